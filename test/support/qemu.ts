@@ -1,0 +1,72 @@
+// Starts and stops real QEMU processes for the qemu and host test tiers.
+// Each QEMU gets a fresh private directory (mode 0700) with its QMP socket in it, is spawned with an
+// argument array (never a shell), and is killed with its directory removed by stop().
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+export interface TestQemu {
+  /** The QMP unix socket (`-qmp unix:…,server=on,wait=off`). */
+  readonly socketPath: string;
+  /** The private directory that holds the socket; removed by stop(). */
+  readonly dir: string;
+  readonly process: ChildProcess;
+  /** Everything QEMU wrote to stderr so far (for failure messages). */
+  stderr(): string;
+  /** Kills QEMU (SIGKILL after a grace period) and removes its directory. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+export interface StartQemuOptions {
+  /** Arguments after the defaults; the default machine is `-machine none`. */
+  args?: string[];
+  /** Replace `-machine none` (e.g. ['-M', 'q35', '-m', '128M', '-accel', 'tcg']). */
+  machine?: string[];
+  /** Use `-qmp-pretty` instead of `-qmp`. */
+  pretty?: boolean;
+  /** Also listen for QMP on this TCP port of 127.0.0.1. */
+  tcpPort?: number;
+  /** Do not add the unix QMP socket (the caller passes its own monitor arguments). */
+  noUnixMonitor?: boolean;
+  binary?: string;
+  timeoutMs?: number;
+}
+
+export const qemuBinary = process.env['QMP_TEST_QEMU'] ?? 'qemu-system-x86_64';
+
+export async function startQemu(options: StartQemuOptions = {}): Promise<TestQemu> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'qmp-test-'));
+  chmodSync(dir, 0o700);
+  const socketPath = path.join(dir, 'qmp.sock');
+  const monitorFlag = options.pretty ? '-qmp-pretty' : '-qmp';
+  const args = [
+    '-nodefaults', '-display', 'none', '-S',
+    ...(options.machine ?? ['-machine', 'none']),
+    ...(options.noUnixMonitor ? [] : [monitorFlag, `unix:${socketPath},server=on,wait=off`]),
+    ...(options.tcpPort !== undefined ? ['-qmp', `tcp:127.0.0.1:${options.tcpPort},server=on,wait=off`] : []),
+    ...(options.args ?? []),
+  ];
+  const child = spawn(options.binary ?? qemuBinary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => { err += d.toString(); });
+  let exited = false;
+  child.on('exit', () => { exited = true; });
+  const stop = async (): Promise<void> => {
+    if (!exited) {
+      const done = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 2000);
+      await done;
+      clearTimeout(t);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+  while (!options.noUnixMonitor && !existsSync(socketPath)) {
+    if (exited) { await stop(); throw new Error(`QEMU exited before creating its socket: ${err}`); }
+    if (Date.now() > deadline) { await stop(); throw new Error(`QEMU did not create ${socketPath} in time: ${err}`); }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return { socketPath, dir, process: child, stderr: () => err, stop };
+}
