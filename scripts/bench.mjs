@@ -1,0 +1,22 @@
+// `npm run bench`: bundles scripts/bench/main.ts (and the sources it measures) with esbuild into out/bench,
+// then runs it in a fresh Node process. The benchmark prints a table and exits 0 unless it crashes.
+import * as esbuild from 'esbuild';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const outfile = path.join(root, 'out', 'bench', 'bench.js');
+await esbuild.build({
+  entryPoints: [path.join(root, 'scripts', 'bench', 'main.ts')],
+  outfile,
+  bundle: true,
+  platform: 'node',
+  target: 'node18',
+  format: 'cjs',
+  sourcemap: true,
+  logLevel: 'warning',
+  // jsonc-parser's UMD build requires its parts dynamically, which a bundle cannot follow; its ESM build bundles.
+  mainFields: ['module', 'main'],
+});
+const r = spawnSync(process.execPath, ['--enable-source-maps', outfile, ...process.argv.slice(2)], { cwd: root, stdio: 'inherit' });
+process.exit(r.status ?? 1);

@@ -1,0 +1,302 @@
+// The benchmark behind `npm run bench`. One real QEMU (-machine none) with two QMP monitors: ours talks to
+// one, the raw baseline client to the other, and runs alternate between them in small blocks so that noise
+// on this machine (other processes, CPU frequency) lands on both sides alike. Nothing here fails: the table
+// says whether each target was met, and the process exits 0 unless the benchmark itself crashes.
+import { mkdtempSync, chmodSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startQemu } from '../../test/support/qemu';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { getLocation, parseTree } from 'jsonc-parser';
+import { cliMain } from '../../src/cli/cli';
+import { realDeps } from '../../src/cli/deps';
+import { complete } from '../../src/language/completion';
+import { diagnose } from '../../src/language/diagnostics';
+import { parseNotebook, serializeNotebook, type CellData, type NotebookData } from '../../src/notebook/format/index';
+import { QmpClient, Schema, type SchemaInfo } from '../../src/qmp/index';
+import { RawQmp } from './raw';
+import { median, p99, now, ratio, renderTable, type Row } from './stats';
+
+const root = path.resolve(__dirname, '..', '..');
+
+interface LaterContext {
+  ours: QmpClient;
+  raw: RawQmp;
+  liveInfos: SchemaInfo[];
+  fixture: SchemaInfo[];
+  /** A monitor of its own for the CLI runner (QEMU serves one client per monitor). */
+  cliSocket: string;
+  /** A private directory for generated notebooks. */
+  dir: string;
+}
+
+/** The figures that need the format, the language features and the runner. */
+async function benchLater(ctx: LaterContext): Promise<Row[]> {
+  const rows: Row[] = [];
+  rows.push(...benchSerializer());
+  rows.push(...(await benchRunner(ctx)));
+  rows.push(...benchLanguage(ctx.fixture));
+  rows.push(await benchSchemaToReady(ctx));
+  return rows;
+}
+
+function judged(row: Row, met: boolean): Row {
+  return { ...row, met };
+}
+
+/** Open (parseNotebook) and save (serializeNotebook) of a 10,000-cell notebook, against JSON of the same data. */
+function benchSerializer(): Row[] {
+  const cells: CellData[] = [];
+  for (let i = 0; i < 10_000; i++) {
+    if (i % 2 === 0) {
+      cells.push({ kind: 'markdown', language: 'markdown', source: `## Step ${i / 2}\n\nWhat this step does, in a sentence or two of *prose*.` });
+    } else {
+      const command = REAL_CELLS[i % REAL_CELLS.length] as string;
+      cells.push({
+        kind: 'code', language: 'qmp', source: command,
+        ...(i % 10 === 1 ? { outputs: [{ kind: 'message' as const, direction: '<-' as const, json: '{"return": {"status": "running", "singlestep": false, "running": true}}' }] } : {}),
+      });
+    }
+  }
+  const data: NotebookData = { profile: 'sandbox', cells };
+  const text = serializeNotebook(data);
+  const json = JSON.stringify(data);
+  const open: number[] = [];
+  const save: number[] = [];
+  const jsonParse: number[] = [];
+  const jsonStringify: number[] = [];
+  for (let i = 0; i < 12; i++) {
+    let t = now();
+    const parsed = parseNotebook(text);
+    open.push(now() - t);
+    if (parsed.cells.length !== cells.length) throw new Error(`parseNotebook gave ${parsed.cells.length} cells, not ${cells.length}`);
+    t = now(); JSON.parse(json); jsonParse.push(now() - t);
+    t = now(); serializeNotebook(parsed); save.push(now() - t);
+    t = now(); JSON.stringify(parsed); jsonStringify.push(now() - t);
+  }
+  const o = median(open.slice(2));
+  const sv = median(save.slice(2));
+  return [
+    judged({ label: 'open 10,000-cell notebook', ours: o, base: { name: 'JSON.parse', value: median(jsonParse.slice(2)) }, unit: 'ms', target: '< 100 ms' }, o < 100),
+    judged({ label: 'save 10,000-cell notebook', ours: sv, base: { name: 'JSON.stringify', value: median(jsonStringify.slice(2)) }, unit: 'ms', target: '< 100 ms' }, sv < 100),
+  ];
+}
+
+/** 1,000 query-status cells through the in-process `qmp-notebook run` against 1,000 raw round trips. */
+async function benchRunner(ctx: LaterContext): Promise<Row[]> {
+  const file = path.join(ctx.dir, 'runner.qmp');
+  const cells: CellData[] = Array.from({ length: 1000 }, () => ({ kind: 'code' as const, language: 'qmp' as const, source: '{"execute": "query-status"}' }));
+  writeFileSync(file, serializeNotebook({ cells }), { mode: 0o600 });
+  const deps = realDeps();
+  let lines = 0;
+  const io = { out: (): void => { lines++; }, err: (l: string): void => { console.error(l); } };
+  const runOnce = async (json: boolean): Promise<number> => {
+    const t = now();
+    const code = await cliMain(['run', file, '--socket', ctx.cliSocket, ...(json ? ['--json'] : [])], deps, io);
+    if (code !== 0) throw new Error(`qmp-notebook run exited ${code}`);
+    return now() - t;
+  };
+  const rawOnce = async (): Promise<number> => {
+    const t = now();
+    for (let i = 0; i < 1000; i++) await ctx.raw.call('query-status');
+    return now() - t;
+  };
+  await runOnce(true);
+  await rawOnce();
+  const oursJson: number[] = [];
+  const oursText: number[] = [];
+  const raw: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    raw.push(await rawOnce());
+    oursJson.push(await runOnce(true));
+    raw.push(await rawOnce());
+    oursText.push(await runOnce(false));
+  }
+  if (lines < 1000) throw new Error('the runner printed nothing');
+  const base = { name: 'raw', value: median(raw) / 1000 };
+  const json: Row = { label: 'runner per cell (--json)', ours: median(oursJson) / 1000, base, unit: 'us', target: '≤ 1.20x' };
+  const textRow: Row = { label: 'runner per cell (text)', ours: median(oursText) / 1000, base, unit: 'us', target: '≤ 1.20x' };
+  return [judged(json, ratio(json) <= 1.2), judged(textRow, ratio(textRow) <= 1.2)];
+}
+
+/** Completion at every offset and diagnostics of every prefix (as typed) of a 200-cell notebook. */
+function benchLanguage(fixture: SchemaInfo[]): Row[] {
+  const schema = Schema.fromIntrospection(fixture);
+  const cells = Array.from({ length: 200 }, (_, i) => REAL_CELLS[i % REAL_CELLS.length] as string);
+  // Warm up: the first requests build the schema's lazy indexes.
+  for (const c of cells.slice(0, REAL_CELLS.length)) { complete(c, c.length >> 1, schema); diagnose(c, schema); }
+  const comp: number[] = [];
+  const compBase: number[] = [];
+  const diag: number[] = [];
+  const diagBase: number[] = [];
+  for (const cell of cells) {
+    for (let offset = 0; offset <= cell.length; offset++) {
+      let t = now();
+      getLocation(cell, offset);
+      compBase.push(now() - t);
+      t = now();
+      complete(cell, offset, schema);
+      comp.push(now() - t);
+      const typed = cell.slice(0, offset);
+      t = now();
+      parseTree(typed);
+      diagBase.push(now() - t);
+      t = now();
+      diagnose(typed, schema);
+      diag.push(now() - t);
+    }
+  }
+  const rows: Row[] = [];
+  const c50: Row = { label: `completion p50 (${comp.length} requests)`, ours: median(comp), base: { name: 'jsonc getLocation', value: median(compBase) }, unit: 'us' };
+  const c99: Row = { label: 'completion p99', ours: p99(comp), base: { name: 'jsonc getLocation', value: p99(compBase) }, unit: 'us', target: '< 2 ms' };
+  const d50: Row = { label: `diagnostics p50 (${diag.length} cells as typed)`, ours: median(diag), base: { name: 'jsonc parseTree', value: median(diagBase) }, unit: 'us' };
+  const d99: Row = { label: 'diagnostics p99', ours: p99(diag), base: { name: 'jsonc parseTree', value: p99(diagBase) }, unit: 'us', target: '< 5 ms' };
+  rows.push(c50, judged(c99, c99.ours < 2), d50, judged(d99, d99.ours < 5));
+  return rows;
+}
+
+/** From nothing to the first completion: fetch the live schema, build the model, complete a command name. */
+async function benchSchemaToReady(ctx: LaterContext): Promise<Row> {
+  const ours: number[] = [];
+  const raw: number[] = [];
+  const cell = '{"execute": "que';
+  for (let i = 0; i < 7; i++) {
+    let t = now();
+    await ctx.raw.call('query-qmp-schema');
+    raw.push(now() - t);
+    t = now();
+    const infos = (await ctx.ours.execute('query-qmp-schema')) as SchemaInfo[];
+    const schema = Schema.fromIntrospection(infos);
+    const result = complete(cell, cell.length, schema);
+    ours.push(now() - t);
+    if (result.items.length === 0) throw new Error('no completion for a command name');
+  }
+  return { label: 'schema to ready (fetch+build+complete)', ours: median(ours.slice(2)), base: { name: 'raw fetch', value: median(raw.slice(2)) }, unit: 'ms' };
+}
+
+/** Cells of real commands, as people write them, some with several commands, an id, OOB or a wait. */
+const REAL_CELLS = [
+  '{"execute": "query-status"}',
+  '{"execute": "stop"}\n{"wait-event": "STOP", "timeout": 1000}',
+  '{"execute": "cont"}',
+  '{"execute": "device_add", "arguments": {"driver": "usb-kbd", "id": "kbd0", "bus": "xhci.0"}}',
+  '{"execute": "device_del", "arguments": {"id": "kbd0"}}\n{"wait-event": "DEVICE_DELETED", "data": {"device": "kbd0"}}',
+  '{"execute": "blockdev-add", "arguments": {"driver": "null-co", "node-name": "src", "size": 1048576}}\n{"execute": "blockdev-add", "arguments": {"driver": "null-co", "node-name": "dst", "size": 1048576}}',
+  '{"execute": "blockdev-mirror", "arguments": {"job-id": "job0", "device": "src", "target": "dst", "sync": "full"}}',
+  '{"execute": "block-job-complete", "arguments": {"device": "job0"}}',
+  '{"execute": "migrate-set-capabilities", "arguments": {"capabilities": [{"capability": "xbzrle", "state": true}]}}',
+  '{"execute": "human-monitor-command", "arguments": {"command-line": "info version"}}',
+  '{"execute": "qom-list", "arguments": {"path": "/machine"}}',
+  '{"execute": "qom-get", "arguments": {"path": "/machine", "property": "type"}, "id": "q1"}',
+  '{"exec-oob": "query-yank", "id": "yank-1"}',
+  '{"execute": "object-add", "arguments": {"qom-type": "memory-backend-ram", "id": "mem0", "size": 134217728}}',
+  '{"execute": "netdev_add", "arguments": {"type": "user", "id": "net0"}}',
+  '{"execute": "set_link", "arguments": {"name": "net0", "up": false}}',
+  '{"execute": "chardev-add", "arguments": {"id": "c0", "backend": {"type": "null", "data": {}}}}',
+  '{"execute": "dump-guest-memory", "arguments": {"paging": false, "protocol": "file:/tmp/vm.dump"}}',
+  '{"execute": "system_reset"}\n{"wait-event": "RESET", "timeout": 2000}',
+  '-> {"execute": "query-cpus-fast"}\n<- {"return": []}',
+];
+
+async function waitForFile(file: string, deadlineMs: number): Promise<void> {
+  const end = Date.now() + deadlineMs;
+  while (!existsSync(file)) {
+    if (Date.now() > end) throw new Error(`${file} did not appear`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Runs `n` calls keeping `depth` in flight; returns requests per second. */
+async function pipelined(call: () => Promise<unknown>, n: number, depth: number): Promise<number> {
+  let started = 0;
+  const t0 = now();
+  const lane = async (): Promise<void> => {
+    while (started < n) { started++; await call(); }
+  };
+  await Promise.all(Array.from({ length: depth }, lane));
+  return n / ((now() - t0) / 1000);
+}
+
+async function main(): Promise<void> {
+  const extraDir = mkdtempSync(path.join(tmpdir(), 'qmp-bench-'));
+  chmodSync(extraDir, 0o700);
+  const rawSocket = path.join(extraDir, 'raw.sock');
+  const cliSocket = path.join(extraDir, 'cli.sock');
+  const qemu = await startQemu({ args: ['-qmp', `unix:${rawSocket},server=on,wait=off`, '-qmp', `unix:${cliSocket},server=on,wait=off`] });
+  const rows: Row[] = [];
+  const extra: Row[] = [];
+  try {
+    await waitForFile(rawSocket, 10_000);
+    await waitForFile(cliSocket, 10_000);
+    const raw = await RawQmp.connect(rawSocket);
+    const ours = new QmpClient();
+    await ours.connect({ kind: 'unix', path: qemu.socketPath });
+    const rawStatus = (): Promise<unknown> => raw.call('query-status');
+    const ourStatus = (): Promise<unknown> => ours.execute('query-status');
+
+    // Sequential round trips: warm up both, then alternate blocks of 50 so drift hits both sides alike.
+    for (let i = 0; i < 300; i++) { await rawStatus(); await ourStatus(); }
+    const rawTimes: number[] = [];
+    const ourTimes: number[] = [];
+    for (let block = 0; block < 40; block++) {
+      for (let i = 0; i < 50; i++) { const t = now(); await rawStatus(); rawTimes.push(now() - t); }
+      for (let i = 0; i < 50; i++) { const t = now(); await ourStatus(); ourTimes.push(now() - t); }
+    }
+    const rtMedian: Row = { label: 'round trip median', ours: median(ourTimes), base: { name: 'raw', value: median(rawTimes) }, unit: 'us', target: '≤ 1.10x' };
+    rtMedian.met = ratio(rtMedian) <= 1.10;
+    rows.push(rtMedian, { label: 'round trip p99', ours: p99(ourTimes), base: { name: 'raw', value: p99(rawTimes) }, unit: 'us' });
+
+    // Pipelined: 7 in flight (QEMU stops reading at 8 queued in-band commands), alternating rounds.
+    const rawRates: number[] = [];
+    const ourRates: number[] = [];
+    await pipelined(rawStatus, 500, 7);
+    await pipelined(ourStatus, 500, 7);
+    for (let round = 0; round < 6; round++) {
+      rawRates.push(await pipelined(rawStatus, 1000, 7));
+      ourRates.push(await pipelined(ourStatus, 1000, 7));
+    }
+    rows.push({ label: 'pipelined (7 in flight)', ours: median(ourRates), base: { name: 'raw', value: median(rawRates) }, unit: 'req/s', better: 'higher' });
+
+    // Schema: fetch + model build (ours) against fetch + JSON.parse (raw), alternating.
+    const rawSchema: number[] = [];
+    const ourSchema: number[] = [];
+    let liveInfos: SchemaInfo[] = [];
+    for (let i = 0; i < 8; i++) {
+      let t = now();
+      await raw.call('query-qmp-schema');
+      rawSchema.push(now() - t);
+      t = now();
+      liveInfos = (await ours.execute('query-qmp-schema')) as SchemaInfo[];
+      Schema.fromIntrospection(liveInfos);
+      ourSchema.push(now() - t);
+    }
+    rows.push({ label: 'schema fetch + build (live 7.2)', ours: median(ourSchema.slice(2)), base: { name: 'raw fetch', value: median(rawSchema.slice(2)) }, unit: 'ms' });
+    const fixture = JSON.parse(readFileSync(path.join(root, 'test', 'fixtures', 'qemu-10.0', 'query-qmp-schema.json'), 'utf8')) as SchemaInfo[];
+    const buildTimes: number[] = [];
+    const parseTimes: number[] = [];
+    const fixtureText = JSON.stringify(fixture);
+    for (let i = 0; i < 30; i++) {
+      let t = now();
+      JSON.parse(fixtureText);
+      parseTimes.push(now() - t);
+      t = now();
+      Schema.fromIntrospection(fixture);
+      buildTimes.push(now() - t);
+    }
+    const build: Row = { label: 'schema build (10.0 fixture)', ours: median(buildTimes.slice(5)), base: { name: 'JSON.parse', value: median(parseTimes.slice(5)) }, unit: 'ms', target: '< 15 ms' };
+    build.met = build.ours < 15;
+    rows.push(build);
+    extra.push(...(await benchLater({ ours, raw, liveInfos, fixture, cliSocket, dir: extraDir })));
+    raw.close();
+    await ours.disconnect();
+  } finally {
+    await qemu.stop();
+    rmSync(extraDir, { recursive: true, force: true });
+  }
+  console.log(renderTable([...rows, ...extra]));
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.stack ?? err.message : String(err));
+  process.exit(1);
+});

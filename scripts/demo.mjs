@@ -1,0 +1,96 @@
+// Packages the extension, installs the .vsix into a private code-server, and opens a copy of samples/ in it.
+//
+//   node scripts/demo.mjs                       (npm run demo) prints the URL and runs until Ctrl-C
+//   node scripts/demo.mjs --screenshot out.png  opens samples/tour.qmp in headless Chromium, saves a screenshot
+//                                               and stops
+//   --port N                                    listen on 127.0.0.1:N instead of a free port
+//
+// Workspace trust is off in the demo, so the whole extension is available. Everything (user data, the copy of
+// samples/, HOME) lives in one temporary folder that is removed when the demo stops.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import {
+  root, codeServerInstall, makeRunFolders, installVsix, startCodeServer, workbenchUrl, launchBrowser, atExit,
+} from './code-server.mjs';
+
+let screenshot;
+let port;
+const argv = process.argv.slice(2);
+for (let i = 0; i < argv.length; i++) {
+  if (argv[i] === '--screenshot' && argv[i + 1]) screenshot = path.resolve(argv[++i]);
+  else if (argv[i] === '--port' && argv[i + 1]) port = Number(argv[++i]);
+  else { console.error(`unknown argument ${argv[i]}`); process.exit(2); }
+}
+
+const install = codeServerInstall({ install: true });
+const dirs = makeRunFolders({
+  prefix: 'qmp-demo-', workspaceFrom: path.join(root, 'samples'),
+  settings: { 'workbench.colorTheme': 'Default Dark Modern', 'window.commandCenter': false },
+});
+atExit(dirs.dispose);
+const vsix = path.join(dirs.base, 'qmp-notebook.vsix');
+const packaged = spawnSync(process.execPath, [path.join(root, 'scripts', 'package.mjs'), '--out', vsix],
+  { cwd: root, stdio: 'inherit' });
+if (packaged.status !== 0) process.exit(packaged.status ?? 1);
+console.log(installVsix(install, dirs, vsix));
+
+const logFile = path.join(dirs.base, 'code-server.log');
+const logLines = [];
+const server = await startCodeServer(install, dirs, {
+  port,
+  log: (line) => { logLines.push(line); if (logLines.length > 200) logLines.shift(); },
+});
+atExit(() => writeFileSync(logFile, logLines.join('\n') + '\n'));
+const url = workbenchUrl(server, dirs.workspace);
+const tour = path.join(dirs.workspace, 'tour.qmp');
+
+if (!screenshot) {
+  console.log(`\nQMP Notebook demo (code-server ${server.url}, pid ${server.pid}). Open:\n\n  ${url}\n`);
+  if (!existsSync(tour)) console.log('(samples/tour.qmp is not there yet; the workspace holds whatever samples/ has.)');
+  console.log('Press Ctrl-C to stop.');
+  atExit(() => console.log('\nStopped code-server and removed the demo folder.'));
+  await server.exited;
+  console.log('code-server stopped.');
+  process.exit(1);
+}
+
+// Screenshot mode: open the workbench, then the tour notebook through Quick Open, and wait for it to render.
+const context = await launchBrowser(dirs, { viewport: { width: 1400, height: 900 } });
+let status = 0;
+try {
+  const page = context.pages()[0] ?? await context.newPage();
+  await page.goto(url);
+  await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+  // The explorer lists the workspace once the remote file system is connected.
+  await page.locator('.explorer-folders-view .monaco-list-row').first().waitFor({ timeout: 60_000 });
+  if (existsSync(tour)) {
+    await page.locator('.monaco-workbench').click({ position: { x: 700, y: 450 } });
+    await page.keyboard.press('Control+P');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ timeout: 30_000 });
+    await input.fill('tour.qmp');
+    await page.locator('.quick-input-list .monaco-list-row').first().waitFor({ timeout: 30_000 });
+    await page.keyboard.press('Enter');
+    // A notebook editor shows cells; a text editor would mean the notebook type did not claim the file.
+    await page.locator('.notebook-editor .cell-list-container, .editor-instance .monaco-editor').first()
+      .waitFor({ timeout: 60_000 });
+    await page.locator('.notebook-editor .code-cell-row, .notebook-editor .markdown-cell-row').first()
+      .waitFor({ timeout: 30_000 }).catch(() => console.log('no notebook cells appeared; taking the screenshot anyway'));
+  } else {
+    console.log('samples/tour.qmp is missing; the screenshot shows the workspace only.');
+  }
+  // Let fonts, syntax colours and the status bar settle; this is a picture, not a test.
+  await page.waitForTimeout(3000);
+  mkdirSync(path.dirname(screenshot), { recursive: true });
+  await page.screenshot({ path: screenshot });
+  console.log(`screenshot: ${screenshot}`);
+} catch (err) {
+  status = 1;
+  console.error(err);
+  console.error(logLines.slice(-30).join('\n'));
+} finally {
+  await context.close().catch(() => {});
+  await server.stop();
+}
+process.exit(status);

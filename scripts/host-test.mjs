@@ -1,0 +1,182 @@
+// Runs the extension-host tests (test/host) inside a real VS Code: code-server's Node extension host, driven by
+// headless Chromium through the workbench's smoke-test driver.
+//
+//   node scripts/host-test.mjs [--results FILE] [--pass main|trust|installed]... [--grep TEXT] [--timeout S] [--keep] [--no-build]
+//
+// Passes (all three by default, each in a fresh code-server):
+//   main       the extension loaded from this folder as the development extension; test/host/*.test.js
+//   trust      the same with workspace trust enabled and the workspace untrusted; *.trust.test.js
+//   installed  the packaged .vsix installed into code-server, a bare harness as development extension;
+//              *.installed.test.js
+// The results FILE gets {passed, failed, failures, passes}; the closing line is `N passed, N failed`.
+// --no-build tests dist/ as it is; --keep keeps the temporary folders for a look.
+// Needs scripts/install-vscode-test.sh to have run (it is run here when the cache is missing).
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync, readFileSync, existsSync, appendFileSync } from 'node:fs';
+import path from 'node:path';
+import {
+  root, codeServerInstall, buildIfNeeded, compileIfNeeded, makeRunFolders, startCodeServer, workbenchUrl,
+  launchBrowser, installVsix, atExit,
+} from './code-server.mjs';
+
+const allPasses = ['main', 'trust', 'installed'];
+
+function parseArgs(argv) {
+  const opts = { results: path.join(root, 'out', 'results', 'host.json'), passes: [], grep: undefined,
+    timeoutSeconds: 240, keep: false, build: true };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--results') opts.results = path.resolve(value());
+    else if (a === '--pass') opts.passes.push(value());
+    else if (a === '--trust') opts.passes.push('trust');
+    else if (a === '--installed') opts.passes.push('installed');
+    else if (a === '--grep') opts.grep = value();
+    else if (a === '--timeout') opts.timeoutSeconds = Number(value());
+    else if (a === '--keep') opts.keep = true;
+    else if (a === '--no-build') opts.build = false;
+    else throw new Error(`unknown argument ${a}`);
+  }
+  if (opts.passes.length === 0) opts.passes = allPasses;
+  for (const p of opts.passes) if (!allPasses.includes(p)) throw new Error(`unknown pass ${p}`);
+  if (!(opts.timeoutSeconds > 0)) throw new Error('--timeout needs a positive number of seconds');
+  return opts;
+}
+
+/** Packages the .vsix exactly as `npm run package` does, into `outFile`. */
+function packageVsix(outFile) {
+  const r = spawnSync(process.execPath, [path.join(root, 'scripts', 'package.mjs'), '--out', outFile],
+    { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0 || !existsSync(outFile)) throw new Error('packaging the .vsix failed');
+  // Packaging leaves the minified bundle in dist/; put the development build (with source maps) back.
+  buildIfNeeded({ force: true });
+}
+
+/** A development extension with no code, so that the test runner can load while only the .vsix is tested. */
+function writeHarness(dir) {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  writeFileSync(path.join(dir, 'package.json'), JSON.stringify({
+    name: 'qmp-notebook-host-harness', publisher: 'qmp-notebook', version: '0.0.0', private: true,
+    engines: { vscode: '^1.96.0' }, extensionKind: ['workspace'],
+  }, null, 2) + '\n');
+}
+
+async function runPass(install, pass, opts, logFile) {
+  const started = Date.now();
+  const tail = [];
+  const log = (line) => {
+    appendFileSync(logFile, line + '\n');
+    tail.push(line);
+    if (tail.length > 60) tail.shift();
+  };
+  const trust = pass === 'trust';
+  const dirs = makeRunFolders({ prefix: `qmp-host-${pass}-`, workspaceFrom: path.join(root, 'test', 'host', 'workspace'), trust });
+  if (!opts.keep) atExit(dirs.dispose);
+  const resultsFile = path.join(dirs.base, 'results.json');
+  let developmentPath = root;
+  const env = {
+    QMP_HOST_SUITE: pass, QMP_HOST_RESULTS: resultsFile, QMP_EXTENSION_ROOT: root, QMP_EXTENSIONS_DIR: dirs.extensions,
+    ...(opts.grep ? { QMP_HOST_GREP: opts.grep } : {}),
+  };
+  if (pass === 'installed') {
+    const vsix = path.join(dirs.base, 'qmp-notebook.vsix');
+    packageVsix(vsix);
+    log(installVsix(install, dirs, vsix));
+    developmentPath = path.join(dirs.base, 'harness');
+    writeHarness(developmentPath);
+  }
+
+  let server;
+  let context;
+  let outcome;
+  let timer;
+  try {
+    server = await startCodeServer(install, dirs, { trust, testDriver: true, env, log });
+    log(`[host-test] code-server ${server.url} (pid ${server.pid})`);
+    context = await launchBrowser(dirs);
+    let exitWith;
+    const exited = new Promise((resolve) => { exitWith = resolve; });
+    // The workbench reports the test runner's exit code and its log through these two hooks.
+    await context.exposeFunction('codeAutomationExit', (code) => { exitWith({ kind: 'exit', code: Number(code) }); });
+    await context.exposeFunction('codeAutomationLog', (level, message) => {
+      const text = Array.isArray(message) ? message.map(String).join(' ') : String(message);
+      log(`[workbench ${level}] ${text}`);
+      // The extension host's console arrives here; echo the runner's own lines (see test/host/index.ts).
+      if (/^\s*(ok |FAIL |host suite )/.test(text)) console.log(text.replace(/^\s*/, '  '));
+    });
+    const page = context.pages()[0] ?? await context.newPage();
+    page.on('console', (m) => {
+      const text = m.text();
+      log(`[console ${m.type()}] ${text}`);
+    });
+    page.on('pageerror', (err) => log(`[page error] ${err.message}`));
+    const url = workbenchUrl(server, dirs.workspace, { developmentPath, testsPath: path.join(root, 'out', 'test', 'host', 'index.js') });
+    log(`[host-test] open ${url}`);
+    await page.goto(url);
+    const timedOut = new Promise((resolve) => {
+      timer = setTimeout(() => resolve({ kind: 'timeout' }), opts.timeoutSeconds * 1000);
+    });
+    const serverGone = server.exited.then((code) => ({ kind: 'server-exit', code }));
+    outcome = await Promise.race([exited, timedOut, serverGone]);
+  } catch (err) {
+    outcome = { kind: 'error', error: err };
+  } finally {
+    clearTimeout(timer);
+    await context?.close().catch(() => {});
+    await server?.stop();
+  }
+
+  let results;
+  try {
+    results = JSON.parse(readFileSync(resultsFile, 'utf8'));
+  } catch {
+    results = { passed: 0, failed: 0, failures: [] };
+  }
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  const problem = outcome.kind === 'timeout' ? `timed out after ${opts.timeoutSeconds} s`
+    : outcome.kind === 'server-exit' ? `code-server exited (${outcome.code}) during the run`
+      : outcome.kind === 'error' ? `${outcome.error?.stack ?? outcome.error}`
+        : outcome.code !== 0 && results.failed === 0 ? `the test runner exited ${outcome.code}` : undefined;
+  if (problem) {
+    results.failed += 1;
+    results.failures.push({ title: `host pass ${pass}`, error: problem });
+    console.log(`\nhost pass ${pass}: ${problem}. Last log lines (all in ${logFile}):`);
+    for (const line of tail.slice(-40)) console.log(`  ${line}`);
+  }
+  for (const f of results.failures) console.log(`\n  FAILED ${f.title}\n    ${f.error.split('\n').join('\n    ')}`);
+  console.log(`host pass ${pass}: ${results.passed} passed, ${results.failed} failed (${seconds} s)`);
+  if (opts.keep) console.log(`kept ${dirs.base}`); else dirs.dispose();
+  return results;
+}
+
+const opts = parseArgs(process.argv.slice(2));
+const totals = { passed: 0, failed: 0, failures: [], passes: {} };
+const logDir = path.join(root, 'out', 'results');
+mkdirSync(logDir, { recursive: true });
+mkdirSync(path.dirname(opts.results), { recursive: true });
+try {
+  if (opts.build) buildIfNeeded();
+  compileIfNeeded();
+  const install = codeServerInstall({ install: true });
+  for (const pass of opts.passes) {
+    const logFile = path.join(logDir, `host-${pass}.log`);
+    writeFileSync(logFile, '');
+    console.log(`\n--- host pass: ${pass}`);
+    const r = await runPass(install, pass, opts, logFile);
+    totals.passed += r.passed;
+    totals.failed += r.failed;
+    totals.failures.push(...r.failures.map((f) => ({ ...f, title: `[${pass}] ${f.title}` })));
+    totals.passes[pass] = r;
+  }
+} catch (err) {
+  totals.failed += 1;
+  totals.failures.push({ title: 'host test setup', error: String(err?.stack ?? err) });
+  console.error(err);
+}
+writeFileSync(opts.results, JSON.stringify(totals, null, 2) + '\n');
+console.log(`\n${totals.passed} passed, ${totals.failed} failed`);
+process.exit(totals.failed === 0 && totals.passed > 0 ? 0 : 1);

@@ -1,0 +1,208 @@
+// Command-line argument parsing for `qmp-notebook`. Pure: it turns argv into a request or a usage error and
+// touches neither the file system nor QEMU, so every spelling mistake is caught before anything starts.
+
+/** Where the CLI finds its QEMU. `default` means the user gave nothing and the subcommand picks. */
+export type ConnectionChoice =
+  | { kind: 'unix'; path: string }
+  | { kind: 'tcp'; host: string; port: number }
+  | { kind: 'sandbox' }
+  | { kind: 'default' };
+
+export interface RunRequest {
+  command: 'run';
+  file: string;
+  connection: ConnectionChoice;
+  json: boolean;
+  /** Time limit for each command, in milliseconds (event waits carry their own). */
+  timeoutMs: number;
+  qemuBinary?: string;
+}
+
+export interface CheckRequest {
+  command: 'check';
+  file: string;
+  /** A schema file (`--schema`) or a live QEMU to ask. */
+  schemaFile?: string;
+  connection: ConnectionChoice;
+  json: boolean;
+  qemuBinary?: string;
+}
+
+export interface SchemaRequest {
+  command: 'schema';
+  connection: ConnectionChoice;
+  qemuBinary?: string;
+}
+
+export type CliRequest =
+  | RunRequest
+  | CheckRequest
+  | SchemaRequest
+  | { command: 'help'; topic?: 'run' | 'check' | 'schema' }
+  | { command: 'version' };
+
+export type ParseResult = { ok: true; request: CliRequest } | { ok: false; message: string };
+
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
+export const USAGE = `Usage:
+  qmp-notebook run FILE.qmp [--socket PATH | --tcp HOST:PORT | --sandbox] [--json] [--timeout MS]
+  qmp-notebook check FILE.qmp [--schema SCHEMA.json | --socket PATH | --tcp HOST:PORT | --sandbox] [--json]
+  qmp-notebook schema [--socket PATH | --tcp HOST:PORT | --sandbox]
+  qmp-notebook --help | --version
+
+Connection (run, check, schema):
+  --socket PATH      QMP unix socket of a running QEMU (-qmp unix:PATH,server=on,wait=off)
+  --tcp HOST:PORT    QMP TCP socket of a running QEMU
+  --sandbox          start a private qemu-system-x86_64 -machine none -S (the default)
+  --qemu BINARY      the QEMU binary for --sandbox (default qemu-system-x86_64)
+
+Options:
+  --json             one JSON object per line instead of text
+  --timeout MS       run: time limit for each command (default ${DEFAULT_TIMEOUT_MS}); an event wait uses its own
+                     "timeout" (default 10000)
+  --schema FILE      check: a query-qmp-schema reply saved as JSON (see 'qmp-notebook schema')
+  -h, --help         this help
+  -V, --version      print the version
+
+Exit status: 0 success; 1 a QEMU error, an event wait timed out, a malformed cell (run) or an error
+found (check); 2 usage or connection error, including QEMU going away during a run.
+`;
+
+type OptionName = 'socket' | 'tcp' | 'sandbox' | 'qemu' | 'json' | 'timeout' | 'schema' | 'help' | 'version';
+
+/** Which option takes a value, and which subcommands accept it. */
+const OPTIONS: Record<OptionName, { value: boolean; commands: ReadonlyArray<string> }> = {
+  socket: { value: true, commands: ['run', 'check', 'schema'] },
+  tcp: { value: true, commands: ['run', 'check', 'schema'] },
+  sandbox: { value: false, commands: ['run', 'check', 'schema'] },
+  qemu: { value: true, commands: ['run', 'check', 'schema'] },
+  json: { value: false, commands: ['run', 'check'] },
+  timeout: { value: true, commands: ['run'] },
+  schema: { value: true, commands: ['check'] },
+  help: { value: false, commands: ['run', 'check', 'schema', ''] },
+  version: { value: false, commands: [''] },
+};
+
+const SHORT: Record<string, OptionName> = { '-h': 'help', '-V': 'version' };
+
+function isOptionName(name: string): name is OptionName {
+  return Object.prototype.hasOwnProperty.call(OPTIONS, name);
+}
+
+/** Parses `HOST:PORT`, `[IPv6]:PORT`; the port must be 1-65535. */
+export function parseHostPort(text: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) return undefined;
+  return { host: (m[1] ?? m[2]) as string, port };
+}
+
+/** Parses the arguments after `node cli.js`. Never throws. */
+export function parseArgs(argv: readonly string[]): ParseResult {
+  const fail = (message: string): ParseResult => ({ ok: false, message });
+  let subcommand = '';
+  const positionals: string[] = [];
+  const values = new Map<OptionName, string | true>();
+  let endOfOptions = false;
+
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (endOfOptions || !arg.startsWith('-') || arg === '-') {
+      if (subcommand === '' && positionals.length === 0 && !values.has('help') && !values.has('version')) {
+        if (arg !== 'run' && arg !== 'check' && arg !== 'schema') {
+          return fail(`unknown command '${arg}' (expected run, check or schema)`);
+        }
+        subcommand = arg;
+      } else {
+        positionals.push(arg);
+      }
+      continue;
+    }
+    if (arg === '--') { endOfOptions = true; continue; }
+    let name: string;
+    let inline: string | undefined;
+    if (arg.startsWith('--')) {
+      const eq = arg.indexOf('=');
+      name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
+      inline = eq < 0 ? undefined : arg.slice(eq + 1);
+    } else {
+      const long = SHORT[arg];
+      if (!long) return fail(`unknown option '${arg}'`);
+      name = long;
+    }
+    if (!isOptionName(name)) return fail(`unknown option '--${name}'`);
+    const spec = OPTIONS[name];
+    if (!spec.commands.includes(subcommand)) {
+      return fail(subcommand ? `'${subcommand}' does not take --${name}` : `--${name} needs a command before it`);
+    }
+    if (values.has(name)) return fail(`--${name} given twice`);
+    if (spec.value) {
+      let value = inline;
+      if (value === undefined) {
+        if (i + 1 >= argv.length) return fail(`--${name} needs a value`);
+        value = argv[++i] as string;
+      }
+      if (value === '') return fail(`--${name} needs a value`);
+      values.set(name, value);
+    } else {
+      if (inline !== undefined) return fail(`--${name} takes no value`);
+      values.set(name, true);
+    }
+  }
+
+  if (values.has('help')) {
+    return { ok: true, request: subcommand ? { command: 'help', topic: subcommand as 'run' | 'check' | 'schema' } : { command: 'help' } };
+  }
+  if (values.has('version')) return { ok: true, request: { command: 'version' } };
+  if (subcommand === '') return fail('no command given');
+
+  const connectionFlags = (['socket', 'tcp', 'sandbox', 'schema'] as const).filter((n) => values.has(n));
+  if (connectionFlags.length > 1) {
+    return fail(`give only one of ${connectionFlags.map((n) => `--${n}`).join(', ')}`);
+  }
+  let connection: ConnectionChoice = { kind: 'default' };
+  const socket = values.get('socket');
+  const tcp = values.get('tcp');
+  if (typeof socket === 'string') connection = { kind: 'unix', path: socket };
+  else if (typeof tcp === 'string') {
+    const hp = parseHostPort(tcp);
+    if (!hp) return fail(`--tcp expects HOST:PORT with a port from 1 to 65535, got '${tcp}'`);
+    connection = { kind: 'tcp', ...hp };
+  } else if (values.has('sandbox')) connection = { kind: 'sandbox' };
+  const qemu = values.get('qemu');
+  if (typeof qemu === 'string' && connection.kind !== 'sandbox' && connection.kind !== 'default') {
+    return fail('--qemu only applies to --sandbox');
+  }
+  const qemuBinary = typeof qemu === 'string' ? { qemuBinary: qemu } : {};
+  const json = values.has('json');
+
+  if (subcommand === 'schema') {
+    if (positionals.length) return fail(`'schema' takes no file (got '${positionals[0]}')`);
+    return { ok: true, request: { command: 'schema', connection, ...qemuBinary } };
+  }
+  if (positionals.length === 0) return fail(`'${subcommand}' needs a notebook file`);
+  if (positionals.length > 1) return fail(`'${subcommand}' takes one notebook file (got ${positionals.length})`);
+  const file = positionals[0] as string;
+
+  if (subcommand === 'run') {
+    let timeoutMs = DEFAULT_TIMEOUT_MS;
+    const t = values.get('timeout');
+    if (typeof t === 'string') {
+      if (!/^\d+$/.test(t) || Number(t) <= 0 || !Number.isSafeInteger(Number(t))) {
+        return fail(`--timeout expects a positive number of milliseconds, got '${t}'`);
+      }
+      timeoutMs = Number(t);
+    }
+    return { ok: true, request: { command: 'run', file, connection, json, timeoutMs, ...qemuBinary } };
+  }
+  const schema = values.get('schema');
+  return {
+    ok: true,
+    request: {
+      command: 'check', file, connection, json, ...qemuBinary,
+      ...(typeof schema === 'string' ? { schemaFile: schema } : {}),
+    },
+  };
+}

@@ -1,0 +1,45 @@
+// Opens the connection a CLI subcommand works on: a socket the user named, or a sandbox QEMU that lives
+// exactly as long as the subcommand. The wire trace goes to whoever attached a sink (the runner's text output).
+import {
+  DisconnectedError, ProtocolError, QmpClient, StateError, startSandbox, type QmpAddress, type Sandbox,
+} from '../qmp/index';
+import type { CliSession, ResolvedConnection } from './cli';
+import type { TraceSink } from './run';
+
+export interface OpenOptions {
+  qemuBinary?: string;
+  /** Extra QEMU arguments for a sandbox (the tests use a q35 machine). */
+  sandboxArgs?: string[];
+}
+
+export async function openSession(connection: ResolvedConnection, options: OpenOptions = {}): Promise<CliSession> {
+  let sandbox: Sandbox | undefined;
+  let address: QmpAddress;
+  if (connection.kind === 'sandbox') {
+    sandbox = await startSandbox({
+      ...(options.qemuBinary !== undefined ? { binary: options.qemuBinary } : {}),
+      ...(options.sandboxArgs ? { extraArgs: options.sandboxArgs } : {}),
+    });
+    address = sandbox.address;
+  } else {
+    address = connection;
+  }
+  let sink: TraceSink | undefined;
+  const client = new QmpClient({ trace: (dir, text) => sink?.(dir, text) });
+  try {
+    await client.connect(address);
+  } catch (err) {
+    await sandbox?.dispose();
+    throw err;
+  }
+  return {
+    client,
+    setSchema: (schema) => client.setSchema(schema as Parameters<QmpClient['setSchema']>[0]),
+    isConnectionLoss: (err) => err instanceof DisconnectedError || err instanceof ProtocolError || err instanceof StateError,
+    attachTrace: (s) => { sink = s; },
+    close: async () => {
+      await client.disconnect();
+      await sandbox?.dispose();
+    },
+  };
+}

@@ -1,0 +1,365 @@
+// Completion for `qmp` cells: a pure function of (text, offset, schema) that returns plain items with
+// the offset range each one replaces. The editor adapter turns offsets into positions.
+//
+// Positions it understands (see docs/editing.md): the command name after `"execute"`/`"exec-oob"`,
+// whole-command skeletons at the top level, the keys of the top-level object, members of `arguments`
+// at any depth (flat unions resolved by their tag's value, alternates by branch), values (enum values,
+// booleans, null, object and array shapes), and the event-wait clause (`wait-event` names, `data` members).
+
+import type { CommandDef, EventDef, MemberDef, Schema, SchemaType } from '../qmp/schema';
+import { type CursorLocation, type JsonObject, type OffsetRange, locate, parseCellObjects, pathOf } from './jsonCursor';
+import { type ObjectRole, branches, membersAvailable, roleOf, typesAtPath } from './schemaPath';
+
+export type CompletionItemKind = 'command' | 'event' | 'property' | 'value' | 'enum' | 'keyword' | 'snippet';
+
+export interface CompletionItem {
+  label: string;
+  kind: CompletionItemKind;
+  detail?: string;
+  /** Markdown. */
+  documentation?: string;
+  /** The text that replaces `range`; a snippet (`$1`, `${1:x}`, `${1|a,b|}`) when `isSnippet`. */
+  insertText: string;
+  isSnippet?: boolean;
+  /** Offsets of the text the item replaces, `end` exclusive. */
+  range: OffsetRange;
+  tags?: 'deprecated'[];
+  sortText?: string;
+  filterText?: string;
+  /** True when the editor should ask for completion again after inserting (a value follows). */
+  retrigger?: boolean;
+}
+
+export interface CompletionResult {
+  items: CompletionItem[];
+}
+
+export interface CompletionContext {
+  /** Whether the session negotiated OOB; undefined when there is no session. */
+  oobNegotiated?: boolean;
+}
+
+/** Completion at `offset` of a `qmp` cell. Never throws; no schema means only the protocol keys. */
+export function complete(text: string, offset: number, schema: Schema | undefined, ctx: CompletionContext = {}): CompletionResult {
+  const objects = parseCellObjects(text);
+  const { location, object } = locate(text, offset, objects);
+  const items: CompletionItem[] = [];
+  switch (location.kind) {
+    case 'top':
+      topItems(text, offset, location, schema, items);
+      break;
+    case 'key': {
+      const root = object?.root;
+      if (root === undefined) break;
+      if (location.object === root) rootKeyItems(text, location, root, schema, object?.segment.kind === 'expect', ctx, items);
+      else if (schema !== undefined) memberKeyItems(text, location, root, schema, items);
+      break;
+    }
+    case 'value': {
+      const root = object?.root;
+      if (root === undefined) break;
+      valueItems(text, location, root, schema, items);
+      break;
+    }
+    case 'none':
+      break;
+  }
+  // Sorted as the editor will show them, so that plain callers (the CLI, tests) see the same order.
+  items.sort((a, b) => {
+    const x = a.sortText ?? a.label;
+    const y = b.sortText ?? b.label;
+    return x < y ? -1 : x > y ? 1 : 0;
+  });
+  return { items };
+}
+
+// ---- top level --------------------------------------------------------------------------------------
+
+const WORD = /[A-Za-z0-9_-]/;
+
+function wordRange(text: string, offset: number): OffsetRange {
+  let s = offset;
+  while (s > 0 && WORD.test(text.charAt(s - 1))) s--;
+  let e = offset;
+  while (e < text.length && WORD.test(text.charAt(e))) e++;
+  return { start: s, end: e };
+}
+
+function topItems(text: string, offset: number, loc: Extract<CursorLocation, { kind: 'top' }>, schema: Schema | undefined, items: CompletionItem[]): void {
+  // The typed text before the word is kept in the filter text, so `{` or `{ ` still matches.
+  const typed = text.slice(loc.range.start, offset);
+  const lead = typed.replace(/[A-Za-z0-9_-]*$/, '');
+  const needsBraces = loc.object === undefined;
+  if (schema !== undefined) {
+    for (const c of schema.commands()) {
+      items.push({
+        label: c.name, kind: 'snippet', detail: commandDetail(schema, c), documentation: commandDoc(schema, c),
+        insertText: skeleton(schema, c), isSnippet: true, range: loc.range, filterText: lead + c.name,
+        sortText: rank(c) + c.name, ...(c.deprecated ? { tags: ['deprecated' as const] } : {}),
+      });
+    }
+  }
+  items.push({
+    label: 'wait-event', kind: 'snippet', detail: 'wait for an event', insertText: '{"wait-event": "$1", "timeout": ${2:5000}}',
+    isSnippet: true, range: loc.range, filterText: `${lead}wait-event`, sortText: '3wait-event', retrigger: true,
+    documentation: 'Waits until QEMU sends the event (optionally with `data` members equal to the given ones), or fails after `timeout` ms.',
+  });
+  // Inside `{ }`, the protocol keys are useful too; they replace only the word being typed.
+  if (!needsBraces && loc.object !== undefined) {
+    const range = wordRange(text, offset);
+    for (const k of ['execute', 'exec-oob', 'id']) {
+      items.push(rootKey(k, range, false, false, k === 'id' ? '$1' : '"$1"', '4'));
+    }
+  }
+}
+
+/** Sorting: usable commands first, unstable ones after, deprecated ones last. */
+function rank(f: { deprecated: boolean; unstable: boolean }): string {
+  return f.deprecated ? '2' : f.unstable ? '1' : '0';
+}
+
+const skeletonCache = new WeakMap<CommandDef, string>();
+
+/** `{"execute": "name", "arguments": {required members as placeholders}}` as a snippet. */
+function skeleton(schema: Schema, c: CommandDef): string {
+  const hit = skeletonCache.get(c);
+  if (hit !== undefined) return hit;
+  const required = (c.argType?.members ?? []).filter((m) => !m.optional);
+  let text: string;
+  if (required.length === 0) {
+    text = `{"execute": "${c.name}"}`;
+  } else {
+    const counter = { n: 1 };
+    const members = required.map((m) => `"${m.name}": ${placeholder(schema, m.type, counter)}`);
+    text = `{"execute": "${c.name}", "arguments": {${members.join(', ')}}}`;
+  }
+  skeletonCache.set(c, text);
+  return text;
+}
+
+/** A placeholder of the right JSON shape for a type (enum values offered as a choice). */
+function placeholder(schema: Schema, type: SchemaType, counter: { n: number }): string {
+  const n = counter.n++;
+  const bs = branches([type]);
+  if (bs.length === 1) {
+    const t = bs[0] as SchemaType;
+    if (t.kind === 'enum' && t.values.length > 0) {
+      return `"\${${n}|${t.values.filter((v) => !v.deprecated).map((v) => v.name).join(',')}|}"`;
+    }
+    if (t.kind === 'builtin' && t.jsonType === 'string') return `"$${n}"`;
+    if (t.kind === 'builtin' && t.jsonType === 'boolean') return `\${${n}|false,true|}`;
+    if (t.kind === 'builtin' && (t.jsonType === 'int' || t.jsonType === 'number')) return `\${${n}:0}`;
+    if (t.kind === 'array') return `[$${n}]`;
+    if (t.kind === 'object') return `{$${n}}`;
+  }
+  if (bs.every((t) => t.kind === 'enum' || (t.kind === 'builtin' && t.jsonType === 'string'))) return `"$${n}"`;
+  return `$${n}`;
+}
+
+// ---- the keys of the top-level object ----------------------------------------------------------------
+
+function rootKey(key: string, range: OffsetRange, quoted: boolean, colonFollows: boolean, valueSnippet: string, sort: string, doc?: string): CompletionItem {
+  const insertText = colonFollows ? `"${key}"` : `"${key}": ${valueSnippet}`;
+  return {
+    label: key, kind: 'keyword', insertText, isSnippet: !colonFollows, range,
+    filterText: quoted ? `"${key}"` : key, sortText: sort + key, retrigger: !colonFollows && valueSnippet.startsWith('"'),
+    ...(doc !== undefined ? { documentation: doc } : {}),
+  };
+}
+
+function rootKeyItems(
+  _text: string, loc: Extract<CursorLocation, { kind: 'key' }>, root: JsonObject, schema: Schema | undefined,
+  expect: boolean, ctx: CompletionContext, items: CompletionItem[],
+): void {
+  const present = new Set(root.properties.filter((p) => p !== loc.property).map((p) => p.key));
+  const role = roleOf(root, schema);
+  const offer: [string, string, string][] = [];
+  if (expect || role.role === 'reply' || role.role === 'event') {
+    offer.push(['return', '{$1}', 'The expected reply value.'], ['error', '{"class": "$1", "desc": "$2"}', 'The expected error.'],
+      ['event', '"$1"', 'The expected event name.'], ['data', '{$1}', 'The expected event data.'], ['id', '$1', 'The id the reply carries.']);
+  } else if (role.role === 'wait') {
+    offer.push(['wait-event', '"$1"', 'The event to wait for.'],
+      ['data', '{$1}', 'Members the event data must have (equal values; a subset of the data).'],
+      ['timeout', '${1:5000}', 'How long to wait, in milliseconds.']);
+  } else {
+    if (!present.has('execute') && !present.has('exec-oob')) {
+      offer.push(['execute', '"$1"', 'The command to run.']);
+      const oobNote = ctx.oobNegotiated === false ? ' This session did not negotiate OOB, so QEMU will refuse it.' : '';
+      offer.push(['exec-oob', '"$1"', `The command to run out-of-band (only commands that allow OOB).${oobNote}`]);
+      if (role.role === 'unknown') offer.push(['wait-event', '"$1"', 'Wait for an event instead of running a command.']);
+    }
+    const def = role.role === 'command' ? role.def : undefined;
+    if (def === undefined || def.argType !== undefined) offer.push(['arguments', '{$1}', 'The arguments of the command.']);
+    offer.push(['id', '"$1"', 'An id QEMU copies into the reply (any JSON value; strings are safest).']);
+  }
+  for (const [key, value, doc] of offer) {
+    if (present.has(key)) continue;
+    const item = rootKey(key, loc.range, loc.quoted, loc.colonFollows, value, '0', doc);
+    if (key === 'arguments' || key === 'data' || key === 'return') item.retrigger = !loc.colonFollows;
+    items.push(item);
+  }
+}
+
+// ---- members of arguments / data, at any depth ---------------------------------------------------------
+
+function memberKeyItems(_text: string, loc: Extract<CursorLocation, { kind: 'key' }>, root: JsonObject, schema: Schema, items: CompletionItem[]): void {
+  const role = roleOf(root, schema);
+  const path = pathOf(loc.object);
+  const types = typesAtPath(schema, root, role, path);
+  if (types.length === 0) return;
+  const members = membersAvailable(schema, types, loc.object);
+  const present = new Set(loc.object.properties.filter((p) => p !== loc.property).map((p) => p.key));
+  let index = 0;
+  for (const m of members) {
+    index++;
+    if (present.has(m.name)) continue;
+    const value = valueSnippetFor(m.type);
+    const insertText = loc.colonFollows ? `"${m.name}"` : `"${m.name}": ${value}`;
+    const group = m.deprecated ? '2' : m.optional ? '1' : '0';
+    items.push({
+      label: m.name, kind: 'property', detail: memberDetail(schema, m), documentation: memberDoc(schema, m),
+      insertText, isSnippet: !loc.colonFollows, range: loc.range, filterText: loc.quoted ? `"${m.name}"` : m.name,
+      sortText: `${group}${String(index).padStart(4, '0')}`,
+      retrigger: !loc.colonFollows && (value.startsWith('"') || value.includes('|')),
+      ...(m.deprecated ? { tags: ['deprecated' as const] } : {}),
+    });
+  }
+}
+
+/** What follows `"key": ` when a key is inserted: an empty value of the right shape. */
+function valueSnippetFor(type: SchemaType): string {
+  const bs = branches([type]);
+  if (bs.every((t) => t.kind === 'enum' || (t.kind === 'builtin' && t.jsonType === 'string'))) return '"$1"';
+  if (bs.every((t) => t.kind === 'object')) return '{$1}';
+  if (bs.every((t) => t.kind === 'array')) return '[$1]';
+  if (bs.every((t) => t.kind === 'builtin' && t.jsonType === 'boolean')) return '${1|false,true|}';
+  return '$1';
+}
+
+function memberDetail(schema: Schema, m: MemberDef): string {
+  const flags = [m.optional ? 'optional' : 'required'];
+  if (m.deprecated) flags.push('deprecated');
+  if (m.unstable) flags.push('unstable');
+  return `${schema.describeType(m.type, { depth: 0, maxItems: 6 })} (${flags.join(', ')})`;
+}
+
+function memberDoc(schema: Schema, m: MemberDef): string {
+  const lines = [`\`${m.name}\`: ${schema.describeType(m.type, { depth: 1, maxItems: 12 })}`, '', m.optional ? 'Optional.' : 'Required.'];
+  if (m.features.length > 0) lines.push(`Features: ${m.features.join(', ')}.`);
+  return lines.join('\n');
+}
+
+// ---- values ----------------------------------------------------------------------------------------
+
+function valueItems(text: string, loc: Extract<CursorLocation, { kind: 'value' }>, root: JsonObject, schema: Schema | undefined, items: CompletionItem[]): void {
+  const holder = loc.holder;
+  const filter = (label: string): string => (text.charAt(loc.range.start) === '"' ? `"${label}"` : label);
+  if (holder.type === 'property' && holder.parent === root) {
+    if (schema === undefined) return;
+    const key = holder.key;
+    if (key === 'execute' || key === 'exec-oob') {
+      const oobOnly = key === 'exec-oob';
+      for (const c of schema.commands()) {
+        if (oobOnly && !c.allowOob) continue;
+        items.push({
+          label: c.name, kind: 'command', detail: commandDetail(schema, c), documentation: commandDoc(schema, c),
+          insertText: `"${c.name}"`, range: loc.range, filterText: filter(c.name), sortText: rank(c) + c.name,
+          ...(c.deprecated ? { tags: ['deprecated' as const] } : {}),
+        });
+      }
+      return;
+    }
+    if (key === 'wait-event' || key === 'event') {
+      for (const e of schema.events()) {
+        items.push({
+          label: e.name, kind: 'event', detail: eventDetail(schema, e), insertText: `"${e.name}"`, range: loc.range,
+          filterText: filter(e.name), sortText: rank(e) + e.name, ...(e.deprecated ? { tags: ['deprecated' as const] } : {}),
+        });
+      }
+      return;
+    }
+  }
+  if (schema === undefined) return;
+  const role: ObjectRole = roleOf(root, schema);
+  const path = holder.type === 'property' ? [...pathOf(holder.parent), holder.key] : [...pathOf(holder), holder.items.length];
+  const types = typesAtPath(schema, root, role, path);
+  if (types.length === 0) return;
+  const bs = branches(types);
+  const seen = new Set<string>();
+  for (const t of bs) {
+    if (t.kind !== 'enum') continue;
+    for (const v of t.values) {
+      if (seen.has(v.name)) continue;
+      seen.add(v.name);
+      items.push({
+        label: v.name, kind: 'enum', insertText: `"${v.name}"`, range: loc.range, filterText: filter(v.name),
+        sortText: rank(v) + v.name, ...(v.deprecated ? { tags: ['deprecated' as const], detail: 'deprecated' } : v.unstable ? { detail: 'unstable' } : {}),
+      });
+    }
+  }
+  // A string has been opened: only string values make sense.
+  if (loc.quoted) return;
+  if (bs.some((t) => t.kind === 'builtin' && (t.jsonType === 'boolean' || t.jsonType === 'value'))) {
+    for (const b of ['true', 'false']) items.push({ label: b, kind: 'keyword', insertText: b, range: loc.range, sortText: `5${b}` });
+  }
+  if (bs.some((t) => t.kind === 'builtin' && (t.jsonType === 'null' || t.jsonType === 'value'))) {
+    items.push({ label: 'null', kind: 'keyword', insertText: 'null', range: loc.range, sortText: '5null' });
+  }
+  const objects = bs.filter((t) => t.kind === 'object');
+  if (objects.length > 0) {
+    const o = objects[0];
+    const counter = { n: 1 };
+    const required = o !== undefined && o.kind === 'object' ? o.members.filter((m) => !m.optional) : [];
+    const body = required.map((m) => `"${m.name}": ${placeholder(schema, m.type, counter)}`).join(', ');
+    items.push({
+      label: '{}', kind: 'snippet', detail: schema.describeType(o as SchemaType, { depth: 0 }), insertText: body === '' ? '{$1}' : `{${body}}`,
+      isSnippet: true, range: loc.range, sortText: '6{}', retrigger: body === '',
+    });
+  }
+  const arrays = bs.filter((t) => t.kind === 'array');
+  if (arrays.length > 0) {
+    const a = arrays[0];
+    const el = a !== undefined && a.kind === 'array' ? branches([a.element]) : [];
+    const inner = el.length === 1 && el[0]?.kind === 'object' ? '{$1}' : el.every((t) => t.kind === 'enum' || (t.kind === 'builtin' && t.jsonType === 'string')) ? '"$1"' : '$1';
+    items.push({
+      label: '[]', kind: 'snippet', detail: schema.describeType(a as SchemaType, { depth: 0 }), insertText: `[${inner}]`,
+      isSnippet: true, range: loc.range, sortText: '6[]', retrigger: true,
+    });
+  }
+}
+
+// ---- details --------------------------------------------------------------------------------------
+
+const detailCache = new WeakMap<CommandDef, string>();
+const docCache = new WeakMap<CommandDef, string>();
+
+/** `(device, id?) → object {…}` with unstable/allow-oob marks: fits on one completion row. */
+export function commandDetail(schema: Schema, c: CommandDef): string {
+  const hit = detailCache.get(c);
+  if (hit !== undefined) return hit;
+  const members = c.argType?.members ?? [];
+  const shown = members.slice(0, 4).map((m) => `${m.name}${m.optional ? '?' : ''}`);
+  if (members.length > 4) shown.push('…');
+  let ret = schema.describeType(c.retType, { depth: 0, maxItems: 3 });
+  if (ret === 'object {}') ret = '{}';
+  const marks = [c.allowOob ? 'allow-oob' : '', c.unstable ? 'unstable' : '', c.deprecated ? 'deprecated' : ''].filter((x) => x !== '');
+  const text = `(${shown.join(', ')}) → ${ret}${marks.length > 0 ? `  [${marks.join(', ')}]` : ''}`;
+  detailCache.set(c, text);
+  return text;
+}
+
+function commandDoc(schema: Schema, c: CommandDef): string {
+  const hit = docCache.get(c);
+  if (hit !== undefined) return hit;
+  const lines = [`**${c.name}**`, ''];
+  lines.push(`Arguments: ${c.argType !== undefined ? schema.describeType(c.argType, { depth: 1, maxItems: 10 }) : 'none'}`, '');
+  lines.push(`Returns: ${schema.describeType(c.retType, { depth: 1, maxItems: 10 })}`);
+  if (c.features.length > 0) lines.push('', `Features: ${c.features.join(', ')}`);
+  const text = lines.join('\n');
+  docCache.set(c, text);
+  return text;
+}
+
+function eventDetail(schema: Schema, e: EventDef): string {
+  return e.argType !== undefined ? `data: ${schema.describeType(e.argType, { depth: 0, maxItems: 4 })}` : 'no data';
+}

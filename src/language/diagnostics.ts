@@ -1,0 +1,601 @@
+// Diagnostics for `qmp` cells: JSON syntax, the top-level shape QEMU's dispatcher accepts, and the arguments
+// checked against the schema the way QEMU's QObject input visitor checks them before a command runs.
+//
+// The rule for every check is agreement with QEMU: where QEMU rejects a command before running it, we report
+// an error; where QEMU accepts it, we report no error (deprecations and hints are warnings or infos). What
+// introspection cannot tell us is left alone rather than guessed: integer widths (QEMU's `uint8` and `int64`
+// are both `int` in the schema, so only the int64/uint64 range is checked) and the properties of open
+// commands such as device_add. Each diagnostic has a stable `code` and, where a quick fix makes sense, `data`.
+//
+// Offsets are UTF-16 offsets into the cell text, `end` exclusive; the vscode adapter turns them into ranges.
+import { parseTree, type Node, type ParseError, ParseErrorCode } from 'jsonc-parser';
+import { segmentJsonCell } from '../notebook/format/segments';
+import type { MemberDef, ObjectType, Schema, SchemaType } from '../qmp/schema';
+
+export type DiagnosticSeverity = 'error' | 'warning' | 'info';
+
+/** Stable codes; quick fixes key on them. */
+export type DiagnosticCode =
+  | 'json-syntax'
+  | 'unexpected-key'
+  | 'legacy-control'
+  | 'unknown-command'
+  | 'unknown-member'
+  | 'missing-member'
+  | 'wrong-type'
+  | 'bad-enum'
+  | 'bad-tag'
+  | 'missing-tag'
+  | 'deprecated'
+  | 'unstable'
+  | 'oob-not-allowed'
+  | 'oob-not-negotiated'
+  | 'unknown-event';
+
+export interface DiagnosticData {
+  /**
+   * The replacement the quick fix should put in place of [start, end): a bare name (no quotes) for
+   * 'unknown-command', 'unknown-member', 'unexpected-key', 'bad-enum', 'bad-tag', 'unknown-event'
+   * (the range covers the JSON string including its quotes), and the key 'exec-oob' for 'legacy-control'
+   * (the range covers the whole `control` member) or 'execute' for 'oob-not-allowed' (the range covers the
+   * `exec-oob` key string).
+   */
+  suggestion?: string;
+  /** For 'missing-member' and 'missing-tag': the names of the required members that are absent. */
+  missing?: string[];
+  /**
+   * For member diagnostics: the JSON path of the object concerned, from the command's `arguments`
+   * (or the wait clause's `data`), e.g. ['model'] or ['bitmaps', 0]. Empty for the arguments object itself.
+   */
+  path?: (string | number)[];
+  /** For 'missing-member' / 'missing-tag': where the object is ([start, end) of its text), or undefined
+   * when the whole `arguments` member is absent. */
+  objectStart?: number;
+  objectEnd?: number;
+  /** The command (or event) the diagnostic is about, when known. */
+  command?: string;
+}
+
+export interface Diagnostic {
+  start: number;
+  end: number;
+  severity: DiagnosticSeverity;
+  message: string;
+  code: DiagnosticCode;
+  data?: DiagnosticData;
+}
+
+export interface DiagnoseContext {
+  /** False when the session did not negotiate the `oob` capability; undefined when unknown. */
+  oobNegotiated?: boolean;
+}
+
+/** The top-level members QEMU's dispatcher accepts (qmp_dispatch_check_obj). */
+const TOP_LEVEL_KEYS = ['execute', 'exec-oob', 'arguments', 'id'];
+const WAIT_KEYS = ['wait-event', 'data', 'timeout'];
+
+const INT64_MIN = -(2n ** 63n);
+const UINT64_MAX = 2n ** 64n - 1n;
+
+/**
+ * Checks every object of a `qmp` cell. `schema` undefined means only syntax and the top-level shape are
+ * checked. Never throws.
+ */
+export function diagnose(text: string, schema: Schema | undefined, ctx: DiagnoseContext = {}): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  for (const seg of segmentJsonCell(text)) {
+    if (seg.kind === 'junk') {
+      out.push({
+        start: seg.start, end: seg.end, severity: 'error', code: 'json-syntax',
+        message: 'Expected a JSON object (a command, optionally after `->`, a `<-` reply, or a wait-event clause)',
+      });
+      continue;
+    }
+    const checker = new SegmentChecker(text, seg.start, seg.end, schema, ctx, out);
+    checker.run(seg.kind);
+  }
+  return out.sort((a, b) => a.start - b.start || a.end - b.end);
+}
+
+function syntaxMessage(code: ParseErrorCode): string {
+  switch (code) {
+    case ParseErrorCode.InvalidSymbol: return 'Invalid symbol';
+    case ParseErrorCode.InvalidNumberFormat: return 'Invalid number format';
+    case ParseErrorCode.PropertyNameExpected: return 'Expected a member name in double quotes';
+    case ParseErrorCode.ValueExpected: return 'Expected a value';
+    case ParseErrorCode.ColonExpected: return 'Expected a colon';
+    case ParseErrorCode.CommaExpected: return 'Expected a comma';
+    case ParseErrorCode.CloseBraceExpected: return 'Expected a closing brace';
+    case ParseErrorCode.CloseBracketExpected: return 'Expected a closing bracket';
+    case ParseErrorCode.EndOfFileExpected: return 'Expected the end of the object';
+    case ParseErrorCode.InvalidCommentToken: return 'Invalid comment';
+    case ParseErrorCode.UnexpectedEndOfComment: return 'Unterminated comment';
+    case ParseErrorCode.UnexpectedEndOfString: return 'Unterminated string';
+    case ParseErrorCode.UnexpectedEndOfNumber: return 'Unterminated number';
+    case ParseErrorCode.InvalidUnicode: return 'Invalid unicode escape';
+    case ParseErrorCode.InvalidEscapeCharacter: return 'Invalid escape character';
+    case ParseErrorCode.InvalidCharacter: return 'Invalid character';
+    default: return 'Invalid JSON';
+  }
+}
+
+/** The closest candidate within a small edit distance, with `_` and `-` treated as the same. */
+export function didYouMean(name: string, candidates: Iterable<string>): string | undefined {
+  const norm = (s: string): string => s.toLowerCase().replace(/_/g, '-');
+  const n = norm(name);
+  let best: string | undefined;
+  let bestScore = Infinity;
+  const limit = Math.max(2, Math.floor(name.length / 3));
+  for (const c of candidates) {
+    if (c === name) continue;
+    const nc = norm(c);
+    let score: number;
+    if (nc === n) score = 0;
+    else if (n.length >= 3 && (nc.startsWith(n) || n.startsWith(nc))) score = 1 + Math.abs(nc.length - n.length) / 100;
+    else score = editDistance(n, nc, limit);
+    if (score <= limit && score < bestScore) {
+      bestScore = score;
+      best = c;
+    }
+  }
+  return best;
+}
+
+/** Levenshtein distance, giving up (returning limit + 1) once it must exceed `limit`. */
+function editDistance(a: string, b: string, limit: number): number {
+  if (Math.abs(a.length - b.length) > limit) return limit + 1;
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    let rowMin = i;
+    for (let j = 1; j <= b.length; j++) {
+      const v = Math.min(
+        (prev[j] as number) + 1,
+        (cur[j - 1] as number) + 1,
+        (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+      cur.push(v);
+      if (v < rowMin) rowMin = v;
+    }
+    if (rowMin > limit) return limit + 1;
+    prev = cur;
+  }
+  return prev[b.length] as number;
+}
+
+function withSuggestion(message: string, suggestion: string | undefined): string {
+  return suggestion === undefined ? message : `${message}; did you mean '${suggestion}'?`;
+}
+
+interface Prop {
+  name: string;
+  key: Node;
+  value: Node | undefined;
+}
+
+function propsOf(obj: Node): Prop[] {
+  const out: Prop[] = [];
+  for (const p of obj.children ?? []) {
+    const key = p.children?.[0];
+    if (!key || key.type !== 'string') continue;
+    out.push({ name: String(key.value), key, value: p.children?.[1] });
+  }
+  return out;
+}
+
+/** QEMU names nested parameters 'model.name' and 'bitmaps[0].name'; so do we. */
+function joinPath(parent: string, member: string | number): string {
+  if (typeof member === 'number') return `${parent}[${member}]`;
+  return parent === '' ? member : `${parent}.${member}`;
+}
+
+/** How QEMU's input visitor names a JSON type in "expected: ..." messages. */
+function expectedText(schema: Schema, type: SchemaType): string {
+  const words: Record<string, string> = {
+    string: 'string', int: 'integer', number: 'number', boolean: 'boolean', null: 'null', object: 'object',
+    array: 'array', any: 'any value',
+  };
+  return schema.kindsOf(type).map((k) => words[k] ?? k).join(' or ');
+}
+
+class SegmentChecker {
+  private readonly seg: string;
+  /** Objects left open by a syntax error: missing members there are not reported while the user types. */
+  private incomplete = false;
+
+  constructor(
+    private readonly text: string,
+    private readonly base: number,
+    end: number,
+    private readonly schema: Schema | undefined,
+    private readonly ctx: DiagnoseContext,
+    private readonly out: Diagnostic[],
+  ) {
+    this.seg = text.slice(base, end);
+  }
+
+  private add(node: Node | { offset: number; length: number }, severity: DiagnosticSeverity, code: DiagnosticCode,
+    message: string, data?: DiagnosticData): void {
+    const d: Diagnostic = { start: this.base + node.offset, end: this.base + node.offset + node.length, severity, code, message };
+    if (data) d.data = data;
+    this.out.push(d);
+  }
+
+  private raw(node: Node): string {
+    return this.seg.slice(node.offset, node.offset + node.length);
+  }
+
+  run(kind: 'send' | 'expect' | 'wait'): void {
+    const errors: ParseError[] = [];
+    const root = parseTree(this.seg, errors, { allowTrailingComma: false, disallowComments: false });
+    let lastOffset = -1;
+    for (const e of errors) {
+      // jsonc-parser often reports two errors at one place (a missing name, then a missing value).
+      if (e.offset === lastOffset) continue;
+      lastOffset = e.offset;
+      // An error at the end of the segment has no character of its own: mark the last one.
+      const offset = Math.min(e.offset, Math.max(0, this.seg.length - 1));
+      const length = Math.max(1, Math.min(e.length, this.seg.length - offset));
+      this.add({ offset, length }, 'error', 'json-syntax', syntaxMessage(e.error));
+    }
+    this.incomplete = errors.length > 0;
+    if (!root) return;
+    this.checkDuplicates(root);
+    if (kind === 'expect') return;
+    if (root.type !== 'object') {
+      this.add(root, 'error', 'json-syntax', 'QMP input must be a JSON object');
+      return;
+    }
+    if (kind === 'wait') this.checkWait(root);
+    else this.checkCommand(root);
+  }
+
+  /** QEMU's parser rejects an object with a repeated key ("JSON parse error, duplicate key"). */
+  private checkDuplicates(node: Node): void {
+    if (node.type === 'object') {
+      const seen = new Set<string>();
+      for (const p of propsOf(node)) {
+        if (seen.has(p.name)) {
+          this.add(p.key, 'error', 'json-syntax', `Duplicate key '${p.name}': QEMU rejects the whole input`);
+        }
+        seen.add(p.name);
+      }
+    }
+    for (const c of node.children ?? []) this.checkDuplicates(c);
+  }
+
+  private checkCommand(root: Node): void {
+    const props = propsOf(root);
+    const get = (n: string): Prop | undefined => props.find((p) => p.name === n);
+    for (const p of props) {
+      if (TOP_LEVEL_KEYS.includes(p.name) || p.name === 'control') continue;
+      const suggestion = didYouMean(p.name, TOP_LEVEL_KEYS);
+      this.add(p.key, 'error', 'unexpected-key', withSuggestion(`QMP input member '${p.name}' is unexpected`, suggestion),
+        suggestion === undefined ? undefined : { suggestion });
+    }
+    const execute = get('execute');
+    const execOob = get('exec-oob');
+    const control = get('control');
+    let legacyOob = false;
+    if (control) {
+      const v = control.value;
+      const only = v?.type === 'object' ? propsOf(v) : [];
+      const runOob = only.length === 1 && only[0]?.name === 'run-oob' ? only[0].value : undefined;
+      if (runOob?.type === 'boolean') {
+        legacyOob = runOob.value === true;
+        const parent = control.key.parent as Node;
+        this.add(parent, 'warning', 'legacy-control',
+          "'control': {'run-oob': …} is the 2018 draft spelling, which QEMU rejects; it is sent as 'exec-oob'",
+          { suggestion: 'exec-oob' });
+      } else {
+        this.add(control.key, 'error', 'unexpected-key', "QMP input member 'control' is unexpected");
+      }
+    }
+    if (execute && execOob) {
+      this.add(execute.key, 'error', 'unexpected-key', "QMP input member 'execute' clashes with 'exec-oob'");
+    }
+    const nameProp = execOob ?? execute;
+    if (!nameProp) {
+      if (!this.incomplete) {
+        this.add({ offset: root.offset, length: 1 }, 'error', 'missing-member', "QMP input lacks member 'execute'",
+          { missing: ['execute'], objectStart: this.base + root.offset, objectEnd: this.base + root.offset + root.length });
+      }
+      return;
+    }
+    const nameNode = nameProp.value;
+    if (!nameNode) return;
+    if (nameNode.type !== 'string') {
+      this.add(nameNode, 'error', 'wrong-type', `QMP input member '${nameProp.name}' must be a string`);
+      return;
+    }
+    const args = get('arguments');
+    if (args?.value && args.value.type !== 'object') {
+      this.add(args.value, 'error', 'wrong-type', "QMP input member 'arguments' must be an object");
+    }
+    const oob = execOob !== undefined || legacyOob;
+    if (oob && this.ctx.oobNegotiated === false) {
+      this.add(execOob ? execOob.key : (control as Prop).key, 'warning', 'oob-not-negotiated',
+        "Out-of-band execution was not negotiated for this session (the 'oob' capability); QEMU rejects 'exec-oob'");
+    }
+    const schema = this.schema;
+    if (!schema) return;
+    const name = String(nameNode.value);
+    const cmd = schema.command(name);
+    if (!cmd) {
+      const suggestion = didYouMean(name, schema.commands().map((c) => c.name));
+      this.add(nameNode, 'error', 'unknown-command', withSuggestion(`The command ${name} has not been found`, suggestion),
+        suggestion === undefined ? { command: name } : { suggestion, command: name });
+      return;
+    }
+    if (cmd.deprecated) {
+      this.add(nameNode, 'warning', 'deprecated', `The command ${name} is deprecated`, { command: name });
+    }
+    if (cmd.unstable) {
+      this.add(nameNode, 'warning', 'unstable', `The command ${name} is unstable (experimental)`, { command: name });
+    }
+    if (oob && !cmd.allowOob) {
+      const anchor = execOob ? execOob.key : (control as Prop).key;
+      this.add(anchor, 'error', 'oob-not-allowed', `The command ${name} does not support OOB`,
+        { suggestion: 'execute', command: name });
+    }
+    if (args?.value && args.value.type !== 'object') return;
+    const argType = cmd.argType;
+    if (!argType) {
+      if (args?.value && !cmd.open) {
+        for (const p of propsOf(args.value)) {
+          this.add(p.key, 'error', 'unknown-member', `Parameter '${p.name}' is unexpected`, { path: [], command: name });
+        }
+      }
+      return;
+    }
+    if (!args?.value) {
+      const missing = argType.members.filter((m) => !m.optional).map((m) => m.name);
+      if (missing.length > 0 && !this.incomplete) {
+        const code = argType.tag !== undefined && missing.includes(argType.tag) && missing.length === 1 ? 'missing-tag' : 'missing-member';
+        this.add(nameNode, 'error', code, missingMessage(missing), { missing, path: [], command: name });
+      }
+      return;
+    }
+    this.checkObject(args.value, argType, '', [], { open: cmd.open, command: name, anchor: args.key });
+  }
+
+  private checkWait(root: Node): void {
+    const props = propsOf(root);
+    for (const p of props) {
+      if (WAIT_KEYS.includes(p.name)) continue;
+      const suggestion = didYouMean(p.name, WAIT_KEYS);
+      this.add(p.key, 'error', 'unexpected-key',
+        withSuggestion(`'${p.name}' is not part of a wait clause (wait-event, data, timeout)`, suggestion),
+        suggestion === undefined ? undefined : { suggestion });
+    }
+    const timeout = props.find((p) => p.name === 'timeout')?.value;
+    if (timeout && (timeout.type !== 'number' || Number(timeout.value) < 0)) {
+      this.add(timeout, 'error', 'wrong-type', "'timeout' must be a non-negative number of milliseconds");
+    }
+    const nameNode = props.find((p) => p.name === 'wait-event')?.value;
+    const data = props.find((p) => p.name === 'data')?.value;
+    if (data && data.type !== 'object') {
+      this.add(data, 'error', 'wrong-type', "'data' must be an object (a subset of the event's data)");
+    }
+    if (!nameNode) return;
+    if (nameNode.type !== 'string') {
+      this.add(nameNode, 'error', 'wrong-type', "'wait-event' must be an event name");
+      return;
+    }
+    const schema = this.schema;
+    if (!schema) return;
+    const name = String(nameNode.value);
+    const ev = schema.event(name);
+    if (!ev) {
+      const suggestion = didYouMean(name, schema.events().map((e) => e.name));
+      this.add(nameNode, 'error', 'unknown-event', withSuggestion(`The event ${name} is not in this QEMU's schema`, suggestion),
+        suggestion === undefined ? { command: name } : { suggestion, command: name });
+      return;
+    }
+    if (ev.deprecated) this.add(nameNode, 'warning', 'deprecated', `The event ${name} is deprecated`, { command: name });
+    if (!data || data.type !== 'object') return;
+    // The data is a subset to match, so nothing is required; only names and JSON kinds are checked, and a
+    // kind mismatch is a warning: the wait would never match, but QEMU is not involved.
+    const dataProps = propsOf(data);
+    const partial = plainTags(dataProps);
+    const members = ev.argType ? schema.membersOf(ev.argType, partial) : [];
+    const all = ev.argType ? schema.allMembersOf(ev.argType) : [];
+    for (const p of dataProps) {
+      const m = members.find((x) => x.name === p.name) ?? all.find((x) => x.name === p.name);
+      if (!m) {
+        const suggestion = didYouMean(p.name, all.map((x) => x.name));
+        this.add(p.key, 'error', 'unknown-member', withSuggestion(`The event ${name} has no data member '${p.name}'`, suggestion),
+          { path: [], command: name, ...(suggestion === undefined ? {} : { suggestion }) });
+        continue;
+      }
+      if (p.value && !this.kindMatches(p.value, m.type)) {
+        this.add(p.value, 'warning', 'wrong-type',
+          `'${p.name}' of ${name} is ${expectedText(schema, m.type)}; this value can never match`, { path: [], command: name });
+      }
+    }
+  }
+
+  /** Whether the node's JSON kind is one the type accepts (shallow). */
+  private kindMatches(node: Node, type: SchemaType): boolean {
+    const schema = this.schema as Schema;
+    const kinds = schema.kindsOf(type);
+    if (kinds.includes('any')) return true;
+    switch (node.type) {
+      case 'string': return kinds.includes('string');
+      case 'number': return kinds.includes('number') || (kinds.includes('int') && this.isInt(node));
+      case 'boolean': return kinds.includes('boolean');
+      case 'null': return kinds.includes('null');
+      case 'object': return kinds.includes('object');
+      case 'array': return kinds.includes('array');
+      default: return false;
+    }
+  }
+
+  /** QEMU's parser makes an int of a number without fraction or exponent that fits int64 or uint64. */
+  private isInt(node: Node): boolean {
+    const raw = this.raw(node);
+    if (!/^-?\d+$/.test(raw)) return false;
+    const v = BigInt(raw);
+    return v >= INT64_MIN && v <= UINT64_MAX;
+  }
+
+  private checkValue(node: Node, type: SchemaType, qpath: string, jpath: (string | number)[], opts: CheckOptions): void {
+    const schema = this.schema as Schema;
+    const severity: DiagnosticSeverity = opts.lenient ? 'warning' : 'error';
+    const wrong = (): void => {
+      this.add(node, severity, 'wrong-type', `Invalid parameter type for '${qpath}', expected: ${expectedText(schema, type)}`,
+        { path: jpath.slice(0, -1), command: opts.command });
+    };
+    switch (type.kind) {
+      case 'builtin':
+        if (!this.kindMatches(node, type)) wrong();
+        return;
+      case 'enum': {
+        if (node.type !== 'string') { wrong(); return; }
+        const value = String(node.value);
+        const ev = type.value(value);
+        const code = opts.tagMember ? 'bad-tag' : 'bad-enum';
+        if (!ev) {
+          const suggestion = didYouMean(value, type.values.map((v) => v.name));
+          const listed = type.values.length <= 8 ? ` (one of ${type.values.map((v) => `'${v.name}'`).join(', ')})` : '';
+          this.add(node, severity, code, withSuggestion(`Parameter '${qpath}' does not accept value '${value}'${listed}`, suggestion),
+            { path: jpath.slice(0, -1), command: opts.command, ...(suggestion === undefined ? {} : { suggestion }) });
+          return;
+        }
+        if (ev.deprecated) this.add(node, 'warning', 'deprecated', `The value '${value}' of '${qpath}' is deprecated`, { command: opts.command });
+        if (ev.unstable) this.add(node, 'warning', 'unstable', `The value '${value}' of '${qpath}' is unstable (experimental)`, { command: opts.command });
+        return;
+      }
+      case 'array':
+        if (node.type !== 'array') { wrong(); return; }
+        (node.children ?? []).forEach((c, i) => {
+          this.checkValue(c, type.element, joinPath(qpath, i), [...jpath, i], { command: opts.command });
+        });
+        return;
+      case 'object':
+        if (node.type !== 'object') { wrong(); return; }
+        this.checkObject(node, type, qpath, jpath,
+          { command: opts.command, anchor: node.parent?.type === 'property' ? node.parent.children?.[0] : undefined });
+        return;
+      case 'alternate': {
+        // QEMU picks the branch by the JSON type of the value, then checks the value against that branch.
+        const branch = type.members.find((m) => this.branchTakes(m, node));
+        if (!branch) { wrong(); return; }
+        this.checkValue(node, branch, qpath, jpath, opts);
+        return;
+      }
+    }
+  }
+
+  /** Whether QEMU's alternate dispatch sends a value of this JSON kind to `type`. */
+  private branchTakes(type: SchemaType, node: Node): boolean {
+    switch (type.kind) {
+      case 'builtin':
+        switch (type.jsonType) {
+          case 'string': return node.type === 'string';
+          // Any number goes to an int or number branch; an int branch then rejects a fraction.
+          case 'int': case 'number': return node.type === 'number';
+          case 'boolean': return node.type === 'boolean';
+          case 'null': return node.type === 'null';
+          case 'object': return node.type === 'object';
+          case 'array': return node.type === 'array';
+          case 'value': return true;
+        }
+        return false;
+      case 'enum': return node.type === 'string';
+      case 'array': return node.type === 'array';
+      case 'object': return node.type === 'object';
+      case 'alternate': return type.members.some((m) => this.branchTakes(m, node));
+    }
+  }
+
+  private checkObject(node: Node, type: ObjectType, qpath: string, jpath: (string | number)[], opts: ObjectOptions): void {
+    const schema = this.schema as Schema;
+    const props = propsOf(node);
+    const present = new Set(props.map((p) => p.name));
+    // Walk down the flat-union levels the tag values select; stop where a tag is missing or not a case.
+    const members: MemberDef[] = [];
+    const tags = new Set<string>();
+    let t: ObjectType | undefined = type;
+    let resolved = true;
+    while (t) {
+      members.push(...t.members);
+      if (t.tag === undefined || t.variants.length === 0) break;
+      tags.add(t.tag);
+      const tagValue = props.find((p) => p.name === (t as ObjectType).tag)?.value;
+      const next: ObjectType | undefined = tagValue?.type === 'string' ? t.variant(String(tagValue.value)) : undefined;
+      if (!next) { resolved = false; break; }
+      t = next;
+    }
+    const byName = new Map(members.map((m) => [m.name, m]));
+    const everyMember = resolved ? undefined : new Set(schema.allMembersOf(type).map((m) => m.name));
+    const topOpen = opts.open === true;
+    for (const p of props) {
+      const m = byName.get(p.name);
+      const memberPath = joinPath(qpath, p.name);
+      if (!m) {
+        // With the variant unknown, a member of some variant may be right once the tag is fixed.
+        if (topOpen || everyMember?.has(p.name)) continue;
+        const suggestion = didYouMean(p.name, byName.keys());
+        // Say so when the member exists, but for another value of a union's tag.
+        const elsewhere = resolved && type.tag !== undefined && schema.allMembersOf(type).some((x) => x.name === p.name)
+          ? ` with ${[...tags].map((tg) => `${tg} '${String(props.find((q) => q.name === tg)?.value?.value)}'`).join(', ')}`
+          : '';
+        this.add(p.key, 'error', 'unknown-member', withSuggestion(`Parameter '${memberPath}' is unexpected${elsewhere}`, suggestion),
+          { path: jpath, command: opts.command, ...(suggestion === undefined ? {} : { suggestion }) });
+        continue;
+      }
+      if (m.deprecated) this.add(p.key, 'warning', 'deprecated', `Parameter '${memberPath}' is deprecated`, { path: jpath, command: opts.command });
+      if (m.unstable) this.add(p.key, 'warning', 'unstable', `Parameter '${memberPath}' is unstable (experimental)`, { path: jpath, command: opts.command });
+      if (!p.value) continue;
+      // device_add and the like convert scalar properties to strings themselves: a type mismatch on a
+      // declared member there is only a warning.
+      this.checkValue(p.value, m.type, memberPath, [...jpath, p.name],
+        { command: opts.command, lenient: topOpen, tagMember: tags.has(p.name) });
+    }
+    if (this.incomplete) return;
+    const missing = members.filter((m) => !m.optional && !present.has(m.name)).map((m) => m.name);
+    if (missing.length === 0) return;
+    const anchor = opts.anchor ?? { offset: node.offset, length: 1 };
+    const data: DiagnosticData = {
+      missing, path: jpath, command: opts.command,
+      objectStart: this.base + node.offset, objectEnd: this.base + node.offset + node.length,
+    };
+    const missingTags = missing.filter((n) => tags.has(n));
+    const missingOthers = missing.filter((n) => !tags.has(n));
+    if (missingTags.length > 0) {
+      this.add(anchor, 'error', 'missing-tag', missingMessage(missingTags.map((n) => joinPath(qpath, n))), { ...data, missing: missingTags });
+    }
+    if (missingOthers.length > 0) {
+      this.add(anchor, 'error', 'missing-member', missingMessage(missingOthers.map((n) => joinPath(qpath, n))), { ...data, missing: missingOthers });
+    }
+  }
+}
+
+interface CheckOptions {
+  command: string | undefined;
+  /** Type mismatches are warnings (declared members of an open command). */
+  lenient?: boolean;
+  /** The value is a union tag: a bad value is 'bad-tag'. */
+  tagMember?: boolean;
+}
+
+interface ObjectOptions {
+  command: string | undefined;
+  /** Unknown members are allowed (the arguments of an open command). */
+  open?: boolean;
+  /** Where to put a missing-member diagnostic: the key whose value the object is. */
+  anchor?: Node | undefined;
+}
+
+function missingMessage(names: string[]): string {
+  if (names.length === 1) return `Parameter '${names[0]}' is missing`;
+  return `Parameters ${names.map((n) => `'${n}'`).join(', ')} are missing`;
+}
+
+/** The string-valued members of an object, which is all membersOf needs to pick union variants. */
+function plainTags(props: Prop[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const p of props) if (p.value?.type === 'string') out[p.name] = p.value.value;
+  return out;
+}

@@ -1,0 +1,522 @@
+// A tolerant JSON reader for one object of a `qmp` cell, and the answer to "where is the cursor?".
+//
+// The design follows vscode-json-languageservice: a tree with offsets that survives half-typed input,
+// and a location (JSON path, key or value position, the text range a completion replaces) computed
+// from that tree and the token under the cursor. The tokens come from jsonc-parser's scanner; the tree
+// is our own because we need to keep keys that have no colon yet and words that have no quotes yet,
+// which is exactly what a user is typing when they ask for completion.
+
+import { createScanner, SyntaxKind } from 'jsonc-parser';
+import { segmentJsonCell, type Segment } from '../notebook/format/segments';
+
+/** A text range by UTF-16 offsets, `end` exclusive. */
+export interface OffsetRange {
+  start: number;
+  end: number;
+}
+
+export type JsonNode = JsonObject | JsonArray | JsonScalar;
+
+interface NodeBase extends OffsetRange {
+  /** The property whose value this is, or the array holding it; undefined for the root. */
+  parent?: JsonProperty | JsonArray;
+}
+
+export interface JsonObject extends NodeBase {
+  type: 'object';
+  properties: JsonProperty[];
+  /** False when the closing brace is missing: the object then runs to its last token. */
+  closed: boolean;
+}
+
+export interface JsonArray extends NodeBase {
+  type: 'array';
+  items: JsonNode[];
+  closed: boolean;
+}
+
+export interface JsonScalar extends NodeBase {
+  /** 'word' is a bare word that is not a JSON literal, typically a value being typed without quotes. */
+  type: 'string' | 'number' | 'boolean' | 'null' | 'word';
+  value: string | number | boolean | null;
+  /** False for a string without its closing quote. */
+  terminated: boolean;
+}
+
+export interface JsonProperty extends OffsetRange {
+  type: 'property';
+  key: string;
+  keyRange: OffsetRange;
+  /** False for a key typed without quotes. */
+  keyQuoted: boolean;
+  keyTerminated: boolean;
+  /** Offset of the colon, if typed. */
+  colon?: number;
+  value?: JsonNode;
+  parent: JsonObject;
+}
+
+export interface Token extends OffsetRange {
+  kind: SyntaxKind;
+  value: string;
+  /** For strings: false when the closing quote is missing. */
+  terminated: boolean;
+}
+
+/** Tokens of `text` between `start` and `end` (comments and whitespace left out). */
+export function tokenize(text: string, start: number, end: number): Token[] {
+  const scanner = createScanner(text, true);
+  scanner.setPosition(start);
+  const tokens: Token[] = [];
+  for (;;) {
+    const kind = scanner.scan();
+    if (kind === SyntaxKind.EOF) break;
+    const s = scanner.getTokenOffset();
+    if (s >= end) break;
+    const e = Math.min(s + scanner.getTokenLength(), end);
+    let terminated = true;
+    if (kind === SyntaxKind.StringLiteral) {
+      // The scanner stops an unterminated string at the line break; the last character tells.
+      terminated = e - s >= 2 && text.charCodeAt(e - 1) === 34 && scanner.getTokenError() !== 2;
+    }
+    tokens.push({ kind, start: s, end: e, value: scanner.getTokenValue(), terminated });
+  }
+  return tokens;
+}
+
+/** Parses tokens into a tree; never throws, always returns the first value it finds (if any). */
+export function parseTokens(tokens: Token[]): JsonNode | undefined {
+  let i = 0;
+  const peek = (): Token | undefined => tokens[i];
+
+  function parseValue(parent: JsonProperty | JsonArray | undefined): JsonNode | undefined {
+    const t = peek();
+    if (t === undefined) return undefined;
+    switch (t.kind) {
+      case SyntaxKind.OpenBraceToken:
+        return parseObject(parent);
+      case SyntaxKind.OpenBracketToken:
+        return parseArray(parent);
+      case SyntaxKind.StringLiteral:
+        i++;
+        return { type: 'string', value: t.value, terminated: t.terminated, start: t.start, end: t.end, parent };
+      case SyntaxKind.NumericLiteral:
+        i++;
+        return { type: 'number', value: Number(t.value), terminated: true, start: t.start, end: t.end, parent };
+      case SyntaxKind.TrueKeyword:
+      case SyntaxKind.FalseKeyword:
+        i++;
+        return { type: 'boolean', value: t.kind === SyntaxKind.TrueKeyword, terminated: true, start: t.start, end: t.end, parent };
+      case SyntaxKind.NullKeyword:
+        i++;
+        return { type: 'null', value: null, terminated: true, start: t.start, end: t.end, parent };
+      case SyntaxKind.Unknown:
+        i++;
+        return { type: 'word', value: t.value, terminated: true, start: t.start, end: t.end, parent };
+      default:
+        return undefined;
+    }
+  }
+
+  function parseObject(parent: JsonProperty | JsonArray | undefined): JsonObject {
+    const open = tokens[i++] as Token;
+    const obj: JsonObject = { type: 'object', properties: [], closed: false, start: open.start, end: open.end, parent };
+    for (;;) {
+      const t = peek();
+      if (t === undefined) return obj;
+      if (t.kind === SyntaxKind.CloseBraceToken) {
+        i++;
+        obj.closed = true;
+        obj.end = t.end;
+        return obj;
+      }
+      if (t.kind === SyntaxKind.CommaToken) {
+        i++;
+        obj.end = t.end;
+        continue;
+      }
+      if (t.kind === SyntaxKind.StringLiteral || t.kind === SyntaxKind.Unknown) {
+        i++;
+        const prop: JsonProperty = {
+          type: 'property', key: t.value, keyRange: { start: t.start, end: t.end }, keyQuoted: t.kind === SyntaxKind.StringLiteral,
+          keyTerminated: t.terminated, start: t.start, end: t.end, parent: obj,
+        };
+        obj.properties.push(prop);
+        obj.end = t.end;
+        if (peek()?.kind === SyntaxKind.ColonToken) {
+          const colon = tokens[i++] as Token;
+          prop.colon = colon.start;
+          prop.end = obj.end = colon.end;
+          const next = peek();
+          // A key after the colon means the value is missing and a new property starts.
+          const looksLikeKey = next !== undefined && next.kind === SyntaxKind.StringLiteral
+            && tokens[i + 1]?.kind === SyntaxKind.ColonToken;
+          if (!looksLikeKey) {
+            const value = parseValue(prop);
+            if (value !== undefined) {
+              prop.value = value;
+              prop.end = obj.end = value.end;
+            }
+          }
+        }
+        continue;
+      }
+      if (t.kind === SyntaxKind.CloseBracketToken) {
+        // A stray bracket closes this object too; the diagnostics report it, we only need to recover.
+        i++;
+        obj.end = t.end;
+        return obj;
+      }
+      // Any other token where a key belongs: parse it as a value to skip it whole.
+      const skipped = parseValue(undefined);
+      if (skipped === undefined) i++;
+      else obj.end = skipped.end;
+    }
+  }
+
+  function parseArray(parent: JsonProperty | JsonArray | undefined): JsonArray {
+    const open = tokens[i++] as Token;
+    const arr: JsonArray = { type: 'array', items: [], closed: false, start: open.start, end: open.end, parent };
+    for (;;) {
+      const t = peek();
+      if (t === undefined) return arr;
+      if (t.kind === SyntaxKind.CloseBracketToken || t.kind === SyntaxKind.CloseBraceToken) {
+        i++;
+        arr.closed = t.kind === SyntaxKind.CloseBracketToken;
+        arr.end = t.end;
+        return arr;
+      }
+      if (t.kind === SyntaxKind.CommaToken || t.kind === SyntaxKind.ColonToken) {
+        i++;
+        arr.end = t.end;
+        continue;
+      }
+      const item = parseValue(arr);
+      if (item === undefined) {
+        i++;
+        continue;
+      }
+      arr.items.push(item);
+      arr.end = item.end;
+    }
+  }
+
+  // Skip anything before the first value (a stray token at the top level).
+  while (i < tokens.length) {
+    const v = parseValue(undefined);
+    if (v !== undefined) return v;
+    i++;
+  }
+  return undefined;
+}
+
+/** One object of a cell, parsed. */
+export interface ParsedObject {
+  segment: Segment;
+  root: JsonObject | undefined;
+  tokens: Token[];
+}
+
+/** Parses every object segment of a `qmp` cell. */
+export function parseCellObjects(text: string): ParsedObject[] {
+  const out: ParsedObject[] = [];
+  for (const segment of segmentJsonCell(text)) {
+    if (segment.kind === 'junk') continue;
+    const tokens = tokenize(text, segment.start, segment.end);
+    const root = parseTokens(tokens);
+    out.push({ segment, tokens, root: root?.type === 'object' ? root : undefined });
+  }
+  return out;
+}
+
+/** The JSON path from the root to `node`: property names and array indexes. */
+export function pathOf(node: JsonNode): (string | number)[] {
+  const path: (string | number)[] = [];
+  let current: JsonNode | undefined = node;
+  while (current?.parent !== undefined) {
+    const p: JsonProperty | JsonArray = current.parent;
+    if (p.type === 'array') {
+      path.unshift(p.items.indexOf(current));
+      current = p;
+    } else {
+      path.unshift(p.key);
+      current = p.parent;
+    }
+  }
+  return path;
+}
+
+/** Finds a property by key (the last one wins, as in QEMU's parser it is an error anyway). */
+export function propertyOf(obj: JsonObject | undefined, key: string): JsonProperty | undefined {
+  if (obj === undefined) return undefined;
+  for (let k = obj.properties.length - 1; k >= 0; k--) {
+    const p = obj.properties[k] as JsonProperty;
+    if (p.key === key) return p;
+  }
+  return undefined;
+}
+
+/** The string value of a property, when it is a string. */
+export function stringValueOf(obj: JsonObject | undefined, key: string): string | undefined {
+  const v = propertyOf(obj, key)?.value;
+  return v?.type === 'string' ? (v.value as string) : undefined;
+}
+
+/** A node's value as plain data (objects and arrays included), for variant resolution. */
+export function toPlain(node: JsonNode | undefined): unknown {
+  if (node === undefined) return undefined;
+  if (node.type === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const p of node.properties) out[p.key] = toPlain(p.value);
+    return out;
+  }
+  if (node.type === 'array') return node.items.map(toPlain);
+  return node.value;
+}
+
+/** Where the cursor is, in terms that completion and hover need. */
+export type CursorLocation =
+  | {
+    /** On a key, or where a key would go. */
+    kind: 'key';
+    object: JsonObject;
+    /** The property being typed (the key under the cursor), if any. */
+    property?: JsonProperty;
+    range: OffsetRange;
+    /** True when the replaced range starts with a quote the user typed. */
+    quoted: boolean;
+    /** True when a colon already follows the key under the cursor. */
+    colonFollows: boolean;
+  }
+  | {
+    /** On a value, or where a value would go. */
+    kind: 'value';
+    /** The object property or array holding the value. */
+    holder: JsonProperty | JsonArray;
+    /** The value under the cursor, if any. */
+    node?: JsonScalar;
+    range: OffsetRange;
+    quoted: boolean;
+  }
+  | {
+    /** Outside every object, or on an empty/unfinished top-level object. */
+    kind: 'top';
+    range: OffsetRange;
+    /** The top-level object the cursor is in (empty or holding only the word being typed). */
+    object?: JsonObject;
+  }
+  | { kind: 'none' };
+
+function inside(t: Token, offset: number): boolean {
+  if (t.kind === SyntaxKind.StringLiteral) return offset > t.start && (offset < t.end || (!t.terminated && offset === t.end));
+  if (t.kind === SyntaxKind.Unknown || t.kind === SyntaxKind.NumericLiteral || t.kind === SyntaxKind.TrueKeyword
+    || t.kind === SyntaxKind.FalseKeyword || t.kind === SyntaxKind.NullKeyword) {
+    return offset > t.start && offset <= t.end;
+  }
+  return false;
+}
+
+/** The deepest object or array that contains `offset` strictly inside its brackets. */
+function containerAt(node: JsonNode, offset: number): JsonObject | JsonArray | undefined {
+  if (node.type !== 'object' && node.type !== 'array') return undefined;
+  const within = offset > node.start && (node.closed ? offset < node.end : true);
+  if (!within) return undefined;
+  const children: JsonNode[] = node.type === 'object'
+    ? node.properties.flatMap((p) => (p.value !== undefined ? [p.value] : []))
+    : node.items;
+  for (const child of children) {
+    const c = containerAt(child, offset);
+    if (c !== undefined) return c;
+  }
+  return node;
+}
+
+function scalarAt(node: JsonNode | undefined, start: number): JsonScalar | undefined {
+  if (node === undefined) return undefined;
+  if (node.type === 'object') {
+    for (const p of node.properties) {
+      if (p.value !== undefined && p.value.start <= start && start < p.value.end) return scalarAt(p.value, start);
+    }
+    return undefined;
+  }
+  if (node.type === 'array') {
+    for (const item of node.items) if (item.start <= start && start < item.end) return scalarAt(item, start);
+    return undefined;
+  }
+  return node.start === start ? node : undefined;
+}
+
+function propertyWithKeyAt(node: JsonNode | undefined, start: number): JsonProperty | undefined {
+  if (node === undefined) return undefined;
+  if (node.type === 'array') {
+    for (const item of node.items) {
+      if (item.start <= start && start < item.end) return propertyWithKeyAt(item, start);
+    }
+    return undefined;
+  }
+  if (node.type !== 'object') return undefined;
+  for (const p of node.properties) {
+    if (p.keyRange.start === start) return p;
+    if (p.value !== undefined && p.value.start <= start && start < p.value.end) return propertyWithKeyAt(p.value, start);
+  }
+  return undefined;
+}
+
+/** The last token that ends at or before `offset` (binary search). */
+function tokenBefore(tokens: Token[], offset: number): number {
+  let lo = 0;
+  let hi = tokens.length - 1;
+  let found = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if ((tokens[mid] as Token).end <= offset) {
+      found = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  return found;
+}
+
+/** Finds the object segment of a cell that the cursor is in (an unfinished one extends to the next). */
+export function objectAt(objects: ParsedObject[], offset: number, text: string): ParsedObject | undefined {
+  for (let k = 0; k < objects.length; k++) {
+    const o = objects[k] as ParsedObject;
+    const closed = o.root?.closed === true && o.segment.end === o.root.end;
+    const nextStart = objects[k + 1]?.segment.start ?? text.length;
+    if (offset > o.segment.start && (offset < o.segment.end || (!closed && offset <= nextStart && offset <= text.length))) {
+      // An unterminated object ends where the next line with a marker begins; stay in it up to there.
+      if (!closed && offset >= o.segment.end && /\n\s*(->|<-)/.test(text.slice(o.segment.end, offset))) continue;
+      return o;
+    }
+  }
+  return undefined;
+}
+
+function isInComment(text: string, offset: number, from: number): boolean {
+  // Scan from a known token boundary, so strings containing `//` are not mistaken for comments.
+  const scanner = createScanner(text, false);
+  scanner.setPosition(from);
+  for (;;) {
+    const kind = scanner.scan();
+    if (kind === SyntaxKind.EOF) return false;
+    const s = scanner.getTokenOffset();
+    const e = s + scanner.getTokenLength();
+    if (s >= offset) return false;
+    if ((kind === SyntaxKind.LineCommentTrivia || kind === SyntaxKind.BlockCommentTrivia) && offset > s + 1
+      && (offset < e || (kind === SyntaxKind.LineCommentTrivia && offset === e))) return true;
+  }
+}
+
+/** The bare word around the cursor at the top level of a cell (outside objects). */
+function topWord(text: string, offset: number): OffsetRange {
+  let s = offset;
+  while (s > 0 && /[A-Za-z0-9_\-{]/.test(text.charAt(s - 1))) s--;
+  return { start: s, end: offset };
+}
+
+/**
+ * The range a completion replaces for the token under the cursor: the whole token, except for a string
+ * without its closing quote, which the scanner runs to the end of the line. There only the word at the
+ * cursor is replaced, so that `{"dev|}}` keeps its braces.
+ */
+function replaced(text: string, t: Token, offset: number): OffsetRange {
+  if (t.kind !== SyntaxKind.StringLiteral || t.terminated) return { start: t.start, end: t.end };
+  let end = offset;
+  while (end < t.end && /[A-Za-z0-9_.-]/.test(text.charAt(end))) end++;
+  return { start: t.start, end };
+}
+
+/** Computes the cursor location in a `qmp` cell. */
+export function locate(text: string, offset: number, objects: ParsedObject[] = parseCellObjects(text)): {
+  location: CursorLocation;
+  object?: ParsedObject;
+} {
+  const obj = objectAt(objects, offset, text);
+  if (obj === undefined || obj.root === undefined) {
+    const before = text.slice(0, offset);
+    const lineStart = before.lastIndexOf('\n') + 1;
+    const line = before.slice(lineStart);
+    if (/\/\//.test(line) || /["]/.test(line)) return { location: { kind: 'none' } };
+    return { location: { kind: 'top', range: topWord(text, offset) } };
+  }
+  if (isInComment(text, offset, obj.segment.start)) return { location: { kind: 'none' }, object: obj };
+  const root = obj.root;
+  const tokens = obj.tokens;
+  const idx = tokenBefore(tokens, offset);
+  const after = tokens[idx + 1];
+  // The token under the cursor, if any, is either the one ending at the cursor or the one spanning it.
+  let current: Token | undefined;
+  if (after !== undefined && inside(after, offset)) current = after;
+  else if (idx >= 0 && inside(tokens[idx] as Token, offset)) current = tokens[idx];
+  if (current !== undefined) {
+    const prop = propertyWithKeyAt(root, current.start);
+    if (prop !== undefined) {
+      // A top-level object holding only the word being typed still offers whole-command skeletons.
+      if (prop.parent === root && root.properties.length === 1 && prop.colon === undefined && !prop.keyQuoted) {
+        return { location: { kind: 'top', range: { start: root.start, end: root.closed ? root.end : prop.keyRange.end }, object: root }, object: obj };
+      }
+      const next = tokens[tokens.indexOf(current) + 1];
+      return {
+        location: {
+          kind: 'key', object: prop.parent, property: prop, range: replaced(text, current, offset), quoted: prop.keyQuoted,
+          colonFollows: next?.kind === SyntaxKind.ColonToken,
+        },
+        object: obj,
+      };
+    }
+    const scalar = scalarAt(root, current.start);
+    if (scalar?.parent !== undefined) {
+      return {
+        location: { kind: 'value', holder: scalar.parent, node: scalar, range: replaced(text, current, offset), quoted: scalar.type === 'string' },
+        object: obj,
+      };
+    }
+    return { location: { kind: 'none' }, object: obj };
+  }
+  const container = containerAt(root, offset);
+  if (container === undefined) return { location: { kind: 'none' }, object: obj };
+  const prev = tokens[idx];
+  const empty: OffsetRange = { start: offset, end: offset };
+  if (container.type === 'object') {
+    if (prev === undefined) return { location: { kind: 'none' }, object: obj };
+    if (prev.kind === SyntaxKind.OpenBraceToken || prev.kind === SyntaxKind.CommaToken) {
+      if (container === root && root.properties.length === 0) {
+        return { location: { kind: 'top', range: { start: root.start, end: root.closed ? root.end : offset }, object: root }, object: obj };
+      }
+      return { location: { kind: 'key', object: container, range: empty, quoted: false, colonFollows: false }, object: obj };
+    }
+    if (prev.kind === SyntaxKind.ColonToken) {
+      const prop = (container as JsonObject).properties.find((p) => p.colon === prev.start);
+      if (prop !== undefined) return { location: { kind: 'value', holder: prop, range: empty, quoted: false }, object: obj };
+    }
+    return { location: { kind: 'none' }, object: obj };
+  }
+  if (prev !== undefined && (prev.kind === SyntaxKind.OpenBracketToken || prev.kind === SyntaxKind.CommaToken)) {
+    return { location: { kind: 'value', holder: container, range: empty, quoted: false }, object: obj };
+  }
+  return { location: { kind: 'none' }, object: obj };
+}
+
+/** What a hover points at: a key, or a scalar value, with the token's range. */
+export type NodeAtOffset =
+  | { kind: 'key'; property: JsonProperty; range: OffsetRange }
+  | { kind: 'value'; scalar: JsonScalar; range: OffsetRange };
+
+/**
+ * The key or scalar whose token covers the character at `offset` (an editor hovers over characters,
+ * so the offset just after a token is not on it).
+ */
+export function nodeAt(parsed: ParsedObject, offset: number): NodeAtOffset | undefined {
+  const root = parsed.root;
+  if (root === undefined) return undefined;
+  const idx = tokenBefore(parsed.tokens, offset);
+  const candidates = [parsed.tokens[idx + 1], parsed.tokens[idx]];
+  for (const t of candidates) {
+    if (t === undefined || offset < t.start || offset >= t.end) continue;
+    const prop = propertyWithKeyAt(root, t.start);
+    if (prop !== undefined) return { kind: 'key', property: prop, range: { ...prop.keyRange } };
+    const scalar = scalarAt(root, t.start);
+    if (scalar !== undefined) return { kind: 'value', scalar, range: { start: scalar.start, end: scalar.end } };
+  }
+  return undefined;
+}

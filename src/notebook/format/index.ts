@@ -1,0 +1,16 @@
+// The pure `.qmp` notebook format: the file format (notebook.ts), cell parsing (cell.ts, shell.ts,
+// segments.ts) and JSON text helpers (json.ts). Nothing here imports vscode.
+
+export {
+  parseNotebook, serializeNotebook, parseOutputs, renderOutputs,
+  type NotebookData, type CellData, type CellLanguage, type CodeLanguage, type SavedOutput,
+} from './notebook';
+export { parseCell, parseJsonCell, parseHmpCell } from './cell';
+export { parseShellCell, typeShellValue } from './shell';
+export { segmentJsonCell, objectEnd, skipComment, type Segment, type SegmentKind } from './segments';
+export { formatOutputJson, minifyJson, inlineJson, OUTPUT_WIDTH } from './json';
+export {
+  DEFAULT_WAIT_TIMEOUT_MS, formatCellProblem, LineMap,
+  type ValueKind, type ValueKindOracle, type CommandInput, type CommandItem, type ExpectItem, type WaitItem,
+  type CellItem, type CellProblem, type ParsedCell,
+} from './cellTypes';

@@ -1,0 +1,119 @@
+// The cell outputs a QMP notebook shows, built in one place so that every reply, error and event looks the
+// same, and so that the serializer can turn them back into `<-` lines: every output carries its wire text in
+// its metadata under `qmp`.
+import * as vscode from 'vscode';
+import type { CommandReplyLike, EventRecord } from '../session/ports';
+import { eventTime } from '../session/sessionManager';
+
+/** What an output was, as kept in its metadata. */
+export type OutputKind = 'sent' | 'reply' | 'error' | 'event' | 'failure';
+
+export interface OutputMeta {
+  kind: OutputKind;
+  /** The message as it went over the wire (replies, errors, events, sent commands); absent for failures. */
+  wire?: string;
+  /** The text of a failure. */
+  text?: string;
+}
+
+export const jsonMime = 'application/json';
+export const textMime = 'text/plain';
+
+function output(items: vscode.NotebookCellOutputItem[], meta: OutputMeta): vscode.NotebookCellOutput {
+  return new vscode.NotebookCellOutput(items, { qmp: meta });
+}
+
+/** The metadata an output was made with, or undefined for outputs that are not ours. */
+export function outputMeta(o: vscode.NotebookCellOutput): OutputMeta | undefined {
+  const m: unknown = o.metadata?.['qmp'];
+  if (typeof m !== 'object' || m === null) return undefined;
+  const kind = (m as { kind?: unknown }).kind;
+  const wire = (m as { wire?: unknown }).wire;
+  const text = (m as { text?: unknown }).text;
+  if (kind !== 'sent' && kind !== 'reply' && kind !== 'error' && kind !== 'event' && kind !== 'failure') return undefined;
+  return { kind, ...(typeof wire === 'string' ? { wire } : {}), ...(typeof text === 'string' ? { text } : {}) };
+}
+
+/** The JSON a qmp-shell or HMP line became, shown before its reply. */
+export function sentOutput(sent: string): vscode.NotebookCellOutput {
+  return output([vscode.NotebookCellOutputItem.text(`-> ${sent}`, textMime)], { kind: 'sent', wire: sent });
+}
+
+/** An error output without a stack: the notebook shows `name: message`, which is all that matters here. */
+function errorItem(name: string, message: string): vscode.NotebookCellOutputItem {
+  return vscode.NotebookCellOutputItem.error({ name, message });
+}
+
+/** A reply: success as JSON (and readable text), a QEMU error as an error output naming the command. */
+export function replyOutput(reply: CommandReplyLike): vscode.NotebookCellOutput {
+  if (reply.ok) {
+    const value = reply.value;
+    // HMP answers with a string that is meant to be read as text, newlines and all.
+    const text = typeof value === 'string' ? value : JSON.stringify(value, null, 2);
+    const items = typeof value === 'string'
+      ? [vscode.NotebookCellOutputItem.text(text, textMime)]
+      : [vscode.NotebookCellOutputItem.json(value, jsonMime), vscode.NotebookCellOutputItem.text(text, textMime)];
+    return output(items, { kind: 'reply', wire: reply.raw });
+  }
+  return output([errorItem(reply.error.class, `${reply.error.desc}\ncommand: ${reply.sent}`)], { kind: 'error', wire: reply.raw });
+}
+
+/** An event that arrived while the cell ran, with QEMU's timestamp. */
+export function eventOutput(e: EventRecord, profile?: string): vscode.NotebookCellOutput {
+  const data = e.data === undefined ? '' : ` ${JSON.stringify(e.data)}`;
+  const where = profile ? ` [${profile}]` : '';
+  return output([vscode.NotebookCellOutputItem.text(`event ${eventTime(e)}${where} ${e.event}${data}`, textMime)],
+    { kind: 'event', wire: e.raw });
+}
+
+/** A failure of the cell itself (parse errors, timeouts, lost connection): nothing QEMU said. */
+export function failureOutput(name: string, message: string): vscode.NotebookCellOutput {
+  return output([errorItem(name, message)], { kind: 'failure', text: `${name}: ${message}` });
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Rebuilds the output of a message saved in a file (`<-` reply, error or event, `->` command). Anything that
+ * is not a QMP message is shown as text, so a hand-edited output block still opens.
+ */
+export function outputFromWire(direction: '<-' | '->', json: string): vscode.NotebookCellOutput {
+  if (direction === '->') return sentOutput(json);
+  let msg: unknown;
+  try {
+    msg = JSON.parse(json);
+  } catch {
+    msg = undefined;
+  }
+  if (isRecord(msg) && 'return' in msg) {
+    return replyOutput({ idText: '', ok: true, value: msg['return'], raw: json, sent: '' });
+  }
+  if (isRecord(msg) && isRecord(msg['error'])) {
+    const e = msg['error'];
+    const cls = typeof e['class'] === 'string' ? e['class'] : 'Error';
+    const desc = typeof e['desc'] === 'string' ? e['desc'] : JSON.stringify(e);
+    return output([errorItem(cls, desc)], { kind: 'error', wire: json });
+  }
+  if (isRecord(msg) && typeof msg['event'] === 'string') {
+    const ts = isRecord(msg['timestamp']) ? msg['timestamp'] : {};
+    const record: EventRecord = {
+      seq: 0,
+      event: msg['event'],
+      ...(isRecord(msg['data']) ? { data: msg['data'] } : {}),
+      timestamp: {
+        seconds: typeof ts['seconds'] === 'number' ? ts['seconds'] : 0,
+        microseconds: typeof ts['microseconds'] === 'number' ? ts['microseconds'] : 0,
+      },
+      raw: json,
+    };
+    return eventOutput(record);
+  }
+  return output([vscode.NotebookCellOutputItem.text(`<- ${json}`, textMime)], { kind: 'reply', wire: json });
+}
+
+/** A saved text line (a failure, a timeout) shown again as text. */
+export function textOutput(text: string): vscode.NotebookCellOutput {
+  return output([vscode.NotebookCellOutputItem.text(text, textMime)], { kind: 'failure', text });
+}

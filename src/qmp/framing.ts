@@ -1,0 +1,159 @@
+// A streaming reader that cuts a byte stream into top-level JSON object texts without relying on newlines.
+// QEMU ends each message with CRLF, but `-qmp-pretty` spreads one object over many lines, and a socket may
+// split a message anywhere (even inside a UTF-8 sequence) or deliver several in one chunk. The reader only
+// tracks brace/bracket depth and string/escape state on bytes; every byte that matters here is ASCII, so a
+// multibyte UTF-8 sequence can never be mistaken for one, and text is decoded only once an object is whole.
+import { MalformedMessageError, OversizedMessageError } from './errors';
+
+export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+export interface JsonObjectReaderOptions {
+  /** A message larger than this throws OversizedMessageError (the session must end). Default 16 MiB. */
+  maxMessageBytes?: number;
+}
+
+const LBRACE = 0x7b;
+const RBRACE = 0x7d;
+const LBRACKET = 0x5b;
+const RBRACKET = 0x5d;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+export class JsonObjectReader {
+  readonly maxMessageBytes: number;
+  /** Chunks (or parts of chunks) of the object being read, when it spans more than one push. */
+  private parts: Buffer[] = [];
+  private partBytes = 0;
+  private depth = 0;
+  private inString = false;
+  private escaped = false;
+
+  constructor(options: JsonObjectReaderOptions = {}) {
+    this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  }
+
+  /** True when no object is partly read, i.e. the next byte starts a fresh message. */
+  get idle(): boolean {
+    return this.depth === 0 && this.partBytes === 0;
+  }
+
+  /** Bytes held for an object that is not complete yet. */
+  get pendingBytes(): number {
+    return this.partBytes;
+  }
+
+  /** Forgets any partial object (used when a session ends). */
+  reset(): void {
+    this.parts = [];
+    this.partBytes = 0;
+    this.depth = 0;
+    this.inString = false;
+    this.escaped = false;
+  }
+
+  /**
+   * Feeds bytes and returns the texts of the objects they complete, in order.
+   * Throws MalformedMessageError for bytes outside an object that are not whitespace, and
+   * OversizedMessageError when one object grows beyond maxMessageBytes; the reader is unusable afterwards.
+   */
+  push(chunk: Buffer): string[] {
+    const out: string[] = [];
+    const n = chunk.length;
+    let i = 0;
+    // Where the current object starts inside this chunk (0 when it started in an earlier chunk).
+    let start = 0;
+    let depth = this.depth;
+    let inString = this.inString;
+    let escaped = this.escaped;
+    // Position of the next backslash at or after i (-1: none left in this chunk), found lazily so that a
+    // chunk with many strings and few escapes is searched once, not once per string.
+    let nextBackslash = -2;
+    while (i < n) {
+      if (depth === 0) {
+        // Between objects: skip whitespace; anything else must open an object.
+        const c = chunk[i]!;
+        if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) { i++; continue; }
+        if (c !== LBRACE) {
+          this.reset();
+          throw new MalformedMessageError(
+            `Expected "{" at the start of a message, got ${JSON.stringify(String.fromCharCode(c))}`,
+            { received: chunk.toString('utf8', i, Math.min(n, i + 200)) });
+        }
+        start = i;
+        depth = 1;
+        i++;
+        continue;
+      }
+      if (inString) {
+        if (escaped) { escaped = false; i++; continue; }
+        // Jump to the next quote or backslash with native searches instead of looking at every byte.
+        const q = chunk.indexOf(QUOTE, i);
+        if (nextBackslash !== -1 && nextBackslash < i) nextBackslash = chunk.indexOf(BACKSLASH, i);
+        const b = nextBackslash;
+        if (b >= 0 && (q < 0 || b < q)) {
+          i = b + 1;
+          if (i < n) i++; else escaped = true;
+          continue;
+        }
+        if (q < 0) { i = n; break; }
+        inString = false;
+        i = q + 1;
+        continue;
+      }
+      const c = chunk[i]!;
+      if (c === QUOTE) inString = true;
+      else if (c === LBRACE || c === LBRACKET) depth++;
+      else if (c === RBRACE || c === RBRACKET) {
+        depth--;
+        if (depth === 0) {
+          const end = i + 1;
+          if (this.partBytes === 0) {
+            if (end - start > this.maxMessageBytes) {
+              this.reset();
+              throw new OversizedMessageError(this.maxMessageBytes, end - start);
+            }
+            out.push(chunk.toString('utf8', start, end));
+          } else {
+            this.parts.push(chunk.subarray(0, end));
+            const total = this.partBytes + end;
+            if (total > this.maxMessageBytes) {
+              this.reset();
+              throw new OversizedMessageError(this.maxMessageBytes, total);
+            }
+            out.push(Buffer.concat(this.parts, total).toString('utf8'));
+            this.parts = [];
+            this.partBytes = 0;
+          }
+        }
+      }
+      i++;
+    }
+    this.depth = depth;
+    this.inString = inString;
+    this.escaped = escaped;
+    if (depth > 0) {
+      // Keep the unfinished object; copy so the caller's buffer can be reused.
+      const part = this.partBytes === 0 ? chunk.subarray(start) : chunk;
+      this.parts.push(Buffer.from(part));
+      this.partBytes += part.length;
+      if (this.partBytes > this.maxMessageBytes) {
+        const size = this.partBytes;
+        this.reset();
+        throw new OversizedMessageError(this.maxMessageBytes, size);
+      }
+    }
+    return out;
+  }
+}
+
+/**
+ * True when the chunk is exactly one line `{…}\r\n` (or `{…}\n`) with no other newline: the common case of
+ * QEMU's compact output arriving in one read. Such a chunk can be handed to JSON.parse directly; if that
+ * succeeds it was exactly one object and the byte scan can be skipped.
+ */
+export function isSingleObjectLine(chunk: Buffer): boolean {
+  const n = chunk.length;
+  if (n < 3 || chunk[0] !== LBRACE || chunk[n - 1] !== 0x0a) return false;
+  const close = chunk[n - 2] === 0x0d ? n - 3 : n - 2;
+  return chunk[close] === RBRACE && chunk.indexOf(0x0a) === n - 1;
+}

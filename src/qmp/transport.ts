@@ -1,0 +1,72 @@
+// Opening the byte stream a QMP session runs over: a unix socket or a TCP connection, with a connect
+// timeout and cancellation. The client above it owns everything QMP-specific.
+import net from 'node:net';
+import { ConnectError } from './errors';
+
+export type QmpAddress = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number };
+
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+
+/** `unix:/path` or `tcp:host:port`, the spelling QEMU's `-qmp` option uses. */
+export function formatAddress(address: QmpAddress): string {
+  return address.kind === 'unix' ? `unix:${address.path}` : `tcp:${address.host}:${address.port}`;
+}
+
+/**
+ * Reads `unix:/path`, `tcp:host:port`, `host:port`, `[v6]:port` or a bare path (anything with a `/`).
+ * Throws a TypeError for anything else.
+ */
+export function parseAddress(text: string): QmpAddress {
+  const s = text.trim();
+  if (s.startsWith('unix:')) return { kind: 'unix', path: s.slice(5).split(',')[0] ?? '' };
+  const tcp = s.startsWith('tcp:') ? s.slice(4).split(',')[0] ?? '' : s;
+  const m = /^(?:\[([^\]]+)\]|([^:/]*)):(\d{1,5})$/.exec(tcp);
+  if (m) {
+    const port = Number(m[3]);
+    if (port > 0 && port < 65536) return { kind: 'tcp', host: m[1] ?? (m[2] || '127.0.0.1'), port };
+  }
+  if (!s.startsWith('tcp:') && s.includes('/')) return { kind: 'unix', path: s };
+  throw new TypeError(`Not a QMP address: ${JSON.stringify(text)} (expected unix:/path or tcp:host:port)`);
+}
+
+export interface ConnectSocketOptions {
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * Connects to the address. Resolves with the connected socket; rejects with ConnectError when the
+ * connection is refused, the path does not exist, timeoutMs passes, or the signal fires.
+ */
+export function connectSocket(address: QmpAddress, options: ConnectSocketOptions = {}): Promise<net.Socket> {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  const where = formatAddress(address);
+  return new Promise<net.Socket>((resolve, reject) => {
+    if (options.signal?.aborted) {
+      reject(new ConnectError(`Connecting to ${where} was cancelled`, { cause: options.signal.reason }));
+      return;
+    }
+    const socket = address.kind === 'unix'
+      ? net.createConnection({ path: address.path })
+      : net.createConnection({ host: address.host, port: address.port, noDelay: true });
+    const finish = (err?: Error): void => {
+      clearTimeout(timer);
+      socket.off('connect', onConnect);
+      socket.off('error', onError);
+      options.signal?.removeEventListener('abort', onAbort);
+      if (err) {
+        socket.destroy();
+        reject(err);
+      } else {
+        resolve(socket);
+      }
+    };
+    const onConnect = (): void => finish();
+    const onError = (err: Error): void => finish(new ConnectError(`Cannot connect to ${where}: ${err.message}`, { cause: err }));
+    const onAbort = (): void => finish(new ConnectError(`Connecting to ${where} was cancelled`, { cause: options.signal?.reason }));
+    const timer = setTimeout(() => finish(new ConnectError(`Connecting to ${where} timed out after ${timeoutMs} ms`)), timeoutMs);
+    socket.once('connect', onConnect);
+    socket.once('error', onError);
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,112 @@
+// The QMP commands of the command palette, status bar and walkthrough, and the context keys that hide the
+// ones that do not apply.
+import * as vscode from 'vscode';
+import { describeProfile } from './profiles';
+import { errorText, type Session, type SessionManager } from './sessionManager';
+import { explainUntrusted, UntrustedWorkspaceError } from './trust';
+
+export interface CommandDeps {
+  sessions: SessionManager;
+  log: vscode.LogOutputChannel;
+  events: vscode.OutputChannel;
+  /** Opens a new untitled notebook (the notebook glue owns the starter content). */
+  newNotebook(): Promise<void>;
+}
+
+/** Shows why an action failed: trust problems with the trust button, everything else with the log. */
+export async function reportFailure(what: string, err: unknown, log: vscode.LogOutputChannel): Promise<void> {
+  if (err instanceof UntrustedWorkspaceError) {
+    await explainUntrusted(err);
+    return;
+  }
+  log.error(`${what}: ${errorText(err)}`);
+  const choice = await vscode.window.showErrorMessage(`${what}: ${errorText(err)}`, 'Show Log');
+  if (choice === 'Show Log') log.show(true);
+}
+
+async function pickProfile(sessions: SessionManager, placeHolder: string, filter: (s: Session) => boolean): Promise<string | undefined> {
+  const candidates = sessions.profiles
+    .map((p) => sessions.session(p.name))
+    .filter((s): s is Session => s !== undefined && filter(s));
+  if (candidates.length === 0) return undefined;
+  if (candidates.length === 1) return candidates[0]?.name;
+  const picked = await vscode.window.showQuickPick(candidates.map((s) => ({
+    label: s.name,
+    description: describeProfile(s.profile),
+    detail: s.describeState(),
+  })), { placeHolder });
+  return picked?.label;
+}
+
+function nameArg(arg: unknown): string | undefined {
+  return typeof arg === 'string' ? arg : undefined;
+}
+
+export function registerCommands(deps: CommandDeps): vscode.Disposable {
+  const { sessions, log, events } = deps;
+
+  const connect = async (name: string): Promise<boolean> => {
+    try {
+      await sessions.connect(name);
+      return true;
+    } catch (err) {
+      void reportFailure(`Could not connect to "${name}"`, err, log);
+      return false;
+    }
+  };
+
+  const updateContext = (): void => {
+    const all = sessions.allSessions();
+    void vscode.commands.executeCommand('setContext', 'qmp.connected', all.some((s) => s.state === 'connected'));
+    void vscode.commands.executeCommand('setContext', 'qmp.connecting',
+      all.some((s) => s.state === 'connecting' || s.state === 'reconnecting'));
+    void vscode.commands.executeCommand('setContext', 'qmp.sandboxRunning', all.some((s) => s.sandbox !== undefined));
+  };
+  updateContext();
+
+  return vscode.Disposable.from(
+    sessions.onDidChangeState(updateContext),
+    vscode.commands.registerCommand('qmp.connect', async (arg?: unknown) => {
+      if (!vscode.workspace.isTrusted) {
+        await explainUntrusted(new UntrustedWorkspaceError('Connecting to QEMU'));
+        return false;
+      }
+      const name = nameArg(arg) ?? await pickProfile(sessions, 'Connect to which QEMU?', (s) => s.state !== 'connected');
+      if (!name) return false;
+      return connect(name);
+    }),
+    vscode.commands.registerCommand('qmp.disconnect', async (arg?: unknown) => {
+      const name = nameArg(arg) ?? await pickProfile(sessions, 'Disconnect which QEMU?', (s) => s.state !== 'disconnected');
+      if (name) await sessions.disconnect(name);
+    }),
+    vscode.commands.registerCommand('qmp.startSandbox', async () => {
+      const name = sessions.sandboxProfileName();
+      if (!name) {
+        void vscode.window.showErrorMessage('No sandbox profile: the "sandbox" profile was redefined in qmp.connections.');
+        return false;
+      }
+      if (!vscode.workspace.isTrusted) {
+        await explainUntrusted(new UntrustedWorkspaceError('Starting a sandbox QEMU'));
+        return false;
+      }
+      return connect(name);
+    }),
+    vscode.commands.registerCommand('qmp.stopSandbox', async () => {
+      await Promise.all(sessions.allSessions()
+        .filter((s) => s.profile.kind === 'sandbox' && s.state !== 'disconnected')
+        .map((s) => sessions.disconnect(s.name)));
+    }),
+    vscode.commands.registerCommand('qmp.reloadSchema', async (arg?: unknown) => {
+      const name = nameArg(arg) ?? await pickProfile(sessions, 'Reload the schema of which QEMU?', (s) => s.state === 'connected');
+      if (!name) return;
+      try {
+        await sessions.reloadSchema(name);
+      } catch (err) {
+        void reportFailure(`Could not reload the schema of "${name}"`, err, log);
+      }
+    }),
+    vscode.commands.registerCommand('qmp.showLog', () => log.show(true)),
+    vscode.commands.registerCommand('qmp.showEvents', () => events.show(true)),
+    vscode.commands.registerCommand('qmp.newNotebook', () => deps.newNotebook()),
+  );
+}

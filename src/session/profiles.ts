@@ -1,0 +1,91 @@
+// Connection profiles: the `qmp.connections` setting plus the built-in "sandbox" profile.
+//
+// Reading and validating is a pure function of the setting's value so that it can be tested without an
+// editor; `readProfiles` is the one place that looks at the configuration.
+import * as vscode from 'vscode';
+import type { QmpAddress } from './ports';
+
+/** The profile that exists without any configuration. */
+export const defaultSandboxName = 'sandbox';
+
+export type Profile =
+  | { name: string; kind: 'unix'; socket: string }
+  | { name: string; kind: 'tcp'; host: string; port: number }
+  | { name: string; kind: 'sandbox' };
+
+export interface ProfileList {
+  profiles: Profile[];
+  /** One sentence per entry that was skipped, for the log. */
+  problems: string[];
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Turns the raw setting into profiles. Entries that do not fit any of the three forms are skipped with a
+ * problem, the first of two entries with the same name wins, and a "sandbox" profile is added unless the
+ * user defined one.
+ */
+export function parseProfiles(raw: unknown): ProfileList {
+  const profiles: Profile[] = [];
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  const entries = Array.isArray(raw) ? raw : [];
+  if (raw !== undefined && !Array.isArray(raw)) problems.push('qmp.connections is not an array; it is ignored.');
+  entries.forEach((entry, i) => {
+    if (!isRecord(entry) || typeof entry['name'] !== 'string' || entry['name'].trim() === '') {
+      problems.push(`qmp.connections[${i}] has no "name"; it is ignored.`);
+      return;
+    }
+    const name = entry['name'].trim();
+    if (seen.has(name)) {
+      problems.push(`qmp.connections[${i}]: a profile named "${name}" already exists; this one is ignored.`);
+      return;
+    }
+    let profile: Profile | undefined;
+    if (typeof entry['socket'] === 'string' && entry['socket'] !== '') {
+      profile = { name, kind: 'unix', socket: entry['socket'] };
+    } else if (typeof entry['host'] === 'string' && entry['host'] !== '' && typeof entry['port'] === 'number'
+      && Number.isInteger(entry['port']) && entry['port'] > 0 && entry['port'] < 65536) {
+      profile = { name, kind: 'tcp', host: entry['host'], port: entry['port'] };
+    } else if (entry['sandbox'] === true) {
+      profile = { name, kind: 'sandbox' };
+    }
+    if (!profile) {
+      problems.push(`qmp.connections[${i}] ("${name}") needs "socket", "host" and "port", or "sandbox": true; it is ignored.`);
+      return;
+    }
+    seen.add(name);
+    profiles.push(profile);
+  });
+  if (!seen.has(defaultSandboxName)) profiles.unshift({ name: defaultSandboxName, kind: 'sandbox' });
+  return { profiles, problems };
+}
+
+export function readProfiles(): ProfileList {
+  return parseProfiles(vscode.workspace.getConfiguration('qmp').get<unknown>('connections'));
+}
+
+/** The address of a profile that names one; a sandbox's address is only known once it runs. */
+export function profileAddress(p: Profile): QmpAddress | undefined {
+  switch (p.kind) {
+    case 'unix': return { kind: 'unix', path: p.socket };
+    case 'tcp': return { kind: 'tcp', host: p.host, port: p.port };
+    case 'sandbox': return undefined;
+  }
+}
+
+/** A short description of where a profile connects, for pickers and tooltips. */
+export function describeProfile(p: Profile): string {
+  switch (p.kind) {
+    case 'unix': return p.socket;
+    case 'tcp': return `${p.host}:${p.port}`;
+    case 'sandbox': return 'sandbox QEMU started by the extension';
+  }
+}
+
+export function sameProfile(a: Profile, b: Profile): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}

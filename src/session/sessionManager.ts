@@ -1,0 +1,432 @@
+// Owns the live QMP connections, one session per connection profile, side by side.
+//
+// A session connects (starting a sandbox QEMU first for sandbox profiles), fetches `query-qmp-schema` after
+// every connect, hands the schema to its client and publishes it, and reconnects with growing delays when the
+// monitor goes away. The last schema of every profile is cached on disk and loaded at start, so completion
+// works before any connection. Nothing here renders anything: the status bar, the controllers and the
+// language features listen to the events.
+import * as vscode from 'vscode';
+import { formatVersion, type ClientLike, type EventRecord, type QemuVersion, type QmpAddress, type QmpPorts,
+  type SandboxLike, type SchemaLike } from './ports';
+import { defaultSandboxName, profileAddress, readProfiles, sameProfile, type Profile } from './profiles';
+import { SchemaCache } from './schemaCache';
+import { requireTrust } from './trust';
+
+export type SessionState = 'disconnected' | 'connecting' | 'connected' | 'reconnecting' | 'error';
+
+export interface SessionSchema {
+  schema: SchemaLike;
+  version: QemuVersion | undefined;
+  /** True when the schema came from the disk cache rather than from the connected QEMU. */
+  cached: boolean;
+}
+
+/** A session event as the rest of the extension sees it. */
+export interface SessionEvent {
+  session: Session;
+  event: EventRecord;
+}
+
+/** The longest protocol line written to the log as is; the schema reply alone is 200 KiB. */
+const maxTraceChars = 4000;
+const firstReconnectDelayMs = 250;
+
+/** Reads a setting with the default from package.json. */
+function setting<T>(key: string, fallback: T): T {
+  return vscode.workspace.getConfiguration('qmp').get<T>(key) ?? fallback;
+}
+
+/** The server timestamp of an event, as ISO 8601 with microseconds. */
+export function eventTime(e: EventRecord): string {
+  const iso = new Date(e.timestamp.seconds * 1000).toISOString();
+  return `${iso.slice(0, 19)}.${String(e.timestamp.microseconds).padStart(6, '0')}Z`;
+}
+
+export class Session {
+  state: SessionState = 'disconnected';
+  /** Why the last connection failed or ended, for the status bar and for failing cells. */
+  lastError: string | undefined;
+  client: ClientLike | undefined;
+  sandbox: SandboxLike | undefined;
+  address: QmpAddress | undefined;
+  schema: SessionSchema | undefined;
+  /** Increases with every established connection, so that a listener can tell a reconnect happened. */
+  generation = 0;
+  /** The number of reconnection attempts since the connection was lost. */
+  reconnectAttempts = 0;
+  /** @internal */ pendingConnect: Promise<void> | undefined;
+  /** @internal */ abort: AbortController | undefined;
+  /** @internal */ reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  /** @internal */ clientSubscriptions: { dispose(): void }[] = [];
+  /** @internal */ closing = false;
+
+  constructor(public profile: Profile) {}
+
+  get name(): string {
+    return this.profile.name;
+  }
+
+  get version(): QemuVersion | undefined {
+    return this.client?.version ?? this.schema?.version;
+  }
+
+  get oobEnabled(): boolean | undefined {
+    return this.state === 'connected' ? this.client?.oobEnabled : undefined;
+  }
+
+  /** The connected client, or undefined while there is none. */
+  get liveClient(): ClientLike | undefined {
+    return this.state === 'connected' ? this.client : undefined;
+  }
+
+  describeState(): string {
+    switch (this.state) {
+      case 'disconnected': return 'disconnected';
+      case 'connecting': return 'connecting';
+      case 'connected': return `connected to QEMU ${formatVersion(this.version)}`;
+      case 'reconnecting': return `reconnecting (attempt ${this.reconnectAttempts})`;
+      case 'error': return `error: ${this.lastError ?? 'unknown'}`;
+    }
+  }
+}
+
+export class SessionManager implements vscode.Disposable {
+  private readonly byName = new Map<string, Session>();
+  private profileList: Profile[] = [];
+  private readonly cache: SchemaCache;
+  private readonly disposables: vscode.Disposable[] = [];
+
+  private readonly stateEmitter = new vscode.EventEmitter<Session>();
+  private readonly schemaEmitter = new vscode.EventEmitter<Session>();
+  private readonly eventEmitter = new vscode.EventEmitter<SessionEvent>();
+  private readonly profilesEmitter = new vscode.EventEmitter<void>();
+  private readonly traceEmitter = new vscode.EventEmitter<{ session: Session; dir: '->' | '<-'; text: string }>();
+  /** Fires whenever a session's state (or its error, version or OOB flag) changes. */
+  readonly onDidChangeState = this.stateEmitter.event;
+  /** Fires when a session's schema changes: loaded from cache, fetched after connect, or reloaded. */
+  readonly onDidChangeSchema = this.schemaEmitter.event;
+  /** Every QMP event of every session. */
+  readonly onEvent = this.eventEmitter.event;
+  /** Fires when the profile list changes (settings). */
+  readonly onDidChangeProfiles = this.profilesEmitter.event;
+  /** Every protocol message, as the trace log shows it (untruncated); for tests. */
+  readonly onDidTrace = this.traceEmitter.event;
+  /** Resolves when the cached schemas known at start are loaded. */
+  readonly cacheLoaded: Promise<void>;
+
+  constructor(
+    private readonly ports: QmpPorts,
+    globalStorage: vscode.Uri,
+    private readonly log: vscode.LogOutputChannel,
+    private readonly events: vscode.OutputChannel,
+  ) {
+    this.cache = new SchemaCache(globalStorage);
+    this.disposables.push(this.stateEmitter, this.schemaEmitter, this.eventEmitter, this.profilesEmitter, this.traceEmitter);
+    this.applyProfiles();
+    this.cacheLoaded = this.loadCachedSchemas(this.profileList.map((p) => p.name));
+    this.disposables.push(vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('qmp.connections')) this.applyProfiles();
+    }));
+  }
+
+  /** Every profile: the configured ones and the built-in sandbox. */
+  get profiles(): readonly Profile[] {
+    return this.profileList;
+  }
+
+  profile(name: string): Profile | undefined {
+    return this.profileList.find((p) => p.name === name);
+  }
+
+  /** The session of a profile (created on first use; it may be disconnected). */
+  session(name: string): Session | undefined {
+    const profile = this.profile(name);
+    if (!profile) return undefined;
+    let s = this.byName.get(name);
+    if (!s) {
+      s = new Session(profile);
+      this.byName.set(name, s);
+    }
+    return s;
+  }
+
+  /** Every session that is not disconnected. */
+  activeSessions(): Session[] {
+    return [...this.byName.values()].filter((s) => s.state !== 'disconnected');
+  }
+
+  allSessions(): Session[] {
+    return [...this.byName.values()];
+  }
+
+  private applyProfiles(): void {
+    const { profiles, problems } = readProfiles();
+    for (const p of problems) this.log.warn(p);
+    const before = this.profileList;
+    this.profileList = profiles;
+    for (const [name, s] of this.byName) {
+      const now = profiles.find((p) => p.name === name);
+      if (!now || !sameProfile(now, s.profile)) {
+        // A profile that was removed or now points elsewhere must not keep talking to the old monitor.
+        void this.disconnect(name).finally(() => {
+          if (now) s.profile = now;
+          else this.byName.delete(name);
+        });
+      }
+    }
+    const added = profiles.filter((p) => !before.some((b) => b.name === p.name)).map((p) => p.name);
+    if (before.length > 0 && added.length > 0) void this.loadCachedSchemas(added);
+    this.profilesEmitter.fire();
+  }
+
+  private async loadCachedSchemas(names: string[]): Promise<void> {
+    await Promise.all(names.map(async (name) => {
+      const cached = await this.cache.load(name);
+      const s = this.session(name);
+      if (!cached || !s || s.schema) return;
+      try {
+        s.schema = { schema: this.ports.schemaFromIntrospection(cached.schema, cached.version), version: cached.version, cached: true };
+        this.log.info(`[${name}] loaded the cached schema of QEMU ${formatVersion(cached.version)} (${cached.savedAt})`);
+        this.schemaEmitter.fire(s);
+      } catch (err) {
+        this.log.warn(`[${name}] the cached schema could not be read: ${String(err)}`);
+      }
+    }));
+  }
+
+  private setState(s: Session, state: SessionState, error?: string): void {
+    s.state = state;
+    s.lastError = error;
+    this.log.info(`[${s.name}] ${s.describeState()}`);
+    this.stateEmitter.fire(s);
+  }
+
+  /**
+   * Connects a profile and resolves once it is connected and its schema is loaded. Joins a connect already
+   * in progress. Throws UntrustedWorkspaceError in an untrusted workspace, and the connection error (with
+   * the session left in state 'error') when it fails.
+   */
+  async connect(name: string): Promise<Session> {
+    requireTrust('Connecting to QEMU');
+    const s = this.session(name);
+    if (!s) throw new Error(`There is no connection profile named "${name}". Add it to the qmp.connections setting.`);
+    if (s.state === 'connected') return s;
+    if (s.pendingConnect) {
+      await s.pendingConnect;
+      return s;
+    }
+    this.clearReconnect(s);
+    s.reconnectAttempts = 0;
+    this.setState(s, 'connecting');
+    s.pendingConnect = this.establish(s).finally(() => { s.pendingConnect = undefined; });
+    try {
+      await s.pendingConnect;
+    } catch (err) {
+      if (s.state === 'connecting') this.setState(s, 'error', errorText(err));
+      throw err;
+    }
+    return s;
+  }
+
+  /** One connection attempt: sandbox (if any), client, negotiation, schema. */
+  private async establish(s: Session): Promise<void> {
+    const abort = new AbortController();
+    s.abort = abort;
+    s.closing = false;
+    try {
+      if (s.profile.kind === 'sandbox') {
+        if (!s.sandbox) {
+          requireTrust('Starting a sandbox QEMU');
+          const binary = setting<string>('sandbox.qemuPath', '').trim();
+          const extraArgs = setting<string[]>('sandbox.extraArgs', []);
+          this.log.info(`[${s.name}] starting the sandbox QEMU${binary ? ` (${binary})` : ''}${extraArgs.length ? ` with ${JSON.stringify(extraArgs)}` : ''}`);
+          s.sandbox = await this.ports.startSandbox({ ...(binary ? { binary } : {}), extraArgs });
+          this.log.info(`[${s.name}] sandbox QEMU running, pid ${s.sandbox.pid ?? '?'}`);
+        }
+        s.address = s.sandbox.address;
+      } else {
+        s.address = profileAddress(s.profile);
+      }
+      if (abort.signal.aborted) throw new Error('The connection was cancelled.');
+      const address = s.address;
+      if (!address) throw new Error(`Profile "${s.name}" has no address.`);
+      const client = this.ports.createClient({
+        enableOob: setting<boolean>('enableOob', true),
+        trace: (dir, text) => this.trace(s, dir, text),
+        log: (level, message) => this.log[level](`[${s.name}] ${message}`),
+      });
+      s.client = client;
+      s.clientSubscriptions.push(client.onEvent((event) => this.forwardEvent(s, event)));
+      s.clientSubscriptions.push(client.onDisconnect((err) => this.onLost(s, client, err)));
+      await client.connect(address, { signal: abort.signal });
+      s.generation++;
+      s.reconnectAttempts = 0;
+      await this.fetchSchema(s, client);
+      if (s.client !== client) throw new Error(s.lastError ?? 'The connection was lost while loading the schema.');
+      this.setState(s, 'connected');
+    } catch (err) {
+      this.dropClient(s);
+      if (s.profile.kind === 'sandbox') await this.stopSandboxProcess(s);
+      throw err;
+    } finally {
+      if (s.abort === abort) s.abort = undefined;
+    }
+  }
+
+  /**
+   * Fetches `query-qmp-schema`, gives it to the client and publishes it. A failure is logged and leaves the
+   * session usable without schema checks.
+   */
+  private async fetchSchema(s: Session, client: ClientLike): Promise<void> {
+    try {
+      const reply = await client.execute('query-qmp-schema', undefined, { timeoutMs: 30_000 });
+      if (!Array.isArray(reply)) throw new Error('query-qmp-schema did not return an array');
+      const version = client.version;
+      const schema = this.ports.schemaFromIntrospection(reply, version);
+      client.setSchema(schema);
+      s.schema = { schema, version, cached: false };
+      this.log.info(`[${s.name}] schema loaded: ${reply.length} entities from QEMU ${formatVersion(version)}`);
+      this.schemaEmitter.fire(s);
+      this.cache.save(s.name, version, reply).catch((err: unknown) => {
+        this.log.warn(`[${s.name}] the schema could not be cached: ${errorText(err)}`);
+      });
+    } catch (err) {
+      this.log.error(`[${s.name}] could not load the schema: ${errorText(err)}`);
+    }
+  }
+
+  /** Fetches the schema again from the connected QEMU. */
+  async reloadSchema(name: string): Promise<void> {
+    const s = this.byName.get(name);
+    const client = s?.liveClient;
+    if (!s || !client) throw new Error(`"${name}" is not connected.`);
+    await this.fetchSchema(s, client);
+  }
+
+  private trace(s: Session, dir: '->' | '<-', text: string): void {
+    const shown = text.length > maxTraceChars
+      ? `${text.slice(0, maxTraceChars)} … (${text.length} characters)` : text;
+    this.log.trace(`[${s.name}] ${dir} ${shown}`);
+    this.traceEmitter.fire({ session: s, dir, text });
+  }
+
+  private forwardEvent(s: Session, event: EventRecord): void {
+    const data = event.data === undefined ? '' : ` ${JSON.stringify(event.data)}`;
+    this.events.appendLine(`${eventTime(event)} [${s.name}] ${event.event}${data}`);
+    this.eventEmitter.fire({ session: s, event });
+  }
+
+  /** The monitor went away without being asked to. */
+  private onLost(s: Session, client: ClientLike, err?: Error): void {
+    if (s.client !== client || s.closing) return;
+    const reason = err ? errorText(err) : 'the monitor closed the connection';
+    this.dropClient(s);
+    if (s.pendingConnect) return; // establish() sees the client gone and reports it.
+    if (s.profile.kind === 'sandbox') {
+      // Our own QEMU went away: restarting it silently would hide the crash, so the user restarts it.
+      void this.stopSandboxProcess(s);
+      this.setState(s, 'error', `The sandbox QEMU went away (${reason}).`);
+      return;
+    }
+    if (!setting<boolean>('reconnect.enabled', true)) {
+      this.setState(s, 'error', `QEMU went away (${reason}).`);
+      return;
+    }
+    s.reconnectAttempts = 0;
+    this.setState(s, 'reconnecting', `QEMU went away (${reason}).`);
+    this.scheduleReconnect(s);
+  }
+
+  private scheduleReconnect(s: Session): void {
+    const maxDelay = Math.max(100, setting<number>('reconnect.maxDelayMs', 30_000));
+    const delay = Math.min(maxDelay, firstReconnectDelayMs * 2 ** Math.min(s.reconnectAttempts, 20));
+    s.reconnectTimer = setTimeout(() => {
+      s.reconnectTimer = undefined;
+      void this.reconnectOnce(s);
+    }, delay);
+  }
+
+  private async reconnectOnce(s: Session): Promise<void> {
+    if (s.state !== 'reconnecting' || !vscode.workspace.isTrusted) return;
+    s.reconnectAttempts++;
+    const previousError = s.lastError;
+    this.stateEmitter.fire(s);
+    s.pendingConnect = this.establish(s).finally(() => { s.pendingConnect = undefined; });
+    try {
+      await s.pendingConnect;
+      this.log.info(`[${s.name}] reconnected after ${s.reconnectAttempts} attempt(s)`);
+    } catch (err) {
+      if (s.state !== 'reconnecting') return; // The user disconnected meanwhile.
+      this.log.debug(`[${s.name}] reconnection attempt ${s.reconnectAttempts} failed: ${errorText(err)}`);
+      s.lastError = previousError;
+      this.scheduleReconnect(s);
+    }
+  }
+
+  private clearReconnect(s: Session): void {
+    if (s.reconnectTimer) clearTimeout(s.reconnectTimer);
+    s.reconnectTimer = undefined;
+  }
+
+  private dropClient(s: Session): void {
+    for (const d of s.clientSubscriptions.splice(0)) d.dispose();
+    const client = s.client;
+    s.client = undefined;
+    if (client) void client.disconnect().catch(() => undefined);
+  }
+
+  private async stopSandboxProcess(s: Session): Promise<void> {
+    const sandbox = s.sandbox;
+    s.sandbox = undefined;
+    if (!sandbox) return;
+    try {
+      await sandbox.dispose();
+      this.log.info(`[${s.name}] sandbox QEMU stopped`);
+    } catch (err) {
+      this.log.warn(`[${s.name}] stopping the sandbox QEMU failed: ${errorText(err)}`);
+    }
+  }
+
+  /** Disconnects a profile: cancels a connect or reconnect in progress and stops its sandbox QEMU. */
+  async disconnect(name: string): Promise<void> {
+    const s = this.byName.get(name);
+    if (!s) return;
+    this.clearReconnect(s);
+    s.closing = true;
+    s.abort?.abort();
+    const client = s.client;
+    for (const d of s.clientSubscriptions.splice(0)) d.dispose();
+    s.client = undefined;
+    if (client) {
+      try {
+        await client.disconnect();
+      } catch (err) {
+        this.log.debug(`[${s.name}] disconnect: ${errorText(err)}`);
+      }
+    }
+    await s.pendingConnect?.catch(() => undefined);
+    await this.stopSandboxProcess(s);
+    if (s.state !== 'disconnected') this.setState(s, 'disconnected');
+  }
+
+  /** The default sandbox profile, or the first sandbox profile when the user redefined "sandbox". */
+  sandboxProfileName(): string | undefined {
+    const named = this.profile(defaultSandboxName);
+    if (named?.kind === 'sandbox') return named.name;
+    return this.profileList.find((p) => p.kind === 'sandbox')?.name;
+  }
+
+  async disposeAsync(): Promise<void> {
+    await Promise.all([...this.byName.keys()].map((n) => this.disconnect(n)));
+  }
+
+  dispose(): void {
+    void this.disposeAsync();
+    for (const d of this.disposables.splice(0)) d.dispose();
+  }
+}
+
+export function errorText(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

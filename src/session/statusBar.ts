@@ -1,0 +1,126 @@
+// One status bar item per active session; the session's state is rendered here and nowhere else.
+import * as vscode from 'vscode';
+import { formatVersion } from './ports';
+import { describeProfile } from './profiles';
+import type { Session, SessionManager } from './sessionManager';
+
+/** What an item shows for a session: a pure function of the session, so every change renders the same way. */
+export interface StatusView {
+  text: string;
+  tooltip: vscode.MarkdownString;
+  backgroundColor: vscode.ThemeColor | undefined;
+}
+
+function commandLink(title: string, command: string, args: unknown[]): string {
+  return `[${title}](command:${command}?${encodeURIComponent(JSON.stringify(args))})`;
+}
+
+const linkedCommands = ['qmp.connect', 'qmp.disconnect', 'qmp.showLog', 'qmp.showEvents', 'qmp.reloadSchema'];
+
+export function renderSession(s: Session): StatusView {
+  const oob = s.oobEnabled === undefined ? '' : s.oobEnabled ? ' · OOB' : ' · no OOB';
+  const version = s.version ? ` ${formatVersion(s.version)}` : '';
+  let icon: string;
+  let stateText: string;
+  let background: vscode.ThemeColor | undefined;
+  switch (s.state) {
+    case 'connecting':
+      icon = '$(loading~spin)';
+      stateText = 'connecting';
+      break;
+    case 'connected':
+      icon = '$(vm-active)';
+      stateText = 'connected';
+      break;
+    case 'reconnecting':
+      icon = '$(sync~spin)';
+      stateText = 'reconnecting';
+      background = new vscode.ThemeColor('statusBarItem.warningBackground');
+      break;
+    case 'error':
+      icon = '$(error)';
+      stateText = 'error';
+      background = new vscode.ThemeColor('statusBarItem.errorBackground');
+      break;
+    case 'disconnected':
+      icon = '$(vm-outline)';
+      stateText = 'disconnected';
+      break;
+  }
+  const text = s.state === 'connected'
+    ? `${icon} ${s.name} · QEMU${version}${oob}`
+    : `${icon} ${s.name} · ${stateText}`;
+
+  const md = new vscode.MarkdownString(undefined, true);
+  md.isTrusted = { enabledCommands: linkedCommands };
+  md.appendMarkdown(`**QMP: ${escapeMd(s.name)}** — ${stateText}\n\n`);
+  md.appendMarkdown(`- Monitor: \`${escapeMd(describeProfile(s.profile))}\`\n`);
+  if (s.address?.kind === 'unix' && s.profile.kind === 'sandbox') md.appendMarkdown(`- Socket: \`${escapeMd(s.address.path)}\`\n`);
+  if (s.sandbox?.pid !== undefined) md.appendMarkdown(`- Sandbox pid: ${s.sandbox.pid}\n`);
+  if (s.version) md.appendMarkdown(`- QEMU: ${formatVersion(s.version)}${s.version.package ? ` (${escapeMd(s.version.package.trim())})` : ''}\n`);
+  if (s.oobEnabled !== undefined) md.appendMarkdown(`- Out-of-band execution: ${s.oobEnabled ? 'on' : 'off'}\n`);
+  if (s.schema) md.appendMarkdown(`- Schema: ${s.schema.cached ? 'cached from an earlier connection' : 'loaded from this QEMU'}\n`);
+  if (s.lastError) md.appendMarkdown(`- Last error: ${escapeMd(s.lastError)}\n`);
+  md.appendMarkdown('\n');
+  const links: string[] = [];
+  if (s.state === 'connected' || s.state === 'connecting' || s.state === 'reconnecting') {
+    links.push(commandLink('$(debug-disconnect) Disconnect', 'qmp.disconnect', [s.name]));
+  } else {
+    links.push(commandLink('$(plug) Connect', 'qmp.connect', [s.name]));
+  }
+  if (s.state === 'connected') links.push(commandLink('$(refresh) Reload schema', 'qmp.reloadSchema', [s.name]));
+  links.push(commandLink('$(output) Show log', 'qmp.showLog', []));
+  links.push(commandLink('$(bell) Show events', 'qmp.showEvents', []));
+  md.appendMarkdown(links.join(' · '));
+  return { text, tooltip: md, backgroundColor: background };
+}
+
+function escapeMd(text: string): string {
+  return text.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, (c) => `\\${c}`);
+}
+
+export class SessionStatusBar implements vscode.Disposable {
+  private readonly items = new Map<string, vscode.StatusBarItem>();
+  private readonly subscription: vscode.Disposable;
+
+  constructor(private readonly sessions: SessionManager) {
+    this.subscription = vscode.Disposable.from(
+      sessions.onDidChangeState((s) => this.update(s)),
+      sessions.onDidChangeSchema((s) => this.update(s)),
+    );
+    for (const s of sessions.allSessions()) this.update(s);
+  }
+
+  /** The text an item shows now, for tests; undefined when the session has no item. */
+  textOf(name: string): string | undefined {
+    return this.items.get(name)?.text;
+  }
+
+  private update(s: Session): void {
+    let item = this.items.get(s.name);
+    if (s.state === 'disconnected') {
+      item?.dispose();
+      this.items.delete(s.name);
+      return;
+    }
+    if (!item) {
+      item = vscode.window.createStatusBarItem(`qmp.session.${s.name}`, vscode.StatusBarAlignment.Left, 10);
+      item.name = `QMP ${s.name}`;
+      this.items.set(s.name, item);
+    }
+    const view = renderSession(s);
+    item.text = view.text;
+    item.tooltip = view.tooltip;
+    item.backgroundColor = view.backgroundColor;
+    item.command = s.state === 'error'
+      ? { title: 'Connect', command: 'qmp.connect', arguments: [s.name] }
+      : { title: 'Show log', command: 'qmp.showLog' };
+    item.show();
+  }
+
+  dispose(): void {
+    this.subscription.dispose();
+    for (const item of this.items.values()) item.dispose();
+    this.items.clear();
+  }
+}

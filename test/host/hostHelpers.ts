@@ -1,0 +1,113 @@
+// Shared helpers of the session and notebook host tests: the extension's internal test API, waiting on its
+// events with generous deadlines (never sleeping), and running cells through VS Code's own commands.
+import * as vscode from 'vscode';
+import type { QmpTestApi } from '../../src/extension';
+import type { CellRunRecord, RunOutcome } from '../../src/notebook/controller';
+import type { Session } from '../../src/session/sessionManager';
+
+export const extensionId = 'qmp-notebook.qmp-notebook';
+export const deadlineMs = 30_000;
+
+export async function api(): Promise<QmpTestApi> {
+  const extension = vscode.extensions.getExtension<QmpTestApi>(extensionId);
+  if (!extension) throw new Error(`${extensionId} is not loaded`);
+  return extension.activate();
+}
+
+/** Resolves when `check` returns something other than undefined, re-checking whenever `event` fires. */
+export function waitFor<T, E>(event: vscode.Event<E>, check: () => T | undefined, what: string, timeoutMs = deadlineMs): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const now = check();
+    if (now !== undefined) {
+      resolve(now);
+      return;
+    }
+    const timer = setTimeout(() => {
+      sub.dispose();
+      reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
+    }, timeoutMs);
+    const sub = event(() => {
+      const v = check();
+      if (v !== undefined) {
+        clearTimeout(timer);
+        sub.dispose();
+        resolve(v);
+      }
+    });
+  });
+}
+
+export function waitForState(qmp: QmpTestApi, name: string, states: Session['state'][], timeoutMs = deadlineMs): Promise<Session> {
+  return waitFor(qmp.sessions.onDidChangeState, () => {
+    const s = qmp.sessions.session(name);
+    return s && states.includes(s.state) ? s : undefined;
+  }, `session ${name} to be ${states.join(' or ')} (it is ${qmp.sessions.session(name)?.state ?? 'missing'})`, timeoutMs);
+}
+
+/** Records every state a session goes through from now on. */
+export function recordStates(qmp: QmpTestApi, name: string): { states: Session['state'][]; dispose(): void } {
+  const states: Session['state'][] = [];
+  const sub = qmp.sessions.onDidChangeState((s) => {
+    if (s.name === name && states[states.length - 1] !== s.state) states.push(s.state);
+  });
+  return { states, dispose: () => sub.dispose() };
+}
+
+export async function disconnectAll(qmp: QmpTestApi): Promise<void> {
+  await Promise.all(qmp.sessions.allSessions().map((s) => qmp.sessions.disconnect(s.name)));
+}
+
+/** Opens a notebook in an editor and selects the controller of `profile` for it. */
+export async function showWithKernel(nb: vscode.NotebookDocument, qmp: QmpTestApi, profile: string): Promise<void> {
+  await vscode.window.showNotebookDocument(nb);
+  const controller = qmp.controllers.controllerFor(profile);
+  if (!controller) throw new Error(`no controller for ${profile}`);
+  await vscode.commands.executeCommand('notebook.selectKernel', { id: controller.id, extension: extensionId });
+  await waitFor(qmp.controllers.onDidChangeNotebookProfile, () => (qmp.controllers.profileOf(nb) === profile ? true : undefined),
+    `${profile} to be selected`);
+}
+
+/** Starts collecting run outcomes now; `wait(cells)` resolves once each of them ended. */
+export function collectRuns(qmp: QmpTestApi): { ended: CellRunRecord[]; wait(cells: vscode.NotebookCell[]): Promise<Map<number, RunOutcome>>; dispose(): void } {
+  const ended: CellRunRecord[] = [];
+  const sub = qmp.controllers.onDidEndRun((r) => ended.push(r));
+  return {
+    ended,
+    wait: (cells) => waitFor(qmp.controllers.onDidEndRun, () => {
+      const done = new Map<number, RunOutcome>();
+      for (const r of ended) if (cells.includes(r.cell)) done.set(r.cell.index, r.outcome);
+      return done.size === cells.length ? done : undefined;
+    }, `cells ${cells.map((c) => c.index).join(', ')} to end`),
+    dispose: () => sub.dispose(),
+  };
+}
+
+/** Runs cells with VS Code's own command (the same path as the run button) and waits for their ends. */
+export async function runCells(qmp: QmpTestApi, nb: vscode.NotebookDocument, indices: number[]): Promise<Map<number, RunOutcome>> {
+  const runs = collectRuns(qmp);
+  try {
+    const cells = indices.map((i) => nb.cellAt(i));
+    await vscode.commands.executeCommand('notebook.cell.execute', {
+      ranges: indices.map((i) => ({ start: i, end: i + 1 })), document: nb.uri,
+    });
+    return await runs.wait(cells);
+  } finally {
+    runs.dispose();
+  }
+}
+
+export function outputTexts(cell: vscode.NotebookCell): { mimes: string[]; texts: string[]; kinds: string[] } {
+  const decoder = new TextDecoder();
+  const mimes: string[] = [];
+  const texts: string[] = [];
+  const kinds: string[] = [];
+  for (const o of cell.outputs) {
+    const meta = o.metadata?.['qmp'] as { kind?: string } | undefined;
+    kinds.push(meta?.kind ?? '?');
+    for (const item of o.items) {
+      mimes.push(item.mime);
+      texts.push(decoder.decode(item.data));
+    }
+  }
+  return { mimes, texts, kinds };
+}

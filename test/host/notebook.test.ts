@@ -1,0 +1,221 @@
+// QMP notebooks in a real extension host: opening .qmp files, running cells against the sandbox and against a
+// q35 QEMU the test starts, where the outputs land, out-of-band cells overtaking a blocked in-band cell,
+// interrupting, QEMU dying under a waiting cell, and outputs saved into the file and read back.
+import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { QmpNotebookSerializer } from '../../src/notebook/serializer';
+import { startQemu, type TestQemu } from '../support/qemu';
+import { api, collectRuns, disconnectAll, outputTexts, runCells, showWithKernel, waitFor } from './hostHelpers';
+
+const errorMime = 'application/vnd.code.notebook.error';
+
+function workspaceFile(name: string): vscode.Uri {
+  const folder = vscode.workspace.workspaceFolders?.[0];
+  assert.ok(folder, 'a workspace folder is open');
+  return vscode.Uri.joinPath(folder.uri, name);
+}
+
+function errorOf(cell: vscode.NotebookCell): { name: string; message: string } {
+  for (const o of cell.outputs) {
+    for (const item of o.items) {
+      if (item.mime === errorMime) return JSON.parse(new TextDecoder().decode(item.data)) as { name: string; message: string };
+    }
+  }
+  assert.fail(`cell ${cell.index} has no error output: ${JSON.stringify(outputTexts(cell))}`);
+}
+
+suite('notebooks', () => {
+  const qemus: TestQemu[] = [];
+  const dirs: string[] = [];
+
+  suiteTeardown(async () => {
+    const qmp = await api();
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    await disconnectAll(qmp);
+  });
+
+  teardown(async () => {
+    await Promise.all(qemus.splice(0).map((q) => q.stop()));
+    for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  test('a .qmp file opens as a QMP notebook that names its profile', async () => {
+    const nb = await vscode.workspace.openNotebookDocument(workspaceFile('cells.qmp'));
+    assert.equal(nb.notebookType, 'qmp-notebook');
+    assert.equal(nb.metadata['profile'], 'sandbox');
+    assert.deepEqual(nb.getCells().map((c) => c.document.languageId),
+      ['markdown', 'qmp', 'qmp-shell', 'hmp', 'qmp', 'qmp', 'qmp', 'qmp', 'qmp']);
+  });
+
+  test('cells run on the sandbox and each reply lands in its own cell, with the JSON sent for shell and HMP cells', async () => {
+    const qmp = await api();
+    const nb = await vscode.workspace.openNotebookDocument(workspaceFile('cells.qmp'));
+    await showWithKernel(nb, qmp, 'sandbox');
+    const outcomes = await runCells(qmp, nb, [1, 2, 3]);
+    assert.deepEqual([...outcomes.entries()].sort(), [[1, 'succeeded'], [2, 'succeeded'], [3, 'succeeded']]);
+    assert.equal(qmp.sessions.session('sandbox')?.state, 'connected', 'running a cell connected the sandbox');
+
+    const status = outputTexts(nb.cellAt(1));
+    assert.deepEqual(status.kinds, ['reply']);
+    assert.ok(status.mimes.includes('application/json'));
+    assert.match(status.texts.join('\n'), /"status": "prelaunch"/);
+
+    const shell = outputTexts(nb.cellAt(2));
+    assert.deepEqual(shell.kinds, ['sent', 'reply']);
+    assert.match(shell.texts[0] ?? '', /^-> \{.*"execute": ?"query-name"/);
+
+    const hmp = outputTexts(nb.cellAt(3));
+    assert.deepEqual(hmp.kinds, ['sent', 'reply']);
+    assert.match(hmp.texts[0] ?? '', /"human-monitor-command"/);
+    assert.match(hmp.texts[1] ?? '', /\d+\.\d+\.\d+/);
+
+    const orders = [1, 2, 3].map((i) => nb.cellAt(i).executionSummary?.executionOrder ?? 0);
+    assert.ok(orders[0]! > 0 && orders[0]! < orders[1]! && orders[1]! < orders[2]!, `execution order ${orders.join(',')}`);
+    for (const i of [1, 2, 3]) {
+      const summary = nb.cellAt(i).executionSummary;
+      assert.equal(summary?.success, true);
+      assert.ok(summary?.timing && summary.timing.endTime >= summary.timing.startTime, 'the duration is shown');
+    }
+  });
+
+  test('a QEMU error fails its cell with the error class, and the rest of the batch is not run', async () => {
+    const qmp = await api();
+    const nb = await vscode.workspace.openNotebookDocument(workspaceFile('cells.qmp'));
+    await showWithKernel(nb, qmp, 'sandbox');
+    const outcomes = await runCells(qmp, nb, [4, 5]);
+    assert.equal(outcomes.get(4), 'failed');
+    assert.equal(outcomes.get(5), 'skipped');
+    const err = errorOf(nb.cellAt(4));
+    assert.equal(err.name, 'CommandNotFound');
+    assert.match(err.message, /no-such-command/);
+    assert.equal(nb.cellAt(5).outputs.length, 0, 'the skipped cell was not run');
+  });
+
+  test('a cell with a syntax error is not sent and says where the error is', async () => {
+    const qmp = await api();
+    const nb = await vscode.workspace.openNotebookDocument(workspaceFile('cells.qmp'));
+    await showWithKernel(nb, qmp, 'sandbox');
+    await qmp.sessions.connect('sandbox');
+    const sent: string[] = [];
+    const sub = qmp.sessions.onDidTrace((t) => { if (t.dir === '->') sent.push(t.text); });
+    try {
+      const outcomes = await runCells(qmp, nb, [6]);
+      assert.equal(outcomes.get(6), 'failed');
+    } finally {
+      sub.dispose();
+    }
+    assert.deepEqual(sent, [], 'nothing was sent');
+    assert.match(errorOf(nb.cellAt(6)).message, /line 1, column \d+/);
+  });
+
+  test('events show in the running cell with their server timestamp, and wait-event waits for them', async () => {
+    const qmp = await api();
+    const nb = await vscode.workspace.openNotebookDocument(workspaceFile('cells.qmp'));
+    await showWithKernel(nb, qmp, 'sandbox');
+    const outcomes = await runCells(qmp, nb, [7]);
+    assert.equal(outcomes.get(7), 'succeeded', JSON.stringify(outputTexts(nb.cellAt(7))));
+    const out = outputTexts(nb.cellAt(7));
+    assert.ok(out.kinds.includes('event'));
+    const events = out.texts.filter((t) => t.startsWith('event '));
+    assert.ok(events.some((t) => /^event \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z .*RESUME/.test(t)), events.join('\n'));
+    assert.ok(events.some((t) => / STOP/.test(t)), events.join('\n'));
+  });
+
+  test('wait-event fails the cell when the event does not come in time', async () => {
+    const qmp = await api();
+    const nb = await vscode.workspace.openNotebookDocument(workspaceFile('cells.qmp'));
+    await showWithKernel(nb, qmp, 'sandbox');
+    const outcomes = await runCells(qmp, nb, [8]);
+    assert.equal(outcomes.get(8), 'failed');
+    const err = errorOf(nb.cellAt(8));
+    assert.match(err.message, /DEVICE_DELETED within 300 ms/);
+  });
+
+  test('outputs are saved as <- lines when the notebook asks for it, and read back as outputs', async () => {
+    const qmp = await api();
+    const uri = workspaceFile('saved.qmp');
+    const nb = await vscode.workspace.openNotebookDocument(uri);
+    await showWithKernel(nb, qmp, 'sandbox');
+    const outcomes = await runCells(qmp, nb, [0]);
+    assert.equal(outcomes.get(0), 'succeeded');
+    assert.ok(await nb.save(), 'the notebook saved');
+    const bytes = fs.readFileSync(uri.fsPath);
+    const text = new TextDecoder().decode(bytes);
+    assert.match(text, /```qmp-output\n<- \{[^]*"return"[^]*"prelaunch"[^]*\n```/);
+    const again = new QmpNotebookSerializer().deserializeNotebook(bytes);
+    const outputs = again.cells[0]?.outputs ?? [];
+    assert.equal(outputs.length, 1);
+    assert.equal((outputs[0]?.metadata?.['qmp'] as { kind?: string } | undefined)?.kind, 'reply');
+  });
+
+  test('an out-of-band cell finishes while an in-band cell is blocked; interrupt and a dying QEMU end cells at once', async () => {
+    const qmp = await api();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qmp-host-fifo-'));
+    dirs.push(dir);
+    const fifo = path.join(dir, 'dump.fifo');
+    assert.equal(spawnSync('mkfifo', ['-m', '0600', fifo]).status, 0, 'mkfifo');
+    const qemu = await startQemu({ machine: ['-M', 'q35', '-m', '128M', '-accel', 'tcg'] });
+    qemus.push(qemu);
+    await vscode.workspace.getConfiguration('qmp').update('connections', [{ name: 'q35', socket: qemu.socketPath }],
+      vscode.ConfigurationTarget.Workspace);
+    try {
+      await waitFor(qmp.sessions.onDidChangeProfiles, () => qmp.controllers.controllerFor('q35'), 'the q35 controller');
+      const data = new vscode.NotebookData([
+        new vscode.NotebookCellData(vscode.NotebookCellKind.Code,
+          `{ "execute": "dump-guest-memory", "arguments": { "paging": false, "protocol": "file:${fifo}" } }`, 'qmp'),
+        new vscode.NotebookCellData(vscode.NotebookCellKind.Code, '{ "exec-oob": "query-yank" }', 'qmp'),
+        new vscode.NotebookCellData(vscode.NotebookCellKind.Code, '{ "execute": "query-status" }', 'qmp'),
+      ]);
+      data.metadata = { profile: 'q35' };
+      const nb = await vscode.workspace.openNotebookDocument('qmp-notebook', data);
+      await showWithKernel(nb, qmp, 'q35');
+      assert.equal(qmp.sessions.session('q35')?.state, 'disconnected');
+
+      const sentNames: string[] = [];
+      const traceSub = qmp.sessions.onDidTrace((t) => { if (t.dir === '->') sentNames.push(t.text); });
+      const runs = collectRuns(qmp);
+      try {
+        // The blocked in-band cell: QEMU opens the FIFO for writing and waits for a reader that never comes.
+        await vscode.commands.executeCommand('notebook.cell.execute', { ranges: [{ start: 0, end: 1 }], document: nb.uri });
+        await waitFor(qmp.sessions.onDidTrace, () => (sentNames.some((t) => t.includes('dump-guest-memory')) ? true : undefined),
+          'dump-guest-memory on the wire');
+
+        const oob = await runCells(qmp, nb, [1]);
+        assert.equal(oob.get(1), 'succeeded', JSON.stringify(outputTexts(nb.cellAt(1))));
+        assert.equal(runs.ended.some((r) => r.cell.index === 0), false, 'the in-band cell is still blocked');
+        assert.deepEqual(outputTexts(nb.cellAt(1)).kinds, ['reply']);
+
+        // Interrupting ends the blocked cell at once; QEMU is still blocked.
+        const controller = qmp.controllers.controllerFor('q35');
+        assert.ok(controller?.interruptHandler);
+        await controller.interruptHandler(nb);
+        const blocked = await runs.wait([nb.cellAt(0)]);
+        assert.equal(blocked.get(0), 'interrupted');
+        assert.equal(errorOf(nb.cellAt(0)).name, 'Interrupted');
+
+        // A cell waiting on QEMU fails at once when QEMU dies.
+        const waiting = collectRuns(qmp);
+        try {
+          await vscode.commands.executeCommand('notebook.cell.execute', { ranges: [{ start: 2, end: 3 }], document: nb.uri });
+          await waitFor(qmp.sessions.onDidTrace, () => (sentNames.some((t) => t.includes('query-status')) ? true : undefined),
+            'query-status on the wire');
+          qemu.process.kill('SIGKILL');
+          const died = await waiting.wait([nb.cellAt(2)]);
+          assert.equal(died.get(2), 'failed');
+          assert.equal(errorOf(nb.cellAt(2)).name, 'Disconnected');
+        } finally {
+          waiting.dispose();
+        }
+      } finally {
+        runs.dispose();
+        traceSub.dispose();
+      }
+    } finally {
+      await vscode.workspace.getConfiguration('qmp').update('connections', undefined, vscode.ConfigurationTarget.Workspace);
+    }
+  });
+});

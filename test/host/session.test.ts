@@ -1,0 +1,151 @@
+// Sessions in a real extension host: the sandbox QEMU the extension starts, a QEMU the test starts on a unix
+// socket and configures through workspace settings, and reconnection after that QEMU is killed and restarted.
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { startQemu, type TestQemu } from '../support/qemu';
+import { api, disconnectAll, recordStates, waitFor, waitForState } from './hostHelpers';
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Resolves when `file` exists, watching its folder (QEMU creates its socket a moment after it starts). */
+function waitForFile(file: string, timeoutMs = 10_000): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const watcher = fs.watch(path.dirname(file), () => check());
+    const timer = setTimeout(() => {
+      watcher.close();
+      reject(new Error(`${file} did not appear within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const check = (): void => {
+      if (!fs.existsSync(file)) return;
+      clearTimeout(timer);
+      watcher.close();
+      resolve();
+    };
+    check();
+  });
+}
+
+suite('sessions', () => {
+  const qemus: TestQemu[] = [];
+  let socketDir: string | undefined;
+
+  teardown(async () => {
+    const qmp = await api();
+    await disconnectAll(qmp);
+    await vscode.workspace.getConfiguration('qmp').update('connections', undefined, vscode.ConfigurationTarget.Workspace);
+    await Promise.all(qemus.splice(0).map((q) => q.stop()));
+    if (socketDir) fs.rmSync(socketDir, { recursive: true, force: true });
+    socketDir = undefined;
+  });
+
+  test('the sandbox profile exists without any configuration', async () => {
+    const qmp = await api();
+    const sandbox = qmp.sessions.profile('sandbox');
+    assert.deepEqual(sandbox, { name: 'sandbox', kind: 'sandbox' });
+    assert.ok(qmp.controllers.controllerFor('sandbox'), 'the kernel picker lists the sandbox');
+  });
+
+  test('starting the sandbox launches QEMU, loads the schema and shows the session in the status bar', async () => {
+    const qmp = await api();
+    const seen = recordStates(qmp, 'sandbox');
+    try {
+      const ok = await vscode.commands.executeCommand<boolean>('qmp.startSandbox');
+      assert.equal(ok, true);
+      const s = qmp.sessions.session('sandbox');
+      assert.ok(s);
+      assert.equal(s.state, 'connected');
+      assert.deepEqual(seen.states, ['connecting', 'connected']);
+      assert.ok(s.schema, 'the schema is loaded');
+      assert.equal(s.schema.cached, false);
+      assert.ok(s.version && s.version.major >= 7, `QEMU version ${JSON.stringify(s.version)}`);
+      assert.equal(s.oobEnabled, true);
+      assert.ok(qmp.schemaSource.current()?.schema, 'the language features see the schema');
+      const pid = s.sandbox?.pid;
+      assert.ok(pid !== undefined && processAlive(pid), 'the sandbox QEMU runs');
+      const text = qmp.statusBar.textOf('sandbox') ?? '';
+      assert.match(text, /sandbox · QEMU \d+\.\d+\.\d+ · OOB/);
+
+      await vscode.commands.executeCommand('qmp.stopSandbox');
+      assert.equal(s.state, 'disconnected');
+      assert.equal(qmp.statusBar.textOf('sandbox'), undefined, 'no status bar item for a disconnected session');
+      assert.equal(processAlive(pid), false, 'stopping the sandbox kills its QEMU');
+    } finally {
+      seen.dispose();
+    }
+  });
+
+  test('a profile from the workspace settings connects to a QEMU on a unix socket', async () => {
+    const qmp = await api();
+    const qemu = await startQemu();
+    qemus.push(qemu);
+    const changed = waitFor(qmp.sessions.onDidChangeProfiles, () => qmp.sessions.profile('test-vm'), 'the test-vm profile');
+    await vscode.workspace.getConfiguration('qmp').update('connections', [{ name: 'test-vm', socket: qemu.socketPath }],
+      vscode.ConfigurationTarget.Workspace);
+    assert.deepEqual(await changed, { name: 'test-vm', kind: 'unix', socket: qemu.socketPath });
+    assert.ok(qmp.controllers.controllerFor('test-vm'), 'the kernel picker lists the new profile');
+    const ok = await vscode.commands.executeCommand<boolean>('qmp.connect', 'test-vm');
+    assert.equal(ok, true);
+    const s = qmp.sessions.session('test-vm');
+    assert.equal(s?.state, 'connected');
+    assert.ok(s?.schema && !s.schema.cached);
+    assert.equal(s?.sandbox, undefined, 'no sandbox for a socket profile');
+  });
+
+  test('a QEMU that dies puts the session in error, and it reconnects when QEMU is back', async () => {
+    const qmp = await api();
+    socketDir = fs.mkdtempSync(path.join(os.tmpdir(), 'qmp-host-'));
+    fs.chmodSync(socketDir, 0o700);
+    const socket = path.join(socketDir, 'qmp.sock');
+    const monitor = ['-qmp', `unix:${socket},server=on,wait=off`];
+    const first = await startQemu({ noUnixMonitor: true, args: monitor });
+    qemus.push(first);
+    await vscode.workspace.getConfiguration('qmp').update('connections', [{ name: 'flaky', socket }],
+      vscode.ConfigurationTarget.Workspace);
+    await waitFor(qmp.sessions.onDidChangeProfiles, () => qmp.sessions.profile('flaky'), 'the flaky profile');
+    await waitForFile(socket);
+    await qmp.sessions.connect('flaky');
+    const s = qmp.sessions.session('flaky');
+    assert.ok(s);
+    const generation = s.generation;
+    const seen = recordStates(qmp, 'flaky');
+    try {
+      first.process.kill('SIGKILL');
+      await waitForState(qmp, 'flaky', ['reconnecting', 'error']);
+      assert.match(s.lastError ?? '', /went away/);
+      assert.match(qmp.statusBar.textOf('flaky') ?? '', /reconnecting|error/);
+      const second = await startQemu({ noUnixMonitor: true, args: monitor });
+      qemus.push(second);
+      await waitForState(qmp, 'flaky', ['connected']);
+      assert.ok(s.generation > generation, 'a new connection');
+      assert.equal(seen.states[0], 'reconnecting');
+      assert.equal(seen.states[seen.states.length - 1], 'connected');
+      assert.ok(s.schema && !s.schema.cached, 'the schema is loaded again after reconnecting');
+    } finally {
+      seen.dispose();
+    }
+  });
+
+  test('connecting to a profile whose monitor is not there fails with the reason and leaves the session in error', async () => {
+    const qmp = await api();
+    socketDir = fs.mkdtempSync(path.join(os.tmpdir(), 'qmp-host-'));
+    const socket = path.join(socketDir, 'nothing.sock');
+    await vscode.workspace.getConfiguration('qmp').update('connections', [{ name: 'absent', socket }],
+      vscode.ConfigurationTarget.Workspace);
+    await waitFor(qmp.sessions.onDidChangeProfiles, () => qmp.sessions.profile('absent'), 'the absent profile');
+    await assert.rejects(qmp.sessions.connect('absent'));
+    const s = qmp.sessions.session('absent');
+    assert.equal(s?.state, 'error');
+    assert.ok(s?.lastError, 'the error is kept for the status bar');
+    assert.match(qmp.statusBar.textOf('absent') ?? '', /absent · error/);
+  });
+});

@@ -1,0 +1,309 @@
+// The qmp-notebook CLI against real QEMU, through the bundled bin (spawned as a user would run it).
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, createReadStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { QmpClient } from '../../src/qmp/index';
+import { startQemu, type TestQemu } from '../support/qemu';
+
+const root = path.resolve(__dirname, '..', '..', '..');
+/** The CLI bundled exactly like scripts/build.mjs does, into out/ so the test does not race a dist build. */
+const bundle = path.join(root, 'out', 'cli-test', 'cli.js');
+
+interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** Milliseconds from spawn to exit. */
+  ms: number;
+}
+
+/**
+ * Spawns the CLI. `onLine` sees each stdout line as it comes, so a test can act in the middle of a run
+ * (open a FIFO, kill QEMU); the child is killed if it has not exited after `deadlineMs`.
+ */
+function runCli(args: string[], onLine?: (line: string) => void, deadlineMs = 60_000): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const child = spawn(process.execPath, [bundle, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let partial = '';
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => {
+      stdout += d;
+      partial += d;
+      let nl: number;
+      while ((nl = partial.indexOf('\n')) >= 0) {
+        const line = partial.slice(0, nl);
+        partial = partial.slice(nl + 1);
+        onLine?.(line);
+      }
+    });
+    child.stderr.on('data', (d: string) => { stderr += d; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), deadlineMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, ms: Date.now() - started });
+    });
+  });
+}
+
+function jsonLines(stdout: string): Array<Record<string, unknown>> {
+  return stdout.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+let dir: string;
+
+/** Writes a notebook file with these code cells (each a `qmp` cell unless given as [language, source]). */
+function notebook(name: string, cells: Array<string | [string, string]>, profile?: string): string {
+  const blocks: string[] = [];
+  if (profile !== undefined) blocks.push(`---\nprofile: ${profile}\n---`);
+  blocks.push(`# ${name}`);
+  for (const c of cells) {
+    const [language, source] = typeof c === 'string' ? ['qmp', c] : c;
+    blocks.push('```' + language + '\n' + source + '\n```');
+  }
+  const file = path.join(dir, `${name}.qmp`);
+  writeFileSync(file, blocks.join('\n\n') + '\n', { mode: 0o600 });
+  return file;
+}
+
+before(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'qmp-cli-test-'));
+  chmodSync(dir, 0o700);
+  const esbuild = await import('esbuild');
+  await esbuild.build({
+    entryPoints: [path.join(root, 'src', 'cli', 'main.ts')], outfile: bundle, bundle: true, platform: 'node',
+    target: 'node18', format: 'cjs', banner: { js: '#!/usr/bin/env node' }, logLevel: 'error',
+    // jsonc-parser's UMD build requires its parts dynamically, which a bundle cannot follow; its ESM build bundles.
+    mainFields: ['module', 'main'],
+  });
+});
+
+after(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('qmp-notebook run (machine none)', () => {
+  let qemu: TestQemu;
+  before(async () => { qemu = await startQemu(); });
+  after(async () => { await qemu.stop(); });
+
+  test('replies are matched to their ids, one JSON object per command', async () => {
+    const file = notebook('ids', [
+      '{"execute": "query-status", "id": "first"}\n-> {"execute": "query-version", "id": 7}',
+      '{"execute": "query-name", "id": {"nested": [1, 2]}}',
+    ]);
+    const r = await runCli(['run', file, '--socket', qemu.socketPath, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const out = jsonLines(r.stdout);
+    assert.deepEqual(out.map((o) => [o['cell'], o['command'], o['id']]), [
+      [2, 'query-status', 'first'], [2, 'query-version', 7], [3, 'query-name', { nested: [1, 2] }],
+    ]);
+    for (const o of out) {
+      const reply = o['reply'] as Record<string, unknown>;
+      assert.deepEqual(reply['id'], o['id'], 'the reply carries the id of its own command');
+      assert.ok('return' in reply);
+      assert.equal(typeof o['ms'], 'number');
+    }
+    assert.equal(((out[1]?.['reply'] as { return: { qemu: { major: number } } }).return.qemu.major), 7);
+  });
+
+  test('qmp-shell and hmp cells run too (qmp-shell values typed by the live schema)', async () => {
+    const file = notebook('shell', [['qmp-shell', 'qom-get path=/machine property=type'], ['hmp', 'info version']]);
+    const r = await runCli(['run', file, '--socket', qemu.socketPath, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const [qom, hmp] = jsonLines(r.stdout);
+    assert.equal(qom?.['command'], 'qom-get');
+    assert.equal((qom?.['reply'] as { return: string }).return, 'none-machine');
+    assert.equal(hmp?.['command'], 'human-monitor-command');
+    assert.match((hmp?.['reply'] as { return: string }).return, /^7\.2\./);
+  });
+
+  test('text output shows each command and reply in -> / <- notation', async () => {
+    const file = notebook('text', ['{"execute": "query-status"}']);
+    const r = await runCli(['run', file, '--socket', qemu.socketPath]);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.split('\n');
+    assert.match(lines[0] ?? '', /^\/\/ cell 2 \(line 4\)$/);
+    assert.match(lines[1] ?? '', /^-> \{"execute":"query-status","id":/);
+    assert.match(lines[2] ?? '', /^<- \{"return": \{.*"status": "prelaunch"/);
+  });
+
+  test('events are attached to the command that caused them and printed as <- lines', async () => {
+    const file = notebook('events', ['{"execute": "cont"}\n{"execute": "stop"}']);
+    const r = await runCli(['run', file, '--socket', qemu.socketPath, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const [cont, stop] = jsonLines(r.stdout);
+    const names = (o: Record<string, unknown> | undefined): string[] =>
+      ((o?.['events'] ?? []) as Array<{ event: string }>).map((e) => e.event);
+    assert.deepEqual(names(cont), ['RESUME']);
+    assert.deepEqual(names(stop), ['STOP']);
+
+    const t = await runCli(['run', file, '--socket', qemu.socketPath]);
+    assert.equal(t.code, 0, t.stderr);
+    assert.match(t.stdout, /^<- \{"timestamp": .*"event": "RESUME"/m);
+    assert.match(t.stdout, /^<- \{"timestamp": .*"event": "STOP"/m);
+  });
+
+  test('an event wait succeeds on an event that came before the reply, and times out with exit 1', async () => {
+    const ok = notebook('wait-ok', ['{"execute": "cont"}\n{"wait-event": "RESUME", "timeout": 5000}\n{"execute": "stop"}\n{"wait-event": "STOP"}']);
+    const r = await runCli(['run', ok, '--socket', qemu.socketPath, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const waits = jsonLines(r.stdout).filter((o) => 'wait-event' in o);
+    assert.deepEqual(waits.map((w) => [w['wait-event'], (w['event'] as { event: string }).event]), [['RESUME', 'RESUME'], ['STOP', 'STOP']]);
+
+    const late = notebook('wait-timeout', [
+      '{"execute": "query-status"}\n{"wait-event": "RESET", "timeout": 300}',
+      '{"execute": "cont"}',
+    ]);
+    const t = await runCli(['run', late, '--socket', qemu.socketPath, '--json']);
+    assert.equal(t.code, 1);
+    assert.match(t.stderr, /no RESET event within 300 ms/);
+    const out = jsonLines(t.stdout);
+    assert.equal(out.some((o) => o['command'] === 'cont'), false, 'the cell after the failing one is not run');
+    assert.equal(out.find((o) => 'wait-event' in o)?.['event'], null);
+  });
+
+  test('a QEMU error stops the run with exit 1', async () => {
+    const file = notebook('qemu-error', ['{"execute": "device_del", "arguments": {"id": "nope"}}', '{"execute": "cont"}']);
+    const r = await runCli(['run', file, '--socket', qemu.socketPath, '--json']);
+    assert.equal(r.code, 1);
+    const out = jsonLines(r.stdout);
+    assert.equal(out.length, 1);
+    assert.equal((out[0]?.['reply'] as { error: { class: string } }).error.class, 'DeviceNotFound');
+    assert.match(r.stderr, /cell 2 \(line 4\): device_del \(line 4\): DeviceNotFound/);
+  });
+
+  test('a malformed cell is reported with its position and nothing is sent', async () => {
+    const client = new QmpClient();
+    const status = async (): Promise<{ status: string; running: boolean }> => {
+      await client.connect({ kind: 'unix', path: qemu.socketPath });
+      try {
+        return (await client.execute('query-status')) as { status: string; running: boolean };
+      } finally {
+        await client.disconnect();
+      }
+    };
+    const before = await status();
+    assert.equal(before.running, false);
+    const file = notebook('malformed', ['{"execute": "cont"}', '{"execute": "stop"}\n{"execute": "stop", "arguments": {]}']);
+    const r = await runCli(['run', file, '--socket', qemu.socketPath, '--json']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /nothing was sent/);
+    const problems = jsonLines(r.stdout);
+    assert.ok(problems.length >= 1);
+    assert.ok(problems.every((p) => p['line'] === 9 && p['severity'] === 'error' && !('command' in p)), r.stdout);
+    // Had anything gone out, `cont` would have set the machine running.
+    assert.deepEqual(await status(), before);
+  });
+
+  test('connection and usage errors exit 2', async () => {
+    const file = notebook('plain', ['{"execute": "query-status"}']);
+    const noSocket = await runCli(['run', file, '--socket', path.join(dir, 'missing.sock')]);
+    assert.equal(noSocket.code, 2);
+    assert.match(noSocket.stderr, /cannot connect to .*missing\.sock/);
+    const usage = await runCli(['run', file, '--timeout', 'soon']);
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /--timeout expects a positive number/);
+    const missing = await runCli(['run', path.join(dir, 'nope.qmp'), '--socket', qemu.socketPath]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /cannot read .*nope\.qmp/);
+    const profile = notebook('profile', ['{"execute": "query-status"}'], 'production-vm');
+    const unresolved = await runCli(['run', profile]);
+    assert.equal(unresolved.code, 2);
+    assert.match(unresolved.stderr, /profile 'production-vm'.*--socket/);
+  });
+
+  test('schema prints the server\'s query-qmp-schema', async () => {
+    const r = await runCli(['schema', '--socket', qemu.socketPath]);
+    assert.equal(r.code, 0, r.stderr);
+    const infos = JSON.parse(r.stdout) as Array<{ name: string; 'meta-type': string }>;
+    assert.ok(infos.some((i) => i.name === 'query-status' && i['meta-type'] === 'command'));
+    assert.ok(infos.some((i) => i.name === 'STOP' && i['meta-type'] === 'event'));
+  });
+});
+
+describe('qmp-notebook run: QEMU goes away', () => {
+  test('killing QEMU in the middle of a wait fails the run at once with exit 2', async () => {
+    const qemu = await startQemu();
+    try {
+      const file = notebook('killed', ['{"execute": "query-status"}\n{"wait-event": "SHUTDOWN", "timeout": 60000}', '{"execute": "cont"}']);
+      let killed = false;
+      const r = await runCli(['run', file, '--socket', qemu.socketPath], (line) => {
+        if (!killed && line.startsWith('<- {"return"')) { killed = true; qemu.process.kill('SIGKILL'); }
+      });
+      assert.equal(killed, true);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /QEMU went away during cell 2 \(line 4\) while waiting for SHUTDOWN/);
+      assert.ok(r.ms < 30_000, `took ${r.ms} ms: the wait should end with the connection, not its 60 s timeout`);
+    } finally {
+      await qemu.stop();
+    }
+  });
+});
+
+describe('qmp-notebook run: out-of-band', () => {
+  test('an OOB cell overtakes an in-band cell that QEMU is blocked in', async () => {
+    const qemu = await startQemu({ machine: ['-M', 'q35', '-m', '128M', '-accel', 'tcg'] });
+    try {
+      const fifo = path.join(qemu.dir, 'dump.fifo');
+      const mk = spawnSync('mkfifo', ['-m', '600', fifo]);
+      assert.equal(mk.status, 0, String(mk.stderr));
+      const file = notebook('oob', [
+        `{"execute": "dump-guest-memory", "arguments": {"paging": false, "protocol": "file:${fifo}"}, "id": "dump"}`,
+        '{"exec-oob": "query-yank", "id": "yank"}',
+        '{"execute": "query-status", "id": "after"}',
+      ]);
+      const order: string[] = [];
+      let drained: Promise<number> | undefined;
+      const r = await runCli(['run', file, '--socket', qemu.socketPath, '--json'], (line) => {
+        const o = JSON.parse(line) as { id: string };
+        order.push(o.id);
+        // Only now, with the OOB reply in hand, does anything read the FIFO and let the dump finish.
+        if (o.id === 'yank' && !drained) {
+          drained = new Promise((resolve, reject) => {
+            let bytes = 0;
+            createReadStream(fifo).on('data', (d) => { bytes += d.length; }).on('end', () => resolve(bytes)).on('error', reject);
+          });
+        }
+      });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(order, ['yank', 'dump', 'after']);
+      assert.ok(((await drained) ?? 0) > 128 * 1024 * 1024, 'the dump went through the FIFO after the OOB reply');
+      const yank = jsonLines(r.stdout).find((o) => o['id'] === 'yank');
+      assert.ok(Array.isArray((yank?.['reply'] as { return: unknown }).return));
+    } finally {
+      await qemu.stop();
+    }
+  });
+});
+
+describe('qmp-notebook run: default sandbox', () => {
+  test('a notebook with profile sandbox (or none) runs on a fresh sandbox QEMU', async () => {
+    const file = notebook('sandbox', ['{"execute": "query-status"}'], 'sandbox');
+    const r = await runCli(['run', file, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const [o] = jsonLines(r.stdout);
+    assert.equal((o?.['reply'] as { return: { status: string } }).return.status, 'prelaunch');
+  });
+});
+
+describe('qmp-notebook bin', () => {
+  test('scripts/build.mjs produces dist/cli.js, which answers --version and --help', () => {
+    const build = spawnSync(process.execPath, [path.join(root, 'scripts', 'build.mjs')], { cwd: root, encoding: 'utf8' });
+    assert.equal(build.status, 0, build.stderr);
+    const version = spawnSync(process.execPath, [path.join(root, 'dist', 'cli.js'), '--version'], { encoding: 'utf8' });
+    assert.equal(version.status, 0);
+    assert.match(version.stdout, /^qmp-notebook \d+\.\d+\.\d+\n$/);
+    const help = spawnSync(process.execPath, [path.join(root, 'dist', 'cli.js'), '--help'], { encoding: 'utf8' });
+    assert.equal(help.status, 0);
+    assert.match(help.stdout, /Usage:\n {2}qmp-notebook run FILE\.qmp/);
+    assert.match(help.stdout, /Exit status:/);
+  });
+});

@@ -1,0 +1,191 @@
+// diagnose() must agree with QEMU 7.2's own checks: each command below is sent to a real QEMU exactly as
+// written, and QEMU's verdict (rejected before running, by the dispatcher or the argument visitor, or not)
+// must equal ours (an error diagnostic, or none). The schema is the one this QEMU reports.
+// A minimal raw socket exchange is used on purpose: the verdict must not depend on our client's own checks.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { startQemu, type TestQemu } from '../support/qemu';
+import { diagnose } from '../../src/language/diagnostics';
+import { Schema } from '../../src/qmp/schema';
+import type { SchemaInfo } from '../../src/qmp/introspect';
+
+interface Reply {
+  id?: unknown;
+  return?: unknown;
+  error?: { class: string; desc: string };
+}
+
+/** One QMP connection that reads `\r\n`-ended replies and skips events. */
+class RawQmp {
+  private buffer = '';
+  private readonly queue: Reply[] = [];
+  private waiter: (() => void) | undefined;
+  private closed = false;
+
+  private constructor(private readonly socket: net.Socket) {
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      this.buffer += chunk;
+      let nl: number;
+      while ((nl = this.buffer.indexOf('\n')) >= 0) {
+        const line = this.buffer.slice(0, nl).trim();
+        this.buffer = this.buffer.slice(nl + 1);
+        if (!line) continue;
+        const msg = JSON.parse(line) as Reply & { event?: string };
+        if (msg.event === undefined) this.queue.push(msg);
+      }
+      this.waiter?.();
+    });
+    socket.on('close', () => { this.closed = true; this.waiter?.(); });
+  }
+
+  static async connect(path: string): Promise<RawQmp> {
+    const socket = net.connect(path);
+    await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject); });
+    const q = new RawQmp(socket);
+    await q.next(); // the greeting
+    q.send('{"execute": "qmp_capabilities", "arguments": {"enable": ["oob"]}}');
+    assert.deepEqual((await q.next()).return, {});
+    return q;
+  }
+
+  send(text: string): void {
+    this.socket.write(text);
+  }
+
+  async next(deadlineMs = 10_000): Promise<Reply> {
+    const deadline = Date.now() + deadlineMs;
+    while (this.queue.length === 0) {
+      if (this.closed) throw new Error('QEMU closed the connection');
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error('no reply from QEMU in time');
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.waiter = () => { clearTimeout(t); resolve(); };
+      });
+      this.waiter = undefined;
+    }
+    return this.queue.shift() as Reply;
+  }
+
+  /**
+   * Sends `text` as is, then a marker command; returns every reply before the marker's. A malformed input
+   * can make QEMU answer more than once (or with no id), so the marker keeps the exchange in step.
+   */
+  async exchange(text: string, n: number): Promise<Reply[]> {
+    this.send(text);
+    const marker = `sync-${n}`;
+    this.send(`{"execute": "query-version", "id": "${marker}"}`);
+    const replies: Reply[] = [];
+    for (;;) {
+      const r = await this.next();
+      if (r.id === marker) return replies;
+      replies.push(r);
+    }
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+/** QEMU's messages for input it rejects before the command runs (dispatcher, parser, argument visitor). */
+const REJECTED_BEFORE_RUNNING =
+  /^(Parameter '[^']*' (is missing|is unexpected|does not accept value|expects )|Invalid parameter type|QMP input |JSON parse error|The command \S+ does not support OOB|The command \S+ has not been found)/;
+
+function qemuRejects(r: Reply): boolean {
+  return r.error !== undefined && (r.error.class === 'CommandNotFound' || REJECTED_BEFORE_RUNNING.test(r.error.desc));
+}
+
+/** [command text, whether QEMU 7.2 rejects it before running]. */
+const CASES: [string, boolean][] = [
+  // Accepted (some fail later for reasons of their own, which is not an argument error).
+  ['{"execute": "query-status"}', false],
+  ['{"execute": "query-status", "id": {"a": [1, null]}}', false],
+  ['{"execute": "qom-list", "arguments": {"path": "/machine"}}', false],
+  ['{"execute": "qom-get", "arguments": {"path": "/machine", "property": "type"}}', false],
+  ['{"execute": "qom-set", "arguments": {"path": "/machine", "property": "no-such", "value": [1, {"x": null}]}}', false],
+  ['{"execute": "query-cpu-model-expansion", "arguments": {"type": "static", "model": {"name": "max", "props": 7}}}', false],
+  ['{"execute": "migrate-set-parameters", "arguments": {"tls-creds": null}}', false],
+  ['{"execute": "migrate-set-parameters", "arguments": {"max-bandwidth": -1}}', false],
+  ['{"execute": "blockdev-add", "arguments": {"driver": "null-co", "node-name": "ok0", "size": 1048576, "read-zeroes": true}}', false],
+  ['{"execute": "blockdev-add", "arguments": {"driver": "qcow2", "node-name": "q0", "file": "no-such-node"}}', false],
+  ['{"execute": "device_add", "arguments": {"driver": "usb-kbd", "id": 5, "port": "1"}}', false],
+  ['{"execute": "block-dirty-bitmap-merge", "arguments": {"node": "x", "target": "y", "bitmaps": ["a", {"node": "n", "name": "b"}]}}', false],
+  ['{"exec-oob": "query-yank", "id": "oob-1"}', false],
+  ['{"execute": "query-command-line-options", "arguments": {"option": "no-such-option"}}', false],
+  ['{"execute": "human-monitor-command", "arguments": {"command-line": "info version"}}', false],
+  ['{"execute": "drive-backup", "arguments": {"device": "no-such-device", "target": "/nonexistent/x", "sync": "full"}}', false],
+  ['{"execute": "query-status", "arguments": {}} // a comment is ours to strip, QEMU never sees it', false],
+  // Rejected by the dispatcher.
+  ['{"execute": "no-such-command"}', true],
+  ['{"execute": "query-status", "foo": 1}', true],
+  ['{"execute": "query-status", "arguments": []}', true],
+  ['{"arguments": {}}', true],
+  ['{"execute": 1}', true],
+  ['{"exec-oob": "query-status"}', true],
+  ['{"exec-oob": "query-yank", "execute": "query-yank"}', true],
+  ['{"execute": "query-status", "arguments": {}, "arguments": {}}', true],
+  ['{"execute": "query-status",}', true],
+  // Rejected by the argument visitor.
+  ['{"execute": "query-status", "arguments": {"a": 1}}', true],
+  ['{"execute": "qom-list", "arguments": {"path": 1}}', true],
+  ['{"execute": "qom-get", "arguments": {"path": "/machine"}}', true],
+  ['{"execute": "query-cpu-model-expansion", "arguments": {"type": "bogus", "model": {"name": "max"}}}', true],
+  ['{"execute": "query-cpu-model-expansion", "arguments": {"type": "static", "model": {"name": "max", "zz": 1}}}', true],
+  ['{"execute": "blockdev-add", "arguments": {"node-name": "n1"}}', true],
+  ['{"execute": "blockdev-add", "arguments": {"driver": "bogus", "node-name": "n2"}}', true],
+  ['{"execute": "blockdev-add", "arguments": {"driver": "null-co", "node-name": "n3", "size": 1.0}}', true],
+  ['{"execute": "blockdev-add", "arguments": {"driver": "null-co", "node-name": "n4", "size": 1e3}}', true],
+  ['{"execute": "blockdev-add", "arguments": {"driver": "null-co", "node-name": "n5", "size": "1"}}', true],
+  ['{"execute": "blockdev-add", "arguments": {"driver": "null-co", "node-name": "n6", "size": 18446744073709551616}}', true],
+  ['{"execute": "blockdev-add", "arguments": {"driver": "null-co", "node-name": "n7", "read-only": null}}', true],
+  ['{"execute": "blockdev-add", "arguments": {"driver": "null-co", "node-name": "n8", "filename": "x"}}', true],
+  ['{"execute": "query-command-line-options", "arguments": {"option": null}}', true],
+  ['{"execute": "migrate-set-parameters", "arguments": {"tls-creds": 5}}', true],
+  ['{"execute": "block-dirty-bitmap-merge", "arguments": {"node": "x", "target": "y", "bitmaps": [1]}}', true],
+  ['{"execute": "block-dirty-bitmap-merge", "arguments": {"node": "x", "target": "y", "bitmaps": [{"node": "a"}]}}', true],
+  ['{"execute": "block-dirty-bitmap-merge", "arguments": {"node": "x", "target": "y", "bitmaps": "a"}}', true],
+  ['{"execute": "device_add", "arguments": {"id": "x"}}', true],
+  ['{"execute": "stop", "arguments": {"x": 1}}', true],
+];
+
+describe('diagnose agrees with QEMU 7.2 on what it rejects before running', () => {
+  let qemu: TestQemu | undefined;
+  let qmp: RawQmp | undefined;
+  let schema: Schema | undefined;
+
+  before(async () => {
+    qemu = await startQemu();
+    qmp = await RawQmp.connect(qemu.socketPath);
+    const r = await qmp.exchange('{"execute": "query-qmp-schema", "id": "schema"}', 0);
+    schema = Schema.fromIntrospection(r[0]?.return as SchemaInfo[]);
+  });
+
+  after(async () => {
+    qmp?.close();
+    await qemu?.stop();
+  });
+
+  test('the schema comes from this QEMU', () => {
+    assert.equal(schema?.commands().length, 216);
+  });
+
+  test('each command: QEMU\'s verdict equals ours', async () => {
+    const disagreements: string[] = [];
+    let n = 1;
+    for (const [text, expectedRejected] of CASES) {
+      const replies = await (qmp as RawQmp).exchange(text.replace(/\s*\/\/.*$/, ''), n++);
+      assert.ok(replies.length >= 1, `QEMU answered ${text}`);
+      const first = replies[0] as Reply;
+      const theirs = qemuRejects(first);
+      const ours = diagnose(text, schema, { oobNegotiated: true }).filter((d) => d.severity === 'error');
+      if (theirs !== expectedRejected) disagreements.push(`QEMU changed its mind on ${text}: ${JSON.stringify(first)}`);
+      if (theirs !== (ours.length > 0)) {
+        disagreements.push(`${text}\n  QEMU: ${JSON.stringify(first)}\n  ours: ${ours.map((d) => `${d.code}: ${d.message}`).join('; ') || 'no error'}`);
+      }
+    }
+    assert.deepEqual(disagreements, []);
+  });
+});

@@ -1,0 +1,140 @@
+// A fake QMP server on a private unix socket, driven step by step by a test: it reads what the client
+// writes (as JSON object texts) and writes whatever bytes the test gives it. Only the transport is fake;
+// the client under test runs its real socket, framing and routing code.
+import net from 'node:net';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { JsonObjectReader } from '../../src/qmp/framing';
+import type { QmpAddress } from '../../src/qmp/transport';
+import { topLevelMemberText } from '../../src/qmp/wire';
+
+export const fixturesDir = path.resolve(__dirname, '..', '..', '..', 'test', 'fixtures');
+
+/** QEMU 7.2's greeting line, exactly as recorded. */
+export const GREETING_72 = readFileSync(path.join(fixturesDir, 'qemu-7.2', 'greeting.json'), 'utf8').trim() + '\r\n';
+
+export interface ReceivedCommand {
+  text: string;
+  value: Record<string, unknown>;
+  /** The raw text of the `id` member as the client wrote it. */
+  idText: string | undefined;
+}
+
+export class FakeConnection {
+  private readonly reader = new JsonObjectReader();
+  private readonly received: ReceivedCommand[] = [];
+  private readonly waiters: Array<(c: ReceivedCommand) => void> = [];
+  readonly closed: Promise<void>;
+  private isClosed = false;
+
+  constructor(readonly socket: net.Socket) {
+    this.closed = new Promise((resolve) => socket.on('close', () => { this.isClosed = true; resolve(); }));
+    socket.on('error', () => { /* the client may reset the connection */ });
+    socket.on('data', (chunk: Buffer) => {
+      for (const text of this.reader.push(chunk)) {
+        const value = JSON.parse(text) as Record<string, unknown>;
+        const cmd: ReceivedCommand = { text, value, idText: topLevelMemberText(text, 'id') };
+        const w = this.waiters.shift();
+        if (w) w(cmd); else this.received.push(cmd);
+      }
+    });
+  }
+
+  get closedYet(): boolean {
+    return this.isClosed;
+  }
+
+  /** The next command the client wrote (waits for it). */
+  next(timeoutMs = 5000): Promise<ReceivedCommand> {
+    const ready = this.received.shift();
+    if (ready) return Promise.resolve(ready);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('fake server: no command from the client in time')), timeoutMs);
+      this.waiters.push((c) => { clearTimeout(timer); resolve(c); });
+    });
+  }
+
+  /** Commands already received and not taken by next(). */
+  backlog(): number {
+    return this.received.length;
+  }
+
+  write(bytes: string | Buffer): void {
+    this.socket.write(bytes);
+  }
+
+  /** Writes a reply to `cmd` the way QEMU spells it: `{"return": …, "id": <id as sent>}\r\n`. */
+  reply(cmd: ReceivedCommand, value: unknown = {}): void {
+    this.write(`{"return": ${JSON.stringify(value)}, "id": ${cmd.idText ?? 'null'}}\r\n`);
+  }
+
+  replyError(cmd: ReceivedCommand, cls: string, desc: string): void {
+    this.write(`{"id": ${cmd.idText ?? 'null'}, "error": {"class": ${JSON.stringify(cls)}, "desc": ${JSON.stringify(desc)}}}\r\n`);
+  }
+
+  event(name: string, data?: object): void {
+    const d = data ? `, "data": ${JSON.stringify(data)}` : '';
+    this.write(`{"timestamp": {"seconds": 1700000000, "microseconds": 1}, "event": ${JSON.stringify(name)}${d}}\r\n`);
+  }
+
+  /** Greets and answers qmp_capabilities; resolves with the negotiation command the client sent. */
+  async handshake(greeting = GREETING_72): Promise<ReceivedCommand> {
+    this.write(greeting);
+    const neg = await this.next();
+    this.reply(neg);
+    return neg;
+  }
+
+  end(): void {
+    this.socket.end();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+export interface FakeServer {
+  address: QmpAddress;
+  dir: string;
+  /** The next connection the client makes. */
+  accept(timeoutMs?: number): Promise<FakeConnection>;
+  close(): Promise<void>;
+}
+
+export async function startFakeServer(): Promise<FakeServer> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'qmp-fake-'));
+  chmodSync(dir, 0o700);
+  const socketPath = path.join(dir, 'qmp.sock');
+  const pending: FakeConnection[] = [];
+  const waiters: Array<(c: FakeConnection) => void> = [];
+  const all: FakeConnection[] = [];
+  const server = net.createServer((socket) => {
+    const conn = new FakeConnection(socket);
+    all.push(conn);
+    const w = waiters.shift();
+    if (w) w(conn); else pending.push(conn);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socketPath, () => resolve());
+  });
+  return {
+    address: { kind: 'unix', path: socketPath },
+    dir,
+    accept(timeoutMs = 5000): Promise<FakeConnection> {
+      const ready = pending.shift();
+      if (ready) return Promise.resolve(ready);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('fake server: no connection in time')), timeoutMs);
+        waiters.push((c) => { clearTimeout(timer); resolve(c); });
+      });
+    },
+    async close(): Promise<void> {
+      for (const c of all) c.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
