@@ -68,9 +68,8 @@ rm -rf "$dir"
 mkdir -p "$dir"
 printf '{ "name": "qmp-notebook-vscode-test", "private": true }\n' >"$dir/package.json"
 
-# Our own npm settings, so that a user's ~/.npmrc (nodedir, ignore-scripts, ...) cannot break the native builds.
-export npm_config_userconfig="$dir/.npmrc-empty"
-: >"$npm_config_userconfig"
+# Environment settings win over ~/.npmrc, so a user's nodedir or ignore-scripts cannot break the native builds,
+# while its registry and proxy settings still apply.
 export npm_config_fund=false npm_config_audit=false npm_config_update_notifier=false npm_config_loglevel=warn
 export npm_config_ignore_scripts=false
 

@@ -145,7 +145,7 @@ export async function runCells(client: RunnerClient, cells: readonly RunCell[], 
   if (text) options.attachTrace?.((dir, t) => io.out(`${dir} ${t.trimEnd()}`));
 
   const outcomes: RunOutcome[] = [];
-  let inBandTail: Promise<void> = Promise.resolve();
+  let inBandTail: Promise<void> | undefined;
   let stopped = false;
   const done: Promise<void>[] = [];
   try {
@@ -154,11 +154,13 @@ export async function runCells(client: RunnerClient, cells: readonly RunCell[], 
         done.push(runCell(client, cell, options, io, state).then((o) => { if (o.status !== 'ok') outcomes.push(o); }));
         continue;
       }
-      inBandTail = inBandTail.then(async () => {
+      const runInBand = async (): Promise<void> => {
         if (stopped) return;
         const o = await runCell(client, cell, options, io, state);
         if (o.status !== 'ok') { stopped = true; outcomes.push(o); }
-      });
+      };
+      // The first in-band cell starts right away, so that with nothing blocking, commands leave in file order.
+      inBandTail = inBandTail ? inBandTail.then(runInBand) : runInBand();
       done.push(inBandTail);
     }
     await Promise.all(done);

@@ -82,15 +82,26 @@ export function collectRuns(qmp: QmpTestApi): { ended: CellRunRecord[]; wait(cel
   };
 }
 
+/**
+ * Asks VS Code to run cells, as the run button does. The command's promise may only settle when the cells
+ * end, so callers wait on run events instead; a failing command still fails the caller.
+ */
+export function executeCells(nb: vscode.NotebookDocument, indices: number[]): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    vscode.commands.executeCommand('notebook.cell.execute', {
+      ranges: indices.map((i) => ({ start: i, end: i + 1 })), document: nb.uri,
+    }).then(() => resolve(), reject);
+  });
+}
+
 /** Runs cells with VS Code's own command (the same path as the run button) and waits for their ends. */
 export async function runCells(qmp: QmpTestApi, nb: vscode.NotebookDocument, indices: number[]): Promise<Map<number, RunOutcome>> {
   const runs = collectRuns(qmp);
   try {
     const cells = indices.map((i) => nb.cellAt(i));
-    await vscode.commands.executeCommand('notebook.cell.execute', {
-      ranges: indices.map((i) => ({ start: i, end: i + 1 })), document: nb.uri,
-    });
-    return await runs.wait(cells);
+    const ended = runs.wait(cells);
+    await Promise.race([ended, executeCells(nb, indices).then(() => ended)]);
+    return await ended;
   } finally {
     runs.dispose();
   }

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { QmpNotebookSerializer } from '../../src/notebook/serializer';
 import { startQemu, type TestQemu } from '../support/qemu';
-import { api, collectRuns, disconnectAll, outputTexts, runCells, showWithKernel, waitFor } from './hostHelpers';
+import { api, collectRuns, disconnectAll, executeCells, outputTexts, runCells, showWithKernel, waitFor } from './hostHelpers';
 
 const errorMime = 'application/vnd.code.notebook.error';
 
@@ -145,7 +145,8 @@ suite('notebooks', () => {
     assert.ok(await nb.save(), 'the notebook saved');
     const bytes = fs.readFileSync(uri.fsPath);
     const text = new TextDecoder().decode(bytes);
-    assert.match(text, /```qmp-output\n<- \{[^]*"return"[^]*"prelaunch"[^]*\n```/);
+    assert.match(text, /```qmp-output\n<- \{[^]*"return"[^]*"status"[^]*\n```/);
+    assert.doesNotMatch(text, /__qmp|"id"/, 'the ids the client made up are not saved');
     const again = new QmpNotebookSerializer().deserializeNotebook(bytes);
     const outputs = again.cells[0]?.outputs ?? [];
     assert.equal(outputs.length, 1);
@@ -180,9 +181,10 @@ suite('notebooks', () => {
       const runs = collectRuns(qmp);
       try {
         // The blocked in-band cell: QEMU opens the FIFO for writing and waits for a reader that never comes.
-        await vscode.commands.executeCommand('notebook.cell.execute', { ranges: [{ start: 0, end: 1 }], document: nb.uri });
-        await waitFor(qmp.sessions.onDidTrace, () => (sentNames.some((t) => t.includes('dump-guest-memory')) ? true : undefined),
-          'dump-guest-memory on the wire');
+        const blockedRun = executeCells(nb, [0]);
+        await Promise.race([blockedRun.then(() => new Promise<never>(() => undefined)),
+          waitFor(qmp.sessions.onDidTrace, () => (sentNames.some((t) => t.includes('dump-guest-memory')) ? true : undefined),
+            'dump-guest-memory on the wire')]);
 
         const oob = await runCells(qmp, nb, [1]);
         assert.equal(oob.get(1), 'succeeded', JSON.stringify(outputTexts(nb.cellAt(1))));
@@ -200,7 +202,7 @@ suite('notebooks', () => {
         // A cell waiting on QEMU fails at once when QEMU dies.
         const waiting = collectRuns(qmp);
         try {
-          await vscode.commands.executeCommand('notebook.cell.execute', { ranges: [{ start: 2, end: 3 }], document: nb.uri });
+          void executeCells(nb, [2]);
           await waitFor(qmp.sessions.onDidTrace, () => (sentNames.some((t) => t.includes('query-status')) ? true : undefined),
             'query-status on the wire');
           qemu.process.kill('SIGKILL');

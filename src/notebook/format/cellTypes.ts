@@ -7,10 +7,11 @@ export type ValueKind = 'string' | 'int' | 'number' | 'boolean' | 'null' | 'obje
 /**
  * What the cell parser asks of a schema. `Schema` in src/qmp/schema.ts has this method; without one, values
  * are guessed the way QEMU's qmp-shell guesses them. `path` is a list of member names from the command's
- * arguments; undefined means the schema does not know the place.
+ * arguments; `partialArgs` are the arguments as far as known (so a union's tag, such as blockdev-add's
+ * `driver`, picks its variant); undefined means the schema does not know the place.
  */
 export interface ValueKindOracle {
-  valueKindsAt(command: string, path: string[]): ValueKind[] | undefined;
+  valueKindsAt(command: string, path: string[], partialArgs?: unknown): ValueKind[] | undefined;
 }
 
 /**

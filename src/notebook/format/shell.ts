@@ -153,6 +153,25 @@ interface ArgContext {
   oracle: ValueKindOracle | undefined;
   lines: LineMap;
   errors: CellProblem[];
+  /** The arguments with every value guessed, so the schema can pick a union's variant by its tag. */
+  partial?: unknown;
+}
+
+/**
+ * Builds the arguments of one command from its `key=value` tokens. With a schema, a first pass guesses
+ * every value so that the second, typed pass can tell the schema the union tags (blockdev-add's `driver`)
+ * whichever order the pairs come in.
+ */
+function buildArgs(tokens: readonly Token[], ctx: ArgContext): ArgTree {
+  if (ctx.oracle !== undefined) {
+    const guessed: ArgTree = new Map();
+    const scratch: ArgContext = { ...ctx, errors: [] };
+    for (const t of tokens) addPair(guessed, t, scratch, false);
+    ctx.partial = JSON.parse(treeJson(guessed)) as unknown;
+  }
+  const tree: ArgTree = new Map();
+  for (const t of tokens) addPair(tree, t, ctx, true);
+  return tree;
 }
 
 /** Adds one `key=value` token to `tree`; reports malformed keys, conflicts and badly typed values. */
@@ -171,7 +190,7 @@ function addPair(tree: ArgTree, token: Token, ctx: ArgContext, typed: boolean): 
     err(`empty member name in '${key}'`);
     return;
   }
-  const kinds = typed ? ctx.oracle?.valueKindsAt(ctx.command, path) : undefined;
+  const kinds = typed ? ctx.oracle?.valueKindsAt(ctx.command, path, ctx.partial) : undefined;
   const value = typeShellValue(token.text.slice(eq + 1), kinds);
   if ('error' in value) {
     err(`${key}: ${value.error}`);
@@ -269,17 +288,17 @@ export function parseShellCell(source: string, oracle?: ValueKindOracle): Parsed
       problem(head, `expected a command name, found '${head.text}'`);
       return;
     }
-    const tree: ArgTree = new Map();
     let oob = false;
     let idText: string | undefined;
-    const ctx: ArgContext = { command: head.text, oracle, lines, errors };
+    const pairs: Token[] = [];
     for (const t of rest) {
       if (t.text === '--oob') oob = true;
       else if (t.text.startsWith('--id=')) idText = idJson(t.text.slice(5));
       else if (t.text.startsWith('--')) problem(t, `unknown option '${t.text}' (options: --oob, --id=VALUE)`);
       else if (t.text === ';' || t.text === ')') problem(t, `unexpected '${t.text}' outside a transaction`);
-      else addPair(tree, t, ctx, true);
+      else pairs.push(t);
     }
+    const tree = buildArgs(pairs, { command: head.text, oracle, lines, errors });
     if (errors.length !== before) return;
     pushCommand(head.text, tree, oob, idText, head.start, (tokens[tokens.length - 1] ?? head).end);
   }
@@ -338,12 +357,13 @@ export function parseShellCell(source: string, oracle?: ValueKindOracle): Parsed
         problem(head, `expected a transaction action name, found '${head.text}'`);
         return;
       }
-      const tree: ArgTree = new Map();
-      const ctx: ArgContext = { command: head.text, oracle, lines, errors };
+      const pairs: Token[] = [];
       for (const t of rest) {
         if (t.text.startsWith('--')) problem(t, `options such as '${t.text}' apply to the transaction command, not to an action`);
-        else addPair(tree, t, ctx, true);
+        else pairs.push(t);
       }
+      // An action's data has the same type as the arguments of the command of the same name.
+      const tree = buildArgs(pairs, { command: head.text, oracle, lines, errors });
       actions.push(`{"type":${JSON.stringify(head.text)},"data":${treeJson(tree)}}`);
     };
     while (i < stream.length) {
