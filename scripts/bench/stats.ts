@@ -39,9 +39,12 @@ export interface Row {
   target?: string;
   /** Whether the target was met, when it can be judged. */
   met?: boolean;
+  /** The median of ratios of runs measured back to back, when given: steadier than the ratio of medians. */
+  pairedRatio?: number;
 }
 
 export function ratio(row: Row): number {
+  if (row.pairedRatio !== undefined) return row.pairedRatio;
   if (!row.base) return NaN;
   return row.better === 'higher' ? row.base.value / row.ours : row.ours / row.base.value;
 }

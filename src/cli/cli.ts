@@ -261,11 +261,12 @@ async function check(deps: CliDeps, req: CheckRequest, io: CliIo): Promise<numbe
   const problems: LocatedProblem[] = [];
   notebook.cells.forEach((cell, i) => {
     if (cell.kind !== 'code' || !RUNNABLE.has(cell.language)) return;
-    const found = deps.diagnose ? deps.diagnose(cell.source, cell.language, schema) : [];
-    // The parser's syntax errors and the diagnostics may flag the same spot; the diagnostics say it better.
-    const seen = new Set(found.map((p) => p.start));
-    const syntax = deps.parseCell(cell.source, cell.language, schema).problems.filter((p) => !seen.has(p.start));
-    for (const p of [...syntax, ...found]) problems.push(locate(map, i, p));
+    const found = deps.diagnose ? deps.diagnose(cell.source, cell.language, schema).map((p) => locate(map, i, p)) : [];
+    // The parser and the diagnostics often flag one syntax error a character apart, in their own words; on a
+    // line the diagnostics already flag, the diagnostics' words are kept.
+    const flagged = new Set(found.filter((p) => p.severity === 'error').map((p) => p.line));
+    const syntax = deps.parseCell(cell.source, cell.language, schema).problems.map((p) => locate(map, i, p)).filter((p) => !flagged.has(p.line));
+    problems.push(...syntax, ...found);
   });
   problems.sort((a, b) => a.line - b.line || a.col - b.col);
   printProblems(io, req.file, problems, req.json, false);

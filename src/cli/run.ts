@@ -183,7 +183,7 @@ async function runCell(client: RunnerClient, cell: RunCell, options: RunOptions,
   const usedEvents = new Set<number>();
   const order: Array<CommandRecord | WaitRecord> = [];
   let failure: { message: string; disconnected: boolean } | undefined;
-  const at = (line: number | undefined): string => (line !== undefined ? ` (line ${line})` : '');
+  const at = (line: number | undefined): string => (line !== undefined && line !== cell.line ? ` (line ${line})` : '');
 
   for (const item of cell.items) {
     if (item.kind === 'command') {

@@ -8,6 +8,7 @@
 
 import type { CommandDef, EventDef, MemberDef, Schema, SchemaType } from '../qmp/schema';
 import { type CursorLocation, type JsonObject, type OffsetRange, locate, parseCellObjects, pathOf } from './jsonCursor';
+import type { QmpDocs } from './manpage';
 import { type ObjectRole, branches, membersAvailable, roleOf, typesAtPath } from './schemaPath';
 
 export type CompletionItemKind = 'command' | 'event' | 'property' | 'value' | 'enum' | 'keyword' | 'snippet';
@@ -37,6 +38,8 @@ export interface CompletionResult {
 export interface CompletionContext {
   /** Whether the session negotiated OOB; undefined when there is no session. */
   oobNegotiated?: boolean;
+  /** The QMP reference (qemu-qmp-ref(7)): its one-line summaries are added to command and event items. */
+  docs?: QmpDocs;
 }
 
 /** Completion at `offset` of a `qmp` cell. Never throws; no schema means only the protocol keys. */
@@ -44,21 +47,32 @@ export function complete(text: string, offset: number, schema: Schema | undefine
   const objects = parseCellObjects(text);
   const { location, object } = locate(text, offset, objects);
   const items: CompletionItem[] = [];
+  // An expected reply (`<- …`) belongs to the command sent just before it.
+  const index = object !== undefined ? objects.indexOf(object) : -1;
+  const before = index > 0 ? objects[index - 1] : undefined;
+  const previous = before?.segment.kind === 'send' ? before.root : undefined;
+  const expect = object?.segment.kind === 'expect';
   switch (location.kind) {
     case 'top':
-      topItems(text, offset, location, schema, items);
+      if (expect && location.object !== undefined) {
+        const range = wordRange(text, offset);
+        rootKeyItems(text, { kind: 'key', object: location.object, range, quoted: false, colonFollows: false, commaNeeded: false },
+          location.object, schema, true, ctx, items);
+      } else {
+        topItems(text, offset, location, schema, ctx, items);
+      }
       break;
     case 'key': {
       const root = object?.root;
       if (root === undefined) break;
-      if (location.object === root) rootKeyItems(text, location, root, schema, object?.segment.kind === 'expect', ctx, items);
-      else if (schema !== undefined) memberKeyItems(text, location, root, schema, items);
+      if (location.object === root) rootKeyItems(text, location, root, schema, expect, ctx, items);
+      else if (schema !== undefined) memberKeyItems(text, location, root, schema, previous, items);
       break;
     }
     case 'value': {
       const root = object?.root;
       if (root === undefined) break;
-      valueItems(text, location, root, schema, items);
+      valueItems(text, location, root, schema, ctx, previous, items);
       break;
     }
     case 'none':
@@ -85,30 +99,35 @@ function wordRange(text: string, offset: number): OffsetRange {
   return { start: s, end: e };
 }
 
-function topItems(text: string, offset: number, loc: Extract<CursorLocation, { kind: 'top' }>, schema: Schema | undefined, items: CompletionItem[]): void {
+function topItems(
+  text: string, offset: number, loc: Extract<CursorLocation, { kind: 'top' }>, schema: Schema | undefined, ctx: CompletionContext, items: CompletionItem[],
+): void {
   // The typed text before the word is kept in the filter text, so `{` or `{ ` still matches.
-  const typed = text.slice(loc.range.start, offset);
+  // An editor replaces text on one line only: braces on other lines stay, and the skeleton goes inside.
+  const inside = loc.object !== undefined && text.slice(loc.range.start, loc.range.end).includes('\n');
+  const range = inside ? wordRange(text, offset) : loc.range;
+  const typed = text.slice(range.start, offset);
   const lead = typed.replace(/[A-Za-z0-9_-]*$/, '');
-  const needsBraces = loc.object === undefined;
+  const shape = (snippet: string): string => (inside ? snippet.slice(1, -1) : snippet);
   if (schema !== undefined) {
     for (const c of schema.commands()) {
+      const f = factsOf(schema, c);
       items.push({
-        label: c.name, kind: 'snippet', detail: commandDetail(schema, c), documentation: commandDoc(schema, c),
-        insertText: skeleton(schema, c), isSnippet: true, range: loc.range, filterText: lead + c.name,
-        sortText: rank(c) + c.name, ...(c.deprecated ? { tags: ['deprecated' as const] } : {}),
+        label: c.name, kind: 'snippet', detail: f.detail, documentation: ctx.docs !== undefined ? withSummary(f.doc, ctx.docs.command(c.name)?.summary) : f.doc,
+        insertText: shape(skeleton(schema, c)), isSnippet: true, range, filterText: lead + c.name, sortText: f.sortText, tags: f.tags,
       });
     }
   }
   items.push({
-    label: 'wait-event', kind: 'snippet', detail: 'wait for an event', insertText: '{"wait-event": "$1", "timeout": ${2:5000}}',
-    isSnippet: true, range: loc.range, filterText: `${lead}wait-event`, sortText: '3wait-event', retrigger: true,
+    label: 'wait-event', kind: 'snippet', detail: 'wait for an event', insertText: shape('{"wait-event": "$1", "timeout": ${2:5000}}'),
+    isSnippet: true, range, filterText: `${lead}wait-event`, sortText: '3wait-event', retrigger: true,
     documentation: 'Waits until QEMU sends the event (optionally with `data` members equal to the given ones), or fails after `timeout` ms.',
   });
   // Inside `{ }`, the protocol keys are useful too; they replace only the word being typed.
-  if (!needsBraces && loc.object !== undefined) {
-    const range = wordRange(text, offset);
+  if (loc.object !== undefined) {
+    const keyRange = wordRange(text, offset);
     for (const k of ['execute', 'exec-oob', 'id']) {
-      items.push(rootKey(k, range, false, false, k === 'id' ? '$1' : '"$1"', '4'));
+      items.push(rootKey(k, keyRange, false, false, k === 'id' ? '$1' : '"$1"', '4'));
     }
   }
 }
@@ -158,8 +177,10 @@ function placeholder(schema: Schema, type: SchemaType, counter: { n: number }): 
 
 // ---- the keys of the top-level object ----------------------------------------------------------------
 
-function rootKey(key: string, range: OffsetRange, quoted: boolean, colonFollows: boolean, valueSnippet: string, sort: string, doc?: string): CompletionItem {
-  const insertText = colonFollows ? `"${key}"` : `"${key}": ${valueSnippet}`;
+function rootKey(
+  key: string, range: OffsetRange, quoted: boolean, colonFollows: boolean, valueSnippet: string, sort: string, doc?: string, comma = false,
+): CompletionItem {
+  const insertText = colonFollows ? `"${key}"` : `"${key}": ${valueSnippet}${comma ? ',' : ''}`;
   return {
     label: key, kind: 'keyword', insertText, isSnippet: !colonFollows, range,
     filterText: quoted ? `"${key}"` : key, sortText: sort + key, retrigger: !colonFollows && valueSnippet.startsWith('"'),
@@ -194,7 +215,7 @@ function rootKeyItems(
   }
   for (const [key, value, doc] of offer) {
     if (present.has(key)) continue;
-    const item = rootKey(key, loc.range, loc.quoted, loc.colonFollows, value, '0', doc);
+    const item = rootKey(key, loc.range, loc.quoted, loc.colonFollows, value, '0', doc, loc.commaNeeded);
     if (key === 'arguments' || key === 'data' || key === 'return') item.retrigger = !loc.colonFollows;
     items.push(item);
   }
@@ -202,8 +223,10 @@ function rootKeyItems(
 
 // ---- members of arguments / data, at any depth ---------------------------------------------------------
 
-function memberKeyItems(_text: string, loc: Extract<CursorLocation, { kind: 'key' }>, root: JsonObject, schema: Schema, items: CompletionItem[]): void {
-  const role = roleOf(root, schema);
+function memberKeyItems(
+  _text: string, loc: Extract<CursorLocation, { kind: 'key' }>, root: JsonObject, schema: Schema, previous: JsonObject | undefined, items: CompletionItem[],
+): void {
+  const role = roleOf(root, schema, previous);
   const path = pathOf(loc.object);
   const types = typesAtPath(schema, root, role, path);
   if (types.length === 0) return;
@@ -214,7 +237,7 @@ function memberKeyItems(_text: string, loc: Extract<CursorLocation, { kind: 'key
     index++;
     if (present.has(m.name)) continue;
     const value = valueSnippetFor(m.type);
-    const insertText = loc.colonFollows ? `"${m.name}"` : `"${m.name}": ${value}`;
+    const insertText = loc.colonFollows ? `"${m.name}"` : `"${m.name}": ${value}${loc.commaNeeded ? ',' : ''}`;
     const group = m.deprecated ? '2' : m.optional ? '1' : '0';
     items.push({
       label: m.name, kind: 'property', detail: memberDetail(schema, m), documentation: memberDoc(schema, m),
@@ -251,7 +274,10 @@ function memberDoc(schema: Schema, m: MemberDef): string {
 
 // ---- values ----------------------------------------------------------------------------------------
 
-function valueItems(text: string, loc: Extract<CursorLocation, { kind: 'value' }>, root: JsonObject, schema: Schema | undefined, items: CompletionItem[]): void {
+function valueItems(
+  text: string, loc: Extract<CursorLocation, { kind: 'value' }>, root: JsonObject, schema: Schema | undefined, ctx: CompletionContext,
+  previous: JsonObject | undefined, items: CompletionItem[],
+): void {
   const holder = loc.holder;
   const filter = (label: string): string => (text.charAt(loc.range.start) === '"' ? `"${label}"` : label);
   if (holder.type === 'property' && holder.parent === root) {
@@ -259,12 +285,13 @@ function valueItems(text: string, loc: Extract<CursorLocation, { kind: 'value' }
     const key = holder.key;
     if (key === 'execute' || key === 'exec-oob') {
       const oobOnly = key === 'exec-oob';
+      const quotedRange = text.charAt(loc.range.start) === '"';
       for (const c of schema.commands()) {
         if (oobOnly && !c.allowOob) continue;
+        const f = factsOf(schema, c);
         items.push({
-          label: c.name, kind: 'command', detail: commandDetail(schema, c), documentation: commandDoc(schema, c),
-          insertText: `"${c.name}"`, range: loc.range, filterText: filter(c.name), sortText: rank(c) + c.name,
-          ...(c.deprecated ? { tags: ['deprecated' as const] } : {}),
+          label: c.name, kind: 'command', detail: f.detail, documentation: ctx.docs !== undefined ? withSummary(f.doc, ctx.docs.command(c.name)?.summary) : f.doc,
+          insertText: f.quoted, range: loc.range, filterText: quotedRange ? f.quoted : c.name, sortText: f.sortText, tags: f.tags,
         });
       }
       return;
@@ -272,7 +299,7 @@ function valueItems(text: string, loc: Extract<CursorLocation, { kind: 'value' }
     if (key === 'wait-event' || key === 'event') {
       for (const e of schema.events()) {
         items.push({
-          label: e.name, kind: 'event', detail: eventDetail(schema, e), insertText: `"${e.name}"`, range: loc.range,
+          label: e.name, kind: 'event', detail: eventDetail(schema, e), documentation: withSummary(undefined, ctx.docs?.event(e.name)?.summary), insertText: `"${e.name}"`, range: loc.range,
           filterText: filter(e.name), sortText: rank(e) + e.name, ...(e.deprecated ? { tags: ['deprecated' as const] } : {}),
         });
       }
@@ -280,7 +307,7 @@ function valueItems(text: string, loc: Extract<CursorLocation, { kind: 'value' }
     }
   }
   if (schema === undefined) return;
-  const role: ObjectRole = roleOf(root, schema);
+  const role: ObjectRole = roleOf(root, schema, previous);
   const path = holder.type === 'property' ? [...pathOf(holder.parent), holder.key] : [...pathOf(holder), holder.items.length];
   const types = typesAtPath(schema, root, role, path);
   if (types.length === 0) return;
@@ -328,6 +355,29 @@ function valueItems(text: string, loc: Extract<CursorLocation, { kind: 'value' }
   }
 }
 
+/** What every completion item for a command shares, computed once per command. */
+interface CommandFacts {
+  detail: string;
+  doc: string;
+  sortText: string;
+  quoted: string;
+  tags: 'deprecated'[] | undefined;
+}
+
+const factsCache = new WeakMap<CommandDef, CommandFacts>();
+
+function factsOf(schema: Schema, c: CommandDef): CommandFacts {
+  let f = factsCache.get(c);
+  if (f === undefined) {
+    f = {
+      detail: commandDetail(schema, c), doc: commandDoc(schema, c), sortText: rank(c) + c.name, quoted: `"${c.name}"`,
+      tags: c.deprecated ? ['deprecated'] : undefined,
+    };
+    factsCache.set(c, f);
+  }
+  return f;
+}
+
 // ---- details --------------------------------------------------------------------------------------
 
 const detailCache = new WeakMap<CommandDef, string>();
@@ -358,6 +408,13 @@ function commandDoc(schema: Schema, c: CommandDef): string {
   const text = lines.join('\n');
   docCache.set(c, text);
   return text;
+}
+
+function withSummary(doc: string, summary: string | undefined): string;
+function withSummary(doc: string | undefined, summary: string | undefined): string | undefined;
+function withSummary(doc: string | undefined, summary: string | undefined): string | undefined {
+  if (summary === undefined || summary === '') return doc;
+  return doc === undefined ? summary : `${summary}\n\n${doc}`;
 }
 
 function eventDetail(schema: Schema, e: EventDef): string {

@@ -287,6 +287,8 @@ export type CursorLocation =
     quoted: boolean;
     /** True when a colon already follows the key under the cursor. */
     colonFollows: boolean;
+    /** True when another member follows without a comma: an inserted member needs one after it. */
+    commaNeeded: boolean;
   }
   | {
     /** On a value, or where a value would go. */
@@ -426,6 +428,11 @@ function replaced(text: string, t: Token, offset: number): OffsetRange {
   return { start: t.start, end };
 }
 
+/** A token that can only begin a new member (a key). */
+function startsMember(t: Token): boolean {
+  return t.kind === SyntaxKind.StringLiteral || t.kind === SyntaxKind.Unknown;
+}
+
 /** Computes the cursor location in a `qmp` cell. */
 export function locate(text: string, offset: number, objects: ParsedObject[] = parseCellObjects(text)): {
   location: CursorLocation;
@@ -460,6 +467,7 @@ export function locate(text: string, offset: number, objects: ParsedObject[] = p
         location: {
           kind: 'key', object: prop.parent, property: prop, range: replaced(text, current, offset), quoted: prop.keyQuoted,
           colonFollows: next?.kind === SyntaxKind.ColonToken,
+          commaNeeded: next !== undefined && startsMember(next),
         },
         object: obj,
       };
@@ -483,7 +491,11 @@ export function locate(text: string, offset: number, objects: ParsedObject[] = p
       if (container === root && root.properties.length === 0) {
         return { location: { kind: 'top', range: { start: root.start, end: root.closed ? root.end : offset }, object: root }, object: obj };
       }
-      return { location: { kind: 'key', object: container, range: empty, quoted: false, colonFollows: false }, object: obj };
+      const next = tokens[idx + 1];
+      return {
+        location: { kind: 'key', object: container, range: empty, quoted: false, colonFollows: false, commaNeeded: next !== undefined && startsMember(next) },
+        object: obj,
+      };
     }
     if (prev.kind === SyntaxKind.ColonToken) {
       const prop = (container as JsonObject).properties.find((p) => p.colon === prev.start);

@@ -13,11 +13,14 @@ export type ObjectRole =
   | { role: 'command'; name: string | undefined; spelling: CommandSpelling; def: CommandDef | undefined }
   | { role: 'wait'; name: string | undefined; def: EventDef | undefined }
   | { role: 'event'; name: string | undefined; def: EventDef | undefined }
-  | { role: 'reply' }
+  | { role: 'reply'; command: CommandDef | undefined }
   | { role: 'unknown' };
 
-/** Classifies a top-level object by the keys it has. */
-export function roleOf(root: JsonObject, schema: Schema | undefined): ObjectRole {
+/**
+ * Classifies a top-level object by the keys it has. `previous` is the object before it in the cell:
+ * an expected reply (`<- {"return": …}`) is the reply of the command there.
+ */
+export function roleOf(root: JsonObject, schema: Schema | undefined, previous?: JsonObject): ObjectRole {
   const execOob = propertyOf(root, 'exec-oob');
   const execute = propertyOf(root, 'execute');
   if (execOob !== undefined || execute !== undefined) {
@@ -34,13 +37,17 @@ export function roleOf(root: JsonObject, schema: Schema | undefined): ObjectRole
     const name = stringValueOf(root, 'event');
     return { role: 'event', name, def: name !== undefined ? schema?.event(name) : undefined };
   }
-  if (propertyOf(root, 'return') !== undefined || propertyOf(root, 'error') !== undefined) return { role: 'reply' };
+  if (propertyOf(root, 'return') !== undefined || propertyOf(root, 'error') !== undefined) {
+    const before = previous !== undefined ? roleOf(previous, schema) : undefined;
+    return { role: 'reply', command: before?.role === 'command' ? before.def : undefined };
+  }
   return { role: 'unknown' };
 }
 
-/** The type of the value of a top-level key (`arguments` of a command, `data` of an event). */
-export function rootValueType(role: ObjectRole, key: string | number): ObjectType | undefined {
+/** The type of the value of a top-level key (`arguments` of a command, `data` of an event, `return` of a reply). */
+export function rootValueType(role: ObjectRole, key: string | number): SchemaType | undefined {
   if (role.role === 'command' && key === 'arguments') return role.def?.argType ?? emptyIfKnown(role.def);
+  if (role.role === 'reply' && key === 'return') return role.command?.retType;
   if ((role.role === 'wait' || role.role === 'event') && key === 'data') return role.def?.argType ?? emptyIfKnown(role.def);
   return undefined;
 }

@@ -8,7 +8,7 @@ import { codeActions, switchToExecOob, type TextEdit } from './codeActions';
 import { type CompletionItem, complete } from './completion';
 import { type Diagnostic, diagnose } from './diagnostics';
 import { hover } from './hover';
-import type { QmpDocs } from './manpage';
+import { type QmpDocs, loadQmpManPage } from './manpage';
 import { oobHints } from './oobHints';
 import { completeShell } from './shellCompletion';
 
@@ -35,6 +35,8 @@ const SELECTOR: vscode.DocumentSelector = [{ language: 'qmp' }, { language: 'qmp
 const TRIGGERS = ['"', '{', ':', '=', '.', ' ', ','];
 const DEBOUNCE_MS = 150;
 const SWITCH_COMMAND = 'qmp.language.switchToExecOob';
+/** The man page is read a little after activation (it takes a few hundred ms), never on a keystroke. */
+const MAN_PAGE_DELAY_MS = 2000;
 
 function schemaOf(source: SchemaSource, uri: vscode.Uri): { schema: Schema; cached: boolean } | undefined {
   const snap = source.current(uri);
@@ -99,6 +101,13 @@ function toWorkspaceEdit(doc: vscode.TextDocument, edits: readonly TextEdit[]): 
 /** Registers every language feature; dispose the result to remove them all. */
 export function registerLanguageFeatures(context: vscode.ExtensionContext, schemaSource: SchemaSource): vscode.Disposable {
   const disposables: vscode.Disposable[] = [];
+  // Documentation: the source's own, else the installed qemu-qmp-ref(7), read once in the background.
+  let manPage: QmpDocs | undefined;
+  const manPageTimer = setTimeout(() => {
+    if (schemaSource.docs === undefined) manPage = loadQmpManPage();
+  }, MAN_PAGE_DELAY_MS);
+  disposables.push({ dispose: () => clearTimeout(manPageTimer) });
+  const docs = (): QmpDocs | undefined => schemaSource.docs?.() ?? manPage;
   const collection = vscode.languages.createDiagnosticCollection('qmp');
   disposables.push(collection);
 
@@ -109,7 +118,7 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext, schem
       const offset = doc.offsetAt(position);
       const result = doc.languageId === 'qmp-shell'
         ? completeShell(text, offset, s?.schema)
-        : complete(text, offset, s?.schema, { oobNegotiated: schemaSource.oobNegotiated(doc.uri) });
+        : complete(text, offset, s?.schema, { oobNegotiated: schemaSource.oobNegotiated(doc.uri), docs: docs() });
       return result.items.map((i) => toVscodeItem(doc, position, i));
     },
   }, ...TRIGGERS));
@@ -118,7 +127,7 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext, schem
     provideHover(doc, position) {
       const s = schemaOf(schemaSource, doc.uri);
       const language = doc.languageId === 'qmp-shell' ? 'qmp-shell' : 'qmp';
-      const h = hover(doc.getText(), doc.offsetAt(position), s?.schema, schemaSource.docs?.(), { cached: s?.cached === true, language });
+      const h = hover(doc.getText(), doc.offsetAt(position), s?.schema, docs(), { cached: s?.cached === true, language });
       if (h === undefined) return undefined;
       const md = new vscode.MarkdownString(h.contents);
       return new vscode.Hover(md, range(doc, h.range.start, h.range.end));

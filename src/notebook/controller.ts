@@ -227,8 +227,8 @@ export class QmpControllers implements vscode.Disposable {
       try {
         execution = controller.createNotebookCellExecution(cell);
       } catch (err) {
-        // The cell is already running (run twice); the first run goes on.
-        this.log.debug(`cell ${cell.index + 1} not queued again: ${errorText(err)}`);
+        // The cell is already running (run twice), or this controller is not the notebook's: nothing to run.
+        this.log.warn(`cell ${cell.index + 1} was not run: ${errorText(err)}`);
         continue;
       }
       const run = new CellRun(cell, execution, profile);
@@ -393,8 +393,9 @@ export class QmpControllers implements vscode.Disposable {
           }
           throw err;
         }
-        if (showSent) run.append(sentOutput(reply.sent));
-        run.append(replyOutput(reply));
+        const ownId = step.input.idText !== undefined;
+        if (showSent) run.append(sentOutput(reply.sent, ownId));
+        run.append(replyOutput(reply, ownId));
         if (!reply.ok) return false;
       } else {
         const wanted = step.data;

@@ -1,6 +1,7 @@
 // The cell outputs a QMP notebook shows, built in one place so that every reply, error and event looks the
 // same, and so that the serializer can turn them back into `<-` lines: every output carries its wire text in
 // its metadata under `qmp`.
+import { applyEdits, modify } from 'jsonc-parser';
 import * as vscode from 'vscode';
 import type { CommandReplyLike, EventRecord } from '../session/ports';
 import { eventTime } from '../session/sessionManager';
@@ -34,9 +35,21 @@ export function outputMeta(o: vscode.NotebookCellOutput): OutputMeta | undefined
   return { kind, ...(typeof wire === 'string' ? { wire } : {}), ...(typeof text === 'string' ? { text } : {}) };
 }
 
-/** The JSON a qmp-shell or HMP line became, shown before its reply. */
-export function sentOutput(sent: string): vscode.NotebookCellOutput {
-  return output([vscode.NotebookCellOutputItem.text(`-> ${sent}`, textMime)], { kind: 'sent', wire: sent });
+/**
+ * The message without its top-level `id`, everything else byte for byte. The ids the client makes up change
+ * on every run, so saving them would turn each run into a change of the file.
+ */
+export function withoutId(json: string): string {
+  try {
+    return applyEdits(json, modify(json, ['id'], undefined, {}));
+  } catch {
+    return json;
+  }
+}
+
+/** The JSON a qmp-shell or HMP line became, shown before its reply. `keepId`: the author wrote the id. */
+export function sentOutput(sent: string, keepId = true): vscode.NotebookCellOutput {
+  return output([vscode.NotebookCellOutputItem.text(`-> ${sent}`, textMime)], { kind: 'sent', wire: keepId ? sent : withoutId(sent) });
 }
 
 /** An error output without a stack: the notebook shows `name: message`, which is all that matters here. */
@@ -44,8 +57,12 @@ function errorItem(name: string, message: string): vscode.NotebookCellOutputItem
   return vscode.NotebookCellOutputItem.error({ name, message });
 }
 
-/** A reply: success as JSON (and readable text), a QEMU error as an error output naming the command. */
-export function replyOutput(reply: CommandReplyLike): vscode.NotebookCellOutput {
+/**
+ * A reply: success as JSON (and readable text), a QEMU error as an error output naming the command.
+ * `keepId`: the author wrote the command's id, so the saved reply keeps it.
+ */
+export function replyOutput(reply: CommandReplyLike, keepId = true): vscode.NotebookCellOutput {
+  const wire = keepId ? reply.raw : withoutId(reply.raw);
   if (reply.ok) {
     const value = reply.value;
     // HMP answers with a string that is meant to be read as text, newlines and all.
@@ -53,9 +70,9 @@ export function replyOutput(reply: CommandReplyLike): vscode.NotebookCellOutput 
     const items = typeof value === 'string'
       ? [vscode.NotebookCellOutputItem.text(text, textMime)]
       : [vscode.NotebookCellOutputItem.json(value, jsonMime), vscode.NotebookCellOutputItem.text(text, textMime)];
-    return output(items, { kind: 'reply', wire: reply.raw });
+    return output(items, { kind: 'reply', wire });
   }
-  return output([errorItem(reply.error.class, `${reply.error.desc}\ncommand: ${reply.sent}`)], { kind: 'error', wire: reply.raw });
+  return output([errorItem(reply.error.class, `${reply.error.desc}\ncommand: ${reply.sent}`)], { kind: 'error', wire });
 }
 
 /** An event that arrived while the cell ran, with QEMU's timestamp. */

@@ -149,6 +149,7 @@ export class QmpClient {
   private inBandOnWire = 0;
   /** The command an id-less error was last given to; further id-less errors before the next reply are its. */
   private idlessOwner: string | undefined;
+  private idlessFollowUps = 0;
 
   private seq = 0;
   private readonly history: QmpEventRecord[] = [];
@@ -252,7 +253,8 @@ export class QmpClient {
       this.setState('running');
       this.log('info', `Connected to ${where} (QEMU ${this.describeVersion()}, oob ${this.oobEnabledValue ? 'on' : 'off'})`);
     } catch (err) {
-      this.endSession(undefined, false);
+      // Roll back to idle unless disconnect() already did (and a new connect() may have begun since).
+      if (this.connectAbort === abort) this.endSession(undefined, false);
       if (err instanceof ConnectError || err instanceof ProtocolError) throw err;
       if (signal.aborted) throw new ConnectError(`Connecting to ${where} was cancelled`, { cause: signal.reason });
       const why = err instanceof Error ? err.message : String(err);
@@ -491,7 +493,9 @@ export class QmpClient {
     p.where = 'wire';
     if (!p.oob) this.inBandOnWire++;
     this.trace('->', p.sent);
-    session.socket.write(p.sent + '\n');
+    // No delimiter: QEMU's streaming lexer ends a command at its closing brace, and each extra byte costs
+    // round-trip time because QEMU reads one byte per recvmsg().
+    session.socket.write(p.sent);
   }
 
   /** Timeout or abort: a queued command is forgotten; a written one keeps its id until its reply comes. */
@@ -521,8 +525,13 @@ export class QmpClient {
     this.clearPendingHooks(p);
     if (!p.oob) {
       this.inBandOnWire--;
-      while (this.queue.length > 0 && this.inBandOnWire < this.opts.inBandWindow) {
-        this.write(this.queue.shift() as Pending);
+      if (this.queue.length > 0 && this.inBandOnWire < this.opts.inBandWindow) {
+        const socket = this.session?.socket;
+        socket?.cork();
+        while (this.queue.length > 0 && this.inBandOnWire < this.opts.inBandWindow) {
+          this.write(this.queue.shift() as Pending);
+        }
+        socket?.uncork();
       }
     }
   }
@@ -622,7 +631,11 @@ export class QmpClient {
       return;
     }
     if (this.idlessOwner !== undefined) {
-      this.log('warn', `Another id-less error after the one given to ${this.idlessOwner} (QEMU resyncing): ${text}`);
+      // One bad input can produce an error per stray token (over a thousand for deep nesting); only the
+      // first follow-up is worth a warning.
+      this.idlessFollowUps++;
+      this.log(this.idlessFollowUps === 1 ? 'warn' : 'debug',
+        `Another id-less error after the one given to ${this.idlessOwner} (QEMU resyncing): ${text}`);
       return;
     }
     const onWire = [...this.pending.values()].filter((p) => p.where !== 'queued');
@@ -634,6 +647,7 @@ export class QmpClient {
       const p = onWire[0] as Pending;
       const abandoned = p.where === 'abandoned';
       this.idlessOwner = p.command;
+      this.idlessFollowUps = 0;
       this.retire(p);
       this.log('warn', `QEMU could not parse ${p.command} (error without id): ${text}`);
       if (!abandoned) p.resolve(toReply(p, text, msg));

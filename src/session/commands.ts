@@ -16,7 +16,8 @@ export interface CommandDeps {
 /** Shows why an action failed: trust problems with the trust button, everything else with the log. */
 export async function reportFailure(what: string, err: unknown, log: vscode.LogOutputChannel): Promise<void> {
   if (err instanceof UntrustedWorkspaceError) {
-    await explainUntrusted(err);
+    // Not awaited: the message waits for the user, and the refusing command must return at once.
+    void explainUntrusted(err);
     return;
   }
   log.error(`${what}: ${errorText(err)}`);
@@ -68,7 +69,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable {
     sessions.onDidChangeState(updateContext),
     vscode.commands.registerCommand('qmp.connect', async (arg?: unknown) => {
       if (!vscode.workspace.isTrusted) {
-        await explainUntrusted(new UntrustedWorkspaceError('Connecting to QEMU'));
+        void explainUntrusted(new UntrustedWorkspaceError('Connecting to QEMU'));
         return false;
       }
       const name = nameArg(arg) ?? await pickProfile(sessions, 'Connect to which QEMU?', (s) => s.state !== 'connected');
@@ -86,7 +87,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable {
         return false;
       }
       if (!vscode.workspace.isTrusted) {
-        await explainUntrusted(new UntrustedWorkspaceError('Starting a sandbox QEMU'));
+        void explainUntrusted(new UntrustedWorkspaceError('Starting a sandbox QEMU'));
         return false;
       }
       return connect(name);

@@ -122,3 +122,12 @@ export function outputTexts(cell: vscode.NotebookCell): { mimes: string[]; texts
   }
   return { mimes, texts, kinds };
 }
+
+/** The execution summaries of cells once VS Code has recorded their ends (that reaches the document later). */
+export function endedSummaries(nb: vscode.NotebookDocument, indices: number[]): Promise<vscode.NotebookCellExecutionSummary[]> {
+  return waitFor(vscode.workspace.onDidChangeNotebookDocument, () => {
+    const summaries = indices.map((i) => nb.cellAt(i).executionSummary);
+    return summaries.every((x) => x?.success !== undefined && x.timing !== undefined)
+      ? summaries as vscode.NotebookCellExecutionSummary[] : undefined;
+  }, `the execution summaries of cells ${indices.join(', ')}`);
+}

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { QmpNotebookSerializer } from '../../src/notebook/serializer';
 import { startQemu, type TestQemu } from '../support/qemu';
-import { api, collectRuns, disconnectAll, executeCells, outputTexts, runCells, showWithKernel, waitFor } from './hostHelpers';
+import { api, collectRuns, disconnectAll, endedSummaries, executeCells, outputTexts, runCells, showWithKernel, waitFor } from './hostHelpers';
 
 const errorMime = 'application/vnd.code.notebook.error';
 
@@ -73,12 +73,12 @@ suite('notebooks', () => {
     assert.match(hmp.texts[0] ?? '', /"human-monitor-command"/);
     assert.match(hmp.texts[1] ?? '', /\d+\.\d+\.\d+/);
 
-    const orders = [1, 2, 3].map((i) => nb.cellAt(i).executionSummary?.executionOrder ?? 0);
+    const summaries = await endedSummaries(nb, [1, 2, 3]);
+    const orders = summaries.map((x) => x.executionOrder ?? 0);
     assert.ok(orders[0]! > 0 && orders[0]! < orders[1]! && orders[1]! < orders[2]!, `execution order ${orders.join(',')}`);
-    for (const i of [1, 2, 3]) {
-      const summary = nb.cellAt(i).executionSummary;
-      assert.equal(summary?.success, true);
-      assert.ok(summary?.timing && summary.timing.endTime >= summary.timing.startTime, 'the duration is shown');
+    for (const summary of summaries) {
+      assert.equal(summary.success, true);
+      assert.ok(summary.timing && summary.timing.endTime >= summary.timing.startTime, 'the duration is shown');
     }
   });
 

@@ -3,6 +3,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, createReadStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { QmpClient } from '../../src/qmp/index';
@@ -177,7 +178,7 @@ describe('qmp-notebook run (machine none)', () => {
     const out = jsonLines(r.stdout);
     assert.equal(out.length, 1);
     assert.equal((out[0]?.['reply'] as { error: { class: string } }).error.class, 'DeviceNotFound');
-    assert.match(r.stderr, /cell 2 \(line 4\): device_del \(line 4\): DeviceNotFound/);
+    assert.match(r.stderr, /cell 2 \(line 4\): device_del: DeviceNotFound/);
   });
 
   test('a malformed cell is reported with its position and nothing is sent', async () => {
@@ -284,6 +285,32 @@ describe('qmp-notebook run: out-of-band', () => {
   });
 });
 
+describe('qmp-notebook run over TCP', () => {
+  test('--tcp HOST:PORT reaches a QEMU listening on TCP', async () => {
+    // A port the kernel just handed out and took back is free unless another process grabs it meanwhile.
+    const port = await new Promise<number>((resolve) => {
+      const server = net.createServer().listen(0, '127.0.0.1', () => {
+        const address = server.address() as net.AddressInfo;
+        server.close(() => resolve(address.port));
+      });
+    });
+    const qemu = await startQemu({ tcpPort: port, noUnixMonitor: true });
+    try {
+      const file = notebook('tcp', ['{"execute": "query-status", "id": "over-tcp"}']);
+      let r = await runCli(['run', file, '--tcp', `127.0.0.1:${port}`, '--json']);
+      // QEMU may not be listening yet: it is started without a socket file to wait for.
+      for (let i = 0; i < 50 && r.code === 2; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        r = await runCli(['run', file, '--tcp', `127.0.0.1:${port}`, '--json']);
+      }
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(jsonLines(r.stdout)[0]?.['id'], 'over-tcp');
+    } finally {
+      await qemu.stop();
+    }
+  });
+});
+
 describe('qmp-notebook run: default sandbox', () => {
   test('a notebook with profile sandbox (or none) runs on a fresh sandbox QEMU', async () => {
     const file = notebook('sandbox', ['{"execute": "query-status"}'], 'sandbox');
@@ -299,7 +326,8 @@ describe('qmp-notebook bin', () => {
     const build = spawnSync(process.execPath, [path.join(root, 'scripts', 'build.mjs')], { cwd: root, encoding: 'utf8' });
     assert.equal(build.status, 0, build.stderr);
     const version = spawnSync(process.execPath, [path.join(root, 'dist', 'cli.js'), '--version'], { encoding: 'utf8' });
-    assert.equal(version.status, 0);
+    // A bundle that cannot load jsonc-parser's UMD build fails here; esbuild needs mainFields ['module', 'main'].
+    assert.equal(version.status, 0, `dist/cli.js did not start: ${version.stderr.split('\n').slice(0, 6).join('\n')}`);
     assert.match(version.stdout, /^qmp-notebook \d+\.\d+\.\d+\n$/);
     const help = spawnSync(process.execPath, [path.join(root, 'dist', 'cli.js'), '--help'], { encoding: 'utf8' });
     assert.equal(help.status, 0);

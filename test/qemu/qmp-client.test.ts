@@ -45,7 +45,7 @@ describe('QmpClient with QEMU 7.2', () => {
     assert.equal(client.state, 'running');
     assert.equal(client.oobEnabled, true);
     assert.ok((client.version?.major ?? 0) >= 7);
-    assert.ok(traces.some((t) => t === '-> {"execute":"qmp_capabilities","arguments":{"enable":["oob"]},"id":"__qmpnb-1"}'));
+    assert.ok(traces.some((t) => t === '-> {"execute":"qmp_capabilities","arguments":{"enable":["oob"]},"id":"#1"}'));
     const status = await client.execute('query-status') as { status: string };
     assert.equal(status.status, 'prelaunch');
     // exec-oob is accepted for an allow-oob command.
@@ -125,6 +125,17 @@ describe('QmpClient with QEMU 7.2', () => {
     assert.ok(replies[0]?.raw.includes('"id": 9007199254740993'));
     assert.ok(replies[3]?.raw.includes('"id": 1000'));
     for (const r of replies) assert.equal(r.ok, true);
+    await client.disconnect();
+  });
+
+  test('nesting: 1024 levels reach QEMU and get an id\'d reply; 1025 (QEMU\'s id-less error) is refused before sending', async () => {
+    const client = await connect();
+    // The command object and `arguments` are two levels; QEMU counts every brace and bracket.
+    const nested = (depth: number): unknown => JSON.parse('['.repeat(depth - 2) + ']'.repeat(depth - 2)) as unknown;
+    const ok = await client.send({ execute: 'query-status', arguments: { x: nested(1024) } });
+    assert.equal(!ok.ok && ok.error.desc, "Parameter 'x' is unexpected");
+    await assert.rejects(client.send({ execute: 'query-status', arguments: { x: nested(1025) } }), RangeError);
+    assert.equal((await client.execute('query-status') as { status: string }).status, 'prelaunch');
     await client.disconnect();
   });
 

@@ -5,6 +5,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { complete } from '../../src/language/completion';
+import type { QmpDocEntity, QmpDocs } from '../../src/language/manpage';
 import { VERSIONS, applyLabel, fixtureSchema, itemsAt, labels } from './completionHelpers';
 
 for (const version of VERSIONS) {
@@ -56,6 +57,23 @@ for (const version of VERSIONS) {
     });
   });
 
+  describe(`documentation in completion items (QEMU ${version})`, () => {
+    test('the man page summary leads the command and event documentation', () => {
+      const summary = (name: string): QmpDocEntity => ({
+        name, kind: 'command', summary: `Summary of ${name}.`, markdown: '', plain: '', members: [], includes: [], examples: [], sections: [],
+      });
+      const docs: QmpDocs = {
+        command: (n) => (n === 'stop' ? summary(n) : undefined), event: (n) => (n === 'STOP' ? summary(n) : undefined),
+        type: () => undefined, member: () => undefined, entities: () => [], version: undefined,
+      };
+      const stop = itemsAt('{"execute": "|"}', schema, { docs }).find((i) => i.label === 'stop');
+      assert.match(stop?.documentation ?? '', /^Summary of stop\.\n\n\*\*stop\*\*/);
+      const event = itemsAt('{"wait-event": "|"}', schema, { docs }).find((i) => i.label === 'STOP');
+      assert.equal(event?.documentation, 'Summary of STOP.');
+      assert.match(itemsAt('|', schema, { docs }).find((i) => i.label === 'stop')?.documentation ?? '', /^Summary of stop\./);
+    });
+  });
+
   describe(`whole-command skeletons (QEMU ${version})`, () => {
     test('an empty cell offers skeletons', () => {
       assert.equal(applyLabel('|', 'query-status', schema), '{"execute": "query-status"}');
@@ -73,6 +91,14 @@ for (const version of VERSIONS) {
       assert.equal(applyLabel('|', 'balloon', schema), '{"execute": "balloon", "arguments": {"value": 0}}');
       const blockdev = itemsAt('|', schema).find((i) => i.label === 'blockdev-add');
       assert.match(blockdev?.insertText ?? '', /"driver": "\$\{1\|blkdebug,/);
+    });
+    test('in braces spread over lines, the skeleton goes inside them', () => {
+      assert.equal(applyLabel('{\n  |\n}', 'stop', schema), '{\n  "execute": "stop"\n}');
+      assert.equal(applyLabel('{\n  qu|\n}', 'quit', schema), '{\n  "execute": "quit"\n}');
+    });
+    test('pretty-printed arguments complete like one-line ones', () => {
+      const text = '{\n  "execute": "blockdev-add",\n  "arguments": {\n    "driver": "file",\n    |\n  }\n}';
+      assert.equal(applyLabel(text, 'filename', schema), text.replace('|', '"filename": ""'));
     });
     test('a new object after a complete one, on its own line', () => {
       assert.equal(applyLabel('{"execute": "stop"}\n|', 'cont', schema), '{"execute": "stop"}\n{"execute": "cont"}');
@@ -98,6 +124,11 @@ for (const version of VERSIONS) {
     });
     test('inside a complete key followed by a colon, only the key is replaced', () => {
       assert.equal(applyLabel('{"exe|": "stop"}', 'execute', schema), '{"execute": "stop"}');
+    });
+    test('a comma is added when a member follows', () => {
+      assert.equal(applyLabel('{"execute": "eject", | "id": 1}', 'arguments', schema), '{"execute": "eject", "arguments": {}, "id": 1}');
+      assert.equal(applyLabel('{"execute": "eject", "arguments": {| "id": "cd0"}}', 'force', schema),
+        '{"execute": "eject", "arguments": {"force": false, "id": "cd0"}}');
     });
     test('the wait clause offers data and timeout', () => {
       assert.equal(applyLabel('{"wait-event": "STOP", |}', 'timeout', schema), '{"wait-event": "STOP", "timeout": 5000}');

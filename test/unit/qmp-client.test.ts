@@ -136,6 +136,19 @@ describe('QmpClient connect and negotiation', () => {
     assert.equal(client.state, 'idle');
   });
 
+  test('an aborted signal cancels connect() with ConnectError', async () => {
+    const server = await startFakeServer();
+    servers.push(server);
+    const client = new QmpClient();
+    await assert.rejects(client.connect(server.address, { signal: AbortSignal.abort() }), /cancelled/);
+    const ac = new AbortController();
+    const connecting = client.connect(server.address, { signal: ac.signal });
+    await server.accept();
+    ac.abort();
+    await assert.rejects(connecting, ConnectError);
+    assert.equal(client.state, 'idle');
+  });
+
   test('send before connect is StateError', async () => {
     await assert.rejects(new QmpClient().send({ execute: 'query-status' }), StateError);
   });
@@ -158,7 +171,7 @@ describe('QmpClient routing', () => {
     const { client, conn } = await connected();
     const p = client.send({ execute: 'query-name' });
     const cmd = await conn.next();
-    assert.match(cmd.idText ?? '', /^"__qmpnb-\d+"$/);
+    assert.match(cmd.idText ?? '', /^"#\d+"$/);
     conn.reply(cmd);
     const reply = await p;
     assert.equal(reply.idText, cmd.idText);
@@ -293,7 +306,7 @@ describe('QmpClient ids given by the caller', () => {
   test('caller ids are checked before sending: JSON, not the reserved prefix, not in flight', async () => {
     const { client, conn } = await connected();
     await assert.rejects(client.send({ execute: 'query-name', idText: "'x'" }), TypeError);
-    await assert.rejects(client.send({ execute: 'query-name', idText: '"__qmpnb-1"' }), /reserved/);
+    await assert.rejects(client.send({ execute: 'query-name', idText: '"#1"' }), /reserved/);
     const first = client.send({ execute: 'query-name', idText: '7' });
     await assert.rejects(client.send({ execute: 'query-name', idText: '7.0' }), /already in flight/);
     const cmd = await conn.next();
@@ -308,6 +321,18 @@ describe('QmpClient ids given by the caller', () => {
 });
 
 describe('QmpClient out-of-band and the in-band window', () => {
+  test('malformed input is refused before sending: no command name, nesting beyond QEMU\'s 1024 levels', async () => {
+    const { client, conn } = await connected();
+    await assert.rejects(client.send({}), TypeError);
+    const deep = JSON.parse('['.repeat(1023) + ']'.repeat(1023)) as unknown;
+    await assert.rejects(client.send({ execute: 'x', arguments: { a: deep } }), RangeError);
+    const p = client.execute('y');
+    const cmd = await conn.next();
+    assert.equal(cmd.value['execute'], 'y', 'nothing else was written');
+    conn.reply(cmd);
+    await p;
+  });
+
   test('the 2018 control spelling is sent as exec-oob', async () => {
     const { client, conn } = await connected();
     const p = client.send({ execute: 'query-yank', control: { 'run-oob': true } });

@@ -71,7 +71,7 @@ describe('JsonObjectReader', () => {
 
   test('reads -qmp-pretty output (objects over many CRLF lines) at every split', () => {
     const greeting = JSON.parse(readFileSync(path.join(fixturesDir, 'qemu-7.2', 'greeting.json'), 'utf8')) as unknown;
-    const values = [greeting, { return: {} }, { return: { status: 'prelaunch', running: false }, id: '__qmpnb-2' },
+    const values = [greeting, { return: {} }, { return: { status: 'prelaunch', running: false }, id: '#2' },
       { timestamp: { seconds: 1, microseconds: 2 }, event: 'STOP' }, { return: [], id: 'x' }];
     const text = values.map(pretty).join('');
     assert.ok(text.split('\r\n').length > 20);
@@ -136,7 +136,7 @@ describe('JsonObjectReader', () => {
 
   test('the 10.0 schema reply (238 KB) passes the default limit in 64 KiB chunks', () => {
     const schema = readFileSync(path.join(fixturesDir, 'qemu-10.0', 'query-qmp-schema.json'), 'utf8');
-    const line = Buffer.from(`{"return": ${JSON.stringify(JSON.parse(schema))}, "id": "__qmpnb-3"}\r\n`);
+    const line = Buffer.from(`{"return": ${JSON.stringify(JSON.parse(schema))}, "id": "#3"}\r\n`);
     assert.ok(line.length > 200_000);
     const r = new JsonObjectReader();
     const out: string[] = [];

@@ -1,7 +1,7 @@
 // Parses one code cell into the commands to send, the replies expected, and the events to wait for.
 // Pure: the runner (controller.ts) and the command-line runner both call `parseCell`.
 
-import { getNodeValue, parseTree, ParseErrorCode, type Node, type ParseError } from 'jsonc-parser';
+import { parseTree, ParseErrorCode, type Node, type ParseError } from 'jsonc-parser';
 import {
   DEFAULT_WAIT_TIMEOUT_MS, LineMap,
   type CellItem, type CellProblem, type CommandInput, type ParsedCell, type ValueKindOracle,
@@ -126,6 +126,14 @@ function membersOf(node: Node, base: number, lines: LineMap, errors: CellProblem
   return members;
 }
 
+/**
+ * The JavaScript value of a node, as `JSON.parse` would give it (ordinary objects, `__proto__` an ordinary
+ * key), comments dropped. Integers beyond 2^53 are rounded here; `idText` and `argumentsText` keep them.
+ */
+function valueOf(text: string, node: Node): unknown {
+  return JSON.parse(minifyJson(text, node)) as unknown;
+}
+
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -162,7 +170,7 @@ export function parseJsonCell(source: string): ParsedCell {
       errors.push(lines.problem(seg.start + node.offset, seg.start + node.offset + node.length, message));
     };
     if (seg.kind === 'expect') {
-      if (errors.length === before) items.push({ kind: 'expect', value: getNodeValue(root) as unknown, start: seg.start, end: seg.end, text });
+      if (errors.length === before) items.push({ kind: 'expect', value: valueOf(text, root), start: seg.start, end: seg.end, text });
       continue;
     }
     if (seg.kind === 'wait') {
@@ -170,7 +178,7 @@ export function parseJsonCell(source: string): ParsedCell {
       let data: Record<string, unknown> | undefined;
       let timeoutMs = DEFAULT_WAIT_TIMEOUT_MS;
       for (const m of members) {
-        const value: unknown = getNodeValue(m.value);
+        const value = valueOf(text, m.value);
         if (m.key === 'wait-event') {
           if (typeof value === 'string' && value !== '') event = value;
           else at(m.value, '"wait-event" must be an event name, e.g. "STOP"');
@@ -194,7 +202,7 @@ export function parseJsonCell(source: string): ParsedCell {
     let name: string | undefined;
     let oob = false;
     for (const m of members) {
-      const value: unknown = getNodeValue(m.value);
+      const value = valueOf(text, m.value);
       switch (m.key) {
         case 'execute':
         case 'exec-oob':

@@ -102,7 +102,8 @@ function quotedLength(raw: string): number {
  * Types one value. With schema kinds, a value is read as the first kind it fits in this order: JSON
  * object/array, integer, number, boolean, null, string, so `"1"`-looking text stays a string where only a
  * string is allowed. Without kinds (or with `any`), it is guessed like qmp-shell: integers and decimals,
- * true/false (any case), `{…}`/`[…]` as JSON, anything else a string. Quoted values are always strings.
+ * true/false (any case), `{…}`/`[…]` as JSON (an error when it is not JSON), anything else a string.
+ * Quoted values are always strings.
  */
 export function typeShellValue(raw: string, kinds: readonly ValueKind[] | undefined): Typed | { error: string } {
   if ((raw.startsWith('"') || raw.startsWith("'")) && quotedLength(raw) === raw.length && raw.length >= 2) {
@@ -119,7 +120,8 @@ export function typeShellValue(raw: string, kinds: readonly ValueKind[] | undefi
         const kind: ValueKind = root.type === 'array' ? 'array' : 'object';
         if (allows(kind)) return { json: minifyJson(raw, root) };
       }
-      if (!allows('string')) return { error: `invalid JSON value '${raw}'` };
+      // Without a schema a broken `{…}` is far more likely a typo than a string: quote it to mean a string.
+      if (guess || !allows('string')) return { error: `invalid JSON value '${raw}'` };
     }
   }
   if (allows('int') && INT.test(raw)) return { json: BigInt(raw).toString() };
