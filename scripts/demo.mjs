@@ -74,7 +74,7 @@ try {
     await page.keyboard.press('Enter');
     // Notebook cells are drawn in an overlay outside the editor pane.
     await page.locator('.notebookOverlay .code-cell-row, .notebookOverlay .markdown-cell-row').first()
-      .waitFor({ timeout: 60_000 })
+      .waitFor({ state: 'attached', timeout: 60_000 })
       .catch(() => console.log('no notebook cells appeared (is the notebook type registered?); taking the screenshot anyway'));
   } else {
     console.log('samples/tour.qmp is missing; the screenshot shows the workspace only.');

@@ -54,7 +54,7 @@ export function renderTable(rows: readonly Row[]): string {
     r.label,
     `ours ${fmt(r.ours, r.unit)}`,
     r.base ? `${r.base.name} ${fmt(r.base.value, r.unit)}` : '',
-    r.base ? `${ratio(r).toFixed(2)}x` : '',
+    r.base ? `${ratio(r).toFixed(2)}x${r.pairedRatio !== undefined ? ' p' : ''}` : '',
     r.target ? `(target ${r.target})${r.met === undefined ? '' : r.met ? '  ok' : '  MISSED'}` : '',
   ]);
   const widths = [0, 1, 2, 3].map((i) => Math.max(...cells.map((c) => (c[i] as string).length)));

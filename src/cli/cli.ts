@@ -217,7 +217,7 @@ async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
   const early = parseRunnable(deps, notebook, map, (l) => !needsSchema(l));
   const reportMalformed = (problems: LocatedProblem[]): number => {
     printProblems(io, req.file, problems, req.json, !req.json);
-    io.err(`qmp-notebook: ${problems.length} malformed cell item${problems.length === 1 ? '' : 's'}; nothing was sent`);
+    io.err(`qmp-notebook: ${problems.length} problem${problems.length === 1 ? '' : 's'} in the notebook's cells; nothing was sent`);
     return EXIT_FAILED;
   };
   if (early.problems.length) return reportMalformed(early.problems);

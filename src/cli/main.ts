@@ -15,6 +15,17 @@ async function finish(code: number): Promise<void> {
   process.exit(code);
 }
 
+// `qmp-notebook run x.qmp | head` closes the pipe early; that ends the CLI quietly, as it does for other tools.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+// Ctrl-C: exit through process.exit so that a sandbox QEMU is stopped by its exit handler.
+process.once('SIGINT', () => {
+  process.stderr.write('qmp-notebook: interrupted\n');
+  process.exit(130);
+});
+
 cliMain(process.argv.slice(2), realDeps(), { out: writer(process.stdout), err: writer(process.stderr) }).then(
   (code) => finish(code),
   (err: unknown) => {

@@ -1,7 +1,7 @@
 // Opens the connection a CLI subcommand works on: a socket the user named, or a sandbox QEMU that lives
 // exactly as long as the subcommand. The wire trace goes to whoever attached a sink (the runner's text output).
 import {
-  DisconnectedError, ProtocolError, QmpClient, StateError, startSandbox, type QmpAddress, type Sandbox,
+  DisconnectedError, ProtocolError, QemuNotFoundError, QmpClient, StateError, startSandbox, type QmpAddress, type Sandbox,
 } from '../qmp/index';
 import type { CliSession, ResolvedConnection } from './cli';
 import type { TraceSink } from './run';
@@ -16,10 +16,18 @@ export async function openSession(connection: ResolvedConnection, options: OpenO
   let sandbox: Sandbox | undefined;
   let address: QmpAddress;
   if (connection.kind === 'sandbox') {
-    sandbox = await startSandbox({
-      ...(options.qemuBinary !== undefined ? { binary: options.qemuBinary } : {}),
-      ...(options.sandboxArgs ? { extraArgs: options.sandboxArgs } : {}),
-    });
+    try {
+      sandbox = await startSandbox({
+        ...(options.qemuBinary !== undefined ? { binary: options.qemuBinary } : {}),
+        ...(options.sandboxArgs ? { extraArgs: options.sandboxArgs } : {}),
+      });
+    } catch (err) {
+      // The sandbox's own advice names the editor setting; on the command line the option is --qemu.
+      if (err instanceof QemuNotFoundError) {
+        throw new Error(`${err.binary} was not found${err.binary.includes('/') ? '' : ' on PATH'}; install QEMU or give --qemu BINARY`, { cause: err });
+      }
+      throw err;
+    }
     address = sandbox.address;
   } else {
     address = connection;

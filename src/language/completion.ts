@@ -57,7 +57,7 @@ export function complete(text: string, offset: number, schema: Schema | undefine
       if (expect && location.object !== undefined) {
         const range = wordRange(text, offset);
         rootKeyItems(text, { kind: 'key', object: location.object, range, quoted: false, colonFollows: false, commaNeeded: false },
-          location.object, schema, true, ctx, items);
+          location.object, schema, true, ctx, previous, items);
       } else {
         topItems(text, offset, location, schema, ctx, items);
       }
@@ -65,7 +65,7 @@ export function complete(text: string, offset: number, schema: Schema | undefine
     case 'key': {
       const root = object?.root;
       if (root === undefined) break;
-      if (location.object === root) rootKeyItems(text, location, root, schema, expect, ctx, items);
+      if (location.object === root) rootKeyItems(text, location, root, schema, expect, ctx, previous, items);
       else if (schema !== undefined) memberKeyItems(text, location, root, schema, previous, items);
       break;
     }
@@ -172,7 +172,13 @@ function placeholder(schema: Schema, type: SchemaType, counter: { n: number }): 
     if (t.kind === 'object') return `{$${n}}`;
   }
   if (bs.every((t) => t.kind === 'enum' || (t.kind === 'builtin' && t.jsonType === 'string'))) return `"$${n}"`;
-  return `$${n}`;
+  // An alternate starts as its first branch; `any` as null, so the skeleton is valid JSON as inserted.
+  const first = bs[0];
+  if (bs.length > 1 && first !== undefined && !(first.kind === 'builtin' && first.jsonType === 'value')) {
+    counter.n = n;
+    return placeholder(schema, first, counter);
+  }
+  return `\${${n}:null}`;
 }
 
 // ---- the keys of the top-level object ----------------------------------------------------------------
@@ -190,13 +196,15 @@ function rootKey(
 
 function rootKeyItems(
   _text: string, loc: Extract<CursorLocation, { kind: 'key' }>, root: JsonObject, schema: Schema | undefined,
-  expect: boolean, ctx: CompletionContext, items: CompletionItem[],
+  expect: boolean, ctx: CompletionContext, previous: JsonObject | undefined, items: CompletionItem[],
 ): void {
   const present = new Set(root.properties.filter((p) => p !== loc.property).map((p) => p.key));
-  const role = roleOf(root, schema);
+  const role = roleOf(root, schema, previous);
   const offer: [string, string, string][] = [];
   if (expect || role.role === 'reply' || role.role === 'event') {
-    offer.push(['return', '{$1}', 'The expected reply value.'], ['error', '{"class": "$1", "desc": "$2"}', 'The expected error.'],
+    const sent = previous !== undefined ? roleOf(previous, schema) : undefined;
+    const ret = sent?.role === 'command' ? sent.def?.retType : undefined;
+    offer.push(['return', ret !== undefined ? valueSnippetFor(ret) : '{$1}', 'The expected reply value.'], ['error', '{"class": "$1", "desc": "$2"}', 'The expected error.'],
       ['event', '"$1"', 'The expected event name.'], ['data', '{$1}', 'The expected event data.'], ['id', '$1', 'The id the reply carries.']);
   } else if (role.role === 'wait') {
     offer.push(['wait-event', '"$1"', 'The event to wait for.'],

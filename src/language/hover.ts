@@ -34,7 +34,9 @@ export function hover(text: string, offset: number, schema: Schema | undefined, 
   const at = nodeAt(parsed, offset);
   if (at === undefined) return undefined;
   const root = parsed.root;
-  const role = roleOf(root, schema);
+  // An expected reply (`<- …`) belongs to the command sent just before it.
+  const before = objects[objects.indexOf(parsed) - 1];
+  const role = roleOf(root, schema, before?.segment.kind === 'send' ? before.root : undefined);
   const footer = schemaFooter(schema, ctx);
 
   if (at.kind === 'key' && at.property.parent === root) {

@@ -6,7 +6,7 @@
 // is our own because we need to keep keys that have no colon yet and words that have no quotes yet,
 // which is exactly what a user is typing when they ask for completion.
 
-import { createScanner, SyntaxKind } from 'jsonc-parser';
+import { createScanner, ScanError, SyntaxKind } from 'jsonc-parser';
 import { segmentJsonCell, type Segment } from '../notebook/format/segments';
 
 /** A text range by UTF-16 offsets, `end` exclusive. */
@@ -77,7 +77,7 @@ export function tokenize(text: string, start: number, end: number): Token[] {
     let terminated = true;
     if (kind === SyntaxKind.StringLiteral) {
       // The scanner stops an unterminated string at the line break; the last character tells.
-      terminated = e - s >= 2 && text.charCodeAt(e - 1) === 34 && scanner.getTokenError() !== 2;
+      terminated = e - s >= 2 && text.charCodeAt(e - 1) === 34 && scanner.getTokenError() !== ScanError.UnexpectedEndOfString;
     }
     tokens.push({ kind, start: s, end: e, value: scanner.getTokenValue(), terminated });
   }

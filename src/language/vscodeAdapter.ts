@@ -11,6 +11,7 @@ import { hover } from './hover';
 import { type QmpDocs, loadQmpManPage } from './manpage';
 import { oobHints } from './oobHints';
 import { completeShell } from './shellCompletion';
+import { parseShellCell } from '../notebook/format/shell';
 
 /** A QEMU version as the session layer reports it. */
 export interface SchemaVersionLike {
@@ -137,13 +138,23 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext, schem
   // Diagnostics: recomputed shortly after each change, and for every open document when the schema changes.
   const timers = new Map<string, ReturnType<typeof setTimeout>>();
   const refresh = (doc: vscode.TextDocument): void => {
+    if (doc.languageId === 'qmp-shell') {
+      // The shorthand's own parser reports what the runner would refuse (syntax, values of the wrong kind).
+      const parsed = parseShellCell(doc.getText(), schemaOf(schemaSource, doc.uri)?.schema);
+      collection.set(doc.uri, parsed.errors.map((e) => {
+        const d = new vscode.Diagnostic(range(doc, e.start, e.end), e.message, vscode.DiagnosticSeverity.Error);
+        d.source = 'qmp-shell';
+        return d;
+      }));
+      return;
+    }
     if (doc.languageId !== 'qmp') return;
     const s = schemaOf(schemaSource, doc.uri);
     const found = diagnose(doc.getText(), s?.schema, { oobNegotiated: schemaSource.oobNegotiated(doc.uri) });
     collection.set(doc.uri, found.map((d) => toVscodeDiagnostic(doc, d)));
   };
   const schedule = (doc: vscode.TextDocument): void => {
-    if (doc.languageId !== 'qmp') return;
+    if (doc.languageId !== 'qmp' && doc.languageId !== 'qmp-shell') return;
     const key = doc.uri.toString();
     const pending = timers.get(key);
     if (pending !== undefined) clearTimeout(pending);

@@ -61,6 +61,9 @@ class CellRun {
     if (this.ended) return;
     await this.outputs;
     this.ended = true;
+    // A queued cell that never ran is still started first (without a time, so no clock shows): ending an
+    // execution that never started is not something every VS Code version accepts.
+    if (!this.started) this.execution.start();
     this.execution.end(success, this.started ? Date.now() : undefined);
   }
 }
@@ -171,7 +174,10 @@ export class QmpControllers implements vscode.Disposable {
   private async select(notebook: vscode.NotebookDocument, name: string): Promise<void> {
     this.selected.set(notebook.uri.toString(), name);
     this.profileEmitter.fire(notebook);
-    if (notebook.metadata?.[profileMetadataKey] === name) return;
+    const named: unknown = notebook.metadata?.[profileMetadataKey];
+    if (named === name) return;
+    // A notebook that names no profile runs on the sandbox already; opening it must not make it dirty.
+    if ((named === undefined || named === '') && name === this.sessions.sandboxProfileName()) return;
     const edit = new vscode.WorkspaceEdit();
     edit.set(notebook.uri, [vscode.NotebookEdit.updateNotebookMetadata({ ...notebook.metadata, [profileMetadataKey]: name })]);
     await vscode.workspace.applyEdit(edit);

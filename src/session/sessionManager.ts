@@ -216,13 +216,23 @@ export class SessionManager implements vscode.Disposable {
       return s;
     }
     this.clearReconnect(s);
-    s.reconnectAttempts = 0;
+    // A connect asked for while reconnecting (a cell run, the status bar) tries at once; if it fails the
+    // reconnection goes on rather than giving up.
+    const wasReconnecting = s.state === 'reconnecting';
+    if (!wasReconnecting) s.reconnectAttempts = 0;
     this.setState(s, 'connecting');
     s.pendingConnect = this.establish(s).finally(() => { s.pendingConnect = undefined; });
     try {
       await s.pendingConnect;
     } catch (err) {
-      if (s.state === 'connecting') this.setState(s, 'error', errorText(err));
+      if (s.state === 'connecting' && !s.closing) {
+        if (wasReconnecting) {
+          this.setState(s, 'reconnecting', errorText(err));
+          this.scheduleReconnect(s);
+        } else {
+          this.setState(s, 'error', errorText(err));
+        }
+      }
       throw err;
     }
     return s;
@@ -356,7 +366,7 @@ export class SessionManager implements vscode.Disposable {
       await s.pendingConnect;
       this.log.info(`[${s.name}] reconnected after ${s.reconnectAttempts} attempt(s)`);
     } catch (err) {
-      if (s.state !== 'reconnecting') return; // The user disconnected meanwhile.
+      if (s.state !== 'reconnecting' || s.closing) return; // The user disconnected meanwhile.
       this.log.debug(`[${s.name}] reconnection attempt ${s.reconnectAttempts} failed: ${errorText(err)}`);
       s.lastError = previousError;
       this.scheduleReconnect(s);

@@ -220,4 +220,76 @@ suite('notebooks', () => {
       await vscode.workspace.getConfiguration('qmp').update('connections', undefined, vscode.ConfigurationTarget.Workspace);
     }
   });
+
+  test('selecting a kernel writes its profile into the notebook, except the default sandbox', async () => {
+    const qmp = await api();
+    const config = vscode.workspace.getConfiguration('qmp');
+    await config.update('connections', [{ name: 'elsewhere', socket: '/nonexistent/qmp.sock' }], vscode.ConfigurationTarget.Workspace);
+    try {
+      await waitFor(qmp.sessions.onDidChangeProfiles, () => qmp.controllers.controllerFor('elsewhere'), 'the elsewhere controller');
+      const nb = await vscode.workspace.openNotebookDocument('qmp-notebook',
+        new vscode.NotebookData([new vscode.NotebookCellData(vscode.NotebookCellKind.Code, '{ "execute": "query-name" }', 'qmp')]));
+      assert.equal(nb.metadata['profile'], undefined);
+      await showWithKernel(nb, qmp, 'sandbox');
+      assert.equal(nb.metadata['profile'], undefined, 'no profile means the sandbox; nothing to write');
+      await showWithKernel(nb, qmp, 'elsewhere');
+      await waitFor(vscode.workspace.onDidChangeNotebookDocument, () => (nb.metadata['profile'] === 'elsewhere' ? true : undefined),
+        'the profile in the notebook metadata');
+      assert.equal(qmp.schemaSource.oobNegotiated(nb.uri), undefined, 'not connected');
+    } finally {
+      await config.update('connections', undefined, vscode.ConfigurationTarget.Workspace);
+    }
+  });
+
+  test('QMP: New QMP Notebook opens an untitled notebook with a starter cell for the sandbox', async () => {
+    await vscode.commands.executeCommand('qmp.newNotebook');
+    const nb = vscode.window.activeNotebookEditor?.notebook;
+    assert.ok(nb, 'a notebook editor is active');
+    assert.equal(nb.notebookType, 'qmp-notebook');
+    assert.equal(nb.isUntitled, true);
+    assert.equal(nb.metadata['profile'], 'sandbox');
+    assert.ok(nb.getCells().some((c) => c.kind === vscode.NotebookCellKind.Code && /query-status/.test(c.document.getText())));
+  });
+
+  test('a file the format does not understand opens with every character in some cell, and bad UTF-8 is refused', () => {
+    const serializer = new QmpNotebookSerializer();
+    const broken = 'notes {"execute": oops\r\n```qmp\r\n{ "execute": "query-status",\r\nunterminated';
+    const data = serializer.deserializeNotebook(new TextEncoder().encode(broken));
+    const all = data.cells.map((c) => c.value).join('\n');
+    for (const piece of ['notes', 'oops', '"query-status",', 'unterminated']) assert.ok(all.includes(piece), piece);
+    const again = serializer.deserializeNotebook(serializer.serializeNotebook(data));
+    assert.deepEqual(again.cells.map((c) => [c.kind, c.languageId, c.value]), data.cells.map((c) => [c.kind, c.languageId, c.value]));
+    assert.throws(() => serializer.deserializeNotebook(new Uint8Array([0x7b, 0xff, 0xfe, 0x7d])), /not valid UTF-8/);
+  });
+
+  test('with qmp.enableOob off, an out-of-band cell fails before anything is sent', async () => {
+    const qmp = await api();
+    const qemu = await startQemu();
+    qemus.push(qemu);
+    const config = vscode.workspace.getConfiguration('qmp');
+    await config.update('enableOob', false, vscode.ConfigurationTarget.Workspace);
+    await config.update('connections', [{ name: 'no-oob', socket: qemu.socketPath }], vscode.ConfigurationTarget.Workspace);
+    try {
+      await waitFor(qmp.sessions.onDidChangeProfiles, () => qmp.controllers.controllerFor('no-oob'), 'the no-oob controller');
+      const nb = await vscode.workspace.openNotebookDocument('qmp-notebook', new vscode.NotebookData([
+        new vscode.NotebookCellData(vscode.NotebookCellKind.Code, '{ "exec-oob": "query-yank" }', 'qmp'),
+      ]));
+      await showWithKernel(nb, qmp, 'no-oob');
+      await qmp.sessions.connect('no-oob');
+      assert.equal(qmp.sessions.session('no-oob')?.oobEnabled, false);
+      const sent: string[] = [];
+      const sub = qmp.sessions.onDidTrace((t) => { if (t.dir === '->') sent.push(t.text); });
+      try {
+        const outcomes = await runCells(qmp, nb, [0]);
+        assert.equal(outcomes.get(0), 'failed');
+      } finally {
+        sub.dispose();
+      }
+      assert.deepEqual(sent, []);
+      assert.equal(errorOf(nb.cellAt(0)).name, 'Out-of-band refused');
+    } finally {
+      await config.update('connections', undefined, vscode.ConfigurationTarget.Workspace);
+      await config.update('enableOob', undefined, vscode.ConfigurationTarget.Workspace);
+    }
+  });
 });

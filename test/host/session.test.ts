@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { parseProfiles } from '../../src/session/profiles';
 import { startQemu, type TestQemu } from '../support/qemu';
 import { api, disconnectAll, recordStates, waitFor, waitForState } from './hostHelpers';
 
@@ -46,6 +47,26 @@ suite('sessions', () => {
     await Promise.all(qemus.splice(0).map((q) => q.stop()));
     if (socketDir) fs.rmSync(socketDir, { recursive: true, force: true });
     socketDir = undefined;
+  });
+
+  test('profiles: invalid entries are skipped with a reason, the first of two names wins, sandbox is added', () => {
+    const { profiles, problems } = parseProfiles([
+      { name: 'a', socket: '/run/a.sock' },
+      { name: 'b', host: 'localhost', port: 4444 },
+      { name: 'a', socket: '/run/other.sock' },
+      { name: 'c', host: 'localhost' },
+      { socket: '/run/nameless.sock' },
+      { name: 'd', sandbox: true },
+    ]);
+    assert.deepEqual(profiles, [
+      { name: 'sandbox', kind: 'sandbox' },
+      { name: 'a', kind: 'unix', socket: '/run/a.sock' },
+      { name: 'b', kind: 'tcp', host: 'localhost', port: 4444 },
+      { name: 'd', kind: 'sandbox' },
+    ]);
+    assert.equal(problems.length, 3);
+    assert.match(problems.join('\n'), /"a" already exists/);
+    assert.deepEqual(parseProfiles([{ name: 'sandbox', socket: '/s' }]).profiles, [{ name: 'sandbox', kind: 'unix', socket: '/s' }]);
   });
 
   test('the sandbox profile exists without any configuration', async () => {

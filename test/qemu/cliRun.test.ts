@@ -209,6 +209,9 @@ describe('qmp-notebook run (machine none)', () => {
     const noSocket = await runCli(['run', file, '--socket', path.join(dir, 'missing.sock')]);
     assert.equal(noSocket.code, 2);
     assert.match(noSocket.stderr, /cannot connect to .*missing\.sock/);
+    const noQemu = await runCli(['run', file, '--sandbox', '--qemu', path.join(dir, 'no-such-qemu')]);
+    assert.equal(noQemu.code, 2);
+    assert.match(noQemu.stderr, /no-such-qemu was not found; install QEMU or give --qemu BINARY/);
     const usage = await runCli(['run', file, '--timeout', 'soon']);
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /--timeout expects a positive number/);

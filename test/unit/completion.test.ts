@@ -6,7 +6,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { complete } from '../../src/language/completion';
 import type { QmpDocEntity, QmpDocs } from '../../src/language/manpage';
-import { VERSIONS, applyLabel, fixtureSchema, itemsAt, labels } from './completionHelpers';
+import { diagnose } from '../../src/language/diagnostics';
+import { VERSIONS, applyItem, applyLabel, fixtureSchema, itemsAt, labels } from './completionHelpers';
 
 for (const version of VERSIONS) {
   const schema = fixtureSchema(version);
@@ -156,6 +157,12 @@ for (const version of VERSIONS) {
       assert.equal(applyLabel('{"execute": "eject", "arguments": {"dev|}}', 'device', schema),
         '{"execute": "eject", "arguments": {"device": ""}}');
     });
+    test('inside the pair of quotes the editor closes automatically', () => {
+      assert.equal(applyLabel('{"execute": "eject", "arguments": {"|"}}', 'device', schema),
+        '{"execute": "eject", "arguments": {"device": ""}}');
+      assert.equal(applyLabel('{"execute": "eject", "arguments": {"id": "cd0", "|"}}', 'force', schema),
+        '{"execute": "eject", "arguments": {"id": "cd0", "force": false}}');
+    });
     test('a complete key before a colon keeps its value', () => {
       assert.equal(applyLabel('{"execute": "eject", "arguments": {"dev|": "ide0"}}', 'device', schema),
         '{"execute": "eject", "arguments": {"device": "ide0"}}');
@@ -204,6 +211,23 @@ for (const version of VERSIONS) {
     });
   });
 
+  describe(`expected replies (QEMU ${version})`, () => {
+    test('the return value of the command sent just before', () => {
+      const sent = '-> {"execute": "query-status"}\n';
+      assert.equal(applyLabel(`${sent}<- {"return": {"run|}}`, 'running', schema), `${sent}<- {"return": {"running": false}}`);
+      assert.equal(applyLabel(`${sent}<- {"return": {"status": "pau|"}}`, 'paused', schema), `${sent}<- {"return": {"status": "paused"}}`);
+      const block = '-> {"execute": "query-block"}\n';
+      assert.ok(labels(itemsAt(`${block}<- {"return": [{|}]}`, schema)).includes('device'));
+    });
+    test('the keys of a reply, shaped by the return type', () => {
+      assert.equal(applyLabel('-> {"execute": "query-block"}\n<- {|}', 'return', schema), '-> {"execute": "query-block"}\n<- {"return": []}');
+      assert.ok(!labels(itemsAt('-> {"execute": "stop"}\n<- {|}', schema)).includes('stop'), 'no command skeletons in a reply');
+    });
+    test('event names in an expected event', () => {
+      assert.equal(applyLabel('<- {"event": "RES|"}', 'RESUME', schema), '<- {"event": "RESUME"}');
+    });
+  });
+
   describe(`values (QEMU ${version})`, () => {
     test('enum values, quoted, replacing a partial string', () => {
       assert.equal(applyLabel('{"execute": "blockdev-add", "arguments": {"driver": "file", "filename": "/x", "aio": "thr|"}}', 'threads', schema),
@@ -249,3 +273,19 @@ for (const version of VERSIONS) {
     });
   });
 }
+
+describe('skeletons agree with the diagnostics', () => {
+  for (const version of VERSIONS) {
+    test(`every command skeleton of QEMU ${version} is valid JSON with no unknown or mistyped member`, () => {
+      const schema = fixtureSchema(version);
+      const skeletons = complete('', 0, schema).items.filter((i) => i.kind === 'snippet' && i.label !== 'wait-event');
+      assert.equal(skeletons.length, schema.commands().length);
+      for (const item of skeletons) {
+        const text = applyItem('', item);
+        assert.doesNotThrow(() => JSON.parse(text), text);
+        const bad = diagnose(text, schema).filter((d) => ['json-syntax', 'unknown-command', 'unknown-member', 'wrong-type', 'bad-enum', 'bad-tag', 'unexpected-key'].includes(d.code));
+        assert.deepEqual(bad.map((d) => `${d.code}: ${d.message}`), [], text);
+      }
+    });
+  }
+});

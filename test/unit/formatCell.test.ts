@@ -1,9 +1,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { formatCellProblem, parseCell, type CellItem, type CommandItem } from '../../src/notebook/format';
+import { formatCellProblem, LineMap, parseCell, type CellItem, type CommandItem } from '../../src/notebook/format';
 
 function commands(items: CellItem[]): CommandItem[] {
   return items.filter((i): i is CommandItem => i.kind === 'command');
@@ -140,5 +141,41 @@ describe('parseCell: hmp', () => {
 
   test('markdown cells have nothing to run', () => {
     assert.deepEqual(parseCell('# title', 'markdown'), { items: [], errors: [] });
+  });
+});
+
+describe('parseCell: any text', () => {
+  const alphabet = fc.constantFrom('{', '}', '[', ']', '"', '\\', '/', '*', '->', '<-', ' ', '\n', 'a', ':', ',', '1', '=',
+    '"execute"', '"wait-event"', '"arguments"', '"id"', 'transaction(', ')', ';', '--oob', 'wait-event', '#', "'", '.');
+  const text = fc.array(alphabet, { maxLength: 50 }).map((a) => a.join(''));
+
+  test('never throws; every item and problem lies inside the cell with a matching line and column', () => {
+    fc.assert(fc.property(text, fc.constantFrom('qmp' as const, 'qmp-shell' as const, 'hmp' as const), (source, language) => {
+      const { items, errors } = parseCell(source, language);
+      const lines = new LineMap(source);
+      for (const r of [...items, ...errors]) {
+        assert.ok(r.start >= 0 && r.start <= r.end && r.end <= source.length, JSON.stringify({ source, r }));
+      }
+      for (const e of errors) assert.deepEqual({ line: e.line, col: e.col }, lines.position(e.start));
+    }), { numRuns: 3000 });
+  });
+
+  test('any command object, however spaced and commented, parses back to what it says', () => {
+    const name = fc.stringMatching(/^[a-z][a-z0-9-]{0,12}$/);
+    const args = fc.dictionary(fc.string({ maxLength: 5 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 4 });
+    fc.assert(fc.property(name, fc.option(args, { nil: undefined }), fc.boolean(), fc.nat(3), (execute, argumentsValue, oob, style) => {
+      const cmd: Record<string, unknown> = { [oob ? 'exec-oob' : 'execute']: execute };
+      if (argumentsValue !== undefined) cmd['arguments'] = argumentsValue;
+      const body = style === 0 ? JSON.stringify(cmd) : JSON.stringify(cmd, null, style);
+      const source = `// a command\n${style === 2 ? '-> ' : ''}${body.replace('{', '{ /* c */')} // done\n`;
+      const { items, errors } = parseCell(source, 'qmp');
+      assert.deepEqual(errors, []);
+      const [item] = commands(items);
+      assert.equal(item?.oob, oob);
+      assert.equal(item?.name, execute);
+      // JSON.parse drops -0's sign the same way on both sides; compare as JSON.
+      assert.equal(JSON.stringify(item?.input.arguments), JSON.stringify(argumentsValue));
+      assert.equal(item?.json, JSON.stringify(cmd));
+    }), { numRuns: 1000 });
   });
 });

@@ -126,6 +126,8 @@ describe('grammars and language configurations', () => {
     assert.ok(!qmp.test('```qmp-shell'));
     assert.ok(shell.test('````qmp-shell'));
     assert.ok(!qmp.test('```json'));
+    assert.ok(!qmp.test('```qmp-output'));
+    assert.ok(compile(rule('markdown.qmp.codeblock', 'qmp-output-block')['begin'] as string).test('```qmp-output'));
   });
 
   test('language configurations are valid and say how comments are written', () => {

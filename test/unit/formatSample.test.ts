@@ -39,3 +39,18 @@ describe('samples/tour.qmp', () => {
     assert.deepEqual([...new Set(data.cells.map((c) => c.language))].sort(), ['hmp', 'markdown', 'qmp', 'qmp-shell']);
   });
 });
+
+describe('samples/saved-session.qmp', () => {
+  const text = readFileSync(path.join(root, 'samples', 'saved-session.qmp'), 'utf8');
+  const data = parseNotebook(text);
+
+  test('a session saved from a real QEMU reads back with its outputs, byte for byte', () => {
+    assert.equal(data.saveOutputs, true);
+    assert.equal(serializeNotebook(data), text);
+    const code = data.cells.filter((c) => c.kind === 'code');
+    assert.ok(code.length >= 3 && code.every((c) => (c.outputs?.length ?? 0) > 0));
+    const json = code.flatMap((c) => c.outputs ?? []).flatMap((o) => (o.kind === 'message' ? [JSON.parse(o.json) as unknown] : []));
+    assert.ok(json.some((m) => typeof m === 'object' && m !== null && (m as { event?: string }).event === 'RESUME'));
+    assert.ok(json.some((m) => (m as { error?: { class?: string } }).error?.class === 'DeviceNotFound'));
+  });
+});

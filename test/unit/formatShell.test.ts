@@ -1,5 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import {
   formatCellProblem, parseCell, typeShellValue,
   type CellItem, type CommandItem, type ValueKind, type ValueKindOracle,
@@ -171,5 +172,41 @@ describe('parseCell: qmp-shell', () => {
     assert.deepEqual(typeShellValue('TRUE', ['boolean']), { json: 'true' });
     assert.deepEqual(typeShellValue('[1,2]', ['string']), { json: '"[1,2]"' });
     assert.deepEqual(typeShellValue('x', ['int']), { error: "expected an integer, found 'x'" });
+  });
+});
+
+describe('parseCell: qmp-shell, any arguments', () => {
+  type Tree = { [key: string]: Tree | string | number | boolean };
+  const key = fc.stringMatching(/^[a-z][a-z0-9_-]{0,6}$/);
+  const leaf = fc.oneof(fc.string({ maxLength: 8 }), fc.integer(), fc.boolean());
+  const tree: fc.Arbitrary<Tree> = fc.letrec<{ tree: Tree }>((tie) => ({
+    tree: fc.dictionary(key, fc.oneof({ depthSize: 'small' }, leaf, tie('tree')), { minKeys: 1, maxKeys: 3 }),
+  })).tree;
+
+  /** qmp-shell pairs for a tree: nested members as dotted keys, strings always quoted. */
+  function pairs(t: Tree, prefix: string): string[] {
+    return Object.entries(t).flatMap(([k, v]) => {
+      if (typeof v === 'object') return pairs(v, `${prefix}${k}.`);
+      const value = typeof v === 'string' ? JSON.stringify(v) : String(v);
+      return [`${prefix}${k}=${value}`];
+    });
+  }
+
+  function withoutEmpty(t: Tree): Tree | undefined {
+    const out: Tree = {};
+    for (const [k, v] of Object.entries(t)) {
+      const w = typeof v === 'object' ? withoutEmpty(v) : v;
+      if (w !== undefined) out[k] = w;
+    }
+    return Object.keys(out).length > 0 ? out : undefined;
+  }
+
+  test('dotted key=value pairs build exactly the arguments they spell', () => {
+    fc.assert(fc.property(tree, (t) => {
+      const expected = withoutEmpty(t);
+      const { items, errors } = parseCell(`cmd ${pairs(t, '').join(' ')}`, 'qmp-shell');
+      assert.deepEqual(errors, []);
+      assert.deepEqual(commands(items)[0]?.input.arguments, expected);
+    }), { numRuns: 1000 });
   });
 });

@@ -88,6 +88,10 @@ for (const version of VERSIONS) {
       assert.match(hoverAt('{"wait-event": "DEVICE_DEL|ETED"}', schema)?.contents ?? '', /^\*\*DEVICE_DELETED\*\* \(event\)\n\nData:\n- `device` \(optional\): str/);
       assert.match(hoverAt('<- {"event": "ST|OP"}', schema)?.contents ?? '', /^\*\*STOP\*\* \(event\)\n\nNo data\./);
     });
+    test('a member of an expected reply, typed by the command before it', () => {
+      const h = hoverAt('-> {"execute": "query-status"}\n<- {"return": {"sta|tus": "running"}}', schema)?.contents ?? '';
+      assert.match(h, /^\*\*status\*\*: required\n\nType: 'debug' \| /);
+    });
     test('nothing on punctuation, unknown names, or without a schema', () => {
       assert.equal(hoverAt('{"execute": "stop"|}', schema), undefined);
       assert.equal(hoverAt('{"execute": "no-su|ch"}', schema), undefined);

@@ -160,7 +160,7 @@ export function parseJsonCell(source: string): ParsedCell {
         const message = syntaxMessage(e.error, text, e.offset);
         if (said.has(`${start}:${message}`)) continue;
         said.add(`${start}:${message}`);
-        errors.push(lines.problem(start, start + e.length, message));
+        errors.push(lines.problem(start, Math.min(start + e.length, seg.end), message));
       }
       continue;
     }
