@@ -58,9 +58,19 @@ export function buildIfNeeded({ production = false, force = false } = {}) {
   if (r.status !== 0) throw new Error('node scripts/build.mjs failed');
 }
 
-/** Emits out/ with tsc when the compiled host tests are missing; the static tier has normally done this already. */
+/** Emits out/ with tsc when a compiled host test is missing or older than its source (the static tier of
+ *  scripts/test.mjs has normally just done this). */
 export function compileIfNeeded() {
-  if (existsSync(path.join(root, 'out', 'test', 'host', 'index.js'))) return;
+  const hostDir = path.join(root, 'test', 'host');
+  const stale = readdirSync(hostDir, { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile() && e.name.endsWith('.ts'))
+    .map((e) => path.join(e.parentPath ?? e.path, e.name))
+    .filter((f) => !f.startsWith(path.join(hostDir, 'workspace') + path.sep))
+    .some((f) => {
+      const js = path.join(root, 'out', path.relative(root, f)).replace(/\.ts$/, '.js');
+      return !existsSync(js) || statSync(js).mtimeMs < statSync(f).mtimeMs;
+    });
+  if (!stale) return;
   const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
   // tsc emits even when some other file has type errors, so only the missing output matters here.
   spawnSync(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });

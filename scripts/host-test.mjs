@@ -52,8 +52,6 @@ function packageVsix(outFile) {
   const r = spawnSync(process.execPath, [path.join(root, 'scripts', 'package.mjs'), '--out', outFile],
     { cwd: root, stdio: 'inherit' });
   if (r.status !== 0 || !existsSync(outFile)) throw new Error('packaging the .vsix failed');
-  // Packaging leaves the minified bundle in dist/; put the development build (with source maps) back.
-  buildIfNeeded({ force: true });
 }
 
 /** A development extension with no code, so that the test runner can load while only the .vsix is tested. */

@@ -11,6 +11,7 @@
 // A signal handler in our process is deliberately not used: in the extension host it would change how the
 // host itself reacts to SIGTERM.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createConnection } from 'node:net';
 import { accessSync, chmodSync, constants as fsConstants, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -185,6 +186,17 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     }
     await new Promise((r) => setTimeout(r, 20));
   }
+  // QEMU binds the socket (so the file exists) a moment before it listens on it; a client that connects
+  // in between gets ECONNREFUSED. Wait until the socket accepts a connection. The probe connection is
+  // closed at once; QEMU then serves the next client as usual.
+  while (!(await socketAccepts(socketPath))) {
+    if (exited || Date.now() > deadline) {
+      await dispose();
+      throw new SandboxError(`QEMU's QMP socket ${socketPath} never accepted a connection` +
+        (stderr.trim() ? `:\n${stderr.trim()}` : ''));
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
   return {
     address: { kind: 'unix', path: socketPath },
     dir,
@@ -192,4 +204,13 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     stderr: () => stderr,
     dispose,
   };
+}
+
+/** Whether a unix socket accepts a connection now; the connection is closed at once. */
+function socketAccepts(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection(socketPath);
+    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('error', () => { socket.destroy(); resolve(false); });
+  });
 }
