@@ -22,7 +22,7 @@ export class SchemaCache {
     this.dir = vscode.Uri.joinPath(globalStorage, 'schemas');
   }
 
-  private fileFor(profile: string): vscode.Uri {
+  fileFor(profile: string): vscode.Uri {
     // Profile names are free text; encoding keeps them one file name without path separators.
     return vscode.Uri.joinPath(this.dir, `${encodeURIComponent(profile)}.json`);
   }

@@ -59,6 +59,8 @@ export class Session {
   /** @internal */ reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   /** @internal */ clientSubscriptions: { dispose(): void }[] = [];
   /** @internal */ closing = false;
+  /** Settles when the last fetched schema is written to the cache. */
+  cacheSaved: Promise<void> = Promise.resolve();
 
   constructor(public profile: Profile) {}
 
@@ -297,12 +299,17 @@ export class SessionManager implements vscode.Disposable {
       s.schema = { schema, version, cached: false };
       this.log.info(`[${s.name}] schema loaded: ${reply.length} entities from QEMU ${formatVersion(version)}`);
       this.schemaEmitter.fire(s);
-      this.cache.save(s.name, version, reply).catch((err: unknown) => {
+      s.cacheSaved = this.cache.save(s.name, version, reply).catch((err: unknown) => {
         this.log.warn(`[${s.name}] the schema could not be cached: ${errorText(err)}`);
       });
     } catch (err) {
       this.log.error(`[${s.name}] could not load the schema: ${errorText(err)}`);
     }
+  }
+
+  /** Where the schema of a profile is cached (for tests and for the log). */
+  schemaCacheFile(name: string): vscode.Uri {
+    return this.cache.fileFor(name);
   }
 
   /** Fetches the schema again from the connected QEMU. */

@@ -91,6 +91,11 @@ suite('sessions', () => {
       assert.ok(s.version && s.version.major >= 7, `QEMU version ${JSON.stringify(s.version)}`);
       assert.equal(s.oobEnabled, true);
       assert.ok(qmp.schemaSource.current()?.schema, 'the language features see the schema');
+      await s.cacheSaved;
+      const cached = JSON.parse(new TextDecoder().decode(await vscode.workspace.fs.readFile(qmp.sessions.schemaCacheFile('sandbox')))) as
+        { version?: { major?: number }; schema?: unknown[] };
+      assert.equal(cached.version?.major, s.version.major, 'the cache names the QEMU version');
+      assert.ok(Array.isArray(cached.schema) && cached.schema.length > 500, 'the whole schema is cached');
       const pid = s.sandbox?.pid;
       assert.ok(pid !== undefined && processAlive(pid), 'the sandbox QEMU runs');
       const text = qmp.statusBar.textOf('sandbox') ?? '';
