@@ -58,6 +58,12 @@ export interface CommandInput {
   arguments?: object;
   control?: { 'run-oob'?: boolean };
   idText?: string;
+  /**
+   * The arguments as compact JSON text of an object, sent instead of `JSON.stringify(arguments)` so that
+   * literals JavaScript cannot hold exactly (integers beyond 2^53) reach QEMU as the author wrote them. The
+   * notebook format produces it from the parsed source; it must be one JSON object with no comments.
+   */
+  argumentsText?: string;
 }
 
 export type CommandReply =
@@ -447,7 +453,8 @@ export class QmpClient {
     }
 
     let sent = (oob ? '{"exec-oob":' : '{"execute":') + JSON.stringify(name);
-    if (input.arguments !== undefined) sent += ',"arguments":' + JSON.stringify(input.arguments);
+    if (input.argumentsText !== undefined) sent += ',"arguments":' + input.argumentsText;
+    else if (input.arguments !== undefined) sent += ',"arguments":' + JSON.stringify(input.arguments);
     sent += ',"id":' + idText + '}';
     if (sent.length > 2 * QEMU_MAX_NESTING && nestingDepth(sent) > QEMU_MAX_NESTING) {
       throw new RangeError(`${name}: the command is nested deeper than QEMU accepts (${QEMU_MAX_NESTING} levels)`);

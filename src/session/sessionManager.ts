@@ -201,6 +201,11 @@ export class SessionManager implements vscode.Disposable {
     s.lastError = error;
     this.log.info(`[${s.name}] ${s.describeState()}`);
     this.stateEmitter.fire(s);
+    if (state !== 'connected' && s.schema && !s.schema.cached) {
+      // Without a connection the last schema is only a memory of that QEMU: hovers and diagnostics say so.
+      s.schema = { ...s.schema, cached: true };
+      this.schemaEmitter.fire(s);
+    }
   }
 
   /**

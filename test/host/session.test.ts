@@ -104,6 +104,7 @@ suite('sessions', () => {
       await vscode.commands.executeCommand('qmp.stopSandbox');
       assert.equal(s.state, 'disconnected');
       assert.equal(qmp.statusBar.textOf('sandbox'), undefined, 'no status bar item for a disconnected session');
+      assert.equal(qmp.schemaSource.current()?.cached, true, 'without a connection the schema is the cached one');
       assert.equal(processAlive(pid), false, 'stopping the sandbox kills its QEMU');
     } finally {
       seen.dispose();

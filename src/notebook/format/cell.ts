@@ -220,6 +220,8 @@ export function parseJsonCell(source: string): ParsedCell {
           if (isPlainObject(value)) {
             input.arguments = value;
             argumentsText = minifyJson(text, m.value);
+            // Sent as written only where JavaScript would change a literal (integers beyond 2^53, `1.0`).
+            if (argumentsText !== JSON.stringify(value)) input.argumentsText = argumentsText;
           } else {
             at(m.value, '"arguments" must be an object');
           }

@@ -24,6 +24,8 @@ export interface CommandInput {
   arguments?: Record<string, unknown>;
   control?: { 'run-oob'?: boolean };
   idText?: string;
+  /** The arguments as compact JSON with every literal exact; the client sends this text when present. */
+  argumentsText?: string;
 }
 
 /** A command of the cell. */

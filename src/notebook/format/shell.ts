@@ -309,7 +309,10 @@ export function parseShellCell(source: string, oracle?: ValueKindOracle): Parsed
     const hasArgs = tree.size > 0;
     const argumentsText = hasArgs ? treeJson(tree) : undefined;
     const input: CommandInput = oob ? { 'exec-oob': name } : { execute: name };
-    if (argumentsText !== undefined) input.arguments = JSON.parse(argumentsText) as Record<string, unknown>;
+    if (argumentsText !== undefined) {
+      input.arguments = JSON.parse(argumentsText) as Record<string, unknown>;
+      if (argumentsText !== JSON.stringify(input.arguments)) input.argumentsText = argumentsText;
+    }
     if (idText !== undefined) input.idText = idText;
     const json = `{${JSON.stringify(oob ? 'exec-oob' : 'execute')}:${JSON.stringify(name)}`
       + (argumentsText !== undefined ? `,"arguments":${argumentsText}` : '')
