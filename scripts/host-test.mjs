@@ -138,7 +138,8 @@ async function runPass(install, pass, opts, logFile) {
   const problem = outcome.kind === 'timeout' ? `timed out after ${opts.timeoutSeconds} s`
     : outcome.kind === 'server-exit' ? `code-server exited (${outcome.code}) during the run`
       : outcome.kind === 'error' ? `${outcome.error?.stack ?? outcome.error}`
-        : outcome.code !== 0 && results.failed === 0 ? `the test runner exited ${outcome.code}` : undefined;
+        : outcome.code !== 0 && results.failed === 0 ? `the test runner exited ${outcome.code}`
+          : results.passed + results.failed === 0 ? 'no tests ran' : undefined;
   if (problem) {
     results.failed += 1;
     results.failures.push({ title: `host pass ${pass}`, error: problem });

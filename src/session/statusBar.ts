@@ -54,8 +54,10 @@ export function renderSession(s: Session): StatusView {
   const md = new vscode.MarkdownString(undefined, true);
   md.isTrusted = { enabledCommands: linkedCommands };
   md.appendMarkdown(`**QMP: ${escapeMd(s.name)}** — ${stateText}\n\n`);
-  md.appendMarkdown(`- Monitor: \`${escapeMd(describeProfile(s.profile))}\`\n`);
-  if (s.address?.kind === 'unix' && s.profile.kind === 'sandbox') md.appendMarkdown(`- Socket: \`${escapeMd(s.address.path)}\`\n`);
+  md.appendMarkdown(s.profile.kind === 'sandbox'
+    ? `- Monitor: ${escapeMd(describeProfile(s.profile))}\n`
+    : `- Monitor: ${codeSpan(describeProfile(s.profile))}\n`);
+  if (s.address?.kind === 'unix' && s.profile.kind === 'sandbox') md.appendMarkdown(`- Socket: ${codeSpan(s.address.path)}\n`);
   if (s.sandbox?.pid !== undefined) md.appendMarkdown(`- Sandbox pid: ${s.sandbox.pid}\n`);
   if (s.version) md.appendMarkdown(`- QEMU: ${formatVersion(s.version)}${s.version.package ? ` (${escapeMd(s.version.package.trim())})` : ''}\n`);
   if (s.oobEnabled !== undefined) md.appendMarkdown(`- Out-of-band execution: ${s.oobEnabled ? 'on' : 'off'}\n`);
@@ -73,6 +75,13 @@ export function renderSession(s: Session): StatusView {
   links.push(commandLink('$(bell) Show events', 'qmp.showEvents', []));
   md.appendMarkdown(links.join(' · '));
   return { text, tooltip: md, backgroundColor: background };
+}
+
+/** A code span: Markdown escapes do not work inside one, so the fence is made longer than any backtick run. */
+function codeSpan(text: string): string {
+  const longest = Math.max(0, ...(text.match(/`+/g) ?? []).map((r) => r.length));
+  const fence = '`'.repeat(longest + 1);
+  return `${fence} ${text} ${fence}`;
 }
 
 function escapeMd(text: string): string {

@@ -105,7 +105,8 @@ export function run(): Promise<void> {
       mocha.run((failures) => {
         writeResults(results);
         console.log(`host suite ${suite}: ${results.passed} passed, ${results.failed} failed`);
-        if (failures > 0 || results.passed === 0) reject(new Error(`${failures} host test(s) failed`));
+        if (failures > 0) reject(new Error(`${failures} host test(s) failed`));
+        else if (results.passed === 0) reject(new Error(`no host test ran in suite ${suite} (QMP_HOST_GREP ${grep ?? 'unset'})`));
         else resolve();
       });
     } catch (err) {

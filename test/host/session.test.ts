@@ -2,12 +2,25 @@
 // socket and configures through workspace settings, and reconnection after that QEMU is killed and restarted.
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { parseProfiles } from '../../src/session/profiles';
 import { startQemu, type TestQemu } from '../support/qemu';
 import { api, disconnectAll, recordStates, waitFor, waitForState } from './hostHelpers';
+
+/** A port nobody listens on right now (the kernel picks it; QEMU binds it a moment later). */
+function freePort(): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
 
 function processAlive(pid: number): boolean {
   try {
@@ -126,6 +139,20 @@ suite('sessions', () => {
     assert.equal(s?.state, 'connected');
     assert.ok(s?.schema && !s.schema.cached);
     assert.equal(s?.sandbox, undefined, 'no sandbox for a socket profile');
+  });
+
+  test('a TCP profile connects to a QEMU listening on 127.0.0.1', async () => {
+    const qmp = await api();
+    const port = await freePort();
+    const qemu = await startQemu({ tcpPort: port });
+    qemus.push(qemu);
+    await vscode.workspace.getConfiguration('qmp').update('connections', [{ name: 'tcp-vm', host: '127.0.0.1', port }],
+      vscode.ConfigurationTarget.Workspace);
+    await waitFor(qmp.sessions.onDidChangeProfiles, () => qmp.sessions.profile('tcp-vm'), 'the tcp-vm profile');
+    const s = await qmp.sessions.connect('tcp-vm');
+    assert.equal(s.state, 'connected');
+    assert.deepEqual(s.address, { kind: 'tcp', host: '127.0.0.1', port });
+    assert.ok(s.schema && !s.schema.cached);
   });
 
   test('a QEMU that dies puts the session in error, and it reconnects when QEMU is back', async () => {
