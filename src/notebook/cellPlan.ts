@@ -3,7 +3,7 @@
 // items.
 import type { CommandInputLike, SchemaLike } from '../session/ports';
 import { parseCell } from './format/cell';
-import { LineMap, type ValueKindOracle } from './format/cellTypes';
+import { LineMap } from './format/cellTypes';
 
 export type CellLanguage = 'qmp' | 'qmp-shell' | 'hmp';
 
@@ -39,16 +39,12 @@ export function isOobPlan(plan: CellPlan): boolean {
   return commands.length > 0 && commands.every((s) => s.oob);
 }
 
-function isOracle(schema: SchemaLike | undefined): schema is ValueKindOracle {
-  return schema !== undefined && typeof (schema as Partial<ValueKindOracle>).valueKindsAt === 'function';
-}
-
 /**
  * Plans a cell with parseCell() from the format layer. Expected replies (`<-`) are documentation and are not
  * part of the plan. The schema, when there is one, types qmp-shell values.
  */
 export function planCell(source: string, language: CellLanguage, schema: SchemaLike | undefined): CellPlan {
-  const parsed = parseCell(source, language, isOracle(schema) ? schema : undefined);
+  const parsed = parseCell(source, language, schema);
   const lines = new LineMap(source);
   const steps: RunStep[] = [];
   for (const item of parsed.items) {
