@@ -2,8 +2,7 @@
 // Keeping this one small adapter means the controller does not depend on how the format layer spells its
 // items.
 import type { CommandInputLike, SchemaLike } from '../session/ports';
-import { parseCell } from './format/cell';
-import { LineMap } from './format/cellTypes';
+import { LineMap, parseCell } from './format';
 
 export type CellLanguage = 'qmp' | 'qmp-shell' | 'hmp';
 

@@ -5,7 +5,7 @@
 // (`eol`, `bom`), so a save writes the same bytes back. Outputs are saved as `<-` lines when the notebook's
 // own `saveOutputs` says so, or else when the `qmp.notebook.saveOutputs` setting does.
 import * as vscode from 'vscode';
-import { parseNotebook, serializeNotebook, type CellData, type NotebookData, type SavedOutput } from './format/notebook';
+import { parseNotebook, serializeNotebook, type CellData, type NotebookData, type SavedOutput } from './format';
 import { outputFromWire, outputMeta, textOutput } from './outputs';
 
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });

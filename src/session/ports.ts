@@ -1,9 +1,9 @@
 // The parts of the protocol core (src/qmp/) that the glue uses.
 //
 // The glue depends on these narrowed shapes rather than on the concrete classes so that the session manager
-// and the notebook controller say exactly which calls they make, and can be driven by a fake client; the
-// shapes are derived from the core's own types, so they cannot drift from it. extension.ts passes the real
-// QmpClient, Schema and startSandbox.
+// and the notebook controller say exactly which calls they make (and a fake could stand in); the shapes are
+// derived from the core's own types, so they cannot drift from it. extension.ts passes the real QmpClient,
+// Schema and startSandbox.
 import type { CommandInput, CommandOptions, CommandReply, QmpAddress, QmpClient, QmpClientOptions, QmpEventRecord,
   QmpVersion, Sandbox, SandboxOptions, Schema } from '../qmp';
 
