@@ -12,8 +12,11 @@
 // others. The exit status is 1 when any picture is missing.
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { root, freePort } from './code-server.mjs';
+import {
+  root, freePort, codeServerInstall, buildIfNeeded, makeRunFolders, startCodeServer, workbenchUrl, atExit,
+} from './code-server.mjs';
 
 const chromiumFlags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -62,6 +65,25 @@ async function startDemo() {
   return { url, stop };
 }
 
+/**
+ * The fallback when the demo cannot start (for example when packaging fails): the same private code-server
+ * and copy of samples/, with the extension loaded from this folder's dist/ as a development extension.
+ */
+async function startDevelopmentServer() {
+  buildIfNeeded();
+  const install = codeServerInstall({ install: true });
+  const dirs = makeRunFolders({
+    prefix: 'qmp-shots-', workspaceFrom: path.join(root, 'samples'),
+    settings: { 'workbench.colorTheme': 'Default Dark Modern', 'window.commandCenter': false },
+  });
+  atExit(dirs.dispose);
+  const server = await startCodeServer(install, dirs, {});
+  return {
+    url: workbenchUrl(server, dirs.workspace, { developmentPath: root }),
+    stop: async () => { await server.stop(); dirs.dispose(); },
+  };
+}
+
 async function shot(page, dir, name) {
   const file = path.join(dir, `screenshot-${name}.png`);
   await page.screenshot({ path: file });
@@ -92,26 +114,139 @@ async function openTour(page) {
   await page.locator('.notebookOverlay .code-cell-row').first().waitFor({ timeout: 60_000 });
 }
 
+/** Runs every cell of the tour with the toolbar's Run All and waits until the run stops at the error cell. */
+async function runTour(page) {
+  await page.locator('.notebook-toolbar-container').getByText('Run All', { exact: true }).click();
+  // Run All stops at the first failing cell, which is the tour's deliberate unknown command.
+  await page.locator('.notebookOverlay .codicon-notebook-state-error').first().waitFor({ state: 'attached', timeout: 90_000 });
+}
+
+/** The tour after Run All, scrolled so that the first code cells and their outputs fill the picture. */
+async function notebookShot(page) {
+  const firstCode = page.locator('.notebookOverlay .code-cell-row').first();
+  await firstCode.scrollIntoViewIfNeeded();
+  const box = await page.locator('.notebookOverlay .monaco-list').first().boundingBox();
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.mouse.wheel(0, 420);
+  // Outputs are drawn in a webview; give it a moment to lay out. This is a picture, not a test.
+  await page.waitForTimeout(2500);
+  await shot(page, opts.out, 'notebook');
+}
+
+/** QMP: New QMP Notebook opens an untitled notebook on the sandbox with a qmp cell to type into. */
+async function openStarterNotebook(page) {
+  await palette(page, 'QMP: New QMP Notebook');
+  await page.getByRole('tab', { name: /^Untitled/ }).first().waitFor({ timeout: 30_000 });
+  await visibleCodeCell(page).waitFor({ timeout: 30_000 });
+}
+
+function visibleCodeCell(page) {
+  return page.locator('.notebookOverlay:visible .code-cell-row').first();
+}
+
+/** Replaces the text of the first code cell of the visible notebook; the cursor ends `back` characters before the end. */
+async function setCellText(page, text, back = 0) {
+  const cell = visibleCodeCell(page);
+  await cell.locator('.monaco-editor .view-lines').click();
+  await page.keyboard.press('Control+A');
+  await page.keyboard.press('Delete');
+  await page.keyboard.insertText(text);
+  for (let i = 0; i < back; i++) await page.keyboard.press('ArrowLeft');
+  return cell;
+}
+
+async function completionShot(page) {
+  await setCellText(page, '{ "execute": "query-" }', 3);
+  await page.keyboard.press('Control+Space');
+  const widget = page.locator('.suggest-widget.visible');
+  await widget.waitFor({ timeout: 30_000 });
+  await widget.getByText('query-status').first().waitFor({ timeout: 30_000 });
+  await page.waitForTimeout(1000);
+  await shot(page, opts.out, 'completion');
+  await page.keyboard.press('Escape');
+}
+
+async function hoverShot(page) {
+  const cell = await setCellText(page, '{ "execute": "query-status" }');
+  await page.keyboard.press('Home');
+  const name = cell.locator('.view-line span span', { hasText: 'query-status' }).last();
+  await name.hover();
+  const hover = page.locator('.monaco-hover:visible', { hasText: 'query-status' });
+  await hover.waitFor({ timeout: 30_000 });
+  await page.waitForTimeout(1000);
+  await shot(page, opts.out, 'hover');
+  await page.mouse.move(5, 5);
+}
+
+async function diagnosticShot(page) {
+  const cell = await setCellText(page, '{ "execute": "query-verison" }');
+  await cell.locator('.squiggly-error').first().waitFor({ state: 'attached', timeout: 30_000 });
+  await palette(page, 'View: Focus Problems');
+  await page.locator('.markers-panel .monaco-list-row').first().waitFor({ timeout: 30_000 });
+  const name = cell.locator('.view-line span span', { hasText: 'query-verison' }).last();
+  await name.hover();
+  const hover = page.locator('.monaco-hover:visible', { hasText: 'query-verison' });
+  await hover.waitFor({ timeout: 30_000 });
+  await page.waitForTimeout(1000);
+  await shot(page, opts.out, 'diagnostic');
+}
+
 const opts = parseArgs(process.argv.slice(2));
 mkdirSync(opts.out, { recursive: true });
-const demo = await startDemo();
-console.log(`demo at ${demo.url}`);
+let demo;
+try {
+  demo = await startDemo();
+  console.log(`demo at ${demo.url}`);
+} catch (err) {
+  console.error(`${err.message}\n\nThe demo did not start; using the development extension instead.`);
+  demo = await startDevelopmentServer();
+  console.log(`development code-server at ${demo.url}`);
+}
 const { chromium } = await import('playwright-core');
 const browser = await chromium.launch({ executablePath: process.env.QMP_CHROMIUM ?? '/usr/bin/chromium', headless: true, args: chromiumFlags });
-let status = 0;
+const missing = [];
 try {
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
   const page = await context.newPage();
   await page.goto(demo.url);
   await openTour(page);
-  await page.waitForTimeout(2000);
-  await shot(page, opts.out, 'explore');
+  await palette(page, 'View: Close Primary Side Bar');
+  const steps = { notebook: notebookShot, completion: completionShot, hover: hoverShot, diagnostic: diagnosticShot };
+  // The tour runs first in every case: it starts the sandbox, whose live schema the language pictures use.
+  try {
+    await runTour(page);
+    if (opts.only.includes('notebook')) await steps.notebook(page);
+  } catch (err) {
+    console.error(`notebook: ${err.stack ?? err}`);
+    if (opts.only.includes('notebook')) missing.push('notebook');
+  }
+  const language = opts.only.filter((n) => n !== 'notebook');
+  if (language.length > 0) {
+    try {
+      await openStarterNotebook(page);
+    } catch (err) {
+      console.error(`new notebook: ${err.stack ?? err}`);
+    }
+  }
+  for (const name of language) {
+    try {
+      await steps[name](page);
+    } catch (err) {
+      console.error(`${name}: ${err.stack ?? err}`);
+      missing.push(name);
+      await page.keyboard.press('Escape').catch(() => {});
+    }
+  }
   if (opts.keepOpen) await new Promise(() => {});
 } catch (err) {
-  status = 1;
+  missing.push('all');
   console.error(err);
+  // What the page showed when it failed, for a look; never into --out, where it could be mistaken for a picture.
+  const failed = path.join(os.tmpdir(), `qmp-screenshots-failure-${process.pid}.png`);
+  await browser.contexts()[0]?.pages()[0]?.screenshot({ path: failed }).then(() => console.error(`the page at the failure: ${failed}`)).catch(() => {});
 } finally {
   await browser.close().catch(() => {});
   await demo.stop();
 }
-process.exit(status);
+if (missing.length > 0) console.error(`missing: ${missing.join(', ')}`);
+process.exit(missing.length > 0 ? 1 : 0);
