@@ -40,7 +40,7 @@ run(process.execPath, [path.join(root, 'scripts', 'build.mjs'), '--production'])
 
 const vsce = path.join(root, 'node_modules', '@vscode', 'vsce', 'vsce');
 run(process.execPath, [vsce, 'package', '--no-dependencies', '--allow-missing-repository',
-  '--no-update-package-json', '--no-git-tag-version', '--out', out]);
+  '--no-update-package-json', '--no-git-tag-version', '--no-rewrite-relative-links', '--out', out]);
 
 // The package must hold only the allowed files: a .vscodeignore mistake would otherwise ship sources or maps.
 const list = spawnSync(process.execPath, [vsce, 'ls', '--no-dependencies'], { cwd: stage, encoding: 'utf8' });
