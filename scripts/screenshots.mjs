@@ -77,7 +77,8 @@ async function startDevelopmentServer() {
     settings: { 'workbench.colorTheme': 'Default Dark Modern', 'window.commandCenter': false },
   });
   atExit(dirs.dispose);
-  const server = await startCodeServer(install, dirs, {});
+  // The web workbench loads a development extension only with the smoke-test driver on (as host-test.mjs does).
+  const server = await startCodeServer(install, dirs, { testDriver: true });
   return {
     url: workbenchUrl(server, dirs.workspace, { developmentPath: root }),
     stop: async () => { await server.stop(); dirs.dispose(); },

@@ -7,9 +7,10 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startQemu, type TestQemu } from '../support/qemu';
+import { buildCli, cliBundle } from '../support/cliBundle';
 
 const root = path.resolve(__dirname, '..', '..', '..');
-const bundle = path.join(root, 'out', 'cli-check-test', 'cli.js');
+const bundle = cliBundle;
 const fixture10 = path.join(root, 'test', 'fixtures', 'qemu-10.0', 'query-qmp-schema.json');
 
 let dir: string;
@@ -50,13 +51,7 @@ const CLEAN = '# Clean\n\n```qmp\n{"execute": "query-status"}\n{"wait-event": "S
 before(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'qmp-cli-check-'));
   chmodSync(dir, 0o700);
-  const esbuild = await import('esbuild');
-  await esbuild.build({
-    entryPoints: [path.join(root, 'src', 'cli', 'main.ts')], outfile: bundle, bundle: true, platform: 'node',
-    target: 'node18', format: 'cjs', banner: { js: '#!/usr/bin/env node' }, logLevel: 'error',
-    // jsonc-parser's UMD build requires its parts dynamically, which a bundle cannot follow; its ESM build bundles.
-    mainFields: ['module', 'main'],
-  });
+  await buildCli();
 });
 
 after(() => rmSync(dir, { recursive: true, force: true }));

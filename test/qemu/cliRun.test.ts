@@ -8,10 +8,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { QmpClient } from '../../src/qmp/index';
 import { startQemu, type TestQemu } from '../support/qemu';
+import { buildCli, cliBundle } from '../support/cliBundle';
 
 const root = path.resolve(__dirname, '..', '..', '..');
 /** The CLI bundled exactly like scripts/build.mjs does, into out/ so the test does not race a dist build. */
-const bundle = path.join(root, 'out', 'cli-test', 'cli.js');
+const bundle = cliBundle;
 
 interface CliResult {
   code: number | null;
@@ -77,13 +78,7 @@ function notebook(name: string, cells: Array<string | [string, string]>, profile
 before(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'qmp-cli-test-'));
   chmodSync(dir, 0o700);
-  const esbuild = await import('esbuild');
-  await esbuild.build({
-    entryPoints: [path.join(root, 'src', 'cli', 'main.ts')], outfile: bundle, bundle: true, platform: 'node',
-    target: 'node18', format: 'cjs', banner: { js: '#!/usr/bin/env node' }, logLevel: 'error',
-    // jsonc-parser's UMD build requires its parts dynamically, which a bundle cannot follow; its ESM build bundles.
-    mainFields: ['module', 'main'],
-  });
+  await buildCli();
 });
 
 after(() => {
