@@ -235,6 +235,8 @@ try {
     } catch (err) {
       console.error(`${name}: ${err.stack ?? err}`);
       missing.push(name);
+      const failed = path.join(os.tmpdir(), `qmp-screenshots-${name}-failure-${process.pid}.png`);
+      await page.screenshot({ path: failed }).then(() => console.error(`the page at the failure: ${failed}`)).catch(() => {});
       await page.keyboard.press('Escape').catch(() => {});
     }
   }
