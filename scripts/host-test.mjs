@@ -104,7 +104,7 @@ async function runPass(install, pass, opts, logFile) {
       const text = Array.isArray(message) ? message.map(String).join(' ') : String(message);
       log(`[workbench ${level}] ${text}`);
       // The extension host's console arrives here; echo the runner's own lines (see test/host/index.ts).
-      if (/^\s*(ok |FAIL |host suite )/.test(text)) console.log(text.replace(/^\s*/, '  '));
+      if (/^\s*(ok |FAIL |host suite |\[measure\] )/.test(text)) console.log(text.replace(/^\s*/, '  '));
     });
     const page = context.pages()[0] ?? await context.newPage();
     page.on('console', (m) => {
