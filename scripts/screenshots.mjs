@@ -124,11 +124,13 @@ async function runTour(page) {
 
 /** The tour after Run All, scrolled so that the first code cells and their outputs fill the picture. */
 async function notebookShot(page) {
+  // Scrolls so that the first code cell sits just under the toolbar: its replies and the start/stop cells follow.
   const firstCode = page.locator('.notebookOverlay .code-cell-row').first();
   await firstCode.scrollIntoViewIfNeeded();
-  const box = await page.locator('.notebookOverlay .monaco-list').first().boundingBox();
-  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
-  await page.mouse.wheel(0, 420);
+  const list = await page.locator('.notebookOverlay .monaco-list').first().boundingBox();
+  const cell = await firstCode.boundingBox();
+  await page.mouse.move(list.x + list.width / 2, list.y + list.height / 2);
+  await page.mouse.wheel(0, cell.y - list.y - 12);
   // Outputs are drawn in a webview; give it a moment to lay out. This is a picture, not a test.
   await page.waitForTimeout(2500);
   await shot(page, opts.out, 'notebook');
@@ -157,11 +159,12 @@ async function setCellText(page, text, back = 0) {
 }
 
 async function completionShot(page) {
-  await setCellText(page, '{ "execute": "query-" }', 3);
+  // Members of a flat union's variant, chosen by its tag: the completion knows what null-co takes.
+  await setCellText(page, '{ "execute": "blockdev-add", "arguments": { "driver": "null-co", "" } }', 5);
   await page.keyboard.press('Control+Space');
   const widget = page.locator('.suggest-widget.visible');
   await widget.waitFor({ timeout: 30_000 });
-  await widget.getByText('query-status').first().waitFor({ timeout: 30_000 });
+  await widget.locator('.monaco-list-row', { hasText: 'read-zeroes' }).first().waitFor({ timeout: 30_000 });
   await page.waitForTimeout(1000);
   await shot(page, opts.out, 'completion');
   await page.keyboard.press('Escape');

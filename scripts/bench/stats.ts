@@ -34,7 +34,7 @@ export interface Row {
   /** The baseline's figure and its name (`raw`, `JSON`, `jsonc`). */
   base?: { name: string; value: number };
   unit: Unit;
-  /** `higher` for throughput, where the ratio is baseline / ours so that above 1 still means slower. */
+  /** `higher` for throughput, where the ratio is ours / baseline (above 1 is faster), as targets are written. */
   better?: 'lower' | 'higher';
   target?: string;
   /** Whether the target was met, when it can be judged. */
@@ -46,7 +46,7 @@ export interface Row {
 export function ratio(row: Row): number {
   if (row.pairedRatio !== undefined) return row.pairedRatio;
   if (!row.base) return NaN;
-  return row.better === 'higher' ? row.base.value / row.ours : row.ours / row.base.value;
+  return row.ours / row.base.value;
 }
 
 export function renderTable(rows: readonly Row[]): string {
