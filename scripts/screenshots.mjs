@@ -127,10 +127,21 @@ async function notebookShot(page) {
   // Scrolls so that the first code cell sits just under the toolbar: its replies and the start/stop cells follow.
   const firstCode = page.locator('.notebookOverlay .code-cell-row').first();
   await firstCode.scrollIntoViewIfNeeded();
-  const list = await page.locator('.notebookOverlay .monaco-list').first().boundingBox();
-  const cell = await firstCode.boundingBox();
-  await page.mouse.move(list.x + list.width / 2, list.y + list.height / 2);
-  await page.mouse.wheel(0, cell.y - list.y - 12);
+  const list = await page.locator('.notebookOverlay .cell-list-container').first().boundingBox();
+  // One wheel event scrolls the list by a limited step, so wheel until the cell is where it should be. The
+  // wheel goes over the code cell's editor: markdown and outputs are drawn in the notebook's webview, which
+  // would take the wheel instead.
+  const target = list.y + 12;
+  for (let i = 0; i < 60; i++) {
+    const now = await firstCode.boundingBox();
+    if (now === null || now.y <= target + 10) break;
+    await page.mouse.move(now.x + now.width / 2, now.y + 20);
+    await page.mouse.wheel(0, Math.min(100, now.y - target));
+    await page.waitForTimeout(100);
+  }
+  // Onto the empty middle of the status bar, so that no hover toolbar or tooltip is in the picture.
+  const viewport = page.viewportSize();
+  await page.mouse.move(viewport.width / 2, viewport.height - 8);
   // Outputs are drawn in a webview; give it a moment to lay out. This is a picture, not a test.
   await page.waitForTimeout(2500);
   await shot(page, opts.out, 'notebook');

@@ -9,13 +9,12 @@
 // `qmp` to `text`, which keeps every line where it was, so the JSON output's `line` still names the sample.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { buildCli, cliBundle as cli, repoRoot as root } from '../support/cliBundle';
 
-const root = path.resolve(__dirname, '..', '..', '..');
-const cli = path.join(root, 'dist', 'cli.js');
 const tourFile = path.join(root, 'samples', 'tour.qmp');
 const savedFile = path.join(root, 'samples', 'saved-session.qmp');
 const schema72 = path.join(root, 'test', 'fixtures', 'qemu-7.2', 'query-qmp-schema.json');
@@ -119,10 +118,9 @@ function variant(name: string, text: string): string {
   return file;
 }
 
-before(() => {
+before(async () => {
   // The test runs the CLI users get, so it builds dist/ exactly as `npm run build` does.
-  const build = spawnSync(process.execPath, [path.join(root, 'scripts', 'build.mjs')], { cwd: root, encoding: 'utf8' });
-  assert.equal(build.status, 0, `node scripts/build.mjs failed:\n${build.stdout}\n${build.stderr}`);
+  await buildCli();
   dir = mkdtempSync(path.join(tmpdir(), 'qmp-tour-test-'));
   chmodSync(dir, 0o700);
 });
