@@ -66,7 +66,7 @@ export function complete(text: string, offset: number, schema: Schema | undefine
       const root = object?.root;
       if (root === undefined) break;
       if (location.object === root) rootKeyItems(text, location, root, schema, expect, ctx, previous, items);
-      else if (schema !== undefined) memberKeyItems(text, location, root, schema, previous, items);
+      else if (schema !== undefined) memberKeyItems(text, location, root, schema, ctx, previous, items);
       break;
     }
     case 'value': {
@@ -232,13 +232,18 @@ function rootKeyItems(
 // ---- members of arguments / data, at any depth ---------------------------------------------------------
 
 function memberKeyItems(
-  _text: string, loc: Extract<CursorLocation, { kind: 'key' }>, root: JsonObject, schema: Schema, previous: JsonObject | undefined, items: CompletionItem[],
+  _text: string, loc: Extract<CursorLocation, { kind: 'key' }>, root: JsonObject, schema: Schema, ctx: CompletionContext,
+  previous: JsonObject | undefined, items: CompletionItem[],
 ): void {
   const role = roleOf(root, schema, previous);
   const path = pathOf(loc.object);
   const types = typesAtPath(schema, root, role, path);
   if (types.length === 0) return;
   const members = membersAvailable(schema, types, loc.object);
+  // The man page documents the members of a command's arguments and an event's data (as hover does, only at
+  // the first level: deeper objects are types the schema masks, which the man page cannot be matched to).
+  const entity = path.length === 1 && (role.role === 'command' || role.role === 'wait' || role.role === 'event') ? role.name : undefined;
+  const tags = entity !== undefined && ctx.docs !== undefined ? toPlain(loc.object) as Record<string, unknown> : {};
   const present = new Set(loc.object.properties.filter((p) => p !== loc.property).map((p) => p.key));
   let index = 0;
   for (const m of members) {
@@ -248,7 +253,8 @@ function memberKeyItems(
     const insertText = loc.colonFollows ? `"${m.name}"` : `"${m.name}": ${value}${loc.commaNeeded ? ',' : ''}`;
     const group = m.deprecated ? '2' : m.optional ? '1' : '0';
     items.push({
-      label: m.name, kind: 'property', detail: memberDetail(schema, m), documentation: memberDoc(schema, m),
+      label: m.name, kind: 'property', detail: memberDetail(schema, m),
+      documentation: withSummary(memberDoc(schema, m), entity !== undefined ? ctx.docs?.member(entity, m.name, tags)?.markdown : undefined),
       insertText, isSnippet: !loc.colonFollows, range: loc.range, filterText: loc.quoted ? `"${m.name}"` : m.name,
       sortText: `${group}${String(index).padStart(4, '0')}`,
       retrigger: !loc.colonFollows && (value.startsWith('"') || value.includes('|')),

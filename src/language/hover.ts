@@ -4,7 +4,7 @@
 
 import type { CommandDef, EventDef, MemberDef, Schema, SchemaType } from '../qmp/schema';
 import { type OffsetRange, nodeAt, objectAt, parseCellObjects, pathOf, toPlain } from './jsonCursor';
-import type { QmpDocs } from './manpage';
+import type { QmpDocEntity, QmpDocs } from './manpage';
 import { branches, membersAvailable, roleOf, typesAtPath, versionText } from './schemaPath';
 import { type ShellWord, shellWordAt } from './shellCompletion';
 
@@ -124,9 +124,21 @@ export function commandMarkdown(schema: Schema, def: CommandDef, docs: HoverDocs
     def.allowOob ? 'Can run out-of-band (`allow-oob`): send it with `exec-oob`.' : undefined,
     def.open ? 'Accepts members the schema does not list (the properties of the device or object).' : undefined,
     flags(def),
-    docs?.command(def.name)?.markdown,
+    docBody(docs?.command(def.name)),
     footer,
   ]);
+}
+
+/**
+ * The man page's entry without its own first line (`**name** (Command)`): the hover already starts with the
+ * name and kind, and saying it twice pushes the description down.
+ */
+function docBody(entity: QmpDocEntity | undefined): string | undefined {
+  if (entity === undefined) return undefined;
+  const heading = `**${entity.name}** (`;
+  if (!entity.markdown.startsWith(heading)) return entity.markdown;
+  const end = entity.markdown.indexOf('\n\n');
+  return end < 0 ? undefined : entity.markdown.slice(end + 2);
 }
 
 function membersList(schema: Schema, members: readonly MemberDef[]): string[] {
@@ -140,7 +152,7 @@ export function eventMarkdown(schema: Schema, def: EventDef, docs: HoverDocs | u
   const data = def.argType === undefined || def.argType.members.length === 0
     ? 'No data.'
     : ['Data:', ...membersList(schema, def.argType.members)].join('\n');
-  return join([`**${def.name}** (event)`, data, flags(def), docs?.event(def.name)?.markdown, footer]);
+  return join([`**${def.name}** (event)`, data, flags(def), docBody(docs?.event(def.name)), footer]);
 }
 
 export function memberMarkdown(schema: Schema, m: MemberDef, entity: string | undefined, doc: string | undefined, footer: string): string {

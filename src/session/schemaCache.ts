@@ -3,6 +3,7 @@
 // `{ "format": 1, "profile": ..., "version": {...}, "savedAt": ISO date, "schema": [SchemaInfo...] }`.
 // The masked type numbers inside are only valid together with that exact schema, which is why the whole reply
 // is stored with the QEMU version that sent it and always replaced as a whole.
+import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
 import * as vscode from 'vscode';
 import type { QemuVersion } from './ports';
 
@@ -52,8 +53,19 @@ export class SchemaCache {
   }
 
   async save(profile: string, version: QemuVersion | undefined, schema: unknown[]): Promise<void> {
-    await vscode.workspace.fs.createDirectory(this.dir);
     const text = JSON.stringify({ format: cacheFormat, profile, version, savedAt: new Date().toISOString(), schema });
-    await vscode.workspace.fs.writeFile(this.fileFor(profile), Buffer.from(text, 'utf8'));
+    const file = this.fileFor(profile);
+    if (file.scheme !== 'file') {
+      await vscode.workspace.fs.createDirectory(this.dir);
+      await vscode.workspace.fs.writeFile(file, Buffer.from(text, 'utf8'));
+      return;
+    }
+    // Files the extension creates are private to the user (a schema tells what a QEMU build can do), and a
+    // reader never sees half a file: write a 0600 temporary file in a 0700 folder, then rename it.
+    await mkdir(this.dir.fsPath, { recursive: true, mode: 0o700 });
+    await chmod(this.dir.fsPath, 0o700);
+    const temporary = `${file.fsPath}.${process.pid}.tmp`;
+    await writeFile(temporary, text, { encoding: 'utf8', mode: 0o600 });
+    await rename(temporary, file.fsPath);
   }
 }

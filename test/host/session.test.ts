@@ -109,6 +109,9 @@ suite('sessions', () => {
         { version?: { major?: number }; schema?: unknown[] };
       assert.equal(cached.version?.major, s.version.major, 'the cache names the QEMU version');
       assert.ok(Array.isArray(cached.schema) && cached.schema.length > 500, 'the whole schema is cached');
+      const cacheFile = qmp.sessions.schemaCacheFile('sandbox').fsPath;
+      assert.equal(fs.statSync(cacheFile).mode & 0o777, 0o600, 'the cached schema is private to the user');
+      assert.equal(fs.statSync(path.dirname(cacheFile)).mode & 0o777, 0o700, 'so is its folder');
       const pid = s.sandbox?.pid;
       assert.ok(pid !== undefined && processAlive(pid), 'the sandbox QEMU runs');
       const text = qmp.statusBar.textOf('sandbox') ?? '';

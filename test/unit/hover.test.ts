@@ -126,12 +126,26 @@ for (const version of VERSIONS) {
       assert.match(hoverAt('{"wait-event": "ST|OP"}', schema, docs)?.contents ?? '', /Emitted when stopped \(hand-written\)\./);
       assert.match(hoverAt('eject for|ce=true', schema, docs, { language: 'qmp-shell' })?.contents ?? '', /Force ejection/);
     });
+    test("the man page's own heading is dropped: the name and kind are said once", () => {
+      const base = handDocs();
+      const headed = (e: QmpDocEntity | undefined): QmpDocEntity | undefined =>
+        e === undefined ? undefined : { ...e, markdown: `**${e.name}** (${e.kind === 'command' ? 'Command' : 'Event'})\n\n${e.markdown}` };
+      const docs: QmpDocs = { ...base, command: (n) => headed(base.command(n)), event: (n) => headed(base.event(n)) };
+      const status = hoverAt('{"execute": "query-st|atus"}', schema, docs)?.contents ?? '';
+      assert.match(status, /^\*\*query-status\*\* \(command\)/);
+      assert.match(status, /Query the run status \(hand-written\)\./);
+      assert.equal(status.match(/\*\*query-status\*\*/g)?.length, 1);
+      const stop = hoverAt('{"wait-event": "ST|OP"}', schema, docs)?.contents ?? '';
+      assert.match(stop, /Emitted when stopped/);
+      assert.equal(stop.match(/\*\*STOP\*\*/g)?.length, 1);
+    });
     test('the installed qemu-qmp-ref(7), or the hand-written docs where none is installed', () => {
       const page = findQmpManPage();
       const docs = page !== undefined ? loadQmpManPage(page) : handDocs();
       assert.ok(docs !== undefined);
       const status = hoverAt('{"execute": "query-st|atus"}', schema, docs)?.contents ?? '';
       assert.match(status, /Query the run status/);
+      assert.equal(status.match(/\*\*query-status\*\*/g)?.length, 1, status);
       if (page !== undefined) {
         // A variant member is found through the union's "members of" references.
         const member = hoverAt('{"execute": "blockdev-add", "arguments": {"driver": "file", "file|name": "/x"}}', schema, docs)?.contents ?? '';
