@@ -7,7 +7,7 @@
 // booleans, null, object and array shapes), and the event-wait clause (`wait-event` names, `data` members).
 
 import type { CommandDef, EventDef, MemberDef, Schema, SchemaType } from '../qmp/schema';
-import { type CursorLocation, type JsonObject, type OffsetRange, locate, parseCellObjects, pathOf } from './jsonCursor';
+import { type CursorLocation, type JsonObject, type OffsetRange, locate, parseCellObjects, pathOf, toPlain } from './jsonCursor';
 import type { QmpDocs } from './manpage';
 import { type ObjectRole, branches, membersAvailable, roleOf, typesAtPath } from './schemaPath';
 

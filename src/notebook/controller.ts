@@ -101,7 +101,12 @@ export class QmpControllers implements vscode.Disposable {
   /** Fires when a cell run ends; for tests and for anything that reports on runs. */
   readonly onDidEndRun = this.runEmitter.event;
 
-  constructor(private readonly sessions: SessionManager, private readonly log: vscode.LogOutputChannel) {
+  /**
+   * `extensionId`: this extension's id (publisher.name), which VS Code puts in front of a controller's id to
+   * name the kernel when one is selected by command.
+   */
+  constructor(private readonly sessions: SessionManager, private readonly log: vscode.LogOutputChannel,
+    private readonly extensionId = 'qmp-notebook.qmp-notebook') {
     this.disposables.push(this.profileEmitter, this.runEmitter);
     this.syncControllers();
     this.disposables.push(
@@ -109,7 +114,9 @@ export class QmpControllers implements vscode.Disposable {
       sessions.onDidChangeState((s) => this.onSessionState(s)),
       vscode.workspace.onDidOpenNotebookDocument((nb) => this.applyAffinity(nb)),
       vscode.workspace.onDidCloseNotebookDocument((nb) => this.selected.delete(nb.uri.toString())),
+      vscode.window.onDidChangeActiveNotebookEditor((editor) => this.preselect(editor)),
     );
+    this.preselect(vscode.window.activeNotebookEditor);
   }
 
   /** The controller id of a profile: stable, so VS Code remembers the choice per notebook. */
@@ -191,6 +198,24 @@ export class QmpControllers implements vscode.Disposable {
       controller.updateNotebookAffinity(notebook,
         name === wanted ? vscode.NotebookControllerAffinity.Preferred : vscode.NotebookControllerAffinity.Default);
     }
+  }
+
+  /**
+   * Selects the kernel of the profile a notebook names when its editor becomes active and none is selected.
+   * VS Code's kernel picker ignores affinity: with two or more profiles it shows "Select Kernel" and asks on the
+   * first run, although the file says which profile it runs on. With one profile VS Code picks it by itself.
+   */
+  private preselect(editor: vscode.NotebookEditor | undefined): void {
+    if (editor === undefined || editor.notebook.notebookType !== notebookType || this.controllers.size < 2) return;
+    if (this.selected.has(editor.notebook.uri.toString())) return;
+    const wanted = this.profileOf(editor.notebook) ?? this.sessions.sandboxProfileName();
+    // A notebook naming a profile that is not configured leaves the choice to the user.
+    if (wanted === undefined || !this.controllers.has(wanted)) return;
+    // The command acts on the active notebook editor, and skips a notebook that has a kernel already (one the
+    // user picked, or that VS Code remembered).
+    vscode.commands.executeCommand('notebook.selectKernel',
+      { id: QmpControllers.controllerId(wanted), extension: this.extensionId, skipIfAlreadySelected: true })
+      .then(undefined, (err: unknown) => this.log.warn(`could not select the kernel of "${wanted}": ${errorText(err)}`));
   }
 
   private runner(notebook: vscode.NotebookDocument): NotebookRunner {

@@ -67,9 +67,12 @@ export function replyOutput(reply: CommandReplyLike, keepId = true): vscode.Note
     const value = reply.value;
     // HMP answers with a string that is meant to be read as text, newlines and all.
     const text = typeof value === 'string' ? value : JSON.stringify(value, null, 2);
+    // NotebookCellOutputItem.json would indent with tabs, which the notebook draws eight columns wide: the
+    // JSON item carries the same two-space text as the plain one. It comes first because VS Code shows the
+    // first mime of its display order (application/json before text/plain), with JSON colouring and folding.
     const items = typeof value === 'string'
       ? [vscode.NotebookCellOutputItem.text(text, textMime)]
-      : [vscode.NotebookCellOutputItem.json(value, jsonMime), vscode.NotebookCellOutputItem.text(text, textMime)];
+      : [vscode.NotebookCellOutputItem.text(text, jsonMime), vscode.NotebookCellOutputItem.text(text, textMime)];
     return output(items, { kind: 'reply', wire });
   }
   return output([errorItem(reply.error.class, `${reply.error.desc}\ncommand: ${reply.sent}`)], { kind: 'error', wire });

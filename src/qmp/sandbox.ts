@@ -87,13 +87,15 @@ const pid = Number(process.argv[1]); const dir = process.argv[2];
 const fs = require('fs');
 const alive = () => { try { process.kill(pid, 0); return true; } catch { return false; } };
 const finish = () => { try { fs.rmSync(dir, { recursive: true, force: true }); } catch {} process.exit(0); };
+let reaping = false;
 const reap = () => {
+  if (reaping) return; reaping = true;
   try { process.kill(pid, 'SIGTERM'); } catch {}
   let n = 0;
   const t = setInterval(() => { if (!alive()) finish(); if (++n === 20) { try { process.kill(pid, 'SIGKILL'); } catch {} } if (n > 40) finish(); }, 100);
 };
 process.stdin.on('end', reap); process.stdin.on('error', reap); process.stdin.resume();
-setInterval(() => { if (!alive()) process.exit(0); }, 2000);
+setInterval(() => { if (!alive() && !reaping) process.exit(0); }, 2000);
 `;
 
 /**

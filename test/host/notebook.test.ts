@@ -63,6 +63,15 @@ suite('notebooks', () => {
     assert.deepEqual(status.kinds, ['reply']);
     assert.ok(status.mimes.includes('application/json'));
     assert.match(status.texts.join('\n'), /"status": "prelaunch"/);
+    // The notebook shows the first mime of its display order, application/json, so that item must be the
+    // readable one: two-space indentation (NotebookCellOutputItem.json would indent with tabs), and the same
+    // text as the plain item.
+    const items = nb.cellAt(1).outputs[0]?.items ?? [];
+    assert.deepEqual(items.map((i) => i.mime), ['application/json', 'text/plain']);
+    const [jsonText, plainText] = items.map((i) => new TextDecoder().decode(i.data));
+    assert.match(jsonText ?? '', /^\{\n {2}"[a-z]/);
+    assert.doesNotMatch(jsonText ?? '', /\t/);
+    assert.equal(jsonText, plainText);
 
     const shell = outputTexts(nb.cellAt(2));
     assert.deepEqual(shell.kinds, ['sent', 'reply']);
@@ -237,6 +246,30 @@ suite('notebooks', () => {
         'the profile in the notebook metadata');
       assert.equal(qmp.schemaSource.oobNegotiated(nb.uri), undefined, 'not connected');
     } finally {
+      await config.update('connections', undefined, vscode.ConfigurationTarget.Workspace);
+    }
+  });
+
+  test('with several profiles, a notebook opens with the kernel of the profile it names already selected', async () => {
+    const qmp = await api();
+    const config = vscode.workspace.getConfiguration('qmp');
+    await config.update('connections', [{ name: 'named', socket: '/nonexistent/qmp.sock' }], vscode.ConfigurationTarget.Workspace);
+    const chosen: vscode.NotebookDocument[] = [];
+    const sub = qmp.controllers.onDidChangeNotebookProfile((nb) => chosen.push(nb));
+    try {
+      await waitFor(qmp.sessions.onDidChangeProfiles, () => qmp.controllers.controllerFor('named'), 'the named controller');
+      const data = new vscode.NotebookData([new vscode.NotebookCellData(vscode.NotebookCellKind.Code, '{ "execute": "query-name" }', 'qmp')]);
+      data.metadata = { profile: 'named' };
+      const nb = await vscode.workspace.openNotebookDocument('qmp-notebook', data);
+      // Only opened in an editor: nobody picks a kernel, yet VS Code's picker must not say "Select Kernel".
+      await vscode.window.showNotebookDocument(nb);
+      await waitFor(qmp.controllers.onDidChangeNotebookProfile, () => (chosen.includes(nb) ? true : undefined),
+        'the named kernel to be selected by itself');
+      assert.equal(qmp.controllers.profileOf(nb), 'named');
+      assert.equal(nb.metadata['profile'], 'named', 'the header is left as it was');
+    } finally {
+      sub.dispose();
+      await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
       await config.update('connections', undefined, vscode.ConfigurationTarget.Workspace);
     }
   });

@@ -73,6 +73,26 @@ for (const version of VERSIONS) {
       assert.equal(event?.documentation, 'Summary of STOP.');
       assert.match(itemsAt('|', schema, { docs }).find((i) => i.label === 'stop')?.documentation ?? '', /^Summary of stop\./);
     });
+    test("the man page's member description leads an argument's documentation", () => {
+      const asked: { entity: string; member: string; tags: unknown }[] = [];
+      const docs: QmpDocs = {
+        command: () => undefined, event: () => undefined, type: () => undefined, entities: () => [], version: undefined,
+        member: (entity, member, tags) => {
+          asked.push({ entity: typeof entity === 'string' ? entity : entity.name, member, tags });
+          return member === 'force' ? { name: member, optional: true, section: 'Arguments', markdown: 'Force ejection.', plain: '' } : undefined;
+        },
+      };
+      const items = itemsAt('{"execute": "eject", "arguments": {"id": "cd0", |}}', schema, { docs });
+      const force = items.find((i) => i.label === 'force');
+      assert.match(force?.documentation ?? '', /^Force ejection\.\n\n`force`: bool/);
+      // Members without a description keep the schema's text alone.
+      assert.match(items.find((i) => i.label === 'device')?.documentation ?? '', /^`device`: /);
+      assert.ok(asked.some((a) => a.entity === 'eject' && a.member === 'force' && (a.tags as Record<string, unknown>)['id'] === 'cd0'));
+      // Deeper objects are masked types the man page cannot be matched to: nothing is asked for them.
+      asked.length = 0;
+      itemsAt('{"execute": "blockdev-add", "arguments": {"driver": "qcow2", "file": {|}}}', schema, { docs });
+      assert.deepEqual(asked, []);
+    });
   });
 
   describe(`whole-command skeletons (QEMU ${version})`, () => {
