@@ -347,15 +347,15 @@ export class SessionManager implements vscode.Disposable {
     if (s.profile.kind === 'sandbox') {
       // Our own QEMU went away: restarting it silently would hide the crash, so the user restarts it.
       void this.stopSandboxProcess(s);
-      this.setState(s, 'error', `The sandbox QEMU went away (${reason}).`);
+      this.setState(s, 'error', `The sandbox QEMU went away: ${reason}.`);
       return;
     }
     if (!setting<boolean>('reconnect.enabled', true)) {
-      this.setState(s, 'error', `QEMU went away (${reason}).`);
+      this.setState(s, 'error', `QEMU went away: ${reason}.`);
       return;
     }
     s.reconnectAttempts = 0;
-    this.setState(s, 'reconnecting', `QEMU went away (${reason}).`);
+    this.setState(s, 'reconnecting', `QEMU went away: ${reason}.`);
     this.scheduleReconnect(s);
   }
 
