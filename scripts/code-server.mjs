@@ -260,3 +260,21 @@ export async function launchBrowser(dirs, { viewport = { width: 1400, height: 90
   });
   return context;
 }
+
+/**
+ * Waits for the workbench and its explorer, then opens a workspace file by name through Quick Open and
+ * waits until a notebook cell is drawn (notebook cells live in an overlay outside the editor pane).
+ */
+export async function openWorkspaceNotebook(page, name, { timeout = 60_000 } = {}) {
+  await page.locator('.monaco-workbench').waitFor({ timeout });
+  await page.locator('.explorer-folders-view .monaco-list-row').first().waitFor({ timeout });
+  await page.locator('.monaco-workbench').click({ position: { x: 700, y: 450 } });
+  await page.keyboard.press('Control+P');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ timeout: 30_000 });
+  await input.fill(name);
+  await page.locator('.quick-input-list .monaco-list-row').first().waitFor({ timeout: 30_000 });
+  await page.keyboard.press('Enter');
+  await page.locator('.notebookOverlay .code-cell-row, .notebookOverlay .markdown-cell-row').first()
+    .waitFor({ state: 'attached', timeout });
+}

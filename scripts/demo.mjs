@@ -12,6 +12,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   root, codeServerInstall, makeRunFolders, installVsix, startCodeServer, workbenchUrl, launchBrowser, atExit,
+  openWorkspaceNotebook,
 } from './code-server.mjs';
 
 let screenshot;
@@ -61,20 +62,8 @@ let status = 0;
 try {
   const page = context.pages()[0] ?? await context.newPage();
   await page.goto(url);
-  await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
-  // The explorer lists the workspace once the remote file system is connected.
-  await page.locator('.explorer-folders-view .monaco-list-row').first().waitFor({ timeout: 60_000 });
   if (existsSync(tour)) {
-    await page.locator('.monaco-workbench').click({ position: { x: 700, y: 450 } });
-    await page.keyboard.press('Control+P');
-    const input = page.locator('.quick-input-widget input');
-    await input.waitFor({ timeout: 30_000 });
-    await input.fill('tour.qmp');
-    await page.locator('.quick-input-list .monaco-list-row').first().waitFor({ timeout: 30_000 });
-    await page.keyboard.press('Enter');
-    // Notebook cells are drawn in an overlay outside the editor pane.
-    await page.locator('.notebookOverlay .code-cell-row, .notebookOverlay .markdown-cell-row').first()
-      .waitFor({ state: 'attached', timeout: 60_000 })
+    await openWorkspaceNotebook(page, 'tour.qmp')
       .catch(() => console.log('no notebook cells appeared (is the notebook type registered?); taking the screenshot anyway'));
   } else {
     console.log('samples/tour.qmp is missing; the screenshot shows the workspace only.');

@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   root, freePort, codeServerInstall, buildIfNeeded, makeRunFolders, startCodeServer, workbenchUrl, atExit,
+  openWorkspaceNotebook,
 } from './code-server.mjs';
 
 const chromiumFlags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -103,15 +104,7 @@ async function palette(page, title) {
 }
 
 async function openTour(page) {
-  await page.locator('.monaco-workbench').waitFor({ timeout: 90_000 });
-  await page.locator('.explorer-folders-view .monaco-list-row').first().waitFor({ timeout: 90_000 });
-  await page.locator('.monaco-workbench').click({ position: { x: 700, y: 450 } });
-  await page.keyboard.press('Control+P');
-  const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ timeout: 30_000 });
-  await input.fill('tour.qmp');
-  await page.locator('.quick-input-list .monaco-list-row').first().waitFor({ timeout: 30_000 });
-  await page.keyboard.press('Enter');
+  await openWorkspaceNotebook(page, 'tour.qmp', { timeout: 90_000 });
   await page.locator('.notebookOverlay .code-cell-row').first().waitFor({ timeout: 60_000 });
 }
 

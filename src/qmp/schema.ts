@@ -343,14 +343,7 @@ export class Schema {
   }
 
   command(name: string): CommandDef | undefined {
-    let def = this.commandDefs.get(name);
-    if (!def) {
-      const info = this.commandInfos.get(name);
-      if (!info) return undefined;
-      def = new CommandDefImpl(this, info);
-      this.commandDefs.set(name, def);
-    }
-    return def;
+    return definitionOf(name, this.commandInfos, this.commandDefs, (info) => new CommandDefImpl(this, info));
   }
 
   /** Every command, sorted by name. */
@@ -364,14 +357,7 @@ export class Schema {
   }
 
   event(name: string): EventDef | undefined {
-    let def = this.eventDefs.get(name);
-    if (!def) {
-      const info = this.eventInfos.get(name);
-      if (!info) return undefined;
-      def = new EventDefImpl(this, info);
-      this.eventDefs.set(name, def);
-    }
-    return def;
+    return definitionOf(name, this.eventInfos, this.eventDefs, (info) => new EventDefImpl(this, info));
   }
 
   /** Every event, sorted by name. */
@@ -576,4 +562,16 @@ function jsonTypeKind(t: JsonType): ValueKind {
     case 'array': return 'array';
     case 'value': return 'any';
   }
+}
+
+/** The definition of `name`, made from its wire entry on first use and kept: the model is built lazily. */
+function definitionOf<I, D>(name: string, infos: Map<string, I>, defs: Map<string, D>, make: (info: I) => D): D | undefined {
+  let def = defs.get(name);
+  if (!def) {
+    const info = infos.get(name);
+    if (!info) return undefined;
+    def = make(info);
+    defs.set(name, def);
+  }
+  return def;
 }
