@@ -9,7 +9,7 @@ import {
   EventTimeoutError, ExecuteError, GreetingTimeoutError, MalformedMessageError, OobRefusedError, ProtocolError,
   ServerParseError, StateError,
 } from './errors';
-import { DEFAULT_MAX_MESSAGE_BYTES, JsonObjectReader, isSingleObjectLine } from './framing';
+import { DEFAULT_MAX_MESSAGE_BYTES, JsonObjectReader } from './framing';
 import { connectSocket, DEFAULT_CONNECT_TIMEOUT_MS, formatAddress, type QmpAddress } from './transport';
 import { canonicalJson, isGreeting, isObject, OWN_ID_PREFIX, topLevelMemberText, type QmpGreeting } from './wire';
 
@@ -546,15 +546,28 @@ export class QmpClient {
   // ---- receiving ---------------------------------------------------------------------------------------
 
   private onData(session: Session, chunk: Buffer): void {
-    // Fast path: QEMU's compact output usually arrives as exactly one `{…}\r\n` per read. If JSON.parse
-    // accepts it, it was exactly one object and the byte scan is not needed.
-    if (session.reader.idle && chunk.length <= this.opts.maxMessageBytes && isSingleObjectLine(chunk)) {
-      const text = chunk.toString('utf8', 0, chunk.length - (chunk[chunk.length - 2] === 0x0d ? 2 : 1));
-      let value: unknown;
-      let parsed = true;
-      try { value = JSON.parse(text); } catch { parsed = false; }
-      if (parsed) { this.onMessage(session, text, value); return; }
+    // Fast path: QEMU's compact output is one `{…}\r\n` per message, often several per read when commands
+    // are pipelined. While no object is partly read, each line that starts with `{` and that JSON.parse
+    // accepts is exactly one message, so the byte scan is only needed from the first line that is not
+    // (a pretty-printed object, or a message cut by the read); the rest goes to the streaming reader.
+    let from = 0;
+    if (session.reader.idle) {
+      const n = chunk.length;
+      while (from < n && chunk[from] === 0x7b) {
+        const nl = chunk.indexOf(0x0a, from);
+        if (nl < 0 || nl - from > this.opts.maxMessageBytes) break;
+        const end = chunk[nl - 1] === 0x0d ? nl - 1 : nl;
+        if (chunk[end - 1] !== 0x7d) break;
+        const text = chunk.toString('utf8', from, end);
+        let value: unknown;
+        try { value = JSON.parse(text); } catch { break; }
+        this.onMessage(session, text, value);
+        if (this.session !== session) return;
+        from = nl + 1;
+      }
+      if (from >= n) return;
     }
+    if (from > 0) chunk = chunk.subarray(from);
     let texts: string[];
     try {
       texts = session.reader.push(chunk);

@@ -145,15 +145,3 @@ export class JsonObjectReader {
     return out;
   }
 }
-
-/**
- * True when the chunk is exactly one line `{…}\r\n` (or `{…}\n`) with no other newline: the common case of
- * QEMU's compact output arriving in one read. Such a chunk can be handed to JSON.parse directly; if that
- * succeeds it was exactly one object and the byte scan can be skipped.
- */
-export function isSingleObjectLine(chunk: Buffer): boolean {
-  const n = chunk.length;
-  if (n < 3 || chunk[0] !== LBRACE || chunk[n - 1] !== 0x0a) return false;
-  const close = chunk[n - 2] === 0x0d ? n - 3 : n - 2;
-  return chunk[close] === RBRACE && chunk.indexOf(0x0a) === n - 1;
-}

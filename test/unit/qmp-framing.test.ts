@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
-import { JsonObjectReader, isSingleObjectLine } from '../../src/qmp/framing';
+import { JsonObjectReader } from '../../src/qmp/framing';
 import { MalformedMessageError, OversizedMessageError } from '../../src/qmp/errors';
 import { fixturesDir } from '../support/fakeTransport';
 
@@ -147,13 +147,5 @@ describe('JsonObjectReader', () => {
 
   test('bytes outside an object that are not whitespace throw MalformedMessageError', () => {
     assert.throws(() => new JsonObjectReader().push(Buffer.from('{"a":1}\r\nhello\r\n')), MalformedMessageError);
-  });
-
-  test('isSingleObjectLine recognises exactly one compact line', () => {
-    assert.equal(isSingleObjectLine(Buffer.from('{"return": {}}\r\n')), true);
-    assert.equal(isSingleObjectLine(Buffer.from('{"return": {}}\n')), true);
-    assert.equal(isSingleObjectLine(Buffer.from('{"a": 1}\r\n{"b": 2}\r\n')), false);
-    assert.equal(isSingleObjectLine(Buffer.from('{\r\n    "a": 1\r\n}\r\n')), false);
-    assert.equal(isSingleObjectLine(Buffer.from('{"a": 1}')), false);
   });
 });
