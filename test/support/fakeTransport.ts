@@ -5,6 +5,7 @@ import net from 'node:net';
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { QmpClient, type QmpClientOptions } from '../../src/qmp/client';
 import { JsonObjectReader } from '../../src/qmp/framing';
 import type { QmpAddress } from '../../src/qmp/transport';
 import { topLevelMemberText } from '../../src/qmp/wire';
@@ -137,4 +138,23 @@ export async function startFakeServer(): Promise<FakeServer> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A QmpClient connected (greeting and negotiation done) to a fresh fake server, for one test. */
+export interface FakeSession {
+  client: QmpClient;
+  conn: FakeConnection;
+  server: FakeServer;
+  /** Disconnects the client and closes the server. */
+  close(): Promise<void>;
+}
+
+export async function connectToFake(options: QmpClientOptions = {}, greeting = GREETING_72): Promise<FakeSession> {
+  const server = await startFakeServer();
+  const client = new QmpClient(options);
+  const connecting = client.connect(server.address);
+  const conn = await server.accept();
+  await conn.handshake(greeting);
+  await connecting;
+  return { client, conn, server, close: async () => { await client.disconnect(); await server.close(); } };
 }

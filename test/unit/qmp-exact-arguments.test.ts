@@ -2,27 +2,17 @@
 // the arguments' source text and the client sends it in place of JSON.stringify(arguments).
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { QmpClient } from '../../src/qmp/client';
 import { parseCell } from '../../src/notebook/format';
-import { startFakeServer, GREETING_72, type FakeServer } from '../support/fakeTransport';
+import { connectToFake, type FakeSession } from '../support/fakeTransport';
 
-const servers: FakeServer[] = [];
-const clients: QmpClient[] = [];
-after(async () => {
-  for (const c of clients) await c.disconnect();
-  for (const s of servers) await s.close();
-});
+const sessions: FakeSession[] = [];
+after(async () => { for (const s of sessions) await s.close(); });
 
 describe('exact arguments', () => {
   test('an integer beyond 2^53 in a cell is sent digit for digit', async () => {
-    const server = await startFakeServer();
-    servers.push(server);
-    const client = new QmpClient();
-    clients.push(client);
-    const connecting = client.connect(server.address);
-    const conn = await server.accept();
-    await conn.handshake(GREETING_72);
-    await connecting;
+    const session = await connectToFake();
+    sessions.push(session);
+    const { client, conn } = session;
 
     const cell = '{ "execute": "qom-set", "arguments": { "path": "/x", "property": "p", "value": 18446744073709551615 }, // max u64\n "id": 9007199254740993 }';
     const { items, errors } = parseCell(cell, 'qmp');

@@ -3,26 +3,15 @@
 // `-qmp-pretty` produce, and check that every reply still reaches its own command.
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { QmpClient } from '../../src/qmp/client';
-import { startFakeServer, GREETING_72, type FakeConnection, type FakeServer } from '../support/fakeTransport';
+import { connectToFake, type FakeSession } from '../support/fakeTransport';
 
-const servers: FakeServer[] = [];
-const clients: QmpClient[] = [];
-after(async () => {
-  for (const c of clients) await c.disconnect();
-  for (const s of servers) await s.close();
-});
+const sessions: FakeSession[] = [];
+after(async () => { for (const s of sessions) await s.close(); });
 
-async function connected(): Promise<{ client: QmpClient; conn: FakeConnection }> {
-  const server = await startFakeServer();
-  servers.push(server);
-  const client = new QmpClient();
-  clients.push(client);
-  const connecting = client.connect(server.address);
-  const conn = await server.accept();
-  await conn.handshake(GREETING_72);
-  await connecting;
-  return { client, conn };
+async function connected(): Promise<FakeSession> {
+  const session = await connectToFake();
+  sessions.push(session);
+  return session;
 }
 
 describe('reading replies', () => {
