@@ -139,20 +139,25 @@ function featured(features: readonly string[] | undefined): Featured {
   return { features: f, deprecated: f.includes('deprecated'), unstable: f.includes('unstable') };
 }
 
-class ObjectTypeImpl implements ObjectType {
-  readonly kind = 'object';
+/** An entity with QAPI features; `deprecated` and `unstable` are derived once, at construction. */
+abstract class FeaturedEntity implements Featured {
   readonly features: readonly string[];
   readonly deprecated: boolean;
   readonly unstable: boolean;
+
+  constructor(features: readonly string[] | undefined) {
+    ({ features: this.features, deprecated: this.deprecated, unstable: this.unstable } = featured(features));
+  }
+}
+
+class ObjectTypeImpl extends FeaturedEntity implements ObjectType {
+  readonly kind = 'object';
   private membersCache: MemberDef[] | undefined;
   private memberIndex: Map<string, MemberDef> | undefined;
   private variantsCache: VariantDef[] | undefined;
 
   constructor(private readonly schema: Schema, private readonly info: SchemaInfoObject) {
-    const f = featured(info.features);
-    this.features = f.features;
-    this.deprecated = f.deprecated;
-    this.unstable = f.unstable;
+    super(info.features);
   }
 
   get name(): string { return this.info.name; }
@@ -242,20 +247,12 @@ function hasNoMembers(t: ObjectType): boolean {
   return t.members.length === 0 && t.variants.length === 0;
 }
 
-class CommandDefImpl implements CommandDef {
-  readonly features: readonly string[];
-  readonly deprecated: boolean;
-  readonly unstable: boolean;
-  readonly allowOob: boolean;
+/** A command or event: named, with features and an argument (or data) object resolved on first use. */
+abstract class EntityWithArguments<I extends SchemaInfoCommand | SchemaInfoEvent> extends FeaturedEntity {
   private argCache: { t: ObjectType | undefined } | undefined;
-  private retCache: SchemaType | undefined;
 
-  constructor(private readonly schema: Schema, private readonly info: SchemaInfoCommand) {
-    const f = featured(info.features);
-    this.features = f.features;
-    this.deprecated = f.deprecated;
-    this.unstable = f.unstable;
-    this.allowOob = info['allow-oob'] === true;
+  constructor(protected readonly schema: Schema, protected readonly info: I) {
+    super(info.features);
   }
 
   get name(): string { return this.info.name; }
@@ -266,6 +263,16 @@ class CommandDefImpl implements CommandDef {
       this.argCache = { t: hasNoMembers(t) ? undefined : t };
     }
     return this.argCache.t;
+  }
+}
+
+class CommandDefImpl extends EntityWithArguments<SchemaInfoCommand> implements CommandDef {
+  readonly allowOob: boolean;
+  private retCache: SchemaType | undefined;
+
+  constructor(schema: Schema, info: SchemaInfoCommand) {
+    super(schema, info);
+    this.allowOob = info['allow-oob'] === true;
   }
 
   get retType(): SchemaType { return (this.retCache ??= this.schema.resolve(this.info['ret-type'])); }
@@ -276,29 +283,7 @@ class CommandDefImpl implements CommandDef {
   }
 }
 
-class EventDefImpl implements EventDef {
-  readonly features: readonly string[];
-  readonly deprecated: boolean;
-  readonly unstable: boolean;
-  private argCache: { t: ObjectType | undefined } | undefined;
-
-  constructor(private readonly schema: Schema, private readonly info: SchemaInfoEvent) {
-    const f = featured(info.features);
-    this.features = f.features;
-    this.deprecated = f.deprecated;
-    this.unstable = f.unstable;
-  }
-
-  get name(): string { return this.info.name; }
-
-  get argType(): ObjectType | undefined {
-    if (!this.argCache) {
-      const t = this.schema.resolveObject(this.info['arg-type']);
-      this.argCache = { t: hasNoMembers(t) ? undefined : t };
-    }
-    return this.argCache.t;
-  }
-}
+class EventDefImpl extends EntityWithArguments<SchemaInfoEvent> implements EventDef {}
 
 /** Options for describeType. */
 export interface DescribeOptions {
