@@ -8,7 +8,7 @@ import { codeActions, switchToExecOob, type TextEdit } from './codeActions';
 import { type CompletionItem, complete } from './completion';
 import { type Diagnostic, diagnose } from './diagnostics';
 import { hover } from './hover';
-import { type QmpDocs, loadQmpManPage } from './manpage';
+import type { QmpDocs } from './manpage';
 import { oobHints } from './oobHints';
 import { completeShell } from './shellCompletion';
 import { parseShellCell } from '../notebook/format/shell';
@@ -28,15 +28,15 @@ export interface SchemaSource {
   onDidChange: vscode.Event<void>;
   /** Whether the connection negotiated OOB; undefined when not connected. */
   oobNegotiated(uri?: vscode.Uri): boolean | undefined;
-  /** The QMP reference documentation (qemu-qmp-ref(7)), when installed. */
-  docs?(): QmpDocs | undefined;
+  /** The QMP reference documentation (qemu-qmp-ref(7)), when installed; read on first call and kept. */
+  docs(): QmpDocs | undefined;
 }
 
 const SELECTOR: vscode.DocumentSelector = [{ language: 'qmp' }, { language: 'qmp-shell' }];
 const TRIGGERS = ['"', '{', ':', '=', '.', ' ', ','];
 const DEBOUNCE_MS = 150;
 const SWITCH_COMMAND = 'qmp.language.switchToExecOob';
-/** The man page is read a little after activation (it takes a few hundred ms), never on a keystroke. */
+/** The man page is read a little after activation (it takes a few hundred ms), not on the first hover. */
 const MAN_PAGE_DELAY_MS = 2000;
 
 function schemaOf(source: SchemaSource, uri: vscode.Uri): { schema: Schema; cached: boolean } | undefined {
@@ -102,13 +102,11 @@ function toWorkspaceEdit(doc: vscode.TextDocument, edits: readonly TextEdit[]): 
 /** Registers every language feature; dispose the result to remove them all. */
 export function registerLanguageFeatures(context: vscode.ExtensionContext, schemaSource: SchemaSource): vscode.Disposable {
   const disposables: vscode.Disposable[] = [];
-  // Documentation: the source's own, else the installed qemu-qmp-ref(7), read once in the background.
-  let manPage: QmpDocs | undefined;
-  const manPageTimer = setTimeout(() => {
-    if (schemaSource.docs === undefined) manPage = loadQmpManPage();
-  }, MAN_PAGE_DELAY_MS);
+  // Documentation comes from the schema source, which reads qemu-qmp-ref(7) once (honouring qmp.manPage and
+  // workspace trust); warm it in the background so the first hover or completion does not wait for it.
+  const manPageTimer = setTimeout(() => { schemaSource.docs(); }, MAN_PAGE_DELAY_MS);
   disposables.push({ dispose: () => clearTimeout(manPageTimer) });
-  const docs = (): QmpDocs | undefined => schemaSource.docs?.() ?? manPage;
+  const docs = (): QmpDocs | undefined => schemaSource.docs();
   const collection = vscode.languages.createDiagnosticCollection('qmp');
   disposables.push(collection);
 
