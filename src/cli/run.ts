@@ -9,6 +9,7 @@
 // event before the reply of the command that caused it. A cell fails at its first error reply, command
 // refused before sending, command timeout or event-wait timeout.
 import type { CommandInputLike, CommandReplyLike, EventRecord, RunnerClient } from './ports';
+import { eventDataMatches } from '../notebook/format/eventMatch';
 
 /** A command ready for the client, and where it came from in the notebook file. */
 export interface RunCommand {
@@ -73,16 +74,6 @@ export type RunOutcome =
   /** The connection was lost: exit 2. */
   | { status: 'disconnected'; cell: number; message: string };
 
-/** Whether `actual` contains everything in `expected`: objects member by member, everything else equal. */
-export function dataMatches(expected: unknown, actual: unknown): boolean {
-  if (expected === null || typeof expected !== 'object') return Object.is(expected, actual);
-  if (Array.isArray(expected)) {
-    return Array.isArray(actual) && actual.length === expected.length && expected.every((e, i) => dataMatches(e, actual[i]));
-  }
-  if (actual === null || typeof actual !== 'object' || Array.isArray(actual)) return false;
-  const a = actual as Record<string, unknown>;
-  return Object.entries(expected as Record<string, unknown>).every(([k, v]) => Object.prototype.hasOwnProperty.call(a, k) && dataMatches(v, a[k]));
-}
 
 /** Whether every command of a cell is out-of-band: such a cell goes out at once, like in the notebook. */
 export function isOobCell(cell: RunCell): boolean {
@@ -215,7 +206,7 @@ async function runCell(client: RunnerClient, cell: RunCell, options: RunOptions,
     const t0 = nowMs();
     try {
       const ev = await client.waitForEvent(
-        (e) => e.event === item.event && !usedEvents.has(e.seq) && (item.data === undefined || dataMatches(item.data, e.data ?? {})),
+        (e) => e.event === item.event && !usedEvents.has(e.seq) && (item.data === undefined || eventDataMatches(item.data, e.data ?? {})),
         { after: cursor, timeoutMs },
       );
       rec.ms = nowMs() - t0;

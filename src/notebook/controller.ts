@@ -16,6 +16,7 @@ import { errorText, type Session, type SessionManager } from '../session/session
 import { explainUntrusted, UntrustedWorkspaceError } from '../session/trust';
 import { describeProblem, isCellLanguage, isOobPlan, planCell, type CellPlan, type RunStep } from './cellPlan';
 import { eventOutput, failureOutput, replyOutput, sentOutput } from './outputs';
+import { eventDataMatches } from './format/eventMatch';
 
 export const notebookType = 'qmp-notebook';
 export const cellLanguages = ['qmp', 'qmp-shell', 'hmp'];
@@ -80,14 +81,6 @@ export interface CellRunRecord {
   outcome: RunOutcome;
 }
 
-function matchesSubset(actual: unknown, expected: unknown): boolean {
-  if (expected === null || typeof expected !== 'object') return actual === expected;
-  if (Array.isArray(expected)) {
-    return Array.isArray(actual) && expected.length === actual.length && expected.every((e, i) => matchesSubset(actual[i], e));
-  }
-  if (actual === null || typeof actual !== 'object' || Array.isArray(actual)) return false;
-  return Object.entries(expected).every(([k, v]) => matchesSubset((actual as Record<string, unknown>)[k], v));
-}
 
 export class QmpControllers implements vscode.Disposable {
   private readonly controllers = new Map<string, vscode.NotebookController>();
@@ -431,7 +424,7 @@ export class QmpControllers implements vscode.Disposable {
       } else {
         const wanted = step.data;
         try {
-          const seen = await client.waitForEvent((e: EventRecord) => e.event === step.event && (wanted === undefined || matchesSubset(e.data ?? {}, wanted)),
+          const seen = await client.waitForEvent((e: EventRecord) => e.event === step.event && (wanted === undefined || eventDataMatches(wanted, e.data ?? {})),
             { after: cursor, timeoutMs: step.timeoutMs, signal });
           // A second wait for the same event needs a later one.
           cursor = seen.seq;

@@ -5,7 +5,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LineIndex, findSourceOffsets } from '../../src/cli/locate';
 import type { CommandInputLike, CommandReplyLike, EventRecord, RunnerClient } from '../../src/cli/ports';
-import { dataMatches, isOobCell, runCells, type RunCell } from '../../src/cli/run';
+import { isOobCell, runCells, type RunCell } from '../../src/cli/run';
+import { eventDataMatches as dataMatches } from '../../src/notebook/format';
 import { resolveConnection } from '../../src/cli/cli';
 
 /** Answers each command after `delays[name]` ms (default 0) and emits the events scripted for it. */

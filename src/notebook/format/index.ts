@@ -8,6 +8,7 @@ export {
 export { parseCell, parseJsonCell, parseHmpCell } from './cell';
 export { parseShellCell, typeShellValue } from './shell';
 export { segmentJsonCell, objectEnd, skipComment, type Segment, type SegmentKind } from './segments';
+export { eventDataMatches } from './eventMatch';
 export { formatOutputJson, minifyJson, inlineJson, OUTPUT_WIDTH } from './json';
 export {
   DEFAULT_WAIT_TIMEOUT_MS, formatCellProblem, LineMap,
