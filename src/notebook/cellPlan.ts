@@ -27,11 +27,6 @@ export function isCellLanguage(id: string): id is CellLanguage {
   return id === 'qmp' || id === 'qmp-shell' || id === 'hmp';
 }
 
-/** Whether a command goes out of band: `exec-oob`, or the 2018 draft's `control: {run-oob: true}`. */
-export function isOob(input: CommandInputLike): boolean {
-  return input['exec-oob'] !== undefined || input.control?.['run-oob'] === true;
-}
-
 /** A cell whose every command is out-of-band never waits behind in-band cells. */
 export function isOobPlan(plan: CellPlan): boolean {
   const commands = plan.steps.filter((s) => s.kind === 'command');
