@@ -33,6 +33,23 @@ function newClient(options: QmpClientOptions = {}): QmpClient {
   return c;
 }
 
+/**
+ * The first connect to a fresh QEMU: its socket file appears at bind(), a moment before listen(), so a
+ * refused connection is retried for a bounded time (this is the harness's race, not a fault under test).
+ */
+async function connectFresh(client: QmpClient, q: TestQemu): Promise<void> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    try {
+      await client.connect({ kind: 'unix', path: q.socketPath });
+      return;
+    } catch (err) {
+      if (!(err instanceof ConnectError && err.phase === 'connect') || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
 async function timed<T>(p: Promise<T>): Promise<{ ms: number; err: Error | undefined }> {
   const t0 = Date.now();
   try { await p; return { ms: Date.now() - t0, err: undefined }; } catch (err) { return { ms: Date.now() - t0, err: err as Error }; }
@@ -59,7 +76,7 @@ describe('fault tier: real QEMU', () => {
   test('SIGKILL while commands wait: they fail at once with DisconnectedError, state idle', async () => {
     const q = await qemu(['-M', 'q35', '-m', '128M', '-accel', 'tcg']);
     const client = newClient();
-    await client.connect({ kind: 'unix', path: q.socketPath });
+    await connectFresh(client, q);
     const ended = new Promise<Error | undefined>((r) => client.onDisconnect(r));
     // A dump to a FIFO keeps a command certainly outstanding when the kill comes.
     const fifo = fifoIn(q, 'kill.fifo');
@@ -67,12 +84,14 @@ describe('fault tier: real QEMU', () => {
     const status = timed(client.execute('query-status', undefined, { timeoutMs: 60_000 }));
     await new Promise((r) => setTimeout(r, 200));
     const t0 = Date.now();
+    const exited = new Promise((r) => q.process.once('exit', r));
     q.process.kill('SIGKILL');
     for (const r of await Promise.all([dump, status])) assert.ok(r.err instanceof DisconnectedError, String(r.err));
     assert.ok(Date.now() - t0 < 5000, `${Date.now() - t0} ms`);
     assert.ok((await ended) instanceof DisconnectedError);
     assert.equal(client.state, 'idle');
-    // and a reconnect fails fast in the connect phase
+    // and once the process is gone, a reconnect fails fast in the connect phase
+    await exited;
     const again = await timed(client.connect({ kind: 'unix', path: q.socketPath }));
     assert.ok(again.err instanceof ConnectError);
     assert.equal((again.err as ConnectError).phase, 'connect');
@@ -82,7 +101,7 @@ describe('fault tier: real QEMU', () => {
   test('SIGSTOP: connecting gives GreetingTimeoutError naming a stopped QEMU; a running command times out; SIGCONT recovers', async () => {
     const q = await qemu();
     const client = newClient({ greetingTimeoutMs: 1000 });
-    await client.connect({ kind: 'unix', path: q.socketPath });
+    await connectFresh(client, q);
     q.process.kill('SIGSTOP');
     try {
       const slow = await timed(client.execute('query-status', undefined, { timeoutMs: 800 }));
@@ -105,7 +124,7 @@ describe('fault tier: real QEMU', () => {
   test('a main loop blocked by a previous client: greeting comes, negotiation times out with the likely cause', async () => {
     const q = await qemu(['-M', 'q35', '-m', '128M', '-accel', 'tcg']);
     const first = newClient();
-    await first.connect({ kind: 'unix', path: q.socketPath });
+    await connectFresh(first, q);
     const fifo = fifoIn(q, 'block.fifo');
     const dump = first.send({ execute: 'dump-guest-memory', arguments: { paging: false, protocol: `file:${fifo}` } });
     void dump.catch(() => undefined);
@@ -128,7 +147,7 @@ describe('fault tier: real QEMU', () => {
   test('a second client on the same socket: GreetingTimeoutError until the first leaves', async () => {
     const q = await qemu();
     const first = newClient();
-    await first.connect({ kind: 'unix', path: q.socketPath });
+    await connectFresh(first, q);
     const second = newClient({ greetingTimeoutMs: 1000 });
     const { ms, err } = await timed(second.connect({ kind: 'unix', path: q.socketPath }));
     assert.ok(err instanceof GreetingTimeoutError, String(err));
