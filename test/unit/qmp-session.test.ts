@@ -427,3 +427,38 @@ describe('bounded event history', () => {
     assert.equal((await wait).event, 'WANTED');
   });
 });
+
+describe('each public call in the states it does not accept', () => {
+  test('idle: send/execute/waitForEvent reject with StateError; disconnect is a no-op', async () => {
+    const { client: c } = client();
+    await assert.rejects(c.send({ execute: 'x' }), StateError);
+    await assert.rejects(c.execute('x'), StateError);
+    await assert.rejects(c.waitForEvent(() => true, { timeoutMs: 10 }), StateError);
+    await c.disconnect();
+    assert.equal(c.state, 'idle');
+  });
+
+  test('connecting: send and connect are refused; disconnect cancels', async () => {
+    const s = await server();
+    const { client: c, states } = client();
+    const connecting = elapsed(c.connect(s.address));
+    await s.accept();
+    assert.equal(c.state, 'connecting');
+    await assert.rejects(c.send({ execute: 'x' }), StateError);
+    await assert.rejects(c.connect(s.address), StateError);
+    await c.disconnect();
+    assert.ok(rejection((await connecting).result) instanceof ConnectError);
+    assert.deepEqual(states, ['connecting', 'idle']);
+  });
+
+  test('disconnecting: send and connect are refused; a second disconnect waits for the same close', async () => {
+    const h = await running();
+    const d1 = h.client.disconnect();
+    assert.equal(h.client.state, 'disconnecting');
+    await assert.rejects(h.client.send({ execute: 'x' }), StateError);
+    await assert.rejects(h.client.connect({ kind: 'unix', path: '/nonexistent' }), StateError);
+    await Promise.all([d1, h.client.disconnect()]);
+    assert.equal(h.client.state, 'idle');
+    assertLegal(h.states);
+  });
+});
