@@ -462,3 +462,36 @@ describe('each public call in the states it does not accept', () => {
     assertLegal(h.states);
   });
 });
+
+describe('the connect phase with a custom opener', () => {
+  test('disconnect() while an opener hangs settles connect() at once; a channel that arrives late is closed', async () => {
+    const { client: c } = client({ connectTimeoutMs: 60_000 });
+    let release!: (ch: import('../../src/qmp/channel').QmpChannel) => void;
+    let closedLate = false;
+    const opener: ChannelOpener = () => new Promise((r) => { release = r; });
+    const connecting = elapsed(c.connect(opener));
+    await new Promise((r) => setImmediate(r));
+    await c.disconnect();
+    const { ms, result } = await connecting;
+    const err = rejection(result);
+    assert.ok(err instanceof ConnectError);
+    assert.match(err.message, /cancelled \(connect phase\)/);
+    assert.ok(ms < 5000);
+    release({
+      description: 'late', start: () => undefined, send: () => undefined,
+      close: () => { closedLate = true; return Promise.resolve(); },
+    });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(closedLate, true);
+    assert.equal(c.state, 'idle');
+  });
+
+  test('an opener that throws synchronously is a ConnectError in the connect phase', async () => {
+    const { client: c } = client();
+    const err = rejection((await elapsed(c.connect(() => { throw new Error('no such VM'); }))).result);
+    assert.ok(err instanceof ConnectError);
+    assert.equal((err as ConnectError).phase, 'connect');
+    assert.match(err.message, /no such VM/);
+    assert.equal(c.state, 'idle');
+  });
+});
