@@ -1,5 +1,5 @@
 // Runs the test tiers in order and prints one closing line, `N passed, N failed`.
-//   node scripts/test.mjs            all tiers: lint, types, unit, qemu, host
+//   node scripts/test.mjs            all tiers: lint, types, unit, qemu, fault, host
 //   node scripts/test.mjs unit|qemu|fault|host
 // Tiers: unit (plain Node, no QEMU), qemu (plain Node against real qemu-system-x86_64),
 // fault (misbehaving fake servers and real QEMU faults: SIGKILL, SIGSTOP, a blocked main loop),
@@ -10,7 +10,7 @@ import path from 'node:path';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const args = process.argv.slice(2);
-const tiers = args.length ? args : ['static', 'unit', 'qemu', 'host'];
+const tiers = args.length ? args : ['static', 'unit', 'qemu', 'fault', 'host'];
 let passed = 0;
 let failed = 0;
 const failures = [];
