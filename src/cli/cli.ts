@@ -6,6 +6,7 @@
 // error-severity problem (check); 2 a usage error, an unreadable file, or a connection problem, including
 // QEMU going away in the middle of a run.
 import { readFileSync } from 'node:fs';
+import { decodeNotebookBytes } from '../notebook/format/encoding';
 import { parseArgs, USAGE, type CheckRequest, type ConnectionChoice, type RunRequest, type SchemaRequest } from './args';
 import { findSourceOffsets, LineIndex } from './locate';
 import type { RunnerClient } from './ports';
@@ -73,12 +74,18 @@ class UsageFailure extends Error {}
 /** Which languages hold commands to send; markdown and unknown languages are skipped. */
 const RUNNABLE = new Set(['qmp', 'qmp-shell', 'hmp']);
 
-function readNotebookFile(deps: CliDeps, file: string): string {
+function readNotebookFile(deps: CliDeps, file: string, io: CliIo): string {
+  let bytes: Uint8Array;
   try {
-    return deps.readFile ? deps.readFile(file) : readFileSync(file, 'utf8');
+    if (deps.readFile) return deps.readFile(file);
+    bytes = readFileSync(file);
   } catch (err) {
     throw new UsageFailure(`cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`);
   }
+  // Invalid UTF-8 is decoded to U+FFFD, never silently: a warning says where (the run goes on).
+  const { text, warnings } = decodeNotebookBytes(bytes);
+  for (const w of warnings) io.err(`qmp-notebook: warning: ${file}: ${w.message}`);
+  return text;
 }
 
 /** The connection to use: what the user gave, else the notebook's profile when the CLI can resolve it. */
@@ -207,7 +214,7 @@ function parseRunnable(deps: CliDeps, notebook: NotebookLike, map: FileMap, whic
 }
 
 async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
-  const text = readNotebookFile(deps, req.file);
+  const text = readNotebookFile(deps, req.file, io);
   const notebook = deps.parseNotebook(text);
   const connection = resolveConnection(req.connection, notebook.profile, true);
   const map = new FileMap(text, notebook.cells);
@@ -244,7 +251,7 @@ async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
 }
 
 async function check(deps: CliDeps, req: CheckRequest, io: CliIo): Promise<number> {
-  const text = readNotebookFile(deps, req.file);
+  const text = readNotebookFile(deps, req.file, io);
   const notebook = deps.parseNotebook(text);
   let schema: object;
   if (req.schemaFile !== undefined) {
