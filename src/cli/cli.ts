@@ -7,6 +7,7 @@
 // QEMU going away in the middle of a run.
 import { readFileSync } from 'node:fs';
 import { decodeNotebookBytes } from '../notebook/format/encoding';
+import { SchemaError } from '../qmp/introspect';
 import { parseArgs, USAGE, type CheckRequest, type ConnectionChoice, type RunRequest, type SchemaRequest } from './args';
 import { findSourceOffsets, LineIndex } from './locate';
 import type { RunnerClient } from './ports';
@@ -118,7 +119,17 @@ async function fetchSchema(deps: CliDeps, session: CliSession): Promise<object> 
     throw new UsageFailure(`query-qmp-schema failed: ${err instanceof Error ? err.message : String(err)}`);
   }
   if (!Array.isArray(infos)) throw new UsageFailure('query-qmp-schema did not return an array');
-  return deps.schemaFromIntrospection(infos);
+  return buildSchema(deps, infos, 'the schema QEMU sent');
+}
+
+/** The model of a schema; a schema the model cannot use is a usage error of one line (exit 2), not a crash. */
+function buildSchema(deps: CliDeps, infos: unknown[], source: string): object {
+  try {
+    return deps.schemaFromIntrospection(infos);
+  } catch (err) {
+    if (err instanceof SchemaError) throw new UsageFailure(`${source}: ${err.message}`);
+    throw err;
+  }
 }
 
 /** A schema file holds the array `query-qmp-schema` returns, or the whole reply `{"return": [...]}`. */
@@ -133,7 +144,7 @@ export function readSchemaFile(deps: CliDeps, file: string): object {
     value = (value as { return: unknown[] }).return;
   }
   if (!Array.isArray(value)) throw new UsageFailure(`${file} is not a query-qmp-schema reply (expected a JSON array)`);
-  return deps.schemaFromIntrospection(value);
+  return buildSchema(deps, value, file);
 }
 
 interface LocatedProblem {
