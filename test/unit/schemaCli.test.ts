@@ -38,7 +38,7 @@ describe('qmp-notebook check with a bad schema file', () => {
       assert.equal(r.err.length, 1, r.err.join('\n'));
       assert.ok(r.err[0]?.startsWith(`qmp-notebook: ${file}: invalid query-qmp-schema`) || r.err[0]?.includes(file), r.err[0]);
       assert.match(r.err[0] ?? '', expected);
-      assert.doesNotMatch(r.err[0] ?? '', /\n|    at /);
+      assert.doesNotMatch(r.err[0] ?? '', /\n| {4}at /);
     });
   }
   test('an object that is not a reply stays the usage error it was', async () => {
