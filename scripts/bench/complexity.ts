@@ -164,7 +164,9 @@ function measure(shape: Shape): ComplexityRow {
     const inputs = sizes.map((size) => shape.make(size));
     const best = [Infinity, Infinity, Infinity];
     // Rounds interleave the sizes, so a burst of load from other processes lands on all of them alike.
-    for (let r = 0; r < (shape.reps ?? 5); r++) {
+    // A shape that is slow already at n (a quadratic one takes 16x that at 4n) is measured once per size.
+    const reps = t > 300 ? 1 : (shape.reps ?? 5);
+    for (let r = 0; r < reps; r++) {
       const clock = shape.wall === true ? now : cpuNow;
       inputs.forEach((input, k) => {
         const t0 = clock();
