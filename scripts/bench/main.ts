@@ -14,6 +14,7 @@ import { complete } from '../../src/language/completion';
 import { diagnose } from '../../src/language/diagnostics';
 import { parseNotebook, serializeNotebook, type CellData, type NotebookData } from '../../src/notebook/format/index';
 import { QmpClient, Schema, type SchemaInfo } from '../../src/qmp/index';
+import { benchComplexity, renderComplexity } from './complexity';
 import { RawQmp } from './raw';
 import { median, p99, now, ratio, renderTable, type Row } from './stats';
 
@@ -41,7 +42,7 @@ async function benchLater(ctx: LaterContext): Promise<Row[]> {
 }
 
 /** `npm run bench -- runner language` measures only those sections (names as in SECTIONS). */
-const SECTIONS = ['roundtrip', 'pipelined', 'schema', 'serializer', 'runner', 'language', 'ready'];
+const SECTIONS = ['roundtrip', 'pipelined', 'schema', 'serializer', 'runner', 'language', 'ready', 'complexity'];
 const chosen = process.argv.slice(2).filter((a) => SECTIONS.includes(a));
 function want(section: string): boolean {
   return chosen.length === 0 || chosen.includes(section);
@@ -252,6 +253,12 @@ async function pipelined(call: () => Promise<unknown>, n: number, depth: number)
 }
 
 async function main(): Promise<void> {
+  // Complexity rows need no QEMU: measured first, on a quiet process, and alone when only they are asked for.
+  const complexity = want('complexity') ? renderComplexity(benchComplexity(root)) : '';
+  if (chosen.length === 1 && chosen[0] === 'complexity') {
+    console.log(complexity);
+    return;
+  }
   const extraDir = mkdtempSync(path.join(tmpdir(), 'qmp-bench-'));
   chmodSync(extraDir, 0o700);
   const rawSocket = path.join(extraDir, 'raw.sock');
@@ -346,6 +353,7 @@ async function main(): Promise<void> {
   }
   console.log(header);
   console.log(renderTable([...rows, ...extra]));
+  if (complexity !== '') console.log(complexity);
   console.log('Ratios are ours / baseline: for times above 1.00x is slower than the baseline, for throughput (req/s) above 1.00x is faster.');
   console.log('A ratio marked p is the median of ratios of runs made back to back, which cancels load that changes between runs.');
 }

@@ -6,6 +6,8 @@
 // error-severity problem (check); 2 a usage error, an unreadable file, or a connection problem, including
 // QEMU going away in the middle of a run.
 import { readFileSync } from 'node:fs';
+import { decodeNotebookBytes } from '../notebook/format/encoding';
+import { SchemaError } from '../qmp/introspect';
 import { parseArgs, USAGE, type CheckRequest, type ConnectionChoice, type RunRequest, type SchemaRequest } from './args';
 import { findSourceOffsets, LineIndex } from './locate';
 import type { RunnerClient } from './ports';
@@ -73,12 +75,18 @@ class UsageFailure extends Error {}
 /** Which languages hold commands to send; markdown and unknown languages are skipped. */
 const RUNNABLE = new Set(['qmp', 'qmp-shell', 'hmp']);
 
-function readNotebookFile(deps: CliDeps, file: string): string {
+function readNotebookFile(deps: CliDeps, file: string, io: CliIo): string {
+  let bytes: Uint8Array;
   try {
-    return deps.readFile ? deps.readFile(file) : readFileSync(file, 'utf8');
+    if (deps.readFile) return deps.readFile(file);
+    bytes = readFileSync(file);
   } catch (err) {
     throw new UsageFailure(`cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`);
   }
+  // Invalid UTF-8 is decoded to U+FFFD, never silently: a warning says where (the run goes on).
+  const { text, warnings } = decodeNotebookBytes(bytes);
+  for (const w of warnings) io.err(`qmp-notebook: warning: ${file}: ${w.message}`);
+  return text;
 }
 
 /** The connection to use: what the user gave, else the notebook's profile when the CLI can resolve it. */
@@ -111,7 +119,17 @@ async function fetchSchema(deps: CliDeps, session: CliSession): Promise<object> 
     throw new UsageFailure(`query-qmp-schema failed: ${err instanceof Error ? err.message : String(err)}`);
   }
   if (!Array.isArray(infos)) throw new UsageFailure('query-qmp-schema did not return an array');
-  return deps.schemaFromIntrospection(infos);
+  return buildSchema(deps, infos, 'the schema QEMU sent');
+}
+
+/** The model of a schema; a schema the model cannot use is a usage error of one line (exit 2), not a crash. */
+function buildSchema(deps: CliDeps, infos: unknown[], source: string): object {
+  try {
+    return deps.schemaFromIntrospection(infos);
+  } catch (err) {
+    if (err instanceof SchemaError) throw new UsageFailure(`${source}: ${err.message}`);
+    throw err;
+  }
 }
 
 /** A schema file holds the array `query-qmp-schema` returns, or the whole reply `{"return": [...]}`. */
@@ -126,7 +144,7 @@ export function readSchemaFile(deps: CliDeps, file: string): object {
     value = (value as { return: unknown[] }).return;
   }
   if (!Array.isArray(value)) throw new UsageFailure(`${file} is not a query-qmp-schema reply (expected a JSON array)`);
-  return deps.schemaFromIntrospection(value);
+  return buildSchema(deps, value, file);
 }
 
 interface LocatedProblem {
@@ -207,7 +225,7 @@ function parseRunnable(deps: CliDeps, notebook: NotebookLike, map: FileMap, whic
 }
 
 async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
-  const text = readNotebookFile(deps, req.file);
+  const text = readNotebookFile(deps, req.file, io);
   const notebook = deps.parseNotebook(text);
   const connection = resolveConnection(req.connection, notebook.profile, true);
   const map = new FileMap(text, notebook.cells);
@@ -244,7 +262,7 @@ async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
 }
 
 async function check(deps: CliDeps, req: CheckRequest, io: CliIo): Promise<number> {
-  const text = readNotebookFile(deps, req.file);
+  const text = readNotebookFile(deps, req.file, io);
   const notebook = deps.parseNotebook(text);
   let schema: object;
   if (req.schemaFile !== undefined) {
