@@ -30,7 +30,13 @@ export type DiagnosticCode =
   | 'unstable'
   | 'oob-not-allowed'
   | 'oob-not-negotiated'
-  | 'unknown-event';
+  | 'unknown-event'
+  /** A `qmp-shell` line the shell parser refuses (syntax, a value of the wrong kind). */
+  | 'shell-syntax'
+  /** Nested deeper than QEMU accepts (its JSON parser's MAX_NESTING, 1024). */
+  | 'too-deep'
+  /** The last diagnostic of a cell with more problems than are listed. */
+  | 'too-many-problems';
 
 export interface DiagnosticData {
   /**
@@ -65,9 +71,20 @@ export interface Diagnostic {
   data?: DiagnosticData;
 }
 
+/** What QEMU does with deprecated or unstable input (its `-compat deprecated-input=…,unstable-input=…`). */
+export type CompatAction = 'accept' | 'reject' | 'crash';
+
+/** QEMU's `-compat` input policy; an absent member means 'accept' (QEMU's default). */
+export interface CompatPolicy {
+  deprecatedInput?: CompatAction | undefined;
+  unstableInput?: CompatAction | undefined;
+}
+
 export interface DiagnoseContext {
   /** False when the session did not negotiate the `oob` capability; undefined when unknown. */
-  oobNegotiated?: boolean;
+  oobNegotiated?: boolean | undefined;
+  /** With 'reject' or 'crash', deprecated (unstable) input is an error, as QEMU refuses it. */
+  compat?: CompatPolicy | undefined;
 }
 
 /** The top-level members QEMU's dispatcher accepts (qmp_dispatch_check_obj). */
