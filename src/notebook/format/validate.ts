@@ -44,13 +44,14 @@ export const WAIT_KEYS: readonly string[] = ['wait-event', 'data', 'timeout'];
 /**
  * The offset of the first bracket in text[start, end) that opens level MAX_NESTING + 1, skipping strings
  * and comments; undefined when the text nests no deeper than QEMU accepts. One pass, no recursion.
+ * `singleQuotes` also skips '…' strings (Python literals in qmp-shell values); JSON has none.
  */
-export function tooDeepAt(text: string, start = 0, end = text.length, limit = MAX_NESTING): number | undefined {
+export function tooDeepAt(text: string, start = 0, end = text.length, singleQuotes = false, limit = MAX_NESTING): number | undefined {
   let depth = 0;
   let i = start;
   while (i < end) {
     const c = text.charCodeAt(i);
-    if (c === 34 /* " */ || c === 39 /* ' */) {
+    if (c === 34 /* " */ || (singleQuotes && c === 39 /* ' */)) {
       let j = i + 1;
       while (j < end && text.charCodeAt(j) !== c && text.charCodeAt(j) !== 10) j += text.charCodeAt(j) === 92 ? 2 : 1;
       i = j + 1;
