@@ -22,7 +22,7 @@ import {
 } from './cellTypes';
 import { minifyJson } from './json';
 import { pythonLiteralToJson } from './pyliteral';
-import { MAX_NESTING, timeoutProblem, tooDeepAt } from './validate';
+import { capProblems, MAX_NESTING, timeoutProblem, tooDeepAt } from './validate';
 
 interface Token {
   text: string;
@@ -425,7 +425,11 @@ export function parseShellCell(source: string, oracle?: ValueKindOracle, documen
     }
     parseCommand(tokens);
   }
-  return { items, errors };
+  const total = errors.length;
+  return {
+    items,
+    errors: capProblems(errors, total, (message, at) => ({ ...lines.problem(at, at, message), code: 'too-many-problems' })),
+  };
 
   function parseCommand(tokens: Token[]): void {
     const [head, ...rest] = tokens;
