@@ -12,7 +12,7 @@ import type { Node } from 'jsonc-parser';
 import { segmentJsonCell } from '../notebook/format/segments';
 import {
   capProblems, checkCommandShape, checkDuplicates, checkWaitShape, didYouMean, membersOf, parseJson, withSuggestion,
-  MAX_PROBLEMS, type Problem,
+  MAX_PROBLEMS, type CompatAction, type CompatPolicy, type Problem,
 } from '../notebook/format/validate';
 import type { MemberDef, ObjectType, Schema, SchemaType } from '../qmp/schema';
 
@@ -75,14 +75,7 @@ export interface Diagnostic {
   data?: DiagnosticData;
 }
 
-/** What QEMU does with deprecated or unstable input (its `-compat deprecated-input=…,unstable-input=…`). */
-export type CompatAction = 'accept' | 'reject' | 'crash';
-
-/** QEMU's `-compat` input policy; an absent member means 'accept' (QEMU's default). */
-export interface CompatPolicy {
-  deprecatedInput?: CompatAction | undefined;
-  unstableInput?: CompatAction | undefined;
-}
+export type { CompatAction, CompatPolicy };
 
 export interface DiagnoseContext {
   /** False when the session did not negotiate the `oob` capability; undefined when unknown. */

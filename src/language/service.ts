@@ -25,6 +25,8 @@ export type { CompatPolicy, CompatAction, Diagnostic, DiagnosticCode, Diagnostic
 export type { HoverResult } from './hover';
 export type { OobHint } from './oobHints';
 export type { QmpDocs } from './manpage';
+export { parseCompatPolicy } from '../notebook/format/validate';
+export { MAX_PROBLEMS, MAX_NESTING, MAX_TIMEOUT_MS } from '../notebook/format/validate';
 
 /** The cell languages that have a service. */
 export type ServiceLanguage = 'qmp' | 'qmp-shell' | 'hmp';
@@ -44,6 +46,8 @@ export interface LanguageContext {
   docs?: QmpDocs | undefined;
   /** The schema came from the cache rather than from the running QEMU (hover says so). */
   cached?: boolean | undefined;
+  /** The device types the connected QEMU lists (`qom-list-types`), offered for device_add's `driver`. */
+  deviceTypes?: readonly string[] | undefined;
 }
 
 /** The service of one cell language. All methods are pure and never throw; each is linear in the text. */
@@ -74,6 +78,7 @@ const qmp: LanguageService = {
   complete: (text, offset, ctx = {}) => qmpComplete(text, offset, ctx.schema, {
     ...(ctx.oobNegotiated !== undefined ? { oobNegotiated: ctx.oobNegotiated } : {}),
     ...(ctx.docs !== undefined ? { docs: ctx.docs } : {}),
+    ...(ctx.deviceTypes !== undefined ? { deviceTypes: ctx.deviceTypes } : {}),
   }),
   hover: (text, offset, ctx = {}) => anyHover(text, offset, ctx.schema, ctx.docs, { cached: ctx.cached === true, language: 'qmp' }),
   codeActions: (text, start, end, ctx = {}, diagnostics) =>

@@ -27,7 +27,10 @@ function exercise(language: 'qmp' | 'qmp-shell', text: string): void {
   svc.hints(text, ctx);
 }
 
-/** Median-free, generous linearity check: time(4n) / time(n) must stay far below the quadratic 16. */
+/**
+ * Generous linearity check: the best of three runs on 4n must take well under the 16x a quadratic pass would.
+ * A busy machine can spoil one measurement, so three attempts are made before failing.
+ */
 function assertLinear(name: string, make: (n: number) => string, run: (text: string) => unknown, n: number): void {
   const time = (text: string): number => {
     let best = Infinity;
@@ -41,9 +44,14 @@ function assertLinear(name: string, make: (n: number) => string, run: (text: str
   const small = make(n);
   const big = make(4 * n);
   time(small); // warm up
-  const a = Math.max(time(small), 2);
-  const b = time(big);
-  assert.ok(b / a < 10, `${name}: ${a.toFixed(1)} ms for n=${n}, ${b.toFixed(1)} ms for 4n (ratio ${(b / a).toFixed(1)}, quadratic would be 16)`);
+  let report = '';
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const a = Math.max(time(small), 2);
+    const b = time(big);
+    if (b / a < 8) return;
+    report += ` ${a.toFixed(1)} ms for n=${n}, ${b.toFixed(1)} ms for 4n (ratio ${(b / a).toFixed(1)});`;
+  }
+  assert.fail(`${name}:${report} a quadratic pass would be 16`);
 }
 
 describe('hostile cells', () => {
@@ -116,18 +124,18 @@ describe('hostile cells', () => {
 
   test('linear: array elements with missing commas (parser and diagnostics)', () => {
     const make = (n: number): string => `{"execute": "x", "arguments": {"a": [${'1 '.repeat(n)}]}}`;
-    assertLinear('parseCell', make, (t) => parseCell(t, 'qmp'), 32_000);
-    assertLinear('diagnose', make, (t) => languageService('qmp')?.diagnose(t, ctx), 32_000);
+    assertLinear('parseCell', make, (t) => parseCell(t, 'qmp'), 16_000);
+    assertLinear('diagnose', make, (t) => languageService('qmp')?.diagnose(t, ctx), 16_000);
   });
 
   test('linear: one unterminated object of many tokens, and many commands', () => {
     const open = (n: number): string => `{"execute": "x", "arguments": {${'"a": 1 '.repeat(n)}`;
-    assertLinear('parseCell open', open, (t) => parseCell(t, 'qmp'), 20_000);
-    assertLinear('diagnose open', open, (t) => languageService('qmp')?.diagnose(t, ctx), 20_000);
+    assertLinear('parseCell open', open, (t) => parseCell(t, 'qmp'), 5000);
+    assertLinear('diagnose open', open, (t) => languageService('qmp')?.diagnose(t, ctx), 5000);
     const cmds = (n: number): string => '{"execute": "query-status"}\n'.repeat(n);
-    assertLinear('diagnose commands', cmds, (t) => languageService('qmp')?.diagnose(t, ctx), 1000);
+    assertLinear('diagnose commands', cmds, (t) => languageService('qmp')?.diagnose(t, ctx), 400);
     const lines = (n: number): string => 'block_resize node-name=n1 size=1\n'.repeat(n);
-    assertLinear('shell diagnose', lines, (t) => languageService('qmp-shell')?.diagnose(t, ctx), 500);
-    assertLinear('shell parse', lines, (t) => parseCell(t, 'qmp-shell'), 500);
+    assertLinear('shell diagnose', lines, (t) => languageService('qmp-shell')?.diagnose(t, ctx), 300);
+    assertLinear('shell parse', lines, (t) => parseCell(t, 'qmp-shell'), 1000);
   });
 });

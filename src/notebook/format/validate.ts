@@ -486,3 +486,44 @@ export function capProblems<T extends { start: number; end: number; message: str
   kept.push(summary(`${more} more problem${more === 1 ? '' : 's'} not listed (fix the first ones first)`, last?.end ?? 0));
   return kept;
 }
+
+// ---- QEMU's -compat policy --------------------------------------------------------------------------------
+
+/** What QEMU does with deprecated or unstable input (`-compat deprecated-input=…,unstable-input=…`). */
+export type CompatAction = 'accept' | 'reject' | 'crash';
+
+/** QEMU's `-compat` input policy; an absent member means 'accept' (QEMU's default). */
+export interface CompatPolicy {
+  deprecatedInput?: CompatAction | undefined;
+  unstableInput?: CompatAction | undefined;
+}
+
+/**
+ * Parses a policy written as QEMU's `-compat` option value, e.g. `deprecated-input=reject,unstable-input=reject`
+ * (the output keys QEMU also takes, `deprecated-output=accept|hide` and `unstable-output=accept|hide`, are
+ * accepted and have no effect on input checks). Used by `check --compat`, the notebook front matter key
+ * `compat` and profiles.
+ */
+export function parseCompatPolicy(text: string): { policy: CompatPolicy } | { error: string } {
+  const policy: CompatPolicy = {};
+  const seen = new Set<string>();
+  for (const part of text.split(',')) {
+    const item = part.trim();
+    if (item === '') continue;
+    const eq = item.indexOf('=');
+    const key = eq < 0 ? item : item.slice(0, eq);
+    const value = eq < 0 ? '' : item.slice(eq + 1);
+    if (seen.has(key)) return { error: `'${key}' is given twice` };
+    seen.add(key);
+    if (key === 'deprecated-input' || key === 'unstable-input') {
+      if (value !== 'accept' && value !== 'reject' && value !== 'crash') return { error: `${key} must be accept, reject or crash, not '${value}'` };
+      if (key === 'deprecated-input') policy.deprecatedInput = value;
+      else policy.unstableInput = value;
+    } else if (key === 'deprecated-output' || key === 'unstable-output') {
+      if (value !== 'accept' && value !== 'hide') return { error: `${key} must be accept or hide, not '${value}'` };
+    } else {
+      return { error: `unknown -compat key '${key}' (deprecated-input, unstable-input, deprecated-output, unstable-output)` };
+    }
+  }
+  return { policy };
+}
