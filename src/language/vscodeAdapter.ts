@@ -8,6 +8,7 @@ import { switchToExecOob, type TextEdit } from './codeActions';
 import type { CompletionItem } from './completion';
 import type { CompatPolicy, Diagnostic } from './diagnostics';
 import type { QmpDocs } from './manpage';
+import { manPageDocs, type DocsProvider } from './providers';
 import { languageService, type LanguageContext, type LanguageService } from './service';
 
 /** A QEMU version as the session layer reports it. */
@@ -25,8 +26,11 @@ export interface SchemaSource {
   onDidChange: vscode.Event<void>;
   /** Whether the connection negotiated OOB; undefined when not connected. */
   oobNegotiated(uri?: vscode.Uri): boolean | undefined;
-  /** The QMP reference documentation (qemu-qmp-ref(7)), when installed; read on first call and kept. */
-  docs(): QmpDocs | undefined;
+  /**
+   * The QMP reference documentation, if the source provides it; otherwise the adapter reads qemu-qmp-ref(7)
+   * itself through a DocsProvider (asynchronously, after activation, honouring qmp.manPage and workspace trust).
+   */
+  docs?(): QmpDocs | undefined;
   /** The device types QEMU lists (qom-list-types), for device_add's `driver`; undefined when unknown. */
   deviceTypes?(uri?: vscode.Uri): readonly string[] | undefined;
   /**
@@ -121,11 +125,23 @@ function toWorkspaceEdit(doc: vscode.TextDocument, edits: readonly TextEdit[]): 
 /** Registers every language feature; dispose the result to remove them all. */
 export function registerLanguageFeatures(context: vscode.ExtensionContext, schemaSource: SchemaSource): vscode.Disposable {
   const disposables: vscode.Disposable[] = [];
-  // Documentation comes from the schema source, which reads qemu-qmp-ref(7) once (honouring qmp.manPage and
-  // workspace trust); warm it in the background so the first hover or completion does not wait for it.
-  const manPageTimer = setTimeout(() => { schemaSource.docs(); }, MAN_PAGE_DELAY_MS);
-  disposables.push({ dispose: () => clearTimeout(manPageTimer) });
-  const docs = (): QmpDocs | undefined => schemaSource.docs();
+  // Documentation: qemu-qmp-ref(7) read once, asynchronously (honouring qmp.manPage and workspace trust), started
+  // a little after activation so that neither activation nor the first hover waits for it.
+  // The path names a file to read, so it counts only in a trusted workspace; otherwise the installed page.
+  const newProvider = (): DocsProvider => {
+    const configured = vscode.workspace.isTrusted ? vscode.workspace.getConfiguration('qmp').get<string>('manPage')?.trim() : undefined;
+    return manPageDocs({ file: configured !== undefined && configured !== '' ? configured : undefined });
+  };
+  let provider: DocsProvider | undefined;
+  const docs = (): QmpDocs | undefined => (schemaSource.docs !== undefined ? schemaSource.docs() : (provider ??= newProvider()).current());
+  const manPageTimer = setTimeout(() => { docs(); }, MAN_PAGE_DELAY_MS);
+  disposables.push(
+    { dispose: () => clearTimeout(manPageTimer) },
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('qmp.manPage')) provider = undefined;
+    }),
+    vscode.workspace.onDidGrantWorkspaceTrust(() => { provider = undefined; }),
+  );
   const collection = vscode.languages.createDiagnosticCollection('qmp');
   disposables.push(collection);
 
