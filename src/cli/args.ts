@@ -1,6 +1,8 @@
 // Command-line argument parsing for `qmp-notebook`. Pure: it turns argv into a request or a usage error and
 // touches neither the file system nor QEMU, so every spelling mistake is caught before anything starts.
 
+import { parseCompatPolicy } from '../notebook/format/validate';
+
 /** Where the CLI finds its QEMU. `default` means the user gave nothing and the subcommand picks. */
 export type ConnectionChoice =
   | { kind: 'unix'; path: string }
@@ -23,6 +25,8 @@ export interface CheckRequest {
   file: string;
   /** A schema file (`--schema`) or a live QEMU to ask. */
   schemaFile?: string;
+  /** QEMU's -compat input policy to check against (`--compat deprecated-input=reject,…`); else the notebook's. */
+  compat?: string;
   connection: ConnectionChoice;
   json: boolean;
   qemuBinary?: string;
@@ -48,6 +52,7 @@ export const DEFAULT_TIMEOUT_MS = 30_000;
 export const USAGE = `Usage:
   qmp-notebook run FILE.qmp [--socket PATH | --tcp HOST:PORT | --sandbox] [--json] [--timeout MS]
   qmp-notebook check FILE.qmp [--schema SCHEMA.json | --socket PATH | --tcp HOST:PORT | --sandbox] [--json]
+                     [--compat deprecated-input=reject,unstable-input=reject]
   qmp-notebook schema [--socket PATH | --tcp HOST:PORT | --sandbox]
   qmp-notebook --help | --version
 
@@ -62,6 +67,9 @@ Options:
   --timeout MS       run: time limit for each command (default ${DEFAULT_TIMEOUT_MS}); an event wait uses its own
                      "timeout" (default 10000)
   --schema FILE      check: a query-qmp-schema reply saved as JSON (see 'qmp-notebook schema')
+  --compat POLICY    check: QEMU's -compat input policy; with deprecated-input=reject (unstable-input=reject)
+                     deprecated (unstable) commands, members and values are errors. Default: the notebook's
+                     front matter 'compat', else QEMU's default (accept)
   -h, --help         this help
   -V, --version      print the version
 
@@ -69,7 +77,7 @@ Exit status: 0 success; 1 a QEMU error, an event wait timed out, a malformed cel
 found (check); 2 usage or connection error, including QEMU going away during a run.
 `;
 
-type OptionName = 'socket' | 'tcp' | 'sandbox' | 'qemu' | 'json' | 'timeout' | 'schema' | 'help' | 'version';
+type OptionName = 'socket' | 'tcp' | 'sandbox' | 'qemu' | 'json' | 'timeout' | 'schema' | 'compat' | 'help' | 'version';
 
 /** Which option takes a value, and which subcommands accept it. */
 const OPTIONS: Record<OptionName, { value: boolean; commands: ReadonlyArray<string> }> = {
@@ -80,6 +88,7 @@ const OPTIONS: Record<OptionName, { value: boolean; commands: ReadonlyArray<stri
   json: { value: false, commands: ['run', 'check'] },
   timeout: { value: true, commands: ['run'] },
   schema: { value: true, commands: ['check'] },
+  compat: { value: true, commands: ['check'] },
   help: { value: false, commands: ['run', 'check', 'schema', ''] },
   version: { value: false, commands: [''] },
 };
@@ -198,11 +207,17 @@ export function parseArgs(argv: readonly string[]): ParseResult {
     return { ok: true, request: { command: 'run', file, connection, json, timeoutMs, ...qemuBinary } };
   }
   const schema = values.get('schema');
+  const compat = values.get('compat');
+  if (typeof compat === 'string') {
+    const parsed = parseCompatPolicy(compat);
+    if ('error' in parsed) return fail(`--compat: ${parsed.error}`);
+  }
   return {
     ok: true,
     request: {
       command: 'check', file, connection, json, ...qemuBinary,
       ...(typeof schema === 'string' ? { schemaFile: schema } : {}),
+      ...(typeof compat === 'string' ? { compat } : {}),
     },
   };
 }

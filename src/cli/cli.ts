@@ -39,6 +39,8 @@ export interface NotebookCellLike {
 export interface NotebookLike {
   /** The connection profile the notebook names; the CLI can resolve only `sandbox` by itself. */
   profile?: string;
+  /** The notebook's -compat input policy (front matter `compat`). */
+  compat?: string;
   cells: NotebookCellLike[];
 }
 
@@ -61,8 +63,11 @@ export interface CliDeps {
   parseNotebook(text: string): NotebookLike;
   /** The runnable items of a code cell and its syntax problems. */
   parseCell(source: string, language: string, schema?: object): { items: RunItem[]; problems: CellProblemLike[] };
-  /** The language features' diagnostics for a code cell, when they exist. */
-  diagnose?(source: string, language: string, schema: object): CellProblemLike[];
+  /**
+   * The language service's diagnostics for a code cell: everything the cell parser refuses (the same
+   * validator, in the same words) and the schema's verdicts under the -compat policy.
+   */
+  diagnose?(source: string, language: string, schema: object, compat?: string): CellProblemLike[];
   schemaFromIntrospection(infos: unknown[]): object;
   connect(connection: ResolvedConnection, options: { qemuBinary?: string }): Promise<CliSession>;
   readFile?(path: string): string;
@@ -279,12 +284,11 @@ async function check(deps: CliDeps, req: CheckRequest, io: CliIo): Promise<numbe
   const problems: LocatedProblem[] = [];
   notebook.cells.forEach((cell, i) => {
     if (cell.kind !== 'code' || !RUNNABLE.has(cell.language)) return;
-    const found = deps.diagnose ? deps.diagnose(cell.source, cell.language, schema).map((p) => locate(map, i, p)) : [];
-    // The parser and the diagnostics often flag one syntax error a character apart, in their own words; on a
-    // line the diagnostics already flag, the diagnostics' words are kept.
-    const flagged = new Set(found.filter((p) => p.severity === 'error').map((p) => p.line));
-    const syntax = deps.parseCell(cell.source, cell.language, schema).problems.map((p) => locate(map, i, p)).filter((p) => !flagged.has(p.line));
-    problems.push(...syntax, ...found);
+    // One validator: the diagnostics hold every problem the parser would refuse the cell for, in its words.
+    const found = deps.diagnose
+      ? deps.diagnose(cell.source, cell.language, schema, req.compat ?? notebook.compat)
+      : deps.parseCell(cell.source, cell.language, schema).problems;
+    problems.push(...found.map((p) => locate(map, i, p)));
   });
   problems.sort((a, b) => a.line - b.line || a.col - b.col);
   printProblems(io, req.file, problems, req.json, false);

@@ -2,7 +2,7 @@
 // features, exactly as the extension uses them. Kept apart from main.ts so that the benchmark and tests can
 // import them without starting the command line.
 import { version } from '../../package.json';
-import { diagnose } from '../language/diagnostics';
+import { languageService, parseCompatPolicy } from '../language/service';
 import { parseCell, parseNotebook, type CellLanguage } from '../notebook/format/index';
 import { Schema, type SchemaInfo } from '../qmp/index';
 import type { CellProblemLike, CliDeps, NotebookLike } from './cli';
@@ -32,11 +32,19 @@ export function realDeps(openOptions: OpenOptions = {}): CliDeps {
     version,
     parseNotebook: (text): NotebookLike => {
       const data = parseNotebook(text);
-      return { ...(data.profile !== undefined ? { profile: data.profile } : {}), cells: data.cells };
+      return {
+        ...(data.profile !== undefined ? { profile: data.profile } : {}), ...(data.compat !== undefined ? { compat: data.compat } : {}), cells: data.cells,
+      };
     },
     parseCell: cellItems,
-    // Diagnostics exist for qmp cells (JSON); qmp-shell and hmp cells get the parser's errors only.
-    diagnose: (source, language, schema) => (language === 'qmp' && schema instanceof Schema ? diagnose(source, schema) : []),
+    // One language service per cell language: qmp and qmp-shell cells get the same schema checks.
+    diagnose: (source, language, schema, compat) => {
+      const policy = compat !== undefined ? parseCompatPolicy(compat) : undefined;
+      return languageService(language)?.diagnose(source, {
+        schema: schema instanceof Schema ? schema : undefined,
+        compat: policy !== undefined && 'policy' in policy ? policy.policy : undefined,
+      }) ?? [];
+    },
     schemaFromIntrospection: (infos) => Schema.fromIntrospection(infos as SchemaInfo[]),
     connect: (connection, options) => openSession(connection, { ...openOptions, ...options }),
   };

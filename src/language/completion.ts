@@ -40,6 +40,8 @@ export interface CompletionContext {
   oobNegotiated?: boolean;
   /** The QMP reference (qemu-qmp-ref(7)): its one-line summaries are added to command and event items. */
   docs?: QmpDocs;
+  /** The device types the connected QEMU lists (`qom-list-types`), offered for device_add's `driver`. */
+  deviceTypes?: readonly string[];
 }
 
 /** Completion at `offset` of a `qmp` cell. Never throws; no schema means only the protocol keys. */

@@ -2,7 +2,6 @@
 // on, live when connected and cached otherwise. This is the `schemaSource` that
 // src/language/vscodeAdapter.ts's registerLanguageFeatures() takes.
 import * as vscode from 'vscode';
-import { loadQmpManPage, type QmpDocs } from '../language/manpage';
 import type { QemuVersion, SchemaLike } from './ports';
 import type { Session, SessionManager } from './sessionManager';
 
@@ -19,8 +18,6 @@ export interface SchemaSource {
   readonly onDidChange: vscode.Event<void>;
   /** Whether OOB was negotiated on the connection the document would run on; undefined when not connected. */
   oobNegotiated(notebookUri?: vscode.Uri): boolean | undefined;
-  /** The qemu-qmp-ref(7) reference, when one is installed or configured. */
-  docs(): QmpDocs | undefined;
 }
 
 /** Finds the notebook a URI names: the notebook itself or one of its cells. */
@@ -41,8 +38,6 @@ export class SessionSchemaSource implements SchemaSource, vscode.Disposable {
   private readonly emitter = new vscode.EventEmitter<void>();
   readonly onDidChange = this.emitter.event;
   private readonly subscriptions: vscode.Disposable[];
-  /** The loaded man page: undefined until first asked, null when there is none. */
-  private manPage: QmpDocs | null | undefined;
 
   /**
    * @param profileOf the profile a notebook runs on (its selected controller, else its metadata), or
@@ -60,10 +55,6 @@ export class SessionSchemaSource implements SchemaSource, vscode.Disposable {
       // OOB negotiation changes with the connection state.
       sessions.onDidChangeState(() => this.emitter.fire()),
       profileChanged(() => this.emitter.fire()),
-      vscode.workspace.onDidChangeConfiguration((e) => {
-        if (e.affectsConfiguration('qmp.manPage')) this.manPage = undefined;
-      }),
-      vscode.workspace.onDidGrantWorkspaceTrust(() => { this.manPage = undefined; }),
     ];
   }
 
@@ -90,16 +81,6 @@ export class SessionSchemaSource implements SchemaSource, vscode.Disposable {
 
   oobNegotiated(notebookUri?: vscode.Uri): boolean | undefined {
     return this.sessionFor(notebookUri)?.oobEnabled;
-  }
-
-  docs(): QmpDocs | undefined {
-    if (this.manPage === undefined) {
-      // The path names a file to read, so it counts only in a trusted workspace; otherwise the installed page.
-      const configured = vscode.workspace.isTrusted
-        ? vscode.workspace.getConfiguration('qmp').get<string>('manPage')?.trim() : undefined;
-      this.manPage = loadQmpManPage(configured || undefined) ?? null;
-    }
-    return this.manPage ?? undefined;
   }
 
   dispose(): void {

@@ -20,6 +20,7 @@
 // Parsing is one linear pass over the lines and never throws. Anything it does not recognise as structure
 // is markdown text, so every character of a damaged or hand-written file ends up in some cell.
 
+import { parseCompatPolicy } from './validate';
 import { formatOutputJson, inlineStrictJson } from './json';
 import { segmentJsonCell } from './segments';
 
@@ -51,6 +52,8 @@ export interface CellData {
 export interface NotebookData {
   profile?: string;
   saveOutputs?: boolean;
+  /** QEMU's -compat input policy the notebook is checked against (`deprecated-input=reject,…`; see parseCompatPolicy). */
+  compat?: string;
   eol?: '\r\n';
   bom?: boolean;
   cells: CellData[];
@@ -66,12 +69,14 @@ const FRONT_MATTER_FENCE = /^---[ \t]*$/;
 /** The key of a front matter line; its value is the rest of the line, trimmed of spaces and tabs (by hand:
  * a lazy regex group would backtrack over long runs of blanks, and `.` would not match U+2028/U+2029, which
  * a JSON-quoted profile may hold). */
-const FRONT_MATTER_KEY = /^(profile|saveOutputs)[ \t]*:/;
+const FRONT_MATTER_KEY = /^(profile|saveOutputs|compat)[ \t]*:/;
 /** A profile name written without quotes; anything else (or a YAML keyword) is written as a JSON string. */
 const BARE_PROFILE = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 const YAML_KEYWORDS = /^(true|false|yes|no|on|off|null|y|n)$/i;
 /** Front matter longer than this is not ours: it is left as markdown. */
 const FRONT_MATTER_MAX_LINES = 20;
+/** A -compat value as written in front matter: plain `key=value,…` text. */
+const COMPAT_VALUE = /^[a-z-]+=[a-z]+(,[a-z-]+=[a-z]+)*$/;
 
 const CODE_LANGUAGES: ReadonlySet<string> = new Set(['qmp', 'qmp-shell', 'hmp']);
 
@@ -153,13 +158,14 @@ function isAllCrlf(text: string): boolean {
 /** Reads the front matter at the top of `lines`; returns the index of the first line after it. */
 function readFrontMatter(lines: string[], data: NotebookData): number {
   if (!FRONT_MATTER_FENCE.test(lines[0] ?? '')) return 0;
-  const found: { profile?: string; saveOutputs?: boolean } = {};
+  const found: { profile?: string; saveOutputs?: boolean; compat?: string } = {};
   for (let i = 1; i < lines.length && i <= FRONT_MATTER_MAX_LINES; i++) {
     const line = lines[i] ?? '';
     if (FRONT_MATTER_FENCE.test(line)) {
       if (i === 1) return 0;
       if (found.profile !== undefined) data.profile = found.profile;
       if (found.saveOutputs !== undefined) data.saveOutputs = found.saveOutputs;
+      if (found.compat !== undefined) data.compat = found.compat;
       return i + 1;
     }
     const m = FRONT_MATTER_KEY.exec(line);
@@ -171,6 +177,9 @@ function readFrontMatter(lines: string[], data: NotebookData): number {
       const name = parseProfileValue(value);
       if (name === undefined) return 0;
       found.profile = name;
+    } else if (key === 'compat') {
+      if (found.compat !== undefined || 'error' in parseCompatPolicy(value) || !COMPAT_VALUE.test(value)) return 0;
+      found.compat = value;
     } else {
       if (found.saveOutputs !== undefined || (value !== 'true' && value !== 'false')) return 0;
       found.saveOutputs = value === 'true';
@@ -517,11 +526,14 @@ function rawMarkdown(source: string): string {
  */
 export function serializeNotebook(data: NotebookData): string {
   const blocks: string[] = [];
-  const hasFrontMatter = data.profile !== undefined || data.saveOutputs !== undefined;
+  // A compat value the reader would refuse is not written (it would turn the front matter into markdown).
+  const compat = data.compat !== undefined && COMPAT_VALUE.test(data.compat) && !('error' in parseCompatPolicy(data.compat)) ? data.compat : undefined;
+  const hasFrontMatter = data.profile !== undefined || data.saveOutputs !== undefined || compat !== undefined;
   if (hasFrontMatter) {
     const lines = ['---'];
     if (data.profile !== undefined) lines.push(`profile: ${writeProfileValue(data.profile)}`);
     if (data.saveOutputs !== undefined) lines.push(`saveOutputs: ${data.saveOutputs ? 'true' : 'false'}`);
+    if (compat !== undefined) lines.push(`compat: ${compat}`);
     lines.push('---');
     blocks.push(lines.join('\n'));
   }
