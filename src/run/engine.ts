@@ -52,9 +52,9 @@ export interface CellJob {
 export interface EngineOptions {
   /** The client to run a cell on, connecting when needed; called when each cell starts. */
   client(cell: number): EngineClient | Promise<EngineClient>;
-  /** Time limit of each command; undefined or 0: none. */
-  commandTimeoutMs?: number | undefined;
-  /** Time limit of a wait that names none; default: the wait's own (always given by the plan). */
+  /** Time limit of each command (read when each command is sent); undefined or 0: none. */
+  commandTimeoutMs?: number | (() => number | undefined);
+  /** Cap on event records per cell (default DEFAULT_EVENTS_PER_CELL). */
   eventsPerCell?: number;
   /** Monotonic milliseconds; default performance.now(). */
   now?: () => number;
@@ -278,7 +278,8 @@ export class RunEngine implements Disposable {
       },
     };
     if (job.signal) options.signal = job.signal;
-    const timeoutMs = this.options.commandTimeoutMs;
+    const limit = this.options.commandTimeoutMs;
+    const timeoutMs = typeof limit === 'function' ? limit() : limit;
     if (timeoutMs !== undefined && timeoutMs > 0) options.timeoutMs = timeoutMs;
     const entry: OpenCommand = { cell: state, step: i };
     this.open.push(entry);

@@ -7,3 +7,4 @@ export {
   type CodeLanguage, type CellPlan, type Step, type CommandStep, type WaitStep, type PlanProblem,
 } from './plan';
 export type * from './transcript';
+export { Batcher } from './batcher';
