@@ -99,7 +99,7 @@ export class TranscriptPrinter {
   failureText(r: FailureRecord): string {
     const cell = this.cells[this.position.get(r.cell) ?? -1];
     const step = r.step !== undefined ? cell?.plan.steps[r.step] : undefined;
-    const at = step && step.line !== cell?.line ? ` (line ${step.line})` : '';
+    const at = step && cell?.line !== undefined && step.line !== cell.line ? ` (line ${step.line})` : '';
     if (r.kind === 'connection-lost' || r.kind === 'protocol') {
       return `QEMU went away during ${this.where(r.cell)}${r.command ? `; ${r.command} got no reply` : ''}: ${r.message}`;
     }
