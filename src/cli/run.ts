@@ -20,6 +20,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Cap on event records per cell (default: the engine's). */
   eventsPerCell?: number;
+  /** Time limit of each command. */
+  commandTimeoutMs?: number;
 }
 
 /** How a run ended; the CLI turns it into an exit code. */
@@ -101,7 +103,8 @@ export class TranscriptPrinter {
     const step = r.step !== undefined ? cell?.plan.steps[r.step] : undefined;
     const at = step && cell?.line !== undefined && step.line !== cell.line ? ` (line ${step.line})` : '';
     if (r.kind === 'connection-lost' || r.kind === 'protocol') {
-      return `QEMU went away during ${this.where(r.cell)}${r.command ? `; ${r.command} got no reply` : ''}: ${r.message}`;
+      const sep = r.message.startsWith('while ') ? ' ' : ': ';
+      return `QEMU went away during ${this.where(r.cell)}${r.command ? `; ${r.command} got no reply` : ''}${sep}${r.message}`;
     }
     if (r.kind === 'not-sent-because-invalid' && r.problems) return `${this.where(r.cell)}: ${r.message}`;
     if (r.kind === 'qemu-error') return `${this.where(r.cell)}: ${r.command ?? ''}${at}: ${r.message.slice((r.command ?? '').length + 2)}`;
@@ -117,7 +120,7 @@ export function jsonLine(r: TranscriptRecord): string {
   switch (r.type) {
     case 'reply':
       return `{"type":"reply","cell":${r.cell},"step":${r.step},"command":${JSON.stringify(r.command)},"id":${r.idText},` +
-        `"ok":${r.ok},"reply":${r.raw.trim()},"sent":${JSON.stringify(r.wire)},"ms":${r.ms},"at":${r.at}}`;
+        `"ok":${r.ok},"reply":${r.raw.trim()},"sent":${JSON.stringify(r.wire)},"ms":${r.ms},"at":${r.at}${r.line !== undefined ? `,"line":${r.line}` : ''}}`;
     case 'event':
       return `{"type":"event","cell":${r.cell},${r.step !== undefined ? `"step":${r.step},` : ''}"event":${r.event.raw.trim()},"at":${r.at}}`;
     case 'written':
@@ -139,7 +142,11 @@ export function jsonLine(r: TranscriptRecord): string {
  * problems. The client is connected already.
  */
 export async function runCells(client: EngineClient, cells: readonly RunCell[], options: RunOptions, io: RunIo): Promise<RunResult> {
-  const engine = new RunEngine({ client: () => client, ...(options.eventsPerCell !== undefined ? { eventsPerCell: options.eventsPerCell } : {}) });
+  const engine = new RunEngine({
+    client: () => client,
+    ...(options.eventsPerCell !== undefined ? { eventsPerCell: options.eventsPerCell } : {}),
+    ...(options.commandTimeoutMs !== undefined ? { commandTimeoutMs: options.commandTimeoutMs } : {}),
+  });
   const printer = new TranscriptPrinter(io, options.json, cells);
   try {
     const jobs: CellJob[] = cells.map((c) => ({ ...c, ...(options.signal ? { signal: options.signal } : {}) }));

@@ -299,7 +299,7 @@ export class RunEngine implements Disposable {
     if (!step.oob) this.busy = [];
     this.emit(batch, {
       type: 'reply', cell, at: this.at(), step: i, command: step.name, idText: reply.idText, ok: reply.ok,
-      ...(reply.ok ? { value: reply.value } : { error: reply.error }), raw: reply.raw, wire: reply.sent, ms: round(this.now() - t0),
+      ...(reply.ok ? { value: reply.value } : { error: reply.error }), raw: reply.raw, wire: reply.sent, ms: round(this.now() - t0), line: step.line,
     });
     if (step.expected) {
       let actual: unknown;
@@ -360,7 +360,7 @@ export class RunEngine implements Disposable {
         { after: cursor, timeoutMs: step.timeoutMs, ...(job.signal ? { signal: job.signal } : {}) },
       );
       used.add(seen.seq);
-      this.emit(batch, { type: 'wait-satisfied', cell: job.cell, at: this.at(), step: i, event: step.event, seq: seen.seq, raw: seen.raw, ms: round(this.now() - t0) });
+      this.emit(batch, { type: 'wait-satisfied', cell: job.cell, at: this.at(), step: i, event: step.event, seq: seen.seq, raw: seen.raw, ms: round(this.now() - t0), line: step.line });
       return undefined;
     } catch (err) {
       const what = wanted === undefined ? step.event : `${step.event} with ${JSON.stringify(wanted)}`;
@@ -373,7 +373,7 @@ export class RunEngine implements Disposable {
       if (err instanceof EventTimeoutError) {
         this.emit(batch, {
           type: 'wait-timed-out', cell: job.cell, at: this.at(), step: i, event: step.event, ...(wanted ? { data: wanted } : {}),
-          timeoutMs: step.timeoutMs, ms: round(this.now() - t0),
+          timeoutMs: step.timeoutMs, ms: round(this.now() - t0), line: step.line,
         });
         return this.fail(state, 'timeout', `no ${what} event within ${step.timeoutMs} ms`, { step: i });
       }

@@ -402,3 +402,37 @@ describe('cli helpers', () => {
     assert.throws(() => resolveConnection({ kind: 'default' }, 'prod', true), /lives in VS Code settings/);
   });
 });
+
+describe('cli --timeout bounds the whole run', () => {
+  test('a server that greets and then never answers qmp_capabilities: run --timeout 800 exits 2 in time', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const path = await import('node:path');
+    const net = await import('node:net');
+    const { cliMain } = await import('../../src/cli/cli');
+    const { realDeps } = await import('../../src/cli/deps');
+    const dir = mkdtempSync(path.join(tmpdir(), 'qmp-timeout-'));
+    const socket = path.join(dir, 'mute.sock');
+    const sockets: import('node:net').Socket[] = [];
+    const server = net.createServer((s) => {
+      sockets.push(s);
+      s.write('{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": ""}, "capabilities": ["oob"]}}\r\n');
+      s.on('data', () => undefined); // reads, never answers
+    });
+    await new Promise<void>((resolve) => server.listen(socket, resolve));
+    try {
+      const notebookText = '```qmp\n{"execute": "query-status"}\n```\n';
+      const c = capture();
+      const t0 = Date.now();
+      const code = await cliMain(['run', 'x.qmp', '--socket', socket, '--timeout', '800'], { ...realDeps(), readFile: () => notebookText }, c.io);
+      const ms = Date.now() - t0;
+      assert.equal(code, 2);
+      assert.match(c.err.join('\n'), /cannot connect to .*mute\.sock: the run did not finish within 800 ms \(--timeout\)/);
+      assert.ok(ms >= 700 && ms < 20_000, `took ${ms} ms`);
+    } finally {
+      for (const s of sockets) s.destroy();
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
