@@ -157,11 +157,12 @@ describe('qmp-notebook run (machine none)', () => {
     assert.deepEqual(waits.map((w) => [w['wait-event'], (w['event'] as { event: string }).event]), [['RESUME', 'RESUME'], ['STOP', 'STOP']]);
 
     // The wait rule: each wait looks at every event since its cell started, and uses each event once.
-    const both = notebook('wait-both', ['{"execute": "stop"}\n{"execute": "cont"}\n{"wait-event": "RESUME", "timeout": 5000}\n{"wait-event": "STOP", "timeout": 5000}']);
+    // (QEMU sends STOP only for a running machine: the first cell sets it running.)
+    const both = notebook('wait-both', ['{"execute": "cont"}', '{"execute": "stop"}\n{"execute": "cont"}\n{"wait-event": "RESUME", "timeout": 5000}\n{"wait-event": "STOP", "timeout": 5000}']);
     const b = await runCli(['run', both, '--socket', qemu.socketPath, '--json']);
     assert.equal(b.code, 0, b.stderr);
     assert.deepEqual(records(b.stdout, 'wait-satisfied').map((w) => w['wait-event']), ['RESUME', 'STOP']);
-    const twice = notebook('wait-twice', ['{"execute": "cont"}\n{"wait-event": "RESUME", "timeout": 3000}\n{"wait-event": "RESUME", "timeout": 300}']);
+    const twice = notebook('wait-twice', ['{"execute": "stop"}\n{"execute": "cont"}\n{"wait-event": "RESUME", "timeout": 3000}\n{"wait-event": "RESUME", "timeout": 300}']);
     const t2 = await runCli(['run', twice, '--socket', qemu.socketPath, '--json']);
     assert.equal(t2.code, 1, 'one RESUME cannot satisfy two waits');
     assert.equal(records(t2.stdout, 'wait-timed-out').length, 1);
@@ -296,6 +297,45 @@ describe('qmp-notebook run: out-of-band', () => {
       assert.ok(((await drained) ?? 0) > 128 * 1024 * 1024, 'the dump went through the FIFO');
       const yank = records(r.stdout, 'reply').find((o) => o['id'] === 'yank');
       assert.ok(Array.isArray((yank?.['reply'] as { return: unknown }).return));
+    } finally {
+      await qemu.stop();
+    }
+  });
+});
+
+describe('qmp-notebook run: an OOB cell does not overtake a cell that was not sent', () => {
+  test('an OOB yank of the chardev the in-band cell just above creates succeeds (5 runs)', async () => {
+    const qemu = await startQemu();
+    try {
+      for (let i = 0; i < 5; i++) {
+        const sock = path.join(qemu.dir, `yank${i}.sock`);
+        const file = notebook(`yank-chardev-${i}`, [
+          '{"execute": "query-status"}',
+          `{"execute": "chardev-add", "arguments": {"id": "ch${i}", "backend": {"type": "socket", "data": {"addr": {"type": "unix", "data": {"path": "${sock}"}}, "server": true, "wait": false}}}}`,
+          `{"exec-oob": "yank", "arguments": {"instances": [{"type": "chardev", "id": "ch${i}"}]}}`,
+        ]);
+        const r = await runCli(['run', file, '--socket', qemu.socketPath, '--json']);
+        assert.equal(r.code, 0, `run ${i}: ${r.stderr}`);
+        const replies = records(r.stdout, 'reply');
+        assert.deepEqual(replies.map((o) => [o['command'], o['ok']]), [['query-status', true], ['chardev-add', true], ['yank', true]]);
+        const started = records(r.stdout, 'cell-started').map((o) => [o['cell'], o['order']]);
+        assert.deepEqual(started, [[2, 1], [3, 2], [4, 3]], 'execution order follows the cells');
+      }
+    } finally {
+      await qemu.stop();
+    }
+  });
+
+  test('run refuses an exec-oob of a command without allow-oob before sending, in a notebook without qmp-shell cells', async () => {
+    const qemu = await startQemu();
+    try {
+      const file = notebook('oob-refused', ['{"exec-oob": "query-status"}']);
+      const r = await runCli(['run', file, '--socket', qemu.socketPath, '--json']);
+      assert.equal(r.code, 1, r.stderr);
+      assert.equal(records(r.stdout, 'written').length, 0, 'nothing was written');
+      const f = records(r.stdout, 'failure')[0];
+      assert.equal(f?.['kind'], 'not-sent-because-invalid');
+      assert.match(String(f?.['message']), /allow-oob/);
     } finally {
       await qemu.stop();
     }

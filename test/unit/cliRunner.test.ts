@@ -115,7 +115,7 @@ function cell(n: number, source: string, language: 'qmp' | 'qmp-shell' | 'hmp' =
 const exec = (name: string, id = name): string => `{"execute": "${name}", "id": "${id}"}`;
 const oob = (name: string, id = name): string => `{"exec-oob": "${name}", "id": "${id}"}`;
 
-async function runEngine(client: EngineClient, jobs: CellJob[], options: { eventsPerCell?: number; commandTimeoutMs?: number } = {}):
+async function runEngine(client: EngineClient, jobs: CellJob[], options: { eventsPerCell?: number; commandTimeoutMs?: number; busyMs?: number } = {}):
   Promise<{ records: TranscriptRecord[]; outcomes: string[] }> {
   const engine = new RunEngine({ client: () => client, ...options });
   const records: TranscriptRecord[] = [];
@@ -133,13 +133,19 @@ function capture(): { out: string[]; err: string[]; io: { out(l: string): void; 
 describe('engine: scheduler', () => {
   test('an out-of-band cell goes out once every cell above it is sent, not answered, and overtakes a slow one', async () => {
     const client = new ScriptedClient({ slow: { delayMs: 200 } });
-    const { records, outcomes } = await runEngine(client, [cell(1, exec('slow')), cell(2, oob('query-yank')), cell(3, exec('after'))]);
+    const { records, outcomes } = await runEngine(client, [cell(1, exec('slow')), cell(2, oob('query-yank')), cell(3, exec('after'))], { busyMs: 20 });
     assert.deepEqual(outcomes, ['succeeded', 'succeeded', 'succeeded']);
     assert.deepEqual(client.sent, ['slow', 'query-yank', 'after'], 'commands leave in cell order');
     const replies = records.filter((r) => r.type === 'reply').map((r) => r.command);
     assert.deepEqual(replies, ['query-yank', 'slow', 'after'], 'the OOB reply comes while the slow one is busy');
     const started = records.filter((r) => r.type === 'cell-started').map((r) => r.cell);
     assert.deepEqual(started, [1, 2, 3], 'the OOB cell gets execution order 2, not 1');
+  });
+
+  test('an out-of-band cell does not overtake a quick in-band command QEMU is about to answer (busyMs)', async () => {
+    const client = new ScriptedClient({ 'chardev-add': { delayMs: 30 } });
+    const { records } = await runEngine(client, [cell(1, exec('chardev-add')), cell(2, oob('yank'))], { busyMs: 2000 });
+    assert.deepEqual(records.filter((r) => r.type === 'reply').map((r) => r.command), ['chardev-add', 'yank']);
   });
 
   test('an out-of-band cell below an in-band cell that is still queued waits until that cell is sent', async () => {
@@ -234,7 +240,7 @@ describe('engine: the wait rule', () => {
 describe('engine: attribution of events', () => {
   test('an event goes to the cell of the oldest unanswered command, once', async () => {
     const client = new ScriptedClient({ slow: { delayMs: 80, before: ['STOP'] }, 'query-yank': { before: ['X'] } });
-    const { records } = await runEngine(client, [cell(1, exec('slow')), cell(2, oob('query-yank'))]);
+    const { records } = await runEngine(client, [cell(1, exec('slow')), cell(2, oob('query-yank'))], { busyMs: 20 });
     const events = records.filter((r) => r.type === 'event').map((r) => [r.cell, r.type === 'event' && r.event.event]);
     // X comes while slow (cell 1) is still unanswered, so it is cell 1's; every event is given once.
     assert.deepEqual(events, [[1, 'X'], [1, 'STOP']]);
