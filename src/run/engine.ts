@@ -25,7 +25,7 @@
 // cell; else to no cell (it is not in the transcript). A cell keeps at most `eventsPerCell` event records;
 // the rest are counted and reported once, as `events-dropped`, before the cell finishes.
 import type { CommandOptions, CommandReply, Disposable, QmpClient, QmpEventRecord } from '../qmp/client';
-import { CommandCancelledError, CommandTimeoutError, EventTimeoutError } from '../qmp/errors';
+import { CommandCancelledError, CommandTimeoutError, EventTimeoutError, OobRefusedError } from '../qmp/errors';
 import { eventDataMatches } from '../notebook/format/eventMatch';
 import { compareReply } from './compare';
 import { errorMessage, failureKindOf, StopRequest } from './errors';
@@ -370,7 +370,7 @@ export class RunEngine implements Disposable {
     }
     const kind = failureKindOf(err);
     const message = kind === 'not-sent-because-invalid' ? `${errorMessage(err)}. Nothing was sent.` : errorMessage(err);
-    return this.fail(state, kind, message, extra);
+    return this.fail(state, kind, message, err instanceof OobRefusedError ? { ...extra, code: 'oob-refused' } : extra);
   }
 
   /** Waits for an event by the wait rule; returns an outcome when the cell ends here, undefined to go on. */
@@ -401,7 +401,7 @@ export class RunEngine implements Disposable {
           type: 'wait-timed-out', cell: job.cell, at: this.at(), step: i, event: step.event, ...(wanted ? { data: wanted } : {}),
           timeoutMs: step.timeoutMs, ms: round(this.now() - t0), line: step.line,
         });
-        return this.fail(state, 'timeout', `no ${what} event within ${step.timeoutMs} ms`, { step: i });
+        return this.fail(state, 'timeout', `no ${what} within ${step.timeoutMs} ms`, { step: i });
       }
       return this.fail(state, failureKindOf(err), `while waiting for ${what}: ${errorMessage(err)}`, { step: i });
     } finally {

@@ -170,6 +170,8 @@ export interface FailureRecord extends RecordBase {
   wire?: string;
   /** The id the command went out with, when it was written (a command sent but never answered). */
   idText?: string;
+  /** A finer cause where one helps: `oob-refused` (the client refused out-of-band before sending). */
+  code?: 'oob-refused';
   /** Problems that kept the cell from being sent (kind `not-sent-because-invalid`). */
   problems?: Array<{ message: string; line?: number; column?: number }>;
 }

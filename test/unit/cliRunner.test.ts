@@ -216,7 +216,7 @@ describe('engine: the wait rule', () => {
     assert.ok(records.some((r) => r.type === 'wait-timed-out'));
     const f = records.find((r) => r.type === 'failure');
     assert.equal(f?.type === 'failure' && f.kind, 'timeout');
-    assert.match(f?.type === 'failure' ? f.message : '', /no STOP event within 100 ms/);
+    assert.match(f?.type === 'failure' ? f.message : '', /no STOP within 100 ms/);
   });
 
   test('an event that came before the cell started does not satisfy its wait', async () => {
