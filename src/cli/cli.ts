@@ -196,11 +196,6 @@ function planRunnable(notebook: Notebook, map: FileMap, schema?: Schema): Parsed
   return { cells, problems };
 }
 
-/** The notebook's cells; commands with `exec-oob` are refused before sending when the schema has no allow-oob. */
-function hasOob(notebook: Notebook): boolean {
-  return notebook.cells.some((c) => c.kind === 'code' && isCodeLanguage(c.language) && planCell(c.source, c.language).steps.some((s) => s.kind === 'command' && s.oob));
-}
-
 type Notebook = ReturnType<typeof parseNotebook>;
 
 /** A deadline for the whole run (--timeout): connecting, the schema, every cell; none without one. */
@@ -234,7 +229,8 @@ async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
       let cells = early.cells;
       // The schema types qmp-shell values, and lets the client refuse an exec-oob of a command without
       // allow-oob before sending it: it is loaded whenever the notebook has either.
-      if (needsSchema || hasOob(notebook)) {
+      const hasOob = early.cells.some((c) => c.plan.steps.some((st) => st.kind === 'command' && st.oob));
+      if (needsSchema || hasOob) {
         const schema = await fetchSchema(session, limit.signal);
         session.client.setSchema(schema);
         const late = planRunnable(notebook, map, schema);

@@ -140,17 +140,27 @@ export class RunEngine implements Disposable {
    */
   async run(jobs: readonly CellJob[], sink: TranscriptSink): Promise<BatchResult> {
     const batch: Batch = { sink, failed: false };
-    const sentAbove: Array<Promise<void>> = [];
+    // `above`: every cell before this one has been sent; one link per cell keeps a long batch linear.
+    let above: Promise<unknown> = Promise.resolve();
+    // How many cells from the start of the batch have been sent: `above` need not be awaited below it.
+    const sentFlags: boolean[] = jobs.map(() => false);
+    let sentPrefix = 0;
     const done: Array<Promise<RunOutcome>> = [];
     const failures: Array<FailureRecord | undefined> = [];
     jobs.forEach((job, i) => {
       const sent = deferred();
-      const above = Promise.all(sentAbove.slice());
-      sentAbove.push(sent.promise);
+      const markSent = (): void => {
+        if (sentFlags[i]) return;
+        sentFlags[i] = true;
+        while (sentPrefix < jobs.length && sentFlags[sentPrefix]) sentPrefix++;
+        sent.resolve();
+      };
+      const mineAbove = above;
+      above = Promise.all([above, sent.promise]);
       const go = async (oob: boolean): Promise<RunOutcome> => {
-        await above;
+        if (sentPrefix < i) await mineAbove;
         if (oob) await this.untilBusy();
-        const result = await this.runJob(job, batch, sent.resolve);
+        const result = await this.runJob(job, batch, markSent);
         failures[i] = result.failure;
         return result.outcome;
       };
@@ -247,7 +257,8 @@ export class RunEngine implements Disposable {
     const { job } = state;
     let client: EngineClient;
     try {
-      client = await this.options.client(job.cell);
+      const got = this.options.client(job.cell);
+      client = 'then' in got ? await got : got;
     } catch (err) {
       return this.fail(state, 'not-connected', errorMessage(err));
     }
