@@ -132,7 +132,7 @@ function capture(): { out: string[]; err: string[]; io: { out(l: string): void; 
 
 describe('engine: scheduler', () => {
   test('an out-of-band cell goes out once every cell above it is sent, not answered, and overtakes a slow one', async () => {
-    const client = new ScriptedClient({ slow: { delayMs: 200 } });
+    const client = new ScriptedClient({ slow: { delayMs: 1500 } });
     const { records, outcomes } = await runEngine(client, [cell(1, exec('slow')), cell(2, oob('query-yank')), cell(3, exec('after'))], { busyMs: 20 });
     assert.deepEqual(outcomes, ['succeeded', 'succeeded', 'succeeded']);
     assert.deepEqual(client.sent, ['slow', 'query-yank', 'after'], 'commands leave in cell order');
@@ -239,7 +239,7 @@ describe('engine: the wait rule', () => {
 
 describe('engine: attribution of events', () => {
   test('an event goes to the cell of the oldest unanswered command, once', async () => {
-    const client = new ScriptedClient({ slow: { delayMs: 80, before: ['STOP'] }, 'query-yank': { before: ['X'] } });
+    const client = new ScriptedClient({ slow: { delayMs: 1000, before: ['STOP'] }, 'query-yank': { before: ['X'] } });
     const { records } = await runEngine(client, [cell(1, exec('slow')), cell(2, oob('query-yank'))], { busyMs: 20 });
     const events = records.filter((r) => r.type === 'event').map((r) => [r.cell, r.type === 'event' && r.event.event]);
     // X comes while slow (cell 1) is still unanswered, so it is cell 1's; every event is given once.
