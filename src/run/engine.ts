@@ -123,6 +123,8 @@ export class RunEngine implements Disposable {
   /** In-band commands written and then given up (interrupted, timed out): QEMU still owes their replies. */
   private busy: BusyCommand[] = [];
   private attached: { client: EngineClient; sub: Disposable } | undefined;
+  /** The client the last cell ran on (see `busy`). */
+  private lastClient: EngineClient | undefined;
 
   constructor(private readonly options: EngineOptions) {
     this.now = options.now ?? (() => performance.now());
@@ -216,6 +218,7 @@ export class RunEngine implements Disposable {
       markSent();
       const i = this.running.indexOf(state);
       if (i >= 0) this.running.splice(i, 1);
+      this.detachWhenIdle();
     }
     if (outcome !== 'succeeded') batch.failed = true;
     if (state.eventsDropped > 0) {
@@ -232,12 +235,23 @@ export class RunEngine implements Disposable {
     return kind === 'interrupted' ? 'interrupted' : 'failed';
   }
 
+  /** Listens to the client's events while cells run (detach() stops when none does). */
   private attach(client: EngineClient): void {
+    if (this.lastClient !== client) {
+      // A new client is a new QEMU session: QEMU owes nothing from the old one.
+      this.busy = [];
+      this.lastClient = client;
+    }
     if (this.attached?.client === client) return;
     this.attached?.sub.dispose();
-    // A new client is a new QEMU session: nothing it owes from the old one.
-    this.busy = [];
     this.attached = { client, sub: client.onEvent((e) => this.route(e)) };
+  }
+
+  /** No cell runs: events belong to no cell, so nothing needs to listen (and nothing keeps the engine alive). */
+  private detachWhenIdle(): void {
+    if (this.running.length > 0 || this.open.length > 0) return;
+    this.attached?.sub.dispose();
+    this.attached = undefined;
   }
 
   /** The attribution rule (see the file comment). */
