@@ -74,7 +74,24 @@ function describe(c: ResolvedConnection): string {
 
 async function open(deps: CliDeps, c: ResolvedConnection, qemuBinary: string | undefined, signal?: AbortSignal): Promise<CliSession> {
   try {
-    return await deps.connect(c, { ...(qemuBinary !== undefined ? { qemuBinary } : {}), ...(signal ? { signal } : {}) });
+    const opening = deps.connect(c, { ...(qemuBinary !== undefined ? { qemuBinary } : {}), ...(signal ? { signal } : {}) });
+    if (!signal) return await opening;
+    // The deadline bounds every phase, even one that does not watch the signal (starting a sandbox): a
+    // session that opens after it has passed is closed at once.
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(signal.reason);
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      return await Promise.race([opening, aborted]);
+    } catch (err) {
+      opening.then((late) => late.close(), () => undefined).then(undefined, () => undefined);
+      throw err;
+    } finally {
+      if (onAbort) signal.removeEventListener('abort', onAbort);
+    }
   } catch (err) {
     const why = signal?.aborted && signal.reason instanceof Error ? signal.reason.message : err instanceof Error ? err.message : String(err);
     throw new UsageFailure(`cannot connect to ${describe(c)}: ${why}`);

@@ -441,4 +441,17 @@ describe('cli --timeout bounds the whole run', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  test('a connection that never opens (and ignores the signal) still ends at the deadline', async () => {
+    const { cliMain } = await import('../../src/cli/cli');
+    const notebookText = '```qmp\n{"execute": "query-status"}\n```\n';
+    const c = capture();
+    const t0 = Date.now();
+    const code = await cliMain(['run', 'x.qmp', '--sandbox', '--timeout', '300'], {
+      version: '0', readFile: () => notebookText, connect: () => new Promise(() => undefined),
+    }, c.io);
+    assert.equal(code, 2);
+    assert.match(c.err.join('\n'), /cannot connect to a sandbox QEMU: the run did not finish within 300 ms/);
+    assert.ok(Date.now() - t0 < 20_000);
+  });
 });
