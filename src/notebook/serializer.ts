@@ -10,6 +10,7 @@ import {
 } from './format';
 import { nestingDepth } from './format/notebook';
 import { outputFromWire, outputMeta, textOutput } from './outputs';
+import { isCodeLanguage } from '../run/plan';
 
 const encoder = new TextEncoder();
 
@@ -29,10 +30,6 @@ function deepMessageOutput(direction: '<-' | '->', json: string): vscode.Noteboo
 function savedToOutput(o: SavedOutput): vscode.NotebookCellOutput {
   if (o.kind === 'text') return textOutput(o.text);
   return nestingDepth(o.json) > MAX_RENDERED_DEPTH ? deepMessageOutput(o.direction, o.json) : outputFromWire(o.direction, o.json);
-}
-
-function isCodeLanguage(id: string): id is 'qmp' | 'qmp-shell' | 'hmp' {
-  return id === 'qmp' || id === 'qmp-shell' || id === 'hmp';
 }
 
 function toOutputs(saved: readonly SavedOutput[] | undefined): vscode.NotebookCellOutput[] {

@@ -78,7 +78,10 @@ const FRONT_MATTER_MAX_LINES = 20;
 /** A -compat value as written in front matter: plain `key=value,…` text. */
 const COMPAT_VALUE = /^[a-z-]+=[a-z]+(,[a-z-]+=[a-z]+)*$/;
 
-const CODE_LANGUAGES: ReadonlySet<string> = new Set(['qmp', 'qmp-shell', 'hmp']);
+/** The languages of code cells: the one list (src/run/plan.ts re-exports it for the controller and the CLI). */
+export const CODE_CELL_LANGUAGES: readonly CodeLanguage[] = ['qmp', 'qmp-shell', 'hmp'];
+
+const CODE_LANGUAGES: ReadonlySet<string> = new Set(CODE_CELL_LANGUAGES);
 
 function isBlank(line: string): boolean {
   for (let i = 0; i < line.length; i++) {
