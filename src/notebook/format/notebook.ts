@@ -51,6 +51,12 @@ export interface CellData {
 export interface NotebookData {
   profile?: string;
   saveOutputs?: boolean;
+  /** Regression-test settings (docs/testing-notebooks.md): masks of volatile values, as written. */
+  masks?: string[];
+  /** Events that may come or not in any cell without failing `qmp-notebook test`. */
+  ignoreEvents?: string[];
+  /** `any`: the events of a cell may arrive in any order; `saved` (the default): in the saved order. */
+  eventOrder?: 'saved' | 'any';
   eol?: '\r\n';
   bom?: boolean;
   cells: CellData[];
@@ -63,7 +69,7 @@ const CELL_MARKER = /^<!-- cell -->[ \t]*$/;
 const RAW_OPEN = /^<!-- markdown-cell( \d+)? -->$/;
 const RAW_CLOSE = /^<!-- \/markdown-cell( \d+)? -->$/;
 const FRONT_MATTER_FENCE = /^---[ \t]*$/;
-const FRONT_MATTER_LINE = /^(profile|saveOutputs)[ \t]*:[ \t]*(.*?)[ \t]*$/;
+const FRONT_MATTER_LINE = /^(profile|saveOutputs|masks|ignoreEvents|eventOrder)[ \t]*:[ \t]*(.*?)[ \t]*$/;
 /** A profile name written without quotes; anything else (or a YAML keyword) is written as a JSON string. */
 const BARE_PROFILE = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 const YAML_KEYWORDS = /^(true|false|yes|no|on|off|null|y|n)$/i;
@@ -98,13 +104,16 @@ function isAllCrlf(text: string): boolean {
 /** Reads the front matter at the top of `lines`; returns the index of the first line after it. */
 function readFrontMatter(lines: string[], data: NotebookData): number {
   if (!FRONT_MATTER_FENCE.test(lines[0] ?? '')) return 0;
-  const found: { profile?: string; saveOutputs?: boolean } = {};
+  const found: { profile?: string; saveOutputs?: boolean; masks?: string[]; ignoreEvents?: string[]; eventOrder?: 'saved' | 'any' } = {};
   for (let i = 1; i < lines.length && i <= FRONT_MATTER_MAX_LINES; i++) {
     const line = lines[i] ?? '';
     if (FRONT_MATTER_FENCE.test(line)) {
       if (i === 1) return 0;
       if (found.profile !== undefined) data.profile = found.profile;
       if (found.saveOutputs !== undefined) data.saveOutputs = found.saveOutputs;
+      if (found.masks !== undefined) data.masks = found.masks;
+      if (found.ignoreEvents !== undefined) data.ignoreEvents = found.ignoreEvents;
+      if (found.eventOrder !== undefined) data.eventOrder = found.eventOrder;
       return i + 1;
     }
     const m = FRONT_MATTER_LINE.exec(line);
@@ -116,6 +125,13 @@ function readFrontMatter(lines: string[], data: NotebookData): number {
       const name = parseProfileValue(value);
       if (name === undefined) return 0;
       found.profile = name;
+    } else if (key === 'masks' || key === 'ignoreEvents') {
+      const list = parseStringList(value);
+      if (found[key] !== undefined || list === undefined) return 0;
+      found[key] = list;
+    } else if (key === 'eventOrder') {
+      if (found.eventOrder !== undefined || (value !== 'saved' && value !== 'any')) return 0;
+      found.eventOrder = value;
     } else {
       if (found.saveOutputs !== undefined || (value !== 'true' && value !== 'false')) return 0;
       found.saveOutputs = value === 'true';
@@ -134,6 +150,21 @@ function parseProfileValue(value: string): string | undefined {
     }
   }
   return value === '' || value.startsWith("'") ? undefined : value;
+}
+
+/** A JSON array of strings (also valid YAML): `["return.uptime", "/pid [0-9]+/"]`. */
+function parseStringList(value: string): string[] | undefined {
+  if (!value.startsWith('[')) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(value);
+    return Array.isArray(parsed) && parsed.every((v) => typeof v === 'string') ? (parsed as string[]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeStringList(list: readonly string[]): string {
+  return `[${list.map((s) => JSON.stringify(s)).join(', ')}]`;
 }
 
 function writeProfileValue(name: string): string {
@@ -417,11 +448,15 @@ function rawMarkdown(source: string): string {
  */
 export function serializeNotebook(data: NotebookData): string {
   const blocks: string[] = [];
-  const hasFrontMatter = data.profile !== undefined || data.saveOutputs !== undefined;
+  const hasFrontMatter = data.profile !== undefined || data.saveOutputs !== undefined || data.masks !== undefined
+    || data.ignoreEvents !== undefined || data.eventOrder !== undefined;
   if (hasFrontMatter) {
     const lines = ['---'];
     if (data.profile !== undefined) lines.push(`profile: ${writeProfileValue(data.profile)}`);
     if (data.saveOutputs !== undefined) lines.push(`saveOutputs: ${data.saveOutputs ? 'true' : 'false'}`);
+    if (data.masks !== undefined) lines.push(`masks: ${writeStringList(data.masks)}`);
+    if (data.ignoreEvents !== undefined) lines.push(`ignoreEvents: ${writeStringList(data.ignoreEvents)}`);
+    if (data.eventOrder !== undefined) lines.push(`eventOrder: ${data.eventOrder}`);
     lines.push('---');
     blocks.push(lines.join('\n'));
   }
