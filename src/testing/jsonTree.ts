@@ -99,35 +99,26 @@ export function str(value: string): JsonNode {
   return { type: 'string', raw: JSON.stringify(value), value };
 }
 
-/** A canonical key for a literal: numbers by value text (`1.0` and `1` differ, as QEMU never changes them). */
-function literalKey(node: JsonNode): string {
-  return node.type === 'string' ? JSON.stringify(node.value) : node.type === 'literal' ? node.raw : '';
-}
-
-/**
- * Structural equality: members compared by key whatever their order (QEMU's member order carries no meaning;
- * a hand-written `<-` line may order them differently), arrays element by element, strings by value.
- */
-export function jsonTreeEqual(a: JsonNode, b: JsonNode): boolean {
-  if (a.type !== b.type) return false;
-  if (a.type === 'object' && b.type === 'object') {
-    if (a.members.length !== b.members.length) return false;
-    const byKey = new Map<string, JsonNode>();
-    for (const m of b.members) byKey.set(m.key, m.value);
-    if (byKey.size !== b.members.length) return false;
-    return a.members.every((m) => {
-      const other = byKey.get(m.key);
-      return other !== undefined && jsonTreeEqual(m.value, other);
-    });
-  }
-  if (a.type === 'array' && b.type === 'array') {
-    return a.items.length === b.items.length && a.items.every((x, i) => jsonTreeEqual(x, b.items[i] as JsonNode));
-  }
-  return literalKey(a) === literalKey(b);
-}
-
 export function member(node: JsonNode | undefined, key: string): JsonNode | undefined {
   if (node?.type !== 'object') return undefined;
   for (const m of node.members) if (m.key === key) return m.value;
   return undefined;
+}
+
+/**
+ * One text per value for comparing: members sorted by key, strings by their value, other literals as written.
+ * Two messages are equal for a test when their canonical texts are equal.
+ */
+export function canonicalJson(node: JsonNode): string {
+  switch (node.type) {
+    case 'object':
+      return '{' + [...node.members].sort((x, y) => (x.key < y.key ? -1 : x.key > y.key ? 1 : 0))
+        .map((m) => `${JSON.stringify(m.key)}:${canonicalJson(m.value)}`).join(',') + '}';
+    case 'array':
+      return '[' + node.items.map(canonicalJson).join(',') + ']';
+    case 'string':
+      return JSON.stringify(node.value);
+    default:
+      return node.raw;
+  }
 }
