@@ -49,6 +49,7 @@ export const USAGE = `Usage:
   qmp-notebook run FILE.qmp [--socket PATH | --tcp HOST:PORT | --sandbox] [--json] [--timeout MS]
   qmp-notebook check FILE.qmp [--schema SCHEMA.json | --socket PATH | --tcp HOST:PORT | --sandbox] [--json]
   qmp-notebook schema [--socket PATH | --tcp HOST:PORT | --sandbox]
+  qmp-notebook test FILE.qmp… [--socket PATH | --tcp HOST:PORT | --sandbox] [--update] [--junit OUT.xml] [--json]
   qmp-notebook --help | --version
 
 Connection (run, check, schema):
@@ -112,7 +113,7 @@ export function parseArgs(argv: readonly string[]): ParseResult {
     if (endOfOptions || !arg.startsWith('-') || arg === '-') {
       if (subcommand === '' && positionals.length === 0 && !values.has('help') && !values.has('version')) {
         if (arg !== 'run' && arg !== 'check' && arg !== 'schema') {
-          return fail(`unknown command '${arg}' (expected run, check or schema)`);
+          return fail(`unknown command '${arg}' (expected run, check, schema or test)`);
         }
         subcommand = arg;
       } else {

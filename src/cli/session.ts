@@ -42,6 +42,8 @@ export async function openSession(connection: ResolvedConnection, options: OpenO
   }
   return {
     client,
+    // The sandbox's private directory: paths under it are volatile (qmp-notebook test masks them).
+    ...(sandbox ? { dir: sandbox.dir } : {}),
     setSchema: (schema) => client.setSchema(schema as Parameters<QmpClient['setSchema']>[0]),
     isConnectionLoss: (err) => err instanceof DisconnectedError || err instanceof ProtocolError || err instanceof StateError,
     attachTrace: (s) => { sink = s; },

@@ -17,6 +17,7 @@ export interface CellResult {
 
 /** The name of a cell in reports: `cell 3 (line 12)`. */
 export function cellName(r: Pick<CellResult, 'cell' | 'line'>): string {
+  if (r.cell === 0) return 'notebook';
   return `cell ${r.cell}${r.line !== undefined ? ` (line ${r.line})` : ''}`;
 }
 
