@@ -6,7 +6,7 @@
 // - Events are compared among themselves: the expected events must all arrive, in the saved order unless the
 //   notebook or the cell says `any` order, and no other event may arrive, except the ignorable ones. Where an
 //   event falls between replies is not compared (QEMU sends STOP before or after the reply to `stop`).
-import { canonicalJson, member, parseJsonTree, type JsonNode } from './jsonTree';
+import { canonicalJson, member, parseJsonTree, printJsonTree, type JsonNode } from './jsonTree';
 import { maskTree, maskText, parseMask, type Mask, type MaskOptions, type VolatileDir } from './masks';
 import { stableOutputs, type OutputLike } from './savedOutput';
 import { unifiedDiff } from './diff';
@@ -193,12 +193,13 @@ export function compareCell(input: CellComparisonInput): CellComparison {
     const raw = input.replies[w.command];
     const got = raw === undefined ? undefined : parseJsonTree(raw);
     // A written reply without an id matches whatever id the client used.
-    const gotKey = got === undefined ? undefined : canonicalJson(maskTree(stripIdUnlessWritten(got, tree), opts));
+    const gotTree = got === undefined ? undefined : maskTree(stripIdUnlessWritten(got, tree), opts);
+    const gotKey = gotTree === undefined ? undefined : canonicalJson(gotTree);
     if (gotKey !== wantKey) {
       problems.push(raw === undefined
         ? `command ${w.command + 1} got no reply; the cell expects${where} <- ${w.json}`
         : `the reply of command ${w.command + 1} differs from the one written in the cell${where}`);
-      written.push(`-<- ${w.json}`, ...(raw !== undefined ? [`+<- ${raw.trim()}`] : []));
+      written.push(`-<- ${printJsonTree(maskTree(tree, opts))}`, ...(gotTree !== undefined ? [`+<- ${printJsonTree(gotTree)}`] : raw !== undefined ? [`+<- ${raw.trim()}`] : []));
     }
   }
   if (written.length) diff = [diff, ['--- written in the cell', '+++ new', ...written].join('\n')].filter((d) => d !== '').join('\n');
