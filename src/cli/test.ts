@@ -12,12 +12,12 @@ import { parseHostPort, DEFAULT_TIMEOUT_MS, type ConnectionChoice } from './args
 import type { CliDeps, CliIo, CliSession } from './cli';
 import { resolveConnection } from './cli';
 import {
-  DEFAULT_WAIT_TIMEOUT_MS, eventDataMatches, parseCell, parseNotebook, type CellData, type CellLanguage, type NotebookData,
-  type SavedOutput, type ValueKindOracle,
+  DEFAULT_WAIT_TIMEOUT_MS, parseNotebook, type CellData, type NotebookData, type SavedOutput, type ValueKindOracle,
 } from '../notebook/format/index';
-import { CommandTimeoutError, EventTimeoutError } from '../qmp/index';
+import { Schema, type SchemaInfo } from '../qmp/index';
+import { describeProblem, isCodeLanguage, planCell } from '../run/index';
 import { cellRules, compareCell, notebookRules, type WrittenExpectation } from '../testing/compare';
-import { executeCells, type TestCell, type TestClient } from '../testing/execute';
+import { executeCells, type TestCell } from '../testing/execute';
 import { cellName, jsonRecord, junitXml, summaryLine, type CellResult } from '../testing/report';
 import { replaceOutputs } from '../testing/update';
 import { member, parseJsonTree } from '../testing/jsonTree';
@@ -106,8 +106,6 @@ export function parseTestArgs(argv: readonly string[]): { ok: true; request: Tes
 
 class TestUsage extends Error {}
 
-const RUNNABLE: ReadonlySet<string> = new Set(['qmp', 'qmp-shell', 'hmp']);
-
 /** The 1-based line of each cell's first source line, found by walking the text for each source in turn. */
 function cellLines(text: string, cells: readonly CellData[]): Array<number | undefined> {
   const body = text.replace(/^\uFEFF/, '').replace(/\r\n/g, '\n');
@@ -132,12 +130,6 @@ interface PlannedCell {
   problems: string[];
 }
 
-function lineOf(source: string, offset: number): number {
-  let line = 1;
-  for (let i = source.indexOf('\n'); i >= 0 && i < offset; i = source.indexOf('\n', i + 1)) line++;
-  return line;
-}
-
 /** The event names a cell's saved outputs hold (the settle wait's targets), without the ignorable ones. */
 function savedEventNames(outputs: readonly SavedOutput[] | undefined, ignore: ReadonlySet<string>): string[] {
   const names: string[] = [];
@@ -153,29 +145,23 @@ function plan(notebook: NotebookData, lines: Array<number | undefined>, schema: 
   const base = notebookRules(notebook).rules;
   const planned: PlannedCell[] = [];
   notebook.cells.forEach((cell, i) => {
-    if (cell.kind !== 'code' || !RUNNABLE.has(cell.language)) return;
-    const parsed = parseCell(cell.source, cell.language as CellLanguage, schema);
+    if (cell.kind !== 'code' || !isCodeLanguage(cell.language)) return;
+    const cellPlan = planCell(cell.source, cell.language, schema);
     const rules = cellRules(cell.source, base);
-    const run: TestCell = { language: cell.language, items: [], expectedEvents: savedEventNames(cell.outputs, rules.rules.ignoreEvents) };
+    const line = lines[i];
     const written: WrittenExpectation[] = [];
-    const base0 = lines[i];
-    let commands = 0;
-    for (const item of parsed.items) {
-      const line = lineOf(cell.source, item.start);
-      if (item.kind === 'command') {
-        run.items.push({ kind: 'command', input: item.input, name: item.name, line });
-        commands++;
-      } else if (item.kind === 'wait') {
-        run.items.push({ kind: 'wait', event: item.event, timeoutMs: item.timeoutMs, line, ...(item.data ? { data: item.data } : {}) });
-      } else {
-        const json = item.text.replace(/^\s*<-\s*/, '');
-        written.push({ command: Math.max(0, commands - 1), json, ...(base0 !== undefined ? { line: base0 + line - 1 } : {}) });
-      }
-    }
+    cellPlan.steps.forEach((s, step) => {
+      if (s.kind !== 'command' || !s.expected) return;
+      written.push({ step, command: s.name, json: s.expected.text.replace(/^\s*<-\s*/, ''), ...(line !== undefined ? { line: line + s.line } : {}) });
+    });
     planned.push({
-      index: i + 1, data: cell, run, written,
-      problems: [...parsed.errors.map((e) => `line ${e.line}, col ${e.col}: ${e.message}`), ...rules.errors],
-      ...(base0 !== undefined ? { line: base0 } : {}),
+      index: i + 1, data: cell, written,
+      run: {
+        cell: i + 1, language: cell.language, plan: cellPlan, expectedEvents: savedEventNames(cell.outputs, rules.rules.ignoreEvents),
+        ...(line !== undefined ? { line } : {}),
+      },
+      problems: [...cellPlan.problems.map(describeProblem), ...rules.errors],
+      ...(line !== undefined ? { line } : {}),
     });
   });
   return planned;
@@ -236,9 +222,9 @@ async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> 
         throw new TestUsage(`${file}: query-qmp-schema failed: ${err instanceof Error ? err.message : String(err)}`);
       }
       if (!Array.isArray(infos)) throw new TestUsage('query-qmp-schema did not return an array');
-      const schema = deps.schemaFromIntrospection(infos);
-      session.setSchema(schema);
-      cells = plan(notebook, lines, schema as ValueKindOracle);
+      const schema = Schema.fromIntrospection(infos as SchemaInfo[]);
+      session.client.setSchema(schema);
+      cells = plan(notebook, lines, schema);
     }
     const broken = cells.filter((c) => c.problems.length);
     if (broken.length) {
@@ -252,13 +238,7 @@ async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> 
     const dirs: VolatileDir[] = [];
     const dir = (session as { dir?: unknown }).dir;
     if (typeof dir === 'string' && dir !== '') dirs.push({ path: dir, name: 'SANDBOX_DIR' });
-    const records = await executeCells(session.client as unknown as TestClient, cells.map((c) => c.run), {
-      timeoutMs: req.timeoutMs,
-      settleMs: DEFAULT_WAIT_TIMEOUT_MS,
-      isConnectionLoss: (err) => session.isConnectionLoss(err),
-      isTimeout: (err) => err instanceof CommandTimeoutError || err instanceof EventTimeoutError,
-      dataMatches: eventDataMatches,
-    });
+    const records = await executeCells(session.client, cells.map((c) => c.run), { timeoutMs: req.timeoutMs, settleMs: DEFAULT_WAIT_TIMEOUT_MS });
     const updates = new Map<number, SavedOutput[]>();
     const codeIndex = new Map<number, number>();
     notebook.cells.filter((c) => c.kind === 'code').forEach((c, k) => codeIndex.set(notebook.cells.indexOf(c), k));
@@ -269,8 +249,8 @@ async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> 
       const cmp = compareCell({ saved: c.data.outputs, actual: rec.outputs, replies: rec.replies, written: c.written, rules, dirs });
       const where = { file, cell: c.index, ...(c.line !== undefined ? { line: c.line } : {}), ms: rec.ms };
       if (rec.lost !== undefined) {
-        lost = rec.lost;
-        ctx.results.push({ ...where, status: 'error', problems: [`QEMU went away: ${rec.lost}`], diff: '' });
+        lost = rec.lost.message;
+        ctx.results.push({ ...where, status: 'error', problems: [`QEMU went away: ${rec.lost.message}`], diff: '' });
       } else if (req.update) {
         updates.set(codeIndex.get(c.index - 1) as number, cmp.stable);
         ctx.results.push({ ...where, status: 'passed', problems: [], diff: '' });

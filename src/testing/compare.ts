@@ -61,9 +61,11 @@ export function cellRules(source: string, base: TestRules): { rules: TestRules; 
   return { rules, errors };
 }
 
-/** A `<-` line written in the cell, and the command (0-based, in cell order) whose reply it describes. */
+/** A `<-` reply written in the cell under a command, and that command's step (0-based, in the cell's plan). */
 export interface WrittenExpectation {
-  command: number;
+  step: number;
+  /** The command's name, for messages. */
+  command: string;
   json: string;
   /** 1-based line in the file, for messages. */
   line?: number;
@@ -74,8 +76,8 @@ export interface CellComparisonInput {
   saved: readonly OutputLike[] | undefined;
   /** What the new run showed, in arrival order. */
   actual: readonly OutputLike[];
-  /** The raw reply of each command of the cell, in order (undefined: no reply). */
-  replies: ReadonlyArray<string | undefined>;
+  /** The raw reply of each command step that got one, by step. */
+  replies: ReadonlyMap<number, string>;
   written: readonly WrittenExpectation[];
   rules: TestRules;
   dirs?: readonly VolatileDir[];
@@ -182,23 +184,15 @@ export function compareCell(input: CellComparisonInput): CellComparison {
     if (tree === undefined) continue;
     const wantKey = canonicalJson(maskTree(tree, opts));
     const where = w.line !== undefined ? ` (line ${w.line})` : '';
-    const ev = member(tree, 'event');
-    if (ev?.type === 'string') {
-      if (!entries(input.actual, opts).some((e) => e.key === `<- ${wantKey}`)) {
-        problems.push(`the event written in the cell${where} did not arrive: <- ${w.json}`);
-        written.push(`-<- ${w.json}`);
-      }
-      continue;
-    }
-    const raw = input.replies[w.command];
+    const raw = input.replies.get(w.step);
     const got = raw === undefined ? undefined : parseJsonTree(raw);
     // A written reply without an id matches whatever id the client used.
     const gotTree = got === undefined ? undefined : maskTree(stripIdUnlessWritten(got, tree), opts);
     const gotKey = gotTree === undefined ? undefined : canonicalJson(gotTree);
     if (gotKey !== wantKey) {
       problems.push(raw === undefined
-        ? `command ${w.command + 1} got no reply; the cell expects${where} <- ${w.json}`
-        : `the reply of command ${w.command + 1} differs from the one written in the cell${where}`);
+        ? `${w.command} got no reply; the cell expects${where} <- ${w.json}`
+        : `the reply to ${w.command} differs from the one written in the cell${where}`);
       written.push(`-<- ${printJsonTree(maskTree(tree, opts))}`, ...(gotTree !== undefined ? [`+<- ${printJsonTree(gotTree)}`] : raw !== undefined ? [`+<- ${raw.trim()}`] : []));
     }
   }
