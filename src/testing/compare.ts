@@ -116,31 +116,37 @@ function line(o: OutputLike): string {
   return o.kind === 'text' ? `// ${o.text}` : `${o.direction} ${o.json}`;
 }
 
+function countKeys(list: readonly Entry[]): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const e of list) m.set(e.key, (m.get(e.key) ?? 0) + 1);
+  return m;
+}
+
+/** Linear: counts by canonical key. */
 function compareEvents(expected: Entry[], actual: Entry[], order: 'saved' | 'any', problems: string[]): void {
   if (order === 'saved') {
     let i = 0;
     while (i < expected.length && i < actual.length && (expected[i] as Entry).key === (actual[i] as Entry).key) i++;
     if (i === expected.length && i === actual.length) return;
-    // Name what is missing or extra when the order alone is fine, else the first place they part.
-    const byCount = (list: Entry[]): Map<string, number> => {
-      const m = new Map<string, number>();
-      for (const e of list) m.set(e.key, (m.get(e.key) ?? 0) + 1);
-      return m;
-    };
-    const sameBag = expected.length === actual.length && [...byCount(expected)].every(([k, n]) => byCount(actual).get(k) === n);
-    if (sameBag) {
-      problems.push(`events arrived in another order: expected ${expected.map((e) => e.event).join(', ')}; got ${actual.map((e) => e.event).join(', ')}`);
+    // The same events in another order: say so, rather than listing each as missing and unexpected.
+    const want = countKeys(expected);
+    const got = countKeys(actual);
+    if (expected.length === actual.length && [...want].every(([k, n]) => got.get(k) === n)) {
+      const names = (list: Entry[]): string => list.slice(0, 20).map((e) => e.event).join(', ') + (list.length > 20 ? ', …' : '');
+      problems.push(`events arrived in another order: expected ${names(expected)}; got ${names(actual)}`);
       return;
     }
   }
-  const left = new Map<string, Entry[]>();
-  for (const e of actual) left.set(e.key, [...(left.get(e.key) ?? []), e]);
+  const left = countKeys(actual);
   for (const e of expected) {
-    const same = left.get(e.key);
-    if (same && same.length) same.shift();
+    const n = left.get(e.key) ?? 0;
+    if (n > 0) left.set(e.key, n - 1);
     else problems.push(`expected event ${e.event ?? '?'} did not arrive: ${line(e.output)}`);
   }
-  for (const rest of left.values()) for (const e of rest) problems.push(`unexpected event ${e.event ?? '?'}: ${line(e.output)}`);
+  for (const e of actual) {
+    const n = left.get(e.key) ?? 0;
+    if (n > 0) { left.set(e.key, n - 1); problems.push(`unexpected event ${e.event ?? '?'}: ${line(e.output)}`); }
+  }
 }
 
 /** Compares one cell. Linear in the number of outputs (plus the bounded diff). */
@@ -191,8 +197,8 @@ export function compareCell(input: CellComparisonInput): CellComparison {
     const gotKey = gotTree === undefined ? undefined : canonicalJson(gotTree);
     if (gotKey !== wantKey) {
       problems.push(raw === undefined
-        ? `${w.command} got no reply; the cell expects${where} <- ${w.json}`
-        : `the reply to ${w.command} differs from the one written in the cell${where}`);
+        ? `${w.command}${where} got no reply; the cell expects <- ${w.json}`
+        : `the reply to ${w.command}${where} differs from the <- reply written under it`);
       written.push(`-<- ${printJsonTree(maskTree(tree, opts))}`, ...(gotTree !== undefined ? [`+<- ${printJsonTree(gotTree)}`] : raw !== undefined ? [`+<- ${raw.trim()}`] : []));
     }
   }
