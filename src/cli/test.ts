@@ -34,7 +34,7 @@ Runs each notebook and compares every reply and event each cell saw with the cel
   --junit OUT.xml    also write JUnit XML, one testcase per cell
   --json             one JSON object per cell, then {"passed": N, "failed": N}
   --timeout MS       time limit for each command (default ${DEFAULT_TIMEOUT_MS}); saved events that have not
-                     come after a cell's commands are awaited at most ${DEFAULT_WAIT_TIMEOUT_MS} ms
+                     come when a cell ends are awaited at most ${DEFAULT_WAIT_TIMEOUT_MS} ms, or MS when smaller
 
 Exit status: 0 all cells match (or --update wrote them); 1 a mismatch or a malformed cell; 2 usage or
 connection error, or QEMU went away.
@@ -238,7 +238,7 @@ async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> 
     const dirs: VolatileDir[] = [];
     const dir = (session as { dir?: unknown }).dir;
     if (typeof dir === 'string' && dir !== '') dirs.push({ path: dir, name: 'SANDBOX_DIR' });
-    const records = await executeCells(session.client, cells.map((c) => c.run), { timeoutMs: req.timeoutMs, settleMs: DEFAULT_WAIT_TIMEOUT_MS });
+    const records = await executeCells(session.client, cells.map((c) => c.run), { timeoutMs: req.timeoutMs, settleMs: Math.min(DEFAULT_WAIT_TIMEOUT_MS, req.timeoutMs) });
     const updates = new Map<number, SavedOutput[]>();
     const codeIndex = new Map<number, number>();
     notebook.cells.filter((c) => c.kind === 'code').forEach((c, k) => codeIndex.set(notebook.cells.indexOf(c), k));

@@ -97,17 +97,28 @@ interface Entry {
   output: OutputLike;
   /** The canonical text of the masked message (or the text line). */
   key: string;
+  /** How it reads in messages: the stable form. */
+  shown: string;
   event?: string;
 }
 
 function entries(outputs: readonly OutputLike[], opts: MaskOptions): Entry[] {
   return outputs.map((output) => {
-    if (output.kind === 'text') return { output, key: `// ${maskText(output.text, opts)}` };
+    if (output.kind === 'text') {
+      const text = `// ${maskText(output.text, opts)}`;
+      return { output, key: text, shown: text };
+    }
     const tree = parseJsonTree(output.json);
-    if (tree === undefined) return { output, key: `${output.direction} ${maskText(output.json, opts)}` };
+    if (tree === undefined) {
+      const text = `${output.direction} ${maskText(output.json, opts)}`;
+      return { output, key: text, shown: text };
+    }
     const ev = member(tree, 'event');
-    const masked = canonicalJson(maskTree(tree, opts));
-    return { output, key: `${output.direction} ${masked}`, ...(output.direction === '<-' && ev?.type === 'string' ? { event: ev.value } : {}) };
+    const masked = maskTree(tree, opts);
+    return {
+      output, key: `${output.direction} ${canonicalJson(masked)}`, shown: `${output.direction} ${printJsonTree(masked)}`,
+      ...(output.direction === '<-' && ev?.type === 'string' ? { event: ev.value } : {}),
+    };
   });
 }
 
@@ -141,11 +152,11 @@ function compareEvents(expected: Entry[], actual: Entry[], order: 'saved' | 'any
   for (const e of expected) {
     const n = left.get(e.key) ?? 0;
     if (n > 0) left.set(e.key, n - 1);
-    else problems.push(`expected event ${e.event ?? '?'} did not arrive: ${line(e.output)}`);
+    else problems.push(`expected event ${e.event ?? '?'} did not arrive: ${e.shown}`);
   }
   for (const e of actual) {
     const n = left.get(e.key) ?? 0;
-    if (n > 0) { left.set(e.key, n - 1); problems.push(`unexpected event ${e.event ?? '?'}: ${line(e.output)}`); }
+    if (n > 0) { left.set(e.key, n - 1); problems.push(`unexpected event ${e.event ?? '?'}: ${e.shown}`); }
   }
 }
 
@@ -172,9 +183,9 @@ export function compareCell(input: CellComparisonInput): CellComparison {
       const a = expOther[i];
       const b = actOther[i];
       if (a && b && a.key === b.key) continue;
-      if (a && b) problems.push(`output ${i + 1} differs: expected ${line(a.output)}; got ${line(b.output)}`);
-      else if (a) problems.push(`missing output: ${line(a.output)}`);
-      else if (b) problems.push(`extra output: ${line(b.output)}`);
+      if (a && b) problems.push(`output ${i + 1} differs: expected ${a.shown}; got ${b.shown}`);
+      else if (a) problems.push(`missing output: ${a.shown}`);
+      else if (b) problems.push(`extra output: ${b.shown}`);
     }
     compareEvents(exp.filter((e) => e.event !== undefined), act.filter((e) => e.event !== undefined), input.rules.eventOrder, problems);
     if (problems.length) {
