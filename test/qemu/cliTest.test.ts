@@ -188,6 +188,19 @@ describe('qmp-notebook test: masks and event rules', () => {
   });
 });
 
+describe('samples/regression.qmp', () => {
+  test('passes on the sandbox as it is committed, and --update would not change it', async () => {
+    const sample = path.join(__dirname, '..', '..', '..', 'samples', 'regression.qmp');
+    const r = await cli(['test', sample, '--json']);
+    assert.equal(r.code, 0, show(r));
+    assert.deepEqual(JSON.parse(r.stdout.trim().split('\n').pop() as string), { passed: 8, failed: 0 });
+    const copy = write('regression-copy.qmp', readFileSync(sample, 'utf8'));
+    const u = await cli(['test', copy, '--update']);
+    assert.equal(u.code, 0, show(u));
+    assert.equal(readFileSync(copy, 'utf8'), readFileSync(sample, 'utf8'));
+  });
+});
+
 describe('qmp-notebook test: usage and connection errors exit 2', () => {
   test('no file, unknown options, an unreadable file, a socket nobody listens on', async () => {
     for (const args of [['test'], ['test', 'x.qmp', '--frobnicate'], ['test', 'x.qmp', '--timeout', '0'], ['test', 'x.qmp', '--socket', 'a', '--sandbox']]) {
