@@ -11,7 +11,7 @@ import { parseNotebook } from '../notebook/format/index';
 import type { QmpClient } from '../qmp/client';
 import { Schema, type SchemaInfo } from '../qmp/index';
 import { isCodeLanguage, planCell, StopRequest, type CellPlan, type EngineClient } from '../run/index';
-import { parseArgs, USAGE, type CheckRequest, type ConnectionChoice, type RunRequest, type SchemaRequest } from './args';
+import { DEFAULT_TIMEOUT_MS, parseArgs, USAGE, type CheckRequest, type ConnectionChoice, type RunRequest, type SchemaRequest } from './args';
 import { findSourceOffsets, LineIndex } from './locate';
 import { runCells, type RunCell, type RunIo } from './run';
 import { testMain } from './test';
@@ -204,8 +204,9 @@ function hasOob(notebook: Notebook): boolean {
 
 type Notebook = ReturnType<typeof parseNotebook>;
 
-/** A deadline for the whole run (--timeout): connecting, the schema, every cell. */
-function deadline(ms: number): { signal: AbortSignal; dispose(): void } {
+/** A deadline for the whole run (--timeout): connecting, the schema, every cell; none without one. */
+function deadline(ms: number | undefined): { signal?: AbortSignal; dispose(): void } {
+  if (ms === undefined) return { dispose: () => undefined };
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new StopRequest('timeout', `the run did not finish within ${ms} ms (--timeout)`)), ms);
   return { signal: controller.signal, dispose: () => clearTimeout(timer) };
@@ -241,7 +242,8 @@ async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
         if (late.problems.length) return reportMalformed(late.problems);
         cells = late.cells;
       }
-      const outcome = await runCells(session.client, cells, { json: req.json, signal: limit.signal }, io);
+      const outcome = await runCells(session.client, cells,
+        { json: req.json, commandTimeoutMs: DEFAULT_TIMEOUT_MS, ...(limit.signal ? { signal: limit.signal } : {}) }, io);
       if (outcome.status === 'ok') return EXIT_OK;
       return outcome.status === 'disconnected' ? EXIT_USAGE : EXIT_FAILED;
     } finally {

@@ -20,6 +20,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Cap on event records per cell (default: the engine's). */
   eventsPerCell?: number;
+  /** Time limit of each command. */
+  commandTimeoutMs?: number;
 }
 
 /** How a run ended; the CLI turns it into an exit code. */
@@ -99,9 +101,10 @@ export class TranscriptPrinter {
   failureText(r: FailureRecord): string {
     const cell = this.cells[this.position.get(r.cell) ?? -1];
     const step = r.step !== undefined ? cell?.plan.steps[r.step] : undefined;
-    const at = step && step.line !== cell?.line ? ` (line ${step.line})` : '';
+    const at = step && cell?.line !== undefined && step.line !== cell.line ? ` (line ${step.line})` : '';
     if (r.kind === 'connection-lost' || r.kind === 'protocol') {
-      return `QEMU went away during ${this.where(r.cell)}${r.command ? `; ${r.command} got no reply` : ''}: ${r.message}`;
+      const sep = r.message.startsWith('while ') ? ' ' : ': ';
+      return `QEMU went away during ${this.where(r.cell)}${r.command ? `; ${r.command} got no reply` : ''}${sep}${r.message}`;
     }
     if (r.kind === 'not-sent-because-invalid' && r.problems) return `${this.where(r.cell)}: ${r.message}`;
     if (r.kind === 'qemu-error') return `${this.where(r.cell)}: ${r.command ?? ''}${at}: ${r.message.slice((r.command ?? '').length + 2)}`;
@@ -117,13 +120,13 @@ export function jsonLine(r: TranscriptRecord): string {
   switch (r.type) {
     case 'reply':
       return `{"type":"reply","cell":${r.cell},"step":${r.step},"command":${JSON.stringify(r.command)},"id":${r.idText},` +
-        `"ok":${r.ok},"reply":${r.raw.trim()},"sent":${JSON.stringify(r.wire)},"ms":${r.ms},"at":${r.at}}`;
+        `"ok":${r.ok},"reply":${r.raw.trim()},"sent":${JSON.stringify(r.wire)},"ms":${r.ms},"at":${r.at}${r.line !== undefined ? `,"line":${r.line}` : ''}}`;
     case 'event':
       return `{"type":"event","cell":${r.cell},${r.step !== undefined ? `"step":${r.step},` : ''}"event":${r.event.raw.trim()},"at":${r.at}}`;
     case 'written':
       return `{"type":"written","cell":${r.cell},"step":${r.step},"command":${JSON.stringify(r.command)},"id":${r.idText},"sent":${JSON.stringify(r.wire)},"at":${r.at}}`;
     case 'wait-satisfied':
-      return `{"type":"wait-satisfied","cell":${r.cell},"step":${r.step},"wait-event":${JSON.stringify(r.event)},"event":${r.raw.trim()},"ms":${r.ms},"at":${r.at}}`;
+      return `{"type":"wait-satisfied","cell":${r.cell},"step":${r.step},"wait-event":${JSON.stringify(r.event)},"event":${r.raw.trim()},"ms":${r.ms},"at":${r.at}${r.line !== undefined ? `,"line":${r.line}` : ''}}`;
     case 'failure': {
       const { idText, ...rest } = r;
       const text = JSON.stringify(rest);
@@ -139,7 +142,11 @@ export function jsonLine(r: TranscriptRecord): string {
  * problems. The client is connected already.
  */
 export async function runCells(client: EngineClient, cells: readonly RunCell[], options: RunOptions, io: RunIo): Promise<RunResult> {
-  const engine = new RunEngine({ client: () => client, ...(options.eventsPerCell !== undefined ? { eventsPerCell: options.eventsPerCell } : {}) });
+  const engine = new RunEngine({
+    client: () => client,
+    ...(options.eventsPerCell !== undefined ? { eventsPerCell: options.eventsPerCell } : {}),
+    ...(options.commandTimeoutMs !== undefined ? { commandTimeoutMs: options.commandTimeoutMs } : {}),
+  });
   const printer = new TranscriptPrinter(io, options.json, cells);
   try {
     const jobs: CellJob[] = cells.map((c) => ({ ...c, ...(options.signal ? { signal: options.signal } : {}) }));

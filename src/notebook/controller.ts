@@ -350,7 +350,10 @@ export class QmpControllers implements vscode.Disposable {
         break;
       case 'failure':
         // A QEMU error reply is its own error output already.
-        if (r.kind !== 'qemu-error') run.append(failureOutput(FAILURE_TITLES[r.kind] ?? 'Error', this.failureText(run, r.message, r.step, command)));
+        if (r.kind !== 'qemu-error') {
+          const title = r.code === 'oob-refused' ? 'Out-of-band refused' : FAILURE_TITLES[r.kind] ?? 'Error';
+          run.append(failureOutput(title, this.failureText(run, r.message, r.step, command)));
+        }
         if (r.kind === 'not-connected' && run.stopped === false) this.maybeExplainUntrusted(r.message);
         break;
       case 'cell-finished':

@@ -7,8 +7,10 @@
 // Scheduler. One engine per notebook (the controller) or per run (the CLI). In-band cells run one after
 // another, in the order they were submitted, across batches, like a Jupyter kernel. A cell whose every
 // command is out-of-band starts as soon as every cell submitted before it in the same batch has been SENT
-// (handed all its commands to the client, or ended): it overtakes only what QEMU is busy with, never a cell
-// that has not even gone out. A batch (Run All) stops at its first failing cell: the cells of the batch that
+// (handed all its commands to the client, or ended) and every in-band command still unanswered has been
+// running for `busyMs` (QEMU is busy with it): it overtakes only what QEMU is busy with, never a cell that
+// has not even gone out, nor a quick command QEMU is about to finish (QEMU runs an OOB command at once in its
+// I/O thread, so a `yank` sent right behind a `chardev-add` would otherwise find no chardev). A batch (Run All) stops at its first failing cell: the cells of the batch that
 // have not started yet are skipped.
 //
 // Step loop. A cell's commands go out one after another, each after the reply to the one before; a cell
@@ -23,7 +25,7 @@
 // cell; else to no cell (it is not in the transcript). A cell keeps at most `eventsPerCell` event records;
 // the rest are counted and reported once, as `events-dropped`, before the cell finishes.
 import type { CommandOptions, CommandReply, Disposable, QmpClient, QmpEventRecord } from '../qmp/client';
-import { CommandCancelledError, CommandTimeoutError, EventTimeoutError } from '../qmp/errors';
+import { CommandCancelledError, CommandTimeoutError, EventTimeoutError, OobRefusedError } from '../qmp/errors';
 import { eventDataMatches } from '../notebook/format/eventMatch';
 import { compareReply } from './compare';
 import { errorMessage, failureKindOf, StopRequest } from './errors';
@@ -35,6 +37,9 @@ export type EngineClient = Pick<QmpClient, 'send' | 'onEvent' | 'eventCursor' | 
 
 /** The default cap on event records per cell. */
 export const DEFAULT_EVENTS_PER_CELL = 1000;
+
+/** How long an unanswered in-band command runs before an out-of-band cell counts QEMU as busy with it. */
+export const DEFAULT_BUSY_MS = 200;
 
 export interface CellJob {
   /** The caller's key of the cell, copied into every record (see transcript.ts). */
@@ -56,6 +61,8 @@ export interface EngineOptions {
   commandTimeoutMs?: number | (() => number | undefined);
   /** Cap on event records per cell (default DEFAULT_EVENTS_PER_CELL). */
   eventsPerCell?: number;
+  /** See DEFAULT_BUSY_MS. */
+  busyMs?: number;
   /** Monotonic milliseconds; default performance.now(). */
   now?: () => number;
 }
@@ -85,6 +92,10 @@ interface RunningCell {
 interface OpenCommand {
   cell: RunningCell;
   step: number;
+  oob: boolean;
+  /** When it was handed to the client. */
+  t0: number;
+  settled: Promise<void>;
 }
 
 interface BusyCommand {
@@ -136,16 +147,17 @@ export class RunEngine implements Disposable {
       const sent = deferred();
       const above = Promise.all(sentAbove.slice());
       sentAbove.push(sent.promise);
-      const go = async (): Promise<RunOutcome> => {
+      const go = async (oob: boolean): Promise<RunOutcome> => {
         await above;
+        if (oob) await this.untilBusy();
         const result = await this.runJob(job, batch, sent.resolve);
         failures[i] = result.failure;
         return result.outcome;
       };
       if (isOobPlan(job.plan)) {
-        done.push(go());
+        done.push(go(true));
       } else {
-        const mine = this.inBandTail.then(go);
+        const mine = this.inBandTail.then(() => go(false));
         this.inBandTail = mine.then(() => undefined, () => undefined);
         done.push(mine);
       }
@@ -153,6 +165,18 @@ export class RunEngine implements Disposable {
     const outcomes = await Promise.all(done);
     const failure = failures.find((f) => f !== undefined);
     return failure ? { outcomes, failure } : { outcomes };
+  }
+
+  /** Resolves when every in-band command now unanswered is answered or has run for busyMs. */
+  private async untilBusy(): Promise<void> {
+    const busyMs = this.options.busyMs ?? DEFAULT_BUSY_MS;
+    for (const entry of this.open.filter((e) => !e.oob)) {
+      const left = busyMs - (this.now() - entry.t0);
+      if (left <= 0) continue;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([entry.settled, new Promise<void>((resolve) => { timer = setTimeout(resolve, left); })]);
+      clearTimeout(timer);
+    }
   }
 
   private emit(batch: Batch, record: TranscriptRecord): void {
@@ -281,9 +305,10 @@ export class RunEngine implements Disposable {
     const limit = this.options.commandTimeoutMs;
     const timeoutMs = typeof limit === 'function' ? limit() : limit;
     if (timeoutMs !== undefined && timeoutMs > 0) options.timeoutMs = timeoutMs;
-    const entry: OpenCommand = { cell: state, step: i };
-    this.open.push(entry);
     const t0 = this.now();
+    let settle!: () => void;
+    const entry: OpenCommand = { cell: state, step: i, oob: step.oob, t0, settled: new Promise<void>((r) => { settle = r; }) };
+    this.open.push(entry);
     let reply: CommandReply;
     try {
       const pending = client.send(step.input, options);
@@ -294,12 +319,13 @@ export class RunEngine implements Disposable {
     } finally {
       const k = this.open.indexOf(entry);
       if (k >= 0) this.open.splice(k, 1);
+      settle();
     }
     // QEMU answers in-band commands in order: everything it owed before this one is answered now.
     if (!step.oob) this.busy = [];
     this.emit(batch, {
       type: 'reply', cell, at: this.at(), step: i, command: step.name, idText: reply.idText, ok: reply.ok,
-      ...(reply.ok ? { value: reply.value } : { error: reply.error }), raw: reply.raw, wire: reply.sent, ms: round(this.now() - t0),
+      ...(reply.ok ? { value: reply.value } : { error: reply.error }), raw: reply.raw, wire: reply.sent, ms: round(this.now() - t0), line: step.line,
     });
     if (step.expected) {
       let actual: unknown;
@@ -344,7 +370,7 @@ export class RunEngine implements Disposable {
     }
     const kind = failureKindOf(err);
     const message = kind === 'not-sent-because-invalid' ? `${errorMessage(err)}. Nothing was sent.` : errorMessage(err);
-    return this.fail(state, kind, message, extra);
+    return this.fail(state, kind, message, err instanceof OobRefusedError ? { ...extra, code: 'oob-refused' } : extra);
   }
 
   /** Waits for an event by the wait rule; returns an outcome when the cell ends here, undefined to go on. */
@@ -360,7 +386,7 @@ export class RunEngine implements Disposable {
         { after: cursor, timeoutMs: step.timeoutMs, ...(job.signal ? { signal: job.signal } : {}) },
       );
       used.add(seen.seq);
-      this.emit(batch, { type: 'wait-satisfied', cell: job.cell, at: this.at(), step: i, event: step.event, seq: seen.seq, raw: seen.raw, ms: round(this.now() - t0) });
+      this.emit(batch, { type: 'wait-satisfied', cell: job.cell, at: this.at(), step: i, event: step.event, seq: seen.seq, raw: seen.raw, ms: round(this.now() - t0), line: step.line });
       return undefined;
     } catch (err) {
       const what = wanted === undefined ? step.event : `${step.event} with ${JSON.stringify(wanted)}`;
@@ -373,9 +399,9 @@ export class RunEngine implements Disposable {
       if (err instanceof EventTimeoutError) {
         this.emit(batch, {
           type: 'wait-timed-out', cell: job.cell, at: this.at(), step: i, event: step.event, ...(wanted ? { data: wanted } : {}),
-          timeoutMs: step.timeoutMs, ms: round(this.now() - t0),
+          timeoutMs: step.timeoutMs, ms: round(this.now() - t0), line: step.line,
         });
-        return this.fail(state, 'timeout', `no ${what} event within ${step.timeoutMs} ms`, { step: i });
+        return this.fail(state, 'timeout', `no ${what} within ${step.timeoutMs} ms`, { step: i });
       }
       return this.fail(state, failureKindOf(err), `while waiting for ${what}: ${errorMessage(err)}`, { step: i });
     } finally {

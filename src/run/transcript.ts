@@ -87,6 +87,8 @@ export interface ReplyRecord extends RecordBase {
   wire: string;
   /** From handing the command to the client to its reply. */
   ms: number;
+  /** The command's line, as the plan gave it (see SentRecord.line). */
+  line?: number;
 }
 
 /**
@@ -117,6 +119,8 @@ export interface WaitSatisfiedRecord extends RecordBase {
   seq: number;
   raw: string;
   ms: number;
+  /** The wait's line, as the plan gave it (see SentRecord.line). */
+  line?: number;
 }
 
 /** A wait clause saw no matching event in time (a `failure` of kind `timeout` follows). */
@@ -127,6 +131,7 @@ export interface WaitTimedOutRecord extends RecordBase {
   data?: Record<string, unknown>;
   timeoutMs: number;
   ms: number;
+  line?: number;
 }
 
 /** A pasted `<-` reply compared with what QEMU said to the command above it. */
@@ -165,6 +170,8 @@ export interface FailureRecord extends RecordBase {
   wire?: string;
   /** The id the command went out with, when it was written (a command sent but never answered). */
   idText?: string;
+  /** A finer cause where one helps: `oob-refused` (the client refused out-of-band before sending). */
+  code?: 'oob-refused';
   /** Problems that kept the cell from being sent (kind `not-sent-because-invalid`). */
   problems?: Array<{ message: string; line?: number; column?: number }>;
 }
