@@ -72,7 +72,8 @@ function render(r: TranscriptRecord, cell: TestCell, out: OutputLike[]): void {
       const label = step?.kind === 'command' ? step.label : undefined;
       const where = step ? `line ${step.line + 1}: ` : '';
       const text = `${where}${r.message}${label !== undefined && !r.message.includes(label) ? `\ncommand: ${label}` : ''}`;
-      out.push({ kind: 'text', text: `${FAILURE_TITLES[r.kind] ?? 'Error'}: ${text}` });
+      const title = r.code === 'oob-refused' ? 'Out-of-band refused' : FAILURE_TITLES[r.kind] ?? 'Error';
+      out.push({ kind: 'text', text: `${title}: ${text}` });
       break;
     }
     default:
