@@ -11,17 +11,7 @@
 import type { QmpEventRecord } from '../qmp/client';
 import { RunEngine, isSessionFailure, type CellPlan, type EngineClient, type FailureRecord, type TranscriptRecord } from '../run/index';
 import type { OutputLike } from './savedOutput';
-
-/** The title of a failure output, by kind: as the notebook controller shows (and saves) it. */
-const FAILURE_TITLES: Record<string, string> = {
-  'protocol': 'Protocol error',
-  'connection-lost': 'Disconnected',
-  'not-connected': 'Not connected',
-  'timeout': 'Timeout',
-  'interrupted': 'Interrupted',
-  'not-sent-because-invalid': 'Cell not sent',
-  'queued-behind-wedged-window': 'Not sent: QEMU is busy',
-};
+import { eventsDroppedText, failureText, failureTitle } from '../notebook/recordText';
 
 export interface TestCell {
   /** The caller's key (1-based position in the notebook). */
@@ -64,16 +54,13 @@ function render(r: TranscriptRecord, cell: TestCell, out: OutputLike[]): void {
       out.push({ kind: 'message', direction: '<-', json: r.event.raw.trim() });
       break;
     case 'events-dropped':
-      out.push({ kind: 'text', text: `${r.count} more event${r.count === 1 ? '' : 's'} not shown (a cell shows the first ${r.kept}).` });
+      out.push({ kind: 'text', text: eventsDroppedText(r.count, r.kept) });
       break;
     case 'failure': {
       if (r.kind === 'qemu-error') break;
       const step = r.step !== undefined ? cell.plan.steps[r.step] : undefined;
       const label = step?.kind === 'command' ? step.label : undefined;
-      const where = step ? `line ${step.line + 1}: ` : '';
-      const text = `${where}${r.message}${label !== undefined && !r.message.includes(label) ? `\ncommand: ${label}` : ''}`;
-      const title = r.code === 'oob-refused' ? 'Out-of-band refused' : FAILURE_TITLES[r.kind] ?? 'Error';
-      out.push({ kind: 'text', text: `${title}: ${text}` });
+      out.push({ kind: 'text', text: `${failureTitle(r)}: ${failureText(r.message, step, label)}` });
       break;
     }
     default:
