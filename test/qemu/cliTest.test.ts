@@ -216,6 +216,19 @@ describe('qmp-notebook test: usage and connection errors exit 2', () => {
     assert.match(r.stderr, /cannot connect/);
     assert.equal(readFileSync(file, 'utf8'), '```qmp\n{ "execute": "stop" }\n```\n');
   });
+  test('QEMU going away fails the run at once with exit 2; --update then writes nothing', async () => {
+    const text = '```qmp\n{ "execute": "quit" }\n```\n\n```qmp\n{ "execute": "query-status" }\n```\n';
+    const file = write('quit.qmp', text);
+    const r = await cli(['test', file, '--update']);
+    assert.equal(r.code, 2, show(r));
+    assert.match(r.stderr, /QEMU went away during the run: .*nothing was written/);
+    assert.equal(readFileSync(file, 'utf8'), text);
+    assert.ok(r.ms < 30_000, `took ${r.ms} ms`);
+    const junit = path.join(dir, 'quit.xml');
+    const t = await cli(['test', file, '--junit', junit]);
+    assert.equal(t.code, 2, show(t));
+    assert.match(readFileSync(junit, 'utf8'), /<error message="QEMU went away: /);
+  });
   test('--help describes the subcommand', async () => {
     const r = await cli(['test', '--help']);
     assert.equal(r.code, 0, show(r));
