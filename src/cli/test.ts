@@ -11,6 +11,7 @@ import { parseArgs as nodeParseArgs } from 'node:util';
 import { parseHostPort, DEFAULT_TIMEOUT_MS, type ConnectionChoice } from './args';
 import type { CliDeps, CliIo, CliSession } from './cli';
 import { resolveConnection } from './cli';
+import { findSourceOffsets, LineIndex } from './locate';
 import {
   DEFAULT_WAIT_TIMEOUT_MS, parseNotebook, type CellData, type NotebookData, type SavedOutput, type ValueKindOracle,
 } from '../notebook/format/index';
@@ -106,19 +107,11 @@ export function parseTestArgs(argv: readonly string[]): { ok: true; request: Tes
 
 class TestUsage extends Error {}
 
-/** The 1-based line of each cell's first source line, found by walking the text for each source in turn. */
+/** The 1-based line of each cell's first source line in the file (the CLI's own cell locator). */
 function cellLines(text: string, cells: readonly CellData[]): Array<number | undefined> {
   const body = text.replace(/^\uFEFF/, '').replace(/\r\n/g, '\n');
-  let from = 0;
-  return cells.map((c) => {
-    if (c.source === '') return undefined;
-    const at = body.indexOf(c.source, from);
-    if (at < 0) return undefined;
-    from = at + c.source.length;
-    let line = 1;
-    for (let i = body.indexOf('\n'); i >= 0 && i < at; i = body.indexOf('\n', i + 1)) line++;
-    return line;
-  });
+  const index = new LineIndex(body);
+  return findSourceOffsets(body, cells.map((c) => c.source)).map((at) => (at === undefined ? undefined : index.position(at).line));
 }
 
 interface PlannedCell {

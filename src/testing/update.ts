@@ -24,26 +24,58 @@ const closes = (line: string, length: number): boolean => {
   return m !== null && (m[1]?.length ?? 0) >= length;
 };
 
+/**
+ * The first line at or after `from` that closes a fence of `length` backticks, or -1. Linear over a whole
+ * file: a search that fails is remembered, and a later search from further down for a fence at least as
+ * long fails at once (a closer it could find, the earlier search would have found).
+ */
+class CloserIndex {
+  private readonly failed = new Map<number, number>();
+  constructor(private readonly lines: readonly string[]) {}
+
+  find(from: number, length: number): number {
+    for (const [len, pos] of this.failed) if (len <= length && pos <= from) return -1;
+    for (let j = from; j < this.lines.length; j++) if (closes(this.lines[j] as string, length)) return j;
+    const prev = this.failed.get(length);
+    if (prev === undefined || from < prev) this.failed.set(length, from);
+    return -1;
+  }
+}
+
 /** The code cells of the text in order, with where their outputs are; the same walk as parseNotebook. */
 function codeBlocks(lines: readonly string[], frontMatterEnd: number): CodeBlock[] {
   const blocks: CodeBlock[] = [];
   const n = lines.length;
+  const closers = new CloserIndex(lines);
+  // Closing markers of verbatim markdown cells by suffix, in order, each list walked once.
+  const rawCloses = new Map<string, number[]>();
+  for (let i = 0; i < n; i++) {
+    const m = /^<!-- \/markdown-cell( \d+)? -->$/.exec(lines[i] as string);
+    if (!m) continue;
+    const list = rawCloses.get(m[1] ?? '');
+    if (list) list.push(i);
+    else rawCloses.set(m[1] ?? '', [i]);
+  }
+  const rawCursor = new Map<string, number>();
+  const rawClose = (suffix: string, after: number): number => {
+    const list = rawCloses.get(suffix) ?? [];
+    let k = rawCursor.get(suffix) ?? 0;
+    while (k < list.length && (list[k] as number) <= after) k++;
+    rawCursor.set(suffix, k);
+    return k < list.length ? (list[k] as number) : -1;
+  };
   let i = frontMatterEnd;
   while (i < n) {
     const line = lines[i] as string;
     const raw = RAW_OPEN.exec(line);
     if (raw) {
-      const closer = `<!-- /markdown-cell${raw[1] ?? ''} -->`;
-      let j = i + 1;
-      while (j < n && lines[j] !== closer) j++;
-      if (j < n) { i = j + 1; continue; }
+      const j = rawClose(raw[1] ?? '', i);
+      if (j >= 0) { i = j + 1; continue; }
     }
     const open = CODE_OPEN.exec(line);
     if (!open) { i++; continue; }
-    const len = open[1]?.length ?? 3;
-    let j = i + 1;
-    while (j < n && !closes(lines[j] as string, len)) j++;
-    if (j >= n) { blocks.push({ close: -1 }); break; }
+    const j = closers.find(i + 1, open[1]?.length ?? 3);
+    if (j < 0) { blocks.push({ close: -1 }); break; }
     const block: CodeBlock = { close: j };
     blocks.push(block);
     i = j + 1;
@@ -51,9 +83,8 @@ function codeBlocks(lines: readonly string[], frontMatterEnd: number): CodeBlock
     while (k < n && isBlank(lines[k] as string)) k++;
     const out = k < n ? OUTPUT_OPEN.exec(lines[k] as string) : null;
     if (out) {
-      let e = k + 1;
-      while (e < n && !closes(lines[e] as string, out[1]?.length ?? 3)) e++;
-      if (e < n) {
+      const e = closers.find(k + 1, out[1]?.length ?? 3);
+      if (e >= 0) {
         const body = lines.slice(k + 1, e).join('\n');
         const outputs = parseOutputs(body);
         if (outputs !== undefined && renderOutputs(outputs) === body) {

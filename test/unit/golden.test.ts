@@ -385,6 +385,14 @@ describe('--update: only the outputs change', () => {
     assert.ok('text' in r, 'error' in r ? r.error : '');
     assert.deepEqual(parseNotebook(r.text).cells[0]?.outputs?.length, 2);
   });
+  test('linear on hostile files: many unclosed output fences and verbatim-cell markers', () => {
+    const n = 20_000;
+    const text = Array.from({ length: n }, () => '```qmp\n{"execute": "stop"}\n```\n```qmp-output\n<!-- markdown-cell -->\njunk').join('\n') + '\n';
+    const t0 = performance.now();
+    const r = replaceOutputs(text, new Map([[0, outs('{"return": {}}')]]));
+    assert.ok(performance.now() - t0 < 20_000, 'bounded');
+    if ('text' in r) assert.equal(r.text.length > text.length, true);
+  });
   test('property: for generated notebooks, only the outputs change', () => {
     const cell = fc.record({
       language: fc.constantFrom('qmp', 'qmp-shell', 'hmp'),
