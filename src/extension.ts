@@ -6,6 +6,7 @@ import { registerLanguageFeatures } from './language/vscodeAdapter';
 import { QmpClient, Schema, startSandbox, type SchemaInfo } from './qmp';
 import { QmpControllers, notebookType } from './notebook/controller';
 import { QmpNotebookSerializer, toNotebookData } from './notebook/serializer';
+import { NotebookTestRunner } from './notebook/runAsTest';
 import { registerCommands } from './session/commands';
 import type { QmpPorts } from './session/ports';
 import { SessionSchemaSource } from './session/schemaSource';
@@ -64,6 +65,7 @@ function compose(context: vscode.ExtensionContext): QmpTestApi {
     statusBar, controllers, schemaSource,
     vscode.workspace.registerNotebookSerializer(notebookType, new QmpNotebookSerializer(), { transientOutputs: false }),
     registerCommands({ sessions, log, events, newNotebook: openNewNotebook }),
+    new NotebookTestRunner(controllers),
   );
   context.subscriptions.push(registerLanguageFeatures(context, schemaSource));
   context.subscriptions.push(sessions);

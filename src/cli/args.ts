@@ -60,6 +60,7 @@ export const USAGE = `Usage:
   qmp-notebook check FILE.qmp [--schema SCHEMA.json | --socket PATH | --tcp HOST:PORT | --sandbox] [--json]
                      [--compat deprecated-input=reject,unstable-input=reject]
   qmp-notebook schema [--socket PATH | --tcp HOST:PORT | --sandbox]
+  qmp-notebook test FILE.qmp… [--socket PATH | --tcp HOST:PORT | --sandbox] [--update] [--junit OUT.xml] [--json]
   qmp-notebook --help | --version
 
 Connection (run, check, schema):
@@ -130,7 +131,7 @@ export function parseArgs(argv: readonly string[]): ParseResult {
       const arg = token.value;
       if (subcommand === '' && positionals.length === 0 && !values.has('help') && !values.has('version')) {
         if (arg !== 'run' && arg !== 'check' && arg !== 'schema') {
-          return fail(`unknown command '${arg}' (expected run, check or schema)`);
+          return fail(`unknown command '${arg}' (expected run, check, schema or test)`);
         }
         subcommand = arg;
       } else {

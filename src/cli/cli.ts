@@ -16,6 +16,7 @@ import { isCodeLanguage, planCell, StopRequest, type CellPlan, type EngineClient
 import { DEFAULT_TIMEOUT_MS, parseArgs, USAGE, type CheckRequest, type ConnectionChoice, type RunRequest, type SchemaRequest } from './args';
 import { findSourceOffsets, LineIndex } from './locate';
 import { runCells, type RunCell, type RunIo } from './run';
+import { testMain } from './test';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -328,6 +329,8 @@ async function schemaCommand(deps: CliDeps, req: SchemaRequest, io: CliIo): Prom
 
 /** Runs one command line; returns the exit code. Never throws for user or QEMU problems. */
 export async function cliMain(argv: readonly string[], deps: CliDeps, io: CliIo): Promise<number> {
+  // `test` parses its own options (src/cli/test.ts).
+  if (argv[0] === 'test') return testMain(argv.slice(1), deps, io);
   const parsed = parseArgs(argv);
   if (!parsed.ok) {
     io.err(`qmp-notebook: ${parsed.message}`);

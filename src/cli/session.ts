@@ -40,6 +40,8 @@ export async function openSession(connection: ResolvedConnection, options: OpenO
   }
   return {
     client,
+    // The sandbox's private directory: paths under it are volatile (qmp-notebook test masks them).
+    ...(sandbox ? { dir: sandbox.dir } : {}),
     close: async () => {
       await client.disconnect();
       await sandbox?.dispose();

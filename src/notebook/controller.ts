@@ -17,6 +17,7 @@ import {
   type CellPlan, type CommandStep, type EngineClient, type RunOutcome, type TranscriptRecord,
 } from '../run/index';
 import { eventOutput, expectedReplyOutput, failureOutput, noteOutput, replyOutput, sentOutput } from './outputs';
+import { eventsDroppedText, failureText, failureTitle } from './recordText';
 
 export const notebookType = 'qmp-notebook';
 export const cellLanguages: string[] = [...CODE_LANGUAGES];
@@ -80,15 +81,6 @@ export interface CellRunRecord {
 }
 
 /** The title of a failure output, by the engine's failure kind. */
-const FAILURE_TITLES: Record<string, string> = {
-  'protocol': 'Protocol error',
-  'connection-lost': 'Disconnected',
-  'not-connected': 'Not connected',
-  'timeout': 'Timeout',
-  'interrupted': 'Interrupted',
-  'not-sent-because-invalid': 'Cell not sent',
-  'queued-behind-wedged-window': 'Not sent: QEMU is busy',
-};
 
 export class QmpControllers implements vscode.Disposable {
   private readonly controllers = new Map<string, vscode.NotebookController>();
@@ -342,7 +334,7 @@ export class QmpControllers implements vscode.Disposable {
         run.append(eventOutput(r.event));
         break;
       case 'events-dropped':
-        run.append(noteOutput(`${r.count} more event${r.count === 1 ? '' : 's'} not shown (a cell shows the first ${r.kept}).`));
+        run.append(noteOutput(eventsDroppedText(r.count, r.kept)));
         break;
       case 'blocked':
         run.append(noteOutput(`Waiting: QEMU is still working on ${r.behind.map((b) => b.command).join(', ')} ` +
@@ -351,8 +343,7 @@ export class QmpControllers implements vscode.Disposable {
       case 'failure':
         // A QEMU error reply is its own error output already.
         if (r.kind !== 'qemu-error') {
-          const title = r.code === 'oob-refused' ? 'Out-of-band refused' : FAILURE_TITLES[r.kind] ?? 'Error';
-          run.append(failureOutput(title, this.failureText(run, r.message, r.step, command)));
+          run.append(failureOutput(failureTitle(r), this.failureText(run, r.message, r.step, command)));
         }
         if (r.kind === 'not-connected' && run.stopped === false) this.maybeExplainUntrusted(r.message);
         break;
@@ -370,9 +361,7 @@ export class QmpControllers implements vscode.Disposable {
   }
 
   private failureText(run: CellRun, message: string, step: number | undefined, command: CommandStep | undefined): string {
-    const s = step !== undefined ? run.plan?.steps[step] : undefined;
-    const where = s ? `line ${s.line + 1}: ` : '';
-    return `${where}${message}${command && !message.includes(command.label) ? `\ncommand: ${command.label}` : ''}`;
+    return failureText(message, step !== undefined ? run.plan?.steps[step] : undefined, command?.label);
   }
 
   private maybeExplainUntrusted(message: string): void {

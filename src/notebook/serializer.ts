@@ -10,6 +10,7 @@ import {
 } from './format';
 import { nestingDepth } from './format/notebook';
 import { outputFromWire, outputMeta, textOutput } from './outputs';
+import { stableOutputs, validMasks } from '../testing/savedOutput';
 import { isCodeLanguage } from '../run/plan';
 
 const encoder = new TextEncoder();
@@ -62,10 +63,17 @@ export function toNotebookData(data: NotebookData): vscode.NotebookData {
   const metadata: Record<string, unknown> = {};
   if (data.profile !== undefined) metadata['profile'] = data.profile;
   if (data.saveOutputs !== undefined) metadata['saveOutputs'] = data.saveOutputs;
+  if (data.masks !== undefined) metadata['masks'] = data.masks;
+  if (data.ignoreEvents !== undefined) metadata['ignoreEvents'] = data.ignoreEvents;
+  if (data.eventOrder !== undefined) metadata['eventOrder'] = data.eventOrder;
   if (data.eol !== undefined) metadata['eol'] = data.eol;
   if (data.bom !== undefined) metadata['bom'] = data.bom;
   nb.metadata = metadata;
   return nb;
+}
+
+function stringList(v: unknown): string[] | undefined {
+  return Array.isArray(v) && v.every((s) => typeof s === 'string') ? (v as string[]) : undefined;
 }
 
 export function fromNotebookData(nb: vscode.NotebookData, saveOutputsSetting: boolean): NotebookData {
@@ -77,7 +85,8 @@ export function fromNotebookData(nb: vscode.NotebookData, saveOutputsSetting: bo
     const language = isCodeLanguage(c.languageId) ? c.languageId : 'qmp';
     const cell: CellData = { kind: 'code', language, source: c.value };
     if (saveOutputs && c.outputs?.length) {
-      const saved = toSavedOutputs(c.outputs);
+      // Saved in their stable form: no client ids, volatile values masked (docs/notebook-format.md).
+      const saved = stableOutputs(toSavedOutputs(c.outputs), { masks: validMasks(stringList(md['masks'])) });
       if (saved.length) cell.outputs = saved;
     }
     return cell;
@@ -85,6 +94,11 @@ export function fromNotebookData(nb: vscode.NotebookData, saveOutputsSetting: bo
   const data: NotebookData = { cells };
   if (typeof md['profile'] === 'string' && md['profile'] !== '') data.profile = md['profile'];
   if (typeof md['saveOutputs'] === 'boolean') data.saveOutputs = md['saveOutputs'];
+  const masks = stringList(md['masks']);
+  if (masks !== undefined) data.masks = masks;
+  const ignoreEvents = stringList(md['ignoreEvents']);
+  if (ignoreEvents !== undefined) data.ignoreEvents = ignoreEvents;
+  if (md['eventOrder'] === 'saved' || md['eventOrder'] === 'any') data.eventOrder = md['eventOrder'];
   if (md['eol'] === '\r\n') data.eol = '\r\n';
   if (md['bom'] === true) data.bom = true;
   return data;

@@ -54,6 +54,12 @@ export interface NotebookData {
   saveOutputs?: boolean;
   /** QEMU's -compat input policy the notebook is checked against (`deprecated-input=reject,…`; see parseCompatPolicy). */
   compat?: string;
+  /** Regression-test settings (docs/testing-notebooks.md): masks of volatile values, as written. */
+  masks?: string[];
+  /** Events that may come or not in any cell without failing `qmp-notebook test`. */
+  ignoreEvents?: string[];
+  /** `any`: the events of a cell may arrive in any order; `saved` (the default): in the saved order. */
+  eventOrder?: 'saved' | 'any';
   eol?: '\r\n';
   bom?: boolean;
   cells: CellData[];
@@ -69,7 +75,7 @@ const FRONT_MATTER_FENCE = /^---[ \t]*$/;
 /** The key of a front matter line; its value is the rest of the line, trimmed of spaces and tabs (by hand:
  * a lazy regex group would backtrack over long runs of blanks, and `.` would not match U+2028/U+2029, which
  * a JSON-quoted profile may hold). */
-const FRONT_MATTER_KEY = /^(profile|saveOutputs|compat)[ \t]*:/;
+const FRONT_MATTER_KEY = /^(profile|saveOutputs|compat|masks|ignoreEvents|eventOrder)[ \t]*:/;
 /** A profile name written without quotes; anything else (or a YAML keyword) is written as a JSON string. */
 const BARE_PROFILE = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 const YAML_KEYWORDS = /^(true|false|yes|no|on|off|null|y|n)$/i;
@@ -161,7 +167,9 @@ function isAllCrlf(text: string): boolean {
 /** Reads the front matter at the top of `lines`; returns the index of the first line after it. */
 function readFrontMatter(lines: string[], data: NotebookData): number {
   if (!FRONT_MATTER_FENCE.test(lines[0] ?? '')) return 0;
-  const found: { profile?: string; saveOutputs?: boolean; compat?: string } = {};
+  const found: {
+    profile?: string; saveOutputs?: boolean; compat?: string; masks?: string[]; ignoreEvents?: string[]; eventOrder?: 'saved' | 'any';
+  } = {};
   for (let i = 1; i < lines.length && i <= FRONT_MATTER_MAX_LINES; i++) {
     const line = lines[i] ?? '';
     if (FRONT_MATTER_FENCE.test(line)) {
@@ -169,6 +177,9 @@ function readFrontMatter(lines: string[], data: NotebookData): number {
       if (found.profile !== undefined) data.profile = found.profile;
       if (found.saveOutputs !== undefined) data.saveOutputs = found.saveOutputs;
       if (found.compat !== undefined) data.compat = found.compat;
+      if (found.masks !== undefined) data.masks = found.masks;
+      if (found.ignoreEvents !== undefined) data.ignoreEvents = found.ignoreEvents;
+      if (found.eventOrder !== undefined) data.eventOrder = found.eventOrder;
       return i + 1;
     }
     const m = FRONT_MATTER_KEY.exec(line);
@@ -183,6 +194,13 @@ function readFrontMatter(lines: string[], data: NotebookData): number {
     } else if (key === 'compat') {
       if (found.compat !== undefined || 'error' in parseCompatPolicy(value) || !COMPAT_VALUE.test(value)) return 0;
       found.compat = value;
+    } else if (key === 'masks' || key === 'ignoreEvents') {
+      const list = parseStringList(value);
+      if (found[key] !== undefined || list === undefined) return 0;
+      found[key] = list;
+    } else if (key === 'eventOrder') {
+      if (found.eventOrder !== undefined || (value !== 'saved' && value !== 'any')) return 0;
+      found.eventOrder = value;
     } else {
       if (found.saveOutputs !== undefined || (value !== 'true' && value !== 'false')) return 0;
       found.saveOutputs = value === 'true';
@@ -201,6 +219,21 @@ function parseProfileValue(value: string): string | undefined {
     }
   }
   return value === '' || value.startsWith("'") ? undefined : value;
+}
+
+/** A JSON array of strings (also valid YAML): `["return.uptime", "/pid [0-9]+/"]`. */
+function parseStringList(value: string): string[] | undefined {
+  if (!value.startsWith('[')) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(value);
+    return Array.isArray(parsed) && parsed.every((v) => typeof v === 'string') ? (parsed as string[]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeStringList(list: readonly string[]): string {
+  return `[${list.map((s) => JSON.stringify(s)).join(', ')}]`;
 }
 
 function writeProfileValue(name: string): string {
@@ -531,12 +564,16 @@ export function serializeNotebook(data: NotebookData): string {
   const blocks: string[] = [];
   // A compat value the reader would refuse is not written (it would turn the front matter into markdown).
   const compat = data.compat !== undefined && COMPAT_VALUE.test(data.compat) && !('error' in parseCompatPolicy(data.compat)) ? data.compat : undefined;
-  const hasFrontMatter = data.profile !== undefined || data.saveOutputs !== undefined || compat !== undefined;
+  const hasFrontMatter = data.profile !== undefined || data.saveOutputs !== undefined || compat !== undefined
+    || data.masks !== undefined || data.ignoreEvents !== undefined || data.eventOrder !== undefined;
   if (hasFrontMatter) {
     const lines = ['---'];
     if (data.profile !== undefined) lines.push(`profile: ${writeProfileValue(data.profile)}`);
     if (data.saveOutputs !== undefined) lines.push(`saveOutputs: ${data.saveOutputs ? 'true' : 'false'}`);
     if (compat !== undefined) lines.push(`compat: ${compat}`);
+    if (data.masks !== undefined) lines.push(`masks: ${writeStringList(data.masks)}`);
+    if (data.ignoreEvents !== undefined) lines.push(`ignoreEvents: ${writeStringList(data.ignoreEvents)}`);
+    if (data.eventOrder !== undefined) lines.push(`eventOrder: ${data.eventOrder}`);
     lines.push('---');
     blocks.push(lines.join('\n'));
   }
