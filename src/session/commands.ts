@@ -62,6 +62,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable {
     void vscode.commands.executeCommand('setContext', 'qmp.connecting',
       all.some((s) => s.state === 'connecting' || s.state === 'reconnecting'));
     void vscode.commands.executeCommand('setContext', 'qmp.sandboxRunning', all.some((s) => s.sandbox !== undefined));
+    void vscode.commands.executeCommand('setContext', 'qmp.failed', all.some((s) => s.state === 'error'));
   };
   updateContext();
 
@@ -105,6 +106,23 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable {
       } catch (err) {
         void reportFailure(`Could not reload the schema of "${name}"`, err, log);
       }
+    }),
+    vscode.commands.registerCommand('qmp.dismiss', async (arg?: unknown) => {
+      // Dismissing a failed (or reconnecting) session forgets it: no retry, no status bar item.
+      const name = nameArg(arg) ?? await pickProfile(sessions, 'Dismiss which failed connection?', (s) => s.state === 'error' || s.state === 'reconnecting');
+      if (name) await sessions.disconnect(name);
+    }),
+    vscode.commands.registerCommand('qmp.sessionActions', async (arg?: unknown) => {
+      const name = nameArg(arg);
+      const s = name ? sessions.session(name) : undefined;
+      if (!s) return;
+      const items: (vscode.QuickPickItem & { run: () => Thenable<unknown> })[] = [
+        { label: '$(refresh) Retry', description: `connect to ${describeProfile(s.profile)} again`, run: () => vscode.commands.executeCommand('qmp.connect', s.name) },
+        { label: '$(close) Dismiss', description: 'forget the failure and hide the item', run: () => vscode.commands.executeCommand('qmp.dismiss', s.name) },
+        { label: '$(output) Show Log', run: () => vscode.commands.executeCommand('qmp.showLog') },
+      ];
+      const picked = await vscode.window.showQuickPick(items, { placeHolder: `${s.name}: ${s.describeState()}` });
+      await picked?.run();
     }),
     vscode.commands.registerCommand('qmp.showLog', () => log.show(true)),
     vscode.commands.registerCommand('qmp.showEvents', () => events.show(true)),

@@ -86,7 +86,8 @@ export class Session {
       case 'disconnected': return 'disconnected';
       case 'connecting': return 'connecting';
       case 'connected': return `connected to QEMU ${formatVersion(this.version)}`;
-      case 'reconnecting': return `reconnecting (attempt ${this.reconnectAttempts})`;
+      // Attempts count from 1: before the first one the session is only waiting to retry.
+      case 'reconnecting': return this.reconnectAttempts > 0 ? `reconnecting (attempt ${this.reconnectAttempts})` : 'reconnecting';
       case 'error': return `error: ${this.lastError ?? 'unknown'}`;
     }
   }
@@ -199,7 +200,12 @@ export class SessionManager implements vscode.Disposable {
   private setState(s: Session, state: SessionState, error?: string): void {
     s.state = state;
     s.lastError = error;
-    this.log.info(`[${s.name}] ${s.describeState()}`);
+    // A failure is an error in the log (its level is what a user filters on); a lost connection that will be
+    // retried is a warning.
+    const line = `[${s.name}] ${s.describeState()}`;
+    if (state === 'error') this.log.error(line);
+    else if (state === 'reconnecting') this.log.warn(error ? `${line}: ${error}` : line);
+    else this.log.info(line);
     this.stateEmitter.fire(s);
     if (state !== 'connected' && s.schema && !s.schema.cached) {
       // Without a connection the last schema is only a memory of that QEMU: hovers and diagnostics say so.
@@ -371,15 +377,18 @@ export class SessionManager implements vscode.Disposable {
   private async reconnectOnce(s: Session): Promise<void> {
     if (s.state !== 'reconnecting' || !vscode.workspace.isTrusted) return;
     s.reconnectAttempts++;
+    // establish() resets the count once connected, so the attempt that succeeded is remembered here.
+    const attempt = s.reconnectAttempts;
     const previousError = s.lastError;
+    this.log.info(`[${s.name}] reconnection attempt ${attempt}`);
     this.stateEmitter.fire(s);
     s.pendingConnect = this.establish(s).finally(() => { s.pendingConnect = undefined; });
     try {
       await s.pendingConnect;
-      this.log.info(`[${s.name}] reconnected after ${s.reconnectAttempts} attempt(s)`);
+      this.log.info(`[${s.name}] reconnected after ${attempt} attempt${attempt === 1 ? '' : 's'}`);
     } catch (err) {
       if (s.state !== 'reconnecting' || s.closing) return; // The user disconnected meanwhile.
-      this.log.debug(`[${s.name}] reconnection attempt ${s.reconnectAttempts} failed: ${errorText(err)}`);
+      this.log.error(`[${s.name}] reconnection attempt ${attempt} failed: ${errorText(err)}`);
       s.lastError = previousError;
       this.scheduleReconnect(s);
     }
