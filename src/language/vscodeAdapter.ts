@@ -30,6 +30,8 @@ export interface SchemaSource {
   oobNegotiated(uri?: vscode.Uri): boolean | undefined;
   /** The QMP reference documentation (qemu-qmp-ref(7)), when installed; read on first call and kept. */
   docs(): QmpDocs | undefined;
+  /** The device types QEMU lists (qom-list-types), for device_add's `driver`; undefined when unknown. */
+  deviceTypes?(uri?: vscode.Uri): readonly string[] | undefined;
 }
 
 const SELECTOR: vscode.DocumentSelector = [{ language: 'qmp' }, { language: 'qmp-shell' }];
@@ -117,7 +119,7 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext, schem
       const offset = doc.offsetAt(position);
       const result = doc.languageId === 'qmp-shell'
         ? completeShell(text, offset, s?.schema)
-        : complete(text, offset, s?.schema, { oobNegotiated: schemaSource.oobNegotiated(doc.uri), docs: docs() });
+        : complete(text, offset, s?.schema, { oobNegotiated: schemaSource.oobNegotiated(doc.uri), docs: docs(), deviceTypes: schemaSource.deviceTypes?.(doc.uri) });
       return result.items.map((i) => toVscodeItem(doc, position, i));
     },
   }, ...TRIGGERS));

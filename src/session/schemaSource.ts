@@ -21,6 +21,8 @@ export interface SchemaSource {
   oobNegotiated(notebookUri?: vscode.Uri): boolean | undefined;
   /** The qemu-qmp-ref(7) reference, when one is installed or configured. */
   docs(): QmpDocs | undefined;
+  /** The device types of the connected QEMU the document runs on (for device_add's `driver`). */
+  deviceTypes(notebookUri?: vscode.Uri): readonly string[] | undefined;
 }
 
 /** Finds the notebook a URI names: the notebook itself or one of its cells. */
@@ -90,6 +92,11 @@ export class SessionSchemaSource implements SchemaSource, vscode.Disposable {
 
   oobNegotiated(notebookUri?: vscode.Uri): boolean | undefined {
     return this.sessionFor(notebookUri)?.oobEnabled;
+  }
+
+  deviceTypes(notebookUri?: vscode.Uri): readonly string[] | undefined {
+    const s = this.sessionFor(notebookUri);
+    return s?.state === 'connected' ? s.deviceTypes : undefined;
   }
 
   docs(): QmpDocs | undefined {

@@ -61,6 +61,14 @@ export class Session {
   /** @internal */ closing = false;
   /** Settles when the last fetched schema is written to the cache. */
   cacheSaved: Promise<void> = Promise.resolve();
+  /**
+   * The device types this QEMU can create (`qom-list-types` with `implements: device`, `abstract: false`),
+   * sorted; fetched once per connection in the background, undefined until then. Completion offers them for
+   * device_add's `driver`, which the schema only knows as a string.
+   */
+  deviceTypes: readonly string[] | undefined;
+  /** Settles when the device types of the current connection were fetched (or failed to be). */
+  deviceTypesLoaded: Promise<void> = Promise.resolve();
 
   constructor(public profile: Profile) {}
 
@@ -286,6 +294,8 @@ export class SessionManager implements vscode.Disposable {
       s.reconnectAttempts = 0;
       await this.fetchSchema(s, client);
       if (s.client !== client) throw new Error(s.lastError ?? 'The connection was lost while loading the schema.');
+      s.deviceTypes = undefined;
+      s.deviceTypesLoaded = this.fetchDeviceTypes(s, client);
       this.setState(s, 'connected');
     } catch (err) {
       this.dropClient(s);
@@ -315,6 +325,23 @@ export class SessionManager implements vscode.Disposable {
       });
     } catch (err) {
       this.log.error(`[${s.name}] could not load the schema: ${errorText(err)}`);
+    }
+  }
+
+  /** Lists the device types of the connected QEMU once; a failure leaves completion without them. */
+  private async fetchDeviceTypes(s: Session, client: ClientLike): Promise<void> {
+    try {
+      const reply = await client.execute('qom-list-types', { implements: 'device', abstract: false }, { timeoutMs: 30_000 });
+      if (s.client !== client) return;
+      if (!Array.isArray(reply)) throw new Error('qom-list-types did not return an array');
+      s.deviceTypes = reply
+        .map((t: unknown) => (typeof t === 'object' && t !== null && typeof (t as { name?: unknown }).name === 'string' ? (t as { name: string }).name : undefined))
+        .filter((n): n is string => n !== undefined)
+        .sort();
+      this.log.info(`[${s.name}] ${s.deviceTypes.length} device types listed for completion`);
+      this.schemaEmitter.fire(s);
+    } catch (err) {
+      if (s.client === client) this.log.warn(`[${s.name}] could not list the device types: ${errorText(err)}`);
     }
   }
 

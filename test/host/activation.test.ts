@@ -47,11 +47,12 @@ suite('the installed .vsix', () => {
     assert.equal(extension.isActive, true);
     assert.ok(exported && typeof exported === 'object' && 'sessions' in exported, 'activate() returned the composed parts');
     if (wasActive) return; // Something activated it before this test; there is nothing left to measure.
-    console.log(`[measure] activation of the installed extension: ${ms.toFixed(1)} ms (target ${activationTargetMs} ms)`);
+    const composeMs = (exported as { activationMs?: number }).activationMs ?? Number.NaN;
+    console.log(`[measure] activation of the installed extension: ${ms.toFixed(1)} ms, of which activate() ${composeMs.toFixed(1)} ms (target ${activationTargetMs} ms)`);
     const file = process.env['QMP_MEASURE_FILE'];
     if (file) {
       fs.mkdirSync(path.dirname(file), { recursive: true });
-      fs.writeFileSync(file, JSON.stringify({ activationMs: ms, targetMs: activationTargetMs, measuredAt: new Date().toISOString(),
+      fs.writeFileSync(file, JSON.stringify({ activationMs: ms, activateFunctionMs: composeMs, targetMs: activationTargetMs, measuredAt: new Date().toISOString(),
         how: 'extension.activate() of the installed .vsix in code-server\'s extension host, cold (host tier)' }, null, 2) + '\n');
     }
   });
