@@ -6,6 +6,7 @@ import { registerLanguageFeatures } from './language/vscodeAdapter';
 import { QmpClient, Schema, startSandbox, type SchemaInfo } from './qmp';
 import { QmpControllers, notebookType } from './notebook/controller';
 import { QmpNotebookSerializer, toNotebookData } from './notebook/serializer';
+import { parseNotebook } from './notebook/format';
 import { registerCommands } from './session/commands';
 import type { QmpPorts } from './session/ports';
 import { SessionSchemaSource } from './session/schemaSource';
@@ -52,6 +53,13 @@ async function openNewNotebook(): Promise<void> {
   await vscode.window.showNotebookDocument(doc);
 }
 
+/** Opens the tour shipped in the package as a new untitled notebook, so that the installed copy stays as it is. */
+async function openTour(extensionUri: vscode.Uri): Promise<void> {
+  const bytes = await vscode.workspace.fs.readFile(vscode.Uri.joinPath(extensionUri, 'samples', 'tour.qmp'));
+  const doc = await vscode.workspace.openNotebookDocument(notebookType, toNotebookData(parseNotebook(new TextDecoder().decode(bytes))));
+  await vscode.window.showNotebookDocument(doc);
+}
+
 function compose(context: vscode.ExtensionContext): QmpTestApi {
   const log = vscode.window.createOutputChannel('QMP', { log: true });
   const events = vscode.window.createOutputChannel('QMP Events', 'log');
@@ -65,7 +73,15 @@ function compose(context: vscode.ExtensionContext): QmpTestApi {
   context.subscriptions.push(
     statusBar, controllers, schemaSource,
     vscode.workspace.registerNotebookSerializer(notebookType, new QmpNotebookSerializer(), { transientOutputs: false }),
-    registerCommands({ sessions, log, events, newNotebook: openNewNotebook }),
+    registerCommands({
+      sessions, log, events, newNotebook: openNewNotebook, openTour: () => openTour(context.extensionUri),
+      selectKernel: async (profile) => {
+        const editor = vscode.window.activeNotebookEditor;
+        const controller = controllers.controllerFor(profile);
+        if (editor?.notebook.notebookType !== notebookType || !controller) return;
+        await vscode.commands.executeCommand('notebook.selectKernel', { id: controller.id, extension: context.extension.id });
+      },
+    }),
   );
   context.subscriptions.push(registerLanguageFeatures(context, schemaSource));
   context.subscriptions.push(sessions);

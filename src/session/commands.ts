@@ -1,6 +1,7 @@
 // The QMP commands of the command palette, status bar and walkthrough, and the context keys that hide the
 // ones that do not apply.
 import * as vscode from 'vscode';
+import { addConnection, type NewConnection } from './addConnection';
 import { describeProfile } from './profiles';
 import { errorText, type Session, type SessionManager } from './sessionManager';
 import { explainUntrusted, UntrustedWorkspaceError } from './trust';
@@ -11,6 +12,10 @@ export interface CommandDeps {
   events: vscode.OutputChannel;
   /** Opens a new untitled notebook (the notebook glue owns the starter content). */
   newNotebook(): Promise<void>;
+  /** Selects a profile's kernel for the active QMP notebook, if one is active. */
+  selectKernel(profile: string): Promise<void>;
+  /** Opens a copy of the tour notebook shipped with the extension. */
+  openTour(): Promise<void>;
 }
 
 /** Shows why an action failed: trust problems with the trust button, everything else with the log. */
@@ -127,5 +132,15 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable {
     vscode.commands.registerCommand('qmp.showLog', () => log.show(true)),
     vscode.commands.registerCommand('qmp.showEvents', () => events.show(true)),
     vscode.commands.registerCommand('qmp.newNotebook', () => deps.newNotebook()),
+    vscode.commands.registerCommand('qmp.openTour', () => deps.openTour()),
+    vscode.commands.registerCommand('qmp.addConnection', async (arg?: unknown) => {
+      // Writing qmp.connections is allowed anywhere, but in an untrusted workspace the profile would not connect.
+      if (!vscode.workspace.isTrusted) {
+        void explainUntrusted(new UntrustedWorkspaceError('Adding a connection'));
+        return undefined;
+      }
+      const given = typeof arg === 'object' && arg !== null ? arg as Partial<NewConnection> : {};
+      return addConnection(sessions, given, deps.selectKernel);
+    }),
   );
 }
