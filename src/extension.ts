@@ -2,6 +2,7 @@
 // pushed to context.subscriptions; sessions (connections, sandbox QEMUs) are owned by the SessionManager and
 // shut down in deactivate(), which VS Code awaits, so no sandbox QEMU outlives the window.
 import * as vscode from 'vscode';
+import { loadQmpManPage, type QmpDocs } from './language/manpage';
 import { registerLanguageFeatures } from './language/vscodeAdapter';
 import { QmpClient, Schema, startSandbox, type SchemaInfo } from './qmp';
 import { QmpControllers, notebookType } from './notebook/controller';
@@ -21,7 +22,7 @@ export interface QmpTestApi {
   sessions: SessionManager;
   controllers: QmpControllers;
   statusBar: SessionStatusBar;
-  schemaSource: SessionSchemaSource;
+  schemaSource: SessionSchemaSource<QmpDocs>;
   log: vscode.LogOutputChannel;
   /** How long activate() itself took (composing the parts), in ms; loading the bundle comes before it. */
   activationMs: number;
@@ -69,7 +70,8 @@ function compose(context: vscode.ExtensionContext): QmpTestApi {
   sessionsToClose = sessions;
   const statusBar = new SessionStatusBar(sessions);
   const controllers = new QmpControllers(sessions, log);
-  const schemaSource = new SessionSchemaSource(sessions, (nb) => controllers.profileOf(nb), controllers.onDidChangeNotebookProfile);
+  const schemaSource = new SessionSchemaSource(sessions, (nb) => controllers.profileOf(nb), controllers.onDidChangeNotebookProfile,
+    (configured) => loadQmpManPage(configured));
   context.subscriptions.push(
     statusBar, controllers, schemaSource,
     vscode.workspace.registerNotebookSerializer(notebookType, new QmpNotebookSerializer(), { transientOutputs: false }),

@@ -2,9 +2,15 @@
 // on, live when connected and cached otherwise. This is the `schemaSource` that
 // src/language/vscodeAdapter.ts's registerLanguageFeatures() takes.
 import * as vscode from 'vscode';
-import { loadQmpManPage, type QmpDocs } from '../language/manpage';
 import type { QemuVersion, SchemaLike } from './ports';
 import type { Session, SessionManager } from './sessionManager';
+
+/**
+ * Reads the QMP reference documentation (qemu-qmp-ref(7)) from `configured` (a path) or the installed man page;
+ * undefined when there is none. The session layer only holds on to what it returns: extension.ts passes the
+ * language layer's loader in, so this layer does not depend on the language layer.
+ */
+export type DocsLoader<D extends object> = (configured: string | undefined) => D | undefined;
 
 export interface SchemaSnapshot {
   schema: SchemaLike;
@@ -12,7 +18,7 @@ export interface SchemaSnapshot {
   version: QemuVersion | undefined;
 }
 
-export interface SchemaSource {
+export interface SchemaSource<D extends object = object> {
   /** The schema for a notebook or cell document (or the most relevant one when no URI is given). */
   current(notebookUri?: vscode.Uri): SchemaSnapshot | undefined;
   /** Fires when any schema changes, or a notebook moves to another profile. */
@@ -20,7 +26,7 @@ export interface SchemaSource {
   /** Whether OOB was negotiated on the connection the document would run on; undefined when not connected. */
   oobNegotiated(notebookUri?: vscode.Uri): boolean | undefined;
   /** The qemu-qmp-ref(7) reference, when one is installed or configured. */
-  docs(): QmpDocs | undefined;
+  docs(): D | undefined;
   /** The device types of the connected QEMU the document runs on (for device_add's `driver`). */
   deviceTypes(notebookUri?: vscode.Uri): readonly string[] | undefined;
 }
@@ -39,12 +45,12 @@ export function notebookOf(uri: vscode.Uri): vscode.NotebookDocument | undefined
   return undefined;
 }
 
-export class SessionSchemaSource implements SchemaSource, vscode.Disposable {
+export class SessionSchemaSource<D extends object = object> implements SchemaSource<D>, vscode.Disposable {
   private readonly emitter = new vscode.EventEmitter<void>();
   readonly onDidChange = this.emitter.event;
   private readonly subscriptions: vscode.Disposable[];
   /** The loaded man page: undefined until first asked, null when there is none. */
-  private manPage: QmpDocs | null | undefined;
+  private manPage: D | null | undefined;
 
   /**
    * @param profileOf the profile a notebook runs on (its selected controller, else its metadata), or
@@ -55,6 +61,7 @@ export class SessionSchemaSource implements SchemaSource, vscode.Disposable {
     private readonly sessions: SessionManager,
     private readonly profileOf: (notebook: vscode.NotebookDocument) => string | undefined,
     profileChanged: vscode.Event<unknown>,
+    private readonly loadDocs: DocsLoader<D>,
   ) {
     this.subscriptions = [
       this.emitter,
@@ -99,12 +106,12 @@ export class SessionSchemaSource implements SchemaSource, vscode.Disposable {
     return s?.state === 'connected' ? s.deviceTypes : undefined;
   }
 
-  docs(): QmpDocs | undefined {
+  docs(): D | undefined {
     if (this.manPage === undefined) {
       // The path names a file to read, so it counts only in a trusted workspace; otherwise the installed page.
       const configured = vscode.workspace.isTrusted
         ? vscode.workspace.getConfiguration('qmp').get<string>('manPage')?.trim() : undefined;
-      this.manPage = loadQmpManPage(configured || undefined) ?? null;
+      this.manPage = this.loadDocs(configured || undefined) ?? null;
     }
     return this.manPage ?? undefined;
   }
