@@ -37,11 +37,31 @@ async function benchLater(ctx: LaterContext): Promise<Row[]> {
   if (want('runner')) rows.push(...(await benchRunner(ctx)));
   if (want('language')) rows.push(...benchLanguage(ctx.fixture));
   if (want('ready')) rows.push(await benchSchemaToReady(ctx));
+  if (want('activation')) rows.push(...benchActivation());
   return rows;
 }
 
+/**
+ * Activation of the packaged extension, as the host tier measured it last (test/host/activation.test.ts writes
+ * out/results/activation.json: `extension.activate()` of the installed .vsix in a cold extension host).
+ */
+function benchActivation(): Row[] {
+  const file = path.join(root, 'out', 'results', 'activation.json');
+  if (!existsSync(file)) {
+    console.log(`activation: no measurement in ${path.relative(root, file)}; run the host tier (flock /tmp/host-tier.lock node scripts/test.mjs host) first.`);
+    return [];
+  }
+  const m = JSON.parse(readFileSync(file, 'utf8')) as { activationMs: number; activateFunctionMs?: number; targetMs: number; measuredAt?: string };
+  const row: Row = {
+    label: `activation of the packaged extension (host tier${m.measuredAt ? `, ${m.measuredAt.slice(0, 16)}` : ''})`,
+    ours: m.activationMs, unit: 'ms', target: `≤ ${m.targetMs} ms`,
+    ...(m.activateFunctionMs !== undefined ? { base: { name: 'activate() alone', value: m.activateFunctionMs } } : {}),
+  };
+  return [judged(row, m.activationMs <= m.targetMs)];
+}
+
 /** `npm run bench -- runner language` measures only those sections (names as in SECTIONS). */
-const SECTIONS = ['roundtrip', 'pipelined', 'schema', 'serializer', 'runner', 'language', 'ready'];
+const SECTIONS = ['roundtrip', 'pipelined', 'schema', 'serializer', 'runner', 'language', 'ready', 'activation'];
 const chosen = process.argv.slice(2).filter((a) => SECTIONS.includes(a));
 function want(section: string): boolean {
   return chosen.length === 0 || chosen.includes(section);

@@ -26,7 +26,9 @@ suite('session: add connection', () => {
     assert.deepEqual(checkAddress('tcp', '127.0.0.1:4444'), { ok: true, entry: { host: '127.0.0.1', port: 4444 } });
     assert.deepEqual(checkAddress('tcp', '[::1]:4444'), { ok: true, entry: { host: '::1', port: 4444 } });
     assert.deepEqual(checkAddress('tcp', 'tcp:localhost:5555'), { ok: true, entry: { host: 'localhost', port: 5555 } });
-    for (const bad of ['localhost', 'localhost:0', 'localhost:70000', ':4444', 'a:b']) {
+    // QEMU's own spelling `tcp::4444` means the local host; so does ':4444' here.
+    assert.deepEqual(checkAddress('tcp', ':4444'), { ok: true, entry: { host: '127.0.0.1', port: 4444 } });
+    for (const bad of ['localhost', 'localhost:0', 'localhost:70000', 'a:b', '/run/qmp.sock']) {
       assert.equal(checkAddress('tcp', bad).ok, false, bad);
     }
     assert.deepEqual(checkAddress('sandbox', undefined), { ok: true, entry: { sandbox: true } });

@@ -23,6 +23,8 @@ suite('session: the tour\'s out-of-band demo', () => {
     assert.ok(block && overtake, 'the tour has the demo pair');
     assert.equal(qmp.controllers.profileOf(nb), 'sandbox', 'the tour names the sandbox profile');
     await showWithKernel(nb, qmp, 'sandbox');
+    // The sandbox starts first (as the first run of any cell would start it), so that the waits below time only the demo.
+    assert.equal(await vscode.commands.executeCommand<boolean>('qmp.startSandbox'), true);
 
     const sent: string[] = [];
     const trace = qmp.sessions.onDidTrace((t) => { if (t.dir === '->') sent.push(t.text); });
