@@ -29,7 +29,12 @@ export interface SchemaSource<D extends object = object> {
   docs(): D | undefined;
   /** The device types of the connected QEMU the document runs on (for device_add's `driver`). */
   deviceTypes(notebookUri?: vscode.Uri): readonly string[] | undefined;
+  /** The `-compat` input policy of the profile the document runs on, parsed; undefined when it declares none. */
+  compat(notebookUri?: vscode.Uri): object | undefined;
 }
+
+/** Parses a profile's `compat` text into the language layer's policy (passed in by extension.ts). */
+export type CompatParser = (text: string) => object | undefined;
 
 /** Finds the notebook a URI names: the notebook itself or one of its cells. */
 export function notebookOf(uri: vscode.Uri): vscode.NotebookDocument | undefined {
@@ -62,6 +67,7 @@ export class SessionSchemaSource<D extends object = object> implements SchemaSou
     private readonly profileOf: (notebook: vscode.NotebookDocument) => string | undefined,
     profileChanged: vscode.Event<unknown>,
     private readonly loadDocs: DocsLoader<D>,
+    private readonly parseCompat?: CompatParser,
   ) {
     this.subscriptions = [
       this.emitter,
@@ -99,6 +105,11 @@ export class SessionSchemaSource<D extends object = object> implements SchemaSou
 
   oobNegotiated(notebookUri?: vscode.Uri): boolean | undefined {
     return this.sessionFor(notebookUri)?.oobEnabled;
+  }
+
+  compat(notebookUri?: vscode.Uri): object | undefined {
+    const text = this.sessionFor(notebookUri)?.profile.compat;
+    return text !== undefined ? this.parseCompat?.(text) : undefined;
   }
 
   deviceTypes(notebookUri?: vscode.Uri): readonly string[] | undefined {

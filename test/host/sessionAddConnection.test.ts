@@ -3,6 +3,7 @@
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import { checkAddress, checkProfileName } from '../../src/session/addConnection';
+import { parseProfiles } from '../../src/session/profiles';
 import { startQemu, type TestQemu } from '../support/qemu';
 import { api, disconnectAll, runCells, waitFor } from './hostHelpers';
 
@@ -78,6 +79,17 @@ suite('session: add connection', () => {
     }
     assert.deepEqual(vscode.workspace.getConfiguration('qmp').inspect<unknown[]>('connections')?.globalValue,
       [{ name: 'remote', host: '127.0.0.1', port: 4444 }], 'refused input wrote nothing');
+  });
+
+  test('a profile may declare the -compat policy its QEMU runs with; a non-string is refused with a reason', () => {
+    const { profiles, problems } = parseProfiles([
+      { name: 'strict', socket: '/run/strict.sock', compat: 'deprecated-input=reject,unstable-input=reject' },
+      { name: 'odd', socket: '/run/odd.sock', compat: 1 },
+    ]);
+    assert.deepEqual(profiles.find((p) => p.name === 'strict'),
+      { name: 'strict', kind: 'unix', socket: '/run/strict.sock', compat: 'deprecated-input=reject,unstable-input=reject' });
+    assert.deepEqual(profiles.find((p) => p.name === 'odd'), { name: 'odd', kind: 'unix', socket: '/run/odd.sock' });
+    assert.match(problems.join('\n'), /"compat" must be a -compat value/);
   });
 
   test('the walkthrough and the notebook toolbar offer it', () => {
