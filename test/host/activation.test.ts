@@ -48,11 +48,17 @@ suite('the installed .vsix', () => {
     assert.ok(exported && typeof exported === 'object' && 'sessions' in exported, 'activate() returned the composed parts');
     if (wasActive) return; // Something activated it before this test; there is nothing left to measure.
     const composeMs = (exported as { activationMs?: number }).activationMs ?? Number.NaN;
-    console.log(`[measure] activation of the installed extension: ${ms.toFixed(1)} ms, of which activate() ${composeMs.toFixed(1)} ms (target ${activationTargetMs} ms)`);
+    const loadMs = (exported as { loadMs?: number }).loadMs ?? Number.NaN;
+    // What the extension controls: evaluating its bundle and activate(). The rest is VS Code's own work
+    // (reading the file, creating the extension context, round trips to the workbench).
+    const ownMs = loadMs + composeMs;
+    console.log(`[measure] activation of the installed extension: ${ms.toFixed(1)} ms as the host sees it; `
+      + `bundle evaluation ${loadMs.toFixed(1)} ms + activate() ${composeMs.toFixed(1)} ms = ${ownMs.toFixed(1)} ms our own (target ${activationTargetMs} ms)`);
+    assert.ok(Number.isFinite(loadMs), 'the packaged bundle stamps its load start (banner), so the split is known');
     const file = process.env['QMP_MEASURE_FILE'];
     if (file) {
       fs.mkdirSync(path.dirname(file), { recursive: true });
-      fs.writeFileSync(file, JSON.stringify({ activationMs: ms, activateFunctionMs: composeMs, targetMs: activationTargetMs, measuredAt: new Date().toISOString(),
+      fs.writeFileSync(file, JSON.stringify({ activationMs: ms, ownMs, loadMs, activateFunctionMs: composeMs, targetMs: activationTargetMs, measuredAt: new Date().toISOString(),
         how: 'extension.activate() of the installed .vsix in code-server\'s extension host, cold (host tier)' }, null, 2) + '\n');
     }
   });

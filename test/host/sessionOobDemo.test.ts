@@ -8,7 +8,7 @@ import { api, collectRuns, disconnectAll, executeCells, outputTexts, runCells, s
 suite('session: the tour\'s out-of-band demo', () => {
   teardown(async () => {
     await disconnectAll(await api());
-    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
   });
 
   test('Open the Tour; the blocked in-band cell, the exec-oob cell answered meanwhile, then the release', async () => {
@@ -17,7 +17,7 @@ suite('session: the tour\'s out-of-band demo', () => {
     const nb = await waitFor(vscode.window.onDidChangeActiveNotebookEditor,
       () => vscode.window.activeNotebookEditor?.notebook, 'the tour notebook');
     assert.equal(nb.isUntitled, true, 'the tour opens as a copy');
-    const cells = nb.getCells();
+    const cells = nb.getCells().filter((c) => c.kind === vscode.NotebookCellKind.Code);
     const block = cells.find((c) => c.document.getText().includes('"node-name": "stuck"'));
     const overtake = cells.find((c) => c.document.getText().includes('"id": "overtaking"'));
     assert.ok(block && overtake, 'the tour has the demo pair');
@@ -30,8 +30,13 @@ suite('session: the tour\'s out-of-band demo', () => {
     const trace = qmp.sessions.onDidTrace((t) => { if (t.dir === '->') sent.push(t.text); });
     const runs = collectRuns(qmp);
     try {
-      void executeCells(nb, [block.index]);
-      await waitFor(qmp.sessions.onDidTrace, () => (sent.some((t) => t.includes('"stuck"')) ? true : undefined), 'blockdev-add on the wire');
+      const ran = executeCells(nb, [block.index]).then(() => 'the execute command settled', (e: unknown) => `the execute command failed: ${String(e)}`);
+      await waitFor(qmp.sessions.onDidTrace, () => (sent.some((t) => t.includes('"stuck"')) ? true : undefined), 'blockdev-add on the wire')
+        .catch(async (err: unknown) => {
+          const state = await Promise.race([ran, new Promise((r) => setTimeout(() => r('the execute command is pending'), 100))]);
+          throw new Error(`${String(err)}; cell ${block.index} of ${nb.cellCount}, ${String(state)}, ended: ${JSON.stringify(runs.ended.map((r) => [r.cell.index, r.outcome]))}, `
+            + `outputs: ${JSON.stringify(outputTexts(block))}, sent: ${JSON.stringify(sent.slice(-5))}`);
+        });
       const started = Date.now();
       const oob = await runCells(qmp, nb, [overtake.index]);
       assert.equal(oob.get(overtake.index), 'succeeded', JSON.stringify(outputTexts(overtake)));
