@@ -27,10 +27,7 @@ export function commonOptions({ production }) {
 export function bundles({ production, outdir = 'dist', root = '.' }) {
   const common = commonOptions({ production });
   return [
-    // The banner stamps when the extension host starts evaluating the bundle, so activation can be split into
-    // loading our code and running activate() (src/extension.ts reports both).
-    { ...common, entryPoints: [path.join(root, 'src/extension.ts')], outfile: path.join(outdir, 'extension.js'), external: ['vscode'],
-      banner: { js: 'globalThis.__qmpNotebookLoadStart = performance.now();' } },
+    { ...common, entryPoints: [path.join(root, 'src/extension.ts')], outfile: path.join(outdir, 'extension.js'), external: ['vscode'] },
     { ...common, entryPoints: [path.join(root, 'src/cli/main.ts')], outfile: path.join(outdir, 'cli.js'), banner: { js: '#!/usr/bin/env node' } },
   ];
 }

@@ -1,6 +1,10 @@
 // The extension's entry point: it only composes the parts. Things that live as long as the extension are
 // pushed to context.subscriptions; sessions (connections, sandbox QEMUs) are owned by the SessionManager and
 // shut down in deactivate(), which VS Code awaits, so no sandbox QEMU outlives the window.
+// These two come first: they stamp when the bundle starts to evaluate and when the vscode API object is there,
+// so activation can be split into VS Code's part and ours (see activate()).
+import './loadStamp';
+import './vscodeApiStamp';
 import * as vscode from 'vscode';
 import { loadQmpManPage, type QmpDocs } from './language/manpage';
 import { registerLanguageFeatures } from './language/vscodeAdapter';
@@ -28,6 +32,8 @@ export interface QmpTestApi {
   activationMs: number;
   /** How long evaluating the bundle took, from its first line to the call of activate(), in ms (NaN unknown). */
   loadMs: number;
+  /** Of loadMs, how long the extension host took to give us the `vscode` API object (NaN unknown). */
+  apiMs: number;
 }
 
 let sessionsToClose: SessionManager | undefined;
@@ -89,7 +95,7 @@ function compose(context: vscode.ExtensionContext): QmpTestApi {
   );
   context.subscriptions.push(registerLanguageFeatures(context, schemaSource));
   context.subscriptions.push(sessions);
-  return { sessions, controllers, statusBar, schemaSource, log, activationMs: 0, loadMs: Number.NaN };
+  return { sessions, controllers, statusBar, schemaSource, log, activationMs: 0, loadMs: Number.NaN, apiMs: Number.NaN };
 }
 
 export function activate(context: vscode.ExtensionContext): QmpTestApi {
@@ -97,9 +103,12 @@ export function activate(context: vscode.ExtensionContext): QmpTestApi {
     const started = performance.now();
     const api = compose(context);
     api.activationMs = performance.now() - started;
-    // Set by the bundle's banner (scripts/build-options.mjs); absent when the sources run unbundled.
-    const loadStart = (globalThis as { __qmpNotebookLoadStart?: unknown }).__qmpNotebookLoadStart;
+    // Set by ./loadStamp and ./vscodeApiStamp, the first modules the bundle evaluates.
+    const stamps = globalThis as { __qmpNotebookLoadStart?: unknown; __qmpNotebookApiLoaded?: unknown };
+    const loadStart = stamps.__qmpNotebookLoadStart;
+    const apiLoaded = stamps.__qmpNotebookApiLoaded;
     api.loadMs = typeof loadStart === 'number' ? started - loadStart : Number.NaN;
+    api.apiMs = typeof loadStart === 'number' && typeof apiLoaded === 'number' ? apiLoaded - loadStart : Number.NaN;
     api.log.info(`activated in ${api.activationMs.toFixed(1)} ms (the bundle loaded in ${api.loadMs.toFixed(1)} ms)`);
     return api;
   } catch (err) {

@@ -49,16 +49,18 @@ suite('the installed .vsix', () => {
     if (wasActive) return; // Something activated it before this test; there is nothing left to measure.
     const composeMs = (exported as { activationMs?: number }).activationMs ?? Number.NaN;
     const loadMs = (exported as { loadMs?: number }).loadMs ?? Number.NaN;
-    // What the extension controls: evaluating its bundle and activate(). The rest is VS Code's own work
-    // (reading the file, creating the extension context, round trips to the workbench).
-    const ownMs = loadMs + composeMs;
-    console.log(`[measure] activation of the installed extension: ${ms.toFixed(1)} ms as the host sees it; `
-      + `bundle evaluation ${loadMs.toFixed(1)} ms + activate() ${composeMs.toFixed(1)} ms = ${ownMs.toFixed(1)} ms our own (target ${activationTargetMs} ms)`);
+    const apiMs = (exported as { apiMs?: number }).apiMs ?? Number.NaN;
+    // What the extension controls: evaluating its own code and activate(). The rest is VS Code's work: building the
+    // `vscode` API object on our first require, reading the file, creating the extension context.
+    const ownMs = loadMs - apiMs + composeMs;
+    console.log(`[measure] activation of the installed extension: ${ms.toFixed(1)} ms as the host sees it, of which `
+      + `the vscode API object ${apiMs.toFixed(1)} ms; our code ${(loadMs - apiMs).toFixed(1)} ms + activate() ${composeMs.toFixed(1)} ms `
+      + `= ${ownMs.toFixed(1)} ms (target ${activationTargetMs} ms)`);
     assert.ok(Number.isFinite(loadMs), 'the packaged bundle stamps its load start (banner), so the split is known');
     const file = process.env['QMP_MEASURE_FILE'];
     if (file) {
       fs.mkdirSync(path.dirname(file), { recursive: true });
-      fs.writeFileSync(file, JSON.stringify({ activationMs: ms, ownMs, loadMs, activateFunctionMs: composeMs, targetMs: activationTargetMs, measuredAt: new Date().toISOString(),
+      fs.writeFileSync(file, JSON.stringify({ activationMs: ms, ownMs, loadMs, apiMs, activateFunctionMs: composeMs, targetMs: activationTargetMs, measuredAt: new Date().toISOString(),
         how: 'extension.activate() of the installed .vsix in code-server\'s extension host, cold (host tier)' }, null, 2) + '\n');
     }
   });
