@@ -55,7 +55,12 @@ for (const tier of tiers) {
     if (lint === 0) passed++; else { failed++; failures.push('eslint'); }
     continue;
   }
-  if (!compiled) { compile(); compiled = true; }
+  if (!compiled) {
+    // A type error fails the run in every tier, not only in `static`: tsc still emits, so the tests would run
+    // against code that does not type-check.
+    compiled = true;
+    if (compile() !== 0) { failed++; failures.push('tsc'); }
+  }
   if (tier === 'unit' || tier === 'qemu' || tier === 'fault') {
     const { p, f } = nodeTests(tier);
     passed += p; failed += f;
