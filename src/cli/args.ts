@@ -49,6 +49,7 @@ export const USAGE = `Usage:
   qmp-notebook run FILE.qmp [--socket PATH | --tcp HOST:PORT | --sandbox] [--json] [--timeout MS]
   qmp-notebook check FILE.qmp [--schema SCHEMA.json | --socket PATH | --tcp HOST:PORT | --sandbox] [--json]
   qmp-notebook schema [--socket PATH | --tcp HOST:PORT | --sandbox]
+  qmp-notebook lsp [--stdio]   the language server for editors (docs/lsp.md)
   qmp-notebook --help | --version
 
 Connection (run, check, schema):
