@@ -1,4 +1,4 @@
-// `qmp-notebook lsp`: the language features of src/language served over the Language Server Protocol, for
+// `qmp-notebook lsp`: the language service of src/language (service.ts) served over the Language Server Protocol, for
 // every editor with an LSP client. A thin adapter, like src/language/vscodeAdapter.ts is for VS Code: it finds
 // the cells of a document (regions.ts), maps positions, and converts the pure results to LSP shapes. It has no
 // completion, hover, diagnostic or quick-fix logic of its own. No `vscode` import.
@@ -12,14 +12,10 @@ import {
   SymbolKind, TextDocumentSyncKind, TextDocuments, type TextEdit as LspTextEdit,
 } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
-import { codeActions, switchToExecOob, type TextEdit } from '../language/codeActions';
-import { type CompletionItem, complete } from '../language/completion';
-import { type Diagnostic, diagnose } from '../language/diagnostics';
-import { hover } from '../language/hover';
-import { findQmpManPage, loadQmpManPage, type QmpDocs } from '../language/manpage';
-import { oobHints } from '../language/oobHints';
-import { completeShell } from '../language/shellCompletion';
-import { parseCell, parseShellCell } from '../notebook/format/index';
+import { switchToExecOob } from '../language/codeActions';
+import { type DocsProvider, manPageDocs } from '../language/providers';
+import { type CompletionItem, type Diagnostic, type LanguageContext, languageService, type TextEdit } from '../language/service';
+import { parseCell } from '../notebook/format/index';
 import type { Schema } from '../qmp/schema';
 import { cacheDirs, loadCachedSchema, loadSchemaFile, resolveConfig, type ResolvedConfig } from './config';
 import { findRegions, isNotebookDocument, regionIndexAt, type Region, toCellOffset, toDocPosition, toDocRange, type LinePosition } from './regions';
@@ -61,8 +57,8 @@ const SEVERITY: Record<Diagnostic['severity'], DiagnosticSeverity> = {
 export interface ServerOptions {
   /** Where to look for the extension's schema cache (tests point it at a temporary folder). */
   cacheDirs?: string[];
-  /** Overrides the man page lookup: a file, or null for none. */
-  manPage?: string | null;
+  /** The documentation provider; default qemu-qmp-ref(7) (initializationOptions.manPage, else `man -w`). */
+  docs?: DocsProvider;
 }
 
 interface SchemaState {
@@ -71,9 +67,6 @@ interface SchemaState {
   origin: string;
   oobNegotiated: boolean | undefined;
 }
-
-/** A diagnostic of a qmp cell (with its code) or a problem the qmp-shell parser found (no code). */
-type CellDiagnostic = Omit<Diagnostic, 'code'> & { code?: Diagnostic['code'] };
 
 interface DocState {
   version: number;
@@ -103,11 +96,11 @@ export function fitRange(r: Range, position: LinePosition): Range {
 export function startServer(connection: Connection, options: ServerOptions = {}): void {
   const documents = new TextDocuments(TextDocument);
   const states = new Map<string, DocState>();
-  const memo = new Map<string, CellDiagnostic[]>();
+  const memo = new Map<string, Diagnostic[]>();
   let schemaState: SchemaState = { schema: undefined, cached: false, origin: 'none', oobNegotiated: undefined };
   let config: ResolvedConfig | undefined;
   let session: LspSession | undefined;
-  let docs: QmpDocs | null | undefined;
+  let docs: DocsProvider | undefined = options.docs;
   let snippets = false;
   let pullDiagnostics = false;
   let refreshDiagnostics = false;
@@ -118,13 +111,11 @@ export function startServer(connection: Connection, options: ServerOptions = {})
 
   const log = (msg: string): void => { connection.console.log(msg); };
 
-  const getDocs = (): QmpDocs | undefined => {
-    if (docs === undefined) {
-      const file = options.manPage !== undefined ? options.manPage : config?.user.manPage ?? findQmpManPage();
-      docs = file === null || file === undefined ? null : loadQmpManPage(file) ?? null;
-    }
-    return docs ?? undefined;
-  };
+  const docsProvider = (): DocsProvider => (docs ??= manPageDocs(config?.user.manPage !== undefined ? { file: config.user.manPage } : {}));
+  /** What the service gets besides the text: the schema, the session's OOB, the man page once loaded. */
+  const context = (): LanguageContext => ({
+    schema: schemaState.schema, oobNegotiated: schemaState.oobNegotiated, docs: docsProvider().current(), cached: schemaState.cached,
+  });
 
   const regionsOf = (doc: TextDocument): Region[] => {
     const s = states.get(doc.uri);
@@ -146,24 +137,18 @@ export function startServer(connection: Connection, options: ServerOptions = {})
   };
 
   /** A cell's problems, remembered by language and text until the schema changes. */
-  const diagnoseRegion = (r: Region): CellDiagnostic[] => {
-    if (r.language === 'hmp') return [];
+  const diagnoseRegion = (r: Region): Diagnostic[] => {
     const key = `${r.language}\u0000${r.text}`;
     const hit = memo.get(key);
     if (hit !== undefined) return hit;
-    // qmp-shell: the shorthand's own parser reports what the runner would refuse (as the VS Code adapter does).
-    const found: CellDiagnostic[] = r.language === 'qmp-shell'
-      ? parseShellCell(r.text, schemaState.schema).errors.map((e) => ({ start: e.start, end: e.end, severity: 'error', message: e.message }))
-      : diagnose(r.text, schemaState.schema, { oobNegotiated: schemaState.oobNegotiated });
+    const found = languageService(r.language)?.diagnose(r.text, context()) ?? [];
     if (memo.size >= MEMO_MAX) memo.clear();
     memo.set(key, found);
     return found;
   };
-  const qmpDiagnostics = (r: Region): Diagnostic[] => (r.language === 'qmp' ? diagnoseRegion(r) as Diagnostic[] : []);
 
-  const toLspDiagnostic = (r: Region, d: CellDiagnostic): LspDiagnostic => {
-    const out: LspDiagnostic = { range: toDocRange(r, d.start, d.end), message: d.message, severity: SEVERITY[d.severity], source: d.code === undefined ? 'qmp-shell' : 'qmp' };
-    if (d.code !== undefined) out.code = d.code;
+  const toLspDiagnostic = (r: Region, d: Diagnostic): LspDiagnostic => {
+    const out: LspDiagnostic = { range: toDocRange(r, d.start, d.end), message: d.message, severity: SEVERITY[d.severity], source: r.language, code: d.code };
     if (d.code === 'deprecated') out.tags = [DiagnosticTag.Deprecated];
     return out;
   };
@@ -280,7 +265,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     void loadSchema().then(() => {
       if (!pullDiagnostics) for (const d of documents.all()) schedule(d.uri);
       // The man page takes a few hundred ms to parse: read it now rather than on the first hover.
-      setTimeout(() => { if (!shuttingDown) getDocs(); }, 0);
+      void docsProvider().load();
     });
   });
 
@@ -310,10 +295,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     const hit = at(params.textDocument.uri, params.position);
     if (hit === undefined) return null;
     const { region, offset } = hit;
-    const s = schemaState.schema;
-    const result = region.language === 'qmp-shell'
-      ? completeShell(region.text, offset, s)
-      : complete(region.text, offset, s, { oobNegotiated: schemaState.oobNegotiated, docs: getDocs() });
+    const result = languageService(region.language)?.complete(region.text, offset, context()) ?? { items: [] };
     lastCompletion = { items: result.items };
     const inline = result.items.length <= INLINE_DOC_ITEMS;
     const items = result.items.map((item, index): LspCompletionItem => {
@@ -350,8 +332,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     const hit = at(params.textDocument.uri, params.position);
     if (hit === undefined) return null;
     const { region, offset } = hit;
-    const language = region.language === 'qmp-shell' ? 'qmp-shell' : 'qmp';
-    const h = hover(region.text, offset, schemaState.schema, getDocs(), { cached: schemaState.cached, language });
+    const h = languageService(region.language)?.hover(region.text, offset, context());
     if (h === undefined) return null;
     return { contents: { kind: MarkupKind.Markdown, value: h.contents }, range: toDocRange(region, h.range.start, h.range.end) };
   });
@@ -369,13 +350,13 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     for (let i = first; i < regions.length; i++) {
       const r = regions[i] as Region;
       if (r.startLine > params.range.end.line) break;
-      if (r.language !== 'qmp') continue;
       const lastLine = r.startLine + r.lineStarts.length - 1;
       if (lastLine < params.range.start.line) continue;
       const start = toCellOffset(r, params.range.start.line < r.startLine ? { line: r.startLine, character: r.startCharacter } : params.range.start) ?? 0;
       const end = toCellOffset(r, params.range.end.line > lastLine ? { line: lastLine, character: Number.MAX_SAFE_INTEGER } : params.range.end) ?? r.text.length;
-      const found = qmpDiagnostics(r);
-      for (const a of codeActions(r.text, start, end, found, schemaState.schema)) {
+      const svc = languageService(r.language);
+      if (svc === undefined) continue;
+      for (const a of svc.codeActions(r.text, start, end, context(), diagnoseRegion(r))) {
         const action: LspCodeAction = {
           title: a.title, kind: a.kind === 'quickfix' ? CodeActionKind.QuickFix : CodeActionKind.RefactorRewrite,
           edit: toWorkspaceEdit(doc.uri, r, a.edits),
@@ -402,8 +383,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
         const p = { line: r.startLine, character: r.startCharacter };
         lenses.push({ range: { start: p, end: p }, command: { title: '▶ Run cell', command: RUN_CELL_COMMAND, arguments: [doc.uri, p] } });
       }
-      if (r.language !== 'qmp') continue;
-      for (const h of oobHints(r.text, schemaState.schema, { oobNegotiated: schemaState.oobNegotiated })) {
+      for (const h of languageService(r.language)?.hints(r.text, context()) ?? []) {
         const range = toDocRange(r, h.start, h.end);
         if (h.kind === 'can-run-oob') {
           lenses.push({ range, command: { title: 'can run out-of-band: switch to exec-oob', command: SWITCH_OOB_COMMAND, arguments: [doc.uri, toDocPosition(r, h.objectStart)] } });
