@@ -104,6 +104,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
   let snippets = false;
   let pullDiagnostics = false;
   let refreshDiagnostics = false;
+  let refreshLenses = false;
   let lastCompletion: { items: CompletionItem[] } | undefined;
   let shuttingDown = false;
   const timers = new Map<string, ReturnType<typeof setTimeout>>();
@@ -178,7 +179,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     const diagnostics = await computeDiagnostics(uri);
     lastCost.set(uri, performance.now() - started);
     if (diagnostics === undefined || documents.get(uri)?.version !== version) return;
-    void connection.sendDiagnostics({ uri, ...(version !== undefined ? { version } : {}), diagnostics });
+    connection.sendDiagnostics({ uri, ...(version !== undefined ? { version } : {}), diagnostics }).catch(() => undefined);
   };
 
   const schedule = (uri: string): void => {
@@ -195,11 +196,11 @@ export function startServer(connection: Connection, options: ServerOptions = {})
   const schemaChanged = (): void => {
     memo.clear();
     if (pullDiagnostics) {
-      if (refreshDiagnostics) void connection.languages.diagnostics.refresh();
+      if (refreshDiagnostics) connection.languages.diagnostics.refresh();
     } else {
       for (const d of documents.all()) schedule(d.uri);
     }
-    void connection.sendRequest('workspace/codeLens/refresh').catch(() => undefined);
+    if (refreshLenses) void connection.sendRequest('workspace/codeLens/refresh').catch(() => undefined);
   };
 
   const loadSchema = async (): Promise<void> => {
@@ -240,6 +241,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     snippets = caps.textDocument?.completion?.completionItem?.snippetSupport === true;
     pullDiagnostics = caps.textDocument?.diagnostic !== undefined;
     refreshDiagnostics = caps.workspace?.diagnostics?.refreshSupport === true;
+    refreshLenses = caps.workspace?.codeLens?.refreshSupport === true;
     const folder = params.workspaceFolders?.[0]?.uri ?? params.rootUri ?? undefined;
     let root: string | undefined;
     if (typeof folder === 'string' && folder.startsWith('file://')) root = decodeURIComponent(new URL(folder).pathname);
@@ -277,7 +279,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     timers.delete(e.document.uri);
     states.delete(e.document.uri);
     lastCost.delete(e.document.uri);
-    if (!pullDiagnostics) void connection.sendDiagnostics({ uri: e.document.uri, diagnostics: [] });
+    if (!pullDiagnostics) connection.sendDiagnostics({ uri: e.document.uri, diagnostics: [] }).catch(() => undefined);
   });
 
   connection.languages.diagnostics.on(async (params, token) => {
