@@ -294,6 +294,45 @@ describe('qmp-notebook lsp: configuration and the workspace file', () => {
     assert.equal(await c.shutdown(), 0);
   });
 
+  it('pulls diagnostics (textDocument/diagnostic) when the client supports it, instead of pushing them', async () => {
+    const c = new LspTestClient(cli, ['lsp'], { ...process.env, HOME: dir, XDG_CONFIG_HOME: path.join(dir, 'none') });
+    const caps = { textDocument: { diagnostic: { dynamicRegistration: false }, completion: {} } };
+    const init = await c.initialize(null, { schemaFile: schema10 }, caps);
+    assert.ok((init.result as { capabilities: Record<string, unknown> }).capabilities['diagnosticProvider']);
+    const uri = 'file:///tmp/pull.qmp.json';
+    c.notifyServer('textDocument/didOpen', { textDocument: { uri, languageId: 'qmp', version: 1, text: '{"execute": "qurey-status"}\n' } });
+    // The schema loads after `initialized`; ask until the verdict includes it (bounded).
+    let items: Diag[] = [];
+    for (let i = 0; i < 100 && items.length === 0; i++) {
+      const r = await c.request<{ kind: string; items: Diag[] }>('textDocument/diagnostic', { textDocument: { uri } });
+      assert.equal(r.result?.kind, 'full');
+      items = r.result?.items ?? [];
+      if (items.length === 0) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.equal(items[0]?.code, 'unknown-command');
+    assert.equal(c.notifications.filter((m) => m.method === 'textDocument/publishDiagnostics').length, 0);
+    assert.equal(await c.shutdown(), 0);
+  });
+
+  it('runs a cell on a sandbox QEMU the user configured (qmp.runCell returns the transcript)', async () => {
+    const c = new LspTestClient(cli, ['lsp'], { ...process.env, HOME: dir, XDG_CONFIG_HOME: path.join(dir, 'none') });
+    await c.initialize(null, { sandbox: true });
+    await c.waitFor((m) => m.method === 'window/logMessage' && /schema from a sandbox QEMU/.test((m.params as { message: string }).message), 60_000, 'live schema');
+    const uri = 'file:///tmp/run.qmp';
+    const text = '# Run\n\n```qmp\n{"execute": "query-status"}\n```\n\n```qmp\n{"execute": "no-such-command"}\n```\n';
+    c.notifyServer('textDocument/didOpen', { textDocument: { uri, languageId: 'markdown', version: 1, text } });
+    const lenses = await c.request<{ command: { command: string; arguments: unknown[] } }[]>('textDocument/codeLens', { textDocument: { uri } });
+    const run = lenses.result?.filter((l) => l.command.command === 'qmp.runCell') ?? [];
+    assert.equal(run.length, 2);
+    const ok = await c.request<{ status: string; transcript: string[] }>('workspace/executeCommand', { command: 'qmp.runCell', arguments: run[0]?.command.arguments }, 60_000);
+    assert.equal(ok.result?.status, 'ok', JSON.stringify(ok.result));
+    assert.match(ok.result?.transcript.join('\n') ?? '', /prelaunch/);
+    const bad = await c.request<{ status: string; transcript: string[] }>('workspace/executeCommand', { command: 'qmp.runCell', arguments: [uri, { line: 7, character: 3 }] }, 60_000);
+    assert.equal(bad.result?.status, 'failed');
+    assert.match(bad.result?.transcript.join('\n') ?? '', /CommandNotFound/);
+    assert.equal(await c.shutdown(), 0);
+  });
+
   it('rejects an unknown option with exit code 2', async () => {
     const { spawnSync } = await import('node:child_process');
     const r = spawnSync(process.execPath, [cli, 'lsp', '--tcp'], { encoding: 'utf8', timeout: 20_000 });
