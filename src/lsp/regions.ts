@@ -24,7 +24,12 @@ export interface Region {
   startCharacter: number;
   /** Offsets in `text` where each line starts. */
   lineStarts: number[];
+  /** The cell is a fenced block (its body can change without changing the notebook's structure). */
+  fenced?: boolean;
 }
+
+/** A line that opens a code cell (as the format writes and reads it). */
+const CODE_FENCE = /^`{3,}[ \t]*(qmp|qmp-shell|hmp)[ \t]*$/;
 
 function lineStartsOf(text: string): number[] {
   const starts = [0];
@@ -68,7 +73,9 @@ export function findRegions(text: string, notebook: boolean, languageId = 'qmp')
     if (cell.kind !== 'code' || at === undefined) return;
     while (li + 1 < lines.length && (lines[li + 1] as number) <= at) li++;
     const character = at - (lines[li] as number) + (li === 0 ? bom : 0);
-    regions.push(makeRegion(cell.language as CodeLanguage, i + 1, cell.source, li, character));
+    const region = makeRegion(cell.language as CodeLanguage, i + 1, cell.source, li, character);
+    if (li > 0 && character === 0 && CODE_FENCE.test(body.slice(lines[li - 1] as number, (lines[li] as number) - 1))) region.fenced = true;
+    regions.push(region);
   });
   return regions;
 }
@@ -150,4 +157,46 @@ export function toDocPosition(r: Region, offset: number): LinePosition {
 /** The document range of a region offset range. */
 export function toDocRange(r: Region, start: number, end: number): { start: LinePosition; end: LinePosition } {
   return { start: toDocPosition(r, start), end: toDocPosition(r, end) };
+}
+
+export interface RegionChange {
+  range: { start: LinePosition; end: LinePosition };
+  /** The text the range held before the change. */
+  oldText: string;
+  text: string;
+}
+
+function count(text: string, ch: number): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === ch) n++;
+  return n;
+}
+
+/**
+ * The regions after an edit that stays inside one code cell and cannot change the notebook's structure (no
+ * backtick, no carriage return on either side), without parsing the document again; undefined when the edit
+ * needs a full parse. Linear in the number of regions (the ones below shift) plus the size of the cell.
+ */
+export function updateRegions(regions: readonly Region[], change: RegionChange): Region[] | undefined {
+  const { range, oldText, text } = change;
+  if (/[`\r]/.test(oldText) || /[`\r]/.test(text)) return undefined;
+  const i = regionIndexAt(regions, range.start);
+  const r = regions[i];
+  if (r === undefined || regionIndexAt(regions, range.end) !== i) return undefined;
+  // A plain document, or a .qmp file of bare JSON, is re-read whole: whether it is JSON decides its shape.
+  if (r.fenced !== true) return undefined;
+  const s = toCellOffset(r, range.start);
+  const e = toCellOffset(r, range.end);
+  if (s === undefined || e === undefined || r.text.slice(s, e) !== oldText) return undefined;
+  const cellText = r.text.slice(0, s) + text + r.text.slice(e);
+  // An emptied cell has no region (as a fresh parse finds); let the parse decide.
+  if (cellText === '') return undefined;
+  const delta = count(text, 10) - count(oldText, 10);
+  const out = regions.slice(0, i);
+  out.push({ ...makeRegion(r.language, r.index, cellText, r.startLine, r.startCharacter), fenced: true });
+  for (let k = i + 1; k < regions.length; k++) {
+    const next = regions[k] as Region;
+    out.push(delta === 0 ? next : { ...next, startLine: next.startLine + delta });
+  }
+  return out;
 }

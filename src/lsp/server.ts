@@ -9,7 +9,7 @@ import {
   type CompletionItem as LspCompletionItem, CompletionItemKind, CompletionItemTag, type Diagnostic as LspDiagnostic,
   DiagnosticSeverity, DiagnosticTag, DocumentDiagnosticReportKind, type DocumentSymbol, ErrorCodes, type Hover,
   InsertTextFormat, MarkupKind, type Range, ResponseError, SemanticTokensBuilder, type SemanticTokensLegend,
-  SymbolKind, TextDocumentSyncKind, TextDocuments, type TextEdit as LspTextEdit,
+  SymbolKind, TextDocumentSyncKind, type TextEdit as LspTextEdit,
 } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { switchToExecOob } from '../language/codeActions';
@@ -18,7 +18,7 @@ import { type CompletionItem, type Diagnostic, type LanguageContext, languageSer
 import { parseCell } from '../notebook/format/index';
 import type { Schema } from '../qmp/schema';
 import { cacheDirs, loadCachedSchema, loadSchemaFile, resolveConfig, type ResolvedConfig } from './config';
-import { findRegions, isNotebookDocument, regionIndexAt, type Region, toCellOffset, toDocPosition, toDocRange, type LinePosition } from './regions';
+import { findRegions, isNotebookDocument, regionIndexAt, updateRegions, type Region, toCellOffset, toDocPosition, toDocRange, type LinePosition } from './regions';
 import { LspSession, type RunCellResult } from './session';
 
 export const RUN_CELL_COMMAND = 'qmp.runCell';
@@ -26,9 +26,13 @@ export const SWITCH_OOB_COMMAND = 'qmp.switchToExecOob';
 const TRIGGERS = ['"', '{', ':', '=', '.', ' ', ','];
 /** Completion lists longer than this carry their documentation only on completionItem/resolve. */
 const INLINE_DOC_ITEMS = 60;
-/** Bounds of the debounce before diagnostics: about twice the time the last computation took. */
-const DEBOUNCE_MIN_MS = 1;
+/**
+ * The debounce before diagnostics is as long as the last computation of that document took (at most this):
+ * a small notebook is checked at once, a huge one waits for a pause in typing instead of falling behind.
+ */
 const DEBOUNCE_MAX_MS = 250;
+/** A computation this cheap is not worth delaying (the next event-loop turn still merges a burst of changes). */
+const DEBOUNCE_FREE_MS = 5;
 /** Diagnostics of a large document are computed in slices this long, so requests are answered in between. */
 const SLICE_MS = 8;
 /** Cells whose diagnostics are remembered (by language and text) across edits. */
@@ -71,6 +75,25 @@ interface SchemaState {
 interface DocState {
   version: number;
   regions: Region[];
+  /** Whether the document is a notebook whose cells can be updated in place (no CR line ends anywhere). */
+  incremental: boolean;
+}
+
+/** The open documents (incremental sync), kept here rather than in TextDocuments to see each change. */
+class OpenDocuments {
+  private readonly docs = new Map<string, TextDocument>();
+  get(uri: string): TextDocument | undefined {
+    return this.docs.get(uri);
+  }
+  all(): TextDocument[] {
+    return [...this.docs.values()];
+  }
+  set(doc: TextDocument): void {
+    this.docs.set(doc.uri, doc);
+  }
+  delete(uri: string): void {
+    this.docs.delete(uri);
+  }
 }
 
 /** Plain text of a snippet, for clients without snippet support: placeholders keep their default. */
@@ -94,7 +117,7 @@ export function fitRange(r: Range, position: LinePosition): Range {
 
 /** Starts the language server on a connection (stdio in `qmp-notebook lsp`, a stream pair in tests). */
 export function startServer(connection: Connection, options: ServerOptions = {}): void {
-  const documents = new TextDocuments(TextDocument);
+  const documents = new OpenDocuments();
   const states = new Map<string, DocState>();
   const memo = new Map<string, Diagnostic[]>();
   let schemaState: SchemaState = { schema: undefined, cached: false, origin: 'none', oobNegotiated: undefined };
@@ -121,8 +144,10 @@ export function startServer(connection: Connection, options: ServerOptions = {})
   const regionsOf = (doc: TextDocument): Region[] => {
     const s = states.get(doc.uri);
     if (s !== undefined && s.version === doc.version) return s.regions;
-    const regions = findRegions(doc.getText(), isNotebookDocument(doc.uri, doc.languageId), doc.languageId);
-    states.set(doc.uri, { version: doc.version, regions });
+    const text = doc.getText();
+    const notebook = isNotebookDocument(doc.uri, doc.languageId);
+    const regions = findRegions(text, notebook, doc.languageId);
+    states.set(doc.uri, { version: doc.version, regions, incremental: notebook && !text.includes('\r') });
     return regions;
   };
 
@@ -186,7 +211,8 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     if (pullDiagnostics) return;
     const pending = timers.get(uri);
     if (pending !== undefined) clearTimeout(pending);
-    const delay = Math.min(DEBOUNCE_MAX_MS, Math.max(DEBOUNCE_MIN_MS, 2 * (lastCost.get(uri) ?? 0)));
+    const cost = lastCost.get(uri) ?? 0;
+    const delay = cost < DEBOUNCE_FREE_MS ? 0 : Math.min(DEBOUNCE_MAX_MS, cost);
     timers.set(uri, setTimeout(() => {
       timers.delete(uri);
       void publish(uri);
@@ -271,15 +297,37 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     });
   });
 
-  documents.onDidOpen((e) => { states.delete(e.document.uri); lastCost.delete(e.document.uri); schedule(e.document.uri); });
-  documents.onDidChangeContent((e) => schedule(e.document.uri));
-  documents.onDidClose((e) => {
-    const t = timers.get(e.document.uri);
+  connection.onDidOpenTextDocument(({ textDocument: t }) => {
+    documents.set(TextDocument.create(t.uri, t.languageId, t.version, t.text));
+    states.delete(t.uri);
+    lastCost.delete(t.uri);
+    schedule(t.uri);
+  });
+  connection.onDidChangeTextDocument(({ textDocument: { uri, version }, contentChanges }) => {
+    const doc = documents.get(uri);
+    if (doc === undefined || contentChanges.length === 0) return;
+    // One edit inside one cell (typing) updates that cell's region; anything else is parsed again when needed.
+    const state = states.get(uri);
+    const only = contentChanges.length === 1 ? contentChanges[0] : undefined;
+    let regions: Region[] | undefined;
+    if (state !== undefined && state.version === doc.version && state.incremental && only !== undefined && 'range' in only) {
+      const { range, text } = only as { range: Range; text: string };
+      regions = updateRegions(state.regions, { range, oldText: doc.getText(range), text });
+    }
+    const updated = TextDocument.update(doc, contentChanges, version);
+    documents.set(updated);
+    if (regions !== undefined) states.set(uri, { version: updated.version, regions, incremental: true });
+    else states.delete(uri);
+    schedule(uri);
+  });
+  connection.onDidCloseTextDocument(({ textDocument: { uri } }) => {
+    documents.delete(uri);
+    const t = timers.get(uri);
     if (t !== undefined) clearTimeout(t);
-    timers.delete(e.document.uri);
-    states.delete(e.document.uri);
-    lastCost.delete(e.document.uri);
-    if (!pullDiagnostics) connection.sendDiagnostics({ uri: e.document.uri, diagnostics: [] }).catch(() => undefined);
+    timers.delete(uri);
+    states.delete(uri);
+    lastCost.delete(uri);
+    if (!pullDiagnostics) connection.sendDiagnostics({ uri, diagnostics: [] }).catch(() => undefined);
   });
 
   connection.languages.diagnostics.on(async (params, token) => {
@@ -476,7 +524,6 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     void session?.dispose();
   });
 
-  documents.listen(connection);
   connection.listen();
 }
 
