@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 /** The pure layers: they run under plain Node and never see the editor. */
-const pureLayers = ['src/qmp/**/*.ts', 'src/language/**/*.ts', 'src/notebook/format/**/*.ts', 'src/cli/**/*.ts'];
+const pureLayers = ['src/qmp/**/*.ts', 'src/language/**/*.ts', 'src/notebook/format/**/*.ts', 'src/cli/**/*.ts', 'src/lsp/**/*.ts'];
 /** The one file in src/language that adapts the pure functions to VS Code. */
 const languageAdapter = 'src/language/vscodeAdapter.ts';
 
@@ -26,7 +26,7 @@ export default tseslint.config(
     },
   },
   { files: pureLayers, ignores: [languageAdapter], rules: noVscode },
-  { files: ['test/unit/**/*.ts', 'test/qemu/**/*.ts'], rules: noVscode },
+  { files: ['test/unit/**/*.ts', 'test/qemu/**/*.ts', 'test/lsp/**/*.ts'], rules: noVscode },
   {
     files: ['scripts/**/*.mjs', '.ci/**/*.mjs', 'eslint.config.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', Buffer: 'readonly' } },

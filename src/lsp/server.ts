@@ -202,7 +202,9 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     const started = performance.now();
     const version = documents.get(uri)?.version;
     const diagnostics = await computeDiagnostics(uri);
-    lastCost.set(uri, performance.now() - started);
+    // Smoothed, so that one slow run (a GC pause, a busy machine) does not delay the next check by as much.
+    const cost = performance.now() - started;
+    lastCost.set(uri, 0.7 * (lastCost.get(uri) ?? cost) + 0.3 * cost);
     if (diagnostics === undefined || documents.get(uri)?.version !== version) return;
     connection.sendDiagnostics({ uri, ...(version !== undefined ? { version } : {}), diagnostics }).catch(() => undefined);
   };
