@@ -7,13 +7,10 @@
 import * as vscode from 'vscode';
 import { parseNotebook, serializeNotebook, type CellData, type NotebookData, type SavedOutput } from './format';
 import { outputFromWire, outputMeta, textOutput } from './outputs';
+import { isCodeLanguage } from '../run/plan';
 
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const encoder = new TextEncoder();
-
-function isCodeLanguage(id: string): id is 'qmp' | 'qmp-shell' | 'hmp' {
-  return id === 'qmp' || id === 'qmp-shell' || id === 'hmp';
-}
 
 function toOutputs(saved: readonly SavedOutput[] | undefined): vscode.NotebookCellOutput[] {
   return (saved ?? []).map((o) => (o.kind === 'message' ? outputFromWire(o.direction, o.json) : textOutput(o.text)));

@@ -74,6 +74,11 @@ export interface CommandOptions {
   /** Give up after this long (counted from the call, including time queued in the client). */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /**
+   * Called once when the command is written to the socket (at once, or later when the in-band window has
+   * room), with the exact text and id; never for a command that times out or is cancelled while queued.
+   */
+  onWritten?: (written: { sent: string; idText: string }) => void;
 }
 
 export interface QmpEventRecord {
@@ -116,6 +121,7 @@ interface Pending {
   timer: ReturnType<typeof setTimeout> | undefined;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
+  onWritten: CommandOptions['onWritten'];
 }
 
 interface EventWaiter {
@@ -467,7 +473,7 @@ export class QmpClient {
     return new Promise<CommandReply>((resolve, reject) => {
       const p: Pending = {
         key, idText, command: name, oob, sent, where: 'queued', resolve, reject,
-        timer: undefined, signal, onAbort: undefined,
+        timer: undefined, signal, onAbort: undefined, onWritten: options.onWritten,
       };
       this.pending.set(key, p);
       if (options.timeoutMs !== undefined) {
@@ -503,6 +509,8 @@ export class QmpClient {
     // No delimiter: QEMU's streaming lexer ends a command at its closing brace, and each extra byte costs
     // round-trip time because QEMU reads one byte per recvmsg().
     session.socket.write(p.sent);
+    const onWritten = p.onWritten;
+    if (onWritten) this.safeCall(() => onWritten({ sent: p.sent, idText: p.idText }));
   }
 
   /** Timeout or abort: a queued command is forgotten; a written one keeps its id until its reply comes. */

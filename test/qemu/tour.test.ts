@@ -44,7 +44,7 @@ function runCli(args: string[], deadlineMs = 90_000): Promise<CliResult> {
   });
 }
 
-/** One line of `run --json`: a command with its reply and events, or an event wait with its event. */
+/** A command with its reply and events, or an event wait with its event, gathered from `run --json` records. */
 interface RunRecord {
   cell: number;
   line: number;
@@ -56,7 +56,17 @@ interface RunRecord {
 }
 
 function records(stdout: string): RunRecord[] {
-  return stdout.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as RunRecord);
+  const all = stdout.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const out: RunRecord[] = [];
+  for (const r of all) {
+    if (r['type'] === 'reply') {
+      const events = all.filter((e) => e['type'] === 'event' && e['cell'] === r['cell'] && e['step'] === r['step']).map((e) => e['event'] as { event: string });
+      out.push({ cell: r['cell'] as number, line: r['line'] as number, command: r['command'] as string, reply: r['reply'] as RunRecord['reply'], events });
+    } else if (r['type'] === 'wait-satisfied') {
+      out.push({ cell: r['cell'] as number, line: r['line'] as number, 'wait-event': r['wait-event'] as string, event: r['event'] as { event: string } });
+    }
+  }
+  return out;
 }
 
 /** The 1-based line of the only line of `text` that is exactly `needle` (trimmed); fails when not one. */
