@@ -1,18 +1,21 @@
 // The QEMU the language server talks to, when one is configured (and allowed, see config.ts): its live schema
-// replaces the file or cached one, and `qmp.runCell` runs a cell on it. Built from the CLI's pieces (the
-// session opener, the cell parser and the runner), so a cell runs exactly as `qmp-notebook run` runs it.
+// replaces the file or cached one, and `qmp.runCell` runs a cell on it. Built from the engine (src/run: the
+// plan, the scheduler, the transcript) and the CLI's session opener and printer, so a cell runs exactly as
+// `qmp-notebook run` runs it and its transcript reads the same.
 
-import { cellItems } from '../cli/deps';
-import { runCells, type RunCell } from '../cli/run';
-import { openSession } from '../cli/session';
 import type { CliSession } from '../cli/cli';
+import { TranscriptPrinter, type RunCell } from '../cli/run';
+import { openSession } from '../cli/session';
 import { Schema, type SchemaInfo } from '../qmp/index';
+import { isCodeLanguage, isSessionFailure, planCell, RunEngine, type TranscriptRecord } from '../run/index';
 import type { Connection } from './config';
 
 export interface RunCellResult {
   status: 'ok' | 'failed' | 'disconnected' | 'refused';
   /** What `qmp-notebook run` prints for the cell: `->`/`<-` lines, events, errors. */
   transcript: string[];
+  /** The engine's transcript records (docs/notebook-format.md), for clients that render them. */
+  records?: TranscriptRecord[];
   message?: string;
 }
 
@@ -42,7 +45,7 @@ export class LspSession {
         const infos = await s.client.execute('query-qmp-schema', undefined, { timeoutMs: SCHEMA_TIMEOUT_MS });
         if (Array.isArray(infos)) {
           this.schema = Schema.fromIntrospection(infos as SchemaInfo[]);
-          s.setSchema(this.schema);
+          s.client.setSchema(this.schema);
         }
         const oob = (s.client as unknown as { oobEnabled?: unknown }).oobEnabled;
         this.oob = typeof oob === 'boolean' ? oob : undefined;
@@ -72,21 +75,29 @@ export class LspSession {
       const message = `cannot connect to ${this.describe()}: ${err instanceof Error ? err.message : String(err)}`;
       return { status: 'disconnected', transcript: [message], message };
     }
-    const parsed = cellItems(source, language, this.schema);
-    if (parsed.problems.length > 0) {
-      for (const p of parsed.problems) transcript.push(`error: ${p.message}`);
+    if (!isCodeLanguage(language)) return { status: 'refused', transcript: [], message: `${language} is not a code cell` };
+    const plan = planCell(source, language, this.schema);
+    if (plan.problems.length > 0) {
+      for (const p of plan.problems) transcript.push(`error: ${p.message}`);
       return { status: 'refused', transcript, message: 'the cell has problems; nothing was sent' };
     }
-    const cell: RunCell = { index, line, items: parsed.items };
-    const outcome = await runCells(session.client, [cell], {
-      json: false, timeoutMs: RUN_TIMEOUT_MS, attachTrace: (sink) => session.attachTrace(sink), isConnectionLoss: (e) => session.isConnectionLoss(e),
-    }, { out: (l) => transcript.push(l), err: (l) => transcript.push(l) });
-    if (outcome.status === 'disconnected') {
+    const cell: RunCell = { cell: index, line, plan };
+    const records: TranscriptRecord[] = [];
+    const printer = new TranscriptPrinter({ out: (l) => transcript.push(l), err: (l) => transcript.push(l) }, false, [cell]);
+    const engine = new RunEngine({ client: () => session.client, commandTimeoutMs: RUN_TIMEOUT_MS });
+    try {
+      const result = await engine.run([cell], (r) => { records.push(r); printer.write(r); });
+      const f = result.failure;
+      if (f === undefined) return { status: 'ok', transcript, records };
+      const message = printer.failureText(f);
+      if (!isSessionFailure(f.kind)) return { status: 'failed', transcript, records, message };
       // The next run reconnects.
       this.opening = undefined;
       void session.close().catch(() => undefined);
+      return { status: 'disconnected', transcript, records, message };
+    } finally {
+      engine.dispose();
     }
-    return outcome.status === 'ok' ? { status: 'ok', transcript } : { status: outcome.status, transcript, message: outcome.message };
   }
 
   async dispose(): Promise<void> {

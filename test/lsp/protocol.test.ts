@@ -324,8 +324,11 @@ describe('qmp-notebook lsp: configuration and the workspace file', () => {
     const lenses = await c.request<{ command: { command: string; arguments: unknown[] } }[]>('textDocument/codeLens', { textDocument: { uri } });
     const run = lenses.result?.filter((l) => l.command.command === 'qmp.runCell') ?? [];
     assert.equal(run.length, 2);
-    const ok = await c.request<{ status: string; transcript: string[] }>('workspace/executeCommand', { command: 'qmp.runCell', arguments: run[0]?.command.arguments }, 60_000);
+    const ok = await c.request<{ status: string; transcript: string[]; records: { type: string }[] }>('workspace/executeCommand', { command: 'qmp.runCell', arguments: run[0]?.command.arguments }, 60_000);
     assert.equal(ok.result?.status, 'ok', JSON.stringify(ok.result));
+    // The engine's records: the cell started, the command was written, QEMU replied, the cell finished.
+    const types = ok.result?.records.map((r) => r.type) ?? [];
+    for (const t of ['cell-started', 'written', 'reply', 'cell-finished']) assert.ok(types.includes(t), `${t} in ${types.join(',')}`);
     assert.match(ok.result?.transcript.join('\n') ?? '', /prelaunch/);
     const bad = await c.request<{ status: string; transcript: string[] }>('workspace/executeCommand', { command: 'qmp.runCell', arguments: [uri, { line: 7, character: 3 }] }, 60_000);
     assert.equal(bad.result?.status, 'failed');
