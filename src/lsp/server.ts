@@ -35,8 +35,9 @@ const DEBOUNCE_MAX_MS = 250;
 const DEBOUNCE_FREE_MS = 5;
 /** Diagnostics of a large document are computed in slices this long, so requests are answered in between. */
 const SLICE_MS = 8;
-/** Cells whose diagnostics are remembered (by language and text) across edits. */
+/** Cells whose diagnostics are remembered (by language and text) across edits, and their total text size. */
 const MEMO_MAX = 50_000;
+const MEMO_MAX_CHARS = 32 * 1024 * 1024;
 
 export const SEMANTIC_TOKEN_TYPES = ['function', 'property', 'string', 'number', 'keyword', 'event', 'comment', 'operator'] as const;
 type TokenType = (typeof SEMANTIC_TOKEN_TYPES)[number];
@@ -120,6 +121,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
   const documents = new OpenDocuments();
   const states = new Map<string, DocState>();
   const memo = new Map<string, Diagnostic[]>();
+  let memoChars = 0;
   let schemaState: SchemaState = { schema: undefined, cached: false, origin: 'none', oobNegotiated: undefined };
   let config: ResolvedConfig | undefined;
   let session: LspSession | undefined;
@@ -168,8 +170,12 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     const hit = memo.get(key);
     if (hit !== undefined) return hit;
     const found = languageService(r.language)?.diagnose(r.text, context()) ?? [];
-    if (memo.size >= MEMO_MAX) memo.clear();
+    if (memo.size >= MEMO_MAX || memoChars + key.length > MEMO_MAX_CHARS) {
+      memo.clear();
+      memoChars = 0;
+    }
     memo.set(key, found);
+    memoChars += key.length;
     return found;
   };
 
@@ -223,6 +229,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
 
   const schemaChanged = (): void => {
     memo.clear();
+    memoChars = 0;
     if (pullDiagnostics) {
       if (refreshDiagnostics) connection.languages.diagnostics.refresh();
     } else {
