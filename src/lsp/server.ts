@@ -444,7 +444,8 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       }
       for (const h of languageService(r.language)?.hints(r.text, context()) ?? []) {
         const range = toDocRange(r, h.start, h.end);
-        if (h.kind === 'can-run-oob') {
+        // The switch rewrites JSON; other languages' hints are shown without it.
+        if (h.kind === 'can-run-oob' && r.language === 'qmp') {
           lenses.push({ range, command: { title: 'can run out-of-band: switch to exec-oob', command: SWITCH_OOB_COMMAND, arguments: [doc.uri, toDocPosition(r, h.objectStart)] } });
         } else {
           lenses.push({ range, command: { title: h.message, command: '' } });
