@@ -14,11 +14,11 @@ export interface RpcMessage {
 
 /** Splits a byte stream into framed messages; tolerant of any chunking. */
 export class Framer {
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = Buffer.alloc(0);
   constructor(private readonly onMessage: (m: RpcMessage) => void) {}
 
   push(chunk: Buffer): void {
-    this.buf = Buffer.concat([this.buf, chunk]);
+    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
     for (;;) {
       const head = this.buf.indexOf('\r\n\r\n');
       if (head < 0) return;
