@@ -169,7 +169,14 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     const key = `${r.language}\u0000${r.text}`;
     const hit = memo.get(key);
     if (hit !== undefined) return hit;
-    const found = languageService(r.language)?.diagnose(r.text, context()) ?? [];
+    let found: Diagnostic[];
+    try {
+      found = languageService(r.language)?.diagnose(r.text, context()) ?? [];
+    } catch (err) {
+      // A bug in a check must not take the server (and every other document) down: say so, once per cell text.
+      connection.console.error(`diagnostics failed on cell ${r.index}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+      found = [];
+    }
     if (memo.size >= MEMO_MAX || memoChars + key.length > MEMO_MAX_CHARS) {
       memo.clear();
       memoChars = 0;
@@ -223,7 +230,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     const delay = cost < DEBOUNCE_FREE_MS ? 0 : Math.min(DEBOUNCE_MAX_MS, cost);
     timers.set(uri, setTimeout(() => {
       timers.delete(uri);
-      void publish(uri);
+      publish(uri).catch((err: unknown) => connection.console.error(`diagnostics of ${uri}: ${String(err)}`));
     }, delay));
   };
 

@@ -211,6 +211,32 @@ describe('qmp-notebook lsp over stdio (built bundle)', () => {
     assert.ok(performance.now() - t0 < 5_000);
   });
 
+  it('survives hostile cells (deep nesting, a megabyte string, a huge shell line): every request answered, diagnostics published', async () => {
+    const deep = '{"execute": "qom-list", "arguments": ' + '['.repeat(100_000) + ']'.repeat(100_000) + '}';
+    const long = '{"execute": "qom-list", "arguments": {"path": "' + 'a'.repeat(1_000_000) + '"}}';
+    const text = '```qmp\n' + deep + '\n```\n\n```qmp\n' + long + '\n```\n\n```qmp-shell\n' + 'x='.repeat(50_000) + '\n```\n';
+    const uri = pathToFileURL(path.join(dir, 'hostile.qmp')).href;
+    client.notifyServer('textDocument/didOpen', { textDocument: { uri, languageId: 'markdown', version: 1, text } });
+    const requests: [string, unknown][] = [
+      ['textDocument/hover', { textDocument: { uri }, position: { line: 1, character: 50 } }],
+      ['textDocument/completion', { textDocument: { uri }, position: { line: 1, character: 100_010 } }],
+      ['textDocument/completion', { textDocument: { uri }, position: { line: 5, character: 500_000 } }],
+      ['textDocument/semanticTokens/full', { textDocument: { uri } }],
+      ['textDocument/documentSymbol', { textDocument: { uri } }],
+      ['textDocument/codeLens', { textDocument: { uri } }],
+      ['textDocument/codeAction', { textDocument: { uri }, range: { start: { line: 1, character: 0 }, end: { line: 9, character: 0 } }, context: { diagnostics: [] } }],
+    ];
+    for (const [method, params] of requests) {
+      // A reply (a result, or an error a feature raised) within the bound; the server itself stays up.
+      const r = await client.request(method, params, 60_000);
+      assert.ok(r.result !== undefined || r.error !== undefined, method);
+    }
+    const pub = await client.waitFor(diagnosticsFor(uri, 1), 60_000, 'diagnostics of the hostile notebook');
+    assert.ok((pub.params as { diagnostics: Diag[] }).diagnostics.length >= 2);
+    assert.equal(client.proc.exitCode, null);
+    client.notifyServer('textDocument/didClose', { textDocument: { uri } });
+  });
+
   it('shuts down and exits with code 0', async () => {
     assert.equal(await client.shutdown(), 0);
   });
