@@ -3,6 +3,7 @@
 // the cells of a document (regions.ts), maps positions, and converts the pure results to LSP shapes. It has no
 // completion, hover, diagnostic or quick-fix logic of its own. No `vscode` import.
 
+import { fileURLToPath } from 'node:url';
 import { createScanner, SyntaxKind } from 'jsonc-parser';
 import {
   type CancellationToken, CodeActionKind, type CodeAction as LspCodeAction, type CodeLens, type Connection,
@@ -262,6 +263,8 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       }
     }
     log(`qmp-notebook lsp: schema from ${schemaState.origin}`);
+    memo.clear();
+    memoChars = 0;
     if (c.connection !== undefined) {
       session = new LspSession(c.connection, c.user.qemuBinary);
       log(`qmp-notebook lsp: connecting to ${session.describe()} (configured by ${c.connection.from === 'user' ? 'the editor' : '.qmp-notebook.json, trusted'})`);
@@ -286,8 +289,14 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     refreshLenses = caps.workspace?.codeLens?.refreshSupport === true;
     const folder = params.workspaceFolders?.[0]?.uri ?? params.rootUri ?? undefined;
     let root: string | undefined;
-    if (typeof folder === 'string' && folder.startsWith('file://')) root = decodeURIComponent(new URL(folder).pathname);
-    else if (typeof params.rootPath === 'string' && params.rootPath !== '') root = params.rootPath;
+    if (typeof folder === 'string' && folder.startsWith('file:')) {
+      try {
+        root = fileURLToPath(folder);
+      } catch {
+        root = undefined;
+      }
+    }
+    if (root === undefined && typeof params.rootPath === 'string' && params.rootPath !== '') root = params.rootPath;
     config = resolveConfig(params.initializationOptions, root);
     return {
       capabilities: {
