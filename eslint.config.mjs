@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint';
 const repoRoot = path.dirname(new URL(import.meta.url).pathname);
 
 /** The pure layers: they run under plain Node and never see the editor. */
-const pureLayers = ['src/qmp/**/*.ts', 'src/language/**/*.ts', 'src/notebook/format/**/*.ts', 'src/cli/**/*.ts', 'src/run/**/*.ts', 'src/testing/**/*.ts', 'src/notebook/recordText.ts'];
+const pureLayers = ['src/qmp/**/*.ts', 'src/language/**/*.ts', 'src/notebook/format/**/*.ts', 'src/cli/**/*.ts', 'src/run/**/*.ts', 'src/testing/**/*.ts', 'src/notebook/recordText.ts', 'src/lsp/**/*.ts'];
 /** The one file in src/language that adapts the pure functions to VS Code. */
 const languageAdapter = 'src/language/vscodeAdapter.ts';
 
@@ -85,7 +85,7 @@ export default tseslint.config(
   },
   { files: ['src/**/*.ts'], plugins: { layers: { rules: { direction: layerDirection } } }, rules: { 'layers/direction': 'error' } },
   { files: pureLayers, ignores: [languageAdapter], rules: noVscode },
-  { files: ['test/unit/**/*.ts', 'test/qemu/**/*.ts'], rules: noVscode },
+  { files: ['test/unit/**/*.ts', 'test/qemu/**/*.ts', 'test/lsp/**/*.ts'], rules: noVscode },
   {
     files: ['scripts/**/*.mjs', '.ci/**/*.mjs', 'eslint.config.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', Buffer: 'readonly' } },

@@ -16,6 +16,7 @@ import { parseNotebook, serializeNotebook, type CellData, type NotebookData } fr
 import { QmpClient, Schema, type SchemaInfo } from '../../src/qmp/index';
 import { benchComplexity, renderComplexity } from './complexity';
 import { benchFlood } from './flood';
+import { benchLsp } from './lsp';
 import { RawQmp } from './raw';
 import { median, p99, now, ratio, renderTable, type Row } from './stats';
 
@@ -41,6 +42,7 @@ async function benchLater(ctx: LaterContext): Promise<Row[]> {
   if (want('ready')) rows.push(await benchSchemaToReady(ctx));
   if (want('flood')) rows.push(...(await benchFlood(root, ctx.dir)));
   if (want('activation')) rows.push(...benchActivation());
+  if (want('lsp')) rows.push(...(await benchLsp(root)));
   return rows;
 }
 
@@ -67,7 +69,7 @@ function benchActivation(): Row[] {
 }
 
 /** `npm run bench -- runner language` measures only those sections (names as in SECTIONS). */
-const SECTIONS = ['roundtrip', 'pipelined', 'schema', 'serializer', 'runner', 'language', 'ready', 'complexity', 'flood', 'activation'];
+const SECTIONS = ['roundtrip', 'pipelined', 'schema', 'serializer', 'runner', 'language', 'ready', 'complexity', 'flood', 'activation', 'lsp'];
 const chosen = process.argv.slice(2).filter((a) => SECTIONS.includes(a));
 function want(section: string): boolean {
   return chosen.length === 0 || chosen.includes(section);

@@ -61,6 +61,7 @@ export const USAGE = `Usage:
                      [--compat deprecated-input=reject,unstable-input=reject]
   qmp-notebook schema [--socket PATH | --tcp HOST:PORT | --sandbox]
   qmp-notebook test FILE.qmp… [--socket PATH | --tcp HOST:PORT | --sandbox] [--update] [--junit OUT.xml] [--json]
+  qmp-notebook lsp [--stdio]   the language server for editors (docs/lsp.md)
   qmp-notebook --help | --version
 
 Connection (run, check, schema):
