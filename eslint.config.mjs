@@ -1,9 +1,12 @@
 // @ts-check
 import js from '@eslint/js';
+import path from 'node:path';
 import tseslint from 'typescript-eslint';
 
+const repoRoot = path.dirname(new URL(import.meta.url).pathname);
+
 /** The pure layers: they run under plain Node and never see the editor. */
-const pureLayers = ['src/qmp/**/*.ts', 'src/language/**/*.ts', 'src/notebook/format/**/*.ts', 'src/cli/**/*.ts'];
+const pureLayers = ['src/qmp/**/*.ts', 'src/language/**/*.ts', 'src/notebook/format/**/*.ts', 'src/cli/**/*.ts', 'src/run/**/*.ts', 'src/testing/**/*.ts', 'src/notebook/recordText.ts', 'src/lsp/**/*.ts'];
 /** The one file in src/language that adapts the pure functions to VS Code. */
 const languageAdapter = 'src/language/vscodeAdapter.ts';
 
@@ -11,6 +14,61 @@ const noVscode = {
   'no-restricted-imports': ['error', {
     paths: [{ name: 'vscode', message: 'This layer is pure: it must not import vscode (see README, Architecture).' }],
   }],
+};
+
+/**
+ * The dependency arrows of docs/ARCHITECTURE.md: which layers a layer may import from (besides itself). An import
+ * that climbs (a lower layer importing a higher one) is an error. A layer missing from the table is not checked;
+ * add it here and to the table in docs/ARCHITECTURE.md.
+ */
+export const layerArrows = {
+  qmp: [],
+  format: ['qmp'],
+  language: ['qmp', 'format'],
+  languageAdapter: ['language', 'qmp', 'format'],
+  endpoints: ['qmp', 'format'],
+  run: ['qmp', 'format', 'language'],
+  session: ['qmp', 'format', 'endpoints'],
+  cli: ['qmp', 'format', 'language', 'run', 'endpoints'],
+  lsp: ['qmp', 'format', 'language', 'run', 'endpoints', 'cli'],
+  notebook: ['qmp', 'format', 'language', 'run', 'session', 'endpoints'],
+  extension: ['qmp', 'format', 'language', 'languageAdapter', 'run', 'session', 'cli', 'lsp', 'notebook', 'endpoints'],
+};
+
+/** The layer of a file, from its path under src/ (undefined outside src/). */
+export function layerOf(file) {
+  const rel = path.relative(path.join(repoRoot, 'src'), path.resolve(repoRoot, file)).split(path.sep).join('/');
+  if (rel.startsWith('..') || path.isAbsolute(rel)) return undefined;
+  if (rel === 'language/vscodeAdapter.ts' || rel === 'language/vscodeAdapter') return 'languageAdapter';
+  if (rel.startsWith('notebook/format/') || rel === 'notebook/format') return 'format';
+  if (rel === 'extension.ts' || rel === 'extension') return 'extension';
+  const top = rel.split('/')[0];
+  return top === undefined || top.endsWith('.ts') ? undefined : top;
+}
+
+/** `layers/direction`: relative imports between layers must follow layerArrows. */
+const layerDirection = {
+  meta: { type: 'problem', schema: [], messages: { climbs: 'Layer {{from}} must not import {{to}} ({{source}}): the arrows in docs/ARCHITECTURE.md allow {{allowed}}.' } },
+  create(context) {
+    const from = layerOf(context.filename);
+    const allowed = from === undefined ? undefined : layerArrows[from];
+    if (allowed === undefined) return {};
+    const check = (node, source) => {
+      if (typeof source !== 'string' || !source.startsWith('.')) return;
+      const to = layerOf(path.resolve(path.dirname(context.filename), source));
+      if (to === undefined || to === from || !(to in layerArrows) || allowed.includes(to)) return;
+      context.report({ node, messageId: 'climbs', data: { from, to, source, allowed: allowed.length ? allowed.join(', ') : 'nothing' } });
+    };
+    return {
+      ImportDeclaration: (node) => check(node, node.source.value),
+      ExportNamedDeclaration: (node) => node.source && check(node, node.source.value),
+      ExportAllDeclaration: (node) => check(node, node.source.value),
+      ImportExpression: (node) => node.source.type === 'Literal' && check(node, node.source.value),
+      CallExpression: (node) => {
+        if (node.callee.type === 'Identifier' && node.callee.name === 'require' && node.arguments[0]?.type === 'Literal') check(node, node.arguments[0].value);
+      },
+    };
+  },
 };
 
 export default tseslint.config(
@@ -25,8 +83,9 @@ export default tseslint.config(
       'eqeqeq': ['error', 'smart'],
     },
   },
+  { files: ['src/**/*.ts'], plugins: { layers: { rules: { direction: layerDirection } } }, rules: { 'layers/direction': 'error' } },
   { files: pureLayers, ignores: [languageAdapter], rules: noVscode },
-  { files: ['test/unit/**/*.ts', 'test/qemu/**/*.ts'], rules: noVscode },
+  { files: ['test/unit/**/*.ts', 'test/qemu/**/*.ts', 'test/lsp/**/*.ts'], rules: noVscode },
   {
     files: ['scripts/**/*.mjs', '.ci/**/*.mjs', 'eslint.config.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', Buffer: 'readonly' } },

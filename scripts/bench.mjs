@@ -3,20 +3,15 @@
 import * as esbuild from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
+import { commonOptions } from './build-options.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const outfile = path.join(root, 'out', 'bench', 'bench.js');
 await esbuild.build({
   entryPoints: [path.join(root, 'scripts', 'bench', 'main.ts')],
   outfile,
-  bundle: true,
-  platform: 'node',
-  target: 'node18',
-  format: 'cjs',
-  sourcemap: true,
+  ...commonOptions({ production: false }),
   logLevel: 'warning',
-  // jsonc-parser's UMD build requires its parts dynamically, which a bundle cannot follow; its ESM build bundles.
-  mainFields: ['module', 'main'],
 });
 const r = spawnSync(process.execPath, ['--enable-source-maps', outfile, ...process.argv.slice(2)], { cwd: root, stdio: 'inherit' });
 process.exit(r.status ?? 1);

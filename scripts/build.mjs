@@ -1,25 +1,18 @@
-// Bundles the extension and the CLI with esbuild. `--production` minifies and drops source maps.
+// Bundles the extension and the CLI with esbuild (options in scripts/build-options.mjs).
+//   node scripts/build.mjs [--production] [--watch] [--outdir DIR]
+// `--production` minifies and drops source maps, keeping names; `--outdir` writes the bundles elsewhere than dist/
+// (the tests build the production CLI into a private folder that way, leaving the development build alone).
 import * as esbuild from 'esbuild';
+import { bundles } from './build-options.mjs';
 
-const production = process.argv.includes('--production');
-const watch = process.argv.includes('--watch');
+const argv = process.argv.slice(2);
+const production = argv.includes('--production');
+const watch = argv.includes('--watch');
+const at = argv.indexOf('--outdir');
+const outdir = at >= 0 ? argv[at + 1] : 'dist';
+if (!outdir) { console.error('--outdir needs a folder'); process.exit(2); }
 
-const common = {
-  bundle: true,
-  platform: 'node',
-  target: 'node18',
-  format: 'cjs',
-  sourcemap: !production,
-  minify: production,
-  logLevel: 'info',
-  // jsonc-parser's `main` is a UMD build whose dynamic requires esbuild cannot follow; its ESM build bundles.
-  mainFields: ['module', 'main'],
-};
-
-const builds = [
-  { ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] },
-  { ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
-];
+const builds = bundles({ production, outdir });
 
 if (watch) {
   for (const b of builds) (await esbuild.context(b)).watch();

@@ -1,29 +1,32 @@
 // Runs the extension-host tests (test/host) inside a real VS Code: code-server's Node extension host, driven by
 // headless Chromium through the workbench's smoke-test driver.
 //
-//   node scripts/host-test.mjs [--results FILE] [--pass main|trust|installed]... [--grep TEXT] [--timeout S] [--keep] [--no-build]
+//   node scripts/host-test.mjs [--results FILE] [--pass main|trust]... [--grep TEXT] [--timeout S] [--keep] [--vsix FILE]
 //
-// Passes (all three by default, each in a fresh code-server):
-//   main       the extension loaded from this folder as the development extension; test/host/*.test.js
-//   trust      the same with workspace trust enabled and the workspace untrusted; *.trust.test.js
-//   installed  the packaged .vsix installed into code-server, a bare harness as development extension;
-//              *.installed.test.js
+// Every pass tests the packaged extension, never the sources: the .vsix is built once (`npm run package`, or
+// the one given with --vsix) and installed into each pass's fresh code-server; the development extension is a
+// bare harness with no code, there only so that VS Code loads the test runner (out/test/host/index.js).
+// Passes (both by default, each in a fresh code-server):
+//   main       test/host/*.test.js
+//   trust      workspace trust enabled and the workspace untrusted; *.trust.test.js
 // The results FILE gets {passed, failed, failures, passes}; the closing line is `N passed, N failed`.
-// --no-build tests dist/ as it is; --keep keeps the temporary folders for a look.
+// The activation time the host measures is written to out/results/activation.json (read by `npm run bench`).
+// --keep keeps the temporary folders for a look.
 // Needs scripts/install-vscode-test.sh to have run (it is run here when the cache is missing).
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync, readFileSync, existsSync, appendFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync, readFileSync, existsSync, appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import {
-  root, codeServerInstall, buildIfNeeded, compileIfNeeded, makeRunFolders, startCodeServer, workbenchUrl,
+  root, codeServerInstall, compileIfNeeded, makeRunFolders, startCodeServer, workbenchUrl,
   launchBrowser, installVsix, atExit,
 } from './code-server.mjs';
 
-const allPasses = ['main', 'trust', 'installed'];
+const allPasses = ['main', 'trust'];
 
 function parseArgs(argv) {
   const opts = { results: path.join(root, 'out', 'results', 'host.json'), passes: [], grep: undefined,
-    timeoutSeconds: 240, keep: false, build: true };
+    timeoutSeconds: 300, keep: false, vsix: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -34,11 +37,10 @@ function parseArgs(argv) {
     if (a === '--results') opts.results = path.resolve(value());
     else if (a === '--pass') opts.passes.push(value());
     else if (a === '--trust') opts.passes.push('trust');
-    else if (a === '--installed') opts.passes.push('installed');
+    else if (a === '--vsix') opts.vsix = path.resolve(value());
     else if (a === '--grep') opts.grep = value();
     else if (a === '--timeout') opts.timeoutSeconds = Number(value());
     else if (a === '--keep') opts.keep = true;
-    else if (a === '--no-build') opts.build = false;
     else throw new Error(`unknown argument ${a}`);
   }
   if (opts.passes.length === 0) opts.passes = allPasses;
@@ -60,6 +62,8 @@ function writeHarness(dir) {
   writeFileSync(path.join(dir, 'package.json'), JSON.stringify({
     name: 'qmp-notebook-host-harness', publisher: 'qmp-notebook', version: '0.0.0', private: true,
     engines: { vscode: '^1.96.0' }, extensionKind: ['workspace'],
+    // The harness itself must load in the untrusted pass too; the extension under test declares its own support.
+    capabilities: { untrustedWorkspaces: { supported: true }, virtualWorkspaces: true },
   }, null, 2) + '\n');
 }
 
@@ -75,18 +79,14 @@ async function runPass(install, pass, opts, logFile) {
   const dirs = makeRunFolders({ prefix: `qmp-host-${pass}-`, workspaceFrom: path.join(root, 'test', 'host', 'workspace'), trust });
   if (!opts.keep) atExit(dirs.dispose);
   const resultsFile = path.join(dirs.base, 'results.json');
-  let developmentPath = root;
   const env = {
     QMP_HOST_SUITE: pass, QMP_HOST_RESULTS: resultsFile, QMP_EXTENSION_ROOT: root, QMP_EXTENSIONS_DIR: dirs.extensions,
+    QMP_MEASURE_FILE: path.join(root, 'out', 'results', 'activation.json'),
     ...(opts.grep ? { QMP_HOST_GREP: opts.grep } : {}),
   };
-  if (pass === 'installed') {
-    const vsix = path.join(dirs.base, 'qmp-notebook.vsix');
-    packageVsix(vsix);
-    log(installVsix(install, dirs, vsix));
-    developmentPath = path.join(dirs.base, 'harness');
-    writeHarness(developmentPath);
-  }
+  log(installVsix(install, dirs, opts.vsixFile));
+  const developmentPath = path.join(dirs.base, 'harness');
+  writeHarness(developmentPath);
 
   let server;
   let context;
@@ -158,9 +158,17 @@ const logDir = path.join(root, 'out', 'results');
 mkdirSync(logDir, { recursive: true });
 mkdirSync(path.dirname(opts.results), { recursive: true });
 try {
-  if (opts.build) buildIfNeeded();
   compileIfNeeded();
   const install = codeServerInstall({ install: true });
+  // One package for every pass, built as `npm run package` builds it, in a private folder.
+  if (opts.vsix) {
+    opts.vsixFile = opts.vsix;
+  } else {
+    const vsixDir = mkdtempSync(path.join(os.tmpdir(), 'qmp-host-vsix-'));
+    atExit(() => rmSync(vsixDir, { recursive: true, force: true }));
+    opts.vsixFile = path.join(vsixDir, 'qmp-notebook.vsix');
+    packageVsix(opts.vsixFile);
+  }
   for (const pass of opts.passes) {
     const logFile = path.join(logDir, `host-${pass}.log`);
     writeFileSync(logFile, '');

@@ -25,6 +25,10 @@ need build-essential bash -c 'command -v make && command -v g++'
 need python3 command -v python3
 need man-db command -v man
 need imagemagick command -v convert
+# Real LSP clients for the lsp tier: Neovim's built-in client and Emacs with eglot (Debian 12 packages it).
+need neovim command -v nvim
+need emacs-nox command -v emacs
+need elpa-eglot dpkg -s elpa-eglot
 # The CI image normally brings Node 20+; Debian's own is the fallback.
 need nodejs command -v node
 need npm command -v npm

@@ -1,7 +1,9 @@
 // Runs the test tiers in order and prints one closing line, `N passed, N failed`.
-//   node scripts/test.mjs            all tiers: lint, types, unit, qemu, host
-//   node scripts/test.mjs unit|qemu|host
+//   node scripts/test.mjs            all tiers: lint, types, unit, qemu, fault, lsp, host
+//   node scripts/test.mjs unit|qemu|fault|lsp|host
 // Tiers: unit (plain Node, no QEMU), qemu (plain Node against real qemu-system-x86_64),
+// fault (misbehaving fake servers and real QEMU faults: SIGKILL, SIGSTOP, a blocked main loop),
+// lsp (the built language server over stdio: a raw JSON-RPC client, Neovim and Emacs),
 // host (the extension host of a real VS Code, through code-server; see scripts/host-test.mjs).
 import { spawnSync } from 'node:child_process';
 import { readFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
@@ -9,7 +11,10 @@ import path from 'node:path';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const args = process.argv.slice(2);
-const tiers = args.length ? args : ['static', 'unit', 'qemu', 'host'];
+const tiers = args.length ? args : ['static', 'unit', 'qemu', 'fault', 'lsp', 'host'];
+/** Tiers run by node:test from out/test/<tier>; the ones that start processes run one file at a time. */
+const NODE_TIERS = ['unit', 'qemu', 'fault', 'lsp'];
+const SERIAL_TIERS = ['qemu', 'fault', 'lsp'];
 let passed = 0;
 let failed = 0;
 const failures = [];
@@ -27,7 +32,7 @@ function nodeTests(tier) {
   if (files.length === 0) throw new Error(`no tests in ${dir}`);
   mkdirSync(path.join(root, 'out', 'results'), { recursive: true });
   const tap = path.join(root, 'out', 'results', `${tier}.tap`);
-  const concurrency = tier === 'qemu' ? ['--test-concurrency=1'] : [];
+  const concurrency = SERIAL_TIERS.includes(tier) ? ['--test-concurrency=1'] : [];
   run(process.execPath, ['--enable-source-maps', '--test', ...concurrency,
     '--test-reporter=spec', '--test-reporter-destination=stdout',
     '--test-reporter=tap', `--test-reporter-destination=${tap}`, ...files]);
@@ -54,8 +59,13 @@ for (const tier of tiers) {
     if (lint === 0) passed++; else { failed++; failures.push('eslint'); }
     continue;
   }
-  if (!compiled) { compile(); compiled = true; }
-  if (tier === 'unit' || tier === 'qemu') {
+  if (!compiled) {
+    // A type error fails the run in every tier, not only in `static`: tsc still emits, so the tests would run
+    // against code that does not type-check.
+    compiled = true;
+    if (compile() !== 0) { failed++; failures.push('tsc'); }
+  }
+  if (NODE_TIERS.includes(tier)) {
     const { p, f } = nodeTests(tier);
     passed += p; failed += f;
     if (f) failures.push(`${tier}: ${f} failed`);

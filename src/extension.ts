@@ -1,11 +1,18 @@
 // The extension's entry point: it only composes the parts. Things that live as long as the extension are
 // pushed to context.subscriptions; sessions (connections, sandbox QEMUs) are owned by the SessionManager and
 // shut down in deactivate(), which VS Code awaits, so no sandbox QEMU outlives the window.
+// These two come first: they stamp when the bundle starts to evaluate and when the vscode API object is there,
+// so activation can be split into VS Code's part and ours (see activate()).
+import './loadStamp';
+import './vscodeApiStamp';
 import * as vscode from 'vscode';
+import { parseCompatPolicy, type CompatPolicy } from './language/service';
 import { registerLanguageFeatures } from './language/vscodeAdapter';
 import { QmpClient, Schema, startSandbox, type SchemaInfo } from './qmp';
 import { QmpControllers, notebookType } from './notebook/controller';
 import { QmpNotebookSerializer, toNotebookData } from './notebook/serializer';
+import { NotebookTestRunner } from './notebook/runAsTest';
+import { parseNotebook } from './notebook/format';
 import { registerCommands } from './session/commands';
 import type { QmpPorts } from './session/ports';
 import { SessionSchemaSource } from './session/schemaSource';
@@ -20,8 +27,14 @@ export interface QmpTestApi {
   sessions: SessionManager;
   controllers: QmpControllers;
   statusBar: SessionStatusBar;
-  schemaSource: SessionSchemaSource;
+  schemaSource: SessionSchemaSource<CompatPolicy>;
   log: vscode.LogOutputChannel;
+  /** How long activate() itself took (composing the parts), in ms; loading the bundle comes before it. */
+  activationMs: number;
+  /** How long evaluating the bundle took, from its first line to the call of activate(), in ms (NaN unknown). */
+  loadMs: number;
+  /** Of loadMs, how long the extension host took to give us the `vscode` API object (NaN unknown). */
+  apiMs: number;
 }
 
 let sessionsToClose: SessionManager | undefined;
@@ -50,6 +63,13 @@ async function openNewNotebook(): Promise<void> {
   await vscode.window.showNotebookDocument(doc);
 }
 
+/** Opens the tour shipped in the package as a new untitled notebook, so that the installed copy stays as it is. */
+async function openTour(extensionUri: vscode.Uri): Promise<void> {
+  const bytes = await vscode.workspace.fs.readFile(vscode.Uri.joinPath(extensionUri, 'samples', 'tour.qmp'));
+  const doc = await vscode.workspace.openNotebookDocument(notebookType, toNotebookData(parseNotebook(new TextDecoder().decode(bytes))));
+  await vscode.window.showNotebookDocument(doc);
+}
+
 function compose(context: vscode.ExtensionContext): QmpTestApi {
   const log = vscode.window.createOutputChannel('QMP', { log: true });
   const events = vscode.window.createOutputChannel('QMP Events', 'log');
@@ -59,20 +79,40 @@ function compose(context: vscode.ExtensionContext): QmpTestApi {
   sessionsToClose = sessions;
   const statusBar = new SessionStatusBar(sessions);
   const controllers = new QmpControllers(sessions, log);
-  const schemaSource = new SessionSchemaSource(sessions, (nb) => controllers.profileOf(nb), controllers.onDidChangeNotebookProfile);
+  const schemaSource = new SessionSchemaSource<CompatPolicy>(sessions, (nb) => controllers.profileOf(nb), controllers.onDidChangeNotebookProfile,
+    (text) => { const parsed = parseCompatPolicy(text); return 'policy' in parsed ? parsed.policy : undefined; });
   context.subscriptions.push(
     statusBar, controllers, schemaSource,
     vscode.workspace.registerNotebookSerializer(notebookType, new QmpNotebookSerializer(), { transientOutputs: false }),
-    registerCommands({ sessions, log, events, newNotebook: openNewNotebook }),
+    registerCommands({
+      sessions, log, events, newNotebook: openNewNotebook, openTour: () => openTour(context.extensionUri),
+      selectKernel: async (profile) => {
+        const editor = vscode.window.activeNotebookEditor;
+        const controller = controllers.controllerFor(profile);
+        if (editor?.notebook.notebookType !== notebookType || !controller) return;
+        await vscode.commands.executeCommand('notebook.selectKernel', { id: controller.id, extension: context.extension.id });
+      },
+    }),
+    new NotebookTestRunner(controllers),
   );
   context.subscriptions.push(registerLanguageFeatures(context, schemaSource));
   context.subscriptions.push(sessions);
-  return { sessions, controllers, statusBar, schemaSource, log };
+  return { sessions, controllers, statusBar, schemaSource, log, activationMs: 0, loadMs: Number.NaN, apiMs: Number.NaN };
 }
 
 export function activate(context: vscode.ExtensionContext): QmpTestApi {
   try {
-    return compose(context);
+    const started = performance.now();
+    const api = compose(context);
+    api.activationMs = performance.now() - started;
+    // Set by ./loadStamp and ./vscodeApiStamp, the first modules the bundle evaluates.
+    const stamps = globalThis as { __qmpNotebookLoadStart?: unknown; __qmpNotebookApiLoaded?: unknown };
+    const loadStart = stamps.__qmpNotebookLoadStart;
+    const apiLoaded = stamps.__qmpNotebookApiLoaded;
+    api.loadMs = typeof loadStart === 'number' ? started - loadStart : Number.NaN;
+    api.apiMs = typeof loadStart === 'number' && typeof apiLoaded === 'number' ? apiLoaded - loadStart : Number.NaN;
+    api.log.info(`activated in ${api.activationMs.toFixed(1)} ms (the bundle loaded in ${api.loadMs.toFixed(1)} ms)`);
+    return api;
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     void vscode.window.showErrorMessage(`QMP Notebook failed to start: ${message}`);

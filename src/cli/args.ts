@@ -1,5 +1,9 @@
-// Command-line argument parsing for `qmp-notebook`. Pure: it turns argv into a request or a usage error and
-// touches neither the file system nor QEMU, so every spelling mistake is caught before anything starts.
+// Command-line argument parsing for `qmp-notebook`: Node's util.parseArgs tokenizes, a table says which
+// option takes a value and which subcommands accept it. Pure: it turns argv into a request or a usage error
+// and touches neither the file system nor QEMU, so every spelling mistake is caught before anything starts.
+import { parseArgs as tokenize } from 'node:util';
+
+import { parseCompatPolicy } from '../notebook/format/validate';
 
 /** Where the CLI finds its QEMU. `default` means the user gave nothing and the subcommand picks. */
 export type ConnectionChoice =
@@ -13,8 +17,8 @@ export interface RunRequest {
   file: string;
   connection: ConnectionChoice;
   json: boolean;
-  /** Time limit for each command, in milliseconds (event waits carry their own). */
-  timeoutMs: number;
+  /** `--timeout`: a deadline for the whole run in milliseconds (connecting, the schema, every cell). */
+  timeoutMs?: number;
   qemuBinary?: string;
 }
 
@@ -23,6 +27,8 @@ export interface CheckRequest {
   file: string;
   /** A schema file (`--schema`) or a live QEMU to ask. */
   schemaFile?: string;
+  /** QEMU's -compat input policy to check against (`--compat deprecated-input=reject,…`); else the notebook's. */
+  compat?: string;
   connection: ConnectionChoice;
   json: boolean;
   qemuBinary?: string;
@@ -43,12 +49,19 @@ export type CliRequest =
 
 export type ParseResult = { ok: true; request: CliRequest } | { ok: false; message: string };
 
+/** The time limit of each command of `run` (a wait clause gives its own). */
 export const DEFAULT_TIMEOUT_MS = 30_000;
+
+/** The longest time a timer can wait (Node fires longer ones at once): the largest `--timeout`. */
+export const MAX_TIMEOUT_MS = 2_147_483_647;
 
 export const USAGE = `Usage:
   qmp-notebook run FILE.qmp [--socket PATH | --tcp HOST:PORT | --sandbox] [--json] [--timeout MS]
   qmp-notebook check FILE.qmp [--schema SCHEMA.json | --socket PATH | --tcp HOST:PORT | --sandbox] [--json]
+                     [--compat deprecated-input=reject,unstable-input=reject]
   qmp-notebook schema [--socket PATH | --tcp HOST:PORT | --sandbox]
+  qmp-notebook test FILE.qmp… [--socket PATH | --tcp HOST:PORT | --sandbox] [--update] [--junit OUT.xml] [--json]
+  qmp-notebook lsp [--stdio]   the language server for editors (docs/lsp.md)
   qmp-notebook --help | --version
 
 Connection (run, check, schema):
@@ -59,9 +72,13 @@ Connection (run, check, schema):
 
 Options:
   --json             one JSON object per line instead of text
-  --timeout MS       run: time limit for each command (default ${DEFAULT_TIMEOUT_MS}); an event wait uses its own
+  --timeout MS       run: a deadline for the whole run, connecting included (1 to ${MAX_TIMEOUT_MS} ms;
+                     default none). Each command also has a ${DEFAULT_TIMEOUT_MS} ms limit; an event wait uses its own
                      "timeout" (default 10000)
   --schema FILE      check: a query-qmp-schema reply saved as JSON (see 'qmp-notebook schema')
+  --compat POLICY    check: QEMU's -compat input policy; with deprecated-input=reject (unstable-input=reject)
+                     deprecated (unstable) commands, members and values are errors. Default: the notebook's
+                     front matter 'compat', else QEMU's default (accept)
   -h, --help         this help
   -V, --version      print the version
 
@@ -69,10 +86,10 @@ Exit status: 0 success; 1 a QEMU error, an event wait timed out, a malformed cel
 found (check); 2 usage or connection error, including QEMU going away during a run.
 `;
 
-type OptionName = 'socket' | 'tcp' | 'sandbox' | 'qemu' | 'json' | 'timeout' | 'schema' | 'help' | 'version';
+type OptionName = 'socket' | 'tcp' | 'sandbox' | 'qemu' | 'json' | 'timeout' | 'schema' | 'compat' | 'help' | 'version';
 
-/** Which option takes a value, and which subcommands accept it. */
-const OPTIONS: Record<OptionName, { value: boolean; commands: ReadonlyArray<string> }> = {
+/** The options: whether each takes a value, its short form, and which subcommands accept it ('' = none given). */
+const OPTIONS: Record<OptionName, { value: boolean; short?: string; commands: ReadonlyArray<string> }> = {
   socket: { value: true, commands: ['run', 'check', 'schema'] },
   tcp: { value: true, commands: ['run', 'check', 'schema'] },
   sandbox: { value: false, commands: ['run', 'check', 'schema'] },
@@ -80,11 +97,13 @@ const OPTIONS: Record<OptionName, { value: boolean; commands: ReadonlyArray<stri
   json: { value: false, commands: ['run', 'check'] },
   timeout: { value: true, commands: ['run'] },
   schema: { value: true, commands: ['check'] },
-  help: { value: false, commands: ['run', 'check', 'schema', ''] },
-  version: { value: false, commands: [''] },
+  compat: { value: true, commands: ['check'] },
+  help: { value: false, short: 'h', commands: ['run', 'check', 'schema', ''] },
+  version: { value: false, short: 'V', commands: [''] },
 };
 
-const SHORT: Record<string, OptionName> = { '-h': 'help', '-V': 'version' };
+const TOKENIZER_OPTIONS = Object.fromEntries(Object.entries(OPTIONS).map(([name, o]) =>
+  [name, { type: o.value ? 'string' as const : 'boolean' as const, ...(o.short ? { short: o.short } : {}) }]));
 
 function isOptionName(name: string): name is OptionName {
   return Object.prototype.hasOwnProperty.call(OPTIONS, name);
@@ -105,14 +124,15 @@ export function parseArgs(argv: readonly string[]): ParseResult {
   let subcommand = '';
   const positionals: string[] = [];
   const values = new Map<OptionName, string | true>();
-  let endOfOptions = false;
+  const { tokens } = tokenize({ args: [...argv], options: TOKENIZER_OPTIONS, strict: false, allowPositionals: true, tokens: true });
 
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    if (endOfOptions || !arg.startsWith('-') || arg === '-') {
+  for (const token of tokens) {
+    if (token.kind === 'option-terminator') continue;
+    if (token.kind === 'positional') {
+      const arg = token.value;
       if (subcommand === '' && positionals.length === 0 && !values.has('help') && !values.has('version')) {
         if (arg !== 'run' && arg !== 'check' && arg !== 'schema') {
-          return fail(`unknown command '${arg}' (expected run, check or schema)`);
+          return fail(`unknown command '${arg}' (expected run, check, schema or test)`);
         }
         subcommand = arg;
       } else {
@@ -120,34 +140,18 @@ export function parseArgs(argv: readonly string[]): ParseResult {
       }
       continue;
     }
-    if (arg === '--') { endOfOptions = true; continue; }
-    let name: string;
-    let inline: string | undefined;
-    if (arg.startsWith('--')) {
-      const eq = arg.indexOf('=');
-      name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
-      inline = eq < 0 ? undefined : arg.slice(eq + 1);
-    } else {
-      const long = SHORT[arg];
-      if (!long) return fail(`unknown option '${arg}'`);
-      name = long;
-    }
-    if (!isOptionName(name)) return fail(`unknown option '--${name}'`);
+    const name = token.name;
+    if (!isOptionName(name)) return fail(`unknown option '${token.rawName.startsWith('--') ? `--${name}` : token.rawName}'`);
     const spec = OPTIONS[name];
     if (!spec.commands.includes(subcommand)) {
       return fail(subcommand ? `'${subcommand}' does not take --${name}` : `--${name} needs a command before it`);
     }
     if (values.has(name)) return fail(`--${name} given twice`);
     if (spec.value) {
-      let value = inline;
-      if (value === undefined) {
-        if (i + 1 >= argv.length) return fail(`--${name} needs a value`);
-        value = argv[++i] as string;
-      }
-      if (value === '') return fail(`--${name} needs a value`);
-      values.set(name, value);
+      if (token.value === undefined || token.value === '') return fail(`--${name} needs a value`);
+      values.set(name, token.value);
     } else {
-      if (inline !== undefined) return fail(`--${name} takes no value`);
+      if (token.inlineValue) return fail(`--${name} takes no value`);
       values.set(name, true);
     }
   }
@@ -187,22 +191,27 @@ export function parseArgs(argv: readonly string[]): ParseResult {
   const file = positionals[0] as string;
 
   if (subcommand === 'run') {
-    let timeoutMs = DEFAULT_TIMEOUT_MS;
     const t = values.get('timeout');
+    let timeout = {};
     if (typeof t === 'string') {
-      if (!/^\d+$/.test(t) || Number(t) <= 0 || !Number.isSafeInteger(Number(t))) {
-        return fail(`--timeout expects a positive number of milliseconds, got '${t}'`);
-      }
-      timeoutMs = Number(t);
+      if (!/^\d+$/.test(t) || Number(t) <= 0) return fail(`--timeout expects a positive number of milliseconds, got '${t}'`);
+      if (Number(t) > MAX_TIMEOUT_MS) return fail(`--timeout can be at most ${MAX_TIMEOUT_MS} ms (about 24.8 days), got '${t}'`);
+      timeout = { timeoutMs: Number(t) };
     }
-    return { ok: true, request: { command: 'run', file, connection, json, timeoutMs, ...qemuBinary } };
+    return { ok: true, request: { command: 'run', file, connection, json, ...timeout, ...qemuBinary } };
   }
   const schema = values.get('schema');
+  const compat = values.get('compat');
+  if (typeof compat === 'string') {
+    const parsed = parseCompatPolicy(compat);
+    if ('error' in parsed) return fail(`--compat: ${parsed.error}`);
+  }
   return {
     ok: true,
     request: {
       command: 'check', file, connection, json, ...qemuBinary,
       ...(typeof schema === 'string' ? { schemaFile: schema } : {}),
+      ...(typeof compat === 'string' ? { compat } : {}),
     },
   };
 }

@@ -6,10 +6,17 @@
 // error-severity problem (check); 2 a usage error, an unreadable file, or a connection problem, including
 // QEMU going away in the middle of a run.
 import { readFileSync } from 'node:fs';
-import { parseArgs, USAGE, type CheckRequest, type ConnectionChoice, type RunRequest, type SchemaRequest } from './args';
+import { languageService, parseCompatPolicy } from '../language/service';
+import { decodeNotebookBytes } from '../notebook/format/encoding';
+import { parseNotebook } from '../notebook/format/index';
+import type { QmpClient } from '../qmp/client';
+import { Schema, type SchemaInfo } from '../qmp/index';
+import { SchemaError } from '../qmp/introspect';
+import { isCodeLanguage, planCell, StopRequest, type CellPlan, type EngineClient } from '../run/index';
+import { DEFAULT_TIMEOUT_MS, parseArgs, USAGE, type CheckRequest, type ConnectionChoice, type RunRequest, type SchemaRequest } from './args';
 import { findSourceOffsets, LineIndex } from './locate';
-import type { RunnerClient } from './ports';
-import { runCells, type RunCell, type RunIo, type RunItem, type TraceSink } from './run';
+import { runCells, type RunCell, type RunIo } from './run';
+import { testMain } from './test';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -18,7 +25,7 @@ export const EXIT_USAGE = 2;
 export type Severity = 'error' | 'warning' | 'info' | 'hint';
 
 /** A problem in a cell, with UTF-16 offsets into the cell's source. */
-export interface CellProblemLike {
+export interface CellProblem {
   start: number;
   end: number;
   severity: Severity;
@@ -26,43 +33,19 @@ export interface CellProblemLike {
   code?: string;
 }
 
-export interface NotebookCellLike {
-  kind: 'markdown' | 'code';
-  language: string;
-  source: string;
-  /** Offset of the source in the file text, when the format knows it. */
-  offset?: number;
-}
-
-export interface NotebookLike {
-  /** The connection profile the notebook names; the CLI can resolve only `sandbox` by itself. */
-  profile?: string;
-  cells: NotebookCellLike[];
-}
-
 /** A live connection, owned by the CLI for one subcommand. */
 export interface CliSession {
-  client: RunnerClient & { execute(name: string, args?: object, options?: { timeoutMs?: number }): Promise<unknown> };
-  /** Hands the schema model to the client (for its allow-oob check). */
-  setSchema(schema: object): void;
-  /** Whether an error thrown by the client means the session is gone. */
-  isConnectionLoss(err: unknown): boolean;
-  attachTrace(sink: TraceSink | undefined): void;
+  client: EngineClient & Pick<QmpClient, 'execute' | 'setSchema'>;
   /** Disconnects and stops a sandbox the session started. */
   close(): Promise<void>;
 }
 
 export type ResolvedConnection = Exclude<ConnectionChoice, { kind: 'default' }>;
 
+/** What varies between the real CLI and its tests: how to connect, and how files are read. */
 export interface CliDeps {
   version: string;
-  parseNotebook(text: string): NotebookLike;
-  /** The runnable items of a code cell and its syntax problems. */
-  parseCell(source: string, language: string, schema?: object): { items: RunItem[]; problems: CellProblemLike[] };
-  /** The language features' diagnostics for a code cell, when they exist. */
-  diagnose?(source: string, language: string, schema: object): CellProblemLike[];
-  schemaFromIntrospection(infos: unknown[]): object;
-  connect(connection: ResolvedConnection, options: { qemuBinary?: string }): Promise<CliSession>;
+  connect(connection: ResolvedConnection, options: { qemuBinary?: string; signal?: AbortSignal }): Promise<CliSession>;
   readFile?(path: string): string;
 }
 
@@ -70,15 +53,18 @@ export type CliIo = RunIo;
 
 class UsageFailure extends Error {}
 
-/** Which languages hold commands to send; markdown and unknown languages are skipped. */
-const RUNNABLE = new Set(['qmp', 'qmp-shell', 'hmp']);
-
-function readNotebookFile(deps: CliDeps, file: string): string {
+function readNotebookFile(deps: CliDeps, file: string, io: CliIo): string {
+  let bytes: Uint8Array;
   try {
-    return deps.readFile ? deps.readFile(file) : readFileSync(file, 'utf8');
+    if (deps.readFile) return deps.readFile(file);
+    bytes = readFileSync(file);
   } catch (err) {
     throw new UsageFailure(`cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`);
   }
+  // Invalid UTF-8 is decoded to U+FFFD, never silently: a warning says where (the run goes on).
+  const { text, warnings } = decodeNotebookBytes(bytes);
+  for (const w of warnings) io.err(`qmp-notebook: warning: ${file}: ${w.message}`);
+  return text;
 }
 
 /** The connection to use: what the user gave, else the notebook's profile when the CLI can resolve it. */
@@ -95,27 +81,56 @@ function describe(c: ResolvedConnection): string {
   return c.kind === 'unix' ? c.path : c.kind === 'tcp' ? `${c.host}:${c.port}` : 'a sandbox QEMU';
 }
 
-async function open(deps: CliDeps, c: ResolvedConnection, qemuBinary: string | undefined): Promise<CliSession> {
+async function open(deps: CliDeps, c: ResolvedConnection, qemuBinary: string | undefined, signal?: AbortSignal): Promise<CliSession> {
   try {
-    return await deps.connect(c, qemuBinary !== undefined ? { qemuBinary } : {});
+    const opening = deps.connect(c, { ...(qemuBinary !== undefined ? { qemuBinary } : {}), ...(signal ? { signal } : {}) });
+    if (!signal) return await opening;
+    // The deadline bounds every phase, even one that does not watch the signal (starting a sandbox): a
+    // session that opens after it has passed is closed at once.
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(signal.reason);
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      return await Promise.race([opening, aborted]);
+    } catch (err) {
+      opening.then((late) => late.close(), () => undefined).then(undefined, () => undefined);
+      throw err;
+    } finally {
+      if (onAbort) signal.removeEventListener('abort', onAbort);
+    }
   } catch (err) {
-    throw new UsageFailure(`cannot connect to ${describe(c)}: ${err instanceof Error ? err.message : String(err)}`);
+    const why = signal?.aborted && signal.reason instanceof Error ? signal.reason.message : err instanceof Error ? err.message : String(err);
+    throw new UsageFailure(`cannot connect to ${describe(c)}: ${why}`);
   }
 }
 
-async function fetchSchema(deps: CliDeps, session: CliSession): Promise<object> {
+/** The model of a schema; a schema the model cannot use is a usage error of one line (exit 2), not a crash. */
+function schemaFrom(infos: unknown, what: string): Schema {
+  if (!Array.isArray(infos)) throw new UsageFailure(`${what} is not a query-qmp-schema reply (expected a JSON array)`);
+  try {
+    return Schema.fromIntrospection(infos as SchemaInfo[]);
+  } catch (err) {
+    if (err instanceof SchemaError) throw new UsageFailure(`${what}: ${err.message}`);
+    throw err;
+  }
+}
+
+async function fetchSchema(session: CliSession, signal?: AbortSignal): Promise<Schema> {
   let infos: unknown;
   try {
-    infos = await session.client.execute('query-qmp-schema', undefined, { timeoutMs: 30_000 });
+    infos = await session.client.execute('query-qmp-schema', undefined, { timeoutMs: 30_000, ...(signal ? { signal } : {}) });
   } catch (err) {
-    throw new UsageFailure(`query-qmp-schema failed: ${err instanceof Error ? err.message : String(err)}`);
+    const why = signal?.aborted && signal.reason instanceof Error ? signal.reason.message : err instanceof Error ? err.message : String(err);
+    throw new UsageFailure(`query-qmp-schema failed: ${why}`);
   }
-  if (!Array.isArray(infos)) throw new UsageFailure('query-qmp-schema did not return an array');
-  return deps.schemaFromIntrospection(infos);
+  return schemaFrom(infos, 'the reply of query-qmp-schema');
 }
 
 /** A schema file holds the array `query-qmp-schema` returns, or the whole reply `{"return": [...]}`. */
-export function readSchemaFile(deps: CliDeps, file: string): object {
+export function readSchemaFile(deps: CliDeps, file: string): Schema {
   let value: unknown;
   try {
     value = JSON.parse(deps.readFile ? deps.readFile(file) : readFileSync(file, 'utf8'));
@@ -125,8 +140,7 @@ export function readSchemaFile(deps: CliDeps, file: string): object {
   if (value !== null && typeof value === 'object' && !Array.isArray(value) && Array.isArray((value as { return?: unknown }).return)) {
     value = (value as { return: unknown[] }).return;
   }
-  if (!Array.isArray(value)) throw new UsageFailure(`${file} is not a query-qmp-schema reply (expected a JSON array)`);
-  return deps.schemaFromIntrospection(value);
+  return schemaFrom(value, file);
 }
 
 interface LocatedProblem {
@@ -147,7 +161,7 @@ class FileMap {
 
   private readonly text: string;
 
-  constructor(fileText: string, cells: readonly NotebookCellLike[]) {
+  constructor(fileText: string, cells: ReadonlyArray<{ source: string; offset?: number }>) {
     // The format hands out sources with LF line ends and no byte order mark; looking for them in the file
     // read the same way keeps line numbers (only the BOM's column on line 1 is lost).
     const text = fileText.replace(/^\uFEFF/, '').replace(/\r\n/g, '\n');
@@ -170,7 +184,7 @@ class FileMap {
   }
 }
 
-function locate(map: FileMap, cellIndex: number, p: CellProblemLike): LocatedProblem {
+function locate(map: FileMap, cellIndex: number, p: CellProblem): LocatedProblem {
   const s = map.position(cellIndex, p.start);
   const e = map.position(cellIndex, Math.max(p.start, p.end));
   return {
@@ -186,35 +200,49 @@ function printProblems(io: CliIo, file: string, problems: readonly LocatedProble
   }
 }
 
+function planProblems(plan: CellPlan): CellProblem[] {
+  return plan.problems.map((p) => ({ start: p.start ?? 0, end: p.end ?? p.start ?? 0, severity: 'error', message: p.message }));
+}
+
 interface ParsedRun {
   cells: RunCell[];
   problems: LocatedProblem[];
 }
 
-function parseRunnable(deps: CliDeps, notebook: NotebookLike, map: FileMap, which: (language: string) => boolean, schema?: object): ParsedRun {
+/** Plans the code cells; step lines become 1-based lines in the file. */
+function planRunnable(notebook: Notebook, map: FileMap, schema?: Schema): ParsedRun {
   const cells: RunCell[] = [];
   const problems: LocatedProblem[] = [];
   notebook.cells.forEach((cell, i) => {
-    if (cell.kind !== 'code' || !RUNNABLE.has(cell.language) || !which(cell.language)) return;
-    const parsed = deps.parseCell(cell.source, cell.language, schema);
-    const errors = parsed.problems.filter((p) => p.severity === 'error');
-    problems.push(...errors.map((p) => locate(map, i, p)));
+    if (cell.kind !== 'code' || !isCodeLanguage(cell.language)) return;
+    const plan = planCell(cell.source, cell.language, schema);
+    problems.push(...planProblems(plan).map((p) => locate(map, i, p)));
+    for (const step of plan.steps) step.line = map.position(i, step.offset).line;
     const line = map.cellLine(i);
-    const items = parsed.items.map((item) => (item.offset !== undefined ? { ...item, line: map.position(i, item.offset).line } : item));
-    if (items.length) cells.push({ index: i + 1, ...(line !== undefined ? { line } : {}), items });
+    if (plan.steps.length) cells.push({ cell: i + 1, ...(line !== undefined ? { line } : {}), plan });
   });
   return { cells, problems };
 }
 
+type Notebook = ReturnType<typeof parseNotebook>;
+
+/** A deadline for the whole run (--timeout): connecting, the schema, every cell; none without one. */
+function deadline(ms: number | undefined): { signal?: AbortSignal; dispose(): void } {
+  if (ms === undefined) return { dispose: () => undefined };
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new StopRequest('timeout', `the run did not finish within ${ms} ms (--timeout)`)), ms);
+  return { signal: controller.signal, dispose: () => clearTimeout(timer) };
+}
+
 async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
-  const text = readNotebookFile(deps, req.file);
-  const notebook = deps.parseNotebook(text);
+  const text = readNotebookFile(deps, req.file, io);
+  const notebook = parseNotebook(text);
   const connection = resolveConnection(req.connection, notebook.profile, true);
   const map = new FileMap(text, notebook.cells);
 
   // Cells that parse without a schema are checked before anything starts, so a typo costs no QEMU.
-  const needsSchema = (language: string): boolean => language === 'qmp-shell';
-  const early = parseRunnable(deps, notebook, map, (l) => !needsSchema(l));
+  const needsSchema = notebook.cells.some((c) => c.kind === 'code' && c.language === 'qmp-shell');
+  const early = planRunnable({ ...notebook, cells: notebook.cells.map((c) => (c.language === 'qmp-shell' ? { ...c, kind: 'markdown' as const } : c)) }, map);
   const reportMalformed = (problems: LocatedProblem[]): number => {
     printProblems(io, req.file, problems, req.json, !req.json);
     io.err(`qmp-notebook: ${problems.length} problem${problems.length === 1 ? '' : 's'} in the notebook's cells; nothing was sent`);
@@ -222,51 +250,59 @@ async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
   };
   if (early.problems.length) return reportMalformed(early.problems);
 
-  const session = await open(deps, connection, req.qemuBinary);
+  const limit = deadline(req.timeoutMs);
   try {
-    let cells = early.cells;
-    if (notebook.cells.some((c) => c.kind === 'code' && needsSchema(c.language))) {
-      const schema = await fetchSchema(deps, session);
-      session.setSchema(schema);
-      const late = parseRunnable(deps, notebook, map, () => true, schema);
-      if (late.problems.length) return reportMalformed(late.problems);
-      cells = late.cells;
+    const session = await open(deps, connection, req.qemuBinary, limit.signal);
+    try {
+      let cells = early.cells;
+      // The schema types qmp-shell values, and lets the client refuse an exec-oob of a command without
+      // allow-oob before sending it: it is loaded whenever the notebook has either.
+      const hasOob = early.cells.some((c) => c.plan.steps.some((st) => st.kind === 'command' && st.oob));
+      if (needsSchema || hasOob) {
+        const schema = await fetchSchema(session, limit.signal);
+        session.client.setSchema(schema);
+        const late = planRunnable(notebook, map, schema);
+        if (late.problems.length) return reportMalformed(late.problems);
+        cells = late.cells;
+      }
+      const outcome = await runCells(session.client, cells,
+        { json: req.json, commandTimeoutMs: DEFAULT_TIMEOUT_MS, ...(limit.signal ? { signal: limit.signal } : {}) }, io);
+      if (outcome.status === 'ok') return EXIT_OK;
+      return outcome.status === 'disconnected' ? EXIT_USAGE : EXIT_FAILED;
+    } finally {
+      await session.close();
     }
-    const outcome = await runCells(session.client, cells, {
-      json: req.json, timeoutMs: req.timeoutMs, attachTrace: (s) => session.attachTrace(s), isConnectionLoss: session.isConnectionLoss,
-    }, io);
-    if (outcome.status === 'ok') return EXIT_OK;
-    if (req.json) io.err(`qmp-notebook: ${outcome.message}`);
-    return outcome.status === 'disconnected' ? EXIT_USAGE : EXIT_FAILED;
   } finally {
-    await session.close();
+    limit.dispose();
   }
 }
 
 async function check(deps: CliDeps, req: CheckRequest, io: CliIo): Promise<number> {
-  const text = readNotebookFile(deps, req.file);
-  const notebook = deps.parseNotebook(text);
-  let schema: object;
+  const text = readNotebookFile(deps, req.file, io);
+  const notebook = parseNotebook(text);
+  let schema: Schema;
   if (req.schemaFile !== undefined) {
     schema = readSchemaFile(deps, req.schemaFile);
   } else {
     const session = await open(deps, resolveConnection(req.connection, notebook.profile, false), req.qemuBinary);
     try {
-      schema = await fetchSchema(deps, session);
+      schema = await fetchSchema(session);
     } finally {
       await session.close();
     }
   }
+  // The -compat policy: --compat, else the notebook's front matter (both validated when read).
+  const policyText = req.compat ?? notebook.compat;
+  const parsedPolicy = policyText !== undefined ? parseCompatPolicy(policyText) : undefined;
+  const compat = parsedPolicy !== undefined && 'policy' in parsedPolicy ? parsedPolicy.policy : undefined;
   const map = new FileMap(text, notebook.cells);
   const problems: LocatedProblem[] = [];
   notebook.cells.forEach((cell, i) => {
-    if (cell.kind !== 'code' || !RUNNABLE.has(cell.language)) return;
-    const found = deps.diagnose ? deps.diagnose(cell.source, cell.language, schema).map((p) => locate(map, i, p)) : [];
-    // The parser and the diagnostics often flag one syntax error a character apart, in their own words; on a
-    // line the diagnostics already flag, the diagnostics' words are kept.
-    const flagged = new Set(found.filter((p) => p.severity === 'error').map((p) => p.line));
-    const syntax = deps.parseCell(cell.source, cell.language, schema).problems.map((p) => locate(map, i, p)).filter((p) => !flagged.has(p.line));
-    problems.push(...syntax, ...found);
+    if (cell.kind !== 'code' || !isCodeLanguage(cell.language)) return;
+    // One validator: the language service's diagnostics hold every problem the cell parser would refuse the
+    // cell for, in its words, plus the schema's verdicts under the -compat policy.
+    const found = languageService(cell.language)?.diagnose(cell.source, { schema, ...(compat !== undefined ? { compat } : {}) }) ?? [];
+    problems.push(...found.map((p) => locate(map, i, p)));
   });
   problems.sort((a, b) => a.line - b.line || a.col - b.col);
   printProblems(io, req.file, problems, req.json, false);
@@ -293,6 +329,8 @@ async function schemaCommand(deps: CliDeps, req: SchemaRequest, io: CliIo): Prom
 
 /** Runs one command line; returns the exit code. Never throws for user or QEMU problems. */
 export async function cliMain(argv: readonly string[], deps: CliDeps, io: CliIo): Promise<number> {
+  // `test` parses its own options (src/cli/test.ts).
+  if (argv[0] === 'test') return testMain(argv.slice(1), deps, io);
   const parsed = parseArgs(argv);
   if (!parsed.ok) {
     io.err(`qmp-notebook: ${parsed.message}`);

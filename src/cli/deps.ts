@@ -1,43 +1,12 @@
-// The real implementations behind CliDeps: the protocol core, the notebook format and the language
-// features, exactly as the extension uses them. Kept apart from main.ts so that the benchmark and tests can
-// import them without starting the command line.
+// The real CliDeps: connecting through the protocol core. Kept apart from main.ts so that the benchmark and
+// tests can import them without starting the command line.
 import { version } from '../../package.json';
-import { diagnose } from '../language/diagnostics';
-import { parseCell, parseNotebook, type CellLanguage } from '../notebook/format/index';
-import { Schema, type SchemaInfo } from '../qmp/index';
-import type { CellProblemLike, CliDeps, NotebookLike } from './cli';
-import type { RunItem } from './run';
+import type { CliDeps } from './cli';
 import { openSession, type OpenOptions } from './session';
-
-function isCellLanguage(language: string): language is CellLanguage {
-  return language === 'qmp' || language === 'qmp-shell' || language === 'hmp' || language === 'markdown';
-}
-
-/** The cell's runnable items; replies the author expects (`<-`) are documentation and are not sent. */
-export function cellItems(source: string, language: string, schema?: object): { items: RunItem[]; problems: CellProblemLike[] } {
-  if (!isCellLanguage(language)) return { items: [], problems: [] };
-  const parsed = parseCell(source, language, schema instanceof Schema ? schema : undefined);
-  const items: RunItem[] = [];
-  for (const item of parsed.items) {
-    if (item.kind === 'command') items.push({ kind: 'command', input: item.input, name: item.name, offset: item.start });
-    else if (item.kind === 'wait') {
-      items.push({ kind: 'wait', event: item.event, timeoutMs: item.timeoutMs, offset: item.start, ...(item.data ? { data: item.data } : {}) });
-    }
-  }
-  return { items, problems: parsed.errors.map((e) => ({ start: e.start, end: e.end, severity: 'error', message: e.message })) };
-}
 
 export function realDeps(openOptions: OpenOptions = {}): CliDeps {
   return {
     version,
-    parseNotebook: (text): NotebookLike => {
-      const data = parseNotebook(text);
-      return { ...(data.profile !== undefined ? { profile: data.profile } : {}), cells: data.cells };
-    },
-    parseCell: cellItems,
-    // Diagnostics exist for qmp cells (JSON); qmp-shell and hmp cells get the parser's errors only.
-    diagnose: (source, language, schema) => (language === 'qmp' && schema instanceof Schema ? diagnose(source, schema) : []),
-    schemaFromIntrospection: (infos) => Schema.fromIntrospection(infos as SchemaInfo[]),
     connect: (connection, options) => openSession(connection, { ...openOptions, ...options }),
   };
 }

@@ -1,48 +1,11 @@
-// The heart of `qmp-notebook run`: sends the commands of parsed cells through a connected client, cell by
-// cell like the notebook's Run All, and reports what happened as `->`/`<-` text or as JSON lines.
+// The heart of `qmp-notebook run`: runs the planned cells on the engine (src/run) and prints its transcript
+// as `->`/`<-` text or as one JSON object per record. The rules of running (scheduler, waits, which cell an
+// event belongs to, stopping at the first failure) are the engine's; this file only prints.
 //
-// Like the notebook controller: the commands of a cell go out one after another, each after the reply of the
-// one before; in-band cells run in order and the first failing one stops those after it; a cell whose every
-// command is out-of-band is sent at once, without waiting for the in-band cells before it, so it can overtake
-// one that QEMU is still working on. An event wait blocks until a matching event arrives; it looks at every
-// event since its cell started (a cursor taken before the cell's first command), because QEMU may send an
-// event before the reply of the command that caused it. A cell fails at its first error reply, command
-// refused before sending, command timeout or event-wait timeout.
-import type { CommandInputLike, CommandReplyLike, EventRecord, RunnerClient } from './ports';
-import { eventDataMatches } from '../notebook/format/eventMatch';
-
-/** A command ready for the client, and where it came from in the notebook file. */
-export interface RunCommand {
-  kind: 'command';
-  input: CommandInputLike;
-  /** The command name, for messages and JSON output. */
-  name: string;
-  /** Offset of the command in its cell's source, when known. */
-  offset?: number;
-  /** 1-based line in the notebook file, when known. */
-  line?: number;
-}
-
-/** A `{"wait-event": NAME, "data": {...}, "timeout": ms}` item. */
-export interface RunWait {
-  kind: 'wait';
-  event: string;
-  /** A subset the event's data must contain (objects compared member by member, recursively). */
-  data?: object;
-  timeoutMs?: number;
-  offset?: number;
-  line?: number;
-}
-
-export type RunItem = RunCommand | RunWait;
-
-export interface RunCell {
-  /** 1-based position of the cell in the notebook (markdown cells count too). */
-  index: number;
-  /** 1-based line of the cell's first source line in the file, when known. */
-  line?: number;
-  items: RunItem[];
-}
+// Order of output: cell order. The records of the first unfinished cell are printed as they come; records
+// of a cell further down (an out-of-band cell that overtook a busy one) are held until every cell above it has
+// finished, then printed. Held records are bounded: the engine keeps at most `eventsPerCell` events per cell.
+import { isSessionFailure, RunEngine, type CellJob, type EngineClient, type FailureRecord, type TranscriptRecord } from '../run/index';
 
 export interface RunIo {
   /** Writes one line (without its newline) to standard output. */
@@ -51,218 +14,148 @@ export interface RunIo {
   err(line: string): void;
 }
 
-export type TraceSink = (dir: '->' | '<-', text: string) => void;
-
 export interface RunOptions {
   json: boolean;
-  /** Time limit for each command and for each wait that gives none. */
-  timeoutMs: number;
-  /**
-   * Routes the client's wire trace to the runner, or stops it (undefined). With it, text output shows every
-   * message in the order it really crossed the wire; without it, each command is printed when its reply
-   * arrives, and events as they arrive.
-   */
-  attachTrace?: (sink: TraceSink | undefined) => void;
-  /** Whether an error thrown by the client means the session is gone (not just this command failing). */
-  isConnectionLoss?: (err: unknown) => boolean;
+  /** Stops the run (the CLI's --timeout deadline); the reason is a StopRequest. */
+  signal?: AbortSignal;
+  /** Cap on event records per cell (default: the engine's). */
+  eventsPerCell?: number;
+  /** Time limit of each command. */
+  commandTimeoutMs?: number;
 }
 
-export type RunOutcome =
+/** How a run ended; the CLI turns it into an exit code. */
+export type RunResult =
   | { status: 'ok' }
   /** A QEMU error reply, a command refused before sending, a command or event-wait timeout: exit 1. */
   | { status: 'failed'; cell: number; message: string }
-  /** The connection was lost: exit 2. */
+  /** The connection was lost (or QEMU broke the protocol): exit 2. */
   | { status: 'disconnected'; cell: number; message: string };
 
+/** A cell of the notebook, planned, with its 1-based position and the line of its first source line. */
+export type RunCell = Omit<CellJob, 'signal' | 'replan'>;
 
-/** Whether every command of a cell is out-of-band: such a cell goes out at once, like in the notebook. */
-export function isOobCell(cell: RunCell): boolean {
-  const commands = cell.items.filter((i): i is RunCommand => i.kind === 'command');
-  return commands.length > 0 && commands.every((c) => c.input['exec-oob'] !== undefined || c.input.control?.['run-oob'] === true);
-}
+/** Prints transcript records in cell order (see the file comment). */
+export class TranscriptPrinter {
+  private head = 0;
+  private readonly held = new Map<number, TranscriptRecord[]>();
+  private readonly position = new Map<number, number>();
+  private readonly finished = new Set<number>();
+  private readonly lines = new Map<number, number | undefined>();
 
-interface CommandRecord {
-  item: RunCommand;
-  startedAt: number;
-  ms?: number;
-  reply?: CommandReplyLike;
-  failure?: Error;
-  settled: boolean;
-  events: string[];
-}
+  constructor(private readonly io: RunIo, private readonly json: boolean, private readonly cells: readonly RunCell[]) {
+    cells.forEach((c, i) => { this.position.set(c.cell, i); this.lines.set(c.cell, c.line); });
+  }
 
-interface WaitRecord {
-  item: RunWait;
-  ms: number;
-  event?: EventRecord;
-  failure?: string;
-}
+  write(r: TranscriptRecord): void {
+    const pos = this.position.get(r.cell) ?? this.head;
+    if (pos === this.head) this.print(r);
+    else {
+      let list = this.held.get(r.cell);
+      if (!list) this.held.set(r.cell, (list = []));
+      list.push(r);
+    }
+    if (r.type === 'cell-finished') {
+      this.finished.add(r.cell);
+      while (this.head < this.cells.length && this.finished.has((this.cells[this.head] as RunCell).cell)) {
+        this.head++;
+        const next = this.cells[this.head];
+        if (!next) break;
+        const list = this.held.get(next.cell);
+        this.held.delete(next.cell);
+        for (const h of list ?? []) this.print(h);
+      }
+    }
+  }
 
-const nowMs = (): number => performance.now();
-const round = (ms: number): number => Math.round(ms * 1000) / 1000;
+  private where(cell: number): string {
+    const line = this.lines.get(cell);
+    return `cell ${cell}${line !== undefined ? ` (line ${line})` : ''}`;
+  }
 
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
+  private print(r: TranscriptRecord): void {
+    if (this.json) {
+      this.io.out(jsonLine(r));
+      if (r.type === 'failure') this.io.err(`qmp-notebook: ${this.failureText(r)}`);
+      return;
+    }
+    const out = (l: string): void => this.io.out(l);
+    switch (r.type) {
+      case 'cell-started': out(`// ${this.where(r.cell)}`); break;
+      case 'written': out(`-> ${r.wire}`); break;
+      case 'reply': out(`<- ${r.raw.trimEnd()}`); break;
+      case 'event': out(`<- ${r.event.raw.trimEnd()}`); break;
+      case 'events-dropped': out(`// ${r.count} more event${r.count === 1 ? '' : 's'} not shown (a cell keeps the first ${r.kept})`); break;
+      case 'wait-satisfied': out(`// ${r.event} arrived (waited ${r.ms} ms)`); break;
+      case 'expected-reply':
+        out(r.match ? '// the reply matches the expected <- reply' : `// the reply differs from the expected <- reply: ${r.differences.join('; ')}`);
+        break;
+      case 'blocked':
+        out(`// waiting: QEMU is still working on ${r.behind.map((b) => `${b.command} (cell ${b.cell})`).join(', ')}, and answers in-band commands in order`);
+        break;
+      case 'failure': this.io.err(`qmp-notebook: ${this.failureText(r)}`); break;
+      default: break;
+    }
+  }
 
-/** Fallback for callers that give no isConnectionLoss: the error names of src/qmp/errors.ts. */
-function lossByName(err: unknown): boolean {
-  return err instanceof Error && /^(DisconnectedError|StateError|ProtocolError|BadGreetingError|MalformedMessageError|ServerParseError|OversizedMessageError)$/.test(err.name);
-}
-
-/** What all cells of one run share: the order commands went out in, for giving events to commands. */
-interface RunState {
-  sent: CommandRecord[];
-  /** Index in `sent` before which every command is settled, so the search for the owner stays short. */
-  firstOpen: number;
+  failureText(r: FailureRecord): string {
+    const cell = this.cells[this.position.get(r.cell) ?? -1];
+    const step = r.step !== undefined ? cell?.plan.steps[r.step] : undefined;
+    const at = step && cell?.line !== undefined && step.line !== cell.line ? ` (line ${step.line})` : '';
+    if (r.kind === 'connection-lost' || r.kind === 'protocol') {
+      const sep = r.message.startsWith('while ') ? ' ' : ': ';
+      return `QEMU went away during ${this.where(r.cell)}${r.command ? `; ${r.command} got no reply` : ''}${sep}${r.message}`;
+    }
+    if (r.kind === 'not-sent-because-invalid' && r.problems) return `${this.where(r.cell)}: ${r.message}`;
+    if (r.kind === 'qemu-error') return `${this.where(r.cell)}: ${r.command ?? ''}${at}: ${r.message.slice((r.command ?? '').length + 2)}`;
+    return `${this.where(r.cell)}${at}: ${r.message}`;
+  }
 }
 
 /**
- * Runs the cells like the notebook's Run All and never throws for QEMU or connection problems.
- * In-band cells run one after another and the first that fails stops the ones after it; a cell whose every
- * command is out-of-band goes out at once, even while an in-band cell waits for QEMU (so it can overtake it).
+ * One JSON object per record. QEMU's own texts (replies, events, ids) are embedded as they came, so that
+ * numbers beyond 2^53 reach the reader exactly; everything else is JSON.stringify'd.
  */
-export async function runCells(client: RunnerClient, cells: readonly RunCell[], options: RunOptions, io: RunIo): Promise<RunOutcome> {
-  const state: RunState = { sent: [], firstOpen: 0 };
-  const text = !options.json;
-  // An event goes to the oldest command still waiting for its reply, or else to the last command sent:
-  // events caused by a command come either before its reply (STOP, RESUME) or after it (DEVICE_DELETED).
-  const eventSub = client.onEvent((e) => {
-    while (state.firstOpen < state.sent.length && (state.sent[state.firstOpen] as CommandRecord).settled) state.firstOpen++;
-    const owner = state.sent[state.firstOpen] ?? state.sent[state.sent.length - 1];
-    owner?.events.push(e.raw);
-    if (text && !options.attachTrace) io.out(`<- ${e.raw}`);
+export function jsonLine(r: TranscriptRecord): string {
+  switch (r.type) {
+    case 'reply':
+      return `{"type":"reply","cell":${r.cell},"step":${r.step},"command":${JSON.stringify(r.command)},"id":${r.idText},` +
+        `"ok":${r.ok},"reply":${r.raw.trim()},"sent":${JSON.stringify(r.wire)},"ms":${r.ms},"at":${r.at}${r.line !== undefined ? `,"line":${r.line}` : ''}}`;
+    case 'event':
+      return `{"type":"event","cell":${r.cell},${r.step !== undefined ? `"step":${r.step},` : ''}"event":${r.event.raw.trim()},"at":${r.at}}`;
+    case 'written':
+      return `{"type":"written","cell":${r.cell},"step":${r.step},"command":${JSON.stringify(r.command)},"id":${r.idText},"sent":${JSON.stringify(r.wire)},"at":${r.at}}`;
+    case 'wait-satisfied':
+      return `{"type":"wait-satisfied","cell":${r.cell},"step":${r.step},"wait-event":${JSON.stringify(r.event)},"event":${r.raw.trim()},"ms":${r.ms},"at":${r.at}${r.line !== undefined ? `,"line":${r.line}` : ''}}`;
+    case 'failure': {
+      const { idText, ...rest } = r;
+      const text = JSON.stringify(rest);
+      return idText === undefined ? text : `${text.slice(0, -1)},"id":${idText}}`;
+    }
+    default:
+      return JSON.stringify(r);
+  }
+}
+
+/**
+ * Runs the cells in order on one engine and prints the transcript. Never throws for QEMU or connection
+ * problems. The client is connected already.
+ */
+export async function runCells(client: EngineClient, cells: readonly RunCell[], options: RunOptions, io: RunIo): Promise<RunResult> {
+  const engine = new RunEngine({
+    client: () => client,
+    ...(options.eventsPerCell !== undefined ? { eventsPerCell: options.eventsPerCell } : {}),
+    ...(options.commandTimeoutMs !== undefined ? { commandTimeoutMs: options.commandTimeoutMs } : {}),
   });
-  if (text) options.attachTrace?.((dir, t) => io.out(`${dir} ${t.trimEnd()}`));
-
-  const outcomes: RunOutcome[] = [];
-  let inBandTail: Promise<void> | undefined;
-  let stopped = false;
-  const done: Promise<void>[] = [];
+  const printer = new TranscriptPrinter(io, options.json, cells);
   try {
-    for (const cell of cells) {
-      if (isOobCell(cell)) {
-        done.push(runCell(client, cell, options, io, state).then((o) => { if (o.status !== 'ok') outcomes.push(o); }));
-        continue;
-      }
-      const runInBand = async (): Promise<void> => {
-        if (stopped) return;
-        const o = await runCell(client, cell, options, io, state);
-        if (o.status !== 'ok') { stopped = true; outcomes.push(o); }
-      };
-      // The first in-band cell starts right away, so that with nothing blocking, commands leave in file order.
-      inBandTail = inBandTail ? inBandTail.then(runInBand) : runInBand();
-      done.push(inBandTail);
-    }
-    await Promise.all(done);
+    const jobs: CellJob[] = cells.map((c) => ({ ...c, ...(options.signal ? { signal: options.signal } : {}) }));
+    const result = await engine.run(jobs, (r) => printer.write(r));
+    const f = result.failure;
+    if (!f) return { status: 'ok' };
+    const message = printer.failureText(f);
+    return isSessionFailure(f.kind) ? { status: 'disconnected', cell: f.cell, message } : { status: 'failed', cell: f.cell, message };
   } finally {
-    eventSub.dispose();
-    if (text) options.attachTrace?.(undefined);
-  }
-  return outcomes.find((o) => o.status === 'disconnected') ?? outcomes[0] ?? { status: 'ok' };
-}
-
-async function runCell(client: RunnerClient, cell: RunCell, options: RunOptions, io: RunIo, state: RunState): Promise<RunOutcome> {
-  const where = `cell ${cell.index}${cell.line !== undefined ? ` (line ${cell.line})` : ''}`;
-  const text = !options.json;
-  const isLoss = options.isConnectionLoss ?? lossByName;
-  if (text) io.out(`// ${where}`);
-
-  // Waits look at every event since the cell started, because QEMU may send an event before the reply of
-  // the command that caused it; each event satisfies at most one wait.
-  const cursor = client.eventCursor();
-  const usedEvents = new Set<number>();
-  const order: Array<CommandRecord | WaitRecord> = [];
-  let failure: { message: string; disconnected: boolean } | undefined;
-  const at = (line: number | undefined): string => (line !== undefined && line !== cell.line ? ` (line ${line})` : '');
-
-  for (const item of cell.items) {
-    if (item.kind === 'command') {
-      const rec: CommandRecord = { item, startedAt: nowMs(), settled: false, events: [] };
-      order.push(rec);
-      state.sent.push(rec);
-      try {
-        const reply = await client.send(item.input, { timeoutMs: options.timeoutMs });
-        rec.reply = reply;
-        if (text && !options.attachTrace) { io.out(`-> ${reply.sent.trimEnd()}`); io.out(`<- ${reply.raw.trimEnd()}`); }
-        if (!reply.ok) failure = { message: `${where}: ${item.name}${at(item.line)}: ${reply.error.class}: ${reply.error.desc}`, disconnected: false };
-      } catch (err) {
-        rec.failure = err instanceof Error ? err : new Error(String(err));
-        const loss = isLoss(err);
-        failure = {
-          message: loss ? `QEMU went away during ${where}; ${item.name} got no reply: ${errorMessage(err)}` : `${where}: ${item.name}${at(item.line)}: ${errorMessage(err)}`,
-          disconnected: loss,
-        };
-      } finally {
-        rec.ms = nowMs() - rec.startedAt;
-        rec.settled = true;
-      }
-      if (failure) break;
-      continue;
-    }
-    const rec: WaitRecord = { item, ms: 0 };
-    order.push(rec);
-    const timeoutMs = item.timeoutMs ?? options.timeoutMs;
-    const t0 = nowMs();
-    try {
-      const ev = await client.waitForEvent(
-        (e) => e.event === item.event && !usedEvents.has(e.seq) && (item.data === undefined || eventDataMatches(item.data, e.data ?? {})),
-        { after: cursor, timeoutMs },
-      );
-      rec.ms = nowMs() - t0;
-      rec.event = ev;
-      usedEvents.add(ev.seq);
-      if (text) io.out(`// ${item.event} arrived (waited ${round(rec.ms)} ms)`);
-    } catch (err) {
-      rec.ms = nowMs() - t0;
-      const loss = isLoss(err);
-      const what = item.data === undefined ? item.event : `${item.event} with ${JSON.stringify(item.data)}`;
-      rec.failure = loss ? `QEMU went away: ${errorMessage(err)}` : `no ${what} event within ${timeoutMs} ms`;
-      failure = {
-        message: loss ? `QEMU went away during ${where} while waiting for ${item.event}: ${errorMessage(err)}` : `${where}: ${rec.failure}${at(item.line)}`,
-        disconnected: loss,
-      };
-      break;
-    }
-  }
-
-  if (options.json) emitJson(cell, order, io);
-  if (!failure) return { status: 'ok' };
-  if (text) io.err(`qmp-notebook: ${failure.message}`);
-  return failure.disconnected
-    ? { status: 'disconnected', cell: cell.index, message: failure.message }
-    : { status: 'failed', cell: cell.index, message: failure.message };
-}
-
-/**
- * One JSON object per command, in cell order, built from QEMU's own texts so that ids and numbers QEMU sent
- * reach the reader exactly (JSON.parse would round integers beyond 2^53). Waits get one object each too.
- */
-function emitJson(cell: RunCell, order: ReadonlyArray<CommandRecord | WaitRecord>, io: RunIo): void {
-  for (const r of order) {
-    let parts: string[];
-    if ('startedAt' in r) {
-      parts = [
-        `"cell":${cell.index}`,
-        `"command":${JSON.stringify(r.item.name)}`,
-        `"id":${r.reply ? r.reply.idText : r.item.input.idText ?? 'null'}`,
-        `"reply":${r.reply ? r.reply.raw.trim() : 'null'}`,
-        `"events":[${r.events.map((e) => e.trim()).join(',')}]`,
-        `"ms":${round(r.ms ?? nowMs() - r.startedAt)}`,
-      ];
-      if (r.item.line !== undefined) parts.push(`"line":${r.item.line}`);
-      if (r.failure) parts.push(`"error":${JSON.stringify(r.failure.message)}`);
-      else if (!r.settled) parts.push('"error":"no reply (the cell stopped first)"');
-    } else {
-      parts = [
-        `"cell":${cell.index}`,
-        `"wait-event":${JSON.stringify(r.item.event)}`,
-        `"event":${r.event ? r.event.raw.trim() : 'null'}`,
-        `"ms":${round(r.ms)}`,
-      ];
-      if (r.item.line !== undefined) parts.push(`"line":${r.item.line}`);
-      if (r.failure) parts.push(`"error":${JSON.stringify(r.failure)}`);
-    }
-    io.out(`{${parts.join(',')}}`);
+    engine.dispose();
   }
 }

@@ -1,15 +1,13 @@
 // Opens the connection a CLI subcommand works on: a socket the user named, or a sandbox QEMU that lives
-// exactly as long as the subcommand. The wire trace goes to whoever attached a sink (the runner's text output).
-import {
-  DisconnectedError, ProtocolError, QemuNotFoundError, QmpClient, StateError, startSandbox, type QmpAddress, type Sandbox,
-} from '../qmp/index';
+// exactly as long as the subcommand. `signal` (the run's --timeout deadline) bounds starting and connecting.
+import { QemuNotFoundError, QmpClient, startSandbox, type QmpAddress, type Sandbox } from '../qmp/index';
 import type { CliSession, ResolvedConnection } from './cli';
-import type { TraceSink } from './run';
 
 export interface OpenOptions {
   qemuBinary?: string;
   /** Extra QEMU arguments for a sandbox (the tests use a q35 machine). */
   sandboxArgs?: string[];
+  signal?: AbortSignal;
 }
 
 export async function openSession(connection: ResolvedConnection, options: OpenOptions = {}): Promise<CliSession> {
@@ -32,19 +30,18 @@ export async function openSession(connection: ResolvedConnection, options: OpenO
   } else {
     address = connection;
   }
-  let sink: TraceSink | undefined;
-  const client = new QmpClient({ trace: (dir, text) => sink?.(dir, text) });
+  const client = new QmpClient();
   try {
-    await client.connect(address);
+    if (options.signal?.aborted) throw options.signal.reason;
+    await client.connect(address, options.signal ? { signal: options.signal } : {});
   } catch (err) {
     await sandbox?.dispose();
     throw err;
   }
   return {
     client,
-    setSchema: (schema) => client.setSchema(schema as Parameters<QmpClient['setSchema']>[0]),
-    isConnectionLoss: (err) => err instanceof DisconnectedError || err instanceof ProtocolError || err instanceof StateError,
-    attachTrace: (s) => { sink = s; },
+    // The sandbox's private directory: paths under it are volatile (qmp-notebook test masks them).
+    ...(sandbox ? { dir: sandbox.dir } : {}),
     close: async () => {
       await client.disconnect();
       await sandbox?.dispose();

@@ -40,6 +40,8 @@ export interface CompletionContext {
   oobNegotiated?: boolean;
   /** The QMP reference (qemu-qmp-ref(7)): its one-line summaries are added to command and event items. */
   docs?: QmpDocs;
+  /** The device types the connected QEMU lists (`qom-list-types`), offered for device_add's `driver`. */
+  deviceTypes?: readonly string[];
 }
 
 /** Completion at `offset` of a `qmp` cell. Never throws; no schema means only the protocol keys. */
@@ -323,6 +325,13 @@ function valueItems(
   if (schema === undefined) return;
   const role: ObjectRole = roleOf(root, schema, previous);
   const path = holder.type === 'property' ? [...pathOf(holder.parent), holder.key] : [...pathOf(holder), holder.items.length];
+  // device_add's `driver` is any string to the schema: offer the device types QEMU listed, or nothing at all.
+  if (role.role === 'command' && role.name === 'device_add' && path.length === 2 && path[0] === 'arguments' && path[1] === 'driver') {
+    for (const d of ctx.deviceTypes ?? []) {
+      items.push({ label: d, kind: 'value', detail: 'device type', insertText: `"${d}"`, range: loc.range, filterText: filter(d), sortText: `1${d}` });
+    }
+    return;
+  }
   const types = typesAtPath(schema, root, role, path);
   if (types.length === 0) return;
   const bs = branches(types);

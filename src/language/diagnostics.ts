@@ -8,8 +8,12 @@
 // commands such as device_add. Each diagnostic has a stable `code` and, where a quick fix makes sense, `data`.
 //
 // Offsets are UTF-16 offsets into the cell text, `end` exclusive; the vscode adapter turns them into ranges.
-import { parseTree, type Node, type ParseError, ParseErrorCode } from 'jsonc-parser';
+import type { Node } from 'jsonc-parser';
 import { segmentJsonCell } from '../notebook/format/segments';
+import {
+  capProblems, checkCommandShape, checkDuplicates, checkWaitShape, didYouMean, membersOf, parseJson, withSuggestion,
+  MAX_PROBLEMS, type CompatAction, type CompatPolicy, type Problem,
+} from '../notebook/format/validate';
 import type { MemberDef, ObjectType, Schema, SchemaType } from '../qmp/schema';
 
 export type DiagnosticSeverity = 'error' | 'warning' | 'info';
@@ -30,7 +34,13 @@ export type DiagnosticCode =
   | 'unstable'
   | 'oob-not-allowed'
   | 'oob-not-negotiated'
-  | 'unknown-event';
+  | 'unknown-event'
+  /** A `qmp-shell` line the shell parser refuses (syntax, a value of the wrong kind). */
+  | 'shell-syntax'
+  /** Nested deeper than QEMU accepts (its JSON parser's MAX_NESTING, 1024). */
+  | 'too-deep'
+  /** The last diagnostic of a cell with more problems than are listed. */
+  | 'too-many-problems';
 
 export interface DiagnosticData {
   /**
@@ -65,106 +75,53 @@ export interface Diagnostic {
   data?: DiagnosticData;
 }
 
+export type { CompatAction, CompatPolicy };
+
 export interface DiagnoseContext {
   /** False when the session did not negotiate the `oob` capability; undefined when unknown. */
-  oobNegotiated?: boolean;
+  oobNegotiated?: boolean | undefined;
+  /** With 'reject' or 'crash', deprecated (unstable) input is an error, as QEMU refuses it. */
+  compat?: CompatPolicy | undefined;
 }
 
-/** The top-level members QEMU's dispatcher accepts (qmp_dispatch_check_obj). */
-const TOP_LEVEL_KEYS = ['execute', 'exec-oob', 'arguments', 'id'];
-const WAIT_KEYS = ['wait-event', 'data', 'timeout'];
 
 const INT64_MIN = -(2n ** 63n);
 const UINT64_MAX = 2n ** 64n - 1n;
 
+export { didYouMean };
+
 /**
  * Checks every object of a `qmp` cell. `schema` undefined means only syntax and the top-level shape are
- * checked. Never throws.
+ * checked. Never throws; linear in the text; at most MAX_PROBLEMS diagnostics plus one summary.
  */
 export function diagnose(text: string, schema: Schema | undefined, ctx: DiagnoseContext = {}): Diagnostic[] {
   const out: Diagnostic[] = [];
+  let dropped = 0;
   for (const seg of segmentJsonCell(text)) {
     if (seg.kind === 'junk') {
+      const shown = seg.end - seg.start > 40 ? `${text.slice(seg.start, seg.start + 40)}…` : text.slice(seg.start, seg.end);
       out.push({
-        start: seg.start, end: seg.end, severity: 'error', code: 'json-syntax',
-        message: 'Expected a JSON object (a command, optionally after `->`, a `<-` reply, or a wait-event clause)',
+        start: seg.start, end: seg.end, severity: 'error', code: 'json-syntax', message: `expected a JSON object ({ … }), found '${shown}'`,
       });
       continue;
     }
+    // Past the cap, only syntax is counted: the schema checks of a cell that long would not be read.
+    if (out.length > MAX_PROBLEMS) {
+      const parsed = parseJson(text, seg.start, seg.end, 0);
+      dropped += parsed.problemCount;
+      continue;
+    }
     const checker = new SegmentChecker(text, seg.start, seg.end, schema, ctx, out);
-    checker.run(seg.kind);
+    dropped += checker.run(seg.kind);
   }
-  return out.sort((a, b) => a.start - b.start || a.end - b.end);
+  return capProblems(out, out.length + dropped, (message, at): Diagnostic => ({ start: at, end: at, severity: 'error', code: 'too-many-problems', message }));
 }
 
-function syntaxMessage(code: ParseErrorCode): string {
-  switch (code) {
-    case ParseErrorCode.InvalidSymbol: return 'Invalid symbol';
-    case ParseErrorCode.InvalidNumberFormat: return 'Invalid number format';
-    case ParseErrorCode.PropertyNameExpected: return 'Expected a member name in double quotes';
-    case ParseErrorCode.ValueExpected: return 'Expected a value';
-    case ParseErrorCode.ColonExpected: return 'Expected a colon';
-    case ParseErrorCode.CommaExpected: return 'Expected a comma';
-    case ParseErrorCode.CloseBraceExpected: return 'Expected a closing brace';
-    case ParseErrorCode.CloseBracketExpected: return 'Expected a closing bracket';
-    case ParseErrorCode.EndOfFileExpected: return 'Expected the end of the object';
-    case ParseErrorCode.InvalidCommentToken: return 'Invalid comment';
-    case ParseErrorCode.UnexpectedEndOfComment: return 'Unterminated comment';
-    case ParseErrorCode.UnexpectedEndOfString: return 'Unterminated string';
-    case ParseErrorCode.UnexpectedEndOfNumber: return 'Unterminated number';
-    case ParseErrorCode.InvalidUnicode: return 'Invalid unicode escape';
-    case ParseErrorCode.InvalidEscapeCharacter: return 'Invalid escape character';
-    case ParseErrorCode.InvalidCharacter: return 'Invalid character';
-    default: return 'Invalid JSON';
-  }
-}
-
-/** The closest candidate within a small edit distance, with `_` and `-` treated as the same. */
-export function didYouMean(name: string, candidates: Iterable<string>): string | undefined {
-  const norm = (s: string): string => s.toLowerCase().replace(/_/g, '-');
-  const n = norm(name);
-  let best: string | undefined;
-  let bestScore = Infinity;
-  const limit = Math.max(2, Math.floor(name.length / 3));
-  for (const c of candidates) {
-    if (c === name) continue;
-    const nc = norm(c);
-    let score: number;
-    if (nc === n) score = 0;
-    else if (n.length >= 3 && (nc.startsWith(n) || n.startsWith(nc))) score = 1 + Math.abs(nc.length - n.length) / 100;
-    else score = editDistance(n, nc, limit);
-    if (score <= limit && score < bestScore) {
-      bestScore = score;
-      best = c;
-    }
-  }
-  return best;
-}
-
-/** Levenshtein distance, giving up (returning limit + 1) once it must exceed `limit`. */
-function editDistance(a: string, b: string, limit: number): number {
-  if (Math.abs(a.length - b.length) > limit) return limit + 1;
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    let rowMin = i;
-    for (let j = 1; j <= b.length; j++) {
-      const v = Math.min(
-        (prev[j] as number) + 1,
-        (cur[j - 1] as number) + 1,
-        (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-      cur.push(v);
-      if (v < rowMin) rowMin = v;
-    }
-    if (rowMin > limit) return limit + 1;
-    prev = cur;
-  }
-  return prev[b.length] as number;
-}
-
-function withSuggestion(message: string, suggestion: string | undefined): string {
-  return suggestion === undefined ? message : `${message}; did you mean '${suggestion}'?`;
+/** A validator problem as a diagnostic. */
+export function problemDiagnostic(p: Problem): Diagnostic {
+  const d: Diagnostic = { start: p.start, end: p.end, severity: p.severity, code: p.code, message: p.message };
+  if (p.suggestion !== undefined) d.data = { suggestion: p.suggestion };
+  return d;
 }
 
 interface Prop {
@@ -174,13 +131,7 @@ interface Prop {
 }
 
 function propsOf(obj: Node): Prop[] {
-  const out: Prop[] = [];
-  for (const p of obj.children ?? []) {
-    const key = p.children?.[0];
-    if (!key || key.type !== 'string') continue;
-    out.push({ name: String(key.value), key, value: p.children?.[1] });
-  }
-  return out;
+  return membersOf(obj);
 }
 
 /** QEMU names nested parameters 'model.name' and 'bitmaps[0].name'; so do we. */
@@ -225,96 +176,64 @@ class SegmentChecker {
     return this.seg.slice(node.offset, node.offset + node.length);
   }
 
-  run(kind: 'send' | 'expect' | 'wait'): void {
-    const errors: ParseError[] = [];
-    const root = parseTree(this.seg, errors, { allowTrailingComma: false, disallowComments: false });
-    let lastOffset = -1;
-    for (const e of errors) {
-      // jsonc-parser often reports two errors at one place (a missing name, then a missing value).
-      if (e.offset === lastOffset) continue;
-      lastOffset = e.offset;
+  /** Checks the segment; returns how many syntax problems were not listed (the parser's cap). */
+  run(kind: 'send' | 'expect' | 'wait'): number {
+    const parsed = parseJson(this.text, this.base, this.base + this.seg.length);
+    for (const p of parsed.problems) {
       // An error at the end of the segment has no character of its own: mark the last one.
-      const offset = Math.min(e.offset, Math.max(0, this.seg.length - 1));
-      const length = Math.max(1, Math.min(e.length, this.seg.length - offset));
-      this.add({ offset, length }, 'error', 'json-syntax', syntaxMessage(e.error));
+      const end = this.base + this.seg.length;
+      const start = Math.min(p.start, Math.max(this.base, end - 1));
+      this.out.push(problemDiagnostic({ ...p, start, end: Math.max(start + 1, Math.min(p.end, end)) }));
     }
-    this.incomplete = errors.length > 0;
-    if (!root) return;
-    this.checkDuplicates(root);
-    if (kind === 'expect') return;
+    this.incomplete = parsed.problemCount > 0;
+    const root = parsed.root;
+    const dropped = parsed.problemCount - parsed.problems.length;
+    if (!root) return dropped;
+    this.shape(checkDuplicates, root);
+    if (kind === 'expect') return dropped;
     if (root.type !== 'object') {
       this.add(root, 'error', 'json-syntax', 'QMP input must be a JSON object');
-      return;
+      return dropped;
     }
     if (kind === 'wait') this.checkWait(root);
     else this.checkCommand(root);
+    return dropped;
   }
 
-  /** QEMU's parser rejects an object with a repeated key ("JSON parse error, duplicate key"). */
-  private checkDuplicates(node: Node): void {
-    if (node.type === 'object') {
-      const seen = new Set<string>();
-      for (const p of propsOf(node)) {
-        if (seen.has(p.name)) {
-          this.add(p.key, 'error', 'json-syntax', `Duplicate key '${p.name}': QEMU rejects the whole input`);
-        }
-        seen.add(p.name);
+  /** Runs one of the shared validator's checks and adds its problems. */
+  private shape<T>(check: (root: Node, base: number, out: Problem[], incomplete?: boolean) => T, root: Node): T {
+    const problems: Problem[] = [];
+    const result = check(root, this.base, problems, this.incomplete);
+    for (const p of problems) {
+      const d = problemDiagnostic(p);
+      if (p.code === 'missing-member') {
+        d.data = { missing: ['execute'], objectStart: this.base + root.offset, objectEnd: this.base + root.offset + root.length };
       }
+      this.out.push(d);
     }
-    for (const c of node.children ?? []) this.checkDuplicates(c);
+    return result;
+  }
+
+  /** A deprecated (unstable) use: a warning, or an error when QEMU's -compat policy rejects it. */
+  private feature(node: Node, which: 'deprecated' | 'unstable', message: string, data: DiagnosticData): void {
+    const action = which === 'deprecated' ? this.ctx.compat?.deprecatedInput : this.ctx.compat?.unstableInput;
+    if (action === 'reject' || action === 'crash') {
+      const how = action === 'crash' ? 'QEMU aborts' : 'QEMU refuses it';
+      this.add(node, 'error', which, `${message}, and this QEMU's -compat ${which}-input=${action} policy means ${how}`, data);
+    } else {
+      this.add(node, 'warning', which, message, data);
+    }
   }
 
   private checkCommand(root: Node): void {
-    const props = propsOf(root);
-    const get = (n: string): Prop | undefined => props.find((p) => p.name === n);
-    for (const p of props) {
-      if (TOP_LEVEL_KEYS.includes(p.name) || p.name === 'control') continue;
-      const suggestion = didYouMean(p.name, TOP_LEVEL_KEYS);
-      this.add(p.key, 'error', 'unexpected-key', withSuggestion(`QMP input member '${p.name}' is unexpected`, suggestion),
-        suggestion === undefined ? undefined : { suggestion });
-    }
-    const execute = get('execute');
-    const execOob = get('exec-oob');
-    const control = get('control');
-    let legacyOob = false;
-    if (control) {
-      const v = control.value;
-      const only = v?.type === 'object' ? propsOf(v) : [];
-      const runOob = only.length === 1 && only[0]?.name === 'run-oob' ? only[0].value : undefined;
-      if (runOob?.type === 'boolean') {
-        legacyOob = runOob.value === true;
-        const parent = control.key.parent as Node;
-        this.add(parent, 'warning', 'legacy-control',
-          "'control': {'run-oob': …} is the 2018 draft spelling, which QEMU rejects; it is sent as 'exec-oob'",
-          { suggestion: 'exec-oob' });
-      } else {
-        this.add(control.key, 'error', 'unexpected-key', "QMP input member 'control' is unexpected");
-      }
-    }
-    if (execute && execOob) {
-      this.add(execute.key, 'error', 'unexpected-key', "QMP input member 'execute' clashes with 'exec-oob'");
-    }
-    const nameProp = execOob ?? execute;
-    if (!nameProp) {
-      if (!this.incomplete) {
-        this.add({ offset: root.offset, length: 1 }, 'error', 'missing-member', "QMP input lacks member 'execute'",
-          { missing: ['execute'], objectStart: this.base + root.offset, objectEnd: this.base + root.offset + root.length });
-      }
-      return;
-    }
-    const nameNode = nameProp.value;
-    if (!nameNode) return;
-    if (nameNode.type !== 'string') {
-      this.add(nameNode, 'error', 'wrong-type', `QMP input member '${nameProp.name}' must be a string`);
-      return;
-    }
-    const args = get('arguments');
-    if (args?.value && args.value.type !== 'object') {
-      this.add(args.value, 'error', 'wrong-type', "QMP input member 'arguments' must be an object");
-    }
-    const oob = execOob !== undefined || legacyOob;
+    const shape = this.shape(checkCommandShape, root);
+    const nameNode = shape.nameNode;
+    if (nameNode === undefined) return;
+    const args = shape.arguments;
+    const oob = shape.oob;
+    const oobAnchor = shape.oobKey ?? nameNode;
     if (oob && this.ctx.oobNegotiated === false) {
-      this.add(execOob ? execOob.key : (control as Prop).key, 'warning', 'oob-not-negotiated',
+      this.add(oobAnchor, 'warning', 'oob-not-negotiated',
         "Out-of-band execution was not negotiated for this session (the 'oob' capability); QEMU rejects 'exec-oob'");
     }
     const schema = this.schema;
@@ -327,15 +246,10 @@ class SegmentChecker {
         suggestion === undefined ? { command: name } : { suggestion, command: name });
       return;
     }
-    if (cmd.deprecated) {
-      this.add(nameNode, 'warning', 'deprecated', `The command ${name} is deprecated`, { command: name });
-    }
-    if (cmd.unstable) {
-      this.add(nameNode, 'warning', 'unstable', `The command ${name} is unstable (experimental)`, { command: name });
-    }
+    if (cmd.deprecated) this.feature(nameNode, 'deprecated', `The command ${name} is deprecated`, { command: name });
+    if (cmd.unstable) this.feature(nameNode, 'unstable', `The command ${name} is unstable (experimental)`, { command: name });
     if (oob && !cmd.allowOob) {
-      const anchor = execOob ? execOob.key : (control as Prop).key;
-      this.add(anchor, 'error', 'oob-not-allowed', `The command ${name} does not support OOB`,
+      this.add(oobAnchor, 'error', 'oob-not-allowed', `The command ${name} does not support OOB`,
         { suggestion: 'execute', command: name });
     }
     if (args?.value && args.value.type !== 'object') return;
@@ -360,28 +274,10 @@ class SegmentChecker {
   }
 
   private checkWait(root: Node): void {
-    const props = propsOf(root);
-    for (const p of props) {
-      if (WAIT_KEYS.includes(p.name)) continue;
-      const suggestion = didYouMean(p.name, WAIT_KEYS);
-      this.add(p.key, 'error', 'unexpected-key',
-        withSuggestion(`'${p.name}' is not part of a wait clause (wait-event, data, timeout)`, suggestion),
-        suggestion === undefined ? undefined : { suggestion });
-    }
-    const timeout = props.find((p) => p.name === 'timeout')?.value;
-    if (timeout && (timeout.type !== 'number' || Number(timeout.value) < 0)) {
-      this.add(timeout, 'error', 'wrong-type', "'timeout' must be a non-negative number of milliseconds");
-    }
-    const nameNode = props.find((p) => p.name === 'wait-event')?.value;
-    const data = props.find((p) => p.name === 'data')?.value;
-    if (data && data.type !== 'object') {
-      this.add(data, 'error', 'wrong-type', "'data' must be an object (a subset of the event's data)");
-    }
+    const wait = this.shape(checkWaitShape, root);
+    const nameNode = wait.eventNode;
+    const data = wait.data;
     if (!nameNode) return;
-    if (nameNode.type !== 'string') {
-      this.add(nameNode, 'error', 'wrong-type', "'wait-event' must be an event name");
-      return;
-    }
     const schema = this.schema;
     if (!schema) return;
     const name = String(nameNode.value);
@@ -462,8 +358,8 @@ class SegmentChecker {
             { path: jpath.slice(0, -1), command: opts.command, ...(suggestion === undefined ? {} : { suggestion }) });
           return;
         }
-        if (ev.deprecated) this.add(node, 'warning', 'deprecated', `The value '${value}' of '${qpath}' is deprecated`, { command: opts.command });
-        if (ev.unstable) this.add(node, 'warning', 'unstable', `The value '${value}' of '${qpath}' is unstable (experimental)`, { command: opts.command });
+        if (ev.deprecated) this.feature(node, 'deprecated', `The value '${value}' of '${qpath}' is deprecated`, { command: opts.command });
+        if (ev.unstable) this.feature(node, 'unstable', `The value '${value}' of '${qpath}' is unstable (experimental)`, { command: opts.command });
         return;
       }
       case 'array':
@@ -545,8 +441,8 @@ class SegmentChecker {
           { path: jpath, command: opts.command, ...(suggestion === undefined ? {} : { suggestion }) });
         continue;
       }
-      if (m.deprecated) this.add(p.key, 'warning', 'deprecated', `Parameter '${memberPath}' is deprecated`, { path: jpath, command: opts.command });
-      if (m.unstable) this.add(p.key, 'warning', 'unstable', `Parameter '${memberPath}' is unstable (experimental)`, { path: jpath, command: opts.command });
+      if (m.deprecated) this.feature(p.key, 'deprecated', `Parameter '${memberPath}' is deprecated`, { path: jpath, command: opts.command });
+      if (m.unstable) this.feature(p.key, 'unstable', `Parameter '${memberPath}' is unstable (experimental)`, { path: jpath, command: opts.command });
       if (!p.value) continue;
       // device_add and the like convert scalar properties to strings themselves: a type mismatch on a
       // declared member there is only a warning.

@@ -8,6 +8,7 @@
 
 import { createScanner, ScanError, SyntaxKind } from 'jsonc-parser';
 import { segmentJsonCell, type Segment } from '../notebook/format/segments';
+import { tooDeepAt } from '../notebook/format/validate';
 
 /** A text range by UTF-16 offsets, `end` exclusive. */
 export interface OffsetRange {
@@ -222,6 +223,11 @@ export function parseCellObjects(text: string): ParsedObject[] {
   const out: ParsedObject[] = [];
   for (const segment of segmentJsonCell(text)) {
     if (segment.kind === 'junk') continue;
+    // Deeper than QEMU accepts: the diagnostics say so; the recursive tree below is not built.
+    if (tooDeepAt(text, segment.start, segment.end) !== undefined) {
+      out.push({ segment, tokens: [], root: undefined });
+      continue;
+    }
     const tokens = tokenize(text, segment.start, segment.end);
     const root = parseTokens(tokens);
     out.push({ segment, tokens, root: root?.type === 'object' ? root : undefined });

@@ -4,14 +4,12 @@
 
 import * as vscode from 'vscode';
 import { Schema } from '../qmp/schema';
-import { codeActions, switchToExecOob, type TextEdit } from './codeActions';
-import { type CompletionItem, complete } from './completion';
-import { type Diagnostic, diagnose } from './diagnostics';
-import { hover } from './hover';
+import { switchToExecOob, type TextEdit } from './codeActions';
+import type { CompletionItem } from './completion';
+import type { CompatPolicy, Diagnostic } from './diagnostics';
 import type { QmpDocs } from './manpage';
-import { oobHints } from './oobHints';
-import { completeShell } from './shellCompletion';
-import { parseShellCell } from '../notebook/format/shell';
+import { manPageDocs, type DocsProvider } from './providers';
+import { languageService, type LanguageContext, type LanguageService } from './service';
 
 /** A QEMU version as the session layer reports it. */
 export interface SchemaVersionLike {
@@ -28,8 +26,18 @@ export interface SchemaSource {
   onDidChange: vscode.Event<void>;
   /** Whether the connection negotiated OOB; undefined when not connected. */
   oobNegotiated(uri?: vscode.Uri): boolean | undefined;
-  /** The QMP reference documentation (qemu-qmp-ref(7)), when installed; read on first call and kept. */
-  docs(): QmpDocs | undefined;
+  /**
+   * The QMP reference documentation, if the source provides it; otherwise the adapter reads qemu-qmp-ref(7)
+   * itself through a DocsProvider (asynchronously, after activation, honouring qmp.manPage and workspace trust).
+   */
+  docs?(): QmpDocs | undefined;
+  /** The device types QEMU lists (qom-list-types), for device_add's `driver`; undefined when unknown. */
+  deviceTypes?(uri?: vscode.Uri): readonly string[] | undefined;
+  /**
+   * QEMU's -compat input policy for a document (from its profile or its notebook's front matter); undefined
+   * means QEMU's default (accept deprecated and unstable input). Optional: older sources do not know it.
+   */
+  compat?(uri?: vscode.Uri): CompatPolicy | undefined;
 }
 
 const SELECTOR: vscode.DocumentSelector = [{ language: 'qmp' }, { language: 'qmp-shell' }];
@@ -42,6 +50,21 @@ const MAN_PAGE_DELAY_MS = 2000;
 function schemaOf(source: SchemaSource, uri: vscode.Uri): { schema: Schema; cached: boolean } | undefined {
   const snap = source.current(uri);
   return snap !== undefined && snap.schema instanceof Schema ? { schema: snap.schema, cached: snap.cached } : undefined;
+}
+
+/** The service and the context for a document; undefined for languages without a service. */
+function serviceFor(source: SchemaSource, doc: vscode.TextDocument, docs: QmpDocs | undefined): { svc: LanguageService; ctx: LanguageContext } | undefined {
+  if (doc.languageId !== 'qmp' && doc.languageId !== 'qmp-shell') return undefined;
+  const svc = languageService(doc.languageId);
+  if (svc === undefined) return undefined;
+  const s = schemaOf(source, doc.uri);
+  return {
+    svc,
+    ctx: {
+      schema: s?.schema, cached: s?.cached === true, oobNegotiated: source.oobNegotiated(doc.uri), docs,
+      compat: source.compat?.(doc.uri), deviceTypes: source.deviceTypes?.(doc.uri),
+    },
+  };
 }
 
 function range(doc: vscode.TextDocument, start: number, end: number): vscode.Range {
@@ -88,7 +111,7 @@ const SEVERITY: Record<Diagnostic['severity'], vscode.DiagnosticSeverity> = {
 function toVscodeDiagnostic(doc: vscode.TextDocument, d: Diagnostic): vscode.Diagnostic {
   const out = new vscode.Diagnostic(range(doc, d.start, d.end), d.message, SEVERITY[d.severity]);
   out.code = d.code;
-  out.source = 'qmp';
+  out.source = doc.languageId === 'qmp-shell' ? 'qmp-shell' : 'qmp';
   if (d.code === 'deprecated') out.tags = [vscode.DiagnosticTag.Deprecated];
   return out;
 }
@@ -102,31 +125,39 @@ function toWorkspaceEdit(doc: vscode.TextDocument, edits: readonly TextEdit[]): 
 /** Registers every language feature; dispose the result to remove them all. */
 export function registerLanguageFeatures(context: vscode.ExtensionContext, schemaSource: SchemaSource): vscode.Disposable {
   const disposables: vscode.Disposable[] = [];
-  // Documentation comes from the schema source, which reads qemu-qmp-ref(7) once (honouring qmp.manPage and
-  // workspace trust); warm it in the background so the first hover or completion does not wait for it.
-  const manPageTimer = setTimeout(() => { schemaSource.docs(); }, MAN_PAGE_DELAY_MS);
-  disposables.push({ dispose: () => clearTimeout(manPageTimer) });
-  const docs = (): QmpDocs | undefined => schemaSource.docs();
+  // Documentation: qemu-qmp-ref(7) read once, asynchronously (honouring qmp.manPage and workspace trust), started
+  // a little after activation so that neither activation nor the first hover waits for it.
+  // The path names a file to read, so it counts only in a trusted workspace; otherwise the installed page.
+  const newProvider = (): DocsProvider => {
+    const configured = vscode.workspace.isTrusted ? vscode.workspace.getConfiguration('qmp').get<string>('manPage')?.trim() : undefined;
+    return manPageDocs({ file: configured !== undefined && configured !== '' ? configured : undefined });
+  };
+  let provider: DocsProvider | undefined;
+  const docs = (): QmpDocs | undefined => (schemaSource.docs !== undefined ? schemaSource.docs() : (provider ??= newProvider()).current());
+  const manPageTimer = setTimeout(() => { docs(); }, MAN_PAGE_DELAY_MS);
+  disposables.push(
+    { dispose: () => clearTimeout(manPageTimer) },
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('qmp.manPage')) provider = undefined;
+    }),
+    vscode.workspace.onDidGrantWorkspaceTrust(() => { provider = undefined; }),
+  );
   const collection = vscode.languages.createDiagnosticCollection('qmp');
   disposables.push(collection);
 
   disposables.push(vscode.languages.registerCompletionItemProvider(SELECTOR, {
     provideCompletionItems(doc, position) {
-      const s = schemaOf(schemaSource, doc.uri);
-      const text = doc.getText();
-      const offset = doc.offsetAt(position);
-      const result = doc.languageId === 'qmp-shell'
-        ? completeShell(text, offset, s?.schema)
-        : complete(text, offset, s?.schema, { oobNegotiated: schemaSource.oobNegotiated(doc.uri), docs: docs() });
+      const found = serviceFor(schemaSource, doc, docs());
+      if (found === undefined) return [];
+      const result = found.svc.complete(doc.getText(), doc.offsetAt(position), found.ctx);
       return result.items.map((i) => toVscodeItem(doc, position, i));
     },
   }, ...TRIGGERS));
 
   disposables.push(vscode.languages.registerHoverProvider(SELECTOR, {
     provideHover(doc, position) {
-      const s = schemaOf(schemaSource, doc.uri);
-      const language = doc.languageId === 'qmp-shell' ? 'qmp-shell' : 'qmp';
-      const h = hover(doc.getText(), doc.offsetAt(position), s?.schema, docs(), { cached: s?.cached === true, language });
+      const found = serviceFor(schemaSource, doc, docs());
+      const h = found?.svc.hover(doc.getText(), doc.offsetAt(position), found.ctx);
       if (h === undefined) return undefined;
       const md = new vscode.MarkdownString(h.contents);
       return new vscode.Hover(md, range(doc, h.range.start, h.range.end));
@@ -136,20 +167,10 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext, schem
   // Diagnostics: recomputed shortly after each change, and for every open document when the schema changes.
   const timers = new Map<string, ReturnType<typeof setTimeout>>();
   const refresh = (doc: vscode.TextDocument): void => {
-    if (doc.languageId === 'qmp-shell') {
-      // The shorthand's own parser reports what the runner would refuse (syntax, values of the wrong kind).
-      const parsed = parseShellCell(doc.getText(), schemaOf(schemaSource, doc.uri)?.schema);
-      collection.set(doc.uri, parsed.errors.map((e) => {
-        const d = new vscode.Diagnostic(range(doc, e.start, e.end), e.message, vscode.DiagnosticSeverity.Error);
-        d.source = 'qmp-shell';
-        return d;
-      }));
-      return;
-    }
-    if (doc.languageId !== 'qmp') return;
-    const s = schemaOf(schemaSource, doc.uri);
-    const found = diagnose(doc.getText(), s?.schema, { oobNegotiated: schemaSource.oobNegotiated(doc.uri) });
-    collection.set(doc.uri, found.map((d) => toVscodeDiagnostic(doc, d)));
+    // Diagnostics need no documentation: the man page is not loaded for them.
+    const found = serviceFor(schemaSource, doc, undefined);
+    if (found === undefined) return;
+    collection.set(doc.uri, found.svc.diagnose(doc.getText(), found.ctx).map((d) => toVscodeDiagnostic(doc, d)));
   };
   const schedule = (doc: vscode.TextDocument): void => {
     if (doc.languageId !== 'qmp' && doc.languageId !== 'qmp-shell') return;
@@ -178,13 +199,12 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext, schem
   );
   refreshAll();
 
-  disposables.push(vscode.languages.registerCodeActionsProvider({ language: 'qmp' }, {
+  disposables.push(vscode.languages.registerCodeActionsProvider(SELECTOR, {
     provideCodeActions(doc, r, ctx) {
-      const s = schemaOf(schemaSource, doc.uri);
-      const text = doc.getText();
-      // Diagnosed afresh so that the fixes see the data the editor's diagnostics do not carry.
-      const found = diagnose(text, s?.schema, { oobNegotiated: schemaSource.oobNegotiated(doc.uri) });
-      return codeActions(text, doc.offsetAt(r.start), doc.offsetAt(r.end), found, s?.schema).map((a) => {
+      const found = serviceFor(schemaSource, doc, undefined);
+      if (found === undefined) return [];
+      // Diagnosed afresh (inside the service) so that the fixes see the data the editor's diagnostics do not carry.
+      return found.svc.codeActions(doc.getText(), doc.offsetAt(r.start), doc.offsetAt(r.end), found.ctx).map((a) => {
         const kind = a.kind === 'quickfix' ? vscode.CodeActionKind.QuickFix : vscode.CodeActionKind.RefactorRewrite;
         const action = new vscode.CodeAction(a.title, kind);
         action.edit = toWorkspaceEdit(doc, a.edits);
@@ -201,11 +221,11 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext, schem
 
   const lensChanged = new vscode.EventEmitter<void>();
   disposables.push(lensChanged, schemaSource.onDidChange(() => lensChanged.fire()));
-  disposables.push(vscode.languages.registerCodeLensProvider({ language: 'qmp' }, {
+  disposables.push(vscode.languages.registerCodeLensProvider(SELECTOR, {
     onDidChangeCodeLenses: lensChanged.event,
     provideCodeLenses(doc) {
-      const s = schemaOf(schemaSource, doc.uri);
-      const hints = oobHints(doc.getText(), s?.schema, { oobNegotiated: schemaSource.oobNegotiated(doc.uri) });
+      const found = serviceFor(schemaSource, doc, undefined);
+      const hints = found?.svc.hints(doc.getText(), found.ctx) ?? [];
       return hints.map((h) => {
         const r = range(doc, h.start, h.end);
         if (h.kind === 'can-run-oob') {

@@ -1,66 +1,65 @@
-// One NotebookController per connection profile, and the execution of cells.
+// One NotebookController per connection profile, and the rendering of cell runs.
 //
-// Ordering: the in-band cells of a notebook run one after another on a queue, like a Jupyter kernel, and a
-// Run All stops at its first failing cell. Out-of-band cells (every command `exec-oob`) never join that
-// queue: they go out at once, even while an in-band cell waits for QEMU, and finish when QEMU answers
-// them. QEMU serializes in-band commands itself, so queueing them here loses nothing and keeps the outputs
-// in cell order.
+// Running is the engine's (src/run): one RunEngine per notebook schedules the cells (in-band cells in order
+// on one queue, like a Jupyter kernel; an all-out-of-band cell as soon as every cell above it in its batch
+// has been sent; a batch stops at its first failure), runs their steps, waits for events and gives each
+// event to one cell. This file connects the session when a cell starts, and renders the engine's transcript
+// records as cell outputs, coalesced (at most one append per 50 ms per cell).
 //
 // A running cell stops at once when it is interrupted, when its session loses its connection, or when its
-// execution is cancelled; the client drops a late reply because the command's AbortSignal fired.
+// execution is cancelled: its AbortSignal fires with a StopRequest saying why.
 import * as vscode from 'vscode';
-import { CommandTimeoutError, EventTimeoutError, OobRefusedError } from '../qmp/errors';
-import type { ClientLike, EventRecord } from '../session/ports';
 import { describeProfile, type Profile } from '../session/profiles';
 import { errorText, type Session, type SessionManager } from '../session/sessionManager';
 import { explainUntrusted, UntrustedWorkspaceError } from '../session/trust';
-import { describeProblem, isCellLanguage, isOobPlan, planCell, type CellPlan, type RunStep } from './cellPlan';
-import { eventOutput, failureOutput, replyOutput, sentOutput } from './outputs';
-import { eventDataMatches } from './format/eventMatch';
+import {
+  Batcher, CODE_LANGUAGES, isCodeLanguage, planCell, RunEngine, StopRequest,
+  type CellPlan, type CommandStep, type EngineClient, type RunOutcome, type TranscriptRecord,
+} from '../run/index';
+import { eventOutput, expectedReplyOutput, failureOutput, noteOutput, replyOutput, sentOutput } from './outputs';
+import { eventsDroppedText, failureText, failureTitle } from './recordText';
 
 export const notebookType = 'qmp-notebook';
-export const cellLanguages = ['qmp', 'qmp-shell', 'hmp'];
+export const cellLanguages: string[] = [...CODE_LANGUAGES];
 
 /** The metadata key of a notebook that names its profile (written by the serializer as the file header). */
 export const profileMetadataKey = 'profile';
 
-/** How a cell run ended, kept for tests and for Run All. */
-export type RunOutcome = 'succeeded' | 'failed' | 'interrupted' | 'skipped';
-
-class StopCell extends Error {
-  constructor(readonly title: string, message: string) {
-    super(message);
-  }
-}
+export type { RunOutcome };
 
 /** One cell's execution, from queued to ended. */
 class CellRun {
   readonly abort = new AbortController();
-  private outputs: Promise<void> = Promise.resolve();
+  readonly outputs: Batcher<vscode.NotebookCellOutput>;
   started = false;
   /** Set once the cell has a connection; only then does losing it stop the cell. */
   connected = false;
   ended = false;
-  /** Why the run was stopped from outside (interrupt, lost connection). */
-  stopReason: { title: string; message: string } | undefined;
+  plan: CellPlan | undefined;
+  /** The schema the plan was made with was a cached one: plan again once connected. */
+  planCached = false;
 
-  constructor(readonly cell: vscode.NotebookCell, readonly execution: vscode.NotebookCellExecution, readonly profile: string) {}
-
-  /** Appends outputs strictly in the order they were produced. */
-  append(output: vscode.NotebookCellOutput): void {
-    if (this.ended) return;
-    this.outputs = this.outputs.then(() => this.execution.appendOutput(output)).then(undefined, () => undefined);
+  constructor(readonly key: number, readonly cell: vscode.NotebookCell, readonly execution: vscode.NotebookCellExecution,
+    readonly profile: string) {
+    this.outputs = new Batcher((items) => (this.ended ? undefined : this.execution.appendOutput(items)));
   }
 
-  stop(title: string, message: string): void {
-    if (this.stopReason || this.ended) return;
-    this.stopReason = { title, message };
-    this.abort.abort(new StopCell(title, message));
+  get stopped(): boolean {
+    return this.abort.signal.aborted;
+  }
+
+  append(output: vscode.NotebookCellOutput): void {
+    if (!this.ended) this.outputs.push(output);
+  }
+
+  stop(kind: 'interrupted' | 'connection-lost', message: string): void {
+    if (this.stopped || this.ended) return;
+    this.abort.abort(new StopRequest(kind, message));
   }
 
   async end(success: boolean | undefined): Promise<void> {
     if (this.ended) return;
-    await this.outputs;
+    await this.outputs.settle();
     this.ended = true;
     // A queued cell that never ran is still started first (without a time, so no clock shows): ending an
     // execution that never started is not something every VS Code version accepts.
@@ -71,9 +70,9 @@ class CellRun {
 
 /** Everything that runs in one notebook. */
 class NotebookRunner {
-  inBandTail: Promise<unknown> = Promise.resolve();
-  readonly runs = new Set<CellRun>();
-  executionOrder = 0;
+  readonly runs = new Map<number, CellRun>();
+  nextKey = 0;
+  constructor(readonly engine: RunEngine) {}
 }
 
 export interface CellRunRecord {
@@ -81,6 +80,7 @@ export interface CellRunRecord {
   outcome: RunOutcome;
 }
 
+/** The title of a failure output, by the engine's failure kind. */
 
 export class QmpControllers implements vscode.Disposable {
   private readonly controllers = new Map<string, vscode.NotebookController>();
@@ -214,15 +214,19 @@ export class QmpControllers implements vscode.Disposable {
   private runner(notebook: vscode.NotebookDocument): NotebookRunner {
     let r = this.runners.get(notebook);
     if (!r) {
-      r = new NotebookRunner();
+      const runner: NotebookRunner = new NotebookRunner(new RunEngine({
+        client: (key) => this.clientFor(runner, key),
+        commandTimeoutMs: () => vscode.workspace.getConfiguration('qmp').get<number>('commandTimeoutMs') ?? 0,
+      }));
+      r = runner;
       this.runners.set(notebook, r);
     }
     return r;
   }
 
   private interrupt(profile: string, notebook: vscode.NotebookDocument): void {
-    for (const run of this.runner(notebook).runs) {
-      if (run.profile === profile) run.stop('Interrupted', 'The cell was interrupted; a late reply from QEMU is dropped.');
+    for (const run of this.runner(notebook).runs.values()) {
+      if (run.profile === profile) run.stop('interrupted', 'Interrupted');
     }
   }
 
@@ -232,9 +236,9 @@ export class QmpControllers implements vscode.Disposable {
     if (controller) this.describeState(controller, s);
     if (s.state === 'connected' || s.state === 'connecting') return;
     for (const nb of vscode.workspace.notebookDocuments) {
-      for (const run of this.runners.get(nb)?.runs ?? []) {
+      for (const run of this.runners.get(nb)?.runs.values() ?? []) {
         if (run.profile === s.name && run.connected) {
-          run.stop('Disconnected', `The connection to "${s.name}" ended while the cell ran${s.lastError ? `: ${s.lastError}` : '.'}`);
+          run.stop('connection-lost', `The connection to "${s.name}" ended while the cell ran${s.lastError ? `: ${s.lastError}` : ''}`);
         }
       }
     }
@@ -255,9 +259,9 @@ export class QmpControllers implements vscode.Disposable {
         this.log.warn(`cell ${cell.index + 1} was not run: ${errorText(err)}`);
         continue;
       }
-      const run = new CellRun(cell, execution, profile);
-      execution.token.onCancellationRequested(() => run.stop('Cancelled', 'The cell execution was cancelled.'));
-      runner.runs.add(run);
+      const run = new CellRun(++runner.nextKey, cell, execution, profile);
+      execution.token.onCancellationRequested(() => run.stop('interrupted', 'Cancelled'));
+      runner.runs.set(run.key, run);
       runs.push(run);
     }
     if (!vscode.workspace.isTrusted) {
@@ -265,38 +269,103 @@ export class QmpControllers implements vscode.Disposable {
       void explainUntrusted(new UntrustedWorkspaceError('Running QMP cells'));
       return;
     }
-    // A batch (Run All, Run Above...) stops at its first failing in-band cell; OOB cells never wait.
-    let batchFailed = false;
-    const done: Promise<unknown>[] = [];
-    for (const run of runs) {
+    const jobs = runs.map((run) => {
       const plan = this.plan(run);
-      if (isOobPlan(plan)) {
-        done.push(this.runCell(runner, run, plan));
-        continue;
-      }
-      const previous = runner.inBandTail;
-      const mine = previous.then(async () => {
-        if (batchFailed) {
-          await this.skip(runner, run);
-          return;
-        }
-        const outcome = await this.runCell(runner, run);
-        if (outcome !== 'succeeded') batchFailed = true;
-      });
-      runner.inBandTail = mine.then(undefined, () => undefined);
-      done.push(mine);
-    }
-    await Promise.allSettled(done);
+      run.plan = plan;
+      return { cell: run.key, plan, replan: () => (run.planCached ? this.plan(run) : plan), signal: run.abort.signal };
+    });
+    await runner.engine.run(jobs, (r) => this.render(runner, r));
   }
 
   /** Parses with the schema the session has now (live or cached). */
   private plan(run: CellRun): CellPlan {
     const language = run.cell.document.languageId;
-    if (!isCellLanguage(language)) {
-      return { steps: [], problems: [{ message: `Cells in ${language} cannot run on QEMU; use qmp, qmp-shell or hmp.` }] };
+    if (!isCodeLanguage(language)) {
+      return { steps: [], problems: [{ message: `Cells in ${language} cannot run on QEMU; use ${CODE_LANGUAGES.join(', ')}.` }] };
     }
-    const schema = this.sessions.session(run.profile)?.schema?.schema;
-    return planCell(run.cell.document.getText(), language, schema);
+    const schema = this.sessions.session(run.profile)?.schema;
+    run.planCached = schema?.cached ?? true;
+    const plan = planCell(run.cell.document.getText(), language, schema?.schema);
+    run.plan = plan;
+    return plan;
+  }
+
+  /** The engine asks for the client when a cell starts: connect its session first when needed. */
+  private async clientFor(runner: NotebookRunner, key: number): Promise<EngineClient> {
+    const run = runner.runs.get(key);
+    if (!run) throw new Error('The cell is no longer running.');
+    const session = await this.connected(run);
+    const client = session.liveClient;
+    if (!client) throw new Error(`"${run.profile}" is not connected.`);
+    run.connected = true;
+    return client;
+  }
+
+  /** Renders one transcript record as outputs of its cell. */
+  private render(runner: NotebookRunner, r: TranscriptRecord): void {
+    const run = runner.runs.get(r.cell);
+    if (!run) return;
+    const step = r.type !== 'cell-started' && r.type !== 'cell-finished' && 'step' in r && r.step !== undefined ? run.plan?.steps[r.step] : undefined;
+    const command = step?.kind === 'command' ? step : undefined;
+    switch (r.type) {
+      case 'cell-started':
+        run.execution.executionOrder = r.order;
+        run.execution.start(Date.now());
+        run.started = true;
+        run.outputs.then(() => run.execution.clearOutput());
+        break;
+      case 'sent':
+        // A label above each reply: when the cell has several commands, or the cell is not JSON (qmp-shell,
+        // hmp), so that the reader sees what each reply answers. Ids the client made up are never shown.
+        if (command && this.labelled(run)) run.append(sentOutput(command.label, true));
+        break;
+      case 'reply': {
+        const ownId = command?.input.idText !== undefined;
+        run.append(replyOutput({
+          idText: r.idText, raw: r.raw, sent: r.wire,
+          ...(r.ok ? { ok: true as const, value: r.value } : { ok: false as const, error: r.error ?? { class: 'GenericError', desc: '' } }),
+        }, ownId, command?.label));
+        break;
+      }
+      case 'expected-reply':
+        run.append(expectedReplyOutput(r.match, r.expected, r.actual, r.differences));
+        break;
+      case 'event':
+        run.append(eventOutput(r.event));
+        break;
+      case 'events-dropped':
+        run.append(noteOutput(eventsDroppedText(r.count, r.kept)));
+        break;
+      case 'blocked':
+        run.append(noteOutput(`Waiting: QEMU is still working on ${r.behind.map((b) => b.command).join(', ')} ` +
+          '(interrupted or timed out earlier) and answers in-band commands in order.'));
+        break;
+      case 'failure':
+        // A QEMU error reply is its own error output already.
+        if (r.kind !== 'qemu-error') {
+          run.append(failureOutput(failureTitle(r), this.failureText(run, r.message, r.step, command)));
+        }
+        if (r.kind === 'not-connected' && run.stopped === false) this.maybeExplainUntrusted(r.message);
+        break;
+      case 'cell-finished':
+        void this.finish(runner, run, r.outcome);
+        break;
+      default:
+        break;
+    }
+  }
+
+  private labelled(run: CellRun): boolean {
+    if (run.cell.document.languageId !== 'qmp') return true;
+    return (run.plan?.steps.filter((s) => s.kind === 'command').length ?? 0) > 1;
+  }
+
+  private failureText(run: CellRun, message: string, step: number | undefined, command: CommandStep | undefined): string {
+    return failureText(message, step !== undefined ? run.plan?.steps[step] : undefined, command?.label);
+  }
+
+  private maybeExplainUntrusted(message: string): void {
+    if (!vscode.workspace.isTrusted) void explainUntrusted(new UntrustedWorkspaceError(message));
   }
 
   private async refuseUntrusted(runner: NotebookRunner, run: CellRun): Promise<void> {
@@ -308,12 +377,8 @@ export class QmpControllers implements vscode.Disposable {
     await this.finish(runner, run, 'failed');
   }
 
-  private async skip(runner: NotebookRunner, run: CellRun): Promise<void> {
-    await this.finish(runner, run, 'skipped');
-  }
-
   private async finish(runner: NotebookRunner, run: CellRun, outcome: RunOutcome): Promise<RunOutcome> {
-    runner.runs.delete(run);
+    runner.runs.delete(run.key);
     try {
       await run.end(outcome === 'succeeded' ? true : outcome === 'skipped' ? undefined : false);
     } catch (err) {
@@ -323,122 +388,22 @@ export class QmpControllers implements vscode.Disposable {
     return outcome;
   }
 
-  /** Runs one cell to its end; never throws. */
-  private async runCell(runner: NotebookRunner, run: CellRun, givenPlan?: CellPlan): Promise<RunOutcome> {
-    if (run.stopReason) return this.finish(runner, run, 'skipped');
-    run.execution.executionOrder = ++runner.executionOrder;
-    run.execution.start(Date.now());
-    run.started = true;
-    await run.execution.clearOutput();
-    let eventSubscription: vscode.Disposable | undefined;
-    try {
-      const session = await this.connected(run);
-      run.connected = true;
-      // Parse after connecting, so the live schema (not the cached one) checks the cell.
-      const plan = givenPlan && !session.schema?.cached ? givenPlan : this.plan(run);
-      if (plan.problems.length > 0) {
-        run.append(failureOutput('Cell not sent', plan.problems.map(describeProblem).join('\n')));
-        return await this.finish(runner, run, 'failed');
-      }
-      if (plan.steps.length === 0) {
-        return await this.finish(runner, run, 'succeeded');
-      }
-      eventSubscription = this.sessions.onEvent(({ session: from, event }) => {
-        if (from.name === run.profile) run.append(eventOutput(event));
-      });
-      const client = session.liveClient;
-      if (!client) throw new StopCell('Disconnected', `"${run.profile}" is not connected.`);
-      const ok = await this.runSteps(run, client, plan.steps, session.generation);
-      return await this.finish(runner, run, ok ? 'succeeded' : 'failed');
-    } catch (err) {
-      const stop = run.stopReason ?? (err instanceof StopCell ? { title: err.title, message: err.message } : undefined);
-      if (stop) {
-        run.append(failureOutput(stop.title, stop.message));
-        return await this.finish(runner, run, stop.title === 'Interrupted' ? 'interrupted' : 'failed');
-      }
-      if (err instanceof UntrustedWorkspaceError) {
-        run.append(failureOutput('Untrusted workspace', err.message));
-        void explainUntrusted(err);
-        return await this.finish(runner, run, 'failed');
-      }
-      const name = err instanceof Error ? err.name : 'Error';
-      run.append(failureOutput(name, errorText(err)));
-      return await this.finish(runner, run, 'failed');
-    } finally {
-      eventSubscription?.dispose();
-    }
-  }
-
   /** The session of the run, connecting first when needed; a failure says what to do. */
   private async connected(run: CellRun): Promise<Session> {
     const existing = this.sessions.session(run.profile);
     if (!existing) {
-      throw new StopCell('No such profile', `The notebook runs on "${run.profile}", which is not in the qmp.connections setting.`);
+      throw new Error(`The notebook runs on "${run.profile}", which is not in the qmp.connections setting.`);
     }
     if (existing.state === 'connected') return existing;
     try {
       return await this.sessions.connect(run.profile);
     } catch (err) {
-      if (err instanceof UntrustedWorkspaceError) throw err;
-      if (run.stopReason) throw err;
+      if (err instanceof UntrustedWorkspaceError || run.stopped) throw err;
       const hint = existing.profile.kind === 'sandbox'
         ? 'Check that QEMU is installed (setting qmp.sandbox.qemuPath) and see the QMP log.'
         : `Start QEMU with its QMP monitor at ${describeProfile(existing.profile)}, or pick another kernel.`;
-      throw new StopCell('Not connected', `Could not connect to "${run.profile}": ${errorText(err)}\n${hint}`);
+      throw new Error(`Could not connect to "${run.profile}": ${errorText(err)}\n${hint}`);
     }
-  }
-
-  /** Sends the commands one by one; returns false at the first QEMU error. */
-  private async runSteps(run: CellRun, client: ClientLike, steps: RunStep[], generation: number): Promise<boolean> {
-    const language = run.cell.document.languageId;
-    const showSent = language !== 'qmp';
-    const timeoutSetting = vscode.workspace.getConfiguration('qmp').get<number>('commandTimeoutMs') ?? 0;
-    const signal = run.abort.signal;
-    // Taken before the first command: an event a command causes can arrive before its reply, or even before a
-    // later command of the same cell is sent, and must still satisfy the cell's wait.
-    let cursor = client.eventCursor();
-    for (const step of steps) {
-      if (signal.aborted) throw signal.reason;
-      const s = this.sessions.session(run.profile);
-      if (!s || s.generation !== generation || s.liveClient !== client) {
-        throw new StopCell('Disconnected', `The connection to "${run.profile}" changed while the cell ran.`);
-      }
-      if (step.kind === 'command') {
-        let reply;
-        try {
-          reply = await client.send(step.input, { signal, ...(timeoutSetting > 0 ? { timeoutMs: timeoutSetting } : {}) });
-        } catch (err) {
-          if (signal.aborted) throw signal.reason;
-          if (err instanceof OobRefusedError) {
-            throw new StopCell('Out-of-band refused', `line ${step.line + 1}: ${err.message}. Nothing was sent.`);
-          }
-          if (err instanceof CommandTimeoutError) {
-            throw new StopCell('Timeout', `line ${step.line + 1}: ${err.message} (setting qmp.commandTimeoutMs).`);
-          }
-          throw err;
-        }
-        const ownId = step.input.idText !== undefined;
-        if (showSent) run.append(sentOutput(reply.sent, ownId));
-        run.append(replyOutput(reply, ownId));
-        if (!reply.ok) return false;
-      } else {
-        const wanted = step.data;
-        try {
-          const seen = await client.waitForEvent((e: EventRecord) => e.event === step.event && (wanted === undefined || eventDataMatches(wanted, e.data ?? {})),
-            { after: cursor, timeoutMs: step.timeoutMs, signal });
-          // A second wait for the same event needs a later one.
-          cursor = seen.seq;
-        } catch (err) {
-          if (signal.aborted) throw signal.reason;
-          if (err instanceof EventTimeoutError) {
-            const what = wanted === undefined ? step.event : `${step.event} with ${JSON.stringify(wanted)}`;
-            throw new StopCell('Event timeout', `line ${step.line + 1}: no ${what} within ${step.timeoutMs} ms.`);
-          }
-          throw err;
-        }
-      }
-    }
-    return true;
   }
 
   dispose(): void {

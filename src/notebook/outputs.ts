@@ -7,7 +7,8 @@ import type { CommandReplyLike, EventRecord } from '../session/ports';
 import { eventTime } from '../session/sessionManager';
 
 /** What an output was, as kept in its metadata. */
-export type OutputKind = 'sent' | 'reply' | 'error' | 'event' | 'failure';
+/** `note`: something the run says about itself (an expected-reply comparison, a wait behind a busy QEMU). */
+export type OutputKind = 'sent' | 'reply' | 'error' | 'event' | 'failure' | 'note';
 
 export interface OutputMeta {
   kind: OutputKind;
@@ -31,7 +32,7 @@ export function outputMeta(o: vscode.NotebookCellOutput): OutputMeta | undefined
   const kind = (m as { kind?: unknown }).kind;
   const wire = (m as { wire?: unknown }).wire;
   const text = (m as { text?: unknown }).text;
-  if (kind !== 'sent' && kind !== 'reply' && kind !== 'error' && kind !== 'event' && kind !== 'failure') return undefined;
+  if (kind !== 'sent' && kind !== 'reply' && kind !== 'error' && kind !== 'event' && kind !== 'failure' && kind !== 'note') return undefined;
   return { kind, ...(typeof wire === 'string' ? { wire } : {}), ...(typeof text === 'string' ? { text } : {}) };
 }
 
@@ -58,10 +59,11 @@ function errorItem(name: string, message: string): vscode.NotebookCellOutputItem
 }
 
 /**
- * A reply: success as JSON (and readable text), a QEMU error as an error output naming the command.
- * `keepId`: the author wrote the command's id, so the saved reply keeps it.
+ * A reply: success as JSON (and readable text), a QEMU error as an error output (name: QEMU's error class)
+ * naming the command. `keepId`: the author wrote the command's id, so the saved reply keeps it. `command`:
+ * the command's label (default: the text sent).
  */
-export function replyOutput(reply: CommandReplyLike, keepId = true): vscode.NotebookCellOutput {
+export function replyOutput(reply: CommandReplyLike, keepId = true, command?: string): vscode.NotebookCellOutput {
   const wire = keepId ? reply.raw : withoutId(reply.raw);
   if (reply.ok) {
     const value = reply.value;
@@ -75,7 +77,7 @@ export function replyOutput(reply: CommandReplyLike, keepId = true): vscode.Note
       : [vscode.NotebookCellOutputItem.text(text, jsonMime), vscode.NotebookCellOutputItem.text(text, textMime)];
     return output(items, { kind: 'reply', wire });
   }
-  return output([errorItem(reply.error.class, `${reply.error.desc}\ncommand: ${reply.sent}`)], { kind: 'error', wire });
+  return output([errorItem(reply.error.class, `${reply.error.desc}\ncommand: ${command ?? reply.sent}`)], { kind: 'error', wire });
 }
 
 /** An event that arrived while the cell ran, with QEMU's timestamp. */
@@ -131,6 +133,20 @@ export function outputFromWire(direction: '<-' | '->', json: string): vscode.Not
     return eventOutput(record);
   }
   return output([vscode.NotebookCellOutputItem.text(`<- ${json}`, textMime)], { kind: 'reply', wire: json });
+}
+
+/** A line the run says about itself; saved as a text line. */
+export function noteOutput(text: string): vscode.NotebookCellOutput {
+  return output([vscode.NotebookCellOutputItem.text(text, textMime)], { kind: 'note', text });
+}
+
+/** A pasted `<-` reply beside what QEMU said: matching, or differing with the differences. */
+export function expectedReplyOutput(match: boolean, expected: string, actual: string, differences: readonly string[]): vscode.NotebookCellOutput {
+  const text = match
+    ? `✓ The reply matches the expected ${expected.trim()}`
+    : [`✗ The reply differs from the expected reply:`, ...differences.map((d) => `  ${d}`),
+      `expected: ${expected.trim()}`, `QEMU:     ${actual.trim()}`].join('\n');
+  return noteOutput(text);
 }
 
 /** A saved text line (a failure, a timeout) shown again as text. */

@@ -5,18 +5,36 @@
 // (`eol`, `bom`), so a save writes the same bytes back. Outputs are saved as `<-` lines when the notebook's
 // own `saveOutputs` says so, or else when the `qmp.notebook.saveOutputs` setting does.
 import * as vscode from 'vscode';
-import { parseNotebook, serializeNotebook, type CellData, type NotebookData, type SavedOutput } from './format';
+import {
+  decodeNotebookBytes, parseNotebook, serializeNotebook, type CellData, type FormatWarning, type NotebookData, type SavedOutput,
+} from './format';
+import { nestingDepth } from './format/notebook';
 import { outputFromWire, outputMeta, textOutput } from './outputs';
+import { stableOutputs, validMasks } from '../testing/savedOutput';
+import { isCodeLanguage } from '../run/plan';
 
-const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const encoder = new TextEncoder();
 
-function isCodeLanguage(id: string): id is 'qmp' | 'qmp-shell' | 'hmp' {
-  return id === 'qmp' || id === 'qmp-shell' || id === 'hmp';
+/**
+ * Saved messages nested deeper than this are shown as their text instead of being rebuilt as replies and
+ * events: rebuilding pretty-prints the value with JSON.stringify, which recurses. QEMU itself refuses input
+ * nested deeper than 1024 (MAX_NESTING).
+ */
+const MAX_RENDERED_DEPTH = 256;
+
+/** A saved message too deep to rebuild: shown as text, with the metadata that saves it back unchanged. */
+function deepMessageOutput(direction: '<-' | '->', json: string): vscode.NotebookCellOutput {
+  return new vscode.NotebookCellOutput([vscode.NotebookCellOutputItem.text(`${direction} ${json}`, 'text/plain')],
+    { qmp: { kind: direction === '->' ? 'sent' : 'reply', wire: json } });
+}
+
+function savedToOutput(o: SavedOutput): vscode.NotebookCellOutput {
+  if (o.kind === 'text') return textOutput(o.text);
+  return nestingDepth(o.json) > MAX_RENDERED_DEPTH ? deepMessageOutput(o.direction, o.json) : outputFromWire(o.direction, o.json);
 }
 
 function toOutputs(saved: readonly SavedOutput[] | undefined): vscode.NotebookCellOutput[] {
-  return (saved ?? []).map((o) => (o.kind === 'message' ? outputFromWire(o.direction, o.json) : textOutput(o.text)));
+  return (saved ?? []).map(savedToOutput);
 }
 
 /** The outputs of a cell as the file keeps them; outputs that are not ours are left out. */
@@ -45,10 +63,17 @@ export function toNotebookData(data: NotebookData): vscode.NotebookData {
   const metadata: Record<string, unknown> = {};
   if (data.profile !== undefined) metadata['profile'] = data.profile;
   if (data.saveOutputs !== undefined) metadata['saveOutputs'] = data.saveOutputs;
+  if (data.masks !== undefined) metadata['masks'] = data.masks;
+  if (data.ignoreEvents !== undefined) metadata['ignoreEvents'] = data.ignoreEvents;
+  if (data.eventOrder !== undefined) metadata['eventOrder'] = data.eventOrder;
   if (data.eol !== undefined) metadata['eol'] = data.eol;
   if (data.bom !== undefined) metadata['bom'] = data.bom;
   nb.metadata = metadata;
   return nb;
+}
+
+function stringList(v: unknown): string[] | undefined {
+  return Array.isArray(v) && v.every((s) => typeof s === 'string') ? (v as string[]) : undefined;
 }
 
 export function fromNotebookData(nb: vscode.NotebookData, saveOutputsSetting: boolean): NotebookData {
@@ -60,7 +85,8 @@ export function fromNotebookData(nb: vscode.NotebookData, saveOutputsSetting: bo
     const language = isCodeLanguage(c.languageId) ? c.languageId : 'qmp';
     const cell: CellData = { kind: 'code', language, source: c.value };
     if (saveOutputs && c.outputs?.length) {
-      const saved = toSavedOutputs(c.outputs);
+      // Saved in their stable form: no client ids, volatile values masked (docs/notebook-format.md).
+      const saved = stableOutputs(toSavedOutputs(c.outputs), { masks: validMasks(stringList(md['masks'])) });
       if (saved.length) cell.outputs = saved;
     }
     return cell;
@@ -68,21 +94,33 @@ export function fromNotebookData(nb: vscode.NotebookData, saveOutputsSetting: bo
   const data: NotebookData = { cells };
   if (typeof md['profile'] === 'string' && md['profile'] !== '') data.profile = md['profile'];
   if (typeof md['saveOutputs'] === 'boolean') data.saveOutputs = md['saveOutputs'];
+  const masks = stringList(md['masks']);
+  if (masks !== undefined) data.masks = masks;
+  const ignoreEvents = stringList(md['ignoreEvents']);
+  if (ignoreEvents !== undefined) data.ignoreEvents = ignoreEvents;
+  if (md['eventOrder'] === 'saved' || md['eventOrder'] === 'any') data.eventOrder = md['eventOrder'];
   if (md['eol'] === '\r\n') data.eol = '\r\n';
   if (md['bom'] === true) data.bom = true;
   return data;
 }
 
+/** Notebook metadata key of the warnings about a file's bytes (`FormatWarning[]`), for whoever shows them. */
+export const FORMAT_WARNINGS_KEY = 'formatWarnings';
+
 export class QmpNotebookSerializer implements vscode.NotebookSerializer {
+  /** Shows a warning to the user; replaceable for tests. */
+  constructor(private readonly warn: (message: string) => void = (m) => { void vscode.window.showWarningMessage(m); }) {}
+
   deserializeNotebook(content: Uint8Array): vscode.NotebookData {
-    let text: string;
-    try {
-      text = decoder.decode(content);
-    } catch {
-      // Opening would replace the bad bytes, and a save would then lose them: refuse instead.
-      throw new Error('This .qmp file is not valid UTF-8. Open it with the text editor to repair it.');
+    // Invalid UTF-8 opens (as U+FFFD, like any editor) but never silently: the user is told where it is and
+    // that saving writes the replacement characters; the warnings also ride along in the metadata.
+    const { text, warnings } = decodeNotebookBytes(content);
+    const nb = toNotebookData(parseNotebook(text));
+    if (warnings.length > 0) {
+      nb.metadata = { ...nb.metadata, [FORMAT_WARNINGS_KEY]: warnings satisfies FormatWarning[] };
+      for (const w of warnings) this.warn(`QMP notebook ${w.message}.`);
     }
-    return toNotebookData(parseNotebook(text));
+    return nb;
   }
 
   serializeNotebook(data: vscode.NotebookData): Uint8Array {

@@ -3,13 +3,22 @@
 // split a message anywhere (even inside a UTF-8 sequence) or deliver several in one chunk. The reader only
 // tracks brace/bracket depth and string/escape state on bytes; every byte that matters here is ASCII, so a
 // multibyte UTF-8 sequence can never be mistaken for one, and text is decoded only once an object is whole.
-import { MalformedMessageError, OversizedMessageError } from './errors';
+//
+// Two things are special: a 0xFF byte, which can never occur in UTF-8 text, is the guest agent's
+// resynchronisation sentinel (`guest-sync-delimited`): wherever it comes, it drops any partial object and
+// reading starts afresh; and nesting deeper than maxDepth is refused (QEMU never emits more than its
+// MAX_NESTING of 1024, and a deeper value would overflow the stack of whatever recursive code meets it next).
+import { DeepMessageError, MalformedMessageError, OversizedMessageError } from './errors';
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+/** QEMU's json-streamer.c MAX_NESTING; also the default depth limit for what we accept. */
+export const DEFAULT_MAX_MESSAGE_DEPTH = 1024;
 
 export interface JsonObjectReaderOptions {
   /** A message larger than this throws OversizedMessageError (the session must end). Default 16 MiB. */
   maxMessageBytes?: number;
+  /** A message nested deeper than this throws DeepMessageError. Default 1024. */
+  maxDepth?: number;
 }
 
 const LBRACE = 0x7b;
@@ -18,11 +27,17 @@ const LBRACKET = 0x5b;
 const RBRACKET = 0x5d;
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
+const SENTINEL = 0xff;
+const EMPTY = Buffer.alloc(0);
 
 export class JsonObjectReader {
   readonly maxMessageBytes: number;
-  /** Chunks (or parts of chunks) of the object being read, when it spans more than one push. */
-  private parts: Buffer[] = [];
+  readonly maxDepth: number;
+  /**
+   * The bytes of the object being read, when it spans more than one push, in one growable buffer (capacity
+   * doubles), so that a message drip-fed one byte per read costs linear time and no per-chunk objects.
+   */
+  private acc: Buffer = EMPTY;
   private partBytes = 0;
   private depth = 0;
   private inString = false;
@@ -30,6 +45,7 @@ export class JsonObjectReader {
 
   constructor(options: JsonObjectReaderOptions = {}) {
     this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.maxDepth = options.maxDepth ?? DEFAULT_MAX_MESSAGE_DEPTH;
   }
 
   /** True when no object is partly read, i.e. the next byte starts a fresh message. */
@@ -44,7 +60,7 @@ export class JsonObjectReader {
 
   /** Forgets any partial object (used when a session ends). */
   reset(): void {
-    this.parts = [];
+    this.acc = EMPTY;
     this.partBytes = 0;
     this.depth = 0;
     this.inString = false;
@@ -57,6 +73,22 @@ export class JsonObjectReader {
    * OversizedMessageError when one object grows beyond maxMessageBytes; the reader is unusable afterwards.
    */
   push(chunk: Buffer): string[] {
+    let ff = chunk.indexOf(SENTINEL);
+    if (ff < 0) return this.scan(chunk);
+    // Resynchronisation: each 0xFF (anywhere, even inside a string) drops whatever was partly read.
+    const out: string[] = [];
+    let from = 0;
+    while (ff >= 0) {
+      for (const t of this.scan(chunk.subarray(from, ff))) out.push(t);
+      this.reset();
+      from = ff + 1;
+      ff = chunk.indexOf(SENTINEL, from);
+    }
+    for (const t of this.scan(chunk.subarray(from))) out.push(t);
+    return out;
+  }
+
+  private scan(chunk: Buffer): string[] {
     const out: string[] = [];
     const n = chunk.length;
     let i = 0;
@@ -102,8 +134,12 @@ export class JsonObjectReader {
       }
       const c = chunk[i]!;
       if (c === QUOTE) inString = true;
-      else if (c === LBRACE || c === LBRACKET) depth++;
-      else if (c === RBRACE || c === RBRACKET) {
+      else if (c === LBRACE || c === LBRACKET) {
+        if (++depth > this.maxDepth) {
+          this.reset();
+          throw new DeepMessageError(this.maxDepth);
+        }
+      } else if (c === RBRACE || c === RBRACKET) {
         depth--;
         if (depth === 0) {
           const end = i + 1;
@@ -114,15 +150,14 @@ export class JsonObjectReader {
             }
             out.push(chunk.toString('utf8', start, end));
           } else {
-            this.parts.push(chunk.subarray(0, end));
             const total = this.partBytes + end;
             if (total > this.maxMessageBytes) {
               this.reset();
               throw new OversizedMessageError(this.maxMessageBytes, total);
             }
-            out.push(Buffer.concat(this.parts, total).toString('utf8'));
-            this.parts = [];
-            this.partBytes = 0;
+            this.append(chunk, 0, end);
+            out.push(this.acc.toString('utf8', 0, total));
+            this.release();
           }
         }
       }
@@ -133,15 +168,98 @@ export class JsonObjectReader {
     this.escaped = escaped;
     if (depth > 0) {
       // Keep the unfinished object; copy so the caller's buffer can be reused.
-      const part = this.partBytes === 0 ? chunk.subarray(start) : chunk;
-      this.parts.push(Buffer.from(part));
-      this.partBytes += part.length;
-      if (this.partBytes > this.maxMessageBytes) {
-        const size = this.partBytes;
+      const from = this.partBytes === 0 ? start : 0;
+      if (this.partBytes + (n - from) > this.maxMessageBytes) {
+        const size = this.partBytes + (n - from);
         this.reset();
         throw new OversizedMessageError(this.maxMessageBytes, size);
       }
+      this.append(chunk, from, n);
     }
     return out;
+  }
+
+  /** Copies chunk[from, to) after the held bytes, growing the buffer geometrically. */
+  private append(chunk: Buffer, from: number, to: number): void {
+    const need = this.partBytes + (to - from);
+    if (need > this.acc.length) {
+      const grown = Buffer.allocUnsafe(Math.max(need, Math.min(this.acc.length * 2, this.maxMessageBytes), 256));
+      this.acc.copy(grown, 0, 0, this.partBytes);
+      this.acc = grown;
+    }
+    chunk.copy(this.acc, this.partBytes, from, to);
+    this.partBytes = need;
+  }
+
+  /** Forgets the held bytes; a large buffer is let go so one big message does not pin its memory. */
+  private release(): void {
+    this.partBytes = 0;
+    if (this.acc.length > 64 * 1024) this.acc = EMPTY;
+  }
+}
+
+export interface MessageDecoderOptions {
+  maxMessageBytes?: number;
+  maxDepth?: number;
+}
+
+/**
+ * Bytes in, whole messages (text and parsed value) out: the framing of a QMP byte stream, with the fast
+ * path for QEMU's compact output. Throws a ProtocolError (the stream cannot be trusted any more) for bytes
+ * that are not JSON objects, a message over maxMessageBytes, or one nested deeper than maxDepth.
+ */
+export class MessageDecoder {
+  private readonly reader: JsonObjectReader;
+  /** A line longer than this may be nested deeper than maxDepth, so it goes through the depth-tracking reader. */
+  private readonly fastLineLimit: number;
+
+  constructor(options: MessageDecoderOptions = {}) {
+    this.reader = new JsonObjectReader(options);
+    this.fastLineLimit = Math.min(this.reader.maxMessageBytes, 2 * this.reader.maxDepth);
+  }
+
+  get idle(): boolean {
+    return this.reader.idle;
+  }
+
+  reset(): void {
+    this.reader.reset();
+  }
+
+  push(chunk: Buffer, emit: (text: string, value: unknown) => void): void {
+    // Fast path: QEMU's compact output is one `{…}\r\n` per message, often several per read when commands
+    // are pipelined. While no object is partly read, each line that starts with `{` and that JSON.parse
+    // accepts is exactly one message, so the byte scan is only needed from the first line that is not
+    // (a pretty-printed object, a message cut by the read, or a line long enough to hide deep nesting);
+    // the rest goes to the streaming reader.
+    let from = 0;
+    // The fast path is skipped for a chunk holding a 0xFF sentinel, which only the reader understands.
+    if (this.reader.idle && chunk.indexOf(SENTINEL) < 0) {
+      const n = chunk.length;
+      while (from < n && chunk[from] === LBRACE) {
+        const nl = chunk.indexOf(0x0a, from);
+        if (nl < 0 || nl - from > this.fastLineLimit) break;
+        const end = chunk[nl - 1] === 0x0d ? nl - 1 : nl;
+        if (chunk[end - 1] !== RBRACE) break;
+        const text = chunk.toString('utf8', from, end);
+        let value: unknown;
+        try { value = JSON.parse(text); } catch { break; }
+        emit(text, value);
+        from = nl + 1;
+      }
+      if (from >= n) return;
+    }
+    const texts = this.reader.push(from > 0 ? chunk.subarray(from) : chunk);
+    for (const text of texts) emit(text, parseMessage(text));
+  }
+}
+
+/** JSON.parse with a ProtocolError for text that is not JSON (the reader already bounded size and depth). */
+export function parseMessage(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    if (err instanceof RangeError) throw new DeepMessageError(DEFAULT_MAX_MESSAGE_DEPTH, { received: text.slice(0, 200) });
+    throw new MalformedMessageError(`The server sent invalid JSON: ${(err as Error).message}`, { received: text.slice(0, 2000) });
   }
 }

@@ -1,5 +1,5 @@
 // Starts a throwaway QEMU to explore QMP with: `qemu-system-x86_64 -machine none -S -nodefaults
-// -display none` with its QMP socket in a fresh private directory.
+// -display none` with its QMP socket in a fresh private directory, which is also QEMU's working directory.
 //
 // Cleaning up when our own process dies matters, because a forgotten QEMU keeps running forever:
 // - dispose() kills QEMU (SIGTERM, then SIGKILL) and removes the directory;
@@ -117,7 +117,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   ];
   let child: ChildProcess;
   try {
-    child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    // QEMU runs in its private directory, so a relative path in a command (the tour's blocking demo connects
+    // to `qmp.sock`, the monitor's own socket) names something in there and nowhere else.
+    child = spawn(binary, args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw new SandboxError(`Cannot start ${binary}: ${(err as Error).message}`, { cause: err });

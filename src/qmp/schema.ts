@@ -19,6 +19,7 @@ import type {
   SchemaInfoEvent,
   SchemaInfoObject,
 } from './introspect';
+import { validateIntrospection } from './introspect';
 
 /** The kinds of JSON value a position accepts; 'int' is an integer, 'number' any number, 'any' anything. */
 export type ValueKind = 'string' | 'int' | 'number' | 'boolean' | 'null' | 'object' | 'array' | 'any';
@@ -320,11 +321,13 @@ export class Schema {
   }
 
   /**
-   * Builds the model from the `return` of `query-qmp-schema`. Only indexes by name; types resolve on first
-   * use. Never throws on a well-formed array; references to unknown types resolve to `any`.
+   * Builds the model from the `return` of `query-qmp-schema` (from a file, a live QEMU or the cache: the one
+   * way in). The reply is validated first (validateIntrospection): anything the model could not work with
+   * throws SchemaError with a one-line message, so a schema that builds never fails later in completion,
+   * hover or diagnostics. Then only indexes by name; types resolve on first use.
    */
-  static fromIntrospection(infos: readonly SchemaInfo[], version?: SchemaVersion): Schema {
-    return new Schema(infos, version);
+  static fromIntrospection(infos: unknown, version?: SchemaVersion): Schema {
+    return new Schema(validateIntrospection(infos), version);
   }
 
   command(name: string): CommandDef | undefined {

@@ -1,6 +1,7 @@
 // The QMP commands of the command palette, status bar and walkthrough, and the context keys that hide the
 // ones that do not apply.
 import * as vscode from 'vscode';
+import { addConnection, type NewConnection } from './addConnection';
 import { describeProfile } from './profiles';
 import { errorText, type Session, type SessionManager } from './sessionManager';
 import { explainUntrusted, UntrustedWorkspaceError } from './trust';
@@ -11,6 +12,10 @@ export interface CommandDeps {
   events: vscode.OutputChannel;
   /** Opens a new untitled notebook (the notebook glue owns the starter content). */
   newNotebook(): Promise<void>;
+  /** Selects a profile's kernel for the active QMP notebook, if one is active. */
+  selectKernel(profile: string): Promise<void>;
+  /** Opens a copy of the tour notebook shipped with the extension. */
+  openTour(): Promise<void>;
 }
 
 /** Shows why an action failed: trust problems with the trust button, everything else with the log. */
@@ -62,6 +67,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable {
     void vscode.commands.executeCommand('setContext', 'qmp.connecting',
       all.some((s) => s.state === 'connecting' || s.state === 'reconnecting'));
     void vscode.commands.executeCommand('setContext', 'qmp.sandboxRunning', all.some((s) => s.sandbox !== undefined));
+    void vscode.commands.executeCommand('setContext', 'qmp.failed', all.some((s) => s.state === 'error'));
   };
   updateContext();
 
@@ -106,8 +112,35 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable {
         void reportFailure(`Could not reload the schema of "${name}"`, err, log);
       }
     }),
+    vscode.commands.registerCommand('qmp.dismiss', async (arg?: unknown) => {
+      // Dismissing a failed (or reconnecting) session forgets it: no retry, no status bar item.
+      const name = nameArg(arg) ?? await pickProfile(sessions, 'Dismiss which failed connection?', (s) => s.state === 'error' || s.state === 'reconnecting');
+      if (name) await sessions.disconnect(name);
+    }),
+    vscode.commands.registerCommand('qmp.sessionActions', async (arg?: unknown) => {
+      const name = nameArg(arg);
+      const s = name ? sessions.session(name) : undefined;
+      if (!s) return;
+      const items: (vscode.QuickPickItem & { run: () => Thenable<unknown> })[] = [
+        { label: '$(refresh) Retry', description: `connect to ${describeProfile(s.profile)} again`, run: () => vscode.commands.executeCommand('qmp.connect', s.name) },
+        { label: '$(close) Dismiss', description: 'forget the failure and hide the item', run: () => vscode.commands.executeCommand('qmp.dismiss', s.name) },
+        { label: '$(output) Show Log', run: () => vscode.commands.executeCommand('qmp.showLog') },
+      ];
+      const picked = await vscode.window.showQuickPick(items, { placeHolder: `${s.name}: ${s.describeState()}` });
+      await picked?.run();
+    }),
     vscode.commands.registerCommand('qmp.showLog', () => log.show(true)),
     vscode.commands.registerCommand('qmp.showEvents', () => events.show(true)),
     vscode.commands.registerCommand('qmp.newNotebook', () => deps.newNotebook()),
+    vscode.commands.registerCommand('qmp.openTour', () => deps.openTour()),
+    vscode.commands.registerCommand('qmp.addConnection', async (arg?: unknown) => {
+      // Writing qmp.connections is allowed anywhere, but in an untrusted workspace the profile would not connect.
+      if (!vscode.workspace.isTrusted) {
+        void explainUntrusted(new UntrustedWorkspaceError('Adding a connection'));
+        return undefined;
+      }
+      const given = typeof arg === 'object' && arg !== null ? arg as Partial<NewConnection> : {};
+      return addConnection(sessions, given, deps.selectKernel);
+    }),
   );
 }

@@ -8,10 +8,14 @@ import type { QmpAddress } from './ports';
 /** The profile that exists without any configuration. */
 export const defaultSandboxName = 'sandbox';
 
-export type Profile =
+export type Profile = (
   | { name: string; kind: 'unix'; socket: string }
   | { name: string; kind: 'tcp'; host: string; port: number }
-  | { name: string; kind: 'sandbox' };
+  | { name: string; kind: 'sandbox' }
+) & {
+  /** QEMU's `-compat` option value this monitor's QEMU runs with (`deprecated-input=reject,…`), as written. */
+  compat?: string;
+};
 
 export interface ProfileList {
   profiles: Profile[];
@@ -57,6 +61,9 @@ export function parseProfiles(raw: unknown): ProfileList {
       problems.push(`qmp.connections[${i}] ("${name}") needs "socket", "host" and "port", or "sandbox": true; it is ignored.`);
       return;
     }
+    const compat = entry['compat'];
+    if (typeof compat === 'string' && compat.trim() !== '') profile.compat = compat.trim();
+    else if (compat !== undefined) problems.push(`qmp.connections[${i}] ("${name}"): "compat" must be a -compat value such as "deprecated-input=reject"; it is ignored.`);
     seen.add(name);
     profiles.push(profile);
   });

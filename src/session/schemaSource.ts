@@ -2,7 +2,6 @@
 // on, live when connected and cached otherwise. This is the `schemaSource` that
 // src/language/vscodeAdapter.ts's registerLanguageFeatures() takes.
 import * as vscode from 'vscode';
-import { loadQmpManPage, type QmpDocs } from '../language/manpage';
 import type { QemuVersion, SchemaLike } from './ports';
 import type { Session, SessionManager } from './sessionManager';
 
@@ -12,16 +11,24 @@ export interface SchemaSnapshot {
   version: QemuVersion | undefined;
 }
 
-export interface SchemaSource {
+export interface SchemaSource<C extends object = object> {
   /** The schema for a notebook or cell document (or the most relevant one when no URI is given). */
   current(notebookUri?: vscode.Uri): SchemaSnapshot | undefined;
   /** Fires when any schema changes, or a notebook moves to another profile. */
   readonly onDidChange: vscode.Event<void>;
   /** Whether OOB was negotiated on the connection the document would run on; undefined when not connected. */
   oobNegotiated(notebookUri?: vscode.Uri): boolean | undefined;
-  /** The qemu-qmp-ref(7) reference, when one is installed or configured. */
-  docs(): QmpDocs | undefined;
+  /** The device types of the connected QEMU the document runs on (for device_add's `driver`). */
+  deviceTypes(notebookUri?: vscode.Uri): readonly string[] | undefined;
+  /** The `-compat` input policy of the profile the document runs on, parsed; undefined when it declares none. */
+  compat(notebookUri?: vscode.Uri): C | undefined;
 }
+
+/**
+ * Parses a profile's `compat` text into the language layer's policy. extension.ts passes the language layer's
+ * parser in, so this layer does not depend on the language layer.
+ */
+export type CompatParser<C extends object> = (text: string) => C | undefined;
 
 /** Finds the notebook a URI names: the notebook itself or one of its cells. */
 export function notebookOf(uri: vscode.Uri): vscode.NotebookDocument | undefined {
@@ -37,12 +44,10 @@ export function notebookOf(uri: vscode.Uri): vscode.NotebookDocument | undefined
   return undefined;
 }
 
-export class SessionSchemaSource implements SchemaSource, vscode.Disposable {
+export class SessionSchemaSource<C extends object = object> implements SchemaSource<C>, vscode.Disposable {
   private readonly emitter = new vscode.EventEmitter<void>();
   readonly onDidChange = this.emitter.event;
   private readonly subscriptions: vscode.Disposable[];
-  /** The loaded man page: undefined until first asked, null when there is none. */
-  private manPage: QmpDocs | null | undefined;
 
   /**
    * @param profileOf the profile a notebook runs on (its selected controller, else its metadata), or
@@ -53,6 +58,7 @@ export class SessionSchemaSource implements SchemaSource, vscode.Disposable {
     private readonly sessions: SessionManager,
     private readonly profileOf: (notebook: vscode.NotebookDocument) => string | undefined,
     profileChanged: vscode.Event<unknown>,
+    private readonly parseCompat?: CompatParser<C>,
   ) {
     this.subscriptions = [
       this.emitter,
@@ -60,10 +66,6 @@ export class SessionSchemaSource implements SchemaSource, vscode.Disposable {
       // OOB negotiation changes with the connection state.
       sessions.onDidChangeState(() => this.emitter.fire()),
       profileChanged(() => this.emitter.fire()),
-      vscode.workspace.onDidChangeConfiguration((e) => {
-        if (e.affectsConfiguration('qmp.manPage')) this.manPage = undefined;
-      }),
-      vscode.workspace.onDidGrantWorkspaceTrust(() => { this.manPage = undefined; }),
     ];
   }
 
@@ -92,14 +94,14 @@ export class SessionSchemaSource implements SchemaSource, vscode.Disposable {
     return this.sessionFor(notebookUri)?.oobEnabled;
   }
 
-  docs(): QmpDocs | undefined {
-    if (this.manPage === undefined) {
-      // The path names a file to read, so it counts only in a trusted workspace; otherwise the installed page.
-      const configured = vscode.workspace.isTrusted
-        ? vscode.workspace.getConfiguration('qmp').get<string>('manPage')?.trim() : undefined;
-      this.manPage = loadQmpManPage(configured || undefined) ?? null;
-    }
-    return this.manPage ?? undefined;
+  compat(notebookUri?: vscode.Uri): C | undefined {
+    const text = this.sessionFor(notebookUri)?.profile.compat;
+    return text !== undefined ? this.parseCompat?.(text) : undefined;
+  }
+
+  deviceTypes(notebookUri?: vscode.Uri): readonly string[] | undefined {
+    const s = this.sessionFor(notebookUri);
+    return s?.state === 'connected' ? s.deviceTypes : undefined;
   }
 
   dispose(): void {

@@ -61,6 +61,14 @@ export class Session {
   /** @internal */ closing = false;
   /** Settles when the last fetched schema is written to the cache. */
   cacheSaved: Promise<void> = Promise.resolve();
+  /**
+   * The device types this QEMU can create (`qom-list-types` with `implements: device`, `abstract: false`),
+   * sorted; fetched once per connection in the background, undefined until then. Completion offers them for
+   * device_add's `driver`, which the schema only knows as a string.
+   */
+  deviceTypes: readonly string[] | undefined;
+  /** Settles when the device types of the current connection were fetched (or failed to be). */
+  deviceTypesLoaded: Promise<void> = Promise.resolve();
 
   constructor(public profile: Profile) {}
 
@@ -86,7 +94,8 @@ export class Session {
       case 'disconnected': return 'disconnected';
       case 'connecting': return 'connecting';
       case 'connected': return `connected to QEMU ${formatVersion(this.version)}`;
-      case 'reconnecting': return `reconnecting (attempt ${this.reconnectAttempts})`;
+      // Attempts count from 1: before the first one the session is only waiting to retry.
+      case 'reconnecting': return this.reconnectAttempts > 0 ? `reconnecting (attempt ${this.reconnectAttempts})` : 'reconnecting';
       case 'error': return `error: ${this.lastError ?? 'unknown'}`;
     }
   }
@@ -199,7 +208,12 @@ export class SessionManager implements vscode.Disposable {
   private setState(s: Session, state: SessionState, error?: string): void {
     s.state = state;
     s.lastError = error;
-    this.log.info(`[${s.name}] ${s.describeState()}`);
+    // A failure is an error in the log (its level is what a user filters on); a lost connection that will be
+    // retried is a warning.
+    const line = `[${s.name}] ${s.describeState()}`;
+    if (state === 'error') this.log.error(line);
+    else if (state === 'reconnecting') this.log.warn(error ? `${line}: ${error}` : line);
+    else this.log.info(line);
     this.stateEmitter.fire(s);
     if (state !== 'connected' && s.schema && !s.schema.cached) {
       // Without a connection the last schema is only a memory of that QEMU: hovers and diagnostics say so.
@@ -280,6 +294,8 @@ export class SessionManager implements vscode.Disposable {
       s.reconnectAttempts = 0;
       await this.fetchSchema(s, client);
       if (s.client !== client) throw new Error(s.lastError ?? 'The connection was lost while loading the schema.');
+      s.deviceTypes = undefined;
+      s.deviceTypesLoaded = this.fetchDeviceTypes(s, client);
       this.setState(s, 'connected');
     } catch (err) {
       this.dropClient(s);
@@ -309,6 +325,23 @@ export class SessionManager implements vscode.Disposable {
       });
     } catch (err) {
       this.log.error(`[${s.name}] could not load the schema: ${errorText(err)}`);
+    }
+  }
+
+  /** Lists the device types of the connected QEMU once; a failure leaves completion without them. */
+  private async fetchDeviceTypes(s: Session, client: ClientLike): Promise<void> {
+    try {
+      const reply = await client.execute('qom-list-types', { implements: 'device', abstract: false }, { timeoutMs: 30_000 });
+      if (s.client !== client) return;
+      if (!Array.isArray(reply)) throw new Error('qom-list-types did not return an array');
+      s.deviceTypes = reply
+        .map((t: unknown) => (typeof t === 'object' && t !== null && typeof (t as { name?: unknown }).name === 'string' ? (t as { name: string }).name : undefined))
+        .filter((n): n is string => n !== undefined)
+        .sort();
+      this.log.info(`[${s.name}] ${s.deviceTypes.length} device types listed for completion`);
+      this.schemaEmitter.fire(s);
+    } catch (err) {
+      if (s.client === client) this.log.warn(`[${s.name}] could not list the device types: ${errorText(err)}`);
     }
   }
 
@@ -371,15 +404,18 @@ export class SessionManager implements vscode.Disposable {
   private async reconnectOnce(s: Session): Promise<void> {
     if (s.state !== 'reconnecting' || !vscode.workspace.isTrusted) return;
     s.reconnectAttempts++;
+    // establish() resets the count once connected, so the attempt that succeeded is remembered here.
+    const attempt = s.reconnectAttempts;
     const previousError = s.lastError;
+    this.log.info(`[${s.name}] reconnection attempt ${attempt}`);
     this.stateEmitter.fire(s);
     s.pendingConnect = this.establish(s).finally(() => { s.pendingConnect = undefined; });
     try {
       await s.pendingConnect;
-      this.log.info(`[${s.name}] reconnected after ${s.reconnectAttempts} attempt(s)`);
+      this.log.info(`[${s.name}] reconnected after ${attempt} attempt${attempt === 1 ? '' : 's'}`);
     } catch (err) {
       if (s.state !== 'reconnecting' || s.closing) return; // The user disconnected meanwhile.
-      this.log.debug(`[${s.name}] reconnection attempt ${s.reconnectAttempts} failed: ${errorText(err)}`);
+      this.log.error(`[${s.name}] reconnection attempt ${attempt} failed: ${errorText(err)}`);
       s.lastError = previousError;
       this.scheduleReconnect(s);
     }

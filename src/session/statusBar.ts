@@ -7,6 +7,8 @@ import type { Session, SessionManager } from './sessionManager';
 /** What an item shows for a session: a pure function of the session, so every change renders the same way. */
 export interface StatusView {
   text: string;
+  /** What a screen reader says: the visible state in words, without icon ids or Markdown. */
+  accessibilityLabel: string;
   tooltip: vscode.MarkdownString;
   backgroundColor: vscode.ThemeColor | undefined;
 }
@@ -15,7 +17,7 @@ function commandLink(title: string, command: string, args: unknown[]): string {
   return `[${title}](command:${command}?${encodeURIComponent(JSON.stringify(args))})`;
 }
 
-const linkedCommands = ['qmp.connect', 'qmp.disconnect', 'qmp.showLog', 'qmp.showEvents', 'qmp.reloadSchema'];
+const linkedCommands = ['qmp.connect', 'qmp.disconnect', 'qmp.dismiss', 'qmp.showLog', 'qmp.showEvents', 'qmp.reloadSchema'];
 
 export function renderSession(s: Session): StatusView {
   const oob = s.oobEnabled === undefined ? '' : s.oobEnabled ? ' · OOB' : ' · no OOB';
@@ -50,6 +52,7 @@ export function renderSession(s: Session): StatusView {
   const text = s.state === 'connected'
     ? `${icon} ${s.name} · QEMU${version}${oob}`
     : `${icon} ${s.name} · ${stateText}`;
+  const accessibilityLabel = accessibleState(s);
 
   const md = new vscode.MarkdownString(undefined, true);
   md.isTrusted = { enabledCommands: linkedCommands };
@@ -67,6 +70,9 @@ export function renderSession(s: Session): StatusView {
   const links: string[] = [];
   if (s.state === 'connected' || s.state === 'connecting' || s.state === 'reconnecting') {
     links.push(commandLink('$(debug-disconnect) Disconnect', 'qmp.disconnect', [s.name]));
+  } else if (s.state === 'error') {
+    links.push(commandLink('$(refresh) Retry', 'qmp.connect', [s.name]));
+    links.push(commandLink('$(close) Dismiss', 'qmp.dismiss', [s.name]));
   } else {
     links.push(commandLink('$(plug) Connect', 'qmp.connect', [s.name]));
   }
@@ -74,7 +80,22 @@ export function renderSession(s: Session): StatusView {
   links.push(commandLink('$(output) Show log', 'qmp.showLog', []));
   links.push(commandLink('$(bell) Show events', 'qmp.showEvents', []));
   md.appendMarkdown(links.join(' · '));
-  return { text, tooltip: md, backgroundColor: background };
+  return { text, accessibilityLabel, tooltip: md, backgroundColor: background };
+}
+
+/** The session's state as a sentence, from the same facts the item shows. */
+export function accessibleState(s: Session): string {
+  const head = `QMP ${s.name}`;
+  switch (s.state) {
+    case 'connected': {
+      const oob = s.oobEnabled === undefined ? '' : s.oobEnabled ? ', out-of-band execution on' : ', out-of-band execution off';
+      return `${head}: connected to QEMU ${s.version ? formatVersion(s.version) : '(version unknown)'}${oob}`;
+    }
+    case 'error':
+      return `${head}: error${s.lastError ? `: ${s.lastError}` : ''}. Activate to retry or dismiss.`;
+    default:
+      return `${head}: ${s.describeState()}`;
+  }
 }
 
 /** A code span: Markdown escapes do not work inside one, so the fence is made longer than any backtick run. */
@@ -105,6 +126,14 @@ export class SessionStatusBar implements vscode.Disposable {
     return this.items.get(name)?.text;
   }
 
+  /** The item's accessibility label and click command now, for tests. */
+  itemOf(name: string): { label: string | undefined; command: vscode.Command | undefined } | undefined {
+    const item = this.items.get(name);
+    if (!item) return undefined;
+    const command = typeof item.command === 'string' ? { title: item.command, command: item.command } : item.command;
+    return { label: item.accessibilityInformation?.label, command };
+  }
+
   private update(s: Session): void {
     let item = this.items.get(s.name);
     if (s.state === 'disconnected') {
@@ -119,10 +148,12 @@ export class SessionStatusBar implements vscode.Disposable {
     }
     const view = renderSession(s);
     item.text = view.text;
+    // Set on every change, so a screen reader never reads an earlier state.
+    item.accessibilityInformation = { label: view.accessibilityLabel };
     item.tooltip = view.tooltip;
     item.backgroundColor = view.backgroundColor;
     item.command = s.state === 'error'
-      ? { title: 'Connect', command: 'qmp.connect', arguments: [s.name] }
+      ? { title: 'Retry or dismiss', command: 'qmp.sessionActions', arguments: [s.name] }
       : { title: 'Show log', command: 'qmp.showLog' };
     item.show();
   }

@@ -2,15 +2,15 @@
 // (scripts/host-test.mjs) and under @vscode/test-electron (scripts/test-electron.mjs) alike.
 //
 // Which files run is chosen by QMP_HOST_SUITE: `main` (the default) runs every `*.test.js` under this folder
-// except the suite-specific ones, `trust` runs `*.trust.test.js` (a restricted, untrusted workspace) and
-// `installed` runs `*.installed.test.js` (the packaged .vsix installed, no development extension).
+// except the suite-specific ones, and `trust` runs `*.trust.test.js` (a restricted, untrusted workspace). In
+// both the extension under test is the packaged .vsix installed into VS Code (scripts/host-test.mjs).
 // QMP_HOST_GREP narrows the run to matching test titles. When QMP_HOST_RESULTS names a file, the counts and
 // failures are written there as JSON, because the workbench only reports an exit code.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Mocha from 'mocha';
 
-export type HostSuite = 'main' | 'trust' | 'installed';
+export type HostSuite = 'main' | 'trust';
 
 export interface HostResults {
   suite: HostSuite;
@@ -21,13 +21,12 @@ export interface HostResults {
 
 const suiteInfix: Record<Exclude<HostSuite, 'main'>, string> = {
   trust: '.trust.test.js',
-  installed: '.installed.test.js',
 };
 
 function selectedSuite(): HostSuite {
   const value = process.env['QMP_HOST_SUITE'] ?? 'main';
-  if (value === 'main' || value === 'trust' || value === 'installed') return value;
-  throw new Error(`QMP_HOST_SUITE must be main, trust or installed, not ${value}`);
+  if (value === 'main' || value === 'trust') return value;
+  throw new Error(`QMP_HOST_SUITE must be main or trust, not ${value}`);
 }
 
 function belongsTo(file: string, suite: HostSuite): boolean {

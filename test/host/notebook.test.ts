@@ -284,7 +284,7 @@ suite('notebooks', () => {
     assert.ok(nb.getCells().some((c) => c.kind === vscode.NotebookCellKind.Code && /query-status/.test(c.document.getText())));
   });
 
-  test('a file the format does not understand opens with every character in some cell, and bad UTF-8 is refused', () => {
+  test('a file the format does not understand opens with every character in some cell, and bad UTF-8 is reported', () => {
     const serializer = new QmpNotebookSerializer();
     const broken = 'notes {"execute": oops\r\n```qmp\r\n{ "execute": "query-status",\r\nunterminated';
     const data = serializer.deserializeNotebook(new TextEncoder().encode(broken));
@@ -292,7 +292,13 @@ suite('notebooks', () => {
     for (const piece of ['notes', 'oops', '"query-status",', 'unterminated']) assert.ok(all.includes(piece), piece);
     const again = serializer.deserializeNotebook(serializer.serializeNotebook(data));
     assert.deepEqual(again.cells.map((c) => [c.kind, c.languageId, c.value]), data.cells.map((c) => [c.kind, c.languageId, c.value]));
-    assert.throws(() => serializer.deserializeNotebook(new Uint8Array([0x7b, 0xff, 0xfe, 0x7d])), /not valid UTF-8/);
+    const warned: string[] = [];
+    const bad = new QmpNotebookSerializer((m) => warned.push(m)).deserializeNotebook(new Uint8Array([0x7b, 0x0a, 0xff, 0xfe, 0x7d]));
+    assert.equal(bad.cells.map((c) => c.value).join(''), '{\n\uFFFD\uFFFD}');
+    assert.equal(warned.length, 1);
+    assert.match(warned[0] ?? '', /not valid UTF-8: 2 invalid UTF-8 sequences, the first at line 2 \(byte offset 2\)/);
+    const warnings = bad.metadata?.['formatWarnings'] as { code: string; offset: number; line: number }[];
+    assert.deepEqual(warnings.map((w) => [w.code, w.offset, w.line]), [['invalid-utf8', 2, 2]]);
   });
 
   test('with qmp.enableOob off, an out-of-band cell fails before anything is sent', async () => {

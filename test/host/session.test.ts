@@ -2,52 +2,13 @@
 // socket and configures through workspace settings, and reconnection after that QEMU is killed and restarted.
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { parseProfiles } from '../../src/session/profiles';
+import { freePort, processAlive, waitForFile } from '../support/net';
 import { startQemu, type TestQemu } from '../support/qemu';
 import { api, disconnectAll, recordStates, waitFor, waitForState } from './hostHelpers';
-
-/** A port nobody listens on right now (the kernel picks it; QEMU binds it a moment later). */
-function freePort(): Promise<number> {
-  return new Promise<number>((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Resolves when `file` exists, watching its folder (QEMU creates its socket a moment after it starts). */
-function waitForFile(file: string, timeoutMs = 10_000): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const watcher = fs.watch(path.dirname(file), () => check());
-    const timer = setTimeout(() => {
-      watcher.close();
-      reject(new Error(`${file} did not appear within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const check = (): void => {
-      if (!fs.existsSync(file)) return;
-      clearTimeout(timer);
-      watcher.close();
-      resolve();
-    };
-    check();
-  });
-}
 
 suite('sessions', () => {
   const qemus: TestQemu[] = [];

@@ -59,6 +59,11 @@ function jsonLines(stdout: string): Array<Record<string, unknown>> {
   return stdout.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
+/** The transcript records of one type from `run --json`. */
+function records(stdout: string, type: string): Array<Record<string, unknown>> {
+  return jsonLines(stdout).filter((o) => o['type'] === type);
+}
+
 let dir: string;
 
 /** Writes a notebook file with these code cells (each a `qmp` cell unless given as [language, source]). */
@@ -90,14 +95,14 @@ describe('qmp-notebook run (machine none)', () => {
   before(async () => { qemu = await startQemu(); });
   after(async () => { await qemu.stop(); });
 
-  test('replies are matched to their ids, one JSON object per command', async () => {
+  test('replies are matched to their ids, one JSON record per reply', async () => {
     const file = notebook('ids', [
       '{"execute": "query-status", "id": "first"}\n-> {"execute": "query-version", "id": 7}',
       '{"execute": "query-name", "id": {"nested": [1, 2]}}',
     ]);
     const r = await runCli(['run', file, '--socket', qemu.socketPath, '--json']);
     assert.equal(r.code, 0, r.stderr);
-    const out = jsonLines(r.stdout);
+    const out = records(r.stdout, 'reply');
     assert.deepEqual(out.map((o) => [o['cell'], o['command'], o['id']]), [
       [2, 'query-status', 'first'], [2, 'query-version', 7], [3, 'query-name', { nested: [1, 2] }],
     ]);
@@ -114,7 +119,7 @@ describe('qmp-notebook run (machine none)', () => {
     const file = notebook('shell', [['qmp-shell', 'qom-get path=/machine property=type'], ['hmp', 'info version']]);
     const r = await runCli(['run', file, '--socket', qemu.socketPath, '--json']);
     assert.equal(r.code, 0, r.stderr);
-    const [qom, hmp] = jsonLines(r.stdout);
+    const [qom, hmp] = records(r.stdout, 'reply');
     assert.equal(qom?.['command'], 'qom-get');
     assert.equal((qom?.['reply'] as { return: string }).return, 'none-machine');
     assert.equal(hmp?.['command'], 'human-monitor-command');
@@ -131,15 +136,12 @@ describe('qmp-notebook run (machine none)', () => {
     assert.match(lines[2] ?? '', /^<- \{"return": \{.*"status": "prelaunch"/);
   });
 
-  test('events are attached to the command that caused them and printed as <- lines', async () => {
+  test('events are given to the command that was waiting for its reply and printed as <- lines', async () => {
     const file = notebook('events', ['{"execute": "cont"}\n{"execute": "stop"}']);
     const r = await runCli(['run', file, '--socket', qemu.socketPath, '--json']);
     assert.equal(r.code, 0, r.stderr);
-    const [cont, stop] = jsonLines(r.stdout);
-    const names = (o: Record<string, unknown> | undefined): string[] =>
-      ((o?.['events'] ?? []) as Array<{ event: string }>).map((e) => e.event);
-    assert.deepEqual(names(cont), ['RESUME']);
-    assert.deepEqual(names(stop), ['STOP']);
+    const events = records(r.stdout, 'event').map((o) => [o['cell'], o['step'], (o['event'] as { event: string }).event]);
+    assert.deepEqual(events, [[2, 0, 'RESUME'], [2, 1, 'STOP']]);
 
     const t = await runCli(['run', file, '--socket', qemu.socketPath]);
     assert.equal(t.code, 0, t.stderr);
@@ -151,8 +153,20 @@ describe('qmp-notebook run (machine none)', () => {
     const ok = notebook('wait-ok', ['{"execute": "cont"}\n{"wait-event": "RESUME", "timeout": 5000}\n{"execute": "stop"}\n{"wait-event": "STOP"}']);
     const r = await runCli(['run', ok, '--socket', qemu.socketPath, '--json']);
     assert.equal(r.code, 0, r.stderr);
-    const waits = jsonLines(r.stdout).filter((o) => 'wait-event' in o);
+    const waits = records(r.stdout, 'wait-satisfied');
     assert.deepEqual(waits.map((w) => [w['wait-event'], (w['event'] as { event: string }).event]), [['RESUME', 'RESUME'], ['STOP', 'STOP']]);
+
+    // The wait rule: each wait looks at every event since its cell started, and uses each event once.
+    // (QEMU sends STOP only for a running machine: the first cell sets it running.)
+    const both = notebook('wait-both', ['{"execute": "cont"}', '{"execute": "stop"}\n{"execute": "cont"}\n{"wait-event": "RESUME", "timeout": 5000}\n{"wait-event": "STOP", "timeout": 5000}']);
+    const b = await runCli(['run', both, '--socket', qemu.socketPath, '--json']);
+    assert.equal(b.code, 0, b.stderr);
+    assert.deepEqual(records(b.stdout, 'wait-satisfied').map((w) => w['wait-event']), ['RESUME', 'STOP']);
+    const twice = notebook('wait-twice', ['{"execute": "stop"}\n{"execute": "cont"}\n{"wait-event": "RESUME", "timeout": 3000}\n{"wait-event": "RESUME", "timeout": 300}']);
+    const t2 = await runCli(['run', twice, '--socket', qemu.socketPath, '--json']);
+    assert.equal(t2.code, 1, 'one RESUME cannot satisfy two waits');
+    assert.equal(records(t2.stdout, 'wait-timed-out').length, 1);
+    await runCli(['run', notebook('stop-again', ['{"execute": "stop"}']), '--socket', qemu.socketPath]);
 
     const late = notebook('wait-timeout', [
       '{"execute": "query-status"}\n{"wait-event": "RESET", "timeout": 300}',
@@ -160,19 +174,21 @@ describe('qmp-notebook run (machine none)', () => {
     ]);
     const t = await runCli(['run', late, '--socket', qemu.socketPath, '--json']);
     assert.equal(t.code, 1);
-    assert.match(t.stderr, /no RESET event within 300 ms/);
+    assert.match(t.stderr, /no RESET within 300 ms/);
     const out = jsonLines(t.stdout);
     assert.equal(out.some((o) => o['command'] === 'cont'), false, 'the cell after the failing one is not run');
-    assert.equal(out.find((o) => 'wait-event' in o)?.['event'], null);
+    assert.equal(records(t.stdout, 'wait-timed-out')[0]?.['event'], 'RESET');
+    assert.deepEqual(records(t.stdout, 'cell-finished').map((o) => o['outcome']), ['failed', 'skipped']);
   });
 
   test('a QEMU error stops the run with exit 1', async () => {
     const file = notebook('qemu-error', ['{"execute": "device_del", "arguments": {"id": "nope"}}', '{"execute": "cont"}']);
     const r = await runCli(['run', file, '--socket', qemu.socketPath, '--json']);
     assert.equal(r.code, 1);
-    const out = jsonLines(r.stdout);
+    const out = records(r.stdout, 'reply');
     assert.equal(out.length, 1);
     assert.equal((out[0]?.['reply'] as { error: { class: string } }).error.class, 'DeviceNotFound');
+    assert.equal(records(r.stdout, 'failure')[0]?.['kind'], 'qemu-error');
     assert.match(r.stderr, /cell 2 \(line 4\): device_del: DeviceNotFound/);
   });
 
@@ -262,21 +278,64 @@ describe('qmp-notebook run: out-of-band', () => {
       const order: string[] = [];
       let drained: Promise<number> | undefined;
       const r = await runCli(['run', file, '--socket', qemu.socketPath, '--json'], (line) => {
-        const o = JSON.parse(line) as { id: string };
-        order.push(o.id);
-        // Only now, with the OOB reply in hand, does anything read the FIFO and let the dump finish.
-        if (o.id === 'yank' && !drained) {
-          drained = new Promise((resolve, reject) => {
+        const o = JSON.parse(line) as { id: string; type: string };
+        if (o.type === 'reply') order.push(o.id);
+        // The output is in cell order, so the OOB reply is printed after the dump's: the FIFO is read a while
+        // after the dump went out, and the records' times show which reply came first.
+        if (o.type === 'written' && o.id === 'dump' && !drained) {
+          drained = new Promise((resolve, reject) => setTimeout(() => {
             let bytes = 0;
             createReadStream(fifo).on('data', (d) => { bytes += d.length; }).on('end', () => resolve(bytes)).on('error', reject);
-          });
+          }, 1000));
         }
       });
       assert.equal(r.code, 0, r.stderr);
-      assert.deepEqual(order, ['yank', 'dump', 'after']);
-      assert.ok(((await drained) ?? 0) > 128 * 1024 * 1024, 'the dump went through the FIFO after the OOB reply');
-      const yank = jsonLines(r.stdout).find((o) => o['id'] === 'yank');
+      // Printed in cell order, the OOB reply held until the cell above ended; its arrival time tells.
+      assert.deepEqual(order, ['dump', 'yank', 'after']);
+      const at = Object.fromEntries(records(r.stdout, 'reply').map((o) => [o['id'], o['at'] as number]));
+      assert.ok((at['yank'] ?? Infinity) < (at['dump'] ?? 0), 'the OOB reply came while the dump was blocked');
+      assert.ok(((await drained) ?? 0) > 128 * 1024 * 1024, 'the dump went through the FIFO');
+      const yank = records(r.stdout, 'reply').find((o) => o['id'] === 'yank');
       assert.ok(Array.isArray((yank?.['reply'] as { return: unknown }).return));
+    } finally {
+      await qemu.stop();
+    }
+  });
+});
+
+describe('qmp-notebook run: an OOB cell does not overtake a cell that was not sent', () => {
+  test('an OOB yank of the chardev the in-band cell just above creates succeeds (5 runs)', async () => {
+    const qemu = await startQemu();
+    try {
+      for (let i = 0; i < 5; i++) {
+        const sock = path.join(qemu.dir, `yank${i}.sock`);
+        const file = notebook(`yank-chardev-${i}`, [
+          '{"execute": "query-status"}',
+          `{"execute": "chardev-add", "arguments": {"id": "ch${i}", "backend": {"type": "socket", "data": {"addr": {"type": "unix", "data": {"path": "${sock}"}}, "server": true, "wait": false}}}}`,
+          `{"exec-oob": "yank", "arguments": {"instances": [{"type": "chardev", "id": "ch${i}"}]}}`,
+        ]);
+        const r = await runCli(['run', file, '--socket', qemu.socketPath, '--json']);
+        assert.equal(r.code, 0, `run ${i}: ${r.stderr}`);
+        const replies = records(r.stdout, 'reply');
+        assert.deepEqual(replies.map((o) => [o['command'], o['ok']]), [['query-status', true], ['chardev-add', true], ['yank', true]]);
+        const started = records(r.stdout, 'cell-started').map((o) => [o['cell'], o['order']]);
+        assert.deepEqual(started, [[2, 1], [3, 2], [4, 3]], 'execution order follows the cells');
+      }
+    } finally {
+      await qemu.stop();
+    }
+  });
+
+  test('run refuses an exec-oob of a command without allow-oob before sending, in a notebook without qmp-shell cells', async () => {
+    const qemu = await startQemu();
+    try {
+      const file = notebook('oob-refused', ['{"exec-oob": "query-status"}']);
+      const r = await runCli(['run', file, '--socket', qemu.socketPath, '--json']);
+      assert.equal(r.code, 1, r.stderr);
+      assert.equal(records(r.stdout, 'written').length, 0, 'nothing was written');
+      const f = records(r.stdout, 'failure')[0];
+      assert.equal(f?.['kind'], 'not-sent-because-invalid');
+      assert.match(String(f?.['message']), /allow-oob/);
     } finally {
       await qemu.stop();
     }
@@ -302,7 +361,7 @@ describe('qmp-notebook run over TCP', () => {
         r = await runCli(['run', file, '--tcp', `127.0.0.1:${port}`, '--json']);
       }
       assert.equal(r.code, 0, r.stderr);
-      assert.equal(jsonLines(r.stdout)[0]?.['id'], 'over-tcp');
+      assert.equal(records(r.stdout, 'reply')[0]?.['id'], 'over-tcp');
     } finally {
       await qemu.stop();
     }
@@ -314,7 +373,7 @@ describe('qmp-notebook run: default sandbox', () => {
     const file = notebook('sandbox', ['{"execute": "query-status"}'], 'sandbox');
     const r = await runCli(['run', file, '--json']);
     assert.equal(r.code, 0, r.stderr);
-    const [o] = jsonLines(r.stdout);
+    const [o] = records(r.stdout, 'reply');
     assert.equal((o?.['reply'] as { return: { status: string } }).return.status, 'prelaunch');
   });
 });

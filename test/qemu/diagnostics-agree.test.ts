@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { startQemu, type TestQemu } from '../support/qemu';
 import { diagnose } from '../../src/language/diagnostics';
+import { languageService, type CompatPolicy } from '../../src/language/service';
+import { parseCell } from '../../src/notebook/format';
 import { Schema } from '../../src/qmp/schema';
 import type { SchemaInfo } from '../../src/qmp/introspect';
 
@@ -92,7 +94,7 @@ class RawQmp {
 
 /** QEMU's messages for input it rejects before the command runs (dispatcher, parser, argument visitor). */
 const REJECTED_BEFORE_RUNNING =
-  /^(Parameter '[^']*' (is missing|is unexpected|does not accept value|expects )|Invalid parameter type|QMP input |JSON parse error|The command \S+ does not support OOB|The command \S+ has not been found)/;
+  /^(Parameter '[^']*' (is missing|is unexpected|does not accept value|expects )|Invalid parameter type|QMP input |JSON parse error|JSON nesting depth|The command \S+ does not support OOB|The command \S+ has not been found|Deprecated |Unstable )/;
 
 function qemuRejects(r: Reply): boolean {
   return r.error !== undefined && (r.error.class === 'CommandNotFound' || REJECTED_BEFORE_RUNNING.test(r.error.desc));
@@ -151,6 +153,47 @@ const CASES: [string, boolean][] = [
   ['{"execute": "stop", "arguments": {"x": 1}}', true],
 ];
 
+/** A command whose `value` (type any: accepted, then failing later) is nested so that the input is `depth` deep. */
+function nestedTo(depth: number): string {
+  const k = depth - 2; // the command object and its arguments
+  return `{"execute": "qom-set", "arguments": {"path": "/machine", "property": "no-such", "value": ${'['.repeat(k)}${']'.repeat(k)}}}`;
+}
+
+/** QEMU's nesting limit (MAX_NESTING 1024): the deepest input it takes, and one level more. */
+const NESTING_CASES: [string, boolean][] = [[nestedTo(1024), false], [nestedTo(1025), true]];
+
+/**
+ * [qmp-shell line, whether QEMU 7.2 rejects the command the line sends before running it]. The shell parser
+ * builds the JSON (typed by the schema); QEMU judges that JSON; the qmp-shell service must agree.
+ */
+const SHELL_CASES: [string, boolean][] = [
+  ['query-status', false],
+  ['qom-list path=/machine', false],
+  ['blockdev-add driver=null-co node-name=s1 size=1048576 read-zeroes=true', false],
+  ['blockdev-add driver=null-co node-name=s2 size=1_024', false],
+  ["blockdev-add driver=null-co node-name=s3 cache={'direct':False,'no-flush':True}", false],
+  ['blockdev-add driver=null-co node-name=s5 cache={"direct":false} cache.no-flush=true', false],
+  ['query-yank --oob', false],
+  ['nbd-server-remove name=x', false],
+  ['qom-get path=/machine property=1.5', false],
+  ['query-verison', true],
+  ['blockdev-del', true],
+  ['block_resize node-name=n1 sise=10 size=1', true],
+  ['blockdev-add driver=nul-co node-name=x', true],
+  ['blockdev-add driver=null-co node-name=s4 cache.direkt=true', true],
+  ['query-status --oob', true],
+  ['transaction(\n block-dirty-bitmap-add node=n1 nam=b0\n)', true],
+];
+
+/** The JSON a one-command shell cell sends (the test fails on a parse error: these lines are all valid shell). */
+function shellJson(line: string, schema: Schema): string {
+  const parsed = parseCell(line, 'qmp-shell', schema);
+  assert.deepEqual(parsed.errors, [], line);
+  const item = parsed.items[0];
+  assert.ok(item?.kind === 'command', line);
+  return item.json;
+}
+
 describe('diagnose agrees with QEMU 7.2 on what it rejects before running', () => {
   let qemu: TestQemu | undefined;
   let qmp: RawQmp | undefined;
@@ -185,6 +228,80 @@ describe('diagnose agrees with QEMU 7.2 on what it rejects before running', () =
       if (theirs !== (ours.length > 0)) {
         disagreements.push(`${text}\n  QEMU: ${JSON.stringify(first)}\n  ours: ${ours.map((d) => `${d.code}: ${d.message}`).join('; ') || 'no error'}`);
       }
+    }
+    assert.deepEqual(disagreements, []);
+  });
+
+  test('nesting: QEMU\'s limit is ours (the cell parser refuses what QEMU would)', async () => {
+    const disagreements: string[] = [];
+    let n = 1000;
+    for (const [text, expectedRejected] of NESTING_CASES) {
+      const replies = await (qmp as RawQmp).exchange(text, n++);
+      const first = replies[0] as Reply;
+      const theirs = qemuRejects(first);
+      const ours = parseCell(text, 'qmp').errors.length > 0;
+      const depth = text.split('[').length - 1 + 2;
+      if (theirs !== expectedRejected) disagreements.push(`QEMU at depth ${depth}: ${JSON.stringify(first)}`);
+      if (theirs !== ours) disagreements.push(`depth ${depth}: QEMU ${JSON.stringify(first)}, ours ${String(ours)}`);
+    }
+    assert.deepEqual(disagreements, []);
+  });
+
+  test('qmp-shell lines: QEMU\'s verdict on the JSON they send equals the shell service\'s', async () => {
+    const shell = languageService('qmp-shell');
+    const disagreements: string[] = [];
+    let n = 2000;
+    for (const [line, expectedRejected] of SHELL_CASES) {
+      const json = shellJson(line, schema as Schema);
+      const replies = await (qmp as RawQmp).exchange(json, n++);
+      const first = replies[0] as Reply;
+      const theirs = qemuRejects(first);
+      const ours = (shell?.diagnose(line, { schema, oobNegotiated: true }) ?? []).filter((d) => d.severity === 'error');
+      if (theirs !== expectedRejected) disagreements.push(`QEMU changed its mind on ${line} (${json}): ${JSON.stringify(first)}`);
+      if (theirs !== (ours.length > 0)) {
+        disagreements.push(`${line}\n  sent: ${json}\n  QEMU: ${JSON.stringify(first)}\n  ours: ${ours.map((d) => `${d.code}: ${d.message}`).join('; ') || 'no error'}`);
+      }
+    }
+    assert.deepEqual(disagreements, []);
+  });
+});
+
+describe('diagnose agrees with QEMU 7.2 under -compat deprecated-input=reject,unstable-input=reject', () => {
+  let qemu: TestQemu | undefined;
+  let qmp: RawQmp | undefined;
+  let schema: Schema | undefined;
+  const policy: CompatPolicy = { deprecatedInput: 'reject', unstableInput: 'reject' };
+
+  before(async () => {
+    qemu = await startQemu({ args: ['-compat', 'deprecated-input=reject,unstable-input=reject'] });
+    qmp = await RawQmp.connect(qemu.socketPath);
+    const r = await qmp.exchange('{"execute": "query-qmp-schema", "id": "schema"}', 0);
+    schema = Schema.fromIntrospection(r[0]?.return as SchemaInfo[]);
+  });
+
+  after(async () => {
+    qmp?.close();
+    await qemu?.stop();
+  });
+
+  test('what QEMU refuses by policy is an error for us too, in qmp and qmp-shell cells', async () => {
+    const cases: ['qmp' | 'qmp-shell', string, boolean][] = [
+      ['qmp', '{"execute": "nbd-server-remove", "arguments": {"name": "x"}}', true],
+      ['qmp-shell', 'nbd-server-remove name=x', true],
+      ['qmp', '{"execute": "x-colo-lost-heartbeat"}', true],
+      ['qmp-shell', 'x-colo-lost-heartbeat', true],
+      ['qmp', '{"execute": "query-status"}', false],
+      ['qmp-shell', 'qom-list path=/machine', false],
+    ];
+    const disagreements: string[] = [];
+    let n = 1;
+    for (const [language, text, expectedRejected] of cases) {
+      const json = language === 'qmp' ? text : shellJson(text, schema as Schema);
+      const first = (await (qmp as RawQmp).exchange(json, n++))[0] as Reply;
+      const theirs = qemuRejects(first);
+      const ours = (languageService(language)?.diagnose(text, { schema, compat: policy, oobNegotiated: true }) ?? []).filter((d) => d.severity === 'error');
+      if (theirs !== expectedRejected) disagreements.push(`QEMU changed its mind on ${text}: ${JSON.stringify(first)}`);
+      if (theirs !== (ours.length > 0)) disagreements.push(`${text}\n  QEMU: ${JSON.stringify(first)}\n  ours: ${ours.map((d) => d.message).join('; ') || 'no error'}`);
     }
     assert.deepEqual(disagreements, []);
   });

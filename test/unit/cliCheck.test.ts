@@ -85,6 +85,49 @@ describe('cli check in-process', () => {
   });
 });
 
+describe('cli check: one validator, shell cells, -compat', () => {
+  const SHELL = [
+    '```qmp-shell',              // 1
+    'query-verison',             // 2
+    'blockdev-del',              // 3
+    'block_resize node-name=n1 sise=10 size=1', // 4
+    'blockdev-add driver=nul-co node-name=x', // 5
+    'nbd-server-remove name=x',  // 6
+    '```',
+  ].join('\n') + '\n';
+
+  test('qmp-shell cells are checked against the schema, at the column of the shell text', async () => {
+    const r = await cli(['check', 's.qmp', '--schema', schema72], { 's.qmp': SHELL });
+    assert.equal(r.code, 1);
+    assert.deepEqual(r.out.map((l) => l.replace(/: (error|warning): .*\[/, ': $1 [')), [
+      's.qmp:2:1: error [unknown-command]',
+      's.qmp:3:1: error [missing-member]',
+      's.qmp:4:27: error [unknown-member]',
+      's.qmp:5:21: error [bad-tag]',
+      's.qmp:6:1: warning [deprecated]',
+    ]);
+    assert.match(r.out[0] ?? '', /did you mean 'query-version'/);
+  });
+
+  test('--compat deprecated-input=reject makes deprecated input an error; so does the front matter', async () => {
+    const flag = await cli(['check', 's.qmp', '--schema', schema72, '--compat', 'deprecated-input=reject'], { 's.qmp': SHELL });
+    assert.match(flag.out[4] ?? '', /^s\.qmp:6:1: error: .*deprecated-input=reject/);
+    const front = await cli(['check', 'f.qmp', '--schema', schema72], { 'f.qmp': `---\ncompat: deprecated-input=reject\n---\n${SHELL}` });
+    assert.match(front.out[4] ?? '', /^f\.qmp:9:1: error: /);
+    const bad = await cli(['check', 's.qmp', '--schema', schema72, '--compat', 'deprecated-input=maybe'], { 's.qmp': SHELL });
+    assert.equal(bad.code, 2);
+    assert.match(bad.err[0] ?? '', /--compat: deprecated-input must be accept, reject or crash/);
+  });
+
+  test('one mistake is one problem: the parser and the diagnostics no longer both report it', async () => {
+    const r = await cli(['check', 'j.qmp', '--schema', schema72], { 'j.qmp': '```qmp\n{"execute": "stop",}\n{"execute": "x", "arguments": {"a": [1 2]}}\n```\n' });
+    const syntax = r.out.filter((l) => l.endsWith('[json-syntax]'));
+    assert.equal(syntax.length, 2, r.out.join('\n'));
+    assert.match(syntax[0] ?? '', /^j\.qmp:2:20: error: trailing comma/);
+    assert.match(syntax[1] ?? '', /^j\.qmp:3:40: error: expected ',' or '\]'/);
+  });
+});
+
 describe('cli run in-process: malformed cells', () => {
   test('a malformed qmp cell is reported at its file position before any connection is made', async () => {
     const text = '# t\n\n```qmp\n{"execute": "cont"}\n```\n\n```qmp\n{"execute": "stop",\n```\n';

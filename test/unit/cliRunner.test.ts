@@ -1,45 +1,91 @@
-// The CLI runner's own rules, with a scripted stand-in for the client: which cells run and when, which
-// command an event is given to, how waits match, and the file positions of problems. The client itself is
-// tested against real QEMU in test/qemu.
+// The engine's rules (src/run) with a scripted stand-in for the client, and the CLI's printing of its
+// transcript: which cells run and when (the scheduler), how waits match (the wait rule), which cell an event
+// is given to (the attribution rule), the failure kinds, the event cap and the cell order of --json. The
+// client itself is tested against real QEMU in test/qemu (test/qemu/cliRun.test.ts runs these rules there).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { LineIndex, findSourceOffsets } from '../../src/cli/locate';
-import type { CommandInputLike, CommandReplyLike, EventRecord, RunnerClient } from '../../src/cli/ports';
-import { isOobCell, runCells, type RunCell } from '../../src/cli/run';
-import { eventDataMatches as dataMatches } from '../../src/notebook/format';
+import { runCells, type RunCell } from '../../src/cli/run';
 import { resolveConnection } from '../../src/cli/cli';
+import type { CommandInput, CommandOptions, CommandReply, QmpEventRecord } from '../../src/qmp/client';
+import { CommandCancelledError, CommandTimeoutError, DisconnectedError, EventTimeoutError, OobRefusedError } from '../../src/qmp/errors';
+import {
+  Batcher, compareReply, planCell, RunEngine, StopRequest, type CellJob, type EngineClient, type TranscriptRecord,
+} from '../../src/run/index';
 
-/** Answers each command after `delays[name]` ms (default 0) and emits the events scripted for it. */
-class ScriptedClient implements RunnerClient {
+interface Script {
+  delayMs?: number;
+  /** Events emitted before the reply. */
+  before?: string[];
+  /** Events emitted just after the reply. */
+  after?: string[];
+  /** Emit this many events before the reply (a flood). */
+  flood?: number;
+  error?: string;
+  /** Reject with DisconnectedError after writing. */
+  disconnect?: boolean;
+  /** Never written: times out in the client's queue. */
+  queued?: boolean;
+  /** Refused before sending. */
+  refuse?: boolean;
+  /** Never answered (until the signal or timeout). */
+  hang?: boolean;
+}
+
+/** Answers each command after `delayMs` and emits the events scripted for it; honours signal and timeoutMs. */
+class ScriptedClient implements EngineClient {
   private seq = 0;
-  private readonly history: EventRecord[] = [];
-  private readonly listeners = new Set<(e: EventRecord) => void>();
+  private readonly history: QmpEventRecord[] = [];
+  private readonly listeners = new Set<(e: QmpEventRecord) => void>();
+  private ids = 0;
+  /** Command names in the order they were handed over, with the time. */
   readonly sent: string[] = [];
 
-  constructor(private readonly script: Record<string, { delayMs?: number; before?: string[]; after?: string[]; error?: string }>) {}
+  constructor(private readonly script: Record<string, Script> = {}) {}
 
-  private emit(name: string): void {
-    const e: EventRecord = { seq: ++this.seq, event: name, timestamp: { seconds: 0, microseconds: 0 }, raw: `{"event": "${name}"}` };
+  emit(name: string, data?: object): void {
+    const raw = `{"event": "${name}"${data ? `, "data": ${JSON.stringify(data)}` : ''}, "timestamp": {"seconds": 1, "microseconds": 2}}`;
+    const e: QmpEventRecord = { seq: ++this.seq, event: name, ...(data ? { data } : {}), timestamp: { seconds: 1, microseconds: 2 }, raw };
     this.history.push(e);
+    if (this.history.length > 2000) this.history.shift();
     for (const l of this.listeners) l(e);
   }
 
-  async send(command: CommandInputLike): Promise<CommandReplyLike> {
+  send(command: CommandInput, options: CommandOptions = {}): Promise<CommandReply> {
     const name = (command.execute ?? command['exec-oob']) as string;
-    this.sent.push(name);
     const s = this.script[name] ?? {};
-    await new Promise((r) => setTimeout(r, s.delayMs ?? 0));
-    for (const e of s.before ?? []) this.emit(e);
-    const idText = command.idText ?? '"x"';
-    const sent = `{"execute":"${name}","id":${idText}}`;
-    const reply: CommandReplyLike = s.error
-      ? { idText, ok: false, error: { class: 'GenericError', desc: s.error }, raw: `{"error": {"class": "GenericError", "desc": "${s.error}"}, "id": ${idText}}`, sent }
-      : { idText, ok: true, value: {}, raw: `{"return": {}, "id": ${idText}}`, sent };
-    setTimeout(() => { for (const e of s.after ?? []) this.emit(e); }, 1);
-    return reply;
+    if (s.refuse) return Promise.reject(new OobRefusedError(name, 'its schema does not have allow-oob'));
+    this.sent.push(name);
+    const idText = command.idText ?? `"#${++this.ids}"`;
+    const sent = `{"${command['exec-oob'] ? 'exec-oob' : 'execute'}":"${name}","id":${idText}}`;
+    return new Promise((resolve, reject) => {
+      const timers: Array<ReturnType<typeof setTimeout>> = [];
+      const onAbort = (): void => { timers.forEach(clearTimeout); reject(new CommandCancelledError(`${name}: cancelled`, { sent })); };
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      if (options.timeoutMs !== undefined) {
+        timers.push(setTimeout(() => { options.signal?.removeEventListener('abort', onAbort); reject(new CommandTimeoutError(name, options.timeoutMs as number, { sent })); }, options.timeoutMs));
+      }
+      if (s.queued) return;
+      options.onWritten?.({ sent, idText });
+      if (s.hang) return;
+      timers.push(setTimeout(() => {
+        options.signal?.removeEventListener('abort', onAbort);
+        for (let i = 0; i < (s.flood ?? 0); i++) this.emit('FLOOD', { i, pad: 'x'.repeat(1000) });
+        for (const e of s.before ?? []) this.emit(e);
+        if (s.disconnect) { reject(new DisconnectedError(`${name}: QEMU closed the connection`, { sent })); return; }
+        const raw = s.error
+          ? `{"id": ${idText}, "error": {"class": "GenericError", "desc": "${s.error}"}}`
+          : `{"return": {}, "id": ${idText}}`;
+        resolve(s.error
+          ? { idText, ok: false, error: { class: 'GenericError', desc: s.error }, raw, sent }
+          : { idText, ok: true, value: {}, raw, sent });
+        setTimeout(() => { for (const e of s.after ?? []) this.emit(e); }, 1);
+      }, s.delayMs ?? 0));
+    });
   }
 
-  onEvent(listener: (e: EventRecord) => void): { dispose(): void } {
+  onEvent(listener: (e: QmpEventRecord) => void): { dispose(): void } {
     this.listeners.add(listener);
     return { dispose: () => this.listeners.delete(listener) };
   }
@@ -48,18 +94,35 @@ class ScriptedClient implements RunnerClient {
     return this.seq;
   }
 
-  waitForEvent(predicate: (e: EventRecord) => boolean, options: { after?: number; timeoutMs: number }): Promise<EventRecord> {
+  waitForEvent(predicate: (e: QmpEventRecord) => boolean, options: { after?: number; timeoutMs: number; signal?: AbortSignal }): Promise<QmpEventRecord> {
     const found = this.history.find((e) => e.seq > (options.after ?? this.seq) && predicate(e));
     if (found) return Promise.resolve(found);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => { sub.dispose(); reject(new Error('timeout')); }, options.timeoutMs);
-      const sub = this.onEvent((e) => { if (predicate(e)) { clearTimeout(timer); sub.dispose(); resolve(e); } });
+      const done = (): void => { clearTimeout(timer); sub.dispose(); options.signal?.removeEventListener('abort', onAbort); };
+      const onAbort = (): void => { done(); reject(new CommandCancelledError('Waiting for an event was cancelled')); };
+      const timer = setTimeout(() => { done(); reject(new EventTimeoutError(options.timeoutMs)); }, options.timeoutMs);
+      const sub = this.onEvent((e) => { if (predicate(e)) { done(); resolve(e); } });
+      options.signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 }
 
-const cmd = (name: string, oob = false): RunCell['items'][number] =>
-  ({ kind: 'command', name, input: oob ? { 'exec-oob': name, idText: `"${name}"` } : { execute: name, idText: `"${name}"` } });
+/** A planned cell from qmp source, keyed by `cell`. */
+function cell(n: number, source: string, language: 'qmp' | 'qmp-shell' | 'hmp' = 'qmp'): RunCell {
+  return { cell: n, plan: planCell(source, language) };
+}
+
+const exec = (name: string, id = name): string => `{"execute": "${name}", "id": "${id}"}`;
+const oob = (name: string, id = name): string => `{"exec-oob": "${name}", "id": "${id}"}`;
+
+async function runEngine(client: EngineClient, jobs: CellJob[], options: { eventsPerCell?: number; commandTimeoutMs?: number; busyMs?: number } = {}):
+  Promise<{ records: TranscriptRecord[]; outcomes: string[] }> {
+  const engine = new RunEngine({ client: () => client, ...options });
+  const records: TranscriptRecord[] = [];
+  const result = await engine.run(jobs, (r) => records.push(r));
+  engine.dispose();
+  return { records, outcomes: result.outcomes };
+}
 
 function capture(): { out: string[]; err: string[]; io: { out(l: string): void; err(l: string): void } } {
   const out: string[] = [];
@@ -67,96 +130,328 @@ function capture(): { out: string[]; err: string[]; io: { out(l: string): void; 
   return { out, err, io: { out: (l) => out.push(l), err: (l) => err.push(l) } };
 }
 
-describe('cli runner', () => {
-  test('an out-of-band cell does not wait behind a slow in-band cell; in-band cells keep their order', async () => {
-    const client = new ScriptedClient({ slow: { delayMs: 200 } });
-    const c = capture();
-    const outcome = await runCells(client, [
-      { index: 1, items: [cmd('slow')] },
-      { index: 2, items: [cmd('query-yank', true)] },
-      { index: 3, items: [cmd('after')] },
-    ], { json: true, timeoutMs: 1000 }, c.io);
-    assert.deepEqual(outcome, { status: 'ok' });
-    assert.deepEqual(c.out.map((l) => (JSON.parse(l) as { command: string }).command), ['query-yank', 'slow', 'after']);
-    assert.deepEqual(client.sent, ['slow', 'query-yank', 'after']);
+describe('engine: scheduler', () => {
+  test('an out-of-band cell goes out once every cell above it is sent, not answered, and overtakes a slow one', async () => {
+    const client = new ScriptedClient({ slow: { delayMs: 1500 } });
+    const { records, outcomes } = await runEngine(client, [cell(1, exec('slow')), cell(2, oob('query-yank')), cell(3, exec('after'))], { busyMs: 20 });
+    assert.deepEqual(outcomes, ['succeeded', 'succeeded', 'succeeded']);
+    assert.deepEqual(client.sent, ['slow', 'query-yank', 'after'], 'commands leave in cell order');
+    const replies = records.filter((r) => r.type === 'reply').map((r) => r.command);
+    assert.deepEqual(replies, ['query-yank', 'slow', 'after'], 'the OOB reply comes while the slow one is busy');
+    const started = records.filter((r) => r.type === 'cell-started').map((r) => r.cell);
+    assert.deepEqual(started, [1, 2, 3], 'the OOB cell gets execution order 2, not 1');
   });
 
-  test('the first failing in-band cell stops the cells after it', async () => {
+  test('an out-of-band cell does not overtake a quick in-band command QEMU is about to answer (busyMs)', async () => {
+    const client = new ScriptedClient({ 'chardev-add': { delayMs: 30 } });
+    const { records } = await runEngine(client, [cell(1, exec('chardev-add')), cell(2, oob('yank'))], { busyMs: 2000 });
+    assert.deepEqual(records.filter((r) => r.type === 'reply').map((r) => r.command), ['chardev-add', 'yank']);
+  });
+
+  test('an out-of-band cell below an in-band cell that is still queued waits until that cell is sent', async () => {
+    const client = new ScriptedClient({ first: { delayMs: 150 } });
+    // Cell 2 waits behind cell 1 (in-band); cell 3 (OOB) must not overtake cell 2, which was not even sent.
+    await runEngine(client, [cell(1, exec('first')), cell(2, exec('chardev-add')), cell(3, oob('yank'))]);
+    assert.deepEqual(client.sent, ['first', 'chardev-add', 'yank']);
+  });
+
+  test('a batch stops at its first failure; the cells after it are skipped, even an out-of-band one', async () => {
     const client = new ScriptedClient({ bad: { error: 'nope' } });
-    const c = capture();
-    const outcome = await runCells(client, [
-      { index: 1, items: [cmd('bad'), cmd('same-cell')] },
-      { index: 2, items: [cmd('later')] },
-    ], { json: false, timeoutMs: 1000 }, c.io);
-    assert.equal(outcome.status, 'failed');
+    const { records, outcomes } = await runEngine(client, [cell(1, exec('bad')), cell(2, exec('next')), cell(3, oob('query-yank'))]);
+    assert.deepEqual(outcomes, ['failed', 'skipped', 'skipped']);
     assert.deepEqual(client.sent, ['bad']);
-    assert.match(c.err.join('\n'), /cell 1: bad: GenericError: nope/);
+    const failure = records.find((r) => r.type === 'failure');
+    assert.equal(failure?.type === 'failure' && failure.kind, 'qemu-error');
   });
 
-  test('events go to the command in flight, or after its reply to the last command sent', async () => {
-    const client = new ScriptedClient({ cont: { before: ['RESUME'] }, device_del: { after: ['DEVICE_DELETED'] } });
-    const c = capture();
-    await runCells(client, [{
-      index: 1,
-      items: [cmd('cont'), cmd('device_del'), { kind: 'wait', event: 'DEVICE_DELETED', timeoutMs: 1000 }],
-    }], { json: true, timeoutMs: 1000 }, c.io);
-    const records = c.out.map((l) => JSON.parse(l) as { command?: string; events?: Array<{ event: string }>; 'wait-event'?: string });
-    assert.deepEqual(records.map((r) => [r.command ?? r['wait-event'], (r.events ?? []).map((e) => e.event)]), [
-      ['cont', ['RESUME']], ['device_del', ['DEVICE_DELETED']], ['DEVICE_DELETED', []],
-    ]);
+  test('in-band cells of two batches run one after another', async () => {
+    const client = new ScriptedClient({ slow: { delayMs: 100 } });
+    const engine = new RunEngine({ client: () => client });
+    const order: string[] = [];
+    const sink = (r: TranscriptRecord): void => { if (r.type === 'reply') order.push(r.command); };
+    await Promise.all([engine.run([cell(1, exec('slow'))], sink), engine.run([cell(2, exec('fast'))], sink)]);
+    assert.deepEqual(order, ['slow', 'fast']);
+    engine.dispose();
   });
 
-  test('each event satisfies one wait; a wait with no event left times out', async () => {
-    const client = new ScriptedClient({ stop: { before: ['STOP'] } });
-    const c = capture();
-    const outcome = await runCells(client, [{
-      index: 4,
-      line: 10,
-      items: [cmd('stop'), { kind: 'wait', event: 'STOP', timeoutMs: 500 }, { kind: 'wait', event: 'STOP', timeoutMs: 50, line: 12 }],
-    }], { json: false, timeoutMs: 1000 }, c.io);
-    assert.deepEqual(outcome, { status: 'failed', cell: 4, message: 'cell 4 (line 10): no STOP event within 50 ms (line 12)' });
-  });
-
-  test('data subsets: objects member by member, arrays and scalars exactly', () => {
-    assert.equal(dataMatches({ device: 'kbd0' }, { device: 'kbd0', path: '/machine/peripheral/kbd0' }), true);
-    assert.equal(dataMatches({ device: 'kbd0' }, { device: 'kbd1' }), false);
-    assert.equal(dataMatches({ a: { b: 1 } }, { a: { b: 1, c: 2 } }), true);
-    assert.equal(dataMatches({ a: [1, 2] }, { a: [1, 2, 3] }), false);
-    assert.equal(dataMatches({ a: null }, { a: null }), true);
-    assert.equal(dataMatches({ a: 1 }, {}), false);
-  });
-
-  test('a cell is out-of-band only when every command is', () => {
-    assert.equal(isOobCell({ index: 1, items: [cmd('a', true), cmd('b', true)] }), true);
-    assert.equal(isOobCell({ index: 1, items: [cmd('a', true), cmd('b')] }), false);
-    assert.equal(isOobCell({ index: 1, items: [{ kind: 'command', name: 'y', input: { execute: 'y', control: { 'run-oob': true } } }] }), true);
-    assert.equal(isOobCell({ index: 1, items: [{ kind: 'wait', event: 'X' }] }), false);
+  test('every cell-started has exactly one cell-finished, last among its records (property)', async () => {
+    await fc.assert(fc.asyncProperty(
+      fc.array(fc.record({ oob: fc.boolean(), fail: fc.boolean(), delay: fc.integer({ min: 0, max: 5 }) }), { minLength: 1, maxLength: 6 }),
+      async (specs) => {
+        const script: Record<string, Script> = {};
+        const cells = specs.map((s, i) => {
+          script[`c${i}`] = { delayMs: s.delay, ...(s.fail ? { error: 'x' } : {}) };
+          return cell(i + 1, s.oob ? oob(`c${i}`) : exec(`c${i}`));
+        });
+        const { records, outcomes } = await runEngine(new ScriptedClient(script), cells);
+        for (const c of cells) {
+          const mine = records.filter((r) => r.cell === c.cell);
+          assert.equal(mine.filter((r) => r.type === 'cell-finished').length, 1);
+          assert.equal(mine[mine.length - 1]?.type, 'cell-finished');
+        }
+        const firstFail = outcomes.indexOf('failed');
+        if (firstFail >= 0) {
+          // Nothing below a failed in-band cell starts after it failed... and nothing at all above is skipped.
+          assert.ok(outcomes.slice(0, firstFail).every((o) => o !== 'skipped'));
+        }
+      },
+    ), { numRuns: 40 });
   });
 });
 
-describe('cli positions and connections', () => {
-  test('line index: LF, CRLF and lone CR line ends; 1-based columns', () => {
-    const idx = new LineIndex('ab\ncd\r\nef\rgh');
-    assert.deepEqual(idx.position(0), { line: 1, col: 1 });
-    assert.deepEqual(idx.position(4), { line: 2, col: 2 });
-    assert.deepEqual(idx.position(7), { line: 3, col: 1 });
-    assert.deepEqual(idx.position(10), { line: 4, col: 1 });
+describe('engine: the wait rule', () => {
+  test('stop, cont, wait RESUME, wait STOP passes: waits look at every event since the cell started', async () => {
+    const client = new ScriptedClient({ stop: { before: ['STOP'] }, cont: { before: ['RESUME'] } });
+    const { outcomes, records } = await runEngine(client, [cell(1,
+      '{"execute": "stop"}\n{"execute": "cont"}\n{"wait-event": "RESUME", "timeout": 300}\n{"wait-event": "STOP", "timeout": 300}')]);
+    assert.deepEqual(outcomes, ['succeeded']);
+    assert.deepEqual(records.filter((r) => r.type === 'wait-satisfied').map((r) => r.type === 'wait-satisfied' && r.event), ['RESUME', 'STOP']);
   });
 
-  test('sources are found in order, so a repeated source maps to its own cell', () => {
-    const text = '# t\n```qmp\n{"execute": "stop"}\n```\n\n```qmp\n{"execute": "stop"}\n```\n';
-    const [a, b, c] = findSourceOffsets(text, ['# t', '{"execute": "stop"}', '{"execute": "stop"}']);
-    assert.equal(a, 0);
-    assert.equal(b, text.indexOf('{'));
-    assert.equal(c, text.lastIndexOf('{'));
-    assert.deepEqual(findSourceOffsets(text, ['', 'missing']), [undefined, undefined]);
+  test('two waits for the same event need two events', async () => {
+    const client = new ScriptedClient({ stop: { before: ['STOP'] } });
+    const { outcomes, records } = await runEngine(client, [cell(1,
+      '{"execute": "stop"}\n{"wait-event": "STOP", "timeout": 100}\n{"wait-event": "STOP", "timeout": 100}')]);
+    assert.deepEqual(outcomes, ['failed']);
+    assert.ok(records.some((r) => r.type === 'wait-timed-out'));
+    const f = records.find((r) => r.type === 'failure');
+    assert.equal(f?.type === 'failure' && f.kind, 'timeout');
+    assert.match(f?.type === 'failure' ? f.message : '', /no STOP within 100 ms/);
   });
 
-  test('the default connection is a sandbox unless the notebook names another profile', () => {
-    assert.deepEqual(resolveConnection({ kind: 'default' }, undefined, true), { kind: 'sandbox' });
+  test('an event that came before the cell started does not satisfy its wait', async () => {
+    const client = new ScriptedClient();
+    client.emit('RESET');
+    const { outcomes } = await runEngine(client, [cell(1, '{"wait-event": "RESET", "timeout": 50}')]);
+    assert.deepEqual(outcomes, ['failed']);
+  });
+
+  test('a wait with data matches members recursively', async () => {
+    const client = new ScriptedClient();
+    const p = runEngine(client, [cell(1, '{"wait-event": "DEVICE_DELETED", "data": {"device": "kbd0"}, "timeout": 500}')]);
+    setTimeout(() => { client.emit('DEVICE_DELETED', { device: 'other' }); client.emit('DEVICE_DELETED', { device: 'kbd0', path: '/x' }); }, 20);
+    const { records, outcomes } = await p;
+    assert.deepEqual(outcomes, ['succeeded']);
+    const w = records.find((r) => r.type === 'wait-satisfied');
+    assert.match(w?.type === 'wait-satisfied' ? w.raw : '', /kbd0/);
+  });
+});
+
+describe('engine: attribution of events', () => {
+  test('an event goes to the cell of the oldest unanswered command, once', async () => {
+    const client = new ScriptedClient({ slow: { delayMs: 1000, before: ['STOP'] }, 'query-yank': { before: ['X'] } });
+    const { records } = await runEngine(client, [cell(1, exec('slow')), cell(2, oob('query-yank'))], { busyMs: 20 });
+    const events = records.filter((r) => r.type === 'event').map((r) => [r.cell, r.type === 'event' && r.event.event]);
+    // X comes while slow (cell 1) is still unanswered, so it is cell 1's; every event is given once.
+    assert.deepEqual(events, [[1, 'X'], [1, 'STOP']]);
+  });
+
+  test('an event while a cell waits goes to the waiting cell', async () => {
+    const client = new ScriptedClient();
+    const p = runEngine(client, [cell(1, '{"wait-event": "RESET", "timeout": 500}')]);
+    setTimeout(() => client.emit('RESET'), 20);
+    const { records } = await p;
+    assert.deepEqual(records.filter((r) => r.type === 'event').map((r) => r.cell), [1]);
+  });
+
+  test('a flood keeps at most eventsPerCell event records and reports the rest', async () => {
+    const client = new ScriptedClient({ flood: { flood: 2500 } });
+    const { records, outcomes } = await runEngine(client, [cell(1, exec('flood'))], { eventsPerCell: 100 });
+    assert.deepEqual(outcomes, ['succeeded']);
+    assert.equal(records.filter((r) => r.type === 'event').length, 100);
+    const dropped = records.find((r) => r.type === 'events-dropped');
+    assert.equal(dropped?.type === 'events-dropped' && dropped.count, 2400);
+    assert.equal(records[records.length - 1]?.type, 'cell-finished');
+  });
+});
+
+describe('engine: failure kinds', () => {
+  const kindOf = (records: TranscriptRecord[]): string | undefined => {
+    const f = records.find((r) => r.type === 'failure');
+    return f?.type === 'failure' ? f.kind : undefined;
+  };
+
+  test('a lost connection is connection-lost (decided by instanceof), with the id the command went out with', async () => {
+    const { records } = await runEngine(new ScriptedClient({ quit: { disconnect: true } }), [cell(1, '{"execute": "quit"}')]);
+    assert.equal(kindOf(records), 'connection-lost');
+    const f = records.find((r) => r.type === 'failure');
+    assert.equal(f?.type === 'failure' && f.idText, '"#1"', 'a command sent but unanswered has its real id');
+  });
+
+  test('refused before sending is not-sent-because-invalid and nothing is sent', async () => {
+    const client = new ScriptedClient({ 'query-status': { refuse: true } });
+    const { records } = await runEngine(client, [cell(1, oob('query-status'))]);
+    assert.equal(kindOf(records), 'not-sent-because-invalid');
+    assert.deepEqual(client.sent, []);
+  });
+
+  test('a cell with problems is not sent', async () => {
+    const client = new ScriptedClient();
+    const { records } = await runEngine(client, [cell(1, '{"execute": ')]);
+    assert.equal(kindOf(records), 'not-sent-because-invalid');
+    assert.deepEqual(client.sent, []);
+  });
+
+  test('a command timing out in the client queue is queued-behind-wedged-window; a written one is timeout', async () => {
+    const a = await runEngine(new ScriptedClient({ x: { queued: true } }), [cell(1, exec('x'))], { commandTimeoutMs: 30 });
+    assert.equal(kindOf(a.records), 'queued-behind-wedged-window');
+    assert.match(a.records.find((r) => r.type === 'failure')?.type === 'failure' ? (a.records.find((r) => r.type === 'failure') as { message: string }).message : '', /never sent/);
+    const b = await runEngine(new ScriptedClient({ x: { hang: true } }), [cell(1, exec('x'))], { commandTimeoutMs: 30 });
+    assert.equal(kindOf(b.records), 'timeout');
+  });
+
+  test('interrupting a command says QEMU may still be working on it; the next in-band command says it waits behind it', async () => {
+    const client = new ScriptedClient({ dump: { hang: true } });
+    const engine = new RunEngine({ client: () => client });
+    const records: TranscriptRecord[] = [];
+    const stop = new AbortController();
+    const first = engine.run([{ ...cell(1, exec('dump')), signal: stop.signal }], (r) => records.push(r));
+    setTimeout(() => stop.abort(new StopRequest('interrupted', 'Interrupted')), 20);
+    assert.deepEqual((await first).outcomes, ['interrupted']);
+    assert.match((records.find((r) => r.type === 'failure') as { message: string }).message, /QEMU may still be working on it/);
+    await engine.run([cell(2, exec('query-status'))], (r) => records.push(r));
+    const blocked = records.find((r) => r.type === 'blocked');
+    assert.deepEqual(blocked?.type === 'blocked' && blocked.behind, [{ cell: 1, command: 'dump' }]);
+    engine.dispose();
+  });
+
+  test('interrupting a wait says the wait was stopped', async () => {
+    const stop = new AbortController();
+    const p = runEngine(new ScriptedClient(), [{ ...cell(1, '{"wait-event": "RESET", "timeout": 5000}'), signal: stop.signal }]);
+    setTimeout(() => stop.abort(new StopRequest('interrupted', 'Interrupted')), 20);
+    const { records, outcomes } = await p;
+    assert.deepEqual(outcomes, ['interrupted']);
+    assert.match((records.find((r) => r.type === 'failure') as { message: string }).message, /the wait for RESET was stopped/);
+  });
+
+  test('a client that cannot connect is not-connected', async () => {
+    const engine = new RunEngine({ client: () => { throw new Error('no QEMU here'); } });
+    const records: TranscriptRecord[] = [];
+    const r = await engine.run([cell(1, exec('x'))], (x) => records.push(x));
+    assert.deepEqual(r.outcomes, ['failed']);
+    assert.equal(r.failure?.kind, 'not-connected');
+  });
+});
+
+describe('engine: expected replies', () => {
+  test('a pasted <- reply is compared with QEMU\'s, ids left out unless the author wrote one', async () => {
+    const { records } = await runEngine(new ScriptedClient(), [cell(1, '-> {"execute": "stop"}\n<- {"return": {}}\n-> {"execute": "cont"}\n<- {"return": {"x": 1}}')]);
+    const cmp = records.filter((r) => r.type === 'expected-reply');
+    assert.deepEqual(cmp.map((r) => r.type === 'expected-reply' && r.match), [true, false]);
+    assert.deepEqual(cmp[1]?.type === 'expected-reply' && cmp[1].differences, ['return.x: expected 1, QEMU said nothing']);
+  });
+
+  test('compareReply: equal values match whatever the member order; deep values do not overflow', () => {
+    assert.equal(compareReply({ return: { a: 1, b: [1, 2] } }, { return: { b: [1, 2], a: 1 }, id: 'x' }).match, true);
+    assert.equal(compareReply({ return: {}, id: 'y' }, { return: {}, id: 'x' }).match, false);
+    let deep: unknown = 1;
+    let other: unknown = 2;
+    for (let i = 0; i < 100_000; i++) { deep = [deep]; other = [other]; }
+    const c = compareReply(deep, other);
+    assert.equal(c.match, false);
+    assert.equal(c.differences.length, 1);
+  });
+});
+
+describe('cli printing', () => {
+  test('--json is in cell order and each record is one JSON line; an overtaking OOB cell is held until the cells above end', async () => {
+    const client = new ScriptedClient({ slow: { delayMs: 100 } });
+    const c = capture();
+    const outcome = await runCells(client, [cell(1, '{"execute": "slow"}'), cell(2, '{"exec-oob": "query-yank"}'), cell(3, '{"execute": "after"}')], { json: true }, c.io);
+    assert.deepEqual(outcome, { status: 'ok' });
+    const records = c.out.map((l) => JSON.parse(l) as { type: string; cell: number; command?: string; id?: unknown });
+    const cells = records.map((r) => r.cell);
+    assert.deepEqual(cells, [...cells].sort((a, b) => a - b), 'records are in cell order');
+    assert.deepEqual(records.filter((r) => r.type === 'reply').map((r) => [r.command, r.id]), [['slow', '#1'], ['query-yank', '#2'], ['after', '#3']]);
+  });
+
+  test('text shows the wire, replies, events and a failure on stderr; exit status kind by failure', async () => {
+    const client = new ScriptedClient({ cont: { before: ['RESUME'] }, bad: { error: 'oops' } });
+    const c = capture();
+    const outcome = await runCells(client, [cell(2, exec('cont')), cell(4, exec('bad'))], { json: false }, c.io);
+    assert.equal(outcome.status, 'failed');
+    assert.deepEqual(c.out.slice(0, 4), ['// cell 2', '-> {"execute":"cont","id":"cont"}', '<- {"event": "RESUME", "timestamp": {"seconds": 1, "microseconds": 2}}', '<- {"return": {}, "id": "cont"}']);
+    assert.match(c.err.join('\n'), /cell 4: bad: GenericError: oops/);
+    const lost = await runCells(new ScriptedClient({ quit: { disconnect: true } }), [cell(1, exec('quit'))], { json: false }, capture().io);
+    assert.equal(lost.status, 'disconnected');
+  });
+
+  test('a flood through the printer keeps memory bounded: at most eventsPerCell lines per cell', async () => {
+    const client = new ScriptedClient({ flood: { flood: 5000 } });
+    let lines = 0;
+    const outcome = await runCells(client, [cell(1, exec('flood'))], { json: true, eventsPerCell: 1000 }, { out: () => { lines++; }, err: () => undefined });
+    assert.deepEqual(outcome, { status: 'ok' });
+    assert.ok(lines < 1100, `${lines} lines`);
+  });
+});
+
+describe('batcher', () => {
+  test('coalesces many pushes into few flushes, in order, and settles', async () => {
+    const batches: number[][] = [];
+    const b = new Batcher<number>((items) => { batches.push(items); }, 20, 1000);
+    for (let i = 0; i < 5000; i++) b.push(i);
+    await b.settle();
+    assert.ok(batches.length <= 6, `${batches.length} flushes`);
+    assert.deepEqual(batches.flat(), Array.from({ length: 5000 }, (_, i) => i));
+  });
+});
+
+describe('cli helpers', () => {
+  test('line index and source offsets', () => {
+    const idx = new LineIndex('a\nbc\n');
+    assert.deepEqual(idx.position(3), { line: 2, col: 2 });
+    assert.deepEqual(findSourceOffsets('x\n```qmp\nA\n```\n', ['A']), [9]);
+  });
+
+  test('resolveConnection keeps the choice and refuses a profile it cannot resolve', () => {
     assert.deepEqual(resolveConnection({ kind: 'default' }, 'sandbox', true), { kind: 'sandbox' });
-    assert.throws(() => resolveConnection({ kind: 'default' }, 'vm1', true), /profile 'vm1'/);
-    assert.deepEqual(resolveConnection({ kind: 'default' }, 'vm1', false), { kind: 'sandbox' });
-    assert.deepEqual(resolveConnection({ kind: 'unix', path: '/s' }, 'vm1', true), { kind: 'unix', path: '/s' });
+    assert.throws(() => resolveConnection({ kind: 'default' }, 'prod', true), /lives in VS Code settings/);
+  });
+});
+
+describe('cli --timeout bounds the whole run', () => {
+  test('a server that greets and then never answers qmp_capabilities: run --timeout 800 exits 2 in time', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const path = await import('node:path');
+    const net = await import('node:net');
+    const { cliMain } = await import('../../src/cli/cli');
+    const { realDeps } = await import('../../src/cli/deps');
+    const dir = mkdtempSync(path.join(tmpdir(), 'qmp-timeout-'));
+    const socket = path.join(dir, 'mute.sock');
+    const sockets: import('node:net').Socket[] = [];
+    const server = net.createServer((s) => {
+      sockets.push(s);
+      s.write('{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": ""}, "capabilities": ["oob"]}}\r\n');
+      s.on('data', () => undefined); // reads, never answers
+    });
+    await new Promise<void>((resolve) => server.listen(socket, resolve));
+    try {
+      const notebookText = '```qmp\n{"execute": "query-status"}\n```\n';
+      const c = capture();
+      const t0 = Date.now();
+      const code = await cliMain(['run', 'x.qmp', '--socket', socket, '--timeout', '800'], { ...realDeps(), readFile: () => notebookText }, c.io);
+      const ms = Date.now() - t0;
+      assert.equal(code, 2);
+      assert.match(c.err.join('\n'), /cannot connect to .*mute\.sock: the run did not finish within 800 ms \(--timeout\)/);
+      assert.ok(ms >= 700 && ms < 20_000, `took ${ms} ms`);
+    } finally {
+      for (const s of sockets) s.destroy();
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a connection that never opens (and ignores the signal) still ends at the deadline', async () => {
+    const { cliMain } = await import('../../src/cli/cli');
+    const notebookText = '```qmp\n{"execute": "query-status"}\n```\n';
+    const c = capture();
+    const t0 = Date.now();
+    const code = await cliMain(['run', 'x.qmp', '--sandbox', '--timeout', '300'], {
+      version: '0', readFile: () => notebookText, connect: () => new Promise(() => undefined),
+    }, c.io);
+    assert.equal(code, 2);
+    assert.match(c.err.join('\n'), /cannot connect to a sandbox QEMU: the run did not finish within 300 ms/);
+    assert.ok(Date.now() - t0 < 20_000);
   });
 });

@@ -97,13 +97,14 @@ describe('parseCell: qmp', () => {
   });
 
   test('malformed commands are errors, and a cell with errors has no command for them', () => {
-    assert.deepEqual(problems('{"arguments": {}}'), ['line 1, col 1: a command needs "execute" (or "exec-oob"), e.g. {"execute": "query-status"}']);
-    assert.deepEqual(problems('{"execute": "a", "exec-oob": "b"}'), ['line 1, col 18: "execute" and "exec-oob" cannot both be given']);
-    assert.deepEqual(problems('{"execute": "a", "arguments": [1]}'), ['line 1, col 31: "arguments" must be an object']);
-    assert.deepEqual(problems('{"execute": "a", "foo": 1}'), ['line 1, col 18: unexpected member "foo" (a command has "execute" or "exec-oob", "arguments" and "id")']);
-    assert.deepEqual(problems('{"execute": "a", "execute": "b"}'), ['line 1, col 18: duplicate member "execute"', 'line 1, col 18: "execute" and "exec-oob" cannot both be given']);
+    assert.deepEqual(problems('{"arguments": {}}'), ['line 1, col 1: QMP input lacks member \'execute\' (a command is {"execute": NAME} or {"exec-oob": NAME})']);
+    assert.deepEqual(problems('{"execute": "a", "exec-oob": "b"}'), ["line 1, col 2: QMP input member 'execute' clashes with 'exec-oob'"]);
+    assert.deepEqual(problems('{"execute": "a", "arguments": [1]}'), ["line 1, col 31: QMP input member 'arguments' must be an object"]);
+    assert.deepEqual(problems('{"execute": "a", "foo": 1}'), ["line 1, col 18: QMP input member 'foo' is unexpected"]);
+    assert.deepEqual(problems('{"execute": "a", "ide": 1}'), ["line 1, col 18: QMP input member 'ide' is unexpected; did you mean 'id'?"]);
+    assert.deepEqual(problems('{"execute": "a", "execute": "b"}'), ["line 1, col 18: duplicate member 'execute': QEMU refuses the whole input"]);
     assert.deepEqual(problems('{"wait-event": 1, "timeout": "soon"}'), [
-      'line 1, col 16: "wait-event" must be an event name, e.g. "STOP"', 'line 1, col 30: "timeout" must be a number of milliseconds',
+      'line 1, col 16: \'wait-event\' must be an event name, e.g. "STOP"', 'line 1, col 30: timeout must be a whole, non-negative number of milliseconds',
     ]);
     const parsed = parseCell('{"execute": "stop"}\n{"execute": 1}', 'qmp');
     assert.equal(parsed.errors.length, 1);

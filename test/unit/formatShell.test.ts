@@ -48,10 +48,47 @@ describe('parseCell: qmp-shell', () => {
     ]);
   });
 
-  test('without a schema, values are guessed like qmp-shell: numbers, booleans, JSON', () => {
+  test('without a schema, values are guessed like qmp-shell: integers, booleans, JSON', () => {
     assert.deepEqual(sent('blockdev-add driver=null-co node-name=n1 size=1048576 read-only=False cache={"direct":false} ratio=0.5 n=null'), [
-      '{"execute":"blockdev-add","arguments":{"driver":"null-co","node-name":"n1","size":1048576,"read-only":false,"cache":{"direct":false},"ratio":0.5,"n":"null"}}',
+      '{"execute":"blockdev-add","arguments":{"driver":"null-co","node-name":"n1","size":1048576,"read-only":false,"cache":{"direct":false},"ratio":"0.5","n":"null"}}',
     ]);
+  });
+
+  // Each line below is what a user types into QEMU's qmp-shell; the expected JSON is what its _build_cmd
+  // builds, reasoned from python/qemu/qmp/qmp_shell.py: `_parse_value` tries int(val), then 'true'/'false' in
+  // any case, then for values starting with { or [ json.loads and then ast.literal_eval (null/true/false
+  // allowed), and otherwise keeps the text as a string; `_cli_expr` nests dotted keys.
+  test('real qmp-shell lines build the JSON qmp-shell builds', () => {
+    const cases: [string, string][] = [
+      // The example in qmp-shell's own documentation.
+      ['device_add driver=e1000 id=net1', '{"execute":"device_add","arguments":{"driver":"e1000","id":"net1"}}'],
+      // int('1.5') fails: a string (QEMU refuses a number for a string member).
+      ['device_add driver=e1000 id=1.5', '{"execute":"device_add","arguments":{"driver":"e1000","id":"1.5"}}'],
+      // int() takes underscores between digits, a sign and leading zeros, but not hex; '1e3' is no int either.
+      ['x a=1_000 b=+5 c=007 d=-3 e=0x10 f=1e3 g=1__0', '{"execute":"x","arguments":{"a":1000,"b":5,"c":7,"d":-3,"e":"0x10","f":"1e3","g":"1__0"}}'],
+      // Booleans in any case; None and null are plain words outside a literal.
+      ['x a=True b=FALSE c=None d=null', '{"execute":"x","arguments":{"a":true,"b":false,"c":"None","d":"null"}}'],
+      // Python literals: single quotes, True/None, a trailing comma, a tuple, hex inside a literal.
+      ["blockdev-add driver=qcow2 node-name=d file={'driver':'file','filename':'a.qcow2',}",
+        '{"execute":"blockdev-add","arguments":{"driver":"qcow2","node-name":"d","file":{"driver":"file","filename":"a.qcow2"}}}'],
+      ["x o={'a':None,'b':True,'c':null,'d':(1,2),'e':0x10} l=[1,2,]", '{"execute":"x","arguments":{"o":{"a":null,"b":true,"c":null,"d":[1,2],"e":16},"l":[1,2]}}'],
+      ['example-command arg-name1={\'key\':\'value\',\'obj\':{\'prop\':"value"}}', '{"execute":"example-command","arguments":{"arg-name1":{"key":"value","obj":{"prop":"value"}}}}'],
+      // A JSON value extended by dotted keys merges.
+      ['blockdev-add driver=qcow2 node-name=d file={"driver":"file"} file.filename=a.qcow2',
+        '{"execute":"blockdev-add","arguments":{"driver":"qcow2","node-name":"d","file":{"driver":"file","filename":"a.qcow2"}}}'],
+      // A float inside a literal stays a float, as json.dumps writes it.
+      ['x l=[2.0,1.5]', '{"execute":"x","arguments":{"l":[2.0,1.5]}}'],
+    ];
+    for (const [line, json] of cases) assert.deepEqual(sent(line), [json], line);
+  });
+
+  test('an object or array value that parses as neither JSON nor Python is an error, with a schema too', () => {
+    assert.deepEqual(problems('x v={oops'), ["line 1, col 3: v: invalid JSON or Python value '{oops': 'oops' is not a literal at character 2"]);
+    assert.match(problems("x v=[1 2]")[0] ?? '', /v: invalid JSON or Python value '\[1 2\]'/);
+    assert.match(problems("x v={1,2}")[0] ?? '', /a set is not JSON/);
+    assert.match(problems('device_del id={oops', fixtureSchema('7.2'))[0] ?? '', /id: invalid JSON or Python value/);
+    // Setting a key of a JSON value twice is refused, as qmp-shell refuses it.
+    assert.match(problems('x file={"driver":"file"} file.driver=x')[0] ?? '', /'file.driver' is set more than once/);
   });
 
   test('dotted keys nest, and JSON values may hold spaces', () => {
@@ -154,8 +191,9 @@ describe('parseCell: qmp-shell', () => {
     assert.deepEqual(problems('transaction(\n abort'), ["line 1, col 1: transaction( is not closed: end it with ')' on its own or after the last action"]);
     assert.deepEqual(problems('transaction( abort ) extra'), ["line 1, col 22: unexpected 'extra' after the end of the transaction"]);
     assert.deepEqual(problems('wait-event'), ['line 1, col 1: wait-event needs an event name, e.g. wait-event DEVICE_DELETED device=kbd0 timeout=5000']);
-    assert.deepEqual(problems('wait-event STOP timeout=soon'), ["line 1, col 17: timeout must be a whole number of milliseconds, found 'soon'"]);
-    assert.deepEqual(problems('x cache={"direct":'), ['line 1, col 3: cache: invalid JSON value \'{"direct":\'']);
+    assert.deepEqual(problems('wait-event STOP timeout=soon'), ["line 1, col 17: timeout must be a whole, non-negative number of milliseconds, found 'soon'"]);
+    assert.deepEqual(problems('wait-event STOP timeout=3000000000'), ["line 1, col 17: timeout must be at most 2147483647 ms (about 24.8 days), found '3000000000'"]);
+    assert.deepEqual(problems('x cache={"direct":'), ['line 1, col 3: cache: invalid JSON or Python value \'{"direct":\': expected a value at character 11']);
   });
 
   test('member names such as __proto__ are just names', () => {

@@ -76,6 +76,8 @@ export interface CellProblem {
   line: number;
   col: number;
   message: string;
+  /** The validator's stable code (see validate.ts), when the problem came from it. */
+  code?: string;
 }
 
 /** A cell with problems is not sent at all: the runner refuses it and shows the problems. */
@@ -92,12 +94,20 @@ export function formatCellProblem(problem: CellProblem): string {
   return `line ${problem.line}, col ${problem.col}: ${problem.message}`;
 }
 
-/** Turns offsets into 1-based line and column numbers, with one pass over the text to find line starts. */
-export class LineMap {
+/**
+ * Turns UTF-16 offsets into 1-based line and column numbers, as editors count them: a line ends at LF, CRLF
+ * or a lone CR. One pass over the text finds the line starts; each lookup is a binary search. The one line
+ * index of the project (cells, notebook files, CLI positions).
+ */
+export class LineIndex {
   private readonly starts: number[] = [0];
 
   constructor(text: string) {
-    for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) this.starts.push(i + 1);
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c === 10) this.starts.push(i + 1);
+      else if (c === 13 && text.charCodeAt(i + 1) !== 10) this.starts.push(i + 1);
+    }
   }
 
   position(offset: number): { line: number; col: number } {
@@ -115,3 +125,7 @@ export class LineMap {
     return { start, end, ...this.position(start), message };
   }
 }
+
+/** The former name of LineIndex, kept so that callers can move over one at a time. */
+export const LineMap = LineIndex;
+export type LineMap = LineIndex;

@@ -20,8 +20,9 @@
 // Parsing is one linear pass over the lines and never throws. Anything it does not recognise as structure
 // is markdown text, so every character of a damaged or hand-written file ends up in some cell.
 
-import { formatOutputJson } from './json';
-import { objectEnd, segmentJsonCell } from './segments';
+import { parseCompatPolicy } from './validate';
+import { formatOutputJson, inlineStrictJson } from './json';
+import { segmentJsonCell } from './segments';
 
 /** Languages of notebook cells. */
 export type CellLanguage = 'markdown' | 'qmp' | 'qmp-shell' | 'hmp';
@@ -51,6 +52,14 @@ export interface CellData {
 export interface NotebookData {
   profile?: string;
   saveOutputs?: boolean;
+  /** QEMU's -compat input policy the notebook is checked against (`deprecated-input=reject,…`; see parseCompatPolicy). */
+  compat?: string;
+  /** Regression-test settings (docs/testing-notebooks.md): masks of volatile values, as written. */
+  masks?: string[];
+  /** Events that may come or not in any cell without failing `qmp-notebook test`. */
+  ignoreEvents?: string[];
+  /** `any`: the events of a cell may arrive in any order; `saved` (the default): in the saved order. */
+  eventOrder?: 'saved' | 'any';
   eol?: '\r\n';
   bom?: boolean;
   cells: CellData[];
@@ -63,14 +72,22 @@ const CELL_MARKER = /^<!-- cell -->[ \t]*$/;
 const RAW_OPEN = /^<!-- markdown-cell( \d+)? -->$/;
 const RAW_CLOSE = /^<!-- \/markdown-cell( \d+)? -->$/;
 const FRONT_MATTER_FENCE = /^---[ \t]*$/;
-const FRONT_MATTER_LINE = /^(profile|saveOutputs)[ \t]*:[ \t]*(.*?)[ \t]*$/;
+/** The key of a front matter line; its value is the rest of the line, trimmed of spaces and tabs (by hand:
+ * a lazy regex group would backtrack over long runs of blanks, and `.` would not match U+2028/U+2029, which
+ * a JSON-quoted profile may hold). */
+const FRONT_MATTER_KEY = /^(profile|saveOutputs|compat|masks|ignoreEvents|eventOrder)[ \t]*:/;
 /** A profile name written without quotes; anything else (or a YAML keyword) is written as a JSON string. */
 const BARE_PROFILE = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 const YAML_KEYWORDS = /^(true|false|yes|no|on|off|null|y|n)$/i;
 /** Front matter longer than this is not ours: it is left as markdown. */
 const FRONT_MATTER_MAX_LINES = 20;
+/** A -compat value as written in front matter: plain `key=value,…` text. */
+const COMPAT_VALUE = /^[a-z-]+=[a-z]+(,[a-z-]+=[a-z]+)*$/;
 
-const CODE_LANGUAGES: ReadonlySet<string> = new Set(['qmp', 'qmp-shell', 'hmp']);
+/** The languages of code cells: the one list (src/run/plan.ts re-exports it for the controller and the CLI). */
+export const CODE_CELL_LANGUAGES: readonly CodeLanguage[] = ['qmp', 'qmp-shell', 'hmp'];
+
+const CODE_LANGUAGES: ReadonlySet<string> = new Set(CODE_CELL_LANGUAGES);
 
 function isBlank(line: string): boolean {
   for (let i = 0; i < line.length; i++) {
@@ -80,9 +97,61 @@ function isBlank(line: string): boolean {
   return true;
 }
 
-function isCloser(line: string, fenceLength: number): boolean {
+/** The text without leading and trailing spaces and tabs. */
+function trimBlanks(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && (s.charCodeAt(a) === 32 || s.charCodeAt(a) === 9)) a++;
+  while (b > a && (s.charCodeAt(b - 1) === 32 || s.charCodeAt(b - 1) === 9)) b--;
+  return s.slice(a, b);
+}
+
+/** The length of the backtick run when the line is a closing fence, else 0. */
+function closerLength(line: string): number {
+  const c = line.charCodeAt(0);
+  if (c !== 96 && c !== 32) return 0;
   const m = CLOSE.exec(line);
-  return m !== null && (m[1]?.length ?? 0) >= fenceLength;
+  return m === null ? 0 : (m[1]?.length ?? 0);
+}
+
+/**
+ * Finds closing fences in constant amortized time per query: `next[i]` is the first closing fence at or
+ * after line i, and `longer[j]` the first closing fence after fence j that is longer than it. The closer of a
+ * fence of length L after line p is found by following `longer` from `next[p]`; each step makes the fence at
+ * least one backtick longer, so a query costs at most L steps, which the opening line itself paid for.
+ * Scanning forward for each opener instead is quadratic on a file of unclosed fences.
+ */
+class Closers {
+  private readonly length: Int32Array;
+  private readonly next: Int32Array;
+  private readonly longer: Int32Array;
+
+  constructor(lines: readonly string[]) {
+    const n = lines.length;
+    this.length = new Int32Array(n);
+    this.next = new Int32Array(n + 1);
+    this.longer = new Int32Array(n);
+    for (let i = 0; i < n; i++) this.length[i] = closerLength(lines[i] ?? '');
+    this.next[n] = n;
+    // Monotonic stack (from the end) of closing fences whose length increases strictly as we go down.
+    const stack: number[] = [];
+    for (let i = n - 1; i >= 0; i--) {
+      const len = this.length[i] ?? 0;
+      this.next[i] = len > 0 ? i : (this.next[i + 1] ?? n);
+      if (len === 0) continue;
+      while (stack.length > 0 && (this.length[stack[stack.length - 1] ?? 0] ?? 0) <= len) stack.pop();
+      this.longer[i] = stack.length > 0 ? (stack[stack.length - 1] ?? n) : n;
+      stack.push(i);
+    }
+  }
+
+  /** The first line at or after `from` that closes a fence of `fenceLength` backticks; the line count if none. */
+  find(from: number, fenceLength: number): number {
+    const n = this.length.length;
+    let j = from >= n ? n : (this.next[from] ?? n);
+    while (j < n && (this.length[j] ?? 0) < fenceLength) j = this.longer[j] ?? n;
+    return j;
+  }
 }
 
 /** True when every line break of the text is CRLF (and there is at least one). */
@@ -98,24 +167,40 @@ function isAllCrlf(text: string): boolean {
 /** Reads the front matter at the top of `lines`; returns the index of the first line after it. */
 function readFrontMatter(lines: string[], data: NotebookData): number {
   if (!FRONT_MATTER_FENCE.test(lines[0] ?? '')) return 0;
-  const found: { profile?: string; saveOutputs?: boolean } = {};
+  const found: {
+    profile?: string; saveOutputs?: boolean; compat?: string; masks?: string[]; ignoreEvents?: string[]; eventOrder?: 'saved' | 'any';
+  } = {};
   for (let i = 1; i < lines.length && i <= FRONT_MATTER_MAX_LINES; i++) {
     const line = lines[i] ?? '';
     if (FRONT_MATTER_FENCE.test(line)) {
       if (i === 1) return 0;
       if (found.profile !== undefined) data.profile = found.profile;
       if (found.saveOutputs !== undefined) data.saveOutputs = found.saveOutputs;
+      if (found.compat !== undefined) data.compat = found.compat;
+      if (found.masks !== undefined) data.masks = found.masks;
+      if (found.ignoreEvents !== undefined) data.ignoreEvents = found.ignoreEvents;
+      if (found.eventOrder !== undefined) data.eventOrder = found.eventOrder;
       return i + 1;
     }
-    const m = FRONT_MATTER_LINE.exec(line);
+    const m = FRONT_MATTER_KEY.exec(line);
     if (m === null) return 0;
     const key = m[1];
-    const value = m[2] ?? '';
+    const value = trimBlanks(line.slice(m[0].length));
     if (key === 'profile') {
       if (found.profile !== undefined) return 0;
       const name = parseProfileValue(value);
       if (name === undefined) return 0;
       found.profile = name;
+    } else if (key === 'compat') {
+      if (found.compat !== undefined || 'error' in parseCompatPolicy(value) || !COMPAT_VALUE.test(value)) return 0;
+      found.compat = value;
+    } else if (key === 'masks' || key === 'ignoreEvents') {
+      const list = parseStringList(value);
+      if (found[key] !== undefined || list === undefined) return 0;
+      found[key] = list;
+    } else if (key === 'eventOrder') {
+      if (found.eventOrder !== undefined || (value !== 'saved' && value !== 'any')) return 0;
+      found.eventOrder = value;
     } else {
       if (found.saveOutputs !== undefined || (value !== 'true' && value !== 'false')) return 0;
       found.saveOutputs = value === 'true';
@@ -136,51 +221,114 @@ function parseProfileValue(value: string): string | undefined {
   return value === '' || value.startsWith("'") ? undefined : value;
 }
 
+/** A JSON array of strings (also valid YAML): `["return.uptime", "/pid [0-9]+/"]`. */
+function parseStringList(value: string): string[] | undefined {
+  if (!value.startsWith('[')) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(value);
+    return Array.isArray(parsed) && parsed.every((v) => typeof v === 'string') ? (parsed as string[]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeStringList(list: readonly string[]): string {
+  return `[${list.map((s) => JSON.stringify(s)).join(', ')}]`;
+}
+
 function writeProfileValue(name: string): string {
   return BARE_PROFILE.test(name) && !YAML_KEYWORDS.test(name) ? name : JSON.stringify(name);
 }
 
-/** Parses the body of a ```qmp-output block; undefined when it is not in the form this module writes. */
-export function parseOutputs(body: string): SavedOutput[] | undefined {
-  const outputs: SavedOutput[] = [];
-  let pos = 0;
-  while (pos < body.length) {
-    let lineEnd = body.indexOf('\n', pos);
-    if (lineEnd < 0) lineEnd = body.length;
-    const line = body.slice(pos, lineEnd);
-    if (line === '') {
-      pos = lineEnd + 1;
-      continue;
+/**
+ * Outputs nested deeper than this are written on one line (QEMU's wire style, literals exact) instead of
+ * pretty-printed: the pretty printer works on a syntax tree built by recursion, and its cost grows with depth.
+ * Real replies nest a dozen levels; QEMU itself refuses input nested deeper than 1024 (MAX_NESTING).
+ */
+export const MAX_PRETTY_DEPTH = 64;
+
+/** The deepest nesting of `{`/`[` outside strings (a linear scan; no parsing, so no recursion). */
+export function nestingDepth(json: string): number {
+  let depth = 0;
+  let max = 0;
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    if (c === 34) {
+      for (i++; i < json.length; i++) {
+        const d = json.charCodeAt(i);
+        if (d === 92) i++;
+        else if (d === 34) break;
+      }
+    } else if (c === 123 || c === 91) {
+      if (++depth > max) max = depth;
+    } else if (c === 125 || c === 93) {
+      depth--;
     }
+  }
+  return max;
+}
+
+/** The saved spelling of a message's JSON: pretty when shallow, one line when deep; undefined when not JSON. */
+function formatMessage(json: string): string | undefined {
+  return nestingDepth(json) > MAX_PRETTY_DEPTH ? inlineStrictJson(json) : formatOutputJson(json);
+}
+
+/**
+ * Reads the lines [from, to) of a ```qmp-output block as outputs, or undefined when they are not exactly in
+ * the form renderOutputs writes. Fails at the first line that cannot be part of that form, so a block that
+ * is not ours costs only the lines that looked like ours (the parser stays linear on damaged files).
+ */
+function readOutputLines(lines: readonly string[], from: number, to: number): SavedOutput[] | undefined {
+  const outputs: SavedOutput[] = [];
+  let i = from;
+  if (i >= to) return outputs;
+  for (;;) {
+    const line = lines[i] ?? '';
     if (line.startsWith('//')) {
       const text: string[] = [];
-      while (pos < body.length) {
-        let end = body.indexOf('\n', pos);
-        if (end < 0) end = body.length;
-        const l = body.slice(pos, end);
+      for (; i < to; i++) {
+        const l = lines[i] ?? '';
         if (!l.startsWith('//')) break;
-        text.push(l.startsWith('// ') ? l.slice(3) : l.slice(2));
-        pos = end + 1;
+        // Canonical text lines are `// text` or a bare `//` for an empty line.
+        if (l.length > 2 && l.charCodeAt(2) !== 32) return undefined;
+        text.push(l.slice(3));
       }
-      outputs.push({ kind: 'text', text: text.join('\n') });
-      continue;
+      const t = text.join('\n');
+      // A text that reads as a message is written as one; such lines are not in canonical form as text.
+      if (renderOutput({ kind: 'text', text: t }) !== lines.slice(i - text.length, i).join('\n')) return undefined;
+      outputs.push({ kind: 'text', text: t });
+    } else if (line.startsWith('<- {') || line.startsWith('-> {')) {
+      let end = i + 1;
+      if (line.length === 4) {
+        // A message broken over lines: members indented by two spaces, then `}` alone.
+        while (end < to && (lines[end] ?? '').startsWith('  ')) end++;
+        if (end >= to || lines[end] !== '}') return undefined;
+        end++;
+      }
+      const text = end === i + 1 ? line : lines.slice(i, end).join('\n');
+      const output: SavedOutput = { kind: 'message', direction: line.startsWith('<-') ? '<-' : '->', json: text.slice(3) };
+      if (renderOutput(output) !== text) return undefined;
+      outputs.push(output);
+      i = end;
+    } else {
+      return undefined;
     }
-    if ((line.startsWith('<- {') || line.startsWith('-> {'))) {
-      const start = pos + 3;
-      const end = objectEnd(body, start);
-      if (end < body.length && body.charCodeAt(end) !== 10) return undefined;
-      outputs.push({ kind: 'message', direction: line.startsWith('<-') ? '<-' : '->', json: body.slice(start, end) });
-      pos = end + 1;
-      continue;
-    }
-    return undefined;
+    if (i >= to) return outputs;
+    // Exactly one blank line between outputs, none at the end.
+    if (lines[i] !== '' || i + 1 >= to) return undefined;
+    i++;
   }
-  return outputs;
+}
+
+/** Parses the body of a ```qmp-output block; undefined when it is not exactly in the form this module writes. */
+export function parseOutputs(body: string): SavedOutput[] | undefined {
+  const lines = body === '' ? [] : body.split('\n');
+  return readOutputLines(lines, 0, lines.length);
 }
 
 function renderOutput(output: SavedOutput): string {
   if (output.kind === 'message') {
-    const json = formatOutputJson(output.json);
+    const json = formatMessage(output.json);
     if (json !== undefined && json.startsWith('{')) return `${output.direction} ${json}`;
     // Not a JSON object after all: kept as text so the block stays readable and parseable.
     return renderText(`${output.direction} ${output.json}`);
@@ -246,8 +394,8 @@ function splitQmpText(text: string): CellData[] {
 
 /**
  * Parses the text of a `.qmp` file. Never throws. Every character of the text that is not notebook
- * structure (fences, front matter, markers, the blank lines between blocks) ends up in some cell; an empty
- * file gives one empty `qmp` cell.
+ * structure (fences, front matter, markers, the blank lines between blocks) ends up in some cell. An empty
+ * file (or one of front matter only) has no cells; a file of blank lines gives one empty `qmp` cell.
  */
 export function parseNotebook(input: string): NotebookData {
   try {
@@ -278,6 +426,7 @@ function parseStructure(input: string): NotebookData {
   // The final newline ends the last line; it does not start an empty one.
   if (text.endsWith('\n')) lines.pop();
   const n = lines.length;
+  const closers = new Closers(lines);
 
   // Closing raw markers by suffix, in order, so each opening marker finds its end without rescanning.
   const rawCloses = new Map<string, number[]>();
@@ -329,9 +478,7 @@ function parseStructure(input: string): NotebookData {
     const open = CODE_OPEN.exec(line);
     if (open !== null) {
       flush();
-      const fenceLength = open[1]?.length ?? 3;
-      let j = i + 1;
-      while (j < n && !isCloser(lines[j] ?? '', fenceLength)) j++;
+      const j = closers.find(i + 1, open[1]?.length ?? 3);
       const cell: CellData = { kind: 'code', language: (open[2] ?? 'qmp') as CodeLanguage, source: lines.slice(i + 1, j).join('\n') };
       data.cells.push(cell);
       i = j < n ? j + 1 : n;
@@ -340,16 +487,12 @@ function parseStructure(input: string): NotebookData {
       while (k < n && isBlank(lines[k] ?? '')) k++;
       const outOpen = k < n ? OUTPUT_OPEN.exec(lines[k] ?? '') : null;
       if (outOpen !== null) {
-        let e = k + 1;
-        while (e < n && !isCloser(lines[e] ?? '', outOpen[1]?.length ?? 3)) e++;
-        if (e < n) {
-          const body = lines.slice(k + 1, e).join('\n');
-          const outputs = parseOutputs(body);
-          // Only a block exactly as this module writes it is read as outputs; anything else stays text.
-          if (outputs !== undefined && renderOutputs(outputs) === body) {
-            if (outputs.length > 0) cell.outputs = outputs;
-            i = e + 1;
-          }
+        const e = closers.find(k + 1, outOpen[1]?.length ?? 3);
+        // Only a block exactly as this module writes it is read as outputs; anything else stays text.
+        const outputs = e < n ? readOutputLines(lines, k + 1, e) : undefined;
+        if (outputs !== undefined) {
+          if (outputs.length > 0) cell.outputs = outputs;
+          i = e + 1;
         }
       }
       continue;
@@ -381,7 +524,9 @@ function parseStructure(input: string): NotebookData {
     // A plain file of JSON commands, or a QEMU documentation example pasted into an empty file.
     data.cells = splitQmpText(only.source);
   }
-  if (data.cells.length === 0) data.cells.push(emptyCell());
+  // An empty file (or front matter and nothing else) is a notebook of no cells, which is also how one is
+  // written; a file of blank lines opens as one empty cell to type in.
+  if (data.cells.length === 0 && text !== '' && frontMatterEnd < n) data.cells.push(emptyCell());
   return data;
 }
 
@@ -417,11 +562,18 @@ function rawMarkdown(source: string): string {
  */
 export function serializeNotebook(data: NotebookData): string {
   const blocks: string[] = [];
-  const hasFrontMatter = data.profile !== undefined || data.saveOutputs !== undefined;
+  // A compat value the reader would refuse is not written (it would turn the front matter into markdown).
+  const compat = data.compat !== undefined && COMPAT_VALUE.test(data.compat) && !('error' in parseCompatPolicy(data.compat)) ? data.compat : undefined;
+  const hasFrontMatter = data.profile !== undefined || data.saveOutputs !== undefined || compat !== undefined
+    || data.masks !== undefined || data.ignoreEvents !== undefined || data.eventOrder !== undefined;
   if (hasFrontMatter) {
     const lines = ['---'];
     if (data.profile !== undefined) lines.push(`profile: ${writeProfileValue(data.profile)}`);
     if (data.saveOutputs !== undefined) lines.push(`saveOutputs: ${data.saveOutputs ? 'true' : 'false'}`);
+    if (compat !== undefined) lines.push(`compat: ${compat}`);
+    if (data.masks !== undefined) lines.push(`masks: ${writeStringList(data.masks)}`);
+    if (data.ignoreEvents !== undefined) lines.push(`ignoreEvents: ${writeStringList(data.ignoreEvents)}`);
+    if (data.eventOrder !== undefined) lines.push(`eventOrder: ${data.eventOrder}`);
     lines.push('---');
     blocks.push(lines.join('\n'));
   }
@@ -440,7 +592,8 @@ export function serializeNotebook(data: NotebookData): string {
     blocks.push(fenced(language, cell.source));
     if (cell.outputs !== undefined && cell.outputs.length > 0) blocks.push(fenced('qmp-output', renderOutputs(cell.outputs)));
   }
-  let text = blocks.join('\n\n') + '\n';
+  // No cells and no front matter: the empty file, which reads back as no cells.
+  let text = blocks.length === 0 ? '' : blocks.join('\n\n') + '\n';
   if (data.eol === '\r\n') text = text.replace(/\n/g, '\r\n');
   return data.bom === true ? '\uFEFF' + text : text;
 }

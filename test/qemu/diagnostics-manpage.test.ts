@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { loadQmpManPage } from '../../src/language/manpage';
 import { diagnose } from '../../src/language/diagnostics';
 import { segmentJsonCell } from '../../src/notebook/format/segments';
-import { fixtureSchema } from './schemaFixtures';
+import { fixtureSchema } from '../unit/schemaFixtures';
 
 /** Entities whose examples are known not to be valid commands for qemu-system-x86_64 7.2, and why. */
 const KNOWN_BAD: Record<string, string> = {

@@ -1,0 +1,97 @@
+// The language server as an editor feels it, through the BUILT bin over stdio (`node dist/cli.js lsp`):
+// completion round trips on QEMU 10.0's schema (target p99 ≤ 5 ms) and the time from a change to a 200-cell
+// notebook to its published diagnostics (target ≤ 20 ms). The baseline is the bare JSON-RPC round trip of a
+// request the server does not know (MethodNotFound): what stdio and framing cost before any feature runs.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { LspTestClient, type RpcMessage } from '../../test/support/lspClient';
+import { median, now, p99, type Row } from './stats';
+
+const CELLS = [
+  '{"execute": "query-status"}',
+  '{"execute": "qom-list", "arguments": {"path": "/machine"}}',
+  '{ "execute": "blockdev-add",\n  "arguments": { "driver": "qcow2", "node-name": "disk0",\n    "file": { "driver": "file", "filename": "/tmp/disk.qcow2" } } }',
+  '{"execute": "device_add", "arguments": {"driver": "virtio-net-pci", "id": "net0"}}',
+];
+
+export async function benchLsp(root: string): Promise<Row[]> {
+  const build = spawnSync(process.execPath, [path.join(root, 'scripts', 'build.mjs')], { cwd: root, encoding: 'utf8' });
+  if (build.status !== 0) throw new Error(`build failed: ${build.stderr}`);
+  const home = mkdtempSync(path.join(tmpdir(), 'qmp-bench-lsp-'));
+  const client = new LspTestClient(path.join(root, 'dist', 'cli.js'), ['lsp', '--stdio'], { ...process.env, HOME: home, XDG_CONFIG_HOME: path.join(home, 'c') });
+  try {
+    const schemaFile = path.join(root, 'test', 'fixtures', 'qemu-10.0', 'query-qmp-schema.json');
+    await client.initialize(null, { schemaFile });
+    await client.waitFor((m) => m.method === 'window/logMessage' && /schema from schema file/.test((m.params as { message: string }).message), 30_000, 'schema');
+    const lines = ['# Bench', ''];
+    const cellLines: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      lines.push('```qmp');
+      cellLines.push(lines.length);
+      lines.push(...(CELLS[i % CELLS.length] as string).split('\n'), '```', '', `Step ${i}.`, '');
+    }
+    const uri = 'file:///bench/bench.qmp';
+    let version = 1;
+    client.notifyServer('textDocument/didOpen', { textDocument: { uri, languageId: 'markdown', version, text: lines.join('\n') } });
+    const published = (v: number) => (m: RpcMessage): boolean => m.method === 'textDocument/publishDiagnostics' && (m.params as { version?: number }).version === v;
+    await client.waitFor(published(1), 30_000, 'first diagnostics');
+
+    // Completion: the command name of cell k (about 250 items), members of qom-list's arguments, values.
+    const positions = [
+      { line: 0, character: '{"execute": "query-'.length },
+      { line: 0, character: '{"execute": "qom-list", "arguments": {"'.length },
+      { line: 0, character: '{"execute": "device_add", "arguments": {"driver": "'.length },
+    ];
+    const complete = async (k: number): Promise<number> => {
+      const cell = k % 200;
+      const kind = cell % CELLS.length;
+      const p = kind === 1 ? positions[1] : kind === 3 ? positions[k % 2 === 0 ? 0 : 2] : positions[0];
+      const t = now();
+      const r = await client.request<{ items: unknown[] }>('textDocument/completion', { textDocument: { uri }, position: { line: (cellLines[cell] as number) + (p?.line ?? 0), character: p?.character ?? 0 } });
+      const ms = now() - t;
+      if (r.error !== undefined) throw new Error(r.error.message);
+      return ms;
+    };
+    for (let k = 0; k < 100; k++) await complete(k);
+    const comp: number[] = [];
+    const base: number[] = [];
+    for (let k = 0; k < 1000; k++) {
+      comp.push(await complete(k));
+      const t = now();
+      await client.request('qmp/bench-noop', {});
+      base.push(now() - t);
+    }
+
+    // Diagnostics: one character typed into a cell (and taken out again), then wait for that version's publish.
+    const diag: number[] = [];
+    for (let k = 0; k < 200; k++) {
+      // Type a character into a cell, then take it out again (same cell), so every version has one problem at most.
+      const line = cellLines[(Math.floor(k / 2) * 7) % 200] as number;
+      const insert = k % 2 === 0;
+      version++;
+      const wait = client.waitForNext(published(version), 30_000, `diagnostics v${version}`);
+      const t = now();
+      client.notifyServer('textDocument/didChange', {
+        textDocument: { uri, version },
+        contentChanges: [insert ? { range: { start: { line, character: 1 }, end: { line, character: 1 } }, text: 'x' } : { range: { start: { line, character: 1 }, end: { line, character: 2 } }, text: '' }],
+      });
+      await wait;
+      diag.push(now() - t);
+    }
+    // Leave every cell as it was: an odd count of edits would leave one cell broken; the last was a removal.
+    await client.shutdown();
+    const c99: Row = { label: `lsp completion p99 (${comp.length} over stdio)`, ours: p99(comp), base: { name: 'JSON-RPC noop', value: p99(base) }, unit: 'ms', target: '≤ 5 ms' };
+    const d99: Row = { label: `lsp diagnostics after a change p99 (200 cells, ${diag.length} edits)`, ours: p99(diag), unit: 'ms', target: '≤ 20 ms' };
+    return [
+      { label: 'lsp completion median', ours: median(comp), base: { name: 'JSON-RPC noop', value: median(base) }, unit: 'ms' },
+      { ...c99, met: c99.ours <= 5 },
+      { label: 'lsp diagnostics after a change median', ours: median(diag), unit: 'ms' },
+      { ...d99, met: d99.ours <= 20 },
+    ];
+  } finally {
+    client.proc.kill('SIGKILL');
+    rmSync(home, { recursive: true, force: true });
+  }
+}

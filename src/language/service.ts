@@ -1,0 +1,113 @@
+// One language service per cell language (`qmp`, `qmp-shell`, `hmp`): diagnostics, completion, hover, code
+// actions and code-lens hints as plain functions of (text, offset, context). The VS Code adapter, the CLI's
+// `check` and the language server all call these, so an editor, a terminal and another editor see the same
+// problems in the same words at the same places.
+//
+// Nothing here does I/O. What needs I/O is passed in through the context: the schema (the caller loads it,
+// e.g. through a `SchemaCacheStore`), the documentation (already loaded by a `DocsProvider`), and what the
+// session negotiated. See providers.ts for the plain-Node providers.
+//
+// Offsets are UTF-16 offsets into the cell text, `end` exclusive.
+
+import type { Schema } from '../qmp/schema';
+import { type CodeAction, codeActions as qmpCodeActions } from './codeActions';
+import { type CompletionResult, complete as qmpComplete } from './completion';
+import { type CompatPolicy, type Diagnostic, diagnose as qmpDiagnose } from './diagnostics';
+import { hover as anyHover, type HoverResult } from './hover';
+import type { QmpDocs } from './manpage';
+import { type OobHint, oobHints } from './oobHints';
+import { completeShell } from './shellCompletion';
+import { shellCodeActions, shellDiagnose, shellHints } from './shellDiagnostics';
+
+export type { CodeAction, TextEdit } from './codeActions';
+export type { CompletionItem, CompletionItemKind, CompletionResult } from './completion';
+export type { CompatPolicy, CompatAction, Diagnostic, DiagnosticCode, DiagnosticData, DiagnosticSeverity } from './diagnostics';
+export type { HoverResult } from './hover';
+export type { OobHint } from './oobHints';
+export type { QmpDocs } from './manpage';
+export { parseCompatPolicy } from '../notebook/format/validate';
+export { MAX_PROBLEMS, MAX_NESTING, MAX_TIMEOUT_MS } from '../notebook/format/validate';
+
+/** The cell languages that have a service. */
+export type ServiceLanguage = 'qmp' | 'qmp-shell' | 'hmp';
+
+/** Everything a service may use besides the text. Every member is optional: an empty context checks syntax. */
+export interface LanguageContext {
+  /** The schema of the QEMU the cell will run on; undefined checks only the syntax and the protocol shape. */
+  schema?: Schema | undefined;
+  /** False when the session did not negotiate the `oob` capability; undefined when unknown (not connected). */
+  oobNegotiated?: boolean | undefined;
+  /**
+   * QEMU's `-compat` input policy. With `deprecatedInput: 'reject'` (or `'crash'`) a deprecated command,
+   * member or value is an error instead of a warning; the same for `unstableInput`. Default: accept both.
+   */
+  compat?: CompatPolicy | undefined;
+  /** The QMP reference documentation, already loaded (see `DocsProvider.current()`); hover and completion use it. */
+  docs?: QmpDocs | undefined;
+  /** The schema came from the cache rather than from the running QEMU (hover says so). */
+  cached?: boolean | undefined;
+  /** The device types the connected QEMU lists (`qom-list-types`), offered for device_add's `driver`. */
+  deviceTypes?: readonly string[] | undefined;
+}
+
+/** The service of one cell language. All methods are pure and never throw; each is linear in the text. */
+export interface LanguageService {
+  readonly language: ServiceLanguage;
+  /**
+   * Every problem of the cell, sorted by offset. Errors are exactly what makes the runner refuse the cell
+   * (the cell parser uses the same validator), plus the schema's verdicts QEMU would give. At most
+   * `MAX_PROBLEMS` are listed; a last `too-many-problems` diagnostic says how many more there are.
+   */
+  diagnose(text: string, ctx?: LanguageContext): Diagnostic[];
+  /** Completion at `offset`; items carry the offset range they replace. */
+  complete(text: string, offset: number, ctx?: LanguageContext): CompletionResult;
+  /** Markdown about the word at `offset`, or undefined. */
+  hover(text: string, offset: number, ctx?: LanguageContext): HoverResult | undefined;
+  /**
+   * Quick fixes for the diagnostics that touch [start, end] and refactors at `start`. `diagnostics` defaults
+   * to `diagnose(text, ctx)`; pass them when already computed.
+   */
+  codeActions(text: string, start: number, end: number, ctx?: LanguageContext, diagnostics?: readonly Diagnostic[]): CodeAction[];
+  /** Code-lens hints: commands that can run out-of-band, deprecated and unstable commands. */
+  hints(text: string, ctx?: LanguageContext): OobHint[];
+}
+
+const qmp: LanguageService = {
+  language: 'qmp',
+  diagnose: (text, ctx = {}) => qmpDiagnose(text, ctx.schema, ctx),
+  complete: (text, offset, ctx = {}) => qmpComplete(text, offset, ctx.schema, {
+    ...(ctx.oobNegotiated !== undefined ? { oobNegotiated: ctx.oobNegotiated } : {}),
+    ...(ctx.docs !== undefined ? { docs: ctx.docs } : {}),
+    ...(ctx.deviceTypes !== undefined ? { deviceTypes: ctx.deviceTypes } : {}),
+  }),
+  hover: (text, offset, ctx = {}) => anyHover(text, offset, ctx.schema, ctx.docs, { cached: ctx.cached === true, language: 'qmp' }),
+  codeActions: (text, start, end, ctx = {}, diagnostics) =>
+    qmpCodeActions(text, start, end, diagnostics ?? qmpDiagnose(text, ctx.schema, ctx), ctx.schema),
+  hints: (text, ctx = {}) => oobHints(text, ctx.schema, ctx.oobNegotiated !== undefined ? { oobNegotiated: ctx.oobNegotiated } : {}),
+};
+
+const shell: LanguageService = {
+  language: 'qmp-shell',
+  diagnose: (text, ctx = {}) => shellDiagnose(text, ctx),
+  complete: (text, offset, ctx = {}) => completeShell(text, offset, ctx.schema),
+  hover: (text, offset, ctx = {}) => anyHover(text, offset, ctx.schema, ctx.docs, { cached: ctx.cached === true, language: 'qmp-shell' }),
+  codeActions: (text, start, end, ctx = {}, diagnostics) => shellCodeActions(text, start, end, ctx, diagnostics ?? shellDiagnose(text, ctx)),
+  hints: (text, ctx = {}) => shellHints(text, ctx),
+};
+
+// An HMP line is free text for QEMU's human monitor; QMP has no schema for it, so there is nothing to check.
+const hmp: LanguageService = {
+  language: 'hmp',
+  diagnose: () => [],
+  complete: () => ({ items: [] }),
+  hover: () => undefined,
+  codeActions: () => [],
+  hints: () => [],
+};
+
+const SERVICES: Readonly<Record<ServiceLanguage, LanguageService>> = { qmp, 'qmp-shell': shell, hmp };
+
+/** The service of a cell language; undefined for any other language id (markdown, plain text). */
+export function languageService(language: string): LanguageService | undefined {
+  return language === 'qmp' || language === 'qmp-shell' || language === 'hmp' ? SERVICES[language] : undefined;
+}

@@ -1,0 +1,290 @@
+// Where the language server gets its schema and its QEMU from. Two places use the same keys: the editor's
+// `initializationOptions` (the user's own configuration, trusted) and `.qmp-notebook.json` at the root of the
+// workspace (data from a repository, possibly hostile). From the workspace file only `schemaFile` is used by
+// default, read and validated, never executed; its `socket`/`tcp`/`sandbox` connect or start a QEMU only when
+// the user's own options say `"trustWorkspaceConnections": true`, as VS Code's workspace trust does for the
+// extension. See docs/lsp.md.
+
+import { closeSync, constants as fsConstants, fstatSync, openSync, readdirSync, readSync, realpathSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Schema, type SchemaInfo } from '../qmp/index';
+
+export interface LspSettings {
+  schemaFile?: string;
+  socket?: string;
+  tcp?: string;
+  sandbox?: boolean;
+}
+
+/** Options only the user's own configuration may set. */
+export interface UserOnlySettings {
+  trustWorkspaceConnections?: boolean;
+  /** The qemu-qmp-ref(7) file for hover text; default the one `man -w` finds. */
+  manPage?: string;
+  /** The QEMU binary a sandbox starts. */
+  qemuBinary?: string;
+  /** The profile whose cached schema to use; default the newest cache file. */
+  cacheProfile?: string;
+  /** Directory of the extension's schema cache, when it is not in a standard place. */
+  cacheDir?: string;
+}
+
+export type Connection =
+  | { kind: 'unix'; path: string }
+  | { kind: 'tcp'; host: string; port: number }
+  | { kind: 'sandbox' };
+
+export interface ResolvedConfig {
+  /** The schema file to read, absolute, and who named it. */
+  schemaFile?: { path: string; from: 'user' | 'workspace' };
+  connection?: Connection & { from: 'user' | 'workspace' };
+  user: UserOnlySettings;
+  /** Why a setting was not used (shown in the log, never fatal). */
+  warnings: string[];
+}
+
+export const WORKSPACE_FILE = '.qmp-notebook.json';
+/** A workspace file is small; anything bigger is not read. */
+const WORKSPACE_FILE_MAX = 64 * 1024;
+/** The largest schema file read (QEMU 10.0's reply is about 0.5 MB). */
+export const SCHEMA_FILE_MAX = 32 * 1024 * 1024;
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+/** Picks the known keys out of a JSON value, with their types checked; everything else is ignored. */
+export function readSettings(raw: unknown, warnings: string[], where: string): LspSettings & UserOnlySettings {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    if (raw !== undefined && raw !== null) warnings.push(`${where}: expected an object`);
+    return {};
+  }
+  const o = raw as Record<string, unknown>;
+  const out: LspSettings & UserOnlySettings = {};
+  for (const key of ['schemaFile', 'socket', 'tcp', 'manPage', 'qemuBinary', 'cacheProfile', 'cacheDir'] as const) {
+    if (o[key] === undefined) continue;
+    const v = str(o[key]);
+    if (v === undefined) warnings.push(`${where}: "${key}" must be a non-empty string`);
+    else out[key] = v;
+  }
+  for (const key of ['sandbox', 'trustWorkspaceConnections'] as const) {
+    if (o[key] === undefined) continue;
+    if (typeof o[key] !== 'boolean') warnings.push(`${where}: "${key}" must be true or false`);
+    else out[key] = o[key];
+  }
+  return out;
+}
+
+/** `host:port` (IPv6 in brackets) or undefined. */
+export function parseTcp(text: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
+  if (m === null) return undefined;
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) return undefined;
+  return { host: (m[1] ?? m[2]) as string, port };
+}
+
+function connectionOf(s: LspSettings, base: string, warnings: string[], where: string): Connection | undefined {
+  const named = [s.socket !== undefined, s.tcp !== undefined, s.sandbox === true].filter(Boolean).length;
+  if (named > 1) warnings.push(`${where}: give only one of "socket", "tcp" and "sandbox"`);
+  if (s.socket !== undefined) return { kind: 'unix', path: path.resolve(base, s.socket) };
+  if (s.tcp !== undefined) {
+    const t = parseTcp(s.tcp);
+    if (t === undefined) {
+      warnings.push(`${where}: "tcp" must be "host:port"`);
+      return undefined;
+    }
+    return { kind: 'tcp', ...t };
+  }
+  if (s.sandbox === true) return { kind: 'sandbox' };
+  return undefined;
+}
+
+/** Reads at most `max` bytes of a regular file; throws a clear Error otherwise. Never blocks on a FIFO. */
+export function readRegularFile(file: string, max: number): string {
+  // O_NONBLOCK: opening a FIFO or device named by a hostile file must not hang the server.
+  const fd = openSync(file, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new Error(`${file} is not a regular file`);
+    if (st.size > max) throw new Error(`${file} is larger than ${max} bytes`);
+    const buf = Buffer.alloc(st.size);
+    let n = 0;
+    while (n < st.size) {
+      const r = readSync(fd, buf, n, st.size - n, n);
+      if (r === 0) break;
+      n += r;
+    }
+    return buf.subarray(0, n).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Whether `file` (symlinks resolved) lies inside `root` (symlinks resolved). */
+export function isInside(root: string, file: string): boolean {
+  let r: string;
+  let f: string;
+  try {
+    r = realpathSync(root);
+    f = realpathSync(file);
+  } catch {
+    return false;
+  }
+  const rel = path.relative(r, f);
+  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
+}
+
+/**
+ * Merges the user's options and the workspace file. The user's keys win; the workspace's schemaFile must lie
+ * inside the workspace; the workspace's connection is used only when the user trusts workspace connections.
+ */
+export function resolveConfig(initOptions: unknown, workspaceRoot: string | undefined): ResolvedConfig {
+  const warnings: string[] = [];
+  const user = readSettings(initOptions, warnings, 'initializationOptions');
+  const userOnly: UserOnlySettings = {
+    ...(user.trustWorkspaceConnections !== undefined ? { trustWorkspaceConnections: user.trustWorkspaceConnections } : {}),
+    ...(user.manPage !== undefined ? { manPage: user.manPage } : {}),
+    ...(user.qemuBinary !== undefined ? { qemuBinary: user.qemuBinary } : {}),
+    ...(user.cacheProfile !== undefined ? { cacheProfile: user.cacheProfile } : {}),
+    ...(user.cacheDir !== undefined ? { cacheDir: user.cacheDir } : {}),
+  };
+  const out: ResolvedConfig = { user: userOnly, warnings };
+  const cwd = workspaceRoot ?? process.cwd();
+  if (user.schemaFile !== undefined) out.schemaFile = { path: path.resolve(cwd, user.schemaFile), from: 'user' };
+  const userConn = connectionOf(user, cwd, warnings, 'initializationOptions');
+  if (userConn !== undefined) out.connection = { ...userConn, from: 'user' };
+
+  if (workspaceRoot === undefined) return out;
+  const file = path.join(workspaceRoot, WORKSPACE_FILE);
+  let text: string | undefined;
+  try {
+    text = readRegularFile(file, WORKSPACE_FILE_MAX);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') warnings.push(`${WORKSPACE_FILE}: ${(err as Error).message}`);
+  }
+  if (text === undefined) return out;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    warnings.push(`${WORKSPACE_FILE}: not JSON (${(err as Error).message})`);
+    return out;
+  }
+  const ws = readSettings(raw, warnings, WORKSPACE_FILE);
+  for (const key of ['trustWorkspaceConnections', 'manPage', 'qemuBinary', 'cacheDir'] as const) {
+    if (ws[key] !== undefined) warnings.push(`${WORKSPACE_FILE}: "${key}" is ignored here; only the editor's own configuration may set it`);
+  }
+  if (out.schemaFile === undefined && ws.schemaFile !== undefined) {
+    const p = path.resolve(workspaceRoot, ws.schemaFile);
+    if (isInside(workspaceRoot, p)) out.schemaFile = { path: p, from: 'workspace' };
+    else warnings.push(`${WORKSPACE_FILE}: "schemaFile" must name an existing file inside the workspace; ignored`);
+  }
+  const wsConn = connectionOf(ws, workspaceRoot, warnings, WORKSPACE_FILE);
+  if (out.connection === undefined && wsConn !== undefined) {
+    if (user.trustWorkspaceConnections === true) out.connection = { ...wsConn, from: 'workspace' };
+    else warnings.push(`${WORKSPACE_FILE}: its ${wsConn.kind === 'sandbox' ? 'sandbox' : 'connection'} is not used: set "trustWorkspaceConnections": true in the editor's initializationOptions to allow it`);
+  }
+  return out;
+}
+
+/** Validates a `query-qmp-schema` reply (or its `return` array) and builds the model; throws a clear Error. */
+export function schemaFromJson(value: unknown, what: string): Schema {
+  const rec = value as Record<string, unknown> | null;
+  const infos: unknown = Array.isArray(value) ? value
+    : typeof value === 'object' && value !== null && Array.isArray(rec?.['return']) ? rec?.['return']
+      : typeof value === 'object' && value !== null && Array.isArray(rec?.['schema']) ? rec?.['schema'] : undefined;
+  if (!Array.isArray(infos)) throw new Error(`${what}: expected a query-qmp-schema reply or its "return" array`);
+  let commands = 0;
+  infos.forEach((info: unknown, i) => {
+    if (typeof info !== 'object' || info === null || Array.isArray(info)) throw new Error(`${what}: element ${i} is not an object`);
+    const o = info as Record<string, unknown>;
+    if (typeof o['name'] !== 'string' || typeof o['meta-type'] !== 'string') {
+      throw new Error(`${what}: element ${i} has no "name" and "meta-type"`);
+    }
+    if (o['meta-type'] === 'command') commands++;
+  });
+  if (commands === 0) throw new Error(`${what}: no commands in the schema`);
+  return Schema.fromIntrospection(infos as SchemaInfo[]);
+}
+
+/** Reads and validates a schema file. */
+export function loadSchemaFile(file: string): Schema {
+  const text = readRegularFile(file, SCHEMA_FILE_MAX);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${file}: not JSON (${(err as Error).message})`, { cause: err });
+  }
+  return schemaFromJson(value, file);
+}
+
+/** The extension's id (publisher.name): its global storage folder is named after it. */
+const EXTENSION_ID = 'qmp-notebook.qmp-notebook';
+
+/** Where VS Code and its relatives keep the extension's schema cache (src/session/schemaCache.ts). */
+export function cacheDirs(home = os.homedir(), env: NodeJS.ProcessEnv = process.env): string[] {
+  const config = env['XDG_CONFIG_HOME'] ?? path.join(home, '.config');
+  const data = env['XDG_DATA_HOME'] ?? path.join(home, '.local', 'share');
+  const mac = path.join(home, 'Library', 'Application Support');
+  const appData = env['APPDATA'];
+  const products = ['Code', 'Code - Insiders', 'Code - OSS', 'VSCodium'];
+  const roots = [
+    ...products.map((p) => path.join(config, p)),
+    ...products.map((p) => path.join(mac, p)),
+    ...(appData !== undefined ? products.map((p) => path.join(appData, p)) : []),
+    path.join(data, 'code-server'),
+  ];
+  return roots.map((r) => path.join(r, 'User', 'globalStorage', EXTENSION_ID, 'schemas'));
+}
+
+export interface CachedSchemaFile {
+  file: string;
+  profile: string;
+  savedAt: string;
+  schema: Schema;
+}
+
+/**
+ * The schema the extension cached: the named profile's, or the newest of all. Files in the extension's format
+ * `{format: 1, profile, version, savedAt, schema: [...]}`; unreadable or malformed files are skipped.
+ */
+export function loadCachedSchema(dirs: readonly string[], profile?: string): CachedSchemaFile | undefined {
+  const candidates: { file: string; mtime: number }[] = [];
+  for (const dir of dirs) {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      if (!name.endsWith('.json')) continue;
+      if (profile !== undefined && name !== `${encodeURIComponent(profile)}.json`) continue;
+      const file = path.join(dir, name);
+      try {
+        candidates.push({ file, mtime: statSync(file).mtimeMs });
+      } catch {
+        /* vanished */
+      }
+    }
+  }
+  candidates.sort((a, b) => b.mtime - a.mtime);
+  for (const c of candidates) {
+    try {
+      const rec = JSON.parse(readRegularFile(c.file, SCHEMA_FILE_MAX)) as Record<string, unknown>;
+      if (rec['format'] !== 1 || !Array.isArray(rec['schema'])) continue;
+      return {
+        file: c.file,
+        profile: typeof rec['profile'] === 'string' ? rec['profile'] : decodeURIComponent(path.basename(c.file, '.json')),
+        savedAt: typeof rec['savedAt'] === 'string' ? rec['savedAt'] : '',
+        schema: schemaFromJson(rec['schema'], c.file),
+      };
+    } catch {
+      continue;
+    }
+  }
+  return undefined;
+}

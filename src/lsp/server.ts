@@ -1,0 +1,649 @@
+// `qmp-notebook lsp`: the language service of src/language (service.ts) served over the Language Server Protocol, for
+// every editor with an LSP client. A thin adapter, like src/language/vscodeAdapter.ts is for VS Code: it finds
+// the cells of a document (regions.ts), maps positions, and converts the pure results to LSP shapes. It has no
+// completion, hover, diagnostic or quick-fix logic of its own. No `vscode` import.
+
+import { fileURLToPath } from 'node:url';
+import { createScanner, SyntaxKind } from 'jsonc-parser';
+import {
+  type CancellationToken, CodeActionKind, type CodeAction as LspCodeAction, type CodeLens, type Connection,
+  type CompletionItem as LspCompletionItem, CompletionItemKind, CompletionItemTag, type Diagnostic as LspDiagnostic,
+  DiagnosticSeverity, DiagnosticTag, DocumentDiagnosticReportKind, type DocumentSymbol, ErrorCodes, type Hover,
+  InsertTextFormat, MarkupKind, type Range, ResponseError, SemanticTokensBuilder, type SemanticTokensLegend,
+  SymbolKind, TextDocumentSyncKind, type TextEdit as LspTextEdit,
+} from 'vscode-languageserver/node';
+import { TextDocument } from 'vscode-languageserver-textdocument';
+import { switchToExecOob } from '../language/codeActions';
+import { type DocsProvider, manPageDocs } from '../language/providers';
+import { type CompletionItem, type Diagnostic, type LanguageContext, languageService, type TextEdit } from '../language/service';
+import { parseCell } from '../notebook/format/index';
+import type { Schema } from '../qmp/schema';
+import { cacheDirs, loadCachedSchema, loadSchemaFile, resolveConfig, type ResolvedConfig } from './config';
+import { findRegions, isNotebookDocument, regionIndexAt, updateRegions, type Region, toCellOffset, toDocPosition, toDocRange, type LinePosition } from './regions';
+import { LspSession, type RunCellResult } from './session';
+
+export const RUN_CELL_COMMAND = 'qmp.runCell';
+export const SWITCH_OOB_COMMAND = 'qmp.switchToExecOob';
+const TRIGGERS = ['"', '{', ':', '=', '.', ' ', ','];
+/** Completion lists longer than this carry their documentation only on completionItem/resolve. */
+const INLINE_DOC_ITEMS = 60;
+/**
+ * The debounce before diagnostics is as long as the last computation of that document took (at most this):
+ * a small notebook is checked at once, a huge one waits for a pause in typing instead of falling behind.
+ */
+const DEBOUNCE_MAX_MS = 250;
+/** A computation this cheap is not worth delaying (the next event-loop turn still merges a burst of changes). */
+const DEBOUNCE_FREE_MS = 5;
+/** Diagnostics of a large document are computed in slices this long, so requests are answered in between. */
+const SLICE_MS = 8;
+/** Cells whose diagnostics are remembered (by language and text) across edits, and their total text size. */
+const MEMO_MAX = 50_000;
+const MEMO_MAX_CHARS = 32 * 1024 * 1024;
+
+export const SEMANTIC_TOKEN_TYPES = ['function', 'property', 'string', 'number', 'keyword', 'event', 'comment', 'operator'] as const;
+type TokenType = (typeof SEMANTIC_TOKEN_TYPES)[number];
+export const SEMANTIC_LEGEND: SemanticTokensLegend = { tokenTypes: [...SEMANTIC_TOKEN_TYPES], tokenModifiers: [] };
+
+const KINDS: Record<CompletionItem['kind'], CompletionItemKind> = {
+  command: CompletionItemKind.Function,
+  event: CompletionItemKind.Event,
+  property: CompletionItemKind.Property,
+  value: CompletionItemKind.Value,
+  enum: CompletionItemKind.EnumMember,
+  keyword: CompletionItemKind.Keyword,
+  snippet: CompletionItemKind.Snippet,
+};
+
+const SEVERITY: Record<Diagnostic['severity'], DiagnosticSeverity> = {
+  error: DiagnosticSeverity.Error,
+  warning: DiagnosticSeverity.Warning,
+  info: DiagnosticSeverity.Information,
+};
+
+export interface ServerOptions {
+  /** Where to look for the extension's schema cache (tests point it at a temporary folder). */
+  cacheDirs?: string[];
+  /** The documentation provider; default qemu-qmp-ref(7) (initializationOptions.manPage, else `man -w`). */
+  docs?: DocsProvider;
+}
+
+interface SchemaState {
+  schema: Schema | undefined;
+  cached: boolean;
+  origin: string;
+  oobNegotiated: boolean | undefined;
+}
+
+interface DocState {
+  version: number;
+  regions: Region[];
+  /** Whether the document is a notebook whose cells can be updated in place (no CR line ends anywhere). */
+  incremental: boolean;
+}
+
+/** The open documents (incremental sync), kept here rather than in TextDocuments to see each change. */
+class OpenDocuments {
+  private readonly docs = new Map<string, TextDocument>();
+  get(uri: string): TextDocument | undefined {
+    return this.docs.get(uri);
+  }
+  all(): TextDocument[] {
+    return [...this.docs.values()];
+  }
+  set(doc: TextDocument): void {
+    this.docs.set(doc.uri, doc);
+  }
+  delete(uri: string): void {
+    this.docs.delete(uri);
+  }
+}
+
+/** Plain text of a snippet, for clients without snippet support: placeholders keep their default. */
+export function snippetToText(snippet: string): string {
+  return snippet
+    .replace(/\$\{\d+\|([^,|}]*)[^}]*\|\}/g, '$1')
+    .replace(/\$\{\d+:([^}]*)\}/g, '$1')
+    .replace(/\$\d+/g, '')
+    .replace(/\\([$}\\])/g, '$1');
+}
+
+/** The editor needs a single-line range that contains the cursor; a wider replacement is cut to the cursor's line. */
+export function fitRange(r: Range, position: LinePosition): Range {
+  const contains = (r.start.line < position.line || (r.start.line === position.line && r.start.character <= position.character))
+    && (r.end.line > position.line || (r.end.line === position.line && r.end.character >= position.character));
+  if (r.start.line === r.end.line && contains) return r;
+  const start = r.start.line === position.line ? r.start : { line: position.line, character: 0 };
+  const end = r.end.line === position.line && r.end.character >= position.character ? r.end : position;
+  return { start, end };
+}
+
+/** Starts the language server on a connection (stdio in `qmp-notebook lsp`, a stream pair in tests). */
+export function startServer(connection: Connection, options: ServerOptions = {}): void {
+  const documents = new OpenDocuments();
+  const states = new Map<string, DocState>();
+  const memo = new Map<string, Diagnostic[]>();
+  let memoChars = 0;
+  let schemaState: SchemaState = { schema: undefined, cached: false, origin: 'none', oobNegotiated: undefined };
+  let config: ResolvedConfig | undefined;
+  let session: LspSession | undefined;
+  let docs: DocsProvider | undefined = options.docs;
+  let snippets = false;
+  let pullDiagnostics = false;
+  let refreshDiagnostics = false;
+  let refreshLenses = false;
+  let lastCompletion: { items: CompletionItem[] } | undefined;
+  let shuttingDown = false;
+  const timers = new Map<string, ReturnType<typeof setTimeout>>();
+  const lastCost = new Map<string, number>();
+
+  const log = (msg: string): void => { connection.console.log(msg); };
+
+  const docsProvider = (): DocsProvider => (docs ??= manPageDocs(config?.user.manPage !== undefined ? { file: config.user.manPage } : {}));
+  /** What the service gets besides the text: the schema, the session's OOB, the man page once loaded. */
+  const context = (): LanguageContext => ({
+    schema: schemaState.schema, oobNegotiated: schemaState.oobNegotiated, docs: docsProvider().current(), cached: schemaState.cached,
+  });
+
+  const regionsOf = (doc: TextDocument): Region[] => {
+    const s = states.get(doc.uri);
+    if (s !== undefined && s.version === doc.version) return s.regions;
+    const text = doc.getText();
+    const notebook = isNotebookDocument(doc.uri, doc.languageId);
+    const regions = findRegions(text, notebook, doc.languageId);
+    states.set(doc.uri, { version: doc.version, regions, incremental: notebook && !text.includes('\r') });
+    return regions;
+  };
+
+  const at = (uri: string, pos: LinePosition): { doc: TextDocument; region: Region; offset: number } | undefined => {
+    const doc = documents.get(uri);
+    if (doc === undefined) return undefined;
+    const regions = regionsOf(doc);
+    const i = regionIndexAt(regions, pos);
+    const region = regions[i];
+    if (region === undefined || region.language === 'hmp') return undefined;
+    const offset = toCellOffset(region, pos);
+    return offset === undefined ? undefined : { doc, region, offset };
+  };
+
+  /** A cell's problems, remembered by language and text until the schema changes. */
+  const diagnoseRegion = (r: Region): Diagnostic[] => {
+    const key = `${r.language}\u0000${r.text}`;
+    const hit = memo.get(key);
+    if (hit !== undefined) return hit;
+    let found: Diagnostic[];
+    try {
+      found = languageService(r.language)?.diagnose(r.text, context()) ?? [];
+    } catch (err) {
+      // A bug in a check must not take the server (and every other document) down: say so, once per cell text.
+      connection.console.error(`diagnostics failed on cell ${r.index}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+      found = [];
+    }
+    if (memo.size >= MEMO_MAX || memoChars + key.length > MEMO_MAX_CHARS) {
+      memo.clear();
+      memoChars = 0;
+    }
+    memo.set(key, found);
+    memoChars += key.length;
+    return found;
+  };
+
+  const toLspDiagnostic = (r: Region, d: Diagnostic): LspDiagnostic => {
+    const out: LspDiagnostic = { range: toDocRange(r, d.start, d.end), message: d.message, severity: SEVERITY[d.severity], source: r.language, code: d.code };
+    if (d.code === 'deprecated') out.tags = [DiagnosticTag.Deprecated];
+    return out;
+  };
+
+  /** All diagnostics of a document, in slices; undefined when the document changed or closed meanwhile. */
+  const computeDiagnostics = async (uri: string, token?: CancellationToken): Promise<LspDiagnostic[] | undefined> => {
+    const doc = documents.get(uri);
+    if (doc === undefined) return undefined;
+    const version = doc.version;
+    const regions = regionsOf(doc);
+    const out: LspDiagnostic[] = [];
+    let slice = performance.now();
+    for (const r of regions) {
+      for (const d of diagnoseRegion(r)) out.push(toLspDiagnostic(r, d));
+      if (performance.now() - slice > SLICE_MS) {
+        await new Promise((resolve) => setImmediate(resolve));
+        if (documents.get(uri)?.version !== version || token?.isCancellationRequested === true || shuttingDown) return undefined;
+        slice = performance.now();
+      }
+    }
+    return out;
+  };
+
+  const publish = async (uri: string): Promise<void> => {
+    const started = performance.now();
+    const version = documents.get(uri)?.version;
+    const diagnostics = await computeDiagnostics(uri);
+    // Smoothed, so that one slow run (a GC pause, a busy machine) does not delay the next check by as much.
+    const cost = performance.now() - started;
+    lastCost.set(uri, 0.7 * (lastCost.get(uri) ?? cost) + 0.3 * cost);
+    if (diagnostics === undefined || documents.get(uri)?.version !== version) return;
+    connection.sendDiagnostics({ uri, ...(version !== undefined ? { version } : {}), diagnostics }).catch(() => undefined);
+  };
+
+  const schedule = (uri: string): void => {
+    if (pullDiagnostics) return;
+    const pending = timers.get(uri);
+    if (pending !== undefined) clearTimeout(pending);
+    const cost = lastCost.get(uri) ?? 0;
+    const delay = cost < DEBOUNCE_FREE_MS ? 0 : Math.min(DEBOUNCE_MAX_MS, cost);
+    timers.set(uri, setTimeout(() => {
+      timers.delete(uri);
+      publish(uri).catch((err: unknown) => connection.console.error(`diagnostics of ${uri}: ${String(err)}`));
+    }, delay));
+  };
+
+  const schemaChanged = (): void => {
+    memo.clear();
+    memoChars = 0;
+    if (pullDiagnostics) {
+      if (refreshDiagnostics) connection.languages.diagnostics.refresh();
+    } else {
+      for (const d of documents.all()) schedule(d.uri);
+    }
+    if (refreshLenses) void connection.sendRequest('workspace/codeLens/refresh').catch(() => undefined);
+  };
+
+  const loadSchema = async (): Promise<void> => {
+    const c = config as ResolvedConfig;
+    for (const w of c.warnings) connection.console.warn(w);
+    if (c.schemaFile !== undefined) {
+      try {
+        schemaState = { schema: loadSchemaFile(c.schemaFile.path), cached: true, origin: `schema file ${c.schemaFile.path}`, oobNegotiated: undefined };
+      } catch (err) {
+        connection.console.error(`schemaFile: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    if (schemaState.schema === undefined) {
+      const cached = loadCachedSchema(options.cacheDirs ?? (c.user.cacheDir !== undefined ? [c.user.cacheDir] : cacheDirs()), c.user.cacheProfile);
+      if (cached !== undefined) {
+        schemaState = { schema: cached.schema, cached: true, origin: `cached schema of profile ${cached.profile} (${cached.file})`, oobNegotiated: undefined };
+      }
+    }
+    log(`qmp-notebook lsp: schema from ${schemaState.origin}`);
+    memo.clear();
+    memoChars = 0;
+    if (c.connection !== undefined) {
+      session = new LspSession(c.connection, c.user.qemuBinary);
+      log(`qmp-notebook lsp: connecting to ${session.describe()} (configured by ${c.connection.from === 'user' ? 'the editor' : '.qmp-notebook.json, trusted'})`);
+      try {
+        const live = await session.liveSchema();
+        if (live.schema !== undefined && !shuttingDown) {
+          schemaState = { schema: live.schema, cached: false, origin: session.describe(), oobNegotiated: live.oobNegotiated };
+          log(`qmp-notebook lsp: schema from ${session.describe()}`);
+          schemaChanged();
+        }
+      } catch (err) {
+        connection.console.warn(`cannot connect to ${session.describe()}: ${err instanceof Error ? err.message : String(err)}; using the ${schemaState.origin}`);
+      }
+    }
+  };
+
+  connection.onInitialize((params) => {
+    const caps = params.capabilities;
+    snippets = caps.textDocument?.completion?.completionItem?.snippetSupport === true;
+    pullDiagnostics = caps.textDocument?.diagnostic !== undefined;
+    refreshDiagnostics = caps.workspace?.diagnostics?.refreshSupport === true;
+    refreshLenses = caps.workspace?.codeLens?.refreshSupport === true;
+    const folder = params.workspaceFolders?.[0]?.uri ?? params.rootUri ?? undefined;
+    let root: string | undefined;
+    if (typeof folder === 'string' && folder.startsWith('file:')) {
+      try {
+        root = fileURLToPath(folder);
+      } catch {
+        root = undefined;
+      }
+    }
+    if (root === undefined && typeof params.rootPath === 'string' && params.rootPath !== '') root = params.rootPath;
+    config = resolveConfig(params.initializationOptions, root);
+    return {
+      capabilities: {
+        textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental },
+        completionProvider: { triggerCharacters: TRIGGERS, resolveProvider: true },
+        hoverProvider: true,
+        codeActionProvider: { codeActionKinds: [CodeActionKind.QuickFix, CodeActionKind.RefactorRewrite] },
+        codeLensProvider: { resolveProvider: false },
+        documentSymbolProvider: true,
+        semanticTokensProvider: { legend: SEMANTIC_LEGEND, full: true },
+        executeCommandProvider: { commands: [RUN_CELL_COMMAND, SWITCH_OOB_COMMAND] },
+        ...(pullDiagnostics ? { diagnosticProvider: { interFileDependencies: false, workspaceDiagnostics: false } } : {}),
+      },
+      serverInfo: { name: 'qmp-notebook' },
+    };
+  });
+
+  connection.onInitialized(() => {
+    void loadSchema().then(() => {
+      if (!pullDiagnostics) for (const d of documents.all()) schedule(d.uri);
+      // The man page takes a few hundred ms to parse: read it now rather than on the first hover.
+      void docsProvider().load();
+    });
+  });
+
+  connection.onDidOpenTextDocument(({ textDocument: t }) => {
+    documents.set(TextDocument.create(t.uri, t.languageId, t.version, t.text));
+    states.delete(t.uri);
+    lastCost.delete(t.uri);
+    schedule(t.uri);
+  });
+  connection.onDidChangeTextDocument(({ textDocument: { uri, version }, contentChanges }) => {
+    const doc = documents.get(uri);
+    if (doc === undefined || contentChanges.length === 0) return;
+    // One edit inside one cell (typing) updates that cell's region; anything else is parsed again when needed.
+    const state = states.get(uri);
+    const only = contentChanges.length === 1 ? contentChanges[0] : undefined;
+    let regions: Region[] | undefined;
+    if (state !== undefined && state.version === doc.version && state.incremental && only !== undefined && 'range' in only) {
+      const { range, text } = only as { range: Range; text: string };
+      regions = updateRegions(state.regions, { range, oldText: doc.getText(range), text });
+    }
+    const updated = TextDocument.update(doc, contentChanges, version);
+    documents.set(updated);
+    if (regions !== undefined) states.set(uri, { version: updated.version, regions, incremental: true });
+    else states.delete(uri);
+    schedule(uri);
+  });
+  connection.onDidCloseTextDocument(({ textDocument: { uri } }) => {
+    documents.delete(uri);
+    const t = timers.get(uri);
+    if (t !== undefined) clearTimeout(t);
+    timers.delete(uri);
+    states.delete(uri);
+    lastCost.delete(uri);
+    if (!pullDiagnostics) connection.sendDiagnostics({ uri, diagnostics: [] }).catch(() => undefined);
+  });
+
+  connection.languages.diagnostics.on(async (params, token) => {
+    const items = await computeDiagnostics(params.textDocument.uri, token);
+    if (items === undefined) {
+      if (token.isCancellationRequested) throw new ResponseError(ErrorCodes.PendingResponseRejected, 'cancelled');
+      // Changed while computing: the client asks again for the new version.
+      throw new ResponseError(-32802 /* ServerCancelled */, 'the document changed', { retriggerRequest: true });
+    }
+    return { kind: DocumentDiagnosticReportKind.Full, items };
+  });
+
+  connection.onCompletion((params, token) => {
+    if (token.isCancellationRequested) return null;
+    const hit = at(params.textDocument.uri, params.position);
+    if (hit === undefined) return null;
+    const { region, offset } = hit;
+    const result = languageService(region.language)?.complete(region.text, offset, context()) ?? { items: [] };
+    lastCompletion = { items: result.items };
+    const inline = result.items.length <= INLINE_DOC_ITEMS;
+    const items = result.items.map((item, index): LspCompletionItem => {
+      const out: LspCompletionItem = { label: item.label, kind: KINDS[item.kind] };
+      const snippet = item.isSnippet === true && snippets;
+      const newText = item.isSnippet === true && !snippets ? snippetToText(item.insertText) : item.insertText;
+      out.textEdit = { range: fitRange(toDocRange(region, item.range.start, item.range.end), params.position), newText };
+      out.insertTextFormat = snippet ? InsertTextFormat.Snippet : InsertTextFormat.PlainText;
+      if (item.detail !== undefined) out.detail = item.detail;
+      if (item.sortText !== undefined) out.sortText = item.sortText;
+      if (item.filterText !== undefined) out.filterText = item.filterText;
+      if (item.tags?.includes('deprecated') === true) out.tags = [CompletionItemTag.Deprecated];
+      if (item.documentation !== undefined) {
+        if (inline) out.documentation = { kind: MarkupKind.Markdown, value: item.documentation };
+        else out.data = { index };
+      }
+      return out;
+    });
+    return { isIncomplete: false, items };
+  });
+
+  connection.onCompletionResolve((item) => {
+    const data = item.data as { index?: unknown } | undefined;
+    const index = typeof data?.index === 'number' ? data.index : -1;
+    const source = lastCompletion?.items[index];
+    if (source !== undefined && source.label === item.label && source.documentation !== undefined) {
+      item.documentation = { kind: MarkupKind.Markdown, value: source.documentation };
+    }
+    return item;
+  });
+
+  connection.onHover((params, token): Hover | null => {
+    if (token.isCancellationRequested) return null;
+    const hit = at(params.textDocument.uri, params.position);
+    if (hit === undefined) return null;
+    const { region, offset } = hit;
+    const h = languageService(region.language)?.hover(region.text, offset, context());
+    if (h === undefined) return null;
+    return { contents: { kind: MarkupKind.Markdown, value: h.contents }, range: toDocRange(region, h.range.start, h.range.end) };
+  });
+
+  const toWorkspaceEdit = (uri: string, r: Region, edits: readonly TextEdit[]): { changes: Record<string, LspTextEdit[]> } => ({
+    changes: { [uri]: edits.map((e) => ({ range: toDocRange(r, e.start, e.end), newText: e.newText })) },
+  });
+
+  connection.onCodeAction((params, token) => {
+    const doc = documents.get(params.textDocument.uri);
+    if (doc === undefined || token.isCancellationRequested) return null;
+    const regions = regionsOf(doc);
+    const out: LspCodeAction[] = [];
+    const first = Math.max(0, regionIndexAt(regions, params.range.start));
+    for (let i = first; i < regions.length; i++) {
+      const r = regions[i] as Region;
+      if (r.startLine > params.range.end.line) break;
+      const lastLine = r.startLine + r.lineStarts.length - 1;
+      if (lastLine < params.range.start.line) continue;
+      const start = toCellOffset(r, params.range.start.line < r.startLine ? { line: r.startLine, character: r.startCharacter } : params.range.start) ?? 0;
+      const end = toCellOffset(r, params.range.end.line > lastLine ? { line: lastLine, character: Number.MAX_SAFE_INTEGER } : params.range.end) ?? r.text.length;
+      const svc = languageService(r.language);
+      if (svc === undefined) continue;
+      for (const a of svc.codeActions(r.text, start, end, context(), diagnoseRegion(r))) {
+        const action: LspCodeAction = {
+          title: a.title, kind: a.kind === 'quickfix' ? CodeActionKind.QuickFix : CodeActionKind.RefactorRewrite,
+          edit: toWorkspaceEdit(doc.uri, r, a.edits),
+        };
+        if (a.isPreferred === true) action.isPreferred = true;
+        if (a.diagnostic !== undefined) {
+          const d = a.diagnostic;
+          const startPos = toDocPosition(r, d.start);
+          const match = params.context.diagnostics.filter((v) => v.code === d.code && v.range.start.line === startPos.line && v.range.start.character === startPos.character);
+          action.diagnostics = match.length > 0 ? match : [toLspDiagnostic(r, d)];
+        }
+        out.push(action);
+      }
+    }
+    return out;
+  });
+
+  connection.onCodeLens((params) => {
+    const doc = documents.get(params.textDocument.uri);
+    if (doc === undefined) return null;
+    const lenses: CodeLens[] = [];
+    for (const r of regionsOf(doc)) {
+      if (session !== undefined) {
+        const p = { line: r.startLine, character: r.startCharacter };
+        lenses.push({ range: { start: p, end: p }, command: { title: '▶ Run cell', command: RUN_CELL_COMMAND, arguments: [doc.uri, p] } });
+      }
+      for (const h of languageService(r.language)?.hints(r.text, context()) ?? []) {
+        const range = toDocRange(r, h.start, h.end);
+        // The switch rewrites JSON; other languages' hints are shown without it.
+        if (h.kind === 'can-run-oob' && r.language === 'qmp') {
+          lenses.push({ range, command: { title: 'can run out-of-band: switch to exec-oob', command: SWITCH_OOB_COMMAND, arguments: [doc.uri, toDocPosition(r, h.objectStart)] } });
+        } else {
+          lenses.push({ range, command: { title: h.message, command: '' } });
+        }
+      }
+    }
+    return lenses;
+  });
+
+  connection.onDocumentSymbol((params) => {
+    const doc = documents.get(params.textDocument.uri);
+    if (doc === undefined) return null;
+    const symbols: DocumentSymbol[] = [];
+    for (const r of regionsOf(doc)) {
+      const parsed = parseCell(r.text, r.language, schemaState.schema);
+      const children: DocumentSymbol[] = [];
+      for (const item of parsed.items) {
+        const range = toDocRange(r, item.start, item.end);
+        const name = item.kind === 'command' ? item.name : item.kind === 'wait' ? `wait-event ${item.event}` : '<- expected';
+        const kind = item.kind === 'command' ? SymbolKind.Function : item.kind === 'wait' ? SymbolKind.Event : SymbolKind.Object;
+        children.push({ name, kind, range, selectionRange: range });
+      }
+      const range = toDocRange(r, 0, r.text.length);
+      const commands = children.filter((c) => c.kind === SymbolKind.Function).map((c) => c.name);
+      const detail = commands.length > 0 ? commands.slice(0, 3).join(', ') + (commands.length > 3 ? ', …' : '') : undefined;
+      symbols.push({
+        name: `Cell ${r.index} (${r.language})`, kind: SymbolKind.Module, range, selectionRange: { start: range.start, end: range.start },
+        ...(detail !== undefined ? { detail } : {}), children,
+      });
+    }
+    return symbols;
+  });
+
+  connection.languages.semanticTokens.on((params) => {
+    const doc = documents.get(params.textDocument.uri);
+    const builder = new SemanticTokensBuilder();
+    if (doc === undefined) return builder.build();
+    for (const r of regionsOf(doc)) {
+      const push = (start: number, end: number, type: TokenType): void => {
+        const p = toDocPosition(r, start);
+        const e = toDocPosition(r, end);
+        // Tokens never span lines; a string with a raw line break is cut at its line's end.
+        const length = e.line === p.line ? e.character - p.character : Math.max(0, lineLength(r, p.line - r.startLine) - (p.character - (p.line === r.startLine ? r.startCharacter : 0)));
+        if (length > 0) builder.push(p.line, p.character, length, SEMANTIC_TOKEN_TYPES.indexOf(type), 0);
+      };
+      if (r.language === 'qmp') jsonTokens(r.text, push);
+      else if (r.language === 'qmp-shell') shellTokens(r.text, push);
+    }
+    return builder.build();
+  });
+
+  connection.onExecuteCommand(async (params): Promise<RunCellResult | null> => {
+    const args = params.arguments ?? [];
+    const uri = typeof args[0] === 'string' ? args[0] : undefined;
+    const pos = args[1] as LinePosition | undefined;
+    if (uri === undefined || typeof pos?.line !== 'number' || typeof pos.character !== 'number') {
+      throw new ResponseError(ErrorCodes.InvalidParams, `${params.command} takes [uri, {line, character}]`);
+    }
+    const doc = documents.get(uri);
+    if (doc === undefined) throw new ResponseError(ErrorCodes.InvalidParams, `${uri} is not open`);
+    const regions = regionsOf(doc);
+    const region = regions[regionIndexAt(regions, pos)];
+    if (params.command === SWITCH_OOB_COMMAND) {
+      const offset = region !== undefined ? toCellOffset(region, pos) : undefined;
+      const edits = region !== undefined && offset !== undefined ? switchToExecOob(region.text, offset) : undefined;
+      if (region === undefined || edits === undefined) throw new ResponseError(ErrorCodes.InvalidParams, 'no command object at that position');
+      await connection.workspace.applyEdit({ label: 'Switch to exec-oob', edit: toWorkspaceEdit(uri, region, edits) });
+      return null;
+    }
+    if (params.command !== RUN_CELL_COMMAND) throw new ResponseError(ErrorCodes.InvalidParams, `unknown command ${params.command}`);
+    if (region === undefined) throw new ResponseError(ErrorCodes.InvalidParams, 'no code cell at that position');
+    if (session === undefined) {
+      const message = 'no QEMU is configured: set "socket", "tcp" or "sandbox" in initializationOptions (see docs/lsp.md)';
+      return { status: 'refused', transcript: [message], message };
+    }
+    return session.runCell(region.text, region.language, region.index, region.startLine + 1);
+  });
+
+  connection.onShutdown(async () => {
+    shuttingDown = true;
+    for (const t of timers.values()) clearTimeout(t);
+    timers.clear();
+    await session?.dispose();
+  });
+  connection.onExit(() => {
+    void session?.dispose();
+  });
+
+  connection.listen();
+}
+
+function lineLength(r: Region, rel: number): number {
+  const start = r.lineStarts[rel] ?? r.text.length;
+  let end = rel + 1 < r.lineStarts.length ? (r.lineStarts[rel + 1] as number) : r.text.length;
+  while (end > start && (r.text.charCodeAt(end - 1) === 10 || r.text.charCodeAt(end - 1) === 13)) end--;
+  return end - start;
+}
+
+/** Semantic tokens of a `qmp` cell: command and event names, member names, values, comments, `->`/`<-`. */
+export function jsonTokens(text: string, push: (start: number, end: number, type: TokenType) => void): void {
+  const scanner = createScanner(text, false);
+  let lastKey: string | undefined;
+  let pendingString: { start: number; end: number; value: string } | undefined;
+  const flushString = (asKey: boolean): void => {
+    if (pendingString === undefined) return;
+    const s = pendingString;
+    pendingString = undefined;
+    if (asKey) {
+      push(s.start, s.end, 'property');
+      lastKey = s.value;
+      return;
+    }
+    const type: TokenType = lastKey === 'execute' || lastKey === 'exec-oob' ? 'function' : lastKey === 'event' || lastKey === 'wait-event' ? 'event' : 'string';
+    push(s.start, s.end, type);
+    lastKey = undefined;
+  };
+  for (let kind = scanner.scan(); kind !== SyntaxKind.EOF; kind = scanner.scan()) {
+    const start = scanner.getTokenOffset();
+    const end = start + scanner.getTokenLength();
+    if (kind === SyntaxKind.Trivia || kind === SyntaxKind.LineBreakTrivia) continue;
+    if (kind === SyntaxKind.ColonToken) {
+      flushString(true);
+      continue;
+    }
+    flushString(false);
+    switch (kind) {
+      case SyntaxKind.StringLiteral:
+        pendingString = { start, end, value: scanner.getTokenValue() };
+        break;
+      case SyntaxKind.NumericLiteral:
+        push(start, end, 'number');
+        lastKey = undefined;
+        break;
+      case SyntaxKind.TrueKeyword:
+      case SyntaxKind.FalseKeyword:
+      case SyntaxKind.NullKeyword:
+        push(start, end, 'keyword');
+        lastKey = undefined;
+        break;
+      case SyntaxKind.LineCommentTrivia:
+      case SyntaxKind.BlockCommentTrivia:
+        push(start, end, 'comment');
+        break;
+      case SyntaxKind.Unknown:
+        if ((text.startsWith('->', start) || text.startsWith('<-', start))) push(start, start + 2, 'operator');
+        else if (text.charCodeAt(start) === 60 && text.charCodeAt(end) === 45) push(start, end + 1, 'operator');
+        break;
+      case SyntaxKind.OpenBraceToken:
+      case SyntaxKind.OpenBracketToken:
+        lastKey = undefined;
+        break;
+      default:
+        break;
+    }
+  }
+  flushString(false);
+}
+
+/** Semantic tokens of a `qmp-shell` cell: the command word, `key=` names and their values. */
+export function shellTokens(text: string, push: (start: number, end: number, type: TokenType) => void): void {
+  const line = /[^\r\n]+/g;
+  for (let m = line.exec(text); m !== null; m = line.exec(text)) {
+    const base = m.index;
+    const s = m[0];
+    if (/^\s*#/.test(s)) {
+      push(base + s.indexOf('#'), base + s.length, 'comment');
+      continue;
+    }
+    const cmd = /^\s*(-\S*\s+)*([A-Za-z_][\w.-]*)/.exec(s);
+    if (cmd === null) continue;
+    const name = cmd[2] as string;
+    const nameStart = cmd[0].length - name.length;
+    push(base + nameStart, base + cmd[0].length, 'function');
+    const kv = /([\w.-]+)=("(?:[^"\\]|\\.)*"?|\S*)/g;
+    kv.lastIndex = cmd[0].length;
+    for (let k = kv.exec(s); k !== null; k = kv.exec(s)) {
+      const key = k[1] as string;
+      const value = k[2] as string;
+      push(base + k.index, base + k.index + key.length, 'property');
+      const vStart = base + k.index + key.length + 1;
+      const type: TokenType = /^-?\d/.test(value) ? 'number' : /^(true|false|null)$/.test(value) ? 'keyword' : 'string';
+      push(vStart, vStart + value.length, type);
+    }
+  }
+}

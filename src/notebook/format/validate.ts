@@ -1,0 +1,529 @@
+// The one validator of what a cell may send: JSON syntax (with QEMU's nesting limit), the top-level shape of
+// a command as QEMU's dispatcher checks it (qmp_dispatch_check_obj), and the wait-event clause. The cell
+// parser (cell.ts: what is sent; a cell with an error is not sent) and the language service's diagnostics
+// (what the editor and `qmp-notebook check` show) both call these functions, so one mistake is one problem,
+// in one wording, at one place.
+//
+// Every function here is linear in its input, iterative where depth is unbounded, and never throws. A cell
+// reports at most MAX_PROBLEMS problems; `capProblems` adds one summary for the rest.
+
+import { visit, ParseErrorCode, type Node, type NodeType } from 'jsonc-parser';
+import { DEFAULT_WAIT_TIMEOUT_MS } from './cellTypes';
+import { skipComment } from './segments';
+
+/** QEMU's JSON parser refuses input nested deeper than this (MAX_NESTING in qobject/json-parser.c). */
+export const MAX_NESTING = 1024;
+/** The problems listed per cell; the rest are counted in one summary. A person reads the first few. */
+export const MAX_PROBLEMS = 100;
+/** The longest wait a timer can express (Node's setTimeout fires at once beyond 2^31-1 ms, about 24.8 days). */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+/** Stable problem codes, shared with the language service's diagnostics (a subset of its codes). */
+export type ProblemCode =
+  | 'json-syntax' | 'too-deep' | 'unexpected-key' | 'legacy-control' | 'missing-member' | 'wrong-type'
+  | 'shell-syntax' | 'too-many-problems';
+
+/** A problem at [start, end) of the cell text (UTF-16 offsets). Warnings do not stop a cell from being sent. */
+export interface Problem {
+  start: number;
+  end: number;
+  code: ProblemCode;
+  severity: 'error' | 'warning';
+  message: string;
+  /** For 'unexpected-key': a near name the author probably meant. For 'legacy-control': 'exec-oob'. */
+  suggestion?: string;
+}
+
+/** The top-level members QEMU's dispatcher accepts (qmp_dispatch_check_obj). */
+export const COMMAND_KEYS: readonly string[] = ['execute', 'exec-oob', 'arguments', 'id'];
+/** The members of a wait-event clause. */
+export const WAIT_KEYS: readonly string[] = ['wait-event', 'data', 'timeout'];
+
+// ---- nesting ------------------------------------------------------------------------------------------
+
+/**
+ * The offset of the first bracket in text[start, end) that opens level MAX_NESTING + 1, skipping strings
+ * and comments; undefined when the text nests no deeper than QEMU accepts. One pass, no recursion.
+ * `singleQuotes` also skips '…' strings (Python literals in qmp-shell values); JSON has none.
+ */
+export function tooDeepAt(text: string, start = 0, end = text.length, singleQuotes = false, limit = MAX_NESTING): number | undefined {
+  let depth = 0;
+  let i = start;
+  while (i < end) {
+    const c = text.charCodeAt(i);
+    if (c === 34 /* " */ || (singleQuotes && c === 39 /* ' */)) {
+      let j = i + 1;
+      while (j < end && text.charCodeAt(j) !== c && text.charCodeAt(j) !== 10) j += text.charCodeAt(j) === 92 ? 2 : 1;
+      i = j + 1;
+      continue;
+    }
+    if (c === 47 /* / */) {
+      const j = skipComment(text, i);
+      if (j !== i) {
+        i = j;
+        continue;
+      }
+    }
+    if (c === 123 || c === 91) {
+      depth++;
+      if (depth > limit) return i;
+    } else if ((c === 125 || c === 93) && depth > 0) {
+      depth--;
+    }
+    i++;
+  }
+  return undefined;
+}
+
+export function tooDeepProblem(offset: number): Problem {
+  return {
+    start: offset, end: offset + 1, code: 'too-deep', severity: 'error',
+    message: `nested deeper than ${MAX_NESTING} levels, which QEMU refuses`,
+  };
+}
+
+// ---- JSON syntax --------------------------------------------------------------------------------------
+
+/** A parsed JSON value with its syntax problems (cell offsets), capped; `root` undefined when there is none. */
+export interface JsonParse {
+  root: Node | undefined;
+  problems: Problem[];
+  /** How many syntax problems there were, including those not listed. */
+  problemCount: number;
+}
+
+function nodeType(value: unknown): NodeType {
+  switch (typeof value) {
+    case 'boolean': return 'boolean';
+    case 'number': return 'number';
+    case 'string': return 'string';
+    default: return value === null ? 'null' : Array.isArray(value) ? 'array' : 'object';
+  }
+}
+
+/**
+ * Parses text[start, end) as one JSON value (comments allowed), the way jsonc-parser's parseTree does, but
+ * keeping at most `maxProblems` syntax problems (an unterminated 10 MB object has millions) and worded
+ * messages computed as it goes (no rescans). Input nested deeper than MAX_NESTING is not parsed at all:
+ * one 'too-deep' problem, no tree. Node offsets are relative to `start`.
+ */
+export function parseJson(text: string, start = 0, end = text.length, maxProblems = MAX_PROBLEMS): JsonParse {
+  const deep = tooDeepAt(text, start, end);
+  if (deep !== undefined) return { root: undefined, problems: [tooDeepProblem(deep)], problemCount: 1 };
+  const seg = start === 0 && end === text.length ? text : text.slice(start, end);
+  const problems: Problem[] = [];
+  let problemCount = 0;
+  const open: ('{' | '[')[] = [];
+  // jsonc-parser's Node is read-only to its users; this builder is its writer.
+  type Writable = { -readonly [K in keyof Node]: Node[K] } & { children?: Writable[]; parent?: Writable };
+  const fakeRoot: Writable = { type: 'array', offset: -1, length: -1, children: [] };
+  let current: Writable = fakeRoot;
+  const push = (node: Writable): Writable => {
+    (current.children ??= []).push(node);
+    return node;
+  };
+  const completeProperty = (endOffset: number): void => {
+    if (current.type === 'property') {
+      current.length = endOffset - current.offset;
+      current = current.parent ?? fakeRoot;
+    }
+  };
+  let lastProblem = '';
+  visit(seg, {
+    onObjectBegin: (offset) => {
+      open.push('{');
+      current = push({ type: 'object', offset, length: -1, parent: current, children: [] });
+    },
+    onObjectProperty: (name, offset, length) => {
+      current = push({ type: 'property', offset, length: -1, parent: current, children: [] });
+      push({ type: 'string', value: name, offset, length, parent: current });
+    },
+    onObjectEnd: (offset, length) => {
+      open.pop();
+      completeProperty(offset + length);
+      current.length = offset + length - current.offset;
+      current = current.parent ?? fakeRoot;
+      completeProperty(offset + length);
+    },
+    onArrayBegin: (offset) => {
+      open.push('[');
+      current = push({ type: 'array', offset, length: -1, parent: current, children: [] });
+    },
+    onArrayEnd: (offset, length) => {
+      open.pop();
+      current.length = offset + length - current.offset;
+      current = current.parent ?? fakeRoot;
+      completeProperty(offset + length);
+    },
+    onLiteralValue: (value: unknown, offset, length) => {
+      push({ type: nodeType(value), offset, length, parent: current, value });
+      completeProperty(offset + length);
+    },
+    onSeparator: (sep, offset) => {
+      if (current.type !== 'property') return;
+      if (sep === ':') current.colonOffset = offset;
+      else if (sep === ',') completeProperty(offset);
+    },
+    onError: (code, offset, length) => {
+      const message = syntaxMessage(code, seg, offset, open[open.length - 1]);
+      // jsonc-parser may report one mistake twice at one place (e.g. a trailing comma); say it once.
+      const key = `${offset}:${message}`;
+      if (key === lastProblem) return;
+      lastProblem = key;
+      problemCount++;
+      if (problems.length >= maxProblems) return;
+      const s = start + Math.min(offset, seg.length);
+      problems.push({ start: s, end: Math.max(s, Math.min(s + length, end)), code: 'json-syntax', severity: 'error', message });
+    },
+  }, { disallowComments: false, allowTrailingComma: false, allowEmptyContent: false });
+  const root = fakeRoot.children?.[0];
+  if (root !== undefined) delete root.parent;
+  return { root: root as Node | undefined, problems, problemCount };
+}
+
+/** The previous character that is not whitespace (used to spot trailing commas). Bounded by the whitespace run. */
+function previousSignificant(text: string, offset: number): string | undefined {
+  let i = offset - 1;
+  while (i >= 0 && /\s/.test(text[i] ?? '')) i--;
+  return i >= 0 ? text[i] : undefined;
+}
+
+/** A readable message for a jsonc-parser error at `offset`; `inside` is the innermost open bracket there. */
+function syntaxMessage(code: ParseErrorCode, text: string, offset: number, inside: '{' | '[' | undefined): string {
+  const here = text[offset];
+  const closing = here === '}' || here === ']';
+  switch (code) {
+    case ParseErrorCode.InvalidSymbol:
+      if (here === "'") return 'strings must use double quotes';
+      return here === undefined ? 'unexpected end of the object' : `unexpected character '${here}'`;
+    case ParseErrorCode.InvalidNumberFormat:
+    case ParseErrorCode.UnexpectedEndOfNumber:
+      return 'invalid number';
+    case ParseErrorCode.PropertyNameExpected:
+      if (closing && previousSignificant(text, offset) === ',') return "trailing comma: remove the ',' before '}'";
+      return 'expected a member name in double quotes';
+    case ParseErrorCode.ValueExpected:
+      if (closing && previousSignificant(text, offset) === ',') return `trailing comma: remove the ',' before '${here ?? ''}'`;
+      return 'expected a value';
+    case ParseErrorCode.ColonExpected:
+      return "expected ':'";
+    case ParseErrorCode.CommaExpected:
+      return inside === '[' ? "expected ',' or ']'" : "expected ',' or '}'";
+    case ParseErrorCode.CloseBraceExpected:
+      return "expected '}': the object is not closed";
+    case ParseErrorCode.CloseBracketExpected:
+      return "expected ']': the array is not closed";
+    case ParseErrorCode.EndOfFileExpected:
+      return 'unexpected text after the object';
+    case ParseErrorCode.InvalidCommentToken:
+    case ParseErrorCode.UnexpectedEndOfComment:
+      return 'unterminated comment';
+    case ParseErrorCode.UnexpectedEndOfString:
+      return 'unterminated string';
+    case ParseErrorCode.InvalidUnicode:
+      return 'invalid \\u escape in string';
+    case ParseErrorCode.InvalidEscapeCharacter:
+      return 'invalid escape in string';
+    case ParseErrorCode.InvalidCharacter:
+      return 'control character in string: escape it';
+    default:
+      return 'invalid JSON';
+  }
+}
+
+// ---- names --------------------------------------------------------------------------------------------
+
+/** The closest candidate within a small edit distance, with `_` and `-` treated as the same. */
+export function didYouMean(name: string, candidates: Iterable<string>): string | undefined {
+  const norm = (s: string): string => s.toLowerCase().replace(/_/g, '-');
+  const n = norm(name);
+  let best: string | undefined;
+  let bestScore = Infinity;
+  const limit = Math.max(2, Math.floor(name.length / 3));
+  // Names longer than this are not names (a pasted blob); comparing them would cost length squared.
+  if (name.length > 200) return undefined;
+  for (const c of candidates) {
+    if (c === name) continue;
+    const nc = norm(c);
+    let score: number;
+    if (nc === n) score = 0;
+    else if (n.length >= 3 && (nc.startsWith(n) || n.startsWith(nc))) score = 1 + Math.abs(nc.length - n.length) / 100;
+    else score = editDistance(n, nc, limit);
+    if (score <= limit && score < bestScore) {
+      bestScore = score;
+      best = c;
+    }
+  }
+  return best;
+}
+
+/** Levenshtein distance, giving up (returning limit + 1) once it must exceed `limit`. */
+function editDistance(a: string, b: string, limit: number): number {
+  if (Math.abs(a.length - b.length) > limit) return limit + 1;
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    let rowMin = i;
+    for (let j = 1; j <= b.length; j++) {
+      const v = Math.min((prev[j] as number) + 1, (cur[j - 1] as number) + 1, (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+      cur.push(v);
+      if (v < rowMin) rowMin = v;
+    }
+    if (rowMin > limit) return limit + 1;
+    prev = cur;
+  }
+  return prev[b.length] as number;
+}
+
+export function withSuggestion(message: string, suggestion: string | undefined): string {
+  return suggestion === undefined ? message : `${message}; did you mean '${suggestion}'?`;
+}
+
+// ---- shapes -------------------------------------------------------------------------------------------
+
+/** A member of an object node. */
+export interface MemberNode {
+  name: string;
+  key: Node;
+  value: Node | undefined;
+}
+
+export function membersOf(obj: Node): MemberNode[] {
+  const out: MemberNode[] = [];
+  for (const p of obj.children ?? []) {
+    const key = p.children?.[0];
+    if (key?.type !== 'string') continue;
+    out.push({ name: String(key.value), key, value: p.children?.[1] });
+  }
+  return out;
+}
+
+/** Reports every repeated key at any depth (QEMU's parser refuses the whole input). Iterative. */
+export function checkDuplicates(root: Node, base: number, out: Problem[]): void {
+  const stack: Node[] = [root];
+  while (stack.length > 0) {
+    const node = stack.pop() as Node;
+    if (node.type === 'object') {
+      const seen = new Set<string>();
+      for (const m of membersOf(node)) {
+        if (seen.has(m.name)) {
+          out.push({
+            start: base + m.key.offset, end: base + m.key.offset + m.key.length, code: 'json-syntax', severity: 'error',
+            message: `duplicate member '${m.name}': QEMU refuses the whole input`,
+          });
+        }
+        seen.add(m.name);
+      }
+    }
+    const children = node.children ?? [];
+    for (let i = children.length - 1; i >= 0; i--) stack.push(children[i] as Node);
+  }
+}
+
+/** What the top level of a command says, once its shape is checked. */
+export interface CommandShape {
+  /** The command name, when `execute`/`exec-oob` is a string. */
+  name?: string;
+  /** The name's string node, and the member that holds it. */
+  nameNode?: Node;
+  nameMember?: MemberNode;
+  /** Sent out of band (`exec-oob`, or the 2018 `control: {run-oob: true}` spelling). */
+  oob: boolean;
+  /** The member that made it OOB (`exec-oob`'s or `control`'s key), for placing OOB problems. */
+  oobKey?: Node;
+  arguments?: MemberNode;
+  id?: MemberNode;
+  control?: MemberNode;
+}
+
+function at(base: number, node: Node, code: ProblemCode, message: string, severity: 'error' | 'warning' = 'error', suggestion?: string): Problem {
+  return {
+    start: base + node.offset, end: base + node.offset + node.length, code, severity, message,
+    ...(suggestion !== undefined ? { suggestion } : {}),
+  };
+}
+
+/**
+ * Checks the top level of a command object as QEMU's dispatcher does: only `execute`/`exec-oob`,
+ * `arguments` (an object) and `id`; a string command name; not both spellings. The 2018 draft
+ * `"control": {"run-oob": true}` is a warning (it is sent as `exec-oob`). `incomplete` (the object has
+ * syntax errors) suppresses "lacks member", which is noise while the author types.
+ */
+export function checkCommandShape(root: Node, base: number, out: Problem[], incomplete = false): CommandShape {
+  const shape: CommandShape = { oob: false };
+  const members = membersOf(root);
+  let execute: MemberNode | undefined;
+  let execOob: MemberNode | undefined;
+  for (const m of members) {
+    switch (m.name) {
+      case 'execute': execute ??= m; break;
+      case 'exec-oob': execOob ??= m; break;
+      case 'arguments': shape.arguments ??= m; break;
+      case 'id': shape.id ??= m; break;
+      case 'control': shape.control ??= m; break;
+      default: {
+        const suggestion = didYouMean(m.name, COMMAND_KEYS);
+        out.push(at(base, m.key, 'unexpected-key', withSuggestion(`QMP input member '${m.name}' is unexpected`, suggestion), 'error', suggestion));
+      }
+    }
+  }
+  if (shape.control !== undefined) {
+    const v = shape.control.value;
+    const inner = v?.type === 'object' ? membersOf(v) : [];
+    const runOob = inner.length === 1 && inner[0]?.name === 'run-oob' ? inner[0].value : undefined;
+    if (runOob?.type === 'boolean') {
+      if (runOob.value === true) {
+        shape.oob = true;
+        shape.oobKey = shape.control.key;
+      }
+      out.push(at(base, shape.control.key.parent ?? shape.control.key, 'legacy-control',
+        "'control': {'run-oob': …} is the 2018 draft spelling, which QEMU refuses; it is sent as 'exec-oob'", 'warning', 'exec-oob'));
+    } else {
+      out.push(at(base, shape.control.key, 'unexpected-key', "QMP input member 'control' is unexpected"));
+    }
+  }
+  if (execute !== undefined && execOob !== undefined) {
+    out.push(at(base, execute.key, 'unexpected-key', "QMP input member 'execute' clashes with 'exec-oob'"));
+  }
+  if (execOob !== undefined) {
+    shape.oob = true;
+    shape.oobKey = execOob.key;
+  }
+  const nameMember = execOob ?? execute;
+  if (nameMember === undefined) {
+    if (!incomplete) {
+      out.push({
+        start: base + root.offset, end: base + root.offset + 1, code: 'missing-member', severity: 'error',
+        message: "QMP input lacks member 'execute' (a command is {\"execute\": NAME} or {\"exec-oob\": NAME})",
+      });
+    }
+  } else if (nameMember.value !== undefined) {
+    shape.nameMember = nameMember;
+    if (nameMember.value.type === 'string' && nameMember.value.value !== '') {
+      shape.name = String(nameMember.value.value);
+      shape.nameNode = nameMember.value;
+    } else {
+      out.push(at(base, nameMember.value, 'wrong-type', `QMP input member '${nameMember.name}' must be a command name (a string)`));
+    }
+  }
+  const args = shape.arguments?.value;
+  if (args !== undefined && args.type !== 'object') {
+    out.push(at(base, args, 'wrong-type', "QMP input member 'arguments' must be an object"));
+  }
+  return shape;
+}
+
+/** What a wait clause says, once checked. */
+export interface WaitShape {
+  event?: string;
+  eventNode?: Node;
+  data?: Node;
+  timeoutMs: number;
+}
+
+/**
+ * Why a timeout is refused, or undefined when `ms` is a whole number of milliseconds a timer can wait
+ * (0 … MAX_TIMEOUT_MS). Shared by `{"timeout": …}` in qmp cells and `timeout=` in qmp-shell cells.
+ */
+export function timeoutProblem(ms: number): string | undefined {
+  if (!Number.isFinite(ms) || ms < 0 || !Number.isInteger(ms)) return 'timeout must be a whole, non-negative number of milliseconds';
+  if (ms > MAX_TIMEOUT_MS) return `timeout must be at most ${MAX_TIMEOUT_MS} ms (about 24.8 days)`;
+  return undefined;
+}
+
+/** Checks a `{"wait-event": NAME, "data": {...}, "timeout": ms}` clause. */
+export function checkWaitShape(root: Node, base: number, out: Problem[]): WaitShape {
+  const shape: WaitShape = { timeoutMs: DEFAULT_WAIT_TIMEOUT_MS };
+  for (const m of membersOf(root)) {
+    const v = m.value;
+    switch (m.name) {
+      case 'wait-event':
+        if (v === undefined) break;
+        if (v.type === 'string' && v.value !== '') {
+          shape.event = String(v.value);
+          shape.eventNode = v;
+        } else {
+          out.push(at(base, v, 'wrong-type', "'wait-event' must be an event name, e.g. \"STOP\""));
+        }
+        break;
+      case 'data':
+        if (v === undefined) break;
+        if (v.type === 'object') shape.data = v;
+        else out.push(at(base, v, 'wrong-type', "'data' must be an object (the members the event's data must match)"));
+        break;
+      case 'timeout': {
+        if (v === undefined) break;
+        const why = v.type === 'number' ? timeoutProblem(Number(v.value)) : 'timeout must be a whole, non-negative number of milliseconds';
+        if (why === undefined) shape.timeoutMs = Number(v.value);
+        else out.push(at(base, v, 'wrong-type', why));
+        break;
+      }
+      default: {
+        const suggestion = didYouMean(m.name, WAIT_KEYS);
+        out.push(at(base, m.key, 'unexpected-key',
+          withSuggestion(`'${m.name}' is not part of a wait clause (wait-event, data, timeout)`, suggestion), 'error', suggestion));
+      }
+    }
+  }
+  return shape;
+}
+
+// ---- many problems -------------------------------------------------------------------------------------
+
+/**
+ * Sorts problems by place and keeps the first `max`; when there are more (`total` counts problems already
+ * dropped upstream too), the last entry says how many are not listed.
+ */
+export function capProblems<T extends { start: number; end: number; message: string }>(
+  problems: T[], total: number, summary: (message: string, at: number) => T, max = MAX_PROBLEMS,
+): T[] {
+  problems.sort((a, b) => a.start - b.start || a.end - b.end);
+  const count = Math.max(total, problems.length);
+  if (count <= max) return problems;
+  const kept = problems.slice(0, max);
+  const more = count - kept.length;
+  const last = kept[kept.length - 1];
+  kept.push(summary(`${more} more problem${more === 1 ? '' : 's'} not listed (fix the first ones first)`, last?.end ?? 0));
+  return kept;
+}
+
+// ---- QEMU's -compat policy --------------------------------------------------------------------------------
+
+/** What QEMU does with deprecated or unstable input (`-compat deprecated-input=…,unstable-input=…`). */
+export type CompatAction = 'accept' | 'reject' | 'crash';
+
+/** QEMU's `-compat` input policy; an absent member means 'accept' (QEMU's default). */
+export interface CompatPolicy {
+  deprecatedInput?: CompatAction | undefined;
+  unstableInput?: CompatAction | undefined;
+}
+
+/**
+ * Parses a policy written as QEMU's `-compat` option value, e.g. `deprecated-input=reject,unstable-input=reject`
+ * (the output keys QEMU also takes, `deprecated-output=accept|hide` and `unstable-output=accept|hide`, are
+ * accepted and have no effect on input checks). Used by `check --compat`, the notebook front matter key
+ * `compat` and profiles.
+ */
+export function parseCompatPolicy(text: string): { policy: CompatPolicy } | { error: string } {
+  const policy: CompatPolicy = {};
+  const seen = new Set<string>();
+  for (const part of text.split(',')) {
+    const item = part.trim();
+    if (item === '') continue;
+    const eq = item.indexOf('=');
+    const key = eq < 0 ? item : item.slice(0, eq);
+    const value = eq < 0 ? '' : item.slice(eq + 1);
+    if (seen.has(key)) return { error: `'${key}' is given twice` };
+    seen.add(key);
+    if (key === 'deprecated-input' || key === 'unstable-input') {
+      if (value !== 'accept' && value !== 'reject' && value !== 'crash') return { error: `${key} must be accept, reject or crash, not '${value}'` };
+      if (key === 'deprecated-input') policy.deprecatedInput = value;
+      else policy.unstableInput = value;
+    } else if (key === 'deprecated-output' || key === 'unstable-output') {
+      if (value !== 'accept' && value !== 'hide') return { error: `${key} must be accept or hide, not '${value}'` };
+    } else {
+      return { error: `unknown -compat key '${key}' (deprecated-input, unstable-input, deprecated-output, unstable-output)` };
+    }
+  }
+  return { policy };
+}

@@ -1,0 +1,441 @@
+// The one cell-execution engine: the scheduler, the step loop, the wait rule and the event-attribution rule,
+// shared by the notebook controller, the CLI (`qmp-notebook run`) and the test runner. Pure: no vscode, no
+// I/O of its own; it talks to a client port (the core's own QmpClient types) and reports everything it does
+// as transcript records (transcript.ts), as they happen. docs/notebook-format.md ("Running cells") states
+// the rules; each is implemented once, here.
+//
+// Scheduler. One engine per notebook (the controller) or per run (the CLI). In-band cells run one after
+// another, in the order they were submitted, across batches, like a Jupyter kernel. A cell whose every
+// command is out-of-band starts as soon as every cell submitted before it in the same batch has been SENT
+// (handed all its commands to the client, or ended) and every in-band command still unanswered has been
+// running for `busyMs` (QEMU is busy with it): it overtakes only what QEMU is busy with, never a cell that
+// has not even gone out, nor a quick command QEMU is about to finish (QEMU runs an OOB command at once in its
+// I/O thread, so a `yank` sent right behind a `chardev-add` would otherwise find no chardev). A batch (Run All) stops at its first failing cell: the cells of the batch that
+// have not started yet are skipped.
+//
+// Step loop. A cell's commands go out one after another, each after the reply to the one before; a cell
+// stops at its first failure (error reply, refusal before sending, timeout, interrupt, lost connection).
+//
+// Wait rule. A cell takes an event cursor before its first command; a wait is satisfied by the first
+// matching event since that cursor that no earlier wait of the same cell has used. So an event that comes
+// before the reply of the command that caused it counts, and `stop`, `cont`, wait RESUME, wait STOP passes.
+//
+// Attribution rule. Each event is given to one cell: the cell of the oldest command still waiting for its
+// reply; else the oldest running cell that is waiting for an event; else the most recently started running
+// cell; else to no cell (it is not in the transcript). A cell keeps at most `eventsPerCell` event records;
+// the rest are counted and reported once, as `events-dropped`, before the cell finishes.
+import type { CommandOptions, CommandReply, Disposable, QmpClient, QmpEventRecord } from '../qmp/client';
+import { CommandCancelledError, CommandTimeoutError, EventTimeoutError, OobRefusedError } from '../qmp/errors';
+import { eventDataMatches } from '../notebook/format/eventMatch';
+import { compareReply } from './compare';
+import { errorMessage, failureKindOf, StopRequest } from './errors';
+import { describeProblem, isOobPlan, type CellPlan, type CommandStep, type WaitStep } from './plan';
+import type { FailureKind, FailureRecord, RunOutcome, TranscriptRecord, TranscriptSink } from './transcript';
+
+/** The calls the engine makes on a client: the core's own QmpClient types. */
+export type EngineClient = Pick<QmpClient, 'send' | 'onEvent' | 'eventCursor' | 'waitForEvent'>;
+
+/** The default cap on event records per cell. */
+export const DEFAULT_EVENTS_PER_CELL = 1000;
+
+/** How long an unanswered in-band command runs before an out-of-band cell counts QEMU as busy with it. */
+export const DEFAULT_BUSY_MS = 200;
+
+export interface CellJob {
+  /** The caller's key of the cell, copied into every record (see transcript.ts). */
+  cell: number;
+  /** 1-based line of the cell in its file, when known (copied into `cell-started`). */
+  line?: number;
+  /** The plan the scheduler decides with (is the cell all out-of-band?). */
+  plan: CellPlan;
+  /** Plans again when the cell starts, after connecting (so a live schema types it); default: `plan`. */
+  replan?: () => CellPlan;
+  /** Stops this cell; the reason may be a StopRequest saying why (default: interrupted). */
+  signal?: AbortSignal;
+}
+
+export interface EngineOptions {
+  /** The client to run a cell on, connecting when needed; called when each cell starts. */
+  client(cell: number): EngineClient | Promise<EngineClient>;
+  /** Time limit of each command (read when each command is sent); undefined or 0: none. */
+  commandTimeoutMs?: number | (() => number | undefined);
+  /** Cap on event records per cell (default DEFAULT_EVENTS_PER_CELL). */
+  eventsPerCell?: number;
+  /** See DEFAULT_BUSY_MS. */
+  busyMs?: number;
+  /** Monotonic milliseconds; default performance.now(). */
+  now?: () => number;
+}
+
+export interface BatchResult {
+  /** The outcome of each job, in submission order. */
+  outcomes: RunOutcome[];
+  /** The first failure of the batch in cell order, when there was one. */
+  failure?: FailureRecord;
+}
+
+interface Batch {
+  sink: TranscriptSink;
+  failed: boolean;
+}
+
+interface RunningCell {
+  job: CellJob;
+  batch: Batch;
+  step: number | undefined;
+  waiting: boolean;
+  eventsKept: number;
+  eventsDropped: number;
+  failure?: FailureRecord;
+}
+
+interface OpenCommand {
+  cell: RunningCell;
+  step: number;
+  oob: boolean;
+  /** When it was handed to the client. */
+  t0: number;
+  settled: Promise<void>;
+}
+
+interface BusyCommand {
+  cell: number;
+  command: string;
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => { resolve = r; });
+  return { promise, resolve };
+}
+
+const round = (ms: number): number => Math.round(ms * 1000) / 1000;
+
+export class RunEngine implements Disposable {
+  private readonly now: () => number;
+  private readonly origin: number;
+  private readonly eventsPerCell: number;
+  private inBandTail: Promise<void> = Promise.resolve();
+  private order = 0;
+  private readonly running: RunningCell[] = [];
+  /** Commands handed to the client and not settled, oldest first. */
+  private readonly open: OpenCommand[] = [];
+  /** In-band commands written and then given up (interrupted, timed out): QEMU still owes their replies. */
+  private busy: BusyCommand[] = [];
+  private attached: { client: EngineClient; sub: Disposable } | undefined;
+  /** The client the last cell ran on (see `busy`). */
+  private lastClient: EngineClient | undefined;
+
+  constructor(private readonly options: EngineOptions) {
+    this.now = options.now ?? (() => performance.now());
+    this.origin = this.now();
+    this.eventsPerCell = Math.max(0, options.eventsPerCell ?? DEFAULT_EVENTS_PER_CELL);
+  }
+
+  private at(): number {
+    return round(this.now() - this.origin);
+  }
+
+  /**
+   * Schedules a batch of cells (in cell order) and resolves when all of them have ended. Never rejects for
+   * QEMU or connection problems: they are records. Records go to `sink` as they happen.
+   */
+  async run(jobs: readonly CellJob[], sink: TranscriptSink): Promise<BatchResult> {
+    const batch: Batch = { sink, failed: false };
+    // `above`: every cell before this one has been sent; one link per cell keeps a long batch linear.
+    let above: Promise<unknown> = Promise.resolve();
+    // How many cells from the start of the batch have been sent: `above` need not be awaited below it.
+    const sentFlags: boolean[] = jobs.map(() => false);
+    let sentPrefix = 0;
+    const done: Array<Promise<RunOutcome>> = [];
+    const failures: Array<FailureRecord | undefined> = [];
+    jobs.forEach((job, i) => {
+      const sent = deferred();
+      const markSent = (): void => {
+        if (sentFlags[i]) return;
+        sentFlags[i] = true;
+        while (sentPrefix < jobs.length && sentFlags[sentPrefix]) sentPrefix++;
+        sent.resolve();
+      };
+      const mineAbove = above;
+      above = Promise.all([above, sent.promise]);
+      const go = async (oob: boolean): Promise<RunOutcome> => {
+        if (sentPrefix < i) await mineAbove;
+        if (oob) await this.untilBusy();
+        const result = await this.runJob(job, batch, markSent);
+        failures[i] = result.failure;
+        return result.outcome;
+      };
+      if (isOobPlan(job.plan)) {
+        done.push(go(true));
+      } else {
+        const mine = this.inBandTail.then(() => go(false));
+        this.inBandTail = mine.then(() => undefined, () => undefined);
+        done.push(mine);
+      }
+    });
+    const outcomes = await Promise.all(done);
+    const failure = failures.find((f) => f !== undefined);
+    return failure ? { outcomes, failure } : { outcomes };
+  }
+
+  /** Resolves when every in-band command now unanswered is answered or has run for busyMs. */
+  private async untilBusy(): Promise<void> {
+    const busyMs = this.options.busyMs ?? DEFAULT_BUSY_MS;
+    for (const entry of this.open.filter((e) => !e.oob)) {
+      const left = busyMs - (this.now() - entry.t0);
+      if (left <= 0) continue;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([entry.settled, new Promise<void>((resolve) => { timer = setTimeout(resolve, left); })]);
+      clearTimeout(timer);
+    }
+  }
+
+  private emit(batch: Batch, record: TranscriptRecord): void {
+    try {
+      batch.sink(record);
+    } catch {
+      // A sink that throws must not stop the engine; the record is lost to that sink only.
+    }
+  }
+
+  private async runJob(job: CellJob, batch: Batch, markSent: () => void): Promise<{ outcome: RunOutcome; failure?: FailureRecord }> {
+    if (batch.failed || job.signal?.aborted) {
+      markSent();
+      this.emit(batch, { type: 'cell-finished', cell: job.cell, at: this.at(), outcome: 'skipped', ms: 0 });
+      return { outcome: 'skipped' };
+    }
+    const t0 = this.now();
+    const state: RunningCell = { job, batch, step: undefined, waiting: false, eventsKept: 0, eventsDropped: 0 };
+    this.emit(batch, { type: 'cell-started', cell: job.cell, at: this.at(), order: ++this.order, ...(job.line !== undefined ? { line: job.line } : {}) });
+    let outcome: RunOutcome;
+    try {
+      outcome = await this.runCell(state, markSent);
+    } catch (err) {
+      // Not expected (the step loop turns every error into a failure); still a record, never a throw.
+      outcome = this.fail(state, failureKindOf(err), errorMessage(err));
+    } finally {
+      markSent();
+      const i = this.running.indexOf(state);
+      if (i >= 0) this.running.splice(i, 1);
+      this.detachWhenIdle();
+    }
+    if (outcome !== 'succeeded') batch.failed = true;
+    if (state.eventsDropped > 0) {
+      this.emit(batch, { type: 'events-dropped', cell: job.cell, at: this.at(), count: state.eventsDropped, kept: this.eventsPerCell });
+    }
+    this.emit(batch, { type: 'cell-finished', cell: job.cell, at: this.at(), outcome, ms: round(this.now() - t0) });
+    return state.failure ? { outcome, failure: state.failure } : { outcome };
+  }
+
+  private fail(state: RunningCell, kind: FailureKind, message: string, extra: Partial<FailureRecord> = {}): RunOutcome {
+    const record: FailureRecord = { type: 'failure', cell: state.job.cell, at: this.at(), kind, message, ...extra };
+    state.failure = record;
+    this.emit(state.batch, record);
+    return kind === 'interrupted' ? 'interrupted' : 'failed';
+  }
+
+  /** Listens to the client's events while cells run (detach() stops when none does). */
+  private attach(client: EngineClient): void {
+    if (this.lastClient !== client) {
+      // A new client is a new QEMU session: QEMU owes nothing from the old one.
+      this.busy = [];
+      this.lastClient = client;
+    }
+    if (this.attached?.client === client) return;
+    this.attached?.sub.dispose();
+    this.attached = { client, sub: client.onEvent((e) => this.route(e)) };
+  }
+
+  /** No cell runs: events belong to no cell, so nothing needs to listen (and nothing keeps the engine alive). */
+  private detachWhenIdle(): void {
+    if (this.running.length > 0 || this.open.length > 0) return;
+    this.attached?.sub.dispose();
+    this.attached = undefined;
+  }
+
+  /** The attribution rule (see the file comment). */
+  private route(event: QmpEventRecord): void {
+    const owner = this.open[0]?.cell ?? this.running.find((c) => c.waiting) ?? this.running[this.running.length - 1];
+    if (!owner) return;
+    if (owner.eventsKept >= this.eventsPerCell) {
+      owner.eventsDropped++;
+      return;
+    }
+    owner.eventsKept++;
+    const step = this.open[0]?.cell === owner ? this.open[0].step : owner.step;
+    this.emit(owner.batch, { type: 'event', cell: owner.job.cell, at: this.at(), ...(step !== undefined ? { step } : {}), event });
+  }
+
+  private async runCell(state: RunningCell, markSent: () => void): Promise<RunOutcome> {
+    const { job } = state;
+    let client: EngineClient;
+    try {
+      const got = this.options.client(job.cell);
+      client = 'then' in got ? await got : got;
+    } catch (err) {
+      return this.fail(state, 'not-connected', errorMessage(err));
+    }
+    if (job.signal?.aborted) return this.stopped(state, job.signal.reason, undefined);
+    this.attach(client);
+    const plan = job.replan ? job.replan() : job.plan;
+    if (plan.problems.length > 0) {
+      return this.fail(state, 'not-sent-because-invalid',
+        `The cell was not sent:\n${plan.problems.map(describeProblem).join('\n')}`,
+        { problems: plan.problems.map((p) => ({ message: p.message, ...(p.line !== undefined ? { line: p.line } : {}), ...(p.column !== undefined ? { column: p.column } : {}) })) });
+    }
+    this.running.push(state);
+    const lastCommand = plan.steps.reduce((last, s, i) => (s.kind === 'command' ? i : last), -1);
+    if (lastCommand < 0) markSent();
+    // The wait rule: one cursor for the cell, and the events its waits have used.
+    const cursor = client.eventCursor();
+    const used = new Set<number>();
+    for (let i = 0; i < plan.steps.length; i++) {
+      const step = plan.steps[i] as CommandStep | WaitStep;
+      state.step = i;
+      if (job.signal?.aborted) return this.stopped(state, job.signal.reason, undefined);
+      const outcome = step.kind === 'command'
+        ? await this.command(state, client, step, i, i === lastCommand ? markSent : undefined)
+        : await this.wait(state, client, step, i, cursor, used);
+      if (outcome !== undefined) return outcome;
+    }
+    return 'succeeded';
+  }
+
+  /** A failure for a stop the caller asked for. `what`: the command or wait that was running. */
+  private stopped(state: RunningCell, reason: unknown, what: { step: number; text: string } | undefined): RunOutcome {
+    const kind = reason instanceof StopRequest ? reason.kind : 'interrupted';
+    const said = reason instanceof StopRequest ? reason.message : 'The cell was interrupted';
+    const message = what ? `${said}: ${what.text}` : `${said}.`;
+    return this.fail(state, kind, message, what ? { step: what.step } : {});
+  }
+
+  /** Sends one command; returns an outcome when the cell ends here, undefined to go on. */
+  private async command(state: RunningCell, client: EngineClient, step: CommandStep, i: number,
+    markSent: (() => void) | undefined): Promise<RunOutcome | undefined> {
+    const { job, batch } = state;
+    const cell = job.cell;
+    let written: { sent: string; idText: string } | undefined;
+    if (!step.oob && this.busy.length > 0) {
+      this.emit(batch, { type: 'blocked', cell, at: this.at(), step: i, behind: this.busy.map((b) => ({ ...b })) });
+    }
+    this.emit(batch, { type: 'sent', cell, at: this.at(), step: i, command: step.name, oob: step.oob, label: step.label, line: step.line });
+    const options: CommandOptions = {
+      onWritten: (w) => {
+        written = w;
+        this.emit(batch, { type: 'written', cell, at: this.at(), step: i, command: step.name, idText: w.idText, wire: w.sent });
+      },
+    };
+    if (job.signal) options.signal = job.signal;
+    const limit = this.options.commandTimeoutMs;
+    const timeoutMs = typeof limit === 'function' ? limit() : limit;
+    if (timeoutMs !== undefined && timeoutMs > 0) options.timeoutMs = timeoutMs;
+    const t0 = this.now();
+    let settle!: () => void;
+    const entry: OpenCommand = { cell: state, step: i, oob: step.oob, t0, settled: new Promise<void>((r) => { settle = r; }) };
+    this.open.push(entry);
+    let reply: CommandReply;
+    try {
+      const pending = client.send(step.input, options);
+      markSent?.();
+      reply = await pending;
+    } catch (err) {
+      return this.commandFailed(state, step, i, err, written);
+    } finally {
+      const k = this.open.indexOf(entry);
+      if (k >= 0) this.open.splice(k, 1);
+      settle();
+    }
+    // QEMU answers in-band commands in order: everything it owed before this one is answered now.
+    if (!step.oob) this.busy = [];
+    this.emit(batch, {
+      type: 'reply', cell, at: this.at(), step: i, command: step.name, idText: reply.idText, ok: reply.ok,
+      ...(reply.ok ? { value: reply.value } : { error: reply.error }), raw: reply.raw, wire: reply.sent, ms: round(this.now() - t0), line: step.line,
+    });
+    if (step.expected) {
+      let actual: unknown;
+      try {
+        actual = JSON.parse(reply.raw);
+      } catch {
+        actual = reply.ok ? { return: reply.value } : { error: reply.error };
+      }
+      const c = compareReply(step.expected.value, actual);
+      this.emit(batch, { type: 'expected-reply', cell, at: this.at(), step: i, expected: step.expected.text, actual: reply.raw, match: c.match, differences: c.differences });
+    }
+    if (!reply.ok) {
+      return this.fail(state, 'qemu-error', `${step.name}: ${reply.error.class}: ${reply.error.desc}`,
+        { step: i, command: step.name, wire: reply.sent, idText: reply.idText });
+    }
+    return undefined;
+  }
+
+  private commandFailed(state: RunningCell, step: CommandStep, i: number, err: unknown,
+    written: { sent: string; idText: string } | undefined): RunOutcome {
+    const extra: Partial<FailureRecord> = { step: i, command: step.name, ...(written ? { wire: written.sent, idText: written.idText } : {}) };
+    const owed = (): void => { if (written && !step.oob) this.busy.push({ cell: state.job.cell, command: step.name }); };
+    if (err instanceof CommandCancelledError && state.job.signal?.aborted) {
+      owed();
+      const reason: unknown = state.job.signal.reason;
+      const kind = reason instanceof StopRequest ? reason.kind : 'interrupted';
+      const said = reason instanceof StopRequest ? reason.message : 'The cell was interrupted';
+      const message = written
+        ? `${said} while ${step.name} was running: QEMU may still be working on it; its late reply will be dropped.`
+        : `${said} before ${step.name} was sent; nothing of it reached QEMU.`;
+      return this.fail(state, kind, message, extra);
+    }
+    if (err instanceof CommandTimeoutError) {
+      if (!written) {
+        const n = this.busy.length;
+        return this.fail(state, 'queued-behind-wedged-window',
+          `${step.name} was never sent: QEMU has not answered ${n > 0 ? `${n} earlier in-band command${n === 1 ? '' : 's'}` : 'the earlier in-band commands'} ` +
+          `and this one waited behind them for ${err.timeoutMs} ms. Reconnect to start a fresh session.`, extra);
+      }
+      owed();
+      return this.fail(state, 'timeout', `${step.name}: no reply within ${err.timeoutMs} ms; QEMU may still be working on it.`, extra);
+    }
+    const kind = failureKindOf(err);
+    const message = kind === 'not-sent-because-invalid' ? `${errorMessage(err)}. Nothing was sent.` : errorMessage(err);
+    return this.fail(state, kind, message, err instanceof OobRefusedError ? { ...extra, code: 'oob-refused' } : extra);
+  }
+
+  /** Waits for an event by the wait rule; returns an outcome when the cell ends here, undefined to go on. */
+  private async wait(state: RunningCell, client: EngineClient, step: WaitStep, i: number, cursor: number,
+    used: Set<number>): Promise<RunOutcome | undefined> {
+    const { job, batch } = state;
+    const t0 = this.now();
+    const wanted = step.data;
+    state.waiting = true;
+    try {
+      const seen = await client.waitForEvent(
+        (e) => e.event === step.event && !used.has(e.seq) && (wanted === undefined || eventDataMatches(wanted, e.data ?? {})),
+        { after: cursor, timeoutMs: step.timeoutMs, ...(job.signal ? { signal: job.signal } : {}) },
+      );
+      used.add(seen.seq);
+      this.emit(batch, { type: 'wait-satisfied', cell: job.cell, at: this.at(), step: i, event: step.event, seq: seen.seq, raw: seen.raw, ms: round(this.now() - t0), line: step.line });
+      return undefined;
+    } catch (err) {
+      const what = wanted === undefined ? step.event : `${step.event} with ${JSON.stringify(wanted)}`;
+      if (err instanceof CommandCancelledError && job.signal?.aborted) {
+        const reason: unknown = job.signal.reason;
+        const kind = reason instanceof StopRequest ? reason.kind : 'interrupted';
+        const said = reason instanceof StopRequest ? reason.message : 'The cell was interrupted';
+        return this.fail(state, kind, `${said}: the wait for ${what} was stopped.`, { step: i });
+      }
+      if (err instanceof EventTimeoutError) {
+        this.emit(batch, {
+          type: 'wait-timed-out', cell: job.cell, at: this.at(), step: i, event: step.event, ...(wanted ? { data: wanted } : {}),
+          timeoutMs: step.timeoutMs, ms: round(this.now() - t0), line: step.line,
+        });
+        return this.fail(state, 'timeout', `no ${what} within ${step.timeoutMs} ms`, { step: i });
+      }
+      return this.fail(state, failureKindOf(err), `while waiting for ${what}: ${errorMessage(err)}`, { step: i });
+    } finally {
+      state.waiting = false;
+    }
+  }
+
+  dispose(): void {
+    this.attached?.sub.dispose();
+    this.attached = undefined;
+  }
+}

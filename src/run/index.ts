@@ -1,0 +1,10 @@
+// The execution engine (pure: no vscode): plan cells, run them, report a transcript. See engine.ts.
+export { RunEngine, DEFAULT_EVENTS_PER_CELL, type CellJob, type EngineClient, type EngineOptions, type BatchResult } from './engine';
+export { StopRequest, failureKindOf, isSessionFailure } from './errors';
+export { compareReply, MAX_DIFFERENCES, type Comparison } from './compare';
+export {
+  CODE_LANGUAGES, isCodeLanguage, isOobPlan, planCell, describeProblem,
+  type CodeLanguage, type CellPlan, type Step, type CommandStep, type WaitStep, type PlanProblem,
+} from './plan';
+export type * from './transcript';
+export { Batcher } from './batcher';

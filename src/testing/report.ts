@@ -1,0 +1,74 @@
+// Reports of a `qmp-notebook test` run: JUnit XML (one testcase per cell, for CI systems), one JSON record
+// per cell, and the closing line `N passed, N failed`.
+
+export type CellStatus = 'passed' | 'failed' | 'error';
+
+export interface CellResult {
+  file: string;
+  /** 1-based position of the cell in the notebook (markdown cells count too). */
+  cell: number;
+  /** 1-based line of the cell's first source line in the file. */
+  line?: number;
+  status: CellStatus;
+  problems: string[];
+  diff: string;
+  ms: number;
+}
+
+/** The name of a cell in reports: `cell 3 (line 12)`. */
+export function cellName(r: Pick<CellResult, 'cell' | 'line'>): string {
+  if (r.cell === 0) return 'notebook';
+  return `cell ${r.cell}${r.line !== undefined ? ` (line ${r.line})` : ''}`;
+}
+
+/** Characters XML 1.0 cannot hold at all (control characters, lone surrogates) become U+FFFD. */
+const NOT_XML = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu;
+
+export function xmlEscape(text: string, attribute = false): string {
+  const s = text.replace(NOT_XML, '\uFFFD').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  return attribute ? s.replace(/"/g, '&quot;').replace(/\n/g, '&#10;').replace(/\r/g, '&#13;').replace(/\t/g, '&#9;') : s;
+}
+
+const seconds = (ms: number): string => (ms / 1000).toFixed(3);
+
+/**
+ * JUnit XML: one `<testsuite>` per notebook, one `<testcase>` per code cell; a mismatch is a `<failure>` whose
+ * text is the diff, a cell that could not run (QEMU went away) an `<error>`. `notes` per file: problems that
+ * are not a cell's (the notebook could not be read), reported as an error testcase named after the file.
+ */
+export function junitXml(results: readonly CellResult[], files: readonly string[]): string {
+  const out = ['<?xml version="1.0" encoding="UTF-8"?>'];
+  const count = (rs: readonly CellResult[], s: CellStatus): number => rs.filter((r) => r.status === s).length;
+  const total = results.reduce((t, r) => t + r.ms, 0);
+  out.push(`<testsuites name="qmp-notebook test" tests="${results.length}" failures="${count(results, 'failed')}" errors="${count(results, 'error')}" time="${seconds(total)}">`);
+  for (const file of files) {
+    const rs = results.filter((r) => r.file === file);
+    const ms = rs.reduce((t, r) => t + r.ms, 0);
+    out.push(`  <testsuite name="${xmlEscape(file, true)}" tests="${rs.length}" failures="${count(rs, 'failed')}" errors="${count(rs, 'error')}" skipped="0" time="${seconds(ms)}">`);
+    for (const r of rs) {
+      const open = `    <testcase classname="${xmlEscape(file, true)}" name="${xmlEscape(cellName(r), true)}" time="${seconds(r.ms)}"`;
+      if (r.status === 'passed') { out.push(`${open}/>`); continue; }
+      const tag = r.status === 'failed' ? 'failure' : 'error';
+      const message = r.problems[0] ?? r.status;
+      const body = [r.problems.join('\n'), r.diff].filter((s) => s !== '').join('\n\n');
+      out.push(`${open}>`, `      <${tag} message="${xmlEscape(message, true)}">${xmlEscape(body)}</${tag}>`, '    </testcase>');
+    }
+    out.push('  </testsuite>');
+  }
+  out.push('</testsuites>');
+  return out.join('\n') + '\n';
+}
+
+/** One JSON object per cell (`--json`). */
+export function jsonRecord(r: CellResult): string {
+  return JSON.stringify({
+    file: r.file, cell: r.cell, ...(r.line !== undefined ? { line: r.line } : {}), status: r.status,
+    problems: r.problems, diff: r.diff, ms: Math.round(r.ms * 1000) / 1000,
+  });
+}
+
+/** The closing line. */
+export function summaryLine(results: readonly CellResult[]): string {
+  const passed = results.filter((r) => r.status === 'passed').length;
+  return `${passed} passed, ${results.length - passed} failed`;
+}

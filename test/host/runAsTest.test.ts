@@ -1,0 +1,51 @@
+// "QMP: Run Notebook as Test" in a real extension host on the sandbox: each cell compared with the outputs
+// it held, the verdict in its status bar, and VS Code's diff editor over the saved and the new outputs.
+import * as assert from 'node:assert/strict';
+import * as vscode from 'vscode';
+import { parseNotebook } from '../../src/notebook/format';
+import { toNotebookData } from '../../src/notebook/serializer';
+import type { CellTestResult } from '../../src/notebook/runAsTest';
+import { api, disconnectAll, outputTexts, showWithKernel } from './hostHelpers';
+
+const qomGet = '{ "execute": "qom-get", "arguments": { "path": "/machine", "property": "type" } }';
+const NOTEBOOK = [
+  '---', 'profile: sandbox', 'saveOutputs: true', '---', '',
+  '```qmp', qomGet, '```', '', '```qmp-output', '<- {"return": "none-machine"}', '```', '',
+  // Saved from another machine type: this cell must fail.
+  '```qmp', qomGet, '```', '', '```qmp-output', '<- {"return": "pc-i440fx-7.2-machine"}', '```', '',
+  '```qmp-shell', 'device_del id=no-such-device', '```', '',
+  '```qmp-output', '-> {"execute": "device_del", "arguments": {"id": "no-such-device"}, "id": "#41"}', '',
+  '<- {"id": "#41", "error": {"class": "DeviceNotFound", "desc": "Device \'no-such-device\' not found"}}', '```',
+].join('\n') + '\n';
+
+suite('run as test', () => {
+  suiteTeardown(async () => {
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    await disconnectAll(await api());
+  });
+
+  test('each cell is compared with the outputs it held; a mismatch opens a diff of saved and new outputs', async () => {
+    const qmp = await api();
+    const nb = await vscode.workspace.openNotebookDocument('qmp-notebook', toNotebookData(parseNotebook(NOTEBOOK)));
+    await showWithKernel(nb, qmp, 'sandbox');
+    const results = await vscode.commands.executeCommand<CellTestResult[] | undefined>('qmp.runNotebookAsTest', nb.uri);
+    assert.ok(results, 'the command returned results');
+    assert.deepEqual(results.map((r) => [r.index, r.status]), [[0, 'passed'], [1, 'failed'], [2, 'passed']],
+      JSON.stringify(results, null, 2));
+    const failed = results[1] as CellTestResult;
+    assert.match(failed.problems.join('\n'), /output 1 differs: expected <- \{"return": "pc-i440fx-7\.2-machine"\}; got <- \{"return": "none-machine"\}/);
+    assert.match(failed.diff, /^-<- \{"return": "pc-i440fx-7\.2-machine"\}$/m);
+    assert.match(failed.diff, /^\+<- \{"return": "none-machine"\}$/m);
+    // The cells ran: they hold the new outputs.
+    assert.match(outputTexts(nb.cellAt(1)).texts.join('\n'), /none-machine/);
+
+    await vscode.commands.executeCommand('qmp.showTestDiff', nb.cellAt(1).document.uri);
+    const tab = vscode.window.tabGroups.activeTabGroup.activeTab;
+    assert.ok(tab?.input instanceof vscode.TabInputTextDiff, `a diff editor is open (${tab?.label ?? 'no tab'})`);
+    const input = tab.input as vscode.TabInputTextDiff;
+    const saved = await vscode.workspace.openTextDocument(input.original);
+    const fresh = await vscode.workspace.openTextDocument(input.modified);
+    assert.equal(saved.getText(), '<- {"return": "pc-i440fx-7.2-machine"}\n');
+    assert.equal(fresh.getText(), '<- {"return": "none-machine"}\n');
+  });
+});

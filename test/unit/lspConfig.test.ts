@@ -1,0 +1,124 @@
+// The language server's configuration: the user's initializationOptions are trusted, a workspace's
+// .qmp-notebook.json is not (read only, validated, no connections without the user's consent, no files outside
+// the workspace, no FIFOs or devices), and schema files are validated before use.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
+import { cacheDirs, isInside, loadCachedSchema, parseTcp, readRegularFile, resolveConfig, schemaFromJson, WORKSPACE_FILE } from '../../src/lsp/config';
+
+describe('lsp configuration', () => {
+  let dir: string;
+  before(() => { dir = mkdtempSync(path.join(os.tmpdir(), 'qmp-lsp-cfg-')); });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const workspace = (name: string, file: unknown): string => {
+    const ws = path.join(dir, name);
+    mkdirSync(ws, { recursive: true });
+    writeFileSync(path.join(ws, WORKSPACE_FILE), typeof file === 'string' ? file : JSON.stringify(file));
+    return ws;
+  };
+
+  it('takes the user\'s keys over the workspace\'s, and resolves relative paths against the workspace', () => {
+    const ws = workspace('a', { schemaFile: 'ws.json', socket: 'ws.sock' });
+    writeFileSync(path.join(ws, 'ws.json'), '[]');
+    const c = resolveConfig({ schemaFile: '/abs/user.json', tcp: 'localhost:4444' }, ws);
+    assert.deepEqual(c.schemaFile, { path: '/abs/user.json', from: 'user' });
+    assert.deepEqual(c.connection, { kind: 'tcp', host: 'localhost', port: 4444, from: 'user' });
+    const w = resolveConfig(undefined, ws);
+    assert.deepEqual(w.schemaFile, { path: path.join(ws, 'ws.json'), from: 'workspace' });
+  });
+
+  it('uses a workspace connection only when the user trusts workspace connections', () => {
+    for (const conn of [{ socket: 'q.sock' }, { tcp: '127.0.0.1:1' }, { sandbox: true }]) {
+      const ws = workspace(`conn-${Object.keys(conn)[0]}`, conn);
+      const untrusted = resolveConfig({}, ws);
+      assert.equal(untrusted.connection, undefined);
+      assert.ok(untrusted.warnings.some((w) => /trustWorkspaceConnections/.test(w)));
+      // The workspace cannot trust itself.
+      const self = workspace(`self-${Object.keys(conn)[0]}`, { ...conn, trustWorkspaceConnections: true });
+      assert.equal(resolveConfig({}, self).connection, undefined);
+      assert.equal(resolveConfig({ trustWorkspaceConnections: true }, ws).connection?.from, 'workspace');
+    }
+  });
+
+  it('ignores user-only keys in the workspace file', () => {
+    const ws = workspace('useronly', { manPage: '/etc/passwd', qemuBinary: '/tmp/evil', cacheDir: '/', trustWorkspaceConnections: true });
+    const c = resolveConfig({}, ws);
+    assert.deepEqual(c.user, {});
+    assert.equal(c.warnings.filter((w) => /only the editor's own configuration/.test(w)).length, 4);
+  });
+
+  it('refuses a workspace schemaFile outside the workspace, also through a symlink', () => {
+    const outside = path.join(dir, 'outside.json');
+    writeFileSync(outside, '[]');
+    const ws = workspace('escape', { schemaFile: '../outside.json' });
+    assert.equal(resolveConfig({}, ws).schemaFile, undefined);
+    const ws2 = workspace('symlink', { schemaFile: 'link.json' });
+    symlinkSync(outside, path.join(ws2, 'link.json'));
+    assert.equal(resolveConfig({}, ws2).schemaFile, undefined);
+    assert.equal(isInside(ws2, path.join(ws2, 'link.json')), false);
+    const ws3 = workspace('abs', { schemaFile: '/etc/hostname' });
+    assert.equal(resolveConfig({}, ws3).schemaFile, undefined);
+  });
+
+  it('never blocks on a FIFO or reads a device, and says why', () => {
+    const fifo = path.join(dir, 'fifo');
+    assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+    assert.throws(() => readRegularFile(fifo, 1024), /not a regular file/);
+    assert.throws(() => readRegularFile('/dev/zero', 1024), /not a regular file/);
+    const ws = path.join(dir, 'fifo-ws');
+    mkdirSync(ws);
+    assert.equal(spawnSync('mkfifo', [path.join(ws, WORKSPACE_FILE)]).status, 0);
+    const c = resolveConfig({}, ws);
+    assert.ok(c.warnings.some((w) => /not a regular file/.test(w)));
+    const big = path.join(dir, 'big');
+    writeFileSync(big, 'x'.repeat(2048));
+    assert.throws(() => readRegularFile(big, 1024), /larger than/);
+  });
+
+  it('reports malformed workspace files and values without throwing', () => {
+    for (const bad of ['{', '[]', '"x"', 'null', '{"schemaFile": 5, "sandbox": "yes", "tcp": "nohost"}']) {
+      const c = resolveConfig({}, workspace(`bad-${bad.length}-${bad.charCodeAt(1)}`, bad));
+      assert.equal(c.schemaFile, undefined);
+      assert.equal(c.connection, undefined);
+      if (bad !== 'null') assert.ok(c.warnings.length > 0, bad);
+    }
+  });
+
+  it('parses host:port strictly (property: never throws, ports in range)', () => {
+    assert.deepEqual(parseTcp('[::1]:4444'), { host: '::1', port: 4444 });
+    assert.equal(parseTcp('host:0'), undefined);
+    assert.equal(parseTcp('host:65536'), undefined);
+    fc.assert(fc.property(fc.string(), (s) => {
+      const r = parseTcp(s);
+      if (r !== undefined) assert.ok(r.port >= 1 && r.port <= 65535 && r.host !== '');
+    }));
+  });
+
+  it('validates schema files: a reply, its return array, or the cache format; never a non-schema', () => {
+    const infos = [{ name: 'query-status', 'meta-type': 'command', 'arg-type': '0', 'ret-type': '0' }, { name: '0', 'meta-type': 'object', members: [] }];
+    assert.ok(schemaFromJson(infos, 'x').command('query-status'));
+    assert.ok(schemaFromJson({ return: infos }, 'x').command('query-status'));
+    for (const bad of [{}, [], [1], [{ name: 1 }], { return: [{ name: 'a', 'meta-type': 'object' }] }, 'text', null]) {
+      assert.throws(() => schemaFromJson(bad, 'x'), /x: /);
+    }
+  });
+
+  it('finds the extension\'s cache under the usual folders and picks the newest valid file', () => {
+    const dirs = cacheDirs(path.join(dir, 'home'), { XDG_CONFIG_HOME: path.join(dir, 'cfg') });
+    assert.ok(dirs.includes(path.join(dir, 'cfg', 'Code', 'User', 'globalStorage', 'qmp-notebook.qmp-notebook', 'schemas')));
+    const cache = dirs[0] as string;
+    mkdirSync(cache, { recursive: true });
+    const infos = [{ name: 'cont', 'meta-type': 'command', 'arg-type': '0', 'ret-type': '0' }, { name: '0', 'meta-type': 'object', members: [] }];
+    writeFileSync(path.join(cache, 'a.json'), JSON.stringify({ format: 1, profile: 'a', schema: infos }));
+    writeFileSync(path.join(cache, 'broken.json'), '{');
+    const found = loadCachedSchema(dirs);
+    assert.equal(found?.profile, 'a');
+    assert.ok(found?.schema.command('cont'));
+    assert.equal(loadCachedSchema(dirs, 'nobody'), undefined);
+  });
+});
