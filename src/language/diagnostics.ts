@@ -40,7 +40,11 @@ export type DiagnosticCode =
   /** Nested deeper than QEMU accepts (its JSON parser's MAX_NESTING, 1024). */
   | 'too-deep'
   /** The last diagnostic of a cell with more problems than are listed. */
-  | 'too-many-problems';
+  | 'too-many-problems'
+  /** A value names a block node, device, job… the connected QEMU does not have (docs/live-values.md). */
+  | 'unknown-live-value'
+  /** A name a command would create is taken already in the connected QEMU. */
+  | 'live-name-taken';
 
 export interface DiagnosticData {
   /**

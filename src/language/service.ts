@@ -16,6 +16,7 @@ import { type CompatPolicy, type Diagnostic, diagnose as qmpDiagnose } from './d
 import { hover as anyHover, type HoverResult } from './hover';
 import type { QmpDocs } from './manpage';
 import { type OobHint, oobHints } from './oobHints';
+import { type CreatedNames, type LiveLookup, liveCompletions, liveDiagnostics, liveHover } from './live';
 import { completeShell } from './shellCompletion';
 import { shellCodeActions, shellDiagnose, shellHints } from './shellDiagnostics';
 
@@ -25,6 +26,7 @@ export type { CompatPolicy, CompatAction, Diagnostic, DiagnosticCode, Diagnostic
 export type { HoverResult } from './hover';
 export type { OobHint } from './oobHints';
 export type { QmpDocs } from './manpage';
+export { liveNeeds, namesCreatedBy, type CreatedNames, type LiveLookup } from './live';
 export { parseCompatPolicy } from '../notebook/format/validate';
 export { MAX_PROBLEMS, MAX_NESTING, MAX_TIMEOUT_MS } from '../notebook/format/validate';
 
@@ -48,6 +50,14 @@ export interface LanguageContext {
   cached?: boolean | undefined;
   /** The device types the connected QEMU lists (`qom-list-types`), offered for device_add's `driver`. */
   deviceTypes?: readonly string[] | undefined;
+  /**
+   * The connected session's cached live values (block nodes, device ids, jobs…: docs/live-values.md). With it,
+   * completion offers them, diagnostics warn about unknown names and hover says what a name is. Fetch what
+   * `liveNeeds` names first: the service only reads the cache.
+   */
+  live?: LiveLookup | undefined;
+  /** Names earlier cells of the notebook create (`namesCreatedBy`): known, even before they run. */
+  created?: CreatedNames | undefined;
 }
 
 /** The service of one cell language. All methods are pure and never throw; each is linear in the text. */
@@ -105,7 +115,34 @@ const hmp: LanguageService = {
   hints: () => [],
 };
 
-const SERVICES: Readonly<Record<ServiceLanguage, LanguageService>> = { qmp, 'qmp-shell': shell, hmp };
+/** Adds the session's live values to a service: completion items, warnings and hovers (src/language/live.ts). */
+function withLive(base: LanguageService): LanguageService {
+  const lang = base.language;
+  return {
+    ...base,
+    diagnose(text, ctx = {}) {
+      const found = base.diagnose(text, ctx);
+      if (ctx.live === undefined) return found;
+      const live = liveDiagnostics(lang, text, ctx.live, ctx.created);
+      return live.length === 0 ? found : [...found, ...live].sort((a, b) => a.start - b.start);
+    },
+    complete(text, offset, ctx = {}) {
+      const result = base.complete(text, offset, ctx);
+      const live = liveCompletions(lang, text, offset, ctx.live);
+      if (live === undefined || live.length === 0) return result;
+      const seen = new Set(live.map((i) => i.label));
+      return { ...result, items: [...live, ...result.items.filter((i) => !seen.has(i.label))] };
+    },
+    hover(text, offset, ctx = {}) {
+      const schemaHover = base.hover(text, offset, ctx);
+      const live = liveHover(lang, text, offset, ctx.live);
+      if (live === undefined) return schemaHover;
+      return schemaHover === undefined ? live : { contents: `${live.contents}\n\n---\n\n${schemaHover.contents}`, range: live.range };
+    },
+  };
+}
+
+const SERVICES: Readonly<Record<ServiceLanguage, LanguageService>> = { qmp: withLive(qmp), 'qmp-shell': withLive(shell), hmp };
 
 /** The service of a cell language; undefined for any other language id (markdown, plain text). */
 export function languageService(language: string): LanguageService | undefined {

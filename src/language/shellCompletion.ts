@@ -72,6 +72,27 @@ function lineAt(text: string, offset: number): LineContext {
   return { words: splitWords(text.slice(lineStart, lineEnd), lineStart), inTransaction, lineStart, lineEnd, comment: false };
 }
 
+/**
+ * Every line of a shell cell with its words, in one linear pass (comment lines left out). Transaction blocks
+ * are reported as such, their actions not split at `;`.
+ */
+export function shellLineWords(text: string): Array<{ words: Array<OffsetRange & { text: string }>; inTransaction: boolean }> {
+  const out: Array<{ words: Word[]; inTransaction: boolean }> = [];
+  let inTransaction = false;
+  let start = 0;
+  while (start <= text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    const line = text.slice(start, end);
+    const t = line.trim();
+    if (!(t.startsWith('#') || t.startsWith('//'))) out.push({ words: splitWords(line, start), inTransaction });
+    if (/^transaction\s*\(/.test(t) && !/\)\s*$/.test(t)) inTransaction = true;
+    else if (t.startsWith(')')) inTransaction = false;
+    start = end + 1;
+  }
+  return out;
+}
+
 /** The object type a shell line's keys belong to, and the name docs know it by. */
 interface KeyScope {
   type: ObjectType | undefined;

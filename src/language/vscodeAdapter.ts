@@ -9,7 +9,9 @@ import type { CompletionItem } from './completion';
 import type { CompatPolicy, Diagnostic } from './diagnostics';
 import type { QmpDocs } from './manpage';
 import { manPageDocs, type DocsProvider } from './providers';
-import { languageService, type LanguageContext, type LanguageService } from './service';
+import { parseCell } from '../notebook/format/cell';
+import type { LiveValues } from '../qmp/liveValues';
+import { languageService, liveNeeds, namesCreatedBy, type CreatedNames, type LanguageContext, type LanguageService } from './service';
 
 /** A QEMU version as the session layer reports it. */
 export interface SchemaVersionLike {
@@ -38,6 +40,48 @@ export interface SchemaSource {
    * means QEMU's default (accept deprecated and unstable input). Optional: older sources do not know it.
    */
   compat?(uri?: vscode.Uri): CompatPolicy | undefined;
+  /** The connected session's live values (docs/live-values.md); undefined when not connected. */
+  live?(uri?: vscode.Uri): LiveValues | undefined;
+}
+
+/** How long completion waits for live values it has to fetch first; then it offers what it has. */
+const LIVE_WAIT_MS = 1500;
+
+/** Fetches the live values a position (or, without an offset, a whole cell) needs; bounded, never rejects. */
+async function fetchLive(live: LiveValues | undefined, language: string, text: string, offset?: number): Promise<boolean> {
+  if (live === undefined) return false;
+  const needs = liveNeeds(language, text, offset).filter((n) => live.peek(n.kind, n.scope) === undefined || offset !== undefined);
+  if (needs.length === 0) return false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    Promise.all(needs.map((n) => live.get(n.kind, n.scope))),
+    new Promise<void>((resolve) => { timer = setTimeout(resolve, LIVE_WAIT_MS); }),
+  ]);
+  if (timer !== undefined) clearTimeout(timer);
+  return true;
+}
+
+/** The names the cells above `doc` (in its notebook) create: known to the live checks before they run. */
+function createdAbove(doc: vscode.TextDocument): CreatedNames | undefined {
+  if (doc.uri.scheme !== 'vscode-notebook-cell') return undefined;
+  const key = doc.uri.toString();
+  for (const nb of vscode.workspace.notebookDocuments) {
+    const cells = nb.getCells();
+    const index = cells.findIndex((c) => c.document.uri.toString() === key);
+    if (index < 0) continue;
+    const commands: Array<{ command: string; args: unknown }> = [];
+    for (const c of cells.slice(0, index)) {
+      const lang = c.document.languageId;
+      if (lang !== 'qmp' && lang !== 'qmp-shell') continue;
+      for (const item of parseCell(c.document.getText(), lang).items) {
+        if (item.kind !== 'command') continue;
+        const name = item.input.execute ?? item.input['exec-oob'];
+        if (name !== undefined) commands.push({ command: name, args: item.input.arguments });
+      }
+    }
+    return namesCreatedBy(commands);
+  }
+  return undefined;
 }
 
 const SELECTOR: vscode.DocumentSelector = [{ language: 'qmp' }, { language: 'qmp-shell' }];
@@ -62,7 +106,7 @@ function serviceFor(source: SchemaSource, doc: vscode.TextDocument, docs: QmpDoc
     svc,
     ctx: {
       schema: s?.schema, cached: s?.cached === true, oobNegotiated: source.oobNegotiated(doc.uri), docs,
-      compat: source.compat?.(doc.uri), deviceTypes: source.deviceTypes?.(doc.uri),
+      compat: source.compat?.(doc.uri), deviceTypes: source.deviceTypes?.(doc.uri), live: source.live?.(doc.uri),
     },
   };
 }
@@ -146,10 +190,13 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext, schem
   disposables.push(collection);
 
   disposables.push(vscode.languages.registerCompletionItemProvider(SELECTOR, {
-    provideCompletionItems(doc, position) {
+    async provideCompletionItems(doc, position) {
       const found = serviceFor(schemaSource, doc, docs());
       if (found === undefined) return [];
-      const result = found.svc.complete(doc.getText(), doc.offsetAt(position), found.ctx);
+      const text = doc.getText();
+      const offset = doc.offsetAt(position);
+      await fetchLive(found.ctx.live as LiveValues | undefined, doc.languageId, text, offset);
+      const result = found.svc.complete(text, offset, found.ctx);
       return result.items.map((i) => toVscodeItem(doc, position, i));
     },
   }, ...TRIGGERS));
@@ -170,7 +217,15 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext, schem
     // Diagnostics need no documentation: the man page is not loaded for them.
     const found = serviceFor(schemaSource, doc, undefined);
     if (found === undefined) return;
-    collection.set(doc.uri, found.svc.diagnose(doc.getText(), found.ctx).map((d) => toVscodeDiagnostic(doc, d)));
+    const text = doc.getText();
+    if (found.ctx.live !== undefined) found.ctx.created = createdAbove(doc);
+    collection.set(doc.uri, found.svc.diagnose(text, found.ctx).map((d) => toVscodeDiagnostic(doc, d)));
+    // Live values not fetched yet: fetch them (bounded, in the background) and check again once.
+    void fetchLive(found.ctx.live as LiveValues | undefined, doc.languageId, text).then((fetched) => {
+      if (fetched && !doc.isClosed && doc.getText() === text) {
+        collection.set(doc.uri, found.svc.diagnose(text, found.ctx).map((d) => toVscodeDiagnostic(doc, d)));
+      }
+    });
   };
   const schedule = (doc: vscode.TextDocument): void => {
     if (doc.languageId !== 'qmp' && doc.languageId !== 'qmp-shell') return;

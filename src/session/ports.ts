@@ -18,7 +18,7 @@ export type SchemaLike = Schema;
 
 /** The subset of `QmpClient` the glue calls. */
 export type ClientLike = Pick<QmpClient, 'version' | 'oobEnabled' | 'connect' | 'disconnect' | 'onDisconnect' | 'setSchema'
-  | 'execute' | 'send' | 'onEvent' | 'eventCursor' | 'waitForEvent'>;
+  | 'execute' | 'send' | 'onEvent' | 'eventCursor' | 'waitForEvent' | 'inBandBacklog'>;
 
 /** A running sandbox QEMU. */
 export type SandboxLike = Pick<Sandbox, 'address' | 'pid' | 'dispose'>;

@@ -3,6 +3,7 @@
 // src/language/vscodeAdapter.ts's registerLanguageFeatures() takes.
 import * as vscode from 'vscode';
 import type { QemuVersion, SchemaLike } from './ports';
+import type { LiveValues } from '../qmp/liveValues';
 import type { Session, SessionManager } from './sessionManager';
 
 export interface SchemaSnapshot {
@@ -22,6 +23,8 @@ export interface SchemaSource<C extends object = object> {
   deviceTypes(notebookUri?: vscode.Uri): readonly string[] | undefined;
   /** The `-compat` input policy of the profile the document runs on, parsed; undefined when it declares none. */
   compat(notebookUri?: vscode.Uri): C | undefined;
+  /** The live values of the connected session the document runs on; undefined when not connected. */
+  live(notebookUri?: vscode.Uri): LiveValues | undefined;
 }
 
 /**
@@ -97,6 +100,11 @@ export class SessionSchemaSource<C extends object = object> implements SchemaSou
   compat(notebookUri?: vscode.Uri): C | undefined {
     const text = this.sessionFor(notebookUri)?.profile.compat;
     return text !== undefined ? this.parseCompat?.(text) : undefined;
+  }
+
+  live(notebookUri?: vscode.Uri): LiveValues | undefined {
+    const s = this.sessionFor(notebookUri);
+    return s?.state === 'connected' ? s.live : undefined;
   }
 
   deviceTypes(notebookUri?: vscode.Uri): readonly string[] | undefined {

@@ -6,6 +6,7 @@
 // works before any connection. Nothing here renders anything: the status bar, the controllers and the
 // language features listen to the events.
 import * as vscode from 'vscode';
+import { LiveValues } from '../qmp/liveValues';
 import { formatVersion, type ClientLike, type EventRecord, type QemuVersion, type QmpAddress, type QmpPorts,
   type SandboxLike, type SchemaLike } from './ports';
 import { defaultSandboxName, profileAddress, readProfiles, sameProfile, type Profile } from './profiles';
@@ -62,13 +63,22 @@ export class Session {
   /** Settles when the last fetched schema is written to the cache. */
   cacheSaved: Promise<void> = Promise.resolve();
   /**
-   * The device types this QEMU can create (`qom-list-types` with `implements: device`, `abstract: false`),
-   * sorted; fetched once per connection in the background, undefined until then. Completion offers them for
-   * device_add's `driver`, which the schema only knows as a string.
+   * The live values of the connection (block nodes, device ids, jobs…; docs/live-values.md): fetched on
+   * demand, invalidated by events and by the commands that change them. Undefined while not connected.
    */
-  deviceTypes: readonly string[] | undefined;
+  live: LiveValues | undefined;
   /** Settles when the device types of the current connection were fetched (or failed to be). */
   deviceTypesLoaded: Promise<void> = Promise.resolve();
+
+  /**
+   * The device types this QEMU can create (`qom-list-types` with `implements: device`, `abstract: false`),
+   * sorted; listed once per connection in the background, undefined until then. Completion offers them for
+   * device_add's `driver`, which the schema only knows as a string.
+   */
+  get deviceTypes(): readonly string[] | undefined {
+    const snap = this.live?.peek('device-type');
+    return snap === undefined ? undefined : snap.items.map((i) => i.value).sort();
+  }
 
   constructor(public profile: Profile) {}
 
@@ -294,7 +304,7 @@ export class SessionManager implements vscode.Disposable {
       s.reconnectAttempts = 0;
       await this.fetchSchema(s, client);
       if (s.client !== client) throw new Error(s.lastError ?? 'The connection was lost while loading the schema.');
-      s.deviceTypes = undefined;
+      s.live = this.liveValues(s, client);
       s.deviceTypesLoaded = this.fetchDeviceTypes(s, client);
       this.setState(s, 'connected');
     } catch (err) {
@@ -328,21 +338,29 @@ export class SessionManager implements vscode.Disposable {
     }
   }
 
+  /** The live values of a new connection: its queries go out as ordinary in-band commands on `client`. */
+  private liveValues(s: Session, client: ClientLike): LiveValues {
+    return new LiveValues({
+      execute: (command, args, timeoutMs) => client.execute(command, args, { timeoutMs }),
+      // A query would wait behind an unanswered in-band command in QEMU: then the cache answers.
+      inBandBusy: () => {
+        const b = client.inBandBacklog();
+        return b.onWire + b.queued > 0;
+      },
+      hasCommand: (name) => {
+        const schema = s.schema?.schema as { command?(n: string): unknown } | undefined;
+        return schema?.command === undefined || schema.command(name) !== undefined;
+      },
+    });
+  }
+
   /** Lists the device types of the connected QEMU once; a failure leaves completion without them. */
   private async fetchDeviceTypes(s: Session, client: ClientLike): Promise<void> {
-    try {
-      const reply = await client.execute('qom-list-types', { implements: 'device', abstract: false }, { timeoutMs: 30_000 });
-      if (s.client !== client) return;
-      if (!Array.isArray(reply)) throw new Error('qom-list-types did not return an array');
-      s.deviceTypes = reply
-        .map((t: unknown) => (typeof t === 'object' && t !== null && typeof (t as { name?: unknown }).name === 'string' ? (t as { name: string }).name : undefined))
-        .filter((n): n is string => n !== undefined)
-        .sort();
-      this.log.info(`[${s.name}] ${s.deviceTypes.length} device types listed for completion`);
-      this.schemaEmitter.fire(s);
-    } catch (err) {
-      if (s.client === client) this.log.warn(`[${s.name}] could not list the device types: ${errorText(err)}`);
-    }
+    const snap = await s.live?.get('device-type');
+    if (s.client !== client || snap === undefined) return;
+    if (snap.reason !== undefined) this.log.warn(`[${s.name}] could not list the device types: ${snap.reason}`);
+    else this.log.info(`[${s.name}] ${snap.items.length} device types listed for completion`);
+    this.schemaEmitter.fire(s);
   }
 
   /** Where the schema of a profile is cached (for tests and for the log). */
@@ -359,6 +377,12 @@ export class SessionManager implements vscode.Disposable {
   }
 
   private trace(s: Session, dir: '->' | '<-', text: string): void {
+    // A command that creates or removes objects makes the cached live values of its kinds stale. QEMU runs
+    // in-band commands in order, so values listed after this point see its effect.
+    if (dir === '->' && s.live !== undefined) {
+      const m = /"(?:execute|exec-oob)"\s*:\s*"([^"\\]+)"/.exec(text.length > 200 ? text.slice(0, 200) : text);
+      if (m?.[1] !== undefined) s.live.noteCommand(m[1]);
+    }
     const shown = text.length > maxTraceChars
       ? `${text.slice(0, maxTraceChars)} … (${text.length} characters)` : text;
     this.log.trace(`[${s.name}] ${dir} ${shown}`);
@@ -366,6 +390,7 @@ export class SessionManager implements vscode.Disposable {
   }
 
   private forwardEvent(s: Session, event: EventRecord): void {
+    s.live?.noteEvent(event.event);
     const data = event.data === undefined ? '' : ` ${JSON.stringify(event.data)}`;
     this.events.appendLine(`${eventTime(event)} [${s.name}] ${event.event}${data}`);
     this.eventEmitter.fire({ session: s, event });
@@ -430,6 +455,7 @@ export class SessionManager implements vscode.Disposable {
     for (const d of s.clientSubscriptions.splice(0)) d.dispose();
     const client = s.client;
     s.client = undefined;
+    s.live = undefined;
     if (client) void client.disconnect().catch(() => undefined);
   }
 

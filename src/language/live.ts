@@ -1,0 +1,285 @@
+// Live values in the editor: completion of the names the connected QEMU holds (block nodes, device ids, jobs,
+// chardevs…), warnings for names it does not know, and hovers that say what a name is. Pure functions of the
+// cell text and a synchronous view of the session's cached values (LiveLookup); the caller fetches what
+// `liveNeeds` names before it calls them, so nothing here waits or does I/O.
+//
+// Which argument names which kind of object is the table in src/qmp/liveRefs.ts; docs/live-values.md has the
+// rules. Warnings are never errors (the object may be made by a cell that has not run yet) and are given only
+// for values the session listed freshly.
+
+import type { LiveKind, LiveRef } from '../qmp/liveRefs';
+import { createdBy, liveRefAt, liveRefsOf } from '../qmp/liveRefs';
+import type { LiveSnapshot } from '../qmp/liveValues';
+import { qomParent } from '../qmp/liveValues';
+import { didYouMean } from '../notebook/format/validate';
+import type { CompletionItem } from './completion';
+import type { Diagnostic } from './diagnostics';
+import type { HoverResult } from './hover';
+import { type JsonNode, type JsonObject, type OffsetRange, locate, parseCellObjects, pathOf, propertyOf, stringValueOf } from './jsonCursor';
+import { shellLineWords } from './shellCompletion';
+
+/** The session's cached live values, read synchronously. */
+export interface LiveLookup {
+  /** The cached values of `kind` within `scope`; undefined when never fetched. */
+  peek(kind: LiveKind, scope?: string): LiveSnapshot | undefined;
+}
+
+/** Names made by earlier cells of the same notebook, by kind (they may not exist yet when this cell is checked). */
+export type CreatedNames = ReadonlyMap<LiveKind, ReadonlySet<string>>;
+
+/** A value position that names a live object, under the cursor or in a cell. */
+export interface LiveSpot {
+  command: string;
+  ref: LiveRef;
+  /** The value of the ref's scope member (the node of a bitmap, the path of a QOM property), if given. */
+  scope?: string;
+  /** The value as typed so far (up to the cursor, for completion; whole, for checks and hover). */
+  value: string;
+  /** What a completion replaces: the whole value token, quotes included when `quoted`. */
+  range: OffsetRange;
+  quoted: boolean;
+}
+
+/** The scope a kind is listed in for a spot: the sibling member, or for QOM paths the path typed so far. */
+export function scopeOf(spot: LiveSpot, kind: LiveKind): string | undefined {
+  if (kind === 'qom-path') return spot.value;
+  return spot.ref.scopeMember !== undefined ? spot.scope : undefined;
+}
+
+// ---- qmp cells ----
+
+function commandOf(root: JsonObject): string | undefined {
+  return stringValueOf(root, 'execute') ?? stringValueOf(root, 'exec-oob');
+}
+
+/** The member path below `arguments` for a property's value, or undefined outside `arguments`. */
+function argumentPath(path: readonly (string | number)[]): string[] | undefined {
+  if (path[0] !== 'arguments') return undefined;
+  return path.slice(1).map(String);
+}
+
+function scopeValue(args: JsonObject | undefined, ref: LiveRef): string | undefined {
+  return ref.scopeMember !== undefined ? stringValueOf(args, ref.scopeMember) : undefined;
+}
+
+function jsonSpotAt(text: string, offset: number): LiveSpot | undefined {
+  const { location, object } = locate(text, offset);
+  if (location.kind !== 'value' || object?.root === undefined) return undefined;
+  const command = commandOf(object.root);
+  if (command === undefined) return undefined;
+  const holder = location.holder;
+  if (holder.type !== 'property') return undefined;
+  const path = argumentPath([...pathOf(holder.parent), holder.key]);
+  if (path === undefined) return undefined;
+  const ref = liveRefAt(command, path);
+  if (ref === undefined) return undefined;
+  const args = propertyOf(object.root, 'arguments')?.value;
+  const node = location.node;
+  const typedEnd = Math.max(location.range.start, Math.min(offset, location.range.end));
+  const value = text.slice(location.range.start, typedEnd).replace(/^"/, '');
+  const scope = scopeValue(args?.type === 'object' ? args : undefined, ref);
+  return {
+    command, ref, value, range: location.range, quoted: location.quoted || node?.type === 'string',
+    ...(scope !== undefined ? { scope } : {}),
+  };
+}
+
+/** Every string value in a qmp cell that a table row covers, with its range. */
+function jsonSpots(text: string): LiveSpot[] {
+  const out: LiveSpot[] = [];
+  for (const parsed of parseCellObjects(text)) {
+    if (parsed.segment.kind !== 'send' || parsed.root === undefined) continue;
+    const command = commandOf(parsed.root);
+    if (command === undefined) continue;
+    const argsNode = propertyOf(parsed.root, 'arguments')?.value;
+    if (argsNode?.type !== 'object') continue;
+    for (const ref of liveRefsOf(command)) {
+      for (const node of nodesAt(argsNode, ref.path)) {
+        if (node.type !== 'string') continue;
+        const scope = scopeValue(argsNode, ref);
+        out.push({
+          command, ref, value: String(node.value), range: { start: node.start, end: node.end }, quoted: true,
+          ...(scope !== undefined ? { scope } : {}),
+        });
+      }
+    }
+  }
+  return out;
+}
+
+/** The nodes at a table path (`*` = every element) below an object; iterative, bounded by the path length. */
+function nodesAt(root: JsonObject, path: readonly string[]): JsonNode[] {
+  let frontier: JsonNode[] = [root];
+  for (const seg of path) {
+    const next: JsonNode[] = [];
+    for (const n of frontier) {
+      if (seg === '*') {
+        if (n.type === 'array') next.push(...n.items);
+      } else if (n.type === 'object') {
+        const v = propertyOf(n, seg)?.value;
+        if (v !== undefined) next.push(v);
+      }
+    }
+    frontier = next;
+  }
+  return frontier;
+}
+
+// ---- qmp-shell cells ----
+
+function shellSpots(text: string, offset?: number): LiveSpot[] {
+  const out: LiveSpot[] = [];
+  for (const line of shellLineWords(text)) {
+    const first = line.words[0];
+    if (first === undefined || line.inTransaction || first.text === 'wait-event') continue;
+    const command = first.text;
+    const values = new Map<string, string>();
+    for (const w of line.words.slice(1)) {
+      const eq = w.text.indexOf('=');
+      if (eq > 0) values.set(w.text.slice(0, eq), unquote(w.text.slice(eq + 1)));
+    }
+    for (const w of line.words.slice(1)) {
+      const eq = w.text.indexOf('=');
+      if (eq <= 0) continue;
+      const ref = liveRefAt(command, w.text.slice(0, eq).split('.'));
+      if (ref === undefined) continue;
+      const start = w.start + eq + 1;
+      if (offset !== undefined && (offset < start || offset > w.end)) continue;
+      const raw = w.text.slice(eq + 1, offset !== undefined ? offset - w.start : undefined);
+      const scope = ref.scopeMember !== undefined ? values.get(ref.scopeMember) : undefined;
+      out.push({
+        command, ref, value: unquote(raw), range: { start, end: w.end }, quoted: /^["']/.test(raw),
+        ...(scope !== undefined ? { scope } : {}),
+      });
+    }
+  }
+  return out;
+}
+
+function unquote(s: string): string {
+  return s.replace(/^(["'])(.*?)\1?$/s, '$2');
+}
+
+// ---- the features ----
+
+/** The live-value position under the cursor, if any. */
+export function liveSpotAt(language: string, text: string, offset: number): LiveSpot | undefined {
+  if (language === 'qmp') return jsonSpotAt(text, offset);
+  if (language === 'qmp-shell') return shellSpots(text, offset)[0];
+  return undefined;
+}
+
+/** Every live-value position of a cell (for checks, and for fetching what they need first). */
+export function liveSpots(language: string, text: string): LiveSpot[] {
+  if (language === 'qmp') return jsonSpots(text);
+  if (language === 'qmp-shell') return shellSpots(text);
+  return [];
+}
+
+/** What to fetch before completing at `offset` (or, without an offset, before checking the whole cell). */
+export function liveNeeds(language: string, text: string, offset?: number): Array<{ kind: LiveKind; scope?: string }> {
+  const spots = offset !== undefined ? [liveSpotAt(language, text, offset)].filter((s): s is LiveSpot => s !== undefined) : liveSpots(language, text);
+  const out = new Map<string, { kind: LiveKind; scope?: string }>();
+  for (const spot of spots) {
+    for (const kind of spot.ref.kinds) {
+      const scope = offset !== undefined ? scopeOf(spot, kind) : kind === 'qom-path' ? qomParent(spot.value) + '/' : scopeOf(spot, kind);
+      if (kind === 'dirty-bitmap' && scope === undefined) continue;
+      out.set(`${kind}\0${scope ?? ''}`, { kind, ...(scope !== undefined ? { scope } : {}) });
+    }
+  }
+  return [...out.values()];
+}
+
+const KIND_NAMES: Record<LiveKind, string> = {
+  'block-node': 'block node', 'block-backend': 'block backend', 'qdev-id': 'device', 'qom-path': 'QOM path',
+  'qom-property': 'QOM property', job: 'job', 'block-job': 'block job', chardev: 'chardev', netdev: 'netdev',
+  'dirty-bitmap': 'dirty bitmap', 'block-export': 'block export', 'cpu-model': 'CPU model', 'device-type': 'device type',
+  'qom-type': 'QOM type', 'object-id': 'object', iothread: 'iothread',
+};
+
+/** Completion items for the value under the cursor: the live values of the kinds its row names. */
+export function liveCompletions(language: string, text: string, offset: number, live: LiveLookup | undefined): CompletionItem[] | undefined {
+  const spot = liveSpotAt(language, text, offset);
+  if (spot === undefined) return undefined;
+  // A name the command creates: the schema has nothing to offer and neither does the session.
+  if (spot.ref.role === 'new' || live === undefined) return [];
+  const items: CompletionItem[] = [];
+  const seen = new Set<string>();
+  for (const kind of spot.ref.kinds) {
+    const snap = live.peek(kind, scopeOf(spot, kind));
+    for (const it of snap?.items ?? []) {
+      if (seen.has(it.value)) continue;
+      seen.add(it.value);
+      const insert = language === 'qmp' ? JSON.stringify(it.value) : /[\s"'=]/.test(it.value) ? JSON.stringify(it.value) : it.value;
+      items.push({
+        label: it.value, kind: 'value',
+        detail: `${KIND_NAMES[kind]}${it.detail ? ` · ${it.detail}` : ''}${snap?.stale ? ' (may be stale)' : ''}`,
+        insertText: insert, range: spot.range, filterText: language === 'qmp' && spot.quoted ? `"${it.value}` : it.value,
+        sortText: `0${it.value}`,
+      });
+    }
+  }
+  return items;
+}
+
+/**
+ * Warnings for values of a cell that name objects the session does not know (`ref` rows), or names that are
+ * taken already (`new` rows). Only against fresh, listable snapshots; names made by earlier cells are known.
+ */
+export function liveDiagnostics(language: string, text: string, live: LiveLookup | undefined, created?: CreatedNames): Diagnostic[] {
+  if (live === undefined) return [];
+  const out: Diagnostic[] = [];
+  for (const spot of liveSpots(language, text)) {
+    if (spot.value === '') continue;
+    const snaps = spot.ref.kinds.map((kind) => ({ kind, snap: live.peek(kind, kind === 'qom-path' ? qomParent(spot.value) + '/' : scopeOf(spot, kind)) }));
+    if (snaps.some((s) => s.snap === undefined || s.snap.stale || !s.snap.listable)) continue;
+    const known = new Set<string>();
+    for (const s of snaps) for (const it of s.snap?.items ?? []) known.add(it.value);
+    const names = spot.ref.kinds.map((k) => KIND_NAMES[k]).join(' or ');
+    if (spot.ref.role === 'ref') {
+      if (known.has(spot.value) || spot.ref.kinds.some((k) => created?.get(k)?.has(spot.value))) continue;
+      const suggestion = didYouMean(spot.value, known);
+      out.push({
+        start: spot.range.start, end: spot.range.end, severity: 'warning', code: 'unknown-live-value',
+        message: `the connected QEMU has no ${names} '${spot.value}'${suggestion !== undefined ? ` (did you mean '${suggestion}'?)` : ''}`,
+        ...(suggestion !== undefined ? { data: { suggestion: language === 'qmp' ? JSON.stringify(suggestion) : suggestion } } : {}),
+      });
+    } else if (known.has(spot.value)) {
+      out.push({
+        start: spot.range.start, end: spot.range.end, severity: 'warning', code: 'live-name-taken',
+        message: `the connected QEMU already has a ${names} '${spot.value}'; ${spot.command} will refuse a second one`,
+      });
+    }
+  }
+  return out;
+}
+
+/** What a live value is, for hover: its kind and what the session listed about it. */
+export function liveHover(language: string, text: string, offset: number, live: LiveLookup | undefined): HoverResult | undefined {
+  if (live === undefined) return undefined;
+  const spot = liveSpots(language, text).find((s) => offset >= s.range.start && offset < s.range.end);
+  if (spot === undefined || spot.value === '') return undefined;
+  for (const kind of spot.ref.kinds) {
+    const snap = live.peek(kind, kind === 'qom-path' ? qomParent(spot.value) + '/' : scopeOf(spot, kind));
+    const it = snap?.items.find((i) => i.value === spot.value);
+    if (it === undefined) continue;
+    const lines = [`**${spot.value}**: ${KIND_NAMES[kind]} in the connected QEMU`];
+    if (it.detail) lines.push('', it.detail);
+    if (snap?.stale) lines.push('', `_${snap.reason ?? 'may be stale'}_`);
+    return { contents: lines.join('\n'), range: spot.range };
+  }
+  return undefined;
+}
+
+/** The names earlier cells make, by kind: from each command with its arguments, in notebook order. */
+export function namesCreatedBy(commands: Iterable<{ command: string; args: unknown }>): Map<LiveKind, Set<string>> {
+  const out = new Map<LiveKind, Set<string>>();
+  for (const c of commands) {
+    for (const made of createdBy(c.command, c.args)) {
+      let set = out.get(made.kind);
+      if (!set) out.set(made.kind, (set = new Set()));
+      set.add(made.value);
+    }
+  }
+  return out;
+}
