@@ -8,6 +8,7 @@ import path from 'node:path';
 import { QmpClient, type QmpClientOptions } from '../../src/qmp/client';
 import {
   CommandTimeoutError, ConnectError, DisconnectedError, GreetingTimeoutError, NegotiationTimeoutError,
+  QueuedCommandTimeoutError,
 } from '../../src/qmp/errors';
 import { startQemu, type TestQemu } from '../support/qemu';
 
@@ -142,6 +143,31 @@ describe('fault tier: real QEMU', () => {
     const third = newClient({ negotiationTimeoutMs: 10_000 });
     await third.connect({ kind: 'unix', path: q.socketPath });
     assert.equal(third.state, 'running');
+  });
+
+  test('a wedged in-band window on real QEMU: the queued command says it was never sent; OOB still answers', async () => {
+    const q = await qemu(['-M', 'q35', '-m', '128M', '-accel', 'tcg']);
+    const client = newClient();
+    await connectFresh(client, q);
+    const fifo = fifoIn(q, 'wedge.fifo');
+    const dump = client.send({ execute: 'dump-guest-memory', arguments: { paging: false, protocol: `file:${fifo}` } });
+    const behind = Array.from({ length: 6 }, () => client.send({ execute: 'query-status' }, { timeoutMs: 60_000 }));
+    const t0 = Date.now();
+    const queued = await timed(client.send({ execute: 'query-status' }, { timeoutMs: 1000 }));
+    assert.ok(queued.err instanceof QueuedCommandTimeoutError, String(queued.err));
+    assert.match(queued.err.message, /QEMU has not answered 7 earlier in-band commands \(the oldest was sent \d+ ms ago\)/);
+    assert.ok(Date.now() - t0 < 6000);
+    const b = client.inBandBacklog();
+    assert.equal(b.onWire, 7);
+    assert.equal(b.queued, 0);
+    assert.ok(b.oldestSentAt !== undefined && b.oldestSentAt <= t0);
+    const yank = await client.send({ 'exec-oob': 'query-yank' }, { timeoutMs: 10_000 });
+    assert.equal(yank.ok, true, yank.raw);
+    const bytes = drain(fifo);
+    const replies = await Promise.all([dump, ...behind]);
+    assert.ok(replies.every((r) => r.ok));
+    assert.ok((await bytes) > 1024 * 1024);
+    assert.deepEqual(client.inBandBacklog(), { onWire: 0, queued: 0, oldestSentAt: undefined });
   });
 
   test('a second client on the same socket: GreetingTimeoutError until the first leaves', async () => {
