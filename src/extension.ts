@@ -3,7 +3,8 @@
 // shut down in deactivate(), which VS Code awaits, so no sandbox QEMU outlives the window.
 import * as vscode from 'vscode';
 import { registerLanguageFeatures } from './language/vscodeAdapter';
-import { QmpClient, Schema, startSandbox, type SchemaInfo } from './qmp';
+import { startSandbox, startStorageDaemon } from './endpoints';
+import { QmpClient, Schema, type SchemaInfo } from './qmp';
 import { QmpControllers, notebookType } from './notebook/controller';
 import { QmpNotebookSerializer, toNotebookData } from './notebook/serializer';
 import { registerCommands } from './session/commands';
@@ -30,6 +31,7 @@ const ports: QmpPorts = {
   createClient: (options) => new QmpClient(options),
   schemaFromIntrospection: (infos, version) => Schema.fromIntrospection(infos as SchemaInfo[], version),
   startSandbox: (options) => startSandbox(options),
+  startStorageDaemon: (options) => startStorageDaemon(options),
 };
 
 /** The notebook qmp.newNotebook opens: a note and a first command for the sandbox. */

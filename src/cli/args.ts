@@ -6,6 +6,7 @@ export type ConnectionChoice =
   | { kind: 'unix'; path: string }
   | { kind: 'tcp'; host: string; port: number }
   | { kind: 'sandbox' }
+  | { kind: 'storage-daemon' }
   | { kind: 'default' };
 
 export interface RunRequest {
@@ -46,9 +47,9 @@ export type ParseResult = { ok: true; request: CliRequest } | { ok: false; messa
 export const DEFAULT_TIMEOUT_MS = 30_000;
 
 export const USAGE = `Usage:
-  qmp-notebook run FILE.qmp [--socket PATH | --tcp HOST:PORT | --sandbox] [--json] [--timeout MS]
-  qmp-notebook check FILE.qmp [--schema SCHEMA.json | --socket PATH | --tcp HOST:PORT | --sandbox] [--json]
-  qmp-notebook schema [--socket PATH | --tcp HOST:PORT | --sandbox]
+  qmp-notebook run FILE.qmp [--socket PATH | --tcp HOST:PORT | --sandbox | --storage-daemon] [--json] [--timeout MS]
+  qmp-notebook check FILE.qmp [--schema SCHEMA.json | --socket PATH | --tcp HOST:PORT | --sandbox | --storage-daemon] [--json]
+  qmp-notebook schema [--socket PATH | --tcp HOST:PORT | --sandbox | --storage-daemon]
   qmp-notebook --help | --version
 
 Connection (run, check, schema):
@@ -56,6 +57,7 @@ Connection (run, check, schema):
   --tcp HOST:PORT    QMP TCP socket of a running QEMU
   --sandbox          start a private qemu-system-x86_64 -machine none -S (the default)
   --qemu BINARY      the QEMU binary for --sandbox (default qemu-system-x86_64)
+  --storage-daemon   start a private qemu-storage-daemon and talk to its QMP monitor
 
 Options:
   --json             one JSON object per line instead of text
@@ -69,13 +71,14 @@ Exit status: 0 success; 1 a QEMU error, an event wait timed out, a malformed cel
 found (check); 2 usage or connection error, including QEMU going away during a run.
 `;
 
-type OptionName = 'socket' | 'tcp' | 'sandbox' | 'qemu' | 'json' | 'timeout' | 'schema' | 'help' | 'version';
+type OptionName = 'socket' | 'tcp' | 'sandbox' | 'storage-daemon' | 'qemu' | 'json' | 'timeout' | 'schema' | 'help' | 'version';
 
 /** Which option takes a value, and which subcommands accept it. */
 const OPTIONS: Record<OptionName, { value: boolean; commands: ReadonlyArray<string> }> = {
   socket: { value: true, commands: ['run', 'check', 'schema'] },
   tcp: { value: true, commands: ['run', 'check', 'schema'] },
   sandbox: { value: false, commands: ['run', 'check', 'schema'] },
+  'storage-daemon': { value: false, commands: ['run', 'check', 'schema'] },
   qemu: { value: true, commands: ['run', 'check', 'schema'] },
   json: { value: false, commands: ['run', 'check'] },
   timeout: { value: true, commands: ['run'] },
@@ -158,7 +161,7 @@ export function parseArgs(argv: readonly string[]): ParseResult {
   if (values.has('version')) return { ok: true, request: { command: 'version' } };
   if (subcommand === '') return fail('no command given');
 
-  const connectionFlags = (['socket', 'tcp', 'sandbox', 'schema'] as const).filter((n) => values.has(n));
+  const connectionFlags = (['socket', 'tcp', 'sandbox', 'storage-daemon', 'schema'] as const).filter((n) => values.has(n));
   if (connectionFlags.length > 1) {
     return fail(`give only one of ${connectionFlags.map((n) => `--${n}`).join(', ')}`);
   }
@@ -171,6 +174,7 @@ export function parseArgs(argv: readonly string[]): ParseResult {
     if (!hp) return fail(`--tcp expects HOST:PORT with a port from 1 to 65535, got '${tcp}'`);
     connection = { kind: 'tcp', ...hp };
   } else if (values.has('sandbox')) connection = { kind: 'sandbox' };
+  else if (values.has('storage-daemon')) connection = { kind: 'storage-daemon' };
   const qemu = values.get('qemu');
   if (typeof qemu === 'string' && connection.kind !== 'sandbox' && connection.kind !== 'default') {
     return fail('--qemu only applies to --sandbox');

@@ -92,7 +92,8 @@ export function resolveConnection(choice: ConnectionChoice, profile: string | un
 }
 
 function describe(c: ResolvedConnection): string {
-  return c.kind === 'unix' ? c.path : c.kind === 'tcp' ? `${c.host}:${c.port}` : 'a sandbox QEMU';
+  return c.kind === 'unix' ? c.path : c.kind === 'tcp' ? `${c.host}:${c.port}`
+    : c.kind === 'storage-daemon' ? 'a qemu-storage-daemon' : 'a sandbox QEMU';
 }
 
 async function open(deps: CliDeps, c: ResolvedConnection, qemuBinary: string | undefined): Promise<CliSession> {

@@ -1,8 +1,7 @@
 // Opens the connection a CLI subcommand works on: a socket the user named, or a sandbox QEMU that lives
 // exactly as long as the subcommand. The wire trace goes to whoever attached a sink (the runner's text output).
-import {
-  DisconnectedError, ProtocolError, QemuNotFoundError, QmpClient, StateError, startSandbox, type QmpAddress, type Sandbox,
-} from '../qmp/index';
+import { DisconnectedError, ProtocolError, QmpClient, StateError, type QmpAddress } from '../qmp/index';
+import { QemuNotFoundError, startSandbox, startStorageDaemon, type LaunchedProcess } from '../endpoints/index';
 import type { CliSession, ResolvedConnection } from './cli';
 import type { TraceSink } from './run';
 
@@ -13,7 +12,7 @@ export interface OpenOptions {
 }
 
 export async function openSession(connection: ResolvedConnection, options: OpenOptions = {}): Promise<CliSession> {
-  let sandbox: Sandbox | undefined;
+  let sandbox: LaunchedProcess | undefined;
   let address: QmpAddress;
   if (connection.kind === 'sandbox') {
     try {
@@ -28,6 +27,9 @@ export async function openSession(connection: ResolvedConnection, options: OpenO
       }
       throw err;
     }
+    address = sandbox.address;
+  } else if (connection.kind === 'storage-daemon') {
+    sandbox = await startStorageDaemon();
     address = sandbox.address;
   } else {
     address = connection;

@@ -4,6 +4,5 @@ export * from './wire';
 export * from './framing';
 export * from './transport';
 export * from './client';
-export * from './sandbox';
 export * from './introspect';
 export * from './schema';

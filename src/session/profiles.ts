@@ -11,7 +11,9 @@ export const defaultSandboxName = 'sandbox';
 export type Profile =
   | { name: string; kind: 'unix'; socket: string }
   | { name: string; kind: 'tcp'; host: string; port: number }
-  | { name: string; kind: 'sandbox' };
+  | { name: string; kind: 'sandbox' }
+  /** A private qemu-storage-daemon the extension starts (src/endpoints/storageDaemon.ts). */
+  | { name: string; kind: 'storage-daemon' };
 
 export interface ProfileList {
   profiles: Profile[];
@@ -52,9 +54,11 @@ export function parseProfiles(raw: unknown): ProfileList {
       profile = { name, kind: 'tcp', host: entry['host'], port: entry['port'] };
     } else if (entry['sandbox'] === true) {
       profile = { name, kind: 'sandbox' };
+    } else if (entry['storageDaemon'] === true) {
+      profile = { name, kind: 'storage-daemon' };
     }
     if (!profile) {
-      problems.push(`qmp.connections[${i}] ("${name}") needs "socket", "host" and "port", or "sandbox": true; it is ignored.`);
+      problems.push(`qmp.connections[${i}] ("${name}") needs "socket", "host" and "port", "sandbox": true or "storageDaemon": true; it is ignored.`);
       return;
     }
     seen.add(name);
@@ -74,6 +78,7 @@ export function profileAddress(p: Profile): QmpAddress | undefined {
     case 'unix': return { kind: 'unix', path: p.socket };
     case 'tcp': return { kind: 'tcp', host: p.host, port: p.port };
     case 'sandbox': return undefined;
+    case 'storage-daemon': return undefined;
   }
 }
 
@@ -83,7 +88,13 @@ export function describeProfile(p: Profile): string {
     case 'unix': return p.socket;
     case 'tcp': return `${p.host}:${p.port}`;
     case 'sandbox': return 'sandbox QEMU started by the extension';
+    case 'storage-daemon': return 'qemu-storage-daemon started by the extension';
   }
+}
+
+/** Whether the extension starts the process behind this profile itself (and so stops it with the session). */
+export function isLaunchedProfile(p: Profile): p is Extract<Profile, { kind: 'sandbox' | 'storage-daemon' }> {
+  return p.kind === 'sandbox' || p.kind === 'storage-daemon';
 }
 
 export function sameProfile(a: Profile, b: Profile): boolean {

@@ -8,7 +8,7 @@
 import * as vscode from 'vscode';
 import { formatVersion, type ClientLike, type EventRecord, type QemuVersion, type QmpAddress, type QmpPorts,
   type SandboxLike, type SchemaLike } from './ports';
-import { defaultSandboxName, profileAddress, readProfiles, sameProfile, type Profile } from './profiles';
+import { defaultSandboxName, isLaunchedProfile, profileAddress, readProfiles, sameProfile, type Profile } from './profiles';
 import { SchemaCache } from './schemaCache';
 import { requireTrust } from './trust';
 
@@ -251,15 +251,8 @@ export class SessionManager implements vscode.Disposable {
     s.abort = abort;
     s.closing = false;
     try {
-      if (s.profile.kind === 'sandbox') {
-        if (!s.sandbox) {
-          requireTrust('Starting a sandbox QEMU');
-          const binary = setting<string>('sandbox.qemuPath', '').trim();
-          const extraArgs = setting<string[]>('sandbox.extraArgs', []);
-          this.log.info(`[${s.name}] starting the sandbox QEMU${binary ? ` (${binary})` : ''}${extraArgs.length ? ` with ${JSON.stringify(extraArgs)}` : ''}`);
-          s.sandbox = await this.ports.startSandbox({ ...(binary ? { binary } : {}), extraArgs });
-          this.log.info(`[${s.name}] sandbox QEMU running, pid ${s.sandbox.pid ?? '?'}`);
-        }
+      if (isLaunchedProfile(s.profile)) {
+        if (!s.sandbox) s.sandbox = await this.launch(s, s.profile);
         s.address = s.sandbox.address;
       } else {
         s.address = profileAddress(s.profile);
@@ -283,7 +276,7 @@ export class SessionManager implements vscode.Disposable {
       this.setState(s, 'connected');
     } catch (err) {
       this.dropClient(s);
-      if (s.profile.kind === 'sandbox') await this.stopSandboxProcess(s);
+      if (isLaunchedProfile(s.profile)) await this.stopSandboxProcess(s);
       throw err;
     } finally {
       if (s.abort === abort) s.abort = undefined;
@@ -344,10 +337,20 @@ export class SessionManager implements vscode.Disposable {
     const reason = err ? errorText(err) : 'the monitor closed the connection';
     this.dropClient(s);
     if (s.pendingConnect) return; // establish() sees the client gone and reports it.
-    if (s.profile.kind === 'sandbox') {
-      // Our own QEMU went away: restarting it silently would hide the crash, so the user restarts it.
-      void this.stopSandboxProcess(s);
-      this.setState(s, 'error', `The sandbox QEMU went away: ${reason}.`);
+    if (isLaunchedProfile(s.profile)) {
+      // Our own QEMU (or storage daemon) went away: restarting it silently would hide the crash, so the user
+      // restarts it. When the process died, say how (a signal, an exit status, its last stderr line).
+      const launched = s.sandbox;
+      const what = s.profile.kind === 'sandbox' ? 'The sandbox QEMU' : 'The storage daemon';
+      this.setState(s, 'error', `${what} went away: ${reason}.`);
+      void (async () => {
+        if (launched) {
+          await Promise.race([launched.exited, new Promise((r) => setTimeout(r, 1000))]);
+          const died = launched.describeExit();
+          if (died && s.state === 'error' && !s.client) this.setState(s, 'error', `${died}.`);
+        }
+        await this.stopSandboxProcess(s);
+      })();
       return;
     }
     if (!setting<boolean>('reconnect.enabled', true)) {
@@ -395,6 +398,20 @@ export class SessionManager implements vscode.Disposable {
     const client = s.client;
     s.client = undefined;
     if (client) void client.disconnect().catch(() => undefined);
+  }
+
+  /** Starts the process behind a sandbox or storage-daemon profile (trusted workspaces only). */
+  private async launch(s: Session, profile: Extract<Profile, { kind: 'sandbox' | 'storage-daemon' }>): Promise<SandboxLike> {
+    const daemon = profile.kind === 'storage-daemon';
+    requireTrust(daemon ? 'Starting a qemu-storage-daemon' : 'Starting a sandbox QEMU');
+    const binary = setting<string>(daemon ? 'storageDaemon.path' : 'sandbox.qemuPath', '').trim();
+    const extraArgs = daemon ? [] : setting<string[]>('sandbox.extraArgs', []);
+    const what = daemon ? 'qemu-storage-daemon' : 'sandbox QEMU';
+    this.log.info(`[${s.name}] starting the ${what}${binary ? ` (${binary})` : ''}${extraArgs.length ? ` with ${JSON.stringify(extraArgs)}` : ''}`);
+    const options = { ...(binary ? { binary } : {}), extraArgs };
+    const launched = daemon ? await this.ports.startStorageDaemon(options) : await this.ports.startSandbox(options);
+    this.log.info(`[${s.name}] ${what} running, pid ${launched.pid ?? '?'}`);
+    return launched;
   }
 
   private async stopSandboxProcess(s: Session): Promise<void> {

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { QmpClient } from '../../src/qmp/client';
-import { QemuNotFoundError, SandboxError, findQemuBinary, startSandbox } from '../../src/qmp/sandbox';
+import { QemuNotFoundError, SandboxError, findQemuBinary, startSandbox } from '../../src/endpoints/sandbox';
 
 /** True while the process exists and is not a zombie (a container's init may never reap it). */
 function alive(pid: number): boolean {
@@ -27,7 +27,7 @@ async function until(what: string, cond: () => boolean, timeoutMs = 20_000): Pro
   }
 }
 
-const sandboxModule = path.resolve(__dirname, '..', '..', 'src', 'qmp', 'sandbox.js');
+const sandboxModule = path.resolve(__dirname, '..', '..', 'src', 'endpoints', 'sandbox.js');
 
 /** Runs a Node child that starts a sandbox, reports {pid, dir} on stdout, then does `then`. */
 function childWithSandbox(then: 'exit' | 'wait'): Promise<{ child: ReturnType<typeof spawn>; pid: number; dir: string }> {
