@@ -1,6 +1,7 @@
 // Runs the test tiers in order and prints one closing line, `N passed, N failed`.
-//   node scripts/test.mjs            all tiers: lint, types, unit, qemu, host
-//   node scripts/test.mjs unit|qemu|host
+//   node scripts/test.mjs            all tiers: lint, types, unit, qemu, family, host
+//   node scripts/test.mjs unit|qemu|family|host
+// family: qemu-storage-daemon, qemu-ga and libvirtd (scripts/setup-family.sh installs them).
 // Tiers: unit (plain Node, no QEMU), qemu (plain Node against real qemu-system-x86_64),
 // host (the extension host of a real VS Code, through code-server; see scripts/host-test.mjs).
 import { spawnSync } from 'node:child_process';
@@ -9,7 +10,7 @@ import path from 'node:path';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const args = process.argv.slice(2);
-const tiers = args.length ? args : ['static', 'unit', 'qemu', 'host'];
+const tiers = args.length ? args : ['static', 'unit', 'qemu', 'family', 'host'];
 let passed = 0;
 let failed = 0;
 const failures = [];
@@ -27,7 +28,7 @@ function nodeTests(tier) {
   if (files.length === 0) throw new Error(`no tests in ${dir}`);
   mkdirSync(path.join(root, 'out', 'results'), { recursive: true });
   const tap = path.join(root, 'out', 'results', `${tier}.tap`);
-  const concurrency = tier === 'qemu' ? ['--test-concurrency=1'] : [];
+  const concurrency = tier === 'qemu' || tier === 'family' ? ['--test-concurrency=1'] : [];
   run(process.execPath, ['--enable-source-maps', '--test', ...concurrency,
     '--test-reporter=spec', '--test-reporter-destination=stdout',
     '--test-reporter=tap', `--test-reporter-destination=${tap}`, ...files]);
@@ -55,7 +56,7 @@ for (const tier of tiers) {
     continue;
   }
   if (!compiled) { compile(); compiled = true; }
-  if (tier === 'unit' || tier === 'qemu') {
+  if (tier === 'unit' || tier === 'qemu' || tier === 'family') {
     const { p, f } = nodeTests(tier);
     passed += p; failed += f;
     if (f) failures.push(`${tier}: ${f} failed`);

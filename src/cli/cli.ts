@@ -226,7 +226,9 @@ async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
   const session = await open(deps, connection, req.qemuBinary);
   try {
     let cells = early.cells;
-    if (notebook.cells.some((c) => c.kind === 'code' && needsSchema(c.language))) {
+    // The schema also lets the client refuse an out-of-band command that no allow-oob permits before
+    // anything is sent (a storage daemon has none), as the editor does.
+    if (notebook.cells.some((c) => c.kind === 'code' && (needsSchema(c.language) || c.source.includes('exec-oob')))) {
       const schema = await fetchSchema(deps, session);
       session.setSchema(schema);
       const late = parseRunnable(deps, notebook, map, () => true, schema);
