@@ -50,6 +50,8 @@ export interface CliSession {
   attachTrace(sink: TraceSink | undefined): void;
   /** Disconnects and stops a sandbox the session started. */
   close(): Promise<void>;
+  /** After the connection was lost: how the process the session started died ("QEMU was killed by signal SIGABRT"). */
+  describeLoss?(): Promise<string | undefined>;
 }
 
 export type ResolvedConnection = Exclude<ConnectionChoice, { kind: 'default' }>;
@@ -240,6 +242,10 @@ async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
     }, io);
     if (outcome.status === 'ok') return EXIT_OK;
     if (req.json) io.err(`qmp-notebook: ${outcome.message}`);
+    if (outcome.status === 'disconnected') {
+      const died = await session.describeLoss?.();
+      if (died) io.err(`qmp-notebook: ${died}`);
+    }
     return outcome.status === 'disconnected' ? EXIT_USAGE : EXIT_FAILED;
   } finally {
     await session.close();

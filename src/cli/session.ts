@@ -47,6 +47,12 @@ export async function openSession(connection: ResolvedConnection, options: OpenO
     setSchema: (schema) => client.setSchema(schema as Parameters<QmpClient['setSchema']>[0]),
     isConnectionLoss: (err) => err instanceof DisconnectedError || err instanceof ProtocolError || err instanceof StateError,
     attachTrace: (s) => { sink = s; },
+    describeLoss: async () => {
+      if (!sandbox) return undefined;
+      // The socket closes a moment before the process is reaped; wait for it, boundedly.
+      await Promise.race([sandbox.exited, new Promise((r) => setTimeout(r, 2000))]);
+      return sandbox.describeExit();
+    },
     close: async () => {
       await client.disconnect();
       await sandbox?.dispose();

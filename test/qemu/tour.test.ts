@@ -14,6 +14,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildCli, cliBundle as cli, repoRoot as root } from '../support/cliBundle';
+import { qemuBinary, testQemuVersion } from '../support/qemu';
 
 const tourFile = path.join(root, 'samples', 'tour.qmp');
 const savedFile = path.join(root, 'samples', 'saved-session.qmp');
@@ -136,7 +137,7 @@ function assertOpeningCells(rs: RunRecord[]): void {
   assert.equal((status.reply?.return as { status: string }).status, 'prelaunch', 'the sandbox starts with -S');
   const version = at(rs, L.version);
   assertOk(version, 'query-version');
-  assert.equal((version.reply?.return as { qemu: { major: number } }).qemu.major, 7);
+  assert.equal((version.reply?.return as { qemu: { major: number } }).qemu.major, testQemuVersion().major);
 
   // The events the cells wait for are attached to the commands that caused them and satisfy the waits.
   const cont = at(rs, L.cont);
@@ -161,7 +162,7 @@ function assertOpeningCells(rs: RunRecord[]): void {
 
 describe('samples/tour.qmp through the CLI on a sandbox QEMU 7.2', () => {
   test('as it is: every command before the unknown one succeeds, and the run stops there with CommandNotFound', async () => {
-    const r = await runCli(['run', tourFile, '--sandbox', '--json']);
+    const r = await runCli(['run', tourFile, '--sandbox', '--qemu', qemuBinary, '--json']);
     assert.equal(r.code, 1, `exit 1 for a QEMU error reply\n${r.stderr}`);
     const rs = records(r.stdout);
     assertOpeningCells(rs);
@@ -175,7 +176,7 @@ describe('samples/tour.qmp through the CLI on a sandbox QEMU 7.2', () => {
 
   test('with the unknown command disabled: device_del of a missing device fails with DeviceNotFound', async () => {
     const file = variant('tour-1.qmp', disableCell(tourText, errorCommand));
-    const r = await runCli(['run', file, '--sandbox', '--json']);
+    const r = await runCli(['run', file, '--sandbox', '--qemu', qemuBinary, '--json']);
     assert.equal(r.code, 1, r.stderr);
     const rs = records(r.stdout);
     assertOpeningCells(rs);
@@ -188,7 +189,7 @@ describe('samples/tour.qmp through the CLI on a sandbox QEMU 7.2', () => {
 
   test('with both error cells disabled: every other command succeeds to the end', async () => {
     const file = variant('tour-2.qmp', disableCell(disableCell(tourText, errorCommand), deviceDel));
-    const r = await runCli(['run', file, '--sandbox', '--json']);
+    const r = await runCli(['run', file, '--sandbox', '--qemu', qemuBinary, '--json']);
     assert.equal(r.code, 0, r.stderr);
     const rs = records(r.stdout);
     assertOpeningCells(rs);
@@ -225,7 +226,7 @@ describe('samples/tour.qmp through the CLI on a sandbox QEMU 7.2', () => {
 
   test('text output: both query-yank commands go out as exec-oob', async () => {
     const file = variant('tour-3.qmp', disableCell(disableCell(tourText, errorCommand), deviceDel));
-    const r = await runCli(['run', file, '--sandbox']);
+    const r = await runCli(['run', file, '--sandbox', '--qemu', qemuBinary]);
     assert.equal(r.code, 0, r.stderr);
     const sent = r.stdout.split('\n').filter((l) => l.startsWith('-> ') && l.includes('query-yank'));
     assert.equal(sent.length, 2, r.stdout);
@@ -252,7 +253,7 @@ describe('samples/saved-session.qmp through the CLI on a sandbox QEMU 7.2', () =
   const savedText = readFileSync(savedFile, 'utf8');
 
   test('the commands succeed up to the intentional device_del error, and RESUME satisfies the wait', async () => {
-    const r = await runCli(['run', savedFile, '--sandbox', '--json']);
+    const r = await runCli(['run', savedFile, '--sandbox', '--qemu', qemuBinary, '--json']);
     assert.equal(r.code, 1, r.stderr);
     const rs = records(r.stdout);
     const status = at(rs, lineOf(savedText, '{ "execute": "query-status" }'));
