@@ -160,7 +160,7 @@ function assertOpeningCells(rs: RunRecord[]): void {
   assert.ok((yank.reply?.return as Array<{ type: string }>).some((i) => i.type === 'chardev'));
 }
 
-describe('samples/tour.qmp through the CLI on a sandbox QEMU 7.2', () => {
+describe(`samples/tour.qmp through the CLI on a sandbox QEMU ${testQemuVersion().text}`, () => {
   test('as it is: every command before the unknown one succeeds, and the run stops there with CommandNotFound', async () => {
     const r = await runCli(['run', tourFile, '--sandbox', '--qemu', qemuBinary, '--json']);
     assert.equal(r.code, 1, `exit 1 for a QEMU error reply\n${r.stderr}`);
@@ -215,7 +215,7 @@ describe('samples/tour.qmp through the CLI on a sandbox QEMU 7.2', () => {
     assert.match(infoStatus.reply?.return as string, /^VM status: paused/);
     const infoVersion = at(rs, L.infoVersion);
     assertOk(infoVersion, 'human-monitor-command');
-    assert.match(infoVersion.reply?.return as string, /^7\.2\./);
+    assert.ok((infoVersion.reply?.return as string).startsWith(`${testQemuVersion().text}`), String(infoVersion.reply?.return));
 
     // The pasted documentation example: QEMU answers what the `<-` line says it would.
     const name = at(rs, L.queryName);
@@ -249,7 +249,7 @@ describe('samples/tour.qmp through the CLI on a sandbox QEMU 7.2', () => {
   });
 });
 
-describe('samples/saved-session.qmp through the CLI on a sandbox QEMU 7.2', () => {
+describe(`samples/saved-session.qmp through the CLI on a sandbox QEMU ${testQemuVersion().text}`, () => {
   const savedText = readFileSync(savedFile, 'utf8');
 
   test('the commands succeed up to the intentional device_del error, and RESUME satisfies the wait', async () => {
