@@ -1,35 +1,73 @@
-// QmpClient: one QMP session over a unix or TCP socket, following QEMU's docs/interop/qmp-spec.rst.
-// The design follows QEMU's own Python client (python/qemu/qmp): an explicit run state, a greeting check,
-// capabilities negotiation, client-made string ids with a reserved prefix, and routing in a fixed order
-// (events, then replies by id, then a deliberate rule for what is left). On top of that it keeps QEMU's
-// in-band queue below the depth at which QEMU stops reading the socket, so out-of-band commands stay usable.
-import type net from 'node:net';
+// QmpClient: one QMP session, following QEMU's docs/interop/qmp-spec.rst and split the way QEMU's own
+// Python library (python/qemu/qmp) is:
+//   channel.ts  bytes or messages in and out, with their own lifecycle (a socket with JSON framing, a
+//               process's stdio, a message-based passthrough); framing.ts holds the framing fast path.
+//   dialect.ts  the handshake: QMP's greeting and capabilities negotiation, or none, or the guest agent's.
+//   client.ts   (this file) the session: run state with an explicit transition table, ids, routing of
+//               replies, the in-band window, out-of-band commands.
+//   events.ts   events: bounded history, cursors, listeners, waits.
+// Routing is in a fixed order (events, then replies by id, then a deliberate rule for what is left), and every
+// message QEMU would never send ends the session with a ProtocolError rather than being guessed at.
 import {
-  BadGreetingError, CommandCancelledError, CommandTimeoutError, ConnectError, DisconnectedError,
-  EventTimeoutError, ExecuteError, GreetingTimeoutError, MalformedMessageError, OobRefusedError, ProtocolError,
+  CommandCancelledError, CommandTimeoutError, ConnectError, DisconnectedError, ExecuteError, GreetingTimeoutError,
+  MalformedMessageError, NegotiationTimeoutError, OobRefusedError, ProtocolError, QueuedCommandTimeoutError,
   ServerParseError, StateError,
 } from './errors';
-import { DEFAULT_MAX_MESSAGE_BYTES, JsonObjectReader } from './framing';
-import { connectSocket, DEFAULT_CONNECT_TIMEOUT_MS, formatAddress, type QmpAddress } from './transport';
-import { canonicalJson, isGreeting, isObject, OWN_ID_PREFIX, topLevelMemberText, type QmpGreeting } from './wire';
+import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_MESSAGE_DEPTH } from './framing';
+import { socketChannelOpener, type ChannelOpener, type QmpChannel } from './channel';
+import { qmpDialect, type ConnectPhase, type HandshakeContext, type QmpDialect } from './dialect';
+import { EventLog, type QmpEventRecord, type WaitForEventOptions } from './events';
+import { DEFAULT_CONNECT_TIMEOUT_MS, formatAddress, type QmpAddress } from './transport';
+import { canonicalJson, isObject, OWN_ID_PREFIX, topLevelMemberText, type QmpGreeting } from './wire';
+
+export type { QmpEventRecord, WaitForEventOptions } from './events';
 
 export type QmpState = 'idle' | 'connecting' | 'running' | 'disconnecting';
 export type QmpLogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type TraceDirection = '->' | '<-';
 
+/**
+ * The run states and the only transitions between them. A failed or cancelled connect goes back to idle;
+ * a running session always passes through disconnecting (briefly, when the other side ended it).
+ */
+export const QMP_TRANSITIONS: Readonly<Record<QmpState, readonly QmpState[]>> = {
+  idle: ['connecting'],
+  connecting: ['running', 'idle'],
+  running: ['disconnecting'],
+  disconnecting: ['idle'],
+};
+
+/** The states in which each public call does its work; in any other it rejects with StateError. */
+export const QMP_ACCEPTS = {
+  connect: ['idle'],
+  disconnect: ['idle', 'connecting', 'running', 'disconnecting'], // a no-op when idle
+  send: ['running'],
+  execute: ['running'],
+  /** Outside running, only events already in the history can answer. */
+  waitForEvent: ['running'],
+} as const satisfies Record<string, readonly QmpState[]>;
+
 export interface QmpClientOptions {
   /** Enable the `oob` capability when QEMU offers it. Default true. */
   enableOob?: boolean;
-  /** How long to wait for the greeting after the socket opened. Default 4000 ms. */
-  greetingTimeoutMs?: number;
-  /** How long the socket connect may take. Default 5000 ms. */
+  /** Bound of the connect phase (opening the socket/channel). Default 5000 ms. */
   connectTimeoutMs?: number;
+  /** Bound of the greeting phase (channel open → greeting). Default 4000 ms. */
+  greetingTimeoutMs?: number;
+  /** Bound of the negotiation phase (qmp_capabilities sent → reply). Default 4000 ms. */
+  negotiationTimeoutMs?: number;
   /** Largest message accepted from QEMU; a larger one ends the session. Default 16 MiB. */
   maxMessageBytes?: number;
+  /** Deepest nesting accepted from QEMU; a deeper message ends the session. Default 1024 (QEMU's own limit). */
+  maxMessageDepth?: number;
   /** Most in-band commands outstanding on the wire; more wait in the client. Default 7 (QEMU stops reading at 8). */
   inBandWindow?: number;
   /** How many events eventHistory() keeps. Default 1000. */
   eventHistory?: number;
+  /** How many bytes of raw event text eventHistory() keeps. Default 4 MiB. */
+  eventHistoryBytes?: number;
+  /** The handshake; default QMP's greeting and capabilities negotiation. */
+  dialect?: QmpDialect;
   /** Called with every message sent ('->') and received ('<-') as text, ids included. */
   trace?: (dir: TraceDirection, text: string) => void;
   log?: (level: QmpLogLevel, message: string) => void;
@@ -76,20 +114,14 @@ export interface CommandOptions {
   signal?: AbortSignal;
 }
 
-export interface QmpEventRecord {
-  /** 1, 2, 3… for the lifetime of the client (across reconnects). */
-  seq: number;
-  event: string;
-  data?: object;
-  timestamp: { seconds: number; microseconds: number };
-  raw: string;
-}
-
-export interface WaitForEventOptions {
-  /** Only events with a seq greater than this cursor count; default: the current cursor (future events). */
-  after?: number;
-  timeoutMs: number;
-  signal?: AbortSignal;
+/** The in-band queue as the client sees it (for a status bar: "QEMU has not answered N commands"). */
+export interface InBandBacklog {
+  /** In-band commands written and not answered yet (including ones whose caller gave up). */
+  onWire: number;
+  /** In-band commands waiting in the client because the window is full; none of them was sent. */
+  queued: number;
+  /** When the oldest unanswered in-band command was written (Date.now() ms), if any. */
+  oldestSentAt: number | undefined;
 }
 
 export interface Disposable {
@@ -102,6 +134,10 @@ export interface ConnectOptions {
 
 /** QEMU rejects input nested deeper than this (json-streamer.c MAX_NESTING) with an id-less error. */
 const QEMU_MAX_NESTING = 1024;
+/** Largest delay Node's timers honour; a longer one would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Most messages a handshake may leave unread before it is a protocol error. */
+const MAX_RAW_BACKLOG = 1000;
 
 interface Pending {
   key: string;
@@ -111,6 +147,7 @@ interface Pending {
   sent: string;
   /** queued: waiting for the window; wire: written; abandoned: written, caller gave up, reply still due. */
   where: 'queued' | 'wire' | 'abandoned';
+  sentAt: number;
   resolve: (reply: CommandReply) => void;
   reject: (err: Error) => void;
   timer: ReturnType<typeof setTimeout> | undefined;
@@ -118,26 +155,26 @@ interface Pending {
   onAbort: (() => void) | undefined;
 }
 
-interface EventWaiter {
-  predicate: (e: QmpEventRecord) => boolean;
-  resolve: (e: QmpEventRecord) => void;
-  reject: (err: Error) => void;
-  cleanup: () => void;
+interface RawReader {
+  queue: Array<{ text: string; value: unknown }>;
+  waiter: { resolve: (m: { text: string; value: unknown }) => void; reject: (err: Error) => void } | undefined;
 }
 
 interface Session {
-  socket: net.Socket;
-  reader: JsonObjectReader;
-  address: string;
-  greetingWaiter?: { resolve: (g: QmpGreeting, raw: string) => void; reject: (err: Error) => void };
-  greeted: boolean;
-  /** Why the session is ending, when it was not the client's own disconnect(). */
-  endCause?: Error;
-  closed: Promise<void>;
+  description: string;
+  channel: QmpChannel | undefined;
+  /** Set while the handshake reads messages raw (before its first command). */
+  raw: RawReader | undefined;
+  /** The connect phase in progress (meaningful while connecting). */
+  phase: ConnectPhase;
+  /** Why the session ended, when it was not the client's own disconnect(). */
+  endCause: Error | undefined;
+  closed: Promise<void> | undefined;
 }
 
 export class QmpClient {
-  private readonly opts: Required<Omit<QmpClientOptions, 'trace' | 'log'>>;
+  private readonly opts: Required<Omit<QmpClientOptions, 'trace' | 'log' | 'dialect'>>;
+  private readonly dialect: QmpDialect;
   private readonly traceFn: QmpClientOptions['trace'];
   private readonly logFn: QmpClientOptions['log'];
 
@@ -147,6 +184,8 @@ export class QmpClient {
   private oobEnabledValue = false;
   private schema: OobSchema | undefined;
   private connectAbort: AbortController | undefined;
+  /** The channel close of the last session, while it is in progress. */
+  private closing: Promise<void> | undefined;
 
   private idCounter = 0;
   /** Every command with an id that is reserved: queued, on the wire, or abandoned with its reply still due. */
@@ -157,24 +196,28 @@ export class QmpClient {
   private idlessOwner: string | undefined;
   private idlessFollowUps = 0;
 
-  private seq = 0;
-  private readonly history: QmpEventRecord[] = [];
-  private readonly eventListeners = new Set<(e: QmpEventRecord) => void>();
-  private readonly waiters = new Set<EventWaiter>();
+  private readonly events: EventLog;
   private readonly stateListeners = new Set<(s: QmpState) => void>();
   private readonly disconnectListeners = new Set<(err?: Error) => void>();
+  private readonly backlogListeners = new Set<(b: InBandBacklog) => void>();
 
   constructor(options: QmpClientOptions = {}) {
     this.opts = {
       enableOob: options.enableOob ?? true,
       greetingTimeoutMs: options.greetingTimeoutMs ?? 4000,
+      negotiationTimeoutMs: options.negotiationTimeoutMs ?? 4000,
       connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
       maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+      maxMessageDepth: options.maxMessageDepth ?? DEFAULT_MAX_MESSAGE_DEPTH,
       inBandWindow: Math.max(1, options.inBandWindow ?? 7),
       eventHistory: Math.max(0, options.eventHistory ?? 1000),
+      eventHistoryBytes: Math.max(0, options.eventHistoryBytes ?? 4 * 1024 * 1024),
     };
+    this.dialect = options.dialect ?? qmpDialect;
     this.traceFn = options.trace;
     this.logFn = options.log;
+    this.events = new EventLog({ maxEvents: this.opts.eventHistory, maxBytes: this.opts.eventHistoryBytes },
+      (err) => this.listenerThrew(err));
   }
 
   // ---- state -------------------------------------------------------------------------------------------
@@ -206,10 +249,17 @@ export class QmpClient {
   /**
    * Called once when a running session ends: with no argument after disconnect(), with the reason
    * (DisconnectedError for EOF or a socket error, a ProtocolError when QEMU sent something unreadable) otherwise.
+   * The client is idle again when it runs, so a listener may reconnect.
    */
   onDisconnect(listener: (err?: Error) => void): Disposable {
     this.disconnectListeners.add(listener);
     return { dispose: () => this.disconnectListeners.delete(listener) };
+  }
+
+  /** Called whenever the in-band queue in the client grows or shrinks (the window is full). */
+  onBacklogChange(listener: (backlog: InBandBacklog) => void): Disposable {
+    this.backlogListeners.add(listener);
+    return { dispose: () => this.backlogListeners.delete(listener) };
   }
 
   /** Enables the allow-oob check before sending (`undefined` turns it off). */
@@ -217,148 +267,256 @@ export class QmpClient {
     this.schema = schema;
   }
 
-  private setState(state: QmpState): void {
-    if (this.stateValue === state) return;
-    this.stateValue = state;
-    for (const l of [...this.stateListeners]) this.safeCall(() => l(state));
+  /** How many in-band commands QEMU has not answered, how many wait in the client, and since when. */
+  inBandBacklog(): InBandBacklog {
+    let oldest: number | undefined;
+    for (const p of this.pending.values()) {
+      if (!p.oob && p.where !== 'queued' && (oldest === undefined || p.sentAt < oldest)) oldest = p.sentAt;
+    }
+    return { onWire: this.inBandOnWire, queued: this.queue.length, oldestSentAt: oldest };
+  }
+
+  private transition(to: QmpState): void {
+    const from = this.stateValue;
+    if (from === to) return;
+    if (!QMP_TRANSITIONS[from].includes(to)) throw new Error(`QmpClient: internal error, no transition ${from} → ${to}`);
+    this.stateValue = to;
+    for (const l of [...this.stateListeners]) this.safeCall(() => l(to));
+  }
+
+  private requireState(call: keyof typeof QMP_ACCEPTS, what: string): StateError | undefined {
+    const ok = QMP_ACCEPTS[call] as readonly QmpState[];
+    if (ok.includes(this.stateValue)) return undefined;
+    return new StateError(`${what} needs state ${ok.join(' or ')}, not ${this.stateValue}`);
   }
 
   // ---- connect / disconnect ----------------------------------------------------------------------------
 
   /**
-   * Opens the socket, checks the greeting and negotiates capabilities (enabling `oob` when offered and
-   * enableOob is set). Needs state 'idle' (else StateError). Rejects with ConnectError (socket, timeout,
-   * cancelled, negotiation refused), GreetingTimeoutError (no greeting: monitor probably busy) or
-   * BadGreetingError; every failure returns the client to 'idle'.
+   * Opens the channel (a socket for an address, or what `target` opens), runs the dialect's handshake (for
+   * QMP: checks the greeting and negotiates capabilities, enabling `oob` when offered and enableOob is set).
+   * Accepts state 'idle' only (else StateError). Every phase is bounded (connectTimeoutMs, greetingTimeoutMs,
+   * negotiationTimeoutMs). Rejects with ConnectError (its `phase` says where: socket refused/timed out,
+   * cancelled, negotiation refused, EOF during the handshake), GreetingTimeoutError, NegotiationTimeoutError,
+   * or a ProtocolError (BadGreetingError, …); every failure returns the client to 'idle'.
    */
-  async connect(address: QmpAddress, options: ConnectOptions = {}): Promise<void> {
-    if (this.stateValue !== 'idle') throw new StateError(`connect() needs state idle, not ${this.stateValue}`);
-    this.setState('connecting');
+  async connect(target: QmpAddress | ChannelOpener, options: ConnectOptions = {}): Promise<void> {
+    const refused = this.requireState('connect', 'connect()');
+    if (refused) throw refused;
+    this.transition('connecting');
     const abort = new AbortController();
     this.connectAbort = abort;
     const signal = options.signal ? AbortSignal.any([options.signal, abort.signal]) : abort.signal;
-    const where = formatAddress(address);
+    const opener = typeof target === 'function' ? target : socketChannelOpener(target);
+    const session: Session = {
+      description: typeof target === 'function' ? 'the channel' : formatAddress(target),
+      channel: undefined, raw: { queue: [], waiter: undefined }, phase: 'connect', endCause: undefined, closed: undefined,
+    };
+    this.session = session;
+    this.greetingValue = undefined;
     try {
-      const socket = await connectSocket(address, { timeoutMs: this.opts.connectTimeoutMs, signal });
-      if (signal.aborted) {
-        socket.destroy();
-        throw new ConnectError(`Connecting to ${where} was cancelled`, { cause: signal.reason });
+      const channel = await this.openChannel(opener, session, signal);
+      if (this.session !== session || signal.aborted) {
+        void channel.close().catch(() => undefined);
+        throw this.cancelled(session, signal);
       }
-      const session = this.attach(socket, where);
-      const greeting = await this.waitForGreeting(session, signal);
-      this.greetingValue = greeting;
-      const offered = greeting.QMP.capabilities.includes('oob');
-      const enable = offered && this.opts.enableOob ? ['oob'] : [];
-      const reply = await this.dispatch(
-        { execute: 'qmp_capabilities', ...(enable.length ? { arguments: { enable } } : {}) }, { signal });
-      if (!reply.ok) {
-        throw new ConnectError(`Capabilities negotiation with ${where} failed: ${reply.error.class}: ${reply.error.desc}`,
-          { sent: reply.sent, received: reply.raw });
-      }
-      this.oobEnabledValue = enable.length > 0;
-      this.setState('running');
-      this.log('info', `Connected to ${where} (QEMU ${this.describeVersion()}, oob ${this.oobEnabledValue ? 'on' : 'off'})`);
+      session.channel = channel;
+      session.description = channel.description;
+      channel.start({
+        message: (text, value) => this.onMessage(session, text, value),
+        ended: (err) => this.onChannelEnded(session, err),
+      });
+      const result = await this.dialect.handshake(this.handshakeContext(session, signal));
+      if (this.session !== session) throw session.endCause ?? this.cancelled(session, signal);
+      session.raw = undefined;
+      this.greetingValue = result.greeting;
+      this.oobEnabledValue = result.oob;
+      this.transition('running');
+      this.log('info', `Connected to ${session.description} (${this.describeVersion()}, oob ${this.oobEnabledValue ? 'on' : 'off'})`);
     } catch (err) {
-      // Roll back to idle unless disconnect() already did (and a new connect() may have begun since).
-      if (this.connectAbort === abort) this.endSession(undefined, false);
-      if (err instanceof ConnectError || err instanceof ProtocolError) throw err;
-      if (signal.aborted) throw new ConnectError(`Connecting to ${where} was cancelled`, { cause: signal.reason });
-      const why = err instanceof Error ? err.message : String(err);
-      throw new ConnectError(`Connecting to ${where} failed during the handshake: ${why}`, { cause: err });
+      // Roll back to idle unless disconnect() or the channel's end already did.
+      if (this.session === session) this.teardown(session, undefined, false);
+      throw this.connectFailure(session, signal, err);
     } finally {
       if (this.connectAbort === abort) this.connectAbort = undefined;
     }
   }
 
-  /**
-   * Ends the session: every queued and in-flight command is rejected at once with DisconnectedError and
-   * onDisconnect listeners run. Cancels a connect() in progress. Resolves when the socket is closed.
-   */
-  async disconnect(): Promise<void> {
-    if (this.stateValue === 'idle') return;
-    if (this.stateValue === 'connecting') {
-      this.connectAbort?.abort(new Error('disconnect() called'));
-      const s = this.session;
-      if (s) { this.endSession(undefined, false); await s.closed; }
-      return;
+  /** The connect phase: the opener, bounded by connectTimeoutMs even if the opener ignores its own timeout. */
+  private openChannel(opener: ChannelOpener, session: Session, signal: AbortSignal): Promise<QmpChannel> {
+    const timeoutMs = this.opts.connectTimeoutMs;
+    return new Promise<QmpChannel>((resolve, reject) => {
+      let settled = false;
+      const timer = setTimeout(() => {
+        settled = true;
+        reject(new ConnectError(`Connecting to ${session.description} timed out after ${timeoutMs} ms (connect phase)`, { phase: 'connect' }));
+      }, clampTimer(timeoutMs));
+      opener({ timeoutMs, signal, maxMessageBytes: this.opts.maxMessageBytes, maxMessageDepth: this.opts.maxMessageDepth }).then((channel) => {
+        clearTimeout(timer);
+        if (settled) { void channel.close().catch(() => undefined); return; }
+        settled = true;
+        resolve(channel);
+      }, (err: unknown) => {
+        clearTimeout(timer);
+        if (settled) return;
+        settled = true;
+        reject(err instanceof Error ? err : new Error(String(err)));
+      });
+    });
+  }
+
+  private cancelled(session: Session, signal: AbortSignal): ConnectError {
+    return new ConnectError(`Connecting to ${session.description} was cancelled (${session.phase} phase)`,
+      { cause: signal.reason, phase: session.phase });
+  }
+
+  /** The error connect() rejects with, given what went wrong. */
+  private connectFailure(session: Session, signal: AbortSignal, err: unknown): Error {
+    if (err instanceof ConnectError || err instanceof ProtocolError) return err;
+    const cause = session.endCause;
+    if (cause instanceof ProtocolError) return cause;
+    if (signal.aborted) return this.cancelled(session, signal);
+    if (cause instanceof DisconnectedError) {
+      const when = session.phase === 'greeting' ? 'before sending a greeting' : `during the ${session.phase} phase`;
+      return new ConnectError(`${session.description} closed the connection ${when} (${cause.message})`,
+        { cause, phase: session.phase });
     }
-    const s = this.session;
-    if (this.stateValue === 'disconnecting') { await s?.closed; return; }
-    this.setState('disconnecting');
-    this.endSession(undefined, true);
-    await s?.closed;
+    const why = err instanceof Error ? err.message : String(err);
+    return new ConnectError(`Connecting to ${session.description} failed during the ${session.phase} phase: ${why}`,
+      { cause: err, phase: session.phase });
   }
 
-  private attach(socket: net.Socket, address: string): Session {
-    let closedResolve!: () => void;
-    const closed = new Promise<void>((r) => { closedResolve = r; });
-    const session: Session = {
-      socket, address, greeted: false, closed,
-      reader: new JsonObjectReader({ maxMessageBytes: this.opts.maxMessageBytes }),
+  private handshakeContext(session: Session, signal: AbortSignal): HandshakeContext {
+    return {
+      description: session.description,
+      enableOob: this.opts.enableOob,
+      nextMessage: (phase) => this.nextRaw(session, phase, signal),
+      sendRaw: (text) => {
+        if (this.session !== session) return;
+        this.trace('->', text);
+        session.channel?.send(text);
+      },
+      command: async (input, phase) => {
+        if (this.session !== session) throw session.endCause ?? this.cancelled(session, signal);
+        session.phase = phase;
+        if (session.raw && session.raw.queue.length > 0) {
+          this.log('warn', `Dropped ${session.raw.queue.length} unread message(s) before the handshake's first command`);
+        }
+        session.raw = undefined;
+        const ms = this.phaseBound(phase);
+        try {
+          return await this.dispatch(input, { timeoutMs: ms, signal });
+        } catch (err) {
+          if (err instanceof CommandTimeoutError) throw this.phaseTimeout(session, phase, ms);
+          throw err;
+        }
+      },
     };
-    this.session = session;
-    socket.on('data', (chunk: Buffer) => { if (this.session === session) this.onData(session, chunk); });
-    socket.on('error', (err) => {
-      if (this.session === session && !session.endCause) {
-        session.endCause = new DisconnectedError(`Connection to ${address} failed: ${err.message}`, { cause: err });
-      }
-    });
-    socket.on('close', () => {
-      closedResolve();
-      if (this.session === session) {
-        const cause = session.endCause ?? new DisconnectedError(`QEMU closed the connection (${address})`);
-        this.endSession(cause, true);
-      }
-    });
-    return session;
   }
 
-  private waitForGreeting(session: Session, signal: AbortSignal): Promise<QmpGreeting> {
-    return new Promise<QmpGreeting>((resolve, reject) => {
-      const timeoutMs = this.opts.greetingTimeoutMs;
+  private phaseBound(phase: ConnectPhase): number {
+    return phase === 'greeting' ? this.opts.greetingTimeoutMs
+      : phase === 'negotiation' ? this.opts.negotiationTimeoutMs : this.opts.connectTimeoutMs;
+  }
+
+  private phaseTimeout(session: Session, phase: ConnectPhase, ms: number): ConnectError {
+    if (phase === 'greeting') return new GreetingTimeoutError(session.description, ms);
+    if (phase === 'negotiation') return new NegotiationTimeoutError(session.description, ms);
+    return new ConnectError(`Connecting to ${session.description} timed out after ${ms} ms (connect phase)`, { phase });
+  }
+
+  private nextRaw(session: Session, phase: ConnectPhase, signal: AbortSignal): Promise<{ text: string; value: unknown }> {
+    if (this.session !== session) return Promise.reject(session.endCause ?? this.cancelled(session, signal));
+    session.phase = phase;
+    const raw = session.raw ??= { queue: [], waiter: undefined };
+    const ready = raw.queue.shift();
+    if (ready) return Promise.resolve(ready);
+    if (raw.waiter) return Promise.reject(new Error('nextMessage() called again before the previous one settled'));
+    const ms = this.phaseBound(phase);
+    return new Promise((resolve, reject) => {
       const done = (): void => {
         clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
-        session.greetingWaiter = undefined;
+        raw.waiter = undefined;
       };
-      const onAbort = (): void => {
-        done();
-        reject(new ConnectError(`Connecting to ${session.address} was cancelled`, { cause: signal.reason }));
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new GreetingTimeoutError(session.address, timeoutMs));
-      }, timeoutMs);
+      const onAbort = (): void => { done(); reject(this.cancelled(session, signal)); };
+      const timer = setTimeout(() => { done(); reject(this.phaseTimeout(session, phase, ms)); }, clampTimer(ms));
       signal.addEventListener('abort', onAbort, { once: true });
-      session.greetingWaiter = {
-        resolve: (g) => { done(); resolve(g); },
+      raw.waiter = {
+        resolve: (m) => { done(); resolve(m); },
         reject: (e) => { done(); reject(e); },
       };
     });
   }
 
   /**
-   * Tears the session down: rejects everything outstanding, resets the reader, closes the socket and
-   * returns to 'idle'. `cause` is the reason given to onDisconnect listeners (undefined after disconnect());
-   * `notify` is false for a failed connect, which never was a running session.
+   * Ends the session: every queued and in-flight command is rejected at once with DisconnectedError and
+   * onDisconnect listeners run. Cancels a connect() in progress. Resolves when the channel is closed
+   * (bounded: a channel that does not close within connectTimeoutMs is left behind).
    */
-  private endSession(cause: Error | undefined, notify: boolean): void {
+  async disconnect(): Promise<void> {
     const session = this.session;
-    const wasRunning = this.stateValue === 'running' || this.stateValue === 'disconnecting';
+    if (this.stateValue === 'disconnecting' || !session) {
+      await this.bounded(this.closing);
+      return;
+    }
+    if (this.stateValue === 'connecting') {
+      this.connectAbort?.abort(new Error('disconnect() called'));
+      if (this.session === session) this.teardown(session, undefined, false);
+    } else if (this.stateValue === 'running') {
+      this.teardown(session, undefined, true);
+    }
+    await this.bounded(session.closed);
+    if (this.session === undefined && (this.stateValue as QmpState) === 'disconnecting') this.transition('idle');
+  }
+
+  private bounded(p: Promise<void> | undefined): Promise<void> {
+    if (!p) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, clampTimer(this.opts.connectTimeoutMs));
+      timer.unref?.();
+      p.then(() => { clearTimeout(timer); resolve(); }, () => { clearTimeout(timer); resolve(); });
+    });
+  }
+
+  /** The channel ended by itself (EOF, reset, framing error). */
+  private onChannelEnded(session: Session, err: Error): void {
+    if (this.session !== session) return;
+    if (err instanceof ProtocolError) this.log('error', err.message);
+    this.teardown(session, err, true);
+  }
+
+  /** Ends the session because the server sent something a client cannot accept. */
+  private failProtocol(session: Session, err: ProtocolError): void {
+    this.log('error', err.message);
+    this.teardown(session, err, true);
+  }
+
+  /**
+   * Tears the session down: rejects everything outstanding, closes the channel and returns to 'idle'
+   * (through 'disconnecting' when it was running). `cause` is the reason given to onDisconnect listeners
+   * (undefined after disconnect()). After disconnect() the state stays 'disconnecting' until the channel closed.
+   */
+  private teardown(session: Session, cause: Error | undefined, notify: boolean): void {
+    if (this.session !== session) return;
+    session.endCause ??= cause;
+    const wasRunning = this.stateValue === 'running';
+    if (wasRunning) this.transition('disconnecting');
     this.session = undefined;
     this.oobEnabledValue = false;
     this.idlessOwner = undefined;
-    if (session) {
-      session.reader.reset();
-      session.socket.destroy();
-      session.greetingWaiter?.reject(new ConnectError(
-        `${session.address} closed the connection before sending a greeting`, { cause }));
-    }
+    const channel = session.channel;
+    session.closed = channel ? channel.close().catch(() => undefined) : undefined;
+    this.closing = session.closed;
+    const rawWaiter = session.raw?.waiter;
+    session.raw = undefined;
+    rawWaiter?.reject(cause ?? new DisconnectedError('Disconnected by the client'));
+
     const err = cause instanceof DisconnectedError
       ? cause
-      : new DisconnectedError(cause ? `The QMP session ended: ${cause.message}` : 'Disconnected by the client',
-        { cause });
+      : new DisconnectedError(cause ? `The QMP session ended: ${cause.message}` : 'Disconnected by the client', { cause });
     const pending = [...this.pending.values()];
+    const hadQueue = this.queue.length > 0;
     this.pending.clear();
     this.queue.length = 0;
     this.inBandOnWire = 0;
@@ -367,26 +525,20 @@ export class QmpClient {
       this.clearPendingHooks(p);
       p.reject(new DisconnectedError(`${p.command}: ${err.message}`, { sent: p.sent, cause: err.cause ?? cause }));
     }
-    for (const w of [...this.waiters]) {
-      this.waiters.delete(w);
-      w.cleanup();
-      w.reject(new DisconnectedError(`Waiting for an event: ${err.message}`, { cause: err.cause ?? cause }));
+    this.events.failWaiters(err.message, err.cause ?? cause);
+    if (hadQueue) this.backlogChanged();
+    if (wasRunning && cause) {
+      // The other side ended it: nothing is left to wait for.
+      this.transition('idle');
+    } else if (wasRunning) {
+      void this.bounded(session.closed).then(() => { if (this.session === undefined && this.stateValue === 'disconnecting') this.transition('idle'); });
+    } else {
+      this.transition('idle');
     }
-    this.setState('idle');
     if (notify && wasRunning) {
       if (cause) this.log('warn', `Session ended: ${cause.message}`);
       for (const l of [...this.disconnectListeners]) this.safeCall(() => l(cause));
     }
-  }
-
-  /** Ends the session because QEMU sent something a client cannot accept. */
-  private failProtocol(session: Session, err: ProtocolError): void {
-    this.log('error', err.message);
-    if (session.greetingWaiter) {
-      session.greetingWaiter.reject(err);
-    }
-    session.endCause = err;
-    this.endSession(err, true);
   }
 
   // ---- commands ----------------------------------------------------------------------------------------
@@ -404,12 +556,14 @@ export class QmpClient {
   }
 
   /**
-   * Sends a command and resolves with QEMU's reply, success or error alike. Rejects, before anything is
-   * sent, with StateError (not running), TypeError (neither or both of execute/exec-oob, an idText that is
-   * not JSON, uses the reserved prefix or is already in flight), RangeError (nested deeper than QEMU
-   * accepts) or OobRefusedError (OOB not negotiated, or the schema says the command has no allow-oob);
-   * later with CommandTimeoutError, CommandCancelledError or DisconnectedError.
-   * In-band commands beyond inBandWindow wait in the client; out-of-band commands are written at once.
+   * Sends a command and resolves with QEMU's reply, success or error alike. Accepts state 'running' only.
+   * Rejects, before anything is sent, with StateError (not running), TypeError (neither or both of
+   * execute/exec-oob, an idText that is not JSON, uses the reserved prefix or is already in flight),
+   * RangeError (nested deeper than QEMU accepts) or OobRefusedError (OOB not negotiated, or the schema says
+   * the command has no allow-oob); later with CommandTimeoutError (QueuedCommandTimeoutError when it was
+   * never sent because QEMU had not answered the earlier in-band commands), CommandCancelledError or
+   * DisconnectedError. In-band commands beyond inBandWindow wait in the client (see inBandBacklog());
+   * out-of-band commands are written at once. Cancelling a queued command removes it without sending.
    */
   send(input: CommandInput, options: CommandOptions = {}): Promise<CommandReply> {
     if (this.stateValue !== 'running') {
@@ -454,7 +608,18 @@ export class QmpClient {
 
     let sent = (oob ? '{"exec-oob":' : '{"execute":') + JSON.stringify(name);
     if (input.argumentsText !== undefined) sent += ',"arguments":' + input.argumentsText;
-    else if (input.arguments !== undefined) sent += ',"arguments":' + JSON.stringify(input.arguments);
+    else if (input.arguments !== undefined) {
+      let args: string;
+      try {
+        args = JSON.stringify(input.arguments);
+      } catch (err) {
+        if (err instanceof RangeError) {
+          throw new RangeError(`${name}: the command is nested deeper than QEMU accepts (${QEMU_MAX_NESTING} levels)`);
+        }
+        throw err;
+      }
+      sent += ',"arguments":' + args;
+    }
     sent += ',"id":' + idText + '}';
     if (sent.length > 2 * QEMU_MAX_NESTING && nestingDepth(sent) > QEMU_MAX_NESTING) {
       throw new RangeError(`${name}: the command is nested deeper than QEMU accepts (${QEMU_MAX_NESTING} levels)`);
@@ -466,20 +631,26 @@ export class QmpClient {
     }
     return new Promise<CommandReply>((resolve, reject) => {
       const p: Pending = {
-        key, idText, command: name, oob, sent, where: 'queued', resolve, reject,
+        key, idText, command: name, oob, sent, where: 'queued', sentAt: 0, resolve, reject,
         timer: undefined, signal, onAbort: undefined,
       };
       this.pending.set(key, p);
       if (options.timeoutMs !== undefined) {
         const ms = options.timeoutMs;
-        p.timer = setTimeout(() => this.giveUp(p, new CommandTimeoutError(name, ms, { sent })), ms);
+        p.timer = setTimeout(() => this.giveUp(p, p.where === 'queued'
+          ? new QueuedCommandTimeoutError(name, ms, this.inBandOnWire, this.oldestAge(), { sent })
+          : new CommandTimeoutError(name, ms, { sent })), clampTimer(ms));
       }
       if (signal) {
         p.onAbort = () => this.giveUp(p, new CommandCancelledError(`${name}: cancelled`, { sent, cause: signal.reason }));
         signal.addEventListener('abort', p.onAbort, { once: true });
       }
-      if (oob || this.inBandOnWire < this.opts.inBandWindow) this.write(p);
-      else this.queue.push(p);
+      if (oob || this.inBandOnWire < this.opts.inBandWindow) {
+        this.write(p);
+      } else {
+        this.queue.push(p);
+        this.backlogChanged();
+      }
     });
   }
 
@@ -494,15 +665,28 @@ export class QmpClient {
     if (def && !def.allowOob) throw new OobRefusedError(name, 'its schema does not have allow-oob');
   }
 
+
+  private oldestAge(): number | undefined {
+    const oldest = this.inBandBacklog().oldestSentAt;
+    return oldest === undefined ? undefined : Date.now() - oldest;
+  }
+
+  private backlogChanged(): void {
+    if (this.backlogListeners.size === 0) return;
+    const b = this.inBandBacklog();
+    for (const l of [...this.backlogListeners]) this.safeCall(() => l(b));
+  }
+
   private write(p: Pending): void {
-    const session = this.session;
-    if (!session) return;
+    const channel = this.session?.channel;
+    if (!channel) return;
     p.where = 'wire';
+    p.sentAt = Date.now();
     if (!p.oob) this.inBandOnWire++;
     this.trace('->', p.sent);
     // No delimiter: QEMU's streaming lexer ends a command at its closing brace, and each extra byte costs
     // round-trip time because QEMU reads one byte per recvmsg().
-    session.socket.write(p.sent);
+    channel.send(p.sent);
   }
 
   /** Timeout or abort: a queued command is forgotten; a written one keeps its id until its reply comes. */
@@ -513,6 +697,7 @@ export class QmpClient {
       this.pending.delete(p.key);
       const i = this.queue.indexOf(p);
       if (i >= 0) this.queue.splice(i, 1);
+      this.backlogChanged();
     } else {
       p.where = 'abandoned';
     }
@@ -533,102 +718,75 @@ export class QmpClient {
     if (!p.oob) {
       this.inBandOnWire--;
       if (this.queue.length > 0 && this.inBandOnWire < this.opts.inBandWindow) {
-        const socket = this.session?.socket;
-        socket?.cork();
+        const channel = this.session?.channel;
+        channel?.cork?.();
         while (this.queue.length > 0 && this.inBandOnWire < this.opts.inBandWindow) {
           this.write(this.queue.shift() as Pending);
         }
-        socket?.uncork();
+        channel?.uncork?.();
+        this.backlogChanged();
       }
     }
   }
 
   // ---- receiving ---------------------------------------------------------------------------------------
 
-  private onData(session: Session, chunk: Buffer): void {
-    // Fast path: QEMU's compact output is one `{…}\r\n` per message, often several per read when commands
-    // are pipelined. While no object is partly read, each line that starts with `{` and that JSON.parse
-    // accepts is exactly one message, so the byte scan is only needed from the first line that is not
-    // (a pretty-printed object, or a message cut by the read); the rest goes to the streaming reader.
-    let from = 0;
-    if (session.reader.idle) {
-      const n = chunk.length;
-      while (from < n && chunk[from] === 0x7b) {
-        const nl = chunk.indexOf(0x0a, from);
-        if (nl < 0 || nl - from > this.opts.maxMessageBytes) break;
-        const end = chunk[nl - 1] === 0x0d ? nl - 1 : nl;
-        if (chunk[end - 1] !== 0x7d) break;
-        const text = chunk.toString('utf8', from, end);
-        let value: unknown;
-        try { value = JSON.parse(text); } catch { break; }
-        this.onMessage(session, text, value);
-        if (this.session !== session) return;
-        from = nl + 1;
-      }
-      if (from >= n) return;
-    }
-    if (from > 0) chunk = chunk.subarray(from);
-    let texts: string[];
-    try {
-      texts = session.reader.push(chunk);
-    } catch (err) {
-      this.failProtocol(session, err instanceof ProtocolError ? err : new MalformedMessageError(String(err)));
-      return;
-    }
-    for (const text of texts) {
-      if (this.session !== session) return;
-      let value: unknown;
-      try {
-        value = JSON.parse(text);
-      } catch (err) {
-        this.trace('<-', text);
-        this.failProtocol(session, new MalformedMessageError(`QEMU sent invalid JSON: ${(err as Error).message}`, { received: text }));
-        return;
-      }
-      this.onMessage(session, text, value);
-    }
-  }
-
   private onMessage(session: Session, text: string, msg: unknown): void {
+    if (this.session !== session) return;
     this.trace('<-', text);
+    const raw = session.raw;
+    if (raw) {
+      // The handshake reads raw (e.g. the greeting): nothing is routed.
+      if (raw.waiter) raw.waiter.resolve({ text, value: msg });
+      else if (raw.queue.length < MAX_RAW_BACKLOG) raw.queue.push({ text, value: msg });
+      else this.failProtocol(session, new MalformedMessageError(`${session.description} sent ${MAX_RAW_BACKLOG} messages during the handshake without being asked`, { received: text.slice(0, 2000) }));
+      return;
+    }
     if (!isObject(msg)) {
-      this.failProtocol(session, new MalformedMessageError('QEMU sent a message that is not a JSON object', { received: text }));
+      this.failProtocol(session, new MalformedMessageError('The server sent a message that is not a JSON object', { received: clip(text) }));
       return;
     }
-    if (!session.greeted) {
-      if (!isGreeting(msg)) {
-        this.failProtocol(session, new BadGreetingError('The first message was not a QMP greeting', { received: text }));
-        return;
+    // Routing order: events first, then replies by id, then the id-less rule. Anything QEMU would never
+    // send (see docs/protocol.md, "Routing") ends the session: a client cannot know what it meant.
+    const event = msg['event'];
+    const hasReturn = 'return' in msg;
+    const hasError = 'error' in msg;
+    if (event !== undefined) {
+      if (typeof event !== 'string') {
+        this.failProtocol(session, new MalformedMessageError('The server sent an event whose name is not a string', { received: clip(text) }));
+      } else if (hasReturn || hasError || 'id' in msg) {
+        this.failProtocol(session, new MalformedMessageError('The server sent a message that is both an event and a reply', { received: clip(text) }));
+      } else {
+        this.events.add(text, msg);
       }
-      session.greeted = true;
-      session.greetingWaiter?.resolve(msg, text);
       return;
     }
-    // Routing order: events first, then replies by id, then the id-less rule.
-    if (typeof msg['event'] === 'string') {
-      this.handleEvent(text, msg);
+    if (hasReturn === hasError) {
+      this.failProtocol(session, new MalformedMessageError(hasReturn
+        ? 'The server sent a reply with both "return" and "error"'
+        : 'The server sent a message that is neither a reply nor an event', { received: clip(text) }));
       return;
     }
-    const isReturn = 'return' in msg;
-    const isError = !isReturn && isObject(msg['error']);
-    if (!isReturn && !isError) {
-      this.log('warn', `Dropped a message that is neither event nor reply: ${text}`);
+    if (hasError && !isErrorObject(msg['error'])) {
+      this.failProtocol(session, new MalformedMessageError(
+        'The server sent an "error" that is not an object with string "class" and "desc"', { received: clip(text) }));
       return;
     }
     if (!('id' in msg)) {
-      this.onIdless(session, text, msg, isError);
+      this.onIdless(session, text, msg, hasError);
       return;
     }
     const key = replyKey(text, msg['id']);
     const p = key === undefined ? undefined : this.pending.get(key);
     this.idlessOwner = undefined;
     if (!p) {
-      this.log('warn', `Dropped a reply with unknown id ${key ?? '(unreadable)'}: ${text}`);
+      // qmp-spec: "Clients should drop all the responses that have an unknown id field."
+      this.log('warn', `Dropped a reply with unknown id ${key ?? '(unreadable)'}: ${clip(text)}`);
       return;
     }
     if (p.where === 'queued') {
-      // QEMU cannot answer what it was never sent; treat it as an unknown id.
-      this.log('warn', `Dropped a reply for ${p.command} that has not been sent yet: ${text}`);
+      // QEMU cannot answer what it was never sent: to the server this id is unknown.
+      this.log('warn', `Dropped a reply for ${p.command} that has not been sent yet: ${clip(text)}`);
       return;
     }
     const abandoned = p.where === 'abandoned';
@@ -641,13 +799,15 @@ export class QmpClient {
   }
 
   /**
-   * An error without id is QEMU's answer to input it could not parse as a command. The client only writes
-   * well-formed JSON (and refuses nesting QEMU rejects), so this is rare; it is given to the command that
-   * caused it when exactly one is on the wire, and otherwise cannot be matched and ends the session.
+   * A reply without id. The client always sends ids, so QEMU only does this for input it could not parse
+   * (an `error`): given to the command that caused it when exactly one is on the wire, otherwise it cannot be
+   * matched and ends the session (ServerParseError), as QEMU's own Python client does. A `return` without id
+   * is never QEMU's answer to this client and ends the session too.
    */
   private onIdless(session: Session, text: string, msg: Record<string, unknown>, isError: boolean): void {
     if (!isError) {
-      this.log('warn', `Dropped a reply without id (the client always sends ids): ${text}`);
+      this.failProtocol(session, new MalformedMessageError(
+        'The server sent a successful reply without id, but every command of this client has one', { received: clip(text) }));
       return;
     }
     if (this.idlessOwner !== undefined) {
@@ -655,122 +815,65 @@ export class QmpClient {
       // first follow-up is worth a warning.
       this.idlessFollowUps++;
       this.log(this.idlessFollowUps === 1 ? 'warn' : 'debug',
-        `Another id-less error after the one given to ${this.idlessOwner} (QEMU resyncing): ${text}`);
+        `Another id-less error after the one given to ${this.idlessOwner} (QEMU resyncing): ${clip(text)}`);
       return;
     }
-    const onWire = [...this.pending.values()].filter((p) => p.where !== 'queued');
-    if (onWire.length === 0) {
-      this.log('error', `QEMU reported an error without id while no command was outstanding: ${text}`);
+    let onWire = 0;
+    let owner: Pending | undefined;
+    for (const p of this.pending.values()) {
+      if (p.where !== 'queued') { onWire++; owner = p; }
+    }
+    if (onWire === 0 || !owner) {
+      this.log('error', `QEMU reported an error without id while no command was outstanding: ${clip(text)}`);
       return;
     }
-    if (onWire.length === 1) {
-      const p = onWire[0] as Pending;
-      const abandoned = p.where === 'abandoned';
-      this.idlessOwner = p.command;
+    if (onWire === 1) {
+      const abandoned = owner.where === 'abandoned';
+      this.idlessOwner = owner.command;
       this.idlessFollowUps = 0;
-      this.retire(p);
-      this.log('warn', `QEMU could not parse ${p.command} (error without id): ${text}`);
-      if (!abandoned) p.resolve(toReply(p, text, msg));
+      this.retire(owner);
+      this.log('warn', `QEMU could not parse ${owner.command} (error without id): ${clip(text)}`);
+      if (!abandoned) owner.resolve(toReply(owner, text, msg));
       return;
     }
     this.failProtocol(session, new ServerParseError(
-      `QEMU reported a parse error without id while ${onWire.length} commands were outstanding, so it cannot be ` +
-      `matched to one; the session was closed: ${text}`, { received: text }));
+      `QEMU reported a parse error without id while ${onWire} commands were outstanding, so it cannot be ` +
+      `matched to one; the session was closed: ${clip(text)}`, { received: clip(text) }));
   }
 
   // ---- events ------------------------------------------------------------------------------------------
 
-  private handleEvent(text: string, msg: Record<string, unknown>): void {
-    const ts = isObject(msg['timestamp']) ? msg['timestamp'] : {};
-    const record: QmpEventRecord = {
-      seq: ++this.seq,
-      event: msg['event'] as string,
-      timestamp: {
-        seconds: typeof ts['seconds'] === 'number' ? ts['seconds'] : 0,
-        microseconds: typeof ts['microseconds'] === 'number' ? ts['microseconds'] : 0,
-      },
-      raw: text,
-    };
-    if (isObject(msg['data'])) record.data = msg['data'];
-    if (this.opts.eventHistory > 0) {
-      this.history.push(record);
-      if (this.history.length > this.opts.eventHistory) this.history.shift();
-    }
-    for (const l of [...this.eventListeners]) this.safeCall(() => l(record));
-    for (const w of [...this.waiters]) {
-      let match: boolean;
-      try {
-        match = w.predicate(record);
-      } catch (err) {
-        this.waiters.delete(w);
-        w.cleanup();
-        w.reject(err instanceof Error ? err : new Error(String(err)));
-        continue;
-      }
-      if (match) {
-        this.waiters.delete(w);
-        w.cleanup();
-        w.resolve(record);
-      }
-    }
-  }
-
   onEvent(listener: (event: QmpEventRecord) => void): Disposable {
-    this.eventListeners.add(listener);
-    return { dispose: () => this.eventListeners.delete(listener) };
+    return this.events.onEvent(listener);
   }
 
-  /** The events kept so far (at most eventHistory), oldest first. */
+  /** The events kept so far (at most eventHistory events and eventHistoryBytes bytes), oldest first. */
   eventHistory(): QmpEventRecord[] {
-    return [...this.history];
+    return this.events.history();
   }
 
   /** The seq of the last event seen (0 before any); pass it as `after` to waitForEvent. */
   eventCursor(): number {
-    return this.seq;
+    return this.events.cursor();
   }
 
   /**
    * Resolves with the first event after the cursor that matches. History is searched first, so an event
    * that arrived between eventCursor() and this call (e.g. before the reply of the command that caused it)
-   * is not missed. Rejects with EventTimeoutError, CommandCancelledError (signal), DisconnectedError
-   * (session ended while waiting) or StateError (not running and nothing in history).
+   * is not missed. Rejects with EventsDroppedError (events after the cursor fell out of the bounded
+   * history), EventTimeoutError, CommandCancelledError (signal), DisconnectedError (session ended while
+   * waiting) or StateError (not running and nothing in history).
    */
   waitForEvent(predicate: (event: QmpEventRecord) => boolean, options: WaitForEventOptions): Promise<QmpEventRecord> {
-    const after = options.after ?? this.seq;
-    for (const r of this.history) {
-      if (r.seq > after && predicate(r)) return Promise.resolve(r);
-    }
-    if (this.stateValue !== 'running') {
-      return Promise.reject(new StateError(`Cannot wait for an event while ${this.stateValue}`));
-    }
-    const signal = options.signal;
-    if (signal?.aborted) return Promise.reject(new CommandCancelledError('Waiting for an event was cancelled', { cause: signal.reason }));
-    return new Promise<QmpEventRecord>((resolve, reject) => {
-      const onAbort = (): void => {
-        this.waiters.delete(waiter);
-        waiter.cleanup();
-        reject(new CommandCancelledError('Waiting for an event was cancelled', { cause: signal?.reason }));
-      };
-      const timer = setTimeout(() => {
-        this.waiters.delete(waiter);
-        waiter.cleanup();
-        reject(new EventTimeoutError(options.timeoutMs));
-      }, options.timeoutMs);
-      const waiter: EventWaiter = {
-        predicate, resolve, reject,
-        cleanup: () => { clearTimeout(timer); signal?.removeEventListener('abort', onAbort); },
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiters.add(waiter);
-    });
+    return this.events.wait(predicate, options,
+      () => this.requireState('waitForEvent', 'Waiting for an event'));
   }
 
   // ---- helpers -----------------------------------------------------------------------------------------
 
   private describeVersion(): string {
     const v = this.version;
-    return v ? `${v.major}.${v.minor}.${v.micro}` : 'unknown';
+    return v ? `QEMU ${v.major}.${v.minor}.${v.micro}` : `dialect ${this.dialect.name}`;
   }
 
   private trace(dir: TraceDirection, text: string): void {
@@ -786,11 +889,27 @@ export class QmpClient {
     try {
       fn();
     } catch (err) {
-      if (this.logFn) {
-        try { this.logFn('error', `A listener threw: ${err instanceof Error ? err.message : String(err)}`); } catch { /* nothing left to tell */ }
-      }
+      this.listenerThrew(err);
     }
   }
+
+  private listenerThrew(err: unknown): void {
+    if (this.logFn) {
+      try { this.logFn('error', `A listener threw: ${err instanceof Error ? err.message : String(err)}`); } catch { /* nothing left to tell */ }
+    }
+  }
+}
+
+function clampTimer(ms: number): number {
+  return Math.min(Math.max(0, ms), MAX_TIMER_MS);
+}
+
+function clip(text: string): string {
+  return text.length > 2000 ? text.slice(0, 2000) + '…' : text;
+}
+
+function isErrorObject(e: unknown): boolean {
+  return isObject(e) && typeof e['class'] === 'string' && typeof e['desc'] === 'string';
 }
 
 /**

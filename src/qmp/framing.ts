@@ -3,13 +3,22 @@
 // split a message anywhere (even inside a UTF-8 sequence) or deliver several in one chunk. The reader only
 // tracks brace/bracket depth and string/escape state on bytes; every byte that matters here is ASCII, so a
 // multibyte UTF-8 sequence can never be mistaken for one, and text is decoded only once an object is whole.
-import { MalformedMessageError, OversizedMessageError } from './errors';
+//
+// Two bytes are special between and inside objects (outside strings): 0xFF, which can never occur in UTF-8
+// text, is the guest agent's resynchronisation sentinel (`guest-sync-delimited`): it drops any partial
+// object and starts afresh; and nesting deeper than maxDepth is refused (QEMU never emits more than its
+// MAX_NESTING of 1024, and a deeper value would overflow the stack of whatever recursive code meets it next).
+import { DeepMessageError, MalformedMessageError, OversizedMessageError } from './errors';
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+/** QEMU's json-streamer.c MAX_NESTING; also the default depth limit for what we accept. */
+export const DEFAULT_MAX_MESSAGE_DEPTH = 1024;
 
 export interface JsonObjectReaderOptions {
   /** A message larger than this throws OversizedMessageError (the session must end). Default 16 MiB. */
   maxMessageBytes?: number;
+  /** A message nested deeper than this throws DeepMessageError. Default 1024. */
+  maxDepth?: number;
 }
 
 const LBRACE = 0x7b;
@@ -18,9 +27,11 @@ const LBRACKET = 0x5b;
 const RBRACKET = 0x5d;
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
+const SENTINEL = 0xff;
 
 export class JsonObjectReader {
   readonly maxMessageBytes: number;
+  readonly maxDepth: number;
   /** Chunks (or parts of chunks) of the object being read, when it spans more than one push. */
   private parts: Buffer[] = [];
   private partBytes = 0;
@@ -30,6 +41,7 @@ export class JsonObjectReader {
 
   constructor(options: JsonObjectReaderOptions = {}) {
     this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.maxDepth = options.maxDepth ?? DEFAULT_MAX_MESSAGE_DEPTH;
   }
 
   /** True when no object is partly read, i.e. the next byte starts a fresh message. */
@@ -72,7 +84,7 @@ export class JsonObjectReader {
       if (depth === 0) {
         // Between objects: skip whitespace; anything else must open an object.
         const c = chunk[i]!;
-        if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) { i++; continue; }
+        if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09 || c === SENTINEL) { i++; continue; }
         if (c !== LBRACE) {
           this.reset();
           throw new MalformedMessageError(
@@ -102,8 +114,19 @@ export class JsonObjectReader {
       }
       const c = chunk[i]!;
       if (c === QUOTE) inString = true;
-      else if (c === LBRACE || c === LBRACKET) depth++;
-      else if (c === RBRACE || c === RBRACKET) {
+      else if (c === LBRACE || c === LBRACKET) {
+        if (++depth > this.maxDepth) {
+          this.reset();
+          throw new DeepMessageError(this.maxDepth);
+        }
+      } else if (c === SENTINEL) {
+        // Resynchronisation: whatever was partly read is dropped.
+        this.parts = [];
+        this.partBytes = 0;
+        depth = 0;
+        i++;
+        continue;
+      } else if (c === RBRACE || c === RBRACKET) {
         depth--;
         if (depth === 0) {
           const end = i + 1;
@@ -143,5 +166,70 @@ export class JsonObjectReader {
       }
     }
     return out;
+  }
+}
+
+export interface MessageDecoderOptions {
+  maxMessageBytes?: number;
+  maxDepth?: number;
+}
+
+/**
+ * Bytes in, whole messages (text and parsed value) out: the framing of a QMP byte stream, with the fast
+ * path for QEMU's compact output. Throws a ProtocolError (the stream cannot be trusted any more) for bytes
+ * that are not JSON objects, a message over maxMessageBytes, or one nested deeper than maxDepth.
+ */
+export class MessageDecoder {
+  private readonly reader: JsonObjectReader;
+  /** A line longer than this may be nested deeper than maxDepth, so it goes through the depth-tracking reader. */
+  private readonly fastLineLimit: number;
+
+  constructor(options: MessageDecoderOptions = {}) {
+    this.reader = new JsonObjectReader(options);
+    this.fastLineLimit = Math.min(this.reader.maxMessageBytes, 2 * this.reader.maxDepth);
+  }
+
+  get idle(): boolean {
+    return this.reader.idle;
+  }
+
+  reset(): void {
+    this.reader.reset();
+  }
+
+  push(chunk: Buffer, emit: (text: string, value: unknown) => void): void {
+    // Fast path: QEMU's compact output is one `{…}\r\n` per message, often several per read when commands
+    // are pipelined. While no object is partly read, each line that starts with `{` and that JSON.parse
+    // accepts is exactly one message, so the byte scan is only needed from the first line that is not
+    // (a pretty-printed object, a message cut by the read, or a line long enough to hide deep nesting);
+    // the rest goes to the streaming reader.
+    let from = 0;
+    if (this.reader.idle) {
+      const n = chunk.length;
+      while (from < n && chunk[from] === LBRACE) {
+        const nl = chunk.indexOf(0x0a, from);
+        if (nl < 0 || nl - from > this.fastLineLimit) break;
+        const end = chunk[nl - 1] === 0x0d ? nl - 1 : nl;
+        if (chunk[end - 1] !== RBRACE) break;
+        const text = chunk.toString('utf8', from, end);
+        let value: unknown;
+        try { value = JSON.parse(text); } catch { break; }
+        emit(text, value);
+        from = nl + 1;
+      }
+      if (from >= n) return;
+    }
+    const texts = this.reader.push(from > 0 ? chunk.subarray(from) : chunk);
+    for (const text of texts) emit(text, parseMessage(text));
+  }
+}
+
+/** JSON.parse with a ProtocolError for text that is not JSON (the reader already bounded size and depth). */
+export function parseMessage(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    if (err instanceof RangeError) throw new DeepMessageError(DEFAULT_MAX_MESSAGE_DEPTH, { received: text.slice(0, 200) });
+    throw new MalformedMessageError(`The server sent invalid JSON: ${(err as Error).message}`, { received: text.slice(0, 2000) });
   }
 }

@@ -4,5 +4,8 @@ export * from './wire';
 export * from './framing';
 export * from './transport';
 export * from './client';
+export * from './channel';
+export * from './dialect';
+export * from './events';
 export * from './introspect';
 export * from './schema';

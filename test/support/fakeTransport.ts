@@ -1,12 +1,14 @@
 // A fake QMP server on a private unix socket, driven step by step by a test: it reads what the client
 // writes (as JSON object texts) and writes whatever bytes the test gives it. Only the transport is fake;
-// the client under test runs its real socket, framing and routing code.
+// the client under test runs its real socket, framing and routing code. The server frames what it reads
+// with its own naive framer (not the production reader), so a framing bug cannot hide on both sides.
 import net from 'node:net';
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { QmpClient, type QmpClientOptions } from '../../src/qmp/client';
-import { JsonObjectReader } from '../../src/qmp/framing';
+import { StringDecoder } from 'node:string_decoder';
+import { NaiveFramer } from './naiveFraming';
 import type { QmpAddress } from '../../src/qmp/transport';
 import { topLevelMemberText } from '../../src/qmp/wire';
 
@@ -23,7 +25,8 @@ export interface ReceivedCommand {
 }
 
 export class FakeConnection {
-  private readonly reader = new JsonObjectReader();
+  private readonly framer = new NaiveFramer();
+  private readonly decoder = new StringDecoder('utf8');
   private readonly received: ReceivedCommand[] = [];
   private readonly waiters: Array<(c: ReceivedCommand) => void> = [];
   readonly closed: Promise<void>;
@@ -33,7 +36,7 @@ export class FakeConnection {
     this.closed = new Promise((resolve) => socket.on('close', () => { this.isClosed = true; resolve(); }));
     socket.on('error', () => { /* the client may reset the connection */ });
     socket.on('data', (chunk: Buffer) => {
-      for (const text of this.reader.push(chunk)) {
+      for (const text of this.framer.push(this.decoder.write(chunk))) {
         const value = JSON.parse(text) as Record<string, unknown>;
         const cmd: ReceivedCommand = { text, value, idText: topLevelMemberText(text, 'id') };
         const w = this.waiters.shift();
