@@ -3,3 +3,4 @@ export * from './kinds';
 export * from './launcher';
 export * from './sandbox';
 export * from './storageDaemon';
+export * from './guestAgent';

@@ -80,6 +80,9 @@ export class JsonObjectReader {
     // Position of the next backslash at or after i (-1: none left in this chunk), found lazily so that a
     // chunk with many strings and few escapes is searched once, not once per string.
     let nextBackslash = -2;
+    // The next 0xFF (the guest agent's sentinel) at or after i, found lazily likewise: it ends a partial
+    // object even inside a string, where the quote/backslash search would otherwise jump over it.
+    let nextSentinel = -2;
     while (i < n) {
       if (depth === 0) {
         // Between objects: skip whitespace; anything else must open an object.
@@ -97,9 +100,21 @@ export class JsonObjectReader {
         continue;
       }
       if (inString) {
+        if (nextSentinel !== -1 && nextSentinel < i) nextSentinel = chunk.indexOf(SENTINEL, i);
+        const q = chunk.indexOf(QUOTE, i);
+        if (nextSentinel >= 0 && (q < 0 || nextSentinel < q)) {
+          // A torn object before the sentinel: dropped, and reading starts afresh after it. (A quote before
+          // the sentinel brings the loop back here, so no string hides a later sentinel.)
+          this.parts = [];
+          this.partBytes = 0;
+          depth = 0;
+          inString = false;
+          escaped = false;
+          i = nextSentinel + 1;
+          continue;
+        }
         if (escaped) { escaped = false; i++; continue; }
         // Jump to the next quote or backslash with native searches instead of looking at every byte.
-        const q = chunk.indexOf(QUOTE, i);
         if (nextBackslash !== -1 && nextBackslash < i) nextBackslash = chunk.indexOf(BACKSLASH, i);
         const b = nextBackslash;
         if (b >= 0 && (q < 0 || b < q)) {
