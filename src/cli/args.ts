@@ -7,6 +7,7 @@ export type ConnectionChoice =
   | { kind: 'tcp'; host: string; port: number }
   | { kind: 'sandbox' }
   | { kind: 'storage-daemon' }
+  | { kind: 'guest-agent'; target: { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number } }
   | { kind: 'default' };
 
 export interface RunRequest {
@@ -47,17 +48,18 @@ export type ParseResult = { ok: true; request: CliRequest } | { ok: false; messa
 export const DEFAULT_TIMEOUT_MS = 30_000;
 
 export const USAGE = `Usage:
-  qmp-notebook run FILE.qmp [--socket PATH | --tcp HOST:PORT | --sandbox | --storage-daemon] [--json] [--timeout MS]
-  qmp-notebook check FILE.qmp [--schema SCHEMA.json | --socket PATH | --tcp HOST:PORT | --sandbox | --storage-daemon] [--json]
-  qmp-notebook schema [--socket PATH | --tcp HOST:PORT | --sandbox | --storage-daemon]
+  qmp-notebook run FILE.qmp [CONNECTION] [--json] [--timeout MS]
+  qmp-notebook check FILE.qmp [--schema SCHEMA.json | CONNECTION] [--json]
+  qmp-notebook schema [CONNECTION]
   qmp-notebook --help | --version
 
-Connection (run, check, schema):
+Connection (run, check, schema), one of:
   --socket PATH      QMP unix socket of a running QEMU (-qmp unix:PATH,server=on,wait=off)
   --tcp HOST:PORT    QMP TCP socket of a running QEMU
   --sandbox          start a private qemu-system-x86_64 -machine none -S (the default)
   --qemu BINARY      the QEMU binary for --sandbox (default qemu-system-x86_64)
   --storage-daemon   start a private qemu-storage-daemon and talk to its QMP monitor
+  --guest-agent SOCK a guest agent (qemu-ga) socket: a path, or HOST:PORT; its commands come from guest-info
 
 Options:
   --json             one JSON object per line instead of text
@@ -71,7 +73,7 @@ Exit status: 0 success; 1 a QEMU error, an event wait timed out, a malformed cel
 found (check); 2 usage or connection error, including QEMU going away during a run.
 `;
 
-type OptionName = 'socket' | 'tcp' | 'sandbox' | 'storage-daemon' | 'qemu' | 'json' | 'timeout' | 'schema' | 'help' | 'version';
+type OptionName = 'socket' | 'tcp' | 'sandbox' | 'storage-daemon' | 'guest-agent' | 'qemu' | 'json' | 'timeout' | 'schema' | 'help' | 'version';
 
 /** Which option takes a value, and which subcommands accept it. */
 const OPTIONS: Record<OptionName, { value: boolean; commands: ReadonlyArray<string> }> = {
@@ -79,6 +81,7 @@ const OPTIONS: Record<OptionName, { value: boolean; commands: ReadonlyArray<stri
   tcp: { value: true, commands: ['run', 'check', 'schema'] },
   sandbox: { value: false, commands: ['run', 'check', 'schema'] },
   'storage-daemon': { value: false, commands: ['run', 'check', 'schema'] },
+  'guest-agent': { value: true, commands: ['run', 'check', 'schema'] },
   qemu: { value: true, commands: ['run', 'check', 'schema'] },
   json: { value: false, commands: ['run', 'check'] },
   timeout: { value: true, commands: ['run'] },
@@ -161,7 +164,7 @@ export function parseArgs(argv: readonly string[]): ParseResult {
   if (values.has('version')) return { ok: true, request: { command: 'version' } };
   if (subcommand === '') return fail('no command given');
 
-  const connectionFlags = (['socket', 'tcp', 'sandbox', 'storage-daemon', 'schema'] as const).filter((n) => values.has(n));
+  const connectionFlags = (['socket', 'tcp', 'sandbox', 'storage-daemon', 'guest-agent', 'schema'] as const).filter((n) => values.has(n));
   if (connectionFlags.length > 1) {
     return fail(`give only one of ${connectionFlags.map((n) => `--${n}`).join(', ')}`);
   }
@@ -175,6 +178,11 @@ export function parseArgs(argv: readonly string[]): ParseResult {
     connection = { kind: 'tcp', ...hp };
   } else if (values.has('sandbox')) connection = { kind: 'sandbox' };
   else if (values.has('storage-daemon')) connection = { kind: 'storage-daemon' };
+  else if (typeof values.get('guest-agent') === 'string') {
+    const text = values.get('guest-agent') as string;
+    const hp = text.includes('/') ? undefined : parseHostPort(text);
+    connection = { kind: 'guest-agent', target: hp ? { kind: 'tcp', ...hp } : { kind: 'unix', path: text } };
+  }
   const qemu = values.get('qemu');
   if (typeof qemu === 'string' && connection.kind !== 'sandbox' && connection.kind !== 'default') {
     return fail('--qemu only applies to --sandbox');

@@ -52,6 +52,8 @@ export interface CliSession {
   close(): Promise<void>;
   /** After the connection was lost: how the process the session started died ("QEMU was killed by signal SIGABRT"). */
   describeLoss?(): Promise<string | undefined>;
+  /** The schema's entities when they do not come from `query-qmp-schema` (the guest agent: guest-info). */
+  introspect?(): Promise<unknown[]>;
 }
 
 export type ResolvedConnection = Exclude<ConnectionChoice, { kind: 'default' }>;
@@ -95,7 +97,9 @@ export function resolveConnection(choice: ConnectionChoice, profile: string | un
 
 function describe(c: ResolvedConnection): string {
   return c.kind === 'unix' ? c.path : c.kind === 'tcp' ? `${c.host}:${c.port}`
-    : c.kind === 'storage-daemon' ? 'a qemu-storage-daemon' : 'a sandbox QEMU';
+    : c.kind === 'storage-daemon' ? 'a qemu-storage-daemon'
+    : c.kind === 'guest-agent' ? `the guest agent at ${c.target.kind === 'unix' ? c.target.path : `${c.target.host}:${c.target.port}`}`
+    : 'a sandbox QEMU';
 }
 
 async function open(deps: CliDeps, c: ResolvedConnection, qemuBinary: string | undefined): Promise<CliSession> {
@@ -109,9 +113,10 @@ async function open(deps: CliDeps, c: ResolvedConnection, qemuBinary: string | u
 async function fetchSchema(deps: CliDeps, session: CliSession): Promise<object> {
   let infos: unknown;
   try {
-    infos = await session.client.execute('query-qmp-schema', undefined, { timeoutMs: 30_000 });
+    infos = session.introspect ? await session.introspect()
+      : await session.client.execute('query-qmp-schema', undefined, { timeoutMs: 30_000 });
   } catch (err) {
-    throw new UsageFailure(`query-qmp-schema failed: ${err instanceof Error ? err.message : String(err)}`);
+    throw new UsageFailure(`${session.introspect ? 'guest-info' : 'query-qmp-schema'} failed: ${err instanceof Error ? err.message : String(err)}`);
   }
   if (!Array.isArray(infos)) throw new UsageFailure('query-qmp-schema did not return an array');
   return deps.schemaFromIntrospection(infos);

@@ -1,7 +1,9 @@
 // Opens the connection a CLI subcommand works on: a socket the user named, or a sandbox QEMU that lives
 // exactly as long as the subcommand. The wire trace goes to whoever attached a sink (the runner's text output).
 import { DisconnectedError, ProtocolError, QmpClient, StateError, type QmpAddress } from '../qmp/index';
-import { QemuNotFoundError, startSandbox, startStorageDaemon, type LaunchedProcess } from '../endpoints/index';
+import {
+  GuestAgentClient, QemuNotFoundError, guestAgentSchemaInfos, startSandbox, startStorageDaemon, type LaunchedProcess,
+} from '../endpoints/index';
 import type { CliSession, ResolvedConnection } from './cli';
 import type { TraceSink } from './run';
 
@@ -31,11 +33,15 @@ export async function openSession(connection: ResolvedConnection, options: OpenO
   } else if (connection.kind === 'storage-daemon') {
     sandbox = await startStorageDaemon();
     address = sandbox.address;
+  } else if (connection.kind === 'guest-agent') {
+    address = connection.target;
   } else {
     address = connection;
   }
   let sink: TraceSink | undefined;
-  const client = new QmpClient({ trace: (dir, text) => sink?.(dir, text) });
+  const trace = (dir: '->' | '<-', text: string): void => sink?.(dir, text);
+  const agent = connection.kind === 'guest-agent' ? new GuestAgentClient({ trace }) : undefined;
+  const client = agent ?? new QmpClient({ trace });
   try {
     await client.connect(address);
   } catch (err) {
@@ -47,6 +53,7 @@ export async function openSession(connection: ResolvedConnection, options: OpenO
     setSchema: (schema) => client.setSchema(schema as Parameters<QmpClient['setSchema']>[0]),
     isConnectionLoss: (err) => err instanceof DisconnectedError || err instanceof ProtocolError || err instanceof StateError,
     attachTrace: (s) => { sink = s; },
+    ...(agent ? { introspect: async () => guestAgentSchemaInfos((await agent.guestInfo()).commands) } : {}),
     describeLoss: async () => {
       if (!sandbox) return undefined;
       // The socket closes a moment before the process is reaped; wait for it, boundedly.
