@@ -8,6 +8,7 @@ export type ConnectionChoice =
   | { kind: 'sandbox' }
   | { kind: 'storage-daemon' }
   | { kind: 'guest-agent'; target: { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number } }
+  | { kind: 'libvirt'; domain: string; uri?: string }
   | { kind: 'default' };
 
 export interface RunRequest {
@@ -60,6 +61,8 @@ Connection (run, check, schema), one of:
   --qemu BINARY      the QEMU binary for --sandbox (default qemu-system-x86_64)
   --storage-daemon   start a private qemu-storage-daemon and talk to its QMP monitor
   --guest-agent SOCK a guest agent (qemu-ga) socket: a path, or HOST:PORT; its commands come from guest-info
+  --libvirt DOMAIN   a libvirt domain's QEMU, through virsh (libvirt marks the domain tainted: custom-monitor)
+  --connect URI      with --libvirt: the libvirt URI (default: virsh's), e.g. qemu:///system, qemu+ssh://host/system
 
 Options:
   --json             one JSON object per line instead of text
@@ -73,7 +76,7 @@ Exit status: 0 success; 1 a QEMU error, an event wait timed out, a malformed cel
 found (check); 2 usage or connection error, including QEMU going away during a run.
 `;
 
-type OptionName = 'socket' | 'tcp' | 'sandbox' | 'storage-daemon' | 'guest-agent' | 'qemu' | 'json' | 'timeout' | 'schema' | 'help' | 'version';
+type OptionName = 'socket' | 'tcp' | 'sandbox' | 'storage-daemon' | 'guest-agent' | 'libvirt' | 'connect' | 'qemu' | 'json' | 'timeout' | 'schema' | 'help' | 'version';
 
 /** Which option takes a value, and which subcommands accept it. */
 const OPTIONS: Record<OptionName, { value: boolean; commands: ReadonlyArray<string> }> = {
@@ -82,6 +85,8 @@ const OPTIONS: Record<OptionName, { value: boolean; commands: ReadonlyArray<stri
   sandbox: { value: false, commands: ['run', 'check', 'schema'] },
   'storage-daemon': { value: false, commands: ['run', 'check', 'schema'] },
   'guest-agent': { value: true, commands: ['run', 'check', 'schema'] },
+  libvirt: { value: true, commands: ['run', 'check', 'schema'] },
+  connect: { value: true, commands: ['run', 'check', 'schema'] },
   qemu: { value: true, commands: ['run', 'check', 'schema'] },
   json: { value: false, commands: ['run', 'check'] },
   timeout: { value: true, commands: ['run'] },
@@ -164,7 +169,7 @@ export function parseArgs(argv: readonly string[]): ParseResult {
   if (values.has('version')) return { ok: true, request: { command: 'version' } };
   if (subcommand === '') return fail('no command given');
 
-  const connectionFlags = (['socket', 'tcp', 'sandbox', 'storage-daemon', 'guest-agent', 'schema'] as const).filter((n) => values.has(n));
+  const connectionFlags = (['socket', 'tcp', 'sandbox', 'storage-daemon', 'guest-agent', 'libvirt', 'schema'] as const).filter((n) => values.has(n));
   if (connectionFlags.length > 1) {
     return fail(`give only one of ${connectionFlags.map((n) => `--${n}`).join(', ')}`);
   }
@@ -182,7 +187,11 @@ export function parseArgs(argv: readonly string[]): ParseResult {
     const text = values.get('guest-agent') as string;
     const hp = text.includes('/') ? undefined : parseHostPort(text);
     connection = { kind: 'guest-agent', target: hp ? { kind: 'tcp', ...hp } : { kind: 'unix', path: text } };
+  } else if (typeof values.get('libvirt') === 'string') {
+    const uri = values.get('connect');
+    connection = { kind: 'libvirt', domain: values.get('libvirt') as string, ...(typeof uri === 'string' ? { uri } : {}) };
   }
+  if (values.has('connect') && connection.kind !== 'libvirt') return fail('--connect only applies to --libvirt');
   const qemu = values.get('qemu');
   if (typeof qemu === 'string' && connection.kind !== 'sandbox' && connection.kind !== 'default') {
     return fail('--qemu only applies to --sandbox');

@@ -98,6 +98,7 @@ export function resolveConnection(choice: ConnectionChoice, profile: string | un
 function describe(c: ResolvedConnection): string {
   return c.kind === 'unix' ? c.path : c.kind === 'tcp' ? `${c.host}:${c.port}`
     : c.kind === 'storage-daemon' ? 'a qemu-storage-daemon'
+    : c.kind === 'libvirt' ? `the libvirt domain ${c.domain}${c.uri ? ` (${c.uri})` : ''}`
     : c.kind === 'guest-agent' ? `the guest agent at ${c.target.kind === 'unix' ? c.target.path : `${c.target.host}:${c.target.port}`}`
     : 'a sandbox QEMU';
 }

@@ -2,7 +2,7 @@
 // exactly as long as the subcommand. The wire trace goes to whoever attached a sink (the runner's text output).
 import { DisconnectedError, ProtocolError, QmpClient, StateError, type QmpAddress } from '../qmp/index';
 import {
-  GuestAgentClient, QemuNotFoundError, guestAgentSchemaInfos, startSandbox, startStorageDaemon, type LaunchedProcess,
+  GuestAgentClient, LibvirtClient, QemuNotFoundError, guestAgentSchemaInfos, startSandbox, startStorageDaemon, type LaunchedProcess,
 } from '../endpoints/index';
 import type { CliSession, ResolvedConnection } from './cli';
 import type { TraceSink } from './run';
@@ -11,6 +11,8 @@ export interface OpenOptions {
   qemuBinary?: string;
   /** Extra QEMU arguments for a sandbox (the tests use a q35 machine). */
   sandboxArgs?: string[];
+  /** Where a one-line note for the user goes (stderr). */
+  note?: (line: string) => void;
 }
 
 export async function openSession(connection: ResolvedConnection, options: OpenOptions = {}): Promise<CliSession> {
@@ -35,13 +37,19 @@ export async function openSession(connection: ResolvedConnection, options: OpenO
     address = sandbox.address;
   } else if (connection.kind === 'guest-agent') {
     address = connection.target;
+  } else if (connection.kind === 'libvirt') {
+    address = { kind: 'unix', path: '' }; // unused: the libvirt client opens its own channel (virsh)
+    // Scripted use never asks, but it says once what libvirt will record.
+    (options.note ?? ((l: string) => process.stderr.write(`qmp-notebook: ${l}\n`)))(`note: QMP commands through libvirt mark the domain '${connection.domain}' as tainted (custom-monitor) in libvirt's log`);
   } else {
     address = connection;
   }
   let sink: TraceSink | undefined;
   const trace = (dir: '->' | '<-', text: string): void => sink?.(dir, text);
   const agent = connection.kind === 'guest-agent' ? new GuestAgentClient({ trace }) : undefined;
-  const client = agent ?? new QmpClient({ trace });
+  const client = agent ?? (connection.kind === 'libvirt'
+    ? new LibvirtClient({ domain: connection.domain, ...(connection.uri !== undefined ? { uri: connection.uri } : {}) }, { trace })
+    : new QmpClient({ trace }));
   try {
     await client.connect(address);
   } catch (err) {

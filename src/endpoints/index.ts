@@ -4,3 +4,4 @@ export * from './launcher';
 export * from './sandbox';
 export * from './storageDaemon';
 export * from './guestAgent';
+export * from './libvirt';

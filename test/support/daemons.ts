@@ -2,7 +2,7 @@
 // (qemu-ga on the host, libvirtd without systemd). Every wait has a bound; every process is spawned with
 // an argument array.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildCli } from './cliBundle';
@@ -109,4 +109,51 @@ export async function startGuestAgent(): Promise<TestGuestAgent> {
     restart: async () => { await stop(); await start(); },
     stop: async () => { await stop(); rmSync(dir, { recursive: true, force: true }); },
   };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// libvirtd without systemd (scripts/setup-family.sh made the user, the log directory and qemu.conf).
+
+export const libvirtUri = 'qemu:///system';
+
+function virsh(args: string[], timeoutMs = 30_000): { code: number | null; out: string } {
+  const r = spawnSync('virsh', ['-c', libvirtUri, ...args], { encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, LC_ALL: 'C' } });
+  return { code: r.status, out: `${r.stdout ?? ''}${r.stderr ?? ''}` };
+}
+
+/**
+ * Makes sure virtlogd and libvirtd run (first start about 10 s: libvirt probes QEMU's capabilities once and
+ * caches them). Returns whether this call started them, and how long it waited.
+ */
+export async function ensureLibvirtd(): Promise<{ started: boolean; ms: number }> {
+  const t0 = Date.now();
+  if (virsh(['version'], 10_000).code === 0) return { started: false, ms: Date.now() - t0 };
+  spawnSync('virtlogd', ['--daemon'], { timeout: 10_000 });
+  const r = spawnSync('libvirtd', ['--daemon', `--pid-file=${path.join(tmpdir(), 'qmp-family-libvirtd.pid')}`], { encoding: 'utf8', timeout: 30_000 });
+  if (r.status !== 0) throw new Error(`libvirtd did not start: ${r.stderr}`);
+  const deadline = Date.now() + 60_000;
+  while (virsh(['version'], 10_000).code !== 0) {
+    if (Date.now() > deadline) throw new Error('libvirtd did not answer `virsh version` within 60 s');
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  return { started: true, ms: Date.now() - t0 };
+}
+
+/** A transient 64 MiB `type='qemu'` domain with no disks and no network, started paused. */
+export function createTestDomain(name: string): void {
+  const dir = mkdtempSync(path.join(tmpdir(), 'qmp-dom-'));
+  try {
+    const xml = path.join(dir, 'dom.xml');
+    writeFileSync(xml, `<domain type='qemu'><name>${name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>` +
+      "<os><type arch='x86_64' machine='pc'>hvm</type></os><devices><emulator>/usr/bin/qemu-system-x86_64</emulator></devices></domain>\n");
+    const r = virsh(['create', '--paused', xml], 60_000);
+    if (r.code !== 0) throw new Error(`virsh create failed: ${r.out}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Destroys a domain (transient: it is gone afterwards); quiet when it does not exist. */
+export function destroyTestDomain(name: string): void {
+  virsh(['destroy', name], 30_000);
 }
