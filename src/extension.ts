@@ -3,7 +3,7 @@
 // shut down in deactivate(), which VS Code awaits, so no sandbox QEMU outlives the window.
 import * as vscode from 'vscode';
 import { registerLanguageFeatures } from './language/vscodeAdapter';
-import { startSandbox, startStorageDaemon } from './endpoints';
+import { GuestAgentClient, LibvirtClient, startSandbox, startStorageDaemon } from './endpoints';
 import { QmpClient, Schema, type SchemaInfo } from './qmp';
 import { QmpControllers, notebookType } from './notebook/controller';
 import { QmpNotebookSerializer, toNotebookData } from './notebook/serializer';
@@ -28,7 +28,9 @@ export interface QmpTestApi {
 let sessionsToClose: SessionManager | undefined;
 
 const ports: QmpPorts = {
-  createClient: (options) => new QmpClient(options),
+  createClient: (options, kind) => kind?.kind === 'guest-agent' ? new GuestAgentClient(options)
+    : kind?.kind === 'libvirt' ? new LibvirtClient({ domain: kind.domain, ...(kind.uri !== undefined ? { uri: kind.uri } : {}) }, options)
+    : new QmpClient(options),
   schemaFromIntrospection: (infos, version) => Schema.fromIntrospection(infos as SchemaInfo[], version),
   startSandbox: (options) => startSandbox(options),
   startStorageDaemon: (options) => startStorageDaemon(options),

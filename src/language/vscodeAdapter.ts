@@ -29,7 +29,7 @@ export interface SchemaSource {
   /** Whether the connection negotiated OOB; undefined when not connected. */
   oobNegotiated(uri?: vscode.Uri): boolean | undefined;
   /** The QMP reference documentation (qemu-qmp-ref(7)), when installed; read on first call and kept. */
-  docs(): QmpDocs | undefined;
+  docs(notebookUri?: vscode.Uri): QmpDocs | undefined;
 }
 
 const SELECTOR: vscode.DocumentSelector = [{ language: 'qmp' }, { language: 'qmp-shell' }];
@@ -106,7 +106,8 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext, schem
   // workspace trust); warm it in the background so the first hover or completion does not wait for it.
   const manPageTimer = setTimeout(() => { schemaSource.docs(); }, MAN_PAGE_DELAY_MS);
   disposables.push({ dispose: () => clearTimeout(manPageTimer) });
-  const docs = (): QmpDocs | undefined => schemaSource.docs();
+  // The reference of the endpoint the document runs on (QEMU's, the storage daemon's, the guest agent's).
+  const docs = (uri?: vscode.Uri): QmpDocs | undefined => schemaSource.docs(uri);
   const collection = vscode.languages.createDiagnosticCollection('qmp');
   disposables.push(collection);
 
@@ -117,7 +118,7 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext, schem
       const offset = doc.offsetAt(position);
       const result = doc.languageId === 'qmp-shell'
         ? completeShell(text, offset, s?.schema)
-        : complete(text, offset, s?.schema, { oobNegotiated: schemaSource.oobNegotiated(doc.uri), docs: docs() });
+        : complete(text, offset, s?.schema, { oobNegotiated: schemaSource.oobNegotiated(doc.uri), docs: docs(doc.uri) });
       return result.items.map((i) => toVscodeItem(doc, position, i));
     },
   }, ...TRIGGERS));
@@ -126,7 +127,7 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext, schem
     provideHover(doc, position) {
       const s = schemaOf(schemaSource, doc.uri);
       const language = doc.languageId === 'qmp-shell' ? 'qmp-shell' : 'qmp';
-      const h = hover(doc.getText(), doc.offsetAt(position), s?.schema, docs(), { cached: s?.cached === true, language });
+      const h = hover(doc.getText(), doc.offsetAt(position), s?.schema, docs(doc.uri), { cached: s?.cached === true, language });
       if (h === undefined) return undefined;
       const md = new vscode.MarkdownString(h.contents);
       return new vscode.Hover(md, range(doc, h.range.start, h.range.end));

@@ -25,8 +25,11 @@ export type ClientLike = Pick<QmpClient, 'version' | 'oobEnabled' | 'connect' | 
 export type SandboxLike = Pick<LaunchedProcess, 'address' | 'pid' | 'dispose' | 'exited' | 'describeExit'>;
 
 /** The concrete implementations the session manager is built with. */
+/** Which client a profile needs: QMP proper (QEMU, the storage daemon), the guest agent, or libvirt's passthrough. */
+export type ClientKind = { kind: 'qmp' } | { kind: 'guest-agent' } | { kind: 'libvirt'; domain: string; uri?: string };
+
 export interface QmpPorts {
-  createClient(options: ClientOptions): ClientLike;
+  createClient(options: ClientOptions, kind?: ClientKind): ClientLike;
   /** Builds the schema model from a `query-qmp-schema` reply. */
   schemaFromIntrospection(infos: unknown[], version?: QemuVersion): SchemaLike;
   startSandbox(options: SandboxOptions): Promise<SandboxLike>;

@@ -3,6 +3,8 @@
 // Reading and validating is a pure function of the setting's value so that it can be tested without an
 // editor; `readProfiles` is the one place that looks at the configuration.
 import * as vscode from 'vscode';
+import type { EndpointKind } from '../endpoints/kinds';
+import { parseAddress } from '../qmp/transport';
 import type { QmpAddress } from './ports';
 
 /** The profile that exists without any configuration. */
@@ -13,7 +15,11 @@ export type Profile =
   | { name: string; kind: 'tcp'; host: string; port: number }
   | { name: string; kind: 'sandbox' }
   /** A private qemu-storage-daemon the extension starts (src/endpoints/storageDaemon.ts). */
-  | { name: string; kind: 'storage-daemon' };
+  | { name: string; kind: 'storage-daemon' }
+  /** A guest agent socket (src/endpoints/guestAgent.ts). */
+  | { name: string; kind: 'guest-agent'; address: QmpAddress }
+  /** A libvirt domain through virsh (src/endpoints/libvirt.ts); `uri` passes to virsh unchanged. */
+  | { name: string; kind: 'libvirt'; domain: string; uri?: string };
 
 export interface ProfileList {
   profiles: Profile[];
@@ -26,7 +32,7 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 }
 
 /**
- * Turns the raw setting into profiles. Entries that do not fit any of the three forms are skipped with a
+ * Turns the raw setting into profiles. Entries that do not fit any of the forms are skipped with a
  * problem, the first of two entries with the same name wins, and a "sandbox" profile is added unless the
  * user defined one.
  */
@@ -56,9 +62,21 @@ export function parseProfiles(raw: unknown): ProfileList {
       profile = { name, kind: 'sandbox' };
     } else if (entry['storageDaemon'] === true) {
       profile = { name, kind: 'storage-daemon' };
+    } else if (typeof entry['guestAgent'] === 'string' && entry['guestAgent'].trim() !== '') {
+      try {
+        const text = entry['guestAgent'].trim();
+        profile = { name, kind: 'guest-agent', address: text.includes('/') ? { kind: 'unix', path: text } : parseAddress(text) };
+      } catch {
+        problems.push(`qmp.connections[${i}] ("${name}"): "guestAgent" is neither a socket path nor HOST:PORT; it is ignored.`);
+        return;
+      }
+    } else if (isRecord(entry['libvirt']) && typeof entry['libvirt']['domain'] === 'string' && entry['libvirt']['domain'].trim() !== '') {
+      const lv = entry['libvirt'];
+      const uri = typeof lv['uri'] === 'string' && lv['uri'].trim() !== '' ? lv['uri'].trim() : undefined;
+      profile = { name, kind: 'libvirt', domain: (lv['domain'] as string).trim(), ...(uri !== undefined ? { uri } : {}) };
     }
     if (!profile) {
-      problems.push(`qmp.connections[${i}] ("${name}") needs "socket", "host" and "port", "sandbox": true or "storageDaemon": true; it is ignored.`);
+      problems.push(`qmp.connections[${i}] ("${name}") needs "socket", "host" and "port", "sandbox": true, "storageDaemon": true, "guestAgent" or "libvirt"; it is ignored.`);
       return;
     }
     seen.add(name);
@@ -79,6 +97,8 @@ export function profileAddress(p: Profile): QmpAddress | undefined {
     case 'tcp': return { kind: 'tcp', host: p.host, port: p.port };
     case 'sandbox': return undefined;
     case 'storage-daemon': return undefined;
+    case 'guest-agent': return p.address;
+    case 'libvirt': return undefined;
   }
 }
 
@@ -89,12 +109,24 @@ export function describeProfile(p: Profile): string {
     case 'tcp': return `${p.host}:${p.port}`;
     case 'sandbox': return 'sandbox QEMU started by the extension';
     case 'storage-daemon': return 'qemu-storage-daemon started by the extension';
+    case 'guest-agent': return `guest agent ${p.address.kind === 'unix' ? p.address.path : `${p.address.host}:${p.address.port}`}`;
+    case 'libvirt': return `libvirt domain ${p.domain}${p.uri ? ` (${p.uri})` : ''}`;
   }
 }
 
 /** Whether the extension starts the process behind this profile itself (and so stops it with the session). */
 export function isLaunchedProfile(p: Profile): p is Extract<Profile, { kind: 'sandbox' | 'storage-daemon' }> {
   return p.kind === 'sandbox' || p.kind === 'storage-daemon';
+}
+
+/** What is at the other end of a profile's connection, before it connects (a socket may turn out a QSD). */
+export function profileEndpoint(p: Profile): EndpointKind {
+  switch (p.kind) {
+    case 'storage-daemon': return 'storage-daemon';
+    case 'guest-agent': return 'guest-agent';
+    case 'libvirt': return 'libvirt';
+    default: return 'qemu';
+  }
 }
 
 export function sameProfile(a: Profile, b: Profile): boolean {

@@ -2,7 +2,8 @@
 // on, live when connected and cached otherwise. This is the `schemaSource` that
 // src/language/vscodeAdapter.ts's registerLanguageFeatures() takes.
 import * as vscode from 'vscode';
-import { loadQmpManPage, type QmpDocs } from '../language/manpage';
+import { ENDPOINTS } from '../endpoints/kinds';
+import { loadQmpManPage, type QmpDocs, type QmpManPageName } from '../language/manpage';
 import type { QemuVersion, SchemaLike } from './ports';
 import type { Session, SessionManager } from './sessionManager';
 
@@ -19,8 +20,11 @@ export interface SchemaSource {
   readonly onDidChange: vscode.Event<void>;
   /** Whether OOB was negotiated on the connection the document would run on; undefined when not connected. */
   oobNegotiated(notebookUri?: vscode.Uri): boolean | undefined;
-  /** The qemu-qmp-ref(7) reference, when one is installed or configured. */
-  docs(): QmpDocs | undefined;
+  /**
+   * The reference of the endpoint a document runs on, when installed: qemu-qmp-ref(7) (or `qmp.manPage`),
+   * qemu-storage-daemon-qmp-ref(7) or qemu-ga-ref(7).
+   */
+  docs(notebookUri?: vscode.Uri): QmpDocs | undefined;
 }
 
 /** Finds the notebook a URI names: the notebook itself or one of its cells. */
@@ -41,8 +45,8 @@ export class SessionSchemaSource implements SchemaSource, vscode.Disposable {
   private readonly emitter = new vscode.EventEmitter<void>();
   readonly onDidChange = this.emitter.event;
   private readonly subscriptions: vscode.Disposable[];
-  /** The loaded man page: undefined until first asked, null when there is none. */
-  private manPage: QmpDocs | null | undefined;
+  /** The loaded man pages: absent until first asked, null when there is none. */
+  private readonly manPages = new Map<QmpManPageName, QmpDocs | null>();
 
   /**
    * @param profileOf the profile a notebook runs on (its selected controller, else its metadata), or
@@ -61,9 +65,9 @@ export class SessionSchemaSource implements SchemaSource, vscode.Disposable {
       sessions.onDidChangeState(() => this.emitter.fire()),
       profileChanged(() => this.emitter.fire()),
       vscode.workspace.onDidChangeConfiguration((e) => {
-        if (e.affectsConfiguration('qmp.manPage')) this.manPage = undefined;
+        if (e.affectsConfiguration('qmp.manPage')) this.manPages.clear();
       }),
-      vscode.workspace.onDidGrantWorkspaceTrust(() => { this.manPage = undefined; }),
+      vscode.workspace.onDidGrantWorkspaceTrust(() => { this.manPages.clear(); }),
     ];
   }
 
@@ -92,14 +96,18 @@ export class SessionSchemaSource implements SchemaSource, vscode.Disposable {
     return this.sessionFor(notebookUri)?.oobEnabled;
   }
 
-  docs(): QmpDocs | undefined {
-    if (this.manPage === undefined) {
+  docs(notebookUri?: vscode.Uri): QmpDocs | undefined {
+    const page = ENDPOINTS[this.sessionFor(notebookUri)?.endpoint ?? 'qemu'].manPage;
+    let docs = this.manPages.get(page);
+    if (docs === undefined) {
       // The path names a file to read, so it counts only in a trusted workspace; otherwise the installed page.
-      const configured = vscode.workspace.isTrusted
+      // qmp.manPage replaces QEMU's own reference only.
+      const configured = page === 'qemu-qmp-ref' && vscode.workspace.isTrusted
         ? vscode.workspace.getConfiguration('qmp').get<string>('manPage')?.trim() : undefined;
-      this.manPage = loadQmpManPage(configured || undefined) ?? null;
+      docs = loadQmpManPage(configured || undefined, page) ?? null;
+      this.manPages.set(page, docs);
     }
-    return this.manPage ?? undefined;
+    return docs ?? undefined;
   }
 
   dispose(): void {

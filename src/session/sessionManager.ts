@@ -8,7 +8,9 @@
 import * as vscode from 'vscode';
 import { formatVersion, type ClientLike, type EventRecord, type QemuVersion, type QmpAddress, type QmpPorts,
   type SandboxLike, type SchemaLike } from './ports';
-import { defaultSandboxName, isLaunchedProfile, profileAddress, readProfiles, sameProfile, type Profile } from './profiles';
+import { ENDPOINTS, kindFromCommands, type EndpointKind } from '../endpoints/kinds';
+import { guestAgentSchemaInfos, libvirtChannelOpener, parseGuestInfo } from '../endpoints/index';
+import { defaultSandboxName, isLaunchedProfile, profileAddress, profileEndpoint, readProfiles, sameProfile, type Profile } from './profiles';
 import { SchemaCache } from './schemaCache';
 import { requireTrust } from './trust';
 
@@ -41,6 +43,9 @@ export function eventTime(e: EventRecord): string {
   const iso = new Date(e.timestamp.seconds * 1000).toISOString();
   return `${iso.slice(0, 19)}.${String(e.timestamp.microseconds).padStart(6, '0')}Z`;
 }
+
+/** The endpoint kind each schema reveals, computed once per schema. */
+const detectedKinds = new WeakMap<object, EndpointKind>();
 
 export class Session {
   state: SessionState = 'disconnected';
@@ -81,11 +86,24 @@ export class Session {
     return this.state === 'connected' ? this.client : undefined;
   }
 
+  /** What is at the other end: from the profile, or for a plain socket from its schema (a storage daemon has no query-status). */
+  get endpoint(): EndpointKind {
+    const kind = profileEndpoint(this.profile);
+    if (kind !== 'qemu' || !this.schema) return kind;
+    const schema = this.schema.schema;
+    let found = detectedKinds.get(schema);
+    if (!found) {
+      found = kindFromCommands(schema.commands().map((c) => c.name));
+      detectedKinds.set(schema, found);
+    }
+    return found;
+  }
+
   describeState(): string {
     switch (this.state) {
       case 'disconnected': return 'disconnected';
       case 'connecting': return 'connecting';
-      case 'connected': return `connected to QEMU ${formatVersion(this.version)}`;
+      case 'connected': return `connected to ${ENDPOINTS[this.endpoint].label}${this.version ? ` ${formatVersion(this.version)}` : ''}`;
       case 'reconnecting': return `reconnecting (attempt ${this.reconnectAttempts})`;
       case 'error': return `error: ${this.lastError ?? 'unknown'}`;
     }
@@ -258,17 +276,23 @@ export class SessionManager implements vscode.Disposable {
         s.address = profileAddress(s.profile);
       }
       if (abort.signal.aborted) throw new Error('The connection was cancelled.');
-      const address = s.address;
-      if (!address) throw new Error(`Profile "${s.name}" has no address.`);
+      const profile = s.profile;
+      // A libvirt domain is reached through virsh, not a socket: its channel opener takes the place of the address.
+      const target = profile.kind === 'libvirt'
+        ? libvirtChannelOpener({ domain: profile.domain, ...(profile.uri !== undefined ? { uri: profile.uri } : {}) })
+        : s.address;
+      if (!target) throw new Error(`Profile "${s.name}" has no address.`);
+      if (profile.kind === 'libvirt' || profile.kind === 'guest-agent') requireTrust('Connecting');
       const client = this.ports.createClient({
         enableOob: setting<boolean>('enableOob', true),
         trace: (dir, text) => this.trace(s, dir, text),
         log: (level, message) => this.log[level](`[${s.name}] ${message}`),
-      });
+      }, profile.kind === 'libvirt' ? { kind: 'libvirt', domain: profile.domain, ...(profile.uri !== undefined ? { uri: profile.uri } : {}) }
+        : profile.kind === 'guest-agent' ? { kind: 'guest-agent' } : { kind: 'qmp' });
       s.client = client;
       s.clientSubscriptions.push(client.onEvent((event) => this.forwardEvent(s, event)));
       s.clientSubscriptions.push(client.onDisconnect((err) => this.onLost(s, client, err)));
-      await client.connect(address, { signal: abort.signal });
+      await client.connect(target, { signal: abort.signal });
       s.generation++;
       s.reconnectAttempts = 0;
       await this.fetchSchema(s, client);
@@ -289,13 +313,16 @@ export class SessionManager implements vscode.Disposable {
    */
   private async fetchSchema(s: Session, client: ClientLike): Promise<void> {
     try {
-      const reply = await client.execute('query-qmp-schema', undefined, { timeoutMs: 30_000 });
+      // The guest agent has no schema: its command list (guest-info) stands in for one.
+      const reply = s.profile.kind === 'guest-agent'
+        ? guestAgentSchemaInfos(parseGuestInfo(await client.execute('guest-info', undefined, { timeoutMs: 30_000 })).commands)
+        : await client.execute('query-qmp-schema', undefined, { timeoutMs: 30_000 });
       if (!Array.isArray(reply)) throw new Error('query-qmp-schema did not return an array');
       const version = client.version;
       const schema = this.ports.schemaFromIntrospection(reply, version);
       client.setSchema(schema);
       s.schema = { schema, version, cached: false };
-      this.log.info(`[${s.name}] schema loaded: ${reply.length} entities from QEMU ${formatVersion(version)}`);
+      this.log.info(`[${s.name}] schema loaded: ${reply.length} entities from ${ENDPOINTS[s.endpoint].label} ${formatVersion(version)}`);
       this.schemaEmitter.fire(s);
       s.cacheSaved = this.cache.save(s.name, version, reply).catch((err: unknown) => {
         this.log.warn(`[${s.name}] the schema could not be cached: ${errorText(err)}`);
