@@ -11,6 +11,7 @@ import { registerCommands } from './session/commands';
 import type { QmpPorts } from './session/ports';
 import { SessionSchemaSource } from './session/schemaSource';
 import { SessionManager } from './session/sessionManager';
+import { confirmLibvirtTaint, registerConnectLibvirt } from './session/endpointPrompts';
 import { SessionStatusBar } from './session/statusBar';
 
 /**
@@ -60,6 +61,7 @@ function compose(context: vscode.ExtensionContext): QmpTestApi {
   context.subscriptions.push(log, events);
 
   const sessions = new SessionManager(ports, context.globalStorageUri, log, events);
+  sessions.confirmLibvirt = (profile) => confirmLibvirtTaint(context.globalState, profile);
   sessionsToClose = sessions;
   const statusBar = new SessionStatusBar(sessions);
   const controllers = new QmpControllers(sessions, log);
@@ -68,6 +70,7 @@ function compose(context: vscode.ExtensionContext): QmpTestApi {
     statusBar, controllers, schemaSource,
     vscode.workspace.registerNotebookSerializer(notebookType, new QmpNotebookSerializer(), { transientOutputs: false }),
     registerCommands({ sessions, log, events, newNotebook: openNewNotebook }),
+    registerConnectLibvirt(sessions, log),
   );
   context.subscriptions.push(registerLanguageFeatures(context, schemaSource));
   context.subscriptions.push(sessions);

@@ -5,3 +5,4 @@ export * from './sandbox';
 export * from './storageDaemon';
 export * from './guestAgent';
 export * from './libvirt';
+export * from './stateChanges';

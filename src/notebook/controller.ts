@@ -12,6 +12,7 @@ import * as vscode from 'vscode';
 import { CommandTimeoutError, EventTimeoutError, OobRefusedError } from '../qmp/errors';
 import type { ClientLike, EventRecord } from '../session/ports';
 import { describeProfile, type Profile } from '../session/profiles';
+import { commandsOf, confirmStateChanges } from '../session/endpointPrompts';
 import { errorText, type Session, type SessionManager } from '../session/sessionManager';
 import { explainUntrusted, UntrustedWorkspaceError } from '../session/trust';
 import { describeProblem, isCellLanguage, isOobPlan, planCell, type CellPlan, type RunStep } from './cellPlan';
@@ -348,6 +349,10 @@ export class QmpControllers implements vscode.Disposable {
       });
       const client = session.liveClient;
       if (!client) throw new StopCell('Disconnected', `"${run.profile}" is not connected.`);
+      // A VM the extension does not own: ask before commands that change its state (qmp.confirmStateChanges).
+      if (!(await confirmStateChanges(session, commandsOf(plan.steps)))) {
+        throw new StopCell('Not confirmed', 'The cell changes the state of the VM and was not confirmed; nothing was sent.');
+      }
       const ok = await this.runSteps(run, client, plan.steps, session.generation);
       return await this.finish(runner, run, ok ? 'succeeded' : 'failed');
     } catch (err) {

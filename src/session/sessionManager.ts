@@ -133,6 +133,11 @@ export class SessionManager implements vscode.Disposable {
   readonly onDidTrace = this.traceEmitter.event;
   /** Resolves when the cached schemas known at start are loaded. */
   readonly cacheLoaded: Promise<void>;
+  /**
+   * Asked before a libvirt session connects (its schema fetch is the first passthrough, which taints the
+   * domain); false stops the connection. Set by the extension (a modal, remembered per domain).
+   */
+  confirmLibvirt: ((profile: Extract<Profile, { kind: 'libvirt' }>) => Promise<boolean>) | undefined;
 
   constructor(
     private readonly ports: QmpPorts,
@@ -283,6 +288,9 @@ export class SessionManager implements vscode.Disposable {
         : s.address;
       if (!target) throw new Error(`Profile "${s.name}" has no address.`);
       if (profile.kind === 'libvirt' || profile.kind === 'guest-agent') requireTrust('Connecting');
+      if (profile.kind === 'libvirt' && this.confirmLibvirt && !(await this.confirmLibvirt(profile))) {
+        throw new Error(`Not connected: libvirt would mark the domain "${profile.domain}" as tainted (custom-monitor), and that was declined.`);
+      }
       const client = this.ports.createClient({
         enableOob: setting<boolean>('enableOob', true),
         trace: (dir, text) => this.trace(s, dir, text),
