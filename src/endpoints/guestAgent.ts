@@ -156,6 +156,8 @@ export const GUEST_AGENT_NO_OOB = 'the guest agent has no out-of-band execution'
  * reason), and a resynchronisation after any command that timed out.
  */
 export class GuestAgentClient extends QmpClient {
+  private resyncing: Promise<void> | undefined;
+
   constructor(options: Omit<QmpClientOptions, 'dialect' | 'enableOob'> = {}) {
     super({ ...options, enableOob: false, dialect: guestAgentDialect() });
   }
@@ -164,7 +166,10 @@ export class GuestAgentClient extends QmpClient {
     const oob = input['exec-oob'] ?? (input.control?.['run-oob'] ? input.execute : undefined);
     if (oob !== undefined) return Promise.reject(new OobRefusedError(oob, GUEST_AGENT_NO_OOB));
     return super.send(input, options).catch((err: unknown) => {
-      if (err instanceof CommandTimeoutError) void this.resync().catch(() => undefined);
+      // One resynchronisation at a time: an agent that answers nothing must not collect a chain of them.
+      if (err instanceof CommandTimeoutError && !this.resyncing) {
+        this.resyncing = this.resync().catch(() => undefined).finally(() => { this.resyncing = undefined; });
+      }
       throw err;
     });
   }
