@@ -7,7 +7,7 @@ import net from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ConnectError, OobRefusedError } from '../../src/qmp/errors';
+import { CommandTimeoutError, ConnectError, OobRefusedError } from '../../src/qmp/errors';
 import { Schema } from '../../src/qmp/schema';
 import { diagnose } from '../../src/language/diagnostics';
 import { GuestAgentClient, guestAgentSchemaInfos } from '../../src/endpoints/guestAgent';
@@ -108,16 +108,22 @@ describe('resynchronisation over stale input (a fake agent)', () => {
 
   test('stale replies and a torn object before the 0xFF sentinel are skipped; the matching id ends the sync', async () => {
     const sock = path.join(dir, 'fake.sock');
+    let syncs = 0;
     const server = net.createServer((c) => {
       let buf = '';
       c.on('data', (d) => {
         buf += d.toString('latin1');
-        const m = /"guest-sync-delimited","arguments":\{"id":(\d+)\}/.exec(buf);
+        const m = /"guest-sync-delimited","arguments":\{"id":(\d+)\}(?:,"id":("[^"]*"))?/.exec(buf);
         if (m) {
           buf = '';
-          // An earlier client's replies, a torn object, the sentinel, then a wrong id and the right one.
-          c.write(Buffer.concat([Buffer.from('{"return": {}}\n{"return": 7}\n{"retu'), Buffer.from([0xff]),
-            Buffer.from(`{"return": 1}\n{"return": ${m[1]}}\n`)]));
+          syncs++;
+          // On connect: an earlier client's replies, a torn object, the sentinel, a wrong id and the right one.
+          // Later (after a timeout): the sentinel and the reply, with the session's id.
+          const stale = syncs === 1 ? '{"return": {}}\n{"return": 7}\n{"retu' : '';
+          c.write(Buffer.concat([Buffer.from(stale), Buffer.from([0xff]),
+            Buffer.from(`${syncs === 1 ? '{"return": 1}\n' : ''}{"return": ${m[1]}${m[2] ? `, "id": ${m[2]}` : ''}}\n`)]));
+        } else if (buf.includes('guest-never')) {
+          buf = ''; // never answered: the client times out and resynchronises
         } else if (buf.includes('guest-ping')) {
           const id = /"id":("[^"]*")/.exec(buf)?.[1];
           buf = '';
@@ -129,6 +135,12 @@ describe('resynchronisation over stale input (a fake agent)', () => {
     const client = new GuestAgentClient();
     try {
       await client.connect({ kind: 'unix', path: sock });
+      assert.deepEqual(await client.execute('guest-ping', undefined, { timeoutMs: 5000 }), {});
+      assert.equal(syncs, 1);
+      await assert.rejects(client.execute('guest-never', undefined, { timeoutMs: 300 }), CommandTimeoutError);
+      const deadline = Date.now() + 10_000;
+      while (syncs < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(syncs, 2, 'a timeout is followed by a new guest-sync-delimited');
       assert.deepEqual(await client.execute('guest-ping', undefined, { timeoutMs: 5000 }), {});
     } finally {
       await client.disconnect();
