@@ -1,9 +1,10 @@
 // Runs the test tiers in order and prints one closing line, `N passed, N failed`.
-//   node scripts/test.mjs            all tiers: lint, types, unit, qemu, qemu10, family, host
-//   node scripts/test.mjs unit|qemu|qemu10|family|host
+//   node scripts/test.mjs            all tiers: lint, types, unit, qemu, qemu10, family, fault, host
+//   node scripts/test.mjs unit|qemu|qemu10|family|fault|host
 // qemu10: the qemu tier again, against QEMU 10.0 in the Debian 13 chroot scripts/setup-family.sh makes.
 // family: qemu-storage-daemon, qemu-ga and libvirtd (scripts/setup-family.sh installs them).
 // Tiers: unit (plain Node, no QEMU), qemu (plain Node against real qemu-system-x86_64),
+// fault (misbehaving fake servers and real QEMU faults: SIGKILL, SIGSTOP, a blocked main loop),
 // host (the extension host of a real VS Code, through code-server; see scripts/host-test.mjs).
 import { spawnSync } from 'node:child_process';
 import { readFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
@@ -12,7 +13,7 @@ import path from 'node:path';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const args = process.argv.slice(2);
-const tiers = args.length ? args : ['static', 'unit', 'qemu', 'qemu10', 'family', 'host'];
+const tiers = args.length ? args : ['static', 'unit', 'qemu', 'qemu10', 'family', 'fault', 'host'];
 let passed = 0;
 let failed = 0;
 const failures = [];
@@ -74,7 +75,7 @@ for (const tier of tiers) {
     if (f) failures.push(`qemu10: ${f} failed`);
     continue;
   }
-  if (tier === 'unit' || tier === 'qemu' || tier === 'family') {
+  if (tier === 'unit' || tier === 'qemu' || tier === 'family' || tier === 'fault') {
     const { p, f } = nodeTests(tier);
     passed += p; failed += f;
     if (f) failures.push(`${tier}: ${f} failed`);

@@ -74,6 +74,9 @@ export interface ByteStream {
  */
 export class StreamChannel implements QmpChannel {
   private sink: ChannelSink | undefined;
+  private readonly emit = (text: string, value: unknown): void => {
+    if (!this.closing && !this.endedErr) this.sink?.message(text, value);
+  };
   private closing = false;
   private endedErr: Error | undefined;
   private readonly decoder: MessageDecoder;
@@ -87,7 +90,7 @@ export class StreamChannel implements QmpChannel {
     const { readable, writable } = stream;
     readable.on('data', (chunk: Buffer) => this.onData(chunk));
     const onError = (err: Error): void => {
-      this.endedErr ??= new DisconnectedError(`Connection to ${description} failed: ${err.message}`, { cause: err });
+      this.fail(new DisconnectedError(`Connection to ${description} failed: ${err.message}`, { cause: err }));
     };
     readable.on('error', onError);
     if ((writable as unknown) !== readable) writable.on('error', onError);
@@ -120,13 +123,9 @@ export class StreamChannel implements QmpChannel {
   }
 
   private onData(chunk: Buffer): void {
-    if (this.closing || this.endedErr) return;
-    const sink = this.sink;
-    if (!sink) return;
+    if (this.closing || this.endedErr || !this.sink) return;
     try {
-      this.decoder.push(chunk, (text, value) => {
-        if (!this.closing && !this.endedErr) sink.message(text, value);
-      });
+      this.decoder.push(chunk, this.emit);
     } catch (err) {
       this.fail(err instanceof ProtocolError ? err : new ProtocolError(String(err)));
     }

@@ -347,21 +347,31 @@ export class QmpClient {
     const timeoutMs = this.opts.connectTimeoutMs;
     return new Promise<QmpChannel>((resolve, reject) => {
       let settled = false;
-      const timer = setTimeout(() => {
-        settled = true;
-        reject(new ConnectError(`Connecting to ${session.description} timed out after ${timeoutMs} ms (connect phase)`, { phase: 'connect' }));
-      }, clampTimer(timeoutMs));
-      opener({ timeoutMs, signal, maxMessageBytes: this.opts.maxMessageBytes, maxMessageDepth: this.opts.maxMessageDepth }).then((channel) => {
-        clearTimeout(timer);
-        if (settled) { void channel.close().catch(() => undefined); return; }
-        settled = true;
-        resolve(channel);
-      }, (err: unknown) => {
-        clearTimeout(timer);
+      const stop = (err: Error): void => {
         if (settled) return;
         settled = true;
-        reject(err instanceof Error ? err : new Error(String(err)));
-      });
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      };
+      const onAbort = (): void => stop(this.cancelled(session, signal));
+      const timer = setTimeout(() => stop(new ConnectError(
+        `Connecting to ${session.description} timed out after ${timeoutMs} ms (connect phase)`, { phase: 'connect' })),
+      clampTimer(timeoutMs));
+      signal.addEventListener('abort', onAbort, { once: true });
+      let opening: Promise<QmpChannel>;
+      try {
+        opening = opener({ timeoutMs, signal, maxMessageBytes: this.opts.maxMessageBytes, maxMessageDepth: this.opts.maxMessageDepth });
+      } catch (err) {
+        opening = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      }
+      opening.then((channel) => {
+        if (settled) { void channel.close().catch(() => undefined); return; }
+        settled = true;
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        resolve(channel);
+      }, (err: unknown) => stop(err instanceof Error ? err : new Error(String(err))));
     });
   }
 

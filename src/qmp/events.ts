@@ -113,6 +113,10 @@ export class EventLog {
 
   private keep(record: QmpEventRecord): void {
     if (this.maxEvents === 0 || record.raw.length > this.maxBytes) {
+      // Too big to keep: the history stays the newest contiguous run of events, so it is emptied.
+      this.items = [];
+      this.head = 0;
+      this.bytes = 0;
       this.droppedThrough = record.seq;
       return;
     }

@@ -4,9 +4,9 @@
 // tracks brace/bracket depth and string/escape state on bytes; every byte that matters here is ASCII, so a
 // multibyte UTF-8 sequence can never be mistaken for one, and text is decoded only once an object is whole.
 //
-// Two bytes are special between and inside objects (outside strings): 0xFF, which can never occur in UTF-8
-// text, is the guest agent's resynchronisation sentinel (`guest-sync-delimited`): it drops any partial
-// object and starts afresh; and nesting deeper than maxDepth is refused (QEMU never emits more than its
+// Two things are special: a 0xFF byte, which can never occur in UTF-8 text, is the guest agent's
+// resynchronisation sentinel (`guest-sync-delimited`): wherever it comes, it drops any partial object and
+// reading starts afresh; and nesting deeper than maxDepth is refused (QEMU never emits more than its
 // MAX_NESTING of 1024, and a deeper value would overflow the stack of whatever recursive code meets it next).
 import { DeepMessageError, MalformedMessageError, OversizedMessageError } from './errors';
 
@@ -28,12 +28,16 @@ const RBRACKET = 0x5d;
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const SENTINEL = 0xff;
+const EMPTY = Buffer.alloc(0);
 
 export class JsonObjectReader {
   readonly maxMessageBytes: number;
   readonly maxDepth: number;
-  /** Chunks (or parts of chunks) of the object being read, when it spans more than one push. */
-  private parts: Buffer[] = [];
+  /**
+   * The bytes of the object being read, when it spans more than one push, in one growable buffer (capacity
+   * doubles), so that a message drip-fed one byte per read costs linear time and no per-chunk objects.
+   */
+  private acc: Buffer = EMPTY;
   private partBytes = 0;
   private depth = 0;
   private inString = false;
@@ -56,7 +60,7 @@ export class JsonObjectReader {
 
   /** Forgets any partial object (used when a session ends). */
   reset(): void {
-    this.parts = [];
+    this.acc = EMPTY;
     this.partBytes = 0;
     this.depth = 0;
     this.inString = false;
@@ -69,6 +73,22 @@ export class JsonObjectReader {
    * OversizedMessageError when one object grows beyond maxMessageBytes; the reader is unusable afterwards.
    */
   push(chunk: Buffer): string[] {
+    let ff = chunk.indexOf(SENTINEL);
+    if (ff < 0) return this.scan(chunk);
+    // Resynchronisation: each 0xFF (anywhere, even inside a string) drops whatever was partly read.
+    const out: string[] = [];
+    let from = 0;
+    while (ff >= 0) {
+      for (const t of this.scan(chunk.subarray(from, ff))) out.push(t);
+      this.reset();
+      from = ff + 1;
+      ff = chunk.indexOf(SENTINEL, from);
+    }
+    for (const t of this.scan(chunk.subarray(from))) out.push(t);
+    return out;
+  }
+
+  private scan(chunk: Buffer): string[] {
     const out: string[] = [];
     const n = chunk.length;
     let i = 0;
@@ -80,14 +100,11 @@ export class JsonObjectReader {
     // Position of the next backslash at or after i (-1: none left in this chunk), found lazily so that a
     // chunk with many strings and few escapes is searched once, not once per string.
     let nextBackslash = -2;
-    // The next 0xFF (the guest agent's sentinel) at or after i, found lazily likewise: it ends a partial
-    // object even inside a string, where the quote/backslash search would otherwise jump over it.
-    let nextSentinel = -2;
     while (i < n) {
       if (depth === 0) {
         // Between objects: skip whitespace; anything else must open an object.
         const c = chunk[i]!;
-        if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09 || c === SENTINEL) { i++; continue; }
+        if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) { i++; continue; }
         if (c !== LBRACE) {
           this.reset();
           throw new MalformedMessageError(
@@ -100,21 +117,9 @@ export class JsonObjectReader {
         continue;
       }
       if (inString) {
-        if (nextSentinel !== -1 && nextSentinel < i) nextSentinel = chunk.indexOf(SENTINEL, i);
-        const q = chunk.indexOf(QUOTE, i);
-        if (nextSentinel >= 0 && (q < 0 || nextSentinel < q)) {
-          // A torn object before the sentinel: dropped, and reading starts afresh after it. (A quote before
-          // the sentinel brings the loop back here, so no string hides a later sentinel.)
-          this.parts = [];
-          this.partBytes = 0;
-          depth = 0;
-          inString = false;
-          escaped = false;
-          i = nextSentinel + 1;
-          continue;
-        }
         if (escaped) { escaped = false; i++; continue; }
         // Jump to the next quote or backslash with native searches instead of looking at every byte.
+        const q = chunk.indexOf(QUOTE, i);
         if (nextBackslash !== -1 && nextBackslash < i) nextBackslash = chunk.indexOf(BACKSLASH, i);
         const b = nextBackslash;
         if (b >= 0 && (q < 0 || b < q)) {
@@ -134,13 +139,6 @@ export class JsonObjectReader {
           this.reset();
           throw new DeepMessageError(this.maxDepth);
         }
-      } else if (c === SENTINEL) {
-        // Resynchronisation: whatever was partly read is dropped.
-        this.parts = [];
-        this.partBytes = 0;
-        depth = 0;
-        i++;
-        continue;
       } else if (c === RBRACE || c === RBRACKET) {
         depth--;
         if (depth === 0) {
@@ -152,15 +150,14 @@ export class JsonObjectReader {
             }
             out.push(chunk.toString('utf8', start, end));
           } else {
-            this.parts.push(chunk.subarray(0, end));
             const total = this.partBytes + end;
             if (total > this.maxMessageBytes) {
               this.reset();
               throw new OversizedMessageError(this.maxMessageBytes, total);
             }
-            out.push(Buffer.concat(this.parts, total).toString('utf8'));
-            this.parts = [];
-            this.partBytes = 0;
+            this.append(chunk, 0, end);
+            out.push(this.acc.toString('utf8', 0, total));
+            this.release();
           }
         }
       }
@@ -171,16 +168,33 @@ export class JsonObjectReader {
     this.escaped = escaped;
     if (depth > 0) {
       // Keep the unfinished object; copy so the caller's buffer can be reused.
-      const part = this.partBytes === 0 ? chunk.subarray(start) : chunk;
-      this.parts.push(Buffer.from(part));
-      this.partBytes += part.length;
-      if (this.partBytes > this.maxMessageBytes) {
-        const size = this.partBytes;
+      const from = this.partBytes === 0 ? start : 0;
+      if (this.partBytes + (n - from) > this.maxMessageBytes) {
+        const size = this.partBytes + (n - from);
         this.reset();
         throw new OversizedMessageError(this.maxMessageBytes, size);
       }
+      this.append(chunk, from, n);
     }
     return out;
+  }
+
+  /** Copies chunk[from, to) after the held bytes, growing the buffer geometrically. */
+  private append(chunk: Buffer, from: number, to: number): void {
+    const need = this.partBytes + (to - from);
+    if (need > this.acc.length) {
+      const grown = Buffer.allocUnsafe(Math.max(need, Math.min(this.acc.length * 2, this.maxMessageBytes), 256));
+      this.acc.copy(grown, 0, 0, this.partBytes);
+      this.acc = grown;
+    }
+    chunk.copy(this.acc, this.partBytes, from, to);
+    this.partBytes = need;
+  }
+
+  /** Forgets the held bytes; a large buffer is let go so one big message does not pin its memory. */
+  private release(): void {
+    this.partBytes = 0;
+    if (this.acc.length > 64 * 1024) this.acc = EMPTY;
   }
 }
 
@@ -219,7 +233,8 @@ export class MessageDecoder {
     // (a pretty-printed object, a message cut by the read, or a line long enough to hide deep nesting);
     // the rest goes to the streaming reader.
     let from = 0;
-    if (this.reader.idle) {
+    // The fast path is skipped for a chunk holding a 0xFF sentinel, which only the reader understands.
+    if (this.reader.idle && chunk.indexOf(SENTINEL) < 0) {
       const n = chunk.length;
       while (from < n && chunk[from] === LBRACE) {
         const nl = chunk.indexOf(0x0a, from);

@@ -62,11 +62,23 @@ export function connectSocket(address: QmpAddress, options: ConnectSocketOptions
       }
     };
     const onConnect = (): void => finish();
-    const onError = (err: Error): void => finish(new ConnectError(`Cannot connect to ${where}: ${err.message}`, { cause: err }));
+    const onError = (err: Error): void => finish(new ConnectError(
+      `Cannot connect to ${where} (connect phase): ${err.message}${hint(err)}`, { cause: err, phase: 'connect' }));
     const onAbort = (): void => finish(new ConnectError(`Connecting to ${where} was cancelled`, { cause: options.signal?.reason }));
-    const timer = setTimeout(() => finish(new ConnectError(`Connecting to ${where} timed out after ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(() => finish(new ConnectError(
+      `Connecting to ${where} timed out after ${timeoutMs} ms (connect phase): the host does not answer or the ` +
+      'listening socket\'s backlog is full', { phase: 'connect' })), Math.min(Math.max(0, timeoutMs), 2 ** 31 - 1));
     socket.once('connect', onConnect);
     socket.once('error', onError);
     options.signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/** What a socket error code likely means, for the connect phase's message. */
+function hint(err: Error): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return ' (no such socket: is QEMU running with this -qmp path?)';
+  if (code === 'ECONNREFUSED') return ' (nothing is listening: QEMU exited or uses another address)';
+  if (code === 'EACCES') return ' (permission denied on the socket)';
+  return '';
 }

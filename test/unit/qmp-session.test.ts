@@ -427,3 +427,71 @@ describe('bounded event history', () => {
     assert.equal((await wait).event, 'WANTED');
   });
 });
+
+describe('each public call in the states it does not accept', () => {
+  test('idle: send/execute/waitForEvent reject with StateError; disconnect is a no-op', async () => {
+    const { client: c } = client();
+    await assert.rejects(c.send({ execute: 'x' }), StateError);
+    await assert.rejects(c.execute('x'), StateError);
+    await assert.rejects(c.waitForEvent(() => true, { timeoutMs: 10 }), StateError);
+    await c.disconnect();
+    assert.equal(c.state, 'idle');
+  });
+
+  test('connecting: send and connect are refused; disconnect cancels', async () => {
+    const s = await server();
+    const { client: c, states } = client();
+    const connecting = elapsed(c.connect(s.address));
+    await s.accept();
+    assert.equal(c.state, 'connecting');
+    await assert.rejects(c.send({ execute: 'x' }), StateError);
+    await assert.rejects(c.connect(s.address), StateError);
+    await c.disconnect();
+    assert.ok(rejection((await connecting).result) instanceof ConnectError);
+    assert.deepEqual(states, ['connecting', 'idle']);
+  });
+
+  test('disconnecting: send and connect are refused; a second disconnect waits for the same close', async () => {
+    const h = await running();
+    const d1 = h.client.disconnect();
+    assert.equal(h.client.state, 'disconnecting');
+    await assert.rejects(h.client.send({ execute: 'x' }), StateError);
+    await assert.rejects(h.client.connect({ kind: 'unix', path: '/nonexistent' }), StateError);
+    await Promise.all([d1, h.client.disconnect()]);
+    assert.equal(h.client.state, 'idle');
+    assertLegal(h.states);
+  });
+});
+
+describe('the connect phase with a custom opener', () => {
+  test('disconnect() while an opener hangs settles connect() at once; a channel that arrives late is closed', async () => {
+    const { client: c } = client({ connectTimeoutMs: 60_000 });
+    let release!: (ch: import('../../src/qmp/channel').QmpChannel) => void;
+    let closedLate = false;
+    const opener: ChannelOpener = () => new Promise((r) => { release = r; });
+    const connecting = elapsed(c.connect(opener));
+    await new Promise((r) => setImmediate(r));
+    await c.disconnect();
+    const { ms, result } = await connecting;
+    const err = rejection(result);
+    assert.ok(err instanceof ConnectError);
+    assert.match(err.message, /cancelled \(connect phase\)/);
+    assert.ok(ms < 5000);
+    release({
+      description: 'late', start: () => undefined, send: () => undefined,
+      close: () => { closedLate = true; return Promise.resolve(); },
+    });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(closedLate, true);
+    assert.equal(c.state, 'idle');
+  });
+
+  test('an opener that throws synchronously is a ConnectError in the connect phase', async () => {
+    const { client: c } = client();
+    const err = rejection((await elapsed(c.connect(() => { throw new Error('no such VM'); }))).result);
+    assert.ok(err instanceof ConnectError);
+    assert.equal((err as ConnectError).phase, 'connect');
+    assert.match(err.message, /no such VM/);
+    assert.equal(c.state, 'idle');
+  });
+});
