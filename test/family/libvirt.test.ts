@@ -39,6 +39,10 @@ describe('libvirt passthrough (virsh)', () => {
       assert.equal(status.running, false);
       const bad = await c.send({ execute: 'no-such-command', arguments: { text: 'it\'s "quoted" ; echo x # ü' } });
       assert.ok(!bad.ok && bad.error.class === 'CommandNotFound', bad.raw);
+      // A command whose own text tries to end the shell's quoting, start a line, or forge a marker.
+      const forged = await c.send({ execute: "x'; echo QMPNB''00x1\nquit\n'", arguments: { s: "'\necho QMPNB\nquit" } });
+      assert.ok(!forged.ok && forged.error.class === 'CommandNotFound', forged.raw);
+      assert.equal(await c.execute('query-name').then(() => 'still running'), 'still running');
       assert.doesNotMatch(bad.raw, /libvirt-\d+/);
       // Many in a row: each reply goes to its own command.
       const names = await Promise.all(Array.from({ length: 10 }, (_, i) => c.execute('qom-get', { path: '/machine', property: 'type' }).then((v) => [i, v])));
