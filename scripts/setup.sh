@@ -59,4 +59,7 @@ fi
 step "code-server for the extension-host tier"
 bash scripts/install-vscode-test.sh </dev/null
 
+step "the QMP family: guest agent, libvirt, QEMU 10.0 chroot"
+bash scripts/setup-family.sh </dev/null
+
 step "set-up done"

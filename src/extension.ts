@@ -8,7 +8,8 @@ import './vscodeApiStamp';
 import * as vscode from 'vscode';
 import { parseCompatPolicy, type CompatPolicy } from './language/service';
 import { registerLanguageFeatures } from './language/vscodeAdapter';
-import { QmpClient, Schema, startSandbox, type SchemaInfo } from './qmp';
+import { GuestAgentClient, LibvirtClient, startSandbox, startStorageDaemon } from './endpoints';
+import { QmpClient, Schema, type SchemaInfo } from './qmp';
 import { QmpControllers, notebookType } from './notebook/controller';
 import { QmpNotebookSerializer, toNotebookData } from './notebook/serializer';
 import { NotebookTestRunner } from './notebook/runAsTest';
@@ -17,6 +18,7 @@ import { registerCommands } from './session/commands';
 import type { QmpPorts } from './session/ports';
 import { SessionSchemaSource } from './session/schemaSource';
 import { SessionManager } from './session/sessionManager';
+import { confirmLibvirtTaint, registerConnectLibvirt } from './session/endpointPrompts';
 import { SessionStatusBar } from './session/statusBar';
 
 /**
@@ -40,9 +42,12 @@ export interface QmpTestApi {
 let sessionsToClose: SessionManager | undefined;
 
 const ports: QmpPorts = {
-  createClient: (options) => new QmpClient(options),
+  createClient: (options, kind) => kind?.kind === 'guest-agent' ? new GuestAgentClient(options)
+    : kind?.kind === 'libvirt' ? new LibvirtClient({ domain: kind.domain, ...(kind.uri !== undefined ? { uri: kind.uri } : {}) }, options)
+    : new QmpClient(options),
   schemaFromIntrospection: (infos, version) => Schema.fromIntrospection(infos as SchemaInfo[], version),
   startSandbox: (options) => startSandbox(options),
+  startStorageDaemon: (options) => startStorageDaemon(options),
 };
 
 /** The notebook qmp.newNotebook opens: a note and a first command for the sandbox. */
@@ -76,6 +81,7 @@ function compose(context: vscode.ExtensionContext): QmpTestApi {
   context.subscriptions.push(log, events);
 
   const sessions = new SessionManager(ports, context.globalStorageUri, log, events);
+  sessions.confirmLibvirt = (profile) => confirmLibvirtTaint(context.globalState, profile);
   sessionsToClose = sessions;
   const statusBar = new SessionStatusBar(sessions);
   const controllers = new QmpControllers(sessions, log);
@@ -94,6 +100,7 @@ function compose(context: vscode.ExtensionContext): QmpTestApi {
       },
     }),
     new NotebookTestRunner(controllers),
+    registerConnectLibvirt(sessions, log),
   );
   context.subscriptions.push(registerLanguageFeatures(context, schemaSource));
   context.subscriptions.push(sessions);

@@ -10,6 +10,9 @@ export type ConnectionChoice =
   | { kind: 'unix'; path: string }
   | { kind: 'tcp'; host: string; port: number }
   | { kind: 'sandbox' }
+  | { kind: 'storage-daemon' }
+  | { kind: 'guest-agent'; target: { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number } }
+  | { kind: 'libvirt'; domain: string; uri?: string }
   | { kind: 'default' };
 
 export interface RunRequest {
@@ -56,19 +59,23 @@ export const DEFAULT_TIMEOUT_MS = 30_000;
 export const MAX_TIMEOUT_MS = 2_147_483_647;
 
 export const USAGE = `Usage:
-  qmp-notebook run FILE.qmp [--socket PATH | --tcp HOST:PORT | --sandbox] [--json] [--timeout MS]
-  qmp-notebook check FILE.qmp [--schema SCHEMA.json | --socket PATH | --tcp HOST:PORT | --sandbox] [--json]
+  qmp-notebook run FILE.qmp [CONNECTION] [--json] [--timeout MS]
+  qmp-notebook check FILE.qmp [--schema SCHEMA.json | CONNECTION] [--json]
                      [--compat deprecated-input=reject,unstable-input=reject]
-  qmp-notebook schema [--socket PATH | --tcp HOST:PORT | --sandbox]
-  qmp-notebook test FILE.qmp… [--socket PATH | --tcp HOST:PORT | --sandbox] [--update] [--junit OUT.xml] [--json]
+  qmp-notebook schema [CONNECTION]
+  qmp-notebook test FILE.qmp… [CONNECTION] [--update] [--junit OUT.xml] [--json]
   qmp-notebook lsp [--stdio]   the language server for editors (docs/lsp.md)
   qmp-notebook --help | --version
 
-Connection (run, check, schema):
+Connection (run, check, schema), one of:
   --socket PATH      QMP unix socket of a running QEMU (-qmp unix:PATH,server=on,wait=off)
   --tcp HOST:PORT    QMP TCP socket of a running QEMU
   --sandbox          start a private qemu-system-x86_64 -machine none -S (the default)
   --qemu BINARY      the QEMU binary for --sandbox (default qemu-system-x86_64)
+  --storage-daemon   start a private qemu-storage-daemon and talk to its QMP monitor
+  --guest-agent SOCK a guest agent (qemu-ga) socket: a path, or HOST:PORT; its commands come from guest-info
+  --libvirt DOMAIN   a libvirt domain's QEMU, through virsh (libvirt marks the domain tainted: custom-monitor)
+  --connect URI      with --libvirt: the libvirt URI (default: virsh's), e.g. qemu:///system, qemu+ssh://host/system
 
 Options:
   --json             one JSON object per line instead of text
@@ -86,13 +93,17 @@ Exit status: 0 success; 1 a QEMU error, an event wait timed out, a malformed cel
 found (check); 2 usage or connection error, including QEMU going away during a run.
 `;
 
-type OptionName = 'socket' | 'tcp' | 'sandbox' | 'qemu' | 'json' | 'timeout' | 'schema' | 'compat' | 'help' | 'version';
+type OptionName = 'socket' | 'tcp' | 'sandbox' | 'storage-daemon' | 'guest-agent' | 'libvirt' | 'connect' | 'qemu' | 'json' | 'timeout' | 'schema' | 'compat' | 'help' | 'version';
 
 /** The options: whether each takes a value, its short form, and which subcommands accept it ('' = none given). */
 const OPTIONS: Record<OptionName, { value: boolean; short?: string; commands: ReadonlyArray<string> }> = {
   socket: { value: true, commands: ['run', 'check', 'schema'] },
   tcp: { value: true, commands: ['run', 'check', 'schema'] },
   sandbox: { value: false, commands: ['run', 'check', 'schema'] },
+  'storage-daemon': { value: false, commands: ['run', 'check', 'schema'] },
+  'guest-agent': { value: true, commands: ['run', 'check', 'schema'] },
+  libvirt: { value: true, commands: ['run', 'check', 'schema'] },
+  connect: { value: true, commands: ['run', 'check', 'schema'] },
   qemu: { value: true, commands: ['run', 'check', 'schema'] },
   json: { value: false, commands: ['run', 'check'] },
   timeout: { value: true, commands: ['run'] },
@@ -162,7 +173,7 @@ export function parseArgs(argv: readonly string[]): ParseResult {
   if (values.has('version')) return { ok: true, request: { command: 'version' } };
   if (subcommand === '') return fail('no command given');
 
-  const connectionFlags = (['socket', 'tcp', 'sandbox', 'schema'] as const).filter((n) => values.has(n));
+  const connectionFlags = (['socket', 'tcp', 'sandbox', 'storage-daemon', 'guest-agent', 'libvirt', 'schema'] as const).filter((n) => values.has(n));
   if (connectionFlags.length > 1) {
     return fail(`give only one of ${connectionFlags.map((n) => `--${n}`).join(', ')}`);
   }
@@ -175,6 +186,16 @@ export function parseArgs(argv: readonly string[]): ParseResult {
     if (!hp) return fail(`--tcp expects HOST:PORT with a port from 1 to 65535, got '${tcp}'`);
     connection = { kind: 'tcp', ...hp };
   } else if (values.has('sandbox')) connection = { kind: 'sandbox' };
+  else if (values.has('storage-daemon')) connection = { kind: 'storage-daemon' };
+  else if (typeof values.get('guest-agent') === 'string') {
+    const text = values.get('guest-agent') as string;
+    const hp = text.includes('/') ? undefined : parseHostPort(text);
+    connection = { kind: 'guest-agent', target: hp ? { kind: 'tcp', ...hp } : { kind: 'unix', path: text } };
+  } else if (typeof values.get('libvirt') === 'string') {
+    const uri = values.get('connect');
+    connection = { kind: 'libvirt', domain: values.get('libvirt') as string, ...(typeof uri === 'string' ? { uri } : {}) };
+  }
+  if (values.has('connect') && connection.kind !== 'libvirt') return fail('--connect only applies to --libvirt');
   const qemu = values.get('qemu');
   if (typeof qemu === 'string' && connection.kind !== 'sandbox' && connection.kind !== 'default') {
     return fail('--qemu only applies to --sandbox');

@@ -38,6 +38,10 @@ export interface CliSession {
   client: EngineClient & Pick<QmpClient, 'execute' | 'setSchema'>;
   /** Disconnects and stops a sandbox the session started. */
   close(): Promise<void>;
+  /** After the connection was lost: how the process the session started died ("QEMU was killed by signal SIGABRT"). */
+  describeLoss?(): Promise<string | undefined>;
+  /** The schema's entities when they do not come from `query-qmp-schema` (the guest agent: guest-info). */
+  introspect?(): Promise<unknown[]>;
 }
 
 export type ResolvedConnection = Exclude<ConnectionChoice, { kind: 'default' }>;
@@ -78,7 +82,11 @@ export function resolveConnection(choice: ConnectionChoice, profile: string | un
 }
 
 function describe(c: ResolvedConnection): string {
-  return c.kind === 'unix' ? c.path : c.kind === 'tcp' ? `${c.host}:${c.port}` : 'a sandbox QEMU';
+  return c.kind === 'unix' ? c.path : c.kind === 'tcp' ? `${c.host}:${c.port}`
+    : c.kind === 'storage-daemon' ? 'a qemu-storage-daemon'
+    : c.kind === 'libvirt' ? `the libvirt domain ${c.domain}${c.uri ? ` (${c.uri})` : ''}`
+    : c.kind === 'guest-agent' ? `the guest agent at ${c.target.kind === 'unix' ? c.target.path : `${c.target.host}:${c.target.port}`}`
+    : 'a sandbox QEMU';
 }
 
 async function open(deps: CliDeps, c: ResolvedConnection, qemuBinary: string | undefined, signal?: AbortSignal): Promise<CliSession> {
@@ -121,10 +129,11 @@ function schemaFrom(infos: unknown, what: string): Schema {
 async function fetchSchema(session: CliSession, signal?: AbortSignal): Promise<Schema> {
   let infos: unknown;
   try {
-    infos = await session.client.execute('query-qmp-schema', undefined, { timeoutMs: 30_000, ...(signal ? { signal } : {}) });
+    infos = session.introspect ? await session.introspect()
+      : await session.client.execute('query-qmp-schema', undefined, { timeoutMs: 30_000, ...(signal ? { signal } : {}) });
   } catch (err) {
     const why = signal?.aborted && signal.reason instanceof Error ? signal.reason.message : err instanceof Error ? err.message : String(err);
-    throw new UsageFailure(`query-qmp-schema failed: ${why}`);
+    throw new UsageFailure(`${session.introspect ? 'guest-info' : 'query-qmp-schema'} failed: ${why}`);
   }
   return schemaFrom(infos, 'the reply of query-qmp-schema');
 }
@@ -256,7 +265,7 @@ async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
     try {
       let cells = early.cells;
       // The schema types qmp-shell values, and lets the client refuse an exec-oob of a command without
-      // allow-oob before sending it: it is loaded whenever the notebook has either.
+      // allow-oob before sending it (a storage daemon has none): it is loaded whenever the notebook has either.
       const hasOob = early.cells.some((c) => c.plan.steps.some((st) => st.kind === 'command' && st.oob));
       if (needsSchema || hasOob) {
         const schema = await fetchSchema(session, limit.signal);
@@ -268,7 +277,13 @@ async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
       const outcome = await runCells(session.client, cells,
         { json: req.json, commandTimeoutMs: DEFAULT_TIMEOUT_MS, ...(limit.signal ? { signal: limit.signal } : {}) }, io);
       if (outcome.status === 'ok') return EXIT_OK;
-      return outcome.status === 'disconnected' ? EXIT_USAGE : EXIT_FAILED;
+      if (outcome.status === 'disconnected') {
+        // A process we started that died says how (killed by a signal, its last words on stderr).
+        const died = await session.describeLoss?.();
+        if (died) io.err(`qmp-notebook: ${died}`);
+        return EXIT_USAGE;
+      }
+      return EXIT_FAILED;
     } finally {
       await session.close();
     }

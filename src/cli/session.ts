@@ -1,6 +1,10 @@
-// Opens the connection a CLI subcommand works on: a socket the user named, or a sandbox QEMU that lives
-// exactly as long as the subcommand. `signal` (the run's --timeout deadline) bounds starting and connecting.
-import { QemuNotFoundError, QmpClient, startSandbox, type QmpAddress, type Sandbox } from '../qmp/index';
+// Opens the connection a CLI subcommand works on: a socket the user named, a sandbox QEMU or storage daemon
+// that lives exactly as long as the subcommand, a guest agent, or a libvirt domain through virsh. `signal`
+// (the run's --timeout deadline) bounds starting and connecting.
+import { QmpClient, type QmpAddress } from '../qmp/index';
+import {
+  GuestAgentClient, LibvirtClient, QemuNotFoundError, guestAgentSchemaInfos, startSandbox, startStorageDaemon, type LaunchedProcess,
+} from '../endpoints/index';
 import type { CliSession, ResolvedConnection } from './cli';
 
 export interface OpenOptions {
@@ -8,10 +12,12 @@ export interface OpenOptions {
   /** Extra QEMU arguments for a sandbox (the tests use a q35 machine). */
   sandboxArgs?: string[];
   signal?: AbortSignal;
+  /** Where a one-line note for the user goes (stderr). */
+  note?: (line: string) => void;
 }
 
 export async function openSession(connection: ResolvedConnection, options: OpenOptions = {}): Promise<CliSession> {
-  let sandbox: Sandbox | undefined;
+  let sandbox: LaunchedProcess | undefined;
   let address: QmpAddress;
   if (connection.kind === 'sandbox') {
     try {
@@ -27,10 +33,22 @@ export async function openSession(connection: ResolvedConnection, options: OpenO
       throw err;
     }
     address = sandbox.address;
+  } else if (connection.kind === 'storage-daemon') {
+    sandbox = await startStorageDaemon();
+    address = sandbox.address;
+  } else if (connection.kind === 'guest-agent') {
+    address = connection.target;
+  } else if (connection.kind === 'libvirt') {
+    address = { kind: 'unix', path: '' }; // unused: the libvirt client opens its own channel (virsh)
+    // Scripted use never asks, but it says once what libvirt will record.
+    (options.note ?? ((l: string) => process.stderr.write(`qmp-notebook: ${l}\n`)))(`note: QMP commands through libvirt mark the domain '${connection.domain}' as tainted (custom-monitor) in libvirt's log`);
   } else {
     address = connection;
   }
-  const client = new QmpClient();
+  const agent = connection.kind === 'guest-agent' ? new GuestAgentClient() : undefined;
+  const client = agent ?? (connection.kind === 'libvirt'
+    ? new LibvirtClient({ domain: connection.domain, ...(connection.uri !== undefined ? { uri: connection.uri } : {}) })
+    : new QmpClient());
   try {
     if (options.signal?.aborted) throw options.signal.reason;
     await client.connect(address, options.signal ? { signal: options.signal } : {});
@@ -42,6 +60,13 @@ export async function openSession(connection: ResolvedConnection, options: OpenO
     client,
     // The sandbox's private directory: paths under it are volatile (qmp-notebook test masks them).
     ...(sandbox ? { dir: sandbox.dir } : {}),
+    ...(agent ? { introspect: async () => guestAgentSchemaInfos((await agent.guestInfo()).commands) } : {}),
+    describeLoss: async () => {
+      if (!sandbox) return undefined;
+      // The socket closes a moment before the process is reaped; wait for it, boundedly.
+      await Promise.race([sandbox.exited, new Promise((r) => setTimeout(r, 2000))]);
+      return sandbox.describeExit();
+    },
     close: async () => {
       await client.disconnect();
       await sandbox?.dispose();

@@ -435,15 +435,15 @@ export function parseQmpManPage(roff: string): QmpDocs {
 }
 
 /** The path of the installed qemu-qmp-ref(7), as `man -w` reports it, or undefined. */
-export function findQmpManPage(): string | undefined {
+export function findQmpManPage(page: QmpManPageName = 'qemu-qmp-ref'): string | undefined {
   try {
-    const r = spawnSync('man', ['-w', 'qemu-qmp-ref'], { encoding: 'utf8', timeout: 5000 });
+    const r = spawnSync('man', ['-w', page], { encoding: 'utf8', timeout: 5000 });
     const p = r.status === 0 ? r.stdout.trim().split('\n')[0] : undefined;
     if (p) return p;
   } catch {
     // No man(1): fall through to the usual location.
   }
-  for (const p of ['/usr/share/man/man7/qemu-qmp-ref.7.gz', '/usr/share/man/man7/qemu-qmp-ref.7']) {
+  for (const p of [`/usr/share/man/man7/${page}.7.gz`, `/usr/share/man/man7/${page}.7`]) {
     try {
       readFileSync(p, { flag: 'r' });
       return p;
@@ -461,9 +461,15 @@ export function readManPageFile(file: string): string {
   return data.toString('utf8');
 }
 
-/** Loads qemu-qmp-ref(7) from `file` or the installed one; undefined when there is none. */
-export function loadQmpManPage(file?: string): QmpDocs | undefined {
-  const p = file ?? findQmpManPage();
+/**
+ * The QAPI reference pages, one per endpoint: QEMU's, the storage daemon's and the guest agent's. They share
+ * one roff structure (generated from QAPI), so one parser reads them all.
+ */
+export type QmpManPageName = 'qemu-qmp-ref' | 'qemu-storage-daemon-qmp-ref' | 'qemu-ga-ref';
+
+/** Loads qemu-qmp-ref(7) (or `page`) from `file` or the installed one; undefined when there is none. */
+export function loadQmpManPage(file?: string, page: QmpManPageName = 'qemu-qmp-ref'): QmpDocs | undefined {
+  const p = file ?? findQmpManPage(page);
   if (!p) return undefined;
   try {
     return parseQmpManPage(readManPageFile(p));

@@ -9,7 +9,7 @@ import { constants as fsConstants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
-import { parseQmpManPage, type QmpDocs } from './manpage';
+import { parseQmpManPage, type QmpDocs, type QmpManPageName } from './manpage';
 
 const gunzipAsync = promisify(gunzip);
 
@@ -34,18 +34,23 @@ export interface ManPageOptions {
   file?: string | undefined;
   /** How to find the installed page; defaults to `man -w qemu-qmp-ref`, then the usual path. Tests pass a fixture. */
   locate?: () => Promise<string | undefined>;
+  /** Which reference page (default qemu-qmp-ref). */
+  page?: QmpManPageName | undefined;
   /** Upper bound for `man -w`, in ms (default 5000). */
   timeoutMs?: number;
 }
 
-/** The man page's usual location when `man` is not installed. */
-const USUAL_PATHS = ['/usr/share/man/man7/qemu-qmp-ref.7.gz', '/usr/share/man/man7/qemu-qmp-ref.7'];
+/** The man page's usual locations when `man` is not installed. */
+const usualPaths = (page: QmpManPageName): string[] => [`/usr/share/man/man7/${page}.7.gz`, `/usr/share/man/man7/${page}.7`];
 
-/** Finds the installed qemu-qmp-ref(7) asynchronously: `man -w` (bounded), then the usual paths. */
-export async function locateQmpManPage(timeoutMs = 5000): Promise<string | undefined> {
+/**
+ * Finds an installed reference page asynchronously (qemu-qmp-ref(7) by default; the storage daemon's and the
+ * guest agent's have their own): `man -w` (bounded), then the usual paths.
+ */
+export async function locateQmpManPage(timeoutMs = 5000, page: QmpManPageName = 'qemu-qmp-ref'): Promise<string | undefined> {
   const fromMan = await new Promise<string | undefined>((resolve) => {
     try {
-      execFile('man', ['-w', 'qemu-qmp-ref'], { encoding: 'utf8', timeout: timeoutMs }, (err, stdout) => {
+      execFile('man', ['-w', page], { encoding: 'utf8', timeout: timeoutMs }, (err, stdout) => {
         resolve(err === null ? stdout.trim().split('\n')[0] || undefined : undefined);
       });
     } catch {
@@ -53,7 +58,7 @@ export async function locateQmpManPage(timeoutMs = 5000): Promise<string | undef
     }
   });
   if (fromMan !== undefined) return fromMan;
-  for (const p of USUAL_PATHS) {
+  for (const p of usualPaths(page)) {
     try {
       await fs.access(p, fsConstants.R_OK);
       return p;
@@ -78,7 +83,7 @@ export function manPageDocs(options: ManPageOptions = {}): DocsProvider {
   const load = (): Promise<QmpDocs | undefined> => {
     pending ??= (async () => {
       try {
-        const file = options.file ?? await (options.locate ?? (() => locateQmpManPage(options.timeoutMs)))();
+        const file = options.file ?? await (options.locate ?? (() => locateQmpManPage(options.timeoutMs, options.page)))();
         if (file === undefined) return undefined;
         loaded = parseQmpManPage(await readManPage(file));
         return loaded;

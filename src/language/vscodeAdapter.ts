@@ -7,7 +7,7 @@ import { Schema } from '../qmp/schema';
 import { switchToExecOob, type TextEdit } from './codeActions';
 import type { CompletionItem } from './completion';
 import type { CompatPolicy, Diagnostic } from './diagnostics';
-import type { QmpDocs } from './manpage';
+import type { QmpDocs, QmpManPageName } from './manpage';
 import { manPageDocs, type DocsProvider } from './providers';
 import { parseCell } from '../notebook/format/cell';
 import type { LiveValues } from '../qmp/liveValues';
@@ -28,11 +28,6 @@ export interface SchemaSource {
   onDidChange: vscode.Event<void>;
   /** Whether the connection negotiated OOB; undefined when not connected. */
   oobNegotiated(uri?: vscode.Uri): boolean | undefined;
-  /**
-   * The QMP reference documentation, if the source provides it; otherwise the adapter reads qemu-qmp-ref(7)
-   * itself through a DocsProvider (asynchronously, after activation, honouring qmp.manPage and workspace trust).
-   */
-  docs?(): QmpDocs | undefined;
   /** The device types QEMU lists (qom-list-types), for device_add's `driver`; undefined when unknown. */
   deviceTypes?(uri?: vscode.Uri): readonly string[] | undefined;
   /**
@@ -42,6 +37,11 @@ export interface SchemaSource {
   compat?(uri?: vscode.Uri): CompatPolicy | undefined;
   /** The connected session's live values (docs/live-values.md); undefined when not connected. */
   live?(uri?: vscode.Uri): LiveValues | undefined;
+  /**
+   * The reference page of the endpoint a document runs on (`qemu-qmp-ref`, `qemu-storage-daemon-qmp-ref`,
+   * `qemu-ga-ref`); QEMU's when absent. The adapter reads it through a DocsProvider.
+   */
+  manPage?(uri?: vscode.Uri): string;
 }
 
 /** How long completion waits for live values it has to fetch first; then it offers what it has. */
@@ -169,29 +169,35 @@ function toWorkspaceEdit(doc: vscode.TextDocument, edits: readonly TextEdit[]): 
 /** Registers every language feature; dispose the result to remove them all. */
 export function registerLanguageFeatures(context: vscode.ExtensionContext, schemaSource: SchemaSource): vscode.Disposable {
   const disposables: vscode.Disposable[] = [];
-  // Documentation: qemu-qmp-ref(7) read once, asynchronously (honouring qmp.manPage and workspace trust), started
-  // a little after activation so that neither activation nor the first hover waits for it.
-  // The path names a file to read, so it counts only in a trusted workspace; otherwise the installed page.
-  const newProvider = (): DocsProvider => {
-    const configured = vscode.workspace.isTrusted ? vscode.workspace.getConfiguration('qmp').get<string>('manPage')?.trim() : undefined;
-    return manPageDocs({ file: configured !== undefined && configured !== '' ? configured : undefined });
+  // Documentation: the reference page of each endpoint kind, read once, asynchronously (honouring qmp.manPage for
+  // QEMU's own page, in a trusted workspace only), started a little after activation so that neither activation
+  // nor the first hover waits for it.
+  const providers = new Map<string, DocsProvider>();
+  const providerFor = (page: string): DocsProvider => {
+    let p = providers.get(page);
+    if (p === undefined) {
+      const configured = page === 'qemu-qmp-ref' && vscode.workspace.isTrusted
+        ? vscode.workspace.getConfiguration('qmp').get<string>('manPage')?.trim() : undefined;
+      p = manPageDocs({ file: configured !== undefined && configured !== '' ? configured : undefined, page: page as QmpManPageName });
+      providers.set(page, p);
+    }
+    return p;
   };
-  let provider: DocsProvider | undefined;
-  const docs = (): QmpDocs | undefined => (schemaSource.docs !== undefined ? schemaSource.docs() : (provider ??= newProvider()).current());
+  const docs = (uri?: vscode.Uri): QmpDocs | undefined => providerFor(schemaSource.manPage?.(uri) ?? 'qemu-qmp-ref').current();
   const manPageTimer = setTimeout(() => { docs(); }, MAN_PAGE_DELAY_MS);
   disposables.push(
     { dispose: () => clearTimeout(manPageTimer) },
     vscode.workspace.onDidChangeConfiguration((e) => {
-      if (e.affectsConfiguration('qmp.manPage')) provider = undefined;
+      if (e.affectsConfiguration('qmp.manPage')) providers.clear();
     }),
-    vscode.workspace.onDidGrantWorkspaceTrust(() => { provider = undefined; }),
+    vscode.workspace.onDidGrantWorkspaceTrust(() => { providers.clear(); }),
   );
   const collection = vscode.languages.createDiagnosticCollection('qmp');
   disposables.push(collection);
 
   disposables.push(vscode.languages.registerCompletionItemProvider(SELECTOR, {
     async provideCompletionItems(doc, position) {
-      const found = serviceFor(schemaSource, doc, docs());
+      const found = serviceFor(schemaSource, doc, docs(doc.uri));
       if (found === undefined) return [];
       const text = doc.getText();
       const offset = doc.offsetAt(position);
@@ -203,7 +209,7 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext, schem
 
   disposables.push(vscode.languages.registerHoverProvider(SELECTOR, {
     provideHover(doc, position) {
-      const found = serviceFor(schemaSource, doc, docs());
+      const found = serviceFor(schemaSource, doc, docs(doc.uri));
       const h = found?.svc.hover(doc.getText(), doc.offsetAt(position), found.ctx);
       if (h === undefined) return undefined;
       const md = new vscode.MarkdownString(h.contents);

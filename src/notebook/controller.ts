@@ -10,6 +10,7 @@
 // execution is cancelled: its AbortSignal fires with a StopRequest saying why.
 import * as vscode from 'vscode';
 import { describeProfile, type Profile } from '../session/profiles';
+import { commandsOf, confirmStateChanges } from '../session/endpointPrompts';
 import { errorText, type Session, type SessionManager } from '../session/sessionManager';
 import { explainUntrusted, UntrustedWorkspaceError } from '../session/trust';
 import {
@@ -298,6 +299,10 @@ export class QmpControllers implements vscode.Disposable {
     const client = session.liveClient;
     if (!client) throw new Error(`"${run.profile}" is not connected.`);
     run.connected = true;
+    // A VM the extension does not own: ask before commands that change its state (qmp.confirmStateChanges).
+    if (!(await confirmStateChanges(session, commandsOf((run.plan ?? this.plan(run)).steps)))) {
+      throw new Error('The cell changes the state of the VM and was not confirmed; nothing was sent.');
+    }
     return client;
   }
 

@@ -7,6 +7,5 @@ export * from './client';
 export * from './channel';
 export * from './dialect';
 export * from './events';
-export * from './sandbox';
 export * from './introspect';
 export * from './schema';

@@ -5,7 +5,8 @@
 // derived from the core's own types, so they cannot drift from it. extension.ts passes the real QmpClient,
 // Schema and startSandbox.
 import type { CommandInput, CommandOptions, CommandReply, QmpAddress, QmpClient, QmpClientOptions, QmpEventRecord,
-  QmpVersion, Sandbox, SandboxOptions, Schema } from '../qmp';
+  QmpVersion, Schema } from '../qmp';
+import type { LaunchedProcess, SandboxOptions, StorageDaemonOptions } from '../endpoints';
 
 export type { QmpAddress };
 export type QemuVersion = Pick<QmpVersion, 'major' | 'minor' | 'micro'> & { package?: string };
@@ -20,15 +21,19 @@ export type SchemaLike = Schema;
 export type ClientLike = Pick<QmpClient, 'version' | 'oobEnabled' | 'connect' | 'disconnect' | 'onDisconnect' | 'setSchema'
   | 'execute' | 'send' | 'onEvent' | 'eventCursor' | 'waitForEvent' | 'inBandBacklog'>;
 
-/** A running sandbox QEMU. */
-export type SandboxLike = Pick<Sandbox, 'address' | 'pid' | 'dispose'>;
+/** A running process the extension started: a sandbox QEMU or a qemu-storage-daemon. */
+export type SandboxLike = Pick<LaunchedProcess, 'address' | 'pid' | 'dispose' | 'exited' | 'describeExit'>;
 
 /** The concrete implementations the session manager is built with. */
+/** Which client a profile needs: QMP proper (QEMU, the storage daemon), the guest agent, or libvirt's passthrough. */
+export type ClientKind = { kind: 'qmp' } | { kind: 'guest-agent' } | { kind: 'libvirt'; domain: string; uri?: string };
+
 export interface QmpPorts {
-  createClient(options: ClientOptions): ClientLike;
+  createClient(options: ClientOptions, kind?: ClientKind): ClientLike;
   /** Builds the schema model from a `query-qmp-schema` reply. */
   schemaFromIntrospection(infos: unknown[], version?: QemuVersion): SchemaLike;
   startSandbox(options: SandboxOptions): Promise<SandboxLike>;
+  startStorageDaemon(options: StorageDaemonOptions): Promise<SandboxLike>;
 }
 
 export function formatVersion(v: QemuVersion | undefined): string {

@@ -3,6 +3,8 @@
 // Reading and validating is a pure function of the setting's value so that it can be tested without an
 // editor; `readProfiles` is the one place that looks at the configuration.
 import * as vscode from 'vscode';
+import type { EndpointKind } from '../endpoints/kinds';
+import { parseAddress } from '../qmp/transport';
 import type { QmpAddress } from './ports';
 
 /** The profile that exists without any configuration. */
@@ -12,6 +14,12 @@ export type Profile = (
   | { name: string; kind: 'unix'; socket: string }
   | { name: string; kind: 'tcp'; host: string; port: number }
   | { name: string; kind: 'sandbox' }
+  /** A private qemu-storage-daemon the extension starts (src/endpoints/storageDaemon.ts). */
+  | { name: string; kind: 'storage-daemon' }
+  /** A guest agent socket (src/endpoints/guestAgent.ts). */
+  | { name: string; kind: 'guest-agent'; address: QmpAddress }
+  /** A libvirt domain through virsh (src/endpoints/libvirt.ts); `uri` passes to virsh unchanged. */
+  | { name: string; kind: 'libvirt'; domain: string; uri?: string }
 ) & {
   /** QEMU's `-compat` option value this monitor's QEMU runs with (`deprecated-input=reject,…`), as written. */
   compat?: string;
@@ -28,7 +36,7 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 }
 
 /**
- * Turns the raw setting into profiles. Entries that do not fit any of the three forms are skipped with a
+ * Turns the raw setting into profiles. Entries that do not fit any of the forms are skipped with a
  * problem, the first of two entries with the same name wins, and a "sandbox" profile is added unless the
  * user defined one.
  */
@@ -56,9 +64,23 @@ export function parseProfiles(raw: unknown): ProfileList {
       profile = { name, kind: 'tcp', host: entry['host'], port: entry['port'] };
     } else if (entry['sandbox'] === true) {
       profile = { name, kind: 'sandbox' };
+    } else if (entry['storageDaemon'] === true) {
+      profile = { name, kind: 'storage-daemon' };
+    } else if (typeof entry['guestAgent'] === 'string' && entry['guestAgent'].trim() !== '') {
+      try {
+        const text = entry['guestAgent'].trim();
+        profile = { name, kind: 'guest-agent', address: text.includes('/') ? { kind: 'unix', path: text } : parseAddress(text) };
+      } catch {
+        problems.push(`qmp.connections[${i}] ("${name}"): "guestAgent" is neither a socket path nor HOST:PORT; it is ignored.`);
+        return;
+      }
+    } else if (isRecord(entry['libvirt']) && typeof entry['libvirt']['domain'] === 'string' && entry['libvirt']['domain'].trim() !== '') {
+      const lv = entry['libvirt'];
+      const uri = typeof lv['uri'] === 'string' && lv['uri'].trim() !== '' ? lv['uri'].trim() : undefined;
+      profile = { name, kind: 'libvirt', domain: (lv['domain'] as string).trim(), ...(uri !== undefined ? { uri } : {}) };
     }
     if (!profile) {
-      problems.push(`qmp.connections[${i}] ("${name}") needs "socket", "host" and "port", or "sandbox": true; it is ignored.`);
+      problems.push(`qmp.connections[${i}] ("${name}") needs "socket", "host" and "port", "sandbox": true, "storageDaemon": true, "guestAgent" or "libvirt"; it is ignored.`);
       return;
     }
     const compat = entry['compat'];
@@ -81,6 +103,9 @@ export function profileAddress(p: Profile): QmpAddress | undefined {
     case 'unix': return { kind: 'unix', path: p.socket };
     case 'tcp': return { kind: 'tcp', host: p.host, port: p.port };
     case 'sandbox': return undefined;
+    case 'storage-daemon': return undefined;
+    case 'guest-agent': return p.address;
+    case 'libvirt': return undefined;
   }
 }
 
@@ -90,6 +115,24 @@ export function describeProfile(p: Profile): string {
     case 'unix': return p.socket;
     case 'tcp': return `${p.host}:${p.port}`;
     case 'sandbox': return 'sandbox QEMU started by the extension';
+    case 'storage-daemon': return 'qemu-storage-daemon started by the extension';
+    case 'guest-agent': return `guest agent ${p.address.kind === 'unix' ? p.address.path : `${p.address.host}:${p.address.port}`}`;
+    case 'libvirt': return `libvirt domain ${p.domain}${p.uri ? ` (${p.uri})` : ''}`;
+  }
+}
+
+/** Whether the extension starts the process behind this profile itself (and so stops it with the session). */
+export function isLaunchedProfile(p: Profile): p is Extract<Profile, { kind: 'sandbox' | 'storage-daemon' }> {
+  return p.kind === 'sandbox' || p.kind === 'storage-daemon';
+}
+
+/** What is at the other end of a profile's connection, before it connects (a socket may turn out a QSD). */
+export function profileEndpoint(p: Profile): EndpointKind {
+  switch (p.kind) {
+    case 'storage-daemon': return 'storage-daemon';
+    case 'guest-agent': return 'guest-agent';
+    case 'libvirt': return 'libvirt';
+    default: return 'qemu';
   }
 }
 

@@ -2,6 +2,7 @@
 // on, live when connected and cached otherwise. This is the `schemaSource` that
 // src/language/vscodeAdapter.ts's registerLanguageFeatures() takes.
 import * as vscode from 'vscode';
+import { ENDPOINTS } from '../endpoints/kinds';
 import type { QemuVersion, SchemaLike } from './ports';
 import type { LiveValues } from '../qmp/liveValues';
 import type { Session, SessionManager } from './sessionManager';
@@ -25,6 +26,11 @@ export interface SchemaSource<C extends object = object> {
   compat(notebookUri?: vscode.Uri): C | undefined;
   /** The live values of the connected session the document runs on; undefined when not connected. */
   live(notebookUri?: vscode.Uri): LiveValues | undefined;
+  /**
+   * The man page that documents the endpoint a document runs on: qemu-qmp-ref(7), qemu-storage-daemon-qmp-ref(7)
+   * or qemu-ga-ref(7). The language adapter reads it.
+   */
+  manPage(notebookUri?: vscode.Uri): string;
 }
 
 /**
@@ -110,6 +116,10 @@ export class SessionSchemaSource<C extends object = object> implements SchemaSou
   deviceTypes(notebookUri?: vscode.Uri): readonly string[] | undefined {
     const s = this.sessionFor(notebookUri);
     return s?.state === 'connected' ? s.deviceTypes : undefined;
+  }
+
+  manPage(notebookUri?: vscode.Uri): string {
+    return ENDPOINTS[this.sessionFor(notebookUri)?.endpoint ?? 'qemu'].manPage;
   }
 
   dispose(): void {

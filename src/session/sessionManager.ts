@@ -9,7 +9,9 @@ import * as vscode from 'vscode';
 import { LiveValues } from '../qmp/liveValues';
 import { formatVersion, type ClientLike, type EventRecord, type QemuVersion, type QmpAddress, type QmpPorts,
   type SandboxLike, type SchemaLike } from './ports';
-import { defaultSandboxName, profileAddress, readProfiles, sameProfile, type Profile } from './profiles';
+import { ENDPOINTS, kindFromCommands, type EndpointKind } from '../endpoints/kinds';
+import { guestAgentSchemaInfos, libvirtChannelOpener, parseGuestInfo } from '../endpoints/index';
+import { defaultSandboxName, isLaunchedProfile, profileAddress, profileEndpoint, readProfiles, sameProfile, type Profile } from './profiles';
 import { SchemaCache } from './schemaCache';
 import { requireTrust } from './trust';
 
@@ -42,6 +44,9 @@ export function eventTime(e: EventRecord): string {
   const iso = new Date(e.timestamp.seconds * 1000).toISOString();
   return `${iso.slice(0, 19)}.${String(e.timestamp.microseconds).padStart(6, '0')}Z`;
 }
+
+/** The endpoint kind each schema reveals, computed once per schema. */
+const detectedKinds = new WeakMap<object, EndpointKind>();
 
 export class Session {
   state: SessionState = 'disconnected';
@@ -99,11 +104,24 @@ export class Session {
     return this.state === 'connected' ? this.client : undefined;
   }
 
+  /** What is at the other end: from the profile, or for a plain socket from its schema (a storage daemon has no query-status). */
+  get endpoint(): EndpointKind {
+    const kind = profileEndpoint(this.profile);
+    if (kind !== 'qemu' || !this.schema) return kind;
+    const schema = this.schema.schema;
+    let found = detectedKinds.get(schema);
+    if (!found) {
+      found = kindFromCommands(schema.commands().map((c) => c.name));
+      detectedKinds.set(schema, found);
+    }
+    return found;
+  }
+
   describeState(): string {
     switch (this.state) {
       case 'disconnected': return 'disconnected';
       case 'connecting': return 'connecting';
-      case 'connected': return `connected to QEMU ${formatVersion(this.version)}`;
+      case 'connected': return `connected to ${ENDPOINTS[this.endpoint].label}${this.version ? ` ${formatVersion(this.version)}` : ''}`;
       // Attempts count from 1: before the first one the session is only waiting to retry.
       case 'reconnecting': return this.reconnectAttempts > 0 ? `reconnecting (attempt ${this.reconnectAttempts})` : 'reconnecting';
       case 'error': return `error: ${this.lastError ?? 'unknown'}`;
@@ -134,6 +152,11 @@ export class SessionManager implements vscode.Disposable {
   readonly onDidTrace = this.traceEmitter.event;
   /** Resolves when the cached schemas known at start are loaded. */
   readonly cacheLoaded: Promise<void>;
+  /**
+   * Asked before a libvirt session connects (its schema fetch is the first passthrough, which taints the
+   * domain); false stops the connection. Set by the extension (a modal, remembered per domain).
+   */
+  confirmLibvirt: ((profile: Extract<Profile, { kind: 'libvirt' }>) => Promise<boolean>) | undefined;
 
   constructor(
     private readonly ports: QmpPorts,
@@ -275,31 +298,33 @@ export class SessionManager implements vscode.Disposable {
     s.abort = abort;
     s.closing = false;
     try {
-      if (s.profile.kind === 'sandbox') {
-        if (!s.sandbox) {
-          requireTrust('Starting a sandbox QEMU');
-          const binary = setting<string>('sandbox.qemuPath', '').trim();
-          const extraArgs = setting<string[]>('sandbox.extraArgs', []);
-          this.log.info(`[${s.name}] starting the sandbox QEMU${binary ? ` (${binary})` : ''}${extraArgs.length ? ` with ${JSON.stringify(extraArgs)}` : ''}`);
-          s.sandbox = await this.ports.startSandbox({ ...(binary ? { binary } : {}), extraArgs });
-          this.log.info(`[${s.name}] sandbox QEMU running, pid ${s.sandbox.pid ?? '?'}`);
-        }
+      if (isLaunchedProfile(s.profile)) {
+        if (!s.sandbox) s.sandbox = await this.launch(s, s.profile);
         s.address = s.sandbox.address;
       } else {
         s.address = profileAddress(s.profile);
       }
       if (abort.signal.aborted) throw new Error('The connection was cancelled.');
-      const address = s.address;
-      if (!address) throw new Error(`Profile "${s.name}" has no address.`);
+      const profile = s.profile;
+      // A libvirt domain is reached through virsh, not a socket: its channel opener takes the place of the address.
+      const target = profile.kind === 'libvirt'
+        ? libvirtChannelOpener({ domain: profile.domain, ...(profile.uri !== undefined ? { uri: profile.uri } : {}) })
+        : s.address;
+      if (!target) throw new Error(`Profile "${s.name}" has no address.`);
+      if (profile.kind === 'libvirt' || profile.kind === 'guest-agent') requireTrust('Connecting');
+      if (profile.kind === 'libvirt' && this.confirmLibvirt && !(await this.confirmLibvirt(profile))) {
+        throw new Error(`Not connected: libvirt would mark the domain "${profile.domain}" as tainted (custom-monitor), and that was declined.`);
+      }
       const client = this.ports.createClient({
         enableOob: setting<boolean>('enableOob', true),
         trace: (dir, text) => this.trace(s, dir, text),
         log: (level, message) => this.log[level](`[${s.name}] ${message}`),
-      });
+      }, profile.kind === 'libvirt' ? { kind: 'libvirt', domain: profile.domain, ...(profile.uri !== undefined ? { uri: profile.uri } : {}) }
+        : profile.kind === 'guest-agent' ? { kind: 'guest-agent' } : { kind: 'qmp' });
       s.client = client;
       s.clientSubscriptions.push(client.onEvent((event) => this.forwardEvent(s, event)));
       s.clientSubscriptions.push(client.onDisconnect((err) => this.onLost(s, client, err)));
-      await client.connect(address, { signal: abort.signal });
+      await client.connect(target, { signal: abort.signal });
       s.generation++;
       s.reconnectAttempts = 0;
       await this.fetchSchema(s, client);
@@ -309,7 +334,7 @@ export class SessionManager implements vscode.Disposable {
       this.setState(s, 'connected');
     } catch (err) {
       this.dropClient(s);
-      if (s.profile.kind === 'sandbox') await this.stopSandboxProcess(s);
+      if (isLaunchedProfile(s.profile)) await this.stopSandboxProcess(s);
       throw err;
     } finally {
       if (s.abort === abort) s.abort = undefined;
@@ -322,13 +347,16 @@ export class SessionManager implements vscode.Disposable {
    */
   private async fetchSchema(s: Session, client: ClientLike): Promise<void> {
     try {
-      const reply = await client.execute('query-qmp-schema', undefined, { timeoutMs: 30_000 });
+      // The guest agent has no schema: its command list (guest-info) stands in for one.
+      const reply = s.profile.kind === 'guest-agent'
+        ? guestAgentSchemaInfos(parseGuestInfo(await client.execute('guest-info', undefined, { timeoutMs: 30_000 })).commands)
+        : await client.execute('query-qmp-schema', undefined, { timeoutMs: 30_000 });
       if (!Array.isArray(reply)) throw new Error('query-qmp-schema did not return an array');
       const version = client.version;
       const schema = this.ports.schemaFromIntrospection(reply, version);
       client.setSchema(schema);
       s.schema = { schema, version, cached: false };
-      this.log.info(`[${s.name}] schema loaded: ${reply.length} entities from QEMU ${formatVersion(version)}`);
+      this.log.info(`[${s.name}] schema loaded: ${reply.length} entities from ${ENDPOINTS[s.endpoint].label} ${formatVersion(version)}`);
       this.schemaEmitter.fire(s);
       s.cacheSaved = this.cache.save(s.name, version, reply).catch((err: unknown) => {
         this.log.warn(`[${s.name}] the schema could not be cached: ${errorText(err)}`);
@@ -402,10 +430,20 @@ export class SessionManager implements vscode.Disposable {
     const reason = err ? errorText(err) : 'the monitor closed the connection';
     this.dropClient(s);
     if (s.pendingConnect) return; // establish() sees the client gone and reports it.
-    if (s.profile.kind === 'sandbox') {
-      // Our own QEMU went away: restarting it silently would hide the crash, so the user restarts it.
-      void this.stopSandboxProcess(s);
-      this.setState(s, 'error', `The sandbox QEMU went away: ${reason}.`);
+    if (isLaunchedProfile(s.profile)) {
+      // Our own QEMU (or storage daemon) went away: restarting it silently would hide the crash, so the user
+      // restarts it. When the process died, say how (a signal, an exit status, its last stderr line).
+      const launched = s.sandbox;
+      const what = s.profile.kind === 'sandbox' ? 'The sandbox QEMU' : 'The storage daemon';
+      this.setState(s, 'error', `${what} went away: ${reason}.`);
+      void (async () => {
+        if (launched) {
+          await Promise.race([launched.exited, new Promise((r) => setTimeout(r, 1000))]);
+          const died = launched.describeExit();
+          if (died && s.state === 'error' && !s.client) this.setState(s, 'error', `${died}.`);
+        }
+        await this.stopSandboxProcess(s);
+      })();
       return;
     }
     if (!setting<boolean>('reconnect.enabled', true)) {
@@ -457,6 +495,20 @@ export class SessionManager implements vscode.Disposable {
     s.client = undefined;
     s.live = undefined;
     if (client) void client.disconnect().catch(() => undefined);
+  }
+
+  /** Starts the process behind a sandbox or storage-daemon profile (trusted workspaces only). */
+  private async launch(s: Session, profile: Extract<Profile, { kind: 'sandbox' | 'storage-daemon' }>): Promise<SandboxLike> {
+    const daemon = profile.kind === 'storage-daemon';
+    requireTrust(daemon ? 'Starting a qemu-storage-daemon' : 'Starting a sandbox QEMU');
+    const binary = setting<string>(daemon ? 'storageDaemon.path' : 'sandbox.qemuPath', '').trim();
+    const extraArgs = daemon ? [] : setting<string[]>('sandbox.extraArgs', []);
+    const what = daemon ? 'qemu-storage-daemon' : 'sandbox QEMU';
+    this.log.info(`[${s.name}] starting the ${what}${binary ? ` (${binary})` : ''}${extraArgs.length ? ` with ${JSON.stringify(extraArgs)}` : ''}`);
+    const options = { ...(binary ? { binary } : {}), extraArgs };
+    const launched = daemon ? await this.ports.startStorageDaemon(options) : await this.ports.startSandbox(options);
+    this.log.info(`[${s.name}] ${what} running, pid ${launched.pid ?? '?'}`);
+    return launched;
   }
 
   private async stopSandboxProcess(s: Session): Promise<void> {

@@ -1,5 +1,6 @@
 // One status bar item per active session; the session's state is rendered here and nowhere else.
 import * as vscode from 'vscode';
+import { ENDPOINTS } from '../endpoints/kinds';
 import { formatVersion } from './ports';
 import { describeProfile } from './profiles';
 import type { Session, SessionManager } from './sessionManager';
@@ -49,8 +50,10 @@ export function renderSession(s: Session): StatusView {
       stateText = 'disconnected';
       break;
   }
+  // "QEMU 7.2.22", "storage daemon 7.2.22", "guest agent", "libvirt domain": what is at the other end.
+  const endpoint = ENDPOINTS[s.endpoint];
   const text = s.state === 'connected'
-    ? `${icon} ${s.name} · QEMU${version}${oob}`
+    ? `${icon} ${s.name} · ${endpoint.label}${version}${oob}`
     : `${icon} ${s.name} · ${stateText}`;
   const accessibilityLabel = accessibleState(s);
 
@@ -62,6 +65,7 @@ export function renderSession(s: Session): StatusView {
     : `- Monitor: ${codeSpan(describeProfile(s.profile))}\n`);
   if (s.address?.kind === 'unix' && s.profile.kind === 'sandbox') md.appendMarkdown(`- Socket: ${codeSpan(s.address.path)}\n`);
   if (s.sandbox?.pid !== undefined) md.appendMarkdown(`- Sandbox pid: ${s.sandbox.pid}\n`);
+  if (s.endpoint !== 'qemu') md.appendMarkdown(`- Kind: ${endpoint.label}${endpoint.oobNever ? ` (${escapeMd(endpoint.oobNever)})` : ''}\n`);
   if (s.version) md.appendMarkdown(`- QEMU: ${formatVersion(s.version)}${s.version.package ? ` (${escapeMd(s.version.package.trim())})` : ''}\n`);
   if (s.oobEnabled !== undefined) md.appendMarkdown(`- Out-of-band execution: ${s.oobEnabled ? 'on' : 'off'}\n`);
   if (s.schema) md.appendMarkdown(`- Schema: ${s.schema.cached ? 'cached from an earlier connection' : 'loaded from this QEMU'}\n`);

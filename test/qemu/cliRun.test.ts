@@ -7,7 +7,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { QmpClient } from '../../src/qmp/index';
-import { startQemu, type TestQemu } from '../support/qemu';
+import { startQemu, testQemuVersion, type TestQemu } from '../support/qemu';
 import { buildCli, cliBundle } from '../support/cliBundle';
 
 const root = path.resolve(__dirname, '..', '..', '..');
@@ -112,7 +112,8 @@ describe('qmp-notebook run (machine none)', () => {
       assert.ok('return' in reply);
       assert.equal(typeof o['ms'], 'number');
     }
-    assert.equal(((out[1]?.['reply'] as { return: { qemu: { major: number } } }).return.qemu.major), 7);
+    const { major, minor, micro } = testQemuVersion();
+    assert.deepEqual(((out[1]?.['reply'] as { return: { qemu: unknown } }).return.qemu), { major, minor, micro });
   });
 
   test('qmp-shell and hmp cells run too (qmp-shell values typed by the live schema)', async () => {
@@ -123,7 +124,7 @@ describe('qmp-notebook run (machine none)', () => {
     assert.equal(qom?.['command'], 'qom-get');
     assert.equal((qom?.['reply'] as { return: string }).return, 'none-machine');
     assert.equal(hmp?.['command'], 'human-monitor-command');
-    assert.match((hmp?.['reply'] as { return: string }).return, /^7\.2\./);
+    assert.ok((hmp?.['reply'] as { return: string }).return.startsWith(`${testQemuVersion().text}`), JSON.stringify(hmp));
   });
 
   test('text output shows each command and reply in -> / <- notation', async () => {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { QmpClient, type CommandReply } from '../../src/qmp/client';
-import { startSandbox, type Sandbox } from '../../src/qmp/sandbox';
+import { startSandbox, type Sandbox } from '../../src/endpoints/sandbox';
 import { parseCell, parseNotebook } from '../../src/notebook/format';
 import type { CommandItem } from '../../src/notebook/format/cellTypes';
 

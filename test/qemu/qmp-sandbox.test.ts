@@ -6,7 +6,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { QmpClient } from '../../src/qmp/client';
-import { QemuNotFoundError, SandboxError, findQemuBinary, startSandbox } from '../../src/qmp/sandbox';
+import { QemuNotFoundError, SandboxError, findQemuBinary, startSandbox } from '../../src/endpoints/sandbox';
+import { qemuBinary } from '../support/qemu';
 
 /** True while the process exists and is not a zombie (a container's init may never reap it). */
 function alive(pid: number): boolean {
@@ -27,13 +28,13 @@ async function until(what: string, cond: () => boolean, timeoutMs = 20_000): Pro
   }
 }
 
-const sandboxModule = path.resolve(__dirname, '..', '..', 'src', 'qmp', 'sandbox.js');
+const sandboxModule = path.resolve(__dirname, '..', '..', 'src', 'endpoints', 'sandbox.js');
 
 /** Runs a Node child that starts a sandbox, reports {pid, dir} on stdout, then does `then`. */
 function childWithSandbox(then: 'exit' | 'wait'): Promise<{ child: ReturnType<typeof spawn>; pid: number; dir: string }> {
   const script = `
     const { startSandbox } = require(${JSON.stringify(sandboxModule)});
-    startSandbox().then((s) => {
+    startSandbox({ binary: ${JSON.stringify(qemuBinary)} }).then((s) => {
       process.stdout.write(JSON.stringify({ pid: s.pid, dir: s.dir }) + '\\n');
       ${then === 'exit' ? 'setTimeout(() => process.exit(0), 10);' : 'setInterval(() => {}, 1000);'}
     }, (e) => { console.error(e); process.exit(2); });`;
@@ -54,7 +55,7 @@ function childWithSandbox(then: 'exit' | 'wait'): Promise<{ child: ReturnType<ty
 
 describe('startSandbox', () => {
   test('starts QEMU in a private directory, speaks QMP, and dispose() kills it and removes the directory', async () => {
-    const sandbox = await startSandbox();
+    const sandbox = await startSandbox({ binary: qemuBinary });
     try {
       assert.equal(statSync(sandbox.dir).mode & 0o777, 0o700);
       assert.equal(sandbox.address.kind, 'unix');
@@ -87,7 +88,7 @@ describe('startSandbox', () => {
   });
 
   test('QEMU exiting at start fails fast with its stderr', async () => {
-    await assert.rejects(startSandbox({ extraArgs: ['-no-such-option'] }), (err: unknown) => {
+    await assert.rejects(startSandbox({ binary: qemuBinary, extraArgs: ['-no-such-option'] }), (err: unknown) => {
       assert.ok(err instanceof SandboxError);
       assert.match(err.message, /no-such-option/);
       return true;

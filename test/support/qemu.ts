@@ -1,7 +1,7 @@
 // Starts and stops real QEMU processes for the qemu and host test tiers.
 // Each QEMU gets a fresh private directory (mode 0700) with its QMP socket in it, is spawned with an
 // argument array (never a shell), and is killed with its directory removed by stop().
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -69,4 +69,15 @@ export async function startQemu(options: StartQemuOptions = {}): Promise<TestQem
     await new Promise((r) => setTimeout(r, 20));
   }
   return { socketPath, dir, process: child, stderr: () => err, stop };
+}
+
+/**
+ * The version of the QEMU the tier runs against (QMP_TEST_QEMU), from `--version`, so that tests compare
+ * with the QEMU they talk to instead of pinning one release.
+ */
+export function testQemuVersion(): { major: number; minor: number; micro: number; text: string } {
+  const r = spawnSync(qemuBinary, ['--version'], { encoding: 'utf8', timeout: 30_000 });
+  const m = /version (\d+)\.(\d+)\.(\d+)/.exec(r.stdout ?? '');
+  if (!m) throw new Error(`cannot read the version of ${qemuBinary}: ${r.stdout}${r.stderr}`);
+  return { major: Number(m[1]), minor: Number(m[2]), micro: Number(m[3]), text: `${m[1]}.${m[2]}.${m[3]}` };
 }

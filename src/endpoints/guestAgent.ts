@@ -1,0 +1,197 @@
+// The guest agent (qemu-ga) on the client core: the same session, its own dialect and channel.
+//
+// qemu-ga speaks QMP's framing and commands but has no greeting, no capabilities negotiation and no
+// schema. QEMU's documentation tells a client to resynchronise first: send `guest-sync-delimited` with a
+// random id; the agent answers a 0xFF sentinel then `{"return": id}`; everything before the matching
+// return is a stale reply to an earlier client and is skipped (the framing skips up to the 0xFF). After a
+// command times out its late reply would be ambiguous without ids; the session's own ids already keep
+// replies apart (qemu-ga echoes `id`), and the client resynchronises again anyway, as the docs ask.
+//
+// Two habits of qemu-ga shape the channel: it serves one client at a time (a second connection waits in
+// the backlog, silent), so the handshake's timeout says so; and qemu-ga 7.2 exits when a client closes
+// while a reply is still unread in its socket, so the channel drains (waits, boundedly, for a reply to
+// every command it sent) before it closes.
+import { randomInt } from 'node:crypto';
+import {
+  CommandTimeoutError, ConnectError, GreetingTimeoutError, OobRefusedError, QmpClient, socketChannelOpener, type ChannelOpener,
+  type ChannelSink, type CommandInput, type ConnectOptions, type CommandOptions, type CommandReply, type QmpAddress, type QmpChannel,
+  type QmpClientOptions, type QmpDialect, type SchemaInfo,
+} from '../qmp/index';
+import { formatAddress } from '../qmp/transport';
+
+/** Most stale messages skipped while resynchronising before the agent is called broken. */
+const maxStaleMessages = 10_000;
+/** How long close() waits for the replies still owed before it closes anyway. */
+export const GUEST_AGENT_DRAIN_MS = 2000;
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The guest agent's "handshake": `guest-sync-delimited` with a random id, skipping everything stale. */
+export function guestAgentDialect(random: () => number = () => randomInt(1, 2 ** 31 - 1)): QmpDialect {
+  return {
+    name: 'guest-agent',
+    async handshake(ctx) {
+      const id = random();
+      ctx.sendRaw(JSON.stringify({ execute: 'guest-sync-delimited', arguments: { id } }));
+      for (let skipped = 0; skipped <= maxStaleMessages; skipped++) {
+        let message: { text: string; value: unknown };
+        try {
+          message = await ctx.nextMessage('greeting');
+        } catch (err) {
+          if (err instanceof GreetingTimeoutError) {
+            throw new ConnectError(
+              `The guest agent at ${ctx.description} did not answer guest-sync-delimited within ${err.timeoutMs} ms: ` +
+                'it serves one client at a time, so another client probably holds it (a second connection waits ' +
+                'silently until the first one closes), or no agent runs in the guest.', { cause: err, phase: 'greeting' });
+          }
+          throw err;
+        }
+        if (isRecord(message.value) && message.value['return'] === id) return { oob: false };
+      }
+      throw new ConnectError(`The guest agent at ${ctx.description} sent more than ${maxStaleMessages} messages ` +
+        'without answering guest-sync-delimited', { phase: 'greeting' });
+    },
+  };
+}
+
+/**
+ * A channel that counts the replies it owes and, on close(), waits for them (at most drainMs) before it
+ * closes the one below, because qemu-ga 7.2 exits when a client leaves a reply unread.
+ */
+export class DrainingChannel implements QmpChannel {
+  private owed = 0;
+  private drained: (() => void) | undefined;
+  private ended = false;
+
+  constructor(private readonly inner: QmpChannel, private readonly drainMs = GUEST_AGENT_DRAIN_MS) {}
+
+  get description(): string { return this.inner.description; }
+
+  start(sink: ChannelSink): void {
+    this.inner.start({
+      message: (text, value) => {
+        // Replies (not events) settle a debt; the sync's reply too.
+        if (isRecord(value) && ('return' in value || 'error' in value) && this.owed > 0) {
+          this.owed--;
+          if (this.owed === 0) this.drained?.();
+        }
+        sink.message(text, value);
+      },
+      ended: (err) => { this.ended = true; this.drained?.(); sink.ended(err); },
+    });
+  }
+
+  send(text: string): void {
+    this.owed++;
+    this.inner.send(text);
+  }
+
+  /** The number of replies still owed (for tests and the log). */
+  get outstanding(): number { return this.owed; }
+
+  async close(): Promise<void> {
+    if (this.owed > 0 && !this.ended) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.drainMs);
+        this.drained = () => { clearTimeout(timer); resolve(); };
+      });
+    }
+    await this.inner.close();
+  }
+}
+
+/** Opens a guest agent's unix or TCP socket as a draining channel. */
+export function guestAgentChannelOpener(address: QmpAddress, drainMs = GUEST_AGENT_DRAIN_MS): ChannelOpener {
+  const open = socketChannelOpener(address);
+  return async (options) => new DrainingChannel(await open(options), drainMs);
+}
+
+/** A command of `guest-info`'s `supported_commands`. */
+export interface GuestAgentCommand {
+  name: string;
+  enabled: boolean;
+  'success-response'?: boolean;
+}
+
+/** Reads `guest-info`'s reply; throws a TypeError when it has no `supported_commands` list. */
+export function parseGuestInfo(reply: unknown): { version: string; commands: GuestAgentCommand[] } {
+  if (!isRecord(reply) || !Array.isArray(reply['supported_commands'])) {
+    throw new TypeError('guest-info did not return supported_commands');
+  }
+  const commands: GuestAgentCommand[] = [];
+  for (const c of reply['supported_commands']) {
+    if (isRecord(c) && typeof c['name'] === 'string' && typeof c['enabled'] === 'boolean') {
+      commands.push({ name: c['name'], enabled: c['enabled'],
+        ...(typeof c['success-response'] === 'boolean' ? { 'success-response': c['success-response'] } : {}) });
+    }
+  }
+  return { version: typeof reply['version'] === 'string' ? reply['version'] : 'unknown', commands };
+}
+
+/**
+ * A schema for the language features, made from `guest-info`: one command per enabled agent command. The
+ * agent publishes no argument types, so every command is open (feature `json-cli`: any member accepted,
+ * none required); hover and argument documentation come from qemu-ga-ref(7). Disabled commands are left
+ * out, so a cell that uses one is flagged as unknown before it is sent.
+ */
+export function guestAgentSchemaInfos(commands: readonly GuestAgentCommand[]): SchemaInfo[] {
+  const infos: SchemaInfo[] = [
+    { 'name': '0', 'meta-type': 'object', 'members': [] },
+    { 'name': 'any', 'meta-type': 'builtin', 'json-type': 'value' },
+  ];
+  for (const c of commands) {
+    if (!c.enabled) continue;
+    infos.push({ 'name': c.name, 'meta-type': 'command', 'arg-type': '0', 'ret-type': 'any', 'features': ['json-cli'] });
+  }
+  return infos;
+}
+
+/** Why no command can run out of band on a guest agent. */
+export const GUEST_AGENT_NO_OOB = 'the guest agent has no out-of-band execution';
+
+/**
+ * The QMP client for a guest agent: the guest-agent dialect, no OOB (refused before sending, with the
+ * reason), and a resynchronisation after any command that timed out.
+ */
+export class GuestAgentClient extends QmpClient {
+  private resyncing: Promise<void> | undefined;
+
+  constructor(options: Omit<QmpClientOptions, 'dialect' | 'enableOob'> = {}) {
+    super({ ...options, enableOob: false, dialect: guestAgentDialect() });
+  }
+
+  override send(input: CommandInput, options: CommandOptions = {}): Promise<CommandReply> {
+    const oob = input['exec-oob'] ?? (input.control?.['run-oob'] ? input.execute : undefined);
+    if (oob !== undefined) return Promise.reject(new OobRefusedError(oob, GUEST_AGENT_NO_OOB));
+    return super.send(input, options).catch((err: unknown) => {
+      // One resynchronisation at a time: an agent that answers nothing must not collect a chain of them.
+      if (err instanceof CommandTimeoutError && !this.resyncing) {
+        this.resyncing = this.resync().catch(() => undefined).finally(() => { this.resyncing = undefined; });
+      }
+      throw err;
+    });
+  }
+
+  /** Connects to the agent's socket through a draining channel (or any opener given). */
+  override connect(target: QmpAddress | ChannelOpener, options: ConnectOptions = {}): Promise<void> {
+    return super.connect(typeof target === 'function' ? target : guestAgentChannelOpener(target), options);
+  }
+
+  /** Sends `guest-sync-delimited` with a fresh random id and checks the agent echoes it. */
+  async resync(timeoutMs = 5000): Promise<void> {
+    const id = randomInt(1, 2 ** 31 - 1);
+    const value = await this.execute('guest-sync-delimited', { id }, { timeoutMs });
+    if (value !== id) throw new ConnectError(`guest-sync-delimited answered ${JSON.stringify(value)}, not ${id}`);
+  }
+
+  /** `guest-info`: the agent's version and its commands (enabled or not). */
+  async guestInfo(timeoutMs = 10_000): Promise<{ version: string; commands: GuestAgentCommand[] }> {
+    return parseGuestInfo(await this.execute('guest-info', undefined, { timeoutMs }));
+  }
+}
+
+export function describeGuestAgentAddress(address: QmpAddress): string {
+  return `guest agent ${formatAddress(address)}`;
+}

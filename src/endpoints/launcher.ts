@@ -1,0 +1,247 @@
+// Starts the private processes the product talks QMP to (the sandbox QEMU, a qemu-storage-daemon): one
+// launcher for every process we start, used by the session manager and the CLI alike.
+//
+// Each process gets a fresh private directory (0700) for its monitor socket, is spawned with an argument
+// array (never a shell), and is reaped when we die, because a forgotten QEMU keeps running forever:
+// - dispose() kills it (SIGTERM, then SIGKILL) and removes the directory;
+// - a process 'exit' handler does the same synchronously on a normal exit or process.exit();
+// - for deaths that run no JavaScript (SIGTERM/SIGKILL of the extension host, a crash), a tiny detached
+//   reaper process holds the read end of a pipe from us: when we die, the kernel closes our end, the reaper
+//   sees EOF, kills the process and removes the directory. The reaper exits by itself as soon as the process
+//   is gone, which keeps the window in which a recycled pid could be hit to one poll interval.
+// A signal handler in our process is deliberately not used: in the extension host it would change how the
+// host itself reacts to SIGTERM.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createConnection } from 'node:net';
+import { accessSync, chmodSync, constants as fsConstants, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { QmpAddress } from '../qmp/transport';
+
+/** Starting a private process failed; the message includes its stderr when it exited. */
+export class LaunchError extends Error {
+  readonly code: string = 'LAUNCH_FAILED';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The binary was not found; `advice` says how to install it. */
+export class BinaryNotFoundError extends LaunchError {
+  override readonly code: string = 'BINARY_NOT_FOUND';
+  constructor(readonly binary: string, advice: string) {
+    super(`${binary} was not found${binary.includes('/') ? '' : ' on PATH'}. ${advice}`);
+  }
+}
+
+/** Extra places to look when PATH is minimal (GUI-launched editors on macOS often lack Homebrew's bin). */
+const FALLBACK_DIRS = ['/usr/bin', '/usr/local/bin', '/opt/homebrew/bin', '/opt/local/bin'];
+
+/** Resolves a binary name or path to an executable file, or undefined. */
+export function findBinary(binary: string): string | undefined {
+  const isExecutable = (p: string): boolean => {
+    try {
+      accessSync(p, fsConstants.X_OK);
+      return statSync(p).isFile();
+    } catch {
+      return false;
+    }
+  };
+  if (binary.includes('/') || binary.includes(path.sep)) return isExecutable(binary) ? path.resolve(binary) : undefined;
+  const dirs = (process.env['PATH'] ?? '').split(path.delimiter).filter(Boolean);
+  for (const dir of [...dirs, ...FALLBACK_DIRS]) {
+    const candidate = path.join(dir, binary);
+    if (isExecutable(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+/** How a launched process ended: an exit code or the signal that killed it. */
+export interface ExitStatus {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** "exited with status 1" / "was killed by signal SIGABRT". */
+export function describeExit(status: ExitStatus): string {
+  return status.signal ? `was killed by signal ${status.signal}` : `exited with status ${status.code ?? '?'}`;
+}
+
+export interface LaunchSpec {
+  /** What the messages call the process: "QEMU", "qemu-storage-daemon". */
+  what: string;
+  /** A path or a command name looked up on PATH. */
+  binary: string;
+  /** The error when the binary cannot be found. */
+  notFound(binary: string): Error;
+  /** The arguments, given the monitor socket path in the private directory. */
+  args(socketPath: string): string[];
+  /** The directory prefix under the temporary directory, e.g. 'qmp-sandbox-'. */
+  dirPrefix: string;
+  /** How long the process may take until its socket accepts a connection. Default 10 s. */
+  startTimeoutMs?: number;
+}
+
+export interface LaunchedProcess {
+  address: QmpAddress;
+  /** The private (0700) directory that holds the socket; removed by dispose(). */
+  dir: string;
+  pid: number;
+  /** What the process wrote to stderr so far (the first 64 KiB). */
+  stderr(): string;
+  /** How it ended, once it has; undefined while it runs (also after dispose() asked it to stop). */
+  exitStatus(): ExitStatus | undefined;
+  /** Settles when the process has exited. */
+  readonly exited: Promise<ExitStatus>;
+  /**
+   * One sentence for a user when the connection to it was lost: "QEMU was killed by signal SIGABRT: <last
+   * stderr line>", or undefined while the process still runs.
+   */
+  describeExit(): string | undefined;
+  /** Kills the process and removes the directory. Safe to call more than once. */
+  dispose(): Promise<void>;
+}
+
+/** The reaper's whole program, run as `node -e REAPER pid dir` with its stdin a pipe from us. */
+const REAPER = `
+const pid = Number(process.argv[1]); const dir = process.argv[2];
+const fs = require('fs');
+const alive = () => { try { process.kill(pid, 0); return true; } catch { return false; } };
+const finish = () => { try { fs.rmSync(dir, { recursive: true, force: true }); } catch {} process.exit(0); };
+let reaping = false;
+const reap = () => {
+  if (reaping) return; reaping = true;
+  try { process.kill(pid, 'SIGTERM'); } catch {}
+  let n = 0;
+  const t = setInterval(() => { if (!alive()) finish(); if (++n === 20) { try { process.kill(pid, 'SIGKILL'); } catch {} } if (n > 40) finish(); }, 100);
+};
+process.stdin.on('end', reap); process.stdin.on('error', reap); process.stdin.resume();
+setInterval(() => { if (!alive() && !reaping) process.exit(0); }, 2000);
+`;
+
+const maxStderr = 64 * 1024;
+
+/**
+ * Starts the process with its monitor on `<dir>/qmp.sock` and waits until the socket accepts a connection.
+ * Rejects with spec.notFound(...) when the binary cannot be found, LaunchError when the process exits
+ * before its socket accepts (with its stderr) or takes longer than startTimeoutMs.
+ */
+export async function launch(spec: LaunchSpec): Promise<LaunchedProcess> {
+  const binary = findBinary(spec.binary);
+  if (!binary) throw spec.notFound(spec.binary);
+  const timeoutMs = spec.startTimeoutMs ?? 10_000;
+
+  const dir = mkdtempSync(path.join(tmpdir(), spec.dirPrefix));
+  chmodSync(dir, 0o700);
+  const socketPath = path.join(dir, 'qmp.sock');
+  let child: ChildProcess;
+  try {
+    // The process runs in its private directory, so a relative path in a command (the tour's blocking demo
+    // connects to `qmp.sock`, the monitor's own socket) names something in there and nowhere else.
+    child = spawn(binary, spec.args(socketPath), { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new LaunchError(`Cannot start ${binary}: ${(err as Error).message}`, { cause: err });
+  }
+  let stderr = '';
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (d: string) => { if (stderr.length < maxStderr) stderr += d.slice(0, maxStderr - stderr.length); });
+  let status: ExitStatus | undefined;
+  let spawnError: Error | undefined;
+  let disposing = false;
+  const exited = new Promise<ExitStatus>((resolve) => {
+    child.once('exit', (code, signal) => { status = { code, signal }; resolve(status); });
+    child.once('error', (err) => { spawnError = err; status = { code: null, signal: null }; resolve(status); });
+  });
+
+  const pid = child.pid;
+  const onParentExit = (): void => {
+    try { if (pid !== undefined && !status) process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+    try { rmSync(dir, { recursive: true, force: true }); } catch { /* best effort while exiting */ }
+  };
+  process.on('exit', onParentExit);
+
+  let reaper: ChildProcess | undefined;
+  if (pid !== undefined) {
+    try {
+      reaper = spawn(process.execPath, ['-e', REAPER, String(pid), dir], {
+        stdio: ['pipe', 'ignore', 'ignore'], detached: true,
+        // In VS Code process.execPath is Electron; this makes it behave as plain Node.
+        env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
+      });
+      reaper.on('error', () => { /* the exit handler still covers normal exits */ });
+      reaper.unref();
+      reaper.stdin?.on('error', () => { /* the reaper may exit first */ });
+      // The pipe must not keep our event loop alive.
+      (reaper.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+    } catch {
+      reaper = undefined;
+    }
+  }
+
+  let disposed: Promise<void> | undefined;
+  const dispose = (): Promise<void> => {
+    disposing = true;
+    disposed ??= (async () => {
+      if (!status) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => { if (!status) child.kill('SIGKILL'); }, 3000);
+        await exited;
+        clearTimeout(timer);
+      }
+      reaper?.kill('SIGKILL');
+      process.off('exit', onParentExit);
+      rmSync(dir, { recursive: true, force: true });
+    })();
+    return disposed;
+  };
+  const lastLines = (): string => {
+    const t = stderr.trim();
+    return t ? `:\n${t}` : '';
+  };
+  const fail = async (message: string): Promise<never> => {
+    await dispose();
+    if (spawnError && (spawnError as NodeJS.ErrnoException).code === 'ENOENT') throw spec.notFound(spec.binary);
+    throw new LaunchError(message + lastLines(), { cause: spawnError });
+  };
+
+  const deadline = Date.now() + timeoutMs;
+  while (!existsSync(socketPath)) {
+    if (status) {
+      await fail(`${spec.what} ${spawnError ? `could not start: ${spawnError.message}` : describeExit(status)} before creating its monitor socket`);
+    }
+    if (Date.now() > deadline) await fail(`${spec.what} did not create ${socketPath} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  // The process binds the socket (so the file exists) a moment before it listens on it; a client that
+  // connects in between gets ECONNREFUSED. Wait until the socket accepts a connection. The probe connection
+  // is closed at once; the monitor then serves the next client as usual.
+  while (!(await socketAccepts(socketPath))) {
+    if (status || Date.now() > deadline) await fail(`${spec.what}'s monitor socket ${socketPath} never accepted a connection`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return {
+    address: { kind: 'unix', path: socketPath },
+    dir,
+    pid: pid as number,
+    stderr: () => stderr,
+    exitStatus: () => status,
+    exited,
+    describeExit: () => {
+      if (!status || disposing) return undefined;
+      const last = stderr.trim().split('\n').pop()?.trim();
+      return `${spec.what} ${describeExit(status)}${last ? `: ${last}` : ''}`;
+    },
+    dispose,
+  };
+}
+
+/** Whether a unix socket accepts a connection now; the connection is closed at once. */
+function socketAccepts(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection(socketPath);
+    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('error', () => { socket.destroy(); resolve(false); });
+  });
+}

@@ -1,0 +1,355 @@
+// libvirt-managed domains: QMP through libvirt's passthrough, on the client core as a channel.
+//
+// libvirt owns the domain's QMP monitor; `virsh qemu-monitor-command DOMAIN --cmd JSON` passes one command
+// through and prints QEMU's reply (with libvirt's own id). One virsh per command costs ~35 ms, so the
+// channel keeps one long-lived `virsh` shell per session and writes commands to its stdin (~2 ms each).
+// virsh echoes `virsh # <command>` for every line it reads from a pipe, so a reply is found by a marker:
+// after each command the channel writes `echo` of a random per-session nonce and a sequence number, spelled
+// with an empty quoted piece so that the echoed command line never contains the marker itself; whatever
+// arrives before the marker belongs to that command, and no command text (or QEMU reply quoting it) can
+// forge a marker without knowing the nonce. Events come from a second long-lived process,
+// `virsh qemu-monitor-event DOMAIN --loop --timestamp`, whose lines are turned back into QMP event objects.
+//
+// What libvirt does differently, and how the channel answers it:
+// - it refuses a command with an `id` member ("Unable to append command 'id' string") and adds its own:
+//   the channel strips the session's id (always the last member the session writes) and puts it back on
+//   the reply; replies come in order, one per command, because the shell runs one command at a time;
+// - it never enables OOB (the client refuses exec-oob before sending, with that reason: LIBVIRT_NO_OOB);
+// - the first passthrough marks the domain "tainted: custom-monitor" in libvirt (the callers warn first);
+// - an error of virsh itself (no JSON reply) becomes an error reply of class `LibvirtError`; one that says
+//   the domain is gone ends the channel, so running cells fail at once.
+// Both processes are spawned with argument arrays; the URI (also a remote one such as qemu+ssh://host/system)
+// goes to virsh unchanged.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  ConnectError, DisconnectedError, OobRefusedError, QmpClient, passthroughDialect, topLevelMemberText,
+  type ChannelOpener, type ChannelSink, type CommandInput, type CommandOptions, type CommandReply, type ConnectOptions,
+  type QmpAddress, type QmpChannel, type QmpClientOptions,
+} from '../qmp/index';
+
+export const DEFAULT_VIRSH = 'virsh';
+export const LIBVIRT_NO_OOB = 'libvirt never enables out-of-band execution on the monitors it owns';
+
+export interface LibvirtTarget {
+  /** The libvirt connection URI; undefined: virsh's default (LIBVIRT_DEFAULT_URI, or qemu:///session for a user). */
+  uri?: string;
+  domain: string;
+  /** The virsh binary. Default `virsh` on PATH. */
+  virsh?: string;
+}
+
+/** Quotes one argument for virsh's own command shell (sh-like single quotes). Newlines cannot be quoted. */
+export function virshQuote(text: string): string {
+  if (/[\r\n]/.test(text)) throw new TypeError('virsh cannot take a newline in an argument');
+  return `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Errors of virsh that mean the domain (or libvirt) is gone: the session ends. */
+const GONE = /failed to get domain|domain is not running|no longer running|Domain not found|not connected to the hypervisor|End of file while reading data|Unable to read from monitor|monitor must not be used/i;
+
+export function virshArgs(target: LibvirtTarget, rest: string[]): string[] {
+  return [...(target.uri !== undefined && target.uri !== '' ? ['-c', target.uri] : []), ...rest];
+}
+
+/** Line of `virsh qemu-monitor-event --timestamp` → QMP event text, or undefined for anything else. */
+export function eventLineToQmp(line: string, domain: string): string | undefined {
+  const m = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?([+-]\d{4}): event (\S+) for domain /.exec(line);
+  if (!m) return undefined;
+  const head = `${m[0]}'${domain}': `;
+  if (!line.startsWith(head)) return undefined;
+  const dataText = line.slice(head.length).trim();
+  const frac = (m[3] ?? '').padEnd(6, '0');
+  const tz = `${(m[4] as string).slice(0, 3)}:${(m[4] as string).slice(3)}`;
+  const ms = Date.parse(`${m[1]}T${m[2]}${tz}`);
+  if (Number.isNaN(ms) || !/^[A-Z0-9_]+$/.test(m[5] as string)) return undefined;
+  const data = dataText === '<null>' || dataText === '' ? '' : dataText;
+  if (data !== '') {
+    try {
+      if (typeof JSON.parse(data) !== 'object') return undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  return `{"timestamp":{"seconds":${Math.floor(ms / 1000)},"microseconds":${Number(frac)}},"event":${JSON.stringify(m[5])}` +
+    `${data ? `,"data":${data}` : ''}}`;
+}
+
+interface Owed { idText: string | undefined; seq: number }
+
+/** The channel: a virsh shell for commands and a virsh event loop, both long-lived. */
+export class VirshChannel implements QmpChannel {
+  readonly description: string;
+  private sink: ChannelSink | undefined;
+  private readonly nonce = randomBytes(12).toString('hex');
+  private seq = 0;
+  private readonly owed: Owed[] = [];
+  private out = '';
+  private err = '';
+  private endedErr: Error | undefined;
+  private closing = false;
+  private readonly shellExited: Promise<void>;
+  private readonly eventsExited: Promise<void>;
+  private readonly settleTimers = new Set<ReturnType<typeof setTimeout>>();
+  private readonly events: ChildProcess;
+
+  private constructor(private readonly target: LibvirtTarget, private readonly shell: ChildProcess, maxBytes: number) {
+    this.description = `libvirt domain ${target.domain}${target.uri ? ` (${target.uri})` : ''}`;
+    const env = { ...process.env, LC_ALL: 'C' };
+    this.events = spawn(target.virsh ?? DEFAULT_VIRSH, virshArgs(target, ['qemu-monitor-event', target.domain, '--loop', '--timestamp']),
+      { stdio: ['ignore', 'pipe', 'pipe'], env });
+    this.events.on('error', () => { /* reported through the shell: events are best effort */ });
+    let evBuf = '';
+    this.events.stdout?.setEncoding('utf8');
+    this.events.stdout?.on('data', (d: string) => {
+      evBuf += d;
+      if (evBuf.length > maxBytes) evBuf = evBuf.slice(-maxBytes);
+      let nl: number;
+      while ((nl = evBuf.indexOf('\n')) >= 0) {
+        const line = evBuf.slice(0, nl);
+        evBuf = evBuf.slice(nl + 1);
+        const text = eventLineToQmp(line, target.domain);
+        if (text && !this.endedErr && !this.closing) this.deliver(text);
+      }
+    });
+    this.eventsExited = new Promise((r) => { this.events.once('close', () => r()); });
+
+    shell.stdout?.setEncoding('utf8');
+    shell.stderr?.setEncoding('utf8');
+    shell.stdout?.on('data', (d: string) => {
+      this.out += d;
+      if (this.out.length > maxBytes) this.fail(new DisconnectedError(`virsh printed more than ${maxBytes} bytes for one command`));
+      else this.drain();
+    });
+    shell.stderr?.on('data', (d: string) => { if (this.err.length < 65536) this.err += d; });
+    shell.stdin?.on('error', () => { /* the exit below reports it */ });
+    this.shellExited = new Promise((r) => {
+      shell.once('close', (code, signal) => {
+        r();
+        this.fail(new DisconnectedError(`virsh for ${this.description} exited (${signal ?? `status ${code}`})` +
+          (this.err.trim() ? `: ${this.err.trim().split('\n').pop()}` : '')));
+      });
+    });
+  }
+
+  /** Starts virsh, checks the domain runs (`domstate`, which does not taint it), within timeoutMs. */
+  static async open(target: LibvirtTarget, options: { timeoutMs: number; signal?: AbortSignal; maxMessageBytes?: number }): Promise<VirshChannel> {
+    if (/[\r\n]/.test(target.domain) || target.domain === '') throw new ConnectError('A libvirt domain name must be one non-empty line');
+    const virsh = target.virsh ?? DEFAULT_VIRSH;
+    const shell = spawn(virsh, virshArgs(target, ['-q']), { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+    const spawned = new Promise<void>((resolve, reject) => {
+      shell.once('spawn', () => resolve());
+      shell.once('error', (e) => reject(new ConnectError(`Cannot start ${virsh}: ${e.message}` +
+        ((e as NodeJS.ErrnoException).code === 'ENOENT' ? ' (install libvirt-clients)' : ''), { cause: e })));
+    });
+    await spawned;
+    const channel = new VirshChannel(target, shell, options.maxMessageBytes ?? 64 * 1024 * 1024);
+    try {
+      const state = await channel.plain(`domstate ${virshQuote(target.domain)}`, options.timeoutMs, options.signal);
+      if (state.error) throw new ConnectError(`${channel.description}: ${state.error}`);
+      const s = state.text.trim();
+      if (s !== 'running' && s !== 'paused' && s !== 'in shutdown' && s !== 'pmsuspended') {
+        throw new ConnectError(`${channel.description} is not running (${s || 'unknown state'})`);
+      }
+    } catch (err) {
+      await channel.close();
+      throw err;
+    }
+    return channel;
+  }
+
+  start(sink: ChannelSink): void {
+    this.sink = sink;
+  }
+
+  send(text: string): void {
+    if (this.closing || this.endedErr) return;
+    let body = text.replace(/[\r\n]/g, ' ');
+    const idText = topLevelMemberText(body, 'id');
+    if (idText !== undefined) {
+      const suffix = `,"id":${idText}}`;
+      if (body.endsWith(suffix)) body = body.slice(0, -suffix.length) + '}';
+      // Otherwise the id is not where the session writes it: sent as is, libvirt refuses it with its reason.
+    }
+    const seq = ++this.seq;
+    this.owed.push({ idText, seq });
+    this.writeCommand(`qemu-monitor-command ${virshQuote(this.target.domain)} --cmd ${virshQuote(asciiJson(body))}`, seq);
+  }
+
+  async close(): Promise<void> {
+    if (!this.closing) {
+      this.closing = true;
+      for (const t of this.settleTimers) clearTimeout(t);
+      this.shell.stdin?.end();
+      this.events.kill('SIGTERM');
+      const timer = setTimeout(() => { this.shell.kill('SIGKILL'); this.events.kill('SIGKILL'); }, 2000);
+      await Promise.all([this.shellExited, this.eventsExited]);
+      clearTimeout(timer);
+    }
+  }
+
+  // --- framing ---
+
+  private marker(seq: number): string { return `QMPNB${this.nonce}x${seq}`; }
+
+  private writeCommand(line: string, seq: number): void {
+    // The marker is echoed as `QMPNB''<nonce>x<seq>`: the command echo never contains the marker itself.
+    this.shell.stdin?.write(`${line}\necho QMPNB''${this.nonce}x${seq}\n`);
+  }
+
+  private plainWaiter: { seq: number; resolve: (r: { text: string; error: string | undefined }) => void } | undefined;
+
+  /** Runs a plain virsh command (not a passthrough) and returns its output. Only before start(). */
+  private plain(line: string, timeoutMs: number, signal?: AbortSignal): Promise<{ text: string; error: string | undefined }> {
+    const seq = ++this.seq;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new ConnectError(`virsh did not answer within ${timeoutMs} ms for ${this.description}` +
+          (this.target.uri ? `: is ${this.target.uri} reachable?` : '') + (this.err.trim() ? ` ${this.err.trim()}` : '')));
+      }, timeoutMs);
+      const onAbort = (): void => { clearTimeout(timer); reject(new ConnectError(`Connecting to ${this.description} was cancelled`)); };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.plainWaiter = { seq, resolve: (r) => { clearTimeout(timer); signal?.removeEventListener('abort', onAbort); resolve(r); } };
+      this.exitListener = (err) => { clearTimeout(timer); signal?.removeEventListener('abort', onAbort); reject(new ConnectError(err.message, { cause: err })); };
+      this.writeCommand(line, seq);
+    });
+  }
+
+  private exitListener: ((err: Error) => void) | undefined;
+
+  /** Cuts the shell's output at each marker and settles the command it ends. */
+  private drain(): void {
+    for (;;) {
+      const seq = this.plainWaiter?.seq ?? this.owed[0]?.seq;
+      if (seq === undefined) { if (this.out.length > 4096) this.out = this.out.slice(-4096); return; }
+      const m = this.marker(seq);
+      const at = this.out.indexOf(m);
+      if (at < 0) return;
+      const region = this.out.slice(0, at);
+      this.out = this.out.slice(at + m.length);
+      const lines = region.split('\n').map((l) => l.replace(/^(virsh # .*)$/, '')).filter((l) => l.trim() !== '');
+      const settle = (): void => {
+        const error = this.takeError();
+        if (this.plainWaiter?.seq === seq) {
+          const w = this.plainWaiter;
+          this.plainWaiter = undefined;
+          this.exitListener = undefined;
+          w.resolve({ text: lines.join('\n'), error });
+          return;
+        }
+        const owed = this.owed.shift();
+        if (!owed) return;
+        const reply = lines.find((l) => l.trimStart().startsWith('{'));
+        if (reply !== undefined) {
+          this.deliver(withId(reply.trim(), owed.idText));
+        } else {
+          const why = error ?? 'virsh printed no reply';
+          if (GONE.test(why)) {
+            this.fail(new DisconnectedError(`${this.description} went away: ${why}`));
+            return;
+          }
+          this.deliver(`{"error":{"class":"LibvirtError","desc":${JSON.stringify(why)}}${owed.idText !== undefined ? `,"id":${owed.idText}` : ''}}`);
+        }
+      };
+      if (lines.some((l) => l.trimStart().startsWith('{')) || this.err.includes('\n')) {
+        settle();
+      } else {
+        // virsh wrote its error to stderr before it ran the echo, but the two pipes may be read in either
+        // order: give stderr a moment (bounded) before settling without it.
+        const t = setTimeout(() => { this.settleTimers.delete(t); settle(); this.drain(); }, 100);
+        this.settleTimers.add(t);
+        return;
+      }
+    }
+  }
+
+  private takeError(): string | undefined {
+    const text = this.err.trim();
+    this.err = '';
+    if (!text) return undefined;
+    return text.split('\n').map((l) => l.replace(/^error: /, '')).filter(Boolean).join('; ');
+  }
+
+  private deliver(text: string): void {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      this.fail(new DisconnectedError(`virsh printed a reply that is not JSON: ${text.slice(0, 200)}`));
+      return;
+    }
+    this.sink?.message(text, value);
+  }
+
+  private fail(err: Error): void {
+    if (this.endedErr) return;
+    this.endedErr = err;
+    this.exitListener?.(err);
+    this.exitListener = undefined;
+    if (this.closing) return;
+    this.sink?.ended(err);
+    void this.close();
+  }
+}
+
+/** `\uXXXX` for every non-ASCII character, so the bytes virsh reads are plain ASCII. */
+function asciiJson(text: string): string {
+  return text.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** Puts the session's id on libvirt's reply in place of libvirt's own (textually, so numbers stay exact). */
+function withId(reply: string, idText: string | undefined): string {
+  const theirs = topLevelMemberText(reply, 'id');
+  let body = reply;
+  if (theirs !== undefined) {
+    // libvirt prints compact JSON with its id first or last.
+    const first = `{"id":${theirs},`;
+    const last = `,"id":${theirs}}`;
+    if (body.startsWith(first)) body = '{' + body.slice(first.length);
+    else if (body.endsWith(last)) body = body.slice(0, -last.length) + '}';
+  }
+  if (idText === undefined) return body;
+  return body === '{}' ? `{"id":${idText}}` : `${body.slice(0, -1)},"id":${idText}}`;
+}
+
+export function libvirtChannelOpener(target: LibvirtTarget): ChannelOpener {
+  return (options) => VirshChannel.open(target, { timeoutMs: options.timeoutMs, signal: options.signal, maxMessageBytes: options.maxMessageBytes });
+}
+
+/** The client for a libvirt domain: passthrough (no handshake), OOB refused with libvirt's reason. */
+export class LibvirtClient extends QmpClient {
+  constructor(private readonly target: LibvirtTarget, options: Omit<QmpClientOptions, 'dialect' | 'enableOob'> = {}) {
+    super({ ...options, enableOob: false, dialect: passthroughDialect });
+  }
+
+  override connect(target?: QmpAddress | ChannelOpener, options: ConnectOptions = {}): Promise<void> {
+    return super.connect(typeof target === 'function' ? target : libvirtChannelOpener(this.target), options);
+  }
+
+  override send(input: CommandInput, options: CommandOptions = {}): Promise<CommandReply> {
+    const oob = input['exec-oob'] ?? (input.control?.['run-oob'] ? input.execute : undefined);
+    if (oob !== undefined) return Promise.reject(new OobRefusedError(oob, LIBVIRT_NO_OOB));
+    return super.send(input, options);
+  }
+}
+
+/** `virsh list --all --name`: the domains of a URI, for the "Connect to libvirt Domain…" picker. */
+export function listDomains(target: Omit<LibvirtTarget, 'domain'>, timeoutMs = 15_000): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(target.virsh ?? DEFAULT_VIRSH, virshArgs({ ...target, domain: '' }, ['list', '--all', '--name']),
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+    let out = '';
+    let err = '';
+    child.stdout?.setEncoding('utf8');
+    child.stderr?.setEncoding('utf8');
+    child.stdout?.on('data', (d: string) => { if (out.length < 1 << 20) out += d; });
+    child.stderr?.on('data', (d: string) => { if (err.length < 65536) err += d; });
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`virsh list did not answer within ${timeoutMs} ms`)); }, timeoutMs);
+    child.once('error', (e) => { clearTimeout(timer); reject(e); });
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      if (code !== 0) reject(new Error(err.trim().replace(/^error: /gm, '') || `virsh list exited with status ${code}`));
+      else resolve(out.split('\n').map((l) => l.trim()).filter(Boolean));
+    });
+  });
+}

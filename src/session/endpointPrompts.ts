@@ -1,0 +1,114 @@
+// What the editor asks before it acts on a VM it does not own: libvirt's taint (once per domain, before
+// the first passthrough command), and commands that change a VM's state (`qmp.confirmStateChanges`). Also
+// "QMP: Connect to libvirt Domain…", which lists the domains of a URI and writes the profile.
+import * as vscode from 'vscode';
+import { listDomains, stateChangingCommands, type CommandToCheck } from '../endpoints/index';
+export { commandsOf } from '../endpoints/index';
+import { isLaunchedProfile, readProfiles, type Profile } from './profiles';
+import type { Session, SessionManager } from './sessionManager';
+
+const acceptedKey = 'qmp.libvirtTaintAccepted';
+
+function domainKey(p: Extract<Profile, { kind: 'libvirt' }>): string {
+  return `${p.uri ?? ''}#${p.domain}`;
+}
+
+/**
+ * Asks once per domain (remembered in the extension's global state) whether to go on, because libvirt
+ * marks a domain "tainted: custom-monitor" when a QMP command is passed through. False: the user declined.
+ */
+export async function confirmLibvirtTaint(state: vscode.Memento, profile: Extract<Profile, { kind: 'libvirt' }>): Promise<boolean> {
+  const accepted = state.get<string[]>(acceptedKey, []);
+  if (accepted.includes(domainKey(profile))) return true;
+  const go = 'Connect and Mark Tainted';
+  const choice = await vscode.window.showWarningMessage(
+    `Sending QMP commands to the libvirt domain "${profile.domain}" makes libvirt mark it as tainted (custom-monitor).`,
+    {
+      modal: true,
+      detail: 'libvirt owns this monitor. Commands sent from here can change what libvirt believes about the domain; ' +
+        'libvirt records the taint in its log and in `virsh dominfo`. It is harmless for queries, but support may ask ' +
+        'about it. You are asked once per domain.',
+    },
+    go,
+  );
+  if (choice !== go) return false;
+  await state.update(acceptedKey, [...accepted, domainKey(profile)]);
+  return true;
+}
+
+/**
+ * Asks before a cell's state-changing commands run on a session the extension does not own (a socket, a
+ * libvirt domain, a guest agent); never on the sandbox or the storage daemon it started, nor when
+ * `qmp.confirmStateChanges` is off. False: the user declined.
+ */
+export async function confirmStateChanges(session: Session, commands: readonly CommandToCheck[]): Promise<boolean> {
+  if (isLaunchedProfile(session.profile)) return true;
+  if (!(vscode.workspace.getConfiguration('qmp').get<boolean>('confirmStateChanges') ?? true)) return true;
+  const changing = stateChangingCommands(commands);
+  if (changing.length === 0) return true;
+  const run = 'Run';
+  const never = 'Run, and Stop Asking';
+  const choice = await vscode.window.showWarningMessage(
+    `Run ${changing.map((c) => `"${c}"`).join(', ')} on "${session.name}"?`,
+    { modal: true, detail: `${changing.length === 1 ? 'This command changes' : 'These commands change'} the state of a VM ` +
+      'that the extension did not start. Turn this question off with the setting qmp.confirmStateChanges.' },
+    run, never,
+  );
+  if (choice === never) {
+    await vscode.workspace.getConfiguration('qmp').update('confirmStateChanges', false, vscode.ConfigurationTarget.Global);
+  }
+  return choice === run || choice === never;
+}
+
+/** "QMP: Connect to libvirt Domain…": a URI, a domain of it, a profile written to the user settings, a connection. */
+export function registerConnectLibvirt(sessions: SessionManager, log: vscode.LogOutputChannel): vscode.Disposable {
+  return vscode.commands.registerCommand('qmp.connectLibvirt', async (): Promise<string | undefined> => {
+    if (!vscode.workspace.isTrusted) {
+      void vscode.window.showWarningMessage('QMP: connecting to libvirt needs a trusted workspace.');
+      return undefined;
+    }
+    const other = 'Other URI…';
+    const uriPick = await vscode.window.showQuickPick([
+      { label: 'qemu:///system', description: 'the system libvirt daemon' },
+      { label: 'qemu:///session', description: "this user's libvirt" },
+      { label: other, description: 'e.g. qemu+ssh://user@host/system' },
+    ], { placeHolder: 'Which libvirt?' });
+    if (!uriPick) return undefined;
+    const uri = uriPick.label === other
+      ? (await vscode.window.showInputBox({ prompt: 'libvirt connection URI (passed to virsh unchanged)', value: 'qemu+ssh://' }))?.trim()
+      : uriPick.label;
+    if (!uri) return undefined;
+    let domains: string[];
+    try {
+      domains = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Listing the domains of ${uri}…` },
+        () => listDomains({ uri }));
+    } catch (err) {
+      log.error(`virsh list on ${uri}: ${err instanceof Error ? err.message : String(err)}`);
+      void vscode.window.showErrorMessage(`Could not list the domains of ${uri}: ${err instanceof Error ? err.message : String(err)}`);
+      return undefined;
+    }
+    if (domains.length === 0) {
+      void vscode.window.showInformationMessage(`${uri} has no domains.`);
+      return undefined;
+    }
+    const domain = await vscode.window.showQuickPick(domains, { placeHolder: `A domain of ${uri}` });
+    if (!domain) return undefined;
+    // Write the profile (user settings), named after the domain; an existing profile for it is reused.
+    const config = vscode.workspace.getConfiguration('qmp');
+    const raw = config.inspect<unknown[]>('connections')?.globalValue ?? [];
+    const existing = readProfiles().profiles.find((p) => p.kind === 'libvirt' && p.domain === domain && (p.uri ?? '') === uri);
+    let name = existing?.name;
+    if (!name) {
+      const taken = new Set(readProfiles().profiles.map((p) => p.name));
+      name = domain;
+      for (let i = 2; taken.has(name); i++) name = `${domain}-${i}`;
+      await config.update('connections', [...raw, { name, libvirt: { uri, domain } }], vscode.ConfigurationTarget.Global);
+    }
+    try {
+      await sessions.connect(name);
+    } catch (err) {
+      void vscode.window.showErrorMessage(`Could not connect to "${name}": ${err instanceof Error ? err.message : String(err)}`);
+    }
+    return name;
+  });
+}

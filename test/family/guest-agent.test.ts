@@ -1,0 +1,185 @@
+// The guest agent through the client core: Debian's qemu-ga runs on the host, started by the test with
+// every command that could change anything blocked (test/support/daemons.ts), and restarted when it exits.
+// A fake agent (a plain socket server with its own framing) shows the resynchronisation over stale input.
+import { describe, test, before, after, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { CommandTimeoutError, ConnectError, OobRefusedError } from '../../src/qmp/errors';
+import { Schema } from '../../src/qmp/schema';
+import { diagnose } from '../../src/language/diagnostics';
+import { GuestAgentClient, guestAgentSchemaInfos } from '../../src/endpoints/guestAgent';
+import { runCli, startGuestAgent, type TestGuestAgent } from '../support/daemons';
+
+let agent: TestGuestAgent;
+const clients: GuestAgentClient[] = [];
+before(async () => { agent = await startGuestAgent(); });
+after(async () => {
+  for (const c of clients) await c.disconnect();
+  await agent.stop();
+});
+afterEach(async () => {
+  for (const c of clients.splice(0)) await c.disconnect();
+  // qemu-ga 7.2 exits when a client leaves a reply unread; a test that provokes it must not break the next.
+  if (!agent.alive()) await agent.restart();
+});
+
+async function connect(options: ConstructorParameters<typeof GuestAgentClient>[0] = {}): Promise<GuestAgentClient> {
+  const client = new GuestAgentClient(options);
+  clients.push(client);
+  await client.connect({ kind: 'unix', path: agent.socketPath });
+  return client;
+}
+
+describe('qemu-ga on the host', () => {
+  test('connects without greeting: resynchronises, then guest-info lists its commands, the blocked ones disabled', async () => {
+    const traces: string[] = [];
+    const client = await connect({ trace: (d, t) => traces.push(`${d} ${t}`) });
+    assert.equal(client.state, 'running');
+    assert.equal(client.oobEnabled, false);
+    assert.match(traces[0] ?? '', /^-> \{"execute":"guest-sync-delimited","arguments":\{"id":\d+\}\}$/);
+    const info = await client.guestInfo();
+    assert.match(info.version, /^\d+\.\d+/);
+    const byName = new Map(info.commands.map((c) => [c.name, c]));
+    for (const name of agent.blocked) assert.equal(byName.get(name)?.enabled, false, `${name} is blocked`);
+    assert.equal(byName.get('guest-ping')?.enabled, true);
+    assert.ok(agent.blocked.includes('guest-shutdown') && agent.blocked.includes('guest-exec'));
+    assert.deepEqual(await client.execute("guest-ping"), {});
+    const reply = await client.send({ execute: 'guest-shutdown' });
+    assert.equal(reply.ok, false);
+    assert.ok(!reply.ok && reply.error.class === 'CommandNotFound' && /has been disabled/.test(reply.error.desc), reply.raw);
+    await client.resync();
+  });
+
+  test('an exec-oob command fails before sending, with the reason', async () => {
+    const traces: string[] = [];
+    const client = await connect({ trace: (d, t) => traces.push(`${d} ${t}`) });
+    await assert.rejects(client.send({ 'exec-oob': 'guest-ping' }), (err: unknown) => {
+      assert.ok(err instanceof OobRefusedError);
+      assert.match(err.message, /guest-ping cannot run out-of-band: the guest agent has no out-of-band execution/);
+      return true;
+    });
+    assert.ok(!traces.some((t) => t.includes('exec-oob')));
+  });
+
+  test('disconnecting with a reply unread drains it first, so qemu-ga 7.2 stays alive', async () => {
+    const client = await connect();
+    const pending = client.send({ execute: 'guest-info' }).catch(() => undefined);
+    await client.disconnect();
+    await pending;
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(agent.alive(), `qemu-ga is still running: ${agent.log()}`);
+    const again = await connect();
+    assert.equal(again.state, 'running');
+  });
+
+  test('a second client waits silently; its connect times out with a message that says why', async () => {
+    await connect();
+    const second = new GuestAgentClient({ greetingTimeoutMs: 1500 });
+    clients.push(second);
+    const started = Date.now();
+    await assert.rejects(second.connect({ kind: 'unix', path: agent.socketPath }), (err: unknown) => {
+      assert.ok(err instanceof ConnectError, String(err));
+      assert.match(err.message, /serves one client at a time, so another client probably holds it/);
+      return true;
+    });
+    assert.ok(Date.now() - started < 30_000);
+    assert.equal(second.state, 'idle');
+  });
+
+  test('its command list becomes a schema: enabled commands take any arguments, disabled ones are unknown', async () => {
+    const client = await connect();
+    const schema = Schema.fromIntrospection(guestAgentSchemaInfos((await client.guestInfo()).commands));
+    const names = schema.commands().map((c) => c.name);
+    for (const n of ['guest-ping', 'guest-info', 'guest-sync-delimited']) assert.ok(names.includes(n), n);
+    assert.ok(!names.includes('guest-shutdown'));
+    const errors = (text: string): string[] => diagnose(text, schema).filter((d) => d.severity === 'error').map((d) => d.message);
+    assert.deepEqual(errors('{"execute": "guest-sync-delimited", "arguments": {"id": 5}}'), []);
+    assert.equal(errors('{"execute": "guest-shutdown"}').length, 1);
+  });
+});
+
+describe('resynchronisation over stale input (a fake agent)', () => {
+  let dir = '';
+  before(() => { dir = mkdtempSync(path.join(tmpdir(), 'qmp-fakega-')); chmodSync(dir, 0o700); });
+  after(() => { rmSync(dir, { recursive: true, force: true }); });
+
+  test('stale replies and a torn object before the 0xFF sentinel are skipped; the matching id ends the sync', async () => {
+    const sock = path.join(dir, 'fake.sock');
+    let syncs = 0;
+    const server = net.createServer((c) => {
+      let buf = '';
+      c.on('data', (d) => {
+        buf += d.toString('latin1');
+        const m = /"guest-sync-delimited","arguments":\{"id":(\d+)\}(?:,"id":("[^"]*"))?/.exec(buf);
+        if (m) {
+          buf = '';
+          syncs++;
+          // On connect: an earlier client's replies, a torn object, the sentinel, a wrong id and the right one.
+          // Later (after a timeout): the sentinel and the reply, with the session's id.
+          const stale = syncs === 1 ? '{"return": {}}\n{"return": 7}\n{"retu' : '';
+          c.write(Buffer.concat([Buffer.from(stale), Buffer.from([0xff]),
+            Buffer.from(`${syncs === 1 ? '{"return": 1}\n' : ''}{"return": ${m[1]}${m[2] ? `, "id": ${m[2]}` : ''}}\n`)]));
+        } else if (buf.includes('guest-never')) {
+          buf = ''; // never answered: the client times out and resynchronises
+        } else if (buf.includes('guest-ping')) {
+          const id = /"id":("[^"]*")/.exec(buf)?.[1];
+          buf = '';
+          c.write(`{"return": {}, "id": ${id}}\n`);
+        }
+      });
+    });
+    await new Promise<void>((r) => server.listen(sock, r));
+    const client = new GuestAgentClient();
+    try {
+      await client.connect({ kind: 'unix', path: sock });
+      assert.deepEqual(await client.execute('guest-ping', undefined, { timeoutMs: 5000 }), {});
+      assert.equal(syncs, 1);
+      await assert.rejects(client.execute('guest-never', undefined, { timeoutMs: 300 }), CommandTimeoutError);
+      const deadline = Date.now() + 10_000;
+      while (syncs < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(syncs, 2, 'a timeout is followed by a new guest-sync-delimited');
+      assert.deepEqual(await client.execute('guest-ping', undefined, { timeoutMs: 5000 }), {});
+    } finally {
+      await client.disconnect();
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
+
+describe('qmp-notebook --guest-agent', () => {
+  test('runs guest-agent cells; a disabled command fails with the agent\'s reason', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'qmp-fam-'));
+    try {
+      const file = path.join(dir, 'ga.qmp');
+      writeFileSync(file, '```qmp\n{"execute": "guest-ping"}\n{"execute": "guest-get-time"}\n```\n\n```qmp\n{"execute": "guest-shutdown"}\n```\n');
+      const r = await runCli(['run', file, '--guest-agent', agent.socketPath, '--json']);
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { command: string; reply?: { return?: unknown; error?: { desc: string } } });
+      assert.deepEqual(lines.map((l) => l.command), ['guest-ping', 'guest-get-time', 'guest-shutdown']);
+      assert.equal(typeof lines[1]?.reply?.return, 'number');
+      assert.match(lines[2]?.reply?.error?.desc ?? '', /disabled/);
+      await new Promise((r2) => setTimeout(r2, 300));
+      assert.ok(agent.alive(), 'the CLI drained before closing');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('check --guest-agent flags a command the agent does not offer', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'qmp-fam-'));
+    try {
+      const file = path.join(dir, 'ga.qmp');
+      writeFileSync(file, '```qmp\n{"execute": "guest-ping"}\n{"execute": "query-status"}\n```\n');
+      const r = await runCli(['check', file, '--guest-agent', agent.socketPath]);
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(r.stdout, /query-status/);
+      assert.doesNotMatch(r.stdout, /guest-ping/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+

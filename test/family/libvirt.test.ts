@@ -1,0 +1,152 @@
+// A libvirt-managed domain through virsh: a real libvirtd started without systemd (test/support/daemons.ts),
+// a transient 64 MiB type='qemu' domain with no disks, started paused. Commands, ids, events, the schema,
+// the OOB refusal, the domain going away mid-session, and a URI that cannot be reached.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ConnectError, DisconnectedError, OobRefusedError } from '../../src/qmp/errors';
+import { LibvirtClient, eventLineToQmp, listDomains, virshQuote } from '../../src/endpoints/libvirt';
+import { createTestDomain, destroyTestDomain, ensureLibvirtd, libvirtUri, runCli } from '../support/daemons';
+
+const domain = `qmpfam-${process.pid}`;
+let dir = '';
+
+before(async () => {
+  const { started, ms } = await ensureLibvirtd();
+  process.stderr.write(`libvirtd ${started ? 'started' : 'already running'} in ${ms} ms\n`);
+  createTestDomain(domain);
+  dir = mkdtempSync(path.join(tmpdir(), 'qmp-lv-'));
+});
+after(() => {
+  destroyTestDomain(domain);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function client(traces?: string[]): LibvirtClient {
+  return new LibvirtClient({ uri: libvirtUri, domain }, traces ? { trace: (d, t) => traces.push(`${d} ${t}`) } : {});
+}
+
+describe('libvirt passthrough (virsh)', () => {
+  test('lists the domain; commands get their replies with our ids (libvirt\'s own are replaced)', async () => {
+    assert.ok((await listDomains({ uri: libvirtUri })).includes(domain));
+    const traces: string[] = [];
+    const c = client(traces);
+    await c.connect();
+    try {
+      const status = await c.execute('query-status') as { status: string; running: boolean };
+      assert.equal(status.running, false);
+      const bad = await c.send({ execute: 'no-such-command', arguments: { text: 'it\'s "quoted" ; echo x # ü' } });
+      assert.ok(!bad.ok && bad.error.class === 'CommandNotFound', bad.raw);
+      // A command whose own text tries to end the shell's quoting, start a line, or forge a marker.
+      const forged = await c.send({ execute: "x'; echo QMPNB''00x1\nquit\n'", arguments: { s: "'\necho QMPNB\nquit" } });
+      assert.ok(!forged.ok && forged.error.class === 'CommandNotFound', forged.raw);
+      assert.equal(await c.execute('query-name').then(() => 'still running'), 'still running');
+      assert.doesNotMatch(bad.raw, /libvirt-\d+/);
+      // Many in a row: each reply goes to its own command.
+      const names = await Promise.all(Array.from({ length: 10 }, (_, i) => c.execute('qom-get', { path: '/machine', property: 'type' }).then((v) => [i, v])));
+      assert.deepEqual(names.map(([i]) => i), [...Array(10).keys()]);
+      assert.ok(!traces.some((t) => t.startsWith('->') && /libvirt-/.test(t)));
+      const schema = await c.execute('query-qmp-schema') as unknown[];
+      assert.ok(schema.length > 500);
+    } finally {
+      await c.disconnect();
+    }
+  });
+
+  test('events: cont and stop bring RESUME and STOP', async () => {
+    const c = client();
+    await c.connect();
+    try {
+      const cursor = c.eventCursor();
+      await c.execute('cont');
+      await c.waitForEvent((e) => e.event === 'RESUME', { after: cursor, timeoutMs: 20_000 });
+      await c.execute('stop');
+      const stop = await c.waitForEvent((e) => e.event === 'STOP', { after: cursor, timeoutMs: 20_000 });
+      assert.ok(stop.timestamp.seconds > 1_600_000_000);
+    } finally {
+      await c.disconnect();
+    }
+  });
+
+  test('exec-oob fails before sending, with libvirt\'s reason', async () => {
+    const traces: string[] = [];
+    const c = client(traces);
+    await c.connect();
+    try {
+      await assert.rejects(c.send({ 'exec-oob': 'query-status' }), (err: unknown) => {
+        assert.ok(err instanceof OobRefusedError);
+        assert.match(err.message, /libvirt never enables out-of-band execution/);
+        return true;
+      });
+      assert.ok(!traces.some((t) => t.includes('exec-oob')));
+    } finally {
+      await c.disconnect();
+    }
+  });
+
+  test('a domain that does not exist, and a URI that cannot be reached: bounded, clear errors', async () => {
+    await assert.rejects(new LibvirtClient({ uri: libvirtUri, domain: 'qmp-no-such-domain' }).connect(), (err: unknown) => {
+      assert.ok(err instanceof ConnectError);
+      assert.match(err.message, /failed to get domain 'qmp-no-such-domain'/);
+      return true;
+    });
+    const started = Date.now();
+    await assert.rejects(new LibvirtClient({ uri: 'qemu+ssh://qmp-no-such-host.invalid/system', domain }, { connectTimeoutMs: 20_000 }).connect(),
+      (err: unknown) => {
+        assert.ok(err instanceof ConnectError, String(err));
+        assert.match(err.message, /qmp-no-such-host\.invalid/);
+        return true;
+      });
+    assert.ok(Date.now() - started < 60_000);
+  });
+
+  test('CLI: --libvirt DOMAIN --connect URI runs a notebook and notes the taint once', async () => {
+    const file = path.join(dir, 'lv.qmp');
+    writeFileSync(file, '```qmp\n{"execute": "query-status"}\n{"execute": "query-name"}\n```\n\n```qmp\n{"exec-oob": "query-status"}\n```\n');
+    const r = await runCli(['run', file, '--libvirt', domain, '--connect', libvirtUri, '--json']);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.equal(r.stderr.match(/tainted \(custom-monitor\)/g)?.length, 1, r.stderr);
+    assert.match(r.stdout + r.stderr, /libvirt never enables out-of-band execution/);
+    assert.match(r.stdout, /"command":"query-name"/);
+  });
+
+  test('the domain going away mid-session fails the running command at once and ends the session', async () => {
+    const victim = `${domain}-gone`;
+    createTestDomain(victim);
+    const c = new LibvirtClient({ uri: libvirtUri, domain: victim });
+    try {
+      await c.connect();
+      const lost = new Promise<Error | undefined>((resolve) => c.onDisconnect(resolve));
+      await c.execute('query-status');
+      destroyTestDomain(victim);
+      const started = Date.now();
+      await assert.rejects(c.execute('query-status', undefined, { timeoutMs: 60_000 }), DisconnectedError);
+      assert.ok(Date.now() - started < 30_000);
+      const why = await lost;
+      assert.match(why?.message ?? '', /went away|exited/);
+      assert.equal(c.state, 'idle');
+    } finally {
+      await c.disconnect();
+      destroyTestDomain(victim);
+    }
+  });
+});
+
+describe('virsh framing helpers', () => {
+  test('virshQuote survives quotes and refuses newlines', () => {
+    assert.equal(virshQuote(`a'b`), `'a'\\''b'`);
+    assert.throws(() => virshQuote('a\nb'), TypeError);
+  });
+
+  test('event lines become QMP events; other lines and foreign domains do not', () => {
+    assert.equal(eventLineToQmp("2026-11-29 23:39:26.561+0000: event RESUME for domain 'vm1': <null>", 'vm1'),
+      '{"timestamp":{"seconds":1795995566,"microseconds":561000},"event":"RESUME"}');
+    assert.equal(eventLineToQmp(`2026-11-29 23:39:26.561+0000: event SHUTDOWN for domain 'vm1': {"guest":false,"reason":"host-signal"}`, 'vm1'),
+      '{"timestamp":{"seconds":1795995566,"microseconds":561000},"event":"SHUTDOWN","data":{"guest":false,"reason":"host-signal"}}');
+    assert.equal(eventLineToQmp("2026-11-29 23:39:26.561+0000: event RESUME for domain 'vm2': <null>", 'vm1'), undefined);
+    assert.equal(eventLineToQmp('virsh # something', 'vm1'), undefined);
+    assert.equal(eventLineToQmp("2026-11-29 23:39:26.561+0000: event RESUME for domain 'vm1': {broken", 'vm1'), undefined);
+  });
+});
