@@ -1,7 +1,7 @@
 // The `qmp-notebook` bin (bundled to dist/cli.js). Only wiring: the work is in cli.ts.
 import { cliMain } from './cli';
 import { realDeps } from './deps';
-import { lspMain } from './lsp';
+import { lspMain } from '../lsp/stdio';
 
 /**
  * Writes a line to a stream. When stdout is a pipe, Node writes asynchronously; the exit below waits for the
@@ -27,7 +27,7 @@ process.once('SIGINT', () => {
   process.exit(130);
 });
 
-// `lsp` is a long-running server with its own argument handling (src/cli/lsp.ts); everything else is cliMain's.
+// `lsp` is a long-running server with its own argument handling (src/lsp/stdio.ts); everything else is cliMain's.
 const lspExit = process.argv[2] === 'lsp' ? lspMain(process.argv.slice(3), writer(process.stderr), writer(process.stdout)) : undefined;
 if (lspExit !== undefined) void finish(lspExit);
 else if (process.argv[2] !== 'lsp') cliMain(process.argv.slice(2), realDeps(), { out: writer(process.stdout), err: writer(process.stderr) }).then(

@@ -18,7 +18,7 @@ import {
   type CellPlan, type CommandStep, type EngineClient, type RunOutcome, type TranscriptRecord,
 } from '../run/index';
 import { eventOutput, expectedReplyOutput, failureOutput, noteOutput, replyOutput, sentOutput } from './outputs';
-import { eventsDroppedText, failureText, failureTitle } from './recordText';
+import { eventsDroppedText, failureText, failureTitle } from '../run/recordText';
 
 export const notebookType = 'qmp-notebook';
 export const cellLanguages: string[] = [...CODE_LANGUAGES];

@@ -11,7 +11,7 @@
 import type { QmpEventRecord } from '../qmp/client';
 import { RunEngine, isSessionFailure, type CellPlan, type EngineClient, type FailureRecord, type TranscriptRecord } from '../run/index';
 import type { OutputLike } from './savedOutput';
-import { eventsDroppedText, failureText, failureTitle } from '../notebook/recordText';
+import { eventsDroppedText, failureText, failureTitle } from '../run/recordText';
 
 export interface TestCell {
   /** The caller's key (1-based position in the notebook). */

@@ -1,7 +1,7 @@
 // How transcript records read as text in a cell's outputs, in one place: the notebook controller shows
 // these texts and saves them, and `qmp-notebook test` (src/testing/execute.ts) renders a run the same way to
 // compare it with saved outputs. Pure (no vscode).
-import type { FailureRecord } from '../run/index';
+import type { FailureRecord } from './index';
 
 const FAILURE_TITLES: Record<string, string> = {
   'protocol': 'Protocol error',

@@ -1,8 +1,8 @@
 // `qmp-notebook lsp [--stdio]`: the language server over standard input and output (src/lsp/server.ts).
 // Standard output carries only protocol messages; anything else goes to standard error or the client's log.
 import { createConnection, StreamMessageReader, StreamMessageWriter } from 'vscode-languageserver/node';
-import { jsonRpcGuard } from '../lsp/guard';
-import { startServer } from '../lsp/server';
+import { jsonRpcGuard } from './guard';
+import { startServer } from './server';
 
 export const LSP_USAGE = `Usage: qmp-notebook lsp [--stdio]
 Runs the QMP language server over standard input and output (see docs/lsp.md).`;
