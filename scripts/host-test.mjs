@@ -114,7 +114,7 @@ async function runPass(install, pass, opts, logFile) {
     page.on('pageerror', (err) => log(`[page error] ${err.message}`));
     const url = workbenchUrl(server, dirs.workspace, { developmentPath, testsPath: path.join(root, 'out', 'test', 'host', 'index.js') });
     log(`[host-test] open ${url}`);
-    await page.goto(url);
+    await page.goto(url, { timeout: 180_000 });
     const timedOut = new Promise((resolve) => {
       timer = setTimeout(() => resolve({ kind: 'timeout' }), opts.timeoutSeconds * 1000);
     });

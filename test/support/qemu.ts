@@ -4,6 +4,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import net from 'node:net';
 import path from 'node:path';
 
 export interface TestQemu {
@@ -68,7 +69,32 @@ export async function startQemu(options: StartQemuOptions = {}): Promise<TestQem
     if (Date.now() > deadline) { await stop(); throw new Error(`QEMU did not create ${socketPath} in time: ${err}`); }
     await new Promise((r) => setTimeout(r, 20));
   }
+  // The socket file appears a moment before QEMU listens on it (and a TCP monitor may come later still):
+  // ready means each monitor accepted a connection. A client that connects and closes at once costs QEMU
+  // nothing (it greets, reads EOF, and waits for the next client).
+  const targets: net.NetConnectOpts[] = [
+    ...(options.noUnixMonitor ? [] : [{ path: socketPath }]),
+    ...(options.tcpPort !== undefined ? [{ host: '127.0.0.1', port: options.tcpPort }] : []),
+  ];
+  for (const target of targets) {
+    while (!(await accepts(target))) {
+      if (exited) { await stop(); throw new Error(`QEMU exited before its monitor accepted a connection: ${err}`); }
+      if (Date.now() > deadline) { await stop(); throw new Error(`QEMU's monitor ${JSON.stringify(target)} did not accept a connection in time: ${err}`); }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
   return { socketPath, dir, process: child, stderr: () => err, stop };
+}
+
+/** Whether a connection to `target` is accepted (closed again at once); bounded by 2 s. */
+function accepts(target: net.NetConnectOpts): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = net.connect(target);
+    const done = (ok: boolean): void => { clearTimeout(timer); sock.destroy(); resolve(ok); };
+    const timer = setTimeout(() => done(false), 2000);
+    sock.once('connect', () => done(true));
+    sock.once('error', () => done(false));
+  });
 }
 
 /**
