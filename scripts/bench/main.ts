@@ -2,6 +2,7 @@
 // one, the raw baseline client to the other, and runs alternate between them in small blocks so that noise
 // on this machine (other processes, CPU frequency) lands on both sides alike. Nothing here fails: the table
 // says whether each target was met, and the process exits 0 unless the benchmark itself crashes.
+import { benchCellComplexity } from './cells';
 import { mkdtempSync, chmodSync, rmSync, existsSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -37,11 +38,12 @@ async function benchLater(ctx: LaterContext): Promise<Row[]> {
   if (want('runner')) rows.push(...(await benchRunner(ctx)));
   if (want('language')) rows.push(...benchLanguage(ctx.fixture));
   if (want('ready')) rows.push(await benchSchemaToReady(ctx));
+  if (want('cells')) rows.push(...benchCellComplexity(ctx.fixture));
   return rows;
 }
 
 /** `npm run bench -- runner language` measures only those sections (names as in SECTIONS). */
-const SECTIONS = ['roundtrip', 'pipelined', 'schema', 'serializer', 'runner', 'language', 'ready'];
+const SECTIONS = ['roundtrip', 'pipelined', 'schema', 'serializer', 'runner', 'language', 'ready', 'cells'];
 const chosen = process.argv.slice(2).filter((a) => SECTIONS.includes(a));
 function want(section: string): boolean {
   return chosen.length === 0 || chosen.includes(section);
