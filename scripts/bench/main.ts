@@ -2,6 +2,7 @@
 // one, the raw baseline client to the other, and runs alternate between them in small blocks so that noise
 // on this machine (other processes, CPU frequency) lands on both sides alike. Nothing here fails: the table
 // says whether each target was met, and the process exits 0 unless the benchmark itself crashes.
+import { benchCellComplexity } from './cells';
 import { mkdtempSync, chmodSync, rmSync, existsSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -43,6 +44,7 @@ async function benchLater(ctx: LaterContext): Promise<Row[]> {
   if (want('flood')) rows.push(...(await benchFlood(root, ctx.dir)));
   if (want('activation')) rows.push(...benchActivation());
   if (want('lsp')) rows.push(...(await benchLsp(root)));
+  if (want('cells')) rows.push(...benchCellComplexity(ctx.fixture));
   return rows;
 }
 
@@ -69,7 +71,7 @@ function benchActivation(): Row[] {
 }
 
 /** `npm run bench -- runner language` measures only those sections (names as in SECTIONS). */
-const SECTIONS = ['roundtrip', 'pipelined', 'schema', 'serializer', 'runner', 'language', 'ready', 'complexity', 'flood', 'activation', 'lsp'];
+const SECTIONS = ['roundtrip', 'pipelined', 'schema', 'serializer', 'runner', 'language', 'ready', 'complexity', 'cells', 'flood', 'activation', 'lsp'];
 const chosen = process.argv.slice(2).filter((a) => SECTIONS.includes(a));
 function want(section: string): boolean {
   return chosen.length === 0 || chosen.includes(section);

@@ -2,29 +2,8 @@
 // text by their source, in order, starting where the previous cell ended; a cell whose source does not occur
 // verbatim (the format escaped something) falls back to a position the caller knows, or to no position.
 
-/** 1-based line and column (in UTF-16 code units, as editors count) of offsets in one text. */
-export class LineIndex {
-  private readonly starts: number[] = [0];
-
-  constructor(text: string) {
-    for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      if (c === 10) this.starts.push(i + 1);
-      else if (c === 13 && text.charCodeAt(i + 1) !== 10) this.starts.push(i + 1);
-    }
-  }
-
-  position(offset: number): { line: number; col: number } {
-    let lo = 0;
-    let hi = this.starts.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if ((this.starts[mid] as number) <= offset) lo = mid;
-      else hi = mid - 1;
-    }
-    return { line: lo + 1, col: offset - (this.starts[lo] as number) + 1 };
-  }
-}
+/** 1-based line and column (in UTF-16 code units, as editors count) of offsets in one text: the one line index. */
+export { LineIndex } from '../notebook/format/cellTypes';
 
 /**
  * The offset of each source in `fileText`, searching forward from the end of the previous one, or undefined

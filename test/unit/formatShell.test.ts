@@ -248,3 +248,36 @@ describe('parseCell: qmp-shell, any arguments', () => {
     }), { numRuns: 1000 });
   });
 });
+
+describe('parseCell: qmp-shell, Python literals', () => {
+  type J = null | boolean | number | string | J[] | { [k: string]: J };
+  /** A Python spelling of a JSON value: True/False/None, single-quoted strings, trailing commas, tuples. */
+  function py(v: J, style: number): string {
+    if (v === null) return 'None';
+    if (v === true) return style % 2 === 0 ? 'True' : 'true';
+    if (v === false) return 'False';
+    if (typeof v === 'number') return String(v);
+    if (typeof v === 'string') return `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/\n/g, '\\n')}'`;
+    if (Array.isArray(v)) {
+      const items = v.map((x) => py(x, style + 1));
+      if (style % 3 === 0 && items.length > 0) return `(${items.join(', ')},)`;
+      return `[${items.join(', ')}${style % 2 === 0 && items.length > 0 ? ',' : ''}]`;
+    }
+    const members = Object.entries(v).map(([k, x]) => `${py(k, style)}: ${py(x, style + 1)}`);
+    return `{${members.join(', ')}${style % 2 === 1 && members.length > 0 ? ',' : ''}}`;
+  }
+  const scalar = fc.oneof(fc.constant(null), fc.boolean(), fc.integer(), fc.stringMatching(/^[ -~]{0,6}$/));
+  const value: fc.Arbitrary<J> = fc.letrec<{ v: J }>((tie) => ({
+    v: fc.oneof({ depthSize: 'small' }, scalar, fc.array(tie('v'), { maxLength: 3 }), fc.dictionary(fc.stringMatching(/^[a-z]{1,4}$/), tie('v'), { maxKeys: 3 })),
+  })).v;
+
+  test('a Python literal of any JSON value sends that value', () => {
+    fc.assert(fc.property(value.filter((v) => typeof v === 'object' && v !== null), fc.nat(5), (v, style) => {
+      const text = py(v, style * 3 + 1); // never a tuple at the top: qmp-shell reads only {…} and […] as literals
+      const { items, errors } = parseCell(`cmd v=${text}`, 'qmp-shell');
+      assert.deepEqual(errors, [], text);
+      // Compared as JSON: what is sent (and -0 is sent as 0 by Python's int too).
+      assert.equal(JSON.stringify(commands(items)[0]?.input.arguments), JSON.stringify({ v }), text);
+    }), { numRuns: 500 });
+  });
+});

@@ -2,7 +2,7 @@
 //
 // Layout of a file this module writes (blocks joined by one blank line, one final newline):
 //
-//   ---                      optional front matter: only `profile` and `saveOutputs`, never secrets
+//   ---                      optional front matter: `profile`, `saveOutputs`, `compat`; never secrets
 //   profile: sandbox
 //   ---
 //   Markdown text            a markdown cell
