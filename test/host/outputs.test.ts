@@ -158,7 +158,11 @@ suite('outputs', () => {
         const second = await runs.wait([nb.cellAt(1)]);
         await drained;
         assert.equal(second.get(1), 'succeeded', JSON.stringify(outputTexts(nb.cellAt(1))));
-        assert.deepEqual(outputTexts(nb.cellAt(1)).kinds, ['note', 'reply']);
+        const out = outputTexts(nb.cellAt(1));
+        assert.equal(out.kinds[0], 'note');
+        assert.equal(out.kinds[out.kinds.length - 1], 'reply');
+        // The dump's DUMP_COMPLETED comes while query-status is the oldest unanswered command: it is that cell's.
+        assert.ok(out.kinds.filter((k) => k === 'event').length <= 1, JSON.stringify(out.kinds));
       } finally {
         runs.dispose();
         traceSub.dispose();
