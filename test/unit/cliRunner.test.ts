@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { LineIndex, findSourceOffsets } from '../../src/cli/locate';
-import { runCells, type RunCell } from '../../src/cli/run';
+import { jsonLine, runCells, type RunCell } from '../../src/cli/run';
 import { resolveConnection } from '../../src/cli/cli';
 import type { CommandInput, CommandOptions, CommandReply, QmpEventRecord } from '../../src/qmp/client';
 import { CommandCancelledError, CommandTimeoutError, DisconnectedError, EventTimeoutError, OobRefusedError } from '../../src/qmp/errors';
@@ -382,6 +382,20 @@ describe('cli printing', () => {
     const outcome = await runCells(client, [cell(1, exec('flood'))], { json: true, eventsPerCell: 1000 }, { out: () => { lines++; }, err: () => undefined });
     assert.deepEqual(outcome, { status: 'ok' });
     assert.ok(lines < 1100, `${lines} lines`);
+  });
+});
+
+describe('json lines', () => {
+  test('hand-written lines say what JSON.stringify would (property, hostile labels)', () => {
+    fc.assert(fc.property(fc.integer({ min: 0, max: 1e6 }), fc.double({ min: 0, max: 1e7, noNaN: true }), fc.string(), fc.boolean(),
+      fc.option(fc.integer({ min: 1, max: 1e6 }), { nil: undefined }), (cellNo, at, text, oob, line) => {
+        const records: TranscriptRecord[] = [
+          { type: 'cell-started', cell: cellNo, at, order: cellNo + 1, ...(line !== undefined ? { line } : {}) },
+          { type: 'sent', cell: cellNo, at, step: 0, command: text, oob, label: `{"execute":${JSON.stringify(text)}}`, ...(line !== undefined ? { line } : {}) },
+          { type: 'cell-finished', cell: cellNo, at, outcome: oob ? 'failed' : 'succeeded', ms: at },
+        ];
+        for (const r of records) assert.deepEqual(JSON.parse(jsonLine(r)), JSON.parse(JSON.stringify(r)));
+      }));
   });
 });
 
