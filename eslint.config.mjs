@@ -87,6 +87,16 @@ export default tseslint.config(
       'eqeqeq': ['error', 'smart'],
     },
   },
+  {
+    // Promises are awaited, returned, or handed to `void` on purpose: the type-checked rules say where not. (Tests
+    // are left out: node:test's describe/test return promises that the runner itself tracks.)
+    files: ['src/**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: repoRoot } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: { arguments: false } }],
+    },
+  },
   { files: ['src/**/*.ts'], plugins: { layers: { rules: { direction: layerDirection } } }, rules: { 'layers/direction': 'error' } },
   { files: pureLayers, ignores: [languageAdapter], rules: noVscode },
   { files: ['test/unit/**/*.ts', 'test/qemu/**/*.ts', 'test/lsp/**/*.ts'], rules: noVscode },

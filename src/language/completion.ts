@@ -16,15 +16,15 @@ export type CompletionItemKind = 'command' | 'event' | 'property' | 'value' | 'e
 export interface CompletionItem {
   label: string;
   kind: CompletionItemKind;
-  detail?: string;
+  detail?: string | undefined;
   /** Markdown. */
-  documentation?: string;
+  documentation?: string | undefined;
   /** The text that replaces `range`; a snippet (`$1`, `${1:x}`, `${1|a,b|}`) when `isSnippet`. */
   insertText: string;
   isSnippet?: boolean;
   /** Offsets of the text the item replaces, `end` exclusive. */
   range: OffsetRange;
-  tags?: 'deprecated'[];
+  tags?: 'deprecated'[] | undefined;
   sortText?: string;
   filterText?: string;
   /** True when the editor should ask for completion again after inserting (a value follows). */

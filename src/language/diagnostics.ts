@@ -54,20 +54,20 @@ export interface DiagnosticData {
    * (the range covers the whole `control` member) or 'execute' for 'oob-not-allowed' (the range covers the
    * `exec-oob` key string).
    */
-  suggestion?: string;
+  suggestion?: string | undefined;
   /** For 'missing-member' and 'missing-tag': the names of the required members that are absent. */
-  missing?: string[];
+  missing?: string[] | undefined;
   /**
    * For member diagnostics: the JSON path of the object concerned, from the command's `arguments`
    * (or the wait clause's `data`), e.g. ['model'] or ['bitmaps', 0]. Empty for the arguments object itself.
    */
-  path?: (string | number)[];
+  path?: (string | number)[] | undefined;
   /** For 'missing-member' / 'missing-tag': where the object is ([start, end) of its text), or undefined
    * when the whole `arguments` member is absent. */
-  objectStart?: number;
-  objectEnd?: number;
+  objectStart?: number | undefined;
+  objectEnd?: number | undefined;
   /** The command (or event) the diagnostic is about, when known. */
-  command?: string;
+  command?: string | undefined;
 }
 
 export interface Diagnostic {

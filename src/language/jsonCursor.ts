@@ -20,7 +20,7 @@ export type JsonNode = JsonObject | JsonArray | JsonScalar;
 
 interface NodeBase extends OffsetRange {
   /** The property whose value this is, or the array holding it; undefined for the root. */
-  parent?: JsonProperty | JsonArray;
+  parent?: JsonProperty | JsonArray | undefined;
 }
 
 export interface JsonObject extends NodeBase {

@@ -97,7 +97,7 @@ export function shellLineWords(text: string): Array<{ words: Array<OffsetRange &
 interface KeyScope {
   type: ObjectType | undefined;
   /** Command or event name (for docs), when the keys are its top-level members. */
-  entity?: string;
+  entity?: string | undefined;
   /** Keys that may always be given (`timeout` for wait-event). */
   extra: string[];
   isEvent: boolean;

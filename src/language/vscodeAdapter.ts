@@ -23,7 +23,7 @@ export interface SchemaVersionLike {
 /** Where the language features get the schema of a document from (the session layer implements it). */
 export interface SchemaSource {
   /** The schema for a document or notebook cell; undefined when no schema is known. */
-  current(uri?: vscode.Uri): { schema: Schema | object; cached: boolean; version?: string | SchemaVersionLike } | undefined;
+  current(uri?: vscode.Uri): { schema: Schema | object; cached: boolean; version?: string | SchemaVersionLike | undefined } | undefined;
   /** Fires when any schema changes (connect, reload, profile switch). */
   onDidChange: vscode.Event<void>;
   /** Whether the connection negotiated OOB; undefined when not connected. */

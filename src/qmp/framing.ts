@@ -18,7 +18,7 @@ export interface JsonObjectReaderOptions {
   /** A message larger than this throws OversizedMessageError (the session must end). Default 16 MiB. */
   maxMessageBytes?: number;
   /** A message nested deeper than this throws DeepMessageError. Default 1024. */
-  maxDepth?: number;
+  maxDepth?: number | undefined;
 }
 
 const LBRACE = 0x7b;
@@ -200,7 +200,7 @@ export class JsonObjectReader {
 
 export interface MessageDecoderOptions {
   maxMessageBytes?: number;
-  maxDepth?: number;
+  maxDepth?: number | undefined;
 }
 
 /**

@@ -180,8 +180,8 @@ function commandOf(kind: LiveKind): string | undefined {
 interface Entry {
   at: number;
   result?: unknown;
-  error?: string;
-  inflight?: Promise<void>;
+  error?: string | undefined;
+  inflight?: Promise<void> | undefined;
   invalid: boolean;
 }
 

@@ -49,11 +49,11 @@ function runCli(args: string[], deadlineMs = 90_000): Promise<CliResult> {
 interface RunRecord {
   cell: number;
   line: number;
-  command?: string;
-  reply?: { return?: unknown; error?: { class: string; desc: string }; id?: unknown };
-  events?: Array<{ event: string }>;
-  'wait-event'?: string;
-  event?: { event: string };
+  command?: string | undefined;
+  reply?: { return?: unknown; error?: { class: string; desc: string }; id?: unknown } | undefined;
+  events?: Array<{ event: string }> | undefined;
+  'wait-event'?: string | undefined;
+  event?: { event: string } | undefined;
 }
 
 function records(stdout: string): RunRecord[] {

@@ -18,7 +18,7 @@ describe('reading replies', () => {
   test('several compact replies, a pretty one and a cut one in the same reads', async () => {
     const { client, conn } = await connected();
     const replies = [0, 1, 2, 3, 4].map((i) => client.send({ execute: 'query-status', arguments: { n: i } }));
-    const cmds: Array<{ idText?: string }> = [];
+    const cmds: Array<{ idText?: string | undefined }> = [];
     for (let i = 0; i < 5; i++) cmds.push(await conn.next());
     const id = (i: number): string => cmds[i]?.idText ?? 'null';
     const compact = (i: number): string => `{"return": {"n": ${i}}, "id": ${id(i)}}\r\n`;
