@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 /** The pure layers: they run under plain Node and never see the editor. */
-const pureLayers = ['src/qmp/**/*.ts', 'src/language/**/*.ts', 'src/notebook/format/**/*.ts', 'src/cli/**/*.ts', 'src/testing/**/*.ts', 'src/notebook/recordText.ts'];
+const pureLayers = ['src/qmp/**/*.ts', 'src/language/**/*.ts', 'src/notebook/format/**/*.ts', 'src/cli/**/*.ts', 'src/run/**/*.ts', 'src/testing/**/*.ts', 'src/notebook/recordText.ts'];
 /** The one file in src/language that adapts the pure functions to VS Code. */
 const languageAdapter = 'src/language/vscodeAdapter.ts';
 

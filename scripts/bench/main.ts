@@ -14,6 +14,7 @@ import { complete } from '../../src/language/completion';
 import { diagnose } from '../../src/language/diagnostics';
 import { parseNotebook, serializeNotebook, type CellData, type NotebookData } from '../../src/notebook/format/index';
 import { QmpClient, Schema, type SchemaInfo } from '../../src/qmp/index';
+import { benchFlood } from './flood';
 import { RawQmp } from './raw';
 import { median, p99, now, ratio, renderTable, type Row } from './stats';
 
@@ -37,11 +38,12 @@ async function benchLater(ctx: LaterContext): Promise<Row[]> {
   if (want('runner')) rows.push(...(await benchRunner(ctx)));
   if (want('language')) rows.push(...benchLanguage(ctx.fixture));
   if (want('ready')) rows.push(await benchSchemaToReady(ctx));
+  if (want('flood')) rows.push(...(await benchFlood(root, ctx.dir)));
   return rows;
 }
 
 /** `npm run bench -- runner language` measures only those sections (names as in SECTIONS). */
-const SECTIONS = ['roundtrip', 'pipelined', 'schema', 'serializer', 'runner', 'language', 'ready'];
+const SECTIONS = ['roundtrip', 'pipelined', 'schema', 'serializer', 'runner', 'language', 'ready', 'flood'];
 const chosen = process.argv.slice(2).filter((a) => SECTIONS.includes(a));
 function want(section: string): boolean {
   return chosen.length === 0 || chosen.includes(section);

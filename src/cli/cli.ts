@@ -75,7 +75,24 @@ function describe(c: ResolvedConnection): string {
 
 async function open(deps: CliDeps, c: ResolvedConnection, qemuBinary: string | undefined, signal?: AbortSignal): Promise<CliSession> {
   try {
-    return await deps.connect(c, { ...(qemuBinary !== undefined ? { qemuBinary } : {}), ...(signal ? { signal } : {}) });
+    const opening = deps.connect(c, { ...(qemuBinary !== undefined ? { qemuBinary } : {}), ...(signal ? { signal } : {}) });
+    if (!signal) return await opening;
+    // The deadline bounds every phase, even one that does not watch the signal (starting a sandbox): a
+    // session that opens after it has passed is closed at once.
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(signal.reason);
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      return await Promise.race([opening, aborted]);
+    } catch (err) {
+      opening.then((late) => late.close(), () => undefined).then(undefined, () => undefined);
+      throw err;
+    } finally {
+      if (onAbort) signal.removeEventListener('abort', onAbort);
+    }
   } catch (err) {
     const why = signal?.aborted && signal.reason instanceof Error ? signal.reason.message : err instanceof Error ? err.message : String(err);
     throw new UsageFailure(`cannot connect to ${describe(c)}: ${why}`);
@@ -197,11 +214,6 @@ function planRunnable(notebook: Notebook, map: FileMap, schema?: Schema): Parsed
   return { cells, problems };
 }
 
-/** The notebook's cells; commands with `exec-oob` are refused before sending when the schema has no allow-oob. */
-function hasOob(notebook: Notebook): boolean {
-  return notebook.cells.some((c) => c.kind === 'code' && isCodeLanguage(c.language) && planCell(c.source, c.language).steps.some((s) => s.kind === 'command' && s.oob));
-}
-
 type Notebook = ReturnType<typeof parseNotebook>;
 
 /** A deadline for the whole run (--timeout): connecting, the schema, every cell; none without one. */
@@ -235,7 +247,8 @@ async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
       let cells = early.cells;
       // The schema types qmp-shell values, and lets the client refuse an exec-oob of a command without
       // allow-oob before sending it: it is loaded whenever the notebook has either.
-      if (needsSchema || hasOob(notebook)) {
+      const hasOob = early.cells.some((c) => c.plan.steps.some((st) => st.kind === 'command' && st.oob));
+      if (needsSchema || hasOob) {
         const schema = await fetchSchema(session, limit.signal);
         session.client.setSchema(schema);
         const late = planRunnable(notebook, map, schema);

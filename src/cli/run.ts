@@ -127,6 +127,13 @@ export function jsonLine(r: TranscriptRecord): string {
       return `{"type":"written","cell":${r.cell},"step":${r.step},"command":${JSON.stringify(r.command)},"id":${r.idText},"sent":${JSON.stringify(r.wire)},"at":${r.at}}`;
     case 'wait-satisfied':
       return `{"type":"wait-satisfied","cell":${r.cell},"step":${r.step},"wait-event":${JSON.stringify(r.event)},"event":${r.raw.trim()},"ms":${r.ms},"at":${r.at}${r.line !== undefined ? `,"line":${r.line}` : ''}}`;
+    case 'cell-started':
+      return `{"type":"cell-started","cell":${r.cell},"at":${r.at},"order":${r.order}${r.line !== undefined ? `,"line":${r.line}` : ''}}`;
+    case 'sent':
+      return `{"type":"sent","cell":${r.cell},"at":${r.at},"step":${r.step},"command":${JSON.stringify(r.command)},"oob":${r.oob},` +
+        `"label":${JSON.stringify(r.label)}${r.line !== undefined ? `,"line":${r.line}` : ''}}`;
+    case 'cell-finished':
+      return `{"type":"cell-finished","cell":${r.cell},"at":${r.at},"outcome":"${r.outcome}","ms":${r.ms}}`;
     case 'failure': {
       const { idText, ...rest } = r;
       const text = JSON.stringify(rest);

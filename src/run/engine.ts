@@ -123,6 +123,8 @@ export class RunEngine implements Disposable {
   /** In-band commands written and then given up (interrupted, timed out): QEMU still owes their replies. */
   private busy: BusyCommand[] = [];
   private attached: { client: EngineClient; sub: Disposable } | undefined;
+  /** The client the last cell ran on (see `busy`). */
+  private lastClient: EngineClient | undefined;
 
   constructor(private readonly options: EngineOptions) {
     this.now = options.now ?? (() => performance.now());
@@ -140,17 +142,27 @@ export class RunEngine implements Disposable {
    */
   async run(jobs: readonly CellJob[], sink: TranscriptSink): Promise<BatchResult> {
     const batch: Batch = { sink, failed: false };
-    const sentAbove: Array<Promise<void>> = [];
+    // `above`: every cell before this one has been sent; one link per cell keeps a long batch linear.
+    let above: Promise<unknown> = Promise.resolve();
+    // How many cells from the start of the batch have been sent: `above` need not be awaited below it.
+    const sentFlags: boolean[] = jobs.map(() => false);
+    let sentPrefix = 0;
     const done: Array<Promise<RunOutcome>> = [];
     const failures: Array<FailureRecord | undefined> = [];
     jobs.forEach((job, i) => {
       const sent = deferred();
-      const above = Promise.all(sentAbove.slice());
-      sentAbove.push(sent.promise);
+      const markSent = (): void => {
+        if (sentFlags[i]) return;
+        sentFlags[i] = true;
+        while (sentPrefix < jobs.length && sentFlags[sentPrefix]) sentPrefix++;
+        sent.resolve();
+      };
+      const mineAbove = above;
+      above = Promise.all([above, sent.promise]);
       const go = async (oob: boolean): Promise<RunOutcome> => {
-        await above;
+        if (sentPrefix < i) await mineAbove;
         if (oob) await this.untilBusy();
-        const result = await this.runJob(job, batch, sent.resolve);
+        const result = await this.runJob(job, batch, markSent);
         failures[i] = result.failure;
         return result.outcome;
       };
@@ -206,6 +218,7 @@ export class RunEngine implements Disposable {
       markSent();
       const i = this.running.indexOf(state);
       if (i >= 0) this.running.splice(i, 1);
+      this.detachWhenIdle();
     }
     if (outcome !== 'succeeded') batch.failed = true;
     if (state.eventsDropped > 0) {
@@ -222,12 +235,23 @@ export class RunEngine implements Disposable {
     return kind === 'interrupted' ? 'interrupted' : 'failed';
   }
 
+  /** Listens to the client's events while cells run (detach() stops when none does). */
   private attach(client: EngineClient): void {
+    if (this.lastClient !== client) {
+      // A new client is a new QEMU session: QEMU owes nothing from the old one.
+      this.busy = [];
+      this.lastClient = client;
+    }
     if (this.attached?.client === client) return;
     this.attached?.sub.dispose();
-    // A new client is a new QEMU session: nothing it owes from the old one.
-    this.busy = [];
     this.attached = { client, sub: client.onEvent((e) => this.route(e)) };
+  }
+
+  /** No cell runs: events belong to no cell, so nothing needs to listen (and nothing keeps the engine alive). */
+  private detachWhenIdle(): void {
+    if (this.running.length > 0 || this.open.length > 0) return;
+    this.attached?.sub.dispose();
+    this.attached = undefined;
   }
 
   /** The attribution rule (see the file comment). */
@@ -247,7 +271,8 @@ export class RunEngine implements Disposable {
     const { job } = state;
     let client: EngineClient;
     try {
-      client = await this.options.client(job.cell);
+      const got = this.options.client(job.cell);
+      client = 'then' in got ? await got : got;
     } catch (err) {
       return this.fail(state, 'not-connected', errorMessage(err));
     }

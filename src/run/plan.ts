@@ -2,10 +2,10 @@
 // The notebook controller, the CLI and the test runner plan cells here, so all of them send the same
 // commands, wait the same way and compare the same expected replies.
 import type { CommandInput } from '../qmp/client';
-import { LineMap, parseCell, type CodeLanguage, type ValueKindOracle } from '../notebook/format/index';
+import { CODE_CELL_LANGUAGES, LineMap, parseCell, type CodeLanguage, type ValueKindOracle } from '../notebook/format/index';
 
 /** The languages of code cells, in one place: what the controller offers and the CLI runs. */
-export const CODE_LANGUAGES: readonly CodeLanguage[] = ['qmp', 'qmp-shell', 'hmp'];
+export const CODE_LANGUAGES: readonly CodeLanguage[] = CODE_CELL_LANGUAGES;
 
 export type { CodeLanguage };
 

@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { LineIndex, findSourceOffsets } from '../../src/cli/locate';
-import { runCells, type RunCell } from '../../src/cli/run';
+import { jsonLine, runCells, type RunCell } from '../../src/cli/run';
 import { resolveConnection } from '../../src/cli/cli';
 import type { CommandInput, CommandOptions, CommandReply, QmpEventRecord } from '../../src/qmp/client';
 import { CommandCancelledError, CommandTimeoutError, DisconnectedError, EventTimeoutError, OobRefusedError } from '../../src/qmp/errors';
@@ -132,7 +132,7 @@ function capture(): { out: string[]; err: string[]; io: { out(l: string): void; 
 
 describe('engine: scheduler', () => {
   test('an out-of-band cell goes out once every cell above it is sent, not answered, and overtakes a slow one', async () => {
-    const client = new ScriptedClient({ slow: { delayMs: 200 } });
+    const client = new ScriptedClient({ slow: { delayMs: 1500 } });
     const { records, outcomes } = await runEngine(client, [cell(1, exec('slow')), cell(2, oob('query-yank')), cell(3, exec('after'))], { busyMs: 20 });
     assert.deepEqual(outcomes, ['succeeded', 'succeeded', 'succeeded']);
     assert.deepEqual(client.sent, ['slow', 'query-yank', 'after'], 'commands leave in cell order');
@@ -239,7 +239,7 @@ describe('engine: the wait rule', () => {
 
 describe('engine: attribution of events', () => {
   test('an event goes to the cell of the oldest unanswered command, once', async () => {
-    const client = new ScriptedClient({ slow: { delayMs: 80, before: ['STOP'] }, 'query-yank': { before: ['X'] } });
+    const client = new ScriptedClient({ slow: { delayMs: 1000, before: ['STOP'] }, 'query-yank': { before: ['X'] } });
     const { records } = await runEngine(client, [cell(1, exec('slow')), cell(2, oob('query-yank'))], { busyMs: 20 });
     const events = records.filter((r) => r.type === 'event').map((r) => [r.cell, r.type === 'event' && r.event.event]);
     // X comes while slow (cell 1) is still unanswered, so it is cell 1's; every event is given once.
@@ -385,6 +385,20 @@ describe('cli printing', () => {
   });
 });
 
+describe('json lines', () => {
+  test('hand-written lines say what JSON.stringify would (property, hostile labels)', () => {
+    fc.assert(fc.property(fc.integer({ min: 0, max: 1e6 }), fc.double({ min: 0, max: 1e7, noNaN: true }), fc.string(), fc.boolean(),
+      fc.option(fc.integer({ min: 1, max: 1e6 }), { nil: undefined }), (cellNo, at, text, oob, line) => {
+        const records: TranscriptRecord[] = [
+          { type: 'cell-started', cell: cellNo, at, order: cellNo + 1, ...(line !== undefined ? { line } : {}) },
+          { type: 'sent', cell: cellNo, at, step: 0, command: text, oob, label: `{"execute":${JSON.stringify(text)}}`, ...(line !== undefined ? { line } : {}) },
+          { type: 'cell-finished', cell: cellNo, at, outcome: oob ? 'failed' : 'succeeded', ms: at },
+        ];
+        for (const r of records) assert.deepEqual(JSON.parse(jsonLine(r)), JSON.parse(JSON.stringify(r)));
+      }));
+  });
+});
+
 describe('batcher', () => {
   test('coalesces many pushes into few flushes, in order, and settles', async () => {
     const batches: number[][] = [];
@@ -440,5 +454,18 @@ describe('cli --timeout bounds the whole run', () => {
       server.close();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  test('a connection that never opens (and ignores the signal) still ends at the deadline', async () => {
+    const { cliMain } = await import('../../src/cli/cli');
+    const notebookText = '```qmp\n{"execute": "query-status"}\n```\n';
+    const c = capture();
+    const t0 = Date.now();
+    const code = await cliMain(['run', 'x.qmp', '--sandbox', '--timeout', '300'], {
+      version: '0', readFile: () => notebookText, connect: () => new Promise(() => undefined),
+    }, c.io);
+    assert.equal(code, 2);
+    assert.match(c.err.join('\n'), /cannot connect to a sandbox QEMU: the run did not finish within 300 ms/);
+    assert.ok(Date.now() - t0 < 20_000);
   });
 });

@@ -76,7 +76,10 @@ const YAML_KEYWORDS = /^(true|false|yes|no|on|off|null|y|n)$/i;
 /** Front matter longer than this is not ours: it is left as markdown. */
 const FRONT_MATTER_MAX_LINES = 20;
 
-const CODE_LANGUAGES: ReadonlySet<string> = new Set(['qmp', 'qmp-shell', 'hmp']);
+/** The languages of code cells: the one list (src/run/plan.ts re-exports it for the controller and the CLI). */
+export const CODE_CELL_LANGUAGES: readonly CodeLanguage[] = ['qmp', 'qmp-shell', 'hmp'];
+
+const CODE_LANGUAGES: ReadonlySet<string> = new Set(CODE_CELL_LANGUAGES);
 
 function isBlank(line: string): boolean {
   for (let i = 0; i < line.length; i++) {
