@@ -157,10 +157,13 @@ describe('qmp-notebook --guest-agent', () => {
       writeFileSync(file, '```qmp\n{"execute": "guest-ping"}\n{"execute": "guest-get-time"}\n```\n\n```qmp\n{"execute": "guest-shutdown"}\n```\n');
       const r = await runCli(['run', file, '--guest-agent', agent.socketPath, '--json']);
       assert.equal(r.code, 1, r.stdout + r.stderr);
-      const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { command: string; reply?: { return?: unknown; error?: { desc: string } } });
-      assert.deepEqual(lines.map((l) => l.command), ['guest-ping', 'guest-get-time', 'guest-shutdown']);
-      assert.equal(typeof lines[1]?.reply?.return, 'number');
-      assert.match(lines[2]?.reply?.error?.desc ?? '', /disabled/);
+      // --json prints one transcript record per line: the replies carry the command they answer.
+      const replies = r.stdout.trim().split('\n')
+        .map((l) => JSON.parse(l) as { type: string; command?: string; reply?: { return?: unknown; error?: { desc: string } } })
+        .filter((rec) => rec.type === 'reply');
+      assert.deepEqual(replies.map((l) => l.command), ['guest-ping', 'guest-get-time', 'guest-shutdown']);
+      assert.equal(typeof replies[1]?.reply?.return, 'number');
+      assert.match(replies[2]?.reply?.error?.desc ?? '', /disabled/);
       await new Promise((r2) => setTimeout(r2, 300));
       assert.ok(agent.alive(), 'the CLI drained before closing');
     } finally {
