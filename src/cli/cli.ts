@@ -7,6 +7,7 @@
 // QEMU going away in the middle of a run.
 import { readFileSync } from 'node:fs';
 import { decodeNotebookBytes } from '../notebook/format/encoding';
+import { notebookBodyText } from '../notebook/format/notebook';
 import { SchemaError } from '../qmp/introspect';
 import { parseArgs, USAGE, type CheckRequest, type ConnectionChoice, type RunRequest, type SchemaRequest } from './args';
 import { findSourceOffsets, LineIndex } from './locate';
@@ -166,9 +167,10 @@ class FileMap {
   private readonly text: string;
 
   constructor(fileText: string, cells: readonly NotebookCellLike[]) {
-    // The format hands out sources with LF line ends and no byte order mark; looking for them in the file
-    // read the same way keeps line numbers (only the BOM's column on line 1 is lost).
-    const text = fileText.replace(/^\uFEFF/, '').replace(/\r\n/g, '\n');
+    // Every cell source is a verbatim slice of the text as the format reads it (no BOM; CRLF as LF only when
+    // every line is CRLF), so each is found searching forward and none sends the search to the end of the
+    // file (which made `check` quadratic on LF files with CRLF inside paragraphs).
+    const text = notebookBodyText(fileText);
     this.text = text;
     this.index = new LineIndex(text);
     const found = findSourceOffsets(text, cells.map((c) => c.source));
