@@ -78,7 +78,7 @@ function formatShapes(): Shape[] {
     { label: 'format: unclosed <!-- markdown-cell -->', n: 4000, make: (n) => repeat('<!-- markdown-cell -->\ntext\n\n', n), run: roundTrip },
     { label: 'format: numbered raw markers', n: 2000, make: (n) => Array.from({ length: n }, (_, i) => `<!-- markdown-cell ${i} -->\n<!-- /markdown-cell ${i + 1} -->\n`).join(''), run: roundTrip },
     { label: 'format: front matter lookalikes', n: 4000, make: (n) => repeat('---\nprofile: x\n', n), run: roundTrip },
-    { label: 'format: saved output nested n deep', n: 5000, make: (n) => `\`\`\`qmp\n{}\n\`\`\`\n\n\`\`\`qmp-output\n<- ${deepJson(n)}\n\`\`\`\n`, run: roundTrip },
+    { label: 'format: saved output nested n deep', n: 160000, make: (n) => `\`\`\`qmp\n{}\n\`\`\`\n\n\`\`\`qmp-output\n<- ${deepJson(n)}\n\`\`\`\n`, run: roundTrip },
     { label: 'format: one 1 MB line (×n)', n: 1, make: (n) => 'x'.repeat(1_000_000 * n), run: roundTrip },
     // Unclosed output fences of 4 to 503 backticks: the input grows linearly with n.
     { label: 'format: unclosed fences of growing lengths', n: 500, make: (n) => Array.from({ length: n }, (_, i) => `\`\`\`qmp\n{}\n\`\`\`\n${'`'.repeat(4 + (i % 500))}qmp-output\n<- {}\n`).join(''), run: roundTrip },

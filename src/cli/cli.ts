@@ -11,6 +11,7 @@ import { decodeNotebookBytes } from '../notebook/format/encoding';
 import { parseNotebook } from '../notebook/format/index';
 import type { QmpClient } from '../qmp/client';
 import { Schema, type SchemaInfo } from '../qmp/index';
+import { notebookBodyText } from '../notebook/format/notebook';
 import { SchemaError } from '../qmp/introspect';
 import { isCodeLanguage, planCell, StopRequest, type CellPlan, type EngineClient } from '../run/index';
 import { DEFAULT_TIMEOUT_MS, parseArgs, USAGE, type CheckRequest, type ConnectionChoice, type RunRequest, type SchemaRequest } from './args';
@@ -171,9 +172,10 @@ class FileMap {
   private readonly text: string;
 
   constructor(fileText: string, cells: ReadonlyArray<{ source: string; offset?: number }>) {
-    // The format hands out sources with LF line ends and no byte order mark; looking for them in the file
-    // read the same way keeps line numbers (only the BOM's column on line 1 is lost).
-    const text = fileText.replace(/^\uFEFF/, '').replace(/\r\n/g, '\n');
+    // Every cell source is a verbatim slice of the text as the format reads it (no BOM; CRLF as LF only when
+    // every line is CRLF), so each is found searching forward and none sends the search to the end of the
+    // file (which made `check` quadratic on LF files with CRLF inside paragraphs).
+    const text = notebookBodyText(fileText);
     this.text = text;
     this.index = new LineIndex(text);
     const found = findSourceOffsets(text, cells.map((c) => c.source));

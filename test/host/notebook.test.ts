@@ -301,6 +301,16 @@ suite('notebooks', () => {
     assert.deepEqual(warnings.map((w) => [w.code, w.offset, w.line]), [['invalid-utf8', 2, 2]]);
   });
 
+  test('a saved output nested 10,000 deep opens with the cells intact and saves back to the same bytes', () => {
+    const serializer = new QmpNotebookSerializer(() => assert.fail('no warning expected'));
+    const deep = '{"a": '.repeat(10_000) + '1' + '}'.repeat(10_000);
+    const text = `---\nsaveOutputs: true\n---\n\nDeep.\n\n\`\`\`qmp\n{"execute": "x"}\n\`\`\`\n\n\`\`\`qmp-output\n<- ${deep}\n\`\`\`\n`;
+    const data = serializer.deserializeNotebook(new TextEncoder().encode(text));
+    assert.deepEqual(data.cells.map((c) => c.kind), [vscode.NotebookCellKind.Markup, vscode.NotebookCellKind.Code]);
+    assert.equal(data.cells[1]?.outputs?.length, 1);
+    assert.equal(new TextDecoder().decode(serializer.serializeNotebook(data)), text);
+  });
+
   test('with qmp.enableOob off, an out-of-band cell fails before anything is sent', async () => {
     const qmp = await api();
     const qemu = await startQemu();

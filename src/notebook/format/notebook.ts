@@ -411,17 +411,22 @@ function emptyCell(): CellData {
   return { kind: 'code', language: 'qmp', source: '' };
 }
 
+/**
+ * The text the parser reads cell sources from: without the byte order mark, and with CRLF turned into LF only
+ * when every line ends with CRLF (mixed files keep their carriage returns inside the cells). Every cell
+ * source is a verbatim slice of it, in file order, so a caller that maps cell offsets back to the file
+ * (the CLI's FILE:LINE:COL) finds each source by searching forward, never past its true place.
+ */
+export function notebookBodyText(input: string): string {
+  const text = input.charCodeAt(0) === 0xfeff ? input.slice(1) : input;
+  return isAllCrlf(text) ? text.replace(/\r\n/g, '\n') : text;
+}
+
 function parseStructure(input: string): NotebookData {
   const data: NotebookData = { cells: [] };
-  let text = input;
-  if (text.charCodeAt(0) === 0xfeff) {
-    data.bom = true;
-    text = text.slice(1);
-  }
-  if (isAllCrlf(text)) {
-    data.eol = '\r\n';
-    text = text.replace(/\r\n/g, '\n');
-  }
+  if (input.charCodeAt(0) === 0xfeff) data.bom = true;
+  const text = notebookBodyText(input);
+  if (text.length !== input.length - (data.bom === true ? 1 : 0)) data.eol = '\r\n';
   const lines = text.split('\n');
   // The final newline ends the last line; it does not start an empty one.
   if (text.endsWith('\n')) lines.pop();

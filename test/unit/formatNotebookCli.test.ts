@@ -1,0 +1,68 @@
+// `qmp-notebook check` on whole files (issue 8, item 6): locating each cell in the file is linear, also on
+// LF files with CRLF inside paragraphs (each cell source is a verbatim slice of the text the format reads),
+// and the positions it reports stay right on such files.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { readFileSync } from 'node:fs';
+import { cliMain, type CliDeps } from '../../src/cli/cli';
+import { realDeps } from '../../src/cli/deps';
+import { notebookBodyText, parseNotebook } from '../../src/notebook/format/notebook';
+import fc from 'fast-check';
+
+const schema72 = path.join(__dirname, '..', '..', '..', 'test', 'fixtures', 'qemu-7.2', 'query-qmp-schema.json');
+const schemaText = readFileSync(schema72, 'utf8');
+
+async function check(text: string): Promise<{ code: number; out: string[]; err: string[] }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const deps: CliDeps = {
+    ...realDeps(),
+    readFile: (p) => (p === schema72 ? schemaText : text),
+    connect: () => { throw new Error('the CLI tried to connect'); },
+  };
+  const code = await cliMain(['check', 'nb.qmp', '--schema', schema72], deps, { out: (l) => out.push(l), err: (l) => err.push(l) });
+  return { code, out, err };
+}
+
+describe('check locates cells in linear time and at the right lines', () => {
+  test('every cell source is a verbatim slice of notebookBodyText, in order', () => {
+    const piece = fc.constantFrom('a\r\nb', '\r\n', '\n', '\r', '```qmp\n{}\n```\n', '```qmp-output\n', '\uFEFF', 'x', '<!-- cell -->\n', '\n\n');
+    fc.assert(fc.property(fc.array(piece, { maxLength: 30 }).map((a) => a.join('')), (text) => {
+      const body = notebookBodyText(text);
+      let from = 0;
+      for (const cell of parseNotebook(text).cells) {
+        if (cell.source === '') continue;
+        const at = body.indexOf(cell.source, from);
+        assert.ok(at >= 0, JSON.stringify({ text, source: cell.source }));
+        from = at + cell.source.length;
+      }
+    }), { numRuns: 2000 });
+  });
+
+  test('LF structure with CRLF inside paragraphs: 4x the cells takes about 4x the time, not 16x', async () => {
+    const make = (n: number): string => 'para one\r\npara two\r\n\n```qmp\n{ "execute": "stop" }\n```\n\n'.repeat(n) + '```qmp\n{ "execute": "nope" }\n```\n';
+    await check(make(500));
+    const time = async (n: number): Promise<number> => {
+      let best = Infinity;
+      for (let i = 0; i < 3; i++) {
+        const t = performance.now();
+        await check(make(n));
+        best = Math.min(best, performance.now() - t);
+      }
+      return best;
+    };
+    const small = await time(3000);
+    const large = await time(12000);
+    assert.ok(large < Math.max(8 * small, 1500), `${small.toFixed(0)} ms at 3000 cells, ${large.toFixed(0)} ms at 12000`);
+  });
+
+  test('a problem in a mixed-line-ending file is reported at its line', async () => {
+    const text = 'intro\r\nmore\n\n```qmp\n{ "execute": "stop" }\n```\n\nnotes\r\n\n```qmp\n{ "execute": "no-such-command" }\n```\n';
+    const r = await check(text);
+    assert.equal(r.code, 1, r.err.join('\n'));
+    const line = [...r.out, ...r.err].find((l) => l.includes('no-such-command'));
+    assert.ok(line, [...r.out, ...r.err].join('\n'));
+    assert.match(line, /nb\.qmp:11:/);
+  });
+});
