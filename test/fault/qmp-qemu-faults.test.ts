@@ -2,15 +2,12 @@
 // nobody reads, a second client on the same socket. Each test asserts the error, its message and a bound.
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { createReadStream } from 'node:fs';
-import path from 'node:path';
 import { QmpClient, type QmpClientOptions } from '../../src/qmp/client';
 import {
   CommandTimeoutError, ConnectError, DisconnectedError, GreetingTimeoutError, NegotiationTimeoutError,
   QueuedCommandTimeoutError,
 } from '../../src/qmp/errors';
-import { startQemu, type TestQemu } from '../support/qemu';
+import { startQemu, type TestQemu, drainFifo, makeFifo } from '../support/qemu';
 
 const qemus: TestQemu[] = [];
 const clients: QmpClient[] = [];
@@ -56,22 +53,8 @@ async function timed<T>(p: Promise<T>): Promise<{ ms: number; err: Error | undef
   try { await p; return { ms: Date.now() - t0, err: undefined }; } catch (err) { return { ms: Date.now() - t0, err: err as Error }; }
 }
 
-function fifoIn(q: TestQemu, name: string): string {
-  const fifo = path.join(q.dir, name);
-  const r = spawnSync('mkfifo', ['-m', '600', fifo]);
-  assert.equal(r.status, 0, r.stderr?.toString());
-  return fifo;
-}
-
-function drain(fifo: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    let n = 0;
-    const s = createReadStream(fifo);
-    s.on('data', (d) => { n += d.length; });
-    s.on('end', () => resolve(n));
-    s.on('error', reject);
-  });
-}
+const fifoIn = makeFifo;
+const drain = drainFifo;
 
 describe('fault tier: real QEMU', () => {
   test('SIGKILL while commands wait: they fail at once with DisconnectedError, state idle', async () => {

@@ -1,58 +1,23 @@
 // The qmp-notebook CLI against real QEMU, through the bundled bin (spawned as a user would run it).
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, createReadStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { QmpClient } from '../../src/qmp/index';
 import { startQemu, testQemuVersion, type TestQemu } from '../support/qemu';
-import { buildCli, cliBundle } from '../support/cliBundle';
+import { buildCli, cliBundle, runCliBundle, type CliResult } from '../support/cliBundle';
 
 const root = path.resolve(__dirname, '..', '..', '..');
 /** The CLI bundled exactly like scripts/build.mjs does, into out/ so the test does not race a dist build. */
 const bundle = cliBundle;
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  /** Milliseconds from spawn to exit. */
-  ms: number;
-}
 
-/**
- * Spawns the CLI. `onLine` sees each stdout line as it comes, so a test can act in the middle of a run
- * (open a FIFO, kill QEMU); the child is killed if it has not exited after `deadlineMs`.
- */
+/** Spawns the CLI; `onLine` sees each stdout line as it comes; killed if not exited after `deadlineMs`. */
 function runCli(args: string[], onLine?: (line: string) => void, deadlineMs = 60_000): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const child = spawn(process.execPath, [bundle, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let partial = '';
-    child.stdout.setEncoding('utf8');
-    child.stderr.setEncoding('utf8');
-    child.stdout.on('data', (d: string) => {
-      stdout += d;
-      partial += d;
-      let nl: number;
-      while ((nl = partial.indexOf('\n')) >= 0) {
-        const line = partial.slice(0, nl);
-        partial = partial.slice(nl + 1);
-        onLine?.(line);
-      }
-    });
-    child.stderr.on('data', (d: string) => { stderr += d; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), deadlineMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, ms: Date.now() - started });
-    });
-  });
+  return runCliBundle(bundle, args, { deadlineMs, ...(onLine ? { onLine } : {}) });
 }
 
 function jsonLines(stdout: string): Array<Record<string, unknown>> {

@@ -3,12 +3,9 @@
 // which gives a command that is certainly still running without relying on timing.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { createReadStream } from 'node:fs';
-import path from 'node:path';
 import { QmpClient, type CommandReply } from '../../src/qmp/client';
 import { DisconnectedError } from '../../src/qmp/errors';
-import { startQemu, type TestQemu } from '../support/qemu';
+import { startQemu, type TestQemu, drainFifo, makeFifo as makeQemuFifo } from '../support/qemu';
 
 let qemu: TestQemu;
 let fifoCount = 0;
@@ -17,22 +14,10 @@ before(async () => { qemu = await startQemu({ machine: ['-M', 'q35', '-m', '128M
 after(async () => { await qemu.stop(); });
 
 function makeFifo(target: TestQemu): string {
-  const fifo = path.join(target.dir, `dump-${++fifoCount}.fifo`);
-  const r = spawnSync('mkfifo', ['-m', '600', fifo]);
-  assert.equal(r.status, 0, r.stderr?.toString());
-  return fifo;
+  return makeQemuFifo(target, `dump-${++fifoCount}.fifo`);
 }
 
-/** Opens the FIFO for reading and throws the data away; resolves with the byte count at EOF. */
-function drain(fifo: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    let n = 0;
-    const s = createReadStream(fifo);
-    s.on('data', (d) => { n += d.length; });
-    s.on('end', () => resolve(n));
-    s.on('error', reject);
-  });
-}
+const drain = drainFifo;
 
 /** Records when each promise settles, so the test can assert what was still pending at a given moment. */
 function track<T>(p: Promise<T>): { promise: Promise<T>; settled: () => boolean } {

@@ -9,40 +9,20 @@
 // `qmp` to `text`, which keeps every line where it was, so the JSON output's `line` still names the sample.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { buildCli, cliBundle as cli, repoRoot as root } from '../support/cliBundle';
+import { buildCli, cliBundle as cli, repoRoot as root, runCliBundle, type CliResult } from '../support/cliBundle';
 import { qemuBinary, testQemuVersion } from '../support/qemu';
 
 const tourFile = path.join(root, 'samples', 'tour.qmp');
 const savedFile = path.join(root, 'samples', 'saved-session.qmp');
 const schema72 = path.join(root, 'test', 'fixtures', 'qemu-7.2', 'query-qmp-schema.json');
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 /** Spawns the CLI with an argument array; it is killed if it has not exited after `deadlineMs`. */
 function runCli(args: string[], deadlineMs = 90_000): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8');
-    child.stderr.setEncoding('utf8');
-    child.stdout.on('data', (d: string) => { stdout += d; });
-    child.stderr.on('data', (d: string) => { stderr += d; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), deadlineMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runCliBundle(cli, args, { deadlineMs, cwd: root });
 }
 
 /** A command with its reply and events, or an event wait with its event, gathered from `run --json` records. */

@@ -2,7 +2,7 @@
 // scripts/build-options.mjs: minified, names kept, no source maps), so the CLI tests run what users run. It is
 // written to a private folder under out/, never over the development build in dist/. One build per test process;
 // every test file that needs the bin awaits the same promise.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 
@@ -23,4 +23,54 @@ export function buildCli(): Promise<string> {
     else reject(new Error(`scripts/build.mjs --production failed (${r.status}):\n${r.stdout}\n${r.stderr}`));
   });
   return built;
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** Milliseconds from spawn to exit. */
+  ms: number;
+}
+
+export interface RunCliOptions {
+  /** The child is killed (SIGKILL) if it has not exited by then; default 90 s. */
+  deadlineMs?: number;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Sees each stdout line as it comes, so a test can act in the middle of a run (open a FIFO, kill QEMU). */
+  onLine?: (line: string) => void;
+}
+
+/** Spawns a built CLI bundle with an argument array and collects its output; every run has a deadline. */
+export function runCliBundle(cli: string, args: readonly string[], options: RunCliOptions = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const child = spawn(process.execPath, [cli, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'], ...(options.env ? { env: options.env } : {}), ...(options.cwd ? { cwd: options.cwd } : {}),
+    });
+    let stdout = '';
+    let stderr = '';
+    let partial = '';
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => {
+      stdout += d;
+      if (!options.onLine) return;
+      partial += d;
+      let nl: number;
+      while ((nl = partial.indexOf('\n')) >= 0) {
+        const line = partial.slice(0, nl);
+        partial = partial.slice(nl + 1);
+        options.onLine(line);
+      }
+    });
+    child.stderr.on('data', (d: string) => { stderr += d; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.deadlineMs ?? 90_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, ms: Date.now() - started });
+    });
+  });
 }

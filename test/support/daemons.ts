@@ -5,25 +5,13 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { buildCli } from './cliBundle';
+import { buildCli, runCliBundle, type CliResult } from './cliBundle';
 
-export interface CliResult { code: number | null; stdout: string; stderr: string; }
+export type { CliResult } from './cliBundle';
 
 /** Runs the built `qmp-notebook` bundle; kills it after deadlineMs. */
 export async function runCli(args: string[], deadlineMs = 90_000, env: NodeJS.ProcessEnv = process.env): Promise<CliResult> {
-  const cli = await buildCli();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8');
-    child.stderr.setEncoding('utf8');
-    child.stdout.on('data', (d: string) => { stdout += d; });
-    child.stderr.on('data', (d: string) => { stderr += d; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), deadlineMs);
-    child.on('error', reject);
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-  });
+  return runCliBundle(await buildCli(), args, { deadlineMs, env });
 }
 
 // ---------------------------------------------------------------------------------------------------

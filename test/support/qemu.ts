@@ -2,7 +2,7 @@
 // Each QEMU gets a fresh private directory (mode 0700) with its QMP socket in it, is spawned with an
 // argument array (never a shell), and is killed with its directory removed by stop().
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync, chmodSync } from 'node:fs';
+import { chmodSync, createReadStream, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
@@ -106,4 +106,23 @@ export function testQemuVersion(): { major: number; minor: number; micro: number
   const m = /version (\d+)\.(\d+)\.(\d+)/.exec(r.stdout ?? '');
   if (!m) throw new Error(`cannot read the version of ${qemuBinary}: ${r.stdout}${r.stderr}`);
   return { major: Number(m[1]), minor: Number(m[2]), micro: Number(m[3]), text: `${m[1]}.${m[2]}.${m[3]}` };
+}
+
+/** Makes a FIFO (0600) named `name` in a test QEMU's private directory: a dump to it blocks QEMU's main loop. */
+export function makeFifo(target: TestQemu, name: string): string {
+  const fifo = path.join(target.dir, name);
+  const r = spawnSync('mkfifo', ['-m', '600', fifo]);
+  if (r.status !== 0) throw new Error(`mkfifo ${fifo}: ${r.stderr?.toString() ?? r.error?.message}`);
+  return fifo;
+}
+
+/** Opens the FIFO for reading and throws the data away; resolves with the byte count at EOF. */
+export function drainFifo(fifo: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let n = 0;
+    const s = createReadStream(fifo);
+    s.on('data', (d) => { n += d.length; });
+    s.on('end', () => resolve(n));
+    s.on('error', reject);
+  });
 }
