@@ -82,6 +82,18 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable {
       if (!name) return false;
       return connect(name);
     }),
+    // The way out of a wedged in-band queue (or any stuck connection): drop the connection and its waiting
+    // commands, then connect again (a sandbox starts afresh).
+    vscode.commands.registerCommand('qmp.reconnect', async (arg?: unknown) => {
+      if (!vscode.workspace.isTrusted) {
+        void explainUntrusted(new UntrustedWorkspaceError('Connecting to QEMU'));
+        return false;
+      }
+      const name = nameArg(arg) ?? await pickProfile(sessions, 'Reconnect which QEMU?', (s) => s.state !== 'disconnected');
+      if (!name) return false;
+      await sessions.disconnect(name);
+      return connect(name);
+    }),
     vscode.commands.registerCommand('qmp.disconnect', async (arg?: unknown) => {
       const name = nameArg(arg) ?? await pickProfile(sessions, 'Disconnect which QEMU?', (s) => s.state !== 'disconnected');
       if (name) await sessions.disconnect(name);
@@ -121,7 +133,14 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable {
       const name = nameArg(arg);
       const s = name ? sessions.session(name) : undefined;
       if (!s) return;
-      const items: (vscode.QuickPickItem & { run: () => Thenable<unknown> })[] = [
+      const items: (vscode.QuickPickItem & { run: () => Thenable<unknown> })[] = s.state === 'connected' && s.wedged ? [
+        {
+          label: '$(debug-restart) Reconnect', description: `drop the ${s.wedged.queued} unsent command(s) and connect again`,
+          run: () => vscode.commands.executeCommand('qmp.reconnect', s.name),
+        },
+        { label: '$(watch) Keep waiting', description: 'QEMU may still answer', run: () => Promise.resolve() },
+        { label: '$(output) Show Log', run: () => vscode.commands.executeCommand('qmp.showLog') },
+      ] : [
         { label: '$(refresh) Retry', description: `connect to ${describeProfile(s.profile)} again`, run: () => vscode.commands.executeCommand('qmp.connect', s.name) },
         { label: '$(close) Dismiss', description: 'forget the failure and hide the item', run: () => vscode.commands.executeCommand('qmp.dismiss', s.name) },
         { label: '$(output) Show Log', run: () => vscode.commands.executeCommand('qmp.showLog') },

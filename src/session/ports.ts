@@ -19,7 +19,7 @@ export type SchemaLike = Schema;
 
 /** The subset of `QmpClient` the glue calls. */
 export type ClientLike = Pick<QmpClient, 'version' | 'oobEnabled' | 'connect' | 'disconnect' | 'onDisconnect' | 'setSchema'
-  | 'execute' | 'send' | 'onEvent' | 'eventCursor' | 'waitForEvent' | 'inBandBacklog'>;
+  | 'execute' | 'send' | 'onEvent' | 'eventCursor' | 'waitForEvent' | 'inBandBacklog' | 'onBacklogChange'>;
 
 /** A running process the extension started: a sandbox QEMU or a qemu-storage-daemon. */
 export type SandboxLike = Pick<LaunchedProcess, 'address' | 'pid' | 'dispose' | 'exited' | 'describeExit'>;

@@ -72,6 +72,11 @@ export class Session {
    * demand, invalidated by events and by the commands that change them. Undefined while not connected.
    */
   live: LiveValues | undefined;
+  /**
+   * QEMU's in-band queue as the client sees it, while it is wedged: `queued` commands wait in the client
+   * because `onWire` earlier ones are unanswered. Undefined while QEMU keeps up.
+   */
+  wedged: { onWire: number; queued: number; oldestSentAt: number | undefined } | undefined;
   /** Settles when the device types of the current connection were fetched (or failed to be). */
   deviceTypesLoaded: Promise<void> = Promise.resolve();
 
@@ -140,6 +145,9 @@ export class SessionManager implements vscode.Disposable {
   private readonly eventEmitter = new vscode.EventEmitter<SessionEvent>();
   private readonly profilesEmitter = new vscode.EventEmitter<void>();
   private readonly traceEmitter = new vscode.EventEmitter<{ session: Session; dir: '->' | '<-'; text: string }>();
+  private readonly wedgedEmitter = new vscode.EventEmitter<Session>();
+  /** Fires when a session's in-band queue becomes wedged, changes while wedged, or drains (the status bar shows it). */
+  readonly onDidChangeWedged = this.wedgedEmitter.event;
   /** Fires whenever a session's state (or its error, version or OOB flag) changes. */
   readonly onDidChangeState = this.stateEmitter.event;
   /** Fires when a session's schema changes: loaded from cache, fetched after connect, or reloaded. */
@@ -165,7 +173,7 @@ export class SessionManager implements vscode.Disposable {
     private readonly events: vscode.OutputChannel,
   ) {
     this.cache = new SchemaCache(globalStorage);
-    this.disposables.push(this.stateEmitter, this.schemaEmitter, this.eventEmitter, this.profilesEmitter, this.traceEmitter);
+    this.disposables.push(this.stateEmitter, this.schemaEmitter, this.eventEmitter, this.profilesEmitter, this.traceEmitter, this.wedgedEmitter);
     this.applyProfiles();
     this.cacheLoaded = this.loadCachedSchemas(this.profileList.map((p) => p.name));
     this.disposables.push(vscode.workspace.onDidChangeConfiguration((e) => {
@@ -323,6 +331,7 @@ export class SessionManager implements vscode.Disposable {
         : profile.kind === 'guest-agent' ? { kind: 'guest-agent' } : { kind: 'qmp' });
       s.client = client;
       s.clientSubscriptions.push(client.onEvent((event) => this.forwardEvent(s, event)));
+      s.clientSubscriptions.push(client.onBacklogChange((b) => this.backlogChanged(s, b)));
       s.clientSubscriptions.push(client.onDisconnect((err) => this.onLost(s, client, err)));
       await client.connect(target, { signal: abort.signal });
       s.generation++;
@@ -417,6 +426,21 @@ export class SessionManager implements vscode.Disposable {
     this.traceEmitter.fire({ session: s, dir, text });
   }
 
+  /**
+   * The client's in-band window is full and commands wait in the client, never sent: QEMU has not answered
+   * the earlier ones (a blocked main loop). Said in the status bar, with a way out (reconnect).
+   */
+  private backlogChanged(s: Session, b: { onWire: number; queued: number; oldestSentAt: number | undefined }): void {
+    const wedged = b.queued > 0 ? { ...b } : undefined;
+    if (wedged === undefined && s.wedged === undefined) return;
+    if (wedged && s.wedged && wedged.onWire === s.wedged.onWire && wedged.queued === s.wedged.queued) return;
+    if (wedged && !s.wedged) {
+      this.log.warn(`[${s.name}] QEMU has not answered ${b.onWire} in-band commands; ${b.queued} more wait in the client, unsent`);
+    }
+    s.wedged = wedged;
+    this.wedgedEmitter.fire(s);
+  }
+
   private forwardEvent(s: Session, event: EventRecord): void {
     s.live?.noteEvent(event.event);
     const data = event.data === undefined ? '' : ` ${JSON.stringify(event.data)}`;
@@ -494,6 +518,10 @@ export class SessionManager implements vscode.Disposable {
     const client = s.client;
     s.client = undefined;
     s.live = undefined;
+    if (s.wedged) {
+      s.wedged = undefined;
+      this.wedgedEmitter.fire(s);
+    }
     if (client) void client.disconnect().catch(() => undefined);
   }
 

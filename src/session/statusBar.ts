@@ -18,7 +18,7 @@ function commandLink(title: string, command: string, args: unknown[]): string {
   return `[${title}](command:${command}?${encodeURIComponent(JSON.stringify(args))})`;
 }
 
-const linkedCommands = ['qmp.connect', 'qmp.disconnect', 'qmp.dismiss', 'qmp.showLog', 'qmp.showEvents', 'qmp.reloadSchema'];
+const linkedCommands = ['qmp.connect', 'qmp.reconnect', 'qmp.disconnect', 'qmp.dismiss', 'qmp.showLog', 'qmp.showEvents', 'qmp.reloadSchema'];
 
 export function renderSession(s: Session): StatusView {
   const oob = s.oobEnabled === undefined ? '' : s.oobEnabled ? ' · OOB' : ' · no OOB';
@@ -52,9 +52,18 @@ export function renderSession(s: Session): StatusView {
   }
   // "QEMU 7.2.22", "storage daemon 7.2.22", "guest agent", "libvirt domain": what is at the other end.
   const endpoint = ENDPOINTS[s.endpoint];
-  const text = s.state === 'connected'
-    ? `${icon} ${s.name} · ${endpoint.label}${version}${oob}`
-    : `${icon} ${s.name} · ${stateText}`;
+  // A wedged in-band queue: QEMU has not answered the commands on the wire, later ones wait unsent.
+  const wedged = s.state === 'connected' ? s.wedged : undefined;
+  if (wedged) {
+    icon = '$(watch)';
+    stateText = `QEMU busy: ${wedged.onWire} unanswered, ${wedged.queued} waiting`;
+    background = new vscode.ThemeColor('statusBarItem.warningBackground');
+  }
+  const text = wedged
+    ? `${icon} ${s.name} · ${stateText}`
+    : s.state === 'connected'
+      ? `${icon} ${s.name} · ${endpoint.label}${version}${oob}`
+      : `${icon} ${s.name} · ${stateText}`;
   const accessibilityLabel = accessibleState(s);
 
   const md = new vscode.MarkdownString(undefined, true);
@@ -70,8 +79,14 @@ export function renderSession(s: Session): StatusView {
   if (s.oobEnabled !== undefined) md.appendMarkdown(`- Out-of-band execution: ${s.oobEnabled ? 'on' : 'off'}\n`);
   if (s.schema) md.appendMarkdown(`- Schema: ${s.schema.cached ? 'cached from an earlier connection' : 'loaded from this QEMU'}\n`);
   if (s.lastError) md.appendMarkdown(`- Last error: ${escapeMd(s.lastError)}\n`);
+  if (wedged) {
+    const since = wedged.oldestSentAt !== undefined ? ` (the oldest for ${Math.round((Date.now() - wedged.oldestSentAt) / 1000)} s)` : '';
+    md.appendMarkdown(`- QEMU has not answered ${wedged.onWire} in-band commands${since}; ${wedged.queued} more wait here, unsent. `
+      + 'Out-of-band commands still go through. Reconnecting drops the waiting ones.\n');
+  }
   md.appendMarkdown('\n');
   const links: string[] = [];
+  if (wedged) links.push(commandLink('$(debug-restart) Reconnect', 'qmp.reconnect', [s.name]));
   if (s.state === 'connected' || s.state === 'connecting' || s.state === 'reconnecting') {
     links.push(commandLink('$(debug-disconnect) Disconnect', 'qmp.disconnect', [s.name]));
   } else if (s.state === 'error') {
@@ -92,6 +107,9 @@ export function accessibleState(s: Session): string {
   const head = `QMP ${s.name}`;
   switch (s.state) {
     case 'connected': {
+      if (s.wedged) {
+        return `${head}: QEMU has not answered ${s.wedged.onWire} in-band commands; ${s.wedged.queued} more wait unsent. Reconnect from the item.`;
+      }
       const oob = s.oobEnabled === undefined ? '' : s.oobEnabled ? ', out-of-band execution on' : ', out-of-band execution off';
       return `${head}: connected to QEMU ${s.version ? formatVersion(s.version) : '(version unknown)'}${oob}`;
     }
@@ -121,6 +139,7 @@ export class SessionStatusBar implements vscode.Disposable {
     this.subscription = vscode.Disposable.from(
       sessions.onDidChangeState((s) => this.update(s)),
       sessions.onDidChangeSchema((s) => this.update(s)),
+      sessions.onDidChangeWedged((s) => this.update(s)),
     );
     for (const s of sessions.allSessions()) this.update(s);
   }
@@ -156,8 +175,8 @@ export class SessionStatusBar implements vscode.Disposable {
     item.accessibilityInformation = { label: view.accessibilityLabel };
     item.tooltip = view.tooltip;
     item.backgroundColor = view.backgroundColor;
-    item.command = s.state === 'error'
-      ? { title: 'Retry or dismiss', command: 'qmp.sessionActions', arguments: [s.name] }
+    item.command = s.state === 'error' || (s.state === 'connected' && s.wedged)
+      ? { title: s.wedged ? 'Reconnect or wait' : 'Retry or dismiss', command: 'qmp.sessionActions', arguments: [s.name] }
       : { title: 'Show log', command: 'qmp.showLog' };
     item.show();
   }

@@ -56,6 +56,34 @@ suite('session status bar item', () => {
     }
   });
 
+  test('a wedged in-band queue is visible: the item says QEMU is busy, offers Reconnect, and recovers', async function () {
+    this.timeout(90_000);
+    const qmp = await api();
+    assert.equal(await vscode.commands.executeCommand<boolean>('qmp.startSandbox'), true);
+    const s = qmp.sessions.session('sandbox');
+    const client = s?.liveClient;
+    assert.ok(client);
+    // The tour's recipe: an NBD disk on the sandbox's own QMP socket holds QEMU's main loop until open-timeout.
+    const blocked = client.send({ execute: 'blockdev-add', arguments: {
+      driver: 'nbd', 'node-name': 'stuck', server: { type: 'unix', path: 'qmp.sock' }, export: 'demo', 'open-timeout': 5,
+    } }, { timeoutMs: 60_000 }).catch((err: unknown) => err);
+    // Seven fill the window behind it; the last two wait in the client, unsent.
+    const behind = Array.from({ length: 8 }, () => client.send({ execute: 'query-status' }, { timeoutMs: 60_000 }).catch((err: unknown) => err));
+    await waitFor(qmp.sessions.onDidChangeWedged,
+      () => (/QEMU has not answered \d+ in-band commands; \d+ more wait unsent/.test(qmp.statusBar.itemOf('sandbox')?.label ?? '') ? true : undefined),
+      'the label says QEMU is busy', 20_000);
+    const item = qmp.statusBar.itemOf('sandbox');
+    assertPlainWords(item?.label);
+    assert.equal(item?.command?.command, 'qmp.sessionActions', 'clicking offers Reconnect or waiting');
+    assert.ok(s?.wedged && s.wedged.queued >= 1, `wedged: ${JSON.stringify(s?.wedged)}`);
+    // The block ends (open-timeout): everything is answered and the item is back to normal.
+    await blocked;
+    await Promise.all(behind);
+    await waitFor(qmp.sessions.onDidChangeWedged,
+      () => (/connected to QEMU/.test(qmp.statusBar.itemOf('sandbox')?.label ?? '') ? true : undefined), 'the label recovers', 20_000);
+    assert.equal(s?.wedged, undefined);
+  });
+
   test('a failed profile says why, and its item offers Retry (which connects once QEMU is there) and Dismiss', async () => {
     const qmp = await api();
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qmp-host-status-'));
