@@ -111,8 +111,12 @@ async function openTour(page) {
 /** Runs every cell of the tour with the toolbar's Run All and waits until the run stops at the error cell. */
 async function runTour(page) {
   await page.locator('.notebook-toolbar-container').getByText('Run All', { exact: true }).click();
-  // Run All stops at the first failing cell, which is the tour's deliberate unknown command.
-  await page.locator('.notebookOverlay .codicon-notebook-state-error').first().waitFor({ state: 'attached', timeout: 90_000 });
+  // Run All stops at the first failing cell, which is the tour's deliberate unknown command. That cell is far
+  // below and the notebook list renders only what is in view, so wait for the run itself to end: the toolbar
+  // shows Interrupt while cells run and Run All again after.
+  const toolbar = page.locator('.notebook-toolbar-container');
+  await toolbar.getByText('Interrupt', { exact: true }).waitFor({ timeout: 30_000 }).catch(() => undefined);
+  await toolbar.getByText('Run All', { exact: true }).waitFor({ timeout: 120_000 });
 }
 
 /** The tour after Run All, scrolled so that the first code cells and their outputs fill the picture. */
@@ -226,6 +230,15 @@ try {
     if (opts.only.includes('notebook')) await steps.notebook(page);
   } catch (err) {
     console.error(`notebook: ${err.stack ?? err}`);
+    // What the page showed when the step gave up, for whoever has to find out why (not a README picture).
+    const failed = path.join(os.tmpdir(), 'qmp-screenshot-notebook-failed.png');
+    await page.screenshot({ path: failed }).then(() => console.error(`the page at that moment: ${failed}`), () => undefined);
+    const states = await page.evaluate(() => [...document.querySelectorAll('.notebookOverlay .code-cell-row')].map((row) => {
+      const icon = row.querySelector('[class*="codicon-notebook-state-"], .codicon-loading, [class*="codicon-sync"]');
+      const code = row.querySelector('.view-lines')?.textContent ?? '';
+      return `${icon ? icon.className.replace(/.*codicon-/, '') : 'no state'} | ${code.slice(0, 80)}`;
+    })).catch(() => []);
+    console.error(`cells as the page shows them:\n  ${states.join('\n  ')}`);
     if (opts.only.includes('notebook')) missing.push('notebook');
   }
   const language = opts.only.filter((n) => n !== 'notebook');
