@@ -27,7 +27,8 @@ suite('the tour with Run All', () => {
       void vscode.commands.executeCommand('notebook.execute', nb.uri);
       const ended = await waitFor(qmp.controllers.onDidEndRun, () => {
         const done = new Map(runs.ended.map((r) => [r.cell.index, r.outcome]));
-        return done.has(errorCell.index) ? done : undefined;
+        // Cells end asynchronously (their last outputs are flushed in batches): wait for all of them.
+        return done.has(errorCell.index) && above.every((c) => done.has(c.index)) ? done : undefined;
       }, 'Run All to reach the deliberate error', 150_000).catch((err: unknown) => {
         const seen = runs.ended.map((r) => `${r.cell.index}:${r.outcome}`).join(' ');
         throw new Error(`${String(err)}; cells ended: ${seen}; code cells at ${code.map((c) => c.index).join(',')}`);
