@@ -11,7 +11,7 @@ import { registerLanguageFeatures } from './language/vscodeAdapter';
 import { GuestAgentClient, LibvirtClient, startSandbox, startStorageDaemon } from './endpoints';
 import { QmpClient, Schema, type SchemaInfo } from './qmp';
 import { QmpControllers, notebookType } from './notebook/controller';
-import { QmpNotebookSerializer, toNotebookData } from './notebook/serializer';
+import { QmpNotebookSerializer, registerFormatDiagnostics, toNotebookData } from './notebook/serializer';
 import { NotebookTestRunner } from './notebook/runAsTest';
 import { parseNotebook } from './notebook/format';
 import { registerCommands } from './session/commands';
@@ -90,6 +90,7 @@ function compose(context: vscode.ExtensionContext): QmpTestApi {
   context.subscriptions.push(
     statusBar, controllers, schemaSource,
     vscode.workspace.registerNotebookSerializer(notebookType, new QmpNotebookSerializer(), { transientOutputs: false }),
+    registerFormatDiagnostics(),
     registerCommands({
       sessions, log, events, newNotebook: openNewNotebook, openTour: () => openTour(context.extensionUri),
       selectKernel: async (profile) => {

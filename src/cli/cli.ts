@@ -6,7 +6,9 @@
 // error-severity problem (check); 2 a usage error, an unreadable file, or a connection problem, including
 // QEMU going away in the middle of a run.
 import { readFileSync } from 'node:fs';
-import { languageService, parseCompatPolicy } from '../language/service';
+import { languageService, liveNeeds, namesCreatedBy, parseCompatPolicy } from '../language/service';
+import { parseCell } from '../notebook/format/cell';
+import { LiveValues } from '../qmp/liveValues';
 import { decodeNotebookBytes } from '../notebook/format/encoding';
 import { parseNotebook } from '../notebook/format/index';
 import type { QmpClient } from '../qmp/client';
@@ -298,36 +300,60 @@ async function check(deps: CliDeps, req: CheckRequest, io: CliIo): Promise<numbe
   const text = readNotebookFile(deps, req.file, io);
   const notebook = parseNotebook(text);
   let schema: Schema;
+  let session: CliSession | undefined;
   if (req.schemaFile !== undefined) {
     schema = readSchemaFile(deps, req.schemaFile);
   } else {
-    const session = await open(deps, resolveConnection(req.connection, notebook.profile, false), req.qemuBinary);
+    session = await open(deps, resolveConnection(req.connection, notebook.profile, false), req.qemuBinary);
     try {
       schema = await fetchSchema(session);
-    } finally {
+    } catch (err) {
       await session.close();
+      throw err;
     }
   }
-  // The -compat policy: --compat, else the notebook's front matter (both validated when read).
-  const policyText = req.compat ?? notebook.compat;
-  const parsedPolicy = policyText !== undefined ? parseCompatPolicy(policyText) : undefined;
-  const compat = parsedPolicy !== undefined && 'policy' in parsedPolicy ? parsedPolicy.policy : undefined;
-  const map = new FileMap(text, notebook.cells);
-  const problems: LocatedProblem[] = [];
-  notebook.cells.forEach((cell, i) => {
-    if (cell.kind !== 'code' || !isCodeLanguage(cell.language)) return;
-    // One validator: the language service's diagnostics hold every problem the cell parser would refuse the
-    // cell for, in its words, plus the schema's verdicts under the -compat policy.
-    const found = languageService(cell.language)?.diagnose(cell.source, { schema, ...(compat !== undefined ? { compat } : {}) }) ?? [];
-    problems.push(...found.map((p) => locate(map, i, p)));
-  });
-  problems.sort((a, b) => a.line - b.line || a.col - b.col);
-  printProblems(io, req.file, problems, req.json, false);
-  const errors = problems.filter((p) => p.severity === 'error').length;
-  if (!req.json && problems.length) {
-    io.err(`${errors} error${errors === 1 ? '' : 's'}, ${problems.length - errors} other problem${problems.length - errors === 1 ? '' : 's'}`);
+  try {
+    // The -compat policy: --compat, else the notebook's front matter (both validated when read).
+    const policyText = req.compat ?? notebook.compat;
+    const parsedPolicy = policyText !== undefined ? parseCompatPolicy(policyText) : undefined;
+    const compat = parsedPolicy !== undefined && 'policy' in parsedPolicy ? parsedPolicy.policy : undefined;
+    // Connected: the names the QEMU holds are checked too (docs/live-values.md), against what it lists now plus
+    // what earlier cells of the notebook create.
+    const connected = session;
+    const live = connected === undefined ? undefined : new LiveValues({
+      execute: (command, args, timeoutMs) => connected.client.execute(command, args, { timeoutMs }),
+      inBandBusy: () => false,
+      hasCommand: (name) => schema.command(name) !== undefined,
+    });
+    const made: Array<{ command: string; args: unknown }> = [];
+    const map = new FileMap(text, notebook.cells);
+    const problems: LocatedProblem[] = [];
+    for (const [i, cell] of notebook.cells.entries()) {
+      if (cell.kind !== 'code' || !isCodeLanguage(cell.language)) continue;
+      if (live !== undefined) for (const n of liveNeeds(cell.language, cell.source)) await live.get(n.kind, n.scope);
+      // One validator: the language service's diagnostics hold every problem the cell parser would refuse the
+      // cell for, in its words, plus the schema's verdicts under the -compat policy.
+      const found = languageService(cell.language)?.diagnose(cell.source, {
+        schema, ...(compat !== undefined ? { compat } : {}), ...(live !== undefined ? { live, created: namesCreatedBy(made) } : {}),
+      }) ?? [];
+      problems.push(...found.map((p) => locate(map, i, p)));
+      if (live !== undefined) {
+        for (const item of parseCell(cell.source, cell.language, schema).items) {
+          const name = item.kind === 'command' ? item.input.execute ?? item.input['exec-oob'] : undefined;
+          if (item.kind === 'command' && name !== undefined) made.push({ command: name, args: item.input.arguments });
+        }
+      }
+    }
+    problems.sort((a, b) => a.line - b.line || a.col - b.col);
+    printProblems(io, req.file, problems, req.json, false);
+    const errors = problems.filter((p) => p.severity === 'error').length;
+    if (!req.json && problems.length) {
+      io.err(`${errors} error${errors === 1 ? '' : 's'}, ${problems.length - errors} other problem${problems.length - errors === 1 ? '' : 's'}`);
+    }
+    return errors ? EXIT_FAILED : EXIT_OK;
+  } finally {
+    await session?.close();
   }
-  return errors ? EXIT_FAILED : EXIT_OK;
 }
 
 async function schemaCommand(deps: CliDeps, req: SchemaRequest, io: CliIo): Promise<number> {

@@ -238,7 +238,8 @@ export function liveDiagnostics(language: string, text: string, live: LiveLookup
     const names = spot.ref.kinds.map((k) => KIND_NAMES[k]).join(' or ');
     if (spot.ref.role === 'ref') {
       if (known.has(spot.value) || spot.ref.kinds.some((k) => created?.get(k)?.has(spot.value))) continue;
-      const suggestion = didYouMean(spot.value, known);
+      const madeEarlier = spot.ref.kinds.flatMap((k) => [...(created?.get(k) ?? [])]);
+      const suggestion = didYouMean(spot.value, [...known, ...madeEarlier]);
       out.push({
         start: spot.range.start, end: spot.range.end, severity: 'warning', code: 'unknown-live-value',
         message: `the connected QEMU has no ${names} '${spot.value}'${suggestion !== undefined ? ` (did you mean '${suggestion}'?)` : ''}`,

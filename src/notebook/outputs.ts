@@ -80,11 +80,15 @@ export function replyOutput(reply: CommandReplyLike, keepId = true, command?: st
   return output([errorItem(reply.error.class, `${reply.error.desc}\ncommand: ${command ?? reply.sent}`)], { kind: 'error', wire });
 }
 
-/** An event that arrived while the cell ran, with QEMU's timestamp. */
-export function eventOutput(e: EventRecord, profile?: string): vscode.NotebookCellOutput {
+/**
+ * An event that arrived while the cell ran, with QEMU's timestamp (`timed` false: a saved event whose timestamp
+ * was masked as volatile, which has no time to show).
+ */
+export function eventOutput(e: EventRecord, profile?: string, timed = true): vscode.NotebookCellOutput {
   const data = e.data === undefined ? '' : ` ${JSON.stringify(e.data)}`;
   const where = profile ? ` [${profile}]` : '';
-  return output([vscode.NotebookCellOutputItem.text(`event ${eventTime(e)}${where} ${e.event}${data}`, textMime)],
+  const when = timed ? ` ${eventTime(e)}` : '';
+  return output([vscode.NotebookCellOutputItem.text(`event${when}${where} ${e.event}${data}`, textMime)],
     { kind: 'event', wire: e.raw });
 }
 
@@ -130,7 +134,8 @@ export function outputFromWire(direction: '<-' | '->', json: string): vscode.Not
       },
       raw: json,
     };
-    return eventOutput(record);
+    // A saved timestamp masked as volatile (`"SECS"`) is not a time: shown as none, not as 1970.
+    return eventOutput(record, undefined, typeof ts['seconds'] === 'number');
   }
   return output([vscode.NotebookCellOutputItem.text(`<- ${json}`, textMime)], { kind: 'reply', wire: json });
 }

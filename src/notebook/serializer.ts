@@ -128,3 +128,29 @@ export class QmpNotebookSerializer implements vscode.NotebookSerializer {
     return encoder.encode(serializeNotebook(fromNotebookData(data, setting)));
   }
 }
+
+/**
+ * Shows the warnings about a notebook file's bytes (invalid UTF-8 read as U+FFFD) as diagnostics of the file in
+ * the Problems view, for as long as the notebook is open, beside the message shown when it opened.
+ */
+export function registerFormatDiagnostics(): vscode.Disposable {
+  const collection = vscode.languages.createDiagnosticCollection('qmp-file');
+  const show = (nb: vscode.NotebookDocument): void => {
+    if (nb.notebookType !== 'qmp-notebook') return;
+    const warnings = nb.metadata[FORMAT_WARNINGS_KEY] as FormatWarning[] | undefined;
+    if (!Array.isArray(warnings) || warnings.length === 0) return;
+    collection.set(nb.uri, warnings.map((w) => {
+      const line = Math.max(0, w.line - 1);
+      const d = new vscode.Diagnostic(new vscode.Range(line, 0, line, 0), w.message, vscode.DiagnosticSeverity.Warning);
+      d.source = 'qmp';
+      d.code = w.code;
+      return d;
+    }));
+  };
+  vscode.workspace.notebookDocuments.forEach(show);
+  return vscode.Disposable.from(
+    collection,
+    vscode.workspace.onDidOpenNotebookDocument(show),
+    vscode.workspace.onDidCloseNotebookDocument((nb) => collection.delete(nb.uri)),
+  );
+}

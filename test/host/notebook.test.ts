@@ -301,6 +301,27 @@ suite('notebooks', () => {
     assert.deepEqual(warnings.map((w) => [w.code, w.offset, w.line]), [['invalid-utf8', 2, 2]]);
   });
 
+  test('a notebook file with invalid UTF-8 opens, and the Problems view says where the bad bytes are', async () => {
+    const folder = vscode.workspace.workspaceFolders?.[0];
+    assert.ok(folder, 'the host tests run in a workspace');
+    const file = path.join(folder.uri.fsPath, `bad-utf8-${process.pid}.qmp`);
+    fs.writeFileSync(file, Buffer.from([0x23, 0x20, 0x6e, 0x0a, 0x0a, 0x62, 0xff, 0x0a]), { mode: 0o600 });
+    const uri = vscode.Uri.file(file);
+    try {
+      const nb = await vscode.workspace.openNotebookDocument(uri);
+      assert.equal(nb.notebookType, 'qmp-notebook');
+      const ds = await waitFor(vscode.languages.onDidChangeDiagnostics, () => {
+        const found = vscode.languages.getDiagnostics(uri).filter((d) => d.code === 'invalid-utf8');
+        return found.length > 0 ? found : undefined;
+      }, 'the invalid-UTF-8 diagnostic', 20_000);
+      assert.equal(ds[0]?.severity, vscode.DiagnosticSeverity.Warning);
+      assert.equal(ds[0]?.range.start.line, 2, 'the line of the first bad byte');
+      assert.match(ds[0]?.message ?? '', /not valid UTF-8/);
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
+  });
+
   test('a saved output nested 10,000 deep opens with the cells intact and saves back to the same bytes', () => {
     const serializer = new QmpNotebookSerializer(() => assert.fail('no warning expected'));
     const deep = '{"a": '.repeat(10_000) + '1' + '}'.repeat(10_000);

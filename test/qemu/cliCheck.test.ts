@@ -7,6 +7,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startQemu, type TestQemu } from '../support/qemu';
+import { QmpClient } from '../../src/qmp/client';
 import { buildCli, cliBundle } from '../support/cliBundle';
 
 const root = path.resolve(__dirname, '..', '..', '..');
@@ -101,6 +102,30 @@ describe('qmp-notebook check against a live QEMU', () => {
   let qemu: TestQemu;
   before(async () => { qemu = await startQemu(); });
   after(async () => { await qemu.stop(); });
+
+  test('check --socket also checks the names the QEMU holds: unknown ones are warnings with did-you-mean', async () => {
+    // The QEMU holds node n0 (made here); the notebook makes made0 itself before using it.
+    const client = new QmpClient();
+    await client.connect({ kind: 'unix', path: qemu.socketPath });
+    await client.execute('blockdev-add', { driver: 'null-co', 'node-name': 'n0' });
+    await client.disconnect();
+    const file = write('names.qmp', [
+      '```qmp', '{"execute": "blockdev-add", "arguments": {"driver": "null-co", "node-name": "made0"}}', '```', '',
+      '```qmp', '{"execute": "blockdev-del", "arguments": {"node-name": "made0"}}', '```', '',
+      '```qmp-shell', 'blockdev-del node-name=n1', '```', '',
+      '```qmp', '{"execute": "blockdev-del", "arguments": {"node-name": "n0"}}', '```', '',
+    ].join('\n'));
+    const live = cli(['check', file, '--socket', qemu.socketPath, '--json']);
+    assert.equal(live.code, 0, `warnings only: ${live.stdout}${live.stderr}`);
+    const unknown = live.stdout.split('\n').filter((l) => l.includes('unknown-live-value'));
+    assert.equal(unknown.length, 1, live.stdout);
+    assert.match(unknown[0] ?? '', /no block node 'n1' \(did you mean 'n0'\?\)/);
+    assert.match(unknown[0] ?? '', /"line":\s*10/);
+    // Offline (a schema file), nothing is known about names, so nothing is said about them.
+    const saved = cli(['schema', '--socket', qemu.socketPath]);
+    const offline = cli(['check', file, '--schema', write('names-schema.json', saved.stdout), '--json']);
+    assert.doesNotMatch(offline.stdout, /unknown-live-value/);
+  });
 
   test('check --socket uses the live schema; schema output read back by check --schema agrees', () => {
     const file = write('live.qmp', BROKEN);
