@@ -233,6 +233,7 @@ try {
     // What the page showed when the step gave up, for whoever has to find out why (not a README picture).
     const failed = path.join(os.tmpdir(), 'qmp-screenshot-notebook-failed.png');
     await page.screenshot({ path: failed }).then(() => console.error(`the page at that moment: ${failed}`), () => undefined);
+    // eslint-disable-next-line no-undef -- runs in the page, where document exists
     const states = await page.evaluate(() => [...document.querySelectorAll('.notebookOverlay .code-cell-row')].map((row) => {
       const icon = row.querySelector('[class*="codicon-notebook-state-"], .codicon-loading, [class*="codicon-sync"]');
       const code = row.querySelector('.view-lines')?.textContent ?? '';
