@@ -178,6 +178,10 @@ export function liveSpots(language: string, text: string): LiveSpot[] {
 
 /** What to fetch before completing at `offset` (or, without an offset, before checking the whole cell). */
 export function liveNeeds(language: string, text: string, offset?: number): Array<{ kind: LiveKind; scope?: string }> {
+  if (offset !== undefined) {
+    const prop = devicePropertySpotAt(language, text, offset);
+    if (prop !== undefined) return [{ kind: 'device-property', scope: prop.driver }];
+  }
   const spots = offset !== undefined ? [liveSpotAt(language, text, offset)].filter((s): s is LiveSpot => s !== undefined) : liveSpots(language, text);
   const out = new Map<string, { kind: LiveKind; scope?: string }>();
   for (const spot of spots) {
@@ -194,11 +198,51 @@ const KIND_NAMES: Record<LiveKind, string> = {
   'block-node': 'block node', 'block-backend': 'block backend', 'qdev-id': 'device', 'qom-path': 'QOM path',
   'qom-property': 'QOM property', job: 'job', 'block-job': 'block job', chardev: 'chardev', netdev: 'netdev',
   'dirty-bitmap': 'dirty bitmap', 'block-export': 'block export', 'cpu-model': 'CPU model', 'device-type': 'device type',
-  'qom-type': 'QOM type', 'object-id': 'object', iothread: 'iothread',
+  'qom-type': 'QOM type', 'object-id': 'object', iothread: 'iothread', 'device-property': 'property',
 };
+
+/**
+ * device_add accepts every property of its driver as a member, and the schema lists only `driver`, `bus`
+ * and `id`: at a member name in device_add's arguments (a `qmp` key, or a `qmp-shell` word without `=`),
+ * the driver named beside it, whose properties `device-list-properties` lists.
+ */
+export function devicePropertySpotAt(language: string, text: string, offset: number): { driver: string; range: OffsetRange; present: Set<string>; quoted: boolean } | undefined {
+  if (language === 'qmp') {
+    const { location, object } = locate(text, offset);
+    if (location.kind !== 'key' || object?.root === undefined || commandOf(object.root) !== 'device_add') return undefined;
+    const path = pathOf(location.object);
+    if (path.length !== 1 || path[0] !== 'arguments') return undefined;
+    const driver = stringValueOf(location.object, 'driver');
+    if (driver === undefined || driver === '') return undefined;
+    return { driver, range: location.range, present: new Set(location.object.properties.map((p) => p.key)), quoted: location.quoted };
+  }
+  if (language === 'qmp-shell') {
+    const lineStart = text.lastIndexOf('\n', offset - 1) + 1;
+    const nl = text.indexOf('\n', offset);
+    const lineEnd = nl < 0 ? text.length : nl;
+    const line = shellLineWords(text).find((l) => l.words[0] !== undefined && l.words[0].start >= lineStart && l.words[0].start <= lineEnd);
+    if (line?.words[0]?.text !== 'device_add' || line.inTransaction || offset <= line.words[0].end) return undefined;
+    const word = line.words.find((w) => offset >= w.start && offset <= w.end);
+    if (word !== undefined && word.text.includes('=')) return undefined;
+    const keys = new Map(line.words.slice(1).map((w) => [w.text.split('=')[0] ?? '', w.text.slice(w.text.indexOf('=') + 1)]));
+    const driver = keys.get('driver');
+    if (driver === undefined || driver === '') return undefined;
+    return { driver: unquote(driver), range: word ? { start: word.start, end: word.end } : { start: offset, end: offset }, present: new Set(keys.keys()), quoted: false };
+  }
+  return undefined;
+}
 
 /** Completion items for the value under the cursor: the live values of the kinds its row names. */
 export function liveCompletions(language: string, text: string, offset: number, live: LiveLookup | undefined): CompletionItem[] | undefined {
+  const prop = devicePropertySpotAt(language, text, offset);
+  if (prop !== undefined) {
+    const snap = live?.peek('device-property', prop.driver);
+    return (snap?.items ?? []).filter((it) => !prop.present.has(it.value)).map((it) => ({
+      label: it.value, kind: 'property' as const, detail: `${prop.driver} property${it.detail ? ` · ${it.detail}` : ''}`,
+      insertText: language === 'qmp' ? `"${it.value}": ` : `${it.value}=`, range: prop.range,
+      filterText: language === 'qmp' && prop.quoted ? `"${it.value}` : it.value, sortText: `0${it.value}`, retrigger: true,
+    }));
+  }
   const spot = liveSpotAt(language, text, offset);
   if (spot === undefined) return undefined;
   // A name the command creates: the schema has nothing to offer and neither does the session.

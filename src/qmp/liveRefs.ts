@@ -27,7 +27,8 @@ export type LiveKind =
   | 'device-type' // qom-list-types implements=device abstract=false: device_add drivers
   | 'qom-type' // qom-list-types abstract=false: any instantiable type
   | 'object-id' // qom-list /objects: ids given with object-add
-  | 'iothread'; // query-iothreads: iothread object ids
+  | 'iothread' // query-iothreads: iothread object ids
+  | 'device-property'; // device-list-properties of the driver being added: device_add's own members
 
 export type LiveRole = 'ref' | 'new';
 

@@ -166,6 +166,10 @@ export const liveSources: Readonly<Record<LiveKind, Source | undefined>> = {
     query: () => ({ command: 'qom-list-types', args: { abstract: false } }),
     extract: (r) => items(list(r), (t) => item(t['name'], str(t['parent']) ? `a ${String(t['parent'])}` : '')),
   },
+  'device-property': {
+    query: (driver) => (driver ? { command: 'device-list-properties', args: { typename: driver } } : undefined),
+    extract: (r) => items(list(r), (p) => item(p['name'], str(p['type']), str(p['description']))),
+  },
   iothread: {
     query: () => ({ command: 'query-iothreads' }),
     extract: (r) => items(list(r), (t) => item(t['id'], t['thread-id'] !== undefined ? `thread ${String(t['thread-id'])}` : '')),
@@ -174,7 +178,7 @@ export const liveSources: Readonly<Record<LiveKind, Source | undefined>> = {
 
 /** The query command behind each kind, for invalidation (kinds sharing a command are invalidated together). */
 function commandOf(kind: LiveKind): string | undefined {
-  return liveSources[kind]?.query('/')?.command ?? (kind === 'qom-property' ? 'qom-list' : undefined);
+  return liveSources[kind]?.query('/')?.command;
 }
 
 interface Entry {

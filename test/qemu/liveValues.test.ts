@@ -47,6 +47,7 @@ describe('live values on real QEMU', () => {
     assert.ok((await values('device-type')).includes('usb-kbd'));
     assert.ok(!(await values('device-type')).includes('device'), 'abstract types are left out');
     assert.ok((await values('cpu-model')).includes('qemu64'));
+    assert.ok((await values('device-property', 'usb-kbd')).includes('port'), 'device_add members of a driver');
     assert.ok((await values('qom-path', '/objects/')).includes('/objects/io0'));
     assert.ok((await values('qom-property', '/objects/io0')).includes('poll-max-ns'));
     assert.deepEqual(await values('job'), []);

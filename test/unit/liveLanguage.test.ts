@@ -109,3 +109,24 @@ describe('live values in the language service', () => {
     assert.ok(big / small < 12, `4x the input took ${(big / small).toFixed(1)}x the time`);
   });
 });
+
+describe('device_add members from the driver\'s properties', () => {
+  const props = lookup({ 'device-property@usb-kbd': ['port', 'display', 'usb_version'] });
+  test('a qmp key in device_add arguments offers the driver\'s properties not given yet', () => {
+    const [text, offset] = at('{ "execute": "device_add", "arguments": { "driver": "usb-kbd", "port": "1", "|" } }');
+    const items = qmp.complete(text, offset, { schema, live: props }).items.filter((i) => i.kind === 'property' && /usb-kbd/.test(i.detail ?? ''));
+    assert.deepEqual(items.map((i) => i.label).sort(), ['display', 'usb_version']);
+    assert.deepEqual(liveNeeds('qmp', text, offset), [{ kind: 'device-property', scope: 'usb-kbd' }]);
+  });
+  test('a qmp-shell word without = after device_add driver=… offers them as key=', () => {
+    const [text, offset] = at('device_add driver=usb-kbd id=k0 |');
+    const items = shell.complete(text, offset, { schema, live: props }).items.filter((i) => /usb-kbd/.test(i.detail ?? ''));
+    assert.deepEqual(items.map((i) => i.insertText).sort(), ['display=', 'port=', 'usb_version=']);
+  });
+  test('no driver yet, or another command: nothing from the live properties', () => {
+    const [text, offset] = at('{ "execute": "device_add", "arguments": { "|" } }');
+    assert.equal(qmp.complete(text, offset, { schema, live: props }).items.filter((i) => /usb-kbd/.test(i.detail ?? '')).length, 0);
+    const [t2, o2] = at('device_del |');
+    assert.equal(shell.complete(t2, o2, { schema, live: props }).items.filter((i) => /usb-kbd/.test(i.detail ?? '')).length, 0);
+  });
+});
