@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { parseProfiles } from '../../src/session/profiles';
-import { freePort, processAlive, waitForFile } from '../support/net';
+import { freePort, processAlive, waitForListening } from '../support/net';
 import { startQemu, type TestQemu } from '../support/qemu';
 import { api, disconnectAll, recordStates, waitFor, waitForState } from './hostHelpers';
 
@@ -130,7 +130,7 @@ suite('sessions', () => {
     await vscode.workspace.getConfiguration('qmp').update('connections', [{ name: 'flaky', socket }],
       vscode.ConfigurationTarget.Workspace);
     await waitFor(qmp.sessions.onDidChangeProfiles, () => qmp.sessions.profile('flaky'), 'the flaky profile');
-    await waitForFile(socket);
+    await waitForListening(socket);
     await qmp.sessions.connect('flaky');
     const s = qmp.sessions.session('flaky');
     assert.ok(s);

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { waitForFile } from '../support/net';
+import { waitForListening } from '../support/net';
 import { startQemu, type TestQemu } from '../support/qemu';
 import { api, disconnectAll, waitFor, waitForState } from './hostHelpers';
 
@@ -102,7 +102,7 @@ suite('session status bar item', () => {
     // Retry, as the item's Retry does: once a QEMU listens there, the same profile connects.
     const qemu = await startQemu({ noUnixMonitor: true, args: ['-qmp', `unix:${socket},server=on,wait=off`] });
     qemus.push(qemu);
-    await waitForFile(socket);
+    await waitForListening(socket);
     assert.equal(await vscode.commands.executeCommand<boolean>('qmp.connect', 'later'), true);
     await waitForState(qmp, 'later', ['connected']);
     assert.match(assertPlainWords(qmp.statusBar.itemOf('later')?.label), /^QMP later: connected to QEMU /);

@@ -42,3 +42,22 @@ export function waitForFile(file: string, timeoutMs = 10_000): Promise<void> {
     check();
   });
 }
+
+/**
+ * Waits until a unix socket accepts a connection (closed again at once), or rejects after `timeoutMs`. The
+ * socket file appears a moment before its server listens, so a file alone does not mean a server is there.
+ */
+export async function waitForListening(socket: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(socket);
+      const timer = setTimeout(() => { s.destroy(); resolve(false); }, 2000);
+      s.once('connect', () => { clearTimeout(timer); s.destroy(); resolve(true); });
+      s.once('error', () => { clearTimeout(timer); s.destroy(); resolve(false); });
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing accepted connections on ${socket} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
