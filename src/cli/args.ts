@@ -2,6 +2,7 @@
 // option takes a value and which subcommands accept it. Pure: it turns argv into a request or a usage error
 // and touches neither the file system nor QEMU, so every spelling mistake is caught before anything starts.
 import { parseArgs as tokenize } from 'node:util';
+import { parseHostPort as parseCoreHostPort } from '../qmp/transport';
 
 import { parseCompatPolicy } from '../notebook/format/validate';
 
@@ -122,11 +123,9 @@ function isOptionName(name: string): name is OptionName {
 
 /** Parses `HOST:PORT`, `[IPv6]:PORT`; the port must be 1-65535. */
 export function parseHostPort(text: string): { host: string; port: number } | undefined {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
-  if (!m) return undefined;
-  const port = Number(m[3]);
-  if (port < 1 || port > 65535) return undefined;
-  return { host: (m[1] ?? m[2]) as string, port };
+  // The core's parser; on the command line the host must be given.
+  const hp = parseCoreHostPort(text);
+  return hp !== undefined && hp.host !== '' ? hp : undefined;
 }
 
 /** Parses the arguments after `node cli.js`. Never throws. */

@@ -19,14 +19,21 @@ export function formatAddress(address: QmpAddress): string {
 export function parseAddress(text: string): QmpAddress {
   const s = text.trim();
   if (s.startsWith('unix:')) return { kind: 'unix', path: s.slice(5).split(',')[0] ?? '' };
-  const tcp = s.startsWith('tcp:') ? s.slice(4).split(',')[0] ?? '' : s;
-  const m = /^(?:\[([^\]]+)\]|([^:/]*)):(\d{1,5})$/.exec(tcp);
-  if (m) {
-    const port = Number(m[3]);
-    if (port > 0 && port < 65536) return { kind: 'tcp', host: m[1] ?? (m[2] || '127.0.0.1'), port };
-  }
+  const hp = parseHostPort(s.startsWith('tcp:') ? s.slice(4).split(',')[0] ?? '' : s);
+  if (hp) return { kind: 'tcp', host: hp.host || '127.0.0.1', port: hp.port };
   if (!s.startsWith('tcp:') && s.includes('/')) return { kind: 'unix', path: s };
   throw new TypeError(`Not a QMP address: ${JSON.stringify(text)} (expected unix:/path or tcp:host:port)`);
+}
+
+/**
+ * `HOST:PORT` or `[IPv6]:PORT`, the port 1 to 65535; the host may be empty (callers choose a default or
+ * refuse it). Undefined for anything else.
+ */
+export function parseHostPort(text: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([^\]]+)\]|([^:/]*)):(\d{1,5})$/.exec(text);
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  return port > 0 && port < 65536 ? { host: m[1] ?? m[2] ?? '', port } : undefined;
 }
 
 export interface ConnectSocketOptions {

@@ -1,8 +1,6 @@
-// Small waits and probes shared by the test tiers (host, qemu): a free TCP port, a file that appears, a process
+// Small waits and probes shared by the test tiers (host, qemu): a free TCP port, a socket that listens, a process
 // that lives. Every wait has a bound.
-import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as path from 'node:path';
 
 /** A port nobody listens on right now (the kernel picks it; the caller binds it a moment later). */
 export function freePort(): Promise<number> {
@@ -23,24 +21,6 @@ export function processAlive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-/** Resolves when `file` exists, watching its folder (QEMU creates its socket a moment after it starts). */
-export function waitForFile(file: string, timeoutMs = 10_000): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const watcher = fs.watch(path.dirname(file), () => check());
-    const timer = setTimeout(() => {
-      watcher.close();
-      reject(new Error(`${file} did not appear within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const check = (): void => {
-      if (!fs.existsSync(file)) return;
-      clearTimeout(timer);
-      watcher.close();
-      resolve();
-    };
-    check();
-  });
 }
 
 /**

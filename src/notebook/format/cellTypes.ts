@@ -1,5 +1,6 @@
 // What parsing one code cell produces: the commands to send, the replies the author expects, and the events
 // to wait for, each with its place in the cell source.
+import type { CommandInput as ClientCommandInput } from '../../qmp/client';
 
 /** The JSON kinds a `qmp-shell` value may take at a place in a command's arguments. */
 export type ValueKind = 'string' | 'int' | 'number' | 'boolean' | 'null' | 'object' | 'array' | 'any';
@@ -18,15 +19,8 @@ export interface ValueKindOracle {
  * A command ready for `QmpClient.send` (same shape as `CommandInput` in src/qmp/client.ts). `idText` is the
  * author's own `id` as raw JSON text, sliced from the source so integers beyond 2^53 stay exact.
  */
-export interface CommandInput {
-  execute?: string;
-  'exec-oob'?: string;
-  arguments?: Record<string, unknown>;
-  control?: { 'run-oob'?: boolean };
-  idText?: string;
-  /** The arguments as compact JSON with every literal exact; the client sends this text when present. */
-  argumentsText?: string;
-}
+/** The core's command input (src/qmp/client.ts), with the arguments as the parsed JSON object they always are here. */
+export type CommandInput = Omit<ClientCommandInput, 'arguments'> & { arguments?: Record<string, unknown> };
 
 /** A command of the cell. */
 export interface CommandItem {
