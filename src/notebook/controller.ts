@@ -84,7 +84,16 @@ export interface CellRunRecord {
 /** The title of a failure output, by the engine's failure kind. */
 
 export class QmpControllers implements vscode.Disposable {
+  /**
+   * The id of the one kernel that is not a connection: "Add QMP Connection…". Picking it in the kernel picker
+   * (or running a cell while it is the only kernel, the picker's empty state) runs "QMP: Add Connection…" and
+   * selects the new profile's kernel; cancelling puts back the kernel the notebook had.
+   */
+  static readonly addConnectionId = 'qmp-notebook.addConnection';
   private readonly controllers = new Map<string, vscode.NotebookController>();
+  private readonly addKernel: vscode.NotebookController;
+  /** The add-connection flow running for a notebook (by URI): one at a time, shared by selection and run. */
+  private readonly adding = new Map<string, Promise<string | undefined>>();
   private readonly selected = new Map<string, string>();
   private readonly runners = new WeakMap<vscode.NotebookDocument, NotebookRunner>();
   private readonly disposables: vscode.Disposable[] = [];
@@ -102,6 +111,7 @@ export class QmpControllers implements vscode.Disposable {
   constructor(private readonly sessions: SessionManager, private readonly log: vscode.LogOutputChannel,
     private readonly extensionId = 'qmp-notebook.qmp-notebook') {
     this.disposables.push(this.profileEmitter, this.runEmitter);
+    this.addKernel = this.createAddConnectionKernel();
     this.syncControllers();
     this.disposables.push(
       sessions.onDidChangeProfiles(() => this.syncControllers()),
@@ -184,10 +194,76 @@ export class QmpControllers implements vscode.Disposable {
     await vscode.workspace.applyEdit(edit);
   }
 
+  /** The profile a notebook should run on when nobody picked one: the one it names, else the sandbox. */
+  private wantedProfile(notebook: vscode.NotebookDocument): string | undefined {
+    return this.profileOf(notebook) ?? this.sessions.sandboxProfileName();
+  }
+
+  private createAddConnectionKernel(): vscode.NotebookController {
+    const kernel = vscode.notebooks.createNotebookController(QmpControllers.addConnectionId, notebookType,
+      'Add QMP Connection…', (cells, notebook) => this.runOnNewConnection(cells, notebook));
+    kernel.description = 'a QEMU socket, a TCP address or a sandbox';
+    kernel.detail = 'Saves a profile in qmp.connections and selects its kernel';
+    kernel.supportedLanguages = cellLanguages;
+    kernel.onDidChangeSelectedNotebooks(({ notebook, selected }) => {
+      if (selected) void this.addFromKernelPicker(notebook);
+    }, undefined, this.disposables);
+    this.disposables.push(kernel);
+    return kernel;
+  }
+
+  /**
+   * Runs "QMP: Add Connection…" for a notebook whose kernel is "Add QMP Connection…" (one flow per notebook).
+   * The flow selects the new profile's kernel; when it was cancelled or refused, the kernel the notebook ran on
+   * before (or would run on) is selected again, so the notebook is never left on a kernel that cannot run.
+   */
+  private addFromKernelPicker(notebook: vscode.NotebookDocument): Promise<string | undefined> {
+    const key = notebook.uri.toString();
+    const running = this.adding.get(key);
+    if (running) return running;
+    const flow = (async (): Promise<string | undefined> => {
+      let added: string | undefined;
+      try {
+        added = await vscode.commands.executeCommand<string | undefined>('qmp.addConnection');
+      } catch (err) {
+        this.log.error(`Add Connection from the kernel picker failed: ${errorText(err)}`);
+      }
+      const target = added ?? this.wantedProfile(notebook);
+      const controller = target === undefined ? undefined : this.controllers.get(target);
+      const editor = vscode.window.activeNotebookEditor;
+      if (controller && editor?.notebook === notebook && this.selected.get(key) !== target) {
+        await vscode.commands.executeCommand('notebook.selectKernel', { id: controller.id, extension: this.extensionId })
+          .then(undefined, (err: unknown) => this.log.warn(`could not select the kernel of "${target}": ${errorText(err)}`));
+      }
+      return added;
+    })().finally(() => this.adding.delete(key));
+    this.adding.set(key, flow);
+    return flow;
+  }
+
+  /**
+   * Cells run while "Add QMP Connection…" is the kernel (VS Code offers it alone when no profile exists): ask
+   * for a connection, then run them on it. Cancelled: nothing runs, and the log says why.
+   */
+  private async runOnNewConnection(cells: vscode.NotebookCell[], notebook: vscode.NotebookDocument): Promise<void> {
+    const added = await this.addFromKernelPicker(notebook);
+    const controller = added === undefined ? undefined : this.controllers.get(added);
+    if (added === undefined || !controller) {
+      this.log.info('cells were not run: no connection was added');
+      return;
+    }
+    // The new kernel is selected by the flow; executions can only be created once VS Code has bound it.
+    const deadline = Date.now() + 5_000;
+    while (this.selected.get(notebook.uri.toString()) !== added && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await this.execute(added, controller, cells, notebook);
+  }
+
   /** Prefers the controller of the profile a notebook names (the sandbox for a notebook that names none). */
   private applyAffinity(notebook: vscode.NotebookDocument): void {
     if (notebook.notebookType !== notebookType) return;
-    const wanted = this.profileOf(notebook) ?? this.sessions.sandboxProfileName();
+    const wanted = this.wantedProfile(notebook);
     for (const [name, controller] of this.controllers) {
       controller.updateNotebookAffinity(notebook,
         name === wanted ? vscode.NotebookControllerAffinity.Preferred : vscode.NotebookControllerAffinity.Default);
@@ -197,12 +273,13 @@ export class QmpControllers implements vscode.Disposable {
   /**
    * Selects the kernel of the profile a notebook names when its editor becomes active and none is selected.
    * VS Code's kernel picker ignores affinity: with two or more profiles it shows "Select Kernel" and asks on the
-   * first run, although the file says which profile it runs on. With one profile VS Code picks it by itself.
+   * first run, although the file says which profile it runs on. The "Add QMP Connection…" kernel counts: with
+   * one profile there are two kernels, so VS Code would no longer pick the profile by itself.
    */
   private preselect(editor: vscode.NotebookEditor | undefined): void {
-    if (editor === undefined || editor.notebook.notebookType !== notebookType || this.controllers.size < 2) return;
+    if (editor === undefined || editor.notebook.notebookType !== notebookType) return;
     if (this.selected.has(editor.notebook.uri.toString())) return;
-    const wanted = this.profileOf(editor.notebook) ?? this.sessions.sandboxProfileName();
+    const wanted = this.wantedProfile(editor.notebook);
     // A notebook naming a profile that is not configured leaves the choice to the user.
     if (wanted === undefined || !this.controllers.has(wanted)) return;
     // The command acts on the active notebook editor, and skips a notebook that has a kernel already (one the

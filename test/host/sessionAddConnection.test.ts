@@ -5,7 +5,8 @@ import * as vscode from 'vscode';
 import { checkAddress, checkProfileName } from '../../src/session/addConnection';
 import { parseProfiles } from '../../src/session/profiles';
 import { startQemu, type TestQemu } from '../support/qemu';
-import { api, disconnectAll, runCells, waitFor } from './hostHelpers';
+import { QmpControllers } from '../../src/notebook/controller';
+import { api, disconnectAll, extensionId, runCells, waitFor } from './hostHelpers';
 
 suite('session: add connection', () => {
   const qemus: TestQemu[] = [];
@@ -59,6 +60,32 @@ suite('session: add connection', () => {
     const outcomes = await runCells(qmp, nb, [0]);
     assert.equal(outcomes.get(0), 'succeeded');
     assert.equal(qmp.sessions.session('added')?.state, 'connected');
+  });
+
+  test('the kernel picker offers "Add QMP Connection…"; cancelling it puts the notebook\'s kernel back', async () => {
+    const qmp = await api();
+    const nb = await vscode.workspace.openNotebookDocument('qmp-notebook',
+      new vscode.NotebookData([new vscode.NotebookCellData(vscode.NotebookCellKind.Code, '{ "execute": "query-status" }', 'qmp')]));
+    await vscode.window.showNotebookDocument(nb);
+    const before = qmp.sessions.profiles.map((p) => p.name);
+    // Two kernels (the sandbox and "Add QMP Connection…"): the sandbox is still selected without asking.
+    await waitFor(qmp.controllers.onDidChangeNotebookProfile, () => (qmp.controllers.profileOf(nb) === 'sandbox' ? true : undefined),
+      'the sandbox kernel to be selected by itself');
+
+    // Picking the entry opens the Add Connection flow (its first quick pick); the sandbox is no longer selected.
+    await vscode.commands.executeCommand('notebook.selectKernel', { id: QmpControllers.addConnectionId, extension: extensionId });
+    await waitFor(qmp.controllers.onDidChangeNotebookProfile, () => (qmp.controllers.profileOf(nb) === undefined ? true : undefined),
+      'the sandbox kernel to be deselected', 10_000);
+    // Dismiss the flow's quick pick (it may take a moment to show): the notebook is back on the sandbox kernel.
+    const deadline = Date.now() + 20_000;
+    while (qmp.controllers.profileOf(nb) !== 'sandbox' && Date.now() < deadline) {
+      await vscode.commands.executeCommand('workbench.action.closeQuickOpen');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    assert.equal(qmp.controllers.profileOf(nb), 'sandbox', 'the kernel the notebook had is selected again');
+    assert.deepEqual(qmp.sessions.profiles.map((p) => p.name), before, 'nothing was added');
+    const outcomes = await runCells(qmp, nb, [0]);
+    assert.equal(outcomes.get(0), 'succeeded', 'the notebook still runs on the sandbox');
   });
 
   test('a TCP profile goes to the user settings when asked; bad input is refused and nothing is written', async () => {
