@@ -3,7 +3,7 @@
 // its metadata under `qmp`.
 import { applyEdits, modify } from 'jsonc-parser';
 import * as vscode from 'vscode';
-import type { CommandReplyLike, EventRecord } from '../session/ports';
+import type { CommandReply, QmpEventRecord } from '../qmp';
 import { eventTime } from '../session/sessionManager';
 
 /** What an output was, as kept in its metadata. */
@@ -63,7 +63,7 @@ function errorItem(name: string, message: string): vscode.NotebookCellOutputItem
  * naming the command. `keepId`: the author wrote the command's id, so the saved reply keeps it. `command`:
  * the command's label (default: the text sent).
  */
-export function replyOutput(reply: CommandReplyLike, keepId = true, command?: string): vscode.NotebookCellOutput {
+export function replyOutput(reply: CommandReply, keepId = true, command?: string): vscode.NotebookCellOutput {
   const wire = keepId ? reply.raw : withoutId(reply.raw);
   if (reply.ok) {
     const value = reply.value;
@@ -84,7 +84,7 @@ export function replyOutput(reply: CommandReplyLike, keepId = true, command?: st
  * An event that arrived while the cell ran, with QEMU's timestamp (`timed` false: a saved event whose timestamp
  * was masked as volatile, which has no time to show).
  */
-export function eventOutput(e: EventRecord, profile?: string, timed = true): vscode.NotebookCellOutput {
+export function eventOutput(e: QmpEventRecord, profile?: string, timed = true): vscode.NotebookCellOutput {
   const data = e.data === undefined ? '' : ` ${JSON.stringify(e.data)}`;
   const where = profile ? ` [${profile}]` : '';
   const when = timed ? ` ${eventTime(e)}` : '';
@@ -124,7 +124,7 @@ export function outputFromWire(direction: '<-' | '->', json: string): vscode.Not
   }
   if (isRecord(msg) && typeof msg['event'] === 'string') {
     const ts = isRecord(msg['timestamp']) ? msg['timestamp'] : {};
-    const record: EventRecord = {
+    const record: QmpEventRecord = {
       seq: 0,
       event: msg['event'],
       ...(isRecord(msg['data']) ? { data: msg['data'] } : {}),

@@ -5,7 +5,7 @@
 import * as vscode from 'vscode';
 import type { EndpointKind } from '../endpoints/kinds';
 import { parseAddress } from '../qmp/transport';
-import type { QmpAddress } from './ports';
+import type { QmpAddress } from '../qmp';
 
 /** The profile that exists without any configuration. */
 export const defaultSandboxName = 'sandbox';

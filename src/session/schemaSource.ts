@@ -3,12 +3,13 @@
 // src/language/vscodeAdapter.ts's registerLanguageFeatures() takes.
 import * as vscode from 'vscode';
 import { ENDPOINTS } from '../endpoints/kinds';
-import type { QemuVersion, SchemaLike } from './ports';
+import type { QemuVersion } from './ports';
+import type { Schema } from '../qmp';
 import type { LiveValues } from '../qmp/liveValues';
 import type { Session, SessionManager } from './sessionManager';
 
 export interface SchemaSnapshot {
-  schema: SchemaLike;
+  schema: Schema;
   cached: boolean;
   version: QemuVersion | undefined;
 }

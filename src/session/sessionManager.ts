@@ -7,8 +7,8 @@
 // language features listen to the events.
 import * as vscode from 'vscode';
 import { LiveValues } from '../qmp/liveValues';
-import { formatVersion, type ClientLike, type EventRecord, type QemuVersion, type QmpAddress, type QmpPorts,
-  type SandboxLike, type SchemaLike } from './ports';
+import { formatVersion, type QemuVersion, type QmpPorts, type SessionClient, type SessionProcess } from './ports';
+import type { QmpAddress, QmpEventRecord, Schema } from '../qmp';
 import { ENDPOINTS, kindFromCommands, type EndpointKind } from '../endpoints/kinds';
 import { guestAgentSchemaInfos, libvirtChannelOpener, parseGuestInfo } from '../endpoints/index';
 import { defaultSandboxName, isLaunchedProfile, profileAddress, profileEndpoint, readProfiles, sameProfile, type Profile } from './profiles';
@@ -18,7 +18,7 @@ import { requireTrust } from './trust';
 export type SessionState = 'disconnected' | 'connecting' | 'connected' | 'reconnecting' | 'error';
 
 export interface SessionSchema {
-  schema: SchemaLike;
+  schema: Schema;
   version: QemuVersion | undefined;
   /** True when the schema came from the disk cache rather than from the connected QEMU. */
   cached: boolean;
@@ -27,7 +27,7 @@ export interface SessionSchema {
 /** A session event as the rest of the extension sees it. */
 export interface SessionEvent {
   session: Session;
-  event: EventRecord;
+  event: QmpEventRecord;
 }
 
 /** The longest protocol line written to the log as is; the schema reply alone is 200 KiB. */
@@ -40,7 +40,7 @@ function setting<T>(key: string, fallback: T): T {
 }
 
 /** The server timestamp of an event, as ISO 8601 with microseconds. */
-export function eventTime(e: EventRecord): string {
+export function eventTime(e: QmpEventRecord): string {
   const iso = new Date(e.timestamp.seconds * 1000).toISOString();
   return `${iso.slice(0, 19)}.${String(e.timestamp.microseconds).padStart(6, '0')}Z`;
 }
@@ -52,8 +52,8 @@ export class Session {
   state: SessionState = 'disconnected';
   /** Why the last connection failed or ended, for the status bar and for failing cells. */
   lastError: string | undefined;
-  client: ClientLike | undefined;
-  sandbox: SandboxLike | undefined;
+  client: SessionClient | undefined;
+  sandbox: SessionProcess | undefined;
   address: QmpAddress | undefined;
   schema: SessionSchema | undefined;
   /** Increases with every established connection, so that a listener can tell a reconnect happened. */
@@ -105,7 +105,7 @@ export class Session {
   }
 
   /** The connected client, or undefined while there is none. */
-  get liveClient(): ClientLike | undefined {
+  get liveClient(): SessionClient | undefined {
     return this.state === 'connected' ? this.client : undefined;
   }
 
@@ -354,7 +354,7 @@ export class SessionManager implements vscode.Disposable {
    * Fetches `query-qmp-schema`, gives it to the client and publishes it. A failure is logged and leaves the
    * session usable without schema checks.
    */
-  private async fetchSchema(s: Session, client: ClientLike): Promise<void> {
+  private async fetchSchema(s: Session, client: SessionClient): Promise<void> {
     try {
       // The guest agent has no schema: its command list (guest-info) stands in for one.
       const reply = s.profile.kind === 'guest-agent'
@@ -376,7 +376,7 @@ export class SessionManager implements vscode.Disposable {
   }
 
   /** The live values of a new connection: its queries go out as ordinary in-band commands on `client`. */
-  private liveValues(s: Session, client: ClientLike): LiveValues {
+  private liveValues(s: Session, client: SessionClient): LiveValues {
     return new LiveValues({
       execute: (command, args, timeoutMs) => client.execute(command, args, { timeoutMs }),
       // A query would wait behind an unanswered in-band command in QEMU: then the cache answers.
@@ -392,7 +392,7 @@ export class SessionManager implements vscode.Disposable {
   }
 
   /** Lists the device types of the connected QEMU once; a failure leaves completion without them. */
-  private async fetchDeviceTypes(s: Session, client: ClientLike): Promise<void> {
+  private async fetchDeviceTypes(s: Session, client: SessionClient): Promise<void> {
     const snap = await s.live?.get('device-type');
     if (s.client !== client || snap === undefined) return;
     if (snap.reason !== undefined) this.log.warn(`[${s.name}] could not list the device types: ${snap.reason}`);
@@ -441,7 +441,7 @@ export class SessionManager implements vscode.Disposable {
     this.wedgedEmitter.fire(s);
   }
 
-  private forwardEvent(s: Session, event: EventRecord): void {
+  private forwardEvent(s: Session, event: QmpEventRecord): void {
     s.live?.noteEvent(event.event);
     const data = event.data === undefined ? '' : ` ${JSON.stringify(event.data)}`;
     this.events.appendLine(`${eventTime(event)} [${s.name}] ${event.event}${data}`);
@@ -449,7 +449,7 @@ export class SessionManager implements vscode.Disposable {
   }
 
   /** The monitor went away without being asked to. */
-  private onLost(s: Session, client: ClientLike, err?: Error): void {
+  private onLost(s: Session, client: SessionClient, err?: Error): void {
     if (s.client !== client || s.closing) return;
     const reason = err ? errorText(err) : 'the monitor closed the connection';
     this.dropClient(s);
@@ -526,7 +526,7 @@ export class SessionManager implements vscode.Disposable {
   }
 
   /** Starts the process behind a sandbox or storage-daemon profile (trusted workspaces only). */
-  private async launch(s: Session, profile: Extract<Profile, { kind: 'sandbox' | 'storage-daemon' }>): Promise<SandboxLike> {
+  private async launch(s: Session, profile: Extract<Profile, { kind: 'sandbox' | 'storage-daemon' }>): Promise<SessionProcess> {
     const daemon = profile.kind === 'storage-daemon';
     requireTrust(daemon ? 'Starting a qemu-storage-daemon' : 'Starting a sandbox QEMU');
     const binary = setting<string>(daemon ? 'storageDaemon.path' : 'sandbox.qemuPath', '').trim();
