@@ -108,6 +108,11 @@ export function snippetToText(snippet: string): string {
 }
 
 /** The editor needs a single-line range that contains the cursor; a wider replacement is cut to the cursor's line. */
+function sameRange(a: Range, b: Range): boolean {
+  return a.start.line === b.start.line && a.start.character === b.start.character
+    && a.end.line === b.end.line && a.end.character === b.end.character;
+}
+
 export function fitRange(r: Range, position: LinePosition): Range {
   const contains = (r.start.line < position.line || (r.start.line === position.line && r.start.character <= position.character))
     && (r.end.line > position.line || (r.end.line === position.line && r.end.character >= position.character));
@@ -128,6 +133,8 @@ export function startServer(connection: Connection, options: ServerOptions = {})
   let session: LspSession | undefined;
   let docs: DocsProvider | undefined = options.docs;
   let snippets = false;
+  /** The client takes `itemDefaults.editRange` in completion lists (LSP 3.17). */
+  let defaultEditRange = false;
   let pullDiagnostics = false;
   let refreshDiagnostics = false;
   let refreshLenses = false;
@@ -284,6 +291,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
   connection.onInitialize((params) => {
     const caps = params.capabilities;
     snippets = caps.textDocument?.completion?.completionItem?.snippetSupport === true;
+    defaultEditRange = caps.textDocument?.completion?.completionList?.itemDefaults?.includes('editRange') === true;
     pullDiagnostics = caps.textDocument?.diagnostic !== undefined;
     refreshDiagnostics = caps.workspace?.diagnostics?.refreshSupport === true;
     refreshLenses = caps.workspace?.codeLens?.refreshSupport === true;
@@ -373,12 +381,18 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     const result = languageService(region.language)?.complete(region.text, offset, context()) ?? { items: [] };
     lastCompletion = { items: result.items };
     const inline = result.items.length <= INLINE_DOC_ITEMS;
+    // Items mostly share one range (the word being completed): a client that takes list defaults gets it once.
+    const ranges = result.items.map((item) => fitRange(toDocRange(region, item.range.start, item.range.end), params.position));
+    const first = ranges[0];
+    const shared = defaultEditRange && first !== undefined && ranges.every((r) => sameRange(r, first)) ? first : undefined;
     const items = result.items.map((item, index): LspCompletionItem => {
       const out: LspCompletionItem = { label: item.label, kind: KINDS[item.kind] };
       const snippet = item.isSnippet === true && snippets;
       const newText = item.isSnippet === true && !snippets ? snippetToText(item.insertText) : item.insertText;
-      out.textEdit = { range: fitRange(toDocRange(region, item.range.start, item.range.end), params.position), newText };
-      out.insertTextFormat = snippet ? InsertTextFormat.Snippet : InsertTextFormat.PlainText;
+      if (shared !== undefined) out.textEditText = newText;
+      else out.textEdit = { range: ranges[index] as Range, newText };
+      // Plain text is the protocol's default format: only snippets say theirs.
+      if (snippet) out.insertTextFormat = InsertTextFormat.Snippet;
       if (item.detail !== undefined) out.detail = item.detail;
       if (item.sortText !== undefined) out.sortText = item.sortText;
       if (item.filterText !== undefined) out.filterText = item.filterText;
@@ -389,6 +403,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       }
       return out;
     });
+    if (shared !== undefined) return { isIncomplete: false, itemDefaults: { editRange: shared }, items };
     return { isIncomplete: false, items };
   });
 

@@ -85,7 +85,7 @@ class PairClient {
 interface Pos { line: number; character: number }
 interface LspRange { start: Pos; end: Pos }
 interface LspDiag { range: LspRange; message: string; code?: string; severity: number }
-interface LspItem { label: string; textEdit: { range: LspRange; newText: string }; detail?: string; sortText?: string; filterText?: string; documentation?: { value: string }; data?: unknown; insertTextFormat?: number }
+interface LspItem { label: string; textEdit?: { range: LspRange; newText: string }; textEditText?: string; detail?: string; sortText?: string; filterText?: string; documentation?: { value: string }; data?: unknown; insertTextFormat?: number }
 
 /** Cells of both languages, valid and broken, put into one notebook. */
 const CELLS: { language: 'qmp' | 'qmp-shell'; text: string }[] = [
@@ -119,6 +119,8 @@ describe('language server and in-process providers give identical results', () =
   const { text, firstLines } = buildNotebook();
   const uri = 'file:///parity/notebook.qmp';
   let client: PairClient;
+  /** A client that takes completion list defaults (LSP 3.17 `itemDefaults.editRange`), as VS Code does. */
+  let defaultsClient: PairClient;
   let ctx: LanguageContext;
 
   before(async () => {
@@ -131,10 +133,19 @@ describe('language server and in-process providers give identical results', () =
     });
     client.notify('initialized', {});
     client.notify('textDocument/didOpen', { textDocument: { uri, languageId: 'markdown', version: 1, text } });
+    defaultsClient = new PairClient(docs);
+    await defaultsClient.request('initialize', {
+      processId: null, rootUri: null, initializationOptions: { schemaFile },
+      capabilities: { textDocument: { completion: { completionItem: { snippetSupport: true }, completionList: { itemDefaults: ['editRange'] } } } },
+    });
+    defaultsClient.notify('initialized', {});
+    defaultsClient.notify('textDocument/didOpen', { textDocument: { uri, languageId: 'markdown', version: 1, text } });
   });
   after(async () => {
-    await client.request('shutdown', null);
-    client.close();
+    for (const c of [client, defaultsClient]) {
+      await c.request('shutdown', null);
+      c.close();
+    }
   });
 
   const expectCompletion = async (cellIndex: number, offset: number): Promise<void> => {
@@ -142,17 +153,26 @@ describe('language server and in-process providers give identical results', () =
     const first = firstLines[cellIndex] as number;
     const position = docPos(cell.text, first, offset);
     const expected = languageService(cell.language)?.complete(cell.text, offset, ctx).items ?? [];
-    const got = await client.request<{ items: LspItem[] } | null>('textDocument/completion', { textDocument: { uri }, position });
+    type List = { items: LspItem[]; itemDefaults?: { editRange?: LspRange } } | null;
+    const got = await client.request<List>('textDocument/completion', { textDocument: { uri }, position });
+    const withDefaults = await defaultsClient.request<List>('textDocument/completion', { textDocument: { uri }, position });
     const items = got?.items ?? [];
     assert.equal(items.length, expected.length, `cell ${cellIndex} offset ${offset}: item count`);
+    assert.equal(got?.itemDefaults, undefined, 'no list defaults for a client that did not ask for them');
+    assert.equal(withDefaults?.items.length ?? 0, expected.length, `cell ${cellIndex} offset ${offset}: item count with list defaults`);
     for (let i = 0; i < expected.length; i++) {
       const e = expected[i] as (typeof expected)[number];
       const g = items[i] as LspItem;
       assert.equal(g.label, e.label);
-      assert.equal(g.textEdit.newText, e.insertText);
-      assert.equal(g.insertTextFormat, e.isSnippet === true ? 2 : 1);
+      assert.equal(g.textEdit?.newText, e.insertText);
+      assert.equal(g.insertTextFormat ?? 1, e.isSnippet === true ? 2 : 1);
       const range = fitRange({ start: docPos(cell.text, first, e.range.start), end: docPos(cell.text, first, e.range.end) }, position);
-      assert.deepEqual(g.textEdit.range, range, `${e.label} range`);
+      assert.deepEqual(g.textEdit?.range, range, `${e.label} range`);
+      // The same edit, whether the range comes with the item or as the list's default.
+      const d = withDefaults?.items[i] as LspItem;
+      const edit = d.textEdit ?? { range: withDefaults?.itemDefaults?.editRange, newText: d.textEditText ?? d.label };
+      assert.deepEqual(edit, { range, newText: e.insertText }, `${e.label} edit with list defaults`);
+      assert.equal(d.insertTextFormat, g.insertTextFormat);
       assert.equal(g.detail, e.detail);
       assert.equal(g.sortText, e.sortText);
       assert.equal(g.filterText, e.filterText);
@@ -206,7 +226,9 @@ describe('language server and in-process providers give identical results', () =
         // Insert the text into the server's copy and into ours.
         const position = docPos(cell.text, firstLines[c] as number, offset);
         version++;
-        client.notify('textDocument/didChange', { textDocument: { uri, version }, contentChanges: [{ range: { start: position, end: position }, text: insert }] });
+        for (const k of [client, defaultsClient]) {
+          k.notify('textDocument/didChange', { textDocument: { uri, version }, contentChanges: [{ range: { start: position, end: position }, text: insert }] });
+        }
         const original = cell.text;
         cell.text = original.slice(0, offset) + insert + original.slice(offset);
         try {
@@ -214,7 +236,9 @@ describe('language server and in-process providers give identical results', () =
         } finally {
           version++;
           const end = docPos(cell.text, firstLines[c] as number, offset + insert.length);
-          client.notify('textDocument/didChange', { textDocument: { uri, version }, contentChanges: [{ range: { start: position, end }, text: '' }] });
+          for (const k of [client, defaultsClient]) {
+            k.notify('textDocument/didChange', { textDocument: { uri, version }, contentChanges: [{ range: { start: position, end }, text: '' }] });
+          }
           cell.text = original;
         }
       }), { numRuns: 60 });
