@@ -8,6 +8,9 @@
 //   screenshot-completion.png  the suggest widget listing QEMU's commands inside "execute"
 //   screenshot-hover.png       the hover of a command: arguments, return type, schema version
 //   screenshot-diagnostic.png  an unknown command underlined, its message and quick fix in the hover
+//   screenshot-kernels.png     the kernel picker: the profiles and "Add QMP Connection…", which the step then
+//                              goes through (a sandbox named sandbox-2, saved for the workspace) and checks that
+//                              the notebook's kernel is the new one
 // These are pictures, not tests: each step waits for what it shows, and a step that fails still leaves the
 // others. The exit status is 1 when any picture is missing.
 import { spawn } from 'node:child_process';
@@ -21,7 +24,7 @@ import {
 
 const chromiumFlags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const allShots = ['notebook', 'completion', 'hover', 'diagnostic'];
+const allShots = ['notebook', 'completion', 'hover', 'diagnostic', 'kernels'];
 
 function parseArgs(argv) {
   const opts = { out: path.join(root, 'media'), only: [], keepOpen: false };
@@ -203,6 +206,41 @@ async function diagnosticShot(page) {
   await shot(page, opts.out, 'diagnostic');
 }
 
+/** Picks a row of the open quick input by its text. */
+async function pickRow(page, text) {
+  const row = page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: text }).first();
+  await row.waitFor({ timeout: 30_000 });
+  await row.click();
+}
+
+async function kernelsShot(page) {
+  await palette(page, 'Notebook: Select Notebook Kernel');
+  const entry = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Add QMP Connection…' }).first();
+  // VS Code may first offer "Select Another Kernel…" when a kernel is selected already.
+  const another = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Select Another Kernel' }).first();
+  await Promise.race([entry.waitFor({ timeout: 30_000 }), another.waitFor({ timeout: 30_000 })]);
+  if (await another.isVisible()) {
+    // Then the kernel sources, one per extension: ours lists its kernels.
+    await another.click();
+    const source = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'QMP Notebook' }).first();
+    await Promise.race([entry.waitFor({ timeout: 30_000 }), source.waitFor({ timeout: 30_000 })]);
+    if (!(await entry.isVisible())) await source.click();
+  }
+  await entry.waitFor({ timeout: 30_000 });
+  await page.waitForTimeout(500);
+  await shot(page, opts.out, 'kernels');
+  // Go through the flow as a user would: a second sandbox, saved for the workspace.
+  await entry.click();
+  await pickRow(page, 'Sandbox');
+  const input = page.locator('.quick-input-widget input');
+  await page.locator('.quick-input-widget', { hasText: 'Add QMP Connection (3/3)' }).waitFor({ timeout: 30_000 });
+  await input.press('Enter');
+  await pickRow(page, 'Workspace settings');
+  // The notebook's kernel is now the new profile (the kernel status in the notebook toolbar names it).
+  await page.locator('.notebook-toolbar-container', { hasText: 'QMP: sandbox-2' }).first().waitFor({ timeout: 30_000 });
+  console.log('the kernel picker added "sandbox-2" and selected it');
+}
+
 const opts = parseArgs(process.argv.slice(2));
 mkdirSync(opts.out, { recursive: true });
 let demo;
@@ -223,7 +261,7 @@ try {
   await page.goto(demo.url);
   await openTour(page);
   await palette(page, 'View: Close Primary Side Bar');
-  const steps = { notebook: notebookShot, completion: completionShot, hover: hoverShot, diagnostic: diagnosticShot };
+  const steps = { notebook: notebookShot, completion: completionShot, hover: hoverShot, diagnostic: diagnosticShot, kernels: kernelsShot };
   // The tour runs first in every case: it starts the sandbox, whose live schema the language pictures use.
   try {
     await runTour(page);
