@@ -48,6 +48,83 @@ export function virshQuote(text: string): string {
 /** Errors of virsh that mean the domain (or libvirt) is gone: the session ends. */
 const GONE = /failed to get domain|domain is not running|no longer running|Domain not found|not connected to the hypervisor|End of file while reading data|Unable to read from monitor|monitor must not be used/i;
 
+/**
+ * What a failure of virsh means for a session that wants its domain back (docs/connections.md, "When the
+ * domain goes away"): a retry cannot fix a domain that does not exist, one that is not running, or a
+ * refused login; it can fix libvirtd restarting, a network that flapped, a monitor that closed while QEMU
+ * was being restarted, and anything not recognised.
+ */
+export type LibvirtFailure = 'domain-not-found' | 'domain-not-running' | 'auth' | 'transient';
+
+/** The table, checked in order; the first match wins. Each pattern is a fixed alternation (linear). */
+const FAILURE_TABLE: readonly [LibvirtFailure, RegExp][] = [
+  // `failed to get domain 'X'` (by name), `Domain not found: no domain with matching name/uuid` (libvirt 9).
+  ['domain-not-found', /failed to get domain|Domain not found|no domain with matching/i],
+  // A defined domain that is shut off or crashed: `Requested operation is not valid: domain is not running`.
+  ['domain-not-running', /domain is not running|no longer running/i],
+  // polkit, SASL, ssh keys, the socket's permissions.
+  ['auth', /authentication (?:failed|unavailable)|access denied|Permission denied|not authorized|Host key verification failed/i],
+];
+
+/** Classifies virsh's error text (or a domain state such as `shut off`). Unknown text is transient. */
+export function classifyVirshError(text: string): LibvirtFailure {
+  const head = text.length > 4096 ? text.slice(0, 4096) : text;
+  for (const [kind, re] of FAILURE_TABLE) if (re.test(head)) return kind;
+  return 'transient';
+}
+
+/** The states of `virsh domstate` in which the domain has a QMP monitor. */
+const RUNNING_STATES = new Set(['running', 'idle', 'paused', 'in shutdown', 'pmsuspended']);
+
+/** Codes of the failures a retry cannot fix (LibvirtDomainConnectError, LibvirtDomainGoneError). */
+export type LibvirtPermanentCode = 'LIBVIRT_DOMAIN_NOT_FOUND' | 'LIBVIRT_DOMAIN_NOT_RUNNING' | 'LIBVIRT_AUTH';
+
+function permanentCode(kind: LibvirtFailure): LibvirtPermanentCode | undefined {
+  switch (kind) {
+    case 'domain-not-found': return 'LIBVIRT_DOMAIN_NOT_FOUND';
+    case 'domain-not-running': return 'LIBVIRT_DOMAIN_NOT_RUNNING';
+    case 'auth': return 'LIBVIRT_AUTH';
+    case 'transient': return undefined;
+  }
+}
+
+/** The user's sentence for a failure a retry cannot fix. */
+export function describeLibvirtFailure(kind: Exclude<LibvirtFailure, 'transient'>, target: LibvirtTarget, detail: string): string {
+  const where = target.uri ? target.uri : "virsh's default URI";
+  switch (kind) {
+    case 'domain-not-found': return `libvirt domain ${target.domain} not found on ${where} (${detail})`;
+    case 'domain-not-running': return `libvirt domain ${target.domain} is not running (${detail})`;
+    case 'auth': return `libvirt at ${where} refused the connection for domain ${target.domain} (${detail})`;
+  }
+}
+
+/** Connecting failed in a way a retry cannot fix: no such domain, not running, or a refused login. */
+export class LibvirtDomainConnectError extends ConnectError {
+  constructor(readonly code: LibvirtPermanentCode, message: string) {
+    super(message, { phase: 'connect' });
+  }
+}
+
+/** The session ended in a way a retry cannot fix (the domain was destroyed, undefined or shut off). */
+export class LibvirtDomainGoneError extends DisconnectedError {
+  constructor(readonly code: LibvirtPermanentCode, message: string) {
+    super(message);
+  }
+}
+
+/**
+ * The permanent failure an error (or its causes, at most 8 deep) carries, or undefined when a retry might
+ * help. Decided by instanceof and the code, never by a class name.
+ */
+export function libvirtPermanentFailure(err: unknown): { code: LibvirtPermanentCode; message: string } | undefined {
+  let e: unknown = err;
+  for (let i = 0; i < 8 && e instanceof Error; i++) {
+    if (e instanceof LibvirtDomainConnectError || e instanceof LibvirtDomainGoneError) return { code: e.code, message: e.message };
+    e = e.cause;
+  }
+  return undefined;
+}
+
 export function virshArgs(target: LibvirtTarget, rest: string[]): string[] {
   return [...(target.uri !== undefined && target.uri !== '' ? ['-c', target.uri] : []), ...rest];
 }
@@ -146,13 +223,22 @@ export class VirshChannel implements QmpChannel {
     const channel = new VirshChannel(target, shell, options.maxMessageBytes ?? 64 * 1024 * 1024);
     try {
       const state = await channel.plain(`domstate ${virshQuote(target.domain)}`, options.timeoutMs, options.signal);
-      if (state.error) throw new ConnectError(`${channel.description}: ${state.error}`);
+      if (state.error) {
+        const kind = classifyVirshError(state.error);
+        const code = permanentCode(kind);
+        if (code !== undefined && kind !== 'transient') throw new LibvirtDomainConnectError(code, describeLibvirtFailure(kind, target, state.error));
+        throw new ConnectError(`${channel.description}: ${state.error}`);
+      }
       const s = state.text.trim();
-      if (s !== 'running' && s !== 'paused' && s !== 'in shutdown' && s !== 'pmsuspended') {
-        throw new ConnectError(`${channel.description} is not running (${s || 'unknown state'})`);
+      if (!RUNNING_STATES.has(s)) {
+        throw new LibvirtDomainConnectError('LIBVIRT_DOMAIN_NOT_RUNNING', describeLibvirtFailure('domain-not-running', target, s || 'unknown state'));
       }
     } catch (err) {
       await channel.close();
+      // virsh that could not log in exits at once: the exit's text says why.
+      if (!(err instanceof LibvirtDomainConnectError) && err instanceof Error && classifyVirshError(err.message) === 'auth') {
+        throw new LibvirtDomainConnectError('LIBVIRT_AUTH', describeLibvirtFailure('auth', target, err.message));
+      }
       throw err;
     }
     return channel;
@@ -245,7 +331,11 @@ export class VirshChannel implements QmpChannel {
         } else {
           const why = error ?? 'virsh printed no reply';
           if (GONE.test(why)) {
-            this.fail(new DisconnectedError(`${this.description} went away: ${why}`));
+            const kind = classifyVirshError(why);
+            const code = permanentCode(kind);
+            this.fail(code !== undefined && kind !== 'transient'
+              ? new LibvirtDomainGoneError(code, describeLibvirtFailure(kind, this.target, why))
+              : new DisconnectedError(`${this.description} went away: ${why}`));
             return;
           }
           this.deliver(`{"error":{"class":"LibvirtError","desc":${JSON.stringify(why)}}${owed.idText !== undefined ? `,"id":${owed.idText}` : ''}}`);

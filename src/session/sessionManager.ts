@@ -10,7 +10,7 @@ import { LiveValues } from '../qmp/liveValues';
 import { formatVersion, type ClientLike, type EventRecord, type QemuVersion, type QmpAddress, type QmpPorts,
   type SandboxLike, type SchemaLike } from './ports';
 import { ENDPOINTS, kindFromCommands, type EndpointKind } from '../endpoints/kinds';
-import { guestAgentSchemaInfos, libvirtChannelOpener, parseGuestInfo } from '../endpoints/index';
+import { guestAgentSchemaInfos, libvirtChannelOpener, libvirtPermanentFailure, parseGuestInfo } from '../endpoints/index';
 import { defaultSandboxName, isLaunchedProfile, profileAddress, profileEndpoint, readProfiles, sameProfile, type Profile } from './profiles';
 import { SchemaCache } from './schemaCache';
 import { requireTrust } from './trust';
@@ -288,7 +288,7 @@ export class SessionManager implements vscode.Disposable {
       await s.pendingConnect;
     } catch (err) {
       if (s.state === 'connecting' && !s.closing) {
-        if (wasReconnecting) {
+        if (wasReconnecting && !libvirtPermanentFailure(err)) {
           this.setState(s, 'reconnecting', errorText(err));
           this.scheduleReconnect(s);
         } else {
@@ -470,6 +470,13 @@ export class SessionManager implements vscode.Disposable {
       })();
       return;
     }
+    // A libvirt domain that was destroyed, undefined or shut off does not come back by retrying: say so and
+    // stop (the status bar offers Retry). libvirtd restarting is retried as any lost monitor.
+    const permanent = libvirtPermanentFailure(err);
+    if (permanent) {
+      this.setState(s, 'error', `${permanent.message}. Not reconnecting; retry from the status bar.`);
+      return;
+    }
     if (!setting<boolean>('reconnect.enabled', true)) {
       this.setState(s, 'error', `QEMU went away: ${reason}.`);
       return;
@@ -503,6 +510,11 @@ export class SessionManager implements vscode.Disposable {
     } catch (err) {
       if (s.state !== 'reconnecting' || s.closing) return; // The user disconnected meanwhile.
       this.log.error(`[${s.name}] reconnection attempt ${attempt} failed: ${errorText(err)}`);
+      const permanent = libvirtPermanentFailure(err);
+      if (permanent) {
+        this.setState(s, 'error', `${permanent.message}. Not reconnecting; retry from the status bar.`);
+        return;
+      }
       s.lastError = previousError;
       this.scheduleReconnect(s);
     }
