@@ -4,7 +4,7 @@
 //   wait-event NAME key=value timeout=ms
 // Words are split on whitespace outside quotes and brackets; a key's dots walk into nested objects.
 
-import type { MemberDef, ObjectType, Schema, SchemaType } from '../qmp/schema';
+import { isDisabledCommand, type MemberDef, type ObjectType, type Schema, type SchemaType } from '../qmp/schema';
 import type { CompletionItem, CompletionResult } from './completion';
 import type { OffsetRange } from './jsonCursor';
 import { branches } from './schemaPath';
@@ -213,6 +213,7 @@ export function completeShell(text: string, offset: number, schema: Schema | und
       return { items };
     }
     for (const c of schema.commands()) {
+      if (isDisabledCommand(c)) continue;
       const members = c.argType?.members ?? [];
       items.push({
         label: c.name, kind: 'command', insertText: c.name === 'transaction' ? 'transaction(' : members.length > 0 ? `${c.name} ` : c.name,
