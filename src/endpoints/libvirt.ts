@@ -152,7 +152,14 @@ export function eventLineToQmp(line: string, domain: string): string | undefined
     `${data ? `,"data":${data}` : ''}}`;
 }
 
-interface Owed { idText: string | undefined; seq: number }
+/**
+ * A command the channel owes a reply for; `probe` is its own `virsh domstate`, written after a SHUTDOWN
+ * event to learn whether the domain is gone (it does not taint the domain and nothing is delivered for it).
+ */
+interface Owed { idText: string | undefined; seq: number; probe?: true }
+
+/** After a SHUTDOWN event, when the channel asks virsh whether the domain still runs (libvirt needs a moment). */
+export const LIBVIRT_PROBE_DELAYS_MS: readonly number[] = [500, 3000];
 
 /** The channel: a virsh shell for commands and a virsh event loop, both long-lived. */
 export class VirshChannel implements QmpChannel {
@@ -186,7 +193,11 @@ export class VirshChannel implements QmpChannel {
         const line = evBuf.slice(0, nl);
         evBuf = evBuf.slice(nl + 1);
         const text = eventLineToQmp(line, target.domain);
-        if (text && !this.endedErr && !this.closing) this.deliver(text);
+        if (text && !this.endedErr && !this.closing) {
+          this.deliver(text);
+          // QEMU shut down: the domain may be gone (destroyed, shut off) with no command to find out.
+          if (text.includes('"event":"SHUTDOWN"')) this.probeLater();
+        }
       }
     });
     this.eventsExited = new Promise((r) => { this.events.once('close', () => r()); });
@@ -262,6 +273,20 @@ export class VirshChannel implements QmpChannel {
     this.writeCommand(`qemu-monitor-command ${virshQuote(this.target.domain)} --cmd ${virshQuote(asciiJson(body))}`, seq);
   }
 
+  /** Asks `virsh domstate` after each of LIBVIRT_PROBE_DELAYS_MS; a domain that is gone ends the channel. */
+  private probeLater(): void {
+    for (const ms of LIBVIRT_PROBE_DELAYS_MS) {
+      const t = setTimeout(() => {
+        this.settleTimers.delete(t);
+        if (this.closing || this.endedErr) return;
+        const seq = ++this.seq;
+        this.owed.push({ idText: undefined, seq, probe: true });
+        this.writeCommand(`domstate ${virshQuote(this.target.domain)}`, seq);
+      }, ms);
+      this.settleTimers.add(t);
+    }
+  }
+
   async close(): Promise<void> {
     if (!this.closing) {
       this.closing = true;
@@ -325,6 +350,10 @@ export class VirshChannel implements QmpChannel {
         }
         const owed = this.owed.shift();
         if (!owed) return;
+        if (owed.probe) {
+          this.probed(lines.join('\n').trim(), error);
+          return;
+        }
         const reply = lines.find((l) => l.trimStart().startsWith('{'));
         if (reply !== undefined) {
           this.deliver(withId(reply.trim(), owed.idText));
@@ -350,6 +379,19 @@ export class VirshChannel implements QmpChannel {
         this.settleTimers.add(t);
         return;
       }
+    }
+  }
+
+  /** The answer of a domstate probe: a domain that is gone or not running ends the channel; others change nothing. */
+  private probed(state: string, error: string | undefined): void {
+    if (error !== undefined) {
+      const kind = classifyVirshError(error);
+      const code = permanentCode(kind);
+      if (code !== undefined && kind !== 'transient') this.fail(new LibvirtDomainGoneError(code, describeLibvirtFailure(kind, this.target, error)));
+      return;
+    }
+    if (state !== '' && !RUNNING_STATES.has(state)) {
+      this.fail(new LibvirtDomainGoneError('LIBVIRT_DOMAIN_NOT_RUNNING', describeLibvirtFailure('domain-not-running', this.target, state)));
     }
   }
 

@@ -9,6 +9,16 @@ import type { Session, SessionManager } from './sessionManager';
 
 const acceptedKey = 'qmp.libvirtTaintAccepted';
 
+/** How the questions below are asked: VS Code's modal warning. Replaceable only through the test API. */
+export interface EndpointPrompter {
+  warning(message: string, options: vscode.MessageOptions, ...items: string[]): Thenable<string | undefined>;
+}
+
+/** The one prompter; the host tests answer its modals through QmpTestApi.prompter (a real modal would block them). */
+export const endpointPrompter: EndpointPrompter = {
+  warning: (message, options, ...items) => vscode.window.showWarningMessage(message, options, ...items),
+};
+
 function domainKey(p: Extract<Profile, { kind: 'libvirt' }>): string {
   return `${p.uri ?? ''}#${p.domain}`;
 }
@@ -21,7 +31,7 @@ export async function confirmLibvirtTaint(state: vscode.Memento, profile: Extrac
   const accepted = state.get<string[]>(acceptedKey, []);
   if (accepted.includes(domainKey(profile))) return true;
   const go = 'Connect and Mark Tainted';
-  const choice = await vscode.window.showWarningMessage(
+  const choice = await endpointPrompter.warning(
     `Sending QMP commands to the libvirt domain "${profile.domain}" makes libvirt mark it as tainted (custom-monitor).`,
     {
       modal: true,
@@ -48,7 +58,7 @@ export async function confirmStateChanges(session: Session, commands: readonly C
   if (changing.length === 0) return true;
   const run = 'Run';
   const never = 'Run, and Stop Asking';
-  const choice = await vscode.window.showWarningMessage(
+  const choice = await endpointPrompter.warning(
     `Run ${changing.map((c) => `"${c}"`).join(', ')} on "${session.name}"?`,
     { modal: true, detail: `${changing.length === 1 ? 'This command changes' : 'These commands change'} the state of a VM ` +
       'that the extension did not start. Turn this question off with the setting qmp.confirmStateChanges.' },

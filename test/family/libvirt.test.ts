@@ -148,6 +148,26 @@ describe('libvirt passthrough (virsh)', () => {
     }
   });
 
+  test('an idle session notices its domain destroyed (SHUTDOWN, then a domstate probe) and ends as permanent', async () => {
+    const victim = `${domain}-idle`;
+    createTestDomain(victim);
+    const c = new LibvirtClient({ uri: libvirtUri, domain: victim });
+    try {
+      await c.connect();
+      await c.execute('query-status');
+      const lost = new Promise<Error | undefined>((resolve) => c.onDisconnect(resolve));
+      const started = Date.now();
+      destroyTestDomain(victim);
+      const why = await lost;
+      assert.ok(Date.now() - started < 30_000);
+      assert.equal(libvirtPermanentFailure(why)?.code, 'LIBVIRT_DOMAIN_NOT_FOUND', String(why));
+      assert.equal(c.state, 'idle');
+    } finally {
+      await c.disconnect();
+      destroyTestDomain(victim);
+    }
+  });
+
   test('a defined domain that is shut off under a live session: permanent, "is not running"', async () => {
     const victim = `${domain}-off`;
     defineTestDomain(victim);

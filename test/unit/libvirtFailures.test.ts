@@ -1,7 +1,7 @@
 // Which libvirt failures a retry cannot fix (no such domain, not running, a refused login) and which it can
 // (libvirtd restarting, a flapping network): the classification table with the texts virsh 9.0 really prints,
 // and the errors the channel raises for each, through a fake virsh (a script that plays virsh's shell).
-import { describe, test, before, after } from 'node:test';
+import { describe, test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -68,7 +68,16 @@ const FAKE = `#!/usr/bin/env node
 const fs = require('fs');
 const args = process.argv.slice(2);
 const mode = process.env.FAKE_VIRSH_MODE;
-if (args.includes('qemu-monitor-event')) { setInterval(() => {}, 1000); return; }
+if (args.includes('qemu-monitor-event')) {
+  let said = false;
+  setInterval(() => {
+    if (!said && fs.existsSync(process.env.FAKE_VIRSH_GONE) && process.env.FAKE_VIRSH_SHUTDOWN) {
+      said = true;
+      process.stdout.write("2026-11-30 03:43:09.253+0000: event SHUTDOWN for domain 'vm1': " + JSON.stringify({ guest: false, reason: 'host-signal' }) + '\\n');
+    }
+  }, 20);
+  return;
+}
 if (mode === 'auth') { process.stderr.write('error: failed to connect to the hypervisor\\nerror: authentication failed: access denied by policy\\n'); process.exit(1); }
 let buf = '';
 process.stdin.setEncoding('utf8');
@@ -92,6 +101,7 @@ process.stdin.on('end', () => process.exit(0));
 `;
 
 describe('the channel over a fake virsh', () => {
+  afterEach(() => { delete process.env['FAKE_VIRSH_SHUTDOWN']; });
   let dir = '';
   let virsh = '';
   before(() => {
@@ -161,6 +171,28 @@ describe('the channel over a fake virsh', () => {
       } finally {
         await c.disconnect();
       }
+    }
+  });
+
+  test('an idle session learns from a SHUTDOWN event that its domain is gone (a domstate probe), with no command sent', async () => {
+    const goneFile = path.join(dir, 'gone-idle');
+    setMode('running', goneFile);
+    process.env['FAKE_VIRSH_SHUTDOWN'] = '1';
+    const traces: string[] = [];
+    const c = new LibvirtClient(target(), { connectTimeoutMs: 20_000, trace: (d, t) => traces.push(`${d} ${t}`) });
+    await c.connect();
+    try {
+      const lost = new Promise<Error | undefined>((resolve) => c.onDisconnect(resolve));
+      const events: string[] = [];
+      c.onEvent((e) => events.push(e.event));
+      writeFileSync(goneFile, '');
+      const why = await lost;
+      assert.ok(why instanceof LibvirtDomainGoneError, String(why));
+      assert.equal(why.code, 'LIBVIRT_DOMAIN_NOT_FOUND');
+      assert.deepEqual(events, ['SHUTDOWN']);
+      assert.ok(!traces.some((t) => t.startsWith('->')), 'no QMP command was passed through');
+    } finally {
+      await c.disconnect();
     }
   });
 });
