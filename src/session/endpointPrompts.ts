@@ -3,6 +3,7 @@
 // "QMP: Connect to libvirt Domain…", which lists the domains of a URI and writes the profile.
 import * as vscode from 'vscode';
 import { listDomains, stateChangingCommands, type CommandToCheck } from '../endpoints/index';
+import { isDisabledCommand } from '../qmp/schema';
 export { commandsOf } from '../endpoints/index';
 import { isLaunchedProfile, readProfiles, type Profile } from './profiles';
 import type { Session, SessionManager } from './sessionManager';
@@ -54,7 +55,13 @@ export async function confirmLibvirtTaint(state: vscode.Memento, profile: Extrac
 export async function confirmStateChanges(session: Session, commands: readonly CommandToCheck[]): Promise<boolean> {
   if (isLaunchedProfile(session.profile)) return true;
   if (!(vscode.workspace.getConfiguration('qmp').get<boolean>('confirmStateChanges') ?? true)) return true;
-  const changing = stateChangingCommands(commands);
+  // A command this guest agent disabled is refused before sending anyway: asking about it would be noise.
+  const schema = session.schema?.schema;
+  const live = schema === undefined ? commands : commands.filter((c) => {
+    const def = schema.command(c.name);
+    return def === undefined || !isDisabledCommand(def);
+  });
+  const changing = stateChangingCommands(live);
   if (changing.length === 0) return true;
   const run = 'Run';
   const never = 'Run, and Stop Asking';

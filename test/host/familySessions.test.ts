@@ -99,6 +99,7 @@ suite('guest agent and libvirt sessions in the editor', () => {
       '{"execute": "guest-ping"}\n{"execute": "guest-get-time"}',
       '{"execute": "guest-get-fsinfo"}',
       '{"execute": "guest-sync-delimited", "arguments": {}}',
+      '{"execute": "guest-shutdown"}',
     ]);
     const sent = sentCommands();
     try {
@@ -124,6 +125,11 @@ suite('guest agent and libvirt sessions in the editor', () => {
       assert.match(said, /Nothing was sent/, said);
       assert.ok(sent.names.includes('guest-get-time') && !sent.names.includes('guest-get-fsinfo'), sent.names.join(' '));
       assert.deepEqual(asked, [], 'reading commands ask nothing');
+      // guest-shutdown changes state, but this agent disabled it: refused without a needless question.
+      assert.equal((await runCells(qmp, nb, [3])).get(3), 'failed');
+      assert.match(outputTexts(nb.cellAt(3)).texts.join('\n'), /guest-shutdown is disabled in this guest agent/);
+      assert.deepEqual(asked, [], 'no confirmation for a command that cannot run');
+      assert.ok(!sent.names.includes('guest-shutdown'));
 
       // qemu-ga-ref(7) documents guest-sync-delimited's argument `id` (the man page is read asynchronously, once).
       const args = nb.cellAt(2).document;
