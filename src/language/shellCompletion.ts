@@ -6,6 +6,7 @@
 
 import { isDisabledCommand, type MemberDef, type ObjectType, type Schema, type SchemaType } from '../qmp/schema';
 import type { CompletionItem, CompletionResult } from './completion';
+import { documentedArguments, type QmpDocs } from './manpage';
 import type { OffsetRange } from './jsonCursor';
 import { branches } from './schemaPath';
 
@@ -189,7 +190,7 @@ function rankOf(f: { deprecated: boolean; unstable: boolean }): string {
 }
 
 /** Completion at `offset` of a `qmp-shell` cell. */
-export function completeShell(text: string, offset: number, schema: Schema | undefined): CompletionResult {
+export function completeShell(text: string, offset: number, schema: Schema | undefined, docs?: QmpDocs): CompletionResult {
   const items: CompletionItem[] = [];
   if (schema === undefined) return { items };
   const line = lineAt(text, offset);
@@ -266,6 +267,19 @@ export function completeShell(text: string, offset: number, schema: Schema | und
         sortText: `${m.deprecated ? '2' : m.optional ? '1' : '0'}${String(n).padStart(4, '0')}`, retrigger: true,
         ...(m.deprecated ? { tags: ['deprecated' as const] } : {}),
       });
+    }
+    // An open command whose schema lists no members (a guest agent's): the arguments its manual documents.
+    const def = path.length === 0 && !scope.isEvent && scope.entity !== undefined ? schema.command(scope.entity) : undefined;
+    if (n === 0 && def?.open === true && docs !== undefined) {
+      for (const m of documentedArguments(docs, def.name)) {
+        n++;
+        if (present.has(m.name)) continue;
+        items.push({
+          label: m.name, kind: 'property', insertText: `${m.name}=`, range: keyRange, documentation: m.markdown,
+          detail: `${m.type ?? 'type not documented'} (${m.optional ? 'optional' : 'required'}; from the manual)`,
+          sortText: `${m.optional ? '1' : '0'}${String(n).padStart(4, '0')}`, retrigger: true,
+        });
+      }
     }
     if (path.length === 0) {
       for (const x of scope.extra) {

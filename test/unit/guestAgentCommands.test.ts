@@ -13,6 +13,7 @@ import { Schema, isDisabledCommand } from '../../src/qmp/schema';
 import type { ChannelSink, QmpChannel } from '../../src/qmp/channel';
 import { diagnose } from '../../src/language/diagnostics';
 import { complete } from '../../src/language/completion';
+import { completeShell } from '../../src/language/shellCompletion';
 import { hover } from '../../src/language/hover';
 import { shellDiagnose } from '../../src/language/shellDiagnostics';
 import { documentedArguments, parseQmpManPage } from '../../src/language/manpage';
@@ -187,6 +188,13 @@ describe('arguments from qemu-ga-ref(7)', () => {
     const exec = complete(t4, o4, schema, { docs }).items;
     assert.equal(exec.find((i) => i.label === 'arg')?.insertText, '"arg": [$1]');
     assert.equal(exec.find((i) => i.label === 'capture-output')?.insertText, '"capture-output": ${1|false,true|}');
+  });
+
+  test('qmp-shell cells complete the documented arguments too', () => {
+    const items = completeShell('guest-file-open path=/x ', 'guest-file-open path=/x '.length, schema, docs).items;
+    assert.deepEqual(items.filter((i) => i.kind === 'property').map((i) => [i.label, i.insertText, i.detail]),
+      [['mode', 'mode=', 'string (optional; from the manual)']]);
+    assert.deepEqual(completeShell('guest-file-open ', 16, schema).items.filter((i) => i.kind === 'property'), []);
   });
 
   test('hover on a documented member shows its text; an undocumented one shows nothing', () => {
