@@ -243,7 +243,9 @@ export function completeShell(text: string, offset: number, schema: Schema | und
     return { items };
   }
   const scope = scopeOf(schema, line);
-  if (scope.type === undefined && scope.extra.length === 0) return { items };
+  // An open command whose schema lists no members (a guest agent's) may still have arguments in its manual.
+  const documented = !scope.isEvent && scope.entity !== undefined && docs !== undefined && schema.command(scope.entity)?.open === true;
+  if (scope.type === undefined && scope.extra.length === 0 && !documented) return { items };
   const eq = typed.indexOf('=');
   const args = partialArgs(line.words.filter((w) => w !== word));
   if (eq < 0) {
@@ -269,9 +271,8 @@ export function completeShell(text: string, offset: number, schema: Schema | und
       });
     }
     // An open command whose schema lists no members (a guest agent's): the arguments its manual documents.
-    const def = path.length === 0 && !scope.isEvent && scope.entity !== undefined ? schema.command(scope.entity) : undefined;
-    if (n === 0 && def?.open === true && docs !== undefined) {
-      for (const m of documentedArguments(docs, def.name)) {
+    if (n === 0 && path.length === 0 && documented && scope.entity !== undefined && docs !== undefined) {
+      for (const m of documentedArguments(docs, scope.entity)) {
         n++;
         if (present.has(m.name)) continue;
         items.push({
