@@ -320,9 +320,6 @@ export class SessionManager implements vscode.Disposable {
         : s.address;
       if (!target) throw new Error(`Profile "${s.name}" has no address.`);
       if (profile.kind === 'libvirt' || profile.kind === 'guest-agent') requireTrust('Connecting');
-      if (profile.kind === 'libvirt' && this.confirmLibvirt && !(await this.confirmLibvirt(profile))) {
-        throw new Error(`Not connected: libvirt would mark the domain "${profile.domain}" as tainted (custom-monitor), and that was declined.`);
-      }
       const client = this.ports.createClient({
         enableOob: setting<boolean>('enableOob', true),
         trace: (dir, text) => this.trace(s, dir, text),
@@ -334,6 +331,12 @@ export class SessionManager implements vscode.Disposable {
       s.clientSubscriptions.push(client.onBacklogChange((b) => this.backlogChanged(s, b)));
       s.clientSubscriptions.push(client.onDisconnect((err) => this.onLost(s, client, err)));
       await client.connect(target, { signal: abort.signal });
+      // Asked once the domain is known to exist and run (connect only ran `virsh domstate`, which does not
+      // taint it) and before the schema fetch, the first passthrough.
+      if (profile.kind === 'libvirt' && this.confirmLibvirt && !(await this.confirmLibvirt(profile))) {
+        throw new Error(`Not connected: libvirt would mark the domain "${profile.domain}" as tainted (custom-monitor), and that was declined.`);
+      }
+      if (s.client !== client || abort.signal.aborted) throw new Error(s.lastError ?? 'The connection was cancelled.');
       s.generation++;
       s.reconnectAttempts = 0;
       await this.fetchSchema(s, client);

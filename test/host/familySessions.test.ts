@@ -49,6 +49,7 @@ suite('guest agent and libvirt sessions in the editor', () => {
     await vscode.workspace.getConfiguration('qmp').update('connections', [
       { name: 'ga', guestAgent: agent.socketPath },
       { name: 'lv', libvirt: { uri: libvirtUri, domain } },
+      { name: 'nodom', libvirt: { uri: libvirtUri, domain: `${domain}-none` } },
     ], vscode.ConfigurationTarget.Workspace);
     await waitFor(qmp.sessions.onDidChangeProfiles, () => (qmp.sessions.profile('ga') && qmp.sessions.profile('lv') ? true : undefined), 'the profiles');
   });
@@ -214,6 +215,11 @@ suite('guest agent and libvirt sessions in the editor', () => {
       // Retry (what the status bar item does) fails at once with the same reason, and stays in error.
       await assert.rejects(qmp.sessions.connect('lv'), /not found on qemu:\/\/\/system/);
       assert.equal(qmp.sessions.session('lv')?.state, 'error');
+      // A domain that does not exist: the error at once, and no taint question for it.
+      const before = asked.length;
+      await assert.rejects(qmp.sessions.connect('nodom'), new RegExp(`libvirt domain ${domain}-none not found on qemu:///system`));
+      assert.equal(qmp.sessions.session('nodom')?.state, 'error');
+      assert.equal(asked.length, before, JSON.stringify(asked.slice(before)));
     } finally {
       states.dispose();
     }
