@@ -209,7 +209,13 @@ function shellHover(text: string, offset: number, schema: Schema, docs: HoverDoc
       return def !== undefined ? { contents: eventMarkdown(schema, def, docs, footer), range: word.range } : undefined;
     }
     case 'key': {
-      if (word.member === undefined) return undefined;
+      if (word.member === undefined) {
+        // An open command whose schema lists no members (a guest agent's): the manual's entry, if any.
+        const def = word.entity !== undefined && word.path.length === 1 ? schema.command(word.entity) : undefined;
+        if (def?.open !== true || docs === undefined) return undefined;
+        const documented = documentedArguments(docs, def.name).find((m) => m.name === word.path[0]);
+        return documented !== undefined ? { contents: documentedMemberMarkdown(documented, def.name, footer), range: word.range } : undefined;
+      }
       const doc = word.path.length === 1 && word.entity !== undefined ? docs?.member(word.entity, word.member.name, word.args)?.markdown : undefined;
       return { contents: memberMarkdown(schema, word.member, word.path.length === 1 ? word.entity : undefined, doc, footer), range: word.range };
     }

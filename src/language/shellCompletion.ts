@@ -333,8 +333,14 @@ export function shellWordAt(text: string, offset: number, schema: Schema): Shell
   }
   if (line.words[0]?.text === 'wait-event' && index === 1) return { kind: 'event', name: word.text, range };
   const scope = scopeOf(schema, line);
-  if (scope.type === undefined) return undefined;
   const eq = word.text.indexOf('=');
+  if (scope.type === undefined) {
+    // An open command whose schema lists no members (a guest agent's): the key, for the manual's text.
+    const open = !scope.isEvent && scope.entity !== undefined && schema.command(scope.entity)?.open === true;
+    if (!open || (eq >= 0 && offset > word.start + eq)) return undefined;
+    const key = eq >= 0 ? word.text.slice(0, eq) : word.text;
+    return { kind: 'key', member: undefined, path: key.split('.'), entity: scope.entity, args: {}, range: { start: word.start, end: word.start + key.length } };
+  }
   const keyText = eq >= 0 ? word.text.slice(0, eq) : word.text;
   const path = keyText.split('.');
   const args = partialArgs(line.words);

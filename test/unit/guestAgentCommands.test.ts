@@ -204,6 +204,13 @@ describe('arguments from qemu-ga-ref(7)', () => {
     assert.match(h?.contents ?? '', /Type: string \(from the manual/);
     assert.match(h?.contents ?? '', /Full path to the file in the guest to open/);
     assert.equal(hover(text, text.indexOf('"bogus"') + 2, schema, docs), undefined);
+    // The same in a qmp-shell cell.
+    const shell = 'guest-file-open path=/x bogus=1';
+    const sh = hover(shell, shell.indexOf('path') + 1, schema, docs, { language: 'qmp-shell' });
+    assert.match(sh?.contents ?? '', /^\*\*path\*\* \(member of `guest-file-open`\): required/);
+    assert.equal(shell.slice(sh?.range.start, sh?.range.end), 'path');
+    assert.equal(hover(shell, shell.indexOf('bogus') + 1, schema, docs, { language: 'qmp-shell' }), undefined);
+    assert.equal(hover(shell, shell.indexOf('/x'), schema, docs, { language: 'qmp-shell' }), undefined);
   });
 
   test('a page whose "The members of" items form a cycle ends (bounded, iterative)', () => {
