@@ -18,7 +18,7 @@ import { registerCommands } from './session/commands';
 import type { QmpPorts } from './session/ports';
 import { SessionSchemaSource } from './session/schemaSource';
 import { SessionManager } from './session/sessionManager';
-import { confirmLibvirtTaint, registerConnectLibvirt } from './session/endpointPrompts';
+import { confirmLibvirtTaint, endpointPrompter, registerConnectLibvirt, type EndpointPrompter } from './session/endpointPrompts';
 import { SessionStatusBar } from './session/statusBar';
 
 /**
@@ -37,6 +37,8 @@ export interface QmpTestApi {
   loadMs: number;
   /** Of loadMs, how long the extension host took to give us the `vscode` API object (NaN unknown). */
   apiMs: number;
+  /** Asks the libvirt taint and state-change questions (modals); host tests answer them here. */
+  prompter: EndpointPrompter;
 }
 
 let sessionsToClose: SessionManager | undefined;
@@ -105,7 +107,7 @@ function compose(context: vscode.ExtensionContext): QmpTestApi {
   );
   context.subscriptions.push(registerLanguageFeatures(context, schemaSource));
   context.subscriptions.push(sessions);
-  return { sessions, controllers, statusBar, schemaSource, log, activationMs: 0, loadMs: Number.NaN, apiMs: Number.NaN };
+  return { sessions, controllers, statusBar, schemaSource, log, activationMs: 0, loadMs: Number.NaN, apiMs: Number.NaN, prompter: endpointPrompter };
 }
 
 export function activate(context: vscode.ExtensionContext): QmpTestApi {

@@ -13,12 +13,14 @@
 // every command it sent) before it closes.
 import { randomInt } from 'node:crypto';
 import {
-  CommandTimeoutError, ConnectError, GreetingTimeoutError, OobRefusedError, QmpClient, socketChannelOpener, type ChannelOpener,
+  CommandTimeoutError, ConnectError, DISABLED_FEATURE, GreetingTimeoutError, OobRefusedError, QmpClient, socketChannelOpener, type ChannelOpener,
   type ChannelSink, type CommandInput, type ConnectOptions, type CommandOptions, type CommandReply, type QmpAddress, type QmpChannel,
   type QmpClientOptions, type QmpDialect, type SchemaInfo,
 } from '../qmp/index';
 import { formatAddress } from '../qmp/transport';
 
+/** Commands after whose success the agent's enabled commands change (guest-fsfreeze-freeze, -freeze-list, -thaw). */
+const FREEZE_OR_THAW = /^guest-fsfreeze-(?:freeze|freeze-list|thaw)$/;
 /** Most stale messages skipped while resynchronising before the agent is called broken. */
 const maxStaleMessages = 10_000;
 /** How long close() waits for the replies still owed before it closes anyway. */
@@ -131,21 +133,42 @@ export function parseGuestInfo(reply: unknown): { version: string; commands: Gue
 }
 
 /**
- * A schema for the language features, made from `guest-info`: one command per enabled agent command. The
- * agent publishes no argument types, so every command is open (feature `json-cli`: any member accepted,
- * none required); hover and argument documentation come from qemu-ga-ref(7). Disabled commands are left
- * out, so a cell that uses one is flagged as unknown before it is sent.
+ * A schema for the language features, made from `guest-info`: one command per agent command. The agent
+ * publishes no argument types, so every command is open (feature `json-cli`: any member accepted, none
+ * required); hover and argument documentation come from qemu-ga-ref(7). Disabled commands carry
+ * DISABLED_FEATURE: a cell that uses one is flagged as disabled in this agent (not as unknown), completion
+ * leaves them out, and the client refuses them before sending.
  */
 export function guestAgentSchemaInfos(commands: readonly GuestAgentCommand[]): SchemaInfo[] {
   const infos: SchemaInfo[] = [
     { 'name': '0', 'meta-type': 'object', 'members': [] },
     { 'name': 'any', 'meta-type': 'builtin', 'json-type': 'value' },
   ];
+  const seen = new Set<string>();
   for (const c of commands) {
-    if (!c.enabled) continue;
-    infos.push({ 'name': c.name, 'meta-type': 'command', 'arg-type': '0', 'ret-type': 'any', 'features': ['json-cli'] });
+    if (seen.has(c.name)) continue;
+    seen.add(c.name);
+    infos.push({ 'name': c.name, 'meta-type': 'command', 'arg-type': '0', 'ret-type': 'any',
+      'features': c.enabled ? ['json-cli'] : ['json-cli', DISABLED_FEATURE] });
   }
   return infos;
+}
+
+/** Why a disabled command is refused, in the words the editor, `check` and `run` use. */
+export function guestAgentDisabledReason(name: string): string {
+  return `${name} is disabled in this guest agent: its guest-info lists it with enabled: false (blocked by the ` +
+    "agent's configuration, qemu-ga --block-rpcs/-b, or while the guest's filesystems are frozen)";
+}
+
+/**
+ * A guest-agent command refused before sending because the agent disabled it. A TypeError like the
+ * client's other refusals of input that cannot be sent (the run engine reports it as not sent).
+ */
+export class GuestAgentCommandDisabledError extends TypeError {
+  readonly code = 'GUEST_AGENT_COMMAND_DISABLED';
+  constructor(readonly command: string) {
+    super(guestAgentDisabledReason(command));
+  }
 }
 
 /** Why no command can run out of band on a guest agent. */
@@ -157,6 +180,11 @@ export const GUEST_AGENT_NO_OOB = 'the guest agent has no out-of-band execution'
  */
 export class GuestAgentClient extends QmpClient {
   private resyncing: Promise<void> | undefined;
+  /**
+   * The commands guest-info listed as disabled, read after every connect and on every guestInfo(); undefined
+   * while unknown (then nothing is refused: the agent's own error says it).
+   */
+  private disabled: ReadonlySet<string> | undefined;
 
   constructor(options: Omit<QmpClientOptions, 'dialect' | 'enableOob'> = {}) {
     super({ ...options, enableOob: false, dialect: guestAgentDialect() });
@@ -165,7 +193,17 @@ export class GuestAgentClient extends QmpClient {
   override send(input: CommandInput, options: CommandOptions = {}): Promise<CommandReply> {
     const oob = input['exec-oob'] ?? (input.control?.['run-oob'] ? input.execute : undefined);
     if (oob !== undefined) return Promise.reject(new OobRefusedError(oob, GUEST_AGENT_NO_OOB));
-    return super.send(input, options).catch((err: unknown) => {
+    const name = input.execute;
+    // The agent's own data says it would refuse: say why, and send nothing.
+    if (name !== undefined && this.disabled?.has(name)) return Promise.reject(new GuestAgentCommandDisabledError(name));
+    return super.send(input, options).then((reply) => {
+      // Freezing the guest's filesystems disables most commands until the thaw: the list is stale until read again.
+      if (name !== undefined && reply.ok && FREEZE_OR_THAW.test(name)) {
+        this.disabled = undefined;
+        void this.guestInfo().catch(() => undefined);
+      }
+      return reply;
+    }, (err: unknown) => {
       // One resynchronisation at a time: an agent that answers nothing must not collect a chain of them.
       if (err instanceof CommandTimeoutError && !this.resyncing) {
         this.resyncing = this.resync().catch(() => undefined).finally(() => { this.resyncing = undefined; });
@@ -174,9 +212,19 @@ export class GuestAgentClient extends QmpClient {
     });
   }
 
-  /** Connects to the agent's socket through a draining channel (or any opener given). */
-  override connect(target: QmpAddress | ChannelOpener, options: ConnectOptions = {}): Promise<void> {
-    return super.connect(typeof target === 'function' ? target : guestAgentChannelOpener(target), options);
+  /**
+   * Connects to the agent's socket through a draining channel (or any opener given), then reads guest-info
+   * once so that disabled commands are refused before sending (an agent that cannot answer it stays usable).
+   */
+  override async connect(target: QmpAddress | ChannelOpener, options: ConnectOptions = {}): Promise<void> {
+    this.disabled = undefined;
+    await super.connect(typeof target === 'function' ? target : guestAgentChannelOpener(target), options);
+    await this.guestInfo().catch(() => undefined);
+  }
+
+  /** The commands this agent disabled, as last read from guest-info (undefined: not known). */
+  get disabledCommands(): ReadonlySet<string> | undefined {
+    return this.disabled;
   }
 
   /** Sends `guest-sync-delimited` with a fresh random id and checks the agent echoes it. */
@@ -188,7 +236,9 @@ export class GuestAgentClient extends QmpClient {
 
   /** `guest-info`: the agent's version and its commands (enabled or not). */
   async guestInfo(timeoutMs = 10_000): Promise<{ version: string; commands: GuestAgentCommand[] }> {
-    return parseGuestInfo(await this.execute('guest-info', undefined, { timeoutMs }));
+    const info = parseGuestInfo(await this.execute('guest-info', undefined, { timeoutMs }));
+    this.disabled = new Set(info.commands.filter((c) => !c.enabled).map((c) => c.name));
+    return info;
   }
 }
 

@@ -48,6 +48,83 @@ export function virshQuote(text: string): string {
 /** Errors of virsh that mean the domain (or libvirt) is gone: the session ends. */
 const GONE = /failed to get domain|domain is not running|no longer running|Domain not found|not connected to the hypervisor|End of file while reading data|Unable to read from monitor|monitor must not be used/i;
 
+/**
+ * What a failure of virsh means for a session that wants its domain back (docs/connections.md, "When the
+ * domain goes away"): a retry cannot fix a domain that does not exist, one that is not running, or a
+ * refused login; it can fix libvirtd restarting, a network that flapped, a monitor that closed while QEMU
+ * was being restarted, and anything not recognised.
+ */
+export type LibvirtFailure = 'domain-not-found' | 'domain-not-running' | 'auth' | 'transient';
+
+/** The table, checked in order; the first match wins. Each pattern is a fixed alternation (linear). */
+const FAILURE_TABLE: readonly [LibvirtFailure, RegExp][] = [
+  // `failed to get domain 'X'` (by name), `Domain not found: no domain with matching name/uuid` (libvirt 9).
+  ['domain-not-found', /failed to get domain|Domain not found|no domain with matching/i],
+  // A defined domain that is shut off or crashed: `Requested operation is not valid: domain is not running`.
+  ['domain-not-running', /domain is not running|no longer running/i],
+  // polkit, SASL, ssh keys, the socket's permissions.
+  ['auth', /authentication (?:failed|unavailable)|access denied|Permission denied|not authorized|Host key verification failed/i],
+];
+
+/** Classifies virsh's error text (or a domain state such as `shut off`). Unknown text is transient. */
+export function classifyVirshError(text: string): LibvirtFailure {
+  const head = text.length > 4096 ? text.slice(0, 4096) : text;
+  for (const [kind, re] of FAILURE_TABLE) if (re.test(head)) return kind;
+  return 'transient';
+}
+
+/** The states of `virsh domstate` in which the domain has a QMP monitor. */
+const RUNNING_STATES = new Set(['running', 'idle', 'paused', 'in shutdown', 'pmsuspended']);
+
+/** Codes of the failures a retry cannot fix (LibvirtDomainConnectError, LibvirtDomainGoneError). */
+export type LibvirtPermanentCode = 'LIBVIRT_DOMAIN_NOT_FOUND' | 'LIBVIRT_DOMAIN_NOT_RUNNING' | 'LIBVIRT_AUTH';
+
+function permanentCode(kind: LibvirtFailure): LibvirtPermanentCode | undefined {
+  switch (kind) {
+    case 'domain-not-found': return 'LIBVIRT_DOMAIN_NOT_FOUND';
+    case 'domain-not-running': return 'LIBVIRT_DOMAIN_NOT_RUNNING';
+    case 'auth': return 'LIBVIRT_AUTH';
+    case 'transient': return undefined;
+  }
+}
+
+/** The user's sentence for a failure a retry cannot fix. */
+export function describeLibvirtFailure(kind: Exclude<LibvirtFailure, 'transient'>, target: LibvirtTarget, detail: string): string {
+  const where = target.uri ? target.uri : "virsh's default URI";
+  switch (kind) {
+    case 'domain-not-found': return `libvirt domain ${target.domain} not found on ${where} (${detail})`;
+    case 'domain-not-running': return `libvirt domain ${target.domain} is not running (${detail})`;
+    case 'auth': return `libvirt at ${where} refused the connection for domain ${target.domain} (${detail})`;
+  }
+}
+
+/** Connecting failed in a way a retry cannot fix: no such domain, not running, or a refused login. */
+export class LibvirtDomainConnectError extends ConnectError {
+  constructor(readonly code: LibvirtPermanentCode, message: string) {
+    super(message, { phase: 'connect' });
+  }
+}
+
+/** The session ended in a way a retry cannot fix (the domain was destroyed, undefined or shut off). */
+export class LibvirtDomainGoneError extends DisconnectedError {
+  constructor(readonly code: LibvirtPermanentCode, message: string) {
+    super(message);
+  }
+}
+
+/**
+ * The permanent failure an error (or its causes, at most 8 deep) carries, or undefined when a retry might
+ * help. Decided by instanceof and the code, never by a class name.
+ */
+export function libvirtPermanentFailure(err: unknown): { code: LibvirtPermanentCode; message: string } | undefined {
+  let e: unknown = err;
+  for (let i = 0; i < 8 && e instanceof Error; i++) {
+    if (e instanceof LibvirtDomainConnectError || e instanceof LibvirtDomainGoneError) return { code: e.code, message: e.message };
+    e = e.cause;
+  }
+  return undefined;
+}
+
 export function virshArgs(target: LibvirtTarget, rest: string[]): string[] {
   return [...(target.uri !== undefined && target.uri !== '' ? ['-c', target.uri] : []), ...rest];
 }
@@ -75,7 +152,14 @@ export function eventLineToQmp(line: string, domain: string): string | undefined
     `${data ? `,"data":${data}` : ''}}`;
 }
 
-interface Owed { idText: string | undefined; seq: number }
+/**
+ * A command the channel owes a reply for; `probe` is its own `virsh domstate`, written after a SHUTDOWN
+ * event to learn whether the domain is gone (it does not taint the domain and nothing is delivered for it).
+ */
+interface Owed { idText: string | undefined; seq: number; probe?: true }
+
+/** After a SHUTDOWN event, when the channel asks virsh whether the domain still runs (libvirt needs a moment). */
+export const LIBVIRT_PROBE_DELAYS_MS: readonly number[] = [500, 3000];
 
 /** The channel: a virsh shell for commands and a virsh event loop, both long-lived. */
 export class VirshChannel implements QmpChannel {
@@ -109,7 +193,11 @@ export class VirshChannel implements QmpChannel {
         const line = evBuf.slice(0, nl);
         evBuf = evBuf.slice(nl + 1);
         const text = eventLineToQmp(line, target.domain);
-        if (text && !this.endedErr && !this.closing) this.deliver(text);
+        if (text && !this.endedErr && !this.closing) {
+          this.deliver(text);
+          // QEMU shut down: the domain may be gone (destroyed, shut off) with no command to find out.
+          if (text.includes('"event":"SHUTDOWN"')) this.probeLater();
+        }
       }
     });
     this.eventsExited = new Promise((r) => { this.events.once('close', () => r()); });
@@ -146,13 +234,22 @@ export class VirshChannel implements QmpChannel {
     const channel = new VirshChannel(target, shell, options.maxMessageBytes ?? 64 * 1024 * 1024);
     try {
       const state = await channel.plain(`domstate ${virshQuote(target.domain)}`, options.timeoutMs, options.signal);
-      if (state.error) throw new ConnectError(`${channel.description}: ${state.error}`);
+      if (state.error) {
+        const kind = classifyVirshError(state.error);
+        const code = permanentCode(kind);
+        if (code !== undefined && kind !== 'transient') throw new LibvirtDomainConnectError(code, describeLibvirtFailure(kind, target, state.error));
+        throw new ConnectError(`${channel.description}: ${state.error}`);
+      }
       const s = state.text.trim();
-      if (s !== 'running' && s !== 'paused' && s !== 'in shutdown' && s !== 'pmsuspended') {
-        throw new ConnectError(`${channel.description} is not running (${s || 'unknown state'})`);
+      if (!RUNNING_STATES.has(s)) {
+        throw new LibvirtDomainConnectError('LIBVIRT_DOMAIN_NOT_RUNNING', describeLibvirtFailure('domain-not-running', target, s || 'unknown state'));
       }
     } catch (err) {
       await channel.close();
+      // virsh that could not log in exits at once: the exit's text says why.
+      if (!(err instanceof LibvirtDomainConnectError) && err instanceof Error && classifyVirshError(err.message) === 'auth') {
+        throw new LibvirtDomainConnectError('LIBVIRT_AUTH', describeLibvirtFailure('auth', target, err.message));
+      }
       throw err;
     }
     return channel;
@@ -174,6 +271,20 @@ export class VirshChannel implements QmpChannel {
     const seq = ++this.seq;
     this.owed.push({ idText, seq });
     this.writeCommand(`qemu-monitor-command ${virshQuote(this.target.domain)} --cmd ${virshQuote(asciiJson(body))}`, seq);
+  }
+
+  /** Asks `virsh domstate` after each of LIBVIRT_PROBE_DELAYS_MS; a domain that is gone ends the channel. */
+  private probeLater(): void {
+    for (const ms of LIBVIRT_PROBE_DELAYS_MS) {
+      const t = setTimeout(() => {
+        this.settleTimers.delete(t);
+        if (this.closing || this.endedErr) return;
+        const seq = ++this.seq;
+        this.owed.push({ idText: undefined, seq, probe: true });
+        this.writeCommand(`domstate ${virshQuote(this.target.domain)}`, seq);
+      }, ms);
+      this.settleTimers.add(t);
+    }
   }
 
   async close(): Promise<void> {
@@ -239,13 +350,21 @@ export class VirshChannel implements QmpChannel {
         }
         const owed = this.owed.shift();
         if (!owed) return;
+        if (owed.probe) {
+          this.probed(lines.join('\n').trim(), error);
+          return;
+        }
         const reply = lines.find((l) => l.trimStart().startsWith('{'));
         if (reply !== undefined) {
           this.deliver(withId(reply.trim(), owed.idText));
         } else {
           const why = error ?? 'virsh printed no reply';
           if (GONE.test(why)) {
-            this.fail(new DisconnectedError(`${this.description} went away: ${why}`));
+            const kind = classifyVirshError(why);
+            const code = permanentCode(kind);
+            this.fail(code !== undefined && kind !== 'transient'
+              ? new LibvirtDomainGoneError(code, describeLibvirtFailure(kind, this.target, why))
+              : new DisconnectedError(`${this.description} went away: ${why}`));
             return;
           }
           this.deliver(`{"error":{"class":"LibvirtError","desc":${JSON.stringify(why)}}${owed.idText !== undefined ? `,"id":${owed.idText}` : ''}}`);
@@ -260,6 +379,19 @@ export class VirshChannel implements QmpChannel {
         this.settleTimers.add(t);
         return;
       }
+    }
+  }
+
+  /** The answer of a domstate probe: a domain that is gone or not running ends the channel; others change nothing. */
+  private probed(state: string, error: string | undefined): void {
+    if (error !== undefined) {
+      const kind = classifyVirshError(error);
+      const code = permanentCode(kind);
+      if (code !== undefined && kind !== 'transient') this.fail(new LibvirtDomainGoneError(code, describeLibvirtFailure(kind, this.target, error)));
+      return;
+    }
+    if (state !== '' && !RUNNING_STATES.has(state)) {
+      this.fail(new LibvirtDomainGoneError('LIBVIRT_DOMAIN_NOT_RUNNING', describeLibvirtFailure('domain-not-running', this.target, state)));
     }
   }
 

@@ -6,9 +6,9 @@
 // at any depth (flat unions resolved by their tag's value, alternates by branch), values (enum values,
 // booleans, null, object and array shapes), and the event-wait clause (`wait-event` names, `data` members).
 
-import type { CommandDef, EventDef, MemberDef, Schema, SchemaType } from '../qmp/schema';
+import { isDisabledCommand, type CommandDef, type EventDef, type MemberDef, type Schema, type SchemaType } from '../qmp/schema';
 import { type CursorLocation, type JsonObject, type OffsetRange, locate, parseCellObjects, pathOf, toPlain } from './jsonCursor';
-import type { QmpDocs } from './manpage';
+import { documentedArguments, type QmpDocs } from './manpage';
 import { type ObjectRole, branches, membersAvailable, roleOf, typesAtPath } from './schemaPath';
 
 export type CompletionItemKind = 'command' | 'event' | 'property' | 'value' | 'enum' | 'keyword' | 'snippet';
@@ -113,6 +113,7 @@ function topItems(
   const shape = (snippet: string): string => (inside ? snippet.slice(1, -1) : snippet);
   if (schema !== undefined) {
     for (const c of schema.commands()) {
+      if (isDisabledCommand(c)) continue; // a guest agent's disabled command would only be refused
       const f = factsOf(schema, c);
       items.push({
         label: c.name, kind: 'snippet', detail: f.detail, documentation: ctx.docs !== undefined ? withSummary(f.doc, ctx.docs.command(c.name)?.summary) : f.doc,
@@ -263,6 +264,30 @@ function memberKeyItems(
       ...(m.deprecated ? { tags: ['deprecated' as const] } : {}),
     });
   }
+  // A command whose schema lists no members but accepts any (a guest agent's: guest-info publishes no types)
+  // is completed from the man page's Arguments, with the type only where the page states one.
+  if (members.length === 0 && entity !== undefined && role.role === 'command' && role.def?.open === true && ctx.docs !== undefined) {
+    for (const m of documentedArguments(ctx.docs, entity, tags)) {
+      index++;
+      if (present.has(m.name)) continue;
+      const value = valueSnippetForDocType(m.type);
+      const insertText = loc.colonFollows ? `"${m.name}"` : `"${m.name}": ${value}${loc.commaNeeded ? ',' : ''}`;
+      items.push({
+        label: m.name, kind: 'property', detail: `${m.type ?? 'type not documented'} (${m.optional ? 'optional' : 'required'}; from the manual)`,
+        documentation: m.markdown, insertText, isSnippet: !loc.colonFollows, range: loc.range, filterText: loc.quoted ? `"${m.name}"` : m.name,
+        sortText: `${m.optional ? '1' : '0'}${String(index).padStart(4, '0')}`,
+        retrigger: !loc.colonFollows && (value.startsWith('"') || value.includes('|')),
+      });
+    }
+  }
+}
+
+/** The value snippet for a type as the man page states it (`string`, `boolean`, `array of …`); `$1` otherwise. */
+function valueSnippetForDocType(type: string | undefined): string {
+  if (type === 'string') return '"$1"';
+  if (type === 'boolean') return '${1|false,true|}';
+  if (type !== undefined && /^array of /.test(type)) return '[$1]';
+  return '$1';
 }
 
 /** What follows `"key": ` when a key is inserted: an empty value of the right shape. */
@@ -303,7 +328,7 @@ function valueItems(
       const oobOnly = key === 'exec-oob';
       const quotedRange = text.charAt(loc.range.start) === '"';
       for (const c of schema.commands()) {
-        if (oobOnly && !c.allowOob) continue;
+        if ((oobOnly && !c.allowOob) || isDisabledCommand(c)) continue;
         const f = factsOf(schema, c);
         items.push({
           label: c.name, kind: 'command', detail: f.detail, documentation: ctx.docs !== undefined ? withSummary(f.doc, ctx.docs.command(c.name)?.summary) : f.doc,

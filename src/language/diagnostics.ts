@@ -14,7 +14,7 @@ import {
   capProblems, checkCommandShape, checkDuplicates, checkWaitShape, didYouMean, membersOf, parseJson, withSuggestion,
   MAX_PROBLEMS, type CompatAction, type CompatPolicy, type Problem,
 } from '../notebook/format/validate';
-import type { MemberDef, ObjectType, Schema, SchemaType } from '../qmp/schema';
+import { isDisabledCommand, type MemberDef, type ObjectType, type Schema, type SchemaType } from '../qmp/schema';
 
 export type DiagnosticSeverity = 'error' | 'warning' | 'info';
 
@@ -24,6 +24,8 @@ export type DiagnosticCode =
   | 'unexpected-key'
   | 'legacy-control'
   | 'unknown-command'
+  /** A command the endpoint lists but has disabled (a guest agent's `enabled: false` in guest-info). */
+  | 'command-disabled'
   | 'unknown-member'
   | 'missing-member'
   | 'wrong-type'
@@ -245,9 +247,15 @@ class SegmentChecker {
     const name = String(nameNode.value);
     const cmd = schema.command(name);
     if (!cmd) {
-      const suggestion = didYouMean(name, schema.commands().map((c) => c.name));
+      const suggestion = didYouMean(name, schema.commands().filter((c) => !isDisabledCommand(c)).map((c) => c.name));
       this.add(nameNode, 'error', 'unknown-command', withSuggestion(`The command ${name} has not been found`, suggestion),
         suggestion === undefined ? { command: name } : { suggestion, command: name });
+      return;
+    }
+    if (isDisabledCommand(cmd)) {
+      // The agent would answer "Command … has been disabled"; the client refuses it before sending.
+      this.add(nameNode, 'error', 'command-disabled', `The command ${name} is disabled in this guest agent (blocked by its ` +
+        "configuration, qemu-ga --block-rpcs/-b, or while the guest's filesystems are frozen)", { command: name });
       return;
     }
     if (cmd.deprecated) this.feature(nameNode, 'deprecated', `The command ${name} is deprecated`, { command: name });

@@ -2,9 +2,9 @@
 // the schema (types readable, never QEMU's masked numbers) and, when the man page is installed, its
 // documentation. A pure function of (text, offset, schema, docs).
 
-import type { CommandDef, EventDef, MemberDef, Schema, SchemaType } from '../qmp/schema';
+import { DISABLED_FEATURE, type CommandDef, type EventDef, type MemberDef, type Schema, type SchemaType } from '../qmp/schema';
 import { type OffsetRange, nodeAt, objectAt, parseCellObjects, pathOf, toPlain } from './jsonCursor';
-import type { QmpDocEntity, QmpDocs } from './manpage';
+import { documentedArguments, type QmpDocEntity, type QmpDocMember, type QmpDocs } from './manpage';
 import { branches, membersAvailable, roleOf, typesAtPath, versionText } from './schemaPath';
 import { type ShellWord, shellWordAt } from './shellCompletion';
 
@@ -67,8 +67,13 @@ export function hover(text: string, offset: number, schema: Schema | undefined, 
     const path = pathOf(obj);
     const types = typesAtPath(schema, root, role, path);
     const member = membersAvailable(schema, types, obj).find((m) => m.name === at.property.key);
-    if (member === undefined) return undefined;
     const tags = toPlain(obj) as Record<string, unknown>;
+    if (member === undefined) {
+      // An open command whose schema lists no members (a guest agent's): the man page's own entry, if any.
+      if (path.length !== 1 || role.role !== 'command' || role.def?.open !== true || entity === undefined || docs === undefined) return undefined;
+      const documented = documentedArguments(docs, entity, tags).find((m) => m.name === at.property.key);
+      return documented !== undefined ? { contents: documentedMemberMarkdown(documented, entity, footer), range: at.range } : undefined;
+    }
     const doc = path.length === 1 && entity !== undefined ? docs?.member(entity, member.name, tags)?.markdown : undefined;
     return { contents: memberMarkdown(schema, member, path.length === 1 ? entity : undefined, doc, footer), range: at.range };
   }
@@ -106,7 +111,10 @@ function flags(f: { deprecated: boolean; unstable: boolean; features: readonly s
   const out: string[] = [];
   if (f.deprecated) out.push('**Deprecated**: it still works but will be removed.');
   if (f.unstable) out.push('**Unstable**: experimental, may change without notice.');
-  const other = f.features.filter((x) => x !== 'deprecated' && x !== 'unstable');
+  if (f.features.includes(DISABLED_FEATURE)) {
+    out.push("**Disabled** in this guest agent (blocked by its configuration, or while the guest's filesystems are frozen): it is not sent.");
+  }
+  const other = f.features.filter((x) => x !== 'deprecated' && x !== 'unstable' && x !== DISABLED_FEATURE);
   if (other.length > 0) out.push(`Features: ${other.map((x) => `\`${x}\``).join(', ')}.`);
   return out.length > 0 ? out.join(' ') : undefined;
 }
@@ -165,6 +173,16 @@ export function memberMarkdown(schema: Schema, m: MemberDef, entity: string | un
   ]);
 }
 
+/** A member known only from the man page: its stated type (or that none is stated) and its text. */
+export function documentedMemberMarkdown(m: QmpDocMember, entity: string, footer: string): string {
+  return join([
+    `**${m.name}** (member of \`${entity}\`): ${m.optional ? 'optional' : 'required'}`,
+    `Type: ${m.type ?? 'not documented'} (from the manual; the schema does not list this member)`,
+    m.markdown,
+    footer,
+  ]);
+}
+
 function enumValueMarkdown(schema: Schema, types: readonly SchemaType[], value: string, footer: string): string | undefined {
   for (const t of branches(types)) {
     if (t.kind !== 'enum') continue;
@@ -191,7 +209,13 @@ function shellHover(text: string, offset: number, schema: Schema, docs: HoverDoc
       return def !== undefined ? { contents: eventMarkdown(schema, def, docs, footer), range: word.range } : undefined;
     }
     case 'key': {
-      if (word.member === undefined) return undefined;
+      if (word.member === undefined) {
+        // An open command whose schema lists no members (a guest agent's): the manual's entry, if any.
+        const def = word.entity !== undefined && word.path.length === 1 ? schema.command(word.entity) : undefined;
+        if (def?.open !== true || docs === undefined) return undefined;
+        const documented = documentedArguments(docs, def.name).find((m) => m.name === word.path[0]);
+        return documented !== undefined ? { contents: documentedMemberMarkdown(documented, def.name, footer), range: word.range } : undefined;
+      }
       const doc = word.path.length === 1 && word.entity !== undefined ? docs?.member(word.entity, word.member.name, word.args)?.markdown : undefined;
       return { contents: memberMarkdown(schema, word.member, word.path.length === 1 ? word.entity : undefined, doc, footer), range: word.range };
     }

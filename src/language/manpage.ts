@@ -428,6 +428,46 @@ class ManPageDocs implements QmpDocs {
   }
 }
 
+/** The most members documentedArguments returns, and the most entities it visits. */
+const MAX_DOC_ARGUMENTS = 500;
+const MAX_DOC_ENTITIES = 100;
+
+/**
+ * The documented arguments of a command: its own `Arguments` members, then those of the types its "The
+ * members of" items name (a base, or a variant whose tag `tags` does not contradict), breadth first, each
+ * name once, in page order. The type is what the page states (`string`, `array of string`, a type name), or
+ * absent; nothing is inferred. For a command whose schema lists no members (a guest agent's, whose guest-info
+ * publishes no argument types). Iterative and bounded (MAX_DOC_ENTITIES entities, MAX_DOC_ARGUMENTS members).
+ */
+export function documentedArguments(docs: QmpDocs, command: string, tags?: Readonly<Record<string, unknown>>): QmpDocMember[] {
+  const start = docs.command(command);
+  if (!start) return [];
+  const out: QmpDocMember[] = [];
+  const names = new Set<string>();
+  const seen = new Set<QmpDocEntity>();
+  const queue: QmpDocEntity[] = [start];
+  for (let head = 0; head < queue.length && seen.size < MAX_DOC_ENTITIES; head++) {
+    const e = queue[head] as QmpDocEntity;
+    if (seen.has(e)) continue;
+    seen.add(e);
+    const section = e === start ? 'Arguments' : 'Members';
+    for (const m of e.members) {
+      if (m.section !== section || names.has(m.name)) continue;
+      names.add(m.name);
+      out.push(m);
+      if (out.length >= MAX_DOC_ARGUMENTS) return out;
+    }
+    for (const inc of e.includes) {
+      if (inc.section !== section) continue;
+      const chosen = inc.when && tags ? tags[inc.when.tag] : undefined;
+      if (typeof chosen === 'string' && chosen !== inc.when?.value) continue;
+      const t = docs.type(inc.type);
+      if (t && !seen.has(t)) queue.push(t);
+    }
+  }
+  return out;
+}
+
 /** Parses the roff text of qemu-qmp-ref(7). Never throws; text it does not understand is skipped. */
 export function parseQmpManPage(roff: string): QmpDocs {
   const { entities, version } = parseRoff(roff);

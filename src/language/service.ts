@@ -99,7 +99,7 @@ const qmp: LanguageService = {
 const shell: LanguageService = {
   language: 'qmp-shell',
   diagnose: (text, ctx = {}) => shellDiagnose(text, ctx),
-  complete: (text, offset, ctx = {}) => completeShell(text, offset, ctx.schema),
+  complete: (text, offset, ctx = {}) => completeShell(text, offset, ctx.schema, ctx.docs),
   hover: (text, offset, ctx = {}) => anyHover(text, offset, ctx.schema, ctx.docs, { cached: ctx.cached === true, language: 'qmp-shell' }),
   codeActions: (text, start, end, ctx = {}, diagnostics) => shellCodeActions(text, start, end, ctx, diagnostics ?? shellDiagnose(text, ctx)),
   hints: (text, ctx = {}) => shellHints(text, ctx),

@@ -4,8 +4,9 @@
 //   wait-event NAME key=value timeout=ms
 // Words are split on whitespace outside quotes and brackets; a key's dots walk into nested objects.
 
-import type { MemberDef, ObjectType, Schema, SchemaType } from '../qmp/schema';
+import { isDisabledCommand, type MemberDef, type ObjectType, type Schema, type SchemaType } from '../qmp/schema';
 import type { CompletionItem, CompletionResult } from './completion';
+import { documentedArguments, type QmpDocs } from './manpage';
 import type { OffsetRange } from './jsonCursor';
 import { branches } from './schemaPath';
 
@@ -189,7 +190,7 @@ function rankOf(f: { deprecated: boolean; unstable: boolean }): string {
 }
 
 /** Completion at `offset` of a `qmp-shell` cell. */
-export function completeShell(text: string, offset: number, schema: Schema | undefined): CompletionResult {
+export function completeShell(text: string, offset: number, schema: Schema | undefined, docs?: QmpDocs): CompletionResult {
   const items: CompletionItem[] = [];
   if (schema === undefined) return { items };
   const line = lineAt(text, offset);
@@ -213,6 +214,7 @@ export function completeShell(text: string, offset: number, schema: Schema | und
       return { items };
     }
     for (const c of schema.commands()) {
+      if (isDisabledCommand(c)) continue;
       const members = c.argType?.members ?? [];
       items.push({
         label: c.name, kind: 'command', insertText: c.name === 'transaction' ? 'transaction(' : members.length > 0 ? `${c.name} ` : c.name,
@@ -241,7 +243,9 @@ export function completeShell(text: string, offset: number, schema: Schema | und
     return { items };
   }
   const scope = scopeOf(schema, line);
-  if (scope.type === undefined && scope.extra.length === 0) return { items };
+  // An open command whose schema lists no members (a guest agent's) may still have arguments in its manual.
+  const documented = !scope.isEvent && scope.entity !== undefined && docs !== undefined && schema.command(scope.entity)?.open === true;
+  if (scope.type === undefined && scope.extra.length === 0 && !documented) return { items };
   const eq = typed.indexOf('=');
   const args = partialArgs(line.words.filter((w) => w !== word));
   if (eq < 0) {
@@ -265,6 +269,18 @@ export function completeShell(text: string, offset: number, schema: Schema | und
         sortText: `${m.deprecated ? '2' : m.optional ? '1' : '0'}${String(n).padStart(4, '0')}`, retrigger: true,
         ...(m.deprecated ? { tags: ['deprecated' as const] } : {}),
       });
+    }
+    // An open command whose schema lists no members (a guest agent's): the arguments its manual documents.
+    if (n === 0 && path.length === 0 && documented && scope.entity !== undefined && docs !== undefined) {
+      for (const m of documentedArguments(docs, scope.entity)) {
+        n++;
+        if (present.has(m.name)) continue;
+        items.push({
+          label: m.name, kind: 'property', insertText: `${m.name}=`, range: keyRange, documentation: m.markdown,
+          detail: `${m.type ?? 'type not documented'} (${m.optional ? 'optional' : 'required'}; from the manual)`,
+          sortText: `${m.optional ? '1' : '0'}${String(n).padStart(4, '0')}`, retrigger: true,
+        });
+      }
     }
     if (path.length === 0) {
       for (const x of scope.extra) {
@@ -317,8 +333,14 @@ export function shellWordAt(text: string, offset: number, schema: Schema): Shell
   }
   if (line.words[0]?.text === 'wait-event' && index === 1) return { kind: 'event', name: word.text, range };
   const scope = scopeOf(schema, line);
-  if (scope.type === undefined) return undefined;
   const eq = word.text.indexOf('=');
+  if (scope.type === undefined) {
+    // An open command whose schema lists no members (a guest agent's): the key, for the manual's text.
+    const open = !scope.isEvent && scope.entity !== undefined && schema.command(scope.entity)?.open === true;
+    if (!open || (eq >= 0 && offset > word.start + eq)) return undefined;
+    const key = eq >= 0 ? word.text.slice(0, eq) : word.text;
+    return { kind: 'key', member: undefined, path: key.split('.'), entity: scope.entity, args: {}, range: { start: word.start, end: word.start + key.length } };
+  }
   const keyText = eq >= 0 ? word.text.slice(0, eq) : word.text;
   const path = keyText.split('.');
   const args = partialArgs(line.words);

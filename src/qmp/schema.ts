@@ -130,6 +130,18 @@ const HAND_MARSHALLED = new Set(['device_add', 'netdev_add', 'object-add']);
 /** Features that say a command takes free-form properties. */
 const OPEN_FEATURES = ['json-cli', 'json-cli-hotplug'];
 
+/**
+ * A feature no QAPI schema can carry (QAPI names have no ':'), put on the commands a guest agent lists in
+ * `guest-info` with `enabled: false` (blocked by its configuration, or while its filesystems are frozen):
+ * checks say "disabled" rather than "unknown", completion leaves them out, the guest-agent client refuses them.
+ */
+export const DISABLED_FEATURE = 'qmp-notebook:disabled';
+
+/** Whether a command is disabled where it would run (DISABLED_FEATURE). */
+export function isDisabledCommand(c: { readonly features: readonly string[] }): boolean {
+  return c.features.includes(DISABLED_FEATURE);
+}
+
 /** Masked type names are decimal numbers; describeType must never print one. */
 export function isMaskedTypeName(name: string): boolean {
   return /^\d+$/.test(name);

@@ -3,11 +3,22 @@
 // "QMP: Connect to libvirt Domain…", which lists the domains of a URI and writes the profile.
 import * as vscode from 'vscode';
 import { listDomains, stateChangingCommands, type CommandToCheck } from '../endpoints/index';
+import { isDisabledCommand } from '../qmp/schema';
 export { commandsOf } from '../endpoints/index';
 import { isLaunchedProfile, readProfiles, type Profile } from './profiles';
 import type { Session, SessionManager } from './sessionManager';
 
 const acceptedKey = 'qmp.libvirtTaintAccepted';
+
+/** How the questions below are asked: VS Code's modal warning. Replaceable only through the test API. */
+export interface EndpointPrompter {
+  warning(message: string, options: vscode.MessageOptions, ...items: string[]): Thenable<string | undefined>;
+}
+
+/** The one prompter; the host tests answer its modals through QmpTestApi.prompter (a real modal would block them). */
+export const endpointPrompter: EndpointPrompter = {
+  warning: (message, options, ...items) => vscode.window.showWarningMessage(message, options, ...items),
+};
 
 function domainKey(p: Extract<Profile, { kind: 'libvirt' }>): string {
   return `${p.uri ?? ''}#${p.domain}`;
@@ -21,7 +32,7 @@ export async function confirmLibvirtTaint(state: vscode.Memento, profile: Extrac
   const accepted = state.get<string[]>(acceptedKey, []);
   if (accepted.includes(domainKey(profile))) return true;
   const go = 'Connect and Mark Tainted';
-  const choice = await vscode.window.showWarningMessage(
+  const choice = await endpointPrompter.warning(
     `Sending QMP commands to the libvirt domain "${profile.domain}" makes libvirt mark it as tainted (custom-monitor).`,
     {
       modal: true,
@@ -44,11 +55,17 @@ export async function confirmLibvirtTaint(state: vscode.Memento, profile: Extrac
 export async function confirmStateChanges(session: Session, commands: readonly CommandToCheck[]): Promise<boolean> {
   if (isLaunchedProfile(session.profile)) return true;
   if (!(vscode.workspace.getConfiguration('qmp').get<boolean>('confirmStateChanges') ?? true)) return true;
-  const changing = stateChangingCommands(commands);
+  // A command this guest agent disabled is refused before sending anyway: asking about it would be noise.
+  const schema = session.schema?.schema;
+  const live = schema === undefined ? commands : commands.filter((c) => {
+    const def = schema.command(c.name);
+    return def === undefined || !isDisabledCommand(def);
+  });
+  const changing = stateChangingCommands(live);
   if (changing.length === 0) return true;
   const run = 'Run';
   const never = 'Run, and Stop Asking';
-  const choice = await vscode.window.showWarningMessage(
+  const choice = await endpointPrompter.warning(
     `Run ${changing.map((c) => `"${c}"`).join(', ')} on "${session.name}"?`,
     { modal: true, detail: `${changing.length === 1 ? 'This command changes' : 'These commands change'} the state of a VM ` +
       'that the extension did not start. Turn this question off with the setting qmp.confirmStateChanges.' },

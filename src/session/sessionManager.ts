@@ -10,7 +10,7 @@ import { LiveValues } from '../qmp/liveValues';
 import { formatVersion, type QemuVersion, type QmpPorts, type SessionClient, type SessionProcess } from './ports';
 import type { QmpAddress, QmpEventRecord, Schema } from '../qmp';
 import { ENDPOINTS, kindFromCommands, type EndpointKind } from '../endpoints/kinds';
-import { guestAgentSchemaInfos, libvirtChannelOpener, parseGuestInfo } from '../endpoints/index';
+import { guestAgentSchemaInfos, libvirtChannelOpener, libvirtPermanentFailure, parseGuestInfo } from '../endpoints/index';
 import { defaultSandboxName, isLaunchedProfile, profileAddress, profileEndpoint, readProfiles, sameProfile, type Profile } from './profiles';
 import { SchemaCache } from './schemaCache';
 import { requireTrust } from './trust';
@@ -288,7 +288,7 @@ export class SessionManager implements vscode.Disposable {
       await s.pendingConnect;
     } catch (err) {
       if (s.state === 'connecting' && !s.closing) {
-        if (wasReconnecting) {
+        if (wasReconnecting && !libvirtPermanentFailure(err)) {
           this.setState(s, 'reconnecting', errorText(err));
           this.scheduleReconnect(s);
         } else {
@@ -320,9 +320,6 @@ export class SessionManager implements vscode.Disposable {
         : s.address;
       if (!target) throw new Error(`Profile "${s.name}" has no address.`);
       if (profile.kind === 'libvirt' || profile.kind === 'guest-agent') requireTrust('Connecting');
-      if (profile.kind === 'libvirt' && this.confirmLibvirt && !(await this.confirmLibvirt(profile))) {
-        throw new Error(`Not connected: libvirt would mark the domain "${profile.domain}" as tainted (custom-monitor), and that was declined.`);
-      }
       const client = this.ports.createClient({
         enableOob: setting<boolean>('enableOob', true),
         trace: (dir, text) => this.trace(s, dir, text),
@@ -334,6 +331,12 @@ export class SessionManager implements vscode.Disposable {
       s.clientSubscriptions.push(client.onBacklogChange((b) => this.backlogChanged(s, b)));
       s.clientSubscriptions.push(client.onDisconnect((err) => this.onLost(s, client, err)));
       await client.connect(target, { signal: abort.signal });
+      // Asked once the domain is known to exist and run (connect only ran `virsh domstate`, which does not
+      // taint it) and before the schema fetch, the first passthrough.
+      if (profile.kind === 'libvirt' && this.confirmLibvirt && !(await this.confirmLibvirt(profile))) {
+        throw new Error(`Not connected: libvirt would mark the domain "${profile.domain}" as tainted (custom-monitor), and that was declined.`);
+      }
+      if (s.client !== client || abort.signal.aborted) throw new Error(s.lastError ?? 'The connection was cancelled.');
       s.generation++;
       s.reconnectAttempts = 0;
       await this.fetchSchema(s, client);
@@ -470,6 +473,13 @@ export class SessionManager implements vscode.Disposable {
       })();
       return;
     }
+    // A libvirt domain that was destroyed, undefined or shut off does not come back by retrying: say so and
+    // stop (the status bar offers Retry). libvirtd restarting is retried as any lost monitor.
+    const permanent = libvirtPermanentFailure(err);
+    if (permanent) {
+      this.setState(s, 'error', `${permanent.message}. Not reconnecting; retry from the status bar.`);
+      return;
+    }
     if (!setting<boolean>('reconnect.enabled', true)) {
       this.setState(s, 'error', `QEMU went away: ${reason}.`);
       return;
@@ -503,6 +513,11 @@ export class SessionManager implements vscode.Disposable {
     } catch (err) {
       if (s.state !== 'reconnecting' || s.closing) return; // The user disconnected meanwhile.
       this.log.error(`[${s.name}] reconnection attempt ${attempt} failed: ${errorText(err)}`);
+      const permanent = libvirtPermanentFailure(err);
+      if (permanent) {
+        this.setState(s, 'error', `${permanent.message}. Not reconnecting; retry from the status bar.`);
+        return;
+      }
       s.lastError = previousError;
       this.scheduleReconnect(s);
     }

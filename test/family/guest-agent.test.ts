@@ -8,9 +8,9 @@ import { mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CommandTimeoutError, ConnectError, OobRefusedError } from '../../src/qmp/errors';
-import { Schema } from '../../src/qmp/schema';
+import { Schema, isDisabledCommand } from '../../src/qmp/schema';
 import { diagnose } from '../../src/language/diagnostics';
-import { GuestAgentClient, guestAgentSchemaInfos } from '../../src/endpoints/guestAgent';
+import { GuestAgentClient, GuestAgentCommandDisabledError, guestAgentSchemaInfos } from '../../src/endpoints/guestAgent';
 import { runCli, startGuestAgent, type TestGuestAgent } from '../support/daemons';
 
 let agent: TestGuestAgent;
@@ -47,9 +47,14 @@ describe('qemu-ga on the host', () => {
     assert.equal(byName.get('guest-ping')?.enabled, true);
     assert.ok(agent.blocked.includes('guest-shutdown') && agent.blocked.includes('guest-exec'));
     assert.deepEqual(await client.execute("guest-ping"), {});
-    const reply = await client.send({ execute: 'guest-shutdown' });
-    assert.equal(reply.ok, false);
-    assert.ok(!reply.ok && reply.error.class === 'CommandNotFound' && /has been disabled/.test(reply.error.desc), reply.raw);
+    // The client read guest-info at connect: a blocked command is refused before it is sent, with the reason.
+    assert.deepEqual([...client.disabledCommands ?? []].sort(), [...agent.blocked].sort());
+    await assert.rejects(client.send({ execute: 'guest-shutdown' }), (err: unknown) => {
+      assert.ok(err instanceof GuestAgentCommandDisabledError, String(err));
+      assert.match(err.message, /guest-shutdown is disabled in this guest agent/);
+      return true;
+    });
+    assert.ok(!traces.some((t) => t.startsWith('->') && t.includes('guest-shutdown')), 'guest-shutdown was never sent');
     await client.resync();
   });
 
@@ -89,15 +94,17 @@ describe('qemu-ga on the host', () => {
     assert.equal(second.state, 'idle');
   });
 
-  test('its command list becomes a schema: enabled commands take any arguments, disabled ones are unknown', async () => {
+  test('its command list becomes a schema: enabled commands take any arguments, disabled ones say so', async () => {
     const client = await connect();
     const schema = Schema.fromIntrospection(guestAgentSchemaInfos((await client.guestInfo()).commands));
-    const names = schema.commands().map((c) => c.name);
+    const names = schema.commands().filter((c) => !isDisabledCommand(c)).map((c) => c.name);
     for (const n of ['guest-ping', 'guest-info', 'guest-sync-delimited']) assert.ok(names.includes(n), n);
     assert.ok(!names.includes('guest-shutdown'));
-    const errors = (text: string): string[] => diagnose(text, schema).filter((d) => d.severity === 'error').map((d) => d.message);
+    for (const n of agent.blocked) assert.ok(isDisabledCommand(schema.command(n) as NonNullable<ReturnType<Schema['command']>>), n);
+    const errors = (text: string): string[] => diagnose(text, schema).filter((d) => d.severity === 'error').map((d) => d.code);
     assert.deepEqual(errors('{"execute": "guest-sync-delimited", "arguments": {"id": 5}}'), []);
-    assert.equal(errors('{"execute": "guest-shutdown"}').length, 1);
+    assert.deepEqual(errors('{"execute": "guest-shutdown"}'), ['command-disabled']);
+    assert.deepEqual(errors('{"execute": "guest-no-such"}'), ['unknown-command']);
   });
 });
 
@@ -124,6 +131,10 @@ describe('resynchronisation over stale input (a fake agent)', () => {
             Buffer.from(`${syncs === 1 ? '{"return": 1}\n' : ''}{"return": ${m[1]}${m[2] ? `, "id": ${m[2]}` : ''}}\n`)]));
         } else if (buf.includes('guest-never')) {
           buf = ''; // never answered: the client times out and resynchronises
+        } else if (buf.includes('guest-info')) {
+          const id = /"id":("[^"]*")/.exec(buf)?.[1];
+          buf = '';
+          c.write(`{"return": {"version": "fake", "supported_commands": [{"name": "guest-ping", "enabled": true}]}, "id": ${id}}\n`);
         } else if (buf.includes('guest-ping')) {
           const id = /"id":("[^"]*")/.exec(buf)?.[1];
           buf = '';
@@ -150,7 +161,7 @@ describe('resynchronisation over stale input (a fake agent)', () => {
 });
 
 describe('qmp-notebook --guest-agent', () => {
-  test('runs guest-agent cells; a disabled command fails with the agent\'s reason', async () => {
+  test('runs guest-agent cells; a disabled command is refused before sending, with the reason', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'qmp-fam-'));
     try {
       const file = path.join(dir, 'ga.qmp');
@@ -158,12 +169,16 @@ describe('qmp-notebook --guest-agent', () => {
       const r = await runCli(['run', file, '--guest-agent', agent.socketPath, '--json']);
       assert.equal(r.code, 1, r.stdout + r.stderr);
       // --json prints one transcript record per line: the replies carry the command they answer.
-      const replies = r.stdout.trim().split('\n')
-        .map((l) => JSON.parse(l) as { type: string; command?: string; reply?: { return?: unknown; error?: { desc: string } } })
-        .filter((rec) => rec.type === 'reply');
-      assert.deepEqual(replies.map((l) => l.command), ['guest-ping', 'guest-get-time', 'guest-shutdown']);
+      const records = r.stdout.trim().split('\n')
+        .map((l) => JSON.parse(l) as { type: string; command?: string; kind?: string; message?: string; reply?: { return?: unknown } });
+      const replies = records.filter((rec) => rec.type === 'reply');
+      assert.deepEqual(replies.map((l) => l.command), ['guest-ping', 'guest-get-time']);
       assert.equal(typeof replies[1]?.reply?.return, 'number');
-      assert.match(replies[2]?.reply?.error?.desc ?? '', /disabled/);
+      const failure = records.find((rec) => rec.type === 'failure');
+      assert.equal(failure?.command, 'guest-shutdown');
+      assert.equal(failure?.kind, 'not-sent-because-invalid');
+      assert.match(failure?.message ?? '', /^guest-shutdown is disabled in this guest agent: .*blocked by the agent's configuration.*Nothing was sent\.$/);
+      assert.ok(!records.some((rec) => rec.type === 'written' && rec.command === 'guest-shutdown'), 'never written');
       await new Promise((r2) => setTimeout(r2, 300));
       assert.ok(agent.alive(), 'the CLI drained before closing');
     } finally {
@@ -171,14 +186,15 @@ describe('qmp-notebook --guest-agent', () => {
     }
   });
 
-  test('check --guest-agent flags a command the agent does not offer', async () => {
+  test('check --guest-agent flags a command the agent does not offer, and one it disabled', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'qmp-fam-'));
     try {
       const file = path.join(dir, 'ga.qmp');
-      writeFileSync(file, '```qmp\n{"execute": "guest-ping"}\n{"execute": "query-status"}\n```\n');
+      writeFileSync(file, '```qmp\n{"execute": "guest-ping"}\n{"execute": "query-status"}\n{"execute": "guest-shutdown"}\n```\n');
       const r = await runCli(['check', file, '--guest-agent', agent.socketPath]);
       assert.equal(r.code, 1, r.stdout + r.stderr);
       assert.match(r.stdout, /query-status/);
+      assert.match(r.stdout, /The command guest-shutdown is disabled in this guest agent/);
       assert.doesNotMatch(r.stdout, /guest-ping/);
     } finally {
       rmSync(dir, { recursive: true, force: true });

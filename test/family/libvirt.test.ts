@@ -7,8 +7,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ConnectError, DisconnectedError, OobRefusedError } from '../../src/qmp/errors';
-import { LibvirtClient, eventLineToQmp, listDomains, virshQuote } from '../../src/endpoints/libvirt';
-import { createTestDomain, destroyTestDomain, ensureLibvirtd, libvirtUri, runCli } from '../support/daemons';
+import {
+  LibvirtClient, LibvirtDomainConnectError, LibvirtDomainGoneError, eventLineToQmp, libvirtPermanentFailure, listDomains, virshQuote,
+} from '../../src/endpoints/libvirt';
+import {
+  createTestDomain, defineTestDomain, destroyTestDomain, ensureLibvirtd, libvirtUri, runCli, undefineTestDomain,
+} from '../support/daemons';
 
 const domain = `qmpfam-${process.pid}`;
 let dir = '';
@@ -88,8 +92,8 @@ describe('libvirt passthrough (virsh)', () => {
 
   test('a domain that does not exist, and a URI that cannot be reached: bounded, clear errors', async () => {
     await assert.rejects(new LibvirtClient({ uri: libvirtUri, domain: 'qmp-no-such-domain' }).connect(), (err: unknown) => {
-      assert.ok(err instanceof ConnectError);
-      assert.match(err.message, /failed to get domain 'qmp-no-such-domain'/);
+      assert.ok(err instanceof LibvirtDomainConnectError);
+      assert.match(err.message, /^libvirt domain qmp-no-such-domain not found on qemu:\/\/\/system \(failed to get domain 'qmp-no-such-domain'\)/);
       return true;
     });
     const started = Date.now();
@@ -97,6 +101,8 @@ describe('libvirt passthrough (virsh)', () => {
       (err: unknown) => {
         assert.ok(err instanceof ConnectError, String(err));
         assert.match(err.message, /qmp-no-such-host\.invalid/);
+        // An unreachable host may come back: not a failure that stops reconnection.
+        assert.equal(libvirtPermanentFailure(err), undefined);
         return true;
       });
     assert.ok(Date.now() - started < 60_000);
@@ -125,11 +131,65 @@ describe('libvirt passthrough (virsh)', () => {
       await assert.rejects(c.execute('query-status', undefined, { timeoutMs: 60_000 }), DisconnectedError);
       assert.ok(Date.now() - started < 30_000);
       const why = await lost;
-      assert.match(why?.message ?? '', /went away|exited/);
+      // A retry cannot bring a destroyed transient domain back: the error says so (the editor stops reconnecting).
+      assert.ok(why instanceof LibvirtDomainGoneError, String(why));
+      assert.equal(libvirtPermanentFailure(why)?.code, 'LIBVIRT_DOMAIN_NOT_FOUND');
+      assert.match(why.message, new RegExp(`^libvirt domain ${victim} not found on qemu:///system`));
+      assert.equal(c.state, 'idle');
+      // Connecting again says the same before any passthrough.
+      await assert.rejects(new LibvirtClient({ uri: libvirtUri, domain: victim }).connect(), (err: unknown) => {
+        assert.ok(err instanceof LibvirtDomainConnectError, String(err));
+        assert.equal(err.code, 'LIBVIRT_DOMAIN_NOT_FOUND');
+        return true;
+      });
+    } finally {
+      await c.disconnect();
+      destroyTestDomain(victim);
+    }
+  });
+
+  test('an idle session notices its domain destroyed (SHUTDOWN, then a domstate probe) and ends as permanent', async () => {
+    const victim = `${domain}-idle`;
+    createTestDomain(victim);
+    const c = new LibvirtClient({ uri: libvirtUri, domain: victim });
+    try {
+      await c.connect();
+      await c.execute('query-status');
+      const lost = new Promise<Error | undefined>((resolve) => c.onDisconnect(resolve));
+      const started = Date.now();
+      destroyTestDomain(victim);
+      const why = await lost;
+      assert.ok(Date.now() - started < 30_000);
+      assert.equal(libvirtPermanentFailure(why)?.code, 'LIBVIRT_DOMAIN_NOT_FOUND', String(why));
       assert.equal(c.state, 'idle');
     } finally {
       await c.disconnect();
       destroyTestDomain(victim);
+    }
+  });
+
+  test('a defined domain that is shut off under a live session: permanent, "is not running"', async () => {
+    const victim = `${domain}-off`;
+    defineTestDomain(victim);
+    const c = new LibvirtClient({ uri: libvirtUri, domain: victim });
+    try {
+      await c.connect();
+      const lost = new Promise<Error | undefined>((resolve) => c.onDisconnect(resolve));
+      await c.execute('query-status');
+      destroyTestDomain(victim);
+      await assert.rejects(c.execute('query-status', undefined, { timeoutMs: 60_000 }), DisconnectedError);
+      const why = await lost;
+      assert.equal(libvirtPermanentFailure(why)?.code, 'LIBVIRT_DOMAIN_NOT_RUNNING', String(why));
+      assert.match(why?.message ?? '', new RegExp(`^libvirt domain ${victim} is not running`));
+      await assert.rejects(new LibvirtClient({ uri: libvirtUri, domain: victim }).connect(), (err: unknown) => {
+        assert.ok(err instanceof LibvirtDomainConnectError, String(err));
+        assert.equal(err.code, 'LIBVIRT_DOMAIN_NOT_RUNNING');
+        assert.match(err.message, /is not running \(shut off\)/);
+        return true;
+      });
+    } finally {
+      await c.disconnect();
+      undefineTestDomain(victim);
     }
   });
 });

@@ -127,18 +127,40 @@ export async function ensureLibvirtd(): Promise<{ started: boolean; ms: number }
   return { started: true, ms: Date.now() - t0 };
 }
 
-/** A transient 64 MiB `type='qemu'` domain with no disks and no network, started paused. */
-export function createTestDomain(name: string): void {
+function withDomainXml(name: string, use: (xml: string) => void): void {
   const dir = mkdtempSync(path.join(tmpdir(), 'qmp-dom-'));
   try {
     const xml = path.join(dir, 'dom.xml');
     writeFileSync(xml, `<domain type='qemu'><name>${name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>` +
       "<os><type arch='x86_64' machine='pc'>hvm</type></os><devices><emulator>/usr/bin/qemu-system-x86_64</emulator></devices></domain>\n");
-    const r = virsh(['create', '--paused', xml], 60_000);
-    if (r.code !== 0) throw new Error(`virsh create failed: ${r.out}`);
+    use(xml);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** A transient 64 MiB `type='qemu'` domain with no disks and no network, started paused. */
+export function createTestDomain(name: string): void {
+  withDomainXml(name, (xml) => {
+    const r = virsh(['create', '--paused', xml], 60_000);
+    if (r.code !== 0) throw new Error(`virsh create failed: ${r.out}`);
+  });
+}
+
+/** The same domain made persistent (`virsh define`) and started paused: destroying it leaves it "shut off". */
+export function defineTestDomain(name: string): void {
+  withDomainXml(name, (xml) => {
+    const r = virsh(['define', xml], 60_000);
+    if (r.code !== 0) throw new Error(`virsh define failed: ${r.out}`);
+    const s = virsh(['start', '--paused', name], 60_000);
+    if (s.code !== 0) throw new Error(`virsh start failed: ${s.out}`);
+  });
+}
+
+/** Stops and removes a persistent domain; quiet when it does not exist. */
+export function undefineTestDomain(name: string): void {
+  virsh(['destroy', name], 30_000);
+  virsh(['undefine', name], 30_000);
 }
 
 /** Destroys a domain (transient: it is gone afterwards); quiet when it does not exist. */
