@@ -3,7 +3,7 @@
 // (the run's --timeout deadline) bounds starting and connecting.
 import { QmpClient, type QmpAddress } from '../qmp/index';
 import {
-  GuestAgentClient, LibvirtClient, QemuNotFoundError, guestAgentSchemaInfos, startSandbox, startStorageDaemon, type LaunchedProcess,
+  GuestAgentClient, LAUNCHED_HANDSHAKE_TIMEOUTS, LibvirtClient, QemuNotFoundError, guestAgentSchemaInfos, startSandbox, startStorageDaemon, type LaunchedProcess,
 } from '../endpoints/index';
 import type { CliSession, ResolvedConnection } from './cli';
 
@@ -48,7 +48,7 @@ export async function openSession(connection: ResolvedConnection, options: OpenO
   const agent = connection.kind === 'guest-agent' ? new GuestAgentClient() : undefined;
   const client = agent ?? (connection.kind === 'libvirt'
     ? new LibvirtClient({ domain: connection.domain, ...(connection.uri !== undefined ? { uri: connection.uri } : {}) })
-    : new QmpClient());
+    : new QmpClient(sandbox ? LAUNCHED_HANDSHAKE_TIMEOUTS : {}));
   try {
     if (options.signal?.aborted) throw options.signal.reason;
     await client.connect(address, options.signal ? { signal: options.signal } : {});

@@ -68,6 +68,14 @@ export function describeExit(status: ExitStatus): string {
   return status.signal ? `was killed by signal ${status.signal}` : `exited with status ${status.code ?? '?'}`;
 }
 
+/**
+ * The greeting and negotiation bounds for a process we started ourselves. The default bounds (4 s) are there to
+ * say "another client holds this monitor" soon; a private monitor has no other client, so a late greeting only
+ * means a slow start (a loaded machine): wait longer, still boundedly. A process that dies fails the connection
+ * at once through its closed socket.
+ */
+export const LAUNCHED_HANDSHAKE_TIMEOUTS = { greetingTimeoutMs: 20_000, negotiationTimeoutMs: 20_000 } as const;
+
 export interface LaunchSpec {
   /** What the messages call the process: "QEMU", "qemu-storage-daemon". */
   what: string;

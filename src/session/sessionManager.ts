@@ -10,7 +10,7 @@ import { LiveValues } from '../qmp/liveValues';
 import { formatVersion, type QemuVersion, type QmpPorts, type SessionClient, type SessionProcess } from './ports';
 import type { QmpAddress, QmpEventRecord, Schema } from '../qmp';
 import { ENDPOINTS, kindFromCommands, type EndpointKind } from '../endpoints/kinds';
-import { guestAgentSchemaInfos, libvirtChannelOpener, libvirtPermanentFailure, parseGuestInfo } from '../endpoints/index';
+import { guestAgentSchemaInfos, LAUNCHED_HANDSHAKE_TIMEOUTS, libvirtChannelOpener, libvirtPermanentFailure, parseGuestInfo } from '../endpoints/index';
 import { defaultSandboxName, isLaunchedProfile, profileAddress, profileEndpoint, readProfiles, sameProfile, type Profile } from './profiles';
 import { SchemaCache } from './schemaCache';
 import { requireTrust } from './trust';
@@ -321,6 +321,7 @@ export class SessionManager implements vscode.Disposable {
       if (!target) throw new Error(`Profile "${s.name}" has no address.`);
       if (profile.kind === 'libvirt' || profile.kind === 'guest-agent') requireTrust('Connecting');
       const client = this.ports.createClient({
+        ...(isLaunchedProfile(profile) ? LAUNCHED_HANDSHAKE_TIMEOUTS : {}),
         enableOob: setting<boolean>('enableOob', true),
         trace: (dir, text) => this.trace(s, dir, text),
         log: (level, message) => this.log[level](`[${s.name}] ${message}`),

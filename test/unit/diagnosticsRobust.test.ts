@@ -1,12 +1,13 @@
 // Hostile cells (issue 8): nesting of any depth never overflows the stack in any language feature, deeper
 // than QEMU's limit is a cell error (not sent), problems are capped per cell, wait timeouts are refused where a
-// timer cannot wait, and every pass is linear (measured by time ratios of n and 4n, generously bounded).
+// timer cannot wait, and every pass is linear (test/support/linear.ts).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseCell } from '../../src/notebook/format';
 import { MAX_NESTING, MAX_PROBLEMS, tooDeepAt } from '../../src/notebook/format/validate';
 import { languageService, type LanguageContext } from '../../src/language/service';
 import { fixtureSchema } from './schemaFixtures';
+import { assertLinear } from '../support/linear';
 
 const ctx: LanguageContext = { schema: fixtureSchema('10.0'), oobNegotiated: true };
 
@@ -25,33 +26,6 @@ function exercise(language: 'qmp' | 'qmp-shell', text: string): void {
     svc.codeActions(text, offset, offset, ctx, ds);
   }
   svc.hints(text, ctx);
-}
-
-/**
- * Generous linearity check: the best of three runs on 4n must take well under the 16x a quadratic pass would.
- * A busy machine can spoil one measurement, so three attempts are made before failing.
- */
-function assertLinear(name: string, make: (n: number) => string, run: (text: string) => unknown, n: number): void {
-  const time = (text: string): number => {
-    let best = Infinity;
-    for (let k = 0; k < 3; k++) {
-      const t0 = process.hrtime.bigint();
-      run(text);
-      best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e6);
-    }
-    return best;
-  };
-  const small = make(n);
-  const big = make(4 * n);
-  time(small); // warm up
-  let report = '';
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const a = Math.max(time(small), 2);
-    const b = time(big);
-    if (b / a < 8) return;
-    report += ` ${a.toFixed(1)} ms for n=${n}, ${b.toFixed(1)} ms for 4n (ratio ${(b / a).toFixed(1)});`;
-  }
-  assert.fail(`${name}:${report} a quadratic pass would be 16`);
 }
 
 describe('hostile cells', () => {

@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { assertLinear } from '../support/linear';
 import {
   formatOutputJson, parseNotebook, renderOutputs, serializeNotebook,
   type CellData, type NotebookData, type SavedOutput,
@@ -237,29 +238,21 @@ describe('parseNotebook / serializeNotebook', () => {
   });
 
   test('10,000 cells parse and serialize in linear time', () => {
-    const cells: CellData[] = [];
-    for (let i = 0; i < 5000; i++) {
-      cells.push({ kind: 'markdown', language: 'markdown', source: `## Step ${i}\n\nText about step ${i}.` });
-      cells.push({
-        kind: 'code', language: 'qmp', source: `-> {"execute": "query-status", "id": ${i}}\n<- {"return": {}}`,
-        outputs: [{ kind: 'message', direction: '<-', json: `{"return": {"status": "running", "running": true}, "id": ${i}}` }],
-      });
-    }
-    const data: NotebookData = { saveOutputs: true, cells };
-    // Best of several runs: the bound is about the algorithm, not about a noisy machine's worst moment.
-    let bestParse = Infinity;
-    let bestSerialize = Infinity;
-    let text = '';
-    for (let run = 0; run < 10; run++) {
-      let t0 = performance.now();
-      text = serializeNotebook(data);
-      bestSerialize = Math.min(bestSerialize, performance.now() - t0);
-      t0 = performance.now();
-      const parsed = parseNotebook(text);
-      bestParse = Math.min(bestParse, performance.now() - t0);
-      assert.equal(parsed.cells.length, 10000);
-    }
-    assert.ok(bestSerialize < 100, `serialize took ${bestSerialize.toFixed(1)} ms`);
-    assert.ok(bestParse < 100, `parse took ${bestParse.toFixed(1)} ms`);
+    const notebook = (pairs: number): NotebookData => {
+      const cells: CellData[] = [];
+      for (let i = 0; i < pairs; i++) {
+        cells.push({ kind: 'markdown', language: 'markdown', source: `## Step ${i}\n\nText about step ${i}.` });
+        cells.push({
+          kind: 'code', language: 'qmp', source: `-> {"execute": "query-status", "id": ${i}}\n<- {"return": {}}`,
+          outputs: [{ kind: 'message', direction: '<-', json: `{"return": {"status": "running", "running": true}, "id": ${i}}` }],
+        });
+      }
+      return { saveOutputs: true, cells };
+    };
+    const text = serializeNotebook(notebook(5000));
+    assert.equal(parseNotebook(text).cells.length, 10000);
+    // 1,250 and 10,000 step pairs (the speed itself is a bench figure: npm run bench -- serializer).
+    assertLinear('serialize', notebook, (data) => serializeNotebook(data), 625);
+    assertLinear('parse', (pairs) => serializeNotebook(notebook(pairs)), (t) => parseNotebook(t), 625);
   });
 });

@@ -9,6 +9,7 @@ import {
 } from '../../src/notebook/format';
 import { MAX_PRETTY_DEPTH, nestingDepth } from '../../src/notebook/format/notebook';
 import { formatOutputJson } from '../../src/notebook/format/json';
+import { assertLinear } from '../support/linear';
 
 /** Hostile pieces: fences of every length and kind, front matter lookalikes, separators, odd characters. */
 const fence = fc.tuple(fc.constantFrom('`', '~'), fc.integer({ min: 1, max: 9 }), fc.constantFrom('', 'qmp', 'qmp-shell', 'hmp', 'qmp-output', ' qmp', 'qmp ', 'bash'), fc.constantFrom('', ' ', '  ', '   ', '    ', '\t'))
@@ -171,45 +172,27 @@ describe('deep outputs and deep cells', () => {
   });
 });
 
-/** Time of the best of three runs of `f`. */
-function best(f: () => void): number {
-  let b = Infinity;
-  for (let i = 0; i < 3; i++) {
-    const t = performance.now();
-    f();
-    b = Math.min(b, performance.now() - t);
-  }
-  return b;
-}
-
-/**
- * A linear parser's time grows 4x from n to 4n; a quadratic one 16x. The bound is generous (8x) and an
- * absolute floor keeps timer noise on tiny times from failing the test: it fails only on super-linear growth.
- */
-function assertLinear(label: string, make: (n: number) => string, n: number): void {
-  const run = (text: string) => (): void => { serializeNotebook(parseNotebook(text)); };
-  run(make(n))();
-  const small = best(run(make(n)));
-  const large = best(run(make(4 * n)));
-  assert.ok(large < Math.max(8 * small, 500), `${label}: ${small.toFixed(1)} ms at n=${n}, ${large.toFixed(1)} ms at 4n`);
+/** Opening and saving again, the whole round trip a hostile file goes through. */
+function assertRoundTripLinear(label: string, make: (n: number) => string, n: number): void {
+  assertLinear(label, make, (text) => serializeNotebook(parseNotebook(text)), n);
 }
 
 describe('the parser is linear on every shape that used to be quadratic', () => {
   test('code cells each followed by an unclosed output fence (of growing lengths too)', () => {
-    assertLinear('unclosed ````qmp-output', (n) => '```qmp\n{}\n```\n````qmp-output\n'.repeat(n), 3000);
-    assertLinear('growing fence lengths', (n) => Array.from({ length: n }, (_, i) => `\`\`\`qmp\n{}\n\`\`\`\n${'`'.repeat(4 + (i % 400))}qmp-output\n<- {}\n`).join(''), 1000);
-    assertLinear('unclosed code fences', (n) => '````qmp\n{}\n```\n'.repeat(n), 3000);
+    assertRoundTripLinear('unclosed ````qmp-output', (n) => '```qmp\n{}\n```\n````qmp-output\n'.repeat(n), 3000);
+    assertRoundTripLinear('growing fence lengths', (n) => Array.from({ length: n }, (_, i) => `\`\`\`qmp\n{}\n\`\`\`\n${'`'.repeat(4 + (i % 400))}qmp-output\n<- {}\n`).join(''), 1000);
+    assertRoundTripLinear('unclosed code fences', (n) => '````qmp\n{}\n```\n'.repeat(n), 3000);
   });
 
   test('output blocks with unterminated or non-canonical messages', () => {
-    assertLinear('unterminated <- {', (n) => '```qmp\n{}\n```\n````qmp-output\n<- {\n  "a": 1\n'.repeat(n) + '````\n', 2000);
-    assertLinear('non-canonical', (n) => '```qmp\n{}\n```\n\n```qmp-output\n<- {"return":{}}\n```\n\n'.repeat(n), 2000);
+    assertRoundTripLinear('unterminated <- {', (n) => '```qmp\n{}\n```\n````qmp-output\n<- {\n  "a": 1\n'.repeat(n) + '````\n', 2000);
+    assertRoundTripLinear('non-canonical', (n) => '```qmp\n{}\n```\n\n```qmp-output\n<- {"return":{}}\n```\n\n'.repeat(n), 2000);
   });
 
   test('LF structure with CRLF inside paragraphs, raw markers, lookalikes', () => {
-    assertLinear('CRLF in paragraphs', (n) => 'a\r\nb\r\n\n```qmp\n{}\n```\n\n'.repeat(n), 3000);
-    assertLinear('unclosed raw markers', (n) => '<!-- markdown-cell -->\ntext\n\n'.repeat(n), 3000);
-    assertLinear('front matter lookalikes', (n) => '---\nprofile: x\n'.repeat(n), 3000);
+    assertRoundTripLinear('CRLF in paragraphs', (n) => 'a\r\nb\r\n\n```qmp\n{}\n```\n\n'.repeat(n), 3000);
+    assertRoundTripLinear('unclosed raw markers', (n) => '<!-- markdown-cell -->\ntext\n\n'.repeat(n), 3000);
+    assertRoundTripLinear('front matter lookalikes', (n) => '---\nprofile: x\n'.repeat(n), 3000);
   });
 
   test('a file of hostile pieces never throws and never takes long', () => {

@@ -1,0 +1,37 @@
+// One check that a pass is linear in its input, for the tests of every parser that hostile input reaches.
+//
+// Time is the only thing these tests can measure, and a shared machine makes any one measurement noisy, so the
+// check is built to fail only on super-linear growth, never on load: inputs of size n and 8n are timed
+// interleaved (best of five each, so load that comes and goes spoils neither), and the ratio must stay below 32
+// where linear growth gives 8, n log n about 9 and quadratic 64. A round spoiled anyway is repeated, three
+// rounds in all, before the test fails with every figure it saw.
+import assert from 'node:assert/strict';
+
+const FACTOR = 8;
+const LIMIT = 32;
+/** Times under this are timer noise: the small input counts as taking at least this long. */
+const FLOOR_MS = 1;
+
+export function assertLinear<T>(label: string, make: (n: number) => T, run: (input: T) => unknown, n: number): void {
+  const small = make(n);
+  const big = make(FACTOR * n);
+  run(small); // warm up: the first call compiles
+  run(big);
+  let report = '';
+  for (let round = 0; round < 3; round++) {
+    let a = Infinity;
+    let b = Infinity;
+    for (let k = 0; k < 5; k++) {
+      let t = performance.now();
+      run(small);
+      a = Math.min(a, performance.now() - t);
+      t = performance.now();
+      run(big);
+      b = Math.min(b, performance.now() - t);
+    }
+    const ratio = b / Math.max(a, FLOOR_MS);
+    if (ratio < LIMIT) return;
+    report += ` ${a.toFixed(2)} ms at n=${n}, ${b.toFixed(2)} ms at ${FACTOR}n (ratio ${ratio.toFixed(1)});`;
+  }
+  assert.fail(`${label}:${report} linear is ${FACTOR}, quadratic ${FACTOR * FACTOR}`);
+}
