@@ -121,7 +121,11 @@ function flags(f: { deprecated: boolean; unstable: boolean; features: readonly s
 
 /** The markdown for a command; exported for the shell hover and tests. */
 export function commandMarkdown(schema: Schema, def: CommandDef, docs: HoverDocs | undefined, footer: string): string {
-  const args = def.argType === undefined || def.argType.members.length === 0
+  const listed = def.argType !== undefined && def.argType.members.length > 0;
+  const args = !listed && def.open
+    // A schema that lists no arguments but accepts any (the guest agent's, made from guest-info).
+    ? 'Arguments: not listed by the schema; the manual below describes them.'
+    : !listed || def.argType === undefined
     ? 'Arguments: none.'
     : ['Arguments:', ...membersList(schema, def.argType.tag !== undefined ? schema.membersOf(def.argType) : def.argType.members),
       ...(def.argType.tag !== undefined ? [`- …and the members of the variant: ${schema.describeType(def.argType, { maxItems: 10 })}`] : [])].join('\n');
@@ -130,7 +134,7 @@ export function commandMarkdown(schema: Schema, def: CommandDef, docs: HoverDocs
     args,
     `Returns: ${schema.describeType(def.retType, { depth: 1, maxItems: 8 })}`,
     def.allowOob ? 'Can run out-of-band (`allow-oob`): send it with `exec-oob`.' : undefined,
-    def.open ? 'Accepts members the schema does not list (the properties of the device or object).' : undefined,
+    def.open && listed ? 'Accepts members the schema does not list (the properties of the device or object).' : undefined,
     flags(def),
     docBody(docs?.command(def.name)),
     footer,

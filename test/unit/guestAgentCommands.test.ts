@@ -64,6 +64,9 @@ describe('disabled guest-agent commands', () => {
     const h = hover('{"execute": "guest-shutdown"}', 15, schema, docs);
     assert.match(h?.contents ?? '', /\*\*Disabled\*\* in this guest agent/);
     assert.doesNotMatch(h?.contents ?? '', /qmp-notebook:disabled/);
+    // The agent's schema lists no arguments: the hover says so, not "none", and sends the reader to the manual.
+    assert.match(h?.contents ?? '', /Arguments: not listed by the schema; the manual below describes them/);
+    assert.doesNotMatch(h?.contents ?? '', /properties of the device or object|Arguments: none/);
   });
 
   test('a schema of QEMU (no such feature) is not affected', () => {
