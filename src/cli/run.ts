@@ -90,6 +90,9 @@ export class TranscriptPrinter {
       case 'expected-reply':
         out(r.match ? '// the reply matches the expected <- reply' : `// the reply differs from the expected <- reply: ${r.differences.join('; ')}`);
         break;
+      case 'expected-event':
+        out(r.match ? `// the expected event ${r.event} arrived` : `// the expected event did not match: ${r.message ?? r.event}; expected <- ${r.expected}`);
+        break;
       case 'blocked':
         out(`// waiting: QEMU is still working on ${r.behind.map((b) => `${b.command} (cell ${b.cell})`).join(', ')}, and answers in-band commands in order`);
         break;

@@ -17,8 +17,8 @@ import {
 } from '../notebook/format/index';
 import { Schema, type SchemaInfo } from '../qmp/index';
 import { describeProblem, isCodeLanguage, planCell } from '../run/index';
-import { cellRules, compareCell, notebookRules, type WrittenExpectation } from '../testing/compare';
-import { executeCells, type TestCell } from '../testing/execute';
+import { cellRules, compareCell, notebookRules, type WrittenEvent, type WrittenExpectation } from '../testing/compare';
+import { executeCells, type CellRecord, type TestCell } from '../testing/execute';
 import { cellName, jsonRecord, junitXml, summaryLine, type CellResult } from '../testing/report';
 import { replaceOutputs } from '../testing/update';
 import { member, parseJsonTree } from '../testing/jsonTree';
@@ -123,6 +123,18 @@ interface PlannedCell {
   problems: string[];
 }
 
+/** The cell's expected events with the engine's verdicts, for the comparison. */
+function writtenEvents(c: PlannedCell, rec: CellRecord): WrittenEvent[] {
+  const byIndex = new Map(rec.expectedEvents.map((r) => [r.index, r] as const));
+  return (c.run.plan.expect?.events ?? []).map((e, index) => {
+    const v = byIndex.get(index);
+    return {
+      event: e.event, json: e.text, ...(c.line !== undefined ? { line: c.line + e.line } : {}),
+      ...(v ? { verdict: { match: v.match, ...(v.message !== undefined ? { message: v.message } : {}), ...(v.actual !== undefined ? { actual: v.actual } : {}) } } : {}),
+    };
+  });
+}
+
 /** The event names a cell's saved outputs hold (the settle wait's targets), without the ignorable ones. */
 function savedEventNames(outputs: readonly SavedOutput[] | undefined, ignore: ReadonlySet<string>): string[] {
   const names: string[] = [];
@@ -139,7 +151,7 @@ function plan(notebook: NotebookData, lines: Array<number | undefined>, schema: 
   const planned: PlannedCell[] = [];
   notebook.cells.forEach((cell, i) => {
     if (cell.kind !== 'code' || !isCodeLanguage(cell.language)) return;
-    const cellPlan = planCell(cell.source, cell.language, schema);
+    const cellPlan = planCell(cell.source, cell.language, schema, base);
     const rules = cellRules(cell.source, base);
     const line = lines[i];
     const written: WrittenExpectation[] = [];
@@ -239,7 +251,7 @@ async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> 
     records.forEach((rec, n) => {
       const c = cells[n] as PlannedCell;
       const rules = cellRules(c.data.source, front.rules).rules;
-      const cmp = compareCell({ saved: c.data.outputs, actual: rec.outputs, replies: rec.replies, written: c.written, rules, dirs });
+      const cmp = compareCell({ saved: c.data.outputs, actual: rec.outputs, replies: rec.replies, written: c.written, writtenEvents: writtenEvents(c, rec), rules, dirs });
       const where = { file, cell: c.index, ...(c.line !== undefined ? { line: c.line } : {}), ms: rec.ms };
       if (rec.lost !== undefined) {
         lost = rec.lost.message;

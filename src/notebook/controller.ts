@@ -335,6 +335,9 @@ export class QmpControllers implements vscode.Disposable {
       case 'expected-reply':
         run.append(expectedReplyOutput(r.match, r.expected, r.actual, r.differences));
         break;
+      case 'expected-event':
+        run.append(noteOutput(r.match ? `✓ The expected event ${r.event} arrived: ${r.expected}` : `✗ ${r.message ?? r.event}: ${r.expected}`));
+        break;
       case 'event':
         run.append(eventOutput(r.event));
         break;

@@ -20,16 +20,22 @@
 // matching event since that cursor that no earlier wait of the same cell has used. So an event that comes
 // before the reply of the command that caused it counts, and `stop`, `cont`, wait RESUME, wait STOP passes.
 //
+// Expected events. `<- {"event": …}` lines of a cell are checked after its last step succeeded, among the
+// events since the cell's cursor, masked as saved outputs are, in the written order unless the rules say
+// `any`, waiting at most the cell's wait timeout (expectEvents.ts). A mismatch is information (an
+// `expected-event` record), like an expected reply: `qmp-notebook test` fails the cell on it.
+//
 // Attribution rule. Each event is given to one cell: the cell of the oldest command still waiting for its
 // reply; else the oldest running cell that is waiting for an event; else the most recently started running
 // cell; else to no cell (it is not in the transcript). A cell keeps at most `eventsPerCell` event records;
 // the rest are counted and reported once, as `events-dropped`, before the cell finishes.
 import type { CommandOptions, CommandReply, Disposable, QmpClient, QmpEventRecord } from '../qmp/client';
-import { CommandCancelledError, CommandTimeoutError, EventTimeoutError, OobRefusedError } from '../qmp/errors';
+import { CommandCancelledError, CommandTimeoutError, EventsDroppedError, EventTimeoutError, OobRefusedError } from '../qmp/errors';
 import { eventDataMatches } from '../notebook/format/eventMatch';
 import { compareReply } from './compare';
+import { EventMatcher } from './expectEvents';
 import { errorMessage, failureKindOf, StopRequest } from './errors';
-import { describeProblem, isOobPlan, type CellPlan, type CommandStep, type WaitStep } from './plan';
+import { describeProblem, isOobPlan, type CellPlan, type CommandStep, type EventExpectations, type WaitStep } from './plan';
 import type { FailureKind, FailureRecord, RunOutcome, TranscriptRecord, TranscriptSink } from './transcript';
 
 /** The calls the engine makes on a client: the core's own QmpClient types. */
@@ -65,6 +71,8 @@ export interface EngineOptions {
   busyMs?: number;
   /** Monotonic milliseconds; default performance.now(). */
   now?: () => number;
+  /** The longest wait for a cell's expected events (its own timeout when shorter); default: none beyond it. */
+  expectedEventsTimeoutMs?: number;
 }
 
 export interface BatchResult {
@@ -298,6 +306,47 @@ export class RunEngine implements Disposable {
         ? await this.command(state, client, step, i, i === lastCommand ? markSent : undefined)
         : await this.wait(state, client, step, i, cursor, used);
       if (outcome !== undefined) return outcome;
+    }
+    if (plan.expect && plan.expect.events.length > 0) return this.expectEvents(state, client, plan.expect, cursor);
+    return 'succeeded';
+  }
+
+  /** Checks the cell's expected events (see the file comment); one `expected-event` record each. */
+  private async expectEvents(state: RunningCell, client: EngineClient, expect: EventExpectations, cursor: number): Promise<RunOutcome> {
+    const { job, batch } = state;
+    const t0 = this.now();
+    const cap = this.options.expectedEventsTimeoutMs;
+    const timeoutMs = cap !== undefined && cap < expect.timeoutMs ? cap : expect.timeoutMs;
+    const matcher = new EventMatcher(expect);
+    let why: string | undefined;
+    state.waiting = true;
+    try {
+      // The predicate sees every event after the cursor once, in order (history first, then live ones).
+      await client.waitForEvent((e) => matcher.feed(e), { after: cursor, timeoutMs, ...(job.signal ? { signal: job.signal } : {}) });
+    } catch (err) {
+      if (err instanceof CommandCancelledError && job.signal?.aborted) {
+        const reason: unknown = job.signal.reason;
+        const kind = reason instanceof StopRequest ? reason.kind : 'interrupted';
+        const said = reason instanceof StopRequest ? reason.message : 'The cell was interrupted';
+        return this.fail(state, kind, `${said}: the wait for the cell's expected events was stopped.`);
+      }
+      if (err instanceof EventTimeoutError) why = `did not arrive within ${timeoutMs} ms`;
+      else if (err instanceof EventsDroppedError) why = `could not be checked: ${errorMessage(err)}`;
+      else return this.fail(state, failureKindOf(err), `while waiting for the cell's expected events: ${errorMessage(err)}`);
+    } finally {
+      state.waiting = false;
+    }
+    const ms = round(this.now() - t0);
+    for (const v of matcher.verdicts()) {
+      const x = expect.events[v.index];
+      if (!x) continue;
+      const message = v.match ? undefined
+        : v.outOfOrder ? `${x.event} arrived, but not in the order written (order matters unless the cell says // test: any-order)`
+          : `${x.event} ${why ?? 'did not arrive'}`;
+      this.emit(batch, {
+        type: 'expected-event', cell: job.cell, at: this.at(), index: v.index, event: x.event, expected: x.text, match: v.match,
+        ...(v.actual ? { actual: v.actual.raw } : {}), ...(message !== undefined ? { message } : {}), line: x.line, ms,
+      });
     }
     return 'succeeded';
   }
