@@ -14,7 +14,7 @@ import { commandsOf, confirmStateChanges } from '../session/endpointPrompts';
 import { errorText, type Session, type SessionManager } from '../session/sessionManager';
 import { explainUntrusted, UntrustedWorkspaceError } from '../session/trust';
 import {
-  Batcher, CODE_LANGUAGES, isCodeLanguage, planCell, RunEngine, StopRequest,
+  Batcher, CODE_LANGUAGES, isCodeLanguage, metadataRules, planCell, RunEngine, StopRequest,
   type CellPlan, type CommandStep, type EngineClient, type RunOutcome, type TranscriptRecord,
 } from '../run/index';
 import { eventOutput, expectedReplyOutput, failureOutput, noteOutput, replyOutput, sentOutput } from './outputs';
@@ -286,7 +286,7 @@ export class QmpControllers implements vscode.Disposable {
     }
     const schema = this.sessions.session(run.profile)?.schema;
     run.planCached = schema?.cached ?? true;
-    const plan = planCell(run.cell.document.getText(), language, schema?.schema);
+    const plan = planCell(run.cell.document.getText(), language, schema?.schema, metadataRules(run.cell.notebook.metadata));
     run.plan = plan;
     return plan;
   }

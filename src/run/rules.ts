@@ -55,3 +55,19 @@ export function cellRules(source: string, base: TestRules): { rules: TestRules; 
   });
   return { rules, errors };
 }
+
+/**
+ * The rules of a notebook's metadata as the editor holds its front matter (`masks`, `ignoreEvents`,
+ * `eventOrder`); what does not have the right shape is left out, and masks that do not parse are skipped
+ * (`qmp-notebook test` reports them).
+ */
+export function metadataRules(md: Readonly<Record<string, unknown>> | undefined): TestRules {
+  const strings = (v: unknown): string[] | undefined => (Array.isArray(v) && v.every((x) => typeof x === 'string') ? v as string[] : undefined);
+  const order = md?.['eventOrder'];
+  const masks = strings(md?.['masks']);
+  const ignoreEvents = strings(md?.['ignoreEvents']);
+  return notebookRules({
+    ...(masks ? { masks } : {}), ...(ignoreEvents ? { ignoreEvents } : {}),
+    ...(order === 'any' || order === 'saved' ? { eventOrder: order } : {}),
+  }).rules;
+}
