@@ -29,7 +29,7 @@ export const TEST_USAGE = `Usage:
                               [--timeout MS] [--qemu BINARY]
 
 Runs each notebook and compares every reply and event each cell saw with the cell's saved outputs (the
-\`\`\`qmp-output block) and with the <- replies written in the cell, after masking volatile values.
+\`\`\`qmp-output block) and with the <- replies and events written in the cell, after masking volatile values.
 
   --update           write the new outputs into the notebooks instead of comparing (nothing else changes)
   --junit OUT.xml    also write JUnit XML, one testcase per cell
