@@ -5,6 +5,10 @@
 // Order of output: cell order. The records of the first unfinished cell are printed as they come; records
 // of a cell further down (an out-of-band cell that overtook a busy one) are held until every cell above it has
 // finished, then printed. Held records are bounded: the engine keeps at most `eventsPerCell` events per cell.
+//
+// When: records are printed once per turn of the event loop (after the I/O of that turn, so the next command
+// is already on its way to QEMU), not in between a reply and the next command: printing stays off the
+// path from one reply to the next command, and output still streams as the cells run.
 import { isSessionFailure, RunEngine, type CellJob, type EngineClient, type FailureRecord, type TranscriptRecord } from '../run/index';
 
 export interface RunIo {
@@ -147,6 +151,32 @@ export function jsonLine(r: TranscriptRecord): string {
   }
 }
 
+/** At most this many records wait for the next turn of the event loop; more are printed at once. */
+const MAX_DEFERRED = 1024;
+
+/** Hands records to a printer once per turn of the event loop (see the file comment). */
+class DeferredPrinter {
+  private queue: TranscriptRecord[] = [];
+  private immediate: ReturnType<typeof setImmediate> | undefined;
+
+  constructor(private readonly printer: TranscriptPrinter) {}
+
+  write(r: TranscriptRecord): void {
+    this.queue.push(r);
+    if (this.queue.length >= MAX_DEFERRED) this.flush();
+    else this.immediate ??= setImmediate(() => this.flush());
+  }
+
+  /** Prints everything waiting, now. */
+  flush(): void {
+    if (this.immediate !== undefined) clearImmediate(this.immediate);
+    this.immediate = undefined;
+    const queue = this.queue;
+    this.queue = [];
+    for (const r of queue) this.printer.write(r);
+  }
+}
+
 /**
  * Runs the cells in order on one engine and prints the transcript. Never throws for QEMU or connection
  * problems. The client is connected already.
@@ -158,14 +188,17 @@ export async function runCells(client: EngineClient, cells: readonly RunCell[], 
     ...(options.commandTimeoutMs !== undefined ? { commandTimeoutMs: options.commandTimeoutMs } : {}),
   });
   const printer = new TranscriptPrinter(io, options.json, cells);
+  const deferred = new DeferredPrinter(printer);
   try {
-    const jobs: CellJob[] = cells.map((c) => ({ ...c, ...(options.signal ? { signal: options.signal } : {}) }));
-    const result = await engine.run(jobs, (r) => printer.write(r));
+    const jobs: CellJob[] = options.signal ? cells.map((c) => ({ ...c, signal: options.signal as AbortSignal })) : [...cells];
+    const result = await engine.run(jobs, (r) => deferred.write(r));
+    deferred.flush();
     const f = result.failure;
     if (!f) return { status: 'ok' };
     const message = printer.failureText(f);
     return isSessionFailure(f.kind) ? { status: 'disconnected', cell: f.cell, message } : { status: 'failed', cell: f.cell, message };
   } finally {
+    deferred.flush();
     engine.dispose();
   }
 }

@@ -36,7 +36,7 @@ import { compareReply } from './compare';
 import { EventMatcher } from './expectEvents';
 import { errorMessage, failureKindOf, StopRequest } from './errors';
 import { describeProblem, isOobPlan, type CellPlan, type CommandStep, type EventExpectations, type WaitStep } from './plan';
-import type { FailureKind, FailureRecord, RunOutcome, TranscriptRecord, TranscriptSink } from './transcript';
+import type { FailureKind, FailureRecord, ReplyRecord, RunOutcome, TranscriptRecord, TranscriptSink } from './transcript';
 
 /** The calls the engine makes on a client: the core's own QmpClient types. */
 export type EngineClient = Pick<QmpClient, 'send' | 'onEvent' | 'eventCursor' | 'waitForEvent'>;
@@ -103,7 +103,9 @@ interface OpenCommand {
   oob: boolean;
   /** When it was handed to the client. */
   t0: number;
-  settled: Promise<void>;
+  /** Called when it settles; set only when an out-of-band cell waits for it (untilBusy). */
+  onSettled?: () => void;
+  settled?: boolean;
 }
 
 interface BusyCommand {
@@ -125,6 +127,8 @@ export class RunEngine implements Disposable {
   private readonly eventsPerCell: number;
   private inBandTail: Promise<void> = Promise.resolve();
   private order = 0;
+  /** Jobs submitted and not yet ended (across batches): the event subscription stays while there are any. */
+  private pending = 0;
   private readonly running: RunningCell[] = [];
   /** Commands handed to the client and not settled, oldest first. */
   private readonly open: OpenCommand[] = [];
@@ -150,6 +154,7 @@ export class RunEngine implements Disposable {
    */
   async run(jobs: readonly CellJob[], sink: TranscriptSink): Promise<BatchResult> {
     const batch: Batch = { sink, failed: false };
+    this.pending += jobs.length;
     // `above`: every cell before this one has been sent; one link per cell keeps a long batch linear.
     let above: Promise<unknown> = Promise.resolve();
     // How many cells from the start of the batch have been sent: `above` need not be awaited below it.
@@ -192,9 +197,13 @@ export class RunEngine implements Disposable {
     const busyMs = this.options.busyMs ?? DEFAULT_BUSY_MS;
     for (const entry of this.open.filter((e) => !e.oob)) {
       const left = busyMs - (this.now() - entry.t0);
-      if (left <= 0) continue;
+      if (left <= 0 || entry.settled) continue;
       let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([entry.settled, new Promise<void>((resolve) => { timer = setTimeout(resolve, left); })]);
+      await new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, left);
+        const before = entry.onSettled;
+        entry.onSettled = () => { before?.(); resolve(); };
+      });
       clearTimeout(timer);
     }
   }
@@ -210,6 +219,8 @@ export class RunEngine implements Disposable {
   private async runJob(job: CellJob, batch: Batch, markSent: () => void): Promise<{ outcome: RunOutcome; failure?: FailureRecord }> {
     if (batch.failed || job.signal?.aborted) {
       markSent();
+      this.pending--;
+      this.detachWhenIdle();
       this.emit(batch, { type: 'cell-finished', cell: job.cell, at: this.at(), outcome: 'skipped', ms: 0 });
       return { outcome: 'skipped' };
     }
@@ -226,6 +237,7 @@ export class RunEngine implements Disposable {
       markSent();
       const i = this.running.indexOf(state);
       if (i >= 0) this.running.splice(i, 1);
+      this.pending--;
       this.detachWhenIdle();
     }
     if (outcome !== 'succeeded') batch.failed = true;
@@ -255,9 +267,13 @@ export class RunEngine implements Disposable {
     this.attached = { client, sub: client.onEvent((e) => this.route(e)) };
   }
 
-  /** No cell runs: events belong to no cell, so nothing needs to listen (and nothing keeps the engine alive). */
+  /**
+   * No cell runs or waits to run: events belong to no cell, so nothing needs to listen (and nothing keeps the
+   * engine alive). Between the cells of a batch the subscription stays (an event then belongs to no cell
+   * either), so a long batch does not subscribe and unsubscribe once per cell.
+   */
   private detachWhenIdle(): void {
-    if (this.running.length > 0 || this.open.length > 0) return;
+    if (this.pending > 0 || this.running.length > 0 || this.open.length > 0) return;
     this.attached?.sub.dispose();
     this.attached = undefined;
   }
@@ -293,18 +309,19 @@ export class RunEngine implements Disposable {
         { problems: plan.problems.map((p) => ({ message: p.message, ...(p.line !== undefined ? { line: p.line } : {}), ...(p.column !== undefined ? { column: p.column } : {}) })) });
     }
     this.running.push(state);
-    const lastCommand = plan.steps.reduce((last, s, i) => (s.kind === 'command' ? i : last), -1);
+    let lastCommand = -1;
+    for (let i = 0; i < plan.steps.length; i++) if ((plan.steps[i] as CommandStep | WaitStep).kind === 'command') lastCommand = i;
     if (lastCommand < 0) markSent();
-    // The wait rule: one cursor for the cell, and the events its waits have used.
+    // The wait rule: one cursor for the cell, and the events its waits have used (made when a wait needs it).
     const cursor = client.eventCursor();
-    const used = new Set<number>();
+    let used: Set<number> | undefined;
     for (let i = 0; i < plan.steps.length; i++) {
       const step = plan.steps[i] as CommandStep | WaitStep;
       state.step = i;
       if (job.signal?.aborted) return this.stopped(state, job.signal.reason, undefined);
       const outcome = step.kind === 'command'
         ? await this.command(state, client, step, i, i === lastCommand ? markSent : undefined)
-        : await this.wait(state, client, step, i, cursor, used);
+        : await this.wait(state, client, step, i, cursor, (used ??= new Set()));
       if (outcome !== undefined) return outcome;
     }
     if (plan.expect && plan.expect.events.length > 0) return this.expectEvents(state, client, plan.expect, cursor);
@@ -380,8 +397,7 @@ export class RunEngine implements Disposable {
     const timeoutMs = typeof limit === 'function' ? limit() : limit;
     if (timeoutMs !== undefined && timeoutMs > 0) options.timeoutMs = timeoutMs;
     const t0 = this.now();
-    let settle!: () => void;
-    const entry: OpenCommand = { cell: state, step: i, oob: step.oob, t0, settled: new Promise<void>((r) => { settle = r; }) };
+    const entry: OpenCommand = { cell: state, step: i, oob: step.oob, t0 };
     this.open.push(entry);
     let reply: CommandReply;
     try {
@@ -393,14 +409,18 @@ export class RunEngine implements Disposable {
     } finally {
       const k = this.open.indexOf(entry);
       if (k >= 0) this.open.splice(k, 1);
-      settle();
+      entry.settled = true;
+      entry.onSettled?.();
     }
     // QEMU answers in-band commands in order: everything it owed before this one is answered now.
     if (!step.oob) this.busy = [];
-    this.emit(batch, {
+    const record: ReplyRecord = {
       type: 'reply', cell, at: this.at(), step: i, command: step.name, idText: reply.idText, ok: reply.ok,
-      ...(reply.ok ? { value: reply.value } : { error: reply.error }), raw: reply.raw, wire: reply.sent, ms: round(this.now() - t0), line: step.line,
-    });
+      raw: reply.raw, wire: reply.sent, ms: round(this.now() - t0), line: step.line,
+    };
+    if (reply.ok) record.value = reply.value;
+    else record.error = reply.error;
+    this.emit(batch, record);
     if (step.expected) {
       let actual: unknown;
       try {
