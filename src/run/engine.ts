@@ -36,7 +36,7 @@ import { compareReply } from './compare';
 import { EventMatcher } from './expectEvents';
 import { errorMessage, failureKindOf, StopRequest } from './errors';
 import { describeProblem, isOobPlan, type CellPlan, type CommandStep, type EventExpectations, type WaitStep } from './plan';
-import type { FailureKind, FailureRecord, ReplyRecord, RunOutcome, TranscriptRecord, TranscriptSink } from './transcript';
+import type { CellStartedRecord, FailureKind, FailureRecord, ReplyRecord, RunOutcome, TranscriptRecord, TranscriptSink } from './transcript';
 
 /** The calls the engine makes on a client: the core's own QmpClient types. */
 export type EngineClient = Pick<QmpClient, 'send' | 'onEvent' | 'eventCursor' | 'waitForEvent'>;
@@ -113,12 +113,6 @@ interface BusyCommand {
   command: string;
 }
 
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => { resolve = r; });
-  return { promise, resolve };
-}
-
 const round = (ms: number): number => Math.round(ms * 1000) / 1000;
 
 export class RunEngine implements Disposable {
@@ -139,7 +133,9 @@ export class RunEngine implements Disposable {
   private lastClient: EngineClient | undefined;
 
   constructor(private readonly options: EngineOptions) {
-    this.now = options.now ?? (() => performance.now());
+    // The global `performance` is a lazy getter in Node: read it once, not on every record.
+    const clock = performance;
+    this.now = options.now ?? (() => clock.now());
     this.origin = this.now();
     this.eventsPerCell = Math.max(0, options.eventsPerCell ?? DEFAULT_EVENTS_PER_CELL);
   }
@@ -155,25 +151,26 @@ export class RunEngine implements Disposable {
   async run(jobs: readonly CellJob[], sink: TranscriptSink): Promise<BatchResult> {
     const batch: Batch = { sink, failed: false };
     this.pending += jobs.length;
-    // `above`: every cell before this one has been sent; one link per cell keeps a long batch linear.
-    let above: Promise<unknown> = Promise.resolve();
-    // How many cells from the start of the batch have been sent: `above` need not be awaited below it.
-    const sentFlags: boolean[] = jobs.map(() => false);
+    // How many cells from the start of the batch have been sent, and the cells waiting for more of them to be
+    // (a cell waits until every cell above it has been sent). Nothing is allocated for a cell that need not wait.
+    const sentFlags: boolean[] = new Array<boolean>(jobs.length).fill(false);
     let sentPrefix = 0;
+    let prefixWaiters: Array<{ upTo: number; resolve: () => void }> = [];
     const done: Array<Promise<RunOutcome>> = [];
     const failures: Array<FailureRecord | undefined> = [];
     jobs.forEach((job, i) => {
-      const sent = deferred();
       const markSent = (): void => {
         if (sentFlags[i]) return;
         sentFlags[i] = true;
         while (sentPrefix < jobs.length && sentFlags[sentPrefix]) sentPrefix++;
-        sent.resolve();
+        if (prefixWaiters.length === 0) return;
+        const ready = prefixWaiters.filter((w) => w.upTo <= sentPrefix);
+        if (ready.length === 0) return;
+        prefixWaiters = prefixWaiters.filter((w) => w.upTo > sentPrefix);
+        for (const w of ready) w.resolve();
       };
-      const mineAbove = above;
-      above = Promise.all([above, sent.promise]);
       const go = async (oob: boolean): Promise<RunOutcome> => {
-        if (sentPrefix < i) await mineAbove;
+        if (sentPrefix < i) await new Promise<void>((resolve) => { prefixWaiters.push({ upTo: i, resolve }); });
         if (oob) await this.untilBusy();
         const result = await this.runJob(job, batch, markSent);
         failures[i] = result.failure;
@@ -226,7 +223,9 @@ export class RunEngine implements Disposable {
     }
     const t0 = this.now();
     const state: RunningCell = { job, batch, step: undefined, waiting: false, eventsKept: 0, eventsDropped: 0 };
-    this.emit(batch, { type: 'cell-started', cell: job.cell, at: this.at(), order: ++this.order, ...(job.line !== undefined ? { line: job.line } : {}) });
+    const started: CellStartedRecord = { type: 'cell-started', cell: job.cell, at: this.at(), order: ++this.order };
+    if (job.line !== undefined) started.line = job.line;
+    this.emit(batch, started);
     let outcome: RunOutcome;
     try {
       outcome = await this.runCell(state, markSent);
