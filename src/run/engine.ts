@@ -115,6 +115,11 @@ interface BusyCommand {
 
 const round = (ms: number): number => Math.round(ms * 1000) / 1000;
 
+/** Why the caller stopped a cell: its StopRequest, or a plain interrupt. */
+function stopReason(reason: unknown): { kind: FailureKind; said: string } {
+  return reason instanceof StopRequest ? { kind: reason.kind, said: reason.message } : { kind: 'interrupted', said: 'The cell was interrupted' };
+}
+
 export class RunEngine implements Disposable {
   private readonly now: () => number;
   private readonly origin: number;
@@ -341,9 +346,7 @@ export class RunEngine implements Disposable {
       await client.waitForEvent((e) => matcher.feed(e), { after: cursor, timeoutMs, ...(job.signal ? { signal: job.signal } : {}) });
     } catch (err) {
       if (err instanceof CommandCancelledError && job.signal?.aborted) {
-        const reason: unknown = job.signal.reason;
-        const kind = reason instanceof StopRequest ? reason.kind : 'interrupted';
-        const said = reason instanceof StopRequest ? reason.message : 'The cell was interrupted';
+        const { kind, said } = stopReason(job.signal.reason);
         return this.fail(state, kind, `${said}: the wait for the cell's expected events was stopped.`);
       }
       if (err instanceof EventTimeoutError) why = `did not arrive within ${timeoutMs} ms`;
@@ -369,8 +372,7 @@ export class RunEngine implements Disposable {
 
   /** A failure for a stop the caller asked for. `what`: the command or wait that was running. */
   private stopped(state: RunningCell, reason: unknown, what: { step: number; text: string } | undefined): RunOutcome {
-    const kind = reason instanceof StopRequest ? reason.kind : 'interrupted';
-    const said = reason instanceof StopRequest ? reason.message : 'The cell was interrupted';
+    const { kind, said } = stopReason(reason);
     const message = what ? `${said}: ${what.text}` : `${said}.`;
     return this.fail(state, kind, message, what ? { step: what.step } : {});
   }
@@ -443,9 +445,7 @@ export class RunEngine implements Disposable {
     const owed = (): void => { if (written && !step.oob) this.busy.push({ cell: state.job.cell, command: step.name }); };
     if (err instanceof CommandCancelledError && state.job.signal?.aborted) {
       owed();
-      const reason: unknown = state.job.signal.reason;
-      const kind = reason instanceof StopRequest ? reason.kind : 'interrupted';
-      const said = reason instanceof StopRequest ? reason.message : 'The cell was interrupted';
+      const { kind, said } = stopReason(state.job.signal.reason);
       const message = written
         ? `${said} while ${step.name} was running: QEMU may still be working on it; its late reply will be dropped.`
         : `${said} before ${step.name} was sent; nothing of it reached QEMU.`;
@@ -484,9 +484,7 @@ export class RunEngine implements Disposable {
     } catch (err) {
       const what = wanted === undefined ? step.event : `${step.event} with ${JSON.stringify(wanted)}`;
       if (err instanceof CommandCancelledError && job.signal?.aborted) {
-        const reason: unknown = job.signal.reason;
-        const kind = reason instanceof StopRequest ? reason.kind : 'interrupted';
-        const said = reason instanceof StopRequest ? reason.message : 'The cell was interrupted';
+        const { kind, said } = stopReason(job.signal.reason);
         return this.fail(state, kind, `${said}: the wait for ${what} was stopped.`, { step: i });
       }
       if (err instanceof EventTimeoutError) {
