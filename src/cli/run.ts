@@ -119,6 +119,14 @@ export class TranscriptPrinter {
   }
 }
 
+/** Printable ASCII without `"` and `\\`: JSON.stringify would only add the quotes. */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+/** JSON.stringify of a string, without its cost for the plain ASCII of command names and wire text. */
+function str(s: string): string {
+  return PLAIN.test(s) ? `"${s}"` : JSON.stringify(s);
+}
+
 /**
  * One JSON object per record. QEMU's own texts (replies, events, ids) are embedded as they came, so that
  * numbers beyond 2^53 reach the reader exactly; everything else is JSON.stringify'd.
@@ -126,19 +134,19 @@ export class TranscriptPrinter {
 export function jsonLine(r: TranscriptRecord): string {
   switch (r.type) {
     case 'reply':
-      return `{"type":"reply","cell":${r.cell},"step":${r.step},"command":${JSON.stringify(r.command)},"id":${r.idText},` +
-        `"ok":${r.ok},"reply":${r.raw.trim()},"sent":${JSON.stringify(r.wire)},"ms":${r.ms},"at":${r.at}${r.line !== undefined ? `,"line":${r.line}` : ''}}`;
+      return `{"type":"reply","cell":${r.cell},"step":${r.step},"command":${str(r.command)},"id":${r.idText},` +
+        `"ok":${r.ok},"reply":${r.raw.trim()},"sent":${str(r.wire)},"ms":${r.ms},"at":${r.at}${r.line !== undefined ? `,"line":${r.line}` : ''}}`;
     case 'event':
       return `{"type":"event","cell":${r.cell},${r.step !== undefined ? `"step":${r.step},` : ''}"event":${r.event.raw.trim()},"at":${r.at}}`;
     case 'written':
-      return `{"type":"written","cell":${r.cell},"step":${r.step},"command":${JSON.stringify(r.command)},"id":${r.idText},"sent":${JSON.stringify(r.wire)},"at":${r.at}}`;
+      return `{"type":"written","cell":${r.cell},"step":${r.step},"command":${str(r.command)},"id":${r.idText},"sent":${str(r.wire)},"at":${r.at}}`;
     case 'wait-satisfied':
-      return `{"type":"wait-satisfied","cell":${r.cell},"step":${r.step},"wait-event":${JSON.stringify(r.event)},"event":${r.raw.trim()},"ms":${r.ms},"at":${r.at}${r.line !== undefined ? `,"line":${r.line}` : ''}}`;
+      return `{"type":"wait-satisfied","cell":${r.cell},"step":${r.step},"wait-event":${str(r.event)},"event":${r.raw.trim()},"ms":${r.ms},"at":${r.at}${r.line !== undefined ? `,"line":${r.line}` : ''}}`;
     case 'cell-started':
       return `{"type":"cell-started","cell":${r.cell},"at":${r.at},"order":${r.order}${r.line !== undefined ? `,"line":${r.line}` : ''}}`;
     case 'sent':
-      return `{"type":"sent","cell":${r.cell},"at":${r.at},"step":${r.step},"command":${JSON.stringify(r.command)},"oob":${r.oob},` +
-        `"label":${JSON.stringify(r.label)}${r.line !== undefined ? `,"line":${r.line}` : ''}}`;
+      return `{"type":"sent","cell":${r.cell},"at":${r.at},"step":${r.step},"command":${str(r.command)},"oob":${r.oob},` +
+        `"label":${str(r.label)}${r.line !== undefined ? `,"line":${r.line}` : ''}}`;
     case 'cell-finished':
       return `{"type":"cell-finished","cell":${r.cell},"at":${r.at},"outcome":"${r.outcome}","ms":${r.ms}}`;
     case 'failure': {

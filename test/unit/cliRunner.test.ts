@@ -293,14 +293,20 @@ describe('cli printing', () => {
 
 describe('json lines', () => {
   test('hand-written lines say what JSON.stringify would (property, hostile labels)', () => {
-    fc.assert(fc.property(fc.integer({ min: 0, max: 1e6 }), fc.double({ min: 0, max: 1e7, noNaN: true }), fc.string(), fc.boolean(),
+    const hostile = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.constantFrom('"', '\\', '\u0000', '\u001f', '\u007f', '\u2028', 'é', '\ud800'));
+    fc.assert(fc.property(fc.integer({ min: 0, max: 1e6 }), fc.double({ min: 0, max: 1e7, noNaN: true }), hostile, fc.boolean(),
       fc.option(fc.integer({ min: 1, max: 1e6 }), { nil: undefined }), (cellNo, at, text, oob, line) => {
         const records: TranscriptRecord[] = [
           { type: 'cell-started', cell: cellNo, at, order: cellNo + 1, ...(line !== undefined ? { line } : {}) },
           { type: 'sent', cell: cellNo, at, step: 0, command: text, oob, label: `{"execute":${JSON.stringify(text)}}`, ...(line !== undefined ? { line } : {}) },
+          { type: 'written', cell: cellNo, at, step: 0, command: text, idText: '"#1"', wire: text },
           { type: 'cell-finished', cell: cellNo, at, outcome: oob ? 'failed' : 'succeeded', ms: at },
         ];
-        for (const r of records) assert.deepEqual(JSON.parse(jsonLine(r)), JSON.parse(JSON.stringify(r)));
+        for (const r of records) {
+          const { idText: _id, wire, ...rest } = r as TranscriptRecord & { idText?: string; wire?: string };
+          const expected = r.type === 'written' ? { ...rest, id: '#1', sent: wire } : r;
+          assert.deepEqual(JSON.parse(jsonLine(r)), JSON.parse(JSON.stringify(expected)));
+        }
       }));
   });
 });
