@@ -160,22 +160,32 @@ export class RunEngine implements Disposable {
     // (a cell waits until every cell above it has been sent). Nothing is allocated for a cell that need not wait.
     const sentFlags: boolean[] = new Array<boolean>(jobs.length).fill(false);
     let sentPrefix = 0;
-    let prefixWaiters: Array<{ upTo: number; resolve: () => void }> = [];
+    // The cells waiting, by how many cells above them must be sent: each index is visited once (linear).
+    const waitingFor = new Map<number, Array<() => void>>();
     const done: Array<Promise<RunOutcome>> = [];
     const failures: Array<FailureRecord | undefined> = [];
     jobs.forEach((job, i) => {
       const markSent = (): void => {
         if (sentFlags[i]) return;
         sentFlags[i] = true;
+        const from = sentPrefix;
         while (sentPrefix < jobs.length && sentFlags[sentPrefix]) sentPrefix++;
-        if (prefixWaiters.length === 0) return;
-        const ready = prefixWaiters.filter((w) => w.upTo <= sentPrefix);
-        if (ready.length === 0) return;
-        prefixWaiters = prefixWaiters.filter((w) => w.upTo > sentPrefix);
-        for (const w of ready) w.resolve();
+        if (waitingFor.size === 0) return;
+        for (let k = from + 1; k <= sentPrefix; k++) {
+          const ready = waitingFor.get(k);
+          if (!ready) continue;
+          waitingFor.delete(k);
+          for (const resolve of ready) resolve();
+        }
       };
       const go = async (oob: boolean): Promise<RunOutcome> => {
-        if (sentPrefix < i) await new Promise<void>((resolve) => { prefixWaiters.push({ upTo: i, resolve }); });
+        if (sentPrefix < i) {
+          await new Promise<void>((resolve) => {
+            const list = waitingFor.get(i);
+            if (list) list.push(resolve);
+            else waitingFor.set(i, [resolve]);
+          });
+        }
         if (oob) await this.untilBusy();
         const result = await this.runJob(job, batch, markSent);
         failures[i] = result.failure;

@@ -70,6 +70,17 @@ describe('engine: scheduler', () => {
     assert.equal(failure?.type === 'failure' && failure.kind, 'qemu-error');
   });
 
+  test('a long batch of out-of-band cells behind a slow in-band one: all go out, after it (the wait for the cells above is linear)', async () => {
+    const client = new ScriptedClient({ slow: { delayMs: 300 } });
+    const jobs = [cell(1, exec('slow')), ...Array.from({ length: 3000 }, (_, i) => cell(i + 2, oob('query-yank', `y${i}`)))];
+    const t0 = performance.now();
+    const { outcomes } = await runEngine(client, jobs, { busyMs: 1 });
+    assert.ok(outcomes.every((o) => o === 'succeeded'));
+    assert.equal(client.sent.length, 3001);
+    assert.equal(client.sent[0], 'slow');
+    assert.ok(performance.now() - t0 < 30_000);
+  });
+
   test('in-band cells of two batches run one after another', async () => {
     const client = new ScriptedClient({ slow: { delayMs: 100 } });
     const engine = new RunEngine({ client: () => client });
