@@ -35,7 +35,9 @@ Runs each notebook and compares every reply and event each cell saw with the cel
   --junit OUT.xml    also write JUnit XML, one testcase per cell
   --json             one JSON object per cell, then {"passed": N, "failed": N}
   --timeout MS       time limit for each command (default ${DEFAULT_TIMEOUT_MS}); saved events that have not
-                     come when a cell ends are awaited at most ${DEFAULT_WAIT_TIMEOUT_MS} ms, or MS when smaller
+                     come when a cell ends are awaited at most ${DEFAULT_WAIT_TIMEOUT_MS} ms, or MS when smaller;
+                     <- events written in a cell at most its longest wait-event timeout (else
+                     ${DEFAULT_WAIT_TIMEOUT_MS} ms), or MS when smaller
 
 Exit status: 0 all cells match (or --update wrote them); 1 a mismatch or a malformed cell; 2 usage or
 connection error, or QEMU went away.

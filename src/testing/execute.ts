@@ -37,9 +37,10 @@ export interface CellRecord {
 }
 
 export interface ExecuteOptions {
-  /** Limit for each command. */
+  /** Limit for each command, and the most expected events written in cells are awaited (their cell's own
+   * wait timeout, or 10 s, when shorter). */
   timeoutMs: number;
-  /** Limit for the wait for saved events that have not come yet, and for expected events written in cells. */
+  /** Limit for the wait for saved events that have not come yet. */
   settleMs: number;
 }
 
@@ -75,7 +76,7 @@ function render(r: TranscriptRecord, cell: TestCell, out: OutputLike[]): void {
 /** Runs every cell in order on `client`; stops only when the session is lost. */
 export async function executeCells(client: EngineClient, cells: readonly TestCell[], opts: ExecuteOptions,
   onCell?: (index: number, record: CellRecord) => void): Promise<CellRecord[]> {
-  const engine = new RunEngine({ client: () => client, commandTimeoutMs: opts.timeoutMs, expectedEventsTimeoutMs: opts.settleMs });
+  const engine = new RunEngine({ client: () => client, commandTimeoutMs: opts.timeoutMs, expectedEventsTimeoutMs: opts.timeoutMs });
   const records: CellRecord[] = [];
   // Events after a cell ended and before the next one started belong to the cell that ended.
   let after: { record: CellRecord; arrived: (name: string) => void } | undefined;
