@@ -159,7 +159,8 @@ async function benchRunner(ctx: LaterContext): Promise<Row[]> {
   const rawText: number[] = [];
   const jsonRatios: number[] = [];
   const textRatios: number[] = [];
-  for (let i = 0; i < 7; i++) {
+  // 15 pairs: on a shared machine a median of fewer pairs moves by several percent from run to run.
+  for (let i = 0; i < 15; i++) {
     let r = await rawOnce();
     rawJson.push(r);
     const j = await runOnce(true);

@@ -15,7 +15,7 @@ import type { QmpClient } from '../qmp/client';
 import { Schema, type SchemaInfo } from '../qmp/index';
 import { notebookBodyText } from '../notebook/format/notebook';
 import { SchemaError } from '../qmp/introspect';
-import { isCodeLanguage, planCell, StopRequest, type CellPlan, type EngineClient } from '../run/index';
+import { isCodeLanguage, notebookRules, planCell, StopRequest, type CellPlan, type EngineClient } from '../run/index';
 import { DEFAULT_TIMEOUT_MS, parseArgs, USAGE, type CheckRequest, type ConnectionChoice, type RunRequest, type SchemaRequest } from './args';
 import { findSourceOffsets, LineIndex } from './locate';
 import { runCells, type RunCell, type RunIo } from './run';
@@ -226,11 +226,14 @@ interface ParsedRun {
 function planRunnable(notebook: Notebook, map: FileMap, schema?: Schema): ParsedRun {
   const cells: RunCell[] = [];
   const problems: LocatedProblem[] = [];
+  // The front matter's masks, ignorable events and event order: how expected events are compared.
+  const rules = notebookRules(notebook).rules;
   notebook.cells.forEach((cell, i) => {
     if (cell.kind !== 'code' || !isCodeLanguage(cell.language)) return;
-    const plan = planCell(cell.source, cell.language, schema);
+    const plan = planCell(cell.source, cell.language, schema, rules);
     problems.push(...planProblems(plan).map((p) => locate(map, i, p)));
     for (const step of plan.steps) step.line = map.position(i, step.offset).line;
+    for (const e of plan.expect?.events ?? []) e.line = map.position(i, e.offset).line;
     const line = map.cellLine(i);
     if (plan.steps.length) cells.push({ cell: i + 1, ...(line !== undefined ? { line } : {}), plan });
   });

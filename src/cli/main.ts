@@ -11,7 +11,41 @@ function writer(stream: NodeJS.WriteStream): (line: string) => void {
   return (line) => { stream.write(line + '\n'); };
 }
 
+/** Flush standard output's buffer at this size at the latest. */
+const OUT_BUFFER_BYTES = 64 * 1024;
+
+/**
+ * Standard output, buffered: lines are gathered and written once per turn of the event loop (or at 64 KiB),
+ * not with one system call each (stdout to a file or pipe writes synchronously on Linux), so a run of many
+ * cells costs few writes and its output still streams. `flush()` before anything goes to stderr keeps the two
+ * in order, and before exit.
+ */
+function bufferedWriter(stream: NodeJS.WriteStream): { write(line: string): void; flush(): void } {
+  let buffer = '';
+  let immediate: ReturnType<typeof setImmediate> | undefined;
+  const flush = (): void => {
+    if (immediate !== undefined) clearImmediate(immediate);
+    immediate = undefined;
+    if (buffer === '') return;
+    const text = buffer;
+    buffer = '';
+    stream.write(text);
+  };
+  return {
+    write: (line) => {
+      buffer += `${line}\n`;
+      if (buffer.length >= OUT_BUFFER_BYTES) flush();
+      else immediate ??= setImmediate(flush);
+    },
+    flush,
+  };
+}
+
+const stdout = bufferedWriter(process.stdout);
+const stderrLine = writer(process.stderr);
+
 async function finish(code: number): Promise<void> {
+  stdout.flush();
   await Promise.all([process.stdout, process.stderr].map((s) => new Promise<void>((resolve) => s.write('', () => resolve()))));
   process.exit(code);
 }
@@ -23,6 +57,7 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 });
 // Ctrl-C: exit through process.exit so that a sandbox QEMU is stopped by its exit handler.
 process.once('SIGINT', () => {
+  stdout.flush();
   process.stderr.write('qmp-notebook: interrupted\n');
   process.exit(130);
 });
@@ -30,9 +65,10 @@ process.once('SIGINT', () => {
 // `lsp` is a long-running server with its own argument handling (src/lsp/stdio.ts); everything else is cliMain's.
 const lspExit = process.argv[2] === 'lsp' ? lspMain(process.argv.slice(3), writer(process.stderr), writer(process.stdout)) : undefined;
 if (lspExit !== undefined) void finish(lspExit);
-else if (process.argv[2] !== 'lsp') cliMain(process.argv.slice(2), realDeps(), { out: writer(process.stdout), err: writer(process.stderr) }).then(
+else if (process.argv[2] !== 'lsp') cliMain(process.argv.slice(2), realDeps(), { out: stdout.write, err: (l) => { stdout.flush(); stderrLine(l); } }).then(
   (code) => finish(code),
   (err: unknown) => {
+    stdout.flush();
     process.stderr.write(`qmp-notebook: internal error: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
     return finish(70);
   },

@@ -5,6 +5,10 @@
 // Order of output: cell order. The records of the first unfinished cell are printed as they come; records
 // of a cell further down (an out-of-band cell that overtook a busy one) are held until every cell above it has
 // finished, then printed. Held records are bounded: the engine keeps at most `eventsPerCell` events per cell.
+//
+// When: records are printed once per turn of the event loop (after the I/O of that turn, so the next command
+// is already on its way to QEMU), not in between a reply and the next command: printing stays off the
+// path from one reply to the next command, and output still streams as the cells run.
 import { isSessionFailure, RunEngine, type CellJob, type EngineClient, type FailureRecord, type TranscriptRecord } from '../run/index';
 
 export interface RunIo {
@@ -90,6 +94,9 @@ export class TranscriptPrinter {
       case 'expected-reply':
         out(r.match ? '// the reply matches the expected <- reply' : `// the reply differs from the expected <- reply: ${r.differences.join('; ')}`);
         break;
+      case 'expected-event':
+        out(r.match ? `// the expected event ${r.event} arrived` : `// the expected event did not match: ${r.message ?? r.event}; expected <- ${r.expected}`);
+        break;
       case 'blocked':
         out(`// waiting: QEMU is still working on ${r.behind.map((b) => `${b.command} (cell ${b.cell})`).join(', ')}, and answers in-band commands in order`);
         break;
@@ -112,6 +119,14 @@ export class TranscriptPrinter {
   }
 }
 
+/** Printable ASCII without `"` and `\\`: JSON.stringify would only add the quotes. */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+/** JSON.stringify of a string, without its cost for the plain ASCII of command names and wire text. */
+function str(s: string): string {
+  return PLAIN.test(s) ? `"${s}"` : JSON.stringify(s);
+}
+
 /**
  * One JSON object per record. QEMU's own texts (replies, events, ids) are embedded as they came, so that
  * numbers beyond 2^53 reach the reader exactly; everything else is JSON.stringify'd.
@@ -119,19 +134,19 @@ export class TranscriptPrinter {
 export function jsonLine(r: TranscriptRecord): string {
   switch (r.type) {
     case 'reply':
-      return `{"type":"reply","cell":${r.cell},"step":${r.step},"command":${JSON.stringify(r.command)},"id":${r.idText},` +
-        `"ok":${r.ok},"reply":${r.raw.trim()},"sent":${JSON.stringify(r.wire)},"ms":${r.ms},"at":${r.at}${r.line !== undefined ? `,"line":${r.line}` : ''}}`;
+      return `{"type":"reply","cell":${r.cell},"step":${r.step},"command":${str(r.command)},"id":${r.idText},` +
+        `"ok":${r.ok},"reply":${r.raw.trim()},"sent":${str(r.wire)},"ms":${r.ms},"at":${r.at}${r.line !== undefined ? `,"line":${r.line}` : ''}}`;
     case 'event':
       return `{"type":"event","cell":${r.cell},${r.step !== undefined ? `"step":${r.step},` : ''}"event":${r.event.raw.trim()},"at":${r.at}}`;
     case 'written':
-      return `{"type":"written","cell":${r.cell},"step":${r.step},"command":${JSON.stringify(r.command)},"id":${r.idText},"sent":${JSON.stringify(r.wire)},"at":${r.at}}`;
+      return `{"type":"written","cell":${r.cell},"step":${r.step},"command":${str(r.command)},"id":${r.idText},"sent":${str(r.wire)},"at":${r.at}}`;
     case 'wait-satisfied':
-      return `{"type":"wait-satisfied","cell":${r.cell},"step":${r.step},"wait-event":${JSON.stringify(r.event)},"event":${r.raw.trim()},"ms":${r.ms},"at":${r.at}${r.line !== undefined ? `,"line":${r.line}` : ''}}`;
+      return `{"type":"wait-satisfied","cell":${r.cell},"step":${r.step},"wait-event":${str(r.event)},"event":${r.raw.trim()},"ms":${r.ms},"at":${r.at}${r.line !== undefined ? `,"line":${r.line}` : ''}}`;
     case 'cell-started':
       return `{"type":"cell-started","cell":${r.cell},"at":${r.at},"order":${r.order}${r.line !== undefined ? `,"line":${r.line}` : ''}}`;
     case 'sent':
-      return `{"type":"sent","cell":${r.cell},"at":${r.at},"step":${r.step},"command":${JSON.stringify(r.command)},"oob":${r.oob},` +
-        `"label":${JSON.stringify(r.label)}${r.line !== undefined ? `,"line":${r.line}` : ''}}`;
+      return `{"type":"sent","cell":${r.cell},"at":${r.at},"step":${r.step},"command":${str(r.command)},"oob":${r.oob},` +
+        `"label":${str(r.label)}${r.line !== undefined ? `,"line":${r.line}` : ''}}`;
     case 'cell-finished':
       return `{"type":"cell-finished","cell":${r.cell},"at":${r.at},"outcome":"${r.outcome}","ms":${r.ms}}`;
     case 'failure': {
@@ -141,6 +156,32 @@ export function jsonLine(r: TranscriptRecord): string {
     }
     default:
       return JSON.stringify(r);
+  }
+}
+
+/** At most this many records wait for the next turn of the event loop; more are printed at once. */
+const MAX_DEFERRED = 1024;
+
+/** Hands records to a printer once per turn of the event loop (see the file comment). */
+class DeferredPrinter {
+  private queue: TranscriptRecord[] = [];
+  private immediate: ReturnType<typeof setImmediate> | undefined;
+
+  constructor(private readonly printer: TranscriptPrinter) {}
+
+  write(r: TranscriptRecord): void {
+    this.queue.push(r);
+    if (this.queue.length >= MAX_DEFERRED) this.flush();
+    else this.immediate ??= setImmediate(() => this.flush());
+  }
+
+  /** Prints everything waiting, now. */
+  flush(): void {
+    if (this.immediate !== undefined) clearImmediate(this.immediate);
+    this.immediate = undefined;
+    const queue = this.queue;
+    this.queue = [];
+    for (const r of queue) this.printer.write(r);
   }
 }
 
@@ -155,14 +196,17 @@ export async function runCells(client: EngineClient, cells: readonly RunCell[], 
     ...(options.commandTimeoutMs !== undefined ? { commandTimeoutMs: options.commandTimeoutMs } : {}),
   });
   const printer = new TranscriptPrinter(io, options.json, cells);
+  const deferred = new DeferredPrinter(printer);
   try {
-    const jobs: CellJob[] = cells.map((c) => ({ ...c, ...(options.signal ? { signal: options.signal } : {}) }));
-    const result = await engine.run(jobs, (r) => printer.write(r));
+    const jobs: CellJob[] = options.signal ? cells.map((c) => ({ ...c, signal: options.signal as AbortSignal })) : [...cells];
+    const result = await engine.run(jobs, (r) => deferred.write(r));
+    deferred.flush();
     const f = result.failure;
     if (!f) return { status: 'ok' };
     const message = printer.failureText(f);
     return isSessionFailure(f.kind) ? { status: 'disconnected', cell: f.cell, message } : { status: 'failed', cell: f.cell, message };
   } finally {
+    deferred.flush();
     engine.dispose();
   }
 }

@@ -17,8 +17,8 @@ import {
 } from '../notebook/format/index';
 import { Schema, type SchemaInfo } from '../qmp/index';
 import { describeProblem, isCodeLanguage, planCell } from '../run/index';
-import { cellRules, compareCell, notebookRules, type WrittenExpectation } from '../testing/compare';
-import { executeCells, type TestCell } from '../testing/execute';
+import { cellRules, compareCell, notebookRules, type WrittenEvent, type WrittenExpectation } from '../testing/compare';
+import { executeCells, type CellRecord, type TestCell } from '../testing/execute';
 import { cellName, jsonRecord, junitXml, summaryLine, type CellResult } from '../testing/report';
 import { replaceOutputs } from '../testing/update';
 import { member, parseJsonTree } from '../testing/jsonTree';
@@ -29,13 +29,15 @@ export const TEST_USAGE = `Usage:
                               [--timeout MS] [--qemu BINARY]
 
 Runs each notebook and compares every reply and event each cell saw with the cell's saved outputs (the
-\`\`\`qmp-output block) and with the <- replies written in the cell, after masking volatile values.
+\`\`\`qmp-output block) and with the <- replies and events written in the cell, after masking volatile values.
 
   --update           write the new outputs into the notebooks instead of comparing (nothing else changes)
   --junit OUT.xml    also write JUnit XML, one testcase per cell
   --json             one JSON object per cell, then {"passed": N, "failed": N}
   --timeout MS       time limit for each command (default ${DEFAULT_TIMEOUT_MS}); saved events that have not
-                     come when a cell ends are awaited at most ${DEFAULT_WAIT_TIMEOUT_MS} ms, or MS when smaller
+                     come when a cell ends are awaited at most ${DEFAULT_WAIT_TIMEOUT_MS} ms, or MS when smaller;
+                     <- events written in a cell at most its longest wait-event timeout (else
+                     ${DEFAULT_WAIT_TIMEOUT_MS} ms), or MS when smaller
 
 Exit status: 0 all cells match (or --update wrote them); 1 a mismatch or a malformed cell; 2 usage or
 connection error, or QEMU went away.
@@ -123,6 +125,18 @@ interface PlannedCell {
   problems: string[];
 }
 
+/** The cell's expected events with the engine's verdicts, for the comparison. */
+function writtenEvents(c: PlannedCell, rec: CellRecord): WrittenEvent[] {
+  const byIndex = new Map(rec.expectedEvents.map((r) => [r.index, r] as const));
+  return (c.run.plan.expect?.events ?? []).map((e, index) => {
+    const v = byIndex.get(index);
+    return {
+      event: e.event, json: e.text, ...(c.line !== undefined ? { line: c.line + e.line } : {}),
+      ...(v ? { verdict: { match: v.match, ...(v.message !== undefined ? { message: v.message } : {}), ...(v.actual !== undefined ? { actual: v.actual } : {}) } } : {}),
+    };
+  });
+}
+
 /** The event names a cell's saved outputs hold (the settle wait's targets), without the ignorable ones. */
 function savedEventNames(outputs: readonly SavedOutput[] | undefined, ignore: ReadonlySet<string>): string[] {
   const names: string[] = [];
@@ -139,7 +153,7 @@ function plan(notebook: NotebookData, lines: Array<number | undefined>, schema: 
   const planned: PlannedCell[] = [];
   notebook.cells.forEach((cell, i) => {
     if (cell.kind !== 'code' || !isCodeLanguage(cell.language)) return;
-    const cellPlan = planCell(cell.source, cell.language, schema);
+    const cellPlan = planCell(cell.source, cell.language, schema, base);
     const rules = cellRules(cell.source, base);
     const line = lines[i];
     const written: WrittenExpectation[] = [];
@@ -239,7 +253,7 @@ async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> 
     records.forEach((rec, n) => {
       const c = cells[n] as PlannedCell;
       const rules = cellRules(c.data.source, front.rules).rules;
-      const cmp = compareCell({ saved: c.data.outputs, actual: rec.outputs, replies: rec.replies, written: c.written, rules, dirs });
+      const cmp = compareCell({ saved: c.data.outputs, actual: rec.outputs, replies: rec.replies, written: c.written, writtenEvents: writtenEvents(c, rec), rules, dirs });
       const where = { file, cell: c.index, ...(c.line !== undefined ? { line: c.line } : {}), ms: rec.ms };
       if (rec.lost !== undefined) {
         lost = rec.lost.message;

@@ -14,7 +14,7 @@ import { commandsOf, confirmStateChanges } from '../session/endpointPrompts';
 import { errorText, type Session, type SessionManager } from '../session/sessionManager';
 import { explainUntrusted, UntrustedWorkspaceError } from '../session/trust';
 import {
-  Batcher, CODE_LANGUAGES, isCodeLanguage, planCell, RunEngine, StopRequest,
+  Batcher, CODE_LANGUAGES, isCodeLanguage, metadataRules, planCell, RunEngine, StopRequest,
   type CellPlan, type CommandStep, type EngineClient, type RunOutcome, type TranscriptRecord,
 } from '../run/index';
 import { eventOutput, expectedReplyOutput, failureOutput, noteOutput, replyOutput, sentOutput } from './outputs';
@@ -363,7 +363,7 @@ export class QmpControllers implements vscode.Disposable {
     }
     const schema = this.sessions.session(run.profile)?.schema;
     run.planCached = schema?.cached ?? true;
-    const plan = planCell(run.cell.document.getText(), language, schema?.schema);
+    const plan = planCell(run.cell.document.getText(), language, schema?.schema, metadataRules(run.cell.notebook.metadata));
     run.plan = plan;
     return plan;
   }
@@ -411,6 +411,9 @@ export class QmpControllers implements vscode.Disposable {
       }
       case 'expected-reply':
         run.append(expectedReplyOutput(r.match, r.expected, r.actual, r.differences));
+        break;
+      case 'expected-event':
+        run.append(noteOutput(r.match ? `✓ The expected event ${r.event} arrived: ${r.expected}` : `✗ ${r.message ?? r.event}: ${r.expected}`));
         break;
       case 'event':
         run.append(eventOutput(r.event));

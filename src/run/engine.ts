@@ -20,17 +20,23 @@
 // matching event since that cursor that no earlier wait of the same cell has used. So an event that comes
 // before the reply of the command that caused it counts, and `stop`, `cont`, wait RESUME, wait STOP passes.
 //
+// Expected events. `<- {"event": …}` lines of a cell are checked after its last step succeeded, among the
+// events since the cell's cursor, masked as saved outputs are, in the written order unless the rules say
+// `any`, waiting at most the cell's wait timeout (expectEvents.ts). A mismatch is information (an
+// `expected-event` record), like an expected reply: `qmp-notebook test` fails the cell on it.
+//
 // Attribution rule. Each event is given to one cell: the cell of the oldest command still waiting for its
 // reply; else the oldest running cell that is waiting for an event; else the most recently started running
 // cell; else to no cell (it is not in the transcript). A cell keeps at most `eventsPerCell` event records;
 // the rest are counted and reported once, as `events-dropped`, before the cell finishes.
 import type { CommandOptions, CommandReply, Disposable, QmpClient, QmpEventRecord } from '../qmp/client';
-import { CommandCancelledError, CommandTimeoutError, EventTimeoutError, OobRefusedError } from '../qmp/errors';
+import { CommandCancelledError, CommandTimeoutError, EventsDroppedError, EventTimeoutError, OobRefusedError } from '../qmp/errors';
 import { eventDataMatches } from '../notebook/format/eventMatch';
 import { compareReply } from './compare';
+import { EventMatcher } from './expectEvents';
 import { errorMessage, failureKindOf, StopRequest } from './errors';
-import { describeProblem, isOobPlan, type CellPlan, type CommandStep, type WaitStep } from './plan';
-import type { FailureKind, FailureRecord, RunOutcome, TranscriptRecord, TranscriptSink } from './transcript';
+import { describeProblem, isOobPlan, type CellPlan, type CommandStep, type EventExpectations, type WaitStep } from './plan';
+import type { CellStartedRecord, FailureKind, FailureRecord, ReplyRecord, RunOutcome, TranscriptRecord, TranscriptSink } from './transcript';
 
 /** The calls the engine makes on a client: the core's own QmpClient types. */
 export type EngineClient = Pick<QmpClient, 'send' | 'onEvent' | 'eventCursor' | 'waitForEvent'>;
@@ -65,6 +71,8 @@ export interface EngineOptions {
   busyMs?: number;
   /** Monotonic milliseconds; default performance.now(). */
   now?: () => number;
+  /** The longest wait for a cell's expected events (its own timeout when shorter); default: none beyond it. */
+  expectedEventsTimeoutMs?: number;
 }
 
 export interface BatchResult {
@@ -95,7 +103,9 @@ interface OpenCommand {
   oob: boolean;
   /** When it was handed to the client. */
   t0: number;
-  settled: Promise<void>;
+  /** Called when it settles; set only when an out-of-band cell waits for it (untilBusy). */
+  onSettled?: () => void;
+  settled?: boolean;
 }
 
 interface BusyCommand {
@@ -103,13 +113,12 @@ interface BusyCommand {
   command: string;
 }
 
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => { resolve = r; });
-  return { promise, resolve };
-}
-
 const round = (ms: number): number => Math.round(ms * 1000) / 1000;
+
+/** Why the caller stopped a cell: its StopRequest, or a plain interrupt. */
+function stopReason(reason: unknown): { kind: FailureKind; said: string } {
+  return reason instanceof StopRequest ? { kind: reason.kind, said: reason.message } : { kind: 'interrupted', said: 'The cell was interrupted' };
+}
 
 export class RunEngine implements Disposable {
   private readonly now: () => number;
@@ -117,6 +126,8 @@ export class RunEngine implements Disposable {
   private readonly eventsPerCell: number;
   private inBandTail: Promise<void> = Promise.resolve();
   private order = 0;
+  /** Jobs submitted and not yet ended (across batches): the event subscription stays while there are any. */
+  private pending = 0;
   private readonly running: RunningCell[] = [];
   /** Commands handed to the client and not settled, oldest first. */
   private readonly open: OpenCommand[] = [];
@@ -127,7 +138,9 @@ export class RunEngine implements Disposable {
   private lastClient: EngineClient | undefined;
 
   constructor(private readonly options: EngineOptions) {
-    this.now = options.now ?? (() => performance.now());
+    // The global `performance` is a lazy getter in Node: read it once, not on every record.
+    const clock = performance;
+    this.now = options.now ?? (() => clock.now());
     this.origin = this.now();
     this.eventsPerCell = Math.max(0, options.eventsPerCell ?? DEFAULT_EVENTS_PER_CELL);
   }
@@ -142,25 +155,37 @@ export class RunEngine implements Disposable {
    */
   async run(jobs: readonly CellJob[], sink: TranscriptSink): Promise<BatchResult> {
     const batch: Batch = { sink, failed: false };
-    // `above`: every cell before this one has been sent; one link per cell keeps a long batch linear.
-    let above: Promise<unknown> = Promise.resolve();
-    // How many cells from the start of the batch have been sent: `above` need not be awaited below it.
-    const sentFlags: boolean[] = jobs.map(() => false);
+    this.pending += jobs.length;
+    // How many cells from the start of the batch have been sent, and the cells waiting for more of them to be
+    // (a cell waits until every cell above it has been sent). Nothing is allocated for a cell that need not wait.
+    const sentFlags: boolean[] = new Array<boolean>(jobs.length).fill(false);
     let sentPrefix = 0;
+    // The cells waiting, by how many cells above them must be sent: each index is visited once (linear).
+    const waitingFor = new Map<number, Array<() => void>>();
     const done: Array<Promise<RunOutcome>> = [];
     const failures: Array<FailureRecord | undefined> = [];
     jobs.forEach((job, i) => {
-      const sent = deferred();
       const markSent = (): void => {
         if (sentFlags[i]) return;
         sentFlags[i] = true;
+        const from = sentPrefix;
         while (sentPrefix < jobs.length && sentFlags[sentPrefix]) sentPrefix++;
-        sent.resolve();
+        if (waitingFor.size === 0) return;
+        for (let k = from + 1; k <= sentPrefix; k++) {
+          const ready = waitingFor.get(k);
+          if (!ready) continue;
+          waitingFor.delete(k);
+          for (const resolve of ready) resolve();
+        }
       };
-      const mineAbove = above;
-      above = Promise.all([above, sent.promise]);
       const go = async (oob: boolean): Promise<RunOutcome> => {
-        if (sentPrefix < i) await mineAbove;
+        if (sentPrefix < i) {
+          await new Promise<void>((resolve) => {
+            const list = waitingFor.get(i);
+            if (list) list.push(resolve);
+            else waitingFor.set(i, [resolve]);
+          });
+        }
         if (oob) await this.untilBusy();
         const result = await this.runJob(job, batch, markSent);
         failures[i] = result.failure;
@@ -184,9 +209,13 @@ export class RunEngine implements Disposable {
     const busyMs = this.options.busyMs ?? DEFAULT_BUSY_MS;
     for (const entry of this.open.filter((e) => !e.oob)) {
       const left = busyMs - (this.now() - entry.t0);
-      if (left <= 0) continue;
+      if (left <= 0 || entry.settled) continue;
       let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([entry.settled, new Promise<void>((resolve) => { timer = setTimeout(resolve, left); })]);
+      await new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, left);
+        const before = entry.onSettled;
+        entry.onSettled = () => { before?.(); resolve(); };
+      });
       clearTimeout(timer);
     }
   }
@@ -202,12 +231,16 @@ export class RunEngine implements Disposable {
   private async runJob(job: CellJob, batch: Batch, markSent: () => void): Promise<{ outcome: RunOutcome; failure?: FailureRecord }> {
     if (batch.failed || job.signal?.aborted) {
       markSent();
+      this.pending--;
+      this.detachWhenIdle();
       this.emit(batch, { type: 'cell-finished', cell: job.cell, at: this.at(), outcome: 'skipped', ms: 0 });
       return { outcome: 'skipped' };
     }
     const t0 = this.now();
     const state: RunningCell = { job, batch, step: undefined, waiting: false, eventsKept: 0, eventsDropped: 0 };
-    this.emit(batch, { type: 'cell-started', cell: job.cell, at: this.at(), order: ++this.order, ...(job.line !== undefined ? { line: job.line } : {}) });
+    const started: CellStartedRecord = { type: 'cell-started', cell: job.cell, at: this.at(), order: ++this.order };
+    if (job.line !== undefined) started.line = job.line;
+    this.emit(batch, started);
     let outcome: RunOutcome;
     try {
       outcome = await this.runCell(state, markSent);
@@ -218,6 +251,7 @@ export class RunEngine implements Disposable {
       markSent();
       const i = this.running.indexOf(state);
       if (i >= 0) this.running.splice(i, 1);
+      this.pending--;
       this.detachWhenIdle();
     }
     if (outcome !== 'succeeded') batch.failed = true;
@@ -247,9 +281,13 @@ export class RunEngine implements Disposable {
     this.attached = { client, sub: client.onEvent((e) => this.route(e)) };
   }
 
-  /** No cell runs: events belong to no cell, so nothing needs to listen (and nothing keeps the engine alive). */
+  /**
+   * No cell runs or waits to run: events belong to no cell, so nothing needs to listen (and nothing keeps the
+   * engine alive). Between the cells of a batch the subscription stays (an event then belongs to no cell
+   * either), so a long batch does not subscribe and unsubscribe once per cell.
+   */
   private detachWhenIdle(): void {
-    if (this.running.length > 0 || this.open.length > 0) return;
+    if (this.pending > 0 || this.running.length > 0 || this.open.length > 0) return;
     this.attached?.sub.dispose();
     this.attached = undefined;
   }
@@ -285,27 +323,66 @@ export class RunEngine implements Disposable {
         { problems: plan.problems.map((p) => ({ message: p.message, ...(p.line !== undefined ? { line: p.line } : {}), ...(p.column !== undefined ? { column: p.column } : {}) })) });
     }
     this.running.push(state);
-    const lastCommand = plan.steps.reduce((last, s, i) => (s.kind === 'command' ? i : last), -1);
+    let lastCommand = -1;
+    for (let i = 0; i < plan.steps.length; i++) if ((plan.steps[i] as CommandStep | WaitStep).kind === 'command') lastCommand = i;
     if (lastCommand < 0) markSent();
-    // The wait rule: one cursor for the cell, and the events its waits have used.
+    // The wait rule: one cursor for the cell, and the events its waits have used (made when a wait needs it).
     const cursor = client.eventCursor();
-    const used = new Set<number>();
+    let used: Set<number> | undefined;
     for (let i = 0; i < plan.steps.length; i++) {
       const step = plan.steps[i] as CommandStep | WaitStep;
       state.step = i;
       if (job.signal?.aborted) return this.stopped(state, job.signal.reason, undefined);
       const outcome = step.kind === 'command'
         ? await this.command(state, client, step, i, i === lastCommand ? markSent : undefined)
-        : await this.wait(state, client, step, i, cursor, used);
+        : await this.wait(state, client, step, i, cursor, (used ??= new Set()));
       if (outcome !== undefined) return outcome;
+    }
+    if (plan.expect && plan.expect.events.length > 0) return this.expectEvents(state, client, plan.expect, cursor);
+    return 'succeeded';
+  }
+
+  /** Checks the cell's expected events (see the file comment); one `expected-event` record each. */
+  private async expectEvents(state: RunningCell, client: EngineClient, expect: EventExpectations, cursor: number): Promise<RunOutcome> {
+    const { job, batch } = state;
+    const t0 = this.now();
+    const cap = this.options.expectedEventsTimeoutMs;
+    const timeoutMs = cap !== undefined && cap < expect.timeoutMs ? cap : expect.timeoutMs;
+    const matcher = new EventMatcher(expect);
+    let why: string | undefined;
+    state.waiting = true;
+    try {
+      // The predicate sees every event after the cursor once, in order (history first, then live ones).
+      await client.waitForEvent((e) => matcher.feed(e), { after: cursor, timeoutMs, ...(job.signal ? { signal: job.signal } : {}) });
+    } catch (err) {
+      if (err instanceof CommandCancelledError && job.signal?.aborted) {
+        const { kind, said } = stopReason(job.signal.reason);
+        return this.fail(state, kind, `${said}: the wait for the cell's expected events was stopped.`);
+      }
+      if (err instanceof EventTimeoutError) why = `did not arrive within ${timeoutMs} ms`;
+      else if (err instanceof EventsDroppedError) why = `could not be checked: ${errorMessage(err)}`;
+      else return this.fail(state, failureKindOf(err), `while waiting for the cell's expected events: ${errorMessage(err)}`);
+    } finally {
+      state.waiting = false;
+    }
+    const ms = round(this.now() - t0);
+    for (const v of matcher.verdicts()) {
+      const x = expect.events[v.index];
+      if (!x) continue;
+      const message = v.match ? undefined
+        : v.outOfOrder ? `${x.event} arrived, but not in the order written (order matters unless the cell says // test: any-order)`
+          : `${x.event} ${why ?? 'did not arrive'}`;
+      this.emit(batch, {
+        type: 'expected-event', cell: job.cell, at: this.at(), index: v.index, event: x.event, expected: x.text, match: v.match,
+        ...(v.actual ? { actual: v.actual.raw } : {}), ...(message !== undefined ? { message } : {}), line: x.line, ms,
+      });
     }
     return 'succeeded';
   }
 
   /** A failure for a stop the caller asked for. `what`: the command or wait that was running. */
   private stopped(state: RunningCell, reason: unknown, what: { step: number; text: string } | undefined): RunOutcome {
-    const kind = reason instanceof StopRequest ? reason.kind : 'interrupted';
-    const said = reason instanceof StopRequest ? reason.message : 'The cell was interrupted';
+    const { kind, said } = stopReason(reason);
     const message = what ? `${said}: ${what.text}` : `${said}.`;
     return this.fail(state, kind, message, what ? { step: what.step } : {});
   }
@@ -331,8 +408,7 @@ export class RunEngine implements Disposable {
     const timeoutMs = typeof limit === 'function' ? limit() : limit;
     if (timeoutMs !== undefined && timeoutMs > 0) options.timeoutMs = timeoutMs;
     const t0 = this.now();
-    let settle!: () => void;
-    const entry: OpenCommand = { cell: state, step: i, oob: step.oob, t0, settled: new Promise<void>((r) => { settle = r; }) };
+    const entry: OpenCommand = { cell: state, step: i, oob: step.oob, t0 };
     this.open.push(entry);
     let reply: CommandReply;
     try {
@@ -344,14 +420,18 @@ export class RunEngine implements Disposable {
     } finally {
       const k = this.open.indexOf(entry);
       if (k >= 0) this.open.splice(k, 1);
-      settle();
+      entry.settled = true;
+      entry.onSettled?.();
     }
     // QEMU answers in-band commands in order: everything it owed before this one is answered now.
     if (!step.oob) this.busy = [];
-    this.emit(batch, {
+    const record: ReplyRecord = {
       type: 'reply', cell, at: this.at(), step: i, command: step.name, idText: reply.idText, ok: reply.ok,
-      ...(reply.ok ? { value: reply.value } : { error: reply.error }), raw: reply.raw, wire: reply.sent, ms: round(this.now() - t0), line: step.line,
-    });
+      raw: reply.raw, wire: reply.sent, ms: round(this.now() - t0), line: step.line,
+    };
+    if (reply.ok) record.value = reply.value;
+    else record.error = reply.error;
+    this.emit(batch, record);
     if (step.expected) {
       let actual: unknown;
       try {
@@ -375,9 +455,7 @@ export class RunEngine implements Disposable {
     const owed = (): void => { if (written && !step.oob) this.busy.push({ cell: state.job.cell, command: step.name }); };
     if (err instanceof CommandCancelledError && state.job.signal?.aborted) {
       owed();
-      const reason: unknown = state.job.signal.reason;
-      const kind = reason instanceof StopRequest ? reason.kind : 'interrupted';
-      const said = reason instanceof StopRequest ? reason.message : 'The cell was interrupted';
+      const { kind, said } = stopReason(state.job.signal.reason);
       const message = written
         ? `${said} while ${step.name} was running: QEMU may still be working on it; its late reply will be dropped.`
         : `${said} before ${step.name} was sent; nothing of it reached QEMU.`;
@@ -416,9 +494,7 @@ export class RunEngine implements Disposable {
     } catch (err) {
       const what = wanted === undefined ? step.event : `${step.event} with ${JSON.stringify(wanted)}`;
       if (err instanceof CommandCancelledError && job.signal?.aborted) {
-        const reason: unknown = job.signal.reason;
-        const kind = reason instanceof StopRequest ? reason.kind : 'interrupted';
-        const said = reason instanceof StopRequest ? reason.message : 'The cell was interrupted';
+        const { kind, said } = stopReason(job.signal.reason);
         return this.fail(state, kind, `${said}: the wait for ${what} was stopped.`, { step: i });
       }
       if (err instanceof EventTimeoutError) {

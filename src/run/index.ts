@@ -4,7 +4,9 @@ export { StopRequest, failureKindOf, isSessionFailure } from './errors';
 export { compareReply, MAX_DIFFERENCES, type Comparison } from './compare';
 export {
   CODE_LANGUAGES, isCodeLanguage, isOobPlan, planCell, describeProblem,
-  type CodeLanguage, type CellPlan, type Step, type CommandStep, type WaitStep, type PlanProblem,
+  type CodeLanguage, type CellPlan, type Step, type CommandStep, type WaitStep, type PlanProblem, type ExpectedEvent, type EventExpectations,
 } from './plan';
+export { EventMatcher, eventKey, type ExpectedEventVerdict } from './expectEvents';
+export { cellRules, metadataRules, notebookRules, type TestRules } from './rules';
 export type * from './transcript';
 export { Batcher } from './batcher';

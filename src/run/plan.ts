@@ -2,7 +2,12 @@
 // The notebook controller, the CLI and the test runner plan cells here, so all of them send the same
 // commands, wait the same way and compare the same expected replies.
 import type { CommandInput } from '../qmp/client';
-import { CODE_CELL_LANGUAGES, LineMap, parseCell, type CodeLanguage, type ValueKindOracle } from '../notebook/format/index';
+import {
+  CODE_CELL_LANGUAGES, DEFAULT_WAIT_TIMEOUT_MS, LineMap, parseCell, type CodeLanguage, type ValueKindOracle,
+} from '../notebook/format/index';
+import { eventKey } from './expectEvents';
+import type { Mask } from './masks';
+import { cellRules, type TestRules } from './rules';
 
 /** The languages of code cells, in one place: what the controller offers and the CLI runs. */
 export const CODE_LANGUAGES: readonly CodeLanguage[] = CODE_CELL_LANGUAGES;
@@ -53,10 +58,36 @@ export interface PlanProblem {
   end?: number;
 }
 
+/** An event written in the cell as `<- {"event": …}`: the cell expects QEMU to send it. */
+export interface ExpectedEvent {
+  /** The event's name. */
+  event: string;
+  /** The `<-` text as the author wrote it (without the arrow). */
+  text: string;
+  /** The masked canonical form it is compared in (expectEvents.ts). */
+  key: string;
+  offset: number;
+  /** 0-based line in the cell (the CLI rewrites it to the 1-based line in the file, as for steps). */
+  line: number;
+}
+
+/** The events a cell expects and how they are compared (docs/notebook-format.md, "Expected events"). */
+export interface EventExpectations {
+  /** In the order written; events the rules declare ignorable are left out. */
+  events: ExpectedEvent[];
+  /** `saved`: they must arrive in the order written; `any`: in any order. */
+  order: 'saved' | 'any';
+  masks: readonly Mask[];
+  /** How long they are awaited after the cell's last step: its longest wait timeout, else 10 s. */
+  timeoutMs: number;
+}
+
 export interface CellPlan {
   steps: Step[];
   /** A cell with problems is not sent at all. */
   problems: PlanProblem[];
+  /** Present when the cell expects events (a cell without `<-` events has none: nothing to wait for). */
+  expect?: EventExpectations;
 }
 
 /** Whether every command of the plan is out-of-band (and it has one): such a cell may overtake in-band ones. */
@@ -70,20 +101,28 @@ export function isOobPlan(plan: CellPlan): boolean {
   return commands > 0;
 }
 
-/** Whether an expected `<-` value is an event rather than a reply (events are documentation, not compared). */
-function isEventValue(v: unknown): boolean {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && typeof (v as { event?: unknown }).event === 'string';
+/** The event name of an expected `<-` value, when it is an event rather than a reply. */
+function eventName(v: unknown): string | undefined {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+  const e = (v as { event?: unknown }).event;
+  return typeof e === 'string' ? e : undefined;
 }
+
+const NO_RULES: TestRules = { masks: [], ignoreEvents: new Set(), eventOrder: 'saved' };
 
 /**
  * Plans a cell. The schema, when there is one, types qmp-shell values. A `<-` reply pasted under a command
- * becomes that command's expected reply (the first one; expected events are documentation and are skipped).
+ * becomes that command's expected reply (the first one). A `<-` event anywhere in the cell is an expected
+ * event of the cell, compared by `rules` (the notebook's front matter; the cell's `test:` directives are
+ * added here) unless they declare it ignorable.
  */
-export function planCell(source: string, language: CodeLanguage, schema?: ValueKindOracle): CellPlan {
+export function planCell(source: string, language: CodeLanguage, schema?: ValueKindOracle, rules?: TestRules): CellPlan {
   const parsed = parseCell(source, language, schema);
   const lines = new LineMap(source);
   const steps: Step[] = [];
   let last: CommandStep | undefined;
+  let written: Array<{ event: string; text: string; offset: number; line: number }> | undefined;
+  let longestWait: number | undefined;
   for (const item of parsed.items) {
     const line = lines.position(item.start).line - 1;
     if (item.kind === 'command') {
@@ -91,13 +130,27 @@ export function planCell(source: string, language: CodeLanguage, schema?: ValueK
       steps.push(last);
     } else if (item.kind === 'wait') {
       last = undefined;
+      longestWait = Math.max(longestWait ?? 0, item.timeoutMs);
       steps.push({ kind: 'wait', event: item.event, timeoutMs: item.timeoutMs, offset: item.start, line, ...(item.data ? { data: item.data } : {}) });
-    } else if (last && !last.expected && !isEventValue(item.value)) {
-      last.expected = { text: item.text, value: item.value };
+    } else {
+      const event = eventName(item.value);
+      if (event !== undefined) (written ??= []).push({ event, text: item.text.replace(/^\s*<-\s*/, ''), offset: item.start, line });
+      else if (last && !last.expected) last.expected = { text: item.text, value: item.value };
     }
   }
   const problems = parsed.errors.map((e) => ({ message: e.message, line: e.line - 1, column: e.col - 1, start: e.start, end: e.end }));
-  return { steps, problems };
+  if (written === undefined) return { steps, problems };
+  const cell = cellRules(source, rules ?? NO_RULES).rules;
+  const events: ExpectedEvent[] = [];
+  for (const w of written) {
+    if (cell.ignoreEvents.has(w.event)) continue;
+    const key = eventKey(w.text, cell.masks);
+    if (key !== undefined) events.push({ ...w, key });
+  }
+  return {
+    steps, problems,
+    expect: { events, order: cell.eventOrder, masks: cell.masks, timeoutMs: longestWait ?? DEFAULT_WAIT_TIMEOUT_MS },
+  };
 }
 
 /** "line 3, column 5: message" with 1-based numbers. */

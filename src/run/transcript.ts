@@ -148,6 +148,29 @@ export interface ExpectedReplyRecord extends RecordBase {
 }
 
 /**
+ * An event written in the cell (`<- {"event": …}`) checked against the events QEMU sent since the cell
+ * started (docs/notebook-format.md, "Expected events"). One record per expected event, in the order
+ * written, after the cell's last step; none when the cell failed before (nothing was checked).
+ */
+export interface ExpectedEventRecord extends RecordBase {
+  type: 'expected-event';
+  /** 0-based index among the cell's expected events. */
+  index: number;
+  event: string;
+  /** The `<-` text as the author wrote it (without the arrow). */
+  expected: string;
+  match: boolean;
+  /** QEMU's event text, when one matched. */
+  actual?: string;
+  /** Why it did not match: it did not come in time, or came out of the written order. */
+  message?: string;
+  /** 0-based line in the cell (controller) or 1-based line in the file (CLI), as the plan gave it. */
+  line?: number;
+  /** How long the cell waited for its expected events after its last step. */
+  ms: number;
+}
+
+/**
  * An in-band command of this cell went out while QEMU was still working on earlier in-band commands that
  * were interrupted or timed out (their replies are still due): QEMU answers in order, so this one waits.
  */
@@ -185,6 +208,6 @@ export interface CellFinishedRecord extends RecordBase {
 
 export type TranscriptRecord =
   | CellStartedRecord | SentRecord | WrittenRecord | ReplyRecord | EventRecordEntry | EventsDroppedRecord
-  | WaitSatisfiedRecord | WaitTimedOutRecord | ExpectedReplyRecord | BlockedRecord | FailureRecord | CellFinishedRecord;
+  | WaitSatisfiedRecord | WaitTimedOutRecord | ExpectedReplyRecord | ExpectedEventRecord | BlockedRecord | FailureRecord | CellFinishedRecord;
 
 export type TranscriptSink = (record: TranscriptRecord) => void;

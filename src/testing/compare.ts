@@ -7,59 +7,12 @@
 //   notebook or the cell says `any` order, and no other event may arrive, except the ignorable ones. Where an
 //   event falls between replies is not compared (QEMU sends STOP before or after the reply to `stop`).
 import { canonicalJson, member, parseJsonTree, printJsonTree, type JsonNode } from './jsonTree';
-import { maskTree, maskText, parseMask, type Mask, type MaskOptions, type VolatileDir } from './masks';
+import { maskTree, maskText, type MaskOptions, type VolatileDir } from './masks';
+import type { TestRules } from '../run/rules';
 import { stableOutputs, type OutputLike } from './savedOutput';
 import { unifiedDiff } from './diff';
 
-export interface TestRules {
-  masks: Mask[];
-  /** Event names that may come or not without failing the cell. */
-  ignoreEvents: Set<string>;
-  eventOrder: 'saved' | 'any';
-}
-
-/** The rules of a notebook's front matter; `errors` name the masks that do not parse. */
-export function notebookRules(front: { masks?: readonly string[]; ignoreEvents?: readonly string[]; eventOrder?: 'saved' | 'any' }): { rules: TestRules; errors: string[] } {
-  const errors: string[] = [];
-  const masks: Mask[] = [];
-  for (const t of front.masks ?? []) {
-    const m = parseMask(t);
-    if ('error' in m) errors.push(m.error);
-    else masks.push(m);
-  }
-  return { rules: { masks, ignoreEvents: new Set(front.ignoreEvents ?? []), eventOrder: front.eventOrder ?? 'saved' }, errors };
-}
-
-/** `// test: any-order`, `# test: ignore-events RTC_CHANGE, BALLOON_CHANGE`, `// test: mask return.uptime`. */
-const DIRECTIVE = /^[ \t]*(?:\/\/|#)[ \t]*test:[ \t]*(.*?)[ \t]*$/;
-
-/**
- * A cell's own rules: the notebook's, plus what the cell's directive comments add. A directive is a comment
- * line (`//`, or `#` in qmp-shell and hmp cells) starting with `test:`.
- */
-export function cellRules(source: string, base: TestRules): { rules: TestRules; errors: string[] } {
-  const rules: TestRules = { masks: [...base.masks], ignoreEvents: new Set(base.ignoreEvents), eventOrder: base.eventOrder };
-  const errors: string[] = [];
-  const lines = source.split('\n');
-  lines.forEach((line, i) => {
-    const m = DIRECTIVE.exec(line);
-    if (!m) return;
-    const body = m[1] as string;
-    const [word = '', ...rest] = body.split(/[ \t]+/);
-    const arg = body.slice(word.length).trim();
-    if (word === 'any-order' && rest.length === 0) rules.eventOrder = 'any';
-    else if (word === 'saved-order' && rest.length === 0) rules.eventOrder = 'saved';
-    else if (word === 'ignore-events' && arg !== '') for (const e of arg.split(/[\s,]+/)) { if (e) rules.ignoreEvents.add(e); }
-    else if (word === 'mask' && arg !== '') {
-      const mask = parseMask(arg);
-      if ('error' in mask) errors.push(`line ${i + 1}: ${mask.error}`);
-      else rules.masks.push(mask);
-    } else {
-      errors.push(`line ${i + 1}: unknown test directive '${body}' (expected any-order, saved-order, ignore-events NAME…, mask PATH|/PATTERN/)`);
-    }
-  });
-  return { rules, errors };
-}
+export { cellRules, notebookRules, type TestRules } from '../run/rules';
 
 /** A `<-` reply written in the cell under a command, and that command's step (0-based, in the cell's plan). */
 export interface WrittenExpectation {
@@ -71,6 +24,16 @@ export interface WrittenExpectation {
   line?: number;
 }
 
+/** An event written in the cell (`<- {"event": …}`) and the engine's verdict on it (src/run/expectEvents.ts). */
+export interface WrittenEvent {
+  event: string;
+  json: string;
+  /** 1-based line in the file, for messages. */
+  line?: number;
+  /** The engine's verdict; undefined when it was not checked (the cell failed before its end). */
+  verdict?: { match: boolean; message?: string; actual?: string };
+}
+
 export interface CellComparisonInput {
   /** The saved outputs; undefined when the cell has no ```qmp-output block. */
   saved: readonly OutputLike[] | undefined;
@@ -79,6 +42,8 @@ export interface CellComparisonInput {
   /** The raw reply of each command step that got one, by step. */
   replies: ReadonlyMap<number, string>;
   written: readonly WrittenExpectation[];
+  /** The events written in the cell that the rules do not declare ignorable. */
+  writtenEvents?: readonly WrittenEvent[];
   rules: TestRules;
   dirs?: readonly VolatileDir[];
 }
@@ -212,6 +177,15 @@ export function compareCell(input: CellComparisonInput): CellComparison {
         : `the reply to ${w.command}${where} differs from the <- reply written under it`);
       written.push(`-<- ${printJsonTree(maskTree(tree, opts))}`, ...(gotTree !== undefined ? [`+<- ${printJsonTree(gotTree)}`] : raw !== undefined ? [`+<- ${raw.trim()}`] : []));
     }
+  }
+  for (const w of input.writtenEvents ?? []) {
+    if (w.verdict?.match) continue;
+    const where = w.line !== undefined ? ` (line ${w.line})` : '';
+    problems.push(w.verdict
+      ? `expected event ${w.event}${where}: ${w.verdict.message ?? 'did not match'}`
+      : `expected event ${w.event}${where} was not checked: the cell failed before its end`);
+    const tree = parseJsonTree(w.json);
+    written.push(`-<- ${tree === undefined ? w.json : printJsonTree(maskTree(tree, opts))}`);
   }
   if (written.length) diff = [diff, ['--- written in the cell', '+++ new', ...written].join('\n')].filter((d) => d !== '').join('\n');
   return { ok: problems.length === 0, problems, diff, stable };

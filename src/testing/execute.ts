@@ -9,7 +9,9 @@
 // events that have not arrived when the cell ends (DEVICE_DELETED comes after the reply to device_del), the
 // next cell waits for them, at most `settleMs`.
 import type { QmpEventRecord } from '../qmp/client';
-import { RunEngine, isSessionFailure, type CellPlan, type EngineClient, type FailureRecord, type TranscriptRecord } from '../run/index';
+import {
+  RunEngine, isSessionFailure, type CellPlan, type EngineClient, type ExpectedEventRecord, type FailureRecord, type TranscriptRecord,
+} from '../run/index';
 import type { OutputLike } from './savedOutput';
 import { eventsDroppedText, failureText, failureTitle } from '../run/recordText';
 
@@ -27,13 +29,16 @@ export interface CellRecord {
   outputs: OutputLike[];
   /** Raw reply of each step that got one, by step index. */
   replies: Map<number, string>;
+  /** The verdict on each `<-` event written in the cell (none when the cell failed before its end). */
+  expectedEvents: ExpectedEventRecord[];
   /** Set when the session was lost: the run stops. */
   lost?: FailureRecord;
   ms: number;
 }
 
 export interface ExecuteOptions {
-  /** Limit for each command. */
+  /** Limit for each command, and the most expected events written in cells are awaited (their cell's own
+   * wait timeout, or 10 s, when shorter). */
   timeoutMs: number;
   /** Limit for the wait for saved events that have not come yet. */
   settleMs: number;
@@ -71,7 +76,7 @@ function render(r: TranscriptRecord, cell: TestCell, out: OutputLike[]): void {
 /** Runs every cell in order on `client`; stops only when the session is lost. */
 export async function executeCells(client: EngineClient, cells: readonly TestCell[], opts: ExecuteOptions,
   onCell?: (index: number, record: CellRecord) => void): Promise<CellRecord[]> {
-  const engine = new RunEngine({ client: () => client, commandTimeoutMs: opts.timeoutMs });
+  const engine = new RunEngine({ client: () => client, commandTimeoutMs: opts.timeoutMs, expectedEventsTimeoutMs: opts.timeoutMs });
   const records: CellRecord[] = [];
   // Events after a cell ended and before the next one started belong to the cell that ended.
   let after: { record: CellRecord; arrived: (name: string) => void } | undefined;
@@ -83,7 +88,7 @@ export async function executeCells(client: EngineClient, cells: readonly TestCel
   try {
     for (let c = 0; c < cells.length; c++) {
       const cell = cells[c] as TestCell;
-      const record: CellRecord = { outputs: [], replies: new Map(), ms: 0 };
+      const record: CellRecord = { outputs: [], replies: new Map(), expectedEvents: [], ms: 0 };
       const need = new Map<string, number>();
       for (const e of cell.expectedEvents) need.set(e, (need.get(e) ?? 0) + 1);
       let missing = cell.expectedEvents.length;
@@ -99,6 +104,7 @@ export async function executeCells(client: EngineClient, cells: readonly TestCel
         render(r, cell, record.outputs);
         if (r.type === 'event') arrived(r.event.event);
         if (r.type === 'reply' && r.step !== undefined) record.replies.set(r.step, r.raw);
+        if (r.type === 'expected-event') record.expectedEvents.push(r);
         if (r.type === 'failure' && isSessionFailure(r.kind)) record.lost = r;
         if (r.type === 'cell-finished' && !record.lost) after = { record, arrived };
       });

@@ -1,6 +1,7 @@
 // Outputs that explain themselves (issue 9 §3) and Run All with an out-of-band cell (§4), in a real extension
 // host on the sandbox: each reply under a compact label of its command, QEMU errors as notebook error outputs
-// named by their class, a pasted `<-` reply compared with QEMU's, and execution order that follows the cells.
+// named by their class, a pasted `<-` reply or event compared with what QEMU sent, and execution order that
+// follows the cells.
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -101,6 +102,21 @@ suite('outputs', () => {
     const differences = note.split('\n').filter((l) => l.startsWith('  '));
     assert.equal(differences.length, 2, note);
     assert.ok(!differences.some((l) => l.includes('singlestep')), 'what matches is not listed');
+  });
+
+  test('an expected <- event is checked: a note says it arrived, or why not (information, not a failure)', async () => {
+    const qmp = await api();
+    const nb = await sandboxNotebook([
+      ['qmp', '-> { "execute": "cont" }\n-> { "execute": "stop" }\n<- { "timestamp": { "seconds": 1, "microseconds": 2 }, "event": "STOP" }'],
+      ['qmp', '-> { "execute": "cont" }\n{ "wait-event": "RESUME", "timeout": 3000 }\n<- { "event": "SHUTDOWN" }'],
+    ]);
+    const outcomes = await runCells(qmp, nb, [0, 1]);
+    assert.deepEqual([...outcomes.values()], ['succeeded', 'succeeded']);
+    const arrived = outputTexts(nb.cellAt(0));
+    assert.equal(arrived.kinds[arrived.kinds.length - 1], 'note');
+    assert.match(arrived.texts[arrived.texts.length - 1] ?? '', /^✓ The expected event STOP arrived: \{ "timestamp"/);
+    const missing = outputTexts(nb.cellAt(1));
+    assert.equal(missing.texts[missing.texts.length - 1], '✗ SHUTDOWN did not arrive within 3000 ms: { "event": "SHUTDOWN" }');
   });
 
   test('Run All with an out-of-band cell: execution order follows the cells', async () => {

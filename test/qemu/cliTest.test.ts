@@ -188,6 +188,52 @@ describe('qmp-notebook test: masks and event rules', () => {
   });
 });
 
+describe('expected events written in cells (<- {"event": …})', () => {
+  const stopCell = '```qmp\n-> { "execute": "cont" }\n<- { "return": {} }\n-> { "execute": "stop" }\n' +
+    '<- { "timestamp": { "seconds": 1700000000, "microseconds": 1 }, "event": "STOP" }\n<- { "return": {} }\n```\n';
+
+  test('a stop cell with <- STOP passes in test (after --update) and says so in run', async () => {
+    const file = write('expect-stop.qmp', `---\nignoreEvents: ["RESUME"]\n---\n\n${stopCell}`);
+    const u = await cli(['test', file, '--update']);
+    assert.equal(u.code, 0, show(u));
+    const t = await cli(['test', file]);
+    assert.equal(t.code, 0, show(t));
+    assert.match(t.stdout, /^1 passed, 0 failed$/m);
+    const r = await cli(['run', file]);
+    assert.equal(r.code, 0, show(r));
+    assert.match(r.stdout, /^\/\/ the expected event STOP arrived$/m);
+  });
+
+  test('an expected event that never comes fails test with exit 1 in bounded time; run only reports it', async () => {
+    // query-status causes no event: the STOP written under it never comes.
+    const src = '```qmp\n{ "execute": "query-status" }\n<- { "event": "STOP" }\n```\n';
+    const file = write('expect-never.qmp', src);
+    const u = await cli(['test', file, '--update']);
+    assert.equal(u.code, 0, show(u));
+    const t = await cli(['test', file, '--timeout', '1500']);
+    assert.equal(t.code, 1, show(t));
+    assert.match(t.stdout, /expected event STOP \(line 3\): STOP did not arrive within 1500 ms/);
+    assert.match(t.stdout, /^-<- \{"event": "STOP"\}$/m);
+    assert.ok(t.ms < 30_000, `took ${t.ms} ms`);
+    const r = await cli(['run', file]);
+    assert.equal(r.code, 0, show(r));
+    assert.match(r.stdout, /^\/\/ the expected event did not match: STOP did not arrive within 10000 ms; expected <- \{ "event": "STOP" \}$/m);
+  });
+
+  test('written in another order than QEMU sends them fails, unless the cell says any-order', async () => {
+    const src = '-> { "execute": "cont" }\n-> { "execute": "stop" }\n<- { "event": "STOP" }\n<- { "event": "RESUME" }';
+    const file = write('expect-order.qmp', '```qmp\n' + src + '\n```\n');
+    assert.equal((await cli(['test', file, '--update'])).code, 0);
+    const t = await cli(['test', file, '--timeout', '1500']);
+    assert.equal(t.code, 1, show(t));
+    assert.match(t.stdout, /RESUME arrived, but not in the order written/);
+    const any = write('expect-any.qmp', '```qmp\n// test: any-order\n' + src + '\n```\n');
+    assert.equal((await cli(['test', any, '--update'])).code, 0);
+    const a = await cli(['test', any]);
+    assert.equal(a.code, 0, show(a));
+  });
+});
+
 describe('samples/regression.qmp', () => {
   test('passes on the sandbox as it is committed, and --update would not change it', async () => {
     const sample = path.join(__dirname, '..', '..', '..', 'samples', 'regression.qmp');

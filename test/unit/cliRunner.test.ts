@@ -8,104 +8,10 @@ import fc from 'fast-check';
 import { LineIndex, findSourceOffsets } from '../../src/cli/locate';
 import { jsonLine, runCells, type RunCell } from '../../src/cli/run';
 import { resolveConnection } from '../../src/cli/cli';
-import type { CommandInput, CommandOptions, CommandReply, QmpEventRecord } from '../../src/qmp/client';
-import { CommandCancelledError, CommandTimeoutError, DisconnectedError, EventTimeoutError, OobRefusedError } from '../../src/qmp/errors';
+import { ScriptedClient, type Script } from '../support/scriptedClient';
 import {
   Batcher, compareReply, planCell, RunEngine, StopRequest, type CellJob, type EngineClient, type TranscriptRecord,
 } from '../../src/run/index';
-
-interface Script {
-  delayMs?: number;
-  /** Events emitted before the reply. */
-  before?: string[];
-  /** Events emitted just after the reply. */
-  after?: string[];
-  /** Emit this many events before the reply (a flood). */
-  flood?: number;
-  error?: string;
-  /** Reject with DisconnectedError after writing. */
-  disconnect?: boolean;
-  /** Never written: times out in the client's queue. */
-  queued?: boolean;
-  /** Refused before sending. */
-  refuse?: boolean;
-  /** Never answered (until the signal or timeout). */
-  hang?: boolean;
-}
-
-/** Answers each command after `delayMs` and emits the events scripted for it; honours signal and timeoutMs. */
-class ScriptedClient implements EngineClient {
-  private seq = 0;
-  private readonly history: QmpEventRecord[] = [];
-  private readonly listeners = new Set<(e: QmpEventRecord) => void>();
-  private ids = 0;
-  /** Command names in the order they were handed over, with the time. */
-  readonly sent: string[] = [];
-
-  constructor(private readonly script: Record<string, Script> = {}) {}
-
-  emit(name: string, data?: object): void {
-    const raw = `{"event": "${name}"${data ? `, "data": ${JSON.stringify(data)}` : ''}, "timestamp": {"seconds": 1, "microseconds": 2}}`;
-    const e: QmpEventRecord = { seq: ++this.seq, event: name, ...(data ? { data } : {}), timestamp: { seconds: 1, microseconds: 2 }, raw };
-    this.history.push(e);
-    if (this.history.length > 2000) this.history.shift();
-    for (const l of this.listeners) l(e);
-  }
-
-  send(command: CommandInput, options: CommandOptions = {}): Promise<CommandReply> {
-    const name = (command.execute ?? command['exec-oob']) as string;
-    const s = this.script[name] ?? {};
-    if (s.refuse) return Promise.reject(new OobRefusedError(name, 'its schema does not have allow-oob'));
-    this.sent.push(name);
-    const idText = command.idText ?? `"#${++this.ids}"`;
-    const sent = `{"${command['exec-oob'] ? 'exec-oob' : 'execute'}":"${name}","id":${idText}}`;
-    return new Promise((resolve, reject) => {
-      const timers: Array<ReturnType<typeof setTimeout>> = [];
-      const onAbort = (): void => { timers.forEach(clearTimeout); reject(new CommandCancelledError(`${name}: cancelled`, { sent })); };
-      options.signal?.addEventListener('abort', onAbort, { once: true });
-      if (options.timeoutMs !== undefined) {
-        timers.push(setTimeout(() => { options.signal?.removeEventListener('abort', onAbort); reject(new CommandTimeoutError(name, options.timeoutMs as number, { sent })); }, options.timeoutMs));
-      }
-      if (s.queued) return;
-      options.onWritten?.({ sent, idText });
-      if (s.hang) return;
-      timers.push(setTimeout(() => {
-        options.signal?.removeEventListener('abort', onAbort);
-        for (let i = 0; i < (s.flood ?? 0); i++) this.emit('FLOOD', { i, pad: 'x'.repeat(1000) });
-        for (const e of s.before ?? []) this.emit(e);
-        if (s.disconnect) { reject(new DisconnectedError(`${name}: QEMU closed the connection`, { sent })); return; }
-        const raw = s.error
-          ? `{"id": ${idText}, "error": {"class": "GenericError", "desc": "${s.error}"}}`
-          : `{"return": {}, "id": ${idText}}`;
-        resolve(s.error
-          ? { idText, ok: false, error: { class: 'GenericError', desc: s.error }, raw, sent }
-          : { idText, ok: true, value: {}, raw, sent });
-        setTimeout(() => { for (const e of s.after ?? []) this.emit(e); }, 1);
-      }, s.delayMs ?? 0));
-    });
-  }
-
-  onEvent(listener: (e: QmpEventRecord) => void): { dispose(): void } {
-    this.listeners.add(listener);
-    return { dispose: () => this.listeners.delete(listener) };
-  }
-
-  eventCursor(): number {
-    return this.seq;
-  }
-
-  waitForEvent(predicate: (e: QmpEventRecord) => boolean, options: { after?: number; timeoutMs: number; signal?: AbortSignal }): Promise<QmpEventRecord> {
-    const found = this.history.find((e) => e.seq > (options.after ?? this.seq) && predicate(e));
-    if (found) return Promise.resolve(found);
-    return new Promise((resolve, reject) => {
-      const done = (): void => { clearTimeout(timer); sub.dispose(); options.signal?.removeEventListener('abort', onAbort); };
-      const onAbort = (): void => { done(); reject(new CommandCancelledError('Waiting for an event was cancelled')); };
-      const timer = setTimeout(() => { done(); reject(new EventTimeoutError(options.timeoutMs)); }, options.timeoutMs);
-      const sub = this.onEvent((e) => { if (predicate(e)) { done(); resolve(e); } });
-      options.signal?.addEventListener('abort', onAbort, { once: true });
-    });
-  }
-}
 
 /** A planned cell from qmp source, keyed by `cell`. */
 function cell(n: number, source: string, language: 'qmp' | 'qmp-shell' | 'hmp' = 'qmp'): RunCell {
@@ -162,6 +68,17 @@ describe('engine: scheduler', () => {
     assert.deepEqual(client.sent, ['bad']);
     const failure = records.find((r) => r.type === 'failure');
     assert.equal(failure?.type === 'failure' && failure.kind, 'qemu-error');
+  });
+
+  test('a long batch of out-of-band cells behind a slow in-band one: all go out, after it (the wait for the cells above is linear)', async () => {
+    const client = new ScriptedClient({ slow: { delayMs: 300 } });
+    const jobs = [cell(1, exec('slow')), ...Array.from({ length: 3000 }, (_, i) => cell(i + 2, oob('query-yank', `y${i}`)))];
+    const t0 = performance.now();
+    const { outcomes } = await runEngine(client, jobs, { busyMs: 1 });
+    assert.ok(outcomes.every((o) => o === 'succeeded'));
+    assert.equal(client.sent.length, 3001);
+    assert.equal(client.sent[0], 'slow');
+    assert.ok(performance.now() - t0 < 30_000);
   });
 
   test('in-band cells of two batches run one after another', async () => {
@@ -387,14 +304,20 @@ describe('cli printing', () => {
 
 describe('json lines', () => {
   test('hand-written lines say what JSON.stringify would (property, hostile labels)', () => {
-    fc.assert(fc.property(fc.integer({ min: 0, max: 1e6 }), fc.double({ min: 0, max: 1e7, noNaN: true }), fc.string(), fc.boolean(),
+    const hostile = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.constantFrom('"', '\\', '\u0000', '\u001f', '\u007f', '\u2028', 'é', '\ud800'));
+    fc.assert(fc.property(fc.integer({ min: 0, max: 1e6 }), fc.double({ min: 0, max: 1e7, noNaN: true }), hostile, fc.boolean(),
       fc.option(fc.integer({ min: 1, max: 1e6 }), { nil: undefined }), (cellNo, at, text, oob, line) => {
         const records: TranscriptRecord[] = [
           { type: 'cell-started', cell: cellNo, at, order: cellNo + 1, ...(line !== undefined ? { line } : {}) },
           { type: 'sent', cell: cellNo, at, step: 0, command: text, oob, label: `{"execute":${JSON.stringify(text)}}`, ...(line !== undefined ? { line } : {}) },
+          { type: 'written', cell: cellNo, at, step: 0, command: text, idText: '"#1"', wire: text },
           { type: 'cell-finished', cell: cellNo, at, outcome: oob ? 'failed' : 'succeeded', ms: at },
         ];
-        for (const r of records) assert.deepEqual(JSON.parse(jsonLine(r)), JSON.parse(JSON.stringify(r)));
+        for (const r of records) {
+          const { idText: _id, wire, ...rest } = r as TranscriptRecord & { idText?: string; wire?: string };
+          const expected = r.type === 'written' ? { ...rest, id: '#1', sent: wire } : r;
+          assert.deepEqual(JSON.parse(jsonLine(r)), JSON.parse(JSON.stringify(expected)));
+        }
       }));
   });
 });
