@@ -17,7 +17,7 @@ import {
   Batcher, CODE_LANGUAGES, isCodeLanguage, metadataRules, planCell, RunEngine, StopRequest,
   type CellPlan, type CommandStep, type EngineClient, type RunOutcome, type TranscriptRecord,
 } from '../run/index';
-import { eventOutput, expectedReplyOutput, failureOutput, noteOutput, replyOutput, sentOutput } from './outputs';
+import { eventOutput, expectedReplyOutput, failureOutput, noteOutput, replyOutput, sentOutput, transcriptTextOutput } from './outputs';
 import { eventsDroppedText, failureText, failureTitle } from '../run/recordText';
 
 export const notebookType = 'qmp-notebook';
@@ -39,6 +39,8 @@ class CellRun {
   plan: CellPlan | undefined;
   /** The schema the plan was made with was a cached one: plan again once connected. */
   planCached = false;
+  /** Expectations written in the cell that the engine found unmet (its expected-reply and expected-event records). */
+  readonly unmet: string[] = [];
 
   constructor(readonly key: number, readonly cell: vscode.NotebookCell, readonly execution: vscode.NotebookCellExecution,
     readonly profile: string) {
@@ -79,6 +81,8 @@ class NotebookRunner {
 export interface CellRunRecord {
   cell: vscode.NotebookCell;
   outcome: RunOutcome;
+  /** The expectations written in the cell (`<-` replies and events) that the run did not meet, in words. */
+  unmet: readonly string[];
 }
 
 /** The title of a failure output, by the engine's failure kind. */
@@ -410,16 +414,18 @@ export class QmpControllers implements vscode.Disposable {
         break;
       }
       case 'expected-reply':
+        if (!r.match) run.unmet.push(`the reply to ${command?.name ?? 'a command'} differs from the <- reply written under it: ${r.differences.join('; ')}`);
         run.append(expectedReplyOutput(r.match, r.expected, r.actual, r.differences));
         break;
       case 'expected-event':
+        if (!r.match) run.unmet.push(r.message ?? `the expected event ${r.event} did not arrive`);
         run.append(noteOutput(r.match ? `✓ The expected event ${r.event} arrived: ${r.expected}` : `✗ ${r.message ?? r.event}: ${r.expected}`));
         break;
       case 'event':
         run.append(eventOutput(r.event));
         break;
       case 'events-dropped':
-        run.append(noteOutput(eventsDroppedText(r.count, r.kept)));
+        run.append(transcriptTextOutput(eventsDroppedText(r.count, r.kept)));
         break;
       case 'blocked':
         run.append(noteOutput(`Waiting: QEMU is still working on ${r.behind.map((b) => b.command).join(', ')} ` +
@@ -469,7 +475,7 @@ export class QmpControllers implements vscode.Disposable {
     } catch (err) {
       this.log.debug(`ending cell ${run.cell.index + 1}: ${errorText(err)}`);
     }
-    this.runEmitter.fire({ cell: run.cell, outcome });
+    this.runEmitter.fire({ cell: run.cell, outcome, unmet: run.unmet });
     return outcome;
   }
 

@@ -7,8 +7,12 @@ import type { CommandReply, QmpEventRecord } from '../qmp';
 import { eventTime } from '../session/sessionManager';
 
 /** What an output was, as kept in its metadata. */
-/** `note`: something the run says about itself (an expected-reply comparison, a wait behind a busy QEMU). */
-export type OutputKind = 'sent' | 'reply' | 'error' | 'event' | 'failure' | 'note';
+/**
+ * `note`: something the run says about itself (an expected-reply comparison, a wait behind a busy QEMU); it is
+ * derived from the cell and the transcript, so it is not saved (`qmp-notebook test` would not produce it).
+ * `text`: a line of the transcript that is not a message (events left out of a flood); saved as `//`.
+ */
+export type OutputKind = 'sent' | 'reply' | 'error' | 'event' | 'failure' | 'note' | 'text';
 
 export interface OutputMeta {
   kind: OutputKind;
@@ -32,7 +36,8 @@ export function outputMeta(o: vscode.NotebookCellOutput): OutputMeta | undefined
   const kind = (m as { kind?: unknown }).kind;
   const wire = (m as { wire?: unknown }).wire;
   const text = (m as { text?: unknown }).text;
-  if (kind !== 'sent' && kind !== 'reply' && kind !== 'error' && kind !== 'event' && kind !== 'failure' && kind !== 'note') return undefined;
+  if (kind !== 'sent' && kind !== 'reply' && kind !== 'error' && kind !== 'event' && kind !== 'failure' && kind !== 'note'
+    && kind !== 'text') return undefined;
   return { kind, ...(typeof wire === 'string' ? { wire } : {}), ...(typeof text === 'string' ? { text } : {}) };
 }
 
@@ -143,6 +148,11 @@ export function outputFromWire(direction: '<-' | '->', json: string): vscode.Not
 /** A line the run says about itself; saved as a text line. */
 export function noteOutput(text: string): vscode.NotebookCellOutput {
   return output([vscode.NotebookCellOutputItem.text(text, textMime)], { kind: 'note', text });
+}
+
+/** A line of the transcript that is not a message (how many events a flood left out): saved with the outputs. */
+export function transcriptTextOutput(text: string): vscode.NotebookCellOutput {
+  return output([vscode.NotebookCellOutputItem.text(text, textMime)], { kind: 'text', text });
 }
 
 /** A pasted `<-` reply beside what QEMU said: matching, or differing with the differences. */

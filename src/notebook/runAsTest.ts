@@ -102,14 +102,14 @@ export class NotebookTestRunner implements vscode.Disposable {
       for (const cell of cells) {
         if (token.isCancellationRequested) break;
         progress.report({ message: `cell ${cell.index + 1}` });
-        await this.runCell(nb, cell);
+        const unmet = await this.runCell(nb, cell);
         const rules = cellRules(cell.document.getText(), front.rules);
         const saved = expected.get(cell) ?? [];
         const actual = toSavedOutputs(cell.outputs);
         const cmp = compareCell({
           saved: saved.length ? saved : undefined, actual, replies: new Map(), written: [], rules: rules.rules,
         });
-        const problems = [...rules.errors, ...cmp.problems];
+        const problems = [...rules.errors, ...unmet, ...cmp.problems];
         const masks = { masks: rules.rules.masks };
         const result: Stored = {
           index: cell.index, status: problems.length ? 'failed' : 'passed', problems, diff: cmp.diff,
@@ -129,12 +129,16 @@ export class NotebookTestRunner implements vscode.Disposable {
     return out;
   }
 
-  /** Runs one cell on the notebook's kernel and resolves when its run has ended. */
-  private runCell(nb: vscode.NotebookDocument, cell: vscode.NotebookCell): Promise<void> {
-    return new Promise<void>((resolve) => {
+  /**
+   * Runs one cell on the notebook's kernel and resolves when its run has ended, with the expectations written
+   * in the cell that the run did not meet (the engine's verdicts, as `qmp-notebook test` gets them).
+   */
+  private runCell(nb: vscode.NotebookDocument, cell: vscode.NotebookCell): Promise<readonly string[]> {
+    return new Promise<readonly string[]>((resolve) => {
+      let unmet: readonly string[] = [];
       const timer = setTimeout(done, CELL_DEADLINE_MS);
-      const sub = this.controllers.onDidEndRun((r) => { if (r.cell === cell) done(); });
-      function done(): void { clearTimeout(timer); sub.dispose(); resolve(); }
+      const sub = this.controllers.onDidEndRun((r) => { if (r.cell === cell) { unmet = r.unmet; done(); } });
+      function done(): void { clearTimeout(timer); sub.dispose(); resolve(unmet); }
       vscode.commands.executeCommand('notebook.cell.execute', { ranges: [{ start: cell.index, end: cell.index + 1 }], document: nb.uri })
         .then(undefined, () => done());
     });

@@ -42,7 +42,9 @@ export function toSavedOutputs(outputs: readonly vscode.NotebookCellOutput[]): S
   const saved: SavedOutput[] = [];
   for (const o of outputs) {
     const meta = outputMeta(o);
-    if (!meta) continue;
+    // Notes (✓/✗ of expected replies and events, waiting behind a busy QEMU) are derived, not QEMU's: a saved
+    // note would be a line `qmp-notebook test` never produces, so the session would fail as a regression test.
+    if (!meta || meta.kind === 'note') continue;
     if (meta.kind === 'sent' && meta.wire !== undefined) saved.push({ kind: 'message', direction: '->', json: meta.wire });
     else if (meta.kind !== 'failure' && meta.wire !== undefined) saved.push({ kind: 'message', direction: '<-', json: meta.wire });
     else if (meta.text !== undefined) saved.push({ kind: 'text', text: meta.text });

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { startQemu } from '../support/qemu';
+import { toSavedOutputs } from '../../src/notebook/serializer';
 import { api, collectRuns, disconnectAll, endedSummaries, executeCells, outputTexts, runCells, showWithKernel, waitFor } from './hostHelpers';
 
 const errorMime = 'application/vnd.code.notebook.error';
@@ -102,6 +103,9 @@ suite('outputs', () => {
     const differences = note.split('\n').filter((l) => l.startsWith('  '));
     assert.equal(differences.length, 2, note);
     assert.ok(!differences.some((l) => l.includes('singlestep')), 'what matches is not listed');
+    // Saved, the cell keeps QEMU's reply and not the note (qmp-notebook test would never print it).
+    const saved = toSavedOutputs(nb.cellAt(1).outputs);
+    assert.deepEqual(saved.map((o) => o.kind), ['message']);
   });
 
   test('an expected <- event is checked: a note says it arrived, or why not (information, not a failure)', async () => {

@@ -15,7 +15,13 @@ const NOTEBOOK = [
   '```qmp', qomGet, '```', '', '```qmp-output', '<- {"return": "pc-i440fx-7.2-machine"}', '```', '',
   '```qmp-shell', 'device_del id=no-such-device', '```', '',
   '```qmp-output', '-> {"execute": "device_del", "arguments": {"id": "no-such-device"}, "id": "#41"}', '',
-  '<- {"id": "#41", "error": {"class": "DeviceNotFound", "desc": "Device \'no-such-device\' not found"}}', '```',
+  '<- {"id": "#41", "error": {"class": "DeviceNotFound", "desc": "Device \'no-such-device\' not found"}}', '```', '',
+  // Expectations written in cells count as in `qmp-notebook test`: a differing reply fails, an event that comes passes.
+  '```qmp', '-> { "execute": "query-name" }', '<- { "return": { "name": "vm1" } }', '```', '',
+  '```qmp-output', '<- {"return": {}}', '```', '',
+  '```qmp', '-> { "execute": "cont" }', '-> { "execute": "stop" }', '<- { "event": "STOP" }', '```', '',
+  '```qmp-output', '-> {"execute": "cont"}', '', '<- {"timestamp": {"seconds": 1, "microseconds": 2}, "event": "RESUME"}', '', '<- {"return": {}}', '',
+  '-> {"execute": "stop"}', '', '<- {"timestamp": {"seconds": 1, "microseconds": 3}, "event": "STOP"}', '', '<- {"return": {}}', '```',
 ].join('\n') + '\n';
 
 suite('run as test', () => {
@@ -30,8 +36,10 @@ suite('run as test', () => {
     await showWithKernel(nb, qmp, 'sandbox');
     const results = await vscode.commands.executeCommand<CellTestResult[] | undefined>('qmp.runNotebookAsTest', nb.uri);
     assert.ok(results, 'the command returned results');
-    assert.deepEqual(results.map((r) => [r.index, r.status]), [[0, 'passed'], [1, 'failed'], [2, 'passed']],
+    assert.deepEqual(results.map((r) => [r.index, r.status]), [[0, 'passed'], [1, 'failed'], [2, 'passed'], [3, 'failed'], [4, 'passed']],
       JSON.stringify(results, null, 2));
+    assert.equal(results[3]?.problems.length, 1, 'only the written reply differs; the saved output matches');
+    assert.match(results[3]?.problems[0] ?? '', /^the reply to query-name differs from the <- reply written under it: return\.name: expected "vm1"/);
     const failed = results[1] as CellTestResult;
     assert.match(failed.problems.join('\n'), /output 1 differs: expected <- \{"return": "pc-i440fx-7\.2-machine"\}; got <- \{"return": "none-machine"\}/);
     assert.match(failed.diff, /^-<- \{"return": "pc-i440fx-7\.2-machine"\}$/m);
