@@ -9,8 +9,8 @@ import { readFileSync } from 'node:fs';
 import { languageService, liveNeeds, namesCreatedBy, parseCompatPolicy } from '../language/service';
 import { parseCell } from '../notebook/format/cell';
 import { LiveValues } from '../qmp/liveValues';
-import { decodeNotebookBytes } from '../notebook/format/encoding';
-import { parseNotebook } from '../notebook/format/index';
+import { decodeNotebookBytes, unreadOutputWarnings, type FormatWarning } from '../notebook/format/encoding';
+import { parseNotebook, type NotebookData } from '../notebook/format/index';
 import type { QmpClient } from '../qmp/client';
 import { Schema, type SchemaInfo } from '../qmp/index';
 import { notebookBodyText } from '../notebook/format/notebook';
@@ -60,18 +60,27 @@ export type CliIo = RunIo;
 
 class UsageFailure extends Error {}
 
-function readNotebookFile(deps: CliDeps, file: string, io: CliIo): string {
-  let bytes: Uint8Array;
+/**
+ * Reads and parses a notebook for a subcommand: invalid UTF-8 is decoded to U+FFFD and a ```qmp-output block
+ * not in the saved-output form stays text, never silently (a warning each; the run goes on). `fail` makes the
+ * subcommand's usage error for a file that cannot be read.
+ */
+export function readNotebook(deps: CliDeps, file: string, io: CliIo, fail: (message: string) => Error = (m) => new UsageFailure(m)): { text: string; notebook: NotebookData } {
+  let text: string;
+  let warnings: FormatWarning[];
   try {
-    if (deps.readFile) return deps.readFile(file);
-    bytes = readFileSync(file);
+    if (deps.readFile) {
+      text = deps.readFile(file);
+      warnings = [];
+    } else {
+      ({ text, warnings } = decodeNotebookBytes(readFileSync(file)));
+    }
   } catch (err) {
-    throw new UsageFailure(`cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`);
+    throw fail(`cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`);
   }
-  // Invalid UTF-8 is decoded to U+FFFD, never silently: a warning says where (the run goes on).
-  const { text, warnings } = decodeNotebookBytes(bytes);
-  for (const w of warnings) io.err(`qmp-notebook: warning: ${file}: ${w.message}`);
-  return text;
+  const notebook = parseNotebook(text);
+  for (const w of [...warnings, ...unreadOutputWarnings(notebook)]) io.err(`qmp-notebook: warning: ${file}: ${w.message}`);
+  return { text, notebook };
 }
 
 /** The connection to use: what the user gave, else the notebook's profile when the CLI can resolve it. */
@@ -251,8 +260,7 @@ function deadline(ms: number | undefined): { signal?: AbortSignal; dispose(): vo
 }
 
 async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
-  const text = readNotebookFile(deps, req.file, io);
-  const notebook = parseNotebook(text);
+  const { text, notebook } = readNotebook(deps, req.file, io);
   const connection = resolveConnection(req.connection, notebook.profile, true);
   const map = new FileMap(text, notebook.cells);
 
@@ -300,8 +308,7 @@ async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
 }
 
 async function check(deps: CliDeps, req: CheckRequest, io: CliIo): Promise<number> {
-  const text = readNotebookFile(deps, req.file, io);
-  const notebook = parseNotebook(text);
+  const { text, notebook } = readNotebook(deps, req.file, io);
   let schema: Schema;
   let session: CliSession | undefined;
   if (req.schemaFile !== undefined) {

@@ -6,14 +6,14 @@
 // Exit codes: 0 every cell matched (or `--update` wrote the outputs); 1 a cell did not match, or a cell is
 // malformed; 2 usage, an unreadable notebook or bad masks, a connection that could not be made, QEMU going
 // away during the run.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { parseArgs as nodeParseArgs } from 'node:util';
 import { parseHostPort, DEFAULT_TIMEOUT_MS, type ConnectionChoice } from './args';
 import type { CliDeps, CliIo, CliSession } from './cli';
-import { resolveConnection } from './cli';
+import { readNotebook, resolveConnection } from './cli';
 import { findSourceOffsets, LineIndex } from './locate';
 import {
-  DEFAULT_WAIT_TIMEOUT_MS, parseNotebook, type CellData, type NotebookData, type SavedOutput, type ValueKindOracle,
+  DEFAULT_WAIT_TIMEOUT_MS, type CellData, type NotebookData, type SavedOutput, type ValueKindOracle,
 } from '../notebook/format/index';
 import { Schema, type SchemaInfo } from '../qmp/index';
 import { describeProblem, isCodeLanguage, planCell } from '../run/index';
@@ -181,14 +181,6 @@ interface TestContext {
   results: CellResult[];
 }
 
-function read(deps: CliDeps, file: string): string {
-  try {
-    return deps.readFile ? deps.readFile(file) : readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new TestUsage(`cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`);
-  }
-}
-
 /** Front matter that looks like test settings but did not parse: the notebook would silently lose them. */
 function badFrontMatter(text: string, notebook: NotebookData): string | undefined {
   const first = notebook.cells[0];
@@ -199,8 +191,7 @@ function badFrontMatter(text: string, notebook: NotebookData): string | undefine
 
 async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> {
   const { deps, req, io } = ctx;
-  const text = read(deps, file);
-  const notebook = parseNotebook(text);
+  const { text, notebook } = readNotebook(deps, file, io, (m) => new TestUsage(m));
   const bad = badFrontMatter(text, notebook);
   if (bad) throw new TestUsage(`${file}: ${bad}`);
   const front = notebookRules(notebook);

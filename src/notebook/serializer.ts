@@ -6,7 +6,7 @@
 // own `saveOutputs` says so, or else when the `qmp.notebook.saveOutputs` setting does.
 import * as vscode from 'vscode';
 import {
-  decodeNotebookBytes, parseNotebook, serializeNotebook, type CellData, type FormatWarning, type NotebookData, type SavedOutput,
+  decodeNotebookBytes, parseNotebook, serializeNotebook, unreadOutputWarnings, type CellData, type FormatWarning, type NotebookData, type SavedOutput,
 } from './format';
 import { nestingDepth } from './format/notebook';
 import { outputFromWire, outputMeta, textOutput } from './outputs';
@@ -117,11 +117,12 @@ export class QmpNotebookSerializer implements vscode.NotebookSerializer {
     // Invalid UTF-8 opens (as U+FFFD, like any editor) but never silently: the user is told where it is and
     // that saving writes the replacement characters; the warnings also ride along in the metadata.
     const { text, warnings } = decodeNotebookBytes(content);
-    const nb = toNotebookData(parseNotebook(text));
-    if (warnings.length > 0) {
-      nb.metadata = { ...nb.metadata, [FORMAT_WARNINGS_KEY]: warnings satisfies FormatWarning[] };
-      for (const w of warnings) this.warn(`QMP notebook ${w.message}.`);
-    }
+    const parsed = parseNotebook(text);
+    const nb = toNotebookData(parsed);
+    for (const w of warnings) this.warn(`QMP notebook ${w.message}.`);
+    // An output block kept as text is shown in the Problems view only: the file opened as written.
+    const all: FormatWarning[] = [...warnings, ...unreadOutputWarnings(parsed)];
+    if (all.length > 0) nb.metadata = { ...nb.metadata, [FORMAT_WARNINGS_KEY]: all };
     return nb;
   }
 
@@ -132,8 +133,8 @@ export class QmpNotebookSerializer implements vscode.NotebookSerializer {
 }
 
 /**
- * Shows the warnings about a notebook file's bytes (invalid UTF-8 read as U+FFFD) as diagnostics of the file in
- * the Problems view, for as long as the notebook is open, beside the message shown when it opened.
+ * Shows the warnings about a notebook file (invalid UTF-8 read as U+FFFD, a ```qmp-output block kept as text)
+ * as diagnostics of the file in the Problems view, for as long as the notebook is open.
  */
 export function registerFormatDiagnostics(): vscode.Disposable {
   const collection = vscode.languages.createDiagnosticCollection('qmp-file');

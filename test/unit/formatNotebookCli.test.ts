@@ -7,7 +7,7 @@ import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { cliMain, type CliDeps } from '../../src/cli/cli';
 import { realDeps } from '../../src/cli/deps';
-import { notebookBodyText, parseNotebook } from '../../src/notebook/format/notebook';
+import { notebookBodyText, parseNotebook, serializeNotebook } from '../../src/notebook/format/notebook';
 import fc from 'fast-check';
 
 const schema72 = path.join(__dirname, '..', '..', '..', 'test', 'fixtures', 'qemu-7.2', 'query-qmp-schema.json');
@@ -64,5 +64,42 @@ describe('check locates cells in linear time and at the right lines', () => {
     const line = [...r.out, ...r.err].find((l) => l.includes('no-such-command'));
     assert.ok(line, [...r.out, ...r.err].join('\n'));
     assert.match(line, /nb\.qmp:11:/);
+  });
+});
+
+describe('a ```qmp-output block not in the saved-output form', () => {
+  const consecutive = '```qmp\n{"execute": "query-status"}\n```\n\n```qmp-output\n-> {"execute": "cont"}\n<- {"return": {}}\n```\n';
+
+  test('is kept as text, losing nothing, and the parse says where it is', () => {
+    const nb = parseNotebook(consecutive);
+    assert.deepEqual(nb.cells.map((c) => [c.kind, c.outputs]), [['code', undefined], ['markdown', undefined]]);
+    assert.deepEqual(nb.unreadOutputs, [5]);
+    // Nothing is lost: saved again, the block is there, as a Markdown cell.
+    assert.ok(serializeNotebook(nb).includes('```qmp-output\n-> {"execute": "cont"}\n<- {"return": {}}\n```'));
+    // The same block in the written form is read as outputs, and nothing is reported.
+    const canonical = parseNotebook('```qmp\n{"execute": "query-status"}\n```\n\n```qmp-output\n-> {"execute": "cont"}\n\n<- {"return": {}}\n```\n');
+    assert.equal(canonical.cells[0]?.outputs?.length, 2);
+    assert.equal(canonical.unreadOutputs, undefined);
+  });
+
+  test('check (and run, test) warn once with its line and go on', async () => {
+    const r = await check(consecutive);
+    assert.equal(r.code, 0);
+    assert.deepEqual(r.err.filter((l) => l.includes('warning')).length, 1);
+    assert.match(r.err.join('\n'), /^qmp-notebook: warning: nb\.qmp: line 5: this ```qmp-output block was not read as saved outputs \(kept as Markdown text\)/m);
+  });
+
+  test('any notebook written by the format reports nothing (property)', () => {
+    const cell = fc.record({
+      source: fc.constantFrom('{"execute": "stop"}', '-> {"execute": "cont"}\n<- {"return": {}}', 'query-status'),
+      outputs: fc.array(fc.oneof(
+        fc.record({ kind: fc.constant('message' as const), direction: fc.constantFrom('<-' as const, '->' as const), json: fc.constantFrom('{"return": {}}', '{"event": "STOP", "data": {"a": [1, 2]}}') }),
+        fc.record({ kind: fc.constant('text' as const), text: fc.string({ maxLength: 20 }) }),
+      ), { maxLength: 4 }),
+    });
+    fc.assert(fc.property(fc.array(cell, { maxLength: 5 }), (cells) => {
+      const text = serializeNotebook({ saveOutputs: true, cells: cells.map((c) => ({ kind: 'code' as const, language: 'qmp' as const, source: c.source, outputs: c.outputs })) });
+      assert.equal(parseNotebook(text).unreadOutputs, undefined, text);
+    }), { numRuns: 300 });
   });
 });

@@ -2,9 +2,11 @@
 // U+FFFD (as every editor does) but never silently: the caller gets a warning with the place of the first bad
 // sequence, which the editor shows and the CLI prints. Pure: no vscode, no I/O.
 
-/** A problem with the bytes of a file that did not stop it from opening. */
-export interface FormatWarning {
-  /** `invalid-utf8`: some bytes were not UTF-8 and were replaced by U+FFFD. */
+/** A problem with a file that did not stop it from opening: its bytes, or a part of it read as plain text. */
+export type FormatWarning = InvalidUtf8Warning | UnreadOutputsWarning;
+
+/** Some bytes were not UTF-8 and were replaced by U+FFFD. */
+export interface InvalidUtf8Warning {
   code: 'invalid-utf8';
   /** Byte offset of the first invalid sequence (0-based). */
   offset: number;
@@ -14,6 +16,24 @@ export interface FormatWarning {
   count: number;
   /** One line for a person: where, how many, and what saving will do. */
   message: string;
+}
+
+/** A ```qmp-output block not in the saved-output form: kept as Markdown text, so its cell has no saved outputs. */
+export interface UnreadOutputsWarning {
+  code: 'unread-outputs';
+  /** The block's opening line (1-based). */
+  line: number;
+  message: string;
+}
+
+/** The warnings about the ```qmp-output blocks a parse kept as text (NotebookData.unreadOutputs). */
+export function unreadOutputWarnings(data: { unreadOutputs?: readonly number[] }): UnreadOutputsWarning[] {
+  return (data.unreadOutputs ?? []).map((line) => ({
+    code: 'unread-outputs', line,
+    message: `line ${line}: this \`\`\`qmp-output block was not read as saved outputs (kept as Markdown text): write ` +
+      'each `<-`/`->` message or `//` line as qmp-notebook does, one blank line between them, or let a run ' +
+      '(or qmp-notebook test --update) write it',
+  }));
 }
 
 export interface DecodedNotebook {

@@ -15,4 +15,4 @@ export {
   type ValueKind, type ValueKindOracle, type CommandInput, type CommandItem, type ExpectItem, type WaitItem,
   type CellItem, type CellProblem, type ParsedCell,
 } from './cellTypes';
-export { decodeNotebookBytes, findInvalidUtf8, type DecodedNotebook, type FormatWarning } from './encoding';
+export { decodeNotebookBytes, findInvalidUtf8, unreadOutputWarnings, type DecodedNotebook, type FormatWarning, type UnreadOutputsWarning } from './encoding';

@@ -63,6 +63,11 @@ export interface NotebookData {
   eol?: '\r\n';
   bom?: boolean;
   cells: CellData[];
+  /**
+   * Lines (1-based) of ```qmp-output blocks that follow a code cell but are not in the form saved outputs are
+   * written in: they were kept as Markdown text, byte for byte (see unreadOutputWarnings). Never serialized.
+   */
+  unreadOutputs?: number[];
 }
 
 const CODE_OPEN = /^(`{3,})[ \t]*(qmp|qmp-shell|hmp)[ \t]*$/;
@@ -498,6 +503,8 @@ function parseStructure(input: string): NotebookData {
         if (outputs !== undefined) {
           if (outputs.length > 0) cell.outputs = outputs;
           i = e + 1;
+        } else {
+          (data.unreadOutputs ??= []).push(k + 1);
         }
       }
       continue;
