@@ -50,17 +50,20 @@ suite('the installed .vsix', () => {
     const composeMs = (exported as { activationMs?: number }).activationMs ?? Number.NaN;
     const loadMs = (exported as { loadMs?: number }).loadMs ?? Number.NaN;
     const apiMs = (exported as { apiMs?: number }).apiMs ?? Number.NaN;
+    const hostWaitMs = (exported as { hostWaitMs?: number }).hostWaitMs ?? Number.NaN;
     // What the extension controls: evaluating its own code and activate(). The rest is VS Code's work: building the
-    // `vscode` API object on our first require, reading the file, creating the extension context.
+    // `vscode` API object on our first require, reading the file, creating the extension context (between the end
+    // of our evaluation and the call of activate()).
     const ownMs = loadMs - apiMs + composeMs;
     console.log(`[measure] activation of the installed extension: ${ms.toFixed(1)} ms as the host sees it, of which `
-      + `the vscode API object ${apiMs.toFixed(1)} ms; our code ${(loadMs - apiMs).toFixed(1)} ms + activate() ${composeMs.toFixed(1)} ms `
-      + `= ${ownMs.toFixed(1)} ms (target ${activationTargetMs} ms)`);
+      + `the vscode API object ${apiMs.toFixed(1)} ms, the host's wait before activate() ${hostWaitMs.toFixed(1)} ms; `
+      + `our code ${(loadMs - apiMs).toFixed(1)} ms + activate() ${composeMs.toFixed(1)} ms = ${ownMs.toFixed(1)} ms (target ${activationTargetMs} ms)`);
     assert.ok(Number.isFinite(loadMs), 'the packaged bundle stamps its load start (banner), so the split is known');
+    assert.ok(Number.isFinite(hostWaitMs) && hostWaitMs >= 0, 'the bundle stamps the end of its evaluation too');
     const file = process.env['QMP_MEASURE_FILE'];
     if (file) {
       fs.mkdirSync(path.dirname(file), { recursive: true });
-      fs.writeFileSync(file, JSON.stringify({ activationMs: ms, ownMs, loadMs, apiMs, activateFunctionMs: composeMs, targetMs: activationTargetMs, measuredAt: new Date().toISOString(),
+      fs.writeFileSync(file, JSON.stringify({ activationMs: ms, ownMs, loadMs, apiMs, hostWaitMs, activateFunctionMs: composeMs, targetMs: activationTargetMs, measuredAt: new Date().toISOString(),
         how: 'extension.activate() of the installed .vsix in code-server\'s extension host, cold (host tier)' }, null, 2) + '\n');
     }
   });
