@@ -118,14 +118,38 @@ describe('libvirt passthrough (virsh)', () => {
     assert.match(r.stdout, /"command":"query-name"/);
   });
 
-  test('the domain going away mid-session fails the running command at once and ends the session', async () => {
-    const victim = `${domain}-gone`;
-    createTestDomain(victim);
+  /**
+   * A live session to a domain of its own (`make` creates it, `remove` takes it away at the end), with the promise
+   * of the session's end taken before anything can end it, so no disconnect is missed.
+   */
+  async function underLiveSession(suffix: string, make: (name: string) => void, remove: (name: string) => void,
+    body: (c: LibvirtClient, victim: string, lost: Promise<Error | undefined>) => Promise<void>): Promise<void> {
+    const victim = `${domain}-${suffix}`;
+    make(victim);
     const c = new LibvirtClient({ uri: libvirtUri, domain: victim });
     try {
       await c.connect();
       const lost = new Promise<Error | undefined>((resolve) => c.onDisconnect(resolve));
       await c.execute('query-status');
+      await body(c, victim, lost);
+    } finally {
+      await c.disconnect();
+      remove(victim);
+    }
+  }
+
+  /** Connecting again to a domain in that state fails before any passthrough, with this code. */
+  async function assertConnectRefused(victim: string, code: string, message?: RegExp): Promise<void> {
+    await assert.rejects(new LibvirtClient({ uri: libvirtUri, domain: victim }).connect(), (err: unknown) => {
+      assert.ok(err instanceof LibvirtDomainConnectError, String(err));
+      assert.equal(err.code, code);
+      if (message) assert.match(err.message, message);
+      return true;
+    });
+  }
+
+  test('the domain going away mid-session fails the running command at once and ends the session', async () => {
+    await underLiveSession('gone', createTestDomain, destroyTestDomain, async (c, victim, lost) => {
       destroyTestDomain(victim);
       const started = Date.now();
       await assert.rejects(c.execute('query-status', undefined, { timeoutMs: 60_000 }), DisconnectedError);
@@ -136,61 +160,30 @@ describe('libvirt passthrough (virsh)', () => {
       assert.equal(libvirtPermanentFailure(why)?.code, 'LIBVIRT_DOMAIN_NOT_FOUND');
       assert.match(why.message, new RegExp(`^libvirt domain ${victim} not found on qemu:///system`));
       assert.equal(c.state, 'idle');
-      // Connecting again says the same before any passthrough.
-      await assert.rejects(new LibvirtClient({ uri: libvirtUri, domain: victim }).connect(), (err: unknown) => {
-        assert.ok(err instanceof LibvirtDomainConnectError, String(err));
-        assert.equal(err.code, 'LIBVIRT_DOMAIN_NOT_FOUND');
-        return true;
-      });
-    } finally {
-      await c.disconnect();
-      destroyTestDomain(victim);
-    }
+      await assertConnectRefused(victim, 'LIBVIRT_DOMAIN_NOT_FOUND');
+    });
   });
 
   test('an idle session notices its domain destroyed (SHUTDOWN, then a domstate probe) and ends as permanent', async () => {
-    const victim = `${domain}-idle`;
-    createTestDomain(victim);
-    const c = new LibvirtClient({ uri: libvirtUri, domain: victim });
-    try {
-      await c.connect();
-      await c.execute('query-status');
-      const lost = new Promise<Error | undefined>((resolve) => c.onDisconnect(resolve));
+    await underLiveSession('idle', createTestDomain, destroyTestDomain, async (c, victim, lost) => {
       const started = Date.now();
       destroyTestDomain(victim);
       const why = await lost;
       assert.ok(Date.now() - started < 30_000);
       assert.equal(libvirtPermanentFailure(why)?.code, 'LIBVIRT_DOMAIN_NOT_FOUND', String(why));
       assert.equal(c.state, 'idle');
-    } finally {
-      await c.disconnect();
-      destroyTestDomain(victim);
-    }
+    });
   });
 
   test('a defined domain that is shut off under a live session: permanent, "is not running"', async () => {
-    const victim = `${domain}-off`;
-    defineTestDomain(victim);
-    const c = new LibvirtClient({ uri: libvirtUri, domain: victim });
-    try {
-      await c.connect();
-      const lost = new Promise<Error | undefined>((resolve) => c.onDisconnect(resolve));
-      await c.execute('query-status');
+    await underLiveSession('off', defineTestDomain, undefineTestDomain, async (c, victim, lost) => {
       destroyTestDomain(victim);
       await assert.rejects(c.execute('query-status', undefined, { timeoutMs: 60_000 }), DisconnectedError);
       const why = await lost;
       assert.equal(libvirtPermanentFailure(why)?.code, 'LIBVIRT_DOMAIN_NOT_RUNNING', String(why));
       assert.match(why?.message ?? '', new RegExp(`^libvirt domain ${victim} is not running`));
-      await assert.rejects(new LibvirtClient({ uri: libvirtUri, domain: victim }).connect(), (err: unknown) => {
-        assert.ok(err instanceof LibvirtDomainConnectError, String(err));
-        assert.equal(err.code, 'LIBVIRT_DOMAIN_NOT_RUNNING');
-        assert.match(err.message, /is not running \(shut off\)/);
-        return true;
-      });
-    } finally {
-      await c.disconnect();
-      undefineTestDomain(victim);
-    }
+      await assertConnectRefused(victim, 'LIBVIRT_DOMAIN_NOT_RUNNING', /is not running \(shut off\)/);
+    });
   });
 });
 
