@@ -79,13 +79,19 @@ const RUNNING_STATES = new Set(['running', 'idle', 'paused', 'in shutdown', 'pms
 /** Codes of the failures a retry cannot fix (LibvirtDomainConnectError, LibvirtDomainGoneError). */
 export type LibvirtPermanentCode = 'LIBVIRT_DOMAIN_NOT_FOUND' | 'LIBVIRT_DOMAIN_NOT_RUNNING' | 'LIBVIRT_AUTH';
 
-function permanentCode(kind: LibvirtFailure): LibvirtPermanentCode | undefined {
+function permanentCode(kind: Exclude<LibvirtFailure, 'transient'>): LibvirtPermanentCode {
   switch (kind) {
     case 'domain-not-found': return 'LIBVIRT_DOMAIN_NOT_FOUND';
     case 'domain-not-running': return 'LIBVIRT_DOMAIN_NOT_RUNNING';
     case 'auth': return 'LIBVIRT_AUTH';
-    case 'transient': return undefined;
   }
+}
+
+/** What virsh's text means when a retry cannot fix it (its code and the user's sentence); undefined otherwise. */
+function permanentFailure(text: string, target: LibvirtTarget): { code: LibvirtPermanentCode; message: string } | undefined {
+  const kind = classifyVirshError(text);
+  if (kind === 'transient') return undefined;
+  return { code: permanentCode(kind), message: describeLibvirtFailure(kind, target, text) };
 }
 
 /** The user's sentence for a failure a retry cannot fix. */
@@ -235,9 +241,8 @@ export class VirshChannel implements QmpChannel {
     try {
       const state = await channel.plain(`domstate ${virshQuote(target.domain)}`, options.timeoutMs, options.signal);
       if (state.error) {
-        const kind = classifyVirshError(state.error);
-        const code = permanentCode(kind);
-        if (code !== undefined && kind !== 'transient') throw new LibvirtDomainConnectError(code, describeLibvirtFailure(kind, target, state.error));
+        const permanent = permanentFailure(state.error, target);
+        if (permanent) throw new LibvirtDomainConnectError(permanent.code, permanent.message);
         throw new ConnectError(`${channel.description}: ${state.error}`);
       }
       const s = state.text.trim();
@@ -360,10 +365,8 @@ export class VirshChannel implements QmpChannel {
         } else {
           const why = error ?? 'virsh printed no reply';
           if (GONE.test(why)) {
-            const kind = classifyVirshError(why);
-            const code = permanentCode(kind);
-            this.fail(code !== undefined && kind !== 'transient'
-              ? new LibvirtDomainGoneError(code, describeLibvirtFailure(kind, this.target, why))
+            const permanent = permanentFailure(why, this.target);
+            this.fail(permanent ? new LibvirtDomainGoneError(permanent.code, permanent.message)
               : new DisconnectedError(`${this.description} went away: ${why}`));
             return;
           }
@@ -385,9 +388,8 @@ export class VirshChannel implements QmpChannel {
   /** The answer of a domstate probe: a domain that is gone or not running ends the channel; others change nothing. */
   private probed(state: string, error: string | undefined): void {
     if (error !== undefined) {
-      const kind = classifyVirshError(error);
-      const code = permanentCode(kind);
-      if (code !== undefined && kind !== 'transient') this.fail(new LibvirtDomainGoneError(code, describeLibvirtFailure(kind, this.target, error)));
+      const permanent = permanentFailure(error, this.target);
+      if (permanent) this.fail(new LibvirtDomainGoneError(permanent.code, permanent.message));
       return;
     }
     if (state !== '' && !RUNNING_STATES.has(state)) {

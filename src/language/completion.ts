@@ -8,7 +8,7 @@
 
 import { isDisabledCommand, type CommandDef, type EventDef, type MemberDef, type Schema, type SchemaType } from '../qmp/schema';
 import { type CursorLocation, type JsonObject, type OffsetRange, locate, parseCellObjects, pathOf, toPlain } from './jsonCursor';
-import { documentedArguments, type QmpDocs } from './manpage';
+import { documentedArgumentDetail, documentedArguments, type QmpDocs } from './manpage';
 import { type ObjectRole, branches, membersAvailable, roleOf, typesAtPath } from './schemaPath';
 
 export type CompletionItemKind = 'command' | 'event' | 'property' | 'value' | 'enum' | 'keyword' | 'snippet';
@@ -273,7 +273,7 @@ function memberKeyItems(
       const value = valueSnippetForDocType(m.type);
       const insertText = loc.colonFollows ? `"${m.name}"` : `"${m.name}": ${value}${loc.commaNeeded ? ',' : ''}`;
       items.push({
-        label: m.name, kind: 'property', detail: `${m.type ?? 'type not documented'} (${m.optional ? 'optional' : 'required'}; from the manual)`,
+        label: m.name, kind: 'property', detail: documentedArgumentDetail(m),
         documentation: m.markdown, insertText, isSnippet: !loc.colonFollows, range: loc.range, filterText: loc.quoted ? `"${m.name}"` : m.name,
         sortText: `${m.optional ? '1' : '0'}${String(index).padStart(4, '0')}`,
         retrigger: !loc.colonFollows && (value.startsWith('"') || value.includes('|')),

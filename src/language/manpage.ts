@@ -432,6 +432,11 @@ class ManPageDocs implements QmpDocs {
 const MAX_DOC_ARGUMENTS = 500;
 const MAX_DOC_ENTITIES = 100;
 
+/** The completion detail of an argument known only from the manual: its stated type, and whether it is optional. */
+export function documentedArgumentDetail(m: QmpDocMember): string {
+  return `${m.type ?? 'type not documented'} (${m.optional ? 'optional' : 'required'}; from the manual)`;
+}
+
 /**
  * The documented arguments of a command: its own `Arguments` members, then those of the types its "The
  * members of" items name (a base, or a variant whose tag `tags` does not contradict), breadth first, each

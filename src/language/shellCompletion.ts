@@ -6,7 +6,7 @@
 
 import { isDisabledCommand, type MemberDef, type ObjectType, type Schema, type SchemaType } from '../qmp/schema';
 import type { CompletionItem, CompletionResult } from './completion';
-import { documentedArguments, type QmpDocs } from './manpage';
+import { documentedArgumentDetail, documentedArguments, type QmpDocs } from './manpage';
 import type { OffsetRange } from './jsonCursor';
 import { branches } from './schemaPath';
 
@@ -277,7 +277,7 @@ export function completeShell(text: string, offset: number, schema: Schema | und
         if (present.has(m.name)) continue;
         items.push({
           label: m.name, kind: 'property', insertText: `${m.name}=`, range: keyRange, documentation: m.markdown,
-          detail: `${m.type ?? 'type not documented'} (${m.optional ? 'optional' : 'required'}; from the manual)`,
+          detail: documentedArgumentDetail(m),
           sortText: `${m.optional ? '1' : '0'}${String(n).padStart(4, '0')}`, retrigger: true,
         });
       }

@@ -256,10 +256,15 @@ export class QmpControllers implements vscode.Disposable {
       this.log.info('cells were not run: no connection was added');
       return;
     }
-    // The new kernel is selected by the flow; executions can only be created once VS Code has bound it.
-    const deadline = Date.now() + 5_000;
-    while (this.selected.get(notebook.uri.toString()) !== added && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
+    // The new kernel is selected by the flow; executions can only be created once VS Code has bound it (its
+    // selection event, select() → onDidChangeNotebookProfile), which is awaited at most 5 s.
+    const key = notebook.uri.toString();
+    if (this.selected.get(key) !== added) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, 5_000);
+        const sub = this.profileEmitter.event((nb) => { if (nb === notebook && this.selected.get(key) === added) done(); });
+        function done(): void { clearTimeout(timer); sub.dispose(); resolve(); }
+      });
     }
     await this.execute(added, controller, cells, notebook);
   }

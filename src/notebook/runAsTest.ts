@@ -9,6 +9,7 @@ import { renderOutputs } from './format';
 import { notebookType, type QmpControllers } from './controller';
 import { toSavedOutputs } from './serializer';
 import { cellRules, compareCell, notebookRules } from '../testing/compare';
+import { metadataFront } from '../run/rules';
 import { stableOutputs } from '../testing/savedOutput';
 import type { OutputLike } from '../testing/savedOutput';
 
@@ -31,10 +32,6 @@ interface Stored extends CellTestResult {
 
 /** Longest time to wait for one cell's run to end (the cell's own timeouts end it much sooner). */
 const CELL_DEADLINE_MS = 10 * 60_000;
-
-function stringList(v: unknown): string[] | undefined {
-  return Array.isArray(v) && v.every((s) => typeof s === 'string') ? (v as string[]) : undefined;
-}
 
 export class NotebookTestRunner implements vscode.Disposable {
   /** By cell document URI. */
@@ -81,12 +78,7 @@ export class NotebookTestRunner implements vscode.Disposable {
       void vscode.window.showErrorMessage('Running a notebook as a test needs a trusted workspace: nothing connects or runs in an untrusted one.');
       return undefined;
     }
-    const md = nb.metadata ?? {};
-    const front = notebookRules({
-      ...(stringList(md['masks']) ? { masks: stringList(md['masks']) as string[] } : {}),
-      ...(stringList(md['ignoreEvents']) ? { ignoreEvents: stringList(md['ignoreEvents']) as string[] } : {}),
-      ...(md['eventOrder'] === 'any' || md['eventOrder'] === 'saved' ? { eventOrder: md['eventOrder'] } : {}),
-    });
+    const front = notebookRules(metadataFront(nb.metadata));
     if (front.errors.length) {
       void vscode.window.showErrorMessage(`The notebook's masks do not parse: ${front.errors.join('; ')}`);
       return undefined;

@@ -12,6 +12,7 @@ import { nestingDepth } from './format/notebook';
 import { outputFromWire, outputMeta, textOutput } from './outputs';
 import { stableOutputs, validMasks } from '../testing/savedOutput';
 import { isCodeLanguage } from '../run/plan';
+import { metadataFront } from '../run/rules';
 
 const encoder = new TextEncoder();
 
@@ -74,12 +75,9 @@ export function toNotebookData(data: NotebookData): vscode.NotebookData {
   return nb;
 }
 
-function stringList(v: unknown): string[] | undefined {
-  return Array.isArray(v) && v.every((s) => typeof s === 'string') ? (v as string[]) : undefined;
-}
-
 export function fromNotebookData(nb: vscode.NotebookData, saveOutputsSetting: boolean): NotebookData {
   const md = nb.metadata ?? {};
+  const front = metadataFront(md);
   const saveOutputs = typeof md['saveOutputs'] === 'boolean' ? md['saveOutputs'] : saveOutputsSetting;
   const cells: CellData[] = nb.cells.map((c) => {
     if (c.kind === vscode.NotebookCellKind.Markup) return { kind: 'markdown', language: 'markdown', source: c.value };
@@ -88,7 +86,7 @@ export function fromNotebookData(nb: vscode.NotebookData, saveOutputsSetting: bo
     const cell: CellData = { kind: 'code', language, source: c.value };
     if (saveOutputs && c.outputs?.length) {
       // Saved in their stable form: no client ids, volatile values masked (docs/notebook-format.md).
-      const saved = stableOutputs(toSavedOutputs(c.outputs), { masks: validMasks(stringList(md['masks'])) });
+      const saved = stableOutputs(toSavedOutputs(c.outputs), { masks: validMasks(front.masks) });
       if (saved.length) cell.outputs = saved;
     }
     return cell;
@@ -96,11 +94,7 @@ export function fromNotebookData(nb: vscode.NotebookData, saveOutputsSetting: bo
   const data: NotebookData = { cells };
   if (typeof md['profile'] === 'string' && md['profile'] !== '') data.profile = md['profile'];
   if (typeof md['saveOutputs'] === 'boolean') data.saveOutputs = md['saveOutputs'];
-  const masks = stringList(md['masks']);
-  if (masks !== undefined) data.masks = masks;
-  const ignoreEvents = stringList(md['ignoreEvents']);
-  if (ignoreEvents !== undefined) data.ignoreEvents = ignoreEvents;
-  if (md['eventOrder'] === 'saved' || md['eventOrder'] === 'any') data.eventOrder = md['eventOrder'];
+  Object.assign(data, front);
   if (md['eol'] === '\r\n') data.eol = '\r\n';
   if (md['bom'] === true) data.bom = true;
   return data;

@@ -7,6 +7,6 @@ export {
   type CodeLanguage, type CellPlan, type Step, type CommandStep, type WaitStep, type PlanProblem, type ExpectedEvent, type EventExpectations,
 } from './plan';
 export { EventMatcher, eventKey, type ExpectedEventVerdict } from './expectEvents';
-export { cellRules, metadataRules, notebookRules, type TestRules } from './rules';
+export { cellRules, metadataFront, metadataRules, notebookRules, type TestFront, type TestRules } from './rules';
 export type * from './transcript';
 export { Batcher } from './batcher';

@@ -56,18 +56,30 @@ export function cellRules(source: string, base: TestRules): { rules: TestRules; 
   return { rules, errors };
 }
 
+/** A notebook's test settings as its front matter writes them (before the masks are parsed). */
+export interface TestFront {
+  masks?: string[];
+  ignoreEvents?: string[];
+  eventOrder?: 'saved' | 'any';
+}
+
 /**
- * The rules of a notebook's metadata as the editor holds its front matter (`masks`, `ignoreEvents`,
- * `eventOrder`); what does not have the right shape is left out, and masks that do not parse are skipped
- * (`qmp-notebook test` reports them).
+ * The test settings of a notebook's metadata as the editor holds its front matter (`masks`, `ignoreEvents`,
+ * `eventOrder`); what does not have the right shape is left out.
  */
-export function metadataRules(md: Readonly<Record<string, unknown>> | undefined): TestRules {
+export function metadataFront(md: Readonly<Record<string, unknown>> | undefined): TestFront {
   const strings = (v: unknown): string[] | undefined => (Array.isArray(v) && v.every((x) => typeof x === 'string') ? v as string[] : undefined);
-  const order = md?.['eventOrder'];
+  const front: TestFront = {};
   const masks = strings(md?.['masks']);
   const ignoreEvents = strings(md?.['ignoreEvents']);
-  return notebookRules({
-    ...(masks ? { masks } : {}), ...(ignoreEvents ? { ignoreEvents } : {}),
-    ...(order === 'any' || order === 'saved' ? { eventOrder: order } : {}),
-  }).rules;
+  const order = md?.['eventOrder'];
+  if (masks) front.masks = masks;
+  if (ignoreEvents) front.ignoreEvents = ignoreEvents;
+  if (order === 'any' || order === 'saved') front.eventOrder = order;
+  return front;
+}
+
+/** The rules of a notebook's metadata; masks that do not parse are skipped (`qmp-notebook test` reports them). */
+export function metadataRules(md: Readonly<Record<string, unknown>> | undefined): TestRules {
+  return notebookRules(metadataFront(md)).rules;
 }

@@ -453,6 +453,18 @@ export class SessionManager implements vscode.Disposable {
   }
 
   /** The monitor went away without being asked to. */
+  /**
+   * A libvirt domain that was destroyed, undefined or shut off does not come back by retrying: the session
+   * ends in the error state saying so (the status bar offers Retry). libvirtd restarting is retried as any
+   * lost monitor. Returns whether the session ended.
+   */
+  private endedForGood(s: Session, err: unknown): boolean {
+    const permanent = libvirtPermanentFailure(err);
+    if (!permanent) return false;
+    this.setState(s, 'error', `${permanent.message}. Not reconnecting; retry from the status bar.`);
+    return true;
+  }
+
   private onLost(s: Session, client: SessionClient, err?: Error): void {
     if (s.client !== client || s.closing) return;
     const reason = err ? errorText(err) : 'the monitor closed the connection';
@@ -474,13 +486,7 @@ export class SessionManager implements vscode.Disposable {
       })();
       return;
     }
-    // A libvirt domain that was destroyed, undefined or shut off does not come back by retrying: say so and
-    // stop (the status bar offers Retry). libvirtd restarting is retried as any lost monitor.
-    const permanent = libvirtPermanentFailure(err);
-    if (permanent) {
-      this.setState(s, 'error', `${permanent.message}. Not reconnecting; retry from the status bar.`);
-      return;
-    }
+    if (this.endedForGood(s, err)) return;
     if (!setting<boolean>('reconnect.enabled', true)) {
       this.setState(s, 'error', `QEMU went away: ${reason}.`);
       return;
@@ -514,11 +520,7 @@ export class SessionManager implements vscode.Disposable {
     } catch (err) {
       if (s.state !== 'reconnecting' || s.closing) return; // The user disconnected meanwhile.
       this.log.error(`[${s.name}] reconnection attempt ${attempt} failed: ${errorText(err)}`);
-      const permanent = libvirtPermanentFailure(err);
-      if (permanent) {
-        this.setState(s, 'error', `${permanent.message}. Not reconnecting; retry from the status bar.`);
-        return;
-      }
+      if (this.endedForGood(s, err)) return;
       s.lastError = previousError;
       this.scheduleReconnect(s);
     }

@@ -1,7 +1,8 @@
 // Saved-output text: what goes into a ```qmp-output block. The client's own ids are elided (ids the author
 // wrote are kept) and volatile values are written in their stable form, so that saving the same session twice
 // gives the same bytes and a saved session only changes in a diff when QEMU's answer changed.
-import { parseMask, maskMessage, maskText, type Mask, type MaskOptions } from './masks';
+import { maskMessage, maskText, type Mask, type MaskOptions } from './masks';
+import { notebookRules } from '../run/rules';
 
 /** One saved output, as `src/notebook/format` keeps it (structurally the same type). */
 export type OutputLike =
@@ -17,10 +18,5 @@ export function stableOutputs<T extends OutputLike>(outputs: readonly T[], opts:
 
 /** The masks of a notebook's front matter that parse; bad ones are reported by `qmp-notebook test`. */
 export function validMasks(texts: readonly string[] | undefined): Mask[] {
-  const masks: Mask[] = [];
-  for (const t of texts ?? []) {
-    const m = parseMask(t);
-    if (!('error' in m)) masks.push(m);
-  }
-  return masks;
+  return notebookRules({ masks: [...(texts ?? [])] }).rules.masks;
 }
