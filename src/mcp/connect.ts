@@ -51,7 +51,7 @@ export function describeConnection(c: ResolvedConnection): string {
     : c.kind === 'storage-daemon' ? 'a qemu-storage-daemon started for this server'
     : c.kind === 'libvirt' ? `the libvirt domain ${c.domain}${c.uri ? ` (${c.uri})` : ''}`
     : c.kind === 'guest-agent' ? `the guest agent at ${c.target.kind === 'unix' ? c.target.path : `${c.target.host}:${c.target.port}`}`
-    : 'a sandbox QEMU started for this server (-machine none -S unless --sandbox-args say otherwise)';
+    : 'a sandbox QEMU started for this server (-machine none -S)';
 }
 
 /** A session of the CLI's MCP server: connects on first use, and again after the connection was lost. */
