@@ -10,8 +10,9 @@ import { serializeNotebook, type CellData, type CodeLanguage, type NotebookData,
 import { stableOutputs } from '../testing/savedOutput';
 import type { VolatileDir } from '../testing/masks';
 
-/** A recording holds at most this many cells; the next cell starts a new file (`…-2.qmp`). */
+/** A recording holds at most this many cells, or this much text; then the next cell starts a new file (`…-2.qmp`). */
 export const MAX_RECORDED_CELLS = 1000;
+export const MAX_RECORDING_CHARS = 8 * 1024 * 1024;
 
 export interface RecordedCell {
   /** Adds outputs (events that came after the cell ended) and writes the file again. */
@@ -41,9 +42,10 @@ export class AuditRecorder {
   }
 
   private room(): void {
-    if (this.data.cells.length < MAX_RECORDED_CELLS) return;
+    if (this.data.cells.length < MAX_RECORDED_CELLS && (this.written?.length ?? 0) < MAX_RECORDING_CHARS) return;
     this.part++;
     this.data = this.fresh();
+    this.written = undefined;
   }
 
   /** A markdown note. */

@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { ImageFormatError, ppmToPng, pngSize } from '../../src/mcp/png';
 import { isReadOnlyCommand, judge } from '../../src/mcp/policy';
 import { parseMcpArgs, targetsOf } from '../../src/mcp/main';
-import { AuditRecorder, MAX_RECORDED_CELLS } from '../../src/mcp/record';
+import { AuditRecorder, MAX_RECORDED_CELLS, MAX_RECORDING_CHARS } from '../../src/mcp/record';
 import { AgentKernel, MAX_RESULT_CHARS, guessLanguage } from '../../src/mcp/kernel';
 import { AGENT_TOOLS } from '../../src/mcp/tools';
 import { parseNotebook } from '../../src/notebook/format/index';
@@ -189,6 +189,20 @@ describe('the audit recorder', () => {
       assert.equal(r.path, path.join(dir, 'sub', 'session-2.qmp'));
       assert.equal(parseNotebook(readFileSync(file, 'utf8')).cells.length, MAX_RECORDED_CELLS);
       assert.ok(parseNotebook(readFileSync(r.path, 'utf8')).cells.length >= 2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a large recording goes on in a new file, so memory and each rewrite stay bounded', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'qmp-mcp-rec-'));
+    try {
+      const r = new AuditRecorder(path.join(dir, 'big.qmp'), { profile: 'sandbox', title: '# t' });
+      const reply = `{"return": "${'x'.repeat(1024 * 1024)}"}`;
+      for (let i = 0; i < 9; i++) r.cell('qmp', '{"execute": "query-name"}', [{ kind: 'message', direction: '<-', json: reply }]);
+      assert.equal(r.path, path.join(dir, 'big-2.qmp'));
+      assert.ok(statSync(path.join(dir, 'big.qmp')).size < MAX_RECORDING_CHARS + 2 * 1024 * 1024);
+      assert.equal(parseNotebook(readFileSync(r.path, 'utf8')).cells.filter((c) => c.kind === 'code').length, 9 - parseNotebook(readFileSync(path.join(dir, 'big.qmp'), 'utf8')).cells.filter((c) => c.kind === 'code').length);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
