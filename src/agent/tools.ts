@@ -65,6 +65,32 @@ class SessionTarget implements AgentTarget {
   }
 }
 
+/** Opens a recording as a notebook beside the chat (the editor group to the side), without taking the focus. */
+async function openBeside(file: string, log: vscode.LogOutputChannel): Promise<void> {
+  // The first note or cell writes the file in the same turn that made the recorder; the workbench's file service
+  // (remote under code-server) may still answer "nonexistent" for a moment: a few tries, 1.5 s at most.
+  let doc: vscode.NotebookDocument | undefined;
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 6 && doc === undefined; attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, attempt * 100));
+    try {
+      doc = await vscode.workspace.openNotebookDocument(vscode.Uri.file(file));
+    } catch (err) {
+      lastError = err;
+    }
+  }
+  if (doc === undefined) {
+    log.warn(`cannot open the agent recording ${file}: ${lastError instanceof Error ? lastError.message : String(lastError)}`);
+    return;
+  }
+  try {
+    await vscode.window.showNotebookDocument(doc, { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true });
+  } catch (err) {
+    log.warn(`cannot show the agent recording beside the chat (${err instanceof Error ? err.message : String(err)}); showing it in the active group`);
+    await vscode.window.showNotebookDocument(doc, { preserveFocus: true }).then(undefined, () => undefined);
+  }
+}
+
 /** The kernel of the language-model tools, for the host tests. */
 export interface AgentTools extends vscode.Disposable {
   kernel: AgentKernel;
@@ -93,13 +119,7 @@ export function registerAgentTools(context: vscode.ExtensionContext, sessions: S
       });
       r.onError = (m) => log.warn(m);
       recorders.set(t.name, r);
-      const file = r.path;
-      // Opened beside the chat once the file exists (the first note or command writes it).
-      setTimeout(() => {
-        void vscode.workspace.openNotebookDocument(vscode.Uri.file(file))
-          .then((doc) => vscode.window.showNotebookDocument(doc, { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true, preview: true }))
-          .then(undefined, (err: unknown) => log.warn(`cannot open the agent recording ${file}: ${err instanceof Error ? err.message : String(err)}`));
-      }, 0);
+      void openBeside(r.path, log);
     }
     return r;
   };

@@ -23,7 +23,8 @@ interface Session {
 
 /** Starts the bundled `qmp-notebook mcp ARGS` and connects the SDK's client to it. */
 async function startMcp(bundle: string, args: string[], capabilities: Record<string, unknown> = {}): Promise<Session> {
-  const transport = new StdioClientTransport({ command: process.execPath, args: [bundle, 'mcp', ...args], stderr: 'pipe' });
+  // The whole environment (the SDK passes only a few variables by default): TMPDIR matters for QEMU 10.0's chroot.
+  const transport = new StdioClientTransport({ command: process.execPath, args: [bundle, 'mcp', ...args], stderr: 'pipe', env: { ...process.env } as Record<string, string> });
   let err = '';
   transport.stderr?.on('data', (d: Buffer) => { err += d.toString(); });
   const client = new Client({ name: 'qmp-notebook-test', version: '0' }, { capabilities });
@@ -217,7 +218,7 @@ describe('qmp-notebook mcp on a QEMU it did not start', () => {
     const probe = new QmpClient();
     await probe.connect({ kind: 'unix', path: probeSocket });
     try {
-      assert.deepEqual(await probe.execute('query-status'), { status: 'prelaunch', singlestep: false, running: false });
+      assert.equal((await probe.execute('query-status') as { status: string }).status, 'prelaunch');
     } finally {
       await probe.disconnect();
     }
