@@ -11,7 +11,7 @@ import { ImageFormatError, ppmToPng, pngSize } from '../../src/mcp/png';
 import { isReadOnlyCommand, judge } from '../../src/mcp/policy';
 import { parseMcpArgs, targetsOf } from '../../src/mcp/main';
 import { AuditRecorder, MAX_RECORDED_CELLS, MAX_RECORDING_CHARS } from '../../src/mcp/record';
-import { AgentKernel, MAX_RESULT_CHARS, guessLanguage } from '../../src/mcp/kernel';
+import { AgentKernel, MAX_RESULT_CHARS, guessLanguage, type AgentTarget } from '../../src/mcp/kernel';
 import { AGENT_TOOLS } from '../../src/mcp/tools';
 import { parseNotebook } from '../../src/notebook/format/index';
 import { planCell } from '../../src/run/index';
@@ -250,6 +250,36 @@ describe('long results', () => {
     assert.equal(guessLanguage('  {"execute": "stop"}'), 'qmp');
     assert.equal(guessLanguage('// a note\n{"execute": "stop"}'), 'qmp');
     assert.equal(guessLanguage('query-status'), 'qmp-shell');
+  });
+});
+
+describe('what VS Code asks before invoking', () => {
+  const target = (policy: 'read-only' | 'confirm' | 'allow'): AgentTarget => ({
+    name: 'vm', description: 'unix socket /x', policy, sandbox: false, status: () => ({ state: 'not connected' }),
+    open: () => Promise.reject(new Error('preview never connects')),
+  });
+  const kernel = (policy: 'read-only' | 'confirm' | 'allow'): AgentKernel => new AgentKernel({ targets: () => [target(policy)], confirm: () => Promise.resolve('declined') });
+
+  test('confirm: the state-changing commands of the cell; other policies and readers: nothing to ask', async () => {
+    assert.deepEqual(await kernel('confirm').preview({ text: '{"execute": "stop"}\n{"execute": "query-status"}' }), { session: 'vm', confirm: ['stop'] });
+    assert.deepEqual(await kernel('confirm').preview({ text: 'quit', language: 'hmp' }), { session: 'vm', confirm: ['hmp: quit'] });
+    assert.deepEqual(await kernel('confirm').preview({ text: 'query-status' }), { session: 'vm', confirm: [] });
+    assert.deepEqual(await kernel('allow').preview({ text: '{"execute": "stop"}' }), { session: 'vm', confirm: [] });
+    // read-only refuses when invoked: nothing to confirm first.
+    assert.deepEqual(await kernel('read-only').preview({ text: '{"execute": "quit"}' }), { session: 'vm', confirm: [] });
+    // A cell that does not parse is refused when invoked, with its diagnostics.
+    assert.equal(await kernel('confirm').preview({ text: '{"execute": ' }), undefined);
+    assert.equal(await kernel('confirm').preview({ session: 'nope', text: 'stop' }), undefined);
+  });
+
+  test('a session that cannot connect: the error says what to do next', async () => {
+    const opened: string[] = [];
+    const t = { ...target('confirm'), open: () => { opened.push('open'); return Promise.reject(new Error('QEMU is not there')); } };
+    const k = new AgentKernel({ targets: () => [t], confirm: () => Promise.resolve('declined') });
+    const r = await k.execute({ text: '{"execute": "stop"}' });
+    assert.equal(r.ok, false);
+    assert.match(String(r.data['error']), /cannot connect to vm/);
+    assert.match(String(r.data['next']), /QEMU is running/);
   });
 });
 
