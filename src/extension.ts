@@ -20,6 +20,7 @@ import { SessionSchemaSource } from './session/schemaSource';
 import { SessionManager } from './session/sessionManager';
 import { confirmLibvirtTaint, endpointPrompter, registerConnectLibvirt, type EndpointPrompter } from './session/endpointPrompts';
 import { SessionStatusBar } from './session/statusBar';
+import { registerAgentTools } from './agent/tools';
 
 /**
  * What activate() returns. Internal: for the extension-host tests only, not a public API; it may change in
@@ -111,6 +112,7 @@ function compose(context: vscode.ExtensionContext): QmpTestApi {
     registerConnectLibvirt(sessions, log),
   );
   context.subscriptions.push(registerLanguageFeatures(context, schemaSource));
+  context.subscriptions.push(registerAgentTools(context, sessions, log));
   context.subscriptions.push(sessions);
   return { sessions, controllers, statusBar, schemaSource, log, activationMs: 0, loadMs: Number.NaN, hostWaitMs: Number.NaN, apiMs: Number.NaN, prompter: endpointPrompter };
 }

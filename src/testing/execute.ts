@@ -44,8 +44,11 @@ export interface ExecuteOptions {
   settleMs: number;
 }
 
-/** The outputs of one transcript record, rendered as the controller renders and the serializer saves them. */
-function render(r: TranscriptRecord, cell: TestCell, out: OutputLike[]): void {
+/**
+ * The outputs of one transcript record, rendered as the controller renders and the serializer saves them (the
+ * agent's audit notebook, src/mcp/, records with it too).
+ */
+export function renderRecord(r: TranscriptRecord, cell: Pick<TestCell, 'language' | 'plan'>, out: OutputLike[]): void {
   const commands = cell.plan.steps.filter((s) => s.kind === 'command').length;
   const labelled = cell.language !== 'qmp' || commands > 1;
   switch (r.type) {
@@ -101,7 +104,7 @@ export async function executeCells(client: EngineClient, cells: readonly TestCel
       const t0 = performance.now();
       await engine.run([{ cell: cell.cell, ...(cell.line !== undefined ? { line: cell.line } : {}), plan: cell.plan }], (r) => {
         if (r.type === 'cell-started') after = undefined;
-        render(r, cell, record.outputs);
+        renderRecord(r, cell, record.outputs);
         if (r.type === 'event') arrived(r.event.event);
         if (r.type === 'reply' && r.step !== undefined) record.replies.set(r.step, r.raw);
         if (r.type === 'expected-event') record.expectedEvents.push(r);
