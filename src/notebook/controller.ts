@@ -19,6 +19,7 @@ import {
 } from '../run/index';
 import { eventOutput, expectedReplyOutput, failureOutput, noteOutput, replyOutput, sentOutput, transcriptTextOutput } from './outputs';
 import { eventsDroppedText, failureText, failureTitle } from '../run/recordText';
+import { CellActivity } from './cellActivity';
 
 export const notebookType = 'qmp-notebook';
 export const cellLanguages: string[] = [...CODE_LANGUAGES];
@@ -41,6 +42,8 @@ class CellRun {
   planCached = false;
   /** Expectations written in the cell that the engine found unmet (its expected-reply and expected-event records). */
   readonly unmet: string[] = [];
+  /** The step whose command waits behind commands QEMU still owes replies to (its status line says so). */
+  blockedStep: number | undefined;
 
   constructor(readonly key: number, readonly cell: vscode.NotebookCell, readonly execution: vscode.NotebookCellExecution,
     readonly profile: string) {
@@ -103,6 +106,8 @@ export class QmpControllers implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   private readonly profileEmitter = new vscode.EventEmitter<vscode.NotebookDocument>();
   private readonly runEmitter = new vscode.EventEmitter<CellRunRecord>();
+  /** Each queued or running cell's status line: what it does now and for how long. */
+  private readonly activity = new CellActivity(notebookType);
   /** Fires when a notebook's profile changes (a controller was selected for it). */
   readonly onDidChangeNotebookProfile = this.profileEmitter.event;
   /** Fires when a cell run ends; for tests and for anything that reports on runs. */
@@ -114,7 +119,7 @@ export class QmpControllers implements vscode.Disposable {
    */
   constructor(private readonly sessions: SessionManager, private readonly log: vscode.LogOutputChannel,
     private readonly extensionId = 'qmp-notebook.qmp-notebook') {
-    this.disposables.push(this.profileEmitter, this.runEmitter);
+    this.disposables.push(this.profileEmitter, this.runEmitter, this.activity);
     this.addKernel = this.createAddConnectionKernel();
     this.syncControllers();
     this.disposables.push(
@@ -130,6 +135,11 @@ export class QmpControllers implements vscode.Disposable {
   /** The controller id of a profile: stable, so VS Code remembers the choice per notebook. */
   static controllerId(profile: string): string {
     return `qmp-notebook.profile.${encodeURIComponent(profile)}`;
+  }
+
+  /** The status line a queued or running cell shows now (text, tooltip); undefined when none. For tests. */
+  activityOf(cell: vscode.NotebookCell): { text: string; tooltip: string } | undefined {
+    return this.activity.describe(cell);
   }
 
   controllerFor(profile: string): vscode.NotebookController | undefined {
@@ -206,7 +216,7 @@ export class QmpControllers implements vscode.Disposable {
   private createAddConnectionKernel(): vscode.NotebookController {
     const kernel = vscode.notebooks.createNotebookController(QmpControllers.addConnectionId, notebookType,
       'Add QMP Connection…', (cells, notebook) => this.runOnNewConnection(cells, notebook));
-    kernel.description = 'a QEMU socket, a TCP address or a sandbox';
+    kernel.description = 'a QEMU socket or TCP address, a sandbox, a storage daemon, a guest agent, a libvirt domain';
     kernel.detail = 'Saves a profile in qmp.connections and selects its kernel';
     kernel.supportedLanguages = cellLanguages;
     kernel.onDidChangeSelectedNotebooks(({ notebook, selected }) => {
@@ -350,6 +360,7 @@ export class QmpControllers implements vscode.Disposable {
       execution.token.onCancellationRequested(() => run.stop('interrupted', 'Cancelled'));
       runner.runs.set(run.key, run);
       runs.push(run);
+      this.activity.set(cell, { kind: 'queued' });
     }
     if (!vscode.workspace.isTrusted) {
       for (const run of runs) await this.refuseUntrusted(runner, run);
@@ -404,13 +415,17 @@ export class QmpControllers implements vscode.Disposable {
         run.execution.start(Date.now());
         run.started = true;
         run.outputs.then(() => run.execution.clearOutput());
+        if (this.sessions.session(run.profile)?.state !== 'connected') this.activity.set(run.cell, { kind: 'connecting', profile: run.profile });
+        else this.showNextStep(run, 0);
         break;
       case 'sent':
+        if (run.blockedStep !== r.step) this.activity.set(run.cell, { kind: 'command', command: r.command });
         // A label above each reply: when the cell has several commands, or the cell is not JSON (qmp-shell,
         // hmp), so that the reader sees what each reply answers. Ids the client made up are never shown.
         if (command && this.labelled(run)) run.append(sentOutput(command.label, true));
         break;
       case 'reply': {
+        this.showNextStep(run, r.step + 1);
         const ownId = command?.input.idText !== undefined;
         run.append(replyOutput({
           idText: r.idText, raw: r.raw, sent: r.wire,
@@ -432,7 +447,12 @@ export class QmpControllers implements vscode.Disposable {
       case 'events-dropped':
         run.append(transcriptTextOutput(eventsDroppedText(r.count, r.kept)));
         break;
+      case 'wait-satisfied':
+        this.showNextStep(run, r.step + 1);
+        break;
       case 'blocked':
+        run.blockedStep = r.step;
+        this.activity.set(run.cell, { kind: 'blocked', behind: r.behind.map((b) => b.command) });
         run.append(noteOutput(`Waiting: QEMU is still working on ${r.behind.map((b) => b.command).join(', ')} ` +
           '(interrupted or timed out earlier) and answers in-band commands in order.'));
         break;
@@ -449,6 +469,13 @@ export class QmpControllers implements vscode.Disposable {
       default:
         break;
     }
+  }
+
+  /** The cell's status line before step `i`: a wait says what it waits for; a command says so once it is sent. */
+  private showNextStep(run: CellRun, i: number): void {
+    const next = run.plan?.steps[i];
+    if (next?.kind === 'wait') this.activity.set(run.cell, { kind: 'wait', event: next.event });
+    else this.activity.clear(run.cell);
   }
 
   private labelled(run: CellRun): boolean {
@@ -475,6 +502,7 @@ export class QmpControllers implements vscode.Disposable {
 
   private async finish(runner: NotebookRunner, run: CellRun, outcome: RunOutcome): Promise<RunOutcome> {
     runner.runs.delete(run.key);
+    this.activity.clear(run.cell);
     try {
       await run.end(outcome === 'succeeded' ? true : outcome === 'skipped' ? undefined : false);
     } catch (err) {
