@@ -42,8 +42,12 @@ class CellRun {
   planCached = false;
   /** Expectations written in the cell that the engine found unmet (its expected-reply and expected-event records). */
   readonly unmet: string[] = [];
+  /** The same unmet expectations as the two sides of their comparison (what the cell wrote, what came). */
+  readonly comparisons: UnmetComparison[] = [];
   /** The step whose command waits behind commands QEMU still owes replies to (its status line says so). */
   blockedStep: number | undefined;
+  /** What that command waited behind. */
+  blockedBehind: string[] = [];
 
   constructor(readonly key: number, readonly cell: vscode.NotebookCell, readonly execution: vscode.NotebookCellExecution,
     readonly profile: string) {
@@ -86,6 +90,40 @@ export interface CellRunRecord {
   outcome: RunOutcome;
   /** The expectations written in the cell (`<-` replies and events) that the run did not meet, in words. */
   unmet: readonly string[];
+  /** Each of them as a comparison: what the cell wrote and what QEMU said (Show Test Difference shows them). */
+  comparisons: readonly UnmetComparison[];
+}
+
+/** An expectation written in a cell that the run did not meet, as the two sides of a diff. */
+export interface UnmetComparison {
+  /** What it is about: `the <- reply to query-status`, `the expected event RESUME`. */
+  what: string;
+  /** The `<-` line as written in the cell. */
+  expected: string;
+  /** What QEMU said (its reply as received), or why nothing came, in parentheses. */
+  actual: string;
+}
+
+/**
+ * A failure's text as shown under its title, without saying the title twice ("Interrupted: line 1: Interrupted
+ * while …" reads "Interrupted: line 1, while …"), and true about where the command was: one written behind
+ * commands QEMU still owed replies to was never run by QEMU (`behind`), and a cell stopped in the queue
+ * never started.
+ */
+export function stopWording(title: string, text: string, behind: readonly string[] | undefined): string {
+  const m = /^(line \d+: )?(.*)$/s.exec(text);
+  const where = m?.[1]?.replace(/: $/, '') ?? '';
+  let message = m?.[2] ?? text;
+  if (!message.startsWith(title)) return text;
+  message = message.slice(title.length).replace(/^[.:]?\s*/, '');
+  if (behind !== undefined && behind.length > 0) {
+    const name = /^while (\S+) was running/.exec(message)?.[1];
+    const rest = message.split('\n').slice(1).join('\n');
+    message = `${name ?? 'the command'} was sent but still queued in QEMU behind ${behind.join(', ')}: QEMU runs it when they end, and its reply will be dropped.`
+      + (rest ? `\n${rest}` : '');
+  }
+  if (message === '') return where ? `${where}: the cell was stopped.` : 'The cell was stopped while queued; nothing of it was sent.';
+  return where ? `${where}, ${message}` : message.charAt(0).toUpperCase() + message.slice(1);
 }
 
 /** The title of a failure output, by the engine's failure kind. */
@@ -434,11 +472,17 @@ export class QmpControllers implements vscode.Disposable {
         break;
       }
       case 'expected-reply':
-        if (!r.match) run.unmet.push(`the reply to ${command?.name ?? 'a command'} differs from the <- reply written under it: ${r.differences.join('; ')}`);
+        if (!r.match) {
+          run.unmet.push(`the reply to ${command?.name ?? 'a command'} differs from the <- reply written under it: ${r.differences.join('; ')}`);
+          run.comparisons.push({ what: `the <- reply to ${command?.name ?? 'a command'}`, expected: r.expected.trim(), actual: r.actual.trim() });
+        }
         run.append(expectedReplyOutput(r.match, r.expected, r.actual, r.differences));
         break;
       case 'expected-event':
-        if (!r.match) run.unmet.push(r.message ?? `the expected event ${r.event} did not arrive`);
+        if (!r.match) {
+          run.unmet.push(r.message ?? `the expected event ${r.event} did not arrive`);
+          run.comparisons.push({ what: `the expected event ${r.event}`, expected: r.expected.trim(), actual: `(${r.message ?? 'it did not arrive'})` });
+        }
         run.append(noteOutput(r.match ? `✓ The expected event ${r.event} arrived: ${r.expected}` : `✗ ${r.message ?? r.event}: ${r.expected}`));
         break;
       case 'event':
@@ -452,6 +496,7 @@ export class QmpControllers implements vscode.Disposable {
         break;
       case 'blocked':
         run.blockedStep = r.step;
+        run.blockedBehind = r.behind.map((b) => b.command);
         this.activity.set(run.cell, { kind: 'blocked', behind: r.behind.map((b) => b.command) });
         run.append(noteOutput(`Waiting: QEMU is still working on ${r.behind.map((b) => b.command).join(', ')} ` +
           '(interrupted or timed out earlier) and answers in-band commands in order.'));
@@ -459,7 +504,9 @@ export class QmpControllers implements vscode.Disposable {
       case 'failure':
         // A QEMU error reply is its own error output already.
         if (r.kind !== 'qemu-error') {
-          run.append(failureOutput(failureTitle(r), this.failureText(run, r.message, r.step, command)));
+          const title = failureTitle(r);
+          run.append(failureOutput(title, stopWording(title, this.failureText(run, r.message, r.step, command),
+            r.kind === 'interrupted' && r.step !== undefined && run.blockedStep === r.step ? run.blockedBehind : undefined)));
         }
         if (r.kind === 'not-connected' && run.stopped === false) this.maybeExplainUntrusted(r.message);
         break;
@@ -504,11 +551,13 @@ export class QmpControllers implements vscode.Disposable {
     runner.runs.delete(run.key);
     this.activity.clear(run.cell);
     try {
-      await run.end(outcome === 'succeeded' ? true : outcome === 'skipped' ? undefined : false);
+      // A cell whose commands all succeeded but whose written expectations (<- lines) were not met shows ✗, not
+      // a green ✓ beside its ✗ note.
+      await run.end(outcome === 'succeeded' ? run.unmet.length === 0 : outcome === 'skipped' ? undefined : false);
     } catch (err) {
       this.log.debug(`ending cell ${run.cell.index + 1}: ${errorText(err)}`);
     }
-    this.runEmitter.fire({ cell: run.cell, outcome, unmet: run.unmet });
+    this.runEmitter.fire({ cell: run.cell, outcome, unmet: run.unmet, comparisons: run.comparisons });
     return outcome;
   }
 
