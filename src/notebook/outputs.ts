@@ -65,9 +65,33 @@ export const markdownMime = 'text/markdown';
  * sideways and cuts a long transaction or note off), with text/plain for copying and for renderers without
  * Markdown. `code`: each line as a code span (a `->` command), else as escaped text.
  */
+/**
+ * `-> {"execute":"x",…}` shown with a space after each `,` and `:` outside strings (as QEMU's documentation
+ * writes it), so that a long command has places to wrap. A scan of the text, not a parse: numbers keep every
+ * digit. Linear.
+ */
+function spacedJson(line: string): string {
+  let out = '';
+  let inString = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i] as string;
+    out += c;
+    if (inString) {
+      if (c === '\\') out += line[++i] ?? '';
+      else if (c === '"') inString = false;
+    } else if (c === '"') {
+      inString = true;
+    } else if ((c === ',' || c === ':') && line[i + 1] !== ' ' && line[i + 1] !== undefined) {
+      out += ' ';
+    }
+  }
+  return out;
+}
+
 function wrapping(text: string, code: boolean): vscode.NotebookCellOutputItem[] {
   const lines = text.split('\n').map((line) => {
     if (code) {
+      line = spacedJson(line);
       const longest = Math.max(0, ...(line.match(/`+/g) ?? []).map((r) => r.length));
       const fence = '`'.repeat(longest + 1);
       return `${fence} ${line} ${fence}`;
