@@ -13,6 +13,7 @@ import { QmpClient, Schema, type SchemaInfo } from './qmp';
 import { QmpControllers, notebookType } from './notebook/controller';
 import { QmpNotebookSerializer, registerFormatDiagnostics, toNotebookData } from './notebook/serializer';
 import { NotebookTestRunner } from './notebook/runAsTest';
+import { registerExportCommands } from './notebook/exportCommands';
 import { parseNotebook } from './notebook/format';
 import { registerCommands } from './session/commands';
 import type { QmpPorts } from './session/ports';
@@ -132,6 +133,7 @@ function compose(context: vscode.ExtensionContext): QmpTestApi {
       },
     }),
     new NotebookTestRunner(controllers),
+    registerExportCommands(),
     registerConnectLibvirt(sessions, log),
   );
   context.subscriptions.push(registerLanguageFeatures(context, schemaSource));

@@ -2,6 +2,7 @@
 import { cliMain } from './cli';
 import { realDeps } from './deps';
 import { lspMain } from '../lsp/stdio';
+import { exportMain } from '../export/cli';
 
 /**
  * Writes a line to a stream. When stdout is a pipe, Node writes asynchronously; the exit below waits for the
@@ -65,6 +66,7 @@ process.once('SIGINT', () => {
 // `lsp` is a long-running server with its own argument handling (src/lsp/stdio.ts); everything else is cliMain's.
 const lspExit = process.argv[2] === 'lsp' ? lspMain(process.argv.slice(3), writer(process.stderr), writer(process.stdout)) : undefined;
 if (lspExit !== undefined) void finish(lspExit);
+else if (process.argv[2] === 'export') void exportMain(process.argv.slice(3), (text) => process.stdout.write(text), stderrLine).then(finish);
 else if (process.argv[2] !== 'lsp') cliMain(process.argv.slice(2), realDeps(), { out: stdout.write, err: (l) => { stdout.flush(); stderrLine(l); } }).then(
   (code) => finish(code),
   (err: unknown) => {
