@@ -168,9 +168,10 @@ function toVscodeDiagnostic(doc: vscode.TextDocument, d: Diagnostic): vscode.Dia
   const out = new vscode.Diagnostic(range(doc, d.start, d.end), d.message, SEVERITY[d.severity]);
   out.code = d.code;
   out.source = doc.languageId === 'qmp-shell' ? 'qmp-shell' : 'qmp';
-  // The Problems panel shows a cell's problems under its notebook with only "Ln 1, Col 14": say which cell.
+  // The Problems panel shows a cell's problems under its notebook with only "Ln 1, Col 14": a related entry
+  // says which cell (and goes to it).
   const cell = cellNumber(doc);
-  if (cell !== undefined) out.source += ` · cell ${cell}`;
+  if (cell !== undefined) out.relatedInformation = [new vscode.DiagnosticRelatedInformation(new vscode.Location(doc.uri, out.range), `cell ${cell}`)];
   if (d.code === 'deprecated') out.tags = [vscode.DiagnosticTag.Deprecated];
   return out;
 }

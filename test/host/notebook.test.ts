@@ -80,7 +80,7 @@ suite('notebooks', () => {
     const hmp = outputTexts(nb.cellAt(3));
     assert.deepEqual(hmp.kinds, ['sent', 'reply']);
     assert.match(hmp.texts[0] ?? '', /"human-monitor-command"/);
-    assert.match(hmp.texts.filter((t) => !t.startsWith('-> ') && !t.startsWith('`')).join('\n'), /\d+\.\d+\.\d+/);
+    assert.match(hmp.texts[1] ?? '', /\d+\.\d+\.\d+/);
 
     const summaries = await endedSummaries(nb, [1, 2, 3]);
     const orders = summaries.map((x) => x.executionOrder ?? 0);

@@ -5,7 +5,7 @@
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import { drainFifo, makeFifo, startQemu, type TestQemu } from '../support/qemu';
-import { api, collectRuns, disconnectAll, executeCells, showWithKernel, waitFor } from './hostHelpers';
+import { api, collectRuns, disconnectAll, executeCells, outputTexts, showWithKernel, waitFor } from './hostHelpers';
 
 /** Polls a condition every 100 ms for at most 10 s (the cell status lines have no event of their own). */
 async function until(check: () => boolean, what: () => string): Promise<void> {
@@ -77,6 +77,11 @@ suite('session: a busy QEMU is visible', () => {
       const ended = await runs.wait([dump, queued]);
       assert.equal(ended.get(0), 'interrupted');
       assert.equal(line(dump), '', 'an ended cell has no status line');
+      // The failure says where each command was, without repeating its title.
+      const dumpText = outputTexts(dump).texts.join('\n');
+      assert.match(dumpText, /line 1, while dump-guest-memory was running: QEMU may still be working on it/);
+      assert.doesNotMatch(dumpText, /Interrupted: line 1: Interrupted/);
+      assert.doesNotMatch(outputTexts(queued).texts.join('\n'), /while query-name was running/, 'a queued command was not running');
       assert.equal(line(queued), '');
       await new Promise((r) => setTimeout(r, 1200));
       assert.match(item(), /QEMU busy \d+ s: dump-guest-memory/, 'still busy after the interrupt');
