@@ -1,5 +1,6 @@
 // The editor's export ("QMP: Export Notebook…" to a file, written atomically; the cell menu's "Copy as…" to
-// the clipboard) and the tour's name: it opens as "QMP Tour.qmp", not "Untitled-2".
+// the clipboard), the tour's name (it opens as "QMP Tour.qmp", not "Untitled-2"), and a cell's problems saying
+// which cell they are in (the Problems panel shows only "Ln 1, Col 14").
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -57,5 +58,22 @@ suite('export and the tour\'s name', () => {
       await vscode.window.showNotebookDocument(nb);
       await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
     }
+  });
+
+  test('a cell\'s problem names its cell in related information', async () => {
+    const data = new vscode.NotebookData([
+      new vscode.NotebookCellData(vscode.NotebookCellKind.Code, '{ "execute": "query-status" }', 'qmp'),
+      new vscode.NotebookCellData(vscode.NotebookCellKind.Code, '{ "execute": ', 'qmp'),
+    ]);
+    const nb = await vscode.workspace.openNotebookDocument('qmp-notebook', data);
+    await vscode.window.showNotebookDocument(nb);
+    const uri = nb.cellAt(1).document.uri;
+    const [d] = await waitFor(vscode.languages.onDidChangeDiagnostics, () => {
+      const ds = vscode.languages.getDiagnostics(uri).filter((x) => x.source === 'qmp');
+      return ds.length > 0 ? ds : undefined;
+    }, 'a problem in cell 2');
+    assert.equal(d?.relatedInformation?.[0]?.message, 'cell 2');
+    assert.equal(d?.relatedInformation?.[0]?.location.uri.toString(), uri.toString());
+    await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
   });
 });
