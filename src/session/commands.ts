@@ -161,9 +161,11 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable {
       const name = nameArg(arg);
       const s = name ? sessions.session(name) : undefined;
       if (!s) return;
-      const items: (vscode.QuickPickItem & { run: () => Thenable<unknown> })[] = s.state === 'connected' && s.wedged ? [
+      const stuck = s.state === 'connected' ? s.wedged ?? s.busy : undefined;
+      const items: (vscode.QuickPickItem & { run: () => Thenable<unknown> })[] = stuck ? [
         {
-          label: '$(debug-restart) Reconnect', description: `drop the ${s.wedged.queued} unsent command(s) and connect again`,
+          label: '$(debug-restart) Reconnect',
+          description: s.wedged ? `drop the ${s.wedged.queued} unsent command(s) and connect again` : 'drop the connection (QEMU still finishes what it runs) and connect again',
           run: () => vscode.commands.executeCommand('qmp.reconnect', s.name),
         },
         { label: '$(watch) Keep waiting', description: 'QEMU may still answer', run: () => Promise.resolve() },

@@ -99,7 +99,7 @@ export function renderSession(s: Session): StatusView {
   }
   md.appendMarkdown('\n');
   const links: string[] = [];
-  if (wedged) links.push(commandLink('$(debug-restart) Reconnect', 'qmp.reconnect', [s.name]));
+  if (wedged || busy) links.push(commandLink('$(debug-restart) Reconnect', 'qmp.reconnect', [s.name]));
   if (s.state === 'connected' || s.state === 'connecting' || s.state === 'reconnecting') {
     links.push(commandLink('$(debug-disconnect) Disconnect', 'qmp.disconnect', [s.name]));
   } else if (s.state === 'error') {
@@ -197,8 +197,8 @@ export class SessionStatusBar implements vscode.Disposable {
     item.accessibilityInformation = { label: view.accessibilityLabel };
     item.tooltip = view.tooltip;
     item.backgroundColor = view.backgroundColor;
-    item.command = s.state === 'error' || (s.state === 'connected' && s.wedged)
-      ? { title: s.wedged ? 'Reconnect or wait' : 'Retry or dismiss', command: 'qmp.sessionActions', arguments: [s.name] }
+    item.command = s.state === 'error' || (s.state === 'connected' && (s.wedged || s.busy))
+      ? { title: s.state === 'connected' ? 'Reconnect or wait' : 'Retry or dismiss', command: 'qmp.sessionActions', arguments: [s.name] }
       : { title: 'Show log', command: 'qmp.showLog' };
     item.show();
   }

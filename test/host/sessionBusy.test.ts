@@ -65,6 +65,7 @@ suite('session: a busy QEMU is visible', () => {
       const first = await waitFor(qmp.sessions.onDidChangeWedged,
         () => (/QEMU busy \d+ s: dump-guest-memory/.test(item()) ? item() : undefined), 'the item says QEMU is busy', 20_000);
       assert.match(qmp.statusBar.itemOf('busy')?.label ?? '', /QEMU busy for \d+ s with dump-guest-memory/);
+      assert.equal(qmp.statusBar.itemOf('busy')?.command?.command, 'qmp.sessionActions', 'clicking offers Reconnect or waiting');
       assert.match(line(dump), /^\$\(watch\) Running dump-guest-memory · \d+ s$/);
       assert.match(line(queued), /^\$\(clock\) Queued behind cell 1 · \d+ s$/);
       assert.match(qmp.controllers.activityOf(queued)?.tooltip ?? '', /cell 1 is running dump-guest-memory/);
