@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint';
 const repoRoot = path.dirname(new URL(import.meta.url).pathname);
 
 /** The pure layers: they run under plain Node and never see the editor. */
-const pureLayers = ['src/qmp/**/*.ts', 'src/language/**/*.ts', 'src/notebook/format/**/*.ts', 'src/cli/**/*.ts', 'src/run/**/*.ts', 'src/testing/**/*.ts', 'src/lsp/**/*.ts', 'src/mcp/**/*.ts'];
+const pureLayers = ['src/qmp/**/*.ts', 'src/language/**/*.ts', 'src/notebook/format/**/*.ts', 'src/cli/**/*.ts', 'src/run/**/*.ts', 'src/testing/**/*.ts', 'src/lsp/**/*.ts', 'src/mcp/**/*.ts', 'src/export/**/*.ts'];
 /** The one file in src/language that adapts the pure functions to VS Code. */
 const languageAdapter = 'src/language/vscodeAdapter.ts';
 
@@ -31,15 +31,16 @@ export const layerArrows = {
   session: ['qmp', 'format', 'endpoints'],
   cli: ['qmp', 'format', 'language', 'run', 'endpoints', 'testing'],
   lsp: ['qmp', 'format', 'language', 'run', 'endpoints', 'cli'],
-  notebook: ['qmp', 'format', 'language', 'run', 'session', 'endpoints', 'testing'],
+  notebook: ['qmp', 'format', 'language', 'run', 'session', 'endpoints', 'testing', 'export'],
   testing: ['qmp', 'format', 'language', 'run'],
   /** src/mcp/: the agents' door (MCP server, tools over the kernel); it may import what the CLI and the language server may. */
   mcp: ['qmp', 'format', 'language', 'run', 'endpoints', 'testing', 'cli', 'lsp'],
   /** src/agent/: VS Code's language-model tools, glue over mcp's kernel and the live sessions. */
   agent: ['qmp', 'format', 'language', 'run', 'session', 'endpoints', 'testing', 'mcp'],
-  extension: ['qmp', 'format', 'language', 'languageAdapter', 'run', 'session', 'cli', 'lsp', 'notebook', 'endpoints', 'testing', 'agent'],
+  export: ['qmp', 'format'],
+  extension: ['qmp', 'format', 'language', 'languageAdapter', 'run', 'session', 'cli', 'lsp', 'notebook', 'endpoints', 'testing', 'agent', 'export'],
   /** src/cli/main.ts: the command line's entry point only composes (like extension.ts), so it may dispatch to lsp. */
-  cliMain: ['qmp', 'format', 'language', 'run', 'endpoints', 'cli', 'lsp', 'testing', 'mcp'],
+  cliMain: ['qmp', 'format', 'language', 'run', 'endpoints', 'cli', 'lsp', 'testing', 'mcp', 'export'],
 };
 
 /** The layer of a file, from its path under src/ (undefined outside src/). */

@@ -11,6 +11,8 @@
 //   screenshot-kernels.png     the kernel picker: the profiles and "Add QMP Connection…", which the step then
 //                              goes through (a sandbox named sandbox-2, saved for the workspace) and checks that
 //                              the notebook's kernel is the new one
+//   screenshot-wrap.png        the tour's transaction cell after Run All: its long `->` line and notes wrap in
+//                              the output area instead of scrolling sideways (look at it: not a README picture)
 // These are pictures, not tests: each step waits for what it shows, and a step that fails still leaves the
 // others. The exit status is 1 when any picture is missing.
 import { spawn } from 'node:child_process';
@@ -24,7 +26,7 @@ import {
 
 const chromiumFlags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const allShots = ['notebook', 'completion', 'hover', 'diagnostic', 'kernels'];
+const allShots = ['notebook', 'completion', 'hover', 'diagnostic', 'kernels', 'wrap'];
 
 function parseArgs(argv) {
   const opts = { out: path.join(root, 'media'), only: [], keepOpen: false };
@@ -147,6 +149,31 @@ async function notebookShot(page) {
   await shot(page, opts.out, 'notebook');
 }
 
+/** The tour's transaction cell and its outputs, reached by moving the cell focus down (the list scrolls to it). */
+async function wrapShot(page) {
+  const row = page.locator('.notebookOverlay .code-cell-row', { hasText: 'transaction' }).first();
+  await page.locator('.notebookOverlay .code-cell-row').first().click({ position: { x: 5, y: 5 } });
+  await page.keyboard.press('Escape');
+  for (let i = 0; i < 60 && (await row.count()) === 0; i++) {
+    await page.keyboard.press('ArrowDown');
+    await page.waitForTimeout(150);
+  }
+  await row.scrollIntoViewIfNeeded();
+  // Wheel over the cell's editor until it sits under the toolbar, so that its outputs fill the picture.
+  const list = await page.locator('.notebookOverlay .cell-list-container').first().boundingBox();
+  for (let i = 0; i < 60; i++) {
+    const now = await row.boundingBox();
+    if (now === null || now.y <= list.y + 22) break;
+    await page.mouse.move(now.x + now.width / 2, now.y + 20);
+    await page.mouse.wheel(0, Math.min(100, now.y - list.y - 12));
+    await page.waitForTimeout(100);
+  }
+  const viewport = page.viewportSize();
+  await page.mouse.move(viewport.width / 2, viewport.height - 8);
+  await page.waitForTimeout(2500);
+  await shot(page, opts.out, 'wrap');
+}
+
 /** QMP: New QMP Notebook opens an untitled notebook on the sandbox with a qmp cell to type into. */
 async function openStarterNotebook(page) {
   await palette(page, 'QMP: New QMP Notebook');
@@ -266,6 +293,7 @@ try {
   try {
     await runTour(page);
     if (opts.only.includes('notebook')) await steps.notebook(page);
+    if (opts.only.includes('wrap')) await wrapShot(page);
   } catch (err) {
     console.error(`notebook: ${err.stack ?? err}`);
     // What the page showed when the step gave up, for whoever has to find out why (not a README picture).
@@ -280,7 +308,7 @@ try {
     console.error(`cells as the page shows them:\n  ${states.join('\n  ')}`);
     if (opts.only.includes('notebook')) missing.push('notebook');
   }
-  const language = opts.only.filter((n) => n !== 'notebook');
+  const language = opts.only.filter((n) => n !== 'notebook' && n !== 'wrap');
   if (language.length > 0) {
     try {
       await openStarterNotebook(page);

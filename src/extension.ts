@@ -13,6 +13,7 @@ import { QmpClient, Schema, type SchemaInfo } from './qmp';
 import { QmpControllers, notebookType } from './notebook/controller';
 import { QmpNotebookSerializer, registerFormatDiagnostics, toNotebookData } from './notebook/serializer';
 import { NotebookTestRunner } from './notebook/runAsTest';
+import { registerExportCommands } from './notebook/exportCommands';
 import { parseNotebook } from './notebook/format';
 import { registerCommands } from './session/commands';
 import type { QmpPorts } from './session/ports';
@@ -76,10 +77,34 @@ async function openNewNotebook(): Promise<void> {
   await vscode.window.showNotebookDocument(doc);
 }
 
-/** Opens the tour shipped in the package as a new untitled notebook, so that the installed copy stays as it is. */
+/**
+ * Opens the tour shipped in the package as a new untitled notebook named "QMP Tour.qmp" (its tab says what it
+ * is, not "Untitled-2"), so that the installed copy stays as it is. A second tour while one is open is
+ * "QMP Tour 2.qmp".
+ */
 async function openTour(extensionUri: vscode.Uri): Promise<void> {
   const bytes = await vscode.workspace.fs.readFile(vscode.Uri.joinPath(extensionUri, 'samples', 'tour.qmp'));
-  const doc = await vscode.workspace.openNotebookDocument(notebookType, toNotebookData(parseNotebook(new TextDecoder().decode(bytes))));
+  const data = toNotebookData(parseNotebook(new TextDecoder().decode(bytes)));
+  const open = new Set(vscode.workspace.notebookDocuments.map((d) => d.uri.toString()));
+  let uri = vscode.Uri.from({ scheme: 'untitled', path: 'QMP Tour.qmp' });
+  for (let i = 2; open.has(uri.toString()); i++) uri = vscode.Uri.from({ scheme: 'untitled', path: `QMP Tour ${i}.qmp` });
+  let doc: vscode.NotebookDocument | undefined;
+  try {
+    doc = await vscode.workspace.openNotebookDocument(uri);
+    if (doc.notebookType !== notebookType) doc = undefined;
+  } catch {
+    doc = undefined;
+  }
+  if (doc) {
+    const edit = new vscode.WorkspaceEdit();
+    edit.set(doc.uri, [
+      vscode.NotebookEdit.replaceCells(new vscode.NotebookRange(0, doc.cellCount), data.cells),
+      vscode.NotebookEdit.updateNotebookMetadata(data.metadata ?? {}),
+    ]);
+    if (!(await vscode.workspace.applyEdit(edit))) doc = undefined;
+  }
+  // A VS Code that cannot name an untitled notebook: an anonymous one still opens the tour.
+  doc ??= await vscode.workspace.openNotebookDocument(notebookType, data);
   await vscode.window.showNotebookDocument(doc);
 }
 
@@ -109,6 +134,7 @@ function compose(context: vscode.ExtensionContext): QmpTestApi {
       },
     }),
     new NotebookTestRunner(controllers),
+    registerExportCommands(),
     registerConnectLibvirt(sessions, log),
   );
   context.subscriptions.push(registerLanguageFeatures(context, schemaSource));

@@ -3,6 +3,7 @@ import { cliMain } from './cli';
 import { realDeps } from './deps';
 import { lspMain } from '../lsp/stdio';
 import { version } from '../../package.json';
+import { exportMain } from '../export/cli';
 
 /**
  * Writes a line to a stream. When stdout is a pipe, Node writes asynchronously; the exit below waits for the
@@ -69,6 +70,7 @@ if (lspExit !== undefined) void finish(lspExit);
 // `mcp` is the MCP server for agents (src/mcp/, docs/mcp.md): stdout is its protocol channel. Loaded only for
 // `mcp` (the SDK is a third of the bundle), so the other subcommands start as fast as before.
 else if (process.argv[2] === 'mcp') void import('../mcp/main').then((m) => m.mcpMain(process.argv.slice(3), version, writer(process.stderr))).then(finish);
+else if (process.argv[2] === 'export') void exportMain(process.argv.slice(3), (text) => process.stdout.write(text), stderrLine).then(finish);
 else if (process.argv[2] !== 'lsp') cliMain(process.argv.slice(2), realDeps(), { out: stdout.write, err: (l) => { stdout.flush(); stderrLine(l); } }).then(
   (code) => finish(code),
   (err: unknown) => {

@@ -22,6 +22,16 @@ export interface CodeAction {
   isPreferred?: boolean;
 }
 
+/** A live value's name from the replacement text a live warning carries (JSON in qmp cells). */
+function liveName(replacement: string): string {
+  try {
+    const v: unknown = JSON.parse(replacement);
+    return typeof v === 'string' ? v : replacement;
+  } catch {
+    return replacement;
+  }
+}
+
 /** Quick fixes for the given diagnostics of a `qmp` cell. */
 export function quickFixes(text: string, diagnostics: readonly Diagnostic[], schema: Schema | undefined): CodeAction[] {
   const objects = parseCellObjects(text);
@@ -51,6 +61,10 @@ export function quickFixes(text: string, diagnostics: readonly Diagnostic[], sch
         if (prop !== undefined) fix(`Remove '${prop.key}'`, [removeProperty(text, prop)]);
         break;
       }
+      case 'unknown-live-value':
+        // The warning's data holds the replacement as the cell spells it (a JSON string here).
+        if (suggestion !== undefined) fix(`Change to '${liveName(suggestion)}'`, [{ start: d.start, end: d.end, newText: suggestion }], true);
+        break;
       case 'legacy-control': {
         const edits = parsed?.root !== undefined ? controlToExecOob(text, parsed.root) : undefined;
         if (edits !== undefined) fix('Rewrite as exec-oob', edits, true);

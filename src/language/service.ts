@@ -118,7 +118,7 @@ const hmp: LanguageService = {
 /** Adds the session's live values to a service: completion items, warnings and hovers (src/language/live.ts). */
 function withLive(base: LanguageService): LanguageService {
   const lang = base.language;
-  return {
+  const wrapped: LanguageService = {
     ...base,
     diagnose(text, ctx = {}) {
       const found = base.diagnose(text, ctx);
@@ -139,7 +139,12 @@ function withLive(base: LanguageService): LanguageService {
       if (live === undefined) return schemaHover;
       return schemaHover === undefined ? live : { contents: `${live.contents}\n\n---\n\n${schemaHover.contents}`, range: live.range };
     },
+    // The fixes see the live warnings too (a near-miss name gets "Change to …" like a schema warning).
+    codeActions(text, start, end, ctx = {}, diagnostics) {
+      return base.codeActions(text, start, end, ctx, diagnostics ?? wrapped.diagnose(text, ctx));
+    },
   };
+  return wrapped;
 }
 
 const SERVICES: Readonly<Record<ServiceLanguage, LanguageService>> = { qmp: withLive(qmp), 'qmp-shell': withLive(shell), hmp };

@@ -95,6 +95,9 @@ export function shellCodeActions(text: string, start: number, end: number, _ctx:
         }
         break;
       }
+      case 'unknown-live-value':
+        if (suggestion !== undefined) fix(`Change to '${suggestion}'`, [{ start: d.start, end: d.end, newText: spelled(suggestion) }], true);
+        break;
       case 'oob-not-allowed':
         if (text.slice(d.start, d.end) === '--oob') fix('Run in-band (remove --oob)', [removeWord(text, { start: d.start, end: d.end })], true);
         break;

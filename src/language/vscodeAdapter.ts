@@ -152,10 +152,26 @@ const SEVERITY: Record<Diagnostic['severity'], vscode.DiagnosticSeverity> = {
   info: vscode.DiagnosticSeverity.Information,
 };
 
+/** The 1-based position of a notebook cell's document among its notebook's cells, undefined for other documents. */
+function cellNumber(doc: vscode.TextDocument): number | undefined {
+  if (doc.uri.scheme !== 'vscode-notebook-cell') return undefined;
+  const key = doc.uri.toString();
+  for (const nb of vscode.workspace.notebookDocuments) {
+    if (nb.uri.path !== doc.uri.path) continue;
+    const cell = nb.getCells().find((c) => c.document.uri.toString() === key);
+    if (cell) return cell.index + 1;
+  }
+  return undefined;
+}
+
 function toVscodeDiagnostic(doc: vscode.TextDocument, d: Diagnostic): vscode.Diagnostic {
   const out = new vscode.Diagnostic(range(doc, d.start, d.end), d.message, SEVERITY[d.severity]);
   out.code = d.code;
   out.source = doc.languageId === 'qmp-shell' ? 'qmp-shell' : 'qmp';
+  // The Problems panel shows a cell's problems under its notebook with only "Ln 1, Col 14": a related entry
+  // says which cell (and goes to it).
+  const cell = cellNumber(doc);
+  if (cell !== undefined) out.relatedInformation = [new vscode.DiagnosticRelatedInformation(new vscode.Location(doc.uri, out.range), `cell ${cell}`)];
   if (d.code === 'deprecated') out.tags = [vscode.DiagnosticTag.Deprecated];
   return out;
 }

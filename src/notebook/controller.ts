@@ -19,6 +19,7 @@ import {
 } from '../run/index';
 import { eventOutput, expectedReplyOutput, failureOutput, noteOutput, replyOutput, sentOutput, transcriptTextOutput } from './outputs';
 import { eventsDroppedText, failureText, failureTitle } from '../run/recordText';
+import { CellActivity } from './cellActivity';
 
 export const notebookType = 'qmp-notebook';
 export const cellLanguages: string[] = [...CODE_LANGUAGES];
@@ -41,6 +42,12 @@ class CellRun {
   planCached = false;
   /** Expectations written in the cell that the engine found unmet (its expected-reply and expected-event records). */
   readonly unmet: string[] = [];
+  /** The same unmet expectations as the two sides of their comparison (what the cell wrote, what came). */
+  readonly comparisons: UnmetComparison[] = [];
+  /** The step whose command waits behind commands QEMU still owes replies to (its status line says so). */
+  blockedStep: number | undefined;
+  /** What that command waited behind. */
+  blockedBehind: string[] = [];
 
   constructor(readonly key: number, readonly cell: vscode.NotebookCell, readonly execution: vscode.NotebookCellExecution,
     readonly profile: string) {
@@ -83,6 +90,40 @@ export interface CellRunRecord {
   outcome: RunOutcome;
   /** The expectations written in the cell (`<-` replies and events) that the run did not meet, in words. */
   unmet: readonly string[];
+  /** Each of them as a comparison: what the cell wrote and what QEMU said (Show Test Difference shows them). */
+  comparisons: readonly UnmetComparison[];
+}
+
+/** An expectation written in a cell that the run did not meet, as the two sides of a diff. */
+export interface UnmetComparison {
+  /** What it is about: `the <- reply to query-status`, `the expected event RESUME`. */
+  what: string;
+  /** The `<-` line as written in the cell. */
+  expected: string;
+  /** What QEMU said (its reply as received), or why nothing came, in parentheses. */
+  actual: string;
+}
+
+/**
+ * A failure's text as shown under its title, without saying the title twice ("Interrupted: line 1: Interrupted
+ * while …" reads "Interrupted: line 1, while …"), and true about where the command was: one written behind
+ * commands QEMU still owed replies to was never run by QEMU (`behind`), and a cell stopped in the queue
+ * never started.
+ */
+export function stopWording(title: string, text: string, behind: readonly string[] | undefined): string {
+  const m = /^(line \d+: )?(.*)$/s.exec(text);
+  const where = m?.[1]?.replace(/: $/, '') ?? '';
+  let message = m?.[2] ?? text;
+  if (!message.startsWith(title)) return text;
+  message = message.slice(title.length).replace(/^[.:]?\s*/, '');
+  if (behind !== undefined && behind.length > 0) {
+    const name = /^while (\S+) was running/.exec(message)?.[1];
+    const rest = message.split('\n').slice(1).join('\n');
+    message = `${name ?? 'the command'} was sent but still queued in QEMU behind ${behind.join(', ')}: QEMU runs it when they end, and its reply will be dropped.`
+      + (rest ? `\n${rest}` : '');
+  }
+  if (message === '') return where ? `${where}: the cell was stopped.` : 'The cell was stopped while queued; nothing of it was sent.';
+  return where ? `${where}, ${message}` : message.charAt(0).toUpperCase() + message.slice(1);
 }
 
 /** The title of a failure output, by the engine's failure kind. */
@@ -103,6 +144,8 @@ export class QmpControllers implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   private readonly profileEmitter = new vscode.EventEmitter<vscode.NotebookDocument>();
   private readonly runEmitter = new vscode.EventEmitter<CellRunRecord>();
+  /** Each queued or running cell's status line: what it does now and for how long. */
+  private readonly activity = new CellActivity(notebookType);
   /** Fires when a notebook's profile changes (a controller was selected for it). */
   readonly onDidChangeNotebookProfile = this.profileEmitter.event;
   /** Fires when a cell run ends; for tests and for anything that reports on runs. */
@@ -114,7 +157,7 @@ export class QmpControllers implements vscode.Disposable {
    */
   constructor(private readonly sessions: SessionManager, private readonly log: vscode.LogOutputChannel,
     private readonly extensionId = 'qmp-notebook.qmp-notebook') {
-    this.disposables.push(this.profileEmitter, this.runEmitter);
+    this.disposables.push(this.profileEmitter, this.runEmitter, this.activity);
     this.addKernel = this.createAddConnectionKernel();
     this.syncControllers();
     this.disposables.push(
@@ -130,6 +173,11 @@ export class QmpControllers implements vscode.Disposable {
   /** The controller id of a profile: stable, so VS Code remembers the choice per notebook. */
   static controllerId(profile: string): string {
     return `qmp-notebook.profile.${encodeURIComponent(profile)}`;
+  }
+
+  /** The status line a queued or running cell shows now (text, tooltip); undefined when none. For tests. */
+  activityOf(cell: vscode.NotebookCell): { text: string; tooltip: string } | undefined {
+    return this.activity.describe(cell);
   }
 
   controllerFor(profile: string): vscode.NotebookController | undefined {
@@ -206,7 +254,7 @@ export class QmpControllers implements vscode.Disposable {
   private createAddConnectionKernel(): vscode.NotebookController {
     const kernel = vscode.notebooks.createNotebookController(QmpControllers.addConnectionId, notebookType,
       'Add QMP Connection…', (cells, notebook) => this.runOnNewConnection(cells, notebook));
-    kernel.description = 'a QEMU socket, a TCP address or a sandbox';
+    kernel.description = 'a QEMU socket or TCP address, a sandbox, a storage daemon, a guest agent, a libvirt domain';
     kernel.detail = 'Saves a profile in qmp.connections and selects its kernel';
     kernel.supportedLanguages = cellLanguages;
     kernel.onDidChangeSelectedNotebooks(({ notebook, selected }) => {
@@ -350,6 +398,7 @@ export class QmpControllers implements vscode.Disposable {
       execution.token.onCancellationRequested(() => run.stop('interrupted', 'Cancelled'));
       runner.runs.set(run.key, run);
       runs.push(run);
+      this.activity.set(cell, { kind: 'queued' });
     }
     if (!vscode.workspace.isTrusted) {
       for (const run of runs) await this.refuseUntrusted(runner, run);
@@ -404,13 +453,17 @@ export class QmpControllers implements vscode.Disposable {
         run.execution.start(Date.now());
         run.started = true;
         run.outputs.then(() => run.execution.clearOutput());
+        if (this.sessions.session(run.profile)?.state !== 'connected') this.activity.set(run.cell, { kind: 'connecting', profile: run.profile });
+        else this.showNextStep(run, 0);
         break;
       case 'sent':
+        if (run.blockedStep !== r.step) this.activity.set(run.cell, { kind: 'command', command: r.command });
         // A label above each reply: when the cell has several commands, or the cell is not JSON (qmp-shell,
         // hmp), so that the reader sees what each reply answers. Ids the client made up are never shown.
         if (command && this.labelled(run)) run.append(sentOutput(command.label, true));
         break;
       case 'reply': {
+        this.showNextStep(run, r.step + 1);
         const ownId = command?.input.idText !== undefined;
         run.append(replyOutput({
           idText: r.idText, raw: r.raw, sent: r.wire,
@@ -419,11 +472,17 @@ export class QmpControllers implements vscode.Disposable {
         break;
       }
       case 'expected-reply':
-        if (!r.match) run.unmet.push(`the reply to ${command?.name ?? 'a command'} differs from the <- reply written under it: ${r.differences.join('; ')}`);
+        if (!r.match) {
+          run.unmet.push(`the reply to ${command?.name ?? 'a command'} differs from the <- reply written under it: ${r.differences.join('; ')}`);
+          run.comparisons.push({ what: `the <- reply to ${command?.name ?? 'a command'}`, expected: r.expected.trim(), actual: r.actual.trim() });
+        }
         run.append(expectedReplyOutput(r.match, r.expected, r.actual, r.differences));
         break;
       case 'expected-event':
-        if (!r.match) run.unmet.push(r.message ?? `the expected event ${r.event} did not arrive`);
+        if (!r.match) {
+          run.unmet.push(r.message ?? `the expected event ${r.event} did not arrive`);
+          run.comparisons.push({ what: `the expected event ${r.event}`, expected: r.expected.trim(), actual: `(${r.message ?? 'it did not arrive'})` });
+        }
         run.append(noteOutput(r.match ? `✓ The expected event ${r.event} arrived: ${r.expected}` : `✗ ${r.message ?? r.event}: ${r.expected}`));
         break;
       case 'event':
@@ -432,14 +491,22 @@ export class QmpControllers implements vscode.Disposable {
       case 'events-dropped':
         run.append(transcriptTextOutput(eventsDroppedText(r.count, r.kept)));
         break;
+      case 'wait-satisfied':
+        this.showNextStep(run, r.step + 1);
+        break;
       case 'blocked':
+        run.blockedStep = r.step;
+        run.blockedBehind = r.behind.map((b) => b.command);
+        this.activity.set(run.cell, { kind: 'blocked', behind: r.behind.map((b) => b.command) });
         run.append(noteOutput(`Waiting: QEMU is still working on ${r.behind.map((b) => b.command).join(', ')} ` +
           '(interrupted or timed out earlier) and answers in-band commands in order.'));
         break;
       case 'failure':
         // A QEMU error reply is its own error output already.
         if (r.kind !== 'qemu-error') {
-          run.append(failureOutput(failureTitle(r), this.failureText(run, r.message, r.step, command)));
+          const title = failureTitle(r);
+          run.append(failureOutput(title, stopWording(title, this.failureText(run, r.message, r.step, command),
+            r.kind === 'interrupted' && r.step !== undefined && run.blockedStep === r.step ? run.blockedBehind : undefined)));
         }
         if (r.kind === 'not-connected' && run.stopped === false) this.maybeExplainUntrusted(r.message);
         break;
@@ -449,6 +516,13 @@ export class QmpControllers implements vscode.Disposable {
       default:
         break;
     }
+  }
+
+  /** The cell's status line before step `i`: a wait says what it waits for; a command says so once it is sent. */
+  private showNextStep(run: CellRun, i: number): void {
+    const next = run.plan?.steps[i];
+    if (next?.kind === 'wait') this.activity.set(run.cell, { kind: 'wait', event: next.event });
+    else this.activity.clear(run.cell);
   }
 
   private labelled(run: CellRun): boolean {
@@ -475,12 +549,15 @@ export class QmpControllers implements vscode.Disposable {
 
   private async finish(runner: NotebookRunner, run: CellRun, outcome: RunOutcome): Promise<RunOutcome> {
     runner.runs.delete(run.key);
+    this.activity.clear(run.cell);
     try {
-      await run.end(outcome === 'succeeded' ? true : outcome === 'skipped' ? undefined : false);
+      // A cell whose commands all succeeded but whose written expectations (<- lines) were not met shows ✗, not
+      // a green ✓ beside its ✗ note.
+      await run.end(outcome === 'succeeded' ? run.unmet.length === 0 : outcome === 'skipped' ? undefined : false);
     } catch (err) {
       this.log.debug(`ending cell ${run.cell.index + 1}: ${errorText(err)}`);
     }
-    this.runEmitter.fire({ cell: run.cell, outcome, unmet: run.unmet });
+    this.runEmitter.fire({ cell: run.cell, outcome, unmet: run.unmet, comparisons: run.comparisons });
     return outcome;
   }
 

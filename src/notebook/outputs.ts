@@ -55,7 +55,52 @@ export function withoutId(json: string): string {
 
 /** The JSON a qmp-shell or HMP line became, shown before its reply. `keepId`: the author wrote the id. */
 export function sentOutput(sent: string, keepId = true): vscode.NotebookCellOutput {
-  return output([vscode.NotebookCellOutputItem.text(`-> ${sent}`, textMime)], { kind: 'sent', wire: keepId ? sent : withoutId(sent) });
+  return output(wrapping(`-> ${sent}`, true), { kind: 'sent', wire: keepId ? sent : withoutId(sent) });
+}
+
+export const markdownMime = 'text/markdown';
+
+/**
+ * A line (or a few) that wraps in the output area: as Markdown (VS Code shows text/plain in a box that scrolls
+ * sideways and cuts a long transaction or note off), with text/plain for copying and for renderers without
+ * Markdown. `code`: each line as a code span (a `->` command), else as escaped text.
+ */
+/**
+ * `-> {"execute":"x",…}` shown with a space after each `,` and `:` outside strings (as QEMU's documentation
+ * writes it), so that a long command has places to wrap. A scan of the text, not a parse: numbers keep every
+ * digit. Linear.
+ */
+function spacedJson(line: string): string {
+  let out = '';
+  let inString = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i] as string;
+    out += c;
+    if (inString) {
+      if (c === '\\') out += line[++i] ?? '';
+      else if (c === '"') inString = false;
+    } else if (c === '"') {
+      inString = true;
+    } else if ((c === ',' || c === ':') && line[i + 1] !== ' ' && line[i + 1] !== undefined) {
+      out += ' ';
+    }
+  }
+  return out;
+}
+
+function wrapping(text: string, code: boolean): vscode.NotebookCellOutputItem[] {
+  const lines = text.split('\n').map((line) => {
+    if (code) {
+      line = spacedJson(line);
+      const longest = Math.max(0, ...(line.match(/`+/g) ?? []).map((r) => r.length));
+      const fence = '`'.repeat(longest + 1);
+      return `${fence} ${line} ${fence}`;
+    }
+    // Leading spaces (an indented difference) kept as non-breaking ones; Markdown's specials escaped.
+    return line.replace(/^ +/, (sp) => '\u00a0'.repeat(sp.length)).replace(/[\\`*_{}[\]()#+\-.!|<>~]/g, (c) => `\\${c}`);
+  });
+  // VS Code picks the item by its display order (Markdown before plain text), not by this order.
+  return [vscode.NotebookCellOutputItem.text(text, textMime), vscode.NotebookCellOutputItem.text(lines.join('  \n'), markdownMime)];
 }
 
 /** An error output without a stack: the notebook shows `name: message`, which is all that matters here. */
@@ -147,7 +192,7 @@ export function outputFromWire(direction: '<-' | '->', json: string): vscode.Not
 
 /** A line the run says about itself; saved as a text line. */
 export function noteOutput(text: string): vscode.NotebookCellOutput {
-  return output([vscode.NotebookCellOutputItem.text(text, textMime)], { kind: 'note', text });
+  return output(wrapping(text, false), { kind: 'note', text });
 }
 
 /** A line of the transcript that is not a message (how many events a flood left out): saved with the outputs. */

@@ -6,7 +6,7 @@
 // Code's diff editor over the saved and the new outputs.
 import * as vscode from 'vscode';
 import { renderOutputs } from './format';
-import { notebookType, type QmpControllers } from './controller';
+import { notebookType, type QmpControllers, type UnmetComparison } from './controller';
 import { toSavedOutputs } from './serializer';
 import { cellRules, compareCell, notebookRules } from '../testing/compare';
 import { metadataFront } from '../run/rules';
@@ -32,6 +32,40 @@ interface Stored extends CellTestResult {
 
 /** Longest time to wait for one cell's run to end (the cell's own timeouts end it much sooner). */
 const CELL_DEADLINE_MS = 10 * 60_000;
+
+/** A JSON text pretty-printed one member a line (so that a diff points at the member), or as it is when not JSON. */
+function pretty(json: string): string {
+  try {
+    return JSON.stringify(JSON.parse(json), null, 2);
+  } catch {
+    return json;
+  }
+}
+
+/**
+ * The two sides of the unmet expectations of a cell, as sections to put under its saved and its new outputs:
+ * the same heading on both sides, then what the cell wrote (left) and what QEMU said (right), one member a
+ * line, client ids dropped and volatile values masked as in the outputs.
+ */
+export function comparisonSides(comparisons: readonly UnmetComparison[], masks: { masks: ReturnType<typeof cellRules>['rules']['masks'] }):
+  { expected: string; actual: string } | undefined {
+  if (comparisons.length === 0) return undefined;
+  let expected = '';
+  let actual = '';
+  for (const c of comparisons) {
+    const heading = `\n\n# ✗ ${c.what}: written in the cell (left), from QEMU (right)\n`;
+    const exp = c.expected.replace(/^<-\s*/, '');
+    const [stableExp] = stableOutputs([{ kind: 'message' as const, direction: '<-' as const, json: exp }], masks);
+    expected += `${heading}<- ${pretty(stableExp?.json ?? exp)}`;
+    if (c.actual.startsWith('(')) {
+      actual += `${heading}${c.actual}`;
+    } else {
+      const [stableAct] = stableOutputs([{ kind: 'message' as const, direction: '<-' as const, json: c.actual }], masks);
+      actual += `${heading}<- ${pretty(stableAct?.json ?? c.actual)}`;
+    }
+  }
+  return { expected, actual };
+}
 
 export class NotebookTestRunner implements vscode.Disposable {
   /** By cell document URI. */
@@ -94,7 +128,7 @@ export class NotebookTestRunner implements vscode.Disposable {
       for (const cell of cells) {
         if (token.isCancellationRequested) break;
         progress.report({ message: `cell ${cell.index + 1}` });
-        const unmet = await this.runCell(nb, cell);
+        const { unmet, comparisons } = await this.runCell(nb, cell);
         const rules = cellRules(cell.document.getText(), front.rules);
         const saved = expected.get(cell) ?? [];
         const actual = toSavedOutputs(cell.outputs);
@@ -107,6 +141,13 @@ export class NotebookTestRunner implements vscode.Disposable {
           index: cell.index, status: problems.length ? 'failed' : 'passed', problems, diff: cmp.diff,
           saved: renderOutputs(stableOutputs(saved, masks) as OutputLike[]), actual: renderOutputs(stableOutputs(actual, masks) as OutputLike[]),
         };
+        // The expectations written in the cell that failed: their two sides under the outputs, so that the diff
+        // shows the failing comparison even when the saved and the new outputs are the same.
+        const sides = comparisonSides(comparisons, masks);
+        if (sides) {
+          result.saved += sides.expected;
+          result.actual += sides.actual;
+        }
         this.results.set(cell.document.uri.toString(), result);
         this.docChanged.fire(this.diffUri(cell, 'saved'));
         this.docChanged.fire(this.diffUri(cell, 'new'));
@@ -125,12 +166,12 @@ export class NotebookTestRunner implements vscode.Disposable {
    * Runs one cell on the notebook's kernel and resolves when its run has ended, with the expectations written
    * in the cell that the run did not meet (the engine's verdicts, as `qmp-notebook test` gets them).
    */
-  private runCell(nb: vscode.NotebookDocument, cell: vscode.NotebookCell): Promise<readonly string[]> {
-    return new Promise<readonly string[]>((resolve) => {
-      let unmet: readonly string[] = [];
+  private runCell(nb: vscode.NotebookDocument, cell: vscode.NotebookCell): Promise<{ unmet: readonly string[]; comparisons: readonly UnmetComparison[] }> {
+    return new Promise((resolve) => {
+      let ended: { unmet: readonly string[]; comparisons: readonly UnmetComparison[] } = { unmet: [], comparisons: [] };
       const timer = setTimeout(done, CELL_DEADLINE_MS);
-      const sub = this.controllers.onDidEndRun((r) => { if (r.cell === cell) { unmet = r.unmet; done(); } });
-      function done(): void { clearTimeout(timer); sub.dispose(); resolve(unmet); }
+      const sub = this.controllers.onDidEndRun((r) => { if (r.cell === cell) { ended = r; done(); } });
+      function done(): void { clearTimeout(timer); sub.dispose(); resolve({ unmet: ended.unmet, comparisons: ended.comparisons }); }
       vscode.commands.executeCommand('notebook.cell.execute', { ranges: [{ start: cell.index, end: cell.index + 1 }], document: nb.uri })
         .then(undefined, () => done());
     });

@@ -30,6 +30,23 @@ export async function reportFailure(what: string, err: unknown, log: vscode.LogO
   if (choice === 'Show Log') log.show(true);
 }
 
+/**
+ * A failed connect (or Retry) said in a notification that closes itself when it no longer holds: the session
+ * left the error state (a later attempt, a success, Dismiss). VS Code cannot close an error message, so this
+ * is a finished progress notification the user can also close; the status bar item keeps the error.
+ */
+function showUntilSuperseded(sessions: SessionManager, name: string, message: string): void {
+  void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `$(error) ${message}`, cancellable: true },
+    (progress, token) => new Promise<void>((resolve) => {
+      progress.report({ increment: 100, message: 'Retry or dismiss from the status bar item; details in the QMP log.' });
+      const sub = sessions.onDidChangeState((s) => { if (s.name === name && s.state !== 'error') done(); });
+      const cancel = token.onCancellationRequested(done);
+      // Also when it was superseded before this ran.
+      if (sessions.session(name)?.state !== 'error') done();
+      function done(): void { sub.dispose(); cancel.dispose(); resolve(); }
+    }));
+}
+
 async function pickProfile(sessions: SessionManager, placeHolder: string, filter: (s: Session) => boolean): Promise<string | undefined> {
   const candidates = sessions.profiles
     .map((p) => sessions.session(p.name))
@@ -56,11 +73,17 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable {
       await sessions.connect(name);
       return true;
     } catch (err) {
-      void reportFailure(`Could not connect to "${name}"`, err, log);
+      if (err instanceof UntrustedWorkspaceError) {
+        void reportFailure(`Could not connect to "${name}"`, err, log);
+      } else {
+        log.error(`Could not connect to "${name}": ${errorText(err)}`);
+        showUntilSuperseded(sessions, name, `Could not connect to "${name}": ${errorText(err)}`);
+      }
       return false;
     }
   };
 
+  let sandboxRan = false;
   const updateContext = (): void => {
     const all = sessions.allSessions();
     void vscode.commands.executeCommand('setContext', 'qmp.connected', all.some((s) => s.state === 'connected'));
@@ -68,6 +91,11 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable {
       all.some((s) => s.state === 'connecting' || s.state === 'reconnecting'));
     void vscode.commands.executeCommand('setContext', 'qmp.sandboxRunning', all.some((s) => s.sandbox !== undefined));
     void vscode.commands.executeCommand('setContext', 'qmp.failed', all.some((s) => s.state === 'error'));
+    // The walkthrough's "Install QEMU" step is done once a sandbox QEMU ran here (the key stays set).
+    if (!sandboxRan && all.some((s) => s.profile.kind === 'sandbox' && s.state === 'connected')) {
+      sandboxRan = true;
+      void vscode.commands.executeCommand('setContext', 'qmp.sandboxRan', true);
+    }
   };
   updateContext();
 
@@ -133,9 +161,11 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable {
       const name = nameArg(arg);
       const s = name ? sessions.session(name) : undefined;
       if (!s) return;
-      const items: (vscode.QuickPickItem & { run: () => Thenable<unknown> })[] = s.state === 'connected' && s.wedged ? [
+      const stuck = s.state === 'connected' ? s.wedged ?? s.busy : undefined;
+      const items: (vscode.QuickPickItem & { run: () => Thenable<unknown> })[] = stuck ? [
         {
-          label: '$(debug-restart) Reconnect', description: `drop the ${s.wedged.queued} unsent command(s) and connect again`,
+          label: '$(debug-restart) Reconnect',
+          description: s.wedged ? `drop the ${s.wedged.queued} unsent command(s) and connect again` : 'drop the connection (QEMU still finishes what it runs) and connect again',
           run: () => vscode.commands.executeCommand('qmp.reconnect', s.name),
         },
         { label: '$(watch) Keep waiting', description: 'QEMU may still answer', run: () => Promise.resolve() },

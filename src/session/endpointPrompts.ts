@@ -2,9 +2,10 @@
 // the first passthrough command), and commands that change a VM's state (`qmp.confirmStateChanges`). Also
 // "QMP: Connect to libvirt Domain…", which lists the domains of a URI and writes the profile.
 import * as vscode from 'vscode';
-import { listDomains, stateChangingCommands, type CommandToCheck } from '../endpoints/index';
+import { stateChangingCommands, type CommandToCheck } from '../endpoints/index';
 import { isDisabledCommand } from '../qmp/schema';
 export { commandsOf } from '../endpoints/index';
+import { askLibvirtDomain } from './addConnection';
 import { isLaunchedProfile, readProfiles, type Profile } from './profiles';
 import type { Session, SessionManager } from './sessionManager';
 
@@ -84,32 +85,9 @@ export function registerConnectLibvirt(sessions: SessionManager, log: vscode.Log
       void vscode.window.showWarningMessage('QMP: connecting to libvirt needs a trusted workspace.');
       return undefined;
     }
-    const other = 'Other URI…';
-    const uriPick = await vscode.window.showQuickPick([
-      { label: 'qemu:///system', description: 'the system libvirt daemon' },
-      { label: 'qemu:///session', description: "this user's libvirt" },
-      { label: other, description: 'e.g. qemu+ssh://user@host/system' },
-    ], { placeHolder: 'Which libvirt?' });
-    if (!uriPick) return undefined;
-    const uri = uriPick.label === other
-      ? (await vscode.window.showInputBox({ prompt: 'libvirt connection URI (passed to virsh unchanged)', value: 'qemu+ssh://' }))?.trim()
-      : uriPick.label;
-    if (!uri) return undefined;
-    let domains: string[];
-    try {
-      domains = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Listing the domains of ${uri}…` },
-        () => listDomains({ uri }));
-    } catch (err) {
-      log.error(`virsh list on ${uri}: ${err instanceof Error ? err.message : String(err)}`);
-      void vscode.window.showErrorMessage(`Could not list the domains of ${uri}: ${err instanceof Error ? err.message : String(err)}`);
-      return undefined;
-    }
-    if (domains.length === 0) {
-      void vscode.window.showInformationMessage(`${uri} has no domains.`);
-      return undefined;
-    }
-    const domain = await vscode.window.showQuickPick(domains, { placeHolder: `A domain of ${uri}` });
-    if (!domain) return undefined;
+    const picked = await askLibvirtDomain(undefined, (m) => log.error(m));
+    if (!picked) return undefined;
+    const { uri, domain } = picked;
     // Write the profile (user settings), named after the domain; an existing profile for it is reused.
     const config = vscode.workspace.getConfiguration('qmp');
     const raw = config.inspect<unknown[]>('connections')?.globalValue ?? [];

@@ -45,6 +45,30 @@ export function eventTime(e: QmpEventRecord): string {
   return `${iso.slice(0, 19)}.${String(e.timestamp.microseconds).padStart(6, '0')}Z`;
 }
 
+/** What a session's QEMU is busy with (see Session.busy). */
+export interface SessionBusy {
+  command: string | undefined;
+  /** In-band commands written and not answered (the oldest is `command`). */
+  onWire: number;
+  /** When the oldest was written (Date.now() ms). */
+  since: number;
+}
+
+/** How long an in-band command goes unanswered before the session counts QEMU as busy (the status bar says so). */
+export const BUSY_AFTER_MS = 1000;
+/** More in-band commands than the client's window (7) never wait for replies at once; a few more are kept. */
+const RECENT_IN_BAND = 32;
+
+/**
+ * What QEMU is busy with, from the client's backlog and the names of the in-band commands written last. QEMU
+ * answers in-band commands in order, so the `onWire` unanswered ones are the last `onWire` written.
+ */
+export function busyOf(backlog: { onWire: number; oldestSentAt: number | undefined }, recent: readonly string[],
+  now: number): SessionBusy | undefined {
+  if (backlog.onWire <= 0 || backlog.oldestSentAt === undefined || now - backlog.oldestSentAt < BUSY_AFTER_MS) return undefined;
+  return { command: recent[recent.length - backlog.onWire], onWire: backlog.onWire, since: backlog.oldestSentAt };
+}
+
 /** The endpoint kind each schema reveals, computed once per schema. */
 const detectedKinds = new WeakMap<object, EndpointKind>();
 
@@ -77,6 +101,16 @@ export class Session {
    * because `onWire` earlier ones are unanswered. Undefined while QEMU keeps up.
    */
   wedged: { onWire: number; queued: number; oldestSentAt: number | undefined } | undefined;
+  /**
+   * QEMU is working on an in-band command for more than BUSY_AFTER_MS (a blocked main loop, a slow command, or
+   * one whose cell was interrupted: its reply is still due, and QEMU answers in-band commands in order).
+   * `command`: the oldest unanswered one; `since`: when it was written (Date.now() ms). Checked once a second
+   * while anything in-band is unanswered; undefined otherwise.
+   */
+  busy: SessionBusy | undefined;
+  /** @internal The names of the last in-band commands written, oldest first (bounded): who QEMU is busy with. */
+  recentInBand: string[] = [];
+  /** @internal */ busyTimer: ReturnType<typeof setInterval> | undefined;
   /** Settles when the device types of the current connection were fetched (or failed to be). */
   deviceTypesLoaded: Promise<void> = Promise.resolve();
 
@@ -146,7 +180,10 @@ export class SessionManager implements vscode.Disposable {
   private readonly profilesEmitter = new vscode.EventEmitter<void>();
   private readonly traceEmitter = new vscode.EventEmitter<{ session: Session; dir: '->' | '<-'; text: string }>();
   private readonly wedgedEmitter = new vscode.EventEmitter<Session>();
-  /** Fires when a session's in-band queue becomes wedged, changes while wedged, or drains (the status bar shows it). */
+  /**
+   * Fires when a session's in-band queue becomes wedged, changes while wedged, or drains, and once a second while
+   * QEMU is busy (Session.busy: the status bar shows for how long).
+   */
   readonly onDidChangeWedged = this.wedgedEmitter.event;
   /** Fires whenever a session's state (or its error, version or OOB flag) changes. */
   readonly onDidChangeState = this.stateEmitter.event;
@@ -420,14 +457,44 @@ export class SessionManager implements vscode.Disposable {
   private trace(s: Session, dir: '->' | '<-', text: string): void {
     // A command that creates or removes objects makes the cached live values of its kinds stale. QEMU runs
     // in-band commands in order, so values listed after this point see its effect.
-    if (dir === '->' && s.live !== undefined) {
-      const m = /"(?:execute|exec-oob)"\s*:\s*"([^"\\]+)"/.exec(text.length > 200 ? text.slice(0, 200) : text);
-      if (m?.[1] !== undefined) s.live.noteCommand(m[1]);
+    if (dir === '->') {
+      const m = /"(execute|exec-oob)"\s*:\s*"([^"\\]+)"/.exec(text.length > 200 ? text.slice(0, 200) : text);
+      if (m?.[2] !== undefined) {
+        s.live?.noteCommand(m[2]);
+        if (m[1] === 'execute') this.noteInBand(s, m[2]);
+      }
     }
     const shown = text.length > maxTraceChars
       ? `${text.slice(0, maxTraceChars)} … (${text.length} characters)` : text;
     this.log.trace(`[${s.name}] ${dir} ${shown}`);
     this.traceEmitter.fire({ session: s, dir, text });
+  }
+
+  /** An in-band command went on the wire: remember its name, and check once a second whether QEMU is busy with it. */
+  private noteInBand(s: Session, command: string): void {
+    s.recentInBand.push(command);
+    if (s.recentInBand.length > RECENT_IN_BAND) s.recentInBand.splice(0, s.recentInBand.length - RECENT_IN_BAND);
+    if (s.busyTimer === undefined) {
+      s.busyTimer = setInterval(() => this.checkBusy(s), 1000);
+      s.busyTimer.unref?.();
+    }
+  }
+
+  /** Once a second while in-band commands are unanswered: sets Session.busy and tells the status bar (1 Hz at most). */
+  private checkBusy(s: Session): void {
+    const client = s.state === 'connected' ? s.client : undefined;
+    const backlog = client?.inBandBacklog();
+    const busy = backlog === undefined ? undefined : busyOf(backlog, s.recentInBand, Date.now());
+    if (backlog === undefined || backlog.onWire === 0) this.stopBusyCheck(s);
+    if (busy === undefined && s.busy === undefined) return;
+    if (busy && !s.busy) this.log.info(`[${s.name}] QEMU is busy: ${busy.command ?? 'an in-band command'} unanswered for ${Math.round((Date.now() - busy.since) / 1000)} s`);
+    s.busy = busy;
+    this.wedgedEmitter.fire(s);
+  }
+
+  private stopBusyCheck(s: Session): void {
+    if (s.busyTimer !== undefined) clearInterval(s.busyTimer);
+    s.busyTimer = undefined;
   }
 
   /**
@@ -536,8 +603,11 @@ export class SessionManager implements vscode.Disposable {
     const client = s.client;
     s.client = undefined;
     s.live = undefined;
-    if (s.wedged) {
+    this.stopBusyCheck(s);
+    s.recentInBand = [];
+    if (s.wedged || s.busy) {
       s.wedged = undefined;
+      s.busy = undefined;
       this.wedgedEmitter.fire(s);
     }
     if (client) void client.disconnect().catch(() => undefined);
@@ -579,6 +649,9 @@ export class SessionManager implements vscode.Disposable {
     const client = s.client;
     for (const d of s.clientSubscriptions.splice(0)) d.dispose();
     s.client = undefined;
+    this.stopBusyCheck(s);
+    s.recentInBand = [];
+    s.busy = undefined;
     if (client) {
       try {
         await client.disconnect();

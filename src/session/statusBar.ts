@@ -59,7 +59,14 @@ export function renderSession(s: Session): StatusView {
     stateText = `QEMU busy: ${wedged.onWire} unanswered, ${wedged.queued} waiting`;
     background = new vscode.ThemeColor('statusBarItem.warningBackground');
   }
-  const text = wedged
+  // QEMU working on an in-band command for a second or more (blocked, slow, or owing the reply of an interrupted
+  // cell): how long and on what, re-rendered once a second while it lasts.
+  const busy = s.state === 'connected' && !wedged ? s.busy : undefined;
+  if (busy) {
+    icon = '$(watch)';
+    stateText = `QEMU busy ${busyFor(busy.since)}${busy.command ? `: ${busy.command}` : ''}`;
+  }
+  const text = wedged || busy
     ? `${icon} ${s.name} · ${stateText}`
     : s.state === 'connected'
       ? `${icon} ${s.name} · ${endpoint.label}${version}${oob}`
@@ -84,9 +91,15 @@ export function renderSession(s: Session): StatusView {
     md.appendMarkdown(`- QEMU has not answered ${wedged.onWire} in-band commands${since}; ${wedged.queued} more wait here, unsent. `
       + 'Out-of-band commands still go through. Reconnecting drops the waiting ones.\n');
   }
+  if (busy) {
+    const more = busy.onWire > 1 ? ` (and ${busy.onWire - 1} more after it)` : '';
+    md.appendMarkdown(`- QEMU has not answered ${busy.command ? codeSpan(busy.command) : 'an in-band command'} for ${busyFor(busy.since)}${more}. `
+      + 'It answers in-band commands in order, so the next ones wait (an interrupted cell\'s command still runs in QEMU). '
+      + 'Out-of-band commands (`exec-oob`) still go through.\n');
+  }
   md.appendMarkdown('\n');
   const links: string[] = [];
-  if (wedged) links.push(commandLink('$(debug-restart) Reconnect', 'qmp.reconnect', [s.name]));
+  if (wedged || busy) links.push(commandLink('$(debug-restart) Reconnect', 'qmp.reconnect', [s.name]));
   if (s.state === 'connected' || s.state === 'connecting' || s.state === 'reconnecting') {
     links.push(commandLink('$(debug-disconnect) Disconnect', 'qmp.disconnect', [s.name]));
   } else if (s.state === 'error') {
@@ -110,6 +123,9 @@ export function accessibleState(s: Session): string {
       if (s.wedged) {
         return `${head}: QEMU has not answered ${s.wedged.onWire} in-band commands; ${s.wedged.queued} more wait unsent. Reconnect from the item.`;
       }
+      if (s.busy) {
+        return `${head}: QEMU busy for ${busyFor(s.busy.since)}${s.busy.command ? ` with ${s.busy.command}` : ''}; later in-band commands wait.`;
+      }
       const oob = s.oobEnabled === undefined ? '' : s.oobEnabled ? ', out-of-band execution on' : ', out-of-band execution off';
       return `${head}: connected to QEMU ${s.version ? formatVersion(s.version) : '(version unknown)'}${oob}`;
     }
@@ -118,6 +134,12 @@ export function accessibleState(s: Session): string {
     default:
       return `${head}: ${s.describeState()}`;
   }
+}
+
+/** How long since `since` (Date.now() ms), in whole seconds, or minutes and seconds. */
+export function busyFor(since: number, now = Date.now()): string {
+  const seconds = Math.max(0, Math.round((now - since) / 1000));
+  return seconds < 60 ? `${seconds} s` : `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
 }
 
 /** A code span: Markdown escapes do not work inside one, so the fence is made longer than any backtick run. */
@@ -175,8 +197,8 @@ export class SessionStatusBar implements vscode.Disposable {
     item.accessibilityInformation = { label: view.accessibilityLabel };
     item.tooltip = view.tooltip;
     item.backgroundColor = view.backgroundColor;
-    item.command = s.state === 'error' || (s.state === 'connected' && s.wedged)
-      ? { title: s.wedged ? 'Reconnect or wait' : 'Retry or dismiss', command: 'qmp.sessionActions', arguments: [s.name] }
+    item.command = s.state === 'error' || (s.state === 'connected' && (s.wedged || s.busy))
+      ? { title: s.state === 'connected' ? 'Reconnect or wait' : 'Retry or dismiss', command: 'qmp.sessionActions', arguments: [s.name] }
       : { title: 'Show log', command: 'qmp.showLog' };
     item.show();
   }

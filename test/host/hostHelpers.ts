@@ -116,6 +116,8 @@ export function outputTexts(cell: vscode.NotebookCell): { mimes: string[]; texts
     const meta = o.metadata?.['qmp'] as { kind?: string } | undefined;
     kinds.push(meta?.kind ?? '?');
     for (const item of o.items) {
+      // The Markdown item beside a note's or a `->` line's plain text only makes it wrap: the same text.
+      if (item.mime === 'text/markdown' && o.items.some((i) => i.mime === 'text/plain')) continue;
       mimes.push(item.mime);
       texts.push(decoder.decode(item.data));
     }

@@ -59,7 +59,7 @@ function rule(scope: string, name: string): { [key: string]: Json } {
 
 describe('grammars and language configurations', () => {
   test('every contributed grammar and configuration file exists, and scope names agree', () => {
-    assert.deepEqual(grammars.map((g) => g.entry.scopeName).sort(), ['markdown.qmp.codeblock', 'source.hmp', 'source.qmp', 'source.qmp-shell', 'text.html.markdown.qmp']);
+    assert.deepEqual(grammars.map((g) => g.entry.scopeName).sort(), ['markdown.qmp.codeblock', 'source.hmp', 'source.qmp', 'source.qmp-output', 'source.qmp-shell', 'text.html.markdown.qmp']);
     for (const g of grammars) assert.equal(g.json['scopeName'], g.entry.scopeName, g.entry.path);
     for (const l of manifest.contributes.languages) assert.ok(existsSync(path.join(root, l.configuration)), l.configuration);
   });

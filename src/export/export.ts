@@ -1,0 +1,198 @@
+// Exports a notebook for tools outside the editor, as a Jupyter user expects "Download as": a qmp-shell script
+// (QEMU's python/qemu/qmp/qmp_shell.py syntax), JSON lines for `socat - UNIX-CONNECT:qmp.sock`, and Markdown
+// or HTML for a bug report (cells with their saved outputs). Pure functions of the notebook data: the editor's
+// "QMP: Export Notebook…" and "Copy as…", and `qmp-notebook export`, all call them.
+//
+// What each format cannot say is said as a comment where the format has them (qmp-shell: `#` lines) and left
+// out where it has none (JSON lines): waits for events and `<-` expectations are never sent by either tool.
+import { parseTree, type Node } from 'jsonc-parser';
+import { parseCell, type CellData, type CommandItem, type NotebookData } from '../notebook/format';
+
+export type ExportFormat = 'qmp-shell' | 'jsonl' | 'markdown' | 'html';
+export const EXPORT_FORMATS: readonly ExportFormat[] = ['qmp-shell', 'jsonl', 'markdown', 'html'];
+
+/** The file name extension of each format. */
+export const EXPORT_EXTENSIONS: Readonly<Record<ExportFormat, string>> = {
+  'qmp-shell': '.qmp-shell', jsonl: '.jsonl', markdown: '.md', html: '.html',
+};
+
+/** A short description of each format, for pickers and help. */
+export const EXPORT_DESCRIPTIONS: Readonly<Record<ExportFormat, string>> = {
+  'qmp-shell': 'a script for QEMU\'s qmp-shell (one command a line)',
+  jsonl: 'JSON lines for socat (qmp_capabilities first, one command a line)',
+  markdown: 'Markdown for a bug report (cells and their saved outputs)',
+  html: 'a standalone HTML page for a bug report',
+};
+
+/** The code cells' commands, waits and expectations, in order; cells whose text does not parse are skipped with a note. */
+function cellItems(cell: CellData): { items: ReturnType<typeof parseCell>['items']; errors: number } {
+  if (cell.kind !== 'code') return { items: [], errors: 0 };
+  const parsed = parseCell(cell.source, cell.language);
+  return { items: parsed.errors.length > 0 ? [] : parsed.items, errors: parsed.errors.length };
+}
+
+/** A command as one JSON line, as QEMU reads it (the author's id kept, exact literals). */
+export function commandJson(c: CommandItem): string {
+  return c.json;
+}
+
+const INT = /^[+-]?\d[\d_]*$/;
+
+/** A string value as qmp-shell reads it back as the same string: bare when it can be, else quoted. */
+function shellString(s: string): string {
+  const bare = s !== '' && !/[\s"'{}[\]=#;]/.test(s) && !INT.test(s) && !/^(true|false)$/i.test(s) && !s.startsWith('-');
+  return bare ? s : JSON.stringify(s);
+}
+
+/** One `key=value` per member of the arguments, from their exact JSON text (numbers keep every digit). */
+function shellArgs(argumentsText: string | undefined): string[] | undefined {
+  if (argumentsText === undefined) return [];
+  const root = parseTree(argumentsText);
+  if (root?.type !== 'object') return undefined;
+  const out: string[] = [];
+  for (const prop of root.children ?? []) {
+    const [k, v] = prop.children ?? [];
+    if (k === undefined || v === undefined) return undefined;
+    const key = String(k.value);
+    // A key qmp-shell would split (a dot nests, `=` ends the key) cannot be written as key=value.
+    if (key === '' || /[.=\s]/.test(key)) return undefined;
+    out.push(`${key}=${shellValue(argumentsText, v)}`);
+  }
+  return out;
+}
+
+/**
+ * A value as qmp-shell reads it back: a string bare or quoted, anything else as its exact JSON text (an integer
+ * is read as one, objects and arrays as JSON). A fraction or null at the top has no qmp-shell spelling of its
+ * own (qmp-shell reads them as strings unless the schema says otherwise).
+ */
+function shellValue(text: string, v: Node): string {
+  return v.type === 'string' ? shellString(String(v.value)) : text.slice(v.offset, v.offset + v.length);
+}
+
+/** A command as a qmp-shell line, or as a comment with its JSON when qmp-shell cannot say it. */
+export function commandShell(c: CommandItem): string {
+  const args = shellArgs(c.argumentsText ?? (c.input.arguments !== undefined ? JSON.stringify(c.input.arguments) : undefined));
+  const hasControl = c.input.control !== undefined && !c.oob;
+  const canSay = args !== undefined && !hasControl && /^[A-Za-z][\w-]*$/.test(c.name) && (c.input.idText === undefined || /^[\w-]+$/.test(idValue(c.input.idText)));
+  if (!canSay) return `# qmp-shell cannot write this command; as JSON:\n# ${c.json}`;
+  const options = [...(c.oob ? ['--oob'] : []), ...(c.input.idText !== undefined ? [`--id=${idValue(c.input.idText)}`] : [])];
+  return [c.name, ...options, ...args].join(' ');
+}
+
+function idValue(idText: string): string {
+  try {
+    const v: unknown = JSON.parse(idText);
+    return typeof v === 'string' || typeof v === 'number' ? String(v) : idText;
+  } catch {
+    return idText;
+  }
+}
+
+/** Every command of a notebook (or of some cells) as a qmp-shell script. */
+export function toQmpShell(cells: readonly CellData[]): string {
+  const lines: string[] = ['# Exported from a QMP notebook: run with qmp-shell (python/qemu/qmp/qmp_shell.py) or paste line by line.'];
+  cells.forEach((cell, i) => {
+    if (cell.kind !== 'code') return;
+    const { items, errors } = cellItems(cell);
+    lines.push('', `# cell ${i + 1} (${cell.language})`);
+    if (errors > 0) lines.push(`# not exported: the cell has ${errors} problem${errors === 1 ? '' : 's'}`);
+    for (const item of items) {
+      if (item.kind === 'command') lines.push(commandShell(item));
+      else if (item.kind === 'wait') lines.push(`# then wait for the event ${item.event}${item.data ? ` with ${JSON.stringify(item.data)}` : ''} (at most ${item.timeoutMs} ms)`);
+      else lines.push(`# expected: <- ${JSON.stringify(item.value)}`);
+    }
+  });
+  return `${lines.join('\n')}\n`;
+}
+
+/** Every command as JSON lines, `qmp_capabilities` first (socat sends the file as it is, after QEMU's greeting). */
+export function toJsonLines(cells: readonly CellData[], options: { capabilities?: boolean } = {}): string {
+  const lines = options.capabilities === false ? [] : ['{"execute":"qmp_capabilities","arguments":{"enable":["oob"]}}'];
+  for (const cell of cells) {
+    for (const item of cellItems(cell).items) if (item.kind === 'command') lines.push(commandJson(item));
+  }
+  return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
+}
+
+/** A fence longer than any backtick run in the text. */
+function fence(text: string): string {
+  const longest = Math.max(2, ...(text.match(/`+/g) ?? []).map((r) => r.length));
+  return '`'.repeat(longest + 1);
+}
+
+/** A cell's saved outputs as `->`/`<-` lines. */
+function outputLines(cell: CellData): string {
+  return (cell.outputs ?? []).map((o) => (o.kind === 'message' ? `${o.direction} ${o.json}` : o.text)).join('\n');
+}
+
+/** The notebook as Markdown for a bug report: prose as it is, code cells fenced with their language, outputs under them. */
+export function toMarkdown(data: NotebookData, title?: string): string {
+  const parts: string[] = [];
+  if (title !== undefined) parts.push(`# ${title}`);
+  if (data.profile !== undefined) parts.push(`Run on the connection profile \`${data.profile}\`.`);
+  for (const cell of data.cells) {
+    if (cell.kind === 'markdown') {
+      parts.push(cell.source.trim());
+      continue;
+    }
+    // GitHub highlights JSON; qmp-shell and HMP are plain text there.
+    const lang = cell.language === 'qmp' ? 'json' : 'text';
+    const f = fence(cell.source);
+    parts.push(`${f}${lang}\n${cell.source.replace(/\n+$/, '')}\n${f}`);
+    const out = outputLines(cell);
+    if (out !== '') {
+      const g = fence(out);
+      parts.push(`Output:\n\n${g}text\n${out}\n${g}`);
+    }
+  }
+  return `${parts.filter((p) => p !== '').join('\n\n')}\n`;
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
+}
+
+/**
+ * The notebook as one HTML page with no scripts and no outside resources: prose kept as its Markdown text
+ * (wrapped), code and outputs in preformatted blocks that wrap too.
+ */
+export function toHtml(data: NotebookData, title = 'QMP notebook'): string {
+  const body: string[] = [`<h1>${escapeHtml(title)}</h1>`];
+  if (data.profile !== undefined) body.push(`<p>Run on the connection profile <code>${escapeHtml(data.profile)}</code>.</p>`);
+  for (const cell of data.cells) {
+    if (cell.kind === 'markdown') {
+      body.push(`<div class="prose">${escapeHtml(cell.source.trim())}</div>`);
+      continue;
+    }
+    body.push(`<pre class="cell" data-language="${escapeHtml(cell.language)}">${escapeHtml(cell.source.replace(/\n+$/, ''))}</pre>`);
+    const out = outputLines(cell);
+    if (out !== '') body.push(`<pre class="output">${escapeHtml(out)}</pre>`);
+  }
+  return [
+    '<!DOCTYPE html>',
+    '<html lang="en">',
+    '<head>',
+    '<meta charset="utf-8">',
+    `<title>${escapeHtml(title)}</title>`,
+    '<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}'
+      + '.prose{white-space:pre-wrap}pre{white-space:pre-wrap;overflow-wrap:anywhere;padding:.6em;border-radius:4px}'
+      + '.cell{background:#f3f3f3;border-left:3px solid #4a7}.output{background:#fafafa;border-left:3px solid #999}</style>',
+    '</head>',
+    '<body>',
+    ...body,
+    '</body>',
+    '</html>',
+    '',
+  ].join('\n');
+}
+
+/** A notebook (or some of its cells) in a format. */
+export function exportNotebook(data: NotebookData, format: ExportFormat, title?: string): string {
+  switch (format) {
+    case 'qmp-shell': return toQmpShell(data.cells);
+    case 'jsonl': return toJsonLines(data.cells);
+    case 'markdown': return toMarkdown(data, title);
+    case 'html': return toHtml(data, title);
+  }
+}

@@ -1,0 +1,129 @@
+// What a queued or running cell is doing now, on the cell's own status line: "Queued behind cell 3",
+// "Running blockdev-add · 12 s", "Waiting for BLOCK_JOB_COMPLETED · 4 s", "Waiting: QEMU is still busy with
+// query-name (interrupted earlier)". VS Code shows only a pending icon or a clock for an execution; this says on
+// what and for how long. The controller reports each change (from the engine's transcript records); the line
+// is re-rendered at most once a second while any cell has one, and removed when the cell ends.
+import * as vscode from 'vscode';
+
+/** What a cell is doing, as the controller tells it. */
+export type Activity =
+  | { kind: 'queued' }
+  | { kind: 'connecting'; profile: string }
+  | { kind: 'command'; command: string }
+  | { kind: 'wait'; event: string }
+  | { kind: 'blocked'; behind: string[] };
+
+interface Entry {
+  activity: Activity;
+  /** When the activity began (Date.now() ms). */
+  since: number;
+}
+
+/** The whole seconds since `since`. */
+function seconds(since: number, now: number): number {
+  return Math.max(0, Math.floor((now - since) / 1000));
+}
+
+/**
+ * The status line text and tooltip of an activity. `ahead`: for a queued cell, what the cell it waits for is
+ * doing (its index and activity), when there is one.
+ */
+export function activityText(entry: Entry, now: number, ahead?: { index: number; text: string }): { text: string; tooltip: string } {
+  const t = `${seconds(entry.since, now)} s`;
+  const a = entry.activity;
+  switch (a.kind) {
+    case 'queued':
+      return ahead
+        ? { text: `$(clock) Queued behind cell ${ahead.index + 1} · ${t}`, tooltip: `Not sent yet: cells run in order, and cell ${ahead.index + 1} is ${ahead.text}.` }
+        : { text: `$(clock) Queued · ${t}`, tooltip: 'Not sent yet: cells run in order, one at a time for in-band commands.' };
+    case 'connecting':
+      return { text: `$(loading~spin) Connecting to ${a.profile} · ${t}`, tooltip: `Connecting to "${a.profile}" before the first command.` };
+    case 'command':
+      return { text: `$(watch) Running ${a.command} · ${t}`, tooltip: `QEMU has not answered ${a.command} yet (${t}). Interrupt stops the cell; QEMU still finishes the command.` };
+    case 'wait':
+      return { text: `$(bell) Waiting for ${a.event} · ${t}`, tooltip: `The cell waits for the event ${a.event} (its wait clause), ${t} so far.` };
+    case 'blocked':
+      return {
+        text: `$(watch) Waiting: QEMU busy with ${a.behind.join(', ')} · ${t}`,
+        tooltip: `QEMU is still working on ${a.behind.join(', ')} (interrupted or timed out earlier) and answers in-band commands in order: this cell's command is sent and waits its turn.`,
+      };
+  }
+}
+
+/** The verb phrase of an activity for a cell queued behind it ("running blockdev-add"). */
+function aheadText(entry: Entry): string {
+  const a = entry.activity;
+  switch (a.kind) {
+    case 'queued': return 'queued too';
+    case 'connecting': return `connecting to ${a.profile}`;
+    case 'command': return `running ${a.command}`;
+    case 'wait': return `waiting for ${a.event}`;
+    case 'blocked': return `waiting for QEMU to finish ${a.behind.join(', ')}`;
+  }
+}
+
+export class CellActivity implements vscode.NotebookCellStatusBarItemProvider, vscode.Disposable {
+  private readonly entries = new Map<vscode.NotebookCell, Entry>();
+  private readonly changed = new vscode.EventEmitter<void>();
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private readonly registration: vscode.Disposable;
+  readonly onDidChangeCellStatusBarItems = this.changed.event;
+
+  constructor(notebookType: string) {
+    this.registration = vscode.notebooks.registerNotebookCellStatusBarItemProvider(notebookType, this);
+  }
+
+  /** Sets what a cell does now; the time restarts only when the activity itself changes. */
+  set(cell: vscode.NotebookCell, activity: Activity): void {
+    const old = this.entries.get(cell);
+    if (old && JSON.stringify(old.activity) === JSON.stringify(activity)) return;
+    this.entries.set(cell, { activity, since: Date.now() });
+    this.changed.fire();
+    if (this.timer === undefined) {
+      // One re-render a second while any cell has a line: the seconds go on counting (bounded rate).
+      this.timer = setInterval(() => this.changed.fire(), 1000);
+      this.timer.unref?.();
+    }
+  }
+
+  clear(cell: vscode.NotebookCell): void {
+    if (!this.entries.delete(cell)) return;
+    this.changed.fire();
+    if (this.entries.size === 0 && this.timer !== undefined) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  /** The line a cell shows now (text and tooltip), undefined when it has none; for the provider and for tests. */
+  describe(cell: vscode.NotebookCell, now = Date.now()): { text: string; tooltip: string } | undefined {
+    const entry = this.entries.get(cell);
+    if (!entry) return undefined;
+    let ahead: { index: number; text: string } | undefined;
+    if (entry.activity.kind === 'queued') {
+      // The nearest cell above it in the same notebook that is doing something other than waiting in the queue.
+      for (const [other, e] of this.entries) {
+        if (other.notebook !== cell.notebook || other.index >= cell.index || e.activity.kind === 'queued') continue;
+        if (!ahead || other.index < ahead.index) ahead = { index: other.index, text: aheadText(e) };
+      }
+    }
+    return activityText(entry, now, ahead);
+  }
+
+  provideCellStatusBarItems(cell: vscode.NotebookCell): vscode.NotebookCellStatusBarItem[] {
+    const line = this.describe(cell);
+    if (!line) return [];
+    const item = new vscode.NotebookCellStatusBarItem(line.text, vscode.NotebookCellStatusBarAlignment.Left);
+    item.tooltip = line.tooltip;
+    item.accessibilityInformation = { label: line.text.replace(/\$\([^)]*\)\s*/g, '') };
+    return [item];
+  }
+
+  dispose(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+    this.entries.clear();
+    this.registration.dispose();
+    this.changed.dispose();
+  }
+}
