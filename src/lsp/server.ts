@@ -123,7 +123,7 @@ export function fitRange(r: Range, position: LinePosition): Range {
 }
 
 /** Starts the language server on a connection (stdio in `qmp-notebook lsp`, a stream pair in tests). */
-export function startServer(connection: Connection, options: ServerOptions = {}): void {
+export function startServer(connection: Connection, options: ServerOptions = {}): { stop(): Promise<void> } {
   const documents = new OpenDocuments();
   const states = new Map<string, DocState>();
   const memo = new Map<string, Diagnostic[]>();
@@ -144,6 +144,15 @@ export function startServer(connection: Connection, options: ServerOptions = {})
   const lastCost = new Map<string, number>();
 
   const log = (msg: string): void => { connection.console.log(msg); };
+  /** A notification to the client: once the connection is gone (the input ended), nothing is sent. */
+  const send = (f: () => Promise<void>): void => {
+    if (shuttingDown) return;
+    try {
+      f().catch(() => undefined);
+    } catch {
+      // The connection closed: the process is ending (stdio.ts).
+    }
+  };
 
   const docsProvider = (): DocsProvider => (docs ??= manPageDocs(config?.user.manPage !== undefined ? { file: config.user.manPage } : {}));
   /** What the service gets besides the text: the schema, the session's OOB, the man page once loaded. */
@@ -227,7 +236,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     const cost = performance.now() - started;
     lastCost.set(uri, 0.7 * (lastCost.get(uri) ?? cost) + 0.3 * cost);
     if (diagnostics === undefined || documents.get(uri)?.version !== version) return;
-    connection.sendDiagnostics({ uri, ...(version !== undefined ? { version } : {}), diagnostics }).catch(() => undefined);
+    send(() => connection.sendDiagnostics({ uri, ...(version !== undefined ? { version } : {}), diagnostics }));
   };
 
   const schedule = (uri: string): void => {
@@ -360,7 +369,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     timers.delete(uri);
     states.delete(uri);
     lastCost.delete(uri);
-    if (!pullDiagnostics) connection.sendDiagnostics({ uri, diagnostics: [] }).catch(() => undefined);
+    if (!pullDiagnostics) send(() => connection.sendDiagnostics({ uri, diagnostics: [] }));
   });
 
   connection.languages.diagnostics.on(async (params, token) => {
@@ -555,17 +564,19 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     return session.runCell(region.text, region.language, region.index, region.startLine + 1);
   });
 
-  connection.onShutdown(async () => {
+  const stop = async (): Promise<void> => {
     shuttingDown = true;
     for (const t of timers.values()) clearTimeout(t);
     timers.clear();
     await session?.dispose();
-  });
+  };
+  connection.onShutdown(stop);
   connection.onExit(() => {
     void session?.dispose();
   });
 
   connection.listen();
+  return { stop };
 }
 
 function lineLength(r: Region, rel: number): number {
