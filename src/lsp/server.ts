@@ -4,20 +4,19 @@
 // completion, hover, diagnostic or quick-fix logic of its own. No `vscode` import.
 
 import { fileURLToPath } from 'node:url';
-import { createScanner, SyntaxKind } from 'jsonc-parser';
 import {
   type CancellationToken, CodeActionKind, type CodeAction as LspCodeAction, type CodeLens, type Connection,
   type CompletionItem as LspCompletionItem, CompletionItemKind, CompletionItemTag, type Diagnostic as LspDiagnostic,
-  DiagnosticSeverity, DiagnosticTag, DocumentDiagnosticReportKind, type DocumentSymbol, ErrorCodes, type Hover,
-  InsertTextFormat, MarkupKind, type Range, ResponseError, SemanticTokensBuilder, type SemanticTokensLegend,
-  SymbolKind, TextDocumentSyncKind, type TextEdit as LspTextEdit,
+  DiagnosticSeverity, DiagnosticTag, DocumentDiagnosticReportKind, ErrorCodes, type Hover,
+  InsertTextFormat, MarkupKind, type Range, ResponseError, SemanticTokensBuilder,
+  TextDocumentSyncKind, type TextEdit as LspTextEdit,
 } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { switchToExecOob } from '../language/codeActions';
 import { type DocsProvider, manPageDocs } from '../language/providers';
 import { type CompletionItem, type Diagnostic, type LanguageContext, languageService, type TextEdit } from '../language/service';
-import { parseCell } from '../notebook/format/index';
 import type { Schema } from '../qmp/schema';
+import { documentSymbols, foldingRanges, SEMANTIC_LEGEND, semanticTokens } from './features';
 import { cacheDirs, loadCachedSchema, loadSchemaFile, resolveConfig, type ResolvedConfig } from './config';
 import { findRegions, isNotebookDocument, regionIndexAt, updateRegions, type Region, toCellOffset, toDocPosition, toDocRange, type LinePosition } from './regions';
 import { LspSession, type RunCellResult } from './session';
@@ -40,9 +39,6 @@ const SLICE_MS = 8;
 const MEMO_MAX = 50_000;
 const MEMO_MAX_CHARS = 32 * 1024 * 1024;
 
-export const SEMANTIC_TOKEN_TYPES = ['function', 'property', 'string', 'number', 'keyword', 'event', 'comment', 'operator'] as const;
-type TokenType = (typeof SEMANTIC_TOKEN_TYPES)[number];
-export const SEMANTIC_LEGEND: SemanticTokensLegend = { tokenTypes: [...SEMANTIC_TOKEN_TYPES], tokenModifiers: [] };
 
 const KINDS: Record<CompletionItem['kind'], CompletionItemKind> = {
   command: CompletionItemKind.Function,
@@ -323,6 +319,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
         codeActionProvider: { codeActionKinds: [CodeActionKind.QuickFix, CodeActionKind.RefactorRewrite] },
         codeLensProvider: { resolveProvider: false },
         documentSymbolProvider: true,
+        foldingRangeProvider: true,
         semanticTokensProvider: { legend: SEMANTIC_LEGEND, full: true },
         executeCommandProvider: { commands: [RUN_CELL_COMMAND, SWITCH_OOB_COMMAND] },
         ...(pullDiagnostics ? { diagnosticProvider: { interFileDependencies: false, workspaceDiagnostics: false } } : {}),
@@ -497,44 +494,17 @@ export function startServer(connection: Connection, options: ServerOptions = {})
 
   connection.onDocumentSymbol((params) => {
     const doc = documents.get(params.textDocument.uri);
-    if (doc === undefined) return null;
-    const symbols: DocumentSymbol[] = [];
-    for (const r of regionsOf(doc)) {
-      const parsed = parseCell(r.text, r.language, schemaState.schema);
-      const children: DocumentSymbol[] = [];
-      for (const item of parsed.items) {
-        const range = toDocRange(r, item.start, item.end);
-        const name = item.kind === 'command' ? item.name : item.kind === 'wait' ? `wait-event ${item.event}` : '<- expected';
-        const kind = item.kind === 'command' ? SymbolKind.Function : item.kind === 'wait' ? SymbolKind.Event : SymbolKind.Object;
-        children.push({ name, kind, range, selectionRange: range });
-      }
-      const range = toDocRange(r, 0, r.text.length);
-      const commands = children.filter((c) => c.kind === SymbolKind.Function).map((c) => c.name);
-      const detail = commands.length > 0 ? commands.slice(0, 3).join(', ') + (commands.length > 3 ? ', …' : '') : undefined;
-      symbols.push({
-        name: `Cell ${r.index} (${r.language})`, kind: SymbolKind.Module, range, selectionRange: { start: range.start, end: range.start },
-        ...(detail !== undefined ? { detail } : {}), children,
-      });
-    }
-    return symbols;
+    return doc === undefined ? null : documentSymbols(regionsOf(doc), schemaState.schema);
+  });
+
+  connection.onFoldingRanges((params) => {
+    const doc = documents.get(params.textDocument.uri);
+    return doc === undefined ? null : foldingRanges(regionsOf(doc), schemaState.schema);
   });
 
   connection.languages.semanticTokens.on((params) => {
     const doc = documents.get(params.textDocument.uri);
-    const builder = new SemanticTokensBuilder();
-    if (doc === undefined) return builder.build();
-    for (const r of regionsOf(doc)) {
-      const push = (start: number, end: number, type: TokenType): void => {
-        const p = toDocPosition(r, start);
-        const e = toDocPosition(r, end);
-        // Tokens never span lines; a string with a raw line break is cut at its line's end.
-        const length = e.line === p.line ? e.character - p.character : Math.max(0, lineLength(r, p.line - r.startLine) - (p.character - (p.line === r.startLine ? r.startCharacter : 0)));
-        if (length > 0) builder.push(p.line, p.character, length, SEMANTIC_TOKEN_TYPES.indexOf(type), 0);
-      };
-      if (r.language === 'qmp') jsonTokens(r.text, push);
-      else if (r.language === 'qmp-shell') shellTokens(r.text, push);
-    }
-    return builder.build();
+    return doc === undefined ? new SemanticTokensBuilder().build() : semanticTokens(regionsOf(doc));
   });
 
   connection.onExecuteCommand(async (params): Promise<RunCellResult | null> => {
@@ -577,99 +547,4 @@ export function startServer(connection: Connection, options: ServerOptions = {})
 
   connection.listen();
   return { stop };
-}
-
-function lineLength(r: Region, rel: number): number {
-  const start = r.lineStarts[rel] ?? r.text.length;
-  let end = rel + 1 < r.lineStarts.length ? (r.lineStarts[rel + 1] as number) : r.text.length;
-  while (end > start && (r.text.charCodeAt(end - 1) === 10 || r.text.charCodeAt(end - 1) === 13)) end--;
-  return end - start;
-}
-
-/** Semantic tokens of a `qmp` cell: command and event names, member names, values, comments, `->`/`<-`. */
-export function jsonTokens(text: string, push: (start: number, end: number, type: TokenType) => void): void {
-  const scanner = createScanner(text, false);
-  let lastKey: string | undefined;
-  let pendingString: { start: number; end: number; value: string } | undefined;
-  const flushString = (asKey: boolean): void => {
-    if (pendingString === undefined) return;
-    const s = pendingString;
-    pendingString = undefined;
-    if (asKey) {
-      push(s.start, s.end, 'property');
-      lastKey = s.value;
-      return;
-    }
-    const type: TokenType = lastKey === 'execute' || lastKey === 'exec-oob' ? 'function' : lastKey === 'event' || lastKey === 'wait-event' ? 'event' : 'string';
-    push(s.start, s.end, type);
-    lastKey = undefined;
-  };
-  for (let kind = scanner.scan(); kind !== SyntaxKind.EOF; kind = scanner.scan()) {
-    const start = scanner.getTokenOffset();
-    const end = start + scanner.getTokenLength();
-    if (kind === SyntaxKind.Trivia || kind === SyntaxKind.LineBreakTrivia) continue;
-    if (kind === SyntaxKind.ColonToken) {
-      flushString(true);
-      continue;
-    }
-    flushString(false);
-    switch (kind) {
-      case SyntaxKind.StringLiteral:
-        pendingString = { start, end, value: scanner.getTokenValue() };
-        break;
-      case SyntaxKind.NumericLiteral:
-        push(start, end, 'number');
-        lastKey = undefined;
-        break;
-      case SyntaxKind.TrueKeyword:
-      case SyntaxKind.FalseKeyword:
-      case SyntaxKind.NullKeyword:
-        push(start, end, 'keyword');
-        lastKey = undefined;
-        break;
-      case SyntaxKind.LineCommentTrivia:
-      case SyntaxKind.BlockCommentTrivia:
-        push(start, end, 'comment');
-        break;
-      case SyntaxKind.Unknown:
-        if ((text.startsWith('->', start) || text.startsWith('<-', start))) push(start, start + 2, 'operator');
-        else if (text.charCodeAt(start) === 60 && text.charCodeAt(end) === 45) push(start, end + 1, 'operator');
-        break;
-      case SyntaxKind.OpenBraceToken:
-      case SyntaxKind.OpenBracketToken:
-        lastKey = undefined;
-        break;
-      default:
-        break;
-    }
-  }
-  flushString(false);
-}
-
-/** Semantic tokens of a `qmp-shell` cell: the command word, `key=` names and their values. */
-export function shellTokens(text: string, push: (start: number, end: number, type: TokenType) => void): void {
-  const line = /[^\r\n]+/g;
-  for (let m = line.exec(text); m !== null; m = line.exec(text)) {
-    const base = m.index;
-    const s = m[0];
-    if (/^\s*#/.test(s)) {
-      push(base + s.indexOf('#'), base + s.length, 'comment');
-      continue;
-    }
-    const cmd = /^\s*(-\S*\s+)*([A-Za-z_][\w.-]*)/.exec(s);
-    if (cmd === null) continue;
-    const name = cmd[2] as string;
-    const nameStart = cmd[0].length - name.length;
-    push(base + nameStart, base + cmd[0].length, 'function');
-    const kv = /([\w.-]+)=("(?:[^"\\]|\\.)*"?|\S*)/g;
-    kv.lastIndex = cmd[0].length;
-    for (let k = kv.exec(s); k !== null; k = kv.exec(s)) {
-      const key = k[1] as string;
-      const value = k[2] as string;
-      push(base + k.index, base + k.index + key.length, 'property');
-      const vStart = base + k.index + key.length + 1;
-      const type: TokenType = /^-?\d/.test(value) ? 'number' : /^(true|false|null)$/.test(value) ? 'keyword' : 'string';
-      push(vStart, vStart + value.length, type);
-    }
-  }
 }
