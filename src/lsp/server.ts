@@ -263,7 +263,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     for (const w of c.warnings) connection.console.warn(w);
     if (c.schemaFile !== undefined) {
       try {
-        schemaState = { schema: loadSchemaFile(c.schemaFile.path), cached: true, origin: `schema file ${c.schemaFile.path}`, oobNegotiated: undefined };
+        schemaState = { schema: loadSchemaFile(c.schemaFile.path, c.schemaFile.root), cached: true, origin: `schema file ${c.schemaFile.path}`, oobNegotiated: undefined };
       } catch (err) {
         connection.console.error(`schemaFile: ${err instanceof Error ? err.message : String(err)}`);
       }
