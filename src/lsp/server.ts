@@ -118,6 +118,29 @@ export function fitRange(r: Range, position: LinePosition): Range {
   return { start, end };
 }
 
+/**
+ * An item as clients that filter by the word at the cursor can use it while the user types. Emacs (eglot) takes
+ * the symbol at point (`query-sta`, without the quote) as the prefix and matches it against `filterText` (or the
+ * label); Neovim's omnifunc takes the start of the items' edit range as the start of the word and keeps the
+ * items whose inserted text starts with what was typed from there, and only when no item has a `filterText`.
+ * So an item that replaces a string from its opening quote starts after the quote instead (the quote stays,
+ * the inserted text drops it), and a filterText that says no more than the label is left out. VS Code-style
+ * clients, which filter the range's text against filterText or label, get the same result either way.
+ */
+export function forTypingClients(item: CompletionItem, text: string, offset: number): CompletionItem {
+  let out = item;
+  if (text.charCodeAt(item.range.start) === 34 && offset > item.range.start && item.insertText.startsWith('"')) {
+    out = { ...item, range: { start: item.range.start + 1, end: item.range.end }, insertText: item.insertText.slice(1) };
+    if (item.filterText?.startsWith('"') === true) out.filterText = item.filterText.slice(1);
+  }
+  const f = out.filterText;
+  if (f !== undefined && (f === out.label || (f.endsWith('"') && f.slice(0, -1) === out.label))) {
+    out = { ...out };
+    delete out.filterText;
+  }
+  return out;
+}
+
 /** Starts the language server on a connection (stdio in `qmp-notebook lsp`, a stream pair in tests). */
 export function startServer(connection: Connection, options: ServerOptions = {}): { stop(): Promise<void> } {
   const documents = new OpenDocuments();
@@ -258,14 +281,27 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     if (refreshLenses) void connection.sendRequest('workspace/codeLens/refresh').catch(() => undefined);
   };
 
+  /** No schema at all: the user sees it (window/showMessage, not only the log) and is told how to give one. */
+  const noSchema = (why: string): void => {
+    const message = `QMP: no schema (${why}), so only JSON syntax and the protocol's own keys are checked. `
+      + 'Give one in initializationOptions or .qmp-notebook.json: "schemaFile" (a file saved by `qmp-notebook schema --sandbox > schema.json`), '
+      + 'or "sandbox": true, "socket" or "tcp" to read it from QEMU (see docs/lsp.md).';
+    send(() => {
+      connection.window.showWarningMessage(message);
+      return Promise.resolve();
+    });
+  };
+
   const loadSchema = async (): Promise<void> => {
     const c = config as ResolvedConfig;
+    let schemaError: string | undefined;
     for (const w of c.warnings) connection.console.warn(w);
     if (c.schemaFile !== undefined) {
       try {
         schemaState = { schema: loadSchemaFile(c.schemaFile.path, c.schemaFile.root), cached: true, origin: `schema file ${c.schemaFile.path}`, oobNegotiated: undefined };
       } catch (err) {
-        connection.console.error(`schemaFile: ${err instanceof Error ? err.message : String(err)}`);
+        schemaError = `schemaFile: ${err instanceof Error ? err.message : String(err)}`;
+        connection.console.error(schemaError);
       }
     }
     if (schemaState.schema === undefined) {
@@ -275,6 +311,9 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       }
     }
     log(`qmp-notebook lsp: schema from ${schemaState.origin}`);
+    if (schemaState.schema === undefined && c.connection === undefined) {
+      noSchema(schemaError ?? 'no "schemaFile", no QEMU configured, and no schema cached by the VS Code extension');
+    }
     memo.clear();
     memoChars = 0;
     if (c.connection !== undefined) {
@@ -288,7 +327,9 @@ export function startServer(connection: Connection, options: ServerOptions = {})
           schemaChanged();
         }
       } catch (err) {
-        connection.console.warn(`cannot connect to ${session.describe()}: ${err instanceof Error ? err.message : String(err)}; using the ${schemaState.origin}`);
+        const why = `cannot connect to ${session.describe()}: ${err instanceof Error ? err.message : String(err)}`;
+        connection.console.warn(`${why}; using the ${schemaState.origin}`);
+        if (schemaState.schema === undefined && !shuttingDown) noSchema(why);
       }
     }
   };
@@ -385,6 +426,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     if (hit === undefined) return null;
     const { region, offset } = hit;
     const result = languageService(region.language)?.complete(region.text, offset, context()) ?? { items: [] };
+    result.items = result.items.map((item) => forTypingClients(item, region.text, offset));
     lastCompletion = { items: result.items };
     const inline = result.items.length <= INLINE_DOC_ITEMS;
     // Items mostly share one range (the word being completed): a client that takes list defaults gets it once.

@@ -320,6 +320,32 @@ describe('qmp-notebook lsp: configuration and the workspace file', () => {
     assert.equal(await c.shutdown(), 0);
   });
 
+  it('shows the user (window/showMessage) that there is no schema and how to give one; says nothing of it when there is one', async () => {
+    const empty = path.join(dir, 'no-schema');
+    mkdirSync(empty, { recursive: true });
+    const c = new LspTestClient(cli, ['lsp'], { ...process.env, HOME: empty, XDG_CONFIG_HOME: path.join(empty, 'cfg') });
+    await c.initialize(pathToFileURL(empty).href, {});
+    const shown = await c.waitFor((m) => m.method === 'window/showMessage', 10_000, 'showMessage');
+    const p = shown.params as { type: number; message: string };
+    assert.equal(p.type, 2, 'a warning');
+    assert.match(p.message, /no schema/);
+    assert.match(p.message, /"schemaFile"/);
+    assert.match(p.message, /qmp-notebook schema --sandbox/);
+    assert.equal(await c.shutdown(), 0);
+    // A schema file that does not load: the message says why.
+    const c2 = new LspTestClient(cli, ['lsp'], { ...process.env, HOME: empty, XDG_CONFIG_HOME: path.join(empty, 'cfg') });
+    await c2.initialize(pathToFileURL(empty).href, { schemaFile: path.join(empty, 'missing.json') });
+    const shown2 = await c2.waitFor((m) => m.method === 'window/showMessage', 10_000, 'showMessage');
+    assert.match((shown2.params as { message: string }).message, /schemaFile: .*missing\.json/);
+    assert.equal(await c2.shutdown(), 0);
+    // With a schema: no such message.
+    const c3 = new LspTestClient(cli, ['lsp'], { ...process.env, HOME: empty, XDG_CONFIG_HOME: path.join(empty, 'cfg') });
+    await c3.initialize(pathToFileURL(empty).href, { schemaFile: schema10 });
+    await c3.waitFor((m) => m.method === 'window/logMessage' && /schema from schema file/.test((m.params as { message: string }).message), 10_000, 'schema loaded');
+    assert.equal(c3.notifications.some((m) => m.method === 'window/showMessage'), false);
+    assert.equal(await c3.shutdown(), 0);
+  });
+
   it('pulls diagnostics (textDocument/diagnostic) when the client supports it, instead of pushing them', async () => {
     const c = new LspTestClient(cli, ['lsp'], { ...process.env, HOME: dir, XDG_CONFIG_HOME: path.join(dir, 'none') });
     const caps = { textDocument: { diagnostic: { dynamicRegistration: false }, completion: {} } };
