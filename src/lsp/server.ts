@@ -8,7 +8,7 @@ import {
   type CancellationToken, CodeActionKind, type CodeAction as LspCodeAction, type CodeLens, type Connection,
   type CompletionItem as LspCompletionItem, CompletionItemKind, CompletionItemTag, type Diagnostic as LspDiagnostic,
   DiagnosticSeverity, DiagnosticTag, DocumentDiagnosticReportKind, ErrorCodes, type Hover,
-  InsertTextFormat, MarkupKind, type Range, ResponseError, SemanticTokensBuilder,
+  InsertTextFormat, MarkupKind, MessageType, ShowMessageNotification, type Range, ResponseError, SemanticTokensBuilder,
   TextDocumentSyncKind, type TextEdit as LspTextEdit,
 } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
@@ -286,10 +286,8 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     const message = `QMP: no schema (${why}), so only JSON syntax and the protocol's own keys are checked. `
       + 'Give one in initializationOptions or .qmp-notebook.json: "schemaFile" (a file saved by `qmp-notebook schema --sandbox > schema.json`), '
       + 'or "sandbox": true, "socket" or "tcp" to read it from QEMU (see docs/lsp.md).';
-    send(() => {
-      connection.window.showWarningMessage(message);
-      return Promise.resolve();
-    });
+    // The notification (window/showMessage), not showWarningMessage's request: nothing waits for an answer.
+    send(() => connection.sendNotification(ShowMessageNotification.type, { type: MessageType.Warning, message }));
   };
 
   const loadSchema = async (): Promise<void> => {

@@ -54,7 +54,11 @@ describe('qmp-notebook lsp over stdio (built bundle)', () => {
     const labels = r1.result?.items.map((i) => i.label) ?? [];
     assert.ok(labels.includes('query-status'), `query-status among ${labels.length} items`);
     const qs = r1.result?.items.find((i) => i.label === 'query-status') as Item;
-    assert.equal(qs.textEdit?.newText, '"query-status"');
+    // The edit starts after the opening quote (the word a typing client filters on), and keeps the text right.
+    assert.equal(qs.textEdit?.newText, 'query-status"');
+    const line = text.split('\n')[positions[0]?.line ?? 0] as string;
+    const range = qs.textEdit?.range as unknown as { start: { character: number }; end: { character: number } };
+    assert.equal(line.slice(0, range.start.character) + 'query-status"' + line.slice(range.end.character), '{"execute": "query-status"}');
     // Long lists carry documentation on resolve only.
     const resolved = await client.request<Item>('completionItem/resolve', qs);
     assert.match(resolved.result?.documentation?.value ?? '', /query-status/);
