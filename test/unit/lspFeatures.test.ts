@@ -9,6 +9,7 @@ import { type LanguageContext, languageService } from '../../src/language/servic
 import { loadSchemaFile } from '../../src/lsp/config';
 import { documentSymbols, foldingRanges, semanticTokens, shellTokens, type TokenType } from '../../src/lsp/features';
 import { findRegions } from '../../src/lsp/regions';
+import { forTypingClients, narrowForReply, REPLY_MAX_ITEMS } from '../../src/lsp/server';
 import { assertLinear } from '../support/linear';
 
 const root = path.resolve(__dirname, '..', '..', '..');
@@ -105,5 +106,23 @@ describe('lsp features', () => {
       { startLine: 3, endLine: 4 },
       { startLine: 7, endLine: 8, kind: 'region' },
     ]);
+  });
+});
+
+describe('lsp completion replies', () => {
+  it('a long list is narrowed to what was typed, prefix matches first, at most REPLY_MAX_ITEMS, marked incomplete (property)', () => {
+    const names = schema.commands().map((c) => c.name);
+    fc.assert(fc.property(fc.constantFrom(...names), fc.nat(), (name, cut) => {
+      const prefix = name.slice(0, cut % (name.length + 1));
+      const text = `{"execute": "${prefix}`;
+      const items = (languageService('qmp')?.complete(text, text.length, ctx).items ?? []).map((i) => forTypingClients(i, text, text.length));
+      const { items: kept, incomplete } = narrowForReply(items, text, text.length);
+      assert.ok(kept.length <= REPLY_MAX_ITEMS);
+      assert.equal(incomplete, kept.length < items.length);
+      const starting = items.filter((i) => i.label.startsWith(prefix));
+      // Every item that starts with the prefix is kept while they fit; the name itself always is when it fits.
+      if (starting.length <= REPLY_MAX_ITEMS) for (const i of starting) assert.ok(kept.includes(i), `${i.label} for ${prefix}`);
+      if (prefix.length >= 4 && starting.length <= REPLY_MAX_ITEMS) assert.ok(kept.some((i) => i.label === name), `${name} for ${prefix}`);
+    }), { numRuns: 300 });
   });
 });
