@@ -75,12 +75,14 @@ export async function benchLsp(root: string): Promise<Row[]> {
  * completion after `{"execute": "` (request, reply parsed, candidates for the word at point); undefined
  * without Emacs. Issue 20 measured 72 ms before.
  */
-function emacsCompletionP50(root: string, home: string): number | undefined {
+function emacsCompletionP50(root: string, home: string, adaptiveReadBuffering: boolean): number | undefined {
   const dir = mkdtempSync(path.join(home, 'emacs-'));
   copyFileSync(path.join(root, 'test', 'fixtures', 'qemu-10.0', 'query-qmp-schema.json'), path.join(dir, 'schema.json'));
   writeFileSync(path.join(dir, '.qmp-notebook.json'), JSON.stringify({ schemaFile: 'schema.json' }));
   writeFileSync(path.join(dir, 'bench.qmp'), '# Bench\n\n```qmp\n{"execute": "\n```\n');
-  const r = spawnSync('emacs', ['--batch', '-l', path.join(root, 'scripts', 'bench', 'eglot-completion.el')], {
+  // docs/lsp.md's Emacs snippet turns process-adaptive-read-buffering off; Emacs's default has it on.
+  const setting = `(setq process-adaptive-read-buffering ${adaptiveReadBuffering ? 't' : 'nil'})`;
+  const r = spawnSync('emacs', ['--batch', '--eval', setting, '-l', path.join(root, 'scripts', 'bench', 'eglot-completion.el')], {
     cwd: dir, encoding: 'utf8', timeout: 180_000,
     env: { ...process.env, HOME: dir, QMP_BENCH_FILE: path.join(dir, 'bench.qmp'), QMP_BENCH_LINE: '3', QMP_BENCH_NODE: process.execPath, QMP_BENCH_CLI: path.join(root, 'dist', 'cli.js') },
   });
@@ -104,7 +106,8 @@ function emacsCompletionP50(root: string, home: string): number | undefined {
     const client = await open(defaultCapabilities());
     const { comp, base } = await completions(client);
     const plainKb = await commandListKb(client);
-    const emacs = emacsCompletionP50(root, home);
+    const emacs = emacsCompletionP50(root, home, false);
+    const emacsDefault = emacsCompletionP50(root, home, true);
     let version = 1;
 
     // Diagnostics: one character typed into a cell (and taken out again), then wait for that version's publish.
@@ -137,7 +140,8 @@ function emacsCompletionP50(root: string, home: string): number | undefined {
       // Issue 20 measured 62.7 KB per command-list reply before; the goal is 8 KB.
       { label: 'lsp command-list reply size (per-item edits)', ours: plainKb, base: { name: 'before (issue 20)', value: 62.7 }, unit: 'KB', target: '≤ 8 KB', met: plainKb <= 8 },
       { label: 'lsp command-list reply size (list defaults)', ours: modernKb, base: { name: 'before (issue 20)', value: 62.7 }, unit: 'KB', target: '≤ 8 KB', met: modernKb <= 8 },
-      ...(emacs !== undefined ? [{ label: 'lsp completion p50 in Emacs (eglot 1.9, command list)', ours: emacs, base: { name: 'before (issue 20)', value: 72 }, unit: 'ms' as const, target: '≤ 15 ms', met: emacs <= 15 }] : []),
+      ...(emacs !== undefined ? [{ label: 'lsp completion p50 in Emacs (eglot 1.9, command list, docs set-up)', ours: emacs, base: { name: 'before (issue 20)', value: 72 }, unit: 'ms' as const, target: '≤ 15 ms', met: emacs <= 15 }] : []),
+      ...(emacsDefault !== undefined ? [{ label: 'lsp completion p50 in Emacs, adaptive read buffering on', ours: emacsDefault, base: { name: 'before (issue 20)', value: 72 }, unit: 'ms' as const }] : []),
     ];
   } finally {
     for (const c of clients) c.proc.kill('SIGKILL');
