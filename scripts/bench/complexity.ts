@@ -15,6 +15,10 @@ import { diagnose } from '../../src/language/diagnostics';
 import { parseCell } from '../../src/notebook/format/cell';
 import { parseNotebook, serializeNotebook } from '../../src/notebook/format/notebook';
 import { parseShellCell } from '../../src/notebook/format/shell';
+import { languageService } from '../../src/language/service';
+import { loadSchemaFile } from '../../src/lsp/config';
+import { documentSymbols, foldingRanges, semanticTokens } from '../../src/lsp/features';
+import { findRegions } from '../../src/lsp/regions';
 import { now } from './stats';
 
 /** CPU milliseconds this process has used (user + system). */
@@ -116,6 +120,38 @@ function cellShapes(): Shape[] {
 }
 
 /**
+ * The language server's features on one notebook (src/lsp/features.ts, and completion at the end of the cell
+ * as the server asks the language service): a long qmp-shell word (11.6 s at 160k characters when the token
+ * scanner was quadratic), a long JSON string, many cells.
+ */
+function lspShapes(root: string): Shape[] {
+  const schema = loadSchemaFile(path.join(root, 'test', 'fixtures', 'qemu-10.0', 'query-qmp-schema.json'));
+  const ctx = { schema, cached: false, oobNegotiated: undefined, docs: undefined };
+  const notebook = (language: string, cell: string): string => `# N\n\n\`\`\`${language}\n${cell}\n\`\`\`\n`;
+  const word = (n: number): string => notebook('qmp-shell', `device_add ${'x'.repeat(n)}`);
+  const str = (n: number): string => notebook('qmp', `{"execute": "${'q'.repeat(n)}`);
+  const cells = (n: number): string => repeat(notebook('qmp', '{"execute": "query-status"}'), n);
+  const tokens = (t: string): void => { semanticTokens(findRegions(t, true)); };
+  const symbols = (t: string): void => { documentSymbols(findRegions(t, true), schema); };
+  const folding = (t: string): void => { foldingRanges(findRegions(t, true), schema); };
+  const completeAtEnd = (t: string): void => {
+    const r = findRegions(t, true)[0];
+    if (r !== undefined) languageService(r.language)?.complete(r.text, r.text.length, ctx);
+  };
+  return [
+    { label: 'lsp tokens: one long qmp-shell word', n: 20000, make: word, run: tokens },
+    { label: 'lsp symbols: one long qmp-shell word', n: 20000, make: word, run: symbols },
+    { label: 'lsp folding: one long qmp-shell word', n: 20000, make: word, run: folding },
+    { label: 'lsp completion at the end: long qmp-shell word', n: 20000, make: word, run: completeAtEnd },
+    { label: 'lsp tokens: one long JSON string', n: 20000, make: str, run: tokens },
+    { label: 'lsp completion at the end: long JSON string', n: 20000, make: str, run: completeAtEnd },
+    { label: 'lsp tokens: many cells', n: 2000, make: cells, run: tokens },
+    { label: 'lsp symbols: many cells', n: 2000, make: cells, run: symbols },
+    { label: 'lsp folding: many cells', n: 2000, make: cells, run: folding },
+  ];
+}
+
+/**
  * CLI `check` on files: the whole pipeline (start, read, decode, parse the notebook, parse and check every
  * cell against the QEMU 7.2 schema file). Process start and schema loading are a constant that flatters the
  * ratios of the small sizes, so the sizes are chosen large.
@@ -189,7 +225,7 @@ function measure(shape: Shape): ComplexityRow {
 
 /** Runs the complexity rows. `cli` is the built CLI (dist/cli.js); its rows are skipped when it is missing. */
 export function benchComplexity(root: string, filter?: (label: string) => boolean): ComplexityRow[] {
-  const shapes = [...formatShapes(), ...cellShapes()];
+  const shapes = [...formatShapes(), ...cellShapes(), ...lspShapes(root)];
   const cli = path.join(root, 'dist', 'cli.js');
   const dir = mkdtempSync(path.join(tmpdir(), 'qmp-complexity-'));
   chmodSync(dir, 0o700);

@@ -3,7 +3,7 @@
 // notebook to its published diagnostics (target ≤ 20 ms). The baseline is the bare JSON-RPC round trip of a
 // request the server does not know (MethodNotFound): what stdio and framing cost before any feature runs.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { defaultCapabilities, LspTestClient, type RpcMessage } from '../../test/support/lspClient';
@@ -70,15 +70,44 @@ export async function benchLsp(root: string): Promise<Row[]> {
     }
     return { comp, base };
   };
+  /**
+ * Emacs's side of completion (eglot 1.9 in batch mode, scripts/bench/eglot-completion.el): the p50 of pressing
+ * completion after `{"execute": "` (request, reply parsed, candidates for the word at point); undefined
+ * without Emacs. Issue 20 measured 72 ms before.
+ */
+function emacsCompletionP50(root: string, home: string, adaptiveReadBuffering: boolean): number | undefined {
+  const dir = mkdtempSync(path.join(home, 'emacs-'));
+  copyFileSync(path.join(root, 'test', 'fixtures', 'qemu-10.0', 'query-qmp-schema.json'), path.join(dir, 'schema.json'));
+  writeFileSync(path.join(dir, '.qmp-notebook.json'), JSON.stringify({ schemaFile: 'schema.json' }));
+  writeFileSync(path.join(dir, 'bench.qmp'), '# Bench\n\n```qmp\n{"execute": "\n```\n');
+  // docs/lsp.md's Emacs snippet turns process-adaptive-read-buffering off; Emacs's default has it on.
+  const setting = `(setq process-adaptive-read-buffering ${adaptiveReadBuffering ? 't' : 'nil'})`;
+  const r = spawnSync('emacs', ['--batch', '--eval', setting, '-l', path.join(root, 'scripts', 'bench', 'eglot-completion.el')], {
+    cwd: dir, encoding: 'utf8', timeout: 180_000,
+    env: { ...process.env, HOME: dir, QMP_BENCH_FILE: path.join(dir, 'bench.qmp'), QMP_BENCH_LINE: '3', QMP_BENCH_NODE: process.execPath, QMP_BENCH_CLI: path.join(root, 'dist', 'cli.js') },
+  });
+  const m = /P50 ([\d.]+)/.exec(r.stdout ?? '');
+  return m === null ? undefined : Number(m[1]);
+}
+
+/** The size of the command-list reply (`{"execute": "` then completion), in KB of JSON. */
+  const commandListKb = async (client: LspTestClient): Promise<number> => {
+    const r = await client.request('textDocument/completion', { textDocument: { uri }, position: { line: cellLines[0] as number, character: '{"execute": "'.length } });
+    return Buffer.byteLength(JSON.stringify(r)) / 1000;
+  };
   try {
     // A client that takes completion list defaults (LSP 3.17 itemDefaults.editRange: VS Code, Helix) gets each
     // list's shared range once; one that does not (Neovim 0.7) gets it on every item.
     const modern = await open({ ...defaultCapabilities(), textDocument: { ...(defaultCapabilities() as { textDocument: object }).textDocument,
       completion: { completionItem: { snippetSupport: true, resolveSupport: { properties: ['documentation'] } }, completionList: { itemDefaults: ['editRange'] } } } });
     const withDefaults = await completions(modern);
+    const modernKb = await commandListKb(modern);
     await modern.shutdown();
     const client = await open(defaultCapabilities());
     const { comp, base } = await completions(client);
+    const plainKb = await commandListKb(client);
+    const emacs = emacsCompletionP50(root, home, false);
+    const emacsDefault = emacsCompletionP50(root, home, true);
     let version = 1;
 
     // Diagnostics: one character typed into a cell (and taken out again), then wait for that version's publish.
@@ -108,6 +137,11 @@ export async function benchLsp(root: string): Promise<Row[]> {
       { ...m99, met: m99.ours <= 5 },
       { label: 'lsp diagnostics after a change median', ours: median(diag), unit: 'ms' },
       { ...d99, met: d99.ours <= 20 },
+      // Issue 20 measured 62.7 KB per command-list reply before; the goal is 8 KB.
+      { label: 'lsp command-list reply size (per-item edits)', ours: plainKb, base: { name: 'before (issue 20)', value: 62.7 }, unit: 'KB', target: '≤ 8 KB', met: plainKb <= 8 },
+      { label: 'lsp command-list reply size (list defaults)', ours: modernKb, base: { name: 'before (issue 20)', value: 62.7 }, unit: 'KB', target: '≤ 8 KB', met: modernKb <= 8 },
+      ...(emacs !== undefined ? [{ label: 'lsp completion p50 in Emacs (eglot 1.9, command list, docs set-up)', ours: emacs, base: { name: 'before (issue 20)', value: 72 }, unit: 'ms' as const, target: '≤ 15 ms', met: emacs <= 15 }] : []),
+      ...(emacsDefault !== undefined ? [{ label: 'lsp completion p50 in Emacs, adaptive read buffering on', ours: emacsDefault, base: { name: 'before (issue 20)', value: 72 }, unit: 'ms' as const }] : []),
     ];
   } finally {
     for (const c of clients) c.proc.kill('SIGKILL');

@@ -8,6 +8,7 @@
 import { closeSync, constants as fsConstants, fstatSync, openSync, readdirSync, readSync, realpathSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { type ParseError, parse as parseJsonc, printParseErrorCode } from 'jsonc-parser';
 import { Schema, type SchemaInfo } from '../qmp/index';
 
 export interface LspSettings {
@@ -36,8 +37,8 @@ export type Connection =
   | { kind: 'sandbox' };
 
 export interface ResolvedConfig {
-  /** The schema file to read, absolute, and who named it. */
-  schemaFile?: { path: string; from: 'user' | 'workspace' };
+  /** The schema file to read, absolute, and who named it (a workspace's is read by readWorkspaceFile from `root`). */
+  schemaFile?: { path: string; from: 'user' | 'workspace'; root?: string };
   connection?: Connection & { from: 'user' | 'workspace' };
   user: UserOnlySettings;
   /** Why a setting was not used (shown in the log, never fatal). */
@@ -102,9 +103,9 @@ function connectionOf(s: LspSettings, base: string, warnings: string[], where: s
 }
 
 /** Reads at most `max` bytes of a regular file; throws a clear Error otherwise. Never blocks on a FIFO. */
-export function readRegularFile(file: string, max: number): string {
+export function readRegularFile(file: string, max: number, flags = 0): string {
   // O_NONBLOCK: opening a FIFO or device named by a hostile file must not hang the server.
-  const fd = openSync(file, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+  const fd = openSync(file, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | flags);
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) throw new Error(`${file} is not a regular file`);
@@ -132,8 +133,65 @@ export function isInside(root: string, file: string): boolean {
   } catch {
     return false;
   }
-  const rel = path.relative(r, f);
+  return within(r, f);
+}
+
+function within(realRoot: string, realFile: string): boolean {
+  const rel = path.relative(realRoot, realFile);
   return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
+}
+
+/**
+ * The one rule for every file a workspace can name (`.qmp-notebook.json` itself, its `schemaFile`): after
+ * symlinks are resolved it lies inside the workspace root, it is a regular file (never a FIFO or device:
+ * opened non-blocking, and the resolved path is opened without following a link swapped in meanwhile), and it
+ * holds at most `max` bytes. Errors name the file as the workspace wrote it and never its target or content.
+ * Undefined when the file does not exist.
+ */
+export function readWorkspaceFile(root: string, name: string, max: number): string | undefined {
+  const shown = path.isAbsolute(name) ? name : path.relative(root, path.resolve(root, name)) || name;
+  let realRoot: string;
+  let real: string;
+  try {
+    realRoot = realpathSync(root);
+    real = realpathSync(path.resolve(root, name));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new Error(`${shown} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err });
+  }
+  if (!within(realRoot, real)) throw new Error(`${shown} is not inside the workspace (after symlinks are resolved); ignored`);
+  try {
+    return readRegularFile(real, max, fsConstants.O_NOFOLLOW);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code !== undefined ? code : (err as Error).message.replace(real, '').trim();
+    throw new Error(`${shown} ${code !== undefined ? `cannot be read (${why})` : why}; ignored`, { cause: err });
+  }
+}
+
+/**
+ * Parses JSON text; an error says where the text stops being JSON (line and column, and what the parser
+ * expected) and never quotes it: the file may be a symlink to something secret that happens to lie inside
+ * the workspace, and the message goes to the client's log.
+ */
+export function parseJsonQuietly(text: string, what: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    const errors: ParseError[] = [];
+    parseJsonc(text, errors, { allowTrailingComma: false, disallowComments: true });
+    const e = errors[0];
+    if (e === undefined) throw new Error(`${what}: not JSON`);
+    let line = 1;
+    let lineStart = 0;
+    for (let i = 0; i < e.offset && i < text.length; i++) {
+      if (text.charCodeAt(i) === 10) {
+        line++;
+        lineStart = i + 1;
+      }
+    }
+    throw new Error(`${what}: not JSON (${printParseErrorCode(e.error)} at line ${line}, column ${e.offset - lineStart + 1})`);
+  }
 }
 
 /**
@@ -157,19 +215,18 @@ export function resolveConfig(initOptions: unknown, workspaceRoot: string | unde
   if (userConn !== undefined) out.connection = { ...userConn, from: 'user' };
 
   if (workspaceRoot === undefined) return out;
-  const file = path.join(workspaceRoot, WORKSPACE_FILE);
   let text: string | undefined;
   try {
-    text = readRegularFile(file, WORKSPACE_FILE_MAX);
+    text = readWorkspaceFile(workspaceRoot, WORKSPACE_FILE, WORKSPACE_FILE_MAX);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') warnings.push(`${WORKSPACE_FILE}: ${(err as Error).message}`);
+    warnings.push((err as Error).message);
   }
   if (text === undefined) return out;
   let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    raw = parseJsonQuietly(text, WORKSPACE_FILE);
   } catch (err) {
-    warnings.push(`${WORKSPACE_FILE}: not JSON (${(err as Error).message})`);
+    warnings.push(`${(err as Error).message}; ignored`);
     return out;
   }
   const ws = readSettings(raw, warnings, WORKSPACE_FILE);
@@ -178,7 +235,7 @@ export function resolveConfig(initOptions: unknown, workspaceRoot: string | unde
   }
   if (out.schemaFile === undefined && ws.schemaFile !== undefined) {
     const p = path.resolve(workspaceRoot, ws.schemaFile);
-    if (isInside(workspaceRoot, p)) out.schemaFile = { path: p, from: 'workspace' };
+    if (isInside(workspaceRoot, p)) out.schemaFile = { path: p, from: 'workspace', root: workspaceRoot };
     else warnings.push(`${WORKSPACE_FILE}: "schemaFile" must name an existing file inside the workspace; ignored`);
   }
   const wsConn = connectionOf(ws, workspaceRoot, warnings, WORKSPACE_FILE);
@@ -209,16 +266,14 @@ export function schemaFromJson(value: unknown, what: string): Schema {
   return Schema.fromIntrospection(infos as SchemaInfo[]);
 }
 
-/** Reads and validates a schema file. */
-export function loadSchemaFile(file: string): Schema {
-  const text = readRegularFile(file, SCHEMA_FILE_MAX);
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw new Error(`${file}: not JSON (${(err as Error).message})`, { cause: err });
-  }
-  return schemaFromJson(value, file);
+/**
+ * Reads and validates a schema file. With `workspaceRoot`, the file was named by the workspace and is read by
+ * the workspace rule (readWorkspaceFile: checked again at reading, not only when the configuration was read).
+ */
+export function loadSchemaFile(file: string, workspaceRoot?: string): Schema {
+  const text = workspaceRoot !== undefined ? readWorkspaceFile(workspaceRoot, file, SCHEMA_FILE_MAX) : readRegularFile(file, SCHEMA_FILE_MAX);
+  if (text === undefined) throw new Error(`${file} does not exist`);
+  return schemaFromJson(parseJsonQuietly(text, file), file);
 }
 
 /** The extension's id (publisher.name): its global storage folder is named after it. */

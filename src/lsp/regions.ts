@@ -26,10 +26,14 @@ export interface Region {
   lineStarts: number[];
   /** The cell is a fenced block (its body can change without changing the notebook's structure). */
   fenced?: boolean;
+  /** A closing fence follows the cell (else the cell runs to the end of the file, whose last line break is not its own). */
+  closed?: boolean;
 }
 
 /** A line that opens a code cell (as the format writes and reads it). */
 const CODE_FENCE = /^`{3,}[ \t]*(qmp|qmp-shell|hmp)[ \t]*$/;
+/** A line that may close a code cell. */
+const CLOSING_FENCE = /^ {0,3}`{3,}[ \t]*$/;
 
 function lineStartsOf(text: string): number[] {
   const starts = [0];
@@ -74,7 +78,11 @@ export function findRegions(text: string, notebook: boolean, languageId = 'qmp')
     while (li + 1 < lines.length && (lines[li + 1] as number) <= at) li++;
     const character = at - (lines[li] as number) + (li === 0 ? bom : 0);
     const region = makeRegion(cell.language as CodeLanguage, i + 1, cell.source, li, character);
-    if (li > 0 && character === 0 && CODE_FENCE.test(body.slice(lines[li - 1] as number, (lines[li] as number) - 1))) region.fenced = true;
+    if (li > 0 && character === 0 && CODE_FENCE.test(body.slice(lines[li - 1] as number, (lines[li] as number) - 1))) {
+      region.fenced = true;
+      const end = at + cell.source.length;
+      if (body.charCodeAt(end) === 10 && CLOSING_FENCE.test(body.slice(end + 1, body.indexOf('\n', end + 1) >>> 0))) region.closed = true;
+    }
     regions.push(region);
   });
   return regions;
@@ -173,9 +181,28 @@ function count(text: string, ch: number): number {
 }
 
 /**
- * The regions after an edit that stays inside one code cell and cannot change the notebook's structure (no
- * backtick, no carriage return on either side), without parsing the document again; undefined when the edit
- * needs a full parse. Linear in the number of regions (the ones below shift) plus the size of the cell.
+ * Whether the whole lines of `text` around [start, end) could be notebook structure, or become it with
+ * their neighbours: a backtick (a fence: "```x" loses its `x`, "`` `" its space), a carriage return (line ends),
+ * or `<!--` (a raw markdown cell's end marker, which an earlier opener looks for past code cells).
+ */
+function structuralLines(text: string, start: number, end: number): boolean {
+  let a = start;
+  while (a > 0 && text.charCodeAt(a - 1) !== 10) a--;
+  let b = end;
+  while (b < text.length && text.charCodeAt(b) !== 10) b++;
+  for (let k = a; k < b; k++) {
+    const c = text.charCodeAt(k);
+    if (c === 96 || c === 13 || (c === 60 && text.startsWith('<!--', k))) return true;
+  }
+  return false;
+}
+
+/**
+ * The regions after an edit that stays inside one code cell and cannot change the notebook's structure,
+ * without parsing the document again; undefined when the edit needs a full parse. The structure is decided
+ * by whole lines, so the lines the edit touches are looked at before and after it (structuralLines), not only
+ * the characters it removes and inserts. Linear in the number of regions (the ones below shift) plus the
+ * size of the cell.
  */
 export function updateRegions(regions: readonly Region[], change: RegionChange): Region[] | undefined {
   const { range, oldText, text } = change;
@@ -188,12 +215,16 @@ export function updateRegions(regions: readonly Region[], change: RegionChange):
   const s = toCellOffset(r, range.start);
   const e = toCellOffset(r, range.end);
   if (s === undefined || e === undefined || r.text.slice(s, e) !== oldText) return undefined;
+  if (structuralLines(r.text, s, e)) return undefined;
+  // A cell without a closing fence ends at the end of the file: its last line decides where its text ends.
+  if (r.closed !== true && e >= (r.lineStarts[r.lineStarts.length - 1] as number)) return undefined;
   const cellText = r.text.slice(0, s) + text + r.text.slice(e);
+  if (structuralLines(cellText, s, s + text.length)) return undefined;
   // An emptied cell has no region (as a fresh parse finds); let the parse decide.
   if (cellText === '') return undefined;
   const delta = count(text, 10) - count(oldText, 10);
   const out = regions.slice(0, i);
-  out.push({ ...makeRegion(r.language, r.index, cellText, r.startLine, r.startCharacter), fenced: true });
+  out.push({ ...makeRegion(r.language, r.index, cellText, r.startLine, r.startCharacter), fenced: true, ...(r.closed === true ? { closed: true } : {}) });
   for (let k = i + 1; k < regions.length; k++) {
     const next = regions[k] as Region;
     out.push(delta === 0 ? next : { ...next, startLine: next.startLine + delta });

@@ -4,20 +4,19 @@
 // completion, hover, diagnostic or quick-fix logic of its own. No `vscode` import.
 
 import { fileURLToPath } from 'node:url';
-import { createScanner, SyntaxKind } from 'jsonc-parser';
 import {
   type CancellationToken, CodeActionKind, type CodeAction as LspCodeAction, type CodeLens, type Connection,
   type CompletionItem as LspCompletionItem, CompletionItemKind, CompletionItemTag, type Diagnostic as LspDiagnostic,
-  DiagnosticSeverity, DiagnosticTag, DocumentDiagnosticReportKind, type DocumentSymbol, ErrorCodes, type Hover,
-  InsertTextFormat, MarkupKind, type Range, ResponseError, SemanticTokensBuilder, type SemanticTokensLegend,
-  SymbolKind, TextDocumentSyncKind, type TextEdit as LspTextEdit,
+  DiagnosticSeverity, DiagnosticTag, DocumentDiagnosticReportKind, ErrorCodes, type Hover,
+  InsertTextFormat, MarkupKind, MessageType, ShowMessageNotification, type Range, ResponseError, SemanticTokensBuilder,
+  TextDocumentSyncKind, type TextEdit as LspTextEdit,
 } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { switchToExecOob } from '../language/codeActions';
 import { type DocsProvider, manPageDocs } from '../language/providers';
 import { type CompletionItem, type Diagnostic, type LanguageContext, languageService, type TextEdit } from '../language/service';
-import { parseCell } from '../notebook/format/index';
 import type { Schema } from '../qmp/schema';
+import { documentSymbols, foldingRanges, SEMANTIC_LEGEND, semanticTokens } from './features';
 import { cacheDirs, loadCachedSchema, loadSchemaFile, resolveConfig, type ResolvedConfig } from './config';
 import { findRegions, isNotebookDocument, regionIndexAt, updateRegions, type Region, toCellOffset, toDocPosition, toDocRange, type LinePosition } from './regions';
 import { LspSession, type RunCellResult } from './session';
@@ -26,7 +25,13 @@ export const RUN_CELL_COMMAND = 'qmp.runCell';
 export const SWITCH_OOB_COMMAND = 'qmp.switchToExecOob';
 const TRIGGERS = ['"', '{', ':', '=', '.', ' ', ','];
 /** Completion lists longer than this carry their documentation only on completionItem/resolve. */
-const INLINE_DOC_ITEMS = 60;
+const INLINE_DOC_ITEMS = 10;
+/**
+ * A completion reply holds at most this many items (the best by sort order among those matching what was
+ * typed), marked incomplete so the client asks again as the user types: the full command list (233 items on
+ * QEMU 10.0) was 62.7 KB per reply, and Emacs took 72 ms to parse it.
+ */
+export const REPLY_MAX_ITEMS = 30;
 /**
  * The debounce before diagnostics is as long as the last computation of that document took (at most this):
  * a small notebook is checked at once, a huge one waits for a pause in typing instead of falling behind.
@@ -40,9 +45,6 @@ const SLICE_MS = 8;
 const MEMO_MAX = 50_000;
 const MEMO_MAX_CHARS = 32 * 1024 * 1024;
 
-export const SEMANTIC_TOKEN_TYPES = ['function', 'property', 'string', 'number', 'keyword', 'event', 'comment', 'operator'] as const;
-type TokenType = (typeof SEMANTIC_TOKEN_TYPES)[number];
-export const SEMANTIC_LEGEND: SemanticTokensLegend = { tokenTypes: [...SEMANTIC_TOKEN_TYPES], tokenModifiers: [] };
 
 const KINDS: Record<CompletionItem['kind'], CompletionItemKind> = {
   command: CompletionItemKind.Function,
@@ -122,8 +124,60 @@ export function fitRange(r: Range, position: LinePosition): Range {
   return { start, end };
 }
 
+/**
+ * An item as clients that filter by the word at the cursor can use it while the user types. Emacs (eglot) takes
+ * the symbol at point (`query-sta`, without the quote) as the prefix and matches it against `filterText` (or the
+ * label); Neovim's omnifunc takes the start of the items' edit range as the start of the word and keeps the
+ * items whose inserted text starts with what was typed from there, and only when no item has a `filterText`.
+ * So an item that replaces a string from its opening quote starts after the quote instead (the quote stays,
+ * the inserted text drops it), and a filterText that says no more than the label is left out. VS Code-style
+ * clients, which filter the range's text against filterText or label, get the same result either way.
+ */
+export function forTypingClients(item: CompletionItem, text: string, offset: number): CompletionItem {
+  let out = item;
+  if (text.charCodeAt(item.range.start) === 34 && offset > item.range.start && item.insertText.startsWith('"')) {
+    out = { ...item, range: { start: item.range.start + 1, end: item.range.end }, insertText: item.insertText.slice(1) };
+    if (item.filterText?.startsWith('"') === true) out.filterText = item.filterText.slice(1);
+  }
+  const f = out.filterText;
+  if (f !== undefined && (f === out.label || (f.endsWith('"') && f.slice(0, -1) === out.label))) {
+    out = { ...out };
+    delete out.filterText;
+  }
+  return out;
+}
+
+/** Whether `typed` occurs in `word` in order, ignoring case (every fuzzy match a client makes is one). */
+function subsequence(typed: string, word: string): boolean {
+  let k = 0;
+  const t = typed.toLowerCase();
+  const w = word.toLowerCase();
+  for (let i = 0; i < w.length && k < t.length; i++) if (w.charCodeAt(i) === t.charCodeAt(k)) k++;
+  return k === t.length;
+}
+
+/**
+ * The items a reply carries: those whose filter text (or label) holds what was typed in their range, in
+ * order; at most REPLY_MAX_ITEMS of them, the first by sort text. `incomplete` when any item was left out,
+ * so the client asks again as the user types (or deletes) instead of filtering a partial list.
+ */
+export function narrowForReply(items: readonly CompletionItem[], text: string, offset: number): { items: CompletionItem[]; incomplete: boolean } {
+  const typed = (i: CompletionItem): string => text.slice(i.range.start, Math.max(i.range.start, offset));
+  let kept = items.filter((item) => subsequence(typed(item), item.filterText ?? item.label));
+  if (kept.length > REPLY_MAX_ITEMS) {
+    // What starts with the typed text first, then the rest of the matches; each by its sort text.
+    const key = (i: CompletionItem): string => ((i.filterText ?? i.label).toLowerCase().startsWith(typed(i).toLowerCase()) ? '0' : '1') + (i.sortText ?? i.label);
+    kept = kept.map((item, index) => ({ item, index }))
+      .sort((a, b) => (key(a.item) < key(b.item) ? -1 : key(a.item) > key(b.item) ? 1 : a.index - b.index))
+      .slice(0, REPLY_MAX_ITEMS)
+      .sort((a, b) => a.index - b.index)
+      .map((x) => x.item);
+  }
+  return { items: kept, incomplete: kept.length < items.length };
+}
+
 /** Starts the language server on a connection (stdio in `qmp-notebook lsp`, a stream pair in tests). */
-export function startServer(connection: Connection, options: ServerOptions = {}): void {
+export function startServer(connection: Connection, options: ServerOptions = {}): { stop(): Promise<void> } {
   const documents = new OpenDocuments();
   const states = new Map<string, DocState>();
   const memo = new Map<string, Diagnostic[]>();
@@ -144,6 +198,15 @@ export function startServer(connection: Connection, options: ServerOptions = {})
   const lastCost = new Map<string, number>();
 
   const log = (msg: string): void => { connection.console.log(msg); };
+  /** A notification to the client: once the connection is gone (the input ended), nothing is sent. */
+  const send = (f: () => Promise<void>): void => {
+    if (shuttingDown) return;
+    try {
+      f().catch(() => undefined);
+    } catch {
+      // The connection closed: the process is ending (stdio.ts).
+    }
+  };
 
   const docsProvider = (): DocsProvider => (docs ??= manPageDocs(config?.user.manPage !== undefined ? { file: config.user.manPage } : {}));
   /** What the service gets besides the text: the schema, the session's OOB, the man page once loaded. */
@@ -227,7 +290,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     const cost = performance.now() - started;
     lastCost.set(uri, 0.7 * (lastCost.get(uri) ?? cost) + 0.3 * cost);
     if (diagnostics === undefined || documents.get(uri)?.version !== version) return;
-    connection.sendDiagnostics({ uri, ...(version !== undefined ? { version } : {}), diagnostics }).catch(() => undefined);
+    send(() => connection.sendDiagnostics({ uri, ...(version !== undefined ? { version } : {}), diagnostics }));
   };
 
   const schedule = (uri: string): void => {
@@ -253,14 +316,25 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     if (refreshLenses) void connection.sendRequest('workspace/codeLens/refresh').catch(() => undefined);
   };
 
+  /** No schema at all: the user sees it (window/showMessage, not only the log) and is told how to give one. */
+  const noSchema = (why: string): void => {
+    const message = `QMP: no schema (${why}), so only JSON syntax and the protocol's own keys are checked. `
+      + 'Give one in initializationOptions or .qmp-notebook.json: "schemaFile" (a file saved by `qmp-notebook schema --sandbox > schema.json`), '
+      + 'or "sandbox": true, "socket" or "tcp" to read it from QEMU (see docs/lsp.md).';
+    // The notification (window/showMessage), not showWarningMessage's request: nothing waits for an answer.
+    send(() => connection.sendNotification(ShowMessageNotification.type, { type: MessageType.Warning, message }));
+  };
+
   const loadSchema = async (): Promise<void> => {
     const c = config as ResolvedConfig;
+    let schemaError: string | undefined;
     for (const w of c.warnings) connection.console.warn(w);
     if (c.schemaFile !== undefined) {
       try {
-        schemaState = { schema: loadSchemaFile(c.schemaFile.path), cached: true, origin: `schema file ${c.schemaFile.path}`, oobNegotiated: undefined };
+        schemaState = { schema: loadSchemaFile(c.schemaFile.path, c.schemaFile.root), cached: true, origin: `schema file ${c.schemaFile.path}`, oobNegotiated: undefined };
       } catch (err) {
-        connection.console.error(`schemaFile: ${err instanceof Error ? err.message : String(err)}`);
+        schemaError = `schemaFile: ${err instanceof Error ? err.message : String(err)}`;
+        connection.console.error(schemaError);
       }
     }
     if (schemaState.schema === undefined) {
@@ -270,6 +344,9 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       }
     }
     log(`qmp-notebook lsp: schema from ${schemaState.origin}`);
+    if (schemaState.schema === undefined && c.connection === undefined) {
+      noSchema(schemaError ?? 'no "schemaFile", no QEMU configured, and no schema cached by the VS Code extension');
+    }
     memo.clear();
     memoChars = 0;
     if (c.connection !== undefined) {
@@ -283,7 +360,9 @@ export function startServer(connection: Connection, options: ServerOptions = {})
           schemaChanged();
         }
       } catch (err) {
-        connection.console.warn(`cannot connect to ${session.describe()}: ${err instanceof Error ? err.message : String(err)}; using the ${schemaState.origin}`);
+        const why = `cannot connect to ${session.describe()}: ${err instanceof Error ? err.message : String(err)}`;
+        connection.console.warn(`${why}; using the ${schemaState.origin}`);
+        if (schemaState.schema === undefined && !shuttingDown) noSchema(why);
       }
     }
   };
@@ -314,6 +393,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
         codeActionProvider: { codeActionKinds: [CodeActionKind.QuickFix, CodeActionKind.RefactorRewrite] },
         codeLensProvider: { resolveProvider: false },
         documentSymbolProvider: true,
+        foldingRangeProvider: true,
         semanticTokensProvider: { legend: SEMANTIC_LEGEND, full: true },
         executeCommandProvider: { commands: [RUN_CELL_COMMAND, SWITCH_OOB_COMMAND] },
         ...(pullDiagnostics ? { diagnosticProvider: { interFileDependencies: false, workspaceDiagnostics: false } } : {}),
@@ -360,7 +440,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     timers.delete(uri);
     states.delete(uri);
     lastCost.delete(uri);
-    if (!pullDiagnostics) connection.sendDiagnostics({ uri, diagnostics: [] }).catch(() => undefined);
+    if (!pullDiagnostics) send(() => connection.sendDiagnostics({ uri, diagnostics: [] }));
   });
 
   connection.languages.diagnostics.on(async (params, token) => {
@@ -379,6 +459,8 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     if (hit === undefined) return null;
     const { region, offset } = hit;
     const result = languageService(region.language)?.complete(region.text, offset, context()) ?? { items: [] };
+    const narrowed = narrowForReply(result.items.map((item) => forTypingClients(item, region.text, offset)), region.text, offset);
+    result.items = narrowed.items;
     lastCompletion = { items: result.items };
     const inline = result.items.length <= INLINE_DOC_ITEMS;
     // Items mostly share one range (the word being completed): a client that takes list defaults gets it once.
@@ -403,8 +485,8 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       }
       return out;
     });
-    if (shared !== undefined) return { isIncomplete: false, itemDefaults: { editRange: shared }, items };
-    return { isIncomplete: false, items };
+    if (shared !== undefined) return { isIncomplete: narrowed.incomplete, itemDefaults: { editRange: shared }, items };
+    return { isIncomplete: narrowed.incomplete, items };
   });
 
   connection.onCompletionResolve((item) => {
@@ -488,44 +570,17 @@ export function startServer(connection: Connection, options: ServerOptions = {})
 
   connection.onDocumentSymbol((params) => {
     const doc = documents.get(params.textDocument.uri);
-    if (doc === undefined) return null;
-    const symbols: DocumentSymbol[] = [];
-    for (const r of regionsOf(doc)) {
-      const parsed = parseCell(r.text, r.language, schemaState.schema);
-      const children: DocumentSymbol[] = [];
-      for (const item of parsed.items) {
-        const range = toDocRange(r, item.start, item.end);
-        const name = item.kind === 'command' ? item.name : item.kind === 'wait' ? `wait-event ${item.event}` : '<- expected';
-        const kind = item.kind === 'command' ? SymbolKind.Function : item.kind === 'wait' ? SymbolKind.Event : SymbolKind.Object;
-        children.push({ name, kind, range, selectionRange: range });
-      }
-      const range = toDocRange(r, 0, r.text.length);
-      const commands = children.filter((c) => c.kind === SymbolKind.Function).map((c) => c.name);
-      const detail = commands.length > 0 ? commands.slice(0, 3).join(', ') + (commands.length > 3 ? ', …' : '') : undefined;
-      symbols.push({
-        name: `Cell ${r.index} (${r.language})`, kind: SymbolKind.Module, range, selectionRange: { start: range.start, end: range.start },
-        ...(detail !== undefined ? { detail } : {}), children,
-      });
-    }
-    return symbols;
+    return doc === undefined ? null : documentSymbols(regionsOf(doc), schemaState.schema);
+  });
+
+  connection.onFoldingRanges((params) => {
+    const doc = documents.get(params.textDocument.uri);
+    return doc === undefined ? null : foldingRanges(regionsOf(doc), schemaState.schema);
   });
 
   connection.languages.semanticTokens.on((params) => {
     const doc = documents.get(params.textDocument.uri);
-    const builder = new SemanticTokensBuilder();
-    if (doc === undefined) return builder.build();
-    for (const r of regionsOf(doc)) {
-      const push = (start: number, end: number, type: TokenType): void => {
-        const p = toDocPosition(r, start);
-        const e = toDocPosition(r, end);
-        // Tokens never span lines; a string with a raw line break is cut at its line's end.
-        const length = e.line === p.line ? e.character - p.character : Math.max(0, lineLength(r, p.line - r.startLine) - (p.character - (p.line === r.startLine ? r.startCharacter : 0)));
-        if (length > 0) builder.push(p.line, p.character, length, SEMANTIC_TOKEN_TYPES.indexOf(type), 0);
-      };
-      if (r.language === 'qmp') jsonTokens(r.text, push);
-      else if (r.language === 'qmp-shell') shellTokens(r.text, push);
-    }
-    return builder.build();
+    return doc === undefined ? new SemanticTokensBuilder().build() : semanticTokens(regionsOf(doc));
   });
 
   connection.onExecuteCommand(async (params): Promise<RunCellResult | null> => {
@@ -555,110 +610,17 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     return session.runCell(region.text, region.language, region.index, region.startLine + 1);
   });
 
-  connection.onShutdown(async () => {
+  const stop = async (): Promise<void> => {
     shuttingDown = true;
     for (const t of timers.values()) clearTimeout(t);
     timers.clear();
     await session?.dispose();
-  });
+  };
+  connection.onShutdown(stop);
   connection.onExit(() => {
     void session?.dispose();
   });
 
   connection.listen();
-}
-
-function lineLength(r: Region, rel: number): number {
-  const start = r.lineStarts[rel] ?? r.text.length;
-  let end = rel + 1 < r.lineStarts.length ? (r.lineStarts[rel + 1] as number) : r.text.length;
-  while (end > start && (r.text.charCodeAt(end - 1) === 10 || r.text.charCodeAt(end - 1) === 13)) end--;
-  return end - start;
-}
-
-/** Semantic tokens of a `qmp` cell: command and event names, member names, values, comments, `->`/`<-`. */
-export function jsonTokens(text: string, push: (start: number, end: number, type: TokenType) => void): void {
-  const scanner = createScanner(text, false);
-  let lastKey: string | undefined;
-  let pendingString: { start: number; end: number; value: string } | undefined;
-  const flushString = (asKey: boolean): void => {
-    if (pendingString === undefined) return;
-    const s = pendingString;
-    pendingString = undefined;
-    if (asKey) {
-      push(s.start, s.end, 'property');
-      lastKey = s.value;
-      return;
-    }
-    const type: TokenType = lastKey === 'execute' || lastKey === 'exec-oob' ? 'function' : lastKey === 'event' || lastKey === 'wait-event' ? 'event' : 'string';
-    push(s.start, s.end, type);
-    lastKey = undefined;
-  };
-  for (let kind = scanner.scan(); kind !== SyntaxKind.EOF; kind = scanner.scan()) {
-    const start = scanner.getTokenOffset();
-    const end = start + scanner.getTokenLength();
-    if (kind === SyntaxKind.Trivia || kind === SyntaxKind.LineBreakTrivia) continue;
-    if (kind === SyntaxKind.ColonToken) {
-      flushString(true);
-      continue;
-    }
-    flushString(false);
-    switch (kind) {
-      case SyntaxKind.StringLiteral:
-        pendingString = { start, end, value: scanner.getTokenValue() };
-        break;
-      case SyntaxKind.NumericLiteral:
-        push(start, end, 'number');
-        lastKey = undefined;
-        break;
-      case SyntaxKind.TrueKeyword:
-      case SyntaxKind.FalseKeyword:
-      case SyntaxKind.NullKeyword:
-        push(start, end, 'keyword');
-        lastKey = undefined;
-        break;
-      case SyntaxKind.LineCommentTrivia:
-      case SyntaxKind.BlockCommentTrivia:
-        push(start, end, 'comment');
-        break;
-      case SyntaxKind.Unknown:
-        if ((text.startsWith('->', start) || text.startsWith('<-', start))) push(start, start + 2, 'operator');
-        else if (text.charCodeAt(start) === 60 && text.charCodeAt(end) === 45) push(start, end + 1, 'operator');
-        break;
-      case SyntaxKind.OpenBraceToken:
-      case SyntaxKind.OpenBracketToken:
-        lastKey = undefined;
-        break;
-      default:
-        break;
-    }
-  }
-  flushString(false);
-}
-
-/** Semantic tokens of a `qmp-shell` cell: the command word, `key=` names and their values. */
-export function shellTokens(text: string, push: (start: number, end: number, type: TokenType) => void): void {
-  const line = /[^\r\n]+/g;
-  for (let m = line.exec(text); m !== null; m = line.exec(text)) {
-    const base = m.index;
-    const s = m[0];
-    if (/^\s*#/.test(s)) {
-      push(base + s.indexOf('#'), base + s.length, 'comment');
-      continue;
-    }
-    const cmd = /^\s*(-\S*\s+)*([A-Za-z_][\w.-]*)/.exec(s);
-    if (cmd === null) continue;
-    const name = cmd[2] as string;
-    const nameStart = cmd[0].length - name.length;
-    push(base + nameStart, base + cmd[0].length, 'function');
-    const kv = /([\w.-]+)=("(?:[^"\\]|\\.)*"?|\S*)/g;
-    kv.lastIndex = cmd[0].length;
-    for (let k = kv.exec(s); k !== null; k = kv.exec(s)) {
-      const key = k[1] as string;
-      const value = k[2] as string;
-      push(base + k.index, base + k.index + key.length, 'property');
-      const vStart = base + k.index + key.length + 1;
-      const type: TokenType = /^-?\d/.test(value) ? 'number' : /^(true|false|null)$/.test(value) ? 'keyword' : 'string';
-      push(vStart, vStart + value.length, type);
-    }
-  }
+  return { stop };
 }

@@ -54,7 +54,11 @@ describe('qmp-notebook lsp over stdio (built bundle)', () => {
     const labels = r1.result?.items.map((i) => i.label) ?? [];
     assert.ok(labels.includes('query-status'), `query-status among ${labels.length} items`);
     const qs = r1.result?.items.find((i) => i.label === 'query-status') as Item;
-    assert.equal(qs.textEdit?.newText, '"query-status"');
+    // The edit starts after the opening quote (the word a typing client filters on), and keeps the text right.
+    assert.equal(qs.textEdit?.newText, 'query-status"');
+    const line = text.split('\n')[positions[0]?.line ?? 0] as string;
+    const range = qs.textEdit?.range as unknown as { start: { character: number }; end: { character: number } };
+    assert.equal(line.slice(0, range.start.character) + 'query-status"' + line.slice(range.end.character), '{"execute": "query-status"}');
     // Long lists carry documentation on resolve only.
     const resolved = await client.request<Item>('completionItem/resolve', qs);
     assert.match(resolved.result?.documentation?.value ?? '', /query-status/);
@@ -318,6 +322,32 @@ describe('qmp-notebook lsp: configuration and the workspace file', () => {
     const d = await diagsOf(c, 'file:///tmp/cached.qmp.json');
     assert.equal(d[0]?.code, 'unknown-command');
     assert.equal(await c.shutdown(), 0);
+  });
+
+  it('shows the user (window/showMessage) that there is no schema and how to give one; says nothing of it when there is one', async () => {
+    const empty = path.join(dir, 'no-schema');
+    mkdirSync(empty, { recursive: true });
+    const c = new LspTestClient(cli, ['lsp'], { ...process.env, HOME: empty, XDG_CONFIG_HOME: path.join(empty, 'cfg') });
+    await c.initialize(pathToFileURL(empty).href, {});
+    const shown = await c.waitFor((m) => m.method === 'window/showMessage', 10_000, 'showMessage');
+    const p = shown.params as { type: number; message: string };
+    assert.equal(p.type, 2, 'a warning');
+    assert.match(p.message, /no schema/);
+    assert.match(p.message, /"schemaFile"/);
+    assert.match(p.message, /qmp-notebook schema --sandbox/);
+    assert.equal(await c.shutdown(), 0);
+    // A schema file that does not load: the message says why.
+    const c2 = new LspTestClient(cli, ['lsp'], { ...process.env, HOME: empty, XDG_CONFIG_HOME: path.join(empty, 'cfg') });
+    await c2.initialize(pathToFileURL(empty).href, { schemaFile: path.join(empty, 'missing.json') });
+    const shown2 = await c2.waitFor((m) => m.method === 'window/showMessage', 10_000, 'showMessage');
+    assert.match((shown2.params as { message: string }).message, /schemaFile: .*missing\.json/);
+    assert.equal(await c2.shutdown(), 0);
+    // With a schema: no such message.
+    const c3 = new LspTestClient(cli, ['lsp'], { ...process.env, HOME: empty, XDG_CONFIG_HOME: path.join(empty, 'cfg') });
+    await c3.initialize(pathToFileURL(empty).href, { schemaFile: schema10 });
+    await c3.waitFor((m) => m.method === 'window/logMessage' && /schema from schema file/.test((m.params as { message: string }).message), 10_000, 'schema loaded');
+    assert.equal(c3.notifications.some((m) => m.method === 'window/showMessage'), false);
+    assert.equal(await c3.shutdown(), 0);
   });
 
   it('pulls diagnostics (textDocument/diagnostic) when the client supports it, instead of pushing them', async () => {

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { cacheDirs, isInside, loadCachedSchema, parseTcp, readRegularFile, resolveConfig, schemaFromJson, WORKSPACE_FILE } from '../../src/lsp/config';
+import { cacheDirs, isInside, loadCachedSchema, loadSchemaFile, parseTcp, readRegularFile, resolveConfig, schemaFromJson, WORKSPACE_FILE } from '../../src/lsp/config';
 
 describe('lsp configuration', () => {
   let dir: string;
@@ -29,7 +29,54 @@ describe('lsp configuration', () => {
     assert.deepEqual(c.schemaFile, { path: '/abs/user.json', from: 'user' });
     assert.deepEqual(c.connection, { kind: 'tcp', host: 'localhost', port: 4444, from: 'user' });
     const w = resolveConfig(undefined, ws);
-    assert.deepEqual(w.schemaFile, { path: path.join(ws, 'ws.json'), from: 'workspace' });
+    assert.deepEqual(w.schemaFile, { path: path.join(ws, 'ws.json'), from: 'workspace', root: ws });
+  });
+
+  it('reads .qmp-notebook.json by the workspace rule: a symlink out of the workspace is not followed, and no message quotes a file', () => {
+    const secret = path.join(dir, 'outside-secret');
+    writeFileSync(secret, 'root:*:20202:0:99999:7:::\n');
+    const settings = path.join(dir, 'outside-settings.json');
+    writeFileSync(settings, JSON.stringify({ schemaFile: 'x.json', sandbox: true }));
+    for (const target of [secret, settings]) {
+      const ws = path.join(dir, `link-${path.basename(target)}`);
+      mkdirSync(ws, { recursive: true });
+      symlinkSync(target, path.join(ws, WORKSPACE_FILE));
+      writeFileSync(path.join(ws, 'x.json'), '[]');
+      const c = resolveConfig({ trustWorkspaceConnections: true }, ws);
+      assert.equal(c.schemaFile, undefined);
+      assert.equal(c.connection, undefined);
+      assert.match(c.warnings.join('\n'), /\.qmp-notebook\.json is not inside the workspace/);
+      assert.doesNotMatch(c.warnings.join('\n'), /root:|20202|outside-/);
+    }
+    // A secret inside the workspace that is not JSON: where it stops being JSON, never what it holds.
+    const ws = path.join(dir, 'inner-secret');
+    mkdirSync(ws, { recursive: true });
+    writeFileSync(path.join(ws, 'shadow'), 'root:*:20202:0:99999:7:::\n');
+    symlinkSync(path.join(ws, 'shadow'), path.join(ws, WORKSPACE_FILE));
+    const c = resolveConfig({}, ws);
+    assert.match(c.warnings.join('\n'), /not JSON \(\w+ at line 1, column 1\)/);
+    assert.doesNotMatch(c.warnings.join('\n'), /root|20202/);
+    // A symlink to a JSON file inside the workspace is followed.
+    const ok = path.join(dir, 'inner-link');
+    mkdirSync(path.join(ok, 'conf'), { recursive: true });
+    writeFileSync(path.join(ok, 'conf', 'settings.json'), JSON.stringify({ schemaFile: 'conf/settings.json' }));
+    symlinkSync(path.join(ok, 'conf', 'settings.json'), path.join(ok, WORKSPACE_FILE));
+    assert.equal(resolveConfig({}, ok).schemaFile?.path, path.join(ok, 'conf', 'settings.json'));
+  });
+
+  it('reads a workspace schemaFile by the same rule when loading it (a link swapped in later is refused), and never quotes it', () => {
+    const ws = path.join(dir, 'swap');
+    mkdirSync(ws, { recursive: true });
+    writeFileSync(path.join(ws, 'schema.json'), 'root:*:20202:0:99999:7:::');
+    assert.throws(() => loadSchemaFile(path.join(ws, 'schema.json'), ws), (err: Error) => /not JSON \(\w+ at line 1/.test(err.message) && !/root|20202/.test(err.message));
+    const secret = path.join(dir, 'swap-secret.json');
+    writeFileSync(secret, '[{"name": "x", "meta-type": "command"}]');
+    rmSync(path.join(ws, 'schema.json'));
+    symlinkSync(secret, path.join(ws, 'schema.json'));
+    assert.throws(() => loadSchemaFile(path.join(ws, 'schema.json'), ws), /schema\.json is not inside the workspace/);
+    // The user's own schemaFile is theirs to name anywhere, but its errors do not quote it either.
+    writeFileSync(path.join(dir, 'user-bad.json'), 'secret-text');
+    assert.throws(() => loadSchemaFile(path.join(dir, 'user-bad.json')), (err: Error) => !/secret-text/.test(err.message));
   });
 
   it('uses a workspace connection only when the user trusts workspace connections', () => {

@@ -11,7 +11,7 @@ import { manPageDocs } from '../../src/language/providers';
 import { languageService, type LanguageContext } from '../../src/language/service';
 import { type QmpDocs } from '../../src/language/manpage';
 import { loadSchemaFile } from '../../src/lsp/config';
-import { fitRange, snippetToText, startServer } from '../../src/lsp/server';
+import { fitRange, forTypingClients, narrowForReply, REPLY_MAX_ITEMS, snippetToText, startServer } from '../../src/lsp/server';
 import { Framer, frame, type RpcMessage } from '../support/lspClient';
 
 const root = path.resolve(__dirname, '..', '..', '..');
@@ -152,13 +152,27 @@ describe('language server and in-process providers give identical results', () =
     const cell = CELLS[cellIndex] as (typeof CELLS)[number];
     const first = firstLines[cellIndex] as number;
     const position = docPos(cell.text, first, offset);
-    const expected = languageService(cell.language)?.complete(cell.text, offset, ctx).items ?? [];
-    type List = { items: LspItem[]; itemDefaults?: { editRange?: LspRange } } | null;
+    const service = languageService(cell.language)?.complete(cell.text, offset, ctx).items ?? [];
+    // The server hands the items to typing clients without the opening quote in the range (forTypingClients):
+    // accepting either gives the same text.
+    const typing = service.map((i) => forTypingClients(i, cell.text, offset));
+    // ... and a long list narrowed to what was typed, at most REPLY_MAX_ITEMS of it (marked incomplete).
+    const narrowed = narrowForReply(typing, cell.text, offset);
+    const expected = narrowed.items;
+    assert.ok(expected.length <= REPLY_MAX_ITEMS);
+    service.forEach((orig, i) => {
+      const e = typing[i] as (typeof typing)[number];
+      const apply = (x: typeof e): string => cell.text.slice(0, x.range.start) + x.insertText + cell.text.slice(x.range.end);
+      assert.equal(apply(e), apply(orig), `${orig.label}: the same text accepted`);
+      if (e.filterText === undefined && orig.filterText !== undefined) assert.match(orig.filterText, new RegExp(`^"?${e.label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"?$`));
+    });
+    type List = { items: LspItem[]; itemDefaults?: { editRange?: LspRange }; isIncomplete?: boolean } | null;
     const got = await client.request<List>('textDocument/completion', { textDocument: { uri }, position });
     const withDefaults = await defaultsClient.request<List>('textDocument/completion', { textDocument: { uri }, position });
     const items = got?.items ?? [];
     assert.equal(items.length, expected.length, `cell ${cellIndex} offset ${offset}: item count`);
     assert.equal(got?.itemDefaults, undefined, 'no list defaults for a client that did not ask for them');
+    if (got !== null) assert.equal(got.isIncomplete, narrowed.incomplete);
     assert.equal(withDefaults?.items.length ?? 0, expected.length, `cell ${cellIndex} offset ${offset}: item count with list defaults`);
     for (let i = 0; i < expected.length; i++) {
       const e = expected[i] as (typeof expected)[number];

@@ -1,9 +1,10 @@
 ;;; eglot-client.el --- drives Emacs's eglot against `qmp-notebook lsp' in batch mode -*- lexical-binding: t -*-
-;; The test (test/lsp/clients.test.ts) sets QMP_LSP_* and reads the JSON this writes. Every wait is bounded.
+;; The test (test/lsp/clients.test.ts) loads the snippet of docs/lsp.md first (verbatim), sets QMP_LSP_* and
+;; reads the JSON this writes. It asks for completion and hover, waits for diagnostics, then types like a
+;; person: a prefix, then `completion-at-point' as it runs (the candidates eglot offers for the word at point,
+;; the wanted one inserted, eglot's exit function applying the item's edit). Every wait is bounded.
 (require 'eglot)
 (require 'json)
-(define-derived-mode qmp-notebook-mode prog-mode "QMP")
-(add-to-list 'auto-mode-alist '("\\.qmp\\'" . qmp-notebook-mode))
 (defvar qmp-lsp-diagnostics nil)
 (cl-defmethod eglot-handle-notification :before
   (_server (_method (eql textDocument/publishDiagnostics)) &key diagnostics &allow-other-keys)
@@ -15,16 +16,37 @@
     (funcall pred)))
 (defun qmp-lsp-point (line char)
   (goto-char (point-min)) (forward-line line) (forward-char char) (eglot--TextDocumentPositionParams))
+(defun qmp-lsp-type (line prefix want)
+  "Replaces LINE by PREFIX, completes at its end and accepts WANT; returns what was offered and the line."
+  (goto-char (point-min)) (forward-line line)
+  (delete-region (line-beginning-position) (line-end-position))
+  (insert prefix)
+  (eglot--signal-textDocument/didChange)
+  (let* ((capf (eglot-completion-at-point))
+         (start (nth 0 capf)) (end (nth 1 capf)) (table (nth 2 capf)) (props (nthcdr 3 capf))
+         (offered (all-completions (buffer-substring-no-properties start end) table))
+         (pick (seq-find (lambda (c) (string= (substring-no-properties c) want)) offered)))
+    (when pick
+      (delete-region start end)
+      (goto-char start)
+      (insert pick)
+      (funcall (plist-get props :exit-function) pick 'finished))
+    (list (cons 'prefix prefix) (cons 'want want)
+          (cons 'offered (vconcat (mapcar #'substring-no-properties offered)))
+          (cons 'line (buffer-substring-no-properties (line-beginning-position) (line-end-position))))))
 (let ((result (list)) (errors nil))
   (condition-case err
       (progn
         (find-file (getenv "QMP_LSP_FILE"))
-        (let* ((default-directory (file-name-as-directory (getenv "QMP_LSP_ROOT")))
-               (server (eglot '(qmp-notebook-mode) (cons 'transient default-directory) 'eglot-lsp-server
-                              (list (getenv "QMP_LSP_NODE") (getenv "QMP_LSP_CLI") "lsp" "--stdio") "qmp"))
-               (line (string-to-number (getenv "QMP_LSP_LINE"))))
-          (qmp-lsp-wait (lambda () (eglot-current-server)) 20)
-          (setq server (eglot-current-server))
+        (push (cons 'mode (symbol-name major-mode)) result)
+        ;; eglot-ensure (the snippet's hook) connects from the command loop, which batch mode does not run.
+        (run-hooks 'post-command-hook)
+        (qmp-lsp-wait (lambda () (eglot-current-server)) 20)
+        (let* ((server (eglot-current-server))
+               (line (string-to-number (getenv "QMP_LSP_LINE")))
+               (original (buffer-string)))
+          (push (cons 'initialized (and server t)) result)
+          (push (cons 'root (expand-file-name (project-root (eglot--project server)))) result)
           (let* ((c (jsonrpc-request server :textDocument/completion
                                      (qmp-lsp-point line (string-to-number (getenv "QMP_LSP_COMPLETE_CHAR")))
                                      :timeout 20))
@@ -34,13 +56,18 @@
                                     (qmp-lsp-point line (string-to-number (getenv "QMP_LSP_HOVER_CHAR")))
                                     :timeout 20)))
             (push (cons 'hover (plist-get (plist-get h :contents) :value)) result))
-          (qmp-lsp-wait (lambda () qmp-lsp-diagnostics) 20)
+          (qmp-lsp-wait (lambda () (>= (length qmp-lsp-diagnostics) 2)) 20)
           (push (cons 'diagnostics
                       (vconcat (mapcar (lambda (d) (list (cons 'message (plist-get d :message))
                                                           (cons 'code (plist-get d :code))
                                                           (cons 'lnum (plist-get (plist-get (plist-get d :range) :start) :line))))
                                        qmp-lsp-diagnostics)))
                 result)
+          (let ((typed nil))
+            (dolist (case (append (json-read-from-string (getenv "QMP_LSP_TYPING")) nil))
+              (erase-buffer) (insert original)
+              (push (qmp-lsp-type (aref case 0) (aref case 1) (aref case 2)) typed))
+            (push (cons 'typed (vconcat (nreverse typed))) result))
           (ignore-errors (eglot-shutdown server))))
     (error (push (format "%S" err) errors)))
   (push (cons 'errors (vconcat errors)) result)

@@ -1,0 +1,196 @@
+// The language server's own document features, computed from a document's regions (regions.ts): document
+// symbols, folding ranges and semantic tokens. Pure (no connection), so the bench and the linearity tests run
+// them on hostile text as the server does. Every function here is linear in the size of the document: the
+// qmp-shell scanner reads each character a bounded number of times (a regular expression that retries a
+// long word from each of its characters made one 160k-character word take 11 s).
+
+import { createScanner, SyntaxKind } from 'jsonc-parser';
+import {
+  type DocumentSymbol, type FoldingRange, type SemanticTokens, SemanticTokensBuilder, type SemanticTokensLegend, SymbolKind,
+} from 'vscode-languageserver/node';
+import { parseCell } from '../notebook/format/index';
+import type { Schema } from '../qmp/schema';
+import { type Region, toDocPosition, toDocRange } from './regions';
+
+export const SEMANTIC_TOKEN_TYPES = ['function', 'property', 'string', 'number', 'keyword', 'event', 'comment', 'operator'] as const;
+export type TokenType = (typeof SEMANTIC_TOKEN_TYPES)[number];
+export const SEMANTIC_LEGEND: SemanticTokensLegend = { tokenTypes: [...SEMANTIC_TOKEN_TYPES], tokenModifiers: [] };
+
+/** One symbol per cell (named by its index and language), with one child per command, event wait or expectation. */
+export function documentSymbols(regions: readonly Region[], schema: Schema | undefined): DocumentSymbol[] {
+  const symbols: DocumentSymbol[] = [];
+  for (const r of regions) {
+    const parsed = parseCell(r.text, r.language, schema);
+    const children: DocumentSymbol[] = [];
+    for (const item of parsed.items) {
+      const range = toDocRange(r, item.start, item.end);
+      const name = item.kind === 'command' ? item.name : item.kind === 'wait' ? `wait-event ${item.event}` : '<- expected';
+      const kind = item.kind === 'command' ? SymbolKind.Function : item.kind === 'wait' ? SymbolKind.Event : SymbolKind.Object;
+      children.push({ name, kind, range, selectionRange: range });
+    }
+    const range = toDocRange(r, 0, r.text.length);
+    const commands = children.filter((c) => c.kind === SymbolKind.Function).map((c) => c.name);
+    const detail = commands.length > 0 ? commands.slice(0, 3).join(', ') + (commands.length > 3 ? ', …' : '') : undefined;
+    symbols.push({
+      name: `Cell ${r.index} (${r.language})`, kind: SymbolKind.Module, range, selectionRange: { start: range.start, end: range.start },
+      ...(detail !== undefined ? { detail } : {}), children,
+    });
+  }
+  return symbols;
+}
+
+/** A fenced cell folds from its opening fence to its closing fence; a command written over several lines folds too. */
+export function foldingRanges(regions: readonly Region[], schema: Schema | undefined): FoldingRange[] {
+  const out: FoldingRange[] = [];
+  for (const r of regions) {
+    const last = r.startLine + r.lineStarts.length - 1;
+    const start = r.fenced === true ? r.startLine - 1 : r.startLine;
+    const end = r.fenced === true && r.closed === true ? last + 1 : last;
+    if (end > start) out.push({ startLine: start, endLine: end, kind: 'region' });
+    if (r.language === 'hmp') continue;
+    for (const item of parseCell(r.text, r.language, schema).items) {
+      const a = toDocPosition(r, item.start).line;
+      const b = toDocPosition(r, item.end).line;
+      if (b > a) out.push({ startLine: a, endLine: b });
+    }
+  }
+  return out;
+}
+
+function lineLength(r: Region, rel: number): number {
+  const start = r.lineStarts[rel] ?? r.text.length;
+  let end = rel + 1 < r.lineStarts.length ? (r.lineStarts[rel + 1] as number) : r.text.length;
+  while (end > start && (r.text.charCodeAt(end - 1) === 10 || r.text.charCodeAt(end - 1) === 13)) end--;
+  return end - start;
+}
+
+/** The semantic tokens of every `qmp` and `qmp-shell` region, in document order. */
+export function semanticTokens(regions: readonly Region[]): SemanticTokens {
+  const builder = new SemanticTokensBuilder();
+  for (const r of regions) {
+    const push = (start: number, end: number, type: TokenType): void => {
+      const p = toDocPosition(r, start);
+      const e = toDocPosition(r, end);
+      // Tokens never span lines; a string with a raw line break is cut at its line's end.
+      const length = e.line === p.line ? e.character - p.character : Math.max(0, lineLength(r, p.line - r.startLine) - (p.character - (p.line === r.startLine ? r.startCharacter : 0)));
+      if (length > 0) builder.push(p.line, p.character, length, SEMANTIC_TOKEN_TYPES.indexOf(type), 0);
+    };
+    if (r.language === 'qmp') jsonTokens(r.text, push);
+    else if (r.language === 'qmp-shell') shellTokens(r.text, push);
+  }
+  return builder.build();
+}
+
+/** Semantic tokens of a `qmp` cell: command and event names, member names, values, comments, `->`/`<-`. */
+export function jsonTokens(text: string, push: (start: number, end: number, type: TokenType) => void): void {
+  const scanner = createScanner(text, false);
+  let lastKey: string | undefined;
+  let pendingString: { start: number; end: number; value: string } | undefined;
+  const flushString = (asKey: boolean): void => {
+    if (pendingString === undefined) return;
+    const s = pendingString;
+    pendingString = undefined;
+    if (asKey) {
+      push(s.start, s.end, 'property');
+      lastKey = s.value;
+      return;
+    }
+    const type: TokenType = lastKey === 'execute' || lastKey === 'exec-oob' ? 'function' : lastKey === 'event' || lastKey === 'wait-event' ? 'event' : 'string';
+    push(s.start, s.end, type);
+    lastKey = undefined;
+  };
+  for (let kind = scanner.scan(); kind !== SyntaxKind.EOF; kind = scanner.scan()) {
+    const start = scanner.getTokenOffset();
+    const end = start + scanner.getTokenLength();
+    if (kind === SyntaxKind.Trivia || kind === SyntaxKind.LineBreakTrivia) continue;
+    if (kind === SyntaxKind.ColonToken) {
+      flushString(true);
+      continue;
+    }
+    flushString(false);
+    switch (kind) {
+      case SyntaxKind.StringLiteral:
+        pendingString = { start, end, value: scanner.getTokenValue() };
+        break;
+      case SyntaxKind.NumericLiteral:
+        push(start, end, 'number');
+        lastKey = undefined;
+        break;
+      case SyntaxKind.TrueKeyword:
+      case SyntaxKind.FalseKeyword:
+      case SyntaxKind.NullKeyword:
+        push(start, end, 'keyword');
+        lastKey = undefined;
+        break;
+      case SyntaxKind.LineCommentTrivia:
+      case SyntaxKind.BlockCommentTrivia:
+        push(start, end, 'comment');
+        break;
+      case SyntaxKind.Unknown:
+        if ((text.startsWith('->', start) || text.startsWith('<-', start))) push(start, start + 2, 'operator');
+        else if (text.charCodeAt(start) === 60 && text.charCodeAt(end) === 45) push(start, end + 1, 'operator');
+        break;
+      case SyntaxKind.OpenBraceToken:
+      case SyntaxKind.OpenBracketToken:
+        lastKey = undefined;
+        break;
+      default:
+        break;
+    }
+  }
+  flushString(false);
+}
+
+/** Semantic tokens of a `qmp-shell` cell: the command word, `key=` names and their values. Linear: sticky scans only. */
+export function shellTokens(text: string, push: (start: number, end: number, type: TokenType) => void): void {
+  const word = /[\w.-]*/y;
+  const quoted = /"(?:[^"\\]|\\.)*"?/y;
+  const bare = /\S*/y;
+  const spaces = /\s*/y;
+  const option = /-\S*/y;
+  const scan = (re: RegExp, s: string, at: number): number => {
+    re.lastIndex = at;
+    re.test(s);
+    return re.lastIndex;
+  };
+  const line = /[^\r\n]+/g;
+  for (let m = line.exec(text); m !== null; m = line.exec(text)) {
+    const base = m.index;
+    const s = m[0];
+    let p = scan(spaces, s, 0);
+    if (s.charCodeAt(p) === 35 /* # */) {
+      push(base + p, base + s.length, 'comment');
+      continue;
+    }
+    // Options before the command (`-i`): each is followed by white space.
+    while (s.charCodeAt(p) === 45 /* - */) {
+      const q = scan(option, s, p);
+      const r = scan(spaces, s, q);
+      if (r === q) break;
+      p = r;
+    }
+    if (!/[A-Za-z_]/.test(s.charAt(p))) continue;
+    const cmdEnd = scan(word, s, p + 1);
+    push(base + p, base + cmdEnd, 'function');
+    // `key=value` pairs: a key is a whole run of word characters that ends at '='.
+    let q = cmdEnd;
+    while (q < s.length) {
+      const end = scan(word, s, q);
+      if (end === q) {
+        q++;
+        continue;
+      }
+      if (s.charCodeAt(end) !== 61 /* = */) {
+        q = end;
+        continue;
+      }
+      push(base + q, base + end, 'property');
+      const v = end + 1;
+      const vEnd = s.charCodeAt(v) === 34 /* " */ ? scan(quoted, s, v) : scan(bare, s, v);
+      const value = s.slice(v, vEnd);
+      const type: TokenType = /^-?\d/.test(value) ? 'number' : /^(true|false|null)$/.test(value) ? 'keyword' : 'string';
+      push(base + v, base + vEnd, type);
+      q = vEnd;
+    }
+  }
+}

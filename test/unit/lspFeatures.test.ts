@@ -1,0 +1,128 @@
+// The language server's document features (src/lsp/features.ts) and completion: the qmp-shell token scanner
+// gives exactly the tokens of the regular expressions it replaced (which were quadratic on a long word), and
+// every feature is linear in its input on the hostile shapes (one long word, one long string, many cells).
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { type LanguageContext, languageService } from '../../src/language/service';
+import { loadSchemaFile } from '../../src/lsp/config';
+import { documentSymbols, foldingRanges, semanticTokens, shellTokens, type TokenType } from '../../src/lsp/features';
+import { findRegions } from '../../src/lsp/regions';
+import { forTypingClients, narrowForReply, REPLY_MAX_ITEMS } from '../../src/lsp/server';
+import { assertLinear } from '../support/linear';
+
+const root = path.resolve(__dirname, '..', '..', '..');
+const schema = loadSchemaFile(path.join(root, 'test', 'fixtures', 'qemu-10.0', 'query-qmp-schema.json'));
+const ctx: LanguageContext = { schema, cached: false, oobNegotiated: undefined, docs: undefined };
+
+/** The scanner before: right, but it retried a long word from each of its characters. */
+function regexShellTokens(text: string, push: (start: number, end: number, type: TokenType) => void): void {
+  const line = /[^\r\n]+/g;
+  for (let m = line.exec(text); m !== null; m = line.exec(text)) {
+    const base = m.index;
+    const s = m[0];
+    if (/^\s*#/.test(s)) {
+      push(base + s.indexOf('#'), base + s.length, 'comment');
+      continue;
+    }
+    const cmd = /^\s*(-\S*\s+)*([A-Za-z_][\w.-]*)/.exec(s);
+    if (cmd === null) continue;
+    const name = cmd[2] as string;
+    const nameStart = cmd[0].length - name.length;
+    push(base + nameStart, base + cmd[0].length, 'function');
+    const kv = /([\w.-]+)=("(?:[^"\\]|\\.)*"?|\S*)/g;
+    kv.lastIndex = cmd[0].length;
+    for (let k = kv.exec(s); k !== null; k = kv.exec(s)) {
+      const key = k[1] as string;
+      const value = k[2] as string;
+      push(base + k.index, base + k.index + key.length, 'property');
+      const vStart = base + k.index + key.length + 1;
+      const type: TokenType = /^-?\d/.test(value) ? 'number' : /^(true|false|null)$/.test(value) ? 'keyword' : 'string';
+      push(vStart, vStart + value.length, type);
+    }
+  }
+}
+
+const tokensOf = (scan: typeof shellTokens, text: string): string[] => {
+  const out: string[] = [];
+  scan(text, (a, b, t) => out.push(`${a}-${b}:${t}`));
+  return out;
+};
+
+const notebookOf = (cell: string, language = 'qmp-shell'): string => `# N\n\n\`\`\`${language}\n${cell}\n\`\`\`\n`;
+
+describe('lsp features', () => {
+  it('the qmp-shell scanner gives the tokens of the regular expressions it replaced (property)', () => {
+    const piece = fc.constantFrom('query-status', 'a', 'x.y', '-', '-i', ' ', '\t', '=', '"', '\\', '1', '-2', 'true', 'null', '#', '\n', '\r', 'k=v', 'k="a b"', 'é', '\u00a0', '_', '.');
+    fc.assert(fc.property(fc.array(piece, { maxLength: 20 }).map((a) => a.join('')), (text) => {
+      assert.deepEqual(tokensOf(shellTokens, text), tokensOf(regexShellTokens, text), JSON.stringify(text));
+    }), { numRuns: 5000 });
+  });
+
+  it('semantic tokens, symbols, folding, diagnostics and completion at the end are linear on one long qmp-shell word', () => {
+    const shapes: Array<[string, (n: number) => string]> = [
+      ['a long word', (n) => 'a'.repeat(n)],
+      ['a command and a long word', (n) => `device_add ${'x'.repeat(n)}`],
+      ['a long key=', (n) => `device_add ${'k'.repeat(n)}=`],
+      ['a long quoted value', (n) => `device_add id="${'v'.repeat(n)}`],
+      ['many options', (n) => '-x '.repeat(n) + 'q'],
+      ['many pairs', (n) => 'device_add ' + 'a=1 '.repeat(n)],
+    ];
+    for (const [label, cell] of shapes) {
+      const make = (n: number): string => notebookOf(cell(n));
+      assertLinear(`tokens: ${label}`, make, (t) => semanticTokens(findRegions(t, true)), 5_000);
+      assertLinear(`symbols: ${label}`, make, (t) => documentSymbols(findRegions(t, true), schema), 5_000);
+      assertLinear(`folding: ${label}`, make, (t) => foldingRanges(findRegions(t, true), schema), 5_000);
+      assertLinear(`diagnostics: ${label}`, cell, (t) => languageService('qmp-shell')?.diagnose(t, ctx), 2_000);
+      assertLinear(`completion at the end: ${label}`, cell, (t) => languageService('qmp-shell')?.complete(t, t.length, ctx), 2_000);
+    }
+  });
+
+  it('the same features are linear on a long qmp string, deep JSON and many cells', () => {
+    const shapes: Array<[string, (n: number) => string, string]> = [
+      ['a long string', (n) => `{"execute": "${'q'.repeat(n)}`, 'qmp'],
+      ['a long member name', (n) => `{"execute": "device_add", "arguments": {"${'m'.repeat(n)}`, 'qmp'],
+      ['deep JSON', (n) => `{"execute": "x", "arguments": ${'{"a": '.repeat(n)}`, 'qmp'],
+    ];
+    for (const [label, cell, language] of shapes) {
+      const make = (n: number): string => notebookOf(cell(n), language);
+      assertLinear(`tokens: ${label}`, make, (t) => semanticTokens(findRegions(t, true)), 5_000);
+      assertLinear(`symbols: ${label}`, make, (t) => documentSymbols(findRegions(t, true), schema), 5_000);
+      assertLinear(`folding: ${label}`, make, (t) => foldingRanges(findRegions(t, true), schema), 5_000);
+      assertLinear(`completion at the end: ${label}`, cell, (t) => languageService('qmp')?.complete(t, t.length, ctx), 2_000);
+    }
+    const cells = (n: number): string => Array.from({ length: n }, (_, i) => notebookOf(`{"execute": "query-status", "id": ${i}}`, 'qmp')).join('\n');
+    assertLinear('tokens: many cells', cells, (t) => semanticTokens(findRegions(t, true)), 1000);
+    assertLinear('symbols: many cells', cells, (t) => documentSymbols(findRegions(t, true), schema), 1000);
+    assertLinear('folding: many cells', cells, (t) => foldingRanges(findRegions(t, true), schema), 1000);
+  });
+
+  it('folds a fenced cell from fence to fence, and a command written over several lines', () => {
+    const text = '# N\n\n```qmp\n{"execute": "x",\n "arguments": {}}\n```\n\n```qmp-shell\nquery-status\n';
+    const ranges = foldingRanges(findRegions(text, true), schema);
+    assert.deepEqual(ranges, [
+      { startLine: 2, endLine: 5, kind: 'region' },
+      { startLine: 3, endLine: 4 },
+      { startLine: 7, endLine: 8, kind: 'region' },
+    ]);
+  });
+});
+
+describe('lsp completion replies', () => {
+  it('a long list is narrowed to what was typed, prefix matches first, at most REPLY_MAX_ITEMS, marked incomplete (property)', () => {
+    const names = schema.commands().map((c) => c.name);
+    fc.assert(fc.property(fc.constantFrom(...names), fc.nat(), (name, cut) => {
+      const prefix = name.slice(0, cut % (name.length + 1));
+      const text = `{"execute": "${prefix}`;
+      const items = (languageService('qmp')?.complete(text, text.length, ctx).items ?? []).map((i) => forTypingClients(i, text, text.length));
+      const { items: kept, incomplete } = narrowForReply(items, text, text.length);
+      assert.ok(kept.length <= REPLY_MAX_ITEMS);
+      assert.equal(incomplete, kept.length < items.length);
+      const starting = items.filter((i) => i.label.startsWith(prefix));
+      // Every item that starts with the prefix is kept while they fit; the name itself always is when it fits.
+      if (starting.length <= REPLY_MAX_ITEMS) for (const i of starting) assert.ok(kept.includes(i), `${i.label} for ${prefix}`);
+      if (prefix.length >= 4 && starting.length <= REPLY_MAX_ITEMS) assert.ok(kept.some((i) => i.label === name), `${name} for ${prefix}`);
+    }), { numRuns: 300 });
+  });
+});
