@@ -6,7 +6,6 @@
 // Exit codes: 0 every cell matched (or `--update` wrote the outputs); 1 a cell did not match, or a cell is
 // malformed; 2 usage, an unreadable notebook or bad masks, a connection that could not be made, QEMU going
 // away during the run.
-import { writeFileSync } from 'node:fs';
 import { parseArgs as nodeParseArgs } from 'node:util';
 import { parseHostPort, DEFAULT_TIMEOUT_MS, type ConnectionChoice } from './args';
 import type { CliDeps, CliIo, CliSession } from './cli';
@@ -21,6 +20,7 @@ import { cellRules, compareCell, notebookRules, type WrittenEvent, type WrittenE
 import { executeCells, type CellRecord, type TestCell } from '../testing/execute';
 import { cellName, jsonRecord, junitXml, summaryLine, type CellResult } from '../testing/report';
 import { replaceOutputs } from '../testing/update';
+import { writeFileAtomicSync } from '../notebook/format/atomicWrite';
 import { member, parseJsonTree } from '../testing/jsonTree';
 import type { VolatileDir } from '../testing/masks';
 
@@ -276,7 +276,7 @@ async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> 
       if ('error' in result) throw new TestUsage(`${file}: ${result.error}`);
       if (result.text !== text) {
         try {
-          writeFileSync(file, result.text);
+          writeFileAtomicSync(file, result.text);
         } catch (err) {
           throw new TestUsage(`cannot write ${file}: ${err instanceof Error ? err.message : String(err)}`);
         }
@@ -318,7 +318,7 @@ export async function testMain(argv: readonly string[], deps: CliDeps, io: CliIo
   }
   if (req.junit !== undefined) {
     try {
-      writeFileSync(req.junit, junitXml(ctx.results, req.files));
+      writeFileAtomicSync(req.junit, junitXml(ctx.results, req.files));
     } catch (err) {
       io.err(`qmp-notebook: cannot write ${req.junit}: ${err instanceof Error ? err.message : String(err)}`);
       code = 2;
