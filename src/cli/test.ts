@@ -18,7 +18,8 @@ import { Schema, type SchemaInfo } from '../qmp/index';
 import { describeProblem, isCodeLanguage, planCell } from '../run/index';
 import { cellRules, compareCell, notebookRules, type WrittenEvent, type WrittenExpectation } from '../testing/compare';
 import { executeCells, type CellRecord, type TestCell } from '../testing/execute';
-import { cellName, jsonRecord, junitXml, summaryLine, type CellResult } from '../testing/report';
+import { cellName, jsonRecord, junitChunks, summaryLine, type CellResult } from '../testing/report';
+import { clipText } from '../testing/diff';
 import { replaceOutputs } from '../testing/update';
 import { writeFileAtomicSync } from '../notebook/format/atomicWrite';
 import { member, parseJsonTree } from '../testing/jsonTree';
@@ -253,7 +254,8 @@ async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> 
         updates.set(codeIndex.get(c.index - 1) as number, cmp.stable);
         ctx.results.push({ ...where, status: 'passed', problems: [], diff: '' });
       } else {
-        ctx.results.push({ ...where, status: cmp.ok ? 'passed' : 'failed', problems: cmp.problems, diff: cmp.diff });
+        // Reports show long lines cut (a saved output may be tens of MB on one line): see MAX_REPORT_LINE.
+        ctx.results.push({ ...where, status: cmp.ok ? 'passed' : 'failed', problems: cmp.problems.map((p) => clipText(p)), diff: clipText(cmp.diff) });
       }
       const r = ctx.results[ctx.results.length - 1] as CellResult;
       if (req.json) io.out(jsonRecord(r));
@@ -318,7 +320,7 @@ export async function testMain(argv: readonly string[], deps: CliDeps, io: CliIo
   }
   if (req.junit !== undefined) {
     try {
-      writeFileAtomicSync(req.junit, junitXml(ctx.results, req.files));
+      writeFileAtomicSync(req.junit, junitChunks(ctx.results, req.files));
     } catch (err) {
       io.err(`qmp-notebook: cannot write ${req.junit}: ${err instanceof Error ? err.message : String(err)}`);
       code = 2;

@@ -221,6 +221,11 @@ export class VirshChannel implements QmpChannel {
   private seq = 0;
   private readonly owed: Owed[] = [];
   private out = '';
+  /** Output read since the last marker, not yet joined into `out`. */
+  private chunks: string[] = [];
+  private chunksLength = 0;
+  /** The last characters read, so a marker split across reads is still seen. */
+  private tail = '';
   private err = '';
   private endedErr: Error | undefined;
   private closing = false;
@@ -233,10 +238,26 @@ export class VirshChannel implements QmpChannel {
     this.description = `libvirt domain ${target.domain}${target.uri ? ` (${target.uri})` : ''}`;
     shell.stdout?.setEncoding('utf8');
     shell.stderr?.setEncoding('utf8');
+    // Output is kept as chunks until one holds a marker: searching (and so flattening) the whole text on
+    // every read would cost time and memory quadratic in a large reply.
     shell.stdout?.on('data', (d: string) => {
-      this.out += d;
-      if (this.out.length > maxBytes) this.fail(new DisconnectedError(`virsh printed more than ${maxBytes} bytes for one command`));
-      else this.drain();
+      if (this.endedErr) return;
+      this.chunks.push(d);
+      this.chunksLength += d.length;
+      if (this.out.length + this.chunksLength > maxBytes) {
+        this.chunks = [];
+        this.chunksLength = 0;
+        this.out = '';
+        this.fail(new DisconnectedError(`virsh printed more than ${maxBytes} bytes for one command`));
+        return;
+      }
+      const probe = this.tail + d;
+      this.tail = probe.slice(-this.markerPrefix.length);
+      if (!probe.includes(this.markerPrefix)) return;
+      this.out += this.chunks.join('');
+      this.chunks = [];
+      this.chunksLength = 0;
+      this.drain();
     });
     shell.stderr?.on('data', (d: string) => { if (this.err.length < 65536) this.err += d; });
     shell.stdin?.on('error', () => { /* the exit below reports it */ });
@@ -249,10 +270,15 @@ export class VirshChannel implements QmpChannel {
     });
   }
 
+  /** Set once open() checked the domain; before that an exit of the event loop is only remembered. */
+  private opened = false;
+  private eventsEarlyExit: string | undefined;
+
   /**
-   * Starts `virsh qemu-monitor-event --loop` once the domain is known to run. If it exits while the channel
-   * is open, events can no longer come, so waits could only run into their timeouts: the channel ends at
-   * once with why (a transient failure: a reconnect starts a new one).
+   * Starts `virsh qemu-monitor-event --loop`, alongside the domain check (so that it is listening by the time
+   * connect() resolves). If it exits while the channel is open, events can no longer come, so waits could
+   * only run into their timeouts: the channel ends at once with why (a transient failure: a reconnect starts
+   * a new one). An exit before open() is done fails the connect, after the domain check had its say.
    */
   private startEvents(): void {
     const target = this.target;
@@ -285,8 +311,10 @@ export class VirshChannel implements QmpChannel {
         r();
         if (this.closing || this.endedErr) return;
         const why = evErr.trim().split('\n').map((l) => l.replace(/^error: /, '')).filter(Boolean).join('; ');
-        this.fail(new DisconnectedError(`virsh qemu-monitor-event for ${this.description} exited (${signal ?? `status ${code}`})` +
-          `${why ? `: ${why}` : ''}; events can no longer be received, so the session ends`));
+        const message = `virsh qemu-monitor-event for ${this.description} exited (${signal ?? `status ${code}`})` +
+          `${why ? `: ${why}` : ''}; events can no longer be received, so the session ends`;
+        if (!this.opened) this.eventsEarlyExit = message;
+        else this.fail(new DisconnectedError(message));
       });
     });
   }
@@ -304,6 +332,7 @@ export class VirshChannel implements QmpChannel {
     });
     await spawned;
     const channel = new VirshChannel(target, shell, options.maxMessageBytes ?? 64 * 1024 * 1024);
+    channel.startEvents();
     try {
       const state = await channel.plain(`domstate --domain ${virshQuote(target.domain)}`, options.timeoutMs, options.signal);
       if (state.error) {
@@ -316,7 +345,8 @@ export class VirshChannel implements QmpChannel {
         throw new LibvirtDomainConnectError('LIBVIRT_DOMAIN_NOT_RUNNING', describeLibvirtFailure('domain-not-running', target, s || 'unknown state'));
       }
       if (options.signal?.aborted) throw new ConnectError(`Connecting to ${channel.description} was cancelled`);
-      channel.startEvents();
+      channel.opened = true;
+      if (channel.eventsEarlyExit !== undefined) throw new ConnectError(channel.eventsEarlyExit);
     } catch (err) {
       await channel.close();
       // virsh that could not log in exits at once: the exit's text says why.
@@ -375,6 +405,8 @@ export class VirshChannel implements QmpChannel {
   // --- framing ---
 
   private marker(seq: number): string { return `QMPNB${this.nonce}x${seq}`; }
+  /** What every marker starts with. */
+  private get markerPrefix(): string { return `QMPNB${this.nonce}x`; }
 
   private writeCommand(line: string, seq: number): void {
     // The marker is echoed as `QMPNB''<nonce>x<seq>`: the command echo never contains the marker itself.

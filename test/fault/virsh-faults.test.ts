@@ -179,3 +179,41 @@ describe('libvirtd dying and the event loop exiting', () => {
     await assert.rejects(c.connect(), (err: unknown) => err instanceof LibvirtDomainConnectError && err.code === 'LIBVIRT_BAD_NAME');
   });
 });
+
+describe('memory: a reply over the limit is refused in proportion to its size', () => {
+  test('a 17 MiB virsh reply (limit 16 MiB): refused, and the peak RSS grows by at most 4x the reply', async () => {
+    const e = env('huge', 'huge');
+    // The fake prints a reply of FAKE_HUGE bytes, in 64 KiB writes, for every passthrough command.
+    const fake = path.join(bin, 'virsh');
+    const hugeFake = FAKE.replace("if (mode === 'cmd-hang') { global.stuck = true; continue; }",
+      "if (mode === 'cmd-hang') { global.stuck = true; continue; }\n      if (mode === 'huge') { const n = Number(process.env.FAKE_HUGE); const piece = 'a'.repeat(65536); let s = '{\"return\": \"'; for (let k = 0; k < n; k += 65536) s += piece; process.stdout.write(s + '\"}\\n'); continue; }");
+    writeFileSync(fake, hugeFake);
+    const size = 17 * 1024 * 1024;
+    const helper = path.join(__dirname, '..', '..', 'src', 'endpoints', 'libvirt.js');
+    const script = `const { LibvirtClient } = require(${JSON.stringify(helper)});
+      (async () => {
+        const c = new LibvirtClient({ domain: 'vm1' }, { connectTimeoutMs: 20000 });
+        await c.connect();
+        global.gc?.();
+        const before = process.resourceUsage().maxRSS;
+        let why = '';
+        await c.execute('query-status', undefined, { timeoutMs: 60000 }).catch((err) => { why = err.message + ' / ' + (err.cause?.message ?? ''); });
+        const peak = process.resourceUsage().maxRSS;
+        await c.disconnect();
+        process.stdout.write(JSON.stringify({ before, peak, why }) + '\\n');
+      })();`;
+    try {
+      const { spawnSync } = await import('node:child_process');
+      const r = spawnSync(process.execPath, ['-e', script], { env: { ...e.env, FAKE_HUGE: String(size) }, encoding: 'utf8', timeout: 120_000 });
+      assert.equal(r.status, 0, r.stderr);
+      const m = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { before: number; peak: number; why: string };
+      assert.match(m.why, /virsh printed more than \d+ bytes for one command/);
+      const grownKiB = m.peak - m.before;
+      process.stderr.write(`virsh reply of ${size} bytes refused: peak RSS ${Math.round(m.peak / 1024)} MiB, grew ${Math.round(grownKiB / 1024)} MiB\n`);
+      assert.ok(grownKiB * 1024 <= 4 * size, `peak RSS grew by ${grownKiB} KiB for a ${size}-byte reply`);
+    } finally {
+      writeFileSync(fake, FAKE);
+    }
+    assert.deepEqual(await survivors(e.pids), []);
+  });
+});
