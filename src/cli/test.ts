@@ -168,7 +168,8 @@ function plan(notebook: NotebookData, lines: Array<number | undefined>, schema: 
         cell: i + 1, language: cell.language, plan: cellPlan, expectedEvents: savedEventNames(cell.outputs, rules.rules.ignoreEvents),
         ...(line !== undefined ? { line } : {}),
       },
-      problems: [...cellPlan.problems.map(describeProblem), ...rules.errors],
+      // A bad directive in a cell with expected events is a problem of the plan too: say it once.
+      problems: [...new Set([...cellPlan.problems.map(describeProblem).filter((p) => !rules.errors.some((e) => p === `test directive: ${e}`)), ...rules.errors])],
       ...(line !== undefined ? { line } : {}),
     });
   });

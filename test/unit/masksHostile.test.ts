@@ -9,6 +9,7 @@ import { cellRules, notebookRules } from '../../src/run/rules';
 import { eventKey } from '../../src/run/expectEvents';
 import { parseJsonTree, printJsonTree, type JsonNode } from '../../src/run/jsonTree';
 import { assertLinear } from '../support/linear';
+import { planCell } from '../../src/run/plan';
 
 function mask(text: string): Mask {
   const m = parseMask(text);
@@ -128,5 +129,13 @@ describe('masks: the path matcher agrees with the definition', () => {
       const got = JSON.parse(maskMessage(JSON.stringify(root), { masks: [mask(segs.join('.'))] })) as unknown;
       assert.deepEqual(got, reference(root, segs), segs.join('.'));
     }), { numRuns: 500 });
+  });
+});
+
+describe('masks: a bad directive is reported where it matters', () => {
+  test('a cell with expected events and a bad mask directive is malformed for run (not silently unmasked)', () => {
+    const plan = planCell('// test: mask /[0-9]+/g\n{"execute": "stop"}\n<- {"event": "STOP"}', 'qmp');
+    assert.match(plan.problems.map((p) => p.message).join('\n'), /test directive: line 1: bad pattern \/\[0-9\]\+\/g: flag 'g' is not supported/);
+    assert.deepEqual(planCell('// test: mask /[0-9]+/\n{"execute": "stop"}\n<- {"event": "STOP"}', 'qmp').problems, []);
   });
 });
