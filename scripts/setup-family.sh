@@ -3,8 +3,72 @@
 # without systemd), and QEMU 10.0 from Debian 13 in a debootstrapped chroot (the qemu tier runs again
 # against it). Each step skips what is there; the time of each step is printed (CI budget, docs/connections.md).
 #   QMP_SKIP_QEMU10=1   skip the chroot (about 364 MB)
+#   --print-mirror      print the Debian mirror apt is configured with (what debootstrap will use) and exit
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# The Debian mirror of this machine's own apt configuration, and nothing else: the first enabled `deb` source
+# that is not a security archive, from the deb822 files (*.sources: `Types:`, `URIs:`, `Enabled:`) and the
+# one-line lists (sources.list and *.list: `deb [options] URI suite…`) in the places apt-config names.
+# QMP_APT_SOURCELIST / QMP_APT_SOURCEPARTS override those places (for the script's own test). Fails with
+# a clear message when apt has no such source (no built-in fallback host).
+apt_mirror() {
+  local list=${QMP_APT_SOURCELIST:-} parts=${QMP_APT_SOURCEPARTS:-}
+  if [[ -z "$list" || -z "$parts" ]] && command -v apt-config >/dev/null 2>&1; then
+    local SOURCELIST='' SOURCEPARTS=''
+    eval "$(apt-config shell SOURCELIST Dir::Etc::sourcelist/f SOURCEPARTS Dir::Etc::sourceparts/d)"
+    list=${list:-$SOURCELIST}
+    parts=${parts:-$SOURCEPARTS}
+  fi
+  list=${list:-/etc/apt/sources.list}
+  parts=${parts:-/etc/apt/sources.list.d/}
+  local mirror=''
+  local f
+  for f in "$parts"/*.sources; do
+    [[ -f "$f" ]] || continue
+    # One stanza per blank-line-separated paragraph; continuation lines (leading space) extend URIs.
+    mirror=$(awk '
+      function flush() {
+        if (types ~ /(^| )deb( |$)/ && enabled !~ /^(no|false)$/) {
+          n = split(uris, u, " ")
+          for (i = 1; i <= n; i++) if (u[i] !~ /security/ && u[i] ~ /^[a-z+]+:/) { print u[i]; found = 1; exit }
+        }
+        types = ""; uris = ""; enabled = ""; last = ""
+      }
+      /^#/ { next }
+      /^[ \t]*$/ { flush(); next }
+      /^[ \t]/ { if (last == "uris") uris = uris " " $0; next }
+      {
+        key = tolower($0); sub(/:.*/, "", key); val = $0; sub(/^[^:]*:[ \t]*/, "", val); last = key
+        if (key == "types") types = val; else if (key == "uris") uris = val; else if (key == "enabled") enabled = tolower(val)
+      }
+      END { if (!found) flush() }' "$f")
+    [[ -z "$mirror" ]] || break
+  done
+  if [[ -z "$mirror" ]]; then
+    for f in "$list" "$parts"/*.list; do
+      [[ -f "$f" ]] || continue
+      mirror=$(awk '
+        $1 == "deb" {
+          i = 2
+          if ($i ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
+          if (i <= NF && $i !~ /security/) { print $i; exit }
+        }' "$f")
+      [[ -z "$mirror" ]] || break
+    done
+  fi
+  if [[ -z "$mirror" ]]; then
+    echo "setup-family: apt has no Debian 'deb' source to take a mirror from (looked in $list and $parts*.sources, $parts*.list);" >&2
+    echo "setup-family: configure one for apt (e.g. /etc/apt/sources.list.d/debian.sources), or set QMP_SKIP_QEMU10=1 to skip the QEMU 10.0 chroot" >&2
+    return 1
+  fi
+  printf '%s\n' "$mirror"
+}
+
+if [[ "${1:-}" == "--print-mirror" ]]; then
+  apt_mirror
+  exit $?
+fi
 start=$(date +%s)
 step() { echo; echo "=== setup-family: $* ($(( $(date +%s) - start )) s)"; }
 export DEBIAN_FRONTEND=noninteractive
@@ -48,10 +112,8 @@ if [[ "${QMP_SKIP_QEMU10:-}" == "1" ]]; then
 elif [[ -x "$chroot_dir/usr/bin/qemu-system-x86_64" ]]; then
   echo "present: $chroot_dir"
 else
-  # The mirror this machine's own apt uses (deb822 or one-line sources).
-  mirror=$(sed -n 's/^URIs: *\([^ ]*\).*/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | grep -v security | head -n1 || true)
-  [[ -n "$mirror" ]] || mirror=$(awk '$1=="deb" && $0 !~ /security/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
-  [[ -n "$mirror" ]] || mirror=http://deb.debian.org/debian
+  # The mirror this machine's own apt uses (deb822 or one-line sources); none is an error, never a guess.
+  mirror=$(apt_mirror) || exit 1
   tmp="$chroot_dir.partial"
   "${sudo[@]}" rm -rf "$tmp"
   mkdir -p "$(dirname "$chroot_dir")"

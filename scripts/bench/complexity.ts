@@ -19,6 +19,8 @@ import { languageService } from '../../src/language/service';
 import { loadSchemaFile } from '../../src/lsp/config';
 import { documentSymbols, foldingRanges, semanticTokens } from '../../src/lsp/features';
 import { findRegions } from '../../src/lsp/regions';
+import { MessageDecoder } from '../../src/qmp/framing';
+import { maskMessage, parseMask } from '../../src/run/masks';
 import { now } from './stats';
 
 /** CPU milliseconds this process has used (user + system). */
@@ -87,6 +89,26 @@ function formatShapes(): Shape[] {
     // Unclosed output fences of 4 to 503 backticks: the input grows linearly with n.
     { label: 'format: unclosed fences of growing lengths', n: 500, make: (n) => Array.from({ length: n }, (_, i) => `\`\`\`qmp\n{}\n\`\`\`\n${'`'.repeat(4 + (i % 500))}qmp-output\n<- {}\n`).join(''), run: roundTrip },
     { label: 'format: JSON-only file (split to cells)', n: 4000, make: (n) => repeat('{ "execute": "stop" }\n\n', n), run: roundTrip },
+  ];
+}
+
+/** Masks and framing on hostile input: patterns on RE2 (linear), `**` paths, bytes before/inside a sentinel. */
+function maskShapes(): Shape[] {
+  const masked = (mask: string) => {
+    const m = parseMask(mask);
+    if ('error' in m) throw new Error(m.error);
+    return (text: string): void => { maskMessage(text, { masks: [m] }); };
+  };
+  const decode = (guestAgent: boolean) => (text: string): void => {
+    const d = new MessageDecoder({ guestAgent, maxMessageBytes: 1 << 30 });
+    d.push(Buffer.from(text, 'latin1'), () => undefined);
+  };
+  return [
+    { label: 'masks: /(a+)+$/ on a…a!', n: 20000, make: (n) => `{"return": {"s": "${'a'.repeat(n)}!"}}`, run: masked('/(a+)+$/') },
+    { label: 'masks: /(x+x+)+y/ on x…x', n: 20000, make: (n) => `{"return": {"s": "${'x'.repeat(n)}"}}`, run: masked('/(x+x+)+y/') },
+    { label: 'masks: **.**.**.**.**.**.x, nesting n deep', n: 250, fixed: true, reps: 5, make: (n) => `{"return": ${'{"a": '.repeat(n)}{"x": 1}${'}'.repeat(n)}}`, run: masked('**.**.**.**.**.**.x') },
+    { label: 'framing: QMP replies with 0xFF inside strings', n: 2000, make: (n) => repeat('{"return": {"s": "a\xffb\xfe"}}\r\n', n), run: decode(false) },
+    { label: 'framing: guest agent, stale bytes before 0xFF', n: 20000, make: (n) => `${'s": 1}]'.repeat(n)}\xff{"return": 1}\n`, run: decode(true) },
   ];
 }
 
@@ -225,7 +247,7 @@ function measure(shape: Shape): ComplexityRow {
 
 /** Runs the complexity rows. `cli` is the built CLI (dist/cli.js); its rows are skipped when it is missing. */
 export function benchComplexity(root: string, filter?: (label: string) => boolean): ComplexityRow[] {
-  const shapes = [...formatShapes(), ...cellShapes(), ...lspShapes(root)];
+  const shapes = [...formatShapes(), ...cellShapes(), ...lspShapes(root), ...maskShapes()];
   const cli = path.join(root, 'dist', 'cli.js');
   const dir = mkdtempSync(path.join(tmpdir(), 'qmp-complexity-'));
   chmodSync(dir, 0o700);

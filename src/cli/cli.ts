@@ -370,11 +370,19 @@ async function schemaCommand(deps: CliDeps, req: SchemaRequest, io: CliIo): Prom
   const connection = resolveConnection(req.connection, undefined, false);
   const session = await open(deps, connection, req.qemuBinary);
   try {
+    if (session.introspect) {
+      // The guest agent has no query-qmp-schema: its guest-info lists the commands (not their arguments).
+      const infos = await session.introspect();
+      io.err('qmp-notebook: note: the guest agent has no query-qmp-schema; this is the command list of its guest-info, ' +
+        'in query-qmp-schema form (argument types are not published by the agent)');
+      io.out(JSON.stringify(infos));
+      return EXIT_OK;
+    }
     const infos = await session.client.execute('query-qmp-schema', undefined, { timeoutMs: 30_000 });
     io.out(JSON.stringify(infos));
     return EXIT_OK;
   } catch (err) {
-    throw new UsageFailure(`query-qmp-schema failed: ${err instanceof Error ? err.message : String(err)}`);
+    throw new UsageFailure(`${session.introspect ? 'guest-info' : 'query-qmp-schema'} failed: ${err instanceof Error ? err.message : String(err)}`);
   } finally {
     await session.close();
   }

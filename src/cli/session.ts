@@ -40,8 +40,6 @@ export async function openSession(connection: ResolvedConnection, options: OpenO
     address = connection.target;
   } else if (connection.kind === 'libvirt') {
     address = { kind: 'unix', path: '' }; // unused: the libvirt client opens its own channel (virsh)
-    // Scripted use never asks, but it says once what libvirt will record.
-    (options.note ?? ((l: string) => process.stderr.write(`qmp-notebook: ${l}\n`)))(`note: QMP commands through libvirt mark the domain '${connection.domain}' as tainted (custom-monitor) in libvirt's log`);
   } else {
     address = connection;
   }
@@ -55,6 +53,10 @@ export async function openSession(connection: ResolvedConnection, options: OpenO
   } catch (err) {
     await sandbox?.dispose();
     throw err;
+  }
+  if (connection.kind === 'libvirt') {
+    // Scripted use never asks, but it says once what libvirt will record (only for a connection that was made).
+    (options.note ?? ((l: string) => process.stderr.write(`qmp-notebook: ${l}\n`)))(`note: QMP commands through libvirt mark the domain '${connection.domain}' as tainted (custom-monitor) in libvirt's log`);
   }
   return {
     client,

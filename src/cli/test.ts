@@ -6,7 +6,6 @@
 // Exit codes: 0 every cell matched (or `--update` wrote the outputs); 1 a cell did not match, or a cell is
 // malformed; 2 usage, an unreadable notebook or bad masks, a connection that could not be made, QEMU going
 // away during the run.
-import { writeFileSync } from 'node:fs';
 import { parseArgs as nodeParseArgs } from 'node:util';
 import { parseHostPort, DEFAULT_TIMEOUT_MS, type ConnectionChoice } from './args';
 import type { CliDeps, CliIo, CliSession } from './cli';
@@ -19,8 +18,10 @@ import { Schema, type SchemaInfo } from '../qmp/index';
 import { describeProblem, isCodeLanguage, planCell } from '../run/index';
 import { cellRules, compareCell, notebookRules, type WrittenEvent, type WrittenExpectation } from '../testing/compare';
 import { executeCells, type CellRecord, type TestCell } from '../testing/execute';
-import { cellName, jsonRecord, junitXml, summaryLine, type CellResult } from '../testing/report';
+import { cellName, jsonRecord, junitChunks, summaryLine, type CellResult } from '../testing/report';
+import { clipText } from '../testing/diff';
 import { replaceOutputs } from '../testing/update';
+import { writeFileAtomicSync } from '../notebook/format/atomicWrite';
 import { member, parseJsonTree } from '../testing/jsonTree';
 import type { VolatileDir } from '../testing/masks';
 
@@ -167,7 +168,8 @@ function plan(notebook: NotebookData, lines: Array<number | undefined>, schema: 
         cell: i + 1, language: cell.language, plan: cellPlan, expectedEvents: savedEventNames(cell.outputs, rules.rules.ignoreEvents),
         ...(line !== undefined ? { line } : {}),
       },
-      problems: [...cellPlan.problems.map(describeProblem), ...rules.errors],
+      // A bad directive in a cell with expected events is a problem of the plan too: say it once.
+      problems: [...new Set([...cellPlan.problems.map(describeProblem).filter((p) => !rules.errors.some((e) => p === `test directive: ${e}`)), ...rules.errors])],
       ...(line !== undefined ? { line } : {}),
     });
   });
@@ -253,7 +255,8 @@ async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> 
         updates.set(codeIndex.get(c.index - 1) as number, cmp.stable);
         ctx.results.push({ ...where, status: 'passed', problems: [], diff: '' });
       } else {
-        ctx.results.push({ ...where, status: cmp.ok ? 'passed' : 'failed', problems: cmp.problems, diff: cmp.diff });
+        // Reports show long lines cut (a saved output may be tens of MB on one line): see MAX_REPORT_LINE.
+        ctx.results.push({ ...where, status: cmp.ok ? 'passed' : 'failed', problems: cmp.problems.map((p) => clipText(p)), diff: clipText(cmp.diff) });
       }
       const r = ctx.results[ctx.results.length - 1] as CellResult;
       if (req.json) io.out(jsonRecord(r));
@@ -276,7 +279,7 @@ async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> 
       if ('error' in result) throw new TestUsage(`${file}: ${result.error}`);
       if (result.text !== text) {
         try {
-          writeFileSync(file, result.text);
+          writeFileAtomicSync(file, result.text);
         } catch (err) {
           throw new TestUsage(`cannot write ${file}: ${err instanceof Error ? err.message : String(err)}`);
         }
@@ -318,7 +321,7 @@ export async function testMain(argv: readonly string[], deps: CliDeps, io: CliIo
   }
   if (req.junit !== undefined) {
     try {
-      writeFileSync(req.junit, junitXml(ctx.results, req.files));
+      writeFileAtomicSync(req.junit, junitChunks(ctx.results, req.files));
     } catch (err) {
       io.err(`qmp-notebook: cannot write ${req.junit}: ${err instanceof Error ? err.message : String(err)}`);
       code = 2;

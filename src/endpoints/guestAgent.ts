@@ -46,7 +46,8 @@ export function guestAgentDialect(random: () => number = () => randomInt(1, 2 **
             throw new ConnectError(
               `The guest agent at ${ctx.description} did not answer guest-sync-delimited within ${err.timeoutMs} ms: ` +
                 'it serves one client at a time, so another client probably holds it (a second connection waits ' +
-                'silently until the first one closes), or no agent runs in the guest.', { cause: err, phase: 'greeting' });
+                'silently until the first one closes), no agent runs in the guest, or what answered did not send the 0xFF ' +
+                'sentinel that must come before the reply (everything before it is skipped).', { cause: err, phase: 'greeting' });
           }
           throw err;
         }
@@ -106,7 +107,7 @@ export class DrainingChannel implements QmpChannel {
 
 /** Opens a guest agent's unix or TCP socket as a draining channel. */
 export function guestAgentChannelOpener(address: QmpAddress, drainMs = GUEST_AGENT_DRAIN_MS): ChannelOpener {
-  const open = socketChannelOpener(address);
+  const open = socketChannelOpener(address, { guestAgent: true });
   return async (options) => new DrainingChannel(await open(options), drainMs);
 }
 

@@ -45,8 +45,15 @@ export function virshQuote(text: string): string {
   return `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
+/**
+ * Errors of virsh that mean its connection to libvirtd is gone (libvirtd died or restarted, the network
+ * dropped): QEMU itself may well run on, so this is never "the domain is gone", even when virsh goes on to
+ * say "failed to get domain" (it could not ask).
+ */
+const CONNECTION_LOST = /End of file while reading data|due to end of file|client socket is closed|Failed to reconnect to the hypervisor|not connected to the hypervisor|no valid connection|Cannot recv data|Cannot write data|Broken pipe|Connection reset by peer/i;
+
 /** Errors of virsh that mean the domain (or libvirt) is gone: the session ends. */
-const GONE = /failed to get domain|domain is not running|no longer running|Domain not found|not connected to the hypervisor|End of file while reading data|Unable to read from monitor|monitor must not be used/i;
+const GONE = /failed to get domain|domain is not running|no longer running|Domain not found|Unable to read from monitor|monitor must not be used/i;
 
 /**
  * What a failure of virsh means for a session that wants its domain back (docs/connections.md, "When the
@@ -56,14 +63,18 @@ const GONE = /failed to get domain|domain is not running|no longer running|Domai
  */
 export type LibvirtFailure = 'domain-not-found' | 'domain-not-running' | 'auth' | 'transient';
 
-/** The table, checked in order; the first match wins. Each pattern is a fixed alternation (linear). */
+/**
+ * The table, checked in order; the first match wins. Each pattern is a fixed alternation (linear). A lost
+ * connection to libvirtd is transient whatever virsh says after it (it could not look the domain up).
+ */
 const FAILURE_TABLE: readonly [LibvirtFailure, RegExp][] = [
+  // polkit, SASL, ssh keys, the socket's permissions.
+  ['auth', /authentication (?:failed|unavailable)|access denied|Permission denied|not authorized|Host key verification failed/i],
+  ['transient', CONNECTION_LOST],
   // `failed to get domain 'X'` (by name), `Domain not found: no domain with matching name/uuid` (libvirt 9).
   ['domain-not-found', /failed to get domain|Domain not found|no domain with matching/i],
   // A defined domain that is shut off or crashed: `Requested operation is not valid: domain is not running`.
   ['domain-not-running', /domain is not running|no longer running/i],
-  // polkit, SASL, ssh keys, the socket's permissions.
-  ['auth', /authentication (?:failed|unavailable)|access denied|Permission denied|not authorized|Host key verification failed/i],
 ];
 
 /** Classifies virsh's error text (or a domain state such as `shut off`). Unknown text is transient. */
@@ -73,11 +84,46 @@ export function classifyVirshError(text: string): LibvirtFailure {
   return 'transient';
 }
 
+/**
+ * Why virsh cannot be given this domain name, or undefined. virsh reads a word starting with `-` as an
+ * option in some places (`--help` printed domstate's help; `--domain=X` named another domain), so such names
+ * are refused outright, as are names libvirt itself refuses ('/'), and what cannot be one argument.
+ */
+export function libvirtDomainNameProblem(name: string): string | undefined {
+  if (name === '') return 'a libvirt domain name cannot be empty';
+  if (/[\r\n\0]/.test(name)) return 'a libvirt domain name must be one line (no newline or NUL)';
+  if (name.startsWith('-')) return `the libvirt domain name '${name}' starts with '-', which virsh would read as an option; rename the domain or give its UUID`;
+  if (name.includes('/')) return `the libvirt domain name '${name}' contains '/', which libvirt does not allow in a name`;
+  return undefined;
+}
+
+/** Every virsh process alive, killed when this process exits however it exits (a CLI timing out, a crash). */
+const liveChildren = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+/** Spawns virsh (argument array, never a shell) and tracks it until it exits. */
+function spawnVirsh(virsh: string, args: string[], stdio: Array<'pipe' | 'ignore'>): ChildProcess {
+  const child = spawn(virsh, args, { stdio: stdio as ['pipe' | 'ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+  liveChildren.add(child);
+  child.once('exit', () => liveChildren.delete(child));
+  child.once('error', () => liveChildren.delete(child));
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', () => { for (const c of liveChildren) { try { c.kill('SIGKILL'); } catch { /* gone */ } } });
+  }
+  return child;
+}
+
+/** The virsh processes this process started that have not exited yet (for tests). */
+export function liveVirshProcesses(): number[] {
+  return [...liveChildren].map((c) => c.pid).filter((p): p is number => p !== undefined);
+}
+
 /** The states of `virsh domstate` in which the domain has a QMP monitor. */
 const RUNNING_STATES = new Set(['running', 'idle', 'paused', 'in shutdown', 'pmsuspended']);
 
 /** Codes of the failures a retry cannot fix (LibvirtDomainConnectError, LibvirtDomainGoneError). */
-export type LibvirtPermanentCode = 'LIBVIRT_DOMAIN_NOT_FOUND' | 'LIBVIRT_DOMAIN_NOT_RUNNING' | 'LIBVIRT_AUTH';
+export type LibvirtPermanentCode = 'LIBVIRT_DOMAIN_NOT_FOUND' | 'LIBVIRT_DOMAIN_NOT_RUNNING' | 'LIBVIRT_AUTH' | 'LIBVIRT_BAD_NAME';
 
 function permanentCode(kind: Exclude<LibvirtFailure, 'transient'>): LibvirtPermanentCode {
   switch (kind) {
@@ -175,45 +221,43 @@ export class VirshChannel implements QmpChannel {
   private seq = 0;
   private readonly owed: Owed[] = [];
   private out = '';
+  /** Output read since the last marker, not yet joined into `out`. */
+  private chunks: string[] = [];
+  private chunksLength = 0;
+  /** The last characters read, so a marker split across reads is still seen. */
+  private tail = '';
   private err = '';
   private endedErr: Error | undefined;
   private closing = false;
   private readonly shellExited: Promise<void>;
-  private readonly eventsExited: Promise<void>;
+  private eventsExited: Promise<void> = Promise.resolve();
   private readonly settleTimers = new Set<ReturnType<typeof setTimeout>>();
-  private readonly events: ChildProcess;
+  private events: ChildProcess | undefined;
 
-  private constructor(private readonly target: LibvirtTarget, private readonly shell: ChildProcess, maxBytes: number) {
+  private constructor(private readonly target: LibvirtTarget, private readonly shell: ChildProcess, private readonly maxBytes: number) {
     this.description = `libvirt domain ${target.domain}${target.uri ? ` (${target.uri})` : ''}`;
-    const env = { ...process.env, LC_ALL: 'C' };
-    this.events = spawn(target.virsh ?? DEFAULT_VIRSH, virshArgs(target, ['qemu-monitor-event', target.domain, '--loop', '--timestamp']),
-      { stdio: ['ignore', 'pipe', 'pipe'], env });
-    this.events.on('error', () => { /* reported through the shell: events are best effort */ });
-    let evBuf = '';
-    this.events.stdout?.setEncoding('utf8');
-    this.events.stdout?.on('data', (d: string) => {
-      evBuf += d;
-      if (evBuf.length > maxBytes) evBuf = evBuf.slice(-maxBytes);
-      let nl: number;
-      while ((nl = evBuf.indexOf('\n')) >= 0) {
-        const line = evBuf.slice(0, nl);
-        evBuf = evBuf.slice(nl + 1);
-        const text = eventLineToQmp(line, target.domain);
-        if (text && !this.endedErr && !this.closing) {
-          this.deliver(text);
-          // QEMU shut down: the domain may be gone (destroyed, shut off) with no command to find out.
-          if (text.includes('"event":"SHUTDOWN"')) this.probeLater();
-        }
-      }
-    });
-    this.eventsExited = new Promise((r) => { this.events.once('close', () => r()); });
-
     shell.stdout?.setEncoding('utf8');
     shell.stderr?.setEncoding('utf8');
+    // Output is kept as chunks until one holds a marker: searching (and so flattening) the whole text on
+    // every read would cost time and memory quadratic in a large reply.
     shell.stdout?.on('data', (d: string) => {
-      this.out += d;
-      if (this.out.length > maxBytes) this.fail(new DisconnectedError(`virsh printed more than ${maxBytes} bytes for one command`));
-      else this.drain();
+      if (this.endedErr) return;
+      this.chunks.push(d);
+      this.chunksLength += d.length;
+      if (this.out.length + this.chunksLength > maxBytes) {
+        this.chunks = [];
+        this.chunksLength = 0;
+        this.out = '';
+        this.fail(new DisconnectedError(`virsh printed more than ${maxBytes} bytes for one command`));
+        return;
+      }
+      const probe = this.tail + d;
+      this.tail = probe.slice(-this.markerPrefix.length);
+      if (!probe.includes(this.markerPrefix)) return;
+      this.out += this.chunks.join('');
+      this.chunks = [];
+      this.chunksLength = 0;
+      this.drain();
     });
     shell.stderr?.on('data', (d: string) => { if (this.err.length < 65536) this.err += d; });
     shell.stdin?.on('error', () => { /* the exit below reports it */ });
@@ -226,11 +270,61 @@ export class VirshChannel implements QmpChannel {
     });
   }
 
+  /** Set once open() checked the domain; before that an exit of the event loop is only remembered. */
+  private opened = false;
+  private eventsEarlyExit: string | undefined;
+
+  /**
+   * Starts `virsh qemu-monitor-event --loop`, alongside the domain check (so that it is listening by the time
+   * connect() resolves). If it exits while the channel is open, events can no longer come, so waits could
+   * only run into their timeouts: the channel ends at once with why (a transient failure: a reconnect starts
+   * a new one). An exit before open() is done fails the connect, after the domain check had its say.
+   */
+  private startEvents(): void {
+    const target = this.target;
+    const events = spawnVirsh(target.virsh ?? DEFAULT_VIRSH,
+      virshArgs(target, ['qemu-monitor-event', '--domain', target.domain, '--loop', '--timestamp']), ['ignore', 'pipe', 'pipe']);
+    this.events = events;
+    let evErr = '';
+    events.on('error', (e) => { evErr ||= e.message; });
+    events.stderr?.setEncoding('utf8');
+    events.stderr?.on('data', (d: string) => { if (evErr.length < 4096) evErr += d; });
+    let evBuf = '';
+    events.stdout?.setEncoding('utf8');
+    events.stdout?.on('data', (d: string) => {
+      evBuf += d;
+      if (evBuf.length > this.maxBytes) evBuf = evBuf.slice(-this.maxBytes);
+      let nl: number;
+      while ((nl = evBuf.indexOf('\n')) >= 0) {
+        const line = evBuf.slice(0, nl);
+        evBuf = evBuf.slice(nl + 1);
+        const text = eventLineToQmp(line, target.domain);
+        if (text && !this.endedErr && !this.closing) {
+          this.deliver(text);
+          // QEMU shut down: the domain may be gone (destroyed, shut off) with no command to find out.
+          if (text.includes('"event":"SHUTDOWN"')) this.probeLater();
+        }
+      }
+    });
+    this.eventsExited = new Promise((r) => {
+      events.once('close', (code, signal) => {
+        r();
+        if (this.closing || this.endedErr) return;
+        const why = evErr.trim().split('\n').map((l) => l.replace(/^error: /, '')).filter(Boolean).join('; ');
+        const message = `virsh qemu-monitor-event for ${this.description} exited (${signal ?? `status ${code}`})` +
+          `${why ? `: ${why}` : ''}; events can no longer be received, so the session ends`;
+        if (!this.opened) this.eventsEarlyExit = message;
+        else this.fail(new DisconnectedError(message));
+      });
+    });
+  }
+
   /** Starts virsh, checks the domain runs (`domstate`, which does not taint it), within timeoutMs. */
   static async open(target: LibvirtTarget, options: { timeoutMs: number; signal?: AbortSignal; maxMessageBytes?: number }): Promise<VirshChannel> {
-    if (/[\r\n]/.test(target.domain) || target.domain === '') throw new ConnectError('A libvirt domain name must be one non-empty line');
+    const bad = libvirtDomainNameProblem(target.domain);
+    if (bad !== undefined) throw new LibvirtDomainConnectError('LIBVIRT_BAD_NAME', bad);
     const virsh = target.virsh ?? DEFAULT_VIRSH;
-    const shell = spawn(virsh, virshArgs(target, ['-q']), { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+    const shell = spawnVirsh(virsh, virshArgs(target, ['-q']), ['pipe', 'pipe', 'pipe']);
     const spawned = new Promise<void>((resolve, reject) => {
       shell.once('spawn', () => resolve());
       shell.once('error', (e) => reject(new ConnectError(`Cannot start ${virsh}: ${e.message}` +
@@ -238,8 +332,9 @@ export class VirshChannel implements QmpChannel {
     });
     await spawned;
     const channel = new VirshChannel(target, shell, options.maxMessageBytes ?? 64 * 1024 * 1024);
+    channel.startEvents();
     try {
-      const state = await channel.plain(`domstate ${virshQuote(target.domain)}`, options.timeoutMs, options.signal);
+      const state = await channel.plain(`domstate --domain ${virshQuote(target.domain)}`, options.timeoutMs, options.signal);
       if (state.error) {
         const permanent = permanentFailure(state.error, target);
         if (permanent) throw new LibvirtDomainConnectError(permanent.code, permanent.message);
@@ -249,6 +344,9 @@ export class VirshChannel implements QmpChannel {
       if (!RUNNING_STATES.has(s)) {
         throw new LibvirtDomainConnectError('LIBVIRT_DOMAIN_NOT_RUNNING', describeLibvirtFailure('domain-not-running', target, s || 'unknown state'));
       }
+      if (options.signal?.aborted) throw new ConnectError(`Connecting to ${channel.description} was cancelled`);
+      channel.opened = true;
+      if (channel.eventsEarlyExit !== undefined) throw new ConnectError(channel.eventsEarlyExit);
     } catch (err) {
       await channel.close();
       // virsh that could not log in exits at once: the exit's text says why.
@@ -275,7 +373,7 @@ export class VirshChannel implements QmpChannel {
     }
     const seq = ++this.seq;
     this.owed.push({ idText, seq });
-    this.writeCommand(`qemu-monitor-command ${virshQuote(this.target.domain)} --cmd ${virshQuote(asciiJson(body))}`, seq);
+    this.writeCommand(`qemu-monitor-command --domain ${virshQuote(this.target.domain)} --cmd ${virshQuote(asciiJson(body))}`, seq);
   }
 
   /** Asks `virsh domstate` after each of LIBVIRT_PROBE_DELAYS_MS; a domain that is gone ends the channel. */
@@ -286,7 +384,7 @@ export class VirshChannel implements QmpChannel {
         if (this.closing || this.endedErr) return;
         const seq = ++this.seq;
         this.owed.push({ idText: undefined, seq, probe: true });
-        this.writeCommand(`domstate ${virshQuote(this.target.domain)}`, seq);
+        this.writeCommand(`domstate --domain ${virshQuote(this.target.domain)}`, seq);
       }, ms);
       this.settleTimers.add(t);
     }
@@ -297,8 +395,8 @@ export class VirshChannel implements QmpChannel {
       this.closing = true;
       for (const t of this.settleTimers) clearTimeout(t);
       this.shell.stdin?.end();
-      this.events.kill('SIGTERM');
-      const timer = setTimeout(() => { this.shell.kill('SIGKILL'); this.events.kill('SIGKILL'); }, 2000);
+      this.events?.kill('SIGTERM');
+      const timer = setTimeout(() => { this.shell.kill('SIGKILL'); this.events?.kill('SIGKILL'); }, 2000);
       await Promise.all([this.shellExited, this.eventsExited]);
       clearTimeout(timer);
     }
@@ -307,6 +405,8 @@ export class VirshChannel implements QmpChannel {
   // --- framing ---
 
   private marker(seq: number): string { return `QMPNB${this.nonce}x${seq}`; }
+  /** What every marker starts with. */
+  private get markerPrefix(): string { return `QMPNB${this.nonce}x`; }
 
   private writeCommand(line: string, seq: number): void {
     // The marker is echoed as `QMPNB''<nonce>x<seq>`: the command echo never contains the marker itself.
@@ -364,6 +464,11 @@ export class VirshChannel implements QmpChannel {
           this.deliver(withId(reply.trim(), owed.idText));
         } else {
           const why = error ?? 'virsh printed no reply';
+          if (CONNECTION_LOST.test(why)) {
+            this.fail(new DisconnectedError(`${this.description}: the connection to libvirtd was lost (${why}); QEMU itself may ` +
+              'still be running, and a new session can reach it once libvirtd answers again'));
+            return;
+          }
           if (GONE.test(why)) {
             const permanent = permanentFailure(why, this.target);
             this.fail(permanent ? new LibvirtDomainGoneError(permanent.code, permanent.message)
@@ -470,8 +575,7 @@ export class LibvirtClient extends QmpClient {
 /** `virsh list --all --name`: the domains of a URI, for the "Connect to libvirt Domain…" picker. */
 export function listDomains(target: Omit<LibvirtTarget, 'domain'>, timeoutMs = 15_000): Promise<string[]> {
   return new Promise((resolve, reject) => {
-    const child = spawn(target.virsh ?? DEFAULT_VIRSH, virshArgs({ ...target, domain: '' }, ['list', '--all', '--name']),
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+    const child = spawnVirsh(target.virsh ?? DEFAULT_VIRSH, virshArgs({ ...target, domain: '' }, ['list', '--all', '--name']), ['ignore', 'pipe', 'pipe']);
     let out = '';
     let err = '';
     child.stdout?.setEncoding('utf8');

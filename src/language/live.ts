@@ -8,7 +8,7 @@
 // for values the session listed freshly.
 
 import type { LiveKind, LiveRef } from '../qmp/liveRefs';
-import { createdBy, liveRefAt, liveRefsOf } from '../qmp/liveRefs';
+import { REMOVING_COMMANDS, alsoCreated, createdBy, liveRefAt, liveRefsOf } from '../qmp/liveRefs';
 import type { LiveSnapshot } from '../qmp/liveValues';
 import { qomParent } from '../qmp/liveValues';
 import { didYouMean } from '../notebook/format/validate';
@@ -38,6 +38,10 @@ export interface LiveSpot {
   /** What a completion replaces: the whole value token, quotes included when `quoted`. */
   range: OffsetRange;
   quoted: boolean;
+  /** Which command of the cell the value belongs to (0-based, in text order). */
+  at?: number;
+  /** Reads another argument of the same command (what a created object implies may depend on it). */
+  member?: (name: string) => unknown;
 }
 
 /** The scope a kind is listed in for a spot: the sibling member, or for QOM paths the path typed so far. */
@@ -87,7 +91,9 @@ function jsonSpotAt(text: string, offset: number): LiveSpot | undefined {
 /** Every string value in a qmp cell that a table row covers, with its range. */
 function jsonSpots(text: string): LiveSpot[] {
   const out: LiveSpot[] = [];
+  let at = -1;
   for (const parsed of parseCellObjects(text)) {
+    at++;
     if (parsed.segment.kind !== 'send' || parsed.root === undefined) continue;
     const command = commandOf(parsed.root);
     if (command === undefined) continue;
@@ -98,8 +104,8 @@ function jsonSpots(text: string): LiveSpot[] {
         if (node.type !== 'string') continue;
         const scope = scopeValue(argsNode, ref);
         out.push({
-          command, ref, value: String(node.value), range: { start: node.start, end: node.end }, quoted: true,
-          ...(scope !== undefined ? { scope } : {}),
+          command, ref, value: String(node.value), range: { start: node.start, end: node.end }, quoted: true, at,
+          member: (name) => stringValueOf(argsNode, name), ...(scope !== undefined ? { scope } : {}),
         });
       }
     }
@@ -129,7 +135,9 @@ function nodesAt(root: JsonObject, path: readonly string[]): JsonNode[] {
 
 function shellSpots(text: string, offset?: number): LiveSpot[] {
   const out: LiveSpot[] = [];
+  let at = -1;
   for (const line of shellLineWords(text)) {
+    at++;
     const first = line.words[0];
     if (first === undefined || line.inTransaction || first.text === 'wait-event') continue;
     const command = first.text;
@@ -148,8 +156,8 @@ function shellSpots(text: string, offset?: number): LiveSpot[] {
       const raw = w.text.slice(eq + 1, offset !== undefined ? offset - w.start : undefined);
       const scope = ref.scopeMember !== undefined ? values.get(ref.scopeMember) : undefined;
       out.push({
-        command, ref, value: unquote(raw), range: { start, end: w.end }, quoted: /^["']/.test(raw),
-        ...(scope !== undefined ? { scope } : {}),
+        command, ref, value: unquote(raw), range: { start, end: w.end }, quoted: /^["']/.test(raw), at,
+        member: (name) => values.get(name), ...(scope !== undefined ? { scope } : {}),
       });
     }
   }
@@ -266,33 +274,73 @@ export function liveCompletions(language: string, text: string, offset: number, 
   return items;
 }
 
+/** Kinds whose names are the scope of another kind (a node's bitmaps, an object's properties). */
+const SCOPE_KINDS: readonly LiveKind[] = ['block-node', 'block-backend', 'qom-path', 'object-id', 'qdev-id'];
+
 /**
  * Warnings for values of a cell that name objects the session does not know (`ref` rows), or names that are
- * taken already (`new` rows). Only against fresh, listable snapshots; names made by earlier cells are known.
+ * taken already (`new` rows). Only against fresh, listable snapshots; names made by earlier cells, and by
+ * earlier commands of the same cell, are known, with what they imply (the QOM path `/objects/ID` of an
+ * object-add, a device's path and backend); a name removed earlier in the cell may be made again.
  */
 export function liveDiagnostics(language: string, text: string, live: LiveLookup | undefined, created?: CreatedNames): Diagnostic[] {
   if (live === undefined) return [];
   const out: Diagnostic[] = [];
+  const here = new Map<LiveKind, Set<string>>();
+  const removed = new Map<LiveKind, Set<string>>();
+  const add = (map: Map<LiveKind, Set<string>>, kind: LiveKind, value: string): void => {
+    let set = map.get(kind);
+    if (!set) map.set(kind, (set = new Set()));
+    set.add(value);
+  };
+  const made = (kind: LiveKind, value: string): boolean => {
+    const sets = [created?.get(kind), here.get(kind)];
+    if (sets.some((set) => set?.has(value))) return true;
+    // Below a path made earlier (an object's own children) nothing can be listed yet.
+    if (kind === 'qom-path') for (const set of sets) for (const p of set ?? []) if (value.startsWith(`${p}/`)) return true;
+    return false;
+  };
+  // What a command makes or removes counts from the next command on (a command cannot use its own name).
+  let current: number | undefined;
+  let pending: Array<() => void> = [];
   for (const spot of liveSpots(language, text)) {
+    if (spot.at !== current) {
+      for (const f of pending) f();
+      pending = [];
+      current = spot.at;
+    }
     if (spot.value === '') continue;
+    const value = spot.value;
+    if (spot.ref.role === 'new') {
+      const member = spot.member ?? ((): unknown => undefined);
+      for (const kind of spot.ref.kinds) {
+        pending.push(() => add(here, kind, value));
+        for (const also of alsoCreated(spot.command, kind, value, member)) pending.push(() => add(here, also.kind, also.value));
+      }
+    } else if (REMOVING_COMMANDS.has(spot.command)) {
+      for (const kind of spot.ref.kinds) pending.push(() => add(removed, kind, value));
+    }
+    // The parent (node, object, path) was made by the notebook: what it holds cannot be listed yet.
+    const scope = spot.scope;
+    if (spot.ref.scopeMember !== undefined && scope !== undefined && SCOPE_KINDS.some((k) => made(k, scope))) continue;
     const snaps = spot.ref.kinds.map((kind) => ({ kind, snap: live.peek(kind, kind === 'qom-path' ? qomParent(spot.value) + '/' : scopeOf(spot, kind)) }));
     if (snaps.some((s) => s.snap === undefined || s.snap.stale || !s.snap.listable)) continue;
     const known = new Set<string>();
     for (const s of snaps) for (const it of s.snap?.items ?? []) known.add(it.value);
     const names = spot.ref.kinds.map((k) => KIND_NAMES[k]).join(' or ');
     if (spot.ref.role === 'ref') {
-      if (known.has(spot.value) || spot.ref.kinds.some((k) => created?.get(k)?.has(spot.value))) continue;
-      const madeEarlier = spot.ref.kinds.flatMap((k) => [...(created?.get(k) ?? [])]);
-      const suggestion = didYouMean(spot.value, [...known, ...madeEarlier]);
+      if (known.has(value) || spot.ref.kinds.some((k) => made(k, value))) continue;
+      const madeEarlier = spot.ref.kinds.flatMap((k) => [...(created?.get(k) ?? []), ...(here.get(k) ?? [])]);
+      const suggestion = didYouMean(value, [...known, ...madeEarlier]);
       out.push({
         start: spot.range.start, end: spot.range.end, severity: 'warning', code: 'unknown-live-value',
-        message: `the connected QEMU has no ${names} '${spot.value}'${suggestion !== undefined ? ` (did you mean '${suggestion}'?)` : ''}`,
+        message: `the connected QEMU has no ${names} '${value}'${suggestion !== undefined ? ` (did you mean '${suggestion}'?)` : ''}`,
         ...(suggestion !== undefined ? { data: { suggestion: language === 'qmp' ? JSON.stringify(suggestion) : suggestion } } : {}),
       });
-    } else if (known.has(spot.value)) {
+    } else if (known.has(value) && !spot.ref.kinds.some((k) => removed.get(k)?.has(value))) {
       out.push({
         start: spot.range.start, end: spot.range.end, severity: 'warning', code: 'live-name-taken',
-        message: `the connected QEMU already has a ${names} '${spot.value}'; ${spot.command} will refuse a second one`,
+        message: `the connected QEMU already has a ${names} '${value}'; ${spot.command} will refuse a second one`,
       });
     }
   }

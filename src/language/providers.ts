@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import { parseQmpManPage, type QmpDocs, type QmpManPageName } from './manpage';
+import { writeFileAtomicSync } from '../notebook/format/atomicWrite';
 
 const gunzipAsync = promisify(gunzip);
 
@@ -115,10 +116,7 @@ export function fileSchemaCache(dir: string): SchemaCacheStore {
     },
     async write(key, text) {
       await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-      const file = fileFor(key);
-      const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-      await fs.writeFile(tmp, text, { encoding: 'utf8', mode: 0o600 });
-      await fs.rename(tmp, file);
+      writeFileAtomicSync(fileFor(key), text);
     },
   };
 }

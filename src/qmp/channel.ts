@@ -70,7 +70,7 @@ export interface ByteStream {
 
 /**
  * A channel over a byte stream with QMP's framing (`MessageDecoder`: JSON objects back to back, any
- * whitespace, split anywhere; a 0xFF byte resynchronises, as the guest agent's sentinel needs).
+ * whitespace, split anywhere); with `guestAgent`, the 0xFF sentinel resynchronises as the guest agent needs.
  */
 export class StreamChannel implements QmpChannel {
   private sink: ChannelSink | undefined;
@@ -83,8 +83,9 @@ export class StreamChannel implements QmpChannel {
   private readonly closedPromise: Promise<void>;
 
   constructor(readonly description: string, private readonly stream: ByteStream,
-    options: { maxMessageBytes?: number; maxMessageDepth?: number } = {}) {
-    this.decoder = new MessageDecoder({ maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES, maxDepth: options.maxMessageDepth });
+    options: { maxMessageBytes?: number; maxMessageDepth?: number; guestAgent?: boolean } = {}) {
+    this.decoder = new MessageDecoder({ maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES, maxDepth: options.maxMessageDepth,
+      guestAgent: options.guestAgent });
     let resolveClosed!: () => void;
     this.closedPromise = new Promise<void>((r) => { resolveClosed = r; });
     const { readable, writable } = stream;
@@ -145,11 +146,14 @@ export class StreamChannel implements QmpChannel {
   }
 }
 
-/** The default opener: a unix or TCP socket (`connectSocket`) wrapped in a StreamChannel. */
-export function socketChannelOpener(address: QmpAddress): ChannelOpener {
+/**
+ * The default opener: a unix or TCP socket (`connectSocket`) wrapped in a StreamChannel; `guestAgent` selects
+ * the guest agent's framing (skip to the 0xFF sentinel).
+ */
+export function socketChannelOpener(address: QmpAddress, framing: { guestAgent?: boolean } = {}): ChannelOpener {
   return async ({ timeoutMs, signal, maxMessageBytes, maxMessageDepth }) => {
     const socket = await connectSocket(address, { timeoutMs, signal });
-    return new StreamChannel(formatAddress(address), socketStream(socket), { maxMessageBytes, maxMessageDepth });
+    return new StreamChannel(formatAddress(address), socketStream(socket), { maxMessageBytes, maxMessageDepth, ...framing });
   };
 }
 

@@ -4,9 +4,12 @@
 // tracks brace/bracket depth and string/escape state on bytes; every byte that matters here is ASCII, so a
 // multibyte UTF-8 sequence can never be mistaken for one, and text is decoded only once an object is whole.
 //
-// Two things are special: a 0xFF byte, which can never occur in UTF-8 text, is the guest agent's
-// resynchronisation sentinel (`guest-sync-delimited`): wherever it comes, it drops any partial object and
-// reading starts afresh; and nesting deeper than maxDepth is refused (QEMU never emits more than its
+// Two things are special: for the guest agent only (option `guestAgent`), a 0xFF byte, which can never occur
+// in UTF-8 text, is the resynchronisation sentinel (`guest-sync-delimited`): everything before the first one
+// is skipped whatever it is (the tail of a reply an earlier client left unread), and wherever a later one
+// comes it drops any partial object and reading starts afresh. On QMP proper 0xFF is just a byte (invalid
+// UTF-8 inside a string, decoded as U+FFFD like any other invalid sequence), so the reader never loses its
+// place in a message that holds one; and nesting deeper than maxDepth is refused (QEMU never emits more than its
 // MAX_NESTING of 1024, and a deeper value would overflow the stack of whatever recursive code meets it next).
 import { DeepMessageError, MalformedMessageError, OversizedMessageError } from './errors';
 
@@ -19,6 +22,11 @@ export interface JsonObjectReaderOptions {
   maxMessageBytes?: number;
   /** A message nested deeper than this throws DeepMessageError. Default 1024. */
   maxDepth?: number | undefined;
+  /**
+   * The guest agent's framing: bytes are skipped up to the first 0xFF sentinel (the answer to the
+   * `guest-sync-delimited` every session starts with), and each later 0xFF drops a partial object.
+   */
+  guestAgent?: boolean | undefined;
 }
 
 const LBRACE = 0x7b;
@@ -42,15 +50,27 @@ export class JsonObjectReader {
   private depth = 0;
   private inString = false;
   private escaped = false;
+  /** 0xFF is the guest agent's sentinel (see the header). */
+  readonly guestAgent: boolean;
+  /** Skipping everything until the first sentinel (guest agent only). */
+  private awaitingSentinel: boolean;
+  private skippedBytes = 0;
 
   constructor(options: JsonObjectReaderOptions = {}) {
     this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.maxDepth = options.maxDepth ?? DEFAULT_MAX_MESSAGE_DEPTH;
+    this.guestAgent = options.guestAgent === true;
+    this.awaitingSentinel = this.guestAgent;
   }
 
   /** True when no object is partly read, i.e. the next byte starts a fresh message. */
   get idle(): boolean {
-    return this.depth === 0 && this.partBytes === 0;
+    return this.depth === 0 && this.partBytes === 0 && !this.awaitingSentinel;
+  }
+
+  /** Bytes skipped while waiting for the guest agent's first sentinel (none once it came). */
+  get skippedBeforeSentinel(): number {
+    return this.awaitingSentinel ? this.skippedBytes : 0;
   }
 
   /** Bytes held for an object that is not complete yet. */
@@ -73,11 +93,22 @@ export class JsonObjectReader {
    * OversizedMessageError when one object grows beyond maxMessageBytes; the reader is unusable afterwards.
    */
   push(chunk: Buffer): string[] {
+    if (!this.guestAgent) return this.scan(chunk);
     let ff = chunk.indexOf(SENTINEL);
-    if (ff < 0) return this.scan(chunk);
+    let from = 0;
+    if (this.awaitingSentinel) {
+      if (ff < 0) {
+        this.skippedBytes += chunk.length;
+        return [];
+      }
+      this.awaitingSentinel = false;
+      this.skippedBytes = 0;
+      from = ff + 1;
+      ff = chunk.indexOf(SENTINEL, from);
+    }
+    if (ff < 0) return this.scan(from > 0 ? chunk.subarray(from) : chunk);
     // Resynchronisation: each 0xFF (anywhere, even inside a string) drops whatever was partly read.
     const out: string[] = [];
-    let from = 0;
     while (ff >= 0) {
       for (const t of this.scan(chunk.subarray(from, ff))) out.push(t);
       this.reset();
@@ -201,6 +232,8 @@ export class JsonObjectReader {
 export interface MessageDecoderOptions {
   maxMessageBytes?: number;
   maxDepth?: number | undefined;
+  /** The guest agent's framing (JsonObjectReaderOptions.guestAgent). */
+  guestAgent?: boolean | undefined;
 }
 
 /**
@@ -233,8 +266,9 @@ export class MessageDecoder {
     // (a pretty-printed object, a message cut by the read, or a line long enough to hide deep nesting);
     // the rest goes to the streaming reader.
     let from = 0;
-    // The fast path is skipped for a chunk holding a 0xFF sentinel, which only the reader understands.
-    if (this.reader.idle && chunk.indexOf(SENTINEL) < 0) {
+    // For the guest agent the fast path is skipped for a chunk holding a 0xFF sentinel, which only the
+    // reader understands (and until the first sentinel came, the reader is not idle).
+    if (this.reader.idle && (!this.reader.guestAgent || chunk.indexOf(SENTINEL) < 0)) {
       const n = chunk.length;
       while (from < n && chunk[from] === LBRACE) {
         const nl = chunk.indexOf(0x0a, from);

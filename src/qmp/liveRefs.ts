@@ -254,17 +254,42 @@ export function valuesAtPath(args: unknown, path: readonly string[]): Array<{ va
   return frontier;
 }
 
-/** The live objects a command with these arguments creates (role `new` rows with a string value). */
+/**
+ * What else exists once a command made an object of `kind` named `value`: the names the same object goes by
+ * in other kinds (the QOM path of an object or a device, a device's block backend, an iothread object, the
+ * block job of a block job's id). `member` reads a sibling argument (`qom-type` of object-add).
+ */
+export function alsoCreated(command: string, kind: LiveKind, value: string, member: (name: string) => unknown): Array<{ kind: LiveKind; value: string }> {
+  switch (kind) {
+    case 'object-id':
+      return [{ kind: 'qom-path', value: `/objects/${value}` }, ...(member('qom-type') === 'iothread' ? [{ kind: 'iothread' as const, value }] : [])];
+    case 'qdev-id':
+      return [{ kind: 'qom-path', value: `/machine/peripheral/${value}` }, { kind: 'block-backend', value }];
+    case 'job':
+      return command === 'blockdev-create' || command === 'x-blockdev-amend' ? [] : [{ kind: 'block-job', value }];
+    default:
+      return [];
+  }
+}
+
+/** Commands that remove the object a `ref` row of theirs names (a later `new` of the same name is no clash). */
+export const REMOVING_COMMANDS: ReadonlySet<string> = new Set([
+  'blockdev-del', 'device_del', 'object-del', 'chardev-remove', 'netdev_del', 'block-export-del', 'block-dirty-bitmap-remove',
+  'job-dismiss', 'block-job-dismiss',
+]);
+
+/** The live objects a command with these arguments creates (role `new` rows with a string value), and what they imply. */
 export function createdBy(command: string, args: unknown): Array<{ kind: LiveKind; value: string; scope?: string }> {
   const out: Array<{ kind: LiveKind; value: string; scope?: string }> = [];
+  const member = (name: string): unknown => (args !== null && typeof args === 'object' ? (args as Record<string, unknown>)[name] : undefined);
   for (const r of byCommand.get(command) ?? []) {
     if (r.role !== 'new') continue;
     for (const hit of valuesAtPath(args, r.path)) {
       if (typeof hit.value !== 'string') continue;
-      const scopeValue = r.scopeMember !== undefined && args !== null && typeof args === 'object'
-        ? (args as Record<string, unknown>)[r.scopeMember] : undefined;
+      const scopeValue = r.scopeMember !== undefined ? member(r.scopeMember) : undefined;
       for (const kind of r.kinds) {
         out.push({ kind, value: hit.value, ...(typeof scopeValue === 'string' ? { scope: scopeValue } : {}) });
+        out.push(...alsoCreated(command, kind, hit.value, member));
       }
     }
   }

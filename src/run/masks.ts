@@ -7,6 +7,12 @@
 //
 // Masking works on a syntax tree that keeps literals exactly, so everything that is not masked is compared
 // and saved byte for byte. It is idempotent: masking a masked message changes nothing.
+//
+// A notebook is shared text, so a mask must not be able to hang whoever runs or opens it: patterns run on
+// RE2's linear-time engine (re2js, pure JavaScript, so the .vsix works on every platform), never on the
+// backtracking RegExp, and a path is matched with a set of positions per node (an NFA over the path), so
+// `**.**.**.x` costs the size of the tree times the length of the path, not a product of depths.
+import { RE2JS, RE2JSException, type Matcher } from 're2js';
 import { parseJsonTree, printJsonTree, str, type JsonMember, type JsonNode } from './jsonTree';
 
 /** What a masked value becomes (like iotests' `SECS`, `USECS`, `TEST_DIR`). */
@@ -15,7 +21,7 @@ export const MASKED = 'MASKED';
 /** A mask a notebook declares: a JSON path into every message, or a pattern over string values and text. */
 export type Mask =
   | { kind: 'path'; text: string; segments: string[] }
-  | { kind: 'pattern'; text: string; re: RegExp };
+  | { kind: 'pattern'; text: string; re: RE2JS };
 
 /** A directory whose paths are volatile (a sandbox's private directory), written as `name` when saved. */
 export interface VolatileDir {
@@ -28,21 +34,47 @@ export interface MaskOptions {
   dirs?: readonly VolatileDir[];
 }
 
-const PATTERN = /^\/(.*)\/([imsu]*)$/s;
+/** `/body/flags`: a pattern. Any mask that starts with `/` is read as one (a path never does). */
+const PATTERN = /^\/(.*)\/([^/]*)$/s;
+const FLAGS: Record<string, number> = { i: RE2JS.CASE_INSENSITIVE, m: RE2JS.MULTILINE, s: RE2JS.DOTALL, u: 0 };
+
+/** Why the linear-time engine refuses a pattern, in the user's words, when the reason is a known class. */
+function unsupported(body: string): string | undefined {
+  const plain = body.replace(/\\\\/g, '');
+  if (/\\[1-9]|\\k</.test(plain)) return 'backreferences (\\1, \\k<name>) are not supported';
+  if (/\(\?<?[=!]/.test(plain)) return 'lookahead and lookbehind ((?=…), (?!…), (?<=…), (?<!…)) are not supported';
+  return undefined;
+}
 
 /**
  * Parses one mask of the front matter: `/regex/flags` (flags from `imsu`) is a pattern over string values
  * and `//` text lines; anything else is a path of member names separated by dots, where `*` is any one
  * member or array element and `**` any number of levels (`return.uptime`, `data.offset`, `**.thread-id`).
+ * Patterns use RE2 syntax (JavaScript's, less backreferences and lookaround), matched in linear time.
  */
 export function parseMask(text: string): Mask | { error: string } {
-  const p = PATTERN.exec(text);
-  if (p) {
-    if (p[1] === '') return { error: `empty pattern '${text}'` };
+  if (text.startsWith('/')) {
+    const p = PATTERN.exec(text);
+    if (!p) return { error: `bad pattern ${text}: expected /PATTERN/ with optional flags i, m, s, u after the closing /` };
+    const body = p[1] as string;
+    const flagText = p[2] as string;
+    if (body === '') return { error: `empty pattern '${text}'` };
+    let flags = 0;
+    for (const f of flagText) {
+      if (!(f in FLAGS)) {
+        const why = f === 'g' ? ' (a mask already replaces every match)' : f === 'y' ? ' (a mask matches anywhere)' : '';
+        return { error: `bad pattern ${text}: flag '${f}' is not supported${why}; the flags are i, m, s and u` };
+      }
+      if (flagText.indexOf(f) !== flagText.lastIndexOf(f)) return { error: `bad pattern ${text}: flag '${f}' is given twice` };
+      flags |= FLAGS[f] as number;
+    }
+    const why = unsupported(body);
+    if (why) return { error: `bad pattern ${text}: ${why} (masks use a linear-time engine, RE2 syntax)` };
     try {
-      return { kind: 'pattern', text, re: new RegExp(p[1] as string, `${p[2] ?? ''}g`) };
+      return { kind: 'pattern', text, re: RE2JS.compile(RE2JS.translateRegExp(body), flags) };
     } catch (err) {
-      return { error: `bad pattern ${text}: ${err instanceof Error ? err.message : String(err)}` };
+      if (!(err instanceof RE2JSException)) throw err;
+      return { error: `bad pattern ${text}: ${err.message} (masks use RE2 syntax: no backreferences or lookaround)` };
     }
   }
   const segments = text.split('.');
@@ -52,6 +84,7 @@ export function parseMask(text: string): Mask | { error: string } {
 }
 
 const CLIENT_ID = /^#/;
+const THREAD_ID = ['**', 'thread-id'];
 
 function maskStrings(node: JsonNode, opts: MaskOptions): JsonNode {
   switch (node.type) {
@@ -75,32 +108,62 @@ export function maskText(text: string, opts: MaskOptions): string {
     if (d.path !== '' && out.includes(d.path)) out = out.split(d.path).join(d.name);
   }
   for (const m of opts.masks ?? []) {
-    if (m.kind === 'pattern') {
-      m.re.lastIndex = 0;
-      out = out.replace(m.re, MASKED);
-    }
+    if (m.kind === 'pattern') out = replaceAll(m.re.matcher(out), out);
   }
   return out;
 }
 
-/** Replaces every value the path reaches with MASKED. Linear in the size of the tree per `**`. */
-function maskPath(node: JsonNode, segments: readonly string[], at: number): JsonNode {
-  if (at === segments.length) return str(MASKED);
-  const seg = segments[at] as string;
-  if (seg === '**') {
-    // Zero levels here, or one level down keeping `**`.
-    const here = maskPath(node, segments, at + 1);
-    return mapChildren(here, () => true, (child) => maskPath(child, segments, at));
-  }
-  return mapChildren(node, (key) => seg === '*' || seg === key, (child) => maskPath(child, segments, at + 1));
+/** Every match of a pattern replaced by MASKED (an empty match too, as String.replace with /g does). */
+function replaceAll(m: Matcher, text: string): string {
+  if (!m.find()) return text;
+  return m.replaceAll(MASKED);
 }
 
-function mapChildren(node: JsonNode, pick: (key: string) => boolean, f: (child: JsonNode) => JsonNode): JsonNode {
+/**
+ * The positions of a path a node is at, closed over `**` (which may match no level): a set of segment
+ * indexes, sorted; `segments.length` means the path is complete here.
+ */
+function closure(states: readonly number[], segments: readonly string[]): number[] {
+  const out = new Set<number>();
+  for (const s of states) {
+    let k = s;
+    out.add(k);
+    while (k < segments.length && segments[k] === '**') out.add(++k);
+  }
+  return [...out].sort((x, y) => x - y);
+}
+
+/** The positions a child named `key` is at, from its parent's (closed) positions. */
+function step(states: readonly number[], segments: readonly string[], key: string): number[] {
+  const next: number[] = [];
+  for (const s of states) {
+    if (s >= segments.length) continue;
+    const seg = segments[s] as string;
+    if (seg === '**') next.push(s);
+    else if (seg === '*' || seg === key) next.push(s + 1);
+  }
+  return next.length ? closure(next, segments) : next;
+}
+
+/**
+ * Replaces every value the path reaches with MASKED, walking the tree once with the set of path positions
+ * each node is at: linear in the size of the tree times the length of the path, whatever the `**`s.
+ */
+function maskPath(node: JsonNode, segments: readonly string[], states: readonly number[] = closure([0], segments)): JsonNode {
+  if (states.includes(segments.length)) return str(MASKED);
+  return mapChildren(node, (key) => {
+    const next = step(states, segments, key);
+    return next.length ? next : undefined;
+  }, (child, next) => maskPath(child, segments, next));
+}
+
+function mapChildren<P>(node: JsonNode, pick: (key: string) => P | undefined, f: (child: JsonNode, picked: P) => JsonNode): JsonNode {
   if (node.type === 'object') {
     let changed = false;
     const members: JsonMember[] = node.members.map((m) => {
-      if (!pick(m.key)) return m;
-      const value = f(m.value);
+      const picked = pick(m.key);
+      if (picked === undefined) return m;
+      const value = f(m.value, picked);
       if (value !== m.value) changed = true;
       return { key: m.key, value };
     });
@@ -109,8 +172,9 @@ function mapChildren(node: JsonNode, pick: (key: string) => boolean, f: (child: 
   if (node.type === 'array') {
     let changed = false;
     const items = node.items.map((item, i) => {
-      if (!pick(String(i))) return item;
-      const value = f(item);
+      const picked = pick(String(i));
+      if (picked === undefined) return item;
+      const value = f(item, picked);
       if (value !== item) changed = true;
       return value;
     });
@@ -133,7 +197,7 @@ function builtIn(root: JsonNode): JsonNode {
     }
     // Host thread ids (query-cpus-fast, query-iothreads) are new in every QEMU process.
     if (m.key === 'return') {
-      members.push({ key: m.key, value: maskPath(m.value, ['**', 'thread-id'], 0) });
+      members.push({ key: m.key, value: maskPath(m.value, THREAD_ID) });
       continue;
     }
     members.push(m);
@@ -144,7 +208,7 @@ function builtIn(root: JsonNode): JsonNode {
 /** A parsed message with every mask applied. */
 export function maskTree(root: JsonNode, opts: MaskOptions = {}): JsonNode {
   let node = builtIn(root);
-  for (const m of opts.masks ?? []) if (m.kind === 'path') node = maskPath(node, m.segments, 0);
+  for (const m of opts.masks ?? []) if (m.kind === 'path') node = maskPath(node, m.segments);
   return maskStrings(node, opts);
 }
 

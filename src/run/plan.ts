@@ -138,9 +138,13 @@ export function planCell(source: string, language: CodeLanguage, schema?: ValueK
       else if (last && !last.expected) last.expected = { text: item.text, value: item.value };
     }
   }
-  const problems = parsed.errors.map((e) => ({ message: e.message, line: e.line - 1, column: e.col - 1, start: e.start, end: e.end }));
+  const problems: PlanProblem[] = parsed.errors.map((e) => ({ message: e.message, line: e.line - 1, column: e.col - 1, start: e.start, end: e.end }));
   if (written === undefined) return { steps, problems };
-  const cell = cellRules(source, rules ?? NO_RULES).rules;
+  const cellRuled = cellRules(source, rules ?? NO_RULES);
+  const cell = cellRuled.rules;
+  // The cell's expected events are compared under its directives: one that does not parse (a mask the
+  // linear-time engine cannot take, a flag it does not know) would silently change what matches.
+  for (const e of cellRuled.errors) problems.push({ message: `test directive: ${e}` });
   const events: ExpectedEvent[] = [];
   for (const w of written) {
     if (cell.ignoreEvents.has(w.event)) continue;

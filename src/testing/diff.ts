@@ -4,6 +4,36 @@
 
 const MAX_CELLS = 4_000_000;
 
+/**
+ * The longest line a report (diff, problem, JUnit, --json) shows whole. A saved output can be tens of MB on
+ * one line; a report that repeated it would cost several times that in memory and on disk, so a longer line
+ * is cut, saying how much was left out (the notebook and the comparison itself keep every byte).
+ */
+export const MAX_REPORT_LINE = 4096;
+
+/** A line cut to MAX_REPORT_LINE characters, with a note of what was left out. */
+export function clipLine(line: string, max = MAX_REPORT_LINE): string {
+  if (line.length <= max) return line;
+  return `${line.slice(0, max)}… (${line.length - max} more characters not shown)`;
+}
+
+/** Every line of a text cut to MAX_REPORT_LINE (linear; a text without long lines is returned as it is). */
+export function clipText(text: string, max = MAX_REPORT_LINE): string {
+  if (text.length <= max) return text;
+  const out: string[] = [];
+  let from = 0;
+  let changed = false;
+  for (;;) {
+    const nl = text.indexOf('\n', from);
+    const end = nl < 0 ? text.length : nl;
+    if (end - from > max) changed = true;
+    out.push(end - from > max ? clipLine(text.slice(from, end), max) : text.slice(from, end));
+    if (nl < 0) break;
+    from = nl + 1;
+  }
+  return changed ? out.join('\n') : text;
+}
+
 type Op = { op: ' ' | '-' | '+'; line: string };
 
 function editScript(a: readonly string[], b: readonly string[]): Op[] {
@@ -82,7 +112,7 @@ export function unifiedDiff(a: readonly string[], b: readonly string[], labelA: 
     const startA = countA === 0 ? (posA[start] as number) : (posA[start] as number) + 1;
     const startB = countB === 0 ? (posB[start] as number) : (posB[start] as number) + 1;
     out.push(`@@ -${startA},${countA} +${startB},${countB} @@`);
-    for (const o of slice) out.push(`${o.op}${o.line}`);
+    for (const o of slice) out.push(`${o.op}${clipLine(o.line)}`);
     k = end;
   }
   return out.join('\n');

@@ -1,5 +1,6 @@
 // Reports of a `qmp-notebook test` run: JUnit XML (one testcase per cell, for CI systems), one JSON record
 // per cell, and the closing line `N passed, N failed`.
+import { clipLine, clipText } from './diff';
 
 export type CellStatus = 'passed' | 'failed' | 'error';
 
@@ -37,7 +38,22 @@ const seconds = (ms: number): string => (ms / 1000).toFixed(3);
  * are not a cell's (the notebook could not be read), reported as an error testcase named after the file.
  */
 export function junitXml(results: readonly CellResult[], files: readonly string[]): string {
-  const out = ['<?xml version="1.0" encoding="UTF-8"?>'];
+  return [...junitChunks(results, files)].join('');
+}
+
+/**
+ * The same JUnit XML as a sequence of pieces (a line or a testcase each), for writing without building the
+ * whole document as one string; problems and diffs are cut to MAX_REPORT_LINE per line (diff.ts).
+ */
+export function* junitChunks(results: readonly CellResult[], files: readonly string[]): Generator<string> {
+  const out = {
+    push(...lines: string[]): void { pending.push(...lines); },
+  };
+  const pending: string[] = ['<?xml version="1.0" encoding="UTF-8"?>'];
+  const flush = function* (): Generator<string> {
+    if (pending.length) yield pending.join('\n') + '\n';
+    pending.length = 0;
+  };
   const count = (rs: readonly CellResult[], s: CellStatus): number => rs.filter((r) => r.status === s).length;
   const total = results.reduce((t, r) => t + r.ms, 0);
   out.push(`<testsuites name="qmp-notebook test" tests="${results.length}" failures="${count(results, 'failed')}" errors="${count(results, 'error')}" time="${seconds(total)}">`);
@@ -49,21 +65,22 @@ export function junitXml(results: readonly CellResult[], files: readonly string[
       const open = `    <testcase classname="${xmlEscape(file, true)}" name="${xmlEscape(cellName(r), true)}" time="${seconds(r.ms)}"`;
       if (r.status === 'passed') { out.push(`${open}/>`); continue; }
       const tag = r.status === 'failed' ? 'failure' : 'error';
-      const message = r.problems[0] ?? r.status;
-      const body = [r.problems.join('\n'), r.diff].filter((s) => s !== '').join('\n\n');
+      const message = clipLine(r.problems[0] ?? r.status);
+      const body = clipText([r.problems.join('\n'), r.diff].filter((s) => s !== '').join('\n\n'));
       out.push(`${open}>`, `      <${tag} message="${xmlEscape(message, true)}">${xmlEscape(body)}</${tag}>`, '    </testcase>');
+      yield* flush();
     }
     out.push('  </testsuite>');
   }
   out.push('</testsuites>');
-  return out.join('\n') + '\n';
+  yield* flush();
 }
 
 /** One JSON object per cell (`--json`). */
 export function jsonRecord(r: CellResult): string {
   return JSON.stringify({
     file: r.file, cell: r.cell, ...(r.line !== undefined ? { line: r.line } : {}), status: r.status,
-    problems: r.problems, diff: r.diff, ms: Math.round(r.ms * 1000) / 1000,
+    problems: r.problems.map((p) => clipText(p)), diff: clipText(r.diff), ms: Math.round(r.ms * 1000) / 1000,
   });
 }
 

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CommandTimeoutError, ConnectError, OobRefusedError } from '../../src/qmp/errors';
-import { Schema, isDisabledCommand } from '../../src/qmp/schema';
+import { DISABLED_FEATURE, Schema, isDisabledCommand } from '../../src/qmp/schema';
 import { diagnose } from '../../src/language/diagnostics';
 import { GuestAgentClient, GuestAgentCommandDisabledError, guestAgentSchemaInfos } from '../../src/endpoints/guestAgent';
 import { runCli, startGuestAgent, type TestGuestAgent } from '../support/daemons';
@@ -200,5 +200,15 @@ describe('qmp-notebook --guest-agent', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
-});
 
+  test('schema --guest-agent: the agent has no query-qmp-schema, so its guest-info command list is printed, with a note', async () => {
+    const r = await runCli(['schema', '--guest-agent', agent.socketPath]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stderr, /the guest agent has no query-qmp-schema; this is the command list of its guest-info/);
+    assert.doesNotMatch(r.stderr, /CommandNotFound/);
+    const infos = JSON.parse(r.stdout) as Array<{ name: string; 'meta-type': string; features?: string[] }>;
+    const ping = infos.find((i) => i.name === 'guest-ping');
+    assert.equal(ping?.['meta-type'], 'command');
+    assert.ok(infos.find((i) => i.name === 'guest-shutdown')?.features?.includes(DISABLED_FEATURE), 'a blocked command is marked disabled');
+  });
+});

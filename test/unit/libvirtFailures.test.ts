@@ -9,7 +9,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { ConnectError, DisconnectedError } from '../../src/qmp/errors';
 import {
-  LibvirtClient, LibvirtDomainConnectError, LibvirtDomainGoneError, classifyVirshError, libvirtPermanentFailure,
+  LibvirtClient, LibvirtDomainConnectError, LibvirtDomainGoneError, classifyVirshError, libvirtDomainNameProblem, libvirtPermanentFailure,
 } from '../../src/endpoints/libvirt';
 
 describe('classifying what virsh says', () => {
@@ -27,6 +27,11 @@ describe('classifying what virsh says', () => {
     ["Failed to connect socket to '/var/run/libvirt/libvirt-sock': Connection refused", 'transient'],
     ['Disconnected from qemu:///system due to end of file; Failed to reconnect to the hypervisor', 'transient'],
     ['End of file while reading data: Input/output error', 'transient'],
+    // libvirtd died: virsh could not look the domain up, which does not mean it is gone.
+    ["End of file while reading data: Input/output error; failed to get domain 'vm1'", 'transient'],
+    ["failed to get domain 'vm1'; End of file while reading data: Input/output error", 'transient'],
+    ["internal error: client socket is closed; failed to get domain 'vm1'", 'transient'],
+    ["Disconnected from qemu:///system due to end of file; failed to get domain 'vm1'", 'transient'],
     ['internal error: client socket is closed', 'transient'],
     ['Unable to read from monitor: Connection reset by peer', 'transient'],
     ['Cannot recv data: ssh: Could not resolve hostname nohost: Name or service not known', 'transient'],
@@ -45,6 +50,14 @@ describe('classifying what virsh says', () => {
     const started = Date.now();
     assert.equal(classifyVirshError('Domain '.repeat(2_000_000)), 'transient');
     assert.ok(Date.now() - started < 5000);
+  });
+
+  test('domain names virsh would misread are refused with why; ordinary odd names are passed on', () => {
+    for (const name of ['--help', '-x', '--domain=vm1', '-']) assert.match(libvirtDomainNameProblem(name) ?? '', /starts with '-'/, name);
+    assert.match(libvirtDomainNameProblem('a/b') ?? '', /contains '\/'/);
+    assert.match(libvirtDomainNameProblem('a\nb') ?? '', /one line/);
+    assert.match(libvirtDomainNameProblem('') ?? '', /empty/);
+    for (const name of ['vm1', 'a b', "it's", '$(id)', 'a;b', 'a\\b', 'x--y', '\u00e9t\u00e9']) assert.equal(libvirtDomainNameProblem(name), undefined, name);
   });
 
   test('the permanent failure is found through the causes a client wraps it in; others are not permanent', () => {

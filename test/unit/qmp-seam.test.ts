@@ -6,7 +6,7 @@ import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { QmpClient } from '../../src/qmp/client';
-import { StreamChannel, type ChannelOpener, type ChannelSink, type QmpChannel } from '../../src/qmp/channel';
+import { StreamChannel, socketChannelOpener, type ChannelOpener, type ChannelSink, type QmpChannel } from '../../src/qmp/channel';
 import { passthroughDialect, type QmpDialect } from '../../src/qmp/dialect';
 import { DisconnectedError, ExecuteError, NegotiationTimeoutError } from '../../src/qmp/errors';
 import { startFakeServer, type FakeServer } from '../support/fakeTransport';
@@ -169,7 +169,7 @@ describe('a dialect without greeting: the guest agent', () => {
     servers.push(server);
     const client = new QmpClient({ dialect: guestAgentDialect(4242) });
     clients.push(client);
-    const connecting = client.connect(server.address);
+    const connecting = client.connect(socketChannelOpener(server.address, { guestAgent: true }));
     const conn = await server.accept();
     // A previous client left a half-written reply and a whole stale one in the channel.
     conn.write('{"return": {"stale": [1, 2');

@@ -131,21 +131,33 @@ export function formatOutputJson(text: string, firstLinePrefix = 3): string | un
   if (firstLinePrefix + flat.length <= OUTPUT_WIDTH) return flat;
   const root = strictTree(text);
   if (root === undefined) return undefined;
-  const inline = new Map<Node, string>();
-  const inlineOf = (node: Node): string => {
-    let s = inline.get(node);
-    if (s === undefined) {
-      s = inlineJson(text, node);
-      inline.set(node, s);
+  // The length of each node's one-line spelling, computed without building it: a large output (tens of MB
+  // on one line) would otherwise hold one copy of itself per level of nesting while it is printed.
+  const lengths = new Map<Node, number>();
+  const inlineLength = (node: Node): number => {
+    let n = lengths.get(node);
+    if (n !== undefined) return n;
+    const children = node.children ?? [];
+    if (node.type === 'object') {
+      n = 2 + 2 * Math.max(0, children.length - 1);
+      for (const p of children) {
+        const [key, value] = p.children ?? [];
+        if (key !== undefined && value !== undefined) n += key.length + 2 + inlineLength(value);
+      }
+    } else if (node.type === 'array') {
+      n = 2 + 2 * Math.max(0, children.length - 1);
+      for (const c of children) n += inlineLength(c);
+    } else {
+      n = node.length;
     }
-    return s;
+    lengths.set(node, n);
+    return n;
   };
   const print = (node: Node, indent: string, used: number, trailer: number): string => {
-    const one = inlineOf(node);
     const children = node.children ?? [];
-    if (used + one.length + trailer <= OUTPUT_WIDTH || children.length === 0
+    if (used + inlineLength(node) + trailer <= OUTPUT_WIDTH || children.length === 0
       || (node.type !== 'object' && node.type !== 'array')) {
-      return one;
+      return inlineJson(text, node);
     }
     const inner = indent + '  ';
     const lines = children.map((child, i) => {
