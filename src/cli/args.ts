@@ -44,11 +44,29 @@ export interface SchemaRequest {
   qemuBinary?: string;
 }
 
+/** `qmp-notebook shell`: an interactive QMP shell (src/cli/shell.ts). */
+export interface ShellRequest {
+  command: 'shell';
+  connection: ConnectionChoice;
+  qemuBinary?: string;
+  /** `-p`: replies pretty-printed. */
+  pretty: boolean;
+  /** `-H`: every line is an HMP command (as qmp-shell's -H). */
+  hmp: boolean;
+  /** `--record FILE.qmp`: the session written as a notebook. */
+  record?: string;
+  /** `--history FILE`: where the line history is kept (default ~/.qmp-notebook_history). */
+  history?: string;
+  /** `--timeout MS`: the time limit of each command (default DEFAULT_TIMEOUT_MS). */
+  timeoutMs?: number;
+}
+
 export type CliRequest =
   | RunRequest
   | CheckRequest
   | SchemaRequest
-  | { command: 'help'; topic?: 'run' | 'check' | 'schema' }
+  | ShellRequest
+  | { command: 'help'; topic?: 'run' | 'check' | 'schema' | 'shell' }
   | { command: 'version' };
 
 export type ParseResult = { ok: true; request: CliRequest } | { ok: false; message: string };
@@ -64,6 +82,7 @@ export const USAGE = `Usage:
   qmp-notebook check FILE.qmp [--schema SCHEMA.json | CONNECTION] [--json]
                      [--compat deprecated-input=reject,unstable-input=reject]
   qmp-notebook schema [CONNECTION]
+  qmp-notebook shell [CONNECTION] [-p] [-H] [--record FILE.qmp] [--history FILE] [--timeout MS]
   qmp-notebook test FILE.qmp… [CONNECTION] [--update] [--junit OUT.xml] [--json]
   qmp-notebook lsp [--stdio]   the language server for editors (docs/lsp.md)
   qmp-notebook --help | --version
@@ -94,23 +113,28 @@ Exit status: 0 success; 1 a QEMU error, an event wait timed out, a malformed cel
 found (check); 2 usage or connection error, including QEMU going away during a run.
 `;
 
-type OptionName = 'socket' | 'tcp' | 'sandbox' | 'storage-daemon' | 'guest-agent' | 'libvirt' | 'connect' | 'qemu' | 'json' | 'timeout' | 'schema' | 'compat' | 'help' | 'version';
+type OptionName = 'socket' | 'tcp' | 'sandbox' | 'storage-daemon' | 'guest-agent' | 'libvirt' | 'connect' | 'qemu' | 'json' | 'timeout' | 'schema' | 'compat'
+  | 'pretty' | 'hmp' | 'record' | 'history' | 'help' | 'version';
 
 /** The options: whether each takes a value, its short form, and which subcommands accept it ('' = none given). */
 const OPTIONS: Record<OptionName, { value: boolean; short?: string; commands: ReadonlyArray<string> }> = {
-  socket: { value: true, commands: ['run', 'check', 'schema'] },
-  tcp: { value: true, commands: ['run', 'check', 'schema'] },
-  sandbox: { value: false, commands: ['run', 'check', 'schema'] },
-  'storage-daemon': { value: false, commands: ['run', 'check', 'schema'] },
-  'guest-agent': { value: true, commands: ['run', 'check', 'schema'] },
-  libvirt: { value: true, commands: ['run', 'check', 'schema'] },
-  connect: { value: true, commands: ['run', 'check', 'schema'] },
-  qemu: { value: true, commands: ['run', 'check', 'schema'] },
+  socket: { value: true, commands: ['run', 'check', 'schema', 'shell'] },
+  tcp: { value: true, commands: ['run', 'check', 'schema', 'shell'] },
+  sandbox: { value: false, commands: ['run', 'check', 'schema', 'shell'] },
+  'storage-daemon': { value: false, commands: ['run', 'check', 'schema', 'shell'] },
+  'guest-agent': { value: true, commands: ['run', 'check', 'schema', 'shell'] },
+  libvirt: { value: true, commands: ['run', 'check', 'schema', 'shell'] },
+  connect: { value: true, commands: ['run', 'check', 'schema', 'shell'] },
+  qemu: { value: true, commands: ['run', 'check', 'schema', 'shell'] },
   json: { value: false, commands: ['run', 'check'] },
-  timeout: { value: true, commands: ['run'] },
+  timeout: { value: true, commands: ['run', 'shell'] },
   schema: { value: true, commands: ['check'] },
   compat: { value: true, commands: ['check'] },
-  help: { value: false, short: 'h', commands: ['run', 'check', 'schema', ''] },
+  pretty: { value: false, short: 'p', commands: ['shell'] },
+  hmp: { value: false, short: 'H', commands: ['shell'] },
+  record: { value: true, commands: ['shell'] },
+  history: { value: true, commands: ['shell'] },
+  help: { value: false, short: 'h', commands: ['run', 'check', 'schema', 'shell', ''] },
   version: { value: false, short: 'V', commands: [''] },
 };
 
@@ -141,8 +165,8 @@ export function parseArgs(argv: readonly string[]): ParseResult {
     if (token.kind === 'positional') {
       const arg = token.value;
       if (subcommand === '' && positionals.length === 0 && !values.has('help') && !values.has('version')) {
-        if (arg !== 'run' && arg !== 'check' && arg !== 'schema') {
-          return fail(`unknown command '${arg}' (expected run, check, schema or test)`);
+        if (arg !== 'run' && arg !== 'check' && arg !== 'schema' && arg !== 'shell') {
+          return fail(`unknown command '${arg}' (expected run, check, test, shell or schema)`);
         }
         subcommand = arg;
       } else {
@@ -167,7 +191,7 @@ export function parseArgs(argv: readonly string[]): ParseResult {
   }
 
   if (values.has('help')) {
-    return { ok: true, request: subcommand ? { command: 'help', topic: subcommand as 'run' | 'check' | 'schema' } : { command: 'help' } };
+    return { ok: true, request: subcommand ? { command: 'help', topic: subcommand as 'run' | 'check' | 'schema' | 'shell' } : { command: 'help' } };
   }
   if (values.has('version')) return { ok: true, request: { command: 'version' } };
   if (subcommand === '') return fail('no command given');
@@ -202,6 +226,25 @@ export function parseArgs(argv: readonly string[]): ParseResult {
   const qemuBinary = typeof qemu === 'string' ? { qemuBinary: qemu } : {};
   const json = values.has('json');
 
+  const t = values.get('timeout');
+  let timeout = {};
+  if (typeof t === 'string') {
+    if (!/^\d+$/.test(t) || Number(t) <= 0) return fail(`--timeout expects a positive number of milliseconds, got '${t}'`);
+    if (Number(t) > MAX_TIMEOUT_MS) return fail(`--timeout can be at most ${MAX_TIMEOUT_MS} ms (about 24.8 days), got '${t}'`);
+    timeout = { timeoutMs: Number(t) };
+  }
+  if (subcommand === 'shell') {
+    if (positionals.length) return fail(`'shell' takes no file (got '${positionals[0]}'); give --record FILE.qmp to save the session`);
+    const record = values.get('record');
+    const history = values.get('history');
+    return {
+      ok: true,
+      request: {
+        command: 'shell', connection, ...qemuBinary, ...timeout, pretty: values.has('pretty'), hmp: values.has('hmp'),
+        ...(typeof record === 'string' ? { record } : {}), ...(typeof history === 'string' ? { history } : {}),
+      },
+    };
+  }
   if (subcommand === 'schema') {
     if (positionals.length) return fail(`'schema' takes no file (got '${positionals[0]}')`);
     return { ok: true, request: { command: 'schema', connection, ...qemuBinary } };
@@ -211,13 +254,6 @@ export function parseArgs(argv: readonly string[]): ParseResult {
   const file = positionals[0] as string;
 
   if (subcommand === 'run') {
-    const t = values.get('timeout');
-    let timeout = {};
-    if (typeof t === 'string') {
-      if (!/^\d+$/.test(t) || Number(t) <= 0) return fail(`--timeout expects a positive number of milliseconds, got '${t}'`);
-      if (Number(t) > MAX_TIMEOUT_MS) return fail(`--timeout can be at most ${MAX_TIMEOUT_MS} ms (about 24.8 days), got '${t}'`);
-      timeout = { timeoutMs: Number(t) };
-    }
     return { ok: true, request: { command: 'run', file, connection, json, ...timeout, ...qemuBinary } };
   }
   const schema = values.get('schema');

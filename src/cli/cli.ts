@@ -20,6 +20,7 @@ import { DEFAULT_TIMEOUT_MS, parseArgs, USAGE, type CheckRequest, type Connectio
 import { findSourceOffsets, LineIndex } from './locate';
 import { runCells, type RunCell, type RunIo } from './run';
 import { testMain } from './test';
+import { openShellSession, shellMain, SHELL_USAGE, type ShellStreams } from './shell';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -54,6 +55,8 @@ export interface CliDeps {
   version: string;
   connect(connection: ResolvedConnection, options: { qemuBinary?: string; signal?: AbortSignal }): Promise<CliSession>;
   readFile?(path: string): string;
+  /** The shell's terminal (default: this process's stdin and stdout; a terminal when both are one). */
+  shellStreams?(): ShellStreams;
 }
 
 export type CliIo = RunIo;
@@ -394,7 +397,7 @@ export async function cliMain(argv: readonly string[], deps: CliDeps, io: CliIo)
   try {
     switch (req.command) {
       case 'help':
-        for (const line of USAGE.trimEnd().split('\n')) io.out(line);
+        for (const line of (req.topic === 'shell' ? SHELL_USAGE : USAGE).trimEnd().split('\n')) io.out(line);
         return EXIT_OK;
       case 'version':
         io.out(`qmp-notebook ${deps.version}`);
@@ -405,6 +408,18 @@ export async function cliMain(argv: readonly string[], deps: CliDeps, io: CliIo)
         return await check(deps, req, io);
       case 'schema':
         return await schemaCommand(deps, req, io);
+      case 'shell': {
+        const streams = deps.shellStreams?.() ?? {
+          input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY === true && process.stdout.isTTY === true,
+        };
+        return await shellMain(req, deps, io, streams, async (c) => {
+          try {
+            return await openShellSession(deps, c, req.qemuBinary);
+          } catch (err) {
+            throw new UsageFailure(`cannot connect to ${describe(c)}: ${err instanceof Error ? err.message : String(err)}`);
+          }
+        }, (s) => fetchSchema(s));
+      }
     }
   } catch (err) {
     if (err instanceof UsageFailure) {

@@ -45,7 +45,7 @@ export interface ExecuteOptions {
 }
 
 /** The outputs of one transcript record, rendered as the controller renders and the serializer saves them. */
-function render(r: TranscriptRecord, cell: TestCell, out: OutputLike[]): void {
+export function render(r: TranscriptRecord, cell: Pick<TestCell, 'language' | 'plan'>, out: OutputLike[]): void {
   const commands = cell.plan.steps.filter((s) => s.kind === 'command').length;
   const labelled = cell.language !== 'qmp' || commands > 1;
   switch (r.type) {
