@@ -19,7 +19,7 @@ import { Schema, type SchemaInfo } from '../qmp/index';
 import { describeProblem, isCodeLanguage, planCell } from '../run/index';
 import { cellRules, compareCell, notebookRules, type WrittenEvent, type WrittenExpectation } from '../testing/compare';
 import { executeCells, type CellRecord, type TestCell } from '../testing/execute';
-import { cellName, jsonRecord, junitXml, summaryLine, type CellResult } from '../testing/report';
+import { cellName, jsonRecord, junitXml, locationLine, summaryLine, testName, type CellResult } from '../testing/report';
 import { replaceOutputs } from '../testing/update';
 import { member, parseJsonTree } from '../testing/jsonTree';
 import type { VolatileDir } from '../testing/masks';
@@ -116,9 +116,35 @@ function cellLines(text: string, cells: readonly CellData[]): Array<number | und
   return findSourceOffsets(body, cells.map((c) => c.source)).map((at) => (at === undefined ? undefined : index.position(at).line));
 }
 
+const OUTPUT_FENCE = /^`{3,}[ \t]*qmp-output[ \t]*$/;
+
+/**
+ * The 1-based line of the first saved output of a code cell (the line after its ```qmp-output fence), found
+ * after the cell's closing fence across blank lines; undefined when the cell has none or it is not there.
+ */
+function savedOutputsLine(fileLines: readonly string[], cellLine: number | undefined, cell: CellData): number | undefined {
+  if (cellLine === undefined || cell.outputs === undefined || cell.outputs.length === 0) return undefined;
+  let i = cellLine - 1 + cell.source.split('\n').length + 1;
+  while (i < fileLines.length && (fileLines[i] ?? '').trim() === '') i++;
+  return OUTPUT_FENCE.test(fileLines[i] ?? '') ? i + 2 : undefined;
+}
+
+/** The first command of a planned cell, for its test name: the command (an HMP line's own words), else the awaited event. */
+function firstCommand(language: string, plan: ReturnType<typeof planCell>): string | undefined {
+  const step = plan.steps[0];
+  if (step === undefined) return undefined;
+  if (step.kind === 'wait') return `wait-event ${step.event}`;
+  const line = (step.input.arguments as Record<string, unknown> | undefined)?.['command-line'];
+  return language === 'hmp' && typeof line === 'string' ? line : step.name;
+}
+
 interface PlannedCell {
   index: number;
   line?: number;
+  /** The stable test name (testing/report.ts). */
+  name: string;
+  /** The 1-based file line of the first saved output. */
+  savedLine?: number;
   data: CellData;
   run: TestCell;
   written: WrittenExpectation[];
@@ -148,9 +174,10 @@ function savedEventNames(outputs: readonly SavedOutput[] | undefined, ignore: Re
   return names;
 }
 
-function plan(notebook: NotebookData, lines: Array<number | undefined>, schema: ValueKindOracle | undefined): PlannedCell[] {
+function plan(notebook: NotebookData, lines: Array<number | undefined>, schema: ValueKindOracle | undefined, fileLines: readonly string[] = []): PlannedCell[] {
   const base = notebookRules(notebook).rules;
   const planned: PlannedCell[] = [];
+  const repeats = new Map<string, number>();
   notebook.cells.forEach((cell, i) => {
     if (cell.kind !== 'code' || !isCodeLanguage(cell.language)) return;
     const cellPlan = planCell(cell.source, cell.language, schema, base);
@@ -161,8 +188,12 @@ function plan(notebook: NotebookData, lines: Array<number | undefined>, schema: 
       if (s.kind !== 'command' || !s.expected) return;
       written.push({ step, command: s.name, json: s.expected.text.replace(/^\s*<-\s*/, ''), ...(line !== undefined ? { line: line + s.line } : {}) });
     });
+    const repeat = (repeats.get(cell.source) ?? 0) + 1;
+    repeats.set(cell.source, repeat);
+    const savedLine = savedOutputsLine(fileLines, line, cell);
     planned.push({
-      index: i + 1, data: cell, written,
+      index: i + 1, data: cell, written, name: testName(cell.source, firstCommand(cell.language, cellPlan), repeat),
+      ...(savedLine !== undefined ? { savedLine } : {}),
       run: {
         cell: i + 1, language: cell.language, plan: cellPlan, expectedEvents: savedEventNames(cell.outputs, rules.rules.ignoreEvents),
         ...(line !== undefined ? { line } : {}),
@@ -197,8 +228,9 @@ async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> 
   const front = notebookRules(notebook);
   if (front.errors.length) throw new TestUsage(`${file}: ${front.errors.join('; ')}`);
   const lines = cellLines(text, notebook.cells);
+  const fileLines = text.replace(/^\uFEFF/, '').replace(/\r\n/g, '\n').split('\n');
 
-  let cells = plan(notebook, lines, undefined);
+  let cells = plan(notebook, lines, undefined, fileLines);
   let connection;
   try {
     connection = resolveConnection(req.connection, notebook.profile, true);
@@ -222,12 +254,15 @@ async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> 
       if (!Array.isArray(infos)) throw new TestUsage('query-qmp-schema did not return an array');
       const schema = Schema.fromIntrospection(infos as SchemaInfo[]);
       session.client.setSchema(schema);
-      cells = plan(notebook, lines, schema);
+      cells = plan(notebook, lines, schema, fileLines);
     }
     const broken = cells.filter((c) => c.problems.length);
     if (broken.length) {
       for (const c of broken) {
-        ctx.results.push({ file, cell: c.index, ...(c.line !== undefined ? { line: c.line } : {}), status: 'failed', problems: c.problems.map((p) => `malformed cell: ${p}`), diff: '', ms: 0 });
+        ctx.results.push({
+          file, cell: c.index, ...(c.line !== undefined ? { line: c.line } : {}), name: c.name, type: 'malformed-cell', status: 'failed',
+          problems: c.problems.map((p) => `malformed cell: ${p}`), diff: '', ms: 0,
+        });
         if (!req.json) for (const p of c.problems) io.err(`${file}: ${cellName({ cell: c.index, ...(c.line !== undefined ? { line: c.line } : {}) })}: ${p}`);
       }
       io.err(`qmp-notebook: ${file}: malformed cells; nothing was sent`);
@@ -244,28 +279,40 @@ async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> 
     records.forEach((rec, n) => {
       const c = cells[n] as PlannedCell;
       const rules = cellRules(c.data.source, front.rules).rules;
-      const cmp = compareCell({ saved: c.data.outputs, actual: rec.outputs, replies: rec.replies, written: c.written, writtenEvents: writtenEvents(c, rec), rules, dirs });
-      const where = { file, cell: c.index, ...(c.line !== undefined ? { line: c.line } : {}), ms: rec.ms };
+      const cmp = compareCell({
+        saved: c.data.outputs, actual: rec.outputs, replies: rec.replies, written: c.written, writtenEvents: writtenEvents(c, rec), rules, dirs,
+        ...(c.savedLine !== undefined ? { savedLine: c.savedLine } : {}),
+      });
+      const where = { file, cell: c.index, ...(c.line !== undefined ? { line: c.line } : {}), name: c.name, ms: rec.ms };
       if (rec.lost !== undefined) {
         lost = rec.lost.message;
-        ctx.results.push({ ...where, status: 'error', problems: [`QEMU went away: ${rec.lost.message}`], diff: '' });
+        ctx.results.push({ ...where, status: 'error', type: 'connection-lost', problems: [`QEMU went away: ${rec.lost.message}`], diff: '' });
       } else if (req.update) {
         updates.set(codeIndex.get(c.index - 1) as number, cmp.stable);
         ctx.results.push({ ...where, status: 'passed', problems: [], diff: '' });
       } else {
-        ctx.results.push({ ...where, status: cmp.ok ? 'passed' : 'failed', problems: cmp.problems, diff: cmp.diff });
+        ctx.results.push({
+          ...where, status: cmp.ok ? 'passed' : 'failed', problems: cmp.problems, diff: cmp.diff,
+          ...(cmp.ok ? {} : { type: 'mismatch' as const, ...(cmp.at !== undefined ? { at: cmp.at } : {}) }),
+        });
       }
       const r = ctx.results[ctx.results.length - 1] as CellResult;
       if (req.json) io.out(jsonRecord(r));
       else if (!req.update) {
-        io.out(`${r.status === 'passed' ? 'ok  ' : 'FAIL'} ${file} ${cellName(r)}`);
-        for (const p of r.problems) io.out(`  ${p}`);
+        io.out(`${r.status === 'passed' ? 'ok  ' : 'FAIL'} ${file} ${cellName(r)}: ${r.name ?? ''}`);
+        // The first problem as FILE:LINE:COL: error: (a CI problem matcher's line), then the others, then the diff.
+        const located = locationLine(r);
+        if (located !== undefined) io.out(located);
+        for (const p of r.problems.slice(1)) io.out(`  ${p}`);
         if (r.diff) for (const l of r.diff.split('\n')) io.out(l);
       }
     });
     // Cells after a lost connection never ran.
     for (const c of cells.slice(records.length)) {
-      ctx.results.push({ file, cell: c.index, ...(c.line !== undefined ? { line: c.line } : {}), status: 'error', problems: ['not run: QEMU went away before this cell'], diff: '', ms: 0 });
+      ctx.results.push({
+        file, cell: c.index, ...(c.line !== undefined ? { line: c.line } : {}), name: c.name, type: 'not-run', status: 'error',
+        problems: ['not run: QEMU went away before this cell'], diff: '', ms: 0,
+      });
     }
     if (lost !== undefined) {
       io.err(`qmp-notebook: ${file}: QEMU went away during the run: ${lost}${req.update ? '; nothing was written' : ''}`);
@@ -313,7 +360,7 @@ export async function testMain(argv: readonly string[], deps: CliDeps, io: CliIo
       if (!(err instanceof TestUsage)) throw err;
       io.err(`qmp-notebook: ${err.message}`);
       code = 2;
-      ctx.results.push({ file, cell: 0, status: 'error', problems: [err.message], diff: '', ms: 0 });
+      ctx.results.push({ file, cell: 0, status: 'error', type: 'notebook-error', problems: [err.message], diff: '', ms: 0 });
     }
   }
   if (req.junit !== undefined) {
