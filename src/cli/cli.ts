@@ -16,7 +16,7 @@ import { Schema, type SchemaInfo } from '../qmp/index';
 import { notebookBodyText } from '../notebook/format/notebook';
 import { SchemaError } from '../qmp/introspect';
 import { isCodeLanguage, notebookRules, planCell, StopRequest, type CellPlan, type EngineClient } from '../run/index';
-import { DEFAULT_TIMEOUT_MS, parseArgs, USAGE, type CheckRequest, type ConnectionChoice, type RunRequest, type SchemaRequest } from './args';
+import { CHECK_USAGE, DEFAULT_TIMEOUT_MS, parseArgs, RUN_USAGE, SCHEMA_USAGE, USAGE, type CheckRequest, type ConnectionChoice, type RunRequest, type SchemaRequest } from './args';
 import { findSourceOffsets, LineIndex } from './locate';
 import { runCells, type RunCell, type RunIo } from './run';
 import { testMain } from './test';
@@ -76,7 +76,8 @@ export function readNotebook(deps: CliDeps, file: string, io: CliIo, fail: (mess
       text = deps.readFile(file);
       warnings = [];
     } else {
-      ({ text, warnings } = decodeNotebookBytes(readFileSync(file)));
+      // `-` is standard input (read to its end; the notebook is not written back).
+      ({ text, warnings } = decodeNotebookBytes(readFileSync(file === '-' ? 0 : file)));
     }
   } catch (err) {
     throw fail(`cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`);
@@ -141,11 +142,11 @@ function schemaFrom(infos: unknown, what: string): Schema {
   }
 }
 
-async function fetchSchema(session: CliSession, signal?: AbortSignal): Promise<Schema> {
+async function fetchSchema(session: CliSession, signal?: AbortSignal, timeoutMs = 30_000): Promise<Schema> {
   let infos: unknown;
   try {
     infos = session.introspect ? await session.introspect()
-      : await session.client.execute('query-qmp-schema', undefined, { timeoutMs: 30_000, ...(signal ? { signal } : {}) });
+      : await session.client.execute('query-qmp-schema', undefined, { timeoutMs, ...(signal ? { signal } : {}) });
   } catch (err) {
     const why = signal?.aborted && signal.reason instanceof Error ? signal.reason.message : err instanceof Error ? err.message : String(err);
     throw new UsageFailure(`${session.introspect ? 'guest-info' : 'query-qmp-schema'} failed: ${why}`);
@@ -254,11 +255,11 @@ function planRunnable(notebook: Notebook, map: FileMap, schema?: Schema): Parsed
 
 type Notebook = ReturnType<typeof parseNotebook>;
 
-/** A deadline for the whole run (--timeout): connecting, the schema, every cell; none without one. */
+/** A deadline for the whole command (--deadline): connecting, the schema, every cell; none without one. */
 function deadline(ms: number | undefined): { signal?: AbortSignal; dispose(): void } {
   if (ms === undefined) return { dispose: () => undefined };
   const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(new StopRequest('timeout', `the run did not finish within ${ms} ms (--timeout)`)), ms);
+  const timer = setTimeout(() => controller.abort(new StopRequest('timeout', `the run did not finish within ${ms} ms (--deadline)`)), ms);
   return { signal: controller.signal, dispose: () => clearTimeout(timer) };
 }
 
@@ -266,6 +267,11 @@ async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
   const { text, notebook } = readNotebook(deps, req.file, io);
   const connection = resolveConnection(req.connection, notebook.profile, true);
   const map = new FileMap(text, notebook.cells);
+  if (!hasCodeCells(notebook)) {
+    // Nothing to run: said, and nothing is started.
+    warnNoCells(io, req.file);
+    return EXIT_OK;
+  }
 
   // Cells that parse without a schema are checked before anything starts, so a typo costs no QEMU.
   const needsSchema = notebook.cells.some((c) => c.kind === 'code' && c.language === 'qmp-shell');
@@ -277,7 +283,7 @@ async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
   };
   if (early.problems.length) return reportMalformed(early.problems);
 
-  const limit = deadline(req.timeoutMs);
+  const limit = deadline(req.deadlineMs);
   try {
     const session = await open(deps, connection, req.qemuBinary, limit.signal);
     try {
@@ -293,7 +299,7 @@ async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
         cells = late.cells;
       }
       const outcome = await runCells(session.client, cells,
-        { json: req.json, commandTimeoutMs: DEFAULT_TIMEOUT_MS, ...(limit.signal ? { signal: limit.signal } : {}) }, io);
+        { json: req.json, commandTimeoutMs: req.timeoutMs ?? DEFAULT_TIMEOUT_MS, ...(limit.signal ? { signal: limit.signal } : {}) }, io);
       if (outcome.status === 'ok') return EXIT_OK;
       if (outcome.status === 'disconnected') {
         // A process we started that died says how (killed by a signal, its last words on stderr).
@@ -311,75 +317,119 @@ async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
 }
 
 async function check(deps: CliDeps, req: CheckRequest, io: CliIo): Promise<number> {
-  const { text, notebook } = readNotebook(deps, req.file, io);
+  // Every notebook is read (and refused when unreadable) before anything starts; one schema serves them all.
+  const read = req.files.map((file) => ({ file, ...readNotebook(deps, file, io) }));
+  const first = read[0]?.notebook;
   let schema: Schema;
   let session: CliSession | undefined;
-  if (req.schemaFile !== undefined) {
-    schema = readSchemaFile(deps, req.schemaFile);
-  } else {
-    session = await open(deps, resolveConnection(req.connection, notebook.profile, false), req.qemuBinary);
-    try {
-      schema = await fetchSchema(session);
-    } catch (err) {
-      await session.close();
-      throw err;
-    }
-  }
+  const limit = deadline(req.deadlineMs);
   try {
-    // The -compat policy: --compat, else the notebook's front matter (both validated when read).
-    const policyText = req.compat ?? notebook.compat;
-    const parsedPolicy = policyText !== undefined ? parseCompatPolicy(policyText) : undefined;
-    const compat = parsedPolicy !== undefined && 'policy' in parsedPolicy ? parsedPolicy.policy : undefined;
-    // Connected: the names the QEMU holds are checked too (docs/live-values.md), against what it lists now plus
-    // what earlier cells of the notebook create.
-    const connected = session;
-    const live = connected === undefined ? undefined : new LiveValues({
-      execute: (command, args, timeoutMs) => connected.client.execute(command, args, { timeoutMs }),
-      inBandBusy: () => false,
-      hasCommand: (name) => schema.command(name) !== undefined,
-    });
-    const made: Array<{ command: string; args: unknown }> = [];
-    const map = new FileMap(text, notebook.cells);
-    const problems: LocatedProblem[] = [];
-    for (const [i, cell] of notebook.cells.entries()) {
-      if (cell.kind !== 'code' || !isCodeLanguage(cell.language)) continue;
-      if (live !== undefined) for (const n of liveNeeds(cell.language, cell.source)) await live.get(n.kind, n.scope);
-      // One validator: the language service's diagnostics hold every problem the cell parser would refuse the
-      // cell for, in its words, plus the schema's verdicts under the -compat policy.
-      const found = languageService(cell.language)?.diagnose(cell.source, {
-        schema, ...(compat !== undefined ? { compat } : {}), ...(live !== undefined ? { live, created: namesCreatedBy(made) } : {}),
-      }) ?? [];
-      problems.push(...found.map((p) => locate(map, i, p)));
-      if (live !== undefined) {
-        for (const item of parseCell(cell.source, cell.language, schema).items) {
-          const name = item.kind === 'command' ? item.input.execute ?? item.input['exec-oob'] : undefined;
-          if (item.kind === 'command' && name !== undefined) made.push({ command: name, args: item.input.arguments });
-        }
+    if (req.schemaFile !== undefined) {
+      schema = readSchemaFile(deps, req.schemaFile);
+    } else {
+      session = await open(deps, resolveConnection(req.connection, first?.profile, false), req.qemuBinary, limit.signal);
+      try {
+        schema = await fetchSchema(session, limit.signal, req.timeoutMs);
+      } catch (err) {
+        await session.close();
+        throw err;
       }
     }
-    problems.sort((a, b) => a.line - b.line || a.col - b.col);
-    printProblems(io, req.file, problems, req.json, false);
-    const errors = problems.filter((p) => p.severity === 'error').length;
-    if (!req.json && problems.length) {
-      io.err(`${errors} error${errors === 1 ? '' : 's'}, ${problems.length - errors} other problem${problems.length - errors === 1 ? '' : 's'}`);
+    let errors = 0;
+    let others = 0;
+    for (const { file, text, notebook } of read) {
+      if (!hasCodeCells(notebook)) warnNoCells(io, file);
+      const problems = await checkNotebook(notebook, text, schema, session, req);
+      printProblems(io, file, problems, req.json, false);
+      const e = problems.filter((p) => p.severity === 'error').length;
+      errors += e;
+      others += problems.length - e;
+    }
+    if (!req.json && errors + others > 0) {
+      io.err(`${errors} error${errors === 1 ? '' : 's'}, ${others} other problem${others === 1 ? '' : 's'}${read.length > 1 ? ` in ${read.length} notebooks` : ''}`);
     }
     return errors ? EXIT_FAILED : EXIT_OK;
   } finally {
+    limit.dispose();
     await session?.close();
   }
 }
 
+/** True when the notebook has a code cell (a `query-status` line outside a fence is Markdown, not a cell). */
+export function hasCodeCells(notebook: NotebookData): boolean {
+  return notebook.cells.some((c) => c.kind === 'code' && isCodeLanguage(c.language));
+}
+
+/** The warning for a notebook without code cells (run and check go on: there is nothing to do). */
+export function warnNoCells(io: CliIo, file: string): void {
+  io.err(`qmp-notebook: warning: ${file}: no code cells (commands go in fenced blocks: \`\`\`qmp, \`\`\`qmp-shell or \`\`\`hmp)`);
+}
+
+/** The problems of one notebook's cells, located in its file and sorted. */
+async function checkNotebook(notebook: NotebookData, text: string, schema: Schema, session: CliSession | undefined, req: CheckRequest): Promise<LocatedProblem[]> {
+  // The -compat policy: --compat, else the notebook's front matter (both validated when read).
+  const policyText = req.compat ?? notebook.compat;
+  const parsedPolicy = policyText !== undefined ? parseCompatPolicy(policyText) : undefined;
+  const compat = parsedPolicy !== undefined && 'policy' in parsedPolicy ? parsedPolicy.policy : undefined;
+  // Connected: the names the QEMU holds are checked too (docs/live-values.md), against what it lists now plus
+  // what earlier cells of the notebook create.
+  const connected = session;
+  const live = connected === undefined ? undefined : new LiveValues({
+    execute: (command, args, timeoutMs) => connected.client.execute(command, args, { timeoutMs }),
+    inBandBusy: () => false,
+    hasCommand: (name) => schema.command(name) !== undefined,
+  });
+  const made: Array<{ command: string; args: unknown }> = [];
+  const map = new FileMap(text, notebook.cells);
+  const problems: LocatedProblem[] = [];
+  for (const [i, cell] of notebook.cells.entries()) {
+    if (cell.kind !== 'code' || !isCodeLanguage(cell.language)) continue;
+    if (live !== undefined) for (const n of liveNeeds(cell.language, cell.source)) await live.get(n.kind, n.scope);
+    // One validator: the language service's diagnostics hold every problem the cell parser would refuse the
+    // cell for, in its words, plus the schema's verdicts under the -compat policy.
+    const found = languageService(cell.language)?.diagnose(cell.source, {
+      schema, ...(compat !== undefined ? { compat } : {}), ...(live !== undefined ? { live, created: namesCreatedBy(made) } : {}),
+    }) ?? [];
+    problems.push(...found.map((p) => locate(map, i, p)));
+    if (live !== undefined) {
+      for (const item of parseCell(cell.source, cell.language, schema).items) {
+        const name = item.kind === 'command' ? item.input.execute ?? item.input['exec-oob'] : undefined;
+        if (item.kind === 'command' && name !== undefined) made.push({ command: name, args: item.input.arguments });
+      }
+    }
+  }
+  problems.sort((a, b) => a.line - b.line || a.col - b.col);
+  return problems;
+}
+
 async function schemaCommand(deps: CliDeps, req: SchemaRequest, io: CliIo): Promise<number> {
   const connection = resolveConnection(req.connection, undefined, false);
-  const session = await open(deps, connection, req.qemuBinary);
+  const limit = deadline(req.deadlineMs);
   try {
-    const infos = await session.client.execute('query-qmp-schema', undefined, { timeoutMs: 30_000 });
-    io.out(JSON.stringify(infos));
-    return EXIT_OK;
-  } catch (err) {
-    throw new UsageFailure(`query-qmp-schema failed: ${err instanceof Error ? err.message : String(err)}`);
+    const session = await open(deps, connection, req.qemuBinary, limit.signal);
+    try {
+      const infos = await session.client.execute('query-qmp-schema', undefined, { timeoutMs: req.timeoutMs ?? 30_000, ...(limit.signal ? { signal: limit.signal } : {}) });
+      io.out(JSON.stringify(infos));
+      return EXIT_OK;
+    } catch (err) {
+      const why = limit.signal?.aborted && limit.signal.reason instanceof Error ? limit.signal.reason.message : err instanceof Error ? err.message : String(err);
+      throw new UsageFailure(`query-qmp-schema failed: ${why}`);
+    } finally {
+      await session.close();
+    }
   } finally {
-    await session.close();
+    limit.dispose();
+  }
+}
+
+/** The help of a command (`qmp-notebook run --help`), or the overview. */
+function helpText(topic: 'run' | 'check' | 'schema' | 'shell' | undefined): string {
+  switch (topic) {
+    case 'run': return RUN_USAGE;
+    case 'check': return CHECK_USAGE;
+    case 'schema': return SCHEMA_USAGE;
+    case 'shell': return SHELL_USAGE;
+    default: return USAGE;
   }
 }
 
@@ -397,7 +447,7 @@ export async function cliMain(argv: readonly string[], deps: CliDeps, io: CliIo)
   try {
     switch (req.command) {
       case 'help':
-        for (const line of (req.topic === 'shell' ? SHELL_USAGE : USAGE).trimEnd().split('\n')) io.out(line);
+        for (const line of helpText(req.topic).trimEnd().split('\n')) io.out(line);
         return EXIT_OK;
       case 'version':
         io.out(`qmp-notebook ${deps.version}`);

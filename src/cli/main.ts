@@ -62,6 +62,13 @@ process.once('SIGINT', () => {
   process.exit(130);
 });
 
+// SIGTERM (a CI job's timeout, `kill`): the same, with the status a shell gives a process it terminated.
+process.once('SIGTERM', () => {
+  stdout.flush();
+  process.stderr.write('qmp-notebook: terminated\n');
+  process.exit(143);
+});
+
 // `lsp` is a long-running server with its own argument handling (src/lsp/stdio.ts); everything else is cliMain's.
 const lspExit = process.argv[2] === 'lsp' ? lspMain(process.argv.slice(3), writer(process.stderr), writer(process.stdout)) : undefined;
 if (lspExit !== undefined) void finish(lspExit);

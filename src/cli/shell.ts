@@ -31,9 +31,12 @@ import { parseJsonTree, printJsonTree, type JsonNode } from '../testing/jsonTree
 import { stableOutputs, type OutputLike } from '../testing/savedOutput';
 import { render } from '../testing/execute';
 import type { VolatileDir } from '../testing/masks';
-import { DEFAULT_TIMEOUT_MS, type ShellRequest } from './args';
+import { DEFAULT_TIMEOUT_MS, EXIT_HELP, type ShellRequest } from './args';
 import type { CliDeps, CliIo, CliSession, ResolvedConnection } from './cli';
 import { writeFileAtomic } from './files';
+import { hmpText } from './run';
+
+export { hmpText };
 
 export const SHELL_USAGE = `Usage:
   qmp-notebook shell [CONNECTION] [-p] [-H] [--record FILE.qmp] [--history FILE] [--timeout MS]
@@ -58,12 +61,13 @@ Options:
                      'qmp-notebook test FILE.qmp'
   --history FILE     the line history (default ~/.qmp-notebook_history; private, at most ${'${HISTORY_SIZE}'} lines)
   --timeout MS       the time limit of each command (default ${DEFAULT_TIMEOUT_MS})
+  --deadline MS      the session ends then (exit 1)
   -h, --help         this help
 
-Exit status: 0 end of input and every command succeeded (an interactive session always ends 0); 1 reading
-a script, a command failed (error reply, problem found before sending, timeout); 2 usage or connection
-error, QEMU went away; 130 interrupted (Ctrl-C while a command runs); 143 terminated; 70 internal error.
-`.replace("${'${HISTORY_SIZE}'}", '1000');
+An interactive session ends with status 0 (Ctrl-D); reading a script, with 1 when a command failed (an
+error reply, a problem found before sending, a timeout) after the rest of the script ran.
+
+${EXIT_HELP}`.replace("${'${HISTORY_SIZE}'}", '1000');
 
 /** Lines of history kept (in memory and in the file). */
 export const HISTORY_SIZE = 1000;
@@ -212,13 +216,6 @@ export function showMessage(raw: string, pretty: boolean): string {
     ? { type: 'object', members: tree.members.filter((m) => !(m.key === 'id' && m.value.type === 'string' && m.value.value.startsWith('#'))) }
     : tree;
   return pretty ? prettyJson(shown) : printJsonTree(shown);
-}
-
-/** An HMP reply's text (the `return` string) without its final line end; undefined when not a string reply. */
-export function hmpText(raw: string): string | undefined {
-  const tree = parseJsonTree(raw.trim());
-  const ret = tree?.type === 'object' ? tree.members.find((m) => m.key === 'return')?.value : undefined;
-  return ret?.type === 'string' ? ret.value.replace(/\r?\n$/, '').replace(/\r\n/g, '\n') : undefined;
 }
 
 /** Where problems and messages go. `event` is for text that arrives between prompts (see TerminalPrinter). */
@@ -534,30 +531,41 @@ export async function shellMain(req: ShellRequest, deps: CliDeps, io: CliIo, str
       printer.prompting = true;
       lines.prompt();
     };
+    // --deadline: the session ends then (after the command that runs, if one does), exit 1.
+    let pastDeadline = false;
+    const deadlineTimer = req.deadlineMs === undefined ? undefined : setTimeout(() => {
+      pastDeadline = true;
+      io.err(`qmp-notebook: the session did not finish within ${req.deadlineMs} ms (--deadline)`);
+      lines.close();
+    }, req.deadlineMs);
     prompt();
-    for await (const line of lines) {
-      if (printer) printer.prompting = false;
-      const input = gatherer.feed(line);
-      if (input?.kind === 'hover') output.out(await shell.hover(input.language, input.source, input.offset));
-      else if (input?.kind === 'cell') {
-        running = true;
-        try {
-          await shell.run(input.language, input.source);
-        } finally {
-          running = false;
+    try {
+      for await (const line of lines) {
+        if (printer) printer.prompting = false;
+        const input = gatherer.feed(line);
+        if (input?.kind === 'hover') output.out(await shell.hover(input.language, input.source, input.offset));
+        else if (input?.kind === 'cell') {
+          running = true;
+          try {
+            await shell.run(input.language, input.source);
+          } finally {
+            running = false;
+          }
+          saveRecord();
+          if (shell.lost !== undefined) {
+            const died = await session.describeLoss?.();
+            io.err(`qmp-notebook: QEMU went away${died ? `: ${died}` : ''}`);
+            return 2;
+          }
         }
-        saveRecord();
-        if (shell.lost !== undefined) {
-          const died = await session.describeLoss?.();
-          io.err(`qmp-notebook: QEMU went away${died ? `: ${died}` : ''}`);
-          return 2;
-        }
+        prompt();
       }
-      prompt();
+    } finally {
+      clearTimeout(deadlineTimer);
     }
     if (streams.terminal) streams.output.write('\n');
     saveRecord();
-    return !streams.terminal && shell.failed ? 1 : 0;
+    return pastDeadline || (!streams.terminal && shell.failed) ? 1 : 0;
   } finally {
     rl?.close();
     core?.dispose();

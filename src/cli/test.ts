@@ -8,9 +8,9 @@
 // away during the run.
 import { writeFileSync } from 'node:fs';
 import { parseArgs as nodeParseArgs } from 'node:util';
-import { parseHostPort, DEFAULT_TIMEOUT_MS, type ConnectionChoice } from './args';
+import { parseHostPort, DEFAULT_TIMEOUT_MS, EXIT_HELP, type ConnectionChoice } from './args';
 import type { CliDeps, CliIo, CliSession } from './cli';
-import { readNotebook, resolveConnection } from './cli';
+import { hasCodeCells, readNotebook, resolveConnection } from './cli';
 import { findSourceOffsets, LineIndex } from './locate';
 import {
   DEFAULT_WAIT_TIMEOUT_MS, type CellData, type NotebookData, type SavedOutput, type ValueKindOracle,
@@ -39,9 +39,11 @@ Runs each notebook and compares every reply and event each cell saw with the cel
                      <- events written in a cell at most its longest wait-event timeout (else
                      ${DEFAULT_WAIT_TIMEOUT_MS} ms), or MS when smaller
 
-Exit status: 0 all cells match (or --update wrote them); 1 a mismatch or a malformed cell; 2 usage or
-connection error, or QEMU went away.
-`;
+A FILE of '-' is standard input (not with --update). A notebook without code cells fails ("no cells to test").
+A failure prints FILE:LINE:COL: error: … at the first saved value that differs (a CI problem matcher's line),
+then a diff of the saved outputs' lines numbered as in the file.
+
+${EXIT_HELP}`;
 
 export interface TestRequest {
   files: string[];
@@ -97,6 +99,7 @@ export function parseTestArgs(argv: readonly string[]): { ok: true; request: Tes
   }
   if (v.junit === '') return { ok: false, message: '--junit needs a file name' };
   if (v.update && v.junit !== undefined) return { ok: false, message: '--update writes outputs and compares nothing: --junit does not apply' };
+  if (v.update && parsed.positionals.includes('-')) return { ok: false, message: "--update writes into the notebook files: standard input ('-') cannot be updated" };
   if (!help && parsed.positionals.length === 0) return { ok: false, message: "'test' needs at least one notebook file" };
   return {
     ok: true,
@@ -227,6 +230,14 @@ async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> 
   if (bad) throw new TestUsage(`${file}: ${bad}`);
   const front = notebookRules(notebook);
   if (front.errors.length) throw new TestUsage(`${file}: ${front.errors.join('; ')}`);
+  // Nothing to test is a failure, not a silent pass (a `query-status` line outside a fence is Markdown).
+  if (!hasCodeCells(notebook)) {
+    const message = 'no cells to test: the notebook has no code cells (commands go in fenced blocks: ```qmp, ```qmp-shell or ```hmp)';
+    ctx.results.push({ file, cell: 0, status: 'failed', type: 'notebook-error', problems: [message], diff: '', ms: 0 });
+    if (req.json) io.out(jsonRecord(ctx.results[ctx.results.length - 1] as CellResult));
+    else io.out(`FAIL ${file}: ${message}`);
+    return 'ok';
+  }
   const lines = cellLines(text, notebook.cells);
   const fileLines = text.replace(/^\uFEFF/, '').replace(/\r\n/g, '\n').split('\n');
 
