@@ -21,6 +21,7 @@ import { findSourceOffsets, LineIndex } from './locate';
 import { runCells, type RunCell, type RunIo } from './run';
 import { testMain } from './test';
 import { openShellSession, shellMain, SHELL_USAGE, type ShellStreams } from './shell';
+import { style } from './style';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -57,6 +58,13 @@ export interface CliDeps {
   readFile?(path: string): string;
   /** The shell's terminal (default: this process's stdin and stdout; a terminal when both are one). */
   shellStreams?(): ShellStreams;
+  /** Colour standard output (a terminal without NO_COLOR: see style.ts). Default: no colours. */
+  color?: boolean;
+  /**
+   * Shows what is being waited for on a progress line (standard error, a terminal only; drawn once the wait
+   * lasts a second, with the time so far); '' clears it. Default: none.
+   */
+  progress?(text: string): void;
 }
 
 export type CliIo = RunIo;
@@ -219,10 +227,14 @@ function locate(map: FileMap, cellIndex: number, p: CellProblem): LocatedProblem
   };
 }
 
-function printProblems(io: CliIo, file: string, problems: readonly LocatedProblem[], json: boolean, toErr: boolean): void {
+function printProblems(io: CliIo, file: string, problems: readonly LocatedProblem[], json: boolean, toErr: boolean, color = false): void {
+  const s = style(color && !toErr);
   for (const p of problems) {
     if (json) io.out(JSON.stringify({ file, ...p }));
-    else (toErr ? io.err : io.out).call(io, `${file}:${p.line}:${p.col}: ${p.severity}: ${p.message}${p.code ? ` [${p.code}]` : ''}`);
+    else {
+      const severity = p.severity === 'error' ? s.red(p.severity) : p.severity === 'warning' ? s.yellow(p.severity) : p.severity;
+      (toErr ? io.err : io.out).call(io, `${s.bold(`${file}:${p.line}:${p.col}:`)} ${severity}: ${p.message}${p.code ? ` [${p.code}]` : ''}`);
+    }
   }
 }
 
@@ -285,7 +297,8 @@ async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
 
   const limit = deadline(req.deadlineMs);
   try {
-    const session = await open(deps, connection, req.qemuBinary, limit.signal);
+    deps.progress?.(`connecting to ${describe(connection)}`);
+    const session = await open(deps, connection, req.qemuBinary, limit.signal).finally(() => deps.progress?.(''));
     try {
       let cells = early.cells;
       // The schema types qmp-shell values, and lets the client refuse an exec-oob of a command without
@@ -298,8 +311,17 @@ async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
         if (late.problems.length) return reportMalformed(late.problems);
         cells = late.cells;
       }
+      deps.progress?.(`running ${req.file}: ${cells.length} cell${cells.length === 1 ? '' : 's'}`);
+      const started = performance.now();
       const outcome = await runCells(session.client, cells,
         { json: req.json, commandTimeoutMs: req.timeoutMs ?? DEFAULT_TIMEOUT_MS, ...(limit.signal ? { signal: limit.signal } : {}) }, io);
+      deps.progress?.('');
+      // A closing line for a person at a terminal (the progress line's owner): how it ended and how long it took.
+      if (deps.progress !== undefined && !req.json) {
+        const secs = ((performance.now() - started) / 1000).toFixed(1);
+        io.err(outcome.status === 'ok' ? `qmp-notebook: ${cells.length} cell${cells.length === 1 ? '' : 's'} ran in ${secs} s`
+          : `qmp-notebook: stopped at cell ${outcome.cell} after ${secs} s`);
+      }
       if (outcome.status === 'ok') return EXIT_OK;
       if (outcome.status === 'disconnected') {
         // A process we started that died says how (killed by a signal, its last words on stderr).
@@ -340,7 +362,7 @@ async function check(deps: CliDeps, req: CheckRequest, io: CliIo): Promise<numbe
     for (const { file, text, notebook } of read) {
       if (!hasCodeCells(notebook)) warnNoCells(io, file);
       const problems = await checkNotebook(notebook, text, schema, session, req);
-      printProblems(io, file, problems, req.json, false);
+      printProblems(io, file, problems, req.json, false, deps.color);
       const e = problems.filter((p) => p.severity === 'error').length;
       errors += e;
       others += problems.length - e;

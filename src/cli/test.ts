@@ -23,6 +23,7 @@ import { cellName, jsonRecord, junitXml, locationLine, summaryLine, testName, ty
 import { replaceOutputs } from '../testing/update';
 import { member, parseJsonTree } from '../testing/jsonTree';
 import type { VolatileDir } from '../testing/masks';
+import { colorDiffLine, style } from './style';
 
 export const TEST_USAGE = `Usage:
   qmp-notebook test FILE.qmp… [--socket PATH | --tcp HOST:PORT | --sandbox] [--update] [--junit OUT.xml] [--json]
@@ -235,7 +236,7 @@ async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> 
     const message = 'no cells to test: the notebook has no code cells (commands go in fenced blocks: ```qmp, ```qmp-shell or ```hmp)';
     ctx.results.push({ file, cell: 0, status: 'failed', type: 'notebook-error', problems: [message], diff: '', ms: 0 });
     if (req.json) io.out(jsonRecord(ctx.results[ctx.results.length - 1] as CellResult));
-    else io.out(`FAIL ${file}: ${message}`);
+    else io.out(`${style(deps.color).red('FAIL')} ${file}: ${message}`);
     return 'ok';
   }
   const lines = cellLines(text, notebook.cells);
@@ -282,7 +283,14 @@ async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> 
     const dirs: VolatileDir[] = [];
     const dir = (session as { dir?: unknown }).dir;
     if (typeof dir === 'string' && dir !== '') dirs.push({ path: dir, name: 'SANDBOX_DIR' });
-    const records = await executeCells(session.client, cells.map((c) => c.run), { timeoutMs: req.timeoutMs, settleMs: Math.min(DEFAULT_WAIT_TIMEOUT_MS, req.timeoutMs) });
+    const cellProgress = (n: number): void => {
+      const c = cells[n];
+      deps.progress?.(c === undefined ? '' : `testing ${file}: cell ${n + 1} of ${cells.length} (${c.name})`);
+    };
+    cellProgress(0);
+    const records = await executeCells(session.client, cells.map((c) => c.run), { timeoutMs: req.timeoutMs, settleMs: Math.min(DEFAULT_WAIT_TIMEOUT_MS, req.timeoutMs) },
+      (n) => cellProgress(n + 1));
+    deps.progress?.('');
     const updates = new Map<number, SavedOutput[]>();
     const codeIndex = new Map<number, number>();
     notebook.cells.filter((c) => c.kind === 'code').forEach((c, k) => codeIndex.set(notebook.cells.indexOf(c), k));
@@ -310,12 +318,13 @@ async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> 
       const r = ctx.results[ctx.results.length - 1] as CellResult;
       if (req.json) io.out(jsonRecord(r));
       else if (!req.update) {
-        io.out(`${r.status === 'passed' ? 'ok  ' : 'FAIL'} ${file} ${cellName(r)}: ${r.name ?? ''}`);
+        const s = style(deps.color);
+        io.out(`${r.status === 'passed' ? s.green('ok  ') : s.red('FAIL')} ${file} ${cellName(r)}: ${r.name ?? ''}`);
         // The first problem as FILE:LINE:COL: error: (a CI problem matcher's line), then the others, then the diff.
         const located = locationLine(r);
-        if (located !== undefined) io.out(located);
+        if (located !== undefined) io.out(s.bold(located));
         for (const p of r.problems.slice(1)) io.out(`  ${p}`);
-        if (r.diff) for (const l of r.diff.split('\n')) io.out(l);
+        if (r.diff) for (const l of r.diff.split('\n')) io.out(colorDiffLine(l, s));
       }
     });
     // Cells after a lost connection never ran.
@@ -386,7 +395,10 @@ export async function testMain(argv: readonly string[], deps: CliDeps, io: CliIo
   if (req.json) {
     const passed = ctx.results.filter((r) => r.status === 'passed').length;
     io.out(JSON.stringify({ passed, failed: ctx.results.length - passed }));
-  } else if (!req.update) io.out(summaryLine(ctx.results));
+  } else if (!req.update) {
+    const line = summaryLine(ctx.results);
+    io.out(failed ? style(deps.color).red(line) : style(deps.color).green(line));
+  }
   if (code !== 0) return code;
   return failed ? 1 : 0;
 }
