@@ -259,6 +259,17 @@ describe('qmp-notebook shell reading a script', () => {
     assert.match(r.stderr, /did you mean 'query-status'\?\nnot sent\n/);
   });
 
+  test('--oob sends exec-oob (the recorded cell shows it); a command without allow-oob is refused before sending', async () => {
+    const record = path.join(dir, 'oob.qmp');
+    const r = await shellScript('query-status --oob\nmigrate-pause --oob\n', ['--sandbox', '--record', record]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /query-status --oob\n {15}\^{5}\nerror: The command query-status does not support OOB\nnot sent\n/);
+    assert.match(r.stdout, /^\{"error": \{"class": "GenericError", "desc": "migrate-pause is currently only supported during postcopy-active state"\}\}\n$/);
+    const text = readFileSync(record, 'utf8');
+    assert.match(text, /```qmp-shell\nmigrate-pause --oob\n```\n\n```qmp-output\n-> \{"exec-oob": "migrate-pause"\}\n/);
+    assert.doesNotMatch(text, /query-status/);
+  });
+
   test('-H: every line is HMP; --record writes HMP cells', async () => {
     const record = path.join(dir, 'hmp.qmp');
     writeFileSync(record, 'stale');
