@@ -26,7 +26,7 @@ import { languageService, liveNeeds, type Diagnostic, type LanguageContext } fro
 import { LiveValues } from '../qmp/liveValues';
 import type { Schema } from '../qmp/index';
 import { serializeNotebook, type CellData, type CodeLanguage, type NotebookData } from '../notebook/format/index';
-import { RunEngine, isSessionFailure, planCell, type TranscriptRecord } from '../run/index';
+import { DEFAULT_EVENTS_PER_CELL, RunEngine, isSessionFailure, planCell, type TranscriptRecord } from '../run/index';
 import { parseJsonTree, printJsonTree, type JsonNode } from '../testing/jsonTree';
 import { stableOutputs, type OutputLike } from '../testing/savedOutput';
 import { render } from '../testing/execute';
@@ -254,7 +254,7 @@ export class ShellCore {
   private busy = false;
   private cellNumber = 0;
   /** The recorded cells: the commands that were sent, with what they showed. */
-  readonly cells: Array<{ language: CodeLanguage; source: string; outputs: OutputLike[] }> = [];
+  readonly cells: Array<{ language: CodeLanguage; source: string; outputs: OutputLike[]; idleEvents: number }> = [];
   /** True once a command failed (an error reply, refused before sending, a timeout). */
   failed = false;
   /** Set when the connection was lost. */
@@ -275,7 +275,9 @@ export class ShellCore {
       this.live.noteEvent(e.event);
       if (this.busy) return;
       this.output.event(showMessage(e.raw, options.pretty));
-      this.cells[this.cells.length - 1]?.outputs.push({ kind: 'message', direction: '<-', json: e.raw.trim() });
+      // A flood of events while idle is printed, but a recorded cell keeps at most as many as the engine would.
+      const last = this.cells[this.cells.length - 1];
+      if (last !== undefined && last.idleEvents++ < DEFAULT_EVENTS_PER_CELL) last.outputs.push({ kind: 'message', direction: '<-', json: e.raw.trim() });
     }));
     const onDisconnect = (client as { onDisconnect?: (l: (err?: Error) => void) => { dispose(): void } }).onDisconnect;
     if (typeof onDisconnect === 'function') {
@@ -382,7 +384,7 @@ export class ShellCore {
           case 'cell-finished':
             // From here on, events belong between prompts (and to this cell's record).
             this.busy = false;
-            this.cells.push({ language, source, outputs });
+            this.cells.push({ language, source, outputs, idleEvents: 0 });
             break;
           default:
             break;
