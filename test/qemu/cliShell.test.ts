@@ -270,6 +270,31 @@ describe('qmp-notebook shell reading a script', () => {
     assert.doesNotMatch(text, /query-status/);
   });
 
+  test('SIGTERM while a command waits: exit 143, the sandbox QEMU stopped with it', async () => {
+    const child = spawn(process.execPath, [bundle, 'shell', '--sandbox'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, HOME: dir } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    child.stdin.write('query-status\nwait-event RESET timeout=60000\n');
+    const deadline = Date.now() + 30_000;
+    while (!stdout.includes('prelaunch') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    // The sandbox is a child of the shell while it runs.
+    const kids = spawnSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+    assert.ok(kids.length > 0, 'a sandbox QEMU runs');
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    assert.equal(await closed, 143, stderr);
+    clearTimeout(timer);
+    assert.match(stderr, /qmp-notebook: terminated/);
+    for (const pid of kids) {
+      const gone = Date.now() + 5000;
+      while (spawnSync('kill', ['-0', pid]).status === 0 && Date.now() < gone) await new Promise((r) => setTimeout(r, 50));
+      assert.notEqual(spawnSync('kill', ['-0', pid]).status, 0, `process ${pid} still runs`);
+    }
+  });
+
   test('-H: every line is HMP; --record writes HMP cells', async () => {
     const record = path.join(dir, 'hmp.qmp');
     writeFileSync(record, 'stale');
