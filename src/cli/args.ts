@@ -119,7 +119,7 @@ const TIMEOUT_HELP = `  --timeout MS       the time limit of each command (1 to 
 export const USAGE = `Usage:
   qmp-notebook run FILE.qmp [CONNECTION] [--json] [--timeout MS] [--deadline MS]
   qmp-notebook check FILE.qmp… [--schema SCHEMA.json | CONNECTION] [--json] [--compat POLICY]
-  qmp-notebook test FILE.qmp… [CONNECTION] [--update] [--junit OUT.xml] [--json] [--timeout MS]
+  qmp-notebook test FILE.qmp… [CONNECTION] [--update] [--junit OUT.xml] [--json] [--timeout MS] [--deadline MS]
   qmp-notebook shell [CONNECTION] [-p] [-H] [--record FILE.qmp] [--history FILE] [--timeout MS]
   qmp-notebook schema [CONNECTION]
   qmp-notebook lsp [--stdio]   the language server for editors (docs/lsp.md)
@@ -132,7 +132,7 @@ ${CONNECTION_HELP}
 Options:
   --json             one JSON object per line instead of text
   --timeout MS       the time limit of each command (default ${DEFAULT_TIMEOUT_MS}), in every command
-  --deadline MS      run, check, schema, shell: a deadline for the whole command, connecting included
+  --deadline MS      a deadline for the whole command, connecting included, in every command
   --schema FILE      check: a query-qmp-schema reply saved as JSON (see 'qmp-notebook schema')
   --compat POLICY    check: QEMU's -compat input policy (see 'qmp-notebook check --help')
   -h, --help         this help

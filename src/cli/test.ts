@@ -8,7 +8,7 @@
 // away during the run.
 import { writeFileSync } from 'node:fs';
 import { parseArgs as nodeParseArgs } from 'node:util';
-import { parseHostPort, DEFAULT_TIMEOUT_MS, EXIT_HELP, type ConnectionChoice } from './args';
+import { parseHostPort, parseMilliseconds, DEFAULT_TIMEOUT_MS, EXIT_HELP, type ConnectionChoice } from './args';
 import type { CliDeps, CliIo, CliSession } from './cli';
 import { hasCodeCells, readNotebook, resolveConnection } from './cli';
 import { findSourceOffsets, LineIndex } from './locate';
@@ -16,7 +16,7 @@ import {
   DEFAULT_WAIT_TIMEOUT_MS, type CellData, type NotebookData, type SavedOutput, type ValueKindOracle,
 } from '../notebook/format/index';
 import { Schema, type SchemaInfo } from '../qmp/index';
-import { describeProblem, isCodeLanguage, planCell } from '../run/index';
+import { describeProblem, isCodeLanguage, planCell, StopRequest } from '../run/index';
 import { cellRules, compareCell, notebookRules, type WrittenEvent, type WrittenExpectation } from '../testing/compare';
 import { executeCells, type CellRecord, type TestCell } from '../testing/execute';
 import { cellName, jsonRecord, junitXml, locationLine, summaryLine, testName, type CellResult } from '../testing/report';
@@ -27,7 +27,7 @@ import { colorDiffLine, style } from './style';
 
 export const TEST_USAGE = `Usage:
   qmp-notebook test FILE.qmp… [--socket PATH | --tcp HOST:PORT | --sandbox] [--update] [--junit OUT.xml] [--json]
-                              [--timeout MS] [--qemu BINARY]
+                              [--timeout MS] [--deadline MS] [--qemu BINARY]
 
 Runs each notebook and compares every reply and event each cell saw with the cell's saved outputs (the
 \`\`\`qmp-output block) and with the <- replies and events written in the cell, after masking volatile values.
@@ -35,6 +35,7 @@ Runs each notebook and compares every reply and event each cell saw with the cel
   --update           write the new outputs into the notebooks instead of comparing (nothing else changes)
   --junit OUT.xml    also write JUnit XML, one testcase per cell
   --json             one JSON object per cell, then {"passed": N, "failed": N}
+  --deadline MS      the cells not done by then fail (the notebooks left are still compared, quickly)
   --timeout MS       time limit for each command (default ${DEFAULT_TIMEOUT_MS}); saved events that have not
                      come when a cell ends are awaited at most ${DEFAULT_WAIT_TIMEOUT_MS} ms, or MS when smaller;
                      <- events written in a cell at most its longest wait-event timeout (else
@@ -53,6 +54,8 @@ export interface TestRequest {
   junit?: string;
   json: boolean;
   timeoutMs: number;
+  /** `--deadline MS`: every notebook's cells stop then (the cells not done fail). */
+  deadlineMs?: number;
   qemuBinary?: string;
   help: boolean;
 }
@@ -67,7 +70,7 @@ export function parseTestArgs(argv: readonly string[]): { ok: true; request: Tes
       strict: true,
       options: {
         socket: { type: 'string' }, tcp: { type: 'string' }, sandbox: { type: 'boolean' }, qemu: { type: 'string' },
-        update: { type: 'boolean' }, junit: { type: 'string' }, json: { type: 'boolean' }, timeout: { type: 'string' },
+        update: { type: 'boolean' }, junit: { type: 'string' }, json: { type: 'boolean' }, timeout: { type: 'string' }, deadline: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -98,6 +101,12 @@ export function parseTestArgs(argv: readonly string[]): { ok: true; request: Tes
     }
     timeoutMs = Number(v.timeout);
   }
+  let deadline = {};
+  if (v.deadline !== undefined) {
+    const ms = parseMilliseconds('deadline', v.deadline);
+    if (typeof ms === 'string') return { ok: false, message: ms };
+    deadline = { deadlineMs: ms };
+  }
   if (v.junit === '') return { ok: false, message: '--junit needs a file name' };
   if (v.update && v.junit !== undefined) return { ok: false, message: '--update writes outputs and compares nothing: --junit does not apply' };
   if (v.update && parsed.positionals.includes('-')) return { ok: false, message: "--update writes into the notebook files: standard input ('-') cannot be updated" };
@@ -105,7 +114,7 @@ export function parseTestArgs(argv: readonly string[]): { ok: true; request: Tes
   return {
     ok: true,
     request: {
-      files: parsed.positionals, connection, update: v.update === true, json: v.json === true, timeoutMs, help,
+      files: parsed.positionals, connection, update: v.update === true, json: v.json === true, timeoutMs, help, ...deadline,
       ...(v.junit !== undefined ? { junit: v.junit } : {}), ...(v.qemu !== undefined ? { qemuBinary: v.qemu } : {}),
     },
   };
@@ -210,6 +219,8 @@ function plan(notebook: NotebookData, lines: Array<number | undefined>, schema: 
 }
 
 interface TestContext {
+  /** Aborted when `--deadline` passes. */
+  deadline?: AbortSignal;
   deps: CliDeps;
   req: TestRequest;
   io: CliIo;
@@ -251,7 +262,7 @@ async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> 
   }
   let session: CliSession;
   try {
-    session = await deps.connect(connection, req.qemuBinary !== undefined ? { qemuBinary: req.qemuBinary } : {});
+    session = await deps.connect(connection, { ...(req.qemuBinary !== undefined ? { qemuBinary: req.qemuBinary } : {}), ...(ctx.deadline ? { signal: ctx.deadline } : {}) });
   } catch (err) {
     throw new TestUsage(`cannot connect for ${file}: ${err instanceof Error ? err.message : String(err)}`);
   }
@@ -288,8 +299,9 @@ async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> 
       deps.progress?.(c === undefined ? '' : `testing ${file}: cell ${n + 1} of ${cells.length} (${c.name})`);
     };
     cellProgress(0);
-    const records = await executeCells(session.client, cells.map((c) => c.run), { timeoutMs: req.timeoutMs, settleMs: Math.min(DEFAULT_WAIT_TIMEOUT_MS, req.timeoutMs) },
-      (n) => cellProgress(n + 1));
+    const records = await executeCells(session.client, cells.map((c) => c.run), {
+      timeoutMs: req.timeoutMs, settleMs: Math.min(DEFAULT_WAIT_TIMEOUT_MS, req.timeoutMs), ...(ctx.deadline ? { signal: ctx.deadline } : {}),
+    }, (n) => cellProgress(n + 1));
     deps.progress?.('');
     const updates = new Map<number, SavedOutput[]>();
     const codeIndex = new Map<number, number>();
@@ -372,16 +384,24 @@ export async function testMain(argv: readonly string[], deps: CliDeps, io: CliIo
     return 0;
   }
   const ctx: TestContext = { deps, req, io, results: [] };
+  const controller = new AbortController();
+  const deadlineTimer = req.deadlineMs === undefined ? undefined
+    : setTimeout(() => controller.abort(new StopRequest('timeout', `the test did not finish within ${req.deadlineMs} ms (--deadline)`)), req.deadlineMs);
+  if (deadlineTimer !== undefined) ctx.deadline = controller.signal;
   let code = 0;
-  for (const file of req.files) {
-    try {
-      if ((await testFile(ctx, file)) === 'lost') code = 2;
-    } catch (err) {
-      if (!(err instanceof TestUsage)) throw err;
-      io.err(`qmp-notebook: ${err.message}`);
-      code = 2;
-      ctx.results.push({ file, cell: 0, status: 'error', type: 'notebook-error', problems: [err.message], diff: '', ms: 0 });
+  try {
+    for (const file of req.files) {
+      try {
+        if ((await testFile(ctx, file)) === 'lost') code = 2;
+      } catch (err) {
+        if (!(err instanceof TestUsage)) throw err;
+        io.err(`qmp-notebook: ${err.message}`);
+        code = 2;
+        ctx.results.push({ file, cell: 0, status: 'error', type: 'notebook-error', problems: [err.message], diff: '', ms: 0 });
+      }
     }
+  } finally {
+    clearTimeout(deadlineTimer);
   }
   if (req.junit !== undefined) {
     try {

@@ -57,7 +57,7 @@ describe('cli args: run', () => {
     });
     usageError(['run', 'a.qmp', '--deadline', '0'], /--deadline expects a positive number/);
     assert.match(USAGE, /--timeout MS +the time limit of each command/);
-    assert.match(USAGE, /--deadline MS +run, check, schema, shell: a deadline for the whole command, connecting included/);
+    assert.match(USAGE, /--deadline MS +a deadline for the whole command, connecting included, in every command/);
     usageError(['run', 'a.qmp', '--socket='], /needs a value/);
     usageError(['run', 'a.qmp', '--json=yes'], /takes no value/);
     usageError(['run', 'a.qmp', '--json', '--json'], /given twice/);

@@ -157,3 +157,22 @@ describe('the strict JUnit reader refuses what CI would', () => {
     assert.throws(() => readJunit(ok.replace('name="x"', 'name="x\u0001"')), /cannot hold/);
   });
 });
+
+describe('test --deadline', () => {
+  test('the cells not done by then fail, with the reason; the command ends in time', async () => {
+    const { ScriptedClient } = await import('../support/scriptedClient');
+    const out: string[] = [];
+    const err: string[] = [];
+    const client = new ScriptedClient({ 'query-status': { hang: true } });
+    const deps: CliDeps = {
+      version: '0', readFile: () => NOTEBOOK,
+      connect: async () => ({ client: Object.assign(client, { execute: () => Promise.reject(new Error('no')), setSchema: () => undefined }) as unknown as CliSession['client'], close: async () => undefined }),
+    };
+    const t0 = Date.now();
+    const code = await testMain(['nodes.qmp', '--sandbox', '--deadline', '300'], deps, { out: (l) => out.push(l), err: (l) => err.push(l) });
+    assert.ok(Date.now() - t0 < 10_000, `${Date.now() - t0} ms`);
+    assert.equal(code, 1);
+    assert.match(out.join('\n'), /the test did not finish within 300 ms \(--deadline\)/);
+    assert.match(out.join('\n'), /^0 passed, 2 failed$/m);
+  });
+});
