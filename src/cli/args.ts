@@ -21,14 +21,21 @@ export interface RunRequest {
   file: string;
   connection: ConnectionChoice;
   json: boolean;
-  /** `--timeout`: a deadline for the whole run in milliseconds (connecting, the schema, every cell). */
+  /** `--timeout`: the time limit of each command in milliseconds (default DEFAULT_TIMEOUT_MS). */
   timeoutMs?: number;
+  /** `--deadline`: a deadline for the whole run in milliseconds (connecting, the schema, every cell). */
+  deadlineMs?: number;
   qemuBinary?: string;
 }
 
 export interface CheckRequest {
   command: 'check';
-  file: string;
+  /** The notebooks to check (`-` is standard input). */
+  files: string[];
+  /** `--timeout`: the time limit of query-qmp-schema (default 30000). */
+  timeoutMs?: number;
+  /** `--deadline`: connecting and fetching the schema. */
+  deadlineMs?: number;
   /** A schema file (`--schema`) or a live QEMU to ask. */
   schemaFile?: string;
   /** QEMU's -compat input policy to check against (`--compat deprecated-input=reject,…`); else the notebook's. */
@@ -42,13 +49,35 @@ export interface SchemaRequest {
   command: 'schema';
   connection: ConnectionChoice;
   qemuBinary?: string;
+  timeoutMs?: number;
+  deadlineMs?: number;
+}
+
+/** `qmp-notebook shell`: an interactive QMP shell (src/cli/shell.ts). */
+export interface ShellRequest {
+  command: 'shell';
+  connection: ConnectionChoice;
+  qemuBinary?: string;
+  /** `-p`: replies pretty-printed. */
+  pretty: boolean;
+  /** `-H`: every line is an HMP command (as qmp-shell's -H). */
+  hmp: boolean;
+  /** `--record FILE.qmp`: the session written as a notebook. */
+  record?: string;
+  /** `--history FILE`: where the line history is kept (default ~/.qmp-notebook_history). */
+  history?: string;
+  /** `--timeout MS`: the time limit of each command (default DEFAULT_TIMEOUT_MS). */
+  timeoutMs?: number;
+  /** `--deadline MS`: the whole session ends then (exit 1). */
+  deadlineMs?: number;
 }
 
 export type CliRequest =
   | RunRequest
   | CheckRequest
   | SchemaRequest
-  | { command: 'help'; topic?: 'run' | 'check' | 'schema' }
+  | ShellRequest
+  | { command: 'help'; topic?: 'run' | 'check' | 'schema' | 'shell' }
   | { command: 'version' };
 
 export type ParseResult = { ok: true; request: CliRequest } | { ok: false; message: string };
@@ -59,58 +88,125 @@ export const DEFAULT_TIMEOUT_MS = 30_000;
 /** The longest time a timer can wait (Node fires longer ones at once): the largest `--timeout`. */
 export const MAX_TIMEOUT_MS = 2_147_483_647;
 
-export const USAGE = `Usage:
-  qmp-notebook run FILE.qmp [CONNECTION] [--json] [--timeout MS]
-  qmp-notebook check FILE.qmp [--schema SCHEMA.json | CONNECTION] [--json]
-                     [--compat deprecated-input=reject,unstable-input=reject]
-  qmp-notebook schema [CONNECTION]
-  qmp-notebook test FILE.qmp… [CONNECTION] [--update] [--junit OUT.xml] [--json]
-  qmp-notebook lsp [--stdio]   the language server for editors (docs/lsp.md)
-  qmp-notebook --help | --version
 
-Connection (run, check, schema), one of:
+/** The connection options, as every command's help shows them. */
+export const CONNECTION_HELP = `Connection, one of (default: the notebook's profile 'sandbox', else --sandbox):
   --socket PATH      QMP unix socket of a running QEMU (-qmp unix:PATH,server=on,wait=off)
   --tcp HOST:PORT    QMP TCP socket of a running QEMU
-  --sandbox          start a private qemu-system-x86_64 -machine none -S (the default)
+  --sandbox          start a private qemu-system-x86_64 -machine none -S
   --qemu BINARY      the QEMU binary for --sandbox (default qemu-system-x86_64)
   --storage-daemon   start a private qemu-storage-daemon and talk to its QMP monitor
   --guest-agent SOCK a guest agent (qemu-ga) socket: a path, or HOST:PORT; its commands come from guest-info
   --libvirt DOMAIN   a libvirt domain's QEMU, through virsh (libvirt marks the domain tainted: custom-monitor)
   --connect URI      with --libvirt: the libvirt URI (default: virsh's), e.g. qemu:///system, qemu+ssh://host/system
+`;
 
+/** The exit statuses, the same for every command (each command's help says what 1 means for it). */
+export const EXIT_HELP = `Exit status:
+  0    success
+  1    the work failed: a QEMU error reply, a timeout, a malformed cell, a problem found (check), a cell
+       that does not match (test), a failed command read from a script (shell)
+  2    usage error, an unreadable file, a connection that could not be made, QEMU going away
+  70   internal error (a bug: please report it)
+  130  interrupted (SIGINT, Ctrl-C); a sandbox the command started is stopped
+  143  terminated (SIGTERM); a sandbox the command started is stopped
+`;
+
+const TIMEOUT_HELP = `  --timeout MS       the time limit of each command (1 to ${MAX_TIMEOUT_MS}; default ${DEFAULT_TIMEOUT_MS}); an
+                     event wait uses its own "timeout" (default 10000)
+  --deadline MS      a deadline for the whole command, connecting included (default none)`;
+
+export const USAGE = `Usage:
+  qmp-notebook run FILE.qmp [CONNECTION] [--json] [--timeout MS] [--deadline MS]
+  qmp-notebook check FILE.qmp… [--schema SCHEMA.json | CONNECTION] [--json] [--compat POLICY]
+  qmp-notebook test FILE.qmp… [CONNECTION] [--update] [--junit OUT.xml] [--json] [--timeout MS] [--deadline MS]
+  qmp-notebook shell [CONNECTION] [-p] [-H] [--record FILE.qmp] [--history FILE] [--timeout MS]
+  qmp-notebook schema [CONNECTION]
+  qmp-notebook lsp [--stdio]   the language server for editors (docs/lsp.md)
+  qmp-notebook --help | --version
+  qmp-notebook COMMAND --help  the options of one command
+
+A FILE of '-' is standard input.
+
+${CONNECTION_HELP}
 Options:
   --json             one JSON object per line instead of text
-  --timeout MS       run: a deadline for the whole run, connecting included (1 to ${MAX_TIMEOUT_MS} ms;
-                     default none). Each command also has a ${DEFAULT_TIMEOUT_MS} ms limit; an event wait uses its own
-                     "timeout" (default 10000)
+  --timeout MS       the time limit of each command (default ${DEFAULT_TIMEOUT_MS}), in every command
+  --deadline MS      a deadline for the whole command, connecting included, in every command
   --schema FILE      check: a query-qmp-schema reply saved as JSON (see 'qmp-notebook schema')
-  --compat POLICY    check: QEMU's -compat input policy; with deprecated-input=reject (unstable-input=reject)
-                     deprecated (unstable) commands, members and values are errors. Default: the notebook's
-                     front matter 'compat', else QEMU's default (accept)
+  --compat POLICY    check: QEMU's -compat input policy (see 'qmp-notebook check --help')
   -h, --help         this help
   -V, --version      print the version
 
-Exit status: 0 success; 1 a QEMU error, an event wait timed out, a malformed cell (run) or an error
-found (check); 2 usage or connection error, including QEMU going away during a run.
-`;
+${EXIT_HELP}`;
 
-type OptionName = 'socket' | 'tcp' | 'sandbox' | 'storage-daemon' | 'guest-agent' | 'libvirt' | 'connect' | 'qemu' | 'json' | 'timeout' | 'schema' | 'compat' | 'help' | 'version';
+/** `qmp-notebook run --help`. */
+export const RUN_USAGE = `Usage: qmp-notebook run FILE.qmp [CONNECTION] [--json] [--timeout MS] [--deadline MS]
+
+Runs the notebook's code cells in order and prints what was sent and what came back (-> and <-; an HMP
+reply as its text). Stops at the first cell that fails. FILE of '-' is standard input.
+
+${CONNECTION_HELP}
+Options:
+  --json             one JSON object per transcript record
+${TIMEOUT_HELP}
+  -h, --help         this help
+
+${EXIT_HELP}`;
+
+/** `qmp-notebook check --help`. */
+export const CHECK_USAGE = `Usage: qmp-notebook check FILE.qmp… [--schema SCHEMA.json | CONNECTION] [--json] [--compat POLICY]
+
+Checks notebooks against a QEMU's schema without running them: FILE:LINE:COL: severity: message for each
+problem; with a connection, the names the QEMU holds are checked too. FILE of '-' is standard input.
+
+${CONNECTION_HELP}
+Options:
+  --schema FILE      a query-qmp-schema reply saved as JSON (see 'qmp-notebook schema'); nothing starts
+  --compat POLICY    QEMU's -compat input policy; with deprecated-input=reject (unstable-input=reject)
+                     deprecated (unstable) commands, members and values are errors. Default: the notebook's
+                     front matter 'compat', else QEMU's default (accept)
+  --json             one JSON object per problem
+${TIMEOUT_HELP}
+  -h, --help         this help
+
+${EXIT_HELP}`;
+
+/** `qmp-notebook schema --help`. */
+export const SCHEMA_USAGE = `Usage: qmp-notebook schema [CONNECTION] [--timeout MS] [--deadline MS]
+
+Prints the query-qmp-schema reply of a QEMU as JSON, for 'qmp-notebook check --schema' and editors.
+
+${CONNECTION_HELP}
+Options:
+${TIMEOUT_HELP}
+  -h, --help         this help
+
+${EXIT_HELP}`;
+
+type OptionName = 'socket' | 'tcp' | 'sandbox' | 'storage-daemon' | 'guest-agent' | 'libvirt' | 'connect' | 'qemu' | 'json' | 'timeout' | 'schema' | 'compat'
+  | 'pretty' | 'hmp' | 'record' | 'history' | 'deadline' | 'help' | 'version';
 
 /** The options: whether each takes a value, its short form, and which subcommands accept it ('' = none given). */
 const OPTIONS: Record<OptionName, { value: boolean; short?: string; commands: ReadonlyArray<string> }> = {
-  socket: { value: true, commands: ['run', 'check', 'schema'] },
-  tcp: { value: true, commands: ['run', 'check', 'schema'] },
-  sandbox: { value: false, commands: ['run', 'check', 'schema'] },
-  'storage-daemon': { value: false, commands: ['run', 'check', 'schema'] },
-  'guest-agent': { value: true, commands: ['run', 'check', 'schema'] },
-  libvirt: { value: true, commands: ['run', 'check', 'schema'] },
-  connect: { value: true, commands: ['run', 'check', 'schema'] },
-  qemu: { value: true, commands: ['run', 'check', 'schema'] },
+  socket: { value: true, commands: ['run', 'check', 'schema', 'shell'] },
+  tcp: { value: true, commands: ['run', 'check', 'schema', 'shell'] },
+  sandbox: { value: false, commands: ['run', 'check', 'schema', 'shell'] },
+  'storage-daemon': { value: false, commands: ['run', 'check', 'schema', 'shell'] },
+  'guest-agent': { value: true, commands: ['run', 'check', 'schema', 'shell'] },
+  libvirt: { value: true, commands: ['run', 'check', 'schema', 'shell'] },
+  connect: { value: true, commands: ['run', 'check', 'schema', 'shell'] },
+  qemu: { value: true, commands: ['run', 'check', 'schema', 'shell'] },
   json: { value: false, commands: ['run', 'check'] },
-  timeout: { value: true, commands: ['run'] },
+  timeout: { value: true, commands: ['run', 'check', 'schema', 'shell'] },
+  deadline: { value: true, commands: ['run', 'check', 'schema', 'shell'] },
   schema: { value: true, commands: ['check'] },
   compat: { value: true, commands: ['check'] },
-  help: { value: false, short: 'h', commands: ['run', 'check', 'schema', ''] },
+  pretty: { value: false, short: 'p', commands: ['shell'] },
+  hmp: { value: false, short: 'H', commands: ['shell'] },
+  record: { value: true, commands: ['shell'] },
+  history: { value: true, commands: ['shell'] },
+  help: { value: false, short: 'h', commands: ['run', 'check', 'schema', 'shell', ''] },
   version: { value: false, short: 'V', commands: [''] },
 };
 
@@ -119,6 +215,13 @@ const TOKENIZER_OPTIONS = Object.fromEntries(Object.entries(OPTIONS).map(([name,
 
 function isOptionName(name: string): name is OptionName {
   return Object.prototype.hasOwnProperty.call(OPTIONS, name);
+}
+
+/** A positive whole number of milliseconds a timer can wait, or the usage error's text. */
+export function parseMilliseconds(option: string, text: string): number | string {
+  if (!/^\d+$/.test(text) || Number(text) <= 0) return `--${option} expects a positive number of milliseconds, got '${text}'`;
+  if (Number(text) > MAX_TIMEOUT_MS) return `--${option} can be at most ${MAX_TIMEOUT_MS} ms (about 24.8 days), got '${text}'`;
+  return Number(text);
 }
 
 /** Parses `HOST:PORT`, `[IPv6]:PORT`; the port must be 1-65535. */
@@ -141,8 +244,8 @@ export function parseArgs(argv: readonly string[]): ParseResult {
     if (token.kind === 'positional') {
       const arg = token.value;
       if (subcommand === '' && positionals.length === 0 && !values.has('help') && !values.has('version')) {
-        if (arg !== 'run' && arg !== 'check' && arg !== 'schema') {
-          return fail(`unknown command '${arg}' (expected run, check, schema or test)`);
+        if (arg !== 'run' && arg !== 'check' && arg !== 'schema' && arg !== 'shell') {
+          return fail(`unknown command '${arg}' (expected run, check, test, shell or schema)`);
         }
         subcommand = arg;
       } else {
@@ -167,7 +270,7 @@ export function parseArgs(argv: readonly string[]): ParseResult {
   }
 
   if (values.has('help')) {
-    return { ok: true, request: subcommand ? { command: 'help', topic: subcommand as 'run' | 'check' | 'schema' } : { command: 'help' } };
+    return { ok: true, request: subcommand ? { command: 'help', topic: subcommand as 'run' | 'check' | 'schema' | 'shell' } : { command: 'help' } };
   }
   if (values.has('version')) return { ok: true, request: { command: 'version' } };
   if (subcommand === '') return fail('no command given');
@@ -202,22 +305,35 @@ export function parseArgs(argv: readonly string[]): ParseResult {
   const qemuBinary = typeof qemu === 'string' ? { qemuBinary: qemu } : {};
   const json = values.has('json');
 
+  const timeout: { timeoutMs?: number; deadlineMs?: number } = {};
+  for (const [option, key] of [['timeout', 'timeoutMs'], ['deadline', 'deadlineMs']] as const) {
+    const t = values.get(option);
+    if (typeof t !== 'string') continue;
+    const ms = parseMilliseconds(option, t);
+    if (typeof ms === 'string') return fail(ms);
+    timeout[key] = ms;
+  }
+  if (subcommand === 'shell') {
+    if (positionals.length) return fail(`'shell' takes no file (got '${positionals[0]}'); give --record FILE.qmp to save the session`);
+    const record = values.get('record');
+    const history = values.get('history');
+    return {
+      ok: true,
+      request: {
+        command: 'shell', connection, ...qemuBinary, ...timeout, pretty: values.has('pretty'), hmp: values.has('hmp'),
+        ...(typeof record === 'string' ? { record } : {}), ...(typeof history === 'string' ? { history } : {}),
+      },
+    };
+  }
   if (subcommand === 'schema') {
     if (positionals.length) return fail(`'schema' takes no file (got '${positionals[0]}')`);
-    return { ok: true, request: { command: 'schema', connection, ...qemuBinary } };
+    return { ok: true, request: { command: 'schema', connection, ...qemuBinary, ...timeout } };
   }
   if (positionals.length === 0) return fail(`'${subcommand}' needs a notebook file`);
-  if (positionals.length > 1) return fail(`'${subcommand}' takes one notebook file (got ${positionals.length})`);
+  if (subcommand === 'run' && positionals.length > 1) return fail(`'${subcommand}' takes one notebook file (got ${positionals.length})`);
   const file = positionals[0] as string;
 
   if (subcommand === 'run') {
-    const t = values.get('timeout');
-    let timeout = {};
-    if (typeof t === 'string') {
-      if (!/^\d+$/.test(t) || Number(t) <= 0) return fail(`--timeout expects a positive number of milliseconds, got '${t}'`);
-      if (Number(t) > MAX_TIMEOUT_MS) return fail(`--timeout can be at most ${MAX_TIMEOUT_MS} ms (about 24.8 days), got '${t}'`);
-      timeout = { timeoutMs: Number(t) };
-    }
     return { ok: true, request: { command: 'run', file, connection, json, ...timeout, ...qemuBinary } };
   }
   const schema = values.get('schema');
@@ -229,7 +345,7 @@ export function parseArgs(argv: readonly string[]): ParseResult {
   return {
     ok: true,
     request: {
-      command: 'check', file, connection, json, ...qemuBinary,
+      command: 'check', files: positionals, connection, json, ...qemuBinary, ...timeout,
       ...(typeof schema === 'string' ? { schemaFile: schema } : {}),
       ...(typeof compat === 'string' ? { compat } : {}),
     },

@@ -16,10 +16,12 @@ import { Schema, type SchemaInfo } from '../qmp/index';
 import { notebookBodyText } from '../notebook/format/notebook';
 import { SchemaError } from '../qmp/introspect';
 import { isCodeLanguage, notebookRules, planCell, StopRequest, type CellPlan, type EngineClient } from '../run/index';
-import { DEFAULT_TIMEOUT_MS, parseArgs, USAGE, type CheckRequest, type ConnectionChoice, type RunRequest, type SchemaRequest } from './args';
+import { CHECK_USAGE, DEFAULT_TIMEOUT_MS, parseArgs, RUN_USAGE, SCHEMA_USAGE, USAGE, type CheckRequest, type ConnectionChoice, type RunRequest, type SchemaRequest } from './args';
 import { findSourceOffsets, LineIndex } from './locate';
 import { runCells, type RunCell, type RunIo } from './run';
 import { testMain } from './test';
+import { openShellSession, shellMain, SHELL_USAGE, type ShellStreams } from './shell';
+import { style } from './style';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -54,6 +56,15 @@ export interface CliDeps {
   version: string;
   connect(connection: ResolvedConnection, options: { qemuBinary?: string; signal?: AbortSignal }): Promise<CliSession>;
   readFile?(path: string): string;
+  /** The shell's terminal (default: this process's stdin and stdout; a terminal when both are one). */
+  shellStreams?(): ShellStreams;
+  /** Colour standard output (a terminal without NO_COLOR: see style.ts). Default: no colours. */
+  color?: boolean;
+  /**
+   * Shows what is being waited for on a progress line (standard error, a terminal only; drawn once the wait
+   * lasts a second, with the time so far); '' clears it. Default: none.
+   */
+  progress?(text: string): void;
 }
 
 export type CliIo = RunIo;
@@ -73,7 +84,8 @@ export function readNotebook(deps: CliDeps, file: string, io: CliIo, fail: (mess
       text = deps.readFile(file);
       warnings = [];
     } else {
-      ({ text, warnings } = decodeNotebookBytes(readFileSync(file)));
+      // `-` is standard input (read to its end; the notebook is not written back).
+      ({ text, warnings } = decodeNotebookBytes(readFileSync(file === '-' ? 0 : file)));
     }
   } catch (err) {
     throw fail(`cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`);
@@ -138,11 +150,11 @@ function schemaFrom(infos: unknown, what: string): Schema {
   }
 }
 
-async function fetchSchema(session: CliSession, signal?: AbortSignal): Promise<Schema> {
+async function fetchSchema(session: CliSession, signal?: AbortSignal, timeoutMs = 30_000): Promise<Schema> {
   let infos: unknown;
   try {
     infos = session.introspect ? await session.introspect()
-      : await session.client.execute('query-qmp-schema', undefined, { timeoutMs: 30_000, ...(signal ? { signal } : {}) });
+      : await session.client.execute('query-qmp-schema', undefined, { timeoutMs, ...(signal ? { signal } : {}) });
   } catch (err) {
     const why = signal?.aborted && signal.reason instanceof Error ? signal.reason.message : err instanceof Error ? err.message : String(err);
     throw new UsageFailure(`${session.introspect ? 'guest-info' : 'query-qmp-schema'} failed: ${why}`);
@@ -215,10 +227,14 @@ function locate(map: FileMap, cellIndex: number, p: CellProblem): LocatedProblem
   };
 }
 
-function printProblems(io: CliIo, file: string, problems: readonly LocatedProblem[], json: boolean, toErr: boolean): void {
+function printProblems(io: CliIo, file: string, problems: readonly LocatedProblem[], json: boolean, toErr: boolean, color = false): void {
+  const s = style(color && !toErr);
   for (const p of problems) {
     if (json) io.out(JSON.stringify({ file, ...p }));
-    else (toErr ? io.err : io.out).call(io, `${file}:${p.line}:${p.col}: ${p.severity}: ${p.message}${p.code ? ` [${p.code}]` : ''}`);
+    else {
+      const severity = p.severity === 'error' ? s.red(p.severity) : p.severity === 'warning' ? s.yellow(p.severity) : p.severity;
+      (toErr ? io.err : io.out).call(io, `${s.bold(`${file}:${p.line}:${p.col}:`)} ${severity}: ${p.message}${p.code ? ` [${p.code}]` : ''}`);
+    }
   }
 }
 
@@ -251,11 +267,11 @@ function planRunnable(notebook: Notebook, map: FileMap, schema?: Schema): Parsed
 
 type Notebook = ReturnType<typeof parseNotebook>;
 
-/** A deadline for the whole run (--timeout): connecting, the schema, every cell; none without one. */
+/** A deadline for the whole command (--deadline): connecting, the schema, every cell; none without one. */
 function deadline(ms: number | undefined): { signal?: AbortSignal; dispose(): void } {
   if (ms === undefined) return { dispose: () => undefined };
   const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(new StopRequest('timeout', `the run did not finish within ${ms} ms (--timeout)`)), ms);
+  const timer = setTimeout(() => controller.abort(new StopRequest('timeout', `the run did not finish within ${ms} ms (--deadline)`)), ms);
   return { signal: controller.signal, dispose: () => clearTimeout(timer) };
 }
 
@@ -263,6 +279,11 @@ async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
   const { text, notebook } = readNotebook(deps, req.file, io);
   const connection = resolveConnection(req.connection, notebook.profile, true);
   const map = new FileMap(text, notebook.cells);
+  if (!hasCodeCells(notebook)) {
+    // Nothing to run: said, and nothing is started.
+    warnNoCells(io, req.file);
+    return EXIT_OK;
+  }
 
   // Cells that parse without a schema are checked before anything starts, so a typo costs no QEMU.
   const needsSchema = notebook.cells.some((c) => c.kind === 'code' && c.language === 'qmp-shell');
@@ -274,9 +295,10 @@ async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
   };
   if (early.problems.length) return reportMalformed(early.problems);
 
-  const limit = deadline(req.timeoutMs);
+  const limit = deadline(req.deadlineMs);
   try {
-    const session = await open(deps, connection, req.qemuBinary, limit.signal);
+    deps.progress?.(`connecting to ${describe(connection)}`);
+    const session = await open(deps, connection, req.qemuBinary, limit.signal).finally(() => deps.progress?.(''));
     try {
       let cells = early.cells;
       // The schema types qmp-shell values, and lets the client refuse an exec-oob of a command without
@@ -289,8 +311,17 @@ async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
         if (late.problems.length) return reportMalformed(late.problems);
         cells = late.cells;
       }
+      deps.progress?.(`running ${req.file}: ${cells.length} cell${cells.length === 1 ? '' : 's'}`);
+      const started = performance.now();
       const outcome = await runCells(session.client, cells,
-        { json: req.json, commandTimeoutMs: DEFAULT_TIMEOUT_MS, ...(limit.signal ? { signal: limit.signal } : {}) }, io);
+        { json: req.json, commandTimeoutMs: req.timeoutMs ?? DEFAULT_TIMEOUT_MS, ...(limit.signal ? { signal: limit.signal } : {}) }, io);
+      deps.progress?.('');
+      // A closing line for a person at a terminal (the progress line's owner): how it ended and how long it took.
+      if (deps.progress !== undefined && !req.json) {
+        const secs = ((performance.now() - started) / 1000).toFixed(1);
+        io.err(outcome.status === 'ok' ? `qmp-notebook: ${cells.length} cell${cells.length === 1 ? '' : 's'} ran in ${secs} s`
+          : `qmp-notebook: stopped at cell ${outcome.cell} after ${secs} s`);
+      }
       if (outcome.status === 'ok') return EXIT_OK;
       if (outcome.status === 'disconnected') {
         // A process we started that died says how (killed by a signal, its last words on stderr).
@@ -308,83 +339,127 @@ async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
 }
 
 async function check(deps: CliDeps, req: CheckRequest, io: CliIo): Promise<number> {
-  const { text, notebook } = readNotebook(deps, req.file, io);
+  // Every notebook is read (and refused when unreadable) before anything starts; one schema serves them all.
+  const read = req.files.map((file) => ({ file, ...readNotebook(deps, file, io) }));
+  const first = read[0]?.notebook;
   let schema: Schema;
   let session: CliSession | undefined;
-  if (req.schemaFile !== undefined) {
-    schema = readSchemaFile(deps, req.schemaFile);
-  } else {
-    session = await open(deps, resolveConnection(req.connection, notebook.profile, false), req.qemuBinary);
-    try {
-      schema = await fetchSchema(session);
-    } catch (err) {
-      await session.close();
-      throw err;
-    }
-  }
+  const limit = deadline(req.deadlineMs);
   try {
-    // The -compat policy: --compat, else the notebook's front matter (both validated when read).
-    const policyText = req.compat ?? notebook.compat;
-    const parsedPolicy = policyText !== undefined ? parseCompatPolicy(policyText) : undefined;
-    const compat = parsedPolicy !== undefined && 'policy' in parsedPolicy ? parsedPolicy.policy : undefined;
-    // Connected: the names the QEMU holds are checked too (docs/live-values.md), against what it lists now plus
-    // what earlier cells of the notebook create.
-    const connected = session;
-    const live = connected === undefined ? undefined : new LiveValues({
-      execute: (command, args, timeoutMs) => connected.client.execute(command, args, { timeoutMs }),
-      inBandBusy: () => false,
-      hasCommand: (name) => schema.command(name) !== undefined,
-    });
-    const made: Array<{ command: string; args: unknown }> = [];
-    const map = new FileMap(text, notebook.cells);
-    const problems: LocatedProblem[] = [];
-    for (const [i, cell] of notebook.cells.entries()) {
-      if (cell.kind !== 'code' || !isCodeLanguage(cell.language)) continue;
-      if (live !== undefined) for (const n of liveNeeds(cell.language, cell.source)) await live.get(n.kind, n.scope);
-      // One validator: the language service's diagnostics hold every problem the cell parser would refuse the
-      // cell for, in its words, plus the schema's verdicts under the -compat policy.
-      const found = languageService(cell.language)?.diagnose(cell.source, {
-        schema, ...(compat !== undefined ? { compat } : {}), ...(live !== undefined ? { live, created: namesCreatedBy(made) } : {}),
-      }) ?? [];
-      problems.push(...found.map((p) => locate(map, i, p)));
-      if (live !== undefined) {
-        for (const item of parseCell(cell.source, cell.language, schema).items) {
-          const name = item.kind === 'command' ? item.input.execute ?? item.input['exec-oob'] : undefined;
-          if (item.kind === 'command' && name !== undefined) made.push({ command: name, args: item.input.arguments });
-        }
+    if (req.schemaFile !== undefined) {
+      schema = readSchemaFile(deps, req.schemaFile);
+    } else {
+      session = await open(deps, resolveConnection(req.connection, first?.profile, false), req.qemuBinary, limit.signal);
+      try {
+        schema = await fetchSchema(session, limit.signal, req.timeoutMs);
+      } catch (err) {
+        await session.close();
+        throw err;
       }
     }
-    problems.sort((a, b) => a.line - b.line || a.col - b.col);
-    printProblems(io, req.file, problems, req.json, false);
-    const errors = problems.filter((p) => p.severity === 'error').length;
-    if (!req.json && problems.length) {
-      io.err(`${errors} error${errors === 1 ? '' : 's'}, ${problems.length - errors} other problem${problems.length - errors === 1 ? '' : 's'}`);
+    let errors = 0;
+    let others = 0;
+    for (const { file, text, notebook } of read) {
+      if (!hasCodeCells(notebook)) warnNoCells(io, file);
+      const problems = await checkNotebook(notebook, text, schema, session, req);
+      printProblems(io, file, problems, req.json, false, deps.color);
+      const e = problems.filter((p) => p.severity === 'error').length;
+      errors += e;
+      others += problems.length - e;
+    }
+    if (!req.json && errors + others > 0) {
+      io.err(`${errors} error${errors === 1 ? '' : 's'}, ${others} other problem${others === 1 ? '' : 's'}${read.length > 1 ? ` in ${read.length} notebooks` : ''}`);
     }
     return errors ? EXIT_FAILED : EXIT_OK;
   } finally {
+    limit.dispose();
     await session?.close();
   }
 }
 
+/** True when the notebook has a code cell (a `query-status` line outside a fence is Markdown, not a cell). */
+export function hasCodeCells(notebook: NotebookData): boolean {
+  return notebook.cells.some((c) => c.kind === 'code' && isCodeLanguage(c.language));
+}
+
+/** The warning for a notebook without code cells (run and check go on: there is nothing to do). */
+export function warnNoCells(io: CliIo, file: string): void {
+  io.err(`qmp-notebook: warning: ${file}: no code cells (commands go in fenced blocks: \`\`\`qmp, \`\`\`qmp-shell or \`\`\`hmp)`);
+}
+
+/** The problems of one notebook's cells, located in its file and sorted. */
+async function checkNotebook(notebook: NotebookData, text: string, schema: Schema, session: CliSession | undefined, req: CheckRequest): Promise<LocatedProblem[]> {
+  // The -compat policy: --compat, else the notebook's front matter (both validated when read).
+  const policyText = req.compat ?? notebook.compat;
+  const parsedPolicy = policyText !== undefined ? parseCompatPolicy(policyText) : undefined;
+  const compat = parsedPolicy !== undefined && 'policy' in parsedPolicy ? parsedPolicy.policy : undefined;
+  // Connected: the names the QEMU holds are checked too (docs/live-values.md), against what it lists now plus
+  // what earlier cells of the notebook create.
+  const connected = session;
+  const live = connected === undefined ? undefined : new LiveValues({
+    execute: (command, args, timeoutMs) => connected.client.execute(command, args, { timeoutMs }),
+    inBandBusy: () => false,
+    hasCommand: (name) => schema.command(name) !== undefined,
+  });
+  const made: Array<{ command: string; args: unknown }> = [];
+  const map = new FileMap(text, notebook.cells);
+  const problems: LocatedProblem[] = [];
+  for (const [i, cell] of notebook.cells.entries()) {
+    if (cell.kind !== 'code' || !isCodeLanguage(cell.language)) continue;
+    if (live !== undefined) for (const n of liveNeeds(cell.language, cell.source)) await live.get(n.kind, n.scope);
+    // One validator: the language service's diagnostics hold every problem the cell parser would refuse the
+    // cell for, in its words, plus the schema's verdicts under the -compat policy.
+    const found = languageService(cell.language)?.diagnose(cell.source, {
+      schema, ...(compat !== undefined ? { compat } : {}), ...(live !== undefined ? { live, created: namesCreatedBy(made) } : {}),
+    }) ?? [];
+    problems.push(...found.map((p) => locate(map, i, p)));
+    if (live !== undefined) {
+      for (const item of parseCell(cell.source, cell.language, schema).items) {
+        const name = item.kind === 'command' ? item.input.execute ?? item.input['exec-oob'] : undefined;
+        if (item.kind === 'command' && name !== undefined) made.push({ command: name, args: item.input.arguments });
+      }
+    }
+  }
+  problems.sort((a, b) => a.line - b.line || a.col - b.col);
+  return problems;
+}
+
 async function schemaCommand(deps: CliDeps, req: SchemaRequest, io: CliIo): Promise<number> {
   const connection = resolveConnection(req.connection, undefined, false);
-  const session = await open(deps, connection, req.qemuBinary);
+  const limit = deadline(req.deadlineMs);
   try {
-    if (session.introspect) {
-      // The guest agent has no query-qmp-schema: its guest-info lists the commands (not their arguments).
-      const infos = await session.introspect();
-      io.err('qmp-notebook: note: the guest agent has no query-qmp-schema; this is the command list of its guest-info, ' +
-        'in query-qmp-schema form (argument types are not published by the agent)');
+    const session = await open(deps, connection, req.qemuBinary, limit.signal);
+    try {
+      if (session.introspect) {
+        // The guest agent has no query-qmp-schema: its guest-info lists the commands (not their arguments).
+        const infos = await session.introspect();
+        io.err('qmp-notebook: note: the guest agent has no query-qmp-schema; this is the command list of its guest-info, ' +
+          'in query-qmp-schema form (argument types are not published by the agent)');
+        io.out(JSON.stringify(infos));
+        return EXIT_OK;
+      }
+      const infos = await session.client.execute('query-qmp-schema', undefined, { timeoutMs: req.timeoutMs ?? 30_000, ...(limit.signal ? { signal: limit.signal } : {}) });
       io.out(JSON.stringify(infos));
       return EXIT_OK;
+    } catch (err) {
+      const why = limit.signal?.aborted && limit.signal.reason instanceof Error ? limit.signal.reason.message : err instanceof Error ? err.message : String(err);
+      throw new UsageFailure(`${session.introspect ? 'guest-info' : 'query-qmp-schema'} failed: ${why}`);
+    } finally {
+      await session.close();
     }
-    const infos = await session.client.execute('query-qmp-schema', undefined, { timeoutMs: 30_000 });
-    io.out(JSON.stringify(infos));
-    return EXIT_OK;
-  } catch (err) {
-    throw new UsageFailure(`${session.introspect ? 'guest-info' : 'query-qmp-schema'} failed: ${err instanceof Error ? err.message : String(err)}`);
   } finally {
-    await session.close();
+    limit.dispose();
+  }
+}
+
+/** The help of a command (`qmp-notebook run --help`), or the overview. */
+function helpText(topic: 'run' | 'check' | 'schema' | 'shell' | undefined): string {
+  switch (topic) {
+    case 'run': return RUN_USAGE;
+    case 'check': return CHECK_USAGE;
+    case 'schema': return SCHEMA_USAGE;
+    case 'shell': return SHELL_USAGE;
+    default: return USAGE;
   }
 }
 
@@ -402,7 +477,7 @@ export async function cliMain(argv: readonly string[], deps: CliDeps, io: CliIo)
   try {
     switch (req.command) {
       case 'help':
-        for (const line of USAGE.trimEnd().split('\n')) io.out(line);
+        for (const line of helpText(req.topic).trimEnd().split('\n')) io.out(line);
         return EXIT_OK;
       case 'version':
         io.out(`qmp-notebook ${deps.version}`);
@@ -413,6 +488,18 @@ export async function cliMain(argv: readonly string[], deps: CliDeps, io: CliIo)
         return await check(deps, req, io);
       case 'schema':
         return await schemaCommand(deps, req, io);
+      case 'shell': {
+        const streams = deps.shellStreams?.() ?? {
+          input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY === true && process.stdout.isTTY === true,
+        };
+        return await shellMain(req, deps, io, streams, async (c) => {
+          try {
+            return await openShellSession(deps, c, req.qemuBinary);
+          } catch (err) {
+            throw new UsageFailure(`cannot connect to ${describe(c)}: ${err instanceof Error ? err.message : String(err)}`);
+          }
+        }, (s) => fetchSchema(s));
+      }
     }
   } catch (err) {
     if (err instanceof UsageFailure) {

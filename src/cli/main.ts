@@ -4,6 +4,7 @@ import { realDeps } from './deps';
 import { lspMain } from '../lsp/stdio';
 import { version } from '../../package.json';
 import { exportMain } from '../export/cli';
+import { wantColor } from './style';
 
 /**
  * Writes a line to a stream. When stdout is a pipe, Node writes asynchronously; the exit below waits for the
@@ -22,7 +23,7 @@ const OUT_BUFFER_BYTES = 64 * 1024;
  * cells costs few writes and its output still streams. `flush()` before anything goes to stderr keeps the two
  * in order, and before exit.
  */
-function bufferedWriter(stream: NodeJS.WriteStream): { write(line: string): void; flush(): void } {
+function bufferedWriter(stream: NodeJS.WriteStream, before?: () => void): { write(line: string): void; flush(): void } {
   let buffer = '';
   let immediate: ReturnType<typeof setImmediate> | undefined;
   const flush = (): void => {
@@ -31,6 +32,7 @@ function bufferedWriter(stream: NodeJS.WriteStream): { write(line: string): void
     if (buffer === '') return;
     const text = buffer;
     buffer = '';
+    before?.();
     stream.write(text);
   };
   return {
@@ -43,8 +45,47 @@ function bufferedWriter(stream: NodeJS.WriteStream): { write(line: string): void
   };
 }
 
-const stdout = bufferedWriter(process.stdout);
-const stderrLine = writer(process.stderr);
+/**
+ * The progress line on standard error (a terminal only): what is being waited for, drawn once it has lasted
+ * a second and redrawn each second with the time so far; cleared before any other output, so it never mixes
+ * with the lines of standard output or standard error.
+ */
+function progressLine(stream: NodeJS.WriteStream): { set(text: string): void; clear(): void } | undefined {
+  if (stream.isTTY !== true || process.env['TERM'] === 'dumb') return undefined;
+  let text = '';
+  let since = 0;
+  let shown = false;
+  let timer: ReturnType<typeof setInterval> | undefined;
+  const clear = (): void => {
+    if (shown) stream.write('\r\x1b[K');
+    shown = false;
+  };
+  const draw = (): void => {
+    const secs = Math.floor((Date.now() - since) / 1000);
+    if (text === '' || secs < 1) return;
+    // One terminal row at most (a wrapped line could not be cleared with one \r); a pty of no size is 80 wide.
+    const width = (stream.columns || 80) - 1;
+    const line = `${text} … ${secs} s`;
+    stream.write(`\r\x1b[K${line.length > width ? `${line.slice(0, Math.max(0, width - 8 - String(secs).length))}… ${secs} s` : line}`);
+    shown = true;
+  };
+  return {
+    set(t: string): void {
+      clear();
+      text = t;
+      since = Date.now();
+      if (timer !== undefined) clearInterval(timer);
+      timer = t === '' ? undefined : setInterval(draw, 1000);
+      timer?.unref();
+    },
+    clear,
+  };
+}
+
+const progress = progressLine(process.stderr);
+// Standard output's lines clear the progress line first (both may be the same terminal).
+const stdout = bufferedWriter(process.stdout, () => progress?.clear());
+const stderrLine = (line: string): void => { progress?.clear(); writer(process.stderr)(line); };
 
 async function finish(code: number): Promise<void> {
   stdout.flush();
@@ -64,6 +105,13 @@ process.once('SIGINT', () => {
   process.exit(130);
 });
 
+// SIGTERM (a CI job's timeout, `kill`): the same, with the status a shell gives a process it terminated.
+process.once('SIGTERM', () => {
+  stdout.flush();
+  process.stderr.write('qmp-notebook: terminated\n');
+  process.exit(143);
+});
+
 // `lsp` is a long-running server with its own argument handling (src/lsp/stdio.ts); everything else is cliMain's.
 const lspExit = process.argv[2] === 'lsp' ? lspMain(process.argv.slice(3), writer(process.stderr), writer(process.stdout)) : undefined;
 if (lspExit !== undefined) void finish(lspExit);
@@ -71,7 +119,11 @@ if (lspExit !== undefined) void finish(lspExit);
 // `mcp` (the SDK is a third of the bundle), so the other subcommands start as fast as before.
 else if (process.argv[2] === 'mcp') void import('../mcp/main').then((m) => m.mcpMain(process.argv.slice(3), version, writer(process.stderr))).then(finish);
 else if (process.argv[2] === 'export') void exportMain(process.argv.slice(3), (text) => process.stdout.write(text), stderrLine).then(finish);
-else if (process.argv[2] !== 'lsp') cliMain(process.argv.slice(2), realDeps(), { out: stdout.write, err: (l) => { stdout.flush(); stderrLine(l); } }).then(
+else if (process.argv[2] !== 'lsp') cliMain(process.argv.slice(2), {
+  ...realDeps(),
+  color: wantColor(process.stdout.isTTY, process.env),
+  ...(progress ? { progress: progress.set } : {}),
+}, { out: stdout.write, err: (l) => { stdout.flush(); stderrLine(l); } }).then(
   (code) => finish(code),
   (err: unknown) => {
     stdout.flush();

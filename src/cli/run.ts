@@ -9,6 +9,7 @@
 // When: records are printed once per turn of the event loop (after the I/O of that turn, so the next command
 // is already on its way to QEMU), not in between a reply and the next command: printing stays off the
 // path from one reply to the next command, and output still streams as the cells run.
+import { parseJsonTree } from '../run/jsonTree';
 import { isSessionFailure, RunEngine, type CellJob, type EngineClient, type FailureRecord, type TranscriptRecord } from '../run/index';
 
 export interface RunIo {
@@ -87,7 +88,13 @@ export class TranscriptPrinter {
     switch (r.type) {
       case 'cell-started': out(`// ${this.where(r.cell)}`); break;
       case 'written': out(`-> ${r.wire}`); break;
-      case 'reply': out(`<- ${r.raw.trimEnd()}`); break;
+      case 'reply': {
+        // An HMP reply is text for a person: printed as its lines, not as an escaped JSON string.
+        const text = r.command === 'human-monitor-command' && r.ok ? hmpText(r.raw) : undefined;
+        if (text === undefined) out(`<- ${r.raw.trimEnd()}`);
+        else for (const l of text === '' ? [] : text.split('\n')) out(l);
+        break;
+      }
       case 'event': out(`<- ${r.event.raw.trimEnd()}`); break;
       case 'events-dropped': out(`// ${r.count} more event${r.count === 1 ? '' : 's'} not shown (a cell keeps the first ${r.kept})`); break;
       case 'wait-satisfied': out(`// ${r.event} arrived (waited ${r.ms} ms)`); break;
@@ -117,6 +124,13 @@ export class TranscriptPrinter {
     if (r.kind === 'qemu-error') return `${this.where(r.cell)}: ${r.command ?? ''}${at}: ${r.message.slice((r.command ?? '').length + 2)}`;
     return `${this.where(r.cell)}${at}: ${r.message}`;
   }
+}
+
+/** An HMP reply's text (the `return` string) without its final line end; undefined when not a string reply. */
+export function hmpText(raw: string): string | undefined {
+  const tree = parseJsonTree(raw.trim());
+  const ret = tree?.type === 'object' ? tree.members.find((m) => m.key === 'return')?.value : undefined;
+  return ret?.type === 'string' ? ret.value.replace(/\r?\n$/, '').replace(/\r\n/g, '\n') : undefined;
 }
 
 /** Printable ASCII without `"` and `\\`: JSON.stringify would only add the quotes. */

@@ -7,27 +7,28 @@
 // malformed; 2 usage, an unreadable notebook or bad masks, a connection that could not be made, QEMU going
 // away during the run.
 import { parseArgs as nodeParseArgs } from 'node:util';
-import { parseHostPort, DEFAULT_TIMEOUT_MS, type ConnectionChoice } from './args';
+import { parseHostPort, parseMilliseconds, DEFAULT_TIMEOUT_MS, EXIT_HELP, type ConnectionChoice } from './args';
 import type { CliDeps, CliIo, CliSession } from './cli';
-import { readNotebook, resolveConnection } from './cli';
+import { hasCodeCells, readNotebook, resolveConnection } from './cli';
 import { findSourceOffsets, LineIndex } from './locate';
 import {
   DEFAULT_WAIT_TIMEOUT_MS, type CellData, type NotebookData, type SavedOutput, type ValueKindOracle,
 } from '../notebook/format/index';
 import { Schema, type SchemaInfo } from '../qmp/index';
-import { describeProblem, isCodeLanguage, planCell } from '../run/index';
+import { describeProblem, isCodeLanguage, planCell, StopRequest } from '../run/index';
 import { cellRules, compareCell, notebookRules, type WrittenEvent, type WrittenExpectation } from '../testing/compare';
 import { executeCells, type CellRecord, type TestCell } from '../testing/execute';
-import { cellName, jsonRecord, junitChunks, summaryLine, type CellResult } from '../testing/report';
+import { cellName, jsonRecord, junitChunks, locationLine, summaryLine, testName, type CellResult } from '../testing/report';
 import { clipText } from '../testing/diff';
 import { replaceOutputs } from '../testing/update';
 import { writeFileAtomicSync } from '../notebook/format/atomicWrite';
 import { member, parseJsonTree } from '../testing/jsonTree';
 import type { VolatileDir } from '../testing/masks';
+import { colorDiffLine, style } from './style';
 
 export const TEST_USAGE = `Usage:
   qmp-notebook test FILE.qmp… [--socket PATH | --tcp HOST:PORT | --sandbox] [--update] [--junit OUT.xml] [--json]
-                              [--timeout MS] [--qemu BINARY]
+                              [--timeout MS] [--deadline MS] [--qemu BINARY]
 
 Runs each notebook and compares every reply and event each cell saw with the cell's saved outputs (the
 \`\`\`qmp-output block) and with the <- replies and events written in the cell, after masking volatile values.
@@ -35,14 +36,17 @@ Runs each notebook and compares every reply and event each cell saw with the cel
   --update           write the new outputs into the notebooks instead of comparing (nothing else changes)
   --junit OUT.xml    also write JUnit XML, one testcase per cell
   --json             one JSON object per cell, then {"passed": N, "failed": N}
+  --deadline MS      the cells not done by then fail (the notebooks left are still compared, quickly)
   --timeout MS       time limit for each command (default ${DEFAULT_TIMEOUT_MS}); saved events that have not
                      come when a cell ends are awaited at most ${DEFAULT_WAIT_TIMEOUT_MS} ms, or MS when smaller;
                      <- events written in a cell at most its longest wait-event timeout (else
                      ${DEFAULT_WAIT_TIMEOUT_MS} ms), or MS when smaller
 
-Exit status: 0 all cells match (or --update wrote them); 1 a mismatch or a malformed cell; 2 usage or
-connection error, or QEMU went away.
-`;
+A FILE of '-' is standard input (not with --update). A notebook without code cells fails ("no cells to test").
+A failure prints FILE:LINE:COL: error: … at the first saved value that differs (a CI problem matcher's line),
+then a diff of the saved outputs' lines numbered as in the file.
+
+${EXIT_HELP}`;
 
 export interface TestRequest {
   files: string[];
@@ -51,6 +55,8 @@ export interface TestRequest {
   junit?: string;
   json: boolean;
   timeoutMs: number;
+  /** `--deadline MS`: every notebook's cells stop then (the cells not done fail). */
+  deadlineMs?: number;
   qemuBinary?: string;
   help: boolean;
 }
@@ -65,7 +71,7 @@ export function parseTestArgs(argv: readonly string[]): { ok: true; request: Tes
       strict: true,
       options: {
         socket: { type: 'string' }, tcp: { type: 'string' }, sandbox: { type: 'boolean' }, qemu: { type: 'string' },
-        update: { type: 'boolean' }, junit: { type: 'string' }, json: { type: 'boolean' }, timeout: { type: 'string' },
+        update: { type: 'boolean' }, junit: { type: 'string' }, json: { type: 'boolean' }, timeout: { type: 'string' }, deadline: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -96,13 +102,20 @@ export function parseTestArgs(argv: readonly string[]): { ok: true; request: Tes
     }
     timeoutMs = Number(v.timeout);
   }
+  let deadline = {};
+  if (v.deadline !== undefined) {
+    const ms = parseMilliseconds('deadline', v.deadline);
+    if (typeof ms === 'string') return { ok: false, message: ms };
+    deadline = { deadlineMs: ms };
+  }
   if (v.junit === '') return { ok: false, message: '--junit needs a file name' };
   if (v.update && v.junit !== undefined) return { ok: false, message: '--update writes outputs and compares nothing: --junit does not apply' };
+  if (v.update && parsed.positionals.includes('-')) return { ok: false, message: "--update writes into the notebook files: standard input ('-') cannot be updated" };
   if (!help && parsed.positionals.length === 0) return { ok: false, message: "'test' needs at least one notebook file" };
   return {
     ok: true,
     request: {
-      files: parsed.positionals, connection, update: v.update === true, json: v.json === true, timeoutMs, help,
+      files: parsed.positionals, connection, update: v.update === true, json: v.json === true, timeoutMs, help, ...deadline,
       ...(v.junit !== undefined ? { junit: v.junit } : {}), ...(v.qemu !== undefined ? { qemuBinary: v.qemu } : {}),
     },
   };
@@ -117,9 +130,35 @@ function cellLines(text: string, cells: readonly CellData[]): Array<number | und
   return findSourceOffsets(body, cells.map((c) => c.source)).map((at) => (at === undefined ? undefined : index.position(at).line));
 }
 
+const OUTPUT_FENCE = /^`{3,}[ \t]*qmp-output[ \t]*$/;
+
+/**
+ * The 1-based line of the first saved output of a code cell (the line after its ```qmp-output fence), found
+ * after the cell's closing fence across blank lines; undefined when the cell has none or it is not there.
+ */
+function savedOutputsLine(fileLines: readonly string[], cellLine: number | undefined, cell: CellData): number | undefined {
+  if (cellLine === undefined || cell.outputs === undefined || cell.outputs.length === 0) return undefined;
+  let i = cellLine - 1 + cell.source.split('\n').length + 1;
+  while (i < fileLines.length && (fileLines[i] ?? '').trim() === '') i++;
+  return OUTPUT_FENCE.test(fileLines[i] ?? '') ? i + 2 : undefined;
+}
+
+/** The first command of a planned cell, for its test name: the command (an HMP line's own words), else the awaited event. */
+function firstCommand(language: string, plan: ReturnType<typeof planCell>): string | undefined {
+  const step = plan.steps[0];
+  if (step === undefined) return undefined;
+  if (step.kind === 'wait') return `wait-event ${step.event}`;
+  const line = (step.input.arguments as Record<string, unknown> | undefined)?.['command-line'];
+  return language === 'hmp' && typeof line === 'string' ? line : step.name;
+}
+
 interface PlannedCell {
   index: number;
   line?: number;
+  /** The stable test name (testing/report.ts). */
+  name: string;
+  /** The 1-based file line of the first saved output. */
+  savedLine?: number;
   data: CellData;
   run: TestCell;
   written: WrittenExpectation[];
@@ -149,9 +188,10 @@ function savedEventNames(outputs: readonly SavedOutput[] | undefined, ignore: Re
   return names;
 }
 
-function plan(notebook: NotebookData, lines: Array<number | undefined>, schema: ValueKindOracle | undefined): PlannedCell[] {
+function plan(notebook: NotebookData, lines: Array<number | undefined>, schema: ValueKindOracle | undefined, fileLines: readonly string[] = []): PlannedCell[] {
   const base = notebookRules(notebook).rules;
   const planned: PlannedCell[] = [];
+  const repeats = new Map<string, number>();
   notebook.cells.forEach((cell, i) => {
     if (cell.kind !== 'code' || !isCodeLanguage(cell.language)) return;
     const cellPlan = planCell(cell.source, cell.language, schema, base);
@@ -162,8 +202,12 @@ function plan(notebook: NotebookData, lines: Array<number | undefined>, schema: 
       if (s.kind !== 'command' || !s.expected) return;
       written.push({ step, command: s.name, json: s.expected.text.replace(/^\s*<-\s*/, ''), ...(line !== undefined ? { line: line + s.line } : {}) });
     });
+    const repeat = (repeats.get(cell.source) ?? 0) + 1;
+    repeats.set(cell.source, repeat);
+    const savedLine = savedOutputsLine(fileLines, line, cell);
     planned.push({
-      index: i + 1, data: cell, written,
+      index: i + 1, data: cell, written, name: testName(cell.source, firstCommand(cell.language, cellPlan), repeat),
+      ...(savedLine !== undefined ? { savedLine } : {}),
       run: {
         cell: i + 1, language: cell.language, plan: cellPlan, expectedEvents: savedEventNames(cell.outputs, rules.rules.ignoreEvents),
         ...(line !== undefined ? { line } : {}),
@@ -177,6 +221,8 @@ function plan(notebook: NotebookData, lines: Array<number | undefined>, schema: 
 }
 
 interface TestContext {
+  /** Aborted when `--deadline` passes. */
+  deadline?: AbortSignal;
   deps: CliDeps;
   req: TestRequest;
   io: CliIo;
@@ -198,9 +244,18 @@ async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> 
   if (bad) throw new TestUsage(`${file}: ${bad}`);
   const front = notebookRules(notebook);
   if (front.errors.length) throw new TestUsage(`${file}: ${front.errors.join('; ')}`);
+  // Nothing to test is a failure, not a silent pass (a `query-status` line outside a fence is Markdown).
+  if (!hasCodeCells(notebook)) {
+    const message = 'no cells to test: the notebook has no code cells (commands go in fenced blocks: ```qmp, ```qmp-shell or ```hmp)';
+    ctx.results.push({ file, cell: 0, status: 'failed', type: 'notebook-error', problems: [message], diff: '', ms: 0 });
+    if (req.json) io.out(jsonRecord(ctx.results[ctx.results.length - 1] as CellResult));
+    else io.out(`${style(deps.color).red('FAIL')} ${file}: ${message}`);
+    return 'ok';
+  }
   const lines = cellLines(text, notebook.cells);
+  const fileLines = text.replace(/^\uFEFF/, '').replace(/\r\n/g, '\n').split('\n');
 
-  let cells = plan(notebook, lines, undefined);
+  let cells = plan(notebook, lines, undefined, fileLines);
   let connection;
   try {
     connection = resolveConnection(req.connection, notebook.profile, true);
@@ -209,7 +264,7 @@ async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> 
   }
   let session: CliSession;
   try {
-    session = await deps.connect(connection, req.qemuBinary !== undefined ? { qemuBinary: req.qemuBinary } : {});
+    session = await deps.connect(connection, { ...(req.qemuBinary !== undefined ? { qemuBinary: req.qemuBinary } : {}), ...(ctx.deadline ? { signal: ctx.deadline } : {}) });
   } catch (err) {
     throw new TestUsage(`cannot connect for ${file}: ${err instanceof Error ? err.message : String(err)}`);
   }
@@ -224,12 +279,15 @@ async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> 
       if (!Array.isArray(infos)) throw new TestUsage('query-qmp-schema did not return an array');
       const schema = Schema.fromIntrospection(infos as SchemaInfo[]);
       session.client.setSchema(schema);
-      cells = plan(notebook, lines, schema);
+      cells = plan(notebook, lines, schema, fileLines);
     }
     const broken = cells.filter((c) => c.problems.length);
     if (broken.length) {
       for (const c of broken) {
-        ctx.results.push({ file, cell: c.index, ...(c.line !== undefined ? { line: c.line } : {}), status: 'failed', problems: c.problems.map((p) => `malformed cell: ${p}`), diff: '', ms: 0 });
+        ctx.results.push({
+          file, cell: c.index, ...(c.line !== undefined ? { line: c.line } : {}), name: c.name, type: 'malformed-cell', status: 'failed',
+          problems: c.problems.map((p) => `malformed cell: ${p}`), diff: '', ms: 0,
+        });
         if (!req.json) for (const p of c.problems) io.err(`${file}: ${cellName({ cell: c.index, ...(c.line !== undefined ? { line: c.line } : {}) })}: ${p}`);
       }
       io.err(`qmp-notebook: ${file}: malformed cells; nothing was sent`);
@@ -238,7 +296,15 @@ async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> 
     const dirs: VolatileDir[] = [];
     const dir = (session as { dir?: unknown }).dir;
     if (typeof dir === 'string' && dir !== '') dirs.push({ path: dir, name: 'SANDBOX_DIR' });
-    const records = await executeCells(session.client, cells.map((c) => c.run), { timeoutMs: req.timeoutMs, settleMs: Math.min(DEFAULT_WAIT_TIMEOUT_MS, req.timeoutMs) });
+    const cellProgress = (n: number): void => {
+      const c = cells[n];
+      deps.progress?.(c === undefined ? '' : `testing ${file}: cell ${n + 1} of ${cells.length} (${c.name})`);
+    };
+    cellProgress(0);
+    const records = await executeCells(session.client, cells.map((c) => c.run), {
+      timeoutMs: req.timeoutMs, settleMs: Math.min(DEFAULT_WAIT_TIMEOUT_MS, req.timeoutMs), ...(ctx.deadline ? { signal: ctx.deadline } : {}),
+    }, (n) => cellProgress(n + 1));
+    deps.progress?.('');
     const updates = new Map<number, SavedOutput[]>();
     const codeIndex = new Map<number, number>();
     notebook.cells.filter((c) => c.kind === 'code').forEach((c, k) => codeIndex.set(notebook.cells.indexOf(c), k));
@@ -246,29 +312,42 @@ async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> 
     records.forEach((rec, n) => {
       const c = cells[n] as PlannedCell;
       const rules = cellRules(c.data.source, front.rules).rules;
-      const cmp = compareCell({ saved: c.data.outputs, actual: rec.outputs, replies: rec.replies, written: c.written, writtenEvents: writtenEvents(c, rec), rules, dirs });
-      const where = { file, cell: c.index, ...(c.line !== undefined ? { line: c.line } : {}), ms: rec.ms };
+      const cmp = compareCell({
+        saved: c.data.outputs, actual: rec.outputs, replies: rec.replies, written: c.written, writtenEvents: writtenEvents(c, rec), rules, dirs,
+        ...(c.savedLine !== undefined ? { savedLine: c.savedLine } : {}),
+      });
+      const where = { file, cell: c.index, ...(c.line !== undefined ? { line: c.line } : {}), name: c.name, ms: rec.ms };
       if (rec.lost !== undefined) {
         lost = rec.lost.message;
-        ctx.results.push({ ...where, status: 'error', problems: [`QEMU went away: ${rec.lost.message}`], diff: '' });
+        ctx.results.push({ ...where, status: 'error', type: 'connection-lost', problems: [`QEMU went away: ${rec.lost.message}`], diff: '' });
       } else if (req.update) {
         updates.set(codeIndex.get(c.index - 1) as number, cmp.stable);
         ctx.results.push({ ...where, status: 'passed', problems: [], diff: '' });
       } else {
         // Reports show long lines cut (a saved output may be tens of MB on one line): see MAX_REPORT_LINE.
-        ctx.results.push({ ...where, status: cmp.ok ? 'passed' : 'failed', problems: cmp.problems.map((p) => clipText(p)), diff: clipText(cmp.diff) });
+        ctx.results.push({
+          ...where, status: cmp.ok ? 'passed' : 'failed', problems: cmp.problems.map((p) => clipText(p)), diff: clipText(cmp.diff),
+          ...(cmp.ok ? {} : { type: 'mismatch' as const, ...(cmp.at !== undefined ? { at: cmp.at } : {}) }),
+        });
       }
       const r = ctx.results[ctx.results.length - 1] as CellResult;
       if (req.json) io.out(jsonRecord(r));
       else if (!req.update) {
-        io.out(`${r.status === 'passed' ? 'ok  ' : 'FAIL'} ${file} ${cellName(r)}`);
-        for (const p of r.problems) io.out(`  ${p}`);
-        if (r.diff) for (const l of r.diff.split('\n')) io.out(l);
+        const s = style(deps.color);
+        io.out(`${r.status === 'passed' ? s.green('ok  ') : s.red('FAIL')} ${file} ${cellName(r)}: ${r.name ?? ''}`);
+        // The first problem as FILE:LINE:COL: error: (a CI problem matcher's line), then the others, then the diff.
+        const located = locationLine(r);
+        if (located !== undefined) io.out(s.bold(located));
+        for (const p of r.problems.slice(1)) io.out(`  ${p}`);
+        if (r.diff) for (const l of r.diff.split('\n')) io.out(colorDiffLine(l, s));
       }
     });
     // Cells after a lost connection never ran.
     for (const c of cells.slice(records.length)) {
-      ctx.results.push({ file, cell: c.index, ...(c.line !== undefined ? { line: c.line } : {}), status: 'error', problems: ['not run: QEMU went away before this cell'], diff: '', ms: 0 });
+      ctx.results.push({
+        file, cell: c.index, ...(c.line !== undefined ? { line: c.line } : {}), name: c.name, type: 'not-run', status: 'error',
+        problems: ['not run: QEMU went away before this cell'], diff: '', ms: 0,
+      });
     }
     if (lost !== undefined) {
       io.err(`qmp-notebook: ${file}: QEMU went away during the run: ${lost}${req.update ? '; nothing was written' : ''}`);
@@ -308,16 +387,24 @@ export async function testMain(argv: readonly string[], deps: CliDeps, io: CliIo
     return 0;
   }
   const ctx: TestContext = { deps, req, io, results: [] };
+  const controller = new AbortController();
+  const deadlineTimer = req.deadlineMs === undefined ? undefined
+    : setTimeout(() => controller.abort(new StopRequest('timeout', `the test did not finish within ${req.deadlineMs} ms (--deadline)`)), req.deadlineMs);
+  if (deadlineTimer !== undefined) ctx.deadline = controller.signal;
   let code = 0;
-  for (const file of req.files) {
-    try {
-      if ((await testFile(ctx, file)) === 'lost') code = 2;
-    } catch (err) {
-      if (!(err instanceof TestUsage)) throw err;
-      io.err(`qmp-notebook: ${err.message}`);
-      code = 2;
-      ctx.results.push({ file, cell: 0, status: 'error', problems: [err.message], diff: '', ms: 0 });
+  try {
+    for (const file of req.files) {
+      try {
+        if ((await testFile(ctx, file)) === 'lost') code = 2;
+      } catch (err) {
+        if (!(err instanceof TestUsage)) throw err;
+        io.err(`qmp-notebook: ${err.message}`);
+        code = 2;
+        ctx.results.push({ file, cell: 0, status: 'error', type: 'notebook-error', problems: [err.message], diff: '', ms: 0 });
+      }
     }
+  } finally {
+    clearTimeout(deadlineTimer);
   }
   if (req.junit !== undefined) {
     try {
@@ -331,7 +418,10 @@ export async function testMain(argv: readonly string[], deps: CliDeps, io: CliIo
   if (req.json) {
     const passed = ctx.results.filter((r) => r.status === 'passed').length;
     io.out(JSON.stringify({ passed, failed: ctx.results.length - passed }));
-  } else if (!req.update) io.out(summaryLine(ctx.results));
+  } else if (!req.update) {
+    const line = summaryLine(ctx.results);
+    io.out(failed ? style(deps.color).red(line) : style(deps.color).green(line));
+  }
   if (code !== 0) return code;
   return failed ? 1 : 0;
 }

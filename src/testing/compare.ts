@@ -10,7 +10,8 @@ import { canonicalJson, member, parseJsonTree, printJsonTree, type JsonNode } fr
 import { maskTree, maskText, type MaskOptions, type VolatileDir } from './masks';
 import type { TestRules } from '../run/rules';
 import { stableOutputs, type OutputLike } from './savedOutput';
-import { unifiedDiff } from './diff';
+import { describeDifferences, firstChange, jsonDifferences, unifiedDiff, type JsonDifference } from './diff';
+import { renderOutputs } from '../notebook/format/index';
 
 export { cellRules, notebookRules, type TestRules } from '../run/rules';
 
@@ -46,6 +47,8 @@ export interface CellComparisonInput {
   writtenEvents?: readonly WrittenEvent[];
   rules: TestRules;
   dirs?: readonly VolatileDir[];
+  /** The file line of the first line of the saved outputs (inside the ```qmp-output block): diff hunks and `at` name file lines. */
+  savedLine?: number;
 }
 
 export interface CellComparison {
@@ -56,6 +59,11 @@ export interface CellComparison {
   diff: string;
   /** The new outputs in their stable form: what `--update` saves. */
   stable: OutputLike[];
+  /**
+   * Where the first difference is in the file (1-based line and column), when `savedLine` was given: the first
+   * saved line the diff changes (at the changed member's value when known), else the line of a `<-` written in the cell.
+   */
+  at?: { line: number; col: number };
 }
 
 interface Entry {
@@ -65,6 +73,8 @@ interface Entry {
   /** How it reads in messages: the stable form. */
   shown: string;
   event?: string;
+  /** The masked message, when it is JSON. */
+  tree?: JsonNode;
 }
 
 function entries(outputs: readonly OutputLike[], opts: MaskOptions): Entry[] {
@@ -81,15 +91,20 @@ function entries(outputs: readonly OutputLike[], opts: MaskOptions): Entry[] {
     const ev = member(tree, 'event');
     const masked = maskTree(tree, opts);
     return {
-      output, key: `${output.direction} ${canonicalJson(masked)}`, shown: `${output.direction} ${printJsonTree(masked)}`,
+      output, key: `${output.direction} ${canonicalJson(masked)}`, shown: `${output.direction} ${printJsonTree(masked)}`, tree: masked,
       ...(output.direction === '<-' && ev?.type === 'string' ? { event: ev.value } : {}),
     };
   });
 }
 
-/** How an output reads in a diff: the `<-` notation on one line. */
-function line(o: OutputLike): string {
-  return o.kind === 'text' ? `// ${o.text}` : `${o.direction} ${o.json}`;
+/** Outputs as lines of a ```qmp-output block (the saved outputs' own lines in the file). */
+function blockLines(outputs: readonly OutputLike[]): string[] {
+  return outputs.length === 0 ? [] : renderOutputs(outputs).split('\n');
+}
+
+/** A message for a one-line report: at most 120 characters. */
+function short(text: string): string {
+  return text.length > 120 ? `${text.slice(0, 119)}…` : text;
 }
 
 function countKeys(list: readonly Entry[]): Map<string, number> {
@@ -117,11 +132,11 @@ function compareEvents(expected: Entry[], actual: Entry[], order: 'saved' | 'any
   for (const e of expected) {
     const n = left.get(e.key) ?? 0;
     if (n > 0) left.set(e.key, n - 1);
-    else problems.push(`expected event ${e.event ?? '?'} did not arrive: ${e.shown}`);
+    else problems.push(`expected event ${e.event ?? '?'} did not arrive: ${short(e.shown)}`);
   }
   for (const e of actual) {
     const n = left.get(e.key) ?? 0;
-    if (n > 0) { left.set(e.key, n - 1); problems.push(`unexpected event ${e.event ?? '?'}: ${e.shown}`); }
+    if (n > 0) { left.set(e.key, n - 1); problems.push(`unexpected event ${e.event ?? '?'}: ${short(e.shown)}`); }
   }
 }
 
@@ -134,10 +149,12 @@ export function compareCell(input: CellComparisonInput): CellComparison {
   const act = entries(input.actual, opts).filter((e) => !ignorable(e));
 
   let diff = '';
+  let at: CellComparison['at'];
+  let firstDiff: JsonDifference | undefined;
   if (input.saved === undefined) {
     if (input.actual.length > 0) {
       problems.push('no saved outputs for this cell (run with --update to record them)');
-      diff = unifiedDiff([], stable.map(line), 'saved', 'new');
+      diff = unifiedDiff([], blockLines(stable), 'saved', 'new');
     }
   } else {
     const exp = entries(input.saved, opts).filter((e) => !ignorable(e));
@@ -148,14 +165,28 @@ export function compareCell(input: CellComparisonInput): CellComparison {
       const a = expOther[i];
       const b = actOther[i];
       if (a && b && a.key === b.key) continue;
-      if (a && b) problems.push(`output ${i + 1} differs: expected ${a.shown}; got ${b.shown}`);
-      else if (a) problems.push(`missing output: ${a.shown}`);
-      else if (b) problems.push(`extra output: ${b.shown}`);
+      // Where the values differ, member by member; the whole message only when they are not both JSON.
+      const diffs = a?.tree !== undefined && b?.tree !== undefined ? jsonDifferences(a.tree, b.tree, 4) : [];
+      if (a && b && diffs.length > 0) {
+        firstDiff ??= diffs[0];
+        problems.push(`output ${i + 1} differs ${describeDifferences(diffs.slice(0, 3), diffs.length > 3)}`);
+      } else if (a && b) problems.push(`output ${i + 1} differs: expected ${short(a.shown)}; got ${short(b.shown)}`);
+      else if (a) problems.push(`missing output: ${short(a.shown)}`);
+      else if (b) problems.push(`extra output: ${short(b.shown)}`);
     }
     compareEvents(exp.filter((e) => e.event !== undefined), act.filter((e) => e.event !== undefined), input.rules.eventOrder, problems);
     if (problems.length) {
-      const savedLines = stableOutputs(input.saved, opts).map(line);
-      diff = unifiedDiff(savedLines, stable.map(line), 'saved', 'new');
+      // The saved outputs as the file holds them, with the file's line numbers, against the new ones as --update would save them.
+      const savedLines = blockLines(input.saved);
+      const newLines = blockLines(stable);
+      diff = unifiedDiff(savedLines, newLines, 'saved', 'new', 3, input.savedLine ?? 1);
+      const change = firstChange(savedLines, newLines);
+      if (change !== undefined && input.savedLine !== undefined) {
+        const text = savedLines[change.index] ?? '';
+        // At the changed member's value when its name is on the line.
+        const key = firstDiff?.key !== undefined ? text.indexOf(`${JSON.stringify(firstDiff.key)}: `) : -1;
+        at = { line: input.savedLine + change.index, col: key >= 0 ? key + JSON.stringify(firstDiff?.key).length + 3 : change.col };
+      }
     }
   }
 
@@ -172,6 +203,7 @@ export function compareCell(input: CellComparisonInput): CellComparison {
     const gotTree = got === undefined ? undefined : maskTree(stripIdUnlessWritten(got, tree), opts);
     const gotKey = gotTree === undefined ? undefined : canonicalJson(gotTree);
     if (gotKey !== wantKey) {
+      if (at === undefined && w.line !== undefined) at = { line: w.line, col: 1 };
       problems.push(raw === undefined
         ? `${w.command}${where} got no reply; the cell expects <- ${w.json}`
         : `the reply to ${w.command}${where} differs from the <- reply written under it`);
@@ -188,7 +220,7 @@ export function compareCell(input: CellComparisonInput): CellComparison {
     written.push(`-<- ${tree === undefined ? w.json : printJsonTree(maskTree(tree, opts))}`);
   }
   if (written.length) diff = [diff, ['--- written in the cell', '+++ new', ...written].join('\n')].filter((d) => d !== '').join('\n');
-  return { ok: problems.length === 0, problems, diff, stable };
+  return { ok: problems.length === 0, problems, diff, stable, ...(at !== undefined ? { at } : {}) };
 }
 
 function stripIdUnlessWritten(got: JsonNode, written: JsonNode): JsonNode {

@@ -2,6 +2,8 @@
 // new run. Bounded: after the common head and tail are trimmed, a longest-common-subsequence table is built
 // only when it fits in MAX_CELLS; beyond that the middle is shown as removed then added (still a correct diff).
 
+import { printJsonTree, type JsonNode } from './jsonTree';
+
 const MAX_CELLS = 4_000_000;
 
 /**
@@ -74,9 +76,10 @@ function editScript(a: readonly string[], b: readonly string[]): Op[] {
 
 /**
  * `--- labelA` / `+++ labelB` and `@@ -l,n +l,n @@` hunks with `context` lines around each change; the empty
- * string when the lists are equal.
+ * string when the lists are equal. `firstLine`: the number of the first line of `a` (and of `b`), so that
+ * hunks name the lines of a file the lists were read from.
  */
-export function unifiedDiff(a: readonly string[], b: readonly string[], labelA: string, labelB: string, context = 3): string {
+export function unifiedDiff(a: readonly string[], b: readonly string[], labelA: string, labelB: string, context = 3, firstLine = 1): string {
   const ops = editScript(a, b);
   if (ops.every((o) => o.op === ' ')) return '';
   const out = [`--- ${labelA}`, `+++ ${labelB}`];
@@ -111,9 +114,120 @@ export function unifiedDiff(a: readonly string[], b: readonly string[], labelA: 
     const countB = slice.filter((o) => o.op !== '-').length;
     const startA = countA === 0 ? (posA[start] as number) : (posA[start] as number) + 1;
     const startB = countB === 0 ? (posB[start] as number) : (posB[start] as number) + 1;
-    out.push(`@@ -${startA},${countA} +${startB},${countB} @@`);
+    const shift = firstLine - 1;
+    out.push(`@@ -${startA + shift},${countA} +${startB + shift},${countB} @@`);
     for (const o of slice) out.push(`${o.op}${clipLine(o.line)}`);
     k = end;
   }
   return out.join('\n');
+}
+
+/** The first line of `a` the diff changes (0-based), and the 1-based column where it first differs from its replacement. */
+export function firstChange(a: readonly string[], b: readonly string[]): { index: number; col: number } | undefined {
+  const ops = editScript(a, b);
+  let ia = 0;
+  for (let k = 0; k < ops.length; k++) {
+    const o = ops[k] as Op;
+    if (o.op === ' ') { ia++; continue; }
+    if (o.op === '+') {
+      // Only added lines: they go before line ia (or after the last line).
+      return { index: Math.min(ia, Math.max(0, a.length - 1)), col: 1 };
+    }
+    // A removed line: compare with the first added line of the same change, if any.
+    let j = k + 1;
+    while (j < ops.length && (ops[j] as Op).op === '-') j++;
+    const added = j < ops.length && (ops[j] as Op).op === '+' ? (ops[j] as Op).line : undefined;
+    let col = 0;
+    if (added !== undefined) {
+      while (col < o.line.length && col < added.length && o.line[col] === added[col]) col++;
+    } else {
+      while (col < o.line.length && o.line[col] === ' ') col++;
+    }
+    return { index: ia, col: col + 1 };
+  }
+  return undefined;
+}
+
+/** One difference between two JSON values: where (a path like `return[0].image.virtual-size`), and both values. */
+export interface JsonDifference {
+  path: string;
+  /** The saved value, shortened; undefined when the member is not in the saved value. */
+  expected?: string;
+  /** The new value, shortened; undefined when the member is not in the new value. */
+  actual?: string;
+  /** The member name the path ends in, when it ends in one (to find it on a line). */
+  key?: string;
+}
+
+const SHOWN_MAX = 80;
+const PLAIN_KEY = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+
+function shortJson(node: JsonNode): string {
+  const s = printJsonTree(node);
+  return s.length > SHOWN_MAX ? `${s.slice(0, SHOWN_MAX - 1)}…` : s;
+}
+
+function keyPath(path: string, key: string): string {
+  return PLAIN_KEY.test(key) ? (path === '' ? key : `${path}.${key}`) : `${path}[${JSON.stringify(key)}]`;
+}
+
+function sameLiteral(a: JsonNode, b: JsonNode): boolean {
+  if (a.type === 'string' && b.type === 'string') return a.value === b.value;
+  return a.type === b.type && a.type !== 'object' && a.type !== 'array' && (a as { raw: string }).raw === (b as { raw: string }).raw;
+}
+
+/**
+ * The members where two JSON values differ, at most `max`, in the saved value's order: objects are compared
+ * member by member (order does not matter, as in the comparison), arrays element by element, strings by value
+ * and other literals as written. Linear in the sizes of the values.
+ */
+export function jsonDifferences(expected: JsonNode, actual: JsonNode, max = 3): JsonDifference[] {
+  const out: JsonDifference[] = [];
+  const walk = (a: JsonNode, b: JsonNode, path: string, key: string | undefined): void => {
+    if (out.length >= max) return;
+    const at = (d: Omit<JsonDifference, 'path' | 'key'>): void => { out.push({ path, ...d, ...(key !== undefined ? { key } : {}) }); };
+    if (a.type === 'object' && b.type === 'object') {
+      const theirs = new Map(b.members.map((m) => [m.key, m.value] as const));
+      const ours = new Set<string>();
+      for (const m of a.members) {
+        ours.add(m.key);
+        const other = theirs.get(m.key);
+        if (other === undefined) out.push({ path: keyPath(path, m.key), expected: shortJson(m.value), key: m.key });
+        else walk(m.value, other, keyPath(path, m.key), m.key);
+        if (out.length >= max) return;
+      }
+      for (const m of b.members) {
+        if (ours.has(m.key)) continue;
+        out.push({ path: keyPath(path, m.key), actual: shortJson(m.value), key: m.key });
+        if (out.length >= max) return;
+      }
+      return;
+    }
+    if (a.type === 'array' && b.type === 'array') {
+      const n = Math.max(a.items.length, b.items.length);
+      for (let i = 0; i < n && out.length < max; i++) {
+        const x = a.items[i];
+        const y = b.items[i];
+        const p = `${path}[${i}]`;
+        if (x !== undefined && y !== undefined) walk(x, y, p, undefined);
+        else if (x !== undefined) out.push({ path: p, expected: shortJson(x) });
+        else if (y !== undefined) out.push({ path: p, actual: shortJson(y) });
+      }
+      return;
+    }
+    if (!sameLiteral(a, b)) at({ expected: shortJson(a), actual: shortJson(b) });
+  };
+  walk(expected, actual, '', undefined);
+  return out;
+}
+
+/** `at return.status: expected "running"; got "paused"` (and how many more), for one line of a report. */
+export function describeDifferences(diffs: readonly JsonDifference[], more: boolean): string {
+  const one = (d: JsonDifference): string => {
+    const where = d.path === '' ? 'the whole value' : d.path;
+    if (d.expected === undefined) return `${where}: not saved; got ${d.actual}`;
+    if (d.actual === undefined) return `${where}: missing; expected ${d.expected}`;
+    return `${where}: expected ${d.expected}; got ${d.actual}`;
+  };
+  return `at ${diffs.map(one).join(', and at ')}${more ? ', and more' : ''}`;
 }

@@ -42,6 +42,8 @@ export interface ExecuteOptions {
   timeoutMs: number;
   /** Limit for the wait for saved events that have not come yet. */
   settleMs: number;
+  /** Stops every cell (its reason, a StopRequest, says why: `test --deadline`). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -102,7 +104,7 @@ export async function executeCells(client: EngineClient, cells: readonly TestCel
         if (missing <= 0) settled?.();
       };
       const t0 = performance.now();
-      await engine.run([{ cell: cell.cell, ...(cell.line !== undefined ? { line: cell.line } : {}), plan: cell.plan }], (r) => {
+      await engine.run([{ cell: cell.cell, ...(cell.line !== undefined ? { line: cell.line } : {}), plan: cell.plan, ...(opts.signal ? { signal: opts.signal } : {}) }], (r) => {
         if (r.type === 'cell-started') after = undefined;
         renderRecord(r, cell, record.outputs);
         if (r.type === 'event') arrived(r.event.event);
@@ -111,7 +113,7 @@ export async function executeCells(client: EngineClient, cells: readonly TestCel
         if (r.type === 'failure' && isSessionFailure(r.kind)) record.lost = r;
         if (r.type === 'cell-finished' && !record.lost) after = { record, arrived };
       });
-      if (!record.lost && missing > 0) {
+      if (!record.lost && missing > 0 && opts.signal?.aborted !== true) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(done, opts.settleMs);
           function done(): void { clearTimeout(timer); settled = undefined; resolve(); }

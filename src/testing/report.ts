@@ -1,8 +1,17 @@
 // Reports of a `qmp-notebook test` run: JUnit XML (one testcase per cell, for CI systems), one JSON record
-// per cell, and the closing line `N passed, N failed`.
+// per cell, the `FILE:LINE:COL: error: …` line a CI problem matcher picks up, and the closing line.
+//
+// Test names (JUnit's testcase name, the JSON record's `name`) stay the same when the notebook is edited
+// elsewhere: the cell's first command and a short hash of the cell's text (`query-status [3fa9c2d1]`; a
+// second cell of the same text gets ` #2`), never its line or position. Editing the cell itself makes it a
+// new test, which it is.
+import { createHash } from 'node:crypto';
 import { clipLine, clipText } from './diff';
 
 export type CellStatus = 'passed' | 'failed' | 'error';
+
+/** Why a cell did not pass: JUnit's `type` attribute. */
+export type FailureType = 'mismatch' | 'malformed-cell' | 'connection-lost' | 'not-run' | 'notebook-error';
 
 export interface CellResult {
   file: string;
@@ -14,6 +23,34 @@ export interface CellResult {
   problems: string[];
   diff: string;
   ms: number;
+  /** The stable test name (see the file comment); cellName when absent. */
+  name?: string;
+  /** Why it did not pass. */
+  type?: FailureType;
+  /** Where in the file the first problem is (1-based). */
+  at?: { line: number; col: number };
+}
+
+/** The stable name of a cell's test: its first command and a hash of its text; `repeat` > 1 for the n-th cell of the same text. */
+export function testName(source: string, firstCommand: string | undefined, repeat = 1): string {
+  const hash = createHash('sha256').update(source).digest('hex').slice(0, 8);
+  return `${firstCommand ?? 'cell'} [${hash}]${repeat > 1 ? ` #${repeat}` : ''}`;
+}
+
+/** `FILE:LINE:COL: error: cell 3 (query-status): …` for the first problem, as compilers print it; undefined when passed. */
+export function locationLine(r: CellResult): string | undefined {
+  if (r.status === 'passed') return undefined;
+  const line = r.at?.line ?? r.line ?? 1;
+  const col = r.at?.col ?? 1;
+  const what = r.cell === 0 ? '' : `${cellName({ cell: r.cell })}${r.name !== undefined ? ` (${r.name})` : ''}: `;
+  return `${r.file}:${line}:${col}: error: ${what}${r.problems[0] ?? r.status}${r.problems.length > 1 ? ` (and ${r.problems.length - 1} more)` : ''}`;
+}
+
+/** JUnit's `message`: one short line; the detail is in the element's text. */
+function shortMessage(r: CellResult): string {
+  const first = (r.problems[0] ?? r.status).split('\n')[0] as string;
+  const text = first.length > 200 ? `${first.slice(0, 199)}…` : first;
+  return r.problems.length > 1 ? `${text} (and ${r.problems.length - 1} more)` : text;
 }
 
 /** The name of a cell in reports: `cell 3 (line 12)`. */
@@ -62,12 +99,12 @@ export function* junitChunks(results: readonly CellResult[], files: readonly str
     const ms = rs.reduce((t, r) => t + r.ms, 0);
     out.push(`  <testsuite name="${xmlEscape(file, true)}" tests="${rs.length}" failures="${count(rs, 'failed')}" errors="${count(rs, 'error')}" skipped="0" time="${seconds(ms)}">`);
     for (const r of rs) {
-      const open = `    <testcase classname="${xmlEscape(file, true)}" name="${xmlEscape(cellName(r), true)}" time="${seconds(r.ms)}"`;
+      const open = `    <testcase classname="${xmlEscape(file, true)}" name="${xmlEscape(r.name ?? cellName(r), true)}" time="${seconds(r.ms)}"`;
       if (r.status === 'passed') { out.push(`${open}/>`); continue; }
       const tag = r.status === 'failed' ? 'failure' : 'error';
-      const message = clipLine(r.problems[0] ?? r.status);
-      const body = clipText([r.problems.join('\n'), r.diff].filter((s) => s !== '').join('\n\n'));
-      out.push(`${open}>`, `      <${tag} message="${xmlEscape(message, true)}">${xmlEscape(body)}</${tag}>`, '    </testcase>');
+      const type = r.type ?? (r.status === 'failed' ? 'mismatch' : 'notebook-error');
+      const body = clipText([[locationLine(r) ?? '', ...r.problems.slice(1).map((p) => `  ${p}`)].join('\n'), r.diff].filter((s) => s !== '').join('\n\n'));
+      out.push(`${open}>`, `      <${tag} message="${xmlEscape(clipLine(shortMessage(r)), true)}" type="${type}">${xmlEscape(body)}</${tag}>`, '    </testcase>');
       yield* flush();
     }
     out.push('  </testsuite>');
@@ -79,7 +116,8 @@ export function* junitChunks(results: readonly CellResult[], files: readonly str
 /** One JSON object per cell (`--json`). */
 export function jsonRecord(r: CellResult): string {
   return JSON.stringify({
-    file: r.file, cell: r.cell, ...(r.line !== undefined ? { line: r.line } : {}), status: r.status,
+    file: r.file, cell: r.cell, ...(r.line !== undefined ? { line: r.line } : {}), ...(r.name !== undefined ? { name: r.name } : {}), status: r.status,
+    ...(r.type !== undefined && r.status !== 'passed' ? { type: r.type } : {}), ...(r.at !== undefined && r.status !== 'passed' ? { at: r.at } : {}),
     problems: r.problems.map((p) => clipText(p)), diff: clipText(r.diff), ms: Math.round(r.ms * 1000) / 1000,
   });
 }

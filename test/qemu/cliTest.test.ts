@@ -103,8 +103,11 @@ describe('qmp-notebook test: the regression workflow on a sandbox', () => {
     const changed = write('changed.qmp', saved.replace('"status": "prelaunch"', '"status": "running"'));
     const r = await cli(['test', changed]);
     assert.equal(r.code, 1, show(r));
-    assert.match(r.stdout, /^FAIL .*changed\.qmp cell 2 \(line 13\)$/m);
-    assert.match(r.stdout, /^--- saved\n\+\+\+ new\n@@ -1,1 \+1,1 @@\n-<- \{"return": \{"status": "running", "singlestep": false, "running": false\}\}\n\+<- \{"return": \{"status": "prelaunch", "singlestep": false, "running": false\}\}$/m);
+    assert.match(r.stdout, /^FAIL .*changed\.qmp cell 2 \(line 13\): query-status \[[0-9a-f]{8}\]$/m);
+    // The member that changed, both values, at its place in the file (a CI problem matcher's line).
+    assert.match(r.stdout, /^.*changed\.qmp:17:26: error: cell 2 \(query-status \[[0-9a-f]{8}\]\): output 1 differs at return\.status: expected "running"; got "prelaunch"$/m);
+    assert.match(r.stdout, /^--- saved\n\+\+\+ new\n@@ -17,1 \+17,1 @@\n-<- \{"return": \{"status": "running", "singlestep": false, "running": false\}\}\n\+<- \{"return": \{"status": "prelaunch", "singlestep": false, "running": false\}\}$/m);
+    assert.equal(r.stdout.split('"singlestep"').length - 1, 2, 'the reply is shown once saved, once new');
     assert.match(r.stdout, /^4 passed, 1 failed$/m);
   });
 
@@ -116,7 +119,7 @@ describe('qmp-notebook test: the regression workflow on a sandbox', () => {
     const xml = readFileSync(junit, 'utf8');
     assert.equal(xml.split('<testcase ').length - 1, 10);
     assert.match(xml, /<testsuites name="qmp-notebook test" tests="10" failures="1" errors="0"/);
-    assert.match(xml, /<failure message="output 1 differs/);
+    assert.match(xml, /<failure message="output 1 differs at return\.status: expected &quot;running&quot;; got &quot;prelaunch&quot;" type="mismatch">/);
     const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.equal(lines.length, 11);
     assert.deepEqual(lines[10], { passed: 9, failed: 1 });

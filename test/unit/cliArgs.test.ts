@@ -52,7 +52,12 @@ describe('cli args: run', () => {
     assert.deepEqual(ok(['run', 'a.qmp', '--timeout', String(MAX_TIMEOUT_MS)]), {
       command: 'run', file: 'a.qmp', connection: { kind: 'default' }, json: false, timeoutMs: MAX_TIMEOUT_MS,
     });
-    assert.match(USAGE, /deadline for the whole run, connecting included/);
+    assert.deepEqual(ok(['run', 'a.qmp', '--deadline', '5000', '--timeout', '100']), {
+      command: 'run', file: 'a.qmp', connection: { kind: 'default' }, json: false, timeoutMs: 100, deadlineMs: 5000,
+    });
+    usageError(['run', 'a.qmp', '--deadline', '0'], /--deadline expects a positive number/);
+    assert.match(USAGE, /--timeout MS +the time limit of each command/);
+    assert.match(USAGE, /--deadline MS +a deadline for the whole command, connecting included, in every command/);
     usageError(['run', 'a.qmp', '--socket='], /needs a value/);
     usageError(['run', 'a.qmp', '--json=yes'], /takes no value/);
     usageError(['run', 'a.qmp', '--json', '--json'], /given twice/);
@@ -66,13 +71,16 @@ describe('cli args: run', () => {
 describe('cli args: check and schema', () => {
   test('check with a schema file or a connection', () => {
     assert.deepEqual(ok(['check', 'a.qmp', '--schema', 's.json', '--json']), {
-      command: 'check', file: 'a.qmp', schemaFile: 's.json', connection: { kind: 'default' }, json: true,
+      command: 'check', files: ['a.qmp'], schemaFile: 's.json', connection: { kind: 'default' }, json: true,
     });
     assert.deepEqual(ok(['check', 'a.qmp', '--socket', '/s']), {
-      command: 'check', file: 'a.qmp', connection: { kind: 'unix', path: '/s' }, json: false,
+      command: 'check', files: ['a.qmp'], connection: { kind: 'unix', path: '/s' }, json: false,
     });
     usageError(['check', 'a.qmp', '--schema', 's.json', '--sandbox'], /only one of/);
-    usageError(['check', 'a.qmp', '--timeout', '5'], /'check' does not take --timeout/);
+    assert.deepEqual(ok(['check', 'a.qmp', 'b.qmp', '-', '--timeout', '5']), {
+      command: 'check', files: ['a.qmp', 'b.qmp', '-'], connection: { kind: 'default' }, json: false, timeoutMs: 5,
+    });
+    usageError(['check', 'a.qmp', '--update'], /unknown option '--update'/);
   });
   test('schema takes a connection and no file', () => {
     assert.deepEqual(ok(['schema', '--sandbox']), { command: 'schema', connection: { kind: 'sandbox' } });

@@ -346,8 +346,8 @@ describe('cli helpers', () => {
   });
 });
 
-describe('cli --timeout bounds the whole run', () => {
-  test('a server that greets and then never answers qmp_capabilities: run --timeout 800 exits 2 in time', async () => {
+describe('cli --deadline bounds the whole run', () => {
+  test('a server that greets and then never answers qmp_capabilities: run --deadline 800 exits 2 in time', async () => {
     const { mkdtempSync, rmSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const path = await import('node:path');
@@ -367,10 +367,10 @@ describe('cli --timeout bounds the whole run', () => {
       const notebookText = '```qmp\n{"execute": "query-status"}\n```\n';
       const c = capture();
       const t0 = Date.now();
-      const code = await cliMain(['run', 'x.qmp', '--socket', socket, '--timeout', '800'], { ...realDeps(), readFile: () => notebookText }, c.io);
+      const code = await cliMain(['run', 'x.qmp', '--socket', socket, '--deadline', '800'], { ...realDeps(), readFile: () => notebookText }, c.io);
       const ms = Date.now() - t0;
       assert.equal(code, 2);
-      assert.match(c.err.join('\n'), /cannot connect to .*mute\.sock: the run did not finish within 800 ms \(--timeout\)/);
+      assert.match(c.err.join('\n'), /cannot connect to .*mute\.sock: the run did not finish within 800 ms \(--deadline\)/);
       assert.ok(ms >= 700 && ms < 20_000, `took ${ms} ms`);
     } finally {
       for (const s of sockets) s.destroy();
@@ -384,7 +384,7 @@ describe('cli --timeout bounds the whole run', () => {
     const notebookText = '```qmp\n{"execute": "query-status"}\n```\n';
     const c = capture();
     const t0 = Date.now();
-    const code = await cliMain(['run', 'x.qmp', '--sandbox', '--timeout', '300'], {
+    const code = await cliMain(['run', 'x.qmp', '--sandbox', '--deadline', '300'], {
       version: '0', readFile: () => notebookText, connect: () => new Promise(() => undefined),
     }, c.io);
     assert.equal(code, 2);

@@ -195,7 +195,7 @@ describe('compareCell', () => {
     const saved = [reply('{"return": {"status": "prelaunch", "running": false}}')];
     const r = compareCell({ ...base, saved, actual: [reply('{"return": {"status": "running", "running": true}, "id": "#3"}')] });
     assert.equal(r.ok, false);
-    assert.match(r.problems[0] as string, /output 1 differs/);
+    assert.equal(r.problems[0], 'output 1 differs at return.status: expected "prelaunch"; got "running", and at return.running: expected false; got true');
     assert.equal(r.diff, [
       '--- saved', '+++ new', '@@ -1,1 +1,1 @@',
       '-<- {"return": {"status": "prelaunch", "running": false}}',
@@ -315,7 +315,7 @@ describe('unified diff', () => {
 describe('reports', () => {
   const results: CellResult[] = [
     { file: 'a.qmp', cell: 2, line: 5, status: 'passed', problems: [], diff: '', ms: 12 },
-    { file: 'a.qmp', cell: 4, line: 9, status: 'failed', problems: ['output 1 differs: <"&>'], diff: '--- saved\n+++ new\n-<- {"a": 1}\n+<- {"a": 2}', ms: 3 },
+    { file: 'a.qmp', cell: 4, line: 9, status: 'failed', problems: ['output 1 differs: <"&>'], diff: '--- saved\n+++ new\n-<- {"a": 1}\n+<- {"a": 2}', ms: 3, name: 'query-x [01234567]', type: 'mismatch', at: { line: 12, col: 8 } },
     { file: 'b.qmp', cell: 1, status: 'error', problems: ['QEMU went away: \u0001 bye'], diff: '', ms: 1 },
   ];
   test('JUnit XML: one testcase per cell, failures with their diff, errors, escaped', () => {
@@ -323,8 +323,9 @@ describe('reports', () => {
     assert.match(xml, /^<\?xml version="1.0" encoding="UTF-8"\?>\n<testsuites name="qmp-notebook test" tests="3" failures="1" errors="1"/);
     assert.match(xml, /<testsuite name="a.qmp" tests="2" failures="1" errors="0" skipped="0" time="0.015">/);
     assert.match(xml, /<testcase classname="a.qmp" name="cell 2 \(line 5\)" time="0.012"\/>/);
-    assert.match(xml, /<failure message="output 1 differs: &lt;&quot;&amp;&gt;">output 1 differs: &lt;"&amp;&gt;\n\n--- saved\n\+\+\+ new\n-&lt;- \{"a": 1\}/);
-    assert.match(xml, /<error message="QEMU went away: \uFFFD bye">/);
+    assert.match(xml, /<testcase classname="a.qmp" name="query-x \[01234567\]" time="0.003">/);
+    assert.match(xml, /<failure message="output 1 differs: &lt;&quot;&amp;&gt;" type="mismatch">a.qmp:12:8: error: cell 4 \(query-x \[01234567\]\): output 1 differs: &lt;"&amp;&gt;\n\n--- saved\n\+\+\+ new\n-&lt;- \{"a": 1\}/);
+    assert.match(xml, /<error message="QEMU went away: \uFFFD bye" type="notebook-error">/);
     assert.equal(xml.split('<testcase ').length - 1, 3);
     // Well-formed: every opened element closes.
     for (const tag of ['testsuites', 'testsuite', 'testcase', 'failure', 'error']) {
@@ -341,7 +342,7 @@ describe('reports', () => {
   test('closing line and JSON records', () => {
     assert.equal(summaryLine(results), '1 passed, 2 failed');
     const rec = JSON.parse(jsonRecord(results[1] as CellResult)) as Record<string, unknown>;
-    assert.deepEqual(Object.keys(rec), ['file', 'cell', 'line', 'status', 'problems', 'diff', 'ms']);
+    assert.deepEqual(Object.keys(rec), ['file', 'cell', 'line', 'name', 'status', 'type', 'at', 'problems', 'diff', 'ms']);
     assert.equal(rec['status'], 'failed');
   });
 });
