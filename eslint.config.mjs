@@ -28,14 +28,15 @@ export const layerArrows = {
   languageAdapter: ['language', 'qmp', 'format'],
   endpoints: ['qmp', 'format'],
   run: ['qmp', 'format', 'language'],
-  session: ['qmp', 'format', 'endpoints'],
-  cli: ['qmp', 'format', 'language', 'run', 'endpoints', 'testing'],
-  lsp: ['qmp', 'format', 'language', 'run', 'endpoints', 'cli'],
-  notebook: ['qmp', 'format', 'language', 'run', 'session', 'endpoints', 'testing'],
+  kernel: ['qmp', 'format', 'language', 'run', 'endpoints', 'testing'],
+  session: ['qmp', 'format', 'endpoints', 'run', 'kernel'],
+  cli: ['qmp', 'format', 'language', 'run', 'endpoints', 'testing', 'kernel'],
+  lsp: ['qmp', 'format', 'language', 'run', 'endpoints', 'cli', 'kernel'],
+  notebook: ['qmp', 'format', 'language', 'run', 'session', 'endpoints', 'testing', 'kernel'],
   testing: ['qmp', 'format', 'language', 'run'],
-  extension: ['qmp', 'format', 'language', 'languageAdapter', 'run', 'session', 'cli', 'lsp', 'notebook', 'endpoints', 'testing'],
+  extension: ['qmp', 'format', 'language', 'languageAdapter', 'run', 'session', 'cli', 'lsp', 'notebook', 'endpoints', 'testing', 'kernel'],
   /** src/cli/main.ts: the command line's entry point only composes (like extension.ts), so it may dispatch to lsp. */
-  cliMain: ['qmp', 'format', 'language', 'run', 'endpoints', 'cli', 'lsp', 'testing'],
+  cliMain: ['qmp', 'format', 'language', 'run', 'endpoints', 'cli', 'lsp', 'testing', 'kernel'],
 };
 
 /** The layer of a file, from its path under src/ (undefined outside src/). */

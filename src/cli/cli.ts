@@ -8,14 +8,13 @@
 import { readFileSync } from 'node:fs';
 import { languageService, liveNeeds, namesCreatedBy, parseCompatPolicy } from '../language/service';
 import { parseCell } from '../notebook/format/cell';
-import { LiveValues } from '../qmp/liveValues';
 import { decodeNotebookBytes, unreadOutputWarnings, type FormatWarning } from '../notebook/format/encoding';
 import { parseNotebook, type NotebookData } from '../notebook/format/index';
-import type { QmpClient } from '../qmp/client';
 import { Schema, type SchemaInfo } from '../qmp/index';
 import { notebookBodyText } from '../notebook/format/notebook';
 import { SchemaError } from '../qmp/introspect';
-import { isCodeLanguage, notebookRules, planCell, StopRequest, type CellPlan, type EngineClient } from '../run/index';
+import { isCodeLanguage, notebookRules, planCell, StopRequest, type CellPlan, type EngineOptions } from '../run/index';
+import { describeEndpoint, KernelSchemaError, type Endpoint, type OpenKernel } from '../kernel/index';
 import { DEFAULT_TIMEOUT_MS, parseArgs, USAGE, type CheckRequest, type ConnectionChoice, type RunRequest, type SchemaRequest } from './args';
 import { findSourceOffsets, LineIndex } from './locate';
 import { runCells, type RunCell, type RunIo } from './run';
@@ -36,23 +35,16 @@ export interface CellProblem {
   code?: string;
 }
 
-/** A live connection, owned by the CLI for one subcommand. */
-export interface CliSession {
-  client: EngineClient & Pick<QmpClient, 'execute' | 'setSchema'>;
-  /** Disconnects and stops a sandbox the session started. */
-  close(): Promise<void>;
-  /** After the connection was lost: how the process the session started died ("QEMU was killed by signal SIGABRT"). */
-  describeLoss?(): Promise<string | undefined>;
-  /** The schema's entities when they do not come from `query-qmp-schema` (the guest agent: guest-info). */
-  introspect?(): Promise<unknown[]>;
-}
+/** A live connection, owned by the CLI for one subcommand: the kernel of the connection (src/kernel). */
+export type CliSession = OpenKernel;
 
-export type ResolvedConnection = Exclude<ConnectionChoice, { kind: 'default' }>;
+export type ResolvedConnection = Endpoint;
 
 /** What varies between the real CLI and its tests: how to connect, and how files are read. */
 export interface CliDeps {
   version: string;
-  connect(connection: ResolvedConnection, options: { qemuBinary?: string; signal?: AbortSignal }): Promise<CliSession>;
+  /** Opens the connection's kernel; `engine` holds the subcommand's rules (time limits). */
+  connect(connection: ResolvedConnection, options: { qemuBinary?: string; signal?: AbortSignal; engine?: Omit<EngineOptions, 'client'> }): Promise<CliSession>;
   readFile?(path: string): string;
 }
 
@@ -93,17 +85,14 @@ export function resolveConnection(choice: ConnectionChoice, profile: string | un
   );
 }
 
-function describe(c: ResolvedConnection): string {
-  return c.kind === 'unix' ? c.path : c.kind === 'tcp' ? `${c.host}:${c.port}`
-    : c.kind === 'storage-daemon' ? 'a qemu-storage-daemon'
-    : c.kind === 'libvirt' ? `the libvirt domain ${c.domain}${c.uri ? ` (${c.uri})` : ''}`
-    : c.kind === 'guest-agent' ? `the guest agent at ${c.target.kind === 'unix' ? c.target.path : `${c.target.host}:${c.target.port}`}`
-    : 'a sandbox QEMU';
-}
-
-async function open(deps: CliDeps, c: ResolvedConnection, qemuBinary: string | undefined, signal?: AbortSignal): Promise<CliSession> {
+/**
+ * Opens the kernel of a connection for a subcommand (every subcommand accepts every kind of connection). A
+ * failure is a usage error that names the connection; `signal` bounds every phase.
+ */
+export async function open(deps: CliDeps, c: ResolvedConnection, qemuBinary: string | undefined, signal?: AbortSignal,
+  engine?: Omit<EngineOptions, 'client'>): Promise<CliSession> {
   try {
-    const opening = deps.connect(c, { ...(qemuBinary !== undefined ? { qemuBinary } : {}), ...(signal ? { signal } : {}) });
+    const opening = deps.connect(c, { ...(qemuBinary !== undefined ? { qemuBinary } : {}), ...(signal ? { signal } : {}), ...(engine ? { engine } : {}) });
     if (!signal) return await opening;
     // The deadline bounds every phase, even one that does not watch the signal (starting a sandbox): a
     // session that opens after it has passed is closed at once.
@@ -123,7 +112,7 @@ async function open(deps: CliDeps, c: ResolvedConnection, qemuBinary: string | u
     }
   } catch (err) {
     const why = signal?.aborted && signal.reason instanceof Error ? signal.reason.message : err instanceof Error ? err.message : String(err);
-    throw new UsageFailure(`cannot connect to ${describe(c)}: ${why}`);
+    throw new UsageFailure(`cannot connect to ${describeEndpoint(c)}: ${why}`);
   }
 }
 
@@ -138,16 +127,28 @@ function schemaFrom(infos: unknown, what: string): Schema {
   }
 }
 
-async function fetchSchema(session: CliSession, signal?: AbortSignal): Promise<Schema> {
-  let infos: unknown;
+/** The kernel's schema (read once per connection); one that cannot be read or used is a usage error. */
+export async function fetchSchema(session: CliSession, signal?: AbortSignal): Promise<Schema> {
   try {
-    infos = session.introspect ? await session.introspect()
-      : await session.client.execute('query-qmp-schema', undefined, { timeoutMs: 30_000, ...(signal ? { signal } : {}) });
+    return await session.loadSchema(signal ? { signal } : {});
   } catch (err) {
-    const why = signal?.aborted && signal.reason instanceof Error ? signal.reason.message : err instanceof Error ? err.message : String(err);
-    throw new UsageFailure(`${session.introspect ? 'guest-info' : 'query-qmp-schema'} failed: ${why}`);
+    if (err instanceof KernelSchemaError) throw new UsageFailure(err.message);
+    throw err;
   }
-  return schemaFrom(infos, 'the reply of query-qmp-schema');
+}
+
+/**
+ * Cells that the connection refuses whatever the schema says: an `exec-oob` on a guest agent or through
+ * libvirt (`run` refuses them before sending; `check` reports them as errors, in the same words).
+ */
+export function oobNeverProblems(plan: CellPlan, oobNever: string | undefined): CellProblem[] {
+  if (oobNever === undefined) return [];
+  const problems: CellProblem[] = [];
+  for (const step of plan.steps) {
+    if (step.kind !== 'command' || !step.oob) continue;
+    problems.push({ start: step.offset, end: step.offset, severity: 'error', code: 'oob-never', message: `${step.name} cannot run out-of-band here: ${oobNever}` });
+  }
+  return problems;
 }
 
 /** A schema file holds the array `query-qmp-schema` returns, or the whole reply `{"return": [...]}`. */
@@ -276,7 +277,7 @@ async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
 
   const limit = deadline(req.timeoutMs);
   try {
-    const session = await open(deps, connection, req.qemuBinary, limit.signal);
+    const session = await open(deps, connection, req.qemuBinary, limit.signal, { commandTimeoutMs: DEFAULT_TIMEOUT_MS });
     try {
       let cells = early.cells;
       // The schema types qmp-shell values, and lets the client refuse an exec-oob of a command without
@@ -284,17 +285,16 @@ async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
       const hasOob = early.cells.some((c) => c.plan.steps.some((st) => st.kind === 'command' && st.oob));
       if (needsSchema || hasOob) {
         const schema = await fetchSchema(session, limit.signal);
-        session.client.setSchema(schema);
         const late = planRunnable(notebook, map, schema);
         if (late.problems.length) return reportMalformed(late.problems);
         cells = late.cells;
       }
-      const outcome = await runCells(session.client, cells,
+      const outcome = await runCells(session, cells,
         { json: req.json, commandTimeoutMs: DEFAULT_TIMEOUT_MS, ...(limit.signal ? { signal: limit.signal } : {}) }, io);
       if (outcome.status === 'ok') return EXIT_OK;
       if (outcome.status === 'disconnected') {
         // A process we started that died says how (killed by a signal, its last words on stderr).
-        const died = await session.describeLoss?.();
+        const died = await session.describeLoss();
         if (died) io.err(`qmp-notebook: ${died}`);
         return EXIT_USAGE;
       }
@@ -330,11 +330,7 @@ async function check(deps: CliDeps, req: CheckRequest, io: CliIo): Promise<numbe
     // Connected: the names the QEMU holds are checked too (docs/live-values.md), against what it lists now plus
     // what earlier cells of the notebook create.
     const connected = session;
-    const live = connected === undefined ? undefined : new LiveValues({
-      execute: (command, args, timeoutMs) => connected.client.execute(command, args, { timeoutMs }),
-      inBandBusy: () => false,
-      hasCommand: (name) => schema.command(name) !== undefined,
-    });
+    const live = connected?.live;
     const made: Array<{ command: string; args: unknown }> = [];
     const map = new FileMap(text, notebook.cells);
     const problems: LocatedProblem[] = [];
@@ -347,6 +343,8 @@ async function check(deps: CliDeps, req: CheckRequest, io: CliIo): Promise<numbe
         schema, ...(compat !== undefined ? { compat } : {}), ...(live !== undefined ? { live, created: namesCreatedBy(made) } : {}),
       }) ?? [];
       problems.push(...found.map((p) => locate(map, i, p)));
+      // What the connection refuses whatever the schema says (an exec-oob through libvirt): `run` would refuse it.
+      if (connected !== undefined) problems.push(...oobNeverProblems(planCell(cell.source, cell.language, schema), connected.oobNever).map((p) => locate(map, i, p)));
       if (live !== undefined) {
         for (const item of parseCell(cell.source, cell.language, schema).items) {
           const name = item.kind === 'command' ? item.input.execute ?? item.input['exec-oob'] : undefined;
@@ -370,11 +368,12 @@ async function schemaCommand(deps: CliDeps, req: SchemaRequest, io: CliIo): Prom
   const connection = resolveConnection(req.connection, undefined, false);
   const session = await open(deps, connection, req.qemuBinary);
   try {
-    const infos = await session.client.execute('query-qmp-schema', undefined, { timeoutMs: 30_000 });
+    // The endpoint's schema entities: query-qmp-schema, or a guest agent's commands from guest-info.
+    const infos = await session.connection.introspect();
     io.out(JSON.stringify(infos));
     return EXIT_OK;
   } catch (err) {
-    throw new UsageFailure(`query-qmp-schema failed: ${err instanceof Error ? err.message : String(err)}`);
+    throw new UsageFailure(`${session.kind === 'guest-agent' ? 'guest-info' : 'query-qmp-schema'} failed: ${err instanceof Error ? err.message : String(err)}`);
   } finally {
     await session.close();
   }

@@ -9,7 +9,7 @@
 // When: records are printed once per turn of the event loop (after the I/O of that turn, so the next command
 // is already on its way to QEMU), not in between a reply and the next command: printing stays off the
 // path from one reply to the next command, and output still streams as the cells run.
-import { isSessionFailure, RunEngine, type CellJob, type EngineClient, type FailureRecord, type TranscriptRecord } from '../run/index';
+import { isSessionFailure, RunEngine, type BatchResult, type CellJob, type EngineClient, type FailureRecord, type TranscriptRecord } from '../run/index';
 
 export interface RunIo {
   /** Writes one line (without its newline) to standard output. */
@@ -35,6 +35,11 @@ export type RunResult =
   | { status: 'failed'; cell: number; message: string }
   /** The connection was lost (or QEMU broke the protocol): exit 2. */
   | { status: 'disconnected'; cell: number; message: string };
+
+/** What runs a batch of cells: a kernel (src/kernel), or an engine. */
+export interface CellRunner {
+  run(jobs: readonly CellJob[], sink: (r: TranscriptRecord) => void): Promise<BatchResult>;
+}
 
 /** A cell of the notebook, planned, with its 1-based position and the line of its first source line. */
 export type RunCell = Omit<CellJob, 'signal' | 'replan'>;
@@ -189,12 +194,14 @@ class DeferredPrinter {
  * Runs the cells in order on one engine and prints the transcript. Never throws for QEMU or connection
  * problems. The client is connected already.
  */
-export async function runCells(client: EngineClient, cells: readonly RunCell[], options: RunOptions, io: RunIo): Promise<RunResult> {
-  const engine = new RunEngine({
-    client: () => client,
+export async function runCells(on: EngineClient | CellRunner, cells: readonly RunCell[], options: RunOptions, io: RunIo): Promise<RunResult> {
+  // A kernel's one engine (the connection's), or an engine of this run on a bare client.
+  const own = 'run' in on ? undefined : new RunEngine({
+    client: () => on,
     ...(options.eventsPerCell !== undefined ? { eventsPerCell: options.eventsPerCell } : {}),
     ...(options.commandTimeoutMs !== undefined ? { commandTimeoutMs: options.commandTimeoutMs } : {}),
   });
+  const engine: CellRunner = own ?? (on as CellRunner);
   const printer = new TranscriptPrinter(io, options.json, cells);
   const deferred = new DeferredPrinter(printer);
   try {
@@ -207,6 +214,6 @@ export async function runCells(client: EngineClient, cells: readonly RunCell[], 
     return isSessionFailure(f.kind) ? { status: 'disconnected', cell: f.cell, message } : { status: 'failed', cell: f.cell, message };
   } finally {
     deferred.flush();
-    engine.dispose();
+    own?.dispose();
   }
 }

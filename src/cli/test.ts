@@ -8,14 +8,14 @@
 // away during the run.
 import { writeFileSync } from 'node:fs';
 import { parseArgs as nodeParseArgs } from 'node:util';
-import { parseHostPort, DEFAULT_TIMEOUT_MS, type ConnectionChoice } from './args';
+import { DEFAULT_TIMEOUT_MS, type ConnectionChoice } from './args';
 import type { CliDeps, CliIo, CliSession } from './cli';
 import { readNotebook, resolveConnection } from './cli';
+import { describeEndpoint, endpointFromOptions, KernelSchemaError, type EndpointOptions } from '../kernel/index';
 import { findSourceOffsets, LineIndex } from './locate';
 import {
   DEFAULT_WAIT_TIMEOUT_MS, type CellData, type NotebookData, type SavedOutput, type ValueKindOracle,
 } from '../notebook/format/index';
-import { Schema, type SchemaInfo } from '../qmp/index';
 import { describeProblem, isCodeLanguage, planCell } from '../run/index';
 import { cellRules, compareCell, notebookRules, type WrittenEvent, type WrittenExpectation } from '../testing/compare';
 import { executeCells, type CellRecord, type TestCell } from '../testing/execute';
@@ -25,8 +25,10 @@ import { member, parseJsonTree } from '../testing/jsonTree';
 import type { VolatileDir } from '../testing/masks';
 
 export const TEST_USAGE = `Usage:
-  qmp-notebook test FILE.qmp… [--socket PATH | --tcp HOST:PORT | --sandbox] [--update] [--junit OUT.xml] [--json]
-                              [--timeout MS] [--qemu BINARY]
+  qmp-notebook test FILE.qmp… [CONNECTION] [--update] [--junit OUT.xml] [--json] [--timeout MS]
+
+CONNECTION is one of --socket PATH, --tcp HOST:PORT, --sandbox [--qemu BINARY] (the default), --storage-daemon,
+--guest-agent SOCK, --libvirt DOMAIN [--connect URI], as for 'qmp-notebook run'.
 
 Runs each notebook and compares every reply and event each cell saw with the cell's saved outputs (the
 \`\`\`qmp-output block) and with the <- replies and events written in the cell, after masking volatile values.
@@ -64,6 +66,7 @@ export function parseTestArgs(argv: readonly string[]): { ok: true; request: Tes
       strict: true,
       options: {
         socket: { type: 'string' }, tcp: { type: 'string' }, sandbox: { type: 'boolean' }, qemu: { type: 'string' },
+        'storage-daemon': { type: 'boolean' }, 'guest-agent': { type: 'string' }, libvirt: { type: 'string' }, connect: { type: 'string' },
         update: { type: 'boolean' }, junit: { type: 'string' }, json: { type: 'boolean' }, timeout: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -74,20 +77,10 @@ export function parseTestArgs(argv: readonly string[]): { ok: true; request: Tes
   }
   const v = parsed.values;
   const help = v.help === true;
-  const given = (['socket', 'tcp', 'sandbox'] as const).filter((n) => v[n] !== undefined);
-  if (given.length > 1) return { ok: false, message: `give only one of ${given.map((n) => `--${n}`).join(', ')}` };
-  let connection: ConnectionChoice = { kind: 'default' };
-  if (v.socket !== undefined) {
-    if (v.socket === '') return { ok: false, message: '--socket needs a value' };
-    connection = { kind: 'unix', path: v.socket };
-  } else if (v.tcp !== undefined) {
-    const hp = parseHostPort(v.tcp);
-    if (!hp) return { ok: false, message: `--tcp expects HOST:PORT with a port from 1 to 65535, got '${v.tcp}'` };
-    connection = { kind: 'tcp', ...hp };
-  } else if (v.sandbox) connection = { kind: 'sandbox' };
-  if (v.qemu !== undefined && connection.kind !== 'sandbox' && connection.kind !== 'default') {
-    return { ok: false, message: '--qemu only applies to --sandbox' };
-  }
+  // The same reader of the connection options as every other subcommand: every kind of connection.
+  const chosen = endpointFromOptions(v as EndpointOptions);
+  if (!chosen.ok) return { ok: false, message: chosen.message };
+  const connection: ConnectionChoice = chosen.endpoint ?? { kind: 'default' };
   let timeoutMs = DEFAULT_TIMEOUT_MS;
   if (v.timeout !== undefined) {
     if (!/^\d+$/.test(v.timeout) || Number(v.timeout) <= 0 || Number(v.timeout) > 2_147_483_647) {
@@ -207,22 +200,25 @@ async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> 
   }
   let session: CliSession;
   try {
-    session = await deps.connect(connection, req.qemuBinary !== undefined ? { qemuBinary: req.qemuBinary } : {});
+    // The kernel of the connection, with the test rules' time limits: each command, and expected events
+    // written in cells at most `timeoutMs`.
+    session = await deps.connect(connection, {
+      ...(req.qemuBinary !== undefined ? { qemuBinary: req.qemuBinary } : {}),
+      engine: { commandTimeoutMs: req.timeoutMs, expectedEventsTimeoutMs: req.timeoutMs },
+    });
   } catch (err) {
-    throw new TestUsage(`cannot connect for ${file}: ${err instanceof Error ? err.message : String(err)}`);
+    throw new TestUsage(`cannot connect to ${describeEndpoint(connection)} for ${file}: ${err instanceof Error ? err.message : String(err)}`);
   }
   try {
-    if (notebook.cells.some((c) => c.kind === 'code' && c.language === 'qmp-shell')) {
-      let infos: unknown;
+    // The schema types qmp-shell values and lets the client refuse an exec-oob the schema does not allow.
+    const hasOob = cells.some((c) => c.run.plan.steps.some((st) => st.kind === 'command' && st.oob));
+    if (hasOob || notebook.cells.some((c) => c.kind === 'code' && c.language === 'qmp-shell')) {
       try {
-        infos = await session.client.execute('query-qmp-schema', undefined, { timeoutMs: 30_000 });
+        cells = plan(notebook, lines, await session.loadSchema());
       } catch (err) {
-        throw new TestUsage(`${file}: query-qmp-schema failed: ${err instanceof Error ? err.message : String(err)}`);
+        if (err instanceof KernelSchemaError) throw new TestUsage(`${file}: ${err.message}`);
+        throw err;
       }
-      if (!Array.isArray(infos)) throw new TestUsage('query-qmp-schema did not return an array');
-      const schema = Schema.fromIntrospection(infos as SchemaInfo[]);
-      session.client.setSchema(schema);
-      cells = plan(notebook, lines, schema);
     }
     const broken = cells.filter((c) => c.problems.length);
     if (broken.length) {
@@ -234,9 +230,9 @@ async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> 
       return 'ok';
     }
     const dirs: VolatileDir[] = [];
-    const dir = (session as { dir?: unknown }).dir;
-    if (typeof dir === 'string' && dir !== '') dirs.push({ path: dir, name: 'SANDBOX_DIR' });
-    const records = await executeCells(session.client, cells.map((c) => c.run), { timeoutMs: req.timeoutMs, settleMs: Math.min(DEFAULT_WAIT_TIMEOUT_MS, req.timeoutMs) });
+    const dir = session.dir;
+    if (dir !== undefined && dir !== '') dirs.push({ path: dir, name: 'SANDBOX_DIR' });
+    const records = await executeCells(session, cells.map((c) => c.run), { timeoutMs: req.timeoutMs, settleMs: Math.min(DEFAULT_WAIT_TIMEOUT_MS, req.timeoutMs) });
     const updates = new Map<number, SavedOutput[]>();
     const codeIndex = new Map<number, number>();
     notebook.cells.filter((c) => c.kind === 'code').forEach((c, k) => codeIndex.set(notebook.cells.indexOf(c), k));

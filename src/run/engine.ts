@@ -58,6 +58,8 @@ export interface CellJob {
   replan?: () => CellPlan;
   /** Stops this cell; the reason may be a StopRequest saying why (default: interrupted). */
   signal?: AbortSignal;
+  /** The client for this cell (a door's own checks before it connects); default: the engine's `client`. */
+  client?: () => EngineClient | Promise<EngineClient>;
 }
 
 export interface EngineOptions {
@@ -309,10 +311,11 @@ export class RunEngine implements Disposable {
     const { job } = state;
     let client: EngineClient;
     try {
-      const got = this.options.client(job.cell);
+      const got = job.client ? job.client() : this.options.client(job.cell);
       client = 'then' in got ? await got : got;
     } catch (err) {
-      return this.fail(state, 'not-connected', errorMessage(err));
+      // A caller that refused the cell before connecting says why (a declined confirmation is not a lost connection).
+      return this.fail(state, err instanceof StopRequest ? err.kind : 'not-connected', errorMessage(err));
     }
     if (job.signal?.aborted) return this.stopped(state, job.signal.reason, undefined);
     this.attach(client);
@@ -508,6 +511,11 @@ export class RunEngine implements Disposable {
     } finally {
       state.waiting = false;
     }
+  }
+
+  /** The keys of the cells running now, oldest first (a door tells a queued cell what it waits for). */
+  runningCells(): number[] {
+    return this.running.map((c) => c.job.cell);
   }
 
   dispose(): void {
