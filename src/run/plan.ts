@@ -32,7 +32,8 @@ export interface CommandStep {
   /** 0-based line of the command in the cell (the CLI rewrites it to the 1-based line in the file). */
   line: number;
   /** The `<-` reply the author pasted under the command, when there is one (its text and value). */
-  expected?: { text: string; value: unknown };
+  /** The `<-` reply written under the command, and the masks it is compared with (compareReplyText). */
+  expected?: { text: string; value: unknown; masks?: readonly Mask[] };
 }
 
 /** `{"wait-event": NAME, "data": {...}, "timeout": ms}`. */
@@ -139,8 +140,12 @@ export function planCell(source: string, language: CodeLanguage, schema?: ValueK
     }
   }
   const problems = parsed.errors.map((e) => ({ message: e.message, line: e.line - 1, column: e.col - 1, start: e.start, end: e.end }));
-  if (written === undefined) return { steps, problems };
+  const hasReplies = steps.some((st) => st.kind === 'command' && st.expected !== undefined);
+  if (written === undefined && !hasReplies) return { steps, problems };
   const cell = cellRules(source, rules ?? NO_RULES).rules;
+  // Written replies are compared with the same masks as the saved outputs (the notebook's and the cell's).
+  if (hasReplies && cell.masks.length > 0) for (const st of steps) if (st.kind === 'command' && st.expected) st.expected.masks = cell.masks;
+  if (written === undefined) return { steps, problems };
   const events: ExpectedEvent[] = [];
   for (const w of written) {
     if (cell.ignoreEvents.has(w.event)) continue;

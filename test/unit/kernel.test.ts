@@ -1,0 +1,121 @@
+// The kernel layer without QEMU: one reader of the connection options for every subcommand (test included),
+// the one comparator of written replies (masks, exact integers) that every door uses, and one engine per
+// kernel shared by every caller, so an event is attributed once.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { endpointFromOptions, describeEndpoint, Kernel, ENDPOINT_KINDS, endpointKind } from '../../src/kernel/index';
+import { parseArgs } from '../../src/cli/args';
+import { parseTestArgs } from '../../src/cli/test';
+import { compareReplyText } from '../../src/run/compare';
+import { compareCell } from '../../src/testing/compare';
+import { notebookRules } from '../../src/run/rules';
+import { planCell, type TranscriptRecord } from '../../src/run/index';
+import { parseNotebook } from '../../src/notebook/format/index';
+import { ScriptedClient } from '../support/scriptedClient';
+
+describe('one reader of the connection options', () => {
+  const cases: Array<[string[], string]> = [
+    [['--socket', '/run/q.sock'], '/run/q.sock'],
+    [['--tcp', 'localhost:4444'], 'localhost:4444'],
+    [['--sandbox'], 'a sandbox QEMU'],
+    [['--storage-daemon'], 'a qemu-storage-daemon'],
+    [['--guest-agent', '/run/qga.sock'], 'the guest agent at /run/qga.sock'],
+    [['--guest-agent', '127.0.0.1:5555'], 'the guest agent at 127.0.0.1:5555'],
+    [['--libvirt', 'vm1', '--connect', 'qemu:///system'], 'the libvirt domain vm1 (qemu:///system)'],
+  ];
+  for (const [flags, described] of cases) {
+    test(`run, check, schema and test accept ${flags.join(' ')} alike`, () => {
+      const results = [
+        parseArgs(['run', 'x.qmp', ...flags]), parseArgs(['check', 'x.qmp', ...flags]), parseArgs(['schema', ...flags]),
+      ].map((r) => {
+        assert.ok(r.ok && 'connection' in r.request, JSON.stringify(r));
+        return r.request.connection;
+      });
+      const t = parseTestArgs(['x.qmp', ...flags]);
+      assert.ok(t.ok, JSON.stringify(t));
+      for (const c of [...results, t.request.connection]) {
+        assert.notEqual(c.kind, 'default');
+        assert.equal(describeEndpoint(c as never), described);
+      }
+    });
+  }
+
+  test('the same usage errors from every subcommand', () => {
+    for (const argv of [['--socket', 'a', '--libvirt', 'd'], ['--connect', 'qemu:///system', '--sandbox'], ['--qemu', 'q', '--storage-daemon'], ['--tcp', 'nohost']]) {
+      const run = parseArgs(['run', 'x.qmp', ...argv]);
+      const t = parseTestArgs(['x.qmp', ...argv]);
+      assert.ok(!run.ok && !t.ok, argv.join(' '));
+      assert.equal(t.message, run.message);
+    }
+  });
+
+  test('every endpoint kind has a kind of program and words', () => {
+    assert.deepEqual(ENDPOINT_KINDS, ['unix', 'tcp', 'sandbox', 'storage-daemon', 'guest-agent', 'libvirt']);
+    assert.equal(endpointKind({ kind: 'libvirt', domain: 'd' }), 'libvirt');
+    assert.equal(endpointKind({ kind: 'tcp', host: 'h', port: 1 }), 'qemu');
+    const r = endpointFromOptions({});
+    assert.ok(r.ok && r.endpoint === undefined);
+  });
+});
+
+describe('one comparator for written replies', () => {
+  test('host thread ids are masked (run used to say "thread-id: expected 111")', () => {
+    const c = compareReplyText('<- {"return": [{"id": "iot0", "thread-id": 111, "poll-max-ns": 32768}]}',
+      '{"return": [{"poll-max-ns": 32768, "thread-id": 4242, "id": "iot0"}], "id": "#7"}');
+    assert.deepEqual(c, { match: true, differences: [] });
+  });
+
+  test('integers beyond 2^53 are compared exactly, as written', () => {
+    const differ = compareReplyText('{"return": {"offset": 9007199254740993}}', '{"return": {"offset": 9007199254740992}}');
+    assert.equal(differ.match, false);
+    assert.deepEqual(differ.differences, ['return.offset: expected 9007199254740993, QEMU said 9007199254740992']);
+    assert.equal(compareReplyText('{"return": {"offset": 18446744073709551615}}', '{"return": {"offset": 18446744073709551615}}').match, true);
+  });
+
+  test('the notebook\'s masks apply to written replies in the plan, as to saved outputs', () => {
+    const notebook = parseNotebook('---\nmasks: ["return.uptime"]\n---\n\n```qmp\n{"execute": "x"}\n<- {"return": {"uptime": 1}}\n```\n');
+    const rules = notebookRules(notebook).rules;
+    const plan = planCell('{"execute": "x"}\n<- {"return": {"uptime": 1}}', 'qmp', undefined, rules);
+    const step = plan.steps[0];
+    assert.ok(step?.kind === 'command' && step.expected?.masks?.length === 1);
+    assert.equal(compareReplyText(step.expected.text, '{"return": {"uptime": 77}}', { masks: step.expected.masks }).match, true);
+    assert.equal(compareReplyText(step.expected.text, '{"return": {"uptime": 77}}').match, false);
+  });
+
+  test('run (the engine\'s expected-reply) and test (compareCell) give the same verdict', async () => {
+    const pairs: Array<[string, string]> = [
+      ['{"return": [{"thread-id": 1}]}', '{"return": [{"thread-id": 2}]}'],
+      ['{"return": 9007199254740993}', '{"return": 9007199254740992}'],
+      ['{"return": {"a": 1, "b": [1, 2]}}', '{"return": {"b": [1, 2], "a": 1}}'],
+      ['{"return": {"a": 1}}', '{"return": {"a": 1.0}}'],
+      ['{"return": {}, "id": "mine"}', '{"return": {}, "id": "other"}'],
+    ];
+    for (const [written, raw] of pairs) {
+      const test = compareCell({
+        saved: [], actual: [], replies: new Map([[0, raw]]), written: [{ step: 0, command: 'x', json: written }],
+        rules: { masks: [], ignoreEvents: new Set(), eventOrder: 'saved' },
+      });
+      assert.equal(test.ok, compareReplyText(written, raw).match, `${written} vs ${raw}`);
+    }
+  });
+});
+
+describe('one engine per kernel', () => {
+  test('two callers (two notebooks) on one kernel: each event is attributed once', async () => {
+    const client = new ScriptedClient({ stop: { delayMs: 20, after: ['STOP'] }, 'query-status': { delayMs: 200 } });
+    const kernel = new Kernel({ client: () => client as never });
+    const a: TranscriptRecord[] = [];
+    const b: TranscriptRecord[] = [];
+    await Promise.all([
+      kernel.run([{ cell: 1, plan: planCell('{"execute": "stop"}', 'qmp') }], (r) => a.push(r)),
+      kernel.run([{ cell: 2, plan: planCell('{"execute": "query-status"}', 'qmp') }], (r) => b.push(r)),
+    ]);
+    const events = [...a, ...b].filter((r) => r.type === 'event');
+    assert.equal(events.length, 1, JSON.stringify(events));
+    // The second caller's cell queued behind the first (QEMU answers in-band commands in order).
+    const startedB = b.find((r) => r.type === 'cell-started');
+    const finishedA = a.find((r) => r.type === 'cell-finished');
+    assert.ok(startedB && finishedA && startedB.at >= finishedA.at);
+    kernel.dispose();
+  });
+});
