@@ -132,6 +132,19 @@ function str(s: string): string {
   return PLAIN.test(s) ? `"${s}"` : JSON.stringify(s);
 }
 
+/** The version of the machine records (`--json`, `qmp.runCell`): schemas/transcript.schema.json. */
+export const TRANSCRIPT_FORMAT = 1;
+
+/** The first record of a `--json` transcript: what it is and its format version. */
+export function formatLine(): string {
+  return `{"type":"transcript","format":${TRANSCRIPT_FORMAT}}`;
+}
+
+/** A record as the machine interface gives it (`--json` lines, `qmp.runCell`'s `records`): one set of names. */
+export function machineRecord(r: TranscriptRecord): Record<string, unknown> {
+  return JSON.parse(jsonLine(r)) as Record<string, unknown>;
+}
+
 /**
  * One JSON object per record. QEMU's own texts (replies, events, ids) are embedded as they came, so that
  * numbers beyond 2^53 reach the reader exactly; everything else is JSON.stringify'd.
@@ -155,8 +168,9 @@ export function jsonLine(r: TranscriptRecord): string {
     case 'cell-finished':
       return `{"type":"cell-finished","cell":${r.cell},"at":${r.at},"outcome":"${r.outcome}","ms":${r.ms}}`;
     case 'failure': {
-      const { idText, ...rest } = r;
-      const text = JSON.stringify(rest);
+      // The written text is `sent`, as in `written` and `reply` records (the engine's field is `wire`).
+      const { idText, wire, ...rest } = r;
+      const text = JSON.stringify(wire === undefined ? rest : { ...rest, sent: wire });
       return idText === undefined ? text : `${text.slice(0, -1)},"id":${idText}}`;
     }
     default:
@@ -203,6 +217,7 @@ export async function runCells(on: EngineClient | CellRunner, cells: readonly Ru
   });
   const engine: CellRunner = own ?? (on as CellRunner);
   const printer = new TranscriptPrinter(io, options.json, cells);
+  if (options.json) io.out(formatLine());
   const deferred = new DeferredPrinter(printer);
   try {
     const jobs: CellJob[] = options.signal ? cells.map((c) => ({ ...c, signal: options.signal as AbortSignal })) : [...cells];

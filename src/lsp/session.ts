@@ -4,7 +4,7 @@
 // the connection's one engine, its schema and its live values; the transcript is printed by the CLI's
 // printer, so a cell runs exactly as `qmp-notebook run` runs it and its transcript reads the same.
 
-import { TranscriptPrinter, type RunCell } from '../cli/run';
+import { machineRecord, TranscriptPrinter, TRANSCRIPT_FORMAT, type RunCell } from '../cli/run';
 import { describeEndpoint, openKernel, type Endpoint, type OpenKernel } from '../kernel/index';
 import type { LiveValues } from '../qmp/liveValues';
 import type { Schema } from '../qmp/index';
@@ -14,8 +14,12 @@ export interface RunCellResult {
   status: 'ok' | 'failed' | 'disconnected' | 'refused';
   /** What `qmp-notebook run` prints for the cell: `->`/`<-` lines, events, errors. */
   transcript: string[];
-  /** The engine's transcript records (docs/notebook-format.md), for clients that render them. */
-  records?: TranscriptRecord[];
+  /**
+   * The run's records with the names and fields of `qmp-notebook run --json` (schemas/transcript.schema.json),
+   * for clients that render them; `format` is their version.
+   */
+  records?: Array<Record<string, unknown>>;
+  format?: number;
   message?: string;
 }
 
@@ -90,14 +94,15 @@ export class LspSession {
     const printer = new TranscriptPrinter({ out: (l) => transcript.push(l), err: (l) => transcript.push(l) }, false, [cell]);
     const result = await kernel.run([cell], (r) => { records.push(r); printer.write(r); });
     const f = result.failure;
-    if (f === undefined) return { status: 'ok', transcript, records };
+    const machine = { records: records.map(machineRecord), format: TRANSCRIPT_FORMAT };
+    if (f === undefined) return { status: 'ok', transcript, ...machine };
     const message = printer.failureText(f);
-    if (!isSessionFailure(f.kind)) return { status: 'failed', transcript, records, message };
+    if (!isSessionFailure(f.kind)) return { status: 'failed', transcript, ...machine, message };
     // The next run reconnects.
     if (this.kernel === kernel) this.kernel = undefined;
     this.opening = undefined;
     void kernel.close().catch(() => undefined);
-    return { status: 'disconnected', transcript, records, message };
+    return { status: 'disconnected', transcript, ...machine, message };
   }
 
   async dispose(): Promise<void> {

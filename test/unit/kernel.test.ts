@@ -119,3 +119,30 @@ describe('one engine per kernel', () => {
     kernel.dispose();
   });
 });
+
+describe('the machine interface: one set of record names, described by the shipped JSON Schema', () => {
+  test('every --json record of a run validates, the first says the format, and failure says sent (not wire)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const path = await import('node:path');
+    // ajv comes with the development tools (eslint); the schema itself is plain JSON Schema 2020-12.
+    const { default: Ajv2020 } = await import('ajv/dist/2020');
+    const schema = JSON.parse(readFileSync(path.join(__dirname, '..', '..', '..', 'schemas', 'transcript.schema.json'), 'utf8')) as object;
+    const validate = new Ajv2020({ strict: false }).compile(schema);
+    const { runCells } = await import('../../src/cli/run');
+    const client = new ScriptedClient({ stop: { after: ['STOP'] }, gone: { disconnect: true } });
+    const lines: string[] = [];
+    await runCells(client, [
+      { cell: 1, plan: planCell('{"execute": "stop"}\n<- {"return": {}}\n{"wait-event": "STOP", "timeout": 100}\n<- {"event": "STOP"}', 'qmp') },
+      { cell: 2, plan: planCell('{"execute": "gone"}', 'qmp') },
+    ], { json: true }, { out: (l) => lines.push(l), err: () => undefined });
+    const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(records[0], { type: 'transcript', format: 1 });
+    for (const r of records) assert.ok(validate(r), `${JSON.stringify(r)}: ${JSON.stringify(validate.errors)}`);
+    const types = new Set(records.map((r) => r.type));
+    for (const t of ['cell-started', 'sent', 'written', 'reply', 'event', 'wait-satisfied', 'expected-reply', 'expected-event', 'failure', 'cell-finished']) assert.ok(types.has(t), t);
+    const failure = records.find((r) => r.type === 'failure');
+    assert.equal(typeof failure?.sent, 'string');
+    assert.ok(!('wire' in (failure ?? {})));
+    assert.ok(!records.some((r) => 'wire' in r), 'no record says wire');
+  });
+});
