@@ -12,17 +12,12 @@ import { DEFAULT_TIMEOUT_MS, type ConnectionChoice } from './args';
 import type { CliDeps, CliIo, CliSession } from './cli';
 import { readNotebook, resolveConnection } from './cli';
 import { describeEndpoint, endpointFromOptions, KernelSchemaError, type EndpointOptions } from '../kernel/index';
+import { testNotebook } from '../kernel/testRun';
 import { findSourceOffsets, LineIndex } from './locate';
-import {
-  DEFAULT_WAIT_TIMEOUT_MS, type CellData, type NotebookData, type SavedOutput, type ValueKindOracle,
-} from '../notebook/format/index';
-import { describeProblem, isCodeLanguage, planCell } from '../run/index';
-import { cellRules, compareCell, notebookRules, type WrittenEvent, type WrittenExpectation } from '../testing/compare';
-import { executeCells, type CellRecord, type TestCell } from '../testing/execute';
+import { DEFAULT_WAIT_TIMEOUT_MS, type CellData, type NotebookData, type SavedOutput } from '../notebook/format/index';
+import { notebookRules } from '../testing/compare';
 import { cellName, jsonRecord, junitXml, summaryLine, type CellResult } from '../testing/report';
 import { replaceOutputs } from '../testing/update';
-import { member, parseJsonTree } from '../testing/jsonTree';
-import type { VolatileDir } from '../testing/masks';
 
 export const TEST_USAGE = `Usage:
   qmp-notebook test FILE.qmp… [CONNECTION] [--update] [--junit OUT.xml] [--json] [--timeout MS]
@@ -109,64 +104,6 @@ function cellLines(text: string, cells: readonly CellData[]): Array<number | und
   return findSourceOffsets(body, cells.map((c) => c.source)).map((at) => (at === undefined ? undefined : index.position(at).line));
 }
 
-interface PlannedCell {
-  index: number;
-  line?: number;
-  data: CellData;
-  run: TestCell;
-  written: WrittenExpectation[];
-  problems: string[];
-}
-
-/** The cell's expected events with the engine's verdicts, for the comparison. */
-function writtenEvents(c: PlannedCell, rec: CellRecord): WrittenEvent[] {
-  const byIndex = new Map(rec.expectedEvents.map((r) => [r.index, r] as const));
-  return (c.run.plan.expect?.events ?? []).map((e, index) => {
-    const v = byIndex.get(index);
-    return {
-      event: e.event, json: e.text, ...(c.line !== undefined ? { line: c.line + e.line } : {}),
-      ...(v ? { verdict: { match: v.match, ...(v.message !== undefined ? { message: v.message } : {}), ...(v.actual !== undefined ? { actual: v.actual } : {}) } } : {}),
-    };
-  });
-}
-
-/** The event names a cell's saved outputs hold (the settle wait's targets), without the ignorable ones. */
-function savedEventNames(outputs: readonly SavedOutput[] | undefined, ignore: ReadonlySet<string>): string[] {
-  const names: string[] = [];
-  for (const o of outputs ?? []) {
-    if (o.kind !== 'message' || o.direction !== '<-') continue;
-    const ev = member(parseJsonTree(o.json), 'event');
-    if (ev?.type === 'string' && !ignore.has(ev.value)) names.push(ev.value);
-  }
-  return names;
-}
-
-function plan(notebook: NotebookData, lines: Array<number | undefined>, schema: ValueKindOracle | undefined): PlannedCell[] {
-  const base = notebookRules(notebook).rules;
-  const planned: PlannedCell[] = [];
-  notebook.cells.forEach((cell, i) => {
-    if (cell.kind !== 'code' || !isCodeLanguage(cell.language)) return;
-    const cellPlan = planCell(cell.source, cell.language, schema, base);
-    const rules = cellRules(cell.source, base);
-    const line = lines[i];
-    const written: WrittenExpectation[] = [];
-    cellPlan.steps.forEach((s, step) => {
-      if (s.kind !== 'command' || !s.expected) return;
-      written.push({ step, command: s.name, json: s.expected.text.replace(/^\s*<-\s*/, ''), ...(line !== undefined ? { line: line + s.line } : {}) });
-    });
-    planned.push({
-      index: i + 1, data: cell, written,
-      run: {
-        cell: i + 1, language: cell.language, plan: cellPlan, expectedEvents: savedEventNames(cell.outputs, rules.rules.ignoreEvents),
-        ...(line !== undefined ? { line } : {}),
-      },
-      problems: [...cellPlan.problems.map(describeProblem), ...rules.errors],
-      ...(line !== undefined ? { line } : {}),
-    });
-  });
-  return planned;
-}
-
 interface TestContext {
   deps: CliDeps;
   req: TestRequest;
@@ -191,7 +128,6 @@ async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> 
   if (front.errors.length) throw new TestUsage(`${file}: ${front.errors.join('; ')}`);
   const lines = cellLines(text, notebook.cells);
 
-  let cells = plan(notebook, lines, undefined);
   let connection;
   try {
     connection = resolveConnection(req.connection, notebook.profile, true);
@@ -210,46 +146,32 @@ async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> 
     throw new TestUsage(`cannot connect to ${describeEndpoint(connection)} for ${file}: ${err instanceof Error ? err.message : String(err)}`);
   }
   try {
-    // The schema types qmp-shell values and lets the client refuse an exec-oob the schema does not allow.
-    const hasOob = cells.some((c) => c.run.plan.steps.some((st) => st.kind === 'command' && st.oob));
-    if (hasOob || notebook.cells.some((c) => c.kind === 'code' && c.language === 'qmp-shell')) {
-      try {
-        cells = plan(notebook, lines, await session.loadSchema());
-      } catch (err) {
-        if (err instanceof KernelSchemaError) throw new TestUsage(`${file}: ${err.message}`);
-        throw err;
-      }
+    // The one test path (src/kernel/testRun.ts), as the editor's Run as Test.
+    let outcome;
+    try {
+      outcome = await testNotebook(session, { cells: notebook.cells, lines, rules: front.rules, timeoutMs: req.timeoutMs });
+    } catch (err) {
+      if (err instanceof KernelSchemaError) throw new TestUsage(`${file}: ${err.message}`);
+      throw err;
     }
-    const broken = cells.filter((c) => c.problems.length);
-    if (broken.length) {
-      for (const c of broken) {
-        ctx.results.push({ file, cell: c.index, ...(c.line !== undefined ? { line: c.line } : {}), status: 'failed', problems: c.problems.map((p) => `malformed cell: ${p}`), diff: '', ms: 0 });
-        if (!req.json) for (const p of c.problems) io.err(`${file}: ${cellName({ cell: c.index, ...(c.line !== undefined ? { line: c.line } : {}) })}: ${p}`);
+    if (outcome.malformed) {
+      for (const v of outcome.verdicts) {
+        ctx.results.push({ file, cell: v.cell, ...(v.line !== undefined ? { line: v.line } : {}), status: 'failed', problems: v.problems, diff: '', ms: 0 });
+        if (!req.json) for (const p of v.problems) io.err(`${file}: ${cellName(v)}: ${p.replace(/^malformed cell: /, '')}`);
       }
       io.err(`qmp-notebook: ${file}: malformed cells; nothing was sent`);
       return 'ok';
     }
-    const dirs: VolatileDir[] = [];
-    const dir = session.dir;
-    if (dir !== undefined && dir !== '') dirs.push({ path: dir, name: 'SANDBOX_DIR' });
-    const records = await executeCells(session, cells.map((c) => c.run), { timeoutMs: req.timeoutMs, settleMs: Math.min(DEFAULT_WAIT_TIMEOUT_MS, req.timeoutMs) });
     const updates = new Map<number, SavedOutput[]>();
     const codeIndex = new Map<number, number>();
     notebook.cells.filter((c) => c.kind === 'code').forEach((c, k) => codeIndex.set(notebook.cells.indexOf(c), k));
-    let lost: string | undefined;
-    records.forEach((rec, n) => {
-      const c = cells[n] as PlannedCell;
-      const rules = cellRules(c.data.source, front.rules).rules;
-      const cmp = compareCell({ saved: c.data.outputs, actual: rec.outputs, replies: rec.replies, written: c.written, writtenEvents: writtenEvents(c, rec), rules, dirs });
-      const where = { file, cell: c.index, ...(c.line !== undefined ? { line: c.line } : {}), ms: rec.ms };
-      if (rec.lost !== undefined) {
-        lost = rec.lost.message;
-        ctx.results.push({ ...where, status: 'error', problems: [`QEMU went away: ${rec.lost.message}`], diff: '' });
-      } else if (req.update) {
-        updates.set(codeIndex.get(c.index - 1) as number, cmp.stable);
+    for (const v of outcome.verdicts) {
+      const where = { file, cell: v.cell, ...(v.line !== undefined ? { line: v.line } : {}), ms: v.ms };
+      if (req.update && v.status !== 'error') {
+        updates.set(codeIndex.get(v.cell - 1) as number, v.stable as SavedOutput[]);
         ctx.results.push({ ...where, status: 'passed', problems: [], diff: '' });
       } else {
-        ctx.results.push({ ...where, status: cmp.ok ? 'passed' : 'failed', problems: cmp.problems, diff: cmp.diff });
+        ctx.results.push({ ...where, status: v.status, problems: v.problems, diff: v.diff });
       }
       const r = ctx.results[ctx.results.length - 1] as CellResult;
       if (req.json) io.out(jsonRecord(r));
@@ -258,13 +180,9 @@ async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> 
         for (const p of r.problems) io.out(`  ${p}`);
         if (r.diff) for (const l of r.diff.split('\n')) io.out(l);
       }
-    });
-    // Cells after a lost connection never ran.
-    for (const c of cells.slice(records.length)) {
-      ctx.results.push({ file, cell: c.index, ...(c.line !== undefined ? { line: c.line } : {}), status: 'error', problems: ['not run: QEMU went away before this cell'], diff: '', ms: 0 });
     }
-    if (lost !== undefined) {
-      io.err(`qmp-notebook: ${file}: QEMU went away during the run: ${lost}${req.update ? '; nothing was written' : ''}`);
+    if (outcome.lost !== undefined) {
+      io.err(`qmp-notebook: ${file}: QEMU went away during the run: ${outcome.lost}${req.update ? '; nothing was written' : ''}`);
       return 'lost';
     }
     if (req.update) {

@@ -152,6 +152,35 @@ export class QmpControllers implements vscode.Disposable {
     return typeof named === 'string' && named !== '' ? named : undefined;
   }
 
+  /** Whether the notebook runs on a sandbox profile (Run as Test then tests it on a fresh private sandbox). */
+  runsOnSandbox(notebook: vscode.NotebookDocument): boolean {
+    const name = this.profileOf(notebook) ?? this.sessions.sandboxProfileName();
+    return this.sessions.profiles.find((p) => p.name === name)?.kind === 'sandbox';
+  }
+
+  /**
+   * Shows outputs a run elsewhere produced (Run as Test on a private sandbox) in a cell, as an execution of the
+   * notebook's kernel. False when the notebook has no kernel of ours or the cell is running.
+   */
+  async showOutputs(notebook: vscode.NotebookDocument, cell: vscode.NotebookCell, outputs: vscode.NotebookCellOutput[], success: boolean): Promise<boolean> {
+    const name = this.profileOf(notebook);
+    const controller = name === undefined ? undefined : this.controllers.get(name);
+    if (!controller) return false;
+    let execution: vscode.NotebookCellExecution;
+    try {
+      execution = controller.createNotebookCellExecution(cell);
+    } catch {
+      return false;
+    }
+    execution.start(Date.now());
+    try {
+      await execution.replaceOutput(outputs);
+    } finally {
+      execution.end(success, Date.now());
+    }
+    return true;
+  }
+
   private syncControllers(): void {
     const profiles = this.sessions.profiles;
     for (const [name, controller] of this.controllers) {

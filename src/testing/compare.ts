@@ -168,13 +168,14 @@ export function compareCell(input: CellComparisonInput): CellComparison {
     const where = w.line !== undefined ? ` (line ${w.line})` : '';
     const raw = input.replies.get(w.step);
     // The one comparator of written replies (src/run/compare.ts), as `run` and the editor compare them.
-    if (raw === undefined || !compareReplyText(w.json, raw, opts).match) {
+    const verdict = raw === undefined ? undefined : compareReplyText(w.json, raw, opts);
+    if (verdict === undefined || !verdict.match) {
       const got = raw === undefined ? undefined : parseJsonTree(raw);
       // A written reply without an id matches whatever id the client used.
       const gotTree = got === undefined ? undefined : maskTree(stripIdUnlessWritten(got, tree), opts);
       problems.push(raw === undefined
         ? `${w.command}${where} got no reply; the cell expects <- ${w.json}`
-        : `the reply to ${w.command}${where} differs from the <- reply written under it`);
+        : `the reply to ${w.command}${where} differs from the <- reply written under it: ${verdict?.differences.join('; ') ?? ''}`);
       written.push(`-<- ${printJsonTree(maskTree(tree, opts))}`, ...(gotTree !== undefined ? [`+<- ${printJsonTree(gotTree)}`] : raw !== undefined ? [`+<- ${raw.trim()}`] : []));
     }
   }
