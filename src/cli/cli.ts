@@ -11,12 +11,11 @@ import { parseCell } from '../notebook/format/cell';
 import { decodeNotebookBytes, unreadOutputWarnings, type FormatWarning } from '../notebook/format/encoding';
 import { parseNotebook, type NotebookData } from '../notebook/format/index';
 import { Schema, type SchemaInfo } from '../qmp/index';
-import { notebookBodyText } from '../notebook/format/notebook';
 import { SchemaError } from '../qmp/introspect';
 import { isCodeLanguage, notebookRules, planCell, StopRequest, type CellPlan, type EngineOptions } from '../run/index';
 import { describeEndpoint, KernelSchemaError, type Endpoint, type OpenKernel } from '../kernel/index';
 import { DEFAULT_TIMEOUT_MS, parseArgs, USAGE, type CheckRequest, type ConnectionChoice, type RunRequest, type SchemaRequest } from './args';
-import { findSourceOffsets, LineIndex } from './locate';
+import { locateCells, type LineIndex } from './locate';
 import { runCells, type RunCell, type RunIo } from './run';
 import { testMain } from './test';
 
@@ -187,11 +186,10 @@ class FileMap {
     // Every cell source is a verbatim slice of the text as the format reads it (no BOM; CRLF as LF only when
     // every line is CRLF), so each is found searching forward and none sends the search to the end of the
     // file (which made `check` quadratic on LF files with CRLF inside paragraphs).
-    const text = notebookBodyText(fileText);
-    this.text = text;
-    this.index = new LineIndex(text);
-    const found = findSourceOffsets(text, cells.map((c) => c.source));
-    this.offsets = cells.map((c, i) => c.offset ?? found[i]);
+    const located = locateCells(fileText, cells.map((c) => c.source));
+    this.text = located.body;
+    this.index = located.index;
+    this.offsets = cells.map((c, i) => c.offset ?? located.offsets[i]);
   }
 
   /** File position of an offset in cell `i` (0-based); the file start when the cell was not found. */

@@ -13,7 +13,7 @@ import type { CliDeps, CliIo, CliSession } from './cli';
 import { readNotebook, resolveConnection } from './cli';
 import { describeEndpoint, endpointFromOptions, KernelSchemaError, type EndpointOptions } from '../kernel/index';
 import { testNotebook } from '../kernel/testRun';
-import { findSourceOffsets, LineIndex } from './locate';
+import { locateCells } from './locate';
 import { DEFAULT_WAIT_TIMEOUT_MS, type CellData, type NotebookData, type SavedOutput } from '../notebook/format/index';
 import { notebookRules } from '../testing/compare';
 import { cellName, jsonRecord, junitXml, summaryLine, type CellResult } from '../testing/report';
@@ -99,9 +99,7 @@ class TestUsage extends Error {}
 
 /** The 1-based line of each cell's first source line in the file (the CLI's own cell locator). */
 function cellLines(text: string, cells: readonly CellData[]): Array<number | undefined> {
-  const body = text.replace(/^\uFEFF/, '').replace(/\r\n/g, '\n');
-  const index = new LineIndex(body);
-  return findSourceOffsets(body, cells.map((c) => c.source)).map((at) => (at === undefined ? undefined : index.position(at).line));
+  return locateCells(text, cells.map((c) => c.source)).lines;
 }
 
 interface TestContext {

@@ -75,6 +75,6 @@ suite('run as test', () => {
     // The new outputs are shown in the cell; the live session was left alone: it still runs.
     assert.match(outputTexts(nb.cellAt(0)).texts.join('\n'), /prelaunch/);
     assert.equal((await runCells(qmp, live, [1])).get(1), 'succeeded');
-    assert.match(outputTexts(live.cellAt(1)).texts.join('\n'), /"running"/);
+    assert.match(outputTexts(live.cellAt(1)).texts.join('\n'), /"status": "running"/);
   });
 });

@@ -146,3 +146,16 @@ describe('the machine interface: one set of record names, described by the shipp
     assert.ok(!records.some((r) => 'wire' in r), 'no record says wire');
   });
 });
+
+describe('one cell locator for the CLI', () => {
+  test('mixed line endings: check (FileMap) and test (cellLines) find the same lines', async () => {
+    const { locateCells } = await import('../../src/cli/locate');
+    // CRLF in the first paragraph only: the format keeps carriage returns (not every line is CRLF).
+    const text = 'Intro\r\nmore\r\n\n```qmp\n{"execute": "a"}\n```\n\nText\n\n```qmp\n{"execute": "b"}\n```\n';
+    const nb = parseNotebook(text);
+    const sources = nb.cells.map((c) => c.source);
+    const located = locateCells(text, sources);
+    const code = nb.cells.map((c, i) => [c.kind, located.lines[i]] as const).filter(([k]) => k === 'code').map(([, l]) => l);
+    assert.deepEqual(code, [5, 11]);
+  });
+});
