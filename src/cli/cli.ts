@@ -8,15 +8,14 @@
 import { readFileSync } from 'node:fs';
 import { languageService, liveNeeds, namesCreatedBy, parseCompatPolicy } from '../language/service';
 import { parseCell } from '../notebook/format/cell';
-import { decodeNotebookBytes, unreadOutputWarnings, type FormatWarning } from '../notebook/format/encoding';
-import { parseNotebook, type NotebookData } from '../notebook/format/index';
+import type { parseNotebook } from '../notebook/format/index';
 import { Schema, type SchemaInfo } from '../qmp/index';
 import { SchemaError } from '../qmp/introspect';
 import { isCodeLanguage, notebookRules, planCell, StopRequest, type CellPlan, type EngineOptions } from '../run/index';
-import { describeEndpoint, KernelSchemaError, type Endpoint, type OpenKernel } from '../kernel/index';
-import { DEFAULT_TIMEOUT_MS, parseArgs, USAGE, type CheckRequest, type ConnectionChoice, type RunRequest, type SchemaRequest } from './args';
+import { describeEndpoint, KernelSchemaError } from '../kernel/index';
+import { DEFAULT_TIMEOUT_MS, parseArgs, USAGE, type CheckRequest, type RunRequest, type SchemaRequest } from './args';
 import { locateCells, type LineIndex } from './locate';
-import { runCells, type RunCell, type RunIo } from './run';
+import { runCells, type RunCell } from './run';
 import { testMain } from './test';
 
 export const EXIT_OK = 0;
@@ -34,55 +33,8 @@ export interface CellProblem {
   code?: string;
 }
 
-/** A live connection, owned by the CLI for one subcommand: the kernel of the connection (src/kernel). */
-export type CliSession = OpenKernel;
-
-export type ResolvedConnection = Endpoint;
-
-/** What varies between the real CLI and its tests: how to connect, and how files are read. */
-export interface CliDeps {
-  version: string;
-  /** Opens the connection's kernel; `engine` holds the subcommand's rules (time limits). */
-  connect(connection: ResolvedConnection, options: { qemuBinary?: string; signal?: AbortSignal; engine?: Omit<EngineOptions, 'client'> }): Promise<CliSession>;
-  readFile?(path: string): string;
-}
-
-export type CliIo = RunIo;
-
-class UsageFailure extends Error {}
-
-/**
- * Reads and parses a notebook for a subcommand: invalid UTF-8 is decoded to U+FFFD and a ```qmp-output block
- * not in the saved-output form stays text, never silently (a warning each; the run goes on). `fail` makes the
- * subcommand's usage error for a file that cannot be read.
- */
-export function readNotebook(deps: CliDeps, file: string, io: CliIo, fail: (message: string) => Error = (m) => new UsageFailure(m)): { text: string; notebook: NotebookData } {
-  let text: string;
-  let warnings: FormatWarning[];
-  try {
-    if (deps.readFile) {
-      text = deps.readFile(file);
-      warnings = [];
-    } else {
-      ({ text, warnings } = decodeNotebookBytes(readFileSync(file)));
-    }
-  } catch (err) {
-    throw fail(`cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  const notebook = parseNotebook(text);
-  for (const w of [...warnings, ...unreadOutputWarnings(notebook)]) io.err(`qmp-notebook: warning: ${file}: ${w.message}`);
-  return { text, notebook };
-}
-
-/** The connection to use: what the user gave, else the notebook's profile when the CLI can resolve it. */
-export function resolveConnection(choice: ConnectionChoice, profile: string | undefined, strict: boolean): ResolvedConnection {
-  if (choice.kind !== 'default') return choice;
-  if (profile === undefined || profile === '' || profile === 'sandbox' || !strict) return { kind: 'sandbox' };
-  throw new UsageFailure(
-    `the notebook uses the connection profile '${profile}', which lives in VS Code settings; ` +
-      'give --socket PATH, --tcp HOST:PORT or --sandbox',
-  );
-}
+export { readNotebook, resolveConnection, UsageFailure, type CliDeps, type CliIo, type CliSession, type ResolvedConnection } from './common';
+import { readNotebook, resolveConnection, UsageFailure, type CliDeps, type CliIo, type CliSession, type ResolvedConnection } from './common';
 
 /**
  * Opens the kernel of a connection for a subcommand (every subcommand accepts every kind of connection). A

@@ -9,8 +9,8 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs as nodeParseArgs } from 'node:util';
 import { DEFAULT_TIMEOUT_MS, type ConnectionChoice } from './args';
-import type { CliDeps, CliIo, CliSession } from './cli';
-import { readNotebook, resolveConnection } from './cli';
+import type { CliDeps, CliIo, CliSession } from './common';
+import { readNotebook, resolveConnection } from './common';
 import { describeEndpoint, endpointFromOptions, KernelSchemaError, type EndpointOptions } from '../kernel/index';
 import { testNotebook } from '../kernel/testRun';
 import { locateCells } from './locate';

@@ -3,7 +3,7 @@
 // resynchronises with `guest-sync-delimited`; a passthrough such as libvirt's has nothing to do. The
 // session (`client.ts`) runs the dialect's handshake with every phase bounded, and the dialect only talks
 // to it through `HandshakeContext`, so a new dialect never touches the session's routing or window.
-import type { CommandInput, CommandReply } from './client';
+import type { CommandInput, CommandReply } from './messages';
 import { BadGreetingError, ConnectError } from './errors';
 import { isGreeting, type QmpGreeting } from './wire';
 
