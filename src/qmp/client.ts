@@ -651,6 +651,8 @@ export class QmpClient {
   }
 
   private checkOob(name: string): void {
+    // A dialect property, not a subclass: the guest agent and libvirt never run OOB commands.
+    if (this.dialect.oobNever !== undefined) throw new OobRefusedError(name, this.dialect.oobNever);
     if (!this.oobEnabledValue) {
       const offered = this.greetingValue?.QMP.capabilities.includes('oob') ?? false;
       throw new OobRefusedError(name, offered

@@ -39,6 +39,13 @@ export interface HandshakeResult {
 
 export interface QmpDialect {
   readonly name: string;
+  /**
+   * Why an out-of-band command can never run on this endpoint (the guest agent, libvirt's passthrough): the
+   * session refuses every `exec-oob` with it before sending. Undefined: it depends on the negotiation.
+   */
+  readonly oobNever?: string;
+  /** False when the endpoint answers at once, without a greeting (the guest agent, libvirt). Default true. */
+  readonly greeting?: boolean;
   /** Runs once per connect(); rejecting fails the connect (the session rolls back to idle). */
   handshake(ctx: HandshakeContext): Promise<HandshakeResult>;
 }
