@@ -109,7 +109,7 @@ export class Kernel {
       p = {
         send: (input, o) => {
           const name = input.execute ?? input['exec-oob'];
-          if (name !== undefined) live.noteCommand(name);
+          if (name !== undefined && live.cached) live.noteCommand(name);
           return c.send(input, o);
         },
         onEvent: (l) => c.onEvent(l),
