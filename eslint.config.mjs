@@ -28,19 +28,20 @@ export const layerArrows = {
   languageAdapter: ['language', 'qmp', 'format'],
   endpoints: ['qmp', 'format'],
   run: ['qmp', 'format', 'language'],
-  session: ['qmp', 'format', 'endpoints'],
-  cli: ['qmp', 'format', 'language', 'run', 'endpoints', 'testing'],
-  lsp: ['qmp', 'format', 'language', 'run', 'endpoints', 'cli'],
-  notebook: ['qmp', 'format', 'language', 'run', 'session', 'endpoints', 'testing', 'export'],
+  kernel: ['qmp', 'format', 'language', 'run', 'endpoints', 'testing'],
+  session: ['qmp', 'format', 'endpoints', 'run', 'kernel'],
+  cli: ['qmp', 'format', 'language', 'run', 'endpoints', 'testing', 'kernel'],
+  lsp: ['qmp', 'format', 'language', 'run', 'endpoints', 'cli', 'kernel'],
+  notebook: ['qmp', 'format', 'language', 'run', 'session', 'endpoints', 'testing', 'kernel', 'export'],
   testing: ['qmp', 'format', 'language', 'run'],
   /** src/mcp/: the agents' door (MCP server, tools over the kernel); it may import what the CLI and the language server may. */
-  mcp: ['qmp', 'format', 'language', 'run', 'endpoints', 'testing', 'cli', 'lsp'],
+  mcp: ['qmp', 'format', 'language', 'run', 'endpoints', 'testing', 'cli', 'lsp', 'kernel'],
   /** src/agent/: VS Code's language-model tools, glue over mcp's kernel and the live sessions. */
   agent: ['qmp', 'format', 'language', 'run', 'session', 'endpoints', 'testing', 'mcp'],
   export: ['qmp', 'format'],
-  extension: ['qmp', 'format', 'language', 'languageAdapter', 'run', 'session', 'cli', 'lsp', 'notebook', 'endpoints', 'testing', 'agent', 'export'],
+  extension: ['qmp', 'format', 'language', 'languageAdapter', 'run', 'session', 'cli', 'lsp', 'notebook', 'endpoints', 'testing', 'kernel', 'agent', 'export'],
   /** src/cli/main.ts: the command line's entry point only composes (like extension.ts), so it may dispatch to lsp. */
-  cliMain: ['qmp', 'format', 'language', 'run', 'endpoints', 'cli', 'lsp', 'testing', 'mcp', 'export'],
+  cliMain: ['qmp', 'format', 'language', 'run', 'endpoints', 'cli', 'lsp', 'testing', 'kernel', 'mcp', 'export'],
 };
 
 /** The layer of a file, from its path under src/ (undefined outside src/). */

@@ -2,19 +2,12 @@
 // option takes a value and which subcommands accept it. Pure: it turns argv into a request or a usage error
 // and touches neither the file system nor QEMU, so every spelling mistake is caught before anything starts.
 import { parseArgs as tokenize } from 'node:util';
-import { parseHostPort as parseCoreHostPort } from '../qmp/transport';
+import { endpointFromOptions, parseHostPort as parseEndpointHostPort, type Endpoint, type EndpointOptions } from '../kernel/endpoint';
 
 import { parseCompatPolicy } from '../notebook/format/validate';
 
 /** Where the CLI finds its QEMU. `default` means the user gave nothing and the subcommand picks. */
-export type ConnectionChoice =
-  | { kind: 'unix'; path: string }
-  | { kind: 'tcp'; host: string; port: number }
-  | { kind: 'sandbox' }
-  | { kind: 'storage-daemon' }
-  | { kind: 'guest-agent'; target: { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number } }
-  | { kind: 'libvirt'; domain: string; uri?: string }
-  | { kind: 'default' };
+export type ConnectionChoice = Endpoint | { kind: 'default' };
 
 export interface RunRequest {
   command: 'run';
@@ -227,8 +220,7 @@ export function parseMilliseconds(option: string, text: string): number | string
 /** Parses `HOST:PORT`, `[IPv6]:PORT`; the port must be 1-65535. */
 export function parseHostPort(text: string): { host: string; port: number } | undefined {
   // The core's parser; on the command line the host must be given.
-  const hp = parseCoreHostPort(text);
-  return hp !== undefined && hp.host !== '' ? hp : undefined;
+  return parseEndpointHostPort(text);
 }
 
 /** Parses the arguments after `node cli.js`. Never throws. */
@@ -279,29 +271,16 @@ export function parseArgs(argv: readonly string[]): ParseResult {
   if (connectionFlags.length > 1) {
     return fail(`give only one of ${connectionFlags.map((n) => `--${n}`).join(', ')}`);
   }
-  let connection: ConnectionChoice = { kind: 'default' };
-  const socket = values.get('socket');
-  const tcp = values.get('tcp');
-  if (typeof socket === 'string') connection = { kind: 'unix', path: socket };
-  else if (typeof tcp === 'string') {
-    const hp = parseHostPort(tcp);
-    if (!hp) return fail(`--tcp expects HOST:PORT with a port from 1 to 65535, got '${tcp}'`);
-    connection = { kind: 'tcp', ...hp };
-  } else if (values.has('sandbox')) connection = { kind: 'sandbox' };
-  else if (values.has('storage-daemon')) connection = { kind: 'storage-daemon' };
-  else if (typeof values.get('guest-agent') === 'string') {
-    const text = values.get('guest-agent') as string;
-    const hp = text.includes('/') ? undefined : parseHostPort(text);
-    connection = { kind: 'guest-agent', target: hp ? { kind: 'tcp', ...hp } : { kind: 'unix', path: text } };
-  } else if (typeof values.get('libvirt') === 'string') {
-    const uri = values.get('connect');
-    connection = { kind: 'libvirt', domain: values.get('libvirt') as string, ...(typeof uri === 'string' ? { uri } : {}) };
+  // One reader of the connection options for every subcommand (src/kernel/endpoint.ts).
+  const endpointValues: Record<string, string | boolean> = {};
+  for (const n of ['socket', 'tcp', 'sandbox', 'storage-daemon', 'guest-agent', 'libvirt', 'connect', 'qemu'] as const) {
+    const v = values.get(n);
+    if (v !== undefined) endpointValues[n] = v;
   }
-  if (values.has('connect') && connection.kind !== 'libvirt') return fail('--connect only applies to --libvirt');
+  const chosen = endpointFromOptions(endpointValues as EndpointOptions);
+  if (!chosen.ok) return fail(chosen.message);
+  const connection: ConnectionChoice = chosen.endpoint ?? { kind: 'default' };
   const qemu = values.get('qemu');
-  if (typeof qemu === 'string' && connection.kind !== 'sandbox' && connection.kind !== 'default') {
-    return fail('--qemu only applies to --sandbox');
-  }
   const qemuBinary = typeof qemu === 'string' ? { qemuBinary: qemu } : {};
   const json = values.has('json');
 

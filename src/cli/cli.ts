@@ -8,19 +8,16 @@
 import { readFileSync } from 'node:fs';
 import { languageService, liveNeeds, namesCreatedBy, parseCompatPolicy } from '../language/service';
 import { parseCell } from '../notebook/format/cell';
-import { LiveValues } from '../qmp/liveValues';
-import { decodeNotebookBytes, unreadOutputWarnings, type FormatWarning } from '../notebook/format/encoding';
-import { parseNotebook, type NotebookData } from '../notebook/format/index';
-import type { QmpClient } from '../qmp/client';
+import type { NotebookData, parseNotebook } from '../notebook/format/index';
 import { Schema, type SchemaInfo } from '../qmp/index';
-import { notebookBodyText } from '../notebook/format/notebook';
 import { SchemaError } from '../qmp/introspect';
-import { isCodeLanguage, notebookRules, planCell, StopRequest, type CellPlan, type EngineClient } from '../run/index';
-import { CHECK_USAGE, DEFAULT_TIMEOUT_MS, parseArgs, RUN_USAGE, SCHEMA_USAGE, USAGE, type CheckRequest, type ConnectionChoice, type RunRequest, type SchemaRequest } from './args';
-import { findSourceOffsets, LineIndex } from './locate';
-import { runCells, type RunCell, type RunIo } from './run';
+import { isCodeLanguage, notebookRules, planCell, StopRequest, type CellPlan, type EngineOptions } from '../run/index';
+import { describeEndpoint, KernelSchemaError } from '../kernel/index';
+import { CHECK_USAGE, DEFAULT_TIMEOUT_MS, parseArgs, RUN_USAGE, SCHEMA_USAGE, USAGE, type CheckRequest, type RunRequest, type SchemaRequest } from './args';
+import { locateCells, type LineIndex } from './locate';
+import { runCells, type RunCell } from './run';
 import { testMain } from './test';
-import { openShellSession, shellMain, SHELL_USAGE, type ShellStreams } from './shell';
+import { openShellSession, shellMain, SHELL_USAGE } from './shell';
 import { style } from './style';
 
 export const EXIT_OK = 0;
@@ -38,84 +35,17 @@ export interface CellProblem {
   code?: string;
 }
 
-/** A live connection, owned by the CLI for one subcommand. */
-export interface CliSession {
-  client: EngineClient & Pick<QmpClient, 'execute' | 'setSchema'>;
-  /** Disconnects and stops a sandbox the session started. */
-  close(): Promise<void>;
-  /** After the connection was lost: how the process the session started died ("QEMU was killed by signal SIGABRT"). */
-  describeLoss?(): Promise<string | undefined>;
-  /** The schema's entities when they do not come from `query-qmp-schema` (the guest agent: guest-info). */
-  introspect?(): Promise<unknown[]>;
-}
-
-export type ResolvedConnection = Exclude<ConnectionChoice, { kind: 'default' }>;
-
-/** What varies between the real CLI and its tests: how to connect, and how files are read. */
-export interface CliDeps {
-  version: string;
-  connect(connection: ResolvedConnection, options: { qemuBinary?: string; signal?: AbortSignal }): Promise<CliSession>;
-  readFile?(path: string): string;
-  /** The shell's terminal (default: this process's stdin and stdout; a terminal when both are one). */
-  shellStreams?(): ShellStreams;
-  /** Colour standard output (a terminal without NO_COLOR: see style.ts). Default: no colours. */
-  color?: boolean;
-  /**
-   * Shows what is being waited for on a progress line (standard error, a terminal only; drawn once the wait
-   * lasts a second, with the time so far); '' clears it. Default: none.
-   */
-  progress?(text: string): void;
-}
-
-export type CliIo = RunIo;
-
-class UsageFailure extends Error {}
+export { readNotebook, resolveConnection, UsageFailure, type CliDeps, type CliIo, type CliSession, type ResolvedConnection } from './common';
+import { readNotebook, resolveConnection, UsageFailure, type CliDeps, type CliIo, type CliSession, type ResolvedConnection } from './common';
 
 /**
- * Reads and parses a notebook for a subcommand: invalid UTF-8 is decoded to U+FFFD and a ```qmp-output block
- * not in the saved-output form stays text, never silently (a warning each; the run goes on). `fail` makes the
- * subcommand's usage error for a file that cannot be read.
+ * Opens the kernel of a connection for a subcommand (every subcommand accepts every kind of connection). A
+ * failure is a usage error that names the connection; `signal` bounds every phase.
  */
-export function readNotebook(deps: CliDeps, file: string, io: CliIo, fail: (message: string) => Error = (m) => new UsageFailure(m)): { text: string; notebook: NotebookData } {
-  let text: string;
-  let warnings: FormatWarning[];
+export async function open(deps: CliDeps, c: ResolvedConnection, qemuBinary: string | undefined, signal?: AbortSignal,
+  engine?: Omit<EngineOptions, 'client'>): Promise<CliSession> {
   try {
-    if (deps.readFile) {
-      text = deps.readFile(file);
-      warnings = [];
-    } else {
-      // `-` is standard input (read to its end; the notebook is not written back).
-      ({ text, warnings } = decodeNotebookBytes(readFileSync(file === '-' ? 0 : file)));
-    }
-  } catch (err) {
-    throw fail(`cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  const notebook = parseNotebook(text);
-  for (const w of [...warnings, ...unreadOutputWarnings(notebook)]) io.err(`qmp-notebook: warning: ${file}: ${w.message}`);
-  return { text, notebook };
-}
-
-/** The connection to use: what the user gave, else the notebook's profile when the CLI can resolve it. */
-export function resolveConnection(choice: ConnectionChoice, profile: string | undefined, strict: boolean): ResolvedConnection {
-  if (choice.kind !== 'default') return choice;
-  if (profile === undefined || profile === '' || profile === 'sandbox' || !strict) return { kind: 'sandbox' };
-  throw new UsageFailure(
-    `the notebook uses the connection profile '${profile}', which lives in VS Code settings; ` +
-      'give --socket PATH, --tcp HOST:PORT or --sandbox',
-  );
-}
-
-function describe(c: ResolvedConnection): string {
-  return c.kind === 'unix' ? c.path : c.kind === 'tcp' ? `${c.host}:${c.port}`
-    : c.kind === 'storage-daemon' ? 'a qemu-storage-daemon'
-    : c.kind === 'libvirt' ? `the libvirt domain ${c.domain}${c.uri ? ` (${c.uri})` : ''}`
-    : c.kind === 'guest-agent' ? `the guest agent at ${c.target.kind === 'unix' ? c.target.path : `${c.target.host}:${c.target.port}`}`
-    : 'a sandbox QEMU';
-}
-
-async function open(deps: CliDeps, c: ResolvedConnection, qemuBinary: string | undefined, signal?: AbortSignal): Promise<CliSession> {
-  try {
-    const opening = deps.connect(c, { ...(qemuBinary !== undefined ? { qemuBinary } : {}), ...(signal ? { signal } : {}) });
+    const opening = deps.connect(c, { ...(qemuBinary !== undefined ? { qemuBinary } : {}), ...(signal ? { signal } : {}), ...(engine ? { engine } : {}) });
     if (!signal) return await opening;
     // The deadline bounds every phase, even one that does not watch the signal (starting a sandbox): a
     // session that opens after it has passed is closed at once.
@@ -135,7 +65,7 @@ async function open(deps: CliDeps, c: ResolvedConnection, qemuBinary: string | u
     }
   } catch (err) {
     const why = signal?.aborted && signal.reason instanceof Error ? signal.reason.message : err instanceof Error ? err.message : String(err);
-    throw new UsageFailure(`cannot connect to ${describe(c)}: ${why}`);
+    throw new UsageFailure(`cannot connect to ${describeEndpoint(c)}: ${why}`);
   }
 }
 
@@ -150,16 +80,28 @@ function schemaFrom(infos: unknown, what: string): Schema {
   }
 }
 
-async function fetchSchema(session: CliSession, signal?: AbortSignal, timeoutMs = 30_000): Promise<Schema> {
-  let infos: unknown;
+/** The kernel's schema (read once per connection); one that cannot be read or used is a usage error. */
+export async function fetchSchema(session: CliSession, signal?: AbortSignal): Promise<Schema> {
   try {
-    infos = session.introspect ? await session.introspect()
-      : await session.client.execute('query-qmp-schema', undefined, { timeoutMs, ...(signal ? { signal } : {}) });
+    return await session.loadSchema(signal ? { signal } : {});
   } catch (err) {
-    const why = signal?.aborted && signal.reason instanceof Error ? signal.reason.message : err instanceof Error ? err.message : String(err);
-    throw new UsageFailure(`${session.introspect ? 'guest-info' : 'query-qmp-schema'} failed: ${why}`);
+    if (err instanceof KernelSchemaError) throw new UsageFailure(err.message);
+    throw err;
   }
-  return schemaFrom(infos, 'the reply of query-qmp-schema');
+}
+
+/**
+ * Cells that the connection refuses whatever the schema says: an `exec-oob` on a guest agent or through
+ * libvirt (`run` refuses them before sending; `check` reports them as errors, in the same words).
+ */
+export function oobNeverProblems(plan: CellPlan, oobNever: string | undefined): CellProblem[] {
+  if (oobNever === undefined) return [];
+  const problems: CellProblem[] = [];
+  for (const step of plan.steps) {
+    if (step.kind !== 'command' || !step.oob) continue;
+    problems.push({ start: step.offset, end: step.offset, severity: 'error', code: 'oob-never', message: `${step.name} cannot run out-of-band here: ${oobNever}` });
+  }
+  return problems;
 }
 
 /** A schema file holds the array `query-qmp-schema` returns, or the whole reply `{"return": [...]}`. */
@@ -198,11 +140,10 @@ class FileMap {
     // Every cell source is a verbatim slice of the text as the format reads it (no BOM; CRLF as LF only when
     // every line is CRLF), so each is found searching forward and none sends the search to the end of the
     // file (which made `check` quadratic on LF files with CRLF inside paragraphs).
-    const text = notebookBodyText(fileText);
-    this.text = text;
-    this.index = new LineIndex(text);
-    const found = findSourceOffsets(text, cells.map((c) => c.source));
-    this.offsets = cells.map((c, i) => c.offset ?? found[i]);
+    const located = locateCells(fileText, cells.map((c) => c.source));
+    this.text = located.body;
+    this.index = located.index;
+    this.offsets = cells.map((c, i) => c.offset ?? located.offsets[i]);
   }
 
   /** File position of an offset in cell `i` (0-based); the file start when the cell was not found. */
@@ -297,8 +238,9 @@ async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
 
   const limit = deadline(req.deadlineMs);
   try {
-    deps.progress?.(`connecting to ${describe(connection)}`);
-    const session = await open(deps, connection, req.qemuBinary, limit.signal).finally(() => deps.progress?.(''));
+    deps.progress?.(`connecting to ${describeEndpoint(connection)}`);
+    const session = await open(deps, connection, req.qemuBinary, limit.signal, { commandTimeoutMs: req.timeoutMs ?? DEFAULT_TIMEOUT_MS })
+      .finally(() => deps.progress?.(''));
     try {
       let cells = early.cells;
       // The schema types qmp-shell values, and lets the client refuse an exec-oob of a command without
@@ -306,14 +248,13 @@ async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
       const hasOob = early.cells.some((c) => c.plan.steps.some((st) => st.kind === 'command' && st.oob));
       if (needsSchema || hasOob) {
         const schema = await fetchSchema(session, limit.signal);
-        session.client.setSchema(schema);
         const late = planRunnable(notebook, map, schema);
         if (late.problems.length) return reportMalformed(late.problems);
         cells = late.cells;
       }
       deps.progress?.(`running ${req.file}: ${cells.length} cell${cells.length === 1 ? '' : 's'}`);
       const started = performance.now();
-      const outcome = await runCells(session.client, cells,
+      const outcome = await runCells(session, cells,
         { json: req.json, commandTimeoutMs: req.timeoutMs ?? DEFAULT_TIMEOUT_MS, ...(limit.signal ? { signal: limit.signal } : {}) }, io);
       deps.progress?.('');
       // A closing line for a person at a terminal (the progress line's owner): how it ended and how long it took.
@@ -325,7 +266,7 @@ async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
       if (outcome.status === 'ok') return EXIT_OK;
       if (outcome.status === 'disconnected') {
         // A process we started that died says how (killed by a signal, its last words on stderr).
-        const died = await session.describeLoss?.();
+        const died = await session.describeLoss();
         if (died) io.err(`qmp-notebook: ${died}`);
         return EXIT_USAGE;
       }
@@ -351,7 +292,7 @@ async function check(deps: CliDeps, req: CheckRequest, io: CliIo): Promise<numbe
     } else {
       session = await open(deps, resolveConnection(req.connection, first?.profile, false), req.qemuBinary, limit.signal);
       try {
-        schema = await fetchSchema(session, limit.signal, req.timeoutMs);
+        schema = await fetchSchema(session, limit.signal);
       } catch (err) {
         await session.close();
         throw err;
@@ -396,11 +337,7 @@ async function checkNotebook(notebook: NotebookData, text: string, schema: Schem
   // Connected: the names the QEMU holds are checked too (docs/live-values.md), against what it lists now plus
   // what earlier cells of the notebook create.
   const connected = session;
-  const live = connected === undefined ? undefined : new LiveValues({
-    execute: (command, args, timeoutMs) => connected.client.execute(command, args, { timeoutMs }),
-    inBandBusy: () => false,
-    hasCommand: (name) => schema.command(name) !== undefined,
-  });
+  const live = connected?.live;
   const made: Array<{ command: string; args: unknown }> = [];
   const map = new FileMap(text, notebook.cells);
   const problems: LocatedProblem[] = [];
@@ -413,6 +350,8 @@ async function checkNotebook(notebook: NotebookData, text: string, schema: Schem
       schema, ...(compat !== undefined ? { compat } : {}), ...(live !== undefined ? { live, created: namesCreatedBy(made) } : {}),
     }) ?? [];
     problems.push(...found.map((p) => locate(map, i, p)));
+    // What the connection refuses whatever the schema says (an exec-oob through libvirt): `run` would refuse it.
+    if (connected !== undefined) problems.push(...oobNeverProblems(planCell(cell.source, cell.language, schema), connected.oobNever).map((p) => locate(map, i, p)));
     if (live !== undefined) {
       for (const item of parseCell(cell.source, cell.language, schema).items) {
         const name = item.kind === 'command' ? item.input.execute ?? item.input['exec-oob'] : undefined;
@@ -430,20 +369,17 @@ async function schemaCommand(deps: CliDeps, req: SchemaRequest, io: CliIo): Prom
   try {
     const session = await open(deps, connection, req.qemuBinary, limit.signal);
     try {
-      if (session.introspect) {
-        // The guest agent has no query-qmp-schema: its guest-info lists the commands (not their arguments).
-        const infos = await session.introspect();
+      // The endpoint's schema entities: query-qmp-schema, or a guest agent's commands from guest-info.
+      const infos = await session.connection.introspect({ ...(req.timeoutMs !== undefined ? { timeoutMs: req.timeoutMs } : {}), ...(limit.signal ? { signal: limit.signal } : {}) });
+      if (session.kind === 'guest-agent') {
         io.err('qmp-notebook: note: the guest agent has no query-qmp-schema; this is the command list of its guest-info, ' +
           'in query-qmp-schema form (argument types are not published by the agent)');
-        io.out(JSON.stringify(infos));
-        return EXIT_OK;
       }
-      const infos = await session.client.execute('query-qmp-schema', undefined, { timeoutMs: req.timeoutMs ?? 30_000, ...(limit.signal ? { signal: limit.signal } : {}) });
       io.out(JSON.stringify(infos));
       return EXIT_OK;
     } catch (err) {
       const why = limit.signal?.aborted && limit.signal.reason instanceof Error ? limit.signal.reason.message : err instanceof Error ? err.message : String(err);
-      throw new UsageFailure(`${session.introspect ? 'guest-info' : 'query-qmp-schema'} failed: ${why}`);
+      throw new UsageFailure(`${session.kind === 'guest-agent' ? 'guest-info' : 'query-qmp-schema'} failed: ${why}`);
     } finally {
       await session.close();
     }
@@ -496,7 +432,7 @@ export async function cliMain(argv: readonly string[], deps: CliDeps, io: CliIo)
           try {
             return await openShellSession(deps, c, req.qemuBinary);
           } catch (err) {
-            throw new UsageFailure(`cannot connect to ${describe(c)}: ${err instanceof Error ? err.message : String(err)}`);
+            throw new UsageFailure(`cannot connect to ${describeEndpoint(c)}: ${err instanceof Error ? err.message : String(err)}`);
           }
         }, (s) => fetchSchema(s));
       }

@@ -4,6 +4,10 @@
 
 /** 1-based line and column (in UTF-16 code units, as editors count) of offsets in one text: the one line index. */
 export { LineIndex } from '../notebook/format/cellTypes';
+import { LineIndex as LineIndexClass } from '../notebook/format/cellTypes';
+import { notebookBodyText } from '../notebook/format/notebook';
+
+type LineIndexType = LineIndexClass;
 
 /**
  * The offset of each source in `fileText`, searching forward from the end of the previous one, or undefined
@@ -18,4 +22,16 @@ export function findSourceOffsets(fileText: string, sources: readonly string[]):
     from = at + source.length;
     return at;
   });
+}
+
+/**
+ * The one cell locator of the CLI: the offset of each cell's source in the notebook's body text (as the
+ * format reads it: no BOM, CRLF as LF only when every line is CRLF), and the 1-based line of each. `check`,
+ * `run` and `test` all use it, so they agree on every file, mixed line endings included.
+ */
+export function locateCells(fileText: string, sources: readonly string[]): { body: string; index: LineIndexType; offsets: Array<number | undefined>; lines: Array<number | undefined> } {
+  const body = notebookBodyText(fileText);
+  const index = new LineIndexClass(body);
+  const offsets = findSourceOffsets(body, sources);
+  return { body, index, offsets, lines: offsets.map((at) => (at === undefined ? undefined : index.position(at).line)) };
 }

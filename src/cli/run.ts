@@ -10,7 +10,7 @@
 // is already on its way to QEMU), not in between a reply and the next command: printing stays off the
 // path from one reply to the next command, and output still streams as the cells run.
 import { parseJsonTree } from '../run/jsonTree';
-import { isSessionFailure, RunEngine, type CellJob, type EngineClient, type FailureRecord, type TranscriptRecord } from '../run/index';
+import { isSessionFailure, RunEngine, type BatchResult, type CellJob, type EngineClient, type FailureRecord, type TranscriptRecord } from '../run/index';
 
 export interface RunIo {
   /** Writes one line (without its newline) to standard output. */
@@ -36,6 +36,11 @@ export type RunResult =
   | { status: 'failed'; cell: number; message: string }
   /** The connection was lost (or QEMU broke the protocol): exit 2. */
   | { status: 'disconnected'; cell: number; message: string };
+
+/** What runs a batch of cells: a kernel (src/kernel), or an engine. */
+export interface CellRunner {
+  run(jobs: readonly CellJob[], sink: (r: TranscriptRecord) => void): Promise<BatchResult>;
+}
 
 /** A cell of the notebook, planned, with its 1-based position and the line of its first source line. */
 export type RunCell = Omit<CellJob, 'signal' | 'replan'>;
@@ -141,6 +146,19 @@ function str(s: string): string {
   return PLAIN.test(s) ? `"${s}"` : JSON.stringify(s);
 }
 
+/** The version of the machine records (`--json`, `qmp.runCell`): schemas/transcript.schema.json. */
+export const TRANSCRIPT_FORMAT = 1;
+
+/** The first record of a `--json` transcript: what it is and its format version. */
+export function formatLine(): string {
+  return `{"type":"transcript","format":${TRANSCRIPT_FORMAT}}`;
+}
+
+/** A record as the machine interface gives it (`--json` lines, `qmp.runCell`'s `records`): one set of names. */
+export function machineRecord(r: TranscriptRecord): Record<string, unknown> {
+  return JSON.parse(jsonLine(r)) as Record<string, unknown>;
+}
+
 /**
  * One JSON object per record. QEMU's own texts (replies, events, ids) are embedded as they came, so that
  * numbers beyond 2^53 reach the reader exactly; everything else is JSON.stringify'd.
@@ -164,8 +182,9 @@ export function jsonLine(r: TranscriptRecord): string {
     case 'cell-finished':
       return `{"type":"cell-finished","cell":${r.cell},"at":${r.at},"outcome":"${r.outcome}","ms":${r.ms}}`;
     case 'failure': {
-      const { idText, ...rest } = r;
-      const text = JSON.stringify(rest);
+      // The written text is `sent`, as in `written` and `reply` records (the engine's field is `wire`).
+      const { idText, wire, ...rest } = r;
+      const text = JSON.stringify(wire === undefined ? rest : { ...rest, sent: wire });
       return idText === undefined ? text : `${text.slice(0, -1)},"id":${idText}}`;
     }
     default:
@@ -203,13 +222,16 @@ class DeferredPrinter {
  * Runs the cells in order on one engine and prints the transcript. Never throws for QEMU or connection
  * problems. The client is connected already.
  */
-export async function runCells(client: EngineClient, cells: readonly RunCell[], options: RunOptions, io: RunIo): Promise<RunResult> {
-  const engine = new RunEngine({
-    client: () => client,
+export async function runCells(on: EngineClient | CellRunner, cells: readonly RunCell[], options: RunOptions, io: RunIo): Promise<RunResult> {
+  // A kernel's one engine (the connection's), or an engine of this run on a bare client.
+  const own = 'run' in on ? undefined : new RunEngine({
+    client: () => on,
     ...(options.eventsPerCell !== undefined ? { eventsPerCell: options.eventsPerCell } : {}),
     ...(options.commandTimeoutMs !== undefined ? { commandTimeoutMs: options.commandTimeoutMs } : {}),
   });
+  const engine: CellRunner = own ?? (on as CellRunner);
   const printer = new TranscriptPrinter(io, options.json, cells);
+  if (options.json) io.out(formatLine());
   const deferred = new DeferredPrinter(printer);
   try {
     const jobs: CellJob[] = options.signal ? cells.map((c) => ({ ...c, signal: options.signal as AbortSignal })) : [...cells];
@@ -221,6 +243,6 @@ export async function runCells(client: EngineClient, cells: readonly RunCell[], 
     return isSessionFailure(f.kind) ? { status: 'disconnected', cell: f.cell, message } : { status: 'failed', cell: f.cell, message };
   } finally {
     deferred.flush();
-    engine.dispose();
+    own?.dispose();
   }
 }

@@ -7,28 +7,27 @@
 // malformed; 2 usage, an unreadable notebook or bad masks, a connection that could not be made, QEMU going
 // away during the run.
 import { parseArgs as nodeParseArgs } from 'node:util';
-import { parseHostPort, parseMilliseconds, DEFAULT_TIMEOUT_MS, EXIT_HELP, type ConnectionChoice } from './args';
-import type { CliDeps, CliIo, CliSession } from './cli';
-import { hasCodeCells, readNotebook, resolveConnection } from './cli';
-import { findSourceOffsets, LineIndex } from './locate';
-import {
-  DEFAULT_WAIT_TIMEOUT_MS, type CellData, type NotebookData, type SavedOutput, type ValueKindOracle,
-} from '../notebook/format/index';
-import { Schema, type SchemaInfo } from '../qmp/index';
-import { describeProblem, isCodeLanguage, planCell, StopRequest } from '../run/index';
-import { cellRules, compareCell, notebookRules, type WrittenEvent, type WrittenExpectation } from '../testing/compare';
-import { executeCells, type CellRecord, type TestCell } from '../testing/execute';
-import { cellName, jsonRecord, junitChunks, locationLine, summaryLine, testName, type CellResult } from '../testing/report';
-import { clipText } from '../testing/diff';
-import { replaceOutputs } from '../testing/update';
+import { parseMilliseconds, DEFAULT_TIMEOUT_MS, EXIT_HELP, type ConnectionChoice } from './args';
+import type { CliDeps, CliIo, CliSession } from './common';
+import { readNotebook, resolveConnection } from './common';
+import { hasCodeCells } from './cli';
+import { describeEndpoint, endpointFromOptions, KernelSchemaError, type EndpointOptions } from '../kernel/index';
+import { testNotebook } from '../kernel/testRun';
+import { locateCells } from './locate';
+import { DEFAULT_WAIT_TIMEOUT_MS, type CellData, type NotebookData, type SavedOutput } from '../notebook/format/index';
 import { writeFileAtomicSync } from '../notebook/format/atomicWrite';
-import { member, parseJsonTree } from '../testing/jsonTree';
-import type { VolatileDir } from '../testing/masks';
+import { StopRequest } from '../run/index';
+import { notebookRules } from '../testing/compare';
+import { clipText } from '../testing/diff';
+import { cellName, jsonRecord, junitChunks, locationLine, summaryLine, type CellResult } from '../testing/report';
+import { replaceOutputs } from '../testing/update';
 import { colorDiffLine, style } from './style';
 
 export const TEST_USAGE = `Usage:
-  qmp-notebook test FILE.qmp… [--socket PATH | --tcp HOST:PORT | --sandbox] [--update] [--junit OUT.xml] [--json]
-                              [--timeout MS] [--deadline MS] [--qemu BINARY]
+  qmp-notebook test FILE.qmp… [CONNECTION] [--update] [--junit OUT.xml] [--json] [--timeout MS] [--deadline MS]
+
+CONNECTION is one of --socket PATH, --tcp HOST:PORT, --sandbox [--qemu BINARY] (the default), --storage-daemon,
+--guest-agent SOCK, --libvirt DOMAIN [--connect URI], as for 'qmp-notebook run'.
 
 Runs each notebook and compares every reply and event each cell saw with the cell's saved outputs (the
 \`\`\`qmp-output block) and with the <- replies and events written in the cell, after masking volatile values.
@@ -71,6 +70,7 @@ export function parseTestArgs(argv: readonly string[]): { ok: true; request: Tes
       strict: true,
       options: {
         socket: { type: 'string' }, tcp: { type: 'string' }, sandbox: { type: 'boolean' }, qemu: { type: 'string' },
+        'storage-daemon': { type: 'boolean' }, 'guest-agent': { type: 'string' }, libvirt: { type: 'string' }, connect: { type: 'string' },
         update: { type: 'boolean' }, junit: { type: 'string' }, json: { type: 'boolean' }, timeout: { type: 'string' }, deadline: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -81,20 +81,10 @@ export function parseTestArgs(argv: readonly string[]): { ok: true; request: Tes
   }
   const v = parsed.values;
   const help = v.help === true;
-  const given = (['socket', 'tcp', 'sandbox'] as const).filter((n) => v[n] !== undefined);
-  if (given.length > 1) return { ok: false, message: `give only one of ${given.map((n) => `--${n}`).join(', ')}` };
-  let connection: ConnectionChoice = { kind: 'default' };
-  if (v.socket !== undefined) {
-    if (v.socket === '') return { ok: false, message: '--socket needs a value' };
-    connection = { kind: 'unix', path: v.socket };
-  } else if (v.tcp !== undefined) {
-    const hp = parseHostPort(v.tcp);
-    if (!hp) return { ok: false, message: `--tcp expects HOST:PORT with a port from 1 to 65535, got '${v.tcp}'` };
-    connection = { kind: 'tcp', ...hp };
-  } else if (v.sandbox) connection = { kind: 'sandbox' };
-  if (v.qemu !== undefined && connection.kind !== 'sandbox' && connection.kind !== 'default') {
-    return { ok: false, message: '--qemu only applies to --sandbox' };
-  }
+  // The same reader of the connection options as every other subcommand: every kind of connection.
+  const chosen = endpointFromOptions(v as EndpointOptions);
+  if (!chosen.ok) return { ok: false, message: chosen.message };
+  const connection: ConnectionChoice = chosen.endpoint ?? { kind: 'default' };
   let timeoutMs = DEFAULT_TIMEOUT_MS;
   if (v.timeout !== undefined) {
     if (!/^\d+$/.test(v.timeout) || Number(v.timeout) <= 0 || Number(v.timeout) > 2_147_483_647) {
@@ -125,99 +115,7 @@ class TestUsage extends Error {}
 
 /** The 1-based line of each cell's first source line in the file (the CLI's own cell locator). */
 function cellLines(text: string, cells: readonly CellData[]): Array<number | undefined> {
-  const body = text.replace(/^\uFEFF/, '').replace(/\r\n/g, '\n');
-  const index = new LineIndex(body);
-  return findSourceOffsets(body, cells.map((c) => c.source)).map((at) => (at === undefined ? undefined : index.position(at).line));
-}
-
-const OUTPUT_FENCE = /^`{3,}[ \t]*qmp-output[ \t]*$/;
-
-/**
- * The 1-based line of the first saved output of a code cell (the line after its ```qmp-output fence), found
- * after the cell's closing fence across blank lines; undefined when the cell has none or it is not there.
- */
-function savedOutputsLine(fileLines: readonly string[], cellLine: number | undefined, cell: CellData): number | undefined {
-  if (cellLine === undefined || cell.outputs === undefined || cell.outputs.length === 0) return undefined;
-  let i = cellLine - 1 + cell.source.split('\n').length + 1;
-  while (i < fileLines.length && (fileLines[i] ?? '').trim() === '') i++;
-  return OUTPUT_FENCE.test(fileLines[i] ?? '') ? i + 2 : undefined;
-}
-
-/** The first command of a planned cell, for its test name: the command (an HMP line's own words), else the awaited event. */
-function firstCommand(language: string, plan: ReturnType<typeof planCell>): string | undefined {
-  const step = plan.steps[0];
-  if (step === undefined) return undefined;
-  if (step.kind === 'wait') return `wait-event ${step.event}`;
-  const line = (step.input.arguments as Record<string, unknown> | undefined)?.['command-line'];
-  return language === 'hmp' && typeof line === 'string' ? line : step.name;
-}
-
-interface PlannedCell {
-  index: number;
-  line?: number;
-  /** The stable test name (testing/report.ts). */
-  name: string;
-  /** The 1-based file line of the first saved output. */
-  savedLine?: number;
-  data: CellData;
-  run: TestCell;
-  written: WrittenExpectation[];
-  problems: string[];
-}
-
-/** The cell's expected events with the engine's verdicts, for the comparison. */
-function writtenEvents(c: PlannedCell, rec: CellRecord): WrittenEvent[] {
-  const byIndex = new Map(rec.expectedEvents.map((r) => [r.index, r] as const));
-  return (c.run.plan.expect?.events ?? []).map((e, index) => {
-    const v = byIndex.get(index);
-    return {
-      event: e.event, json: e.text, ...(c.line !== undefined ? { line: c.line + e.line } : {}),
-      ...(v ? { verdict: { match: v.match, ...(v.message !== undefined ? { message: v.message } : {}), ...(v.actual !== undefined ? { actual: v.actual } : {}) } } : {}),
-    };
-  });
-}
-
-/** The event names a cell's saved outputs hold (the settle wait's targets), without the ignorable ones. */
-function savedEventNames(outputs: readonly SavedOutput[] | undefined, ignore: ReadonlySet<string>): string[] {
-  const names: string[] = [];
-  for (const o of outputs ?? []) {
-    if (o.kind !== 'message' || o.direction !== '<-') continue;
-    const ev = member(parseJsonTree(o.json), 'event');
-    if (ev?.type === 'string' && !ignore.has(ev.value)) names.push(ev.value);
-  }
-  return names;
-}
-
-function plan(notebook: NotebookData, lines: Array<number | undefined>, schema: ValueKindOracle | undefined, fileLines: readonly string[] = []): PlannedCell[] {
-  const base = notebookRules(notebook).rules;
-  const planned: PlannedCell[] = [];
-  const repeats = new Map<string, number>();
-  notebook.cells.forEach((cell, i) => {
-    if (cell.kind !== 'code' || !isCodeLanguage(cell.language)) return;
-    const cellPlan = planCell(cell.source, cell.language, schema, base);
-    const rules = cellRules(cell.source, base);
-    const line = lines[i];
-    const written: WrittenExpectation[] = [];
-    cellPlan.steps.forEach((s, step) => {
-      if (s.kind !== 'command' || !s.expected) return;
-      written.push({ step, command: s.name, json: s.expected.text.replace(/^\s*<-\s*/, ''), ...(line !== undefined ? { line: line + s.line } : {}) });
-    });
-    const repeat = (repeats.get(cell.source) ?? 0) + 1;
-    repeats.set(cell.source, repeat);
-    const savedLine = savedOutputsLine(fileLines, line, cell);
-    planned.push({
-      index: i + 1, data: cell, written, name: testName(cell.source, firstCommand(cell.language, cellPlan), repeat),
-      ...(savedLine !== undefined ? { savedLine } : {}),
-      run: {
-        cell: i + 1, language: cell.language, plan: cellPlan, expectedEvents: savedEventNames(cell.outputs, rules.rules.ignoreEvents),
-        ...(line !== undefined ? { line } : {}),
-      },
-      // A bad directive in a cell with expected events is a problem of the plan too: say it once.
-      problems: [...new Set([...cellPlan.problems.map(describeProblem).filter((p) => !rules.errors.some((e) => p === `test directive: ${e}`)), ...rules.errors])],
-      ...(line !== undefined ? { line } : {}),
-    });
-  });
-  return planned;
+  return locateCells(text, cells.map((c) => c.source)).lines;
 }
 
 interface TestContext {
@@ -255,7 +153,6 @@ async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> 
   const lines = cellLines(text, notebook.cells);
   const fileLines = text.replace(/^\uFEFF/, '').replace(/\r\n/g, '\n').split('\n');
 
-  let cells = plan(notebook, lines, undefined, fileLines);
   let connection;
   try {
     connection = resolveConnection(req.connection, notebook.profile, true);
@@ -264,70 +161,49 @@ async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> 
   }
   let session: CliSession;
   try {
-    session = await deps.connect(connection, { ...(req.qemuBinary !== undefined ? { qemuBinary: req.qemuBinary } : {}), ...(ctx.deadline ? { signal: ctx.deadline } : {}) });
+    // The kernel of the connection, with the test rules' time limits: each command, and expected events
+    // written in cells at most `timeoutMs`.
+    session = await deps.connect(connection, {
+      ...(req.qemuBinary !== undefined ? { qemuBinary: req.qemuBinary } : {}), ...(ctx.deadline ? { signal: ctx.deadline } : {}),
+      engine: { commandTimeoutMs: req.timeoutMs, expectedEventsTimeoutMs: req.timeoutMs },
+    });
   } catch (err) {
-    throw new TestUsage(`cannot connect for ${file}: ${err instanceof Error ? err.message : String(err)}`);
+    throw new TestUsage(`cannot connect to ${describeEndpoint(connection)} for ${file}: ${err instanceof Error ? err.message : String(err)}`);
   }
   try {
-    if (notebook.cells.some((c) => c.kind === 'code' && c.language === 'qmp-shell')) {
-      let infos: unknown;
-      try {
-        infos = await session.client.execute('query-qmp-schema', undefined, { timeoutMs: 30_000 });
-      } catch (err) {
-        throw new TestUsage(`${file}: query-qmp-schema failed: ${err instanceof Error ? err.message : String(err)}`);
-      }
-      if (!Array.isArray(infos)) throw new TestUsage('query-qmp-schema did not return an array');
-      const schema = Schema.fromIntrospection(infos as SchemaInfo[]);
-      session.client.setSchema(schema);
-      cells = plan(notebook, lines, schema, fileLines);
+    // The one test path (src/kernel/testRun.ts), as the editor's Run as Test.
+    let outcome;
+    try {
+      outcome = await testNotebook(session, {
+        cells: notebook.cells, lines, fileLines, rules: front.rules, timeoutMs: req.timeoutMs, ...(ctx.deadline ? { signal: ctx.deadline } : {}),
+        onCell: (n, total, name) => deps.progress?.(n >= total ? '' : `testing ${file}: cell ${n + 1} of ${total} (${name ?? ''})`),
+      });
+      deps.progress?.('');
+    } catch (err) {
+      if (err instanceof KernelSchemaError) throw new TestUsage(`${file}: ${err.message}`);
+      throw err;
     }
-    const broken = cells.filter((c) => c.problems.length);
-    if (broken.length) {
-      for (const c of broken) {
-        ctx.results.push({
-          file, cell: c.index, ...(c.line !== undefined ? { line: c.line } : {}), name: c.name, type: 'malformed-cell', status: 'failed',
-          problems: c.problems.map((p) => `malformed cell: ${p}`), diff: '', ms: 0,
-        });
-        if (!req.json) for (const p of c.problems) io.err(`${file}: ${cellName({ cell: c.index, ...(c.line !== undefined ? { line: c.line } : {}) })}: ${p}`);
+    if (outcome.malformed) {
+      for (const v of outcome.verdicts) {
+        ctx.results.push({ file, cell: v.cell, ...(v.line !== undefined ? { line: v.line } : {}), name: v.name, type: 'malformed-cell', status: 'failed', problems: v.problems, diff: '', ms: 0 });
+        if (!req.json) for (const p of v.problems) io.err(`${file}: ${cellName(v)}: ${p.replace(/^malformed cell: /, '')}`);
       }
       io.err(`qmp-notebook: ${file}: malformed cells; nothing was sent`);
       return 'ok';
     }
-    const dirs: VolatileDir[] = [];
-    const dir = (session as { dir?: unknown }).dir;
-    if (typeof dir === 'string' && dir !== '') dirs.push({ path: dir, name: 'SANDBOX_DIR' });
-    const cellProgress = (n: number): void => {
-      const c = cells[n];
-      deps.progress?.(c === undefined ? '' : `testing ${file}: cell ${n + 1} of ${cells.length} (${c.name})`);
-    };
-    cellProgress(0);
-    const records = await executeCells(session.client, cells.map((c) => c.run), {
-      timeoutMs: req.timeoutMs, settleMs: Math.min(DEFAULT_WAIT_TIMEOUT_MS, req.timeoutMs), ...(ctx.deadline ? { signal: ctx.deadline } : {}),
-    }, (n) => cellProgress(n + 1));
-    deps.progress?.('');
     const updates = new Map<number, SavedOutput[]>();
     const codeIndex = new Map<number, number>();
     notebook.cells.filter((c) => c.kind === 'code').forEach((c, k) => codeIndex.set(notebook.cells.indexOf(c), k));
-    let lost: string | undefined;
-    records.forEach((rec, n) => {
-      const c = cells[n] as PlannedCell;
-      const rules = cellRules(c.data.source, front.rules).rules;
-      const cmp = compareCell({
-        saved: c.data.outputs, actual: rec.outputs, replies: rec.replies, written: c.written, writtenEvents: writtenEvents(c, rec), rules, dirs,
-        ...(c.savedLine !== undefined ? { savedLine: c.savedLine } : {}),
-      });
-      const where = { file, cell: c.index, ...(c.line !== undefined ? { line: c.line } : {}), name: c.name, ms: rec.ms };
-      if (rec.lost !== undefined) {
-        lost = rec.lost.message;
-        ctx.results.push({ ...where, status: 'error', type: 'connection-lost', problems: [`QEMU went away: ${rec.lost.message}`], diff: '' });
-      } else if (req.update) {
-        updates.set(codeIndex.get(c.index - 1) as number, cmp.stable);
+    for (const v of outcome.verdicts) {
+      const where = { file, cell: v.cell, ...(v.line !== undefined ? { line: v.line } : {}), name: v.name, ms: v.ms };
+      if (req.update && v.status !== 'error') {
+        updates.set(codeIndex.get(v.cell - 1) as number, v.stable as SavedOutput[]);
         ctx.results.push({ ...where, status: 'passed', problems: [], diff: '' });
       } else {
         // Reports show long lines cut (a saved output may be tens of MB on one line): see MAX_REPORT_LINE.
         ctx.results.push({
-          ...where, status: cmp.ok ? 'passed' : 'failed', problems: cmp.problems.map((p) => clipText(p)), diff: clipText(cmp.diff),
-          ...(cmp.ok ? {} : { type: 'mismatch' as const, ...(cmp.at !== undefined ? { at: cmp.at } : {}) }),
+          ...where, status: v.status, problems: v.problems.map((p) => clipText(p)), diff: clipText(v.diff),
+          ...(v.type !== undefined ? { type: v.type } : {}), ...(v.at !== undefined ? { at: v.at } : {}),
         });
       }
       const r = ctx.results[ctx.results.length - 1] as CellResult;
@@ -341,16 +217,9 @@ async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> 
         for (const p of r.problems.slice(1)) io.out(`  ${p}`);
         if (r.diff) for (const l of r.diff.split('\n')) io.out(colorDiffLine(l, s));
       }
-    });
-    // Cells after a lost connection never ran.
-    for (const c of cells.slice(records.length)) {
-      ctx.results.push({
-        file, cell: c.index, ...(c.line !== undefined ? { line: c.line } : {}), name: c.name, type: 'not-run', status: 'error',
-        problems: ['not run: QEMU went away before this cell'], diff: '', ms: 0,
-      });
     }
-    if (lost !== undefined) {
-      io.err(`qmp-notebook: ${file}: QEMU went away during the run: ${lost}${req.update ? '; nothing was written' : ''}`);
+    if (outcome.lost !== undefined) {
+      io.err(`qmp-notebook: ${file}: QEMU went away during the run: ${outcome.lost}${req.update ? '; nothing was written' : ''}`);
       return 'lost';
     }
     if (req.update) {

@@ -13,7 +13,7 @@
 // every command it sent) before it closes.
 import { randomInt } from 'node:crypto';
 import {
-  CommandTimeoutError, ConnectError, DISABLED_FEATURE, GreetingTimeoutError, OobRefusedError, QmpClient, socketChannelOpener, type ChannelOpener,
+  CommandTimeoutError, ConnectError, DISABLED_FEATURE, GreetingTimeoutError, QmpClient, socketChannelOpener, type ChannelOpener,
   type ChannelSink, type CommandInput, type ConnectOptions, type CommandOptions, type CommandReply, type QmpAddress, type QmpChannel,
   type QmpClientOptions, type QmpDialect, type SchemaInfo,
 } from '../qmp/index';
@@ -34,6 +34,8 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 export function guestAgentDialect(random: () => number = () => randomInt(1, 2 ** 31 - 1)): QmpDialect {
   return {
     name: 'guest-agent',
+    oobNever: GUEST_AGENT_NO_OOB,
+    greeting: false,
     async handshake(ctx) {
       const id = random();
       ctx.sendRaw(JSON.stringify({ execute: 'guest-sync-delimited', arguments: { id } }));
@@ -192,8 +194,7 @@ export class GuestAgentClient extends QmpClient {
   }
 
   override send(input: CommandInput, options: CommandOptions = {}): Promise<CommandReply> {
-    const oob = input['exec-oob'] ?? (input.control?.['run-oob'] ? input.execute : undefined);
-    if (oob !== undefined) return Promise.reject(new OobRefusedError(oob, GUEST_AGENT_NO_OOB));
+    // OOB is refused by the session (the dialect's oobNever).
     const name = input.execute;
     // The agent's own data says it would refuse: say why, and send nothing.
     if (name !== undefined && this.disabled?.has(name)) return Promise.reject(new GuestAgentCommandDisabledError(name));

@@ -23,8 +23,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
-  ConnectError, DisconnectedError, OobRefusedError, QmpClient, passthroughDialect, topLevelMemberText,
-  type ChannelOpener, type ChannelSink, type CommandInput, type CommandOptions, type CommandReply, type ConnectOptions,
+  ConnectError, DisconnectedError, QmpClient, passthroughDialect, topLevelMemberText,
+  type ChannelOpener, type ChannelSink, type QmpDialect, type ConnectOptions,
   type QmpAddress, type QmpChannel, type QmpClientOptions,
 } from '../qmp/index';
 
@@ -558,19 +558,17 @@ export function libvirtChannelOpener(target: LibvirtTarget): ChannelOpener {
 /** The client for a libvirt domain: passthrough (no handshake), OOB refused with libvirt's reason. */
 export class LibvirtClient extends QmpClient {
   constructor(private readonly target: LibvirtTarget, options: Omit<QmpClientOptions, 'dialect' | 'enableOob'> = {}) {
-    super({ ...options, enableOob: false, dialect: passthroughDialect });
+    super({ ...options, enableOob: false, dialect: libvirtDialect });
   }
 
   override connect(target?: QmpAddress | ChannelOpener, options: ConnectOptions = {}): Promise<void> {
     return super.connect(typeof target === 'function' ? target : libvirtChannelOpener(this.target), options);
   }
 
-  override send(input: CommandInput, options: CommandOptions = {}): Promise<CommandReply> {
-    const oob = input['exec-oob'] ?? (input.control?.['run-oob'] ? input.execute : undefined);
-    if (oob !== undefined) return Promise.reject(new OobRefusedError(oob, LIBVIRT_NO_OOB));
-    return super.send(input, options);
-  }
 }
+
+/** libvirt's passthrough: no greeting, and never OOB (the session refuses it with the reason). */
+const libvirtDialect: QmpDialect = { ...passthroughDialect, name: 'libvirt', oobNever: LIBVIRT_NO_OOB, greeting: false };
 
 /** `virsh list --all --name`: the domains of a URI, for the "Connect to libvirt Domain…" picker. */
 export function listDomains(target: Omit<LibvirtTarget, 'domain'>, timeoutMs = 15_000): Promise<string[]> {

@@ -9,14 +9,12 @@
 //
 // Offsets are UTF-16 offsets into the cell text, `end` exclusive.
 
-import type { Schema } from '../qmp/schema';
 import { type CodeAction, codeActions as qmpCodeActions } from './codeActions';
 import { type CompletionResult, complete as qmpComplete } from './completion';
-import { type CompatPolicy, type Diagnostic, diagnose as qmpDiagnose } from './diagnostics';
+import { type Diagnostic, diagnose as qmpDiagnose } from './diagnostics';
 import { hover as anyHover, type HoverResult } from './hover';
-import type { QmpDocs } from './manpage';
 import { type OobHint, oobHints } from './oobHints';
-import { type CreatedNames, type LiveLookup, liveCompletions, liveDiagnostics, liveHover } from './live';
+import { liveCompletions, liveDiagnostics, liveHover } from './live';
 import { completeShell } from './shellCompletion';
 import { shellCodeActions, shellDiagnose, shellHints } from './shellDiagnostics';
 
@@ -33,32 +31,8 @@ export { MAX_PROBLEMS, MAX_NESTING, MAX_TIMEOUT_MS } from '../notebook/format/va
 /** The cell languages that have a service. */
 export type ServiceLanguage = 'qmp' | 'qmp-shell' | 'hmp';
 
-/** Everything a service may use besides the text. Every member is optional: an empty context checks syntax. */
-export interface LanguageContext {
-  /** The schema of the QEMU the cell will run on; undefined checks only the syntax and the protocol shape. */
-  schema?: Schema | undefined;
-  /** False when the session did not negotiate the `oob` capability; undefined when unknown (not connected). */
-  oobNegotiated?: boolean | undefined;
-  /**
-   * QEMU's `-compat` input policy. With `deprecatedInput: 'reject'` (or `'crash'`) a deprecated command,
-   * member or value is an error instead of a warning; the same for `unstableInput`. Default: accept both.
-   */
-  compat?: CompatPolicy | undefined;
-  /** The QMP reference documentation, already loaded (see `DocsProvider.current()`); hover and completion use it. */
-  docs?: QmpDocs | undefined;
-  /** The schema came from the cache rather than from the running QEMU (hover says so). */
-  cached?: boolean | undefined;
-  /** The device types the connected QEMU lists (`qom-list-types`), offered for device_add's `driver`. */
-  deviceTypes?: readonly string[] | undefined;
-  /**
-   * The connected session's cached live values (block nodes, device ids, jobs…: docs/live-values.md). With it,
-   * completion offers them, diagnostics warn about unknown names and hover says what a name is. Fetch what
-   * `liveNeeds` names first: the service only reads the cache.
-   */
-  live?: LiveLookup | undefined;
-  /** Names earlier cells of the notebook create (`namesCreatedBy`): known, even before they run. */
-  created?: CreatedNames | undefined;
-}
+export type { LanguageContext } from './context';
+import type { LanguageContext } from './context';
 
 /** The service of one cell language. All methods are pure and never throw; each is linear in the text. */
 export interface LanguageService {

@@ -10,7 +10,7 @@ import { capProblems } from '../notebook/format/validate';
 import type { CodeAction, TextEdit } from './codeActions';
 import { type Diagnostic, diagnose } from './diagnostics';
 import type { OobHint } from './oobHints';
-import type { LanguageContext } from './service';
+import type { LanguageContext } from './context';
 
 function shellDocuments(text: string, ctx: LanguageContext): { errors: Diagnostic[]; documents: ShellJson[] } {
   const documents: ShellJson[] = [];

@@ -1,59 +1,59 @@
-// The QEMU the language server talks to, when one is configured (and allowed, see config.ts): its live schema
-// replaces the file or cached one, and `qmp.runCell` runs a cell on it. Built from the engine (src/run: the
-// plan, the scheduler, the transcript) and the CLI's session opener and printer, so a cell runs exactly as
-// `qmp-notebook run` runs it and its transcript reads the same.
+// The connection the language server talks to, when one is configured (and allowed, see config.ts): its live
+// schema replaces the file or cached one, and `qmp.runCell` runs a cell on it. It is a kernel (src/kernel),
+// the same as the CLI's: every kind of endpoint (socket, TCP, sandbox, storage daemon, guest agent, libvirt),
+// the connection's one engine, its schema and its live values; the transcript is printed by the CLI's
+// printer, so a cell runs exactly as `qmp-notebook run` runs it and its transcript reads the same.
 
-import type { CliSession } from '../cli/cli';
-import { TranscriptPrinter, type RunCell } from '../cli/run';
-import { openSession } from '../cli/session';
-import { Schema, type SchemaInfo } from '../qmp/index';
-import { isCodeLanguage, isSessionFailure, planCell, RunEngine, type TranscriptRecord } from '../run/index';
-import type { Connection } from './config';
+import { machineRecord, TranscriptPrinter, TRANSCRIPT_FORMAT, type RunCell } from '../cli/run';
+import { describeEndpoint, openKernel, type Endpoint, type OpenKernel } from '../kernel/index';
+import type { LiveValues } from '../qmp/liveValues';
+import type { Schema } from '../qmp/index';
+import { isCodeLanguage, isSessionFailure, planCell, type TranscriptRecord } from '../run/index';
 
 export interface RunCellResult {
   status: 'ok' | 'failed' | 'disconnected' | 'refused';
   /** What `qmp-notebook run` prints for the cell: `->`/`<-` lines, events, errors. */
   transcript: string[];
-  /** The engine's transcript records (docs/notebook-format.md), for clients that render them. */
-  records?: TranscriptRecord[];
+  /**
+   * The run's records with the names and fields of `qmp-notebook run --json` (schemas/transcript.schema.json),
+   * for clients that render them; `format` is their version.
+   */
+  records?: Array<Record<string, unknown>>;
+  format?: number;
   message?: string;
 }
 
 /** Per-command time limit for a run from the editor (an event wait gives its own). */
 export const RUN_TIMEOUT_MS = 30_000;
-const SCHEMA_TIMEOUT_MS = 30_000;
 
 export class LspSession {
-  private opening: Promise<CliSession> | undefined;
-  private schema: Schema | undefined;
-  private oob: boolean | undefined;
+  private opening: Promise<OpenKernel> | undefined;
+  private kernel: OpenKernel | undefined;
   private closed = false;
 
-  constructor(private readonly connection: Connection, private readonly qemuBinary?: string) {}
+  constructor(private readonly connection: Endpoint, private readonly qemuBinary?: string) {}
 
   describe(): string {
-    const c = this.connection;
-    return c.kind === 'unix' ? `unix socket ${c.path}` : c.kind === 'tcp' ? `tcp ${c.host}:${c.port}` : 'a sandbox QEMU';
+    return this.connection.kind === 'unix' ? `unix socket ${this.connection.path}`
+      : this.connection.kind === 'tcp' ? `tcp ${this.connection.host}:${this.connection.port}` : describeEndpoint(this.connection);
   }
 
-  /** Connects (once; again after a loss) and reads the schema. */
-  private open(): Promise<CliSession> {
+  /** Opens the kernel (once; again after a loss) and reads the schema. */
+  private open(): Promise<OpenKernel> {
     if (this.closed) return Promise.reject(new Error('the language server is shutting down'));
     this.opening ??= (async () => {
-      const s = await openSession(this.connection, this.qemuBinary !== undefined ? { qemuBinary: this.qemuBinary } : {});
+      const k = await openKernel(this.connection, {
+        ...(this.qemuBinary !== undefined ? { qemuBinary: this.qemuBinary } : {}),
+        engine: { commandTimeoutMs: RUN_TIMEOUT_MS },
+      });
       try {
-        const infos = await s.client.execute('query-qmp-schema', undefined, { timeoutMs: SCHEMA_TIMEOUT_MS });
-        if (Array.isArray(infos)) {
-          this.schema = Schema.fromIntrospection(infos as SchemaInfo[]);
-          s.client.setSchema(this.schema);
-        }
-        const oob = (s.client as unknown as { oobEnabled?: unknown }).oobEnabled;
-        this.oob = typeof oob === 'boolean' ? oob : undefined;
+        await k.loadSchema();
       } catch (err) {
-        await s.close();
+        await k.close();
         throw err;
       }
-      return s;
+      this.kernel = k;
+      return k;
     })();
     this.opening.catch(() => { this.opening = undefined; });
     return this.opening;
@@ -61,22 +61,30 @@ export class LspSession {
 
   /** Connects and returns the live schema. */
   async liveSchema(): Promise<{ schema: Schema | undefined; oobNegotiated: boolean | undefined }> {
-    await this.open();
-    return { schema: this.schema, oobNegotiated: this.oob };
+    const k = await this.open();
+    return { schema: k.schema, oobNegotiated: k.oobNever !== undefined ? false : k.client.oobEnabled };
+  }
+
+  /**
+   * The live values of the connection (block nodes, device ids, jobs…; docs/live-values.md), made stale by the
+   * commands runCell sends and by events; undefined while not connected.
+   */
+  get live(): LiveValues | undefined {
+    return this.kernel?.live;
   }
 
   /** Runs one cell; never throws for QEMU or connection problems. */
   async runCell(source: string, language: string, index: number, line: number): Promise<RunCellResult> {
     const transcript: string[] = [];
-    let session: CliSession;
+    let kernel: OpenKernel;
     try {
-      session = await this.open();
+      kernel = await this.open();
     } catch (err) {
       const message = `cannot connect to ${this.describe()}: ${err instanceof Error ? err.message : String(err)}`;
       return { status: 'disconnected', transcript: [message], message };
     }
     if (!isCodeLanguage(language)) return { status: 'refused', transcript: [], message: `${language} is not a code cell` };
-    const plan = planCell(source, language, this.schema);
+    const plan = planCell(source, language, kernel.schema);
     if (plan.problems.length > 0) {
       for (const p of plan.problems) transcript.push(`error: ${p.message}`);
       return { status: 'refused', transcript, message: 'the cell has problems; nothing was sent' };
@@ -84,26 +92,24 @@ export class LspSession {
     const cell: RunCell = { cell: index, line, plan };
     const records: TranscriptRecord[] = [];
     const printer = new TranscriptPrinter({ out: (l) => transcript.push(l), err: (l) => transcript.push(l) }, false, [cell]);
-    const engine = new RunEngine({ client: () => session.client, commandTimeoutMs: RUN_TIMEOUT_MS });
-    try {
-      const result = await engine.run([cell], (r) => { records.push(r); printer.write(r); });
-      const f = result.failure;
-      if (f === undefined) return { status: 'ok', transcript, records };
-      const message = printer.failureText(f);
-      if (!isSessionFailure(f.kind)) return { status: 'failed', transcript, records, message };
-      // The next run reconnects.
-      this.opening = undefined;
-      void session.close().catch(() => undefined);
-      return { status: 'disconnected', transcript, records, message };
-    } finally {
-      engine.dispose();
-    }
+    const result = await kernel.run([cell], (r) => { records.push(r); printer.write(r); });
+    const f = result.failure;
+    const machine = { records: records.map(machineRecord), format: TRANSCRIPT_FORMAT };
+    if (f === undefined) return { status: 'ok', transcript, ...machine };
+    const message = printer.failureText(f);
+    if (!isSessionFailure(f.kind)) return { status: 'failed', transcript, ...machine, message };
+    // The next run reconnects.
+    if (this.kernel === kernel) this.kernel = undefined;
+    this.opening = undefined;
+    void kernel.close().catch(() => undefined);
+    return { status: 'disconnected', transcript, ...machine, message };
   }
 
   async dispose(): Promise<void> {
     this.closed = true;
     const o = this.opening;
     this.opening = undefined;
-    if (o !== undefined) await o.then((s) => s.close(), () => undefined);
+    this.kernel = undefined;
+    if (o !== undefined) await o.then((k) => k.close(), () => undefined);
   }
 }

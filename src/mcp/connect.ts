@@ -1,15 +1,13 @@
 // The sessions `qmp-notebook mcp` offers an agent: the connection the person named on the command line (any
 // kind the CLI has), and a sandbox QEMU started on first use. Connecting goes through ONE function,
-// `openAgentConnection`, which uses the CLI's own opener (src/cli/session.ts): the place to rewire when the
-// connection-opening code becomes a shared kernel object.
+// `openAgentConnection`, which uses the CLI's own opener (src/cli/session.ts): the connection's kernel
+// (src/kernel), which also reads its schema once.
 import { QmpClient } from '../qmp/client';
-import { Schema, type SchemaInfo } from '../qmp/index';
+import type { Schema } from '../qmp/index';
 import type { CliSession, ResolvedConnection } from '../cli/cli';
 import { openSession, type OpenOptions } from '../cli/session';
 import type { AgentConnection, AgentTarget } from './kernel';
 import type { AgentPolicy } from './policy';
-
-const SCHEMA_TIMEOUT_MS = 30_000;
 
 /** Opens a connection the way the CLI does, and reads its schema. The one place that connects. */
 export async function openAgentConnection(connection: ResolvedConnection, options: OpenOptions = {}): Promise<{ session: CliSession; connection: AgentConnection }> {
@@ -22,9 +20,8 @@ export async function openAgentConnection(connection: ResolvedConnection, option
   let schema: Schema | undefined;
   let schemaError: string | undefined;
   try {
-    const infos = session.introspect ? await session.introspect() : await client.execute('query-qmp-schema', undefined, { timeoutMs: SCHEMA_TIMEOUT_MS });
-    schema = Schema.fromIntrospection(infos as SchemaInfo[]);
-    client.setSchema(schema);
+    // The kernel reads the schema once (query-qmp-schema, or the guest agent's guest-info) and gives it to the client.
+    schema = await session.loadSchema();
   } catch (err) {
     schemaError = err instanceof Error ? err.message : String(err);
   }

@@ -1,9 +1,10 @@
 // One NotebookController per connection profile, and the rendering of cell runs.
 //
-// Running is the engine's (src/run): one RunEngine per notebook schedules the cells (in-band cells in order
-// on one queue, like a Jupyter kernel; an all-out-of-band cell as soon as every cell above it in its batch
-// has been sent; a batch stops at its first failure), runs their steps, waits for events and gives each
-// event to one cell. This file connects the session when a cell starts, and renders the engine's transcript
+// Running is the engine's (src/run): the ONE engine of the session's kernel (src/kernel), shared by every
+// notebook that runs on the session, schedules the cells (in-band cells in order on one queue, like a Jupyter
+// kernel; an all-out-of-band cell as soon as every cell above it in its batch has been sent; a batch stops at
+// its first failure), runs their steps, waits for events and gives each event to one cell (once, whichever
+// notebook the cell is in). A cell that waits behind another notebook's running cell is told so. This file connects the session when a cell starts, and renders the engine's transcript
 // records as cell outputs, coalesced (at most one append per 50 ms per cell).
 //
 // A running cell stops at once when it is interrupted, when its session loses its connection, or when its
@@ -81,9 +82,11 @@ class CellRun {
 /** Everything that runs in one notebook. */
 class NotebookRunner {
   readonly runs = new Map<number, CellRun>();
-  nextKey = 0;
-  constructor(readonly engine: RunEngine) {}
+  constructor(readonly notebook: vscode.NotebookDocument) {}
 }
+
+/** How long a queued cell waits before it is told which other notebook's cell it waits for. */
+const QUEUED_NOTE_MS = 1000;
 
 export interface CellRunRecord {
   cell: vscode.NotebookCell;
@@ -141,6 +144,11 @@ export class QmpControllers implements vscode.Disposable {
   private readonly adding = new Map<string, Promise<string | undefined>>();
   private readonly selected = new Map<string, string>();
   private readonly runners = new WeakMap<vscode.NotebookDocument, NotebookRunner>();
+  /** Cell keys, unique across notebooks (they share a session's engine); and whose each key is. */
+  private nextKey = 0;
+  private readonly keyOwners = new Map<number, { runner: NotebookRunner; run: CellRun }>();
+  /** The engine of cells whose profile is not configured: they fail when they start (no session to run on). */
+  private readonly noSession = new RunEngine({ client: () => { throw new Error('The notebook\'s connection profile is not configured.'); } });
   private readonly disposables: vscode.Disposable[] = [];
   private readonly profileEmitter = new vscode.EventEmitter<vscode.NotebookDocument>();
   private readonly runEmitter = new vscode.EventEmitter<CellRunRecord>();
@@ -190,6 +198,35 @@ export class QmpControllers implements vscode.Disposable {
     if (chosen) return chosen;
     const named: unknown = notebook.metadata?.[profileMetadataKey];
     return typeof named === 'string' && named !== '' ? named : undefined;
+  }
+
+  /** Whether the notebook runs on a sandbox profile (Run as Test then tests it on a fresh private sandbox). */
+  runsOnSandbox(notebook: vscode.NotebookDocument): boolean {
+    const name = this.profileOf(notebook) ?? this.sessions.sandboxProfileName();
+    return this.sessions.profiles.find((p) => p.name === name)?.kind === 'sandbox';
+  }
+
+  /**
+   * Shows outputs a run elsewhere produced (Run as Test on a private sandbox) in a cell, as an execution of the
+   * notebook's kernel. False when the notebook has no kernel of ours or the cell is running.
+   */
+  async showOutputs(notebook: vscode.NotebookDocument, cell: vscode.NotebookCell, outputs: vscode.NotebookCellOutput[], success: boolean): Promise<boolean> {
+    const name = this.profileOf(notebook);
+    const controller = name === undefined ? undefined : this.controllers.get(name);
+    if (!controller) return false;
+    let execution: vscode.NotebookCellExecution;
+    try {
+      execution = controller.createNotebookCellExecution(cell);
+    } catch {
+      return false;
+    }
+    execution.start(Date.now());
+    try {
+      await execution.replaceOutput(outputs);
+    } finally {
+      execution.end(success, Date.now());
+    }
+    return true;
   }
 
   private syncControllers(): void {
@@ -349,11 +386,7 @@ export class QmpControllers implements vscode.Disposable {
   private runner(notebook: vscode.NotebookDocument): NotebookRunner {
     let r = this.runners.get(notebook);
     if (!r) {
-      const runner: NotebookRunner = new NotebookRunner(new RunEngine({
-        client: (key) => this.clientFor(runner, key),
-        commandTimeoutMs: () => vscode.workspace.getConfiguration('qmp').get<number>('commandTimeoutMs') ?? 0,
-      }));
-      r = runner;
+      r = new NotebookRunner(notebook);
       this.runners.set(notebook, r);
     }
     return r;
@@ -394,7 +427,8 @@ export class QmpControllers implements vscode.Disposable {
         this.log.warn(`cell ${cell.index + 1} was not run: ${errorText(err)}`);
         continue;
       }
-      const run = new CellRun(++runner.nextKey, cell, execution, profile);
+      const run = new CellRun(++this.nextKey, cell, execution, profile);
+      this.keyOwners.set(run.key, { runner, run });
       execution.token.onCancellationRequested(() => run.stop('interrupted', 'Cancelled'));
       runner.runs.set(run.key, run);
       runs.push(run);
@@ -408,9 +442,35 @@ export class QmpControllers implements vscode.Disposable {
     const jobs = runs.map((run) => {
       const plan = this.plan(run);
       run.plan = plan;
-      return { cell: run.key, plan, replan: () => (run.planCached ? this.plan(run) : plan), signal: run.abort.signal };
+      return {
+        cell: run.key, plan, replan: () => (run.planCached ? this.plan(run) : plan), signal: run.abort.signal,
+        client: () => this.clientFor(runner, run.key),
+      };
     });
-    await runner.engine.run(jobs, (r) => this.render(runner, r));
+    // The session's one engine; cells of every notebook on the session queue on it as QEMU queues them.
+    const engine = this.sessions.session(profile)?.kernel.engine ?? this.noSession;
+    const note = setTimeout(() => this.noteQueued(engine, runner, runs), QUEUED_NOTE_MS);
+    try {
+      await engine.run(jobs, (r) => this.render(runner, r));
+    } finally {
+      clearTimeout(note);
+      for (const run of runs) this.keyOwners.delete(run.key);
+    }
+  }
+
+  /** Tells each cell still queued which other notebook's running cell it waits for (the note goes when it starts). */
+  private noteQueued(engine: Pick<RunEngine, 'runningCells'>, runner: NotebookRunner, runs: readonly CellRun[]): void {
+    const other = engine.runningCells().map((k) => this.keyOwners.get(k)).find((o) => o !== undefined && o.runner !== runner);
+    if (!other) return;
+    const name = other.runner.notebook.uri.path.split('/').pop() ?? other.runner.notebook.uri.toString();
+    for (const run of runs) {
+      if (run.started || run.ended || run.stopped) continue;
+      // Outputs can be written only to a started execution: started without a time, it shows no clock.
+      run.execution.start();
+      run.started = true;
+      run.append(noteOutput(`Waiting: cell ${other.run.cell.index + 1} of ${name} is still running on "${run.profile}"; ` +
+        'this cell runs when it ends (QEMU answers in-band commands in order).'));
+    }
   }
 
   /** Parses with the schema the session has now (live or cached). */
@@ -436,7 +496,7 @@ export class QmpControllers implements vscode.Disposable {
     run.connected = true;
     // A VM the extension does not own: ask before commands that change its state (qmp.confirmStateChanges).
     if (!(await confirmStateChanges(session, commandsOf((run.plan ?? this.plan(run)).steps)))) {
-      throw new Error('The cell changes the state of the VM and was not confirmed; nothing was sent.');
+      throw new StopRequest('not-sent-because-invalid', 'The cell changes the state of the VM and was not confirmed; nothing was sent.');
     }
     return client;
   }
@@ -450,7 +510,8 @@ export class QmpControllers implements vscode.Disposable {
     switch (r.type) {
       case 'cell-started':
         run.execution.executionOrder = r.order;
-        run.execution.start(Date.now());
+        // A cell told while queued that it waits for another notebook was started then (outputs need it).
+        if (!run.started) run.execution.start(Date.now());
         run.started = true;
         run.outputs.then(() => run.execution.clearOutput());
         if (this.sessions.session(run.profile)?.state !== 'connected') this.activity.set(run.cell, { kind: 'connecting', profile: run.profile });

@@ -7,7 +7,10 @@
 import * as vscode from 'vscode';
 import { renderOutputs } from './format';
 import { notebookType, type QmpControllers, type UnmetComparison } from './controller';
-import { toSavedOutputs } from './serializer';
+import { toOutputs, toSavedOutputs } from './serializer';
+import { openKernel } from '../kernel/index';
+import { testNotebook, type CellVerdict } from '../kernel/testRun';
+import type { CellData, CellLanguage, SavedOutput } from './format';
 import { cellRules, compareCell, notebookRules } from '../testing/compare';
 import { metadataFront } from '../run/rules';
 import { stableOutputs } from '../testing/savedOutput';
@@ -124,6 +127,15 @@ export class NotebookTestRunner implements vscode.Disposable {
     this.changed.fire();
 
     const out: CellTestResult[] = [];
+    // A sandbox notebook is tested as `qmp-notebook test` tests it: on a fresh private sandbox QEMU, so that it
+    // starts from a known state whatever ran on the live session before (and the live session is left alone).
+    if (this.controllers.runsOnSandbox(nb)) {
+      const tested = await this.runOnFreshSandbox(nb, cells, expected, front.rules);
+      if (tested === undefined) return undefined;
+      out.push(...tested);
+      this.summarize(out, ' on a fresh private sandbox QEMU');
+      return out;
+    }
     await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Running the notebook as a test', cancellable: true }, async (progress, token) => {
       for (const cell of cells) {
         if (token.isCancellationRequested) break;
@@ -155,10 +167,79 @@ export class NotebookTestRunner implements vscode.Disposable {
         out.push({ index: result.index, status: result.status, problems: result.problems, diff: result.diff });
       }
     });
+    this.summarize(out, ` on the live session "${this.controllers.profileOf(nb) ?? 'sandbox'}"`);
+    return out;
+  }
+
+  private summarize(out: readonly CellTestResult[], where: string): void {
     const passed = out.filter((r) => r.status === 'passed').length;
-    const summary = `${passed} passed, ${out.length - passed} failed`;
+    const summary = `${passed} passed, ${out.length - passed} failed${where}`;
     if (out.length - passed > 0) void vscode.window.showWarningMessage(`Run as Test: ${summary}. Each failing cell links to its difference.`);
     else void vscode.window.showInformationMessage(`Run as Test: ${summary}.`);
+  }
+
+  /**
+   * The one test path (src/kernel/testRun.ts, as `qmp-notebook test`) on a private sandbox started for this
+   * run and stopped after it; the new outputs are shown in the cells. Undefined when the sandbox cannot start.
+   */
+  private async runOnFreshSandbox(nb: vscode.NotebookDocument, cells: readonly vscode.NotebookCell[],
+    expected: ReadonlyMap<vscode.NotebookCell, SavedOutput[]>, rules: Parameters<typeof testNotebook>[1]['rules']): Promise<CellTestResult[] | undefined> {
+    const config = vscode.workspace.getConfiguration('qmp');
+    const qemuPath = (config.get<string>('sandbox.qemuPath') ?? '').trim();
+    const extraArgs = config.get<string[]>('sandbox.extraArgs') ?? [];
+    const timeoutMs = config.get<number>('commandTimeoutMs') || 30_000;
+    const data: CellData[] = nb.getCells().map((c) => {
+      const saved = expected.get(c);
+      return c.kind === vscode.NotebookCellKind.Code
+        ? { kind: 'code' as const, language: c.document.languageId as CellLanguage, source: c.document.getText(), ...(saved?.length ? { outputs: saved } : {}) }
+        : { kind: 'markdown' as const, language: 'markdown' as CellLanguage, source: c.document.getText() };
+    });
+    let verdicts: CellVerdict[] = [];
+    const started = await vscode.window.withProgress({
+      location: vscode.ProgressLocation.Notification, title: 'Running the notebook as a test on a fresh private sandbox QEMU', cancellable: true,
+    }, async (_progress, token) => {
+      let kernel;
+      try {
+        kernel = await openKernel({ kind: 'sandbox' }, {
+          ...(qemuPath ? { qemuBinary: qemuPath } : {}), sandboxArgs: extraArgs,
+          engine: { commandTimeoutMs: timeoutMs, expectedEventsTimeoutMs: timeoutMs },
+        });
+      } catch (err) {
+        void vscode.window.showErrorMessage(`Run as Test could not start a private sandbox QEMU: ${err instanceof Error ? err.message : String(err)}`);
+        return false;
+      }
+      // Cancelling stops the sandbox: the cells not run yet are reported as not run.
+      const cancel = token.onCancellationRequested(() => { void kernel.close(); });
+      try {
+        verdicts = (await testNotebook(kernel, { cells: data, rules, timeoutMs })).verdicts;
+      } catch (err) {
+        void vscode.window.showErrorMessage(`Run as Test: ${err instanceof Error ? err.message : String(err)}`);
+        return false;
+      } finally {
+        cancel.dispose();
+        await kernel.close();
+      }
+      return true;
+    });
+    if (!started) return undefined;
+    const out: CellTestResult[] = [];
+    for (const v of verdicts) {
+      const cell = nb.cellAt(v.cell - 1);
+      if (!cells.includes(cell)) continue;
+      const saved = expected.get(cell) ?? [];
+      const masks = { masks: cellRules(cell.document.getText(), rules).rules.masks };
+      const status = v.status === 'passed' ? 'passed' : 'failed';
+      const result: Stored = {
+        index: cell.index, status, problems: v.problems, diff: v.diff,
+        saved: renderOutputs(stableOutputs(saved, masks) as OutputLike[]), actual: renderOutputs(v.stable),
+      };
+      await this.controllers.showOutputs(nb, cell, toOutputs(v.actual as SavedOutput[]), status === 'passed');
+      this.results.set(cell.document.uri.toString(), result);
+      this.docChanged.fire(this.diffUri(cell, 'saved'));
+      this.docChanged.fire(this.diffUri(cell, 'new'));
+      out.push({ index: result.index, status: result.status, problems: result.problems, diff: result.diff });
+    }
+    this.changed.fire();
     return out;
   }
 

@@ -34,7 +34,7 @@ function savedToOutput(o: SavedOutput): vscode.NotebookCellOutput {
   return nestingDepth(o.json) > MAX_RENDERED_DEPTH ? deepMessageOutput(o.direction, o.json) : outputFromWire(o.direction, o.json);
 }
 
-function toOutputs(saved: readonly SavedOutput[] | undefined): vscode.NotebookCellOutput[] {
+export function toOutputs(saved: readonly SavedOutput[] | undefined): vscode.NotebookCellOutput[] {
   return (saved ?? []).map(savedToOutput);
 }
 

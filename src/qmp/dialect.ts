@@ -3,7 +3,7 @@
 // resynchronises with `guest-sync-delimited`; a passthrough such as libvirt's has nothing to do. The
 // session (`client.ts`) runs the dialect's handshake with every phase bounded, and the dialect only talks
 // to it through `HandshakeContext`, so a new dialect never touches the session's routing or window.
-import type { CommandInput, CommandReply } from './client';
+import type { CommandInput, CommandReply } from './messages';
 import { BadGreetingError, ConnectError } from './errors';
 import { isGreeting, type QmpGreeting } from './wire';
 
@@ -39,6 +39,13 @@ export interface HandshakeResult {
 
 export interface QmpDialect {
   readonly name: string;
+  /**
+   * Why an out-of-band command can never run on this endpoint (the guest agent, libvirt's passthrough): the
+   * session refuses every `exec-oob` with it before sending. Undefined: it depends on the negotiation.
+   */
+  readonly oobNever?: string;
+  /** False when the endpoint answers at once, without a greeting (the guest agent, libvirt). Default true. */
+  readonly greeting?: boolean;
   /** Runs once per connect(); rejecting fails the connect (the session rolls back to idle). */
   handshake(ctx: HandshakeContext): Promise<HandshakeResult>;
 }

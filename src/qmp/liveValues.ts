@@ -274,6 +274,11 @@ export class LiveValues {
     this.entries.clear();
   }
 
+  /** Whether anything is cached (nothing to make stale otherwise: the runner's hot path skips noteCommand). */
+  get cached(): boolean {
+    return this.entries.size > 0;
+  }
+
   private fetch(key: string, q: Query): Entry {
     const existing = this.entries.get(key);
     if (existing?.inflight) return existing;

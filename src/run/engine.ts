@@ -32,7 +32,7 @@
 import type { CommandOptions, CommandReply, Disposable, QmpClient, QmpEventRecord } from '../qmp/client';
 import { CommandCancelledError, CommandTimeoutError, EventsDroppedError, EventTimeoutError, OobRefusedError } from '../qmp/errors';
 import { eventDataMatches } from '../notebook/format/eventMatch';
-import { compareReply } from './compare';
+import { compareReplyText } from './compare';
 import { EventMatcher } from './expectEvents';
 import { errorMessage, failureKindOf, StopRequest } from './errors';
 import { describeProblem, isOobPlan, type CellPlan, type CommandStep, type EventExpectations, type WaitStep } from './plan';
@@ -58,6 +58,8 @@ export interface CellJob {
   replan?: () => CellPlan;
   /** Stops this cell; the reason may be a StopRequest saying why (default: interrupted). */
   signal?: AbortSignal;
+  /** The client for this cell (a door's own checks before it connects); default: the engine's `client`. */
+  client?: () => EngineClient | Promise<EngineClient>;
 }
 
 export interface EngineOptions {
@@ -309,10 +311,11 @@ export class RunEngine implements Disposable {
     const { job } = state;
     let client: EngineClient;
     try {
-      const got = this.options.client(job.cell);
+      const got = job.client ? job.client() : this.options.client(job.cell);
       client = 'then' in got ? await got : got;
     } catch (err) {
-      return this.fail(state, 'not-connected', errorMessage(err));
+      // A caller that refused the cell before connecting says why (a declined confirmation is not a lost connection).
+      return this.fail(state, err instanceof StopRequest ? err.kind : 'not-connected', errorMessage(err));
     }
     if (job.signal?.aborted) return this.stopped(state, job.signal.reason, undefined);
     this.attach(client);
@@ -433,13 +436,8 @@ export class RunEngine implements Disposable {
     else record.error = reply.error;
     this.emit(batch, record);
     if (step.expected) {
-      let actual: unknown;
-      try {
-        actual = JSON.parse(reply.raw);
-      } catch {
-        actual = reply.ok ? { return: reply.value } : { error: reply.error };
-      }
-      const c = compareReply(step.expected.value, actual);
+      // The one comparator (compare.ts): masks and exact integers, as the test runner compares.
+      const c = compareReplyText(step.expected.text, reply.raw, step.expected.masks ? { masks: step.expected.masks } : {});
       this.emit(batch, { type: 'expected-reply', cell, at: this.at(), step: i, expected: step.expected.text, actual: reply.raw, match: c.match, differences: c.differences });
     }
     if (!reply.ok) {
@@ -508,6 +506,11 @@ export class RunEngine implements Disposable {
     } finally {
       state.waiting = false;
     }
+  }
+
+  /** The keys of the cells running now, oldest first (a door tells a queued cell what it waits for). */
+  runningCells(): number[] {
+    return this.running.map((c) => c.job.cell);
   }
 
   dispose(): void {

@@ -15,7 +15,7 @@
 import type { QmpEventRecord } from '../qmp/client';
 import { canonicalJson, parseJsonTree } from './jsonTree';
 import { maskTree, type Mask } from './masks';
-import type { EventExpectations } from './plan';
+import type { EventExpectations } from './expectations';
 
 /** The canonical masked form of an event's JSON text; undefined when it is not a JSON object. */
 export function eventKey(json: string, masks: readonly Mask[]): string | undefined {

@@ -32,7 +32,8 @@ export interface CommandStep {
   /** 0-based line of the command in the cell (the CLI rewrites it to the 1-based line in the file). */
   line: number;
   /** The `<-` reply the author pasted under the command, when there is one (its text and value). */
-  expected?: { text: string; value: unknown };
+  /** The `<-` reply written under the command, and the masks it is compared with (compareReplyText). */
+  expected?: { text: string; value: unknown; masks?: readonly Mask[] };
 }
 
 /** `{"wait-event": NAME, "data": {...}, "timeout": ms}`. */
@@ -58,29 +59,8 @@ export interface PlanProblem {
   end?: number;
 }
 
-/** An event written in the cell as `<- {"event": …}`: the cell expects QEMU to send it. */
-export interface ExpectedEvent {
-  /** The event's name. */
-  event: string;
-  /** The `<-` text as the author wrote it (without the arrow). */
-  text: string;
-  /** The masked canonical form it is compared in (expectEvents.ts). */
-  key: string;
-  offset: number;
-  /** 0-based line in the cell (the CLI rewrites it to the 1-based line in the file, as for steps). */
-  line: number;
-}
-
-/** The events a cell expects and how they are compared (docs/notebook-format.md, "Expected events"). */
-export interface EventExpectations {
-  /** In the order written; events the rules declare ignorable are left out. */
-  events: ExpectedEvent[];
-  /** `saved`: they must arrive in the order written; `any`: in any order. */
-  order: 'saved' | 'any';
-  masks: readonly Mask[];
-  /** How long they are awaited after the cell's last step: its longest wait timeout, else 10 s. */
-  timeoutMs: number;
-}
+export type { EventExpectations, ExpectedEvent } from './expectations';
+import type { EventExpectations, ExpectedEvent } from './expectations';
 
 export interface CellPlan {
   steps: Step[];
@@ -139,12 +119,16 @@ export function planCell(source: string, language: CodeLanguage, schema?: ValueK
     }
   }
   const problems: PlanProblem[] = parsed.errors.map((e) => ({ message: e.message, line: e.line - 1, column: e.col - 1, start: e.start, end: e.end }));
-  if (written === undefined) return { steps, problems };
+  const hasReplies = steps.some((st) => st.kind === 'command' && st.expected !== undefined);
+  if (written === undefined && !hasReplies) return { steps, problems };
   const cellRuled = cellRules(source, rules ?? NO_RULES);
   const cell = cellRuled.rules;
-  // The cell's expected events are compared under its directives: one that does not parse (a mask the
-  // linear-time engine cannot take, a flag it does not know) would silently change what matches.
+  // The cell's expected events and replies are compared under its directives: one that does not parse (a mask
+  // the linear-time engine cannot take, a flag it does not know) would silently change what matches.
   for (const e of cellRuled.errors) problems.push({ message: `test directive: ${e}` });
+  // Written replies are compared with the same masks as the saved outputs (the notebook's and the cell's).
+  if (hasReplies && cell.masks.length > 0) for (const st of steps) if (st.kind === 'command' && st.expected) st.expected.masks = cell.masks;
+  if (written === undefined) return { steps, problems };
   const events: ExpectedEvent[] = [];
   for (const w of written) {
     if (cell.ignoreEvents.has(w.event)) continue;

@@ -6,7 +6,8 @@
 // works before any connection. Nothing here renders anything: the status bar, the controllers and the
 // language features listen to the events.
 import * as vscode from 'vscode';
-import { LiveValues } from '../qmp/liveValues';
+import type { LiveValues } from '../qmp/liveValues';
+import { Kernel } from '../kernel/kernel';
 import { formatVersion, type QemuVersion, type QmpPorts, type SessionClient, type SessionProcess } from './ports';
 import type { QmpAddress, QmpEventRecord, Schema } from '../qmp';
 import { ENDPOINTS, kindFromCommands, type EndpointKind } from '../endpoints/kinds';
@@ -124,7 +125,24 @@ export class Session {
     return snap === undefined ? undefined : snap.items.map((i) => i.value).sort();
   }
 
-  constructor(public profile: Profile) {}
+  /**
+   * The kernel of the session (src/kernel): its one engine, shared by every notebook that runs on this
+   * session (so each event is attributed once, and a notebook queues behind another's command as QEMU
+   * queues it), its schema and its live values. It runs on the connected client and never connects by itself.
+   */
+  readonly kernel: Kernel;
+
+  constructor(public profile: Profile) {
+    this.kernel = new Kernel({
+      client: () => {
+        const c = this.liveClient;
+        if (!c) throw new Error(`"${this.name}" is not connected.`);
+        return c;
+      },
+      kind: () => this.endpoint,
+      engine: { commandTimeoutMs: () => setting<number>('commandTimeoutMs', 0) },
+    });
+  }
 
   get name(): string {
     return this.profile.name;
@@ -259,7 +277,10 @@ export class SessionManager implements vscode.Disposable {
         // A profile that was removed or now points elsewhere must not keep talking to the old monitor.
         void this.disconnect(name).finally(() => {
           if (now) s.profile = now;
-          else this.byName.delete(name);
+          else {
+            this.byName.delete(name);
+            s.kernel.dispose();
+          }
         });
       }
     }
@@ -379,7 +400,9 @@ export class SessionManager implements vscode.Disposable {
       s.reconnectAttempts = 0;
       await this.fetchSchema(s, client);
       if (s.client !== client) throw new Error(s.lastError ?? 'The connection was lost while loading the schema.');
-      s.live = this.liveValues(s, client);
+      // The kernel's live values follow this client (events are noted by forwardEvent, commands by trace).
+      s.kernel.attach(client, false);
+      s.live = s.kernel.live;
       s.deviceTypesLoaded = this.fetchDeviceTypes(s, client);
       this.setState(s, 'connected');
     } catch (err) {
@@ -405,6 +428,7 @@ export class SessionManager implements vscode.Disposable {
       const version = client.version;
       const schema = this.ports.schemaFromIntrospection(reply, version);
       client.setSchema(schema);
+      s.kernel.useSchema(schema);
       s.schema = { schema, version, cached: false };
       this.log.info(`[${s.name}] schema loaded: ${reply.length} entities from ${ENDPOINTS[s.endpoint].label} ${formatVersion(version)}`);
       this.schemaEmitter.fire(s);
@@ -417,21 +441,6 @@ export class SessionManager implements vscode.Disposable {
   }
 
   /** The live values of a new connection: its queries go out as ordinary in-band commands on `client`. */
-  private liveValues(s: Session, client: SessionClient): LiveValues {
-    return new LiveValues({
-      execute: (command, args, timeoutMs) => client.execute(command, args, { timeoutMs }),
-      // A query would wait behind an unanswered in-band command in QEMU: then the cache answers.
-      inBandBusy: () => {
-        const b = client.inBandBacklog();
-        return b.onWire + b.queued > 0;
-      },
-      hasCommand: (name) => {
-        const schema = s.schema?.schema as { command?(n: string): unknown } | undefined;
-        return schema?.command === undefined || schema.command(name) !== undefined;
-      },
-    });
-  }
-
   /** Lists the device types of the connected QEMU once; a failure leaves completion without them. */
   private async fetchDeviceTypes(s: Session, client: SessionClient): Promise<void> {
     const snap = await s.live?.get('device-type');
@@ -605,6 +614,7 @@ export class SessionManager implements vscode.Disposable {
     s.live = undefined;
     this.stopBusyCheck(s);
     s.recentInBand = [];
+    s.kernel.detach();
     if (s.wedged || s.busy) {
       s.wedged = undefined;
       s.busy = undefined;

@@ -7,6 +7,7 @@
 //   notebook or the cell says `any` order, and no other event may arrive, except the ignorable ones. Where an
 //   event falls between replies is not compared (QEMU sends STOP before or after the reply to `stop`).
 import { canonicalJson, member, parseJsonTree, printJsonTree, type JsonNode } from './jsonTree';
+import { compareReplyText, stripIdUnlessWritten } from '../run/compare';
 import { maskTree, maskText, type MaskOptions, type VolatileDir } from './masks';
 import type { TestRules } from '../run/rules';
 import { stableOutputs, type OutputLike } from './savedOutput';
@@ -195,18 +196,18 @@ export function compareCell(input: CellComparisonInput): CellComparison {
   for (const w of input.written) {
     const tree = parseJsonTree(w.json);
     if (tree === undefined) continue;
-    const wantKey = canonicalJson(maskTree(tree, opts));
     const where = w.line !== undefined ? ` (line ${w.line})` : '';
     const raw = input.replies.get(w.step);
-    const got = raw === undefined ? undefined : parseJsonTree(raw);
-    // A written reply without an id matches whatever id the client used.
-    const gotTree = got === undefined ? undefined : maskTree(stripIdUnlessWritten(got, tree), opts);
-    const gotKey = gotTree === undefined ? undefined : canonicalJson(gotTree);
-    if (gotKey !== wantKey) {
+    // The one comparator of written replies (src/run/compare.ts), as `run` and the editor compare them.
+    const verdict = raw === undefined ? undefined : compareReplyText(w.json, raw, opts);
+    if (verdict === undefined || !verdict.match) {
+      const got = raw === undefined ? undefined : parseJsonTree(raw);
+      // A written reply without an id matches whatever id the client used.
+      const gotTree = got === undefined ? undefined : maskTree(stripIdUnlessWritten(got, tree), opts);
       if (at === undefined && w.line !== undefined) at = { line: w.line, col: 1 };
       problems.push(raw === undefined
         ? `${w.command}${where} got no reply; the cell expects <- ${w.json}`
-        : `the reply to ${w.command}${where} differs from the <- reply written under it`);
+        : `the reply to ${w.command}${where} differs from the <- reply written under it: ${verdict?.differences.join('; ') ?? ''}`);
       written.push(`-<- ${printJsonTree(maskTree(tree, opts))}`, ...(gotTree !== undefined ? [`+<- ${printJsonTree(gotTree)}`] : raw !== undefined ? [`+<- ${raw.trim()}`] : []));
     }
   }
@@ -221,9 +222,4 @@ export function compareCell(input: CellComparisonInput): CellComparison {
   }
   if (written.length) diff = [diff, ['--- written in the cell', '+++ new', ...written].join('\n')].filter((d) => d !== '').join('\n');
   return { ok: problems.length === 0, problems, diff, stable, ...(at !== undefined ? { at } : {}) };
-}
-
-function stripIdUnlessWritten(got: JsonNode, written: JsonNode): JsonNode {
-  if (got.type !== 'object' || member(written, 'id') !== undefined) return got;
-  return { type: 'object', members: got.members.filter((m) => m.key !== 'id') };
 }

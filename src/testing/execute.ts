@@ -10,7 +10,7 @@
 // next cell waits for them, at most `settleMs`.
 import type { QmpEventRecord } from '../qmp/client';
 import {
-  RunEngine, isSessionFailure, type CellPlan, type EngineClient, type ExpectedEventRecord, type FailureRecord, type TranscriptRecord,
+  RunEngine, isSessionFailure, type BatchResult, type CellJob, type CellPlan, type EngineClient, type ExpectedEventRecord, type FailureRecord, type TranscriptRecord,
 } from '../run/index';
 import type { OutputLike } from './savedOutput';
 import { eventsDroppedText, failureText, failureTitle } from '../run/recordText';
@@ -23,6 +23,12 @@ export interface TestCell {
   plan: CellPlan;
   /** Names of the events the saved outputs expect (for the settle wait), with repeats. */
   expectedEvents: readonly string[];
+}
+
+/** A kernel (src/kernel) as the test runner uses it: its connected client and its one engine. */
+export interface TestKernel {
+  readonly client: EngineClient;
+  run(jobs: readonly CellJob[], sink: (r: TranscriptRecord) => void): Promise<BatchResult>;
 }
 
 export interface CellRecord {
@@ -79,9 +85,13 @@ export function renderRecord(r: TranscriptRecord, cell: Pick<TestCell, 'language
 }
 
 /** Runs every cell in order on `client`; stops only when the session is lost. */
-export async function executeCells(client: EngineClient, cells: readonly TestCell[], opts: ExecuteOptions,
+export async function executeCells(on: EngineClient | TestKernel, cells: readonly TestCell[], opts: ExecuteOptions,
   onCell?: (index: number, record: CellRecord) => void): Promise<CellRecord[]> {
-  const engine = new RunEngine({ client: () => client, commandTimeoutMs: opts.timeoutMs, expectedEventsTimeoutMs: opts.timeoutMs });
+  // A kernel's one engine (its options carry the test's time limits), or an engine of this run on a bare client.
+  const kernel = 'run' in on ? on : undefined;
+  const client: EngineClient = kernel ? kernel.client : on as EngineClient;
+  const own = kernel ? undefined : new RunEngine({ client: () => client, commandTimeoutMs: opts.timeoutMs, expectedEventsTimeoutMs: opts.timeoutMs });
+  const engine: Pick<TestKernel, 'run'> = kernel ?? (own as RunEngine);
   const records: CellRecord[] = [];
   // Events after a cell ended and before the next one started belong to the cell that ended.
   let after: { record: CellRecord; arrived: (name: string) => void } | undefined;
@@ -128,7 +138,7 @@ export async function executeCells(client: EngineClient, cells: readonly TestCel
   } finally {
     after = undefined;
     sub.dispose();
-    engine.dispose();
+    own?.dispose();
   }
   return records;
 }

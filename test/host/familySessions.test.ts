@@ -179,6 +179,8 @@ suite('guest agent and libvirt sessions in the editor', () => {
       assert.ok(question?.modal, JSON.stringify(asked));
       assert.match(question?.message ?? '', /^Run "cont" on "lv"\?$/);
       assert.match(outputTexts(nb.cellAt(1)).texts.join('\n'), /was not confirmed; nothing was sent/);
+      // A declined confirmation is a cell not sent, not a lost connection.
+      assert.doesNotMatch(outputTexts(nb.cellAt(1)).texts.join('\n'), /Not connected/);
       assert.ok(!sent.names.includes('cont'), sent.names.join(' '));
 
       // cont, accepted: sent, and the domain runs.

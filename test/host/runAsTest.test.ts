@@ -5,7 +5,7 @@ import * as vscode from 'vscode';
 import { parseNotebook } from '../../src/notebook/format';
 import { toNotebookData } from '../../src/notebook/serializer';
 import type { CellTestResult } from '../../src/notebook/runAsTest';
-import { api, disconnectAll, outputTexts, showWithKernel } from './hostHelpers';
+import { api, disconnectAll, outputTexts, runCells, showWithKernel } from './hostHelpers';
 
 const qomGet = '{ "execute": "qom-get", "arguments": { "path": "/machine", "property": "type" } }';
 const NOTEBOOK = [
@@ -55,5 +55,26 @@ suite('run as test', () => {
     const fresh = await vscode.workspace.openTextDocument(input.modified);
     assert.equal(saved.getText(), '<- {"return": "pc-i440fx-7.2-machine"}\n');
     assert.equal(fresh.getText(), '<- {"return": "none-machine"}\n');
+  });
+
+  test('a sandbox notebook is tested on a fresh private sandbox, whatever ran on the live session (as qmp-notebook test)', async () => {
+    const qmp = await api();
+    // The live sandbox session runs (cont): a test on it would see "running", not the "prelaunch" saved below.
+    const live = await vscode.workspace.openNotebookDocument('qmp-notebook',
+      toNotebookData(parseNotebook('---\nprofile: sandbox\n---\n\n```qmp\n{ "execute": "cont" }\n```\n\n```qmp\n{ "execute": "query-status" }\n```\n')));
+    await showWithKernel(live, qmp, 'sandbox');
+    assert.equal((await runCells(qmp, live, [0])).get(0), 'succeeded');
+    const nb = await vscode.workspace.openNotebookDocument('qmp-notebook', toNotebookData(parseNotebook([
+      '---', 'profile: sandbox', '---', '',
+      '```qmp', '{ "execute": "query-status" }', '```', '',
+      '```qmp-output', '<- {"return": {"status": "prelaunch", "singlestep": false, "running": false}}', '```', '',
+    ].join('\n'))));
+    await showWithKernel(nb, qmp, 'sandbox');
+    const results = await vscode.commands.executeCommand<CellTestResult[] | undefined>('qmp.runNotebookAsTest', nb.uri);
+    assert.deepEqual(results?.map((r) => [r.index, r.status, r.problems]), [[0, 'passed', []]], JSON.stringify(results, null, 2));
+    // The new outputs are shown in the cell; the live session was left alone: it still runs.
+    assert.match(outputTexts(nb.cellAt(0)).texts.join('\n'), /prelaunch/);
+    assert.equal((await runCells(qmp, live, [1])).get(1), 'succeeded');
+    assert.match(outputTexts(live.cellAt(1)).texts.join('\n'), /"status": "running"/);
   });
 });

@@ -276,7 +276,10 @@ describe('cli printing', () => {
     const c = capture();
     const outcome = await runCells(client, [cell(1, '{"execute": "slow"}'), cell(2, '{"exec-oob": "query-yank"}'), cell(3, '{"execute": "after"}')], { json: true }, c.io);
     assert.deepEqual(outcome, { status: 'ok' });
-    const records = c.out.map((l) => JSON.parse(l) as { type: string; cell: number; command?: string; id?: unknown });
+    const lines = c.out.map((l) => JSON.parse(l) as { type: string; cell: number; command?: string; id?: unknown });
+    // The first record says what follows and its format version (schemas/transcript.schema.json).
+    assert.deepEqual(lines[0], { type: 'transcript', format: 1 });
+    const records = lines.slice(1);
     const cells = records.map((r) => r.cell);
     assert.deepEqual(cells, [...cells].sort((a, b) => a - b), 'records are in cell order');
     assert.deepEqual(records.filter((r) => r.type === 'reply').map((r) => [r.command, r.id]), [['slow', '#1'], ['query-yank', '#2'], ['after', '#3']]);

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { hmpText, InputGatherer, HISTORY_SIZE, readHistory, ShellCore, showMessage, writeHistory, type ShellOutput } from '../../src/cli/shell';
 import type { CliSession } from '../../src/cli/cli';
 import { fixtureSchema } from './schemaFixtures';
+import { fakeKernel } from '../support/fakeKernel';
 
 describe('InputGatherer', () => {
   test('one line is one input, in the language its first character says', () => {
@@ -75,7 +76,7 @@ function fakeSession(): CliSession {
     waitForEvent: () => { throw new Error('not used'); },
     setSchema: () => undefined,
   };
-  return { client: client as unknown as CliSession['client'], close: async () => undefined };
+  return fakeKernel(client);
 }
 
 describe('completion candidates for readline', () => {

@@ -8,7 +8,9 @@ import { spawn } from 'node:child_process';
 import { QmpClient } from '../../src/qmp/client';
 import { StreamChannel, socketChannelOpener, type ChannelOpener, type ChannelSink, type QmpChannel } from '../../src/qmp/channel';
 import { passthroughDialect, type QmpDialect } from '../../src/qmp/dialect';
-import { DisconnectedError, ExecuteError, NegotiationTimeoutError } from '../../src/qmp/errors';
+import { DisconnectedError, ExecuteError, NegotiationTimeoutError, OobRefusedError } from '../../src/qmp/errors';
+import { LibvirtClient } from '../../src/endpoints/libvirt';
+import { GUEST_AGENT_NO_OOB, guestAgentDialect as realGuestAgentDialect } from '../../src/endpoints/guestAgent';
 import { startFakeServer, type FakeServer } from '../support/fakeTransport';
 
 const servers: FakeServer[] = [];
@@ -160,6 +162,25 @@ describe('a transport that is not a socket', () => {
     channel.die();
     await assert.rejects(pending, DisconnectedError);
     assert.equal(client.state, 'idle');
+  });
+});
+
+describe('dialect properties instead of subclasses', () => {
+  test('a dialect that says OOB can never run makes the plain client refuse every exec-oob with its reason, sending nothing', async () => {
+    const channel = new PassthroughChannel(() => ({ delayMs: 1, reply: '{"return":{}}' }));
+    const client = new QmpClient({ dialect: { ...passthroughDialect, name: 'no-oob', oobNever: 'this endpoint never runs OOB', greeting: false } });
+    clients.push(client);
+    await client.connect(() => Promise.resolve(channel));
+    await assert.rejects(client.send({ 'exec-oob': 'x-oob' }), (e: unknown) => e instanceof OobRefusedError && /this endpoint never runs OOB/.test(e.message));
+    await assert.rejects(client.send({ execute: 'x-oob', control: { 'run-oob': true } }), OobRefusedError);
+    assert.deepEqual(channel.seen, [], 'nothing was sent');
+    assert.deepEqual(await client.execute('in-band'), {});
+  });
+
+  test('the guest agent and libvirt clients take their refusal from their dialect (no send() override for OOB)', () => {
+    assert.equal(realGuestAgentDialect().oobNever, GUEST_AGENT_NO_OOB);
+    assert.equal(realGuestAgentDialect().greeting, false);
+    assert.equal(Object.prototype.hasOwnProperty.call(LibvirtClient.prototype, 'send'), false);
   });
 });
 

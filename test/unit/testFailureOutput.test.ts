@@ -11,6 +11,7 @@ import { testMain } from '../../src/cli/test';
 import type { CliDeps, CliSession } from '../../src/cli/cli';
 import type { CommandInput, CommandOptions, CommandReply, QmpEventRecord } from '../../src/qmp/client';
 import { readJunit } from '../support/junit';
+import { fakeKernel } from '../support/fakeKernel';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'qmp-failure-golden-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -69,7 +70,7 @@ async function run(text: string, extra: string[] = []): Promise<{ code: number; 
   const err: string[] = [];
   const deps: CliDeps = {
     version: '0', readFile: () => text,
-    connect: async () => ({ client: answering({ 'query-status': '{"return": {"status": "prelaunch", "running": false}}', 'query-named-block-nodes': NODES }), close: async () => undefined }),
+    connect: async (_c, o) => fakeKernel(answering({ 'query-status': '{"return": {"status": "prelaunch", "running": false}}', 'query-named-block-nodes': NODES }), o.engine),
   };
   const code = await testMain(['nodes.qmp', '--sandbox', ...extra], deps, { out: (l) => out.push(l), err: (l) => err.push(l) });
   return { code, out, err };
@@ -166,7 +167,7 @@ describe('test --deadline', () => {
     const client = new ScriptedClient({ 'query-status': { hang: true } });
     const deps: CliDeps = {
       version: '0', readFile: () => NOTEBOOK,
-      connect: async () => ({ client: Object.assign(client, { execute: () => Promise.reject(new Error('no')), setSchema: () => undefined }) as unknown as CliSession['client'], close: async () => undefined }),
+      connect: async (_c, o) => fakeKernel(Object.assign(client, { execute: () => Promise.reject(new Error('no')), setSchema: () => undefined }), o.engine),
     };
     const t0 = Date.now();
     const code = await testMain(['nodes.qmp', '--sandbox', '--deadline', '300'], deps, { out: (l) => out.push(l), err: (l) => err.push(l) });
