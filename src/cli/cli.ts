@@ -35,8 +35,8 @@ export interface CellProblem {
   code?: string;
 }
 
-export { readNotebook, resolveConnection, UsageFailure, type CliDeps, type CliIo, type CliSession, type ResolvedConnection } from './common';
-import { readNotebook, resolveConnection, UsageFailure, type CliDeps, type CliIo, type CliSession, type ResolvedConnection } from './common';
+export { hasCodeCells, readNotebook, resolveConnection, UsageFailure, warnNoCells, type CliDeps, type CliIo, type CliSession, type ResolvedConnection } from './common';
+import { hasCodeCells, readNotebook, resolveConnection, UsageFailure, warnNoCells, type CliDeps, type CliIo, type CliSession, type ResolvedConnection } from './common';
 
 /**
  * Opens the kernel of a connection for a subcommand (every subcommand accepts every kind of connection). A
@@ -316,16 +316,6 @@ async function check(deps: CliDeps, req: CheckRequest, io: CliIo): Promise<numbe
     limit.dispose();
     await session?.close();
   }
-}
-
-/** True when the notebook has a code cell (a `query-status` line outside a fence is Markdown, not a cell). */
-export function hasCodeCells(notebook: NotebookData): boolean {
-  return notebook.cells.some((c) => c.kind === 'code' && isCodeLanguage(c.language));
-}
-
-/** The warning for a notebook without code cells (run and check go on: there is nothing to do). */
-export function warnNoCells(io: CliIo, file: string): void {
-  io.err(`qmp-notebook: warning: ${file}: no code cells (commands go in fenced blocks: \`\`\`qmp, \`\`\`qmp-shell or \`\`\`hmp)`);
 }
 
 /** The problems of one notebook's cells, located in its file and sorted. */

@@ -4,16 +4,23 @@
 import { readFileSync } from 'node:fs';
 import { decodeNotebookBytes, unreadOutputWarnings, type FormatWarning } from '../notebook/format/encoding';
 import { parseNotebook, type NotebookData } from '../notebook/format/index';
-import type { EngineOptions } from '../run/index';
+import { isCodeLanguage, type EngineOptions } from '../run/index';
 import type { Endpoint, OpenKernel } from '../kernel/index';
 import type { ConnectionChoice } from './args';
 import type { RunIo } from './run';
-import type { ShellStreams } from './shell';
 
 /** A live connection, owned by the CLI for one subcommand: the kernel of the connection (src/kernel). */
 export type CliSession = OpenKernel;
 
 export type ResolvedConnection = Endpoint;
+
+/** The shell's terminal: `qmp-notebook shell` reads and writes these. */
+export interface ShellStreams {
+  input: NodeJS.ReadableStream;
+  output: NodeJS.WritableStream;
+  /** True when both are a terminal: prompts, completion, history. */
+  terminal: boolean;
+}
 
 /** What varies between the real CLI and its tests: how to connect, and how files are read. */
 export interface CliDeps {
@@ -69,4 +76,14 @@ export function resolveConnection(choice: ConnectionChoice, profile: string | un
     `the notebook uses the connection profile '${profile}', which lives in VS Code settings; ` +
       'give --socket PATH, --tcp HOST:PORT or --sandbox',
   );
+}
+
+/** True when the notebook has a code cell (a `query-status` line outside a fence is Markdown, not a cell). */
+export function hasCodeCells(notebook: NotebookData): boolean {
+  return notebook.cells.some((c) => c.kind === 'code' && isCodeLanguage(c.language));
+}
+
+/** The warning for a notebook without code cells (run and check go on: there is nothing to do). */
+export function warnNoCells(io: CliIo, file: string): void {
+  io.err(`qmp-notebook: warning: ${file}: no code cells (commands go in fenced blocks: \`\`\`qmp, \`\`\`qmp-shell or \`\`\`hmp)`);
 }

@@ -32,7 +32,8 @@ import { stableOutputs, type OutputLike } from '../testing/savedOutput';
 import { renderRecord } from '../testing/execute';
 import type { VolatileDir } from '../testing/masks';
 import { DEFAULT_TIMEOUT_MS, EXIT_HELP, type ShellRequest } from './args';
-import type { CliDeps, CliIo, CliSession, ResolvedConnection } from './cli';
+import type { CliDeps, CliIo, CliSession, ResolvedConnection, ShellStreams } from './common';
+export type { ShellStreams } from './common';
 import { writeFileAtomic } from './files';
 import { hmpText } from './run';
 
@@ -429,12 +430,6 @@ export function writeHistory(file: string, newestFirst: readonly string[]): void
   writeFileAtomic(file, lines.length ? `${lines.join('\n')}\n` : '');
 }
 
-export interface ShellStreams {
-  input: NodeJS.ReadableStream;
-  output: NodeJS.WritableStream;
-  /** True when both are a terminal: prompts, completion, history. */
-  terminal: boolean;
-}
 
 /**
  * Prints text that arrives between prompts above the line being typed: clears the prompt line (all its

@@ -9,8 +9,7 @@
 import { parseArgs as nodeParseArgs } from 'node:util';
 import { parseMilliseconds, DEFAULT_TIMEOUT_MS, EXIT_HELP, type ConnectionChoice } from './args';
 import type { CliDeps, CliIo, CliSession } from './common';
-import { readNotebook, resolveConnection } from './common';
-import { hasCodeCells } from './cli';
+import { hasCodeCells, readNotebook, resolveConnection } from './common';
 import { describeEndpoint, endpointFromOptions, KernelSchemaError, type EndpointOptions } from '../kernel/index';
 import { testNotebook } from '../kernel/testRun';
 import { locateCells } from './locate';
