@@ -48,6 +48,8 @@ export interface LanguageContext {
   docs?: QmpDocs | undefined;
   /** The schema came from the cache rather than from the running QEMU (hover says so). */
   cached?: boolean | undefined;
+  /** What the schema is when it is not a QEMU's (e.g. "bundled QEMU 10.0 (not connected)"): hover says so. */
+  schemaLabel?: string | undefined;
   /** The device types the connected QEMU lists (`qom-list-types`), offered for device_add's `driver`. */
   deviceTypes?: readonly string[] | undefined;
   /**
@@ -90,7 +92,7 @@ const qmp: LanguageService = {
     ...(ctx.docs !== undefined ? { docs: ctx.docs } : {}),
     ...(ctx.deviceTypes !== undefined ? { deviceTypes: ctx.deviceTypes } : {}),
   }),
-  hover: (text, offset, ctx = {}) => anyHover(text, offset, ctx.schema, ctx.docs, { cached: ctx.cached === true, language: 'qmp' }),
+  hover: (text, offset, ctx = {}) => anyHover(text, offset, ctx.schema, ctx.docs, { cached: ctx.cached === true, schemaLabel: ctx.schemaLabel, language: 'qmp' }),
   codeActions: (text, start, end, ctx = {}, diagnostics) =>
     qmpCodeActions(text, start, end, diagnostics ?? qmpDiagnose(text, ctx.schema, ctx), ctx.schema),
   hints: (text, ctx = {}) => oobHints(text, ctx.schema, ctx.oobNegotiated !== undefined ? { oobNegotiated: ctx.oobNegotiated } : {}),
@@ -100,7 +102,7 @@ const shell: LanguageService = {
   language: 'qmp-shell',
   diagnose: (text, ctx = {}) => shellDiagnose(text, ctx),
   complete: (text, offset, ctx = {}) => completeShell(text, offset, ctx.schema, ctx.docs),
-  hover: (text, offset, ctx = {}) => anyHover(text, offset, ctx.schema, ctx.docs, { cached: ctx.cached === true, language: 'qmp-shell' }),
+  hover: (text, offset, ctx = {}) => anyHover(text, offset, ctx.schema, ctx.docs, { cached: ctx.cached === true, schemaLabel: ctx.schemaLabel, language: 'qmp-shell' }),
   codeActions: (text, start, end, ctx = {}, diagnostics) => shellCodeActions(text, start, end, ctx, diagnostics ?? shellDiagnose(text, ctx)),
   hints: (text, ctx = {}) => shellHints(text, ctx),
 };
