@@ -58,6 +58,11 @@ class CellRun {
   private groups: EventGroup[] = [];
   /** A group was updated in place after it was appended: its metadata (the saved events) must be rewritten. */
   private groupsGrew = false;
+  /**
+   * The outputs of an earlier run are still shown: the first batch replaces them (one message to the window
+   * instead of a clear and an append per cell), or the end clears them when the run wrote nothing.
+   */
+  private clearPending = false;
 
   constructor(readonly key: number, readonly cell: vscode.NotebookCell, readonly execution: vscode.NotebookCellExecution,
     readonly profile: string) {
@@ -97,6 +102,21 @@ class CellRun {
     return this.groups.some((g) => g.showsForGood(seq));
   }
 
+  /** The run started: what an earlier run left is replaced by this run's first outputs. */
+  clearOnFirstOutput(): void {
+    this.outputs.then(() => { this.clearPending = true; });
+  }
+
+  /** Appends outputs, replacing the earlier run's first when they are still shown. */
+  private async appendOutputs(outputs: vscode.NotebookCellOutput[]): Promise<void> {
+    if (this.clearPending) {
+      this.clearPending = false;
+      await this.execution.replaceOutput(outputs);
+    } else {
+      await this.execution.appendOutput(outputs);
+    }
+  }
+
   /** Hands a batch to VS Code: consecutive new outputs in one append, stale groups replaced in place. */
   private async flush(ops: OutputOp[]): Promise<void> {
     this.updateQueued = false;
@@ -117,14 +137,14 @@ class CellRun {
       const entry = this.shown.find((e) => e.group === op.group);
       if (entry === undefined || entry.shownVersion === op.group.version) continue;
       if (appends.length > 0) {
-        await this.execution.appendOutput(appends);
+        await this.appendOutputs(appends);
         appends = [];
       }
       entry.shownVersion = op.group.version;
       this.groupsGrew = true;
       await this.execution.replaceOutputItems(op.group.items(), entry.output);
     }
-    if (appends.length > 0) await this.execution.appendOutput(appends);
+    if (appends.length > 0) await this.appendOutputs(appends);
   }
 
   stop(kind: 'interrupted' | 'connection-lost', message: string): void {
@@ -139,6 +159,9 @@ class CellRun {
     // cannot change it): the outputs are written once more, whole, so that saving keeps every event.
     if (this.groupsGrew) {
       await this.execution.replaceOutput(this.shown.map((e) => (e.group ? e.group.output() : e.output)));
+    } else if (this.clearPending) {
+      this.clearPending = false;
+      await this.execution.clearOutput();
     }
     this.ended = true;
     for (const g of this.groups) g.release();
@@ -484,7 +507,7 @@ export class QmpControllers implements vscode.Disposable {
         run.execution.executionOrder = r.order;
         run.execution.start(Date.now());
         run.started = true;
-        run.outputs.then(() => run.execution.clearOutput());
+        run.clearOnFirstOutput();
         break;
       case 'sent':
         // A label above each reply: when the cell has several commands, or the cell is not JSON (qmp-shell,
