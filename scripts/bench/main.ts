@@ -77,7 +77,7 @@ interface ScaleRun {
 }
 interface ScaleMeasures {
   measuredAt?: string;
-  run2000?: { ours: ScaleRun; floor: ScaleRun; cellMedianMs: number; cellMaxMs: number; loadAverage?: number[] };
+  run2000?: { ours: ScaleRun; floor: ScaleRun; oursConnecting?: ScaleRun; cellMedianMs: number; cellMaxMs: number; loadAverage?: number[] };
   bench?: { ours1000?: ScaleRun; ours5000?: ScaleRun; floor5000?: ScaleRun; loadAverage?: number[] };
 }
 
@@ -123,6 +123,10 @@ function benchScale(): Row[] {
   if (m.run2000) {
     const t = tag(m.run2000.loadAverage);
     rows.push(ratioRow('Run All of 2,000 cells vs a trivial controller', m.run2000.ours, m.run2000.floor, 'trivial', 1.5, t));
+    if (m.run2000.oursConnecting) {
+      rows.push(ratioRow('first Run All of 2,000 cells (connects the sandbox) vs a trivial controller', m.run2000.oursConnecting, m.run2000.floor, 'trivial', 1.5, t));
+    }
+    rows.push({ label: `a cell's own duration in Run All of 2,000 cells, the longest (median ${m.run2000.cellMedianMs} ms)${t}`, ours: m.run2000.cellMaxMs, unit: 'ms' });
     probes(m.run2000.ours, m.run2000.floor, '2,000', t);
   }
   const b = m.bench;

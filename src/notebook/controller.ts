@@ -175,6 +175,25 @@ class CellRun {
   }
 }
 
+/** Nothing to send: what the engine schedules a cell by until its real plan is made, when it starts. */
+const NOT_PLANNED_YET: CellPlan = { steps: [], problems: [] };
+
+/**
+ * The engine's job for a cell. The engine needs a plan up front only to see whether a cell is all out-of-band;
+ * a cell whose text cannot be (no `oob` in it, and no `\u` escape that could spell it) is planned when it
+ * starts instead, so that Run All of thousands of cells does not parse them all before the first one runs
+ * (seconds of a blocked extension host at 2,000 cells on a loaded machine).
+ */
+function deferredJob(run: CellRun, plan: () => CellPlan): { cell: number; plan: CellPlan; replan: () => CellPlan; signal: AbortSignal } {
+  const text = run.cell.document.getText();
+  const upfront = /oob/i.test(text) || text.includes('\\u') ? plan() : undefined;
+  return {
+    cell: run.key, plan: upfront ?? NOT_PLANNED_YET, signal: run.abort.signal,
+    // Planned again when the plan was made with a cached schema (or not made yet); clientFor() may have made it.
+    replan: () => (run.plan === undefined || run.planCached ? plan() : run.plan),
+  };
+}
+
 /** Everything that runs in one notebook. */
 class NotebookRunner {
   readonly runs = new Map<number, CellRun>();
@@ -460,11 +479,7 @@ export class QmpControllers implements vscode.Disposable {
       void explainUntrusted(new UntrustedWorkspaceError('Running QMP cells'));
       return;
     }
-    const jobs = runs.map((run) => {
-      const plan = this.plan(run);
-      run.plan = plan;
-      return { cell: run.key, plan, replan: () => (run.planCached ? this.plan(run) : plan), signal: run.abort.signal };
-    });
+    const jobs = runs.map((run) => deferredJob(run, () => this.plan(run)));
     await runner.engine.run(jobs, (r) => this.render(runner, r));
   }
 
