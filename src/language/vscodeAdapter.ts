@@ -219,8 +219,14 @@ function identity(o: object | undefined): number {
   return n;
 }
 
-/** What a document's diagnostics depend on besides its text: equal keys give equal diagnostics. */
+/**
+ * What a document's diagnostics depend on besides its text: equal keys give equal diagnostics. Live values change
+ * inside the same object (a fetch, an invalidation), so a document checked against them gets a key of its own
+ * each time: it is never skipped.
+ */
+let liveChecks = 0;
 function contextKey(doc: vscode.TextDocument, ctx: LanguageContext): string {
+  if (ctx.live !== undefined) return `live ${++liveChecks}`;
   return [doc.version, identity(ctx.schema), ctx.cached === true, ctx.schemaLabel ?? '', String(ctx.oobNegotiated),
     JSON.stringify(ctx.compat ?? null), identity(ctx.deviceTypes), identity(ctx.live)].join('|');
 }
