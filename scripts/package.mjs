@@ -24,7 +24,7 @@ for (let i = 0; i < argv.length; i++) {
 
 const stage = mkdtempSync(path.join(os.tmpdir(), 'qmp-package-'));
 process.on('exit', () => rmSync(stage, { recursive: true, force: true }));
-for (const f of ['package.json', '.vscodeignore', 'README.md', 'CHANGELOG.md', 'LICENSE', 'syntaxes', 'media', 'samples/tour.qmp']) {
+for (const f of ['package.json', '.vscodeignore', 'README.md', 'CHANGELOG.md', 'LICENSE', 'syntaxes', 'media', 'samples/tour.qmp', 'schemas']) {
   if (existsSync(path.join(root, f))) cpSync(path.join(root, f), path.join(stage, f), { recursive: true });
 }
 for (const d of ['src', 'node_modules']) symlinkSync(path.join(root, d), path.join(stage, d), 'dir');
@@ -46,7 +46,7 @@ run(process.execPath, [vsce, 'package', '--no-dependencies', '--allow-missing-re
 const list = spawnSync(process.execPath, [vsce, 'ls', '--no-dependencies'], { cwd: stage, encoding: 'utf8' });
 if (list.status !== 0) { console.error(list.stderr); process.exit(1); }
 // samples/tour.qmp ships for `QMP: Open the Tour` (the walkthrough's out-of-band step opens it).
-const allowed = /^(dist\/extension\.js|dist\/cli\.js|package\.json|schemas\/transcript\.schema\.json|README\.md|CHANGELOG\.md|LICENSE(\.txt)?|syntaxes\/.+|media\/.+|samples\/tour\.qmp)$/;
+const allowed = /^(dist\/extension\.js|dist\/cli\.js|package\.json|schemas\/transcript\.schema\.json|README\.md|CHANGELOG\.md|LICENSE(\.txt)?|syntaxes\/.+|media\/.+|samples\/tour\.qmp|schemas\/qemu-10\.0\.json)$/;
 const files = list.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
 const stray = files.filter((f) => !allowed.test(f));
 if (stray.length) {

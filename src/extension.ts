@@ -17,7 +17,7 @@ import { registerExportCommands } from './notebook/exportCommands';
 import { parseNotebook } from './notebook/format';
 import { registerCommands } from './session/commands';
 import type { QmpPorts } from './session/ports';
-import { SessionSchemaSource } from './session/schemaSource';
+import { bundledSchemaLoader, SessionSchemaSource } from './session/schemaSource';
 import { SessionManager } from './session/sessionManager';
 import { confirmLibvirtTaint, endpointPrompter, registerConnectLibvirt, type EndpointPrompter } from './session/endpointPrompts';
 import { SessionStatusBar } from './session/statusBar';
@@ -49,6 +49,9 @@ export interface QmpTestApi {
 }
 
 let sessionsToClose: SessionManager | undefined;
+
+/** The schema shipped in the package for the language features before any connection (docs/extension.md). */
+const BUNDLED_SCHEMA = 'schemas/qemu-10.0.json';
 
 const ports: QmpPorts = {
   createClient: (options, kind) => kind?.kind === 'guest-agent' ? new GuestAgentClient(options)
@@ -119,7 +122,8 @@ function compose(context: vscode.ExtensionContext): QmpTestApi {
   const statusBar = new SessionStatusBar(sessions);
   const controllers = new QmpControllers(sessions, log);
   const schemaSource = new SessionSchemaSource<CompatPolicy>(sessions, (nb) => controllers.profileOf(nb), controllers.onDidChangeNotebookProfile,
-    (text) => { const parsed = parseCompatPolicy(text); return 'policy' in parsed ? parsed.policy : undefined; });
+    (text) => { const parsed = parseCompatPolicy(text); return 'policy' in parsed ? parsed.policy : undefined; },
+    bundledSchemaLoader(context.asAbsolutePath(BUNDLED_SCHEMA), (infos, version) => ports.schemaFromIntrospection(infos, version), (m) => log.warn(m)));
   context.subscriptions.push(
     statusBar, controllers, schemaSource,
     vscode.workspace.registerNotebookSerializer(notebookType, new QmpNotebookSerializer(), { transientOutputs: false }),

@@ -43,6 +43,7 @@ async function benchLater(ctx: LaterContext): Promise<Row[]> {
   if (want('ready')) rows.push(await benchSchemaToReady(ctx));
   if (want('flood')) rows.push(...(await benchFlood(root, ctx.dir)));
   if (want('activation')) rows.push(...benchActivation());
+  if (want('scale')) rows.push(...benchScale());
   if (want('lsp')) rows.push(...(await benchLsp(root)));
   if (want('live')) rows.push(...(await benchLive(ctx.ours, ctx.raw, ctx.liveInfos)));
   return rows;
@@ -70,8 +71,77 @@ function benchActivation(): Row[] {
   return [judged(row, own <= m.targetMs)];
 }
 
+interface ScaleRun {
+  cells: number; ms: number; rssGrowthMb: number; heapGrowthMb?: number; loopLagP95Ms?: number; loopLagMaxMs?: number;
+  completionP95Ms?: number; completionMaxMs?: number; completions?: number; editEchoP95Ms?: number;
+}
+interface ScaleMeasures {
+  measuredAt?: string;
+  run2000?: { ours: ScaleRun; floor: ScaleRun; oursConnecting?: ScaleRun; cellMedianMs: number; cellMaxMs: number; loadAverage?: number[] };
+  bench?: { ours1000?: ScaleRun; ours5000?: ScaleRun; floor5000?: ScaleRun; loadAverage?: number[] };
+}
+
+/**
+ * Run All at scale in the packaged extension, as the host tier measured it last (test/host/scale.test.ts writes
+ * out/results/scale.json): against a trivial notebook controller in the same code-server (the floor), against
+ * the same run at 1,000 cells (linearity), the extension host's memory growth, completion during Run All and the
+ * extension host's event-loop lag during Run All (what a keystroke's providers would wait for). Completion and an
+ * edit's round trip go through the browser workbench, which the floor loads as much: they are shown with the
+ * floor's figure beside ours. The 1,000/5,000-cell rows need QMP_SCALE_BENCH=1.
+ */
+function benchScale(): Row[] {
+  const file = path.join(root, 'out', 'results', 'scale.json');
+  if (!existsSync(file)) {
+    console.log(`scale: no measurement in ${path.relative(root, file)}; run QMP_SCALE_BENCH=1 node scripts/host-test.mjs --pass main --grep "the editor at scale" first.`);
+    return [];
+  }
+  const m = JSON.parse(readFileSync(file, 'utf8')) as ScaleMeasures;
+  const rows: Row[] = [];
+  const tag = (load: number[] | undefined): string =>
+    ` (host tier${m.measuredAt ? `, ${m.measuredAt.slice(0, 16)}` : ''}${load ? `, load ${load.map((l) => l.toFixed(1)).join(' ')}` : ''})`;
+  const ratioRow = (label: string, ours: ScaleRun, base: ScaleRun, baseName: string, limit: number, t: string): Row => judged({
+    label: `${label}${t}`, ours: ours.ms, unit: 'ms', target: `≤ ${limit}× ${baseName}`, base: { name: baseName, value: base.ms },
+  }, ours.ms <= limit * base.ms);
+  const probes = (run: ScaleRun, floor: ScaleRun, cells: string, t: string): void => {
+    rows.push(judged({ label: `extension host RSS growth, Run All of ${cells} cells${t}`, ours: run.rssGrowthMb, unit: 'MB', target: '≤ 50 MB',
+      base: { name: 'trivial', value: floor.rssGrowthMb } }, run.rssGrowthMb <= 50));
+    if (run.loopLagP95Ms !== undefined) {
+      rows.push(judged({ label: `extension host event-loop lag during Run All of ${cells} cells, p95 (max ${run.loopLagMaxMs ?? 0} ms)${t}`,
+        ours: run.loopLagP95Ms, unit: 'ms', target: '≤ 50 ms', ...(floor.loopLagP95Ms !== undefined ? { base: { name: 'trivial', value: floor.loopLagP95Ms } } : {}) },
+      run.loopLagP95Ms <= 50));
+    }
+    if (run.completionP95Ms !== undefined) {
+      rows.push(judged({ label: `completion through the workbench during Run All of ${cells} cells, p95 of ${run.completions ?? 0}${t}`,
+        ours: run.completionP95Ms, unit: 'ms', target: '≤ 200 ms', ...(floor.completionP95Ms !== undefined ? { base: { name: 'trivial', value: floor.completionP95Ms } } : {}) },
+      run.completionP95Ms <= 200));
+    }
+    if (run.editEchoP95Ms !== undefined) {
+      rows.push({ label: `an edit's round trip through the workbench during Run All of ${cells} cells, p95${t}`,
+        ours: run.editEchoP95Ms, unit: 'ms', ...(floor.editEchoP95Ms !== undefined ? { base: { name: 'trivial', value: floor.editEchoP95Ms } } : {}) });
+    }
+  };
+  if (m.run2000) {
+    const t = tag(m.run2000.loadAverage);
+    rows.push(ratioRow('Run All of 2,000 cells vs a trivial controller', m.run2000.ours, m.run2000.floor, 'trivial', 1.5, t));
+    if (m.run2000.oursConnecting) {
+      rows.push(ratioRow('first Run All of 2,000 cells (connects the sandbox) vs a trivial controller', m.run2000.oursConnecting, m.run2000.floor, 'trivial', 1.5, t));
+    }
+    rows.push({ label: `a cell's own duration in Run All of 2,000 cells, the longest (median ${m.run2000.cellMedianMs} ms)${t}`, ours: m.run2000.cellMaxMs, unit: 'ms' });
+    probes(m.run2000.ours, m.run2000.floor, '2,000', t);
+  }
+  const b = m.bench;
+  if (b) {
+    const t = tag(b.loadAverage);
+    if (b.ours5000 && b.floor5000) rows.push(ratioRow('Run All of 5,000 cells vs a trivial controller', b.ours5000, b.floor5000, 'trivial', 1.5, t));
+    if (b.ours5000 && b.ours1000) rows.push(ratioRow('Run All of 5,000 cells vs 1,000 cells', b.ours5000, b.ours1000, '1,000 cells', 5.5, t));
+    if (b.ours5000 && b.floor5000) probes(b.ours5000, b.floor5000, '5,000', t);
+    if (!b.ours5000) console.log('scale: the 5,000-cell Run All did not finish in the last measuring run; see out/results/scale.json for what did.');
+  }
+  return rows;
+}
+
 /** `npm run bench -- runner language` measures only those sections (names as in SECTIONS). */
-const SECTIONS = ['roundtrip', 'pipelined', 'schema', 'serializer', 'runner', 'language', 'ready', 'complexity', 'flood', 'activation', 'lsp', 'live'];
+const SECTIONS = ['roundtrip', 'pipelined', 'schema', 'serializer', 'runner', 'language', 'ready', 'complexity', 'flood', 'activation', 'scale', 'lsp', 'live'];
 const chosen = process.argv.slice(2).filter((a) => SECTIONS.includes(a));
 function want(section: string): boolean {
   return chosen.length === 0 || chosen.includes(section);

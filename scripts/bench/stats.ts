@@ -17,13 +17,14 @@ export function now(): number {
   return Number(process.hrtime.bigint()) / 1e6;
 }
 
-export type Unit = 'ms' | 'us' | 'req/s' | 'KB';
+export type Unit = 'ms' | 'us' | 'req/s' | 'KB' | 'MB';
 
 /** Formats a value given in milliseconds (or req/s) for the table. */
 export function fmt(value: number, unit: Unit): string {
   if (!Number.isFinite(value)) return 'n/a';
   if (unit === 'req/s') return `${Math.round(value)} req/s`;
   if (unit === 'KB') return `${value.toFixed(1)} KB`;
+  if (unit === 'MB') return `${value.toFixed(1)} MB`;
   if (unit === 'us') return `${(value * 1000).toFixed(value < 0.01 ? 2 : value < 0.1 ? 1 : 0)} µs`;
   return `${value.toFixed(value < 10 ? 2 : 1)} ms`;
 }

@@ -20,6 +20,8 @@ export interface LanguageContext {
   docs?: QmpDocs | undefined;
   /** The schema came from the cache rather than from the running QEMU (hover says so). */
   cached?: boolean | undefined;
+  /** What the schema is when it is not a QEMU's (e.g. "bundled QEMU 10.0 (not connected)"): hover says so. */
+  schemaLabel?: string | undefined;
   /** The device types the connected QEMU lists (`qom-list-types`), offered for device_add's `driver`. */
   deviceTypes?: readonly string[] | undefined;
   /**

@@ -14,6 +14,8 @@ export type HoverDocs = QmpDocs;
 export interface HoverContext {
   /** The schema came from the cache, not from the running QEMU. */
   cached?: boolean;
+  /** What the schema is when it is not a QEMU's (the bundled one before any connection); the footer says so. */
+  schemaLabel?: string | undefined;
   /** The cell's language; 'qmp' unless said otherwise. */
   language?: 'qmp' | 'qmp-shell';
 }
@@ -98,6 +100,7 @@ const TOP_KEY_DOCS: Record<string, string> = {
 };
 
 function schemaFooter(schema: Schema, ctx: HoverContext): string {
+  if (ctx.schemaLabel !== undefined) return `_Schema: ${ctx.schemaLabel}._`;
   const v = versionText(schema);
   if (v === undefined) return ctx.cached === true ? '_Schema from the cache._' : '';
   return `_Schema of QEMU ${v}${ctx.cached === true ? ' (cached: not connected to this QEMU)' : ''}._`;

@@ -64,7 +64,7 @@ const qmp: LanguageService = {
     ...(ctx.docs !== undefined ? { docs: ctx.docs } : {}),
     ...(ctx.deviceTypes !== undefined ? { deviceTypes: ctx.deviceTypes } : {}),
   }),
-  hover: (text, offset, ctx = {}) => anyHover(text, offset, ctx.schema, ctx.docs, { cached: ctx.cached === true, language: 'qmp' }),
+  hover: (text, offset, ctx = {}) => anyHover(text, offset, ctx.schema, ctx.docs, { cached: ctx.cached === true, schemaLabel: ctx.schemaLabel, language: 'qmp' }),
   codeActions: (text, start, end, ctx = {}, diagnostics) =>
     qmpCodeActions(text, start, end, diagnostics ?? qmpDiagnose(text, ctx.schema, ctx), ctx.schema),
   hints: (text, ctx = {}) => oobHints(text, ctx.schema, ctx.oobNegotiated !== undefined ? { oobNegotiated: ctx.oobNegotiated } : {}),
@@ -74,7 +74,7 @@ const shell: LanguageService = {
   language: 'qmp-shell',
   diagnose: (text, ctx = {}) => shellDiagnose(text, ctx),
   complete: (text, offset, ctx = {}) => completeShell(text, offset, ctx.schema, ctx.docs),
-  hover: (text, offset, ctx = {}) => anyHover(text, offset, ctx.schema, ctx.docs, { cached: ctx.cached === true, language: 'qmp-shell' }),
+  hover: (text, offset, ctx = {}) => anyHover(text, offset, ctx.schema, ctx.docs, { cached: ctx.cached === true, schemaLabel: ctx.schemaLabel, language: 'qmp-shell' }),
   codeActions: (text, start, end, ctx = {}, diagnostics) => shellCodeActions(text, start, end, ctx, diagnostics ?? shellDiagnose(text, ctx)),
   hints: (text, ctx = {}) => shellHints(text, ctx),
 };

@@ -23,7 +23,7 @@ export interface SchemaVersionLike {
 /** Where the language features get the schema of a document from (the session layer implements it). */
 export interface SchemaSource {
   /** The schema for a document or notebook cell; undefined when no schema is known. */
-  current(uri?: vscode.Uri): { schema: Schema | object; cached: boolean; version?: string | SchemaVersionLike | undefined } | undefined;
+  current(uri?: vscode.Uri): { schema: Schema | object; cached: boolean; version?: string | SchemaVersionLike | undefined; bundled?: string | undefined } | undefined;
   /** Fires when any schema changes (connect, reload, profile switch). */
   onDidChange: vscode.Event<void>;
   /** Whether the connection negotiated OOB; undefined when not connected. */
@@ -42,6 +42,8 @@ export interface SchemaSource {
    * `qemu-ga-ref`); QEMU's when absent. The adapter reads it through a DocsProvider.
    */
   manPage?(uri?: vscode.Uri): string;
+  /** The notebook cell whose text document has this URI, in one lookup; without it cells are searched. */
+  cell?(uri: vscode.Uri): vscode.NotebookCell | undefined;
 }
 
 /** How long completion waits for live values it has to fetch first; then it offers what it has. */
@@ -61,27 +63,65 @@ async function fetchLive(live: LiveValues | undefined, language: string, text: s
   return true;
 }
 
-/** The names the cells above `doc` (in its notebook) create: known to the live checks before they run. */
-function createdAbove(doc: vscode.TextDocument): CreatedNames | undefined {
+/** The commands a cell's text sends, parsed once per version of the document. */
+const commandsCache = new WeakMap<vscode.TextDocument, { version: number; commands: Array<{ command: string; args: unknown }> }>();
+
+function commandsOf(doc: vscode.TextDocument): Array<{ command: string; args: unknown }> {
+  const hit = commandsCache.get(doc);
+  if (hit !== undefined && hit.version === doc.version) return hit.commands;
+  const commands: Array<{ command: string; args: unknown }> = [];
+  const lang = doc.languageId;
+  if (lang === 'qmp' || lang === 'qmp-shell') {
+    for (const item of parseCell(doc.getText(), lang).items) {
+      if (item.kind !== 'command') continue;
+      const name = item.input.execute ?? item.input['exec-oob'];
+      if (name !== undefined) commands.push({ command: name, args: item.input.arguments });
+    }
+  }
+  commandsCache.set(doc, { version: doc.version, commands });
+  return commands;
+}
+
+/** The cell of a cell document: one lookup through the source, else a search of the open notebooks. */
+function cellOf(source: SchemaSource, doc: vscode.TextDocument): vscode.NotebookCell | undefined {
   if (doc.uri.scheme !== 'vscode-notebook-cell') return undefined;
+  if (source.cell !== undefined) return source.cell(doc.uri);
   const key = doc.uri.toString();
   for (const nb of vscode.workspace.notebookDocuments) {
-    const cells = nb.getCells();
-    const index = cells.findIndex((c) => c.document.uri.toString() === key);
-    if (index < 0) continue;
-    const commands: Array<{ command: string; args: unknown }> = [];
-    for (const c of cells.slice(0, index)) {
-      const lang = c.document.languageId;
-      if (lang !== 'qmp' && lang !== 'qmp-shell') continue;
-      for (const item of parseCell(c.document.getText(), lang).items) {
-        if (item.kind !== 'command') continue;
-        const name = item.input.execute ?? item.input['exec-oob'];
-        if (name !== undefined) commands.push({ command: name, args: item.input.arguments });
-      }
-    }
-    return namesCreatedBy(commands);
+    const found = nb.getCells().find((c) => c.document.uri.toString() === key);
+    if (found !== undefined) return found;
   }
   return undefined;
+}
+
+/**
+ * The cells of each notebook that send commands creating names (blockdev-add, device_add…), in order: found
+ * with one pass over the notebook, kept until the notebook or one of its cells changes (forgetCreators).
+ */
+const creatorsCache = new WeakMap<vscode.NotebookDocument, vscode.NotebookCell[]>();
+
+function creatorsOf(nb: vscode.NotebookDocument): vscode.NotebookCell[] {
+  let creators = creatorsCache.get(nb);
+  if (creators === undefined) {
+    creators = nb.getCells().filter((c) => namesCreatedBy(commandsOf(c.document)).size > 0);
+    creatorsCache.set(nb, creators);
+  }
+  return creators;
+}
+
+function forgetCreators(nb: vscode.NotebookDocument | undefined): void {
+  if (nb !== undefined) creatorsCache.delete(nb);
+}
+
+/**
+ * The names the cells above `doc` (in its notebook) create: known to the live checks before they run. Only
+ * the cells that create names are looked at (creatorsOf), so diagnosing every cell of a notebook is linear.
+ */
+function createdAbove(source: SchemaSource, doc: vscode.TextDocument): CreatedNames | undefined {
+  const cell = cellOf(source, doc);
+  if (cell === undefined) return undefined;
+  const above = creatorsOf(cell.notebook).filter((c) => c.index >= 0 && c.index < cell.index);
+  return namesCreatedBy(above.flatMap((c) => commandsOf(c.document)));
 }
 
 const SELECTOR: vscode.DocumentSelector = [{ language: 'qmp' }, { language: 'qmp-shell' }];
@@ -91,9 +131,9 @@ const SWITCH_COMMAND = 'qmp.language.switchToExecOob';
 /** The man page is read a little after activation (it takes a few hundred ms), not on the first hover. */
 const MAN_PAGE_DELAY_MS = 2000;
 
-function schemaOf(source: SchemaSource, uri: vscode.Uri): { schema: Schema; cached: boolean } | undefined {
+function schemaOf(source: SchemaSource, uri: vscode.Uri): { schema: Schema; cached: boolean; label: string | undefined } | undefined {
   const snap = source.current(uri);
-  return snap !== undefined && snap.schema instanceof Schema ? { schema: snap.schema, cached: snap.cached } : undefined;
+  return snap !== undefined && snap.schema instanceof Schema ? { schema: snap.schema, cached: snap.cached, label: snap.bundled } : undefined;
 }
 
 /** The service and the context for a document; undefined for languages without a service. */
@@ -105,7 +145,7 @@ function serviceFor(source: SchemaSource, doc: vscode.TextDocument, docs: QmpDoc
   return {
     svc,
     ctx: {
-      schema: s?.schema, cached: s?.cached === true, oobNegotiated: source.oobNegotiated(doc.uri), docs,
+      schema: s?.schema, cached: s?.cached === true, schemaLabel: s?.label, oobNegotiated: source.oobNegotiated(doc.uri), docs,
       compat: source.compat?.(doc.uri), deviceTypes: source.deviceTypes?.(doc.uri), live: source.live?.(doc.uri),
     },
   };
@@ -182,6 +222,87 @@ function toWorkspaceEdit(doc: vscode.TextDocument, edits: readonly TextEdit[]): 
   return we;
 }
 
+/** The longest a slice of a diagnostics pass runs before it yields to the event loop. */
+const SLICE_MS = 8;
+
+/** Small numbers for objects, so that a context can be compared by identity in a string key. */
+const identities = new WeakMap<object, number>();
+let nextIdentity = 0;
+function identity(o: object | undefined): number {
+  if (o === undefined) return 0;
+  let n = identities.get(o);
+  if (n === undefined) identities.set(o, (n = ++nextIdentity));
+  return n;
+}
+
+/**
+ * What a document's diagnostics depend on besides its text: equal keys give equal diagnostics. Live values change
+ * inside the same object (a fetch, an invalidation), so a document checked against them gets a key of its own
+ * each time: it is never skipped.
+ */
+let liveChecks = 0;
+function contextKey(doc: vscode.TextDocument, ctx: LanguageContext): string {
+  if (ctx.live !== undefined) return `live ${++liveChecks}`;
+  return [doc.version, identity(ctx.schema), ctx.cached === true, ctx.schemaLabel ?? '', String(ctx.oobNegotiated),
+    JSON.stringify(ctx.compat ?? null), identity(ctx.deviceTypes), identity(ctx.live)].join('|');
+}
+
+/**
+ * Works through a queue of items in slices of at most SLICE_MS, yielding to the event loop between slices.
+ * restart() replaces the queue (what a new change makes stale need not finish); add() queues one more.
+ */
+export class SlicedPass<T> implements vscode.Disposable {
+  private queue: T[] = [];
+  private next = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(private readonly work: (item: T) => void, private readonly sliceMs = SLICE_MS) {}
+
+  restart(items: T[]): void {
+    this.queue = items;
+    this.next = 0;
+    this.kick();
+  }
+
+  add(item: T): void {
+    if (this.next > 0 && this.next === this.queue.length) {
+      this.queue = [];
+      this.next = 0;
+    }
+    this.queue.push(item);
+    this.kick();
+  }
+
+  private kick(): void {
+    this.timer ??= setTimeout(() => this.slice(), 0);
+  }
+
+  private slice(): void {
+    this.timer = undefined;
+    const until = Date.now() + this.sliceMs;
+    while (this.next < this.queue.length) {
+      const item = this.queue[this.next++] as T;
+      try {
+        this.work(item);
+      } catch {
+        // One item's failure does not stop the pass.
+      }
+      if (Date.now() >= until) break;
+    }
+    if (this.next < this.queue.length) this.kick();
+    else {
+      this.queue = [];
+      this.next = 0;
+    }
+  }
+
+  dispose(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.queue = [];
+  }
+}
+
 /** Registers every language feature; dispose the result to remove them all. */
 export function registerLanguageFeatures(context: vscode.ExtensionContext, schemaSource: SchemaSource): vscode.Disposable {
   const disposables: vscode.Disposable[] = [];
@@ -233,14 +354,22 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext, schem
     },
   }));
 
-  // Diagnostics: recomputed shortly after each change, and for every open document when the schema changes.
+  // Diagnostics: recomputed shortly after each change, and for the open documents whose context (schema,
+  // connection, policy, live values) changed when the source says something changed. That pass runs in slices
+  // of at most SLICE_MS, visible documents first, yielding to the event loop between slices, so a notebook of
+  // thousands of cells neither blocks typing nor completion; a document whose version and context are those it
+  // was last diagnosed with is skipped, so a change costs what it touches.
   const timers = new Map<string, ReturnType<typeof setTimeout>>();
-  const refresh = (doc: vscode.TextDocument): void => {
+  const diagnosedWith = new WeakMap<vscode.TextDocument, string>();
+  const refresh = (doc: vscode.TextDocument, key?: string): void => {
     // Diagnostics need no documentation: the man page is not loaded for them.
     const found = serviceFor(schemaSource, doc, undefined);
     if (found === undefined) return;
+    const k = key ?? contextKey(doc, found.ctx);
+    if (diagnosedWith.get(doc) === k) return;
+    diagnosedWith.set(doc, k);
     const text = doc.getText();
-    if (found.ctx.live !== undefined) found.ctx.created = createdAbove(doc);
+    if (found.ctx.live !== undefined) found.ctx.created = createdAbove(schemaSource, doc);
     collection.set(doc.uri, found.svc.diagnose(text, found.ctx).map((d) => toVscodeDiagnostic(doc, d)));
     // Live values not fetched yet: fetch them (bounded, in the background) and check again once.
     void fetchLive(found.ctx.live as LiveValues | undefined, doc.languageId, text).then((fetched) => {
@@ -259,12 +388,20 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext, schem
       if (!doc.isClosed) refresh(doc);
     }, DEBOUNCE_MS));
   };
+  const pass = new SlicedPass<vscode.TextDocument>((doc) => { if (!doc.isClosed) refresh(doc); });
+  const isOurs = (doc: vscode.TextDocument): boolean => doc.languageId === 'qmp' || doc.languageId === 'qmp-shell';
   const refreshAll = (): void => {
-    for (const doc of vscode.workspace.textDocuments) refresh(doc);
+    const visible = new Set(vscode.window.visibleTextEditors.map((e) => e.document));
+    const docs = vscode.workspace.textDocuments.filter(isOurs);
+    pass.restart([...docs.filter((d) => visible.has(d)), ...docs.filter((d) => !visible.has(d))]);
   };
   disposables.push(
-    vscode.workspace.onDidOpenTextDocument(refresh),
-    vscode.workspace.onDidChangeTextDocument((e) => schedule(e.document)),
+    vscode.workspace.onDidOpenTextDocument((doc) => { if (isOurs(doc)) pass.add(doc); }),
+    vscode.workspace.onDidChangeTextDocument((e) => {
+      forgetCreators(cellOf(schemaSource, e.document)?.notebook);
+      schedule(e.document);
+    }),
+    vscode.workspace.onDidChangeNotebookDocument((e) => { if (e.contentChanges.length > 0) forgetCreators(e.notebook); }),
     vscode.workspace.onDidCloseTextDocument((doc) => {
       collection.delete(doc.uri);
       const pending = timers.get(doc.uri.toString());
@@ -272,6 +409,7 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext, schem
       timers.delete(doc.uri.toString());
     }),
     schemaSource.onDidChange(refreshAll),
+    pass,
     { dispose: () => { for (const t of timers.values()) clearTimeout(t); timers.clear(); } },
   );
   refreshAll();

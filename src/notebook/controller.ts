@@ -10,6 +10,7 @@
 // A running cell stops at once when it is interrupted, when its session loses its connection, or when its
 // execution is cancelled: its AbortSignal fires with a StopRequest saying why.
 import * as vscode from 'vscode';
+import type { QmpEventRecord } from '../qmp';
 import { describeProfile, type Profile } from '../session/profiles';
 import { commandsOf, confirmStateChanges } from '../session/endpointPrompts';
 import { errorText, type Session, type SessionManager } from '../session/sessionManager';
@@ -18,7 +19,7 @@ import {
   Batcher, CODE_LANGUAGES, isCodeLanguage, metadataRules, planCell, RunEngine, StopRequest,
   type CellPlan, type CommandStep, type EngineClient, type RunOutcome, type TranscriptRecord,
 } from '../run/index';
-import { eventOutput, expectedReplyOutput, failureOutput, noteOutput, replyOutput, sentOutput, transcriptTextOutput } from './outputs';
+import { EventGroup, expectedReplyOutput, failureOutput, noteOutput, replyOutput, sentOutput, transcriptTextOutput } from './outputs';
 import { eventsDroppedText, failureText, failureTitle } from '../run/recordText';
 import { CellActivity } from './cellActivity';
 
@@ -30,10 +31,13 @@ export const profileMetadataKey = 'profile';
 
 export type { RunOutcome };
 
+/** What a cell's output batcher carries: a new output, or "the open event group has more events". */
+type OutputOp = { kind: 'append'; output: vscode.NotebookCellOutput } | { kind: 'group'; group: EventGroup } | { kind: 'update'; group: EventGroup };
+
 /** One cell's execution, from queued to ended. */
 class CellRun {
   readonly abort = new AbortController();
-  readonly outputs: Batcher<vscode.NotebookCellOutput>;
+  readonly outputs: Batcher<OutputOp>;
   started = false;
   /** Set once the cell has a connection; only then does losing it stop the cell. */
   connected = false;
@@ -49,10 +53,28 @@ class CellRun {
   blockedStep: number | undefined;
   /** What that command waited behind. */
   blockedBehind: string[] = [];
+  /**
+   * When the engine finished the cell (Date.now()). The execution ends with this time, not with the time its
+   * outputs reached the window, so each cell shows its own duration however long the window takes to draw.
+   */
+  finishedAt: number | undefined;
+  /** The events arriving now, one output while nothing else is shown between them (EventGroup). */
+  private group: EventGroup | undefined;
+  private updateQueued = false;
+  /** The outputs handed to VS Code, in order, with the group each shows; for the final rewrite of stale groups. */
+  private shown: Array<{ output: vscode.NotebookCellOutput; group?: EventGroup; shownVersion: number }> = [];
+  private groups: EventGroup[] = [];
+  /** A group was updated in place after it was appended: its metadata (the saved events) must be rewritten. */
+  private groupsGrew = false;
+  /**
+   * The outputs of an earlier run are still shown: the first batch replaces them (one message to the window
+   * instead of a clear and an append per cell), or the end clears them when the run wrote nothing.
+   */
+  private clearPending = false;
 
   constructor(readonly key: number, readonly cell: vscode.NotebookCell, readonly execution: vscode.NotebookCellExecution,
     readonly profile: string) {
-    this.outputs = new Batcher((items) => (this.ended ? undefined : this.execution.appendOutput(items)));
+    this.outputs = new Batcher((ops) => (this.ended ? undefined : this.flush(ops)));
   }
 
   get stopped(): boolean {
@@ -60,7 +82,77 @@ class CellRun {
   }
 
   append(output: vscode.NotebookCellOutput): void {
-    if (!this.ended) this.outputs.push(output);
+    if (this.ended) return;
+    this.group = undefined;
+    this.outputs.push({ kind: 'append', output });
+  }
+
+  /** An event given to the cell: into the open event group (one output, updated in place), else a new group. */
+  event(e: QmpEventRecord): void {
+    if (this.ended) return;
+    if (this.group === undefined) {
+      const group = new EventGroup();
+      group.add(e);
+      this.group = group;
+      this.groups.push(group);
+      this.outputs.push({ kind: 'group', group });
+      return;
+    }
+    this.group.add(e);
+    if (!this.updateQueued) {
+      this.updateQueued = true;
+      this.outputs.push({ kind: 'update', group: this.group });
+    }
+  }
+
+  /** Whether the event with this sequence number stays visible in the cell whatever events follow. */
+  showsEventForGood(seq: number): boolean {
+    return this.groups.some((g) => g.showsForGood(seq));
+  }
+
+  /** The run started: what an earlier run left is replaced by this run's first outputs. */
+  clearOnFirstOutput(): void {
+    this.outputs.then(() => { this.clearPending = true; });
+  }
+
+  /** Appends outputs, replacing the earlier run's first when they are still shown. */
+  private async appendOutputs(outputs: vscode.NotebookCellOutput[]): Promise<void> {
+    if (this.clearPending) {
+      this.clearPending = false;
+      await this.execution.replaceOutput(outputs);
+    } else {
+      await this.execution.appendOutput(outputs);
+    }
+  }
+
+  /** Hands a batch to VS Code: consecutive new outputs in one append, stale groups replaced in place. */
+  private async flush(ops: OutputOp[]): Promise<void> {
+    this.updateQueued = false;
+    let appends: vscode.NotebookCellOutput[] = [];
+    for (const op of ops) {
+      if (op.kind === 'append') {
+        this.shown.push({ output: op.output, shownVersion: 0 });
+        appends.push(op.output);
+        continue;
+      }
+      if (op.kind === 'group') {
+        // A group is drawn as it is when handed over (the events that came since it opened are in it).
+        const output = op.group.output();
+        this.shown.push({ output, group: op.group, shownVersion: op.group.version });
+        appends.push(output);
+        continue;
+      }
+      const entry = this.shown.find((e) => e.group === op.group);
+      if (entry === undefined || entry.shownVersion === op.group.version) continue;
+      if (appends.length > 0) {
+        await this.appendOutputs(appends);
+        appends = [];
+      }
+      entry.shownVersion = op.group.version;
+      this.groupsGrew = true;
+      await this.execution.replaceOutputItems(op.group.items(), entry.output);
+    }
+    if (appends.length > 0) await this.appendOutputs(appends);
   }
 
   stop(kind: 'interrupted' | 'connection-lost', message: string): void {
@@ -71,12 +163,43 @@ class CellRun {
   async end(success: boolean | undefined): Promise<void> {
     if (this.ended) return;
     await this.outputs.settle();
+    // Groups updated in place still carry the events of their first draw in their metadata (replaceOutputItems
+    // cannot change it): the outputs are written once more, whole, so that saving keeps every event.
+    if (this.groupsGrew) {
+      await this.execution.replaceOutput(this.shown.map((e) => (e.group ? e.group.output() : e.output)));
+    } else if (this.clearPending) {
+      this.clearPending = false;
+      await this.execution.clearOutput();
+    }
     this.ended = true;
+    for (const g of this.groups) g.release();
+    this.shown = [];
+    this.groups = [];
+    this.group = undefined;
     // A queued cell that never ran is still started first (without a time, so no clock shows): ending an
     // execution that never started is not something every VS Code version accepts.
     if (!this.started) this.execution.start();
-    this.execution.end(success, this.started ? Date.now() : undefined);
+    this.execution.end(success, this.started ? (this.finishedAt ?? Date.now()) : undefined);
   }
+}
+
+/** Nothing to send: what the engine schedules a cell by until its real plan is made, when it starts. */
+const NOT_PLANNED_YET: CellPlan = { steps: [], problems: [] };
+
+/**
+ * The engine's job for a cell. The engine needs a plan up front only to see whether a cell is all out-of-band;
+ * a cell whose text cannot be (no `oob` in it, and no `\u` escape that could spell it) is planned when it
+ * starts instead, so that Run All of thousands of cells does not parse them all before the first one runs
+ * (seconds of a blocked extension host at 2,000 cells on a loaded machine).
+ */
+function deferredJob(run: CellRun, plan: () => CellPlan): { cell: number; plan: CellPlan; replan: () => CellPlan; signal: AbortSignal } {
+  const text = run.cell.document.getText();
+  const upfront = /oob/i.test(text) || text.includes('\\u') ? plan() : undefined;
+  return {
+    cell: run.key, plan: upfront ?? NOT_PLANNED_YET, signal: run.abort.signal,
+    // Planned again when the plan was made with a cached schema (or not made yet); clientFor() may have made it.
+    replan: () => (run.plan === undefined || run.planCached ? plan() : run.plan),
+  };
 }
 
 /** Everything that runs in one notebook. */
@@ -439,14 +562,7 @@ export class QmpControllers implements vscode.Disposable {
       void explainUntrusted(new UntrustedWorkspaceError('Running QMP cells'));
       return;
     }
-    const jobs = runs.map((run) => {
-      const plan = this.plan(run);
-      run.plan = plan;
-      return {
-        cell: run.key, plan, replan: () => (run.planCached ? this.plan(run) : plan), signal: run.abort.signal,
-        client: () => this.clientFor(runner, run.key),
-      };
-    });
+    const jobs = runs.map((run) => ({ ...deferredJob(run, () => this.plan(run)), client: () => this.clientFor(runner, run.key) }));
     // The session's one engine; cells of every notebook on the session queue on it as QEMU queues them.
     const engine = this.sessions.session(profile)?.kernel.engine ?? this.noSession;
     const note = setTimeout(() => this.noteQueued(engine, runner, runs), QUEUED_NOTE_MS);
@@ -513,7 +629,7 @@ export class QmpControllers implements vscode.Disposable {
         // A cell told while queued that it waits for another notebook was started then (outputs need it).
         if (!run.started) run.execution.start(Date.now());
         run.started = true;
-        run.outputs.then(() => run.execution.clearOutput());
+        run.clearOnFirstOutput();
         if (this.sessions.session(run.profile)?.state !== 'connected') this.activity.set(run.cell, { kind: 'connecting', profile: run.profile });
         else this.showNextStep(run, 0);
         break;
@@ -547,7 +663,12 @@ export class QmpControllers implements vscode.Disposable {
         run.append(noteOutput(r.match ? `✓ The expected event ${r.event} arrived: ${r.expected}` : `✗ ${r.message ?? r.event}: ${r.expected}`));
         break;
       case 'event':
-        run.append(eventOutput(r.event));
+        run.event(r.event);
+        break;
+      case 'wait-satisfied':
+        // In a flood the event that ended the wait can be one of the events a group does not show (or one the
+        // engine no longer kept): a note below says it came, so what ended the wait is always visible.
+        if (!run.showsEventForGood(r.seq)) run.append(noteOutput(`✓ ${r.event} arrived (waited ${r.ms} ms): ${r.raw.trim()}`));
         break;
       case 'events-dropped':
         run.append(transcriptTextOutput(eventsDroppedText(r.count, r.kept)));
@@ -572,6 +693,7 @@ export class QmpControllers implements vscode.Disposable {
         if (r.kind === 'not-connected' && run.stopped === false) this.maybeExplainUntrusted(r.message);
         break;
       case 'cell-finished':
+        run.finishedAt = Date.now();
         void this.finish(runner, run, r.outcome);
         break;
       default:

@@ -20,6 +20,8 @@ export interface OutputMeta {
   wire?: string;
   /** The text of a failure. */
   text?: string;
+  /** The events of an event group (eventGroupOutput), each as it went over the wire, in order. */
+  wires?: string[];
 }
 
 export const jsonMime = 'application/json';
@@ -36,9 +38,13 @@ export function outputMeta(o: vscode.NotebookCellOutput): OutputMeta | undefined
   const kind = (m as { kind?: unknown }).kind;
   const wire = (m as { wire?: unknown }).wire;
   const text = (m as { text?: unknown }).text;
+  const wires = (m as { wires?: unknown }).wires;
   if (kind !== 'sent' && kind !== 'reply' && kind !== 'error' && kind !== 'event' && kind !== 'failure' && kind !== 'note'
     && kind !== 'text') return undefined;
-  return { kind, ...(typeof wire === 'string' ? { wire } : {}), ...(typeof text === 'string' ? { text } : {}) };
+  return {
+    kind, ...(typeof wire === 'string' ? { wire } : {}), ...(typeof text === 'string' ? { text } : {}),
+    ...(Array.isArray(wires) && wires.every((w) => typeof w === 'string') ? { wires: wires as string[] } : {}),
+  };
 }
 
 /**
@@ -135,11 +141,78 @@ export function replyOutput(reply: CommandReply, keepId = true, command?: string
  * was masked as volatile, which has no time to show).
  */
 export function eventOutput(e: QmpEventRecord, profile?: string, timed = true): vscode.NotebookCellOutput {
+  return output([vscode.NotebookCellOutputItem.text(eventLine(e, profile, timed), textMime)], { kind: 'event', wire: e.raw });
+}
+
+/** The line an event is shown as: `event <time> [profile] NAME data`. */
+export function eventLine(e: QmpEventRecord, profile?: string, timed = true): string {
   const data = e.data === undefined ? '' : ` ${JSON.stringify(e.data)}`;
   const where = profile ? ` [${profile}]` : '';
   const when = timed ? ` ${eventTime(e)}` : '';
-  return output([vscode.NotebookCellOutputItem.text(`event${when}${where} ${e.event}${data}`, textMime)],
-    { kind: 'event', wire: e.raw });
+  return `event${when}${where} ${e.event}${data}`;
+}
+
+/** How many event lines an event group shows from its start and from its end; the rest is one "N more" line. */
+export const EVENT_GROUP_HEAD = 10;
+export const EVENT_GROUP_TAIL = 10;
+
+/**
+ * Events that arrived one after another in a cell, with no other output between them: shown as ONE output
+ * (updated in place while more come) so that a flood of events cannot push a cell past VS Code's 500 outputs.
+ * It shows the first EVENT_GROUP_HEAD and the last EVENT_GROUP_TAIL events and "… N more events …" between,
+ * which stays below the notebook's default 30-line text limit; every event's wire text is kept for saving
+ * (the engine bounds how many a cell is given, as `eventsPerCell`).
+ */
+export class EventGroup {
+  private readonly head: Array<{ seq: number; line: string }> = [];
+  private tail: Array<{ seq: number; line: string }> = [];
+  private wires: string[] = [];
+  count = 0;
+  /** Bumped by every event; compared with what was last shown to know whether the output is stale. */
+  version = 0;
+
+  add(e: QmpEventRecord): void {
+    const entry = { seq: e.seq, line: eventLine(e) };
+    this.count++;
+    this.version++;
+    this.wires.push(e.raw);
+    if (this.head.length < EVENT_GROUP_HEAD) this.head.push(entry);
+    else {
+      this.tail.push(entry);
+      // Trimmed in halves so that keeping the last lines costs O(1) per event, amortised.
+      if (this.tail.length >= 2 * EVENT_GROUP_TAIL) this.tail = this.tail.slice(-EVENT_GROUP_TAIL);
+    }
+  }
+
+  /** Whether the event with this sequence number is among the first lines, which stay shown whatever follows. */
+  showsForGood(seq: number): boolean {
+    return this.head.some((h) => h.seq === seq);
+  }
+
+  /** The text shown. */
+  text(): string {
+    const tail = this.tail.slice(-EVENT_GROUP_TAIL);
+    const hidden = this.count - this.head.length - tail.length;
+    const lines = this.head.map((h) => h.line);
+    if (hidden > 0) lines.push(`… ${hidden} more event${hidden === 1 ? '' : 's'} …`);
+    lines.push(...tail.map((t) => t.line));
+    return lines.join('\n');
+  }
+
+  items(): vscode.NotebookCellOutputItem[] {
+    return [vscode.NotebookCellOutputItem.text(this.text(), textMime)];
+  }
+
+  /** The output as it stands now (a new object: its metadata carries every event's wire text for saving). */
+  output(): vscode.NotebookCellOutput {
+    return output(this.items(), { kind: 'event', wires: [...this.wires] });
+  }
+
+  /** Lets go of the lines and wire texts once the cell's outputs are final. */
+  release(): void {
+    this.tail = [];
+    this.wires = [];
+  }
 }
 
 /** A failure of the cell itself (parse errors, timeouts, lost connection): nothing QEMU said. */

@@ -46,7 +46,8 @@ export function toSavedOutputs(outputs: readonly vscode.NotebookCellOutput[]): S
     // Notes (✓/✗ of expected replies and events, waiting behind a busy QEMU) are derived, not QEMU's: a saved
     // note would be a line `qmp-notebook test` never produces, so the session would fail as a regression test.
     if (!meta || meta.kind === 'note') continue;
-    if (meta.kind === 'sent' && meta.wire !== undefined) saved.push({ kind: 'message', direction: '->', json: meta.wire });
+    if (meta.wires !== undefined) for (const json of meta.wires) saved.push({ kind: 'message', direction: '<-', json });
+    else if (meta.kind === 'sent' && meta.wire !== undefined) saved.push({ kind: 'message', direction: '->', json: meta.wire });
     else if (meta.kind !== 'failure' && meta.wire !== undefined) saved.push({ kind: 'message', direction: '<-', json: meta.wire });
     else if (meta.text !== undefined) saved.push({ kind: 'text', text: meta.text });
   }
