@@ -666,15 +666,13 @@ export class QmpControllers implements vscode.Disposable {
         run.event(r.event);
         break;
       case 'wait-satisfied':
+        this.showNextStep(run, r.step + 1);
         // In a flood the event that ended the wait can be one of the events a group does not show (or one the
         // engine no longer kept): a note below says it came, so what ended the wait is always visible.
         if (!run.showsEventForGood(r.seq)) run.append(noteOutput(`✓ ${r.event} arrived (waited ${r.ms} ms): ${r.raw.trim()}`));
         break;
       case 'events-dropped':
         run.append(transcriptTextOutput(eventsDroppedText(r.count, r.kept)));
-        break;
-      case 'wait-satisfied':
-        this.showNextStep(run, r.step + 1);
         break;
       case 'blocked':
         run.blockedStep = r.step;
