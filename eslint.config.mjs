@@ -38,9 +38,11 @@ export const layerArrows = {
   /** src/agent/: VS Code's language-model tools, glue over mcp's kernel and the live sessions. */
   agent: ['qmp', 'format', 'language', 'run', 'session', 'endpoints', 'testing', 'mcp'],
   export: ['qmp', 'format'],
+  /** src/import/: recordings of other tools (libvirt, qmp-shell, iotests) as notebooks; saved outputs as src/testing writes them. */
+  import: ['qmp', 'format', 'testing'],
   extension: ['qmp', 'format', 'language', 'languageAdapter', 'run', 'session', 'cli', 'lsp', 'notebook', 'endpoints', 'testing', 'agent', 'export'],
   /** src/cli/main.ts: the command line's entry point only composes (like extension.ts), so it may dispatch to lsp. */
-  cliMain: ['qmp', 'format', 'language', 'run', 'endpoints', 'cli', 'lsp', 'testing', 'mcp', 'export'],
+  cliMain: ['qmp', 'format', 'language', 'run', 'endpoints', 'cli', 'lsp', 'testing', 'mcp', 'export', 'import'],
 };
 
 /** The layer of a file, from its path under src/ (undefined outside src/). */

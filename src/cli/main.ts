@@ -4,6 +4,7 @@ import { realDeps } from './deps';
 import { lspMain } from '../lsp/stdio';
 import { version } from '../../package.json';
 import { exportMain } from '../export/cli';
+import { importMain } from '../import/cli';
 
 /**
  * Writes a line to a stream. When stdout is a pipe, Node writes asynchronously; the exit below waits for the
@@ -71,6 +72,7 @@ if (lspExit !== undefined) void finish(lspExit);
 // `mcp` (the SDK is a third of the bundle), so the other subcommands start as fast as before.
 else if (process.argv[2] === 'mcp') void import('../mcp/main').then((m) => m.mcpMain(process.argv.slice(3), version, writer(process.stderr))).then(finish);
 else if (process.argv[2] === 'export') void exportMain(process.argv.slice(3), (text) => process.stdout.write(text), stderrLine).then(finish);
+else if (process.argv[2] === 'import') void importMain(process.argv.slice(3), (text) => process.stdout.write(text), stderrLine).then(finish);
 else if (process.argv[2] !== 'lsp') cliMain(process.argv.slice(2), realDeps(), { out: stdout.write, err: (l) => { stdout.flush(); stderrLine(l); } }).then(
   (code) => finish(code),
   (err: unknown) => {
