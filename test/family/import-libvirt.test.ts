@@ -6,7 +6,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseNotebook } from '../../src/notebook/format';
@@ -94,5 +94,30 @@ describe('import a libvirtd monitor log', () => {
     const t = await runCli(['test', out, '--sandbox']);
     assert.equal(t.code, 0, `${t.stdout}\n${t.stderr}`);
     assert.match(t.stdout, /6 passed, 0 failed/);
+  });
+});
+
+describe('export to virsh, run on libvirtd', () => {
+  test('the exported script, run by sh with the real virsh, sends each cell\'s command whole and gets QEMU\'s replies', async () => {
+    // A notebook whose replies do not depend on the domain's history (the domain is paused before and after).
+    const nbFile = path.join(dir, 'roundtrip.qmp');
+    writeFileSync(nbFile, [
+      '```qmp', '{"execute": "query-name"}', '```', '',
+      '```qmp-shell', 'qom-get path=/machine property=type', '```', '',
+      '```hmp', 'info status', '```', '',
+      '```qmp', `{"execute": "${marker}-x", "arguments": {"s": "it's"}}`, '```', '',
+    ].join('\n'));
+    const e = await runCli(['export', '--to', 'virsh', '--domain', domain, nbFile]);
+    assert.equal(e.code, 0, e.stderr);
+    const script = path.join(dir, 'roundtrip.sh');
+    writeFileSync(script, e.stdout);
+    const r = spawnSync('sh', [script], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, LC_ALL: 'C', LIBVIRT_DEFAULT_URI: libvirtUri } });
+    const out = `${r.stdout}${r.stderr}`;
+    // query-name: the name libvirt gave QEMU (the domain's); qom-get: the machine type; HMP: the status text; the unknown
+    // command (with a quote in its argument, through sh's quoting): CommandNotFound, as QEMU says it.
+    assert.ok(out.includes(`{"return":{"name":"${domain}"},"id":"libvirt-`), out);
+    assert.match(out, /\{"return":"pc-i440fx-[\d.]+-machine","id":"libvirt-\d+"\}/);
+    assert.match(out, /VM status: paused/);
+    assert.match(out, new RegExp(`The command ${marker}-x has not been found`));
   });
 });
