@@ -199,10 +199,27 @@ class Collector {
   readonly report: ImportReport;
   private skippedCount = 0;
   private problemCount = 0;
-  readonly records: Recorded[] = [];
+  /** Cells per monitor ('' outside libvirt logs), built as the messages come: nothing is kept twice. */
+  readonly builders = new Map<string, CellBuilder>();
+  /** Paths of iotests placeholders in replies and events, for masks. */
+  readonly maskPaths = new Set<string>();
 
-  constructor(format: ImportFormat) {
+  constructor(format: ImportFormat, private readonly only?: string) {
     this.report = { format, problems: [], skipped: [], notes: [], monitors: [] };
+  }
+
+  add(kind: Recorded['kind'], node: JsonNode, monitor = ''): void {
+    if (this.only !== undefined && monitor !== this.only) return;
+    if (kind !== 'command') placeholderPaths(node, [], this.maskPaths);
+    let b = this.builders.get(monitor);
+    if (!b) { b = new CellBuilder(); this.builders.set(monitor, b); }
+    b.add(kind, node);
+  }
+
+  addShellLine(text: string): void {
+    let b = this.builders.get('');
+    if (!b) { b = new CellBuilder(); this.builders.set('', b); }
+    b.cells.push({ kind: 'code', language: 'qmp-shell', source: text });
   }
 
   skip(line: number): void {
@@ -229,8 +246,8 @@ function addMessage(c: Collector, node: JsonNode, line: number, monitor?: string
   if (kind === undefined) { c.problem(line, 'a JSON value that is not a QMP command, reply or event'); return; }
   if (kind === 'shell-log' && node.type === 'object') {
     const { command, reply } = splitShellLog(node);
-    c.records.push({ kind: 'command', text: printJsonTree(command), line, monitor });
-    c.records.push({ kind: 'reply', text: printJsonTree(reply), line, monitor });
+    c.add('command', command, monitor);
+    c.add('reply', reply, monitor);
     return;
   }
   const k = kind === 'shell-log' ? 'command' : kind;
@@ -238,7 +255,7 @@ function addMessage(c: Collector, node: JsonNode, line: number, monitor?: string
     c.problem(line, `a ${k} where the log says ${expected}`);
     return;
   }
-  c.records.push({ kind: k, text: printJsonTree(node), line, monitor });
+  c.add(k, node, monitor);
 }
 
 // --- libvirt ------------------------------------------------------------------------------------------
@@ -347,7 +364,7 @@ function readHistory(lines: Lines, c: Collector): void {
     const line = (raw.endsWith('\r') ? raw.slice(0, -1) : raw).trim();
     // readline's own history file header (`_HiStOrY_V2_`, libedit) is not a command.
     if (line === '' || line === '_HiStOrY_V2_') continue;
-    c.records.push({ kind: 'command', text: line, line: n });
+    c.addShellLine(line);
   }
 }
 
@@ -381,80 +398,73 @@ export interface ImportOptions {
 /** Commands that the runner sends itself: importing them would send them twice. */
 const HANDSHAKE = new Set(['qmp_capabilities']);
 
+/** Commands and what followed them, as cells: one cell per command, its replies and events as outputs. */
+class CellBuilder {
+  readonly cells: CellData[] = [];
+  private current: SavedOutput[] | undefined;
+  before = 0;
+  orphanReplies = 0;
+  handshakes = 0;
+  private skippingHandshake = false;
+
+  add(kind: Recorded['kind'], raw: JsonNode): void {
+    const node = withoutRecorderId(raw);
+    if (kind === 'command') {
+      this.skippingHandshake = false;
+      this.current = undefined;
+      const name = node.type === 'object' ? node.members.find((m) => m.key === 'execute' || m.key === 'exec-oob')?.value : undefined;
+      if (name?.type === 'string' && HANDSHAKE.has(name.value)) { this.handshakes++; this.skippingHandshake = true; return; }
+      const outputs: SavedOutput[] = [];
+      this.cells.push({ kind: 'code', language: 'qmp', source: printJsonTree(node), outputs });
+      this.current = outputs;
+      return;
+    }
+    if (this.skippingHandshake && kind === 'reply') return;
+    if (!this.current) {
+      if (kind === 'event') this.before++;
+      else this.orphanReplies++;
+      return;
+    }
+    this.current.push({ kind: 'message', direction: '<-', json: printJsonTree(node) });
+  }
+}
+
 /** Reads a recording (lines, read once, in one pass) into a notebook of cells with saved outputs. */
 export function importLines(lines: Lines, options: ImportOptions): ImportResult {
-  const c = new Collector(options.format);
+  const c = new Collector(options.format, options.format === 'libvirt' ? options.monitor : undefined);
   if (options.format === 'libvirt') readLibvirt(lines, c);
   else if (options.format === 'qmp-shell-history') readHistory(lines, c);
   else readObjects(lines, c, options.format === 'arrows');
   c.finish();
   const report = c.report;
 
-  let records = c.records;
+  let key = '';
   if (options.format === 'libvirt') {
     const mons = report.monitors;
     if (options.monitor !== undefined) {
       if (!mons.some((m) => m.monitor === options.monitor)) throw new ImportError(`no monitor ${options.monitor} in the log; it has ${mons.map((m) => m.monitor).join(', ') || 'none'}`);
-      records = records.filter((r) => r.monitor === options.monitor);
+      key = options.monitor;
     } else if (mons.length > 1) {
       throw new ImportError(`the log holds ${mons.length} monitors (domains); pick one with --mon:\n${mons.map((m) => `  ${m.monitor}  ${m.commands} commands, from line ${m.firstLine}`).join('\n')}`);
-    }
+    } else key = mons[0]?.monitor ?? '';
   }
+  const b = c.builders.get(key) ?? new CellBuilder();
 
-  // Masks for iotests placeholders in replies and events.
-  const maskPaths = new Set<string>();
-  for (const r of records) {
-    if (r.kind === 'command' || options.format === 'qmp-shell-history') continue;
-    const node = parseJsonTree(r.text);
-    if (node) placeholderPaths(node, [], maskPaths);
-  }
-  const masks = [...maskPaths].sort();
+  // iotests placeholders become masks; every output is written in its stable form.
+  const masks = [...c.maskPaths].sort();
   const maskOpts = { masks: validMasks(masks) };
-
-  const cells: CellData[] = [];
-  let current: { cell: CellData; outputs: SavedOutput[] } | undefined;
-  let before = 0;
-  let orphanReplies = 0;
-  let handshakes = 0;
-  const flush = (): void => {
-    if (!current) return;
-    current.cell.outputs = stableOutputs(current.outputs, maskOpts);
-    if (current.cell.outputs.length === 0) delete current.cell.outputs;
-    cells.push(current.cell);
-    current = undefined;
-  };
-  let skippingHandshake = false;
-  for (const r of records) {
-    if (r.kind === 'command') {
-      flush();
-      skippingHandshake = false;
-      if (options.format === 'qmp-shell-history') {
-        cells.push({ kind: 'code', language: 'qmp-shell', source: r.text });
-        continue;
-      }
-      const node = withoutRecorderId(parseJsonTree(r.text) as JsonNode);
-      const name = node.type === 'object' ? node.members.find((m) => m.key === 'execute' || m.key === 'exec-oob')?.value : undefined;
-      if (name?.type === 'string' && HANDSHAKE.has(name.value)) { handshakes++; skippingHandshake = true; continue; }
-      current = { cell: { kind: 'code', language: 'qmp', source: printJsonTree(node) }, outputs: [] };
-      continue;
-    }
-    if (skippingHandshake && r.kind === 'reply') continue;
-    if (!current) {
-      if (r.kind === 'event') before++;
-      else orphanReplies++;
-      continue;
-    }
-    const node = withoutRecorderId(parseJsonTree(r.text) as JsonNode);
-    current.outputs.push({ kind: 'message', direction: '<-', json: printJsonTree(node) });
+  for (const cell of b.cells) {
+    if (cell.outputs === undefined) continue;
+    if (cell.outputs.length === 0) delete cell.outputs;
+    else cell.outputs = stableOutputs(cell.outputs, maskOpts);
   }
-  flush();
-  if (handshakes > 0) report.notes.push(`left out ${handshakes} qmp_capabilities (the runner negotiates itself)`);
-  if (before > 0) report.notes.push(`left out ${before} events that came before the first command`);
-  if (orphanReplies > 0) report.notes.push(`left out ${orphanReplies} replies that follow no command`);
+  if (b.handshakes > 0) report.notes.push(`left out ${b.handshakes} qmp_capabilities (the runner negotiates itself)`);
+  if (b.before > 0) report.notes.push(`left out ${b.before} events that came before the first command`);
+  if (b.orphanReplies > 0) report.notes.push(`left out ${b.orphanReplies} replies that follow no command`);
   if (masks.length > 0) report.notes.push(`masked iotests placeholders at ${masks.join(', ')}`);
 
-  const notebook: NotebookData = { saveOutputs: true, cells, ...(masks.length > 0 ? { masks } : {}) };
-  return { notebook, report, cells: cells.length };
+  const notebook: NotebookData = { saveOutputs: true, cells: b.cells, ...(masks.length > 0 ? { masks } : {}) };
+  return { notebook, report, cells: b.cells.length };
 }
 
 /** A recording that cannot be imported as asked (which monitor, …): the message says what to do. */
