@@ -11,7 +11,7 @@
 // masked, the recording client's own ids (`libvirt-12`, `#3`) elided from commands and replies.
 import { parseJsonTree, printJsonTree, type JsonMember, type JsonNode } from '../testing/jsonTree';
 import { stableOutputs, validMasks } from '../testing/savedOutput';
-import type { CellData, NotebookData, SavedOutput } from '../notebook/format';
+import { parseCell, type CellData, type NotebookData, type SavedOutput } from '../notebook/format';
 import { pythonLiteralToJson } from '../notebook/format/pyliteral';
 
 /** The lines of a recording, read once: an array, or a file read as a stream (bounded memory). */
@@ -364,6 +364,9 @@ function readHistory(lines: Lines, c: Collector): void {
     const line = (raw.endsWith('\r') ? raw.slice(0, -1) : raw).trim();
     // readline's own history file header (`_HiStOrY_V2_`, libedit) is not a command.
     if (line === '' || line === '_HiStOrY_V2_') continue;
+    // Kept as a cell all the same (nothing is lost); the report says which lines will not run.
+    const problem = parseCell(line, 'qmp-shell').errors[0];
+    if (problem) c.problem(n, `qmp-shell cannot read this line: ${problem.message}`);
     c.addShellLine(line);
   }
 }

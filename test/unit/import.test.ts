@@ -122,8 +122,10 @@ describe('import: qmp-shell', () => {
 
   test('a history gives qmp-shell cells, one per line', () => {
     assert.equal(detectFormat(['query-status', 'stop'], '.qmp-shell_history'), 'qmp-shell-history');
-    const r = importLines(['_HiStOrY_V2_', 'query-status', '', 'device_del id=kbd0'], { format: 'qmp-shell-history' });
-    assert.deepEqual(r.notebook.cells.map((c) => [c.language, c.source]), [['qmp-shell', 'query-status'], ['qmp-shell', 'device_del id=kbd0']]);
+    const r = importLines(['_HiStOrY_V2_', 'query-status', '', 'device_del id=kbd0', 'device_del id="unclosed'], { format: 'qmp-shell-history' });
+    assert.deepEqual(r.notebook.cells.map((c) => [c.language, c.source]), [['qmp-shell', 'query-status'], ['qmp-shell', 'device_del id=kbd0'], ['qmp-shell', 'device_del id="unclosed']]);
+    // The line qmp-shell cannot read is kept, and reported by number.
+    assert.deepEqual(r.report.problems.map((p) => p.line), [5]);
   });
 });
 
