@@ -6,7 +6,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseNotebook, serializeNotebook } from '../../src/notebook/format';
-import { detectFormat, importLines, ImportError } from '../../src/import/import';
+import fc from 'fast-check';
+import { detectFormat, importLines, ImportError, IMPORT_FORMATS } from '../../src/import/import';
 import { assertLinear } from '../support/linear';
 
 const T = '2026-12-06 21:36:18.154+0000: 26706: info : ';
@@ -200,5 +201,31 @@ describe('import: -> / <- text', () => {
       (lines) => importLines(lines, { format: 'arrows' }), 500);
     assertLinear('a long libvirt log', (n) => Array.from({ length: n }, (_, i) => libvirtLines(MON_A, i, '{"execute":"query-status"}', '{"return": {"status": "running"}}')).flat(),
       (lines) => importLines(lines, { format: 'libvirt' }), 300);
+  });
+});
+
+describe('import: hostile input', () => {
+  // Lines built from the pieces the readers look for, in any order: arrows, braces, quotes, placeholders,
+  // libvirt prefixes, CRs, U+2028. Whatever the lines, no format throws, every reported line is a line of
+  // the input, and the notebook written reads back with every output block as outputs.
+  const piece = fc.constantFrom('-> ', '<- ', '{', '}', '[', ']', '"', '\'', '\\', ':', ',', ' ', 'execute', 'return', 'event', 'error',
+    '"execute": "stop"', '"return": {}', '"event": "STOP"', 'TIMESTAMP', 'NODE_NAME', '\r', '\u2028', 'ü', '0', '1e999',
+    `${T}QEMU_MONITOR_SEND_MSG: mon=${MON_A} msg=`, `${T}QEMU_MONITOR_RECV_REPLY: mon=${MON_A} reply=`,
+    `${T}QEMU_MONITOR_RECV_EVENT: mon=${MON_B} event=`, ' fd=-1', '"id": "libvirt-3"', '"id": "mine"');
+  const line = fc.array(piece, { maxLength: 12 }).map((p) => p.join(''));
+  test('no format throws; reports stay inside the input; outputs read back', () => {
+    fc.assert(fc.property(fc.array(line, { maxLength: 30 }), fc.constantFrom(...IMPORT_FORMATS), (lines, format) => {
+      let r;
+      try {
+        r = importLines(lines, { format, monitor: format === 'libvirt' ? MON_A : undefined });
+      } catch (e) {
+        // The one refusal: a libvirt log without the asked monitor, with a message that says so.
+        assert.ok(e instanceof ImportError && format === 'libvirt', String(e));
+        return;
+      }
+      for (const p of r.report.problems) assert.ok(p.line >= 1 && p.line <= lines.length, JSON.stringify(p));
+      for (const [a, b] of r.report.skipped) assert.ok(a >= 1 && a <= b && b <= lines.length);
+      roundTrip(r.notebook);
+    }), { numRuns: 400 });
   });
 });
