@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint';
 const repoRoot = path.dirname(new URL(import.meta.url).pathname);
 
 /** The pure layers: they run under plain Node and never see the editor. */
-const pureLayers = ['src/qmp/**/*.ts', 'src/language/**/*.ts', 'src/notebook/format/**/*.ts', 'src/cli/**/*.ts', 'src/run/**/*.ts', 'src/testing/**/*.ts', 'src/lsp/**/*.ts', 'src/mcp/**/*.ts', 'src/export/**/*.ts'];
+const pureLayers = ['src/qmp/**/*.ts', 'src/language/**/*.ts', 'src/notebook/format/**/*.ts', 'src/cli/**/*.ts', 'src/run/**/*.ts', 'src/testing/**/*.ts', 'src/lsp/**/*.ts', 'src/mcp/**/*.ts', 'src/export/**/*.ts', 'src/import/**/*.ts', 'src/kernel/**/*.ts'];
 /** The one file in src/language that adapts the pure functions to VS Code. */
 const languageAdapter = 'src/language/vscodeAdapter.ts';
 
@@ -39,9 +39,11 @@ export const layerArrows = {
   /** src/agent/: VS Code's language-model tools, glue over mcp's kernel and the live sessions. */
   agent: ['qmp', 'format', 'language', 'run', 'session', 'endpoints', 'testing', 'mcp'],
   export: ['qmp', 'format'],
+  /** src/import/: recordings of other tools (libvirt, qmp-shell, iotests) as notebooks; saved outputs as src/testing writes them. */
+  import: ['qmp', 'format', 'testing'],
   extension: ['qmp', 'format', 'language', 'languageAdapter', 'run', 'session', 'cli', 'lsp', 'notebook', 'endpoints', 'testing', 'kernel', 'agent', 'export'],
   /** src/cli/main.ts: the command line's entry point only composes (like extension.ts), so it may dispatch to lsp. */
-  cliMain: ['qmp', 'format', 'language', 'run', 'endpoints', 'cli', 'lsp', 'testing', 'kernel', 'mcp', 'export'],
+  cliMain: ['qmp', 'format', 'language', 'run', 'endpoints', 'cli', 'lsp', 'testing', 'kernel', 'mcp', 'export', 'import'],
 };
 
 /** The layer of a file, from its path under src/ (undefined outside src/). */

@@ -5,6 +5,8 @@ import { lspMain } from '../lsp/stdio';
 import { version } from '../../package.json';
 import { exportMain } from '../export/cli';
 import { wantColor } from './style';
+import { importMain } from '../import/cli';
+import { compatMain, schemaDiffMain } from './compat';
 
 /**
  * Writes a line to a stream. When stdout is a pipe, Node writes asynchronously; the exit below waits for the
@@ -119,6 +121,10 @@ if (lspExit !== undefined) void finish(lspExit);
 // `mcp` (the SDK is a third of the bundle), so the other subcommands start as fast as before.
 else if (process.argv[2] === 'mcp') void import('../mcp/main').then((m) => m.mcpMain(process.argv.slice(3), version, writer(process.stderr))).then(finish);
 else if (process.argv[2] === 'export') void exportMain(process.argv.slice(3), (text) => process.stdout.write(text), stderrLine).then(finish);
+// One notebook against several schemas, and `schema diff` (src/cli/compat.ts).
+else if (process.argv[2] === 'schema' && process.argv[3] === 'diff') void finish(schemaDiffMain(process.argv.slice(4), (text) => process.stdout.write(text), stderrLine));
+else if (process.argv[2] === 'check' && process.argv.filter((a) => a === '--schema' || a.startsWith('--schema=')).length > 1) void finish(compatMain(process.argv.slice(3), (text) => process.stdout.write(text), stderrLine));
+else if (process.argv[2] === 'import') void importMain(process.argv.slice(3), (text) => process.stdout.write(text), stderrLine).then(finish);
 else if (process.argv[2] !== 'lsp') cliMain(process.argv.slice(2), {
   ...realDeps(),
   color: wantColor(process.stdout.isTTY, process.env),

@@ -8,12 +8,12 @@
 import { parseTree, type Node } from 'jsonc-parser';
 import { parseCell, type CellData, type CommandItem, type NotebookData } from '../notebook/format';
 
-export type ExportFormat = 'qmp-shell' | 'jsonl' | 'markdown' | 'html';
-export const EXPORT_FORMATS: readonly ExportFormat[] = ['qmp-shell', 'jsonl', 'markdown', 'html'];
+export type ExportFormat = 'qmp-shell' | 'jsonl' | 'markdown' | 'html' | 'virsh' | 'python' | 'socat';
+export const EXPORT_FORMATS: readonly ExportFormat[] = ['qmp-shell', 'jsonl', 'markdown', 'html', 'virsh', 'python', 'socat'];
 
 /** The file name extension of each format. */
 export const EXPORT_EXTENSIONS: Readonly<Record<ExportFormat, string>> = {
-  'qmp-shell': '.qmp-shell', jsonl: '.jsonl', markdown: '.md', html: '.html',
+  'qmp-shell': '.qmp-shell', jsonl: '.jsonl', markdown: '.md', html: '.html', virsh: '.sh', python: '.py', socat: '.sh',
 };
 
 /** A short description of each format, for pickers and help. */
@@ -22,7 +22,18 @@ export const EXPORT_DESCRIPTIONS: Readonly<Record<ExportFormat, string>> = {
   jsonl: 'JSON lines for socat (qmp_capabilities first, one command a line)',
   markdown: 'Markdown for a bug report (cells and their saved outputs)',
   html: 'a standalone HTML page for a bug report',
+  virsh: 'virsh qemu-monitor-command lines for a libvirt domain (HMP cells with --hmp)',
+  python: 'a Python script on qemu.qmp (asyncio, with the event waits)',
+  socat: 'a socat one-liner with the capabilities handshake (ncat alternative in a comment)',
 };
+
+/** Options of the formats that need them. */
+export interface ExportOptions {
+  /** virsh: the libvirt domain (default: the shell variable $DOMAIN). */
+  domain?: string | undefined;
+  /** socat, python: the QMP socket (default: the shell variable $QMP_SOCKET / the first argument). */
+  socket?: string | undefined;
+}
 
 /** The code cells' commands, waits and expectations, in order; cells whose text does not parse are skipped with a note. */
 function cellItems(cell: CellData): { items: ReturnType<typeof parseCell>['items']; errors: number } {
@@ -187,12 +198,164 @@ export function toHtml(data: NotebookData, title = 'QMP notebook'): string {
   ].join('\n');
 }
 
+/** Text inside POSIX shell single quotes. */
+export function shellQuote(text: string): string {
+  return `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The text of an HMP command item (its only argument, `command-line`), when it is one. */
+function hmpLine(c: CommandItem): string | undefined {
+  const args = c.input.arguments;
+  const line = c.name === 'human-monitor-command' ? args?.['command-line'] : undefined;
+  return typeof line === 'string' && args !== undefined && Object.keys(args).length === 1 ? line : undefined;
+}
+
+/**
+ * `virsh qemu-monitor-command` lines, one per command. libvirt negotiates the handshake and puts its own ids
+ * on the commands; HMP cells go out with `--hmp`; out-of-band commands and event waits have no virsh spelling
+ * and are written as comments.
+ */
+export function toVirsh(cells: readonly CellData[], options: ExportOptions = {}): string {
+  const domain = options.domain !== undefined ? shellQuote(options.domain) : '"$DOMAIN"';
+  const lines: string[] = ['#!/bin/sh', '# Exported from a QMP notebook: the commands through libvirt (virsh qemu-monitor-command).'];
+  if (options.domain === undefined) lines.push(': "${DOMAIN:?set DOMAIN to the libvirt domain}"');
+  cells.forEach((cell, i) => {
+    if (cell.kind !== 'code') return;
+    const { items, errors } = cellItems(cell);
+    lines.push('', `# cell ${i + 1} (${cell.language})`);
+    if (errors > 0) lines.push(`# not exported: the cell has ${errors} problem${errors === 1 ? '' : 's'}`);
+    for (const item of items) {
+      if (item.kind === 'command') {
+        const hmp = cell.language === 'hmp' ? hmpLine(item) : undefined;
+        if (item.name === 'qmp_capabilities') lines.push('# qmp_capabilities: libvirt negotiates it itself');
+        else if (item.oob) lines.push(`# virsh cannot send out of band; as JSON:\n# ${item.json}`);
+        else if (hmp !== undefined) lines.push(`virsh qemu-monitor-command ${domain} --hmp ${shellQuote(hmp)}`);
+        else lines.push(`virsh qemu-monitor-command ${domain} ${shellQuote(item.json)}`);
+      } else if (item.kind === 'wait') {
+        lines.push(`# then the event ${item.event} (at most ${item.timeoutMs} ms); to see it, run before the command: virsh qemu-monitor-event ${domain} --event ${item.event} --timeout ${Math.ceil(item.timeoutMs / 1000)}`);
+      } else lines.push(`# expected: <- ${JSON.stringify(item.value)}`);
+    }
+  });
+  return `${lines.join('\n')}\n`;
+}
+
+/** A Python string literal holding the text (what JSON.stringify writes is a valid Python string literal). */
+const py = (text: string): string => JSON.stringify(text);
+
+const PYTHON_PRELUDE = [
+  '#!/usr/bin/env python3',
+  '"""Exported from a QMP notebook: its commands on qemu.qmp (asyncio).',
+  '',
+  'usage: python3 SCRIPT.py [SOCKET | HOST:PORT]',
+  '"""',
+  'import asyncio',
+  'import json',
+  'import sys',
+  '',
+  'from qemu.qmp import ExecuteError, QMPClient',
+  '',
+  '',
+  'async def send(qmp, command, arguments=None, oob=False):',
+  '    """Sends a command (arguments as JSON text, so big integers stay exact) and prints the reply."""',
+  '    args = json.loads(arguments) if arguments is not None else None',
+  '    try:',
+  '        reply = await qmp.execute(command, args, oob=oob)',
+  '        print("<-", json.dumps({"return": reply}))',
+  '    except ExecuteError as err:',
+  '        print("<-", json.dumps({"error": {"class": err.error_class, "desc": str(err)}}))',
+  '',
+  '',
+  'async def wait(listener, name, data, timeout):',
+  '    """Prints the next event NAME whose data has the given members; fails after timeout seconds."""',
+  '    async def match():',
+  '        while True:',
+  '            event = await listener.get()',
+  '            got = event.get("data", {})',
+  '            if event["event"] == name and all(got.get(k) == v for k, v in (data or {}).items()):',
+  '                return event',
+  '    event = await asyncio.wait_for(match(), timeout)',
+  '    print("<-", json.dumps(dict(event)))',
+  '',
+  '',
+  'async def main(address):',
+  '    qmp = QMPClient("qmp-notebook-export")',
+  '    await qmp.connect(address)',
+  '    try:',
+];
+
+/**
+ * A Python script on qemu.qmp (QEMU's python/qemu/qmp): connects (the library negotiates the capabilities),
+ * sends each command with its exact arguments, prints each reply in QEMU's `<-` notation, and waits for each
+ * `wait-event` with its timeout through an event listener opened before the cell's commands.
+ */
+export function toPython(cells: readonly CellData[], options: ExportOptions = {}): string {
+  const out: string[] = [...PYTHON_PRELUDE];
+  let statements = 0;
+  cells.forEach((cell, i) => {
+    if (cell.kind !== 'code') return;
+    const { items, errors } = cellItems(cell);
+    out.push(`        # cell ${i + 1} (${cell.language})`);
+    if (errors > 0) { out.push(`        # not exported: the cell has ${errors} problem${errors === 1 ? '' : 's'}`); return; }
+    const names = [...new Set(items.flatMap((it) => (it.kind === 'wait' ? [it.event] : [])))];
+    const indent = names.length > 0 ? '            ' : '        ';
+    if (names.length > 0) { out.push(`        with qmp.listener((${names.map(py).join(', ')},)) as listener:`); statements++; }
+    for (const item of items) {
+      if (item.kind === 'command') {
+        if (item.name === 'qmp_capabilities') { out.push(`${indent}pass  # qmp_capabilities: the library negotiates it`); continue; }
+        out.push(`${indent}await send(qmp, ${py(item.name)}, ${item.argumentsText !== undefined ? py(item.argumentsText) : 'None'}${item.oob ? ', oob=True' : ''})`);
+        statements++;
+      } else if (item.kind === 'wait') {
+        out.push(`${indent}await wait(listener, ${py(item.event)}, ${item.data ? `json.loads(${py(JSON.stringify(item.data))})` : 'None'}, ${item.timeoutMs / 1000})`);
+      } else out.push(`${indent}# expected: <- ${JSON.stringify(item.value)}`);
+    }
+  });
+  if (statements === 0) out.push('        pass');
+  out.push(
+    '    finally:',
+    '        await qmp.disconnect()',
+    '',
+    '',
+    'def address_of(text):',
+    '    host, sep, port = text.rpartition(":")',
+    '    return (host, int(port)) if sep and port.isdigit() and "/" not in text else text',
+    '',
+    '',
+    'if __name__ == "__main__":',
+    `    asyncio.run(main(address_of(sys.argv[1] if len(sys.argv) > 1 else ${py(options.socket ?? 'qmp.sock')})))`,
+  );
+  return `${out.join('\n')}\n`;
+}
+
+/**
+ * One socat command: the capabilities handshake and every command as JSON lines on standard input, QEMU's
+ * greeting, replies and events on standard output; `-t` keeps reading after the last command for the
+ * longest wait of the notebook.
+ */
+export function toSocat(cells: readonly CellData[], options: ExportOptions = {}): string {
+  const lines = toJsonLines(cells).split('\n').filter((l) => l !== '');
+  let longest = 0;
+  for (const cell of cells) for (const item of cellItems(cell).items) if (item.kind === 'wait') longest = Math.max(longest, item.timeoutMs);
+  const seconds = Math.max(2, Math.ceil(longest / 1000) + 1);
+  const socket = options.socket !== undefined ? shellQuote(options.socket) : '"$QMP_SOCKET"';
+  const input = `printf '%s\\n' ${lines.map(shellQuote).join(' ')}`;
+  return [
+    '# Exported from a QMP notebook: the commands through socat (QEMU\'s greeting, then one reply or event a line).',
+    ...(options.socket === undefined ? ['# Set QMP_SOCKET to the QMP socket path first.'] : []),
+    `# With ncat instead: ${input} | ncat -U ${socket} -i ${seconds}`,
+    `${input} | socat -t ${seconds} - UNIX-CONNECT:${socket}`,
+    '',
+  ].join('\n');
+}
+
 /** A notebook (or some of its cells) in a format. */
-export function exportNotebook(data: NotebookData, format: ExportFormat, title?: string): string {
+export function exportNotebook(data: NotebookData, format: ExportFormat, title?: string, options: ExportOptions = {}): string {
   switch (format) {
     case 'qmp-shell': return toQmpShell(data.cells);
     case 'jsonl': return toJsonLines(data.cells);
     case 'markdown': return toMarkdown(data, title);
     case 'html': return toHtml(data, title);
+    case 'virsh': return toVirsh(data.cells, options);
+    case 'python': return toPython(data.cells, options);
+    case 'socat': return toSocat(data.cells, options);
   }
 }

@@ -1,0 +1,475 @@
+// Imports QMP sessions other tools recorded into a notebook: libvirtd's debug log with monitor logging on,
+// qmp-shell's log (`-l FILE`) and history, QEMU's iotests `.out` files, and any text in QEMU's `->`/`<-`
+// notation. Pure: lines in, a notebook and a report out (src/import/cli.ts reads and writes the files).
+//
+// Every format is read line by line in one pass: a message that spans lines (a pretty-printed qmp-shell log,
+// a `->` example in QEMU's documentation) is scanned incrementally, each character once, up to a bound on its
+// size. What is not a QMP message is reported by line number, grouped into ranges, never dropped silently.
+//
+// Each command becomes a `qmp` cell; the replies and events that came after it, up to the next command, are
+// its saved outputs in the stable form `qmp-notebook test` reads (src/testing/savedOutput.ts): timestamps
+// masked, the recording client's own ids (`libvirt-12`, `#3`) elided from commands and replies.
+import { parseJsonTree, printJsonTree, type JsonMember, type JsonNode } from '../testing/jsonTree';
+import { stableOutputs, validMasks } from '../testing/savedOutput';
+import { parseCell, type CellData, type NotebookData, type SavedOutput } from '../notebook/format';
+import { pythonLiteralToJson } from '../notebook/format/pyliteral';
+
+/** The lines of a recording, read once: an array, or a file read as a stream (bounded memory). */
+export type Lines = Iterable<string>;
+
+export type ImportFormat = 'libvirt' | 'qmp-shell-log' | 'qmp-shell-history' | 'iotests' | 'arrows';
+export const IMPORT_FORMATS: readonly ImportFormat[] = ['libvirt', 'qmp-shell-log', 'qmp-shell-history', 'iotests', 'arrows'];
+
+/** A message longer than this (in characters) is reported instead of being kept. */
+export const MAX_MESSAGE_CHARS = 16 * 1024 * 1024;
+/** At most this many problem lines and skipped ranges are listed one by one; the rest are counted. */
+const MAX_LISTED = 50;
+
+/** One QMP message read from a recording, with the (1-based) line it starts on. */
+export interface Recorded {
+  kind: 'command' | 'reply' | 'event';
+  /** The message as JSON text (for qmp-shell history: the qmp-shell line). */
+  text: string;
+  line: number;
+  /** For libvirt logs: the monitor (`mon=0x…`) the message belongs to. */
+  monitor?: string | undefined;
+}
+
+export interface ImportProblem {
+  line: number;
+  message: string;
+}
+
+export interface ImportReport {
+  format: ImportFormat;
+  /** Lines that look like QMP but could not be read, with why. */
+  problems: ImportProblem[];
+  /** Line ranges that are not QMP messages (log noise, prose), as `[first, last]`. */
+  skipped: [number, number][];
+  /** Notes on what was changed or left out (the handshake, replies with no command, …). */
+  notes: string[];
+  /** For libvirt logs: the monitors found, with their number of commands. */
+  monitors: { monitor: string; commands: number; firstLine: number }[];
+}
+
+export interface ImportResult {
+  notebook: NotebookData;
+  report: ImportReport;
+  cells: number;
+}
+
+/** Values QEMU's iotests filters write in place of volatile ones (tests/qemu-iotests/common.filter, iotests.py). */
+export const IOTESTS_PLACEHOLDERS: readonly string[] = [
+  'TIMESTAMP', 'NODE_NAME', 'TEST_DIR', 'SOCK_DIR', 'IMGFMT', 'IMGPROTO', 'PID', 'SECS', 'USECS', 'QEMU_PROG', 'CACHEMODE', 'DEVICE', 'XXX',
+];
+const PLACEHOLDER_IN_STRING = new RegExp(`\\b(${IOTESTS_PLACEHOLDERS.join('|')})\\b`);
+
+/**
+ * Scans a JSON object (or array) that may span several lines, one character at a time, across calls: knows
+ * when the value is closed without re-reading what it has seen. Linear in the text fed.
+ */
+class ObjectScanner {
+  private depth = 0;
+  private inString = false;
+  private quote = '"';
+  private escape = false;
+  private started = false;
+  readonly parts: string[] = [];
+  size = 0;
+
+  /** Feeds text; returns the index just past the closing brace when the value ends in it, else -1. */
+  feed(text: string, allowSingleQuotes: boolean): number {
+    for (let i = 0; i < text.length; i++) {
+      const c = text[i] as string;
+      if (this.inString) {
+        if (this.escape) this.escape = false;
+        else if (c === '\\') this.escape = true;
+        else if (c === this.quote) this.inString = false;
+        continue;
+      }
+      if (c === '"' || (allowSingleQuotes && c === '\'')) { this.inString = true; this.quote = c; continue; }
+      if (c === '{' || c === '[') { this.depth++; this.started = true; }
+      else if (c === '}' || c === ']') {
+        this.depth--;
+        if (this.started && this.depth <= 0) {
+          this.parts.push(text.slice(0, i + 1));
+          this.size += i + 1;
+          return i + 1;
+        }
+      }
+    }
+    this.parts.push(text);
+    this.size += text.length + 1;
+    return -1;
+  }
+
+  text(): string {
+    return this.parts.join('\n');
+  }
+}
+
+/** The kind of a parsed message: a command (execute / exec-oob), a reply (return / error), or an event. */
+function kindOf(node: JsonNode): Recorded['kind'] | 'shell-log' | undefined {
+  if (node.type !== 'object') return undefined;
+  const keys = new Set(node.members.map((m) => m.key));
+  const command = keys.has('execute') || keys.has('exec-oob');
+  const reply = keys.has('return') || keys.has('error');
+  if (command && reply) return 'shell-log';
+  if (command) return 'command';
+  if (reply) return 'reply';
+  if (keys.has('event')) return 'event';
+  return undefined;
+}
+
+/**
+ * Reads a message's text as JSON; iotests' bare placeholders (`"seconds":  TIMESTAMP`) become strings and
+ * bash iotests' single-quoted commands (`{ 'execute': 'stop' }`) are read as qmp-shell reads Python literals.
+ */
+function parseMessage(text: string): JsonNode | undefined {
+  const direct = parseJsonTree(text);
+  if (direct !== undefined) return direct;
+  const quoted = quoteBarePlaceholders(text);
+  const second = parseJsonTree(quoted);
+  if (second !== undefined) return second;
+  const py = pythonLiteralToJson(text);
+  return 'json' in py ? parseJsonTree(py.json) : undefined;
+}
+
+/** Bare iotests placeholders outside strings written as strings. One pass. */
+function quoteBarePlaceholders(text: string): string {
+  let out = '';
+  let inString = false;
+  let escape = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i] as string;
+    if (inString) {
+      out += c;
+      if (escape) escape = false;
+      else if (c === '\\') escape = true;
+      else if (c === '"') inString = false;
+      continue;
+    }
+    if (c === '"') { inString = true; out += c; continue; }
+    if (/[A-Z_]/.test(c)) {
+      let j = i;
+      while (j < text.length && /[A-Z0-9_]/.test(text[j] as string)) j++;
+      const word = text.slice(i, j);
+      out += IOTESTS_PLACEHOLDERS.includes(word) ? JSON.stringify(word) : word;
+      i = j - 1;
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+/** An id that a recording client made up (libvirt's `libvirt-12`, ours `#3`): not the author's, so elided. */
+const RECORDER_ID = /^(libvirt-\d+|#.*)$/;
+
+function withoutRecorderId(node: JsonNode): JsonNode {
+  if (node.type !== 'object') return node;
+  const members = node.members.filter((m) => !(m.key === 'id' && m.value.type === 'string' && RECORDER_ID.test(m.value.value)));
+  return members.length === node.members.length ? node : { type: 'object', members };
+}
+
+/** The paths (array indexes as `*`) where an iotests placeholder stands for a value, for front matter masks. */
+function placeholderPaths(node: JsonNode, prefix: string[], out: Set<string>): void {
+  const stack: { node: JsonNode; path: string[] }[] = [{ node, path: prefix }];
+  while (stack.length > 0) {
+    const { node: n, path } = stack.pop() as { node: JsonNode; path: string[] };
+    if (n.type === 'object') for (const m of n.members) stack.push({ node: m.value, path: [...path, m.key] });
+    else if (n.type === 'array') for (const item of n.items) stack.push({ node: item, path: [...path, '*'] });
+    else if (n.type === 'string' && PLACEHOLDER_IN_STRING.test(n.value) && path.length > 0 && path.every((p) => !/[.\s"]/.test(p))) {
+      // Event timestamps are masked by the built-in rule already.
+      if (!(path[0] === 'timestamp')) out.add(path.join('.'));
+    }
+  }
+}
+
+/** Splits a shell-log record `{execute…, arguments…, return…}` into the command and the reply. */
+function splitShellLog(node: JsonNode & { type: 'object' }): { command: JsonNode; reply: JsonNode } {
+  const cmd: JsonMember[] = [];
+  const rep: JsonMember[] = [];
+  for (const m of node.members) (m.key === 'return' || m.key === 'error' ? rep : m.key === 'id' ? rep : cmd).push(m);
+  return { command: { type: 'object', members: cmd }, reply: { type: 'object', members: rep } };
+}
+
+/** Collects the report's skipped ranges and problems, bounded. */
+class Collector {
+  readonly report: ImportReport;
+  private skippedCount = 0;
+  private problemCount = 0;
+  /** Cells per monitor ('' outside libvirt logs), built as the messages come: nothing is kept twice. */
+  readonly builders = new Map<string, CellBuilder>();
+  /** Paths of iotests placeholders in replies and events, for masks. */
+  readonly maskPaths = new Set<string>();
+
+  constructor(format: ImportFormat, private readonly only?: string) {
+    this.report = { format, problems: [], skipped: [], notes: [], monitors: [] };
+  }
+
+  add(kind: Recorded['kind'], node: JsonNode, monitor = ''): void {
+    if (this.only !== undefined && monitor !== this.only) return;
+    if (kind !== 'command') placeholderPaths(node, [], this.maskPaths);
+    let b = this.builders.get(monitor);
+    if (!b) { b = new CellBuilder(); this.builders.set(monitor, b); }
+    b.add(kind, node);
+  }
+
+  addShellLine(text: string): void {
+    let b = this.builders.get('');
+    if (!b) { b = new CellBuilder(); this.builders.set('', b); }
+    b.cells.push({ kind: 'code', language: 'qmp-shell', source: text });
+  }
+
+  skip(line: number): void {
+    const last = this.report.skipped[this.report.skipped.length - 1];
+    if (last && last[1] === line - 1) { last[1] = line; return; }
+    this.skippedCount++;
+    if (this.report.skipped.length < MAX_LISTED) this.report.skipped.push([line, line]);
+  }
+
+  problem(line: number, message: string): void {
+    this.problemCount++;
+    if (this.report.problems.length < MAX_LISTED) this.report.problems.push({ line, message });
+  }
+
+  finish(): void {
+    if (this.skippedCount > this.report.skipped.length) this.report.notes.push(`${this.skippedCount - this.report.skipped.length} more ranges of lines that are not QMP messages were skipped`);
+    if (this.problemCount > this.report.problems.length) this.report.notes.push(`${this.problemCount - this.report.problems.length} more lines could not be read`);
+  }
+}
+
+/** Adds one message (already parsed) to the records, splitting a qmp-shell log record in two. */
+function addMessage(c: Collector, node: JsonNode, line: number, monitor?: string, expected?: Recorded['kind']): void {
+  const kind = kindOf(node);
+  if (kind === undefined) { c.problem(line, 'a JSON value that is not a QMP command, reply or event'); return; }
+  if (kind === 'shell-log' && node.type === 'object') {
+    const { command, reply } = splitShellLog(node);
+    c.add('command', command, monitor);
+    c.add('reply', reply, monitor);
+    return;
+  }
+  const k = kind === 'shell-log' ? 'command' : kind;
+  if (expected !== undefined && expected !== k && !(expected === 'reply' && k === 'event')) {
+    c.problem(line, `a ${k} where the log says ${expected}`);
+    return;
+  }
+  c.add(k, node, monitor);
+}
+
+// --- libvirt ------------------------------------------------------------------------------------------
+
+const LIBVIRT_LINE = /QEMU_MONITOR_(SEND_MSG|IO_WRITE|RECV_REPLY|RECV_EVENT): mon=(0x[0-9a-fA-F]+|\(nil\)) (msg|buf|reply|event)=/;
+/** The rest of a libvirt message line that held the `\r\n` QEMU framing: ` fd=-1`, ` len=47 ret=47 errno=0`. */
+const LIBVIRT_TAIL = /^ (fd=-?\d+|len=\d+ ret=-?\d+( errno=\d+)?)\s*$/;
+
+function readLibvirt(lines: Lines, c: Collector): void {
+  let n = 0;
+  // The last SEND_MSG per monitor, so its IO_WRITE (the same bytes on the wire) is not read twice.
+  const lastSent = new Map<string, string>();
+  const monitors = new Map<string, { commands: number; firstLine: number }>();
+  let afterMessage = false;
+  for (const raw of lines) {
+    n++;
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (afterMessage && LIBVIRT_TAIL.test(line)) { afterMessage = false; continue; }
+    afterMessage = false;
+    const m = LIBVIRT_LINE.exec(line);
+    if (!m) {
+      if (line.trim() !== '') c.skip(n);
+      continue;
+    }
+    afterMessage = true;
+    const what = m[1] as string;
+    const mon = m[2] as string;
+    const payload = line.slice(m.index + m[0].length);
+    const scanner = new ObjectScanner();
+    const end = scanner.feed(payload, false);
+    const text = end < 0 ? payload : payload.slice(0, end);
+    if (text.length > MAX_MESSAGE_CHARS) { c.problem(n, `a message longer than ${MAX_MESSAGE_CHARS} characters`); continue; }
+    if (what === 'IO_WRITE' && lastSent.get(mon) === text) { lastSent.delete(mon); continue; }
+    const node = end < 0 ? undefined : parseJsonTree(text);
+    if (node === undefined) { c.problem(n, `QEMU_MONITOR_${what}: the message is not complete JSON`); continue; }
+    if (what === 'SEND_MSG') lastSent.set(mon, text);
+    const expected: Recorded['kind'] = what === 'RECV_REPLY' ? 'reply' : what === 'RECV_EVENT' ? 'event' : 'command';
+    if (!monitors.has(mon)) monitors.set(mon, { commands: 0, firstLine: n });
+    if (expected === 'command') (monitors.get(mon) as { commands: number }).commands++;
+    addMessage(c, node, n, mon, expected);
+  }
+  c.report.monitors = [...monitors].map(([monitor, v]) => ({ monitor, ...v }));
+}
+
+// --- JSON objects over lines: qmp-shell logs, iotests .out, `->`/`<-` text ------------------------------
+
+/**
+ * Reads JSON objects that start a line (after an optional `->`/`<-` arrow) and may continue over the
+ * following lines. `arrows`: only lines with an arrow start a message (prose in between is skipped).
+ */
+function readObjects(lines: Lines, c: Collector, arrows: boolean): void {
+  let n = 0;
+  let open: { scanner: ObjectScanner; line: number; arrow?: string | undefined } | undefined;
+  const close = (text: string, line: number, arrow?: string): void => {
+    if (text.length > MAX_MESSAGE_CHARS) { c.problem(line, `a message longer than ${MAX_MESSAGE_CHARS} characters`); return; }
+    const node = parseMessage(text);
+    if (node === undefined) { c.problem(line, 'not valid JSON'); return; }
+    const kind = kindOf(node);
+    if (arrow === '->' && kind !== 'command') { c.problem(line, '`->` before something that is not a command'); return; }
+    if (arrow === '<-' && kind !== 'reply' && kind !== 'event') { c.problem(line, '`<-` before something that is not a reply or an event'); return; }
+    addMessage(c, node, line);
+  };
+  for (const raw of lines) {
+    n++;
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (open) {
+      const end = open.scanner.feed(line, true);
+      if (end >= 0) {
+        const rest = line.slice(end).trim();
+        close(open.scanner.text(), open.line, open.arrow);
+        if (rest !== '' && rest !== ',') c.problem(n, `text after the message: ${rest.slice(0, 40)}`);
+        open = undefined;
+      } else if (open.scanner.size > MAX_MESSAGE_CHARS) {
+        c.problem(open.line, `a message longer than ${MAX_MESSAGE_CHARS} characters`);
+        open = undefined;
+      }
+      continue;
+    }
+    const trimmed = line.trimStart();
+    const arrow = /^(->|<-)\s*(?=[{[])/.exec(trimmed);
+    const body = arrow ? trimmed.slice(arrow[0].length) : trimmed;
+    if (!body.startsWith('{') || (arrows && !arrow)) {
+      if (trimmed !== '') {
+        if (/^(->|<-)/.test(trimmed)) c.problem(n, 'an arrow not followed by a JSON object');
+        else c.skip(n);
+      }
+      continue;
+    }
+    const scanner = new ObjectScanner();
+    const end = scanner.feed(body, true);
+    if (end >= 0) {
+      const rest = body.slice(end).trim();
+      close(body.slice(0, end), n, arrow?.[1]);
+      if (rest !== '' && rest !== ',') c.problem(n, `text after the message: ${rest.slice(0, 40)}`);
+    } else {
+      open = { scanner, line: n, arrow: arrow?.[1] };
+    }
+  }
+  if (open) c.problem(open.line, 'a message that is not closed before the end of the file');
+}
+
+function readHistory(lines: Lines, c: Collector): void {
+  let n = 0;
+  for (const raw of lines) {
+    n++;
+    const line = (raw.endsWith('\r') ? raw.slice(0, -1) : raw).trim();
+    // readline's own history file header (`_HiStOrY_V2_`, libedit) is not a command.
+    if (line === '' || line === '_HiStOrY_V2_') continue;
+    // Kept as a cell all the same (nothing is lost); the report says which lines will not run.
+    const problem = parseCell(line, 'qmp-shell').errors[0];
+    if (problem) c.problem(n, `qmp-shell cannot read this line: ${problem.message}`);
+    c.addShellLine(line);
+  }
+}
+
+/** Guesses the format from the first lines of a file; undefined when nothing fits. */
+export function detectFormat(head: readonly string[], fileName = ''): ImportFormat | undefined {
+  let arrows = 0;
+  let shellLog = 0;
+  let objects = 0;
+  for (const line of head) {
+    if (LIBVIRT_LINE.test(line)) return 'libvirt';
+    const t = line.trimStart();
+    if (/^(->|<-)\s*[{[]/.test(t)) arrows++;
+    if (t.startsWith('{')) {
+      objects++;
+      if (/["']execute["']/.test(t) && /["'](return|error)["']/.test(t)) shellLog++;
+    }
+  }
+  if (arrows > 0) return 'arrows';
+  if (shellLog > 0) return 'qmp-shell-log';
+  if (objects > 0) return 'iotests';
+  if (/history/i.test(fileName)) return 'qmp-shell-history';
+  return undefined;
+}
+
+export interface ImportOptions {
+  format: ImportFormat;
+  /** For libvirt logs with several monitors: the one to import. */
+  monitor?: string | undefined;
+}
+
+/** Commands that the runner sends itself: importing them would send them twice. */
+const HANDSHAKE = new Set(['qmp_capabilities']);
+
+/** Commands and what followed them, as cells: one cell per command, its replies and events as outputs. */
+class CellBuilder {
+  readonly cells: CellData[] = [];
+  private current: SavedOutput[] | undefined;
+  before = 0;
+  orphanReplies = 0;
+  handshakes = 0;
+  private skippingHandshake = false;
+
+  add(kind: Recorded['kind'], raw: JsonNode): void {
+    const node = withoutRecorderId(raw);
+    if (kind === 'command') {
+      this.skippingHandshake = false;
+      this.current = undefined;
+      const name = node.type === 'object' ? node.members.find((m) => m.key === 'execute' || m.key === 'exec-oob')?.value : undefined;
+      if (name?.type === 'string' && HANDSHAKE.has(name.value)) { this.handshakes++; this.skippingHandshake = true; return; }
+      const outputs: SavedOutput[] = [];
+      this.cells.push({ kind: 'code', language: 'qmp', source: printJsonTree(node), outputs });
+      this.current = outputs;
+      return;
+    }
+    if (this.skippingHandshake && kind === 'reply') return;
+    if (!this.current) {
+      if (kind === 'event') this.before++;
+      else this.orphanReplies++;
+      return;
+    }
+    this.current.push({ kind: 'message', direction: '<-', json: printJsonTree(node) });
+  }
+}
+
+/** Reads a recording (lines, read once, in one pass) into a notebook of cells with saved outputs. */
+export function importLines(lines: Lines, options: ImportOptions): ImportResult {
+  const c = new Collector(options.format, options.format === 'libvirt' ? options.monitor : undefined);
+  if (options.format === 'libvirt') readLibvirt(lines, c);
+  else if (options.format === 'qmp-shell-history') readHistory(lines, c);
+  else readObjects(lines, c, options.format === 'arrows');
+  c.finish();
+  const report = c.report;
+
+  let key = '';
+  if (options.format === 'libvirt') {
+    const mons = report.monitors;
+    if (options.monitor !== undefined) {
+      if (!mons.some((m) => m.monitor === options.monitor)) throw new ImportError(`no monitor ${options.monitor} in the log; it has ${mons.map((m) => m.monitor).join(', ') || 'none'}`);
+      key = options.monitor;
+    } else if (mons.length > 1) {
+      throw new ImportError(`the log holds ${mons.length} monitors (domains); pick one with --mon:\n${mons.map((m) => `  ${m.monitor}  ${m.commands} commands, from line ${m.firstLine}`).join('\n')}`);
+    } else key = mons[0]?.monitor ?? '';
+  }
+  const b = c.builders.get(key) ?? new CellBuilder();
+
+  // iotests placeholders become masks; every output is written in its stable form.
+  const masks = [...c.maskPaths].sort();
+  const maskOpts = { masks: validMasks(masks) };
+  for (const cell of b.cells) {
+    if (cell.outputs === undefined) continue;
+    if (cell.outputs.length === 0) delete cell.outputs;
+    else cell.outputs = stableOutputs(cell.outputs, maskOpts);
+  }
+  if (b.handshakes > 0) report.notes.push(`left out ${b.handshakes} qmp_capabilities (the runner negotiates itself)`);
+  if (b.before > 0) report.notes.push(`left out ${b.before} events that came before the first command`);
+  if (b.orphanReplies > 0) report.notes.push(`left out ${b.orphanReplies} replies that follow no command`);
+  if (masks.length > 0) report.notes.push(`masked iotests placeholders at ${masks.join(', ')}`);
+
+  const notebook: NotebookData = { saveOutputs: true, cells: b.cells, ...(masks.length > 0 ? { masks } : {}) };
+  return { notebook, report, cells: b.cells.length };
+}
+
+/** A recording that cannot be imported as asked (which monitor, …): the message says what to do. */
+export class ImportError extends Error {}
+
