@@ -115,7 +115,12 @@ export const USAGE = `Usage:
   qmp-notebook test FILE.qmp… [CONNECTION] [--update] [--junit OUT.xml] [--json] [--timeout MS] [--deadline MS]
   qmp-notebook shell [CONNECTION] [-p] [-H] [--record FILE.qmp] [--history FILE] [--timeout MS]
   qmp-notebook schema [CONNECTION]
+  qmp-notebook schema diff A.json B.json   what differs between two QEMUs' schemas
+  qmp-notebook check FILE.qmp --schema A.json --schema B.json…   where a notebook meets version differences
+  qmp-notebook import FILE… -o OUT.qmp   a libvirt log, qmp-shell log or history, iotests .out, or ->/<- text
+  qmp-notebook export --to FORMAT FILE.qmp   qmp-shell, jsonl, markdown, html, virsh, python, socat
   qmp-notebook lsp [--stdio]   the language server for editors (docs/lsp.md)
+  qmp-notebook mcp [CONNECTION] [--policy read-only|confirm|allow]   an MCP server for agents (docs/mcp.md)
   qmp-notebook --help | --version
   qmp-notebook COMMAND --help  the options of one command
 
