@@ -25,6 +25,7 @@ import * as readline from 'node:readline';
 import { languageService, liveNeeds, type Diagnostic, type LanguageContext } from '../language/service';
 import { LiveValues } from '../qmp/liveValues';
 import type { Schema } from '../qmp/index';
+import { jsonNesting } from '../qmp/wire';
 import { serializeNotebook, type CellData, type CodeLanguage, type NotebookData } from '../notebook/format/index';
 import { DEFAULT_EVENTS_PER_CELL, RunEngine, isSessionFailure, planCell, type TranscriptRecord } from '../run/index';
 import { parseJsonTree, printJsonTree, type JsonNode } from '../testing/jsonTree';
@@ -89,21 +90,6 @@ export type ShellInput =
   | { kind: 'cell'; language: CodeLanguage; source: string }
   | { kind: 'hover'; language: CodeLanguage; source: string; offset: number };
 
-/** Depth of `{`/`[` left open in JSON text (strings respected). Linear. */
-function openDepth(text: string): number {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 92) i++;
-      else if (c === 34) inString = false;
-    } else if (c === 34) inString = true;
-    else if (c === 123 || c === 91) depth++;
-    else if (c === 125 || c === 93) depth--;
-  }
-  return depth;
-}
 
 /**
  * Gathers typed lines into inputs: most lines are one input; an open JSON object or a `transaction(` goes on
@@ -141,7 +127,7 @@ export class InputGatherer {
   feed(line: string): ShellInput | undefined {
     if (this.pendingKind !== undefined) {
       this.pending.push(line);
-      const done = this.pendingKind === 'json' ? openDepth(this.pending.join('\n')) <= 0 : line.trim() === ')';
+      const done = this.pendingKind === 'json' ? jsonNesting(this.pending.join('\n')).open <= 0 : line.trim() === ')';
       if (!done && this.pending.length < MAX_PENDING_LINES) return undefined;
       const source = this.pending.join('\n');
       const kind = this.pendingKind;
@@ -157,7 +143,7 @@ export class InputGatherer {
       const body = source.slice(0, -1).trimEnd();
       return { kind: 'hover', language, source: body, offset: Math.max(0, body.length) };
     }
-    if (language === 'qmp' && openDepth(source) > 0) {
+    if (language === 'qmp' && jsonNesting(source).open > 0) {
       this.pending = [line];
       this.pendingKind = 'json';
       return undefined;

@@ -36,6 +36,13 @@ export interface ExportOptions {
 }
 
 /** The code cells' commands, waits and expectations, in order; cells whose text does not parse are skipped with a note. */
+/** The comment lines that head a cell in a script: which cell it is, and why nothing follows when it does not parse. */
+function cellHeading(cell: CellData, index: number, errors: number, indent = ''): string[] {
+  const head = [`${indent}# cell ${index + 1} (${cell.language})`];
+  if (errors > 0) head.push(`${indent}# not exported: the cell has ${errors} problem${errors === 1 ? '' : 's'}`);
+  return head;
+}
+
 function cellItems(cell: CellData): { items: ReturnType<typeof parseCell>['items']; errors: number } {
   if (cell.kind !== 'code') return { items: [], errors: 0 };
   const parsed = parseCell(cell.source, cell.language);
@@ -106,8 +113,7 @@ export function toQmpShell(cells: readonly CellData[]): string {
   cells.forEach((cell, i) => {
     if (cell.kind !== 'code') return;
     const { items, errors } = cellItems(cell);
-    lines.push('', `# cell ${i + 1} (${cell.language})`);
-    if (errors > 0) lines.push(`# not exported: the cell has ${errors} problem${errors === 1 ? '' : 's'}`);
+    lines.push('', ...cellHeading(cell, i, errors));
     for (const item of items) {
       if (item.kind === 'command') lines.push(commandShell(item));
       else if (item.kind === 'wait') lines.push(`# then wait for the event ${item.event}${item.data ? ` with ${JSON.stringify(item.data)}` : ''} (at most ${item.timeoutMs} ms)`);
@@ -222,8 +228,7 @@ export function toVirsh(cells: readonly CellData[], options: ExportOptions = {})
   cells.forEach((cell, i) => {
     if (cell.kind !== 'code') return;
     const { items, errors } = cellItems(cell);
-    lines.push('', `# cell ${i + 1} (${cell.language})`);
-    if (errors > 0) lines.push(`# not exported: the cell has ${errors} problem${errors === 1 ? '' : 's'}`);
+    lines.push('', ...cellHeading(cell, i, errors));
     for (const item of items) {
       if (item.kind === 'command') {
         const hmp = cell.language === 'hmp' ? hmpLine(item) : undefined;
@@ -294,8 +299,8 @@ export function toPython(cells: readonly CellData[], options: ExportOptions = {}
   cells.forEach((cell, i) => {
     if (cell.kind !== 'code') return;
     const { items, errors } = cellItems(cell);
-    out.push(`        # cell ${i + 1} (${cell.language})`);
-    if (errors > 0) { out.push(`        # not exported: the cell has ${errors} problem${errors === 1 ? '' : 's'}`); return; }
+    out.push(...cellHeading(cell, i, errors, '        '));
+    if (errors > 0) return;
     const names = [...new Set(items.flatMap((it) => (it.kind === 'wait' ? [it.event] : [])))];
     const indent = names.length > 0 ? '            ' : '        ';
     if (names.length > 0) { out.push(`        with qmp.listener((${names.map(py).join(', ')},)) as listener:`); statements++; }

@@ -18,7 +18,7 @@ import { socketChannelOpener, type ChannelOpener, type QmpChannel } from './chan
 import { qmpDialect, type ConnectPhase, type HandshakeContext, type QmpDialect } from './dialect';
 import { EventLog, type QmpEventRecord, type WaitForEventOptions } from './events';
 import { DEFAULT_CONNECT_TIMEOUT_MS, formatAddress, type QmpAddress } from './transport';
-import { canonicalJson, isObject, OWN_ID_PREFIX, topLevelMemberText, type QmpGreeting } from './wire';
+import { canonicalJson, isObject, jsonNesting, OWN_ID_PREFIX, topLevelMemberText, type QmpGreeting } from './wire';
 
 export type { QmpEventRecord, WaitForEventOptions } from './events';
 
@@ -617,7 +617,7 @@ export class QmpClient {
       sent += ',"arguments":' + args;
     }
     sent += ',"id":' + idText + '}';
-    if (sent.length > 2 * QEMU_MAX_NESTING && nestingDepth(sent) > QEMU_MAX_NESTING) {
+    if (sent.length > 2 * QEMU_MAX_NESTING && jsonNesting(sent).max > QEMU_MAX_NESTING) {
       throw new RangeError(`${name}: the command is nested deeper than QEMU accepts (${QEMU_MAX_NESTING} levels)`);
     }
 
@@ -938,20 +938,4 @@ function toReply(p: Pending, raw: string, msg: Record<string, unknown>): Command
   };
 }
 
-/** Deepest object/array nesting of a JSON text (strings skipped). */
-function nestingDepth(text: string): number {
-  let depth = 0;
-  let max = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++;
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x7b || c === 0x5b) { if (++depth > max) max = depth; }
-    else if (c === 0x7d || c === 0x5d) depth--;
-  }
-  return max;
-}
 

@@ -236,3 +236,23 @@ export function topLevelMemberText(objectText: string, name: string): string | u
     return undefined;
   }
 }
+
+/**
+ * The nesting of a JSON text's objects and arrays (strings skipped; linear, no parse): `open` is the depth
+ * left open at its end (> 0 while an object or array is unclosed), `max` the deepest point.
+ */
+export function jsonNesting(text: string): { open: number; max: number } {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) { if (++depth > max) max = depth; }
+    else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return { open: depth, max };
+}

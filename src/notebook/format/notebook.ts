@@ -20,6 +20,7 @@
 // Parsing is one linear pass over the lines and never throws. Anything it does not recognise as structure
 // is markdown text, so every character of a damaged or hand-written file ends up in some cell.
 
+import { jsonNesting } from '../../qmp/wire';
 import { parseCompatPolicy } from './validate';
 import { formatOutputJson, inlineStrictJson } from './json';
 import { segmentJsonCell } from './segments';
@@ -254,23 +255,7 @@ export const MAX_PRETTY_DEPTH = 64;
 
 /** The deepest nesting of `{`/`[` outside strings (a linear scan; no parsing, so no recursion). */
 export function nestingDepth(json: string): number {
-  let depth = 0;
-  let max = 0;
-  for (let i = 0; i < json.length; i++) {
-    const c = json.charCodeAt(i);
-    if (c === 34) {
-      for (i++; i < json.length; i++) {
-        const d = json.charCodeAt(i);
-        if (d === 92) i++;
-        else if (d === 34) break;
-      }
-    } else if (c === 123 || c === 91) {
-      if (++depth > max) max = depth;
-    } else if (c === 125 || c === 93) {
-      depth--;
-    }
-  }
-  return max;
+  return jsonNesting(json).max;
 }
 
 /** The saved spelling of a message's JSON: pretty when shallow, one line when deep; undefined when not JSON. */
