@@ -31,13 +31,15 @@ export const layerArrows = {
   session: ['qmp', 'format', 'endpoints'],
   cli: ['qmp', 'format', 'language', 'run', 'endpoints', 'testing'],
   lsp: ['qmp', 'format', 'language', 'run', 'endpoints', 'cli'],
-  notebook: ['qmp', 'format', 'language', 'run', 'session', 'endpoints', 'testing', 'export'],
+  notebook: ['qmp', 'format', 'language', 'run', 'session', 'endpoints', 'testing', 'export', 'render'],
   testing: ['qmp', 'format', 'language', 'run'],
   /** src/mcp/: the agents' door (MCP server, tools over the kernel); it may import what the CLI and the language server may. */
   mcp: ['qmp', 'format', 'language', 'run', 'endpoints', 'testing', 'cli', 'lsp'],
   /** src/agent/: VS Code's language-model tools, glue over mcp's kernel and the live sessions. */
   agent: ['qmp', 'format', 'language', 'run', 'session', 'endpoints', 'testing', 'mcp'],
   export: ['qmp', 'format'],
+  /** src/render/: the reply renderer's pure model and the block graph (Node and webview); its webview entry. */
+  render: [],
   extension: ['qmp', 'format', 'language', 'languageAdapter', 'run', 'session', 'cli', 'lsp', 'notebook', 'endpoints', 'testing', 'agent', 'export'],
   /** src/cli/main.ts: the command line's entry point only composes (like extension.ts), so it may dispatch to lsp. */
   cliMain: ['qmp', 'format', 'language', 'run', 'endpoints', 'cli', 'lsp', 'testing', 'mcp', 'export'],
