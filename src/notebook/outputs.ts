@@ -125,7 +125,7 @@ export function replyOutput(reply: CommandReply, keepId = true, command?: string
     // first mime of its display order (application/json before text/plain), with JSON colouring and folding.
     const items = typeof value === 'string'
       ? [vscode.NotebookCellOutputItem.text(text, textMime)]
-      : [richReplyItem(reply.sent, value), vscode.NotebookCellOutputItem.text(text, jsonMime), vscode.NotebookCellOutputItem.text(text, textMime)];
+      : [vscode.NotebookCellOutputItem.text(text, jsonMime), vscode.NotebookCellOutputItem.text(text, textMime), richReplyItem(reply.sent, value)];
     return output(items, { kind: 'reply', wire });
   }
   return output([errorItem(reply.error.class, `${reply.error.desc}\ncommand: ${command ?? reply.sent}`)], { kind: 'error', wire });
@@ -133,8 +133,9 @@ export function replyOutput(reply: CommandReply, keepId = true, command?: string
 
 /**
  * The item of the reply renderer (src/render/webview, mime application/vnd.qmp.reply+json): `{ command, return }`,
- * drawn as a tree, a table or a block graph. VS Code shows a renderer's own mime before the built-in ones, and
- * the JSON and plain text stay one click away ("Change Presentation"). Never saved: the serializer writes the
+ * drawn as a tree, a table or a block graph. Last among the items, but VS Code's display order puts a mime it
+ * does not know before the built-in ones, so the renderer is what shows; the JSON and plain text stay one click
+ * away ("Change Presentation", and the renderer's own Text tab). Never saved: the serializer writes the
  * metadata's wire text only.
  */
 function richReplyItem(sent: string, value: unknown): vscode.NotebookCellOutputItem {
