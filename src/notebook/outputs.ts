@@ -125,7 +125,9 @@ export function replyOutput(reply: CommandReply, keepId = true, command?: string
     // first mime of its display order (application/json before text/plain), with JSON colouring and folding.
     const items = typeof value === 'string'
       ? [vscode.NotebookCellOutputItem.text(text, textMime)]
-      : [vscode.NotebookCellOutputItem.text(text, jsonMime), vscode.NotebookCellOutputItem.text(text, textMime), richReplyItem(reply.sent, value)];
+      : [vscode.NotebookCellOutputItem.text(text, jsonMime), vscode.NotebookCellOutputItem.text(text, textMime),
+        // `{}` (most commands' answer) and `[]` have nothing to draw.
+        ...(text === '{}' || text === '[]' ? [] : [richReplyItem(reply.sent, value)])];
     return output(items, { kind: 'reply', wire });
   }
   return output([errorItem(reply.error.class, `${reply.error.desc}\ncommand: ${command ?? reply.sent}`)], { kind: 'error', wire });
