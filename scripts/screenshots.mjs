@@ -12,7 +12,8 @@
 //                              goes through (a sandbox named sandbox-2, saved for the workspace) and checks that
 //                              the notebook's kernel is the new one
 //   screenshot-render.png      the reply renderer: a block graph (copy-on-read over raw over null-co) drawn from
-//                              x-debug-query-block-graph in a new notebook on the sandbox
+//                              x-debug-query-block-graph in a new notebook on the sandbox; and
+//   screenshot-render-table.png  the same nodes' query-named-block-nodes as a table
 //   screenshot-wrap.png        the tour's transaction cell after Run All: its long `->` line and notes wrap in
 //                              the output area instead of scrolling sideways (look at it: not a README picture)
 // These are pictures, not tests: each step waits for what it shows, and a step that fails still leaves the
@@ -206,14 +207,22 @@ async function renderShot(page) {
     '{ "execute": "blockdev-add", "arguments": { "driver": "copy-on-read", "node-name": "cor0", "file": "disk0" } }',
     '{ "execute": "x-debug-query-block-graph" }',
   ].join('\n'));
-  await cell.locator('.monaco-editor .view-lines').click();
-  await page.keyboard.press('Control+Enter');
+  await page.keyboard.press('Escape');
+  await page.locator('.notebook-toolbar-container:visible').getByText('Run All', { exact: true }).click();
   // The renderer draws inside the notebook's webview; wait for the run to end, then give the webview a moment.
-  await page.locator('.notebookOverlay .codicon-notebook-state-success').first().waitFor({ timeout: 60_000 });
+  await cell.locator('.codicon-notebook-state-success').waitFor({ timeout: 60_000 });
   const viewport = page.viewportSize();
   await page.mouse.move(viewport.width / 2, viewport.height - 8);
   await page.waitForTimeout(3000);
   await shot(page, opts.out, 'render');
+  // The same nodes as a table: query-named-block-nodes.
+  await setCellText(page, '{ "execute": "query-named-block-nodes" }');
+  await page.keyboard.press('Escape');
+  await page.locator('.notebook-toolbar-container:visible').getByText('Run All', { exact: true }).click();
+  await cell.locator('.codicon-notebook-state-success').waitFor({ timeout: 60_000 });
+  await page.mouse.move(viewport.width / 2, viewport.height - 8);
+  await page.waitForTimeout(3000);
+  await shot(page, opts.out, 'render-table');
 }
 
 async function completionShot(page) {

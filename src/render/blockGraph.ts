@@ -181,7 +181,8 @@ export function graphSvg(g: BlockGraph): string {
   for (const n of g.nodes) graph.setNode(n.id, box(nodeLines(n)));
   g.edges.forEach((e, i) => {
     const b = box(edgeLines(e));
-    graph.setEdge(e.parent, e.child, { width: b.width - PAD, height: b.height - PAD, labelpos: 'c' }, `e${i}`);
+    // The label beside its edge (labelpos r), not on it, so that the line does not run through the text.
+    graph.setEdge(e.parent, e.child, { width: b.width - PAD, height: b.height - PAD, labelpos: 'r', labeloffset: 6 }, `e${i}`);
   });
   layout(graph);
   const size = graph.graph();
