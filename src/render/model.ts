@@ -109,11 +109,14 @@ export function cellText(v: unknown): string {
   return text.length > 80 ? `${text.slice(0, 79)}…` : text;
 }
 
+/** Members that name a row, shown first when present (QEMU lists query-named-block-nodes' node-name ninth). */
+export const LEADING = ['node-name', 'device', 'id', 'name', 'qom-path', 'cpu-index', 'type', 'drv', 'status', 'file'];
+
 /**
  * The table of an array of like objects, or undefined when it is not one: not an array, empty, an element that
  * is not an object, more than MAX_COLUMNS distinct members, or no member that every row has (objects of
- * different shapes). Columns: the members every row has, in the first row's order, then the others in the
- * order they first appear.
+ * different shapes). Columns: the naming members of LEADING that occur, then the members every row has in the
+ * first row's order, then the others in the order they first appear.
  */
 export function tableOf(v: unknown): Table | undefined {
   if (!Array.isArray(v) || v.length === 0) return undefined;
@@ -129,7 +132,9 @@ export function tableOf(v: unknown): Table | undefined {
   const all = [...seen.keys()];
   const common = all.filter((k) => seen.get(k) === v.length);
   if (common.length === 0) return undefined;
-  const columns = [...common, ...all.filter((k) => seen.get(k) !== v.length)];
+  const lead = LEADING.filter((k) => seen.has(k));
+  const rest = [...common, ...all.filter((k) => seen.get(k) !== v.length)].filter((k) => !lead.includes(k));
+  const columns = [...lead, ...rest];
   const rows = v as Record<string, unknown>[];
   const cells = rows.map((row) => columns.map((c) => cellText(row[c])));
   return { columns, rows, cells };

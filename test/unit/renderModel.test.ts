@@ -53,6 +53,8 @@ describe('renderer model: tables', () => {
     const t = tableOf([{ device: 'a', locked: false }, { inserted: { ro: true }, device: 'b', locked: true }]);
     assert.ok(t);
     assert.deepEqual(t.columns, ['device', 'locked', 'inserted']);
+    const named = tableOf([{ iops_rd: 0, ro: false, 'node-name': 'a', drv: 'raw' }]);
+    assert.deepEqual(named?.columns, ['node-name', 'drv', 'iops_rd', 'ro'], 'naming members lead');
     assert.deepEqual(t.cells, [['a', 'false', ''], ['b', 'true', '{"ro":true}']]);
   });
   test('not a table: scalars, mixed shapes, empty arrays, too many columns', () => {

@@ -33,6 +33,7 @@ const style = `
 .qmp-r .v-object, .qmp-r .v-array { color: var(--vscode-descriptionForeground); }
 .qmp-r .copy { margin-left: 8px; font-size: 11px; padding: 0 4px; visibility: hidden; }
 .qmp-r [role="treeitem"]:focus > .row .copy, .qmp-r .row:hover .copy { visibility: visible; }
+.qmp-r .table { overflow-x: auto; }
 .qmp-r table { border-collapse: collapse; }
 .qmp-r th, .qmp-r td { border: 1px solid var(--vscode-editorWidget-border, var(--vscode-panel-border, #8884)); padding: 1px 6px; text-align: left; white-space: nowrap; }
 .qmp-r th button { border: none; background: transparent; color: inherit; font-weight: bold; padding: 0; }
@@ -145,7 +146,7 @@ function treeView(value: unknown, ctx: RendererContext, status: HTMLElement): HT
 
 /** The table of an array of like objects: click (or Enter on) a header to sort, again to reverse. */
 function tableView(table: Table, label: string): HTMLElement {
-  const wrap = el('div');
+  const wrap = el('div', { class: 'table' });
   const t = el('table', { 'aria-label': label, 'aria-rowcount': String(table.rows.length + 1) });
   const head = el('tr');
   const body = el('tbody');
