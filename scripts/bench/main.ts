@@ -18,7 +18,7 @@ import { benchComplexity, renderComplexity } from './complexity';
 import { benchFlood } from './flood';
 import { benchLsp } from './lsp';
 import { benchLive } from './live';
-import { benchRender } from './render';
+import { benchRender, benchRenderDom } from './render';
 import { RawQmp } from './raw';
 import { median, p99, now, ratio, renderTable, type Row } from './stats';
 
@@ -46,7 +46,7 @@ async function benchLater(ctx: LaterContext): Promise<Row[]> {
   if (want('activation')) rows.push(...benchActivation());
   if (want('lsp')) rows.push(...(await benchLsp(root)));
   if (want('live')) rows.push(...(await benchLive(ctx.ours, ctx.raw, ctx.liveInfos)));
-  if (want('render')) rows.push(...benchRender());
+  if (want('render')) rows.push(...benchRender(), ...(await benchRenderDom(root)));
   return rows;
 }
 
