@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint';
 const repoRoot = path.dirname(new URL(import.meta.url).pathname);
 
 /** The pure layers: they run under plain Node and never see the editor. */
-const pureLayers = ['src/qmp/**/*.ts', 'src/language/**/*.ts', 'src/notebook/format/**/*.ts', 'src/cli/**/*.ts', 'src/run/**/*.ts', 'src/testing/**/*.ts', 'src/lsp/**/*.ts', 'src/mcp/**/*.ts', 'src/export/**/*.ts', 'src/import/**/*.ts', 'src/kernel/**/*.ts'];
+const pureLayers = ['src/qmp/**/*.ts', 'src/language/**/*.ts', 'src/notebook/format/**/*.ts', 'src/cli/**/*.ts', 'src/run/**/*.ts', 'src/testing/**/*.ts', 'src/lsp/**/*.ts', 'src/mcp/**/*.ts', 'src/export/**/*.ts', 'src/import/**/*.ts', 'src/kernel/**/*.ts', 'src/render/**/*.ts'];
 /** The one file in src/language that adapts the pure functions to VS Code. */
 const languageAdapter = 'src/language/vscodeAdapter.ts';
 
@@ -32,7 +32,7 @@ export const layerArrows = {
   session: ['qmp', 'format', 'endpoints', 'run', 'kernel'],
   cli: ['qmp', 'format', 'language', 'run', 'endpoints', 'testing', 'kernel'],
   lsp: ['qmp', 'format', 'language', 'run', 'endpoints', 'cli', 'kernel'],
-  notebook: ['qmp', 'format', 'language', 'run', 'session', 'endpoints', 'testing', 'kernel', 'export'],
+  notebook: ['qmp', 'format', 'language', 'run', 'session', 'endpoints', 'testing', 'kernel', 'export', 'render'],
   testing: ['qmp', 'format', 'language', 'run'],
   /** src/mcp/: the agents' door (MCP server, tools over the kernel); it may import what the CLI and the language server may. */
   mcp: ['qmp', 'format', 'language', 'run', 'endpoints', 'testing', 'cli', 'lsp', 'kernel'],
@@ -41,6 +41,8 @@ export const layerArrows = {
   export: ['qmp', 'format'],
   /** src/import/: recordings of other tools (libvirt, qmp-shell, iotests) as notebooks; saved outputs as src/testing writes them. */
   import: ['qmp', 'format', 'testing'],
+  /** src/render/: the reply renderer's pure model and the block graph (Node and webview); its webview entry. */
+  render: [],
   extension: ['qmp', 'format', 'language', 'languageAdapter', 'run', 'session', 'cli', 'lsp', 'notebook', 'endpoints', 'testing', 'kernel', 'agent', 'export'],
   /** src/cli/main.ts: the command line's entry point only composes (like extension.ts), so it may dispatch to lsp. */
   cliMain: ['qmp', 'format', 'language', 'run', 'endpoints', 'cli', 'lsp', 'testing', 'kernel', 'mcp', 'export', 'import'],

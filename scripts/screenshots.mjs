@@ -11,6 +11,9 @@
 //   screenshot-kernels.png     the kernel picker: the profiles and "Add QMP Connection…", which the step then
 //                              goes through (a sandbox named sandbox-2, saved for the workspace) and checks that
 //                              the notebook's kernel is the new one
+//   screenshot-render.png      the reply renderer: a block graph (copy-on-read over raw over null-co) drawn from
+//                              x-debug-query-block-graph in a new notebook on the sandbox; and
+//   screenshot-render-table.png  the same nodes' query-named-block-nodes as a table
 //   screenshot-wrap.png        the tour's transaction cell after Run All: its long `->` line and notes wrap in
 //                              the output area instead of scrolling sideways (look at it: not a README picture)
 // These are pictures, not tests: each step waits for what it shows, and a step that fails still leaves the
@@ -26,7 +29,7 @@ import {
 
 const chromiumFlags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const allShots = ['notebook', 'completion', 'hover', 'diagnostic', 'kernels', 'wrap'];
+const allShots = ['notebook', 'completion', 'hover', 'diagnostic', 'kernels', 'wrap', 'render'];
 
 function parseArgs(argv) {
   const opts = { out: path.join(root, 'media'), only: [], keepOpen: false };
@@ -196,6 +199,32 @@ async function setCellText(page, text, back = 0) {
   return cell;
 }
 
+/** The reply renderer: a small block graph built in the starter notebook's cell, run, drawn as a diagram. */
+async function renderShot(page) {
+  const cell = await setCellText(page, [
+    '{ "execute": "blockdev-add", "arguments": { "driver": "null-co", "node-name": "disk0-file", "size": 67108864 } }',
+    '{ "execute": "blockdev-add", "arguments": { "driver": "raw", "node-name": "disk0", "file": "disk0-file" } }',
+    '{ "execute": "blockdev-add", "arguments": { "driver": "copy-on-read", "node-name": "cor0", "file": "disk0" } }',
+    '{ "execute": "x-debug-query-block-graph" }',
+  ].join('\n'));
+  await page.keyboard.press('Escape');
+  await page.locator('.notebook-toolbar-container:visible').getByText('Run All', { exact: true }).click();
+  // The renderer draws inside the notebook's webview; wait for the run to end, then give the webview a moment.
+  await cell.locator('.codicon-notebook-state-success').waitFor({ timeout: 60_000 });
+  const viewport = page.viewportSize();
+  await page.mouse.move(viewport.width / 2, viewport.height - 8);
+  await page.waitForTimeout(3000);
+  await shot(page, opts.out, 'render');
+  // The same nodes as a table: query-named-block-nodes.
+  await setCellText(page, '{ "execute": "query-named-block-nodes" }');
+  await page.keyboard.press('Escape');
+  await page.locator('.notebook-toolbar-container:visible').getByText('Run All', { exact: true }).click();
+  await cell.locator('.codicon-notebook-state-success').waitFor({ timeout: 60_000 });
+  await page.mouse.move(viewport.width / 2, viewport.height - 8);
+  await page.waitForTimeout(3000);
+  await shot(page, opts.out, 'render-table');
+}
+
 async function completionShot(page) {
   // Members of a flat union's variant, chosen by its tag: the completion knows what null-co takes.
   await setCellText(page, '{ "execute": "blockdev-add", "arguments": { "driver": "null-co", "" } }', 5);
@@ -288,7 +317,7 @@ try {
   await page.goto(demo.url);
   await openTour(page);
   await palette(page, 'View: Close Primary Side Bar');
-  const steps = { notebook: notebookShot, completion: completionShot, hover: hoverShot, diagnostic: diagnosticShot, kernels: kernelsShot };
+  const steps = { notebook: notebookShot, completion: completionShot, hover: hoverShot, diagnostic: diagnosticShot, kernels: kernelsShot, render: renderShot };
   // The tour runs first in every case: it starts the sandbox, whose live schema the language pictures use.
   try {
     await runTour(page);

@@ -14,6 +14,7 @@ import { QmpControllers, notebookType } from './notebook/controller';
 import { QmpNotebookSerializer, registerFormatDiagnostics, toNotebookData } from './notebook/serializer';
 import { NotebookTestRunner } from './notebook/runAsTest';
 import { registerExportCommands } from './notebook/exportCommands';
+import { registerRendererMessaging } from './notebook/rendererMessaging';
 import { parseNotebook } from './notebook/format';
 import { registerCommands } from './session/commands';
 import type { QmpPorts } from './session/ports';
@@ -139,6 +140,7 @@ function compose(context: vscode.ExtensionContext): QmpTestApi {
     }),
     new NotebookTestRunner(controllers),
     registerExportCommands(),
+    registerRendererMessaging(),
     registerConnectLibvirt(sessions, log),
   );
   context.subscriptions.push(registerLanguageFeatures(context, schemaSource));

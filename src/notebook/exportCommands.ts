@@ -37,7 +37,7 @@ function isFormat(v: unknown): v is ExportFormat {
 }
 
 /** Writes a file by a private temporary file beside it and a rename, so a reader never sees half of it. */
-async function writeAtomically(target: vscode.Uri, text: string): Promise<void> {
+export async function writeAtomically(target: vscode.Uri, text: string): Promise<void> {
   if (target.scheme !== 'file') {
     await vscode.workspace.fs.writeFile(target, new TextEncoder().encode(text));
     return;

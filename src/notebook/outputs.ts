@@ -5,6 +5,7 @@ import { applyEdits, modify } from 'jsonc-parser';
 import * as vscode from 'vscode';
 import type { CommandReply, QmpEventRecord } from '../qmp';
 import { eventTime } from '../session/sessionManager';
+import { replyMime, type ReplyData } from '../render/model';
 
 /** What an output was, as kept in its metadata. */
 /**
@@ -130,10 +131,25 @@ export function replyOutput(reply: CommandReply, keepId = true, command?: string
     // first mime of its display order (application/json before text/plain), with JSON colouring and folding.
     const items = typeof value === 'string'
       ? [vscode.NotebookCellOutputItem.text(text, textMime)]
-      : [vscode.NotebookCellOutputItem.text(text, jsonMime), vscode.NotebookCellOutputItem.text(text, textMime)];
+      : [vscode.NotebookCellOutputItem.text(text, jsonMime), vscode.NotebookCellOutputItem.text(text, textMime),
+        // `{}` (most commands' answer) and `[]` have nothing to draw.
+        ...(text === '{}' || text === '[]' ? [] : [richReplyItem(reply.sent, value)])];
     return output(items, { kind: 'reply', wire });
   }
   return output([errorItem(reply.error.class, `${reply.error.desc}\ncommand: ${command ?? reply.sent}`)], { kind: 'error', wire });
+}
+
+/**
+ * The item of the reply renderer (src/render/webview, mime application/vnd.qmp.reply+json): `{ command, return }`,
+ * drawn as a tree, a table or a block graph. Last among the items, but VS Code's display order puts a mime it
+ * does not know before the built-in ones, so the renderer is what shows; the JSON and plain text stay one click
+ * away ("Change Presentation", and the renderer's own Text tab). Never saved: the serializer writes the
+ * metadata's wire text only.
+ */
+function richReplyItem(sent: string, value: unknown): vscode.NotebookCellOutputItem {
+  const command = /"(?:execute|exec-oob)"\s*:\s*"([^"\\]{1,200})"/.exec(sent)?.[1];
+  const data: ReplyData = { ...(command ? { command } : {}), return: value };
+  return vscode.NotebookCellOutputItem.json(data, replyMime);
 }
 
 /**
