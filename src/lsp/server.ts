@@ -320,7 +320,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
   const noSchema = (why: string): void => {
     const message = `QMP: no schema (${why}), so only JSON syntax and the protocol's own keys are checked. `
       + 'Give one in initializationOptions or .qmp-notebook.json: "schemaFile" (a file saved by `qmp-notebook schema --sandbox > schema.json`), '
-      + 'or "sandbox": true, "socket" or "tcp" to read it from QEMU (see docs/lsp.md).';
+      + 'or a connection to read it from ("sandbox": true, "socket", "tcp", "storageDaemon": true, "guestAgent" or "libvirt"; see docs/lsp.md).';
     // The notification (window/showMessage), not showWarningMessage's request: nothing waits for an answer.
     send(() => connection.sendNotification(ShowMessageNotification.type, { type: MessageType.Warning, message }));
   };
@@ -604,7 +604,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     if (params.command !== RUN_CELL_COMMAND) throw new ResponseError(ErrorCodes.InvalidParams, `unknown command ${params.command}`);
     if (region === undefined) throw new ResponseError(ErrorCodes.InvalidParams, 'no code cell at that position');
     if (session === undefined) {
-      const message = 'no QEMU is configured: set "socket", "tcp" or "sandbox" in initializationOptions (see docs/lsp.md)';
+      const message = 'no QEMU is configured: set "socket", "tcp", "sandbox", "storageDaemon", "guestAgent" or "libvirt" in initializationOptions (see docs/lsp.md)';
       return { status: 'refused', transcript: [message], message };
     }
     return session.runCell(region.text, region.language, region.index, region.startLine + 1);
