@@ -1,8 +1,8 @@
 // The language server (the built `qmp-notebook lsp`) on the family's endpoints: a private qemu-storage-daemon
 // configured by the user (`"storageDaemon": true`) and a guest agent named by a trusted workspace file
 // (`"guestAgent": "qga.sock"`, resolved against the workspace). Completion comes from each endpoint's own
-// schema (the storage daemon's query-qmp-schema, the guest agent's guest-info) and `qmp.runCell` runs a cell
-// on it through the kernel.
+// schema (the storage daemon's query-qmp-schema, the guest agent's guest-info) and its live values (a node a
+// cell made), and `qmp.runCell` runs a cell on it through the kernel.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -67,9 +67,16 @@ describe('qmp-notebook lsp on the family endpoints', () => {
       assert.match(ok.transcript.join('\n'), /"node-name": ?"lspnode"/);
       const types = ok.records.map((r) => r.type);
       for (const t of ['cell-started', 'written', 'reply', 'cell-finished']) assert.ok(types.includes(t), `${t} in ${types.join(',')}`);
+      // Live values: completion of a node name offers the node the cell made on this daemon.
+      const del = '{"execute": "blockdev-del", "arguments": {"node-name": "¦"}}';
+      const live = await completionLabels(c, 'file:///tmp/qsd-live.qmp', del);
+      assert.ok(live.labels.includes('lspnode'), `lspnode among ${live.labels.join(',')}`);
       // The same daemon: the node added by the previous run is still there.
       const again = await runCell(c, 'file:///tmp/qsd-run2.qmp', '{"execute": "blockdev-del", "arguments": {"node-name": "lspnode"}}');
       assert.equal(again.status, 'ok', JSON.stringify(again));
+      // The command the cell ran made the cached names stale: the deleted node is no longer offered.
+      const gone = await completionLabels(c, 'file:///tmp/qsd-live2.qmp', del);
+      assert.ok(!gone.labels.includes('lspnode'), `lspnode deleted, yet among ${gone.labels.join(',')}`);
       // It is the daemon that answers: it has no query-status.
       const failed = await runCell(c, 'file:///tmp/qsd-run3.qmp', '{"execute": "query-status"}');
       assert.equal(failed.status, 'failed', JSON.stringify(failed));
