@@ -1,6 +1,6 @@
 // The language server (the built `qmp-notebook lsp`) on the family's endpoints: a private qemu-storage-daemon
-// configured by the user (`"storageDaemon": true`) and a guest agent named by a trusted workspace file
-// (`"guestAgent": "qga.sock"`, resolved against the workspace). Completion comes from each endpoint's own
+// configured by the user (`"storageDaemon": true`), a guest agent named by a trusted workspace file
+// (`"guestAgent": "qga.sock"`, resolved against the workspace) and a libvirt domain (`"libvirt"`, `"connect"`). Completion comes from each endpoint's own
 // schema (the storage daemon's query-qmp-schema, the guest agent's guest-info) and its live values (a node a
 // cell made), and `qmp.runCell` runs a cell on it through the kernel.
 import { describe, test, before, after } from 'node:test';
@@ -11,7 +11,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { buildCli } from '../support/cliBundle';
 import { cursors, LspTestClient, type RpcMessage } from '../support/lspClient';
-import { startGuestAgent, type TestGuestAgent } from '../support/daemons';
+import { createTestDomain, destroyTestDomain, ensureLibvirtd, libvirtUri, startGuestAgent, type TestGuestAgent } from '../support/daemons';
 
 interface Item { label: string }
 interface RunResult { status: string; transcript: string[]; records: { type: string }[]; message?: string }
@@ -117,5 +117,29 @@ describe('qmp-notebook lsp on the family endpoints', () => {
       assert.equal(await c.shutdown(), 0);
     }
     assert.ok(agent.alive(), `qemu-ga still runs after the server closed: ${agent.log()}`);
+  });
+});
+
+describe('qmp-notebook lsp on a libvirt domain', () => {
+  const domain = `qmplsp-${process.pid}`;
+  before(async () => {
+    await ensureLibvirtd();
+    createTestDomain(domain);
+  });
+  after(() => destroyTestDomain(domain));
+
+  test('"libvirt" with "connect": completion from the domain\'s QEMU schema, and qmp.runCell through virsh', async () => {
+    const c = server();
+    try {
+      await c.initialize(null, { libvirt: domain, connect: libvirtUri });
+      await c.waitFor(logged(new RegExp(`schema from the libvirt domain ${domain} \\(qemu:///system\\)`)), 60_000, 'the domain\'s schema');
+      const { labels } = await completionLabels(c, 'file:///tmp/lv-complete.qmp', '{"execute": "query-sta¦"}');
+      assert.ok(labels.includes('query-status'), labels.join(','));
+      const ok = await runCell(c, 'file:///tmp/lv-run.qmp', '{"execute": "query-name"}');
+      assert.equal(ok.status, 'ok', JSON.stringify(ok));
+      assert.match(ok.transcript.join('\n'), new RegExp(`"name": ?"${domain}"`));
+    } finally {
+      assert.equal(await c.shutdown(), 0);
+    }
   });
 });
