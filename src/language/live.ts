@@ -1,7 +1,8 @@
 // Live values in the editor: completion of the names the connected QEMU holds (block nodes, device ids, jobs,
 // chardevs…), warnings for names it does not know, and hovers that say what a name is. Pure functions of the
 // cell text and a synchronous view of the session's cached values (LiveLookup); the caller fetches what
-// `liveNeeds` names before it calls them, so nothing here waits or does I/O.
+// `liveNeeds` names before it calls them (fetchLive, at the end: the one bounded fetch, for the editor and the
+// language server alike), so nothing else here waits or does I/O.
 //
 // Which argument names which kind of object is the table in src/qmp/liveRefs.ts; docs/live-values.md has the
 // rules. Warnings are never errors (the object may be made by a cell that has not run yet) and are given only
@@ -9,7 +10,7 @@
 
 import type { LiveKind, LiveRef } from '../qmp/liveRefs';
 import { REMOVING_COMMANDS, alsoCreated, createdBy, liveRefAt, liveRefsOf } from '../qmp/liveRefs';
-import type { LiveSnapshot } from '../qmp/liveValues';
+import type { LiveSnapshot, LiveValues } from '../qmp/liveValues';
 import { qomParent } from '../qmp/liveValues';
 import { didYouMean } from '../notebook/format/validate';
 import type { CompletionItem } from './completion';
@@ -375,4 +376,21 @@ export function namesCreatedBy(commands: Iterable<{ command: string; args: unkno
     }
   }
   return out;
+}
+
+/** How long completion waits for live values it has to fetch first; then it offers what it has. */
+export const LIVE_WAIT_MS = 1500;
+
+/** Fetches the live values a position (or, without an offset, a whole cell) needs; bounded, never rejects. */
+export async function fetchLive(live: LiveValues | undefined, language: string, text: string, offset?: number): Promise<boolean> {
+  if (live === undefined) return false;
+  const needs = liveNeeds(language, text, offset).filter((n) => live.peek(n.kind, n.scope) === undefined || offset !== undefined);
+  if (needs.length === 0) return false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    Promise.all(needs.map((n) => live.get(n.kind, n.scope))),
+    new Promise<void>((resolve) => { timer = setTimeout(resolve, LIVE_WAIT_MS); }),
+  ]);
+  if (timer !== undefined) clearTimeout(timer);
+  return true;
 }

@@ -11,7 +11,7 @@ import type { QmpDocs, QmpManPageName } from './manpage';
 import { manPageDocs, type DocsProvider } from './providers';
 import { parseCell } from '../notebook/format/cell';
 import type { LiveValues } from '../qmp/liveValues';
-import { languageService, liveNeeds, namesCreatedBy, type CreatedNames, type LanguageContext, type LanguageService } from './service';
+import { fetchLive, languageService, namesCreatedBy, type CreatedNames, type LanguageContext, type LanguageService } from './service';
 
 /** A QEMU version as the session layer reports it. */
 export interface SchemaVersionLike {
@@ -44,23 +44,6 @@ export interface SchemaSource {
   manPage?(uri?: vscode.Uri): string;
   /** The notebook cell whose text document has this URI, in one lookup; without it cells are searched. */
   cell?(uri: vscode.Uri): vscode.NotebookCell | undefined;
-}
-
-/** How long completion waits for live values it has to fetch first; then it offers what it has. */
-const LIVE_WAIT_MS = 1500;
-
-/** Fetches the live values a position (or, without an offset, a whole cell) needs; bounded, never rejects. */
-async function fetchLive(live: LiveValues | undefined, language: string, text: string, offset?: number): Promise<boolean> {
-  if (live === undefined) return false;
-  const needs = liveNeeds(language, text, offset).filter((n) => live.peek(n.kind, n.scope) === undefined || offset !== undefined);
-  if (needs.length === 0) return false;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([
-    Promise.all(needs.map((n) => live.get(n.kind, n.scope))),
-    new Promise<void>((resolve) => { timer = setTimeout(resolve, LIVE_WAIT_MS); }),
-  ]);
-  if (timer !== undefined) clearTimeout(timer);
-  return true;
 }
 
 /** The commands a cell's text sends, parsed once per version of the document. */

@@ -1,21 +1,31 @@
 // Where the language server gets its schema and its QEMU from. Two places use the same keys: the editor's
 // `initializationOptions` (the user's own configuration, trusted) and `.qmp-notebook.json` at the root of the
 // workspace (data from a repository, possibly hostile). From the workspace file only `schemaFile` is used by
-// default, read and validated, never executed; its `socket`/`tcp`/`sandbox` connect or start a QEMU only when
-// the user's own options say `"trustWorkspaceConnections": true`, as VS Code's workspace trust does for the
-// extension. See docs/lsp.md.
+// default, read and validated, never executed; its connection keys (`socket`, `tcp`, `sandbox`, `storageDaemon`,
+// `guestAgent`, `libvirt` with `connect`: the CLI's options, read by the kernel's one reader endpointFromOptions)
+// connect or start a process only when the user's own options say `"trustWorkspaceConnections": true`, as VS
+// Code's workspace trust does for the extension. See docs/lsp.md.
 
 import { closeSync, constants as fsConstants, fstatSync, openSync, readdirSync, readSync, realpathSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { type ParseError, parse as parseJsonc, printParseErrorCode } from 'jsonc-parser';
 import { Schema, type SchemaInfo } from '../qmp/index';
+import { libvirtDomainNameProblem } from '../endpoints/index';
+import { describeEndpoint, endpointFromOptions, parseHostPort, type Endpoint, type EndpointOptions } from '../kernel/endpoint';
 
 export interface LspSettings {
   schemaFile?: string;
   socket?: string;
   tcp?: string;
   sandbox?: boolean;
+  /** A private qemu-storage-daemon, started for the server (the CLI's --storage-daemon). */
+  storageDaemon?: boolean;
+  /** A guest agent's socket path or host:port (the CLI's --guest-agent). */
+  guestAgent?: string;
+  /** A libvirt domain's name (the CLI's --libvirt), with `connect` its libvirt URI (--connect). */
+  libvirt?: string;
+  connect?: string;
 }
 
 /** Options only the user's own configuration may set. */
@@ -31,10 +41,13 @@ export interface UserOnlySettings {
   cacheDir?: string;
 }
 
-export type Connection =
-  | { kind: 'unix'; path: string }
-  | { kind: 'tcp'; host: string; port: number }
-  | { kind: 'sandbox' };
+/** What the server connects to: the kernel's endpoint description (every kind the CLI reaches). */
+export type Connection = Endpoint;
+
+/** The configuration key of each of the CLI's connection options. */
+const CONNECTION_KEYS = {
+  socket: 'socket', tcp: 'tcp', sandbox: 'sandbox', 'storage-daemon': 'storageDaemon', 'guest-agent': 'guestAgent', libvirt: 'libvirt', connect: 'connect',
+} as const satisfies Record<string, keyof LspSettings>;
 
 export interface ResolvedConfig {
   /** The schema file to read, absolute, and who named it (a workspace's is read by readWorkspaceFile from `root`). */
@@ -63,13 +76,13 @@ export function readSettings(raw: unknown, warnings: string[], where: string): L
   }
   const o = raw as Record<string, unknown>;
   const out: LspSettings & UserOnlySettings = {};
-  for (const key of ['schemaFile', 'socket', 'tcp', 'manPage', 'qemuBinary', 'cacheProfile', 'cacheDir'] as const) {
+  for (const key of ['schemaFile', 'socket', 'tcp', 'guestAgent', 'libvirt', 'connect', 'manPage', 'qemuBinary', 'cacheProfile', 'cacheDir'] as const) {
     if (o[key] === undefined) continue;
     const v = str(o[key]);
     if (v === undefined) warnings.push(`${where}: "${key}" must be a non-empty string`);
     else out[key] = v;
   }
-  for (const key of ['sandbox', 'trustWorkspaceConnections'] as const) {
+  for (const key of ['sandbox', 'storageDaemon', 'trustWorkspaceConnections'] as const) {
     if (o[key] === undefined) continue;
     if (typeof o[key] !== 'boolean') warnings.push(`${where}: "${key}" must be true or false`);
     else out[key] = o[key];
@@ -77,29 +90,43 @@ export function readSettings(raw: unknown, warnings: string[], where: string): L
   return out;
 }
 
-/** `host:port` (IPv6 in brackets) or undefined. */
+/** `host:port` (IPv6 in brackets) or undefined: the kernel's parser (the CLI's --tcp). */
 export function parseTcp(text: string): { host: string; port: number } | undefined {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
-  if (m === null) return undefined;
-  const port = Number(m[3]);
-  if (port < 1 || port > 65535) return undefined;
-  return { host: (m[1] ?? m[2]) as string, port };
+  return parseHostPort(text);
 }
 
+/**
+ * The connection the settings name, read by the kernel's reader of the CLI's options (so the same values are
+ * accepted and refused), with the configuration's own key names in its messages. A relative socket path (of
+ * `socket` or `guestAgent`) is resolved against `base`; a libvirt domain name virsh would misread is refused.
+ * Anything wrong (two connections, a bad value) is a warning and no connection.
+ */
 function connectionOf(s: LspSettings, base: string, warnings: string[], where: string): Connection | undefined {
-  const named = [s.socket !== undefined, s.tcp !== undefined, s.sandbox === true].filter(Boolean).length;
-  if (named > 1) warnings.push(`${where}: give only one of "socket", "tcp" and "sandbox"`);
-  if (s.socket !== undefined) return { kind: 'unix', path: path.resolve(base, s.socket) };
-  if (s.tcp !== undefined) {
-    const t = parseTcp(s.tcp);
-    if (t === undefined) {
-      warnings.push(`${where}: "tcp" must be "host:port"`);
-      return undefined;
-    }
-    return { kind: 'tcp', ...t };
+  const options: EndpointOptions = {};
+  for (const [option, key] of Object.entries(CONNECTION_KEYS) as [keyof typeof CONNECTION_KEYS, keyof LspSettings][]) {
+    const v = s[key];
+    if (v !== undefined) (options as Record<string, string | boolean>)[option] = v;
   }
-  if (s.sandbox === true) return { kind: 'sandbox' };
-  return undefined;
+  const read = endpointFromOptions(options);
+  const refuse = (why: string): undefined => {
+    warnings.push(`${where}: ${why}; no connection is used`);
+    return undefined;
+  };
+  if (!read.ok) {
+    return refuse(read.message.replace(/--([a-z-]+)/g, (m, n: string) => n in CONNECTION_KEYS ? `"${CONNECTION_KEYS[n as keyof typeof CONNECTION_KEYS]}"` : m));
+  }
+  const e = read.endpoint;
+  if (e === undefined) return undefined;
+  if (e.kind === 'unix') return { kind: 'unix', path: path.resolve(base, e.path) };
+  if (e.kind === 'guest-agent' && e.target.kind === 'unix') return { kind: 'guest-agent', target: { kind: 'unix', path: path.resolve(base, e.target.path) } };
+  if (e.kind === 'libvirt') {
+    const bad = libvirtDomainNameProblem(e.domain);
+    if (bad !== undefined) return refuse(`"libvirt": ${bad}`);
+    if (e.uri !== undefined && (e.uri === '' || e.uri.startsWith('-') || /\p{Cc}/u.test(e.uri))) {
+      return refuse('"connect" must be a libvirt URI (such as qemu:///system): one line, not starting with \'-\'');
+    }
+  }
+  return e;
 }
 
 /** Reads at most `max` bytes of a regular file; throws a clear Error otherwise. Never blocks on a FIFO. */
@@ -241,7 +268,7 @@ export function resolveConfig(initOptions: unknown, workspaceRoot: string | unde
   const wsConn = connectionOf(ws, workspaceRoot, warnings, WORKSPACE_FILE);
   if (out.connection === undefined && wsConn !== undefined) {
     if (user.trustWorkspaceConnections === true) out.connection = { ...wsConn, from: 'workspace' };
-    else warnings.push(`${WORKSPACE_FILE}: its ${wsConn.kind === 'sandbox' ? 'sandbox' : 'connection'} is not used: set "trustWorkspaceConnections": true in the editor's initializationOptions to allow it`);
+    else warnings.push(`${WORKSPACE_FILE}: its ${wsConn.kind === 'sandbox' || wsConn.kind === 'storage-daemon' ? wsConn.kind.replace('-', ' ') : 'connection'} (${describeEndpoint(wsConn)}) is not used: set "trustWorkspaceConnections": true in the editor's initializationOptions to allow it`);
   }
   return out;
 }

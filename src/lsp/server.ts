@@ -14,7 +14,7 @@ import {
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { switchToExecOob } from '../language/codeActions';
 import { type DocsProvider, manPageDocs } from '../language/providers';
-import { type CompletionItem, type Diagnostic, type LanguageContext, languageService, type TextEdit } from '../language/service';
+import { type CompletionItem, type Diagnostic, fetchLive, type LanguageContext, languageService, type TextEdit } from '../language/service';
 import type { Schema } from '../qmp/schema';
 import { documentSymbols, foldingRanges, SEMANTIC_LEGEND, semanticTokens } from './features';
 import { cacheDirs, loadCachedSchema, loadSchemaFile, resolveConfig, type ResolvedConfig } from './config';
@@ -213,6 +213,11 @@ export function startServer(connection: Connection, options: ServerOptions = {})
   const context = (): LanguageContext => ({
     schema: schemaState.schema, oobNegotiated: schemaState.oobNegotiated, docs: docsProvider().current(), cached: schemaState.cached,
   });
+  /**
+   * With the connection's live values (docs/live-values.md), for completion and hover: the names QEMU holds.
+   * Not for diagnostics: a name an earlier cell creates is no warning, and the server does not follow cells.
+   */
+  const liveContext = (): LanguageContext => ({ ...context(), live: session?.live });
 
   const regionsOf = (doc: TextDocument): Region[] => {
     const s = states.get(doc.uri);
@@ -320,7 +325,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
   const noSchema = (why: string): void => {
     const message = `QMP: no schema (${why}), so only JSON syntax and the protocol's own keys are checked. `
       + 'Give one in initializationOptions or .qmp-notebook.json: "schemaFile" (a file saved by `qmp-notebook schema --sandbox > schema.json`), '
-      + 'or "sandbox": true, "socket" or "tcp" to read it from QEMU (see docs/lsp.md).';
+      + 'or a connection to read it from ("sandbox": true, "socket", "tcp", "storageDaemon": true, "guestAgent" or "libvirt"; see docs/lsp.md).';
     // The notification (window/showMessage), not showWarningMessage's request: nothing waits for an answer.
     send(() => connection.sendNotification(ShowMessageNotification.type, { type: MessageType.Warning, message }));
   };
@@ -453,12 +458,18 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     return { kind: DocumentDiagnosticReportKind.Full, items };
   });
 
-  connection.onCompletion((params, token) => {
+  connection.onCompletion(async (params, token) => {
     if (token.isCancellationRequested) return null;
-    const hit = at(params.textDocument.uri, params.position);
+    let hit = at(params.textDocument.uri, params.position);
     if (hit === undefined) return null;
+    // The live values the position names are fetched first (bounded: then it offers what it has).
+    if (await fetchLive(session?.live, hit.region.language, hit.region.text, hit.offset)) {
+      if (token.isCancellationRequested) return null;
+      hit = at(params.textDocument.uri, params.position);
+      if (hit === undefined) return null;
+    }
     const { region, offset } = hit;
-    const result = languageService(region.language)?.complete(region.text, offset, context()) ?? { items: [] };
+    const result = languageService(region.language)?.complete(region.text, offset, liveContext()) ?? { items: [] };
     const narrowed = narrowForReply(result.items.map((item) => forTypingClients(item, region.text, offset)), region.text, offset);
     result.items = narrowed.items;
     lastCompletion = { items: result.items };
@@ -504,7 +515,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     const hit = at(params.textDocument.uri, params.position);
     if (hit === undefined) return null;
     const { region, offset } = hit;
-    const h = languageService(region.language)?.hover(region.text, offset, context());
+    const h = languageService(region.language)?.hover(region.text, offset, liveContext());
     if (h === undefined) return null;
     return { contents: { kind: MarkupKind.Markdown, value: h.contents }, range: toDocRange(region, h.range.start, h.range.end) };
   });
@@ -604,7 +615,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     if (params.command !== RUN_CELL_COMMAND) throw new ResponseError(ErrorCodes.InvalidParams, `unknown command ${params.command}`);
     if (region === undefined) throw new ResponseError(ErrorCodes.InvalidParams, 'no code cell at that position');
     if (session === undefined) {
-      const message = 'no QEMU is configured: set "socket", "tcp" or "sandbox" in initializationOptions (see docs/lsp.md)';
+      const message = 'no QEMU is configured: set "socket", "tcp", "sandbox", "storageDaemon", "guestAgent" or "libvirt" in initializationOptions (see docs/lsp.md)';
       return { status: 'refused', transcript: [message], message };
     }
     return session.runCell(region.text, region.language, region.index, region.startLine + 1);

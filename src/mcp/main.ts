@@ -120,8 +120,10 @@ export function targetsOf(req: McpRequest, log: (line: string) => void, cwd = pr
   if (given === undefined) {
     const config = resolveConfig({ trustWorkspaceConnections: req.trustWorkspace }, cwd);
     for (const w of config.warnings) log(w);
-    const c = config.connection;
-    if (c !== undefined) given = c.kind === 'unix' ? { kind: 'unix', path: c.path } : c.kind === 'tcp' ? { kind: 'tcp', host: c.host, port: c.port } : { kind: 'sandbox' };
+    if (config.connection !== undefined) {
+      const { from: _from, ...endpoint } = config.connection;
+      given = endpoint;
+    }
   }
   if (given !== undefined) {
     const isSandbox = given.kind === 'sandbox';

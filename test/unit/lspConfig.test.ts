@@ -80,16 +80,86 @@ describe('lsp configuration', () => {
   });
 
   it('uses a workspace connection only when the user trusts workspace connections', () => {
-    for (const conn of [{ socket: 'q.sock' }, { tcp: '127.0.0.1:1' }, { sandbox: true }]) {
-      const ws = workspace(`conn-${Object.keys(conn)[0]}`, conn);
+    const kinds = [{ socket: 'q.sock' }, { tcp: '127.0.0.1:1' }, { sandbox: true }, { storageDaemon: true }, { guestAgent: 'qga.sock' },
+      { guestAgent: '127.0.0.1:2' }, { libvirt: 'vm1' }, { libvirt: 'vm1', connect: 'qemu:///system' }];
+    for (const conn of kinds) {
+      const tag = Object.entries(conn).flat().join('-').replace(/[^A-Za-z0-9]/g, '_');
+      const ws = workspace(`conn-${tag}`, conn);
       const untrusted = resolveConfig({}, ws);
       assert.equal(untrusted.connection, undefined);
       assert.ok(untrusted.warnings.some((w) => /trustWorkspaceConnections/.test(w)));
       // The workspace cannot trust itself.
-      const self = workspace(`self-${Object.keys(conn)[0]}`, { ...conn, trustWorkspaceConnections: true });
+      const self = workspace(`self-${tag}`, { ...conn, trustWorkspaceConnections: true });
       assert.equal(resolveConfig({}, self).connection, undefined);
-      assert.equal(resolveConfig({ trustWorkspaceConnections: true }, ws).connection?.from, 'workspace');
+      const trusted = resolveConfig({ trustWorkspaceConnections: true }, ws).connection;
+      assert.equal(trusted?.from, 'workspace');
+      assert.equal(trusted?.kind, 'tcp' in conn ? 'tcp' : 'socket' in conn ? 'unix' : 'sandbox' in conn ? 'sandbox' : 'storageDaemon' in conn ? 'storage-daemon' : 'guestAgent' in conn ? 'guest-agent' : 'libvirt');
+      // A relative guest-agent socket is the workspace's own.
+      if (trusted?.kind === 'guest-agent' && trusted.target.kind === 'unix') assert.equal(trusted.target.path, path.join(ws, 'qga.sock'));
+      // The user's own connection wins over the workspace's, trusted or not.
+      assert.deepEqual(resolveConfig({ trustWorkspaceConnections: true, sandbox: true }, ws).connection, { kind: 'sandbox', from: 'user' });
     }
+  });
+
+  it('reads every kind of connection with the CLI\'s names, resolving relative socket paths against the workspace', () => {
+    const ws = path.join(dir, 'kinds');
+    mkdirSync(ws, { recursive: true });
+    const cases: Array<[Record<string, unknown>, unknown]> = [
+      [{ socket: 'q.sock' }, { kind: 'unix', path: path.join(ws, 'q.sock') }],
+      [{ socket: '/run/q.sock' }, { kind: 'unix', path: '/run/q.sock' }],
+      [{ tcp: '[::1]:4444' }, { kind: 'tcp', host: '::1', port: 4444 }],
+      [{ sandbox: true }, { kind: 'sandbox' }],
+      [{ storageDaemon: true }, { kind: 'storage-daemon' }],
+      [{ guestAgent: 'qga.sock' }, { kind: 'guest-agent', target: { kind: 'unix', path: path.join(ws, 'qga.sock') } }],
+      [{ guestAgent: 'run/qga.sock' }, { kind: 'guest-agent', target: { kind: 'unix', path: path.join(ws, 'run', 'qga.sock') } }],
+      [{ guestAgent: '/var/run/qga.sock' }, { kind: 'guest-agent', target: { kind: 'unix', path: '/var/run/qga.sock' } }],
+      [{ guestAgent: 'localhost:4000' }, { kind: 'guest-agent', target: { kind: 'tcp', host: 'localhost', port: 4000 } }],
+      [{ libvirt: 'vm1' }, { kind: 'libvirt', domain: 'vm1' }],
+      [{ libvirt: 'vm 1', connect: 'qemu:///system' }, { kind: 'libvirt', domain: 'vm 1', uri: 'qemu:///system' }],
+      [{ sandbox: false, socket: 'q.sock' }, { kind: 'unix', path: path.join(ws, 'q.sock') }],
+      [{ storageDaemon: false }, undefined],
+    ];
+    for (const [options, expected] of cases) {
+      const c = resolveConfig(options, ws);
+      assert.deepEqual(c.connection, expected === undefined ? undefined : { ...(expected as object), from: 'user' }, JSON.stringify(options));
+      assert.deepEqual(c.warnings, [], JSON.stringify(options));
+    }
+    // Without a workspace, a relative path is resolved against the working directory.
+    assert.deepEqual(resolveConfig({ guestAgent: 'qga.sock' }, undefined).connection, { kind: 'guest-agent', target: { kind: 'unix', path: path.resolve('qga.sock') }, from: 'user' });
+  });
+
+  it('refuses two connections, bad values and virsh-hostile domain names with a warning in the configuration\'s words, and connects to nothing', () => {
+    const ws = path.join(dir, 'kinds-bad');
+    mkdirSync(ws, { recursive: true });
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [{ socket: 'a', tcp: 'h:1' }, /initializationOptions: give only one of "socket", "tcp"; no connection is used/],
+      [{ sandbox: true, storageDaemon: true }, /give only one of "sandbox", "storageDaemon"/],
+      [{ guestAgent: 'qga.sock', libvirt: 'vm1' }, /give only one of "guestAgent", "libvirt"/],
+      [{ storageDaemon: true, guestAgent: 'h:1', libvirt: 'vm' }, /give only one of "storageDaemon", "guestAgent", "libvirt"/],
+      [{ tcp: 'nohost' }, /"tcp" expects HOST:PORT/],
+      [{ tcp: 'h:70000' }, /"tcp" expects HOST:PORT/],
+      [{ connect: 'qemu:///system' }, /"connect" only applies to "libvirt"/],
+      [{ socket: 'q.sock', connect: 'qemu:///system' }, /"connect" only applies to "libvirt"/],
+      [{ libvirt: '--help' }, /"libvirt": .*starts with '-'/],
+      [{ libvirt: '--domain=other' }, /"libvirt": .*starts with '-'/],
+      [{ libvirt: 'a/b' }, /"libvirt": .*contains '\/'/],
+      [{ libvirt: 'a\nb' }, /"libvirt": .*one line/],
+      [{ libvirt: 'vm1', connect: '-c' }, /"connect" must be a libvirt URI/],
+      [{ libvirt: 'vm1', connect: 'qemu:///system\n--x' }, /"connect" must be a libvirt URI/],
+      [{ storageDaemon: 'yes' }, /"storageDaemon" must be true or false/],
+      [{ guestAgent: 7 }, /"guestAgent" must be a non-empty string/],
+      [{ libvirt: '' }, /"libvirt" must be a non-empty string/],
+    ];
+    for (const [options, warning] of cases) {
+      const c = resolveConfig(options, ws);
+      assert.equal(c.connection, undefined, JSON.stringify(options));
+      assert.match(c.warnings.join('\n'), warning, JSON.stringify(options));
+    }
+    // The same rules apply to the workspace file, with its name in the warning.
+    const file = workspace('kinds-bad-ws', { libvirt: '-x' });
+    const c = resolveConfig({ trustWorkspaceConnections: true }, file);
+    assert.equal(c.connection, undefined);
+    assert.match(c.warnings.join('\n'), /\.qmp-notebook\.json: "libvirt": .*starts with '-'/);
   });
 
   it('ignores user-only keys in the workspace file', () => {
