@@ -182,7 +182,7 @@ export async function testNotebook(kernel: TestableKernel, input: TestInput): Pr
     const rules = cellRules(c.data.source, input.rules).rules;
     const cmp = compareCell({
       saved: c.data.outputs, actual: rec.outputs, replies: rec.replies, written: c.written, writtenEvents: writtenEvents(c, rec), rules, dirs,
-      ...(c.savedLine !== undefined ? { savedLine: c.savedLine } : {}),
+      ...(c.savedLine !== undefined ? { savedLine: c.savedLine, ...(input.fileLines ? { fileLines: input.fileLines } : {}) } : {}),
     });
     const where = { cell: c.index, ...(c.line !== undefined ? { line: c.line } : {}), name: c.name, ms: rec.ms, stable: cmp.stable, actual: rec.outputs };
     if (rec.lost !== undefined) {

@@ -117,8 +117,16 @@ export function canonicalJson(node: JsonNode): string {
     case 'array':
       return '[' + node.items.map(canonicalJson).join(',') + ']';
     case 'string':
-      return JSON.stringify(node.value);
+      // The string as written when that is already JSON.stringify's spelling (no escapes, nothing it would
+      // escape): a large value is not copied again.
+      return node.raw.length >= 2 && node.raw.endsWith('"') && !NOT_AS_WRITTEN.test(node.raw) ? node.raw : JSON.stringify(node.value);
     default:
       return node.raw;
   }
 }
+
+/**
+ * What makes a string literal's spelling differ from JSON.stringify of its value: a backslash (an escape), a
+ * control character or a surrogate, i.e. any code unit outside U+0020–U+005B, U+005D–U+D7FF, U+E000–U+FFFF.
+ */
+const NOT_AS_WRITTEN = /[^ -[\]-\ud7ff\ue000-\uffff]/;

@@ -50,6 +50,12 @@ export interface CellComparisonInput {
   dirs?: readonly VolatileDir[];
   /** The file line of the first line of the saved outputs (inside the ```qmp-output block): diff hunks and `at` name file lines. */
   savedLine?: number;
+  /**
+   * The file's lines (BOM dropped, CRLF as LF), when the caller has them: the saved outputs' own lines are
+   * read there from `savedLine` on rather than rendered again (a large output would cost copies of itself).
+   * Used only when the file has the outputs' shape there; otherwise the outputs are rendered.
+   */
+  fileLines?: readonly string[];
 }
 
 export interface CellComparison {
@@ -69,10 +75,13 @@ export interface CellComparison {
 
 interface Entry {
   output: OutputLike;
-  /** The canonical text of the masked message (or the text line). */
-  key: string;
-  /** How it reads in messages: the stable form. */
-  shown: string;
+  /**
+   * The canonical text of the masked message (or the text line), computed when asked and not kept: a saved
+   * output can be tens of MB, and the comparison should not hold a copy of it per form.
+   */
+  key(): string;
+  /** How it reads in messages, cut to 120 characters: the stable form. */
+  shown(): string;
   event?: string;
   /** The masked message, when it is JSON. */
   tree?: JsonNode;
@@ -82,17 +91,17 @@ function entries(outputs: readonly OutputLike[], opts: MaskOptions): Entry[] {
   return outputs.map((output) => {
     if (output.kind === 'text') {
       const text = `// ${maskText(output.text, opts)}`;
-      return { output, key: text, shown: text };
+      return { output, key: () => text, shown: () => short(text) };
     }
     const tree = parseJsonTree(output.json);
     if (tree === undefined) {
       const text = `${output.direction} ${maskText(output.json, opts)}`;
-      return { output, key: text, shown: text };
+      return { output, key: () => text, shown: () => short(text) };
     }
     const ev = member(tree, 'event');
     const masked = maskTree(tree, opts);
     return {
-      output, key: `${output.direction} ${canonicalJson(masked)}`, shown: `${output.direction} ${printJsonTree(masked)}`, tree: masked,
+      output, key: () => `${output.direction} ${canonicalJson(masked)}`, shown: () => short(`${output.direction} ${printJsonTree(masked)}`), tree: masked,
       ...(output.direction === '<-' && ev?.type === 'string' ? { event: ev.value } : {}),
     };
   });
@@ -103,42 +112,70 @@ function blockLines(outputs: readonly OutputLike[]): string[] {
   return outputs.length === 0 ? [] : renderOutputs(outputs).split('\n');
 }
 
+function countLines(text: string): number {
+  let n = 1;
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) n++;
+  return n;
+}
+
+/**
+ * The saved outputs' lines as the file holds them, when `fileLines` (from the block's first line) has them:
+ * as many lines as the outputs have (one blank line between two), then the closing fence, each output
+ * starting where it should. Parsed saved outputs are in the rendered form, so these are blockLines(outputs)
+ * without rendering them again; undefined when the file does not match that shape.
+ */
+function fileBlockLines(outputs: readonly OutputLike[], fileLines: readonly string[] | undefined, from: number): string[] | undefined {
+  if (fileLines === undefined || outputs.length === 0) return undefined;
+  let at = from;
+  for (const o of outputs) {
+    const head = o.kind === 'message' ? `${o.direction} ` : '//';
+    if (at > from && fileLines[at++] !== '') return undefined;
+    if (!(fileLines[at] ?? '').startsWith(head)) return undefined;
+    at += countLines(o.kind === 'message' ? o.json : o.text);
+  }
+  return /^ {0,3}`{3,}/.test(fileLines[at] ?? '') ? fileLines.slice(from, at) : undefined;
+}
+
 /** A message for a one-line report: at most 120 characters. */
 function short(text: string): string {
   return text.length > 120 ? `${text.slice(0, 119)}…` : text;
 }
 
-function countKeys(list: readonly Entry[]): Map<string, number> {
+function countKeys(keys: readonly string[]): Map<string, number> {
   const m = new Map<string, number>();
-  for (const e of list) m.set(e.key, (m.get(e.key) ?? 0) + 1);
+  for (const k of keys) m.set(k, (m.get(k) ?? 0) + 1);
   return m;
 }
 
 /** Linear: counts by canonical key. */
 function compareEvents(expected: Entry[], actual: Entry[], order: 'saved' | 'any', problems: string[]): void {
+  const expKeys = expected.map((e) => e.key());
+  const actKeys = actual.map((e) => e.key());
   if (order === 'saved') {
     let i = 0;
-    while (i < expected.length && i < actual.length && (expected[i] as Entry).key === (actual[i] as Entry).key) i++;
+    while (i < expected.length && i < actual.length && expKeys[i] === actKeys[i]) i++;
     if (i === expected.length && i === actual.length) return;
     // The same events in another order: say so, rather than listing each as missing and unexpected.
-    const want = countKeys(expected);
-    const got = countKeys(actual);
+    const want = countKeys(expKeys);
+    const got = countKeys(actKeys);
     if (expected.length === actual.length && [...want].every(([k, n]) => got.get(k) === n)) {
       const names = (list: Entry[]): string => list.slice(0, 20).map((e) => e.event).join(', ') + (list.length > 20 ? ', …' : '');
       problems.push(`events arrived in another order: expected ${names(expected)}; got ${names(actual)}`);
       return;
     }
   }
-  const left = countKeys(actual);
-  for (const e of expected) {
-    const n = left.get(e.key) ?? 0;
-    if (n > 0) left.set(e.key, n - 1);
-    else problems.push(`expected event ${e.event ?? '?'} did not arrive: ${short(e.shown)}`);
-  }
-  for (const e of actual) {
-    const n = left.get(e.key) ?? 0;
-    if (n > 0) { left.set(e.key, n - 1); problems.push(`unexpected event ${e.event ?? '?'}: ${short(e.shown)}`); }
-  }
+  const left = countKeys(actKeys);
+  expected.forEach((e, i) => {
+    const key = expKeys[i] as string;
+    const n = left.get(key) ?? 0;
+    if (n > 0) left.set(key, n - 1);
+    else problems.push(`expected event ${e.event ?? '?'} did not arrive: ${e.shown()}`);
+  });
+  actual.forEach((e, i) => {
+    const key = actKeys[i] as string;
+    const n = left.get(key) ?? 0;
+    if (n > 0) { left.set(key, n - 1); problems.push(`unexpected event ${e.event ?? '?'}: ${e.shown()}`); }
+  });
 }
 
 /** Compares one cell. Linear in the number of outputs (plus the bounded diff). */
@@ -165,20 +202,20 @@ export function compareCell(input: CellComparisonInput): CellComparison {
     for (let i = 0; i < n; i++) {
       const a = expOther[i];
       const b = actOther[i];
-      if (a && b && a.key === b.key) continue;
+      if (a && b && a.key() === b.key()) continue;
       // Where the values differ, member by member; the whole message only when they are not both JSON.
       const diffs = a?.tree !== undefined && b?.tree !== undefined ? jsonDifferences(a.tree, b.tree, 4) : [];
       if (a && b && diffs.length > 0) {
         firstDiff ??= diffs[0];
         problems.push(`output ${i + 1} differs ${describeDifferences(diffs.slice(0, 3), diffs.length > 3)}`);
-      } else if (a && b) problems.push(`output ${i + 1} differs: expected ${short(a.shown)}; got ${short(b.shown)}`);
-      else if (a) problems.push(`missing output: ${short(a.shown)}`);
-      else if (b) problems.push(`extra output: ${short(b.shown)}`);
+      } else if (a && b) problems.push(`output ${i + 1} differs: expected ${a.shown()}; got ${b.shown()}`);
+      else if (a) problems.push(`missing output: ${a.shown()}`);
+      else if (b) problems.push(`extra output: ${b.shown()}`);
     }
     compareEvents(exp.filter((e) => e.event !== undefined), act.filter((e) => e.event !== undefined), input.rules.eventOrder, problems);
     if (problems.length) {
       // The saved outputs as the file holds them, with the file's line numbers, against the new ones as --update would save them.
-      const savedLines = blockLines(input.saved);
+      const savedLines = fileBlockLines(input.saved, input.fileLines, (input.savedLine ?? 1) - 1) ?? blockLines(input.saved);
       const newLines = blockLines(stable);
       diff = unifiedDiff(savedLines, newLines, 'saved', 'new', 3, input.savedLine ?? 1);
       const change = firstChange(savedLines, newLines);

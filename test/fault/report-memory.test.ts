@@ -1,7 +1,9 @@
 // Fault tier: memory in proportion to the input. A notebook whose saved output is one 30 MB line, run by
 // `qmp-notebook test` (it fails: QEMU answers something else) with --junit and --json: the reports cut long
 // lines (MAX_REPORT_LINE), so the JUnit file stays small, and the peak RSS of the production CLI is measured
-// (GNU time) and bounded well below what repeating the line in every report cost (1.1 GB for 50 MB).
+// (GNU time) and bounded by 4x the line (issue 19's goal; repeating the line in every report cost 1.1 GB for
+// 50 MB, and reading, masking and comparing it took 6.9x until the parser sliced the file's text and the
+// comparison stopped rendering, printing and canonicalising copies of it: 3.2x measured).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -43,6 +45,7 @@ test('a 30 MB saved output: JUnit and --json stay small, peak RSS in proportion'
   const grown = (r.rssKiB - baseline) * 1024;
   process.stderr.write(`test with a ${size}-byte saved output: peak RSS ${Math.round(r.rssKiB / 1024)} MiB (CLI alone ${Math.round(baseline / 1024)} MiB), ` +
     `${(grown / size).toFixed(1)}x the output; JUnit ${statSync(junit).size} bytes\n`);
-  // Reading, masking and comparing hold a few copies of the line; reports no longer add more.
-  assert.ok(grown <= 8 * size, `peak RSS grew ${grown} bytes for a ${size}-byte output`);
+  // What remains: the file's bytes and its text while it is decoded, the parsed value in the comparison's
+  // tree, and one transient canonical or formatted copy; reports add nothing.
+  assert.ok(grown <= 4 * size, `peak RSS grew ${grown} bytes (${(grown / size).toFixed(1)}x) for a ${size}-byte output`);
 });

@@ -268,7 +268,7 @@ function formatMessage(json: string): string | undefined {
  * the form renderOutputs writes. Fails at the first line that cannot be part of that form, so a block that
  * is not ours costs only the lines that looked like ours (the parser stays linear on damaged files).
  */
-function readOutputLines(lines: readonly string[], from: number, to: number): SavedOutput[] | undefined {
+function readOutputLines(lines: readonly string[], from: number, to: number, text?: LineText): SavedOutput[] | undefined {
   const outputs: SavedOutput[] = [];
   let i = from;
   if (i >= to) return outputs;
@@ -295,10 +295,13 @@ function readOutputLines(lines: readonly string[], from: number, to: number): Sa
         if (end >= to || lines[end] !== '}') return undefined;
         end++;
       }
-      const text = end === i + 1 ? line : lines.slice(i, end).join('\n');
-      const output: SavedOutput = { kind: 'message', direction: line.startsWith('<-') ? '<-' : '->', json: text.slice(3) };
-      if (renderOutput(output) !== text) return undefined;
-      outputs.push(output);
+      // The message's JSON as a slice of the file's text when the caller has it (no copy of a large output).
+      const json = end === i + 1 ? line.slice(3) : text !== undefined ? text.slice(i, end).slice(3) : lines.slice(i, end).join('\n').slice(3);
+      // In the form renderOutput writes: `<- ` and the JSON exactly as formatMessage spells it (compared
+      // without building the prefixed copy).
+      const formatted = formatMessage(json);
+      if (formatted === undefined || !formatted.startsWith('{') || formatted !== json) return undefined;
+      outputs.push({ kind: 'message', direction: line.startsWith('<-') ? '<-' : '->', json });
       i = end;
     } else {
       return undefined;
@@ -310,10 +313,27 @@ function readOutputLines(lines: readonly string[], from: number, to: number): Sa
   }
 }
 
+/** Lines [from, to) of a text split at `\n`, as one slice of that text (no copy): what a join would give. */
+class LineText {
+  private readonly starts: number[] = [];
+  constructor(private readonly text: string, lines: readonly string[]) {
+    let at = 0;
+    for (const l of lines) {
+      this.starts.push(at);
+      at += l.length + 1;
+    }
+    this.starts.push(at);
+  }
+
+  slice(from: number, to: number): string {
+    return this.text.slice(this.starts[from] ?? 0, (this.starts[to] ?? 1) - 1);
+  }
+}
+
 /** Parses the body of a ```qmp-output block; undefined when it is not exactly in the form this module writes. */
 export function parseOutputs(body: string): SavedOutput[] | undefined {
   const lines = body === '' ? [] : body.split('\n');
-  return readOutputLines(lines, 0, lines.length);
+  return readOutputLines(lines, 0, lines.length, new LineText(body, lines));
 }
 
 function renderOutput(output: SavedOutput): string {
@@ -422,6 +442,7 @@ function parseStructure(input: string): NotebookData {
   if (text.endsWith('\n')) lines.pop();
   const n = lines.length;
   const closers = new Closers(lines);
+  const lineText = new LineText(text, lines);
 
   // Closing raw markers by suffix, in order, so each opening marker finds its end without rescanning.
   const rawCloses = new Map<string, number[]>();
@@ -484,7 +505,7 @@ function parseStructure(input: string): NotebookData {
       if (outOpen !== null) {
         const e = closers.find(k + 1, outOpen[1]?.length ?? 3);
         // Only a block exactly as this module writes it is read as outputs; anything else stays text.
-        const outputs = e < n ? readOutputLines(lines, k + 1, e) : undefined;
+        const outputs = e < n ? readOutputLines(lines, k + 1, e, lineText) : undefined;
         if (outputs !== undefined) {
           if (outputs.length > 0) cell.outputs = outputs;
           i = e + 1;
