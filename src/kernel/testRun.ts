@@ -5,7 +5,7 @@
 // how they print, save and show the verdicts. docs/testing-notebooks.md.
 import { DEFAULT_WAIT_TIMEOUT_MS, type CellData, type SavedOutput, type ValueKindOracle } from '../notebook/format/index';
 import { describeProblem, isCodeLanguage, planCell, type TestRules } from '../run/index';
-import { cellRules, compareCell, type WrittenEvent, type WrittenExpectation } from '../testing/compare';
+import { cellRules, compareCell, type CellComparison, type WrittenEvent, type WrittenExpectation } from '../testing/compare';
 import { executeCells, type CellRecord, type TestCell, type TestKernel } from '../testing/execute';
 import { member, parseJsonTree } from '../testing/jsonTree';
 import type { VolatileDir } from '../testing/masks';
@@ -43,6 +43,8 @@ export interface CellVerdict {
   at?: { line: number; col: number };
   problems: string[];
   diff: string;
+  /** The expectations written in the cell that failed, as their two sides (what was written, what came). */
+  comparisons?: CellComparison['comparisons'];
   /** The new outputs in their stable form (what an update saves). */
   stable: OutputLike[];
   /** What the run showed (unmasked). */
@@ -191,6 +193,7 @@ export async function testNotebook(kernel: TestableKernel, input: TestInput): Pr
     } else {
       verdicts.push({
         ...where, status: cmp.ok ? 'passed' : 'failed', problems: cmp.problems, diff: cmp.diff,
+        ...(cmp.comparisons.length > 0 ? { comparisons: cmp.comparisons } : {}),
         ...(cmp.ok ? {} : { type: 'mismatch' as const, ...(cmp.at !== undefined ? { at: cmp.at } : {}) }),
       });
     }

@@ -233,6 +233,13 @@ export class NotebookTestRunner implements vscode.Disposable {
         index: cell.index, status, problems: v.problems, diff: v.diff,
         saved: renderOutputs(stableOutputs(saved, masks) as OutputLike[]), actual: renderOutputs(v.stable),
       };
+      // The expectations written in the cell that failed: their two sides under the outputs, so that the diff
+      // shows the failing comparison even when the saved and the new outputs are the same.
+      const sides = comparisonSides(v.comparisons ?? [], masks);
+      if (sides) {
+        result.saved += sides.expected;
+        result.actual += sides.actual;
+      }
       await this.controllers.showOutputs(nb, cell, toOutputs(v.actual as SavedOutput[]), status === 'passed');
       this.results.set(cell.document.uri.toString(), result);
       this.docChanged.fire(this.diffUri(cell, 'saved'));

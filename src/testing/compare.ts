@@ -71,6 +71,11 @@ export interface CellComparison {
    * saved line the diff changes (at the changed member's value when known), else the line of a `<-` written in the cell.
    */
   at?: { line: number; col: number };
+  /**
+   * The expectations written in the cell that failed, each as its two sides: what the cell wrote and what QEMU
+   * said (its raw reply), or why nothing came, in parentheses (Show Test Difference shows them).
+   */
+  comparisons: Array<{ what: string; expected: string; actual: string }>;
 }
 
 interface Entry {
@@ -230,6 +235,7 @@ export function compareCell(input: CellComparisonInput): CellComparison {
 
   // `<-` replies written in the cell: each against the reply of its command (an event against the cell's events).
   const written: string[] = [];
+  const comparisons: CellComparison['comparisons'] = [];
   for (const w of input.written) {
     const tree = parseJsonTree(w.json);
     if (tree === undefined) continue;
@@ -246,6 +252,7 @@ export function compareCell(input: CellComparisonInput): CellComparison {
         ? `${w.command}${where} got no reply; the cell expects <- ${w.json}`
         : `the reply to ${w.command}${where} differs from the <- reply written under it: ${verdict?.differences.join('; ') ?? ''}`);
       written.push(`-<- ${printJsonTree(maskTree(tree, opts))}`, ...(gotTree !== undefined ? [`+<- ${printJsonTree(gotTree)}`] : raw !== undefined ? [`+<- ${raw.trim()}`] : []));
+      comparisons.push({ what: `the <- reply to ${w.command}`, expected: w.json, actual: raw === undefined ? '(no reply)' : raw.trim() });
     }
   }
   for (const w of input.writtenEvents ?? []) {
@@ -256,7 +263,8 @@ export function compareCell(input: CellComparisonInput): CellComparison {
       : `expected event ${w.event}${where} was not checked: the cell failed before its end`);
     const tree = parseJsonTree(w.json);
     written.push(`-<- ${tree === undefined ? w.json : printJsonTree(maskTree(tree, opts))}`);
+    comparisons.push({ what: `the expected event ${w.event}`, expected: w.json, actual: w.verdict?.actual ?? `(${w.verdict?.message ?? 'it did not arrive'})` });
   }
   if (written.length) diff = [diff, ['--- written in the cell', '+++ new', ...written].join('\n')].filter((d) => d !== '').join('\n');
-  return { ok: problems.length === 0, problems, diff, stable, ...(at !== undefined ? { at } : {}) };
+  return { ok: problems.length === 0, problems, diff, stable, comparisons, ...(at !== undefined ? { at } : {}) };
 }

@@ -41,7 +41,8 @@ suite('run as test', () => {
     assert.equal(results[3]?.problems.length, 1, 'only the written reply differs; the saved output matches');
     assert.match(results[3]?.problems[0] ?? '', /^the reply to query-name differs from the <- reply written under it: return\.name: expected "vm1"/);
     const failed = results[1] as CellTestResult;
-    assert.match(failed.problems.join('\n'), /output 1 differs: expected <- \{"return": "pc-i440fx-7\.2-machine"\}; got <- \{"return": "none-machine"\}/);
+    // The difference at the member that changed (its JSON path, both values), as `qmp-notebook test` reports it.
+    assert.match(failed.problems.join('\n'), /output 1 differs at return: expected "pc-i440fx-7\.2-machine"; got "none-machine"/);
     assert.match(failed.diff, /^-<- \{"return": "pc-i440fx-7\.2-machine"\}$/m);
     assert.match(failed.diff, /^\+<- \{"return": "none-machine"\}$/m);
     // The cells ran: they hold the new outputs.
