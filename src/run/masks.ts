@@ -113,10 +113,31 @@ export function maskText(text: string, opts: MaskOptions): string {
   return out;
 }
 
-/** Every match of a pattern replaced by MASKED (an empty match too, as String.replace with /g does). */
+/**
+ * How long one pattern may work on one value: PATTERN_BUDGET_MS plus PATTERN_BUDGET_MS_PER_CHAR for each
+ * character. RE2 finds each match in linear time, but a pattern whose every match must first read ahead to the
+ * end and fail (`/a+b|a/` on a long run of `a`) costs the number of matches times the length: on a value of 16k
+ * characters that is seconds. Past the budget the rest of the value is masked whole (one MASKED), so a shared
+ * notebook's mask can never hang whoever runs or opens it. Ordinary patterns stay far below it (`/[0-9]+/` on
+ * 800k characters with 100k matches: about 0.15 µs a character), so their results never depend on timing.
+ * docs/notebook-format.md ("Volatile values").
+ */
+export const PATTERN_BUDGET_MS = 250;
+export const PATTERN_BUDGET_MS_PER_CHAR = 0.002;
+
+/** Every match of a pattern replaced by MASKED (an empty match too, as String.replace with /g does), within the budget. */
 function replaceAll(m: Matcher, text: string): string {
   if (!m.find()) return text;
-  return m.replaceAll(MASKED);
+  const budgetMs = PATTERN_BUDGET_MS + text.length * PATTERN_BUDGET_MS_PER_CHAR;
+  const started = performance.now();
+  let out = '';
+  let at = 0;
+  do {
+    out += text.slice(at, m.start()) + MASKED;
+    at = m.end();
+    if (performance.now() - started > budgetMs) return out + MASKED;
+  } while (m.find());
+  return out + text.slice(at);
 }
 
 /**

@@ -4,6 +4,7 @@
 // it exits; each failure must say what it is, at once.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -116,6 +117,30 @@ describe('virsh that never answers: the CLI exits and leaves no process', () => 
     assert.equal(started.length, 2, 'the shell and the event loop were started');
     assert.deepEqual(await survivors(e.pids), []);
   });
+});
+
+describe('the CLI stopped by a signal leaves no virsh', () => {
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    test(`${signal} while a command hangs: exit ${signal === 'SIGTERM' ? 143 : 130}, the shell and the event loop are gone`, async () => {
+      const e = env('cmd-hang', `sig${signal}`);
+      const child = spawn(process.execPath, [cli, 'run', notebook(`sig${signal}.qmp`, '{"execute": "query-status"}'), '--libvirt', 'vm1'],
+        { env: e.env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      // Both virsh processes (the command shell and the event loop) are running before the signal is sent.
+      const until = Date.now() + 30_000;
+      while (readFileSync(e.pids, 'utf8').split('\n').filter(Boolean).length < 2) {
+        assert.ok(Date.now() < until, 'virsh was started twice within 30 s');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      const code = await exited;
+      clearTimeout(timer);
+      assert.equal(code, signal === 'SIGTERM' ? 143 : 130);
+      assert.deepEqual(await survivors(e.pids), []);
+    });
+  }
 });
 
 describe('domain names virsh would misread are refused before virsh runs', () => {

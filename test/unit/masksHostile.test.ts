@@ -116,6 +116,29 @@ function reference(value: unknown, segs: readonly string[], keys: string[] = [])
   return value;
 }
 
+describe('masks: a pattern whose every match reads ahead has a bound', () => {
+  const pattern = (text: string): Mask => {
+    const m = parseMask(text);
+    if ('error' in m) throw new Error(m.error);
+    return m;
+  };
+
+  test('/a+b|a/ on 200k a (quadratic in RE2 itself: minutes unbounded) ends, the rest of the value masked whole', { timeout: 60_000 }, () => {
+    const value = 'a'.repeat(200_000);
+    const out = maskText(value, { masks: [pattern('/a+b|a/')] });
+    assert.ok(out.startsWith(MASKED), out.slice(0, 40));
+    assert.ok(out.endsWith(MASKED));
+    assert.ok(!out.includes('a'), 'no unmasked a is left');
+  });
+
+  test('within the budget, patterns replace exactly as String.replace with /g does (empty matches too)', () => {
+    const bodies = ['[0-9]+', 'a|b', 'x*', '^', '$', 'b+', '[^a]'];
+    fc.assert(fc.property(fc.string({ unit: fc.constantFrom('a', 'b', 'x', '1', '2', ' ') , maxLength: 40 }), fc.constantFrom(...bodies), (text, body) => {
+      assert.equal(maskText(text, { masks: [pattern(`/${body}/`)] }), text.replace(new RegExp(body, 'g'), MASKED));
+    }), { numRuns: 500 });
+  });
+});
+
 describe('masks: the path matcher agrees with the definition', () => {
   test('random paths of a, b, 0, *, ** over random trees (property)', () => {
     const key = fc.constantFrom('a', 'b', 'x');
