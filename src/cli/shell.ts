@@ -35,7 +35,7 @@ import type { VolatileDir } from '../testing/masks';
 import { DEFAULT_TIMEOUT_MS, EXIT_HELP, type ShellRequest } from './args';
 import type { CliDeps, CliIo, CliSession, ResolvedConnection, ShellStreams } from './common';
 export type { ShellStreams } from './common';
-import { writeFileAtomic } from './files';
+import { writeFileAtomicSync } from '../notebook/format/atomicWrite';
 import { hmpText } from './run';
 
 export { hmpText };
@@ -413,7 +413,7 @@ export function readHistory(file: string): string[] {
 /** Writes the history file (oldest first), private and bounded; a failure is reported once by the caller. */
 export function writeHistory(file: string, newestFirst: readonly string[]): void {
   const lines = newestFirst.filter((l) => l.length <= HISTORY_LINE_MAX).slice(0, HISTORY_SIZE).reverse();
-  writeFileAtomic(file, lines.length ? `${lines.join('\n')}\n` : '');
+  writeFileAtomicSync(file, lines.length ? `${lines.join('\n')}\n` : '');
 }
 
 
@@ -468,7 +468,7 @@ export async function shellMain(req: ShellRequest, deps: CliDeps, io: CliIo, str
     const saveRecord = (): void => {
       if (req.record === undefined) return;
       try {
-        writeFileAtomic(req.record, serializeNotebook(shell.notebook()));
+        writeFileAtomicSync(req.record, serializeNotebook(shell.notebook()));
       } catch (err) {
         io.err(`qmp-notebook: cannot write ${req.record}: ${err instanceof Error ? err.message : String(err)}`);
       }

@@ -4,7 +4,8 @@
 // or only looked at (validations that failed, refusals, screenshots, waits) is a markdown note. The file is
 // written through the format's serializer (src/notebook/format) after every change, atomically (a private temp
 // file beside it, then rename), so a crash leaves the last complete notebook.
-import { mkdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { writeFileAtomicSync } from '../notebook/format/atomicWrite';
 import path from 'node:path';
 import { serializeNotebook, type CellData, type CodeLanguage, type NotebookData, type SavedOutput } from '../notebook/format/index';
 import { stableOutputs } from '../testing/savedOutput';
@@ -80,14 +81,11 @@ export class AuditRecorder {
     const file = this.path;
     const text = serializeNotebook(this.data);
     if (text === this.written) return;
-    const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
     try {
       mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-      writeFileSync(tmp, text, { mode: 0o600 });
-      renameSync(tmp, file);
+      writeFileAtomicSync(file, text);
       this.written = text;
     } catch (err) {
-      try { unlinkSync(tmp); } catch { /* not there */ }
       this.onError(`cannot write the recording ${file}: ${err instanceof Error ? err.message : String(err)}`);
     }
   }

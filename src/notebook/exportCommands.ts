@@ -1,13 +1,12 @@
 // "QMP: Export Notebook…" (a file next to the notebook, in a format of src/export) and the cell menu's
 // "Copy as…" (one cell, to the clipboard). The formats and their text are src/export's; this file only asks,
 // writes and copies. A file is written atomically: a private temporary file beside it, then a rename.
-import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { EXPORT_DESCRIPTIONS, EXPORT_EXTENSIONS, EXPORT_FORMATS, exportNotebook, type ExportFormat } from '../export/export';
 import type { CellData, NotebookData } from './format';
 import { toSavedOutputs } from './serializer';
+import { writeFileAtomicSync } from './format/atomicWrite';
 import { isCodeLanguage } from '../run/plan';
 import { notebookType } from './controller';
 
@@ -42,14 +41,7 @@ export async function writeAtomically(target: vscode.Uri, text: string): Promise
     await vscode.workspace.fs.writeFile(target, new TextEncoder().encode(text));
     return;
   }
-  const temp = path.join(path.dirname(target.fsPath), `.${path.basename(target.fsPath)}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    await fs.writeFile(temp, text, { mode: 0o600, flag: 'wx' });
-    await fs.rename(temp, target.fsPath);
-  } catch (err) {
-    await fs.rm(temp, { force: true });
-    throw err;
-  }
+  writeFileAtomicSync(target.fsPath, text);
 }
 
 /** `arg`: the notebook's URI (toolbar, palette: the active notebook), or `{ notebook, format, target }` (tests, scripts). */
