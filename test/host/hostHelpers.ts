@@ -57,6 +57,20 @@ export async function disconnectAll(qmp: QmpTestApi): Promise<void> {
   await Promise.all(qmp.sessions.allSessions().map((s) => qmp.sessions.disconnect(s.name)));
 }
 
+/**
+ * After a test that opened notebooks and added profiles: closes the notebooks unsaved (taking them out of the
+ * list), disconnects every session and removes the workspace's connection profiles.
+ */
+export async function closeAndForget(qmp: QmpTestApi, notebooks: vscode.NotebookDocument[]): Promise<void> {
+  for (const nb of notebooks.splice(0)) {
+    if (nb.isClosed) continue;
+    await vscode.window.showNotebookDocument(nb);
+    await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
+  }
+  await disconnectAll(qmp);
+  await vscode.workspace.getConfiguration('qmp').update('connections', undefined, vscode.ConfigurationTarget.Workspace);
+}
+
 /** Opens a notebook in an editor and selects the controller of `profile` for it. */
 export async function showWithKernel(nb: vscode.NotebookDocument, qmp: QmpTestApi, profile: string): Promise<void> {
   await vscode.window.showNotebookDocument(nb);

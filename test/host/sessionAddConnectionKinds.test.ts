@@ -12,7 +12,7 @@ import { listDomains, startStorageDaemon, type StorageDaemon } from '../../src/e
 import { checkAddress, checkSocketOnMachine, suggestName } from '../../src/session/addConnection';
 import type { EndpointPrompter } from '../../src/session/endpointPrompts';
 import { createTestDomain, destroyTestDomain, ensureLibvirtd, libvirtUri, startGuestAgent, type TestGuestAgent } from '../support/daemons';
-import { api, disconnectAll, outputTexts, runCells, waitFor } from './hostHelpers';
+import { api, closeAndForget, outputTexts, runCells, waitFor } from './hostHelpers';
 
 const repoRoot = path.resolve(__dirname, '..', '..', '..');
 
@@ -29,13 +29,7 @@ suite('session: add connection, every kind', () => {
     const qmp = await api();
     if (original) qmp.prompter.warning = original;
     original = undefined;
-    for (const nb of notebooks.splice(0)) {
-      if (nb.isClosed) continue;
-      await vscode.window.showNotebookDocument(nb);
-      await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
-    }
-    await disconnectAll(qmp);
-    await vscode.workspace.getConfiguration('qmp').update('connections', undefined, vscode.ConfigurationTarget.Workspace);
+    await closeAndForget(qmp, notebooks);
     await agent?.stop();
     agent = undefined;
     await daemon?.dispose();

@@ -5,7 +5,7 @@
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import { drainFifo, makeFifo, startQemu, type TestQemu } from '../support/qemu';
-import { api, collectRuns, disconnectAll, executeCells, outputTexts, showWithKernel, waitFor } from './hostHelpers';
+import { api, collectRuns, closeAndForget, executeCells, outputTexts, showWithKernel, waitFor } from './hostHelpers';
 
 /** Polls a condition every 100 ms for at most 10 s (the cell status lines have no event of their own). */
 async function until(check: () => boolean, what: () => string): Promise<void> {
@@ -22,13 +22,7 @@ suite('session: a busy QEMU is visible', () => {
 
   teardown(async () => {
     const qmp = await api();
-    for (const nb of notebooks.splice(0)) {
-      if (nb.isClosed) continue;
-      await vscode.window.showNotebookDocument(nb);
-      await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
-    }
-    await disconnectAll(qmp);
-    await vscode.workspace.getConfiguration('qmp').update('connections', undefined, vscode.ConfigurationTarget.Workspace);
+    await closeAndForget(qmp, notebooks);
     await Promise.all(qemus.splice(0).map((q) => q.stop()));
   });
 
