@@ -5,6 +5,7 @@
 // (how the process we started died), and one close that disconnects and stops that process. The CLI (every
 // subcommand), the test runner and the language server open their connections here.
 import { QmpClient, type QmpAddress, type QmpClientOptions } from '../qmp/index';
+import { ConnectError, DisconnectedError } from '../qmp/errors';
 import {
   GuestAgentClient, LAUNCHED_HANDSHAKE_TIMEOUTS, LibvirtClient, QemuNotFoundError, guestAgentSchemaInfos, startSandbox, startStorageDaemon,
   type LaunchedProcess,
@@ -97,7 +98,16 @@ export async function openEndpoint(endpoint: Endpoint, options: OpenOptions = {}
   const client = makeClient(endpoint, process !== undefined, options);
   try {
     if (signal?.aborted) throw signal.reason;
-    await client.connect(address, signal ? { signal } : {});
+    try {
+      await client.connect(address, signal ? { signal } : {});
+    } catch (err) {
+      // A process we just started may drop the first client right after the launcher's readiness probe closed
+      // (its monitor socket is still taking that disconnect): while the process runs, connect once more.
+      if (!(process !== undefined && process.exitStatus() === undefined && closedBeforeGreeting(err))) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+      if (signal?.aborted) throw signal.reason;
+      await client.connect(address, signal ? { signal } : {});
+    }
   } catch (err) {
     await process?.dispose();
     throw err;
@@ -136,4 +146,9 @@ export async function openEndpoint(endpoint: Endpoint, options: OpenOptions = {}
       return closing;
     },
   };
+}
+
+/** The peer accepted the connection and closed it before its greeting. */
+function closedBeforeGreeting(err: unknown): boolean {
+  return err instanceof ConnectError && err.phase === 'greeting' && err.cause instanceof DisconnectedError;
 }
