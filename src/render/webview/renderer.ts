@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 // The notebook renderer of QMP replies (mime application/vnd.qmp.reply+json), bundled by esbuild as a browser
 // ES module (dist/renderer.js) and run by VS Code in the notebook's webview. It shows a reply as a collapsible
 // tree (copy the path of a value), an array of like objects as a sortable table, a block graph as a diagram
