@@ -542,6 +542,9 @@ export function importLines(lines: Lines, options: ImportOptions): ImportResult 
   if (b.before > 0) report.notes.push(`left out ${b.before} events that came before the first command`);
   if (b.orphanReplies > 0) report.notes.push(`left out ${b.orphanReplies} replies that follow no command`);
   if (masks.length > 0) report.notes.push(`masked iotests placeholders at ${masks.join(', ')}`);
+  if (options.format === 'qmp-shell-log' && b.cells.length > 0) {
+    report.notes.push('qmp-shell logs hold no events: `qmp-notebook test` reports the events a command causes as unexpected until they are saved (`test --update`) or declared (`ignoreEvents`)');
+  }
 
   const notebook: NotebookData = { saveOutputs: true, cells: b.cells, ...(masks.length > 0 ? { masks } : {}) };
   return { notebook, report, cells: b.cells.length };
