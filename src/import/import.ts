@@ -50,6 +50,12 @@ export interface ImportReport {
   notes: string[];
   /** For libvirt logs: the monitors found, with their number of commands. */
   monitors: { monitor: string; commands: number; firstLine: number }[];
+  /**
+   * Where every line went (qmp-shell logs, iotests, arrows): blank, skipped (listed in `skipped`), read (part
+   * of a message or a header, whatever became of it), or reported on its own (a problem line that is no
+   * message). They add up to the lines of the input: no line goes unaccounted for.
+   */
+  lines?: { blank: number; skipped: number; read: number; reported: number };
 }
 
 export interface ImportResult {
@@ -267,7 +273,11 @@ class Collector {
     for (let line = first; line <= last; line++) this.skip(line);
   }
 
+  /** Lines by where they went (see ImportReport.lines). */
+  readonly counts = { blank: 0, skipped: 0, read: 0, reported: 0 };
+
   skip(line: number): void {
+    this.counts.skipped++;
     const last = this.report.skipped[this.report.skipped.length - 1];
     if (last && last[1] === line - 1) { last[1] = line; return; }
     this.skippedCount++;
@@ -367,6 +377,7 @@ function readObjects(lines: Lines, c: Collector, mode: 'arrows' | 'iotests' | 's
   let open: { scanner: ObjectScanner; line: number; arrow?: string | undefined } | undefined;
   let header: { text: string; line: number } | undefined;
   const close = (text: string, line: number, last: number, arrow?: string): void => {
+    c.counts.read += last - line + 1;
     if (text.length > MAX_MESSAGE_CHARS) { c.problem(line, `a message longer than ${MAX_MESSAGE_CHARS} characters`); return; }
     if (/^\{\s*QMP_VERSION\s*\}$/.test(text)) { c.greetings++; return; }
     const parsed = parseMessage(text);
@@ -377,8 +388,13 @@ function readObjects(lines: Lines, c: Collector, mode: 'arrows' | 'iotests' | 's
     // Python iotests log a list of events (`vm.get_qmp_events()`) as one array: each is read in turn.
     const items = iotests && parsed.node.type === 'array' && parsed.node.items.length > 0 && parsed.node.items.every((i) => kindOf(i) !== undefined)
       ? parsed.node.items : [parsed.node];
-    if (iotests && kindOf(items[0] as JsonNode) === undefined && !isGreeting(parsed.node)) { c.otherJson++; c.skipRange(line, last); return; }
-    if (header && !isGreeting(parsed.node)) { c.addMarkdown(header.text); header = undefined; }
+    if (iotests && kindOf(items[0] as JsonNode) === undefined && !isGreeting(parsed.node)) {
+      c.otherJson++;
+      c.counts.read -= last - line + 1;
+      c.skipRange(line, last);
+      return;
+    }
+    if (header && !isGreeting(parsed.node)) { c.addMarkdown(header.text); c.counts.read++; header = undefined; }
     for (const item of items) addMessage(c, item, line, undefined, undefined, parsed.placeholders);
   };
   for (const raw of lines) {
@@ -393,12 +409,14 @@ function readObjects(lines: Lines, c: Collector, mode: 'arrows' | 'iotests' | 's
         open = undefined;
       } else if (open.scanner.size > MAX_MESSAGE_CHARS) {
         c.problem(open.line, `a message longer than ${MAX_MESSAGE_CHARS} characters`);
+        c.counts.read += n - open.line + 1;
         open = undefined;
       }
       continue;
     }
+    if (line.trim() === '') { c.counts.blank++; continue; }
     // Python iotests' unittest progress (`.`, `s`, `E`, `F`, `x` per test) lands before the next logged line.
-    const trimmed = iotests ? line.trimStart().replace(/^[.sEFx]+(?=[{[])/, '') : line.trimStart();
+    const trimmed = iotests ? line.trimStart().replace(/^[.sEFx]+(?=[{[=])/, '') : line.trimStart();
     const arrow = /^(->|<-)\s*(?=[{[])/.exec(trimmed);
     const body = arrow ? trimmed.slice(arrow[0].length) : trimmed;
     if (!(body.startsWith('{') || (iotests && body.startsWith('['))) || (arrows && !arrow)) {
@@ -408,7 +426,7 @@ function readObjects(lines: Lines, c: Collector, mode: 'arrows' | 'iotests' | 's
           // Kept until a message follows it (a header of prose only is skipped like the prose).
           if (header) c.skip(header.line);
           header = { text: h[1] as string, line: n };
-        } else if (/^(->|<-)/.test(trimmed)) c.problem(n, 'an arrow not followed by a JSON object');
+        } else if (/^(->|<-)/.test(trimmed)) { c.problem(n, 'an arrow not followed by a JSON object'); c.counts.reported++; }
         else c.skip(n);
       }
       continue;
@@ -426,7 +444,8 @@ function readObjects(lines: Lines, c: Collector, mode: 'arrows' | 'iotests' | 's
     }
   }
   if (header) c.skip(header.line);
-  if (open) c.problem(open.line, 'a message that is not closed before the end of the file');
+  if (open) { c.problem(open.line, 'a message that is not closed before the end of the file'); c.counts.read += n - open.line + 1; }
+  c.report.lines = c.counts;
 }
 
 /** QEMU's greeting (`{"QMP": {"version": …, "capabilities": […]}}`): the runner reads its own. */
@@ -486,11 +505,14 @@ class CellBuilder {
   orphanReplies = 0;
   handshakes = 0;
   private skippingHandshake = false;
+  /** Whether the last command has had its reply. */
+  private replied = false;
 
   add(kind: Recorded['kind'], raw: JsonNode): void {
     const node = withoutRecorderId(raw);
     if (kind === 'command') {
       this.skippingHandshake = false;
+      this.replied = false;
       this.current = undefined;
       const name = node.type === 'object' ? node.members.find((m) => m.key === 'execute' || m.key === 'exec-oob')?.value : undefined;
       if (name?.type === 'string' && HANDSHAKE.has(name.value)) { this.handshakes++; this.skippingHandshake = true; return; }
@@ -499,12 +521,16 @@ class CellBuilder {
       this.current = outputs;
       return;
     }
-    if (this.skippingHandshake && kind === 'reply') return;
+    if (this.skippingHandshake && kind === 'reply') { this.skippingHandshake = false; this.replied = true; return; }
+    // A command has one reply: a second one answers a command the recording did not log (iotests' qemu-io
+    // lines, `write -P0x5d 0 64k`, are logged as text before their `{"return": ""}`), so it is not this cell's.
+    if (kind === 'reply' && this.replied) { this.orphanReplies++; return; }
     if (!this.current) {
       if (kind === 'event') this.before++;
       else this.orphanReplies++;
       return;
     }
+    if (kind === 'reply') this.replied = true;
     this.current.push({ kind: 'message', direction: '<-', json: printJsonTree(node) });
   }
 }

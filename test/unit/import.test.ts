@@ -191,6 +191,7 @@ describe('import: iotests .out', () => {
     const r = importLines(lines, { format: 'iotests' });
     assert.deepEqual(r.report.problems, []);
     assert.deepEqual(r.report.skipped, [[1, 1], [6, 6], [5, 5], [14, 16]]);
+    assert.deepEqual(r.report.lines, { blank: 0, skipped: 6, read: 13, reported: 0 });
     const nb = roundTrip(r.notebook);
     assert.deepEqual(nb.cells.map((c) => [c.kind, c.source]), [
       ['markdown', '### Mirroring'],
@@ -209,6 +210,21 @@ describe('import: iotests .out', () => {
     ]);
     assert.ok(r.report.notes.some((n) => /left out 1 QMP greeting/.test(n)), r.report.notes.join('\n'));
     assert.ok(r.report.notes.some((n) => /skipped a JSON value that is no QMP message/.test(n)), r.report.notes.join('\n'));
+  });
+});
+
+describe('import: one reply per command', () => {
+  test('a second reply answers a command the recording did not log (iotests\' qemu-io lines): left out, said', () => {
+    const r = importLines([
+      '{"execute": "block-dirty-bitmap-add", "arguments": {"name": "a", "node": "drive0"}}',
+      '{"return": {}}',
+      'write -P0x5d 0 64k',
+      '{"return": ""}',
+      '{"timestamp": {"seconds":  TIMESTAMP, "microseconds":  TIMESTAMP}, "event": "STOP"}',
+    ], { format: 'iotests' });
+    assert.deepEqual((r.notebook.cells[0]?.outputs ?? []).map((o) => (o.kind === 'message' ? o.json : '')),
+      ['{"return": {}}', '{"timestamp": {"seconds": "SECS", "microseconds": "USECS"}, "event": "STOP"}']);
+    assert.ok(r.report.notes.includes('left out 1 replies that follow no command'), r.report.notes.join('\n'));
   });
 });
 
@@ -273,6 +289,11 @@ describe('import: hostile input', () => {
       }
       for (const p of r.report.problems) assert.ok(p.line >= 1 && p.line <= lines.length, JSON.stringify(p));
       for (const [a, b] of r.report.skipped) assert.ok(a >= 1 && a <= b && b <= lines.length);
+      // Every line is accounted for: blank, skipped, read into a message or header, or reported.
+      if (r.report.lines) {
+        const { blank, skipped, read, reported } = r.report.lines;
+        assert.equal(blank + skipped + read + reported, lines.length, JSON.stringify({ lines, counts: r.report.lines }));
+      }
       roundTrip(r.notebook);
     }), { numRuns: 400 });
   });
