@@ -1,7 +1,8 @@
 // Round trips through QEMU's own tools, from Debian's source package of QEMU 7.2 (test/support/qemuSource.ts;
 // scripts/setup-family.sh fetches it): a notebook exported to a qmp-shell script and run by QEMU's qmp-shell,
 // and exported to Python and run on QEMU's qemu.qmp, gives the replies `qmp-notebook run --json` gets from a
-// second QEMU of the same build (masked as saved outputs are); a log written by QEMU's qmp-shell imports to a
+// second QEMU of the same build (masked as saved outputs are), and so do the exported JSON lines sent through
+// qemu.qmp's legacy synchronous client; a log written by QEMU's qmp-shell imports to a
 // notebook that passes `qmp-notebook test`. Every QEMU is one of test/support/qemu.ts (QMP_TEST_QEMU), so the
 // qemu10 tier runs the same round trips against QEMU 10.0 with 7.2's tools.
 import { describe, test, before, after } from 'node:test';
@@ -122,6 +123,20 @@ describe('round trips through QEMU\'s own qmp-shell and qemu.qmp (Debian\'s QEMU
     const expected = ours.map((x) => normal(JSON.stringify(x.type === 'reply' ? x.reply : x.event)));
     assert.deepEqual(got, expected);
     assert.ok(got.some((x) => x.includes('"RESUME"')), 'the wait\'s event is compared too');
+  });
+
+  test('the exported JSON lines sent through qemu.qmp\'s legacy QEMUMonitorProtocol get the replies the notebook gets', async () => {
+    const exported = await runCliBundle(cli, ['export', '--to', 'jsonl', notebook]);
+    assert.equal(exported.code, 0, exported.stderr);
+    // The synchronous client iotests and older scripts use: it negotiates itself, so the handshake line is skipped.
+    const driver = 'import json, sys\nfrom qemu.qmp.legacy import QEMUMonitorProtocol\n'
+      + 'qmp = QEMUMonitorProtocol(sys.argv[1])\nqmp.connect(negotiate=True)\n'
+      + 'for line in sys.stdin.read().splitlines()[1:]:\n    print(json.dumps(qmp.cmd_obj(json.loads(line))))\nqmp.close()\n';
+    const q = await fresh();
+    const r = await runPython(['-c', driver, q.socketPath], exported.stdout);
+    assert.equal(r.code, 0, r.stderr);
+    const got = r.stdout.trim().split('\n').map(normal);
+    assert.deepEqual(got, ours.filter((x) => x.type === 'reply').map((x) => normal(JSON.stringify(x.reply))));
   });
 
   test('a log written by QEMU\'s qmp-shell imports to a notebook that passes qmp-notebook test', async () => {
