@@ -290,9 +290,18 @@ class Collector {
   }
 
   finish(): void {
+    // A header is skipped when the next one comes, after the prose under it: ranges in line order, merged.
+    const ranges = [...this.report.skipped].sort((a, b) => a[0] - b[0]);
+    const listed = ranges.length;
+    this.report.skipped = [];
+    for (const r of ranges) {
+      const last = this.report.skipped[this.report.skipped.length - 1];
+      if (last && r[0] <= last[1] + 1) last[1] = Math.max(last[1], r[1]);
+      else this.report.skipped.push([r[0], r[1]]);
+    }
     if (this.greetings > 0) this.report.notes.push(`left out ${this.greetings} QMP greeting${this.greetings === 1 ? '' : 's'} (the runner reads its own)`);
     if (this.otherJson > 0) this.report.notes.push(`skipped ${this.otherJson === 1 ? 'a JSON value that is' : `${this.otherJson} JSON values that are`} no QMP message (tool output)`);
-    if (this.skippedCount > this.report.skipped.length) this.report.notes.push(`${this.skippedCount - this.report.skipped.length} more ranges of lines that are not QMP messages were skipped`);
+    if (this.skippedCount > listed) this.report.notes.push(`${this.skippedCount - listed} more ranges of lines that are not QMP messages were skipped`);
     if (this.problemCount > this.report.problems.length) this.report.notes.push(`${this.problemCount - this.report.problems.length} more lines could not be read`);
   }
 }

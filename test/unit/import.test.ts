@@ -190,7 +190,7 @@ describe('import: iotests .out', () => {
     ];
     const r = importLines(lines, { format: 'iotests' });
     assert.deepEqual(r.report.problems, []);
-    assert.deepEqual(r.report.skipped, [[1, 1], [6, 6], [5, 5], [14, 16]]);
+    assert.deepEqual(r.report.skipped, [[1, 1], [5, 6], [14, 16]]);
     assert.deepEqual(r.report.lines, { blank: 0, skipped: 6, read: 13, reported: 0 });
     const nb = roundTrip(r.notebook);
     assert.deepEqual(nb.cells.map((c) => [c.kind, c.source]), [
