@@ -172,5 +172,19 @@ describe('round trips through QEMU\'s own qmp-shell and qemu.qmp (Debian\'s QEMU
     const t = await runCliBundle(cli, ['test', out, '--socket', c.socketPath]);
     assert.equal(t.code, 0, `${t.stdout}\n${t.stderr}\n${readFileSync(out, 'utf8')}`);
     assert.match(t.stdout, new RegExp(`\\b${sent} passed`));
+
+    // `-p` (pretty: indented over lines, keys sorted) logs the same exchange: it imports to the same cells.
+    const prettyLog = path.join(dir, 'qmp-shell-pretty.log');
+    const p = await runPython(['-c', driver.replace('logfile=sys.argv[2]', 'pretty=True, logfile=sys.argv[2]'), (await fresh()).socketPath, prettyLog], exported.stdout);
+    assert.equal(p.code, 0, p.stderr);
+    assert.ok(readFileSync(prettyLog, 'utf8').split('\n').length > 4 * sent, 'the pretty log spans lines');
+    const prettyOut = path.join(dir, 'imported-pretty.qmp');
+    const imp2 = await runCliBundle(cli, ['import', prettyLog, '-o', prettyOut]);
+    assert.equal(imp2.code, 0, imp2.stderr);
+    const values = (file: string): unknown[] => parseNotebook(readFileSync(file, 'utf8')).cells.filter((cell) => cell.kind === 'code')
+      .map((cell) => [JSON.parse(cell.source) as unknown, (cell.outputs ?? []).map((o) => (o.kind === 'message' ? JSON.parse(o.json) as unknown : o.text))]);
+    const again = path.join(dir, 'imported-again.qmp');
+    assert.equal((await runCliBundle(cli, ['import', log, '-o', again])).code, 0);
+    assert.deepEqual(values(prettyOut), values(again));
   });
 });
