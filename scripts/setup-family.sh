@@ -178,7 +178,7 @@ else
 fi
 if [[ -f "$src_dir/.qmp-notebook-complete" ]]; then
   PYTHONPATH="$src_dir/python" python3 -c 'import qemu.qmp, qemu.qmp.qmp_shell, qemu.qmp.legacy; print("qemu.qmp", qemu.qmp.__file__)'
-  echo "QMP_QEMU_SOURCE=$src_dir (the default) is what the qemu tier's round trips read"
+  echo "the qemu tier's round trips read $src_dir (QMP_QEMU_SOURCE names another)"
 fi
 
 step "setup-family done"
