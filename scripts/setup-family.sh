@@ -3,6 +3,7 @@
 # without systemd), and QEMU 10.0 from Debian 13 in a debootstrapped chroot (the qemu tier runs again
 # against it). Each step skips what is there; the time of each step is printed (CI budget, docs/connections.md).
 #   QMP_SKIP_QEMU10=1   skip the chroot (about 364 MB)
+#   QMP_SKIP_QEMU_SOURCE=1  skip QEMU's own tools and iotests files from Debian's source package (23.5 MB download)
 #   --print-mirror      print the Debian mirror apt is configured with (what debootstrap will use) and exit
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -84,6 +85,8 @@ need libvirt-daemon test -x /usr/sbin/libvirtd
 need libvirt-daemon-driver-qemu test -e /usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so
 need libvirt-clients command -v virsh
 need debootstrap command -v debootstrap
+need curl command -v curl
+need xz-utils command -v xz
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   apt_get update -q
@@ -134,6 +137,48 @@ if [[ -x "$chroot_dir/usr/bin/qemu-system-x86_64" ]]; then
   chmod 755 "$wrapper"
   "$wrapper" --version | head -n1
   echo "QMP_TEST_QEMU=$wrapper TMPDIR=$chroot_dir/tmp selects it for the qemu tier"
+fi
+
+step "QEMU's own QMP tools and iotests files (Debian's qemu 7.2 source package)"
+# For the qemu tier's round trips (test/qemu/interop*.test.ts): qemu.qmp with qmp-shell (python/qemu/qmp),
+# python/qemu/utils, scripts/qmp and tests/qemu-iotests, taken from Debian 12's own source package of the QEMU
+# the tier runs, through the mirror apt uses, checked against the sha256 of bookworm's Sources index. Only those
+# folders are kept; nothing is downloaded at test time. Debian's python3 runs them with no pip package.
+cache=${QMP_NOTEBOOK_CACHE:-$HOME/.cache/qmp-notebook}
+src_dir=${QMP_QEMU_SOURCE:-$cache/qemu-7.2-source}
+src_name=qemu_7.2+dfsg.orig.tar.xz
+src_sha256=91aca71520040edc40b8d437aa3004dae614f58e286cf653ee8996c07af2962f
+if [[ "${QMP_SKIP_QEMU_SOURCE:-}" == "1" ]]; then
+  echo "skipped (QMP_SKIP_QEMU_SOURCE=1)"
+elif [[ -f "$src_dir/.qmp-notebook-complete" ]]; then
+  echo "present: $src_dir"
+else
+  mirror=$(apt_mirror) || exit 1
+  mkdir -p "$cache/downloads"
+  tarball="$cache/downloads/$src_name"
+  if [[ ! -f "$tarball" ]] || ! echo "$src_sha256  $tarball" | sha256sum -c --quiet - >/dev/null 2>&1; then
+    rm -f "$tarball" "$tarball.partial"
+    curl -fsS --retry 3 --connect-timeout 30 --max-time 1200 -o "$tarball.partial" "${mirror%/}/pool/main/q/qemu/$src_name"
+    if ! echo "$src_sha256  $tarball.partial" | sha256sum -c --quiet -; then
+      rm -f "$tarball.partial"
+      echo "setup-family: $src_name from $mirror does not have the sha256 of bookworm's Sources ($src_sha256)" >&2
+      exit 1
+    fi
+    mv "$tarball.partial" "$tarball"
+  fi
+  tmp="$src_dir.partial"
+  rm -rf "$tmp"
+  mkdir -p "$tmp"
+  tar -xJf "$tarball" -C "$tmp" --strip-components=1 --no-same-owner \
+    qemu-7.2.0/python/qemu qemu-7.2.0/scripts/qmp qemu-7.2.0/tests/qemu-iotests qemu-7.2.0/VERSION
+  touch "$tmp/.qmp-notebook-complete"
+  rm -rf "$src_dir"
+  mv "$tmp" "$src_dir"
+  rm -f "$tarball"
+fi
+if [[ -f "$src_dir/.qmp-notebook-complete" ]]; then
+  PYTHONPATH="$src_dir/python" python3 -c 'import qemu.qmp, qemu.qmp.qmp_shell, qemu.qmp.legacy; print("qemu.qmp", qemu.qmp.__file__)'
+  echo "the qemu tier's round trips read $src_dir (QMP_QEMU_SOURCE names another)"
 fi
 
 step "setup-family done"

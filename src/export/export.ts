@@ -54,12 +54,42 @@ export function commandJson(c: CommandItem): string {
   return c.json;
 }
 
-const INT = /^[+-]?\d[\d_]*$/;
+// What QEMU's own qmp-shell (python/qemu/qmp/qmp_shell.py, 7.2 to 10.0) reads, measured against it
+// (test/qemu/interop.test.ts): a line is split into tokens at whitespace outside quotes; each `key=value` value
+// is `int()` if Python's int() takes it, `true`/`false` in any case a boolean, JSON (or a Python literal) when it
+// starts with `{` or `[`, and otherwise the text as it is, quotes included. So a string with a space or a quote,
+// a fraction and null have no qmp-shell spelling, a JSON value must have no space outside its strings, and there
+// are no comments, options (`--oob`, `--id`) or ids. What it cannot say is written as a comment with the JSON; a
+// comment line is one qmp-shell refuses ("Expected a key=value pair") and never sends, since the word after
+// its `#` has no `=`.
 
-/** A string value as qmp-shell reads it back as the same string: bare when it can be, else quoted. */
-function shellString(s: string): string {
-  const bare = s !== '' && !/[\s"'{}[\]=#;]/.test(s) && !INT.test(s) && !/^(true|false)$/i.test(s) && !s.startsWith('-');
-  return bare ? s : JSON.stringify(s);
+/** What Python's int() may take (any Unicode digit, underscores, a sign): never written bare as a string. */
+const PYTHON_INT = /^[+-]?[\p{Nd}_]+$/u;
+/** A JSON integer as QEMU writes one: qmp-shell's int() reads it exactly, at any size. */
+const JSON_INT = /^-?\d+$/;
+
+/** A string value as qmp-shell reads it back as the same string, or undefined when it has no spelling. */
+function shellString(s: string): string | undefined {
+  if (s === '') return '';
+  const bare = !/[\s"'{}[\]=#;\\]/.test(s) && !PYTHON_INT.test(s) && !/^(true|false)$/i.test(s) && !s.startsWith('-');
+  return bare ? s : undefined;
+}
+
+/** JSON text with the whitespace outside its strings removed (one qmp-shell token), every literal as written. */
+function compactJson(text: string): string {
+  let out = '';
+  let inString = false;
+  let escape = false;
+  for (const c of text) {
+    if (inString) {
+      out += c;
+      if (escape) escape = false;
+      else if (c === '\\') escape = true;
+      else if (c === '"') inString = false;
+    } else if (c === '"') { inString = true; out += c; }
+    else if (!/\s/.test(c)) out += c;
+  }
+  return out;
 }
 
 /** One `key=value` per member of the arguments, from their exact JSON text (numbers keep every digit). */
@@ -72,52 +102,63 @@ function shellArgs(argumentsText: string | undefined): string[] | undefined {
     const [k, v] = prop.children ?? [];
     if (k === undefined || v === undefined) return undefined;
     const key = String(k.value);
-    // A key qmp-shell would split (a dot nests, `=` ends the key) cannot be written as key=value.
-    if (key === '' || /[.=\s]/.test(key)) return undefined;
-    out.push(`${key}=${shellValue(argumentsText, v)}`);
+    // A key qmp-shell would split (a dot nests, `=` ends the key, quotes and spaces split the token) cannot be written.
+    if (key === '' || /[.=\s"'#;]/.test(key) || key.startsWith('-')) return undefined;
+    const value = shellValue(argumentsText, v);
+    if (value === undefined) return undefined;
+    out.push(`${key}=${value}`);
   }
   return out;
 }
 
 /**
- * A value as qmp-shell reads it back: a string bare or quoted, anything else as its exact JSON text (an integer
- * is read as one, objects and arrays as JSON). A fraction or null at the top has no qmp-shell spelling of its
- * own (qmp-shell reads them as strings unless the schema says otherwise).
+ * A value as qmp-shell reads it back, or undefined: a string bare, an integer or a boolean as its JSON text,
+ * an object or array as its exact JSON text made one token. A fraction or null at the top has no qmp-shell
+ * spelling (qmp-shell would send the text as a string).
  */
-function shellValue(text: string, v: Node): string {
-  return v.type === 'string' ? shellString(String(v.value)) : text.slice(v.offset, v.offset + v.length);
-}
-
-/** A command as a qmp-shell line, or as a comment with its JSON when qmp-shell cannot say it. */
-export function commandShell(c: CommandItem): string {
-  const args = shellArgs(c.argumentsText ?? (c.input.arguments !== undefined ? JSON.stringify(c.input.arguments) : undefined));
-  const hasControl = c.input.control !== undefined && !c.oob;
-  const canSay = args !== undefined && !hasControl && /^[A-Za-z][\w-]*$/.test(c.name) && (c.input.idText === undefined || /^[\w-]+$/.test(idValue(c.input.idText)));
-  if (!canSay) return `# qmp-shell cannot write this command; as JSON:\n# ${c.json}`;
-  const options = [...(c.oob ? ['--oob'] : []), ...(c.input.idText !== undefined ? [`--id=${idValue(c.input.idText)}`] : [])];
-  return [c.name, ...options, ...args].join(' ');
-}
-
-function idValue(idText: string): string {
-  try {
-    const v: unknown = JSON.parse(idText);
-    return typeof v === 'string' || typeof v === 'number' ? String(v) : idText;
-  } catch {
-    return idText;
+function shellValue(text: string, v: Node): string | undefined {
+  const raw = text.slice(v.offset, v.offset + v.length);
+  switch (v.type) {
+    case 'string': return shellString(String(v.value));
+    case 'boolean': return raw;
+    case 'number': return JSON_INT.test(raw) ? raw : undefined;
+    case 'object': case 'array': return compactJson(raw);
+    default: return undefined;
   }
+}
+
+/** A comment line: one `#` line, whatever the text (JSON on it never spans lines). */
+function shellComment(text: string): string {
+  return `# ${text.replace(/[\r\n\u2028\u2029]+/g, ' ')}`;
+}
+
+/**
+ * A command as a qmp-shell line (QEMU's qmp-shell), or as a comment with its JSON when qmp-shell cannot send
+ * it as written. A command's own id is left out (qmp-shell sends none; the reply is the same but for its id).
+ */
+export function commandShell(c: CommandItem): string {
+  if (c.name === 'qmp_capabilities') return shellComment('qmp_capabilities: qmp-shell negotiates it itself');
+  const args = shellArgs(c.argumentsText ?? (c.input.arguments !== undefined ? JSON.stringify(c.input.arguments) : undefined));
+  const canSay = args !== undefined && !c.oob && c.input.control === undefined && /^[A-Za-z][\w-]*$/.test(c.name) && c.name !== 'wait-event';
+  if (!canSay) return shellComment(`qmp-shell cannot send this command${c.oob ? ' (out of band)' : ''}; as JSON: ${c.json}`);
+  const line = [c.name, ...args].join(' ');
+  return c.input.idText !== undefined ? `${shellComment(`its id ${c.input.idText} is left out: qmp-shell sends none`)}\n${line}` : line;
 }
 
 /** Every command of a notebook (or of some cells) as a qmp-shell script. */
 export function toQmpShell(cells: readonly CellData[]): string {
-  const lines: string[] = ['# Exported from a QMP notebook: run with qmp-shell (python/qemu/qmp/qmp_shell.py) or paste line by line.'];
+  const lines: string[] = [
+    '# Exported from a QMP notebook for QEMU\'s qmp-shell (python/qemu/qmp/qmp_shell.py): qmp-shell SOCKET < FILE, or paste line by line.',
+    '# qmp-shell has no comments: it answers each # line with "Error while parsing command line" and sends nothing.',
+  ];
   cells.forEach((cell, i) => {
     if (cell.kind !== 'code') return;
     const { items, errors } = cellItems(cell);
     lines.push('', ...cellHeading(cell, i, errors));
     for (const item of items) {
       if (item.kind === 'command') lines.push(commandShell(item));
-      else if (item.kind === 'wait') lines.push(`# then wait for the event ${item.event}${item.data ? ` with ${JSON.stringify(item.data)}` : ''} (at most ${item.timeoutMs} ms)`);
-      else lines.push(`# expected: <- ${JSON.stringify(item.value)}`);
+      else if (item.kind === 'wait') lines.push(shellComment(`then wait for the event ${item.event}${item.data ? ` with ${JSON.stringify(item.data)}` : ''} (at most ${item.timeoutMs} ms); an empty line prints the events qmp-shell has`));
+      else lines.push(shellComment(`expected: <- ${JSON.stringify(item.value)}`));
     }
   });
   return `${lines.join('\n')}\n`;

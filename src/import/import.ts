@@ -50,6 +50,12 @@ export interface ImportReport {
   notes: string[];
   /** For libvirt logs: the monitors found, with their number of commands. */
   monitors: { monitor: string; commands: number; firstLine: number }[];
+  /**
+   * Where every line went (qmp-shell logs, iotests, arrows): blank, skipped (listed in `skipped`), read (part
+   * of a message or a header, whatever became of it), or reported on its own (a problem line that is no
+   * message). They add up to the lines of the input: no line goes unaccounted for.
+   */
+  lines?: { blank: number; skipped: number; read: number; reported: number };
 }
 
 export interface ImportResult {
@@ -121,46 +127,72 @@ function kindOf(node: JsonNode): Recorded['kind'] | 'shell-log' | undefined {
   return undefined;
 }
 
-/**
- * Reads a message's text as JSON; iotests' bare placeholders (`"seconds":  TIMESTAMP`) become strings and
- * bash iotests' single-quoted commands (`{ 'execute': 'stop' }`) are read as qmp-shell reads Python literals.
- */
-function parseMessage(text: string): JsonNode | undefined {
-  const direct = parseJsonTree(text);
-  if (direct !== undefined) return direct;
-  const quoted = quoteBarePlaceholders(text);
-  const second = parseJsonTree(quoted);
-  if (second !== undefined) return second;
-  const py = pythonLiteralToJson(text);
-  return 'json' in py ? parseJsonTree(py.json) : undefined;
+/** A message read from a recording, with the bare words an iotests filter left in value places. */
+interface ParsedMessage {
+  node: JsonNode;
+  /** Bare words read as strings (`TIMESTAMP`, `LEN`, `HASH`, `(filtered)`): their paths become masks. */
+  placeholders: ReadonlySet<string>;
 }
 
-/** Bare iotests placeholders outside strings written as strings. One pass. */
-function quoteBarePlaceholders(text: string): string {
+const NO_PLACEHOLDERS: ReadonlySet<string> = new Set();
+
+/**
+ * Reads a message's text as JSON; the bare words iotests' filters write in place of values
+ * (`"seconds":  TIMESTAMP`, `"len": LEN`, `"sha256": HASH`, `"offset": (filtered)`) become strings, and bash
+ * iotests' single-quoted commands (`{ 'execute': 'stop' }`) are read as qmp-shell reads Python literals.
+ */
+function parseMessage(text: string): ParsedMessage | undefined {
+  const direct = parseJsonTree(text);
+  if (direct !== undefined) return { node: direct, placeholders: NO_PLACEHOLDERS };
+  const quoted = quoteBareWords(text);
+  if (quoted.words.size > 0) {
+    const second = parseJsonTree(quoted.text);
+    if (second !== undefined) return { node: second, placeholders: quoted.words };
+  }
+  const py = pythonLiteralToJson(quoted.words.size > 0 ? quoted.text : text);
+  const node = 'json' in py ? parseJsonTree(py.json) : undefined;
+  return node === undefined ? undefined : { node, placeholders: quoted.words };
+}
+
+/** Literals that are values as they stand (JSON's, and Python's for single-quoted bash iotests). */
+const LITERAL_WORDS = new Set(['true', 'false', 'null', 'True', 'False', 'None']);
+
+/**
+ * Bare words outside strings (an identifier not part of a number, or a parenthesised `(filtered)`) written
+ * as strings, and the set of them. One pass; strings in either quote are copied as they are.
+ */
+function quoteBareWords(text: string): { text: string; words: Set<string> } {
+  const words = new Set<string>();
   let out = '';
-  let inString = false;
+  let quote = '';
   let escape = false;
   for (let i = 0; i < text.length; i++) {
     const c = text[i] as string;
-    if (inString) {
+    if (quote !== '') {
       out += c;
       if (escape) escape = false;
       else if (c === '\\') escape = true;
-      else if (c === '"') inString = false;
+      else if (c === quote) quote = '';
       continue;
     }
-    if (c === '"') { inString = true; out += c; continue; }
-    if (/[A-Z_]/.test(c)) {
+    if (c === '"' || c === '\'') { quote = c; out += c; continue; }
+    const prev = i > 0 ? text[i - 1] as string : '';
+    if (/[A-Za-z_]/.test(c) && !/[\w.+-]/.test(prev)) {
       let j = i;
-      while (j < text.length && /[A-Z0-9_]/.test(text[j] as string)) j++;
+      while (j < text.length && /\w/.test(text[j] as string)) j++;
       const word = text.slice(i, j);
-      out += IOTESTS_PLACEHOLDERS.includes(word) ? JSON.stringify(word) : word;
+      if (LITERAL_WORDS.has(word)) out += word;
+      else { words.add(word); out += JSON.stringify(word); }
       i = j - 1;
       continue;
     }
+    if (c === '(') {
+      const m = /^\([A-Za-z][A-Za-z ]{0,30}\)/.exec(text.slice(i, i + 34));
+      if (m) { words.add(m[0]); out += JSON.stringify(m[0]); i += m[0].length - 1; continue; }
+    }
     out += c;
   }
-  return out;
+  return { text: out, words };
 }
 
 /** An id that a recording client made up (libvirt's `libvirt-12`, ours `#3`): not the author's, so elided. */
@@ -173,13 +205,13 @@ function withoutRecorderId(node: JsonNode): JsonNode {
 }
 
 /** The paths (array indexes as `*`) where an iotests placeholder stands for a value, for front matter masks. */
-function placeholderPaths(node: JsonNode, prefix: string[], out: Set<string>): void {
+function placeholderPaths(node: JsonNode, prefix: string[], out: Set<string>, words: ReadonlySet<string> = NO_PLACEHOLDERS): void {
   const stack: { node: JsonNode; path: string[] }[] = [{ node, path: prefix }];
   while (stack.length > 0) {
     const { node: n, path } = stack.pop() as { node: JsonNode; path: string[] };
     if (n.type === 'object') for (const m of n.members) stack.push({ node: m.value, path: [...path, m.key] });
     else if (n.type === 'array') for (const item of n.items) stack.push({ node: item, path: [...path, '*'] });
-    else if (n.type === 'string' && PLACEHOLDER_IN_STRING.test(n.value) && path.length > 0 && path.every((p) => !/[.\s"]/.test(p))) {
+    else if (n.type === 'string' && (words.has(n.value) || PLACEHOLDER_IN_STRING.test(n.value)) && path.length > 0 && path.every((p) => !/[.\s"]/.test(p))) {
       // Event timestamps are masked by the built-in rule already.
       if (!(path[0] === 'timestamp')) out.add(path.join('.'));
     }
@@ -208,21 +240,44 @@ class Collector {
     this.report = { format, problems: [], skipped: [], notes: [], monitors: [] };
   }
 
-  add(kind: Recorded['kind'], node: JsonNode, monitor = ''): void {
-    if (this.only !== undefined && monitor !== this.only) return;
-    if (kind !== 'command') placeholderPaths(node, [], this.maskPaths);
+  /** QEMU greetings read (`{"QMP": …}`, iotests' `{ QMP_VERSION }`): left out, the runner reads its own. */
+  greetings = 0;
+  /** JSON values that are no QMP message (iotests: qemu-img's JSON output), skipped. */
+  otherJson = 0;
+
+  accepts(monitor = ''): boolean {
+    return this.only === undefined || monitor === this.only;
+  }
+
+  private builder(monitor: string): CellBuilder {
     let b = this.builders.get(monitor);
     if (!b) { b = new CellBuilder(); this.builders.set(monitor, b); }
-    b.add(kind, node);
+    return b;
+  }
+
+  add(kind: Recorded['kind'], node: JsonNode, monitor = '', placeholders?: ReadonlySet<string>): void {
+    if (!this.accepts(monitor)) return;
+    if (kind !== 'command') placeholderPaths(node, [], this.maskPaths, placeholders);
+    this.builder(monitor).add(kind, node);
   }
 
   addShellLine(text: string): void {
-    let b = this.builders.get('');
-    if (!b) { b = new CellBuilder(); this.builders.set('', b); }
-    b.cells.push({ kind: 'code', language: 'qmp-shell', source: text });
+    this.builder('').cells.push({ kind: 'code', language: 'qmp-shell', source: text });
   }
 
+  addMarkdown(text: string): void {
+    this.builder('').cells.push({ kind: 'markdown', language: 'markdown', source: `### ${text}` });
+  }
+
+  skipRange(first: number, last: number): void {
+    for (let line = first; line <= last; line++) this.skip(line);
+  }
+
+  /** Lines by where they went (see ImportReport.lines). */
+  readonly counts = { blank: 0, skipped: 0, read: 0, reported: 0 };
+
   skip(line: number): void {
+    this.counts.skipped++;
     const last = this.report.skipped[this.report.skipped.length - 1];
     if (last && last[1] === line - 1) { last[1] = line; return; }
     this.skippedCount++;
@@ -235,19 +290,31 @@ class Collector {
   }
 
   finish(): void {
-    if (this.skippedCount > this.report.skipped.length) this.report.notes.push(`${this.skippedCount - this.report.skipped.length} more ranges of lines that are not QMP messages were skipped`);
+    // A header is skipped when the next one comes, after the prose under it: ranges in line order, merged.
+    const ranges = [...this.report.skipped].sort((a, b) => a[0] - b[0]);
+    const listed = ranges.length;
+    this.report.skipped = [];
+    for (const r of ranges) {
+      const last = this.report.skipped[this.report.skipped.length - 1];
+      if (last && r[0] <= last[1] + 1) last[1] = Math.max(last[1], r[1]);
+      else this.report.skipped.push([r[0], r[1]]);
+    }
+    if (this.greetings > 0) this.report.notes.push(`left out ${this.greetings} QMP greeting${this.greetings === 1 ? '' : 's'} (the runner reads its own)`);
+    if (this.otherJson > 0) this.report.notes.push(`skipped ${this.otherJson === 1 ? 'a JSON value that is' : `${this.otherJson} JSON values that are`} no QMP message (tool output)`);
+    if (this.skippedCount > listed) this.report.notes.push(`${this.skippedCount - listed} more ranges of lines that are not QMP messages were skipped`);
     if (this.problemCount > this.report.problems.length) this.report.notes.push(`${this.problemCount - this.report.problems.length} more lines could not be read`);
   }
 }
 
 /** Adds one message (already parsed) to the records, splitting a qmp-shell log record in two. */
-function addMessage(c: Collector, node: JsonNode, line: number, monitor?: string, expected?: Recorded['kind']): void {
+function addMessage(c: Collector, node: JsonNode, line: number, monitor?: string, expected?: Recorded['kind'], placeholders?: ReadonlySet<string>): void {
   const kind = kindOf(node);
+  if (kind === undefined && isGreeting(node)) { if (c.accepts(monitor)) c.greetings++; return; }
   if (kind === undefined) { c.problem(line, 'a JSON value that is not a QMP command, reply or event'); return; }
   if (kind === 'shell-log' && node.type === 'object') {
     const { command, reply } = splitShellLog(node);
     c.add('command', command, monitor);
-    c.add('reply', reply, monitor);
+    c.add('reply', reply, monitor, placeholders);
     return;
   }
   const k = kind === 'shell-log' ? 'command' : kind;
@@ -255,7 +322,7 @@ function addMessage(c: Collector, node: JsonNode, line: number, monitor?: string
     c.problem(line, `a ${k} where the log says ${expected}`);
     return;
   }
-  c.add(k, node, monitor);
+  c.add(k, node, monitor, placeholders);
 }
 
 // --- libvirt ------------------------------------------------------------------------------------------
@@ -302,21 +369,42 @@ function readLibvirt(lines: Lines, c: Collector): void {
 
 // --- JSON objects over lines: qmp-shell logs, iotests .out, `->`/`<-` text ------------------------------
 
+/** An iotests section header (`=== Adding a node ===`, `== x ==`, `--- x ---`, `### x`): the text. */
+const SECTION_HEADER = /^(?:={2,}|-{2,}|#{3})\s*(\S.*?)\s*(?:={2,}|-{2,}|#{3})?\s*$/;
+
 /**
  * Reads JSON objects that start a line (after an optional `->`/`<-` arrow) and may continue over the
  * following lines. `arrows`: only lines with an arrow start a message (prose in between is skipped).
+ * `iotests`: a line starting with `[` starts a value too, a JSON value that is no QMP message (qemu-img's
+ * `--output=json`) is skipped as the tool output it is, and a section header that some message follows
+ * becomes a markdown cell.
  */
-function readObjects(lines: Lines, c: Collector, arrows: boolean): void {
+function readObjects(lines: Lines, c: Collector, mode: 'arrows' | 'iotests' | 'shell-log'): void {
+  const arrows = mode === 'arrows';
+  const iotests = mode === 'iotests';
   let n = 0;
   let open: { scanner: ObjectScanner; line: number; arrow?: string | undefined } | undefined;
-  const close = (text: string, line: number, arrow?: string): void => {
+  let header: { text: string; line: number } | undefined;
+  const close = (text: string, line: number, last: number, arrow?: string): void => {
+    c.counts.read += last - line + 1;
     if (text.length > MAX_MESSAGE_CHARS) { c.problem(line, `a message longer than ${MAX_MESSAGE_CHARS} characters`); return; }
-    const node = parseMessage(text);
-    if (node === undefined) { c.problem(line, 'not valid JSON'); return; }
-    const kind = kindOf(node);
+    if (/^\{\s*QMP_VERSION\s*\}$/.test(text)) { c.greetings++; return; }
+    const parsed = parseMessage(text);
+    if (parsed === undefined) { c.problem(line, 'not valid JSON'); return; }
+    const kind = kindOf(parsed.node);
     if (arrow === '->' && kind !== 'command') { c.problem(line, '`->` before something that is not a command'); return; }
     if (arrow === '<-' && kind !== 'reply' && kind !== 'event') { c.problem(line, '`<-` before something that is not a reply or an event'); return; }
-    addMessage(c, node, line);
+    // Python iotests log a list of events (`vm.get_qmp_events()`) as one array: each is read in turn.
+    const items = iotests && parsed.node.type === 'array' && parsed.node.items.length > 0 && parsed.node.items.every((i) => kindOf(i) !== undefined)
+      ? parsed.node.items : [parsed.node];
+    if (iotests && kindOf(items[0] as JsonNode) === undefined && !isGreeting(parsed.node)) {
+      c.otherJson++;
+      c.counts.read -= last - line + 1;
+      c.skipRange(line, last);
+      return;
+    }
+    if (header && !isGreeting(parsed.node)) { c.addMarkdown(header.text); c.counts.read++; header = undefined; }
+    for (const item of items) addMessage(c, item, line, undefined, undefined, parsed.placeholders);
   };
   for (const raw of lines) {
     n++;
@@ -325,21 +413,29 @@ function readObjects(lines: Lines, c: Collector, arrows: boolean): void {
       const end = open.scanner.feed(line, true);
       if (end >= 0) {
         const rest = line.slice(end).trim();
-        close(open.scanner.text(), open.line, open.arrow);
+        close(open.scanner.text(), open.line, n, open.arrow);
         if (rest !== '' && rest !== ',') c.problem(n, `text after the message: ${rest.slice(0, 40)}`);
         open = undefined;
       } else if (open.scanner.size > MAX_MESSAGE_CHARS) {
         c.problem(open.line, `a message longer than ${MAX_MESSAGE_CHARS} characters`);
+        c.counts.read += n - open.line + 1;
         open = undefined;
       }
       continue;
     }
-    const trimmed = line.trimStart();
+    if (line.trim() === '') { c.counts.blank++; continue; }
+    // Python iotests' unittest progress (`.`, `s`, `E`, `F`, `x` per test) lands before the next logged line.
+    const trimmed = iotests ? line.trimStart().replace(/^[.sEFx]+(?=[{[=])/, '') : line.trimStart();
     const arrow = /^(->|<-)\s*(?=[{[])/.exec(trimmed);
     const body = arrow ? trimmed.slice(arrow[0].length) : trimmed;
-    if (!body.startsWith('{') || (arrows && !arrow)) {
+    if (!(body.startsWith('{') || (iotests && body.startsWith('['))) || (arrows && !arrow)) {
       if (trimmed !== '') {
-        if (/^(->|<-)/.test(trimmed)) c.problem(n, 'an arrow not followed by a JSON object');
+        const h = iotests ? SECTION_HEADER.exec(trimmed) : null;
+        if (h) {
+          // Kept until a message follows it (a header of prose only is skipped like the prose).
+          if (header) c.skip(header.line);
+          header = { text: h[1] as string, line: n };
+        } else if (/^(->|<-)/.test(trimmed)) { c.problem(n, 'an arrow not followed by a JSON object'); c.counts.reported++; }
         else c.skip(n);
       }
       continue;
@@ -348,13 +444,22 @@ function readObjects(lines: Lines, c: Collector, arrows: boolean): void {
     const end = scanner.feed(body, true);
     if (end >= 0) {
       const rest = body.slice(end).trim();
-      close(body.slice(0, end), n, arrow?.[1]);
+      // `[0]: auto` (qemu-img info's human output) is prose that starts with a bracket.
+      if (iotests && body.startsWith('[') && rest !== '' && rest !== ',') { c.skip(n); continue; }
+      close(body.slice(0, end), n, n, arrow?.[1]);
       if (rest !== '' && rest !== ',') c.problem(n, `text after the message: ${rest.slice(0, 40)}`);
     } else {
       open = { scanner, line: n, arrow: arrow?.[1] };
     }
   }
-  if (open) c.problem(open.line, 'a message that is not closed before the end of the file');
+  if (header) c.skip(header.line);
+  if (open) { c.problem(open.line, 'a message that is not closed before the end of the file'); c.counts.read += n - open.line + 1; }
+  c.report.lines = c.counts;
+}
+
+/** QEMU's greeting (`{"QMP": {"version": …, "capabilities": […]}}`): the runner reads its own. */
+function isGreeting(node: JsonNode): boolean {
+  return node.type === 'object' && node.members.length === 1 && node.members[0]?.key === 'QMP';
 }
 
 function readHistory(lines: Lines, c: Collector): void {
@@ -409,11 +514,14 @@ class CellBuilder {
   orphanReplies = 0;
   handshakes = 0;
   private skippingHandshake = false;
+  /** Whether the last command has had its reply. */
+  private replied = false;
 
   add(kind: Recorded['kind'], raw: JsonNode): void {
     const node = withoutRecorderId(raw);
     if (kind === 'command') {
       this.skippingHandshake = false;
+      this.replied = false;
       this.current = undefined;
       const name = node.type === 'object' ? node.members.find((m) => m.key === 'execute' || m.key === 'exec-oob')?.value : undefined;
       if (name?.type === 'string' && HANDSHAKE.has(name.value)) { this.handshakes++; this.skippingHandshake = true; return; }
@@ -422,12 +530,16 @@ class CellBuilder {
       this.current = outputs;
       return;
     }
-    if (this.skippingHandshake && kind === 'reply') return;
+    if (this.skippingHandshake && kind === 'reply') { this.skippingHandshake = false; this.replied = true; return; }
+    // A command has one reply: a second one answers a command the recording did not log (iotests' qemu-io
+    // lines, `write -P0x5d 0 64k`, are logged as text before their `{"return": ""}`), so it is not this cell's.
+    if (kind === 'reply' && this.replied) { this.orphanReplies++; return; }
     if (!this.current) {
       if (kind === 'event') this.before++;
       else this.orphanReplies++;
       return;
     }
+    if (kind === 'reply') this.replied = true;
     this.current.push({ kind: 'message', direction: '<-', json: printJsonTree(node) });
   }
 }
@@ -437,7 +549,7 @@ export function importLines(lines: Lines, options: ImportOptions): ImportResult 
   const c = new Collector(options.format, options.format === 'libvirt' ? options.monitor : undefined);
   if (options.format === 'libvirt') readLibvirt(lines, c);
   else if (options.format === 'qmp-shell-history') readHistory(lines, c);
-  else readObjects(lines, c, options.format === 'arrows');
+  else readObjects(lines, c, options.format === 'arrows' ? 'arrows' : options.format === 'iotests' ? 'iotests' : 'shell-log');
   c.finish();
   const report = c.report;
 
@@ -465,6 +577,9 @@ export function importLines(lines: Lines, options: ImportOptions): ImportResult 
   if (b.before > 0) report.notes.push(`left out ${b.before} events that came before the first command`);
   if (b.orphanReplies > 0) report.notes.push(`left out ${b.orphanReplies} replies that follow no command`);
   if (masks.length > 0) report.notes.push(`masked iotests placeholders at ${masks.join(', ')}`);
+  if (options.format === 'qmp-shell-log' && b.cells.length > 0) {
+    report.notes.push('qmp-shell logs hold no events: `qmp-notebook test` reports the events a command causes as unexpected until they are saved (`test --update`) or declared (`ignoreEvents`)');
+  }
 
   const notebook: NotebookData = { saveOutputs: true, cells: b.cells, ...(masks.length > 0 ? { masks } : {}) };
   return { notebook, report, cells: b.cells.length };

@@ -151,16 +151,80 @@ describe('import: iotests .out', () => {
     const nb = roundTrip(r.notebook);
     assert.deepEqual(nb.masks, ['return.*.file', 'return.*.node-name']);
     assert.deepEqual(nb.cells.map((c) => c.source), [
+      '### Adding a node',
       '{"execute": "blockdev-add", "arguments": {"driver": "null-co", "node-name": "drv0"}}',
       '{"execute": "query-named-block-nodes"}',
       '{"execute": "stop"}',
     ]);
-    assert.deepEqual((nb.cells[1]?.outputs ?? []).map((o) => (o.kind === 'message' ? o.json : '')),
-      ['{"return": [{"node-name": "MASKED", "file": "MASKED", "drv": "null-co"}]}']);
+    assert.equal(nb.cells[0]?.kind, 'markdown');
     assert.deepEqual((nb.cells[2]?.outputs ?? []).map((o) => (o.kind === 'message' ? o.json : '')),
+      ['{"return": [{"node-name": "MASKED", "file": "MASKED", "drv": "null-co"}]}']);
+    assert.deepEqual((nb.cells[3]?.outputs ?? []).map((o) => (o.kind === 'message' ? o.json : '')),
       ['{"timestamp": {"seconds": "SECS", "microseconds": "USECS"}, "event": "STOP"}', '{"return": {}}']);
-    // Prose lines are reported as skipped, by number.
-    assert.deepEqual(r.report.skipped, [[1, 1], [4, 4]]);
+    // Prose lines are reported as skipped, by number; the header became a markdown cell.
+    assert.deepEqual(r.report.skipped, [[1, 1]]);
+  });
+
+  // The classes of lines QEMU 7.2's tests/qemu-iotests/*.out hold (test/qemu/interop.test.ts reads all of them).
+  test('real .out line classes: filtered greeting, any bare filtered word, wrapped JSON, tool output, event lists, unittest dots', () => {
+    const lines = [
+      'QA output created by 998',                                                       // 1 prose
+      '{',                                                                              // 2 greeting, filtered
+      '    QMP_VERSION',
+      '}',
+      '=== no QMP below ===',                                                           // 5 header of prose only: skipped
+      'wrote 512/512 bytes at offset 0',                                                // 6
+      '== Mirroring ==',                                                                // 7 header: markdown
+      '{"execute": "block-job-complete", "arguments": {"device": "src"}}',             // 8
+      '{',                                                                              // 9 wrapped reply
+      '    "return": {',
+      '    }',
+      '}',
+      '{"timestamp": {"seconds":  TIMESTAMP, "microseconds":  TIMESTAMP}, "event": "BLOCK_JOB_COMPLETED", "data": {"device": "src", "len": LEN, "offset": (filtered), "speed": 0}}',
+      '[{ "start": 0, "length": 65536, "depth": 0, "present": true, "zero": false, "data": true, "offset": OFFSET},', // 14 qemu-img map
+      '{ "start": 65536, "length": 1, "depth": 0, "present": false, "zero": true, "data": false}]',
+      '                 [0]: auto',                                                     // 16 qemu-img info prose
+      '..{"execute": "query-block-jobs"}',                                              // 17 unittest progress dots
+      '{"return": {"sha256": HASH, "n": 1e3, "ok": true}}',
+      '[{"data": {"id": "export0"}, "event": "BLOCK_EXPORT_DELETED", "timestamp": {"microseconds": "USECS", "seconds": "SECS"}}]',
+    ];
+    const r = importLines(lines, { format: 'iotests' });
+    assert.deepEqual(r.report.problems, []);
+    assert.deepEqual(r.report.skipped, [[1, 1], [5, 6], [14, 16]]);
+    assert.deepEqual(r.report.lines, { blank: 0, skipped: 6, read: 13, reported: 0 });
+    const nb = roundTrip(r.notebook);
+    assert.deepEqual(nb.cells.map((c) => [c.kind, c.source]), [
+      ['markdown', '### Mirroring'],
+      ['code', '{"execute": "block-job-complete", "arguments": {"device": "src"}}'],
+      ['code', '{"execute": "query-block-jobs"}'],
+    ]);
+    assert.deepEqual(nb.masks, ['data.len', 'data.offset', 'return.sha256']);
+    const outputs = (i: number): unknown[] => (nb.cells[i]?.outputs ?? []).map((o) => (o.kind === 'message' ? JSON.parse(o.json) as unknown : o.text));
+    assert.deepEqual(outputs(1), [
+      { return: {} },
+      { timestamp: { seconds: 'SECS', microseconds: 'USECS' }, event: 'BLOCK_JOB_COMPLETED', data: { device: 'src', len: 'MASKED', offset: 'MASKED', speed: 0 } },
+    ]);
+    assert.deepEqual(outputs(2), [
+      { return: { sha256: 'MASKED', n: 1e3, ok: true } },
+      { data: { id: 'export0' }, event: 'BLOCK_EXPORT_DELETED', timestamp: { microseconds: 'USECS', seconds: 'SECS' } },
+    ]);
+    assert.ok(r.report.notes.some((n) => /left out 1 QMP greeting/.test(n)), r.report.notes.join('\n'));
+    assert.ok(r.report.notes.some((n) => /skipped a JSON value that is no QMP message/.test(n)), r.report.notes.join('\n'));
+  });
+});
+
+describe('import: one reply per command', () => {
+  test('a second reply answers a command the recording did not log (iotests\' qemu-io lines): left out, said', () => {
+    const r = importLines([
+      '{"execute": "block-dirty-bitmap-add", "arguments": {"name": "a", "node": "drive0"}}',
+      '{"return": {}}',
+      'write -P0x5d 0 64k',
+      '{"return": ""}',
+      '{"timestamp": {"seconds":  TIMESTAMP, "microseconds":  TIMESTAMP}, "event": "STOP"}',
+    ], { format: 'iotests' });
+    assert.deepEqual((r.notebook.cells[0]?.outputs ?? []).map((o) => (o.kind === 'message' ? o.json : '')),
+      ['{"return": {}}', '{"timestamp": {"seconds": "SECS", "microseconds": "USECS"}, "event": "STOP"}']);
+    assert.ok(r.report.notes.includes('left out 1 replies that follow no command'), r.report.notes.join('\n'));
   });
 });
 
@@ -225,6 +289,11 @@ describe('import: hostile input', () => {
       }
       for (const p of r.report.problems) assert.ok(p.line >= 1 && p.line <= lines.length, JSON.stringify(p));
       for (const [a, b] of r.report.skipped) assert.ok(a >= 1 && a <= b && b <= lines.length);
+      // Every line is accounted for: blank, skipped, read into a message or header, or reported.
+      if (r.report.lines) {
+        const { blank, skipped, read, reported } = r.report.lines;
+        assert.equal(blank + skipped + read + reported, lines.length, JSON.stringify({ lines, counts: r.report.lines }));
+      }
       roundTrip(r.notebook);
     }), { numRuns: 400 });
   });
