@@ -1,7 +1,8 @@
 // One check that a pass is linear in its input, for the tests of every parser that hostile input reaches.
 //
 // Time is the only thing these tests can measure, and a shared machine makes any one measurement noisy, so the
-// check is built to fail only on super-linear growth, never on load: inputs of size n and 8n are timed
+// check is built to fail only on super-linear growth, never on load: it times this process's CPU (not the wall
+// clock, which counts the time other processes hold the CPU), and inputs of size n and 8n are timed
 // interleaved (best of five each, so load that comes and goes spoils neither), and the ratio must stay below 32
 // where linear growth gives 8, n log n about 9 and quadratic 64. A round spoiled anyway is repeated, three
 // rounds in all, before the test fails with every figure it saw.
@@ -11,6 +12,12 @@ const FACTOR = 8;
 const LIMIT = 32;
 /** Times under this are timer noise: the small input counts as taking at least this long. */
 const FLOOR_MS = 1;
+
+/** This process's CPU time in milliseconds (user + system): what the work cost, whatever else the machine runs. */
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
 
 export function assertLinear<T>(label: string, make: (n: number) => T, run: (input: T) => unknown, n: number): void {
   const small = make(n);
@@ -22,12 +29,12 @@ export function assertLinear<T>(label: string, make: (n: number) => T, run: (inp
     let a = Infinity;
     let b = Infinity;
     for (let k = 0; k < 5; k++) {
-      let t = performance.now();
+      let t = cpuMs();
       run(small);
-      a = Math.min(a, performance.now() - t);
-      t = performance.now();
+      a = Math.min(a, cpuMs() - t);
+      t = cpuMs();
       run(big);
-      b = Math.min(b, performance.now() - t);
+      b = Math.min(b, cpuMs() - t);
     }
     const ratio = b / Math.max(a, FLOOR_MS);
     if (ratio < LIMIT) return;
