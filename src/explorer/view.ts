@@ -387,12 +387,25 @@ export async function newCellOn(node: unknown, command?: string): Promise<NewCel
   return { notebook, index: 0 };
 }
 
+/**
+ * The editor of the active cell: the active text editor when it is a cell's, else (the side bar has the focus)
+ * the editor of the active notebook's selected cell.
+ */
+function activeCellEditor(): vscode.TextEditor | undefined {
+  const active = vscode.window.activeTextEditor;
+  if (active?.document.uri.scheme === 'vscode-notebook-cell') return active;
+  const nb = vscode.window.activeNotebookEditor;
+  const index = nb?.selections[0]?.start;
+  const cell = nb && index !== undefined && index < nb.notebook.cellCount ? nb.notebook.cellAt(index) : undefined;
+  return cell ? vscode.window.visibleTextEditors.find((e) => e.document === cell.document) : undefined;
+}
+
 /** The item's name into the active cell at its cursors (replacing what is selected). */
 export async function insertNameOf(node: unknown): Promise<boolean> {
   const found = itemOf(node);
   if (!found) return false;
-  const editor = vscode.window.activeTextEditor;
-  if (!editor || editor.document.uri.scheme !== 'vscode-notebook-cell') {
+  const editor = activeCellEditor();
+  if (!editor) {
     void vscode.window.showInformationMessage(`Put the cursor in a notebook cell to insert "${found.item.name}" there.`);
     return false;
   }

@@ -12,7 +12,7 @@ import type { QmpTestApi } from '../../src/extension';
 import type { ExplorerNode } from '../../src/explorer/view';
 import { replyMime, type ReplyData } from '../../src/render/model';
 import { graphFromDebug, graphSvg } from '../../src/render/blockGraph';
-import { api, closeAndForget, runCells, showWithKernel } from './hostHelpers';
+import { api, closeAndForget, runCells, showWithKernel, waitFor } from './hostHelpers';
 
 const create = [
   '{ "execute": "blockdev-add", "arguments": { "driver": "null-co", "node-name": "ex-base", "size": 67108864 } }',
@@ -91,7 +91,8 @@ suite('QEMU explorer', () => {
     const top = find(block, 'ex-top');
     assert.equal(top.item.description, 'qcow2 · 64 MiB');
     assert.match(top.item.tooltip, /^driver: qcow2$/m);
-    assert.match(top.item.tooltip, /^file: .*ex-top\.qcow2$/m);
+    // With its backing node given at blockdev-add, QEMU names the overlay's file with a json: filename.
+    assert.match(top.item.tooltip, /^file: .*ex-top\.qcow2.*$/m);
     assert.match(top.item.tooltip, /^virtual size: 64 MiB \(67108864 bytes\)$/m);
     assert.ok(!labels(block).includes('ex-base'), 'the backing node is a child, not a root');
     const kids = await qmp.explorer.getChildren(top);
@@ -142,7 +143,18 @@ suite('QEMU explorer', () => {
     const editor = await vscode.window.showTextDocument(cell.document);
     const at = cell.document.positionAt(cell.document.getText().indexOf('""') + 1);
     editor.selections = [new vscode.Selection(at, at)];
-    assert.equal(await vscode.commands.executeCommand('qmp.explorer.insertName', node), true);
+    await waitFor(vscode.window.onDidChangeActiveTextEditor, () => (vscode.window.activeTextEditor?.document === cell.document ? true : undefined),
+      `the second cell's editor to be active (it is ${vscode.window.activeTextEditor?.document.uri.toString() ?? 'none'})`);
+    const changed: string[] = [];
+    const sub = vscode.workspace.onDidChangeTextDocument((e) => changed.push(`${e.document.uri.toString()}: ${e.document.getText()}`));
+    try {
+      assert.equal(await vscode.commands.executeCommand('qmp.explorer.insertName', node), true);
+      await waitFor(vscode.workspace.onDidChangeTextDocument, () => (cell.document.getText().includes('ex-act') ? true : undefined),
+        `the name in the cell (changed: ${JSON.stringify(changed)}; editor: ${editor.document.uri.toString()} ${editor.document.getText()})`, 5000)
+        .catch((err: Error) => assert.fail(`${err.message}; changed: ${JSON.stringify(changed)}; cell ${cell.document.uri.toString()}`));
+    } finally {
+      sub.dispose();
+    }
     assert.equal(cell.document.getText(), '{ "execute": "blockdev-del", "arguments": { "node-name": "ex-act" } }');
 
     // In the active notebook: after the selected cell.
@@ -197,10 +209,10 @@ suite('QEMU explorer', () => {
     // The SVG the renderer draws from that item (the same function, on the same data).
     const svg = graphSvg(graphFromDebug(reply.return, reply.named));
     const box = (name: string): string => {
-      const m = new RegExp(`<g class="node node-driver" data-node-id="[^"]*" data-node-name="${name}"[^>]*>(.*?)</g>`).exec(svg);
-      return (m?.[1] ?? assert.fail(`no box for ${name}`)).replace(/<title>.*?<\/title>/, '').replace(/<[^>]+>/g, ' ');
+      const m = new RegExp(`<g class="node node-driver" data-node-id="[^"]*" data-node-name="${name}"[^>]*>([\\s\\S]*?)</g>`).exec(svg);
+      return (m?.[1] ?? assert.fail(`no box for ${name} in ${svg}`)).replace(/<title>[\s\S]*?<\/title>/, '').replace(/<[^>]+>/g, ' ');
     };
-    assert.match(box('gr-top'), /gr-top\s+qcow2\s+.*gr-top\.qcow2\s+32 MiB/);
+    assert.match(box('gr-top'), /gr-top\s+qcow2\s+.*gr-top\.qcow2\S*\s+32 MiB/);
     assert.match(box('gr-base'), /gr-base\s+null-co\s+.*64 MiB/);
     assert.match(box('gr-top-file'), /gr-top-file\s+file\b/);
     // What is saved: the reply alone.
