@@ -400,16 +400,19 @@ function activeCellEditor(): vscode.TextEditor | undefined {
   return cell ? vscode.window.visibleTextEditors.find((e) => e.document === cell.document) : undefined;
 }
 
-/** The item's name into the active cell at its cursors (replacing what is selected). */
-export async function insertNameOf(node: unknown): Promise<boolean> {
+/** The item's name into the active cell at its cursors (replacing what is selected); resolves with how many places. */
+export async function insertNameOf(node: unknown): Promise<number> {
   const found = itemOf(node);
-  if (!found) return false;
+  if (!found) return 0;
   const editor = activeCellEditor();
   if (!editor) {
     void vscode.window.showInformationMessage(`Put the cursor in a notebook cell to insert "${found.item.name}" there.`);
-    return false;
+    return 0;
   }
-  return editor.edit((b) => { for (const sel of editor.selections) b.replace(sel, found.item.name); });
+  const edit = new vscode.WorkspaceEdit();
+  const selections = editor.selections.length ? editor.selections : [editor.selection];
+  for (const sel of selections) edit.replace(editor.document.uri, sel, found.item.name);
+  return (await vscode.workspace.applyEdit(edit)) ? selections.length : 0;
 }
 
 /** Registers the view and its commands; returns the provider (the host tests read it). */

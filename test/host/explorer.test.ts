@@ -148,7 +148,7 @@ suite('QEMU explorer', () => {
     const changed: string[] = [];
     const sub = vscode.workspace.onDidChangeTextDocument((e) => changed.push(`${e.document.uri.toString()}: ${e.document.getText()}`));
     try {
-      assert.equal(await vscode.commands.executeCommand('qmp.explorer.insertName', node), true);
+      assert.equal(await vscode.commands.executeCommand('qmp.explorer.insertName', node), 1);
       await waitFor(vscode.workspace.onDidChangeTextDocument, () => (cell.document.getText().includes('ex-act') ? true : undefined),
         `the name in the cell (changed: ${JSON.stringify(changed)}; editor: ${editor.document.uri.toString()} ${editor.document.getText()})`, 5000)
         .catch((err: Error) => assert.fail(`${err.message}; changed: ${JSON.stringify(changed)}; cell ${cell.document.uri.toString()}`));
@@ -170,7 +170,8 @@ suite('QEMU explorer', () => {
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
     const fresh = await vscode.commands.executeCommand<{ notebook: vscode.NotebookDocument; index: number }>('qmp.explorer.newCell', node, 'query-named-block-nodes');
     notebooks.push(fresh.notebook);
-    assert.notEqual(fresh.notebook.uri.toString(), nb.uri.toString());
+    assert.notEqual(fresh.notebook, nb);
+    assert.equal(fresh.notebook.cellCount, 1);
     assert.equal(fresh.notebook.notebookType, 'qmp-notebook');
     assert.equal(fresh.notebook.cellAt(0).document.getText(), '{ "execute": "query-named-block-nodes", "arguments": { "flat": true } }');
     assert.equal(fresh.notebook.metadata['profile'], 'sandbox');
