@@ -225,6 +225,16 @@ async function buildGraph(page) {
 async function renderShot(page) {
   const cell = await buildGraph(page);
   const viewport = page.viewportSize();
+  // Scrolled so that the diagram, below the cell's four replies, is in the picture: the wheel goes over the
+  // cell's editor (the outputs are a webview, which would take it).
+  const editor = await cell.locator('.monaco-editor').first().boundingBox();
+  if (editor) {
+    await page.mouse.move(editor.x + editor.width / 2, editor.y + 10);
+    for (let i = 0; i < 4; i++) {
+      await page.mouse.wheel(0, 100);
+      await page.waitForTimeout(100);
+    }
+  }
   await page.mouse.move(viewport.width / 2, viewport.height - 8);
   await page.waitForTimeout(3000);
   await shot(page, opts.out, 'render');
@@ -237,7 +247,7 @@ async function renderShot(page) {
   await page.waitForTimeout(3000);
   await shot(page, opts.out, 'render-table');
   // The same reply as a tree: the renderer's Tree tab, inside the notebook's webview (a frame in a frame).
-  const webview = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+  const webview = page.frameLocator('iframe.webview.ready:visible').frameLocator('#active-frame');
   await webview.getByRole('tab', { name: 'Tree' }).last().click({ timeout: 30_000 });
   await webview.locator('[role="treeitem"] > .row').first().click({ timeout: 30_000 });
   await page.mouse.move(viewport.width / 2, viewport.height - 8);

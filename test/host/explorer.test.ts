@@ -213,9 +213,11 @@ suite('QEMU explorer', () => {
       const m = new RegExp(`<g class="node node-driver" data-node-id="[^"]*" data-node-name="${name}"[^>]*>([\\s\\S]*?)</g>`).exec(svg);
       return (m?.[1] ?? assert.fail(`no box for ${name} in ${svg}`)).replace(/<title>[\s\S]*?<\/title>/, '').replace(/<[^>]+>/g, ' ');
     };
-    assert.match(box('gr-top'), /gr-top\s+qcow2\s+.*gr-top\.qcow2\S*\s+32 MiB/);
+    // The overlay's file name is QEMU's json:{…} (its backing node was given at blockdev-add): in the tooltip only.
+    assert.match(box('gr-top'), /^\s*gr-top\s+qcow2\s+32 MiB\s*$/);
+    assert.match(svg, /<title>gr-top\ndriver\nqcow2\njson:[^<]*gr-top\.qcow2/);
     assert.match(box('gr-base'), /gr-base\s+null-co\s+.*64 MiB/);
-    assert.match(box('gr-top-file'), /gr-top-file\s+file\b/);
+    assert.match(box('gr-top-file'), /gr-top-file\s+file\s+gr-top\.qcow2\s+\d/);
     // What is saved: the reply alone.
     assert.doesNotMatch(JSON.stringify(nb.cellAt(1).outputs.map((o) => o.metadata)), /node-name/);
   });
