@@ -247,9 +247,18 @@ async function renderShot(page) {
   await page.waitForTimeout(3000);
   await shot(page, opts.out, 'render-table');
   // The same reply as a tree: the renderer's Tree tab, inside the notebook's webview (a frame in a frame).
-  const webview = page.frameLocator('iframe.webview.ready:visible').frameLocator('#active-frame');
-  await webview.getByRole('tab', { name: 'Tree' }).last().click({ timeout: 30_000 });
-  await webview.locator('[role="treeitem"] > .row').first().click({ timeout: 30_000 });
+  // Each open notebook has its webview: the reply is the one whose table lists disk0-file.
+  let reply;
+  for (const frame of page.frames()) {
+    const found = frame.locator('.qmp-r', { has: frame.locator('td', { hasText: 'disk0-file' }) });
+    if (await found.count().catch(() => 0)) {
+      reply = found.first();
+      break;
+    }
+  }
+  if (!reply) throw new Error('no webview shows the query-named-block-nodes table');
+  await reply.getByRole('tab', { name: 'Tree' }).click({ timeout: 30_000 });
+  await reply.locator('[role="treeitem"] > .row').first().click({ timeout: 30_000 });
   await page.mouse.move(viewport.width / 2, viewport.height - 8);
   await page.waitForTimeout(1500);
   await shot(page, opts.out, 'render-tree');
@@ -276,8 +285,11 @@ async function explorerShot(page) {
   }
   await row('disk0-file').waitFor({ timeout: 30_000 });
   await row('Chardevs').click();
+  await row('Devices (QOM').click();
+  await row('peripheral-anon').waitFor({ timeout: 30_000 });
   await page.waitForTimeout(1000);
-  await row('disk0').locator('.label-name').first().hover();
+  // The tooltip of the last node opens below it, over the QOM rows rather than over the block tree.
+  await row('disk0-file').locator('.label-name').first().hover();
   await page.locator('.monaco-hover:visible, .custom-hover:visible, .workbench-hover:visible').first().waitFor({ timeout: 30_000 }).catch(() => undefined);
   await page.waitForTimeout(1000);
   await shot(page, opts.out, 'explorer');
