@@ -258,7 +258,8 @@ async function renderShot(page) {
   }
   if (!reply) throw new Error('no webview shows the query-named-block-nodes table');
   await reply.getByRole('tab', { name: 'Tree' }).click({ timeout: 30_000 });
-  await reply.locator('[role="treeitem"] > .row').first().click({ timeout: 30_000 });
+  // The root opens by itself; open its first element (the first node) too.
+  await reply.locator('[role="treeitem"] [role="treeitem"] > .row').first().click({ timeout: 30_000 });
   await page.mouse.move(viewport.width / 2, viewport.height - 8);
   await page.waitForTimeout(1500);
   await shot(page, opts.out, 'render-tree');
