@@ -105,8 +105,14 @@ export class QemuExplorer implements vscode.TreeDataProvider<ExplorerNode>, vsco
     }));
   }
 
-  private get visible(): boolean {
+  /** Whether the view is visible (nothing is refreshed while it is not). */
+  get visible(): boolean {
     return this.view?.visible ?? false;
+  }
+
+  /** Fires when the view is shown or hidden: for tests. */
+  get onDidChangeVisibility(): vscode.Event<vscode.TreeViewVisibilityChangeEvent> {
+    return this.view?.onDidChangeVisibility ?? (() => ({ dispose: () => undefined }));
   }
 
   /** Branches of a session are stale: listed again (debounced) when shown. */

@@ -85,7 +85,16 @@ suite('QEMU explorer', () => {
     for (const b of ['block', 'objects', 'chardevs']) assert.ok(!labels(await branch(qmp, b)).some((l) => l.startsWith('ex-')), b);
     const before = qmp.explorer.queries;
 
-    assert.deepEqual([...(await runCells(qmp, nb, [1])).values()], ['succeeded']);
+    // While the view shows, the cell's commands and events refresh it: debounced, a few times, not once each.
+    let fired = 0;
+    const sub = qmp.explorer.onDidChangeTreeData(() => fired++);
+    try {
+      assert.deepEqual([...(await runCells(qmp, nb, [1])).values()], ['succeeded']);
+      await waitFor(qmp.explorer.onDidChangeTreeData, () => (fired > 0 ? true : undefined), 'the view to be refreshed');
+    } finally {
+      sub.dispose();
+    }
+    assert.ok(fired < 11, `${fired} refreshes for 11 commands and their events`);
     const block = await branch(qmp, 'block');
     assert.ok(qmp.explorer.queries > before, 'the cell\'s commands made the branches stale: listed again');
     const top = find(block, 'ex-top');
@@ -118,6 +127,49 @@ suite('QEMU explorer', () => {
     assert.ok(!labels(await branch(qmp, 'block')).some((l) => l.startsWith('ex-')), 'blockdev-del dropped the nodes');
     assert.ok(!labels(await branch(qmp, 'objects')).includes('ex-sec'), 'object-del dropped the object');
     assert.ok(!labels(await branch(qmp, 'chardevs')).includes('ex-chr'), 'chardev-remove dropped the chardev');
+  });
+
+  test('hidden, the view queries nothing; shown again, it lists the stale branches', async () => {
+    const qmp = await api();
+    const data = new vscode.NotebookData([
+      new vscode.NotebookCellData(vscode.NotebookCellKind.Code, '{ "execute": "query-status" }', 'qmp'),
+      new vscode.NotebookCellData(vscode.NotebookCellKind.Code,
+        '{ "execute": "blockdev-add", "arguments": { "driver": "null-co", "node-name": "ex-hidden", "size": 1048576 } }', 'qmp'),
+      new vscode.NotebookCellData(vscode.NotebookCellKind.Code, '{ "execute": "blockdev-del", "arguments": { "node-name": "ex-hidden" } }', 'qmp'),
+    ]);
+    data.metadata = { profile: 'sandbox' };
+    const nb = await vscode.workspace.openNotebookDocument('qmp-notebook', data);
+    notebooks.push(nb);
+    await showWithKernel(nb, qmp, 'sandbox');
+    assert.deepEqual([...(await runCells(qmp, nb, [0])).values()], ['succeeded']);
+    await vscode.commands.executeCommand('qmpExplorer.focus');
+    await waitFor(qmp.explorer.onDidChangeVisibility, () => (qmp.explorer.visible ? true : undefined), 'the view to show');
+    assert.ok(!labels(await branch(qmp, 'block')).includes('ex-hidden'));
+
+    await vscode.commands.executeCommand('workbench.view.search');
+    await waitFor(qmp.explorer.onDidChangeVisibility, () => (qmp.explorer.visible ? undefined : true), 'the view to hide');
+    const before = qmp.explorer.queries;
+    let fired = 0;
+    const sub = qmp.explorer.onDidChangeTreeData(() => fired++);
+    try {
+      assert.deepEqual([...(await runCells(qmp, nb, [1])).values()], ['succeeded']);
+      // Longer than the debounce: still nothing.
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.equal(fired, 0, 'no refresh while hidden');
+      assert.equal(qmp.explorer.queries, before, 'no query while hidden');
+
+      const relisted = new Promise<void>((resolve) => {
+        const s2 = qmp.explorer.onDidList((e) => { if (e.branch === 'block') { s2.dispose(); resolve(); } });
+      });
+      await vscode.commands.executeCommand('qmpExplorer.focus');
+      await waitFor(qmp.explorer.onDidChangeTreeData, () => (fired > 0 ? true : undefined), 'the refresh when shown');
+      await Promise.race([relisted, new Promise((_, reject) => setTimeout(() => reject(new Error('the open block branch was not listed again when shown')), 30_000))]);
+    } finally {
+      sub.dispose();
+    }
+    assert.ok(qmp.explorer.queries > before);
+    assert.ok(labels(await branch(qmp, 'block')).includes('ex-hidden'));
+    assert.deepEqual([...(await runCells(qmp, nb, [2])).values()], ['succeeded']);
   });
 
   test('Copy Name, Insert Name at the cursor, New Cell in the active notebook and in a new one', async () => {
