@@ -208,15 +208,31 @@ export function blockRootItems(tree: BlockTree): ExplorerItem[] {
   return bounded(out, 'block\0');
 }
 
+/**
+ * A short stable digest of a row's id (two 32-bit FNV-1a hashes): a child's id names its parent row by it, so
+ * that ids keep one length however deep a backing chain goes (a node held by two parents still gets two ids).
+ */
+export function idDigest(id: string): string {
+  let a = 0x811c9dc5;
+  let b = 0x01000193 ^ id.length;
+  for (let i = 0; i < id.length; i++) {
+    const c = id.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193) >>> 0;
+    b = Math.imul(b ^ c, 0x5bd1e995) >>> 0;
+  }
+  return a.toString(36) + b.toString(36);
+}
+
 /** The children of a block node (its item's `path`, the graph id), each labelled with its role (file, backing…). */
 export function blockChildItems(tree: BlockTree, parent: ExplorerItem): ExplorerItem[] {
   const byId = tree.byId;
   const out: ExplorerItem[] = [];
+  const key = `block:${idDigest(parent.id)}`;
   for (const [role, id] of tree.children.get(parent.path ?? '') ?? []) {
     const n = byId.get(id);
-    if (n) out.push(nodeItem(tree, n, role, parent.id));
+    if (n) out.push(nodeItem(tree, n, role, key));
   }
-  return bounded(out, `${parent.id}\0`);
+  return bounded(out, `${key}\0`);
 }
 
 /** query-chardev's reply as items. */

@@ -67,6 +67,15 @@ describe('explorer: block nodes', () => {
     // Ids are unique and stable: the same node under two parents gets two ids.
     const ids = [...roots, ...kids].map((i) => i.id);
     assert.equal(new Set(ids).size, ids.length);
+    const shared = blockTree(named.slice(0, 3).concat([{ 'node-name': 'top2', drv: 'qcow2', file: 'x', ro: false, image: { 'virtual-size': 1 } } as never]), {
+      nodes: [...debug.nodes.slice(1, 4), { id: 6, type: 'block-driver', name: 'top2' }],
+      edges: [debug.edges[1], debug.edges[2], { parent: 6, child: 4, name: 'backing', perm: [], 'shared-perm': [] }],
+    });
+    const sharedRoots = blockRootItems(shared);
+    assert.deepEqual(sharedRoots.map((r) => r.label), ['top', 'top2']);
+    const bases = sharedRoots.flatMap((r) => blockChildItems(shared, r)).filter((k) => k.label === 'base');
+    assert.equal(bases.length, 2);
+    assert.notEqual(bases[0]?.id, bases[1]?.id);
     assert.deepEqual(blockRootItems(blockTree(named, debug)).map((i) => i.id), roots.map((i) => i.id));
   });
   test('without the debug graph: every node a root (or children from query-named-block-nodes where QEMU gives them)', () => {
@@ -102,11 +111,17 @@ describe('explorer: block nodes', () => {
         edges: Array.from({ length: n - 1 }, (_, i) => ({ parent: i, child: i + 1, name: 'backing', perm: [], 'shared-perm': [] })),
       },
     });
+    let deepest = 0;
     assertLinear('blockTree', chain, (g) => {
       const tree = blockTree(g.named, g.debug);
       let level = blockRootItems(tree);
-      while (level[0]) level = blockChildItems(tree, level[0]);
+      while (level[0]) {
+        deepest = Math.max(deepest, level[0].id.length);
+        level = blockChildItems(tree, level[0]);
+      }
     }, 2000);
+    // A row's id does not grow with its depth.
+    assert.ok(deepest < 64, `an id of ${deepest} characters`);
   });
 });
 
