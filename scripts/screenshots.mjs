@@ -14,10 +14,15 @@
 //   screenshot-render.png      the reply renderer: a block graph (copy-on-read over raw over null-co) drawn from
 //                              x-debug-query-block-graph in a new notebook on the sandbox; and
 //   screenshot-render-table.png  the same nodes' query-named-block-nodes as a table
+//   screenshot-render-tree.png   the same reply as the renderer's tree, its first node opened
+//   screenshot-explorer.png    the QEMU explorer in the side bar: the sessions, the render step's nodes (cor0 over
+//                              disk0 over disk0-file, each with its role, driver and size), a node's tooltip
 //   screenshot-wrap.png        the tour's transaction cell after Run All: its long `->` line and notes wrap in
 //                              the output area instead of scrolling sideways (look at it: not a README picture)
 // These are pictures, not tests: each step waits for what it shows, and a step that fails still leaves the
 // others. The exit status is 1 when any picture is missing.
+// One more picture is one more step: its name in `allShots` and its function in `steps` (steps after the tour
+// run in the new notebook, in the order of `allShots`, on the sandbox the render step filled).
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import os from 'node:os';
@@ -29,7 +34,7 @@ import {
 
 const chromiumFlags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const allShots = ['notebook', 'completion', 'hover', 'diagnostic', 'kernels', 'wrap', 'render'];
+const allShots = ['notebook', 'completion', 'hover', 'diagnostic', 'kernels', 'wrap', 'render', 'explorer'];
 
 function parseArgs(argv) {
   const opts = { out: path.join(root, 'media'), only: [], keepOpen: false };
@@ -199,8 +204,9 @@ async function setCellText(page, text, back = 0) {
   return cell;
 }
 
-/** The reply renderer: a small block graph built in the starter notebook's cell, run, drawn as a diagram. */
-async function renderShot(page) {
+/** Runs, in the starter notebook's cell, the blockdev-adds of a small graph (copy-on-read over raw over null-co) and its x-debug-query-block-graph. */
+let graphBuilt = false;
+async function buildGraph(page) {
   const cell = await setCellText(page, [
     '{ "execute": "blockdev-add", "arguments": { "driver": "null-co", "node-name": "disk0-file", "size": 67108864 } }',
     '{ "execute": "blockdev-add", "arguments": { "driver": "raw", "node-name": "disk0", "file": "disk0-file" } }',
@@ -211,7 +217,24 @@ async function renderShot(page) {
   await page.locator('.notebook-toolbar-container:visible').getByText('Run All', { exact: true }).click();
   // The renderer draws inside the notebook's webview; wait for the run to end, then give the webview a moment.
   await cell.locator('.codicon-notebook-state-success').waitFor({ timeout: 60_000 });
+  graphBuilt = true;
+  return cell;
+}
+
+/** The reply renderer: a small block graph built in the starter notebook's cell, run, drawn as a diagram. */
+async function renderShot(page) {
+  const cell = await buildGraph(page);
   const viewport = page.viewportSize();
+  // Scrolled so that the diagram, below the cell's four replies, is in the picture: the wheel goes over the
+  // cell's editor (the outputs are a webview, which would take it).
+  const editor = await cell.locator('.monaco-editor').first().boundingBox();
+  if (editor) {
+    await page.mouse.move(editor.x + editor.width / 2, editor.y + 10);
+    for (let i = 0; i < 4; i++) {
+      await page.mouse.wheel(0, 100);
+      await page.waitForTimeout(100);
+    }
+  }
   await page.mouse.move(viewport.width / 2, viewport.height - 8);
   await page.waitForTimeout(3000);
   await shot(page, opts.out, 'render');
@@ -223,6 +246,54 @@ async function renderShot(page) {
   await page.mouse.move(viewport.width / 2, viewport.height - 8);
   await page.waitForTimeout(3000);
   await shot(page, opts.out, 'render-table');
+  // The same reply as a tree: the renderer's Tree tab, inside the notebook's webview (a frame in a frame).
+  // Each open notebook has its webview: the reply is the one whose table lists disk0-file.
+  let reply;
+  for (const frame of page.frames()) {
+    const found = frame.locator('.qmp-r', { has: frame.locator('td', { hasText: 'disk0-file' }) });
+    if (await found.count().catch(() => 0)) {
+      reply = found.first();
+      break;
+    }
+  }
+  if (!reply) throw new Error('no webview shows the query-named-block-nodes table');
+  await reply.getByRole('tab', { name: 'Tree' }).click({ timeout: 30_000 });
+  // The root opens by itself; open its first element (the first node) too.
+  await reply.locator('[role="treeitem"] [role="treeitem"] > .row').first().click({ timeout: 30_000 });
+  await page.mouse.move(viewport.width / 2, viewport.height - 8);
+  await page.waitForTimeout(1500);
+  await shot(page, opts.out, 'render-tree');
+}
+
+/** The QEMU explorer in the side bar, on the nodes the render step made, a node's tooltip shown. */
+async function explorerShot(page) {
+  if (!graphBuilt) await buildGraph(page);
+  await palette(page, 'Focus on QEMU View');
+  const pane = page.locator('.pane', { has: page.locator('.pane-header', { hasText: 'QEMU' }) }).first();
+  await pane.waitFor({ timeout: 30_000 });
+  // Folders and outline closed, so that the explorer has the side bar.
+  for (const title of ['Outline', 'Timeline']) {
+    const header = page.locator('.pane-header[aria-expanded="true"]', { hasText: title }).first();
+    if (await header.count()) await header.click().catch(() => undefined);
+  }
+  const folders = page.locator('.pane-header[aria-expanded="true"]').first();
+  if ((await folders.count()) && !(await folders.textContent())?.includes('QEMU')) await folders.click().catch(() => undefined);
+  const row = (text) => pane.locator('.monaco-list-row', { hasText: text }).first();
+  await row('cor0').waitFor({ timeout: 30_000 });
+  for (const name of ['cor0', 'disk0']) {
+    await row(name).locator('.monaco-tl-twistie').click();
+    await page.waitForTimeout(500);
+  }
+  await row('disk0-file').waitFor({ timeout: 30_000 });
+  await row('Chardevs').click();
+  await row('Devices (QOM').click();
+  await row('peripheral-anon').waitFor({ timeout: 30_000 });
+  await page.waitForTimeout(1000);
+  // The tooltip of the last node opens below it, over the QOM rows rather than over the block tree.
+  await row('disk0-file').locator('.label-name').first().hover();
+  await page.locator('.monaco-hover:visible, .custom-hover:visible, .workbench-hover:visible').first().waitFor({ timeout: 30_000 }).catch(() => undefined);
+  await page.waitForTimeout(1000);
+  await shot(page, opts.out, 'explorer');
 }
 
 async function completionShot(page) {
@@ -317,7 +388,7 @@ try {
   await page.goto(demo.url);
   await openTour(page);
   await palette(page, 'View: Close Primary Side Bar');
-  const steps = { notebook: notebookShot, completion: completionShot, hover: hoverShot, diagnostic: diagnosticShot, kernels: kernelsShot, render: renderShot };
+  const steps = { notebook: notebookShot, completion: completionShot, hover: hoverShot, diagnostic: diagnosticShot, kernels: kernelsShot, render: renderShot, explorer: explorerShot };
   // The tour runs first in every case: it starts the sandbox, whose live schema the language pictures use.
   try {
     await runTour(page);

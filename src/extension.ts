@@ -23,6 +23,7 @@ import { SessionManager } from './session/sessionManager';
 import { confirmLibvirtTaint, endpointPrompter, registerConnectLibvirt, type EndpointPrompter } from './session/endpointPrompts';
 import { SessionStatusBar } from './session/statusBar';
 import { registerAgentTools } from './agent/tools';
+import { registerExplorer, type QemuExplorer } from './explorer/view';
 
 /**
  * What activate() returns. Internal: for the extension-host tests only, not a public API; it may change in
@@ -47,6 +48,8 @@ export interface QmpTestApi {
   apiMs: number;
   /** Asks the libvirt taint and state-change questions (modals); host tests answer them here. */
   prompter: EndpointPrompter;
+  /** The QEMU explorer's tree (side bar). */
+  explorer: QemuExplorer;
 }
 
 let sessionsToClose: SessionManager | undefined;
@@ -145,8 +148,10 @@ function compose(context: vscode.ExtensionContext): QmpTestApi {
   );
   context.subscriptions.push(registerLanguageFeatures(context, schemaSource));
   context.subscriptions.push(registerAgentTools(context, sessions, log));
+  const explorer = registerExplorer(sessions);
+  context.subscriptions.push(explorer.disposable);
   context.subscriptions.push(sessions);
-  return { sessions, controllers, statusBar, schemaSource, log, activationMs: 0, loadMs: Number.NaN, hostWaitMs: Number.NaN, apiMs: Number.NaN, prompter: endpointPrompter };
+  return { sessions, controllers, statusBar, schemaSource, log, activationMs: 0, loadMs: Number.NaN, hostWaitMs: Number.NaN, apiMs: Number.NaN, prompter: endpointPrompter, explorer: explorer.explorer };
 }
 
 export function activate(context: vscode.ExtensionContext): QmpTestApi {

@@ -32,7 +32,8 @@ export const profileMetadataKey = 'profile';
 export type { RunOutcome };
 
 /** What a cell's output batcher carries: a new output, or "the open event group has more events". */
-type OutputOp = { kind: 'append'; output: vscode.NotebookCellOutput } | { kind: 'group'; group: EventGroup } | { kind: 'update'; group: EventGroup };
+type OutputOp = { kind: 'append'; output: vscode.NotebookCellOutput } | { kind: 'group'; group: EventGroup } | { kind: 'update'; group: EventGroup }
+  | { kind: 'items'; output: vscode.NotebookCellOutput; items: vscode.NotebookCellOutputItem[] };
 
 /** One cell's execution, from queued to ended. */
 class CellRun {
@@ -58,6 +59,10 @@ class CellRun {
    * outputs reached the window, so each cell shows its own duration however long the window takes to draw.
    */
   finishedAt: number | undefined;
+  /** The last query-named-block-nodes reply of the cell: a block graph's nodes show its driver, file and size. */
+  named: unknown;
+  /** Work the end of the cell waits for (bounded: a follow-up query with a time limit). */
+  private readonly later: Promise<void>[] = [];
   /** The events arriving now, one output while nothing else is shown between them (EventGroup). */
   private group: EventGroup | undefined;
   private updateQueued = false;
@@ -85,6 +90,17 @@ class CellRun {
     if (this.ended) return;
     this.group = undefined;
     this.outputs.push({ kind: 'append', output });
+  }
+
+  /** Replaces the items of an output appended earlier (in order with the other outputs). */
+  replaceItems(output: vscode.NotebookCellOutput, items: vscode.NotebookCellOutputItem[]): void {
+    if (this.ended) return;
+    this.outputs.push({ kind: 'items', output, items });
+  }
+
+  /** The cell ends after `work` (which must settle by itself, in bounded time). */
+  waitFor(work: Promise<void>): void {
+    this.later.push(work.then(undefined, () => undefined));
   }
 
   /** An event given to the cell: into the open event group (one output, updated in place), else a new group. */
@@ -142,6 +158,18 @@ class CellRun {
         appends.push(output);
         continue;
       }
+      if (op.kind === 'items') {
+        const shown = this.shown.find((e) => e.output === op.output);
+        if (shown === undefined) continue;
+        if (appends.length > 0) {
+          await this.appendOutputs(appends);
+          appends = [];
+        }
+        await this.execution.replaceOutputItems(op.items, op.output);
+        // What a final rewrite of the outputs (end()) writes again.
+        op.output.items = op.items;
+        continue;
+      }
       const entry = this.shown.find((e) => e.group === op.group);
       if (entry === undefined || entry.shownVersion === op.group.version) continue;
       if (appends.length > 0) {
@@ -162,6 +190,7 @@ class CellRun {
 
   async end(success: boolean | undefined): Promise<void> {
     if (this.ended) return;
+    if (this.later.length) await Promise.all(this.later.splice(0));
     await this.outputs.settle();
     // Groups updated in place still carry the events of their first draw in their metadata (replaceOutputItems
     // cannot change it): the outputs are written once more, whole, so that saving keeps every event.
@@ -182,6 +211,9 @@ class CellRun {
     this.execution.end(success, this.started ? (this.finishedAt ?? Date.now()) : undefined);
   }
 }
+
+/** How long a block graph's follow-up query-named-block-nodes may take before the graph is left with names only. */
+const GRAPH_DETAILS_TIMEOUT_MS = 2000;
 
 /** Nothing to send: what the engine schedules a cell by until its real plan is made, when it starts. */
 const NOT_PLANNED_YET: CellPlan = { steps: [], problems: [] };
@@ -617,6 +649,19 @@ export class QmpControllers implements vscode.Disposable {
     return client;
   }
 
+  /**
+   * A block graph whose cell listed no node details: query-named-block-nodes is asked once, right after (an
+   * ordinary in-band query with a time limit; a failure leaves the graph with names only), and the graph's
+   * output is drawn again with each node's driver, file name and size. The cell ends when it is answered.
+   */
+  private completeGraph(run: CellRun, redraw: (named: unknown) => vscode.NotebookCellOutput, output: vscode.NotebookCellOutput): void {
+    const client = this.sessions.session(run.profile)?.liveClient;
+    if (!client) return;
+    run.waitFor(client.execute('query-named-block-nodes', { flat: true }, { timeoutMs: GRAPH_DETAILS_TIMEOUT_MS }).then((named) => {
+      run.replaceItems(output, redraw(named).items);
+    }));
+  }
+
   /** Renders one transcript record as outputs of its cell. */
   private render(runner: NotebookRunner, r: TranscriptRecord): void {
     const run = runner.runs.get(r.cell);
@@ -642,10 +687,15 @@ export class QmpControllers implements vscode.Disposable {
       case 'reply': {
         this.showNextStep(run, r.step + 1);
         const ownId = command?.input.idText !== undefined;
-        run.append(replyOutput({
+        const reply = {
           idText: r.idText, raw: r.raw, sent: r.wire,
           ...(r.ok ? { ok: true as const, value: r.value } : { ok: false as const, error: r.error ?? { class: 'GenericError', desc: '' } }),
-        }, ownId, command?.label));
+        };
+        if (r.ok && command?.name === 'query-named-block-nodes') run.named = r.value;
+        const graph = r.ok && command?.name === 'x-debug-query-block-graph';
+        const output = replyOutput(reply, ownId, command?.label, graph ? run.named : undefined);
+        run.append(output);
+        if (graph && run.named === undefined) this.completeGraph(run, (named) => replyOutput(reply, ownId, command?.label, named), output);
         break;
       }
       case 'expected-reply':

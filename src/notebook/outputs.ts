@@ -118,9 +118,10 @@ function errorItem(name: string, message: string): vscode.NotebookCellOutputItem
 /**
  * A reply: success as JSON (and readable text), a QEMU error as an error output (name: QEMU's error class)
  * naming the command. `keepId`: the author wrote the command's id, so the saved reply keeps it. `command`:
- * the command's label (default: the text sent).
+ * the command's label (default: the text sent). `named`: query-named-block-nodes' reply, for a block graph's
+ * details (the renderer's item only; never saved).
  */
-export function replyOutput(reply: CommandReply, keepId = true, command?: string): vscode.NotebookCellOutput {
+export function replyOutput(reply: CommandReply, keepId = true, command?: string, named?: unknown): vscode.NotebookCellOutput {
   const wire = keepId ? reply.raw : withoutId(reply.raw);
   if (reply.ok) {
     const value = reply.value;
@@ -133,7 +134,7 @@ export function replyOutput(reply: CommandReply, keepId = true, command?: string
       ? [vscode.NotebookCellOutputItem.text(text, textMime)]
       : [vscode.NotebookCellOutputItem.text(text, jsonMime), vscode.NotebookCellOutputItem.text(text, textMime),
         // `{}` (most commands' answer) and `[]` have nothing to draw.
-        ...(text === '{}' || text === '[]' ? [] : [richReplyItem(reply.sent, value)])];
+        ...(text === '{}' || text === '[]' ? [] : [richReplyItem(reply.sent, value, named)])];
     return output(items, { kind: 'reply', wire });
   }
   return output([errorItem(reply.error.class, `${reply.error.desc}\ncommand: ${command ?? reply.sent}`)], { kind: 'error', wire });
@@ -146,9 +147,9 @@ export function replyOutput(reply: CommandReply, keepId = true, command?: string
  * away ("Change Presentation", and the renderer's own Text tab). Never saved: the serializer writes the
  * metadata's wire text only.
  */
-function richReplyItem(sent: string, value: unknown): vscode.NotebookCellOutputItem {
+function richReplyItem(sent: string, value: unknown, named?: unknown): vscode.NotebookCellOutputItem {
   const command = /"(?:execute|exec-oob)"\s*:\s*"([^"\\]{1,200})"/.exec(sent)?.[1];
-  const data: ReplyData = { ...(command ? { command } : {}), return: value };
+  const data: ReplyData = { ...(command ? { command } : {}), return: value, ...(named !== undefined ? { named } : {}) };
   return vscode.NotebookCellOutputItem.json(data, replyMime);
 }
 

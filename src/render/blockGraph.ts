@@ -140,7 +140,9 @@ export function nodeLines(n: GraphNode): string[] {
   const title = n.kind === 'backend' ? `backend ${n.name || `#${n.id}`}` : n.kind === 'job' ? `job ${n.name || `#${n.id}`}` : n.name || `#${n.id}`;
   const lines = [title];
   if (n.driver) lines.push(n.driver);
-  if (n.file && n.file !== n.name) lines.push(cut(n.file, 40));
+  // A `json:{…}` name (QEMU's for a node whose options have no plain file name: a backing node given at
+  // blockdev-add, a filter over null-co) is no file to read: it stays in the node's tooltip only.
+  if (n.file && n.file !== n.name && !n.file.startsWith('json:')) lines.push(cut(n.file, 40));
   if (n.size !== undefined) lines.push(humanSize(n.size));
   return lines;
 }

@@ -13,6 +13,11 @@ export interface ReplyData {
   command?: string;
   /** The reply's `return` value. */
   return: unknown;
+  /**
+   * For x-debug-query-block-graph: query-named-block-nodes' reply (the cell's own, or one the controller asked
+   * right after), whose driver, file name and size the graph's nodes show.
+   */
+  named?: unknown;
 }
 
 export type Segment = string | number;

@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { entries, naturalCompare, pathString, sortOrder, summary, tableOf } from '../../src/render/model';
-import { graphFromDebug, graphFromNamed, graphSvg, humanSize, isDebugGraph } from '../../src/render/blockGraph';
+import { graphFromDebug, graphFromNamed, graphSvg, humanSize, isDebugGraph, nodeLines } from '../../src/render/blockGraph';
 import { assertLinear } from '../support/linear';
 
 describe('renderer model: paths', () => {
@@ -161,5 +161,15 @@ describe('block graph', () => {
     assert.equal(humanSize(512), '512 B');
     assert.equal(humanSize(67108864), '64 MiB');
     assert.equal(humanSize(1536 * 1024 * 1024), '1.5 GiB');
+  });
+});
+
+describe('block graph: a node\'s lines', () => {
+  test('name, driver, file and size; a json: pseudo file name stays in the tooltip only', () => {
+    assert.deepEqual(nodeLines({ id: '1', kind: 'driver', name: 'top', driver: 'qcow2', file: '/tmp/x/top.qcow2', size: 67108864 }), ['top', 'qcow2', '/tmp/x/top.qcow2', '64 MiB']);
+    const json = 'json:{"backing": {"driver": "null-co", "size": 67108864}, "driver": "qcow2", "file": {"driver": "file", "filename": "top.qcow2"}}';
+    assert.deepEqual(nodeLines({ id: '1', kind: 'driver', name: 'top', driver: 'qcow2', file: json, size: 67108864 }), ['top', 'qcow2', '64 MiB']);
+    const svg = graphSvg({ nodes: [{ id: '1', kind: 'driver', name: 'top', driver: 'qcow2', file: json, size: 67108864 }], edges: [] });
+    assert.match(svg, /<title>top\ndriver\nqcow2\njson:\{&#34;backing&#34;/);
   });
 });

@@ -203,9 +203,9 @@ function graphView(svg: string, ctx: RendererContext, bar: HTMLElement, status: 
   return box;
 }
 
-function blockGraphSvg(data: { command?: string; return: unknown }): string | undefined {
+function blockGraphSvg(data: { command?: string; return: unknown; named?: unknown }): string | undefined {
   try {
-    if (isDebugGraph(data.return)) return graphSvg(graphFromDebug(data.return));
+    if (isDebugGraph(data.return)) return graphSvg(graphFromDebug(data.return, data.named));
     if (isNamedWithChildren(data.return)) return graphSvg(graphFromNamed(data.return));
   } catch {
     return undefined;
@@ -214,9 +214,9 @@ function blockGraphSvg(data: { command?: string; return: unknown }): string | un
 }
 
 function render(item: OutputItem, element: HTMLElement, ctx: RendererContext): void {
-  let data: { command?: string; return: unknown };
+  let data: { command?: string; return: unknown; named?: unknown };
   try {
-    data = item.json() as { command?: string; return: unknown };
+    data = item.json() as { command?: string; return: unknown; named?: unknown };
   } catch {
     element.textContent = item.text();
     return;
