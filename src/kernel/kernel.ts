@@ -9,7 +9,7 @@ import type { QmpClient } from '../qmp/client';
 import { LiveValues } from '../qmp/liveValues';
 import { SchemaError } from '../qmp/introspect';
 import { ENDPOINTS, type EndpointKind } from '../endpoints/kinds';
-import { RunEngine, type BatchResult, type CellJob, type EngineClient, type EngineOptions, type TranscriptSink } from '../run/index';
+import { RunEngine, type BatchOptions, type BatchResult, type CellJob, type EngineClient, type EngineOptions, type TranscriptSink } from '../run/index';
 import { describeEndpoint, type Endpoint } from './endpoint';
 import { openEndpoint, SCHEMA_TIMEOUT_MS, type OpenedConnection, type OpenOptions } from './open';
 
@@ -162,8 +162,8 @@ export class Kernel {
   }
 
   /** Runs a batch of cells on the connection's one engine (see RunEngine.run). */
-  run(jobs: readonly CellJob[], sink: TranscriptSink): Promise<BatchResult> {
-    return this.engine.run(jobs, sink);
+  run(jobs: readonly CellJob[], sink: TranscriptSink, options?: BatchOptions): Promise<BatchResult> {
+    return this.engine.run(jobs, sink, options);
   }
 
   dispose(): void {
