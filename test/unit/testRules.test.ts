@@ -138,3 +138,37 @@ describe('one renderer from a transcript to saved outputs', () => {
     assert.match(gone[0]?.kind === 'text' ? gone[0].text : '', /^Disconnected: line 1: x: QEMU closed the connection/);
   });
 });
+
+describe('testOn: live-session in the front matter', () => {
+  test('it round-trips through the format; test shares one private process among the run\'s live-session notebooks, in file order', async () => {
+    const { parseNotebook, serializeNotebook } = await import('../../src/notebook/format/index');
+    const { testMain } = await import('../../src/cli/test');
+    const { fakeKernel } = await import('../support/fakeKernel');
+    const live = '---\ntestOn: live-session\n---\n\n```qmp\n{"execute": "query-name"}\n```\n\n```qmp-output\n<- {"return": {}}\n```\n';
+    const fresh = live.replace('testOn: live-session\n', 'testOn: fresh\n');
+    assert.equal(parseNotebook(live).testOn, 'live-session');
+    assert.equal(serializeNotebook(parseNotebook(live)), live);
+    // Any other value is not ours: the block stays Markdown, and test says so.
+    assert.equal(parseNotebook(live.replace('live-session', 'shared')).testOn, undefined);
+
+    const files: Record<string, string> = { 'a.qmp': live, 'b.qmp': live, 'c.qmp': fresh, 'd.qmp': live.replace('live-session', 'sometimes') };
+    let opened = 0;
+    let closed = 0;
+    const err: string[] = [];
+    const code = await testMain(['a.qmp', 'b.qmp', 'c.qmp', 'd.qmp', '--sandbox'], {
+      version: '0', readFile: (f) => files[f] ?? '',
+      connect: async (_c, o) => {
+        opened++;
+        const k = fakeKernel(new ScriptedClient({}), o.engine);
+        const close = k.close.bind(k);
+        k.close = async () => { closed++; await close(); };
+        return k;
+      },
+    }, { out: () => undefined, err: (l) => err.push(l) });
+    // a and b share one process, c gets its own; d's front matter is refused before anything opens.
+    assert.equal(opened, 2, err.join('\n'));
+    assert.equal(closed, 2);
+    assert.equal(code, 2);
+    assert.match(err.join('\n'), /testOn is fresh or live-session/);
+  });
+});
