@@ -127,8 +127,12 @@ export class Kernel {
     this.current?.setSchema(schema);
   }
 
-  /** Reads the schema once per kernel (again after `reloadSchema`) and hands it to the client. */
+  /**
+   * Reads the schema once per kernel (again after `reloadSchema`) and hands it to the client; a schema read
+   * elsewhere for this connection (`useSchema`: the session manager's fetch after connecting) is used as is.
+   */
   loadSchema(options: { signal?: AbortSignal } = {}): Promise<Schema> {
+    if (this.schemaLoading === undefined && this.schemaValue !== undefined) return Promise.resolve(this.schemaValue);
     this.schemaLoading ??= (async () => {
       const client = await this.connectClient();
       const what = this.options.introspect && this.kind === 'guest-agent' ? 'guest-info' : 'query-qmp-schema';
@@ -159,6 +163,7 @@ export class Kernel {
   /** Forgets the schema: the next loadSchema reads it again. */
   reloadSchema(): void {
     this.schemaLoading = undefined;
+    this.schemaValue = undefined;
   }
 
   /** Runs a batch of cells on the connection's one engine (see RunEngine.run). */

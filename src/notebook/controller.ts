@@ -265,7 +265,7 @@ export class QmpControllers implements vscode.Disposable {
    * `extensionId`: this extension's id (publisher.name), which VS Code puts in front of a controller's id to
    * name the kernel when one is selected by command.
    */
-  constructor(private readonly sessions: SessionManager, private readonly log: vscode.LogOutputChannel,
+  constructor(readonly sessions: SessionManager, private readonly log: vscode.LogOutputChannel,
     private readonly extensionId = 'qmp-notebook.qmp-notebook') {
     this.disposables.push(this.profileEmitter, this.runEmitter, this.activity);
     this.addKernel = this.createAddConnectionKernel();
@@ -302,18 +302,12 @@ export class QmpControllers implements vscode.Disposable {
     return typeof named === 'string' && named !== '' ? named : undefined;
   }
 
-  /** Whether the notebook runs on a sandbox profile (Run as Test then tests it on a fresh private sandbox). */
-  runsOnSandbox(notebook: vscode.NotebookDocument): boolean {
-    const name = this.profileOf(notebook) ?? this.sessions.sandboxProfileName();
-    return this.sessions.profiles.find((p) => p.name === name)?.kind === 'sandbox';
-  }
-
   /**
-   * Shows outputs a run elsewhere produced (Run as Test on a private sandbox) in a cell, as an execution of the
+   * Shows outputs a run elsewhere produced (Run as Test) in a cell, as an execution of the
    * notebook's kernel. False when the notebook has no kernel of ours or the cell is running.
    */
   async showOutputs(notebook: vscode.NotebookDocument, cell: vscode.NotebookCell, outputs: vscode.NotebookCellOutput[], success: boolean): Promise<boolean> {
-    const name = this.profileOf(notebook);
+    const name = this.wantedProfile(notebook);
     const controller = name === undefined ? undefined : this.controllers.get(name);
     if (!controller) return false;
     let execution: vscode.NotebookCellExecution;
