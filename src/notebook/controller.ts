@@ -20,7 +20,7 @@ import {
   type CellPlan, type CommandStep, type EngineClient, type RunOutcome, type TranscriptRecord,
 } from '../run/index';
 import { EventGroup, expectedReplyOutput, failureOutput, noteOutput, replyOutput, sentOutput, transcriptTextOutput } from './outputs';
-import { failureTitle, renderRecord, stopWording, type RenderedOutput, type RenderState } from '../run/recordText';
+import { failureTitle, renderRecord, type RenderedOutput, type RenderState } from '../run/recordText';
 import { CellActivity } from './cellActivity';
 
 export const notebookType = 'qmp-notebook';
@@ -229,9 +229,6 @@ export interface UnmetComparison {
   /** What QEMU said (its reply as received), or why nothing came, in parentheses. */
   actual: string;
 }
-
-export { stopWording };
-
 
 export class QmpControllers implements vscode.Disposable {
   /**
