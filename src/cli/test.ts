@@ -41,6 +41,8 @@ Runs each notebook and compares every reply and event each cell saw with the cel
                      ${DEFAULT_WAIT_TIMEOUT_MS} ms), or MS when smaller
 
 A FILE of '-' is standard input (not with --update). A notebook without code cells fails ("no cells to test").
+Each notebook gets a fresh private sandbox (or storage daemon); the notebooks whose front matter says
+'testOn: live-session' share one, in the order given.
 A failure prints FILE:LINE:COL: error: … at the first saved value that differs (a CI problem matcher's line),
 then a diff of the saved outputs' lines numbered as in the file.
 
