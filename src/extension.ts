@@ -8,8 +8,7 @@ import './vscodeApiStamp';
 import * as vscode from 'vscode';
 import { parseCompatPolicy, type CompatPolicy } from './language/service';
 import { registerLanguageFeatures } from './language/vscodeAdapter';
-import { GuestAgentClient, LibvirtClient, startSandbox, startStorageDaemon } from './endpoints';
-import { QmpClient, Schema, type SchemaInfo } from './qmp';
+import { Schema, type SchemaInfo } from './qmp';
 import { QmpControllers, notebookType } from './notebook/controller';
 import { QmpNotebookSerializer, registerFormatDiagnostics, toNotebookData } from './notebook/serializer';
 import { NotebookTestRunner } from './notebook/runAsTest';
@@ -58,12 +57,7 @@ let sessionsToClose: SessionManager | undefined;
 const BUNDLED_SCHEMA = 'schemas/qemu-10.0.json';
 
 const ports: QmpPorts = {
-  createClient: (options, kind) => kind?.kind === 'guest-agent' ? new GuestAgentClient(options)
-    : kind?.kind === 'libvirt' ? new LibvirtClient({ domain: kind.domain, ...(kind.uri !== undefined ? { uri: kind.uri } : {}) }, options)
-    : new QmpClient(options),
   schemaFromIntrospection: (infos, version) => Schema.fromIntrospection(infos as SchemaInfo[], version),
-  startSandbox: (options) => startSandbox(options),
-  startStorageDaemon: (options) => startStorageDaemon(options),
 };
 
 /** The notebook qmp.newNotebook opens: a note and a first command for the sandbox. */

@@ -30,7 +30,7 @@ import { serializeNotebook, type CellData, type CodeLanguage, type NotebookData 
 import { DEFAULT_EVENTS_PER_CELL, RunEngine, isSessionFailure, planCell, type TranscriptRecord } from '../run/index';
 import { parseJsonTree, printJsonTree, type JsonNode } from '../testing/jsonTree';
 import { stableOutputs, type OutputLike } from '../testing/savedOutput';
-import { renderRecord } from '../testing/execute';
+import { renderRecord } from '../run/recordText';
 import type { VolatileDir } from '../testing/masks';
 import { DEFAULT_TIMEOUT_MS, EXIT_HELP, type ShellRequest } from './args';
 import type { CliDeps, CliIo, CliSession, ResolvedConnection, ShellStreams } from './common';

@@ -10,7 +10,7 @@ import { parseArgs as nodeParseArgs } from 'node:util';
 import { parseMilliseconds, DEFAULT_TIMEOUT_MS, EXIT_HELP, type ConnectionChoice } from './args';
 import type { CliDeps, CliIo, CliSession } from './common';
 import { hasCodeCells, readNotebook, resolveConnection } from './common';
-import { describeEndpoint, endpointFromOptions, KernelSchemaError, type EndpointOptions } from '../kernel/index';
+import { describeEndpoint, endpointFromOptions, isPrivateEndpoint, KernelSchemaError, type EndpointOptions } from '../kernel/index';
 import { testNotebook } from '../kernel/testRun';
 import { locateCells } from './locate';
 import { DEFAULT_WAIT_TIMEOUT_MS, type CellData, type NotebookData, type SavedOutput } from '../notebook/format/index';
@@ -41,6 +41,8 @@ Runs each notebook and compares every reply and event each cell saw with the cel
                      ${DEFAULT_WAIT_TIMEOUT_MS} ms), or MS when smaller
 
 A FILE of '-' is standard input (not with --update). A notebook without code cells fails ("no cells to test").
+Each notebook gets a fresh private sandbox (or storage daemon); the notebooks whose front matter says
+'testOn: live-session' share one, in the order given.
 A failure prints FILE:LINE:COL: error: … at the first saved value that differs (a CI problem matcher's line),
 then a diff of the saved outputs' lines numbered as in the file.
 
@@ -124,14 +126,19 @@ interface TestContext {
   req: TestRequest;
   io: CliIo;
   results: CellResult[];
+  /**
+   * The private process (sandbox, storage daemon) that the run's `testOn: live-session` notebooks share, in
+   * file order: the command line's live session. Closed when the run ends.
+   */
+  shared?: { kind: string; session: CliSession } | undefined;
 }
 
 /** Front matter that looks like test settings but did not parse: the notebook would silently lose them. */
 function badFrontMatter(text: string, notebook: NotebookData): string | undefined {
   const first = notebook.cells[0];
   if (first?.kind !== 'markdown' || !/^\uFEFF?---[ \t]*\r?\n/.test(text)) return undefined;
-  const m = /^(masks|ignoreEvents|eventOrder)[ \t]*:.*$/m.exec(first.source);
-  return m ? `the front matter is not understood (${m[0].trim()}): masks and ignoreEvents are JSON arrays of strings, eventOrder is saved or any` : undefined;
+  const m = /^(masks|ignoreEvents|eventOrder|testOn)[ \t]*:.*$/m.exec(first.source);
+  return m ? `the front matter is not understood (${m[0].trim()}): masks and ignoreEvents are JSON arrays of strings, eventOrder is saved or any, testOn is fresh or live-session` : undefined;
 }
 
 async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> {
@@ -158,8 +165,12 @@ async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> 
   } catch (err) {
     throw new TestUsage(`${file}: ${err instanceof Error ? err.message : String(err)}`);
   }
+  // `testOn: live-session` on a private process: the run's one shared process (see TestContext.shared). On a
+  // socket, TCP, guest agent or libvirt every notebook runs on that live endpoint anyway.
+  const shares = notebook.testOn === 'live-session' && isPrivateEndpoint(connection);
   let session: CliSession;
-  try {
+  if (shares && ctx.shared?.kind === connection.kind) session = ctx.shared.session;
+  else try {
     // The kernel of the connection, with the test rules' time limits: each command, and expected events
     // written in cells at most `timeoutMs`.
     session = await deps.connect(connection, {
@@ -169,6 +180,11 @@ async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> 
   } catch (err) {
     throw new TestUsage(`cannot connect to ${describeEndpoint(connection)} for ${file}: ${err instanceof Error ? err.message : String(err)}`);
   }
+  if (shares && ctx.shared?.session !== session) {
+    await ctx.shared?.session.close();
+    ctx.shared = { kind: connection.kind, session };
+  }
+  let lost = false;
   try {
     // The one test path (src/kernel/testRun.ts), as the editor's Run as Test.
     let outcome;
@@ -218,6 +234,7 @@ async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> 
       }
     }
     if (outcome.lost !== undefined) {
+      lost = true;
       io.err(`qmp-notebook: ${file}: QEMU went away during the run: ${outcome.lost}${req.update ? '; nothing was written' : ''}`);
       return 'lost';
     }
@@ -237,7 +254,11 @@ async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> 
     }
     return 'ok';
   } finally {
-    await session.close();
+    // A shared process stays for the next live-session notebook, unless it went away.
+    if (!shares || lost) {
+      if (ctx.shared?.session === session) ctx.shared = undefined;
+      await session.close();
+    }
   }
 }
 
@@ -273,6 +294,7 @@ export async function testMain(argv: readonly string[], deps: CliDeps, io: CliIo
     }
   } finally {
     clearTimeout(deadlineTimer);
+    await ctx.shared?.session.close();
   }
   if (req.junit !== undefined) {
     try {

@@ -9,7 +9,7 @@ import type { QmpClient } from '../qmp/client';
 import { LiveValues } from '../qmp/liveValues';
 import { SchemaError } from '../qmp/introspect';
 import { ENDPOINTS, type EndpointKind } from '../endpoints/kinds';
-import { RunEngine, type BatchResult, type CellJob, type EngineClient, type EngineOptions, type TranscriptSink } from '../run/index';
+import { RunEngine, type BatchOptions, type BatchResult, type CellJob, type EngineClient, type EngineOptions, type TranscriptSink } from '../run/index';
 import { describeEndpoint, type Endpoint } from './endpoint';
 import { openEndpoint, SCHEMA_TIMEOUT_MS, type OpenedConnection, type OpenOptions } from './open';
 
@@ -127,8 +127,12 @@ export class Kernel {
     this.current?.setSchema(schema);
   }
 
-  /** Reads the schema once per kernel (again after `reloadSchema`) and hands it to the client. */
+  /**
+   * Reads the schema once per kernel (again after `reloadSchema`) and hands it to the client; a schema read
+   * elsewhere for this connection (`useSchema`: the session manager's fetch after connecting) is used as is.
+   */
   loadSchema(options: { signal?: AbortSignal } = {}): Promise<Schema> {
+    if (this.schemaLoading === undefined && this.schemaValue !== undefined) return Promise.resolve(this.schemaValue);
     this.schemaLoading ??= (async () => {
       const client = await this.connectClient();
       const what = this.options.introspect && this.kind === 'guest-agent' ? 'guest-info' : 'query-qmp-schema';
@@ -159,11 +163,12 @@ export class Kernel {
   /** Forgets the schema: the next loadSchema reads it again. */
   reloadSchema(): void {
     this.schemaLoading = undefined;
+    this.schemaValue = undefined;
   }
 
   /** Runs a batch of cells on the connection's one engine (see RunEngine.run). */
-  run(jobs: readonly CellJob[], sink: TranscriptSink): Promise<BatchResult> {
-    return this.engine.run(jobs, sink);
+  run(jobs: readonly CellJob[], sink: TranscriptSink, options?: BatchOptions): Promise<BatchResult> {
+    return this.engine.run(jobs, sink, options);
   }
 
   dispose(): void {

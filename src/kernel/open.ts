@@ -37,6 +37,8 @@ export interface OpenedConnection {
   readonly client: QmpClient;
   /** The private directory of a process the connection started: paths under it are volatile (tests mask them). */
   readonly dir?: string;
+  /** The process the connection started (a sandbox QEMU, a storage daemon), for a door that shows it (its pid). */
+  readonly process?: LaunchedProcess;
   /** The schema entities of the endpoint: `query-qmp-schema`, or the guest agent's commands from guest-info. */
   introspect(options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<unknown[]>;
   /** After the connection was lost: how the process the connection started died ("QEMU was killed by signal SIGABRT"). */
@@ -120,7 +122,7 @@ export async function openEndpoint(endpoint: Endpoint, options: OpenOptions = {}
   const kind = endpointKind(endpoint);
   return {
     endpoint, kind, client,
-    ...(process ? { dir: process.dir } : {}),
+    ...(process ? { dir: process.dir, process } : {}),
     introspect: async (o = {}) => {
       if (ENDPOINTS[kind].commandSource === 'guest-info') return guestAgentSchemaInfos((await (client as GuestAgentClient).guestInfo(o.timeoutMs ?? SCHEMA_TIMEOUT_MS)).commands);
       const infos = await client.execute('query-qmp-schema', undefined, { timeoutMs: o.timeoutMs ?? SCHEMA_TIMEOUT_MS, ...(o.signal ? { signal: o.signal } : {}) });

@@ -22,7 +22,7 @@ import { QmpClient, type QmpEventRecord } from '../qmp/client';
 import { EventTimeoutError, EventsDroppedError, QmpError } from '../qmp/errors';
 import type { Schema } from '../qmp/schema';
 import { planCell, RunEngine, StopRequest, type CellPlan, type CodeLanguage, type TranscriptRecord } from '../run/index';
-import { renderRecord } from '../testing/execute';
+import { renderRecord } from '../run/recordText';
 import { judge, type AgentPolicy } from './policy';
 import { ImageFormatError, ppmToPng, pngSize } from './png';
 import type { AuditRecorder, RecordedCell } from './record';

@@ -20,7 +20,7 @@ import {
   type CellPlan, type CommandStep, type EngineClient, type RunOutcome, type TranscriptRecord,
 } from '../run/index';
 import { EventGroup, expectedReplyOutput, failureOutput, noteOutput, replyOutput, sentOutput, transcriptTextOutput } from './outputs';
-import { eventsDroppedText, failureText, failureTitle } from '../run/recordText';
+import { failureTitle, renderRecord, type RenderedOutput, type RenderState } from '../run/recordText';
 import { CellActivity } from './cellActivity';
 
 export const notebookType = 'qmp-notebook';
@@ -52,8 +52,8 @@ class CellRun {
   readonly comparisons: UnmetComparison[] = [];
   /** The step whose command waits behind commands QEMU still owes replies to (its status line says so). */
   blockedStep: number | undefined;
-  /** What that command waited behind. */
-  blockedBehind: string[] = [];
+  /** What the one renderer (src/run/recordText.ts) remembers between the cell's records. */
+  readonly rendering: RenderState = {};
   /**
    * When the engine finished the cell (Date.now()). The execution ends with this time, not with the time its
    * outputs reached the window, so each cell shows its own duration however long the window takes to draw.
@@ -262,30 +262,6 @@ export interface UnmetComparison {
   actual: string;
 }
 
-/**
- * A failure's text as shown under its title, without saying the title twice ("Interrupted: line 1: Interrupted
- * while …" reads "Interrupted: line 1, while …"), and true about where the command was: one written behind
- * commands QEMU still owed replies to was never run by QEMU (`behind`), and a cell stopped in the queue
- * never started.
- */
-export function stopWording(title: string, text: string, behind: readonly string[] | undefined): string {
-  const m = /^(line \d+: )?(.*)$/s.exec(text);
-  const where = m?.[1]?.replace(/: $/, '') ?? '';
-  let message = m?.[2] ?? text;
-  if (!message.startsWith(title)) return text;
-  message = message.slice(title.length).replace(/^[.:]?\s*/, '');
-  if (behind !== undefined && behind.length > 0) {
-    const name = /^while (\S+) was running/.exec(message)?.[1];
-    const rest = message.split('\n').slice(1).join('\n');
-    message = `${name ?? 'the command'} was sent but still queued in QEMU behind ${behind.join(', ')}: QEMU runs it when they end, and its reply will be dropped.`
-      + (rest ? `\n${rest}` : '');
-  }
-  if (message === '') return where ? `${where}: the cell was stopped.` : 'The cell was stopped while queued; nothing of it was sent.';
-  return where ? `${where}, ${message}` : message.charAt(0).toUpperCase() + message.slice(1);
-}
-
-/** The title of a failure output, by the engine's failure kind. */
-
 export class QmpControllers implements vscode.Disposable {
   /**
    * The id of the one kernel that is not a connection: "Add QMP Connection…". Picking it in the kernel picker
@@ -318,7 +294,7 @@ export class QmpControllers implements vscode.Disposable {
    * `extensionId`: this extension's id (publisher.name), which VS Code puts in front of a controller's id to
    * name the kernel when one is selected by command.
    */
-  constructor(private readonly sessions: SessionManager, private readonly log: vscode.LogOutputChannel,
+  constructor(readonly sessions: SessionManager, private readonly log: vscode.LogOutputChannel,
     private readonly extensionId = 'qmp-notebook.qmp-notebook') {
     this.disposables.push(this.profileEmitter, this.runEmitter, this.activity);
     this.addKernel = this.createAddConnectionKernel();
@@ -355,18 +331,12 @@ export class QmpControllers implements vscode.Disposable {
     return typeof named === 'string' && named !== '' ? named : undefined;
   }
 
-  /** Whether the notebook runs on a sandbox profile (Run as Test then tests it on a fresh private sandbox). */
-  runsOnSandbox(notebook: vscode.NotebookDocument): boolean {
-    const name = this.profileOf(notebook) ?? this.sessions.sandboxProfileName();
-    return this.sessions.profiles.find((p) => p.name === name)?.kind === 'sandbox';
-  }
-
   /**
-   * Shows outputs a run elsewhere produced (Run as Test on a private sandbox) in a cell, as an execution of the
+   * Shows outputs a run elsewhere produced (Run as Test) in a cell, as an execution of the
    * notebook's kernel. False when the notebook has no kernel of ours or the cell is running.
    */
   async showOutputs(notebook: vscode.NotebookDocument, cell: vscode.NotebookCell, outputs: vscode.NotebookCellOutput[], success: boolean): Promise<boolean> {
-    const name = this.profileOf(notebook);
+    const name = this.wantedProfile(notebook);
     const controller = name === undefined ? undefined : this.controllers.get(name);
     if (!controller) return false;
     let execution: vscode.NotebookCellExecution;
@@ -662,12 +632,19 @@ export class QmpControllers implements vscode.Disposable {
     }));
   }
 
-  /** Renders one transcript record as outputs of its cell. */
+  /**
+   * Renders one transcript record as outputs of its cell: what is saved comes from the one renderer
+   * (src/run/recordText.ts `renderRecord`), mapped to VS Code's outputs (`cellOutput`); notes (never saved) and
+   * the cell's status line are the controller's own.
+   */
   private render(runner: NotebookRunner, r: TranscriptRecord): void {
     const run = runner.runs.get(r.cell);
     if (!run) return;
     const step = r.type !== 'cell-started' && r.type !== 'cell-finished' && 'step' in r && r.step !== undefined ? run.plan?.steps[r.step] : undefined;
     const command = step?.kind === 'command' ? step : undefined;
+    const saved: RenderedOutput[] = [];
+    renderRecord(r, { language: run.cell.document.languageId, plan: run.plan ?? NOT_PLANNED_YET }, saved, run.rendering);
+    for (const o of saved) this.cellOutput(run, r, o, command);
     switch (r.type) {
       case 'cell-started':
         run.execution.executionOrder = r.order;
@@ -680,24 +657,10 @@ export class QmpControllers implements vscode.Disposable {
         break;
       case 'sent':
         if (run.blockedStep !== r.step) this.activity.set(run.cell, { kind: 'command', command: r.command });
-        // A label above each reply: when the cell has several commands, or the cell is not JSON (qmp-shell,
-        // hmp), so that the reader sees what each reply answers. Ids the client made up are never shown.
-        if (command && this.labelled(run)) run.append(sentOutput(command.label, true));
         break;
-      case 'reply': {
+      case 'reply':
         this.showNextStep(run, r.step + 1);
-        const ownId = command?.input.idText !== undefined;
-        const reply = {
-          idText: r.idText, raw: r.raw, sent: r.wire,
-          ...(r.ok ? { ok: true as const, value: r.value } : { ok: false as const, error: r.error ?? { class: 'GenericError', desc: '' } }),
-        };
-        if (r.ok && command?.name === 'query-named-block-nodes') run.named = r.value;
-        const graph = r.ok && command?.name === 'x-debug-query-block-graph';
-        const output = replyOutput(reply, ownId, command?.label, graph ? run.named : undefined);
-        run.append(output);
-        if (graph && run.named === undefined) this.completeGraph(run, (named) => replyOutput(reply, ownId, command?.label, named), output);
         break;
-      }
       case 'expected-reply':
         if (!r.match) {
           run.unmet.push(`the reply to ${command?.name ?? 'a command'} differs from the <- reply written under it: ${r.differences.join('; ')}`);
@@ -712,32 +675,19 @@ export class QmpControllers implements vscode.Disposable {
         }
         run.append(noteOutput(r.match ? `✓ The expected event ${r.event} arrived: ${r.expected}` : `✗ ${r.message ?? r.event}: ${r.expected}`));
         break;
-      case 'event':
-        run.event(r.event);
-        break;
       case 'wait-satisfied':
         this.showNextStep(run, r.step + 1);
         // In a flood the event that ended the wait can be one of the events a group does not show (or one the
         // engine no longer kept): a note below says it came, so what ended the wait is always visible.
         if (!run.showsEventForGood(r.seq)) run.append(noteOutput(`✓ ${r.event} arrived (waited ${r.ms} ms): ${r.raw.trim()}`));
         break;
-      case 'events-dropped':
-        run.append(transcriptTextOutput(eventsDroppedText(r.count, r.kept)));
-        break;
       case 'blocked':
         run.blockedStep = r.step;
-        run.blockedBehind = r.behind.map((b) => b.command);
         this.activity.set(run.cell, { kind: 'blocked', behind: r.behind.map((b) => b.command) });
         run.append(noteOutput(`Waiting: QEMU is still working on ${r.behind.map((b) => b.command).join(', ')} ` +
           '(interrupted or timed out earlier) and answers in-band commands in order.'));
         break;
       case 'failure':
-        // A QEMU error reply is its own error output already.
-        if (r.kind !== 'qemu-error') {
-          const title = failureTitle(r);
-          run.append(failureOutput(title, stopWording(title, this.failureText(run, r.message, r.step, command),
-            r.kind === 'interrupted' && r.step !== undefined && run.blockedStep === r.step ? run.blockedBehind : undefined)));
-        }
         if (r.kind === 'not-connected' && run.stopped === false) this.maybeExplainUntrusted(r.message);
         break;
       case 'cell-finished':
@@ -749,20 +699,34 @@ export class QmpControllers implements vscode.Disposable {
     }
   }
 
+  /** One output of the one renderer as VS Code shows it (the same saved text; the reply renderer's item added). */
+  private cellOutput(run: CellRun, r: TranscriptRecord, o: RenderedOutput, command: CommandStep | undefined): void {
+    if (r.type === 'event') run.event(r.event);
+    else if (r.type === 'reply' && o.kind === 'message') {
+      const reply = {
+        idText: r.idText, raw: o.json, sent: r.wire,
+        ...(r.ok ? { ok: true as const, value: r.value } : { ok: false as const, error: r.error ?? { class: 'GenericError', desc: '' } }),
+      };
+      // A block graph is drawn with the node details of the cell's query-named-block-nodes, or of one asked
+      // right after when the cell has none (completeGraph).
+      if (r.ok && command?.name === 'query-named-block-nodes') run.named = r.value;
+      const graph = r.ok && command?.name === 'x-debug-query-block-graph';
+      const output = replyOutput(reply, true, command?.label, graph ? run.named : undefined);
+      run.append(output);
+      if (graph && run.named === undefined) this.completeGraph(run, (named) => replyOutput(reply, true, command?.label, named), output);
+    } else if (o.kind === 'message') run.append(sentOutput(o.json, true));
+    else if (r.type === 'failure') {
+      // The renderer's `Title: text`, as an error output named by its title.
+      const title = failureTitle(r);
+      run.append(failureOutput(title, o.text.startsWith(`${title}: `) ? o.text.slice(title.length + 2) : o.text));
+    } else run.append(transcriptTextOutput(o.text));
+  }
+
   /** The cell's status line before step `i`: a wait says what it waits for; a command says so once it is sent. */
   private showNextStep(run: CellRun, i: number): void {
     const next = run.plan?.steps[i];
     if (next?.kind === 'wait') this.activity.set(run.cell, { kind: 'wait', event: next.event });
     else this.activity.clear(run.cell);
-  }
-
-  private labelled(run: CellRun): boolean {
-    if (run.cell.document.languageId !== 'qmp') return true;
-    return (run.plan?.steps.filter((s) => s.kind === 'command').length ?? 0) > 1;
-  }
-
-  private failureText(run: CellRun, message: string, step: number | undefined, command: CommandStep | undefined): string {
-    return failureText(message, step !== undefined ? run.plan?.steps[step] : undefined, command?.label);
   }
 
   private maybeExplainUntrusted(message: string): void {

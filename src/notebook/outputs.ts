@@ -1,11 +1,11 @@
 // The cell outputs a QMP notebook shows, built in one place so that every reply, error and event looks the
 // same, and so that the serializer can turn them back into `<-` lines: every output carries its wire text in
 // its metadata under `qmp`.
-import { applyEdits, modify } from 'jsonc-parser';
 import * as vscode from 'vscode';
 import type { CommandReply, QmpEventRecord } from '../qmp';
 import { eventTime } from '../session/sessionManager';
 import { replyMime, type ReplyData } from '../render/model';
+import { withoutId } from '../run/recordText';
 
 /** What an output was, as kept in its metadata. */
 /**
@@ -48,17 +48,8 @@ export function outputMeta(o: vscode.NotebookCellOutput): OutputMeta | undefined
   };
 }
 
-/**
- * The message without its top-level `id`, everything else byte for byte. The ids the client makes up change
- * on every run, so saving them would turn each run into a change of the file.
- */
-export function withoutId(json: string): string {
-  try {
-    return applyEdits(json, modify(json, ['id'], undefined, {}));
-  } catch {
-    return json;
-  }
-}
+/** The message without the id the client made up (the one renderer's, src/run/recordText.ts). */
+export { withoutId };
 
 /** The JSON a qmp-shell or HMP line became, shown before its reply. `keepId`: the author wrote the id. */
 export function sentOutput(sent: string, keepId = true): vscode.NotebookCellOutput {

@@ -1,18 +1,23 @@
-// "QMP: Run Notebook as Test": the editor's side of `qmp-notebook test`. The outputs a notebook holds when
-// the command starts are the expected ones (what was saved, or last run); every code cell then runs on the
-// notebook's kernel, one at a time (a failing cell does not skip the others), and its new outputs are
-// compared with the expected ones by the same rules as the CLI (src/testing/compare.ts: masks, ignorable
-// events, event order). Each cell shows whether it matched in its status bar; a mismatch links to VS
-// Code's diff editor over the saved and the new outputs.
+// "QMP: Run Notebook as Test": the editor's side of `qmp-notebook test`, the same function (src/kernel/
+// testRun.ts `testNotebook`, with the engine's test rules). The outputs a notebook holds when the command
+// starts are the expected ones (what was saved, or last run); every code cell then runs, one at a time (a
+// failing cell does not skip the others), on a fresh private process for a profile the extension starts
+// (sandbox, storage daemon) or on the profile's live session (any other profile, or `testOn: live-session`),
+// and is compared by the CLI's rules. Each cell shows whether it matched in its status bar; a mismatch links
+// to VS Code's diff editor over the saved and the new outputs.
 import * as vscode from 'vscode';
 import { renderOutputs } from './format';
 import { notebookType, type QmpControllers, type UnmetComparison } from './controller';
 import { toOutputs, toSavedOutputs } from './serializer';
 import { openKernel } from '../kernel/index';
-import { testNotebook, type CellVerdict } from '../kernel/testRun';
+import { testNotebook, type CellVerdict, type TestableKernel } from '../kernel/testRun';
 import type { CellData, CellLanguage, SavedOutput } from './format';
-import { cellRules, compareCell, notebookRules } from '../testing/compare';
+import { cellRules, notebookRules } from '../testing/compare';
 import { metadataFront } from '../run/rules';
+import { isCodeLanguage, planCell, StopRequest, type CodeLanguage, type TestRules } from '../run/index';
+import { isLaunchedProfile, type Profile } from '../session/profiles';
+import { commandsOf, confirmStateChanges } from '../session/endpointPrompts';
+import { errorText, type Session } from '../session/sessionManager';
 import { stableOutputs } from '../testing/savedOutput';
 import type { OutputLike } from '../testing/savedOutput';
 
@@ -32,9 +37,6 @@ interface Stored extends CellTestResult {
   saved: string;
   actual: string;
 }
-
-/** Longest time to wait for one cell's run to end (the cell's own timeouts end it much sooner). */
-const CELL_DEADLINE_MS = 10 * 60_000;
 
 /** A JSON text pretty-printed one member a line (so that a diff points at the member), or as it is when not JSON. */
 function pretty(json: string): string {
@@ -126,48 +128,21 @@ export class NotebookTestRunner implements vscode.Disposable {
     for (const c of cells) this.results.delete(c.document.uri.toString());
     this.changed.fire();
 
-    const out: CellTestResult[] = [];
-    // A sandbox notebook is tested as `qmp-notebook test` tests it: on a fresh private sandbox QEMU, so that it
-    // starts from a known state whatever ran on the live session before (and the live session is left alone).
-    if (this.controllers.runsOnSandbox(nb)) {
-      const tested = await this.runOnFreshSandbox(nb, cells, expected, front.rules);
-      if (tested === undefined) return undefined;
-      out.push(...tested);
-      this.summarize(out, ' on a fresh private sandbox QEMU');
-      return out;
+    // Where it runs: a profile whose process the extension starts (sandbox, storage daemon) is tested as
+    // `qmp-notebook test` tests it, on a fresh private one started for the test and stopped after it, so that
+    // it starts from a known state whatever ran on the live session before (which is left alone); unless the
+    // notebook says `testOn: live-session`. Any other profile is tested on its live session.
+    const name = this.controllers.profileOf(nb) ?? this.controllers.sessions.sandboxProfileName();
+    const profile = name === undefined ? undefined : this.controllers.sessions.profile(name);
+    if (!profile) {
+      void vscode.window.showErrorMessage(`Run as Test: the notebook runs on "${name ?? 'sandbox'}", which is not in the qmp.connections setting.`);
+      return undefined;
     }
-    await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Running the notebook as a test', cancellable: true }, async (progress, token) => {
-      for (const cell of cells) {
-        if (token.isCancellationRequested) break;
-        progress.report({ message: `cell ${cell.index + 1}` });
-        const { unmet, comparisons } = await this.runCell(nb, cell);
-        const rules = cellRules(cell.document.getText(), front.rules);
-        const saved = expected.get(cell) ?? [];
-        const actual = toSavedOutputs(cell.outputs);
-        const cmp = compareCell({
-          saved: saved.length ? saved : undefined, actual, replies: new Map(), written: [], rules: rules.rules,
-        });
-        const problems = [...rules.errors, ...unmet, ...cmp.problems];
-        const masks = { masks: rules.rules.masks };
-        const result: Stored = {
-          index: cell.index, status: problems.length ? 'failed' : 'passed', problems, diff: cmp.diff,
-          saved: renderOutputs(stableOutputs(saved, masks) as OutputLike[]), actual: renderOutputs(stableOutputs(actual, masks) as OutputLike[]),
-        };
-        // The expectations written in the cell that failed: their two sides under the outputs, so that the diff
-        // shows the failing comparison even when the saved and the new outputs are the same.
-        const sides = comparisonSides(comparisons, masks);
-        if (sides) {
-          result.saved += sides.expected;
-          result.actual += sides.actual;
-        }
-        this.results.set(cell.document.uri.toString(), result);
-        this.docChanged.fire(this.diffUri(cell, 'saved'));
-        this.docChanged.fire(this.diffUri(cell, 'new'));
-        this.changed.fire();
-        out.push({ index: result.index, status: result.status, problems: result.problems, diff: result.diff });
-      }
-    });
-    this.summarize(out, ` on the live session "${this.controllers.profileOf(nb) ?? 'sandbox'}"`);
+    const fresh = metadataFront(nb.metadata).testOn !== 'live-session' && isLaunchedProfile(profile);
+    const where = fresh ? ` on a fresh private ${profile.kind === 'sandbox' ? 'sandbox QEMU' : 'qemu-storage-daemon'}` : ` on the live session "${profile.name}"`;
+    const out = await this.test(nb, profile, fresh, where, cells, expected, front.rules);
+    if (out === undefined) return undefined;
+    this.summarize(out, where);
     return out;
   }
 
@@ -178,16 +153,44 @@ export class NotebookTestRunner implements vscode.Disposable {
     else void vscode.window.showInformationMessage(`Run as Test: ${summary}.`);
   }
 
-  /**
-   * The one test path (src/kernel/testRun.ts, as `qmp-notebook test`) on a private sandbox started for this
-   * run and stopped after it; the new outputs are shown in the cells. Undefined when the sandbox cannot start.
-   */
-  private async runOnFreshSandbox(nb: vscode.NotebookDocument, cells: readonly vscode.NotebookCell[],
-    expected: ReadonlyMap<vscode.NotebookCell, SavedOutput[]>, rules: Parameters<typeof testNotebook>[1]['rules']): Promise<CellTestResult[] | undefined> {
+  /** The kernel a test runs on: a fresh private process (closed after it), or the profile's live session. */
+  private async kernelFor(profile: Profile, fresh: boolean, data: readonly CellData[], rules: TestRules, timeoutMs: number):
+    Promise<{ kernel: TestableKernel; close(): Promise<void> } | string> {
     const config = vscode.workspace.getConfiguration('qmp');
-    const qemuPath = (config.get<string>('sandbox.qemuPath') ?? '').trim();
-    const extraArgs = config.get<string[]>('sandbox.extraArgs') ?? [];
-    const timeoutMs = config.get<number>('commandTimeoutMs') || 30_000;
+    if (fresh) {
+      const daemon = profile.kind === 'storage-daemon';
+      const binary = (config.get<string>(daemon ? 'storageDaemon.path' : 'sandbox.qemuPath') ?? '').trim();
+      try {
+        const kernel = await openKernel({ kind: daemon ? 'storage-daemon' : 'sandbox' }, {
+          ...(binary ? (daemon ? { storageDaemonBinary: binary } : { qemuBinary: binary }) : {}),
+          ...(daemon ? {} : { sandboxArgs: config.get<string[]>('sandbox.extraArgs') ?? [] }),
+          engine: { commandTimeoutMs: timeoutMs, expectedEventsTimeoutMs: timeoutMs },
+        });
+        return { kernel, close: () => kernel.close() };
+      } catch (err) {
+        return `could not start a private ${daemon ? 'qemu-storage-daemon' : 'sandbox QEMU'}: ${errorText(err)}`;
+      }
+    }
+    let session: Session;
+    try {
+      session = await this.controllers.sessions.connect(profile.name);
+    } catch (err) {
+      return `could not connect to "${profile.name}": ${errorText(err)}`;
+    }
+    // A VM the extension does not own: ask once, for every command of the notebook that changes its state.
+    const commands = data.filter((c) => c.kind === 'code' && isCodeLanguage(c.language))
+      .flatMap((c) => commandsOf(planCell(c.source, c.language as CodeLanguage, session.schema?.schema, rules).steps));
+    if (!(await confirmStateChanges(session, commands))) return 'the notebook changes the state of the VM and that was not confirmed; nothing was sent';
+    return { kernel: session.kernel, close: async () => undefined };
+  }
+
+  /**
+   * The one test path (src/kernel/testRun.ts, as `qmp-notebook test`) on the kernel the notebook is tested on;
+   * the new outputs are shown in the cells. Undefined when there is nothing to test on.
+   */
+  private async test(nb: vscode.NotebookDocument, profile: Profile, fresh: boolean, where: string, cells: readonly vscode.NotebookCell[],
+    expected: ReadonlyMap<vscode.NotebookCell, SavedOutput[]>, rules: TestRules): Promise<CellTestResult[] | undefined> {
+    const timeoutMs = vscode.workspace.getConfiguration('qmp').get<number>('commandTimeoutMs') || 30_000;
     const data: CellData[] = nb.getCells().map((c) => {
       const saved = expected.get(c);
       return c.kind === vscode.NotebookCellKind.Code
@@ -195,33 +198,32 @@ export class NotebookTestRunner implements vscode.Disposable {
         : { kind: 'markdown' as const, language: 'markdown' as CellLanguage, source: c.document.getText() };
     });
     let verdicts: CellVerdict[] = [];
-    const started = await vscode.window.withProgress({
-      location: vscode.ProgressLocation.Notification, title: 'Running the notebook as a test on a fresh private sandbox QEMU', cancellable: true,
-    }, async (_progress, token) => {
-      let kernel;
-      try {
-        kernel = await openKernel({ kind: 'sandbox' }, {
-          ...(qemuPath ? { qemuBinary: qemuPath } : {}), sandboxArgs: extraArgs,
-          engine: { commandTimeoutMs: timeoutMs, expectedEventsTimeoutMs: timeoutMs },
-        });
-      } catch (err) {
-        void vscode.window.showErrorMessage(`Run as Test could not start a private sandbox QEMU: ${err instanceof Error ? err.message : String(err)}`);
+    const ran = await vscode.window.withProgress({
+      location: vscode.ProgressLocation.Notification, title: `Running the notebook as a test${where}`, cancellable: true,
+    }, async (progress, token) => {
+      const target = await this.kernelFor(profile, fresh, data, rules, timeoutMs);
+      if (typeof target === 'string') {
+        void vscode.window.showErrorMessage(`Run as Test: ${target}.`);
         return false;
       }
-      // Cancelling stops the sandbox: the cells not run yet are reported as not run.
-      const cancel = token.onCancellationRequested(() => { void kernel.close(); });
+      // Cancelling stops the cells (the ones not run yet are reported as not run).
+      const stop = new AbortController();
+      const cancel = token.onCancellationRequested(() => stop.abort(new StopRequest('interrupted', 'Run as Test was cancelled')));
       try {
-        verdicts = (await testNotebook(kernel, { cells: data, rules, timeoutMs })).verdicts;
+        verdicts = (await testNotebook(target.kernel, {
+          cells: data, rules, timeoutMs, signal: stop.signal,
+          onCell: (n, total) => { if (n < total) progress.report({ message: `cell ${n + 1} of ${total}` }); },
+        })).verdicts;
       } catch (err) {
-        void vscode.window.showErrorMessage(`Run as Test: ${err instanceof Error ? err.message : String(err)}`);
+        void vscode.window.showErrorMessage(`Run as Test: ${errorText(err)}`);
         return false;
       } finally {
         cancel.dispose();
-        await kernel.close();
+        await target.close();
       }
       return true;
     });
-    if (!started) return undefined;
+    if (!ran) return undefined;
     const out: CellTestResult[] = [];
     for (const v of verdicts) {
       const cell = nb.cellAt(v.cell - 1);
@@ -248,21 +250,6 @@ export class NotebookTestRunner implements vscode.Disposable {
     }
     this.changed.fire();
     return out;
-  }
-
-  /**
-   * Runs one cell on the notebook's kernel and resolves when its run has ended, with the expectations written
-   * in the cell that the run did not meet (the engine's verdicts, as `qmp-notebook test` gets them).
-   */
-  private runCell(nb: vscode.NotebookDocument, cell: vscode.NotebookCell): Promise<{ unmet: readonly string[]; comparisons: readonly UnmetComparison[] }> {
-    return new Promise((resolve) => {
-      let ended: { unmet: readonly string[]; comparisons: readonly UnmetComparison[] } = { unmet: [], comparisons: [] };
-      const timer = setTimeout(done, CELL_DEADLINE_MS);
-      const sub = this.controllers.onDidEndRun((r) => { if (r.cell === cell) { ended = r; done(); } });
-      function done(): void { clearTimeout(timer); sub.dispose(); resolve({ unmet: ended.unmet, comparisons: ended.comparisons }); }
-      vscode.commands.executeCommand('notebook.cell.execute', { ranges: [{ start: cell.index, end: cell.index + 1 }], document: nb.uri })
-        .then(undefined, () => done());
-    });
   }
 
   private statusItems(cell: vscode.NotebookCell): vscode.NotebookCellStatusBarItem[] {

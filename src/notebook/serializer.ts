@@ -70,6 +70,7 @@ export function toNotebookData(data: NotebookData): vscode.NotebookData {
   if (data.masks !== undefined) metadata['masks'] = data.masks;
   if (data.ignoreEvents !== undefined) metadata['ignoreEvents'] = data.ignoreEvents;
   if (data.eventOrder !== undefined) metadata['eventOrder'] = data.eventOrder;
+  if (data.testOn !== undefined) metadata['testOn'] = data.testOn;
   if (data.eol !== undefined) metadata['eol'] = data.eol;
   if (data.bom !== undefined) metadata['bom'] = data.bom;
   nb.metadata = metadata;

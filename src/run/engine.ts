@@ -27,14 +27,24 @@
 //
 // Attribution rule. Each event is given to one cell: the cell of the oldest command still waiting for its
 // reply; else the oldest running cell that is waiting for an event; else the most recently started running
-// cell; else to no cell (it is not in the transcript). A cell keeps at most `eventsPerCell` event records;
-// the rest are counted and reported once, as `events-dropped`, before the cell finishes.
+// cell; else, in a batch run as a test (`asTest`), the cell of that batch that ended last, until the next
+// cell starts (a late event: its record, marked `late`, follows that cell's `cell-finished`); else to no
+// cell (it is not in the transcript). A cell keeps at most `eventsPerCell` event records; the rest are
+// counted and reported once, as `events-dropped`, before the cell finishes.
+//
+// Test rules (docs/testing-notebooks.md), the options every door that tests gives (`qmp-notebook test`, the
+// editor's Run as Test; both through src/kernel/testRun.ts): a batch run `asTest` runs every cell, one after
+// another (each starts when the one before it ended, out-of-band cells too), a failing cell does not skip
+// the ones after it (a lost connection does), and late events belong to the cell that ended. A job's
+// `awaitEvents` (the events its saved outputs show) keeps the cell open after its steps until that many of
+// each have been given to it, at most `timeoutMs`: a `DEVICE_DELETED` that comes after the reply to
+// `device_del` is the cell's by the attribution rule, as it was when the outputs were saved.
 import type { CommandOptions, CommandReply, Disposable, QmpClient, QmpEventRecord } from '../qmp/client';
 import { CommandCancelledError, CommandTimeoutError, EventsDroppedError, EventTimeoutError, OobRefusedError } from '../qmp/errors';
 import { eventDataMatches } from '../notebook/format/eventMatch';
 import { compareReplyText } from './compare';
 import { EventMatcher } from './expectEvents';
-import { errorMessage, failureKindOf, StopRequest } from './errors';
+import { errorMessage, failureKindOf, isSessionFailure, StopRequest } from './errors';
 import { describeProblem, isOobPlan, type CellPlan, type CommandStep, type EventExpectations, type WaitStep } from './plan';
 import type { CellStartedRecord, FailureKind, FailureRecord, ReplyRecord, RunOutcome, TranscriptRecord, TranscriptSink } from './transcript';
 
@@ -60,6 +70,20 @@ export interface CellJob {
   signal?: AbortSignal;
   /** The client for this cell (a door's own checks before it connects); default: the engine's `client`. */
   client?: () => EngineClient | Promise<EngineClient>;
+  /**
+   * A test rule: the events (names, with repeats) the cell's saved outputs show; after its steps the cell
+   * stays open until they have all been given to it, at most `timeoutMs` (see the file comment).
+   */
+  awaitEvents?: { names: readonly string[]; timeoutMs: number };
+}
+
+/** How a batch runs (see the file comment). */
+export interface BatchOptions {
+  /**
+   * The test rules: every cell runs, one after another, a failing cell does not skip the ones after it (a
+   * lost connection does), and events after a cell ended and before the next started are that cell's.
+   */
+  asTest?: boolean;
 }
 
 export interface EngineOptions {
@@ -87,6 +111,7 @@ export interface BatchResult {
 interface Batch {
   sink: TranscriptSink;
   failed: boolean;
+  asTest: boolean;
 }
 
 interface RunningCell {
@@ -97,6 +122,8 @@ interface RunningCell {
   eventsKept: number;
   eventsDropped: number;
   failure?: FailureRecord;
+  /** awaitEvents still to come, by name, and how many in all; `arrived` is called when none is left. */
+  awaiting?: { need: Map<string, number>; missing: number; arrived: (() => void) | undefined };
 }
 
 interface OpenCommand {
@@ -138,6 +165,8 @@ export class RunEngine implements Disposable {
   private attached: { client: EngineClient; sub: Disposable } | undefined;
   /** The client the last cell ran on (see `busy`). */
   private lastClient: EngineClient | undefined;
+  /** The cell of an `asTest` batch that ended last, while the next has not started: late events are its. */
+  private late: RunningCell | undefined;
 
   constructor(private readonly options: EngineOptions) {
     // The global `performance` is a lazy getter in Node: read it once, not on every record.
@@ -155,9 +184,11 @@ export class RunEngine implements Disposable {
    * Schedules a batch of cells (in cell order) and resolves when all of them have ended. Never rejects for
    * QEMU or connection problems: they are records. Records go to `sink` as they happen.
    */
-  async run(jobs: readonly CellJob[], sink: TranscriptSink): Promise<BatchResult> {
-    const batch: Batch = { sink, failed: false };
+  async run(jobs: readonly CellJob[], sink: TranscriptSink, options: BatchOptions = {}): Promise<BatchResult> {
+    const batch: Batch = { sink, failed: false, asTest: options.asTest === true };
     this.pending += jobs.length;
+    // A test batch: each cell starts when the one before it ended (see the file comment).
+    let previous: Promise<unknown> = Promise.resolve();
     // How many cells from the start of the batch have been sent, and the cells waiting for more of them to be
     // (a cell waits until every cell above it has been sent). Nothing is allocated for a cell that need not wait.
     const sentFlags: boolean[] = new Array<boolean>(jobs.length).fill(false);
@@ -193,7 +224,14 @@ export class RunEngine implements Disposable {
         failures[i] = result.failure;
         return result.outcome;
       };
-      if (isOobPlan(job.plan)) {
+      if (batch.asTest) {
+        const oob = isOobPlan(job.plan);
+        const after = previous;
+        const mine = oob ? after.then(() => go(true)) : this.inBandTail.then(() => after).then(() => go(false));
+        if (!oob) this.inBandTail = mine.then(() => undefined, () => undefined);
+        previous = mine.then(() => undefined, () => undefined);
+        done.push(mine);
+      } else if (isOobPlan(job.plan)) {
         done.push(go(true));
       } else {
         const mine = this.inBandTail.then(() => go(false));
@@ -201,7 +239,14 @@ export class RunEngine implements Disposable {
         done.push(mine);
       }
     });
-    const outcomes = await Promise.all(done);
+    let outcomes: RunOutcome[];
+    try {
+      outcomes = await Promise.all(done);
+    } finally {
+      // Late events end with their batch.
+      if (this.late?.batch === batch) this.late = undefined;
+      this.detachWhenIdle();
+    }
     const failure = failures.find((f) => f !== undefined);
     return failure ? { outcomes, failure } : { outcomes };
   }
@@ -240,12 +285,20 @@ export class RunEngine implements Disposable {
     }
     const t0 = this.now();
     const state: RunningCell = { job, batch, step: undefined, waiting: false, eventsKept: 0, eventsDropped: 0 };
+    if (job.awaitEvents && job.awaitEvents.names.length > 0) {
+      const need = new Map<string, number>();
+      for (const n of job.awaitEvents.names) need.set(n, (need.get(n) ?? 0) + 1);
+      state.awaiting = { need, missing: job.awaitEvents.names.length, arrived: undefined };
+    }
+    // A cell starts: the cell that ended before it gets no more late events.
+    this.late = undefined;
     const started: CellStartedRecord = { type: 'cell-started', cell: job.cell, at: this.at(), order: ++this.order };
     if (job.line !== undefined) started.line = job.line;
     this.emit(batch, started);
     let outcome: RunOutcome;
     try {
       outcome = await this.runCell(state, markSent);
+      if (outcome !== 'interrupted' && !(state.failure && isSessionFailure(state.failure.kind))) await this.awaitEvents(state);
     } catch (err) {
       // Not expected (the step loop turns every error into a failure); still a record, never a throw.
       outcome = this.fail(state, failureKindOf(err), errorMessage(err));
@@ -256,12 +309,41 @@ export class RunEngine implements Disposable {
       this.pending--;
       this.detachWhenIdle();
     }
-    if (outcome !== 'succeeded') batch.failed = true;
+    // A test batch goes on after a failing cell, not after a lost connection.
+    if (outcome !== 'succeeded' && (!batch.asTest || (state.failure !== undefined && isSessionFailure(state.failure.kind)))) batch.failed = true;
     if (state.eventsDropped > 0) {
       this.emit(batch, { type: 'events-dropped', cell: job.cell, at: this.at(), count: state.eventsDropped, kept: this.eventsPerCell });
     }
     this.emit(batch, { type: 'cell-finished', cell: job.cell, at: this.at(), outcome, ms: round(this.now() - t0) });
+    if (batch.asTest && !batch.failed && this.running.length === 0) this.late = state;
     return state.failure ? { outcome, failure: state.failure } : { outcome };
+  }
+
+  /** The `awaitEvents` test rule: waits (as a wait step does, so events are the cell's) until they came, bounded. */
+  private async awaitEvents(state: RunningCell): Promise<void> {
+    const awaiting = state.awaiting;
+    const limit = state.job.awaitEvents?.timeoutMs ?? 0;
+    if (awaiting === undefined || awaiting.missing <= 0 || limit <= 0 || state.job.signal?.aborted) return;
+    const waiting = awaiting;
+    if (!this.running.includes(state)) this.running.push(state);
+    state.waiting = true;
+    const signal = state.job.signal;
+    try {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, limit);
+        const onAbort = (): void => done();
+        signal?.addEventListener('abort', onAbort, { once: true });
+        function done(): void {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+          waiting.arrived = undefined;
+          resolve();
+        }
+        waiting.arrived = done;
+      });
+    } finally {
+      state.waiting = false;
+    }
   }
 
   private fail(state: RunningCell, kind: FailureKind, message: string, extra: Partial<FailureRecord> = {}): RunOutcome {
@@ -289,22 +371,33 @@ export class RunEngine implements Disposable {
    * either), so a long batch does not subscribe and unsubscribe once per cell.
    */
   private detachWhenIdle(): void {
-    if (this.pending > 0 || this.running.length > 0 || this.open.length > 0) return;
+    if (this.pending > 0 || this.running.length > 0 || this.open.length > 0 || this.late !== undefined) return;
     this.attached?.sub.dispose();
     this.attached = undefined;
   }
 
   /** The attribution rule (see the file comment). */
   private route(event: QmpEventRecord): void {
-    const owner = this.open[0]?.cell ?? this.running.find((c) => c.waiting) ?? this.running[this.running.length - 1];
+    const owner = this.open[0]?.cell ?? this.running.find((c) => c.waiting) ?? this.running[this.running.length - 1] ?? this.late;
     if (!owner) return;
+    const late = owner === this.late;
+    const awaiting = owner.awaiting;
+    if (awaiting) {
+      const n = awaiting.need.get(event.event);
+      if (n !== undefined && n > 0) {
+        awaiting.need.set(event.event, n - 1);
+        if (--awaiting.missing <= 0) awaiting.arrived?.();
+      }
+    }
     if (owner.eventsKept >= this.eventsPerCell) {
+      // A late event beyond the cap is not counted: its cell has reported its count already.
+      if (late) return;
       owner.eventsDropped++;
       return;
     }
     owner.eventsKept++;
     const step = this.open[0]?.cell === owner ? this.open[0].step : owner.step;
-    this.emit(owner.batch, { type: 'event', cell: owner.job.cell, at: this.at(), ...(step !== undefined ? { step } : {}), event });
+    this.emit(owner.batch, { type: 'event', cell: owner.job.cell, at: this.at(), ...(step !== undefined ? { step } : {}), ...(late ? { late: true } : {}), event });
   }
 
   private async runCell(state: RunningCell, markSent: () => void): Promise<RunOutcome> {

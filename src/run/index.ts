@@ -1,5 +1,5 @@
 // The execution engine (pure: no vscode): plan cells, run them, report a transcript. See engine.ts.
-export { RunEngine, DEFAULT_EVENTS_PER_CELL, type CellJob, type EngineClient, type EngineOptions, type BatchResult } from './engine';
+export { RunEngine, DEFAULT_EVENTS_PER_CELL, type BatchOptions, type CellJob, type EngineClient, type EngineOptions, type BatchResult } from './engine';
 export { StopRequest, failureKindOf, isSessionFailure } from './errors';
 export { compareReply, MAX_DIFFERENCES, type Comparison } from './compare';
 export {

@@ -1,7 +1,10 @@
-// How transcript records read as text in a cell's outputs, in one place: the notebook controller shows
-// these texts and saves them, and `qmp-notebook test` (src/testing/execute.ts) renders a run the same way to
-// compare it with saved outputs. Pure (no vscode).
-import type { FailureRecord } from './index';
+// How transcript records become a cell's outputs, in one place: `renderRecord` is the one renderer from a
+// transcript to the outputs a notebook shows and saves. The notebook controller maps its result to VS Code's
+// outputs (adding what is never saved: notes, the reply renderer's item), `qmp-notebook test` and the
+// editor's Run as Test (src/kernel/testRun.ts) compare it with saved outputs, the shell's `--record` and the
+// agent's audit notebook save it. Pure (no vscode).
+import { applyEdits, modify } from 'jsonc-parser';
+import type { CellPlan, FailureRecord, TranscriptRecord } from './index';
 
 const FAILURE_TITLES: Record<string, string> = {
   'protocol': 'Protocol error',
@@ -27,4 +30,95 @@ export function failureText(message: string, step: { line: number } | undefined,
 /** The note for events beyond a cell's cap. */
 export function eventsDroppedText(count: number, kept: number): string {
   return `${count} more event${count === 1 ? '' : 's'} not shown (a cell shows the first ${kept}).`;
+}
+
+/**
+ * The message without its top-level `id`, everything else byte for byte. The ids the client makes up change
+ * on every run, so saving them would turn each run into a change of the file.
+ */
+export function withoutId(json: string): string {
+  try {
+    return applyEdits(json, modify(json, ['id'], undefined, {}));
+  } catch {
+    return json;
+  }
+}
+
+/**
+ * A failure's text as shown under its title, without saying the title twice ("Interrupted: line 1: Interrupted
+ * while …" reads "Interrupted: line 1, while …"), and true about where the command was: one written behind
+ * commands QEMU still owed replies to was never run by QEMU (`behind`), and a cell stopped in the queue
+ * never started.
+ */
+export function stopWording(title: string, text: string, behind: readonly string[] | undefined): string {
+  const m = /^(line \d+: )?(.*)$/s.exec(text);
+  const where = m?.[1]?.replace(/: $/, '') ?? '';
+  let message = m?.[2] ?? text;
+  if (!message.startsWith(title)) return text;
+  message = message.slice(title.length).replace(/^[.:]?\s*/, '');
+  if (behind !== undefined && behind.length > 0) {
+    const name = /^while (\S+) was running/.exec(message)?.[1];
+    const rest = message.split('\n').slice(1).join('\n');
+    message = `${name ?? 'the command'} was sent but still queued in QEMU behind ${behind.join(', ')}: QEMU runs it when they end, and its reply will be dropped.`
+      + (rest ? `\n${rest}` : '');
+  }
+  if (message === '') return where ? `${where}: the cell was stopped.` : 'The cell was stopped while queued; nothing of it was sent.';
+  return where ? `${where}, ${message}` : message.charAt(0).toUpperCase() + message.slice(1);
+}
+
+/** One output as a notebook saves it (`src/notebook/format`'s SavedOutput, structurally). */
+export type RenderedOutput =
+  | { kind: 'message'; direction: '<-' | '->'; json: string }
+  | { kind: 'text'; text: string };
+
+/** What the renderer remembers between the records of one cell: the step that waits behind commands QEMU owes. */
+export interface RenderState {
+  blocked?: { step: number; behind: string[] };
+}
+
+/** The cell a record belongs to, as the renderer needs it. */
+export interface RenderedCell {
+  language: string;
+  plan: CellPlan;
+}
+
+/**
+ * The outputs one transcript record adds to its cell, as the notebook shows and saves them (pushed to `out`):
+ * a `->` label above each reply when the cell has several commands or is not JSON (qmp-shell, hmp), each
+ * reply and event as QEMU sent it (without the id the client made up; an id the author wrote is kept), the
+ * events a flood left out as a text line, a failure as `Title: text` (a QEMU error reply is the reply
+ * itself). Records that are never saved (notes: expected replies, waits, blocked commands) add nothing.
+ * `state`: one per cell, for a failure that names the commands its command waited behind.
+ */
+export function renderRecord(r: TranscriptRecord, cell: RenderedCell, out: RenderedOutput[], state: RenderState = {}): void {
+  const step = r.type !== 'cell-started' && r.type !== 'cell-finished' && 'step' in r && r.step !== undefined ? cell.plan.steps[r.step] : undefined;
+  const command = step?.kind === 'command' ? step : undefined;
+  switch (r.type) {
+    case 'sent': {
+      const commands = cell.plan.steps.filter((s) => s.kind === 'command').length;
+      if (cell.language !== 'qmp' || commands > 1) out.push({ kind: 'message', direction: '->', json: r.label });
+      break;
+    }
+    case 'reply':
+      out.push({ kind: 'message', direction: '<-', json: (command?.input.idText !== undefined ? r.raw : withoutId(r.raw)).trim() });
+      break;
+    case 'event':
+      out.push({ kind: 'message', direction: '<-', json: r.event.raw.trim() });
+      break;
+    case 'events-dropped':
+      out.push({ kind: 'text', text: eventsDroppedText(r.count, r.kept) });
+      break;
+    case 'blocked':
+      state.blocked = { step: r.step, behind: r.behind.map((b) => b.command) };
+      break;
+    case 'failure': {
+      if (r.kind === 'qemu-error') break;
+      const title = failureTitle(r);
+      const behind = r.kind === 'interrupted' && r.step !== undefined && state.blocked?.step === r.step ? state.blocked.behind : undefined;
+      out.push({ kind: 'text', text: `${title}: ${stopWording(title, failureText(r.message, step, command?.label), behind)}` });
+      break;
+    }
+    default:
+      break;
+  }
 }

@@ -61,11 +61,13 @@ export interface TestFront {
   masks?: string[];
   ignoreEvents?: string[];
   eventOrder?: 'saved' | 'any';
+  /** Where the notebook is tested (NotebookData.testOn). */
+  testOn?: 'fresh' | 'live-session';
 }
 
 /**
  * The test settings of a notebook's metadata as the editor holds its front matter (`masks`, `ignoreEvents`,
- * `eventOrder`); what does not have the right shape is left out.
+ * `eventOrder`, `testOn`); what does not have the right shape is left out.
  */
 export function metadataFront(md: Readonly<Record<string, unknown>> | undefined): TestFront {
   const strings = (v: unknown): string[] | undefined => (Array.isArray(v) && v.every((x) => typeof x === 'string') ? v as string[] : undefined);
@@ -76,6 +78,8 @@ export function metadataFront(md: Readonly<Record<string, unknown>> | undefined)
   if (masks) front.masks = masks;
   if (ignoreEvents) front.ignoreEvents = ignoreEvents;
   if (order === 'any' || order === 'saved') front.eventOrder = order;
+  const on = md?.['testOn'];
+  if (on === 'fresh' || on === 'live-session') front.testOn = on;
   return front;
 }
 

@@ -100,6 +100,11 @@ export interface EventRecordEntry extends RecordBase {
   type: 'event';
   /** The step that was running when the event came, when there was one. */
   step?: number;
+  /**
+   * A late event (test rules only, engine.ts): it came after its cell ended and before the next cell started;
+   * its record follows the cell's `cell-finished`.
+   */
+  late?: boolean;
   event: QmpEventRecord;
 }
 

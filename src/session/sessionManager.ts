@@ -11,7 +11,9 @@ import { Kernel } from '../kernel/kernel';
 import { formatVersion, type QemuVersion, type QmpPorts, type SessionClient, type SessionProcess } from './ports';
 import type { QmpAddress, QmpEventRecord, Schema } from '../qmp';
 import { ENDPOINTS, kindFromCommands, type EndpointKind } from '../endpoints/kinds';
-import { guestAgentSchemaInfos, LAUNCHED_HANDSHAKE_TIMEOUTS, libvirtChannelOpener, libvirtPermanentFailure, parseGuestInfo } from '../endpoints/index';
+import { guestAgentSchemaInfos, libvirtPermanentFailure, parseGuestInfo, QemuNotFoundError } from '../endpoints/index';
+import { openEndpoint, type OpenedConnection, type OpenOptions } from '../kernel/open';
+import type { Endpoint } from '../kernel/endpoint';
 import { defaultSandboxName, isLaunchedProfile, profileAddress, profileEndpoint, readProfiles, sameProfile, type Profile } from './profiles';
 import { SchemaCache } from './schemaCache';
 import { requireTrust } from './trust';
@@ -34,6 +36,18 @@ export interface SessionEvent {
 /** The longest protocol line written to the log as is; the schema reply alone is 200 KiB. */
 const maxTraceChars = 4000;
 const firstReconnectDelayMs = 250;
+
+/** What a profile connects to, as the one opener (src/kernel/open.ts) describes it. */
+export function profileToEndpoint(p: Profile): Endpoint {
+  switch (p.kind) {
+    case 'unix': return { kind: 'unix', path: p.socket };
+    case 'tcp': return { kind: 'tcp', host: p.host, port: p.port };
+    case 'sandbox': return { kind: 'sandbox' };
+    case 'storage-daemon': return { kind: 'storage-daemon' };
+    case 'guest-agent': return { kind: 'guest-agent', target: p.address };
+    case 'libvirt': return { kind: 'libvirt', domain: p.domain, ...(p.uri !== undefined ? { uri: p.uri } : {}) };
+  }
+}
 
 /** Reads a setting with the default from package.json. */
 function setting<T>(key: string, fallback: T): T {
@@ -358,38 +372,43 @@ export class SessionManager implements vscode.Disposable {
     return s;
   }
 
-  /** One connection attempt: sandbox (if any), client, negotiation, schema. */
+  /**
+   * One connection attempt: opened by the one opener of every door (src/kernel/open.ts `openEndpoint`: the
+   * private process a sandbox or storage daemon needs, the client of the endpoint's dialect, the connection),
+   * then the libvirt confirmation, the schema and the live values. Reconnecting is another attempt.
+   */
   private async establish(s: Session): Promise<void> {
     const abort = new AbortController();
     s.abort = abort;
     s.closing = false;
     try {
-      if (isLaunchedProfile(s.profile)) {
-        if (!s.sandbox) s.sandbox = await this.launch(s, s.profile);
-        s.address = s.sandbox.address;
-      } else {
-        s.address = profileAddress(s.profile);
-      }
-      if (abort.signal.aborted) throw new Error('The connection was cancelled.');
       const profile = s.profile;
-      // A libvirt domain is reached through virsh, not a socket: its channel opener takes the place of the address.
-      const target = profile.kind === 'libvirt'
-        ? libvirtChannelOpener({ domain: profile.domain, ...(profile.uri !== undefined ? { uri: profile.uri } : {}) })
-        : s.address;
-      if (!target) throw new Error(`Profile "${s.name}" has no address.`);
       if (profile.kind === 'libvirt' || profile.kind === 'guest-agent') requireTrust('Connecting');
-      const client = this.ports.createClient({
-        ...(isLaunchedProfile(profile) ? LAUNCHED_HANDSHAKE_TIMEOUTS : {}),
-        enableOob: setting<boolean>('enableOob', true),
-        trace: (dir, text) => this.trace(s, dir, text),
-        log: (level, message) => this.log[level](`[${s.name}] ${message}`),
-      }, profile.kind === 'libvirt' ? { kind: 'libvirt', domain: profile.domain, ...(profile.uri !== undefined ? { uri: profile.uri } : {}) }
-        : profile.kind === 'guest-agent' ? { kind: 'guest-agent' } : { kind: 'qmp' });
+      let opened: OpenedConnection;
+      try {
+        opened = await openEndpoint(profileToEndpoint(profile), {
+          ...(isLaunchedProfile(profile) ? this.launchOptions(s, profile) : {}),
+          signal: abort.signal,
+          client: {
+            enableOob: setting<boolean>('enableOob', true),
+            trace: (dir, text) => this.trace(s, dir, text),
+            log: (level, message) => this.log[level](`[${s.name}] ${message}`),
+          },
+        });
+      } catch (err) {
+        // The sandbox's own advice names the editor's setting (the opener's names the command line's option).
+        if (err instanceof Error && err.cause instanceof QemuNotFoundError) throw err.cause;
+        if (abort.signal.aborted) throw new Error('The connection was cancelled.', { cause: err });
+        throw err;
+      }
+      const client = opened.client;
+      s.sandbox = opened.process;
+      s.address = opened.process?.address ?? profileAddress(profile);
+      if (opened.process) this.log.info(`[${s.name}] ${profile.kind === 'storage-daemon' ? 'qemu-storage-daemon' : 'sandbox QEMU'} running, pid ${opened.process.pid}`);
       s.client = client;
       s.clientSubscriptions.push(client.onEvent((event) => this.forwardEvent(s, event)));
       s.clientSubscriptions.push(client.onBacklogChange((b) => this.backlogChanged(s, b)));
       s.clientSubscriptions.push(client.onDisconnect((err) => this.onLost(s, client, err)));
-      await client.connect(target, { signal: abort.signal });
       // Asked once the domain is known to exist and run (connect only ran `virsh domstate`, which does not
       // taint it) and before the schema fetch, the first passthrough.
       if (profile.kind === 'libvirt' && this.confirmLibvirt && !(await this.confirmLibvirt(profile))) {
@@ -623,18 +642,15 @@ export class SessionManager implements vscode.Disposable {
     if (client) void client.disconnect().catch(() => undefined);
   }
 
-  /** Starts the process behind a sandbox or storage-daemon profile (trusted workspaces only). */
-  private async launch(s: Session, profile: Extract<Profile, { kind: 'sandbox' | 'storage-daemon' }>): Promise<SessionProcess> {
+  /** The options of the process behind a sandbox or storage-daemon profile (trusted workspaces only). */
+  private launchOptions(s: Session, profile: Extract<Profile, { kind: 'sandbox' | 'storage-daemon' }>): OpenOptions {
     const daemon = profile.kind === 'storage-daemon';
     requireTrust(daemon ? 'Starting a qemu-storage-daemon' : 'Starting a sandbox QEMU');
     const binary = setting<string>(daemon ? 'storageDaemon.path' : 'sandbox.qemuPath', '').trim();
     const extraArgs = daemon ? [] : setting<string[]>('sandbox.extraArgs', []);
     const what = daemon ? 'qemu-storage-daemon' : 'sandbox QEMU';
     this.log.info(`[${s.name}] starting the ${what}${binary ? ` (${binary})` : ''}${extraArgs.length ? ` with ${JSON.stringify(extraArgs)}` : ''}`);
-    const options = { ...(binary ? { binary } : {}), extraArgs };
-    const launched = daemon ? await this.ports.startStorageDaemon(options) : await this.ports.startSandbox(options);
-    this.log.info(`[${s.name}] ${what} running, pid ${launched.pid ?? '?'}`);
-    return launched;
+    return daemon ? { ...(binary ? { storageDaemonBinary: binary } : {}) } : { ...(binary ? { qemuBinary: binary } : {}), sandboxArgs: extraArgs };
   }
 
   private async stopSandboxProcess(s: Session): Promise<void> {

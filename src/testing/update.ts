@@ -106,7 +106,7 @@ function fenced(body: string): string[] {
 
 function frontMatterEnd(lines: readonly string[], data: NotebookData): number {
   const has = data.profile !== undefined || data.saveOutputs !== undefined || data.masks !== undefined
-    || data.ignoreEvents !== undefined || data.eventOrder !== undefined;
+    || data.ignoreEvents !== undefined || data.eventOrder !== undefined || data.testOn !== undefined;
   if (!has || !FRONT_MATTER_FENCE.test(lines[0] ?? '')) return 0;
   for (let i = 1; i < lines.length; i++) if (FRONT_MATTER_FENCE.test(lines[i] as string)) return i + 1;
   return 0;

@@ -77,5 +77,18 @@ suite('run as test', () => {
     assert.match(outputTexts(nb.cellAt(0)).texts.join('\n'), /prelaunch/);
     assert.equal((await runCells(qmp, live, [1])).get(1), 'succeeded');
     assert.match(outputTexts(live.cellAt(1)).texts.join('\n'), /"status": "running"/);
+
+    // `testOn: live-session`: the same test on the live session, which runs: it sees "running", not "prelaunch".
+    const onLive = await vscode.workspace.openNotebookDocument('qmp-notebook', toNotebookData(parseNotebook([
+      '---', 'profile: sandbox', 'testOn: live-session', '---', '',
+      '```qmp', '{ "execute": "query-status" }', '```', '',
+      '```qmp-output', '<- {"return": {"status": "prelaunch", "singlestep": false, "running": false}}', '```', '',
+    ].join('\n'))));
+    await showWithKernel(onLive, qmp, 'sandbox');
+    const generation = qmp.sessions.session('sandbox')?.generation;
+    const liveResults = await vscode.commands.executeCommand<CellTestResult[] | undefined>('qmp.runNotebookAsTest', onLive.uri);
+    assert.deepEqual(liveResults?.map((r) => [r.index, r.status]), [[0, 'failed']], JSON.stringify(liveResults, null, 2));
+    assert.match(liveResults?.[0]?.problems.join('\n') ?? '', /expected "prelaunch"; got "running"/);
+    assert.equal(qmp.sessions.session('sandbox')?.generation, generation, 'it ran on the live session, no new connection');
   });
 });

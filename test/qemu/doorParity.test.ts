@@ -2,6 +2,8 @@
 // `qmp.runCell`, each on its own fresh sandbox QEMU, give the same verdicts and the same records: written `<-`
 // replies with a masked value (thread-id) and integers beyond 2^53, an expected event, an out-of-band cell
 // the schema refuses, a QEMU error. One kernel per connection (src/kernel) and one comparator make them agree.
+// The editor's doors (Run, Run as Test) on the same notebooks, with late and saved events and two notebooks on
+// one session, are compared with the packaged CLI in test/host/doorParity.test.ts.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';

@@ -61,6 +61,13 @@ export interface NotebookData {
   ignoreEvents?: string[];
   /** `any`: the events of a cell may arrive in any order; `saved` (the default): in the saved order. */
   eventOrder?: 'saved' | 'any';
+  /**
+   * Where `qmp-notebook test` and the editor's Run as Test run the notebook (docs/testing-notebooks.md): `fresh`
+   * (the default) a private process started for the test when the profile starts one (sandbox, storage
+   * daemon); `live-session` the profile's live session in the editor, one process shared by the run's
+   * `live-session` notebooks on the command line.
+   */
+  testOn?: 'fresh' | 'live-session';
   eol?: '\r\n';
   bom?: boolean;
   cells: CellData[];
@@ -81,7 +88,7 @@ const FRONT_MATTER_FENCE = /^---[ \t]*$/;
 /** The key of a front matter line; its value is the rest of the line, trimmed of spaces and tabs (by hand:
  * a lazy regex group would backtrack over long runs of blanks, and `.` would not match U+2028/U+2029, which
  * a JSON-quoted profile may hold). */
-const FRONT_MATTER_KEY = /^(profile|saveOutputs|compat|masks|ignoreEvents|eventOrder)[ \t]*:/;
+const FRONT_MATTER_KEY = /^(profile|saveOutputs|compat|masks|ignoreEvents|eventOrder|testOn)[ \t]*:/;
 /** A profile name written without quotes; anything else (or a YAML keyword) is written as a JSON string. */
 const BARE_PROFILE = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 const YAML_KEYWORDS = /^(true|false|yes|no|on|off|null|y|n)$/i;
@@ -175,6 +182,7 @@ function readFrontMatter(lines: string[], data: NotebookData): number {
   if (!FRONT_MATTER_FENCE.test(lines[0] ?? '')) return 0;
   const found: {
     profile?: string; saveOutputs?: boolean; compat?: string; masks?: string[]; ignoreEvents?: string[]; eventOrder?: 'saved' | 'any';
+    testOn?: 'fresh' | 'live-session';
   } = {};
   for (let i = 1; i < lines.length && i <= FRONT_MATTER_MAX_LINES; i++) {
     const line = lines[i] ?? '';
@@ -186,6 +194,7 @@ function readFrontMatter(lines: string[], data: NotebookData): number {
       if (found.masks !== undefined) data.masks = found.masks;
       if (found.ignoreEvents !== undefined) data.ignoreEvents = found.ignoreEvents;
       if (found.eventOrder !== undefined) data.eventOrder = found.eventOrder;
+      if (found.testOn !== undefined) data.testOn = found.testOn;
       return i + 1;
     }
     const m = FRONT_MATTER_KEY.exec(line);
@@ -207,6 +216,9 @@ function readFrontMatter(lines: string[], data: NotebookData): number {
     } else if (key === 'eventOrder') {
       if (found.eventOrder !== undefined || (value !== 'saved' && value !== 'any')) return 0;
       found.eventOrder = value;
+    } else if (key === 'testOn') {
+      if (found.testOn !== undefined || (value !== 'fresh' && value !== 'live-session')) return 0;
+      found.testOn = value;
     } else {
       if (found.saveOutputs !== undefined || (value !== 'true' && value !== 'false')) return 0;
       found.saveOutputs = value === 'true';
@@ -583,7 +595,7 @@ export function serializeNotebook(data: NotebookData): string {
   // A compat value the reader would refuse is not written (it would turn the front matter into markdown).
   const compat = data.compat !== undefined && COMPAT_VALUE.test(data.compat) && !('error' in parseCompatPolicy(data.compat)) ? data.compat : undefined;
   const hasFrontMatter = data.profile !== undefined || data.saveOutputs !== undefined || compat !== undefined
-    || data.masks !== undefined || data.ignoreEvents !== undefined || data.eventOrder !== undefined;
+    || data.masks !== undefined || data.ignoreEvents !== undefined || data.eventOrder !== undefined || data.testOn !== undefined;
   if (hasFrontMatter) {
     const lines = ['---'];
     if (data.profile !== undefined) lines.push(`profile: ${writeProfileValue(data.profile)}`);
@@ -592,6 +604,7 @@ export function serializeNotebook(data: NotebookData): string {
     if (data.masks !== undefined) lines.push(`masks: ${writeStringList(data.masks)}`);
     if (data.ignoreEvents !== undefined) lines.push(`ignoreEvents: ${writeStringList(data.ignoreEvents)}`);
     if (data.eventOrder !== undefined) lines.push(`eventOrder: ${data.eventOrder}`);
+    if (data.testOn !== undefined) lines.push(`testOn: ${data.testOn}`);
     lines.push('---');
     blocks.push(lines.join('\n'));
   }
