@@ -29,6 +29,10 @@
 // reply; else the oldest running cell that is waiting for an event; else the most recently started running
 // cell; else to no cell (it is not in the transcript). A cell keeps at most `eventsPerCell` event records;
 // the rest are counted and reported once, as `events-dropped`, before the cell finishes.
+//
+// Jobs. A cell that starts or drives a block job or a migration follows it until it ends or the cell ends:
+// `job-progress` and `job-finished` records, from the engine's one JobWatcher (progress.ts: what a job is, the
+// bounded polls, which never appear as the cell's commands).
 import type { CommandOptions, CommandReply, Disposable, QmpClient, QmpEventRecord } from '../qmp/client';
 import { CommandCancelledError, CommandTimeoutError, EventsDroppedError, EventTimeoutError, OobRefusedError } from '../qmp/errors';
 import { eventDataMatches } from '../notebook/format/eventMatch';
@@ -36,6 +40,7 @@ import { compareReplyText } from './compare';
 import { EventMatcher } from './expectEvents';
 import { errorMessage, failureKindOf, StopRequest } from './errors';
 import { describeProblem, isOobPlan, type CellPlan, type CommandStep, type EventExpectations, type WaitStep } from './plan';
+import { JobWatcher, type JobOwner } from './progress';
 import type { CellStartedRecord, FailureKind, FailureRecord, ReplyRecord, RunOutcome, TranscriptRecord, TranscriptSink } from './transcript';
 
 /** The calls the engine makes on a client: the core's own QmpClient types. */
@@ -75,6 +80,8 @@ export interface EngineOptions {
   now?: () => number;
   /** The longest wait for a cell's expected events (its own timeout when shorter); default: none beyond it. */
   expectedEventsTimeoutMs?: number;
+  /** The bound on job polls (query-jobs, query-migrate) per second for the whole engine; default 4 (progress.ts). */
+  jobQueriesPerSecond?: number;
 }
 
 export interface BatchResult {
@@ -97,6 +104,10 @@ interface RunningCell {
   eventsKept: number;
   eventsDropped: number;
   failure?: FailureRecord;
+  /** The client the cell runs on, once it has one. */
+  client?: EngineClient;
+  /** The cell's side of the job watcher, made when the cell first follows a job. */
+  jobOwner?: JobOwner;
 }
 
 interface OpenCommand {
@@ -138,6 +149,8 @@ export class RunEngine implements Disposable {
   private attached: { client: EngineClient; sub: Disposable } | undefined;
   /** The client the last cell ran on (see `busy`). */
   private lastClient: EngineClient | undefined;
+  /** The jobs running cells follow (progress.ts). */
+  private readonly jobs: JobWatcher;
 
   constructor(private readonly options: EngineOptions) {
     // The global `performance` is a lazy getter in Node: read it once, not on every record.
@@ -145,6 +158,25 @@ export class RunEngine implements Disposable {
     this.now = options.now ?? (() => clock.now());
     this.origin = this.now();
     this.eventsPerCell = Math.max(0, options.eventsPerCell ?? DEFAULT_EVENTS_PER_CELL);
+    this.jobs = new JobWatcher({
+      now: this.now,
+      // QEMU still owes replies to given-up in-band commands: a poll would only queue behind them.
+      hold: () => this.busy.length > 0,
+      ...(options.jobQueriesPerSecond !== undefined ? { maxQueriesPerSecond: options.jobQueriesPerSecond } : {}),
+    });
+  }
+
+  /** How many job polls the engine has sent (benches, tests). */
+  get jobPolls(): number {
+    return this.jobs.polls;
+  }
+
+  /** The cell's side of the job watcher: its reports become the cell's records, its polls use the cell's client. */
+  private jobOwner(state: RunningCell): JobOwner | undefined {
+    const client = state.client;
+    if (client === undefined) return undefined;
+    state.jobOwner ??= { client, report: (r) => this.emit(state.batch, { ...r, cell: state.job.cell, at: this.at() }) };
+    return state.jobOwner;
   }
 
   private at(): number {
@@ -253,6 +285,7 @@ export class RunEngine implements Disposable {
       markSent();
       const i = this.running.indexOf(state);
       if (i >= 0) this.running.splice(i, 1);
+      if (state.jobOwner) this.jobs.ownerEnded(state.jobOwner);
       this.pending--;
       this.detachWhenIdle();
     }
@@ -297,7 +330,11 @@ export class RunEngine implements Disposable {
   /** The attribution rule (see the file comment). */
   private route(event: QmpEventRecord): void {
     const owner = this.open[0]?.cell ?? this.running.find((c) => c.waiting) ?? this.running[this.running.length - 1];
-    if (!owner) return;
+    if (owner) this.give(owner, event);
+    if (this.jobs.watches(event.event)) this.jobs.event(event, owner ? this.jobOwner(owner) : undefined);
+  }
+
+  private give(owner: RunningCell, event: QmpEventRecord): void {
     if (owner.eventsKept >= this.eventsPerCell) {
       owner.eventsDropped++;
       return;
@@ -319,6 +356,7 @@ export class RunEngine implements Disposable {
     }
     if (job.signal?.aborted) return this.stopped(state, job.signal.reason, undefined);
     this.attach(client);
+    state.client = client;
     const plan = job.replan ? job.replan() : job.plan;
     if (plan.problems.length > 0) {
       return this.fail(state, 'not-sent-because-invalid',
@@ -440,6 +478,10 @@ export class RunEngine implements Disposable {
       const c = compareReplyText(step.expected.text, reply.raw, step.expected.masks ? { masks: step.expected.masks } : {});
       this.emit(batch, { type: 'expected-reply', cell, at: this.at(), step: i, expected: step.expected.text, actual: reply.raw, match: c.match, differences: c.differences });
     }
+    if (reply.ok && this.jobs.names(step.name)) {
+      const owner = this.jobOwner(state);
+      if (owner) this.jobs.commandSucceeded(owner, step.input);
+    }
     if (!reply.ok) {
       return this.fail(state, 'qemu-error', `${step.name}: ${reply.error.class}: ${reply.error.desc}`,
         { step: i, command: step.name, wire: reply.sent, idText: reply.idText });
@@ -514,6 +556,7 @@ export class RunEngine implements Disposable {
   }
 
   dispose(): void {
+    this.jobs.dispose();
     this.attached?.sub.dispose();
     this.attached = undefined;
   }

@@ -50,6 +50,8 @@ export interface ExecuteOptions {
   settleMs: number;
   /** Stops every cell (its reason, a StopRequest, says why: `test --deadline`). */
   signal?: AbortSignal;
+  /** Sees every transcript record as it comes (the CLI's progress line of jobs). */
+  onRecord?(r: TranscriptRecord): void;
 }
 
 /**
@@ -116,6 +118,7 @@ export async function executeCells(on: EngineClient | TestKernel, cells: readonl
       const t0 = performance.now();
       await engine.run([{ cell: cell.cell, ...(cell.line !== undefined ? { line: cell.line } : {}), plan: cell.plan, ...(opts.signal ? { signal: opts.signal } : {}) }], (r) => {
         if (r.type === 'cell-started') after = undefined;
+        opts.onRecord?.(r);
         renderRecord(r, cell, record.outputs);
         if (r.type === 'event') arrived(r.event.event);
         if (r.type === 'reply' && r.step !== undefined) record.replies.set(r.step, r.raw);
