@@ -17,8 +17,9 @@ import { errorText, type Session, type SessionManager } from '../session/session
 import { explainUntrusted, UntrustedWorkspaceError } from '../session/trust';
 import {
   Batcher, CODE_LANGUAGES, isCodeLanguage, metadataRules, planCell, RunEngine, StopRequest,
-  type CellPlan, type CommandStep, type EngineClient, type RunOutcome, type TranscriptRecord,
+  type CellPlan, type CommandStep, type EngineClient, type JobFinishedRecord, type JobProgressRecord, type RunOutcome, type TranscriptRecord,
 } from '../run/index';
+import { jobKey, JobProgressView } from './jobProgress';
 import { EventGroup, expectedReplyOutput, failureOutput, noteOutput, replyOutput, sentOutput, transcriptTextOutput } from './outputs';
 import { eventsDroppedText, failureText, failureTitle } from '../run/recordText';
 import { CellActivity } from './cellActivity';
@@ -31,8 +32,15 @@ export const profileMetadataKey = 'profile';
 
 export type { RunOutcome };
 
-/** What a cell's output batcher carries: a new output, or "the open event group has more events". */
-type OutputOp = { kind: 'append'; output: vscode.NotebookCellOutput } | { kind: 'group'; group: EventGroup } | { kind: 'update'; group: EventGroup };
+/** An output redrawn in place as it changes: an event group, a job's progress. */
+interface Redrawn {
+  readonly version: number;
+  output(): vscode.NotebookCellOutput;
+  items(): vscode.NotebookCellOutputItem[];
+}
+
+/** What a cell's output batcher carries: a new output, or "the open event group (a job's progress) has changed". */
+type OutputOp = { kind: 'append'; output: vscode.NotebookCellOutput } | { kind: 'group'; group: Redrawn } | { kind: 'update'; group: Redrawn };
 
 /** One cell's execution, from queued to ended. */
 class CellRun {
@@ -62,7 +70,9 @@ class CellRun {
   private group: EventGroup | undefined;
   private updateQueued = false;
   /** The outputs handed to VS Code, in order, with the group each shows; for the final rewrite of stale groups. */
-  private shown: Array<{ output: vscode.NotebookCellOutput; group?: EventGroup; shownVersion: number }> = [];
+  private shown: Array<{ output: vscode.NotebookCellOutput; group?: Redrawn; shownVersion: number }> = [];
+  /** The progress output of each job the cell follows (by jobKey). */
+  private jobs = new Map<string, JobProgressView>();
   private groups: EventGroup[] = [];
   /** A group was updated in place after it was appended: its metadata (the saved events) must be rewritten. */
   private groupsGrew = false;
@@ -105,6 +115,27 @@ class CellRun {
     }
   }
 
+  /** A job's progress: its own output, redrawn in place (at most once per batch, as event groups are). */
+  job(r: JobProgressRecord | JobFinishedRecord): void {
+    if (this.ended) return;
+    const key = jobKey(r);
+    const view = this.jobs.get(key);
+    if (view === undefined || view.ended) {
+      this.group = undefined;
+      const fresh = new JobProgressView(r);
+      if (r.type === 'job-finished') fresh.update(r);
+      this.jobs.set(key, fresh);
+      this.outputs.push({ kind: 'group', group: fresh });
+      return;
+    }
+    const before = view.version;
+    view.update(r);
+    if (view.version !== before && !view.queued) {
+      view.queued = true;
+      this.outputs.push({ kind: 'update', group: view });
+    }
+  }
+
   /** Whether the event with this sequence number stays visible in the cell whatever events follow. */
   showsEventForGood(seq: number): boolean {
     return this.groups.some((g) => g.showsForGood(seq));
@@ -128,6 +159,7 @@ class CellRun {
   /** Hands a batch to VS Code: consecutive new outputs in one append, stale groups replaced in place. */
   private async flush(ops: OutputOp[]): Promise<void> {
     this.updateQueued = false;
+    for (const v of this.jobs.values()) v.queued = false;
     let appends: vscode.NotebookCellOutput[] = [];
     for (const op of ops) {
       if (op.kind === 'append') {
@@ -175,6 +207,7 @@ class CellRun {
     for (const g of this.groups) g.release();
     this.shown = [];
     this.groups = [];
+    this.jobs.clear();
     this.group = undefined;
     // A queued cell that never ran is still started first (without a time, so no clock shows): ending an
     // execution that never started is not something every VS Code version accepts.
@@ -670,6 +703,10 @@ export class QmpControllers implements vscode.Disposable {
         // In a flood the event that ended the wait can be one of the events a group does not show (or one the
         // engine no longer kept): a note below says it came, so what ended the wait is always visible.
         if (!run.showsEventForGood(r.seq)) run.append(noteOutput(`✓ ${r.event} arrived (waited ${r.ms} ms): ${r.raw.trim()}`));
+        break;
+      case 'job-progress':
+      case 'job-finished':
+        run.job(r);
         break;
       case 'events-dropped':
         run.append(transcriptTextOutput(eventsDroppedText(r.count, r.kept)));

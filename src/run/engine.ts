@@ -449,6 +449,8 @@ export class RunEngine implements Disposable {
     const timeoutMs = typeof limit === 'function' ? limit() : limit;
     if (timeoutMs !== undefined && timeoutMs > 0) options.timeoutMs = timeoutMs;
     const t0 = this.now();
+    // Events after this cursor are about the jobs the command starts or drives (progress.ts).
+    const jobCursor = this.jobs.names(step.name) ? client.eventCursor() : 0;
     const entry: OpenCommand = { cell: state, step: i, oob: step.oob, t0 };
     this.open.push(entry);
     let reply: CommandReply;
@@ -480,7 +482,7 @@ export class RunEngine implements Disposable {
     }
     if (reply.ok && this.jobs.names(step.name)) {
       const owner = this.jobOwner(state);
-      if (owner) this.jobs.commandSucceeded(owner, step.input);
+      if (owner) this.jobs.commandSucceeded(owner, step.input, jobCursor);
     }
     if (!reply.ok) {
       return this.fail(state, 'qemu-error', `${step.name}: ${reply.error.class}: ${reply.error.desc}`,

@@ -226,22 +226,45 @@ export function etaOf(left: number | undefined, perSecond: number | undefined): 
   return Math.round((left * 1000) / perSecond);
 }
 
-/** A job one cell follows. */
-class FollowedJob {
-  readonly rate = new RateEstimator();
+/** What events said of a job: kept for every job the connection's events name, followed or not. */
+class JobState {
   view: JobView;
   ended = false;
   aborting = false;
   cancelled = false;
-  /** Seen in a query-jobs reply or in an event since it was followed (absent from a later reply: it ended). */
-  seen = false;
+  /** The sequence number of the last event about it, and of its `created` event (0: none seen). */
+  lastSeq = 0;
+  createdSeq = 0;
+
+  constructor(readonly ref: JobRef) {
+    this.view = { job: ref.id, kind: ref.kind, status: 'unknown' };
+    if (ref.kind === 'migration') this.view.jobType = 'migration';
+  }
+
+  /** Takes on what another state knows (the events that came before a cell followed the job). */
+  copy(from: JobState): void {
+    this.view = { ...from.view };
+    this.ended = from.ended;
+    this.aborting = from.aborting;
+    this.cancelled = from.cancelled;
+  }
+}
+
+/** A job one cell follows. */
+class FollowedJob extends JobState {
+  readonly rate = new RateEstimator();
   /** The view as last reported (a report only when something changed). */
   reported = '';
 
-  constructor(readonly ref: JobRef, readonly t0: number) {
-    this.view = { job: ref.id, kind: ref.kind, status: 'unknown' };
+  constructor(ref: JobRef, readonly t0: number) {
+    super(ref);
   }
 }
+
+/** How many jobs' event states are kept (the oldest are forgotten first). */
+const MAX_KNOWN = 256;
+
+const keyOf = (kind: JobKind, id: string): string => `${kind}:${id}`;
 
 /** The calls the watcher makes on a client (the engine's client, used by its cells). */
 export interface PollClient {
@@ -307,12 +330,17 @@ export class JobWatcher {
     return WATCHED_EVENTS.has(event);
   }
 
-  /** A command of the owner's cell got an ok reply: follow the jobs it started or drives. */
-  commandSucceeded(owner: JobOwner, input: CommandInput): void {
+  /**
+   * A command of the owner's cell got an ok reply: follow the jobs it started or drives. `cursor`: the event
+   * cursor when it was sent (events after it are about this command's jobs: a job that ended before the reply
+   * ends for the cell at once, with what its events said).
+   */
+  commandSucceeded(owner: JobOwner, input: CommandInput, cursor = 0): void {
     const name = input.execute ?? input['exec-oob'];
     if (name === undefined) return;
     const refs = jobsOfCommand(name, input.arguments);
-    for (const ref of refs) this.follow(owner, ref);
+    const starts = name === 'migrate' || name === 'transaction' || STARTERS.has(name);
+    for (const ref of refs) this.follow(owner, ref, cursor, starts);
   }
 
   /** Every event of the connection; `owner` is the running cell the event was given to, if any. */
@@ -323,10 +351,11 @@ export class JobWatcher {
       const id = str(data['id']);
       const status = str(data['status']);
       if (id === undefined || status === undefined) return;
+      if (status === 'created') this.known.delete(keyOf('block-job', id));
+      this.note(e, 'block-job', id, status === 'created');
       // A job the cell did not name (one a transaction or a job-* command started): the cell follows it too.
-      if (status === 'created' && owner !== undefined) this.follow(owner, { kind: 'block-job', id });
+      if (status === 'created' && owner !== undefined) this.follow(owner, { kind: 'block-job', id }, e.seq - 1, true);
       this.update('block-job', id, (j) => {
-        j.seen = true;
         if (status === 'aborting') j.aborting = true;
         j.view.status = status;
         if (isFinalStatus('block-job', status)) j.ended = true;
@@ -334,6 +363,7 @@ export class JobWatcher {
     } else if (e.event === 'BLOCK_JOB_COMPLETED' || e.event === 'BLOCK_JOB_CANCELLED') {
       const id = str(data['device']);
       if (id === undefined) return;
+      this.note(e, 'block-job', id);
       this.update('block-job', id, (j) => {
         const len = num(data['len']);
         const offset = num(data['offset']);
@@ -348,14 +378,15 @@ export class JobWatcher {
     } else if (e.event === 'BLOCK_JOB_ERROR') {
       const id = str(data['device']);
       if (id === undefined) return;
+      this.note(e, 'block-job', id);
       this.update('block-job', id, (j) => {
         j.view.error = `${str(data['operation']) ?? 'I/O'} error (action: ${str(data['action']) ?? 'unknown'})`;
       });
     } else if (e.event === 'MIGRATION') {
       const status = str(data['status']);
       if (status === undefined) return;
+      this.note(e, 'migration', MIGRATION_ID, status === 'setup');
       this.update('migration', MIGRATION_ID, (j) => {
-        j.seen = true;
         j.view.status = status;
         if (status === 'completed' && j.view.total !== undefined) j.view.current = j.view.total;
         if (status === 'failed' || status === 'cancelled') j.aborting = true;
@@ -387,21 +418,49 @@ export class JobWatcher {
     this.count = 0;
   }
 
-  private follow(owner: JobOwner, ref: JobRef): void {
+  /**
+   * The owner follows a job from now on. `cursor`: events after it are about this job (what they said is
+   * taken on). `starts`: the command started the job (else it drives one: a cell that followed the job to its
+   * end already does not follow it again because a command on it was answered after it ended).
+   */
+  private follow(owner: JobOwner, ref: JobRef, cursor: number, starts: boolean): void {
     if (this.disposed) return;
     let jobs = this.owners.get(owner);
-    if (jobs?.some((j) => !j.ended && j.ref.kind === ref.kind && j.ref.id === ref.id)) return;
+    const mine = jobs?.filter((j) => j.ref.kind === ref.kind && j.ref.id === ref.id) ?? [];
+    const latest = mine[mine.length - 1];
+    if (latest && (!latest.ended || !starts)) return;
     if (this.count >= MAX_JOBS) return;
     if (!jobs) this.owners.set(owner, (jobs = []));
     const job = new FollowedJob(ref, this.options.now());
-    if (ref.kind === 'migration') job.view.jobType = 'migration';
+    const known = this.known.get(keyOf(ref.kind, ref.id));
+    if (known && known.lastSeq > cursor && (!starts || known.createdSeq > cursor || ref.kind === 'migration')) job.copy(known);
     jobs.push(job);
     this.count++;
+    this.refresh(job);
+    if (job.ended) this.finish(owner, job, job.aborting ? 'aborted' : 'concluded');
+    else if (job.view.status !== 'unknown') this.report(owner, job);
     this.schedule();
   }
 
-  /** Applies a change to every live followed job of this kind and id, and reports what changed. */
-  private update(kind: JobKind, id: string, change: (j: FollowedJob) => void): void {
+  /** What events said of each job (bounded: the oldest forgotten first), followed or not. */
+  private readonly known = new Map<string, JobState>();
+
+  /** An event about a job: the state kept for it notes it (the change itself is applied by `update`). */
+  private note(e: QmpEventRecord, kind: JobKind, id: string, created = false): void {
+    const key = keyOf(kind, id);
+    let s = this.known.get(key);
+    if (s) this.known.delete(key);
+    else s = new JobState({ kind, id });
+    this.known.set(key, s);
+    if (this.known.size > MAX_KNOWN) this.known.delete(this.known.keys().next().value as string);
+    s.lastSeq = e.seq;
+    if (created) s.createdSeq = e.seq;
+  }
+
+  /** Applies a change to the kept state of the job and to every live followed job of this kind and id, and reports what changed. */
+  private update(kind: JobKind, id: string, change: (j: JobState) => void): void {
+    const known = this.known.get(keyOf(kind, id));
+    if (known) change(known);
     for (const [owner, jobs] of this.owners) {
       for (const j of jobs) {
         if (j.ended || j.ref.kind !== kind || j.ref.id !== id) continue;
@@ -415,7 +474,6 @@ export class JobWatcher {
 
   /** Applies a sample to a job (counters, speed, time left). */
   private applySample(j: FollowedJob, s: JobSample): void {
-    j.seen = true;
     if (s.status === 'aborting') j.aborting = true;
     j.view.status = s.status;
     if (s.jobType !== undefined) j.view.jobType = s.jobType;
@@ -424,7 +482,9 @@ export class JobWatcher {
     if (s.error !== undefined) { j.view.error = s.error; j.aborting = true; }
     if (s.current !== undefined) j.rate.add(this.options.now(), s.current);
     const speed = s.bytesPerSecond ?? j.rate.perSecond();
-    if (speed !== undefined) j.view.bytesPerSecond = Math.round(speed);
+    // No speed shown before progress moved (QEMU moves its counters in steps): not a misleading 0 B/s.
+    if (speed !== undefined && speed > 0) j.view.bytesPerSecond = Math.round(speed);
+    else delete j.view.bytesPerSecond;
     const left = s.remaining ?? (s.total !== undefined && s.current !== undefined ? s.total - s.current : undefined);
     const eta = etaOf(left, speed);
     if (eta !== undefined) j.view.etaMs = eta;
@@ -434,7 +494,7 @@ export class JobWatcher {
     if (s.status === 'cancelled') j.cancelled = true;
   }
 
-  private refresh(j: FollowedJob): void {
+  private refresh(j: JobState): void {
     const p = percentOf(j.view.current, j.view.total);
     if (p !== undefined) j.view.percent = p;
     if (j.ended) delete j.view.etaMs;
@@ -551,6 +611,14 @@ export class JobWatcher {
 
   private applyMigration(sample: JobSample | undefined): void {
     if (!sample) return;
-    this.update('migration', MIGRATION_ID, (j) => this.applySample(j, sample));
+    for (const [owner, jobs] of this.owners) {
+      for (const j of jobs) {
+        if (j.ended || j.ref.kind !== 'migration') continue;
+        this.applySample(j, sample);
+        this.refresh(j);
+        if (j.ended) this.finish(owner, j, j.aborting ? 'aborted' : 'concluded');
+        else this.report(owner, j);
+      }
+    }
   }
 }

@@ -278,6 +278,52 @@ describe('the job watcher', () => {
     assert.equal(m?.type === 'job-finished' && m.outcome, 'concluded');
   });
 
+  test('a job that ended before the reply of the command on it: ended at once from its events, once per cell, never from an older job of the same id', async () => {
+    const clock = new FakeClock();
+    const qemu = new FakeJobs(clock);
+    const w = new JobWatcher({ now: clock.now, setTimer: clock.setTimer, clearTimer: clock.clearTimer });
+    const a = owner(qemu);
+    const b = owner(qemu);
+    // An older job c0 failed long ago.
+    w.event(event('JOB_STATUS_CHANGE', { status: 'created', id: 'c0' }, 1), undefined);
+    w.event(event('JOB_STATUS_CHANGE', { status: 'aborting', id: 'c0' }, 2), undefined);
+    w.event(event('JOB_STATUS_CHANGE', { status: 'concluded', id: 'c0' }, 3), undefined);
+    // Cell a: a quick blockdev-create c0 (sent at cursor 10) whose job concluded before its reply.
+    w.event(event('JOB_STATUS_CHANGE', { status: 'created', id: 'c0' }, 11), undefined);
+    w.event(event('JOB_STATUS_CHANGE', { status: 'concluded', id: 'c0' }, 12), undefined);
+    w.commandSucceeded(a, { execute: 'blockdev-create', arguments: { 'job-id': 'c0', options: {} } }, 10);
+    const endA = a.reports.filter((r) => r.type === 'job-finished');
+    assert.equal(endA.length, 1);
+    assert.equal(endA[0]?.type === 'job-finished' && endA[0].outcome, 'concluded', 'not the older job\'s abort');
+    // Cell a again: a starter whose job ended before events could tell (no created after the cursor): polled.
+    w.commandSucceeded(a, { execute: 'blockdev-mirror', arguments: { 'job-id': 'm9', device: 'd' } }, 12);
+    await clock.advance(10);
+    assert.equal(a.reports.filter((r) => r.job === 'm9' && r.type === 'job-finished').length, 1, 'gone from query-jobs: ended');
+    // Cell b drives m1 (started earlier, followed by no cell); it concludes before b's reply.
+    w.event(event('JOB_STATUS_CHANGE', { status: 'created', id: 'm1' }, 20), undefined);
+    w.event(event('JOB_STATUS_CHANGE', { status: 'ready', id: 'm1' }, 21), undefined);
+    w.event(event('BLOCK_JOB_COMPLETED', { device: 'm1', len: 8, offset: 8, speed: 0, type: 'mirror' }, 23), undefined);
+    w.event(event('JOB_STATUS_CHANGE', { status: 'concluded', id: 'm1' }, 24), undefined);
+    const polls = qemu.sent.length;
+    w.commandSucceeded(b, { execute: 'block-job-complete', arguments: { device: 'm1' } }, 22);
+    const endB = b.reports.filter((r) => r.type === 'job-finished');
+    assert.equal(endB.length, 1);
+    assert.equal(endB[0]?.type === 'job-finished' && endB[0].outcome, 'concluded');
+    assert.equal(endB[0]?.percent, 100);
+    await clock.advance(1000);
+    assert.equal(qemu.sent.length, polls, 'nothing to poll for a job that ended');
+    // The same cell follows a job to its end, then a command on it is answered: no second end.
+    const c = owner(qemu);
+    qemu.jobs.set('m2', { status: 'ready', current: 1, total: 1, type: 'mirror' });
+    w.event(event('JOB_STATUS_CHANGE', { status: 'created', id: 'm2' }, 30), c);
+    w.commandSucceeded(c, { execute: 'blockdev-mirror', arguments: { 'job-id': 'm2', device: 'd' } }, 29);
+    w.event(event('JOB_STATUS_CHANGE', { status: 'concluded', id: 'm2' }, 32), c);
+    w.commandSucceeded(c, { execute: 'block-job-complete', arguments: { device: 'm2' } }, 31);
+    w.ownerEnded(c);
+    assert.equal(c.reports.filter((r) => r.type === 'job-finished').length, 1, JSON.stringify(c.reports));
+    w.dispose();
+  });
+
   test('one poll in flight at a time: a slow QEMU gets fewer polls, never more; hold() sends none', async () => {
     const clock = new FakeClock();
     const qemu = new FakeJobs(clock);

@@ -1,0 +1,78 @@
+// Live progress of long work (issue 22) in a real extension host on the sandbox, with the packaged .vsix: a
+// throttled blockdev-mirror between two null-co nodes (64 MiB at 16 MiB/s: about four seconds, QEMU moving its
+// counter once a second) shows a progress output that advances while the cell runs (two distinct percents at
+// least, seen in the cell's outputs as VS Code has them), and ends at 100% with the job concluded; the cell's
+// wait for BLOCK_JOB_COMPLETED still works; the progress is not saved in the file.
+import * as assert from 'node:assert/strict';
+import * as vscode from 'vscode';
+import { toSavedOutputs } from '../../src/notebook/serializer';
+import { api, disconnectAll, outputTexts, runCells, showWithKernel } from './hostHelpers';
+
+/** The text of the cell's progress output of job `id`, if it has one now. */
+function progressLine(cell: vscode.NotebookCell, id: string): string | undefined {
+  return outputTexts(cell).texts.find((t) => t.startsWith(`${id} (`));
+}
+
+suite('job progress', () => {
+  suiteTeardown(async () => {
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    await disconnectAll(await api());
+  });
+
+  test('a throttled blockdev-mirror shows a bar that advances and ends at 100% with the job concluded', async function () {
+    this.timeout(90_000);
+    const qmp = await api();
+    const size = 64 * 1024 * 1024;
+    const data = new vscode.NotebookData([
+      new vscode.NotebookCellData(vscode.NotebookCellKind.Code,
+        `{ "execute": "blockdev-add", "arguments": { "driver": "null-co", "node-name": "jp-src", "size": ${size} } }\n`
+        + `{ "execute": "blockdev-add", "arguments": { "driver": "null-co", "node-name": "jp-dst", "size": ${size} } }`, 'qmp'),
+      new vscode.NotebookCellData(vscode.NotebookCellKind.Code,
+        '{ "execute": "blockdev-mirror", "arguments": { "job-id": "jp0", "device": "jp-src", "target": "jp-dst", "sync": "full", "speed": 16777216 } }\n'
+        + '{ "wait-event": "BLOCK_JOB_READY", "data": { "device": "jp0" }, "timeout": 30000 }\n'
+        + '{ "execute": "block-job-complete", "arguments": { "device": "jp0" } }\n'
+        + '{ "wait-event": "BLOCK_JOB_COMPLETED", "data": { "device": "jp0" }, "timeout": 30000 }', 'qmp'),
+    ]);
+    data.metadata = { profile: 'sandbox' };
+    const nb = await vscode.workspace.openNotebookDocument('qmp-notebook', data);
+    await showWithKernel(nb, qmp, 'sandbox');
+    assert.deepEqual([...(await runCells(qmp, nb, [0])).values()], ['succeeded']);
+
+    // What the window has, as it changes and every 50 ms besides (an in-place redraw of an output's items).
+    const cell = nb.cellAt(1);
+    const seen: string[] = [];
+    const look = (): void => {
+      const line = progressLine(cell, 'jp0');
+      if (line !== undefined && seen[seen.length - 1] !== line) seen.push(line);
+    };
+    const sub = vscode.workspace.onDidChangeNotebookDocument(look);
+    const timer = setInterval(look, 50);
+    let outcomes;
+    try {
+      outcomes = await runCells(qmp, nb, [1]);
+    } finally {
+      clearInterval(timer);
+      sub.dispose();
+    }
+    look();
+    assert.deepEqual([...outcomes.values()], ['succeeded'], JSON.stringify(outputTexts(cell).texts));
+
+    const percents = seen.flatMap((l) => {
+      const m = /, (\d+)%/.exec(l);
+      return m && !/concluded/.test(l) ? [Number(m[1])] : [];
+    });
+    assert.ok(new Set(percents).size >= 2, `the bar advanced: ${JSON.stringify(seen)}`);
+    for (let i = 1; i < percents.length; i++) assert.ok((percents[i] as number) >= (percents[i - 1] as number), `never back: ${JSON.stringify(seen)}`);
+    assert.ok(seen.some((l) => /\[[█·]+\]/.test(l) && /running/.test(l)), `a bar with the status: ${JSON.stringify(seen)}`);
+    assert.ok(seen.some((l) => /MiB\/s/.test(l)), `a speed: ${JSON.stringify(seen)}`);
+
+    const last = progressLine(cell, 'jp0');
+    assert.match(last ?? '', /^jp0 \(mirror\): concluded, 100%, 64\.0 MiB in \d+\.\d s$/, JSON.stringify(outputTexts(cell).texts));
+    // The wait for BLOCK_JOB_COMPLETED kept working, and the polls are no commands of the cell.
+    const texts = outputTexts(cell).texts.join('\n');
+    assert.match(texts, /BLOCK_JOB_COMPLETED/);
+    assert.doesNotMatch(texts, /query-jobs/);
+    // The progress is not saved.
+    assert.doesNotMatch(JSON.stringify(toSavedOutputs(cell.outputs)), /jp0 \(mirror\)|MiB/);
+  });
+});
