@@ -15,8 +15,9 @@
 // the cell's client like any command, but are not the user's: they make no transcript records.
 //
 // The poll bound. At most `maxQueriesPerSecond` queries (default 4) per watcher, that is per engine, that is per
-// connection, however many jobs and cells: one query-jobs answers for every block job. One poll in flight at a
-// time, each bounded by `pollTimeoutMs`. No timer runs while no job is live; a job stops being polled when it
+// connection, however many jobs and cells: one query-jobs answers for every block job. Polls are at least
+// 1/maxQueriesPerSecond apart, the first one interval after a job is followed; one poll in flight at a time,
+// each bounded by `pollTimeoutMs`. No timer runs while no job is live; a job stops being polled when it
 // ends or when the cell that follows it ends (its `job-finished` then says `running`). A query QEMU does not
 // have (a storage daemon has no query-migrate) is not asked again on that client; events still count.
 //
@@ -431,6 +432,9 @@ export class JobWatcher {
     if (latest && (!latest.ended || !starts)) return;
     if (this.count >= MAX_JOBS) return;
     if (!jobs) this.owners.set(owner, (jobs = []));
+    // The first poll after a quiet spell waits one interval as well: then no span of time from the moment a job
+    // is followed holds more than `maxQueriesPerSecond` polls a second (the events say at once that it runs).
+    if (this.liveQueries().length === 0) this.lastPoll = Math.max(this.lastPoll, this.options.now());
     const job = new FollowedJob(ref, this.options.now());
     const known = this.known.get(keyOf(ref.kind, ref.id));
     if (known && known.lastSeq > cursor && (!starts || known.createdSeq > cursor || ref.kind === 'migration')) job.copy(known);

@@ -192,8 +192,9 @@ describe('the job watcher', () => {
     assert.equal(last?.jobType, 'mirror');
     const speeds = cell.reports.filter((r) => r.type === 'job-progress' && r.bytesPerSecond !== undefined);
     assert.ok(speeds.length > 0 && speeds.every((r) => r.type === 'job-progress' && (r.etaMs ?? 0) >= 0));
-    // 5 seconds of polling: at most 4 a second (the first at once).
-    assert.ok(qemu.sent.length <= 21 && qemu.sent.length >= 15, String(qemu.sent.length));
+    // 5 seconds of polling: at most 4 a second, the first one interval after the job was followed.
+    assert.ok(qemu.sent.length <= 20 && qemu.sent.length >= 15, String(qemu.sent.length));
+    assert.ok((qemu.sent[0]?.t ?? 0) >= 250);
     for (let i = 1; i < qemu.sent.length; i++) assert.ok(qemu.sent[i]!.t - qemu.sent[i - 1]!.t >= 250);
     const n = qemu.sent.length;
     await clock.advance(10_000);
@@ -297,7 +298,7 @@ describe('the job watcher', () => {
     assert.equal(endA[0]?.type === 'job-finished' && endA[0].outcome, 'concluded', 'not the older job\'s abort');
     // Cell a again: a starter whose job ended before events could tell (no created after the cursor): polled.
     w.commandSucceeded(a, { execute: 'blockdev-mirror', arguments: { 'job-id': 'm9', device: 'd' } }, 12);
-    await clock.advance(10);
+    await clock.advance(300);
     assert.equal(a.reports.filter((r) => r.job === 'm9' && r.type === 'job-finished').length, 1, 'gone from query-jobs: ended');
     // Cell b drives m1 (started earlier, followed by no cell); it concludes before b's reply.
     w.event(event('JOB_STATUS_CHANGE', { status: 'created', id: 'm1' }, 20), undefined);
@@ -360,9 +361,11 @@ describe('the job watcher', () => {
         const w = new JobWatcher({ now: clock.now, setTimer: clock.setTimer, clearTimer: clock.clearTimer });
         const cells = [owner(qemu), owner(qemu), owner(qemu)];
         const ended = new Set<number>();
+        let firstStart: number | undefined;
         for (const o of ops) {
           if (o.op === 'start') {
             if (ended.has(o.cell)) continue;
+            firstStart ??= clock.t;
             qemu.jobs.set(`j${o.id}`, { status: 'running', current: o.id, total: 10, type: 'mirror' });
             w.commandSucceeded(cells[o.cell]!, { execute: 'blockdev-mirror', arguments: { 'job-id': `j${o.id}`, device: 'd' } });
           } else if (o.op === 'event') {
@@ -380,6 +383,8 @@ describe('the job watcher', () => {
         for (let i = 0; i < 3; i++) w.ownerEnded(cells[i]!);
         const times = qemu.sent.map((s) => s.t);
         for (let i = 4; i < times.length; i++) assert.ok(times[i]! - times[i - 4]! >= 1000, `5 polls within a second: ${times.join(',')}`);
+        // From the first follow on, never more than 4 a second: the first poll one interval after it.
+        if (times.length > 0) assert.ok(firstStart !== undefined && times[0]! >= firstStart + 250, `first poll at ${times[0]} after a start at ${firstStart}`);
         for (const c of cells) {
           // Every job a cell followed has ended for it once every cell ended: its last report is its end.
           const last = new Map<string, JobReport>();
