@@ -1,5 +1,5 @@
-// Live progress of long work (issue 22) through the production CLI bundle on a real QEMU (the sandbox the CLI
-// starts): a throttled blockdev-mirror between two null-co nodes (48 MiB at 16 MiB/s, about three seconds).
+// Live progress of long work (issue 22) through the production CLI bundle on a real QEMU (the tier's: 7.2, or
+// 10.0 in the qemu10 tier): a throttled blockdev-mirror between two null-co nodes (48 MiB at 16 MiB/s, about three seconds).
 // `run --json` records the job's progress and its final status (valid against the shipped schema); the text
 // output says how the job ended; nothing about progress reaches standard error when it is not a terminal; at a
 // terminal (a pseudo-terminal made by util-linux `script`) `run` and `test` draw the bar on the progress line.
@@ -11,27 +11,39 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildCli, cliBundle, runCliBundle } from '../support/cliBundle';
+import { startQemu, type TestQemu } from '../support/qemu';
 
 const hasScript = spawnSync('script', ['--version']).status === 0;
 let dir = '';
-let file = '';
+let qemu: TestQemu;
 const size = 48 * 1024 * 1024;
-const mirror = [
-  `{"execute": "blockdev-add", "arguments": {"driver": "null-co", "node-name": "src", "size": ${size}}}`,
-  `{"execute": "blockdev-add", "arguments": {"driver": "null-co", "node-name": "dst", "size": ${size}}}`,
-  '{"execute": "blockdev-mirror", "arguments": {"job-id": "m0", "device": "src", "target": "dst", "sync": "full", "speed": 16777216}}',
-  '{"wait-event": "BLOCK_JOB_READY", "data": {"device": "m0"}, "timeout": 30000}',
-  '{"execute": "block-job-complete", "arguments": {"device": "m0"}}',
-  '{"wait-event": "BLOCK_JOB_COMPLETED", "data": {"device": "m0"}, "timeout": 30000}',
-].join('\n');
+let made = 0;
+
+/** A notebook with the mirror cell (its nodes named afresh: every run adds them to the same QEMU); its file name. */
+function mirrorNotebook(): string {
+  const n = ++made;
+  const mirror = [
+    `{"execute": "blockdev-add", "arguments": {"driver": "null-co", "node-name": "src${n}", "size": ${size}}}`,
+    `{"execute": "blockdev-add", "arguments": {"driver": "null-co", "node-name": "dst${n}", "size": ${size}}}`,
+    `{"execute": "blockdev-mirror", "arguments": {"job-id": "m0", "device": "src${n}", "target": "dst${n}", "sync": "full", "speed": 16777216}}`,
+    '{"wait-event": "BLOCK_JOB_READY", "data": {"device": "m0"}, "timeout": 30000}',
+    '{"execute": "block-job-complete", "arguments": {"device": "m0"}}',
+    '{"wait-event": "BLOCK_JOB_COMPLETED", "data": {"device": "m0"}, "timeout": 30000}',
+  ].join('\n');
+  const name = `mirror${n}.qmp`;
+  writeFileSync(path.join(dir, name), `# mirror\n\n\`\`\`qmp\n${mirror}\n\`\`\`\n`, { mode: 0o600 });
+  return name;
+}
 
 before(async () => {
   await buildCli();
   dir = mkdtempSync(path.join(tmpdir(), 'qmp-progress-'));
-  file = path.join(dir, 'mirror.qmp');
-  writeFileSync(file, `# mirror\n\n\`\`\`qmp\n${mirror}\n\`\`\`\n`, { mode: 0o600 });
+  qemu = await startQemu();
 });
-after(() => { rmSync(dir, { recursive: true, force: true }); });
+after(async () => {
+  await qemu.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 const quote = (w: string): string => `'${w.replace(/'/g, `'\\''`)}'`;
 
@@ -44,7 +56,7 @@ function inTerminal(args: string[]): { status: number | null; screen: string } {
 
 describe('job progress in the CLI', () => {
   test('run --json: job-progress records that advance, one job-finished (concluded, 100%), all valid; no progress on a stderr that is no terminal', async () => {
-    const r = await runCliBundle(cliBundle, ['run', file, '--sandbox', '--json'], { deadlineMs: 90_000 });
+    const r = await runCliBundle(cliBundle, ['run', path.join(dir, mirrorNotebook()), '--socket', qemu.socketPath, '--json'], { deadlineMs: 90_000 });
     assert.equal(r.code, 0, r.stderr);
     const records = r.stdout.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
     const { default: Ajv2020 } = await import('ajv/dist/2020');
@@ -71,7 +83,7 @@ describe('job progress in the CLI', () => {
   });
 
   test('run (text, piped): the job\'s end as a // line on stdout; nothing about progress on stderr', async () => {
-    const r = await runCliBundle(cliBundle, ['run', file, '--sandbox'], { deadlineMs: 90_000 });
+    const r = await runCliBundle(cliBundle, ['run', path.join(dir, mirrorNotebook()), '--socket', qemu.socketPath], { deadlineMs: 90_000 });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^\/\/ job m0 \(mirror\): concluded, 100%, 48\.0 MiB in \d+\.\d s$/m);
     assert.doesNotMatch(r.stdout, /running, \d+%/);
@@ -79,13 +91,13 @@ describe('job progress in the CLI', () => {
   });
 
   test('at a terminal, run and test draw the job\'s bar on the progress line, with percent, speed and time left', { skip: hasScript ? false : 'script (util-linux) is not installed' }, () => {
-    const tty = inTerminal(['run', 'mirror.qmp', '--sandbox']);
+    const tty = inTerminal(['run', mirrorNotebook(), '--socket', qemu.socketPath]);
     assert.equal(tty.status, 0, tty.screen);
     const drawn = [...tty.screen.matchAll(/\r\x1b\[Km0 \(mirror\): running, (\d+)% \[[█·]{20}\]([^\r\n]*)/g)];
     assert.ok(new Set(drawn.map((m) => m[1])).size >= 2, tty.screen);
     assert.ok(drawn.some((m) => /MiB\/s, \d+ s left/.test(m[2] ?? '')), tty.screen);
     assert.match(tty.screen, /\/\/ job m0 \(mirror\): concluded, 100%/);
-    const tested = inTerminal(['test', 'mirror.qmp', '--sandbox']);
+    const tested = inTerminal(['test', mirrorNotebook(), '--socket', qemu.socketPath]);
     assert.match(tested.screen, /\r\x1b\[Km0 \(mirror\): running, \d+% \[/, tested.screen);
   });
 });
