@@ -389,7 +389,10 @@ export class JobWatcher {
       this.note(e, 'migration', MIGRATION_ID, status === 'setup');
       this.update('migration', MIGRATION_ID, (j) => {
         j.view.status = status;
-        if (status === 'completed' && j.view.total !== undefined) j.view.current = j.view.total;
+        if (status === 'completed') {
+          if (j.view.total !== undefined) j.view.current = j.view.total;
+          j.view.percent = 100;
+        }
         if (status === 'failed' || status === 'cancelled') j.aborting = true;
         if (status === 'cancelled') j.cancelled = true;
         if (isFinalStatus('migration', status)) j.ended = true;

@@ -90,6 +90,30 @@ describe('job progress in the CLI', () => {
     assert.equal(r.stderr, '');
   });
 
+  test('a migration (events on, to exec:cat > /dev/null) is followed to its end: concluded, 100%', async () => {
+    const vm = await startQemu({ machine: ['-M', 'q35', '-m', '128M', '-accel', 'tcg'] });
+    try {
+      const file = path.join(dir, 'migrate.qmp');
+      writeFileSync(file, '```qmp\n' + [
+        '{"execute": "migrate-set-capabilities", "arguments": {"capabilities": [{"capability": "events", "state": true}]}}',
+        '{"execute": "migrate", "arguments": {"uri": "exec:cat > /dev/null"}}',
+        '{"wait-event": "MIGRATION", "data": {"status": "completed"}, "timeout": 30000}',
+      ].join('\n') + '\n```\n', { mode: 0o600 });
+      const r = await runCliBundle(cliBundle, ['run', file, '--socket', vm.socketPath, '--json'], { deadlineMs: 60_000 });
+      assert.equal(r.code, 0, r.stderr);
+      const records = r.stdout.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+      const finished = records.filter((x) => x['type'] === 'job-finished');
+      assert.equal(finished.length, 1, r.stdout);
+      assert.equal(finished[0]?.['job'], 'migration');
+      assert.equal(finished[0]?.['kind'], 'migration');
+      assert.equal(finished[0]?.['status'], 'completed');
+      assert.equal(finished[0]?.['outcome'], 'concluded');
+      assert.equal(finished[0]?.['percent'], 100);
+    } finally {
+      await vm.stop();
+    }
+  });
+
   test('at a terminal, run and test draw the job\'s bar on the progress line, with percent, speed and time left', { skip: hasScript ? false : 'script (util-linux) is not installed' }, () => {
     const tty = inTerminal(['run', mirrorNotebook(), '--socket', qemu.socketPath]);
     assert.equal(tty.status, 0, tty.screen);
