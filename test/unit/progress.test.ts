@@ -504,3 +504,44 @@ describe('the engine follows the jobs of its cells', () => {
     engine.dispose();
   });
 });
+
+describe('the texts of a job', () => {
+  test('a live line: status, percent with a bar, speed, time left; an end: outcome, amount and time, or QEMU\'s error', async () => {
+    const { jobLine, bytesText, durationText, progressBar } = await import('../../src/run/recordText');
+    assert.equal(progressBar(50, 10), '[█████·····]');
+    assert.equal(progressBar(0, 4), '[····]');
+    assert.equal(progressBar(100, 4), '[████]');
+    assert.equal(bytesText(950), '950 B');
+    assert.equal(bytesText(16 * 1024 * 1024), '16.0 MiB');
+    assert.equal(durationText(1400), '1 s');
+    assert.equal(durationText(200_000), '3 min 20 s');
+    assert.equal(durationText(7_500_000), '2 h 5 min');
+    assert.equal(jobLine({ job: 'm0', kind: 'block-job', jobType: 'mirror', status: 'running', current: 1, total: 3, percent: 33, bytesPerSecond: 16 << 20, etaMs: 1000 }),
+      'm0 (mirror): running, 33% [███████·············], 16.0 MiB/s, 1 s left');
+    assert.equal(jobLine({ job: 'm0', kind: 'block-job', jobType: 'mirror', status: 'concluded', current: 48 << 20, total: 48 << 20, percent: 100, outcome: 'concluded', ms: 3010 }),
+      'm0 (mirror): concluded, 100%, 48.0 MiB in 3.0 s');
+    assert.equal(jobLine({ job: 'b0', kind: 'block-job', jobType: 'backup', status: 'concluded', percent: 1, current: 1 << 20, error: 'Input/output error', outcome: 'aborted', ms: 300 }),
+      'b0 (backup): aborted, 1%, 1.0 MiB in 0.3 s, error: Input/output error');
+    assert.equal(jobLine({ job: 'm1', kind: 'block-job', status: 'running', outcome: 'running', ms: 5 }), 'm1: still running when the cell ended');
+    assert.equal(jobLine({ job: 'migration', kind: 'migration', jobType: 'migration', status: 'cancelled', outcome: 'aborted', cancelled: true, ms: 5 }), 'migration: aborted (cancelled)');
+  });
+
+  test('the CLI\'s progress line: every live job, joined; a job leaves it at its end; cleared once', async () => {
+    const { JobProgressLine } = await import('../../src/cli/run');
+    const shown: string[] = [];
+    const line = new JobProgressLine((t) => shown.push(t));
+    line.write({ type: 'job-progress', cell: 1, at: 0, job: 'a', kind: 'block-job', jobType: 'mirror', status: 'running', percent: 10 });
+    line.write({ type: 'job-progress', cell: 1, at: 1, job: 'b', kind: 'block-job', jobType: 'backup', status: 'running', percent: 50 });
+    line.write({ type: 'event', cell: 1, at: 2, event: event('STOP', {}) });
+    assert.equal(shown.length, 2);
+    assert.match(shown[1] ?? '', /^a \(mirror\): running, 10% \[.*\]; b \(backup\): running, 50% \[.*\]$/);
+    line.write({ type: 'job-finished', cell: 1, at: 3, job: 'a', kind: 'block-job', status: 'concluded', outcome: 'concluded', ms: 3 });
+    assert.match(shown[2] ?? '', /^b \(backup\): running, 50%/);
+    // An end of a job the line never showed changes nothing.
+    line.write({ type: 'job-finished', cell: 2, at: 4, job: 'z', kind: 'block-job', status: 'concluded', outcome: 'concluded', ms: 3 });
+    assert.equal(shown.length, 3);
+    line.clear();
+    line.clear();
+    assert.deepEqual(shown.slice(3), ['']);
+  });
+});
