@@ -161,6 +161,9 @@ class CellRun {
     this.updateQueued = false;
     for (const v of this.jobs.values()) v.queued = false;
     let appends: vscode.NotebookCellOutput[] = [];
+    // Redraws of outputs already shown go out together (one round trip to the window, not one each: a cell
+    // with several jobs redraws them all each time): each targets an output appended by an earlier batch.
+    const redraws: Array<Thenable<void>> = [];
     for (const op of ops) {
       if (op.kind === 'append') {
         this.shown.push({ output: op.output, shownVersion: 0 });
@@ -182,9 +185,10 @@ class CellRun {
       }
       entry.shownVersion = op.group.version;
       this.groupsGrew = true;
-      await this.execution.replaceOutputItems(op.group.items(), entry.output);
+      redraws.push(this.execution.replaceOutputItems(op.group.items(), entry.output));
     }
     if (appends.length > 0) await this.appendOutputs(appends);
+    await Promise.all(redraws);
   }
 
   stop(kind: 'interrupted' | 'connection-lost', message: string): void {

@@ -19,12 +19,15 @@
 // 1/maxQueriesPerSecond apart, the first one interval after a job is followed; one poll in flight at a time,
 // each bounded by `pollTimeoutMs`. No timer runs while no job is live; a job stops being polled when it
 // ends or when the cell that follows it ends (its `job-finished` then says `running`). A query QEMU does not
-// have (a storage daemon has no query-migrate) is not asked again on that client; events still count.
+// have (a storage daemon has no query-migrate) is not asked again on that client; events still count. A poll
+// QEMU did not answer in time is the last on that client: QEMU is stuck, and every further poll would take one
+// more place of the in-band window the cells' commands need (its reply is still owed).
 //
 // Speed and remaining time: the progress made over the last `windowMs` of samples (QEMU moves its counters in
 // steps, once per throttling slice, so one interval alone would swing between 0 and twice the speed).
 import type { CommandInput, CommandReply } from '../qmp/messages';
 import type { QmpEventRecord } from '../qmp/events';
+import { CommandTimeoutError } from '../qmp/errors';
 
 export type JobKind = 'block-job' | 'migration';
 
@@ -309,6 +312,8 @@ export class JobWatcher {
   private lastQuery: Query | undefined;
   /** Queries a client answered with an error (it does not have them): not asked again on that client. */
   private readonly missing = new WeakMap<PollClient, Set<Query>>();
+  /** Clients that did not answer a poll in time: not polled again. */
+  private readonly stalled = new WeakSet<PollClient>();
   private readonly intervalMs: number;
   private readonly pollTimeoutMs: number;
   private disposed = false;
@@ -539,7 +544,7 @@ export class JobWatcher {
         if (j.ended) continue;
         const query: Query = j.ref.kind === 'migration' ? 'query-migrate' : 'query-jobs';
         if (out.some((q) => q.query === query)) continue;
-        if (this.missing.get(owner.client)?.has(query)) continue;
+        if (this.missing.get(owner.client)?.has(query) || this.stalled.has(owner.client)) continue;
         out.push({ query, client: owner.client });
       }
       if (out.length === 2) break;
@@ -582,8 +587,9 @@ export class JobWatcher {
     let reply: CommandReply | undefined;
     try {
       reply = await pick.client.send({ execute: pick.query }, { timeoutMs: this.pollTimeoutMs });
-    } catch {
-      // A lost connection or a timeout: the next poll tries again (the cell's own commands report the loss).
+    } catch (err) {
+      // Stuck: no more polls on this client (see the file comment). A lost connection: the cells end with it.
+      if (err instanceof CommandTimeoutError) this.stalled.add(pick.client);
     } finally {
       this.inFlight = false;
     }

@@ -1,6 +1,6 @@
 // Live progress of long work (issue 22) in a real extension host on the sandbox, with the packaged .vsix: two
-// throttled blockdev-mirrors between null-co nodes in one cell (64 MiB at 16 MiB/s and 32 MiB at 8 MiB/s: about
-// four seconds each, QEMU moving its counters once a second) show a progress output each that advances while
+// throttled blockdev-mirrors between null-co nodes in one cell (96 MiB at 16 MiB/s and 48 MiB at 8 MiB/s: about
+// six seconds each; a 1 MiB buffer, so that QEMU moves its counters in small steps) show a progress output each that advances while
 // the cell runs (two distinct percents at least, seen in the cell's outputs as VS Code has them), and ends at
 // 100% with the job concluded; the cell's waits for BLOCK_JOB_COMPLETED still work; the progress is not saved.
 import * as assert from 'node:assert/strict';
@@ -22,7 +22,7 @@ suite('job progress', () => {
   test('two throttled blockdev-mirrors in one cell: each shows a bar that advances and ends at 100% with the job concluded', async function () {
     this.timeout(90_000);
     const qmp = await api();
-    const size = 64 * 1024 * 1024;
+    const size = 96 * 1024 * 1024;
     const data = new vscode.NotebookData([
       new vscode.NotebookCellData(vscode.NotebookCellKind.Code,
         `{ "execute": "blockdev-add", "arguments": { "driver": "null-co", "node-name": "jp-src", "size": ${size} } }\n`
@@ -30,8 +30,8 @@ suite('job progress', () => {
         + `{ "execute": "blockdev-add", "arguments": { "driver": "null-co", "node-name": "jp-src1", "size": ${size / 2} } }\n`
         + `{ "execute": "blockdev-add", "arguments": { "driver": "null-co", "node-name": "jp-dst1", "size": ${size / 2} } }`, 'qmp'),
       new vscode.NotebookCellData(vscode.NotebookCellKind.Code,
-        '{ "execute": "blockdev-mirror", "arguments": { "job-id": "jp0", "device": "jp-src", "target": "jp-dst", "sync": "full", "speed": 16777216 } }\n'
-        + '{ "execute": "blockdev-mirror", "arguments": { "job-id": "jp1", "device": "jp-src1", "target": "jp-dst1", "sync": "full", "speed": 8388608 } }\n'
+        '{ "execute": "blockdev-mirror", "arguments": { "job-id": "jp0", "device": "jp-src", "target": "jp-dst", "sync": "full", "speed": 16777216, "buf-size": 1048576 } }\n'
+        + '{ "execute": "blockdev-mirror", "arguments": { "job-id": "jp1", "device": "jp-src1", "target": "jp-dst1", "sync": "full", "speed": 8388608, "buf-size": 1048576 } }\n'
         + '{ "wait-event": "BLOCK_JOB_READY", "data": { "device": "jp0" }, "timeout": 30000 }\n'
         + '{ "wait-event": "BLOCK_JOB_READY", "data": { "device": "jp1" }, "timeout": 30000 }\n'
         + '{ "execute": "block-job-complete", "arguments": { "device": "jp0" } }\n'
@@ -47,7 +47,13 @@ suite('job progress', () => {
     // What the window has, as it changes and every 50 ms besides (an in-place redraw of an output's items).
     const cell = nb.cellAt(1);
     const seen: Record<string, string[]> = { jp0: [], jp1: [] };
+    // What the cell showed over time (for a failure's message).
+    const timeline: string[] = [];
+    const t0 = Date.now();
+    let lastShot = '';
     const look = (): void => {
+      const shot = outputTexts(cell).texts.filter((t) => /^jp\d/.test(t)).join(' | ');
+      if (shot !== lastShot) { timeline.push(`${Date.now() - t0} ms: ${shot}`); lastShot = shot; }
       for (const id of ['jp0', 'jp1']) {
         const line = progressLine(cell, id);
         const lines = seen[id] as string[];
@@ -66,13 +72,13 @@ suite('job progress', () => {
     look();
     assert.deepEqual([...outcomes.values()], ['succeeded'], JSON.stringify(outputTexts(cell).texts));
 
-    for (const [id, mib] of [['jp0', '64.0'], ['jp1', '32.0']] as const) {
+    for (const [id, mib] of [['jp0', '96.0'], ['jp1', '48.0']] as const) {
       const lines = seen[id] as string[];
       const percents = lines.flatMap((l) => {
         const m = /, (\d+)%/.exec(l);
         return m && !/concluded/.test(l) ? [Number(m[1])] : [];
       });
-      assert.ok(new Set(percents).size >= 2, `the bar of ${id} advanced: ${JSON.stringify(lines)}`);
+      assert.ok(new Set(percents).size >= 2, `the bar of ${id} advanced: ${JSON.stringify(lines)}\n${timeline.join('\n')}`);
       for (let i = 1; i < percents.length; i++) assert.ok((percents[i] as number) >= (percents[i - 1] as number), `never back: ${JSON.stringify(lines)}`);
       assert.ok(lines.some((l) => /\[[█·]+\]/.test(l) && /running/.test(l)), `a bar with the status: ${JSON.stringify(lines)}`);
       assert.ok(lines.some((l) => /MiB\/s/.test(l)), `a speed: ${JSON.stringify(lines)}`);

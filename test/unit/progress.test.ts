@@ -10,6 +10,7 @@ import {
   type JobOwner, type JobReport, type PollClient,
 } from '../../src/run/progress';
 import { planCell, RunEngine, type EngineClient, type TranscriptRecord } from '../../src/run/index';
+import { CommandTimeoutError } from '../../src/qmp/errors';
 
 /** A clock and timers that move only when told. */
 class FakeClock {
@@ -322,6 +323,25 @@ describe('the job watcher', () => {
     w.commandSucceeded(c, { execute: 'block-job-complete', arguments: { device: 'm2' } }, 31);
     w.ownerEnded(c);
     assert.equal(c.reports.filter((r) => r.type === 'job-finished').length, 1, JSON.stringify(c.reports));
+    w.dispose();
+  });
+
+  test('a poll QEMU does not answer in time is the last: no more polls stack up in the in-band window; events still count', async () => {
+    const clock = new FakeClock();
+    let sent = 0;
+    const stuck: PollClient = {
+      send: (input, options) => {
+        sent++;
+        return new Promise((_, reject) => clock.setTimer(() => reject(new CommandTimeoutError(input.execute as string, options.timeoutMs as number)), options.timeoutMs as number));
+      },
+    };
+    const w = new JobWatcher({ now: clock.now, setTimer: clock.setTimer, clearTimer: clock.clearTimer, pollTimeoutMs: 5000 });
+    const cell = owner(stuck);
+    w.commandSucceeded(cell, { execute: 'blockdev-mirror', arguments: { 'job-id': 'm', device: 'd' } });
+    await clock.advance(60_000);
+    assert.equal(sent, 1);
+    w.event(event('JOB_STATUS_CHANGE', { status: 'concluded', id: 'm' }, 5), cell);
+    assert.equal(cell.reports.at(-1)?.type, 'job-finished');
     w.dispose();
   });
 
