@@ -18,6 +18,7 @@ import { benchComplexity, renderComplexity } from './complexity';
 import { benchFlood } from './flood';
 import { benchLsp } from './lsp';
 import { benchLive } from './live';
+import { benchProgress } from './progress';
 import { benchRender, benchRenderDom } from './render';
 import { RawQmp } from './raw';
 import { median, p99, now, ratio, renderTable, type Row } from './stats';
@@ -48,6 +49,7 @@ async function benchLater(ctx: LaterContext): Promise<Row[]> {
   if (want('lsp')) rows.push(...(await benchLsp(root)));
   if (want('live')) rows.push(...(await benchLive(ctx.ours, ctx.raw, ctx.liveInfos)));
   if (want('render')) rows.push(...benchRender(), ...(await benchRenderDom(root)));
+  if (want('progress')) rows.push(...(await benchProgress(ctx.ours)));
   return rows;
 }
 
@@ -143,7 +145,7 @@ function benchScale(): Row[] {
 }
 
 /** `npm run bench -- runner language` measures only those sections (names as in SECTIONS). */
-const SECTIONS = ['roundtrip', 'pipelined', 'schema', 'serializer', 'runner', 'language', 'ready', 'complexity', 'flood', 'activation', 'scale', 'lsp', 'live', 'render'];
+const SECTIONS = ['roundtrip', 'pipelined', 'schema', 'serializer', 'runner', 'language', 'ready', 'complexity', 'flood', 'activation', 'scale', 'lsp', 'live', 'render', 'progress'];
 const chosen = process.argv.slice(2).filter((a) => SECTIONS.includes(a));
 function want(section: string): boolean {
   return chosen.length === 0 || chosen.includes(section);

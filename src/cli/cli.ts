@@ -255,7 +255,11 @@ async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
       deps.progress?.(`running ${req.file}: ${cells.length} cell${cells.length === 1 ? '' : 's'}`);
       const started = performance.now();
       const outcome = await runCells(session, cells,
-        { json: req.json, commandTimeoutMs: req.timeoutMs ?? DEFAULT_TIMEOUT_MS, ...(limit.signal ? { signal: limit.signal } : {}) }, io);
+        {
+          json: req.json, commandTimeoutMs: req.timeoutMs ?? DEFAULT_TIMEOUT_MS, ...(limit.signal ? { signal: limit.signal } : {}),
+          // Jobs' progress on the terminal's progress line (standard error, a terminal only).
+          ...(deps.progress ? { jobProgress: (text: string) => deps.progress?.(text, true) } : {}),
+        }, io);
       deps.progress?.('');
       // A closing line for a person at a terminal (the progress line's owner): how it ended and how long it took.
       if (deps.progress !== undefined && !req.json) {

@@ -34,9 +34,10 @@ export interface CliDeps {
   color?: boolean;
   /**
    * Shows what is being waited for on a progress line (standard error, a terminal only; drawn once the wait
-   * lasts a second, with the time so far); '' clears it. Default: none.
+   * lasts a second, with the time so far); '' clears it. `live`: a line drawn at once as it is (jobs'
+   * progress), giving way to the waiting line again when ''. Default: none.
    */
-  progress?(text: string): void;
+  progress?(text: string, live?: boolean): void;
 }
 
 export type CliIo = RunIo;

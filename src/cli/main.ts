@@ -50,11 +50,13 @@ function bufferedWriter(stream: NodeJS.WriteStream, before?: () => void): { writ
 /**
  * The progress line on standard error (a terminal only): what is being waited for, drawn once it has lasted
  * a second and redrawn each second with the time so far; cleared before any other output, so it never mixes
- * with the lines of standard output or standard error.
+ * with the lines of standard output or standard error. A live line (jobs' progress: `set(text, true)`) is
+ * drawn at once, as it is, and gives way to the waiting line again when it is ''.
  */
-function progressLine(stream: NodeJS.WriteStream): { set(text: string): void; clear(): void } | undefined {
+function progressLine(stream: NodeJS.WriteStream): { set(text: string, live?: boolean): void; clear(): void } | undefined {
   if (stream.isTTY !== true || process.env['TERM'] === 'dumb') return undefined;
   let text = '';
+  let liveText = '';
   let since = 0;
   let shown = false;
   let timer: ReturnType<typeof setInterval> | undefined;
@@ -62,18 +64,29 @@ function progressLine(stream: NodeJS.WriteStream): { set(text: string): void; cl
     if (shown) stream.write('\r\x1b[K');
     shown = false;
   };
+  // One terminal row at most (a wrapped line could not be cleared with one \r); a pty of no size is 80 wide.
+  const width = (): number => (stream.columns || 80) - 1;
   const draw = (): void => {
+    if (liveText !== '') {
+      stream.write(`\r\x1b[K${liveText.length > width() ? `${liveText.slice(0, Math.max(0, width() - 1))}…` : liveText}`);
+      shown = true;
+      return;
+    }
     const secs = Math.floor((Date.now() - since) / 1000);
     if (text === '' || secs < 1) return;
-    // One terminal row at most (a wrapped line could not be cleared with one \r); a pty of no size is 80 wide.
-    const width = (stream.columns || 80) - 1;
     const line = `${text} … ${secs} s`;
-    stream.write(`\r\x1b[K${line.length > width ? `${line.slice(0, Math.max(0, width - 8 - String(secs).length))}… ${secs} s` : line}`);
+    stream.write(`\r\x1b[K${line.length > width() ? `${line.slice(0, Math.max(0, width() - 8 - String(secs).length))}… ${secs} s` : line}`);
     shown = true;
   };
   return {
-    set(t: string): void {
+    set(t: string, live = false): void {
       clear();
+      if (live) {
+        liveText = t;
+        draw();
+        return;
+      }
+      liveText = '';
       text = t;
       since = Date.now();
       if (timer !== undefined) clearInterval(timer);

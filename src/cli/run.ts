@@ -10,7 +10,8 @@
 // is already on its way to QEMU), not in between a reply and the next command: printing stays off the
 // path from one reply to the next command, and output still streams as the cells run.
 import { parseJsonTree } from '../run/jsonTree';
-import { isSessionFailure, RunEngine, type BatchResult, type CellJob, type EngineClient, type FailureRecord, type TranscriptRecord } from '../run/index';
+import { isSessionFailure, RunEngine, type BatchResult, type CellJob, type EngineClient, type FailureRecord, type JobView, type TranscriptRecord } from '../run/index';
+import { jobLine } from '../run/recordText';
 
 export interface RunIo {
   /** Writes one line (without its newline) to standard output. */
@@ -27,6 +28,11 @@ export interface RunOptions {
   eventsPerCell?: number;
   /** Time limit of each command. */
   commandTimeoutMs?: number;
+  /**
+   * Draws the live jobs' progress (a terminal's progress line on standard error): called with one line for
+   * every job the cells follow, '' when none is live. Default: none.
+   */
+  jobProgress?(text: string): void;
 }
 
 /** How a run ended; the CLI turns it into an exit code. */
@@ -109,6 +115,7 @@ export class TranscriptPrinter {
       case 'expected-event':
         out(r.match ? `// the expected event ${r.event} arrived` : `// the expected event did not match: ${r.message ?? r.event}; expected <- ${r.expected}`);
         break;
+      case 'job-finished': out(`// job ${jobLine(r, false)}`); break;
       case 'blocked':
         out(`// waiting: QEMU is still working on ${r.behind.map((b) => `${b.command} (cell ${b.cell})`).join(', ')}, and answers in-band commands in order`);
         break;
@@ -192,6 +199,33 @@ export function jsonLine(r: TranscriptRecord): string {
   }
 }
 
+/**
+ * The progress of the jobs running cells follow, as one line (`m0 (mirror): running, 45% […] 16.0 MiB/s, 2 s
+ * left; b0 (backup): …`) for a terminal's progress line: redrawn on each `job-progress` record (at most as
+ * often as the engine's bounded polls), '' once no job is live. `run` and `test` draw it on standard error,
+ * only on a terminal.
+ */
+export class JobProgressLine {
+  private readonly live = new Map<string, JobView>();
+
+  constructor(private readonly show: (text: string) => void) {}
+
+  write(r: TranscriptRecord): void {
+    if (r.type !== 'job-progress' && r.type !== 'job-finished') return;
+    const key = `${r.cell}\u0000${r.kind}\u0000${r.job}`;
+    if (r.type === 'job-progress') this.live.set(key, r);
+    else if (!this.live.delete(key)) return;
+    this.show([...this.live.values()].map((v) => jobLine(v)).join('; '));
+  }
+
+  /** No job is shown any more (the run ended). */
+  clear(): void {
+    if (this.live.size === 0) return;
+    this.live.clear();
+    this.show('');
+  }
+}
+
 /** At most this many records wait for the next turn of the event loop; more are printed at once. */
 const MAX_DEFERRED = 1024;
 
@@ -233,15 +267,17 @@ export async function runCells(on: EngineClient | CellRunner, cells: readonly Ru
   const printer = new TranscriptPrinter(io, options.json, cells);
   if (options.json) io.out(formatLine());
   const deferred = new DeferredPrinter(printer);
+  const jobs = options.jobProgress ? new JobProgressLine(options.jobProgress) : undefined;
   try {
-    const jobs: CellJob[] = options.signal ? cells.map((c) => ({ ...c, signal: options.signal as AbortSignal })) : [...cells];
-    const result = await engine.run(jobs, (r) => deferred.write(r));
+    const cellJobs: CellJob[] = options.signal ? cells.map((c) => ({ ...c, signal: options.signal as AbortSignal })) : [...cells];
+    const result = await engine.run(cellJobs, (r) => { jobs?.write(r); deferred.write(r); });
     deferred.flush();
     const f = result.failure;
     if (!f) return { status: 'ok' };
     const message = printer.failureText(f);
     return isSessionFailure(f.kind) ? { status: 'disconnected', cell: f.cell, message } : { status: 'failed', cell: f.cell, message };
   } finally {
+    jobs?.clear();
     deferred.flush();
     own?.dispose();
   }

@@ -15,7 +15,8 @@ import { testNotebook } from '../kernel/testRun';
 import { locateCells } from './locate';
 import { DEFAULT_WAIT_TIMEOUT_MS, type CellData, type NotebookData, type SavedOutput } from '../notebook/format/index';
 import { writeFileAtomicSync } from '../notebook/format/atomicWrite';
-import { StopRequest } from '../run/index';
+import { StopRequest, type TranscriptRecord } from '../run/index';
+import { JobProgressLine } from './run';
 import { notebookRules } from '../testing/compare';
 import { clipText } from '../testing/diff';
 import { cellName, jsonRecord, junitChunks, locationLine, summaryLine, type CellResult } from '../testing/report';
@@ -188,11 +189,15 @@ async function testFile(ctx: TestContext, file: string): Promise<'ok' | 'lost'> 
   try {
     // The one test path (src/kernel/testRun.ts), as the editor's Run as Test.
     let outcome;
+    // Jobs' progress on the terminal's progress line (standard error, a terminal only).
+    const jobs = deps.progress ? new JobProgressLine((text) => deps.progress?.(text, true)) : undefined;
     try {
       outcome = await testNotebook(session, {
+        ...(jobs ? { onRecord: (r: TranscriptRecord) => jobs.write(r) } : {}),
         cells: notebook.cells, lines, fileLines, rules: front.rules, timeoutMs: req.timeoutMs, ...(ctx.deadline ? { signal: ctx.deadline } : {}),
         onCell: (n, total, name) => deps.progress?.(n >= total ? '' : `testing ${file}: cell ${n + 1} of ${total} (${name ?? ''})`),
       });
+      jobs?.clear();
       deps.progress?.('');
     } catch (err) {
       if (err instanceof KernelSchemaError) throw new TestUsage(`${file}: ${err.message}`);

@@ -4,7 +4,7 @@
 // integers). `qmp-notebook test` and the editor's Run as Test both call `testNotebook`; they differ only in
 // how they print, save and show the verdicts. docs/testing-notebooks.md.
 import { DEFAULT_WAIT_TIMEOUT_MS, type CellData, type SavedOutput, type ValueKindOracle } from '../notebook/format/index';
-import { describeProblem, isCodeLanguage, planCell, type TestRules } from '../run/index';
+import { describeProblem, isCodeLanguage, planCell, type TestRules, type TranscriptRecord } from '../run/index';
 import { cellRules, compareCell, type CellComparison, type WrittenEvent, type WrittenExpectation } from '../testing/compare';
 import { executeCells, type CellRecord, type TestCell, type TestKernel } from '../testing/execute';
 import { member, parseJsonTree } from '../testing/jsonTree';
@@ -28,6 +28,8 @@ export interface TestInput {
   signal?: AbortSignal;
   /** Called as each cell starts (0-based among the code cells; the count when all are done): progress lines. */
   onCell?(index: number, total: number, name: string | undefined): void;
+  /** Sees every transcript record as it comes (the CLI's progress line of jobs). */
+  onRecord?(r: TranscriptRecord): void;
 }
 
 export interface CellVerdict {
@@ -176,6 +178,7 @@ export async function testNotebook(kernel: TestableKernel, input: TestInput): Pr
   input.onCell?.(0, cells.length, cells[0]?.name);
   const records = await executeCells(kernel, cells.map((c) => c.run), {
     timeoutMs: input.timeoutMs, settleMs: Math.min(DEFAULT_WAIT_TIMEOUT_MS, input.timeoutMs), ...(input.signal ? { signal: input.signal } : {}),
+    ...(input.onRecord ? { onRecord: input.onRecord } : {}),
   }, (n) => input.onCell?.(n + 1, cells.length, cells[n + 1]?.name));
   const verdicts: CellVerdict[] = [];
   let lost: string | undefined;

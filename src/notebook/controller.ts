@@ -17,8 +17,9 @@ import { errorText, type Session, type SessionManager } from '../session/session
 import { explainUntrusted, UntrustedWorkspaceError } from '../session/trust';
 import {
   Batcher, CODE_LANGUAGES, isCodeLanguage, metadataRules, planCell, RunEngine, StopRequest,
-  type CellPlan, type CommandStep, type EngineClient, type RunOutcome, type TranscriptRecord,
+  type CellPlan, type CommandStep, type EngineClient, type JobFinishedRecord, type JobProgressRecord, type RunOutcome, type TranscriptRecord,
 } from '../run/index';
+import { jobKey, JobProgressView } from './jobProgress';
 import { EventGroup, expectedReplyOutput, failureOutput, noteOutput, replyOutput, sentOutput, transcriptTextOutput } from './outputs';
 import { failureTitle, renderRecord, type RenderedOutput, type RenderState } from '../run/recordText';
 import { CellActivity } from './cellActivity';
@@ -31,8 +32,15 @@ export const profileMetadataKey = 'profile';
 
 export type { RunOutcome };
 
-/** What a cell's output batcher carries: a new output, or "the open event group has more events". */
-type OutputOp = { kind: 'append'; output: vscode.NotebookCellOutput } | { kind: 'group'; group: EventGroup } | { kind: 'update'; group: EventGroup }
+/** An output redrawn in place as it changes: an event group, a job's progress. */
+interface Redrawn {
+  readonly version: number;
+  output(): vscode.NotebookCellOutput;
+  items(): vscode.NotebookCellOutputItem[];
+}
+
+/** What a cell's output batcher carries: a new output, or "the open event group (a job's progress) has changed". */
+type OutputOp = { kind: 'append'; output: vscode.NotebookCellOutput } | { kind: 'group'; group: Redrawn } | { kind: 'update'; group: Redrawn }
   | { kind: 'items'; output: vscode.NotebookCellOutput; items: vscode.NotebookCellOutputItem[] };
 
 /** One cell's execution, from queued to ended. */
@@ -67,7 +75,9 @@ class CellRun {
   private group: EventGroup | undefined;
   private updateQueued = false;
   /** The outputs handed to VS Code, in order, with the group each shows; for the final rewrite of stale groups. */
-  private shown: Array<{ output: vscode.NotebookCellOutput; group?: EventGroup; shownVersion: number }> = [];
+  private shown: Array<{ output: vscode.NotebookCellOutput; group?: Redrawn; shownVersion: number }> = [];
+  /** The progress output of each job the cell follows (by jobKey). */
+  private jobs = new Map<string, JobProgressView>();
   private groups: EventGroup[] = [];
   /** A group was updated in place after it was appended: its metadata (the saved events) must be rewritten. */
   private groupsGrew = false;
@@ -121,6 +131,27 @@ class CellRun {
     }
   }
 
+  /** A job's progress: its own output, redrawn in place (at most once per batch, as event groups are). */
+  job(r: JobProgressRecord | JobFinishedRecord): void {
+    if (this.ended) return;
+    const key = jobKey(r);
+    const view = this.jobs.get(key);
+    if (view === undefined || view.ended) {
+      this.group = undefined;
+      const fresh = new JobProgressView(r);
+      if (r.type === 'job-finished') fresh.update(r);
+      this.jobs.set(key, fresh);
+      this.outputs.push({ kind: 'group', group: fresh });
+      return;
+    }
+    const before = view.version;
+    view.update(r);
+    if (view.version !== before && !view.queued) {
+      view.queued = true;
+      this.outputs.push({ kind: 'update', group: view });
+    }
+  }
+
   /** Whether the event with this sequence number stays visible in the cell whatever events follow. */
   showsEventForGood(seq: number): boolean {
     return this.groups.some((g) => g.showsForGood(seq));
@@ -144,7 +175,11 @@ class CellRun {
   /** Hands a batch to VS Code: consecutive new outputs in one append, stale groups replaced in place. */
   private async flush(ops: OutputOp[]): Promise<void> {
     this.updateQueued = false;
+    for (const v of this.jobs.values()) v.queued = false;
     let appends: vscode.NotebookCellOutput[] = [];
+    // Redraws of outputs already shown go out together (one round trip to the window, not one each: a cell
+    // with several jobs redraws them all each time): each targets an output appended by an earlier batch.
+    const redraws: Array<Thenable<void>> = [];
     for (const op of ops) {
       if (op.kind === 'append') {
         this.shown.push({ output: op.output, shownVersion: 0 });
@@ -178,9 +213,10 @@ class CellRun {
       }
       entry.shownVersion = op.group.version;
       this.groupsGrew = true;
-      await this.execution.replaceOutputItems(op.group.items(), entry.output);
+      redraws.push(this.execution.replaceOutputItems(op.group.items(), entry.output));
     }
     if (appends.length > 0) await this.appendOutputs(appends);
+    await Promise.all(redraws);
   }
 
   stop(kind: 'interrupted' | 'connection-lost', message: string): void {
@@ -204,6 +240,7 @@ class CellRun {
     for (const g of this.groups) g.release();
     this.shown = [];
     this.groups = [];
+    this.jobs.clear();
     this.group = undefined;
     // A queued cell that never ran is still started first (without a time, so no clock shows): ending an
     // execution that never started is not something every VS Code version accepts.
@@ -680,6 +717,10 @@ export class QmpControllers implements vscode.Disposable {
         // In a flood the event that ended the wait can be one of the events a group does not show (or one the
         // engine no longer kept): a note below says it came, so what ended the wait is always visible.
         if (!run.showsEventForGood(r.seq)) run.append(noteOutput(`✓ ${r.event} arrived (waited ${r.ms} ms): ${r.raw.trim()}`));
+        break;
+      case 'job-progress':
+      case 'job-finished':
+        run.job(r);
         break;
       case 'blocked':
         run.blockedStep = r.step;

@@ -39,6 +39,10 @@
 // `awaitEvents` (the events its saved outputs show) keeps the cell open after its steps until that many of
 // each have been given to it, at most `timeoutMs`: a `DEVICE_DELETED` that comes after the reply to
 // `device_del` is the cell's by the attribution rule, as it was when the outputs were saved.
+//
+// Jobs. A cell that starts or drives a block job or a migration follows it until it ends or the cell ends:
+// `job-progress` and `job-finished` records, from the engine's one JobWatcher (progress.ts: what a job is, the
+// bounded polls, which never appear as the cell's commands).
 import type { CommandOptions, CommandReply, Disposable, QmpClient, QmpEventRecord } from '../qmp/client';
 import { CommandCancelledError, CommandTimeoutError, EventsDroppedError, EventTimeoutError, OobRefusedError } from '../qmp/errors';
 import { eventDataMatches } from '../notebook/format/eventMatch';
@@ -46,6 +50,7 @@ import { compareReplyText } from './compare';
 import { EventMatcher } from './expectEvents';
 import { errorMessage, failureKindOf, isSessionFailure, StopRequest } from './errors';
 import { describeProblem, isOobPlan, type CellPlan, type CommandStep, type EventExpectations, type WaitStep } from './plan';
+import { JobWatcher, type JobOwner } from './progress';
 import type { CellStartedRecord, FailureKind, FailureRecord, ReplyRecord, RunOutcome, TranscriptRecord, TranscriptSink } from './transcript';
 
 /** The calls the engine makes on a client: the core's own QmpClient types. */
@@ -99,6 +104,8 @@ export interface EngineOptions {
   now?: () => number;
   /** The longest wait for a cell's expected events (its own timeout when shorter); default: none beyond it. */
   expectedEventsTimeoutMs?: number;
+  /** The bound on job polls (query-jobs, query-migrate) per second for the whole engine; default 4 (progress.ts). */
+  jobQueriesPerSecond?: number;
 }
 
 export interface BatchResult {
@@ -124,6 +131,10 @@ interface RunningCell {
   failure?: FailureRecord;
   /** awaitEvents still to come, by name, and how many in all; `arrived` is called when none is left. */
   awaiting?: { need: Map<string, number>; missing: number; arrived: (() => void) | undefined };
+  /** The client the cell runs on, once it has one. */
+  client?: EngineClient;
+  /** The cell's side of the job watcher, made when the cell first follows a job. */
+  jobOwner?: JobOwner;
 }
 
 interface OpenCommand {
@@ -167,6 +178,8 @@ export class RunEngine implements Disposable {
   private lastClient: EngineClient | undefined;
   /** The cell of an `asTest` batch that ended last, while the next has not started: late events are its. */
   private late: RunningCell | undefined;
+  /** The jobs running cells follow (progress.ts). */
+  private readonly jobs: JobWatcher;
 
   constructor(private readonly options: EngineOptions) {
     // The global `performance` is a lazy getter in Node: read it once, not on every record.
@@ -174,6 +187,25 @@ export class RunEngine implements Disposable {
     this.now = options.now ?? (() => clock.now());
     this.origin = this.now();
     this.eventsPerCell = Math.max(0, options.eventsPerCell ?? DEFAULT_EVENTS_PER_CELL);
+    this.jobs = new JobWatcher({
+      now: this.now,
+      // QEMU still owes replies to given-up in-band commands: a poll would only queue behind them.
+      hold: () => this.busy.length > 0,
+      ...(options.jobQueriesPerSecond !== undefined ? { maxQueriesPerSecond: options.jobQueriesPerSecond } : {}),
+    });
+  }
+
+  /** How many job polls the engine has sent (benches, tests). */
+  get jobPolls(): number {
+    return this.jobs.polls;
+  }
+
+  /** The cell's side of the job watcher: its reports become the cell's records, its polls use the cell's client. */
+  private jobOwner(state: RunningCell): JobOwner | undefined {
+    const client = state.client;
+    if (client === undefined) return undefined;
+    state.jobOwner ??= { client, report: (r) => this.emit(state.batch, { ...r, cell: state.job.cell, at: this.at() }) };
+    return state.jobOwner;
   }
 
   private at(): number {
@@ -306,6 +338,7 @@ export class RunEngine implements Disposable {
       markSent();
       const i = this.running.indexOf(state);
       if (i >= 0) this.running.splice(i, 1);
+      if (state.jobOwner) this.jobs.ownerEnded(state.jobOwner);
       this.pending--;
       this.detachWhenIdle();
     }
@@ -379,7 +412,12 @@ export class RunEngine implements Disposable {
   /** The attribution rule (see the file comment). */
   private route(event: QmpEventRecord): void {
     const owner = this.open[0]?.cell ?? this.running.find((c) => c.waiting) ?? this.running[this.running.length - 1] ?? this.late;
-    if (!owner) return;
+    if (owner) this.give(owner, event);
+    // A late event is the ended cell's record, but the jobs it followed ended with it.
+    if (this.jobs.watches(event.event)) this.jobs.event(event, owner && owner !== this.late ? this.jobOwner(owner) : undefined);
+  }
+
+  private give(owner: RunningCell, event: QmpEventRecord): void {
     const late = owner === this.late;
     const awaiting = owner.awaiting;
     if (awaiting) {
@@ -412,6 +450,7 @@ export class RunEngine implements Disposable {
     }
     if (job.signal?.aborted) return this.stopped(state, job.signal.reason, undefined);
     this.attach(client);
+    state.client = client;
     const plan = job.replan ? job.replan() : job.plan;
     if (plan.problems.length > 0) {
       return this.fail(state, 'not-sent-because-invalid',
@@ -504,6 +543,8 @@ export class RunEngine implements Disposable {
     const timeoutMs = typeof limit === 'function' ? limit() : limit;
     if (timeoutMs !== undefined && timeoutMs > 0) options.timeoutMs = timeoutMs;
     const t0 = this.now();
+    // Events after this cursor are about the jobs the command starts or drives (progress.ts).
+    const jobCursor = this.jobs.names(step.name) ? client.eventCursor() : 0;
     const entry: OpenCommand = { cell: state, step: i, oob: step.oob, t0 };
     this.open.push(entry);
     let reply: CommandReply;
@@ -532,6 +573,10 @@ export class RunEngine implements Disposable {
       // The one comparator (compare.ts): masks and exact integers, as the test runner compares.
       const c = compareReplyText(step.expected.text, reply.raw, step.expected.masks ? { masks: step.expected.masks } : {});
       this.emit(batch, { type: 'expected-reply', cell, at: this.at(), step: i, expected: step.expected.text, actual: reply.raw, match: c.match, differences: c.differences });
+    }
+    if (reply.ok && this.jobs.names(step.name)) {
+      const owner = this.jobOwner(state);
+      if (owner) this.jobs.commandSucceeded(owner, step.input, jobCursor);
     }
     if (!reply.ok) {
       return this.fail(state, 'qemu-error', `${step.name}: ${reply.error.class}: ${reply.error.desc}`,
@@ -607,6 +652,7 @@ export class RunEngine implements Disposable {
   }
 
   dispose(): void {
+    this.jobs.dispose();
     this.attached?.sub.dispose();
     this.attached = undefined;
   }

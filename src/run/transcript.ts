@@ -9,6 +9,7 @@
 // `at` is milliseconds since the engine was created (a monotonic clock), for ordering and timings.
 
 import type { QmpEventRecord } from '../qmp/client';
+import type { JobEnd, JobView } from './progress';
 
 /**
  * Why a cell failed.
@@ -204,6 +205,25 @@ export interface FailureRecord extends RecordBase {
   problems?: Array<{ message: string; line?: number; column?: number }>;
 }
 
+/**
+ * What is known now of a job (block job or migration) the cell started or drives (progress.ts says which):
+ * QEMU's status and counters, with the speed and time left estimated from them. One record when something
+ * changed, at most as often as the connection's bounded polls and QEMU's job events; none after its
+ * `job-finished`. A door draws them (a progress bar) and may drop them.
+ */
+export interface JobProgressRecord extends RecordBase, JobView {
+  type: 'job-progress';
+}
+
+/**
+ * A job the cell followed ended (`outcome` `concluded` or `aborted`, with QEMU's error when it said one), or
+ * the cell ended while the job still ran (`running`). Exactly one per job the cell followed, before its
+ * `cell-finished`.
+ */
+export interface JobFinishedRecord extends RecordBase, JobEnd {
+  type: 'job-finished';
+}
+
 /** The cell ended. Every `cell-started` is followed by exactly one `cell-finished`; skipped cells get only this. */
 export interface CellFinishedRecord extends RecordBase {
   type: 'cell-finished';
@@ -213,6 +233,7 @@ export interface CellFinishedRecord extends RecordBase {
 
 export type TranscriptRecord =
   | CellStartedRecord | SentRecord | WrittenRecord | ReplyRecord | EventRecordEntry | EventsDroppedRecord
-  | WaitSatisfiedRecord | WaitTimedOutRecord | ExpectedReplyRecord | ExpectedEventRecord | BlockedRecord | FailureRecord | CellFinishedRecord;
+  | WaitSatisfiedRecord | WaitTimedOutRecord | ExpectedReplyRecord | ExpectedEventRecord | BlockedRecord | FailureRecord | CellFinishedRecord
+  | JobProgressRecord | JobFinishedRecord;
 
 export type TranscriptSink = (record: TranscriptRecord) => void;

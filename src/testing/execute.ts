@@ -47,6 +47,8 @@ export interface ExecuteOptions {
   settleMs: number;
   /** Stops every cell (its reason, a StopRequest, says why: `test --deadline`). */
   signal?: AbortSignal;
+  /** Sees every transcript record as it comes (the CLI's progress line of jobs). */
+  onRecord?(r: TranscriptRecord): void;
 }
 
 /**
@@ -72,6 +74,7 @@ export async function executeCells(kernel: TestKernel, cells: readonly TestCell[
     const entry = entries[n];
     if (!cell || !entry) return;
     const { record } = entry;
+    opts.onRecord?.(r);
     renderRecord(r, cell, record.outputs, entry.state);
     if (r.type === 'reply' && r.step !== undefined) record.replies.set(r.step, r.raw);
     if (r.type === 'expected-event') record.expectedEvents.push(r);
