@@ -6,6 +6,7 @@
 // deprecated/unstable and the -compat policy), in the same words, and quick fixes that edit shell syntax.
 
 import { parseShellCell, shellRangeToCell, type ShellJson } from '../notebook/format/shell';
+import { shellLines, shellTokenAt } from '../notebook/format/shellTokens';
 import { capProblems } from '../notebook/format/validate';
 import type { CodeAction, TextEdit } from './codeActions';
 import { type Diagnostic, diagnose } from './diagnostics';
@@ -43,13 +44,11 @@ export function shellDiagnose(text: string, ctx: LanguageContext): Diagnostic[] 
   return capProblems(out, total, (message, at): Diagnostic => ({ start: at, end: at, severity: 'error', code: 'too-many-problems', message }));
 }
 
-/** The whitespace-delimited word around [start, end) of `text`, on one line. */
+/** The shell word (the tokenizer's) that holds [start, end) of `text`. */
 function wordAround(text: string, start: number, end: number): { start: number; end: number } {
-  let s = start;
-  while (s > 0 && !/\s/.test(text[s - 1] ?? '')) s--;
-  let e = end;
-  while (e < text.length && !/\s/.test(text[e] ?? '')) e++;
-  return { start: s, end: e };
+  const line = shellLines(text).find((l) => l.start <= start && start <= l.end);
+  const word = line !== undefined ? shellTokenAt(line.tokens, start) : undefined;
+  return word !== undefined ? { start: word.start, end: Math.max(word.end, end) } : { start, end };
 }
 
 /** Removes a word and the whitespace before it. */
@@ -130,8 +129,8 @@ export function shellHints(text: string, ctx: LanguageContext): OobHint[] {
     const name = /^\{"(?:execute|exec-oob)":("(?:[^"\\]|\\.)*")/.exec(doc.text)?.[1];
     const def = name !== undefined ? schema.command(JSON.parse(name) as string) : undefined;
     if (def === undefined) continue;
-    const head = text.slice(doc.start).match(/^\S+/)?.[0] ?? def.name;
-    const base = { start: doc.start, end: doc.start + head.length, command: def.name, objectStart: doc.start };
+    const head = wordAround(text, doc.start, doc.start);
+    const base = { start: doc.start, end: head.end > doc.start ? head.end : doc.start + def.name.length, command: def.name, objectStart: doc.start };
     if (def.deprecated) out.push({ ...base, kind: 'deprecated', message: `${def.name} is deprecated` });
     if (def.unstable) out.push({ ...base, kind: 'unstable', message: `${def.name} is unstable (experimental)` });
   }
