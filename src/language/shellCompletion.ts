@@ -4,12 +4,13 @@
 //   wait-event NAME key=value timeout=ms
 // Words are split by the one qmp-shell tokenizer (notebook/format/shellTokens.ts); a key's dots walk into nested objects.
 
+import { cellText, type CellSource, type CellText } from './parsed';
 import { isDisabledCommand, type MemberDef, type ObjectType, type Schema, type SchemaType } from '../qmp/schema';
 import type { CompletionItem, CompletionResult } from './completion';
 import { documentedArgumentDetail, documentedArguments, type QmpDocs } from './manpage';
 import type { OffsetRange } from './jsonCursor';
 import { branches } from './schemaPath';
-import { shellLines, tokenizeShellLine, type ShellLine, type ShellToken } from '../notebook/format/shellTokens';
+import { tokenizeShellLine, type ShellLine, type ShellToken } from '../notebook/format/shellTokens';
 
 type Word = ShellToken;
 
@@ -24,9 +25,10 @@ interface LineContext {
   comment: boolean;
 }
 
-function lineAt(text: string, offset: number): LineContext {
+function lineAt(cell: CellText, offset: number): LineContext {
+  const text = cell.text;
   const at = Math.max(0, Math.min(offset, text.length));
-  const line = shellLines(text).find((l) => l.start <= at && at <= l.end) as ShellLine;
+  const line = cell.shellLines.find((l) => l.start <= at && at <= l.end) as ShellLine;
   let { start: lineStart, end: lineEnd } = line;
   const inTransaction = line.inTransaction;
   if (line.comment) return { words: [], inTransaction, lineStart, lineEnd, comment: true };
@@ -43,8 +45,8 @@ function lineAt(text: string, offset: number): LineContext {
  * Every line of a shell cell with its words, in one linear pass (comment lines left out). Transaction blocks
  * are reported as such, their actions not split at `;`.
  */
-export function shellLineWords(text: string): Array<{ words: Array<OffsetRange & { text: string }>; inTransaction: boolean }> {
-  return shellLines(text).filter((l) => !l.comment).map((l) => ({ words: l.tokens, inTransaction: l.inTransaction }));
+export function shellLineWords(source: CellSource): Array<{ words: Array<OffsetRange & { text: string }>; inTransaction: boolean }> {
+  return cellText(source).shellLines.filter((l) => !l.comment).map((l) => ({ words: l.tokens, inTransaction: l.inTransaction }));
 }
 
 /** The object type a shell line's keys belong to, and the name docs know it by. */
@@ -143,10 +145,12 @@ function rankOf(f: { deprecated: boolean; unstable: boolean }): string {
 }
 
 /** Completion at `offset` of a `qmp-shell` cell. */
-export function completeShell(text: string, offset: number, schema: Schema | undefined, docs?: QmpDocs): CompletionResult {
+export function completeShell(source: CellSource, offset: number, schema: Schema | undefined, docs?: QmpDocs): CompletionResult {
   const items: CompletionItem[] = [];
   if (schema === undefined) return { items };
-  const line = lineAt(text, offset);
+  const cell = cellText(source);
+  const text = cell.text;
+  const line = lineAt(cell, offset);
   if (line.comment) return { items };
   const index = line.words.findIndex((w) => offset >= w.start && offset <= w.end);
   const word = index >= 0 ? line.words[index] : undefined;
@@ -274,8 +278,8 @@ export type ShellWord =
   | { kind: 'value'; value: string; types: SchemaType[]; range: OffsetRange };
 
 /** Classifies the word under the cursor of a `qmp-shell` cell. */
-export function shellWordAt(text: string, offset: number, schema: Schema): ShellWord | undefined {
-  const line = lineAt(text, offset);
+export function shellWordAt(source: CellSource, offset: number, schema: Schema): ShellWord | undefined {
+  const line = lineAt(cellText(source), offset);
   const index = line.words.findIndex((w) => offset >= w.start && offset <= w.end);
   const word = line.words[index];
   if (word === undefined || word.text.startsWith('--')) return undefined;
