@@ -164,19 +164,33 @@ export function shellTokens(text: string, push: (start: number, end: number, typ
     const name = head === undefined ? null : COMMAND_WORD.exec(head.text);
     if (head === undefined || name === null) continue;
     push(head.start, head.start + name[0].length, 'function');
-    for (const t of line.tokens.slice(i + 1)) {
-      const key = KEY.exec(t.text);
-      if (key === null) continue;
-      const keyEnd = t.start + (key[1] as string).length;
-      push(t.start, keyEnd, 'property');
+    for (let k = i + 1; k < line.tokens.length; k++) {
+      const t = line.tokens[k] as ShellToken;
+      // A key is a run of word characters, dots and dashes that ends at '=' (read without allocating).
+      let e = t.start;
+      while (e < t.end && isKeyChar(text.charCodeAt(e))) e++;
+      if (e === t.start || e >= t.end || text.charCodeAt(e) !== 61 /* = */) continue;
+      push(t.start, e, 'property');
       // A trailing `;` separates transaction actions: it is not part of the value.
-      const vEnd = t.text.endsWith(';') ? t.end - 1 : t.end;
-      const value = text.slice(keyEnd + 1, vEnd);
-      const type: TokenType = /^-?\d/.test(value) ? 'number' : /^(true|false|null)$/.test(value) ? 'keyword' : 'string';
-      push(keyEnd + 1, vEnd, type);
+      const v = e + 1;
+      const vEnd = text.charCodeAt(t.end - 1) === 59 /* ; */ ? t.end - 1 : t.end;
+      push(v, vEnd, valueType(text, v, vEnd));
     }
   }
 }
 
+function isKeyChar(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c === 46 || c === 45;
+}
+
+/** `number` for what starts like one, `keyword` for true/false/null, else `string`. */
+function valueType(text: string, v: number, end: number): TokenType {
+  const c = text.charCodeAt(v);
+  const d = c === 45 /* - */ ? text.charCodeAt(v + 1) : c;
+  if (v < end && d >= 48 && d <= 57 && (c !== 45 || v + 1 < end)) return 'number';
+  const len = end - v;
+  if ((len === 4 && (text.startsWith('true', v) || text.startsWith('null', v))) || (len === 5 && text.startsWith('false', v))) return 'keyword';
+  return 'string';
+}
+
 const COMMAND_WORD = /^[A-Za-z_][\w.-]*/;
-const KEY = /^([\w.-]+)=/;
