@@ -161,12 +161,8 @@ export function formatLine(): string {
   return `{"type":"transcript","format":${TRANSCRIPT_FORMAT}}`;
 }
 
-/** A record as the machine interface gives it (`--json` lines, `qmp.runCell`'s `records`): one set of names. */
-export function machineRecord(r: TranscriptRecord): Record<string, unknown> {
-  return JSON.parse(jsonLine(r)) as Record<string, unknown>;
-}
-
 /**
+ * A record as the machine interface gives it (`--json` lines, `qmp.runCell`'s `records`): one set of names.
  * One JSON object per record. QEMU's own texts (replies, events, ids) are embedded as they came, so that
  * numbers beyond 2^53 reach the reader exactly; everything else is JSON.stringify'd.
  */

@@ -26,7 +26,7 @@ import { languageService, liveNeeds, type Diagnostic, type LanguageContext } fro
 import { LiveValues } from '../qmp/liveValues';
 import type { Schema } from '../qmp/index';
 import { jsonNesting } from '../qmp/wire';
-import { serializeNotebook, type CellData, type CodeLanguage, type NotebookData } from '../notebook/format/index';
+import { serializeNotebook, tokenizeShellLine, type CellData, type CodeLanguage, type NotebookData } from '../notebook/format/index';
 import { DEFAULT_EVENTS_PER_CELL, RunEngine, isSessionFailure, planCell, type TranscriptRecord } from '../run/index';
 import { parseJsonTree, printJsonTree, type JsonNode } from '../testing/jsonTree';
 import { stableOutputs, type OutputLike } from '../testing/savedOutput';
@@ -314,7 +314,12 @@ export class ShellCore {
     await this.fetchLive(language, source);
     // The word just before the `?`: hover looks inside it.
     const h = service?.hover(source, Math.max(0, Math.min(offset, source.length) - 1), this.context());
-    return h === undefined ? `nothing known about '${source.slice(0, offset).split(/\s/).pop() ?? ''}'` : markdownToText(h.contents);
+    if (h !== undefined) return markdownToText(h.contents);
+    const upTo = source.slice(0, offset);
+    const word = language === 'qmp-shell'
+      ? tokenizeShellLine(upTo.slice(upTo.lastIndexOf('\n') + 1)).tokens.at(-1)?.text
+      : upTo.split(/\s/).pop();
+    return `nothing known about '${word ?? ''}'`;
   }
 
   /** Checks, sends and prints one input. Resolves when it has finished; true when it succeeded. */

@@ -1,9 +1,10 @@
 // Quick fixes (keyed on diagnostic codes from diagnostics.ts) and refactors for `qmp` cells, as pure
 // functions that return titled text edits by offset. The editor adapter turns them into WorkspaceEdits.
 
+import { cellText, type CellSource } from './parsed';
 import type { Schema, SchemaType } from '../qmp/schema';
 import type { Diagnostic } from './diagnostics';
-import { type JsonObject, type JsonProperty, type ParsedObject, objectAt, parseCellObjects, propertyOf } from './jsonCursor';
+import { type JsonObject, type JsonProperty, type ParsedObject, objectAt, propertyOf } from './jsonCursor';
 import { branches, membersAvailable, roleOf, typesAtPath } from './schemaPath';
 
 export interface TextEdit {
@@ -33,8 +34,10 @@ function liveName(replacement: string): string {
 }
 
 /** Quick fixes for the given diagnostics of a `qmp` cell. */
-export function quickFixes(text: string, diagnostics: readonly Diagnostic[], schema: Schema | undefined): CodeAction[] {
-  const objects = parseCellObjects(text);
+export function quickFixes(source: CellSource, diagnostics: readonly Diagnostic[], schema: Schema | undefined): CodeAction[] {
+  const cell = cellText(source);
+  const text = cell.text;
+  const objects = cell.objects;
   const out: CodeAction[] = [];
   for (const d of diagnostics) {
     const parsed = objectAt(objects, d.start + 1, text) ?? objects.find((o) => o.segment.start <= d.start && d.start <= o.segment.end);
@@ -94,8 +97,10 @@ export function quickFixes(text: string, diagnostics: readonly Diagnostic[], sch
 }
 
 /** Refactors offered at `offset` whatever the diagnostics: switching execute ↔ exec-oob. */
-export function refactors(text: string, offset: number, schema: Schema | undefined): CodeAction[] {
-  const objects = parseCellObjects(text);
+export function refactors(source: CellSource, offset: number, schema: Schema | undefined): CodeAction[] {
+  const cell = cellText(source);
+  const text = cell.text;
+  const objects = cell.objects;
   const parsed = objectAt(objects, offset, text) ?? objects.find((o) => o.segment.start === offset);
   if (parsed?.root === undefined) return [];
   return refactorsFor(text, parsed, schema);
@@ -123,17 +128,20 @@ function refactorsFor(text: string, parsed: ParsedObject, schema: Schema | undef
 }
 
 /** The edits that switch the object starting at `objectStart` to exec-oob (used by the OOB code lens). */
-export function switchToExecOob(text: string, objectStart: number): TextEdit[] | undefined {
-  const parsed = parseCellObjects(text).find((o) => o.segment.start === objectStart);
+export function switchToExecOob(source: CellSource, objectStart: number): TextEdit[] | undefined {
+  const cell = cellText(source);
+  const text = cell.text;
+  const parsed = cell.objects.find((o) => o.segment.start === objectStart);
   if (parsed?.root === undefined) return undefined;
   if (propertyOf(parsed.root, 'control') !== undefined) return controlToExecOob(text, parsed.root);
   return renameCommandKey(parsed.root, 'exec-oob');
 }
 
 /** Every action at a range: the quick fixes of the diagnostics that touch it, then the refactors. */
-export function codeActions(text: string, start: number, end: number, diagnostics: readonly Diagnostic[], schema: Schema | undefined): CodeAction[] {
+export function codeActions(source: CellSource, start: number, end: number, diagnostics: readonly Diagnostic[], schema: Schema | undefined): CodeAction[] {
   const touching = diagnostics.filter((d) => d.start <= end && d.end >= start);
-  return [...quickFixes(text, touching, schema), ...refactors(text, start, schema)];
+  const cell = cellText(source);
+  return [...quickFixes(cell, touching, schema), ...refactors(cell, start, schema)];
 }
 
 /** Edit distance with `_` and `-` counted as equal (QEMU spells both). */

@@ -6,8 +6,9 @@
 // at any depth (flat unions resolved by their tag's value, alternates by branch), values (enum values,
 // booleans, null, object and array shapes), and the event-wait clause (`wait-event` names, `data` members).
 
+import { cellText, type CellSource } from './parsed';
 import { isDisabledCommand, type CommandDef, type EventDef, type MemberDef, type Schema, type SchemaType } from '../qmp/schema';
-import { type CursorLocation, type JsonObject, type OffsetRange, locate, parseCellObjects, pathOf, toPlain } from './jsonCursor';
+import { type CursorLocation, type JsonObject, type OffsetRange, locate, pathOf, toPlain } from './jsonCursor';
 import { documentedArgumentDetail, documentedArguments, type QmpDocs } from './manpage';
 import { type ObjectRole, branches, membersAvailable, roleOf, typesAtPath } from './schemaPath';
 
@@ -45,8 +46,10 @@ export interface CompletionContext {
 }
 
 /** Completion at `offset` of a `qmp` cell. Never throws; no schema means only the protocol keys. */
-export function complete(text: string, offset: number, schema: Schema | undefined, ctx: CompletionContext = {}): CompletionResult {
-  const objects = parseCellObjects(text);
+export function complete(source: CellSource, offset: number, schema: Schema | undefined, ctx: CompletionContext = {}): CompletionResult {
+  const cell = cellText(source);
+  const text = cell.text;
+  const objects = cell.objects;
   const { location, object } = locate(text, offset, objects);
   const items: CompletionItem[] = [];
   // An expected reply (`<- …`) belongs to the command sent just before it.

@@ -2,8 +2,9 @@
 // the schema (types readable, never QEMU's masked numbers) and, when the man page is installed, its
 // documentation. A pure function of (text, offset, schema, docs).
 
+import { cellText, type CellSource } from './parsed';
 import { DISABLED_FEATURE, type CommandDef, type EventDef, type MemberDef, type Schema, type SchemaType } from '../qmp/schema';
-import { type OffsetRange, nodeAt, objectAt, parseCellObjects, pathOf, toPlain } from './jsonCursor';
+import { type OffsetRange, nodeAt, objectAt, pathOf, toPlain } from './jsonCursor';
 import { documentedArguments, type QmpDocEntity, type QmpDocMember, type QmpDocs } from './manpage';
 import { branches, membersAvailable, roleOf, typesAtPath, versionText } from './schemaPath';
 import { type ShellWord, shellWordAt } from './shellCompletion';
@@ -27,10 +28,12 @@ export interface HoverResult {
 }
 
 /** Hover at `offset`; undefined where there is nothing to say. */
-export function hover(text: string, offset: number, schema: Schema | undefined, docs?: HoverDocs, ctx: HoverContext = {}): HoverResult | undefined {
+export function hover(source: CellSource, offset: number, schema: Schema | undefined, docs?: HoverDocs, ctx: HoverContext = {}): HoverResult | undefined {
   if (schema === undefined) return undefined;
-  if (ctx.language === 'qmp-shell') return shellHover(text, offset, schema, docs, ctx);
-  const objects = parseCellObjects(text);
+  const cell = cellText(source);
+  const text = cell.text;
+  if (ctx.language === 'qmp-shell') return shellHover(cell, offset, schema, docs, ctx);
+  const objects = cell.objects;
   const parsed = objectAt(objects, offset, text) ?? objects.find((o) => o.segment.start === offset);
   if (parsed?.root === undefined) return undefined;
   const at = nodeAt(parsed, offset);
@@ -202,8 +205,8 @@ function enumValueMarkdown(schema: Schema, types: readonly SchemaType[], value: 
 
 // ---- qmp-shell ------------------------------------------------------------------------------------
 
-function shellHover(text: string, offset: number, schema: Schema, docs: HoverDocs | undefined, ctx: HoverContext): HoverResult | undefined {
-  const word: ShellWord | undefined = shellWordAt(text, offset, schema);
+function shellHover(cell: CellSource, offset: number, schema: Schema, docs: HoverDocs | undefined, ctx: HoverContext): HoverResult | undefined {
+  const word: ShellWord | undefined = shellWordAt(cell, offset, schema);
   if (word === undefined) return undefined;
   const footer = schemaFooter(schema, ctx);
   switch (word.kind) {

@@ -218,7 +218,10 @@ export interface ParsedObject {
   tokens: Token[];
 }
 
-/** Parses every object segment of a `qmp` cell. */
+/**
+ * Parses every object segment of a `qmp` cell. The language features do not call this: they take the parse of
+ * the cell's version from its `CellText` (parsed.ts), which calls it once.
+ */
 export function parseCellObjects(text: string): ParsedObject[] {
   const out: ParsedObject[] = [];
   for (const segment of segmentJsonCell(text)) {
@@ -440,7 +443,7 @@ function startsMember(t: Token): boolean {
 }
 
 /** Computes the cursor location in a `qmp` cell. */
-export function locate(text: string, offset: number, objects: ParsedObject[] = parseCellObjects(text)): {
+export function locate(text: string, offset: number, objects: ParsedObject[]): {
   location: CursorLocation;
   object?: ParsedObject;
 } {

@@ -8,6 +8,7 @@
 // rules. Warnings are never errors (the object may be made by a cell that has not run yet) and are given only
 // for values the session listed freshly.
 
+import { cellText, type CellSource, type CellText } from './parsed';
 import type { LiveKind, LiveRef } from '../qmp/liveRefs';
 import { REMOVING_COMMANDS, alsoCreated, createdBy, liveRefAt, liveRefsOf } from '../qmp/liveRefs';
 import type { LiveSnapshot, LiveValues } from '../qmp/liveValues';
@@ -16,7 +17,7 @@ import { didYouMean } from '../notebook/format/validate';
 import type { CompletionItem } from './completion';
 import type { Diagnostic } from './diagnostics';
 import type { HoverResult } from './hover';
-import { type JsonNode, type JsonObject, type OffsetRange, locate, parseCellObjects, pathOf, propertyOf, stringValueOf } from './jsonCursor';
+import { type JsonNode, type JsonObject, type OffsetRange, locate, pathOf, propertyOf, stringValueOf } from './jsonCursor';
 import { shellLineWords } from './shellCompletion';
 
 /** The session's cached live values, read synchronously. */
@@ -67,8 +68,9 @@ function scopeValue(args: JsonObject | undefined, ref: LiveRef): string | undefi
   return ref.scopeMember !== undefined ? stringValueOf(args, ref.scopeMember) : undefined;
 }
 
-function jsonSpotAt(text: string, offset: number): LiveSpot | undefined {
-  const { location, object } = locate(text, offset);
+function jsonSpotAt(cell: CellText, offset: number): LiveSpot | undefined {
+  const text = cell.text;
+  const { location, object } = locate(text, offset, cell.objects);
   if (location.kind !== 'value' || object?.root === undefined) return undefined;
   const command = commandOf(object.root);
   if (command === undefined) return undefined;
@@ -90,10 +92,10 @@ function jsonSpotAt(text: string, offset: number): LiveSpot | undefined {
 }
 
 /** Every string value in a qmp cell that a table row covers, with its range. */
-function jsonSpots(text: string): LiveSpot[] {
+function jsonSpots(cell: CellText): LiveSpot[] {
   const out: LiveSpot[] = [];
   let at = -1;
-  for (const parsed of parseCellObjects(text)) {
+  for (const parsed of cell.objects) {
     at++;
     if (parsed.segment.kind !== 'send' || parsed.root === undefined) continue;
     const command = commandOf(parsed.root);
@@ -134,10 +136,10 @@ function nodesAt(root: JsonObject, path: readonly string[]): JsonNode[] {
 
 // ---- qmp-shell cells ----
 
-function shellSpots(text: string, offset?: number): LiveSpot[] {
+function shellSpots(cell: CellText, offset?: number): LiveSpot[] {
   const out: LiveSpot[] = [];
   let at = -1;
-  for (const line of shellLineWords(text)) {
+  for (const line of shellLineWords(cell)) {
     at++;
     const first = line.words[0];
     if (first === undefined || line.inTransaction || first.text === 'wait-event') continue;
@@ -172,26 +174,27 @@ function unquote(s: string): string {
 // ---- the features ----
 
 /** The live-value position under the cursor, if any. */
-export function liveSpotAt(language: string, text: string, offset: number): LiveSpot | undefined {
-  if (language === 'qmp') return jsonSpotAt(text, offset);
-  if (language === 'qmp-shell') return shellSpots(text, offset)[0];
+export function liveSpotAt(language: string, source: CellSource, offset: number): LiveSpot | undefined {
+  if (language === 'qmp') return jsonSpotAt(cellText(source), offset);
+  if (language === 'qmp-shell') return shellSpots(cellText(source), offset)[0];
   return undefined;
 }
 
 /** Every live-value position of a cell (for checks, and for fetching what they need first). */
-export function liveSpots(language: string, text: string): LiveSpot[] {
-  if (language === 'qmp') return jsonSpots(text);
-  if (language === 'qmp-shell') return shellSpots(text);
+export function liveSpots(language: string, source: CellSource): LiveSpot[] {
+  if (language === 'qmp') return jsonSpots(cellText(source));
+  if (language === 'qmp-shell') return shellSpots(cellText(source));
   return [];
 }
 
 /** What to fetch before completing at `offset` (or, without an offset, before checking the whole cell). */
-export function liveNeeds(language: string, text: string, offset?: number): Array<{ kind: LiveKind; scope?: string }> {
+export function liveNeeds(language: string, source: CellSource, offset?: number): Array<{ kind: LiveKind; scope?: string }> {
+  const cell = cellText(source);
   if (offset !== undefined) {
-    const prop = devicePropertySpotAt(language, text, offset);
+    const prop = devicePropertySpotAt(language, cell, offset);
     if (prop !== undefined) return [{ kind: 'device-property', scope: prop.driver }];
   }
-  const spots = offset !== undefined ? [liveSpotAt(language, text, offset)].filter((s): s is LiveSpot => s !== undefined) : liveSpots(language, text);
+  const spots = offset !== undefined ? [liveSpotAt(language, cell, offset)].filter((s): s is LiveSpot => s !== undefined) : liveSpots(language, cell);
   const out = new Map<string, { kind: LiveKind; scope?: string }>();
   for (const spot of spots) {
     for (const kind of spot.ref.kinds) {
@@ -215,9 +218,11 @@ const KIND_NAMES: Record<LiveKind, string> = {
  * and `id`: at a member name in device_add's arguments (a `qmp` key, or a `qmp-shell` word without `=`),
  * the driver named beside it, whose properties `device-list-properties` lists.
  */
-export function devicePropertySpotAt(language: string, text: string, offset: number): { driver: string; range: OffsetRange; present: Set<string>; quoted: boolean } | undefined {
+export function devicePropertySpotAt(language: string, source: CellSource, offset: number): { driver: string; range: OffsetRange; present: Set<string>; quoted: boolean } | undefined {
+  const cell = cellText(source);
+  const text = cell.text;
   if (language === 'qmp') {
-    const { location, object } = locate(text, offset);
+    const { location, object } = locate(text, offset, cell.objects);
     if (location.kind !== 'key' || object?.root === undefined || commandOf(object.root) !== 'device_add') return undefined;
     const path = pathOf(location.object);
     if (path.length !== 1 || path[0] !== 'arguments') return undefined;
@@ -229,7 +234,7 @@ export function devicePropertySpotAt(language: string, text: string, offset: num
     const lineStart = text.lastIndexOf('\n', offset - 1) + 1;
     const nl = text.indexOf('\n', offset);
     const lineEnd = nl < 0 ? text.length : nl;
-    const line = shellLineWords(text).find((l) => l.words[0] !== undefined && l.words[0].start >= lineStart && l.words[0].start <= lineEnd);
+    const line = shellLineWords(cell).find((l) => l.words[0] !== undefined && l.words[0].start >= lineStart && l.words[0].start <= lineEnd);
     if (line?.words[0]?.text !== 'device_add' || line.inTransaction || offset <= line.words[0].end) return undefined;
     const word = line.words.find((w) => offset >= w.start && offset <= w.end);
     if (word !== undefined && word.text.includes('=')) return undefined;
@@ -242,8 +247,9 @@ export function devicePropertySpotAt(language: string, text: string, offset: num
 }
 
 /** Completion items for the value under the cursor: the live values of the kinds its row names. */
-export function liveCompletions(language: string, text: string, offset: number, live: LiveLookup | undefined): CompletionItem[] | undefined {
-  const prop = devicePropertySpotAt(language, text, offset);
+export function liveCompletions(language: string, source: CellSource, offset: number, live: LiveLookup | undefined): CompletionItem[] | undefined {
+  const cell = cellText(source);
+  const prop = devicePropertySpotAt(language, cell, offset);
   if (prop !== undefined) {
     const snap = live?.peek('device-property', prop.driver);
     return (snap?.items ?? []).filter((it) => !prop.present.has(it.value)).map((it) => ({
@@ -252,7 +258,7 @@ export function liveCompletions(language: string, text: string, offset: number, 
       filterText: language === 'qmp' && prop.quoted ? `"${it.value}` : it.value, sortText: `0${it.value}`, retrigger: true,
     }));
   }
-  const spot = liveSpotAt(language, text, offset);
+  const spot = liveSpotAt(language, cell, offset);
   if (spot === undefined) return undefined;
   // A name the command creates: the schema has nothing to offer and neither does the session.
   if (spot.ref.role === 'new' || live === undefined) return [];
@@ -284,8 +290,9 @@ const SCOPE_KINDS: readonly LiveKind[] = ['block-node', 'block-backend', 'qom-pa
  * earlier commands of the same cell, are known, with what they imply (the QOM path `/objects/ID` of an
  * object-add, a device's path and backend); a name removed earlier in the cell may be made again.
  */
-export function liveDiagnostics(language: string, text: string, live: LiveLookup | undefined, created?: CreatedNames): Diagnostic[] {
+export function liveDiagnostics(language: string, source: CellSource, live: LiveLookup | undefined, created?: CreatedNames): Diagnostic[] {
   if (live === undefined) return [];
+  const cell = cellText(source);
   const out: Diagnostic[] = [];
   const here = new Map<LiveKind, Set<string>>();
   const removed = new Map<LiveKind, Set<string>>();
@@ -304,7 +311,7 @@ export function liveDiagnostics(language: string, text: string, live: LiveLookup
   // What a command makes or removes counts from the next command on (a command cannot use its own name).
   let current: number | undefined;
   let pending: Array<() => void> = [];
-  for (const spot of liveSpots(language, text)) {
+  for (const spot of liveSpots(language, cell)) {
     if (spot.at !== current) {
       for (const f of pending) f();
       pending = [];
@@ -349,9 +356,10 @@ export function liveDiagnostics(language: string, text: string, live: LiveLookup
 }
 
 /** What a live value is, for hover: its kind and what the session listed about it. */
-export function liveHover(language: string, text: string, offset: number, live: LiveLookup | undefined): HoverResult | undefined {
+export function liveHover(language: string, source: CellSource, offset: number, live: LiveLookup | undefined): HoverResult | undefined {
   if (live === undefined) return undefined;
-  const spot = liveSpots(language, text).find((s) => offset >= s.range.start && offset < s.range.end);
+  const cell = cellText(source);
+  const spot = liveSpots(language, cell).find((s) => offset >= s.range.start && offset < s.range.end);
   if (spot === undefined || spot.value === '') return undefined;
   for (const kind of spot.ref.kinds) {
     const snap = live.peek(kind, kind === 'qom-path' ? qomParent(spot.value) + '/' : scopeOf(spot, kind));
@@ -382,7 +390,7 @@ export function namesCreatedBy(commands: Iterable<{ command: string; args: unkno
 export const LIVE_WAIT_MS = 1500;
 
 /** Fetches the live values a position (or, without an offset, a whole cell) needs; bounded, never rejects. */
-export async function fetchLive(live: LiveValues | undefined, language: string, text: string, offset?: number): Promise<boolean> {
+export async function fetchLive(live: LiveValues | undefined, language: string, text: CellSource, offset?: number): Promise<boolean> {
   if (live === undefined) return false;
   const needs = liveNeeds(language, text, offset).filter((n) => live.peek(n.kind, n.scope) === undefined || offset !== undefined);
   if (needs.length === 0) return false;

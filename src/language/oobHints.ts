@@ -1,8 +1,9 @@
 // Where a `qmp` cell deserves a code lens: commands that could run out-of-band but are sent in-band,
 // and commands the schema marks deprecated or unstable. Pure; the adapter turns hints into lenses.
 
+import { cellText, type CellSource } from './parsed';
 import type { Schema } from '../qmp/schema';
-import { parseCellObjects, propertyOf } from './jsonCursor';
+import { propertyOf } from './jsonCursor';
 import { roleOf } from './schemaPath';
 
 export interface OobHint {
@@ -23,10 +24,10 @@ export interface OobHintContext {
 }
 
 /** Hints for every command object of a `qmp` cell, in text order. */
-export function oobHints(text: string, schema: Schema | undefined, ctx: OobHintContext = {}): OobHint[] {
+export function oobHints(source: CellSource, schema: Schema | undefined, ctx: OobHintContext = {}): OobHint[] {
   if (schema === undefined) return [];
   const out: OobHint[] = [];
-  for (const parsed of parseCellObjects(text)) {
+  for (const parsed of cellText(source).objects) {
     const root = parsed.root;
     if (root === undefined || parsed.segment.kind === 'expect') continue;
     const role = roleOf(root, schema);

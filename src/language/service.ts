@@ -17,6 +17,7 @@ import { type OobHint, oobHints } from './oobHints';
 import { liveCompletions, liveDiagnostics, liveHover } from './live';
 import { completeShell } from './shellCompletion';
 import { shellCodeActions, shellDiagnose, shellHints } from './shellDiagnostics';
+import { cellText, parseStats, type CellSource } from './parsed';
 
 export type { CodeAction, TextEdit } from './codeActions';
 export type { CompletionItem, CompletionItemKind, CompletionResult } from './completion';
@@ -26,6 +27,7 @@ export type { OobHint } from './oobHints';
 export type { QmpDocs } from './manpage';
 export { fetchLive, liveNeeds, namesCreatedBy, type CreatedNames, type LiveLookup } from './live';
 export { parseCompatPolicy } from '../notebook/format/validate';
+export { CellText, ParseCache, cellText, parseStats, type CellSource } from './parsed';
 export { MAX_PROBLEMS, MAX_NESTING, MAX_TIMEOUT_MS } from '../notebook/format/validate';
 
 /** The cell languages that have a service. */
@@ -34,7 +36,11 @@ export type ServiceLanguage = 'qmp' | 'qmp-shell' | 'hmp';
 export type { LanguageContext } from './context';
 import type { LanguageContext } from './context';
 
-/** The service of one cell language. All methods are pure and never throw; each is linear in the text. */
+/**
+ * The service of one cell language. All methods are pure and never throw; each is linear in the text. Each
+ * takes the cell as its text or as the `CellText` of its version (see parsed.ts): given the same CellText,
+ * the features share one parse of it, and code actions reuse the diagnostics already computed.
+ */
 export interface LanguageService {
   readonly language: ServiceLanguage;
   /**
@@ -42,23 +48,36 @@ export interface LanguageService {
    * (the cell parser uses the same validator), plus the schema's verdicts QEMU would give. At most
    * `MAX_PROBLEMS` are listed; a last `too-many-problems` diagnostic says how many more there are.
    */
-  diagnose(text: string, ctx?: LanguageContext): Diagnostic[];
+  diagnose(text: CellSource, ctx?: LanguageContext): Diagnostic[];
   /** Completion at `offset`; items carry the offset range they replace. */
-  complete(text: string, offset: number, ctx?: LanguageContext): CompletionResult;
+  complete(text: CellSource, offset: number, ctx?: LanguageContext): CompletionResult;
   /** Markdown about the word at `offset`, or undefined. */
-  hover(text: string, offset: number, ctx?: LanguageContext): HoverResult | undefined;
+  hover(text: CellSource, offset: number, ctx?: LanguageContext): HoverResult | undefined;
   /**
    * Quick fixes for the diagnostics that touch [start, end] and refactors at `start`. `diagnostics` defaults
    * to `diagnose(text, ctx)`; pass them when already computed.
    */
-  codeActions(text: string, start: number, end: number, ctx?: LanguageContext, diagnostics?: readonly Diagnostic[]): CodeAction[];
+  codeActions(text: CellSource, start: number, end: number, ctx?: LanguageContext, diagnostics?: readonly Diagnostic[]): CodeAction[];
   /** Code-lens hints: commands that can run out-of-band, deprecated and unstable commands. */
-  hints(text: string, ctx?: LanguageContext): OobHint[];
+  hints(text: CellSource, ctx?: LanguageContext): OobHint[];
+}
+
+/**
+ * The schema's verdicts on a cell, once per cell version and (schema, -compat policy, OOB negotiated): what
+ * else the context holds (live values) is checked apart, every time, since it changes without the text.
+ */
+function schemaDiagnostics(language: 'qmp' | 'qmp-shell', text: CellSource, ctx: LanguageContext): Diagnostic[] {
+  const cell = cellText(text);
+  const deps = [ctx.schema, ctx.compat?.deprecatedInput, ctx.compat?.unstableInput, ctx.oobNegotiated];
+  return cell.memo(`diagnose:${language}`, deps, () => {
+    parseStats.diagnose++;
+    return language === 'qmp' ? qmpDiagnose(cell.text, ctx.schema, ctx) : shellDiagnose(cell, ctx);
+  });
 }
 
 const qmp: LanguageService = {
   language: 'qmp',
-  diagnose: (text, ctx = {}) => qmpDiagnose(text, ctx.schema, ctx),
+  diagnose: (text, ctx = {}) => schemaDiagnostics('qmp', text, ctx),
   complete: (text, offset, ctx = {}) => qmpComplete(text, offset, ctx.schema, {
     ...(ctx.oobNegotiated !== undefined ? { oobNegotiated: ctx.oobNegotiated } : {}),
     ...(ctx.docs !== undefined ? { docs: ctx.docs } : {}),
@@ -66,16 +85,16 @@ const qmp: LanguageService = {
   }),
   hover: (text, offset, ctx = {}) => anyHover(text, offset, ctx.schema, ctx.docs, { cached: ctx.cached === true, schemaLabel: ctx.schemaLabel, language: 'qmp' }),
   codeActions: (text, start, end, ctx = {}, diagnostics) =>
-    qmpCodeActions(text, start, end, diagnostics ?? qmpDiagnose(text, ctx.schema, ctx), ctx.schema),
+    qmpCodeActions(text, start, end, diagnostics ?? schemaDiagnostics('qmp', text, ctx), ctx.schema),
   hints: (text, ctx = {}) => oobHints(text, ctx.schema, ctx.oobNegotiated !== undefined ? { oobNegotiated: ctx.oobNegotiated } : {}),
 };
 
 const shell: LanguageService = {
   language: 'qmp-shell',
-  diagnose: (text, ctx = {}) => shellDiagnose(text, ctx),
+  diagnose: (text, ctx = {}) => schemaDiagnostics('qmp-shell', text, ctx),
   complete: (text, offset, ctx = {}) => completeShell(text, offset, ctx.schema, ctx.docs),
   hover: (text, offset, ctx = {}) => anyHover(text, offset, ctx.schema, ctx.docs, { cached: ctx.cached === true, schemaLabel: ctx.schemaLabel, language: 'qmp-shell' }),
-  codeActions: (text, start, end, ctx = {}, diagnostics) => shellCodeActions(text, start, end, ctx, diagnostics ?? shellDiagnose(text, ctx)),
+  codeActions: (text, start, end, ctx = {}, diagnostics) => shellCodeActions(text, start, end, ctx, diagnostics ?? schemaDiagnostics('qmp-shell', text, ctx)),
   hints: (text, ctx = {}) => shellHints(text, ctx),
 };
 
@@ -94,27 +113,31 @@ function withLive(base: LanguageService): LanguageService {
   const lang = base.language;
   const wrapped: LanguageService = {
     ...base,
-    diagnose(text, ctx = {}) {
+    diagnose(source, ctx = {}) {
+      const text = cellText(source);
       const found = base.diagnose(text, ctx);
       if (ctx.live === undefined) return found;
       const live = liveDiagnostics(lang, text, ctx.live, ctx.created);
       return live.length === 0 ? found : [...found, ...live].sort((a, b) => a.start - b.start);
     },
-    complete(text, offset, ctx = {}) {
+    complete(source, offset, ctx = {}) {
+      const text = cellText(source);
       const result = base.complete(text, offset, ctx);
       const live = liveCompletions(lang, text, offset, ctx.live);
       if (live === undefined || live.length === 0) return result;
       const seen = new Set(live.map((i) => i.label));
       return { ...result, items: [...live, ...result.items.filter((i) => !seen.has(i.label))] };
     },
-    hover(text, offset, ctx = {}) {
+    hover(source, offset, ctx = {}) {
+      const text = cellText(source);
       const schemaHover = base.hover(text, offset, ctx);
       const live = liveHover(lang, text, offset, ctx.live);
       if (live === undefined) return schemaHover;
       return schemaHover === undefined ? live : { contents: `${live.contents}\n\n---\n\n${schemaHover.contents}`, range: live.range };
     },
     // The fixes see the live warnings too (a near-miss name gets "Change to …" like a schema warning).
-    codeActions(text, start, end, ctx = {}, diagnostics) {
+    codeActions(source, start, end, ctx = {}, diagnostics) {
+      const text = cellText(source);
       return base.codeActions(text, start, end, ctx, diagnostics ?? wrapped.diagnose(text, ctx));
     },
   };

@@ -2,43 +2,17 @@
 //   command key=value key.sub=value ...
 //   transaction(            one action per line, `type key=value ...`, closed by `)`
 //   wait-event NAME key=value timeout=ms
-// Words are split on whitespace outside quotes and brackets; a key's dots walk into nested objects.
+// Words are split by the one qmp-shell tokenizer (notebook/format/shellTokens.ts); a key's dots walk into nested objects.
 
+import { cellText, type CellSource, type CellText } from './parsed';
 import { isDisabledCommand, type MemberDef, type ObjectType, type Schema, type SchemaType } from '../qmp/schema';
 import type { CompletionItem, CompletionResult } from './completion';
 import { documentedArgumentDetail, documentedArguments, type QmpDocs } from './manpage';
 import type { OffsetRange } from './jsonCursor';
 import { branches } from './schemaPath';
+import { tokenizeShellLine, type ShellLine, type ShellToken } from '../notebook/format/shellTokens';
 
-interface Word extends OffsetRange {
-  text: string;
-}
-
-/** Splits one line into words, keeping quoted strings and bracketed JSON whole. */
-function splitWords(line: string, base: number): Word[] {
-  const words: Word[] = [];
-  let i = 0;
-  while (i < line.length) {
-    while (i < line.length && /\s/.test(line.charAt(i))) i++;
-    if (i >= line.length) break;
-    const start = i;
-    let depth = 0;
-    let quote = '';
-    while (i < line.length) {
-      const c = line.charAt(i);
-      if (quote !== '') {
-        if (c === '\\') i++;
-        else if (c === quote) quote = '';
-      } else if (c === '"' || c === "'") quote = c;
-      else if (c === '{' || c === '[') depth++;
-      else if (c === '}' || c === ']') depth--;
-      else if (depth <= 0 && /\s/.test(c)) break;
-      i++;
-    }
-    words.push({ start: base + start, end: base + i, text: line.slice(start, i) });
-  }
-  return words;
-}
+type Word = ShellToken;
 
 interface LineContext {
   /** The line's words. */
@@ -51,47 +25,28 @@ interface LineContext {
   comment: boolean;
 }
 
-function lineAt(text: string, offset: number): LineContext {
-  let lineStart = text.lastIndexOf('\n', offset - 1) + 1;
-  let lineEnd = text.indexOf('\n', offset);
-  if (lineEnd < 0) lineEnd = text.length;
-  let inTransaction = false;
-  for (const l of text.slice(0, lineStart).split('\n')) {
-    const t = l.trim();
-    if (/^transaction\s*\(/.test(t) && !/\)\s*$/.test(t)) inTransaction = true;
-    else if (t === ')' || t.startsWith(')')) inTransaction = false;
-  }
-  const trimmed = text.slice(lineStart, lineEnd).trim();
-  if (trimmed.startsWith('#') || trimmed.startsWith('//')) return { words: [], inTransaction, lineStart, lineEnd, comment: true };
-  if (inTransaction) {
-    // `;` separates actions on one line: the action is the part around the cursor.
-    const before = text.lastIndexOf(';', offset - 1);
-    if (before >= lineStart) lineStart = before + 1;
-    const after = text.indexOf(';', offset);
-    if (after >= 0 && after < lineEnd) lineEnd = after;
-  }
-  return { words: splitWords(text.slice(lineStart, lineEnd), lineStart), inTransaction, lineStart, lineEnd, comment: false };
+function lineAt(cell: CellText, offset: number): LineContext {
+  const text = cell.text;
+  const at = Math.max(0, Math.min(offset, text.length));
+  const line = cell.shellLines.find((l) => l.start <= at && at <= l.end) as ShellLine;
+  let { start: lineStart, end: lineEnd } = line;
+  const inTransaction = line.inTransaction;
+  if (line.comment) return { words: [], inTransaction, lineStart, lineEnd, comment: true };
+  if (!inTransaction) return { words: line.tokens, inTransaction, lineStart, lineEnd, comment: false };
+  // `;` separates actions on one line: the action is the part around the cursor.
+  const before = text.lastIndexOf(';', offset - 1);
+  if (before >= lineStart) lineStart = before + 1;
+  const after = text.indexOf(';', offset);
+  if (after >= 0 && after < lineEnd) lineEnd = after;
+  return { words: tokenizeShellLine(text.slice(lineStart, lineEnd), lineStart).tokens, inTransaction, lineStart, lineEnd, comment: false };
 }
 
 /**
  * Every line of a shell cell with its words, in one linear pass (comment lines left out). Transaction blocks
  * are reported as such, their actions not split at `;`.
  */
-export function shellLineWords(text: string): Array<{ words: Array<OffsetRange & { text: string }>; inTransaction: boolean }> {
-  const out: Array<{ words: Word[]; inTransaction: boolean }> = [];
-  let inTransaction = false;
-  let start = 0;
-  while (start <= text.length) {
-    let end = text.indexOf('\n', start);
-    if (end < 0) end = text.length;
-    const line = text.slice(start, end);
-    const t = line.trim();
-    if (!(t.startsWith('#') || t.startsWith('//'))) out.push({ words: splitWords(line, start), inTransaction });
-    if (/^transaction\s*\(/.test(t) && !/\)\s*$/.test(t)) inTransaction = true;
-    else if (t.startsWith(')')) inTransaction = false;
-    start = end + 1;
-  }
-  return out;
+export function shellLineWords(source: CellSource): Array<{ words: Array<OffsetRange & { text: string }>; inTransaction: boolean }> {
+  return cellText(source).shellLines.filter((l) => !l.comment).map((l) => ({ words: l.tokens, inTransaction: l.inTransaction }));
 }
 
 /** The object type a shell line's keys belong to, and the name docs know it by. */
@@ -190,10 +145,12 @@ function rankOf(f: { deprecated: boolean; unstable: boolean }): string {
 }
 
 /** Completion at `offset` of a `qmp-shell` cell. */
-export function completeShell(text: string, offset: number, schema: Schema | undefined, docs?: QmpDocs): CompletionResult {
+export function completeShell(source: CellSource, offset: number, schema: Schema | undefined, docs?: QmpDocs): CompletionResult {
   const items: CompletionItem[] = [];
   if (schema === undefined) return { items };
-  const line = lineAt(text, offset);
+  const cell = cellText(source);
+  const text = cell.text;
+  const line = lineAt(cell, offset);
   if (line.comment) return { items };
   const index = line.words.findIndex((w) => offset >= w.start && offset <= w.end);
   const word = index >= 0 ? line.words[index] : undefined;
@@ -321,8 +278,8 @@ export type ShellWord =
   | { kind: 'value'; value: string; types: SchemaType[]; range: OffsetRange };
 
 /** Classifies the word under the cursor of a `qmp-shell` cell. */
-export function shellWordAt(text: string, offset: number, schema: Schema): ShellWord | undefined {
-  const line = lineAt(text, offset);
+export function shellWordAt(source: CellSource, offset: number, schema: Schema): ShellWord | undefined {
+  const line = lineAt(cellText(source), offset);
   const index = line.words.findIndex((w) => offset >= w.start && offset <= w.end);
   const word = line.words[index];
   if (word === undefined || word.text.startsWith('--')) return undefined;

@@ -6,24 +6,30 @@
 // deprecated/unstable and the -compat policy), in the same words, and quick fixes that edit shell syntax.
 
 import { parseShellCell, shellRangeToCell, type ShellJson } from '../notebook/format/shell';
+import { shellTokenAt } from '../notebook/format/shellTokens';
+import { cellText, parseStats, type CellSource, type CellText } from './parsed';
 import { capProblems } from '../notebook/format/validate';
 import type { CodeAction, TextEdit } from './codeActions';
 import { type Diagnostic, diagnose } from './diagnostics';
 import type { OobHint } from './oobHints';
 import type { LanguageContext } from './context';
 
-function shellDocuments(text: string, ctx: LanguageContext): { errors: Diagnostic[]; documents: ShellJson[] } {
-  const documents: ShellJson[] = [];
-  const parsed = parseShellCell(text, ctx.schema, documents);
-  const errors = parsed.errors.map((e): Diagnostic => ({
-    start: e.start, end: e.end, severity: 'error', code: e.code === 'too-many-problems' ? 'too-many-problems' : 'shell-syntax', message: e.message,
-  }));
-  return { errors, documents };
+/** The shell parser's verdict and the JSON it checks, once per cell version and schema. */
+function shellDocuments(cell: CellText, ctx: LanguageContext): { errors: Diagnostic[]; documents: ShellJson[] } {
+  return cell.memo('shell-documents', [ctx.schema], () => {
+    parseStats.shell++;
+    const documents: ShellJson[] = [];
+    const parsed = parseShellCell(cell.text, ctx.schema, documents);
+    const errors = parsed.errors.map((e): Diagnostic => ({
+      start: e.start, end: e.end, severity: 'error', code: e.code === 'too-many-problems' ? 'too-many-problems' : 'shell-syntax', message: e.message,
+    }));
+    return { errors, documents };
+  });
 }
 
 /** Every problem of a `qmp-shell` cell: what the shell parser refuses, then the schema's verdicts. */
-export function shellDiagnose(text: string, ctx: LanguageContext): Diagnostic[] {
-  const { errors, documents } = shellDocuments(text, ctx);
+export function shellDiagnose(source: CellSource, ctx: LanguageContext): Diagnostic[] {
+  const { errors, documents } = shellDocuments(cellText(source), ctx);
   const out = errors.filter((d) => d.code !== 'too-many-problems');
   let total = errors.length;
   for (const doc of documents) {
@@ -43,13 +49,11 @@ export function shellDiagnose(text: string, ctx: LanguageContext): Diagnostic[] 
   return capProblems(out, total, (message, at): Diagnostic => ({ start: at, end: at, severity: 'error', code: 'too-many-problems', message }));
 }
 
-/** The whitespace-delimited word around [start, end) of `text`, on one line. */
-function wordAround(text: string, start: number, end: number): { start: number; end: number } {
-  let s = start;
-  while (s > 0 && !/\s/.test(text[s - 1] ?? '')) s--;
-  let e = end;
-  while (e < text.length && !/\s/.test(text[e] ?? '')) e++;
-  return { start: s, end: e };
+/** The shell word (the tokenizer's) that holds [start, end) of `text`. */
+function wordAround(cell: CellText, start: number, end: number): { start: number; end: number } {
+  const line = cell.shellLines.find((l) => l.start <= start && start <= l.end);
+  const word = line !== undefined ? shellTokenAt(line.tokens, start) : undefined;
+  return word !== undefined ? { start: word.start, end: Math.max(word.end, end) } : { start, end };
 }
 
 /** Removes a word and the whitespace before it. */
@@ -68,7 +72,9 @@ function lineEnd(text: string, offset: number): number {
 }
 
 /** Quick fixes in shell syntax for the diagnostics that touch [start, end]. */
-export function shellCodeActions(text: string, start: number, end: number, _ctx: LanguageContext, diagnostics: readonly Diagnostic[]): CodeAction[] {
+export function shellCodeActions(source: CellSource, start: number, end: number, _ctx: LanguageContext, diagnostics: readonly Diagnostic[]): CodeAction[] {
+  const cell = cellText(source);
+  const text = cell.text;
   const out: CodeAction[] = [];
   for (const d of diagnostics) {
     if (d.end < start || d.start > end) continue;
@@ -87,7 +93,7 @@ export function shellCodeActions(text: string, start: number, end: number, _ctx:
         break;
       case 'unknown-member': {
         if (suggestion !== undefined) fix(`Change to '${suggestion}'`, [{ start: d.start, end: d.end, newText: spelled(suggestion) }], true);
-        const word = wordAround(text, d.start, d.end);
+        const word = wordAround(cell, d.start, d.end);
         const written = text.slice(word.start, word.end);
         // A key=value word whose key (or dotted key) is the unknown member: remove the whole pair.
         if (text[d.start] !== '"' && written.includes('=') && word.start <= d.start && d.end <= word.start + written.indexOf('=')) {
@@ -120,18 +126,19 @@ export function shellCodeActions(text: string, start: number, end: number, _ctx:
 }
 
 /** Code-lens hints for shell commands the schema marks deprecated or unstable. */
-export function shellHints(text: string, ctx: LanguageContext): OobHint[] {
+export function shellHints(source: CellSource, ctx: LanguageContext): OobHint[] {
   const schema = ctx.schema;
   if (schema === undefined) return [];
-  const { documents } = shellDocuments(text, ctx);
+  const cell = cellText(source);
+  const { documents } = shellDocuments(cell, ctx);
   const out: OobHint[] = [];
   for (const doc of documents) {
     if (doc.kind !== 'send') continue;
     const name = /^\{"(?:execute|exec-oob)":("(?:[^"\\]|\\.)*")/.exec(doc.text)?.[1];
     const def = name !== undefined ? schema.command(JSON.parse(name) as string) : undefined;
     if (def === undefined) continue;
-    const head = text.slice(doc.start).match(/^\S+/)?.[0] ?? def.name;
-    const base = { start: doc.start, end: doc.start + head.length, command: def.name, objectStart: doc.start };
+    const head = wordAround(cell, doc.start, doc.start);
+    const base = { start: doc.start, end: head.end > doc.start ? head.end : doc.start + def.name.length, command: def.name, objectStart: doc.start };
     if (def.deprecated) out.push({ ...base, kind: 'deprecated', message: `${def.name} is deprecated` });
     if (def.unstable) out.push({ ...base, kind: 'unstable', message: `${def.name} is unstable (experimental)` });
   }

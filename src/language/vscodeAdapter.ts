@@ -11,7 +11,7 @@ import type { QmpDocs, QmpManPageName } from './manpage';
 import { manPageDocs, type DocsProvider } from './providers';
 import { parseCell } from '../notebook/format/cell';
 import type { LiveValues } from '../qmp/liveValues';
-import { fetchLive, languageService, namesCreatedBy, type CreatedNames, type LanguageContext, type LanguageService } from './service';
+import { fetchLive, languageService, namesCreatedBy, ParseCache, type CellText, type CreatedNames, type LanguageContext, type LanguageService } from './service';
 
 /** A QEMU version as the session layer reports it. */
 export interface SchemaVersionLike {
@@ -289,6 +289,9 @@ export class SlicedPass<T> implements vscode.Disposable {
 /** Registers every language feature; dispose the result to remove them all. */
 export function registerLanguageFeatures(context: vscode.ExtensionContext, schemaSource: SchemaSource): vscode.Disposable {
   const disposables: vscode.Disposable[] = [];
+  // One parse per (document, version), shared by completion, hover, diagnostics, code actions and code lenses.
+  const parses = new ParseCache();
+  const parsedOf = (doc: vscode.TextDocument): CellText => parses.get(doc.uri.toString(), doc.version, doc.getText());
   // Documentation: the reference page of each endpoint kind, read once, asynchronously (honouring qmp.manPage for
   // QEMU's own page, in a trusted workspace only), started a little after activation so that neither activation
   // nor the first hover waits for it.
@@ -319,7 +322,7 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext, schem
     async provideCompletionItems(doc, position) {
       const found = serviceFor(schemaSource, doc, docs(doc.uri));
       if (found === undefined) return [];
-      const text = doc.getText();
+      const text = parsedOf(doc);
       const offset = doc.offsetAt(position);
       await fetchLive(found.ctx.live as LiveValues | undefined, doc.languageId, text, offset);
       const result = found.svc.complete(text, offset, found.ctx);
@@ -330,7 +333,7 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext, schem
   disposables.push(vscode.languages.registerHoverProvider(SELECTOR, {
     provideHover(doc, position) {
       const found = serviceFor(schemaSource, doc, docs(doc.uri));
-      const h = found?.svc.hover(doc.getText(), doc.offsetAt(position), found.ctx);
+      const h = found?.svc.hover(parsedOf(doc), doc.offsetAt(position), found.ctx);
       if (h === undefined) return undefined;
       const md = new vscode.MarkdownString(h.contents);
       return new vscode.Hover(md, range(doc, h.range.start, h.range.end));
@@ -351,12 +354,12 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext, schem
     const k = key ?? contextKey(doc, found.ctx);
     if (diagnosedWith.get(doc) === k) return;
     diagnosedWith.set(doc, k);
-    const text = doc.getText();
+    const text = parsedOf(doc);
     if (found.ctx.live !== undefined) found.ctx.created = createdAbove(schemaSource, doc);
     collection.set(doc.uri, found.svc.diagnose(text, found.ctx).map((d) => toVscodeDiagnostic(doc, d)));
     // Live values not fetched yet: fetch them (bounded, in the background) and check again once.
     void fetchLive(found.ctx.live as LiveValues | undefined, doc.languageId, text).then((fetched) => {
-      if (fetched && !doc.isClosed && doc.getText() === text) {
+      if (fetched && !doc.isClosed && doc.getText() === text.text) {
         collection.set(doc.uri, found.svc.diagnose(text, found.ctx).map((d) => toVscodeDiagnostic(doc, d)));
       }
     });
@@ -387,6 +390,7 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext, schem
     vscode.workspace.onDidChangeNotebookDocument((e) => { if (e.contentChanges.length > 0) forgetCreators(e.notebook); }),
     vscode.workspace.onDidCloseTextDocument((doc) => {
       collection.delete(doc.uri);
+      parses.forget(doc.uri.toString());
       const pending = timers.get(doc.uri.toString());
       if (pending !== undefined) clearTimeout(pending);
       timers.delete(doc.uri.toString());
@@ -401,8 +405,8 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext, schem
     provideCodeActions(doc, r, ctx) {
       const found = serviceFor(schemaSource, doc, undefined);
       if (found === undefined) return [];
-      // Diagnosed afresh (inside the service) so that the fixes see the data the editor's diagnostics do not carry.
-      return found.svc.codeActions(doc.getText(), doc.offsetAt(r.start), doc.offsetAt(r.end), found.ctx).map((a) => {
+      // The service's own diagnostics (they carry the data the editor's do not), computed once per version.
+      return found.svc.codeActions(parsedOf(doc), doc.offsetAt(r.start), doc.offsetAt(r.end), found.ctx).map((a) => {
         const kind = a.kind === 'quickfix' ? vscode.CodeActionKind.QuickFix : vscode.CodeActionKind.RefactorRewrite;
         const action = new vscode.CodeAction(a.title, kind);
         action.edit = toWorkspaceEdit(doc, a.edits);
@@ -423,7 +427,7 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext, schem
     onDidChangeCodeLenses: lensChanged.event,
     provideCodeLenses(doc) {
       const found = serviceFor(schemaSource, doc, undefined);
-      const hints = found?.svc.hints(doc.getText(), found.ctx) ?? [];
+      const hints = found?.svc.hints(parsedOf(doc), found.ctx) ?? [];
       return hints.map((h) => {
         const r = range(doc, h.start, h.end);
         if (h.kind === 'can-run-oob') {
@@ -437,7 +441,7 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext, schem
   disposables.push(vscode.commands.registerCommand(SWITCH_COMMAND, async (uri: vscode.Uri, objectStart: number) => {
     const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
     if (doc === undefined) return;
-    const edits = switchToExecOob(doc.getText(), objectStart);
+    const edits = switchToExecOob(parsedOf(doc), objectStart);
     if (edits !== undefined) await vscode.workspace.applyEdit(toWorkspaceEdit(doc, edits));
   }));
 

@@ -1,14 +1,15 @@
 // The language server's own document features, computed from a document's regions (regions.ts): document
 // symbols, folding ranges and semantic tokens. Pure (no connection), so the bench and the linearity tests run
 // them on hostile text as the server does. Every function here is linear in the size of the document: the
-// qmp-shell scanner reads each character a bounded number of times (a regular expression that retries a
-// long word from each of its characters made one 160k-character word take 11 s).
+// qmp-shell words come from the one tokenizer (notebook/format/shellTokens.ts), which reads each character
+// once (a regular expression that retried a long word from each of its characters made one 160k-character
+// word take 11 s).
 
 import { createScanner, SyntaxKind } from 'jsonc-parser';
 import {
   type DocumentSymbol, type FoldingRange, type SemanticTokens, SemanticTokensBuilder, type SemanticTokensLegend, SymbolKind,
 } from 'vscode-languageserver/node';
-import { parseCell } from '../notebook/format/index';
+import { parseCell, shellLines, type ShellToken } from '../notebook/format/index';
 import type { Schema } from '../qmp/schema';
 import { type Region, toDocPosition, toDocRange } from './regions';
 
@@ -141,56 +142,55 @@ export function jsonTokens(text: string, push: (start: number, end: number, type
   flushString(false);
 }
 
-/** Semantic tokens of a `qmp-shell` cell: the command word, `key=` names and their values. Linear: sticky scans only. */
+/**
+ * Semantic tokens of a `qmp-shell` cell: the command word, `key=` names and their values, comments. The words
+ * are the one qmp-shell tokenizer's (shellTokens.ts), so a quoted or bracketed value with spaces is one value,
+ * as the parser reads it. Linear.
+ */
 export function shellTokens(text: string, push: (start: number, end: number, type: TokenType) => void): void {
-  const word = /[\w.-]*/y;
-  const quoted = /"(?:[^"\\]|\\.)*"?/y;
-  const bare = /\S*/y;
-  const spaces = /\s*/y;
-  const option = /-\S*/y;
-  const scan = (re: RegExp, s: string, at: number): number => {
-    re.lastIndex = at;
-    re.test(s);
-    return re.lastIndex;
-  };
-  const line = /[^\r\n]+/g;
-  for (let m = line.exec(text); m !== null; m = line.exec(text)) {
-    const base = m.index;
-    const s = m[0];
-    let p = scan(spaces, s, 0);
-    if (s.charCodeAt(p) === 35 /* # */) {
-      push(base + p, base + s.length, 'comment');
+  for (const line of shellLines(text)) {
+    if (line.comment) {
+      let start = line.start;
+      while (/\s/.test(text.charAt(start))) start++;
+      let end = line.end;
+      while (end > start && /\s/.test(text.charAt(end - 1))) end--;
+      push(start, end, 'comment');
       continue;
     }
-    // Options before the command (`-i`): each is followed by white space.
-    while (s.charCodeAt(p) === 45 /* - */) {
-      const q = scan(option, s, p);
-      const r = scan(spaces, s, q);
-      if (r === q) break;
-      p = r;
-    }
-    if (!/[A-Za-z_]/.test(s.charAt(p))) continue;
-    const cmdEnd = scan(word, s, p + 1);
-    push(base + p, base + cmdEnd, 'function');
-    // `key=value` pairs: a key is a whole run of word characters that ends at '='.
-    let q = cmdEnd;
-    while (q < s.length) {
-      const end = scan(word, s, q);
-      if (end === q) {
-        q++;
-        continue;
-      }
-      if (s.charCodeAt(end) !== 61 /* = */) {
-        q = end;
-        continue;
-      }
-      push(base + q, base + end, 'property');
-      const v = end + 1;
-      const vEnd = s.charCodeAt(v) === 34 /* " */ ? scan(quoted, s, v) : scan(bare, s, v);
-      const value = s.slice(v, vEnd);
-      const type: TokenType = /^-?\d/.test(value) ? 'number' : /^(true|false|null)$/.test(value) ? 'keyword' : 'string';
-      push(base + v, base + vEnd, type);
-      q = vEnd;
+    let i = 0;
+    // Options before the command (`-i`).
+    while (i < line.tokens.length && (line.tokens[i] as ShellToken).text.startsWith('-')) i++;
+    const head = line.tokens[i];
+    const name = head === undefined ? null : COMMAND_WORD.exec(head.text);
+    if (head === undefined || name === null) continue;
+    push(head.start, head.start + name[0].length, 'function');
+    for (let k = i + 1; k < line.tokens.length; k++) {
+      const t = line.tokens[k] as ShellToken;
+      // A key is a run of word characters, dots and dashes that ends at '=' (read without allocating).
+      let e = t.start;
+      while (e < t.end && isKeyChar(text.charCodeAt(e))) e++;
+      if (e === t.start || e >= t.end || text.charCodeAt(e) !== 61 /* = */) continue;
+      push(t.start, e, 'property');
+      // A trailing `;` separates transaction actions: it is not part of the value.
+      const v = e + 1;
+      const vEnd = text.charCodeAt(t.end - 1) === 59 /* ; */ ? t.end - 1 : t.end;
+      push(v, vEnd, valueType(text, v, vEnd));
     }
   }
 }
+
+function isKeyChar(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c === 46 || c === 45;
+}
+
+/** `number` for what starts like one, `keyword` for true/false/null, else `string`. */
+function valueType(text: string, v: number, end: number): TokenType {
+  const c = text.charCodeAt(v);
+  const d = c === 45 /* - */ ? text.charCodeAt(v + 1) : c;
+  if (v < end && d >= 48 && d <= 57 && (c !== 45 || v + 1 < end)) return 'number';
+  const len = end - v;
+  if ((len === 4 && (text.startsWith('true', v) || text.startsWith('null', v))) || (len === 5 && text.startsWith('false', v))) return 'keyword';
+  return 'string';
+}
+
+const COMMAND_WORD = /^[A-Za-z_][\w.-]*/;

@@ -14,7 +14,7 @@ import {
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { switchToExecOob } from '../language/codeActions';
 import { type DocsProvider, manPageDocs } from '../language/providers';
-import { type CompletionItem, type Diagnostic, fetchLive, type LanguageContext, languageService, type TextEdit } from '../language/service';
+import { type CellText, type CompletionItem, type Diagnostic, fetchLive, type LanguageContext, languageService, ParseCache, type TextEdit } from '../language/service';
 import type { Schema } from '../qmp/schema';
 import { documentSymbols, foldingRanges, SEMANTIC_LEGEND, semanticTokens } from './features';
 import { cacheDirs, loadCachedSchema, loadSchemaFile, resolveConfig, type ResolvedConfig } from './config';
@@ -44,6 +44,8 @@ const SLICE_MS = 8;
 /** Cells whose diagnostics are remembered (by language and text) across edits, and their total text size. */
 const MEMO_MAX = 50_000;
 const MEMO_MAX_CHARS = 32 * 1024 * 1024;
+/** Cells whose parse the server keeps (each is linear in its text; the documents bound the texts). */
+const PARSE_CACHE_MAX = 4096;
 
 
 const KINDS: Record<CompletionItem['kind'], CompletionItemKind> = {
@@ -182,6 +184,10 @@ export function startServer(connection: Connection, options: ServerOptions = {})
   const states = new Map<string, DocState>();
   const memo = new Map<string, Diagnostic[]>();
   let memoChars = 0;
+  // One parse per (document, cell, version), shared by every feature (completion, hover, diagnostics, code
+  // actions, code lenses, live values); bounded, least recently used dropped first.
+  const parses = new ParseCache(PARSE_CACHE_MAX);
+  const parsed = (doc: { uri: string; version: number }, r: Region): CellText => parses.get(`${doc.uri}#${r.index}`, doc.version, r.text);
   let schemaState: SchemaState = { schema: undefined, cached: false, origin: 'none', oobNegotiated: undefined };
   let config: ResolvedConfig | undefined;
   let session: LspSession | undefined;
@@ -241,13 +247,13 @@ export function startServer(connection: Connection, options: ServerOptions = {})
   };
 
   /** A cell's problems, remembered by language and text until the schema changes. */
-  const diagnoseRegion = (r: Region): Diagnostic[] => {
+  const diagnoseRegion = (doc: TextDocument, r: Region): Diagnostic[] => {
     const key = `${r.language}\u0000${r.text}`;
     const hit = memo.get(key);
     if (hit !== undefined) return hit;
     let found: Diagnostic[];
     try {
-      found = languageService(r.language)?.diagnose(r.text, context()) ?? [];
+      found = languageService(r.language)?.diagnose(parsed(doc, r), context()) ?? [];
     } catch (err) {
       // A bug in a check must not take the server (and every other document) down: say so, once per cell text.
       connection.console.error(`diagnostics failed on cell ${r.index}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
@@ -277,7 +283,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     const out: LspDiagnostic[] = [];
     let slice = performance.now();
     for (const r of regions) {
-      for (const d of diagnoseRegion(r)) out.push(toLspDiagnostic(r, d));
+      for (const d of diagnoseRegion(doc, r)) out.push(toLspDiagnostic(r, d));
       if (performance.now() - slice > SLICE_MS) {
         await new Promise((resolve) => setImmediate(resolve));
         if (documents.get(uri)?.version !== version || token?.isCancellationRequested === true || shuttingDown) return undefined;
@@ -444,6 +450,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     if (t !== undefined) clearTimeout(t);
     timers.delete(uri);
     states.delete(uri);
+    parses.forget(uri);
     lastCost.delete(uri);
     if (!pullDiagnostics) send(() => connection.sendDiagnostics({ uri, diagnostics: [] }));
   });
@@ -463,13 +470,13 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     let hit = at(params.textDocument.uri, params.position);
     if (hit === undefined) return null;
     // The live values the position names are fetched first (bounded: then it offers what it has).
-    if (await fetchLive(session?.live, hit.region.language, hit.region.text, hit.offset)) {
+    if (await fetchLive(session?.live, hit.region.language, parsed(hit.doc, hit.region), hit.offset)) {
       if (token.isCancellationRequested) return null;
       hit = at(params.textDocument.uri, params.position);
       if (hit === undefined) return null;
     }
     const { region, offset } = hit;
-    const result = languageService(region.language)?.complete(region.text, offset, liveContext()) ?? { items: [] };
+    const result = languageService(region.language)?.complete(parsed(hit.doc, region), offset, liveContext()) ?? { items: [] };
     const narrowed = narrowForReply(result.items.map((item) => forTypingClients(item, region.text, offset)), region.text, offset);
     result.items = narrowed.items;
     lastCompletion = { items: result.items };
@@ -515,7 +522,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     const hit = at(params.textDocument.uri, params.position);
     if (hit === undefined) return null;
     const { region, offset } = hit;
-    const h = languageService(region.language)?.hover(region.text, offset, liveContext());
+    const h = languageService(region.language)?.hover(parsed(hit.doc, region), offset, liveContext());
     if (h === undefined) return null;
     return { contents: { kind: MarkupKind.Markdown, value: h.contents }, range: toDocRange(region, h.range.start, h.range.end) };
   });
@@ -539,7 +546,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       const end = toCellOffset(r, params.range.end.line > lastLine ? { line: lastLine, character: Number.MAX_SAFE_INTEGER } : params.range.end) ?? r.text.length;
       const svc = languageService(r.language);
       if (svc === undefined) continue;
-      for (const a of svc.codeActions(r.text, start, end, context(), diagnoseRegion(r))) {
+      for (const a of svc.codeActions(parsed(doc, r), start, end, context(), diagnoseRegion(doc, r))) {
         const action: LspCodeAction = {
           title: a.title, kind: a.kind === 'quickfix' ? CodeActionKind.QuickFix : CodeActionKind.RefactorRewrite,
           edit: toWorkspaceEdit(doc.uri, r, a.edits),
@@ -566,7 +573,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
         const p = { line: r.startLine, character: r.startCharacter };
         lenses.push({ range: { start: p, end: p }, command: { title: '▶ Run cell', command: RUN_CELL_COMMAND, arguments: [doc.uri, p] } });
       }
-      for (const h of languageService(r.language)?.hints(r.text, context()) ?? []) {
+      for (const h of languageService(r.language)?.hints(parsed(doc, r), context()) ?? []) {
         const range = toDocRange(r, h.start, h.end);
         // The switch rewrites JSON; other languages' hints are shown without it.
         if (h.kind === 'can-run-oob' && r.language === 'qmp') {
@@ -607,7 +614,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     const region = regions[regionIndexAt(regions, pos)];
     if (params.command === SWITCH_OOB_COMMAND) {
       const offset = region !== undefined ? toCellOffset(region, pos) : undefined;
-      const edits = region !== undefined && offset !== undefined ? switchToExecOob(region.text, offset) : undefined;
+      const edits = region !== undefined && offset !== undefined ? switchToExecOob(parsed(doc, region), offset) : undefined;
       if (region === undefined || edits === undefined) throw new ResponseError(ErrorCodes.InvalidParams, 'no command object at that position');
       await connection.workspace.applyEdit({ label: 'Switch to exec-oob', edit: toWorkspaceEdit(uri, region, edits) });
       return null;

@@ -4,11 +4,12 @@
 // the connection's one engine, its schema and its live values; the transcript is printed by the CLI's
 // printer, so a cell runs exactly as `qmp-notebook run` runs it and its transcript reads the same.
 
-import { machineRecord, TranscriptPrinter, TRANSCRIPT_FORMAT, type RunCell } from '../cli/run';
+import { jsonLine, TranscriptPrinter, TRANSCRIPT_FORMAT, type RunCell } from '../cli/run';
 import { describeEndpoint, openKernel, type Endpoint, type OpenKernel } from '../kernel/index';
 import type { LiveValues } from '../qmp/liveValues';
 import type { Schema } from '../qmp/index';
 import { isCodeLanguage, isSessionFailure, planCell, type TranscriptRecord } from '../run/index';
+import { RawJson } from './exactJson';
 
 export interface RunCellResult {
   status: 'ok' | 'failed' | 'disconnected' | 'refused';
@@ -16,9 +17,10 @@ export interface RunCellResult {
   transcript: string[];
   /**
    * The run's records with the names and fields of `qmp-notebook run --json` (schemas/transcript.schema.json),
-   * for clients that render them; `format` is their version.
+   * for clients that render them; `format` is their version. Each is the text of that line (RawJson), which the
+   * server's writer puts on the wire as it is, so integers beyond 2^53 (ids, QEMU's values) arrive exact.
    */
-  records?: Array<Record<string, unknown>>;
+  records?: RawJson[];
   format?: number;
   message?: string;
 }
@@ -94,7 +96,7 @@ export class LspSession {
     const printer = new TranscriptPrinter({ out: (l) => transcript.push(l), err: (l) => transcript.push(l) }, false, [cell]);
     const result = await kernel.run([cell], (r) => { records.push(r); printer.write(r); });
     const f = result.failure;
-    const machine = { records: records.map(machineRecord), format: TRANSCRIPT_FORMAT };
+    const machine = { records: records.map((r) => new RawJson(jsonLine(r))), format: TRANSCRIPT_FORMAT };
     if (f === undefined) return { status: 'ok', transcript, ...machine };
     const message = printer.failureText(f);
     if (!isSessionFailure(f.kind)) return { status: 'failed', transcript, ...machine, message };

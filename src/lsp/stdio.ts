@@ -8,6 +8,7 @@ import {
   AbstractMessageReader, createConnection, type DataCallback, type Disposable, type Message, type MessageReader,
   StreamMessageWriter,
 } from 'vscode-languageserver/node';
+import { stringifyExact } from './exactJson';
 import { FrameReader } from './framing';
 import { type Guard, jsonRpcGuard } from './guard';
 import { startServer } from './server';
@@ -66,7 +67,13 @@ export function lspMain(argv: readonly string[], err: (line: string) => void, ou
       return 2;
     }
   }
-  const writer = new StreamMessageWriter(process.stdout);
+  // Messages are written with stringifyExact, so that runCell's records keep QEMU's integers exact.
+  const writer = new StreamMessageWriter(process.stdout, {
+    contentTypeEncoder: {
+      name: 'application/json',
+      encode: async (msg, options) => Buffer.from(stringifyExact(msg), options.charset),
+    },
+  });
   const guard = jsonRpcGuard((id, code, message) => {
     void writer.write({ jsonrpc: '2.0', id, error: { code, message } } as Message).catch(() => undefined);
   });

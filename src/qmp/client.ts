@@ -1,65 +1,34 @@
 // QmpClient: one QMP session, following QEMU's docs/interop/qmp-spec.rst and split the way QEMU's own
 // Python library (python/qemu/qmp) is:
-//   channel.ts  bytes or messages in and out, with their own lifecycle (a socket with JSON framing, a
-//               process's stdio, a message-based passthrough); framing.ts holds the framing fast path.
-//   dialect.ts  the handshake: QMP's greeting and capabilities negotiation, or none, or the guest agent's.
-//   client.ts   (this file) the session: run state with an explicit transition table, ids, routing of
-//               replies, the in-band window, out-of-band commands.
-//   events.ts   events: bounded history, cursors, listeners, waits.
+//   channel.ts   bytes or messages in and out, with their own lifecycle (a socket with JSON framing, a
+//                process's stdio, a message-based passthrough); framing.ts holds the framing fast path.
+//   protocol.ts  the protocol base (AsyncProtocol's part): run state and its transition table, the table of
+//                which public call works in which state, connecting with bounded phases, the handshake's raw
+//                reading, disconnecting and what a lost channel means.
+//   dialect.ts   the handshake: QMP's greeting and capabilities negotiation, or none, or the guest agent's.
+//   client.ts    (this file) the QMP layer on top (QMPClient's part): ids, routing of replies, the in-band
+//                window, out-of-band commands; it fills in the base's hooks.
+//   events.ts    events: bounded history, cursors, listeners, waits.
 // Routing is in a fixed order (events, then replies by id, then a deliberate rule for what is left), and every
 // message QEMU would never send ends the session with a ProtocolError rather than being guessed at.
 import {
-  CommandCancelledError, CommandTimeoutError, ConnectError, DisconnectedError, ExecuteError, GreetingTimeoutError,
-  MalformedMessageError, NegotiationTimeoutError, OobRefusedError, ProtocolError, QueuedCommandTimeoutError,
-  ServerParseError, StateError,
+  CommandCancelledError, CommandTimeoutError, DisconnectedError, ExecuteError, MalformedMessageError,
+  OobRefusedError, QueuedCommandTimeoutError, ServerParseError,
 } from './errors';
-import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_MESSAGE_DEPTH } from './framing';
-import { socketChannelOpener, type ChannelOpener, type QmpChannel } from './channel';
-import { qmpDialect, type ConnectPhase, type HandshakeContext, type QmpDialect } from './dialect';
+import { qmpDialect, type HandshakeContext, type HandshakeResult, type QmpDialect } from './dialect';
 import { EventLog, type QmpEventRecord, type WaitForEventOptions } from './events';
-import { DEFAULT_CONNECT_TIMEOUT_MS, formatAddress, type QmpAddress } from './transport';
+import { clampTimer, QmpProtocol, type Disposable, type QmpProtocolOptions } from './protocol';
 import { canonicalJson, isObject, jsonNesting, OWN_ID_PREFIX, topLevelMemberText, type QmpGreeting } from './wire';
 
 export type { QmpEventRecord, WaitForEventOptions } from './events';
+export {
+  QMP_ACCEPTS, QMP_TRANSITIONS, QmpProtocol, type ConnectOptions, type Disposable, type QmpCall, type QmpLogLevel,
+  type QmpProtocolOptions, type QmpState, type TraceDirection,
+} from './protocol';
 
-export type QmpState = 'idle' | 'connecting' | 'running' | 'disconnecting';
-export type QmpLogLevel = 'debug' | 'info' | 'warn' | 'error';
-export type TraceDirection = '->' | '<-';
-
-/**
- * The run states and the only transitions between them. A failed or cancelled connect goes back to idle;
- * a running session always passes through disconnecting (briefly, when the other side ended it).
- */
-export const QMP_TRANSITIONS: Readonly<Record<QmpState, readonly QmpState[]>> = {
-  idle: ['connecting'],
-  connecting: ['running', 'idle'],
-  running: ['disconnecting'],
-  disconnecting: ['idle'],
-};
-
-/** The states in which each public call does its work; in any other it rejects with StateError. */
-export const QMP_ACCEPTS = {
-  connect: ['idle'],
-  disconnect: ['idle', 'connecting', 'running', 'disconnecting'], // a no-op when idle
-  send: ['running'],
-  execute: ['running'],
-  /** Outside running, only events already in the history can answer. */
-  waitForEvent: ['running'],
-} as const satisfies Record<string, readonly QmpState[]>;
-
-export interface QmpClientOptions {
+export interface QmpClientOptions extends QmpProtocolOptions {
   /** Enable the `oob` capability when QEMU offers it. Default true. */
   enableOob?: boolean;
-  /** Bound of the connect phase (opening the socket/channel). Default 5000 ms. */
-  connectTimeoutMs?: number;
-  /** Bound of the greeting phase (channel open → greeting). Default 4000 ms. */
-  greetingTimeoutMs?: number;
-  /** Bound of the negotiation phase (qmp_capabilities sent → reply). Default 4000 ms. */
-  negotiationTimeoutMs?: number;
-  /** Largest message accepted from QEMU; a larger one ends the session. Default 16 MiB. */
-  maxMessageBytes?: number;
-  /** Deepest nesting accepted from QEMU; a deeper message ends the session. Default 1024 (QEMU's own limit). */
-  maxMessageDepth?: number;
   /** Most in-band commands outstanding on the wire; more wait in the client. Default 7 (QEMU stops reading at 8). */
   inBandWindow?: number;
   /** How many events eventHistory() keeps. Default 1000. */
@@ -68,9 +37,6 @@ export interface QmpClientOptions {
   eventHistoryBytes?: number;
   /** The handshake; default QMP's greeting and capabilities negotiation. */
   dialect?: QmpDialect;
-  /** Called with every message sent ('->') and received ('<-') as text, ids included. */
-  trace?: (dir: TraceDirection, text: string) => void;
-  log?: (level: QmpLogLevel, message: string) => void;
 }
 
 export interface QmpVersion {
@@ -109,20 +75,8 @@ export interface InBandBacklog {
   oldestSentAt: number | undefined;
 }
 
-export interface Disposable {
-  dispose(): void;
-}
-
-export interface ConnectOptions {
-  signal?: AbortSignal;
-}
-
 /** QEMU rejects input nested deeper than this (json-streamer.c MAX_NESTING) with an id-less error. */
 const QEMU_MAX_NESTING = 1024;
-/** Largest delay Node's timers honour; a longer one would fire at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-/** Most messages a handshake may leave unread before it is a protocol error. */
-const MAX_RAW_BACKLOG = 1000;
 
 interface Pending {
   key: string;
@@ -141,37 +95,13 @@ interface Pending {
   onWritten: CommandOptions['onWritten'];
 }
 
-interface RawReader {
-  queue: Array<{ text: string; value: unknown }>;
-  waiter: { resolve: (m: { text: string; value: unknown }) => void; reject: (err: Error) => void } | undefined;
-}
-
-interface Session {
-  description: string;
-  channel: QmpChannel | undefined;
-  /** Set while the handshake reads messages raw (before its first command). */
-  raw: RawReader | undefined;
-  /** The connect phase in progress (meaningful while connecting). */
-  phase: ConnectPhase;
-  /** Why the session ended, when it was not the client's own disconnect(). */
-  endCause: Error | undefined;
-  closed: Promise<void> | undefined;
-}
-
-export class QmpClient {
-  private readonly opts: Required<Omit<QmpClientOptions, 'trace' | 'log' | 'dialect'>>;
+export class QmpClient extends QmpProtocol {
+  private readonly window: number;
   private readonly dialect: QmpDialect;
-  private readonly traceFn: QmpClientOptions['trace'];
-  private readonly logFn: QmpClientOptions['log'];
 
-  private stateValue: QmpState = 'idle';
-  private session: Session | undefined;
   private greetingValue: QmpGreeting | undefined;
   private oobEnabledValue = false;
   private schema: OobSchema | undefined;
-  private connectAbort: AbortController | undefined;
-  /** The channel close of the last session, while it is in progress. */
-  private closing: Promise<void> | undefined;
 
   private idCounter = 0;
   /** Every command with an id that is reserved: queued, on the wire, or abandoned with its reply still due. */
@@ -183,34 +113,19 @@ export class QmpClient {
   private idlessFollowUps = 0;
 
   private readonly events: EventLog;
-  private readonly stateListeners = new Set<(s: QmpState) => void>();
-  private readonly disconnectListeners = new Set<(err?: Error) => void>();
   private readonly backlogListeners = new Set<(b: InBandBacklog) => void>();
 
   constructor(options: QmpClientOptions = {}) {
-    this.opts = {
-      enableOob: options.enableOob ?? true,
-      greetingTimeoutMs: options.greetingTimeoutMs ?? 4000,
-      negotiationTimeoutMs: options.negotiationTimeoutMs ?? 4000,
-      connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-      maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
-      maxMessageDepth: options.maxMessageDepth ?? DEFAULT_MAX_MESSAGE_DEPTH,
-      inBandWindow: Math.max(1, options.inBandWindow ?? 7),
-      eventHistory: Math.max(0, options.eventHistory ?? 1000),
-      eventHistoryBytes: Math.max(0, options.eventHistoryBytes ?? 4 * 1024 * 1024),
-    };
+    super(options);
+    this.window = Math.max(1, options.inBandWindow ?? 7);
     this.dialect = options.dialect ?? qmpDialect;
-    this.traceFn = options.trace;
-    this.logFn = options.log;
-    this.events = new EventLog({ maxEvents: this.opts.eventHistory, maxBytes: this.opts.eventHistoryBytes },
-      (err) => this.listenerThrew(err));
+    this.events = new EventLog({
+      maxEvents: Math.max(0, options.eventHistory ?? 1000),
+      maxBytes: Math.max(0, options.eventHistoryBytes ?? 4 * 1024 * 1024),
+    }, (err) => this.listenerThrew(err));
   }
 
   // ---- state -------------------------------------------------------------------------------------------
-
-  get state(): QmpState {
-    return this.stateValue;
-  }
 
   /** The greeting of the current (or last) session. */
   get greeting(): QmpGreeting | undefined {
@@ -227,34 +142,26 @@ export class QmpClient {
     return this.oobEnabledValue;
   }
 
-  onStateChange(listener: (state: QmpState) => void): Disposable {
-    this.stateListeners.add(listener);
-    return { dispose: () => this.stateListeners.delete(listener) };
-  }
-
-  /**
-   * Called once when a running session ends: with no argument after disconnect(), with the reason
-   * (DisconnectedError for EOF or a socket error, a ProtocolError when QEMU sent something unreadable) otherwise.
-   * The client is idle again when it runs, so a listener may reconnect.
-   */
-  onDisconnect(listener: (err?: Error) => void): Disposable {
-    this.disconnectListeners.add(listener);
-    return { dispose: () => this.disconnectListeners.delete(listener) };
-  }
-
   /** Called whenever the in-band queue in the client grows or shrinks (the window is full). */
   onBacklogChange(listener: (backlog: InBandBacklog) => void): Disposable {
+    this.guard('onBacklogChange');
     this.backlogListeners.add(listener);
     return { dispose: () => this.backlogListeners.delete(listener) };
   }
 
   /** Enables the allow-oob check before sending (`undefined` turns it off). */
   setSchema(schema: OobSchema | undefined): void {
+    this.guard('setSchema');
     this.schema = schema;
   }
 
   /** How many in-band commands QEMU has not answered, how many wait in the client, and since when. */
   inBandBacklog(): InBandBacklog {
+    this.guard('inBandBacklog');
+    return this.backlog();
+  }
+
+  private backlog(): InBandBacklog {
     let oldest: number | undefined;
     for (const p of this.pending.values()) {
       if (!p.oob && p.where !== 'queued' && (oldest === undefined || p.sentAt < oldest)) oldest = p.sentAt;
@@ -262,255 +169,31 @@ export class QmpClient {
     return { onWire: this.inBandOnWire, queued: this.queue.length, oldestSentAt: oldest };
   }
 
-  private transition(to: QmpState): void {
-    const from = this.stateValue;
-    if (from === to) return;
-    if (!QMP_TRANSITIONS[from].includes(to)) throw new Error(`QmpClient: internal error, no transition ${from} → ${to}`);
-    this.stateValue = to;
-    for (const l of [...this.stateListeners]) this.safeCall(() => l(to));
-  }
+  // ---- the base's hooks --------------------------------------------------------------------------------
 
-  private requireState(call: keyof typeof QMP_ACCEPTS, what: string): StateError | undefined {
-    const ok = QMP_ACCEPTS[call] as readonly QmpState[];
-    if (ok.includes(this.stateValue)) return undefined;
-    return new StateError(`${what} needs state ${ok.join(' or ')}, not ${this.stateValue}`);
-  }
-
-  // ---- connect / disconnect ----------------------------------------------------------------------------
-
-  /**
-   * Opens the channel (a socket for an address, or what `target` opens), runs the dialect's handshake (for
-   * QMP: checks the greeting and negotiates capabilities, enabling `oob` when offered and enableOob is set).
-   * Accepts state 'idle' only (else StateError). Every phase is bounded (connectTimeoutMs, greetingTimeoutMs,
-   * negotiationTimeoutMs). Rejects with ConnectError (its `phase` says where: socket refused/timed out,
-   * cancelled, negotiation refused, EOF during the handshake), GreetingTimeoutError, NegotiationTimeoutError,
-   * or a ProtocolError (BadGreetingError, …); every failure returns the client to 'idle'.
-   */
-  async connect(target: QmpAddress | ChannelOpener, options: ConnectOptions = {}): Promise<void> {
-    const refused = this.requireState('connect', 'connect()');
-    if (refused) throw refused;
-    this.transition('connecting');
-    const abort = new AbortController();
-    this.connectAbort = abort;
-    const signal = options.signal ? AbortSignal.any([options.signal, abort.signal]) : abort.signal;
-    const opener = typeof target === 'function' ? target : socketChannelOpener(target);
-    const session: Session = {
-      description: typeof target === 'function' ? 'the channel' : formatAddress(target),
-      channel: undefined, raw: { queue: [], waiter: undefined }, phase: 'connect', endCause: undefined, closed: undefined,
-    };
-    this.session = session;
+  protected handshake(ctx: HandshakeContext): Promise<HandshakeResult> {
     this.greetingValue = undefined;
-    try {
-      const channel = await this.openChannel(opener, session, signal);
-      if (this.session !== session || signal.aborted) {
-        void channel.close().catch(() => undefined);
-        throw this.cancelled(session, signal);
-      }
-      session.channel = channel;
-      session.description = channel.description;
-      channel.start({
-        message: (text, value) => this.onMessage(session, text, value),
-        ended: (err) => this.onChannelEnded(session, err),
-      });
-      const result = await this.dialect.handshake(this.handshakeContext(session, signal));
-      if (this.session !== session) throw session.endCause ?? this.cancelled(session, signal);
-      session.raw = undefined;
-      this.greetingValue = result.greeting;
-      this.oobEnabledValue = result.oob;
-      this.transition('running');
-      this.log('info', `Connected to ${session.description} (${this.describeVersion()}, oob ${this.oobEnabledValue ? 'on' : 'off'})`);
-    } catch (err) {
-      // Roll back to idle unless disconnect() or the channel's end already did.
-      if (this.session === session) this.teardown(session, undefined, false);
-      throw this.connectFailure(session, signal, err);
-    } finally {
-      if (this.connectAbort === abort) this.connectAbort = undefined;
-    }
+    return this.dialect.handshake(ctx);
   }
 
-  /** The connect phase: the opener, bounded by connectTimeoutMs even if the opener ignores its own timeout. */
-  private openChannel(opener: ChannelOpener, session: Session, signal: AbortSignal): Promise<QmpChannel> {
-    const timeoutMs = this.opts.connectTimeoutMs;
-    return new Promise<QmpChannel>((resolve, reject) => {
-      let settled = false;
-      const stop = (err: Error): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      };
-      const onAbort = (): void => stop(this.cancelled(session, signal));
-      const timer = setTimeout(() => stop(new ConnectError(
-        `Connecting to ${session.description} timed out after ${timeoutMs} ms (connect phase)`, { phase: 'connect' })),
-      clampTimer(timeoutMs));
-      signal.addEventListener('abort', onAbort, { once: true });
-      let opening: Promise<QmpChannel>;
-      try {
-        opening = opener({ timeoutMs, signal, maxMessageBytes: this.opts.maxMessageBytes, maxMessageDepth: this.opts.maxMessageDepth });
-      } catch (err) {
-        opening = Promise.reject(err instanceof Error ? err : new Error(String(err)));
-      }
-      opening.then((channel) => {
-        if (settled) { void channel.close().catch(() => undefined); return; }
-        settled = true;
-        clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
-        resolve(channel);
-      }, (err: unknown) => stop(err instanceof Error ? err : new Error(String(err))));
-    });
+  protected started(result: HandshakeResult): void {
+    this.greetingValue = result.greeting;
+    this.oobEnabledValue = result.oob;
   }
 
-  private cancelled(session: Session, signal: AbortSignal): ConnectError {
-    return new ConnectError(`Connecting to ${session.description} was cancelled (${session.phase} phase)`,
-      { cause: signal.reason, phase: session.phase });
+  protected handshakeCommand(input: CommandInput, options: { timeoutMs: number; signal: AbortSignal }): Promise<CommandReply> {
+    return this.dispatch(input, options);
   }
 
-  /** The error connect() rejects with, given what went wrong. */
-  private connectFailure(session: Session, signal: AbortSignal, err: unknown): Error {
-    if (err instanceof ConnectError || err instanceof ProtocolError) return err;
-    const cause = session.endCause;
-    if (cause instanceof ProtocolError) return cause;
-    if (signal.aborted) return this.cancelled(session, signal);
-    if (cause instanceof DisconnectedError) {
-      const when = session.phase === 'greeting' ? 'before sending a greeting' : `during the ${session.phase} phase`;
-      return new ConnectError(`${session.description} closed the connection ${when} (${cause.message})`,
-        { cause, phase: session.phase });
-    }
-    const why = err instanceof Error ? err.message : String(err);
-    return new ConnectError(`Connecting to ${session.description} failed during the ${session.phase} phase: ${why}`,
-      { cause: err, phase: session.phase });
+  protected describePeer(): string {
+    const v = this.version;
+    return v ? `QEMU ${v.major}.${v.minor}.${v.micro}` : `dialect ${this.dialect.name}`;
   }
 
-  private handshakeContext(session: Session, signal: AbortSignal): HandshakeContext {
-    return {
-      description: session.description,
-      enableOob: this.opts.enableOob,
-      nextMessage: (phase) => this.nextRaw(session, phase, signal),
-      sendRaw: (text) => {
-        if (this.session !== session) return;
-        this.trace('->', text);
-        session.channel?.send(text);
-      },
-      command: async (input, phase) => {
-        if (this.session !== session) throw session.endCause ?? this.cancelled(session, signal);
-        session.phase = phase;
-        if (session.raw && session.raw.queue.length > 0) {
-          this.log('warn', `Dropped ${session.raw.queue.length} unread message(s) before the handshake's first command`);
-        }
-        session.raw = undefined;
-        const ms = this.phaseBound(phase);
-        try {
-          return await this.dispatch(input, { timeoutMs: ms, signal });
-        } catch (err) {
-          if (err instanceof CommandTimeoutError) throw this.phaseTimeout(session, phase, ms);
-          throw err;
-        }
-      },
-    };
-  }
-
-  private phaseBound(phase: ConnectPhase): number {
-    return phase === 'greeting' ? this.opts.greetingTimeoutMs
-      : phase === 'negotiation' ? this.opts.negotiationTimeoutMs : this.opts.connectTimeoutMs;
-  }
-
-  private phaseTimeout(session: Session, phase: ConnectPhase, ms: number): ConnectError {
-    if (phase === 'greeting') return new GreetingTimeoutError(session.description, ms);
-    if (phase === 'negotiation') return new NegotiationTimeoutError(session.description, ms);
-    return new ConnectError(`Connecting to ${session.description} timed out after ${ms} ms (connect phase)`, { phase });
-  }
-
-  private nextRaw(session: Session, phase: ConnectPhase, signal: AbortSignal): Promise<{ text: string; value: unknown }> {
-    if (this.session !== session) return Promise.reject(session.endCause ?? this.cancelled(session, signal));
-    session.phase = phase;
-    const raw = session.raw ??= { queue: [], waiter: undefined };
-    const ready = raw.queue.shift();
-    if (ready) return Promise.resolve(ready);
-    if (raw.waiter) return Promise.reject(new Error('nextMessage() called again before the previous one settled'));
-    const ms = this.phaseBound(phase);
-    return new Promise((resolve, reject) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
-        raw.waiter = undefined;
-      };
-      const onAbort = (): void => { done(); reject(this.cancelled(session, signal)); };
-      const timer = setTimeout(() => { done(); reject(this.phaseTimeout(session, phase, ms)); }, clampTimer(ms));
-      signal.addEventListener('abort', onAbort, { once: true });
-      raw.waiter = {
-        resolve: (m) => { done(); resolve(m); },
-        reject: (e) => { done(); reject(e); },
-      };
-    });
-  }
-
-  /**
-   * Ends the session: every queued and in-flight command is rejected at once with DisconnectedError and
-   * onDisconnect listeners run. Cancels a connect() in progress. Resolves when the channel is closed
-   * (bounded: a channel that does not close within connectTimeoutMs is left behind).
-   */
-  async disconnect(): Promise<void> {
-    const session = this.session;
-    if (this.stateValue === 'disconnecting' || !session) {
-      await this.bounded(this.closing);
-      return;
-    }
-    if (this.stateValue === 'connecting') {
-      this.connectAbort?.abort(new Error('disconnect() called'));
-      if (this.session === session) this.teardown(session, undefined, false);
-    } else if (this.stateValue === 'running') {
-      this.teardown(session, undefined, true);
-    }
-    await this.bounded(session.closed);
-    if (this.session === undefined && (this.stateValue as QmpState) === 'disconnecting') this.transition('idle');
-  }
-
-  private bounded(p: Promise<void> | undefined): Promise<void> {
-    if (!p) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, clampTimer(this.opts.connectTimeoutMs));
-      timer.unref?.();
-      p.then(() => { clearTimeout(timer); resolve(); }, () => { clearTimeout(timer); resolve(); });
-    });
-  }
-
-  /** The channel ended by itself (EOF, reset, framing error). */
-  private onChannelEnded(session: Session, err: Error): void {
-    if (this.session !== session) return;
-    if (err instanceof ProtocolError) this.log('error', err.message);
-    this.teardown(session, err, true);
-  }
-
-  /** Ends the session because the server sent something a client cannot accept. */
-  private failProtocol(session: Session, err: ProtocolError): void {
-    this.log('error', err.message);
-    this.teardown(session, err, true);
-  }
-
-  /**
-   * Tears the session down: rejects everything outstanding, closes the channel and returns to 'idle'
-   * (through 'disconnecting' when it was running). `cause` is the reason given to onDisconnect listeners
-   * (undefined after disconnect()). After disconnect() the state stays 'disconnecting' until the channel closed.
-   */
-  private teardown(session: Session, cause: Error | undefined, notify: boolean): void {
-    if (this.session !== session) return;
-    session.endCause ??= cause;
-    const wasRunning = this.stateValue === 'running';
-    if (wasRunning) this.transition('disconnecting');
-    this.session = undefined;
+  /** Rejects everything outstanding (a command whose caller gave up has nobody to tell). */
+  protected ended(err: DisconnectedError, cause: Error | undefined): void {
     this.oobEnabledValue = false;
     this.idlessOwner = undefined;
-    const channel = session.channel;
-    session.closed = channel ? channel.close().catch(() => undefined) : undefined;
-    this.closing = session.closed;
-    const rawWaiter = session.raw?.waiter;
-    session.raw = undefined;
-    rawWaiter?.reject(cause ?? new DisconnectedError('Disconnected by the client'));
-
-    const err = cause instanceof DisconnectedError
-      ? cause
-      : new DisconnectedError(cause ? `The QMP session ended: ${cause.message}` : 'Disconnected by the client', { cause });
     const pending = [...this.pending.values()];
     const hadQueue = this.queue.length > 0;
     this.pending.clear();
@@ -523,18 +206,6 @@ export class QmpClient {
     }
     this.events.failWaiters(err.message, err.cause ?? cause);
     if (hadQueue) this.backlogChanged();
-    if (wasRunning && cause) {
-      // The other side ended it: nothing is left to wait for.
-      this.transition('idle');
-    } else if (wasRunning) {
-      void this.bounded(session.closed).then(() => { if (this.session === undefined && this.stateValue === 'disconnecting') this.transition('idle'); });
-    } else {
-      this.transition('idle');
-    }
-    if (notify && wasRunning) {
-      if (cause) this.log('warn', `Session ended: ${cause.message}`);
-      for (const l of [...this.disconnectListeners]) this.safeCall(() => l(cause));
-    }
   }
 
   // ---- commands ----------------------------------------------------------------------------------------
@@ -544,6 +215,7 @@ export class QmpClient {
    * (errorClass, desc, command, sent, received); see send() for every other rejection.
    */
   async execute(name: string, args?: object, options?: CommandOptions): Promise<unknown> {
+    this.guard('execute');
     const reply = await this.send(args === undefined ? { execute: name } : { execute: name, arguments: args }, options);
     if (!reply.ok) {
       throw new ExecuteError(name, reply.error.class, reply.error.desc, { sent: reply.sent, received: reply.raw });
@@ -562,10 +234,8 @@ export class QmpClient {
    * out-of-band commands are written at once. Cancelling a queued command removes it without sending.
    */
   send(input: CommandInput, options: CommandOptions = {}): Promise<CommandReply> {
-    if (this.stateValue !== 'running') {
-      return Promise.reject(new StateError(`Cannot send a command while ${this.stateValue}; connect first`));
-    }
     try {
+      this.guard('send');
       return this.dispatch(input, options);
     } catch (err) {
       return Promise.reject(err);
@@ -641,7 +311,7 @@ export class QmpClient {
         p.onAbort = () => this.giveUp(p, new CommandCancelledError(`${name}: cancelled`, { sent, cause: signal.reason }));
         signal.addEventListener('abort', p.onAbort, { once: true });
       }
-      if (oob || this.inBandOnWire < this.opts.inBandWindow) {
+      if (oob || this.inBandOnWire < this.window) {
         this.write(p);
       } else {
         this.queue.push(p);
@@ -665,26 +335,23 @@ export class QmpClient {
 
 
   private oldestAge(): number | undefined {
-    const oldest = this.inBandBacklog().oldestSentAt;
+    const oldest = this.backlog().oldestSentAt;
     return oldest === undefined ? undefined : Date.now() - oldest;
   }
 
   private backlogChanged(): void {
     if (this.backlogListeners.size === 0) return;
-    const b = this.inBandBacklog();
+    const b = this.backlog();
     for (const l of [...this.backlogListeners]) this.safeCall(() => l(b));
   }
 
   private write(p: Pending): void {
-    const channel = this.session?.channel;
-    if (!channel) return;
     p.where = 'wire';
     p.sentAt = Date.now();
     if (!p.oob) this.inBandOnWire++;
-    this.trace('->', p.sent);
     // No delimiter: QEMU's streaming lexer ends a command at its closing brace, and each extra byte costs
     // round-trip time because QEMU reads one byte per recvmsg().
-    channel.send(p.sent);
+    this.writeMessage(p.sent);
     const onWritten = p.onWritten;
     if (onWritten) this.safeCall(() => onWritten({ sent: p.sent, idText: p.idText }));
   }
@@ -717,13 +384,12 @@ export class QmpClient {
     this.clearPendingHooks(p);
     if (!p.oob) {
       this.inBandOnWire--;
-      if (this.queue.length > 0 && this.inBandOnWire < this.opts.inBandWindow) {
-        const channel = this.session?.channel;
-        channel?.cork?.();
-        while (this.queue.length > 0 && this.inBandOnWire < this.opts.inBandWindow) {
-          this.write(this.queue.shift() as Pending);
-        }
-        channel?.uncork?.();
+      if (this.queue.length > 0 && this.inBandOnWire < this.window) {
+        this.batched(() => {
+          while (this.queue.length > 0 && this.inBandOnWire < this.window) {
+            this.write(this.queue.shift() as Pending);
+          }
+        });
         this.backlogChanged();
       }
     }
@@ -731,19 +397,10 @@ export class QmpClient {
 
   // ---- receiving ---------------------------------------------------------------------------------------
 
-  private onMessage(session: Session, text: string, msg: unknown): void {
-    if (this.session !== session) return;
-    this.trace('<-', text);
-    const raw = session.raw;
-    if (raw) {
-      // The handshake reads raw (e.g. the greeting): nothing is routed.
-      if (raw.waiter) raw.waiter.resolve({ text, value: msg });
-      else if (raw.queue.length < MAX_RAW_BACKLOG) raw.queue.push({ text, value: msg });
-      else this.failProtocol(session, new MalformedMessageError(`${session.description} sent ${MAX_RAW_BACKLOG} messages during the handshake without being asked`, { received: text.slice(0, 2000) }));
-      return;
-    }
+  /** The base hands over every message of the session that the handshake does not read raw. */
+  protected route(text: string, msg: unknown): void {
     if (!isObject(msg)) {
-      this.failProtocol(session, new MalformedMessageError('The server sent a message that is not a JSON object', { received: clip(text) }));
+      this.failProtocol(new MalformedMessageError('The server sent a message that is not a JSON object', { received: clip(text) }));
       return;
     }
     // Routing order: events first, then replies by id, then the id-less rule. Anything QEMU would never
@@ -753,27 +410,27 @@ export class QmpClient {
     const hasError = 'error' in msg;
     if (event !== undefined) {
       if (typeof event !== 'string') {
-        this.failProtocol(session, new MalformedMessageError('The server sent an event whose name is not a string', { received: clip(text) }));
+        this.failProtocol(new MalformedMessageError('The server sent an event whose name is not a string', { received: clip(text) }));
       } else if (hasReturn || hasError || 'id' in msg) {
-        this.failProtocol(session, new MalformedMessageError('The server sent a message that is both an event and a reply', { received: clip(text) }));
+        this.failProtocol(new MalformedMessageError('The server sent a message that is both an event and a reply', { received: clip(text) }));
       } else {
         this.events.add(text, msg);
       }
       return;
     }
     if (hasReturn === hasError) {
-      this.failProtocol(session, new MalformedMessageError(hasReturn
+      this.failProtocol(new MalformedMessageError(hasReturn
         ? 'The server sent a reply with both "return" and "error"'
         : 'The server sent a message that is neither a reply nor an event', { received: clip(text) }));
       return;
     }
     if (hasError && !isErrorObject(msg['error'])) {
-      this.failProtocol(session, new MalformedMessageError(
+      this.failProtocol(new MalformedMessageError(
         'The server sent an "error" that is not an object with string "class" and "desc"', { received: clip(text) }));
       return;
     }
     if (!('id' in msg)) {
-      this.onIdless(session, text, msg, hasError);
+      this.onIdless(text, msg, hasError);
       return;
     }
     const key = replyKey(text, msg['id']);
@@ -804,9 +461,9 @@ export class QmpClient {
    * matched and ends the session (ServerParseError), as QEMU's own Python client does. A `return` without id
    * is never QEMU's answer to this client and ends the session too.
    */
-  private onIdless(session: Session, text: string, msg: Record<string, unknown>, isError: boolean): void {
+  private onIdless(text: string, msg: Record<string, unknown>, isError: boolean): void {
     if (!isError) {
-      this.failProtocol(session, new MalformedMessageError(
+      this.failProtocol(new MalformedMessageError(
         'The server sent a successful reply without id, but every command of this client has one', { received: clip(text) }));
       return;
     }
@@ -836,7 +493,7 @@ export class QmpClient {
       if (!abandoned) owner.resolve(toReply(owner, text, msg));
       return;
     }
-    this.failProtocol(session, new ServerParseError(
+    this.failProtocol(new ServerParseError(
       `QEMU reported a parse error without id while ${onWire} commands were outstanding, so it cannot be ` +
       `matched to one; the session was closed: ${clip(text)}`, { received: clip(text) }));
   }
@@ -844,16 +501,19 @@ export class QmpClient {
   // ---- events ------------------------------------------------------------------------------------------
 
   onEvent(listener: (event: QmpEventRecord) => void): Disposable {
+    this.guard('onEvent');
     return this.events.onEvent(listener);
   }
 
   /** The events kept so far (at most eventHistory events and eventHistoryBytes bytes), oldest first. */
   eventHistory(): QmpEventRecord[] {
+    this.guard('eventHistory');
     return this.events.history();
   }
 
   /** The seq of the last event seen (0 before any); pass it as `after` to waitForEvent. */
   eventCursor(): number {
+    this.guard('eventCursor');
     return this.events.cursor();
   }
 
@@ -866,42 +526,8 @@ export class QmpClient {
    */
   waitForEvent(predicate: (event: QmpEventRecord) => boolean, options: WaitForEventOptions): Promise<QmpEventRecord> {
     return this.events.wait(predicate, options,
-      () => this.requireState('waitForEvent', 'Waiting for an event'));
+      () => this.refusal('waitForEvent'));
   }
-
-  // ---- helpers -----------------------------------------------------------------------------------------
-
-  private describeVersion(): string {
-    const v = this.version;
-    return v ? `QEMU ${v.major}.${v.minor}.${v.micro}` : `dialect ${this.dialect.name}`;
-  }
-
-  private trace(dir: TraceDirection, text: string): void {
-    if (this.traceFn) this.safeCall(() => this.traceFn?.(dir, text));
-  }
-
-  private log(level: QmpLogLevel, message: string): void {
-    if (this.logFn) this.safeCall(() => this.logFn?.(level, message));
-  }
-
-  /** Listener errors must not break routing; they are logged instead. */
-  private safeCall(fn: () => void): void {
-    try {
-      fn();
-    } catch (err) {
-      this.listenerThrew(err);
-    }
-  }
-
-  private listenerThrew(err: unknown): void {
-    if (this.logFn) {
-      try { this.logFn('error', `A listener threw: ${err instanceof Error ? err.message : String(err)}`); } catch { /* nothing left to tell */ }
-    }
-  }
-}
-
-function clampTimer(ms: number): number {
-  return Math.min(Math.max(0, ms), MAX_TIMER_MS);
 }
 
 function clip(text: string): string {

@@ -375,11 +375,12 @@ describe('qmp-notebook lsp: configuration and the workspace file', () => {
     await c.initialize(null, { sandbox: true });
     await c.waitFor((m) => m.method === 'window/logMessage' && /schema from a sandbox QEMU/.test((m.params as { message: string }).message), 60_000, 'live schema');
     const uri = 'file:///tmp/run.qmp';
-    const text = '# Run\n\n```qmp\n{"execute": "query-status"}\n```\n\n```qmp\n{"execute": "no-such-command"}\n```\n';
+    const text = '# Run\n\n```qmp\n{"execute": "query-status"}\n```\n\n```qmp\n{"execute": "no-such-command"}\n```\n\n' +
+      '```qmp\n{"execute": "query-status", "id": 18446744073709551615}\n```\n';
     c.notifyServer('textDocument/didOpen', { textDocument: { uri, languageId: 'markdown', version: 1, text } });
     const lenses = await c.request<{ command: { command: string; arguments: unknown[] } }[]>('textDocument/codeLens', { textDocument: { uri } });
     const run = lenses.result?.filter((l) => l.command.command === 'qmp.runCell') ?? [];
-    assert.equal(run.length, 2);
+    assert.equal(run.length, 3);
     const ok = await c.request<{ status: string; transcript: string[]; records: { type: string }[] }>('workspace/executeCommand', { command: 'qmp.runCell', arguments: run[0]?.command.arguments }, 60_000);
     assert.equal(ok.result?.status, 'ok', JSON.stringify(ok.result));
     // The engine's records: the cell started, the command was written, QEMU replied, the cell finished.
@@ -389,6 +390,13 @@ describe('qmp-notebook lsp: configuration and the workspace file', () => {
     const bad = await c.request<{ status: string; transcript: string[] }>('workspace/executeCommand', { command: 'qmp.runCell', arguments: [uri, { line: 7, character: 3 }] }, 60_000);
     assert.equal(bad.result?.status, 'failed');
     assert.match(bad.result?.transcript.join('\n') ?? '', /CommandNotFound/);
+    // An id of 2^64-1 (QEMU echoes it exactly): the records carry it exactly on the wire, as `run --json` does.
+    const big = await c.request<{ status: string; records: { type: string }[] }>('workspace/executeCommand', { command: 'qmp.runCell', arguments: run[2]?.command.arguments }, 60_000);
+    assert.equal(big.result?.status, 'ok', JSON.stringify(big.result));
+    const body = c.replyBodies.get(big.id as number) ?? '';
+    assert.match(body, /"type":"written"[^}]*"id":18446744073709551615[,}]/);
+    assert.match(body, /"type":"reply"[^{]*"id":18446744073709551615,"ok":true,"reply":\{.*"id": ?18446744073709551615\}/);
+    assert.doesNotMatch(body, /18446744073709552000/);
     assert.equal(await c.shutdown(), 0);
   });
 

@@ -97,7 +97,7 @@ for (const c of cases) {
         for (const [i, source] of c.cells.entries()) {
           const r = await lsp.runCell(source, 'qmp', i + 1, 1);
           assert.ok(r.format === 1 && r.records, JSON.stringify(r));
-          lspRecords.push(...r.records);
+          lspRecords.push(...r.records.map((x) => JSON.parse(x.text) as Rec));
         }
       } finally {
         await lsp.dispose();
@@ -137,7 +137,7 @@ test('door parity: a host thread id in a written reply is masked by every door',
   const lsp = new LspSession({ kind: 'sandbox' }, qemu);
   try {
     const r = await lsp.runCell(cell, 'qmp', 1, 1);
-    const e = r.records?.find((x) => x['type'] === 'expected-reply');
+    const e = r.records?.map((x) => JSON.parse(x.text) as Rec).find((x) => x['type'] === 'expected-reply');
     assert.deepEqual(e?.['differences'], expected['differences']);
   } finally {
     await lsp.dispose();

@@ -15,7 +15,7 @@ export interface RpcMessage {
 /** Splits a byte stream into framed messages; tolerant of any chunking. */
 export class Framer {
   private buf: Buffer = Buffer.alloc(0);
-  constructor(private readonly onMessage: (m: RpcMessage) => void) {}
+  constructor(private readonly onMessage: (m: RpcMessage, body: string) => void) {}
 
   push(chunk: Buffer): void {
     this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
@@ -28,7 +28,7 @@ export class Framer {
       if (this.buf.length < head + 4 + len) return;
       const body = this.buf.subarray(head + 4, head + 4 + len).toString('utf8');
       this.buf = this.buf.subarray(head + 4 + len);
-      this.onMessage(JSON.parse(body) as RpcMessage);
+      this.onMessage(JSON.parse(body) as RpcMessage, body);
     }
   }
 }
@@ -47,12 +47,17 @@ export class LspTestClient {
   /** Error replies with id null (parse errors) and every other reply nobody waits for. */
   readonly stray: RpcMessage[] = [];
   stderr = '';
+  /** The exact body of each reply, by id (JSON.parse rounds integers beyond 2^53; the wire must not). */
+  readonly replyBodies = new Map<number | string, string>();
   /** Server-to-client requests are answered with this (workspace/applyEdit, configuration, refresh...). */
   readonly serverRequests: RpcMessage[] = [];
 
   constructor(cli: string, args: string[] = ['lsp', '--stdio'], env: NodeJS.ProcessEnv = process.env) {
     this.proc = spawn(process.execPath, [cli, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env });
-    const framer = new Framer((m) => this.dispatch(m));
+    const framer = new Framer((m, body) => {
+      if (m.method === undefined && (typeof m.id === 'number' || typeof m.id === 'string')) this.replyBodies.set(m.id, body);
+      this.dispatch(m);
+    });
     this.proc.stdout.on('data', (c: Buffer) => framer.push(c));
     this.proc.stderr.on('data', (c: Buffer) => { this.stderr += c.toString(); });
   }

@@ -1,5 +1,5 @@
-// The language server's document features (src/lsp/features.ts) and completion: the qmp-shell token scanner
-// gives exactly the tokens of the regular expressions it replaced (which were quadratic on a long word), and
+// The language server's document features (src/lsp/features.ts) and completion: the qmp-shell semantic tokens
+// follow the one qmp-shell tokenizer (notebook/format/shellTokens.ts), and
 // every feature is linear in its input on the hostile shapes (one long word, one long string, many cells).
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -7,42 +7,15 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { type LanguageContext, languageService } from '../../src/language/service';
 import { loadSchemaFile } from '../../src/lsp/config';
-import { documentSymbols, foldingRanges, semanticTokens, shellTokens, type TokenType } from '../../src/lsp/features';
+import { documentSymbols, foldingRanges, semanticTokens, shellTokens } from '../../src/lsp/features';
 import { findRegions } from '../../src/lsp/regions';
+import { shellLines } from '../../src/notebook/format/shellTokens';
 import { forTypingClients, narrowForReply, REPLY_MAX_ITEMS } from '../../src/lsp/server';
 import { assertLinear } from '../support/linear';
 
 const root = path.resolve(__dirname, '..', '..', '..');
 const schema = loadSchemaFile(path.join(root, 'test', 'fixtures', 'qemu-10.0', 'query-qmp-schema.json'));
 const ctx: LanguageContext = { schema, cached: false, oobNegotiated: undefined, docs: undefined };
-
-/** The scanner before: right, but it retried a long word from each of its characters. */
-function regexShellTokens(text: string, push: (start: number, end: number, type: TokenType) => void): void {
-  const line = /[^\r\n]+/g;
-  for (let m = line.exec(text); m !== null; m = line.exec(text)) {
-    const base = m.index;
-    const s = m[0];
-    if (/^\s*#/.test(s)) {
-      push(base + s.indexOf('#'), base + s.length, 'comment');
-      continue;
-    }
-    const cmd = /^\s*(-\S*\s+)*([A-Za-z_][\w.-]*)/.exec(s);
-    if (cmd === null) continue;
-    const name = cmd[2] as string;
-    const nameStart = cmd[0].length - name.length;
-    push(base + nameStart, base + cmd[0].length, 'function');
-    const kv = /([\w.-]+)=("(?:[^"\\]|\\.)*"?|\S*)/g;
-    kv.lastIndex = cmd[0].length;
-    for (let k = kv.exec(s); k !== null; k = kv.exec(s)) {
-      const key = k[1] as string;
-      const value = k[2] as string;
-      push(base + k.index, base + k.index + key.length, 'property');
-      const vStart = base + k.index + key.length + 1;
-      const type: TokenType = /^-?\d/.test(value) ? 'number' : /^(true|false|null)$/.test(value) ? 'keyword' : 'string';
-      push(vStart, vStart + value.length, type);
-    }
-  }
-}
 
 const tokensOf = (scan: typeof shellTokens, text: string): string[] => {
   const out: string[] = [];
@@ -53,11 +26,33 @@ const tokensOf = (scan: typeof shellTokens, text: string): string[] => {
 const notebookOf = (cell: string, language = 'qmp-shell'): string => `# N\n\n\`\`\`${language}\n${cell}\n\`\`\`\n`;
 
 describe('lsp features', () => {
-  it('the qmp-shell scanner gives the tokens of the regular expressions it replaced (property)', () => {
-    const piece = fc.constantFrom('query-status', 'a', 'x.y', '-', '-i', ' ', '\t', '=', '"', '\\', '1', '-2', 'true', 'null', '#', '\n', '\r', 'k=v', 'k="a b"', 'é', '\u00a0', '_', '.');
+  it('the qmp-shell semantic tokens follow the one tokenizer: each key=value word is a property and a value (property)', () => {
+    const piece = fc.constantFrom('query-status', 'a', 'x.y', '-', '-i', ' ', '\t', '=', '"', "'", '\\', '1', '-2', 'true', 'null', '#', '\n', '\r', 'k=v', 'k="a b"', 'k={"x": [1, 2]}', 'é', '\u00a0', '_', '.', ';');
     fc.assert(fc.property(fc.array(piece, { maxLength: 20 }).map((a) => a.join('')), (text) => {
-      assert.deepEqual(tokensOf(shellTokens, text), tokensOf(regexShellTokens, text), JSON.stringify(text));
+      const got = tokensOf(shellTokens, text);
+      const want: string[] = [];
+      for (const line of shellLines(text)) {
+        if (line.comment) continue;
+        const words = line.tokens.filter((t, i) => !line.tokens.slice(0, i + 1).every((w) => w.text.startsWith('-')));
+        const head = words[0];
+        const name = head === undefined ? null : /^[A-Za-z_][\w.-]*/.exec(head.text);
+        if (head === undefined || name === null) continue;
+        want.push(`${head.start}-${head.start + name[0].length}:function`);
+        for (const w of words.slice(1)) {
+          const key = /^([\w.-]+)=/.exec(w.text);
+          if (key === null) continue;
+          const vEnd = w.text.endsWith(';') ? w.end - 1 : w.end;
+          const value = text.slice(w.start + (key[1] as string).length + 1, vEnd);
+          want.push(`${w.start}-${w.start + (key[1] as string).length}:property`,
+            `${w.start + (key[1] as string).length + 1}-${vEnd}:${/^-?\d/.test(value) ? 'number' : /^(true|false|null)$/.test(value) ? 'keyword' : 'string'}`);
+        }
+      }
+      assert.deepEqual(got.filter((t) => !t.endsWith(':comment')), want, JSON.stringify(text));
     }), { numRuns: 5000 });
+    // A quoted or bracketed value with spaces is one value, as the parser reads it.
+    assert.deepEqual(tokensOf(shellTokens, 'blockdev-add a="x y" b={"c": [1, 2]} # not a comment'),
+      ['0-12:function', '13-14:property', '15-20:string', '21-22:property', '23-36:string']);
+    assert.deepEqual(tokensOf(shellTokens, '  # note\r'), ['2-8:comment']);
   });
 
   it('semantic tokens, symbols, folding, diagnostics and completion at the end are linear on one long qmp-shell word', () => {

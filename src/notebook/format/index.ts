@@ -7,6 +7,7 @@ export {
 } from './notebook';
 export { parseCell, parseJsonCell, parseHmpCell } from './cell';
 export { parseShellCell, typeShellValue } from './shell';
+export { shellLines, shellTokenAt, tokenizeShellLine, type ShellLine, type ShellLineTokens, type ShellToken } from './shellTokens';
 export { segmentJsonCell, objectEnd, skipComment, type Segment, type SegmentKind } from './segments';
 export { eventDataMatches } from './eventMatch';
 export { formatOutputJson, minifyJson, inlineJson, OUTPUT_WIDTH } from './json';

@@ -22,45 +22,10 @@ import {
 } from './cellTypes';
 import { minifyJson } from './json';
 import { pythonLiteralToJson } from './pyliteral';
+import { shellLines, type ShellToken } from './shellTokens';
 import { capProblems, MAX_NESTING, timeoutProblem, tooDeepAt } from './validate';
 
-interface Token {
-  text: string;
-  start: number;
-  end: number;
-}
-
-/** Splits one line into tokens: whitespace separates, except inside quotes and inside `{…}`/`[…]`. */
-function tokenize(line: string, base: number, lines: LineIndex, errors: CellProblem[]): Token[] {
-  const tokens: Token[] = [];
-  let i = 0;
-  while (i < line.length) {
-    while (i < line.length && /\s/.test(line[i] ?? '')) i++;
-    if (i >= line.length) break;
-    const start = i;
-    let depth = 0;
-    while (i < line.length) {
-      const c = line[i] ?? '';
-      if (depth === 0 && /\s/.test(c)) break;
-      if (c === '"' || c === "'") {
-        let j = i + 1;
-        while (j < line.length && line[j] !== c) j += line[j] === '\\' ? 2 : 1;
-        if (j >= line.length) {
-          errors.push(lines.problem(base + i, base + line.length, 'unterminated string'));
-          i = line.length;
-          break;
-        }
-        i = j + 1;
-        continue;
-      }
-      if (c === '{' || c === '[') depth++;
-      else if ((c === '}' || c === ']') && depth > 0) depth--;
-      i++;
-    }
-    tokens.push({ text: line.slice(start, i), start: base + start, end: base + i });
-  }
-  return tokens;
-}
+type Token = ShellToken;
 
 /** What Python's int() accepts from a token (ASCII digits): a sign, digits, single underscores between digits. */
 const INT = /^[+-]?\d+(_\d+)*$/;
@@ -376,14 +341,10 @@ export function parseShellCell(source: string, oracle?: ValueKindOracle, documen
   const errors: CellProblem[] = [];
   // Tokens of all lines; `null` marks a line end (it ends a transaction action).
   const stream: (Token | null)[] = [];
-  let pos = 0;
-  while (pos <= source.length) {
-    let end = source.indexOf('\n', pos);
-    if (end < 0) end = source.length;
-    const line = source.slice(pos, end);
-    const trimmed = line.trimStart();
-    if (trimmed !== '' && !trimmed.startsWith('#') && !trimmed.startsWith('//')) {
-      for (const t of tokenize(line, pos, lines, errors)) {
+  for (const line of shellLines(source)) {
+    if (line.tokens.length > 0) {
+      if (line.unterminated !== undefined) errors.push(lines.problem(line.unterminated, line.end, 'unterminated string'));
+      for (const t of line.tokens) {
         // A trailing `;` separates transaction actions; it is its own token.
         if (t.text.length > 1 && t.text.endsWith(';')) {
           stream.push({ text: t.text.slice(0, -1), start: t.start, end: t.end - 1 }, { text: ';', start: t.end - 1, end: t.end });
@@ -393,7 +354,6 @@ export function parseShellCell(source: string, oracle?: ValueKindOracle, documen
       }
       stream.push(null);
     }
-    pos = end + 1;
   }
 
   let i = 0;

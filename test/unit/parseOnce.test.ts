@@ -1,0 +1,159 @@
+// Parse once per document version (src/language/parsed.ts): every feature of the language service on one
+// version of a cell shares one parse of it, code actions reuse the diagnostics, a new version parses again, and
+// the cache of parsed cells is bounded. Counted through `parseStats`, both on the services directly and through
+// the language server (in process) answering completion, hover, code actions and code lenses.
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { after, describe, it } from 'node:test';
+import { createConnection, StreamMessageReader, StreamMessageWriter } from 'vscode-languageserver/node';
+import { CellText, ParseCache, parseStats } from '../../src/language/parsed';
+import { languageService, liveNeeds } from '../../src/language/service';
+import { startServer } from '../../src/lsp/server';
+import { Framer, frame, type RpcMessage } from '../support/lspClient';
+import { fixtureSchema } from './schemaFixtures';
+
+const schema = fixtureSchema('10.0');
+const root = path.resolve(__dirname, '..', '..', '..');
+const schemaFile = path.join(root, 'test', 'fixtures', 'qemu-10.0', 'query-qmp-schema.json');
+
+function counted<T>(fn: () => T): { value: T; json: number; shellLines: number; shell: number; diagnose: number } {
+  const before = { ...parseStats };
+  const value = fn();
+  return {
+    value, json: parseStats.json - before.json, shellLines: parseStats.shellLines - before.shellLines,
+    shell: parseStats.shell - before.shell, diagnose: parseStats.diagnose - before.diagnose,
+  };
+}
+
+const QMP = '{"execute": "blockdev-add", "arguments": {"driver": "null-co", "node-name": "n0", "bogus": 1}}\n{"execute": "query-status"}';
+const SHELL = 'blockdev-add driver=null-co node-name=n0 bogus=1\nquery-status';
+
+describe('the services share one parse per cell version', () => {
+  for (const [language, text] of [['qmp', QMP], ['qmp-shell', SHELL]] as const) {
+    it(`${language}: diagnostics, completion, hover, code actions, hints and live needs parse once`, () => {
+      const svc = languageService(language);
+      assert.ok(svc);
+      const ctx = { schema };
+      const cache = new ParseCache();
+      const run = (cell: CellText): number => {
+        const diags = svc.diagnose(cell, ctx);
+        assert.ok(diags.some((d) => d.code === 'unknown-member'), JSON.stringify(diags));
+        const at = cell.text.indexOf('query-status');
+        svc.complete(cell, at + 3, ctx);
+        assert.ok(svc.hover(cell, at + 3, ctx) !== undefined, 'hover on query-status');
+        const actions = svc.codeActions(cell, 0, cell.text.length, ctx);
+        assert.ok(actions.some((a) => /bogus/.test(a.title)), actions.map((a) => a.title).join(' / '));
+        svc.hints(cell, ctx);
+        liveNeeds(language, cell);
+        return actions.length;
+      };
+      const first = counted(() => run(cache.get('doc#0', 1, text)));
+      if (language === 'qmp') assert.equal(first.json, 1, 'one JSON tree');
+      else assert.deepEqual([first.shellLines, first.shell], [1, 1], 'one tokenization, one shell parse');
+      assert.equal(first.diagnose, 1, 'code actions reused the diagnostics');
+      // The same version again (another request): nothing is parsed.
+      const again = counted(() => run(cache.get('doc#0', 1, text)));
+      assert.deepEqual([again.json, again.shellLines, again.shell, again.diagnose], [0, 0, 0, 0]);
+      // A new version parses again, once.
+      const bumped = counted(() => run(cache.get('doc#0', 2, `${text}\n`)));
+      assert.equal(language === 'qmp' ? bumped.json : bumped.shellLines, 1);
+      assert.equal(bumped.diagnose, 1);
+      // Another schema: the diagnostics are computed again, the parse is not.
+      const other = counted(() => svc.diagnose(cache.get('doc#0', 2, `${text}\n`), { schema: fixtureSchema('7.2') }));
+      assert.deepEqual([other.json, other.shellLines, other.diagnose], [0, 0, 1]);
+    });
+  }
+
+  it('a plain string still works (parsed for that call)', () => {
+    const svc = languageService('qmp');
+    const c = counted(() => svc?.complete(QMP, 5, { schema }));
+    assert.equal(c.json, 1);
+    assert.ok((c.value?.items.length ?? 0) > 0);
+  });
+
+  it('the cache is bounded, least recently used first', () => {
+    const cache = new ParseCache(3);
+    const a = cache.get('a', 1, 'x');
+    for (const k of ['b', 'c']) cache.get(k, 1, 'y');
+    assert.equal(cache.get('a', 1, 'x'), a, 'a was used last, kept');
+    cache.get('d', 1, 'z');
+    assert.equal(cache.size, 3);
+    assert.notEqual(cache.get('b', 1, 'y'), undefined);
+    for (let i = 0; i < 1000; i++) cache.get(`k${i}`, i, 'w');
+    assert.equal(cache.size, 3);
+    assert.notEqual(cache.get('a', 1, 'x'), a, 'a fell out');
+    // The same key and version with other text (a client that reuses versions) is not trusted.
+    const t = cache.get('t', 1, 'one');
+    assert.notEqual(cache.get('t', 1, 'two'), t);
+    cache.forget('t');
+    assert.equal(cache.size, 3 - 1);
+  });
+});
+
+describe('through the language server', () => {
+  const toServer = new PassThrough();
+  const fromServer = new PassThrough();
+  const pending = new Map<number, (m: RpcMessage) => void>();
+  let nextId = 1;
+  const connection = createConnection(new StreamMessageReader(toServer), new StreamMessageWriter(fromServer));
+  startServer(connection, { cacheDirs: [], docs: { load: () => Promise.resolve(undefined), current: () => undefined } });
+  const framer = new Framer((m) => {
+    if (m.id !== undefined && m.id !== null && m.method === undefined) {
+      pending.get(m.id as number)?.(m);
+      pending.delete(m.id as number);
+    } else if (m.method !== undefined && m.id !== undefined) {
+      toServer.write(frame(JSON.stringify({ jsonrpc: '2.0', id: m.id, result: null })));
+    }
+  });
+  fromServer.on('data', (c: Buffer) => framer.push(c));
+  const request = (method: string, params: unknown): Promise<unknown> => {
+    const id = nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${method}: no reply`)), 30_000);
+      pending.set(id, (m) => {
+        clearTimeout(timer);
+        if (m.error !== undefined) reject(new Error(m.error.message));
+        else resolve(m.result);
+      });
+      toServer.write(frame(JSON.stringify({ jsonrpc: '2.0', id, method, params })));
+    });
+  };
+  const notify = (method: string, params: unknown): void => { toServer.write(frame(JSON.stringify({ jsonrpc: '2.0', method, params }))); };
+  after(() => toServer.end());
+
+  it('completion, hover, code actions and code lenses on one version parse the cell once; a new version once more', async () => {
+    await request('initialize', { processId: null, rootUri: null, initializationOptions: { schemaFile }, capabilities: { textDocument: { diagnostic: {} } } });
+    notify('initialized', {});
+    const uri = 'file:///parse-once.qmp';
+    const doc = (body: string): string => `# Parse once\n\n\`\`\`qmp\n${body}\n\`\`\`\n`;
+    notify('textDocument/didOpen', { textDocument: { uri, languageId: 'markdown', version: 1, text: doc(QMP) } });
+    // The schema loads after `initialized`: ask until the verdict includes it (bounded).
+    let items: { code?: string }[] = [];
+    for (let i = 0; i < 200 && !items.some((d) => d.code === 'unknown-member'); i++) {
+      items = ((await request('textDocument/diagnostic', { textDocument: { uri } })) as { items: { code?: string }[] }).items;
+      if (!items.some((d) => d.code === 'unknown-member')) await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.ok(items.some((d) => d.code === 'unknown-member'), JSON.stringify(items));
+    const line = 4; // {"execute": "query-status"}
+    const features = async (): Promise<void> => {
+      await request('textDocument/completion', { textDocument: { uri }, position: { line, character: 16 } });
+      await request('textDocument/hover', { textDocument: { uri }, position: { line, character: 16 } });
+      const actions = await request('textDocument/codeAction', {
+        textDocument: { uri }, range: { start: { line: 3, character: 0 }, end: { line: 4, character: 0 } }, context: { diagnostics: [] },
+      }) as { title: string }[];
+      assert.ok(actions.some((a) => /bogus/.test(a.title)), JSON.stringify(actions));
+      await request('textDocument/codeLens', { textDocument: { uri } });
+      await request('textDocument/diagnostic', { textDocument: { uri } });
+    };
+    const before = { ...parseStats };
+    await features();
+    await features();
+    assert.equal(parseStats.json - before.json, 1, 'ten requests on one version: one JSON parse');
+    assert.equal(parseStats.diagnose - before.diagnose, 0, 'code actions used the diagnostics already computed');
+    notify('textDocument/didChange', { textDocument: { uri, version: 2 }, contentChanges: [{ text: doc(`${QMP}\n`) }] });
+    const bumped = { ...parseStats };
+    await features();
+    assert.equal(parseStats.json - bumped.json, 1, 'a new version parses again, once');
+  });
+});
