@@ -36,6 +36,7 @@ import { compareReplyText } from './compare';
 import { EventMatcher } from './expectEvents';
 import { errorMessage, failureKindOf, StopRequest } from './errors';
 import { describeProblem, isOobPlan, type CellPlan, type CommandStep, type EventExpectations, type WaitStep } from './plan';
+import { NamedReplies, substituteStep } from './namedReplies';
 import type { CellStartedRecord, FailureKind, FailureRecord, ReplyRecord, RunOutcome, TranscriptRecord, TranscriptSink } from './transcript';
 
 /** The calls the engine makes on a client: the core's own QmpClient types. */
@@ -60,6 +61,8 @@ export interface CellJob {
   signal?: AbortSignal;
   /** The client for this cell (a door's own checks before it connects); default: the engine's `client`. */
   client?: () => EngineClient | Promise<EngineClient>;
+  /** The named replies this cell reads and (with an `@name`) saves to; default: the engine's (namedReplies.ts). */
+  names?: NamedReplies;
 }
 
 export interface EngineOptions {
@@ -75,6 +78,8 @@ export interface EngineOptions {
   now?: () => number;
   /** The longest wait for a cell's expected events (its own timeout when shorter); default: none beyond it. */
   expectedEventsTimeoutMs?: number;
+  /** The named replies of cells that give none of their own (default: a store of this engine's). */
+  names?: NamedReplies;
 }
 
 export interface BatchResult {
@@ -97,6 +102,9 @@ interface RunningCell {
   eventsKept: number;
   eventsDropped: number;
   failure?: FailureRecord;
+  /** The cell's `@name` (from its plan) and its last reply, saved under the name when the cell ends. */
+  name?: string;
+  lastReply?: string;
 }
 
 interface OpenCommand {
@@ -138,6 +146,8 @@ export class RunEngine implements Disposable {
   private attached: { client: EngineClient; sub: Disposable } | undefined;
   /** The client the last cell ran on (see `busy`). */
   private lastClient: EngineClient | undefined;
+  /** The named replies of cells that bring no store of their own. */
+  readonly names: NamedReplies;
 
   constructor(private readonly options: EngineOptions) {
     // The global `performance` is a lazy getter in Node: read it once, not on every record.
@@ -145,6 +155,7 @@ export class RunEngine implements Disposable {
     this.now = options.now ?? (() => clock.now());
     this.origin = this.now();
     this.eventsPerCell = Math.max(0, options.eventsPerCell ?? DEFAULT_EVENTS_PER_CELL);
+    this.names = options.names ?? new NamedReplies();
   }
 
   private at(): number {
@@ -257,11 +268,22 @@ export class RunEngine implements Disposable {
       this.detachWhenIdle();
     }
     if (outcome !== 'succeeded') batch.failed = true;
+    if (state.name !== undefined) this.saveName(state, outcome);
     if (state.eventsDropped > 0) {
       this.emit(batch, { type: 'events-dropped', cell: job.cell, at: this.at(), count: state.eventsDropped, kept: this.eventsPerCell });
     }
     this.emit(batch, { type: 'cell-finished', cell: job.cell, at: this.at(), outcome, ms: round(this.now() - t0) });
     return state.failure ? { outcome, failure: state.failure } : { outcome };
+  }
+
+  /** Saves a named cell's last reply under its name, or why there is none (a later reference says it). */
+  private saveName(state: RunningCell, outcome: RunOutcome): void {
+    const names = state.job.names ?? this.names;
+    const name = state.name as string;
+    const cell = state.job.cell;
+    if (outcome === 'succeeded' && state.lastReply !== undefined) names.save(name, { ok: true, raw: state.lastReply, cell });
+    else if (outcome === 'succeeded') names.save(name, { ok: false, reason: 'sent no command', cell });
+    else names.save(name, { ok: false, reason: outcome === 'interrupted' ? 'was interrupted' : `failed (${state.failure?.message ?? outcome})`, cell });
   }
 
   private fail(state: RunningCell, kind: FailureKind, message: string, extra: Partial<FailureRecord> = {}): RunOutcome {
@@ -320,6 +342,7 @@ export class RunEngine implements Disposable {
     if (job.signal?.aborted) return this.stopped(state, job.signal.reason, undefined);
     this.attach(client);
     const plan = job.replan ? job.replan() : job.plan;
+    if (plan.name !== undefined) state.name = plan.name;
     if (plan.problems.length > 0) {
       return this.fail(state, 'not-sent-because-invalid',
         `The cell was not sent:\n${plan.problems.map(describeProblem).join('\n')}`,
@@ -391,10 +414,19 @@ export class RunEngine implements Disposable {
   }
 
   /** Sends one command; returns an outcome when the cell ends here, undefined to go on. */
-  private async command(state: RunningCell, client: EngineClient, step: CommandStep, i: number,
+  private async command(state: RunningCell, client: EngineClient, planned: CommandStep, i: number,
     markSent: (() => void) | undefined): Promise<RunOutcome | undefined> {
     const { job, batch } = state;
     const cell = job.cell;
+    let step = planned;
+    if (planned.refs) {
+      // Named replies are substituted now, from the replies saved when the earlier cells ended (namedReplies.ts).
+      const s = substituteStep(planned, job.names ?? this.names);
+      if ('error' in s) {
+        return this.fail(state, 'not-sent-because-invalid', `${planned.name} was not sent: ${s.error}`, { step: i, command: planned.name });
+      }
+      step = s.step;
+    }
     let written: { sent: string; idText: string } | undefined;
     if (!step.oob && this.busy.length > 0) {
       this.emit(batch, { type: 'blocked', cell, at: this.at(), step: i, behind: this.busy.map((b) => ({ ...b })) });
@@ -435,6 +467,7 @@ export class RunEngine implements Disposable {
     if (reply.ok) record.value = reply.value;
     else record.error = reply.error;
     this.emit(batch, record);
+    state.lastReply = reply.raw;
     if (step.expected) {
       // The one comparator (compare.ts): masks and exact integers, as the test runner compares.
       const c = compareReplyText(step.expected.text, reply.raw, step.expected.masks ? { masks: step.expected.masks } : {});

@@ -10,3 +10,6 @@ export { EventMatcher, eventKey, type ExpectedEventVerdict } from './expectEvent
 export { cellRules, metadataFront, metadataRules, notebookRules, type TestFront, type TestRules } from './rules';
 export type * from './transcript';
 export { Batcher } from './batcher';
+export {
+  NamedReplies, resolveReference, substituteStep, substituteTree, argumentReferences, compactJson, interpolatedText, type NamedEntry,
+} from './namedReplies';
