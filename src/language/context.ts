@@ -4,6 +4,7 @@ import type { Schema } from '../qmp/schema';
 import type { CompatPolicy } from './diagnostics';
 import type { QmpDocs } from './manpage';
 import type { CreatedNames, LiveLookup } from './live';
+import type { NamedContext } from './namedReplies';
 
 /** Everything a service may use besides the text. Every member is optional: an empty context checks syntax. */
 export interface LanguageContext {
@@ -32,4 +33,6 @@ export interface LanguageContext {
   live?: LiveLookup | undefined;
   /** Names earlier cells of the notebook create (`namesCreatedBy`): known, even before they run. */
   created?: CreatedNames | undefined;
+  /** The named replies of the notebook around the cell (namedReplies.ts): completion, a warning, hover. */
+  named?: NamedContext | undefined;
 }

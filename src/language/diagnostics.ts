@@ -47,7 +47,9 @@ export type DiagnosticCode =
   /** A value names a block node, device, job… the connected QEMU does not have (docs/live-values.md). */
   | 'unknown-live-value'
   /** A name a command would create is taken already in the connected QEMU. */
-  | 'live-name-taken';
+  | 'live-name-taken'
+  /** A `{{name.path}}` whose name no cell above defines (docs/notebook-format.md, "Named replies"). */
+  | 'unknown-reply-name';
 
 export interface DiagnosticData {
   /**
