@@ -143,7 +143,7 @@ function compose(context: vscode.ExtensionContext): QmpTestApi {
     registerRendererMessaging(),
     registerConnectLibvirt(sessions, log),
   );
-  context.subscriptions.push(registerLanguageFeatures(context, schemaSource));
+  context.subscriptions.push(registerLanguageFeatures(context, schemaSource, (nb, name) => controllers.namedReply(nb, name)));
   context.subscriptions.push(registerAgentTools(context, sessions, log));
   context.subscriptions.push(sessions);
   return { sessions, controllers, statusBar, schemaSource, log, activationMs: 0, loadMs: Number.NaN, hostWaitMs: Number.NaN, apiMs: Number.NaN, prompter: endpointPrompter };
