@@ -644,8 +644,9 @@ export class QmpControllers implements vscode.Disposable {
       case 'sent':
         if (run.blockedStep !== r.step) this.activity.set(run.cell, { kind: 'command', command: r.command });
         // A label above each reply: when the cell has several commands, or the cell is not JSON (qmp-shell,
-        // hmp), so that the reader sees what each reply answers. Ids the client made up are never shown.
-        if (command && this.labelled(run)) run.append(sentOutput(command.label, true));
+        // hmp), or a command that used named replies, so that the reader sees what each reply answers. The record's
+        // label is what was sent (named replies substituted). Ids the client made up are never shown.
+        if (command && this.labelled(run, command)) run.append(sentOutput(r.label, true));
         break;
       case 'reply': {
         this.showNextStep(run, r.step + 1);
@@ -714,8 +715,8 @@ export class QmpControllers implements vscode.Disposable {
     else this.activity.clear(run.cell);
   }
 
-  private labelled(run: CellRun): boolean {
-    if (run.cell.document.languageId !== 'qmp') return true;
+  private labelled(run: CellRun, command: CommandStep): boolean {
+    if (run.cell.document.languageId !== 'qmp' || command.refs === true) return true;
     return (run.plan?.steps.filter((s) => s.kind === 'command').length ?? 0) > 1;
   }
 

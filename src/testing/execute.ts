@@ -60,9 +60,12 @@ export function renderRecord(r: TranscriptRecord, cell: Pick<TestCell, 'language
   const commands = cell.plan.steps.filter((s) => s.kind === 'command').length;
   const labelled = cell.language !== 'qmp' || commands > 1;
   switch (r.type) {
-    case 'sent':
-      if (labelled) out.push({ kind: 'message', direction: '->', json: r.label });
+    case 'sent': {
+      // A command that used named replies is labelled too: the label is what was sent (substituted).
+      const step = cell.plan.steps[r.step];
+      if (labelled || (step?.kind === 'command' && step.refs === true)) out.push({ kind: 'message', direction: '->', json: r.label });
       break;
+    }
     case 'reply':
       out.push({ kind: 'message', direction: '<-', json: r.raw.trim() });
       break;
