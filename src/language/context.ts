@@ -4,7 +4,16 @@ import type { Schema } from '../qmp/schema';
 import type { CompatPolicy } from './diagnostics';
 import type { QmpDocs } from './manpage';
 import type { CreatedNames, LiveLookup } from './live';
-import type { NamedContext } from './namedReplies';
+
+/** What the notebook around a cell tells about named replies (namedReplies.ts). */
+export interface NamedContext {
+  /** The names the cells above define, each with the last command of its cell (for the schema's return type). */
+  above: ReadonlyMap<string, { command?: string | undefined; cell: number }>;
+  /** Names only cells below define (a use would run before them). */
+  below?: ReadonlySet<string> | undefined;
+  /** The raw text of the last reply saved under a name, when its cell has run. */
+  reply?(name: string): string | undefined;
+}
 
 /** Everything a service may use besides the text. Every member is optional: an empty context checks syntax. */
 export interface LanguageContext {

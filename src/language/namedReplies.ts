@@ -9,18 +9,10 @@ import type { Schema, SchemaType } from '../qmp/schema';
 import type { CompletionItem } from './completion';
 import type { Diagnostic } from './diagnostics';
 import type { HoverResult } from './hover';
-import type { LanguageContext } from './context';
-import { branches } from './schemaPath';
+import type { LanguageContext, NamedContext } from './context';
 
-/** What the notebook around a cell tells about names. */
-export interface NamedContext {
-  /** The names the cells above define, each with the last command of its cell (for the schema's return type). */
-  above: ReadonlyMap<string, { command?: string | undefined; cell: number }>;
-  /** Names only cells below define (a use would run before them). */
-  below?: ReadonlySet<string> | undefined;
-  /** The raw text of the last reply saved under a name, when its cell has run. */
-  reply?(name: string): string | undefined;
-}
+export type { NamedContext };
+import { branches } from './schemaPath';
 
 /** A value shown in a hover at most this long. */
 const HOVER_CHARS = 2000;
