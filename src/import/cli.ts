@@ -12,7 +12,7 @@ import { writeFileAtomicSync } from '../notebook/format/atomicWrite';
 import { detectFormat, importLines, ImportError, IMPORT_FORMATS, type ImportFormat, type ImportReport } from './import';
 
 export const IMPORT_USAGE = [
-  'usage: qmp-notebook import FILE… -o OUT.qmp [--format FORMAT] [--mon 0xADDRESS]',
+  'usage: qmp-notebook import FILE… -o OUT.qmp [--format FORMAT] [--domain NAME | --mon 0xADDRESS] [--all]',
   '  Reads QMP sessions other tools recorded and writes them as one notebook: each command a cell, its',
   '  replies and events the saved outputs (`qmp-notebook test OUT.qmp` runs it again).',
   '  FORMAT (guessed from the file when not given):',
@@ -21,7 +21,10 @@ export const IMPORT_USAGE = [
   '    qmp-shell-history  qmp-shell\'s history (~/.qmp-shell_history): commands only',
   '    iotests            a QEMU iotests .out file (its placeholders become masks)',
   '    arrows             any text with QEMU\'s -> / <- notation (documentation, mails)',
-  '  --mon picks one monitor (domain) of a libvirt log that holds several.',
+  '  --domain picks the domain of a libvirt log that holds several, when the log shows its start (the monitor',
+  '  is named in libvirt\'s start-up query-chardev reply); --mon picks a monitor by its address.',
+  '  The commands libvirt sends to probe a monitor when it opens it (about 410 when a domain starts: query-*,',
+  '  qom-list, qom-get…) are left out, and counted; --all keeps them.',
 ].join('\n');
 
 /** The lines of a file, read as a stream (bounded memory). */
@@ -71,6 +74,8 @@ export async function importMain(args: readonly string[], out: (text: string) =>
   let output: string | undefined;
   let format: string | undefined;
   let monitor: string | undefined;
+  let domain: string | undefined;
+  let all = false;
   const files: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i] as string;
@@ -79,6 +84,8 @@ export async function importMain(args: readonly string[], out: (text: string) =>
     if (a === '-o' || a === '--output' || a.startsWith('--output=')) output = value(a === '-o' ? '-o' : '--output');
     else if (a === '--format' || a.startsWith('--format=')) format = value('--format');
     else if (a === '--mon' || a.startsWith('--mon=')) monitor = value('--mon');
+    else if (a === '--domain' || a.startsWith('--domain=')) domain = value('--domain');
+    else if (a === '--all') all = true;
     else if (a.startsWith('-')) { err(`qmp-notebook import: unknown option ${a}\n${IMPORT_USAGE}`); return 2; }
     else files.push(a);
   }
@@ -107,7 +114,7 @@ export async function importMain(args: readonly string[], out: (text: string) =>
     }
     let result;
     try {
-      result = importLines(fileLines(file), { format: fmt, monitor });
+      result = importLines(fileLines(file), { format: fmt, monitor, domain, all });
     } catch (e) {
       if (e instanceof ImportError) { err(`qmp-notebook import: ${file}: ${e.message}`); return 2; }
       err(`qmp-notebook import: cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`);
