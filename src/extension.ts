@@ -13,6 +13,7 @@ import { QmpClient, Schema, type SchemaInfo } from './qmp';
 import { QmpControllers, notebookType } from './notebook/controller';
 import { QmpNotebookSerializer, registerFormatDiagnostics, toNotebookData } from './notebook/serializer';
 import { NotebookTestRunner } from './notebook/runAsTest';
+import { registerImportCommand } from './notebook/importCommand';
 import { registerExportCommands } from './notebook/exportCommands';
 import { registerRendererMessaging } from './notebook/rendererMessaging';
 import { parseNotebook } from './notebook/format';
@@ -140,6 +141,7 @@ function compose(context: vscode.ExtensionContext): QmpTestApi {
     }),
     new NotebookTestRunner(controllers),
     registerExportCommands(),
+    registerImportCommand(),
     registerRendererMessaging(),
     registerConnectLibvirt(sessions, log),
   );
