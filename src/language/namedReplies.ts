@@ -4,7 +4,8 @@
 // with the value a reference has now. Plain functions of (text, offset, NamedContext); withNamed() adds them
 // to a language service. The notation is src/notebook/format/references.ts; substitution is the engine's.
 import { parseTree, type Node } from 'jsonc-parser';
-import { formatPath, scanString, type PathStep, type Reference } from '../notebook/format/references';
+import { findCellName, formatPath, scanString, type PathStep, type Reference } from '../notebook/format/references';
+import { parseCell } from '../notebook/format/cell';
 import type { Schema, SchemaType } from '../qmp/schema';
 import type { CompletionItem } from './completion';
 import type { Diagnostic } from './diagnostics';
@@ -13,6 +14,30 @@ import type { LanguageContext, NamedContext } from './context';
 
 export type { NamedContext };
 import { branches } from './schemaPath';
+
+/**
+ * The named context of the cell with index `at`, from the cells of its document in order (a language server's
+ * regions): the names of the cells above (with their last command), the names only cells below define, and
+ * `reply` for the replies saved under names. Linear in the cells' text.
+ */
+export function namedContextOf(cells: ReadonlyArray<{ text: string; language: string; index: number }>, at: number,
+  reply?: (name: string) => string | undefined): NamedContext {
+  const above = new Map<string, { command?: string | undefined; cell: number }>();
+  const below = new Set<string>();
+  for (const c of cells) {
+    if (c.language !== 'qmp' && c.language !== 'qmp-shell' && c.language !== 'hmp') continue;
+    const name = findCellName(c.text, c.language).name?.name;
+    if (name === undefined) continue;
+    if (c.index < at) {
+      const commands = parseCell(c.text, c.language).items.filter((i) => i.kind === 'command');
+      const last = commands[commands.length - 1];
+      above.set(name, { command: last?.kind === 'command' ? last.name : undefined, cell: c.index });
+    } else if (c.index > at) {
+      below.add(name);
+    }
+  }
+  return { above, below, ...(reply ? { reply } : {}) };
+}
 
 /** A value shown in a hover at most this long. */
 const HOVER_CHARS = 2000;

@@ -25,7 +25,7 @@ export type { CompatPolicy, CompatAction, Diagnostic, DiagnosticCode, Diagnostic
 export type { HoverResult } from './hover';
 export type { OobHint } from './oobHints';
 export type { QmpDocs } from './manpage';
-export { completeNamed, hoverNamed, namedDiagnostics, type NamedContext } from './namedReplies';
+export { completeNamed, hoverNamed, namedContextOf, namedDiagnostics, type NamedContext } from './namedReplies';
 export { fetchLive, liveNeeds, namesCreatedBy, type CreatedNames, type LiveLookup } from './live';
 export { parseCompatPolicy } from '../notebook/format/validate';
 export { MAX_PROBLEMS, MAX_NESTING, MAX_TIMEOUT_MS } from '../notebook/format/validate';
