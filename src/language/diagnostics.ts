@@ -49,7 +49,9 @@ export type DiagnosticCode =
   /** A name a command would create is taken already in the connected QEMU. */
   | 'live-name-taken'
   /** A `{{name.path}}` whose name no cell above defines (docs/notebook-format.md, "Named replies"). */
-  | 'unknown-reply-name';
+  | 'unknown-reply-name'
+  /** A `{{` in a command's string that does not read as a reference (the runner refuses the cell). */
+  | 'bad-reference';
 
 export interface DiagnosticData {
   /**

@@ -3,7 +3,8 @@
 // else from the schema's return type of its command), a warning for a name no cell above defines, and a hover
 // with the value a reference has now. Plain functions of (text, offset, NamedContext); withNamed() adds them
 // to a language service. The notation is src/notebook/format/references.ts; substitution is the engine's.
-import { parseTree, type Node } from 'jsonc-parser';
+import { createScanner, parseTree, SyntaxKind, type Node } from 'jsonc-parser';
+import { segmentJsonCell } from '../notebook/format/segments';
 import { findCellName, formatPath, scanString, type PathStep, type Reference } from '../notebook/format/references';
 import { parseCell } from '../notebook/format/cell';
 import type { Schema, SchemaType } from '../qmp/schema';
@@ -45,6 +46,52 @@ const HOVER_CHARS = 2000;
 /** The references written in a cell's text (the text itself is scanned: a JSON string holds the same characters). */
 function referencesIn(text: string): Reference[] {
   return text.includes('{{') ? scanString(text).refs : [];
+}
+
+/**
+ * Errors for `{{` that do not read as a reference, where the runner refuses them: in the string values of a
+ * `qmp` cell's commands (the whole string is marked: the offsets inside a JSON string are not the decoded
+ * ones), on the lines of a `qmp-shell` cell that are not comments.
+ */
+export function referenceSyntaxDiagnostics(text: string, language: string): Diagnostic[] {
+  if (!text.includes('{{')) return [];
+  const out: Diagnostic[] = [];
+  const add = (start: number, end: number, message: string): void => {
+    out.push({ start, end, severity: 'error', message: `${message}; the cell is not sent`, code: 'bad-reference' });
+  };
+  if (language === 'qmp') {
+    for (const seg of segmentJsonCell(text)) {
+      if (seg.kind !== 'send' || !text.slice(seg.start, seg.end).includes('{{')) continue;
+      const scanner = createScanner(text.slice(seg.start, seg.end), false);
+      let pending: { start: number; end: number; value: string } | undefined;
+      const flush = (isKey: boolean): void => {
+        if (pending !== undefined && !isKey && pending.value.includes('{{')) {
+          const bad = scanString(pending.value).errors[0];
+          if (bad !== undefined) add(seg.start + pending.start, seg.start + pending.end, bad.message);
+        }
+        pending = undefined;
+      };
+      for (let tok = scanner.scan(); tok !== SyntaxKind.EOF; tok = scanner.scan()) {
+        if (tok === SyntaxKind.Trivia || tok === SyntaxKind.LineBreakTrivia || tok === SyntaxKind.LineCommentTrivia || tok === SyntaxKind.BlockCommentTrivia) continue;
+        flush(tok === SyntaxKind.ColonToken);
+        if (tok === SyntaxKind.StringLiteral) pending = { start: scanner.getTokenOffset(), end: scanner.getTokenOffset() + scanner.getTokenLength(), value: scanner.getTokenValue() };
+      }
+      flush(false);
+    }
+  } else if (language === 'qmp-shell') {
+    let lineStart = 0;
+    while (lineStart <= text.length) {
+      let lineEnd = text.indexOf('\n', lineStart);
+      if (lineEnd < 0) lineEnd = text.length;
+      const line = text.slice(lineStart, lineEnd);
+      const trimmed = line.trimStart();
+      if (!trimmed.startsWith('#') && !trimmed.startsWith('//') && line.includes('{{')) {
+        for (const e of scanString(line).errors) add(lineStart + e.start, lineStart + e.end, e.message);
+      }
+      lineStart = lineEnd + 1;
+    }
+  }
+  return out;
 }
 
 /** Warnings for names no cell above defines. */
@@ -191,8 +238,10 @@ export function withNamed<T extends Wrappable>(base: T): T {
     ...base,
     diagnose(text: string, ctx: LanguageContext = {}) {
       const found = base.diagnose(text, ctx);
-      if (ctx.named === undefined) return found;
-      const extra = namedDiagnostics(text, ctx.named);
+      const lang = (base as { language?: string }).language ?? '';
+      // A malformed reference the cell parser already refuses (a qmp-shell `{…}` value) is said once.
+      const syntax = referenceSyntaxDiagnostics(text, lang).filter((d) => !found.some((f) => f.severity === 'error' && f.start < d.end && d.start < f.end));
+      const extra = [...syntax, ...(ctx.named !== undefined ? namedDiagnostics(text, ctx.named) : [])];
       return extra.length === 0 ? found : [...found, ...extra].sort((a, b) => a.start - b.start);
     },
     complete(text: string, offset: number, ctx: LanguageContext = {}) {

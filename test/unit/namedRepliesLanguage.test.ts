@@ -4,6 +4,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { languageService, type NamedContext } from '../../src/language/service';
 import { fixtureSchema } from './schemaFixtures';
+import { planCell } from '../../src/run/index';
 
 const schema = fixtureSchema('10.0');
 const REPLY = '{"return": {"status": "running", "running": true, "odd key": 1}, "id": "#1"}';
@@ -80,6 +81,23 @@ describe('named replies: diagnostics and hover', () => {
     assert.deepEqual(svc.diagnose(text, { schema, named: ctx() }).filter((x) => x.code === 'wrong-type'), []);
     const plain = '{"execute": "block_resize", "arguments": {"node-name": "n", "size": "12"}}';
     assert.equal(svc.diagnose(plain, { schema }).filter((x) => x.code === 'wrong-type').length, 1);
+  });
+
+  test('a malformed {{ in a command string is an error where the runner refuses the cell; keys and replies are not checked', () => {
+    const svc = languageService('qmp');
+    assert.ok(svc);
+    const text = '{"execute": "x", "arguments": {"{{k": "{{st.return.}}", "b": "\\\\{{ok"}}\n<- {"return": "{{"}';
+    const d = svc.diagnose(text, {}).filter((x) => x.code === 'bad-reference');
+    assert.deepEqual(d.map((x) => text.slice(x.start, x.end)), ['"{{st.return.}}"']);
+    assert.equal(d[0]?.severity, 'error');
+    assert.match(d[0]?.message ?? '', /expected a member name after '\.'.*the cell is not sent/);
+    assert.ok(planCell(text, 'qmp').problems.some((p) => /expected a member name after '\.'/.test(p.message)), 'the runner refuses it too');
+    const shell = languageService('qmp-shell');
+    assert.ok(shell);
+    const st = 'device_del id="{{st[x]}}"\n# {{ a comment';
+    const sd = shell.diagnose(st, {}).filter((x) => x.code === 'bad-reference');
+    assert.deepEqual(sd.map((x) => st.slice(x.start, x.end)), ['{{st[x]}}']);
+    assert.ok(planCell(st, 'qmp-shell').problems.length > 0);
   });
 
   test('hover shows the value the reference has now, or that the cell has not run', () => {
