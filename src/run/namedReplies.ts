@@ -77,19 +77,20 @@ export function resolveReference(ref: Reference, names: NamedReplies): { node: J
   if (node === undefined) return { error: `${shown}: the reply named '${ref.name}' is not JSON this client can read` };
   for (let k = 0; k < ref.path.length; k++) {
     const step = ref.path[k] as Reference['path'][number];
-    const at = `${ref.name}${formatPath(ref.path.slice(0, k))}`;
+    // Spelt out only for a message: building it for every step would cost the square of a long path.
+    const at = (): string => `${ref.name}${formatPath(ref.path.slice(0, k))}`;
     if ('index' in step) {
-      if (node.type !== 'array') return { error: `${shown}: ${at} is ${kindOf(node)}, not an array` };
+      if (node.type !== 'array') return { error: `${shown}: ${at()} is ${kindOf(node)}, not an array` };
       const item: JsonNode | undefined = node.items[step.index];
-      if (item === undefined) return { error: `${shown}: ${at} has no element [${step.index}] (it has ${node.items.length})` };
+      if (item === undefined) return { error: `${shown}: ${at()} has no element [${step.index}] (it has ${node.items.length})` };
       node = item;
     } else {
-      if (node.type !== 'object') return { error: `${shown}: ${at} is ${kindOf(node)}, not an object` };
+      if (node.type !== 'object') return { error: `${shown}: ${at()} is ${kindOf(node)}, not an object` };
       const found: JsonNode | undefined = node.members.find((m) => m.key === step.key)?.value;
       if (found === undefined) {
         const keys = node.members.map((m) => m.key);
         const list = keys.length === 0 ? 'it has no members' : `its members: ${keys.slice(0, MAX_LISTED).join(', ')}${keys.length > MAX_LISTED ? ', …' : ''}`;
-        return { error: `${shown}: ${at} has no member '${step.key}' (${list})` };
+        return { error: `${shown}: ${at()} has no member '${step.key}' (${list})` };
       }
       node = found;
     }

@@ -115,6 +115,12 @@ describe('named replies: resolve and substitute', () => {
     }), { numRuns: 400 });
   });
 
+  test('substitution is linear in the number of references and in the length of the strings', () => {
+    const names = store({ st: STATUS });
+    assertLinear('many references in one string', (n) => ({ input: { argumentsText: JSON.stringify({ a: 'x{{st.return.status}}'.repeat(n), b: Array.from({ length: n }, () => '{{st.return.size}}') }) }, label: '{}' }),
+      (step) => substituteStep(step, names), 2000);
+  });
+
   test('compactJson keeps literals as written', () => {
     const t = parseJsonTree('{"a": [1.50, 18446744073709551616], "b": "\\u0041"}');
     assert.ok(t);
