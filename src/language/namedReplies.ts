@@ -94,6 +94,11 @@ export function referenceSyntaxDiagnostics(text: string, language: string): Diag
   return out;
 }
 
+/** Whether a piece of cell text holds a well-formed `{{…}}` reference. */
+function holdsReference(piece: string): boolean {
+  return piece.includes('{{') && scanString(piece).refs.length > 0;
+}
+
 /** Warnings for names no cell above defines. */
 export function namedDiagnostics(text: string, named: NamedContext): Diagnostic[] {
   const out: Diagnostic[] = [];
@@ -237,7 +242,8 @@ export function withNamed<T extends Wrappable>(base: T): T {
   return {
     ...base,
     diagnose(text: string, ctx: LanguageContext = {}) {
-      const found = base.diagnose(text, ctx);
+      // A live value that holds a reference is known only once it is substituted: not checked against QEMU's names.
+      const found = base.diagnose(text, ctx).filter((d) => !((d.code === 'unknown-live-value' || d.code === 'live-name-taken') && holdsReference(text.slice(d.start, d.end))));
       const lang = (base as { language?: string }).language ?? '';
       // A malformed reference the cell parser already refuses (a qmp-shell `{…}` value) is said once.
       const syntax = referenceSyntaxDiagnostics(text, lang).filter((d) => !found.some((f) => f.severity === 'error' && f.start < d.end && d.start < f.end));
