@@ -10,7 +10,7 @@ export interface NamedContext {
   /** The names the cells above define, each with the last command of its cell (for the schema's return type). */
   above: ReadonlyMap<string, { command?: string | undefined; cell: number }>;
   /** Names only cells below define (a use would run before them). */
-  below?: ReadonlySet<string> | undefined;
+  below?: { has(name: string): boolean } | undefined;
   /** The raw text of the last reply saved under a name, when its cell has run. */
   reply?(name: string): string | undefined;
 }

@@ -282,7 +282,7 @@ function contextKey(doc: vscode.TextDocument, ctx: LanguageContext): string {
   if (ctx.live !== undefined) return `live ${++liveChecks}`;
   return [doc.version, identity(ctx.schema), ctx.cached === true, ctx.schemaLabel ?? '', String(ctx.oobNegotiated),
     JSON.stringify(ctx.compat ?? null), identity(ctx.deviceTypes), identity(ctx.live),
-    ctx.named ? `${[...ctx.named.above.keys()].join(',')}/${[...ctx.named.below ?? []].join(',')}` : ''].join('|');
+    ctx.named ? `${[...ctx.named.above.keys()].join(',')}/${ctx.named.below instanceof Set ? [...(ctx.named.below as Set<string>)].join(',') : ''}` : ''].join('|');
 }
 
 /**

@@ -110,3 +110,32 @@ describe('named replies: diagnostics and hover', () => {
     assert.match(svc.hover(text, 12, { named: ctx() })?.contents ?? '', /not run yet/);
   });
 });
+
+describe('named replies in qmp-notebook check', () => {
+  test('a use of a name no cell above defines is a warning at its place; a malformed one an error', async () => {
+    const { cliMain } = await import('../../src/cli/cli');
+    const { realDeps } = await import('../../src/cli/deps');
+    const { readFileSync } = await import('node:fs');
+    const pathMod = await import('node:path');
+    const schemaFile = pathMod.resolve(__dirname, '..', '..', '..', 'test', 'fixtures', 'qemu-7.2', 'query-qmp-schema.json');
+    const nb = [
+      '```qmp', '{"execute": "x", "arguments": {"a": "{{later.return}}"}}', '```', '',
+      '```qmp', '// @name later', '{"execute": "query-status"}', '```', '',
+      '```qmp-shell', 'device_del id={{later.return.status}} x={{nope.return}} y="{{later.}}"', '```', '',
+    ].join('\n');
+    const files: Record<string, string> = { '/nb.qmp': nb };
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await cliMain(['check', '/nb.qmp', '--schema', schemaFile], {
+      ...realDeps(),
+      readFile: (p) => (p in files ? files[p] as string : readFileSync(p, 'utf8')),
+      connect: () => { throw new Error('the CLI tried to connect'); },
+    }, { out: (l) => out.push(l), err: (l) => err.push(l) });
+    const text = [...out, ...err].join('\n');
+    assert.equal(code, 1, text);
+    assert.match(text, /nb\.qmp:2:\d+: warning: 'later' is named by a cell below this one/);
+    assert.match(text, /nb\.qmp:11:\d+: warning: No cell above is named 'nope'/);
+    assert.match(text, /nb\.qmp:11:\d+: error: expected a member name after '\.'/);
+    assert.doesNotMatch(text, /nb\.qmp:11:\d+: warning: No cell above is named 'later'/);
+  });
+});
