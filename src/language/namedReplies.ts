@@ -153,6 +153,8 @@ const KEY_RE = /^[A-Za-z0-9_-]+$/;
  * (and a partial member) the members at that path. Undefined when the offset is not inside an open reference.
  */
 export function completeNamed(text: string, offset: number, named: NamedContext, schema?: Schema): CompletionItem[] | undefined {
+  // No cell above names a reply: the usual completion (a `{{` is then most likely JSON being typed).
+  if (named.above.size === 0) return undefined;
   const lineStart = text.lastIndexOf('\n', offset - 1) + 1;
   const open = text.lastIndexOf('{{', offset - 1);
   if (open < lineStart || open + 2 > offset) return undefined;
@@ -218,7 +220,8 @@ export function hoverNamed(text: string, offset: number, named: NamedContext): H
   if (ref === undefined) return undefined;
   const range = { start: ref.start, end: ref.end };
   const info = named.above.get(ref.name);
-  if (info === undefined) return { contents: `No cell above is named \`${ref.name}\`.`, range };
+  // A name no cell above defines has its warning; the usual hover stays.
+  if (info === undefined) return undefined;
   const raw = named.reply?.(ref.name);
   if (raw === undefined) {
     return { contents: `The reply of cell ${info.cell + 1} (\`${ref.name}\`${info.command !== undefined ? `, ${info.command}` : ''}): not run yet in this session.`, range };
