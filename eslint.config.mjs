@@ -32,7 +32,7 @@ export const layerArrows = {
   session: ['qmp', 'format', 'endpoints', 'run', 'kernel'],
   cli: ['qmp', 'format', 'language', 'run', 'endpoints', 'testing', 'kernel'],
   lsp: ['qmp', 'format', 'language', 'run', 'endpoints', 'cli', 'kernel'],
-  notebook: ['qmp', 'format', 'language', 'run', 'session', 'endpoints', 'testing', 'kernel', 'export', 'render'],
+  notebook: ['qmp', 'format', 'language', 'run', 'session', 'endpoints', 'testing', 'kernel', 'export', 'render', 'import'],
   testing: ['qmp', 'format', 'language', 'run'],
   /** src/mcp/: the agents' door (MCP server, tools over the kernel); it may import what the CLI and the language server may. */
   mcp: ['qmp', 'format', 'language', 'run', 'endpoints', 'testing', 'cli', 'lsp', 'kernel'],

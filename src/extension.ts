@@ -12,6 +12,7 @@ import { Schema, type SchemaInfo } from './qmp';
 import { QmpControllers, notebookType } from './notebook/controller';
 import { QmpNotebookSerializer, registerFormatDiagnostics, toNotebookData } from './notebook/serializer';
 import { NotebookTestRunner } from './notebook/runAsTest';
+import { registerImportCommand } from './notebook/importCommand';
 import { registerExportCommands } from './notebook/exportCommands';
 import { registerRendererMessaging } from './notebook/rendererMessaging';
 import { parseNotebook } from './notebook/format';
@@ -137,10 +138,11 @@ function compose(context: vscode.ExtensionContext): QmpTestApi {
     }),
     new NotebookTestRunner(controllers),
     registerExportCommands(),
+    registerImportCommand(),
     registerRendererMessaging(),
     registerConnectLibvirt(sessions, log),
   );
-  context.subscriptions.push(registerLanguageFeatures(context, schemaSource));
+  context.subscriptions.push(registerLanguageFeatures(context, schemaSource, (nb, name) => controllers.namedReply(nb, name)));
   context.subscriptions.push(registerAgentTools(context, sessions, log));
   const explorer = registerExplorer(sessions);
   context.subscriptions.push(explorer.disposable);

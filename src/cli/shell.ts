@@ -133,9 +133,12 @@ export class InputGatherer {
       const kind = this.pendingKind;
       this.pending = [];
       this.pendingKind = undefined;
-      return { kind: 'cell', language: kind === 'json' ? 'qmp' : 'qmp-shell', source };
+      return this.named({ kind: 'cell', language: kind === 'json' ? 'qmp' : 'qmp-shell', source });
     }
     const t = line.trim();
+    // `# @name NAME` names the reply of the next input (docs/notebook-format.md, "Named replies").
+    const naming = /^(#|\/\/)\s*@name\s+(\S+)$/.exec(t);
+    if (naming) { this.nextName = naming[2]; return undefined; }
     if (t === '' || t.startsWith('#')) return undefined;
     const language = this.languageOf(t) as CodeLanguage;
     const source = language === 'hmp' ? this.stripHmp(t).trim() : t;
@@ -153,13 +156,25 @@ export class InputGatherer {
       this.pendingKind = 'transaction';
       return undefined;
     }
-    return { kind: 'cell', language, source };
+    return this.named({ kind: 'cell', language, source });
+  }
+
+  /** The name of the next input's reply, set by a `# @name NAME` line. */
+  private nextName: string | undefined;
+
+  /** An input with the pending `@name` line in front of it, as a cell of its language writes it. */
+  private named(input: ShellInput & { kind: 'cell' }): ShellInput {
+    const name = this.nextName;
+    if (name === undefined) return input;
+    this.nextName = undefined;
+    return { ...input, source: `${input.language === 'qmp' ? '//' : '#'} @name ${name}\n${input.source}` };
   }
 
   /** Drops an open multi-line input (Ctrl-C). */
   reset(): void {
     this.pending = [];
     this.pendingKind = undefined;
+    this.nextName = undefined;
   }
 }
 

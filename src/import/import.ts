@@ -48,8 +48,11 @@ export interface ImportReport {
   skipped: [number, number][];
   /** Notes on what was changed or left out (the handshake, replies with no command, …). */
   notes: string[];
-  /** For libvirt logs: the monitors found, with their number of commands. */
-  monitors: { monitor: string; commands: number; firstLine: number }[];
+  /**
+   * For libvirt logs: the monitors found, with their number of commands, and the domain's short name when the
+   * log shows it (the charmonitor path in libvirt's start-up `query-chardev` reply: `…/domain-ID-NAME/monitor.sock`).
+   */
+  monitors: { monitor: string; commands: number; firstLine: number; domain?: string }[];
   /**
    * Where every line went (qmp-shell logs, iotests, arrows): blank, skipped (listed in `skipped`), read (part
    * of a message or a header, whatever became of it), or reported on its own (a problem line that is no
@@ -255,10 +258,10 @@ class Collector {
     return b;
   }
 
-  add(kind: Recorded['kind'], node: JsonNode, monitor = '', placeholders?: ReadonlySet<string>): void {
+  add(kind: Recorded['kind'], node: JsonNode, monitor = '', placeholders?: ReadonlySet<string>, probe = false): void {
     if (!this.accepts(monitor)) return;
     if (kind !== 'command') placeholderPaths(node, [], this.maskPaths, placeholders);
-    this.builder(monitor).add(kind, node);
+    this.builder(monitor).add(kind, node, probe);
   }
 
   addShellLine(text: string): void {
@@ -307,7 +310,7 @@ class Collector {
 }
 
 /** Adds one message (already parsed) to the records, splitting a qmp-shell log record in two. */
-function addMessage(c: Collector, node: JsonNode, line: number, monitor?: string, expected?: Recorded['kind'], placeholders?: ReadonlySet<string>): void {
+function addMessage(c: Collector, node: JsonNode, line: number, monitor?: string, expected?: Recorded['kind'], placeholders?: ReadonlySet<string>, probe = false): void {
   const kind = kindOf(node);
   if (kind === undefined && isGreeting(node)) { if (c.accepts(monitor)) c.greetings++; return; }
   if (kind === undefined) { c.problem(line, 'a JSON value that is not a QMP command, reply or event'); return; }
@@ -322,7 +325,7 @@ function addMessage(c: Collector, node: JsonNode, line: number, monitor?: string
     c.problem(line, `a ${k} where the log says ${expected}`);
     return;
   }
-  c.add(k, node, monitor, placeholders);
+  c.add(k, node, monitor, placeholders, probe);
 }
 
 // --- libvirt ------------------------------------------------------------------------------------------
@@ -331,11 +334,45 @@ const LIBVIRT_LINE = /QEMU_MONITOR_(SEND_MSG|IO_WRITE|RECV_REPLY|RECV_EVENT): mo
 /** The rest of a libvirt message line that held the `\r\n` QEMU framing: ` fd=-1`, ` len=47 ret=47 errno=0`. */
 const LIBVIRT_TAIL = /^ (fd=-?\d+|len=\d+ ret=-?\d+( errno=\d+)?)\s*$/;
 
-function readLibvirt(lines: Lines, c: Collector): void {
+/** `QEMU_MONITOR_NEW: mon=0x…`: libvirt opened a monitor (a domain started, or libvirtd reconnected to it). */
+const LIBVIRT_NEW = /QEMU_MONITOR_NEW: mon=(0x[0-9a-fA-F]+)/;
+/** `qemuMonitorGetBlockInfo:1924 : mon:0x… vm:0x… fd:32`: the libvirt call that sends the next commands (debug level). */
+const LIBVIRT_CALLER = / (qemuMonitor[A-Za-z0-9]+):\d+ : mon:(0x[0-9a-fA-F]+) vm:/;
+/** The caller of a `virsh qemu-monitor-command`: what a client asked for, never a probe. */
+const CLIENT_CALLER = 'qemuMonitorArbitraryCommand';
+/** The charmonitor's socket in libvirt's start-up `query-chardev` reply: `…/domain-ID-SHORTNAME/monitor.sock`. */
+const MONITOR_PATH = /\/domain-\d+-([^/]+)\/monitor\.sock/;
+
+/**
+ * Whether libvirt sends a command to probe or set up a monitor it just opened (qemuConnectMonitor and the
+ * rest of qemuProcessLaunch): reads (`query-*`, `qom-list`, `qom-get`, `qom-list-types`, `qom-list-properties`,
+ * `device-list-properties`) and its connect-time set-up (`qmp_capabilities`, `migrate-set-capabilities`,
+ * `migrate-set-parameters`, `balloon`). Starting one domain sends about 410 of them (QMP-FACTS.md).
+ */
+export function isProbeCommand(name: string): boolean {
+  return name.startsWith('query-') || PROBE_COMMANDS.has(name);
+}
+const PROBE_COMMANDS = new Set(['qom-list', 'qom-get', 'qom-list-types', 'qom-list-properties', 'device-list-properties',
+  'qmp_capabilities', 'migrate-set-capabilities', 'migrate-set-parameters', 'balloon']);
+
+function commandName(node: JsonNode): string | undefined {
+  if (node.type !== 'object') return undefined;
+  const v = node.members.find((m) => m.key === 'execute' || m.key === 'exec-oob')?.value;
+  return v?.type === 'string' ? v.value : undefined;
+}
+
+function readLibvirt(lines: Lines, c: Collector, keepProbes: boolean): void {
   let n = 0;
   // The last SEND_MSG per monitor, so its IO_WRITE (the same bytes on the wire) is not read twice.
   const lastSent = new Map<string, string>();
-  const monitors = new Map<string, { commands: number; firstLine: number }>();
+  const monitors = new Map<string, { commands: number; firstLine: number; domain?: string }>();
+  // The connect-time burst: from a monitor's QEMU_MONITOR_NEW line, the commands libvirt sends itself that are
+  // probes (isProbeCommand), up to the first command a client asked for (qemu-monitor-command) or that is not a
+  // probe. A monitor whose opening is not in the log (logging turned on later) has no burst in it.
+  const inBurst = new Set<string>();
+  const caller = new Map<string, string>();
+  // Whether the last command of a monitor was a probe (its replies are left out with it).
+  const probing = new Set<string>();
   let afterMessage = false;
   for (const raw of lines) {
     n++;
@@ -344,6 +381,10 @@ function readLibvirt(lines: Lines, c: Collector): void {
     afterMessage = false;
     const m = LIBVIRT_LINE.exec(line);
     if (!m) {
+      const opened = line.includes('QEMU_MONITOR_NEW') ? LIBVIRT_NEW.exec(line) : null;
+      if (opened) { inBurst.add(opened[1] as string); caller.delete(opened[1] as string); }
+      const by = line.includes(' mon:0x') ? LIBVIRT_CALLER.exec(line) : null;
+      if (by) caller.set(by[2] as string, by[1] as string);
       if (line.trim() !== '') c.skip(n);
       continue;
     }
@@ -361,10 +402,45 @@ function readLibvirt(lines: Lines, c: Collector): void {
     if (what === 'SEND_MSG') lastSent.set(mon, text);
     const expected: Recorded['kind'] = what === 'RECV_REPLY' ? 'reply' : what === 'RECV_EVENT' ? 'event' : 'command';
     if (!monitors.has(mon)) monitors.set(mon, { commands: 0, firstLine: n });
-    if (expected === 'command') (monitors.get(mon) as { commands: number }).commands++;
-    addMessage(c, node, n, mon, expected);
+    const info = monitors.get(mon) as { commands: number; domain?: string };
+    if (expected === 'command') {
+      info.commands++;
+      const name = commandName(node);
+      if (inBurst.has(mon) && (caller.get(mon) === CLIENT_CALLER || name === undefined || !isProbeCommand(name))) inBurst.delete(mon);
+      if (inBurst.has(mon)) probing.add(mon);
+      else probing.delete(mon);
+    } else if (expected === 'reply' && info.domain === undefined && text.includes('"charmonitor"')) {
+      const domain = monitorDomain(node);
+      if (domain !== undefined) info.domain = domain;
+    }
+    addMessage(c, node, n, mon, expected, undefined, !keepProbes && probing.has(mon));
   }
   c.report.monitors = [...monitors].map(([monitor, v]) => ({ monitor, ...v }));
+}
+
+/** The domain's short name in a `query-chardev` reply's charmonitor entry, when it is there. */
+function monitorDomain(reply: JsonNode): string | undefined {
+  const ret = reply.type === 'object' ? reply.members.find((m) => m.key === 'return')?.value : undefined;
+  if (ret?.type !== 'array') return undefined;
+  for (const item of ret.items) {
+    if (item.type !== 'object') continue;
+    const label = item.members.find((m) => m.key === 'label')?.value;
+    const file = item.members.find((m) => m.key === 'filename')?.value;
+    if (label?.type === 'string' && label.value === 'charmonitor' && file?.type === 'string') return MONITOR_PATH.exec(file.value)?.[1];
+  }
+  return undefined;
+}
+
+/**
+ * libvirt's short name of a domain (virDomainDefGetShortName): the name cut to its first 20 characters. The
+ * monitor path holds this, so a longer name is known by its first 20 characters only.
+ */
+const SHORT_NAME_MAX = 20;
+
+/** The monitors of a domain: those whose charmonitor path names it. */
+function monitorsOfDomain(mons: ImportReport['monitors'], domain: string): ImportReport['monitors'] {
+  const short = [...domain].slice(0, SHORT_NAME_MAX).join('');
+  return mons.filter((m) => m.domain !== undefined && m.domain === short);
 }
 
 // --- JSON objects over lines: qmp-shell logs, iotests .out, `->`/`<-` text ------------------------------
@@ -501,6 +577,10 @@ export interface ImportOptions {
   format: ImportFormat;
   /** For libvirt logs with several monitors: the one to import. */
   monitor?: string | undefined;
+  /** For libvirt logs: the domain to import (its monitor is found in the log; see monitorsOfDomain). */
+  domain?: string | undefined;
+  /** For libvirt logs: keep the probes libvirt sends when it opens a monitor (left out by default). */
+  all?: boolean | undefined;
 }
 
 /** Commands that the runner sends itself: importing them would send them twice. */
@@ -517,7 +597,15 @@ class CellBuilder {
   /** Whether the last command has had its reply. */
   private replied = false;
 
-  add(kind: Recorded['kind'], raw: JsonNode): void {
+  probes = 0;
+  probeReplies = 0;
+
+  add(kind: Recorded['kind'], raw: JsonNode, probe = false): void {
+    if (probe) {
+      // libvirt's connect-time probes and whatever answered them while they ran (importLines says how many).
+      if (kind === 'command') { this.probes++; this.current = undefined; this.skippingHandshake = false; } else this.probeReplies++;
+      return;
+    }
     const node = withoutRecorderId(raw);
     if (kind === 'command') {
       this.skippingHandshake = false;
@@ -547,7 +635,7 @@ class CellBuilder {
 /** Reads a recording (lines, read once, in one pass) into a notebook of cells with saved outputs. */
 export function importLines(lines: Lines, options: ImportOptions): ImportResult {
   const c = new Collector(options.format, options.format === 'libvirt' ? options.monitor : undefined);
-  if (options.format === 'libvirt') readLibvirt(lines, c);
+  if (options.format === 'libvirt') readLibvirt(lines, c, options.all === true);
   else if (options.format === 'qmp-shell-history') readHistory(lines, c);
   else readObjects(lines, c, options.format === 'arrows' ? 'arrows' : options.format === 'iotests' ? 'iotests' : 'shell-log');
   c.finish();
@@ -556,11 +644,25 @@ export function importLines(lines: Lines, options: ImportOptions): ImportResult 
   let key = '';
   if (options.format === 'libvirt') {
     const mons = report.monitors;
+    const listing = (): string => mons.map((m) => `  ${m.monitor}  ${m.commands} commands, from line ${m.firstLine}${m.domain !== undefined ? `, domain ${m.domain}` : ''}`).join('\n');
+    if (options.monitor !== undefined && options.domain !== undefined) throw new ImportError('give --mon or --domain, not both');
     if (options.monitor !== undefined) {
       if (!mons.some((m) => m.monitor === options.monitor)) throw new ImportError(`no monitor ${options.monitor} in the log; it has ${mons.map((m) => m.monitor).join(', ') || 'none'}`);
       key = options.monitor;
+    } else if (options.domain !== undefined) {
+      const found = monitorsOfDomain(mons, options.domain);
+      if (found.length === 0) {
+        throw new ImportError(`the log does not say which monitor is domain ${options.domain}: libvirt names a domain's monitor only in the ` +
+          'reply to the query-chardev it sends when it starts the domain (the charmonitor\'s path …/domain-ID-NAME/monitor.sock), and ' +
+          `no monitor of this log has one for that name (was monitor logging turned on after the domain started?). Pick one with --mon:\n${listing()}`);
+      }
+      if (found.length > 1) {
+        throw new ImportError(`domain ${options.domain} had ${found.length} monitors in this log (it was started ${found.length} times, or another domain ` +
+          `shares its first ${SHORT_NAME_MAX} characters); pick one with --mon:\n${found.map((m) => `  ${m.monitor}  ${m.commands} commands, from line ${m.firstLine}`).join('\n')}`);
+      }
+      key = (found[0] as { monitor: string }).monitor;
     } else if (mons.length > 1) {
-      throw new ImportError(`the log holds ${mons.length} monitors (domains); pick one with --mon:\n${mons.map((m) => `  ${m.monitor}  ${m.commands} commands, from line ${m.firstLine}`).join('\n')}`);
+      throw new ImportError(`the log holds ${mons.length} monitors (domains); pick one with --domain or --mon:\n${listing()}`);
     } else key = mons[0]?.monitor ?? '';
   }
   const b = c.builders.get(key) ?? new CellBuilder();
@@ -572,6 +674,10 @@ export function importLines(lines: Lines, options: ImportOptions): ImportResult 
     if (cell.outputs === undefined) continue;
     if (cell.outputs.length === 0) delete cell.outputs;
     else cell.outputs = stableOutputs(cell.outputs, maskOpts);
+  }
+  if (b.probes > 0) {
+    report.notes.push(`left out ${b.probes} commands libvirt sent to probe the monitor when it opened it` +
+      `${b.probeReplies > 0 ? ` (and the ${b.probeReplies} replies and events while they ran)` : ''}; --all keeps them`);
   }
   if (b.handshakes > 0) report.notes.push(`left out ${b.handshakes} qmp_capabilities (the runner negotiates itself)`);
   if (b.before > 0) report.notes.push(`left out ${b.before} events that came before the first command`);

@@ -5,6 +5,16 @@ import type { CompatPolicy } from './diagnostics';
 import type { QmpDocs } from './manpage';
 import type { CreatedNames, LiveLookup } from './live';
 
+/** What the notebook around a cell tells about named replies (namedReplies.ts). */
+export interface NamedContext {
+  /** The names the cells above define, each with the last command of its cell (for the schema's return type). */
+  above: ReadonlyMap<string, { command?: string | undefined; cell: number }>;
+  /** Names only cells below define (a use would run before them). */
+  below?: { has(name: string): boolean } | undefined;
+  /** The raw text of the last reply saved under a name, when its cell has run. */
+  reply?(name: string): string | undefined;
+}
+
 /** Everything a service may use besides the text. Every member is optional: an empty context checks syntax. */
 export interface LanguageContext {
   /** The schema of the QEMU the cell will run on; undefined checks only the syntax and the protocol shape. */
@@ -32,4 +42,6 @@ export interface LanguageContext {
   live?: LiveLookup | undefined;
   /** Names earlier cells of the notebook create (`namesCreatedBy`): known, even before they run. */
   created?: CreatedNames | undefined;
+  /** The named replies of the notebook around the cell (namedReplies.ts): completion, a warning, hover. */
+  named?: NamedContext | undefined;
 }

@@ -10,6 +10,7 @@
 // Offsets are UTF-16 offsets into the cell text, `end` exclusive; the vscode adapter turns them into ranges.
 import type { Node } from 'jsonc-parser';
 import { segmentJsonCell } from '../notebook/format/segments';
+import { wholeReference } from '../notebook/format/references';
 import {
   capProblems, checkCommandShape, checkDuplicates, checkWaitShape, didYouMean, membersOf, parseJson, withSuggestion,
   MAX_PROBLEMS, type CompatAction, type CompatPolicy, type Problem,
@@ -46,7 +47,11 @@ export type DiagnosticCode =
   /** A value names a block node, device, job… the connected QEMU does not have (docs/live-values.md). */
   | 'unknown-live-value'
   /** A name a command would create is taken already in the connected QEMU. */
-  | 'live-name-taken';
+  | 'live-name-taken'
+  /** A `{{name.path}}` whose name no cell above defines (docs/notebook-format.md, "Named replies"). */
+  | 'unknown-reply-name'
+  /** A `{{` in a command's string that does not read as a reference (the runner refuses the cell). */
+  | 'bad-reference';
 
 export interface DiagnosticData {
   /**
@@ -349,6 +354,8 @@ class SegmentChecker {
 
   private checkValue(node: Node, type: SchemaType, qpath: string, jpath: (string | number)[], opts: CheckOptions): void {
     const schema = this.schema as Schema;
+    // A named reply (`"{{name.path}}"`) takes the type of the value it names when it is sent: not checked here.
+    if (node.type === 'string' && typeof node.value === 'string' && wholeReference(node.value) !== undefined) return;
     const severity: DiagnosticSeverity = opts.lenient ? 'warning' : 'error';
     const wrong = (): void => {
       this.add(node, severity, 'wrong-type', `Invalid parameter type for '${qpath}', expected: ${expectedText(schema, type)}`,

@@ -16,6 +16,7 @@ import { hover as anyHover, type HoverResult } from './hover';
 import { type OobHint, oobHints } from './oobHints';
 import { liveCompletions, liveDiagnostics, liveHover } from './live';
 import { completeShell } from './shellCompletion';
+import { withNamed } from './namedReplies';
 import { shellCodeActions, shellDiagnose, shellHints } from './shellDiagnostics';
 import { cellText, parseStats, type CellSource } from './parsed';
 
@@ -25,6 +26,7 @@ export type { CompatPolicy, CompatAction, Diagnostic, DiagnosticCode, Diagnostic
 export type { HoverResult } from './hover';
 export type { OobHint } from './oobHints';
 export type { QmpDocs } from './manpage';
+export { completeNamed, hoverNamed, namedContextOf, namedDiagnostics, type NamedContext } from './namedReplies';
 export { fetchLive, liveNeeds, namesCreatedBy, type CreatedNames, type LiveLookup } from './live';
 export { parseCompatPolicy } from '../notebook/format/validate';
 export { CellText, ParseCache, cellText, parseStats, type CellSource } from './parsed';
@@ -144,7 +146,7 @@ function withLive(base: LanguageService): LanguageService {
   return wrapped;
 }
 
-const SERVICES: Readonly<Record<ServiceLanguage, LanguageService>> = { qmp: withLive(qmp), 'qmp-shell': withLive(shell), hmp };
+const SERVICES: Readonly<Record<ServiceLanguage, LanguageService>> = { qmp: withNamed(withLive(qmp)), 'qmp-shell': withNamed(withLive(shell)), hmp: withNamed(hmp) };
 
 /** The service of a cell language; undefined for any other language id (markdown, plain text). */
 export function languageService(language: string): LanguageService | undefined {

@@ -10,8 +10,9 @@ import type { CompatPolicy, Diagnostic } from './diagnostics';
 import type { QmpDocs, QmpManPageName } from './manpage';
 import { manPageDocs, type DocsProvider } from './providers';
 import { parseCell } from '../notebook/format/cell';
+import { findCellName } from '../notebook/format/references';
 import type { LiveValues } from '../qmp/liveValues';
-import { fetchLive, languageService, namesCreatedBy, ParseCache, type CellText, type CreatedNames, type LanguageContext, type LanguageService } from './service';
+import { fetchLive, languageService, namesCreatedBy, ParseCache, type CellText, type CreatedNames, type LanguageContext, type LanguageService, type NamedContext } from './service';
 
 /** A QEMU version as the session layer reports it. */
 export interface SchemaVersionLike {
@@ -96,6 +97,57 @@ function forgetCreators(nb: vscode.NotebookDocument | undefined): void {
   if (nb !== undefined) creatorsCache.delete(nb);
 }
 
+/** The `@name`d cells of each notebook, in order (one pass), kept like creatorsCache. */
+const namedCache = new WeakMap<vscode.NotebookDocument, Array<{ cell: vscode.NotebookCell; name: string }>>();
+
+function namedCellsOf(nb: vscode.NotebookDocument): Array<{ cell: vscode.NotebookCell; name: string }> {
+  let named = namedCache.get(nb);
+  if (named === undefined) {
+    named = [];
+    for (const c of nb.getCells()) {
+      const lang = c.document.languageId;
+      if (lang !== 'qmp' && lang !== 'qmp-shell' && lang !== 'hmp') continue;
+      const found = findCellName(c.document.getText(), lang).name;
+      if (found !== undefined) named.push({ cell: c, name: found.name });
+    }
+    namedCache.set(nb, named);
+  }
+  return named;
+}
+
+/**
+ * Whether an edit of a cell changed the names of its notebook (its `@name` line added, removed or changed):
+ * only then is the notebook's list of named cells made again, so typing in a cell costs that cell.
+ */
+function cellNameChanged(cell: vscode.NotebookCell): boolean {
+  const cached = namedCache.get(cell.notebook);
+  if (cached === undefined) return true;
+  const lang = cell.document.languageId;
+  const now = lang === 'qmp' || lang === 'qmp-shell' || lang === 'hmp' ? findCellName(cell.document.getText(), lang).name?.name : undefined;
+  if (cached.find((n) => n.cell === cell)?.name === now) return false;
+  namedCache.delete(cell.notebook);
+  return true;
+}
+
+/** Where a notebook's saved named replies are read (the controller keeps them): the reply text of a name. */
+export type NamedReplyLookup = (notebook: vscode.NotebookDocument, name: string) => string | undefined;
+
+/** The named replies around a cell: names of the cells above (the last one of a name wins), below, and their replies. */
+function namedAround(source: SchemaSource, doc: vscode.TextDocument, lookup: NamedReplyLookup | undefined): NamedContext | undefined {
+  const cell = cellOf(source, doc);
+  if (cell === undefined) return undefined;
+  const above = new Map<string, { command?: string | undefined; cell: number }>();
+  const below = new Set<string>();
+  for (const n of namedCellsOf(cell.notebook)) {
+    const lang = n.cell.document.languageId;
+    const command = lang === 'hmp' ? 'human-monitor-command' : commandsOf(n.cell.document).at(-1)?.command;
+    if (n.cell.index >= 0 && n.cell.index < cell.index) above.set(n.name, { command, cell: n.cell.index });
+    else if (n.cell.index > cell.index) below.add(n.name);
+  }
+  const nb = cell.notebook;
+  return { above, below, ...(lookup ? { reply: (name: string) => lookup(nb, name) } : {}) };
+}
+
 /**
  * The names the cells above `doc` (in its notebook) create: known to the live checks before they run. Only
  * the cells that create names are looked at (creatorsOf), so diagnosing every cell of a notebook is linear.
@@ -120,7 +172,8 @@ function schemaOf(source: SchemaSource, uri: vscode.Uri): { schema: Schema; cach
 }
 
 /** The service and the context for a document; undefined for languages without a service. */
-function serviceFor(source: SchemaSource, doc: vscode.TextDocument, docs: QmpDocs | undefined): { svc: LanguageService; ctx: LanguageContext } | undefined {
+function serviceFor(source: SchemaSource, doc: vscode.TextDocument, docs: QmpDocs | undefined,
+  lookup?: NamedReplyLookup): { svc: LanguageService; ctx: LanguageContext } | undefined {
   if (doc.languageId !== 'qmp' && doc.languageId !== 'qmp-shell') return undefined;
   const svc = languageService(doc.languageId);
   if (svc === undefined) return undefined;
@@ -130,6 +183,7 @@ function serviceFor(source: SchemaSource, doc: vscode.TextDocument, docs: QmpDoc
     ctx: {
       schema: s?.schema, cached: s?.cached === true, schemaLabel: s?.label, oobNegotiated: source.oobNegotiated(doc.uri), docs,
       compat: source.compat?.(doc.uri), deviceTypes: source.deviceTypes?.(doc.uri), live: source.live?.(doc.uri),
+      named: namedAround(source, doc, lookup),
     },
   };
 }
@@ -227,7 +281,8 @@ let liveChecks = 0;
 function contextKey(doc: vscode.TextDocument, ctx: LanguageContext): string {
   if (ctx.live !== undefined) return `live ${++liveChecks}`;
   return [doc.version, identity(ctx.schema), ctx.cached === true, ctx.schemaLabel ?? '', String(ctx.oobNegotiated),
-    JSON.stringify(ctx.compat ?? null), identity(ctx.deviceTypes), identity(ctx.live)].join('|');
+    JSON.stringify(ctx.compat ?? null), identity(ctx.deviceTypes), identity(ctx.live),
+    ctx.named ? `${[...ctx.named.above.keys()].join(',')}/${ctx.named.below instanceof Set ? [...(ctx.named.below as Set<string>)].join(',') : ''}` : ''].join('|');
 }
 
 /**
@@ -287,7 +342,7 @@ export class SlicedPass<T> implements vscode.Disposable {
 }
 
 /** Registers every language feature; dispose the result to remove them all. */
-export function registerLanguageFeatures(context: vscode.ExtensionContext, schemaSource: SchemaSource): vscode.Disposable {
+export function registerLanguageFeatures(context: vscode.ExtensionContext, schemaSource: SchemaSource, namedReply?: NamedReplyLookup): vscode.Disposable {
   const disposables: vscode.Disposable[] = [];
   // One parse per (document, version), shared by completion, hover, diagnostics, code actions and code lenses.
   const parses = new ParseCache();
@@ -320,7 +375,7 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext, schem
 
   disposables.push(vscode.languages.registerCompletionItemProvider(SELECTOR, {
     async provideCompletionItems(doc, position) {
-      const found = serviceFor(schemaSource, doc, docs(doc.uri));
+      const found = serviceFor(schemaSource, doc, docs(doc.uri), namedReply);
       if (found === undefined) return [];
       const text = parsedOf(doc);
       const offset = doc.offsetAt(position);
@@ -332,7 +387,7 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext, schem
 
   disposables.push(vscode.languages.registerHoverProvider(SELECTOR, {
     provideHover(doc, position) {
-      const found = serviceFor(schemaSource, doc, docs(doc.uri));
+      const found = serviceFor(schemaSource, doc, docs(doc.uri), namedReply);
       const h = found?.svc.hover(parsedOf(doc), doc.offsetAt(position), found.ctx);
       if (h === undefined) return undefined;
       const md = new vscode.MarkdownString(h.contents);
@@ -349,7 +404,7 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext, schem
   const diagnosedWith = new WeakMap<vscode.TextDocument, string>();
   const refresh = (doc: vscode.TextDocument, key?: string): void => {
     // Diagnostics need no documentation: the man page is not loaded for them.
-    const found = serviceFor(schemaSource, doc, undefined);
+    const found = serviceFor(schemaSource, doc, undefined, namedReply);
     if (found === undefined) return;
     const k = key ?? contextKey(doc, found.ctx);
     if (diagnosedWith.get(doc) === k) return;
@@ -375,6 +430,16 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext, schem
     }, DEBOUNCE_MS));
   };
   const pass = new SlicedPass<vscode.TextDocument>((doc) => { if (!doc.isClosed) refresh(doc); });
+  // The other cells of a notebook are checked again when its named cells (names, order) change: a use below a
+  // new name is no longer unknown. Their context key holds the names, so the cells it does not touch are skipped.
+  const namesSeen = new WeakMap<vscode.NotebookDocument, string>();
+  const namesMayHaveChanged = (nb: vscode.NotebookDocument): void => {
+    const sig = namedCellsOf(nb).map((n) => `${n.cell.index}:${n.name}`).join(',');
+    if (namesSeen.get(nb) === sig) return;
+    const first = !namesSeen.has(nb);
+    namesSeen.set(nb, sig);
+    if (!first || sig !== '') pass.restart(nb.getCells().map((c) => c.document).filter((d) => d.languageId === 'qmp' || d.languageId === 'qmp-shell'));
+  };
   const isOurs = (doc: vscode.TextDocument): boolean => doc.languageId === 'qmp' || doc.languageId === 'qmp-shell';
   const refreshAll = (): void => {
     const visible = new Set(vscode.window.visibleTextEditors.map((e) => e.document));
@@ -384,10 +449,17 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext, schem
   disposables.push(
     vscode.workspace.onDidOpenTextDocument((doc) => { if (isOurs(doc)) pass.add(doc); }),
     vscode.workspace.onDidChangeTextDocument((e) => {
-      forgetCreators(cellOf(schemaSource, e.document)?.notebook);
+      const cell = cellOf(schemaSource, e.document);
+      forgetCreators(cell?.notebook);
       schedule(e.document);
+      if (cell !== undefined && cellNameChanged(cell)) namesMayHaveChanged(cell.notebook);
     }),
-    vscode.workspace.onDidChangeNotebookDocument((e) => { if (e.contentChanges.length > 0) forgetCreators(e.notebook); }),
+    vscode.workspace.onDidChangeNotebookDocument((e) => {
+      if (e.contentChanges.length === 0) return;
+      forgetCreators(e.notebook);
+      namedCache.delete(e.notebook);
+      namesMayHaveChanged(e.notebook);
+    }),
     vscode.workspace.onDidCloseTextDocument((doc) => {
       collection.delete(doc.uri);
       parses.forget(doc.uri.toString());
@@ -403,7 +475,7 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext, schem
 
   disposables.push(vscode.languages.registerCodeActionsProvider(SELECTOR, {
     provideCodeActions(doc, r, ctx) {
-      const found = serviceFor(schemaSource, doc, undefined);
+      const found = serviceFor(schemaSource, doc, undefined, namedReply);
       if (found === undefined) return [];
       // The service's own diagnostics (they carry the data the editor's do not), computed once per version.
       return found.svc.codeActions(parsedOf(doc), doc.offsetAt(r.start), doc.offsetAt(r.end), found.ctx).map((a) => {
@@ -426,7 +498,7 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext, schem
   disposables.push(vscode.languages.registerCodeLensProvider(SELECTOR, {
     onDidChangeCodeLenses: lensChanged.event,
     provideCodeLenses(doc) {
-      const found = serviceFor(schemaSource, doc, undefined);
+      const found = serviceFor(schemaSource, doc, undefined, namedReply);
       const hints = found?.svc.hints(parsedOf(doc), found.ctx) ?? [];
       return hints.map((h) => {
         const r = range(doc, h.start, h.end);

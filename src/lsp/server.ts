@@ -14,7 +14,7 @@ import {
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { switchToExecOob } from '../language/codeActions';
 import { type DocsProvider, manPageDocs } from '../language/providers';
-import { type CellText, type CompletionItem, type Diagnostic, fetchLive, type LanguageContext, languageService, ParseCache, type TextEdit } from '../language/service';
+import { type CellText, type CompletionItem, type Diagnostic, fetchLive, type LanguageContext, languageService, namedContextOf, ParseCache, type TextEdit } from '../language/service';
 import type { Schema } from '../qmp/schema';
 import { documentSymbols, foldingRanges, SEMANTIC_LEGEND, semanticTokens } from './features';
 import { cacheDirs, loadCachedSchema, loadSchemaFile, resolveConfig, type ResolvedConfig } from './config';
@@ -224,6 +224,15 @@ export function startServer(connection: Connection, options: ServerOptions = {})
    * Not for diagnostics: a name an earlier cell creates is no warning, and the server does not follow cells.
    */
   const liveContext = (): LanguageContext => ({ ...context(), live: session?.live });
+
+  /**
+   * For completion and hover: the live context plus the named replies of the document's cells above (names,
+   * and the replies runCell saved on this connection). Diagnostics do not follow other cells (see liveContext).
+   */
+  const namedContext = (doc: TextDocument, region: Region): LanguageContext => ({
+    ...liveContext(),
+    named: namedContextOf(regionsOf(doc), region.index, (name) => session?.namedReply(name)),
+  });
 
   const regionsOf = (doc: TextDocument): Region[] => {
     const s = states.get(doc.uri);
@@ -476,7 +485,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       if (hit === undefined) return null;
     }
     const { region, offset } = hit;
-    const result = languageService(region.language)?.complete(parsed(hit.doc, region), offset, liveContext()) ?? { items: [] };
+    const result = languageService(region.language)?.complete(parsed(hit.doc, region), offset, namedContext(hit.doc, region)) ?? { items: [] };
     const narrowed = narrowForReply(result.items.map((item) => forTypingClients(item, region.text, offset)), region.text, offset);
     result.items = narrowed.items;
     lastCompletion = { items: result.items };
@@ -522,7 +531,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     const hit = at(params.textDocument.uri, params.position);
     if (hit === undefined) return null;
     const { region, offset } = hit;
-    const h = languageService(region.language)?.hover(parsed(hit.doc, region), offset, liveContext());
+    const h = languageService(region.language)?.hover(parsed(hit.doc, region), offset, namedContext(hit.doc, region));
     if (h === undefined) return null;
     return { contents: { kind: MarkupKind.Markdown, value: h.contents }, range: toDocRange(region, h.range.start, h.range.end) };
   });

@@ -75,6 +75,12 @@ export class LspSession {
     return this.kernel?.live;
   }
 
+  /** The last reply saved under a name by the cells runCell ran (docs/notebook-format.md, "Named replies"). */
+  namedReply(name: string): string | undefined {
+    const e = this.kernel?.engine.names.get(name);
+    return e?.ok === true ? e.raw : undefined;
+  }
+
   /** Runs one cell; never throws for QEMU or connection problems. */
   async runCell(source: string, language: string, index: number, line: number): Promise<RunCellResult> {
     const transcript: string[] = [];

@@ -16,7 +16,7 @@ import { commandsOf, confirmStateChanges } from '../session/endpointPrompts';
 import { errorText, type Session, type SessionManager } from '../session/sessionManager';
 import { explainUntrusted, UntrustedWorkspaceError } from '../session/trust';
 import {
-  Batcher, CODE_LANGUAGES, isCodeLanguage, metadataRules, planCell, RunEngine, StopRequest,
+  Batcher, CODE_LANGUAGES, isCodeLanguage, metadataRules, NamedReplies, planCell, RunEngine, StopRequest,
   type CellPlan, type CommandStep, type EngineClient, type JobFinishedRecord, type JobProgressRecord, type RunOutcome, type TranscriptRecord,
 } from '../run/index';
 import { jobKey, JobProgressView } from './jobProgress';
@@ -274,6 +274,8 @@ function deferredJob(run: CellRun, plan: () => CellPlan): { cell: number; plan: 
 /** Everything that runs in one notebook. */
 class NotebookRunner {
   readonly runs = new Map<number, CellRun>();
+  /** The notebook's named replies (docs/notebook-format.md, "Named replies"), whichever session its cells ran on. */
+  readonly names = new NamedReplies();
   constructor(readonly notebook: vscode.NotebookDocument) {}
 }
 
@@ -545,6 +547,12 @@ export class QmpControllers implements vscode.Disposable {
       .then(undefined, (err: unknown) => this.log.warn(`could not select the kernel of "${wanted}": ${errorText(err)}`));
   }
 
+  /** The last reply saved under a name in a notebook (its raw text), for the language features' hover and completion. */
+  namedReply(notebook: vscode.NotebookDocument, name: string): string | undefined {
+    const e = this.runners.get(notebook)?.names.get(name);
+    return e?.ok === true ? e.raw : undefined;
+  }
+
   private runner(notebook: vscode.NotebookDocument): NotebookRunner {
     let r = this.runners.get(notebook);
     if (!r) {
@@ -601,7 +609,7 @@ export class QmpControllers implements vscode.Disposable {
       void explainUntrusted(new UntrustedWorkspaceError('Running QMP cells'));
       return;
     }
-    const jobs = runs.map((run) => ({ ...deferredJob(run, () => this.plan(run)), client: () => this.clientFor(runner, run.key) }));
+    const jobs = runs.map((run) => ({ ...deferredJob(run, () => this.plan(run)), client: () => this.clientFor(runner, run.key), names: runner.names }));
     // The session's one engine; cells of every notebook on the session queue on it as QEMU queues them.
     const engine = this.sessions.session(profile)?.kernel.engine ?? this.noSession;
     const note = setTimeout(() => this.noteQueued(engine, runner, runs), QUEUED_NOTE_MS);

@@ -51,6 +51,7 @@ import { EventMatcher } from './expectEvents';
 import { errorMessage, failureKindOf, isSessionFailure, StopRequest } from './errors';
 import { describeProblem, isOobPlan, type CellPlan, type CommandStep, type EventExpectations, type WaitStep } from './plan';
 import { JobWatcher, type JobOwner } from './progress';
+import { NamedReplies, substituteStep } from './namedReplies';
 import type { CellStartedRecord, FailureKind, FailureRecord, ReplyRecord, RunOutcome, TranscriptRecord, TranscriptSink } from './transcript';
 
 /** The calls the engine makes on a client: the core's own QmpClient types. */
@@ -75,6 +76,8 @@ export interface CellJob {
   signal?: AbortSignal;
   /** The client for this cell (a door's own checks before it connects); default: the engine's `client`. */
   client?: () => EngineClient | Promise<EngineClient>;
+  /** The named replies this cell reads and (with an `@name`) saves to; default: the engine's (namedReplies.ts). */
+  names?: NamedReplies;
   /**
    * A test rule: the events (names, with repeats) the cell's saved outputs show; after its steps the cell
    * stays open until they have all been given to it, at most `timeoutMs` (see the file comment).
@@ -106,6 +109,8 @@ export interface EngineOptions {
   expectedEventsTimeoutMs?: number;
   /** The bound on job polls (query-jobs, query-migrate) per second for the whole engine; default 4 (progress.ts). */
   jobQueriesPerSecond?: number;
+  /** The named replies of cells that give none of their own (default: a store of this engine's). */
+  names?: NamedReplies;
 }
 
 export interface BatchResult {
@@ -135,6 +140,9 @@ interface RunningCell {
   client?: EngineClient;
   /** The cell's side of the job watcher, made when the cell first follows a job. */
   jobOwner?: JobOwner;
+  /** The cell's `@name` (from its plan) and its last reply, saved under the name when the cell ends. */
+  name?: string;
+  lastReply?: string;
 }
 
 interface OpenCommand {
@@ -180,6 +188,8 @@ export class RunEngine implements Disposable {
   private late: RunningCell | undefined;
   /** The jobs running cells follow (progress.ts). */
   private readonly jobs: JobWatcher;
+  /** The named replies of cells that bring no store of their own. */
+  readonly names: NamedReplies;
 
   constructor(private readonly options: EngineOptions) {
     // The global `performance` is a lazy getter in Node: read it once, not on every record.
@@ -187,6 +197,7 @@ export class RunEngine implements Disposable {
     this.now = options.now ?? (() => clock.now());
     this.origin = this.now();
     this.eventsPerCell = Math.max(0, options.eventsPerCell ?? DEFAULT_EVENTS_PER_CELL);
+    this.names = options.names ?? new NamedReplies();
     this.jobs = new JobWatcher({
       now: this.now,
       // QEMU still owes replies to given-up in-band commands: a poll would only queue behind them.
@@ -344,6 +355,7 @@ export class RunEngine implements Disposable {
     }
     // A test batch goes on after a failing cell, not after a lost connection.
     if (outcome !== 'succeeded' && (!batch.asTest || (state.failure !== undefined && isSessionFailure(state.failure.kind)))) batch.failed = true;
+    if (state.name !== undefined) this.saveName(state, outcome);
     if (state.eventsDropped > 0) {
       this.emit(batch, { type: 'events-dropped', cell: job.cell, at: this.at(), count: state.eventsDropped, kept: this.eventsPerCell });
     }
@@ -377,6 +389,16 @@ export class RunEngine implements Disposable {
     } finally {
       state.waiting = false;
     }
+  }
+
+  /** Saves a named cell's last reply under its name, or why there is none (a later reference says it). */
+  private saveName(state: RunningCell, outcome: RunOutcome): void {
+    const names = state.job.names ?? this.names;
+    const name = state.name as string;
+    const cell = state.job.cell;
+    if (outcome === 'succeeded' && state.lastReply !== undefined) names.save(name, { ok: true, raw: state.lastReply, cell });
+    else if (outcome === 'succeeded') names.save(name, { ok: false, reason: 'sent no command', cell });
+    else names.save(name, { ok: false, reason: outcome === 'interrupted' ? 'was interrupted' : `failed (${state.failure?.message ?? outcome})`, cell });
   }
 
   private fail(state: RunningCell, kind: FailureKind, message: string, extra: Partial<FailureRecord> = {}): RunOutcome {
@@ -452,6 +474,7 @@ export class RunEngine implements Disposable {
     this.attach(client);
     state.client = client;
     const plan = job.replan ? job.replan() : job.plan;
+    if (plan.name !== undefined) state.name = plan.name;
     if (plan.problems.length > 0) {
       return this.fail(state, 'not-sent-because-invalid',
         `The cell was not sent:\n${plan.problems.map(describeProblem).join('\n')}`,
@@ -523,10 +546,19 @@ export class RunEngine implements Disposable {
   }
 
   /** Sends one command; returns an outcome when the cell ends here, undefined to go on. */
-  private async command(state: RunningCell, client: EngineClient, step: CommandStep, i: number,
+  private async command(state: RunningCell, client: EngineClient, planned: CommandStep, i: number,
     markSent: (() => void) | undefined): Promise<RunOutcome | undefined> {
     const { job, batch } = state;
     const cell = job.cell;
+    let step = planned;
+    if (planned.refs) {
+      // Named replies are substituted now, from the replies saved when the earlier cells ended (namedReplies.ts).
+      const s = substituteStep(planned, job.names ?? this.names);
+      if ('error' in s) {
+        return this.fail(state, 'not-sent-because-invalid', `${planned.name} was not sent: ${s.error}`, { step: i, command: planned.name });
+      }
+      step = s.step;
+    }
     let written: { sent: string; idText: string } | undefined;
     if (!step.oob && this.busy.length > 0) {
       this.emit(batch, { type: 'blocked', cell, at: this.at(), step: i, behind: this.busy.map((b) => ({ ...b })) });
@@ -569,6 +601,7 @@ export class RunEngine implements Disposable {
     if (reply.ok) record.value = reply.value;
     else record.error = reply.error;
     this.emit(batch, record);
+    state.lastReply = reply.raw;
     if (step.expected) {
       // The one comparator (compare.ts): masks and exact integers, as the test runner compares.
       const c = compareReplyText(step.expected.text, reply.raw, step.expected.masks ? { masks: step.expected.masks } : {});

@@ -11,3 +11,6 @@ export { cellRules, metadataFront, metadataRules, notebookRules, type TestFront,
 export type * from './transcript';
 export { Batcher } from './batcher';
 export { JobWatcher, jobsOfCommand, MIGRATION_ID, type JobEnd, type JobKind, type JobOutcome, type JobView } from './progress';
+export {
+  NamedReplies, resolveReference, substituteStep, substituteTree, argumentReferences, compactJson, interpolatedText, type NamedEntry,
+} from './namedReplies';

@@ -3,8 +3,9 @@
 // commands, wait the same way and compare the same expected replies.
 import type { CommandInput } from '../qmp/client';
 import {
-  CODE_CELL_LANGUAGES, DEFAULT_WAIT_TIMEOUT_MS, LineMap, parseCell, type CodeLanguage, type ValueKindOracle,
+  CODE_CELL_LANGUAGES, DEFAULT_WAIT_TIMEOUT_MS, findCellName, LineMap, parseCell, type CodeLanguage, type ValueKindOracle,
 } from '../notebook/format/index';
+import { argumentReferences } from './namedReplies';
 import { eventKey } from './expectEvents';
 import type { Mask } from './masks';
 import { cellRules, type TestRules } from './rules';
@@ -34,6 +35,8 @@ export interface CommandStep {
   /** The `<-` reply the author pasted under the command, when there is one (its text and value). */
   /** The `<-` reply written under the command, and the masks it is compared with (compareReplyText). */
   expected?: { text: string; value: unknown; masks?: readonly Mask[] };
+  /** Its arguments use a named reply (`{{name.path}}`): the engine substitutes them just before sending. */
+  refs?: true;
 }
 
 /** `{"wait-event": NAME, "data": {...}, "timeout": ms}`. */
@@ -68,6 +71,8 @@ export interface CellPlan {
   problems: PlanProblem[];
   /** Present when the cell expects events (a cell without `<-` events has none: nothing to wait for). */
   expect?: EventExpectations;
+  /** The cell's `@name`: its last reply is saved under it for later cells (namedReplies.ts). */
+  name?: string;
 }
 
 /** Whether every command of the plan is out-of-band (and it has one): such a cell may overtake in-band ones. */
@@ -119,8 +124,9 @@ export function planCell(source: string, language: CodeLanguage, schema?: ValueK
     }
   }
   const problems: PlanProblem[] = parsed.errors.map((e) => ({ message: e.message, line: e.line - 1, column: e.col - 1, start: e.start, end: e.end }));
+  const named = namedParts(source, language, lines, steps, problems);
   const hasReplies = steps.some((st) => st.kind === 'command' && st.expected !== undefined);
-  if (written === undefined && !hasReplies) return { steps, problems };
+  if (written === undefined && !hasReplies) return { steps, problems, ...named };
   const cellRuled = cellRules(source, rules ?? NO_RULES);
   const cell = cellRuled.rules;
   // The cell's expected events and replies are compared under its directives: one that does not parse (a mask
@@ -128,7 +134,7 @@ export function planCell(source: string, language: CodeLanguage, schema?: ValueK
   for (const e of cellRuled.errors) problems.push({ message: `test directive: ${e}` });
   // Written replies are compared with the same masks as the saved outputs (the notebook's and the cell's).
   if (hasReplies && cell.masks.length > 0) for (const st of steps) if (st.kind === 'command' && st.expected) st.expected.masks = cell.masks;
-  if (written === undefined) return { steps, problems };
+  if (written === undefined) return { steps, problems, ...named };
   const events: ExpectedEvent[] = [];
   for (const w of written) {
     if (cell.ignoreEvents.has(w.event)) continue;
@@ -136,9 +142,28 @@ export function planCell(source: string, language: CodeLanguage, schema?: ValueK
     if (key !== undefined) events.push({ ...w, key });
   }
   return {
-    steps, problems,
+    steps, problems, ...named,
     expect: { events, order: cell.eventOrder, masks: cell.masks, timeoutMs: longestWait ?? DEFAULT_WAIT_TIMEOUT_MS },
   };
+}
+
+/**
+ * The cell's `@name` and the steps that use named replies (marked `refs`); a malformed name line or reference
+ * is a problem (the cell is not sent, as for any other problem).
+ */
+function namedParts(source: string, language: CodeLanguage, lines: LineMap, steps: Step[], problems: PlanProblem[]): { name?: string } {
+  const found = findCellName(source, language);
+  for (const e of found.errors) {
+    const pos = lines.position(e.start);
+    problems.push({ message: e.message, line: pos.line - 1, column: pos.col - 1, start: e.start, end: e.end });
+  }
+  for (const st of steps) {
+    if (st.kind !== 'command') continue;
+    const r = argumentReferences(st.input.argumentsText ?? (st.input.arguments !== undefined ? JSON.stringify(st.input.arguments) : undefined));
+    if (r.refs.length > 0) st.refs = true;
+    for (const message of r.errors) problems.push({ message, line: st.line });
+  }
+  return found.name ? { name: found.name.name } : {};
 }
 
 /** "line 3, column 5: message" with 1-based numbers. */

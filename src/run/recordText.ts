@@ -96,8 +96,9 @@ export function renderRecord(r: TranscriptRecord, cell: RenderedCell, out: Rende
   const command = step?.kind === 'command' ? step : undefined;
   switch (r.type) {
     case 'sent': {
+      // A command that used named replies is labelled too: the label is what was sent (substituted).
       const commands = cell.plan.steps.filter((s) => s.kind === 'command').length;
-      if (cell.language !== 'qmp' || commands > 1) out.push({ kind: 'message', direction: '->', json: r.label });
+      if (cell.language !== 'qmp' || commands > 1 || command?.refs === true) out.push({ kind: 'message', direction: '->', json: r.label });
       break;
     }
     case 'reply':

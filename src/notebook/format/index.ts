@@ -17,3 +17,7 @@ export {
   type CellItem, type CellProblem, type ParsedCell,
 } from './cellTypes';
 export { decodeNotebookBytes, findInvalidUtf8, unreadOutputWarnings, type DecodedNotebook, type FormatWarning, type UnreadOutputsWarning } from './encoding';
+export {
+  findCellName, scanString, wholeReference, mayHoldReference, formatPath, NAME_RE,
+  type CellName, type PathStep, type Reference, type ReferenceError, type Piece, type ScannedString,
+} from './references';

@@ -15,6 +15,7 @@
 // may hold spaces; `;` separates transaction actions on one line; `--oob` and `--id=` options; `#` comment
 // lines; `wait-event` lines.
 
+import { wholeReference } from './references';
 import { parseTree, type ParseError } from 'jsonc-parser';
 import {
   DEFAULT_WAIT_TIMEOUT_MS, LineIndex,
@@ -102,6 +103,8 @@ export function typeShellValue(raw: string, kinds: readonly ValueKind[] | undefi
     const s = unquote(raw);
     return s === undefined ? { error: 'invalid string escape' } : { json: JSON.stringify(s) };
   }
+  // A named reply `{{name.path}}` is a string here, as QEMU's qmp-shell reads it; the engine substitutes it.
+  if (wholeReference(raw) !== undefined) return { json: JSON.stringify(raw) };
   const guess = kinds === undefined || kinds.length === 0 || kinds.includes('any');
   const allows = (k: ValueKind): boolean => guess || (kinds?.includes(k) ?? false);
   if (raw.startsWith('{') || raw.startsWith('[')) {
