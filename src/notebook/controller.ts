@@ -16,7 +16,7 @@ import { commandsOf, confirmStateChanges } from '../session/endpointPrompts';
 import { errorText, type Session, type SessionManager } from '../session/sessionManager';
 import { explainUntrusted, UntrustedWorkspaceError } from '../session/trust';
 import {
-  Batcher, CODE_LANGUAGES, isCodeLanguage, metadataRules, planCell, RunEngine, StopRequest,
+  Batcher, CODE_LANGUAGES, EventGrouping, isCodeLanguage, metadataRules, planCell, RunEngine, StopRequest,
   type CellPlan, type CommandStep, type EngineClient, type RunOutcome, type TranscriptRecord,
 } from '../run/index';
 import { EventGroup, expectedReplyOutput, failureOutput, noteOutput, replyOutput, sentOutput, transcriptTextOutput } from './outputs';
@@ -58,8 +58,8 @@ class CellRun {
    * outputs reached the window, so each cell shows its own duration however long the window takes to draw.
    */
   finishedAt: number | undefined;
-  /** The events arriving now, one output while nothing else is shown between them (EventGroup). */
-  private group: EventGroup | undefined;
+  /** The events arriving now, one output while nothing else is shown between them (EventGroup, by EventGrouping). */
+  private grouping = new EventGrouping<EventGroup>(() => new EventGroup());
   private updateQueued = false;
   /** The outputs handed to VS Code, in order, with the group each shows; for the final rewrite of stale groups. */
   private shown: Array<{ output: vscode.NotebookCellOutput; group?: EventGroup; shownVersion: number }> = [];
@@ -83,25 +83,23 @@ class CellRun {
 
   append(output: vscode.NotebookCellOutput): void {
     if (this.ended) return;
-    this.group = undefined;
+    this.grouping.other();
     this.outputs.push({ kind: 'append', output });
   }
 
   /** An event given to the cell: into the open event group (one output, updated in place), else a new group. */
   event(e: QmpEventRecord): void {
     if (this.ended) return;
-    if (this.group === undefined) {
-      const group = new EventGroup();
-      group.add(e);
-      this.group = group;
+    const { group, opened } = this.grouping.event();
+    group.add(e);
+    if (opened) {
       this.groups.push(group);
       this.outputs.push({ kind: 'group', group });
       return;
     }
-    this.group.add(e);
     if (!this.updateQueued) {
       this.updateQueued = true;
-      this.outputs.push({ kind: 'update', group: this.group });
+      this.outputs.push({ kind: 'update', group });
     }
   }
 
@@ -175,7 +173,7 @@ class CellRun {
     for (const g of this.groups) g.release();
     this.shown = [];
     this.groups = [];
-    this.group = undefined;
+    this.grouping.other();
     // A queued cell that never ran is still started first (without a time, so no clock shows): ending an
     // execution that never started is not something every VS Code version accepts.
     if (!this.started) this.execution.start();

@@ -10,3 +10,4 @@ export { EventMatcher, eventKey, type ExpectedEventVerdict } from './expectEvent
 export { cellRules, metadataFront, metadataRules, notebookRules, type TestFront, type TestRules } from './rules';
 export type * from './transcript';
 export { Batcher } from './batcher';
+export { EventGrouping, groupOutputs } from './eventGrouping';

@@ -296,6 +296,40 @@ suite('the editor at scale', () => {
     }
   });
 
+  test('reopening a saved cell of 10,000 events: one output for them, as the run showed them, the last event visible', async function () {
+    this.timeout(120_000);
+    const dir = mkdtempSync(path.join(tmpdir(), 'qmp-reopen-'));
+    const file = path.join(dir, 'flood.qmp');
+    const event = (i: number): string =>
+      `<- {"timestamp": {"seconds": 1700000000, "microseconds": ${i}}, "event": "${i % 2 === 0 ? 'STOP' : 'RESUME'}"}`;
+    writeFileSync(file, ['---', 'saveOutputs: true', '---', '', '```qmp', '{ "execute": "query-status" }', '```', '',
+      '```qmp-output', '<- {"return": {"status": "running", "running": true}}', ...Array.from({ length: 10_000 }, (_, i) => event(i)),
+      '<- {"timestamp": {"seconds": 1700000001, "microseconds": 0}, "event": "RESET", "data": {"guest": true, "reason": "guest-reset"}}',
+      '```', ''].join('\n'));
+    try {
+      const nb = await vscode.workspace.openNotebookDocument(vscode.Uri.file(file));
+      const cell = nb.cellAt(0);
+      assert.equal(cell.outputs.length, 2, `the reply and one output for the events (${cell.outputs.length})`);
+      const text = textOf(cell);
+      assert.match(text, /"status": "running"/);
+      const lines = text.split('\n');
+      assert.match(lines[lines.length - 1] ?? '', /RESET \{"guest":true,"reason":"guest-reset"\}$/, 'the last event is the last line shown');
+      assert.match(text, /… 9981 more events …/, 'the events not shown are counted');
+      assert.ok(lines.length < 40, `a few lines (${lines.length})`);
+      // Edited and saved again, every event is written back (the group keeps their text).
+      await vscode.window.showNotebookDocument(nb);
+      const edit = new vscode.WorkspaceEdit();
+      edit.set(nb.uri, [vscode.NotebookEdit.insertCells(1, [new vscode.NotebookCellData(vscode.NotebookCellKind.Markup, 'Saved again.', 'markdown')])]);
+      await vscode.workspace.applyEdit(edit);
+      assert.ok(await nb.save(), 'saved');
+      const back = readFileSync(file, 'utf8');
+      assert.equal(back.split('\n').filter((l) => l.includes('"event"')).length, 10_001, 'every event saved back');
+      await closeAll();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('completion and hover before any connection: the bundled QEMU 10.0 schema, labelled', async function () {
     this.timeout(60_000);
     const qmp = await api();
