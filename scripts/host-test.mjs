@@ -90,6 +90,7 @@ async function runPass(install, pass, opts, logFile) {
 
   let server;
   let context;
+  let rendererProfile = async () => {};
   let outcome;
   let timer;
   try {
@@ -103,10 +104,29 @@ async function runPass(install, pass, opts, logFile) {
     await context.exposeFunction('codeAutomationLog', (level, message) => {
       const text = Array.isArray(message) ? message.map(String).join(' ') : String(message);
       log(`[workbench ${level}] ${text}`);
+      // test/host/scale.test.ts asks for a CPU profile of the window's renderer around a measured run.
+      const prof = /\[profile\] renderer (start|stop) ([\w-]+)/.exec(text);
+      if (prof) void rendererProfile(prof[1], prof[2]).catch((err) => log(`[host-test] renderer profile: ${err}`));
       // The extension host's console arrives here; echo the runner's own lines (see test/host/index.ts).
       if (/^\s*(ok |FAIL |host suite |\[measure\] )/.test(text)) console.log(text.replace(/^\s*/, '  '));
     });
     const page = context.pages()[0] ?? await context.newPage();
+    let cdp;
+    rendererProfile = async (what, name) => {
+      if (what === 'start') {
+        cdp = await context.newCDPSession(page);
+        await cdp.send('Profiler.enable');
+        await cdp.send('Profiler.setSamplingInterval', { interval: 2000 });
+        await cdp.send('Profiler.start');
+        return;
+      }
+      if (!cdp) return;
+      const { profile } = await cdp.send('Profiler.stop');
+      await cdp.detach();
+      cdp = undefined;
+      writeFileSync(path.join(logDir, `scale-${name}-renderer.cpuprofile`), JSON.stringify(profile));
+      log(`[host-test] renderer profile ${name} written`);
+    };
     page.on('console', (m) => {
       const text = m.text();
       log(`[console ${m.type()}] ${text}`);

@@ -7,7 +7,7 @@ import './loadStamp';
 import './vscodeApiStamp';
 import * as vscode from 'vscode';
 import { parseCompatPolicy, type CompatPolicy } from './language/service';
-import { registerLanguageFeatures } from './language/vscodeAdapter';
+import { recentCompletionTimes, registerLanguageFeatures } from './language/vscodeAdapter';
 import { GuestAgentClient, LibvirtClient, startSandbox, startStorageDaemon } from './endpoints';
 import { QmpClient, Schema, type SchemaInfo } from './qmp';
 import { QmpControllers, notebookType } from './notebook/controller';
@@ -47,6 +47,8 @@ export interface QmpTestApi {
   apiMs: number;
   /** Asks the libvirt taint and state-change questions (modals); host tests answer them here. */
   prompter: EndpointPrompter;
+  /** The completion provider's own times (ms), the last 1,000 calls: its share apart from the window's round trip. */
+  completionTimes: () => readonly number[];
 }
 
 let sessionsToClose: SessionManager | undefined;
@@ -146,7 +148,8 @@ function compose(context: vscode.ExtensionContext): QmpTestApi {
   context.subscriptions.push(registerLanguageFeatures(context, schemaSource));
   context.subscriptions.push(registerAgentTools(context, sessions, log));
   context.subscriptions.push(sessions);
-  return { sessions, controllers, statusBar, schemaSource, log, activationMs: 0, loadMs: Number.NaN, hostWaitMs: Number.NaN, apiMs: Number.NaN, prompter: endpointPrompter };
+  return { sessions, controllers, statusBar, schemaSource, log, activationMs: 0, loadMs: Number.NaN, hostWaitMs: Number.NaN, apiMs: Number.NaN, prompter: endpointPrompter,
+    completionTimes: recentCompletionTimes };
 }
 
 export function activate(context: vscode.ExtensionContext): QmpTestApi {

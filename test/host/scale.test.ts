@@ -10,8 +10,11 @@
 import * as assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { Session as InspectorSession } from 'node:inspector';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import * as vscode from 'vscode';
 import { api, disconnectAll, extensionId, showWithKernel, waitFor } from './hostHelpers';
 
@@ -97,8 +100,98 @@ async function discard(nb: vscode.NotebookDocument): Promise<void> {
   await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
 }
 
+/**
+ * A full garbage collection in this extension host, where possible: code-server's host has no --expose-gc, but
+ * V8 takes the flag at run time, and a new context then has `gc`. Undefined when that is refused.
+ */
+const collectGarbage: (() => void) | undefined = (() => {
+  try {
+    v8.setFlagsFromString('--expose-gc');
+    const gc: unknown = vm.runInNewContext('gc');
+    return typeof gc === 'function' ? () => { (gc as () => void)(); } : undefined;
+  } catch {
+    return undefined;
+  }
+})();
+
+/** The extension host's heap in use after settling and a full collection (twice: weak references go in the second). */
+async function settledHeap(): Promise<number | undefined> {
+  if (!collectGarbage) return undefined;
+  await new Promise((r) => setTimeout(r, 1000));
+  collectGarbage();
+  collectGarbage();
+  return process.memoryUsage().heapUsed;
+}
+
+/** QMP_SCALE_PROFILE=1: a CPU profile of the extension host (in-process inspector) during the bench's runs. */
+const PROFILE = process.env['QMP_SCALE_PROFILE'] === '1';
+
+/** Starts the extension host's CPU profiler; the returned function stops it and writes `<name>.cpuprofile`. */
+async function startProfile(name: string): Promise<() => Promise<unknown>> {
+  const session = new InspectorSession();
+  session.connect();
+  const post = (method: string, params?: object): Promise<unknown> => new Promise((resolve, reject) => {
+    session.post(method, params ?? {}, (err, result) => { if (err) reject(err); else resolve(result); });
+  });
+  await post('Profiler.enable');
+  await post('Profiler.setSamplingInterval', { interval: 2000 });
+  await post('Profiler.start');
+  // The browser (scripts/host-test.mjs) profiles the window's renderer between these two lines.
+  console.log(`[profile] renderer start ${name}`);
+  return async () => {
+    console.log(`[profile] renderer stop ${name}`);
+    const { profile } = await post('Profiler.stop') as { profile: CpuProfile };
+    session.disconnect();
+    const dir = path.join(process.env['QMP_EXTENSION_ROOT'] ?? tmpdir(), 'out', 'results');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, `scale-${name}-exthost.cpuprofile`), JSON.stringify(profile));
+    return summarize(profile);
+  };
+}
+
+interface CpuProfile {
+  nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }>;
+  samples: number[]; timeDeltas: number[]; startTime: number; endTime: number;
+}
+
+/** Self time by where the code is (our bundle, the extension host, Node, idle) and the top functions. */
+function summarize(p: CpuProfile): unknown {
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const self = new Map<number, number>();
+  for (let i = 0; i < p.samples.length; i++) self.set(p.samples[i] as number, (self.get(p.samples[i] as number) ?? 0) + (p.timeDeltas[i] ?? 0));
+  const where = (url: string, fn: string): string => {
+    if (fn === '(idle)' || fn === '(program)' || fn === '(garbage collector)') return fn;
+    if (url.includes('qmp-notebook') && url.includes('/dist/')) return 'ours';
+    if (url.includes('extensionHost') || url.includes('/vs/')) return 'extension host';
+    if (url.startsWith('node:') || url === '') return 'node';
+    return 'other';
+  };
+  const areas: Record<string, number> = {};
+  const fns = new Map<string, number>();
+  for (const [id, us] of self) {
+    const n = byId.get(id);
+    if (!n) continue;
+    const area = where(n.callFrame.url, n.callFrame.functionName);
+    areas[area] = (areas[area] ?? 0) + us;
+    const key = `${n.callFrame.functionName || '(anonymous)'} ${path.basename(n.callFrame.url)}:${n.callFrame.lineNumber} [${area}]`;
+    fns.set(key, (fns.get(key) ?? 0) + us);
+  }
+  const ms = (us: number): number => Math.round(us / 1000);
+  return {
+    totalMs: ms(p.endTime - p.startTime),
+    areasMs: Object.fromEntries(Object.entries(areas).map(([k, v]) => [k, ms(v)])),
+    topSelfMs: [...fns].sort((a, b) => b[1] - a[1]).slice(0, 25).map(([k, v]) => `${ms(v)} ${k}`),
+  };
+}
+
 interface RunMeasure {
   cells: number; ms: number; rssGrowthMb: number; heapGrowthMb: number;
+  /** The heap in use after the run, settled and collected, less the same before it (undefined: no gc). */
+  gcHeapGrowthMb?: number;
+  /** The completion provider's own time during the run (the extension host's share), p95 and max. */
+  completionOwnP95Ms?: number; completionOwnMaxMs?: number;
+  /** The extension host's CPU profile summary (QMP_SCALE_PROFILE=1). */
+  profile?: unknown;
   /** The extension host's event loop: how late a 20 ms timer fired, p95 and max (is the host starved?). */
   loopLagP95Ms: number; loopLagMaxMs: number;
   /** Completion through the workbench (vscode.executeCompletionItemProvider), and an edit's round trip. */
@@ -107,7 +200,7 @@ interface RunMeasure {
 
 /** Opens a `code`-cell notebook, runs it all on `kernel` (ours: a profile; else the trivial controller). */
 async function measureRunAll(code: number, kernel: { profile: string; connectInRun?: boolean } | { trivial: vscode.NotebookController },
-  probe = false): Promise<{ m: RunMeasure; nb: vscode.NotebookDocument }> {
+  probe = false, profileName?: string): Promise<{ m: RunMeasure; nb: vscode.NotebookDocument }> {
   const qmp = await api();
   const profile = 'profile' in kernel ? kernel.profile : 'sandbox';
   const nb = await vscode.workspace.openNotebookDocument('qmp-notebook', bigNotebook(code, profile));
@@ -121,6 +214,8 @@ async function measureRunAll(code: number, kernel: { profile: string; connectInR
   if ('profile' in kernel && kernel.connectInRun === true) await qmp.sessions.disconnect(kernel.profile);
   // Let the opening settle (diagnostics of every cell, the first render) before the clock starts.
   await new Promise((r) => setTimeout(r, 1500));
+  const heap0 = await settledHeap();
+  const stopProfile = profileName !== undefined ? await startProfile(profileName) : undefined;
   const mem0 = process.memoryUsage();
   const lags: number[] = [];
   let last = Date.now();
@@ -156,7 +251,11 @@ async function measureRunAll(code: number, kernel: { profile: string; connectInR
   running = false;
   await probing;
   clearInterval(sampler);
+  const cpu = stopProfile ? await stopProfile() : undefined;
+  // The provider's calls during the run are the probe's (nothing else asks for completion meanwhile).
+  const ownTimes = completionMs.length === 0 ? [] : qmp.completionTimes().slice(-completionMs.length);
   const mem1 = process.memoryUsage();
+  const heap1 = heap0 === undefined ? undefined : await settledHeap();
   const p95 = (xs: number[]): number | undefined => {
     if (xs.length === 0) return undefined;
     const s = [...xs].sort((a, b) => a - b);
@@ -166,6 +265,8 @@ async function measureRunAll(code: number, kernel: { profile: string; connectInR
   const m: RunMeasure = {
     cells: code, ms: end - t0, rssGrowthMb: mb(mem1.rss - mem0.rss), heapGrowthMb: mb(mem1.heapUsed - mem0.heapUsed),
     loopLagP95Ms: p95(lags) ?? 0, loopLagMaxMs: Math.max(0, ...lags),
+    ...(heap0 !== undefined && heap1 !== undefined ? { gcHeapGrowthMb: mb(heap1 - heap0) } : {}),
+    ...(cpu !== undefined ? { profile: cpu } : {}),
   };
   if (probe) {
     m.completions = completionMs.length;
@@ -174,6 +275,11 @@ async function measureRunAll(code: number, kernel: { profile: string; connectInR
     m.completionMaxMs = Math.max(0, ...completionMs);
     const ep = p95(editMs);
     if (ep !== undefined) m.editEchoP95Ms = ep;
+    const own = p95(ownTimes);
+    if (own !== undefined) {
+      m.completionOwnP95Ms = Math.round(own * 10) / 10;
+      m.completionOwnMaxMs = Math.round(Math.max(...ownTimes) * 10) / 10;
+    }
   }
   return { m, nb };
 }
@@ -241,16 +347,18 @@ suite('the editor at scale', () => {
         // Each figure is written as soon as it is measured, so that a run cut short still reports the rest.
         const bench: Record<string, unknown> = {};
         const step = async (key: string, code: number, kernel: { profile: string } | { trivial: vscode.NotebookController }, probe: boolean): Promise<void> => {
-          const r = await measureRunAll(code, kernel, probe);
+          const r = await measureRunAll(code, kernel, probe, PROFILE ? key : undefined);
           await discard(r.nb);
           bench[key] = r.m;
           bench['loadAverage'] = loadavg();
           writeMeasures('bench', bench);
           console.log(`scale bench ${key}: ${JSON.stringify(r.m)}`);
         };
-        await step('ours1000', 1_000, { profile: 'sandbox' }, false);
-        await step('floor5000', 5_000, { trivial }, true);
+        // Ours and the floor back to back at each size, so that each ratio is measured under the same load.
+        await step('ours1000', 1_000, { profile: 'sandbox' }, true);
+        await step('floor1000', 1_000, { trivial }, true);
         await step('ours5000', 5_000, { profile: 'sandbox' }, true);
+        await step('floor5000', 5_000, { trivial }, true);
       }
     } finally {
       trivial.dispose();
