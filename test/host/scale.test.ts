@@ -126,6 +126,32 @@ async function settledHeap(): Promise<number | undefined> {
 /** QMP_SCALE_PROFILE=1: a CPU profile of the extension host (in-process inspector) during the bench's runs. */
 const PROFILE = process.env['QMP_SCALE_PROFILE'] === '1';
 
+/**
+ * The window's renderer, measured by scripts/host-test.mjs between two log lines: its main-thread lag (how late
+ * a 20 ms timer runs there: what a keystroke waits for before the window echoes it), p50/p95/max; undefined when
+ * the runner does not answer (another runner, or it took longer than 20 s).
+ */
+function rendererLagFile(name: string): string {
+  return path.join(process.env['QMP_EXTENSION_ROOT'] ?? tmpdir(), 'out', 'results', `scale-${name}-renderer-lag.json`);
+}
+
+function startRendererLag(name: string): void {
+  rmSync(rendererLagFile(name), { force: true });
+  console.log(`[measure] renderer start ${name}${PROFILE ? ' cpu' : ''}`);
+}
+
+async function stopRendererLag(name: string): Promise<{ p50Ms: number; p95Ms: number; maxMs: number; samples: number } | undefined> {
+  console.log(`[measure] renderer stop ${name}`);
+  for (let i = 0; i < 200; i++) {
+    try {
+      return JSON.parse(readFileSync(rendererLagFile(name), 'utf8')) as { p50Ms: number; p95Ms: number; maxMs: number; samples: number };
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return undefined;
+}
+
 /** Starts the extension host's CPU profiler; the returned function stops it and writes `<name>.cpuprofile`. */
 async function startProfile(name: string): Promise<() => Promise<unknown>> {
   const session = new InspectorSession();
@@ -136,10 +162,7 @@ async function startProfile(name: string): Promise<() => Promise<unknown>> {
   await post('Profiler.enable');
   await post('Profiler.setSamplingInterval', { interval: 2000 });
   await post('Profiler.start');
-  // The browser (scripts/host-test.mjs) profiles the window's renderer between these two lines.
-  console.log(`[profile] renderer start ${name}`);
   return async () => {
-    console.log(`[profile] renderer stop ${name}`);
     const { profile } = await post('Profiler.stop') as { profile: CpuProfile };
     session.disconnect();
     const dir = path.join(process.env['QMP_EXTENSION_ROOT'] ?? tmpdir(), 'out', 'results');
@@ -190,8 +213,15 @@ interface RunMeasure {
   cells: number; ms: number; rssGrowthMb: number; heapGrowthMb: number;
   /** The heap in use after the run, settled and collected, less the same before it (undefined: no gc). */
   gcHeapGrowthMb?: number;
+  /** The heap in use once the notebook is closed, collected, less the same before it was opened: what the run left. */
+  heapLeftAfterCloseMb?: number;
   /** The completion provider's own time during the run (the extension host's share), p95 and max. */
   completionOwnP95Ms?: number; completionOwnMaxMs?: number;
+  /**
+   * The window's renderer main-thread lag during the run, p95 and max (scripts/host-test.mjs samples it): what
+   * a keystroke typed into a cell waits for before the window echoes it.
+   */
+  rendererLagP95Ms?: number; rendererLagMaxMs?: number;
   /** The extension host's CPU profile summary (QMP_SCALE_PROFILE=1). */
   profile?: unknown;
   /** The extension host's event loop: how late a 20 ms timer fired, p95 and max (is the host starved?). */
@@ -202,9 +232,10 @@ interface RunMeasure {
 
 /** Opens a `code`-cell notebook, runs it all on `kernel` (ours: a profile; else the trivial controller). */
 async function measureRunAll(code: number, kernel: { profile: string; connectInRun?: boolean } | { trivial: vscode.NotebookController },
-  probe = false, profileName?: string): Promise<{ m: RunMeasure; nb: vscode.NotebookDocument }> {
+  probe = false, name?: string): Promise<{ m: RunMeasure; nb: vscode.NotebookDocument; heapBeforeOpen: number | undefined }> {
   const qmp = await api();
   const profile = 'profile' in kernel ? kernel.profile : 'sandbox';
+  const heapBeforeOpen = await settledHeap();
   const nb = await vscode.workspace.openNotebookDocument('qmp-notebook', bigNotebook(code, profile));
   if ('profile' in kernel) await showWithKernel(nb, qmp, kernel.profile);
   else {
@@ -220,7 +251,8 @@ async function measureRunAll(code: number, kernel: { profile: string; connectInR
   // Let the opening settle (diagnostics of every cell, the first render) before the clock starts.
   await new Promise((r) => setTimeout(r, 1500));
   const heap0 = await settledHeap();
-  const stopProfile = profileName !== undefined ? await startProfile(profileName) : undefined;
+  const stopProfile = name !== undefined && PROFILE ? await startProfile(name) : undefined;
+  if (name !== undefined) startRendererLag(name);
   const mem0 = process.memoryUsage();
   const lags: number[] = [];
   let last = Date.now();
@@ -261,6 +293,7 @@ async function measureRunAll(code: number, kernel: { profile: string; connectInR
   }
   await probing;
   clearInterval(sampler);
+  const renderer = name !== undefined ? await stopRendererLag(name) : undefined;
   const cpu = stopProfile ? await stopProfile() : undefined;
   // The provider's calls during the run are the probe's (nothing else asks for completion meanwhile).
   const ownTimes = completionMs.length === 0 ? [] : qmp.completionTimes().slice(-completionMs.length);
@@ -276,6 +309,7 @@ async function measureRunAll(code: number, kernel: { profile: string; connectInR
     cells: code, ms: end - t0, rssGrowthMb: mb(mem1.rss - mem0.rss), heapGrowthMb: mb(mem1.heapUsed - mem0.heapUsed),
     loopLagP95Ms: p95(lags) ?? 0, loopLagMaxMs: Math.max(0, ...lags),
     ...(heap0 !== undefined && heap1 !== undefined ? { gcHeapGrowthMb: mb(heap1 - heap0) } : {}),
+    ...(renderer !== undefined ? { rendererLagP95Ms: renderer.p95Ms, rendererLagMaxMs: renderer.maxMs } : {}),
     ...(cpu !== undefined ? { profile: cpu } : {}),
   };
   if (probe) {
@@ -291,7 +325,14 @@ async function measureRunAll(code: number, kernel: { profile: string; connectInR
       m.completionOwnMaxMs = Math.round(Math.max(...ownTimes) * 10) / 10;
     }
   }
-  return { m, nb };
+  return { m, nb, heapBeforeOpen };
+}
+
+/** Closes the notebook and adds what the run left in the heap once it is gone (collected) to its measures. */
+async function discardAndMeasure(r: { m: RunMeasure; nb: vscode.NotebookDocument; heapBeforeOpen: number | undefined }): Promise<void> {
+  await discard(r.nb);
+  const after = await settledHeap();
+  if (after !== undefined && r.heapBeforeOpen !== undefined) r.m.heapLeftAfterCloseMb = Math.round((after - r.heapBeforeOpen) / 1e5) / 10;
 }
 
 function writeMeasures(key: string, value: unknown): void {
@@ -319,8 +360,8 @@ suite('the editor at scale', () => {
     const trivial = trivialController();
     try {
       // Ours first: the run after another pays for collecting the garbage the one before left.
-      const ours = await measureRunAll(2_000, { profile: 'sandbox' }, true);
-      const floor = await measureRunAll(2_000, { trivial }, true);
+      const ours = await measureRunAll(2_000, { profile: 'sandbox' }, true, 'ours2000');
+      const floor = await measureRunAll(2_000, { trivial }, true, 'floor2000');
       await discard(floor.nb);
       // A first Run All, which connects the sandbox: every open cell's context changes while the cells run.
       const first = await measureRunAll(2_000, { profile: 'sandbox', connectInRun: true });
@@ -357,8 +398,8 @@ suite('the editor at scale', () => {
         // Each figure is written as soon as it is measured, so that a run cut short still reports the rest.
         const bench: Record<string, unknown> = {};
         const step = async (key: string, code: number, kernel: { profile: string } | { trivial: vscode.NotebookController }, probe: boolean): Promise<void> => {
-          const r = await measureRunAll(code, kernel, probe, PROFILE ? key : undefined);
-          await discard(r.nb);
+          const r = await measureRunAll(code, kernel, probe, key);
+          await discardAndMeasure(r);
           bench[key] = r.m;
           bench['loadAverage'] = loadavg();
           writeMeasures('bench', bench);
@@ -420,10 +461,11 @@ suite('the editor at scale', () => {
     const file = path.join(dir, 'flood.qmp');
     const event = (i: number): string =>
       `<- {"timestamp": {"seconds": 1700000000, "microseconds": ${i}}, "event": "${i % 2 === 0 ? 'STOP' : 'RESUME'}"}`;
+    // Saved outputs as the format writes them: one blank line between outputs (docs/notebook-format.md).
+    const outputs = ['<- {"return": {"status": "running", "running": true}}', ...Array.from({ length: 10_000 }, (_, i) => event(i)),
+      '<- {"timestamp": {"seconds": 1700000001, "microseconds": 0}, "event": "RESET", "data": {"guest": true, "reason": "guest-reset"}}'];
     writeFileSync(file, ['---', 'saveOutputs: true', '---', '', '```qmp', '{ "execute": "query-status" }', '```', '',
-      '```qmp-output', '<- {"return": {"status": "running", "running": true}}', ...Array.from({ length: 10_000 }, (_, i) => event(i)),
-      '<- {"timestamp": {"seconds": 1700000001, "microseconds": 0}, "event": "RESET", "data": {"guest": true, "reason": "guest-reset"}}',
-      '```', ''].join('\n'));
+      '```qmp-output', outputs.join('\n\n'), '```', ''].join('\n'));
     try {
       const nb = await vscode.workspace.openNotebookDocument(vscode.Uri.file(file));
       const cell = nb.cellAt(0);
