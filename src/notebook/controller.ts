@@ -824,6 +824,8 @@ export class QmpControllers implements vscode.Disposable {
   private async finish(runner: NotebookRunner, run: CellRun, outcome: RunOutcome): Promise<RunOutcome> {
     runner.runs.delete(run.key);
     if (runner.byCell.get(run.cell) === run) runner.byCell.delete(run.cell);
+    // A finished cell is no longer anyone's running cell (noteQueued): its entry goes now, not when the batch ends.
+    this.keyOwners.delete(run.key);
     this.activity.clear(run.cell);
     try {
       // A cell whose commands all succeeded but whose written expectations (<- lines) were not met shows ✗, not
@@ -833,6 +835,8 @@ export class QmpControllers implements vscode.Disposable {
       this.log.debug(`ending cell ${run.cell.index + 1}: ${errorText(err)}`);
     }
     this.runEmitter.fire({ cell: run.cell, outcome, unmet: run.unmet, comparisons: run.comparisons });
+    // The plan (the parsed cell) is not needed once the cell ended; the batch keeps the run until it ends.
+    run.plan = undefined;
     return outcome;
   }
 
