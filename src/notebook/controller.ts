@@ -39,6 +39,8 @@ class CellRun {
   readonly abort = new AbortController();
   readonly outputs: Batcher<OutputOp>;
   started = false;
+  /** The engine started the cell (its clock starts once the window has caught up: QmpControllers.begin). */
+  engineStarted = false;
   /** Set once the cell has a connection; only then does losing it stop the cell. */
   connected = false;
   ended = false;
@@ -649,13 +651,20 @@ export class QmpControllers implements vscode.Disposable {
     if (!other) return;
     const name = other.runner.notebook.uri.path.split('/').pop() ?? other.runner.notebook.uri.toString();
     for (const run of runs) {
-      if (run.started || run.ended || run.stopped || run.ensureExecution() === undefined) continue;
+      if (run.started || run.engineStarted || run.ended || run.stopped || run.ensureExecution() === undefined) continue;
       // Outputs can be written only to a started execution: started without a time, it shows no clock.
       run.execution.start();
       run.started = true;
       run.append(noteOutput(`Waiting: cell ${other.run.cell.index + 1} of ${name} is still running on "${run.profile}"; ` +
         'this cell runs when it ends (QEMU answers in-band commands in order).'));
     }
+  }
+
+  /** Starts the cell's execution with its clock, once (outputs need a started execution). */
+  private begin(run: CellRun): void {
+    if (run.started || run.ended || run.ensureExecution() === undefined) return;
+    run.execution.start(Date.now());
+    run.started = true;
   }
 
   /** Waits (at most UNDRAWN_WAIT_MS) until fewer than UNDRAWN_CELLS finished cells are still on their way to the window. */
@@ -687,6 +696,7 @@ export class QmpControllers implements vscode.Disposable {
     const run = runner.runs.get(key);
     if (!run) throw new Error('The cell is no longer running.');
     await this.windowCaughtUp();
+    this.begin(run);
     const session = await this.connected(run);
     const client = session.liveClient;
     if (!client) throw new Error(`"${run.profile}" is not connected.`);
@@ -702,6 +712,7 @@ export class QmpControllers implements vscode.Disposable {
   private render(runner: NotebookRunner, r: TranscriptRecord): void {
     const run = runner.runs.get(r.cell);
     if (!run) return;
+    if (r.type !== 'cell-started' && r.type !== 'cell-finished') this.begin(run);
     const step = r.type !== 'cell-started' && r.type !== 'cell-finished' && 'step' in r && r.step !== undefined ? run.plan?.steps[r.step] : undefined;
     const command = step?.kind === 'command' ? step : undefined;
     switch (r.type) {
@@ -712,9 +723,9 @@ export class QmpControllers implements vscode.Disposable {
           break;
         }
         run.execution.executionOrder = r.order;
-        // A cell told while queued that it waits for another notebook was started then (outputs need it).
-        if (!run.started) run.execution.start(Date.now());
-        run.started = true;
+        run.engineStarted = true;
+        // Its clock starts in clientFor, once the window has caught up with the cells before it, so that the
+        // duration shown is the cell's own (or with the first record of it, when it fails before that).
         run.clearOnFirstOutput();
         if (this.sessions.session(run.profile)?.state !== 'connected') this.activity.set(run.cell, { kind: 'connecting', profile: run.profile });
         else this.showNextStep(run, 0);
