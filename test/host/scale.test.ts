@@ -374,6 +374,24 @@ suite('the editor at scale', () => {
         ours: ours.m, floor: floor.m, oursConnecting: first.m, ratio: Math.round((ours.m.ms / floor.m.ms) * 100) / 100,
         cellMedianMs: sorted[Math.floor(sorted.length / 2)], cellMaxMs: sorted[sorted.length - 1], loadAverage: loadavg(),
       });
+      if (process.env['QMP_SCALE_BENCH'] === '1') {
+        // Each figure is written as soon as it is measured, so that a run cut short still reports the rest.
+        const bench: Record<string, unknown> = {};
+        const step = async (key: string, code: number, kernel: { profile: string } | { trivial: vscode.NotebookController }, probe: boolean): Promise<void> => {
+          const r = await measureRunAll(code, kernel, probe, key);
+          await discardAndMeasure(r);
+          bench[key] = r.m;
+          bench['loadAverage'] = loadavg();
+          writeMeasures('bench', bench);
+          console.log(`scale bench ${key}: ${JSON.stringify(r.m)}`);
+        };
+        // Ours and the floor back to back at each size, so that each ratio is measured under the same load.
+        await step('ours1000', 1_000, { profile: 'sandbox' }, true);
+        await step('floor1000', 1_000, { trivial }, true);
+        await step('ours5000', 5_000, { profile: 'sandbox' }, true);
+        await step('floor5000', 5_000, { trivial }, true);
+      }
+      // Checked after the bench's runs (when asked for), so that a failed check still leaves every figure measured.
       assert.equal(code.length, 2_000);
       let lastOrder = 0;
       let lastStart = 0;
@@ -394,23 +412,6 @@ suite('the editor at scale', () => {
         assert.ok(took >= 0 && took <= CELL_BOUND_MS, `cell ${cell.index} took ${took} ms (bound ${CELL_BOUND_MS} ms)`);
       }
       await discard(ours.nb);
-      if (process.env['QMP_SCALE_BENCH'] === '1') {
-        // Each figure is written as soon as it is measured, so that a run cut short still reports the rest.
-        const bench: Record<string, unknown> = {};
-        const step = async (key: string, code: number, kernel: { profile: string } | { trivial: vscode.NotebookController }, probe: boolean): Promise<void> => {
-          const r = await measureRunAll(code, kernel, probe, key);
-          await discardAndMeasure(r);
-          bench[key] = r.m;
-          bench['loadAverage'] = loadavg();
-          writeMeasures('bench', bench);
-          console.log(`scale bench ${key}: ${JSON.stringify(r.m)}`);
-        };
-        // Ours and the floor back to back at each size, so that each ratio is measured under the same load.
-        await step('ours1000', 1_000, { profile: 'sandbox' }, true);
-        await step('floor1000', 1_000, { trivial }, true);
-        await step('ours5000', 5_000, { profile: 'sandbox' }, true);
-        await step('floor5000', 5_000, { trivial }, true);
-      }
     } finally {
       trivial.dispose();
     }
@@ -463,7 +464,8 @@ suite('the editor at scale', () => {
       `<- {"timestamp": {"seconds": 1700000000, "microseconds": ${i}}, "event": "${i % 2 === 0 ? 'STOP' : 'RESUME'}"}`;
     // Saved outputs as the format writes them: one blank line between outputs (docs/notebook-format.md).
     const outputs = ['<- {"return": {"status": "running", "running": true}}', ...Array.from({ length: 10_000 }, (_, i) => event(i)),
-      '<- {"timestamp": {"seconds": 1700000001, "microseconds": 0}, "event": "RESET", "data": {"guest": true, "reason": "guest-reset"}}'];
+      // (Under 100 columns: a longer message is written one member per line.)
+      '<- {"timestamp": {"seconds": 1700000001, "microseconds": 0}, "event": "RESET"}'];
     writeFileSync(file, ['---', 'saveOutputs: true', '---', '', '```qmp', '{ "execute": "query-status" }', '```', '',
       '```qmp-output', outputs.join('\n\n'), '```', ''].join('\n'));
     try {
@@ -473,7 +475,7 @@ suite('the editor at scale', () => {
       const text = textOf(cell);
       assert.match(text, /"status": "running"/);
       const lines = text.split('\n');
-      assert.match(lines[lines.length - 1] ?? '', /RESET \{"guest":true,"reason":"guest-reset"\}$/, 'the last event is the last line shown');
+      assert.match(lines[lines.length - 1] ?? '', / RESET$/, 'the last event is the last line shown');
       assert.match(text, /… 9981 more events …/, 'the events not shown are counted');
       assert.ok(lines.length < 40, `a few lines (${lines.length})`);
       // Edited and saved again, every event is written back (the group keeps their text).
