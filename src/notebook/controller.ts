@@ -255,12 +255,13 @@ const EXECUTIONS_AHEAD = 16;
  * ended) before the next cell starts. The engine runs a query cell in well under a millisecond, the window
  * draws one in tens: without a bound a Run All of thousands of cells queues thousands of updates in front of
  * every keystroke and completion request (measured: completion p95 of 11 s at 1,000 cells). With it, the run
- * goes at the window's pace and what the user types waits behind a few dozen cells at most. Measured at
- * 2,000 cells under load: with 8 the run took 3.9× the trivial controller's time (each cell waited for a round
- * trip through a busy window, ~0.5 s, so 8 in flight made 16 cells a second), with completion answered (p95
- * 2.9 s) where the trivial controller's was not answered at all during its run.
+ * goes at the window's pace and what the user types waits behind at most this many cells (about a second of
+ * the window's work). The bound must exceed what the window draws during one round trip through it, or the
+ * round trip paces the run: measured under load (2 CPUs, load 12-24), a round trip took ~1 s, and with 8 the
+ * run took 3.9× the trivial controller's time at 2,000 cells, with 32 3.05× at 1,000 (completion was answered,
+ * p95 3-6 s, where the trivial controller's was not answered at all during its run).
  */
-const UNDRAWN_CELLS = 32;
+const UNDRAWN_CELLS = 128;
 /** The longest a cell waits for the window to take the cells before it (a window that never answers). */
 const UNDRAWN_WAIT_MS = 2_000;
 
