@@ -90,6 +90,7 @@ async function runPass(install, pass, opts, logFile) {
 
   let server;
   let context;
+  let rendererProfile = async () => {};
   let outcome;
   let timer;
   try {
@@ -103,10 +104,49 @@ async function runPass(install, pass, opts, logFile) {
     await context.exposeFunction('codeAutomationLog', (level, message) => {
       const text = Array.isArray(message) ? message.map(String).join(' ') : String(message);
       log(`[workbench ${level}] ${text}`);
+      // test/host/scale.test.ts measures the window's renderer around a measured run (and profiles it when asked).
+      const prof = /\[(?:profile|measure)\] renderer (start|stop) ([\w-]+)( cpu)?/.exec(text);
+      if (prof) void rendererProfile(prof[1], prof[2], prof[3] !== undefined).catch((err) => log(`[host-test] renderer profile: ${err}`));
       // The extension host's console arrives here; echo the runner's own lines (see test/host/index.ts).
       if (/^\s*(ok |FAIL |host suite |\[measure\] )/.test(text)) console.log(text.replace(/^\s*/, '  '));
     });
     const page = context.pages()[0] ?? await context.newPage();
+    let cdp;
+    // The renderer's main-thread lag (how late a 20 ms timer runs: what a keystroke waits for before the window
+    // handles it) is sampled in the page; a CPU profile is taken too when the test asks for one (` cpu`).
+    rendererProfile = async (what, name, cpu) => {
+      if (what === 'start') {
+        await page.evaluate(() => {
+          const w = /** @type {any} */ (globalThis);
+          w.__qmpLag = [];
+          let last = w.performance.now();
+          w.__qmpLagTimer = w.setInterval(() => { const t = w.performance.now(); w.__qmpLag.push(Math.max(0, t - last - 20)); last = t; }, 20);
+        });
+        if (cpu) {
+          cdp = await context.newCDPSession(page);
+          await cdp.send('Profiler.enable');
+          await cdp.send('Profiler.setSamplingInterval', { interval: 2000 });
+          await cdp.send('Profiler.start');
+        }
+        return;
+      }
+      const lags = await page.evaluate(() => {
+        const w = /** @type {any} */ (globalThis);
+        w.clearInterval(w.__qmpLagTimer);
+        return w.__qmpLag ?? [];
+      });
+      const sorted = [...lags].sort((a, b) => a - b);
+      const q = (p) => (sorted.length ? Math.round(sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]) : 0);
+      writeFileSync(path.join(logDir, `scale-${name}-renderer-lag.json`),
+        JSON.stringify({ samples: sorted.length, p50Ms: q(0.5), p95Ms: q(0.95), maxMs: Math.round(sorted[sorted.length - 1] ?? 0) }) + '\n');
+      if (cdp) {
+        const { profile } = await cdp.send('Profiler.stop');
+        await cdp.detach();
+        cdp = undefined;
+        writeFileSync(path.join(logDir, `scale-${name}-renderer.cpuprofile`), JSON.stringify(profile));
+      }
+      log(`[host-test] renderer measured ${name}`);
+    };
     page.on('console', (m) => {
       const text = m.text();
       log(`[console ${m.type()}] ${text}`);

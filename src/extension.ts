@@ -7,7 +7,7 @@ import './loadStamp';
 import './vscodeApiStamp';
 import * as vscode from 'vscode';
 import { parseCompatPolicy, type CompatPolicy } from './language/service';
-import { registerLanguageFeatures } from './language/vscodeAdapter';
+import { recentCompletionTimes, registerLanguageFeatures } from './language/vscodeAdapter';
 import { Schema, type SchemaInfo } from './qmp';
 import { QmpControllers, notebookType } from './notebook/controller';
 import { QmpNotebookSerializer, registerFormatDiagnostics, toNotebookData } from './notebook/serializer';
@@ -50,6 +50,8 @@ export interface QmpTestApi {
   prompter: EndpointPrompter;
   /** The QEMU explorer's tree (side bar). */
   explorer: QemuExplorer;
+  /** The completion provider's own times (ms), the last 1,000 calls: its share apart from the window's round trip. */
+  completionTimes: () => readonly number[];
 }
 
 let sessionsToClose: SessionManager | undefined;
@@ -147,7 +149,8 @@ function compose(context: vscode.ExtensionContext): QmpTestApi {
   const explorer = registerExplorer(sessions);
   context.subscriptions.push(explorer.disposable);
   context.subscriptions.push(sessions);
-  return { sessions, controllers, statusBar, schemaSource, log, activationMs: 0, loadMs: Number.NaN, hostWaitMs: Number.NaN, apiMs: Number.NaN, prompter: endpointPrompter, explorer: explorer.explorer };
+  return { sessions, controllers, statusBar, schemaSource, log, activationMs: 0, loadMs: Number.NaN, hostWaitMs: Number.NaN, apiMs: Number.NaN, prompter: endpointPrompter, explorer: explorer.explorer,
+    completionTimes: recentCompletionTimes };
 }
 
 export function activate(context: vscode.ExtensionContext): QmpTestApi {

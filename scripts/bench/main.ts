@@ -78,11 +78,19 @@ function benchActivation(): Row[] {
 interface ScaleRun {
   cells: number; ms: number; rssGrowthMb: number; heapGrowthMb?: number; loopLagP95Ms?: number; loopLagMaxMs?: number;
   completionP95Ms?: number; completionMaxMs?: number; completions?: number; editEchoP95Ms?: number;
+  /** The heap in use after the run, settled and after a forced GC, less the same before it. */
+  gcHeapGrowthMb?: number;
+  /** What the run left in the heap once its notebook was closed (collected), against before it was opened. */
+  heapLeftAfterCloseMb?: number;
+  /** The completion provider's own time during the run (the extension host's share of a completion). */
+  completionOwnP95Ms?: number; completionOwnMaxMs?: number;
+  /** The window renderer's main-thread lag during the run (what a keystroke waits for before it is echoed). */
+  rendererLagP95Ms?: number; rendererLagMaxMs?: number;
 }
 interface ScaleMeasures {
   measuredAt?: string;
   run2000?: { ours: ScaleRun; floor: ScaleRun; oursConnecting?: ScaleRun; cellMedianMs: number; cellMaxMs: number; loadAverage?: number[] };
-  bench?: { ours1000?: ScaleRun; ours5000?: ScaleRun; floor5000?: ScaleRun; loadAverage?: number[] };
+  bench?: { ours1000?: ScaleRun; floor1000?: ScaleRun; ours5000?: ScaleRun; floor5000?: ScaleRun; loadAverage?: number[] };
 }
 
 /**
@@ -107,20 +115,42 @@ function benchScale(): Row[] {
     label: `${label}${t}`, ours: ours.ms, unit: 'ms', target: `≤ ${limit}× ${baseName}`, base: { name: baseName, value: base.ms },
   }, ours.ms <= limit * base.ms);
   const probes = (run: ScaleRun, floor: ScaleRun, cells: string, t: string): void => {
-    rows.push(judged({ label: `extension host RSS growth, Run All of ${cells} cells${t}`, ours: run.rssGrowthMb, unit: 'MB', target: '≤ 50 MB',
-      base: { name: 'trivial', value: floor.rssGrowthMb } }, run.rssGrowthMb <= 50));
+    // The heap after a forced GC is the figure judged (RSS moves with whatever the allocator keeps: noise).
+    if (run.gcHeapGrowthMb !== undefined) {
+      rows.push(judged({ label: `extension host heap growth after GC, Run All of ${cells} cells${t}`, ours: run.gcHeapGrowthMb, unit: 'MB', target: '≤ 50 MB',
+        ...(floor.gcHeapGrowthMb !== undefined ? { base: { name: 'trivial', value: floor.gcHeapGrowthMb } } : {}) }, run.gcHeapGrowthMb <= 50));
+    }
+    if (run.heapLeftAfterCloseMb !== undefined) {
+      rows.push({ label: `extension host heap left by Run All of ${cells} cells once the notebook is closed (after GC)${t}`, ours: run.heapLeftAfterCloseMb, unit: 'MB',
+        ...(floor.heapLeftAfterCloseMb !== undefined ? { base: { name: 'trivial', value: floor.heapLeftAfterCloseMb } } : {}) });
+    }
+    rows.push({ label: `extension host RSS growth, Run All of ${cells} cells${t}`, ours: run.rssGrowthMb, unit: 'MB',
+      base: { name: 'trivial', value: floor.rssGrowthMb } });
+    if (run.completionOwnP95Ms !== undefined) {
+      rows.push(judged({ label: `completion provider's own time during Run All of ${cells} cells, p95 (max ${run.completionOwnMaxMs ?? 0} ms)${t}`,
+        ours: run.completionOwnP95Ms, unit: 'ms', target: '≤ 200 ms',
+        ...(floor.completionOwnP95Ms !== undefined ? { base: { name: 'trivial', value: floor.completionOwnP95Ms } } : {}) }, run.completionOwnP95Ms <= 200));
+    }
     if (run.loopLagP95Ms !== undefined) {
       rows.push(judged({ label: `extension host event-loop lag during Run All of ${cells} cells, p95 (max ${run.loopLagMaxMs ?? 0} ms)${t}`,
         ours: run.loopLagP95Ms, unit: 'ms', target: '≤ 50 ms', ...(floor.loopLagP95Ms !== undefined ? { base: { name: 'trivial', value: floor.loopLagP95Ms } } : {}) },
       run.loopLagP95Ms <= 50));
     }
     if (run.completionP95Ms !== undefined) {
-      rows.push(judged({ label: `completion through the workbench during Run All of ${cells} cells, p95 of ${run.completions ?? 0}${t}`,
+      // The trivial controller's run can end before its first completion is answered: said, not hidden.
+      const floorNone = floor.completions === 0 ? `; trivial: none answered in its ${(floor.ms / 1000).toFixed(0)} s run` : '';
+      rows.push(judged({ label: `completion through the workbench during Run All of ${cells} cells, p95 of ${run.completions ?? 0}${floorNone}${t}`,
         ours: run.completionP95Ms, unit: 'ms', target: '≤ 200 ms', ...(floor.completionP95Ms !== undefined ? { base: { name: 'trivial', value: floor.completionP95Ms } } : {}) },
       run.completionP95Ms <= 200));
     }
+    if (run.rendererLagP95Ms !== undefined) {
+      rows.push(judged({ label: `a keystroke's wait in the window during Run All of ${cells} cells: renderer main-thread lag, p95 (max ${run.rendererLagMaxMs ?? 0} ms)${t}`,
+        ours: run.rendererLagP95Ms, unit: 'ms', target: '≤ 50 ms',
+        ...(floor.rendererLagP95Ms !== undefined ? { base: { name: 'trivial', value: floor.rendererLagP95Ms } } : {}) }, run.rendererLagP95Ms <= 50));
+    }
     if (run.editEchoP95Ms !== undefined) {
-      rows.push({ label: `an edit's round trip through the workbench during Run All of ${cells} cells, p95${t}`,
+      // Not a keystroke: an edit the extension host applies, to the window and back (what the host waits for).
+      rows.push({ label: `an edit's round trip (extension host → window → extension host) during Run All of ${cells} cells, p95${t}`,
         ours: run.editEchoP95Ms, unit: 'ms', ...(floor.editEchoP95Ms !== undefined ? { base: { name: 'trivial', value: floor.editEchoP95Ms } } : {}) });
     }
   };
@@ -136,8 +166,18 @@ function benchScale(): Row[] {
   const b = m.bench;
   if (b) {
     const t = tag(b.loadAverage);
+    // The exponent of n in the time from 1,000 to 5,000 cells (1: linear, 2: quadratic).
+    const exponent = (big: ScaleRun, small: ScaleRun): string => (Math.log(big.ms / small.ms) / Math.log(5)).toFixed(2);
+    if (b.ours1000 && b.floor1000) rows.push(ratioRow('Run All of 1,000 cells vs a trivial controller', b.ours1000, b.floor1000, 'trivial', 1.5, t));
     if (b.ours5000 && b.floor5000) rows.push(ratioRow('Run All of 5,000 cells vs a trivial controller', b.ours5000, b.floor5000, 'trivial', 1.5, t));
-    if (b.ours5000 && b.ours1000) rows.push(ratioRow('Run All of 5,000 cells vs 1,000 cells', b.ours5000, b.ours1000, '1,000 cells', 5.5, t));
+    if (b.floor5000 && b.floor1000) {
+      rows.push({ label: `trivial controller, Run All of 5,000 cells vs 1,000 (the workbench alone; exponent ${exponent(b.floor5000, b.floor1000)})${t}`,
+        ours: b.floor5000.ms, unit: 'ms', base: { name: 'trivial 1,000', value: b.floor1000.ms } });
+    }
+    if (b.ours5000 && b.ours1000) {
+      const floorExp = b.floor5000 && b.floor1000 ? `, trivial's ${exponent(b.floor5000, b.floor1000)}` : '';
+      rows.push(ratioRow(`Run All of 5,000 cells vs 1,000 cells (exponent ${exponent(b.ours5000, b.ours1000)}${floorExp})`, b.ours5000, b.ours1000, '1,000 cells', 5.5, t));
+    }
     if (b.ours5000 && b.floor5000) probes(b.ours5000, b.floor5000, '5,000', t);
     if (!b.ours5000) console.log('scale: the 5,000-cell Run All did not finish in the last measuring run; see out/results/scale.json for what did.');
   }

@@ -342,6 +342,24 @@ export class SlicedPass<T> implements vscode.Disposable {
 }
 
 /** Registers every language feature; dispose the result to remove them all. */
+/**
+ * How long the completion provider itself took (ms, from its call to its answer, waits for live values
+ * included), the last COMPLETION_TIMES calls: the extension host's share of a completion, apart from the
+ * window's round trip. For the host tests' scale measurements (QmpTestApi.completionTimes).
+ */
+const COMPLETION_TIMES = 1000;
+const completionTimes: number[] = [];
+
+function noteCompletionTime(ms: number): void {
+  if (completionTimes.length >= COMPLETION_TIMES) completionTimes.shift();
+  completionTimes.push(ms);
+}
+
+/** The completion provider's own times so far (the last 1,000), oldest first. */
+export function recentCompletionTimes(): readonly number[] {
+  return [...completionTimes];
+}
+
 export function registerLanguageFeatures(context: vscode.ExtensionContext, schemaSource: SchemaSource, namedReply?: NamedReplyLookup): vscode.Disposable {
   const disposables: vscode.Disposable[] = [];
   // One parse per (document, version), shared by completion, hover, diagnostics, code actions and code lenses.
@@ -375,13 +393,16 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext, schem
 
   disposables.push(vscode.languages.registerCompletionItemProvider(SELECTOR, {
     async provideCompletionItems(doc, position) {
+      const t0 = performance.now();
       const found = serviceFor(schemaSource, doc, docs(doc.uri), namedReply);
       if (found === undefined) return [];
       const text = parsedOf(doc);
       const offset = doc.offsetAt(position);
       await fetchLive(found.ctx.live as LiveValues | undefined, doc.languageId, text, offset);
       const result = found.svc.complete(text, offset, found.ctx);
-      return result.items.map((i) => toVscodeItem(doc, position, i));
+      const items = result.items.map((i) => toVscodeItem(doc, position, i));
+      noteCompletionTime(performance.now() - t0);
+      return items;
     },
   }, ...TRIGGERS));
 

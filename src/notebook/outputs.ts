@@ -179,8 +179,9 @@ export class EventGroup {
   /** Bumped by every event; compared with what was last shown to know whether the output is stale. */
   version = 0;
 
-  add(e: QmpEventRecord): void {
-    const entry = { seq: e.seq, line: eventLine(e) };
+  /** `timed` false: a saved event whose timestamp was masked (shown without a time, as eventOutput does). */
+  add(e: QmpEventRecord, timed = true): void {
+    const entry = { seq: e.seq, line: eventLine(e, undefined, timed) };
     this.count++;
     this.version++;
     this.wires.push(e.raw);
@@ -233,6 +234,37 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 }
 
 /**
+ * The event a saved `<-` message is (parsed JSON `msg`, its text `json`), or undefined when it is not one.
+ * `timed` is false when its timestamp was masked as volatile (`"SECS"`): it is not a time, shown as none, not 1970.
+ */
+function eventOf(msg: unknown, json: string): { record: QmpEventRecord; timed: boolean } | undefined {
+  if (!isRecord(msg) || typeof msg['event'] !== 'string') return undefined;
+  const ts = isRecord(msg['timestamp']) ? msg['timestamp'] : {};
+  const record: QmpEventRecord = {
+    seq: 0,
+    event: msg['event'],
+    ...(isRecord(msg['data']) ? { data: msg['data'] } : {}),
+    timestamp: {
+      seconds: typeof ts['seconds'] === 'number' ? ts['seconds'] : 0,
+      microseconds: typeof ts['microseconds'] === 'number' ? ts['microseconds'] : 0,
+    },
+    raw: json,
+  };
+  return { record, timed: typeof ts['seconds'] === 'number' };
+}
+
+/** The event a saved `<-` line is, or undefined when it is not an event (a reply, an error, not JSON). */
+export function savedEvent(json: string): { record: QmpEventRecord; timed: boolean } | undefined {
+  // Only a line that names an event is parsed here (the serializer asks for every saved `<-` line).
+  if (!json.includes('"event"')) return undefined;
+  try {
+    return eventOf(JSON.parse(json), json);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Rebuilds the output of a message saved in a file (`<-` reply, error or event, `->` command). Anything that
  * is not a QMP message is shown as text, so a hand-edited output block still opens.
  */
@@ -253,21 +285,8 @@ export function outputFromWire(direction: '<-' | '->', json: string): vscode.Not
     const desc = typeof e['desc'] === 'string' ? e['desc'] : JSON.stringify(e);
     return output([errorItem(cls, desc)], { kind: 'error', wire: json });
   }
-  if (isRecord(msg) && typeof msg['event'] === 'string') {
-    const ts = isRecord(msg['timestamp']) ? msg['timestamp'] : {};
-    const record: QmpEventRecord = {
-      seq: 0,
-      event: msg['event'],
-      ...(isRecord(msg['data']) ? { data: msg['data'] } : {}),
-      timestamp: {
-        seconds: typeof ts['seconds'] === 'number' ? ts['seconds'] : 0,
-        microseconds: typeof ts['microseconds'] === 'number' ? ts['microseconds'] : 0,
-      },
-      raw: json,
-    };
-    // A saved timestamp masked as volatile (`"SECS"`) is not a time: shown as none, not as 1970.
-    return eventOutput(record, undefined, typeof ts['seconds'] === 'number');
-  }
+  const saved = eventOf(msg, json);
+  if (saved) return eventOutput(saved.record, undefined, saved.timed);
   return output([vscode.NotebookCellOutputItem.text(`<- ${json}`, textMime)], { kind: 'reply', wire: json });
 }
 

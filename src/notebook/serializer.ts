@@ -9,7 +9,9 @@ import {
   decodeNotebookBytes, parseNotebook, serializeNotebook, unreadOutputWarnings, type CellData, type FormatWarning, type NotebookData, type SavedOutput,
 } from './format';
 import { nestingDepth } from './format/notebook';
-import { outputFromWire, outputMeta, textOutput } from './outputs';
+import { EventGroup, outputFromWire, outputMeta, savedEvent, textOutput } from './outputs';
+import type { QmpEventRecord } from '../qmp';
+import { groupOutputs } from '../run/eventGrouping';
 import { stableOutputs, validMasks } from '../testing/savedOutput';
 import { isCodeLanguage } from '../run/plan';
 import { metadataFront } from '../run/rules';
@@ -34,8 +36,30 @@ function savedToOutput(o: SavedOutput): vscode.NotebookCellOutput {
   return nestingDepth(o.json) > MAX_RENDERED_DEPTH ? deepMessageOutput(o.direction, o.json) : outputFromWire(o.direction, o.json);
 }
 
+/**
+ * The outputs of a cell's saved lines, with consecutive `<-` events gathered into one event group each, as the
+ * run gathered them (groupOutputs, the run's own rule): a cell saved with 10,000 events reopens as one output
+ * showing the first and the last events and how many between, not as 10,000 outputs past VS Code's 500 (the
+ * group keeps every event's text, so saving again writes them all back).
+ */
 export function toOutputs(saved: readonly SavedOutput[] | undefined): vscode.NotebookCellOutput[] {
-  return (saved ?? []).map(savedToOutput);
+  const events = new Map<SavedOutput, { record: QmpEventRecord; timed: boolean }>();
+  const isEvent = (o: SavedOutput): boolean => {
+    if (o.kind !== 'message' || o.direction !== '<-' || nestingDepth(o.json) > MAX_RENDERED_DEPTH) return false;
+    const e = savedEvent(o.json);
+    if (e) events.set(o, e);
+    return e !== undefined;
+  };
+  return groupOutputs(saved ?? [], isEvent).map((item) => {
+    if ('one' in item) return savedToOutput(item.one);
+    // One event alone is shown as the run shows an event group of one: the same output either way.
+    const group = new EventGroup();
+    for (const o of item.events) {
+      const e = events.get(o);
+      if (e) group.add(e.record, e.timed);
+    }
+    return group.output();
+  });
 }
 
 /** The outputs of a cell as the file keeps them; outputs that are not ours are left out. */

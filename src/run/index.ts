@@ -14,3 +14,4 @@ export { JobWatcher, jobsOfCommand, MIGRATION_ID, type JobEnd, type JobKind, typ
 export {
   NamedReplies, resolveReference, substituteStep, substituteTree, argumentReferences, compactJson, interpolatedText, type NamedEntry,
 } from './namedReplies';
+export { EventGrouping, groupOutputs } from './eventGrouping';
