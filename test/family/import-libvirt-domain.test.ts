@@ -5,29 +5,15 @@
 // tested. Without --all the probes are left out (and counted); with --all they are kept.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseNotebook } from '../../src/notebook/format';
-import { createTestDomain, destroyTestDomain, ensureLibvirtd, libvirtUri, runCli } from '../support/daemons';
+import { createTestDomain, destroyTestDomain, ensureLibvirtd, loggingSetting as setting, runCli, virsh, virtAdmin } from '../support/daemons';
 
 const domain = `qmp-import-named-domain-${process.pid}`;
 let dir = '';
 let log = '';
-
-function virtAdmin(args: string[]): string {
-  const r = spawnSync('virt-admin', args, { encoding: 'utf8', timeout: 30_000, env: { ...process.env, LC_ALL: 'C' } });
-  if (r.status !== 0) throw new Error(`virt-admin ${args.join(' ')} failed: ${r.stderr}`);
-  return r.stdout;
-}
-
-function virsh(args: string[]): { code: number | null; out: string } {
-  const r = spawnSync('virsh', ['-c', libvirtUri, ...args], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, LC_ALL: 'C' } });
-  return { code: r.status, out: `${r.stdout}${r.stderr}` };
-}
-
-const setting = (text: string): string => text.replace(/^\s*Logging (filters|outputs):\s*/, '').trim();
 
 before(async () => {
   await ensureLibvirtd();

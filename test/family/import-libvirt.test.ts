@@ -10,25 +10,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseNotebook } from '../../src/notebook/format';
-import { createTestDomain, destroyTestDomain, ensureLibvirtd, libvirtUri, runCli } from '../support/daemons';
+import { createTestDomain, destroyTestDomain, ensureLibvirtd, libvirtUri, loggingSetting as setting, runCli, virsh, virtAdmin } from '../support/daemons';
 
 const domain = `qmpimp-${process.pid}`;
 const marker = `qmpimp-marker-${process.pid}`;
 let dir = '';
-
-function virtAdmin(args: string[]): string {
-  const r = spawnSync('virt-admin', args, { encoding: 'utf8', timeout: 30_000, env: { ...process.env, LC_ALL: 'C' } });
-  if (r.status !== 0) throw new Error(`virt-admin ${args.join(' ')} failed: ${r.stderr}`);
-  return r.stdout;
-}
-
-function virsh(args: string[]): { code: number | null; out: string } {
-  const r = spawnSync('virsh', ['-c', libvirtUri, ...args], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, LC_ALL: 'C' } });
-  return { code: r.status, out: `${r.stdout}${r.stderr}` };
-}
-
-/** The value virt-admin prints after `Logging filters:` / `Logging outputs:`. */
-const setting = (text: string): string => text.replace(/^\s*Logging (filters|outputs):\s*/, '').trim();
 
 before(async () => {
   await ensureLibvirtd();

@@ -104,7 +104,8 @@ export async function startGuestAgent(): Promise<TestGuestAgent> {
 
 export const libvirtUri = 'qemu:///system';
 
-function virsh(args: string[], timeoutMs = 30_000): { code: number | null; out: string } {
+/** Runs `virsh -c libvirtUri …`: its exit code and its output (stdout then stderr). */
+export function virsh(args: string[], timeoutMs = 30_000): { code: number | null; out: string } {
   const r = spawnSync('virsh', ['-c', libvirtUri, ...args], { encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, LC_ALL: 'C' } });
   return { code: r.status, out: `${r.stdout ?? ''}${r.stderr ?? ''}` };
 }
@@ -167,3 +168,13 @@ export function undefineTestDomain(name: string): void {
 export function destroyTestDomain(name: string): void {
   virsh(['destroy', name], 30_000);
 }
+
+/** Runs `virt-admin` (the family tier's libvirtd); throws with its stderr when it fails. */
+export function virtAdmin(args: string[]): string {
+  const r = spawnSync('virt-admin', args, { encoding: 'utf8', timeout: 30_000, env: { ...process.env, LC_ALL: 'C' } });
+  if (r.status !== 0) throw new Error(`virt-admin ${args.join(' ')} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** The value virt-admin prints after `Logging filters:` / `Logging outputs:`. */
+export const loggingSetting = (text: string): string => text.replace(/^\s*Logging (filters|outputs):\s*/, '').trim();
