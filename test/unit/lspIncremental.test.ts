@@ -5,13 +5,10 @@
 // itself: symbols, semantic tokens and diagnostics after the edits equal those of the same text opened fresh.
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { createConnection, StreamMessageReader, StreamMessageWriter } from 'vscode-languageserver/node';
 import { findRegions, updateRegions, type LinePosition, type Region } from '../../src/lsp/regions';
-import { startServer } from '../../src/lsp/server';
-import { Framer, frame, type RpcMessage } from '../support/lspClient';
+import { inProcessServer } from '../support/inProcessLsp';
 
 const root = path.resolve(__dirname, '..', '..', '..');
 const schemaFile = path.join(root, 'test', 'fixtures', 'qemu-10.0', 'query-qmp-schema.json');
@@ -111,35 +108,8 @@ describe('lsp: incremental edits equal a fresh parse', () => {
   });
 
   describe('through the server (symbols, semantic tokens, diagnostics)', () => {
-    const toServer = new PassThrough();
-    const fromServer = new PassThrough();
-    const pending = new Map<number, (m: RpcMessage) => void>();
-    let nextId = 1;
-    const connection = createConnection(new StreamMessageReader(toServer), new StreamMessageWriter(fromServer));
-    startServer(connection, { cacheDirs: [], docs: { load: () => Promise.resolve(undefined), current: () => undefined } });
-    const framer = new Framer((m) => {
-      if (m.id !== undefined && m.id !== null && m.method === undefined) {
-        pending.get(m.id as number)?.(m);
-        pending.delete(m.id as number);
-      } else if (m.method !== undefined && m.id !== undefined) {
-        toServer.write(frame(JSON.stringify({ jsonrpc: '2.0', id: m.id, result: null })));
-      }
-    });
-    fromServer.on('data', (c: Buffer) => framer.push(c));
-    const request = (method: string, params: unknown): Promise<unknown> => {
-      const id = nextId++;
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${method}: no reply`)), 30_000);
-        pending.set(id, (m) => {
-          clearTimeout(timer);
-          if (m.error !== undefined) reject(new Error(m.error.message));
-          else resolve(m.result);
-        });
-        toServer.write(frame(JSON.stringify({ jsonrpc: '2.0', id, method, params })));
-      });
-    };
-    const notify = (method: string, params: unknown): void => { toServer.write(frame(JSON.stringify({ jsonrpc: '2.0', method, params }))); };
-    after(() => toServer.end());
+    const { request, notify, end } = inProcessServer();
+    after(end);
 
     it('after random edits, a document answers as the same text opened fresh (property)', async () => {
       await request('initialize', {

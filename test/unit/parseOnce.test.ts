@@ -4,13 +4,10 @@
 // the language server (in process) answering completion, hover, code actions and code lenses.
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { after, describe, it } from 'node:test';
-import { createConnection, StreamMessageReader, StreamMessageWriter } from 'vscode-languageserver/node';
 import { CellText, ParseCache, parseStats } from '../../src/language/parsed';
 import { languageService, liveNeeds } from '../../src/language/service';
-import { startServer } from '../../src/lsp/server';
-import { Framer, frame, type RpcMessage } from '../support/lspClient';
+import { inProcessServer } from '../support/inProcessLsp';
 import { fixtureSchema } from './schemaFixtures';
 
 const schema = fixtureSchema('10.0');
@@ -92,35 +89,8 @@ describe('the services share one parse per cell version', () => {
 });
 
 describe('through the language server', () => {
-  const toServer = new PassThrough();
-  const fromServer = new PassThrough();
-  const pending = new Map<number, (m: RpcMessage) => void>();
-  let nextId = 1;
-  const connection = createConnection(new StreamMessageReader(toServer), new StreamMessageWriter(fromServer));
-  startServer(connection, { cacheDirs: [], docs: { load: () => Promise.resolve(undefined), current: () => undefined } });
-  const framer = new Framer((m) => {
-    if (m.id !== undefined && m.id !== null && m.method === undefined) {
-      pending.get(m.id as number)?.(m);
-      pending.delete(m.id as number);
-    } else if (m.method !== undefined && m.id !== undefined) {
-      toServer.write(frame(JSON.stringify({ jsonrpc: '2.0', id: m.id, result: null })));
-    }
-  });
-  fromServer.on('data', (c: Buffer) => framer.push(c));
-  const request = (method: string, params: unknown): Promise<unknown> => {
-    const id = nextId++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${method}: no reply`)), 30_000);
-      pending.set(id, (m) => {
-        clearTimeout(timer);
-        if (m.error !== undefined) reject(new Error(m.error.message));
-        else resolve(m.result);
-      });
-      toServer.write(frame(JSON.stringify({ jsonrpc: '2.0', id, method, params })));
-    });
-  };
-  const notify = (method: string, params: unknown): void => { toServer.write(frame(JSON.stringify({ jsonrpc: '2.0', method, params }))); };
-  after(() => toServer.end());
+  const { request, notify, end } = inProcessServer();
+  after(end);
 
   it('completion, hover, code actions and code lenses on one version parse the cell once; a new version once more', async () => {
     await request('initialize', { processId: null, rootUri: null, initializationOptions: { schemaFile }, capabilities: { textDocument: { diagnostic: {} } } });
