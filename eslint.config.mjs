@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint';
 const repoRoot = path.dirname(new URL(import.meta.url).pathname);
 
 /** The pure layers: they run under plain Node and never see the editor. */
-const pureLayers = ['src/qmp/**/*.ts', 'src/language/**/*.ts', 'src/notebook/format/**/*.ts', 'src/cli/**/*.ts', 'src/run/**/*.ts', 'src/testing/**/*.ts', 'src/lsp/**/*.ts', 'src/mcp/**/*.ts', 'src/export/**/*.ts', 'src/import/**/*.ts', 'src/kernel/**/*.ts', 'src/render/**/*.ts', 'src/explorer/**/*.ts'];
+const pureLayers = ['src/qmp/**/*.ts', 'src/language/**/*.ts', 'src/format/**/*.ts', 'src/cli.ts', 'src/cli/**/*.ts', 'src/run/**/*.ts', 'src/testing/**/*.ts', 'src/lsp/**/*.ts', 'src/mcp/**/*.ts', 'src/export/**/*.ts', 'src/import/**/*.ts', 'src/kernel/**/*.ts', 'src/render/**/*.ts', 'src/explorer/**/*.ts'];
 /** The one file in src/language that adapts the pure functions to VS Code. */
 const languageAdapter = 'src/language/vscodeAdapter.ts';
 
@@ -48,7 +48,7 @@ export const layerArrows = {
   /** src/explorer/view.ts: the explorer's tree view and actions, glue over the sessions. */
   explorerView: ['qmp', 'render', 'explorer', 'session', 'kernel', 'notebook'],
   extension: ['qmp', 'format', 'language', 'languageAdapter', 'run', 'session', 'cli', 'lsp', 'notebook', 'endpoints', 'testing', 'kernel', 'agent', 'export', 'explorerView'],
-  /** src/cli/main.ts: the command line's entry point only composes (like extension.ts), so it may dispatch to lsp. */
+  /** src/cli.ts: the command line's entry point only composes (like extension.ts), so it may dispatch to lsp. */
   cliMain: ['qmp', 'format', 'language', 'run', 'endpoints', 'cli', 'lsp', 'testing', 'kernel', 'mcp', 'export', 'import'],
 };
 
@@ -57,10 +57,9 @@ export function layerOf(file) {
   const rel = path.relative(path.join(repoRoot, 'src'), path.resolve(repoRoot, file)).split(path.sep).join('/');
   if (rel.startsWith('..') || path.isAbsolute(rel)) return undefined;
   if (rel === 'language/vscodeAdapter.ts' || rel === 'language/vscodeAdapter') return 'languageAdapter';
-  if (rel.startsWith('notebook/format/') || rel === 'notebook/format') return 'format';
   if (rel === 'extension.ts' || rel === 'extension') return 'extension';
   if (rel === 'explorer/view.ts' || rel === 'explorer/view') return 'explorerView';
-  if (rel === 'cli/main.ts' || rel === 'cli/main') return 'cliMain';
+  if (rel === 'cli.ts' || rel === 'cli') return 'cliMain';
   const top = rel.split('/')[0];
   return top === undefined || top.endsWith('.ts') ? undefined : top;
 }

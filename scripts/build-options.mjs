@@ -32,7 +32,7 @@ export function bundles({ production, outdir = 'dist', root = '.' }) {
   const common = commonOptions({ production });
   return [
     { ...common, entryPoints: [path.join(root, 'src/extension.ts')], outfile: path.join(outdir, 'extension.js'), external: ['vscode'] },
-    { ...common, entryPoints: [path.join(root, 'src/cli/main.ts')], outfile: path.join(outdir, 'cli.js'), banner: { js: '#!/usr/bin/env node' } },
+    { ...common, entryPoints: [path.join(root, 'src/cli.ts')], outfile: path.join(outdir, 'cli.js'), banner: { js: '#!/usr/bin/env node' } },
     // The notebook renderer (src/render/webview): a browser ES module VS Code loads in the notebook's webview.
     {
       ...common, platform: 'browser', format: 'esm', target: 'es2022', mainFields: ['browser', 'module', 'main'],

@@ -15,7 +15,7 @@ import { NotebookTestRunner } from './notebook/runAsTest';
 import { registerImportCommand } from './notebook/importCommand';
 import { registerExportCommands } from './notebook/exportCommands';
 import { registerRendererMessaging } from './notebook/rendererMessaging';
-import { parseNotebook } from './notebook/format';
+import { parseNotebook } from './format';
 import { registerCommands } from './session/commands';
 import type { QmpPorts } from './session/ports';
 import { bundledSchemaLoader, SessionSchemaSource } from './session/schemaSource';

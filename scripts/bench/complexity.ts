@@ -12,9 +12,9 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { diagnose } from '../../src/language/diagnostics';
-import { parseCell } from '../../src/notebook/format/cell';
-import { parseNotebook, serializeNotebook } from '../../src/notebook/format/notebook';
-import { parseShellCell } from '../../src/notebook/format/shell';
+import { parseCell } from '../../src/format/cell';
+import { parseNotebook, serializeNotebook } from '../../src/format/notebook';
+import { parseShellCell } from '../../src/format/shell';
 import { languageService } from '../../src/language/service';
 import { loadSchemaFile } from '../../src/lsp/config';
 import { documentSymbols, foldingRanges, semanticTokens } from '../../src/lsp/features';

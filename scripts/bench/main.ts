@@ -12,7 +12,7 @@ import { cliMain } from '../../src/cli/cli';
 import { realDeps } from '../../src/cli/deps';
 import { complete } from '../../src/language/completion';
 import { diagnose } from '../../src/language/diagnostics';
-import { parseNotebook, serializeNotebook, type CellData, type NotebookData } from '../../src/notebook/format/index';
+import { parseNotebook, serializeNotebook, type CellData, type NotebookData } from '../../src/format/index';
 import { QmpClient, Schema, type SchemaInfo } from '../../src/qmp/index';
 import { benchComplexity, renderComplexity } from './complexity';
 import { benchFlood } from './flood';

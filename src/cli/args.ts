@@ -4,7 +4,7 @@
 import { parseArgs as tokenize } from 'node:util';
 import { endpointFromOptions, parseHostPort as parseEndpointHostPort, type Endpoint, type EndpointOptions } from '../kernel/endpoint';
 
-import { parseCompatPolicy } from '../notebook/format/validate';
+import { parseCompatPolicy } from '../format/validate';
 
 /** Where the CLI finds its QEMU. `default` means the user gave nothing and the subcommand picks. */
 export type ConnectionChoice = Endpoint | { kind: 'default' };

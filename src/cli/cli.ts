@@ -7,9 +7,9 @@
 // QEMU going away in the middle of a run.
 import { readFileSync } from 'node:fs';
 import { languageService, liveNeeds, namesCreatedBy, parseCompatPolicy } from '../language/service';
-import { parseCell } from '../notebook/format/cell';
-import { findCellName } from '../notebook/format/references';
-import type { NotebookData, parseNotebook } from '../notebook/format/index';
+import { parseCell } from '../format/cell';
+import { findCellName } from '../format/references';
+import type { NotebookData, parseNotebook } from '../format/index';
 import { Schema, type SchemaInfo } from '../qmp/index';
 import { SchemaError } from '../qmp/introspect';
 import { isCodeLanguage, notebookRules, planCell, StopRequest, type CellPlan, type EngineOptions } from '../run/index';

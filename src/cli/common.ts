@@ -2,8 +2,8 @@
 // imports the other: what a subcommand gets (CliDeps, CliIo), its connection (a kernel), reading a notebook
 // file, and choosing the connection.
 import { readFileSync } from 'node:fs';
-import { decodeNotebookBytes, unreadOutputWarnings, type FormatWarning } from '../notebook/format/encoding';
-import { parseNotebook, type NotebookData } from '../notebook/format/index';
+import { decodeNotebookBytes, unreadOutputWarnings, type FormatWarning } from '../format/encoding';
+import { parseNotebook, type NotebookData } from '../format/index';
 import { isCodeLanguage, type EngineOptions } from '../run/index';
 import type { Endpoint, OpenKernel } from '../kernel/index';
 import type { ConnectionChoice } from './args';

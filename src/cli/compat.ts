@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Schema, type ObjectType, type SchemaType } from '../qmp/schema';
 import { SchemaError, type SchemaInfo } from '../qmp/introspect';
-import { decodeNotebookBytes, parseCell, parseNotebook, type CellData } from '../notebook/format';
+import { decodeNotebookBytes, parseCell, parseNotebook, type CellData } from '../format';
 import { diagnose, type Diagnostic } from '../language/diagnostics';
 
 /** A schema file with the name it is shown by (its QEMU version when the file says, else the file name). */

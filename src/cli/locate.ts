@@ -3,9 +3,9 @@
 // verbatim (the format escaped something) falls back to a position the caller knows, or to no position.
 
 /** 1-based line and column (in UTF-16 code units, as editors count) of offsets in one text: the one line index. */
-export { LineIndex } from '../notebook/format/cellTypes';
-import { LineIndex as LineIndexClass } from '../notebook/format/cellTypes';
-import { notebookBodyText } from '../notebook/format/notebook';
+export { LineIndex } from '../format/cellTypes';
+import { LineIndex as LineIndexClass } from '../format/cellTypes';
+import { notebookBodyText } from '../format/notebook';
 
 type LineIndexType = LineIndexClass;
 

@@ -1,6 +1,6 @@
 // `qmp-notebook shell`: an interactive QMP shell for a terminal, what QEMU's qmp-shell is, with the schema and
 // the live values behind it. Every line goes through the same pieces as a notebook cell: the qmp-shell parser
-// (src/notebook/format/shell.ts) or the JSON cell parser, the language service's diagnostics before anything
+// (src/format/shell.ts) or the JSON cell parser, the language service's diagnostics before anything
 // is sent, the run engine (src/run) to send it, and the test renderer (src/testing/execute.ts) for what a
 // recorded session saves. So a line typed here and the same line in a `.qmp` cell behave alike.
 //
@@ -26,7 +26,7 @@ import { languageService, liveNeeds, type Diagnostic, type LanguageContext } fro
 import { LiveValues } from '../qmp/liveValues';
 import type { Schema } from '../qmp/index';
 import { jsonNesting } from '../qmp/wire';
-import { serializeNotebook, tokenizeShellLine, type CellData, type CodeLanguage, type NotebookData } from '../notebook/format/index';
+import { serializeNotebook, tokenizeShellLine, type CellData, type CodeLanguage, type NotebookData } from '../format/index';
 import { DEFAULT_EVENTS_PER_CELL, RunEngine, isSessionFailure, planCell, type TranscriptRecord } from '../run/index';
 import { parseJsonTree, printJsonTree, type JsonNode } from '../testing/jsonTree';
 import { stableOutputs, type OutputLike } from '../testing/savedOutput';
@@ -35,7 +35,7 @@ import type { VolatileDir } from '../testing/masks';
 import { DEFAULT_TIMEOUT_MS, EXIT_HELP, type ShellRequest } from './args';
 import type { CliDeps, CliIo, CliSession, ResolvedConnection, ShellStreams } from './common';
 export type { ShellStreams } from './common';
-import { writeFileAtomicSync } from '../notebook/format/atomicWrite';
+import { writeFileAtomicSync } from '../format/atomicWrite';
 import { hmpText } from './run';
 
 export { hmpText };

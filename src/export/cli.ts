@@ -3,7 +3,7 @@
 // file that cannot be read.
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { decodeNotebookBytes, parseNotebook } from '../notebook/format';
+import { decodeNotebookBytes, parseNotebook } from '../format';
 import { EXPORT_DESCRIPTIONS, EXPORT_FORMATS, exportNotebook, type ExportFormat, type ExportOptions } from './export';
 
 export const EXPORT_USAGE = [

@@ -6,7 +6,7 @@
 // What each format cannot say is said as a comment where the format has them (qmp-shell: `#` lines) and left
 // out where it has none (JSON lines): waits for events and `<-` expectations are never sent by either tool.
 import { parseTree, type Node } from 'jsonc-parser';
-import { parseCell, type CellData, type CommandItem, type NotebookData } from '../notebook/format';
+import { parseCell, type CellData, type CommandItem, type NotebookData } from '../format';
 
 export type ExportFormat = 'qmp-shell' | 'jsonl' | 'markdown' | 'html' | 'virsh' | 'python' | 'socat';
 export const EXPORT_FORMATS: readonly ExportFormat[] = ['qmp-shell', 'jsonl', 'markdown', 'html', 'virsh', 'python', 'socat'];

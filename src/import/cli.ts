@@ -7,8 +7,8 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import * as path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import { serializeNotebook, type CellData } from '../notebook/format';
-import { writeFileAtomicSync } from '../notebook/format/atomicWrite';
+import { serializeNotebook, type CellData } from '../format';
+import { writeFileAtomicSync } from '../format/atomicWrite';
 import { detectFormat, importLines, ImportError, IMPORT_FORMATS, type ImportFormat, type ImportReport } from './import';
 
 export const IMPORT_USAGE = [

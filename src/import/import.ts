@@ -11,8 +11,8 @@
 // masked, the recording client's own ids (`libvirt-12`, `#3`) elided from commands and replies.
 import { parseJsonTree, printJsonTree, type JsonMember, type JsonNode } from '../testing/jsonTree';
 import { stableOutputs, validMasks } from '../testing/savedOutput';
-import { parseCell, type CellData, type NotebookData, type SavedOutput } from '../notebook/format';
-import { pythonLiteralToJson } from '../notebook/format/pyliteral';
+import { parseCell, type CellData, type NotebookData, type SavedOutput } from '../format';
+import { pythonLiteralToJson } from '../format/pyliteral';
 
 /** The lines of a recording, read once: an array, or a file read as a stream (bounded memory). */
 export type Lines = Iterable<string>;

@@ -3,7 +3,7 @@
 // `<-` replies and events written in it, by the test rules (masks, ignorable events, event order, exact
 // integers). `qmp-notebook test` and the editor's Run as Test both call `testNotebook`; they differ only in
 // how they print, save and show the verdicts. docs/testing-notebooks.md.
-import { DEFAULT_WAIT_TIMEOUT_MS, type CellData, type SavedOutput, type ValueKindOracle } from '../notebook/format/index';
+import { DEFAULT_WAIT_TIMEOUT_MS, type CellData, type SavedOutput, type ValueKindOracle } from '../format/index';
 import { describeProblem, isCodeLanguage, planCell, type TestRules, type TranscriptRecord } from '../run/index';
 import { cellRules, compareCell, type CellComparison, type WrittenEvent, type WrittenExpectation } from '../testing/compare';
 import { executeCells, type CellRecord, type TestCell, type TestKernel } from '../testing/execute';

@@ -9,12 +9,12 @@
 //
 // Offsets are UTF-16 offsets into the cell text, `end` exclusive; the vscode adapter turns them into ranges.
 import type { Node } from 'jsonc-parser';
-import { segmentJsonCell } from '../notebook/format/segments';
-import { wholeReference } from '../notebook/format/references';
+import { segmentJsonCell } from '../format/segments';
+import { wholeReference } from '../format/references';
 import {
   capProblems, checkCommandShape, checkDuplicates, checkWaitShape, didYouMean, membersOf, parseJson, withSuggestion,
   MAX_PROBLEMS, type CompatAction, type CompatPolicy, type Problem,
-} from '../notebook/format/validate';
+} from '../format/validate';
 import { isDisabledCommand, type MemberDef, type ObjectType, type Schema, type SchemaType } from '../qmp/schema';
 
 export type DiagnosticSeverity = 'error' | 'warning' | 'info';

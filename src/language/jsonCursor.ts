@@ -7,8 +7,8 @@
 // which is exactly what a user is typing when they ask for completion.
 
 import { createScanner, ScanError, SyntaxKind } from 'jsonc-parser';
-import { segmentJsonCell, type Segment } from '../notebook/format/segments';
-import { tooDeepAt } from '../notebook/format/validate';
+import { segmentJsonCell, type Segment } from '../format/segments';
+import { tooDeepAt } from '../format/validate';
 
 /** A text range by UTF-16 offsets, `end` exclusive. */
 export interface OffsetRange {

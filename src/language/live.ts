@@ -13,7 +13,7 @@ import type { LiveKind, LiveRef } from '../qmp/liveRefs';
 import { REMOVING_COMMANDS, alsoCreated, createdBy, liveRefAt, liveRefsOf } from '../qmp/liveRefs';
 import type { LiveSnapshot, LiveValues } from '../qmp/liveValues';
 import { qomParent } from '../qmp/liveValues';
-import { didYouMean } from '../notebook/format/validate';
+import { didYouMean } from '../format/validate';
 import type { CompletionItem } from './completion';
 import type { Diagnostic } from './diagnostics';
 import type { HoverResult } from './hover';

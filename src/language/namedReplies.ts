@@ -2,11 +2,11 @@
 // the cells above define and of the members along a path (from the named cell's last reply when it has run,
 // else from the schema's return type of its command), a warning for a name no cell above defines, and a hover
 // with the value a reference has now. Plain functions of (text, offset, NamedContext); withNamed() adds them
-// to a language service. The notation is src/notebook/format/references.ts; substitution is the engine's.
+// to a language service. The notation is src/format/references.ts; substitution is the engine's.
 import { createScanner, parseTree, SyntaxKind, type Node } from 'jsonc-parser';
-import { segmentJsonCell } from '../notebook/format/segments';
-import { findCellName, formatPath, scanString, type PathStep, type Reference } from '../notebook/format/references';
-import { parseCell } from '../notebook/format/cell';
+import { segmentJsonCell } from '../format/segments';
+import { findCellName, formatPath, scanString, type PathStep, type Reference } from '../format/references';
+import { parseCell } from '../format/cell';
 import type { Schema, SchemaType } from '../qmp/schema';
 import type { CompletionItem } from './completion';
 import type { Diagnostic } from './diagnostics';

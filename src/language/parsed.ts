@@ -5,7 +5,7 @@
 // string still works, parsed for that one call). `ParseCache` keeps the CellTexts of open documents by
 // (document, version), bounded, for the VS Code adapter and the language server.
 import { parseCellObjects, type ParsedObject } from './jsonCursor';
-import { shellLines, type ShellLine } from '../notebook/format/shellTokens';
+import { shellLines, type ShellLine } from '../format/shellTokens';
 
 /** One cell's text at one version, parsed at most once per kind. */
 export class CellText {

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import { parseQmpManPage, type QmpDocs, type QmpManPageName } from './manpage';
-import { writeFileAtomicSync } from '../notebook/format/atomicWrite';
+import { writeFileAtomicSync } from '../format/atomicWrite';
 
 const gunzipAsync = promisify(gunzip);
 

@@ -28,9 +28,9 @@ export type { OobHint } from './oobHints';
 export type { QmpDocs } from './manpage';
 export { completeNamed, hoverNamed, namedContextOf, namedDiagnostics, type NamedContext } from './namedReplies';
 export { fetchLive, liveNeeds, namesCreatedBy, type CreatedNames, type LiveLookup } from './live';
-export { parseCompatPolicy } from '../notebook/format/validate';
+export { parseCompatPolicy } from '../format/validate';
 export { CellText, ParseCache, cellText, parseStats, type CellSource } from './parsed';
-export { MAX_PROBLEMS, MAX_NESTING, MAX_TIMEOUT_MS } from '../notebook/format/validate';
+export { MAX_PROBLEMS, MAX_NESTING, MAX_TIMEOUT_MS } from '../format/validate';
 
 /** The cell languages that have a service. */
 export type ServiceLanguage = 'qmp' | 'qmp-shell' | 'hmp';

@@ -2,7 +2,7 @@
 //   command key=value key.sub=value ...
 //   transaction(            one action per line, `type key=value ...`, closed by `)`
 //   wait-event NAME key=value timeout=ms
-// Words are split by the one qmp-shell tokenizer (notebook/format/shellTokens.ts); a key's dots walk into nested objects.
+// Words are split by the one qmp-shell tokenizer (format/shellTokens.ts); a key's dots walk into nested objects.
 
 import { cellText, type CellSource, type CellText } from './parsed';
 import { isDisabledCommand, type MemberDef, type ObjectType, type Schema, type SchemaType } from '../qmp/schema';
@@ -10,7 +10,7 @@ import type { CompletionItem, CompletionResult } from './completion';
 import { documentedArgumentDetail, documentedArguments, type QmpDocs } from './manpage';
 import type { OffsetRange } from './jsonCursor';
 import { branches } from './schemaPath';
-import { tokenizeShellLine, type ShellLine, type ShellToken } from '../notebook/format/shellTokens';
+import { tokenizeShellLine, type ShellLine, type ShellToken } from '../format/shellTokens';
 
 type Word = ShellToken;
 

@@ -1,14 +1,14 @@
 // The `qmp-shell` side of the language service. A shell line is checked as the very JSON it sends: the
-// shell parser (notebook/format/shell.ts) writes each command out as JSON with the place of each key, value
+// shell parser (format/shell.ts) writes each command out as JSON with the place of each key, value
 // and object in the shell text, the `qmp` diagnostics check that JSON against the schema, and each
 // diagnostic is moved back to the column of the shell text it is about. So a shell cell gets the same checks
 // as a `qmp` cell (unknown command or member with "did you mean", missing members, enums, union tags, OOB,
 // deprecated/unstable and the -compat policy), in the same words, and quick fixes that edit shell syntax.
 
-import { parseShellCell, shellRangeToCell, type ShellJson } from '../notebook/format/shell';
-import { shellTokenAt } from '../notebook/format/shellTokens';
+import { parseShellCell, shellRangeToCell, type ShellJson } from '../format/shell';
+import { shellTokenAt } from '../format/shellTokens';
 import { cellText, parseStats, type CellSource, type CellText } from './parsed';
-import { capProblems } from '../notebook/format/validate';
+import { capProblems } from '../format/validate';
 import type { CodeAction, TextEdit } from './codeActions';
 import { type Diagnostic, diagnose } from './diagnostics';
 import type { OobHint } from './oobHints';

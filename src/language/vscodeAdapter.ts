@@ -9,8 +9,8 @@ import type { CompletionItem } from './completion';
 import type { CompatPolicy, Diagnostic } from './diagnostics';
 import type { QmpDocs, QmpManPageName } from './manpage';
 import { manPageDocs, type DocsProvider } from './providers';
-import { parseCell } from '../notebook/format/cell';
-import { findCellName } from '../notebook/format/references';
+import { parseCell } from '../format/cell';
+import { findCellName } from '../format/references';
 import type { LiveValues } from '../qmp/liveValues';
 import { fetchLive, languageService, namesCreatedBy, ParseCache, type CellText, type CreatedNames, type LanguageContext, type LanguageService, type NamedContext } from './service';
 

@@ -1,7 +1,7 @@
 // The language server's own document features, computed from a document's regions (regions.ts): document
 // symbols, folding ranges and semantic tokens. Pure (no connection), so the bench and the linearity tests run
 // them on hostile text as the server does. Every function here is linear in the size of the document: the
-// qmp-shell words come from the one tokenizer (notebook/format/shellTokens.ts), which reads each character
+// qmp-shell words come from the one tokenizer (format/shellTokens.ts), which reads each character
 // once (a regular expression that retried a long word from each of its characters made one 160k-character
 // word take 11 s).
 
@@ -9,7 +9,7 @@ import { createScanner, SyntaxKind } from 'jsonc-parser';
 import {
   type DocumentSymbol, type FoldingRange, type SemanticTokens, SemanticTokensBuilder, type SemanticTokensLegend, SymbolKind,
 } from 'vscode-languageserver/node';
-import { parseCell, shellLines, type ShellToken } from '../notebook/format/index';
+import { parseCell, shellLines, type ShellToken } from '../format/index';
 import type { Schema } from '../qmp/schema';
 import { type Region, toDocPosition, toDocRange } from './regions';
 

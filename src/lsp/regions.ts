@@ -1,10 +1,10 @@
 // Where the language features apply in a document the server has open, and how positions map between the
-// document and a cell. A `.qmp` notebook is parsed with the project's format parser (src/notebook/format) and
+// document and a cell. A `.qmp` notebook is parsed with the project's format parser (src/format) and
 // its code cells are found in the text the way the CLI finds them (src/cli/locate.ts); any other document
 // (`*.qmp.json`, languageId `qmp`, QEMU's `->`/`<-` documentation notation) is one `qmp` region.
 // Pure: no vscode, no LSP types beyond plain {line, character} positions.
 
-import { parseNotebook, type CodeLanguage } from '../notebook/format/index';
+import { parseNotebook, type CodeLanguage } from '../format/index';
 
 export interface LinePosition {
   line: number;

@@ -13,7 +13,7 @@
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { eventDataMatches, type SavedOutput } from '../notebook/format/index';
+import { eventDataMatches, type SavedOutput } from '../format/index';
 import { languageService, type CodeAction, type Diagnostic } from '../language/service';
 import { commandMarkdown, eventMarkdown } from '../language/hover';
 import type { DocsProvider } from '../language/providers';

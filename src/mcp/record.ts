@@ -2,12 +2,12 @@
 // test. Every command the agent had sent is a code cell with QEMU's replies and events as saved outputs (in their
 // stable, masked form: src/testing/savedOutput.ts, the form `qmp-notebook test --update` saves); what was refused
 // or only looked at (validations that failed, refusals, screenshots, waits) is a markdown note. The file is
-// written through the format's serializer (src/notebook/format) after every change, atomically (a private temp
+// written through the format's serializer (src/format) after every change, atomically (a private temp
 // file beside it, then rename), so a crash leaves the last complete notebook.
 import { mkdirSync } from 'node:fs';
-import { writeFileAtomicSync } from '../notebook/format/atomicWrite';
+import { writeFileAtomicSync } from '../format/atomicWrite';
 import path from 'node:path';
-import { serializeNotebook, type CellData, type CodeLanguage, type NotebookData, type SavedOutput } from '../notebook/format/index';
+import { serializeNotebook, type CellData, type CodeLanguage, type NotebookData, type SavedOutput } from '../format/index';
 import { stableOutputs } from '../testing/savedOutput';
 import type { VolatileDir } from '../testing/masks';
 

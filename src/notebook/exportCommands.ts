@@ -4,9 +4,9 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { EXPORT_DESCRIPTIONS, EXPORT_EXTENSIONS, EXPORT_FORMATS, exportNotebook, type ExportFormat } from '../export/export';
-import type { CellData, NotebookData } from './format';
+import type { CellData, NotebookData } from '../format';
 import { toSavedOutputs } from './serializer';
-import { writeFileAtomicSync } from './format/atomicWrite';
+import { writeFileAtomicSync } from '../format/atomicWrite';
 import { isCodeLanguage } from '../run/plan';
 import { notebookType } from './controller';
 

@@ -6,12 +6,12 @@
 // and is compared by the CLI's rules. Each cell shows whether it matched in its status bar; a mismatch links
 // to VS Code's diff editor over the saved and the new outputs.
 import * as vscode from 'vscode';
-import { renderOutputs } from './format';
+import { renderOutputs } from '../format';
 import { notebookType, type QmpControllers, type UnmetComparison } from './controller';
 import { toOutputs, toSavedOutputs } from './serializer';
 import { openKernel } from '../kernel/index';
 import { testNotebook, type CellVerdict, type TestableKernel } from '../kernel/testRun';
-import type { CellData, CellLanguage, SavedOutput } from './format';
+import type { CellData, CellLanguage, SavedOutput } from '../format';
 import { cellRules, notebookRules } from '../testing/compare';
 import { metadataFront } from '../run/rules';
 import { isCodeLanguage, planCell, StopRequest, type CodeLanguage, type TestRules } from '../run/index';

@@ -1,4 +1,4 @@
-// A thin NotebookSerializer over the pure `.qmp` format (src/notebook/format): everything about the text
+// A thin NotebookSerializer over the pure `.qmp` format (src/format): everything about the text
 // lives there; this file only maps between its data and VS Code's.
 //
 // Notebook metadata keeps what the file header says (`profile`, `saveOutputs`) and how the file was written
@@ -7,8 +7,8 @@
 import * as vscode from 'vscode';
 import {
   decodeNotebookBytes, parseNotebook, serializeNotebook, unreadOutputWarnings, type CellData, type FormatWarning, type NotebookData, type SavedOutput,
-} from './format';
-import { nestingDepth } from './format/notebook';
+} from '../format';
+import { nestingDepth } from '../format/notebook';
 import { EventGroup, outputFromWire, outputMeta, savedEvent, textOutput } from './outputs';
 import type { QmpEventRecord } from '../qmp';
 import { groupOutputs } from '../run/eventGrouping';

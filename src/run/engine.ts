@@ -45,7 +45,7 @@
 // bounded polls, which never appear as the cell's commands).
 import type { CommandOptions, CommandReply, Disposable, QmpClient, QmpEventRecord } from '../qmp/client';
 import { CommandCancelledError, CommandTimeoutError, EventsDroppedError, EventTimeoutError, OobRefusedError } from '../qmp/errors';
-import { eventDataMatches } from '../notebook/format/eventMatch';
+import { eventDataMatches } from '../format/eventMatch';
 import { compareReplyText } from './compare';
 import { EventMatcher } from './expectEvents';
 import { errorMessage, failureKindOf, isSessionFailure, StopRequest } from './errors';

@@ -2,12 +2,12 @@
 // `@name`, resolving `{{NAME.path}}` against them, and substituting into a command just before it is sent. The
 // engine calls substituteStep() for each command that holds a reference and save() when a named cell ends,
 // so every door (editor, run, test, the shell, the language server's runCell, MCP) substitutes the same way.
-// The notation itself (scanning strings, the name line) is src/notebook/format/references.ts.
+// The notation itself (scanning strings, the name line) is src/format/references.ts.
 //
 // Exactness: a reply is kept as its raw text and read with jsonTree (every literal as written), and a whole-
 // string reference puts the referenced literal into the command's arguments text as it was written, so an
 // integer beyond 2^53 (a node's size, a bitmap granularity) reaches QEMU exactly.
-import { formatPath, mayHoldReference, scanString, type Reference } from '../notebook/format/index';
+import { formatPath, mayHoldReference, scanString, type Reference } from '../format/index';
 import { parseJsonTree, type JsonNode } from './jsonTree';
 
 /** What a name holds: the last reply of the cell that has it, or why there is none. */

@@ -4,7 +4,7 @@
 import type { CommandInput } from '../qmp/client';
 import {
   CODE_CELL_LANGUAGES, DEFAULT_WAIT_TIMEOUT_MS, findCellName, LineMap, parseCell, type CodeLanguage, type ValueKindOracle,
-} from '../notebook/format/index';
+} from '../format/index';
 import { argumentReferences } from './namedReplies';
 import { eventKey } from './expectEvents';
 import type { Mask } from './masks';

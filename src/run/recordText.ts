@@ -67,7 +67,7 @@ export function stopWording(title: string, text: string, behind: readonly string
   return where ? `${where}, ${message}` : message.charAt(0).toUpperCase() + message.slice(1);
 }
 
-/** One output as a notebook saves it (`src/notebook/format`'s SavedOutput, structurally). */
+/** One output as a notebook saves it (`src/format`'s SavedOutput, structurally). */
 export type RenderedOutput =
   | { kind: 'message'; direction: '<-' | '->'; json: string }
   | { kind: 'text'; text: string };

@@ -12,7 +12,7 @@ import { maskTree, maskText, type MaskOptions, type VolatileDir } from './masks'
 import type { TestRules } from '../run/rules';
 import { stableOutputs, type OutputLike } from './savedOutput';
 import { describeDifferences, firstChange, jsonDifferences, unifiedDiff, type JsonDifference } from './diff';
-import { renderOutputs } from '../notebook/format/index';
+import { renderOutputs } from '../format/index';
 
 export { cellRules, notebookRules, type TestRules } from '../run/rules';
 

@@ -4,7 +4,7 @@
 import { maskMessage, maskText, type Mask, type MaskOptions } from './masks';
 import { notebookRules } from '../run/rules';
 
-/** One saved output, as `src/notebook/format` keeps it (structurally the same type). */
+/** One saved output, as `src/format` keeps it (structurally the same type). */
 export type OutputLike =
   | { kind: 'message'; direction: '<-' | '->'; json: string }
   | { kind: 'text'; text: string };

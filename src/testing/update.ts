@@ -3,7 +3,7 @@
 // spacing), it finds each code cell's ```qmp-output block in the text and replaces only that block (or
 // inserts one after the cell, or removes it). The result is checked: parsed again, it must give the same
 // cells with only the outputs changed; otherwise nothing is written.
-import { parseNotebook, parseOutputs, renderOutputs, type NotebookData, type SavedOutput } from '../notebook/format/index';
+import { parseNotebook, parseOutputs, renderOutputs, type NotebookData, type SavedOutput } from '../format/index';
 
 const CODE_OPEN = /^(`{3,})[ \t]*(qmp|qmp-shell|hmp)[ \t]*$/;
 const OUTPUT_OPEN = /^(`{3,})[ \t]*qmp-output[ \t]*$/;

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseNotebook } from '../../src/notebook/format';
+import { parseNotebook } from '../../src/format';
 import { createTestDomain, destroyTestDomain, ensureLibvirtd, loggingSetting as setting, runCli, virsh, virtAdmin } from '../support/daemons';
 
 const domain = `qmp-import-named-domain-${process.pid}`;

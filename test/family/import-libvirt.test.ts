@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseNotebook } from '../../src/notebook/format';
+import { parseNotebook } from '../../src/format';
 import { createTestDomain, destroyTestDomain, ensureLibvirtd, libvirtUri, loggingSetting as setting, runCli, virsh, virtAdmin } from '../support/daemons';
 
 const domain = `qmpimp-${process.pid}`;

@@ -9,7 +9,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { writeFileAtomicSync } from '../../src/notebook/format/atomicWrite';
+import { writeFileAtomicSync } from '../../src/format/atomicWrite';
 import { buildCli, runCliBundle } from '../support/cliBundle';
 
 let root = '';

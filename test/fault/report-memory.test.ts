@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { renderOutputs } from '../../src/notebook/format/notebook';
+import { renderOutputs } from '../../src/format/notebook';
 import { buildCli } from '../support/cliBundle';
 
 let dir = '';

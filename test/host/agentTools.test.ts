@@ -5,7 +5,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as vscode from 'vscode';
-import { parseNotebook } from '../../src/notebook/format/index';
+import { parseNotebook } from '../../src/format/index';
 import { startQemu, type TestQemu } from '../support/qemu';
 import { api, disconnectAll, waitFor } from './hostHelpers';
 

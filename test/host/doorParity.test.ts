@@ -11,7 +11,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { parseNotebook, type SavedOutput } from '../../src/notebook/format';
+import { parseNotebook, type SavedOutput } from '../../src/format';
 import { toNotebookData, toSavedOutputs } from '../../src/notebook/serializer';
 import type { CellTestResult } from '../../src/notebook/runAsTest';
 import { compareCell, notebookRules } from '../../src/testing/compare';

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { parseNotebook } from '../../src/notebook/format';
+import { parseNotebook } from '../../src/format';
 import { extensionId } from './hostHelpers';
 
 suite('import', () => {

@@ -2,7 +2,7 @@
 // it held, the verdict in its status bar, and VS Code's diff editor over the saved and the new outputs.
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
-import { parseNotebook } from '../../src/notebook/format';
+import { parseNotebook } from '../../src/format';
 import { toNotebookData } from '../../src/notebook/serializer';
 import type { CellTestResult } from '../../src/notebook/runAsTest';
 import { api, disconnectAll, outputTexts, runCells, showWithKernel } from './hostHelpers';

@@ -3,7 +3,7 @@
 // execution status is a failure (✗), not a green ✓ beside its ✗ note, in test mode or not.
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
-import { parseNotebook } from '../../src/notebook/format';
+import { parseNotebook } from '../../src/format';
 import { toNotebookData } from '../../src/notebook/serializer';
 import type { CellTestResult } from '../../src/notebook/runAsTest';
 import { api, disconnectAll, endedSummaries, runCells, showWithKernel } from './hostHelpers';

@@ -8,7 +8,7 @@ import net from 'node:net';
 import { startQemu, testQemuVersion, type TestQemu } from '../support/qemu';
 import { diagnose } from '../../src/language/diagnostics';
 import { languageService, type CompatPolicy } from '../../src/language/service';
-import { parseCell } from '../../src/notebook/format';
+import { parseCell } from '../../src/format';
 import { Schema } from '../../src/qmp/schema';
 import type { SchemaInfo } from '../../src/qmp/introspect';
 

@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadQmpManPage } from '../../src/language/manpage';
 import { diagnose } from '../../src/language/diagnostics';
-import { segmentJsonCell } from '../../src/notebook/format/segments';
+import { segmentJsonCell } from '../../src/format/segments';
 import { fixtureSchema } from '../unit/schemaFixtures';
 
 /** Entities whose examples are known not to be valid commands for qemu-system-x86_64 7.2, and why. */

@@ -8,7 +8,7 @@ import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { QmpClient } from '../../src/qmp';
-import { parseCell, parseNotebook, type CommandItem } from '../../src/notebook/format';
+import { parseCell, parseNotebook, type CommandItem } from '../../src/format';
 import { buildCli, runCliBundle } from '../support/cliBundle';
 import { startQemu, type TestQemu } from '../support/qemu';
 

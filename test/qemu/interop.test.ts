@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseCell, parseNotebook, type CommandItem } from '../../src/notebook/format';
+import { parseCell, parseNotebook, type CommandItem } from '../../src/format';
 import { parseJsonTree, printJsonTree } from '../../src/testing/jsonTree';
 import { stableOutputs } from '../../src/testing/savedOutput';
 import { buildCli, runCliBundle } from '../support/cliBundle';

@@ -10,7 +10,7 @@ import { inflateSync } from 'node:zlib';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
-import { parseNotebook } from '../../src/notebook/format/index';
+import { parseNotebook } from '../../src/format/index';
 import { QmpClient } from '../../src/qmp/index';
 import { qemuBinary, startQemu, type TestQemu } from '../support/qemu';
 import { buildCli, runCliBundle } from '../support/cliBundle';

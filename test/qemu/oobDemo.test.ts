@@ -8,8 +8,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { QmpClient, type CommandReply } from '../../src/qmp/client';
 import { startSandbox, type Sandbox } from '../../src/endpoints/sandbox';
-import { parseCell, parseNotebook } from '../../src/notebook/format';
-import type { CommandItem } from '../../src/notebook/format/cellTypes';
+import { parseCell, parseNotebook } from '../../src/format';
+import type { CommandItem } from '../../src/format/cellTypes';
 
 const tour = readFileSync(path.resolve(__dirname, '..', '..', '..', 'samples', 'tour.qmp'), 'utf8');
 

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { canonicalJson, parseJsonTree } from '../../src/testing/jsonTree';
 import { compareCell, notebookRules } from '../../src/testing/compare';
-import { parseNotebook, renderOutputs, type SavedOutput } from '../../src/notebook/format/index';
+import { parseNotebook, renderOutputs, type SavedOutput } from '../../src/format/index';
 
 test('canonicalJson of a string literal is JSON.stringify of its value, however it is written', () => {
   fc.assert(fc.property(fc.string({ unit: 'binary' }), fc.boolean(), (value, escapeAll) => {

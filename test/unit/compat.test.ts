@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseNotebook } from '../../src/notebook/format';
+import { parseNotebook } from '../../src/format';
 import { compatTable, diffSchemas, type NamedSchema } from '../../src/cli/compat';
 import { fixturePath, fixtureSchema } from './schemaFixtures';
 import { buildCli, repoRoot, runCliBundle } from '../support/cliBundle';

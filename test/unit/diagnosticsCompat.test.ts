@@ -2,7 +2,7 @@
 // notebook's front matter), and what it changes (deprecated/unstable input becomes an error).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseNotebook, serializeNotebook } from '../../src/notebook/format';
+import { parseNotebook, serializeNotebook } from '../../src/format';
 import { languageService, parseCompatPolicy } from '../../src/language/service';
 import { fixtureSchema } from './schemaFixtures';
 

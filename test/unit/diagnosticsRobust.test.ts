@@ -3,8 +3,8 @@
 // timer cannot wait, and every pass is linear (test/support/linear.ts).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseCell } from '../../src/notebook/format';
-import { MAX_NESTING, MAX_PROBLEMS, tooDeepAt } from '../../src/notebook/format/validate';
+import { parseCell } from '../../src/format';
+import { MAX_NESTING, MAX_PROBLEMS, tooDeepAt } from '../../src/format/validate';
 import { languageService, type LanguageContext } from '../../src/language/service';
 import { fixtureSchema } from './schemaFixtures';
 import { assertLinear } from '../support/linear';

@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { EventGrouping, groupOutputs } from '../../src/run/eventGrouping';
-import { parseNotebook, serializeNotebook, type SavedOutput } from '../../src/notebook/format';
+import { parseNotebook, serializeNotebook, type SavedOutput } from '../../src/format';
 import { assertLinear } from '../support/linear';
 
 type Item = { event: boolean; n: number };

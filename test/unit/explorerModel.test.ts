@@ -9,7 +9,7 @@ import {
   MAX_ITEMS, blockChildItems, blockRootItems, blockTree, branchQueries, branchesForCommand, branchesForEvent, cellCommands,
   chardevItems, childType, commandOfWire, commandText, jobItems, qomItems, qomJoin, type ExplorerItem,
 } from '../../src/explorer/model';
-import { parseCell } from '../../src/notebook/format';
+import { parseCell } from '../../src/format';
 import { assertLinear } from '../support/linear';
 
 // x-debug-query-block-graph of a qcow2 overlay over a null-co node, the overlay attached to a backend.

@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseCell, parseNotebook, type CellData, type CommandItem } from '../../src/notebook/format';
+import { parseCell, parseNotebook, type CellData, type CommandItem } from '../../src/format';
 import { exportNotebook, toJsonLines, toQmpShell } from '../../src/export/export';
 import { fixtureSchema } from './schemaFixtures';
 

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { CellData } from '../../src/notebook/format';
+import type { CellData } from '../../src/format';
 import { toJsonLines, toPython, toSocat, toVirsh } from '../../src/export/export';
 
 const cells: CellData[] = [

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { formatCellProblem, LineMap, parseCell, type CellItem, type CommandItem } from '../../src/notebook/format';
+import { formatCellProblem, LineMap, parseCell, type CellItem, type CommandItem } from '../../src/format';
 
 function commands(items: CellItem[]): CommandItem[] {
   return items.filter((i): i is CommandItem => i.kind === 'command');

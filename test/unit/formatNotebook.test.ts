@@ -5,7 +5,7 @@ import { assertLinear } from '../support/linear';
 import {
   formatOutputJson, parseNotebook, renderOutputs, serializeNotebook,
   type CellData, type NotebookData, type SavedOutput,
-} from '../../src/notebook/format';
+} from '../../src/format';
 
 /** Pieces that exercise every structural rule of the format, plus awkward characters. */
 const PIECES = [

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { cliMain, type CliDeps } from '../../src/cli/cli';
 import { realDeps } from '../../src/cli/deps';
-import { notebookBodyText, parseNotebook, serializeNotebook } from '../../src/notebook/format/notebook';
+import { notebookBodyText, parseNotebook, serializeNotebook } from '../../src/format/notebook';
 import fc from 'fast-check';
 
 const schema72 = path.join(__dirname, '..', '..', '..', 'test', 'fixtures', 'qemu-7.2', 'query-qmp-schema.json');

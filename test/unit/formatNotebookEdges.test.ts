@@ -6,9 +6,9 @@ import fc from 'fast-check';
 import {
   decodeNotebookBytes, findInvalidUtf8, parseNotebook, parseOutputs, renderOutputs, serializeNotebook,
   type CellData, type NotebookData, type SavedOutput,
-} from '../../src/notebook/format';
-import { MAX_PRETTY_DEPTH, nestingDepth } from '../../src/notebook/format/notebook';
-import { formatOutputJson } from '../../src/notebook/format/json';
+} from '../../src/format';
+import { MAX_PRETTY_DEPTH, nestingDepth } from '../../src/format/notebook';
+import { formatOutputJson } from '../../src/format/json';
 import { assertLinear } from '../support/linear';
 
 /** Hostile pieces: fences of every length and kind, front matter lookalikes, separators, odd characters. */

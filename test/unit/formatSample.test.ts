@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseCell, parseNotebook, serializeNotebook, type CellItem } from '../../src/notebook/format';
+import { parseCell, parseNotebook, serializeNotebook, type CellItem } from '../../src/format';
 import { fixtureSchema } from './schemaFixtures';
 
 const root = path.resolve(__dirname, '..', '..', '..');

@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { assertLinear } from '../support/linear';
-import { segmentJsonCell, type Segment } from '../../src/notebook/format/segments';
+import { segmentJsonCell, type Segment } from '../../src/format/segments';
 
 /** Renders segments as `kind:text` so failures read like the cell. */
 function show(source: string): string[] {

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import {
   formatCellProblem, parseCell, typeShellValue,
   type CellItem, type CommandItem, type ValueKind, type ValueKindOracle,
-} from '../../src/notebook/format';
+} from '../../src/format';
 import { fixtureSchema } from './schemaFixtures';
 
 function commands(items: CellItem[]): CommandItem[] {

@@ -10,7 +10,7 @@ import { cellRules, compareCell, notebookRules, type TestRules } from '../../src
 import { unifiedDiff } from '../../src/testing/diff';
 import { junitXml, summaryLine, xmlEscape, jsonRecord, type CellResult } from '../../src/testing/report';
 import { replaceOutputs } from '../../src/testing/update';
-import { parseNotebook, serializeNotebook, type SavedOutput } from '../../src/notebook/format/index';
+import { parseNotebook, serializeNotebook, type SavedOutput } from '../../src/format/index';
 
 const masks = (...texts: string[]): Mask[] => texts.map((t) => {
   const m = parseMask(t);

@@ -5,7 +5,7 @@
 // parsed again keeps them; unreadable lines are reported with their numbers; the reading is linear.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseNotebook, serializeNotebook } from '../../src/notebook/format';
+import { parseNotebook, serializeNotebook } from '../../src/format';
 import fc from 'fast-check';
 import { detectFormat, importLines, ImportError, IMPORT_FORMATS } from '../../src/import/import';
 import { assertLinear } from '../support/linear';

@@ -10,7 +10,7 @@ import { compareReplyText } from '../../src/run/compare';
 import { compareCell } from '../../src/testing/compare';
 import { notebookRules } from '../../src/run/rules';
 import { planCell, type TranscriptRecord } from '../../src/run/index';
-import { parseNotebook } from '../../src/notebook/format/index';
+import { parseNotebook } from '../../src/format/index';
 import { ScriptedClient } from '../support/scriptedClient';
 
 describe('one reader of the connection options', () => {

@@ -27,8 +27,8 @@ async function layerErrors(file: string, code: string): Promise<string[]> {
 const climbing: [string, string][] = [
   ['src/qmp/climb.ts', "import { SessionManager } from '../session/sessionManager';\nexport const x = SessionManager;\n"],
   ['src/qmp/climb.ts', "export { complete } from '../language/completion';\n"],
-  ['src/notebook/format/climb.ts', "import { QmpControllers } from '../controller';\nexport const x = QmpControllers;\n"],
-  ['src/notebook/format/climb.ts', "import type { Session } from '../../session/sessionManager';\nexport type X = Session;\n"],
+  ['src/format/climb.ts', "import { QmpControllers } from '../notebook/controller';\nexport const x = QmpControllers;\n"],
+  ['src/format/climb.ts', "import type { Session } from '../session/sessionManager';\nexport type X = Session;\n"],
   ['src/language/climb.ts', "import { runCli } from '../cli/cli';\nexport const x = runCli;\n"],
   ['src/session/climb.ts', "import { loadQmpManPage } from '../language/manpage';\nexport const x = loadQmpManPage;\n"],
   ['src/cli/climb.ts', "import { SessionManager } from '../session/sessionManager';\nexport const x = SessionManager;\n"],
@@ -44,8 +44,8 @@ for (const [file, code] of climbing) {
 }
 
 const allowed: [string, string][] = [
-  ['src/language/ok.ts', "import { Schema } from '../qmp/schema';\nimport { parseShellCell } from '../notebook/format/shell';\nexport const x = [Schema, parseShellCell];\n"],
-  ['src/notebook/format/ok.ts', "import { parseNotebook } from './notebook';\nimport type { Schema } from '../../qmp/schema';\nexport const x = parseNotebook;\nexport type S = Schema;\n"],
+  ['src/language/ok.ts', "import { Schema } from '../qmp/schema';\nimport { parseShellCell } from '../format/shell';\nexport const x = [Schema, parseShellCell];\n"],
+  ['src/format/ok.ts', "import { parseNotebook } from './notebook';\nimport type { Schema } from '../qmp/schema';\nexport const x = parseNotebook;\nexport type S = Schema;\n"],
   ['src/cli/ok.ts', "import { diagnose } from '../language/diagnostics';\nimport { parseAddress } from '../qmp';\nexport const x = [diagnose, parseAddress];\n"],
   ['src/notebook/ok.ts', "import { SessionManager } from '../session/sessionManager';\nexport const x = SessionManager;\n"],
   ['src/extension.ts', "import { SessionManager } from './session/sessionManager';\nimport { QmpControllers } from './notebook/controller';\nexport const x = [SessionManager, QmpControllers];\n"],

@@ -1,5 +1,5 @@
 // The language server's document features (src/lsp/features.ts) and completion: the qmp-shell semantic tokens
-// follow the one qmp-shell tokenizer (notebook/format/shellTokens.ts), and
+// follow the one qmp-shell tokenizer (format/shellTokens.ts), and
 // every feature is linear in its input on the hostile shapes (one long word, one long string, many cells).
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -9,7 +9,7 @@ import { type LanguageContext, languageService } from '../../src/language/servic
 import { loadSchemaFile } from '../../src/lsp/config';
 import { documentSymbols, foldingRanges, semanticTokens, shellTokens } from '../../src/lsp/features';
 import { findRegions } from '../../src/lsp/regions';
-import { shellLines } from '../../src/notebook/format/shellTokens';
+import { shellLines } from '../../src/format/shellTokens';
 import { forTypingClients, narrowForReply, REPLY_MAX_ITEMS } from '../../src/lsp/server';
 import { assertLinear } from '../support/linear';
 

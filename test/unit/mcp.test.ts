@@ -13,7 +13,7 @@ import { parseMcpArgs, targetsOf } from '../../src/mcp/main';
 import { AuditRecorder, MAX_RECORDED_CELLS, MAX_RECORDING_CHARS } from '../../src/mcp/record';
 import { AgentKernel, MAX_RESULT_CHARS, guessLanguage, type AgentTarget } from '../../src/mcp/kernel';
 import { AGENT_TOOLS } from '../../src/mcp/tools';
-import { parseNotebook } from '../../src/notebook/format/index';
+import { parseNotebook } from '../../src/format/index';
 import { planCell } from '../../src/run/index';
 
 function ppm(width: number, height: number, pixel: (x: number, y: number) => [number, number, number], maxval = 255): Buffer {

@@ -3,7 +3,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { findCellName, parseCell, scanString, wholeReference } from '../../src/notebook/format';
+import { findCellName, parseCell, scanString, wholeReference } from '../../src/format';
 import {
   compactJson, NamedReplies, planCell, resolveReference, RunEngine, substituteStep,
   type EngineClient, type FailureRecord, type SentRecord, type TranscriptRecord,

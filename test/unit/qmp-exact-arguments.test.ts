@@ -2,7 +2,7 @@
 // the arguments' source text and the client sends it in place of JSON.stringify(arguments).
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseCell } from '../../src/notebook/format';
+import { parseCell } from '../../src/format';
 import { connectToFake, type FakeSession } from '../support/fakeTransport';
 
 const sessions: FakeSession[] = [];

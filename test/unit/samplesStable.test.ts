@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { decodeNotebookBytes, parseNotebook, serializeNotebook, type NotebookData } from '../../src/notebook/format';
+import { decodeNotebookBytes, parseNotebook, serializeNotebook, type NotebookData } from '../../src/format';
 import { stableOutputs, validMasks } from '../../src/testing/savedOutput';
 
 const samples = path.resolve(__dirname, '..', '..', '..', 'samples');

@@ -1,11 +1,11 @@
-// The one qmp-shell tokenizer (src/notebook/format/shellTokens.ts): its invariants, that every consumer (the
+// The one qmp-shell tokenizer (src/format/shellTokens.ts): its invariants, that every consumer (the
 // cell parser, completion's and hover's word lookup, live values' line words, the quick fixes) sees the same
 // words for random lines, and that it is linear on hostile lines.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { shellLines, shellTokenAt, tokenizeShellLine } from '../../src/notebook/format/shellTokens';
-import { parseShellCell } from '../../src/notebook/format/shell';
+import { shellLines, shellTokenAt, tokenizeShellLine } from '../../src/format/shellTokens';
+import { parseShellCell } from '../../src/format/shell';
 import { shellLineWords, shellWordAt } from '../../src/language/shellCompletion';
 import { applyEdits } from '../../src/language/codeActions';
 import { languageService } from '../../src/language/service';

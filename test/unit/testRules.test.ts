@@ -147,7 +147,7 @@ describe('one renderer from a transcript to saved outputs', () => {
 
 describe('testOn: live-session in the front matter', () => {
   test('it round-trips through the format; test shares one private process among the run\'s live-session notebooks, in file order', async () => {
-    const { parseNotebook, serializeNotebook } = await import('../../src/notebook/format/index');
+    const { parseNotebook, serializeNotebook } = await import('../../src/format/index');
     const { testMain } = await import('../../src/cli/test');
     const { fakeKernel } = await import('../support/fakeKernel');
     const live = '---\ntestOn: live-session\n---\n\n```qmp\n{"execute": "query-name"}\n```\n\n```qmp-output\n<- {"return": {}}\n```\n';

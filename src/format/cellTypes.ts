@@ -1,6 +1,6 @@
 // What parsing one code cell produces: the commands to send, the replies the author expects, and the events
 // to wait for, each with its place in the cell source.
-import type { CommandInput as ClientCommandInput } from '../../qmp/client';
+import type { CommandInput as ClientCommandInput } from '../qmp/client';
 
 /** The JSON kinds a `qmp-shell` value may take at a place in a command's arguments. */
 export type ValueKind = 'string' | 'int' | 'number' | 'boolean' | 'null' | 'object' | 'array' | 'any';

@@ -1,12 +1,12 @@
 // The `qmp-notebook` bin (bundled to dist/cli.js). Only wiring: the work is in cli.ts.
-import { cliMain } from './cli';
-import { realDeps } from './deps';
-import { lspMain } from '../lsp/stdio';
-import { version } from '../../package.json';
-import { exportMain } from '../export/cli';
-import { wantColor } from './style';
-import { importMain } from '../import/cli';
-import { compatMain, schemaDiffMain } from './compat';
+import { cliMain } from './cli/cli';
+import { realDeps } from './cli/deps';
+import { lspMain } from './lsp/stdio';
+import { version } from '../package.json';
+import { exportMain } from './export/cli';
+import { wantColor } from './cli/style';
+import { importMain } from './import/cli';
+import { compatMain, schemaDiffMain } from './cli/compat';
 
 /**
  * Writes a line to a stream. When stdout is a pipe, Node writes asynchronously; the exit below waits for the
@@ -132,7 +132,7 @@ const lspExit = process.argv[2] === 'lsp' ? lspMain(process.argv.slice(3), write
 if (lspExit !== undefined) void finish(lspExit);
 // `mcp` is the MCP server for agents (src/mcp/, docs/mcp.md): stdout is its protocol channel. Loaded only for
 // `mcp` (the SDK is a third of the bundle), so the other subcommands start as fast as before.
-else if (process.argv[2] === 'mcp') void import('../mcp/main').then((m) => m.mcpMain(process.argv.slice(3), version, writer(process.stderr))).then(finish);
+else if (process.argv[2] === 'mcp') void import('./mcp/main').then((m) => m.mcpMain(process.argv.slice(3), version, writer(process.stderr))).then(finish);
 else if (process.argv[2] === 'export') void exportMain(process.argv.slice(3), (text) => process.stdout.write(text), stderrLine).then(finish);
 // One notebook against several schemas, and `schema diff` (src/cli/compat.ts).
 else if (process.argv[2] === 'schema' && process.argv[3] === 'diff') void finish(schemaDiffMain(process.argv.slice(4), (text) => process.stdout.write(text), stderrLine));

@@ -20,7 +20,7 @@
 // Parsing is one linear pass over the lines and never throws. Anything it does not recognise as structure
 // is markdown text, so every character of a damaged or hand-written file ends up in some cell.
 
-import { jsonNesting } from '../../qmp/wire';
+import { jsonNesting } from '../qmp/wire';
 import { parseCompatPolicy } from './validate';
 import { formatOutputJson, inlineStrictJson } from './json';
 import { segmentJsonCell } from './segments';
