@@ -17,6 +17,8 @@
 //   screenshot-render-tree.png   the same reply as the renderer's tree, its first node opened
 //   screenshot-explorer.png    the QEMU explorer in the side bar: the sessions, the render step's nodes (cor0 over
 //                              disk0 over disk0-file, each with its role, driver and size), a node's tooltip
+//   screenshot-progress.png    the live progress of a block job: a throttled blockdev-mirror between two null-co
+//                              nodes (96 MiB at 16 MiB/s, about six seconds), taken while its bar is mid-way
 //   screenshot-wrap.png        the tour's transaction cell after Run All: its long `->` line and notes wrap in
 //                              the output area instead of scrolling sideways (look at it: not a README picture)
 // These are pictures, not tests: each step waits for what it shows, and a step that fails still leaves the
@@ -34,7 +36,7 @@ import {
 
 const chromiumFlags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const allShots = ['notebook', 'completion', 'hover', 'diagnostic', 'kernels', 'wrap', 'render', 'explorer'];
+const allShots = ['notebook', 'completion', 'hover', 'diagnostic', 'kernels', 'wrap', 'render', 'explorer', 'progress'];
 
 function parseArgs(argv) {
   const opts = { out: path.join(root, 'media'), only: [], keepOpen: false };
@@ -296,6 +298,60 @@ async function explorerShot(page) {
   await shot(page, opts.out, 'explorer');
 }
 
+/** The first match of `re` in a text of the webviews (outputs are drawn there, some inside shadow roots, which locators pierce). */
+async function webviewText(page, re) {
+  for (const frame of page.frames()) {
+    const texts = await frame.getByText(re).allTextContents().catch(() => []);
+    for (const text of texts) {
+      const m = re.exec(text);
+      if (m) return m;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Live progress of a block job: a throttled blockdev-mirror between two null-co nodes (96 MiB at 16 MiB/s with a
+ * 1 MiB buffer, as test/host/jobProgress.test.ts does, so that it takes about six seconds), pictured while the
+ * bar is mid-way; the cell then waits for the job to be ready, completes it and waits for the end.
+ */
+async function progressShot(page) {
+  // The explorer step opens the side bar; the cell and its outputs get the whole width. (Only when it is open:
+  // with it closed the command is not in the palette, and its first row would be another command.)
+  if (await page.locator('.part.sidebar:visible').count()) await palette(page, 'View: Close Primary Side Bar');
+  const size = 96 * 1024 * 1024;
+  const cell = await setCellText(page, [
+    `{ "execute": "blockdev-add", "arguments": { "driver": "null-co", "node-name": "src0", "size": ${size} } }`,
+    `{ "execute": "blockdev-add", "arguments": { "driver": "null-co", "node-name": "dst0", "size": ${size} } }`,
+    '{ "execute": "blockdev-mirror", "arguments": { "job-id": "m0", "device": "src0", "target": "dst0", "sync": "full", "speed": 16777216, "buf-size": 1048576 } }',
+    '{ "wait-event": "BLOCK_JOB_READY", "data": { "device": "m0" }, "timeout": 30000 }',
+    '{ "execute": "block-job-complete", "arguments": { "device": "m0" } }',
+    '{ "wait-event": "BLOCK_JOB_COMPLETED", "data": { "device": "m0" }, "timeout": 30000 }',
+  ].join('\n'));
+  await page.keyboard.press('Escape');
+  await page.locator('.notebook-toolbar-container:visible').getByText('Run All', { exact: true }).click();
+  // Onto the empty middle of the status bar, so that no tooltip of the toolbar is in the picture.
+  const viewport = page.viewportSize();
+  await page.mouse.move(viewport.width / 2, viewport.height - 8);
+  // Waits until the progress output shows the bar mid-way (35% to 75%), with a speed and a time left.
+  const deadline = Date.now() + 30_000;
+  let seen;
+  let midway = false;
+  while (!midway && Date.now() < deadline) {
+    const m = await webviewText(page, /m0 \(mirror\): running, (\d+)% \[[█·]+\],? [\d.]+ MiB\/s, \d+ s left/);
+    if (m) {
+      seen = m[0];
+      midway = Number(m[1]) >= 35 && Number(m[1]) <= 75;
+    }
+    if (!midway) await page.waitForTimeout(100);
+  }
+  if (!midway) throw new Error(`the progress never showed mid-way (last seen: ${seen ?? 'nothing'})`);
+  await shot(page, opts.out, 'progress');
+  console.log(`progress pictured at: ${seen}`);
+  // The cell ends with the job concluded, so that later steps find a quiet session.
+  await cell.locator('.codicon-notebook-state-success').waitFor({ timeout: 60_000 });
+}
+
 async function completionShot(page) {
   // Members of a flat union's variant, chosen by its tag: the completion knows what null-co takes.
   await setCellText(page, '{ "execute": "blockdev-add", "arguments": { "driver": "null-co", "" } }', 5);
@@ -388,7 +444,7 @@ try {
   await page.goto(demo.url);
   await openTour(page);
   await palette(page, 'View: Close Primary Side Bar');
-  const steps = { notebook: notebookShot, completion: completionShot, hover: hoverShot, diagnostic: diagnosticShot, kernels: kernelsShot, render: renderShot, explorer: explorerShot };
+  const steps = { notebook: notebookShot, completion: completionShot, hover: hoverShot, diagnostic: diagnosticShot, kernels: kernelsShot, render: renderShot, explorer: explorerShot, progress: progressShot };
   // The tour runs first in every case: it starts the sandbox, whose live schema the language pictures use.
   try {
     await runTour(page);
