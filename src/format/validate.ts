@@ -7,7 +7,7 @@
 // Every function here is linear in its input, iterative where depth is unbounded, and never throws. A cell
 // reports at most MAX_PROBLEMS problems; `capProblems` adds one summary for the rest.
 
-import { visit, ParseErrorCode, type Node, type NodeType } from 'jsonc-parser';
+import { createScanner, ParseErrorCode, ScanError, SyntaxKind, type JSONVisitor, type Node, type NodeType } from 'jsonc-parser';
 import { DEFAULT_WAIT_TIMEOUT_MS } from './cellTypes';
 import { skipComment } from './segments';
 
@@ -101,6 +101,199 @@ function nodeType(value: unknown): NodeType {
   }
 }
 
+/** One token of jsonc-parser's scanner (whitespace left out; comments kept), offsets relative to the segment. */
+export interface ScannedToken {
+  kind: SyntaxKind;
+  offset: number;
+  length: number;
+  value: string;
+  error: ScanError;
+}
+
+/**
+ * One segment of a cell scanned once: the tokens both trees are built from (the syntax tree with its problems
+ * below, and the language service's tolerant tree with offsets, jsonCursor.ts). Input nested deeper than
+ * MAX_NESTING is not scanned: `deep` is where it goes too deep, and there are no tokens.
+ */
+export interface JsonScan {
+  /** text[start, end) of the cell. */
+  start: number;
+  end: number;
+  seg: string;
+  deep: number | undefined;
+  tokens: ScannedToken[];
+}
+
+/** Scans text[start, end) once (linear; whitespace tokens are not kept). */
+export function scanJson(text: string, start = 0, end = text.length): JsonScan {
+  const seg = start === 0 && end === text.length ? text : text.slice(start, end);
+  const deep = tooDeepAt(text, start, end);
+  const tokens: ScannedToken[] = [];
+  if (deep === undefined) {
+    const scanner = createScanner(seg, false);
+    for (;;) {
+      const kind = scanner.scan();
+      if (kind === SyntaxKind.EOF) break;
+      if (kind === SyntaxKind.Trivia || kind === SyntaxKind.LineBreakTrivia) continue;
+      tokens.push({ kind, offset: scanner.getTokenOffset(), length: scanner.getTokenLength(), value: scanner.getTokenValue(), error: scanner.getTokenError() });
+    }
+  }
+  return { start, end, seg, deep, tokens };
+}
+
+/** The visitor calls parseJson makes (jsonc-parser's JSONVisitor, those parts). */
+export type TokenVisitor = Required<Pick<JSONVisitor,
+  'onObjectBegin' | 'onObjectProperty' | 'onObjectEnd' | 'onArrayBegin' | 'onArrayEnd' | 'onLiteralValue' | 'onSeparator' | 'onError'>>;
+
+/**
+ * jsonc-parser's `visit` over tokens already scanned: the same calls in the same order for the same text (a
+ * unit test compares the two on random input), with comments allowed and trailing commas refused. Recursive
+ * like `visit`; callers scan through `scanJson`, which leaves input deeper than MAX_NESTING without tokens.
+ */
+export function visitTokens(seg: string, tokens: readonly ScannedToken[], v: TokenVisitor): void {
+  const eof: ScannedToken = { kind: SyntaxKind.EOF, offset: seg.length, length: 0, value: '', error: ScanError.None };
+  let i = -1;
+  let tok: ScannedToken = eof;
+  const path = (): (string | number)[] => [];
+  // A function, not a narrowed read: the current token changes inside the calls.
+  const kind = (): SyntaxKind => tok.kind;
+  const error = (code: ParseErrorCode): void => v.onError(code, tok.offset, tok.length, 0, 0);
+  const scanNext = (): SyntaxKind => {
+    for (;;) {
+      tok = tokens[++i] ?? eof;
+      switch (tok.error) {
+        case ScanError.InvalidUnicode: error(ParseErrorCode.InvalidUnicode); break;
+        case ScanError.InvalidEscapeCharacter: error(ParseErrorCode.InvalidEscapeCharacter); break;
+        case ScanError.UnexpectedEndOfNumber: error(ParseErrorCode.UnexpectedEndOfNumber); break;
+        case ScanError.UnexpectedEndOfComment: error(ParseErrorCode.UnexpectedEndOfComment); break;
+        case ScanError.UnexpectedEndOfString: error(ParseErrorCode.UnexpectedEndOfString); break;
+        case ScanError.InvalidCharacter: error(ParseErrorCode.InvalidCharacter); break;
+        default: break;
+      }
+      switch (kind()) {
+        case SyntaxKind.LineCommentTrivia:
+        case SyntaxKind.BlockCommentTrivia:
+          break;
+        case SyntaxKind.Unknown:
+          error(ParseErrorCode.InvalidSymbol);
+          break;
+        default:
+          return kind();
+      }
+    }
+  };
+  const handleError = (code: ParseErrorCode, skipUntilAfter: SyntaxKind[], skipUntil: SyntaxKind[]): void => {
+    error(code);
+    if (skipUntilAfter.length + skipUntil.length === 0) return;
+    let at = kind();
+    while (at !== SyntaxKind.EOF) {
+      if (skipUntilAfter.includes(at)) {
+        scanNext();
+        break;
+      }
+      if (skipUntil.includes(at)) break;
+      at = scanNext();
+    }
+  };
+  const parseLiteral = (): boolean => {
+    switch (kind()) {
+      case SyntaxKind.NumericLiteral: {
+        let value = Number(tok.value);
+        if (isNaN(value)) {
+          handleError(ParseErrorCode.InvalidNumberFormat, [], []);
+          value = 0;
+        }
+        v.onLiteralValue(value, tok.offset, tok.length, 0, 0, path);
+        break;
+      }
+      case SyntaxKind.NullKeyword: v.onLiteralValue(null, tok.offset, tok.length, 0, 0, path); break;
+      case SyntaxKind.TrueKeyword: v.onLiteralValue(true, tok.offset, tok.length, 0, 0, path); break;
+      case SyntaxKind.FalseKeyword: v.onLiteralValue(false, tok.offset, tok.length, 0, 0, path); break;
+      default: return false;
+    }
+    scanNext();
+    return true;
+  };
+  const untilMember = [SyntaxKind.CloseBraceToken, SyntaxKind.CommaToken];
+  const parseProperty = (): boolean => {
+    if (kind() !== SyntaxKind.StringLiteral) {
+      handleError(ParseErrorCode.PropertyNameExpected, [], untilMember);
+      return false;
+    }
+    v.onObjectProperty(tok.value, tok.offset, tok.length, 0, 0, path);
+    scanNext();
+    if (kind() === SyntaxKind.ColonToken) {
+      v.onSeparator(':', tok.offset, tok.length, 0, 0);
+      scanNext();
+      if (!parseValue()) handleError(ParseErrorCode.ValueExpected, [], untilMember);
+    } else {
+      handleError(ParseErrorCode.ColonExpected, [], untilMember);
+    }
+    return true;
+  };
+  const parseObject = (): boolean => {
+    v.onObjectBegin(tok.offset, tok.length, 0, 0, path);
+    scanNext();
+    let needsComma = false;
+    while (kind() !== SyntaxKind.CloseBraceToken && kind() !== SyntaxKind.EOF) {
+      if (kind() === SyntaxKind.CommaToken) {
+        if (!needsComma) handleError(ParseErrorCode.ValueExpected, [], []);
+        v.onSeparator(',', tok.offset, tok.length, 0, 0);
+        scanNext();
+      } else if (needsComma) {
+        handleError(ParseErrorCode.CommaExpected, [], []);
+      }
+      if (!parseProperty()) handleError(ParseErrorCode.ValueExpected, [], untilMember);
+      needsComma = true;
+    }
+    v.onObjectEnd(tok.offset, tok.length, 0, 0);
+    if (kind() !== SyntaxKind.CloseBraceToken) handleError(ParseErrorCode.CloseBraceExpected, [SyntaxKind.CloseBraceToken], []);
+    else scanNext();
+    return true;
+  };
+  const parseArray = (): boolean => {
+    v.onArrayBegin(tok.offset, tok.length, 0, 0, path);
+    scanNext();
+    let needsComma = false;
+    while (kind() !== SyntaxKind.CloseBracketToken && kind() !== SyntaxKind.EOF) {
+      if (kind() === SyntaxKind.CommaToken) {
+        if (!needsComma) handleError(ParseErrorCode.ValueExpected, [], []);
+        v.onSeparator(',', tok.offset, tok.length, 0, 0);
+        scanNext();
+      } else if (needsComma) {
+        handleError(ParseErrorCode.CommaExpected, [], []);
+      }
+      if (!parseValue()) handleError(ParseErrorCode.ValueExpected, [], [SyntaxKind.CloseBracketToken, SyntaxKind.CommaToken]);
+      needsComma = true;
+    }
+    v.onArrayEnd(tok.offset, tok.length, 0, 0);
+    if (kind() !== SyntaxKind.CloseBracketToken) handleError(ParseErrorCode.CloseBracketExpected, [SyntaxKind.CloseBracketToken], []);
+    else scanNext();
+    return true;
+  };
+  function parseValue(): boolean {
+    switch (kind()) {
+      case SyntaxKind.OpenBracketToken: return parseArray();
+      case SyntaxKind.OpenBraceToken: return parseObject();
+      case SyntaxKind.StringLiteral:
+        v.onLiteralValue(tok.value, tok.offset, tok.length, 0, 0, path);
+        scanNext();
+        return true;
+      default: return parseLiteral();
+    }
+  }
+  scanNext();
+  if (kind() === SyntaxKind.EOF) {
+    handleError(ParseErrorCode.ValueExpected, [], []);
+    return;
+  }
+  if (!parseValue()) {
+    handleError(ParseErrorCode.ValueExpected, [], []);
+    return;
+  }
+  if (kind() !== SyntaxKind.EOF) handleError(ParseErrorCode.EndOfFileExpected, [], []);
+}
+
 /**
  * Parses text[start, end) as one JSON value (comments allowed), the way jsonc-parser's parseTree does, but
  * keeping at most `maxProblems` syntax problems (an unterminated 10 MB object has millions) and worded
@@ -108,9 +301,13 @@ function nodeType(value: unknown): NodeType {
  * one 'too-deep' problem, no tree. Node offsets are relative to `start`.
  */
 export function parseJson(text: string, start = 0, end = text.length, maxProblems = MAX_PROBLEMS): JsonParse {
-  const deep = tooDeepAt(text, start, end);
+  return parseScanned(scanJson(text, start, end), maxProblems);
+}
+
+/** `parseJson` of a segment already scanned (the language service keeps one scan per cell version). */
+export function parseScanned(scan: JsonScan, maxProblems = MAX_PROBLEMS): JsonParse {
+  const { start, end, seg, deep } = scan;
   if (deep !== undefined) return { root: undefined, problems: [tooDeepProblem(deep)], problemCount: 1 };
-  const seg = start === 0 && end === text.length ? text : text.slice(start, end);
   const problems: Problem[] = [];
   let problemCount = 0;
   const open: ('{' | '[')[] = [];
@@ -129,7 +326,7 @@ export function parseJson(text: string, start = 0, end = text.length, maxProblem
     }
   };
   let lastProblem = '';
-  visit(seg, {
+  visitTokens(seg, scan.tokens, {
     onObjectBegin: (offset) => {
       open.push('{');
       current = push({ type: 'object', offset, length: -1, parent: current, children: [] });
@@ -175,7 +372,7 @@ export function parseJson(text: string, start = 0, end = text.length, maxProblem
       const s = start + Math.min(offset, seg.length);
       problems.push({ start: s, end: Math.max(s, Math.min(s + length, end)), code: 'json-syntax', severity: 'error', message });
     },
-  }, { disallowComments: false, allowTrailingComma: false, allowEmptyContent: false });
+  });
   const root = fakeRoot.children?.[0];
   if (root !== undefined) delete root.parent;
   return { root: root as Node | undefined, problems, problemCount };

@@ -9,11 +9,11 @@
 //
 // Offsets are UTF-16 offsets into the cell text, `end` exclusive; the vscode adapter turns them into ranges.
 import type { Node } from 'jsonc-parser';
-import { segmentJsonCell } from '../format/segments';
+import { segmentJsonCell, type Segment } from '../format/segments';
 import { wholeReference } from '../format/references';
 import {
   capProblems, checkCommandShape, checkDuplicates, checkWaitShape, didYouMean, membersOf, parseJson, withSuggestion,
-  MAX_PROBLEMS, type CompatAction, type CompatPolicy, type Problem,
+  MAX_PROBLEMS, type CompatAction, type CompatPolicy, type JsonParse, type Problem,
 } from '../format/validate';
 import { isDisabledCommand, type MemberDef, type ObjectType, type Schema, type SchemaType } from '../qmp/schema';
 
@@ -105,10 +105,13 @@ export { didYouMean };
  * Checks every object of a `qmp` cell. `schema` undefined means only syntax and the top-level shape are
  * checked. Never throws; linear in the text; at most MAX_PROBLEMS diagnostics plus one summary.
  */
-export function diagnose(text: string, schema: Schema | undefined, ctx: DiagnoseContext = {}): Diagnostic[] {
+export function diagnose(text: string, schema: Schema | undefined, ctx: DiagnoseContext = {}, parsed?: ParsedJsonCell): Diagnostic[] {
   const out: Diagnostic[] = [];
   let dropped = 0;
-  for (const seg of segmentJsonCell(text)) {
+  const segments = parsed?.segments ?? segmentJsonCell(text);
+  const syntax = (k: number, seg: Segment, maxProblems?: number): JsonParse =>
+    parsed?.syntax(k) ?? parseJson(text, seg.start, seg.end, maxProblems);
+  for (const [k, seg] of segments.entries()) {
     if (seg.kind === 'junk') {
       const shown = seg.end - seg.start > 40 ? `${text.slice(seg.start, seg.start + 40)}…` : text.slice(seg.start, seg.end);
       out.push({
@@ -118,14 +121,22 @@ export function diagnose(text: string, schema: Schema | undefined, ctx: Diagnose
     }
     // Past the cap, only syntax is counted: the schema checks of a cell that long would not be read.
     if (out.length > MAX_PROBLEMS) {
-      const parsed = parseJson(text, seg.start, seg.end, 0);
-      dropped += parsed.problemCount;
+      dropped += syntax(k, seg, 0).problemCount;
       continue;
     }
     const checker = new SegmentChecker(text, seg.start, seg.end, schema, ctx, out);
-    dropped += checker.run(seg.kind);
+    dropped += checker.run(seg.kind, syntax(k, seg));
   }
   return capProblems(out, out.length + dropped, (message, at): Diagnostic => ({ start: at, end: at, severity: 'error', code: 'too-many-problems', message }));
+}
+
+/**
+ * A `qmp` cell already segmented and parsed (a CellText, parsed.ts): `syntax(k)` is parseJson's result for
+ * segment k (an object segment), with MAX_PROBLEMS problems listed.
+ */
+export interface ParsedJsonCell {
+  segments: readonly Segment[];
+  syntax(index: number): JsonParse | undefined;
 }
 
 /** A validator problem as a diagnostic. */
@@ -188,8 +199,7 @@ class SegmentChecker {
   }
 
   /** Checks the segment; returns how many syntax problems were not listed (the parser's cap). */
-  run(kind: 'send' | 'expect' | 'wait'): number {
-    const parsed = parseJson(this.text, this.base, this.base + this.seg.length);
+  run(kind: 'send' | 'expect' | 'wait', parsed: JsonParse): number {
     for (const p of parsed.problems) {
       // An error at the end of the segment has no character of its own: mark the last one.
       const end = this.base + this.seg.length;

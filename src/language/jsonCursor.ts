@@ -8,7 +8,7 @@
 
 import { createScanner, ScanError, SyntaxKind } from 'jsonc-parser';
 import { segmentJsonCell, type Segment } from '../format/segments';
-import { tooDeepAt } from '../format/validate';
+import { scanJson, type JsonScan, type ScannedToken } from '../format/validate';
 
 /** A text range by UTF-16 offsets, `end` exclusive. */
 export interface OffsetRange {
@@ -62,27 +62,6 @@ export interface Token extends OffsetRange {
   value: string;
   /** For strings: false when the closing quote is missing. */
   terminated: boolean;
-}
-
-/** Tokens of `text` between `start` and `end` (comments and whitespace left out). */
-export function tokenize(text: string, start: number, end: number): Token[] {
-  const scanner = createScanner(text, true);
-  scanner.setPosition(start);
-  const tokens: Token[] = [];
-  for (;;) {
-    const kind = scanner.scan();
-    if (kind === SyntaxKind.EOF) break;
-    const s = scanner.getTokenOffset();
-    if (s >= end) break;
-    const e = Math.min(s + scanner.getTokenLength(), end);
-    let terminated = true;
-    if (kind === SyntaxKind.StringLiteral) {
-      // The scanner stops an unterminated string at the line break; the last character tells.
-      terminated = e - s >= 2 && text.charCodeAt(e - 1) === 34 && scanner.getTokenError() !== ScanError.UnexpectedEndOfString;
-    }
-    tokens.push({ kind, start: s, end: e, value: scanner.getTokenValue(), terminated });
-  }
-  return tokens;
 }
 
 /** Parses tokens into a tree; never throws, always returns the first value it finds (if any). */
@@ -218,24 +197,78 @@ export interface ParsedObject {
   tokens: Token[];
 }
 
+/** One scan of each object segment of a `qmp` cell (undefined for junk): what both trees are built from. */
+export interface CellScan {
+  segments: Segment[];
+  scans: (JsonScan | undefined)[];
+}
+
+/** Segments a `qmp` cell and scans each object once. */
+export function scanCell(text: string): CellScan {
+  const segments = segmentJsonCell(text);
+  return { segments, scans: segments.map((seg) => (seg.kind === 'junk' ? undefined : scanJson(text, seg.start, seg.end))) };
+}
+
 /**
- * Parses every object segment of a `qmp` cell. The language features do not call this: they take the parse of
- * the cell's version from its `CellText` (parsed.ts), which calls it once.
+ * The cursor's tokens of one scanned segment (comments left out), with cell offsets: the tokens a scanner over
+ * the whole cell reads from the segment's start, clamped to its end (a unit test compares them on random
+ * input). Segments end at a `}`, a line break or the end of the cell, where no token continues; should the
+ * last token reach the end of the segment before the end of the cell, it is read again over the whole cell.
  */
-export function parseCellObjects(text: string): ParsedObject[] {
-  const out: ParsedObject[] = [];
-  for (const segment of segmentJsonCell(text)) {
-    if (segment.kind === 'junk') continue;
-    // Deeper than QEMU accepts: the diagnostics say so; the recursive tree below is not built.
-    if (tooDeepAt(text, segment.start, segment.end) !== undefined) {
-      out.push({ segment, tokens: [], root: undefined });
-      continue;
+export function tokensOf(text: string, scan: JsonScan): Token[] {
+  const tokens: Token[] = [];
+  const last = scan.tokens.length - 1;
+  for (let k = 0; k <= last; k++) {
+    const t = scan.tokens[k] as ScannedToken;
+    let kind = t.kind;
+    let value = t.value;
+    let error = t.error;
+    const s = scan.start + t.offset;
+    let e = s + t.length;
+    if (k === last && e === scan.end && scan.end < text.length) {
+      const scanner = createScanner(text, false);
+      scanner.setPosition(s);
+      kind = scanner.scan();
+      value = scanner.getTokenValue();
+      error = scanner.getTokenError();
+      e = Math.min(s + scanner.getTokenLength(), scan.end);
     }
-    const tokens = tokenize(text, segment.start, segment.end);
+    if (kind === SyntaxKind.LineCommentTrivia || kind === SyntaxKind.BlockCommentTrivia || kind === SyntaxKind.Trivia
+      || kind === SyntaxKind.LineBreakTrivia || kind === SyntaxKind.EOF) continue;
+    let terminated = true;
+    if (kind === SyntaxKind.StringLiteral) {
+      // The scanner stops an unterminated string at the line break; the last character tells.
+      terminated = e - s >= 2 && text.charCodeAt(e - 1) === 34 && error !== ScanError.UnexpectedEndOfString;
+    }
+    tokens.push({ kind, start: s, end: e, value, terminated });
+  }
+  return tokens;
+}
+
+/** The objects of a cell with their trees, built from the cell's one scan. */
+export function cursorObjects(text: string, cell: CellScan): ParsedObject[] {
+  const out: ParsedObject[] = [];
+  cell.segments.forEach((segment, k) => {
+    const scan = cell.scans[k];
+    if (scan === undefined) return;
+    // Deeper than QEMU accepts: the diagnostics say so; the recursive tree below is not built.
+    if (scan.deep !== undefined) {
+      out.push({ segment, tokens: [], root: undefined });
+      return;
+    }
+    const tokens = tokensOf(text, scan);
     const root = parseTokens(tokens);
     out.push({ segment, tokens, root: root?.type === 'object' ? root : undefined });
-  }
+  });
   return out;
+}
+
+/**
+ * Parses every object segment of a `qmp` cell. The language features do not call this: they take the parse of
+ * the cell's version from its `CellText` (parsed.ts), whose one scan the diagnostics use too.
+ */
+export function parseCellObjects(text: string): ParsedObject[] {
+  return cursorObjects(text, scanCell(text));
 }
 
 /** The JSON path from the root to `node`: property names and array indexes. */

@@ -73,7 +73,7 @@ function schemaDiagnostics(language: 'qmp' | 'qmp-shell', text: CellSource, ctx:
   const deps = [ctx.schema, ctx.compat?.deprecatedInput, ctx.compat?.unstableInput, ctx.oobNegotiated];
   return cell.memo(`diagnose:${language}`, deps, () => {
     parseStats.diagnose++;
-    return language === 'qmp' ? qmpDiagnose(cell.text, ctx.schema, ctx) : shellDiagnose(cell, ctx);
+    return language === 'qmp' ? qmpDiagnose(cell.text, ctx.schema, ctx, cell) : shellDiagnose(cell, ctx);
   });
 }
 

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
+import type { Diagnostic } from '../../src/language/diagnostics';
 import { CellText, ParseCache, parseStats } from '../../src/language/parsed';
 import { languageService, liveNeeds } from '../../src/language/service';
 import { inProcessServer } from '../support/inProcessLsp';
@@ -62,6 +63,38 @@ describe('the services share one parse per cell version', () => {
     });
   }
 
+  it('qmp: the diagnostics and the cursor features use one parse of the cell: whichever asks first parses, once', () => {
+    const svc = languageService('qmp');
+    assert.ok(svc);
+    const ctx = { schema };
+    const cache = new ParseCache();
+    for (const [version, text] of [[1, QMP], [2, `${QMP}\n// more`]] as const) {
+      const cell = cache.get('doc#1', version, text);
+      const diagnosed = counted((): Diagnostic[] => svc.diagnose(cell, ctx));
+      assert.ok(diagnosed.value.some((d) => d.code === 'unknown-member'));
+      assert.deepEqual([diagnosed.json, diagnosed.diagnose], [1, 1], `version ${version}: the diagnostics parsed the cell`);
+      const at = text.indexOf('query-status');
+      const features = counted(() => {
+        assert.ok(svc.complete(cell, at + 3, ctx).items.length > 0);
+        assert.ok(svc.hover(cell, at + 3, ctx) !== undefined);
+        assert.ok(svc.codeActions(cell, 0, text.length, ctx).some((a) => /bogus/.test(a.title)));
+        svc.hints(cell, ctx);
+      });
+      assert.deepEqual([features.json, features.diagnose], [0, 0], `version ${version}: completion, hover and code actions reused that parse`);
+    }
+    // The other order: completion first, then the diagnostics (a syntax error too: its problem comes from the same scan).
+    const broken = '{"execute": "query-status", "arguments": {"x": }}\n{"execute": "stop"';
+    const brokenCell = cache.get('doc#2', 1, broken);
+    const c = counted((): Diagnostic[] => {
+      svc.complete(brokenCell, broken.indexOf('stop') + 2, ctx);
+      svc.hover(brokenCell, 14, ctx);
+      return svc.diagnose(brokenCell, ctx);
+    });
+    assert.equal(c.json, 1);
+    assert.deepEqual(c.value, svc.diagnose(broken, ctx), 'the same diagnostics as from the text alone');
+    assert.ok(c.value.some((d) => d.code === 'json-syntax'), JSON.stringify(c.value));
+  });
+
   it('a plain string still works (parsed for that call)', () => {
     const svc = languageService('qmp');
     const c = counted(() => svc?.complete(QMP, 5, { schema }));
@@ -92,11 +125,12 @@ describe('through the language server', () => {
   const { request, notify, end } = inProcessServer();
   after(end);
 
-  it('completion, hover, code actions and code lenses on one version parse the cell once; a new version once more', async () => {
+  it('diagnostics, completion, hover, code actions and code lenses on one version parse the cell once; a new version once more', async () => {
     await request('initialize', { processId: null, rootUri: null, initializationOptions: { schemaFile }, capabilities: { textDocument: { diagnostic: {} } } });
     notify('initialized', {});
     const uri = 'file:///parse-once.qmp';
     const doc = (body: string): string => `# Parse once\n\n\`\`\`qmp\n${body}\n\`\`\`\n`;
+    const before = { ...parseStats };
     notify('textDocument/didOpen', { textDocument: { uri, languageId: 'markdown', version: 1, text: doc(QMP) } });
     // The schema loads after `initialized`: ask until the verdict includes it (bounded).
     let items: { code?: string }[] = [];
@@ -116,11 +150,11 @@ describe('through the language server', () => {
       await request('textDocument/codeLens', { textDocument: { uri } });
       await request('textDocument/diagnostic', { textDocument: { uri } });
     };
-    const before = { ...parseStats };
+    const diagnosed = { ...parseStats };
     await features();
     await features();
-    assert.equal(parseStats.json - before.json, 1, 'ten requests on one version: one JSON parse');
-    assert.equal(parseStats.diagnose - before.diagnose, 0, 'code actions used the diagnostics already computed');
+    assert.equal(parseStats.json - before.json, 1, 'the diagnostics (with and without the schema) and ten requests on one version: one JSON parse');
+    assert.equal(parseStats.diagnose - diagnosed.diagnose, 0, 'code actions used the diagnostics already computed');
     notify('textDocument/didChange', { textDocument: { uri, version: 2 }, contentChanges: [{ text: doc(`${QMP}\n`) }] });
     const bumped = { ...parseStats };
     await features();
