@@ -6,6 +6,7 @@ import type { LiveKind } from '../../src/qmp/liveRefs';
 import type { LiveSnapshot } from '../../src/qmp/liveValues';
 import { languageService, liveNeeds, namesCreatedBy, type LiveLookup } from '../../src/language/service';
 import { fixtureSchema } from './schemaFixtures';
+import { assertLinear } from '../support/linear';
 
 const schema = fixtureSchema('10.0');
 const qmp = languageService('qmp')!;
@@ -98,15 +99,7 @@ describe('live values in the language service', () => {
   test('linear in the number of references', () => {
     const line = (i: number): string => `{ "execute": "blockdev-del", "arguments": { "node-name": "x${i}" } }`;
     const cell = (n: number): string => Array.from({ length: n }, (_, i) => line(i)).join('\n');
-    const time = (n: number): number => {
-      const t0 = process.hrtime.bigint();
-      qmp.diagnose(cell(n), { schema, live });
-      return Number(process.hrtime.bigint() - t0);
-    };
-    time(200);
-    const small = Math.min(time(500), time(500));
-    const big = Math.min(time(2000), time(2000));
-    assert.ok(big / small < 12, `4x the input took ${(big / small).toFixed(1)}x the time`);
+    assertLinear('live-value diagnostics', cell, (text) => qmp.diagnose(text, { schema, live }), 250);
   });
 });
 
