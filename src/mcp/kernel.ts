@@ -192,12 +192,12 @@ export class AgentKernel {
 
   private async connect(t: AgentTarget): Promise<Live | ToolResult> {
     const why = this.options.untrusted?.();
-    if (why !== undefined) return fail(why, 'Nothing connects or runs in an untrusted workspace; ask the person to trust it.');
+    if (why !== undefined) return fail(why, 'Nothing connects or runs in an untrusted workspace; ask the person to trust it.', { sent: false });
     let conn: AgentConnection;
     try {
       conn = await t.open();
     } catch (err) {
-      return fail(`cannot connect to ${t.name} (${t.description}): ${message(err)}`, 'Check that the QEMU is running and its monitor socket exists; call qmp_list_sessions.');
+      return fail(`cannot connect to ${t.name} (${t.description}): ${message(err)}`, 'Check that the QEMU is running and its monitor socket exists; call qmp_list_sessions.', { sent: false });
     }
     const old = this.live.get(t.name);
     if (old && old.conn === conn) return old;
@@ -275,7 +275,7 @@ export class AgentKernel {
     const live = await this.connect(t);
     if (!('conn' in live)) return live;
     if (live.conn.schema === undefined) {
-      return fail(`the schema of ${t.name} could not be read${live.conn.schemaError ? `: ${live.conn.schemaError}` : ''}`, 'Without a schema nothing is validated or sent; check the connection (qmp_list_sessions).');
+      return fail(`the schema of ${t.name} could not be read${live.conn.schemaError ? `: ${live.conn.schemaError}` : ''}`, 'Without a schema nothing is validated or sent; check the connection (qmp_list_sessions).', { sent: false });
     }
     return { t, live, schema: live.conn.schema };
   }

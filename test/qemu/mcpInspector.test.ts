@@ -69,7 +69,7 @@ describe('qmp-notebook mcp through the MCP Inspector CLI', () => {
     const r = inspect(['--method', 'tools/call', '--tool-name', 'qmp_execute', '--tool-arg', `text=${JSON.stringify('{"execute": "query-statsu"}')}`]);
     assert.equal(r.json['isError'], true, JSON.stringify(r.json));
     const d = toolData(r.json);
-    assert.equal(d['sent'], false);
+    assert.equal(d['sent'], false, JSON.stringify(d));
     const diagnostics = d['diagnostics'] as Array<{ code?: string; message: string }>;
     assert.ok(diagnostics.some((x) => x.code === 'unknown-command' && /did you mean 'query-stats'/.test(x.message)), JSON.stringify(diagnostics));
     assert.ok((d['fixes'] as unknown[]).length > 0, 'a quick fix comes with it');
