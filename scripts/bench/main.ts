@@ -289,13 +289,14 @@ async function benchRunner(ctx: LaterContext): Promise<Row[]> {
   if (lines < 1000) throw new Error('the runner printed nothing');
   const json: Row = {
     label: 'runner per cell (--json)', ours: median(oursJson) / 1000, base: { name: 'raw', value: median(rawJson) / 1000 },
-    unit: 'us', target: '≤ 1.10x', pairedRatio: median(jsonRatios),
+    unit: 'us', target: '≤ 1.05x', pairedRatio: median(jsonRatios),
   };
   const textRow: Row = {
     label: 'runner per cell (text)', ours: median(oursText) / 1000, base: { name: 'raw', value: median(rawText) / 1000 },
-    unit: 'us', target: '≤ 1.10x', pairedRatio: median(textRatios),
+    unit: 'us', target: '≤ 1.05x', pairedRatio: median(textRatios),
   };
-  return [judged(json, ratio(json) <= 1.1), judged(textRow, ratio(textRow) <= 1.1)];
+  // The goals of issue 18: at the physical limit of a raw socket client on the same QEMU.
+  return [judged(json, ratio(json) <= 1.05), judged(textRow, ratio(textRow) <= 1.05)];
 }
 
 /** Completion at every offset and diagnostics of every prefix (as typed) of a 200-cell notebook. */
@@ -432,8 +433,8 @@ async function main(): Promise<void> {
       for (let i = 0; i < 50; i++) { const t = now(); await rawStatus(); rawTimes.push(now() - t); }
       for (let i = 0; i < 50; i++) { const t = now(); await ourStatus(); ourTimes.push(now() - t); }
     }
-    const rtMedian: Row = { label: 'round trip median', ours: median(ourTimes), base: { name: 'raw', value: median(rawTimes) }, unit: 'us', target: '≤ 1.10x' };
-    rtMedian.met = ratio(rtMedian) <= 1.10;
+    const rtMedian: Row = { label: 'round trip median', ours: median(ourTimes), base: { name: 'raw', value: median(rawTimes) }, unit: 'us', target: '≤ 1.05x' };
+    rtMedian.met = ratio(rtMedian) <= 1.05;
     rows.push(rtMedian, { label: 'round trip p99', ours: p99(ourTimes), base: { name: 'raw', value: p99(rawTimes) }, unit: 'us' });
     }
 
@@ -447,8 +448,8 @@ async function main(): Promise<void> {
       rawRates.push(await pipelined(rawStatus, 1000, 7));
       ourRates.push(await pipelined(ourStatus, 1000, 7));
     }
-    const piped: Row = { label: 'pipelined (7 in flight)', ours: median(ourRates), base: { name: 'raw', value: median(rawRates) }, unit: 'req/s', better: 'higher', target: '≥ 0.95x' };
-    piped.met = ratio(piped) >= 0.95;
+    const piped: Row = { label: 'pipelined (7 in flight)', ours: median(ourRates), base: { name: 'raw', value: median(rawRates) }, unit: 'req/s', better: 'higher', target: '≥ 0.97x' };
+    piped.met = ratio(piped) >= 0.97;
     rows.push(piped);
     }
 
