@@ -231,11 +231,14 @@ export function visitTokens(seg: string, tokens: readonly ScannedToken[], v: Tok
     }
     return true;
   };
-  const parseObject = (): boolean => {
-    v.onObjectBegin(tok.offset, tok.length, 0, 0, path);
+  // An object and an array are read alike: members (or elements) separated by commas up to the closing token.
+  const parseContainer = (object: boolean): boolean => {
+    const close = object ? SyntaxKind.CloseBraceToken : SyntaxKind.CloseBracketToken;
+    if (object) v.onObjectBegin(tok.offset, tok.length, 0, 0, path);
+    else v.onArrayBegin(tok.offset, tok.length, 0, 0, path);
     scanNext();
     let needsComma = false;
-    while (kind() !== SyntaxKind.CloseBraceToken && kind() !== SyntaxKind.EOF) {
+    while (kind() !== close && kind() !== SyntaxKind.EOF) {
       if (kind() === SyntaxKind.CommaToken) {
         if (!needsComma) handleError(ParseErrorCode.ValueExpected, [], []);
         v.onSeparator(',', tok.offset, tok.length, 0, 0);
@@ -243,38 +246,23 @@ export function visitTokens(seg: string, tokens: readonly ScannedToken[], v: Tok
       } else if (needsComma) {
         handleError(ParseErrorCode.CommaExpected, [], []);
       }
-      if (!parseProperty()) handleError(ParseErrorCode.ValueExpected, [], untilMember);
-      needsComma = true;
-    }
-    v.onObjectEnd(tok.offset, tok.length, 0, 0);
-    if (kind() !== SyntaxKind.CloseBraceToken) handleError(ParseErrorCode.CloseBraceExpected, [SyntaxKind.CloseBraceToken], []);
-    else scanNext();
-    return true;
-  };
-  const parseArray = (): boolean => {
-    v.onArrayBegin(tok.offset, tok.length, 0, 0, path);
-    scanNext();
-    let needsComma = false;
-    while (kind() !== SyntaxKind.CloseBracketToken && kind() !== SyntaxKind.EOF) {
-      if (kind() === SyntaxKind.CommaToken) {
-        if (!needsComma) handleError(ParseErrorCode.ValueExpected, [], []);
-        v.onSeparator(',', tok.offset, tok.length, 0, 0);
-        scanNext();
-      } else if (needsComma) {
-        handleError(ParseErrorCode.CommaExpected, [], []);
+      if (object) {
+        if (!parseProperty()) handleError(ParseErrorCode.ValueExpected, [], untilMember);
+      } else if (!parseValue()) {
+        handleError(ParseErrorCode.ValueExpected, [], [SyntaxKind.CloseBracketToken, SyntaxKind.CommaToken]);
       }
-      if (!parseValue()) handleError(ParseErrorCode.ValueExpected, [], [SyntaxKind.CloseBracketToken, SyntaxKind.CommaToken]);
       needsComma = true;
     }
-    v.onArrayEnd(tok.offset, tok.length, 0, 0);
-    if (kind() !== SyntaxKind.CloseBracketToken) handleError(ParseErrorCode.CloseBracketExpected, [SyntaxKind.CloseBracketToken], []);
+    if (object) v.onObjectEnd(tok.offset, tok.length, 0, 0);
+    else v.onArrayEnd(tok.offset, tok.length, 0, 0);
+    if (kind() !== close) handleError(object ? ParseErrorCode.CloseBraceExpected : ParseErrorCode.CloseBracketExpected, [close], []);
     else scanNext();
     return true;
   };
   function parseValue(): boolean {
     switch (kind()) {
-      case SyntaxKind.OpenBracketToken: return parseArray();
-      case SyntaxKind.OpenBraceToken: return parseObject();
+      case SyntaxKind.OpenBracketToken: return parseContainer(false);
+      case SyntaxKind.OpenBraceToken: return parseContainer(true);
       case SyntaxKind.StringLiteral:
         v.onLiteralValue(tok.value, tok.offset, tok.length, 0, 0, path);
         scanNext();
