@@ -101,7 +101,7 @@ describe('atomic replace: SIGKILL at any moment', () => {
     const file = path.join(root, 'killed.qmp');
     const version = (tag: string): string => `BEGIN ${tag}\n${`${tag} `.repeat(1_000_000)}\nEND ${tag}\n`;
     writeFileSync(file, version('A'));
-    const helper = path.join(__dirname, '..', '..', 'src', 'notebook', 'format', 'atomicWrite.js');
+    const helper = path.join(__dirname, '..', '..', 'src', 'format', 'atomicWrite.js');
     const script = `const { writeFileAtomicSync } = require(${JSON.stringify(helper)});
       const v = (t) => 'BEGIN ' + t + '\\n' + (t + ' ').repeat(1000000) + '\\nEND ' + t + '\\n';
       process.stdout.write('ready\\n');
