@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import { EXPORT_DESCRIPTIONS, EXPORT_EXTENSIONS, EXPORT_FORMATS, exportNotebook, type ExportFormat } from '../export/export';
 import type { CellData, NotebookData } from '../format';
 import { toSavedOutputs } from './serializer';
-import { writeFileAtomicSync } from '../format/atomicWrite';
+import { writeAtomically } from '../session/writeAtomically';
 import { isCodeLanguage } from '../run/plan';
 import { notebookType } from './controller';
 
@@ -35,14 +35,6 @@ function isFormat(v: unknown): v is ExportFormat {
   return typeof v === 'string' && (EXPORT_FORMATS as readonly string[]).includes(v);
 }
 
-/** Writes a file by a private temporary file beside it and a rename, so a reader never sees half of it. */
-export async function writeAtomically(target: vscode.Uri, text: string): Promise<void> {
-  if (target.scheme !== 'file') {
-    await vscode.workspace.fs.writeFile(target, new TextEncoder().encode(text));
-    return;
-  }
-  writeFileAtomicSync(target.fsPath, text);
-}
 
 /** `arg`: the notebook's URI (toolbar, palette: the active notebook), or `{ notebook, format, target }` (tests, scripts). */
 async function exportActive(arg: unknown): Promise<string | undefined> {

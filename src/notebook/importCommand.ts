@@ -5,7 +5,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { importFiles, ImportFailure, type ImportedFiles } from '../import/cli';
-import { writeAtomically } from './exportCommands';
+import { writeAtomically } from '../session/writeAtomically';
 
 export const importCommand = 'qmp.importRecording';
 

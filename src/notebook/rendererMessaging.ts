@@ -2,7 +2,7 @@
 // the clipboard, so it asks here to save a block graph as an SVG file (a save dialog, then an atomic write) or to
 // copy a text. Messages are checked (shape and size) before anything is done with them.
 import * as vscode from 'vscode';
-import { writeAtomically } from './exportCommands';
+import { writeAtomically } from '../session/writeAtomically';
 
 /** The renderer's id in package.json (contributes.notebookRenderer). */
 export const replyRendererId = 'qmp-notebook.reply';

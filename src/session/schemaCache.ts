@@ -6,6 +6,7 @@
 import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
 import * as vscode from 'vscode';
 import type { QemuVersion } from './ports';
+import { writeAtomically } from './writeAtomically';
 
 export interface CachedSchema {
   profile: string;
@@ -57,7 +58,7 @@ export class SchemaCache {
     const file = this.fileFor(profile);
     if (file.scheme !== 'file') {
       await vscode.workspace.fs.createDirectory(this.dir);
-      await vscode.workspace.fs.writeFile(file, Buffer.from(text, 'utf8'));
+      await writeAtomically(file, text);
       return;
     }
     // Files the extension creates are private to the user (a schema tells what a QEMU build can do), and a
