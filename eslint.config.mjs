@@ -27,7 +27,7 @@ export const layerArrows = {
   language: ['qmp', 'format'],
   languageAdapter: ['language', 'qmp', 'format'],
   endpoints: ['qmp', 'format'],
-  run: ['qmp', 'format', 'language'],
+  run: ['qmp', 'format', 'language', 'render'],
   kernel: ['qmp', 'format', 'language', 'run', 'endpoints', 'testing'],
   session: ['qmp', 'format', 'endpoints', 'run', 'kernel'],
   cli: ['qmp', 'format', 'language', 'run', 'endpoints', 'testing', 'kernel'],

@@ -5,7 +5,8 @@
 // item is pre-filled with. Runs under plain Node; every function is linear in the reply it reads, and the items
 // one expansion gives are bounded (MAX_ITEMS, then one "more" item).
 import { invalidatingEvents, kindsChangedBy, type LiveKind } from '../qmp/liveRefs';
-import { graphFromDebug, graphFromNamed, humanSize, isDebugGraph, type BlockGraph, type GraphNode } from '../render/blockGraph';
+import { graphFromDebug, graphFromNamed, isDebugGraph, type BlockGraph, type GraphNode } from '../render/blockGraph';
+import { humanSize } from '../render/bytes';
 
 /** The branches under each session, in the order shown. */
 export const BRANCHES = ['block', 'devices', 'chardevs', 'objects', 'jobs'] as const;

@@ -4,6 +4,7 @@
 // dagre and written as a standalone SVG (the renderer shows it and saves it). Pure: runs in Node and in the
 // notebook's webview.
 import { Graph, layout } from '@dagrejs/dagre';
+import { humanSize } from './bytes';
 
 export type NodeKind = 'backend' | 'job' | 'driver';
 
@@ -117,18 +118,6 @@ export function graphFromNamed(reply: unknown): BlockGraph {
     }
   }
   return { nodes, edges };
-}
-
-/** Bytes as people read them: 512 B, 64 MiB, 1.5 GiB. */
-export function humanSize(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'];
-  let v = bytes;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return u === 0 ? `${bytes} B` : `${Number.isInteger(v) ? v : v.toFixed(1)} ${units[u]}`;
 }
 
 function cut(s: string, max: number): string {

@@ -4,6 +4,7 @@
 // editor's Run as Test (src/kernel/testRun.ts) compare it with saved outputs, the shell's `--record` and the
 // agent's audit notebook save it. Pure (no vscode).
 import { applyEdits, modify } from 'jsonc-parser';
+import { humanSize } from '../render/bytes';
 import type { CellPlan, FailureRecord, TranscriptRecord } from './index';
 import type { JobEnd, JobView } from './progress';
 
@@ -130,18 +131,6 @@ function jobName(v: Pick<JobView, 'job' | 'jobType'>): string {
   return v.jobType !== undefined && v.jobType !== v.job ? `${v.job} (${v.jobType})` : v.job;
 }
 
-/**
- * Bytes as a speed reads them: `950 B`, `16.0 MiB`, `1.5 GiB` (one decimal from KiB up, so that a speed that
- * moves shows it moving).
- */
-export function bytesText(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let v = bytes;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) { v /= 1024; u++; }
-  return u === 0 ? `${Math.round(bytes)} B` : `${v.toFixed(1)} ${units[u]}`;
-}
-
 /** A duration left: `45 s`, `3 min 20 s`, `2 h 5 min`. */
 export function durationText(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
@@ -168,9 +157,9 @@ export function jobLine(v: JobView | JobEnd, bar = true): string {
   if (v.percent !== undefined) head += `, ${v.percent}%${bar && !end ? ` ${progressBar(v.percent)}` : ''}`;
   parts.push(head);
   if (end && end.outcome !== 'running') {
-    if (v.current !== undefined) parts.push(`${bytesText(v.current)} in ${(end.ms / 1000).toFixed(1)} s`);
+    if (v.current !== undefined) parts.push(`${humanSize(v.current, { steady: true })} in ${(end.ms / 1000).toFixed(1)} s`);
   } else {
-    if (v.bytesPerSecond !== undefined) parts.push(`${bytesText(v.bytesPerSecond)}/s`);
+    if (v.bytesPerSecond !== undefined) parts.push(`${humanSize(v.bytesPerSecond, { steady: true })}/s`);
     if (v.etaMs !== undefined) parts.push(`${durationText(v.etaMs)} left`);
   }
   if (v.error !== undefined) parts.push(`error: ${v.error}`);

@@ -527,12 +527,14 @@ describe('the engine follows the jobs of its cells', () => {
 
 describe('the texts of a job', () => {
   test('a live line: status, percent with a bar, speed, time left; an end: outcome, amount and time, or QEMU\'s error', async () => {
-    const { jobLine, bytesText, durationText, progressBar } = await import('../../src/run/recordText');
+    const { jobLine, durationText, progressBar } = await import('../../src/run/recordText');
+    const { humanSize } = await import('../../src/render/bytes');
     assert.equal(progressBar(50, 10), '[█████·····]');
     assert.equal(progressBar(0, 4), '[····]');
     assert.equal(progressBar(100, 4), '[████]');
-    assert.equal(bytesText(950), '950 B');
-    assert.equal(bytesText(16 * 1024 * 1024), '16.0 MiB');
+    assert.equal(humanSize(950, { steady: true }), '950 B');
+    assert.equal(humanSize(16 * 1024 * 1024, { steady: true }), '16.0 MiB');
+    assert.equal(humanSize(16 * 1024 * 1024), '16 MiB', 'a size that is not watched drops the decimal of a whole number');
     assert.equal(durationText(1400), '1 s');
     assert.equal(durationText(200_000), '3 min 20 s');
     assert.equal(durationText(7_500_000), '2 h 5 min');

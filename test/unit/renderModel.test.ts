@@ -5,7 +5,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { entries, naturalCompare, pathString, sortOrder, summary, tableOf } from '../../src/render/model';
-import { graphFromDebug, graphFromNamed, graphSvg, humanSize, isDebugGraph, nodeLines } from '../../src/render/blockGraph';
+import { graphFromDebug, graphFromNamed, graphSvg, isDebugGraph, nodeLines } from '../../src/render/blockGraph';
+import { humanSize } from '../../src/render/bytes';
 import { assertLinear } from '../support/linear';
 
 describe('renderer model: paths', () => {
