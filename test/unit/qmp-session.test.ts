@@ -9,6 +9,7 @@ import {
   ServerParseError, StateError, BadGreetingError,
 } from '../../src/qmp/errors';
 import type { ChannelOpener } from '../../src/qmp/channel';
+import { freezeTimers, hasSettled, settled, turns } from '../support/clock';
 import { startFakeServer, GREETING_72, type FakeConnection, type FakeServer } from '../support/fakeTransport';
 
 const servers: FakeServer[] = [];
@@ -43,12 +44,6 @@ async function running(options: QmpClientOptions = {}): Promise<{ client: QmpCli
   return { ...h, conn };
 }
 
-async function elapsed<T>(p: Promise<T>): Promise<{ ms: number; result: PromiseSettledResult<T> }> {
-  const t0 = Date.now();
-  const [result] = await Promise.allSettled([p]);
-  return { ms: Date.now() - t0, result: result as PromiseSettledResult<T> };
-}
-
 function rejection(r: PromiseSettledResult<unknown>): Error {
   assert.equal(r.status, 'rejected', 'expected a rejection');
   return (r as PromiseRejectedResult).reason as Error;
@@ -69,7 +64,7 @@ describe('session transitions', () => {
     const h = client();
     const connecting = h.client.connect(s.address);
     (await s.accept()).end();
-    const err = rejection((await elapsed(connecting)).result);
+    const err = rejection(await settled(connecting));
     assert.ok(err instanceof ConnectError);
     assert.equal((err as ConnectError).phase, 'greeting');
     assert.match(err.message, /before sending a greeting/);
@@ -85,7 +80,7 @@ describe('session transitions', () => {
     conn.write(GREETING_72);
     await conn.next();
     conn.end();
-    const err = rejection((await elapsed(connecting)).result);
+    const err = rejection(await settled(connecting));
     assert.ok(err instanceof ConnectError);
     assert.equal((err as ConnectError).phase, 'negotiation');
     assert.equal(h.client.state, 'idle');
@@ -99,9 +94,9 @@ describe('session transitions', () => {
     const conn = await s.accept();
     conn.write(GREETING_72);
     await conn.next();
-    const settled = elapsed(connecting);
+    const cancelled = settled(connecting);
     await h.client.disconnect();
-    const err = rejection((await settled).result);
+    const err = rejection(await cancelled);
     assert.ok(err instanceof ConnectError);
     assert.match(err.message, /cancelled \(negotiation phase\)/);
     assert.equal(h.client.state, 'idle');
@@ -125,16 +120,15 @@ describe('session transitions', () => {
     await assert.rejects(h.client.connect(s.address), StateError);
   });
 
-  test('a malformed message ends a running session: pending commands fail at once, onDisconnect gets the ProtocolError', async () => {
+  test('a malformed message ends a running session: pending commands fail at once, onDisconnect gets the ProtocolError', async (t) => {
+    freezeTimers(t); // so the 60 s timeout cannot be what ends the command
     const h = await running();
     let cause: Error | undefined;
     h.client.onDisconnect((e) => { cause = e; });
     const cmd = h.client.send({ execute: 'query-status' }, { timeoutMs: 60_000 });
     await h.conn.next();
     h.conn.write('[1,2,3]\r\n');
-    const { ms, result } = await elapsed(cmd);
-    assert.ok(rejection(result) instanceof DisconnectedError);
-    assert.ok(ms < 5000);
+    assert.ok(rejection(await settled(cmd)) instanceof DisconnectedError);
     assert.ok(cause instanceof MalformedMessageError);
     assert.equal(h.client.state, 'idle');
     assert.deepEqual(h.states.slice(-3), ['running', 'disconnecting', 'idle']);
@@ -185,18 +179,23 @@ describe('session transitions', () => {
 });
 
 describe('every connect phase is bounded', () => {
-  test('greeting then silence: NegotiationTimeoutError within the negotiation bound', async () => {
+  test('greeting then silence: NegotiationTimeoutError at the negotiation bound, not before', async (t) => {
+    const clock = freezeTimers(t);
     const s = await server();
     const h = client({ negotiationTimeoutMs: 300 });
     const connecting = h.client.connect(s.address);
     const conn = await s.accept();
     conn.write(GREETING_72);
-    const { ms, result } = await elapsed(connecting);
-    const err = rejection(result);
+    assert.equal((await conn.next()).value['execute'], 'qmp_capabilities');
+    await turns();
+    clock.tick(299);
+    assert.equal(await hasSettled(connecting), false, 'still negotiating 1 ms before the bound');
+    clock.tick(1);
+    assert.equal(await hasSettled(connecting), true, 'ended at the bound');
+    const err = rejection(await settled(connecting));
     assert.ok(err instanceof NegotiationTimeoutError, String(err));
     assert.equal((err as ConnectError).phase, 'negotiation');
     assert.match(err.message, /did not answer qmp_capabilities within 300 ms.*main loop is probably blocked.*SIGSTOP/);
-    assert.ok(ms >= 250 && ms < 5000, `took ${ms} ms`);
     assert.equal(h.client.state, 'idle');
   });
 
@@ -205,21 +204,25 @@ describe('every connect phase is bounded', () => {
     const h = client({ greetingTimeoutMs: 300 });
     const connecting = h.client.connect(s.address);
     await s.accept();
-    const err = rejection((await elapsed(connecting)).result);
+    const err = rejection(await settled(connecting));
     assert.ok(err instanceof GreetingTimeoutError);
     assert.match(err.message, /greeting phase.*held by another client.*not a QMP service.*SIGSTOP/);
     assert.equal(h.client.state, 'idle');
   });
 
-  test('an opener that never settles is cut at connectTimeoutMs', async () => {
+  test('an opener that never settles is cut at connectTimeoutMs', async (t) => {
+    const clock = freezeTimers(t);
     const h = client({ connectTimeoutMs: 200 });
     const never: ChannelOpener = () => new Promise(() => undefined);
-    const { ms, result } = await elapsed(h.client.connect(never));
-    const err = rejection(result);
+    const connecting = h.client.connect(never);
+    await turns();
+    clock.tick(199);
+    assert.equal(await hasSettled(connecting), false, 'still connecting 1 ms before the bound');
+    clock.tick(1);
+    const err = rejection(await settled(connecting));
     assert.ok(err instanceof ConnectError);
     assert.equal((err as ConnectError).phase, 'connect');
     assert.match(err.message, /timed out after 200 ms \(connect phase\)/);
-    assert.ok(ms < 5000);
     assert.equal(h.client.state, 'idle');
   });
 
@@ -228,7 +231,7 @@ describe('every connect phase is bounded', () => {
     const h = client();
     const connecting = h.client.connect(s.address);
     (await s.accept()).write('{"hello": 1}\r\n');
-    const err = rejection((await elapsed(connecting)).result);
+    const err = rejection(await settled(connecting));
     assert.ok(err instanceof BadGreetingError);
     assert.match(err.message, /not a QMP greeting/);
     assert.equal(h.client.state, 'idle');
@@ -251,19 +254,18 @@ describe('replies QEMU would never send end the session at once', () => {
     ['invalid JSON', () => '{"return": {,}}', /invalid JSON/],
   ];
   for (const [name, make, why] of cases) {
-    test(name, async () => {
+    test(name, async (t) => {
+      freezeTimers(t); // so the 60 s timeout cannot be what ends the command
       const h = await running();
       let cause: Error | undefined;
       h.client.onDisconnect((e) => { cause = e; });
       const cmd = h.client.send({ execute: 'query-status' }, { timeoutMs: 60_000 });
       const got = await h.conn.next();
       h.conn.write(make(got.idText ?? 'null') + '\r\n');
-      const { ms, result } = await elapsed(cmd);
-      const err = rejection(result);
+      const err = rejection(await settled(cmd));
       assert.ok(err instanceof DisconnectedError, String(err));
       assert.ok(cause instanceof ProtocolError, String(cause));
       assert.match(cause.message, why);
-      assert.ok(ms < 5000);
       assert.equal(h.client.state, 'idle');
     });
   }
@@ -300,7 +302,7 @@ describe('deep and oversized replies', () => {
       const cmd = h.client.send({ execute: 'x' }, { timeoutMs: 60_000 });
       const got = await h.conn.next();
       h.conn.write(`{"return": ${'['.repeat(depth)}${']'.repeat(depth)}, "id": ${got.idText}}\r\n`);
-      assert.ok(rejection((await elapsed(cmd)).result) instanceof DisconnectedError);
+      assert.ok(rejection(await settled(cmd)) instanceof DisconnectedError);
       assert.ok(cause instanceof DeepMessageError, String(cause));
       assert.match(cause.message, /nested deeper than 1024 levels/);
     });
@@ -335,20 +337,23 @@ describe('deep and oversized replies', () => {
 });
 
 describe('a wedged in-band window is visible', () => {
-  test('the 8th in-band command is queued, says so in its timeout, and the backlog is exposed', async () => {
+  test('the 8th in-band command is queued, says so in its timeout, and the backlog is exposed', async (t) => {
+    const clock = freezeTimers(t, { date: true, now: 1_000_000 });
     const h = await running();
     const backlogs: InBandBacklog[] = [];
     h.client.onBacklogChange((b) => backlogs.push(b));
-    const t0 = Date.now();
     const wire = Array.from({ length: 7 }, (_, i) => h.client.send({ execute: `w${i}` }, { timeoutMs: 60_000 }));
     for (let i = 0; i < 7; i++) await h.conn.next();
     const queued = h.client.send({ execute: 'query-status' }, { timeoutMs: 300 });
     const b = h.client.inBandBacklog();
     assert.equal(b.onWire, 7);
     assert.equal(b.queued, 1);
-    assert.ok(b.oldestSentAt !== undefined && b.oldestSentAt >= t0 - 1 && b.oldestSentAt <= Date.now());
+    assert.equal(b.oldestSentAt, 1_000_000, 'the oldest was written at the (frozen) time it was sent');
     assert.deepEqual(backlogs.map((x) => x.queued), [1]);
-    const err = rejection((await elapsed(queued)).result);
+    clock.tick(299);
+    assert.equal(await hasSettled(queued), false, 'queued, and 1 ms before its bound');
+    clock.tick(1);
+    const err = rejection(await settled(queued));
     assert.ok(err instanceof QueuedCommandTimeoutError, String(err));
     assert.ok(err instanceof CommandTimeoutError, 'still a CommandTimeoutError for existing callers');
     assert.equal((err as QueuedCommandTimeoutError).code, 'QUEUED_NEVER_SENT');
@@ -357,7 +362,7 @@ describe('a wedged in-band window is visible', () => {
     assert.equal(h.client.inBandBacklog().queued, 0);
     assert.deepEqual(backlogs.map((x) => x.queued), [1, 0]);
     // nothing more reached the server
-    await new Promise((r) => setTimeout(r, 50));
+    await turns(10);
     assert.equal(h.conn.backlog(), 0);
     // an in-band command that timed out on the wire is a plain CommandTimeoutError
     for (const w of wire) void w.catch(() => undefined);
@@ -441,13 +446,13 @@ describe('each public call in the states it does not accept', () => {
   test('connecting: send and connect are refused; disconnect cancels', async () => {
     const s = await server();
     const { client: c, states } = client();
-    const connecting = elapsed(c.connect(s.address));
+    const connecting = settled(c.connect(s.address));
     await s.accept();
     assert.equal(c.state, 'connecting');
     await assert.rejects(c.send({ execute: 'x' }), StateError);
     await assert.rejects(c.connect(s.address), StateError);
     await c.disconnect();
-    assert.ok(rejection((await connecting).result) instanceof ConnectError);
+    assert.ok(rejection(await connecting) instanceof ConnectError);
     assert.deepEqual(states, ['connecting', 'idle']);
   });
 
@@ -464,19 +469,18 @@ describe('each public call in the states it does not accept', () => {
 });
 
 describe('the connect phase with a custom opener', () => {
-  test('disconnect() while an opener hangs settles connect() at once; a channel that arrives late is closed', async () => {
+  test('disconnect() while an opener hangs settles connect() at once; a channel that arrives late is closed', async (t) => {
+    freezeTimers(t); // so the 60 s connect bound cannot be what ends it
     const { client: c } = client({ connectTimeoutMs: 60_000 });
     let release!: (ch: import('../../src/qmp/channel').QmpChannel) => void;
     let closedLate = false;
     const opener: ChannelOpener = () => new Promise((r) => { release = r; });
-    const connecting = elapsed(c.connect(opener));
+    const connecting = settled(c.connect(opener));
     await new Promise((r) => setImmediate(r));
     await c.disconnect();
-    const { ms, result } = await connecting;
-    const err = rejection(result);
+    const err = rejection(await connecting);
     assert.ok(err instanceof ConnectError);
     assert.match(err.message, /cancelled \(connect phase\)/);
-    assert.ok(ms < 5000);
     release({
       description: 'late', start: () => undefined, send: () => undefined,
       close: () => { closedLate = true; return Promise.resolve(); },
@@ -488,7 +492,7 @@ describe('the connect phase with a custom opener', () => {
 
   test('an opener that throws synchronously is a ConnectError in the connect phase', async () => {
     const { client: c } = client();
-    const err = rejection((await elapsed(c.connect(() => { throw new Error('no such VM'); }))).result);
+    const err = rejection(await settled(c.connect(() => { throw new Error('no such VM'); })));
     assert.ok(err instanceof ConnectError);
     assert.equal((err as ConnectError).phase, 'connect');
     assert.match(err.message, /no such VM/);
