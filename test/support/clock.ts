@@ -47,6 +47,28 @@ export async function hasSettled(p: Promise<unknown>): Promise<boolean> {
 }
 
 /**
+ * Runs the frozen clock forward, stepMs at a time (letting I/O and microtasks run between steps), until p settles;
+ * returns how p settled and the fake time that took. The fake time is exact and the same on any machine: a test
+ * asserts "ended at its 150 ms bound" as fakeMs === 150 and "ended by the event, not the 60 s bound" as
+ * fakeMs < 60_000. Fails when p is still pending after maxMs of fake time.
+ */
+export async function runClock<T>(clock: FrozenClock, p: Promise<T>, options: { stepMs?: number; maxMs?: number } = {}):
+  Promise<{ fakeMs: number; result: PromiseSettledResult<T> }> {
+  const step = options.stepMs ?? 1;
+  const max = options.maxMs ?? 120_000;
+  let done: PromiseSettledResult<T> | undefined;
+  p.then((value) => { done = { status: 'fulfilled', value }; }, (reason: unknown) => { done = { status: 'rejected', reason }; });
+  let fakeMs = 0;
+  for (;;) {
+    await turns();
+    if (done) return { fakeMs, result: done };
+    if (fakeMs >= max) throw new Error(`still pending after ${max} ms of fake time`);
+    clock.tick(step);
+    fakeMs += step;
+  }
+}
+
+/**
  * How p settled. Fails after hangMs of real time (a guard against a hang, so that a broken test says what it
  * waited for instead of being cut by the runner; it never decides a passing test).
  */

@@ -9,6 +9,8 @@ import { LineIndex, findSourceOffsets } from '../../src/cli/locate';
 import { jsonLine, runCells, type RunCell } from '../../src/cli/run';
 import { resolveConnection } from '../../src/cli/cli';
 import { ScriptedClient, type Script } from '../support/scriptedClient';
+import { freezeTimers, runClock } from '../support/clock';
+import { assertLinearAsync } from '../support/linear';
 import {
   Batcher, compareReply, planCell, RunEngine, StopRequest, type CellJob, type EngineClient, type TranscriptRecord,
 } from '../../src/run/index';
@@ -71,14 +73,16 @@ describe('engine: scheduler', () => {
   });
 
   test('a long batch of out-of-band cells behind a slow in-band one: all go out, after it (the wait for the cells above is linear)', async () => {
-    const client = new ScriptedClient({ slow: { delayMs: 300 } });
-    const jobs = [cell(1, exec('slow')), ...Array.from({ length: 3000 }, (_, i) => cell(i + 2, oob('query-yank', `y${i}`)))];
-    const t0 = performance.now();
+    const batch = (n: number): { client: ScriptedClient; jobs: CellJob[] } => ({
+      client: new ScriptedClient({ slow: { delayMs: 30 } }),
+      jobs: [cell(1, exec('slow')), ...Array.from({ length: n }, (_, i) => cell(i + 2, oob('query-yank', `y${i}`)))],
+    });
+    const { client, jobs } = batch(3000);
     const { outcomes } = await runEngine(client, jobs, { busyMs: 1 });
     assert.ok(outcomes.every((o) => o === 'succeeded'));
     assert.equal(client.sent.length, 3001);
     assert.equal(client.sent[0], 'slow');
-    assert.ok(performance.now() - t0 < 30_000);
+    await assertLinearAsync('out-of-band cells behind a slow one', batch, (b) => runEngine(b.client, b.jobs, { busyMs: 1 }), 250);
   });
 
   test('in-band cells of two batches run one after another', async () => {
@@ -350,7 +354,7 @@ describe('cli helpers', () => {
 });
 
 describe('cli --deadline bounds the whole run', () => {
-  test('a server that greets and then never answers qmp_capabilities: run --deadline 800 exits 2 in time', async () => {
+  test('a server that greets and then never answers qmp_capabilities: run --deadline 800 exits 2 at the deadline', async (t) => {
     const { mkdtempSync, rmSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const path = await import('node:path');
@@ -369,12 +373,12 @@ describe('cli --deadline bounds the whole run', () => {
     try {
       const notebookText = '```qmp\n{"execute": "query-status"}\n```\n';
       const c = capture();
-      const t0 = Date.now();
-      const code = await cliMain(['run', 'x.qmp', '--socket', socket, '--deadline', '800'], { ...realDeps(), readFile: () => notebookText }, c.io);
-      const ms = Date.now() - t0;
-      assert.equal(code, 2);
+      // The socket is real; the clock is not: the deadline (and the 4 s negotiation bound behind it) run on fake time.
+      const clock = freezeTimers(t);
+      const { fakeMs, result } = await runClock(clock, cliMain(['run', 'x.qmp', '--socket', socket, '--deadline', '800'], { ...realDeps(), readFile: () => notebookText }, c.io), { stepMs: 10 });
+      assert.equal(result.status === 'fulfilled' && result.value, 2);
       assert.match(c.err.join('\n'), /cannot connect to .*mute\.sock: the run did not finish within 800 ms \(--deadline\)/);
-      assert.ok(ms >= 700 && ms < 20_000, `took ${ms} ms`);
+      assert.ok(fakeMs >= 800 && fakeMs <= 820, `ended at the 800 ms deadline: ${fakeMs} ms of fake time`);
     } finally {
       for (const s of sockets) s.destroy();
       server.close();
@@ -382,16 +386,16 @@ describe('cli --deadline bounds the whole run', () => {
     }
   });
 
-  test('a connection that never opens (and ignores the signal) still ends at the deadline', async () => {
+  test('a connection that never opens (and ignores the signal) still ends at the deadline', async (t) => {
     const { cliMain } = await import('../../src/cli/cli');
     const notebookText = '```qmp\n{"execute": "query-status"}\n```\n';
     const c = capture();
-    const t0 = Date.now();
-    const code = await cliMain(['run', 'x.qmp', '--sandbox', '--deadline', '300'], {
+    const clock = freezeTimers(t);
+    const { fakeMs, result } = await runClock(clock, cliMain(['run', 'x.qmp', '--sandbox', '--deadline', '300'], {
       version: '0', readFile: () => notebookText, connect: () => new Promise(() => undefined),
-    }, c.io);
-    assert.equal(code, 2);
+    }, c.io));
+    assert.equal(result.status === 'fulfilled' && result.value, 2);
     assert.match(c.err.join('\n'), /cannot connect to a sandbox QEMU: the run did not finish within 300 ms/);
-    assert.ok(Date.now() - t0 < 20_000);
+    assert.ok(fakeMs >= 300 && fakeMs <= 302, `ended at the 300 ms deadline: ${fakeMs} ms of fake time`);
   });
 });

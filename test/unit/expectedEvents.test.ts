@@ -1,6 +1,6 @@
 // Expected events written in cells (`<- {"event": …}`): the engine's one rule (src/run/expectEvents.ts),
 // with the scripted client; what `run` prints and what `test` makes of the verdicts. Real QEMU: test/qemu/cliTest.test.ts.
-import { describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { runCells, type RunCell } from '../../src/cli/run';
@@ -10,6 +10,8 @@ import {
   type TestRules, type TranscriptRecord,
 } from '../../src/run/index';
 import { compareCell } from '../../src/testing/compare';
+import { freezeTimers, runClock } from '../support/clock';
+import { assertLinear } from '../support/linear';
 import { ScriptedClient } from '../support/scriptedClient';
 
 function cell(n: number, source: string, rules?: TestRules): RunCell {
@@ -17,13 +19,21 @@ function cell(n: number, source: string, rules?: TestRules): RunCell {
 }
 
 async function runEngine(client: EngineClient, jobs: CellJob[], options: { expectedEventsTimeoutMs?: number } = {}):
-  Promise<{ records: TranscriptRecord[]; outcomes: string[]; ms: number }> {
+  Promise<{ records: TranscriptRecord[]; outcomes: string[] }> {
   const engine = new RunEngine({ client: () => client, ...options });
   const records: TranscriptRecord[] = [];
-  const t0 = performance.now();
   const result = await engine.run(jobs, (r) => records.push(r));
   engine.dispose();
-  return { records, outcomes: result.outcomes, ms: performance.now() - t0 };
+  return { records, outcomes: result.outcomes };
+}
+
+/** runEngine on a frozen clock run forward 1 ms at a time: fakeMs is when the run ended, exactly, on any machine. */
+async function runEngineOnClock(t: TestContext, client: () => EngineClient, jobs: () => CellJob[], options: { expectedEventsTimeoutMs?: number } = {}):
+  Promise<{ records: TranscriptRecord[]; outcomes: string[]; fakeMs: number }> {
+  const clock = freezeTimers(t);
+  const { fakeMs, result } = await runClock(clock, runEngine(client(), jobs(), options));
+  if (result.status === 'rejected') throw result.reason;
+  return { ...result.value, fakeMs };
 }
 
 const verdicts = (records: TranscriptRecord[]): ExpectedEventRecord[] => records.filter((r): r is ExpectedEventRecord => r.type === 'expected-event');
@@ -92,9 +102,9 @@ describe('EventMatcher (property: the written order is a subsequence match; any 
     const plan = planCell('{"execute": "x"}\n<- {"event": "WANTED"}', 'qmp');
     const m = new EventMatcher(plan.expect as NonNullable<typeof plan.expect>);
     const bad: QmpEventRecord = { seq: 1, event: 'NOISE', timestamp: { seconds: 0, microseconds: 0 }, raw: '{not json' };
-    const t0 = performance.now();
-    for (let i = 0; i < 200_000; i++) m.feed({ ...bad, seq: i + 1 });
-    assert.ok(performance.now() - t0 < 5000);
+    assertLinear('EventMatcher.feed over unrelated events', (n) => n, (n) => {
+      for (let i = 0; i < n; i++) m.feed({ ...bad, seq: i + 1 });
+    }, 25_000);
     assert.equal(m.feed(rec(200_001, 'WANTED')), true);
   });
 });
@@ -114,27 +124,29 @@ describe('engine: expected events', () => {
     }
   });
 
-  test('an expected event that never comes is reported within its bound, with a clear message; the cell itself succeeds', async () => {
-    const client = new ScriptedClient();
-    const { outcomes, records, ms } = await runEngine(client, [cell(1, '{"execute": "cont"}\n{"wait-event": "X", "timeout": 0}\n<- {"event": "RESUME"}')].map((c) => c),
+  test('an expected event that never comes is reported at its bound, with a clear message; the cell itself succeeds', async (t) => {
+    const { outcomes, records, fakeMs } = await runEngineOnClock(t, () => new ScriptedClient(),
+      () => [cell(1, '{"execute": "cont"}\n{"wait-event": "X", "timeout": 0}\n<- {"event": "RESUME"}')],
       { expectedEventsTimeoutMs: 150 });
     // The wait for X (timeout 0) fails first: expected events are not checked after a failure.
     assert.deepEqual(outcomes, ['failed']);
     assert.equal(verdicts(records).length, 0);
-    const r2 = await runEngine(new ScriptedClient(), [cell(1, '{"execute": "cont"}\n<- {"event": "RESUME"}')], { expectedEventsTimeoutMs: 150 });
+    assert.ok(fakeMs < 150, `ended by the failed wait, not the expected events' bound: ${fakeMs} ms of fake time`);
+    t.mock.timers.reset();
+    const r2 = await runEngineOnClock(t, () => new ScriptedClient(), () => [cell(1, '{"execute": "cont"}\n<- {"event": "RESUME"}')], { expectedEventsTimeoutMs: 150 });
     assert.deepEqual(r2.outcomes, ['succeeded'], 'a mismatch is information, as for expected replies');
     const v = verdicts(r2.records)[0];
     assert.equal(v?.match, false);
     assert.equal(v?.message, 'RESUME did not arrive within 150 ms');
-    assert.ok(r2.ms >= 140 && r2.ms < 5000, `bounded: ${r2.ms} ms`);
-    assert.ok(ms < 5000);
+    // The reply comes on the next tick, then the wait runs its whole bound (timers fire at their time or later).
+    assert.ok(r2.fakeMs >= 150 && r2.fakeMs <= 152, `bounded at 150 ms: ended after ${r2.fakeMs} ms of fake time`);
   });
 
-  test('the cell\'s wait timeout bounds the wait when it is shorter than the engine cap', async () => {
-    const { records, ms } = await runEngine(new ScriptedClient({ stop: { before: ['STOP'] } }),
-      [cell(1, '{"execute": "stop"}\n{"wait-event": "STOP", "timeout": 120}\n<- {"event": "NEVER"}')]);
+  test('the cell\'s wait timeout bounds the wait when it is shorter than the engine cap', async (t) => {
+    const { records, fakeMs } = await runEngineOnClock(t, () => new ScriptedClient({ stop: { before: ['STOP'] } }),
+      () => [cell(1, '{"execute": "stop"}\n{"wait-event": "STOP", "timeout": 120}\n<- {"event": "NEVER"}')], { expectedEventsTimeoutMs: 5000 });
     assert.equal(verdicts(records)[0]?.message, 'NEVER did not arrive within 120 ms');
-    assert.ok(ms < 5000);
+    assert.ok(fakeMs >= 120 && fakeMs <= 122, `ended at the cell's 120 ms, not the engine's 5000: ${fakeMs} ms of fake time`);
   });
 
   test('the written order counts: RESUME then STOP expected, STOP then RESUME sent fails as out of order; any-order passes', async () => {
@@ -180,13 +192,14 @@ describe('engine: expected events', () => {
     assert.deepEqual(verdicts(records).map((v) => v.match), [true, false]);
   });
 
-  test('interrupting the wait for expected events is an interrupt of the cell', async () => {
+  test('interrupting the wait for expected events is an interrupt of the cell', async (t) => {
     const ac = new AbortController();
-    const p = runEngine(new ScriptedClient(), [{ ...cell(1, '{"execute": "cont"}\n<- {"event": "RESUME"}'), signal: ac.signal }]);
-    setTimeout(() => ac.abort(), 50);
-    const { outcomes, records, ms } = await p;
+    const { outcomes, records, fakeMs } = await runEngineOnClock(t, () => new ScriptedClient(), () => {
+      setTimeout(() => ac.abort(), 50);
+      return [{ ...cell(1, '{"execute": "cont"}\n<- {"event": "RESUME"}'), signal: ac.signal }];
+    }, { expectedEventsTimeoutMs: 5000 });
     assert.deepEqual(outcomes, ['interrupted']);
-    assert.ok(ms < 5000);
+    assert.equal(fakeMs, 50, 'ended by the interrupt at 50 ms, not the 5000 ms bound');
     const f = records.find((r) => r.type === 'failure');
     assert.match(f?.type === 'failure' ? f.message : '', /expected events was stopped/);
   });

@@ -7,6 +7,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
+import { assertLinear } from '../support/linear';
 import { ConnectError, DisconnectedError } from '../../src/qmp/errors';
 import {
   LibvirtClient, LibvirtDomainConnectError, LibvirtDomainGoneError, classifyVirshError, libvirtDomainNameProblem, libvirtPermanentFailure,
@@ -41,15 +42,14 @@ describe('classifying what virsh says', () => {
     test(`${JSON.stringify(text.slice(0, 60))} is ${kind}`, () => assert.equal(classifyVirshError(text), kind));
   }
 
-  test('any text around a marker keeps its class; huge input is classified quickly', () => {
+  test('any text around a marker keeps its class; huge input is classified in linear time', () => {
     const noise = fc.string({ maxLength: 200 }).filter((t) => classifyVirshError(t) === 'transient');
     fc.assert(fc.property(noise, noise, (a, b) => {
       assert.equal(classifyVirshError(`${a}failed to get domain 'x'${b}`), 'domain-not-found');
       assert.equal(classifyVirshError(`${a}domain is not running${b}`), 'domain-not-running');
     }));
-    const started = Date.now();
     assert.equal(classifyVirshError('Domain '.repeat(2_000_000)), 'transient');
-    assert.ok(Date.now() - started < 5000);
+    assertLinear('classifyVirshError', (n) => 'Domain '.repeat(n), classifyVirshError, 100_000);
   });
 
   test('domain names virsh would misread are refused with why; ordinary odd names are passed on', () => {
@@ -166,13 +166,12 @@ describe('the channel over a fake virsh', () => {
         const lost = new Promise<Error | undefined>((resolve) => c.onDisconnect(resolve));
         assert.deepEqual(await c.execute('query-status', undefined, { timeoutMs: 20_000 }), {});
         writeFileSync(goneFile, '');
-        const started = Date.now();
+        // DisconnectedError, not CommandTimeoutError: the loss ended the command, not its 60 s bound.
         await assert.rejects(c.execute('query-status', undefined, { timeoutMs: 60_000 }), (err: unknown) => {
           assert.ok(err instanceof DisconnectedError, String(err));
           assert.equal(libvirtPermanentFailure(err) !== undefined, permanent, String(err));
           return true;
         });
-        assert.ok(Date.now() - started < 30_000);
         const why = await lost;
         if (permanent) {
           assert.ok(why instanceof LibvirtDomainGoneError, String(why));

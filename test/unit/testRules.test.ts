@@ -6,6 +6,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RunEngine, planCell, type TranscriptRecord } from '../../src/run/index';
 import { renderRecord, type RenderedOutput, type RenderState } from '../../src/run/recordText';
+import { freezeTimers, runClock } from '../support/clock';
 import { ScriptedClient } from '../support/scriptedClient';
 
 const plan = (text: string): ReturnType<typeof planCell> => planCell(text, 'qmp');
@@ -13,29 +14,33 @@ const eventsOf = (records: readonly TranscriptRecord[], cell: number): string[] 
   records.filter((r) => r.type === 'event' && r.cell === cell).map((r) => (r.type === 'event' ? r.event.event : ''));
 
 describe('test rules are engine options', () => {
-  test('awaitEvents: an event after the reply is the cell\'s when its saved outputs show it; bounded when it never comes', async () => {
+  test('awaitEvents: an event after the reply is the cell\'s when its saved outputs show it; bounded when it never comes', async (t) => {
+    const clock = freezeTimers(t);
     const client = new ScriptedClient({ device_del: { delayMs: 5 } });
     const engine = new RunEngine({ client: () => client });
     const records: TranscriptRecord[] = [];
     let late: ReturnType<typeof setTimeout> | undefined;
-    const t0 = performance.now();
-    await engine.run([{ cell: 1, plan: plan('{"execute": "device_del"}'), awaitEvents: { names: ['DEVICE_DELETED'], timeoutMs: 60_000 } }], (r) => {
+    const first = engine.run([{ cell: 1, plan: plan('{"execute": "device_del"}'), awaitEvents: { names: ['DEVICE_DELETED'], timeoutMs: 60_000 } }], (r) => {
       records.push(r);
       // The event comes a moment after the reply, as QEMU's DEVICE_DELETED does.
       if (r.type === 'reply') late = setTimeout(() => client.emit('DEVICE_DELETED'), 20);
     });
+    const { fakeMs } = await runClock(clock, first);
     clearTimeout(late);
     assert.deepEqual(eventsOf(records, 1), ['DEVICE_DELETED']);
-    // It ended when the event came, not at the bound.
-    assert.ok(performance.now() - t0 < 50_000);
+    // It ended when the event came (the reply at 5 ms, the event 20 ms later), not at its 60 s bound.
+    assert.ok(fakeMs >= 25 && fakeMs <= 27, `ended after ${fakeMs} ms of fake time`);
     // The event comes before the cell's end: the transcript keeps its order.
     const types = records.map((r) => r.type);
     assert.ok(types.indexOf('event') < types.indexOf('cell-finished'), types.join());
 
     // Never comes: the cell ends at the bound, succeeded (the comparison says what is missing).
     const again: TranscriptRecord[] = [];
-    const result = await engine.run([{ cell: 2, plan: plan('{"execute": "device_del"}'), awaitEvents: { names: ['DEVICE_DELETED'], timeoutMs: 60 } }],
-      (r) => again.push(r));
+    const second = await runClock(clock, engine.run([{ cell: 2, plan: plan('{"execute": "device_del"}'), awaitEvents: { names: ['DEVICE_DELETED'], timeoutMs: 60 } }],
+      (r) => again.push(r)));
+    assert.ok(second.result.status === 'fulfilled');
+    const result = second.result.value;
+    assert.ok(second.fakeMs >= 65 && second.fakeMs <= 67, `the reply at 5 ms, then the 60 ms bound: ${second.fakeMs} ms of fake time`);
     assert.deepEqual(result.outcomes, ['succeeded']);
     assert.deepEqual(eventsOf(again, 2), []);
     engine.dispose();
