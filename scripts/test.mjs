@@ -101,6 +101,9 @@ for (const tier of tiers) {
     passed += r.passed; failed += r.failed;
     if (code !== 0 && r.failed === 0) { failed++; failures.push('host runner exited ' + code); }
     else if (r.failed) failures.push(`host: ${r.failed} failed`);
+    // README's first command, as a user meets it: `npm run demo` headless, its first cell run on the sandbox.
+    if (run(process.execPath, [path.join(root, 'scripts', 'demo.mjs'), '--check']) === 0) passed++;
+    else { failed++; failures.push('host: the demo check (node scripts/demo.mjs --check) failed'); }
     continue;
   }
   throw new Error(`unknown tier ${tier}`);
