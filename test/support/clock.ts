@@ -69,6 +69,19 @@ export async function runClock<T>(clock: FrozenClock, p: Promise<T>, options: { 
 }
 
 /**
+ * Waits in real time until cond() holds (for what the real world does while the fake clock stands still: a real
+ * QEMU's greeting, a process's exit), polling on the real clock. Fails after hangMs (a hang guard).
+ */
+export async function waitUntil(cond: () => boolean, what: string, hangMs = 30_000): Promise<void> {
+  let waited = 0;
+  while (!cond()) {
+    if (waited >= hangMs) throw new Error(`${what}: not so after ${hangMs} ms of real time (a hang guard)`);
+    await new Promise<void>((r) => realSetTimeout(r, 10));
+    waited += 10;
+  }
+}
+
+/**
  * How p settled. Fails after hangMs of real time (a guard against a hang, so that a broken test says what it
  * waited for instead of being cut by the runner; it never decides a passing test).
  */
