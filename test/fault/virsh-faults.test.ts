@@ -129,7 +129,7 @@ describe('the CLI stopped by a signal leaves no virsh', () => {
       // Both virsh processes (the command shell and the event loop) are running before the signal is sent.
       const until = Date.now() + 30_000;
       while (readFileSync(e.pids, 'utf8').split('\n').filter(Boolean).length < 2) {
-        assert.ok(Date.now() < until, 'virsh was started twice within 30 s');
+        if (Date.now() > until) assert.fail('virsh was not started twice within 30 s (a hang guard)');
         await new Promise((r) => setTimeout(r, 100));
       }
       await new Promise((r) => setTimeout(r, 300));
@@ -186,11 +186,10 @@ describe('libvirtd dying and the event loop exiting', () => {
     try {
       await c.connect();
       const waiting = c.waitForEvent((ev) => ev.event === 'RESUME', { timeoutMs: 120_000 });
-      const t0 = Date.now();
       writeFileSync(e.trigger, '');
+      // The error says the event loop ended (its timeout would be an EventTimeoutError naming the 120 s).
       await assert.rejects(waiting, (err: Error) => /qemu-monitor-event .* exited .*due to end of file.*events can no longer be received/.test(
         `${err.message} ${err.cause instanceof Error ? err.cause.message : ''}`) || assert.fail(String(err)));
-      assert.ok(Date.now() - t0 < 30_000, 'ends long before the wait\'s own timeout');
     } finally {
       await c.disconnect();
       process.env = saved;
