@@ -13,6 +13,7 @@ import {
 import {
   createTestDomain, defineTestDomain, destroyTestDomain, ensureLibvirtd, libvirtUri, runCli, undefineTestDomain,
 } from '../support/daemons';
+import { settled } from '../support/clock';
 
 const domain = `qmpfam-${process.pid}`;
 let dir = '';
@@ -96,16 +97,16 @@ describe('libvirt passthrough (virsh)', () => {
       assert.match(err.message, /^libvirt domain qmp-no-such-domain not found on qemu:\/\/\/system \(failed to get domain 'qmp-no-such-domain'\)/);
       return true;
     });
-    const started = Date.now();
     await assert.rejects(new LibvirtClient({ uri: 'qemu+ssh://qmp-no-such-host.invalid/system', domain }, { connectTimeoutMs: 20_000 }).connect(),
       (err: unknown) => {
         assert.ok(err instanceof ConnectError, String(err));
         assert.match(err.message, /qmp-no-such-host\.invalid/);
+        // virsh's own failure ended it, not the 20 s connect bound.
+        assert.doesNotMatch(err.message, /timed out/);
         // An unreachable host may come back: not a failure that stops reconnection.
         assert.equal(libvirtPermanentFailure(err), undefined);
         return true;
       });
-    assert.ok(Date.now() - started < 60_000);
   });
 
   test('CLI: --libvirt DOMAIN --connect URI runs a notebook and notes the taint once', async () => {
@@ -151,9 +152,8 @@ describe('libvirt passthrough (virsh)', () => {
   test('the domain going away mid-session fails the running command at once and ends the session', async () => {
     await underLiveSession('gone', createTestDomain, destroyTestDomain, async (c, victim, lost) => {
       destroyTestDomain(victim);
-      const started = Date.now();
+      // DisconnectedError, not CommandTimeoutError: the domain's end failed the command, not its 60 s bound.
       await assert.rejects(c.execute('query-status', undefined, { timeoutMs: 60_000 }), DisconnectedError);
-      assert.ok(Date.now() - started < 30_000);
       const why = await lost;
       // A retry cannot bring a destroyed transient domain back: the error says so (the editor stops reconnecting).
       assert.ok(why instanceof LibvirtDomainGoneError, String(why));
@@ -166,10 +166,9 @@ describe('libvirt passthrough (virsh)', () => {
 
   test('an idle session notices its domain destroyed (SHUTDOWN, then a domstate probe) and ends as permanent', async () => {
     await underLiveSession('idle', createTestDomain, destroyTestDomain, async (c, victim, lost) => {
-      const started = Date.now();
       destroyTestDomain(victim);
-      const why = await lost;
-      assert.ok(Date.now() - started < 30_000);
+      const noticed = await settled(lost, 'the idle session noticing its domain destroyed', 30_000);
+      const why = noticed.status === 'fulfilled' ? noticed.value : undefined;
       assert.equal(libvirtPermanentFailure(why)?.code, 'LIBVIRT_DOMAIN_NOT_FOUND', String(why));
       assert.equal(c.state, 'idle');
     });

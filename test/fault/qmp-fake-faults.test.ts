@@ -50,11 +50,11 @@ async function onClock<T>(clock: Parameters<typeof runClock>[0], p: Promise<T>):
 }
 
 /**
- * A bound of `ms` on the fake clock: never before it, and after it only by the few steps the client took to arm
+ * A bound of `boundMs` on the fake clock: never before it, and after it only by the few steps the client took to arm
  * it (a local socket's I/O, counted in event-loop turns, not in time).
  */
-function atBound(fakeMs: number, ms: number): void {
-  assert.ok(fakeMs >= ms && fakeMs <= ms + 20, `ended after ${fakeMs} ms of fake time, the bound is ${ms} ms`);
+function atBound(fakeMs: number, boundMs: number): void {
+  assert.ok(fakeMs >= boundMs && fakeMs <= boundMs + 20, `ended after ${fakeMs} ms of fake time, the bound is ${boundMs} ms`);
 }
 
 async function running(options: QmpClientOptions = {}, kind: 'unix' | 'tcp' = 'unix'): Promise<{ client: QmpClient; peer: NaivePeer }> {

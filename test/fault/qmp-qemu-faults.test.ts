@@ -58,13 +58,13 @@ async function outcome<T>(p: Promise<T>): Promise<{ err: Error | undefined }> {
 
 /**
  * p on the frozen clock run forward a millisecond at a time: its error and the fake time it took, which must be
- * the bound `ms` (never before it; after it only by the event-loop turns a local socket's connect takes). Only
+ * the bound `boundMs` (never before it; after it only by the event-loop turns a local socket's connect takes). Only
  * for waits where QEMU sends nothing (stopped, or another client holds it), so that real I/O cannot race the
  * fake clock.
  */
-async function endsAtBound<T>(clock: Parameters<typeof runClock>[0], p: Promise<T>, ms: number): Promise<Error | undefined> {
+async function endsAtBound<T>(clock: Parameters<typeof runClock>[0], p: Promise<T>, boundMs: number): Promise<Error | undefined> {
   const { fakeMs, result } = await runClock(clock, p);
-  assert.ok(fakeMs >= ms && fakeMs <= ms + 20, `ended after ${fakeMs} ms of fake time, the bound is ${ms} ms`);
+  assert.ok(fakeMs >= boundMs && fakeMs <= boundMs + 20, `ended after ${fakeMs} ms of fake time, the bound is ${boundMs} ms`);
   return result.status === 'rejected' ? result.reason as Error : undefined;
 }
 

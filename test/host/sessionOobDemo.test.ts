@@ -37,11 +37,10 @@ suite('session: the tour\'s out-of-band demo', () => {
           throw new Error(`${String(err)}; cell ${block.index} of ${nb.cellCount}, ${String(state)}, ended: ${JSON.stringify(runs.ended.map((r) => [r.cell.index, r.outcome]))}, `
             + `outputs: ${JSON.stringify(outputTexts(block))}, sent: ${JSON.stringify(sent.slice(-5))}`);
         });
-      const started = Date.now();
       const oob = await runCells(qmp, nb, [overtake.index]);
       assert.equal(oob.get(overtake.index), 'succeeded', JSON.stringify(outputTexts(overtake)));
+      // The order is the claim: the OOB cell ended while the in-band one is still blocked (no clock needed).
       assert.equal(runs.ended.some((r) => r.cell === block), false, 'the in-band cell is still blocked when the OOB cell ends');
-      assert.ok(Date.now() - started < 9_000, 'answered well before the block ends');
       assert.match(outputTexts(overtake).texts.join('\n'), /"stuck"/, 'the OOB reply lists the stuck node');
 
       // The release: open-timeout ends the block with QEMU's error, and the cell fails with it.

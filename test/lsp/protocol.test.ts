@@ -193,26 +193,22 @@ describe('qmp-notebook lsp over stdio (built bundle)', () => {
     for (let i = 0; i < 10_000; i++) cells.push(i % 97 === 0 ? '{"execute": "qurey-status"}' : `{"execute": "qom-list", "arguments": {"path": "/machine/${i}"}}`);
     const text = notebook(cells);
     const uri = pathToFileURL(path.join(dir, 'big.qmp')).href;
-    const started = performance.now();
     client.notifyServer('textDocument/didOpen', { textDocument: { uri, languageId: 'markdown', version: 1, text } });
     const lines = text.split('\n');
     let last = lines.length - 1;
     while (last > 0 && !(lines[last] ?? '').startsWith('{"execute"')) last--;
     assert.ok(lines[last]?.startsWith('{"execute": "qom-list"'), lines[last]);
+    // The request's own 30 s bound guards against a server that stops answering; how fast it answers is the
+    // bench's to measure, not this test's.
     const r = await client.request<{ items: Item[] }>('textDocument/completion', { textDocument: { uri }, position: { line: last, character: 14 } }, 30_000);
     assert.ok(r.result?.items.some((i) => i.label === 'qom-list'));
-    const completionMs = performance.now() - started;
     // An edit, then the diagnostics of that version; version 1's may or may not have been published.
     client.notifyServer('textDocument/didChange', { textDocument: { uri, version: 2 }, contentChanges: [{ range: { start: { line: last, character: 0 }, end: { line: last, character: 0 } }, text: ' ' }] });
     const pub = await client.waitFor(diagnosticsFor(uri, 2), 60_000, 'diagnostics of the big notebook');
     const diags = (pub.params as { diagnostics: Diag[] }).diagnostics;
     assert.equal(diags.length, Math.ceil(10_000 / 97));
-    // Generous: the machine is shared. The point is seconds, not a minute.
-    assert.ok(completionMs < 20_000, `completion took ${completionMs} ms`);
-    const t0 = performance.now();
     const h = await client.request('textDocument/hover', { textDocument: { uri }, position: { line: last, character: 16 } });
     assert.equal(h.error, undefined);
-    assert.ok(performance.now() - t0 < 5_000);
   });
 
   it('survives hostile cells (deep nesting, a megabyte string, a huge shell line): every request answered, diagnostics published', async () => {

@@ -222,7 +222,8 @@ describe('qmp-notebook run: QEMU goes away', () => {
       assert.equal(killed, true);
       assert.equal(r.code, 2);
       assert.match(r.stderr, /QEMU went away during cell 2 \(line 4\) while waiting for SHUTDOWN/);
-      assert.ok(r.ms < 30_000, `took ${r.ms} ms: the wait should end with the connection, not its 60 s timeout`);
+      // The wait ended with the connection, not at its 60 s timeout (which would say the event did not arrive).
+      assert.doesNotMatch(r.stdout + r.stderr, /did not arrive|timed out/);
     } finally {
       await qemu.stop();
     }

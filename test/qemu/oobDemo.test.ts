@@ -60,7 +60,7 @@ describe('the tour\'s out-of-band demo on the default sandbox', () => {
         assert.equal(yank.ok, true, yank.raw);
         const instances = yank.ok ? yank.value as Array<{ type: string; 'node-name'?: string }> : [];
         if (instances.some((i) => i.type === 'block-node' && i['node-name'] === 'stuck')) break;
-        assert.ok(Date.now() < deadline, `query-yank never listed the stuck node: ${yank.raw}`);
+        if (Date.now() > deadline) assert.fail(`query-yank never listed the stuck node: ${yank.raw}`);
         await new Promise((r) => setTimeout(r, 100));
       }
       assert.equal(yank.idText, '"overtaking"', 'the author\'s id comes back');
@@ -68,14 +68,12 @@ describe('the tour\'s out-of-band demo on the default sandbox', () => {
       assert.equal(queued.settled(), false, 'an in-band command waits behind the block');
 
       // Released by open-timeout (10 s in the cell): an error reply, then the queued command is answered.
-      const started = Date.now();
       const released = await blocked.promise;
       assert.equal(released.ok, false, released.raw);
       assert.equal(released.ok ? '' : released.error.class, 'GenericError');
       assert.match(released.ok ? '' : released.error.desc, /cancelled by timeout/);
       const status = await queued.promise;
       assert.equal(status.ok, true, status.raw);
-      assert.ok(Date.now() - started < 30_000);
       // Nothing was added, so the cell can run again.
       const nodes = await client.execute('query-named-block-nodes') as Array<{ 'node-name': string }>;
       assert.equal(nodes.some((n) => n['node-name'] === 'stuck'), false);

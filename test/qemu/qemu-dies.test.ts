@@ -22,14 +22,13 @@ describe(`a QEMU that dies under a command (QEMU ${testQemuVersion().text})`, ()
     : 'QEMU 7.2 answers rtc-reset-reinjection; the cell after it runs', async () => {
     const file = path.join(dir, 'rtc.qmp');
     writeFileSync(file, '```qmp\n{"execute": "rtc-reset-reinjection"}\n{"execute": "query-status"}\n```\n');
-    const started = Date.now();
     const r = await runCli(['run', file, '--sandbox', '--qemu', qemuBinary]);
     if (aborts) {
       assert.equal(r.code, 2, r.stdout + r.stderr);
       assert.match(r.stderr, /QEMU went away during cell 1/);
       assert.match(r.stderr, /qmp-notebook: QEMU was killed by signal SIGABRT: .*x86-machine/);
       assert.doesNotMatch(r.stdout, /query-status/, 'nothing is sent after the death');
-      assert.ok(Date.now() - started < 60_000, 'no command waited for its time limit');
+      assert.doesNotMatch(r.stdout + r.stderr, /timed out|did not answer within/, 'no command waited for its time limit');
     } else {
       assert.equal(r.code, 0, r.stdout + r.stderr);
       assert.match(r.stdout, /"status": ?"prelaunch"/);
