@@ -13,9 +13,7 @@ import type { EndpointPrompter } from '../../src/session/endpointPrompts';
 import {
   createTestDomain, destroyTestDomain, ensureLibvirtd, libvirtUri, startGuestAgent, type TestGuestAgent,
 } from '../support/daemons';
-import { api, disconnectAll, outputTexts, recordStates, runCells, showWithKernel, waitFor, waitForState } from './hostHelpers';
-
-const labelOf = (item: vscode.CompletionItem): string => (typeof item.label === 'string' ? item.label : item.label.label);
+import { api, disconnectAll, labelOf, outputTexts, recordStates, runCells, showWithKernel, waitFor, waitForState } from './hostHelpers';
 
 /** A question the extension asked, and how many QMP commands had gone to the libvirt domain by then. */
 interface Asked { message: string; modal: boolean; items: string[]; lvCommandsBefore: number }

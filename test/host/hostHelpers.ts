@@ -71,6 +71,9 @@ export async function closeAndForget(qmp: QmpTestApi, notebooks: vscode.Notebook
   await vscode.workspace.getConfiguration('qmp').update('connections', undefined, vscode.ConfigurationTarget.Workspace);
 }
 
+/** A completion item's label as text (VS Code allows a string or a label with details). */
+export const labelOf = (item: vscode.CompletionItem): string => (typeof item.label === 'string' ? item.label : item.label.label);
+
 /** Opens a notebook in an editor and selects the controller of `profile` for it. */
 export async function showWithKernel(nb: vscode.NotebookDocument, qmp: QmpTestApi, profile: string): Promise<void> {
   await vscode.window.showNotebookDocument(nb);

@@ -4,20 +4,12 @@
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import { toNotebookData } from '../../src/notebook/serializer';
-import { api, disconnectAll, waitFor } from './hostHelpers';
-
-const labelOf = (item: vscode.CompletionItem): string => (typeof item.label === 'string' ? item.label : item.label.label);
+import { api, closeAndForget, labelOf, waitFor } from './hostHelpers';
 
 suite('live values', () => {
   let nb: vscode.NotebookDocument | undefined;
 
-  suiteTeardown(async () => {
-    if (nb !== undefined && !nb.isClosed) {
-      await vscode.window.showNotebookDocument(nb);
-      await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
-    }
-    await disconnectAll(await api());
-  });
+  suiteTeardown(async () => closeAndForget(await api(), nb ? [nb] : []));
 
   test('completion, a did-you-mean warning and a hover from the names the sandbox holds', async function () {
     this.timeout(90_000);

@@ -4,20 +4,12 @@
 // reference shows the value; a name no cell above defines is a warning.
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
-import { api, disconnectAll, outputTexts, runCells, showWithKernel, waitFor } from './hostHelpers';
-
-const labelOf = (item: vscode.CompletionItem): string => (typeof item.label === 'string' ? item.label : item.label.label);
+import { api, closeAndForget, labelOf, outputTexts, runCells, showWithKernel, waitFor } from './hostHelpers';
 
 suite('named replies', () => {
   let nb: vscode.NotebookDocument | undefined;
 
-  suiteTeardown(async () => {
-    if (nb !== undefined && !nb.isClosed) {
-      await vscode.window.showNotebookDocument(nb);
-      await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
-    }
-    await disconnectAll(await api());
-  });
+  suiteTeardown(async () => closeAndForget(await api(), nb ? [nb] : []));
 
   test('completion after a typed prefix, the substituted label, hover and the unknown-name warning', async function () {
     this.timeout(120_000);

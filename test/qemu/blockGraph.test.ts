@@ -3,12 +3,10 @@
 // size) and the edges (file, backing, with the permissions QEMU reports), and the SVG draws each of them.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { QmpClient } from '../../src/qmp/client';
 import { graphFromDebug, graphFromNamed, graphSvg } from '../../src/render/blockGraph';
 import { tableOf } from '../../src/render/model';
-import { startQemu, type TestQemu } from '../support/qemu';
+import { createQcow2OverNullBase, startQemu, type TestQemu } from '../support/qemu';
 
 let qemu: TestQemu;
 let client: QmpClient;
@@ -17,23 +15,8 @@ before(async () => {
   qemu = await startQemu();
   client = new QmpClient();
   await client.connect({ kind: 'unix', path: qemu.socketPath });
-  const image = path.join(qemu.dir, 'top.qcow2');
-  // No qemu-img here: QEMU formats the file itself (blockdev-create, a job), bounded to 20 s.
-  writeFileSync(image, '', { mode: 0o600 });
-  await client.execute('blockdev-add', { driver: 'null-co', 'node-name': 'base', size: 64 * 1024 * 1024 });
-  await client.execute('blockdev-add', { driver: 'file', 'node-name': 'top-file', filename: image });
-  await client.execute('blockdev-create', { 'job-id': 'create', options: { driver: 'qcow2', file: 'top-file', size: 64 * 1024 * 1024 } });
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const jobs = (await client.execute('query-jobs')) as { id: string; status: string; error?: string }[];
-    const job = jobs.find((j) => j.id === 'create');
-    if (job?.status === 'concluded') {
-      assert.equal(job.error, undefined);
-      break;
-    }
-    if (Date.now() > deadline) throw new Error(`blockdev-create did not conclude: ${JSON.stringify(jobs)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const job = await createQcow2OverNullBase(client, qemu);
+  assert.equal(job.error, undefined);
   await client.execute('job-dismiss', { id: 'create' });
   await client.execute('blockdev-add', { driver: 'qcow2', 'node-name': 'top', file: 'top-file', backing: 'base' });
 });

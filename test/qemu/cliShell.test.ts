@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { QmpClient } from '../../src/qmp/index';
 import { startQemu, type TestQemu } from '../support/qemu';
-import { buildCli, runCliBundle } from '../support/cliBundle';
+import { buildCli, runCliBundle, type CliResult } from '../support/cliBundle';
 
 let bundle = '';
 let dir = '';
@@ -213,18 +213,8 @@ describe('qmp-notebook shell in a terminal', { skip: hasTmux ? false : 'tmux is 
 });
 
 /** Runs the shell with `input` on stdin (a pipe, not a terminal). */
-function shellScript(input: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bundle, 'shell', ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, HOME: dir } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-    child.stdin.end(input);
-  });
+function shellScript(input: string, args: string[]): Promise<CliResult> {
+  return runCliBundle(bundle, ['shell', ...args], { input, env: { ...process.env, HOME: dir }, deadlineMs: 60_000 });
 }
 
 describe('qmp-notebook shell reading a script', () => {

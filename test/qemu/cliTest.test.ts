@@ -153,7 +153,7 @@ describe('qmp-notebook test: masks and event rules', () => {
     const r = await cli(['test', file, '--timeout', '1500']);
     assert.equal(r.code, 1, show(r));
     assert.match(r.stdout, /expected event STOP did not arrive/);
-    assert.match(r.stdout, /within 1500 ms/, 'the --timeout given is the bound that ended the wait');
+    // That it waited --timeout and no longer is shown on a frozen clock in test/unit/testFailureOutput.test.ts.
     // A wait clause that is not satisfied fails after its own timeout, shown in the diff.
     const waits = write('wait.qmp', '```qmp\n{ "execute": "stop" }\n{ "wait-event": "STOP", "timeout": 300 }\n```\n\n```qmp-output\n<- {"return": {}}\n```\n');
     const w = await cli(['test', waits]);

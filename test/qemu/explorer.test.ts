@@ -6,13 +6,11 @@
 // the row).
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { QmpClient } from '../../src/qmp/client';
 import {
   blockChildItems, blockRootItems, blockTree, branchQueries, cellCommands, chardevItems, jobItems, qomItems, type BranchId, type ExplorerItem,
 } from '../../src/explorer/model';
-import { startQemu, type TestQemu } from '../support/qemu';
+import { createQcow2OverNullBase, startQemu, type TestQemu } from '../support/qemu';
 
 let qemu: TestQemu;
 let client: QmpClient;
@@ -23,18 +21,7 @@ before(async () => {
   client = new QmpClient();
   await client.connect({ kind: 'unix', path: qemu.socketPath });
   commands = new Set(((await client.execute('query-commands')) as { name: string }[]).map((c) => c.name));
-  const image = path.join(qemu.dir, 'top.qcow2');
-  writeFileSync(image, '', { mode: 0o600 });
-  await client.execute('blockdev-add', { driver: 'null-co', 'node-name': 'base', size: 64 * 1024 * 1024 });
-  await client.execute('blockdev-add', { driver: 'file', 'node-name': 'top-file', filename: image });
-  await client.execute('blockdev-create', { 'job-id': 'create', options: { driver: 'qcow2', file: 'top-file', size: 64 * 1024 * 1024 } });
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const jobs = (await client.execute('query-jobs')) as { id: string; status: string }[];
-    if (jobs.find((j) => j.id === 'create')?.status === 'concluded') break;
-    if (Date.now() > deadline) throw new Error(`blockdev-create did not conclude: ${JSON.stringify(jobs)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await createQcow2OverNullBase(client, qemu); // its concluded job stays, for the jobs branch
   await client.execute('blockdev-add', { driver: 'qcow2', 'node-name': 'top', file: 'top-file', backing: 'base' });
   await client.execute('object-add', { 'qom-type': 'secret', id: 'sec0', data: 'x' });
   await client.execute('chardev-add', { id: 'ch0', backend: { type: 'null', data: {} } });

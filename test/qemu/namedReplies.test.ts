@@ -4,7 +4,6 @@
 // missing member fails its cell "not sent" with the reason.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -98,17 +97,7 @@ describe('named replies on QEMU', () => {
 describe('named replies in qmp-notebook shell', () => {
   test('a # @name line names the next input\'s reply; a later line uses it', async () => {
     const script = '# @name st\nquery-status\nqom-get path=/machine property=x-{{st.return.status}}\n';
-    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, [bundle, 'shell', '--sandbox', ...qemuArgs], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, HOME: dir } });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-      child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-      child.on('error', reject);
-      child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-      child.stdin.end(script);
-    });
+    const r = await runCliBundle(bundle, ['shell', '--sandbox', ...qemuArgs], { input: script, env: { ...process.env, HOME: dir }, deadlineMs: 60_000 });
     // QEMU names the property it was asked for: the substituted one.
     assert.match(`${r.stdout}${r.stderr}`, /x-prelaunch/, `${r.stdout}\n${r.stderr}`);
     assert.doesNotMatch(`${r.stdout}${r.stderr}`, /\{\{st/, 'nothing unsubstituted was sent or printed');

@@ -40,6 +40,8 @@ export interface RunCliOptions {
   cwd?: string;
   /** Sees each stdout line as it comes, so a test can act in the middle of a run (open a FIFO, kill QEMU). */
   onLine?: (line: string) => void;
+  /** Written to the child's stdin (a pipe, not a terminal), which is then closed; without it stdin is closed at once. */
+  input?: string;
 }
 
 /** Spawns a built CLI bundle with an argument array and collects its output; every run has a deadline. */
@@ -47,8 +49,10 @@ export function runCliBundle(cli: string, args: readonly string[], options: RunC
   return new Promise((resolve, reject) => {
     const started = Date.now();
     const child = spawn(process.execPath, [cli, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'], ...(options.env ? { env: options.env } : {}), ...(options.cwd ? { cwd: options.cwd } : {}),
+      stdio: ['pipe', 'pipe', 'pipe'], ...(options.env ? { env: options.env } : {}), ...(options.cwd ? { cwd: options.cwd } : {}),
     });
+    child.stdin.on('error', () => undefined); // a child that exits without reading its input
+    child.stdin.end(options.input ?? '');
     let stdout = '';
     let stderr = '';
     let partial = '';

@@ -2,7 +2,7 @@
 // Each QEMU gets a fresh private directory (mode 0700) with its QMP socket in it, is spawned with an
 // argument array (never a shell), and is killed with its directory removed by stop().
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, createReadStream, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, createReadStream, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
@@ -125,4 +125,29 @@ export function drainFifo(fifo: string): Promise<number> {
     s.on('end', () => resolve(n));
     s.on('error', reject);
   });
+}
+
+/** A QMP client as far as the set-ups below need one. */
+interface Executes { execute(name: string, args?: Record<string, unknown>): Promise<unknown> }
+
+/**
+ * A qcow2 image formatted by QEMU itself (no qemu-img): a 64 MiB null-co node `base`, a file node `top-file` on
+ * `<dir of q>/top.qcow2` (0600), and blockdev-create (job `create`) formatting it as qcow2, waited for until
+ * concluded (bounded to 20 s). Returns the concluded job; the caller adds the qcow2 node over `top-file` and
+ * dismisses the job if it wants to.
+ */
+export async function createQcow2OverNullBase(client: Executes, q: TestQemu): Promise<{ id: string; status: string; error?: string }> {
+  const image = path.join(q.dir, 'top.qcow2');
+  writeFileSync(image, '', { mode: 0o600 });
+  await client.execute('blockdev-add', { driver: 'null-co', 'node-name': 'base', size: 64 * 1024 * 1024 });
+  await client.execute('blockdev-add', { driver: 'file', 'node-name': 'top-file', filename: image });
+  await client.execute('blockdev-create', { 'job-id': 'create', options: { driver: 'qcow2', file: 'top-file', size: 64 * 1024 * 1024 } });
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const jobs = (await client.execute('query-jobs')) as { id: string; status: string; error?: string }[];
+    const job = jobs.find((j) => j.id === 'create');
+    if (job?.status === 'concluded') return job;
+    if (Date.now() > deadline) throw new Error(`blockdev-create did not conclude: ${JSON.stringify(jobs)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

@@ -2,7 +2,17 @@
 // a delay and emits the events scripted for it; honours signal and timeoutMs. Shared by the engine's unit tests.
 import type { CommandInput, CommandOptions, CommandReply, QmpEventRecord } from '../../src/qmp/client';
 import { CommandCancelledError, CommandTimeoutError, DisconnectedError, EventTimeoutError, OobRefusedError } from '../../src/qmp/errors';
-import type { EngineClient } from '../../src/run/index';
+import { RunEngine, type CellJob, type EngineClient, type EngineOptions, type TranscriptRecord } from '../../src/run/index';
+
+/** Runs jobs on a fresh engine over `client` and disposes of it: the records it emitted and each cell's outcome. */
+export async function runEngine(client: EngineClient, jobs: CellJob[], options: Omit<EngineOptions, 'client'> = {}):
+  Promise<{ records: TranscriptRecord[]; outcomes: string[] }> {
+  const engine = new RunEngine({ client: () => client, ...options });
+  const records: TranscriptRecord[] = [];
+  const result = await engine.run(jobs, (r) => records.push(r));
+  engine.dispose();
+  return { records, outcomes: result.outcomes };
+}
 
 export interface Script {
   delayMs?: number;

@@ -8,11 +8,11 @@ import fc from 'fast-check';
 import { LineIndex, findSourceOffsets } from '../../src/cli/locate';
 import { jsonLine, runCells, type RunCell } from '../../src/cli/run';
 import { resolveConnection } from '../../src/cli/cli';
-import { ScriptedClient, type Script } from '../support/scriptedClient';
+import { runEngine, ScriptedClient, type Script } from '../support/scriptedClient';
 import { freezeTimers, runClock } from '../support/clock';
 import { assertLinearAsync } from '../support/linear';
 import {
-  Batcher, compareReply, planCell, RunEngine, StopRequest, type CellJob, type EngineClient, type TranscriptRecord,
+  Batcher, compareReply, planCell, RunEngine, StopRequest, type CellJob, type TranscriptRecord,
 } from '../../src/run/index';
 
 /** A planned cell from qmp source, keyed by `cell`. */
@@ -22,15 +22,6 @@ function cell(n: number, source: string, language: 'qmp' | 'qmp-shell' | 'hmp' =
 
 const exec = (name: string, id = name): string => `{"execute": "${name}", "id": "${id}"}`;
 const oob = (name: string, id = name): string => `{"exec-oob": "${name}", "id": "${id}"}`;
-
-async function runEngine(client: EngineClient, jobs: CellJob[], options: { eventsPerCell?: number; commandTimeoutMs?: number; busyMs?: number } = {}):
-  Promise<{ records: TranscriptRecord[]; outcomes: string[] }> {
-  const engine = new RunEngine({ client: () => client, ...options });
-  const records: TranscriptRecord[] = [];
-  const result = await engine.run(jobs, (r) => records.push(r));
-  engine.dispose();
-  return { records, outcomes: result.outcomes };
-}
 
 function capture(): { out: string[]; err: string[]; io: { out(l: string): void; err(l: string): void } } {
   const out: string[] = [];

@@ -6,25 +6,16 @@ import fc from 'fast-check';
 import { runCells, type RunCell } from '../../src/cli/run';
 import type { QmpEventRecord } from '../../src/qmp/client';
 import {
-  EventMatcher, eventKey, notebookRules, planCell, RunEngine, type CellJob, type EngineClient, type ExpectedEventRecord,
+  EventMatcher, eventKey, notebookRules, planCell, type CellJob, type EngineClient, type ExpectedEventRecord,
   type TestRules, type TranscriptRecord,
 } from '../../src/run/index';
 import { compareCell } from '../../src/testing/compare';
 import { freezeTimers, runClock } from '../support/clock';
 import { assertLinear } from '../support/linear';
-import { ScriptedClient } from '../support/scriptedClient';
+import { runEngine, ScriptedClient } from '../support/scriptedClient';
 
 function cell(n: number, source: string, rules?: TestRules): RunCell {
   return { cell: n, plan: planCell(source, 'qmp', undefined, rules) };
-}
-
-async function runEngine(client: EngineClient, jobs: CellJob[], options: { expectedEventsTimeoutMs?: number } = {}):
-  Promise<{ records: TranscriptRecord[]; outcomes: string[] }> {
-  const engine = new RunEngine({ client: () => client, ...options });
-  const records: TranscriptRecord[] = [];
-  const result = await engine.run(jobs, (r) => records.push(r));
-  engine.dispose();
-  return { records, outcomes: result.outcomes };
 }
 
 /** runEngine on a frozen clock run forward 1 ms at a time: fakeMs is when the run ended, exactly, on any machine. */

@@ -178,3 +178,22 @@ describe('test --deadline', () => {
     assert.match(out.join('\n'), /^0 passed, 2 failed$/m);
   });
 });
+
+describe('test --timeout', () => {
+  test('a saved event that never comes fails the cell at --timeout, not later', async (t) => {
+    // The deterministic half of test/qemu/cliTest.test.ts's "an event that never comes fails at its timeout".
+    const clock = freezeTimers(t);
+    const { ScriptedClient } = await import('../support/scriptedClient');
+    const out: string[] = [];
+    const client = new ScriptedClient({ stop: {} });
+    const text = '```qmp\n{ "execute": "stop" }\n```\n\n```qmp-output\n<- {"return": {}}\n\n<- {"timestamp": {"seconds": "SECS", "microseconds": "USECS"}, "event": "STOP"}\n```\n';
+    const deps: CliDeps = {
+      version: '0', readFile: () => text,
+      connect: async (_c, o) => fakeKernel(Object.assign(client, { execute: () => Promise.reject(new Error('no')), setSchema: () => undefined }), o.engine),
+    };
+    const { fakeMs, result } = await runClock(clock, testMain(['never.qmp', '--sandbox', '--timeout', '1500'], deps, { out: (l) => out.push(l), err: (l) => out.push(l) }), { stepMs: 5 });
+    assert.equal(result.status === 'fulfilled' && result.value, 1, out.join('\n'));
+    assert.match(out.join('\n'), /expected event STOP did not arrive/);
+    assert.ok(fakeMs >= 1500 && fakeMs <= 1520, `ended after ${fakeMs} ms of fake time, --timeout is 1500 ms`);
+  });
+});
