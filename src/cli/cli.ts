@@ -435,7 +435,7 @@ export async function cliMain(argv: readonly string[], deps: CliDeps, io: CliIo)
         };
         return await shellMain(req, deps, io, streams, async (c) => {
           try {
-            return await openShellSession(deps, c, req.qemuBinary);
+            return await openShellSession(deps, c, req.qemuBinary, req.timeoutMs ?? DEFAULT_TIMEOUT_MS);
           } catch (err) {
             throw new UsageFailure(`cannot connect to ${describeEndpoint(c)}: ${err instanceof Error ? err.message : String(err)}`);
           }

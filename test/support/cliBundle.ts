@@ -40,6 +40,8 @@ export interface RunCliOptions {
   cwd?: string;
   /** Sees each stdout line as it comes, so a test can act in the middle of a run (open a FIFO, kill QEMU). */
   onLine?: (line: string) => void;
+  /** Written to the child's standard input, which then ends (default: no standard input). */
+  input?: string;
 }
 
 /** Spawns a built CLI bundle with an argument array and collects its output; every run has a deadline. */
@@ -47,7 +49,7 @@ export function runCliBundle(cli: string, args: readonly string[], options: RunC
   return new Promise((resolve, reject) => {
     const started = Date.now();
     const child = spawn(process.execPath, [cli, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'], ...(options.env ? { env: options.env } : {}), ...(options.cwd ? { cwd: options.cwd } : {}),
+      stdio: [(options.input !== undefined ? 'pipe' : 'ignore') as 'pipe', 'pipe', 'pipe'], ...(options.env ? { env: options.env } : {}), ...(options.cwd ? { cwd: options.cwd } : {}),
     });
     let stdout = '';
     let stderr = '';
@@ -68,6 +70,7 @@ export function runCliBundle(cli: string, args: readonly string[], options: RunC
     child.stderr.on('data', (d: string) => { stderr += d; });
     const timer = setTimeout(() => child.kill('SIGKILL'), options.deadlineMs ?? 90_000);
     child.on('error', reject);
+    if (options.input !== undefined) child.stdin?.end(options.input);
     child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr, ms: Date.now() - started });
