@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildCli, runCliBundle, type CliResult } from '../support/cliBundle';
+import { recordShape } from '../support/records';
 
 let bundle = '';
 const runCli = (args: string[], input?: string): Promise<CliResult> =>
@@ -65,11 +66,7 @@ const cases: Case[] = [
 
 type Rec = Record<string, unknown>;
 
-/** The parts of a record that do not depend on timing or the client's ids. */
-function shape(r: Rec): Rec {
-  const { at: _a, ms: _m, cell: _c, line: _l, id: _i, sent: _s, actual: _x, reply: _r, event: _e, ...rest } = r;
-  return { ...rest, ...(typeof r['event'] === 'string' ? { event: r['event'] } : {}) };
-}
+const shape = recordShape;
 
 /** The records of each cell, in the order the cells started. */
 function byCell(records: readonly Rec[]): Rec[][] {
