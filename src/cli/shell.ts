@@ -309,6 +309,8 @@ export class ShellCore {
   private readonly subscriptions: Array<{ dispose(): void }> = [];
   /** The engine's clock at its last record, and when that was here: the time of an event between commands. */
   private clock = { at: 0, wall: performance.now() };
+  /** The last input that was sent (not refused before sending): the cell of the events that come after it. */
+  private lastSent = 0;
 
   constructor(private readonly session: CliSession, private readonly schema: Schema | undefined, private readonly output: ShellOutput,
     private readonly options: ShellCoreOptions) {
@@ -326,7 +328,7 @@ export class ShellCore {
       if (options.json) {
         // The command before it is the cell it is saved with: a late event record of that cell, as the test rules make them.
         const at = Math.round((this.clock.at + performance.now() - this.clock.wall) * 1000) / 1000;
-        this.output.event(jsonLine({ type: 'event', cell: this.cellNumber, at, late: true, event: e }));
+        this.output.event(jsonLine({ type: 'event', cell: this.lastSent, at, late: true, event: e }));
       } else {
         this.output.event(showMessage(e.raw, options.pretty));
       }
@@ -474,7 +476,10 @@ export class ShellCore {
           case 'cell-finished':
             // From here on, events belong between prompts (and to this cell's record).
             this.busy = false;
-            if (!refused) this.cells.push({ language, source, outputs, idleEvents: 0 });
+            if (!refused) {
+              this.cells.push({ language, source, outputs, idleEvents: 0 });
+              this.lastSent = cell;
+            }
             break;
           default:
             break;

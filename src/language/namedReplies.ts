@@ -293,11 +293,14 @@ export function withNamed<T extends Wrappable>(base: T): T {
     ...base,
     diagnose(source: CellSource, ctx: LanguageContext = {}) {
       const text = textOf(source);
-      // A live value that holds a reference is known only once it is substituted: not checked against QEMU's names.
-      const found = base.diagnose(source, ctx).filter((d) => !((d.code === 'unknown-live-value' || d.code === 'live-name-taken') && holdsReference(text.slice(d.start, d.end))));
       const lang = (base as { language?: string }).language ?? '';
+      const bad = referenceSyntaxDiagnostics(text, lang);
+      // A live value that holds a reference is known only once it is substituted, and one that holds a malformed
+      // reference has its error: neither is checked against QEMU's names.
+      const found = base.diagnose(source, ctx).filter((d) => !((d.code === 'unknown-live-value' || d.code === 'live-name-taken')
+        && (holdsReference(text.slice(d.start, d.end)) || bad.some((b) => b.start < d.end && d.start < b.end))));
       // A malformed reference the cell parser already refuses (a qmp-shell `{…}` value) is said once.
-      const syntax = referenceSyntaxDiagnostics(text, lang).filter((d) => !found.some((f) => f.severity === 'error' && f.start < d.end && d.start < f.end));
+      const syntax = bad.filter((d) => !found.some((f) => f.severity === 'error' && f.start < d.end && d.start < f.end));
       const extra = [...syntax, ...(ctx.named !== undefined ? namedDiagnostics(text, ctx.named) : [])];
       return extra.length === 0 ? found : [...found, ...extra].sort((a, b) => a.start - b.start);
     },
