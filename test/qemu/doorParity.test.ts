@@ -1,5 +1,5 @@
 // Door parity: the same notebooks through `qmp-notebook run`, `qmp-notebook test`, the language server's
-// `qmp.runCell` and `qmp-notebook shell` (the cells typed into it through a pipe), each on its own fresh sandbox
+// `qmp.runCell` (its session in this process, and the built `qmp-notebook lsp` over stdio) and `qmp-notebook shell` (the cells typed into it through a pipe), each on its own fresh sandbox
 // QEMU, give the same verdicts and the same records: written `<-` replies with a masked value (thread-id) and
 // integers beyond 2^53, an expected event, an out-of-band cell the schema refuses, a QEMU error. One kernel per
 // connection (src/kernel) and one comparator make them agree. The shell checks each input before sending it as
@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildCli, runCliBundle, type CliResult } from '../support/cliBundle';
 import { recordShape } from '../support/records';
+import { LspTestClient } from '../support/lspClient';
 
 let bundle = '';
 const runCli = (args: string[], input?: string): Promise<CliResult> =>
@@ -67,6 +68,33 @@ const cases: Case[] = [
 type Rec = Record<string, unknown>;
 
 const shape = recordShape;
+
+/**
+ * The language server over stdio (the built `qmp-notebook lsp`, a sandbox configured as a user does): the
+ * notebook opened, each cell's "▶ Run cell" lens executed in order (`qmp.runCell`), the records of the replies.
+ */
+async function runCellOverStdio(cells: readonly string[]): Promise<Rec[]> {
+  const c = new LspTestClient(bundle, ['lsp'], { ...process.env, HOME: dir, XDG_CONFIG_HOME: path.join(dir, 'none') });
+  try {
+    await c.initialize(null, { sandbox: true, ...(qemu !== undefined ? { qemuBinary: qemu } : {}) });
+    await c.waitFor((m) => m.method === 'window/logMessage' && /schema from a sandbox QEMU/.test((m.params as { message: string }).message), 60_000, 'the live schema');
+    const uri = 'file:///tmp/door-parity.qmp';
+    c.notifyServer('textDocument/didOpen', { textDocument: { uri, languageId: 'markdown', version: 1, text: cells.map((s) => `\`\`\`qmp\n${s}\n\`\`\`\n`).join('\n') } });
+    const lenses = await c.request<Array<{ command: { command: string; arguments: unknown[] } }>>('textDocument/codeLens', { textDocument: { uri } });
+    const run = (lenses.result ?? []).filter((l) => l.command.command === 'qmp.runCell');
+    assert.equal(run.length, cells.length, JSON.stringify(lenses.result));
+    const records: Rec[] = [];
+    for (const lens of run) {
+      const r = await c.request<{ status: string; format?: number; records?: Rec[] }>('workspace/executeCommand', { command: 'qmp.runCell', arguments: lens.command.arguments }, 60_000);
+      assert.equal(r.result?.format, 1, JSON.stringify(r));
+      records.push(...(r.result?.records ?? []));
+    }
+    assert.equal(await c.shutdown(), 0);
+    return records;
+  } finally {
+    c.proc.kill('SIGKILL');
+  }
+}
 
 /** The records of each cell, in the order the cells started. */
 function byCell(records: readonly Rec[]): Rec[][] {
@@ -155,6 +183,8 @@ for (const c of cases) {
       assert.equal(verdictOf(lspRecords), c.verdict, JSON.stringify(lspRecords));
       // Identical records, but for timing, ids and QEMU's own texts (the run's cell numbers are positions).
       assert.deepEqual(lspRecords.map(shape), runRecords.map(shape));
+      // And over the wire, as an editor calls it: the same records.
+      assert.deepEqual((await runCellOverStdio(c.cells)).map(shape), runRecords.map(shape));
 
       // qmp-notebook shell: check's verdict for what check calls an error, run's records for the rest.
       const shellRecords = await shellAgrees(file, c.cells, runRecords);
