@@ -10,6 +10,7 @@ import path from 'node:path';
 import { QmpClient } from '../../src/qmp/index';
 import { startQemu, type TestQemu } from '../support/qemu';
 import { buildCli, runCliBundle } from '../support/cliBundle';
+import { assertValidRecords } from '../support/records';
 
 let bundle = '';
 let dir = '';
@@ -310,6 +311,7 @@ describe('qmp-notebook shell reading a script', () => {
       clearTimeout(timer);
     }
     const records = stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    await assertValidRecords(records);
     const ready = records.find((x) => x['type'] === 'event' && (x['event'] as { event: string }).event === 'BLOCK_JOB_READY');
     assert.ok(ready, stdout);
     assert.equal(ready['cell'], 3);
@@ -327,6 +329,7 @@ describe('qmp-notebook shell reading a script', () => {
     assert.equal(r.code, 1, r.stderr);
     const records = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.deepEqual(records[0], { type: 'transcript', format: 1 });
+    await assertValidRecords(records);
     assert.deepEqual([...new Set(records.slice(1).map((x) => x['cell']))], [1, 2, 3]);
     assert.ok(records.some((x) => x['type'] === 'reply' && x['command'] === 'query-status'), r.stdout);
     // RESUME comes with cont's reply (its cell's); the typo is refused before sending with the diagnostic as its problem.

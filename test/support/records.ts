@@ -17,3 +17,15 @@ export function recordShape(r: TranscriptRec): TranscriptRec {
   const { at: _a, ms: _m, cell: _c, line: _l, id: _i, sent: _s, actual: _x, reply: _r, event: _e, ...rest } = r;
   return { ...rest, ...(typeof r['event'] === 'string' ? { event: r['event'] } : {}) };
 }
+
+/** Asserts that every record is valid under schemas/transcript.schema.json (the documented machine interface). */
+export async function assertValidRecords(records: readonly TranscriptRec[]): Promise<void> {
+  const { readFileSync } = await import('node:fs');
+  const path = await import('node:path');
+  const { default: Ajv2020 } = await import('ajv/dist/2020');
+  const schema = JSON.parse(readFileSync(path.join(__dirname, '..', '..', '..', 'schemas', 'transcript.schema.json'), 'utf8')) as object;
+  const validate = new Ajv2020({ strict: false }).compile(schema);
+  for (const r of records) {
+    if (!validate(r)) throw new Error(`${JSON.stringify(r)} is not a valid transcript record: ${JSON.stringify(validate.errors)}`);
+  }
+}
