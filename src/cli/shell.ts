@@ -52,10 +52,11 @@ export const SHELL_USAGE = `Usage:
 An interactive QMP shell. Type commands in qmp-shell's syntax (query-block, device_del id=kbd0,
 blockdev-add driver=null-co node-name=n1 cache.direct=true, query-yank --oob, transaction( … ),
 wait-event NAME key=value), as JSON ({"execute": …}; an open object continues on the next line), HMP
-after '!' (!info status), or a notebook's cell with its fences (\`\`\`qmp … \`\`\`: its <- replies are compared). Tab completes commands, argument keys at any depth, enum values and the names
-the QEMU holds (node names, device ids…). A line ending in '?' shows the documentation of the word
-before it. Problems are shown before anything is sent. Events are printed as they arrive.
-Without a terminal, standard input is read as a script (one command per line).
+after '!' (!info status), or paste a notebook's cell with its fences (\`\`\`qmp … \`\`\`: its <- replies
+are compared, as 'qmp-notebook run' compares them). Tab completes commands, argument keys at any depth,
+enum values and the names the QEMU holds (node names, device ids…). A line ending in '?' shows the
+documentation of the word before it. Problems are shown before anything is sent. Events are printed as
+they arrive. Without a terminal, standard input is read as a script (one command per line).
 
 Connection, one of (default --sandbox):
   --socket PATH | --tcp HOST:PORT | --sandbox [--qemu BINARY] | --storage-daemon | --guest-agent SOCK
