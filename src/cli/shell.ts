@@ -345,8 +345,21 @@ export class ShellCore {
     }
   }
 
+  /**
+   * What the language service gets besides the text: the schema, the live values, and the named replies the
+   * connection's engine holds (`# @name st` before an input): `{{` completes the names saved so far and the
+   * members of their replies, a name not saved yet is warned before sending, hover shows a reference's value.
+   */
   private context(): LanguageContext {
-    return { schema: this.schema, live: this.live };
+    const names = this.session.engine.names;
+    const above = new Map<string, { cell: number }>();
+    // The service counts cells from 0 (the editor's indices); the shell's inputs are numbered from 1.
+    for (const n of names.names()) above.set(n, { cell: (names.get(n)?.cell ?? 1) - 1 });
+    const reply = (n: string): string | undefined => {
+      const e = names.get(n);
+      return e?.ok === true ? e.raw : undefined;
+    };
+    return { schema: this.schema, live: this.live, named: { above, reply } };
   }
 
   /** Fetches the live values a text names (bounded by the live values' own time limit). */

@@ -137,6 +137,21 @@ describe('completion candidates for readline', () => {
   });
 });
 
+describe('named replies in the shell', () => {
+  test('{{ completes the names the connection saved and the members of their replies; hover shows the value', async () => {
+    const session = fakeSession();
+    const core = new ShellCore(session, fixtureSchema('7.2'), { out: () => undefined, err: () => undefined, event: () => undefined }, { pretty: false });
+    // Nothing saved yet: no name to offer.
+    assert.ok(!(await core.complete('qmp-shell', 'qom-get path=/machine property={{s'))[0].includes('st'));
+    session.engine.names.save('st', { ok: true, raw: '{"return": {"status": "prelaunch", "running": false}, "id": "#3"}', cell: 1 });
+    assert.deepEqual(await core.complete('qmp-shell', 'qom-get path=/machine property={{s'), [['st'], 's']);
+    assert.deepEqual(await core.complete('qmp-shell', 'qom-get path=/machine property={{st.return.'), [['status', 'running'], '']);
+    const text = 'qom-get path=/machine property={{st.return.status}}';
+    assert.match(await core.hover('qmp-shell', text, text.indexOf('status}}') + 1), /last reply of cell 1\):\s+"prelaunch"/);
+    core.dispose();
+  });
+});
+
 describe('history file', () => {
   test('private, oldest first, bounded, long lines left out', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'qmp-hist-'));
