@@ -63,6 +63,8 @@ export interface ShellRequest {
   timeoutMs?: number;
   /** `--deadline MS`: the whole session ends then (exit 1). */
   deadlineMs?: number;
+  /** `--json`: every input's transcript records on standard output, as `run --json` prints them. */
+  json?: boolean;
 }
 
 export type CliRequest =
@@ -113,7 +115,7 @@ export const USAGE = `Usage:
   qmp-notebook run FILE.qmp [CONNECTION] [--json] [--timeout MS] [--deadline MS]
   qmp-notebook check FILE.qmp… [--schema SCHEMA.json | CONNECTION] [--json] [--compat POLICY]
   qmp-notebook test FILE.qmp… [CONNECTION] [--update] [--junit OUT.xml] [--json] [--timeout MS] [--deadline MS]
-  qmp-notebook shell [CONNECTION] [-p] [-H] [--record FILE.qmp] [--history FILE] [--timeout MS]
+  qmp-notebook shell [CONNECTION] [-p] [-H] [--json] [--record FILE.qmp] [--history FILE] [--timeout MS]
   qmp-notebook schema [CONNECTION]
   qmp-notebook schema diff A.json B.json   what differs between two QEMUs' schemas
   qmp-notebook check FILE.qmp --schema A.json --schema B.json…   where a notebook meets version differences
@@ -195,7 +197,7 @@ const OPTIONS: Record<OptionName, { value: boolean; short?: string; commands: Re
   libvirt: { value: true, commands: ['run', 'check', 'schema', 'shell'] },
   connect: { value: true, commands: ['run', 'check', 'schema', 'shell'] },
   qemu: { value: true, commands: ['run', 'check', 'schema', 'shell'] },
-  json: { value: false, commands: ['run', 'check'] },
+  json: { value: false, commands: ['run', 'check', 'shell'] },
   timeout: { value: true, commands: ['run', 'check', 'schema', 'shell'] },
   deadline: { value: true, commands: ['run', 'check', 'schema', 'shell'] },
   schema: { value: true, commands: ['check'] },
@@ -304,7 +306,7 @@ export function parseArgs(argv: readonly string[]): ParseResult {
     return {
       ok: true,
       request: {
-        command: 'shell', connection, ...qemuBinary, ...timeout, pretty: values.has('pretty'), hmp: values.has('hmp'),
+        command: 'shell', connection, ...qemuBinary, ...timeout, pretty: values.has('pretty'), hmp: values.has('hmp'), ...(json ? { json } : {}),
         ...(typeof record === 'string' ? { record } : {}), ...(typeof history === 'string' ? { history } : {}),
       },
     };

@@ -6,9 +6,8 @@
 // error-severity problem (check); 2 a usage error, an unreadable file, or a connection problem, including
 // QEMU going away in the middle of a run.
 import { readFileSync } from 'node:fs';
-import { languageService, liveNeeds, namesCreatedBy, parseCompatPolicy } from '../language/service';
+import { languageService, liveNeeds, NamedScan, namesCreatedBy, parseCompatPolicy } from '../language/service';
 import { parseCell } from '../format/cell';
-import { findCellName } from '../format/references';
 import type { NotebookData, parseNotebook } from '../format/index';
 import { Schema, type SchemaInfo } from '../qmp/index';
 import { SchemaError } from '../qmp/introspect';
@@ -336,16 +335,11 @@ async function checkNotebook(notebook: NotebookData, text: string, schema: Schem
   const made: Array<{ command: string; args: unknown }> = [];
   const map = new FileMap(text, notebook.cells);
   const problems: LocatedProblem[] = [];
-  // Named replies: the names of the cells above (a map that grows as the cells are checked) and how many cells
-  // below still name each, so a use of an unknown name or one named only below is a warning (one pass).
-  const names = notebook.cells.map((c) => (c.kind === 'code' && isCodeLanguage(c.language) ? findCellName(c.source, c.language).name?.name : undefined));
-  const remaining = new Map<string, number>();
-  for (const n of names) if (n !== undefined) remaining.set(n, (remaining.get(n) ?? 0) + 1);
-  const above = new Map<string, { cell: number }>();
-  const named = { above, below: { has: (n: string): boolean => (remaining.get(n) ?? 0) > 0 } };
+  // Named replies: the names of the cells above and below each cell, so a use of an unknown name or one named
+  // only below is a warning (one pass, the language server's).
+  const names = new NamedScan(notebook.cells.map((c, i) => ({ text: c.source, language: c.kind === 'code' ? c.language : 'markdown', index: i })));
   for (const [i, cell] of notebook.cells.entries()) {
-    const own = names[i];
-    if (own !== undefined) remaining.set(own, (remaining.get(own) ?? 1) - 1);
+    const named = names.next();
     if (cell.kind !== 'code' || !isCodeLanguage(cell.language)) continue;
     if (live !== undefined) for (const n of liveNeeds(cell.language, cell.source)) await live.get(n.kind, n.scope);
     // One validator: the language service's diagnostics hold every problem the cell parser would refuse the
@@ -353,7 +347,6 @@ async function checkNotebook(notebook: NotebookData, text: string, schema: Schem
     const found = languageService(cell.language)?.diagnose(cell.source, {
       schema, named, ...(compat !== undefined ? { compat } : {}), ...(live !== undefined ? { live, created: namesCreatedBy(made) } : {}),
     }) ?? [];
-    if (own !== undefined) above.set(own, { cell: i });
     problems.push(...found.map((p) => locate(map, i, p)));
     // What the connection refuses whatever the schema says (an exec-oob through libvirt): `run` would refuse it.
     if (connected !== undefined) problems.push(...oobNeverProblems(planCell(cell.source, cell.language, schema), connected.oobNever).map((p) => locate(map, i, p)));
@@ -435,7 +428,7 @@ export async function cliMain(argv: readonly string[], deps: CliDeps, io: CliIo)
         };
         return await shellMain(req, deps, io, streams, async (c) => {
           try {
-            return await openShellSession(deps, c, req.qemuBinary);
+            return await openShellSession(deps, c, req.qemuBinary, req.timeoutMs ?? DEFAULT_TIMEOUT_MS);
           } catch (err) {
             throw new UsageFailure(`cannot connect to ${describeEndpoint(c)}: ${err instanceof Error ? err.message : String(err)}`);
           }

@@ -110,10 +110,8 @@ export class TranscriptPrinter {
       case 'events-dropped': out(`// ${r.count} more event${r.count === 1 ? '' : 's'} not shown (a cell keeps the first ${r.kept})`); break;
       case 'wait-satisfied': out(`// ${r.event} arrived (waited ${r.ms} ms)`); break;
       case 'expected-reply':
-        out(r.match ? '// the reply matches the expected <- reply' : `// the reply differs from the expected <- reply: ${r.differences.join('; ')}`);
-        break;
       case 'expected-event':
-        out(r.match ? `// the expected event ${r.event} arrived` : `// the expected event did not match: ${r.message ?? r.event}; expected <- ${r.expected}`);
+        out(expectationNote(r));
         break;
       case 'job-finished': out(`// job ${jobLine(r, false)}`); break;
       case 'blocked':
@@ -136,6 +134,12 @@ export class TranscriptPrinter {
     if (r.kind === 'qemu-error') return `${this.where(r.cell)}: ${r.command ?? ''}${at}: ${r.message.slice((r.command ?? '').length + 2)}`;
     return `${this.where(r.cell)}${at}: ${r.message}`;
   }
+}
+
+/** The note on a written `<-` reply or event: whether it matched, and how not (`run`'s text, the shell's). */
+export function expectationNote(r: Extract<TranscriptRecord, { type: 'expected-reply' | 'expected-event' }>): string {
+  if (r.type === 'expected-reply') return r.match ? '// the reply matches the expected <- reply' : `// the reply differs from the expected <- reply: ${r.differences.join('; ')}`;
+  return r.match ? `// the expected event ${r.event} arrived` : `// the expected event did not match: ${r.message ?? r.event}; expected <- ${r.expected}`;
 }
 
 /** An HMP reply's text (the `return` string) without its final line end; undefined when not a string reply. */
@@ -172,7 +176,7 @@ export function jsonLine(r: TranscriptRecord): string {
       return `{"type":"reply","cell":${r.cell},"step":${r.step},"command":${str(r.command)},"id":${r.idText},` +
         `"ok":${r.ok},"reply":${r.raw.trim()},"sent":${str(r.wire)},"ms":${r.ms},"at":${r.at}${r.line !== undefined ? `,"line":${r.line}` : ''}}`;
     case 'event':
-      return `{"type":"event","cell":${r.cell},${r.step !== undefined ? `"step":${r.step},` : ''}"event":${r.event.raw.trim()},"at":${r.at}}`;
+      return `{"type":"event","cell":${r.cell},${r.step !== undefined ? `"step":${r.step},` : ''}${r.late === true ? '"late":true,' : ''}"event":${r.event.raw.trim()},"at":${r.at}}`;
     case 'written':
       return `{"type":"written","cell":${r.cell},"step":${r.step},"command":${str(r.command)},"id":${r.idText},"sent":${str(r.wire)},"at":${r.at}}`;
     case 'wait-satisfied':

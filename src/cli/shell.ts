@@ -8,12 +8,18 @@
 //   query-status                          qmp-shell syntax (key=value, dotted keys, --oob, --id=, wait-event)
 //   transaction( … )                      a transaction, over several lines up to a line `)`
 //   { "execute": "query-status" }         JSON; an object left open goes on over the next lines
+//   ```qmp … ```                          a notebook's cell pasted with its fences: run as that cell (its `<-`
+//                                         replies and events compared, its waits), as `run` runs it
 //   !info status                          HMP (every line with -H, as qmp-shell's -H)
 //   blockdev-add driver?                  a line ending in `?`: the hover text of the word before it
 //
 // Events print between prompts as they arrive, above the line being typed (which is redrawn). Tab completes
 // from the live schema and the connected QEMU's names (node names, device ids…). With a terminal, history is
 // kept in a file (0600, at most HISTORY_SIZE lines). Without one (a pipe), stdin is read as a script.
+//
+// With --json, standard output is the transcript of every input in `run --json`'s records (one engine: the
+// connection's kernel), so a script compares what the shell did with what any other door did; events that come
+// between commands are `late` event records of the command before them.
 //
 // Exit status: 0 at the end of input when every command succeeded (always 0 after an interactive session
 // ended with Ctrl-D); 1 when reading a script and a command failed (an error reply, a problem found before
@@ -26,30 +32,31 @@ import { languageService, liveNeeds, type Diagnostic, type LanguageContext } fro
 import { LiveValues } from '../qmp/liveValues';
 import type { Schema } from '../qmp/index';
 import { jsonNesting } from '../qmp/wire';
-import { serializeNotebook, tokenizeShellLine, type CellData, type CodeLanguage, type NotebookData } from '../format/index';
-import { DEFAULT_EVENTS_PER_CELL, RunEngine, isSessionFailure, planCell, type TranscriptRecord } from '../run/index';
+import { LineMap, serializeNotebook, tokenizeShellLine, type CellData, type CodeLanguage, type NotebookData } from '../format/index';
+import { DEFAULT_EVENTS_PER_CELL, isSessionFailure, planCell, type CellPlan, type TranscriptRecord } from '../run/index';
 import { parseJsonTree, printJsonTree, type JsonNode } from '../testing/jsonTree';
 import { stableOutputs, type OutputLike } from '../testing/savedOutput';
-import { renderRecord } from '../run/recordText';
+import { jobLine, renderRecord } from '../run/recordText';
 import type { VolatileDir } from '../testing/masks';
 import { DEFAULT_TIMEOUT_MS, EXIT_HELP, type ShellRequest } from './args';
 import type { CliDeps, CliIo, CliSession, ResolvedConnection, ShellStreams } from './common';
 export type { ShellStreams } from './common';
 import { writeFileAtomicSync } from '../format/atomicWrite';
-import { hmpText } from './run';
+import { expectationNote, formatLine, hmpText, jsonLine } from './run';
 
 export { hmpText };
 
 export const SHELL_USAGE = `Usage:
-  qmp-notebook shell [CONNECTION] [-p] [-H] [--record FILE.qmp] [--history FILE] [--timeout MS]
+  qmp-notebook shell [CONNECTION] [-p] [-H] [--json] [--record FILE.qmp] [--history FILE] [--timeout MS]
 
 An interactive QMP shell. Type commands in qmp-shell's syntax (query-block, device_del id=kbd0,
 blockdev-add driver=null-co node-name=n1 cache.direct=true, query-yank --oob, transaction( … ),
-wait-event NAME key=value), as JSON ({"execute": …}; an open object continues on the next line), or HMP
-after '!' (!info status). Tab completes commands, argument keys at any depth, enum values and the names
-the QEMU holds (node names, device ids…). A line ending in '?' shows the documentation of the word
-before it. Problems are shown before anything is sent. Events are printed as they arrive.
-Without a terminal, standard input is read as a script (one command per line).
+wait-event NAME key=value), as JSON ({"execute": …}; an open object continues on the next line), HMP
+after '!' (!info status), or paste a notebook's cell with its fences (\`\`\`qmp … \`\`\`: its <- replies
+are compared, as 'qmp-notebook run' compares them). Tab completes commands, argument keys at any depth,
+enum values and the names the QEMU holds (node names, device ids…). A line ending in '?' shows the
+documentation of the word before it. Problems are shown before anything is sent. Events are printed as
+they arrive. Without a terminal, standard input is read as a script (one command per line).
 
 Connection, one of (default --sandbox):
   --socket PATH | --tcp HOST:PORT | --sandbox [--qemu BINARY] | --storage-daemon | --guest-agent SOCK
@@ -58,6 +65,8 @@ Connection, one of (default --sandbox):
 Options:
   -p, --pretty       pretty-print replies and events
   -H, --hmp          every line is an HMP command (as qmp-shell -H)
+  --json             standard output is the transcript of every input, one JSON object per record as
+                     'qmp-notebook run --json' prints them
   --record FILE.qmp  write the session as a notebook: each command a cell, its replies and events the saved
                      outputs (volatile values masked), rewritten after each command; re-run it with
                      'qmp-notebook test FILE.qmp'
@@ -80,10 +89,19 @@ const MAX_CANDIDATES = 500;
 /** Lines of one pending multi-line input at most (an unclosed `{` does not grow forever). */
 const MAX_PENDING_LINES = 10_000;
 
-/** The one place the shell opens its connection: the CLI's own opener (callers may rewire it). */
-export async function openShellSession(deps: CliDeps, connection: ResolvedConnection, qemuBinary: string | undefined): Promise<CliSession> {
-  return deps.connect(connection, qemuBinary !== undefined ? { qemuBinary } : {});
+/**
+ * The one place the shell opens its connection: the CLI's own opener (callers may rewire it). The kernel's one
+ * engine runs every input, with the shell's time limit per command.
+ */
+export async function openShellSession(deps: CliDeps, connection: ResolvedConnection, qemuBinary: string | undefined,
+  timeoutMs: number = DEFAULT_TIMEOUT_MS): Promise<CliSession> {
+  return deps.connect(connection, { ...(qemuBinary !== undefined ? { qemuBinary } : {}), engine: { commandTimeoutMs: timeoutMs } });
 }
+
+/** A line that opens a notebook's code cell pasted into the shell (as the format writes it). */
+const FENCE_OPEN = /^`{3,}[ \t]*(qmp|qmp-shell|hmp)[ \t]*$/;
+/** A line that closes it. */
+const FENCE_CLOSE = /^`{3,}[ \t]*$/;
 
 /** One complete input: a cell's worth of text in a cell language, or a hover request. */
 export type ShellInput =
@@ -97,7 +115,7 @@ export type ShellInput =
  */
 export class InputGatherer {
   private pending: string[] = [];
-  private pendingKind: 'json' | 'transaction' | undefined;
+  private pendingKind: 'json' | 'transaction' | CodeLanguage | undefined;
 
   constructor(private readonly hmp: boolean) {}
 
@@ -108,6 +126,8 @@ export class InputGatherer {
 
   /** The text gathered so far plus `line`, and its language: what completion and hover look at. */
   context(line: string): { language: CodeLanguage | undefined; text: string } {
+    const fenced = this.fenced;
+    if (fenced !== undefined) return { language: fenced, text: [...this.pending, line].join('\n') };
     const text = [...this.pending, line].join('\n');
     return { language: this.languageOf(this.pending[0] ?? line), text: this.stripHmp(text) };
   }
@@ -123,8 +143,26 @@ export class InputGatherer {
     return 'qmp-shell';
   }
 
+  /** The language of an open fenced cell. */
+  private get fenced(): CodeLanguage | undefined {
+    const k = this.pendingKind;
+    return k === undefined || k === 'json' || k === 'transaction' ? undefined : k;
+  }
+
   /** Takes one line; returns the input it completes, or undefined (blank, or more lines needed). */
   feed(line: string): ShellInput | undefined {
+    const fenced = this.fenced;
+    if (fenced !== undefined) {
+      // A pasted cell: every line up to the closing fence is the cell's, as a notebook reads it.
+      if (!FENCE_CLOSE.test(line.trim()) && this.pending.length < MAX_PENDING_LINES) {
+        this.pending.push(line);
+        return undefined;
+      }
+      const source = this.pending.join('\n');
+      this.pending = [];
+      this.pendingKind = undefined;
+      return source.trim() === '' ? undefined : this.named({ kind: 'cell', language: fenced, source });
+    }
     if (this.pendingKind !== undefined) {
       this.pending.push(line);
       const done = this.pendingKind === 'json' ? jsonNesting(this.pending.join('\n')).open <= 0 : line.trim() === ')';
@@ -136,6 +174,11 @@ export class InputGatherer {
       return this.named({ kind: 'cell', language: kind === 'json' ? 'qmp' : 'qmp-shell', source });
     }
     const t = line.trim();
+    const fence = FENCE_OPEN.exec(t);
+    if (fence !== null && !this.hmp) {
+      this.pendingKind = fence[1] as CodeLanguage;
+      return undefined;
+    }
     // `# @name NAME` names the reply of the next input (docs/notebook-format.md, "Named replies").
     const naming = /^(#|\/\/)\s*@name\s+(\S+)$/.exec(t);
     if (naming) { this.nextName = naming[2]; return undefined; }
@@ -229,7 +272,11 @@ export interface ShellOutput {
 
 export interface ShellCoreOptions {
   pretty: boolean;
-  timeoutMs: number;
+  /**
+   * The transcript records of every input on `out`, as `run --json` prints them (the first line is the
+   * format line; `out` gets nothing else); problems and notes still go to `err`.
+   */
+  json?: boolean;
   /** Paths under these directories are saved as their names (a sandbox's private directory). */
   dirs?: VolatileDir[];
 }
@@ -251,7 +298,6 @@ export function describeDiagnostic(source: string, d: Diagnostic): string[] {
  * terminal loop (shellMain) and the tests drive it.
  */
 export class ShellCore {
-  private readonly engine: RunEngine;
   private readonly live: LiveValues;
   private busy = false;
   private cellNumber = 0;
@@ -262,11 +308,15 @@ export class ShellCore {
   /** Set when the connection was lost. */
   lost: string | undefined;
   private readonly subscriptions: Array<{ dispose(): void }> = [];
+  /** The engine's clock at its last record, and when that was here: the time of an event between commands. */
+  private clock = { at: 0, wall: performance.now() };
+  /** The last input that was sent (not refused before sending): the cell of the events that come after it. */
+  private lastSent = 0;
 
   constructor(private readonly session: CliSession, private readonly schema: Schema | undefined, private readonly output: ShellOutput,
     private readonly options: ShellCoreOptions) {
     const client = session.client;
-    this.engine = new RunEngine({ client: () => client, commandTimeoutMs: options.timeoutMs });
+    if (options.json) output.out(formatLine());
     this.live = new LiveValues({
       execute: (command, args, timeoutMs) => client.execute(command, args, { timeoutMs }),
       inBandBusy: () => this.busy,
@@ -276,7 +326,13 @@ export class ShellCore {
     this.subscriptions.push(client.onEvent((e) => {
       this.live.noteEvent(e.event);
       if (this.busy) return;
-      this.output.event(showMessage(e.raw, options.pretty));
+      if (options.json) {
+        // The command before it is the cell it is saved with: a late event record of that cell, as the test rules make them.
+        const at = Math.round((this.clock.at + performance.now() - this.clock.wall) * 1000) / 1000;
+        this.output.event(jsonLine({ type: 'event', cell: this.lastSent, at, late: true, event: e }));
+      } else {
+        this.output.event(showMessage(e.raw, options.pretty));
+      }
       // A flood of events while idle is printed, but a recorded cell keeps at most as many as the engine would.
       const last = this.cells[this.cells.length - 1];
       if (last !== undefined && last.idleEvents++ < DEFAULT_EVENTS_PER_CELL) last.outputs.push({ kind: 'message', direction: '<-', json: e.raw.trim() });
@@ -289,8 +345,21 @@ export class ShellCore {
     }
   }
 
+  /**
+   * What the language service gets besides the text: the schema, the live values, and the named replies the
+   * connection's engine holds (`# @name st` before an input): `{{` completes the names saved so far and the
+   * members of their replies, a name not saved yet is warned before sending, hover shows a reference's value.
+   */
   private context(): LanguageContext {
-    return { schema: this.schema, live: this.live };
+    const names = this.session.engine.names;
+    const above = new Map<string, { cell: number }>();
+    // The service counts cells from 0 (the editor's indices); the shell's inputs are numbered from 1.
+    for (const n of names.names()) above.set(n, { cell: (names.get(n)?.cell ?? 1) - 1 });
+    const reply = (n: string): string | undefined => {
+      const e = names.get(n);
+      return e?.ok === true ? e.raw : undefined;
+    };
+    return { schema: this.schema, live: this.live, named: { above, reply } };
   }
 
   /** Fetches the live values a text names (bounded by the live values' own time limit). */
@@ -337,7 +406,12 @@ export class ShellCore {
     return `nothing known about '${word ?? ''}'`;
   }
 
-  /** Checks, sends and prints one input. Resolves when it has finished; true when it succeeded. */
+  /**
+   * Checks, sends and prints one input. Resolves when it has finished; true when it succeeded. What the
+   * editor's diagnostics call an error is refused before sending (what `check` says), the rest runs on the
+   * connection's one engine as `run` runs a cell. With --json, a refused input is the engine's record of a
+   * cell not sent, with the diagnostics as its problems.
+   */
   async run(language: CodeLanguage, source: string): Promise<boolean> {
     if (this.lost !== undefined) {
       this.output.err(`error: QEMU went away: ${this.lost}`);
@@ -347,35 +421,59 @@ export class ShellCore {
     await this.fetchLive(language, source);
     const problems = service?.diagnose(source, this.context()) ?? [];
     for (const d of problems) for (const l of describeDiagnostic(source, d)) this.output.err(l);
-    if (problems.some((d) => d.severity === 'error')) {
+    const errors = problems.filter((d) => d.severity === 'error');
+    let plan: CellPlan;
+    if (errors.length > 0) {
       this.output.err('not sent');
       this.failed = true;
-      return false;
+      if (!this.options.json) return false;
+      const lines = new LineMap(source);
+      plan = {
+        steps: [],
+        problems: errors.map((d) => {
+          const at = lines.position(d.start);
+          return { message: d.message, line: at.line - 1, column: at.col - 1, start: d.start, end: d.end };
+        }),
+      };
+    } else {
+      plan = planCell(source, language, this.schema);
+      if (plan.problems.length) {
+        for (const p of plan.problems) this.output.err(`error: ${p.message}`);
+        this.failed = true;
+        if (!this.options.json) return false;
+      }
     }
-    const plan = planCell(source, language, this.schema);
-    if (plan.problems.length) {
-      for (const p of plan.problems) this.output.err(`error: ${p.message}`);
-      this.failed = true;
-      return false;
-    }
+    const refused = plan.problems.length > 0;
     const outputs: OutputLike[] = [];
     const hmp = language === 'hmp';
     let ok = true;
     this.busy = true;
     const cell = ++this.cellNumber;
+    const json = this.options.json === true;
     try {
-      await this.engine.run([{ cell, plan }], (r: TranscriptRecord) => {
+      await this.session.run([{ cell, plan }], (r: TranscriptRecord) => {
+        this.clock = { at: r.at, wall: performance.now() };
         renderRecord(r, { language, plan }, outputs);
+        if (json) this.output.out(jsonLine(r));
         switch (r.type) {
           case 'reply': {
             const text = hmp && r.ok ? hmpText(r.raw) : undefined;
-            if (text !== undefined) { if (text !== '') this.output.out(text); } else this.output.out(showMessage(r.raw, this.options.pretty));
+            if (json) { /* the record is the output */ } else if (text !== undefined) { if (text !== '') this.output.out(text); } else this.output.out(showMessage(r.raw, this.options.pretty));
             if (!r.ok) ok = false;
             this.live.noteCommand(r.command);
             break;
           }
           case 'event':
-            this.output.out(showMessage(r.event.raw, this.options.pretty));
+            if (!json) this.output.out(showMessage(r.event.raw, this.options.pretty));
+            break;
+          case 'expected-reply':
+          case 'expected-event':
+            // A pasted cell's written `<-` reply or event: matched or not, as `run` says it.
+            this.output.err(expectationNote(r));
+            break;
+          case 'job-finished':
+            // A job the cell followed ended: its final line, as `run` prints it.
+            this.output.err(`// job ${jobLine(r, false)}`);
             break;
           case 'wait-satisfied':
             this.output.err(`// ${r.event} arrived (waited ${r.ms} ms)`);
@@ -385,13 +483,17 @@ export class ShellCore {
             break;
           case 'failure':
             ok = false;
-            if (r.kind !== 'qemu-error') this.output.err(`error: ${r.message}`);
+            // A cell refused before sending said its problems above.
+            if (r.kind !== 'qemu-error' && !refused) this.output.err(`error: ${r.message}`);
             if (isSessionFailure(r.kind)) this.lost ??= r.message;
             break;
           case 'cell-finished':
             // From here on, events belong between prompts (and to this cell's record).
             this.busy = false;
-            this.cells.push({ language, source, outputs, idleEvents: 0 });
+            if (!refused) {
+              this.cells.push({ language, source, outputs, idleEvents: 0 });
+              this.lastSent = cell;
+            }
             break;
           default:
             break;
@@ -416,7 +518,6 @@ export class ShellCore {
 
   dispose(): void {
     for (const s of this.subscriptions) s.dispose();
-    this.engine.dispose();
   }
 }
 
@@ -483,7 +584,7 @@ export async function shellMain(req: ShellRequest, deps: CliDeps, io: CliIo, str
       err: (t) => (printer ? printer.print(t) : io.err(t)),
       event: (t) => (printer ? printer.print(t) : io.out(t)),
     };
-    core = new ShellCore(session, schema, output, { pretty: req.pretty, timeoutMs: req.timeoutMs ?? DEFAULT_TIMEOUT_MS, dirs });
+    core = new ShellCore(session, schema, output, { pretty: req.pretty, ...(req.json === true ? { json: true } : {}), dirs });
     const shell = core;
     const saveRecord = (): void => {
       if (req.record === undefined) return;
@@ -546,7 +647,11 @@ export async function shellMain(req: ShellRequest, deps: CliDeps, io: CliIo, str
       for await (const line of lines) {
         if (printer) printer.prompting = false;
         const input = gatherer.feed(line);
-        if (input?.kind === 'hover') output.out(await shell.hover(input.language, input.source, input.offset));
+        if (input?.kind === 'hover') {
+          // With --json, standard output holds records only: the explanation is for the person, on standard error.
+          const text = await shell.hover(input.language, input.source, input.offset);
+          if (req.json === true) output.err(text); else output.out(text);
+        }
         else if (input?.kind === 'cell') {
           running = true;
           try {

@@ -41,6 +41,47 @@ export function namedContextOf(cells: ReadonlyArray<{ text: string; language: st
   return { above, below, ...(reply ? { reply } : {}) };
 }
 
+/**
+ * The named context of each cell of a document in one pass, for a caller that diagnoses the cells in order
+ * (`check`, the language server): `next()` gives the context of the next cell (the names of the cells before
+ * it, the names only cells after it define), then counts its own name. Linear in the cells' text; the context
+ * given for a cell is read before `next()` is called again. `key` says what a cell's named warnings depend on.
+ */
+export class NamedScan {
+  private readonly names: Array<string | undefined>;
+  private readonly above = new Map<string, { command?: string | undefined; cell: number }>();
+  private readonly remaining = new Map<string, number>();
+  private i = 0;
+
+  constructor(private readonly cells: ReadonlyArray<{ text: string; language: string; index: number }>) {
+    this.names = cells.map((c) => (c.language === 'qmp' || c.language === 'qmp-shell' || c.language === 'hmp' ? findCellName(c.text, c.language).name?.name : undefined));
+    for (const n of this.names) if (n !== undefined) this.remaining.set(n, (this.remaining.get(n) ?? 0) + 1);
+  }
+
+  /** The context of the next cell; its own name counts from the following cell on. */
+  next(): NamedContext {
+    if (this.i > 0) {
+      const prev = this.cells[this.i - 1];
+      const name = this.names[this.i - 1];
+      const lang = prev?.language;
+      if (prev !== undefined && name !== undefined && (lang === 'qmp' || lang === 'qmp-shell' || lang === 'hmp')) {
+        const commands = parseCell(prev.text, lang).items.filter((x) => x.kind === 'command');
+        const last = commands[commands.length - 1];
+        this.above.set(name, { command: last?.kind === 'command' ? last.name : undefined, cell: prev.index });
+      }
+    }
+    const own = this.names[this.i++];
+    if (own !== undefined) this.remaining.set(own, (this.remaining.get(own) ?? 1) - 1);
+    const remaining = this.remaining;
+    return { above: this.above, below: { has: (n: string): boolean => (remaining.get(n) ?? 0) > 0 } };
+  }
+
+  /** What the named warnings of `text` depend on in `named`: each name it uses, and whether it is above or below. */
+  static key(text: string, named: NamedContext): string {
+    return referencesIn(text).map((r) => `${r.name}${named.above.has(r.name) ? '^' : ''}${named.below?.has(r.name) === true ? 'v' : ''}`).join(',');
+  }
+}
+
 /** A value shown in a hover at most this long. */
 const HOVER_CHARS = 2000;
 
@@ -252,11 +293,14 @@ export function withNamed<T extends Wrappable>(base: T): T {
     ...base,
     diagnose(source: CellSource, ctx: LanguageContext = {}) {
       const text = textOf(source);
-      // A live value that holds a reference is known only once it is substituted: not checked against QEMU's names.
-      const found = base.diagnose(source, ctx).filter((d) => !((d.code === 'unknown-live-value' || d.code === 'live-name-taken') && holdsReference(text.slice(d.start, d.end))));
       const lang = (base as { language?: string }).language ?? '';
+      const bad = referenceSyntaxDiagnostics(text, lang);
+      // A live value that holds a reference is known only once it is substituted, and one that holds a malformed
+      // reference has its error: neither is checked against QEMU's names.
+      const found = base.diagnose(source, ctx).filter((d) => !((d.code === 'unknown-live-value' || d.code === 'live-name-taken')
+        && (holdsReference(text.slice(d.start, d.end)) || bad.some((b) => b.start < d.end && d.start < b.end))));
       // A malformed reference the cell parser already refuses (a qmp-shell `{…}` value) is said once.
-      const syntax = referenceSyntaxDiagnostics(text, lang).filter((d) => !found.some((f) => f.severity === 'error' && f.start < d.end && d.start < f.end));
+      const syntax = bad.filter((d) => !found.some((f) => f.severity === 'error' && f.start < d.end && d.start < f.end));
       const extra = [...syntax, ...(ctx.named !== undefined ? namedDiagnostics(text, ctx.named) : [])];
       return extra.length === 0 ? found : [...found, ...extra].sort((a, b) => a.start - b.start);
     },

@@ -26,7 +26,7 @@ export type { CompatPolicy, CompatAction, Diagnostic, DiagnosticCode, Diagnostic
 export type { HoverResult } from './hover';
 export type { OobHint } from './oobHints';
 export type { QmpDocs } from './manpage';
-export { completeNamed, hoverNamed, namedContextOf, namedDiagnostics, type NamedContext } from './namedReplies';
+export { completeNamed, hoverNamed, namedContextOf, namedDiagnostics, NamedScan, type NamedContext } from './namedReplies';
 export { fetchLive, liveNeeds, namesCreatedBy, type CreatedNames, type LiveLookup } from './live';
 export { parseCompatPolicy } from '../format/validate';
 export { CellText, ParseCache, cellText, parseStats, type CellSource } from './parsed';

@@ -14,7 +14,7 @@ import {
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { switchToExecOob } from '../language/codeActions';
 import { type DocsProvider, manPageDocs } from '../language/providers';
-import { type CellText, type CompletionItem, type Diagnostic, fetchLive, type LanguageContext, languageService, namedContextOf, ParseCache, type TextEdit } from '../language/service';
+import { type CellText, type CompletionItem, type Diagnostic, fetchLive, type LanguageContext, languageService, namedContextOf, NamedScan, type NamedContext, ParseCache, type TextEdit } from '../language/service';
 import type { Schema } from '../qmp/schema';
 import { documentSymbols, foldingRanges, SEMANTIC_LEGEND, semanticTokens } from './features';
 import { cacheDirs, loadCachedSchema, loadSchemaFile, resolveConfig, type ResolvedConfig } from './config';
@@ -221,13 +221,14 @@ export function startServer(connection: Connection, options: ServerOptions = {})
   });
   /**
    * With the connection's live values (docs/live-values.md), for completion and hover: the names QEMU holds.
-   * Not for diagnostics: a name an earlier cell creates is no warning, and the server does not follow cells.
+   * Not for diagnostics: a name an earlier cell creates is no warning, and the server does not follow what
+   * cells create (the named replies of the cells above it does follow: see computeDiagnostics).
    */
   const liveContext = (): LanguageContext => ({ ...context(), live: session?.live });
 
   /**
    * For completion and hover: the live context plus the named replies of the document's cells above (names,
-   * and the replies runCell saved on this connection). Diagnostics do not follow other cells (see liveContext).
+   * and the replies runCell saved on this connection). Diagnostics get the names alone (computeDiagnostics).
    */
   const namedContext = (doc: TextDocument, region: Region): LanguageContext => ({
     ...liveContext(),
@@ -255,14 +256,18 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     return offset === undefined ? undefined : { doc, region, offset };
   };
 
-  /** A cell's problems, remembered by language and text until the schema changes. */
-  const diagnoseRegion = (doc: TextDocument, r: Region): Diagnostic[] => {
-    const key = `${r.language}\u0000${r.text}`;
+  /**
+   * A cell's problems, remembered by language, text and what its named-reply warnings depend on (whether each
+   * name it uses is defined above or below it) until the schema changes. `named`: the names of the cells
+   * around it, as the editor and `check` give them (an unknown name is warned).
+   */
+  const diagnoseRegion = (doc: TextDocument, r: Region, named: NamedContext): Diagnostic[] => {
+    const key = `${r.language}\u0000${r.text}\u0000${NamedScan.key(r.text, named)}`;
     const hit = memo.get(key);
     if (hit !== undefined) return hit;
     let found: Diagnostic[];
     try {
-      found = languageService(r.language)?.diagnose(parsed(doc, r), context()) ?? [];
+      found = languageService(r.language)?.diagnose(parsed(doc, r), { ...context(), named }) ?? [];
     } catch (err) {
       // A bug in a check must not take the server (and every other document) down: say so, once per cell text.
       connection.console.error(`diagnostics failed on cell ${r.index}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
@@ -291,8 +296,10 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     const regions = regionsOf(doc);
     const out: LspDiagnostic[] = [];
     let slice = performance.now();
+    // The named replies of the cells above each cell, in one pass over the cells in order.
+    const names = new NamedScan(regions);
     for (const r of regions) {
-      for (const d of diagnoseRegion(doc, r)) out.push(toLspDiagnostic(r, d));
+      for (const d of diagnoseRegion(doc, r, names.next())) out.push(toLspDiagnostic(r, d));
       if (performance.now() - slice > SLICE_MS) {
         await new Promise((resolve) => setImmediate(resolve));
         if (documents.get(uri)?.version !== version || token?.isCancellationRequested === true || shuttingDown) return undefined;
@@ -555,7 +562,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       const end = toCellOffset(r, params.range.end.line > lastLine ? { line: lastLine, character: Number.MAX_SAFE_INTEGER } : params.range.end) ?? r.text.length;
       const svc = languageService(r.language);
       if (svc === undefined) continue;
-      for (const a of svc.codeActions(parsed(doc, r), start, end, context(), diagnoseRegion(doc, r))) {
+      for (const a of svc.codeActions(parsed(doc, r), start, end, context(), diagnoseRegion(doc, r, namedContextOf(regionsOf(doc), r.index)))) {
         const action: LspCodeAction = {
           title: a.title, kind: a.kind === 'quickfix' ? CodeActionKind.QuickFix : CodeActionKind.RefactorRewrite,
           edit: toWorkspaceEdit(doc.uri, r, a.edits),

@@ -22,7 +22,7 @@ import { QmpClient, type QmpEventRecord } from '../qmp/client';
 import { EventTimeoutError, EventsDroppedError, QmpError } from '../qmp/errors';
 import type { Schema } from '../qmp/schema';
 import { planCell, RunEngine, StopRequest, type CellPlan, type CodeLanguage, type TranscriptRecord } from '../run/index';
-import { renderRecord } from '../run/recordText';
+import { jobLine, renderRecord } from '../run/recordText';
 import { judge, type AgentPolicy } from './policy';
 import { ImageFormatError, ppmToPng, pngSize } from './png';
 import type { AuditRecorder, RecordedCell } from './record';
@@ -135,8 +135,12 @@ function describeDiagnostics(text: string, diagnostics: readonly Diagnostic[], a
   };
 }
 
-/** A transcript record as the agent sees it: what QEMU said, without the wire bookkeeping. */
-function agentRecord(r: TranscriptRecord): Record<string, unknown> | undefined {
+/**
+ * A transcript record as the agent sees it: what QEMU said, without the wire bookkeeping. A job the cell
+ * followed is said once, when it ended (its progress is not: the agent polls query-jobs if it wants it),
+ * with the line `run` prints for it.
+ */
+export function agentRecord(r: TranscriptRecord): Record<string, unknown> | undefined {
   switch (r.type) {
     case 'reply': return { type: 'reply', step: r.step, command: r.command, ok: r.ok, ...(r.ok ? { return: r.value } : { error: r.error }), ms: Math.round(r.ms) };
     case 'event': return { type: 'event', seq: r.event.seq, event: r.event.event, ...(r.event.data ? { data: r.event.data } : {}), timestamp: r.event.timestamp };
@@ -147,6 +151,11 @@ function agentRecord(r: TranscriptRecord): Record<string, unknown> | undefined {
     case 'expected-event': return { type: 'expected-event', event: r.event, match: r.match, ...(r.message ? { message: r.message } : {}) };
     case 'blocked': return { type: 'blocked', behind: r.behind };
     case 'failure': return { type: 'failure', kind: r.kind, message: r.message, ...(r.command ? { command: r.command } : {}) };
+    case 'job-finished': return {
+      type: 'job-finished', job: r.job, kind: r.kind, ...(r.jobType !== undefined ? { jobType: r.jobType } : {}), status: r.status, outcome: r.outcome,
+      ...(r.cancelled === true ? { cancelled: true } : {}), ...(r.percent !== undefined ? { percent: r.percent } : {}),
+      ...(r.error !== undefined ? { error: r.error } : {}), ms: Math.round(r.ms), text: jobLine(r, false),
+    };
     default: return undefined;
   }
 }

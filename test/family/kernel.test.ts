@@ -1,7 +1,8 @@
-// Every kind of connection through every door that takes one: the CLI's run, check, test and schema, and the
-// language server's runCell (with the kernel's live values), against the real daemons of the family tier: a
-// private qemu-storage-daemon, a qemu-ga, and a libvirt domain through virsh. One kernel (src/kernel) opens
-// them all, so each door accepts each kind and says the same thing about it.
+// Every kind of connection through every door that takes one: the CLI's run, check, test, schema and shell, and
+// the language server's runCell (with the kernel's live values), against the real daemons of the family tier:
+// a private qemu-storage-daemon, a qemu-ga, and a libvirt domain through virsh. One kernel (src/kernel) opens
+// them all, so each door accepts each kind and says the same thing about it (docs/testing.md, "Every door on
+// every kind of connection").
 import { describe, test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,6 +13,8 @@ import { openKernel, type Endpoint } from '../../src/kernel/index';
 import {
   createTestDomain, destroyTestDomain, ensureLibvirtd, libvirtUri, runCli, startGuestAgent, type TestGuestAgent,
 } from '../support/daemons';
+import { buildCli, runCliBundle } from '../support/cliBundle';
+import { jsonRecords, recordShape } from '../support/records';
 
 const domain = `qmpkern-${process.pid}`;
 let dir = '';
@@ -96,6 +99,24 @@ for (const k of kinds) {
       assert.match(t.stdout, /FAIL/);
     });
 
+    test('check has nothing to say about the cell, and the shell runs it as run does: the same records', async () => {
+      const file = notebook(k.name, `\`\`\`qmp\n${k.cell}\n\`\`\`\n`);
+      const check = await runCli(['check', file, ...k.flags()]);
+      assert.equal(check.code, 0, check.stdout + check.stderr);
+      assert.equal(check.stdout, '');
+      if (!agent.alive()) await agent.restart();
+      const run = await runCli(['run', file, ...k.flags(), '--json']);
+      assert.equal(run.code, 0, run.stdout + run.stderr);
+      if (!agent.alive()) await agent.restart();
+      // The cell pasted into the shell with its fences, through a pipe.
+      const shell = await runCliBundle(await buildCli(), ['shell', ...k.flags(), '--json'],
+        { input: `\`\`\`qmp\n${k.cell}\n\`\`\`\n`, env: { ...process.env, HOME: dir } });
+      assert.equal(shell.code, 0, shell.stdout + shell.stderr);
+      const records = jsonRecords(shell.stdout);
+      assert.ok(records.some((r) => r['type'] === 'expected-reply' && r['match'] === true), shell.stdout);
+      assert.deepEqual(records.map(recordShape), jsonRecords(run.stdout).map(recordShape));
+    });
+
     test('the language server runs a cell on it through the same kernel', async () => {
       const session = new LspSession(k.endpoint());
       try {
@@ -130,6 +151,22 @@ describe('the connection decides what can never run', () => {
     const check = await runCli(['check', file, '--guest-agent', agent.socketPath]);
     assert.equal(check.code, 1, check.stdout + check.stderr);
     assert.match(check.stdout, /guest-ping cannot run out-of-band here: the guest agent has no out-of-band execution/);
+  });
+
+  test('the shell refuses an exec-oob line on libvirt and on the guest agent before sending, with the reason', async () => {
+    for (const [flags, command, reason] of [
+      [['--libvirt', domain, '--connect', libvirtUri], 'query-name', /libvirt never enables out-of-band execution|does not support OOB/],
+      [['--guest-agent', agent.socketPath], 'guest-ping', /the guest agent has no out-of-band execution|does not support OOB/],
+    ] as const) {
+      if (!agent.alive()) await agent.restart();
+      const shell = await runCliBundle(await buildCli(), ['shell', ...flags, '--json'], { input: `{"exec-oob": "${command}"}\n`, env: { ...process.env, HOME: dir } });
+      assert.equal(shell.code, 1, shell.stdout + shell.stderr);
+      const records = jsonRecords(shell.stdout);
+      const failure = records.find((r) => r['type'] === 'failure');
+      assert.equal(failure?.['kind'], 'not-sent-because-invalid', shell.stdout);
+      assert.match(String(failure?.['message']), reason);
+      assert.ok(!records.some((r) => r['type'] === 'written'), shell.stdout);
+    }
   });
 
   test('the storage daemon kernel learns its live values from the commands its engine sends', async () => {

@@ -3,8 +3,10 @@
 // packaged CLI says about the same files in the same run (`qmp-notebook test --json`, and `test --update` for
 // what the outputs of a run are): the same verdict on every written expectation, the same per-cell
 // verdicts and problems from Run as Test and `test`, the same saved outputs from Run as from the CLI's
-// renderer. Nothing is hard-coded: every expectation is computed by the CLI here. And two notebooks on one
-// session: an event is attributed to one cell only.
+// renderer. Nothing is hard-coded: every expectation is computed by the CLI here. The packaged CLI's shell gets
+// the same cells through a pipe (each pasted with its fences, `--json`): the same verdict, but for what `check`
+// calls an error, which it refuses before sending in check's words. And two notebooks on one session: an event
+// is attributed to one cell only.
 import * as assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -66,12 +68,13 @@ const cases: Case[] = [
 let dir = '';
 let cli = '';
 
-function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function runCli(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, NO_COLOR: '1' } }, (err, stdout, stderr) => {
+    const child = execFile(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, NO_COLOR: '1', HOME: dir } }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1;
       resolve({ code, stdout, stderr });
     });
+    child.stdin?.end(input ?? '');
   });
 }
 
@@ -84,6 +87,15 @@ function testVerdict(results: readonly Rec[]): Verdict {
   if (/Out-of-band refused|Cell not sent/.test(diff)) return 'refused';
   if (/"error": \{"class"/.test(diff)) return 'qemu-error';
   if (problems.some((p) => /differs from the <- reply written under it|did not arrive/.test(p))) return 'reply-differs';
+  return 'met';
+}
+
+/** The verdict of a transcript's records (`shell --json`) on the written expectations, as test/qemu/doorParity.test.ts reads it. */
+function recordsVerdict(records: readonly Rec[]): Verdict {
+  const failure = records.find((r) => r['type'] === 'failure');
+  if (failure?.['kind'] === 'not-sent-because-invalid') return 'refused';
+  if (failure?.['kind'] === 'qemu-error') return 'qemu-error';
+  if (records.some((r) => (r['type'] === 'expected-reply' || r['type'] === 'expected-event') && r['match'] === false)) return 'reply-differs';
   return 'met';
 }
 
@@ -111,7 +123,7 @@ suite('door parity in the editor', () => {
   });
 
   for (const c of cases) {
-    test(`${c.name}: Run, Run as Test and qmp-notebook test give the same verdicts`, async function () {
+    test(`${c.name}: Run, Run as Test, qmp-notebook test and the shell give the same verdicts`, async function () {
       this.timeout(240_000);
       const qmp = await api();
       const file = path.join(dir, `${c.name.replace(/\W+/g, '-')}.qmp`);
@@ -127,6 +139,20 @@ suite('door parity in the editor', () => {
       const u = await runCli(['test', copy, '--sandbox', '--update']);
       assert.equal(u.code, 0, u.stderr);
       const updated = parseNotebook(readFileSync(copy, 'utf8')).cells.filter((x) => x.kind === 'code');
+
+      // The shell, the notebook's code cells pasted with their fences: check's refusals, else test's verdict.
+      const codeCells = saved.cells.filter((x) => x.kind === 'code');
+      const sh = await runCli(['shell', '--sandbox', '--json'], codeCells.map((x) => `\`\`\`${x.language}\n${x.source}\n\`\`\`\n`).join(''));
+      const shellRecords = sh.stdout.trim().split('\n').map((l) => JSON.parse(l) as Rec).slice(1);
+      const check = await runCli(['check', file, '--sandbox', '--json']);
+      const errors = check.stdout.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Rec).filter((p) => p['severity'] === 'error');
+      if (errors.length > 0) {
+        const failure = shellRecords.find((r) => r['type'] === 'failure');
+        assert.equal(failure?.['kind'], 'not-sent-because-invalid', sh.stdout);
+        assert.deepEqual((failure?.['problems'] as Rec[]).map((p) => p['message']), errors.map((p) => p['message']));
+      } else {
+        assert.equal(recordsVerdict(shellRecords), testVerdict(results), `shell: ${sh.stdout}\n${sh.stderr}\ntest --json: ${t.stdout}`);
+      }
 
       // Run as Test in the editor, on a fresh private sandbox as the CLI: the same verdict and problems per cell.
       const nb = await vscode.workspace.openNotebookDocument(vscode.Uri.file(file));

@@ -1,7 +1,11 @@
 // Shared helpers of the session and notebook host tests: the extension's internal test API, waiting on its
 // events with generous deadlines (never sleeping), and running cells through VS Code's own commands.
+import { execFile } from 'node:child_process';
+import * as assert from 'node:assert/strict';
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { QmpTestApi } from '../../src/extension';
+import type { CellTestResult } from '../../src/notebook/runAsTest';
 import type { CellRunRecord, RunOutcome } from '../../src/notebook/controller';
 import type { Session } from '../../src/session/sessionManager';
 
@@ -149,4 +153,42 @@ export function endedSummaries(nb: vscode.NotebookDocument, indices: number[]): 
     return summaries.every((x) => x?.success !== undefined && x.timing !== undefined)
       ? summaries as vscode.NotebookCellExecutionSummary[] : undefined;
   }, `the execution summaries of cells ${indices.join(', ')}`);
+}
+
+/**
+ * The packaged `qmp-notebook test FILE … --json` (the .vsix's dist/cli.js): the per-cell results, each with its
+ * 0-based cell index, its verdict and its problems (but for the file lines the command line names).
+ */
+export async function cliTestResults(file: string, flags: readonly string[]): Promise<{ results: Array<[number, string, string[]]>; stdout: string }> {
+  const ext = vscode.extensions.getExtension(extensionId);
+  if (!ext) throw new Error(`${extensionId} is not loaded`);
+  const stdout = await new Promise<string>((resolve) => {
+    execFile(process.execPath, [path.join(ext.extensionPath, 'dist', 'cli.js'), 'test', file, ...flags, '--json'],
+      { encoding: 'utf8', timeout: 120_000 }, (_err, out, errText) => resolve(out + (out.trim() === '' ? errText : '')));
+  });
+  const results = stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).filter((r) => 'status' in r)
+    .map((r): [number, string, string[]] => [(r['cell'] as number) - 1, r['status'] === 'passed' ? 'passed' : 'failed', unlined(r['problems'])]);
+  return { results, stdout };
+}
+
+/** Problems without the file lines only the command line names. */
+function unlined(problems: unknown): string[] {
+  return (problems as string[]).map((p) => p.replace(/ \(line \d+\)/g, ''));
+}
+
+/**
+ * Run as Test in the editor on `nb` as its file holds it (outputs a run left in the cells cleared first), then
+ * (after `between`: a guest agent or a QEMU monitor serves one client at a time) the packaged `qmp-notebook
+ * test FILE --json` with `flags`: the same verdict and the same problems per cell.
+ */
+export async function sameTestVerdicts(nb: vscode.NotebookDocument, file: string, flags: readonly string[], between?: () => Promise<void>): Promise<void> {
+  await vscode.window.showNotebookDocument(nb);
+  await vscode.commands.executeCommand('notebook.clearAllCellsOutputs');
+  const tested = await vscode.commands.executeCommand<CellTestResult[] | undefined>('qmp.runNotebookAsTest', nb.uri);
+  assert.ok(tested, 'Run as Test returned results');
+  await between?.();
+  const { results, stdout } = await cliTestResults(file, flags);
+  assert.ok(results.length > 0, stdout);
+  assert.deepEqual(tested.map((r) => [r.index, r.status, unlined(r.problems)]), results,
+    `Run as Test: ${JSON.stringify(tested, null, 2)}\ntest --json: ${stdout}`);
 }

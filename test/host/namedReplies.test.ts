@@ -1,15 +1,27 @@
 // Named replies in the editor (docs/notebook-format.md, "Named replies"), on the packaged extension and a
 // sandbox: a cell names its reply; typing `{{s` in a later cell completes the name, `{{st.return.` the members
 // of the reply it saved; running the later cell shows the substituted command in its `->` label; hovering the
-// reference shows the value; a name no cell above defines is a warning.
+// reference shows the value; a name no cell above defines is a warning. One verdict: on a notebook with named
+// replies (a good use, an unknown name, a name only a cell below defines, a malformed reference) the editor's
+// diagnostics are the packaged `qmp-notebook check`'s, problem for problem (the language server's are compared
+// with check's in test/lsp/namedReplies.test.ts).
 import * as assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { api, closeAndForget, labelOf, outputTexts, runCells, showWithKernel, waitFor } from './hostHelpers';
+import { api, closeAndForget, extensionId, labelOf, outputTexts, runCells, showWithKernel, waitFor } from './hostHelpers';
 
 suite('named replies', () => {
   let nb: vscode.NotebookDocument | undefined;
+  const nbs: vscode.NotebookDocument[] = [];
+  const dirs: string[] = [];
 
-  suiteTeardown(async () => closeAndForget(await api(), nb ? [nb] : []));
+  suiteTeardown(async () => {
+    await closeAndForget(await api(), [...(nb ? [nb] : []), ...nbs]);
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
 
   test('completion after a typed prefix, the substituted label, hover and the unknown-name warning', async function () {
     this.timeout(120_000);
@@ -59,5 +71,38 @@ suite('named replies', () => {
       new vscode.Position(0, uses.getText().indexOf('{{st') + 4));
     const text = hovers.flatMap((h) => h.contents.map((c) => (typeof c === 'string' ? c : c.value))).join('\n');
     assert.ok(text.includes(`"${status}"`), text);
+  });
+
+  test('the editor\'s diagnostics of named replies are qmp-notebook check\'s on the same notebook', async function () {
+    this.timeout(120_000);
+    const root = path.resolve(__dirname, '..', '..', '..');
+    const dir = mkdtempSync(path.join(tmpdir(), 'qmp-host-named-'));
+    dirs.push(dir);
+    const file = path.join(dir, 'named-replies-doors.qmp');
+    copyFileSync(path.join(root, 'test', 'fixtures', 'named-replies-doors.qmp'), file);
+    const ext = vscode.extensions.getExtension(extensionId);
+    if (!ext) throw new Error(`${extensionId} is not loaded`);
+    const schemaFile = path.join(root, 'test', 'fixtures', 'qemu-10.0', 'query-qmp-schema.json');
+    const stdout = await new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, [path.join(ext.extensionPath, 'dist', 'cli.js'), 'check', file, '--schema', schemaFile, '--json'],
+        { encoding: 'utf8', timeout: 60_000 }, (err, out, errText) => (err !== null && (err as { code?: unknown }).code !== 1 ? reject(new Error(errText)) : resolve(out)));
+    });
+    type Located = { cell: number; line: number; col: number; endLine: number; endCol: number; severity: string; message: string; code?: string };
+    const problems = stdout.trim().split('\n').map((l) => JSON.parse(l) as Located);
+    const lines = (await vscode.workspace.fs.readFile(vscode.Uri.file(file))).toString().split('\n');
+    // Each problem as (cell index, the text it marks, severity, message, code): the same whatever the positions are relative to.
+    const expected = problems.map((p) => [p.cell - 1, p.line === p.endLine ? (lines[p.line - 1] ?? '').slice(p.col - 1, p.endCol - 1) : '?', p.severity, p.message, p.code]);
+    assert.deepEqual(problems.map((p) => p.code), ['unknown-reply-name', 'unknown-reply-name', 'bad-reference']);
+
+    const doc = await vscode.workspace.openNotebookDocument(vscode.Uri.file(file));
+    nbs.push(doc);
+    await vscode.window.showNotebookDocument(doc);
+    const severity = (d: vscode.Diagnostic): string => (d.severity === vscode.DiagnosticSeverity.Error ? 'error' : d.severity === vscode.DiagnosticSeverity.Warning ? 'warning' : 'info');
+    const editorProblems = (): unknown[] => doc.getCells().flatMap((c) => vscode.languages.getDiagnostics(c.document.uri)
+      .filter((d) => d.severity !== vscode.DiagnosticSeverity.Hint)
+      .map((d) => [c.index, c.document.getText(d.range), severity(d), d.message, typeof d.code === 'object' ? String(d.code.value) : d.code]));
+    const named = (): number => editorProblems().filter((p) => /reply-name|bad-reference/.test(String((p as unknown[])[4]))).length;
+    await waitFor(vscode.languages.onDidChangeDiagnostics, () => (named() >= expected.length ? true : undefined), 'the named-reply diagnostics', 60_000);
+    assert.deepEqual(editorProblems(), expected);
   });
 });

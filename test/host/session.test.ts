@@ -1,5 +1,7 @@
 // Sessions in a real extension host: the sandbox QEMU the extension starts, a QEMU the test starts on a unix
 // socket and configures through workspace settings, and reconnection after that QEMU is killed and restarted.
+// On the unix socket and on TCP a notebook runs, and Run as Test gives what the packaged `qmp-notebook test`
+// gives on the same notebook and socket.
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -8,14 +10,33 @@ import * as vscode from 'vscode';
 import { parseProfiles } from '../../src/session/profiles';
 import { freePort, processAlive, waitForListening } from '../support/net';
 import { startQemu, type TestQemu } from '../support/qemu';
-import { api, disconnectAll, recordStates, waitFor, waitForState } from './hostHelpers';
+import { api, closeAndForget, disconnectAll, outputTexts, recordStates, runCells, sameTestVerdicts, showWithKernel, waitFor, waitForState } from './hostHelpers';
 
 suite('sessions', () => {
   const qemus: TestQemu[] = [];
   let socketDir: string | undefined;
+  const notebooks: vscode.NotebookDocument[] = [];
+
+  /**
+   * A notebook file of one cell with its reply written under it, on `profile`: the editor runs it, then Run as
+   * Test and `qmp-notebook test` with `flags` agree on it (the session lets the monitor go before the CLI connects).
+   */
+  async function runAndTest(profile: string, flags: string[]): Promise<void> {
+    const qmp = await api();
+    socketDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'qmp-host-'));
+    const file = path.join(socketDir, `${profile}.qmp`);
+    fs.writeFileSync(file, `---\nprofile: ${profile}\n---\n\n\`\`\`qmp\n{"execute": "query-name"}\n<- {"return": {}}\n\`\`\`\n`);
+    const nb = await vscode.workspace.openNotebookDocument(vscode.Uri.file(file));
+    notebooks.push(nb);
+    await showWithKernel(nb, qmp, profile);
+    const code = nb.getCells().filter((c) => c.kind === vscode.NotebookCellKind.Code);
+    assert.equal((await runCells(qmp, nb, code.map((c) => c.index))).get(code[0]?.index ?? -1), 'succeeded', JSON.stringify(outputTexts(code[0] as vscode.NotebookCell)));
+    await sameTestVerdicts(nb, file, flags, async () => { await qmp.sessions.disconnect(profile); });
+  }
 
   teardown(async () => {
     const qmp = await api();
+    await closeAndForget(qmp, notebooks);
     await disconnectAll(qmp);
     await vscode.workspace.getConfiguration('qmp').update('connections', undefined, vscode.ConfigurationTarget.Workspace);
     await Promise.all(qemus.splice(0).map((q) => q.stop()));
@@ -103,6 +124,7 @@ suite('sessions', () => {
     assert.equal(s?.state, 'connected');
     assert.ok(s?.schema && !s.schema.cached);
     assert.equal(s?.sandbox, undefined, 'no sandbox for a socket profile');
+    await runAndTest('test-vm', ['--socket', qemu.socketPath]);
   });
 
   test('a TCP profile connects to a QEMU listening on 127.0.0.1', async () => {
@@ -117,6 +139,7 @@ suite('sessions', () => {
     assert.equal(s.state, 'connected');
     assert.deepEqual(s.address, { kind: 'tcp', host: '127.0.0.1', port });
     assert.ok(s.schema && !s.schema.cached);
+    await runAndTest('tcp-vm', ['--tcp', `127.0.0.1:${port}`]);
   });
 
   test('a QEMU that dies puts the session in error, and it reconnects when QEMU is back', async () => {

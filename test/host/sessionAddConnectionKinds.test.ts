@@ -2,6 +2,8 @@
 // shipped samples/storage-daemon.qmp opened, its profile added under the name the notebook asks for, and run),
 // a storage daemon already listening on a socket, a qemu-ga socket, a libvirt domain. The checks made while
 // typing are tested as the functions they are: the text, the machine (is it a socket?), the suggested name.
+// On each kind, the editor's Run as Test gives the verdicts and problems the packaged `qmp-notebook test` gives
+// on the same notebook and the same kind of connection.
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -12,7 +14,7 @@ import { listDomains, startStorageDaemon, type StorageDaemon } from '../../src/e
 import { checkAddress, checkSocketOnMachine, suggestName } from '../../src/session/addConnection';
 import type { EndpointPrompter } from '../../src/session/endpointPrompts';
 import { createTestDomain, destroyTestDomain, ensureLibvirtd, libvirtUri, startGuestAgent, type TestGuestAgent } from '../support/daemons';
-import { api, closeAndForget, outputTexts, runCells, waitFor } from './hostHelpers';
+import { api, closeAndForget, outputTexts, runCells, sameTestVerdicts, waitFor } from './hostHelpers';
 
 const repoRoot = path.resolve(__dirname, '..', '..', '..');
 
@@ -39,6 +41,14 @@ suite('session: add connection, every kind', () => {
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
     dir = undefined;
   });
+
+  /** A notebook file with the cells of `openCells` (the same cells, the same profile), for the command line. */
+  function fileOf(profile: string, sources: string[]): string {
+    dir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'qmp-add-kinds-'));
+    const file = path.join(dir, `${profile}.qmp`);
+    fs.writeFileSync(file, `---\nprofile: ${profile}\n---\n\n${sources.map((s) => `\`\`\`qmp\n${s}\n\`\`\`\n`).join('\n')}`);
+    return file;
+  }
 
   async function add(given: Record<string, unknown>): Promise<string | undefined> {
     return vscode.commands.executeCommand<string | undefined>('qmp.addConnection', { target: 'workspace', ...given });
@@ -111,6 +121,8 @@ suite('session: add connection, every kind', () => {
       assert.equal(outcomes.get(c.index), 'succeeded', `${c.document.getText()}: ${JSON.stringify(outputTexts(c))}`);
     }
     assert.equal(qmp.sessions.session('storage-daemon')?.endpoint, 'storage-daemon');
+    // Run as Test (a fresh private daemon) and `test --storage-daemon` on the sample: the same verdicts.
+    await sameTestVerdicts(nb, path.join(repoRoot, 'samples', 'storage-daemon.qmp'), ['--storage-daemon']);
   });
 
   test('a storage daemon on a socket, and a guest agent socket', async function () {
@@ -128,11 +140,17 @@ suite('session: add connection, every kind', () => {
 
     agent = await startGuestAgent();
     assert.equal(await checkSocketOnMachine(agent.socketPath), undefined);
-    const ga = await openCells('ga-added', ['{ "execute": "guest-ping" }']);
+    const gaCells = ['{ "execute": "guest-ping" }\n<- {"return": {}}'];
+    const ga = await openCells('ga-added', gaCells);
     assert.equal(await add({ kind: 'guest-agent', address: agent.socketPath, name: 'ga-added' }), 'ga-added');
     assert.deepEqual(qmp.sessions.profile('ga-added'), { name: 'ga-added', kind: 'guest-agent', address: { kind: 'unix', path: agent.socketPath } });
     await waitFor(qmp.controllers.onDidChangeNotebookProfile, () => (qmp.controllers.profileOf(ga) === 'ga-added' ? true : undefined), 'the agent kernel');
     assert.equal((await runCells(qmp, ga, [0])).get(0), 'succeeded', JSON.stringify(outputTexts(ga.cellAt(0))));
+    // Run as Test on the live agent session, then `test --guest-agent` once the session let the agent go.
+    await sameTestVerdicts(ga, fileOf('ga-added', gaCells), ['--guest-agent', agent.socketPath], async () => {
+      await qmp.sessions.disconnect('ga-added');
+      if (agent && !agent.alive()) await agent.restart();
+    });
   });
 
   test('a libvirt domain: its URI lists it, the profile is written, and a cell runs on it', async function () {
@@ -145,11 +163,13 @@ suite('session: add connection, every kind', () => {
     await assert.rejects(listDomains({ uri: 'qemu:///nowhere-at-all' }, 10_000));
     original = qmp.prompter.warning;
     qmp.prompter.warning = (_message, _options, ...items) => Promise.resolve(items[0]);
-    const nb = await openCells(domain, ['{ "execute": "query-status" }']);
+    const cells = [`{ "execute": "query-name" }\n<- {"return": {"name": "${domain}"}}`];
+    const nb = await openCells(domain, cells);
     assert.equal(suggestName('libvirt', libvirtUri, domain, qmp.sessions.profiles, undefined), domain);
     assert.equal(await add({ kind: 'libvirt', address: libvirtUri, domain, name: domain }), domain);
     assert.deepEqual(qmp.sessions.profile(domain), { name: domain, kind: 'libvirt', domain, uri: libvirtUri });
     await waitFor(qmp.controllers.onDidChangeNotebookProfile, () => (qmp.controllers.profileOf(nb) === domain ? true : undefined), 'the domain kernel');
     assert.equal((await runCells(qmp, nb, [0])).get(0), 'succeeded', JSON.stringify(outputTexts(nb.cellAt(0))));
+    await sameTestVerdicts(nb, fileOf(domain, cells), ['--libvirt', domain, '--connect', libvirtUri]);
   });
 });

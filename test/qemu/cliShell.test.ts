@@ -10,6 +10,7 @@ import path from 'node:path';
 import { QmpClient } from '../../src/qmp/index';
 import { startQemu, type TestQemu } from '../support/qemu';
 import { buildCli, runCliBundle, type CliResult } from '../support/cliBundle';
+import { assertValidRecords } from '../support/records';
 
 let bundle = '';
 let dir = '';
@@ -258,6 +259,76 @@ describe('qmp-notebook shell reading a script', () => {
     const text = readFileSync(record, 'utf8');
     assert.match(text, /```qmp-shell\nmigrate-pause --oob\n```\n\n```qmp-output\n-> \{"exec-oob": "migrate-pause"\}\n/);
     assert.doesNotMatch(text, /query-status/);
+  });
+
+  test('a cell pasted with its fences runs as run runs it: its <- reply compared, the final line of the job it follows', async () => {
+    const script = [
+      'blockdev-add driver=null-co node-name=src size=1048576', 'blockdev-add driver=null-co node-name=dst size=1048576',
+      '```qmp',
+      '{"execute": "blockdev-mirror", "arguments": {"job-id": "m0", "device": "src", "target": "dst", "sync": "full", "speed": 2097152}}',
+      '<- {"return": {}}',
+      '{"wait-event": "BLOCK_JOB_READY"}',
+      '{"execute": "block-job-complete", "arguments": {"device": "m0"}}',
+      '{"wait-event": "JOB_STATUS_CHANGE", "data": {"status": "null"}}',
+      '```',
+      '```qmp', '{"execute": "query-name"}', '<- {"return": {"name": "x"}}', '```',
+    ].join('\n');
+    const r = await shellScript(`${script}\n`, ['--sandbox']);
+    // A differing <- reply is said, not a failure (as in run).
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /^\/\/ the reply matches the expected <- reply$/m);
+    assert.match(r.stderr, /^\/\/ job m0 \(mirror\): concluded, 100%, 1\.0 MiB in \d+\.\d s$/m);
+    assert.match(r.stderr, /^\/\/ the reply differs from the expected <- reply: .*name/m);
+  });
+
+  test('--json: an event that comes between commands is a late event record of the command before it', async () => {
+    const child = spawn(process.execPath, [bundle, 'shell', '--sandbox', '--json'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, HOME: dir } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    try {
+      // The job is ready about half a second after its command's reply: no command runs then.
+      child.stdin.write('blockdev-add driver=null-co node-name=src size=1048576\nblockdev-add driver=null-co node-name=dst size=1048576\n' +
+        'blockdev-mirror job-id=m0 device=src target=dst sync=full speed=2097152\n');
+      const deadline = Date.now() + 30_000;
+      while (!stdout.includes('"BLOCK_JOB_READY"') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      child.stdin.end('query-name\n');
+      assert.equal(await closed, 0, stderr);
+    } finally {
+      clearTimeout(timer);
+    }
+    const records = stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    await assertValidRecords(records);
+    const ready = records.find((x) => x['type'] === 'event' && (x['event'] as { event: string }).event === 'BLOCK_JOB_READY');
+    assert.ok(ready, stdout);
+    assert.equal(ready['cell'], 3);
+    assert.equal(ready['late'], true);
+    // It follows its cell's end, and comes before the next cell starts; its time is on the engine's clock.
+    const at = records.indexOf(ready);
+    const finished = records.findIndex((x) => x['type'] === 'cell-finished' && x['cell'] === 3);
+    const next = records.findIndex((x) => x['type'] === 'cell-started' && x['cell'] === 4);
+    assert.ok(finished < at && at < next, stdout);
+    assert.ok((ready['at'] as number) >= (records[finished]?.['at'] as number) && (ready['at'] as number) <= (records[next]?.['at'] as number), stdout);
+  });
+
+  test('--json: every input\'s records as run --json prints them; a line refused before sending is a record with its problems', async () => {
+    const r = await shellScript('query-status\n{"execute": "cont"}\nqeury-status\n', ['--sandbox', '--json']);
+    assert.equal(r.code, 1, r.stderr);
+    const records = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(records[0], { type: 'transcript', format: 1 });
+    await assertValidRecords(records);
+    assert.deepEqual([...new Set(records.slice(1).map((x) => x['cell']))], [1, 2, 3]);
+    assert.ok(records.some((x) => x['type'] === 'reply' && x['command'] === 'query-status'), r.stdout);
+    // RESUME comes with cont's reply (its cell's); the typo is refused before sending with the diagnostic as its problem.
+    assert.ok(records.some((x) => x['type'] === 'event' && x['cell'] === 2), r.stdout);
+    const refused = records.find((x) => x['type'] === 'failure') as { kind: string; cell: number; problems: Array<{ message: string }> };
+    assert.equal(refused.kind, 'not-sent-because-invalid');
+    assert.equal(refused.cell, 3);
+    assert.match(refused.problems[0]?.message ?? '', /did you mean 'query-status'/);
+    assert.match(r.stderr, /not sent/);
   });
 
   test('SIGTERM while a command waits: exit 143, the sandbox QEMU stopped with it', async () => {

@@ -1,7 +1,9 @@
-// Door parity: the same notebooks through `qmp-notebook run`, `qmp-notebook test` and the language server's
-// `qmp.runCell`, each on its own fresh sandbox QEMU, give the same verdicts and the same records: written `<-`
-// replies with a masked value (thread-id) and integers beyond 2^53, an expected event, an out-of-band cell
-// the schema refuses, a QEMU error. One kernel per connection (src/kernel) and one comparator make them agree.
+// Door parity: the same notebooks through `qmp-notebook run`, `qmp-notebook test`, the language server's
+// `qmp.runCell` (its session in this process, and the built `qmp-notebook lsp` over stdio) and `qmp-notebook shell` (the cells typed into it through a pipe), each on its own fresh sandbox
+// QEMU, give the same verdicts and the same records: written `<-` replies with a masked value (thread-id) and
+// integers beyond 2^53, an expected event, an out-of-band cell the schema refuses, a QEMU error. One kernel per
+// connection (src/kernel) and one comparator make them agree. The shell checks each input before sending it as
+// `check` does: what `check` calls an error it refuses (the same problems), everything else it runs as `run`.
 // The editor's doors (Run, Run as Test) on the same notebooks, with late and saved events and two notebooks on
 // one session, are compared with the packaged CLI in test/host/doorParity.test.ts.
 import { describe, test, before, after } from 'node:test';
@@ -10,9 +12,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildCli, runCliBundle, type CliResult } from '../support/cliBundle';
+import { recordShape } from '../support/records';
+import { LspTestClient } from '../support/lspClient';
 
 let bundle = '';
-const runCli = (args: string[]): Promise<CliResult> => runCliBundle(bundle, args);
+const runCli = (args: string[], input?: string): Promise<CliResult> =>
+  runCliBundle(bundle, args, input !== undefined ? { input, env: { ...process.env, HOME: dir } } : {});
 import { LspSession } from '../../src/lsp/session';
 
 const qemu = process.env['QMP_TEST_QEMU'];
@@ -62,10 +67,83 @@ const cases: Case[] = [
 
 type Rec = Record<string, unknown>;
 
-/** The parts of a record that do not depend on timing or the client's ids. */
-function shape(r: Rec): Rec {
-  const { at: _a, ms: _m, cell: _c, line: _l, id: _i, sent: _s, actual: _x, reply: _r, event: _e, ...rest } = r;
-  return { ...rest, ...(typeof r['event'] === 'string' ? { event: r['event'] } : {}) };
+const shape = recordShape;
+
+/**
+ * The language server over stdio (the built `qmp-notebook lsp`, a sandbox configured as a user does): the
+ * notebook opened, each cell's "▶ Run cell" lens executed in order (`qmp.runCell`), the records of the replies.
+ */
+async function runCellOverStdio(cells: readonly string[]): Promise<Rec[]> {
+  const c = new LspTestClient(bundle, ['lsp'], { ...process.env, HOME: dir, XDG_CONFIG_HOME: path.join(dir, 'none') });
+  try {
+    await c.initialize(null, { sandbox: true, ...(qemu !== undefined ? { qemuBinary: qemu } : {}) });
+    await c.waitFor((m) => m.method === 'window/logMessage' && /schema from a sandbox QEMU/.test((m.params as { message: string }).message), 60_000, 'the live schema');
+    const uri = 'file:///tmp/door-parity.qmp';
+    c.notifyServer('textDocument/didOpen', { textDocument: { uri, languageId: 'markdown', version: 1, text: cells.map((s) => `\`\`\`qmp\n${s}\n\`\`\`\n`).join('\n') } });
+    const lenses = await c.request<Array<{ command: { command: string; arguments: unknown[] } }>>('textDocument/codeLens', { textDocument: { uri } });
+    const run = (lenses.result ?? []).filter((l) => l.command.command === 'qmp.runCell');
+    assert.equal(run.length, cells.length, JSON.stringify(lenses.result));
+    const records: Rec[] = [];
+    for (const lens of run) {
+      const r = await c.request<{ status: string; format?: number; records?: Rec[] }>('workspace/executeCommand', { command: 'qmp.runCell', arguments: lens.command.arguments }, 60_000);
+      assert.equal(r.result?.format, 1, JSON.stringify(r));
+      records.push(...(r.result?.records ?? []));
+    }
+    assert.equal(await c.shutdown(), 0);
+    return records;
+  } finally {
+    c.proc.kill('SIGKILL');
+  }
+}
+
+/** The records of each cell, in the order the cells started. */
+function byCell(records: readonly Rec[]): Rec[][] {
+  const cells: Rec[][] = [];
+  for (const r of records) {
+    if (r['type'] === 'cell-started') cells.push([]);
+    cells[cells.length - 1]?.push(r);
+  }
+  return cells;
+}
+
+/**
+ * The cells typed into `qmp-notebook shell --json` through a pipe, as a user gives them: a cell of one line as
+ * that line, a cell of several lines (with its `<-` replies) pasted with its fences. Checked against `check`
+ * (the problems the shell refuses a cell for) and `run` (the records of every cell it sends).
+ */
+async function shellAgrees(file: string, cells: readonly string[], runRecords: readonly Rec[]): Promise<Rec[]> {
+  const input = `${cells.map((s) => (s.includes('\n') ? `\`\`\`qmp\n${s}\n\`\`\`` : s)).join('\n')}\n`;
+  const sh = await runCli(['shell', '--sandbox', ...qemuArgs, '--json'], input);
+  const lines = sh.stdout.trim().split('\n').map((l) => JSON.parse(l) as Rec);
+  assert.deepEqual(lines[0], { type: 'transcript', format: 1 }, sh.stdout + sh.stderr);
+  const shellRecords = lines.slice(1);
+  const chk = await runCli(['check', file, '--sandbox', ...qemuArgs, '--json']);
+  const problems = chk.stdout.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Rec);
+  // A cell's problems by cell: check locates them by file line, each cell's fence opens 2 lines below the last.
+  const shellCells = byCell(shellRecords);
+  const runCells = byCell(runRecords);
+  assert.equal(shellCells.length, cells.length, sh.stdout);
+  let line = 1;
+  cells.forEach((source, i) => {
+    const first = line + 1;
+    const last = first + source.split('\n').length - 1;
+    line = last + 3;
+    const errors = problems.filter((p) => p['severity'] === 'error' && (p['line'] as number) >= first && (p['line'] as number) <= last);
+    const got = shellCells[i] as Rec[];
+    if (errors.length === 0) {
+      // Sent: what run did with the same cell, record for record.
+      assert.deepEqual(got.map(shape), (runCells[i] ?? []).map(shape), `cell ${i + 1}: shell ${JSON.stringify(got)}\nrun ${JSON.stringify(runCells[i])}`);
+    } else {
+      // Refused before sending, for check's errors in check's words.
+      const failure = got.find((r) => r['type'] === 'failure');
+      assert.equal(failure?.['kind'], 'not-sent-because-invalid', JSON.stringify(got));
+      assert.deepEqual((failure?.['problems'] as Rec[]).map((p) => p['message']), errors.map((p) => p['message']));
+      assert.ok(!got.some((r) => r['type'] === 'sent'), JSON.stringify(got));
+    }
+  });
+  // A script exits 1 when a command failed (refused, an error reply), as run does.
+  assert.equal(sh.code, verdictOf(shellRecords) === 'refused' || verdictOf(shellRecords) === 'qemu-error' ? 1 : 0, sh.stderr);
+  return shellRecords;
 }
 
 function verdictOf(records: readonly Rec[]): Case['verdict'] {
@@ -78,7 +156,7 @@ function verdictOf(records: readonly Rec[]): Case['verdict'] {
 
 for (const c of cases) {
   describe(`door parity: ${c.name}`, () => {
-    test('run --json, test and runCell agree on the verdict and the records', async () => {
+    test('run --json, test, runCell and the shell agree on the verdict and the records', async () => {
       const file = path.join(dir, `${c.name.replace(/\W+/g, '-')}.qmp`);
       writeFileSync(file, c.cells.map((s) => `\`\`\`qmp\n${s}\n\`\`\`\n`).join('\n'));
 
@@ -105,6 +183,12 @@ for (const c of cases) {
       assert.equal(verdictOf(lspRecords), c.verdict, JSON.stringify(lspRecords));
       // Identical records, but for timing, ids and QEMU's own texts (the run's cell numbers are positions).
       assert.deepEqual(lspRecords.map(shape), runRecords.map(shape));
+      // And over the wire, as an editor calls it: the same records.
+      assert.deepEqual((await runCellOverStdio(c.cells)).map(shape), runRecords.map(shape));
+
+      // qmp-notebook shell: check's verdict for what check calls an error, run's records for the rest.
+      const shellRecords = await shellAgrees(file, c.cells, runRecords);
+      assert.equal(verdictOf(shellRecords), c.verdict === 'qemu-error' && shellRecords.some((r) => r['type'] === 'failure' && r['kind'] === 'not-sent-because-invalid') ? 'refused' : c.verdict);
 
       // qmp-notebook test: every written expectation is part of the cell's verdict.
       const t = await runCli(['test', file, '--sandbox', ...qemuArgs, '--json']);
@@ -142,4 +226,7 @@ test('door parity: a host thread id in a written reply is masked by every door',
   } finally {
     await lsp.dispose();
   }
+  // The shell, the cell pasted with its fences: the same differences.
+  const shell = await shellAgrees(file, [cell], run.stdout.trim().split('\n').slice(1).map((l) => JSON.parse(l) as Rec));
+  assert.deepEqual(shell.find((r) => r['type'] === 'expected-reply')?.['differences'], expected['differences']);
 });

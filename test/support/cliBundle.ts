@@ -72,6 +72,7 @@ export function runCliBundle(cli: string, args: readonly string[], options: RunC
     child.stderr.on('data', (d: string) => { stderr += d; });
     const timer = setTimeout(() => child.kill('SIGKILL'), options.deadlineMs ?? 90_000);
     child.on('error', reject);
+    if (options.input !== undefined) child.stdin?.end(options.input);
     child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr, ms: Date.now() - started });

@@ -45,6 +45,28 @@ describe('InputGatherer', () => {
     assert.deepEqual(new InputGatherer(false).feed('blockdev-add driver?'), { kind: 'hover', language: 'qmp-shell', source: 'blockdev-add driver', offset: 19 });
   });
 
+  test('a cell pasted with its fences is one input in its language, <- lines and all', () => {
+    const g = new InputGatherer(false);
+    assert.equal(g.feed('```qmp'), undefined);
+    assert.equal(g.open, true);
+    assert.equal(g.feed('{"execute": "query-name"}'), undefined);
+    // Inside a fence, completion looks at the cell so far in the fence's language.
+    assert.deepEqual(g.context('<- {"ret'), { language: 'qmp', text: '{"execute": "query-name"}\n<- {"ret' });
+    assert.equal(g.feed('<- {"return": {}}'), undefined);
+    assert.deepEqual(g.feed('```'), { kind: 'cell', language: 'qmp', source: '{"execute": "query-name"}\n<- {"return": {}}' });
+    assert.equal(g.open, false);
+    assert.equal(g.feed('``` qmp-shell'), undefined);
+    assert.equal(g.feed('query-status'), undefined);
+    assert.deepEqual(g.feed('````'), { kind: 'cell', language: 'qmp-shell', source: 'query-status' });
+    // An empty pasted cell is nothing to run; a `# @name` line before a fence names the cell's reply.
+    g.feed('```hmp');
+    assert.equal(g.feed('```'), undefined);
+    g.feed('# @name st');
+    g.feed('```qmp');
+    g.feed('{"execute": "query-status"}');
+    assert.deepEqual(g.feed('```'), { kind: 'cell', language: 'qmp', source: '// @name st\n{"execute": "query-status"}' });
+  });
+
   test('reset drops an open input', () => {
     const g = new InputGatherer(false);
     g.feed('transaction(');
@@ -82,7 +104,7 @@ function fakeSession(): CliSession {
 describe('completion candidates for readline', () => {
   const schema = fixtureSchema('7.2');
   const quiet: ShellOutput = { out: () => undefined, err: () => undefined, event: () => undefined };
-  const core = new ShellCore(fakeSession(), schema, quiet, { pretty: false, timeoutMs: 1000 });
+  const core = new ShellCore(fakeSession(), schema, quiet, { pretty: false });
 
   test('a command prefix: the matching commands, and the prefix they replace', async () => {
     const [items, typed] = await core.complete('qmp-shell', 'query-stat');
@@ -112,6 +134,21 @@ describe('completion candidates for readline', () => {
     const text = await core.hover('qmp-shell', 'query-status', 12);
     assert.match(text, /^query-status \(command\)/);
     assert.doesNotMatch(text, /\*\*|`/);
+  });
+});
+
+describe('named replies in the shell', () => {
+  test('{{ completes the names the connection saved and the members of their replies; hover shows the value', async () => {
+    const session = fakeSession();
+    const core = new ShellCore(session, fixtureSchema('7.2'), { out: () => undefined, err: () => undefined, event: () => undefined }, { pretty: false });
+    // Nothing saved yet: no name to offer.
+    assert.ok(!(await core.complete('qmp-shell', 'qom-get path=/machine property={{s'))[0].includes('st'));
+    session.engine.names.save('st', { ok: true, raw: '{"return": {"status": "prelaunch", "running": false}, "id": "#3"}', cell: 1 });
+    assert.deepEqual(await core.complete('qmp-shell', 'qom-get path=/machine property={{s'), [['st'], 's']);
+    assert.deepEqual(await core.complete('qmp-shell', 'qom-get path=/machine property={{st.return.'), [['status', 'running'], '']);
+    const text = 'qom-get path=/machine property={{st.return.status}}';
+    assert.match(await core.hover('qmp-shell', text, text.indexOf('status}}') + 1), /last reply of cell 1\):\s+"prelaunch"/);
+    core.dispose();
   });
 });
 

@@ -67,6 +67,14 @@ describe('live values in the language service', () => {
     assert.equal(qmp.diagnose(text, { schema, live, created }).filter((x) => x.code === 'unknown-live-value').length, 0);
   });
 
+  test('a malformed named reference in a live value has its error, not a warning about QEMU\'s names too', () => {
+    for (const [language, text] of [['qmp', '{ "execute": "blockdev-del", "arguments": { "node-name": "{{st.return" } }'], ['qmp-shell', 'device_del id={{st.return']] as const) {
+      const d = languageService(language)?.diagnose(text, { schema, live }) ?? [];
+      assert.deepEqual(d.filter((x) => x.code === 'unknown-live-value'), [], `${language}: ${JSON.stringify(d)}`);
+      assert.ok(d.some((x) => x.severity === 'error'), `${language}: ${JSON.stringify(d)}`);
+    }
+  });
+
   test('the same checks in qmp-shell cells, at the value', () => {
     const text = 'query-status\nblockdev-del node-name=dsk0';
     const d = shell.diagnose(text, { schema, live }).filter((x) => x.code === 'unknown-live-value');

@@ -11,7 +11,7 @@ import { ImageFormatError, ppmToPng, pngSize } from '../../src/mcp/png';
 import { isReadOnlyCommand, judge } from '../../src/mcp/policy';
 import { parseMcpArgs, targetsOf } from '../../src/mcp/main';
 import { AuditRecorder, MAX_RECORDED_CELLS, MAX_RECORDING_CHARS } from '../../src/mcp/record';
-import { AgentKernel, MAX_RESULT_CHARS, guessLanguage, type AgentTarget } from '../../src/mcp/kernel';
+import { AgentKernel, MAX_RESULT_CHARS, agentRecord, guessLanguage, type AgentTarget } from '../../src/mcp/kernel';
 import { AGENT_TOOLS } from '../../src/mcp/tools';
 import { parseNotebook } from '../../src/format/index';
 import { planCell } from '../../src/run/index';
@@ -250,6 +250,18 @@ describe('long results', () => {
     assert.equal(guessLanguage('  {"execute": "stop"}'), 'qmp');
     assert.equal(guessLanguage('// a note\n{"execute": "stop"}'), 'qmp');
     assert.equal(guessLanguage('query-status'), 'qmp-shell');
+  });
+});
+
+describe('the records an agent gets', () => {
+  test('a job the cell followed: once, when it ended, with the line run prints; its progress is left out', () => {
+    const end = { cell: 1, at: 5, job: 'm0', kind: 'block-job' as const, jobType: 'mirror', status: 'concluded', percent: 100, current: 1048576, total: 1048576,
+      outcome: 'concluded' as const, ms: 512.4 };
+    assert.deepEqual(agentRecord({ type: 'job-finished', ...end }), {
+      type: 'job-finished', job: 'm0', kind: 'block-job', jobType: 'mirror', status: 'concluded', outcome: 'concluded', percent: 100, ms: 512,
+      text: 'm0 (mirror): concluded, 100%, 1.0 MiB in 0.5 s',
+    });
+    assert.equal(agentRecord({ type: 'job-progress', cell: 1, at: 4, job: 'm0', kind: 'block-job', status: 'running', percent: 50 }), undefined);
   });
 });
 
