@@ -32,8 +32,8 @@ import { languageService, liveNeeds, type Diagnostic, type LanguageContext } fro
 import { LiveValues } from '../qmp/liveValues';
 import type { Schema } from '../qmp/index';
 import { jsonNesting } from '../qmp/wire';
-import { LineMap, serializeNotebook, tokenizeShellLine, type CellData, type CodeLanguage, type NotebookData } from '../format/index';
-import { DEFAULT_EVENTS_PER_CELL, isSessionFailure, planCell, type CellPlan, type TranscriptRecord } from '../run/index';
+import { serializeNotebook, tokenizeShellLine, type CellData, type CodeLanguage, type NotebookData } from '../format/index';
+import { DEFAULT_EVENTS_PER_CELL, isSessionFailure, planCell, type TranscriptRecord } from '../run/index';
 import { parseJsonTree, printJsonTree, type JsonNode } from '../testing/jsonTree';
 import { stableOutputs, type OutputLike } from '../testing/savedOutput';
 import { jobLine, renderRecord } from '../run/recordText';
@@ -407,10 +407,10 @@ export class ShellCore {
   }
 
   /**
-   * Checks, sends and prints one input. Resolves when it has finished; true when it succeeded. What the
-   * editor's diagnostics call an error is refused before sending (what `check` says), the rest runs on the
-   * connection's one engine as `run` runs a cell. With --json, a refused input is the engine's record of a
-   * cell not sent, with the diagnostics as its problems.
+   * Checks, sends and prints one input. Resolves when it has finished; true when it succeeded. The
+   * diagnostics are shown first (what `check` says); the input then runs on the connection's one engine as
+   * `run` runs a cell: refused before sending only where `run` refuses it. With --json, a refused input is the
+   * engine's record of a cell not sent, with its problems.
    */
   async run(language: CodeLanguage, source: string): Promise<boolean> {
     if (this.lost !== undefined) {
@@ -421,29 +421,18 @@ export class ShellCore {
     await this.fetchLive(language, source);
     const problems = service?.diagnose(source, this.context()) ?? [];
     for (const d of problems) for (const l of describeDiagnostic(source, d)) this.output.err(l);
-    const errors = problems.filter((d) => d.severity === 'error');
-    let plan: CellPlan;
-    if (errors.length > 0) {
+    // One verdict with every other door: what the engine refuses (a malformed input, an out-of-band command the
+    // schema does not allow) is refused before sending; the rest is sent as `run` sends it, whatever the
+    // diagnostics above said (QEMU answers an unknown command or a missing argument itself).
+    const plan = planCell(source, language, this.schema);
+    if (plan.problems.length) {
+      const said = new Set(problems.map((d) => d.message));
+      for (const p of plan.problems) if (!said.has(p.message)) this.output.err(`error: ${p.message}`);
       this.output.err('not sent');
       this.failed = true;
       if (!this.options.json) return false;
-      const lines = new LineMap(source);
-      plan = {
-        steps: [],
-        problems: errors.map((d) => {
-          const at = lines.position(d.start);
-          return { message: d.message, line: at.line - 1, column: at.col - 1, start: d.start, end: d.end };
-        }),
-      };
-    } else {
-      plan = planCell(source, language, this.schema);
-      if (plan.problems.length) {
-        for (const p of plan.problems) this.output.err(`error: ${p.message}`);
-        this.failed = true;
-        if (!this.options.json) return false;
-      }
     }
-    const refused = plan.problems.length > 0;
+    let refused = plan.problems.length > 0;
     const outputs: OutputLike[] = [];
     const hmp = language === 'hmp';
     let ok = true;
@@ -485,6 +474,8 @@ export class ShellCore {
             ok = false;
             // A cell refused before sending said its problems above.
             if (r.kind !== 'qemu-error' && !refused) this.output.err(`error: ${r.message}`);
+            // Refused by the engine (an out-of-band command without allow-oob, an unknown name): not recorded.
+            if (r.kind === 'not-sent-because-invalid') refused = true;
             if (isSessionFailure(r.kind)) this.lost ??= r.message;
             break;
           case 'cell-finished':

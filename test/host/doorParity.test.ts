@@ -4,9 +4,8 @@
 // what the outputs of a run are): the same verdict on every written expectation, the same per-cell
 // verdicts and problems from Run as Test and `test`, the same saved outputs from Run as from the CLI's
 // renderer. Nothing is hard-coded: every expectation is computed by the CLI here. The packaged CLI's shell gets
-// the same cells through a pipe (each pasted with its fences, `--json`): the same verdict, but for what `check`
-// calls an error, which it refuses before sending in check's words. And two notebooks on one session: an event
-// is attributed to one cell only.
+// the same cells through a pipe (each pasted with its fences, `--json`): the same verdict. And two notebooks on
+// one session: an event is attributed to one cell only.
 import * as assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -140,19 +139,11 @@ suite('door parity in the editor', () => {
       assert.equal(u.code, 0, u.stderr);
       const updated = parseNotebook(readFileSync(copy, 'utf8')).cells.filter((x) => x.kind === 'code');
 
-      // The shell, the notebook's code cells pasted with their fences: check's refusals, else test's verdict.
+      // The shell, the notebook's code cells pasted with their fences: test's verdict (it refuses what run refuses).
       const codeCells = saved.cells.filter((x) => x.kind === 'code');
       const sh = await runCli(['shell', '--sandbox', '--json'], codeCells.map((x) => `\`\`\`${x.language}\n${x.source}\n\`\`\`\n`).join(''));
       const shellRecords = sh.stdout.trim().split('\n').map((l) => JSON.parse(l) as Rec).slice(1);
-      const check = await runCli(['check', file, '--sandbox', '--json']);
-      const errors = check.stdout.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Rec).filter((p) => p['severity'] === 'error');
-      if (errors.length > 0) {
-        const failure = shellRecords.find((r) => r['type'] === 'failure');
-        assert.equal(failure?.['kind'], 'not-sent-because-invalid', sh.stdout);
-        assert.deepEqual((failure?.['problems'] as Rec[]).map((p) => p['message']), errors.map((p) => p['message']));
-      } else {
-        assert.equal(recordsVerdict(shellRecords), testVerdict(results), `shell: ${sh.stdout}\n${sh.stderr}\ntest --json: ${t.stdout}`);
-      }
+      assert.equal(recordsVerdict(shellRecords), testVerdict(results), `shell: ${sh.stdout}\n${sh.stderr}\ntest --json: ${t.stdout}`);
 
       // Run as Test in the editor, on a fresh private sandbox as the CLI: the same verdict and problems per cell.
       const nb = await vscode.workspace.openNotebookDocument(vscode.Uri.file(file));

@@ -124,10 +124,10 @@ describe('qmp-notebook shell in a terminal', { skip: hasTmux ? false : 'tmux is 
       pane.keys('Enter');
       await pane.waitFor(/\{"return": \{\}\}\n\(QEMU\) ?$/m);
 
-      // A problem is shown before sending, and nothing is sent.
+      // A problem is shown before sending; the line is sent as run sends it, and QEMU's own error follows.
       pane.type('qeury-status');
       pane.keys('Enter');
-      await pane.waitFor(/did you mean 'query-status'\?\nnot sent\n\(QEMU\) ?$/m);
+      await pane.waitFor(/did you mean 'query-status'\?\n\{"error": \{"class": "CommandNotFound"[^\n]*\n\(QEMU\) ?$/m);
 
       // A line ending in ? shows the documentation of the word before it.
       pane.type('blockdev-add driver?');
@@ -140,16 +140,16 @@ describe('qmp-notebook shell in a terminal', { skip: hasTmux ? false : 'tmux is 
     } finally {
       pane.kill();
     }
-    // The recorded notebook: commands as cells, replies as saved outputs, the refused line not recorded.
+    // The recorded notebook: commands as cells, replies as saved outputs, the typo with QEMU's error.
     const text = readFileSync(record, 'utf8');
     assert.match(text, /```qmp-shell\nquery-status\n```\n\n```qmp-output\n-> \{"execute": "query-status"\}\n\n<- \{"return": \{"status": "prelaunch"/);
     assert.match(text, /```qmp-shell\nblockdev-add driver=null-co node-name=disk0 cache.direct=false\n```/);
-    assert.doesNotMatch(text, /qeury-status/);
+    assert.match(text, /```qmp-shell\nqeury-status\n```\n\n```qmp-output\n-> \{"execute": "qeury-status"\}\n\n<- \{"error": \{"class": "CommandNotFound"/);
     assert.equal(statSync(record).mode & 0o777, 0o600);
     // It re-runs as a regression test on a fresh sandbox.
     const r = await runCliBundle(bundle, ['test', record, '--sandbox']);
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
-    assert.match(r.stdout, /3 passed, 0 failed/);
+    assert.match(r.stdout, /4 passed, 0 failed/);
   });
 
   test('history is kept in a private file and comes back with Up in the next session', async () => {
@@ -246,15 +246,18 @@ describe('qmp-notebook shell reading a script', () => {
   test('a failed command: the error reply on stdout, exit 1; the next commands still run', async () => {
     const r = await shellScript('device_del id=nope\nquery-status\nqeury-status\n', ['--sandbox']);
     assert.equal(r.code, 1);
-    assert.match(r.stdout, /^\{"error": \{"class": "DeviceNotFound"[^\n]*\n\{"return": \{"status": "prelaunch"/);
-    assert.match(r.stderr, /did you mean 'query-status'\?\nnot sent\n/);
+    assert.match(r.stdout, /^\{"error": \{"class": "DeviceNotFound"[^\n]*\n\{"return": \{"status": "prelaunch"[^\n]*\n\{"error": \{"class": "CommandNotFound"/);
+    // The typo's hint comes before sending; the line is sent as run sends it (one verdict on every door).
+    assert.match(r.stderr, /did you mean 'query-status'\?\n/);
+    assert.doesNotMatch(r.stderr, /not sent/);
   });
 
   test('--oob sends exec-oob (the recorded cell shows it); a command without allow-oob is refused before sending', async () => {
     const record = path.join(dir, 'oob.qmp');
     const r = await shellScript('query-status --oob\nmigrate-pause --oob\n', ['--sandbox', '--record', record]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /query-status --oob\n {15}\^{5}\nerror: The command query-status does not support OOB\nnot sent\n/);
+    // The diagnostic under the line, then the engine's refusal (run's words): nothing was sent.
+    assert.match(r.stderr, /query-status --oob\n {15}\^{5}\nerror: The command query-status does not support OOB\nerror: query-status cannot run out-of-band: its schema does not have allow-oob\. Nothing was sent\.\n/);
     assert.match(r.stdout, /^\{"error": \{"class": "GenericError", "desc": "migrate-pause is currently only supported during postcopy-active state"\}\}\n$/);
     const text = readFileSync(record, 'utf8');
     assert.match(text, /```qmp-shell\nmigrate-pause --oob\n```\n\n```qmp-output\n-> \{"exec-oob": "migrate-pause"\}\n/);
@@ -315,20 +318,20 @@ describe('qmp-notebook shell reading a script', () => {
   });
 
   test('--json: every input\'s records as run --json prints them; a line refused before sending is a record with its problems', async () => {
-    const r = await shellScript('query-status\n{"execute": "cont"}\nqeury-status\n', ['--sandbox', '--json']);
+    const r = await shellScript('query-status\n{"execute": "cont"}\nqeury-status\nquery-status --oob\n', ['--sandbox', '--json']);
     assert.equal(r.code, 1, r.stderr);
     const records = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.deepEqual(records[0], { type: 'transcript', format: 1 });
     await assertValidRecords(records);
-    assert.deepEqual([...new Set(records.slice(1).map((x) => x['cell']))], [1, 2, 3]);
+    assert.deepEqual([...new Set(records.slice(1).map((x) => x['cell']))], [1, 2, 3, 4]);
     assert.ok(records.some((x) => x['type'] === 'reply' && x['command'] === 'query-status'), r.stdout);
-    // RESUME comes with cont's reply (its cell's); the typo is refused before sending with the diagnostic as its problem.
+    // RESUME comes with cont's reply (its cell's); the typo is sent as run sends it and gets QEMU's error; an
+    // exec-oob of a command without allow-oob is refused before sending, with the engine's problem.
     assert.ok(records.some((x) => x['type'] === 'event' && x['cell'] === 2), r.stdout);
-    const refused = records.find((x) => x['type'] === 'failure') as { kind: string; cell: number; problems: Array<{ message: string }> };
-    assert.equal(refused.kind, 'not-sent-because-invalid');
-    assert.equal(refused.cell, 3);
-    assert.match(refused.problems[0]?.message ?? '', /did you mean 'query-status'/);
-    assert.match(r.stderr, /not sent/);
+    const failures = records.filter((x) => x['type'] === 'failure') as Array<{ kind: string; cell: number; message?: string }>;
+    assert.deepEqual(failures.map((f) => [f.cell, f.kind]), [[3, 'qemu-error'], [4, 'not-sent-because-invalid']], r.stdout);
+    assert.match(failures[1]?.message ?? '', /cannot run out-of-band: its schema does not have allow-oob\. Nothing was sent/);
+    assert.match(r.stderr, /did you mean 'query-status'/);
   });
 
   test('SIGTERM while a command waits: exit 143, the sandbox QEMU stopped with it', async () => {

@@ -2,8 +2,8 @@
 // `qmp.runCell` (its session in this process, and the built `qmp-notebook lsp` over stdio) and `qmp-notebook shell` (the cells typed into it through a pipe), each on its own fresh sandbox
 // QEMU, give the same verdicts and the same records: written `<-` replies with a masked value (thread-id) and
 // integers beyond 2^53, an expected event, an out-of-band cell the schema refuses, a QEMU error. One kernel per
-// connection (src/kernel) and one comparator make them agree. The shell checks each input before sending it as
-// `check` does: what `check` calls an error it refuses (the same problems), everything else it runs as `run`.
+// connection (src/kernel) and one comparator make them agree. The shell shows each input's diagnostics as
+// `check` does, then runs it as `run` runs the cell: the same records, refusals included.
 // The editor's doors (Run, Run as Test) on the same notebooks, with late and saved events and two notebooks on
 // one session, are compared with the packaged CLI in test/host/doorParity.test.ts.
 import { describe, test, before, after } from 'node:test';
@@ -108,38 +108,22 @@ function byCell(records: readonly Rec[]): Rec[][] {
 
 /**
  * The cells typed into `qmp-notebook shell --json` through a pipe, as a user gives them: a cell of one line as
- * that line, a cell of several lines (with its `<-` replies) pasted with its fences. Checked against `check`
- * (the problems the shell refuses a cell for) and `run` (the records of every cell it sends).
+ * that line, a cell of several lines (with its `<-` replies) pasted with its fences. Each gives `run`'s records
+ * for the same cell, refusals included (the shell shows check's diagnostics first but refuses only what run
+ * refuses).
  */
-async function shellAgrees(file: string, cells: readonly string[], runRecords: readonly Rec[]): Promise<Rec[]> {
+async function shellAgrees(cells: readonly string[], runRecords: readonly Rec[]): Promise<Rec[]> {
   const input = `${cells.map((s) => (s.includes('\n') ? `\`\`\`qmp\n${s}\n\`\`\`` : s)).join('\n')}\n`;
   const sh = await runCli(['shell', '--sandbox', ...qemuArgs, '--json'], input);
   const lines = sh.stdout.trim().split('\n').map((l) => JSON.parse(l) as Rec);
   assert.deepEqual(lines[0], { type: 'transcript', format: 1 }, sh.stdout + sh.stderr);
   const shellRecords = lines.slice(1);
-  const chk = await runCli(['check', file, '--sandbox', ...qemuArgs, '--json']);
-  const problems = chk.stdout.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Rec);
-  // A cell's problems by cell: check locates them by file line, each cell's fence opens 2 lines below the last.
   const shellCells = byCell(shellRecords);
   const runCells = byCell(runRecords);
   assert.equal(shellCells.length, cells.length, sh.stdout);
-  let line = 1;
-  cells.forEach((source, i) => {
-    const first = line + 1;
-    const last = first + source.split('\n').length - 1;
-    line = last + 3;
-    const errors = problems.filter((p) => p['severity'] === 'error' && (p['line'] as number) >= first && (p['line'] as number) <= last);
+  cells.forEach((_source, i) => {
     const got = shellCells[i] as Rec[];
-    if (errors.length === 0) {
-      // Sent: what run did with the same cell, record for record.
-      assert.deepEqual(got.map(shape), (runCells[i] ?? []).map(shape), `cell ${i + 1}: shell ${JSON.stringify(got)}\nrun ${JSON.stringify(runCells[i])}`);
-    } else {
-      // Refused before sending, for check's errors in check's words.
-      const failure = got.find((r) => r['type'] === 'failure');
-      assert.equal(failure?.['kind'], 'not-sent-because-invalid', JSON.stringify(got));
-      assert.deepEqual((failure?.['problems'] as Rec[]).map((p) => p['message']), errors.map((p) => p['message']));
-      assert.ok(!got.some((r) => r['type'] === 'sent'), JSON.stringify(got));
-    }
+    assert.deepEqual(got.map(shape), (runCells[i] ?? []).map(shape), `cell ${i + 1}: shell ${JSON.stringify(got)}\nrun ${JSON.stringify(runCells[i])}`);
   });
   // A script exits 1 when a command failed (refused, an error reply), as run does.
   assert.equal(sh.code, verdictOf(shellRecords) === 'refused' || verdictOf(shellRecords) === 'qemu-error' ? 1 : 0, sh.stderr);
@@ -186,9 +170,9 @@ for (const c of cases) {
       // And over the wire, as an editor calls it: the same records.
       assert.deepEqual((await runCellOverStdio(c.cells)).map(shape), runRecords.map(shape));
 
-      // qmp-notebook shell: check's verdict for what check calls an error, run's records for the rest.
-      const shellRecords = await shellAgrees(file, c.cells, runRecords);
-      assert.equal(verdictOf(shellRecords), c.verdict === 'qemu-error' && shellRecords.some((r) => r['type'] === 'failure' && r['kind'] === 'not-sent-because-invalid') ? 'refused' : c.verdict);
+      // qmp-notebook shell: run's records, cell for cell, and so run's verdict.
+      const shellRecords = await shellAgrees(c.cells, runRecords);
+      assert.equal(verdictOf(shellRecords), c.verdict);
 
       // qmp-notebook test: every written expectation is part of the cell's verdict.
       const t = await runCli(['test', file, '--sandbox', ...qemuArgs, '--json']);
@@ -227,6 +211,6 @@ test('door parity: a host thread id in a written reply is masked by every door',
     await lsp.dispose();
   }
   // The shell, the cell pasted with its fences: the same differences.
-  const shell = await shellAgrees(file, [cell], run.stdout.trim().split('\n').slice(1).map((l) => JSON.parse(l) as Rec));
+  const shell = await shellAgrees([cell], run.stdout.trim().split('\n').slice(1).map((l) => JSON.parse(l) as Rec));
   assert.deepEqual(shell.find((r) => r['type'] === 'expected-reply')?.['differences'], expected['differences']);
 });
