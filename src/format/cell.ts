@@ -1,7 +1,6 @@
 // Parses one code cell into the commands to send, the replies expected, and the events to wait for.
 // Pure: the runner (controller.ts) and the command-line runner both call `parseCell`.
 
-import type { Node } from 'jsonc-parser';
 import {
   LineIndex, type CellItem, type CommandInput, type CommandItem, type ParsedCell, type ValueKindOracle,
 } from './cellTypes';
@@ -9,7 +8,7 @@ import { minifyJson } from './json';
 import type { CellLanguage } from './notebook';
 import { segmentJsonCell } from './segments';
 import { parseShellCell } from './shell';
-import { capProblems, checkCommandShape, checkDuplicates, checkWaitShape, parseJson, type CommandShape, type Problem } from './validate';
+import { capProblems, checkCommandShape, checkDuplicates, checkWaitShape, parseJson, type CommandShape, type JsonNode, type Problem } from './validate';
 
 /**
  * Parses a code cell. `schema` types `qmp-shell` values (a `Schema`, or anything with `valueKindsAt`).
@@ -32,7 +31,7 @@ export function parseCell(source: string, language: CellLanguage, schema?: Value
  * The JavaScript value of a node, as `JSON.parse` would give it (ordinary objects, `__proto__` an ordinary
  * key), comments dropped. Integers beyond 2^53 are rounded here; `idText` and `argumentsText` keep them.
  */
-function valueOf(text: string, node: Node): unknown {
+function valueOf(text: string, node: JsonNode): unknown {
   return JSON.parse(minifyJson(text, node)) as unknown;
 }
 
@@ -91,7 +90,7 @@ function isError(p: Problem): boolean {
 }
 
 /** The command a checked command object sends. */
-function commandItem(text: string, root: Node, shape: CommandShape, start: number, end: number): CommandItem {
+function commandItem(text: string, root: JsonNode, shape: CommandShape, start: number, end: number): CommandItem {
   const name = shape.name as string;
   const input: CommandInput = shape.nameMember?.name === 'exec-oob' ? { 'exec-oob': name } : { execute: name };
   let argumentsText: string | undefined;

@@ -1,61 +1,19 @@
-// A tolerant JSON reader for one object of a `qmp` cell, and the answer to "where is the cursor?".
+// The answer to "where is the cursor?" in one object of a `qmp` cell.
 //
-// The design follows vscode-json-languageservice: a tree with offsets that survives half-typed input,
-// and a location (JSON path, key or value position, the text range a completion replaces) computed
-// from that tree and the token under the cursor. The tokens come from jsonc-parser's scanner; the tree
-// is our own because we need to keep keys that have no colon yet and words that have no quotes yet,
-// which is exactly what a user is typing when they ask for completion.
+// The design follows vscode-json-languageservice: one tree per document version with offsets that survives
+// half-typed input (its JSONDocument; here validate.ts's one tree, which the diagnostics read too), and a
+// location (JSON path, key or value position, the text range a completion replaces) computed from that tree
+// and the token under the cursor. The tree keeps keys that have no colon yet and words that have no quotes
+// yet (its loose nodes), which is exactly what a user is typing when they ask for completion.
 
 import { createScanner, ScanError, SyntaxKind } from 'jsonc-parser';
 import { segmentJsonCell, type Segment } from '../format/segments';
-import { scanJson, type JsonScan, type ScannedToken } from '../format/validate';
+import {
+  buildTree, scanJson, type JsonArray, type JsonNode, type JsonObject, type JsonParse, type JsonProperty, type JsonScalar,
+  type JsonScan, type OffsetRange, type ScannedToken,
+} from '../format/validate';
 
-/** A text range by UTF-16 offsets, `end` exclusive. */
-export interface OffsetRange {
-  start: number;
-  end: number;
-}
-
-export type JsonNode = JsonObject | JsonArray | JsonScalar;
-
-interface NodeBase extends OffsetRange {
-  /** The property whose value this is, or the array holding it; undefined for the root. */
-  parent?: JsonProperty | JsonArray | undefined;
-}
-
-export interface JsonObject extends NodeBase {
-  type: 'object';
-  properties: JsonProperty[];
-  /** False when the closing brace is missing: the object then runs to its last token. */
-  closed: boolean;
-}
-
-export interface JsonArray extends NodeBase {
-  type: 'array';
-  items: JsonNode[];
-  closed: boolean;
-}
-
-export interface JsonScalar extends NodeBase {
-  /** 'word' is a bare word that is not a JSON literal, typically a value being typed without quotes. */
-  type: 'string' | 'number' | 'boolean' | 'null' | 'word';
-  value: string | number | boolean | null;
-  /** False for a string without its closing quote. */
-  terminated: boolean;
-}
-
-export interface JsonProperty extends OffsetRange {
-  type: 'property';
-  key: string;
-  keyRange: OffsetRange;
-  /** False for a key typed without quotes. */
-  keyQuoted: boolean;
-  keyTerminated: boolean;
-  /** Offset of the colon, if typed. */
-  colon?: number;
-  value?: JsonNode;
-  parent: JsonObject;
-}
+export type { JsonArray, JsonNode, JsonObject, JsonProperty, JsonScalar, OffsetRange };
 
 export interface Token extends OffsetRange {
   kind: SyntaxKind;
@@ -64,140 +22,14 @@ export interface Token extends OffsetRange {
   terminated: boolean;
 }
 
-/** Parses tokens into a tree; never throws, always returns the first value it finds (if any). */
-export function parseTokens(tokens: Token[]): JsonNode | undefined {
-  let i = 0;
-  const peek = (): Token | undefined => tokens[i];
-
-  function parseValue(parent: JsonProperty | JsonArray | undefined): JsonNode | undefined {
-    const t = peek();
-    if (t === undefined) return undefined;
-    switch (t.kind) {
-      case SyntaxKind.OpenBraceToken:
-        return parseObject(parent);
-      case SyntaxKind.OpenBracketToken:
-        return parseArray(parent);
-      case SyntaxKind.StringLiteral:
-        i++;
-        return { type: 'string', value: t.value, terminated: t.terminated, start: t.start, end: t.end, parent };
-      case SyntaxKind.NumericLiteral:
-        i++;
-        return { type: 'number', value: Number(t.value), terminated: true, start: t.start, end: t.end, parent };
-      case SyntaxKind.TrueKeyword:
-      case SyntaxKind.FalseKeyword:
-        i++;
-        return { type: 'boolean', value: t.kind === SyntaxKind.TrueKeyword, terminated: true, start: t.start, end: t.end, parent };
-      case SyntaxKind.NullKeyword:
-        i++;
-        return { type: 'null', value: null, terminated: true, start: t.start, end: t.end, parent };
-      case SyntaxKind.Unknown:
-        i++;
-        return { type: 'word', value: t.value, terminated: true, start: t.start, end: t.end, parent };
-      default:
-        return undefined;
-    }
-  }
-
-  function parseObject(parent: JsonProperty | JsonArray | undefined): JsonObject {
-    const open = tokens[i++] as Token;
-    const obj: JsonObject = { type: 'object', properties: [], closed: false, start: open.start, end: open.end, parent };
-    for (;;) {
-      const t = peek();
-      if (t === undefined) return obj;
-      if (t.kind === SyntaxKind.CloseBraceToken) {
-        i++;
-        obj.closed = true;
-        obj.end = t.end;
-        return obj;
-      }
-      if (t.kind === SyntaxKind.CommaToken) {
-        i++;
-        obj.end = t.end;
-        continue;
-      }
-      if (t.kind === SyntaxKind.StringLiteral || t.kind === SyntaxKind.Unknown) {
-        i++;
-        const prop: JsonProperty = {
-          type: 'property', key: t.value, keyRange: { start: t.start, end: t.end }, keyQuoted: t.kind === SyntaxKind.StringLiteral,
-          keyTerminated: t.terminated, start: t.start, end: t.end, parent: obj,
-        };
-        obj.properties.push(prop);
-        obj.end = t.end;
-        if (peek()?.kind === SyntaxKind.ColonToken) {
-          const colon = tokens[i++] as Token;
-          prop.colon = colon.start;
-          prop.end = obj.end = colon.end;
-          const next = peek();
-          // A key after the colon means the value is missing and a new property starts.
-          const looksLikeKey = next !== undefined && next.kind === SyntaxKind.StringLiteral
-            && tokens[i + 1]?.kind === SyntaxKind.ColonToken;
-          if (!looksLikeKey) {
-            const value = parseValue(prop);
-            if (value !== undefined) {
-              prop.value = value;
-              prop.end = obj.end = value.end;
-            }
-          }
-        }
-        continue;
-      }
-      if (t.kind === SyntaxKind.CloseBracketToken) {
-        // A stray bracket closes this object too; the diagnostics report it, we only need to recover.
-        i++;
-        obj.end = t.end;
-        return obj;
-      }
-      // Any other token where a key belongs: parse it as a value to skip it whole.
-      const skipped = parseValue(undefined);
-      if (skipped === undefined) i++;
-      else obj.end = skipped.end;
-    }
-  }
-
-  function parseArray(parent: JsonProperty | JsonArray | undefined): JsonArray {
-    const open = tokens[i++] as Token;
-    const arr: JsonArray = { type: 'array', items: [], closed: false, start: open.start, end: open.end, parent };
-    for (;;) {
-      const t = peek();
-      if (t === undefined) return arr;
-      if (t.kind === SyntaxKind.CloseBracketToken || t.kind === SyntaxKind.CloseBraceToken) {
-        i++;
-        arr.closed = t.kind === SyntaxKind.CloseBracketToken;
-        arr.end = t.end;
-        return arr;
-      }
-      if (t.kind === SyntaxKind.CommaToken || t.kind === SyntaxKind.ColonToken) {
-        i++;
-        arr.end = t.end;
-        continue;
-      }
-      const item = parseValue(arr);
-      if (item === undefined) {
-        i++;
-        continue;
-      }
-      arr.items.push(item);
-      arr.end = item.end;
-    }
-  }
-
-  // Skip anything before the first value (a stray token at the top level).
-  while (i < tokens.length) {
-    const v = parseValue(undefined);
-    if (v !== undefined) return v;
-    i++;
-  }
-  return undefined;
-}
-
-/** One object of a cell, parsed. */
+/** One object of a cell: its root in the cell's one tree, and the cursor's tokens from the one scan. */
 export interface ParsedObject {
   segment: Segment;
   root: JsonObject | undefined;
   tokens: Token[];
 }
 
-/** One scan of each object segment of a `qmp` cell (undefined for junk): what both trees are built from. */
+/** One scan of each object segment of a `qmp` cell (undefined for junk): what the one tree is built from. */
 export interface CellScan {
   segments: Segment[];
   scans: (JsonScan | undefined)[];
@@ -245,30 +77,36 @@ export function tokensOf(text: string, scan: JsonScan): Token[] {
   return tokens;
 }
 
-/** The objects of a cell with their trees, built from the cell's one scan. */
-export function cursorObjects(text: string, cell: CellScan): ParsedObject[] {
+/**
+ * The objects of a cell, each with its root in the one tree of its segment (`tree(k)`, segment k) and the
+ * cursor's tokens; no tree is built here.
+ */
+export function cursorObjects(text: string, cell: CellScan, tree: (index: number) => JsonParse | undefined): ParsedObject[] {
   const out: ParsedObject[] = [];
   cell.segments.forEach((segment, k) => {
     const scan = cell.scans[k];
     if (scan === undefined) return;
-    // Deeper than QEMU accepts: the diagnostics say so; the recursive tree below is not built.
+    // Deeper than QEMU accepts: the diagnostics say so; there is no tree.
     if (scan.deep !== undefined) {
       out.push({ segment, tokens: [], root: undefined });
       return;
     }
-    const tokens = tokensOf(text, scan);
-    const root = parseTokens(tokens);
-    out.push({ segment, tokens, root: root?.type === 'object' ? root : undefined });
+    const root = tree(k)?.root;
+    out.push({ segment, tokens: tokensOf(text, scan), root: root?.type === 'object' ? root : undefined });
   });
   return out;
 }
 
 /**
- * Parses every object segment of a `qmp` cell. The language features do not call this: they take the parse of
- * the cell's version from its `CellText` (parsed.ts), whose one scan the diagnostics use too.
+ * The objects of a `qmp` cell, scanned and parsed here. The language features do not call this: they take the
+ * one tree of the cell's version from its `CellText` (parsed.ts).
  */
 export function parseCellObjects(text: string): ParsedObject[] {
-  return cursorObjects(text, scanCell(text));
+  const cell = scanCell(text);
+  return cursorObjects(text, cell, (k) => {
+    const scan = cell.scans[k];
+    return scan === undefined ? undefined : buildTree(scan);
+  });
 }
 
 /** The JSON path from the root to `node`: property names and array indexes. */
