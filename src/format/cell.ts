@@ -6,9 +6,9 @@ import {
 } from './cellTypes';
 import { minifyJson } from './json';
 import type { CellLanguage } from './notebook';
-import { segmentJsonCell } from './segments';
+import { segmentJsonCell, type Segment } from './segments';
 import { parseShellCell } from './shell';
-import { capProblems, checkCommandShape, checkDuplicates, checkWaitShape, parseJson, type CommandShape, type JsonNode, type Problem } from './validate';
+import { capProblems, checkCommandShape, checkDuplicates, checkWaitShape, parseJson, type CommandShape, type JsonNode, type JsonParse, type Problem } from './validate';
 
 /**
  * Parses a code cell. `schema` types `qmp-shell` values (a `Schema`, or anything with `valueKindsAt`).
@@ -39,13 +39,22 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Parses a `qmp` cell: JSON objects with optional `->`/`<-` markers and comments. */
-export function parseJsonCell(source: string): ParsedCell {
+/** A `qmp` cell already segmented, with the one tree of each object segment (the language service's CellText). */
+export interface ScannedJsonCell {
+  readonly segments: readonly Segment[];
+  syntax(index: number): JsonParse | undefined;
+}
+
+/**
+ * Parses a `qmp` cell: JSON objects with optional `->`/`<-` markers and comments. `scanned` is the cell's
+ * segments and trees when they exist already (the editor's parse of the cell's version): nothing is parsed again.
+ */
+export function parseJsonCell(source: string, scanned?: ScannedJsonCell): ParsedCell {
   const lines = new LineIndex(source);
   const items: CellItem[] = [];
   const problems: Problem[] = [];
   let total = 0;
-  for (const seg of segmentJsonCell(source)) {
+  for (const [k, seg] of (scanned?.segments ?? segmentJsonCell(source)).entries()) {
     const text = source.slice(seg.start, seg.end);
     if (seg.kind === 'junk') {
       total++;
@@ -54,7 +63,7 @@ export function parseJsonCell(source: string): ParsedCell {
       continue;
     }
     const found: Problem[] = [];
-    const parsed = parseJson(source, seg.start, seg.end);
+    const parsed = scanned?.syntax(k) ?? parseJson(source, seg.start, seg.end);
     total += parsed.problemCount - parsed.problems.length;
     found.push(...parsed.problems);
     const root = parsed.root;

@@ -27,6 +27,13 @@ export interface ParsedObject {
   segment: Segment;
   root: JsonObject | undefined;
   tokens: Token[];
+  /** The comments of the segment (cell offsets), from the same scan. */
+  comments: Comment[];
+}
+
+/** A comment of a segment: a line comment (`//` to the end of the line) or a block comment. */
+export interface Comment extends OffsetRange {
+  line: boolean;
 }
 
 /** One scan of each object segment of a `qmp` cell (undefined for junk): what the one tree is built from. */
@@ -88,11 +95,17 @@ export function cursorObjects(text: string, cell: CellScan, tree: (index: number
     if (scan === undefined) return;
     // Deeper than QEMU accepts: the diagnostics say so; there is no tree.
     if (scan.deep !== undefined) {
-      out.push({ segment, tokens: [], root: undefined });
+      out.push({ segment, tokens: [], comments: [], root: undefined });
       return;
     }
     const root = tree(k)?.root;
-    out.push({ segment, tokens: tokensOf(text, scan), root: root?.type === 'object' ? root : undefined });
+    const comments: Comment[] = [];
+    for (const t of scan.tokens) {
+      if (t.kind === SyntaxKind.LineCommentTrivia || t.kind === SyntaxKind.BlockCommentTrivia) {
+        comments.push({ start: scan.start + t.offset, end: scan.start + t.offset + t.length, line: t.kind === SyntaxKind.LineCommentTrivia });
+      }
+    }
+    out.push({ segment, tokens: tokensOf(text, scan), comments, root: root?.type === 'object' ? root : undefined });
   });
   return out;
 }
@@ -274,19 +287,35 @@ export function objectAt(objects: ParsedObject[], offset: number, text: string):
   return undefined;
 }
 
-function isInComment(text: string, offset: number, from: number): boolean {
-  // Scan from a known token boundary, so strings containing `//` are not mistaken for comments.
-  const scanner = createScanner(text, false);
-  scanner.setPosition(from);
-  for (;;) {
-    const kind = scanner.scan();
-    if (kind === SyntaxKind.EOF) return false;
-    const s = scanner.getTokenOffset();
-    const e = s + scanner.getTokenLength();
-    if (s >= offset) return false;
-    if ((kind === SyntaxKind.LineCommentTrivia || kind === SyntaxKind.BlockCommentTrivia) && offset > s + 1
-      && (offset < e || (kind === SyntaxKind.LineCommentTrivia && offset === e))) return true;
+/** Whether `offset` is inside a comment of the object (its scan's comments), or after it in the text that follows. */
+function isInComment(text: string, offset: number, obj: ParsedObject): boolean {
+  const inside = (c: { start: number; end: number; line: boolean }): boolean => offset > c.start + 1 && (offset < c.end || (c.line && offset === c.end));
+  if (offset > obj.segment.end) {
+    // Past the end of an unfinished object: the text between it and the next one is not in any scan; read it here.
+    const scanner = createScanner(text, false);
+    scanner.setPosition(obj.segment.end);
+    for (;;) {
+      const kind = scanner.scan();
+      const s = scanner.getTokenOffset();
+      if (kind === SyntaxKind.EOF || s >= offset) return false;
+      const line = kind === SyntaxKind.LineCommentTrivia;
+      if ((line || kind === SyntaxKind.BlockCommentTrivia) && inside({ start: s, end: s + scanner.getTokenLength(), line })) return true;
+    }
   }
+  // The last comment that starts before the offset (binary search).
+  const { comments } = obj;
+  let lo = 0;
+  let hi = comments.length - 1;
+  let found: Comment | undefined;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const c = comments[mid] as Comment;
+    if (c.start < offset) {
+      found = c;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  return found !== undefined && inside(found);
 }
 
 /** The bare word around the cursor at the top level of a cell (outside objects). */
@@ -326,7 +355,7 @@ export function locate(text: string, offset: number, objects: ParsedObject[]): {
     if (/\/\//.test(line) || /["]/.test(line)) return { location: { kind: 'none' } };
     return { location: { kind: 'top', range: topWord(text, offset) } };
   }
-  if (isInComment(text, offset, obj.segment.start)) return { location: { kind: 'none' }, object: obj };
+  if (isInComment(text, offset, obj)) return { location: { kind: 'none' }, object: obj };
   const root = obj.root;
   const tokens = obj.tokens;
   const idx = tokenBefore(tokens, offset);

@@ -9,6 +9,9 @@
 import { cursorObjects, scanCell, type CellScan, type ParsedObject } from './jsonCursor';
 import { buildTree, type JsonParse } from '../format/validate';
 import { shellLines, type ShellLine } from '../format/shellTokens';
+import { parseCell, parseJsonCell } from '../format/cell';
+import type { ParsedCell } from '../format/cellTypes';
+import type { CellLanguage } from '../format/notebook';
 
 /** One cell's text at one version, parsed at most once per kind. */
 export class CellText {
@@ -65,6 +68,14 @@ export class CellText {
       this.linesMemo = shellLines(this.text);
     }
     return this.linesMemo;
+  }
+
+  /**
+   * What the cell sends, expects and waits for (format/cell.ts's parseCell, without a schema), once; a `qmp`
+   * cell's from its one tree.
+   */
+  commands(language: CellLanguage): ParsedCell {
+    return this.memo(`cell:${language}`, [], () => (language === 'qmp' ? parseJsonCell(this.text, this) : parseCell(this.text, language)));
   }
 
   /**
