@@ -102,7 +102,8 @@ interface TreeBase extends OffsetRange {
   /**
    * True for what only the tolerant reading has, that jsonc-parser's `parseTree` skips after a syntax error: a
    * bare word, a key without quotes, a member or value read from tokens the parser passes over. A loose node is
-   * never among `children`, so every check that reads `children` sees exactly `parseTree`'s tree.
+   * never among the `children` of a strict node, so every check that reads `children` from the root sees exactly
+   * `parseTree`'s tree.
    */
   loose?: true;
 }
@@ -430,11 +431,11 @@ export function buildTree(scan: JsonScan, maxProblems = MAX_PROBLEMS): JsonParse
       keyTerminated: keyNode.terminated, offset, length: -1, start: s, end: s + length, parent: obj, children: [],
     };
     keyNode.parent = prop;
+    prop.children.push(keyNode);
     if (loose) {
       prop.loose = true;
       keyNode.loose = true;
     } else {
-      prop.children.push(keyNode);
       obj.children.push(prop);
     }
     obj.properties.push(prop);

@@ -48,11 +48,18 @@ export function scanCell(text: string): CellScan {
   return { segments, scans: segments.map((seg) => (seg.kind === 'junk' ? undefined : scanJson(text, seg.start, seg.end))) };
 }
 
+/** Tokens of one character, which nothing after them continues. */
+const PUNCTUATION: ReadonlySet<SyntaxKind> = new Set([
+  SyntaxKind.OpenBraceToken, SyntaxKind.CloseBraceToken, SyntaxKind.OpenBracketToken, SyntaxKind.CloseBracketToken,
+  SyntaxKind.CommaToken, SyntaxKind.ColonToken,
+]);
+
 /**
  * The cursor's tokens of one scanned segment (comments left out), with cell offsets: the tokens a scanner over
  * the whole cell reads from the segment's start, clamped to its end (a unit test compares them on random
  * input). Segments end at a `}`, a line break or the end of the cell, where no token continues; should the
- * last token reach the end of the segment before the end of the cell, it is read again over the whole cell.
+ * last token (not a bracket or other punctuation) reach the end of the segment before the end of the cell, it is
+ * read again over the whole cell.
  */
 export function tokensOf(text: string, scan: JsonScan): Token[] {
   const tokens: Token[] = [];
@@ -64,7 +71,7 @@ export function tokensOf(text: string, scan: JsonScan): Token[] {
     let error = t.error;
     const s = scan.start + t.offset;
     let e = s + t.length;
-    if (k === last && e === scan.end && scan.end < text.length) {
+    if (k === last && e === scan.end && scan.end < text.length && !PUNCTUATION.has(kind)) {
       const scanner = createScanner(text, false);
       scanner.setPosition(s);
       kind = scanner.scan();
