@@ -215,14 +215,19 @@ export function scanJson(text: string, start = 0, end = text.length): JsonScan {
  */
 export type TokenVisitor = Required<Pick<JSONVisitor,
   'onObjectBegin' | 'onObjectProperty' | 'onObjectEnd' | 'onArrayBegin' | 'onArrayEnd' | 'onLiteralValue' | 'onSeparator' | 'onError'>>
-  & { onSkip?: (token: ScannedToken) => void };
+  & {
+    onSkip?: (token: ScannedToken) => void;
+    /** A bracket at `offset` opens level `maxDepth` + 1: the parse stops there (nothing more is reported). */
+    onTooDeep?: (offset: number) => void;
+  };
 
 /**
  * jsonc-parser's `visit` over tokens already scanned: the same calls in the same order for the same text (a
- * unit test compares the two on random input), with comments allowed and trailing commas refused. Recursive
- * like `visit`; callers scan through `scanJson`, which leaves input deeper than MAX_NESTING without tokens.
+ * unit test compares the two on random input), with comments allowed and trailing commas refused. Iterative,
+ * unlike `visit`: mismatched brackets (`{"c": {"b": ], "c": {"b": ], …`) nest the parse deeper than any
+ * bracket count (tooDeepAt) sees, and no depth of input may overflow the stack.
  */
-export function visitTokens(seg: string, tokens: readonly ScannedToken[], v: TokenVisitor): void {
+export function visitTokens(seg: string, tokens: readonly ScannedToken[], v: TokenVisitor, maxDepth = Infinity): void {
   const eof: ScannedToken = { kind: SyntaxKind.EOF, offset: seg.length, length: 0, value: '', error: ScanError.None };
   let i = -1;
   let tok: ScannedToken = eof;
@@ -289,71 +294,82 @@ export function visitTokens(seg: string, tokens: readonly ScannedToken[], v: Tok
     return true;
   };
   const untilMember = [SyntaxKind.CloseBraceToken, SyntaxKind.CommaToken];
-  const parseProperty = (): boolean => {
-    if (kind() !== SyntaxKind.StringLiteral) {
-      handleError(ParseErrorCode.PropertyNameExpected, [], untilMember);
-      return false;
-    }
-    v.onObjectProperty(tok.value, tok.offset, tok.length, 0, 0, path);
-    scanNext();
-    if (kind() === SyntaxKind.ColonToken) {
-      v.onSeparator(':', tok.offset, tok.length, 0, 0);
-      scanNext();
-      if (!parseValue()) handleError(ParseErrorCode.ValueExpected, [], untilMember);
-    } else {
-      handleError(ParseErrorCode.ColonExpected, [], untilMember);
-    }
-    return true;
-  };
-  // An object and an array are read alike: members (or elements) separated by commas up to the closing token.
-  const parseContainer = (object: boolean): boolean => {
-    const close = object ? SyntaxKind.CloseBraceToken : SyntaxKind.CloseBracketToken;
-    if (object) v.onObjectBegin(tok.offset, tok.length, 0, 0, path);
-    else v.onArrayBegin(tok.offset, tok.length, 0, 0, path);
-    scanNext();
-    let needsComma = false;
-    while (kind() !== close && kind() !== SyntaxKind.EOF) {
-      if (kind() === SyntaxKind.CommaToken) {
-        if (!needsComma) handleError(ParseErrorCode.ValueExpected, [], []);
-        v.onSeparator(',', tok.offset, tok.length, 0, 0);
-        scanNext();
-      } else if (needsComma) {
-        handleError(ParseErrorCode.CommaExpected, [], []);
-      }
-      if (object) {
-        if (!parseProperty()) handleError(ParseErrorCode.ValueExpected, [], untilMember);
-      } else if (!parseValue()) {
-        handleError(ParseErrorCode.ValueExpected, [], [SyntaxKind.CloseBracketToken, SyntaxKind.CommaToken]);
-      }
-      needsComma = true;
-    }
-    if (object) v.onObjectEnd(tok.offset, tok.length, 0, 0);
-    else v.onArrayEnd(tok.offset, tok.length, 0, 0);
-    if (kind() !== close) handleError(object ? ParseErrorCode.CloseBraceExpected : ParseErrorCode.CloseBracketExpected, [close], []);
-    else scanNext();
-    return true;
-  };
-  function parseValue(): boolean {
+  const untilElement = [SyntaxKind.CloseBracketToken, SyntaxKind.CommaToken];
+  // The open objects and arrays, innermost last: the parser's recursion, kept in an array (the brackets nest
+  // as deep as the input says, whatever a bracket count would say of mismatched ones).
+  const open: { object: boolean; close: SyntaxKind; needsComma: boolean }[] = [];
+  let tooDeep = false;
+  /** Starts a value: a literal is read whole (true), a container is opened ('open'), anything else is not a value. */
+  const startValue = (): boolean | 'open' => {
     switch (kind()) {
-      case SyntaxKind.OpenBracketToken: return parseContainer(false);
-      case SyntaxKind.OpenBraceToken: return parseContainer(true);
+      case SyntaxKind.OpenBracketToken:
+      case SyntaxKind.OpenBraceToken: {
+        if (open.length >= maxDepth) {
+          tooDeep = true;
+          v.onTooDeep?.(tok.offset);
+          return 'open';
+        }
+        const object = kind() === SyntaxKind.OpenBraceToken;
+        if (object) v.onObjectBegin(tok.offset, tok.length, 0, 0, path);
+        else v.onArrayBegin(tok.offset, tok.length, 0, 0, path);
+        open.push({ object, close: object ? SyntaxKind.CloseBraceToken : SyntaxKind.CloseBracketToken, needsComma: false });
+        scanNext();
+        return 'open';
+      }
       case SyntaxKind.StringLiteral:
         v.onLiteralValue(tok.value, tok.offset, tok.length, 0, 0, path);
         scanNext();
         return true;
       default: return parseLiteral();
     }
-  }
+  };
   scanNext();
   if (kind() === SyntaxKind.EOF) {
     handleError(ParseErrorCode.ValueExpected, [], []);
     return;
   }
-  if (!parseValue()) {
+  if (startValue() === false) {
     handleError(ParseErrorCode.ValueExpected, [], []);
     return;
   }
-  if (kind() !== SyntaxKind.EOF) handleError(ParseErrorCode.EndOfFileExpected, [], []);
+  // An object and an array are read alike: members (or elements) separated by commas up to the closing token.
+  while (open.length > 0 && !tooDeep) {
+    const frame = open[open.length - 1] as (typeof open)[number];
+    if (kind() !== frame.close && kind() !== SyntaxKind.EOF) {
+      if (kind() === SyntaxKind.CommaToken) {
+        if (!frame.needsComma) handleError(ParseErrorCode.ValueExpected, [], []);
+        v.onSeparator(',', tok.offset, tok.length, 0, 0);
+        scanNext();
+      } else if (frame.needsComma) {
+        handleError(ParseErrorCode.CommaExpected, [], []);
+      }
+      // Set before the member is read (nothing reads it meanwhile): a member opening a container resumes here.
+      frame.needsComma = true;
+      if (!frame.object) {
+        if (startValue() === false) handleError(ParseErrorCode.ValueExpected, [], untilElement);
+      } else if (kind() !== SyntaxKind.StringLiteral) {
+        handleError(ParseErrorCode.PropertyNameExpected, [], untilMember);
+        handleError(ParseErrorCode.ValueExpected, [], untilMember);
+      } else {
+        v.onObjectProperty(tok.value, tok.offset, tok.length, 0, 0, path);
+        scanNext();
+        if (kind() === SyntaxKind.ColonToken) {
+          v.onSeparator(':', tok.offset, tok.length, 0, 0);
+          scanNext();
+          if (startValue() === false) handleError(ParseErrorCode.ValueExpected, [], untilMember);
+        } else {
+          handleError(ParseErrorCode.ColonExpected, [], untilMember);
+        }
+      }
+      continue;
+    }
+    if (frame.object) v.onObjectEnd(tok.offset, tok.length, 0, 0);
+    else v.onArrayEnd(tok.offset, tok.length, 0, 0);
+    if (kind() !== frame.close) handleError(frame.object ? ParseErrorCode.CloseBraceExpected : ParseErrorCode.CloseBracketExpected, [frame.close], []);
+    else scanNext();
+    open.pop();
+  }
+  if (!tooDeep && kind() !== SyntaxKind.EOF) handleError(ParseErrorCode.EndOfFileExpected, [], []);
 }
 
 /**
@@ -510,6 +526,7 @@ export function buildTree(scan: JsonScan, maxProblems = MAX_PROBLEMS): JsonParse
     return false;
   };
   let lastProblem = '';
+  let deeper: number | undefined;
   visitTokens(seg, tokens, {
     onObjectBegin: (offset) => {
       open.push('{');
@@ -553,7 +570,12 @@ export function buildTree(scan: JsonScan, maxProblems = MAX_PROBLEMS): JsonParse
       problems.push({ start: s, end: Math.max(s, Math.min(s + length, end)), code: 'json-syntax', severity: 'error', message });
     },
     onSkip: skipped,
-  });
+    onTooDeep: (offset) => {
+      deeper = offset;
+    },
+  }, MAX_NESTING);
+  // Mismatched brackets can nest the parse deeper than the bracket count saw: no tree then either.
+  if (deeper !== undefined) return { root: undefined, problems: [tooDeepProblem(start + deeper)], problemCount: 1 };
   return { root, problems, problemCount };
 }
 

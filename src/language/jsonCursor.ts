@@ -136,14 +136,14 @@ export function pathOf(node: JsonNode): (string | number)[] {
   while (current?.parent !== undefined) {
     const p: JsonProperty | JsonArray = current.parent;
     if (p.type === 'array') {
-      path.unshift(p.items.indexOf(current));
+      path.push(p.items.indexOf(current));
       current = p;
     } else {
-      path.unshift(p.key);
+      path.push(p.key);
       current = p.parent;
     }
   }
-  return path;
+  return path.reverse();
 }
 
 /** Finds a property by key (the last one wins, as in QEMU's parser it is an error anyway). */
@@ -165,13 +165,27 @@ export function stringValueOf(obj: JsonObject | undefined, key: string): string 
 /** A node's value as plain data (objects and arrays included), for variant resolution. */
 export function toPlain(node: JsonNode | undefined): unknown {
   if (node === undefined) return undefined;
-  if (node.type === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const p of node.properties) out[p.key] = toPlain(p.value);
-    return out;
+  const empty = (n: JsonNode): unknown => (n.type === 'object' ? {} : n.type === 'array' ? [] : n.value);
+  const top = empty(node);
+  // Iterative: each container is filled after it is made (any depth).
+  const stack: [JsonNode, unknown][] = [[node, top]];
+  while (stack.length > 0) {
+    const [n, out] = stack.pop() as [JsonNode, unknown];
+    if (n.type === 'object') {
+      for (const p of n.properties) {
+        const v = p.value === undefined ? undefined : empty(p.value);
+        (out as Record<string, unknown>)[p.key] = v;
+        if (p.value !== undefined && (p.value.type === 'object' || p.value.type === 'array')) stack.push([p.value, v]);
+      }
+    } else if (n.type === 'array') {
+      for (const item of n.items) {
+        const v = empty(item);
+        (out as unknown[]).push(v);
+        if (item.type === 'object' || item.type === 'array') stack.push([item, v]);
+      }
+    }
   }
-  if (node.type === 'array') return node.items.map(toPlain);
-  return node.value;
+  return top;
 }
 
 /** Where the cursor is, in terms that completion and hover need. */
@@ -219,47 +233,61 @@ function inside(t: Token, offset: number): boolean {
 }
 
 /** The deepest object or array that contains `offset` strictly inside its brackets. */
-function containerAt(node: JsonNode, offset: number): JsonObject | JsonArray | undefined {
-  if (node.type !== 'object' && node.type !== 'array') return undefined;
-  const within = offset > node.start && (node.closed ? offset < node.end : true);
-  if (!within) return undefined;
-  const children: JsonNode[] = node.type === 'object'
-    ? node.properties.flatMap((p) => (p.value !== undefined ? [p.value] : []))
-    : node.items;
-  for (const child of children) {
-    const c = containerAt(child, offset);
-    if (c !== undefined) return c;
+function containerAt(root: JsonNode, offset: number): JsonObject | JsonArray | undefined {
+  const within = (n: JsonNode): n is JsonObject | JsonArray =>
+    (n.type === 'object' || n.type === 'array') && offset > n.start && (n.closed ? offset < n.end : true);
+  if (!within(root)) return undefined;
+  // Down through the first child that holds the offset, as long as there is one (iterative: any depth).
+  let node: JsonObject | JsonArray = root;
+  for (;;) {
+    let next: JsonObject | JsonArray | undefined;
+    if (node.type === 'object') {
+      for (const p of node.properties) {
+        if (p.value !== undefined && within(p.value)) {
+          next = p.value;
+          break;
+        }
+      }
+    } else {
+      for (const item of node.items) {
+        if (within(item)) {
+          next = item;
+          break;
+        }
+      }
+    }
+    if (next === undefined) return node;
+    node = next;
   }
-  return node;
 }
 
-function scalarAt(node: JsonNode | undefined, start: number): JsonScalar | undefined {
-  if (node === undefined) return undefined;
+/** The value holding `start`, one level down from an object or array. */
+function childAt(node: JsonObject | JsonArray, start: number): JsonNode | undefined {
   if (node.type === 'object') {
-    for (const p of node.properties) {
-      if (p.value !== undefined && p.value.start <= start && start < p.value.end) return scalarAt(p.value, start);
-    }
+    for (const p of node.properties) if (p.value !== undefined && p.value.start <= start && start < p.value.end) return p.value;
     return undefined;
   }
-  if (node.type === 'array') {
-    for (const item of node.items) if (item.start <= start && start < item.end) return scalarAt(item, start);
-    return undefined;
-  }
-  return node.start === start ? node : undefined;
+  for (const item of node.items) if (item.start <= start && start < item.end) return item;
+  return undefined;
 }
 
-function propertyWithKeyAt(node: JsonNode | undefined, start: number): JsonProperty | undefined {
-  if (node === undefined) return undefined;
-  if (node.type === 'array') {
-    for (const item of node.items) {
-      if (item.start <= start && start < item.end) return propertyWithKeyAt(item, start);
+function scalarAt(root: JsonNode | undefined, start: number): JsonScalar | undefined {
+  let node = root;
+  while (node !== undefined && (node.type === 'object' || node.type === 'array')) node = childAt(node, start);
+  return node !== undefined && node.start === start ? node : undefined;
+}
+
+function propertyWithKeyAt(root: JsonNode | undefined, start: number): JsonProperty | undefined {
+  let node = root;
+  while (node !== undefined && (node.type === 'object' || node.type === 'array')) {
+    if (node.type === 'object') {
+      const p = node.properties.find((q) => q.keyRange.start === start || (q.value !== undefined && q.value.start <= start && start < q.value.end));
+      if (p === undefined) return undefined;
+      if (p.keyRange.start === start) return p;
+      node = p.value;
+    } else {
+      node = childAt(node, start);
     }
-    return undefined;
-  }
-  if (node.type !== 'object') return undefined;
-  for (const p of node.properties) {
-    if (p.keyRange.start === start) return p;
-    if (p.value !== undefined && p.value.start <= start && start < p.value.end) return propertyWithKeyAt(p.value, start);
   }
   return undefined;
 }

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterEach, describe, test } from 'node:test';
 import fc from 'fast-check';
 import * as jsonc from 'jsonc-parser';
+import { parseCell } from '../../src/format/cell';
 import { buildTree, scanJson, type JsonNode, type JsonProperty } from '../../src/format/validate';
 import { diagnose } from '../../src/language/diagnostics';
 import { CellText, parseStats } from '../../src/language/parsed';
@@ -218,5 +219,22 @@ describe('building the tree is linear', () => {
     // Open brackets only (typing): no tree either, one problem.
     assert.deepEqual(buildTree(scanJson('['.repeat(100_000))).problems.map((p) => p.code), ['too-deep']);
     assertLinear('diagnostics, deep', (n) => `{"a": ${'['.repeat(n)}`, (t) => svc?.diagnose(new CellText(t), { schema }), 20_000);
+  });
+
+  test('mismatched brackets nest the parse deeper than a bracket count sees: stopped at QEMU\'s limit, no stack overflow', () => {
+    // Each `]` is skipped by the parser (a value was expected) but closes a level for a bracket count.
+    const sneaky = (n: number): string => `{"execute": "blockdev-add", "arguments": {"driver": "qcow2", "node-name": "x", ${'"file": {"driver": "qcow2", "b": ], '.repeat(n)}`;
+    const few = new CellText(sneaky(3));
+    assert.ok(svc?.diagnose(few, { schema }).some((d) => d.code === 'unknown-member' && /file\.b/.test(d.message)), 'a tree at a depth QEMU accepts');
+    const text = sneaky(100_000);
+    const cell = new CellText(text);
+    const diags = svc?.diagnose(cell, { schema }) ?? [];
+    assert.deepEqual(diags.map((d) => d.code), ['too-deep']);
+    assert.equal(text.slice(diags[0]?.start, (diags[0]?.start ?? 0) + 1), '{', 'at the bracket that opens level 1025');
+    assert.ok(Array.isArray(svc?.complete(cell, text.length - 4, { schema }).items));
+    assert.equal(svc?.hover(cell, text.length - 25, { schema }), undefined);
+    assert.ok(Array.isArray(svc?.codeActions(cell, 0, text.length, { schema })));
+    assert.deepEqual(parseCell(text, 'qmp').errors.map((e) => e.code), ['too-deep'], 'the runner refuses it the same way');
+    assertLinear('one tree, mismatched brackets', sneaky, (t) => buildTree(scanJson(t)), 2000);
   });
 });
