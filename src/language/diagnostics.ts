@@ -8,6 +8,7 @@
 // commands such as device_add. Each diagnostic has a stable `code` and, where a quick fix makes sense, `data`.
 //
 // Offsets are UTF-16 offsets into the cell text, `end` exclusive; the vscode adapter turns them into ranges.
+import type { ScannedJsonCell } from '../format/cell';
 import { segmentJsonCell, type Segment } from '../format/segments';
 import { wholeReference } from '../format/references';
 import {
@@ -130,13 +131,10 @@ export function diagnose(text: string, schema: Schema | undefined, ctx: Diagnose
 }
 
 /**
- * A `qmp` cell already segmented and parsed (a CellText, parsed.ts): `syntax(k)` is parseJson's result for
- * segment k (an object segment), with MAX_PROBLEMS problems listed.
+ * A `qmp` cell already segmented and parsed (a CellText, parsed.ts): `syntax(k)` is the one tree of segment k
+ * (an object segment) with its syntax problems, MAX_PROBLEMS listed.
  */
-export interface ParsedJsonCell {
-  segments: readonly Segment[];
-  syntax(index: number): JsonParse | undefined;
-}
+export type ParsedJsonCell = ScannedJsonCell;
 
 /** A validator problem as a diagnostic. */
 export function problemDiagnostic(p: Problem): Diagnostic {
