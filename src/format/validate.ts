@@ -375,8 +375,8 @@ export function visitTokens(seg: string, tokens: readonly ScannedToken[], v: Tok
 /**
  * Parses text[start, end) as one JSON value (comments allowed) into the one tree, the way jsonc-parser's
  * parseTree does, but keeping at most `maxProblems` syntax problems (an unterminated 10 MB object has millions)
- * and worded messages computed as it goes (no rescans). Input nested deeper than MAX_NESTING is not parsed at
- * all: one 'too-deep' problem, no tree.
+ * and worded messages computed as it goes (no rescans). Input nested deeper than MAX_NESTING (by its brackets,
+ * or by the parse where brackets do not match) has no tree: one 'too-deep' problem.
  */
 export function parseJson(text: string, start = 0, end = text.length, maxProblems = MAX_PROBLEMS): JsonParse {
   return buildTree(scanJson(text, start, end), maxProblems);
@@ -395,7 +395,7 @@ export function buildTree(scan: JsonScan, maxProblems = MAX_PROBLEMS): JsonParse
   const problems: Problem[] = [];
   let problemCount = 0;
   const open: ('{' | '[')[] = [];
-  // The node events attach to: a container, a property waiting for its value, or `top` before the root.
+  // The node events attach to: a container, a property waiting for its value, or undefined at the top.
   type Current = JsonObject | JsonArray | JsonProperty | undefined;
   let current: Current;
   let root: JsonNode | undefined;
