@@ -1,15 +1,14 @@
 // Parses one code cell into the commands to send, the replies expected, and the events to wait for.
 // Pure: the runner (controller.ts) and the command-line runner both call `parseCell`.
 
-import type { Node } from 'jsonc-parser';
 import {
   LineIndex, type CellItem, type CommandInput, type CommandItem, type ParsedCell, type ValueKindOracle,
 } from './cellTypes';
 import { minifyJson } from './json';
 import type { CellLanguage } from './notebook';
-import { segmentJsonCell } from './segments';
+import { segmentJsonCell, type Segment } from './segments';
 import { parseShellCell } from './shell';
-import { capProblems, checkCommandShape, checkDuplicates, checkWaitShape, parseJson, type CommandShape, type Problem } from './validate';
+import { capProblems, checkCommandShape, checkDuplicates, checkWaitShape, parseJson, type CommandShape, type JsonNode, type JsonParse, type Problem } from './validate';
 
 /**
  * Parses a code cell. `schema` types `qmp-shell` values (a `Schema`, or anything with `valueKindsAt`).
@@ -32,7 +31,7 @@ export function parseCell(source: string, language: CellLanguage, schema?: Value
  * The JavaScript value of a node, as `JSON.parse` would give it (ordinary objects, `__proto__` an ordinary
  * key), comments dropped. Integers beyond 2^53 are rounded here; `idText` and `argumentsText` keep them.
  */
-function valueOf(text: string, node: Node): unknown {
+function valueOf(text: string, node: JsonNode): unknown {
   return JSON.parse(minifyJson(text, node)) as unknown;
 }
 
@@ -40,13 +39,22 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Parses a `qmp` cell: JSON objects with optional `->`/`<-` markers and comments. */
-export function parseJsonCell(source: string): ParsedCell {
+/** A `qmp` cell already segmented, with the one tree of each object segment (the language service's CellText). */
+export interface ScannedJsonCell {
+  readonly segments: readonly Segment[];
+  syntax(index: number): JsonParse | undefined;
+}
+
+/**
+ * Parses a `qmp` cell: JSON objects with optional `->`/`<-` markers and comments. `scanned` is the cell's
+ * segments and trees when they exist already (the editor's parse of the cell's version): nothing is parsed again.
+ */
+export function parseJsonCell(source: string, scanned?: ScannedJsonCell): ParsedCell {
   const lines = new LineIndex(source);
   const items: CellItem[] = [];
   const problems: Problem[] = [];
   let total = 0;
-  for (const seg of segmentJsonCell(source)) {
+  for (const [k, seg] of (scanned?.segments ?? segmentJsonCell(source)).entries()) {
     const text = source.slice(seg.start, seg.end);
     if (seg.kind === 'junk') {
       total++;
@@ -55,7 +63,7 @@ export function parseJsonCell(source: string): ParsedCell {
       continue;
     }
     const found: Problem[] = [];
-    const parsed = parseJson(source, seg.start, seg.end);
+    const parsed = scanned?.syntax(k) ?? parseJson(source, seg.start, seg.end);
     total += parsed.problemCount - parsed.problems.length;
     found.push(...parsed.problems);
     const root = parsed.root;
@@ -91,7 +99,7 @@ function isError(p: Problem): boolean {
 }
 
 /** The command a checked command object sends. */
-function commandItem(text: string, root: Node, shape: CommandShape, start: number, end: number): CommandItem {
+function commandItem(text: string, root: JsonNode, shape: CommandShape, start: number, end: number): CommandItem {
   const name = shape.name as string;
   const input: CommandInput = shape.nameMember?.name === 'exec-oob' ? { 'exec-oob': name } : { execute: name };
   let argumentsText: string | undefined;

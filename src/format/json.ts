@@ -17,10 +17,21 @@ function strictTree(text: string): Node | undefined {
 }
 
 /**
+ * What the printers read of a node: jsonc-parser's `Node`, or a node of a cell's one tree (validate.ts), whose
+ * `children` are the same (offsets relative to `text`).
+ */
+export interface SyntaxNode {
+  readonly type: string;
+  readonly offset: number;
+  readonly length: number;
+  readonly children?: readonly SyntaxNode[] | undefined;
+}
+
+/**
  * The one-line spelling of a node, in QEMU's own wire style (`{"a": 1, "b": [1, 2]}`), with literals sliced
  * from `text`. Comments and other trivia between tokens are dropped.
  */
-export function inlineJson(text: string, node: Node, sep = ', ', colon = ': '): string {
+export function inlineJson(text: string, node: SyntaxNode, sep = ', ', colon = ': '): string {
   switch (node.type) {
     case 'object': {
       const props = (node.children ?? []).map((p) => {
@@ -38,7 +49,7 @@ export function inlineJson(text: string, node: Node, sep = ', ', colon = ': '): 
 }
 
 /** Compact JSON (no spaces at all) of a node, literals kept exactly: what is sent to QEMU. */
-export function minifyJson(text: string, node: Node): string {
+export function minifyJson(text: string, node: SyntaxNode): string {
   return inlineJson(text, node, ',', ':');
 }
 

@@ -7,7 +7,7 @@
 // Every function here is linear in its input, iterative where depth is unbounded, and never throws. A cell
 // reports at most MAX_PROBLEMS problems; `capProblems` adds one summary for the rest.
 
-import { createScanner, ParseErrorCode, ScanError, SyntaxKind, type JSONVisitor, type Node, type NodeType } from 'jsonc-parser';
+import { createScanner, ParseErrorCode, ScanError, SyntaxKind, type JSONVisitor } from 'jsonc-parser';
 import { DEFAULT_WAIT_TIMEOUT_MS } from './cellTypes';
 import { skipComment } from './segments';
 
@@ -82,23 +82,91 @@ export function tooDeepProblem(offset: number): Problem {
   };
 }
 
-// ---- JSON syntax --------------------------------------------------------------------------------------
+// ---- JSON syntax: the one tree ------------------------------------------------------------------------
 
-/** A parsed JSON value with its syntax problems (cell offsets), capped; `root` undefined when there is none. */
+/** A text range by UTF-16 offsets into the cell, `end` exclusive. */
+export interface OffsetRange {
+  start: number;
+  end: number;
+}
+
+/**
+ * What every node of the one tree has. Two sets of places, for two kinds of readers: `start`/`end` are cell
+ * offsets (the cursor's: completion, hover, code actions, live values); `offset`/`length` are relative to the
+ * segment and are jsonc-parser's `Node` fields, with its values (the checks below and the diagnostics place
+ * problems by them; an object left open runs to the end of the segment there).
+ */
+interface TreeBase extends OffsetRange {
+  offset: number;
+  length: number;
+  /**
+   * True for what only the tolerant reading has, that jsonc-parser's `parseTree` skips after a syntax error: a
+   * bare word, a key without quotes, a member or value read from tokens the parser passes over. A loose node is
+   * never among the `children` of a strict node, so every check that reads `children` from the root sees exactly
+   * `parseTree`'s tree.
+   */
+  loose?: true;
+}
+
+export type JsonNode = JsonObject | JsonArray | JsonScalar;
+
+export interface JsonObject extends TreeBase {
+  type: 'object';
+  /** The property whose value this is, or the array holding it; undefined for the root. */
+  parent?: JsonProperty | JsonArray | undefined;
+  /** Every member in text order, loose ones included (what the cursor walks). */
+  properties: JsonProperty[];
+  /** The members `parseTree` has (no loose ones). */
+  children: JsonProperty[];
+  /** False when the closing brace is missing. */
+  closed: boolean;
+}
+
+export interface JsonArray extends TreeBase {
+  type: 'array';
+  parent?: JsonProperty | JsonArray | undefined;
+  /** Every element in text order, loose ones included. */
+  items: JsonNode[];
+  /** The elements `parseTree` has. */
+  children: JsonNode[];
+  closed: boolean;
+}
+
+export interface JsonScalar extends TreeBase {
+  /** 'word' is a bare word that is not a JSON literal, typically a value being typed without quotes (always loose). */
+  type: 'string' | 'number' | 'boolean' | 'null' | 'word';
+  /** The property whose value (or key: `JsonProperty.children[0]`) this is, or the array holding it. */
+  parent?: JsonProperty | JsonArray | undefined;
+  value: string | number | boolean | null;
+  /** False for a string without its closing quote. */
+  terminated: boolean;
+  children?: undefined;
+}
+
+export interface JsonProperty extends TreeBase {
+  type: 'property';
+  key: string;
+  keyRange: OffsetRange;
+  /** False for a key typed without quotes. */
+  keyQuoted: boolean;
+  keyTerminated: boolean;
+  /** Cell offset of the colon, if typed. */
+  colon?: number | undefined;
+  /** Segment offset of the colon, as `parseTree` sets it. */
+  colonOffset?: number | undefined;
+  /** The value, loose or not (a loose value is not `children[1]`). */
+  value?: JsonNode | undefined;
+  /** `parseTree`'s children: the key's string node, then the value when it has one. */
+  children: JsonNode[];
+  parent: JsonObject;
+}
+
+/** A segment's tree with its syntax problems (cell offsets), capped; `root` undefined when there is none. */
 export interface JsonParse {
-  root: Node | undefined;
+  root: JsonNode | undefined;
   problems: Problem[];
   /** How many syntax problems there were, including those not listed. */
   problemCount: number;
-}
-
-function nodeType(value: unknown): NodeType {
-  switch (typeof value) {
-    case 'boolean': return 'boolean';
-    case 'number': return 'number';
-    case 'string': return 'string';
-    default: return value === null ? 'null' : Array.isArray(value) ? 'array' : 'object';
-  }
 }
 
 /** One token of jsonc-parser's scanner (whitespace left out; comments kept), offsets relative to the segment. */
@@ -111,8 +179,8 @@ export interface ScannedToken {
 }
 
 /**
- * One segment of a cell scanned once: the tokens both trees are built from (the syntax tree with its problems
- * below, and the language service's tolerant tree with offsets, jsonCursor.ts). Input nested deeper than
+ * One segment of a cell scanned once: the tokens the one tree is built from (buildTree below), which the
+ * language service's cursor reads too (jsonCursor.ts). Input nested deeper than
  * MAX_NESTING is not scanned: `deep` is where it goes too deep, and there are no tokens.
  */
 export interface JsonScan {
@@ -141,16 +209,25 @@ export function scanJson(text: string, start = 0, end = text.length): JsonScan {
   return { start, end, seg, deep, tokens };
 }
 
-/** The visitor calls parseJson makes (jsonc-parser's JSONVisitor, those parts). */
+/**
+ * The visitor calls buildTree takes (jsonc-parser's JSONVisitor, those parts), and `onSkip`: a token the parser
+ * passes over (a bare word, or a token skipped while recovering from an error; comments are not reported).
+ */
 export type TokenVisitor = Required<Pick<JSONVisitor,
-  'onObjectBegin' | 'onObjectProperty' | 'onObjectEnd' | 'onArrayBegin' | 'onArrayEnd' | 'onLiteralValue' | 'onSeparator' | 'onError'>>;
+  'onObjectBegin' | 'onObjectProperty' | 'onObjectEnd' | 'onArrayBegin' | 'onArrayEnd' | 'onLiteralValue' | 'onSeparator' | 'onError'>>
+  & {
+    onSkip?: (token: ScannedToken) => void;
+    /** A bracket at `offset` opens level `maxDepth` + 1: the parse stops there (nothing more is reported). */
+    onTooDeep?: (offset: number) => void;
+  };
 
 /**
  * jsonc-parser's `visit` over tokens already scanned: the same calls in the same order for the same text (a
- * unit test compares the two on random input), with comments allowed and trailing commas refused. Recursive
- * like `visit`; callers scan through `scanJson`, which leaves input deeper than MAX_NESTING without tokens.
+ * unit test compares the two on random input), with comments allowed and trailing commas refused. Iterative,
+ * unlike `visit`: mismatched brackets (`{"c": {"b": ], "c": {"b": ], …`) nest the parse deeper than any
+ * bracket count (tooDeepAt) sees, and no depth of input may overflow the stack.
  */
-export function visitTokens(seg: string, tokens: readonly ScannedToken[], v: TokenVisitor): void {
+export function visitTokens(seg: string, tokens: readonly ScannedToken[], v: TokenVisitor, maxDepth = Infinity): void {
   const eof: ScannedToken = { kind: SyntaxKind.EOF, offset: seg.length, length: 0, value: '', error: ScanError.None };
   let i = -1;
   let tok: ScannedToken = eof;
@@ -176,6 +253,7 @@ export function visitTokens(seg: string, tokens: readonly ScannedToken[], v: Tok
           break;
         case SyntaxKind.Unknown:
           error(ParseErrorCode.InvalidSymbol);
+          v.onSkip?.(tok);
           break;
         default:
           return kind();
@@ -192,6 +270,7 @@ export function visitTokens(seg: string, tokens: readonly ScannedToken[], v: Tok
         break;
       }
       if (skipUntil.includes(at)) break;
+      v.onSkip?.(tok);
       at = scanNext();
     }
   };
@@ -215,139 +294,269 @@ export function visitTokens(seg: string, tokens: readonly ScannedToken[], v: Tok
     return true;
   };
   const untilMember = [SyntaxKind.CloseBraceToken, SyntaxKind.CommaToken];
-  const parseProperty = (): boolean => {
-    if (kind() !== SyntaxKind.StringLiteral) {
-      handleError(ParseErrorCode.PropertyNameExpected, [], untilMember);
-      return false;
-    }
-    v.onObjectProperty(tok.value, tok.offset, tok.length, 0, 0, path);
-    scanNext();
-    if (kind() === SyntaxKind.ColonToken) {
-      v.onSeparator(':', tok.offset, tok.length, 0, 0);
-      scanNext();
-      if (!parseValue()) handleError(ParseErrorCode.ValueExpected, [], untilMember);
-    } else {
-      handleError(ParseErrorCode.ColonExpected, [], untilMember);
-    }
-    return true;
-  };
-  // An object and an array are read alike: members (or elements) separated by commas up to the closing token.
-  const parseContainer = (object: boolean): boolean => {
-    const close = object ? SyntaxKind.CloseBraceToken : SyntaxKind.CloseBracketToken;
-    if (object) v.onObjectBegin(tok.offset, tok.length, 0, 0, path);
-    else v.onArrayBegin(tok.offset, tok.length, 0, 0, path);
-    scanNext();
-    let needsComma = false;
-    while (kind() !== close && kind() !== SyntaxKind.EOF) {
-      if (kind() === SyntaxKind.CommaToken) {
-        if (!needsComma) handleError(ParseErrorCode.ValueExpected, [], []);
-        v.onSeparator(',', tok.offset, tok.length, 0, 0);
-        scanNext();
-      } else if (needsComma) {
-        handleError(ParseErrorCode.CommaExpected, [], []);
-      }
-      if (object) {
-        if (!parseProperty()) handleError(ParseErrorCode.ValueExpected, [], untilMember);
-      } else if (!parseValue()) {
-        handleError(ParseErrorCode.ValueExpected, [], [SyntaxKind.CloseBracketToken, SyntaxKind.CommaToken]);
-      }
-      needsComma = true;
-    }
-    if (object) v.onObjectEnd(tok.offset, tok.length, 0, 0);
-    else v.onArrayEnd(tok.offset, tok.length, 0, 0);
-    if (kind() !== close) handleError(object ? ParseErrorCode.CloseBraceExpected : ParseErrorCode.CloseBracketExpected, [close], []);
-    else scanNext();
-    return true;
-  };
-  function parseValue(): boolean {
+  const untilElement = [SyntaxKind.CloseBracketToken, SyntaxKind.CommaToken];
+  // The open objects and arrays, innermost last: the parser's recursion, kept in an array (the brackets nest
+  // as deep as the input says, whatever a bracket count would say of mismatched ones).
+  const open: { object: boolean; close: SyntaxKind; needsComma: boolean }[] = [];
+  let tooDeep = false;
+  /** Starts a value: a literal is read whole (true), a container is opened ('open'), anything else is not a value. */
+  const startValue = (): boolean | 'open' => {
     switch (kind()) {
-      case SyntaxKind.OpenBracketToken: return parseContainer(false);
-      case SyntaxKind.OpenBraceToken: return parseContainer(true);
+      case SyntaxKind.OpenBracketToken:
+      case SyntaxKind.OpenBraceToken: {
+        if (open.length >= maxDepth) {
+          tooDeep = true;
+          v.onTooDeep?.(tok.offset);
+          return 'open';
+        }
+        const object = kind() === SyntaxKind.OpenBraceToken;
+        if (object) v.onObjectBegin(tok.offset, tok.length, 0, 0, path);
+        else v.onArrayBegin(tok.offset, tok.length, 0, 0, path);
+        open.push({ object, close: object ? SyntaxKind.CloseBraceToken : SyntaxKind.CloseBracketToken, needsComma: false });
+        scanNext();
+        return 'open';
+      }
       case SyntaxKind.StringLiteral:
         v.onLiteralValue(tok.value, tok.offset, tok.length, 0, 0, path);
         scanNext();
         return true;
       default: return parseLiteral();
     }
-  }
+  };
   scanNext();
   if (kind() === SyntaxKind.EOF) {
     handleError(ParseErrorCode.ValueExpected, [], []);
     return;
   }
-  if (!parseValue()) {
+  if (startValue() === false) {
     handleError(ParseErrorCode.ValueExpected, [], []);
     return;
   }
-  if (kind() !== SyntaxKind.EOF) handleError(ParseErrorCode.EndOfFileExpected, [], []);
+  // An object and an array are read alike: members (or elements) separated by commas up to the closing token.
+  while (open.length > 0 && !tooDeep) {
+    const frame = open[open.length - 1] as (typeof open)[number];
+    if (kind() !== frame.close && kind() !== SyntaxKind.EOF) {
+      if (kind() === SyntaxKind.CommaToken) {
+        if (!frame.needsComma) handleError(ParseErrorCode.ValueExpected, [], []);
+        v.onSeparator(',', tok.offset, tok.length, 0, 0);
+        scanNext();
+      } else if (frame.needsComma) {
+        handleError(ParseErrorCode.CommaExpected, [], []);
+      }
+      // Set before the member is read (nothing reads it meanwhile): a member opening a container resumes here.
+      frame.needsComma = true;
+      if (!frame.object) {
+        if (startValue() === false) handleError(ParseErrorCode.ValueExpected, [], untilElement);
+      } else if (kind() !== SyntaxKind.StringLiteral) {
+        handleError(ParseErrorCode.PropertyNameExpected, [], untilMember);
+        handleError(ParseErrorCode.ValueExpected, [], untilMember);
+      } else {
+        v.onObjectProperty(tok.value, tok.offset, tok.length, 0, 0, path);
+        scanNext();
+        if (kind() === SyntaxKind.ColonToken) {
+          v.onSeparator(':', tok.offset, tok.length, 0, 0);
+          scanNext();
+          if (startValue() === false) handleError(ParseErrorCode.ValueExpected, [], untilMember);
+        } else {
+          handleError(ParseErrorCode.ColonExpected, [], untilMember);
+        }
+      }
+      continue;
+    }
+    if (frame.object) v.onObjectEnd(tok.offset, tok.length, 0, 0);
+    else v.onArrayEnd(tok.offset, tok.length, 0, 0);
+    if (kind() !== frame.close) handleError(frame.object ? ParseErrorCode.CloseBraceExpected : ParseErrorCode.CloseBracketExpected, [frame.close], []);
+    else scanNext();
+    open.pop();
+  }
+  if (!tooDeep && kind() !== SyntaxKind.EOF) handleError(ParseErrorCode.EndOfFileExpected, [], []);
 }
 
 /**
- * Parses text[start, end) as one JSON value (comments allowed), the way jsonc-parser's parseTree does, but
- * keeping at most `maxProblems` syntax problems (an unterminated 10 MB object has millions) and worded
- * messages computed as it goes (no rescans). Input nested deeper than MAX_NESTING is not parsed at all:
- * one 'too-deep' problem, no tree. Node offsets are relative to `start`.
+ * Parses text[start, end) as one JSON value (comments allowed) into the one tree, the way jsonc-parser's
+ * parseTree does, but keeping at most `maxProblems` syntax problems (an unterminated 10 MB object has millions)
+ * and worded messages computed as it goes (no rescans). Input nested deeper than MAX_NESTING (by its brackets,
+ * or by the parse where brackets do not match) has no tree: one 'too-deep' problem.
  */
 export function parseJson(text: string, start = 0, end = text.length, maxProblems = MAX_PROBLEMS): JsonParse {
-  return parseScanned(scanJson(text, start, end), maxProblems);
+  return buildTree(scanJson(text, start, end), maxProblems);
 }
 
-/** `parseJson` of a segment already scanned (the language service keeps one scan per cell version). */
-export function parseScanned(scan: JsonScan, maxProblems = MAX_PROBLEMS): JsonParse {
+/**
+ * The one tree of a segment already scanned (the language service keeps one scan and one tree per cell
+ * version, and every feature reads it). Its strict part (`children`) is exactly jsonc-parser's `parseTree`
+ * (a unit test compares them on random input); the tokens the parser skips after an error are read the
+ * tolerant way and hung on the tree as loose nodes: a word where a key goes is a key without quotes, a word
+ * where a value goes is a value being typed, a colon and a value after such a key are its own.
+ */
+export function buildTree(scan: JsonScan, maxProblems = MAX_PROBLEMS): JsonParse {
   const { start, end, seg, deep } = scan;
   if (deep !== undefined) return { root: undefined, problems: [tooDeepProblem(deep)], problemCount: 1 };
   const problems: Problem[] = [];
   let problemCount = 0;
   const open: ('{' | '[')[] = [];
-  // jsonc-parser's Node is read-only to its users; this builder is its writer.
-  type Writable = { -readonly [K in keyof Node]: Node[K] } & { children?: Writable[]; parent?: Writable };
-  const fakeRoot: Writable = { type: 'array', offset: -1, length: -1, children: [] };
-  let current: Writable = fakeRoot;
-  const push = (node: Writable): Writable => {
-    (current.children ??= []).push(node);
-    return node;
+  // The node events attach to: a container, a property waiting for its value, or undefined at the top.
+  type Current = JsonObject | JsonArray | JsonProperty | undefined;
+  let current: Current;
+  let root: JsonNode | undefined;
+  const scalarOf = (kind: SyntaxKind, value: unknown, offset: number, length: number): JsonScalar => {
+    const s = start + offset;
+    let type: JsonScalar['type'];
+    let terminated = true;
+    switch (kind) {
+      case SyntaxKind.StringLiteral:
+        type = 'string';
+        terminated = length >= 2 && seg.charCodeAt(offset + length - 1) === 34 && !endsInEscape(seg, offset + 1, offset + length - 1);
+        break;
+      case SyntaxKind.NumericLiteral: type = 'number'; break;
+      case SyntaxKind.TrueKeyword: case SyntaxKind.FalseKeyword: type = 'boolean'; break;
+      case SyntaxKind.NullKeyword: type = 'null'; break;
+      default: type = 'word';
+    }
+    return { type, value: value as JsonScalar['value'], terminated, offset, length, start: s, end: s + length };
+  };
+  /** Attaches a value (strict or loose) where the current node takes one. */
+  const attach = (node: JsonNode): void => {
+    const at = current;
+    if (at === undefined) {
+      if (node.loose === undefined) root ??= node;
+      return;
+    }
+    if (at.type === 'object') return;
+    node.parent = at;
+    if (at.type === 'array') {
+      at.items.push(node);
+      if (node.loose === undefined) at.children.push(node);
+      return;
+    }
+    at.value = node;
+    at.end = node.end;
+    if (node.loose === undefined) at.children.push(node);
   };
   const completeProperty = (endOffset: number): void => {
-    if (current.type === 'property') {
+    if (current?.type === 'property') {
       current.length = endOffset - current.offset;
-      current = current.parent ?? fakeRoot;
+      current = current.parent;
     }
   };
+  const newProperty = (obj: JsonObject, name: string, kind: SyntaxKind, offset: number, length: number, loose: boolean): JsonProperty => {
+    const keyNode = scalarOf(kind, name, offset, length);
+    const s = start + offset;
+    const prop: JsonProperty = {
+      type: 'property', key: name, keyRange: { start: s, end: s + length }, keyQuoted: kind === SyntaxKind.StringLiteral,
+      keyTerminated: keyNode.terminated, offset, length: -1, start: s, end: s + length, parent: obj, children: [],
+    };
+    keyNode.parent = prop;
+    prop.children.push(keyNode);
+    if (loose) {
+      prop.loose = true;
+      keyNode.loose = true;
+    } else {
+      obj.children.push(prop);
+    }
+    obj.properties.push(prop);
+    return prop;
+  };
+  const openContainer = (node: JsonObject | JsonArray): void => {
+    attach(node);
+    current = node;
+  };
+  const closeContainer = (offset: number, length: number): void => {
+    open.pop();
+    completeProperty(offset + length);
+    const node = current as JsonObject | JsonArray;
+    node.length = offset + length - node.offset;
+    node.end = start + offset + length;
+    const tok = seg.charCodeAt(offset);
+    node.closed = length === 1 && tok === (node.type === 'object' ? 125 : 93);
+    if (node.parent?.type === 'property') node.parent.end = node.end;
+    current = node.parent;
+    completeProperty(offset + length);
+  };
+  /** A token the parser passes over, read the tolerant way. */
+  const skipped = (tok: ScannedToken): void => {
+    const obj = current?.type === 'property' ? current.parent : current;
+    const scalar = tok.kind === SyntaxKind.StringLiteral || tok.kind === SyntaxKind.Unknown || tok.kind === SyntaxKind.NumericLiteral
+      || tok.kind === SyntaxKind.TrueKeyword || tok.kind === SyntaxKind.FalseKeyword || tok.kind === SyntaxKind.NullKeyword;
+    if (obj?.type === 'array') {
+      if (!scalar) return;
+      const node = looseScalar(tok);
+      node.parent = obj;
+      obj.items.push(node);
+      return;
+    }
+    if (obj === undefined) return;
+    const last = obj.properties[obj.properties.length - 1];
+    const waiting = last !== undefined && last.colon !== undefined && last.value === undefined;
+    if (tok.kind === SyntaxKind.ColonToken) {
+      if (last !== undefined && last.colon === undefined && last.value === undefined) {
+        last.colon = start + tok.offset;
+        last.end = last.colon + 1;
+      }
+      return;
+    }
+    if (!scalar) return;
+    // A key after a colon means the value is missing and a new member starts.
+    if (waiting && (tok.kind !== SyntaxKind.StringLiteral || !keyFollows(tok))) {
+      const node = looseScalar(tok);
+      node.parent = last;
+      last.value = node;
+      last.end = node.end;
+      return;
+    }
+    if (tok.kind === SyntaxKind.StringLiteral || tok.kind === SyntaxKind.Unknown) newProperty(obj, tok.value, tok.kind, tok.offset, tok.length, true);
+  };
+  const looseScalar = (tok: ScannedToken): JsonScalar => {
+    const value = tok.kind === SyntaxKind.NumericLiteral ? Number(tok.value) : tok.kind === SyntaxKind.TrueKeyword ? true
+      : tok.kind === SyntaxKind.FalseKeyword ? false : tok.kind === SyntaxKind.NullKeyword ? null : tok.value;
+    const node = scalarOf(tok.kind, value, tok.offset, tok.length);
+    node.loose = true;
+    return node;
+  };
+  // Whether a colon follows the token (skipping comments): it is then a key.
+  const tokens = scan.tokens;
+  let tokenIndex = 0;
+  const keyFollows = (tok: ScannedToken): boolean => {
+    while (tokens[tokenIndex] !== undefined && (tokens[tokenIndex] as ScannedToken).offset <= tok.offset) tokenIndex++;
+    for (let k = tokenIndex; k < tokens.length; k++) {
+      const t = tokens[k] as ScannedToken;
+      if (t.kind === SyntaxKind.LineCommentTrivia || t.kind === SyntaxKind.BlockCommentTrivia) continue;
+      return t.kind === SyntaxKind.ColonToken;
+    }
+    return false;
+  };
   let lastProblem = '';
-  visitTokens(seg, scan.tokens, {
+  let deeper: number | undefined;
+  visitTokens(seg, tokens, {
     onObjectBegin: (offset) => {
       open.push('{');
-      current = push({ type: 'object', offset, length: -1, parent: current, children: [] });
+      openContainer({ type: 'object', offset, length: -1, start: start + offset, end: start + offset + 1, properties: [], children: [], closed: false });
     },
     onObjectProperty: (name, offset, length) => {
-      current = push({ type: 'property', offset, length: -1, parent: current, children: [] });
-      push({ type: 'string', value: name, offset, length, parent: current });
+      current = newProperty(current as JsonObject, name, SyntaxKind.StringLiteral, offset, length, false);
     },
-    onObjectEnd: (offset, length) => {
-      open.pop();
-      completeProperty(offset + length);
-      current.length = offset + length - current.offset;
-      current = current.parent ?? fakeRoot;
-      completeProperty(offset + length);
-    },
+    onObjectEnd: closeContainer,
     onArrayBegin: (offset) => {
       open.push('[');
-      current = push({ type: 'array', offset, length: -1, parent: current, children: [] });
+      openContainer({ type: 'array', offset, length: -1, start: start + offset, end: start + offset + 1, items: [], children: [], closed: false });
     },
-    onArrayEnd: (offset, length) => {
-      open.pop();
-      current.length = offset + length - current.offset;
-      current = current.parent ?? fakeRoot;
-      completeProperty(offset + length);
-    },
+    onArrayEnd: closeContainer,
     onLiteralValue: (value: unknown, offset, length) => {
-      push({ type: nodeType(value), offset, length, parent: current, value });
+      const tok = seg.charCodeAt(offset);
+      const kind = typeof value === 'string' ? SyntaxKind.StringLiteral : typeof value === 'number' ? SyntaxKind.NumericLiteral
+        : value === null ? SyntaxKind.NullKeyword : tok === 116 ? SyntaxKind.TrueKeyword : SyntaxKind.FalseKeyword;
+      attach(scalarOf(kind, value, offset, length));
       completeProperty(offset + length);
     },
     onSeparator: (sep, offset) => {
-      if (current.type !== 'property') return;
-      if (sep === ':') current.colonOffset = offset;
-      else if (sep === ',') completeProperty(offset);
+      if (current?.type !== 'property') return;
+      if (sep === ':') {
+        current.colonOffset = offset;
+        current.colon = start + offset;
+        current.end = current.colon + 1;
+      } else if (sep === ',') {
+        completeProperty(offset);
+      }
     },
     onError: (code, offset, length) => {
       const message = syntaxMessage(code, seg, offset, open[open.length - 1]);
@@ -360,10 +569,21 @@ export function parseScanned(scan: JsonScan, maxProblems = MAX_PROBLEMS): JsonPa
       const s = start + Math.min(offset, seg.length);
       problems.push({ start: s, end: Math.max(s, Math.min(s + length, end)), code: 'json-syntax', severity: 'error', message });
     },
-  });
-  const root = fakeRoot.children?.[0];
-  if (root !== undefined) delete root.parent;
-  return { root: root as Node | undefined, problems, problemCount };
+    onSkip: skipped,
+    onTooDeep: (offset) => {
+      deeper = offset;
+    },
+  }, MAX_NESTING);
+  // Mismatched brackets can nest the parse deeper than the bracket count saw: no tree then either.
+  if (deeper !== undefined) return { root: undefined, problems: [tooDeepProblem(start + deeper)], problemCount: 1 };
+  return { root, problems, problemCount };
+}
+
+/** Whether text[from, to) ends in an odd run of backslashes (the quote at `to` is then escaped). */
+function endsInEscape(text: string, from: number, to: number): boolean {
+  let n = 0;
+  for (let i = to - 1; i >= from && text.charCodeAt(i) === 92; i--) n++;
+  return n % 2 === 1;
 }
 
 /** The previous character that is not whitespace (used to spot trailing commas). Bounded by the whitespace run. */
@@ -469,13 +689,15 @@ export function withSuggestion(message: string, suggestion: string | undefined):
 /** A member of an object node. */
 export interface MemberNode {
   name: string;
-  key: Node;
-  value: Node | undefined;
+  key: JsonNode;
+  value: JsonNode | undefined;
 }
 
-export function membersOf(obj: Node): MemberNode[] {
+/** The members of an object as `parseTree` has them (loose ones left out). */
+export function membersOf(obj: JsonNode): MemberNode[] {
   const out: MemberNode[] = [];
-  for (const p of obj.children ?? []) {
+  if (obj.type !== 'object') return out;
+  for (const p of obj.children) {
     const key = p.children?.[0];
     if (key?.type !== 'string') continue;
     out.push({ name: String(key.value), key, value: p.children?.[1] });
@@ -484,10 +706,10 @@ export function membersOf(obj: Node): MemberNode[] {
 }
 
 /** Reports every repeated key at any depth (QEMU's parser refuses the whole input). Iterative. */
-export function checkDuplicates(root: Node, base: number, out: Problem[]): void {
-  const stack: Node[] = [root];
+export function checkDuplicates(root: JsonNode, base: number, out: Problem[]): void {
+  const stack: (JsonNode | JsonProperty)[] = [root];
   while (stack.length > 0) {
-    const node = stack.pop() as Node;
+    const node = stack.pop() as JsonNode | JsonProperty;
     if (node.type === 'object') {
       const seen = new Set<string>();
       for (const m of membersOf(node)) {
@@ -501,7 +723,7 @@ export function checkDuplicates(root: Node, base: number, out: Problem[]): void 
       }
     }
     const children = node.children ?? [];
-    for (let i = children.length - 1; i >= 0; i--) stack.push(children[i] as Node);
+    for (let i = children.length - 1; i >= 0; i--) stack.push(children[i] as JsonNode | JsonProperty);
   }
 }
 
@@ -510,18 +732,18 @@ export interface CommandShape {
   /** The command name, when `execute`/`exec-oob` is a string. */
   name?: string;
   /** The name's string node, and the member that holds it. */
-  nameNode?: Node;
+  nameNode?: JsonScalar;
   nameMember?: MemberNode;
   /** Sent out of band (`exec-oob`, or the 2018 `control: {run-oob: true}` spelling). */
   oob: boolean;
   /** The member that made it OOB (`exec-oob`'s or `control`'s key), for placing OOB problems. */
-  oobKey?: Node;
+  oobKey?: JsonNode;
   arguments?: MemberNode;
   id?: MemberNode;
   control?: MemberNode;
 }
 
-function at(base: number, node: Node, code: ProblemCode, message: string, severity: 'error' | 'warning' = 'error', suggestion?: string): Problem {
+function at(base: number, node: JsonNode | JsonProperty, code: ProblemCode, message: string, severity: 'error' | 'warning' = 'error', suggestion?: string): Problem {
   return {
     start: base + node.offset, end: base + node.offset + node.length, code, severity, message,
     ...(suggestion !== undefined ? { suggestion } : {}),
@@ -534,7 +756,7 @@ function at(base: number, node: Node, code: ProblemCode, message: string, severi
  * `"control": {"run-oob": true}` is a warning (it is sent as `exec-oob`). `incomplete` (the object has
  * syntax errors) suppresses "lacks member", which is noise while the author types.
  */
-export function checkCommandShape(root: Node, base: number, out: Problem[], incomplete = false): CommandShape {
+export function checkCommandShape(root: JsonNode, base: number, out: Problem[], incomplete = false): CommandShape {
   const shape: CommandShape = { oob: false };
   const members = membersOf(root);
   let execute: MemberNode | undefined;
@@ -601,8 +823,8 @@ export function checkCommandShape(root: Node, base: number, out: Problem[], inco
 /** What a wait clause says, once checked. */
 export interface WaitShape {
   event?: string;
-  eventNode?: Node;
-  data?: Node;
+  eventNode?: JsonScalar;
+  data?: JsonNode;
   timeoutMs: number;
 }
 
@@ -617,7 +839,7 @@ export function timeoutProblem(ms: number): string | undefined {
 }
 
 /** Checks a `{"wait-event": NAME, "data": {...}, "timeout": ms}` clause. */
-export function checkWaitShape(root: Node, base: number, out: Problem[]): WaitShape {
+export function checkWaitShape(root: JsonNode, base: number, out: Problem[]): WaitShape {
   const shape: WaitShape = { timeoutMs: DEFAULT_WAIT_TIMEOUT_MS };
   for (const m of membersOf(root)) {
     const v = m.value;
@@ -639,7 +861,7 @@ export function checkWaitShape(root: Node, base: number, out: Problem[]): WaitSh
       case 'timeout': {
         if (v === undefined) break;
         const why = v.type === 'number' ? timeoutProblem(Number(v.value)) : 'timeout must be a whole, non-negative number of milliseconds';
-        if (why === undefined) shape.timeoutMs = Number(v.value);
+        if (why === undefined) shape.timeoutMs = Number((v as JsonScalar).value);
         else out.push(at(base, v, 'wrong-type', why));
         break;
       }

@@ -8,12 +8,12 @@
 // commands such as device_add. Each diagnostic has a stable `code` and, where a quick fix makes sense, `data`.
 //
 // Offsets are UTF-16 offsets into the cell text, `end` exclusive; the vscode adapter turns them into ranges.
-import type { Node } from 'jsonc-parser';
+import type { ScannedJsonCell } from '../format/cell';
 import { segmentJsonCell, type Segment } from '../format/segments';
 import { wholeReference } from '../format/references';
 import {
   capProblems, checkCommandShape, checkDuplicates, checkWaitShape, didYouMean, membersOf, parseJson, withSuggestion,
-  MAX_PROBLEMS, type CompatAction, type CompatPolicy, type JsonParse, type Problem,
+  MAX_PROBLEMS, type CompatAction, type CompatPolicy, type JsonNode, type JsonParse, type JsonScalar, type Problem,
 } from '../format/validate';
 import { isDisabledCommand, type MemberDef, type ObjectType, type Schema, type SchemaType } from '../qmp/schema';
 
@@ -131,13 +131,10 @@ export function diagnose(text: string, schema: Schema | undefined, ctx: Diagnose
 }
 
 /**
- * A `qmp` cell already segmented and parsed (a CellText, parsed.ts): `syntax(k)` is parseJson's result for
- * segment k (an object segment), with MAX_PROBLEMS problems listed.
+ * A `qmp` cell already segmented and parsed (a CellText, parsed.ts): `syntax(k)` is the one tree of segment k
+ * (an object segment) with its syntax problems, MAX_PROBLEMS listed.
  */
-export interface ParsedJsonCell {
-  segments: readonly Segment[];
-  syntax(index: number): JsonParse | undefined;
-}
+export type ParsedJsonCell = ScannedJsonCell;
 
 /** A validator problem as a diagnostic. */
 export function problemDiagnostic(p: Problem): Diagnostic {
@@ -148,11 +145,11 @@ export function problemDiagnostic(p: Problem): Diagnostic {
 
 interface Prop {
   name: string;
-  key: Node;
-  value: Node | undefined;
+  key: JsonNode;
+  value: JsonNode | undefined;
 }
 
-function propsOf(obj: Node): Prop[] {
+function propsOf(obj: JsonNode): Prop[] {
   return membersOf(obj);
 }
 
@@ -187,14 +184,14 @@ class SegmentChecker {
     this.seg = text.slice(base, end);
   }
 
-  private add(node: Node | { offset: number; length: number }, severity: DiagnosticSeverity, code: DiagnosticCode,
+  private add(node: JsonNode | { offset: number; length: number }, severity: DiagnosticSeverity, code: DiagnosticCode,
     message: string, data?: DiagnosticData): void {
     const d: Diagnostic = { start: this.base + node.offset, end: this.base + node.offset + node.length, severity, code, message };
     if (data) d.data = data;
     this.out.push(d);
   }
 
-  private raw(node: Node): string {
+  private raw(node: JsonNode): string {
     return this.seg.slice(node.offset, node.offset + node.length);
   }
 
@@ -222,7 +219,7 @@ class SegmentChecker {
   }
 
   /** Runs one of the shared validator's checks and adds its problems. */
-  private shape<T>(check: (root: Node, base: number, out: Problem[], incomplete?: boolean) => T, root: Node): T {
+  private shape<T>(check: (root: JsonNode, base: number, out: Problem[], incomplete?: boolean) => T, root: JsonNode): T {
     const problems: Problem[] = [];
     const result = check(root, this.base, problems, this.incomplete);
     for (const p of problems) {
@@ -236,7 +233,7 @@ class SegmentChecker {
   }
 
   /** A deprecated (unstable) use: a warning, or an error when QEMU's -compat policy rejects it. */
-  private feature(node: Node, which: 'deprecated' | 'unstable', message: string, data: DiagnosticData): void {
+  private feature(node: JsonNode, which: 'deprecated' | 'unstable', message: string, data: DiagnosticData): void {
     const action = which === 'deprecated' ? this.ctx.compat?.deprecatedInput : this.ctx.compat?.unstableInput;
     if (action === 'reject' || action === 'crash') {
       const how = action === 'crash' ? 'QEMU aborts' : 'QEMU refuses it';
@@ -246,7 +243,7 @@ class SegmentChecker {
     }
   }
 
-  private checkCommand(root: Node): void {
+  private checkCommand(root: JsonNode): void {
     const shape = this.shape(checkCommandShape, root);
     const nameNode = shape.nameNode;
     if (nameNode === undefined) return;
@@ -300,7 +297,7 @@ class SegmentChecker {
     this.checkObject(args.value, argType, '', [], { open: cmd.open, command: name, anchor: args.key });
   }
 
-  private checkWait(root: Node): void {
+  private checkWait(root: JsonNode): void {
     const wait = this.shape(checkWaitShape, root);
     const nameNode = wait.eventNode;
     const data = wait.data;
@@ -339,7 +336,7 @@ class SegmentChecker {
   }
 
   /** Whether the node's JSON kind is one the type accepts (shallow). */
-  private kindMatches(node: Node, type: SchemaType): boolean {
+  private kindMatches(node: JsonNode, type: SchemaType): boolean {
     const schema = this.schema as Schema;
     const kinds = schema.kindsOf(type);
     if (kinds.includes('any')) return true;
@@ -355,14 +352,14 @@ class SegmentChecker {
   }
 
   /** QEMU's parser makes an int of a number without fraction or exponent that fits int64 or uint64. */
-  private isInt(node: Node): boolean {
+  private isInt(node: JsonNode): boolean {
     const raw = this.raw(node);
     if (!/^-?\d+$/.test(raw)) return false;
     const v = BigInt(raw);
     return v >= INT64_MIN && v <= UINT64_MAX;
   }
 
-  private checkValue(node: Node, type: SchemaType, qpath: string, jpath: (string | number)[], opts: CheckOptions): void {
+  private checkValue(node: JsonNode, type: SchemaType, qpath: string, jpath: (string | number)[], opts: CheckOptions): void {
     const schema = this.schema as Schema;
     // A named reply (`"{{name.path}}"`) takes the type of the value it names when it is sent: not checked here.
     if (node.type === 'string' && typeof node.value === 'string' && wholeReference(node.value) !== undefined) return;
@@ -413,7 +410,7 @@ class SegmentChecker {
   }
 
   /** Whether QEMU's alternate dispatch sends a value of this JSON kind to `type`. */
-  private branchTakes(type: SchemaType, node: Node): boolean {
+  private branchTakes(type: SchemaType, node: JsonNode): boolean {
     switch (type.kind) {
       case 'builtin':
         switch (type.jsonType) {
@@ -434,7 +431,7 @@ class SegmentChecker {
     }
   }
 
-  private checkObject(node: Node, type: ObjectType, qpath: string, jpath: (string | number)[], opts: ObjectOptions): void {
+  private checkObject(node: JsonNode, type: ObjectType, qpath: string, jpath: (string | number)[], opts: ObjectOptions): void {
     const schema = this.schema as Schema;
     const props = propsOf(node);
     const present = new Set(props.map((p) => p.name));
@@ -464,7 +461,7 @@ class SegmentChecker {
         const suggestion = didYouMean(p.name, byName.keys());
         // Say so when the member exists, but for another value of a union's tag.
         const elsewhere = resolved && type.tag !== undefined && schema.allMembersOf(type).some((x) => x.name === p.name)
-          ? ` with ${[...tags].map((tg) => `${tg} '${String(props.find((q) => q.name === tg)?.value?.value)}'`).join(', ')}`
+          ? ` with ${[...tags].map((tg) => `${tg} '${String((props.find((q) => q.name === tg)?.value as JsonScalar | undefined)?.value)}'`).join(', ')}`
           : '';
         this.add(p.key, 'error', 'unknown-member', withSuggestion(`Parameter '${memberPath}' is unexpected${elsewhere}`, suggestion),
           { path: jpath, command: opts.command, ...(suggestion === undefined ? {} : { suggestion }) });
@@ -510,7 +507,7 @@ interface ObjectOptions {
   /** Unknown members are allowed (the arguments of an open command). */
   open?: boolean;
   /** Where to put a missing-member diagnostic: the key whose value the object is. */
-  anchor?: Node | undefined;
+  anchor?: JsonNode | undefined;
 }
 
 function missingMessage(names: string[]): string {

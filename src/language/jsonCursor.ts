@@ -1,61 +1,19 @@
-// A tolerant JSON reader for one object of a `qmp` cell, and the answer to "where is the cursor?".
+// The answer to "where is the cursor?" in one object of a `qmp` cell.
 //
-// The design follows vscode-json-languageservice: a tree with offsets that survives half-typed input,
-// and a location (JSON path, key or value position, the text range a completion replaces) computed
-// from that tree and the token under the cursor. The tokens come from jsonc-parser's scanner; the tree
-// is our own because we need to keep keys that have no colon yet and words that have no quotes yet,
-// which is exactly what a user is typing when they ask for completion.
+// The design follows vscode-json-languageservice: one tree per document version with offsets that survives
+// half-typed input (its JSONDocument; here validate.ts's one tree, which the diagnostics read too), and a
+// location (JSON path, key or value position, the text range a completion replaces) computed from that tree
+// and the token under the cursor. The tree keeps keys that have no colon yet and words that have no quotes
+// yet (its loose nodes), which is exactly what a user is typing when they ask for completion.
 
 import { createScanner, ScanError, SyntaxKind } from 'jsonc-parser';
 import { segmentJsonCell, type Segment } from '../format/segments';
-import { scanJson, type JsonScan, type ScannedToken } from '../format/validate';
+import {
+  buildTree, scanJson, type JsonArray, type JsonNode, type JsonObject, type JsonParse, type JsonProperty, type JsonScalar,
+  type JsonScan, type OffsetRange, type ScannedToken,
+} from '../format/validate';
 
-/** A text range by UTF-16 offsets, `end` exclusive. */
-export interface OffsetRange {
-  start: number;
-  end: number;
-}
-
-export type JsonNode = JsonObject | JsonArray | JsonScalar;
-
-interface NodeBase extends OffsetRange {
-  /** The property whose value this is, or the array holding it; undefined for the root. */
-  parent?: JsonProperty | JsonArray | undefined;
-}
-
-export interface JsonObject extends NodeBase {
-  type: 'object';
-  properties: JsonProperty[];
-  /** False when the closing brace is missing: the object then runs to its last token. */
-  closed: boolean;
-}
-
-export interface JsonArray extends NodeBase {
-  type: 'array';
-  items: JsonNode[];
-  closed: boolean;
-}
-
-export interface JsonScalar extends NodeBase {
-  /** 'word' is a bare word that is not a JSON literal, typically a value being typed without quotes. */
-  type: 'string' | 'number' | 'boolean' | 'null' | 'word';
-  value: string | number | boolean | null;
-  /** False for a string without its closing quote. */
-  terminated: boolean;
-}
-
-export interface JsonProperty extends OffsetRange {
-  type: 'property';
-  key: string;
-  keyRange: OffsetRange;
-  /** False for a key typed without quotes. */
-  keyQuoted: boolean;
-  keyTerminated: boolean;
-  /** Offset of the colon, if typed. */
-  colon?: number;
-  value?: JsonNode;
-  parent: JsonObject;
-}
+export type { JsonArray, JsonNode, JsonObject, JsonProperty, JsonScalar, OffsetRange };
 
 export interface Token extends OffsetRange {
   kind: SyntaxKind;
@@ -64,140 +22,21 @@ export interface Token extends OffsetRange {
   terminated: boolean;
 }
 
-/** Parses tokens into a tree; never throws, always returns the first value it finds (if any). */
-export function parseTokens(tokens: Token[]): JsonNode | undefined {
-  let i = 0;
-  const peek = (): Token | undefined => tokens[i];
-
-  function parseValue(parent: JsonProperty | JsonArray | undefined): JsonNode | undefined {
-    const t = peek();
-    if (t === undefined) return undefined;
-    switch (t.kind) {
-      case SyntaxKind.OpenBraceToken:
-        return parseObject(parent);
-      case SyntaxKind.OpenBracketToken:
-        return parseArray(parent);
-      case SyntaxKind.StringLiteral:
-        i++;
-        return { type: 'string', value: t.value, terminated: t.terminated, start: t.start, end: t.end, parent };
-      case SyntaxKind.NumericLiteral:
-        i++;
-        return { type: 'number', value: Number(t.value), terminated: true, start: t.start, end: t.end, parent };
-      case SyntaxKind.TrueKeyword:
-      case SyntaxKind.FalseKeyword:
-        i++;
-        return { type: 'boolean', value: t.kind === SyntaxKind.TrueKeyword, terminated: true, start: t.start, end: t.end, parent };
-      case SyntaxKind.NullKeyword:
-        i++;
-        return { type: 'null', value: null, terminated: true, start: t.start, end: t.end, parent };
-      case SyntaxKind.Unknown:
-        i++;
-        return { type: 'word', value: t.value, terminated: true, start: t.start, end: t.end, parent };
-      default:
-        return undefined;
-    }
-  }
-
-  function parseObject(parent: JsonProperty | JsonArray | undefined): JsonObject {
-    const open = tokens[i++] as Token;
-    const obj: JsonObject = { type: 'object', properties: [], closed: false, start: open.start, end: open.end, parent };
-    for (;;) {
-      const t = peek();
-      if (t === undefined) return obj;
-      if (t.kind === SyntaxKind.CloseBraceToken) {
-        i++;
-        obj.closed = true;
-        obj.end = t.end;
-        return obj;
-      }
-      if (t.kind === SyntaxKind.CommaToken) {
-        i++;
-        obj.end = t.end;
-        continue;
-      }
-      if (t.kind === SyntaxKind.StringLiteral || t.kind === SyntaxKind.Unknown) {
-        i++;
-        const prop: JsonProperty = {
-          type: 'property', key: t.value, keyRange: { start: t.start, end: t.end }, keyQuoted: t.kind === SyntaxKind.StringLiteral,
-          keyTerminated: t.terminated, start: t.start, end: t.end, parent: obj,
-        };
-        obj.properties.push(prop);
-        obj.end = t.end;
-        if (peek()?.kind === SyntaxKind.ColonToken) {
-          const colon = tokens[i++] as Token;
-          prop.colon = colon.start;
-          prop.end = obj.end = colon.end;
-          const next = peek();
-          // A key after the colon means the value is missing and a new property starts.
-          const looksLikeKey = next !== undefined && next.kind === SyntaxKind.StringLiteral
-            && tokens[i + 1]?.kind === SyntaxKind.ColonToken;
-          if (!looksLikeKey) {
-            const value = parseValue(prop);
-            if (value !== undefined) {
-              prop.value = value;
-              prop.end = obj.end = value.end;
-            }
-          }
-        }
-        continue;
-      }
-      if (t.kind === SyntaxKind.CloseBracketToken) {
-        // A stray bracket closes this object too; the diagnostics report it, we only need to recover.
-        i++;
-        obj.end = t.end;
-        return obj;
-      }
-      // Any other token where a key belongs: parse it as a value to skip it whole.
-      const skipped = parseValue(undefined);
-      if (skipped === undefined) i++;
-      else obj.end = skipped.end;
-    }
-  }
-
-  function parseArray(parent: JsonProperty | JsonArray | undefined): JsonArray {
-    const open = tokens[i++] as Token;
-    const arr: JsonArray = { type: 'array', items: [], closed: false, start: open.start, end: open.end, parent };
-    for (;;) {
-      const t = peek();
-      if (t === undefined) return arr;
-      if (t.kind === SyntaxKind.CloseBracketToken || t.kind === SyntaxKind.CloseBraceToken) {
-        i++;
-        arr.closed = t.kind === SyntaxKind.CloseBracketToken;
-        arr.end = t.end;
-        return arr;
-      }
-      if (t.kind === SyntaxKind.CommaToken || t.kind === SyntaxKind.ColonToken) {
-        i++;
-        arr.end = t.end;
-        continue;
-      }
-      const item = parseValue(arr);
-      if (item === undefined) {
-        i++;
-        continue;
-      }
-      arr.items.push(item);
-      arr.end = item.end;
-    }
-  }
-
-  // Skip anything before the first value (a stray token at the top level).
-  while (i < tokens.length) {
-    const v = parseValue(undefined);
-    if (v !== undefined) return v;
-    i++;
-  }
-  return undefined;
-}
-
-/** One object of a cell, parsed. */
+/** One object of a cell: its root in the cell's one tree, and the cursor's tokens from the one scan. */
 export interface ParsedObject {
   segment: Segment;
   root: JsonObject | undefined;
   tokens: Token[];
+  /** The comments of the segment (cell offsets), from the same scan. */
+  comments: Comment[];
 }
 
-/** One scan of each object segment of a `qmp` cell (undefined for junk): what both trees are built from. */
+/** A comment of a segment: a line comment (`//` to the end of the line) or a block comment. */
+export interface Comment extends OffsetRange {
+  line: boolean;
+}
+
+/** One scan of each object segment of a `qmp` cell (undefined for junk): what the one tree is built from. */
 export interface CellScan {
   segments: Segment[];
   scans: (JsonScan | undefined)[];
@@ -209,11 +48,18 @@ export function scanCell(text: string): CellScan {
   return { segments, scans: segments.map((seg) => (seg.kind === 'junk' ? undefined : scanJson(text, seg.start, seg.end))) };
 }
 
+/** Tokens of one character, which nothing after them continues. */
+const PUNCTUATION: ReadonlySet<SyntaxKind> = new Set([
+  SyntaxKind.OpenBraceToken, SyntaxKind.CloseBraceToken, SyntaxKind.OpenBracketToken, SyntaxKind.CloseBracketToken,
+  SyntaxKind.CommaToken, SyntaxKind.ColonToken,
+]);
+
 /**
  * The cursor's tokens of one scanned segment (comments left out), with cell offsets: the tokens a scanner over
  * the whole cell reads from the segment's start, clamped to its end (a unit test compares them on random
  * input). Segments end at a `}`, a line break or the end of the cell, where no token continues; should the
- * last token reach the end of the segment before the end of the cell, it is read again over the whole cell.
+ * last token (not a bracket or other punctuation) reach the end of the segment before the end of the cell, it is
+ * read again over the whole cell.
  */
 export function tokensOf(text: string, scan: JsonScan): Token[] {
   const tokens: Token[] = [];
@@ -225,7 +71,7 @@ export function tokensOf(text: string, scan: JsonScan): Token[] {
     let error = t.error;
     const s = scan.start + t.offset;
     let e = s + t.length;
-    if (k === last && e === scan.end && scan.end < text.length) {
+    if (k === last && e === scan.end && scan.end < text.length && !PUNCTUATION.has(kind)) {
       const scanner = createScanner(text, false);
       scanner.setPosition(s);
       kind = scanner.scan();
@@ -245,30 +91,42 @@ export function tokensOf(text: string, scan: JsonScan): Token[] {
   return tokens;
 }
 
-/** The objects of a cell with their trees, built from the cell's one scan. */
-export function cursorObjects(text: string, cell: CellScan): ParsedObject[] {
+/**
+ * The objects of a cell, each with its root in the one tree of its segment (`tree(k)`, segment k) and the
+ * cursor's tokens; no tree is built here.
+ */
+export function cursorObjects(text: string, cell: CellScan, tree: (index: number) => JsonParse | undefined): ParsedObject[] {
   const out: ParsedObject[] = [];
   cell.segments.forEach((segment, k) => {
     const scan = cell.scans[k];
     if (scan === undefined) return;
-    // Deeper than QEMU accepts: the diagnostics say so; the recursive tree below is not built.
+    // Deeper than QEMU accepts: the diagnostics say so; there is no tree.
     if (scan.deep !== undefined) {
-      out.push({ segment, tokens: [], root: undefined });
+      out.push({ segment, tokens: [], comments: [], root: undefined });
       return;
     }
-    const tokens = tokensOf(text, scan);
-    const root = parseTokens(tokens);
-    out.push({ segment, tokens, root: root?.type === 'object' ? root : undefined });
+    const root = tree(k)?.root;
+    const comments: Comment[] = [];
+    for (const t of scan.tokens) {
+      if (t.kind === SyntaxKind.LineCommentTrivia || t.kind === SyntaxKind.BlockCommentTrivia) {
+        comments.push({ start: scan.start + t.offset, end: scan.start + t.offset + t.length, line: t.kind === SyntaxKind.LineCommentTrivia });
+      }
+    }
+    out.push({ segment, tokens: tokensOf(text, scan), comments, root: root?.type === 'object' ? root : undefined });
   });
   return out;
 }
 
 /**
- * Parses every object segment of a `qmp` cell. The language features do not call this: they take the parse of
- * the cell's version from its `CellText` (parsed.ts), whose one scan the diagnostics use too.
+ * The objects of a `qmp` cell, scanned and parsed here. The language features do not call this: they take the
+ * one tree of the cell's version from its `CellText` (parsed.ts).
  */
 export function parseCellObjects(text: string): ParsedObject[] {
-  return cursorObjects(text, scanCell(text));
+  const cell = scanCell(text);
+  return cursorObjects(text, cell, (k) => {
+    const scan = cell.scans[k];
+    return scan === undefined ? undefined : buildTree(scan);
+  });
 }
 
 /** The JSON path from the root to `node`: property names and array indexes. */
@@ -278,14 +136,14 @@ export function pathOf(node: JsonNode): (string | number)[] {
   while (current?.parent !== undefined) {
     const p: JsonProperty | JsonArray = current.parent;
     if (p.type === 'array') {
-      path.unshift(p.items.indexOf(current));
+      path.push(p.items.indexOf(current));
       current = p;
     } else {
-      path.unshift(p.key);
+      path.push(p.key);
       current = p.parent;
     }
   }
-  return path;
+  return path.reverse();
 }
 
 /** Finds a property by key (the last one wins, as in QEMU's parser it is an error anyway). */
@@ -307,13 +165,27 @@ export function stringValueOf(obj: JsonObject | undefined, key: string): string 
 /** A node's value as plain data (objects and arrays included), for variant resolution. */
 export function toPlain(node: JsonNode | undefined): unknown {
   if (node === undefined) return undefined;
-  if (node.type === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const p of node.properties) out[p.key] = toPlain(p.value);
-    return out;
+  const empty = (n: JsonNode): unknown => (n.type === 'object' ? {} : n.type === 'array' ? [] : n.value);
+  const top = empty(node);
+  // Iterative: each container is filled after it is made (any depth).
+  const stack: [JsonNode, unknown][] = [[node, top]];
+  while (stack.length > 0) {
+    const [n, out] = stack.pop() as [JsonNode, unknown];
+    if (n.type === 'object') {
+      for (const p of n.properties) {
+        const v = p.value === undefined ? undefined : empty(p.value);
+        (out as Record<string, unknown>)[p.key] = v;
+        if (p.value !== undefined && (p.value.type === 'object' || p.value.type === 'array')) stack.push([p.value, v]);
+      }
+    } else if (n.type === 'array') {
+      for (const item of n.items) {
+        const v = empty(item);
+        (out as unknown[]).push(v);
+        if (item.type === 'object' || item.type === 'array') stack.push([item, v]);
+      }
+    }
   }
-  if (node.type === 'array') return node.items.map(toPlain);
-  return node.value;
+  return top;
 }
 
 /** Where the cursor is, in terms that completion and hover need. */
@@ -361,47 +233,61 @@ function inside(t: Token, offset: number): boolean {
 }
 
 /** The deepest object or array that contains `offset` strictly inside its brackets. */
-function containerAt(node: JsonNode, offset: number): JsonObject | JsonArray | undefined {
-  if (node.type !== 'object' && node.type !== 'array') return undefined;
-  const within = offset > node.start && (node.closed ? offset < node.end : true);
-  if (!within) return undefined;
-  const children: JsonNode[] = node.type === 'object'
-    ? node.properties.flatMap((p) => (p.value !== undefined ? [p.value] : []))
-    : node.items;
-  for (const child of children) {
-    const c = containerAt(child, offset);
-    if (c !== undefined) return c;
+function containerAt(root: JsonNode, offset: number): JsonObject | JsonArray | undefined {
+  const within = (n: JsonNode): n is JsonObject | JsonArray =>
+    (n.type === 'object' || n.type === 'array') && offset > n.start && (n.closed ? offset < n.end : true);
+  if (!within(root)) return undefined;
+  // Down through the first child that holds the offset, as long as there is one (iterative: any depth).
+  let node: JsonObject | JsonArray = root;
+  for (;;) {
+    let next: JsonObject | JsonArray | undefined;
+    if (node.type === 'object') {
+      for (const p of node.properties) {
+        if (p.value !== undefined && within(p.value)) {
+          next = p.value;
+          break;
+        }
+      }
+    } else {
+      for (const item of node.items) {
+        if (within(item)) {
+          next = item;
+          break;
+        }
+      }
+    }
+    if (next === undefined) return node;
+    node = next;
   }
-  return node;
 }
 
-function scalarAt(node: JsonNode | undefined, start: number): JsonScalar | undefined {
-  if (node === undefined) return undefined;
+/** The value holding `start`, one level down from an object or array. */
+function childAt(node: JsonObject | JsonArray, start: number): JsonNode | undefined {
   if (node.type === 'object') {
-    for (const p of node.properties) {
-      if (p.value !== undefined && p.value.start <= start && start < p.value.end) return scalarAt(p.value, start);
-    }
+    for (const p of node.properties) if (p.value !== undefined && p.value.start <= start && start < p.value.end) return p.value;
     return undefined;
   }
-  if (node.type === 'array') {
-    for (const item of node.items) if (item.start <= start && start < item.end) return scalarAt(item, start);
-    return undefined;
-  }
-  return node.start === start ? node : undefined;
+  for (const item of node.items) if (item.start <= start && start < item.end) return item;
+  return undefined;
 }
 
-function propertyWithKeyAt(node: JsonNode | undefined, start: number): JsonProperty | undefined {
-  if (node === undefined) return undefined;
-  if (node.type === 'array') {
-    for (const item of node.items) {
-      if (item.start <= start && start < item.end) return propertyWithKeyAt(item, start);
+function scalarAt(root: JsonNode | undefined, start: number): JsonScalar | undefined {
+  let node = root;
+  while (node !== undefined && (node.type === 'object' || node.type === 'array')) node = childAt(node, start);
+  return node !== undefined && node.start === start ? node : undefined;
+}
+
+function propertyWithKeyAt(root: JsonNode | undefined, start: number): JsonProperty | undefined {
+  let node = root;
+  while (node !== undefined && (node.type === 'object' || node.type === 'array')) {
+    if (node.type === 'object') {
+      const p = node.properties.find((q) => q.keyRange.start === start || (q.value !== undefined && q.value.start <= start && start < q.value.end));
+      if (p === undefined) return undefined;
+      if (p.keyRange.start === start) return p;
+      node = p.value;
+    } else {
+      node = childAt(node, start);
     }
-    return undefined;
-  }
-  if (node.type !== 'object') return undefined;
-  for (const p of node.properties) {
-    if (p.keyRange.start === start) return p;
-    if (p.value !== undefined && p.value.start <= start && start < p.value.end) return propertyWithKeyAt(p.value, start);
   }
   return undefined;
 }
@@ -436,19 +322,35 @@ export function objectAt(objects: ParsedObject[], offset: number, text: string):
   return undefined;
 }
 
-function isInComment(text: string, offset: number, from: number): boolean {
-  // Scan from a known token boundary, so strings containing `//` are not mistaken for comments.
-  const scanner = createScanner(text, false);
-  scanner.setPosition(from);
-  for (;;) {
-    const kind = scanner.scan();
-    if (kind === SyntaxKind.EOF) return false;
-    const s = scanner.getTokenOffset();
-    const e = s + scanner.getTokenLength();
-    if (s >= offset) return false;
-    if ((kind === SyntaxKind.LineCommentTrivia || kind === SyntaxKind.BlockCommentTrivia) && offset > s + 1
-      && (offset < e || (kind === SyntaxKind.LineCommentTrivia && offset === e))) return true;
+/** Whether `offset` is inside a comment of the object (its scan's comments), or after it in the text that follows. */
+function isInComment(text: string, offset: number, obj: ParsedObject): boolean {
+  const inside = (c: { start: number; end: number; line: boolean }): boolean => offset > c.start + 1 && (offset < c.end || (c.line && offset === c.end));
+  if (offset > obj.segment.end) {
+    // Past the end of an unfinished object: the text between it and the next one is not in any scan; read it here.
+    const scanner = createScanner(text, false);
+    scanner.setPosition(obj.segment.end);
+    for (;;) {
+      const kind = scanner.scan();
+      const s = scanner.getTokenOffset();
+      if (kind === SyntaxKind.EOF || s >= offset) return false;
+      const line = kind === SyntaxKind.LineCommentTrivia;
+      if ((line || kind === SyntaxKind.BlockCommentTrivia) && inside({ start: s, end: s + scanner.getTokenLength(), line })) return true;
+    }
   }
+  // The last comment that starts before the offset (binary search).
+  const { comments } = obj;
+  let lo = 0;
+  let hi = comments.length - 1;
+  let found: Comment | undefined;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const c = comments[mid] as Comment;
+    if (c.start < offset) {
+      found = c;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  return found !== undefined && inside(found);
 }
 
 /** The bare word around the cursor at the top level of a cell (outside objects). */
@@ -488,7 +390,7 @@ export function locate(text: string, offset: number, objects: ParsedObject[]): {
     if (/\/\//.test(line) || /["]/.test(line)) return { location: { kind: 'none' } };
     return { location: { kind: 'top', range: topWord(text, offset) } };
   }
-  if (isInComment(text, offset, obj.segment.start)) return { location: { kind: 'none' }, object: obj };
+  if (isInComment(text, offset, obj)) return { location: { kind: 'none' }, object: obj };
   const root = obj.root;
   const tokens = obj.tokens;
   const idx = tokenBefore(tokens, offset);

@@ -3,16 +3,15 @@
 // else from the schema's return type of its command), a warning for a name no cell above defines, and a hover
 // with the value a reference has now. Plain functions of (text, offset, NamedContext); withNamed() adds them
 // to a language service. The notation is src/format/references.ts; substitution is the engine's.
-import { createScanner, parseTree, SyntaxKind, type Node } from 'jsonc-parser';
-import { segmentJsonCell } from '../format/segments';
+import { parseTree, type Node } from 'jsonc-parser';
 import { findCellName, formatPath, scanString, type PathStep, type Reference } from '../format/references';
-import { parseCell } from '../format/cell';
 import type { Schema, SchemaType } from '../qmp/schema';
 import type { CompletionItem } from './completion';
 import type { Diagnostic } from './diagnostics';
 import type { HoverResult } from './hover';
 import type { LanguageContext, NamedContext } from './context';
-import type { CellSource } from './parsed';
+import { cellText, type CellSource, type CellText } from './parsed';
+import type { JsonNode } from '../format/validate';
 
 export type { NamedContext };
 import { branches } from './schemaPath';
@@ -20,9 +19,10 @@ import { branches } from './schemaPath';
 /**
  * The named context of the cell with index `at`, from the cells of its document in order (a language server's
  * regions): the names of the cells above (with their last command), the names only cells below define, and
- * `reply` for the replies saved under names. Linear in the cells' text.
+ * `reply` for the replies saved under names. Linear in the cells' text; a cell given with `parsed` (the CellText
+ * of its version) is not parsed again.
  */
-export function namedContextOf(cells: ReadonlyArray<{ text: string; language: string; index: number }>, at: number,
+export function namedContextOf(cells: ReadonlyArray<{ text: string; language: string; index: number; parsed?: CellText | undefined }>, at: number,
   reply?: (name: string) => string | undefined): NamedContext {
   const above = new Map<string, { command?: string | undefined; cell: number }>();
   const below = new Set<string>();
@@ -31,7 +31,7 @@ export function namedContextOf(cells: ReadonlyArray<{ text: string; language: st
     const name = findCellName(c.text, c.language).name?.name;
     if (name === undefined) continue;
     if (c.index < at) {
-      const commands = parseCell(c.text, c.language).items.filter((i) => i.kind === 'command');
+      const commands = (c.parsed ?? cellText(c.text)).commands(c.language).items.filter((i) => i.kind === 'command');
       const last = commands[commands.length - 1];
       above.set(name, { command: last?.kind === 'command' ? last.name : undefined, cell: c.index });
     } else if (c.index > at) {
@@ -45,7 +45,8 @@ export function namedContextOf(cells: ReadonlyArray<{ text: string; language: st
  * The named context of each cell of a document in one pass, for a caller that diagnoses the cells in order
  * (`check`, the language server): `next()` gives the context of the next cell (the names of the cells before
  * it, the names only cells after it define), then counts its own name. Linear in the cells' text; the context
- * given for a cell is read before `next()` is called again. `key` says what a cell's named warnings depend on.
+ * given for a cell is read before `next()` is called again; a cell given with `parsed` (the CellText of its
+ * version) is not parsed again. `key` says what a cell's named warnings depend on.
  */
 export class NamedScan {
   private readonly names: Array<string | undefined>;
@@ -53,7 +54,7 @@ export class NamedScan {
   private readonly remaining = new Map<string, number>();
   private i = 0;
 
-  constructor(private readonly cells: ReadonlyArray<{ text: string; language: string; index: number }>) {
+  constructor(private readonly cells: ReadonlyArray<{ text: string; language: string; index: number; parsed?: CellText | undefined }>) {
     this.names = cells.map((c) => (c.language === 'qmp' || c.language === 'qmp-shell' || c.language === 'hmp' ? findCellName(c.text, c.language).name?.name : undefined));
     for (const n of this.names) if (n !== undefined) this.remaining.set(n, (this.remaining.get(n) ?? 0) + 1);
   }
@@ -65,7 +66,7 @@ export class NamedScan {
       const name = this.names[this.i - 1];
       const lang = prev?.language;
       if (prev !== undefined && name !== undefined && (lang === 'qmp' || lang === 'qmp-shell' || lang === 'hmp')) {
-        const commands = parseCell(prev.text, lang).items.filter((x) => x.kind === 'command');
+        const commands = (prev.parsed ?? cellText(prev.text)).commands(lang).items.filter((x) => x.kind === 'command');
         const last = commands[commands.length - 1];
         this.above.set(name, { command: last?.kind === 'command' ? last.name : undefined, cell: prev.index });
       }
@@ -93,33 +94,37 @@ function referencesIn(text: string): Reference[] {
 /**
  * Errors for `{{` that do not read as a reference, where the runner refuses them: in the string values of a
  * `qmp` cell's commands (the whole string is marked: the offsets inside a JSON string are not the decoded
- * ones), on the lines of a `qmp-shell` cell that are not comments.
+ * ones; read from the cell's one tree), on the lines of a `qmp-shell` cell that are not comments.
  */
-export function referenceSyntaxDiagnostics(text: string, language: string): Diagnostic[] {
+export function referenceSyntaxDiagnostics(source: CellSource, language: string): Diagnostic[] {
+  const text = textOf(source);
   if (!text.includes('{{')) return [];
   const out: Diagnostic[] = [];
   const add = (start: number, end: number, message: string): void => {
     out.push({ start, end, severity: 'error', message: `${message}; the cell is not sent`, code: 'bad-reference' });
   };
   if (language === 'qmp') {
-    for (const seg of segmentJsonCell(text)) {
-      if (seg.kind !== 'send' || !text.slice(seg.start, seg.end).includes('{{')) continue;
-      const scanner = createScanner(text.slice(seg.start, seg.end), false);
-      let pending: { start: number; end: number; value: string } | undefined;
-      const flush = (isKey: boolean): void => {
-        if (pending !== undefined && !isKey && pending.value.includes('{{')) {
-          const bad = scanString(pending.value).errors[0];
-          if (bad !== undefined) add(seg.start + pending.start, seg.start + pending.end, bad.message);
+    const cell = cellText(source);
+    cell.segments.forEach((seg, k) => {
+      if (seg.kind !== 'send' || !text.slice(seg.start, seg.end).includes('{{')) return;
+      // Every string value of the tree, loose ones included (keys are not values); iterative.
+      const root = cell.syntax(k)?.root;
+      const stack: JsonNode[] = root === undefined ? [] : [root];
+      while (stack.length > 0) {
+        const node = stack.pop() as JsonNode;
+        if (node.type === 'object') {
+          for (let i = node.properties.length - 1; i >= 0; i--) {
+            const v = (node.properties[i] as { value?: JsonNode }).value;
+            if (v !== undefined) stack.push(v);
+          }
+        } else if (node.type === 'array') {
+          for (let i = node.items.length - 1; i >= 0; i--) stack.push(node.items[i] as JsonNode);
+        } else if (node.type === 'string' && typeof node.value === 'string' && node.value.includes('{{')) {
+          const bad = scanString(node.value).errors[0];
+          if (bad !== undefined) add(node.start, node.end, bad.message);
         }
-        pending = undefined;
-      };
-      for (let tok = scanner.scan(); tok !== SyntaxKind.EOF; tok = scanner.scan()) {
-        if (tok === SyntaxKind.Trivia || tok === SyntaxKind.LineBreakTrivia || tok === SyntaxKind.LineCommentTrivia || tok === SyntaxKind.BlockCommentTrivia) continue;
-        flush(tok === SyntaxKind.ColonToken);
-        if (tok === SyntaxKind.StringLiteral) pending = { start: scanner.getTokenOffset(), end: scanner.getTokenOffset() + scanner.getTokenLength(), value: scanner.getTokenValue() };
       }
-      flush(false);
-    }
+    });
   } else if (language === 'qmp-shell') {
     let lineStart = 0;
     while (lineStart <= text.length) {
@@ -294,7 +299,7 @@ export function withNamed<T extends Wrappable>(base: T): T {
     diagnose(source: CellSource, ctx: LanguageContext = {}) {
       const text = textOf(source);
       const lang = (base as { language?: string }).language ?? '';
-      const bad = referenceSyntaxDiagnostics(text, lang);
+      const bad = referenceSyntaxDiagnostics(source, lang);
       // A live value that holds a reference is known only once it is substituted, and one that holds a malformed
       // reference has its error: neither is checked against QEMU's names.
       const found = base.diagnose(source, ctx).filter((d) => !((d.code === 'unknown-live-value' || d.code === 'live-name-taken')

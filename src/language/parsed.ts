@@ -1,26 +1,30 @@
 // Parse once per document version. A `CellText` is one cell's text at one version; each kind of parse of it
-// (a `qmp` cell's segments and one scan of each object, from which both JSON trees are built: the tolerant
-// tree with offsets that completion, hover, code actions, OOB hints and live values walk, and the syntax tree
-// with its problems that the diagnostics check; the qmp-shell lines and words; the shell parser's JSON
-// documents; the schema diagnostics) runs at most once and is handed to every feature that asks. The services take a CellText where they took the text (a plain
-// string still works, parsed for that one call). `ParseCache` keeps the CellTexts of open documents by
-// (document, version), bounded, for the VS Code adapter and the language server.
+// (a `qmp` cell's segments, one scan of each object and the one tree built from that scan, which the
+// diagnostics, completion, hover, code actions, OOB hints, live values and named replies all read, as
+// vscode-json-languageservice's features share one JSONDocument; the qmp-shell lines and words; the shell
+// parser's JSON documents; the schema diagnostics) runs at most once and is handed to every feature that
+// asks. The services take a CellText where they took the text (a plain string still works, parsed for that
+// one call). `ParseCache` keeps the CellTexts of open documents by (document, version), bounded, for the
+// VS Code adapter and the language server.
 import { cursorObjects, scanCell, type CellScan, type ParsedObject } from './jsonCursor';
-import { parseScanned, type JsonParse } from '../format/validate';
+import { buildTree, type JsonParse } from '../format/validate';
 import { shellLines, type ShellLine } from '../format/shellTokens';
+import { parseCell, parseJsonCell } from '../format/cell';
+import type { ParsedCell } from '../format/cellTypes';
+import type { CellLanguage } from '../format/notebook';
 
 /** One cell's text at one version, parsed at most once per kind. */
 export class CellText {
   private scanMemo: CellScan | undefined;
   private objectsMemo: ParsedObject[] | undefined;
-  private parsesMemo: (JsonParse | undefined)[] | undefined;
+  private treesMemo: (JsonParse | undefined)[] | undefined;
   private linesMemo: ShellLine[] | undefined;
   /** Results computed from the parse and a few inputs (the schema, the compat policy…), by kind. */
   private readonly derived = new Map<string, { deps: readonly unknown[]; value: unknown }>();
 
   constructor(readonly text: string) {}
 
-  /** The segments of a `qmp` cell and the one scan of each object: what both JSON trees below are built from. */
+  /** The segments of a `qmp` cell and the one scan of each object: what the one tree is built from. */
   get scan(): CellScan {
     if (this.scanMemo === undefined) {
       parseStats.json++;
@@ -34,22 +38,27 @@ export class CellText {
     return this.scan.segments;
   }
 
-  /** The JSON objects of a `qmp` cell with offsets, the tolerant tree (jsonCursor.ts), from the one scan. */
+  /** The JSON objects of a `qmp` cell: each one's root in the one tree, and the cursor's tokens (jsonCursor.ts). */
   get objects(): ParsedObject[] {
-    this.objectsMemo ??= cursorObjects(this.text, this.scan);
+    this.objectsMemo ??= cursorObjects(this.text, this.scan, (k) => this.syntax(k));
     return this.objectsMemo;
   }
 
   /**
-   * The syntax tree and problems (validate.ts's parseJson) of segment `index` of a `qmp` cell, from the one
-   * scan; undefined for a segment that is not an object.
+   * The one tree of segment `index` of a `qmp` cell with its syntax problems (validate.ts's buildTree), built
+   * from the one scan at most once; undefined for a segment that is not an object.
    */
   syntax(index: number): JsonParse | undefined {
     const { scans } = this.scan;
-    const parses = (this.parsesMemo ??= new Array<JsonParse | undefined>(scans.length));
+    const trees = (this.treesMemo ??= new Array<JsonParse | undefined>(scans.length));
     const scan = scans[index];
     if (scan === undefined) return undefined;
-    return (parses[index] ??= parseScanned(scan));
+    let tree = trees[index];
+    if (tree === undefined) {
+      parseStats.tree++;
+      tree = trees[index] = buildTree(scan);
+    }
+    return tree;
   }
 
   /** The lines of a `qmp-shell` cell with their words (the one tokenizer, shellTokens.ts). */
@@ -59,6 +68,14 @@ export class CellText {
       this.linesMemo = shellLines(this.text);
     }
     return this.linesMemo;
+  }
+
+  /**
+   * What the cell sends, expects and waits for (format/cell.ts's parseCell, without a schema), once; a `qmp`
+   * cell's from its one tree.
+   */
+  commands(language: CellLanguage): ParsedCell {
+    return this.memo(`cell:${language}`, [], () => (language === 'qmp' ? parseJsonCell(this.text, this) : parseCell(this.text, language)));
   }
 
   /**
@@ -83,10 +100,10 @@ export function cellText(source: CellSource): CellText {
 
 /**
  * How many parses ran, by kind (the parse-once tests count them; nothing else reads them). `json` counts scans
- * of a `qmp` cell (segments and tokens, both JSON trees built from them); `diagnose` counts
- * schema diagnostics runs, `shell` the shell parser's runs for diagnostics and hints.
+ * of a `qmp` cell (segments and tokens), `tree` the trees built from them (one per object segment);
+ * `diagnose` counts schema diagnostics runs, `shell` the shell parser's runs for diagnostics and hints.
  */
-export const parseStats = { json: 0, shellLines: 0, shell: 0, diagnose: 0 };
+export const parseStats = { json: 0, tree: 0, shellLines: 0, shell: 0, diagnose: 0 };
 
 /** The CellTexts of open documents by (key, version): at most `max`, the least recently used dropped first. */
 export class ParseCache {

@@ -9,7 +9,6 @@ import type { CompletionItem } from './completion';
 import type { CompatPolicy, Diagnostic } from './diagnostics';
 import type { QmpDocs, QmpManPageName } from './manpage';
 import { manPageDocs, type DocsProvider } from './providers';
-import { parseCell } from '../format/cell';
 import { findCellName } from '../format/references';
 import type { LiveValues } from '../qmp/liveValues';
 import { fetchLive, languageService, namesCreatedBy, ParseCache, type CellText, type CreatedNames, type LanguageContext, type LanguageService, type NamedContext } from './service';
@@ -47,7 +46,14 @@ export interface SchemaSource {
   cell?(uri: vscode.Uri): vscode.NotebookCell | undefined;
 }
 
-/** The commands a cell's text sends, parsed once per version of the document. */
+/**
+ * One parse per (document, version), shared by completion, hover, diagnostics, code actions, code lenses and
+ * the commands a cell sends (commandsOf).
+ */
+const parses = new ParseCache();
+const parsedOf = (doc: vscode.TextDocument): CellText => parses.get(doc.uri.toString(), doc.version, doc.getText());
+
+/** The commands a cell's text sends, from the one parse of its version. */
 const commandsCache = new WeakMap<vscode.TextDocument, { version: number; commands: Array<{ command: string; args: unknown }> }>();
 
 function commandsOf(doc: vscode.TextDocument): Array<{ command: string; args: unknown }> {
@@ -56,7 +62,7 @@ function commandsOf(doc: vscode.TextDocument): Array<{ command: string; args: un
   const commands: Array<{ command: string; args: unknown }> = [];
   const lang = doc.languageId;
   if (lang === 'qmp' || lang === 'qmp-shell') {
-    for (const item of parseCell(doc.getText(), lang).items) {
+    for (const item of parsedOf(doc).commands(lang).items) {
       if (item.kind !== 'command') continue;
       const name = item.input.execute ?? item.input['exec-oob'];
       if (name !== undefined) commands.push({ command: name, args: item.input.arguments });
@@ -362,9 +368,6 @@ export function recentCompletionTimes(): readonly number[] {
 
 export function registerLanguageFeatures(context: vscode.ExtensionContext, schemaSource: SchemaSource, namedReply?: NamedReplyLookup): vscode.Disposable {
   const disposables: vscode.Disposable[] = [];
-  // One parse per (document, version), shared by completion, hover, diagnostics, code actions and code lenses.
-  const parses = new ParseCache();
-  const parsedOf = (doc: vscode.TextDocument): CellText => parses.get(doc.uri.toString(), doc.version, doc.getText());
   // Documentation: the reference page of each endpoint kind, read once, asynchronously (honouring qmp.manPage for
   // QEMU's own page, in a trusted workspace only), started a little after activation so that neither activation
   // nor the first hover waits for it.

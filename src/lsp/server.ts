@@ -230,9 +230,12 @@ export function startServer(connection: Connection, options: ServerOptions = {})
    * For completion and hover: the live context plus the named replies of the document's cells above (names,
    * and the replies runCell saved on this connection). Diagnostics get the names alone (computeDiagnostics).
    */
+  /** A document's regions with the parse of each one's version (the cache's), so that no cell is parsed twice. */
+  const withParses = (doc: TextDocument): Array<Region & { parsed: CellText }> => regionsOf(doc).map((r) => ({ ...r, parsed: parsed(doc, r) }));
+
   const namedContext = (doc: TextDocument, region: Region): LanguageContext => ({
     ...liveContext(),
-    named: namedContextOf(regionsOf(doc), region.index, (name) => session?.namedReply(name)),
+    named: namedContextOf(withParses(doc), region.index, (name) => session?.namedReply(name)),
   });
 
   const regionsOf = (doc: TextDocument): Region[] => {
@@ -297,7 +300,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     const out: LspDiagnostic[] = [];
     let slice = performance.now();
     // The named replies of the cells above each cell, in one pass over the cells in order.
-    const names = new NamedScan(regions);
+    const names = new NamedScan(regions.map((r) => ({ ...r, parsed: parsed(doc, r) })));
     for (const r of regions) {
       for (const d of diagnoseRegion(doc, r, names.next())) out.push(toLspDiagnostic(r, d));
       if (performance.now() - slice > SLICE_MS) {
@@ -562,7 +565,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       const end = toCellOffset(r, params.range.end.line > lastLine ? { line: lastLine, character: Number.MAX_SAFE_INTEGER } : params.range.end) ?? r.text.length;
       const svc = languageService(r.language);
       if (svc === undefined) continue;
-      for (const a of svc.codeActions(parsed(doc, r), start, end, context(), diagnoseRegion(doc, r, namedContextOf(regionsOf(doc), r.index)))) {
+      for (const a of svc.codeActions(parsed(doc, r), start, end, context(), diagnoseRegion(doc, r, namedContextOf(withParses(doc), r.index)))) {
         const action: LspCodeAction = {
           title: a.title, kind: a.kind === 'quickfix' ? CodeActionKind.QuickFix : CodeActionKind.RefactorRewrite,
           edit: toWorkspaceEdit(doc.uri, r, a.edits),

@@ -6,7 +6,8 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { createScanner, ScanError, SyntaxKind, visit, type JSONVisitor } from 'jsonc-parser';
 import { scanJson, visitTokens, type TokenVisitor } from '../../src/format/validate';
-import { cursorObjects, scanCell, type Token } from '../../src/language/jsonCursor';
+import { type Token } from '../../src/language/jsonCursor';
+import { CellText } from '../../src/language/parsed';
 
 const pieces = fc.constantFrom(
   '{', '}', '[', ']', ',', ':', ' ', '\n', '"', '"execute"', '"a b', "'x'", 'true', 'nul', 'null', '-', '1', '1.', '2e', '0x1', 'word',
@@ -61,8 +62,9 @@ describe('one scan per segment', () => {
 
   test('the cursor\'s tokens from the one scan are a whole-cell scanner\'s, segment by segment', () => {
     fc.assert(fc.property(jsonish, (text) => {
-      const cell = scanCell(text);
-      const objects = cursorObjects(text, cell);
+      const parsed = new CellText(text);
+      const cell = parsed.scan;
+      const objects = parsed.objects;
       const segments = cell.segments.filter((s) => s.kind !== 'junk');
       assert.equal(objects.length, segments.length);
       objects.forEach((o, k) => {
