@@ -341,7 +341,7 @@ export class RunEngine implements Disposable {
     let outcome: RunOutcome;
     try {
       outcome = await this.runCell(state, markSent);
-      if (outcome !== 'interrupted' && !(state.failure && isSessionFailure(state.failure.kind))) await this.awaitEvents(state);
+      if (state.awaiting !== undefined && outcome !== 'interrupted' && !(state.failure && isSessionFailure(state.failure.kind))) await this.awaitEvents(state);
     } catch (err) {
       // Not expected (the step loop turns every error into a failure); still a record, never a throw.
       outcome = this.fail(state, failureKindOf(err), errorMessage(err));
