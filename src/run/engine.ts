@@ -172,7 +172,10 @@ export class RunEngine implements Disposable {
   private readonly now: () => number;
   private readonly origin: number;
   private readonly eventsPerCell: number;
-  private inBandTail: Promise<void> = Promise.resolve();
+  /** The in-band order (inBand()): whether an in-band cell runs, and the starts of those waiting, from inBandHead. */
+  private inBandRunning = false;
+  private inBandQueue: Array<(() => void) | undefined> = [];
+  private inBandHead = 0;
   private order = 0;
   /** Jobs submitted and not yet ended (across batches): the event subscription stays while there are any. */
   private pending = 0;
@@ -270,16 +273,13 @@ export class RunEngine implements Disposable {
       if (batch.asTest) {
         const oob = isOobPlan(job.plan);
         const after = previous;
-        const mine = oob ? after.then(() => go(true)) : this.inBandTail.then(() => after).then(() => go(false));
-        if (!oob) this.inBandTail = mine.then(() => undefined, () => undefined);
+        const mine = oob ? after.then(() => go(true)) : this.inBand(() => after.then(() => go(false)));
         previous = mine.then(() => undefined, () => undefined);
         done.push(mine);
       } else if (isOobPlan(job.plan)) {
         done.push(go(true));
       } else {
-        const mine = this.inBandTail.then(() => go(false));
-        this.inBandTail = mine.then(() => undefined, () => undefined);
-        done.push(mine);
+        done.push(this.inBand(() => go(false)));
       }
     });
     let outcomes: RunOutcome[];
@@ -292,6 +292,41 @@ export class RunEngine implements Disposable {
     }
     const failure = failures.find((f) => f !== undefined);
     return failure ? { outcomes, failure } : { outcomes };
+  }
+
+  /**
+   * Runs `start` when every in-band cell submitted before it (in any batch) has ended: the in-band order. The
+   * next one starts in the same microtask as the previous one ends (no promise chain between two cells).
+   */
+  private inBand<T>(start: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const run = (): void => {
+        start().then((v) => { this.nextInBand(); resolve(v); }, (err: unknown) => { this.nextInBand(); reject(err); });
+      };
+      if (this.inBandRunning) this.inBandQueue.push(run);
+      else {
+        this.inBandRunning = true;
+        // The first starts a microtask later, as it always did: after the batch is submitted.
+        queueMicrotask(run);
+      }
+    });
+  }
+
+  private nextInBand(): void {
+    const next = this.inBandQueue[this.inBandHead];
+    if (next === undefined) {
+      this.inBandRunning = false;
+      this.inBandQueue = [];
+      this.inBandHead = 0;
+      return;
+    }
+    this.inBandQueue[this.inBandHead++] = undefined;
+    // Drop the started prefix now and then: the queue stays linear in the cells waiting.
+    if (this.inBandHead > 1024 && this.inBandHead * 2 > this.inBandQueue.length) {
+      this.inBandQueue = this.inBandQueue.slice(this.inBandHead);
+      this.inBandHead = 0;
+    }
+    next();
   }
 
   /** Resolves when every in-band command now unanswered is answered or has run for busyMs. */
