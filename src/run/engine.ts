@@ -394,7 +394,8 @@ export class RunEngine implements Disposable {
     if (state.eventsDropped > 0) {
       this.emit(batch, { type: 'events-dropped', cell: job.cell, at: this.at(), count: state.eventsDropped, kept: this.eventsPerCell });
     }
-    this.emit(batch, { type: 'cell-finished', cell: job.cell, at: this.at(), outcome, ms: round(this.now() - t0) });
+    const t1 = this.now();
+    this.emit(batch, { type: 'cell-finished', cell: job.cell, at: round(t1 - this.origin), outcome, ms: round(t1 - t0) });
     if (batch.asTest && !batch.failed && this.running.length === 0) this.late = state;
     return state.failure ? { outcome, failure: state.failure } : { outcome };
   }
@@ -598,7 +599,9 @@ export class RunEngine implements Disposable {
     if (!step.oob && this.busy.length > 0) {
       this.emit(batch, { type: 'blocked', cell, at: this.at(), step: i, behind: this.busy.map((b) => ({ ...b })) });
     }
-    this.emit(batch, { type: 'sent', cell, at: this.at(), step: i, command: step.name, oob: step.oob, label: step.label, line: step.line });
+    // One clock read for the `sent` record and the command's start (a record's `at` and a `ms` agree).
+    const t0 = this.now();
+    this.emit(batch, { type: 'sent', cell, at: round(t0 - this.origin), step: i, command: step.name, oob: step.oob, label: step.label, line: step.line });
     const options: CommandOptions = {
       onWritten: (w) => {
         written = w;
@@ -609,7 +612,6 @@ export class RunEngine implements Disposable {
     const limit = this.options.commandTimeoutMs;
     const timeoutMs = typeof limit === 'function' ? limit() : limit;
     if (timeoutMs !== undefined && timeoutMs > 0) options.timeoutMs = timeoutMs;
-    const t0 = this.now();
     // Events after this cursor are about the jobs the command starts or drives (progress.ts).
     const jobCursor = this.jobs.names(step.name) ? client.eventCursor() : 0;
     const entry: OpenCommand = { cell: state, step: i, oob: step.oob, t0 };
@@ -628,10 +630,11 @@ export class RunEngine implements Disposable {
       entry.onSettled?.();
     }
     // QEMU answers in-band commands in order: everything it owed before this one is answered now.
-    if (!step.oob) this.busy = [];
+    if (!step.oob && this.busy.length > 0) this.busy = [];
+    const t1 = this.now();
     const record: ReplyRecord = {
-      type: 'reply', cell, at: this.at(), step: i, command: step.name, idText: reply.idText, ok: reply.ok,
-      raw: reply.raw, wire: reply.sent, ms: round(this.now() - t0), line: step.line,
+      type: 'reply', cell, at: round(t1 - this.origin), step: i, command: step.name, idText: reply.idText, ok: reply.ok,
+      raw: reply.raw, wire: reply.sent, ms: round(t1 - t0), line: step.line,
     };
     if (reply.ok) record.value = reply.value;
     else record.error = reply.error;
