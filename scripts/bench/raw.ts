@@ -53,4 +53,13 @@ export class RawQmp {
   close(): void {
     this.socket.destroy();
   }
+
+  /** Closes the connection and resolves once the socket is closed (as our client's disconnect() waits for). */
+  closed(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (this.socket.closed) { resolve(); return; }
+      this.socket.once('close', () => resolve());
+      this.socket.destroy();
+    });
+  }
 }

@@ -188,21 +188,33 @@ interface ParsedRun {
   problems: LocatedProblem[];
 }
 
-/** Plans the code cells; step lines become 1-based lines in the file. */
-function planRunnable(notebook: Notebook, map: FileMap, schema?: Schema): ParsedRun {
+/** How many cells are planned between two turns of the event loop while a connection opens meanwhile. */
+const PLAN_SLICE = 128;
+
+/**
+ * Plans the code cells; step lines become 1-based lines in the file. With `yieldEvery`, the event loop gets a
+ * turn after every so many cells, so that a connection being opened meanwhile goes on with its handshake.
+ */
+async function planRunnable(notebook: Notebook, map: FileMap, schema?: Schema, yieldEvery?: number): Promise<ParsedRun> {
   const cells: RunCell[] = [];
   const problems: LocatedProblem[] = [];
   // The front matter's masks, ignorable events and event order: how expected events are compared.
   const rules = notebookRules(notebook).rules;
-  notebook.cells.forEach((cell, i) => {
-    if (cell.kind !== 'code' || !isCodeLanguage(cell.language)) return;
+  let since = 0;
+  for (let i = 0; i < notebook.cells.length; i++) {
+    const cell = notebook.cells[i] as Notebook['cells'][number];
+    if (cell.kind !== 'code' || !isCodeLanguage(cell.language)) continue;
     const plan = planCell(cell.source, cell.language, schema, rules);
-    problems.push(...planProblems(plan).map((p) => locate(map, i, p)));
+    for (const p of planProblems(plan)) problems.push(locate(map, i, p));
     for (const step of plan.steps) step.line = map.position(i, step.offset).line;
     for (const e of plan.expect?.events ?? []) e.line = map.position(i, e.offset).line;
     const line = map.cellLine(i);
     if (plan.steps.length) cells.push({ cell: i + 1, ...(line !== undefined ? { line } : {}), plan });
-  });
+    if (yieldEvery !== undefined && ++since >= yieldEvery) {
+      since = 0;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
   return { cells, problems };
 }
 
@@ -216,39 +228,67 @@ function deadline(ms: number | undefined): { signal?: AbortSignal; dispose(): vo
   return { signal: controller.signal, dispose: () => clearTimeout(timer) };
 }
 
+/**
+ * Whether a connection may be opened while the cells are still being planned: a plain QMP socket, where opening
+ * and closing sends no command (connecting is part of the run's fixed cost, and this overlaps it with planning).
+ * A process the run would start, a guest agent, or a libvirt domain (connecting marks it tainted) is opened only
+ * once every cell is known to be good: a typo costs no QEMU.
+ */
+function opensEarly(c: ResolvedConnection): boolean {
+  return c.kind === 'unix' || c.kind === 'tcp';
+}
+
 async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
   const { text, notebook } = readNotebook(deps, req.file, io);
   const connection = resolveConnection(req.connection, notebook.profile, true);
-  const map = new FileMap(text, notebook.cells);
   if (!hasCodeCells(notebook)) {
     // Nothing to run: said, and nothing is started.
     warnNoCells(io, req.file);
     return EXIT_OK;
   }
-
-  // Cells that parse without a schema are checked before anything starts, so a typo costs no QEMU.
-  const needsSchema = notebook.cells.some((c) => c.kind === 'code' && c.language === 'qmp-shell');
-  const early = planRunnable({ ...notebook, cells: notebook.cells.map((c) => (c.language === 'qmp-shell' ? { ...c, kind: 'markdown' as const } : c)) }, map);
-  const reportMalformed = (problems: LocatedProblem[]): number => {
-    printProblems(io, req.file, problems, req.json, !req.json);
-    io.err(`qmp-notebook: ${problems.length} problem${problems.length === 1 ? '' : 's'} in the notebook's cells; nothing was sent`);
-    return EXIT_FAILED;
-  };
-  if (early.problems.length) return reportMalformed(early.problems);
-
   const limit = deadline(req.deadlineMs);
-  try {
+  // A connection opened while the cells are planned is cancelled, unused, when a cell is malformed.
+  const early = opensEarly(connection) ? new AbortController() : undefined;
+  let opening: Promise<CliSession> | undefined;
+  const startOpening = (): Promise<CliSession> => {
     deps.progress?.(`connecting to ${describeEndpoint(connection)}`);
-    const session = await open(deps, connection, req.qemuBinary, limit.signal, { commandTimeoutMs: req.timeoutMs ?? DEFAULT_TIMEOUT_MS })
+    const signal = early && limit.signal ? AbortSignal.any([early.signal, limit.signal]) : early?.signal ?? limit.signal;
+    return open(deps, connection, req.qemuBinary, signal, { commandTimeoutMs: req.timeoutMs ?? DEFAULT_TIMEOUT_MS })
       .finally(() => deps.progress?.(''));
+  };
+  try {
+    if (early) {
+      opening = startOpening();
+      // Its failure is reported below, when it is awaited; not as an unhandled rejection if a cell is malformed.
+      opening.catch(() => undefined);
+    }
+    const map = new FileMap(text, notebook.cells);
+    // Cells that parse without a schema are checked before anything is sent, so a typo costs no QEMU.
+    const needsSchema = notebook.cells.some((c) => c.kind === 'code' && c.language === 'qmp-shell');
+    const planned = await planRunnable({ ...notebook, cells: notebook.cells.map((c) => (c.language === 'qmp-shell' ? { ...c, kind: 'markdown' as const } : c)) },
+      map, undefined, early ? PLAN_SLICE : undefined);
+    const reportMalformed = (problems: LocatedProblem[]): number => {
+      printProblems(io, req.file, problems, req.json, !req.json);
+      io.err(`qmp-notebook: ${problems.length} problem${problems.length === 1 ? '' : 's'} in the notebook's cells; nothing was sent`);
+      return EXIT_FAILED;
+    };
+    if (planned.problems.length) {
+      if (opening) {
+        early?.abort(new Error('a cell is malformed: nothing is sent'));
+        await opening.then((s) => s.close(), () => undefined);
+      }
+      return reportMalformed(planned.problems);
+    }
+
+    const session = await (opening ?? startOpening());
     try {
-      let cells = early.cells;
+      let cells = planned.cells;
       // The schema types qmp-shell values, and lets the client refuse an exec-oob of a command without
       // allow-oob before sending it (a storage daemon has none): it is loaded whenever the notebook has either.
-      const hasOob = early.cells.some((c) => c.plan.steps.some((st) => st.kind === 'command' && st.oob));
+      const hasOob = planned.cells.some((c) => c.plan.steps.some((st) => st.kind === 'command' && st.oob));
       if (needsSchema || hasOob) {
         const schema = await fetchSchema(session, limit.signal);
-        const late = planRunnable(notebook, map, schema);
+        const late = await planRunnable(notebook, map, schema);
         if (late.problems.length) return reportMalformed(late.problems);
         cells = late.cells;
       }

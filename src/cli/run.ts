@@ -152,9 +152,19 @@ export function hmpText(raw: string): string | undefined {
 /** Printable ASCII without `"` and `\\`: JSON.stringify would only add the quotes. */
 const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 
+/** The last string str() escaped, and its JSON: a command's wire text is in its `written` and its `reply` record. */
+let lastIn = '';
+let lastOut = '""';
+
 /** JSON.stringify of a string, without its cost for the plain ASCII of command names and wire text. */
 function str(s: string): string {
-  return PLAIN.test(s) ? `"${s}"` : JSON.stringify(s);
+  if (s === lastIn) return lastOut;
+  const out = PLAIN.test(s) ? `"${s}"` : JSON.stringify(s);
+  if (s.length > 16) {
+    lastIn = s;
+    lastOut = out;
+  }
+  return out;
 }
 
 /** The version of the machine records (`--json`, `qmp.runCell`): schemas/transcript.schema.json. */

@@ -43,7 +43,13 @@ export class Kernel {
   constructor(private readonly options: KernelOptions) {
     this.engine = new RunEngine({
       ...(options.engine ?? {}),
-      client: async () => this.port(await this.connectClient()),
+      // Synchronous when the client is there already (every cell asks): no promise on the path to each command.
+      client: () => {
+        const c = this.options.client();
+        if ('then' in c) return c.then((got) => { this.attach(got); return this.port(got); });
+        this.attach(c);
+        return this.port(c);
+      },
     });
     this.live = new LiveValues({
       execute: async (command, args, timeoutMs) => (await this.connectClient()).execute(command, args, { timeoutMs }),

@@ -172,7 +172,10 @@ export class RunEngine implements Disposable {
   private readonly now: () => number;
   private readonly origin: number;
   private readonly eventsPerCell: number;
-  private inBandTail: Promise<void> = Promise.resolve();
+  /** The in-band order (inBand()): whether an in-band cell runs, and the starts of those waiting, from inBandHead. */
+  private inBandRunning = false;
+  private inBandQueue: Array<(() => void) | undefined> = [];
+  private inBandHead = 0;
   private order = 0;
   /** Jobs submitted and not yet ended (across batches): the event subscription stays while there are any. */
   private pending = 0;
@@ -270,16 +273,13 @@ export class RunEngine implements Disposable {
       if (batch.asTest) {
         const oob = isOobPlan(job.plan);
         const after = previous;
-        const mine = oob ? after.then(() => go(true)) : this.inBandTail.then(() => after).then(() => go(false));
-        if (!oob) this.inBandTail = mine.then(() => undefined, () => undefined);
+        const mine = oob ? after.then(() => go(true)) : this.inBand(() => after.then(() => go(false)));
         previous = mine.then(() => undefined, () => undefined);
         done.push(mine);
       } else if (isOobPlan(job.plan)) {
         done.push(go(true));
       } else {
-        const mine = this.inBandTail.then(() => go(false));
-        this.inBandTail = mine.then(() => undefined, () => undefined);
-        done.push(mine);
+        done.push(this.inBand(() => go(false)));
       }
     });
     let outcomes: RunOutcome[];
@@ -292,6 +292,41 @@ export class RunEngine implements Disposable {
     }
     const failure = failures.find((f) => f !== undefined);
     return failure ? { outcomes, failure } : { outcomes };
+  }
+
+  /**
+   * Runs `start` when every in-band cell submitted before it (in any batch) has ended: the in-band order. The
+   * next one starts in the same microtask as the previous one ends (no promise chain between two cells).
+   */
+  private inBand<T>(start: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const run = (): void => {
+        start().then((v) => { this.nextInBand(); resolve(v); }, (err: unknown) => { this.nextInBand(); reject(err); });
+      };
+      if (this.inBandRunning) this.inBandQueue.push(run);
+      else {
+        this.inBandRunning = true;
+        // The first starts a microtask later, as it always did: after the batch is submitted.
+        queueMicrotask(run);
+      }
+    });
+  }
+
+  private nextInBand(): void {
+    const next = this.inBandQueue[this.inBandHead];
+    if (next === undefined) {
+      this.inBandRunning = false;
+      this.inBandQueue = [];
+      this.inBandHead = 0;
+      return;
+    }
+    this.inBandQueue[this.inBandHead++] = undefined;
+    // Drop the started prefix now and then: the queue stays linear in the cells waiting.
+    if (this.inBandHead > 1024 && this.inBandHead * 2 > this.inBandQueue.length) {
+      this.inBandQueue = this.inBandQueue.slice(this.inBandHead);
+      this.inBandHead = 0;
+    }
+    next();
   }
 
   /** Resolves when every in-band command now unanswered is answered or has run for busyMs. */
@@ -341,7 +376,7 @@ export class RunEngine implements Disposable {
     let outcome: RunOutcome;
     try {
       outcome = await this.runCell(state, markSent);
-      if (outcome !== 'interrupted' && !(state.failure && isSessionFailure(state.failure.kind))) await this.awaitEvents(state);
+      if (state.awaiting !== undefined && outcome !== 'interrupted' && !(state.failure && isSessionFailure(state.failure.kind))) await this.awaitEvents(state);
     } catch (err) {
       // Not expected (the step loop turns every error into a failure); still a record, never a throw.
       outcome = this.fail(state, failureKindOf(err), errorMessage(err));
@@ -359,7 +394,8 @@ export class RunEngine implements Disposable {
     if (state.eventsDropped > 0) {
       this.emit(batch, { type: 'events-dropped', cell: job.cell, at: this.at(), count: state.eventsDropped, kept: this.eventsPerCell });
     }
-    this.emit(batch, { type: 'cell-finished', cell: job.cell, at: this.at(), outcome, ms: round(this.now() - t0) });
+    const t1 = this.now();
+    this.emit(batch, { type: 'cell-finished', cell: job.cell, at: round(t1 - this.origin), outcome, ms: round(t1 - t0) });
     if (batch.asTest && !batch.failed && this.running.length === 0) this.late = state;
     return state.failure ? { outcome, failure: state.failure } : { outcome };
   }
@@ -563,7 +599,9 @@ export class RunEngine implements Disposable {
     if (!step.oob && this.busy.length > 0) {
       this.emit(batch, { type: 'blocked', cell, at: this.at(), step: i, behind: this.busy.map((b) => ({ ...b })) });
     }
-    this.emit(batch, { type: 'sent', cell, at: this.at(), step: i, command: step.name, oob: step.oob, label: step.label, line: step.line });
+    // One clock read for the `sent` record and the command's start (a record's `at` and a `ms` agree).
+    const t0 = this.now();
+    this.emit(batch, { type: 'sent', cell, at: round(t0 - this.origin), step: i, command: step.name, oob: step.oob, label: step.label, line: step.line });
     const options: CommandOptions = {
       onWritten: (w) => {
         written = w;
@@ -574,7 +612,6 @@ export class RunEngine implements Disposable {
     const limit = this.options.commandTimeoutMs;
     const timeoutMs = typeof limit === 'function' ? limit() : limit;
     if (timeoutMs !== undefined && timeoutMs > 0) options.timeoutMs = timeoutMs;
-    const t0 = this.now();
     // Events after this cursor are about the jobs the command starts or drives (progress.ts).
     const jobCursor = this.jobs.names(step.name) ? client.eventCursor() : 0;
     const entry: OpenCommand = { cell: state, step: i, oob: step.oob, t0 };
@@ -593,10 +630,11 @@ export class RunEngine implements Disposable {
       entry.onSettled?.();
     }
     // QEMU answers in-band commands in order: everything it owed before this one is answered now.
-    if (!step.oob) this.busy = [];
+    if (!step.oob && this.busy.length > 0) this.busy = [];
+    const t1 = this.now();
     const record: ReplyRecord = {
-      type: 'reply', cell, at: this.at(), step: i, command: step.name, idText: reply.idText, ok: reply.ok,
-      raw: reply.raw, wire: reply.sent, ms: round(this.now() - t0), line: step.line,
+      type: 'reply', cell, at: round(t1 - this.origin), step: i, command: step.name, idText: reply.idText, ok: reply.ok,
+      raw: reply.raw, wire: reply.sent, ms: round(t1 - t0), line: step.line,
     };
     if (reply.ok) record.value = reply.value;
     else record.error = reply.error;
