@@ -16,9 +16,8 @@ import {
   OobRefusedError, QueuedCommandTimeoutError, ServerParseError,
 } from './errors';
 import { qmpDialect, type HandshakeContext, type HandshakeResult, type QmpDialect } from './dialect';
-import { Deadlines, type DeadlineEntry } from './deadlines';
 import { EventLog, type QmpEventRecord, type WaitForEventOptions } from './events';
-import { QmpProtocol, type Disposable, type QmpProtocolOptions } from './protocol';
+import { clampTimer, QmpProtocol, type Disposable, type QmpProtocolOptions } from './protocol';
 import { canonicalJson, isObject, jsonNesting, OWN_ID_PREFIX, topLevelMemberText, type QmpGreeting } from './wire';
 
 export type { QmpEventRecord, WaitForEventOptions } from './events';
@@ -90,8 +89,7 @@ interface Pending {
   sentAt: number;
   resolve: (reply: CommandReply) => void;
   reject: (err: Error) => void;
-  /** The command's time limit (one timer serves them all: deadlines.ts). */
-  deadline: DeadlineEntry | undefined;
+  timer: ReturnType<typeof setTimeout> | undefined;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
   onWritten: CommandOptions['onWritten'];
@@ -115,7 +113,6 @@ export class QmpClient extends QmpProtocol {
   private idlessFollowUps = 0;
 
   private readonly events: EventLog;
-  private readonly deadlines = new Deadlines();
   private readonly backlogListeners = new Set<(b: InBandBacklog) => void>();
 
   constructor(options: QmpClientOptions = {}) {
@@ -207,7 +204,6 @@ export class QmpClient extends QmpProtocol {
       this.clearPendingHooks(p);
       p.reject(new DisconnectedError(`${p.command}: ${err.message}`, { sent: p.sent, cause: err.cause ?? cause }));
     }
-    this.deadlines.clear();
     this.events.failWaiters(err.message, err.cause ?? cause);
     if (hadQueue) this.backlogChanged();
   }
@@ -302,14 +298,14 @@ export class QmpClient extends QmpProtocol {
     return new Promise<CommandReply>((resolve, reject) => {
       const p: Pending = {
         key, idText, command: name, oob, sent, where: 'queued', sentAt: 0, resolve, reject,
-        deadline: undefined, signal, onAbort: undefined, onWritten: options.onWritten,
+        timer: undefined, signal, onAbort: undefined, onWritten: options.onWritten,
       };
       this.pending.set(key, p);
       if (options.timeoutMs !== undefined) {
         const ms = options.timeoutMs;
-        p.deadline = this.deadlines.add(ms, () => this.giveUp(p, p.where === 'queued'
+        p.timer = setTimeout(() => this.giveUp(p, p.where === 'queued'
           ? new QueuedCommandTimeoutError(name, ms, this.inBandOnWire, this.oldestAge(), { sent })
-          : new CommandTimeoutError(name, ms, { sent })));
+          : new CommandTimeoutError(name, ms, { sent })), clampTimer(ms));
       }
       if (signal) {
         p.onAbort = () => this.giveUp(p, new CommandCancelledError(`${name}: cancelled`, { sent, cause: signal.reason }));
@@ -376,9 +372,9 @@ export class QmpClient extends QmpProtocol {
   }
 
   private clearPendingHooks(p: Pending): void {
-    if (p.deadline) this.deadlines.cancel(p.deadline);
+    if (p.timer) clearTimeout(p.timer);
     if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
-    p.deadline = undefined;
+    p.timer = undefined;
     p.onAbort = undefined;
   }
 
