@@ -9,7 +9,7 @@ import { createScanner, SyntaxKind } from 'jsonc-parser';
 import {
   type DocumentSymbol, type FoldingRange, type SemanticTokens, SemanticTokensBuilder, type SemanticTokensLegend, SymbolKind,
 } from 'vscode-languageserver/node';
-import { parseCell, shellLines, type ShellToken } from '../format/index';
+import { parseCell, shellLines, type ParsedCell, type ShellToken } from '../format/index';
 import type { Schema } from '../qmp/schema';
 import { type Region, toDocPosition, toDocRange } from './regions';
 
@@ -17,11 +17,19 @@ export const SEMANTIC_TOKEN_TYPES = ['function', 'property', 'string', 'number',
 export type TokenType = (typeof SEMANTIC_TOKEN_TYPES)[number];
 export const SEMANTIC_LEGEND: SemanticTokensLegend = { tokenTypes: [...SEMANTIC_TOKEN_TYPES], tokenModifiers: [] };
 
+/**
+ * What a region sends, expects and waits for: the server passes the parse of the region's version it already
+ * holds (parsed.ts), so symbols and folding do not parse a cell again; without it, the cell parser.
+ */
+export type CommandsOf = (r: Region) => ParsedCell;
+
+const parseRegion = (schema: Schema | undefined): CommandsOf => (r) => parseCell(r.text, r.language, schema);
+
 /** One symbol per cell (named by its index and language), with one child per command, event wait or expectation. */
-export function documentSymbols(regions: readonly Region[], schema: Schema | undefined): DocumentSymbol[] {
+export function documentSymbols(regions: readonly Region[], schema: Schema | undefined, commandsOf: CommandsOf = parseRegion(schema)): DocumentSymbol[] {
   const symbols: DocumentSymbol[] = [];
   for (const r of regions) {
-    const parsed = parseCell(r.text, r.language, schema);
+    const parsed = commandsOf(r);
     const children: DocumentSymbol[] = [];
     for (const item of parsed.items) {
       const range = toDocRange(r, item.start, item.end);
@@ -41,7 +49,7 @@ export function documentSymbols(regions: readonly Region[], schema: Schema | und
 }
 
 /** A fenced cell folds from its opening fence to its closing fence; a command written over several lines folds too. */
-export function foldingRanges(regions: readonly Region[], schema: Schema | undefined): FoldingRange[] {
+export function foldingRanges(regions: readonly Region[], schema: Schema | undefined, commandsOf: CommandsOf = parseRegion(schema)): FoldingRange[] {
   const out: FoldingRange[] = [];
   for (const r of regions) {
     const last = r.startLine + r.lineStarts.length - 1;
@@ -49,7 +57,7 @@ export function foldingRanges(regions: readonly Region[], schema: Schema | undef
     const end = r.fenced === true && r.closed === true ? last + 1 : last;
     if (end > start) out.push({ startLine: start, endLine: end, kind: 'region' });
     if (r.language === 'hmp') continue;
-    for (const item of parseCell(r.text, r.language, schema).items) {
+    for (const item of commandsOf(r).items) {
       const a = toDocPosition(r, item.start).line;
       const b = toDocPosition(r, item.end).line;
       if (b > a) out.push({ startLine: a, endLine: b });

@@ -607,12 +607,12 @@ export function startServer(connection: Connection, options: ServerOptions = {})
 
   connection.onDocumentSymbol((params) => {
     const doc = documents.get(params.textDocument.uri);
-    return doc === undefined ? null : documentSymbols(regionsOf(doc), schemaState.schema);
+    return doc === undefined ? null : documentSymbols(regionsOf(doc), schemaState.schema, (r) => parsed(doc, r).commands(r.language));
   });
 
   connection.onFoldingRanges((params) => {
     const doc = documents.get(params.textDocument.uri);
-    return doc === undefined ? null : foldingRanges(regionsOf(doc), schemaState.schema);
+    return doc === undefined ? null : foldingRanges(regionsOf(doc), schemaState.schema, (r) => parsed(doc, r).commands(r.language));
   });
 
   connection.languages.semanticTokens.on((params) => {

@@ -10,6 +10,7 @@ import { loadSchemaFile } from '../../src/lsp/config';
 import { documentSymbols, foldingRanges, semanticTokens, shellTokens } from '../../src/lsp/features';
 import { findRegions } from '../../src/lsp/regions';
 import { shellLines } from '../../src/format/shellTokens';
+import { cellText } from '../../src/language/parsed';
 import { forTypingClients, narrowForReply, REPLY_MAX_ITEMS } from '../../src/lsp/server';
 import { assertLinear } from '../support/linear';
 
@@ -26,6 +27,22 @@ const tokensOf = (scan: typeof shellTokens, text: string): string[] => {
 const notebookOf = (cell: string, language = 'qmp-shell'): string => `# N\n\n\`\`\`${language}\n${cell}\n\`\`\`\n`;
 
 describe('lsp features', () => {
+  it('symbols and folding from the parse the server already holds equal those of a fresh parse with the schema', () => {
+    const doc = [
+      '# Symbols', '',
+      '```qmp', '{"execute": "query-status"}', '{ "execute": "blockdev-add",', '  "arguments": {"driver": "null-co", "node-name": "n0"} }', '<- {"return": {}}', '```', '',
+      '```qmp-shell', 'query-status', 'blockdev-add driver=null-co node-name=n1 cache.direct=true', '```', '',
+      '```qmp', '{"execute": ', '```', '',
+      '```hmp', 'info status', '```', '',
+    ].join('\n');
+    const regions = findRegions(doc, true);
+    const held = (r: (typeof regions)[number]) => cellText(r.text).commands(r.language);
+    const symbols = documentSymbols(regions, schema);
+    assert.ok(symbols.flatMap((x) => x.children ?? []).some((c) => c.name === 'blockdev-add'), JSON.stringify(symbols));
+    assert.deepEqual(documentSymbols(regions, schema, held), symbols);
+    assert.deepEqual(foldingRanges(regions, schema, held), foldingRanges(regions, schema));
+  });
+
   it('the qmp-shell semantic tokens follow the one tokenizer: each key=value word is a property and a value (property)', () => {
     const piece = fc.constantFrom('query-status', 'a', 'x.y', '-', '-i', ' ', '\t', '=', '"', "'", '\\', '1', '-2', 'true', 'null', '#', '\n', '\r', 'k=v', 'k="a b"', 'k={"x": [1, 2]}', 'é', '\u00a0', '_', '.', ';');
     fc.assert(fc.property(fc.array(piece, { maxLength: 20 }).map((a) => a.join('')), (text) => {
