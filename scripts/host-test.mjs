@@ -156,7 +156,7 @@ async function runPass(install, pass, opts, logFile) {
             }
             // The text as it was: an 'x' typed last is taken back.
             if (pressed % 2 === 1) await page.keyboard.press('Backspace');
-          })();
+          })().catch((err) => log(`[host-test] typing stopped: ${err}`));
           typing = { stop: async () => { stopTyping = true; await loop; } };
         }
         await page.evaluate(() => {
