@@ -84,20 +84,25 @@ export class WindowPacing {
     } else if (queued <= targetMs) {
       // Near it: one more cell per window of cells (per round trip), as Vegas grows.
       this.value = Math.min(max, this.value + 1 / this.value);
-    } else if (this.samples - this.shrunkAt >= this.limit) {
+    } else if (this.samples - this.shrunkAt >= this.limit && this.value > min) {
       // In proportion to how far over (at most halved), once per window. The cells sent under the old limit are
       // still to come back, with the old queue's round trips.
       this.drainedAt = this.samples + this.limit;
       this.value = Math.max(min, this.value * Math.max(0.5, targetMs / queued));
       this.shrunkAt = this.samples;
     }
-    // At the smallest limit the queue is as short as pacing can make it: when two windows of round trips there
-    // are all over the target, the window itself has become slower (a loaded machine), and the smallest of them
-    // is its own time now. Without this the run would crawl at the smallest limit for good.
-    if (this.limit === min && queued > targetMs && this.samples >= this.drainedAt) {
+    // At the smallest limit the queue is as short as pacing can make it: the round trips there, once the cells
+    // sent before the last shrink are back, are the window's own time now. When the smallest of two windows of
+    // them is still over the target, the window itself has become slower (a loaded machine): that is the base
+    // from now on. Without this the run would crawl at the smallest limit for good.
+    if (this.limit === min && this.samples >= this.drainedAt) {
       this.floorMin = Math.min(this.floorMin, roundTripMs);
       if (++this.atFloor >= 2 * min) {
-        this.base = this.floorMin;
+        if (this.floorMin - this.base > targetMs) {
+          // A new base: grown again from the floor as at the start (slow start).
+          this.base = this.floorMin;
+          this.shrunkAt = -Infinity;
+        }
         this.atFloor = 0;
         this.floorMin = Infinity;
       }

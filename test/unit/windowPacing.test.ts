@@ -132,4 +132,18 @@ describe('window pacing', () => {
     assert.ok(after < before, `the limit shrank (${before} → ${after})`);
     assert.ok(p95(sim.queued.slice(4_000)) <= defaultPacing.targetMs + 20, `p95 queued ${p95(sim.queued.slice(4_000))} ms once settled`);
   });
+
+  test('a window that becomes slower by itself (a loaded machine, not a queue): the base follows it and the run does not crawl', () => {
+    // Every round trip 300 ms more than at the start, whatever the number of cells on the way: a queue of ours
+    // it is not, so shrinking cannot help.
+    const pacing = new WindowPacing(defaultPacing);
+    const sim = simulate(pacing, 4_000, () => 2, 20);
+    const fast = pacing.limit;
+    const slow = simulate(pacing, 4_000, () => 5, 320);
+    const settled = slow.limits.slice(2_000);
+    assert.ok(Math.min(...settled) > defaultPacing.min, `the limit left the floor (${Math.min(...settled)}–${Math.max(...settled)}; ${fast} before)`);
+    assert.ok(pacing.baseMs >= 300, `the base is the window's time now (${pacing.baseMs} ms)`);
+    assert.ok(slow.busy >= 0.7, `the window kept busy (${(slow.busy * 100).toFixed(0)}%)`);
+    assert.ok(sim.busy > 0);
+  });
 });
