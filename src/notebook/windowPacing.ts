@@ -7,8 +7,8 @@
 // a loaded machine and milliseconds on an idle one. Each finished cell's round trip (its outputs handed over →
 // the window's answer) says how long that queue is now. The limit grows while the round trip stays within
 // `targetMs` of the smallest round trip seen (the window's own time, with nothing queued: the base), and shrinks
-// in proportion when it is more, once per window of cells (the cells sent before the shrink were measured
-// against the old limit). Pure: no vscode; the controller (controller.ts) feeds it and waits on it.
+// in proportion when it is more, judged once per round of cells by the round's smallest round trip (as Vegas
+// does: noise delays some answers, a queue delays all of them). Pure: no vscode; the controller (controller.ts) feeds it and waits on it.
 
 export interface WindowPacingOptions {
   /** The queueing delay aimed at: the round trip less the base (ms). */
@@ -37,15 +37,17 @@ const KEPT = 4096;
 export class WindowPacing {
   private value: number;
   private samples = 0;
-  /** `samples` when the limit last shrank: it shrinks at most once per window of cells. */
-  private shrunkAt = -Infinity;
-  /** `samples` when the cells sent before the last shrink have all come back. */
-  private drainedAt = 0;
   /** The smallest round trip seen: the window's own time, with nothing queued in front (Vegas's base). */
   private base = Infinity;
-  /** Round trips observed in a row at the smallest limit, and the smallest of them (re-basing, below). */
-  private atFloor = 0;
-  private floorMin = Infinity;
+  /** The round being gathered: as many round trips as cells were allowed when it began, and the smallest. */
+  private roundCount = 0;
+  private roundMin = Infinity;
+  /** The round after a shrink is not judged: its cells were sent under the old limit. */
+  private skipRound = false;
+  /** Whether the limit has shrunk since the (re)start: until then it doubles per round (a slow start). */
+  private shrunk = false;
+  /** Rounds in a row at the smallest limit whose smallest round trip was over the target (re-basing, below). */
+  private floorRounds = 0;
   private lowest: number;
   private highest: number;
   private readonly kept: number[] = [];
@@ -68,47 +70,45 @@ export class WindowPacing {
     return this.base;
   }
 
-  /** A finished cell's round trip through the window (ms). */
+  /**
+   * A finished cell's round trip through the window (ms). The limit is judged once per round (as many round
+   * trips as cells allowed), by the round's smallest round trip: one slow answer (the window drawing something
+   * else, a garbage collection) is noise, a queue of ours delays every answer of the round.
+   */
   observe(roundTripMs: number): void {
     if (!Number.isFinite(roundTripMs) || roundTripMs < 0) return;
     this.samples++;
     if (this.kept.length >= KEPT) this.kept.splice(0, KEPT / 2);
     this.kept.push(roundTripMs);
     if (roundTripMs < this.base) this.base = roundTripMs;
-    const queued = roundTripMs - this.base;
-    const { targetMs, min, max } = this.options;
-    if (queued <= targetMs / 2 && this.shrunkAt === -Infinity) {
-      // Until the first shrink, far under the target: one more cell per cell (the limit doubles per round trip,
-      // as a slow start does).
-      this.value = Math.min(max, this.value + 1);
-    } else if (queued <= targetMs) {
-      // Near it: one more cell per window of cells (per round trip), as Vegas grows.
-      this.value = Math.min(max, this.value + 1 / this.value);
-    } else if (this.samples - this.shrunkAt >= this.limit && this.value > min) {
-      // In proportion to how far over (at most halved), once per window. The cells sent under the old limit are
-      // still to come back, with the old queue's round trips.
-      this.drainedAt = this.samples + this.limit;
-      this.value = Math.max(min, this.value * Math.max(0.5, targetMs / queued));
-      this.shrunkAt = this.samples;
+    this.roundMin = Math.min(this.roundMin, roundTripMs);
+    if (++this.roundCount < this.limit) return;
+    const queued = this.roundMin - this.base;
+    const roundMin = this.roundMin;
+    this.roundCount = 0;
+    this.roundMin = Infinity;
+    if (this.skipRound) {
+      this.skipRound = false;
+      return;
     }
-    // At the smallest limit the queue is as short as pacing can make it: the round trips there, once the cells
-    // sent before the last shrink are back, are the window's own time now. When the smallest of two windows of
-    // them is still over the target, the window itself has become slower (a loaded machine): that is the base
-    // from now on. Without this the run would crawl at the smallest limit for good.
-    if (this.limit === min && this.samples >= this.drainedAt) {
-      this.floorMin = Math.min(this.floorMin, roundTripMs);
-      if (++this.atFloor >= 2 * min) {
-        if (this.floorMin - this.base > targetMs) {
-          // A new base: grown again from the floor as at the start (slow start).
-          this.base = this.floorMin;
-          this.shrunkAt = -Infinity;
-        }
-        this.atFloor = 0;
-        this.floorMin = Infinity;
-      }
-    } else {
-      this.atFloor = 0;
-      this.floorMin = Infinity;
+    const { targetMs, min, max } = this.options;
+    if (queued <= targetMs) {
+      this.floorRounds = 0;
+      // Until the first shrink, far under the target: doubled (a slow start); else one more cell, as Vegas grows.
+      this.value = Math.min(max, this.value + (!this.shrunk && queued <= targetMs / 2 ? this.value : 1));
+    } else if (this.value > min) {
+      // In proportion to how far over, at most halved.
+      this.value = Math.max(min, this.value * Math.max(0.5, targetMs / queued));
+      this.shrunk = true;
+      this.skipRound = true;
+    } else if (++this.floorRounds >= 2) {
+      // At the smallest limit the queue is as short as pacing can make it: when two rounds there are still over
+      // the target, the window itself has become slower (a loaded machine), and their round trip is its own
+      // time now: the new base, from which the limit grows again as at the start. Without this the run would
+      // crawl at the smallest limit for good.
+      this.base = roundMin;
+      this.shrunk = false;
+      this.floorRounds = 0;
     }
     this.lowest = Math.min(this.lowest, this.limit);
     this.highest = Math.max(this.highest, this.limit);

@@ -85,26 +85,32 @@ describe('window pacing', () => {
     assert.throws(() => new WindowPacing({ ...defaultPacing, targetMs: 0 }), RangeError);
   });
 
-  test('round trips at the base grow the limit up to its cap, by at most one a cell', () => {
+  test('round trips at the base grow the limit up to its cap, at most doubling per round', () => {
     const pacing = new WindowPacing({ ...defaultPacing, initial: 4, max: 64 });
     let last = pacing.limit;
     for (let i = 0; i < 5_000; i++) {
       pacing.observe(10);
       assert.ok(pacing.limit >= last, 'never shrinks while nothing queues');
-      assert.ok(pacing.limit <= last + 1, 'grows by at most one per cell');
+      assert.ok(pacing.limit <= 2 * last, 'at most doubles at once');
       last = pacing.limit;
     }
     assert.equal(pacing.limit, 64);
   });
 
-  test('a round trip far over the base shrinks the limit, at most by half, once per window of cells', () => {
+  test('judged per round by its fastest answer: one slow answer is noise; a round all slow halves the limit, once', () => {
     const pacing = new WindowPacing({ ...defaultPacing, initial: 64, max: 64 });
-    for (let i = 0; i < 10; i++) pacing.observe(10);
+    for (let i = 0; i < 64; i++) pacing.observe(10);
     const before = pacing.limit;
-    pacing.observe(10_000);
-    assert.equal(pacing.limit, Math.floor(before / 2), 'halved');
-    for (let i = 0; i < pacing.limit - 1; i++) pacing.observe(10_000);
-    assert.equal(pacing.limit, Math.floor(before / 2), 'not again within the same window of cells');
+    assert.equal(before, 64);
+    for (let i = 0; i < before - 1; i++) pacing.observe(10_000);
+    pacing.observe(10);
+    assert.equal(pacing.limit, before, 'one answer at the base in the round: nothing queues');
+    for (let i = 0; i < before; i++) pacing.observe(10_000);
+    assert.equal(pacing.limit, before / 2, 'a round all far over the target: halved');
+    for (let i = 0; i < before / 2; i++) pacing.observe(10_000);
+    assert.equal(pacing.limit, before / 2, 'the round after a shrink (cells sent under the old limit) is not judged');
+    for (let i = 0; i < before / 2; i++) pacing.observe(10_000);
+    assert.equal(pacing.limit, before / 4, 'the next one is');
   });
 
   test('against a simulated window: what waits in its queue stays near the target, and the window never runs dry', () => {
