@@ -19,7 +19,7 @@ export interface WindowPacingOptions {
   initial: number;
 }
 
-export const defaultPacing: WindowPacingOptions = { targetMs: 50, min: 4, max: 128, initial: 16 };
+export const defaultPacing: WindowPacingOptions = { targetMs: 100, min: 16, max: 128, initial: 32 };
 
 /** What a Run All's pacing did: for the log and the scale measurements. */
 export interface PacingStats {
