@@ -337,7 +337,7 @@ const EXECUTIONS_AHEAD = 16;
  * cell in well under a millisecond, the window draws one in milliseconds to tens, and what the user types
  * (completion, an edit's echo) waits behind whatever is queued for the window. A fixed bound of 128 cells was
  * seconds of queue on a loaded machine (measured: completion p95 of 18 s at 5,000 cells) and throttled an idle
- * one; the pacing keeps each cell's round trip within a target of the window's own time, between 4 and
+ * one; the pacing keeps each cell's round trip within a target of the window's own time, between 16 and
  * UNDRAWN_CELLS cells.
  */
 const UNDRAWN_CELLS = 128;
