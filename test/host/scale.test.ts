@@ -400,7 +400,7 @@ async function measureRunAll(code: number, kernel: { profile: string; connectInR
     loopLagP95Ms: p95(lags) ?? 0, loopLagMaxMs: Math.max(0, ...lags),
     ...(heap0 !== undefined && heap1 !== undefined ? { gcHeapGrowthMb: mb(heap1 - heap0) } : {}),
     ...(renderer !== undefined ? { rendererLagP95Ms: renderer.p95Ms, rendererLagMaxMs: renderer.maxMs } : {}),
-    ...(renderer?.keys !== undefined ? { keystrokeP95Ms: renderer.keys.p95Ms, keystrokeMaxMs: renderer.keys.maxMs, keystrokes: renderer.keys.count } : {}),
+    ...(renderer?.keys !== undefined && renderer.keys.count > 0 ? { keystrokeP95Ms: renderer.keys.p95Ms, keystrokeMaxMs: renderer.keys.maxMs, keystrokes: renderer.keys.count } : {}),
     ...(cpu !== undefined ? { profile: cpu } : {}),
   };
   m.documentChanges = documentChanges;
