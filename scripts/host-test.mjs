@@ -105,17 +105,60 @@ async function runPass(install, pass, opts, logFile) {
       const text = Array.isArray(message) ? message.map(String).join(' ') : String(message);
       log(`[workbench ${level}] ${text}`);
       // test/host/scale.test.ts measures the window's renderer around a measured run (and profiles it when asked).
-      const prof = /\[(?:profile|measure)\] renderer (start|stop) ([\w-]+)( cpu)?/.exec(text);
-      if (prof) void rendererProfile(prof[1], prof[2], prof[3] !== undefined).catch((err) => log(`[host-test] renderer profile: ${err}`));
+      const prof = /\[(?:profile|measure)\] renderer (start|stop) ([\w-]+)( cpu)?( keys)?/.exec(text);
+      if (prof) {
+        void rendererProfile(prof[1], prof[2], prof[3] !== undefined, prof[4] !== undefined)
+          .catch((err) => log(`[host-test] renderer profile: ${err}`));
+      }
       // The extension host's console arrives here; echo the runner's own lines (see test/host/index.ts).
       if (/^\s*(ok |FAIL |host suite |\[measure\] )/.test(text)) console.log(text.replace(/^\s*/, '  '));
     });
     const page = context.pages()[0] ?? await context.newPage();
     let cdp;
+    let typing;
     // The renderer's main-thread lag (how late a 20 ms timer runs: what a keystroke waits for before the window
     // handles it) is sampled in the page; a CPU profile is taken too when the test asks for one (` cpu`).
-    rendererProfile = async (what, name, cpu) => {
+    // ` keys`: a key is typed into the focused cell editor every 200 ms ('x', then Backspace: the text stays as
+    // it was), each timed from the key event's creation (its timeStamp: the wait for the main thread counts) to
+    // the change of the editor's lines in the DOM.
+    rendererProfile = async (what, name, cpu, keys) => {
       if (what === 'start') {
+        if (keys) {
+          await page.evaluate(() => {
+            const w = /** @type {any} */ (globalThis);
+            const d = w.document;
+            w.__qmpKeys = [];
+            w.__qmpKeyFocus = String(d.activeElement?.className ?? '');
+            const linesOf = () => d.activeElement?.closest?.('.monaco-editor')?.querySelector('.view-lines');
+            let pending;
+            const observer = new w.MutationObserver(() => {
+              const lines = linesOf();
+              if (pending && lines && lines.textContent !== pending.before) {
+                w.__qmpKeys.push(w.performance.now() - pending.at);
+                pending = undefined;
+              }
+            });
+            w.__qmpKeyObserver = observer;
+            observer.observe(d.body, { childList: true, subtree: true, characterData: true });
+            w.__qmpKeyDown = (e) => {
+              if (e.key !== 'x' && e.key !== 'Backspace') return;
+              pending = { at: e.timeStamp, before: linesOf()?.textContent ?? '' };
+            };
+            w.addEventListener('keydown', w.__qmpKeyDown, true);
+          });
+          let stopTyping = false;
+          let pressed = 0;
+          const loop = (async () => {
+            while (!stopTyping) {
+              await page.keyboard.press(pressed % 2 === 0 ? 'x' : 'Backspace');
+              pressed++;
+              await new Promise((r) => setTimeout(r, 200));
+            }
+            // The text as it was: an 'x' typed last is taken back.
+            if (pressed % 2 === 1) await page.keyboard.press('Backspace');
+          })().catch((err) => log(`[host-test] typing stopped: ${err}`));
+          typing = { stop: async () => { stopTyping = true; await loop; } };
+        }
         await page.evaluate(() => {
           const w = /** @type {any} */ (globalThis);
           w.__qmpLag = [];
@@ -130,15 +173,28 @@ async function runPass(install, pass, opts, logFile) {
         }
         return;
       }
-      const lags = await page.evaluate(() => {
+      if (typing) await typing.stop();
+      typing = undefined;
+      const { lags, typed, focus } = await page.evaluate(() => {
         const w = /** @type {any} */ (globalThis);
         w.clearInterval(w.__qmpLagTimer);
-        return w.__qmpLag ?? [];
+        w.__qmpKeyObserver?.disconnect();
+        if (w.__qmpKeyDown) w.removeEventListener('keydown', w.__qmpKeyDown, true);
+        const typed = w.__qmpKeys;
+        w.__qmpKeys = undefined;
+        w.__qmpKeyObserver = undefined;
+        w.__qmpKeyDown = undefined;
+        return { lags: w.__qmpLag ?? [], typed, focus: w.__qmpKeyFocus ?? '' };
       });
-      const sorted = [...lags].sort((a, b) => a - b);
-      const q = (p) => (sorted.length ? Math.round(sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]) : 0);
-      writeFileSync(path.join(logDir, `scale-${name}-renderer-lag.json`),
-        JSON.stringify({ samples: sorted.length, p50Ms: q(0.5), p95Ms: q(0.95), maxMs: Math.round(sorted[sorted.length - 1] ?? 0) }) + '\n');
+      const quantiles = (xs) => {
+        const sorted = [...xs].sort((a, b) => a - b);
+        const q = (p) => (sorted.length ? Math.round(sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]) : 0);
+        return { p50Ms: q(0.5), p95Ms: q(0.95), maxMs: Math.round(sorted[sorted.length - 1] ?? 0) };
+      };
+      writeFileSync(path.join(logDir, `scale-${name}-renderer-lag.json`), JSON.stringify({
+        samples: lags.length, ...quantiles(lags),
+        ...(typed ? { keys: { count: typed.length, ...quantiles(typed), focus } } : {}),
+      }) + '\n');
       if (cdp) {
         const { profile } = await cdp.send('Profiler.stop');
         await cdp.detach();

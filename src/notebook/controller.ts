@@ -23,6 +23,7 @@ import { jobKey, JobProgressView } from './jobProgress';
 import { EventGroup, expectedReplyOutput, failureOutput, noteOutput, replyOutput, sentOutput, transcriptTextOutput } from './outputs';
 import { failureTitle, renderRecord, type RenderedOutput, type RenderState } from '../run/recordText';
 import { CellActivity } from './cellActivity';
+import { defaultPacing, WindowPacing, type PacingStats } from './windowPacing';
 
 export const notebookType = 'qmp-notebook';
 export const cellLanguages: string[] = [...CODE_LANGUAGES];
@@ -71,6 +72,11 @@ class CellRun {
   finishedAt: number | undefined;
   /** The last query-named-block-nodes reply of the cell: a block graph's nodes show its driver, file and size. */
   named: unknown;
+  /**
+   * The round trip of the cell's last outputs through the window (ms): handed over → the window's answer. It
+   * says how long what is queued for the window takes now (QmpControllers paces a Run All by it).
+   */
+  roundTripMs: number | undefined;
   /** Work the end of the cell waits for (bounded: a follow-up query with a time limit). */
   private readonly later: Promise<void>[] = [];
   /** The events arriving now, one output while nothing else is shown between them (EventGroup, by EventGrouping). */
@@ -189,12 +195,14 @@ class CellRun {
 
   /** Appends outputs, replacing the earlier run's first when they are still shown. */
   private async appendOutputs(outputs: vscode.NotebookCellOutput[]): Promise<void> {
+    const sent = Date.now();
     if (this.clearPending) {
       this.clearPending = false;
       await this.execution.replaceOutput(outputs);
     } else {
       await this.execution.appendOutput(outputs);
     }
+    this.roundTripMs = Date.now() - sent;
   }
 
   /** Hands a batch to VS Code: consecutive new outputs in one append, stale groups replaced in place. */
@@ -265,7 +273,9 @@ class CellRun {
       await this.execution.replaceOutput(this.shown.map((e) => (e.group ? e.group.output() : e.output)));
     } else if (this.clearPending) {
       this.clearPending = false;
+      const sent = Date.now();
       await this.execution.clearOutput();
+      this.roundTripMs = Date.now() - sent;
     }
     this.ended = true;
     for (const g of this.groups) g.release();
@@ -323,14 +333,12 @@ const EXECUTIONS_AHEAD = 16;
 
 /**
  * How many finished cells may still be on their way to the window (outputs not yet taken, execution not yet
- * ended) before the next cell starts. The engine runs a query cell in well under a millisecond, the window
- * draws one in tens: without a bound a Run All of thousands of cells queues thousands of updates in front of
- * every keystroke and completion request (measured: completion p95 of 11 s at 1,000 cells). With it, the run
- * goes at the window's pace and what the user types waits behind at most this many cells (about a second of
- * the window's work). The bound must exceed what the window draws during one round trip through it, or the
- * round trip paces the run: measured under load (2 CPUs, load 12-24), a round trip took ~1 s, and with 8 the
- * run took 3.9× the trivial controller's time at 2,000 cells, with 32 3.05× at 1,000 (completion was answered,
- * p95 3-6 s, where the trivial controller's was not answered at all during its run).
+ * ended) before the next cell starts is paced by time (WindowPacing, windowPacing.ts): the engine runs a query
+ * cell in well under a millisecond, the window draws one in milliseconds to tens, and what the user types
+ * (completion, an edit's echo) waits behind whatever is queued for the window. A fixed bound of 128 cells was
+ * seconds of queue on a loaded machine (measured: completion p95 of 18 s at 5,000 cells) and throttled an idle
+ * one; the pacing keeps each cell's round trip within a target of the window's own time, between 16 and
+ * UNDRAWN_CELLS cells.
  */
 const UNDRAWN_CELLS = 128;
 /** The longest a cell waits for the window to take the cells before it (a window that never answers). */
@@ -376,6 +384,10 @@ export class QmpControllers implements vscode.Disposable {
   private readonly keyOwners = new Map<number, { runner: NotebookRunner; run: CellRun }>();
   /** The cells whose end is on its way to the window (finish() not done): the next cell waits while too many are. */
   private readonly undrawn = new Set<Promise<unknown>>();
+  /** How many may be (by the window's round trip); made afresh when a batch starts while none runs. */
+  private pacing = new WindowPacing({ ...defaultPacing, max: UNDRAWN_CELLS });
+  /** The batches (execute calls) running now, in every notebook. */
+  private batches = 0;
   /** The engine of cells whose profile is not configured: they fail when they start (no session to run on). */
   private readonly noSession = new RunEngine({ client: () => { throw new Error('The notebook\'s connection profile is not configured.'); } });
   private readonly disposables: vscode.Disposable[] = [];
@@ -675,6 +687,8 @@ export class QmpControllers implements vscode.Disposable {
     // The session's one engine; cells of every notebook on the session queue on it as QEMU queues them.
     const engine = this.sessions.session(profile)?.kernel.engine ?? this.noSession;
     const note = setTimeout(() => this.noteQueued(engine, runner, runs), QUEUED_NOTE_MS);
+    // A batch that starts while none runs paces afresh (what the window did before it is not its state now).
+    if (this.batches++ === 0 && this.undrawn.size === 0) this.pacing = new WindowPacing({ ...defaultPacing, max: UNDRAWN_CELLS });
     // When a cell starts, the cells EXECUTIONS_AHEAD below it get their executions (in order, each once).
     const position = new Map(runs.map((run, i) => [run.key, i] as const));
     let made = Math.min(runs.length, EXECUTIONS_AHEAD);
@@ -687,7 +701,13 @@ export class QmpControllers implements vscode.Disposable {
         this.render(runner, r);
       });
     } finally {
+      this.batches--;
       clearTimeout(note);
+      if (runs.length > 1) {
+        const p = this.pacing.stats();
+        this.log.debug(`ran ${runs.length} cells: the window's round trip p50 ${p.roundTripP50Ms} ms, p95 ${p.roundTripP95Ms} ms ` +
+          `(base ${p.baseMs} ms); cells on their way to it at once ${p.lowest}–${p.highest}`);
+      }
       for (const run of runs) {
         this.keyOwners.delete(run.key);
         // A run the engine never finished (it threw) must not keep its cell from running again.
@@ -718,11 +738,16 @@ export class QmpControllers implements vscode.Disposable {
     run.started = true;
   }
 
-  /** Waits (at most UNDRAWN_WAIT_MS) until fewer than UNDRAWN_CELLS finished cells are still on their way to the window. */
+  /** What the pacing of the last Run All did (the window's round trips, the limit's range). For tests and the log. */
+  pacingStats(): PacingStats {
+    return this.pacing.stats();
+  }
+
+  /** Waits (at most UNDRAWN_WAIT_MS) until fewer finished cells than the pacing allows are on their way to the window. */
   private async windowCaughtUp(): Promise<void> {
-    if (this.undrawn.size < UNDRAWN_CELLS) return;
+    if (this.undrawn.size < this.pacing.limit) return;
     const deadline = Date.now() + UNDRAWN_WAIT_MS;
-    while (this.undrawn.size >= UNDRAWN_CELLS && Date.now() < deadline) {
+    while (this.undrawn.size >= this.pacing.limit && Date.now() < deadline) {
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([...this.undrawn, new Promise((r) => { timer = setTimeout(r, Math.max(0, deadline - Date.now())); })]);
       clearTimeout(timer);
@@ -909,6 +934,7 @@ export class QmpControllers implements vscode.Disposable {
       // A cell whose commands all succeeded but whose written expectations (<- lines) were not met shows ✗, not
       // a green ✓ beside its ✗ note.
       await run.end(outcome === 'succeeded' ? run.unmet.length === 0 : outcome === 'skipped' ? undefined : false);
+      if (run.roundTripMs !== undefined) this.pacing.observe(run.roundTripMs);
     } catch (err) {
       this.log.debug(`ending cell ${run.cell.index + 1}: ${errorText(err)}`);
     }

@@ -123,6 +123,16 @@ async function settledHeap(): Promise<number | undefined> {
   return process.memoryUsage().heapUsed;
 }
 
+/**
+ * The harness's own completion provider for qmp cells (it offers nothing): the workbench calls it with ours, so
+ * the time it is called says when a request reached the extension host. Each call answers the oldest request
+ * still waiting for it (requests reach the host in order).
+ */
+const probeCalls: Array<(at: number) => void> = [];
+/** How many completion requests the probe leaves unanswered at once. */
+const COMPLETIONS_OWED = 3;
+let probeProvider: vscode.Disposable | undefined;
+
 /** QMP_SCALE_PROFILE=1: a CPU profile of the extension host (in-process inspector) during the bench's runs. */
 const PROFILE = process.env['QMP_SCALE_PROFILE'] === '1';
 
@@ -135,16 +145,22 @@ function rendererLagFile(name: string): string {
   return path.join(process.env['QMP_EXTENSION_ROOT'] ?? tmpdir(), 'out', 'results', `scale-${name}-renderer-lag.json`);
 }
 
-function startRendererLag(name: string): void {
+/** `keys`: the runner also types into the focused cell editor and times each key until the DOM shows it. */
+function startRendererLag(name: string, keys: boolean): void {
   rmSync(rendererLagFile(name), { force: true });
-  console.log(`[measure] renderer start ${name}${PROFILE ? ' cpu' : ''}`);
+  console.log(`[measure] renderer start ${name}${PROFILE ? ' cpu' : ''}${keys ? ' keys' : ''}`);
 }
 
-async function stopRendererLag(name: string): Promise<{ p50Ms: number; p95Ms: number; maxMs: number; samples: number } | undefined> {
+interface RendererMeasure {
+  p50Ms: number; p95Ms: number; maxMs: number; samples: number;
+  keys?: { count: number; p50Ms: number; p95Ms: number; maxMs: number; focus: string };
+}
+
+async function stopRendererLag(name: string): Promise<RendererMeasure | undefined> {
   console.log(`[measure] renderer stop ${name}`);
   for (let i = 0; i < 200; i++) {
     try {
-      return JSON.parse(readFileSync(rendererLagFile(name), 'utf8')) as { p50Ms: number; p95Ms: number; maxMs: number; samples: number };
+      return JSON.parse(readFileSync(rendererLagFile(name), 'utf8')) as RendererMeasure;
     } catch {
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -226,8 +242,21 @@ interface RunMeasure {
   profile?: unknown;
   /** The extension host's event loop: how late a 20 ms timer fired, p95 and max (is the host starved?). */
   loopLagP95Ms: number; loopLagMaxMs: number;
-  /** Completion through the workbench (vscode.executeCompletionItemProvider), and an edit's round trip. */
-  completionP95Ms?: number; completionMaxMs?: number; completions?: number; editEchoP95Ms?: number;
+  /**
+   * Completion through the workbench (vscode.executeCompletionItemProvider, asked every 200 ms): the whole
+   * wait; the part until the extension host's providers were called; each request as [asked at (ms into the
+   * run), to the host, answered] ms.
+   */
+  completionP95Ms?: number; completionMaxMs?: number; completions?: number; completionToHostP95Ms?: number;
+  completionSeries?: Array<[number, number, number]>;
+  /** An edit's round trip, the extension host → the window → the extension host (applyEdit): not a keystroke. */
+  editRoundTripP95Ms?: number;
+  /** A key typed into a cell editor in the window (playwright), until the DOM shows it: p95, max, count. */
+  keystrokeP95Ms?: number; keystrokeMaxMs?: number; keystrokes?: number;
+  /** The notebook's change events during the run, and the cell changes in them. */
+  documentChanges?: number; cellChanges?: number; changeKinds?: Record<string, number>;
+  /** Ours: what the pacing by the window's round trip did (src/notebook/windowPacing.ts). */
+  pacing?: unknown;
 }
 
 /** Opens a `code`-cell notebook, runs it all on `kernel` (ours: a profile; else the trivial controller). */
@@ -252,40 +281,101 @@ async function measureRunAll(code: number, kernel: { profile: string; connectInR
   await new Promise((r) => setTimeout(r, 1500));
   const heap0 = await settledHeap();
   const stopProfile = name !== undefined && PROFILE ? await startProfile(name) : undefined;
-  if (name !== undefined) startRendererLag(name);
+  probeCalls.length = 0;
+  if (probe && name !== undefined) {
+    // The key typed during the run goes into the first code cell's editor, at the end of its line (completion
+    // is asked at column 15 of the same line, which the keys do not change).
+    const first = nb.getCells().find((c) => c.kind === vscode.NotebookCellKind.Code);
+    const editor = vscode.window.activeNotebookEditor;
+    // The cell's editor takes the focus once the notebook editor is ready for it: asked until it has.
+    for (let i = 0; i < 25 && first && editor?.notebook === nb; i++) {
+      editor.selections = [new vscode.NotebookRange(first.index, first.index + 1)];
+      await vscode.commands.executeCommand('notebook.cell.edit');
+      const text = vscode.window.activeTextEditor;
+      if (text?.document === first.document) {
+        const end = first.document.lineAt(0).text.length;
+        text.selection = new vscode.Selection(0, end, 0, end);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  if (name !== undefined) startRendererLag(name, probe);
   const mem0 = process.memoryUsage();
   const lags: number[] = [];
   let last = Date.now();
   const sampler = setInterval(() => { const now = Date.now(); lags.push(Math.max(0, now - last - 20)); last = now; }, 20);
+  // The notebook's change events during the run (what every onDidChangeNotebookDocument listener, ours and the
+  // workbench's built-in Markdown extension's, handles): how many per cell, ours against the floor.
+  let documentChanges = 0;
+  let cellChanges = 0;
+  // What each cell change changed (o: outputs, e: execution summary, m: metadata, d: the cell's text).
+  const changeKinds: Record<string, number> = {};
+  const changes = vscode.workspace.onDidChangeNotebookDocument((e) => {
+    if (e.notebook !== nb) return;
+    documentChanges++;
+    cellChanges += e.cellChanges.length;
+    for (const c of e.cellChanges) {
+      const kind = `${c.outputs ? 'o' : ''}${c.executionSummary ? 'e' : ''}${c.metadata ? 'm' : ''}${c.document ? 'd' : ''}` || '-';
+      changeKinds[kind] = (changeKinds[kind] ?? 0) + 1;
+    }
+  });
   const t0 = Date.now();
   const done = allEnded(nb, 600_000);
   void vscode.commands.executeCommand('notebook.execute', nb.uri);
-  // While it runs: completion in the first code cell, and an edit's round trip through the window (a keystroke
-  // as the extension host sees it), every 100 ms.
-  const completionMs: number[] = [];
+  // While it runs: completion in the first code cell, asked every 200 ms whether or not the one before was
+  // answered (a user does not wait for the last answer to type again; at most three owed), each with the time the request took to
+  // reach the extension host's providers (the harness's probe provider is called with ours); and, on their own,
+  // an edit's round trip through the window (applyEdit: the extension host → the window → back).
+  const asked: Array<{ at: number; ms?: number; toHostMs?: number }> = [];
   const editMs: number[] = [];
   let running = true;
   const probing = probe ? (async () => {
     const first = nb.getCells().find((c) => c.kind === vscode.NotebookCellKind.Code);
     const md = nb.getCells().find((c) => c.kind === vscode.NotebookCellKind.Markup);
     if (!first || !md) return;
-    while (running) {
+    const answers: Array<Promise<void>> = [];
+    const editing = (async () => {
+      while (running) {
+        const e0 = Date.now();
+        const edit = new vscode.WorkspaceEdit();
+        edit.insert(md.document.uri, new vscode.Position(0, md.document.lineAt(0).text.length), 'x');
+        await vscode.workspace.applyEdit(edit);
+        editMs.push(Date.now() - e0);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    // At most COMPLETIONS_OWED unanswered at once: the probe must not become the load it measures (asked
+    // unbounded at 5,000 cells, 1,868 requests queued in the window themselves).
+    let owed = 0;
+    while (running && asked.length < 2_000) {
+      if (owed >= COMPLETIONS_OWED) {
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
+      owed++;
       const c0 = Date.now();
-      const list = await vscode.commands.executeCommand<vscode.CompletionList>('vscode.executeCompletionItemProvider',
-        first.document.uri, new vscode.Position(0, 15));
-      if (!running) break;
-      completionMs.push(Date.now() - c0);
-      assert.ok(list.items.some((i) => labelOf(i).includes('query-status')), 'completion during Run All offers query-status');
-      const e0 = Date.now();
-      const edit = new vscode.WorkspaceEdit();
-      edit.insert(md.document.uri, new vscode.Position(0, md.document.lineAt(0).text.length), 'x');
-      await vscode.workspace.applyEdit(edit);
-      editMs.push(Date.now() - e0);
-      await new Promise((r) => setTimeout(r, 100));
+      const entry: { at: number; ms?: number; toHostMs?: number } = { at: c0 - t0 };
+      asked.push(entry);
+      probeCalls.push((at) => { entry.toHostMs = at - c0; });
+      answers.push(Promise.resolve(vscode.commands.executeCommand<vscode.CompletionList>('vscode.executeCompletionItemProvider',
+        first.document.uri, new vscode.Position(0, 15))).then((list) => {
+        entry.ms = Date.now() - c0;
+        owed--;
+        assert.ok(list.items.some((i) => labelOf(i).includes('query-status')), 'completion during Run All offers query-status');
+      }));
+      await new Promise((r) => setTimeout(r, 200));
     }
+    // Answers still owed when the run ended are waited for (at most 60 s; one never answered counts its wait).
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([Promise.all(answers), new Promise((r) => { timer = setTimeout(r, 60_000); })]);
+    clearTimeout(timer);
+    for (const e of asked) e.ms ??= Date.now() - t0 - e.at;
+    await editing;
   })() : Promise.resolve();
   const end = await done;
   running = false;
+  changes.dispose();
   if (!('profile' in kernel)) {
     // The floor is the trivial controller's run (its one output, "ok"), not ours.
     const first = nb.getCells().find((c) => c.kind === vscode.NotebookCellKind.Code);
@@ -296,7 +386,7 @@ async function measureRunAll(code: number, kernel: { profile: string; connectInR
   const renderer = name !== undefined ? await stopRendererLag(name) : undefined;
   const cpu = stopProfile ? await stopProfile() : undefined;
   // The provider's calls during the run are the probe's (nothing else asks for completion meanwhile).
-  const ownTimes = completionMs.length === 0 ? [] : qmp.completionTimes().slice(-completionMs.length);
+  const ownTimes = asked.length === 0 ? [] : qmp.completionTimes().slice(-asked.length);
   const mem1 = process.memoryUsage();
   const heap1 = heap0 === undefined ? undefined : await settledHeap();
   const p95 = (xs: number[]): number | undefined => {
@@ -310,15 +400,25 @@ async function measureRunAll(code: number, kernel: { profile: string; connectInR
     loopLagP95Ms: p95(lags) ?? 0, loopLagMaxMs: Math.max(0, ...lags),
     ...(heap0 !== undefined && heap1 !== undefined ? { gcHeapGrowthMb: mb(heap1 - heap0) } : {}),
     ...(renderer !== undefined ? { rendererLagP95Ms: renderer.p95Ms, rendererLagMaxMs: renderer.maxMs } : {}),
+    ...(renderer?.keys !== undefined && renderer.keys.count > 0 ? { keystrokeP95Ms: renderer.keys.p95Ms, keystrokeMaxMs: renderer.keys.maxMs, keystrokes: renderer.keys.count } : {}),
     ...(cpu !== undefined ? { profile: cpu } : {}),
   };
+  m.documentChanges = documentChanges;
+  if ('profile' in kernel) m.pacing = qmp.controllers.pacingStats();
+  m.cellChanges = cellChanges;
+  m.changeKinds = changeKinds;
   if (probe) {
+    const completionMs = asked.map((e) => e.ms ?? 0);
     m.completions = completionMs.length;
     const cp = p95(completionMs);
     if (cp !== undefined) m.completionP95Ms = cp;
     m.completionMaxMs = Math.max(0, ...completionMs);
+    const toHost = asked.flatMap((e) => (e.toHostMs === undefined ? [] : [e.toHostMs]));
+    const th = p95(toHost);
+    if (th !== undefined) m.completionToHostP95Ms = th;
+    m.completionSeries = asked.map((e) => [e.at, e.toHostMs ?? -1, e.ms ?? -1]);
     const ep = p95(editMs);
-    if (ep !== undefined) m.editEchoP95Ms = ep;
+    if (ep !== undefined) m.editRoundTripP95Ms = ep;
     const own = p95(ownTimes);
     if (own !== undefined) {
       m.completionOwnP95Ms = Math.round(own * 10) / 10;
@@ -348,7 +448,13 @@ function writeMeasures(key: string, value: unknown): void {
 }
 
 suite('the editor at scale', () => {
+  suiteSetup(() => {
+    probeProvider = vscode.languages.registerCompletionItemProvider({ language: 'qmp' }, {
+      provideCompletionItems: () => { probeCalls.shift()?.(Date.now()); return []; },
+    });
+  });
   suiteTeardown(async () => {
+    probeProvider?.dispose();
     await disconnectAll(await api());
     await closeAll();
   });

@@ -1,0 +1,125 @@
+// How many finished cells of a Run All may be on their way to the window at once, bounded by time, not by a
+// count: delay-based congestion control (as TCP Vegas and LEDBAT pace a connection by its round trip).
+//
+// What the extension host sends the window (a cell's outputs, its execution's start and end) is handled by the
+// window in order. Whatever else goes that way (a completion request, the echo of an edit) waits behind all of
+// it: a fixed bound of N cells is a wait of N times however long the window takes per cell, which is seconds on
+// a loaded machine and milliseconds on an idle one. Each finished cell's round trip (its outputs handed over →
+// the window's answer) says how long that queue is now. The limit grows while the round trip stays within
+// `targetMs` of the smallest round trip seen (the window's own time, with nothing queued: the base), and shrinks
+// in proportion when it is more, judged once per round of cells by the round's smallest round trip (as Vegas
+// does: noise delays some answers, a queue delays all of them). Pure: no vscode; the controller (controller.ts) feeds it and waits on it.
+
+export interface WindowPacingOptions {
+  /** The queueing delay aimed at: the round trip less the base (ms). */
+  targetMs: number;
+  /** The limit's bounds (cells on their way at once) and where it starts. */
+  min: number;
+  max: number;
+  initial: number;
+}
+
+export const defaultPacing: WindowPacingOptions = { targetMs: 100, min: 16, max: 128, initial: 32 };
+
+/** What a Run All's pacing did: for the log and the scale measurements. */
+export interface PacingStats {
+  /** The round trips observed, and their p50/p95 (ms). */
+  samples: number; roundTripP50Ms: number; roundTripP95Ms: number;
+  /** The base round trip now (ms). */
+  baseMs: number;
+  /** The limit now, and its smallest and largest values so far. */
+  limit: number; lowest: number; highest: number;
+}
+
+/** The last round trips kept for the statistics (bounded). */
+const KEPT = 4096;
+
+export class WindowPacing {
+  private value: number;
+  private samples = 0;
+  /** The smallest round trip seen: the window's own time, with nothing queued in front (Vegas's base). */
+  private base = Infinity;
+  /** The round being gathered: as many round trips as cells were allowed when it began, and the smallest. */
+  private roundCount = 0;
+  private roundMin = Infinity;
+  /** The round after a shrink is not judged: its cells were sent under the old limit. */
+  private skipRound = false;
+  /** Whether the limit has shrunk since the (re)start: until then it doubles per round (a slow start). */
+  private shrunk = false;
+  /** Rounds in a row at the smallest limit whose smallest round trip was over the target (re-basing, below). */
+  private floorRounds = 0;
+  private lowest: number;
+  private highest: number;
+  private readonly kept: number[] = [];
+
+  constructor(private readonly options: WindowPacingOptions = defaultPacing) {
+    if (!(options.min >= 1 && options.max >= options.min && options.targetMs > 0)) {
+      throw new RangeError(`invalid pacing options ${JSON.stringify(options)}`);
+    }
+    this.value = Math.min(options.max, Math.max(options.min, options.initial));
+    this.lowest = this.highest = this.limit;
+  }
+
+  /** How many finished cells may be on their way to the window at once now. */
+  get limit(): number {
+    return Math.floor(this.value);
+  }
+
+  /** The window's own round trip as last measured (ms); Infinity before the first. */
+  get baseMs(): number {
+    return this.base;
+  }
+
+  /**
+   * A finished cell's round trip through the window (ms). The limit is judged once per round (as many round
+   * trips as cells allowed), by the round's smallest round trip: one slow answer (the window drawing something
+   * else, a garbage collection) is noise, a queue of ours delays every answer of the round.
+   */
+  observe(roundTripMs: number): void {
+    if (!Number.isFinite(roundTripMs) || roundTripMs < 0) return;
+    this.samples++;
+    if (this.kept.length >= KEPT) this.kept.splice(0, KEPT / 2);
+    this.kept.push(roundTripMs);
+    if (roundTripMs < this.base) this.base = roundTripMs;
+    this.roundMin = Math.min(this.roundMin, roundTripMs);
+    if (++this.roundCount < this.limit) return;
+    const queued = this.roundMin - this.base;
+    const roundMin = this.roundMin;
+    this.roundCount = 0;
+    this.roundMin = Infinity;
+    if (this.skipRound) {
+      this.skipRound = false;
+      return;
+    }
+    const { targetMs, min, max } = this.options;
+    if (queued <= targetMs) {
+      this.floorRounds = 0;
+      // Until the first shrink, far under the target: doubled (a slow start); else one more cell, as Vegas grows.
+      this.value = Math.min(max, this.value + (!this.shrunk && queued <= targetMs / 2 ? this.value : 1));
+    } else if (this.value > min) {
+      // In proportion to how far over, at most halved.
+      this.value = Math.max(min, this.value * Math.max(0.5, targetMs / queued));
+      this.shrunk = true;
+      this.skipRound = true;
+    } else if (++this.floorRounds >= 2) {
+      // At the smallest limit the queue is as short as pacing can make it: when two rounds there are still over
+      // the target, the window itself has become slower (a loaded machine), and their round trip is its own
+      // time now: the new base, from which the limit grows again as at the start. Without this the run would
+      // crawl at the smallest limit for good.
+      this.base = roundMin;
+      this.shrunk = false;
+      this.floorRounds = 0;
+    }
+    this.lowest = Math.min(this.lowest, this.limit);
+    this.highest = Math.max(this.highest, this.limit);
+  }
+
+  stats(): PacingStats {
+    const sorted = [...this.kept].sort((a, b) => a - b);
+    const q = (p: number): number => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)] ?? 0 : 0);
+    return {
+      samples: this.samples, roundTripP50Ms: q(0.5), roundTripP95Ms: q(0.95), baseMs: Number.isFinite(this.baseMs) ? this.baseMs : 0,
+      limit: this.limit, lowest: this.lowest, highest: this.highest,
+    };
+  }
+}
