@@ -24,21 +24,16 @@ import { branches } from './schemaPath';
  */
 export function namedContextOf(cells: ReadonlyArray<{ text: string; language: string; index: number; parsed?: CellText | undefined }>, at: number,
   reply?: (name: string) => string | undefined): NamedContext {
-  const above = new Map<string, { command?: string | undefined; cell: number }>();
-  const below = new Set<string>();
+  const scan = new NamedScan(cells);
+  let found: NamedContext | undefined;
   for (const c of cells) {
-    if (c.language !== 'qmp' && c.language !== 'qmp-shell' && c.language !== 'hmp') continue;
-    const name = findCellName(c.text, c.language).name?.name;
-    if (name === undefined) continue;
-    if (c.index < at) {
-      const commands = (c.parsed ?? cellText(c.text)).commands(c.language).items.filter((i) => i.kind === 'command');
-      const last = commands[commands.length - 1];
-      above.set(name, { command: last?.kind === 'command' ? last.name : undefined, cell: c.index });
-    } else if (c.index > at) {
-      below.add(name);
-    }
+    if (c.index > at) break;
+    const ctx = scan.next();
+    if (c.index === at) { found = ctx; break; }
   }
-  return { above, below, ...(reply ? { reply } : {}) };
+  // No cell at `at`: the names of every cell before it are above, all the others below.
+  found ??= scan.between();
+  return { ...found, ...(reply ? { reply } : {}) };
 }
 
 /**
@@ -53,6 +48,8 @@ export class NamedScan {
   private readonly above = new Map<string, { command?: string | undefined; cell: number }>();
   private readonly remaining = new Map<string, number>();
   private i = 0;
+  /** How many cells' names are in `above` (the cell before the next one is added when a context is asked). */
+  private taken = 0;
 
   constructor(private readonly cells: ReadonlyArray<{ text: string; language: string; index: number; parsed?: CellText | undefined }>) {
     this.names = cells.map((c) => (c.language === 'qmp' || c.language === 'qmp-shell' || c.language === 'hmp' ? findCellName(c.text, c.language).name?.name : undefined));
@@ -61,7 +58,16 @@ export class NamedScan {
 
   /** The context of the next cell; its own name counts from the following cell on. */
   next(): NamedContext {
-    if (this.i > 0) {
+    const ctx = this.between();
+    const own = this.names[this.i++];
+    if (own !== undefined) this.remaining.set(own, (this.remaining.get(own) ?? 1) - 1);
+    return ctx;
+  }
+
+  /** The context of a place before the next cell (its name still counts as below). */
+  between(): NamedContext {
+    if (this.i > this.taken) {
+      this.taken = this.i;
       const prev = this.cells[this.i - 1];
       const name = this.names[this.i - 1];
       const lang = prev?.language;
@@ -71,8 +77,6 @@ export class NamedScan {
         this.above.set(name, { command: last?.kind === 'command' ? last.name : undefined, cell: prev.index });
       }
     }
-    const own = this.names[this.i++];
-    if (own !== undefined) this.remaining.set(own, (this.remaining.get(own) ?? 1) - 1);
     const remaining = this.remaining;
     return { above: this.above, below: { has: (n: string): boolean => (remaining.get(n) ?? 0) > 0 } };
   }

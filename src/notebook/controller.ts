@@ -331,16 +331,15 @@ class NotebookRunner {
  */
 const EXECUTIONS_AHEAD = 16;
 
-/**
+/*
  * How many finished cells may still be on their way to the window (outputs not yet taken, execution not yet
  * ended) before the next cell starts is paced by time (WindowPacing, windowPacing.ts): the engine runs a query
  * cell in well under a millisecond, the window draws one in milliseconds to tens, and what the user types
  * (completion, an edit's echo) waits behind whatever is queued for the window. A fixed bound of 128 cells was
  * seconds of queue on a loaded machine (measured: completion p95 of 18 s at 5,000 cells) and throttled an idle
- * one; the pacing keeps each cell's round trip within a target of the window's own time, between 16 and
- * UNDRAWN_CELLS cells.
+ * one; the pacing keeps each cell's round trip within a target of the window's own time, between
+ * defaultPacing's min and max cells.
  */
-const UNDRAWN_CELLS = 128;
 /** The longest a cell waits for the window to take the cells before it (a window that never answers). */
 const UNDRAWN_WAIT_MS = 2_000;
 
@@ -385,7 +384,7 @@ export class QmpControllers implements vscode.Disposable {
   /** The cells whose end is on its way to the window (finish() not done): the next cell waits while too many are. */
   private readonly undrawn = new Set<Promise<unknown>>();
   /** How many may be (by the window's round trip); made afresh when a batch starts while none runs. */
-  private pacing = new WindowPacing({ ...defaultPacing, max: UNDRAWN_CELLS });
+  private pacing = new WindowPacing(defaultPacing);
   /** The batches (execute calls) running now, in every notebook. */
   private batches = 0;
   /** The engine of cells whose profile is not configured: they fail when they start (no session to run on). */
@@ -688,7 +687,7 @@ export class QmpControllers implements vscode.Disposable {
     const engine = this.sessions.session(profile)?.kernel.engine ?? this.noSession;
     const note = setTimeout(() => this.noteQueued(engine, runner, runs), QUEUED_NOTE_MS);
     // A batch that starts while none runs paces afresh (what the window did before it is not its state now).
-    if (this.batches++ === 0 && this.undrawn.size === 0) this.pacing = new WindowPacing({ ...defaultPacing, max: UNDRAWN_CELLS });
+    if (this.batches++ === 0 && this.undrawn.size === 0) this.pacing = new WindowPacing(defaultPacing);
     // When a cell starts, the cells EXECUTIONS_AHEAD below it get their executions (in order, each once).
     const position = new Map(runs.map((run, i) => [run.key, i] as const));
     let made = Math.min(runs.length, EXECUTIONS_AHEAD);
