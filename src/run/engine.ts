@@ -241,50 +241,64 @@ export class RunEngine implements Disposable {
     let sentPrefix = 0;
     // The cells waiting, by how many cells above them must be sent: each index is visited once (linear).
     const waitingFor = new Map<number, Array<() => void>>();
-    const done: Array<Promise<RunOutcome>> = [];
+    const outcomes: RunOutcome[] = new Array<RunOutcome>(jobs.length);
     const failures: Array<FailureRecord | undefined> = [];
-    jobs.forEach((job, i) => {
-      const markSent = (): void => {
-        if (sentFlags[i]) return;
-        sentFlags[i] = true;
-        const from = sentPrefix;
-        while (sentPrefix < jobs.length && sentFlags[sentPrefix]) sentPrefix++;
-        if (waitingFor.size === 0) return;
-        for (let k = from + 1; k <= sentPrefix; k++) {
-          const ready = waitingFor.get(k);
-          if (!ready) continue;
-          waitingFor.delete(k);
-          for (const resolve of ready) resolve();
-        }
-      };
-      const go = async (oob: boolean): Promise<RunOutcome> => {
-        if (sentPrefix < i) {
-          await new Promise<void>((resolve) => {
-            const list = waitingFor.get(i);
-            if (list) list.push(resolve);
-            else waitingFor.set(i, [resolve]);
-          });
-        }
-        if (oob) await this.untilBusy();
-        const result = await this.runJob(job, batch, markSent);
-        failures[i] = result.failure;
-        return result.outcome;
-      };
+    // Every job's end is counted (the first error rejects, as Promise.all would), not awaited one promise each:
+    // a batch of many cells keeps one small closure per cell alive until it starts, not a promise and three
+    // closures (a long batch's young-generation GCs copy whatever waits).
+    let left = jobs.length;
+    let finish: () => void = () => undefined;
+    let broke: (err: unknown) => void = () => undefined;
+    const all = new Promise<void>((resolve, reject) => { finish = resolve; broke = reject; });
+    const ended = (i: number, outcome: RunOutcome): void => {
+      outcomes[i] = outcome;
+      if (--left === 0) finish();
+    };
+    const markSent = (i: number): void => {
+      if (sentFlags[i]) return;
+      sentFlags[i] = true;
+      const from = sentPrefix;
+      while (sentPrefix < jobs.length && sentFlags[sentPrefix]) sentPrefix++;
+      if (waitingFor.size === 0) return;
+      for (let k = from + 1; k <= sentPrefix; k++) {
+        const ready = waitingFor.get(k);
+        if (!ready) continue;
+        waitingFor.delete(k);
+        for (const resolve of ready) resolve();
+      }
+    };
+    const go = async (i: number, oob: boolean): Promise<RunOutcome> => {
+      if (sentPrefix < i) {
+        await new Promise<void>((resolve) => {
+          const list = waitingFor.get(i);
+          if (list) list.push(resolve);
+          else waitingFor.set(i, [resolve]);
+        });
+      }
+      if (oob) await this.untilBusy();
+      const result = await this.runJob(jobs[i] as CellJob, batch, () => markSent(i));
+      failures[i] = result.failure;
+      return result.outcome;
+    };
+    for (let i = 0; i < jobs.length; i++) {
+      const job = jobs[i] as CellJob;
       if (batch.asTest) {
         const oob = isOobPlan(job.plan);
         const after = previous;
-        const mine = oob ? after.then(() => go(true)) : this.inBand(() => after.then(() => go(false)));
+        const mine = oob ? after.then(() => go(i, true)) : this.inBand(() => after.then(() => go(i, false)));
         previous = mine.then(() => undefined, () => undefined);
-        done.push(mine);
+        mine.then((v) => ended(i, v), broke);
       } else if (isOobPlan(job.plan)) {
-        done.push(go(true));
+        go(i, true).then((v) => ended(i, v), broke);
       } else {
-        done.push(this.inBand(() => go(false)));
+        this.queueInBand(() => {
+          go(i, false).then((v) => { this.nextInBand(); ended(i, v); }, (err: unknown) => { this.nextInBand(); broke(err); });
+        });
       }
-    });
-    let outcomes: RunOutcome[];
+    }
+    if (left === 0) finish();
     try {
-      outcomes = await Promise.all(done);
+      await all;
     } finally {
       // Late events end with their batch.
       if (this.late?.batch === batch) this.late = undefined;
@@ -300,16 +314,20 @@ export class RunEngine implements Disposable {
    */
   private inBand<T>(start: () => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const run = (): void => {
+      this.queueInBand(() => {
         start().then((v) => { this.nextInBand(); resolve(v); }, (err: unknown) => { this.nextInBand(); reject(err); });
-      };
-      if (this.inBandRunning) this.inBandQueue.push(run);
-      else {
-        this.inBandRunning = true;
-        // The first starts a microtask later, as it always did: after the batch is submitted.
-        queueMicrotask(run);
-      }
+      });
     });
+  }
+
+  /** Queues `run` in the in-band order; `run` calls nextInBand() when its cell has ended. */
+  private queueInBand(run: () => void): void {
+    if (this.inBandRunning) this.inBandQueue.push(run);
+    else {
+      this.inBandRunning = true;
+      // The first starts a microtask later, as it always did: after the batch is submitted.
+      queueMicrotask(run);
+    }
   }
 
   private nextInBand(): void {
