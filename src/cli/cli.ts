@@ -188,19 +188,25 @@ interface ParsedRun {
   problems: LocatedProblem[];
 }
 
-/** How many cells are planned between two turns of the event loop while a connection opens meanwhile. */
-const PLAN_SLICE = 128;
+/**
+ * While a connection opens meanwhile, planning gives the event loop a turn once it has run this long (checked
+ * every PLAN_CHECK cells), so that each step of the handshake (connected, greeting, negotiated) waits at most
+ * this for its turn: a cold process plans its first cells many times slower than a warm one.
+ */
+const PLAN_SLICE_MS = 0.2;
+const PLAN_CHECK = 8;
 
 /**
- * Plans the code cells; step lines become 1-based lines in the file. With `yieldEvery`, the event loop gets a
- * turn after every so many cells, so that a connection being opened meanwhile goes on with its handshake.
+ * Plans the code cells; step lines become 1-based lines in the file. With `yielding`, the event loop gets a
+ * turn every PLAN_SLICE_MS, so that a connection being opened meanwhile goes on with its handshake.
  */
-async function planRunnable(notebook: Notebook, map: FileMap, schema?: Schema, yieldEvery?: number): Promise<ParsedRun> {
+async function planRunnable(notebook: Notebook, map: FileMap, schema?: Schema, yielding = false): Promise<ParsedRun> {
   const cells: RunCell[] = [];
   const problems: LocatedProblem[] = [];
   // The front matter's masks, ignorable events and event order: how expected events are compared.
   const rules = notebookRules(notebook).rules;
   let since = 0;
+  let sliceStart = performance.now();
   for (let i = 0; i < notebook.cells.length; i++) {
     const cell = notebook.cells[i] as Notebook['cells'][number];
     if (cell.kind !== 'code' || !isCodeLanguage(cell.language)) continue;
@@ -210,9 +216,12 @@ async function planRunnable(notebook: Notebook, map: FileMap, schema?: Schema, y
     for (const e of plan.expect?.events ?? []) e.line = map.position(i, e.offset).line;
     const line = map.cellLine(i);
     if (plan.steps.length) cells.push({ cell: i + 1, ...(line !== undefined ? { line } : {}), plan });
-    if (yieldEvery !== undefined && ++since >= yieldEvery) {
+    if (yielding && ++since >= PLAN_CHECK) {
       since = 0;
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (performance.now() - sliceStart >= PLAN_SLICE_MS) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        sliceStart = performance.now();
+      }
     }
   }
   return { cells, problems };
@@ -266,7 +275,7 @@ async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
     // Cells that parse without a schema are checked before anything is sent, so a typo costs no QEMU.
     const needsSchema = notebook.cells.some((c) => c.kind === 'code' && c.language === 'qmp-shell');
     const planned = await planRunnable({ ...notebook, cells: notebook.cells.map((c) => (c.language === 'qmp-shell' ? { ...c, kind: 'markdown' as const } : c)) },
-      map, undefined, early ? PLAN_SLICE : undefined);
+      map, undefined, early !== undefined);
     const reportMalformed = (problems: LocatedProblem[]): number => {
       printProblems(io, req.file, problems, req.json, !req.json);
       io.err(`qmp-notebook: ${problems.length} problem${problems.length === 1 ? '' : 's'} in the notebook's cells; nothing was sent`);
