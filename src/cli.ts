@@ -19,18 +19,21 @@ function writer(stream: NodeJS.WriteStream): (line: string) => void {
 /** Flush standard output's buffer at this size at the latest. */
 const OUT_BUFFER_BYTES = 64 * 1024;
 
+/** Flush standard output's buffer this long after its first line at the latest (output streams as it comes). */
+const OUT_FLUSH_MS = 20;
+
 /**
- * Standard output, buffered: lines are gathered and written once per turn of the event loop (or at 64 KiB),
- * not with one system call each (stdout to a file or pipe writes synchronously on Linux), so a run of many
- * cells costs few writes and its output still streams. `flush()` before anything goes to stderr keeps the two
- * in order, and before exit.
+ * Standard output, buffered: lines are gathered and written at most every 20 ms (or at 64 KiB), not with one
+ * system call each, nor one per turn of the event loop (a run of short cells takes a turn per cell; stdout to a
+ * file or pipe writes synchronously on Linux), so a run of many cells costs few writes and its output still
+ * streams. `flush()` before anything goes to stderr keeps the two in order, and before exit.
  */
 function bufferedWriter(stream: NodeJS.WriteStream, before?: () => void): { write(line: string): void; flush(): void } {
   let buffer = '';
-  let immediate: ReturnType<typeof setImmediate> | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const flush = (): void => {
-    if (immediate !== undefined) clearImmediate(immediate);
-    immediate = undefined;
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
     if (buffer === '') return;
     const text = buffer;
     buffer = '';
@@ -41,7 +44,7 @@ function bufferedWriter(stream: NodeJS.WriteStream, before?: () => void): { writ
     write: (line) => {
       buffer += `${line}\n`;
       if (buffer.length >= OUT_BUFFER_BYTES) flush();
-      else immediate ??= setImmediate(flush);
+      else timer ??= setTimeout(flush, OUT_FLUSH_MS);
     },
     flush,
   };
