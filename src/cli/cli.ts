@@ -211,11 +211,16 @@ async function planRunnable(notebook: Notebook, map: FileMap, schema?: Schema, y
     const cell = notebook.cells[i] as Notebook['cells'][number];
     if (cell.kind !== 'code' || !isCodeLanguage(cell.language)) continue;
     const plan = planCell(cell.source, cell.language, schema, rules);
-    for (const p of planProblems(plan)) problems.push(locate(map, i, p));
-    for (const step of plan.steps) step.line = map.position(i, step.offset).line;
-    for (const e of plan.expect?.events ?? []) e.line = map.position(i, e.offset).line;
+    // Index loops, no spread: this runs once per cell before the first command is sent.
+    if (plan.problems.length > 0) for (const p of planProblems(plan)) problems.push(locate(map, i, p));
+    const steps = plan.steps;
+    for (let k = 0; k < steps.length; k++) {
+      const step = steps[k] as (typeof steps)[number];
+      step.line = map.position(i, step.offset).line;
+    }
+    if (plan.expect) for (const e of plan.expect.events) e.line = map.position(i, e.offset).line;
     const line = map.cellLine(i);
-    if (plan.steps.length) cells.push({ cell: i + 1, ...(line !== undefined ? { line } : {}), plan });
+    if (steps.length > 0) cells.push(line !== undefined ? { cell: i + 1, line, plan } : { cell: i + 1, plan });
     if (yielding && ++since >= PLAN_CHECK) {
       since = 0;
       if (performance.now() - sliceStart >= PLAN_SLICE_MS) {

@@ -149,8 +149,14 @@ export function hmpText(raw: string): string | undefined {
   return ret?.type === 'string' ? ret.value.replace(/\r?\n$/, '').replace(/\r\n/g, '\n') : undefined;
 }
 
-/** Printable ASCII without `"` and `\\`: JSON.stringify would only add the quotes. */
-const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+/** Printable ASCII without `"` and `\\`: JSON.stringify would only add the quotes. A loop, not a regular expression (no match state per call). */
+function plain(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return false;
+  }
+  return true;
+}
 
 /** The last string str() escaped, and its JSON: a command's wire text is in its `written` and its `reply` record. */
 let lastIn = '';
@@ -159,7 +165,7 @@ let lastOut = '""';
 /** JSON.stringify of a string, without its cost for the plain ASCII of command names and wire text. */
 function str(s: string): string {
   if (s === lastIn) return lastOut;
-  const out = PLAIN.test(s) ? `"${s}"` : JSON.stringify(s);
+  const out = plain(s) ? `"${s}"` : JSON.stringify(s);
   if (s.length > 16) {
     lastIn = s;
     lastOut = out;
@@ -241,15 +247,19 @@ const MAX_DEFERRED = 1024;
 
 /** Hands records to a printer once per turn of the event loop (see the file comment). */
 class DeferredPrinter {
+  /** Two queues used in turn (records written while one is printed go to the other): no new array per turn. */
   private queue: TranscriptRecord[] = [];
+  private spare: TranscriptRecord[] = [];
+  private printing = false;
   private immediate: ReturnType<typeof setImmediate> | undefined;
+  private readonly onImmediate = (): void => this.flush();
 
   constructor(private readonly printer: TranscriptPrinter) {}
 
   write(r: TranscriptRecord): void {
     this.queue.push(r);
     if (this.queue.length >= MAX_DEFERRED) this.flush();
-    else this.immediate ??= setImmediate(() => this.flush());
+    else this.immediate ??= setImmediate(this.onImmediate);
   }
 
   /** Prints everything waiting, now. */
@@ -257,8 +267,21 @@ class DeferredPrinter {
     if (this.immediate !== undefined) clearImmediate(this.immediate);
     this.immediate = undefined;
     const queue = this.queue;
-    this.queue = [];
-    for (const r of queue) this.printer.write(r);
+    if (this.printing) {
+      // Called again while printing (not by this file today): the spare is the queue being printed.
+      this.queue = [];
+      for (const r of queue) this.printer.write(r);
+      return;
+    }
+    this.printing = true;
+    this.queue = this.spare;
+    try {
+      for (let i = 0; i < queue.length; i++) this.printer.write(queue[i] as TranscriptRecord);
+    } finally {
+      queue.length = 0;
+      this.spare = queue;
+      this.printing = false;
+    }
   }
 }
 

@@ -353,7 +353,14 @@ export class QmpClient extends QmpProtocol {
     // round-trip time because QEMU reads one byte per recvmsg().
     this.writeMessage(p.sent);
     const onWritten = p.onWritten;
-    if (onWritten) this.safeCall(() => onWritten({ sent: p.sent, idText: p.idText }));
+    if (onWritten) {
+      // safeCall without a closure per command (the hot path of a run).
+      try {
+        onWritten({ sent: p.sent, idText: p.idText });
+      } catch (err) {
+        this.listenerThrew(err);
+      }
+    }
   }
 
   /** Timeout or abort: a queued command is forgotten; a written one keeps its id until its reply comes. */
