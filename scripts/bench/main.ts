@@ -719,6 +719,12 @@ async function main(): Promise<void> {
     rmSync(extraDir, { recursive: true, force: true });
   }
   console.log(`${header}, ${loadavg().map((l) => l.toFixed(1)).join(' ')} at the end`);
+  // Our side does more work per call than the raw one, so other processes competing for the CPUs slow it more:
+  // on a busy machine every ratio reads worse than it is, and a target's verdict says little.
+  const busiest = Math.max(loadAtStart[0] ?? 0, loadavg()[0] ?? 0);
+  if (busiest > cpus().length) {
+    console.log(`Warning: the load average (${busiest.toFixed(1)}) exceeded the ${cpus().length} CPUs during the run; ratios read high and verdicts are unreliable: rerun on a quiet machine.`);
+  }
   console.log(renderTable([...rows, ...extra]));
   if (complexity !== '') console.log(complexity);
   console.log('Ratios are ours / baseline: for times above 1.00x is slower than the baseline, for throughput (req/s) above 1.00x is faster.');
