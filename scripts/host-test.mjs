@@ -121,6 +121,45 @@ async function runPass(install, pass, opts, logFile) {
     // ` keys`: a key is typed into the focused cell editor every 200 ms ('x', then Backspace: the text stays as
     // it was), each timed from the key event's creation (its timeStamp: the wait for the main thread counts) to
     // the change of the editor's lines in the DOM.
+    // Completion as a user meets it: a new line under the focused cell editor's line, `{"execute": "query-`
+    // typed into it key by key (the editor closes the brackets and quotes as it does for a user), timed from the
+    // last key's event (its timeStamp: the wait for the main thread counts) until the suggest widget shows a row
+    // offering a query- command (at most SUGGEST_WAIT_MS: one not shown by then counts that wait); then the
+    // widget is closed and the line taken away again, so the cell's text is what it was.
+    const SUGGEST_WAIT_MS = 30_000;
+    // Escape closes an open suggest widget; with none open it would leave the cell editor (the notebook's
+    // command mode), so it is pressed only when one is open.
+    const closeSuggest = async () => {
+      const open = await page.evaluate(() => /** @type {any} */ (globalThis).document.querySelector('.suggest-widget.visible') !== null);
+      if (open) await page.keyboard.press('Escape');
+    };
+    const typeForCompletion = async () => {
+      await closeSuggest();
+      await page.keyboard.press('End');
+      await page.keyboard.press('Enter');
+      await page.evaluate(() => { /** @type {any} */ (globalThis).__qmpSuggestFrom = undefined; });
+      await page.keyboard.type('{"execute": "query-');
+      let ms;
+      try {
+        const handle = await page.waitForFunction(() => {
+          const w = /** @type {any} */ (globalThis);
+          const from = w.__qmpSuggestFrom;
+          if (from === undefined) return false;
+          const rows = w.document.querySelectorAll('.suggest-widget.visible .monaco-list-row');
+          for (const row of rows) if (String(row.textContent ?? '').includes('query-')) return w.performance.now() - from;
+          return false;
+        }, undefined, { polling: 'mutation', timeout: SUGGEST_WAIT_MS });
+        ms = Number(await handle.jsonValue());
+      } catch {
+        ms = SUGGEST_WAIT_MS;
+      }
+      await page.evaluate((v) => { /** @type {any} */ (globalThis).__qmpSuggest?.push(v); }, ms);
+      await closeSuggest();
+      await page.keyboard.press('End');
+      await page.keyboard.press('Shift+Home');
+      await page.keyboard.press('Backspace');
+      await page.keyboard.press('Backspace');
+    };
     rendererProfile = async (what, name, cpu, keys) => {
       if (what === 'start') {
         if (keys) {
@@ -140,7 +179,10 @@ async function runPass(install, pass, opts, logFile) {
             });
             w.__qmpKeyObserver = observer;
             observer.observe(d.body, { childList: true, subtree: true, characterData: true });
+            w.__qmpSuggest = [];
             w.__qmpKeyDown = (e) => {
+              // The last key of the prefix typed for completion (typeForCompletion): its time is where the wait starts.
+              if (e.key === '-') w.__qmpSuggestFrom = e.timeStamp;
               if (e.key !== 'x' && e.key !== 'Backspace') return;
               pending = { at: e.timeStamp, before: linesOf()?.textContent ?? '' };
             };
@@ -148,10 +190,15 @@ async function runPass(install, pass, opts, logFile) {
           });
           let stopTyping = false;
           let pressed = 0;
+          let round = 0;
           const loop = (async () => {
             while (!stopTyping) {
-              await page.keyboard.press(pressed % 2 === 0 ? 'x' : 'Backspace');
-              pressed++;
+              // Every third turn (on a line of its own, after an 'x' is taken back): completion as a user meets it.
+              if (round++ % 3 === 2 && pressed % 2 === 0) await typeForCompletion();
+              else {
+                await page.keyboard.press(pressed % 2 === 0 ? 'x' : 'Backspace');
+                pressed++;
+              }
               await new Promise((r) => setTimeout(r, 200));
             }
             // The text as it was: an 'x' typed last is taken back.
@@ -175,16 +222,18 @@ async function runPass(install, pass, opts, logFile) {
       }
       if (typing) await typing.stop();
       typing = undefined;
-      const { lags, typed, focus } = await page.evaluate(() => {
+      const { lags, typed, focus, suggest } = await page.evaluate(() => {
         const w = /** @type {any} */ (globalThis);
         w.clearInterval(w.__qmpLagTimer);
         w.__qmpKeyObserver?.disconnect();
         if (w.__qmpKeyDown) w.removeEventListener('keydown', w.__qmpKeyDown, true);
         const typed = w.__qmpKeys;
+        const suggest = w.__qmpSuggest;
         w.__qmpKeys = undefined;
+        w.__qmpSuggest = undefined;
         w.__qmpKeyObserver = undefined;
         w.__qmpKeyDown = undefined;
-        return { lags: w.__qmpLag ?? [], typed, focus: w.__qmpKeyFocus ?? '' };
+        return { lags: w.__qmpLag ?? [], typed, focus: w.__qmpKeyFocus ?? '', suggest };
       });
       const quantiles = (xs) => {
         const sorted = [...xs].sort((a, b) => a - b);
@@ -194,6 +243,7 @@ async function runPass(install, pass, opts, logFile) {
       writeFileSync(path.join(logDir, `scale-${name}-renderer-lag.json`), JSON.stringify({
         samples: lags.length, ...quantiles(lags),
         ...(typed ? { keys: { count: typed.length, ...quantiles(typed), focus } } : {}),
+        ...(suggest ? { suggest: { count: suggest.length, ...quantiles(suggest) } } : {}),
       }) + '\n');
       if (cdp) {
         const { profile } = await cdp.send('Profiler.stop');
