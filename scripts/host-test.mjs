@@ -163,6 +163,14 @@ async function runPass(install, pass, opts, logFile) {
     rendererProfile = async (what, name, cpu, keys) => {
       if (what === 'start') {
         if (keys) {
+          // The test focuses the first code cell's editor through the API; when the DOM focus is elsewhere all
+          // the same (the notebook's list took it back after a kernel change), the cell's first line is clicked.
+          const inEditor = await page.evaluate(() => /** @type {any} */ (globalThis).document.activeElement?.closest?.('.notebook-editor .monaco-editor') != null);
+          if (!inEditor) {
+            await page.locator('.notebook-editor .monaco-editor .view-lines .view-line').first().click({ timeout: 10_000 })
+              .then(() => page.keyboard.press('End'))
+              .catch((err) => log(`[host-test] could not focus a cell editor: ${err}`));
+          }
           await page.evaluate(() => {
             const w = /** @type {any} */ (globalThis);
             const d = w.document;
