@@ -91,6 +91,8 @@ async function runPass(install, pass, opts, logFile) {
   let server;
   let context;
   let rendererProfile = async () => {};
+  /** The renderer measurements' starts and stops, one after another. */
+  let measuring = Promise.resolve();
   let outcome;
   let timer;
   try {
@@ -107,7 +109,8 @@ async function runPass(install, pass, opts, logFile) {
       // test/host/scale.test.ts measures the window's renderer around a measured run (and profiles it when asked).
       const prof = /\[(?:profile|measure)\] renderer (start|stop) ([\w-]+)( cpu)?( keys)?/.exec(text);
       if (prof) {
-        void rendererProfile(prof[1], prof[2], prof[3] !== undefined, prof[4] !== undefined)
+        // In order: a stop waits for its start to be done (else the typing it started would go on for good).
+        measuring = measuring.then(() => rendererProfile(prof[1], prof[2], prof[3] !== undefined, prof[4] !== undefined))
           .catch((err) => log(`[host-test] renderer profile: ${err}`));
       }
       // The extension host's console arrives here; echo the runner's own lines (see test/host/index.ts).
@@ -174,9 +177,14 @@ async function runPass(install, pass, opts, logFile) {
           // the same (the notebook's list took it back after a kernel change), the cell's first line is clicked.
           const inEditor = await page.evaluate(() => /** @type {any} */ (globalThis).document.activeElement?.closest?.('.notebook-editor .monaco-editor') != null);
           if (!inEditor) {
-            await page.locator('.notebook-editor .monaco-editor .view-lines .view-line').first().click({ timeout: 10_000 })
-              .then(() => page.keyboard.press('End'))
-              .catch((err) => log(`[host-test] could not focus a cell editor: ${err}`));
+            // The notebook's list has the cell focused: Enter edits it; else its first line is clicked.
+            await page.keyboard.press('Enter');
+            const now = await page.evaluate(() => /** @type {any} */ (globalThis).document.activeElement?.closest?.('.notebook-editor .monaco-editor') != null);
+            if (!now) {
+              await page.locator('.notebook-editor .monaco-editor .view-lines .view-line').first().click({ timeout: 5_000, force: true })
+                .catch((err) => log(`[host-test] could not focus a cell editor: ${err}`));
+            }
+            await page.keyboard.press('End');
           }
           await page.evaluate(() => {
             const w = /** @type {any} */ (globalThis);
