@@ -91,6 +91,8 @@ async function runPass(install, pass, opts, logFile) {
   let server;
   let context;
   let rendererProfile = async () => {};
+  /** The renderer measurements' starts and stops, one after another. */
+  let measuring = Promise.resolve();
   let outcome;
   let timer;
   try {
@@ -107,7 +109,8 @@ async function runPass(install, pass, opts, logFile) {
       // test/host/scale.test.ts measures the window's renderer around a measured run (and profiles it when asked).
       const prof = /\[(?:profile|measure)\] renderer (start|stop) ([\w-]+)( cpu)?( keys)?/.exec(text);
       if (prof) {
-        void rendererProfile(prof[1], prof[2], prof[3] !== undefined, prof[4] !== undefined)
+        // In order: a stop waits for its start to be done (else the typing it started would go on for good).
+        measuring = measuring.then(() => rendererProfile(prof[1], prof[2], prof[3] !== undefined, prof[4] !== undefined))
           .catch((err) => log(`[host-test] renderer profile: ${err}`));
       }
       // The extension host's console arrives here; echo the runner's own lines (see test/host/index.ts).
@@ -121,9 +124,68 @@ async function runPass(install, pass, opts, logFile) {
     // ` keys`: a key is typed into the focused cell editor every 200 ms ('x', then Backspace: the text stays as
     // it was), each timed from the key event's creation (its timeStamp: the wait for the main thread counts) to
     // the change of the editor's lines in the DOM.
+    // Completion as a user meets it: a new line under the focused cell editor's line, `{"execute": "query-`
+    // typed into it key by key (the editor closes the brackets and quotes as it does for a user), timed from the
+    // last key's event (its timeStamp: the wait for the main thread counts) until the suggest widget shows a row
+    // offering a query- command (at most SUGGEST_WAIT_MS: one not shown by then counts that wait); then the
+    // widget is closed and the line taken away again, so the cell's text is what it was.
+    const SUGGEST_WAIT_MS = 15_000;
+    // Escape closes an open suggest widget; with none open it would leave the cell editor (the notebook's
+    // command mode), so it is pressed only when one is open.
+    const closeSuggest = async () => {
+      const open = await page.evaluate(() => {
+        const widget = /** @type {any} */ (globalThis).document.querySelector('.suggest-widget');
+        return widget != null && widget.getClientRects().length > 0 && widget.offsetHeight > 0;
+      });
+      if (open) await page.keyboard.press('Escape');
+    };
+    const typeForCompletion = async () => {
+      await closeSuggest();
+      await page.keyboard.press('End');
+      await page.keyboard.press('Enter');
+      await page.evaluate(() => { const w = /** @type {any} */ (globalThis); w.__qmpSuggestFrom = undefined; w.__qmpSuggestMs = undefined; });
+      await page.keyboard.type('{"execute": "query-');
+      let ms;
+      try {
+        // The page's observer (below) notes the time the row appeared; this only collects it.
+        const handle = await page.waitForFunction(() => /** @type {any} */ (globalThis).__qmpSuggestMs ?? false, undefined,
+          { polling: 50, timeout: SUGGEST_WAIT_MS });
+        ms = Number(await handle.jsonValue());
+      } catch {
+        ms = SUGGEST_WAIT_MS;
+        // What the window showed instead (for the log): the widget's classes, its rows, the line typed into.
+        const seen = await page.evaluate(() => {
+          const d = /** @type {any} */ (globalThis).document;
+          const w = d.querySelector('.suggest-widget');
+          const rows = Array.from(d.querySelectorAll('.suggest-widget .monaco-list-row')).slice(0, 3).map((r) => String(r.textContent));
+          const lines = d.activeElement?.closest?.('.monaco-editor')?.querySelector('.view-lines')?.textContent;
+          return JSON.stringify({ widget: w ? String(w.className) : null, rows, lines: String(lines ?? '').slice(0, 200), focus: String(d.activeElement?.className ?? '') });
+        }).catch((err) => String(err));
+        log(`[host-test] no completion row in ${SUGGEST_WAIT_MS} ms: ${seen}`);
+      }
+      await page.evaluate((v) => { /** @type {any} */ (globalThis).__qmpSuggest?.push(v); }, ms);
+      await closeSuggest();
+      await page.keyboard.press('End');
+      await page.keyboard.press('Shift+Home');
+      await page.keyboard.press('Backspace');
+      await page.keyboard.press('Backspace');
+    };
     rendererProfile = async (what, name, cpu, keys) => {
       if (what === 'start') {
         if (keys) {
+          // The test focuses the first code cell's editor through the API; when the DOM focus is elsewhere all
+          // the same (the notebook's list took it back after a kernel change), the cell's first line is clicked.
+          const inEditor = await page.evaluate(() => /** @type {any} */ (globalThis).document.activeElement?.closest?.('.notebook-editor .monaco-editor') != null);
+          if (!inEditor) {
+            // The notebook's list has the cell focused: Enter edits it; else its first line is clicked.
+            await page.keyboard.press('Enter');
+            const now = await page.evaluate(() => /** @type {any} */ (globalThis).document.activeElement?.closest?.('.notebook-editor .monaco-editor') != null);
+            if (!now) {
+              await page.locator('.notebook-editor .monaco-editor .view-lines .view-line').first().click({ timeout: 5_000, force: true })
+                .catch((err) => log(`[host-test] could not focus a cell editor: ${err}`));
+            }
+            await page.keyboard.press('End');
+          }
           await page.evaluate(() => {
             const w = /** @type {any} */ (globalThis);
             const d = w.document;
@@ -131,7 +193,18 @@ async function runPass(install, pass, opts, logFile) {
             w.__qmpKeyFocus = String(d.activeElement?.className ?? '');
             const linesOf = () => d.activeElement?.closest?.('.monaco-editor')?.querySelector('.view-lines');
             let pending;
+            // A row of the suggest widget offering a query- command, shown (laid out), once the prefix's last key
+            // came: the time since that key is the completion's wait as the user sees it.
+            const suggestShown = () => {
+              for (const row of d.querySelectorAll('.suggest-widget .monaco-list-row')) {
+                if (row.getClientRects().length > 0 && String(row.textContent ?? '').includes('query-')) return true;
+              }
+              return false;
+            };
             const observer = new w.MutationObserver(() => {
+              if (w.__qmpSuggestFrom !== undefined && w.__qmpSuggestMs === undefined && suggestShown()) {
+                w.__qmpSuggestMs = Math.max(0.1, w.performance.now() - w.__qmpSuggestFrom);
+              }
               const lines = linesOf();
               if (pending && lines && lines.textContent !== pending.before) {
                 w.__qmpKeys.push(w.performance.now() - pending.at);
@@ -139,8 +212,15 @@ async function runPass(install, pass, opts, logFile) {
               }
             });
             w.__qmpKeyObserver = observer;
-            observer.observe(d.body, { childList: true, subtree: true, characterData: true });
+            observer.observe(d.body, { childList: true, subtree: true, characterData: true, attributes: true, attributeFilter: ['class', 'style'] });
+            w.__qmpSuggest = [];
             w.__qmpKeyDown = (e) => {
+              // The last key of the prefix typed for completion (typeForCompletion): its time is where the wait starts.
+              if (e.key === '-') {
+                w.__qmpSuggestFrom = e.timeStamp;
+                // Rows already showing (the widget opened at the quote and filtered as the prefix was typed).
+                if (suggestShown()) w.__qmpSuggestMs = Math.max(0.1, w.performance.now() - e.timeStamp);
+              }
               if (e.key !== 'x' && e.key !== 'Backspace') return;
               pending = { at: e.timeStamp, before: linesOf()?.textContent ?? '' };
             };
@@ -148,10 +228,15 @@ async function runPass(install, pass, opts, logFile) {
           });
           let stopTyping = false;
           let pressed = 0;
+          let round = 0;
           const loop = (async () => {
             while (!stopTyping) {
-              await page.keyboard.press(pressed % 2 === 0 ? 'x' : 'Backspace');
-              pressed++;
+              // Every third turn (on a line of its own, after an 'x' is taken back): completion as a user meets it.
+              if (round++ % 3 === 2 && pressed % 2 === 0) await typeForCompletion();
+              else {
+                await page.keyboard.press(pressed % 2 === 0 ? 'x' : 'Backspace');
+                pressed++;
+              }
               await new Promise((r) => setTimeout(r, 200));
             }
             // The text as it was: an 'x' typed last is taken back.
@@ -175,16 +260,18 @@ async function runPass(install, pass, opts, logFile) {
       }
       if (typing) await typing.stop();
       typing = undefined;
-      const { lags, typed, focus } = await page.evaluate(() => {
+      const { lags, typed, focus, suggest } = await page.evaluate(() => {
         const w = /** @type {any} */ (globalThis);
         w.clearInterval(w.__qmpLagTimer);
         w.__qmpKeyObserver?.disconnect();
         if (w.__qmpKeyDown) w.removeEventListener('keydown', w.__qmpKeyDown, true);
         const typed = w.__qmpKeys;
+        const suggest = w.__qmpSuggest;
         w.__qmpKeys = undefined;
+        w.__qmpSuggest = undefined;
         w.__qmpKeyObserver = undefined;
         w.__qmpKeyDown = undefined;
-        return { lags: w.__qmpLag ?? [], typed, focus: w.__qmpKeyFocus ?? '' };
+        return { lags: w.__qmpLag ?? [], typed, focus: w.__qmpKeyFocus ?? '', suggest };
       });
       const quantiles = (xs) => {
         const sorted = [...xs].sort((a, b) => a - b);
@@ -194,6 +281,7 @@ async function runPass(install, pass, opts, logFile) {
       writeFileSync(path.join(logDir, `scale-${name}-renderer-lag.json`), JSON.stringify({
         samples: lags.length, ...quantiles(lags),
         ...(typed ? { keys: { count: typed.length, ...quantiles(typed), focus } } : {}),
+        ...(suggest ? { suggest: { count: suggest.length, ...quantiles(suggest) } } : {}),
       }) + '\n');
       if (cdp) {
         const { profile } = await cdp.send('Profiler.stop');

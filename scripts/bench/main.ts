@@ -87,6 +87,12 @@ interface ScaleRun {
   editRoundTripP95Ms?: number;
   /** A key typed into a cell editor (playwright in the window) until the DOM shows it: p95, max, count. */
   keystrokeP95Ms?: number; keystrokeMaxMs?: number; keystrokes?: number;
+  /** Completion as a user meets it: `{"execute": "query-` typed into a cell editor until the suggest widget shows a row. */
+  completionTypedP50Ms?: number; completionTypedP95Ms?: number; completionTypedMaxMs?: number; completionsTyped?: number;
+  /** The load average (1, 5, 15 min) when the run ended. */
+  loadAverage?: number[];
+  /** Ours with a pacing other than the default (the bench's QMP_SCALE_CURVE): target (ms), bounds (cells). */
+  pacingOptions?: { targetMs: number; min: number; max: number };
   /** The notebook's change events during the run (each one is handled by every listener, the workbench's too). */
   documentChanges?: number;
   /** Ours: the pacing by the window's round trip (src/notebook/windowPacing.ts). */
@@ -103,7 +109,7 @@ interface ScaleRun {
 interface ScaleMeasures {
   measuredAt?: string;
   run2000?: { ours: ScaleRun; floor: ScaleRun; oursConnecting?: ScaleRun; cellMedianMs: number; cellMaxMs: number; loadAverage?: number[] };
-  bench?: { ours1000?: ScaleRun; floor1000?: ScaleRun; ours5000?: ScaleRun; floor5000?: ScaleRun; loadAverage?: number[] };
+  bench?: { ours1000?: ScaleRun; floor1000?: ScaleRun; ours5000?: ScaleRun; floor5000?: ScaleRun; loadAverage?: number[] } & Record<string, unknown>;
 }
 
 /**
@@ -148,6 +154,12 @@ function benchScale(): Row[] {
       rows.push(judged({ label: `extension host event-loop lag during Run All of ${cells} cells, p95 (max ${run.loopLagMaxMs ?? 0} ms)${t}`,
         ours: run.loopLagP95Ms, unit: 'ms', target: '≤ 50 ms', ...(floor.loopLagP95Ms !== undefined ? { base: { name: 'trivial', value: floor.loopLagP95Ms } } : {}) },
       run.loopLagP95Ms <= 50));
+    }
+    if (run.completionTypedP95Ms !== undefined && (run.completionsTyped ?? 0) > 0) {
+      rows.push(judged({ label: `completion as typed: \`{"execute": "query-\` typed into a cell editor during Run All of ${cells} cells until the suggest widget shows a row, ` +
+        `p95 of ${run.completionsTyped ?? 0} (p50 ${run.completionTypedP50Ms ?? 0} ms, max ${run.completionTypedMaxMs ?? 0} ms${floor.completionsTyped ? `; trivial: ${floor.completionsTyped} tries` : ''})${t}`,
+      ours: run.completionTypedP95Ms, unit: 'ms', target: '≤ 200 ms',
+      ...(floor.completionTypedP95Ms !== undefined ? { base: { name: 'trivial', value: floor.completionTypedP95Ms } } : {}) }, run.completionTypedP95Ms <= 200));
     }
     if (run.completionP95Ms !== undefined) {
       // The trivial controller's run can end before its first completion is answered: said, not hidden.
@@ -197,8 +209,11 @@ function benchScale(): Row[] {
     const t = tag(b.loadAverage);
     // The exponent of n in the time from 1,000 to 5,000 cells (1: linear, 2: quadratic).
     const exponent = (big: ScaleRun, small: ScaleRun): string => (Math.log(big.ms / small.ms) / Math.log(5)).toFixed(2);
-    if (b.ours1000 && b.floor1000) rows.push(ratioRow(`Run All of 1,000 cells vs a trivial controller${events(b.ours1000, b.floor1000)}`, b.ours1000, b.floor1000, 'trivial', 1.5, t));
-    if (b.ours5000 && b.floor5000) rows.push(ratioRow(`Run All of 5,000 cells vs a trivial controller${events(b.ours5000, b.floor5000)}`, b.ours5000, b.floor5000, 'trivial', 1.5, t));
+    // Each pair is measured back to back: the load when each of the two ended.
+    const runTag = (ours: ScaleRun, floor: ScaleRun): string => (ours.loadAverage && floor.loadAverage
+      ? ` (host tier${m.measuredAt ? `, ${m.measuredAt.slice(0, 16)}` : ''}, load ${ours.loadAverage[0]?.toFixed(1)} ours, ${floor.loadAverage[0]?.toFixed(1)} trivial)` : t);
+    if (b.ours1000 && b.floor1000) rows.push(ratioRow(`Run All of 1,000 cells vs a trivial controller${events(b.ours1000, b.floor1000)}`, b.ours1000, b.floor1000, 'trivial', 1.5, runTag(b.ours1000, b.floor1000)));
+    if (b.ours5000 && b.floor5000) rows.push(ratioRow(`Run All of 5,000 cells vs a trivial controller${events(b.ours5000, b.floor5000)}`, b.ours5000, b.floor5000, 'trivial', 1.5, runTag(b.ours5000, b.floor5000)));
     if (b.floor5000 && b.floor1000) {
       rows.push({ label: `trivial controller, Run All of 5,000 cells vs 1,000 (the workbench alone; exponent ${exponent(b.floor5000, b.floor1000)})${t}`,
         ours: b.floor5000.ms, unit: 'ms', base: { name: 'trivial 1,000', value: b.floor1000.ms } });
@@ -207,7 +222,25 @@ function benchScale(): Row[] {
       const floorExp = b.floor5000 && b.floor1000 ? `, trivial's ${exponent(b.floor5000, b.floor1000)}` : '';
       rows.push(ratioRow(`Run All of 5,000 cells vs 1,000 cells (exponent ${exponent(b.ours5000, b.ours1000)}${floorExp})`, b.ours5000, b.ours1000, '1,000 cells', 5.5, t));
     }
-    if (b.ours5000 && b.floor5000) probes(b.ours5000, b.floor5000, '5,000', t);
+    if (b.ours1000 && b.floor1000) probes(b.ours1000, b.floor1000, '1,000', runTag(b.ours1000, b.floor1000));
+    if (b.ours5000 && b.floor5000) probes(b.ours5000, b.floor5000, '5,000', runTag(b.ours5000, b.floor5000));
+    // What the workbench charges for each thing ours does, on the trivial controller (QMP_SCALE_VARIANTS=1), and
+    // ours under other pacings (QMP_SCALE_CURVE): each against the plain floor of the same size and run.
+    for (const [key, value] of Object.entries(b)) {
+      const variant = /^(floorRich|floorOrder|ours)(\d+)(-pacing-.*)?$/.exec(key);
+      if (!variant || (variant[1] === 'ours' && variant[3] === undefined)) continue;
+      const run = value as ScaleRun;
+      const n = variant[2] ?? '';
+      const floor = b[`floor${n}`] as ScaleRun | undefined;
+      if (!floor) continue;
+      const what = variant[1] === 'floorRich' ? 'the trivial controller writing our reply output (JSON, text, reply renderer)'
+        : variant[1] === 'floorOrder' ? 'the trivial controller setting an execution order'
+          : `ours paced to ${run.pacingOptions?.targetMs ?? '?'} ms, ${run.pacingOptions?.min ?? '?'}–${run.pacingOptions?.max ?? '?'} cells`;
+      const typed = run.completionTypedP95Ms !== undefined ? `; completion as typed p95 ${run.completionTypedP95Ms} ms of ${run.completionsTyped ?? 0}` : '';
+      const keys = run.keystrokeP95Ms !== undefined ? `; keystroke p95 ${run.keystrokeP95Ms} ms` : '';
+      rows.push({ label: `Run All of ${Number(n).toLocaleString('en')} cells, ${what}, vs the trivial controller${typed}${keys}${events(run, floor)}${runTag(run, floor)}`,
+        ours: run.ms, unit: 'ms', base: { name: 'trivial', value: floor.ms } });
+    }
     if (!b.ours5000) console.log('scale: the 5,000-cell Run All did not finish in the last measuring run; see out/results/scale.json for what did.');
   }
   return rows;

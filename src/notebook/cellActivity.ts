@@ -2,8 +2,10 @@
 // "Running blockdev-add · 12 s", "Waiting for BLOCK_JOB_COMPLETED · 4 s", "Waiting: QEMU is still busy with
 // query-name (interrupted earlier)". VS Code shows only a pending icon or a clock for an execution; this says on
 // what and for how long. The controller reports each change (from the engine's transcript records); the line
-// is re-rendered at most once a second while any cell has one, and removed when the cell ends.
+// is re-rendered at most once a second while a cell on screen has one, and removed when the cell ends; the window is
+// told only of changes to cells it shows (ShownLines, shownLines.ts).
 import * as vscode from 'vscode';
+import { ShownLines } from './shownLines';
 
 /** What a cell is doing, as the controller tells it. */
 export type Activity =
@@ -77,6 +79,8 @@ export class CellActivity implements vscode.NotebookCellStatusBarItemProvider, v
   private timer: ReturnType<typeof setInterval> | undefined;
   private pending: ReturnType<typeof setTimeout> | undefined;
   private readonly registration: vscode.Disposable;
+  /** The cells whose lines the window may show (it asked for them since it was last told): only their changes tell it. */
+  private readonly shown = new ShownLines<vscode.NotebookCell>();
   readonly onDidChangeCellStatusBarItems = this.changed.event;
 
   constructor(notebookType: string) {
@@ -90,10 +94,10 @@ export class CellActivity implements vscode.NotebookCellStatusBarItemProvider, v
     this.entries.set(cell, { activity, since: Date.now() });
     if (activity.kind === 'queued') this.active.delete(cell);
     else this.active.add(cell);
-    this.fireSoon();
+    if (this.shown.changed(cell)) this.fireSoon();
     if (this.timer === undefined) {
-      // One re-render a second while any cell has a line: the seconds go on counting (bounded rate).
-      this.timer = setInterval(() => this.changed.fire(), 1000);
+      // One re-render a second while a cell the window shows has a line: the seconds go on counting (bounded rate).
+      this.timer = setInterval(() => { if (this.shown.showsAny(this.entries.keys())) this.tell(); }, 1000);
       this.timer.unref?.();
     }
   }
@@ -101,7 +105,7 @@ export class CellActivity implements vscode.NotebookCellStatusBarItemProvider, v
   clear(cell: vscode.NotebookCell): void {
     if (!this.entries.delete(cell)) return;
     this.active.delete(cell);
-    this.fireSoon();
+    if (this.shown.changed(cell)) this.fireSoon();
     if (this.entries.size === 0 && this.timer !== undefined) {
       clearInterval(this.timer);
       this.timer = undefined;
@@ -113,9 +117,15 @@ export class CellActivity implements vscode.NotebookCellStatusBarItemProvider, v
     if (this.pending !== undefined) return;
     this.pending = setTimeout(() => {
       this.pending = undefined;
-      this.changed.fire();
+      if (this.shown.isDue) this.tell();
     }, CHANGE_COALESCE_MS);
     this.pending.unref?.();
+  }
+
+  /** Tells the window that lines changed: it asks again for each cell it shows (remembered afresh). */
+  private tell(): void {
+    this.shown.told();
+    this.changed.fire();
   }
 
   /** The line a cell shows now (text and tooltip), undefined when it has none; for the provider and for tests. */
@@ -136,6 +146,7 @@ export class CellActivity implements vscode.NotebookCellStatusBarItemProvider, v
   }
 
   provideCellStatusBarItems(cell: vscode.NotebookCell): vscode.NotebookCellStatusBarItem[] {
+    this.shown.noteAsked(cell);
     const line = this.describe(cell);
     if (!line) return [];
     const item = new vscode.NotebookCellStatusBarItem(line.text, vscode.NotebookCellStatusBarAlignment.Left);

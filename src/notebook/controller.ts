@@ -23,7 +23,7 @@ import { jobKey, JobProgressView } from './jobProgress';
 import { EventGroup, expectedReplyOutput, failureOutput, noteOutput, replyOutput, sentOutput, transcriptTextOutput } from './outputs';
 import { failureTitle, renderRecord, type RenderedOutput, type RenderState } from '../run/recordText';
 import { CellActivity } from './cellActivity';
-import { defaultPacing, WindowPacing, type PacingStats } from './windowPacing';
+import { defaultPacing, WindowPacing, type PacingStats, type WindowPacingOptions } from './windowPacing';
 
 export const notebookType = 'qmp-notebook';
 export const cellLanguages: string[] = [...CODE_LANGUAGES];
@@ -385,6 +385,11 @@ export class QmpControllers implements vscode.Disposable {
   private readonly undrawn = new Set<Promise<unknown>>();
   /** How many may be (by the window's round trip); made afresh when a batch starts while none runs. */
   private pacing = new WindowPacing(defaultPacing);
+  /**
+   * The pacing's target and bounds for the next Run All: defaultPacing (the scale bench, test/host/scale.test.ts,
+   * measures others beside it to chart what each costs).
+   */
+  pacingOptions: WindowPacingOptions = defaultPacing;
   /** The batches (execute calls) running now, in every notebook. */
   private batches = 0;
   /** The engine of cells whose profile is not configured: they fail when they start (no session to run on). */
@@ -687,7 +692,7 @@ export class QmpControllers implements vscode.Disposable {
     const engine = this.sessions.session(profile)?.kernel.engine ?? this.noSession;
     const note = setTimeout(() => this.noteQueued(engine, runner, runs), QUEUED_NOTE_MS);
     // A batch that starts while none runs paces afresh (what the window did before it is not its state now).
-    if (this.batches++ === 0 && this.undrawn.size === 0) this.pacing = new WindowPacing(defaultPacing);
+    if (this.batches++ === 0 && this.undrawn.size === 0) this.pacing = new WindowPacing(this.pacingOptions);
     // When a cell starts, the cells EXECUTIONS_AHEAD below it get their executions (in order, each once).
     const position = new Map(runs.map((run, i) => [run.key, i] as const));
     let made = Math.min(runs.length, EXECUTIONS_AHEAD);

@@ -16,6 +16,7 @@ import path from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import * as vscode from 'vscode';
+import type { WindowPacingOptions } from '../../src/notebook/windowPacing';
 import { api, disconnectAll, extensionId, showWithKernel, waitFor } from './hostHelpers';
 
 const STATUS = '{ "execute": "query-status" }';
@@ -74,15 +75,32 @@ function harnessId(): string {
   return h.id;
 }
 
-/** The floor: a controller that starts, writes one small output and ends each cell, and nothing else. */
-function trivialController(): vscode.NotebookController {
-  const c = vscode.notebooks.createNotebookController('qmp-scale-trivial', 'qmp-notebook', 'Trivial (scale floor)');
+/**
+ * The floor: a controller that starts, writes one small output and ends each cell, and nothing else. Its
+ * variants (QMP_SCALE_VARIANTS=1) each add one thing ours does, to measure what the workbench charges for it:
+ * `rich` writes our reply output (its JSON, text and reply-renderer items, as src/notebook/outputs.ts makes
+ * them for these two commands) instead of "ok"; `order` sets each cell's execution order (one more update).
+ */
+function trivialController(variant: 'plain' | 'rich' | 'order' = 'plain'): vscode.NotebookController {
+  const c = vscode.notebooks.createNotebookController(variant === 'plain' ? 'qmp-scale-trivial' : `qmp-scale-trivial-${variant}`, 'qmp-notebook',
+    `Trivial (scale floor${variant === 'plain' ? '' : `, ${variant}`})`);
   c.supportedLanguages = ['qmp', 'qmp-shell', 'hmp'];
+  if (variant === 'order') c.supportsExecutionOrder = true;
+  let order = 0;
+  const rich = (cell: vscode.NotebookCell): vscode.NotebookCellOutput => {
+    const status = cell.document.getText().includes('query-status');
+    const value = status ? { status: 'running', singlestep: false, running: true }
+      : { qemu: { micro: 0, minor: 2, major: 7 }, package: 'Debian 1:7.2+dfsg-7' };
+    const text = JSON.stringify(value, null, 2);
+    return new vscode.NotebookCellOutput([vscode.NotebookCellOutputItem.text(text, 'application/json'), vscode.NotebookCellOutputItem.text(text, 'text/plain'),
+      vscode.NotebookCellOutputItem.json({ command: status ? 'query-status' : 'query-version', return: value }, 'application/vnd.qmp.reply+json')]);
+  };
   c.executeHandler = (cells) => {
     for (const cell of cells) {
       const ex = c.createNotebookCellExecution(cell);
+      if (variant === 'order') ex.executionOrder = ++order;
       ex.start(Date.now());
-      void ex.replaceOutput([new vscode.NotebookCellOutput([vscode.NotebookCellOutputItem.text('ok')])]);
+      void ex.replaceOutput([variant === 'rich' ? rich(cell) : new vscode.NotebookCellOutput([vscode.NotebookCellOutputItem.text('ok')])]);
       ex.end(true, Date.now());
     }
   };
@@ -154,6 +172,8 @@ function startRendererLag(name: string, keys: boolean): void {
 interface RendererMeasure {
   p50Ms: number; p95Ms: number; maxMs: number; samples: number;
   keys?: { count: number; p50Ms: number; p95Ms: number; maxMs: number; focus: string };
+  /** Completion as a user meets it: a prefix typed into the cell editor until the suggest widget shows a row. */
+  suggest?: { count: number; p50Ms: number; p95Ms: number; maxMs: number };
 }
 
 async function stopRendererLag(name: string): Promise<RendererMeasure | undefined> {
@@ -253,10 +273,19 @@ interface RunMeasure {
   editRoundTripP95Ms?: number;
   /** A key typed into a cell editor in the window (playwright), until the DOM shows it: p95, max, count. */
   keystrokeP95Ms?: number; keystrokeMaxMs?: number; keystrokes?: number;
+  /**
+   * Completion as a user meets it (playwright): `{"execute": "query-` typed into the cell editor, from its last
+   * key until the suggest widget shows a query- row: p50, p95, max, how many tries.
+   */
+  completionTypedP50Ms?: number; completionTypedP95Ms?: number; completionTypedMaxMs?: number; completionsTyped?: number;
   /** The notebook's change events during the run, and the cell changes in them. */
   documentChanges?: number; cellChanges?: number; changeKinds?: Record<string, number>;
   /** Ours: what the pacing by the window's round trip did (src/notebook/windowPacing.ts). */
   pacing?: unknown;
+  /** Ours with a pacing other than the default (the bench's QMP_SCALE_CURVE). */
+  pacingOptions?: WindowPacingOptions;
+  /** The machine's load average (1, 5, 15 min) when the run ended: what the figures were measured under. */
+  loadAverage?: number[];
 }
 
 /** Opens a `code`-cell notebook, runs it all on `kernel` (ours: a profile; else the trivial controller). */
@@ -377,9 +406,10 @@ async function measureRunAll(code: number, kernel: { profile: string; connectInR
   running = false;
   changes.dispose();
   if (!('profile' in kernel)) {
-    // The floor is the trivial controller's run (its one output, "ok"), not ours.
+    // The floor is the trivial controller's run (its one output, "ok"; a variant's own), not ours.
     const first = nb.getCells().find((c) => c.kind === vscode.NotebookCellKind.Code);
-    assert.equal(first ? textOf(first) : '', 'ok', 'the floor ran on the trivial controller');
+    if (kernel.trivial.id.endsWith('-rich')) assert.equal(first?.outputs[0]?.items.length, 3, 'the rich floor ran on its trivial controller');
+    else assert.equal(first ? textOf(first) : '', 'ok', 'the floor ran on the trivial controller');
   }
   await probing;
   clearInterval(sampler);
@@ -401,8 +431,13 @@ async function measureRunAll(code: number, kernel: { profile: string; connectInR
     ...(heap0 !== undefined && heap1 !== undefined ? { gcHeapGrowthMb: mb(heap1 - heap0) } : {}),
     ...(renderer !== undefined ? { rendererLagP95Ms: renderer.p95Ms, rendererLagMaxMs: renderer.maxMs } : {}),
     ...(renderer?.keys !== undefined && renderer.keys.count > 0 ? { keystrokeP95Ms: renderer.keys.p95Ms, keystrokeMaxMs: renderer.keys.maxMs, keystrokes: renderer.keys.count } : {}),
+    ...(renderer?.suggest !== undefined && renderer.suggest.count > 0 ? {
+      completionTypedP50Ms: renderer.suggest.p50Ms, completionTypedP95Ms: renderer.suggest.p95Ms, completionTypedMaxMs: renderer.suggest.maxMs,
+      completionsTyped: renderer.suggest.count,
+    } : {}),
     ...(cpu !== undefined ? { profile: cpu } : {}),
   };
+  m.loadAverage = loadavg().map((l) => Math.round(l * 100) / 100);
   m.documentChanges = documentChanges;
   if ('profile' in kernel) m.pacing = qmp.controllers.pacingStats();
   m.cellChanges = cellChanges;
@@ -483,8 +518,18 @@ suite('the editor at scale', () => {
       if (process.env['QMP_SCALE_BENCH'] === '1') {
         // Each figure is written as soon as it is measured, so that a run cut short still reports the rest.
         const bench: Record<string, unknown> = {};
-        const step = async (key: string, code: number, kernel: { profile: string } | { trivial: vscode.NotebookController }, probe: boolean): Promise<void> => {
-          const r = await measureRunAll(code, kernel, probe, key);
+        const step = async (key: string, code: number, kernel: { profile: string } | { trivial: vscode.NotebookController }, probe: boolean,
+          pacing?: WindowPacingOptions): Promise<void> => {
+          const controllers = (await api()).controllers;
+          const before = controllers.pacingOptions;
+          if (pacing) controllers.pacingOptions = pacing;
+          let r: Awaited<ReturnType<typeof measureRunAll>>;
+          try {
+            r = await measureRunAll(code, kernel, probe, key);
+          } finally {
+            controllers.pacingOptions = before;
+          }
+          if (pacing) r.m.pacingOptions = pacing;
           await discardAndMeasure(r);
           bench[key] = r.m;
           bench['loadAverage'] = loadavg();
@@ -492,10 +537,30 @@ suite('the editor at scale', () => {
           console.log(`scale bench ${key}: ${JSON.stringify(r.m)}`);
         };
         // Ours and the floor back to back at each size, so that each ratio is measured under the same load.
-        await step('ours1000', 1_000, { profile: 'sandbox' }, true);
-        await step('floor1000', 1_000, { trivial }, true);
-        await step('ours5000', 5_000, { profile: 'sandbox' }, true);
-        await step('floor5000', 5_000, { trivial }, true);
+        // QMP_SCALE_SIZES (default 1000,5000) picks the sizes; QMP_SCALE_VARIANTS=1 adds the floor's variants
+        // (what the workbench charges for our outputs, for an execution order); QMP_SCALE_CURVE adds runs of
+        // ours with other pacings (`target/min/max,…` in ms and cells), each beside the default one.
+        const sizes = (process.env['QMP_SCALE_SIZES'] ?? '1000,5000').split(',').map(Number).filter((n) => n > 0);
+        const curve = (process.env['QMP_SCALE_CURVE'] ?? '').split(',').filter((t) => t !== '').map((t): WindowPacingOptions => {
+          const [targetMs = 100, min = 16, max = 128] = t.split('/').map(Number);
+          return { targetMs, min, max, initial: Math.min(max, Math.max(min, 32)) };
+        });
+        const variants = process.env['QMP_SCALE_VARIANTS'] === '1' ? { rich: trivialController('rich'), order: trivialController('order') } : undefined;
+        try {
+          for (const n of sizes) {
+            await step(`ours${n}`, n, { profile: 'sandbox' }, true);
+            await step(`floor${n}`, n, { trivial }, true);
+            if (variants) {
+              await step(`floorRich${n}`, n, { trivial: variants.rich }, true);
+              await step(`floorOrder${n}`, n, { trivial: variants.order }, true);
+            }
+            // The pacing curve at the first size only (each point is a whole Run All).
+            if (n === sizes[0]) for (const p of curve) await step(`ours${n}-pacing-${p.targetMs}-${p.min}-${p.max}`, n, { profile: 'sandbox' }, true, p);
+          }
+        } finally {
+          variants?.rich.dispose();
+          variants?.order.dispose();
+        }
       }
       // Checked after the bench's runs (when asked for), so that a failed check still leaves every figure measured.
       assert.equal(code.length, 2_000);

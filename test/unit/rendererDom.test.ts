@@ -43,6 +43,10 @@ before(async () => {
     const w = globalThis as unknown as Record<string, unknown>;
     w['messages'] = [];
     const renderer = mod.activate({ postMessage: (m: unknown) => (w['messages'] as unknown[]).push(m) });
+    w['renderInto'] = (el: unknown, data: unknown): void => {
+      const text = JSON.stringify(data);
+      renderer.renderOutputItem({ id: 'x', mime: 'application/vnd.qmp.reply+json', json: () => JSON.parse(text), text: () => text }, el);
+    };
     w['show'] = (id: string, data: unknown): void => {
       const doc = (globalThis as unknown as { document: { createElement(t: string): { id: string }; body: { append(e: unknown): void } } }).document;
       const el = doc.createElement('div');
@@ -114,5 +118,27 @@ describe('reply renderer in Chromium', () => {
     await page.locator('#g [role="tab"]', { hasText: 'Text' }).click();
     assert.equal(await page.locator('#g pre').textContent(), JSON.stringify(graph, null, 2));
     assert.equal(await page.locator('#g button', { hasText: 'Save SVG' }).isHidden(), true, 'the graph buttons go with the graph');
+  });
+
+  test('the style is added once per document, not once per reply, and styles every reply (Run All draws thousands)', async () => {
+    for (let i = 0; i < 50; i++) await show(`s${i}`, { command: 'query-status', return: { status: 'running', running: true } });
+    const sheets = await page.evaluate(() => (globalThis as unknown as { document: { querySelectorAll(s: string): { length: number } } })
+      .document.querySelectorAll('style[data-qmp-reply-style]').length);
+    assert.equal(sheets, 1);
+    // Styled all the same: the first reply's tabs and the last's have the style's bar layout (display: flex).
+    for (const id of ['#s0', '#s49', '#t']) {
+      assert.equal(await page.locator(`${id} .bar`).evaluate((e) => (globalThis as unknown as { getComputedStyle(e: unknown): { display: string } }).getComputedStyle(e).display), 'flex', id);
+    }
+    // Drawn inside a shadow root (the document's style does not reach into it), the root gets the style, once.
+    const inShadow = await page.evaluate(() => {
+      interface El { append(...n: unknown[]): void; querySelector(s: string): El; querySelectorAll(s: string): { length: number }; attachShadow(o: unknown): El }
+      const g = globalThis as unknown as { document: { createElement(t: string): El; body: El }; renderInto(el: El, data: unknown): void; getComputedStyle(e: El): { display: string } };
+      const host = g.document.createElement('div');
+      g.document.body.append(host);
+      const shadow = host.attachShadow({ mode: 'open' });
+      const els = [1, 2].map(() => { const el = g.document.createElement('div'); shadow.append(el); g.renderInto(el, { return: { a: 1 } }); return el; });
+      return { sheets: shadow.querySelectorAll('style[data-qmp-reply-style]').length, display: els.map((e) => g.getComputedStyle(e.querySelector('.bar')).display) };
+    });
+    assert.deepEqual(inShadow, { sheets: 1, display: ['flex', 'flex'] });
   });
 });

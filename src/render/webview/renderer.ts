@@ -213,6 +213,24 @@ function blockGraphSvg(data: { command?: string; return: unknown; named?: unknow
   return undefined;
 }
 
+/**
+ * The documents (or shadow roots) that have the renderer's style. It is added once to each, not once per
+ * output: every <style> added restyles the whole document against every rule in it, so one per output made a
+ * Run All of thousands of replies quadratic in the window (each new reply's sheet matched against all the others').
+ */
+const styled = new WeakSet<Node>();
+
+function ensureStyle(element: HTMLElement): void {
+  const root = element.getRootNode();
+  const shadow = root instanceof ShadowRoot ? root : undefined;
+  const key: Node = shadow ?? document;
+  if (styled.has(key)) return;
+  styled.add(key);
+  const sheet = el('style', { 'data-qmp-reply-style': '' }, style);
+  if (shadow) shadow.prepend(sheet);
+  else (document.head ?? document.documentElement).append(sheet);
+}
+
 function render(item: OutputItem, element: HTMLElement, ctx: RendererContext): void {
   let data: { command?: string; return: unknown; named?: unknown };
   try {
@@ -223,7 +241,7 @@ function render(item: OutputItem, element: HTMLElement, ctx: RendererContext): v
   }
   const value = data.return;
   const root = el('div', { class: 'qmp-r' });
-  root.append(el('style', {}, style));
+  ensureStyle(element);
   const bar = el('div', { class: 'bar', role: 'tablist', 'aria-label': 'Views of the reply' });
   const status = el('span', { class: 'status', role: 'status' });
   const views: { name: string; make: () => HTMLElement }[] = [];
