@@ -12,10 +12,10 @@
 // A signal handler in our process is deliberately not used: in the extension host it would change how the
 // host itself reacts to SIGTERM.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createConnection } from 'node:net';
 import { accessSync, chmodSync, constants as fsConstants, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { QmpClient } from '../qmp/client';
 import type { QmpAddress } from '../qmp/transport';
 
 /** Starting a private process failed; the message includes its stderr when it exited. */
@@ -87,7 +87,7 @@ export interface LaunchSpec {
   args(socketPath: string): string[];
   /** The directory prefix under the temporary directory, e.g. 'qmp-sandbox-'. */
   dirPrefix: string;
-  /** How long the process may take until its socket accepts a connection. Default 10 s. */
+  /** How long the process may take until its monitor answers. Default 10 s. */
   startTimeoutMs?: number;
 }
 
@@ -131,9 +131,10 @@ setInterval(() => { if (!alive() && !reaping) process.exit(0); }, 2000);
 const maxStderr = 64 * 1024;
 
 /**
- * Starts the process with its monitor on `<dir>/qmp.sock` and waits until the socket accepts a connection.
- * Rejects with spec.notFound(...) when the binary cannot be found, LaunchError when the process exits
- * before its socket accepts (with its stderr) or takes longer than startTimeoutMs.
+ * Starts the process with its QMP monitor on `<dir>/qmp.sock` and waits until the monitor has answered (a
+ * greeting and a negotiation on a connection of ours, closed again). Rejects with spec.notFound(...) when the
+ * binary cannot be found, LaunchError when the process exits before its monitor answers (with its stderr) or
+ * takes longer than startTimeoutMs.
  */
 export async function launch(spec: LaunchSpec): Promise<LaunchedProcess> {
   const binary = findBinary(spec.binary);
@@ -222,11 +223,20 @@ export async function launch(spec: LaunchSpec): Promise<LaunchedProcess> {
     if (Date.now() > deadline) await fail(`${spec.what} did not create ${socketPath} within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 20));
   }
-  // The process binds the socket (so the file exists) a moment before it listens on it; a client that
-  // connects in between gets ECONNREFUSED. Wait until the socket accepts a connection. The probe connection
-  // is closed at once; the monitor then serves the next client as usual.
-  while (!(await socketAccepts(socketPath))) {
-    if (status || Date.now() > deadline) await fail(`${spec.what}'s monitor socket ${socketPath} never accepted a connection`);
+  // Ready means the monitor answered on a connection of ours: a probe connection that reads the greeting,
+  // negotiates, and closes, retried while the process runs, within the launch bound. Nothing less will do:
+  // qemu-storage-daemon (7.2) accepts connections before its monitor has moved to its I/O thread, and a client
+  // that arrives in that window now and then gets the greeting twice, has its first command lost, or is
+  // dropped (a probe that only connected and closed left the next client in that window: `write EPIPE` on the
+  // CLI's first command). A reply proves the monitor is set up; the next client is served as usual.
+  let lastFailure = '';
+  for (;;) {
+    if (status) await fail(`${spec.what} ${describeExit(status)} before its monitor answered`);
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) await fail(`${spec.what}'s monitor ${socketPath} did not answer within ${timeoutMs} ms${lastFailure ? ` (${lastFailure})` : ''}`);
+    const failure = await monitorAnswers(socketPath, Math.min(remaining, PROBE_ATTEMPT_MS));
+    if (failure === undefined) break;
+    lastFailure = failure;
     await new Promise((r) => setTimeout(r, 20));
   }
   return {
@@ -245,11 +255,18 @@ export async function launch(spec: LaunchSpec): Promise<LaunchedProcess> {
   };
 }
 
-/** Whether a unix socket accepts a connection now; the connection is closed at once. */
-function socketAccepts(socketPath: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection(socketPath);
-    socket.once('connect', () => { socket.destroy(); resolve(true); });
-    socket.once('error', () => { socket.destroy(); resolve(false); });
-  });
+/** The longest one readiness attempt may take (a lost first command is retried, not waited out). */
+const PROBE_ATTEMPT_MS = 3000;
+
+/** Connects, takes the greeting, negotiates and disconnects: undefined when that worked, else why not. */
+async function monitorAnswers(socketPath: string, boundMs: number): Promise<string | undefined> {
+  const client = new QmpClient({ enableOob: false, connectTimeoutMs: boundMs, greetingTimeoutMs: boundMs, negotiationTimeoutMs: boundMs });
+  try {
+    await client.connect({ kind: 'unix', path: socketPath });
+    return undefined;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  } finally {
+    await client.disconnect().catch(() => undefined);
+  }
 }
