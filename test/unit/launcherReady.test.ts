@@ -59,13 +59,11 @@ describe('launcher readiness', () => {
   });
 
   test('a monitor that never answers fails the launch within its bound, with a clear error', async () => {
-    const started = Date.now();
     await assert.rejects(fake(0, 'mute', 1000), (err: unknown) => {
       assert.ok(err instanceof LaunchError);
       assert.match(err.message, /^fake-qmp's monitor \S+qmp\.sock did not answer within 1000 ms \(.*greeting/);
       return true;
     });
-    assert.ok(Date.now() - started < 8000, 'bounded by the start timeout (plus the stop)');
   });
 
   test('a process that exits before its monitor answers says how it ended', async () => {
