@@ -87,7 +87,10 @@ export interface LaunchSpec {
   args(socketPath: string): string[];
   /** The directory prefix under the temporary directory, e.g. 'qmp-sandbox-'. */
   dirPrefix: string;
-  /** How long the process may take until its monitor answers. Default 10 s. */
+  /**
+   * How long the process may take to create its socket, and then its monitor to answer. Default 10 s for the
+   * socket, LAUNCHED_HANDSHAKE_TIMEOUTS.greetingTimeoutMs for the answer.
+   */
   startTimeoutMs?: number;
 }
 
@@ -229,14 +232,21 @@ export async function launch(spec: LaunchSpec): Promise<LaunchedProcess> {
   // that arrives in that window now and then gets the greeting twice, has its first command lost, or is
   // dropped (a probe that only connected and closed left the next client in that window: `write EPIPE` on the
   // CLI's first command). A reply proves the monitor is set up; the next client is served as usual.
+  // Bounded as the first client's greeting was before: startTimeoutMs when given, else the launched greeting bound.
+  const answerMs = spec.startTimeoutMs ?? LAUNCHED_HANDSHAKE_TIMEOUTS.greetingTimeoutMs;
+  const answerDeadline = Date.now() + answerMs;
   let lastFailure = '';
+  // One attempt's bound: short, so that a lost first command is retried soon; doubled after each attempt, so
+  // that a slow start (a loaded machine) is still waited out within the bound.
+  let attemptMs = PROBE_ATTEMPT_MS;
   for (;;) {
     if (status) await fail(`${spec.what} ${describeExit(status)} before its monitor answered`);
-    const remaining = deadline - Date.now();
-    if (remaining <= 0) await fail(`${spec.what}'s monitor ${socketPath} did not answer within ${timeoutMs} ms${lastFailure ? ` (${lastFailure})` : ''}`);
-    const failure = await monitorAnswers(socketPath, Math.min(remaining, PROBE_ATTEMPT_MS));
+    const remaining = answerDeadline - Date.now();
+    if (remaining <= 0) await fail(`${spec.what}'s monitor ${socketPath} did not answer within ${answerMs} ms${lastFailure ? ` (${lastFailure})` : ''}`);
+    const failure = await monitorAnswers(socketPath, Math.min(remaining, attemptMs));
     if (failure === undefined) break;
     lastFailure = failure;
+    attemptMs *= 2;
     await new Promise((r) => setTimeout(r, 20));
   }
   return {
@@ -255,7 +265,7 @@ export async function launch(spec: LaunchSpec): Promise<LaunchedProcess> {
   };
 }
 
-/** The longest one readiness attempt may take (a lost first command is retried, not waited out). */
+/** The bound of the first readiness attempt (a lost first command is retried, not waited out). */
 const PROBE_ATTEMPT_MS = 3000;
 
 /**
