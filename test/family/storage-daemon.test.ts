@@ -101,10 +101,10 @@ describe('qemu-storage-daemon started by the launcher', () => {
 
 describe('the first connection to a daemon we just started', () => {
   // Seen once in the host tier: `write EPIPE` on the CLI's first command. The launcher's readiness probe (a
-  // connection closed at once) raced the daemon's monitor start; under load about 1 launch in 200-500 lost its
-  // first client (closed before the greeting, or its first command never answered). The launcher now waits
-  // without connecting, so the client's connection is the daemon's first (test/unit/launcherReady.test.ts pins
-  // that exactly); here the whole path, launch to first reply, 50 times, each bounded by the launch bounds.
+  // connection closed at once) left our connection in the daemon's first moments, before its monitor is set up;
+  // under load 5 launches in 1,500 lost their first client (closed before the greeting, reset while negotiating).
+  // The launcher now waits until the monitor has answered a probe (test/unit/launcherReady.test.ts pins that with
+  // a fake monitor); here the whole path, launch to first reply, 50 times, each bounded by the launch bounds.
   test('50 launches: each answers its first command on the first connection', async () => {
     const failures: string[] = [];
     for (let i = 0; i < 50; i++) {
