@@ -12,10 +12,10 @@
 // A signal handler in our process is deliberately not used: in the extension host it would change how the
 // host itself reacts to SIGTERM.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createConnection } from 'node:net';
 import { accessSync, chmodSync, constants as fsConstants, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { QmpClient } from '../qmp/client';
 import type { QmpAddress } from '../qmp/transport';
 
 /** Starting a private process failed; the message includes its stderr when it exited. */
@@ -87,7 +87,10 @@ export interface LaunchSpec {
   args(socketPath: string): string[];
   /** The directory prefix under the temporary directory, e.g. 'qmp-sandbox-'. */
   dirPrefix: string;
-  /** How long the process may take until its socket accepts a connection. Default 10 s. */
+  /**
+   * How long the process may take to create its socket, and then its monitor to answer. Default 10 s for the
+   * socket, LAUNCHED_HANDSHAKE_TIMEOUTS.greetingTimeoutMs for the answer.
+   */
   startTimeoutMs?: number;
 }
 
@@ -131,9 +134,10 @@ setInterval(() => { if (!alive() && !reaping) process.exit(0); }, 2000);
 const maxStderr = 64 * 1024;
 
 /**
- * Starts the process with its monitor on `<dir>/qmp.sock` and waits until the socket accepts a connection.
- * Rejects with spec.notFound(...) when the binary cannot be found, LaunchError when the process exits
- * before its socket accepts (with its stderr) or takes longer than startTimeoutMs.
+ * Starts the process with its QMP monitor on `<dir>/qmp.sock` and waits until the monitor has answered (a
+ * greeting and a negotiation on a connection of ours, closed again). Rejects with spec.notFound(...) when the
+ * binary cannot be found, LaunchError when the process exits before its monitor answers (with its stderr) or
+ * takes longer than startTimeoutMs.
  */
 export async function launch(spec: LaunchSpec): Promise<LaunchedProcess> {
   const binary = findBinary(spec.binary);
@@ -222,11 +226,27 @@ export async function launch(spec: LaunchSpec): Promise<LaunchedProcess> {
     if (Date.now() > deadline) await fail(`${spec.what} did not create ${socketPath} within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 20));
   }
-  // The process binds the socket (so the file exists) a moment before it listens on it; a client that
-  // connects in between gets ECONNREFUSED. Wait until the socket accepts a connection. The probe connection
-  // is closed at once; the monitor then serves the next client as usual.
-  while (!(await socketAccepts(socketPath))) {
-    if (status || Date.now() > deadline) await fail(`${spec.what}'s monitor socket ${socketPath} never accepted a connection`);
+  // Ready means the monitor answered on a connection of ours: a probe connection that reads the greeting,
+  // negotiates, and closes, retried while the process runs, within the launch bound. Nothing less will do:
+  // qemu-storage-daemon (7.2) accepts connections before its monitor has moved to its I/O thread, and a client
+  // that arrives in that window now and then gets the greeting twice, has its first command lost, or is
+  // dropped (a probe that only connected and closed left the next client in that window: `write EPIPE` on the
+  // CLI's first command). A reply proves the monitor is set up; the next client is served as usual.
+  // Bounded as the first client's greeting was before: startTimeoutMs when given, else the launched greeting bound.
+  const answerMs = spec.startTimeoutMs ?? LAUNCHED_HANDSHAKE_TIMEOUTS.greetingTimeoutMs;
+  const answerDeadline = Date.now() + answerMs;
+  let lastFailure = '';
+  // One attempt's bound: short, so that a lost first command is retried soon; doubled after each attempt, so
+  // that a slow start (a loaded machine) is still waited out within the bound.
+  let attemptMs = PROBE_ATTEMPT_MS;
+  for (;;) {
+    if (status) await fail(`${spec.what} ${describeExit(status)} before its monitor answered`);
+    const remaining = answerDeadline - Date.now();
+    if (remaining <= 0) await fail(`${spec.what}'s monitor ${socketPath} did not answer within ${answerMs} ms${lastFailure ? ` (${lastFailure})` : ''}`);
+    const failure = await monitorAnswers(socketPath, Math.min(remaining, attemptMs));
+    if (failure === undefined) break;
+    lastFailure = failure;
+    attemptMs *= 2;
     await new Promise((r) => setTimeout(r, 20));
   }
   return {
@@ -245,11 +265,23 @@ export async function launch(spec: LaunchSpec): Promise<LaunchedProcess> {
   };
 }
 
-/** Whether a unix socket accepts a connection now; the connection is closed at once. */
-function socketAccepts(socketPath: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection(socketPath);
-    socket.once('connect', () => { socket.destroy(); resolve(true); });
-    socket.once('error', () => { socket.destroy(); resolve(false); });
-  });
+/** The bound of the first readiness attempt (a lost first command is retried, not waited out). */
+const PROBE_ATTEMPT_MS = 3000;
+
+/**
+ * Connects, takes the greeting, negotiates and disconnects: undefined when that worked, else why not. The probe
+ * takes `oob` when offered, as our clients do: without it QEMU suspends the monitor for each in-band command and
+ * resumes it after the reply, which a probe that closes right after its reply may race (measured: a probe
+ * without `oob` left 1 first client in 1,500 reset after negotiating; with `oob`, none in 1,000).
+ */
+async function monitorAnswers(socketPath: string, boundMs: number): Promise<string | undefined> {
+  const client = new QmpClient({ enableOob: true, connectTimeoutMs: boundMs, greetingTimeoutMs: boundMs, negotiationTimeoutMs: boundMs });
+  try {
+    await client.connect({ kind: 'unix', path: socketPath });
+    return undefined;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  } finally {
+    await client.disconnect().catch(() => undefined);
+  }
 }

@@ -10,7 +10,7 @@ export interface SandboxOptions {
   binary?: string;
   /** Arguments appended after the defaults (e.g. ['-M', 'q35', '-accel', 'tcg']). */
   extraArgs?: string[];
-  /** How long QEMU may take to create its socket. Default 10 s. */
+  /** How long QEMU may take to create its socket, and then its monitor to answer (launcher.ts `startTimeoutMs`). */
   startTimeoutMs?: number;
 }
 

@@ -23,7 +23,7 @@ import {
 } from './cellTypes';
 import { minifyJson } from './json';
 import { pythonLiteralToJson } from './pyliteral';
-import { shellLines, type ShellToken } from './shellTokens';
+import { shellLines, type ShellLine, type ShellToken } from './shellTokens';
 import { capProblems, MAX_NESTING, timeoutProblem, tooDeepAt } from './validate';
 
 type Token = ShellToken;
@@ -336,15 +336,16 @@ class JsonWriter {
 
 /**
  * Parses a `qmp-shell` cell. `documents`, when given, receives each command and wait line that parsed as
- * the JSON the diagnostics check (see ShellJson).
+ * the JSON the diagnostics check (see ShellJson). `words`: the cell's lines and words when the tokenizer ran on
+ * it already (the language service's parse of the cell's version), so it does not run again.
  */
-export function parseShellCell(source: string, oracle?: ValueKindOracle, documents?: ShellJson[]): ParsedCell {
+export function parseShellCell(source: string, oracle?: ValueKindOracle, documents?: ShellJson[], words: readonly ShellLine[] = shellLines(source)): ParsedCell {
   const lines = new LineIndex(source);
   const items: CellItem[] = [];
   const errors: CellProblem[] = [];
   // Tokens of all lines; `null` marks a line end (it ends a transaction action).
   const stream: (Token | null)[] = [];
-  for (const line of shellLines(source)) {
+  for (const line of words) {
     if (line.tokens.length > 0) {
       if (line.unterminated !== undefined) errors.push(lines.problem(line.unterminated, line.end, 'unterminated string'));
       for (const t of line.tokens) {

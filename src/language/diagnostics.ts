@@ -103,9 +103,10 @@ export { didYouMean };
 
 /**
  * Checks every object of a `qmp` cell. `schema` undefined means only syntax and the top-level shape are
- * checked. Never throws; linear in the text; at most MAX_PROBLEMS diagnostics plus one summary.
+ * checked. Never throws; linear in the text; at most MAX_PROBLEMS diagnostics plus one summary. `parsed`: the
+ * cell's segments and the one tree of each object segment when they exist already (its CellText, parsed.ts).
  */
-export function diagnose(text: string, schema: Schema | undefined, ctx: DiagnoseContext = {}, parsed?: ParsedJsonCell): Diagnostic[] {
+export function diagnose(text: string, schema: Schema | undefined, ctx: DiagnoseContext = {}, parsed?: ScannedJsonCell): Diagnostic[] {
   const out: Diagnostic[] = [];
   let dropped = 0;
   const segments = parsed?.segments ?? segmentJsonCell(text);
@@ -129,12 +130,6 @@ export function diagnose(text: string, schema: Schema | undefined, ctx: Diagnose
   }
   return capProblems(out, out.length + dropped, (message, at): Diagnostic => ({ start: at, end: at, severity: 'error', code: 'too-many-problems', message }));
 }
-
-/**
- * A `qmp` cell already segmented and parsed (a CellText, parsed.ts): `syntax(k)` is the one tree of segment k
- * (an object segment) with its syntax problems, MAX_PROBLEMS listed.
- */
-export type ParsedJsonCell = ScannedJsonCell;
 
 /** A validator problem as a diagnostic. */
 export function problemDiagnostic(p: Problem): Diagnostic {

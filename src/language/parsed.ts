@@ -10,6 +10,7 @@ import { cursorObjects, scanCell, type CellScan, type ParsedObject } from './jso
 import { buildTree, type JsonParse } from '../format/validate';
 import { shellLines, type ShellLine } from '../format/shellTokens';
 import { parseCell, parseJsonCell } from '../format/cell';
+import { parseShellCell } from '../format/shell';
 import type { ParsedCell } from '../format/cellTypes';
 import type { CellLanguage } from '../format/notebook';
 
@@ -72,10 +73,11 @@ export class CellText {
 
   /**
    * What the cell sends, expects and waits for (format/cell.ts's parseCell, without a schema), once; a `qmp`
-   * cell's from its one tree.
+   * cell's from its one tree, a `qmp-shell` cell's from its one run of the tokenizer.
    */
   commands(language: CellLanguage): ParsedCell {
-    return this.memo(`cell:${language}`, [], () => (language === 'qmp' ? parseJsonCell(this.text, this) : parseCell(this.text, language)));
+    return this.memo(`cell:${language}`, [], () => (language === 'qmp' ? parseJsonCell(this.text, this)
+      : language === 'qmp-shell' ? parseShellCell(this.text, undefined, undefined, this.shellLines) : parseCell(this.text, language)));
   }
 
   /**

@@ -19,7 +19,7 @@ function shellDocuments(cell: CellText, ctx: LanguageContext): { errors: Diagnos
   return cell.memo('shell-documents', [ctx.schema], () => {
     parseStats.shell++;
     const documents: ShellJson[] = [];
-    const parsed = parseShellCell(cell.text, ctx.schema, documents);
+    const parsed = parseShellCell(cell.text, ctx.schema, documents, cell.shellLines);
     const errors = parsed.errors.map((e): Diagnostic => ({
       start: e.start, end: e.end, severity: 'error', code: e.code === 'too-many-problems' ? 'too-many-problems' : 'shell-syntax', message: e.message,
     }));

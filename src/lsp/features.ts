@@ -1,5 +1,6 @@
-// The language server's own document features, computed from a document's regions (regions.ts): document
-// symbols, folding ranges and semantic tokens. Pure (no connection), so the bench and the linearity tests run
+// The language server's own document features, computed from a document's regions (regions.ts) and the parse
+// of each one's version the server holds (language/parsed.ts): document symbols, folding ranges and semantic
+// tokens, none of which scans a cell again. Pure (no connection), so the bench and the linearity tests run
 // them on hostile text as the server does. Every function here is linear in the size of the document: the
 // qmp-shell words come from the one tokenizer (format/shellTokens.ts), which reads each character
 // once (a regular expression that retried a long word from each of its characters made one 160k-character
@@ -9,7 +10,8 @@ import { createScanner, SyntaxKind } from 'jsonc-parser';
 import {
   type DocumentSymbol, type FoldingRange, type SemanticTokens, SemanticTokensBuilder, type SemanticTokensLegend, SymbolKind,
 } from 'vscode-languageserver/node';
-import { parseCell, shellLines, type ParsedCell, type ShellToken } from '../format/index';
+import { parseCell, shellLines, type ParsedCell, type ShellLine, type ShellToken } from '../format/index';
+import { CellText } from '../language/parsed';
 import type { Schema } from '../qmp/schema';
 import { type Region, toDocPosition, toDocRange } from './regions';
 
@@ -73,26 +75,90 @@ function lineLength(r: Region, rel: number): number {
   return end - start;
 }
 
-/** The semantic tokens of every `qmp` and `qmp-shell` region, in document order. */
-export function semanticTokens(regions: readonly Region[]): SemanticTokens {
+/** A region's parse (the server's parse of its version, parsed.ts): semantic tokens read its scan and words. */
+export type CellOf = (r: Region) => CellText;
+
+/** The semantic tokens of one cell, in cell offsets: [start, end, type index] triples, in order. */
+type CellTokens = number[];
+
+/**
+ * The semantic tokens of every `qmp` and `qmp-shell` region, in document order. `cellOf` gives each region's
+ * parse: the tokens come from its one scan (a `qmp` cell's objects) or its one tokenizer run (`qmp-shell`
+ * words), and are remembered on it, so a version is never scanned again for them; without it, a parse made
+ * for this call.
+ */
+export function semanticTokens(regions: readonly Region[], cellOf: CellOf = (r) => new CellText(r.text)): SemanticTokens {
   const builder = new SemanticTokensBuilder();
   for (const r of regions) {
-    const push = (start: number, end: number, type: TokenType): void => {
+    if (r.language !== 'qmp' && r.language !== 'qmp-shell') continue;
+    const cell = cellOf(r);
+    const tokens = cell.memo(`semanticTokens:${r.language}`, [], (): CellTokens => {
+      const out: CellTokens = [];
+      const push = (start: number, end: number, type: TokenType): void => { out.push(start, end, SEMANTIC_TOKEN_TYPES.indexOf(type)); };
+      if (r.language === 'qmp') cellJsonTokens(cell, push);
+      else shellTokens(cell.text, push, cell.shellLines);
+      return out;
+    });
+    for (let k = 0; k + 2 < tokens.length; k += 3) {
+      const start = tokens[k] as number;
       const p = toDocPosition(r, start);
-      const e = toDocPosition(r, end);
+      const e = toDocPosition(r, tokens[k + 1] as number);
       // Tokens never span lines; a string with a raw line break is cut at its line's end.
       const length = e.line === p.line ? e.character - p.character : Math.max(0, lineLength(r, p.line - r.startLine) - (p.character - (p.line === r.startLine ? r.startCharacter : 0)));
-      if (length > 0) builder.push(p.line, p.character, length, SEMANTIC_TOKEN_TYPES.indexOf(type), 0);
-    };
-    if (r.language === 'qmp') jsonTokens(r.text, push);
-    else if (r.language === 'qmp-shell') shellTokens(r.text, push);
+      if (length > 0) builder.push(p.line, p.character, length, tokens[k + 2] as number, 0);
+    }
   }
   return builder.build();
 }
 
+/** One token as the classifier reads it: its kind, cell offsets, and a string's value. */
+interface JsonToken {
+  kind: SyntaxKind;
+  start: number;
+  end: number;
+  value: string;
+}
+
+/** The tokens of text[start, end) from a scanner of its own (what no scan of the cell covers: junk, the text between objects). */
+function* scannedTokens(text: string, start: number, end: number): Generator<JsonToken> {
+  const scanner = createScanner(text.slice(start, end), false);
+  for (let kind = scanner.scan(); kind !== SyntaxKind.EOF; kind = scanner.scan()) {
+    if (kind === SyntaxKind.Trivia || kind === SyntaxKind.LineBreakTrivia) continue;
+    const s = start + scanner.getTokenOffset();
+    yield { kind, start: s, end: s + scanner.getTokenLength(), value: scanner.getTokenValue() };
+  }
+}
+
+/**
+ * A `qmp` cell's tokens: each object's from the cell's one scan of it (parsed.ts), the text between objects (markers,
+ * comments, junk) read on its own; in cell order.
+ */
+function* cellTokens(cell: CellText): Generator<JsonToken> {
+  const { text } = cell;
+  const { segments, scans } = cell.scan;
+  let from = 0;
+  for (const [k, seg] of segments.entries()) {
+    const scan = scans[k];
+    // Junk, and an object too deeply nested to scan, have no tokens of the scan: they are read with the gap before them.
+    if (scan === undefined || scan.deep !== undefined) continue;
+    if (seg.start > from) yield* scannedTokens(text, from, seg.start);
+    for (const t of scan.tokens) yield { kind: t.kind, start: scan.start + t.offset, end: scan.start + t.offset + t.length, value: t.value };
+    from = seg.end;
+  }
+  if (text.length > from) yield* scannedTokens(text, from, text.length);
+}
+
+/** Semantic tokens of a `qmp` cell from its parse (the one scan of each object). */
+export function cellJsonTokens(cell: CellText, push: (start: number, end: number, type: TokenType) => void): void {
+  classifyJsonTokens(cell.text, cellTokens(cell), push);
+}
+
 /** Semantic tokens of a `qmp` cell: command and event names, member names, values, comments, `->`/`<-`. */
 export function jsonTokens(text: string, push: (start: number, end: number, type: TokenType) => void): void {
-  const scanner = createScanner(text, false);
+  classifyJsonTokens(text, scannedTokens(text, 0, text.length), push);
+}
+
+function classifyJsonTokens(text: string, tokens: Iterable<JsonToken>, push: (start: number, end: number, type: TokenType) => void): void {
   let lastKey: string | undefined;
   let pendingString: { start: number; end: number; value: string } | undefined;
   const flushString = (asKey: boolean): void => {
@@ -108,10 +174,7 @@ export function jsonTokens(text: string, push: (start: number, end: number, type
     push(s.start, s.end, type);
     lastKey = undefined;
   };
-  for (let kind = scanner.scan(); kind !== SyntaxKind.EOF; kind = scanner.scan()) {
-    const start = scanner.getTokenOffset();
-    const end = start + scanner.getTokenLength();
-    if (kind === SyntaxKind.Trivia || kind === SyntaxKind.LineBreakTrivia) continue;
+  for (const { kind, start, end, value } of tokens) {
     if (kind === SyntaxKind.ColonToken) {
       flushString(true);
       continue;
@@ -119,7 +182,7 @@ export function jsonTokens(text: string, push: (start: number, end: number, type
     flushString(false);
     switch (kind) {
       case SyntaxKind.StringLiteral:
-        pendingString = { start, end, value: scanner.getTokenValue() };
+        pendingString = { start, end, value };
         break;
       case SyntaxKind.NumericLiteral:
         push(start, end, 'number');
@@ -152,11 +215,11 @@ export function jsonTokens(text: string, push: (start: number, end: number, type
 
 /**
  * Semantic tokens of a `qmp-shell` cell: the command word, `key=` names and their values, comments. The words
- * are the one qmp-shell tokenizer's (shellTokens.ts), so a quoted or bracketed value with spaces is one value,
- * as the parser reads it. Linear.
+ * are the one qmp-shell tokenizer's (shellTokens.ts; `lines`: the cell's run of it, parsed.ts), so a quoted or
+ * bracketed value with spaces is one value, as the parser reads it. Linear.
  */
-export function shellTokens(text: string, push: (start: number, end: number, type: TokenType) => void): void {
-  for (const line of shellLines(text)) {
+export function shellTokens(text: string, push: (start: number, end: number, type: TokenType) => void, lines: readonly ShellLine[] = shellLines(text)): void {
+  for (const line of lines) {
     if (line.comment) {
       let start = line.start;
       while (/\s/.test(text.charAt(start))) start++;

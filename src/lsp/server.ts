@@ -617,7 +617,7 @@ export function startServer(connection: Connection, options: ServerOptions = {})
 
   connection.languages.semanticTokens.on((params) => {
     const doc = documents.get(params.textDocument.uri);
-    return doc === undefined ? new SemanticTokensBuilder().build() : semanticTokens(regionsOf(doc));
+    return doc === undefined ? new SemanticTokensBuilder().build() : semanticTokens(regionsOf(doc), (r) => parsed(doc, r));
   });
 
   connection.onExecuteCommand(async (params): Promise<RunCellResult | null> => {

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { type LanguageContext, languageService } from '../../src/language/service';
 import { loadSchemaFile } from '../../src/lsp/config';
-import { documentSymbols, foldingRanges, semanticTokens, shellTokens } from '../../src/lsp/features';
+import { cellJsonTokens, documentSymbols, foldingRanges, jsonTokens, semanticTokens, shellTokens } from '../../src/lsp/features';
 import { findRegions } from '../../src/lsp/regions';
 import { shellLines } from '../../src/format/shellTokens';
 import { cellText } from '../../src/language/parsed';
@@ -136,5 +136,32 @@ describe('lsp completion replies', () => {
       if (starting.length <= REPLY_MAX_ITEMS) for (const i of starting) assert.ok(kept.includes(i), `${i.label} for ${prefix}`);
       if (prefix.length >= 4 && starting.length <= REPLY_MAX_ITEMS) assert.ok(kept.some((i) => i.label === name), `${name} for ${prefix}`);
     }), { numRuns: 300 });
+  });
+});
+
+describe('semantic tokens of a qmp cell from its parse', () => {
+  const fragment = fc.constantFrom('{', '}', '[', ']', ',', ':', ' ', '\n', '"execute"', '"exec-oob"', '"query-status"', '"event"',
+    '"arguments"', '"wait-event"', '->', '<-', '-> ', '<- ', '// note\n', '/* block */', '/* open', '1', '-2.5e3', 'true', 'null',
+    'junk', '"unterminated', '"a\\"b"', '{"execute": "stop"}', '{"wait-event": "STOP"}', '<- {"return": {}}', '#', '-', '<');
+  const cells = fc.array(fragment, { maxLength: 40 }).map((parts) => parts.join(''));
+  const fromParse = (text: string): string[] => {
+    const out: string[] = [];
+    cellJsonTokens(cellText(text), (a, b, t) => out.push(`${a}-${b}:${t}`));
+    return out;
+  };
+  const fromScanner = (text: string): string[] => {
+    const out: string[] = [];
+    jsonTokens(text, (a, b, t) => out.push(`${a}-${b}:${t}`));
+    return out;
+  };
+
+  it('are the tokens a scanner of the whole cell reads, on any cell', () => {
+    fc.assert(fc.property(cells, (text) => { assert.deepEqual(fromParse(text), fromScanner(text), JSON.stringify(text)); }), { numRuns: 3000 });
+  });
+
+  it('a cell with markers, comments and junk: commands, events, members, values, operators (a stray word is no token)', () => {
+    const text = '// first\n-> {"execute": "query-status"} junk\n<- {"return": {"running": true, "n": 1}}\n{"wait-event": "STOP"}';
+    const kinds = fromParse(text).map((t) => t.split(':')[1]);
+    assert.deepEqual(kinds, ['comment', 'operator', 'property', 'function', 'operator', 'property', 'property', 'keyword', 'property', 'number', 'property', 'event']);
   });
 });

@@ -3,6 +3,7 @@
 // the cache of parsed cells is bounded. Counted through `parseStats`, both on the services directly and through
 // the language server (in process) answering completion, hover, code actions and code lenses.
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { Diagnostic } from '../../src/language/diagnostics';
@@ -159,5 +160,72 @@ describe('through the language server', () => {
     const bumped = { ...parseStats };
     await features();
     assert.equal(parseStats.json - bumped.json, 1, 'a new version parses again, once');
+  });
+});
+
+describe('every feature of the language server, counted at the scanners', () => {
+  // parseStats counts the parses that go through a CellText; a feature that scans the text with a scanner of its
+  // own (as semantic tokens did) or runs the qmp-shell tokenizer again (as the shell parser did) is seen only here,
+  // where every jsonc-parser scanner and every run of the tokenizer is counted.
+  const load = createRequire(__filename);
+  const jsonc = load('jsonc-parser') as { createScanner: (...a: unknown[]) => unknown };
+  const tokenizer = load('../../src/format/shellTokens') as { shellLines: (...a: unknown[]) => unknown };
+  const counts = { scanners: 0, shellLines: 0 };
+  const realScanner = jsonc.createScanner;
+  const realShellLines = tokenizer.shellLines;
+  jsonc.createScanner = (...a) => { counts.scanners++; return realScanner(...a); };
+  tokenizer.shellLines = (...a) => { counts.shellLines++; return realShellLines(...a); };
+  const { request, notify, end } = inProcessServer();
+  after(() => {
+    jsonc.createScanner = realScanner;
+    tokenizer.shellLines = realShellLines;
+    end();
+  });
+
+  it('after the first answer on a version, no feature scans a cell again; a new version is scanned once per kind', async () => {
+    await request('initialize', { processId: null, rootUri: null, initializationOptions: { schemaFile }, capabilities: { textDocument: { diagnostic: {} } } });
+    notify('initialized', {});
+    const uri = 'file:///scan-once.qmp';
+    const doc = (body: string): string => `# Scan once\n\n\`\`\`qmp\n${body}\n// a comment\n-> {"execute": "stop"}\n\`\`\`\n\n\`\`\`qmp-shell\n${SHELL}\n\`\`\`\n`;
+    notify('textDocument/didOpen', { textDocument: { uri, languageId: 'markdown', version: 1, text: doc(QMP) } });
+    let items: { code?: string }[] = [];
+    for (let i = 0; i < 200 && !items.some((d) => d.code === 'unknown-member'); i++) {
+      items = ((await request('textDocument/diagnostic', { textDocument: { uri } })) as { items: { code?: string }[] }).items;
+      if (!items.some((d) => d.code === 'unknown-member')) await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.ok(items.some((d) => d.code === 'unknown-member'), JSON.stringify(items));
+    const features = async (qmpLine: number, shellLine: number): Promise<void> => {
+      for (const [line, character] of [[qmpLine, 16], [shellLine, 3]] as const) {
+        await request('textDocument/completion', { textDocument: { uri }, position: { line, character } });
+        await request('textDocument/hover', { textDocument: { uri }, position: { line, character } });
+        await request('textDocument/codeAction', {
+          textDocument: { uri }, range: { start: { line, character: 0 }, end: { line: line + 1, character: 0 } }, context: { diagnostics: [] },
+        });
+      }
+      await request('textDocument/codeLens', { textDocument: { uri } });
+      await request('textDocument/diagnostic', { textDocument: { uri } });
+      const tokens = await request('textDocument/semanticTokens/full', { textDocument: { uri } }) as { data: number[] };
+      assert.ok(tokens.data.length >= 5 * 10, 'tokens of both cells');
+      await request('textDocument/documentSymbol', { textDocument: { uri } });
+      await request('textDocument/foldingRange', { textDocument: { uri } });
+    };
+    await features(4, 10);
+    const first = { ...counts };
+    await features(4, 10);
+    await features(4, 10);
+    assert.deepEqual({ scanners: counts.scanners - first.scanners, shellLines: counts.shellLines - first.shellLines }, { scanners: 0, shellLines: 0 },
+      'every feature answered again from the parse of the version');
+    // A new version: the qmp cell's objects are scanned once (one scanner per object), the text between them
+    // once for the tokens; the qmp-shell cell's words once.
+    notify('textDocument/didChange', { textDocument: { uri, version: 2 }, contentChanges: [{ text: doc(`${QMP}\n`) }] });
+    const bumped = { ...counts };
+    const json = parseStats.json;
+    await features(4, 11);
+    assert.equal(parseStats.json - json, 1, 'one scan of the qmp cell');
+    assert.equal(counts.shellLines - bumped.shellLines, 1, 'one run of the tokenizer on the qmp-shell cell');
+    const scanners = counts.scanners - bumped.scanners;
+    await features(4, 11);
+    assert.equal(counts.scanners - bumped.scanners, scanners, 'nothing more on the second round');
+    assert.ok(scanners <= 3 + 3, `a scanner per object (3) and per stretch between them (at most 3), not per request: ${scanners}`);
   });
 });
