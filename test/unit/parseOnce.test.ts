@@ -122,6 +122,18 @@ describe('the services share one parse per cell version', () => {
   });
 });
 
+type Request = (method: string, params: unknown) => Promise<unknown>;
+
+/** The schema loads after `initialized`: asks for the document's diagnostics until they include the schema's verdict (bounded). */
+async function untilSchemaDiagnostics(request: Request, uri: string): Promise<void> {
+  let items: { code?: string }[] = [];
+  for (let i = 0; i < 200 && !items.some((d) => d.code === 'unknown-member'); i++) {
+    items = ((await request('textDocument/diagnostic', { textDocument: { uri } })) as { items: { code?: string }[] }).items;
+    if (!items.some((d) => d.code === 'unknown-member')) await new Promise((r) => setTimeout(r, 25));
+  }
+  assert.ok(items.some((d) => d.code === 'unknown-member'), JSON.stringify(items));
+}
+
 describe('through the language server', () => {
   const { request, notify, end } = inProcessServer();
   after(end);
@@ -133,13 +145,7 @@ describe('through the language server', () => {
     const doc = (body: string): string => `# Parse once\n\n\`\`\`qmp\n${body}\n\`\`\`\n`;
     const before = { ...parseStats };
     notify('textDocument/didOpen', { textDocument: { uri, languageId: 'markdown', version: 1, text: doc(QMP) } });
-    // The schema loads after `initialized`: ask until the verdict includes it (bounded).
-    let items: { code?: string }[] = [];
-    for (let i = 0; i < 200 && !items.some((d) => d.code === 'unknown-member'); i++) {
-      items = ((await request('textDocument/diagnostic', { textDocument: { uri } })) as { items: { code?: string }[] }).items;
-      if (!items.some((d) => d.code === 'unknown-member')) await new Promise((r) => setTimeout(r, 25));
-    }
-    assert.ok(items.some((d) => d.code === 'unknown-member'), JSON.stringify(items));
+    await untilSchemaDiagnostics(request, uri);
     const line = 4; // {"execute": "query-status"}
     const features = async (): Promise<void> => {
       await request('textDocument/completion', { textDocument: { uri }, position: { line, character: 16 } });
@@ -188,12 +194,7 @@ describe('every feature of the language server, counted at the scanners', () => 
     const uri = 'file:///scan-once.qmp';
     const doc = (body: string): string => `# Scan once\n\n\`\`\`qmp\n${body}\n// a comment\n-> {"execute": "stop"}\n\`\`\`\n\n\`\`\`qmp-shell\n${SHELL}\n\`\`\`\n`;
     notify('textDocument/didOpen', { textDocument: { uri, languageId: 'markdown', version: 1, text: doc(QMP) } });
-    let items: { code?: string }[] = [];
-    for (let i = 0; i < 200 && !items.some((d) => d.code === 'unknown-member'); i++) {
-      items = ((await request('textDocument/diagnostic', { textDocument: { uri } })) as { items: { code?: string }[] }).items;
-      if (!items.some((d) => d.code === 'unknown-member')) await new Promise((r) => setTimeout(r, 25));
-    }
-    assert.ok(items.some((d) => d.code === 'unknown-member'), JSON.stringify(items));
+    await untilSchemaDiagnostics(request, uri);
     const features = async (qmpLine: number, shellLine: number): Promise<void> => {
       for (const [line, character] of [[qmpLine, 16], [shellLine, 3]] as const) {
         await request('textDocument/completion', { textDocument: { uri }, position: { line, character } });
