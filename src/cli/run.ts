@@ -12,6 +12,7 @@
 import { parseJsonTree } from '../run/jsonTree';
 import { isSessionFailure, RunEngine, type BatchResult, type CellJob, type EngineClient, type FailureRecord, type JobView, type TranscriptRecord } from '../run/index';
 import { jobLine } from '../run/recordText';
+import { plainAscii } from '../qmp/wire';
 
 export interface RunIo {
   /** Writes one line (without its newline) to standard output. */
@@ -149,15 +150,6 @@ export function hmpText(raw: string): string | undefined {
   return ret?.type === 'string' ? ret.value.replace(/\r?\n$/, '').replace(/\r\n/g, '\n') : undefined;
 }
 
-/** Printable ASCII without `"` and `\\`: JSON.stringify would only add the quotes. A loop, not a regular expression (no match state per call). */
-function plain(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return false;
-  }
-  return true;
-}
-
 /** The last string str() escaped, and its JSON: a command's wire text is in its `written` and its `reply` record. */
 let lastIn = '';
 let lastOut = '""';
@@ -165,7 +157,7 @@ let lastOut = '""';
 /** JSON.stringify of a string, without its cost for the plain ASCII of command names and wire text. */
 function str(s: string): string {
   if (s === lastIn) return lastOut;
-  const out = plain(s) ? `"${s}"` : JSON.stringify(s);
+  const out = plainAscii(s) ? `"${s}"` : JSON.stringify(s);
   if (s.length > 16) {
     lastIn = s;
     lastOut = out;

@@ -18,7 +18,7 @@ import {
 import { qmpDialect, type HandshakeContext, type HandshakeResult, type QmpDialect } from './dialect';
 import { EventLog, type QmpEventRecord, type WaitForEventOptions } from './events';
 import { clampTimer, QmpProtocol, type Disposable, type QmpProtocolOptions } from './protocol';
-import { canonicalJson, isObject, jsonNesting, OWN_ID_PREFIX, topLevelMemberText, type QmpGreeting } from './wire';
+import { canonicalJson, isObject, jsonNesting, OWN_ID_PREFIX, plainAscii, topLevelMemberText, type QmpGreeting } from './wire';
 
 export type { QmpEventRecord, WaitForEventOptions } from './events';
 export {
@@ -104,9 +104,20 @@ export class QmpClient extends QmpProtocol {
   private schema: OobSchema | undefined;
 
   private idCounter = 0;
+  /** The last command name sent and its JSON text (quotedName()). */
+  private lastName = '';
+  private lastQuoted = '""';
   /** Every command with an id that is reserved: queued, on the wire, or abandoned with its reply still due. */
   private readonly pending = new Map<string, Pending>();
   private readonly queue: Pending[] = [];
+  /**
+   * The timers of answered commands, cleared after the next command is written, or when the session ends. One
+   * that fires before finds its command answered and does nothing (giveUp). Why: Node keeps one timer list per
+   * duration; clearing the only timer of a list tears the list down and the next setTimeout builds it again,
+   * so clearing the answered command's timer after the next one is set keeps both off the path from a reply to
+   * the next command. At most one per command answered since the last send.
+   */
+  private spentTimers: Array<ReturnType<typeof setTimeout>> = [];
   private inBandOnWire = 0;
   /** The command an id-less error was last given to; further id-less errors before the next reply are its. */
   private idlessOwner: string | undefined;
@@ -205,6 +216,7 @@ export class QmpClient extends QmpProtocol {
       p.reject(new DisconnectedError(`${p.command}: ${err.message}`, { sent: p.sent, cause: err.cause ?? cause }));
     }
     this.events.failWaiters(err.message, err.cause ?? cause);
+    this.clearSpentTimers();
     if (hadQueue) this.backlogChanged();
   }
 
@@ -269,10 +281,11 @@ export class QmpClient extends QmpProtocol {
         throw new TypeError(`The id ${idText} is already in flight; wait for its reply or use another id`);
       }
     } else {
-      key = idText = JSON.stringify(OWN_ID_PREFIX + String(++this.idCounter));
+      // The prefix and the digits need no escaping: the same text as JSON.stringify, without its cost.
+      key = idText = '"' + OWN_ID_PREFIX + String(++this.idCounter) + '"';
     }
 
-    let sent = (oob ? '{"exec-oob":' : '{"execute":') + JSON.stringify(name);
+    let sent = (oob ? '{"exec-oob":' : '{"execute":') + this.quotedName(name);
     if (input.argumentsText !== undefined) sent += ',"arguments":' + input.argumentsText;
     else if (input.arguments !== undefined) {
       let args: string;
@@ -317,7 +330,23 @@ export class QmpClient extends QmpProtocol {
         this.queue.push(p);
         this.backlogChanged();
       }
+      if (this.spentTimers.length > 0) this.clearSpentTimers();
     });
+  }
+
+  private clearSpentTimers(): void {
+    const spent = this.spentTimers;
+    for (let i = 0; i < spent.length; i++) clearTimeout(spent[i]);
+    spent.length = 0;
+  }
+
+  /** JSON.stringify(name), remembered for the last name (a run sends the same commands again and again). */
+  private quotedName(name: string): string {
+    if (name !== this.lastName) {
+      this.lastQuoted = JSON.stringify(name);
+      this.lastName = name;
+    }
+    return this.lastQuoted;
   }
 
   private checkOob(name: string): void {
@@ -388,6 +417,11 @@ export class QmpClient extends QmpProtocol {
   /** Removes a command whose reply has come and lets queued in-band commands onto the wire. */
   private retire(p: Pending): void {
     this.pending.delete(p.key);
+    if (p.timer) {
+      // Cleared after the next command is written (see spentTimers).
+      this.spentTimers.push(p.timer);
+      p.timer = undefined;
+    }
     this.clearPendingHooks(p);
     if (!p.oob) {
       this.inBandOnWire--;
@@ -550,7 +584,7 @@ function isErrorObject(e: unknown): boolean {
  * JSON.parse; anything else is read from the raw text so that large integers keep every digit.
  */
 function replyKey(text: string, id: unknown): string | undefined {
-  if (typeof id === 'string') return JSON.stringify(id);
+  if (typeof id === 'string') return plainAscii(id) ? '"' + id + '"' : JSON.stringify(id);
   if (typeof id === 'number' && Number.isSafeInteger(id)) return String(id);
   if (typeof id === 'boolean' || id === null) return String(id);
   const raw = topLevelMemberText(text, 'id');

@@ -64,6 +64,18 @@ export function isObject(value: unknown): value is Record<string, unknown> {
 export const OWN_ID_PREFIX = '#';
 
 /**
+ * Printable ASCII without `"` and `\\`: JSON.stringify would only add the quotes (ids, command names, wire text on
+ * a hot path). A loop, not a regular expression (no match state per call).
+ */
+export function plainAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return false;
+  }
+  return true;
+}
+
+/**
  * The canonical form of a JSON value given as text, used to match a reply's `id` to its command.
  * QEMU re-serialises ids: `1e3` comes back `1000`, `"\u00e9"` comes back `"\u00E9"`, integers beyond 2^64
  * come back as floats (`1.8446744073709552e+19`), object members may come back in another order. So both

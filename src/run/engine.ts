@@ -156,6 +156,12 @@ interface OpenCommand {
   settled?: boolean;
 }
 
+/** How a cell ended: its outcome, and its failure record when it failed. */
+interface CellEnd {
+  outcome: RunOutcome;
+  failure?: FailureRecord;
+}
+
 interface BusyCommand {
   cell: number;
   command: string;
@@ -267,18 +273,25 @@ export class RunEngine implements Disposable {
         for (const resolve of ready) resolve();
       }
     };
-    const go = async (i: number, oob: boolean): Promise<RunOutcome> => {
-      if (sentPrefix < i) {
-        await new Promise<void>((resolve) => {
-          const list = waitingFor.get(i);
-          if (list) list.push(resolve);
-          else waitingFor.set(i, [resolve]);
-        });
-      }
-      if (oob) await this.untilBusy();
-      const result = await this.runJob(jobs[i] as CellJob, batch, () => markSent(i));
-      failures[i] = result.failure;
-      return result.outcome;
+    // A cell that need not wait is started at once, its runJob's promise handed on as it is: no async layer of
+    // its own between one cell's end and the next one's start (the critical path from a reply to the next command).
+    const go = (i: number, oob: boolean): Promise<CellEnd> => {
+      if (sentPrefix >= i && !oob) return this.runJob(jobs[i] as CellJob, batch, () => markSent(i));
+      return (async (): Promise<CellEnd> => {
+        if (sentPrefix < i) {
+          await new Promise<void>((resolve) => {
+            const list = waitingFor.get(i);
+            if (list) list.push(resolve);
+            else waitingFor.set(i, [resolve]);
+          });
+        }
+        if (oob) await this.untilBusy();
+        return this.runJob(jobs[i] as CellJob, batch, () => markSent(i));
+      })();
+    };
+    const done = (i: number, end: CellEnd): RunOutcome => {
+      failures[i] = end.failure;
+      return end.outcome;
     };
     for (let i = 0; i < jobs.length; i++) {
       const job = jobs[i] as CellJob;
@@ -287,12 +300,12 @@ export class RunEngine implements Disposable {
         const after = previous;
         const mine = oob ? after.then(() => go(i, true)) : this.inBand(() => after.then(() => go(i, false)));
         previous = mine.then(() => undefined, () => undefined);
-        mine.then((v) => ended(i, v), broke);
+        mine.then((v) => ended(i, done(i, v)), broke);
       } else if (isOobPlan(job.plan)) {
-        go(i, true).then((v) => ended(i, v), broke);
+        go(i, true).then((v) => ended(i, done(i, v)), broke);
       } else {
         this.queueInBand(() => {
-          go(i, false).then((v) => { this.nextInBand(); ended(i, v); }, (err: unknown) => { this.nextInBand(); broke(err); });
+          go(i, false).then((v) => { const outcome = done(i, v); this.nextInBand(); ended(i, outcome); }, (err: unknown) => { this.nextInBand(); broke(err); });
         });
       }
     }
@@ -371,7 +384,7 @@ export class RunEngine implements Disposable {
     }
   }
 
-  private async runJob(job: CellJob, batch: Batch, markSent: () => void): Promise<{ outcome: RunOutcome; failure?: FailureRecord }> {
+  private async runJob(job: CellJob, batch: Batch, markSent: () => void): Promise<CellEnd> {
     if (batch.failed || job.signal?.aborted) {
       markSent();
       this.pending--;
@@ -631,7 +644,8 @@ export class RunEngine implements Disposable {
     const timeoutMs = typeof limit === 'function' ? limit() : limit;
     if (timeoutMs !== undefined && timeoutMs > 0) options.timeoutMs = timeoutMs;
     // Events after this cursor are about the jobs the command starts or drives (progress.ts).
-    const jobCursor = this.jobs.names(step.name) ? client.eventCursor() : 0;
+    const followsJobs = this.jobs.names(step.name);
+    const jobCursor = followsJobs ? client.eventCursor() : 0;
     const entry: OpenCommand = { cell: state, step: i, oob: step.oob, t0 };
     this.open.push(entry);
     let reply: CommandReply;
@@ -663,7 +677,7 @@ export class RunEngine implements Disposable {
       const c = compareReplyText(step.expected.text, reply.raw, step.expected.masks ? { masks: step.expected.masks } : {});
       this.emit(batch, { type: 'expected-reply', cell, at: this.at(), step: i, expected: step.expected.text, actual: reply.raw, match: c.match, differences: c.differences });
     }
-    if (reply.ok && this.jobs.names(step.name)) {
+    if (reply.ok && followsJobs) {
       const owner = this.jobOwner(state);
       if (owner) this.jobs.commandSucceeded(owner, step.input, jobCursor);
     }
