@@ -7,8 +7,8 @@
 // finished, then printed. Held records are bounded: the engine keeps at most `eventsPerCell` events per cell.
 //
 // When: records are printed once per turn of the event loop (after the I/O of that turn, so the next command
-// is already on its way to QEMU), not in between a reply and the next command: printing stays off the
-// path from one reply to the next command, and output still streams as the cells run.
+// is already on its way to QEMU), not in between a reply and the next command: printing, and scheduling it,
+// stay off the path from one reply to the next command, and output still streams as the cells run.
 import { parseJsonTree } from '../run/jsonTree';
 import { isSessionFailure, RunEngine, type BatchResult, type CellJob, type EngineClient, type FailureRecord, type JobView, type TranscriptRecord } from '../run/index';
 import { jobLine } from '../run/recordText';
@@ -237,21 +237,34 @@ export class JobProgressLine {
 /** At most this many records wait for the next turn of the event loop; more are printed at once. */
 const MAX_DEFERRED = 1024;
 
-/** Hands records to a printer once per turn of the event loop (see the file comment). */
+/**
+ * Hands records to a printer once per turn of the event loop (see the file comment). The turn's print is
+ * scheduled from a process.nextTick, which runs once the turn's promise reactions are done (the engine's path
+ * from a reply to the next command is one chain of them): setImmediate's own cost is not on that path either.
+ */
 class DeferredPrinter {
   /** Two queues used in turn (records written while one is printed go to the other): no new array per turn. */
   private queue: TranscriptRecord[] = [];
   private spare: TranscriptRecord[] = [];
   private printing = false;
+  /** A nextTick that will schedule the print is pending. */
+  private ticking = false;
   private immediate: ReturnType<typeof setImmediate> | undefined;
   private readonly onImmediate = (): void => this.flush();
+  private readonly onTick = (): void => {
+    this.ticking = false;
+    if (this.queue.length > 0) this.immediate ??= setImmediate(this.onImmediate);
+  };
 
   constructor(private readonly printer: TranscriptPrinter) {}
 
   write(r: TranscriptRecord): void {
     this.queue.push(r);
     if (this.queue.length >= MAX_DEFERRED) this.flush();
-    else this.immediate ??= setImmediate(this.onImmediate);
+    else if (!this.ticking && this.immediate === undefined) {
+      this.ticking = true;
+      process.nextTick(this.onTick);
+    }
   }
 
   /** Prints everything waiting, now. */
