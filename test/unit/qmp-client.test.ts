@@ -6,6 +6,7 @@ import {
   ExecuteError, GreetingTimeoutError, OobRefusedError, OversizedMessageError, ServerParseError, StateError,
 } from '../../src/qmp/errors';
 import { startFakeServer, GREETING_72, type FakeConnection, type FakeServer } from '../support/fakeTransport';
+import { freezeTimers, hasSettled, turns } from '../support/clock';
 
 const servers: FakeServer[] = [];
 const clients: QmpClient[] = [];
@@ -393,6 +394,34 @@ describe('QmpClient out-of-band and the in-band window', () => {
 });
 
 describe('QmpClient timeouts, cancellation and disconnect', () => {
+  test('an answered command\'s timer never fires on a later command: each times out at its own bound, on a frozen clock', async (t) => {
+    const { client, conn, logs } = await connected();
+    const clock = freezeTimers(t);
+    // A is answered at once; its 100 ms timer is due at fake time 100.
+    const a = client.send({ execute: 'query-status', idText: '"a"' }, { timeoutMs: 100 });
+    conn.reply(await conn.next(), { status: 'running' });
+    assert.equal((await a).ok, true);
+    clock.tick(50);
+    // B is sent at fake time 50 with the same bound: due at 150, not at A's 100.
+    const b = client.send({ execute: 'query-name', idText: '"b"' }, { timeoutMs: 100 });
+    const bCmd = await conn.next();
+    clock.tick(50);
+    assert.equal(await hasSettled(b), false, 'A\'s bound passing does not time B out');
+    clock.tick(49);
+    assert.equal(await hasSettled(b), false, 'still waiting 1 ms before its own bound');
+    clock.tick(1);
+    await assert.rejects(b, CommandTimeoutError);
+    // A's id was freed when its reply came; B's stays reserved until its late reply.
+    const again = client.send({ execute: 'query-status', idText: '"a"' }, { timeoutMs: 100 });
+    conn.reply(await conn.next());
+    assert.equal((await again).ok, true);
+    conn.reply(bCmd, 'late');
+    clock.tick(1000);
+    await turns();
+    assert.equal(client.state, 'running');
+    assert.deepEqual(logs.filter(([l]) => l === 'warn' || l === 'error'), []);
+  });
+
   test('a timed-out command rejects, its late reply is dropped quietly and its id stays reserved until then', async () => {
     const { client, conn, logs } = await connected({ inBandWindow: 1 });
     const slow = client.send({ execute: 'dump-guest-memory', idText: '"mine"' }, { timeoutMs: 20 });
