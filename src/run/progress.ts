@@ -380,6 +380,11 @@ export class JobWatcher {
         const error = str(data['error']);
         if (error !== undefined) { j.view.error = error; j.aborting = true; }
         if (e.event === 'BLOCK_JOB_CANCELLED') { j.cancelled = true; j.aborting = true; }
+        // The job's end: QEMU emits these in the step that concludes the job (job_finalize_single, then
+        // job_conclude), so its JOB_STATUS_CHANGE `concluded` may arrive only after a cell that waited for
+        // this event ended; no other state can follow.
+        j.view.status = 'concluded';
+        j.ended = true;
       });
     } else if (e.event === 'BLOCK_JOB_ERROR') {
       const id = str(data['device']);

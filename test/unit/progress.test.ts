@@ -205,6 +205,36 @@ describe('the job watcher', () => {
     assert.equal(cell.reports.filter((r) => r.type === 'job-finished').length, 1, 'one end per job');
   });
 
+  test('a cell that ends on BLOCK_JOB_COMPLETED/CANCELLED, before QEMU\'s concluded arrives: the job ended (concluded, aborted), not still pending', () => {
+    const clock = new FakeClock();
+    const qemu = new FakeJobs(clock);
+    const w = new JobWatcher({ now: clock.now, setTimer: clock.setTimer, clearTimer: clock.clearTimer });
+    const cases: Array<[string, object, string, boolean]> = [
+      ['BLOCK_JOB_COMPLETED', { len: 8, offset: 8, speed: 0, type: 'mirror' }, 'concluded', false],
+      ['BLOCK_JOB_COMPLETED', { len: 8, offset: 4, speed: 0, type: 'mirror', error: 'Input/output error' }, 'aborted', false],
+      ['BLOCK_JOB_CANCELLED', { len: 8, offset: 2, speed: 0, type: 'backup' }, 'aborted', true],
+    ];
+    let seq = 100;
+    for (const [name, data, outcome, cancelled] of cases) {
+      const id = `j${seq}`;
+      const cell = owner(qemu);
+      qemu.jobs.set(id, { status: 'running', current: 0, total: 8, type: 'mirror' });
+      w.event(event('JOB_STATUS_CHANGE', { status: 'created', id }, seq++), cell);
+      w.event(event('JOB_STATUS_CHANGE', { status: 'pending', id }, seq++), cell);
+      w.event(event(name, { device: id, ...data }, seq++), cell);
+      w.ownerEnded(cell);
+      w.event(event('JOB_STATUS_CHANGE', { status: 'concluded', id }, seq++), undefined);
+      const ends = cell.reports.filter((r) => r.type === 'job-finished');
+      assert.equal(ends.length, 1, JSON.stringify(cell.reports));
+      const end = ends[0]!;
+      assert.equal(end.type === 'job-finished' && end.outcome, outcome, `${name} ${JSON.stringify(data)}`);
+      assert.equal(end.status, 'concluded');
+      assert.equal(end.type === 'job-finished' && end.cancelled === true, cancelled);
+      assert.equal(end.etaMs, undefined);
+    }
+    assert.equal(w.live, false, 'nothing left to poll');
+  });
+
   test('several jobs in several cells share one bound; one query-jobs answers for all of them', async () => {
     const clock = new FakeClock();
     const qemu = new FakeJobs(clock);
