@@ -652,7 +652,11 @@ export function didYouMean(name: string, candidates: Iterable<string>): string |
     const nc = norm(c);
     let score: number;
     if (nc === n) score = 0;
-    else if (n.length >= 3 && (nc.startsWith(n) || n.startsWith(nc))) score = 1 + Math.abs(nc.length - n.length) / 100;
+    // A name that begins with what was typed is what a user who stopped typing meant: it ranks before any typo,
+    // the shortest first (`query-statu` is `query-status`, not `query-stats`). A typed name that runs past a
+    // candidate ranks as one edit (`migrate-pase` is `migrate-pause` before `migrate`).
+    else if (n.length >= 3 && nc.startsWith(n)) score = 0.5 + Math.min(nc.length - n.length, 400) / 1000;
+    else if (n.length >= 3 && n.startsWith(nc)) score = 1 + (n.length - nc.length) / 100;
     else score = editDistance(n, nc, limit);
     if (score <= limit && score < bestScore) {
       bestScore = score;

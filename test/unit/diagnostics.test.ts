@@ -215,6 +215,29 @@ describe('diagnose across versions and without a schema', () => {
     assert.equal(didYouMean('query-versoin', ['query-version', 'query-status']), 'query-version');
     assert.equal(didYouMean('device-add', ['device_add', 'device_del']), 'device_add');
     assert.equal(didYouMean('completely-different', ['stop', 'cont']), undefined);
+    // A name typed only partly means the name it begins, before any typo at the same distance, in any order.
+    assert.equal(didYouMean('query-statu', ['query-stats', 'query-status']), 'query-status');
+    assert.equal(didYouMean('query-statu', ['query-status', 'query-stats']), 'query-status');
+    assert.equal(didYouMean('query-cpus', ['query-cpu-model-expansion', 'query-cpus-fast']), 'query-cpus-fast');
+    // A typed name that runs past a candidate is one edit, not a prefix: the near typo wins.
+    assert.equal(didYouMean('migrate-pase', ['migrate', 'migrate-pause']), 'migrate-pause');
+  });
+
+  test('didYouMean on every command of real schemas: a name cut short suggests the shortest command it begins', () => {
+    for (const schema of Object.values(schemas)) {
+      const names = schema.commands().map((c) => c.name);
+      const known = new Set(names);
+      for (const name of names) {
+        for (const cut of [1, 2]) {
+          const typed = name.slice(0, -cut);
+          if (typed.length < 3 || known.has(typed)) continue;
+          const begun = names.filter((c) => c.toLowerCase().replace(/_/g, '-').startsWith(typed.toLowerCase().replace(/_/g, '-')));
+          const shortest = Math.min(...begun.map((c) => c.length));
+          const got = didYouMean(typed, names);
+          assert.ok(got !== undefined && begun.includes(got) && got.length === shortest, `${typed}: ${got} (shortest of ${begun.join(', ')})`);
+        }
+      }
+    }
   });
 
   test('every diagnostic range lies within the text and codes are from the documented set', () => {
