@@ -14,7 +14,11 @@
 // have not started yet are skipped.
 //
 // Step loop. A cell's commands go out one after another, each after the reply to the one before; a cell
-// stops at its first failure (error reply, refusal before sending, timeout, interrupt, lost connection).
+// stops at its first failure (error reply, refusal before sending, timeout, interrupt, lost connection). The
+// loop runs by callbacks, not awaits: a reply handed over by the client's sendThen (in the turn that read it)
+// runs the rest of the step, the cell's next step or its end, and the next in-band cell's start, up to the
+// next command's write, in one chain of calls; only a step that must wait (connecting, an event wait, expected
+// events, the test rules' awaitEvents) goes through a promise.
 //
 // Wait rule. A cell takes an event cursor before its first command; a wait is satisfied by the first
 // matching event since that cursor that no earlier wait of the same cell has used. So an event that comes
