@@ -113,6 +113,29 @@ describe('the next command goes out in the turn of the reply that frees it', () 
     await client.disconnect();
   });
 
+  test('sendThen on a client whose send() adds to it (the guest agent\'s refusals): heard through send()', async () => {
+    class Refusing extends QmpClient {
+      override send(input: Parameters<QmpClient['send']>[0], options?: Parameters<QmpClient['send']>[1]): ReturnType<QmpClient['send']> {
+        if (input.execute === 'disabled') return Promise.reject(new Error('disabled by the agent'));
+        return super.send(input, options);
+      }
+    }
+    const channel = new HeldChannel();
+    const client = new Refusing();
+    await client.connect(() => Promise.resolve(channel));
+    const errors: unknown[] = [];
+    client.sendThen({ execute: 'disabled' }, {}, () => assert.fail('no reply'), (err) => errors.push(err));
+    await ticks(2);
+    assert.match(String(errors[0]), /disabled by the agent/);
+    assert.equal(channel.sent.some((t) => t.includes('"disabled"')), false, 'nothing written');
+    const got: string[] = [];
+    client.sendThen({ execute: 'ok' }, {}, (r) => got.push(r.raw), (err) => errors.push(err));
+    channel.answerLast();
+    await ticks(2);
+    assert.equal(got.length, 1);
+    await client.disconnect();
+  });
+
   test('engine on the client: each reply writes the next cell\'s command before the delivery returns; records unchanged in order', async () => {
     const { client, channel } = await connected();
     const engine = new RunEngine({ client: () => client });
