@@ -272,14 +272,22 @@ export class QmpClient extends QmpProtocol {
    * a listener's).
    */
   sendThen(input: CommandInput, options: CommandOptions, onReply: (reply: CommandReply) => void, onError: (err: unknown) => void): void {
+    // Settled once, as a promise is (whatever happens after the first callback).
+    let settled = false;
     const safeReply = (reply: CommandReply): void => {
+      if (settled) return;
+      settled = true;
       try {
         onReply(reply);
       } catch (err) {
         this.listenerThrew(err);
       }
     };
-    const fail = (err: unknown): void => { queueMicrotask(() => onError(err)); };
+    const fail = (err: unknown): void => {
+      if (settled) return;
+      settled = true;
+      queueMicrotask(() => onError(err));
+    };
     try {
       this.guard('sendThen');
     } catch (err) {
@@ -298,7 +306,12 @@ export class QmpClient extends QmpProtocol {
       fail(err);
       return;
     }
-    this.enqueue(command, options, safeReply, fail);
+    try {
+      this.enqueue(command, options, safeReply, fail);
+    } catch (err) {
+      // A throw while writing (as a promise's executor would turn it into its rejection).
+      fail(err);
+    }
   }
 
   /** send() without the state check, so that connect() can negotiate. Throws synchronously on bad input. */
