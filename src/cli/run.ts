@@ -6,9 +6,9 @@
 // of a cell further down (an out-of-band cell that overtook a busy one) are held until every cell above it has
 // finished, then printed. Held records are bounded: the engine keeps at most `eventsPerCell` events per cell.
 //
-// When: records are printed once per turn of the event loop (after the I/O of that turn, so the next command
-// is already on its way to QEMU), not in between a reply and the next command: printing, and scheduling it,
-// stay off the path from one reply to the next command, and output still streams as the cells run.
+// When: records are printed at most every 20 ms (standard output is written no more often anyway), many cells'
+// records in one go, never in between a reply and the next command: printing, and scheduling it (one timer for
+// many cells), stay off the path from one reply to the next command, and output still streams as cells run.
 import { parseJsonTree } from '../run/jsonTree';
 import { isSessionFailure, RunEngine, type BatchResult, type CellJob, type EngineClient, type FailureRecord, type JobView, type TranscriptRecord } from '../run/index';
 import { jobLine } from '../run/recordText';
@@ -234,26 +234,26 @@ export class JobProgressLine {
   }
 }
 
-/** At most this many records wait for the next turn of the event loop; more are printed at once. */
+/** At most this many records wait to be printed; more are printed at once. */
 const MAX_DEFERRED = 1024;
 
+/** How long records wait to be printed: standard output is written at most this often anyway (src/cli.ts). */
+const PRINT_EVERY_MS = 20;
+
 /**
- * Hands records to a printer once per turn of the event loop (see the file comment). The turn's print is
- * scheduled from a process.nextTick, which runs once the turn's promise reactions are done (the engine's path
- * from a reply to the next command is one chain of them): setImmediate's own cost is not on that path either.
+ * Hands records to a printer at most every PRINT_EVERY_MS (see the file comment), in one go: the path from a
+ * reply to the next command only pushes the record (one timer for many cells, no scheduling per turn), and
+ * the printing of many cells runs at once rather than interleaved with each command's round trip.
  */
 class DeferredPrinter {
-  /** Two queues used in turn (records written while one is printed go to the other): no new array per turn. */
+  /** Two queues used in turn (records written while one is printed go to the other): no new array per print. */
   private queue: TranscriptRecord[] = [];
   private spare: TranscriptRecord[] = [];
   private printing = false;
-  /** A nextTick that will schedule the print is pending. */
-  private ticking = false;
-  private immediate: ReturnType<typeof setImmediate> | undefined;
-  private readonly onImmediate = (): void => this.flush();
-  private readonly onTick = (): void => {
-    this.ticking = false;
-    if (this.queue.length > 0) this.immediate ??= setImmediate(this.onImmediate);
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly onTimer = (): void => {
+    this.timer = undefined;
+    this.flush();
   };
 
   constructor(private readonly printer: TranscriptPrinter) {}
@@ -261,16 +261,13 @@ class DeferredPrinter {
   write(r: TranscriptRecord): void {
     this.queue.push(r);
     if (this.queue.length >= MAX_DEFERRED) this.flush();
-    else if (!this.ticking && this.immediate === undefined) {
-      this.ticking = true;
-      process.nextTick(this.onTick);
-    }
+    else this.timer ??= setTimeout(this.onTimer, PRINT_EVERY_MS);
   }
 
   /** Prints everything waiting, now. */
   flush(): void {
-    if (this.immediate !== undefined) clearImmediate(this.immediate);
-    this.immediate = undefined;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
     const queue = this.queue;
     if (this.printing) {
       // Called again while printing (not by this file today): the spare is the queue being printed.

@@ -5,7 +5,7 @@
 // opened here (`openKernel`: the CLI, the test runner, the language server) or on a client the caller keeps
 // (the extension's session manager, which reconnects by itself: `new Kernel({ client })`).
 import { Schema, type SchemaInfo } from '../qmp/index';
-import type { QmpClient } from '../qmp/client';
+import type { CommandInput, QmpClient } from '../qmp/client';
 import { LiveValues } from '../qmp/liveValues';
 import { SchemaError } from '../qmp/introspect';
 import { ENDPOINTS, type EndpointKind } from '../endpoints/kinds';
@@ -112,16 +112,22 @@ export class Kernel {
     let p = this.ports.get(c);
     if (!p) {
       const live = this.live;
+      const note = (input: CommandInput): void => {
+        const name = input.execute ?? input['exec-oob'];
+        if (name !== undefined && live.cached) live.noteCommand(name);
+      };
       p = {
         send: (input, o) => {
-          const name = input.execute ?? input['exec-oob'];
-          if (name !== undefined && live.cached) live.noteCommand(name);
+          note(input);
           return c.send(input, o);
         },
         onEvent: (l) => c.onEvent(l),
         eventCursor: () => c.eventCursor(),
         waitForEvent: (n, o) => c.waitForEvent(n, o),
       };
+      // The reply's callback in the turn that read it (the engine's path to the next command), when the client has it.
+      const sendThen = c.sendThen?.bind(c);
+      if (sendThen) p.sendThen = (input, o, onReply, onError) => { note(input); sendThen(input, o, onReply, onError); };
       this.ports.set(c, p);
     }
     return p;

@@ -78,6 +78,15 @@ export interface InBandBacklog {
 /** QEMU rejects input nested deeper than this (json-streamer.c MAX_NESTING) with an id-less error. */
 const QEMU_MAX_NESTING = 1024;
 
+/** A checked command: its id (and the key it is routed by), name and exact text. */
+interface Prepared {
+  key: string;
+  idText: string;
+  name: string;
+  oob: boolean;
+  sent: string;
+}
+
 interface Pending {
   key: string;
   idText: string;
@@ -254,8 +263,65 @@ export class QmpClient extends QmpProtocol {
     }
   }
 
+  /**
+   * send() with callbacks instead of a promise, for a caller whose next command follows from the reply (the
+   * engine's step loop): `onReply` is called synchronously when the reply is read, in the same turn, so that
+   * the next command can be written before anything else runs; `onError` is called for every rejection
+   * send() would give, a microtask later, as a promise's rejection is (never synchronously from this call,
+   * nor from inside a caller's abort() or the session's end). `onReply` must not throw (a throw is logged as
+   * a listener's).
+   */
+  sendThen(input: CommandInput, options: CommandOptions, onReply: (reply: CommandReply) => void, onError: (err: unknown) => void): void {
+    // Settled once, as a promise is (whatever happens after the first callback).
+    let settled = false;
+    const safeReply = (reply: CommandReply): void => {
+      if (settled) return;
+      settled = true;
+      try {
+        onReply(reply);
+      } catch (err) {
+        this.listenerThrew(err);
+      }
+    };
+    const fail = (err: unknown): void => {
+      if (settled) return;
+      settled = true;
+      queueMicrotask(() => onError(err));
+    };
+    try {
+      this.guard('sendThen');
+    } catch (err) {
+      fail(err);
+      return;
+    }
+    // A subclass that adds to send() (the guest agent's refusals and resync) is heard through send() itself.
+    if (this.send !== QmpClient.prototype.send) {
+      this.send(input, options).then(safeReply, onError);
+      return;
+    }
+    let command: Prepared;
+    try {
+      command = this.prepare(input);
+    } catch (err) {
+      fail(err);
+      return;
+    }
+    try {
+      this.enqueue(command, options, safeReply, fail);
+    } catch (err) {
+      // A throw while writing (as a promise's executor would turn it into its rejection).
+      fail(err);
+    }
+  }
+
   /** send() without the state check, so that connect() can negotiate. Throws synchronously on bad input. */
   private dispatch(input: CommandInput, options: CommandOptions): Promise<CommandReply> {
+    const command = this.prepare(input);
+    return new Promise<CommandReply>((resolve, reject) => this.enqueue(command, options, resolve, reject));
+  }
+
+  /** Checks a command and makes its text and id; throws on bad input (nothing is sent or reserved). */
+  private prepare(input: CommandInput): Prepared {
     const hasExecute = typeof input.execute === 'string';
     const hasOob = typeof input['exec-oob'] === 'string';
     if (hasExecute === hasOob) {
@@ -303,35 +369,39 @@ export class QmpClient extends QmpProtocol {
     if (sent.length > 2 * QEMU_MAX_NESTING && jsonNesting(sent).max > QEMU_MAX_NESTING) {
       throw new RangeError(`${name}: the command is nested deeper than QEMU accepts (${QEMU_MAX_NESTING} levels)`);
     }
+    return { key, idText, name, oob, sent };
+  }
 
+  /** Reserves a prepared command's id and writes it (or queues it behind the in-band window); settles it once. */
+  private enqueue(command: Prepared, options: CommandOptions, resolve: (reply: CommandReply) => void, reject: (err: Error) => void): void {
+    const { key, idText, name, oob, sent } = command;
     const signal = options.signal;
     if (signal?.aborted) {
-      return Promise.reject(new CommandCancelledError(`${name}: cancelled before it was sent`, { sent, cause: signal.reason }));
+      reject(new CommandCancelledError(`${name}: cancelled before it was sent`, { sent, cause: signal.reason }));
+      return;
     }
-    return new Promise<CommandReply>((resolve, reject) => {
-      const p: Pending = {
-        key, idText, command: name, oob, sent, where: 'queued', sentAt: 0, resolve, reject,
-        timer: undefined, signal, onAbort: undefined, onWritten: options.onWritten,
-      };
-      this.pending.set(key, p);
-      if (options.timeoutMs !== undefined) {
-        const ms = options.timeoutMs;
-        p.timer = setTimeout(() => this.giveUp(p, p.where === 'queued'
-          ? new QueuedCommandTimeoutError(name, ms, this.inBandOnWire, this.oldestAge(), { sent })
-          : new CommandTimeoutError(name, ms, { sent })), clampTimer(ms));
-      }
-      if (signal) {
-        p.onAbort = () => this.giveUp(p, new CommandCancelledError(`${name}: cancelled`, { sent, cause: signal.reason }));
-        signal.addEventListener('abort', p.onAbort, { once: true });
-      }
-      if (oob || this.inBandOnWire < this.window) {
-        this.write(p);
-      } else {
-        this.queue.push(p);
-        this.backlogChanged();
-      }
-      if (this.spentTimers.length > 0) this.clearSpentTimers();
-    });
+    const p: Pending = {
+      key, idText, command: name, oob, sent, where: 'queued', sentAt: 0, resolve, reject,
+      timer: undefined, signal, onAbort: undefined, onWritten: options.onWritten,
+    };
+    this.pending.set(key, p);
+    if (options.timeoutMs !== undefined) {
+      const ms = options.timeoutMs;
+      p.timer = setTimeout(() => this.giveUp(p, p.where === 'queued'
+        ? new QueuedCommandTimeoutError(name, ms, this.inBandOnWire, this.oldestAge(), { sent })
+        : new CommandTimeoutError(name, ms, { sent })), clampTimer(ms));
+    }
+    if (signal) {
+      p.onAbort = () => this.giveUp(p, new CommandCancelledError(`${name}: cancelled`, { sent, cause: signal.reason }));
+      signal.addEventListener('abort', p.onAbort, { once: true });
+    }
+    if (oob || this.inBandOnWire < this.window) {
+      this.write(p);
+    } else {
+      this.queue.push(p);
+      this.backlogChanged();
+    }
+    if (this.spentTimers.length > 0) this.clearSpentTimers();
   }
 
   private clearSpentTimers(): void {

@@ -42,6 +42,7 @@ export const QMP_ACCEPTS = {
   /** Idle: a no-op. Connecting: cancels the connect. Disconnecting: waits for the same close. */
   disconnect: ANY_STATE,
   send: ['running'],
+  sendThen: ['running'],
   execute: ['running'],
   /** Outside running, only events already in the history can answer (the guard is asked only then). */
   waitForEvent: ['running'],

@@ -14,7 +14,11 @@
 // have not started yet are skipped.
 //
 // Step loop. A cell's commands go out one after another, each after the reply to the one before; a cell
-// stops at its first failure (error reply, refusal before sending, timeout, interrupt, lost connection).
+// stops at its first failure (error reply, refusal before sending, timeout, interrupt, lost connection). The
+// loop runs by callbacks, not awaits: a reply handed over by the client's sendThen (in the turn that read it)
+// runs the rest of the step, the cell's next step or its end, and the next in-band cell's start, up to the
+// next command's write, in one chain of calls; only a step that must wait (connecting, an event wait, expected
+// events, the test rules' awaitEvents) goes through a promise.
 //
 // Wait rule. A cell takes an event cursor before its first command; a wait is satisfied by the first
 // matching event since that cursor that no earlier wait of the same cell has used. So an event that comes
@@ -55,7 +59,7 @@ import { NamedReplies, substituteStep } from './namedReplies';
 import type { CellStartedRecord, FailureKind, FailureRecord, ReplyRecord, RunOutcome, TranscriptRecord, TranscriptSink } from './transcript';
 
 /** The calls the engine makes on a client: the core's own QmpClient types. */
-export type EngineClient = Pick<QmpClient, 'send' | 'onEvent' | 'eventCursor' | 'waitForEvent'>;
+export type EngineClient = Pick<QmpClient, 'send' | 'onEvent' | 'eventCursor' | 'waitForEvent'> & Partial<Pick<QmpClient, 'sendThen'>>;
 
 /** The default cap on event records per cell. */
 export const DEFAULT_EVENTS_PER_CELL = 1000;
@@ -124,6 +128,29 @@ interface Batch {
   sink: TranscriptSink;
   failed: boolean;
   asTest: boolean;
+  /** Rejects the batch's run() (a bug, never a QEMU or connection problem: those are records). */
+  broke: (err: unknown) => void;
+}
+
+/** A step that goes on later: it calls its cell's `done` or drives the cell on when it completes. */
+const PENDING = Symbol('pending');
+type StepResult = RunOutcome | typeof PENDING | undefined;
+
+/** A cell's step loop, resumable from a callback (see drive()). */
+interface CellRun {
+  state: RunningCell;
+  client: EngineClient;
+  plan: CellPlan;
+  /** The step to run next. */
+  i: number;
+  /** The index of the cell's last command step (-1: none). */
+  lastCommand: number;
+  markSent: () => void;
+  /** The wait rule: one cursor for the cell, and the events its waits have used (made when a wait needs it). */
+  cursor: number;
+  used: Set<number> | undefined;
+  /** Called once, with how the cell's steps ended. */
+  done: (outcome: RunOutcome) => void;
 }
 
 interface RunningCell {
@@ -182,6 +209,9 @@ export class RunEngine implements Disposable {
   private inBandRunning = false;
   private inBandQueue: Array<(() => void) | undefined> = [];
   private inBandHead = 0;
+  /** nextInBand() is running, and the calls made from inside it that it still owes (see there). */
+  private inBandAdvancing = false;
+  private inBandOwed = 0;
   private order = 0;
   /** Jobs submitted and not yet ended (across batches): the event subscription stays while there are any. */
   private pending = 0;
@@ -237,7 +267,6 @@ export class RunEngine implements Disposable {
    * QEMU or connection problems: they are records. Records go to `sink` as they happen.
    */
   async run(jobs: readonly CellJob[], sink: TranscriptSink, options: BatchOptions = {}): Promise<BatchResult> {
-    const batch: Batch = { sink, failed: false, asTest: options.asTest === true };
     this.pending += jobs.length;
     // A test batch: each cell starts when the one before it ended (see the file comment).
     let previous: Promise<unknown> = Promise.resolve();
@@ -256,6 +285,7 @@ export class RunEngine implements Disposable {
     let finish: () => void = () => undefined;
     let broke: (err: unknown) => void = () => undefined;
     const all = new Promise<void>((resolve, reject) => { finish = resolve; broke = reject; });
+    const batch: Batch = { sink, failed: false, asTest: options.asTest === true, broke };
     const ended = (i: number, outcome: RunOutcome): void => {
       outcomes[i] = outcome;
       if (--left === 0) finish();
@@ -273,11 +303,15 @@ export class RunEngine implements Disposable {
         for (const resolve of ready) resolve();
       }
     };
-    // A cell that need not wait is started at once, its runJob's promise handed on as it is: no async layer of
-    // its own between one cell's end and the next one's start (the critical path from a reply to the next command).
-    const go = (i: number, oob: boolean): Promise<CellEnd> => {
-      if (sentPrefix >= i && !oob) return this.runJob(jobs[i] as CellJob, batch, () => markSent(i));
-      return (async (): Promise<CellEnd> => {
+    // Starts cell i when it may start and calls `then` with its end. A cell that need not wait starts at once, in
+    // this call: from the reply that ends one cell to the next cell's command is one chain of calls, no promise
+    // in it (the critical path of a run), so the command is written in the turn that read the reply.
+    const go = (i: number, oob: boolean, then: (end: CellEnd) => void): void => {
+      if (sentPrefix >= i && !oob) {
+        this.runJob(jobs[i] as CellJob, batch, () => markSent(i), then);
+        return;
+      }
+      (async (): Promise<void> => {
         if (sentPrefix < i) {
           await new Promise<void>((resolve) => {
             const list = waitingFor.get(i);
@@ -286,9 +320,10 @@ export class RunEngine implements Disposable {
           });
         }
         if (oob) await this.untilBusy();
-        return this.runJob(jobs[i] as CellJob, batch, () => markSent(i));
-      })();
+        this.runJob(jobs[i] as CellJob, batch, () => markSent(i), then);
+      })().catch(broke);
     };
+    const goLater = (i: number, oob: boolean): Promise<CellEnd> => new Promise<CellEnd>((resolve) => go(i, oob, resolve));
     const done = (i: number, end: CellEnd): RunOutcome => {
       failures[i] = end.failure;
       return end.outcome;
@@ -298,14 +333,33 @@ export class RunEngine implements Disposable {
       if (batch.asTest) {
         const oob = isOobPlan(job.plan);
         const after = previous;
-        const mine = oob ? after.then(() => go(i, true)) : this.inBand(() => after.then(() => go(i, false)));
+        const mine = oob ? after.then(() => goLater(i, true)) : this.inBand(() => after.then(() => goLater(i, false)));
         previous = mine.then(() => undefined, () => undefined);
         mine.then((v) => ended(i, done(i, v)), broke);
       } else if (isOobPlan(job.plan)) {
-        go(i, true).then((v) => ended(i, done(i, v)), broke);
+        go(i, true, (v) => {
+          try {
+            ended(i, done(i, v));
+          } catch (err) {
+            broke(err);
+          }
+        });
       } else {
         this.queueInBand(() => {
-          go(i, false).then((v) => { const outcome = done(i, v); this.nextInBand(); ended(i, outcome); }, (err: unknown) => { this.nextInBand(); broke(err); });
+          try {
+            go(i, false, (v) => {
+              try {
+                const outcome = done(i, v);
+                this.nextInBand();
+                ended(i, outcome);
+              } catch (err) {
+                broke(err);
+              }
+            });
+          } catch (err) {
+            this.nextInBand();
+            broke(err);
+          }
         });
       }
     }
@@ -343,7 +397,30 @@ export class RunEngine implements Disposable {
     }
   }
 
+  /**
+   * The in-band cell that ran has ended: starts the next. A cell that ends at once (skipped, refused, no steps)
+   * calls this again from inside next(): that call is counted and run by the loop here, so a long run of such
+   * cells does not nest one call per cell.
+   */
   private nextInBand(): void {
+    if (this.inBandAdvancing) {
+      this.inBandOwed++;
+      return;
+    }
+    this.inBandAdvancing = true;
+    try {
+      this.inBandOwed = 1;
+      while (this.inBandOwed > 0) {
+        this.inBandOwed--;
+        this.startNextInBand();
+      }
+    } finally {
+      this.inBandAdvancing = false;
+      this.inBandOwed = 0;
+    }
+  }
+
+  private startNextInBand(): void {
     const next = this.inBandQueue[this.inBandHead];
     if (next === undefined) {
       this.inBandRunning = false;
@@ -384,51 +461,77 @@ export class RunEngine implements Disposable {
     }
   }
 
-  private async runJob(job: CellJob, batch: Batch, markSent: () => void): Promise<CellEnd> {
-    if (batch.failed || job.signal?.aborted) {
-      markSent();
-      this.pending--;
-      this.detachWhenIdle();
-      this.emit(batch, { type: 'cell-finished', cell: job.cell, at: this.at(), outcome: 'skipped', ms: 0 });
-      return { outcome: 'skipped' };
-    }
-    const t0 = this.now();
-    const state: RunningCell = { job, batch, step: undefined, waiting: false, eventsKept: 0, eventsDropped: 0 };
-    if (job.awaitEvents && job.awaitEvents.names.length > 0) {
-      const need = new Map<string, number>();
-      for (const n of job.awaitEvents.names) need.set(n, (need.get(n) ?? 0) + 1);
-      state.awaiting = { need, missing: job.awaitEvents.names.length, arrived: undefined };
-    }
-    // A cell starts: the cell that ended before it gets no more late events.
-    this.late = undefined;
-    const started: CellStartedRecord = { type: 'cell-started', cell: job.cell, at: this.at(), order: ++this.order };
-    if (job.line !== undefined) started.line = job.line;
-    this.emit(batch, started);
-    let outcome: RunOutcome;
+  /**
+   * Runs one cell and calls `then` once with how it ended; never throws (a bug in here rejects the batch). The
+   * cell's steps run by callbacks (drive()): when a reply ends the cell, `then` runs in the same call.
+   */
+  private runJob(job: CellJob, batch: Batch, markSent: () => void, then: (end: CellEnd) => void): void {
+    let state: RunningCell;
+    let t0: number;
     try {
-      outcome = await this.runCell(state, markSent);
-      if (state.awaiting !== undefined && outcome !== 'interrupted' && !(state.failure && isSessionFailure(state.failure.kind))) await this.awaitEvents(state);
+      if (batch.failed || job.signal?.aborted) {
+        markSent();
+        this.pending--;
+        this.detachWhenIdle();
+        this.emit(batch, { type: 'cell-finished', cell: job.cell, at: this.at(), outcome: 'skipped', ms: 0 });
+        then({ outcome: 'skipped' });
+        return;
+      }
+      t0 = this.now();
+      state = { job, batch, step: undefined, waiting: false, eventsKept: 0, eventsDropped: 0 };
+      if (job.awaitEvents && job.awaitEvents.names.length > 0) {
+        const need = new Map<string, number>();
+        for (const n of job.awaitEvents.names) need.set(n, (need.get(n) ?? 0) + 1);
+        state.awaiting = { need, missing: job.awaitEvents.names.length, arrived: undefined };
+      }
+      // A cell starts: the cell that ended before it gets no more late events.
+      this.late = undefined;
+      const started: CellStartedRecord = { type: 'cell-started', cell: job.cell, at: this.at(), order: ++this.order };
+      if (job.line !== undefined) started.line = job.line;
+      this.emit(batch, started);
     } catch (err) {
-      // Not expected (the step loop turns every error into a failure); still a record, never a throw.
-      outcome = this.fail(state, failureKindOf(err), errorMessage(err));
-    } finally {
+      batch.broke(err);
+      return;
+    }
+    const cell = state;
+    const start = t0;
+    this.runCell(cell, markSent, (outcome) => {
+      if (cell.awaiting !== undefined && outcome !== 'interrupted' && !(cell.failure && isSessionFailure(cell.failure.kind))) {
+        this.awaitEvents(cell).then(
+          () => this.jobEnded(cell, start, outcome, markSent, then),
+          (err: unknown) => this.jobEnded(cell, start, this.fail(cell, failureKindOf(err), errorMessage(err)), markSent, then));
+        return;
+      }
+      this.jobEnded(cell, start, outcome, markSent, then);
+    });
+  }
+
+  /** A cell's steps (and its awaited events) are over: its last records, then `then`. */
+  private jobEnded(state: RunningCell, t0: number, outcome: RunOutcome, markSent: () => void, then: (end: CellEnd) => void): void {
+    const { job, batch } = state;
+    let end: CellEnd;
+    try {
       markSent();
       const i = this.running.indexOf(state);
       if (i >= 0) this.running.splice(i, 1);
       if (state.jobOwner) this.jobs.ownerEnded(state.jobOwner);
       this.pending--;
       this.detachWhenIdle();
+      // A test batch goes on after a failing cell, not after a lost connection.
+      if (outcome !== 'succeeded' && (!batch.asTest || (state.failure !== undefined && isSessionFailure(state.failure.kind)))) batch.failed = true;
+      if (state.name !== undefined) this.saveName(state, outcome);
+      if (state.eventsDropped > 0) {
+        this.emit(batch, { type: 'events-dropped', cell: job.cell, at: this.at(), count: state.eventsDropped, kept: this.eventsPerCell });
+      }
+      const t1 = this.now();
+      this.emit(batch, { type: 'cell-finished', cell: job.cell, at: round(t1 - this.origin), outcome, ms: round(t1 - t0) });
+      if (batch.asTest && !batch.failed && this.running.length === 0) this.late = state;
+      end = state.failure ? { outcome, failure: state.failure } : { outcome };
+    } catch (err) {
+      batch.broke(err);
+      return;
     }
-    // A test batch goes on after a failing cell, not after a lost connection.
-    if (outcome !== 'succeeded' && (!batch.asTest || (state.failure !== undefined && isSessionFailure(state.failure.kind)))) batch.failed = true;
-    if (state.name !== undefined) this.saveName(state, outcome);
-    if (state.eventsDropped > 0) {
-      this.emit(batch, { type: 'events-dropped', cell: job.cell, at: this.at(), count: state.eventsDropped, kept: this.eventsPerCell });
-    }
-    const t1 = this.now();
-    this.emit(batch, { type: 'cell-finished', cell: job.cell, at: round(t1 - this.origin), outcome, ms: round(t1 - t0) });
-    if (batch.asTest && !batch.failed && this.running.length === 0) this.late = state;
-    return state.failure ? { outcome, failure: state.failure } : { outcome };
+    then(end);
   }
 
   /** The `awaitEvents` test rule: waits (as a wait step does, so events are the cell's) until they came, bounded. */
@@ -527,44 +630,107 @@ export class RunEngine implements Disposable {
     this.emit(owner.batch, { type: 'event', cell: owner.job.cell, at: this.at(), ...(step !== undefined ? { step } : {}), ...(late ? { late: true } : {}), event });
   }
 
-  private async runCell(state: RunningCell, markSent: () => void): Promise<RunOutcome> {
+  /** Gets the cell's client and runs its steps; calls `done` once with how they ended. */
+  private runCell(state: RunningCell, markSent: () => void, done: (outcome: RunOutcome) => void): void {
     const { job } = state;
-    let client: EngineClient;
+    // A caller that refused the cell before connecting says why (a declined confirmation is not a lost connection).
+    const refused = (err: unknown): RunOutcome => this.fail(state, err instanceof StopRequest ? err.kind : 'not-connected', errorMessage(err));
+    let got: EngineClient | Promise<EngineClient>;
     try {
-      const got = job.client ? job.client() : this.options.client(job.cell);
-      client = 'then' in got ? await got : got;
+      got = job.client ? job.client() : this.options.client(job.cell);
     } catch (err) {
-      // A caller that refused the cell before connecting says why (a declined confirmation is not a lost connection).
-      return this.fail(state, err instanceof StopRequest ? err.kind : 'not-connected', errorMessage(err));
+      done(refused(err));
+      return;
     }
-    if (job.signal?.aborted) return this.stopped(state, job.signal.reason, undefined);
-    this.attach(client);
-    state.client = client;
-    const plan = job.replan ? job.replan() : job.plan;
-    if (plan.name !== undefined) state.name = plan.name;
-    if (plan.problems.length > 0) {
-      return this.fail(state, 'not-sent-because-invalid',
-        `The cell was not sent:\n${plan.problems.map(describeProblem).join('\n')}`,
-        { problems: plan.problems.map((p) => ({ message: p.message, ...(p.line !== undefined ? { line: p.line } : {}), ...(p.column !== undefined ? { column: p.column } : {}) })) });
+    if ('then' in got) {
+      got.then((client) => this.startCell(state, client, markSent, done), (err: unknown) => done(refused(err)));
+      return;
     }
-    this.running.push(state);
-    let lastCommand = -1;
-    for (let i = 0; i < plan.steps.length; i++) if ((plan.steps[i] as CommandStep | WaitStep).kind === 'command') lastCommand = i;
-    if (lastCommand < 0) markSent();
-    // The wait rule: one cursor for the cell, and the events its waits have used (made when a wait needs it).
-    const cursor = client.eventCursor();
-    let used: Set<number> | undefined;
-    for (let i = 0; i < plan.steps.length; i++) {
+    this.startCell(state, got, markSent, done);
+  }
+
+  /** The cell has its client: plans it and starts the step loop. */
+  private startCell(state: RunningCell, client: EngineClient, markSent: () => void, done: (outcome: RunOutcome) => void): void {
+    const { job } = state;
+    let run: CellRun | undefined;
+    let outcome: RunOutcome | undefined;
+    try {
+      if (job.signal?.aborted) outcome = this.stopped(state, job.signal.reason, undefined);
+      else {
+        this.attach(client);
+        state.client = client;
+        const plan = job.replan ? job.replan() : job.plan;
+        if (plan.name !== undefined) state.name = plan.name;
+        if (plan.problems.length > 0) {
+          outcome = this.fail(state, 'not-sent-because-invalid',
+            `The cell was not sent:\n${plan.problems.map(describeProblem).join('\n')}`,
+            { problems: plan.problems.map((p) => ({ message: p.message, ...(p.line !== undefined ? { line: p.line } : {}), ...(p.column !== undefined ? { column: p.column } : {}) })) });
+        } else {
+          this.running.push(state);
+          let lastCommand = -1;
+          for (let i = 0; i < plan.steps.length; i++) if ((plan.steps[i] as CommandStep | WaitStep).kind === 'command') lastCommand = i;
+          if (lastCommand < 0) markSent();
+          run = { state, client, plan, i: 0, lastCommand, markSent, cursor: client.eventCursor(), used: undefined, done };
+        }
+      }
+    } catch (err) {
+      outcome = this.fail(state, failureKindOf(err), errorMessage(err));
+    }
+    if (run === undefined || outcome !== undefined) done(outcome ?? 'failed');
+    else this.drive(run);
+  }
+
+  /**
+   * The step loop: runs the cell's steps from `run.i` on, one after another while each completes at once. A step
+   * that goes on later (a command waiting for its reply, a wait) returns PENDING and drives the loop on itself
+   * when it completes; a command does so from the client's reply callback, in the turn that read the reply.
+   */
+  private drive(run: CellRun): void {
+    let outcome: StepResult;
+    try {
+      outcome = this.steps(run);
+    } catch (err) {
+      // Not expected (each step turns every error into a failure); still a record, never a throw.
+      outcome = this.fail(run.state, failureKindOf(err), errorMessage(err));
+    }
+    if (outcome !== PENDING) run.done(outcome ?? 'succeeded');
+  }
+
+  private steps(run: CellRun): StepResult {
+    const { state, plan } = run;
+    const { job } = state;
+    for (; run.i < plan.steps.length; run.i++) {
+      const i = run.i;
       const step = plan.steps[i] as CommandStep | WaitStep;
       state.step = i;
       if (job.signal?.aborted) return this.stopped(state, job.signal.reason, undefined);
-      const outcome = step.kind === 'command'
-        ? await this.command(state, client, step, i, i === lastCommand ? markSent : undefined)
-        : await this.wait(state, client, step, i, cursor, (used ??= new Set()));
-      if (outcome !== undefined) return outcome;
+      const result = step.kind === 'command' ? this.command(run, step, i) : this.waitStep(run, step, i);
+      if (result !== undefined) return result;
     }
-    if (plan.expect && plan.expect.events.length > 0) return this.expectEvents(state, client, plan.expect, cursor);
+    if (plan.expect && plan.expect.events.length > 0) {
+      this.expectEvents(state, run.client, plan.expect, run.cursor).then(run.done,
+        (err: unknown) => run.done(this.fail(state, failureKindOf(err), errorMessage(err))));
+      return PENDING;
+    }
     return 'succeeded';
+  }
+
+  /** A step done: the loop goes on with the next one (undefined), or the cell ends with `outcome`. */
+  private stepDone(run: CellRun, i: number, outcome: RunOutcome | undefined): void {
+    if (outcome !== undefined) {
+      run.done(outcome);
+      return;
+    }
+    run.i = i + 1;
+    this.drive(run);
+  }
+
+  /** A wait step (wait()), driving the loop on when it is over. */
+  private waitStep(run: CellRun, step: WaitStep, i: number): StepResult {
+    this.wait(run.state, run.client, step, i, run.cursor, (run.used ??= new Set())).then(
+      (outcome) => this.stepDone(run, i, outcome),
+      (err: unknown) => run.done(this.fail(run.state, failureKindOf(err), errorMessage(err))));
+    return PENDING;
   }
 
   /** Checks the cell's expected events (see the file comment); one `expected-event` record each. */
@@ -612,9 +778,13 @@ export class RunEngine implements Disposable {
     return this.fail(state, kind, message, what ? { step: what.step } : {});
   }
 
-  /** Sends one command; returns an outcome when the cell ends here, undefined to go on. */
-  private async command(state: RunningCell, client: EngineClient, planned: CommandStep, i: number,
-    markSent: (() => void) | undefined): Promise<RunOutcome | undefined> {
+  /**
+   * Sends one command: PENDING, and the loop goes on from the reply (stepDone()); an outcome when the cell ends
+   * before anything is sent.
+   */
+  private command(run: CellRun, planned: CommandStep, i: number): StepResult {
+    const { state, client } = run;
+    const markSent = i === run.lastCommand ? run.markSent : undefined;
     const { job, batch } = state;
     const cell = job.cell;
     let step = planned;
@@ -648,19 +818,49 @@ export class RunEngine implements Disposable {
     const jobCursor = followsJobs ? client.eventCursor() : 0;
     const entry: OpenCommand = { cell: state, step: i, oob: step.oob, t0 };
     this.open.push(entry);
-    let reply: CommandReply;
-    try {
-      const pending = client.send(step.input, options);
-      markSent?.();
-      reply = await pending;
-    } catch (err) {
-      return this.commandFailed(state, step, i, err, written);
-    } finally {
+    const settle = (): void => {
       const k = this.open.indexOf(entry);
       if (k >= 0) this.open.splice(k, 1);
       entry.settled = true;
       entry.onSettled?.();
+    };
+    const sent = step;
+    // Called by the client in the turn that read the reply (sendThen), or a promise's reaction later (send).
+    const onReply = (reply: CommandReply): void => {
+      let outcome: RunOutcome | undefined;
+      try {
+        settle();
+        outcome = this.replied(state, sent, i, reply, t0, followsJobs, jobCursor);
+      } catch (err) {
+        outcome = this.fail(state, failureKindOf(err), errorMessage(err));
+      }
+      this.stepDone(run, i, outcome);
+    };
+    const onError = (err: unknown): void => {
+      let outcome: RunOutcome;
+      try {
+        settle();
+        outcome = this.commandFailed(state, sent, i, err, written);
+      } catch (e) {
+        outcome = this.fail(state, failureKindOf(e), errorMessage(e));
+      }
+      run.done(outcome);
+    };
+    try {
+      if (client.sendThen) client.sendThen(step.input, options, onReply, onError);
+      else client.send(step.input, options).then(onReply, onError);
+    } catch (err) {
+      settle();
+      return this.commandFailed(state, step, i, err, written);
     }
+    markSent?.();
+    return PENDING;
+  }
+
+  /** A command's reply: its records; an outcome when the cell ends here, undefined to go on. */
+  private replied(state: RunningCell, step: CommandStep, i: number, reply: CommandReply, t0: number, followsJobs: boolean, jobCursor: number): RunOutcome | undefined {
+    const { job, batch } = state;
+    const cell = job.cell;
     // QEMU answers in-band commands in order: everything it owed before this one is answered now.
     if (!step.oob && this.busy.length > 0) this.busy = [];
     const t1 = this.now();

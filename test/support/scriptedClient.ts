@@ -53,36 +53,58 @@ export class ScriptedClient implements EngineClient {
   }
 
   send(command: CommandInput, options: CommandOptions = {}): Promise<CommandReply> {
+    return new Promise((resolve, reject) => this.issue(command, options, resolve, reject));
+  }
+
+  /**
+   * As QmpClient.sendThen: the reply's callback in the call that delivers it, every error a microtask later,
+   * each command settled once (the engine prefers this, as it does on the real client).
+   */
+  sendThen(command: CommandInput, options: CommandOptions, onReply: (reply: CommandReply) => void, onError: (err: unknown) => void): void {
+    let settled = false;
+    this.issue(command, options, (reply) => {
+      if (settled) return;
+      settled = true;
+      onReply(reply);
+    }, (err) => {
+      if (settled) return;
+      settled = true;
+      queueMicrotask(() => onError(err));
+    });
+  }
+
+  private issue(command: CommandInput, options: CommandOptions, resolve: (reply: CommandReply) => void, reject: (err: Error) => void): void {
     const name = (command.execute ?? command['exec-oob']) as string;
     const s = this.script[name] ?? {};
-    if (s.refuse) return Promise.reject(new OobRefusedError(name, 'its schema does not have allow-oob'));
+    if (s.refuse) {
+      reject(new OobRefusedError(name, 'its schema does not have allow-oob'));
+      return;
+    }
     this.sent.push(name);
     const idText = command.idText ?? `"#${++this.ids}"`;
     const sent = `{"${command['exec-oob'] ? 'exec-oob' : 'execute'}":"${name}","id":${idText}}`;
-    return new Promise((resolve, reject) => {
-      const timers: Array<ReturnType<typeof setTimeout>> = [];
-      const onAbort = (): void => { timers.forEach(clearTimeout); reject(new CommandCancelledError(`${name}: cancelled`, { sent })); };
-      options.signal?.addEventListener('abort', onAbort, { once: true });
-      if (options.timeoutMs !== undefined) {
-        timers.push(setTimeout(() => { options.signal?.removeEventListener('abort', onAbort); reject(new CommandTimeoutError(name, options.timeoutMs as number, { sent })); }, options.timeoutMs));
-      }
-      if (s.queued) return;
-      options.onWritten?.({ sent, idText });
-      if (s.hang) return;
-      timers.push(setTimeout(() => {
-        options.signal?.removeEventListener('abort', onAbort);
-        for (let i = 0; i < (s.flood ?? 0); i++) this.emit('FLOOD', { i, pad: 'x'.repeat(1000) });
-        for (const e of s.before ?? []) this.emit(e);
-        if (s.disconnect) { reject(new DisconnectedError(`${name}: QEMU closed the connection`, { sent })); return; }
-        const raw = s.error
-          ? `{"id": ${idText}, "error": {"class": "GenericError", "desc": "${s.error}"}}`
-          : `{"return": {}, "id": ${idText}}`;
-        resolve(s.error
-          ? { idText, ok: false, error: { class: 'GenericError', desc: s.error }, raw, sent }
-          : { idText, ok: true, value: {}, raw, sent });
-        setTimeout(() => { for (const e of s.after ?? []) this.emit(e); }, 1);
-      }, s.delayMs ?? 0));
-    });
+    const timers: Array<ReturnType<typeof setTimeout>> = [];
+    const onAbort = (): void => { timers.forEach(clearTimeout); reject(new CommandCancelledError(`${name}: cancelled`, { sent })); };
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    if (options.timeoutMs !== undefined) {
+      timers.push(setTimeout(() => { options.signal?.removeEventListener('abort', onAbort); reject(new CommandTimeoutError(name, options.timeoutMs as number, { sent })); }, options.timeoutMs));
+    }
+    if (s.queued) return;
+    options.onWritten?.({ sent, idText });
+    if (s.hang) return;
+    timers.push(setTimeout(() => {
+      options.signal?.removeEventListener('abort', onAbort);
+      for (let i = 0; i < (s.flood ?? 0); i++) this.emit('FLOOD', { i, pad: 'x'.repeat(1000) });
+      for (const e of s.before ?? []) this.emit(e);
+      if (s.disconnect) { reject(new DisconnectedError(`${name}: QEMU closed the connection`, { sent })); return; }
+      const raw = s.error
+        ? `{"id": ${idText}, "error": {"class": "GenericError", "desc": "${s.error}"}}`
+        : `{"return": {}, "id": ${idText}}`;
+      resolve(s.error
+        ? { idText, ok: false, error: { class: 'GenericError', desc: s.error }, raw, sent }
+        : { idText, ok: true, value: {}, raw, sent });
+      setTimeout(() => { for (const e of s.after ?? []) this.emit(e); }, 1);
+    }, s.delayMs ?? 0));
   }
 
   onEvent(listener: (e: QmpEventRecord) => void): { dispose(): void } {

@@ -203,6 +203,13 @@ const CALLS: Record<QmpCall, CallSpec> = {
       assert.deepEqual(reply.value, { ok: 1 });
     },
   },
+  sendThen: {
+    invoke: (h) => new Promise((resolve, reject) => h.client.sendThen({ execute: 'query-status' }, {}, resolve, reject)),
+    accepted: async (_h, _from, o) => {
+      const reply = value(o) as { ok: boolean; value: unknown };
+      assert.deepEqual(reply.value, { ok: 1 });
+    },
+  },
   execute: {
     invoke: (h) => h.client.execute('query-status'),
     accepted: async (_h, _from, o) => assert.deepEqual(value(o), { ok: 1 }),
