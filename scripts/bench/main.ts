@@ -226,6 +226,13 @@ function benchScale(): Row[] {
       const floor = b[`floor${n}`] as ScaleRun | undefined;
       const label = Number(n).toLocaleString('en');
       if (ours && floor) rows.push(ratioRow(`Run All of ${label} cells, nobody typing, vs a trivial controller${events(ours, floor)}`, ours, floor, 'trivial', 1.5, runTag(ours, floor)));
+      for (const [key, value] of Object.entries(b)) {
+        const idle = new RegExp(`^ours${n}Idle(\\d+)$`).exec(key);
+        if (!idle || !floor) continue;
+        const run = value as ScaleRun;
+        rows.push({ label: `Run All of ${label} cells, nobody typing, at most ${idle[1]} cells on their way to the window, vs a trivial controller${runTag(run, floor)}`,
+          ours: run.ms, unit: 'ms', base: { name: 'trivial', value: floor.ms } });
+      }
       const old = b[`ours${n}Before`] as ScaleRun | undefined;
       if (old && floor) {
         rows.push({ label: `Run All of ${label} cells, nobody typing, with the pacing of before (delay-based, always on) vs a trivial controller${runTag(old, floor)}`,

@@ -99,6 +99,12 @@ class CellRun {
   private made: vscode.NotebookCellExecution | undefined;
   private refused = false;
 
+  /** Where the run is, in words (for the tests' logs of a run that stalls). */
+  describeState(): string {
+    return `started ${this.started}, engine started ${this.engineStarted}, ended ${this.ended}, stopped ${this.stopped}, ` +
+      `execution ${this.made !== undefined ? 'made' : this.refused ? 'refused' : 'not made'}`;
+  }
+
   /** `create` makes the cell's execution in VS Code (it throws when VS Code refuses: the cell runs already). */
   constructor(readonly key: number, readonly cell: vscode.NotebookCell, private readonly create: () => vscode.NotebookCellExecution,
     readonly profile: string) {
@@ -772,6 +778,14 @@ export class QmpControllers implements vscode.Disposable {
   interacted(what: string): void {
     this.interactionKinds.set(what, (this.interactionKinds.get(what) ?? 0) + 1);
     this.pacing.interacted(Date.now());
+  }
+
+  /** Where a cell's run is, and the pacing's state now, in words (for the tests' logs of a run that stalls). */
+  describeRun(cell: vscode.NotebookCell): string {
+    const run = this.runners.get(cell.notebook)?.byCell.get(cell);
+    const now = Date.now();
+    return `${run ? run.describeState() : 'no run'}; ${this.undrawn.size} on their way to the window, limit ${this.pacing.limitAt(now)}` +
+      `${this.pacing.interacting(now) ? ' (giving way)' : ''}, ${this.batches} batches`;
   }
 
   /** The interactions noted since the last Run All began, by kind (for the scale measurements). */

@@ -369,11 +369,15 @@ async function measureRunAll(code: number, kernel: { profile: string; connectInR
     }
   });
   const t0 = Date.now();
-  const done = allEnded(nb, 600_000);
+  const done = allEnded(nb, Math.max(120_000, code * 60));
   // Progress in the log every 15 s (a run that stalls says where).
   const progress = setInterval(() => {
     console.log(`[scale] ${name ?? code} at ${Date.now() - t0} ms: ${cellChanges} cell changes` +
-      ('profile' in kernel ? `, pacing ${JSON.stringify(qmp.controllers.pacingStats())}, interactions ${JSON.stringify(qmp.controllers.interactionCounts())}` : ''));
+      ('profile' in kernel ? `, pacing ${JSON.stringify(qmp.controllers.pacingStats())}, interactions ${JSON.stringify(qmp.controllers.interactionCounts())}; ` +
+        `the first cell not ended: ${(() => {
+          const c = nb.getCells().find((x) => x.kind === vscode.NotebookCellKind.Code && x.executionSummary?.timing?.endTime === undefined);
+          return c ? `${c.index}: ${qmp.controllers.describeRun(c)}; ${JSON.stringify(qmp.controllers.activityOf(c))}` : 'none';
+        })()}` : ''));
   }, 15_000);
   void done.then(() => clearInterval(progress), () => clearInterval(progress));
   // The probes stop when the run ends or probeMs after it began, whichever comes first.
@@ -538,14 +542,16 @@ suite('the editor at scale', () => {
     const qmp = await api();
     await qmp.sessions.connect('sandbox');
     const trivial = trivialController();
+    // (QMP_SCALE_CI_CELLS: fewer, to get to the bench's runs sooner when measuring.)
+    const ciCells = Number(process.env['QMP_SCALE_CI_CELLS'] ?? 2_000);
     try {
       // Ours first: the run after another pays for collecting the garbage the one before left. Run All timed with
       // nobody typing, ours and the floor back to back.
-      const ours = await measureRunAll(2_000, { profile: 'sandbox' }, false, 'ours2000');
-      const floor = await measureRunAll(2_000, { trivial }, false, 'floor2000');
+      const ours = await measureRunAll(ciCells, { profile: 'sandbox' }, false, 'ours2000');
+      const floor = await measureRunAll(ciCells, { trivial }, false, 'floor2000');
       await discard(floor.nb);
       // A first Run All, which connects the sandbox: every open cell's context changes while the cells run.
-      const first = await measureRunAll(2_000, { profile: 'sandbox', connectInRun: true });
+      const first = await measureRunAll(ciCells, { profile: 'sandbox', connectInRun: true });
       await discard(first.nb);
       // A user at work during a Run All (of 300 cells, for its first 5 s): completion answers, and the run gives
       // way to what the user does and then ends all the same.
@@ -588,7 +594,8 @@ suite('the editor at scale', () => {
         // Run All timed with nobody typing (ours<n>, floor<n>), then a user at work during it (ours<n>Typed,
         // floor<n>Typed: the probes for PROBE_MS). QMP_SCALE_SIZES (default 1000,5000) picks the sizes;
         // QMP_SCALE_ONLY (key prefixes, comma-separated) picks runs; QMP_SCALE_BEFORE=1 adds ours with the pacing
-        // of before (delay-based, always on: ours<n>Before, nobody typing); QMP_SCALE_VARIANTS=1 adds the floor's
+        // of before (delay-based, always on: ours<n>Before, nobody typing); QMP_SCALE_IDLE other bounds while nobody
+        // types (ours<n>Idle<cells>); QMP_SCALE_VARIANTS=1 adds the floor's
         // variants (what the workbench charges for our outputs, for an execution order); QMP_SCALE_CURVE adds
         // interaction runs of ours with other pacings (`target/min/max/interactive/quietMs,…` in ms and cells).
         const sizes = (process.env['QMP_SCALE_SIZES'] ?? '1000,5000').split(',').map(Number).filter((n) => n > 0);
@@ -605,6 +612,10 @@ suite('the editor at scale', () => {
             await step(`ours${n}`, n, { profile: 'sandbox' }, false);
             await step(`floor${n}`, n, { trivial }, false);
             if (process.env['QMP_SCALE_BEFORE'] === '1') await step(`ours${n}Before`, n, { profile: 'sandbox' }, false, before);
+            // QMP_SCALE_IDLE (cells, comma-separated): ours with other bounds while nobody types, timed as ours<n>.
+            for (const idle of (process.env['QMP_SCALE_IDLE'] ?? '').split(',').map(Number).filter((v) => Number.isInteger(v) && v > 0)) {
+              await step(`ours${n}Idle${idle}`, n, { profile: 'sandbox' }, false, { ...(await api()).controllers.pacingOptions, idle });
+            }
             await step(`ours${n}Typed`, n, { profile: 'sandbox' }, true);
             await step(`floor${n}Typed`, n, { trivial }, true);
             if (variants) {
@@ -622,7 +633,7 @@ suite('the editor at scale', () => {
         }
       }
       // Checked after the bench's runs (when asked for), so that a failed check still leaves every figure measured.
-      assert.equal(code.length, 2_000);
+      assert.equal(code.length, ciCells);
       let lastOrder = 0;
       let lastStart = 0;
       for (const [i, cell] of code.entries()) {
