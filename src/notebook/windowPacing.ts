@@ -36,9 +36,10 @@ export interface WindowPacingOptions {
 
 /**
  * 128 cells while nobody interacts (the bound before pacing); 1 while the user does, back to full speed 500 ms
- * after the last interaction (docs/extension.md, "At scale"). Measured at 1,000 cells while typing (load 4–6):
- * completion as typed p95 160 ms with 1 cell, 0.8–1.4 s with 4. Not 0 (paused): with no cell running and the
- * next ones pending, the window now and then dropped the run's pending executions (5 of 9 runs with typing).
+ * after the last interaction (docs/extension.md, "At scale"). Measured at 1,000 cells while typing (load 4–7):
+ * completion as typed p95 160–211 ms with 1 cell, 0.8–1.4 s with 4 (0.24 s with 4 and 1 s of quiet). Not 0
+ * (paused): with no cell running and the next ones pending, the window now and then dropped the run's pending
+ * executions, which never ran (5 of 9 runs with typing).
  */
 export const defaultPacing: WindowPacingOptions = { targetMs: 100, min: 16, max: 128, initial: 32, idle: 128, interactive: 1, quietMs: 500 };
 
