@@ -144,7 +144,7 @@ function compose(context: vscode.ExtensionContext): QmpTestApi {
     registerRendererMessaging(),
     registerConnectLibvirt(sessions, log),
   );
-  context.subscriptions.push(registerLanguageFeatures(context, schemaSource, (nb, name) => controllers.namedReply(nb, name)));
+  context.subscriptions.push(registerLanguageFeatures(context, schemaSource, (nb, name) => controllers.namedReply(nb, name), (what) => controllers.interacted(what)));
   context.subscriptions.push(registerAgentTools(context, sessions, log));
   const explorer = registerExplorer(sessions);
   context.subscriptions.push(explorer.disposable);

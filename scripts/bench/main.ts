@@ -92,11 +92,13 @@ interface ScaleRun {
   /** The load average (1, 5, 15 min) when the run ended. */
   loadAverage?: number[];
   /** Ours with a pacing other than the default (the bench's QMP_SCALE_CURVE): target (ms), bounds (cells). */
-  pacingOptions?: { targetMs: number; min: number; max: number };
+  pacingOptions?: { targetMs: number; min: number; max: number; idle?: number; interactive?: number; quietMs?: number };
+  /** Ours: the interactions the run gave way to, by kind; how long the probes ran from its start (an interaction run). */
+  interactions?: Record<string, number>; probeMs?: number;
   /** The notebook's change events during the run (each one is handled by every listener, the workbench's too). */
   documentChanges?: number;
   /** Ours: the pacing by the window's round trip (src/notebook/windowPacing.ts). */
-  pacing?: { roundTripP50Ms: number; roundTripP95Ms: number; baseMs: number; lowest: number; highest: number };
+  pacing?: { roundTripP50Ms: number; roundTripP95Ms: number; baseMs: number; lowest: number; highest: number; interactions?: number; gaveWayMs?: number };
   /** The heap in use after the run, settled and after a forced GC, less the same before it. */
   gcHeapGrowthMb?: number;
   /** What the run left in the heap once its notebook was closed (collected), against before it was opened. */
@@ -133,30 +135,35 @@ function benchScale(): Row[] {
   const ratioRow = (label: string, ours: ScaleRun, base: ScaleRun, baseName: string, limit: number, t: string): Row => judged({
     label: `${label}${t}`, ours: ours.ms, unit: 'ms', target: `≤ ${limit}× ${baseName}`, base: { name: baseName, value: base.ms },
   }, ours.ms <= limit * base.ms);
-  const probes = (run: ScaleRun, floor: ScaleRun, cells: string, t: string): void => {
+  // `typed`: an interaction run (the probes typed and asked during it): its completion and keystroke figures, not
+  // its memory (the timing run's).
+  const probes = (run: ScaleRun, floor: ScaleRun, cells: string, t: string, typed = false): void => {
+    const what = typed ? `${cells} cells while a user types (its first ${Math.round((run.probeMs ?? 0) / 1000)} s)` : `${cells} cells`;
     // The heap after a forced GC is the figure judged (RSS moves with whatever the allocator keeps: noise).
-    if (run.gcHeapGrowthMb !== undefined) {
-      rows.push(judged({ label: `extension host heap growth after GC, Run All of ${cells} cells${t}`, ours: run.gcHeapGrowthMb, unit: 'MB', target: '≤ 50 MB',
+    if (!typed && run.gcHeapGrowthMb !== undefined) {
+      rows.push(judged({ label: `extension host heap growth after GC, Run All of ${what}${t}`, ours: run.gcHeapGrowthMb, unit: 'MB', target: '≤ 50 MB',
         ...(floor.gcHeapGrowthMb !== undefined ? { base: { name: 'trivial', value: floor.gcHeapGrowthMb } } : {}) }, run.gcHeapGrowthMb <= 50));
     }
-    if (run.heapLeftAfterCloseMb !== undefined) {
-      rows.push({ label: `extension host heap left by Run All of ${cells} cells once the notebook is closed (after GC)${t}`, ours: run.heapLeftAfterCloseMb, unit: 'MB',
+    if (!typed && run.heapLeftAfterCloseMb !== undefined) {
+      rows.push({ label: `extension host heap left by Run All of ${what} once the notebook is closed (after GC)${t}`, ours: run.heapLeftAfterCloseMb, unit: 'MB',
         ...(floor.heapLeftAfterCloseMb !== undefined ? { base: { name: 'trivial', value: floor.heapLeftAfterCloseMb } } : {}) });
     }
-    rows.push({ label: `extension host RSS growth, Run All of ${cells} cells${t}`, ours: run.rssGrowthMb, unit: 'MB',
-      base: { name: 'trivial', value: floor.rssGrowthMb } });
+    if (!typed) {
+      rows.push({ label: `extension host RSS growth, Run All of ${what}${t}`, ours: run.rssGrowthMb, unit: 'MB',
+        base: { name: 'trivial', value: floor.rssGrowthMb } });
+    }
     if (run.completionOwnP95Ms !== undefined) {
-      rows.push(judged({ label: `completion provider's own time during Run All of ${cells} cells, p95 (max ${run.completionOwnMaxMs ?? 0} ms)${t}`,
+      rows.push(judged({ label: `completion provider's own time during Run All of ${what}, p95 (max ${run.completionOwnMaxMs ?? 0} ms)${t}`,
         ours: run.completionOwnP95Ms, unit: 'ms', target: '≤ 200 ms',
         ...(floor.completionOwnP95Ms !== undefined ? { base: { name: 'trivial', value: floor.completionOwnP95Ms } } : {}) }, run.completionOwnP95Ms <= 200));
     }
     if (run.loopLagP95Ms !== undefined) {
-      rows.push(judged({ label: `extension host event-loop lag during Run All of ${cells} cells, p95 (max ${run.loopLagMaxMs ?? 0} ms)${t}`,
+      rows.push(judged({ label: `extension host event-loop lag during Run All of ${what}, p95 (max ${run.loopLagMaxMs ?? 0} ms)${t}`,
         ours: run.loopLagP95Ms, unit: 'ms', target: '≤ 50 ms', ...(floor.loopLagP95Ms !== undefined ? { base: { name: 'trivial', value: floor.loopLagP95Ms } } : {}) },
       run.loopLagP95Ms <= 50));
     }
     if (run.completionTypedP95Ms !== undefined && (run.completionsTyped ?? 0) > 0) {
-      rows.push(judged({ label: `completion as typed: \`{"execute": "query-\` typed into a cell editor during Run All of ${cells} cells until the suggest widget shows a row, ` +
+      rows.push(judged({ label: `completion as typed: \`{"execute": "query-\` typed into a cell editor during Run All of ${what} until the suggest widget shows a row, ` +
         `p95 of ${run.completionsTyped ?? 0} (p50 ${run.completionTypedP50Ms ?? 0} ms, max ${run.completionTypedMaxMs ?? 0} ms${floor.completionsTyped ? `; trivial: ${floor.completionsTyped} tries` : ''})${t}`,
       ours: run.completionTypedP95Ms, unit: 'ms', target: '≤ 200 ms',
       ...(floor.completionTypedP95Ms !== undefined ? { base: { name: 'trivial', value: floor.completionTypedP95Ms } } : {}) }, run.completionTypedP95Ms <= 200));
@@ -165,29 +172,30 @@ function benchScale(): Row[] {
       // The trivial controller's run can end before its first completion is answered: said, not hidden.
       const floorNone = floor.completions === 0 ? `; trivial: none answered in its ${(floor.ms / 1000).toFixed(0)} s run` : '';
       const toHost = run.completionToHostP95Ms !== undefined ? `; of it to reach the extension host ${run.completionToHostP95Ms} ms` : '';
-      rows.push(judged({ label: `completion through the workbench during Run All of ${cells} cells, p95 of ${run.completions ?? 0} asked every 200 ms${toHost}${floorNone}${t}`,
+      rows.push(judged({ label: `completion through the workbench during Run All of ${what}, p95 of ${run.completions ?? 0} asked every 200 ms${toHost}${floorNone}${t}`,
         ours: run.completionP95Ms, unit: 'ms', target: '≤ 200 ms', ...(floor.completionP95Ms !== undefined ? { base: { name: 'trivial', value: floor.completionP95Ms } } : {}) },
       run.completionP95Ms <= 200));
     }
     // No key landed in a cell editor (the focus was elsewhere): nothing measured, not a pass.
     if (run.keystrokeP95Ms !== undefined && (run.keystrokes ?? 0) > 0) {
-      rows.push(judged({ label: `a key typed into a cell editor during Run All of ${cells} cells until the DOM shows it, p95 of ${run.keystrokes ?? 0} (max ${run.keystrokeMaxMs ?? 0} ms)${t}`,
+      rows.push(judged({ label: `a key typed into a cell editor during Run All of ${what} until the DOM shows it, p95 of ${run.keystrokes ?? 0} (max ${run.keystrokeMaxMs ?? 0} ms)${t}`,
         ours: run.keystrokeP95Ms, unit: 'ms', target: '≤ 50 ms',
         ...(floor.keystrokeP95Ms !== undefined ? { base: { name: 'trivial', value: floor.keystrokeP95Ms } } : {}) }, run.keystrokeP95Ms <= 50));
     }
     if (run.rendererLagP95Ms !== undefined) {
-      rows.push({ label: `the window's renderer main-thread lag during Run All of ${cells} cells, p95 (max ${run.rendererLagMaxMs ?? 0} ms)${t}`,
+      rows.push({ label: `the window's renderer main-thread lag during Run All of ${what}, p95 (max ${run.rendererLagMaxMs ?? 0} ms)${t}`,
         ours: run.rendererLagP95Ms, unit: 'ms', ...(floor.rendererLagP95Ms !== undefined ? { base: { name: 'trivial', value: floor.rendererLagP95Ms } } : {}) });
     }
     if (run.pacing !== undefined) {
       const p = run.pacing;
-      rows.push({ label: `a finished cell's round trip through the window during Run All of ${cells} cells (what paces the run), p95 ` +
-        `(p50 ${Math.round(p.roundTripP50Ms)} ms, base ${Math.round(p.baseMs)} ms; ${p.lowest}–${p.highest} cells on their way at once)${t}`,
+      const gave = p.interactions !== undefined ? `; gave way to ${p.interactions} interactions for ${((p.gaveWayMs ?? 0) / 1000).toFixed(1)} s` : '';
+      rows.push({ label: `a finished cell's round trip through the window during Run All of ${what} (what paces the run), p95 ` +
+        `(p50 ${Math.round(p.roundTripP50Ms)} ms, base ${Math.round(p.baseMs)} ms; ${p.lowest}–${p.highest} cells on their way at once${gave})${t}`,
       ours: p.roundTripP95Ms, unit: 'ms' });
     }
     if (run.editRoundTripP95Ms !== undefined) {
       // Not a keystroke: an edit the extension host applies, to the window and back (what the host waits for).
-      rows.push({ label: `an edit's round trip (extension host → window → extension host, not a keystroke) during Run All of ${cells} cells, p95${t}`,
+      rows.push({ label: `an edit's round trip (extension host → window → extension host, not a keystroke) during Run All of ${what}, p95${t}`,
         ours: run.editRoundTripP95Ms, unit: 'ms', ...(floor.editRoundTripP95Ms !== undefined ? { base: { name: 'trivial', value: floor.editRoundTripP95Ms } } : {}) });
     }
   };
@@ -212,8 +220,25 @@ function benchScale(): Row[] {
     // Each pair is measured back to back: the load when each of the two ended.
     const runTag = (ours: ScaleRun, floor: ScaleRun): string => (ours.loadAverage && floor.loadAverage
       ? ` (host tier${m.measuredAt ? `, ${m.measuredAt.slice(0, 16)}` : ''}, load ${ours.loadAverage[0]?.toFixed(1)} ours, ${floor.loadAverage[0]?.toFixed(1)} trivial)` : t);
-    if (b.ours1000 && b.floor1000) rows.push(ratioRow(`Run All of 1,000 cells vs a trivial controller${events(b.ours1000, b.floor1000)}`, b.ours1000, b.floor1000, 'trivial', 1.5, runTag(b.ours1000, b.floor1000)));
-    if (b.ours5000 && b.floor5000) rows.push(ratioRow(`Run All of 5,000 cells vs a trivial controller${events(b.ours5000, b.floor5000)}`, b.ours5000, b.floor5000, 'trivial', 1.5, runTag(b.ours5000, b.floor5000)));
+    // Run All timed with nobody typing (a user who starts it and waits); the pacing of before beside it when measured.
+    for (const n of ['1000', '5000']) {
+      const ours = b[`ours${n}`] as ScaleRun | undefined;
+      const floor = b[`floor${n}`] as ScaleRun | undefined;
+      const label = Number(n).toLocaleString('en');
+      if (ours && floor) rows.push(ratioRow(`Run All of ${label} cells, nobody typing, vs a trivial controller${events(ours, floor)}`, ours, floor, 'trivial', 1.5, runTag(ours, floor)));
+      for (const [key, value] of Object.entries(b)) {
+        const idle = new RegExp(`^ours${n}Idle(\\d+)$`).exec(key);
+        if (!idle || !floor) continue;
+        const run = value as ScaleRun;
+        rows.push({ label: `Run All of ${label} cells, nobody typing, at most ${idle[1]} cells on their way to the window, vs a trivial controller${runTag(run, floor)}`,
+          ours: run.ms, unit: 'ms', base: { name: 'trivial', value: floor.ms } });
+      }
+      const old = b[`ours${n}Before`] as ScaleRun | undefined;
+      if (old && floor) {
+        rows.push({ label: `Run All of ${label} cells, nobody typing, with the pacing of before (delay-based, always on) vs a trivial controller${runTag(old, floor)}`,
+          ours: old.ms, unit: 'ms', base: { name: 'trivial', value: floor.ms } });
+      }
+    }
     if (b.floor5000 && b.floor1000) {
       rows.push({ label: `trivial controller, Run All of 5,000 cells vs 1,000 (the workbench alone; exponent ${exponent(b.floor5000, b.floor1000)})${t}`,
         ours: b.floor5000.ms, unit: 'ms', base: { name: 'trivial 1,000', value: b.floor1000.ms } });
@@ -224,20 +249,34 @@ function benchScale(): Row[] {
     }
     if (b.ours1000 && b.floor1000) probes(b.ours1000, b.floor1000, '1,000', runTag(b.ours1000, b.floor1000));
     if (b.ours5000 && b.floor5000) probes(b.ours5000, b.floor5000, '5,000', runTag(b.ours5000, b.floor5000));
+    // A user at work during Run All (the probes for its first seconds): completion and keystrokes, ours and the floor's.
+    for (const n of ['1000', '5000']) {
+      const ours = b[`ours${n}Typed`] as ScaleRun | undefined;
+      const floor = b[`floor${n}Typed`] as ScaleRun | undefined;
+      if (ours && floor) probes(ours, floor, Number(n).toLocaleString('en'), runTag(ours, floor), true);
+    }
     // What the workbench charges for each thing ours does, on the trivial controller (QMP_SCALE_VARIANTS=1), and
     // ours under other pacings (QMP_SCALE_CURVE): each against the plain floor of the same size and run.
     for (const [key, value] of Object.entries(b)) {
-      const variant = /^(floorRich|floorOrder|ours)(\d+)(-pacing-.*)?$/.exec(key);
+      const variant = /^(floorRich|floorOrder|ours)(\d+)(?:Typed)?(-pacing-.*)?$/.exec(key);
       if (!variant || (variant[1] === 'ours' && variant[3] === undefined)) continue;
       const run = value as ScaleRun;
       const n = variant[2] ?? '';
-      const floor = b[`floor${n}`] as ScaleRun | undefined;
+      const floor = b[`floor${n}${run.probeMs !== undefined ? 'Typed' : ''}`] as ScaleRun | undefined;
       if (!floor) continue;
       const what = variant[1] === 'floorRich' ? 'the trivial controller writing our reply output (JSON, text, reply renderer)'
         : variant[1] === 'floorOrder' ? 'the trivial controller setting an execution order'
-          : `ours paced to ${run.pacingOptions?.targetMs ?? '?'} ms, ${run.pacingOptions?.min ?? '?'}–${run.pacingOptions?.max ?? '?'} cells`;
+          : `ours paced to ${run.pacingOptions?.targetMs ?? '?'} ms, ${run.pacingOptions?.min ?? '?'}–${run.pacingOptions?.max ?? '?'} cells, ` +
+            `${run.pacingOptions?.interactive ?? '?'} while a user types, full speed ${run.pacingOptions?.quietMs ?? '?'} ms after` +
+            `${run.probeMs !== undefined ? `, a user typing its first ${Math.round(run.probeMs / 1000)} s` : ''}`;
       const typed = run.completionTypedP95Ms !== undefined ? `; completion as typed p95 ${run.completionTypedP95Ms} ms of ${run.completionsTyped ?? 0}` : '';
       const keys = run.keystrokeP95Ms !== undefined ? `; keystroke p95 ${run.keystrokeP95Ms} ms` : '';
+      if (variant[1] === 'ours' && run.completionTypedP95Ms !== undefined) {
+        // An interaction run: its figures are the completion and keystroke ones (the time is that of a run that gave way).
+        rows.push({ label: `completion as typed during Run All of ${Number(n).toLocaleString('en')} cells, ${what}, p95 (p50 ${run.completionTypedP50Ms ?? 0} ms)${keys}${runTag(run, floor)}`,
+          ours: run.completionTypedP95Ms, unit: 'ms', ...(floor.completionTypedP95Ms !== undefined ? { base: { name: 'trivial', value: floor.completionTypedP95Ms } } : {}) });
+        continue;
+      }
       rows.push({ label: `Run All of ${Number(n).toLocaleString('en')} cells, ${what}, vs the trivial controller${typed}${keys}${events(run, floor)}${runTag(run, floor)}`,
         ours: run.ms, unit: 'ms', base: { name: 'trivial', value: floor.ms } });
     }

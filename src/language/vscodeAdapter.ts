@@ -366,7 +366,12 @@ export function recentCompletionTimes(): readonly number[] {
   return [...completionTimes];
 }
 
-export function registerLanguageFeatures(context: vscode.ExtensionContext, schemaSource: SchemaSource, namedReply?: NamedReplyLookup): vscode.Disposable {
+/**
+ * `interacted`: told at once when the user asks something of the editor (completion, hover, signature help): the
+ * earliest sign the extension host sees that someone waits for the window (a Run All gives way to it).
+ */
+export function registerLanguageFeatures(context: vscode.ExtensionContext, schemaSource: SchemaSource, namedReply?: NamedReplyLookup,
+  interacted: (what: string) => void = () => undefined): vscode.Disposable {
   const disposables: vscode.Disposable[] = [];
   // Documentation: the reference page of each endpoint kind, read once, asynchronously (honouring qmp.manPage for
   // QEMU's own page, in a trusted workspace only), started a little after activation so that neither activation
@@ -396,6 +401,7 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext, schem
 
   disposables.push(vscode.languages.registerCompletionItemProvider(SELECTOR, {
     async provideCompletionItems(doc, position) {
+      interacted('completion');
       const t0 = performance.now();
       const found = serviceFor(schemaSource, doc, docs(doc.uri), namedReply);
       if (found === undefined) return [];
@@ -411,6 +417,7 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext, schem
 
   disposables.push(vscode.languages.registerHoverProvider(SELECTOR, {
     provideHover(doc, position) {
+      interacted('hover');
       const found = serviceFor(schemaSource, doc, docs(doc.uri), namedReply);
       const h = found?.svc.hover(parsedOf(doc), doc.offsetAt(position), found.ctx);
       if (h === undefined) return undefined;

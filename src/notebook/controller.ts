@@ -99,6 +99,12 @@ class CellRun {
   private made: vscode.NotebookCellExecution | undefined;
   private refused = false;
 
+  /** Where the run is, in words (for the tests' logs of a run that stalls). */
+  describeState(): string {
+    return `started ${this.started}, engine started ${this.engineStarted}, ended ${this.ended}, stopped ${this.stopped}, ` +
+      `execution ${this.made !== undefined ? 'made' : this.refused ? 'refused' : 'not made'}`;
+  }
+
   /** `create` makes the cell's execution in VS Code (it throws when VS Code refuses: the cell runs already). */
   constructor(readonly key: number, readonly cell: vscode.NotebookCell, private readonly create: () => vscode.NotebookCellExecution,
     readonly profile: string) {
@@ -390,6 +396,8 @@ export class QmpControllers implements vscode.Disposable {
    * measures others beside it to chart what each costs).
    */
   pacingOptions: WindowPacingOptions = defaultPacing;
+  /** The interactions noted since the last Run All began, by kind. */
+  private readonly interactionKinds = new Map<string, number>();
   /** The batches (execute calls) running now, in every notebook. */
   private batches = 0;
   /** The engine of cells whose profile is not configured: they fail when they start (no session to run on). */
@@ -419,6 +427,14 @@ export class QmpControllers implements vscode.Disposable {
       vscode.workspace.onDidOpenNotebookDocument((nb) => this.applyAffinity(nb)),
       vscode.workspace.onDidCloseNotebookDocument((nb) => this.selected.delete(nb.uri.toString())),
       vscode.window.onDidChangeActiveNotebookEditor((editor) => this.preselect(editor)),
+      // The earliest signs of a user at work that the extension host sees (completion, hover and signature
+      // requests come from the language adapter, src/extension.ts): a Run All gives way to each (interacted).
+      // The output channels' documents change with what they log, not with what a user does.
+      vscode.workspace.onDidChangeTextDocument((e) => { if (e.contentChanges.length > 0 && e.document.uri.scheme !== 'output') this.interacted('edit'); }),
+      vscode.window.onDidChangeTextEditorSelection((e) => { if (e.textEditor.document.uri.scheme !== 'output') this.interacted('selection'); }),
+      vscode.window.onDidChangeTextEditorVisibleRanges((e) => { if (e.textEditor.document.uri.scheme !== 'output') this.interacted('scroll'); }),
+      vscode.window.onDidChangeNotebookEditorSelection(() => this.interacted('cell selection')),
+      vscode.window.onDidChangeNotebookEditorVisibleRanges(() => this.interacted('notebook scroll')),
     );
     this.preselect(vscode.window.activeNotebookEditor);
   }
@@ -692,7 +708,13 @@ export class QmpControllers implements vscode.Disposable {
     const engine = this.sessions.session(profile)?.kernel.engine ?? this.noSession;
     const note = setTimeout(() => this.noteQueued(engine, runner, runs), QUEUED_NOTE_MS);
     // A batch that starts while none runs paces afresh (what the window did before it is not its state now).
-    if (this.batches++ === 0 && this.undrawn.size === 0) this.pacing = new WindowPacing(this.pacingOptions);
+    if (this.batches++ === 0 && this.undrawn.size === 0) {
+      // (The user's interaction going on now carries over: Run All may have been started while typing.)
+      const previous = this.pacing;
+      this.pacing = new WindowPacing(this.pacingOptions);
+      if (previous.interacting(Date.now())) this.pacing.interacted(Date.now());
+      this.interactionKinds.clear();
+    }
     // When a cell starts, the cells EXECUTIONS_AHEAD below it get their executions (in order, each once).
     const position = new Map(runs.map((run, i) => [run.key, i] as const));
     let made = Math.min(runs.length, EXECUTIONS_AHEAD);
@@ -708,9 +730,10 @@ export class QmpControllers implements vscode.Disposable {
       this.batches--;
       clearTimeout(note);
       if (runs.length > 1) {
-        const p = this.pacing.stats();
+        const p = this.pacing.stats(Date.now());
         this.log.debug(`ran ${runs.length} cells: the window's round trip p50 ${p.roundTripP50Ms} ms, p95 ${p.roundTripP95Ms} ms ` +
-          `(base ${p.baseMs} ms); cells on their way to it at once ${p.lowest}–${p.highest}`);
+          `(base ${p.baseMs} ms); cells on their way to it at once ${p.lowest}–${p.highest}; gave way to ${p.interactions} interactions ` +
+          `for ${p.gaveWayMs} ms`);
       }
       for (const run of runs) {
         this.keyOwners.delete(run.key);
@@ -744,16 +767,44 @@ export class QmpControllers implements vscode.Disposable {
 
   /** What the pacing of the last Run All did (the window's round trips, the limit's range). For tests and the log. */
   pacingStats(): PacingStats {
-    return this.pacing.stats();
+    return this.pacing.stats(Date.now());
   }
 
-  /** Waits (at most UNDRAWN_WAIT_MS) until fewer finished cells than the pacing allows are on their way to the window. */
+  /**
+   * The user interacted (typed, moved the cursor, scrolled, asked for completion, hover or signature help): a
+   * Run All gives way to the window until the interactions stop for a while (WindowPacing.limitAt).
+   * `what` is counted for the log and the scale measurements.
+   */
+  interacted(what: string): void {
+    this.interactionKinds.set(what, (this.interactionKinds.get(what) ?? 0) + 1);
+    this.pacing.interacted(Date.now());
+  }
+
+  /** Where a cell's run is, and the pacing's state now, in words (for the tests' logs of a run that stalls). */
+  describeRun(cell: vscode.NotebookCell): string {
+    const run = this.runners.get(cell.notebook)?.byCell.get(cell);
+    const now = Date.now();
+    return `${run ? run.describeState() : 'no run'}; ${this.undrawn.size} on their way to the window, limit ${this.pacing.limitAt(now)}` +
+      `${this.pacing.interacting(now) ? ' (giving way)' : ''}, ${this.batches} batches`;
+  }
+
+  /** The interactions noted since the last Run All began, by kind (for the scale measurements). */
+  interactionCounts(): Record<string, number> {
+    return Object.fromEntries(this.interactionKinds);
+  }
+
+  /**
+   * Waits until fewer finished cells than the pacing allows now are on their way to the window: at most
+   * UNDRAWN_WAIT_MS (a window that never answers, a user who never stops typing: the run still moves on).
+   */
   private async windowCaughtUp(): Promise<void> {
-    if (this.undrawn.size < this.pacing.limit) return;
+    if (this.undrawn.size < this.pacing.limitAt(Date.now())) return;
     const deadline = Date.now() + UNDRAWN_WAIT_MS;
-    while (this.undrawn.size >= this.pacing.limit && Date.now() < deadline) {
+    for (let now = Date.now(); this.undrawn.size >= this.pacing.limitAt(now) && now < deadline; now = Date.now()) {
+      // Until a cell is drawn, the interactions' quiet spell ends (the limit rises) or the deadline.
+      const until = Math.min(deadline, this.pacing.interacting(now) ? this.pacing.quietAt(now) : deadline);
       let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([...this.undrawn, new Promise((r) => { timer = setTimeout(r, Math.max(0, deadline - Date.now())); })]);
+      await Promise.race([...this.undrawn, new Promise((r) => { timer = setTimeout(r, Math.max(1, until - now)); })]);
       clearTimeout(timer);
     }
   }

@@ -9,6 +9,12 @@
 // `targetMs` of the smallest round trip seen (the window's own time, with nothing queued: the base), and shrinks
 // in proportion when it is more, judged once per round of cells by the round's smallest round trip (as Vegas
 // does: noise delays some answers, a queue delays all of them). Pure: no vscode; the controller (controller.ts) feeds it and waits on it.
+//
+// That pacing costs a Run All time (the window would take more at once) and is worth it only while someone waits
+// for the window: a user typing, asking for completion or hover, moving the cursor or scrolling. So it applies
+// only then (`limitAt`): while nobody interacts a Run All goes at full speed (`idle` cells on their way at once,
+// no delay-based limit); an interaction (`interacted`) makes it give way at once, down to `interactive` cells on
+// their way (0: paused; never more than the delay-based limit), until `quietMs` passed without another.
 
 export interface WindowPacingOptions {
   /** The queueing delay aimed at: the round trip less the base (ms). */
@@ -17,9 +23,25 @@ export interface WindowPacingOptions {
   min: number;
   max: number;
   initial: number;
+  /**
+   * Cells on their way at once while nobody interacts (full speed); undefined: the delay-based limit always
+   * applies (the pacing before it depended on interaction, kept for the bench's comparison).
+   */
+  idle?: number | undefined;
+  /** While the user interacts: at most this many cells on their way (0: the run pauses), under the delay-based limit. */
+  interactive: number;
+  /** How long after the last interaction the run goes back to full speed (ms). */
+  quietMs: number;
 }
 
-export const defaultPacing: WindowPacingOptions = { targetMs: 100, min: 16, max: 128, initial: 32 };
+/**
+ * 128 cells while nobody interacts (the bound before pacing); 1 while the user does, back to full speed 500 ms
+ * after the last interaction (docs/extension.md, "At scale"). Measured at 1,000 cells while typing (load 4–7):
+ * completion as typed p95 160–211 ms with 1 cell, 0.8–1.4 s with 4 (0.24 s with 4 and 1 s of quiet). Not 0
+ * (paused): with no cell running and the next ones pending, the window now and then dropped the run's pending
+ * executions, which never ran (5 of 9 runs with typing).
+ */
+export const defaultPacing: WindowPacingOptions = { targetMs: 100, min: 16, max: 128, initial: 32, idle: 128, interactive: 1, quietMs: 500 };
 
 /** What a Run All's pacing did: for the log and the scale measurements. */
 export interface PacingStats {
@@ -29,6 +51,8 @@ export interface PacingStats {
   baseMs: number;
   /** The limit now, and its smallest and largest values so far. */
   limit: number; lowest: number; highest: number;
+  /** The interactions noted (what made the run give way), and for how long in all it gave way (ms). */
+  interactions: number; gaveWayMs: number;
 }
 
 /** The last round trips kept for the statistics (bounded). */
@@ -51,9 +75,17 @@ export class WindowPacing {
   private lowest: number;
   private highest: number;
   private readonly kept: number[] = [];
+  /** When the user last interacted (ms, the caller's clock); -Infinity: never. */
+  private lastInteraction = -Infinity;
+  private interactions = 0;
+  /** The time given way so far, the spells before the current one (ms), and when the current one began. */
+  private gaveWay = 0;
+  private spellStart = -Infinity;
 
   constructor(private readonly options: WindowPacingOptions = defaultPacing) {
-    if (!(options.min >= 1 && options.max >= options.min && options.targetMs > 0)) {
+    const idleOk = options.idle === undefined || (Number.isInteger(options.idle) && options.idle >= 1);
+    if (!(options.min >= 1 && options.max >= options.min && options.targetMs > 0 && idleOk
+      && Number.isInteger(options.interactive) && options.interactive >= 0 && options.quietMs >= 0)) {
       throw new RangeError(`invalid pacing options ${JSON.stringify(options)}`);
     }
     this.value = Math.min(options.max, Math.max(options.min, options.initial));
@@ -63,6 +95,41 @@ export class WindowPacing {
   /** How many finished cells may be on their way to the window at once now. */
   get limit(): number {
     return Math.floor(this.value);
+  }
+
+  /**
+   * The user interacted at `now` (ms, any monotonic clock the caller keeps to): the run gives way from now until
+   * `quietMs` passed without another.
+   */
+  interacted(now: number): void {
+    if (!Number.isFinite(now)) return;
+    this.interactions++;
+    if (!this.interacting(now)) {
+      // A new spell: the one before it (ended quietMs after its last interaction) is counted whole.
+      if (Number.isFinite(this.spellStart)) this.gaveWay += Math.max(0, this.lastInteraction + this.options.quietMs - this.spellStart);
+      this.spellStart = now;
+    }
+    this.lastInteraction = Math.max(this.lastInteraction, now);
+  }
+
+  /** Whether an interaction was within `quietMs` before `now`. */
+  interacting(now: number): boolean {
+    return now - this.lastInteraction < this.options.quietMs;
+  }
+
+  /** When the run goes back to full speed if nothing else happens (ms; `now` or earlier when not giving way). */
+  quietAt(now: number): number {
+    return this.interacting(now) ? this.lastInteraction + this.options.quietMs : now;
+  }
+
+  /**
+   * How many finished cells may be on their way to the window at `now`: `idle` while nobody interacts; while the
+   * user does, the delay-based limit, at most `interactive` (0: none, the run waits until quietAt).
+   */
+  limitAt(now: number): number {
+    const { idle, interactive } = this.options;
+    if (!this.interacting(now)) return idle ?? this.limit;
+    return Math.min(this.limit, interactive);
   }
 
   /** The window's own round trip as last measured (ms); Infinity before the first. */
@@ -114,12 +181,13 @@ export class WindowPacing {
     this.highest = Math.max(this.highest, this.limit);
   }
 
-  stats(): PacingStats {
+  stats(now = -Infinity): PacingStats {
+    const current = Number.isFinite(this.spellStart) ? Math.max(0, Math.min(Math.max(now, this.spellStart), this.lastInteraction + this.options.quietMs) - this.spellStart) : 0;
     const sorted = [...this.kept].sort((a, b) => a - b);
     const q = (p: number): number => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)] ?? 0 : 0);
     return {
       samples: this.samples, roundTripP50Ms: q(0.5), roundTripP95Ms: q(0.95), baseMs: Number.isFinite(this.baseMs) ? this.baseMs : 0,
-      limit: this.limit, lowest: this.lowest, highest: this.highest,
+      limit: this.limit, lowest: this.lowest, highest: this.highest, interactions: this.interactions, gaveWayMs: Math.round(this.gaveWay + current),
     };
   }
 }

@@ -53,7 +53,13 @@ function allEnded(nb: vscode.NotebookDocument, timeoutMs: number): Promise<numbe
   const code = new Set(nb.getCells().filter((c) => c.kind === vscode.NotebookCellKind.Code));
   const ended = new Set<vscode.NotebookCell>();
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { sub.dispose(); reject(new Error(`only ${ended.size} of ${code.size} cells ended in ${timeoutMs} ms`)); }, timeoutMs);
+    const timer = setTimeout(() => {
+      sub.dispose();
+      // What the first cells not ended show (their execution, their outputs): why the run stalled.
+      const stalled = [...code].filter((c) => !ended.has(c)).slice(0, 3)
+        .map((c) => `cell ${c.index}: ${JSON.stringify(c.executionSummary)} ${textOf(c).slice(0, 300)}`).join('; ');
+      reject(new Error(`only ${ended.size} of ${code.size} cells ended in ${timeoutMs} ms; ${stalled}`));
+    }, timeoutMs);
     const sub = vscode.workspace.onDidChangeNotebookDocument((e) => {
       if (e.notebook !== nb) return;
       for (const c of e.cellChanges) {
@@ -150,6 +156,9 @@ const probeCalls: Array<(at: number) => void> = [];
 /** How many completion requests the probe leaves unanswered at once. */
 const COMPLETIONS_OWED = 3;
 let probeProvider: vscode.Disposable | undefined;
+
+/** How long the probes of an interaction run type and ask from its start, at most (ms). */
+const PROBE_MS = 30_000;
 
 /** QMP_SCALE_PROFILE=1: a CPU profile of the extension host (in-process inspector) during the bench's runs. */
 const PROFILE = process.env['QMP_SCALE_PROFILE'] === '1';
@@ -284,13 +293,23 @@ interface RunMeasure {
   pacing?: unknown;
   /** Ours with a pacing other than the default (the bench's QMP_SCALE_CURVE). */
   pacingOptions?: WindowPacingOptions;
+  /** Ours: the interactions the run gave way to, by kind (src/notebook/controller.ts, interacted). */
+  interactions?: Record<string, number>;
+  /** How long the probes ran from the start of the run (ms): the interaction run's window. */
+  probeMs?: number;
   /** The machine's load average (1, 5, 15 min) when the run ended: what the figures were measured under. */
   loadAverage?: number[];
 }
 
-/** Opens a `code`-cell notebook, runs it all on `kernel` (ours: a profile; else the trivial controller). */
+/**
+ * Opens a `code`-cell notebook, runs it all on `kernel` (ours: a profile; else the trivial controller).
+ * Two kinds of run, as a user meets them: `probe` false, Run All timed with nobody typing (what a user who
+ * starts it and waits sees); `probe` true, a user working while it runs: the probes (completion typed into a
+ * cell editor, keystrokes, completion and edits through the API) from its start for at most `probeMs` (ours
+ * gives way to them: the run's time then says little), their figures the measure.
+ */
 async function measureRunAll(code: number, kernel: { profile: string; connectInRun?: boolean } | { trivial: vscode.NotebookController },
-  probe = false, name?: string): Promise<{ m: RunMeasure; nb: vscode.NotebookDocument; heapBeforeOpen: number | undefined }> {
+  probe = false, name?: string, probeMs = PROBE_MS): Promise<{ m: RunMeasure; nb: vscode.NotebookDocument; heapBeforeOpen: number | undefined }> {
   const qmp = await api();
   const profile = 'profile' in kernel ? kernel.profile : 'sandbox';
   const heapBeforeOpen = await settledHeap();
@@ -350,7 +369,20 @@ async function measureRunAll(code: number, kernel: { profile: string; connectInR
     }
   });
   const t0 = Date.now();
-  const done = allEnded(nb, 600_000);
+  const done = allEnded(nb, Math.max(120_000, code * 60));
+  // Progress in the log every 15 s (a run that stalls says where).
+  const progress = setInterval(() => {
+    console.log(`[scale] ${name ?? code} at ${Date.now() - t0} ms: ${cellChanges} cell changes` +
+      ('profile' in kernel ? `, pacing ${JSON.stringify(qmp.controllers.pacingStats())}, interactions ${JSON.stringify(qmp.controllers.interactionCounts())}; ` +
+        `the first cell not ended: ${(() => {
+          const c = nb.getCells().find((x) => x.kind === vscode.NotebookCellKind.Code && x.executionSummary?.timing?.endTime === undefined);
+          return c ? `${c.index}: ${qmp.controllers.describeRun(c)}; ${JSON.stringify(qmp.controllers.activityOf(c))}` : 'none';
+        })()}` : ''));
+  }, 15_000);
+  void done.then(() => clearInterval(progress), () => clearInterval(progress));
+  // The probes stop when the run ends or probeMs after it began, whichever comes first.
+  let probeTimer: ReturnType<typeof setTimeout> | undefined;
+  const probeEnd = probe ? Promise.race([done.then(() => undefined, () => undefined), new Promise<void>((r) => { probeTimer = setTimeout(r, probeMs); })]) : undefined;
   void vscode.commands.executeCommand('notebook.execute', nb.uri);
   // While it runs: completion in the first code cell, asked every 200 ms whether or not the one before was
   // answered (a user does not wait for the last answer to type again; at most three owed), each with the time the request took to
@@ -359,6 +391,7 @@ async function measureRunAll(code: number, kernel: { profile: string; connectInR
   const asked: Array<{ at: number; ms?: number; toHostMs?: number }> = [];
   const editMs: number[] = [];
   let running = true;
+  void probeEnd?.then(() => { running = false; });
   const probing = probe ? (async () => {
     const first = nb.getCells().find((c) => c.kind === vscode.NotebookCellKind.Code);
     const md = nb.getCells().find((c) => c.kind === vscode.NotebookCellKind.Markup);
@@ -402,8 +435,14 @@ async function measureRunAll(code: number, kernel: { profile: string; connectInR
     for (const e of asked) e.ms ??= Date.now() - t0 - e.at;
     await editing;
   })() : Promise.resolve();
+  // The window's measurements (typing included) stop with the probes; without probes, when the run ends.
+  const renderer = (async () => {
+    if (probeEnd) await probeEnd; else await done.catch(() => undefined);
+    return name !== undefined ? await stopRendererLag(name) : undefined;
+  })();
   const end = await done;
   running = false;
+  clearTimeout(probeTimer);
   changes.dispose();
   if (!('profile' in kernel)) {
     // The floor is the trivial controller's run (its one output, "ok"; a variant's own), not ours.
@@ -413,7 +452,7 @@ async function measureRunAll(code: number, kernel: { profile: string; connectInR
   }
   await probing;
   clearInterval(sampler);
-  const renderer = name !== undefined ? await stopRendererLag(name) : undefined;
+  const rendered = await renderer;
   const cpu = stopProfile ? await stopProfile() : undefined;
   // The provider's calls during the run are the probe's (nothing else asks for completion meanwhile).
   const ownTimes = asked.length === 0 ? [] : qmp.completionTimes().slice(-asked.length);
@@ -429,17 +468,21 @@ async function measureRunAll(code: number, kernel: { profile: string; connectInR
     cells: code, ms: end - t0, rssGrowthMb: mb(mem1.rss - mem0.rss), heapGrowthMb: mb(mem1.heapUsed - mem0.heapUsed),
     loopLagP95Ms: p95(lags) ?? 0, loopLagMaxMs: Math.max(0, ...lags),
     ...(heap0 !== undefined && heap1 !== undefined ? { gcHeapGrowthMb: mb(heap1 - heap0) } : {}),
-    ...(renderer !== undefined ? { rendererLagP95Ms: renderer.p95Ms, rendererLagMaxMs: renderer.maxMs } : {}),
-    ...(renderer?.keys !== undefined && renderer.keys.count > 0 ? { keystrokeP95Ms: renderer.keys.p95Ms, keystrokeMaxMs: renderer.keys.maxMs, keystrokes: renderer.keys.count } : {}),
-    ...(renderer?.suggest !== undefined && renderer.suggest.count > 0 ? {
-      completionTypedP50Ms: renderer.suggest.p50Ms, completionTypedP95Ms: renderer.suggest.p95Ms, completionTypedMaxMs: renderer.suggest.maxMs,
-      completionsTyped: renderer.suggest.count,
+    ...(rendered !== undefined ? { rendererLagP95Ms: rendered.p95Ms, rendererLagMaxMs: rendered.maxMs } : {}),
+    ...(rendered?.keys !== undefined && rendered.keys.count > 0 ? { keystrokeP95Ms: rendered.keys.p95Ms, keystrokeMaxMs: rendered.keys.maxMs, keystrokes: rendered.keys.count } : {}),
+    ...(rendered?.suggest !== undefined && rendered.suggest.count > 0 ? {
+      completionTypedP50Ms: rendered.suggest.p50Ms, completionTypedP95Ms: rendered.suggest.p95Ms, completionTypedMaxMs: rendered.suggest.maxMs,
+      completionsTyped: rendered.suggest.count,
     } : {}),
     ...(cpu !== undefined ? { profile: cpu } : {}),
   };
   m.loadAverage = loadavg().map((l) => Math.round(l * 100) / 100);
   m.documentChanges = documentChanges;
-  if ('profile' in kernel) m.pacing = qmp.controllers.pacingStats();
+  if ('profile' in kernel) {
+    m.pacing = qmp.controllers.pacingStats();
+    m.interactions = qmp.controllers.interactionCounts();
+  }
+  if (probe) m.probeMs = Math.min(probeMs, m.ms);
   m.cellChanges = cellChanges;
   m.changeKinds = changeKinds;
   if (probe) {
@@ -499,20 +542,30 @@ suite('the editor at scale', () => {
     const qmp = await api();
     await qmp.sessions.connect('sandbox');
     const trivial = trivialController();
+    // (QMP_SCALE_CI_CELLS: fewer, to get to the bench's runs sooner when measuring.)
+    const ciCells = Number(process.env['QMP_SCALE_CI_CELLS'] ?? 2_000);
     try {
-      // Ours first: the run after another pays for collecting the garbage the one before left.
-      const ours = await measureRunAll(2_000, { profile: 'sandbox' }, true, 'ours2000');
-      const floor = await measureRunAll(2_000, { trivial }, true, 'floor2000');
+      // Ours first: the run after another pays for collecting the garbage the one before left. Run All timed with
+      // nobody typing, ours and the floor back to back.
+      const ours = await measureRunAll(ciCells, { profile: 'sandbox' }, false, 'ours2000');
+      const floor = await measureRunAll(ciCells, { trivial }, false, 'floor2000');
       await discard(floor.nb);
       // A first Run All, which connects the sandbox: every open cell's context changes while the cells run.
-      const first = await measureRunAll(2_000, { profile: 'sandbox', connectInRun: true });
+      const first = await measureRunAll(ciCells, { profile: 'sandbox', connectInRun: true });
       await discard(first.nb);
+      // A user at work during a Run All (of 300 cells, for its first 5 s): completion answers, and the run gives
+      // way to what the user does and then ends all the same.
+      const typed = await measureRunAll(300, { profile: 'sandbox' }, true, 'oursTyped300', 5_000);
+      await discard(typed.nb);
+      assert.ok((typed.m.completions ?? 0) > 0, 'completion was asked during Run All');
+      assert.ok((typed.m.interactions?.['completion'] ?? 0) > 0 && (typed.m.interactions?.['edit'] ?? 0) > 0,
+        `the run saw the user's completion requests and edits: ${JSON.stringify(typed.m.interactions)}`);
       const code = ours.nb.getCells().filter((c) => c.kind === vscode.NotebookCellKind.Code);
       const durations = code.map((c) => (c.executionSummary?.timing?.endTime ?? 0) - (c.executionSummary?.timing?.startTime ?? 0));
       const sorted = [...durations].sort((a, b) => a - b);
       // Written before the checks, so that a run that fails them still reports what it measured.
       writeMeasures('run2000', {
-        ours: ours.m, floor: floor.m, oursConnecting: first.m, ratio: Math.round((ours.m.ms / floor.m.ms) * 100) / 100,
+        ours: ours.m, floor: floor.m, oursConnecting: first.m, oursTyped300: typed.m, ratio: Math.round((ours.m.ms / floor.m.ms) * 100) / 100,
         cellMedianMs: sorted[Math.floor(sorted.length / 2)], cellMaxMs: sorted[sorted.length - 1], loadAverage: loadavg(),
       });
       if (process.env['QMP_SCALE_BENCH'] === '1') {
@@ -520,6 +573,7 @@ suite('the editor at scale', () => {
         const bench: Record<string, unknown> = {};
         const step = async (key: string, code: number, kernel: { profile: string } | { trivial: vscode.NotebookController }, probe: boolean,
           pacing?: WindowPacingOptions): Promise<void> => {
+          if (only !== undefined && !only.some((o) => key.startsWith(o))) return;
           const controllers = (await api()).controllers;
           const before = controllers.pacingOptions;
           if (pacing) controllers.pacingOptions = pacing;
@@ -536,26 +590,42 @@ suite('the editor at scale', () => {
           writeMeasures('bench', bench);
           console.log(`scale bench ${key}: ${JSON.stringify(r.m)}`);
         };
-        // Ours and the floor back to back at each size, so that each ratio is measured under the same load.
-        // QMP_SCALE_SIZES (default 1000,5000) picks the sizes; QMP_SCALE_VARIANTS=1 adds the floor's variants
-        // (what the workbench charges for our outputs, for an execution order); QMP_SCALE_CURVE adds runs of
-        // ours with other pacings (`target/min/max,…` in ms and cells), each beside the default one.
+        // Ours and the floor back to back at each size, so that each ratio is measured under the same load: first
+        // Run All timed with nobody typing (ours<n>, floor<n>), then a user at work during it (ours<n>Typed,
+        // floor<n>Typed: the probes for PROBE_MS). QMP_SCALE_SIZES (default 1000,5000) picks the sizes;
+        // QMP_SCALE_ONLY (key prefixes, comma-separated) picks runs; QMP_SCALE_BEFORE=1 adds ours with the pacing
+        // of before (delay-based, always on: ours<n>Before, nobody typing); QMP_SCALE_IDLE other bounds while nobody
+        // types (ours<n>Idle<cells>); QMP_SCALE_VARIANTS=1 adds the floor's
+        // variants (what the workbench charges for our outputs, for an execution order); QMP_SCALE_CURVE adds
+        // interaction runs of ours with other pacings (`target/min/max/interactive/quietMs,…` in ms and cells).
         const sizes = (process.env['QMP_SCALE_SIZES'] ?? '1000,5000').split(',').map(Number).filter((n) => n > 0);
+        const only = process.env['QMP_SCALE_ONLY'] ? process.env['QMP_SCALE_ONLY'].split(',') : undefined;
         const curve = (process.env['QMP_SCALE_CURVE'] ?? '').split(',').filter((t) => t !== '').map((t): WindowPacingOptions => {
-          const [targetMs = 100, min = 16, max = 128] = t.split('/').map(Number);
-          return { targetMs, min, max, initial: Math.min(max, Math.max(min, 32)) };
+          const [targetMs = 100, min = 16, max = 128, interactive = 0, quietMs = 500] = t.split('/').map(Number);
+          return { targetMs, min, max, initial: Math.min(max, Math.max(min, 32)), idle: max, interactive, quietMs };
         });
+        // The pacing before this one: delay-based, whether or not anyone interacts.
+        const before: WindowPacingOptions = { targetMs: 100, min: 16, max: 128, initial: 32, idle: undefined, interactive: 128, quietMs: 0 };
         const variants = process.env['QMP_SCALE_VARIANTS'] === '1' ? { rich: trivialController('rich'), order: trivialController('order') } : undefined;
         try {
           for (const n of sizes) {
-            await step(`ours${n}`, n, { profile: 'sandbox' }, true);
-            await step(`floor${n}`, n, { trivial }, true);
+            await step(`ours${n}`, n, { profile: 'sandbox' }, false);
+            await step(`floor${n}`, n, { trivial }, false);
+            if (process.env['QMP_SCALE_BEFORE'] === '1') await step(`ours${n}Before`, n, { profile: 'sandbox' }, false, before);
+            // QMP_SCALE_IDLE (cells, comma-separated): ours with other bounds while nobody types, timed as ours<n>.
+            for (const idle of (process.env['QMP_SCALE_IDLE'] ?? '').split(',').map(Number).filter((v) => Number.isInteger(v) && v > 0)) {
+              await step(`ours${n}Idle${idle}`, n, { profile: 'sandbox' }, false, { ...(await api()).controllers.pacingOptions, idle });
+            }
+            await step(`ours${n}Typed`, n, { profile: 'sandbox' }, true);
+            await step(`floor${n}Typed`, n, { trivial }, true);
             if (variants) {
-              await step(`floorRich${n}`, n, { trivial: variants.rich }, true);
-              await step(`floorOrder${n}`, n, { trivial: variants.order }, true);
+              await step(`floorRich${n}`, n, { trivial: variants.rich }, false);
+              await step(`floorOrder${n}`, n, { trivial: variants.order }, false);
             }
             // The pacing curve at the first size only (each point is a whole Run All).
-            if (n === sizes[0]) for (const p of curve) await step(`ours${n}-pacing-${p.targetMs}-${p.min}-${p.max}`, n, { profile: 'sandbox' }, true, p);
+            if (n === sizes[0]) {
+              for (const p of curve) await step(`ours${n}Typed-pacing-${p.targetMs}-${p.min}-${p.max}-${p.interactive}-${p.quietMs}`, n, { profile: 'sandbox' }, true, p);
+            }
           }
         } finally {
           variants?.rich.dispose();
@@ -563,7 +633,7 @@ suite('the editor at scale', () => {
         }
       }
       // Checked after the bench's runs (when asked for), so that a failed check still leaves every figure measured.
-      assert.equal(code.length, 2_000);
+      assert.equal(code.length, ciCells);
       let lastOrder = 0;
       let lastStart = 0;
       for (const [i, cell] of code.entries()) {

@@ -153,4 +153,69 @@ describe('window pacing', () => {
     assert.ok(slow.busy >= 0.7, `the window kept busy (${(slow.busy * 100).toFixed(0)}%)`);
     assert.ok(sim.busy > 0);
   });
+
+  test('bad interaction options are refused with a clear error', () => {
+    assert.throws(() => new WindowPacing({ ...defaultPacing, idle: 0 }), RangeError);
+    assert.throws(() => new WindowPacing({ ...defaultPacing, interactive: -1 }), RangeError);
+    assert.throws(() => new WindowPacing({ ...defaultPacing, interactive: 1.5 }), RangeError);
+    assert.throws(() => new WindowPacing({ ...defaultPacing, quietMs: -1 }), RangeError);
+  });
+
+  test('full speed while nobody interacts; from an interaction until quietMs without another, at most `interactive` and the delay-based limit', () => {
+    const options = fc.record({
+      idle: fc.option(fc.integer({ min: 1, max: 2_000 }), { nil: undefined }), interactive: fc.integer({ min: 0, max: 64 }),
+      quietMs: fc.integer({ min: 0, max: 5_000 }),
+    });
+    // Steps on one clock: time passes, the user interacts, or a round trip is observed; the limit is asked after each.
+    const step = fc.oneof(
+      fc.record({ wait: fc.integer({ min: 0, max: 3_000 }) }),
+      fc.constant({ interact: true as const }),
+      fc.record({ rtt: fc.double({ min: 0, max: 2_000, noNaN: true }) }),
+    );
+    fc.assert(fc.property(options, fc.array(step, { maxLength: 300 }), (o, steps) => {
+      const pacing = new WindowPacing({ ...defaultPacing, ...o });
+      let now = 1_000;
+      const interactions: number[] = [];
+      for (const s of steps) {
+        if ('wait' in s) now += s.wait;
+        else if ('interact' in s) { pacing.interacted(now); interactions.push(now); } else pacing.observe(s.rtt);
+        const last = interactions[interactions.length - 1];
+        const recent = last !== undefined && now - last < o.quietMs;
+        assert.equal(pacing.interacting(now), recent);
+        const limit = pacing.limitAt(now);
+        assert.ok(Number.isInteger(limit) && limit >= 0, `limit ${limit}`);
+        if (recent) {
+          assert.ok(limit <= o.interactive && limit <= pacing.limit, `giving way: ${limit} ≤ ${o.interactive}, ≤ ${pacing.limit}`);
+          assert.equal(pacing.quietAt(now), last + o.quietMs, 'full speed again quietMs after the last interaction');
+        } else {
+          assert.equal(limit, o.idle ?? pacing.limit, 'nobody interacting: full speed (idle), or the delay-based limit when idle is not set');
+          assert.ok(pacing.quietAt(now) <= now);
+        }
+      }
+      // The time given way: the union of [interaction, interaction + quietMs) up to now, counted exactly.
+      let union = 0;
+      let coveredTo = -Infinity;
+      for (const t of interactions) {
+        const from = Math.max(t, coveredTo);
+        const to = Math.min(now, t + o.quietMs);
+        if (to > from) union += to - from;
+        coveredTo = Math.max(coveredTo, t + o.quietMs);
+      }
+      const stats = pacing.stats(now);
+      assert.equal(stats.interactions, interactions.length);
+      assert.equal(stats.gaveWayMs, Math.round(union), `gave way ${stats.gaveWayMs} ms, the spells' union ${union} ms`);
+    }), { numRuns: 300 });
+  });
+
+  test('an interaction gives way at once: the next cell waits, and the run resumes at full speed quietMs after the last', () => {
+    const pacing = new WindowPacing({ ...defaultPacing, idle: 128, interactive: 0, quietMs: 500 });
+    assert.equal(pacing.limitAt(0), 128, 'before any interaction: full speed');
+    pacing.interacted(10);
+    assert.equal(pacing.limitAt(10), 0, 'at once: paused');
+    pacing.interacted(300);
+    assert.equal(pacing.limitAt(799), 0, 'each interaction extends the spell');
+    assert.equal(pacing.quietAt(799), 800);
+    assert.equal(pacing.limitAt(800), 128, 'quietMs after the last: full speed');
+    assert.equal(pacing.stats(5_000).gaveWayMs, 790);
+  });
 });
