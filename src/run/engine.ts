@@ -499,7 +499,7 @@ export class RunEngine implements Disposable {
       if (cell.awaiting !== undefined && outcome !== 'interrupted' && !(cell.failure && isSessionFailure(cell.failure.kind))) {
         this.awaitEvents(cell).then(
           () => this.jobEnded(cell, start, outcome, markSent, then),
-          (err: unknown) => this.jobEnded(cell, start, this.fail(cell, failureKindOf(err), errorMessage(err)), markSent, then));
+          (err: unknown) => this.jobEnded(cell, start, this.failWith(cell, err), markSent, then));
         return;
       }
       this.jobEnded(cell, start, outcome, markSent, then);
@@ -569,6 +569,11 @@ export class RunEngine implements Disposable {
     if (outcome === 'succeeded' && state.lastReply !== undefined) names.save(name, { ok: true, raw: state.lastReply, cell });
     else if (outcome === 'succeeded') names.save(name, { ok: false, reason: 'sent no command', cell });
     else names.save(name, { ok: false, reason: outcome === 'interrupted' ? 'was interrupted' : `failed (${state.failure?.message ?? outcome})`, cell });
+  }
+
+  /** An unexpected error ends the cell: its failure record (a kind from the error), never a throw. */
+  private failWith(state: RunningCell, err: unknown): RunOutcome {
+    return this.fail(state, failureKindOf(err), errorMessage(err));
   }
 
   private fail(state: RunningCell, kind: FailureKind, message: string, extra: Partial<FailureRecord> = {}): RunOutcome {
@@ -674,7 +679,7 @@ export class RunEngine implements Disposable {
         }
       }
     } catch (err) {
-      outcome = this.fail(state, failureKindOf(err), errorMessage(err));
+      outcome = this.failWith(state, err);
     }
     if (run === undefined || outcome !== undefined) done(outcome ?? 'failed');
     else this.drive(run);
@@ -691,7 +696,7 @@ export class RunEngine implements Disposable {
       outcome = this.steps(run);
     } catch (err) {
       // Not expected (each step turns every error into a failure); still a record, never a throw.
-      outcome = this.fail(run.state, failureKindOf(err), errorMessage(err));
+      outcome = this.failWith(run.state, err);
     }
     if (outcome !== PENDING) run.done(outcome ?? 'succeeded');
   }
@@ -709,7 +714,7 @@ export class RunEngine implements Disposable {
     }
     if (plan.expect && plan.expect.events.length > 0) {
       this.expectEvents(state, run.client, plan.expect, run.cursor).then(run.done,
-        (err: unknown) => run.done(this.fail(state, failureKindOf(err), errorMessage(err))));
+        (err: unknown) => run.done(this.failWith(state, err)));
       return PENDING;
     }
     return 'succeeded';
@@ -729,7 +734,7 @@ export class RunEngine implements Disposable {
   private waitStep(run: CellRun, step: WaitStep, i: number): StepResult {
     this.wait(run.state, run.client, step, i, run.cursor, (run.used ??= new Set())).then(
       (outcome) => this.stepDone(run, i, outcome),
-      (err: unknown) => run.done(this.fail(run.state, failureKindOf(err), errorMessage(err))));
+      (err: unknown) => run.done(this.failWith(run.state, err)));
     return PENDING;
   }
 
@@ -832,7 +837,7 @@ export class RunEngine implements Disposable {
         settle();
         outcome = this.replied(state, sent, i, reply, t0, followsJobs, jobCursor);
       } catch (err) {
-        outcome = this.fail(state, failureKindOf(err), errorMessage(err));
+        outcome = this.failWith(state, err);
       }
       this.stepDone(run, i, outcome);
     };
@@ -842,7 +847,7 @@ export class RunEngine implements Disposable {
         settle();
         outcome = this.commandFailed(state, sent, i, err, written);
       } catch (e) {
-        outcome = this.fail(state, failureKindOf(e), errorMessage(e));
+        outcome = this.failWith(state, e);
       }
       run.done(outcome);
     };
