@@ -253,48 +253,65 @@ function opensEarly(c: ResolvedConnection): boolean {
 }
 
 async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
-  const { text, notebook } = readNotebook(deps, req.file, io);
-  const connection = resolveConnection(req.connection, notebook.profile, true);
+  const limit = deadline(req.deadlineMs);
+  // A connection opened early (while the file is read and its cells are planned) is cancelled, unused, when the
+  // file cannot be read, has no cells or has a malformed one.
+  const early = new AbortController();
+  let opening: Promise<CliSession> | undefined;
+  const startOpening = (connection: ResolvedConnection, isEarly: boolean): Promise<CliSession> => {
+    deps.progress?.(`connecting to ${describeEndpoint(connection)}`);
+    const signal = isEarly && limit.signal ? AbortSignal.any([early.signal, limit.signal]) : isEarly ? early.signal : limit.signal;
+    const session = open(deps, connection, req.qemuBinary, signal, { commandTimeoutMs: req.timeoutMs ?? DEFAULT_TIMEOUT_MS })
+      .finally(() => deps.progress?.(''));
+    // Its failure is reported below, when it is awaited; not as an unhandled rejection if nothing is run.
+    if (isEarly) session.catch(() => undefined);
+    return session;
+  };
+  /** The early connection is not used: cancelled, and closed if it opened. */
+  const dropEarly = async (why: string): Promise<void> => {
+    if (!opening) return;
+    early.abort(new Error(why));
+    await opening.then((s) => s.close(), () => undefined);
+  };
+  // A socket named on the command line is known before the file is read: it is opened meanwhile.
+  if (req.connection.kind !== 'default' && opensEarly(req.connection)) opening = startOpening(req.connection, true);
+  let connection: ResolvedConnection;
+  let text: string;
+  let notebook: NotebookData;
+  try {
+    ({ text, notebook } = readNotebook(deps, req.file, io));
+    connection = resolveConnection(req.connection, notebook.profile, true);
+  } catch (err) {
+    await dropEarly('the notebook cannot be run');
+    limit.dispose();
+    throw err;
+  }
   if (!hasCodeCells(notebook)) {
-    // Nothing to run: said, and nothing is started.
+    // Nothing to run: said, and nothing is sent.
+    await dropEarly('the notebook has no code cells');
+    limit.dispose();
     warnNoCells(io, req.file);
     return EXIT_OK;
   }
-  const limit = deadline(req.deadlineMs);
-  // A connection opened while the cells are planned is cancelled, unused, when a cell is malformed.
-  const early = opensEarly(connection) ? new AbortController() : undefined;
-  let opening: Promise<CliSession> | undefined;
-  const startOpening = (): Promise<CliSession> => {
-    deps.progress?.(`connecting to ${describeEndpoint(connection)}`);
-    const signal = early && limit.signal ? AbortSignal.any([early.signal, limit.signal]) : early?.signal ?? limit.signal;
-    return open(deps, connection, req.qemuBinary, signal, { commandTimeoutMs: req.timeoutMs ?? DEFAULT_TIMEOUT_MS })
-      .finally(() => deps.progress?.(''));
-  };
   try {
-    if (early) {
-      opening = startOpening();
-      // Its failure is reported below, when it is awaited; not as an unhandled rejection if a cell is malformed.
-      opening.catch(() => undefined);
-    }
+    // Otherwise a plain socket is opened while the cells are planned.
+    if (!opening && opensEarly(connection)) opening = startOpening(connection, true);
     const map = new FileMap(text, notebook.cells);
     // Cells that parse without a schema are checked before anything is sent, so a typo costs no QEMU.
     const needsSchema = notebook.cells.some((c) => c.kind === 'code' && c.language === 'qmp-shell');
     const planned = await planRunnable({ ...notebook, cells: notebook.cells.map((c) => (c.language === 'qmp-shell' ? { ...c, kind: 'markdown' as const } : c)) },
-      map, undefined, early !== undefined);
+      map, undefined, opening !== undefined);
     const reportMalformed = (problems: LocatedProblem[]): number => {
       printProblems(io, req.file, problems, req.json, !req.json);
       io.err(`qmp-notebook: ${problems.length} problem${problems.length === 1 ? '' : 's'} in the notebook's cells; nothing was sent`);
       return EXIT_FAILED;
     };
     if (planned.problems.length) {
-      if (opening) {
-        early?.abort(new Error('a cell is malformed: nothing is sent'));
-        await opening.then((s) => s.close(), () => undefined);
-      }
+      await dropEarly('a cell is malformed: nothing is sent');
       return reportMalformed(planned.problems);
     }
 
-    const session = await (opening ?? startOpening());
+    const session = await (opening ?? startOpening(connection, false));
     try {
       let cells = planned.cells;
       // The schema types qmp-shell values, and lets the client refuse an exec-oob of a command without

@@ -91,7 +91,9 @@ function makeClient(endpoint: Endpoint, launched: boolean, options: OpenOptions)
 export async function openEndpoint(endpoint: Endpoint, options: OpenOptions = {}): Promise<OpenedConnection> {
   const signal = options.signal;
   if (signal?.aborted) throw signal.reason;
-  const process = await startProcess(endpoint, options);
+  // No await unless a process is started: a socket's connect() is then called in the caller's turn, so that the
+  // handshake goes on while the caller works (the CLI reads and plans the notebook meanwhile).
+  const process = endpoint.kind === 'sandbox' || endpoint.kind === 'storage-daemon' ? await startProcess(endpoint, options) : undefined;
   let address: QmpAddress;
   if (process) address = process.address;
   else if (endpoint.kind === 'guest-agent') address = endpoint.target;

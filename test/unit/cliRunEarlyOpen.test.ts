@@ -1,4 +1,6 @@
-// `qmp-notebook run` opens a plain QMP socket while it plans the cells (connecting is part of a run's fixed cost),
+// `qmp-notebook run` opens a plain QMP socket while it reads and plans the notebook (connecting is part of a run's
+// fixed cost): a socket named on the command line before the file is read, in the same turn (the handshake goes on
+// while the file is read),
 // and a malformed cell still means nothing is sent: the connection being opened is cancelled (or closed, unused,
 // if it opened already), and the problems are reported exactly as before. A process the run would start (a
 // sandbox), or a libvirt domain, is never opened for a notebook with a malformed cell.
@@ -67,4 +69,39 @@ describe('run opens a plain socket while it plans', () => {
     assert.equal(await cliMain(['run', 'x.qmp', '--socket', '/nonexistent/qmp.sock'], deps, c.io), 2);
     assert.match(c.err.join('\n'), /cannot connect to .*qmp\.sock: ECONNREFUSED/);
   });
+
+  test('a socket named on the command line is connected before the file is read, in the same turn', async () => {
+    const order: string[] = [];
+    const deps: CliDeps = {
+      version: '0',
+      readFile: () => { order.push('read'); return MALFORMED; },
+      connect: (_c, o) => {
+        order.push('connect');
+        return new Promise<CliSession>((_, reject) => { o.signal?.addEventListener('abort', () => reject(o.signal?.reason)); });
+      },
+    };
+    assert.equal(await cliMain(['run', 'x.qmp', '--socket', '/nonexistent/qmp.sock'], deps, capture().io), 1);
+    assert.deepEqual(order, ['connect', 'read']);
+  });
+
+  for (const [what, readFile, code, said] of [
+    ['a file that cannot be read', (): string => { throw new Error('ENOENT: no such file'); }, 2, /cannot read x\.qmp: ENOENT/],
+    ['a notebook without code cells', (): string => '# Only prose\n', 0, /no code cells/],
+  ] as const) {
+    test(`${what}: the connection opened early is closed without a command`, async () => {
+      let closed = 0;
+      let sent = 0;
+      const session = {
+        close: async () => { closed++; },
+        run: () => { sent++; throw new Error('a cell was run'); },
+        loadSchema: () => { sent++; throw new Error('the schema was read'); },
+      } as unknown as CliSession;
+      const deps: CliDeps = { version: '0', readFile, connect: async () => session };
+      const c = capture();
+      assert.equal(await cliMain(['run', 'x.qmp', '--socket', '/tmp/qmp.sock'], deps, c.io), code);
+      assert.equal(closed, 1, 'closed once');
+      assert.equal(sent, 0, 'nothing sent');
+      assert.match(c.err.join('\n'), said);
+    });
+  }
 });
