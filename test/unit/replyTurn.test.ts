@@ -10,6 +10,7 @@ import { CommandCancelledError } from '../../src/qmp/errors';
 import { topLevelMemberText } from '../../src/qmp/wire';
 import { Kernel } from '../../src/kernel/kernel';
 import { planCell, RunEngine, type CellJob, type EngineClient, type TranscriptRecord } from '../../src/run/index';
+import { runCells } from '../../src/cli/run';
 
 const GREETING = '{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": ""}, "capabilities": ["oob"]}}';
 
@@ -242,4 +243,28 @@ describe('the next command goes out in the turn of the reply that frees it', () 
     engine.dispose();
     await client.disconnect();
   });
+
+  for (const json of [true, false]) {
+    test(`run${json ? ' --json' : ''} prints a turn's records when the turn is done: after the next command was written, before any timer`, async () => {
+      const { client, channel } = await connected();
+      const out: string[] = [];
+      const done = runCells(client, jobs('{"execute": "a"}', '{"execute": "b"}'), { json }, { out: (l) => out.push(l), err: () => undefined });
+      await ticks();
+      assert.deepEqual(names(channel.sent.slice(-1)), ['a']);
+      const before = out.length;
+      const wrote = channel.answerLast();
+      assert.deepEqual(names(wrote), ['b'], 'b is written in the turn of a\'s reply');
+      assert.equal(out.length, before, 'nothing is printed between a reply and the next command');
+      let timerRan = false;
+      const timer = setTimeout(() => { timerRan = true; }, 0);
+      await ticks();
+      assert.equal(timerRan, false);
+      const printed = out.slice(before).join('\n');
+      assert.match(printed, json ? /"type":"reply","cell":1,/ : /^<- \{"return": \{\}, "id": "#\d+"\}$/m, 'a\'s reply is printed once its turn is done');
+      assert.match(printed, json ? /"type":"written","cell":2,/ : /^-> \{"execute":"b"/m, 'and so is b, written in that turn');
+      clearTimeout(timer);
+      channel.answerLast();
+      assert.deepEqual(await done, { status: 'ok' });
+    });
+  }
 });
