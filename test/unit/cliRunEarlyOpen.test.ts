@@ -39,22 +39,6 @@ describe('run opens a plain socket while it plans', () => {
     assert.equal(signals.length, 2);
   });
 
-  test('a malformed cell: a connection that opened already is closed without a command', async () => {
-    let closed = 0;
-    let sent = 0;
-    const session = {
-      close: async () => { closed++; },
-      run: () => { sent++; throw new Error('a cell was run'); },
-      loadSchema: () => { sent++; throw new Error('the schema was read'); },
-    } as unknown as CliSession;
-    const deps: CliDeps = { version: '0', readFile: () => MALFORMED, connect: async () => session };
-    const c = capture();
-    assert.equal(await cliMain(['run', 'x.qmp', '--tcp', '127.0.0.1:4444'], deps, c.io), 1);
-    assert.equal(closed, 1);
-    assert.equal(sent, 0);
-    assert.match(c.err.join('\n'), /nothing was sent/);
-  });
-
   test('a malformed cell: a sandbox is never started', async () => {
     const deps: CliDeps = { version: '0', readFile: () => MALFORMED, connect: () => { throw new Error('the CLI tried to connect'); } };
     const c = capture();
@@ -84,11 +68,13 @@ describe('run opens a plain socket while it plans', () => {
     assert.deepEqual(order, ['connect', 'read']);
   });
 
-  for (const [what, readFile, code, said] of [
-    ['a file that cannot be read', (): string => { throw new Error('ENOENT: no such file'); }, 2, /cannot read x\.qmp: ENOENT/],
-    ['a notebook without code cells', (): string => '# Only prose\n', 0, /no code cells/],
+  // A connection that opened already is closed without a command whenever nothing is run.
+  for (const [what, readFile, args, code, said] of [
+    ['a malformed cell', (): string => MALFORMED, ['--tcp', '127.0.0.1:4444'], 1, /nothing was sent/],
+    ['a file that cannot be read', (): string => { throw new Error('ENOENT: no such file'); }, ['--socket', '/tmp/qmp.sock'], 2, /cannot read x\.qmp: ENOENT/],
+    ['a notebook without code cells', (): string => '# Only prose\n', ['--socket', '/tmp/qmp.sock'], 0, /no code cells/],
   ] as const) {
-    test(`${what}: the connection opened early is closed without a command`, async () => {
+    test(`${what}: a connection that opened already is closed without a command`, async () => {
       let closed = 0;
       let sent = 0;
       const session = {
@@ -98,7 +84,7 @@ describe('run opens a plain socket while it plans', () => {
       } as unknown as CliSession;
       const deps: CliDeps = { version: '0', readFile, connect: async () => session };
       const c = capture();
-      assert.equal(await cliMain(['run', 'x.qmp', '--socket', '/tmp/qmp.sock'], deps, c.io), code);
+      assert.equal(await cliMain(['run', 'x.qmp', ...args], deps, c.io), code);
       assert.equal(closed, 1, 'closed once');
       assert.equal(sent, 0, 'nothing sent');
       assert.match(c.err.join('\n'), said);
