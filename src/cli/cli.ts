@@ -191,16 +191,17 @@ interface ParsedRun {
 /**
  * While a connection opens meanwhile, planning gives the event loop a turn once it has run this long (checked
  * every PLAN_CHECK cells), so that each step of the handshake (connected, greeting, negotiated) waits at most
- * this for its turn: a cold process plans its first cells many times slower than a warm one.
+ * this for its turn: a cold process plans its first cells many times slower than a warm one. Once the
+ * connection is open (or failed), planning runs on without a turn: nothing waits for one any more.
  */
-const PLAN_SLICE_MS = 0.2;
-const PLAN_CHECK = 8;
+const PLAN_SLICE_MS = 0.05;
+const PLAN_CHECK = 4;
 
 /**
  * Plans the code cells; step lines become 1-based lines in the file. With `yielding`, the event loop gets a
  * turn every PLAN_SLICE_MS, so that a connection being opened meanwhile goes on with its handshake.
  */
-async function planRunnable(notebook: Notebook, map: FileMap, schema?: Schema, yielding = false): Promise<ParsedRun> {
+async function planRunnable(notebook: Notebook, map: FileMap, schema?: Schema, yielding: () => boolean = () => false): Promise<ParsedRun> {
   const cells: RunCell[] = [];
   const problems: LocatedProblem[] = [];
   // The front matter's masks, ignorable events and event order: how expected events are compared.
@@ -221,7 +222,7 @@ async function planRunnable(notebook: Notebook, map: FileMap, schema?: Schema, y
     if (plan.expect) for (const e of plan.expect.events) e.line = map.position(i, e.offset).line;
     const line = map.cellLine(i);
     if (steps.length > 0) cells.push(line !== undefined ? { cell: i + 1, line, plan } : { cell: i + 1, plan });
-    if (yielding && ++since >= PLAN_CHECK) {
+    if (++since >= PLAN_CHECK && yielding()) {
       since = 0;
       if (performance.now() - sliceStart >= PLAN_SLICE_MS) {
         await new Promise<void>((resolve) => setImmediate(resolve));
@@ -296,11 +297,14 @@ async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
   try {
     // Otherwise a plain socket is opened while the cells are planned.
     if (!opening && opensEarly(connection)) opening = startOpening(connection, true);
+    // Planning gives the event loop turns while a connection opens meanwhile (see PLAN_SLICE_MS).
+    let opened = opening === undefined;
+    opening?.then(() => { opened = true; }, () => { opened = true; });
     const map = new FileMap(text, notebook.cells);
     // Cells that parse without a schema are checked before anything is sent, so a typo costs no QEMU.
     const needsSchema = notebook.cells.some((c) => c.kind === 'code' && c.language === 'qmp-shell');
     const planned = await planRunnable({ ...notebook, cells: notebook.cells.map((c) => (c.language === 'qmp-shell' ? { ...c, kind: 'markdown' as const } : c)) },
-      map, undefined, opening !== undefined);
+      map, undefined, () => !opened);
     const reportMalformed = (problems: LocatedProblem[]): number => {
       printProblems(io, req.file, problems, req.json, !req.json);
       io.err(`qmp-notebook: ${problems.length} problem${problems.length === 1 ? '' : 's'} in the notebook's cells; nothing was sent`);
