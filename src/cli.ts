@@ -1,7 +1,6 @@
 // The `qmp-notebook` bin (bundled to dist/cli.js). Only wiring: the work is in cli.ts.
 import { cliMain } from './cli/cli';
 import { realDeps } from './cli/deps';
-import { lspMain } from './lsp/stdio';
 import { version } from '../package.json';
 import { exportMain } from './export/cli';
 import { wantColor } from './cli/style';
@@ -131,8 +130,13 @@ process.once('SIGTERM', () => {
 });
 
 // `lsp` is a long-running server with its own argument handling (src/lsp/stdio.ts); everything else is cliMain's.
-const lspExit = process.argv[2] === 'lsp' ? lspMain(process.argv.slice(3), writer(process.stderr), writer(process.stdout)) : undefined;
-if (lspExit !== undefined) void finish(lspExit);
+// Loaded only for `lsp`: vscode-languageserver's set-up cost every other subcommand's start about 10 ms.
+if (process.argv[2] === 'lsp') {
+  void import('./lsp/stdio').then((m) => {
+    const code = m.lspMain(process.argv.slice(3), writer(process.stderr), writer(process.stdout));
+    if (code !== undefined) void finish(code);
+  });
+}
 // `mcp` is the MCP server for agents (src/mcp/, docs/mcp.md): stdout is its protocol channel. Loaded only for
 // `mcp` (the SDK is a third of the bundle), so the other subcommands start as fast as before.
 else if (process.argv[2] === 'mcp') void import('./mcp/main').then((m) => m.mcpMain(process.argv.slice(3), version, writer(process.stderr))).then(finish);
@@ -141,7 +145,7 @@ else if (process.argv[2] === 'export') void exportMain(process.argv.slice(3), (t
 else if (process.argv[2] === 'schema' && process.argv[3] === 'diff') void finish(schemaDiffMain(process.argv.slice(4), (text) => process.stdout.write(text), stderrLine));
 else if (process.argv[2] === 'check' && process.argv.filter((a) => a === '--schema' || a.startsWith('--schema=')).length > 1) void finish(compatMain(process.argv.slice(3), (text) => process.stdout.write(text), stderrLine));
 else if (process.argv[2] === 'import') void importMain(process.argv.slice(3), (text) => process.stdout.write(text), stderrLine).then(finish);
-else if (process.argv[2] !== 'lsp') cliMain(process.argv.slice(2), {
+else cliMain(process.argv.slice(2), {
   ...realDeps(),
   color: wantColor(process.stdout.isTTY, process.env),
   ...(progress ? { progress: progress.set } : {}),
