@@ -566,7 +566,7 @@ suite('the editor at scale', () => {
       // Written before the checks, so that a run that fails them still reports what it measured.
       writeMeasures('run2000', {
         ours: ours.m, floor: floor.m, oursConnecting: first.m, oursTyped300: typed.m, ratio: Math.round((ours.m.ms / floor.m.ms) * 100) / 100,
-        cellMedianMs: sorted[Math.floor(sorted.length / 2)], cellMaxMs: sorted[sorted.length - 1], loadAverage: loadavg(),
+        cellMedianMs: sorted[Math.floor(sorted.length / 2)], cellMaxMs: sorted[sorted.length - 1], loadAverage: loadavg(), cells: ciCells,
       });
       if (process.env['QMP_SCALE_BENCH'] === '1') {
         // Each figure is written as soon as it is measured, so that a run cut short still reports the rest.
