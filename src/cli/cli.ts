@@ -198,8 +198,8 @@ const PLAN_SLICE_MS = 0.05;
 const PLAN_CHECK = 4;
 
 /**
- * Plans the code cells; step lines become 1-based lines in the file. With `yielding`, the event loop gets a
- * turn every PLAN_SLICE_MS, so that a connection being opened meanwhile goes on with its handshake.
+ * Plans the code cells; step lines become 1-based lines in the file. While `yielding()` says so, the event loop
+ * gets a turn every PLAN_SLICE_MS, so that a connection being opened meanwhile goes on with its handshake.
  */
 async function planRunnable(notebook: Notebook, map: FileMap, schema?: Schema, yielding: () => boolean = () => false): Promise<ParsedRun> {
   const cells: RunCell[] = [];
