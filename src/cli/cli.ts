@@ -259,13 +259,13 @@ async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
   // file cannot be read, has no cells or has a malformed one.
   const early = new AbortController();
   let opening: Promise<CliSession> | undefined;
-  const startOpening = (connection: ResolvedConnection, isEarly: boolean): Promise<CliSession> => {
+  const startOpening = (connection: ResolvedConnection): Promise<CliSession> => {
     deps.progress?.(`connecting to ${describeEndpoint(connection)}`);
-    const signal = isEarly && limit.signal ? AbortSignal.any([early.signal, limit.signal]) : isEarly ? early.signal : limit.signal;
+    const signal = limit.signal ? AbortSignal.any([early.signal, limit.signal]) : early.signal;
     const session = open(deps, connection, req.qemuBinary, signal, { commandTimeoutMs: req.timeoutMs ?? DEFAULT_TIMEOUT_MS })
       .finally(() => deps.progress?.(''));
-    // Its failure is reported below, when it is awaited; not as an unhandled rejection if nothing is run.
-    if (isEarly) session.catch(() => undefined);
+    // Its failure is reported where it is awaited; not as an unhandled rejection if nothing is run.
+    session.catch(() => undefined);
     return session;
   };
   /** The early connection is not used: cancelled, and closed if it opened. */
@@ -274,29 +274,27 @@ async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
     early.abort(new Error(why));
     await opening.then((s) => s.close(), () => undefined);
   };
-  // A socket named on the command line is known before the file is read: it is opened meanwhile.
-  if (req.connection.kind !== 'default' && opensEarly(req.connection)) opening = startOpening(req.connection, true);
-  let connection: ResolvedConnection;
-  let text: string;
-  let notebook: NotebookData;
   try {
-    ({ text, notebook } = readNotebook(deps, req.file, io));
-    connection = resolveConnection(req.connection, notebook.profile, true);
-  } catch (err) {
-    await dropEarly('the notebook cannot be run');
-    limit.dispose();
-    throw err;
-  }
-  if (!hasCodeCells(notebook)) {
-    // Nothing to run: said, and nothing is sent.
-    await dropEarly('the notebook has no code cells');
-    limit.dispose();
-    warnNoCells(io, req.file);
-    return EXIT_OK;
-  }
-  try {
+    // A socket named on the command line is known before the file is read: it is opened meanwhile.
+    if (req.connection.kind !== 'default' && opensEarly(req.connection)) opening = startOpening(req.connection);
+    let connection: ResolvedConnection;
+    let text: string;
+    let notebook: NotebookData;
+    try {
+      ({ text, notebook } = readNotebook(deps, req.file, io));
+      connection = resolveConnection(req.connection, notebook.profile, true);
+    } catch (err) {
+      await dropEarly('the notebook cannot be run');
+      throw err;
+    }
+    if (!hasCodeCells(notebook)) {
+      // Nothing to run: said, and nothing is sent.
+      await dropEarly('the notebook has no code cells');
+      warnNoCells(io, req.file);
+      return EXIT_OK;
+    }
     // Otherwise a plain socket is opened while the cells are planned.
-    if (!opening && opensEarly(connection)) opening = startOpening(connection, true);
+    if (!opening && opensEarly(connection)) opening = startOpening(connection);
     // Planning gives the event loop turns while a connection opens meanwhile (see PLAN_SLICE_MS).
     let opened = opening === undefined;
     opening?.then(() => { opened = true; }, () => { opened = true; });
@@ -315,7 +313,7 @@ async function run(deps: CliDeps, req: RunRequest, io: CliIo): Promise<number> {
       return reportMalformed(planned.problems);
     }
 
-    const session = await (opening ?? startOpening(connection, false));
+    const session = await (opening ?? startOpening(connection));
     try {
       let cells = planned.cells;
       // The schema types qmp-shell values, and lets the client refuse an exec-oob of a command without

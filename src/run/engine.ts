@@ -286,10 +286,6 @@ export class RunEngine implements Disposable {
     let broke: (err: unknown) => void = () => undefined;
     const all = new Promise<void>((resolve, reject) => { finish = resolve; broke = reject; });
     const batch: Batch = { sink, failed: false, asTest: options.asTest === true, broke };
-    const ended = (i: number, outcome: RunOutcome): void => {
-      outcomes[i] = outcome;
-      if (--left === 0) finish();
-    };
     const markSent = (i: number): void => {
       if (sentFlags[i]) return;
       sentFlags[i] = true;
@@ -324,9 +320,16 @@ export class RunEngine implements Disposable {
       })().catch(broke);
     };
     const goLater = (i: number, oob: boolean): Promise<CellEnd> => new Promise<CellEnd>((resolve) => go(i, oob, resolve));
-    const done = (i: number, end: CellEnd): RunOutcome => {
-      failures[i] = end.failure;
-      return end.outcome;
+    // Cell i ended: its outcome and failure are kept, `next` (the next in-band cell) starts, the end is counted.
+    const finished = (i: number, end: CellEnd, next?: () => void): void => {
+      try {
+        outcomes[i] = end.outcome;
+        failures[i] = end.failure;
+        next?.();
+        if (--left === 0) finish();
+      } catch (err) {
+        broke(err);
+      }
     };
     for (let i = 0; i < jobs.length; i++) {
       const job = jobs[i] as CellJob;
@@ -335,27 +338,13 @@ export class RunEngine implements Disposable {
         const after = previous;
         const mine = oob ? after.then(() => goLater(i, true)) : this.inBand(() => after.then(() => goLater(i, false)));
         previous = mine.then(() => undefined, () => undefined);
-        mine.then((v) => ended(i, done(i, v)), broke);
+        mine.then((v) => finished(i, v), broke);
       } else if (isOobPlan(job.plan)) {
-        go(i, true, (v) => {
-          try {
-            ended(i, done(i, v));
-          } catch (err) {
-            broke(err);
-          }
-        });
+        go(i, true, (v) => finished(i, v));
       } else {
         this.queueInBand(() => {
           try {
-            go(i, false, (v) => {
-              try {
-                const outcome = done(i, v);
-                this.nextInBand();
-                ended(i, outcome);
-              } catch (err) {
-                broke(err);
-              }
-            });
+            go(i, false, (v) => finished(i, v, () => this.nextInBand()));
           } catch (err) {
             this.nextInBand();
             broke(err);
