@@ -14,7 +14,7 @@
 import { randomInt } from 'node:crypto';
 import {
   CommandTimeoutError, ConnectError, DISABLED_FEATURE, GreetingTimeoutError, QmpClient, socketChannelOpener, type ChannelOpener,
-  type ChannelSink, type CommandInput, type ConnectOptions, type CommandOptions, type CommandReply, type QmpAddress, type QmpChannel,
+  type ChannelSink, type ConnectOptions, type CommandReply, type QmpAddress, type QmpChannel,
   type QmpClientOptions, type QmpDialect, type SchemaInfo,
 } from '../qmp/index';
 import { formatAddress } from '../qmp/transport';
@@ -178,8 +178,9 @@ export class GuestAgentCommandDisabledError extends TypeError {
 export const GUEST_AGENT_NO_OOB = 'the guest agent has no out-of-band execution';
 
 /**
- * The QMP client for a guest agent: the guest-agent dialect, no OOB (refused before sending, with the
- * reason), and a resynchronisation after any command that timed out.
+ * The QMP client for a guest agent: the guest-agent dialect (no greeting; OOB refused before sending, with
+ * the reason) and the client's two command hooks, never an override of send(): a command guest-info lists as
+ * disabled is refused before sending, and any command that timed out is followed by a resynchronisation.
  */
 export class GuestAgentClient extends QmpClient {
   private resyncing: Promise<void> | undefined;
@@ -193,25 +194,22 @@ export class GuestAgentClient extends QmpClient {
     super({ ...options, enableOob: false, dialect: guestAgentDialect() });
   }
 
-  override send(input: CommandInput, options: CommandOptions = {}): Promise<CommandReply> {
-    // OOB is refused by the session (the dialect's oobNever).
-    const name = input.execute;
-    // The agent's own data says it would refuse: say why, and send nothing.
-    if (name !== undefined && this.disabled?.has(name)) return Promise.reject(new GuestAgentCommandDisabledError(name));
-    return super.send(input, options).then((reply) => {
-      // Freezing the guest's filesystems disables most commands until the thaw: the list is stale until read again.
-      if (name !== undefined && reply.ok && FREEZE_OR_THAW.test(name)) {
-        this.disabled = undefined;
-        void this.guestInfo().catch(() => undefined);
-      }
-      return reply;
-    }, (err: unknown) => {
+  /** The agent's own data says it would refuse: say why, and send nothing. */
+  protected override refuseCommand(name: string): Error | undefined {
+    return this.disabled?.has(name) ? new GuestAgentCommandDisabledError(name) : undefined;
+  }
+
+  protected override commandEnded(name: string, outcome: CommandReply | Error): void {
+    if (outcome instanceof Error) {
       // One resynchronisation at a time: an agent that answers nothing must not collect a chain of them.
-      if (err instanceof CommandTimeoutError && !this.resyncing) {
+      if (outcome instanceof CommandTimeoutError && !this.resyncing) {
         this.resyncing = this.resync().catch(() => undefined).finally(() => { this.resyncing = undefined; });
       }
-      throw err;
-    });
+    } else if (outcome.ok && FREEZE_OR_THAW.test(name)) {
+      // Freezing the guest's filesystems disables most commands until the thaw: the list is stale until read again.
+      this.disabled = undefined;
+      void this.guestInfo().catch(() => undefined);
+    }
   }
 
   /**

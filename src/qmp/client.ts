@@ -210,6 +210,25 @@ export class QmpClient extends QmpProtocol {
     return v ? `QEMU ${v.major}.${v.minor}.${v.micro}` : `dialect ${this.dialect.name}`;
   }
 
+  /**
+   * Hook for an endpoint's own rule about which commands it would refuse (the guest agent's disabled
+   * commands): an error refuses the command before anything is sent or reserved, in send() and sendThen()
+   * alike. Called for every command, so it must be cheap. The client itself refuses nothing here.
+   */
+  protected refuseCommand(_name: string): Error | undefined {
+    return undefined;
+  }
+
+  /**
+   * Hook for an endpoint's rule that follows a command's end (the guest agent re-reads guest-info after a
+   * freeze and resynchronises after a timeout): called once per command the client answered or gave up on,
+   * with its reply or its error, in the turn it ended and before its caller hears of it. Not called when the
+   * session ends (every command then fails with DisconnectedError). A throw is logged as a listener's.
+   */
+  protected commandEnded(_name: string, _outcome: CommandReply | Error): void {
+    // The client has no rule of its own here.
+  }
+
   /** Rejects everything outstanding (a command whose caller gave up has nobody to tell). */
   protected ended(err: DisconnectedError, cause: Error | undefined): void {
     this.oobEnabledValue = false;
@@ -294,11 +313,6 @@ export class QmpClient extends QmpProtocol {
       fail(err);
       return;
     }
-    // A subclass that adds to send() (the guest agent's refusals and resync) is heard through send() itself.
-    if (this.send !== QmpClient.prototype.send) {
-      this.send(input, options).then(safeReply, onError);
-      return;
-    }
     let command: Prepared;
     try {
       command = this.prepare(input);
@@ -330,6 +344,8 @@ export class QmpClient extends QmpProtocol {
     const name = (hasOob ? input['exec-oob'] : input.execute) as string;
     const oob = hasOob || input.control?.['run-oob'] === true;
     if (oob) this.checkOob(name);
+    const refused = this.refuseCommand(name);
+    if (refused) throw refused;
 
     let idText: string;
     let key: string;
@@ -474,7 +490,17 @@ export class QmpClient extends QmpProtocol {
     } else {
       p.where = 'abandoned';
     }
+    this.ending(p.command, err);
     p.reject(err);
+  }
+
+  /** Tells the commandEnded hook, keeping its throw from the client's own bookkeeping. */
+  private ending(name: string, outcome: CommandReply | Error): void {
+    try {
+      this.commandEnded(name, outcome);
+    } catch (err) {
+      this.listenerThrew(err);
+    }
   }
 
   private clearPendingHooks(p: Pending): void {
@@ -563,7 +589,9 @@ export class QmpClient extends QmpProtocol {
       this.log('debug', `Dropped the late reply of cancelled ${p.command} (id ${p.idText})`);
       return;
     }
-    p.resolve(toReply(p, text, msg));
+    const reply = toReply(p, text, msg);
+    this.ending(p.command, reply);
+    p.resolve(reply);
   }
 
   /**
@@ -601,7 +629,11 @@ export class QmpClient extends QmpProtocol {
       this.idlessFollowUps = 0;
       this.retire(owner);
       this.log('warn', `QEMU could not parse ${owner.command} (error without id): ${clip(text)}`);
-      if (!abandoned) owner.resolve(toReply(owner, text, msg));
+      if (!abandoned) {
+        const reply = toReply(owner, text, msg);
+        this.ending(owner.command, reply);
+        owner.resolve(reply);
+      }
       return;
     }
     this.failProtocol(new ServerParseError(

@@ -36,42 +36,55 @@ export function clipText(text: string, max = MAX_REPORT_LINE): string {
   return changed ? out.join('\n') : text;
 }
 
-type Op = { op: ' ' | '-' | '+'; line: string };
+/** An edit script in two parallel arrays, so that a diff of 100,000 lines allocates no object per line. */
+interface EditScript {
+  /** Per step: SAME, REMOVED or ADDED. */
+  readonly kinds: Uint8Array;
+  /** Per step: the line (the caller's own strings, not copies). */
+  readonly lines: string[];
+}
+const SAME = 0;
+const REMOVED = 1;
+const ADDED = 2;
+const MARK = [' ', '-', '+'] as const;
 
-function editScript(a: readonly string[], b: readonly string[]): Op[] {
+function editScript(a: readonly string[], b: readonly string[]): EditScript {
   let head = 0;
   while (head < a.length && head < b.length && a[head] === b[head]) head++;
   let tail = 0;
   while (tail < a.length - head && tail < b.length - head && a[a.length - 1 - tail] === b[b.length - 1 - tail]) tail++;
-  const ops: Op[] = a.slice(0, head).map((line) => ({ op: ' ', line }));
-  const am = a.slice(head, a.length - tail);
-  const bm = b.slice(head, b.length - tail);
-  const n = am.length;
-  const m = bm.length;
+  const n = a.length - head - tail;
+  const m = b.length - head - tail;
+  // At most every line of both sides, once.
+  const kinds = new Uint8Array(a.length + m);
+  const lines: string[] = [];
+  let k = 0;
+  const step = (kind: number, line: string): void => { kinds[k++] = kind; lines.push(line); };
+  for (let i = 0; i < head; i++) step(SAME, a[i] as string);
   if (n > 0 && m > 0 && (n + 1) * (m + 1) <= MAX_CELLS) {
-    // lcs[i][j]: length of the LCS of am[i..] and bm[j..], in one flat table.
+    // lcs[i][j]: length of the LCS of a[head + i..] and b[head + j..] (the middles), in one flat table.
     const w = m + 1;
     const lcs = new Uint32Array((n + 1) * w);
     for (let i = n - 1; i >= 0; i--) {
       for (let j = m - 1; j >= 0; j--) {
-        lcs[i * w + j] = am[i] === bm[j] ? (lcs[(i + 1) * w + j + 1] as number) + 1 : Math.max(lcs[(i + 1) * w + j] as number, lcs[i * w + j + 1] as number);
+        lcs[i * w + j] = a[head + i] === b[head + j] ? (lcs[(i + 1) * w + j + 1] as number) + 1 : Math.max(lcs[(i + 1) * w + j] as number, lcs[i * w + j + 1] as number);
       }
     }
     let i = 0;
     let j = 0;
     while (i < n && j < m) {
-      if (am[i] === bm[j]) { ops.push({ op: ' ', line: am[i] as string }); i++; j++; }
-      else if ((lcs[(i + 1) * w + j] as number) >= (lcs[i * w + j + 1] as number)) ops.push({ op: '-', line: am[i++] as string });
-      else ops.push({ op: '+', line: bm[j++] as string });
+      if (a[head + i] === b[head + j]) { step(SAME, a[head + i] as string); i++; j++; }
+      else if ((lcs[(i + 1) * w + j] as number) >= (lcs[i * w + j + 1] as number)) step(REMOVED, a[head + i++] as string);
+      else step(ADDED, b[head + j++] as string);
     }
-    while (i < n) ops.push({ op: '-', line: am[i++] as string });
-    while (j < m) ops.push({ op: '+', line: bm[j++] as string });
+    while (i < n) step(REMOVED, a[head + i++] as string);
+    while (j < m) step(ADDED, b[head + j++] as string);
   } else {
-    for (const line of am) ops.push({ op: '-', line });
-    for (const line of bm) ops.push({ op: '+', line });
+    for (let i = 0; i < n; i++) step(REMOVED, a[head + i] as string);
+    for (let j = 0; j < m; j++) step(ADDED, b[head + j] as string);
   }
-  for (const line of a.slice(a.length - tail)) ops.push({ op: ' ', line });
-  return ops;
+  for (let i = a.length - tail; i < a.length; i++) step(SAME, a[i] as string);
+  return { kinds: kinds.subarray(0, k), lines };
 }
 
 /**
@@ -80,43 +93,47 @@ function editScript(a: readonly string[], b: readonly string[]): Op[] {
  * hunks name the lines of a file the lists were read from.
  */
 export function unifiedDiff(a: readonly string[], b: readonly string[], labelA: string, labelB: string, context = 3, firstLine = 1): string {
-  const ops = editScript(a, b);
-  if (ops.every((o) => o.op === ' ')) return '';
+  const { kinds, lines } = editScript(a, b);
+  const total = kinds.length;
+  if (kinds.every((kind) => kind === SAME)) return '';
   const out = [`--- ${labelA}`, `+++ ${labelB}`];
-  // Line numbers before each op.
-  const posA: number[] = [];
-  const posB: number[] = [];
+  // Lines of a and b before each step.
+  const posA = new Int32Array(total);
+  const posB = new Int32Array(total);
   let la = 0;
   let lb = 0;
-  for (const o of ops) {
-    posA.push(la);
-    posB.push(lb);
-    if (o.op !== '+') la++;
-    if (o.op !== '-') lb++;
+  for (let k = 0; k < total; k++) {
+    posA[k] = la;
+    posB[k] = lb;
+    if (kinds[k] !== ADDED) la++;
+    if (kinds[k] !== REMOVED) lb++;
   }
   let k = 0;
-  while (k < ops.length) {
-    while (k < ops.length && (ops[k] as Op).op === ' ') k++;
-    if (k >= ops.length) break;
+  while (k < total) {
+    while (k < total && kinds[k] === SAME) k++;
+    if (k >= total) break;
     const start = Math.max(0, k - context);
     let end = k;
     // Extend while the next change is within 2*context unchanged lines.
     for (;;) {
-      while (end < ops.length && (ops[end] as Op).op !== ' ') end++;
+      while (end < total && kinds[end] !== SAME) end++;
       let gap = end;
-      while (gap < ops.length && (ops[gap] as Op).op === ' ') gap++;
-      if (gap < ops.length && gap - end <= 2 * context) { end = gap; continue; }
-      end = Math.min(ops.length, end + context);
+      while (gap < total && kinds[gap] === SAME) gap++;
+      if (gap < total && gap - end <= 2 * context) { end = gap; continue; }
+      end = Math.min(total, end + context);
       break;
     }
-    const slice = ops.slice(start, end);
-    const countA = slice.filter((o) => o.op !== '+').length;
-    const countB = slice.filter((o) => o.op !== '-').length;
+    let countA = 0;
+    let countB = 0;
+    for (let s = start; s < end; s++) {
+      if (kinds[s] !== ADDED) countA++;
+      if (kinds[s] !== REMOVED) countB++;
+    }
     const startA = countA === 0 ? (posA[start] as number) : (posA[start] as number) + 1;
     const startB = countB === 0 ? (posB[start] as number) : (posB[start] as number) + 1;
     const shift = firstLine - 1;
     out.push(`@@ -${startA + shift},${countA} +${startB + shift},${countB} @@`);
-    for (const o of slice) out.push(`${o.op}${clipLine(o.line)}`);
+    for (let s = start; s < end; s++) out.push(MARK[kinds[s] as number] + clipLine(lines[s] as string));
     k = end;
   }
   return out.join('\n');
@@ -124,24 +141,25 @@ export function unifiedDiff(a: readonly string[], b: readonly string[], labelA: 
 
 /** The first line of `a` the diff changes (0-based), and the 1-based column where it first differs from its replacement. */
 export function firstChange(a: readonly string[], b: readonly string[]): { index: number; col: number } | undefined {
-  const ops = editScript(a, b);
+  const { kinds, lines } = editScript(a, b);
   let ia = 0;
-  for (let k = 0; k < ops.length; k++) {
-    const o = ops[k] as Op;
-    if (o.op === ' ') { ia++; continue; }
-    if (o.op === '+') {
+  for (let k = 0; k < kinds.length; k++) {
+    const kind = kinds[k];
+    if (kind === SAME) { ia++; continue; }
+    if (kind === ADDED) {
       // Only added lines: they go before line ia (or after the last line).
       return { index: Math.min(ia, Math.max(0, a.length - 1)), col: 1 };
     }
     // A removed line: compare with the first added line of the same change, if any.
     let j = k + 1;
-    while (j < ops.length && (ops[j] as Op).op === '-') j++;
-    const added = j < ops.length && (ops[j] as Op).op === '+' ? (ops[j] as Op).line : undefined;
+    while (j < kinds.length && kinds[j] === REMOVED) j++;
+    const added = j < kinds.length && kinds[j] === ADDED ? lines[j] : undefined;
+    const line = lines[k] as string;
     let col = 0;
     if (added !== undefined) {
-      while (col < o.line.length && col < added.length && o.line[col] === added[col]) col++;
+      while (col < line.length && col < added.length && line[col] === added[col]) col++;
     } else {
-      while (col < o.line.length && o.line[col] === ' ') col++;
+      while (col < line.length && line[col] === ' ') col++;
     }
     return { index: ia, col: col + 1 };
   }

@@ -11,6 +11,9 @@ import {
 } from '../../src/endpoints/guestAgent';
 import { Schema, isDisabledCommand } from '../../src/qmp/schema';
 import type { ChannelSink, QmpChannel } from '../../src/qmp/channel';
+import { QmpClient } from '../../src/qmp/client';
+import { CommandTimeoutError } from '../../src/qmp/errors';
+import type { CommandReply } from '../../src/qmp/messages';
 import { diagnose } from '../../src/language/diagnostics';
 import { complete } from '../../src/language/completion';
 import { completeShell } from '../../src/language/shellCompletion';
@@ -146,6 +149,67 @@ describe('the guest-agent client refuses disabled commands before sending', () =
     try {
       assert.equal(client.disabledCommands, undefined);
       assert.deepEqual(await client.execute('guest-shutdown'), {});
+    } finally {
+      await client.disconnect();
+    }
+  });
+});
+
+describe('the guest agent\'s rules are client hooks, heard by send() and sendThen() alike', () => {
+  test('send() is the client\'s own: the agent overrides no public call', () => {
+    assert.equal(GuestAgentClient.prototype.send, QmpClient.prototype.send);
+    assert.equal(GuestAgentClient.prototype.sendThen, QmpClient.prototype.sendThen);
+  });
+
+  test('sendThen (the run engine\'s path) refuses a disabled command unsent and resynchronises after a timeout', async () => {
+    const agent = new FakeAgent(commands);
+    const answer = agent.send.bind(agent);
+    // guest-exec is never answered here, so that it times out.
+    agent.send = (text: string): void => {
+      if (text.includes('"guest-exec"')) agent.sent.push(text);
+      else answer(text);
+    };
+    const client = new GuestAgentClient();
+    await client.connect(() => Promise.resolve(agent));
+    const outcome = (input: { execute: string }, timeoutMs?: number): Promise<CommandReply | Error> => new Promise((resolve) => {
+      let sync = true;
+      client.sendThen(input, timeoutMs === undefined ? {} : { timeoutMs }, resolve, (err) => {
+        assert.equal(sync, false, 'an error is never given from inside the call');
+        resolve(err as Error);
+      });
+      sync = false;
+    });
+    try {
+      const before = agent.sent.length;
+      const refused = await outcome({ execute: 'guest-shutdown' });
+      assert.ok(refused instanceof GuestAgentCommandDisabledError, String(refused));
+      assert.equal(agent.sent.length, before, 'nothing was sent');
+      const ping = await outcome({ execute: 'guest-ping' });
+      assert.ok(!(ping instanceof Error) && ping.ok);
+      const timedOut = await outcome({ execute: 'guest-exec' }, 30);
+      assert.ok(timedOut instanceof CommandTimeoutError, String(timedOut));
+      const deadline = Date.now() + 10_000;
+      const resynced = (): boolean => agent.sent.slice(agent.sent.findIndex((t) => t.includes('"guest-exec"')))
+        .some((t) => t.includes('"guest-sync-delimited"'));
+      while (!resynced() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      assert.ok(resynced(), `a guest-sync-delimited follows the timed-out command: ${agent.sent.join(' ')}`);
+    } finally {
+      await client.disconnect();
+    }
+  });
+
+  test('a hook that throws is logged as a listener\'s; the command is still answered', async () => {
+    const logged: string[] = [];
+    class Throwing extends GuestAgentClient {
+      protected override commandEnded(): void {
+        throw new Error('hook broke');
+      }
+    }
+    const client = new Throwing({ log: (_level, message) => logged.push(message) });
+    await client.connect(() => Promise.resolve(new FakeAgent(commands)));
+    try {
+      assert.deepEqual(await client.execute('guest-ping'), {});
+      assert.ok(logged.some((m) => m.includes('hook broke')), logged.join('\n'));
     } finally {
       await client.disconnect();
     }

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { QmpClient } from '../../src/qmp/client';
 import type { ChannelSink, QmpChannel } from '../../src/qmp/channel';
 import { CommandCancelledError } from '../../src/qmp/errors';
+import type { CommandReply } from '../../src/qmp/messages';
 import { topLevelMemberText } from '../../src/qmp/wire';
 import { Kernel } from '../../src/kernel/kernel';
 import { planCell, RunEngine, type CellJob, type EngineClient, type TranscriptRecord } from '../../src/run/index';
@@ -114,26 +115,31 @@ describe('the next command goes out in the turn of the reply that frees it', () 
     await client.disconnect();
   });
 
-  test('sendThen on a client whose send() adds to it (the guest agent\'s refusals): heard through send()', async () => {
+  test('sendThen on a client with its own command rules (the guest agent\'s hooks): refused unsent, answered in the turn, hook first', async () => {
+    const heard: string[] = [];
     class Refusing extends QmpClient {
-      override send(input: Parameters<QmpClient['send']>[0], options?: Parameters<QmpClient['send']>[1]): ReturnType<QmpClient['send']> {
-        if (input.execute === 'disabled') return Promise.reject(new Error('disabled by the agent'));
-        return super.send(input, options);
+      protected override refuseCommand(name: string): Error | undefined {
+        return name === 'disabled' ? new Error('disabled by the agent') : undefined;
+      }
+      protected override commandEnded(name: string, outcome: CommandReply | Error): void {
+        heard.push(`${name}:${outcome instanceof Error ? 'error' : 'reply'}`);
       }
     }
     const channel = new HeldChannel();
     const client = new Refusing();
     await client.connect(() => Promise.resolve(channel));
+    assert.deepEqual(heard.splice(0), ['qmp_capabilities:reply'], 'the handshake\'s own commands too');
     const errors: unknown[] = [];
     client.sendThen({ execute: 'disabled' }, {}, () => assert.fail('no reply'), (err) => errors.push(err));
+    assert.equal(errors.length, 0, 'never from inside the call');
     await ticks(2);
     assert.match(String(errors[0]), /disabled by the agent/);
     assert.equal(channel.sent.some((t) => t.includes('"disabled"')), false, 'nothing written');
     const got: string[] = [];
-    client.sendThen({ execute: 'ok' }, {}, (r) => got.push(r.raw), (err) => errors.push(err));
+    client.sendThen({ execute: 'ok' }, {}, (r) => { got.push(r.raw); heard.push('caller'); }, (err) => errors.push(err));
     channel.answerLast();
-    await ticks(2);
-    assert.equal(got.length, 1);
+    assert.equal(got.length, 1, 'the reply reaches the caller in the turn it is read, as on the plain client');
+    assert.deepEqual(heard, ['ok:reply', 'caller'], 'the hook hears the end before the caller');
     await client.disconnect();
   });
 
