@@ -3,7 +3,7 @@
 import * as esbuild from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { bundles, commonOptions } from './build-options.mjs';
+import { bundles, commonOptions, CLI_FILES } from './build-options.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const outfile = path.join(root, 'out', 'bench', 'bench.js');
@@ -14,7 +14,8 @@ await esbuild.build({
   logLevel: 'warning',
 });
 // The shipped CLI bundle, built as `npm run build` builds it: the runner's cold-process rows run it as a user does.
-const cli = bundles({ production: true, outdir: path.join(root, 'out', 'bench'), root }).find((b) => b.outfile.endsWith('cli.js'));
-if (cli) await esbuild.build({ ...cli, logLevel: 'warning' });
+const cliFiles = bundles({ production: true, outdir: path.join(root, 'out', 'bench'), root })
+  .filter((b) => CLI_FILES.includes(path.basename(b.outfile)));
+await Promise.all(cliFiles.map((b) => esbuild.build({ ...b, logLevel: 'warning' })));
 const r = spawnSync(process.execPath, ['--enable-source-maps', outfile, ...process.argv.slice(2)], { cwd: root, stdio: 'inherit' });
 process.exit(r.status ?? 1);

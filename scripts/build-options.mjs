@@ -27,12 +27,36 @@ export function commonOptions({ production }) {
   };
 }
 
+/**
+ * The command line's long-running servers, each its own file beside cli.js: src/cli.ts imports them only for
+ * their subcommand, and cli.js is built to load the file instead of carrying them. vscode-languageserver, the MCP
+ * SDK and its schema validators are half of the command line's code; every other subcommand (a `run` in CI, a
+ * `check` in a hook) would otherwise read and compile them at each start.
+ */
+export const CLI_SIDECARS = { './lsp/stdio': 'cli-lsp.js', './mcp/main': 'cli-mcp.js' };
+
+/** Every file of the command line, as shipped (in the npm tarball and the .vsix). */
+export const CLI_FILES = ['cli.js', ...Object.values(CLI_SIDECARS)];
+
+/** cli.js's imports of the sidecars become loads of their files (`import('./cli-lsp.js')`), not bundled code. */
+const sidecarImports = {
+  name: 'cli-sidecars',
+  setup(build) {
+    build.onResolve({ filter: /^\.\/(?:lsp\/stdio|mcp\/main)$/ }, (args) => ({ path: `./${CLI_SIDECARS[args.path]}`, external: true }));
+  },
+};
+
 /** The shipped bundles (extension, CLI, notebook renderer), written under `outdir` (default `dist` of the working directory). */
 export function bundles({ production, outdir = 'dist', root = '.' }) {
   const common = commonOptions({ production });
   return [
     { ...common, entryPoints: [path.join(root, 'src/extension.ts')], outfile: path.join(outdir, 'extension.js'), external: ['vscode'] },
-    { ...common, entryPoints: [path.join(root, 'src/cli.ts')], outfile: path.join(outdir, 'cli.js'), banner: { js: '#!/usr/bin/env node' } },
+    {
+      ...common, entryPoints: [path.join(root, 'src/cli.ts')], outfile: path.join(outdir, 'cli.js'), banner: { js: '#!/usr/bin/env node' },
+      plugins: [sidecarImports],
+    },
+    ...Object.entries(CLI_SIDECARS).map(([entry, file]) => (
+      { ...common, entryPoints: [path.join(root, 'src', `${entry.slice(2)}.ts`)], outfile: path.join(outdir, file) })),
     // The notebook renderer (src/render/webview): a browser ES module VS Code loads in the notebook's webview.
     {
       ...common, platform: 'browser', format: 'esm', target: 'es2022', mainFields: ['browser', 'module', 'main'],

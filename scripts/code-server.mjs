@@ -7,6 +7,7 @@ import { mkdtempSync, mkdirSync, writeFileSync, rmSync, cpSync, existsSync, stat
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { CLI_FILES } from './build-options.mjs';
 /* global fetch */
 
 export const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
@@ -42,7 +43,7 @@ export function codeServerInstall({ install = true } = {}) {
 
 /** Rebuilds dist/ when a bundle is missing or older than any source file, so a stale bundle is never tested. */
 export function buildIfNeeded({ production = false, force = false } = {}) {
-  const outputs = ['dist/extension.js', 'dist/cli.js'].map((f) => path.join(root, f));
+  const outputs = ['dist/extension.js', ...CLI_FILES.map((f) => `dist/${f}`)].map((f) => path.join(root, f));
   const newest = (dir) => {
     let t = 0;
     for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {

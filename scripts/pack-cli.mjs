@@ -2,7 +2,7 @@
 //
 //   node scripts/pack-cli.mjs [--out DIR]     (npm run pack:cli; default: the repository folder)
 //
-// The bundle (dist/cli.js, built with --production) already contains every run-time dependency, so the
+// The bundle (dist/cli.js and its sidecars for `lsp` and `mcp`, built with --production) already contains every run-time dependency, so the
 // tarball's package.json is written for it: the bin, the Node version, and no dependencies at all. (A plain
 // `npm pack` of the repository would carry the extension's manifest, whose dependencies npm then asks the
 // registry for, although nothing needs them.) The package is assembled in a private staging folder.
@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { CLI_FILES } from './build-options.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const manifest = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
@@ -39,7 +40,7 @@ const cliManifest = {
   description: 'The qmp-notebook command line: run, check and test QEMU QMP notebooks, an interactive QMP shell, and a QMP language server.',
   license: manifest.license,
   bin: { 'qmp-notebook': 'dist/cli.js' },
-  files: ['dist/cli.js', 'README.md', 'LICENSE', 'CHANGELOG.md'],
+  files: [...CLI_FILES.map((f) => `dist/${f}`), 'README.md', 'LICENSE', 'CHANGELOG.md'],
   engines: { node: manifest.engines.node },
   // Everything the bundle needs is inside it: nothing to fetch at install time.
   dependencies: {},

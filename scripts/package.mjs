@@ -46,7 +46,7 @@ run(process.execPath, [vsce, 'package', '--no-dependencies', '--allow-missing-re
 const list = spawnSync(process.execPath, [vsce, 'ls', '--no-dependencies'], { cwd: stage, encoding: 'utf8' });
 if (list.status !== 0) { console.error(list.stderr); process.exit(1); }
 // samples/tour.qmp ships for `QMP: Open the Tour` (the walkthrough's out-of-band step opens it).
-const allowed = /^(dist\/extension\.js|dist\/cli\.js|dist\/renderer\.js|package\.json|schemas\/transcript\.schema\.json|README\.md|CHANGELOG\.md|LICENSE(\.txt)?|syntaxes\/.+|media\/.+|samples\/tour\.qmp|schemas\/qemu-10\.0\.json)$/;
+const allowed = /^(dist\/extension\.js|dist\/cli(?:-lsp|-mcp)?\.js|dist\/renderer\.js|package\.json|schemas\/transcript\.schema\.json|README\.md|CHANGELOG\.md|LICENSE(\.txt)?|syntaxes\/.+|media\/.+|samples\/tour\.qmp|schemas\/qemu-10\.0\.json)$/;
 const files = list.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
 const stray = files.filter((f) => !allowed.test(f));
 if (stray.length) {

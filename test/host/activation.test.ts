@@ -29,7 +29,8 @@ suite('the installed .vsix', () => {
     const root = extension.extensionPath;
     const bundle = path.join(root, 'dist', 'extension.js');
     assert.ok(fs.existsSync(bundle));
-    assert.ok(fs.existsSync(path.join(root, 'dist', 'cli.js')), 'the CLI ships in the package');
+    // The CLI, and its language server and MCP server, each a file loaded only for its subcommand.
+    for (const file of ['cli.js', 'cli-lsp.js', 'cli-mcp.js']) assert.ok(fs.existsSync(path.join(root, 'dist', file)), `the CLI's ${file} ships in the package`);
     assert.equal(fs.existsSync(path.join(root, 'src')), false, 'sources are not packaged');
     assert.equal(fs.existsSync(path.join(root, 'node_modules')), false, 'node_modules are not packaged');
     assert.equal(fs.existsSync(bundle + '.map'), false, 'no source maps');

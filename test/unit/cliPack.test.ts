@@ -27,6 +27,21 @@ test('npm install --offline of the packed CLI works with no registry reachable, 
     assert.match(version.stdout, /^qmp-notebook \d+\.\d+\.\d+\n$/);
     const help = spawnSync(bin, ['shell', '--help'], { encoding: 'utf8' });
     assert.match(help.stdout, /^Usage:\n {2}qmp-notebook shell /);
+    // The language server and the MCP server are files of their own beside cli.js, shipped and loaded for
+    // their subcommand only.
+    const installed = path.join(prefix, 'lib', 'node_modules', 'qmp-notebook', 'dist');
+    assert.deepEqual(readdirSync(installed).sort(), ['cli-lsp.js', 'cli-mcp.js', 'cli.js']);
+    for (const sub of ['lsp', 'mcp']) {
+      const usage = spawnSync(bin, [sub, '--help'], { encoding: 'utf8' });
+      assert.equal(usage.status, 0, usage.stderr);
+      assert.match(usage.stdout + usage.stderr, new RegExp(`Usage: qmp-notebook ${sub} `));
+    }
+    rmSync(path.join(installed, 'cli-lsp.js'));
+    const without = spawnSync(bin, ['lsp', '--help'], { encoding: 'utf8' });
+    assert.notEqual(without.status, 0, 'cli.js does not carry the language server itself');
+    assert.match(without.stderr, /cli-lsp\.js/);
+    const still = spawnSync(bin, ['--version'], { encoding: 'utf8' });
+    assert.equal(still.status, 0, 'every other subcommand runs without it');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
