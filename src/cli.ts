@@ -131,15 +131,23 @@ process.once('SIGTERM', () => {
 
 // `lsp` is a long-running server with its own argument handling (src/lsp/stdio.ts); everything else is cliMain's.
 // Loaded only for `lsp`: vscode-languageserver's set-up cost every other subcommand's start about 10 ms.
+/** A server's own file could not be loaded (a partial install): said in one line, exit 2. */
+function missing(what: string): (err: unknown) => Promise<void> {
+  return (err) => {
+    stderrLine(`qmp-notebook: cannot load the ${what}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+    return finish(2);
+  };
+}
+
 if (process.argv[2] === 'lsp') {
-  void import('./lsp/stdio').then((m) => {
+  import('./lsp/stdio').then((m) => {
     const code = m.lspMain(process.argv.slice(3), writer(process.stderr), writer(process.stdout));
     if (code !== undefined) void finish(code);
-  });
+  }, missing('language server'));
 }
 // `mcp` is the MCP server for agents (src/mcp/, docs/mcp.md): stdout is its protocol channel. Loaded only for
 // `mcp` (the SDK is a third of the bundle), so the other subcommands start as fast as before.
-else if (process.argv[2] === 'mcp') void import('./mcp/main').then((m) => m.mcpMain(process.argv.slice(3), version, writer(process.stderr))).then(finish);
+else if (process.argv[2] === 'mcp') void import('./mcp/main').then((m) => m.mcpMain(process.argv.slice(3), version, writer(process.stderr)).then(finish), missing('MCP server'));
 else if (process.argv[2] === 'export') void exportMain(process.argv.slice(3), (text) => process.stdout.write(text), stderrLine).then(finish);
 // One notebook against several schemas, and `schema diff` (src/cli/compat.ts).
 else if (process.argv[2] === 'schema' && process.argv[3] === 'diff') void finish(schemaDiffMain(process.argv.slice(4), (text) => process.stdout.write(text), stderrLine));
