@@ -259,22 +259,20 @@ class DeferredPrinter {
 
   write(r: TranscriptRecord): void {
     this.queue.push(r);
-    if (this.queue.length >= MAX_DEFERRED) this.flush();
+    if (this.queue.length >= MAX_DEFERRED && !this.printing) this.flush();
     else if (!this.scheduled) {
       this.scheduled = true;
       queueMicrotask(this.onTurnDone);
     }
   }
 
-  /** Prints everything waiting, now. */
+  /**
+   * Prints everything waiting, now. Called again while it prints (a printer that wrote a record), it leaves the
+   * new records queued: the microtask write() scheduled prints them after the ones being printed, in order.
+   */
   flush(): void {
+    if (this.printing) return;
     const queue = this.queue;
-    if (this.printing) {
-      // Called again while printing (not by this file today): the spare is the queue being printed.
-      this.queue = [];
-      for (const r of queue) this.printer.write(r);
-      return;
-    }
     this.printing = true;
     this.queue = this.spare;
     try {
