@@ -360,8 +360,8 @@ const EXECUTIONS_AHEAD = 16;
  * defaultPacing's min and max cells.
  */
 /**
- * A frame's length (windowFrames.ts). Measured at 1,000 cells (Run All, nobody typing; the trivial controller
- * took 3.8–6.5 s in the same runs): no frames 19.5 s, 16 ms 12.4 s, 50 ms 10.2–11.2 s.
+ * A frame's length (windowFrames.ts). Measured at 1,000 cells (Run All, nobody typing, against the trivial
+ * controller's 4.5–4.9 s): no frames 23 s (under a profiler), 16 ms 12.4 s, 50 ms 11.0 s.
  */
 const FRAME_MS = 50;
 
