@@ -42,7 +42,8 @@ export const CLI_FILES = ['cli.js', ...Object.values(CLI_SIDECARS)];
 const sidecarImports = {
   name: 'cli-sidecars',
   setup(build) {
-    build.onResolve({ filter: /^\.\/(?:lsp\/stdio|mcp\/main)$/ }, (args) => ({ path: `./${CLI_SIDECARS[args.path]}`, external: true }));
+    const escaped = Object.keys(CLI_SIDECARS).map((k) => k.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+    build.onResolve({ filter: new RegExp(`^(?:${escaped.join('|')})$`) }, (args) => ({ path: `./${CLI_SIDECARS[args.path]}`, external: true }));
   },
 };
 

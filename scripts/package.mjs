@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync, mkdtempSync, cpSync, symlinkSync, existsSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { CLI_FILES } from './build-options.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const manifest = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
@@ -46,7 +47,8 @@ run(process.execPath, [vsce, 'package', '--no-dependencies', '--allow-missing-re
 const list = spawnSync(process.execPath, [vsce, 'ls', '--no-dependencies'], { cwd: stage, encoding: 'utf8' });
 if (list.status !== 0) { console.error(list.stderr); process.exit(1); }
 // samples/tour.qmp ships for `QMP: Open the Tour` (the walkthrough's out-of-band step opens it).
-const allowed = /^(dist\/extension\.js|dist\/cli(?:-lsp|-mcp)?\.js|dist\/renderer\.js|package\.json|schemas\/transcript\.schema\.json|README\.md|CHANGELOG\.md|LICENSE(\.txt)?|syntaxes\/.+|media\/.+|samples\/tour\.qmp|schemas\/qemu-10\.0\.json)$/;
+const cliFiles = CLI_FILES.map((f) => `dist\\/${f.replace(/\./g, '\\.')}`).join('|');
+const allowed = new RegExp(`^(dist\\/extension\\.js|${cliFiles}|dist\\/renderer\\.js|package\\.json|schemas\\/transcript\\.schema\\.json|README\\.md|CHANGELOG\\.md|LICENSE(\\.txt)?|syntaxes\\/.+|media\\/.+|samples\\/tour\\.qmp|schemas\\/qemu-10\\.0\\.json)$`);
 const files = list.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
 const stray = files.filter((f) => !allowed.test(f));
 if (stray.length) {

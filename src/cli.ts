@@ -129,8 +129,6 @@ process.once('SIGTERM', () => {
   process.exit(143);
 });
 
-// `lsp` is a long-running server with its own argument handling (src/lsp/stdio.ts); everything else is cliMain's.
-// Loaded only for `lsp`: vscode-languageserver's set-up cost every other subcommand's start about 10 ms.
 /** A server's own file could not be loaded (a partial install): said in one line, exit 2. */
 function missing(what: string): (err: unknown) => Promise<void> {
   return (err) => {
@@ -139,6 +137,8 @@ function missing(what: string): (err: unknown) => Promise<void> {
   };
 }
 
+// `lsp` is a long-running server with its own argument handling (src/lsp/stdio.ts); everything else is cliMain's.
+// Loaded only for `lsp`: vscode-languageserver's set-up cost every other subcommand's start about 10 ms.
 if (process.argv[2] === 'lsp') {
   import('./lsp/stdio').then((m) => {
     const code = m.lspMain(process.argv.slice(3), writer(process.stderr), writer(process.stdout));
