@@ -6,12 +6,16 @@
 // frames every cell costs the window (and the connection's compression) three messages on their own, and a Run All
 // took 3-4 times as long as a controller that hands VS Code all its cells in one turn (test/host/scale.test.ts).
 // The cell's times are the engine's (start and end are given their own timestamps), so a frame's wait shows in
-// no duration. Pure: no vscode; the controller (controller.ts) awaits turn() before each call to the window.
+// no duration. A frame, once released, stays open until the end of that turn of the event loop: what the released
+// callers do next in the same turn (a cell's end after its outputs) joins it instead of waiting for the next frame.
+// Pure: no vscode; the controller (controller.ts) awaits turn() before each call to the window.
 
 export class WindowFrames {
   private waiting: Array<() => void> = [];
   private timer: ReturnType<typeof setTimeout> | undefined;
   private last = -Infinity;
+  /** A frame was released in this turn of the event loop (until `endOfTurn` runs): calls join it at once. */
+  private open = false;
 
   /**
    * `intervalMs`: a frame's length; `busy`: whether a stream of cells is on its way to the window now (while it
@@ -19,19 +23,22 @@ export class WindowFrames {
    * `now`: a monotonic clock in ms.
    */
   constructor(private readonly intervalMs = 50, private readonly busy: () => boolean = () => true,
-    private readonly now: () => number = () => performance.now()) {
+    private readonly now: () => number = () => performance.now(),
+    private readonly endOfTurn: (f: () => void) => void = (f) => { setImmediate(f); }) {
     if (!(intervalMs >= 0)) throw new RangeError(`invalid frame length ${intervalMs}`);
   }
 
   /**
    * Resolves when the caller may talk to the window: at once (a resolved promise: the caller goes on in this turn)
-   * when nothing waits and either no frame was released within the last `intervalMs` or the window is not busy,
-   * else at the end of the current frame, in the order of the calls, all in one turn.
+   * while a frame released in this turn is open, or when nothing waits and either no frame was released within
+   * the last `intervalMs` or the window is not busy (that opens a frame); else at the end of the current frame, in
+   * the order of the calls, all in one turn.
    */
   turn(): Promise<void> {
+    if (this.open) return Promise.resolve();
     const t = this.now();
     if (this.timer === undefined && (t - this.last >= this.intervalMs || !this.busy())) {
-      this.last = t;
+      this.opened(t);
       return Promise.resolve();
     }
     return new Promise<void>((resolve) => {
@@ -51,9 +58,17 @@ export class WindowFrames {
     this.release();
   }
 
+  /** A frame goes out now: open for the rest of this turn. */
+  private opened(t: number): void {
+    this.last = t;
+    if (this.open) return;
+    this.open = true;
+    this.endOfTurn(() => { this.open = false; });
+  }
+
   private release(): void {
     this.timer = undefined;
-    this.last = this.now();
+    this.opened(this.now());
     const waiting = this.waiting;
     this.waiting = [];
     for (const resolve of waiting) resolve();

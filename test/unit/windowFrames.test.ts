@@ -29,6 +29,7 @@ describe('window frames', () => {
     const frames = new WindowFrames(16, () => true, c.now);
     const order: string[] = [];
     await frames.turn();
+    await settle();
     c.set(3);
     for (const name of ['start 2', 'outputs 1', 'end 1']) void frames.turn().then(() => order.push(name));
     assert.equal(frames.pending, 3);
@@ -51,6 +52,7 @@ describe('window frames', () => {
     const c = clock();
     const frames = new WindowFrames(16, () => true, c.now);
     await frames.turn();
+    await settle();
     c.set(40);
     let at: string | undefined;
     void frames.turn().then(() => { at = 'now'; });
@@ -58,6 +60,7 @@ describe('window frames', () => {
     assert.equal(at, 'now');
     c.set(41);
     const late: number[] = [];
+    await settle();
     void frames.turn().then(() => late.push(1));
     c.set(50);
     void frames.turn().then(() => late.push(2));
@@ -80,6 +83,7 @@ describe('window frames', () => {
       await Promise.resolve();
     }
     assert.deepEqual(got, ['start', 'outputs', 'end'], 'each at once');
+    await settle();
     busy = true;
     c.set(c.now() + 1);
     void frames.turn().then(() => got.push('busy'));
@@ -93,10 +97,43 @@ describe('window frames', () => {
     assert.deepEqual(got.slice(3), ['busy', 'after']);
   });
 
+  test('a released frame stays open for the rest of its turn: what the released callers do next joins it', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const c = clock();
+    const frames = new WindowFrames(16, () => true, c.now);
+    await frames.turn();
+    await settle();
+    c.set(3);
+    const order: string[] = [];
+    // A cell's outputs wait for the frame; its end, asked for right after they are handed over, goes with them.
+    void frames.turn().then(async () => {
+      order.push('outputs');
+      await frames.turn();
+      order.push('end');
+    });
+    c.set(16);
+    t.mock.timers.tick(13);
+    for (let i = 0; i < 4; i++) await Promise.resolve();
+    assert.deepEqual(order, ['outputs', 'end']);
+    // Once the turn is over, the frame is closed: the next call within the frame's length waits again.
+    await settle();
+    c.set(17);
+    let next = false;
+    void frames.turn().then(() => { next = true; });
+    await Promise.resolve();
+    assert.equal(next, false);
+    assert.equal(frames.pending, 1);
+    c.set(32);
+    t.mock.timers.tick(15);
+    await Promise.resolve();
+    assert.equal(next, true);
+  });
+
   test('flush() releases what waits at once', async () => {
     const c = clock();
     const frames = new WindowFrames(1_000_000, () => true, c.now);
     await frames.turn();
+    await settle();
     const got: number[] = [];
     void frames.turn().then(() => got.push(1));
     void frames.turn().then(() => got.push(2));
