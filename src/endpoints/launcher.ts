@@ -92,7 +92,19 @@ export interface LaunchSpec {
    * socket, LAUNCHED_HANDSHAKE_TIMEOUTS.greetingTimeoutMs for the answer.
    */
   startTimeoutMs?: number;
+  /**
+   * The caller's own client, connected as the readiness probe (bounded by `boundMs`): the connection that answered
+   * stays open and is the caller's, so no second client ever meets the monitor right after a probe's close.
+   * Without it the launcher probes with a client of its own and closes it.
+   */
+  connect?: FirstConnection;
 }
+
+/**
+ * Connects the caller's client to the launched process within `boundMs` (rejecting leaves that client idle, to be
+ * tried again); resolves once the monitor answered on it (greeting and negotiation).
+ */
+export type FirstConnection = (address: QmpAddress, boundMs: number) => Promise<void>;
 
 export interface LaunchedProcess {
   address: QmpAddress;
@@ -226,12 +238,14 @@ export async function launch(spec: LaunchSpec): Promise<LaunchedProcess> {
     if (Date.now() > deadline) await fail(`${spec.what} did not create ${socketPath} within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 20));
   }
-  // Ready means the monitor answered on a connection of ours: a probe connection that reads the greeting,
-  // negotiates, and closes, retried while the process runs, within the launch bound. Nothing less will do:
-  // qemu-storage-daemon (7.2) accepts connections before its monitor has moved to its I/O thread, and a client
-  // that arrives in that window now and then gets the greeting twice, has its first command lost, or is
-  // dropped (a probe that only connected and closed left the next client in that window: `write EPIPE` on the
-  // CLI's first command). A reply proves the monitor is set up; the next client is served as usual.
+  // Ready means the monitor answered on a connection of ours: the caller's client (spec.connect), which stays
+  // open, or a probe connection that reads the greeting, negotiates, and closes; retried while the process runs,
+  // within the launch bound. Nothing less will do: qemu-storage-daemon (7.2) accepts connections before its
+  // monitor has moved to its I/O thread, and a client that arrives in that window now and then gets the greeting
+  // twice, has its first command lost, or is dropped. A probe that closes leaves a window of its own: QEMU still
+  // taking that close now and then drops the next client after it negotiated (`write EPIPE` on its first command:
+  // 1 first session in 1,500 with a probe that closed at once, and still seen in the host tier with the
+  // answering probe). Hence the caller's own client as the probe: no second connection, no such window.
   // Bounded as the first client's greeting was before: startTimeoutMs when given, else the launched greeting bound.
   const answerMs = spec.startTimeoutMs ?? LAUNCHED_HANDSHAKE_TIMEOUTS.greetingTimeoutMs;
   const answerDeadline = Date.now() + answerMs;
@@ -239,18 +253,20 @@ export async function launch(spec: LaunchSpec): Promise<LaunchedProcess> {
   // One attempt's bound: short, so that a lost first command is retried soon; doubled after each attempt, so
   // that a slow start (a loaded machine) is still waited out within the bound.
   let attemptMs = PROBE_ATTEMPT_MS;
+  const address: QmpAddress = { kind: 'unix', path: socketPath };
   for (;;) {
     if (status) await fail(`${spec.what} ${describeExit(status)} before its monitor answered`);
     const remaining = answerDeadline - Date.now();
     if (remaining <= 0) await fail(`${spec.what}'s monitor ${socketPath} did not answer within ${answerMs} ms${lastFailure ? ` (${lastFailure})` : ''}`);
-    const failure = await monitorAnswers(socketPath, Math.min(remaining, attemptMs));
+    const bound = Math.min(remaining, attemptMs);
+    const failure = spec.connect ? await connectAnswers(spec.connect, address, bound) : await monitorAnswers(socketPath, bound);
     if (failure === undefined) break;
     lastFailure = failure;
     attemptMs *= 2;
     await new Promise((r) => setTimeout(r, 20));
   }
   return {
-    address: { kind: 'unix', path: socketPath },
+    address,
     dir,
     pid: pid as number,
     stderr: () => stderr,
@@ -267,6 +283,16 @@ export async function launch(spec: LaunchSpec): Promise<LaunchedProcess> {
 
 /** The bound of the first readiness attempt (a lost first command is retried, not waited out). */
 const PROBE_ATTEMPT_MS = 3000;
+
+/** The caller's client connected within the bound: undefined when it did (it stays connected), else why not. */
+async function connectAnswers(connect: FirstConnection, address: QmpAddress, boundMs: number): Promise<string | undefined> {
+  try {
+    await connect(address, boundMs);
+    return undefined;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+}
 
 /**
  * Connects, takes the greeting, negotiates and disconnects: undefined when that worked, else why not. The probe

@@ -1,7 +1,7 @@
 // The sandbox: a throwaway QEMU to explore QMP with, `qemu-system-x86_64 -machine none -S -nodefaults
 // -display none` with its QMP socket in a fresh private directory. Started, watched and reaped by the
 // launcher (launcher.ts), like every process we start.
-import { BinaryNotFoundError, LaunchError, findBinary, launch, type LaunchedProcess } from './launcher';
+import { BinaryNotFoundError, LaunchError, findBinary, launch, type FirstConnection, type LaunchedProcess } from './launcher';
 
 export const DEFAULT_QEMU_BINARY = 'qemu-system-x86_64';
 
@@ -12,6 +12,8 @@ export interface SandboxOptions {
   extraArgs?: string[];
   /** How long QEMU may take to create its socket, and then its monitor to answer (launcher.ts `startTimeoutMs`). */
   startTimeoutMs?: number;
+  /** The caller's client, connected as the readiness probe and left connected (launcher.ts `connect`). */
+  connect?: FirstConnection;
 }
 
 /** A running sandbox QEMU. */
@@ -50,5 +52,6 @@ export function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
       ...(options.extraArgs ?? []),
     ],
     ...(options.startTimeoutMs !== undefined ? { startTimeoutMs: options.startTimeoutMs } : {}),
+    ...(options.connect ? { connect: options.connect } : {}),
   });
 }

@@ -2,7 +2,7 @@
 // 0700 directory, `qemu-storage-daemon --chardev socket,path=…,server=on,wait=off,id=m0 --monitor chardev=m0`,
 // reaped when we die (launcher.ts). It serves the same QMP as QEMU (greeting, negotiation, schema) with its
 // own, smaller command set: no query-status, and no command that allows out-of-band execution.
-import { BinaryNotFoundError, launch, type LaunchedProcess } from './launcher';
+import { BinaryNotFoundError, launch, type FirstConnection, type LaunchedProcess } from './launcher';
 
 export const DEFAULT_STORAGE_DAEMON_BINARY = 'qemu-storage-daemon';
 
@@ -12,6 +12,8 @@ export interface StorageDaemonOptions {
   /** Arguments appended after the monitor (e.g. ['--blockdev', 'null-co,node-name=n0']). */
   extraArgs?: string[];
   startTimeoutMs?: number;
+  /** The caller's client, connected as the readiness probe and left connected (launcher.ts `connect`). */
+  connect?: FirstConnection;
 }
 
 export type StorageDaemon = LaunchedProcess;
@@ -38,5 +40,6 @@ export function startStorageDaemon(options: StorageDaemonOptions = {}): Promise<
       ...(options.extraArgs ?? []),
     ],
     ...(options.startTimeoutMs !== undefined ? { startTimeoutMs: options.startTimeoutMs } : {}),
+    ...(options.connect ? { connect: options.connect } : {}),
   });
 }

@@ -5,10 +5,9 @@
 // (how the process we started died), and one close that disconnects and stops that process. The CLI (every
 // subcommand), the test runner and the language server open their connections here.
 import { QmpClient, type QmpAddress, type QmpClientOptions } from '../qmp/index';
-import { ConnectError, DisconnectedError } from '../qmp/errors';
 import {
   GuestAgentClient, LAUNCHED_HANDSHAKE_TIMEOUTS, LibvirtClient, QemuNotFoundError, guestAgentSchemaInfos, startSandbox, startStorageDaemon,
-  type LaunchedProcess,
+  type FirstConnection, type LaunchedProcess,
 } from '../endpoints/index';
 import { ENDPOINTS, type EndpointKind } from '../endpoints/kinds';
 import { endpointKind, type Endpoint } from './endpoint';
@@ -50,12 +49,17 @@ export interface OpenedConnection {
 /** The longest wait for a schema (QEMU 10.0's is about 0.5 MB). */
 export const SCHEMA_TIMEOUT_MS = 30_000;
 
-async function startProcess(endpoint: Endpoint, options: OpenOptions): Promise<LaunchedProcess | undefined> {
+/**
+ * Starts the process of a sandbox or storage daemon; `connect` connects the connection's own client as the
+ * launcher's readiness probe (it stays connected: launcher.ts, `connect`).
+ */
+async function startProcess(endpoint: Endpoint, options: OpenOptions, connect: FirstConnection): Promise<LaunchedProcess | undefined> {
   if (endpoint.kind === 'sandbox') {
     try {
       return await startSandbox({
         ...(options.qemuBinary !== undefined ? { binary: options.qemuBinary } : {}),
         ...(options.sandboxArgs ? { extraArgs: options.sandboxArgs } : {}),
+        connect,
       });
     } catch (err) {
       // The sandbox's own advice names the editor setting; outside the editor the option is --qemu.
@@ -69,6 +73,7 @@ async function startProcess(endpoint: Endpoint, options: OpenOptions): Promise<L
     return startStorageDaemon({
       ...(options.storageDaemonBinary !== undefined ? { binary: options.storageDaemonBinary } : {}),
       ...(options.storageDaemonArgs ? { extraArgs: options.storageDaemonArgs } : {}),
+      connect,
     });
   }
   return undefined;
@@ -91,30 +96,30 @@ function makeClient(endpoint: Endpoint, launched: boolean, options: OpenOptions)
 export async function openEndpoint(endpoint: Endpoint, options: OpenOptions = {}): Promise<OpenedConnection> {
   const signal = options.signal;
   if (signal?.aborted) throw signal.reason;
+  const launches = endpoint.kind === 'sandbox' || endpoint.kind === 'storage-daemon';
+  const client = makeClient(endpoint, launches, options);
   // No await unless a process is started: a socket's connect() is then called in the caller's turn, so that the
-  // handshake goes on while the caller works (the CLI reads and plans the notebook meanwhile).
-  const process = endpoint.kind === 'sandbox' || endpoint.kind === 'storage-daemon' ? await startProcess(endpoint, options) : undefined;
-  let address: QmpAddress;
-  if (process) address = process.address;
-  else if (endpoint.kind === 'guest-agent') address = endpoint.target;
-  else if (endpoint.kind === 'unix' || endpoint.kind === 'tcp') address = endpoint;
-  else address = { kind: 'unix', path: '' }; // libvirt: the client opens its own channel (virsh)
-  const client = makeClient(endpoint, process !== undefined, options);
-  try {
-    if (signal?.aborted) throw signal.reason;
-    try {
-      await client.connect(address, signal ? { signal } : {});
-    } catch (err) {
-      // A process we just started may drop the first client right after the launcher's readiness probe closed
-      // (its monitor socket is still taking that disconnect): while the process runs, connect once more.
-      if (!(process !== undefined && process.exitStatus() === undefined && closedBeforeGreeting(err))) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-      if (signal?.aborted) throw signal.reason;
-      await client.connect(address, signal ? { signal } : {});
+  // handshake goes on while the caller works (the CLI reads and plans the notebook meanwhile). A process we start
+  // is ready once this client connected to it (each attempt bounded by the launcher, and by the caller's signal).
+  const connectFirst: FirstConnection = async (address, boundMs) => {
+    // A cancelled open ends the launcher's attempts at once: it is abandoned below and the process stopped.
+    if (signal?.aborted) return;
+    await client.connect(address, { signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(boundMs)]) : AbortSignal.timeout(boundMs) });
+  };
+  const process = launches ? await startProcess(endpoint, options, connectFirst) : undefined;
+  if (process) {
+    if (signal?.aborted) {
+      await client.disconnect().catch(() => undefined);
+      await process.dispose();
+      throw signal.reason;
     }
-  } catch (err) {
-    await process?.dispose();
-    throw err;
+  } else {
+    let address: QmpAddress;
+    if (endpoint.kind === 'guest-agent') address = endpoint.target;
+    else if (endpoint.kind === 'unix' || endpoint.kind === 'tcp') address = endpoint;
+    else address = { kind: 'unix', path: '' }; // libvirt: the client opens its own channel (virsh)
+    if (signal?.aborted) throw signal.reason;
+    await client.connect(address, signal ? { signal } : {});
   }
   if (endpoint.kind === 'libvirt') {
     // Scripted use never asks, but it says once what libvirt will record (only for a connection that was made).
@@ -150,9 +155,4 @@ export async function openEndpoint(endpoint: Endpoint, options: OpenOptions = {}
       return closing;
     },
   };
-}
-
-/** The peer accepted the connection and closed it before its greeting. */
-function closedBeforeGreeting(err: unknown): boolean {
-  return err instanceof ConnectError && err.phase === 'greeting' && err.cause instanceof DisconnectedError;
 }
