@@ -1,6 +1,6 @@
 // The frames in which a Run All's cells talk to the window (src/notebook/windowFrames.ts): at once when the window
 // heard nothing for a frame's length, else together at the frame's end, in order, in one turn.
-import { describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { WindowFrames } from '../../src/notebook/windowFrames';
 
@@ -10,6 +10,16 @@ function clock(): { now: () => number; set: (t: number) => void } {
   return { now: () => t, set: (v) => { t = v; } };
 }
 const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/** Frames of 16 ms on a mocked setTimeout and the test's clock (at 0), after a first frame went out and its turn ended. */
+async function afterFirstFrame(t: TestContext): Promise<{ c: ReturnType<typeof clock>; frames: WindowFrames }> {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const c = clock();
+  const frames = new WindowFrames(16, () => true, c.now);
+  await frames.turn();
+  await settle();
+  return { c, frames };
+}
 
 describe('window frames', () => {
   test('the first call goes at once, in the caller\'s turn', async () => {
@@ -24,12 +34,8 @@ describe('window frames', () => {
   });
 
   test('calls within a frame wait for its end and are released together, in order, in one turn', async (t) => {
-    t.mock.timers.enable({ apis: ['setTimeout'] });
-    const c = clock();
-    const frames = new WindowFrames(16, () => true, c.now);
+    const { c, frames } = await afterFirstFrame(t);
     const order: string[] = [];
-    await frames.turn();
-    await settle();
     c.set(3);
     for (const name of ['start 2', 'outputs 1', 'end 1']) void frames.turn().then(() => order.push(name));
     assert.equal(frames.pending, 3);
@@ -48,11 +54,7 @@ describe('window frames', () => {
   });
 
   test('a call after a quiet frame goes at once again; one during a pending frame joins it', async (t) => {
-    t.mock.timers.enable({ apis: ['setTimeout'] });
-    const c = clock();
-    const frames = new WindowFrames(16, () => true, c.now);
-    await frames.turn();
-    await settle();
+    const { c, frames } = await afterFirstFrame(t);
     c.set(40);
     let at: string | undefined;
     void frames.turn().then(() => { at = 'now'; });
@@ -98,11 +100,7 @@ describe('window frames', () => {
   });
 
   test('a released frame stays open for the rest of its turn: what the released callers do next joins it', async (t) => {
-    t.mock.timers.enable({ apis: ['setTimeout'] });
-    const c = clock();
-    const frames = new WindowFrames(16, () => true, c.now);
-    await frames.turn();
-    await settle();
+    const { c, frames } = await afterFirstFrame(t);
     c.set(3);
     const order: string[] = [];
     // A cell's outputs wait for the frame; its end, asked for right after they are handed over, goes with them.
