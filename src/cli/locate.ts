@@ -5,7 +5,7 @@
 /** 1-based line and column (in UTF-16 code units, as editors count) of offsets in one text: the one line index. */
 export { LineIndex } from '../format/cellTypes';
 import { LineIndex as LineIndexClass } from '../format/cellTypes';
-import { notebookBodyText } from '../format/notebook';
+import { cellsStart, notebookBodyText } from '../format/notebook';
 
 type LineIndexType = LineIndexClass;
 
@@ -13,8 +13,8 @@ type LineIndexType = LineIndexClass;
  * The offset of each source in `fileText`, searching forward from the end of the previous one, or undefined
  * for a source that is empty or not found verbatim. Sources must be given in file order.
  */
-export function findSourceOffsets(fileText: string, sources: readonly string[]): Array<number | undefined> {
-  let from = 0;
+export function findSourceOffsets(fileText: string, sources: readonly string[], start = 0): Array<number | undefined> {
+  let from = start;
   return sources.map((source) => {
     if (source === '') return undefined;
     const at = fileText.indexOf(source, from);
@@ -32,6 +32,7 @@ export function findSourceOffsets(fileText: string, sources: readonly string[]):
 export function locateCells(fileText: string, sources: readonly string[]): { body: string; index: LineIndexType; offsets: Array<number | undefined>; lines: Array<number | undefined> } {
   const body = notebookBodyText(fileText);
   const index = new LineIndexClass(body);
-  const offsets = findSourceOffsets(body, sources);
+  // The cells come after the front matter: a cell `---` is not the front matter's fence.
+  const offsets = findSourceOffsets(body, sources, cellsStart(body));
   return { body, index, offsets, lines: offsets.map((at) => (at === undefined ? undefined : index.position(at).line)) };
 }

@@ -2,7 +2,7 @@
 // segments.ts) and JSON text helpers (json.ts). Nothing here imports vscode.
 
 export {
-  parseNotebook, serializeNotebook, parseOutputs, renderOutputs, CODE_CELL_LANGUAGES,
+  parseNotebook, serializeNotebook, parseOutputs, renderOutputs, CODE_CELL_LANGUAGES, cellsStart,
   type NotebookData, type CellData, type CellLanguage, type CodeLanguage, type SavedOutput,
 } from './notebook';
 export { parseCell, parseJsonCell, parseHmpCell } from './cell';

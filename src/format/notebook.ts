@@ -444,6 +444,21 @@ export function notebookBodyText(input: string): string {
   return isAllCrlf(text) ? text.replace(/\r\n/g, '\n') : text;
 }
 
+/**
+ * Where the cells begin in a body text (notebookBodyText): just after the front matter's closing line, or 0 when
+ * the notebook has none. A locator searching for cell sources starts here, so that a cell whose source is a
+ * front matter line (`---`) is not found inside the front matter.
+ */
+export function cellsStart(body: string): number {
+  const first = body.indexOf('\n');
+  if (!FRONT_MATTER_FENCE.test(first < 0 ? body : body.slice(0, first))) return 0;
+  const lines = body.split('\n', FRONT_MATTER_MAX_LINES + 2);
+  const end = readFrontMatter(lines, { cells: [] });
+  let offset = 0;
+  for (let i = 0; i < end; i++) offset += (lines[i] ?? '').length + 1;
+  return Math.min(offset, body.length);
+}
+
 function parseStructure(input: string): NotebookData {
   const data: NotebookData = { cells: [] };
   if (input.charCodeAt(0) === 0xfeff) data.bom = true;

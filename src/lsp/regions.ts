@@ -4,7 +4,7 @@
 // (`*.qmp.json`, languageId `qmp`, QEMU's `->`/`<-` documentation notation) is one `qmp` region.
 // Pure: no vscode, no LSP types beyond plain {line, character} positions.
 
-import { parseNotebook, type CodeLanguage } from '../format/index';
+import { cellsStart, parseNotebook, type CodeLanguage } from '../format/index';
 
 export interface LinePosition {
   line: number;
@@ -68,7 +68,7 @@ export function findRegions(text: string, notebook: boolean, languageId = 'qmp')
   let body = bom === 1 ? text.slice(1) : text;
   const data = parseNotebook(text);
   if (data.eol === '\r\n') body = body.replace(/\r\n/g, '\n');
-  const offsets = findCellOffsets(body, data.cells.map((c) => c.source));
+  const offsets = findCellOffsets(body, data.cells.map((c) => c.source), cellsStart(body));
   const lines = lineStartsOf(body);
   const regions: Region[] = [];
   let li = 0;
@@ -92,8 +92,8 @@ export function findRegions(text: string, notebook: boolean, languageId = 'qmp')
  * Where each source occurs in `text`, searching forward from the end of the previous one, at a line start and
  * followed by a line break or the end; undefined for an empty source or one not found (the format escaped it).
  */
-export function findCellOffsets(text: string, sources: readonly string[]): Array<number | undefined> {
-  let from = 0;
+export function findCellOffsets(text: string, sources: readonly string[], start = 0): Array<number | undefined> {
+  let from = start;
   return sources.map((source) => {
     if (source === '') return undefined;
     for (let at = text.indexOf(source, from); at >= 0; at = text.indexOf(source, at + 1)) {

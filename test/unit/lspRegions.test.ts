@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { locateCells } from '../../src/cli/locate';
 import { findCellOffsets, findRegions, regionIndexAt, toCellOffset, toDocPosition, updateRegions, type Region } from '../../src/lsp/regions';
 
 function positionOf(text: string, offset: number): { line: number; character: number } {
@@ -105,5 +106,19 @@ describe('lsp regions', () => {
     const rs = findRegions(text, true);
     assert.equal(updateRegions(rs, { range: { start: { line: 1, character: 0 }, end: { line: 5, character: 0 } }, oldText: 'a\n```\n\n```qmp\n', text: '' }), undefined);
     void positionOf;
+  });
+  it('a cell whose text is a front matter line (---) is found after the front matter, by the regions and the CLI alike', () => {
+    // Found by the incremental-edit property (seed 2038385514): the fresh parse placed the cell on line 0.
+    for (const eol of ['\n', '\r\n']) {
+      const text = ['---', 'profile: a', '---', '```qmp', '---', '````', '```', '', '# Title', ''].join(eol);
+      const [r] = findRegions(text, true);
+      assert.equal(r?.startLine, 4);
+      assert.equal(r?.fenced, true);
+      assert.deepEqual(locateCells(text, ['---']).lines, [5]);
+    }
+    // Without front matter the search starts at the top, as before.
+    assert.equal(findRegions('```qmp\n---\n```\n', true)[0]?.startLine, 1);
+    // Front matter that does not close is no front matter: its --- is the notebook's first line of text.
+    assert.deepEqual(locateCells('---\nprofile: a\n', ['---']).lines, [1]);
   });
 });
