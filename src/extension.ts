@@ -7,7 +7,7 @@ import './loadStamp';
 import './vscodeApiStamp';
 import * as vscode from 'vscode';
 import { parseCompatPolicy, type CompatPolicy } from './language/service';
-import { recentCompletionTimes, registerLanguageFeatures } from './language/vscodeAdapter';
+import { completionCallCount, recentCompletionTimes, registerLanguageFeatures } from './language/vscodeAdapter';
 import { Schema, type SchemaInfo } from './qmp';
 import { QmpControllers, notebookType } from './notebook/controller';
 import { QmpNotebookSerializer, registerFormatDiagnostics, toNotebookData } from './notebook/serializer';
@@ -52,6 +52,8 @@ export interface QmpTestApi {
   explorer: QemuExplorer;
   /** The completion provider's own times (ms), the last 1,000 calls: its share apart from the window's round trip. */
   completionTimes: () => readonly number[];
+  /** How many completion calls were timed in all (the times kept are the last 1,000). */
+  completionCount: () => number;
 }
 
 let sessionsToClose: SessionManager | undefined;
@@ -150,7 +152,7 @@ function compose(context: vscode.ExtensionContext): QmpTestApi {
   context.subscriptions.push(explorer.disposable);
   context.subscriptions.push(sessions);
   return { sessions, controllers, statusBar, schemaSource, log, activationMs: 0, loadMs: Number.NaN, hostWaitMs: Number.NaN, apiMs: Number.NaN, prompter: endpointPrompter, explorer: explorer.explorer,
-    completionTimes: recentCompletionTimes };
+    completionTimes: recentCompletionTimes, completionCount: completionCallCount };
 }
 
 export function activate(context: vscode.ExtensionContext): QmpTestApi {

@@ -137,8 +137,10 @@ function benchScale(): Row[] {
   }, ours.ms <= limit * base.ms);
   // `typed`: an interaction run (the probes typed and asked during it): its completion and keystroke figures, not
   // its memory (the timing run's).
-  const probes = (run: ScaleRun, floor: ScaleRun, cells: string, t: string, typed = false): void => {
-    const what = typed ? `${cells} cells while a user types (its first ${Math.round((run.probeMs ?? 0) / 1000)} s)` : `${cells} cells`;
+  // `typed` 'user': a user alone (typing and completion in the cell editor, none of the API's probes).
+  const probes = (run: ScaleRun, floor: ScaleRun, cells: string, t: string, typed: boolean | 'user' = false): void => {
+    const what = typed === 'user' ? `${cells} cells while a user types, without the API's probes (its first ${Math.round((run.probeMs ?? 0) / 1000)} s)`
+      : typed ? `${cells} cells while a user types (its first ${Math.round((run.probeMs ?? 0) / 1000)} s)` : `${cells} cells`;
     // The heap after a forced GC is the figure judged (RSS moves with whatever the allocator keeps: noise).
     if (!typed && run.gcHeapGrowthMb !== undefined) {
       rows.push(judged({ label: `extension host heap growth after GC, Run All of ${what}${t}`, ours: run.gcHeapGrowthMb, unit: 'MB', target: '≤ 50 MB',
@@ -220,8 +222,8 @@ function benchScale(): Row[] {
     // The exponent of n in the time from 1,000 to 5,000 cells (1: linear, 2: quadratic).
     const exponent = (big: ScaleRun, small: ScaleRun): string => (Math.log(big.ms / small.ms) / Math.log(5)).toFixed(2);
     // Each pair is measured back to back: the load when each of the two ended.
-    const runTag = (ours: ScaleRun, floor: ScaleRun): string => (ours.loadAverage && floor.loadAverage
-      ? ` (host tier${m.measuredAt ? `, ${m.measuredAt.slice(0, 16)}` : ''}, load ${ours.loadAverage[0]?.toFixed(1)} ours, ${floor.loadAverage[0]?.toFixed(1)} trivial)` : t);
+    const runTag = (ours: ScaleRun, floor: ScaleRun, floorName = 'trivial'): string => (ours.loadAverage && floor.loadAverage
+      ? ` (host tier${m.measuredAt ? `, ${m.measuredAt.slice(0, 16)}` : ''}, load ${ours.loadAverage[0]?.toFixed(1)} ours, ${floor.loadAverage[0]?.toFixed(1)} ${floorName})` : t);
     // Run All timed with nobody typing (a user who starts it and waits); the pacing of before beside it when measured.
     for (const n of ['1000', '5000']) {
       const ours = b[`ours${n}`] as ScaleRun | undefined;
@@ -256,20 +258,30 @@ function benchScale(): Row[] {
       const ours = b[`ours${n}Typed`] as ScaleRun | undefined;
       const floor = b[`floor${n}Typed`] as ScaleRun | undefined;
       if (ours && floor) probes(ours, floor, Number(n).toLocaleString('en'), runTag(ours, floor), true);
+      const user = b[`ours${n}User`] as ScaleRun | undefined;
+      const userFloor = b[`floor${n}User`] as ScaleRun | undefined;
+      if (user && userFloor) probes(user, userFloor, Number(n).toLocaleString('en'), runTag(user, userFloor), 'user');
+      // The same user in the same notebook with nothing running: what the window itself gives (the baseline).
+      const quiet = b[`quiet${n}User`] as ScaleRun | undefined;
+      if (user && quiet && user.completionTypedP95Ms !== undefined && quiet.completionTypedP95Ms !== undefined) {
+        rows.push({ label: `completion as typed during Run All of ${Number(n).toLocaleString('en')} cells (a user alone), p95 (p50 ${user.completionTypedP50Ms ?? 0} ms), ` +
+          `vs the same typing with nothing running (p50 ${quiet.completionTypedP50Ms ?? 0} ms, keystroke p95 ${quiet.keystrokeP95Ms ?? '?'} ms)${runTag(user, quiet, 'nothing running')}`,
+        ours: user.completionTypedP95Ms, unit: 'ms', base: { name: 'nothing running', value: quiet.completionTypedP95Ms } });
+      }
     }
     // What the workbench charges for each thing ours does, on the trivial controller (QMP_SCALE_VARIANTS=1), and
     // ours under other pacings (QMP_SCALE_CURVE): each against the plain floor of the same size and run.
     for (const [key, value] of Object.entries(b)) {
-      const variant = /^(floorRich|floorOrder|ours)(\d+)(?:Typed)?(-pacing-.*)?$/.exec(key);
-      if (!variant || (variant[1] === 'ours' && variant[3] === undefined)) continue;
+      const variant = /^(floorRich|floorOrder|ours)(\d+)(Typed|User)?(-pacing-.*)?$/.exec(key);
+      if (!variant || (variant[1] === 'ours' && variant[4] === undefined)) continue;
       const run = value as ScaleRun;
       const n = variant[2] ?? '';
-      const floor = b[`floor${n}${run.probeMs !== undefined ? 'Typed' : ''}`] as ScaleRun | undefined;
+      const floor = b[`floor${n}${variant[3] ?? (run.probeMs !== undefined ? 'Typed' : '')}`] as ScaleRun | undefined;
       if (!floor) continue;
       const what = variant[1] === 'floorRich' ? 'the trivial controller writing our reply output (JSON, text, reply renderer)'
         : variant[1] === 'floorOrder' ? 'the trivial controller setting an execution order'
           : `ours paced to ${run.pacingOptions?.targetMs ?? '?'} ms, ${run.pacingOptions?.min ?? '?'}–${run.pacingOptions?.max ?? '?'} cells, ` +
-            `${run.pacingOptions?.interactive ?? '?'} while a user types, full speed ${run.pacingOptions?.quietMs ?? '?'} ms after` +
+            `${run.pacingOptions?.interactive ?? '?'} while a user types, full speed (${run.pacingOptions?.idle ?? 'paced'}) ${run.pacingOptions?.quietMs ?? '?'} ms after` +
             `${run.probeMs !== undefined ? `, a user typing its first ${Math.round(run.probeMs / 1000)} s` : ''}`;
       const typed = run.completionTypedP95Ms !== undefined ? `; completion as typed p95 ${run.completionTypedP95Ms} ms of ${run.completionsTyped ?? 0}` : '';
       const keys = run.keystrokeP95Ms !== undefined ? `; keystroke p95 ${run.keystrokeP95Ms} ms` : '';

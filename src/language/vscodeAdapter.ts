@@ -356,9 +356,18 @@ export class SlicedPass<T> implements vscode.Disposable {
 const COMPLETION_TIMES = 1000;
 const completionTimes: number[] = [];
 
+/** How many calls there were in all (the times kept are the last COMPLETION_TIMES of them). */
+let completionCalls = 0;
+
 function noteCompletionTime(ms: number): void {
   if (completionTimes.length >= COMPLETION_TIMES) completionTimes.shift();
   completionTimes.push(ms);
+  completionCalls++;
+}
+
+/** How many completion calls were timed since activation. */
+export function completionCallCount(): number {
+  return completionCalls;
 }
 
 /** The completion provider's own times so far (the last 1,000), oldest first. */

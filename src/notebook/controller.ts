@@ -430,6 +430,8 @@ export class QmpControllers implements vscode.Disposable {
    * measures others beside it to chart what each costs).
    */
   pacingOptions: WindowPacingOptions = defaultPacing;
+  /** The first cell each notebook editor showed when its visible cells last changed (a scroll moves it). */
+  private readonly firstShown = new WeakMap<vscode.NotebookEditor, number>();
   /** The interactions noted since the last Run All began, by kind. */
   private readonly interactionKinds = new Map<string, number>();
   /** The batches (execute calls) running now, in every notebook. */
@@ -474,7 +476,14 @@ export class QmpControllers implements vscode.Disposable {
       vscode.window.onDidChangeTextEditorSelection((e) => { if (e.textEditor.document.uri.scheme !== 'output') this.interacted('selection'); }),
       vscode.window.onDidChangeTextEditorVisibleRanges((e) => { if (e.textEditor.document.uri.scheme !== 'output') this.interacted('scroll'); }),
       vscode.window.onDidChangeNotebookEditorSelection(() => this.interacted('cell selection')),
-      vscode.window.onDidChangeNotebookEditorVisibleRanges(() => this.interacted('notebook scroll')),
+      vscode.window.onDidChangeNotebookEditorVisibleRanges((e) => {
+        // A scroll moves the first cell shown. Only the last one moving is the cells above growing (a Run All's
+        // outputs appearing in the cells on screen), which is no one at work: it made every Run All give way.
+        const first = e.visibleRanges[0]?.start ?? -1;
+        const before = this.firstShown.get(e.notebookEditor);
+        this.firstShown.set(e.notebookEditor, first);
+        if (before !== undefined && before !== first) this.interacted('notebook scroll');
+      }),
     );
     this.preselect(vscode.window.activeNotebookEditor);
   }
@@ -749,10 +758,12 @@ export class QmpControllers implements vscode.Disposable {
     const note = setTimeout(() => this.noteQueued(engine, runner, runs), QUEUED_NOTE_MS);
     // A batch that starts while none runs paces afresh (what the window did before it is not its state now).
     if (this.batches++ === 0 && this.undrawn.size === 0) {
-      // (The user's interaction going on now carries over: Run All may have been started while typing.)
+      // (The user's interaction going on now carries over as it was, ending quietMs after the last one: Run All
+      // may have been started while typing. Not from now: a run started just after a click would give way a
+      // whole quiet spell for nothing.)
       const previous = this.pacing;
       this.pacing = new WindowPacing(this.pacingOptions);
-      if (previous.interacting(Date.now())) this.pacing.interacted(Date.now());
+      if (previous.interacting(Date.now())) this.pacing.interacted(previous.lastInteractionAt);
       this.interactionKinds.clear();
     }
     // When a cell starts, the cells EXECUTIONS_AHEAD below it get their executions (in order, each once).

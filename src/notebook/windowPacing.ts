@@ -35,13 +35,16 @@ export interface WindowPacingOptions {
 }
 
 /**
- * 128 cells while nobody interacts (the bound before pacing); 1 while the user does, back to full speed 500 ms
- * after the last interaction (docs/extension.md, "At scale"). Measured at 1,000 cells while typing (load 4–7):
- * completion as typed p95 160–211 ms with 1 cell, 0.8–1.4 s with 4 (0.24 s with 4 and 1 s of quiet). Not 0
- * (paused): with no cell running and the next ones pending, the window now and then dropped the run's pending
- * executions, which never ran (5 of 9 runs with typing).
+ * 128 cells while nobody interacts (the bound before pacing); 1 while the user does, back to full speed 2 s
+ * after the last interaction (docs/extension.md, "At scale"). Measured at 1,000 cells with a user typing alone
+ * (`{"execute": "query-` and a key every 200 ms, load 2.5–4.5): completion as typed p95 1.4–2.1 s with 500 ms of
+ * quiet (each wait for the suggest widget was a quiet spell: the run went back to full speed and the widget's
+ * answer queued behind 128 cells), 241–514 ms with 2 s (the same typing with nothing running: 100–158 ms).
+ * 1 s: 435 ms. An idle bound of 32 or 64 made Run All 8–13% slower (twice each, beside 128 in one run) and gained nothing while typing; 0 cells while
+ * typing (paused) gained nothing either (648 ms), and with no cell running and the next ones pending the window
+ * now and then dropped the run's pending executions, which never ran (5 of 9 runs with typing, measured before).
  */
-export const defaultPacing: WindowPacingOptions = { targetMs: 100, min: 16, max: 128, initial: 32, idle: 128, interactive: 1, quietMs: 500 };
+export const defaultPacing: WindowPacingOptions = { targetMs: 100, min: 16, max: 128, initial: 32, idle: 128, interactive: 1, quietMs: 2000 };
 
 /** What a Run All's pacing did: for the log and the scale measurements. */
 export interface PacingStats {
@@ -110,6 +113,11 @@ export class WindowPacing {
       this.spellStart = now;
     }
     this.lastInteraction = Math.max(this.lastInteraction, now);
+  }
+
+  /** When the user last interacted (the caller's clock); -Infinity: never. */
+  get lastInteractionAt(): number {
+    return this.lastInteraction;
   }
 
   /** Whether an interaction was within `quietMs` before `now`. */

@@ -153,6 +153,8 @@ async function settledHeap(): Promise<number | undefined> {
  * still waiting for it (requests reach the host in order).
  */
 const probeCalls: Array<(at: number) => void> = [];
+/** How many of the completion provider's last times the extension keeps (recentCompletionTimes). */
+const COMPLETION_TIMES_KEPT = 1000;
 /** How many completion requests the probe leaves unanswered at once. */
 const COMPLETIONS_OWED = 3;
 let probeProvider: vscode.Disposable | undefined;
@@ -306,10 +308,11 @@ interface RunMeasure {
  * Two kinds of run, as a user meets them: `probe` false, Run All timed with nobody typing (what a user who
  * starts it and waits sees); `probe` true, a user working while it runs: the probes (completion typed into a
  * cell editor, keystrokes, completion and edits through the API) from its start for at most `probeMs` (ours
- * gives way to them: the run's time then says little), their figures the measure.
+ * gives way to them: the run's time then says little), their figures the measure; `probe` 'user', a user alone:
+ * only the keys and the completion typed into the cell editor, without the API's probes and their load.
  */
 async function measureRunAll(code: number, kernel: { profile: string; connectInRun?: boolean } | { trivial: vscode.NotebookController },
-  probe = false, name?: string, probeMs = PROBE_MS): Promise<{ m: RunMeasure; nb: vscode.NotebookDocument; heapBeforeOpen: number | undefined }> {
+  probe: boolean | 'user' = false, name?: string, probeMs = PROBE_MS, run: boolean | 'before' = true): Promise<{ m: RunMeasure; nb: vscode.NotebookDocument; heapBeforeOpen: number | undefined }> {
   const qmp = await api();
   const profile = 'profile' in kernel ? kernel.profile : 'sandbox';
   const heapBeforeOpen = await settledHeap();
@@ -325,12 +328,19 @@ async function measureRunAll(code: number, kernel: { profile: string; connectInR
   }
   // As a user's first Run All: the run connects (the state and schema change while every cell is open).
   if ('profile' in kernel && kernel.connectInRun === true) await qmp.sessions.disconnect(kernel.profile);
+  // 'before': the notebook is run all first (its cells show their outputs, as after a Run All), and then nothing runs.
+  if (run === 'before') {
+    const ended = allEnded(nb, Math.max(120_000, code * 60));
+    void vscode.commands.executeCommand('notebook.execute', nb.uri);
+    await ended;
+  }
   // Let the opening settle (diagnostics of every cell, the first render) before the clock starts.
   await new Promise((r) => setTimeout(r, 1500));
   const heap0 = await settledHeap();
   const stopProfile = name !== undefined && PROFILE ? await startProfile(name) : undefined;
   probeCalls.length = 0;
-  if (probe && name !== undefined) {
+  const ownBefore = qmp.completionCount();
+  if (probe !== false && name !== undefined) {
     // The key typed during the run goes into the first code cell's editor, at the end of its line (completion
     // is asked at column 15 of the same line, which the keys do not change).
     const first = nb.getCells().find((c) => c.kind === vscode.NotebookCellKind.Code);
@@ -348,7 +358,7 @@ async function measureRunAll(code: number, kernel: { profile: string; connectInR
       await new Promise((r) => setTimeout(r, 200));
     }
   }
-  if (name !== undefined) startRendererLag(name, probe);
+  if (name !== undefined) startRendererLag(name, probe !== false);
   const mem0 = process.memoryUsage();
   const lags: number[] = [];
   let last = Date.now();
@@ -369,7 +379,8 @@ async function measureRunAll(code: number, kernel: { profile: string; connectInR
     }
   });
   const t0 = Date.now();
-  const done = allEnded(nb, Math.max(120_000, code * 60));
+  // run false: nothing runs, the probes alone for probeMs (what the window gives a user with no Run All: the baseline).
+  const done = run === true ? allEnded(nb, Math.max(120_000, code * 60)) : new Promise<number>((r) => { setTimeout(() => r(Date.now()), probeMs); });
   // Progress in the log every 15 s (a run that stalls says where).
   const progress = setInterval(() => {
     console.log(`[scale] ${name ?? code} at ${Date.now() - t0} ms: ${cellChanges} cell changes` +
@@ -382,8 +393,8 @@ async function measureRunAll(code: number, kernel: { profile: string; connectInR
   void done.then(() => clearInterval(progress), () => clearInterval(progress));
   // The probes stop when the run ends or probeMs after it began, whichever comes first.
   let probeTimer: ReturnType<typeof setTimeout> | undefined;
-  const probeEnd = probe ? Promise.race([done.then(() => undefined, () => undefined), new Promise<void>((r) => { probeTimer = setTimeout(r, probeMs); })]) : undefined;
-  void vscode.commands.executeCommand('notebook.execute', nb.uri);
+  const probeEnd = probe !== false ? Promise.race([done.then(() => undefined, () => undefined), new Promise<void>((r) => { probeTimer = setTimeout(r, probeMs); })]) : undefined;
+  if (run === true) void vscode.commands.executeCommand('notebook.execute', nb.uri);
   // While it runs: completion in the first code cell, asked every 200 ms whether or not the one before was
   // answered (a user does not wait for the last answer to type again; at most three owed), each with the time the request took to
   // reach the extension host's providers (the harness's probe provider is called with ours); and, on their own,
@@ -392,7 +403,8 @@ async function measureRunAll(code: number, kernel: { profile: string; connectInR
   const editMs: number[] = [];
   let running = true;
   void probeEnd?.then(() => { running = false; });
-  const probing = probe ? (async () => {
+  // 'user': only what a user does in the window (the keys and the completion typed), none of the API's probes.
+  const probing = probe === true ? (async () => {
     const first = nb.getCells().find((c) => c.kind === vscode.NotebookCellKind.Code);
     const md = nb.getCells().find((c) => c.kind === vscode.NotebookCellKind.Markup);
     if (!first || !md) return;
@@ -444,7 +456,7 @@ async function measureRunAll(code: number, kernel: { profile: string; connectInR
   running = false;
   clearTimeout(probeTimer);
   changes.dispose();
-  if (!('profile' in kernel)) {
+  if (run === true && !('profile' in kernel)) {
     // The floor is the trivial controller's run (its one output, "ok"; a variant's own), not ours.
     const first = nb.getCells().find((c) => c.kind === vscode.NotebookCellKind.Code);
     if (kernel.trivial.id.endsWith('-rich')) assert.equal(first?.outputs[0]?.items.length, 3, 'the rich floor ran on its trivial controller');
@@ -455,7 +467,10 @@ async function measureRunAll(code: number, kernel: { profile: string; connectInR
   const rendered = await renderer;
   const cpu = stopProfile ? await stopProfile() : undefined;
   // The provider's calls during the run are the probe's (nothing else asks for completion meanwhile).
-  const ownTimes = asked.length === 0 ? [] : qmp.completionTimes().slice(-asked.length);
+  // A user's (probe 'user'): the calls since the probes began.
+  const ownCalls = Math.min(qmp.completionCount() - ownBefore, COMPLETION_TIMES_KEPT);
+  const ownTimes = probe === 'user' ? (ownCalls > 0 ? qmp.completionTimes().slice(-ownCalls) : [])
+    : asked.length === 0 ? [] : qmp.completionTimes().slice(-asked.length);
   const mem1 = process.memoryUsage();
   const heap1 = heap0 === undefined ? undefined : await settledHeap();
   const p95 = (xs: number[]): number | undefined => {
@@ -482,10 +497,10 @@ async function measureRunAll(code: number, kernel: { profile: string; connectInR
     m.pacing = qmp.controllers.pacingStats();
     m.interactions = qmp.controllers.interactionCounts();
   }
-  if (probe) m.probeMs = Math.min(probeMs, m.ms);
+  if (probe !== false) m.probeMs = Math.min(probeMs, m.ms);
   m.cellChanges = cellChanges;
   m.changeKinds = changeKinds;
-  if (probe) {
+  if (probe === true) {
     const completionMs = asked.map((e) => e.ms ?? 0);
     m.completions = completionMs.length;
     const cp = p95(completionMs);
@@ -497,11 +512,11 @@ async function measureRunAll(code: number, kernel: { profile: string; connectInR
     m.completionSeries = asked.map((e) => [e.at, e.toHostMs ?? -1, e.ms ?? -1]);
     const ep = p95(editMs);
     if (ep !== undefined) m.editRoundTripP95Ms = ep;
-    const own = p95(ownTimes);
-    if (own !== undefined) {
-      m.completionOwnP95Ms = Math.round(own * 10) / 10;
-      m.completionOwnMaxMs = Math.round(Math.max(...ownTimes) * 10) / 10;
-    }
+  }
+  const own = p95(ownTimes);
+  if (probe !== false && own !== undefined) {
+    m.completionOwnP95Ms = Math.round(own * 10) / 10;
+    m.completionOwnMaxMs = Math.round(Math.max(...ownTimes) * 10) / 10;
   }
   return { m, nb, heapBeforeOpen };
 }
@@ -571,15 +586,16 @@ suite('the editor at scale', () => {
       if (process.env['QMP_SCALE_BENCH'] === '1') {
         // Each figure is written as soon as it is measured, so that a run cut short still reports the rest.
         const bench: Record<string, unknown> = {};
-        const step = async (key: string, code: number, kernel: { profile: string } | { trivial: vscode.NotebookController }, probe: boolean,
-          pacing?: WindowPacingOptions): Promise<void> => {
-          if (only !== undefined && !only.some((o) => key.startsWith(o))) return;
+        const step = async (key: string, code: number, kernel: { profile: string } | { trivial: vscode.NotebookController }, probe: boolean | 'user',
+          pacing?: WindowPacingOptions, run: boolean | 'before' = true): Promise<void> => {
+          // A prefix, or a whole key when it ends with '$'.
+          if (only !== undefined && !only.some((o) => (o.endsWith('$') ? key === o.slice(0, -1) : key.startsWith(o)))) return;
           const controllers = (await api()).controllers;
           const before = controllers.pacingOptions;
           if (pacing) controllers.pacingOptions = pacing;
           let r: Awaited<ReturnType<typeof measureRunAll>>;
           try {
-            r = await measureRunAll(code, kernel, probe, key);
+            r = await measureRunAll(code, kernel, probe, key, PROBE_MS, run);
           } finally {
             controllers.pacingOptions = before;
           }
@@ -597,12 +613,14 @@ suite('the editor at scale', () => {
         // of before (delay-based, always on: ours<n>Before, nobody typing); QMP_SCALE_IDLE other bounds while nobody
         // types (ours<n>Idle<cells>); QMP_SCALE_VARIANTS=1 adds the floor's
         // variants (what the workbench charges for our outputs, for an execution order); QMP_SCALE_CURVE adds
-        // interaction runs of ours with other pacings (`target/min/max/interactive/quietMs,…` in ms and cells).
+        // runs of ours with other pacings and a user alone typing (`target/min/max/interactive/quietMs[/idle],…` in ms
+        // and cells; idle defaults to max).
         const sizes = (process.env['QMP_SCALE_SIZES'] ?? '1000,5000').split(',').map(Number).filter((n) => n > 0);
         const only = process.env['QMP_SCALE_ONLY'] ? process.env['QMP_SCALE_ONLY'].split(',') : undefined;
         const curve = (process.env['QMP_SCALE_CURVE'] ?? '').split(',').filter((t) => t !== '').map((t): WindowPacingOptions => {
-          const [targetMs = 100, min = 16, max = 128, interactive = 0, quietMs = 500] = t.split('/').map(Number);
-          return { targetMs, min, max, initial: Math.min(max, Math.max(min, 32)), idle: max, interactive, quietMs };
+          const [targetMs = 100, min = 16, max = 128, interactive = 0, quietMs = 500, idle = max] = t.split('/').map(Number);
+          // idle 0: none (the delay-based limit always applies, as the pacing of before).
+          return { targetMs, min, max, initial: Math.min(max, Math.max(min, 32)), idle: idle > 0 ? idle : undefined, interactive, quietMs };
         });
         // The pacing before this one: delay-based, whether or not anyone interacts.
         const before: WindowPacingOptions = { targetMs: 100, min: 16, max: 128, initial: 32, idle: undefined, interactive: 128, quietMs: 0 };
@@ -618,13 +636,22 @@ suite('the editor at scale', () => {
             }
             await step(`ours${n}Typed`, n, { profile: 'sandbox' }, true);
             await step(`floor${n}Typed`, n, { trivial }, true);
+            // A user alone: typing and completion in the cell editor, without the API's probes (their load); and
+            // the same user in the same notebook with nothing running (the window's own figures: the baseline).
+            await step(`ours${n}User`, n, { profile: 'sandbox' }, 'user');
+            await step(`floor${n}User`, n, { trivial }, 'user');
+            await step(`quiet${n}User`, n, { profile: 'sandbox' }, 'user', undefined, false);
+            // The same after a Run All (the cells show their outputs, as while and after it runs).
+            await step(`ran${n}User`, n, { profile: 'sandbox' }, 'user', undefined, 'before');
             if (variants) {
               await step(`floorRich${n}`, n, { trivial: variants.rich }, false);
               await step(`floorOrder${n}`, n, { trivial: variants.order }, false);
             }
             // The pacing curve at the first size only (each point is a whole Run All).
             if (n === sizes[0]) {
-              for (const p of curve) await step(`ours${n}Typed-pacing-${p.targetMs}-${p.min}-${p.max}-${p.interactive}-${p.quietMs}`, n, { profile: 'sandbox' }, true, p);
+              for (const p of curve) {
+                await step(`ours${n}User-pacing-${p.targetMs}-${p.min}-${p.max}-${p.interactive}-${p.quietMs}-${p.idle ?? 'none'}`, n, { profile: 'sandbox' }, 'user', p);
+              }
             }
           }
         } finally {

@@ -182,6 +182,7 @@ describe('window pacing', () => {
         const last = interactions[interactions.length - 1];
         const recent = last !== undefined && now - last < o.quietMs;
         assert.equal(pacing.interacting(now), recent);
+        assert.equal(pacing.lastInteractionAt, last ?? -Infinity, 'the last interaction, as a new pacing carries it over');
         const limit = pacing.limitAt(now);
         assert.ok(Number.isInteger(limit) && limit >= 0, `limit ${limit}`);
         if (recent) {
