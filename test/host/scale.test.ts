@@ -16,7 +16,7 @@ import path from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import * as vscode from 'vscode';
-import type { WindowPacingOptions } from '../../src/notebook/windowPacing';
+import type { PacingStats, WindowPacingOptions } from '../../src/notebook/windowPacing';
 import { api, disconnectAll, extensionId, showWithKernel, waitFor } from './hostHelpers';
 
 const STATUS = '{ "execute": "query-status" }';
@@ -292,7 +292,7 @@ interface RunMeasure {
   /** The notebook's change events during the run, and the cell changes in them. */
   documentChanges?: number; cellChanges?: number; changeKinds?: Record<string, number>;
   /** Ours: what the pacing by the window's round trip did (src/notebook/windowPacing.ts). */
-  pacing?: unknown;
+  pacing?: PacingStats;
   /** Ours with a pacing other than the default (the bench's QMP_SCALE_CURVE). */
   pacingOptions?: WindowPacingOptions;
   /** Ours: the interactions the run gave way to, by kind (src/notebook/controller.ts, interacted). */
@@ -563,6 +563,9 @@ suite('the editor at scale', () => {
       // Ours first: the run after another pays for collecting the garbage the one before left. Run All timed with
       // nobody typing, ours and the floor back to back.
       const ours = await measureRunAll(ciCells, { profile: 'sandbox' }, false, 'ours2000');
+      // Nobody touched the window: the run never gave way (the outputs appearing in the cells on screen change
+      // the notebook's visible cells, which is not a scroll).
+      assert.equal(ours.m.pacing?.gaveWayMs, 0, `a Run All nobody touches does not give way: ${JSON.stringify(ours.m.interactions)}`);
       const floor = await measureRunAll(ciCells, { trivial }, false, 'floor2000');
       await discard(floor.nb);
       // A first Run All, which connects the sandbox: every open cell's context changes while the cells run.
