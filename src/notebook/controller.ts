@@ -380,6 +380,9 @@ const EXECUTIONS_AHEAD = 16;
  */
 const FRAME_MS = 50;
 
+/** Cells queued or running in all beyond which a cell waits for the window to take those before it (pacing). */
+const PACED_FROM = 16;
+
 /** The longest a cell waits for the window to take the cells before it (a window that never answers). */
 const UNDRAWN_WAIT_MS = 2_000;
 
@@ -857,6 +860,11 @@ export class QmpControllers implements vscode.Disposable {
    * UNDRAWN_WAIT_MS (a window that never answers, a user who never stops typing: the run still moves on).
    */
   private async windowCaughtUp(): Promise<void> {
+    // A few cells queued or running in all (this one among them) cannot flood the window: none of them waits for
+    // it. A cell that waits for an event must start as soon as the cell before it ended (two notebooks each
+    // running one cell on a session: the second waited up to a quiet spell for the first's end to be drawn, and
+    // the event it waited for came before it started).
+    if (this.keyOwners.size <= PACED_FROM) return;
     if (this.undrawn.size < this.pacing.limitAt(Date.now())) return;
     const deadline = Date.now() + UNDRAWN_WAIT_MS;
     for (let now = Date.now(); this.undrawn.size >= this.pacing.limitAt(now) && now < deadline; now = Date.now()) {
