@@ -139,8 +139,9 @@ function benchScale(): Row[] {
   // its memory (the timing run's).
   // `typed` 'user': a user alone (typing and completion in the cell editor, none of the API's probes).
   const probes = (run: ScaleRun, floor: ScaleRun, cells: string, t: string, typed: boolean | 'user' = false): void => {
-    const what = typed === 'user' ? `${cells} cells while a user types, without the API's probes (its first ${Math.round((run.probeMs ?? 0) / 1000)} s)`
-      : typed ? `${cells} cells while a user types (its first ${Math.round((run.probeMs ?? 0) / 1000)} s)` : `${cells} cells`;
+    const first = `(its first ${Math.round((run.probeMs ?? 0) / 1000)} s)`;
+    const what = typed === 'user' ? `${cells} cells while a user types, without the API's probes ${first}`
+      : typed ? `${cells} cells while a user types ${first}` : `${cells} cells`;
     // The heap after a forced GC is the figure judged (RSS moves with whatever the allocator keeps: noise).
     if (!typed && run.gcHeapGrowthMb !== undefined) {
       rows.push(judged({ label: `extension host heap growth after GC, Run All of ${what}${t}`, ours: run.gcHeapGrowthMb, unit: 'MB', target: '≤ 50 MB',

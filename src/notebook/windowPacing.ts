@@ -40,9 +40,10 @@ export interface WindowPacingOptions {
  * (`{"execute": "query-` and a key every 200 ms, load 2.5–4.5): completion as typed p95 1.4–2.1 s with 500 ms of
  * quiet (each wait for the suggest widget was a quiet spell: the run went back to full speed and the widget's
  * answer queued behind 128 cells), 241–514 ms with 2 s (the same typing with nothing running: 100–158 ms).
- * 1 s: 435 ms. An idle bound of 32 or 64 made Run All 8–13% slower (twice each, beside 128 in one run) and gained nothing while typing; 0 cells while
- * typing (paused) gained nothing either (648 ms), and with no cell running and the next ones pending the window
- * now and then dropped the run's pending executions, which never ran (5 of 9 runs with typing, measured before).
+ * 1 s: 435 ms. An idle bound of 32 or 64 made Run All 8–13% slower (twice each, beside 128 in one run) and
+ * gained nothing while typing; 0 cells while typing (paused) gained nothing either (648 ms), and with no cell
+ * running and the next ones pending the window now and then dropped the run's pending executions, which never
+ * ran (5 of 9 runs with typing, measured before).
  */
 export const defaultPacing: WindowPacingOptions = { targetMs: 100, min: 16, max: 128, initial: 32, idle: 128, interactive: 1, quietMs: 2000 };
 

@@ -153,8 +153,6 @@ async function settledHeap(): Promise<number | undefined> {
  * still waiting for it (requests reach the host in order).
  */
 const probeCalls: Array<(at: number) => void> = [];
-/** How many of the completion provider's last times the extension keeps (recentCompletionTimes). */
-const COMPLETION_TIMES_KEPT = 1000;
 /** How many completion requests the probe leaves unanswered at once. */
 const COMPLETIONS_OWED = 3;
 let probeProvider: vscode.Disposable | undefined;
@@ -466,11 +464,9 @@ async function measureRunAll(code: number, kernel: { profile: string; connectInR
   clearInterval(sampler);
   const rendered = await renderer;
   const cpu = stopProfile ? await stopProfile() : undefined;
-  // The provider's calls during the run are the probe's (nothing else asks for completion meanwhile).
-  // A user's (probe 'user'): the calls since the probes began.
-  const ownCalls = Math.min(qmp.completionCount() - ownBefore, COMPLETION_TIMES_KEPT);
-  const ownTimes = probe === 'user' ? (ownCalls > 0 ? qmp.completionTimes().slice(-ownCalls) : [])
-    : asked.length === 0 ? [] : qmp.completionTimes().slice(-asked.length);
+  // The provider's calls since the probes began (the API's and the typed ones; the extension keeps the last 1,000).
+  const ownCalls = qmp.completionCount() - ownBefore;
+  const ownTimes = ownCalls > 0 ? qmp.completionTimes().slice(-ownCalls) : [];
   const mem1 = process.memoryUsage();
   const heap1 = heap0 === undefined ? undefined : await settledHeap();
   const p95 = (xs: number[]): number | undefined => {
