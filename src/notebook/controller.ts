@@ -861,9 +861,9 @@ export class QmpControllers implements vscode.Disposable {
    */
   private async windowCaughtUp(): Promise<void> {
     // A few cells queued or running in all (this one among them) cannot flood the window: none of them waits for
-    // it. A cell that waits for an event must start as soon as the cell before it ended (two notebooks each
-    // running one cell on a session: the second waited up to a quiet spell for the first's end to be drawn, and
-    // the event it waited for came before it started).
+    // it (one cell in each of two notebooks on a session: the second would wait up to a quiet spell for the
+    // first's end to be drawn). The cell has started in the engine: its events count from there (the wait rule),
+    // so what it waits for may come during this wait and is still its own.
     if (this.keyOwners.size <= PACED_FROM) return;
     if (this.undrawn.size < this.pacing.limitAt(Date.now())) return;
     const deadline = Date.now() + UNDRAWN_WAIT_MS;

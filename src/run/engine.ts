@@ -20,9 +20,11 @@
 // next command's write, in one chain of calls; only a step that must wait (connecting, an event wait, expected
 // events, the test rules' awaitEvents) goes through a promise.
 //
-// Wait rule. A cell takes an event cursor before its first command; a wait is satisfied by the first
-// matching event since that cursor that no earlier wait of the same cell has used. So an event that comes
-// before the reply of the command that caused it counts, and `stop`, `cont`, wait RESUME, wait STOP passes.
+// Wait rule. A cell takes an event cursor when it starts (its `cell-started`, before its caller hands over
+// the client: a caller that waits first, for its window or a confirmation, changes nothing the cell sees); a
+// wait is satisfied by the first matching event since that cursor that no earlier wait of the same cell has
+// used. So an event that comes before the reply of the command that caused it counts, and `stop`, `cont`, wait
+// RESUME, wait STOP passes.
 //
 // Expected events. `<- {"event": …}` lines of a cell are checked after its last step succeeded, among the
 // events since the cell's cursor, masked as saved outputs are, in the written order unless the rules say
@@ -165,6 +167,12 @@ interface RunningCell {
   awaiting?: { need: Map<string, number>; missing: number; arrived: (() => void) | undefined };
   /** The client the cell runs on, once it has one. */
   client?: EngineClient;
+  /**
+   * The engine's client and its event cursor when the cell started, before the cell's caller handed over its
+   * client (a caller may wait first: the editor for its window, for a confirmation): the wait rule counts from
+   * the start, so what the cell sees does not depend on how long its caller took.
+   */
+  started?: { client: EngineClient; cursor: number };
   /** The cell's side of the job watcher, made when the cell first follows a job. */
   jobOwner?: JobOwner;
   /** The cell's `@name` (from its plan) and its last reply, saved under the name when the cell ends. */
@@ -477,6 +485,10 @@ export class RunEngine implements Disposable {
       this.late = undefined;
       const started: CellStartedRecord = { type: 'cell-started', cell: job.cell, at: this.at(), order: ++this.order };
       if (job.line !== undefined) started.line = job.line;
+      // The cell runs from here: events from now on are its own (attribution, wait rule), also while its
+      // caller has not handed over its client yet.
+      if (this.attached) state.started = { client: this.attached.client, cursor: this.attached.client.eventCursor() };
+      this.running.push(state);
       this.emit(batch, started);
     } catch (err) {
       batch.broke(err);
@@ -660,11 +672,12 @@ export class RunEngine implements Disposable {
             `The cell was not sent:\n${plan.problems.map(describeProblem).join('\n')}`,
             { problems: plan.problems.map((p) => ({ message: p.message, ...(p.line !== undefined ? { line: p.line } : {}), ...(p.column !== undefined ? { column: p.column } : {}) })) });
         } else {
-          this.running.push(state);
           let lastCommand = -1;
           for (let i = 0; i < plan.steps.length; i++) if ((plan.steps[i] as CommandStep | WaitStep).kind === 'command') lastCommand = i;
           if (lastCommand < 0) markSent();
-          run = { state, client, plan, i: 0, lastCommand, markSent, cursor: client.eventCursor(), used: undefined, done };
+          // The cursor of the cell's start when the client is the one it started with (see RunningCell.started).
+          const cursor = state.started?.client === client ? state.started.cursor : client.eventCursor();
+          run = { state, client, plan, i: 0, lastCommand, markSent, cursor, used: undefined, done };
         }
       }
     } catch (err) {

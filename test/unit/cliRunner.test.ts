@@ -138,6 +138,29 @@ describe('engine: the wait rule', () => {
     assert.deepEqual(outcomes, ['failed']);
   });
 
+  test('a cell whose caller hands over its client late (the editor pacing its window) sees the events since it started, as the CLI does', async () => {
+    // Cell 1's command starts something whose event comes a moment after its reply (a mirror job's READY);
+    // cell 2 waits for it. Cell 2's caller takes 0, 10 or 40 ms to hand over the client after the cell
+    // started; the event comes 5 ms after cell 2 started, so with 10 and 40 ms it comes before the client.
+    for (const handOverMs of [0, 10, 40]) {
+      const client = new ScriptedClient({ 'blockdev-mirror': {} });
+      const engine = new RunEngine({ client: () => client });
+      const records: TranscriptRecord[] = [];
+      const late = (): Promise<typeof client> => new Promise((resolve) => setTimeout(() => resolve(client), handOverMs));
+      const result = await engine.run([
+        { cell: 1, plan: planCell('{"execute": "blockdev-mirror"}', 'qmp') },
+        { cell: 2, plan: planCell('{"wait-event": "BLOCK_JOB_READY", "timeout": 300}', 'qmp'), client: late },
+      ], (r) => {
+        records.push(r);
+        if (r.type === 'cell-started' && r.cell === 2) setTimeout(() => client.emit('BLOCK_JOB_READY'), 5);
+      });
+      engine.dispose();
+      assert.deepEqual(result.outcomes, ['succeeded', 'succeeded'], `hand-over ${handOverMs} ms`);
+      // The event is cell 2's in the transcript (attribution), not nobody's.
+      assert.deepEqual(records.filter((r) => r.type === 'event').map((r) => r.cell), [2], `hand-over ${handOverMs} ms`);
+    }
+  });
+
   test('a wait with data matches members recursively', async () => {
     const client = new ScriptedClient();
     const p = runEngine(client, [cell(1, '{"wait-event": "DEVICE_DELETED", "data": {"device": "kbd0"}, "timeout": 500}')]);
