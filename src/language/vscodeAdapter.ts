@@ -208,6 +208,9 @@ const KINDS: Record<CompletionItem['kind'], vscode.CompletionItemKind> = {
   snippet: vscode.CompletionItemKind.Snippet,
 };
 
+/** Each completion item's documentation (markdown) until the editor resolves it (see toVscodeItem). */
+const documentationOf = new WeakMap<vscode.CompletionItem, string>();
+
 function toVscodeItem(doc: vscode.TextDocument, position: vscode.Position, item: CompletionItem): vscode.CompletionItem {
   const out = new vscode.CompletionItem(item.label, KINDS[item.kind]);
   out.insertText = item.isSnippet === true ? new vscode.SnippetString(item.insertText) : item.insertText;
@@ -221,7 +224,9 @@ function toVscodeItem(doc: vscode.TextDocument, position: vscode.Position, item:
   }
   out.range = r;
   if (item.detail !== undefined) out.detail = item.detail;
-  if (item.documentation !== undefined) out.documentation = new vscode.MarkdownString(item.documentation);
+  // The documentation is given when the editor shows the item's details (resolveCompletionItem), not with the
+  // list: VS Code parses every MarkdownString it sends (for its links), which was most of a list's time.
+  if (item.documentation !== undefined) documentationOf.set(out, item.documentation);
   if (item.sortText !== undefined) out.sortText = item.sortText;
   if (item.filterText !== undefined) out.filterText = item.filterText;
   if (item.tags?.includes('deprecated') === true) out.tags = [vscode.CompletionItemTag.Deprecated];
@@ -421,6 +426,11 @@ export function registerLanguageFeatures(context: vscode.ExtensionContext, schem
       const items = result.items.map((i) => toVscodeItem(doc, position, i));
       noteCompletionTime(performance.now() - t0);
       return items;
+    },
+    resolveCompletionItem(item) {
+      const doc = documentationOf.get(item);
+      if (doc !== undefined) item.documentation = new vscode.MarkdownString(doc);
+      return item;
     },
   }, ...TRIGGERS));
 

@@ -108,6 +108,14 @@ suite('language features', () => {
     assert.ok(list.items.length > 150, `every command of QEMU 7.2 is offered, got ${list.items.length}`);
     assert.equal(byLabel.get('query-status')?.kind, vscode.CompletionItemKind.Function);
     assert.ok(byLabel.get('query-status')?.detail, 'a command comes with a detail');
+    // The documentation comes when the editor shows an item's details (resolve), not with the list of hundreds.
+    const docText = (i: vscode.CompletionItem | undefined): string =>
+      typeof i?.documentation === 'string' ? i.documentation : i?.documentation?.value ?? '';
+    assert.equal(list.items.filter((i) => docText(i) !== '').length, 0, 'no item of the list carries its documentation');
+    const resolved = await vscode.commands.executeCommand<vscode.CompletionList>('vscode.executeCompletionItemProvider',
+      doc.uri, new vscode.Position(0, '{ "execute": "'.length), undefined, list.items.length);
+    const status = resolved.items.find((i) => labelOf(i) === 'query-status');
+    assert.match(docText(status), /query-status/, `query-status's documentation once resolved: ${docText(status)}`);
   });
 
   test('completion inside "exec-oob" offers only the commands that may run out-of-band', async () => {
