@@ -541,7 +541,7 @@ export class RunEngine implements Disposable {
     const limit = state.job.awaitEvents?.timeoutMs ?? 0;
     if (awaiting === undefined || awaiting.missing <= 0 || limit <= 0 || state.job.signal?.aborted) return;
     const waiting = awaiting;
-    if (!this.running.includes(state)) this.running.push(state);
+    // (The cell is a running cell from its start to its end, runJob to jobEnded: events while it waits are its own.)
     state.waiting = true;
     const signal = state.job.signal;
     try {

@@ -37,11 +37,11 @@ describe('the wait rule with real QEMU', () => {
         assert.deepEqual(result.outcomes, ['succeeded', 'succeeded'], JSON.stringify(records.filter((r) => r.type === 'failure')));
         const ready = records.filter((r) => r.type === 'event' && r.event.event === 'BLOCK_JOB_READY');
         assert.deepEqual(ready.map((r) => r.cell), [2], `asTest ${asTest}`);
-        // It came while the cell was held (before its caller handed over the client), not after.
         const satisfied = records.find((r) => r.type === 'wait-satisfied');
         assert.ok(satisfied?.type === 'wait-satisfied', 'the wait was satisfied');
         assert.ok(handedOver > 0);
-        // The event's record precedes the cell's first command.
+        // It came while the cell was held (before its caller handed over the client): its record precedes the
+        // cell's first command.
         const types = records.filter((r) => r.cell === 2).map((r) => r.type);
         assert.ok(types.indexOf('event') < types.indexOf('sent'), types.join());
         await client.execute('block-job-cancel', { device: job, force: true });
